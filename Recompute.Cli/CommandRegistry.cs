@@ -1,0 +1,9 @@
+namespace Recompute.Cli;
+
+/// <summary>Every sub-command, in the order the help lists them. Add a command here and in its own file under Commands/.</summary>
+internal static class CommandRegistry
+{
+    public static IReadOnlyList<ICommand> All() =>
+    [
+    ];
+}

@@ -1,0 +1,92 @@
+using Recompute.Planner.Graph;
+
+namespace Recompute.Cli;
+
+/// <summary>A <c>recompute</c> sub-command.</summary>
+public interface ICommand
+{
+    string Name { get; }
+    /// <summary>One line for the command list.</summary>
+    string Summary { get; }
+    /// <summary>Full usage text.</summary>
+    string Usage { get; }
+    int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation);
+}
+
+/// <summary>Exit codes of the command line contract.</summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+    /// <summary>No plan fits the budget.</summary>
+    public const int Infeasible = 1;
+    /// <summary>Bad input or usage.</summary>
+    public const int BadInput = 2;
+}
+
+/// <summary>Dispatches to sub-commands and turns every expected failure into one clear line and an exit code.</summary>
+public static class CommandRunner
+{
+    public static IReadOnlyList<ICommand> Commands { get; } = CommandRegistry.All();
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
+        try { return Run(args, stdout, stderr, cts.Token); }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            WriteHelp(stdout);
+            return args.Length == 0 ? ExitCodes.BadInput : ExitCodes.Success;
+        }
+        if (args[0] == "--version") { stdout.WriteLine("recompute " + typeof(CommandRunner).Assembly.GetName().Version); return 0; }
+        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command is null)
+        {
+            stderr.WriteLine($"recompute: unknown command '{args[0]}'. Commands: {string.Join(", ", Commands.Select(c => c.Name))}");
+            return ExitCodes.BadInput;
+        }
+        if (args.Skip(1).Any(a => a is "-h" or "--help")) { stdout.WriteLine(command.Usage); return ExitCodes.Success; }
+        try
+        {
+            return command.Run(args.Skip(1).ToArray(), stdout, stderr, cancellation);
+        }
+        catch (UsageException e)
+        {
+            stderr.WriteLine($"recompute {command.Name}: {e.Message}");
+            stderr.WriteLine($"usage: {command.Usage.Split('\n')[0]}");
+            return ExitCodes.BadInput;
+        }
+        catch (GraphFormatException e)
+        {
+            stderr.WriteLine($"recompute {command.Name}: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (InputFileException e)
+        {
+            stderr.WriteLine($"recompute {command.Name}: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+    }
+
+    private static void WriteHelp(TextWriter w)
+    {
+        w.WriteLine("recompute: memory planning for neural-network training (checkpointing and recomputation)");
+        w.WriteLine();
+        w.WriteLine("commands:");
+        foreach (var c in Commands) w.WriteLine($"  {c.Name,-10} {c.Summary}");
+        w.WriteLine();
+        w.WriteLine("recompute <command> --help shows a command's options.");
+        w.WriteLine("exit codes: 0 success, 1 no plan fits the budget, 2 bad input or usage.");
+    }
+}
+
+/// <summary>A file that cannot be read or written (missing, unreadable, bad schedule). Exit code 2.</summary>
+public sealed class InputFileException(string message, Exception? inner = null) : Exception(message, inner);

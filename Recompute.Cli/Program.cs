@@ -1,0 +1,3 @@
+using Recompute.Cli;
+
+return CommandRunner.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,89 @@
+using System.Collections.Immutable;
+using QuikGraph;
+
+namespace Recompute.Planner.Graph;
+
+/// <summary>
+/// A validated, immutable computation graph, frozen to index arrays for the solvers.
+/// Node ids are positions in a topological order (inputs before readers). Build one with
+/// <see cref="GraphBuilder"/> or load one with <c>GraphLoader</c>.
+/// </summary>
+public sealed class ComputationGraph
+{
+    private readonly int[] _succOffsets;
+    private readonly int[] _succ;
+    private BidirectionalGraph<int, TaggedEdge<int, int>>? _quik;
+
+    internal ComputationGraph(string name, string timeUnit, ImmutableArray<Node> nodes, string? source)
+    {
+        Name = name;
+        TimeUnit = timeUnit;
+        Nodes = nodes;
+        Source = source;
+        // Distinct successors in CSR form (an op that reads a tensor twice is one successor).
+        var lists = new List<int>[nodes.Length];
+        for (int i = 0; i < nodes.Length; i++) lists[i] = [];
+        foreach (var n in nodes)
+            foreach (var p in n.Inputs.Distinct())
+                lists[p].Add(n.Id);
+        _succOffsets = new int[nodes.Length + 1];
+        for (int i = 0; i < nodes.Length; i++) _succOffsets[i + 1] = _succOffsets[i] + lists[i].Count;
+        _succ = new int[_succOffsets[^1]];
+        for (int i = 0; i < nodes.Length; i++) lists[i].CopyTo(_succ, _succOffsets[i]);
+        EdgeCount = nodes.Sum(n => n.Inputs.Length);
+        _byName = new Dictionary<string, int>(nodes.Length, StringComparer.Ordinal);
+        foreach (var n in nodes) _byName[n.Name] = n.Id;
+    }
+
+    private readonly Dictionary<string, int> _byName;
+
+    /// <summary>Name of the graph (model name or file name).</summary>
+    public string Name { get; }
+    /// <summary>Unit of <see cref="Node.Time"/>: "paper" (10 per convolution, 1 otherwise), "flop", "s", or the file's own.</summary>
+    public string TimeUnit { get; }
+    /// <summary>Nodes in topological order; <c>Nodes[i].Id == i</c>.</summary>
+    public ImmutableArray<Node> Nodes { get; }
+    /// <summary>Path of the file the graph came from, when it came from one.</summary>
+    public string? Source { get; }
+    /// <summary>Number of operand edges (an op reading a tensor twice counts twice).</summary>
+    public int EdgeCount { get; }
+
+    public int Count => Nodes.Length;
+    public Node this[int id] => Nodes[id];
+
+    /// <summary>Distinct readers of a tensor, in topological order.</summary>
+    public ReadOnlySpan<int> Successors(int id) => _succ.AsSpan(_succOffsets[id], _succOffsets[id + 1] - _succOffsets[id]);
+
+    public bool TryFind(string name, out int id) => _byName.TryGetValue(name, out id);
+
+    public Node Find(string name) => _byName.TryGetValue(name, out var id) ? Nodes[id] : throw new KeyNotFoundException($"no tensor named '{name}' in graph '{Name}'");
+
+    /// <summary>True when the graph carries an explicit backward pass (Checkmate training graphs).</summary>
+    public bool HasExplicitBackward => Nodes.Any(n => n.IsBackward);
+
+    /// <summary>Sum of bytes of every tensor an operation produces (activations, loss, explicit backward tensors).</summary>
+    public long ActivationBytes => Nodes.Where(n => n.IsPlanned).Aggregate(0L, (s, n) => checked(s + n.Bytes));
+    public long ParameterBytes => Nodes.Where(n => n.Kind == NodeKind.Parameter).Aggregate(0L, (s, n) => checked(s + n.Bytes));
+    public long InputBytes => Nodes.Where(n => n.Kind == NodeKind.Input).Aggregate(0L, (s, n) => checked(s + n.Bytes));
+    public long ConstantBytes => Nodes.Where(n => n.Kind == NodeKind.Constant).Aggregate(0L, (s, n) => checked(s + n.Bytes));
+
+    /// <summary>Histogram of operation types over planned tensors, sorted by op name.</summary>
+    public ImmutableSortedDictionary<string, int> OpHistogram =>
+        Nodes.Where(n => n.IsPlanned).GroupBy(n => n.Op).ToImmutableSortedDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
+    /// <summary>
+    /// The graph as a QuikGraph bidirectional graph over node ids; edge tags are operand positions, so
+    /// an op that reads a tensor twice has two parallel edges. Built on first use.
+    /// </summary>
+    public IBidirectionalGraph<int, TaggedEdge<int, int>> AsQuikGraph()
+    {
+        if (_quik is not null) return _quik;
+        var g = new BidirectionalGraph<int, TaggedEdge<int, int>>(allowParallelEdges: true, Count);
+        g.AddVertexRange(Enumerable.Range(0, Count));
+        foreach (var n in Nodes)
+            for (int k = 0; k < n.Inputs.Length; k++)
+                g.AddEdge(new TaggedEdge<int, int>(n.Inputs[k], n.Id, k));
+        _quik = g;
+        return g;
+    }
+}

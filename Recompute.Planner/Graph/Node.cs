@@ -1,0 +1,83 @@
+using System.Collections.Immutable;
+
+namespace Recompute.Planner.Graph;
+
+/// <summary>What role a tensor plays in training.</summary>
+public enum NodeKind
+{
+    /// <summary>Network input (data, labels): always resident, not planned.</summary>
+    Input,
+    /// <summary>Trainable weight: always resident, not planned; its gradient is counted apart from the budget.</summary>
+    Parameter,
+    /// <summary>Constant or shape-only value (int64 shape arithmetic): folded, resident, not planned.</summary>
+    Constant,
+    /// <summary>A tensor produced by an operation during the forward pass: the planner decides whether to keep it.</summary>
+    Activation,
+    /// <summary>The scalar loss: the sink from which backpropagation starts. Planned like an activation.</summary>
+    Loss,
+}
+
+/// <summary>
+/// One tensor of the graph, produced by one operation (or one output of a multi-output operation).
+/// Nodes are immutable; <see cref="Id"/> is the node's position in the graph's topological order.
+/// </summary>
+public sealed class Node
+{
+    public Node(int id, string name, string op, NodeKind kind, ImmutableArray<int> inputs, long bytes, double time,
+        ImmutableArray<long> shape, string dtype, ImmutableSortedDictionary<string, object> attributes,
+        int outputIndex, bool isBackward, int forwardOf, ImmutableArray<int> backwardNeeds, double backwardTime)
+    {
+        Id = id; Name = name; Op = op; Kind = kind; Inputs = inputs; Bytes = bytes; Time = time; Shape = shape;
+        DType = dtype; Attributes = attributes; OutputIndex = outputIndex; IsBackward = isBackward; ForwardOf = forwardOf;
+        BackwardNeeds = backwardNeeds; BackwardTime = backwardTime;
+    }
+
+    /// <summary>Index of the node in topological order.</summary>
+    public int Id { get; }
+    /// <summary>Unique name (the tensor name in ONNX, the id in the paper's files).</summary>
+    public string Name { get; }
+    /// <summary>Operation type that produces this tensor ("Conv", "Relu", "Input", "Parameter", ...).</summary>
+    public string Op { get; }
+    public NodeKind Kind { get; }
+    /// <summary>Ids of the tensors the producing operation reads, in operand order; may repeat.</summary>
+    public ImmutableArray<int> Inputs { get; }
+    /// <summary>Size of the tensor in bytes.</summary>
+    public long Bytes { get; }
+    /// <summary>Time to compute the tensor from its inputs, in the graph's <see cref="ComputationGraph.TimeUnit"/>.</summary>
+    public double Time { get; }
+    /// <summary>Time of this node's backward operation; when the file does not say, twice the forward time.</summary>
+    public double BackwardTime { get; }
+    /// <summary>Static shape, empty when unknown or scalar.</summary>
+    public ImmutableArray<long> Shape { get; }
+    /// <summary>Element type ("float32", "int64", ...).</summary>
+    public string DType { get; }
+    /// <summary>Operation attributes: long, double, string, long[], double[] or float[] values.</summary>
+    public ImmutableSortedDictionary<string, object> Attributes { get; }
+    /// <summary>Which output of a multi-output operation this tensor is (0 for single-output ops).</summary>
+    public int OutputIndex { get; }
+    /// <summary>True for nodes of an explicit backward pass (Checkmate training graphs).</summary>
+    public bool IsBackward { get; }
+    /// <summary>For an explicit backward node, the forward node whose gradient it computes, or -1.</summary>
+    public int ForwardOf { get; }
+    /// <summary>
+    /// Operand positions (indexes into <see cref="Inputs"/>) whose forward values the backward of this
+    /// operation reads. Add needs none, Mul/MatMul/Conv need their operands, ReLU its input.
+    /// </summary>
+    public ImmutableArray<int> BackwardNeeds { get; }
+
+    /// <summary>True for tensors the planner schedules (activations and the loss).</summary>
+    public bool IsPlanned => Kind is NodeKind.Activation or NodeKind.Loss;
+
+    /// <summary>True for tensors that are always resident (inputs, parameters, constants).</summary>
+    public bool IsResident => !IsPlanned;
+
+    public T? Attribute<T>(string key) => Attributes.TryGetValue(key, out var v) && v is T t ? t : default;
+
+    public long AttributeLong(string key, long fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    public double AttributeDouble(string key, double fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    public long[] AttributeLongs(string key) => Attributes.TryGetValue(key, out var v) && v is long[] a ? a : [];
+
+    public override string ToString() => $"{Name} ({Op}, {Bytes} B)";
+}

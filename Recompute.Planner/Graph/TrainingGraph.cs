@@ -1,0 +1,158 @@
+using System.Collections.Immutable;
+
+namespace Recompute.Planner.Graph;
+
+/// <summary>Whether a task is part of the forward pass or computes a gradient.</summary>
+public enum TaskKind { Forward, Backward }
+
+/// <summary>
+/// One unit of work of a training step that produces one buffer: a forward tensor, or the gradient of a
+/// forward tensor (for explicit training graphs: one backward node of the file).
+/// </summary>
+/// <param name="Id">Index in <see cref="TrainingGraph.Tasks"/> (a topological order).</param>
+/// <param name="Name">Forward tasks: the tensor name; derived gradient tasks: <c>grad(name)</c>.</param>
+/// <param name="Node">Graph node: the tensor computed (forward), the tensor whose gradient is computed (derived backward),
+/// or the explicit backward node itself.</param>
+/// <param name="ForwardNode">The forward node this task belongs to (itself for forward tasks), or -1.</param>
+/// <param name="Inputs">Tasks whose buffers must be live while this task runs.</param>
+public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, int ForwardNode, long Bytes, double Time, ImmutableArray<int> Inputs);
+
+/// <summary>
+/// The explicit DAG of a training step: every buffer the planner controls is one task. It is derived from a
+/// forward graph (one forward task per planned tensor, one gradient task per planned tensor that the loss
+/// depends on), or taken as it is from a graph with an explicit backward pass. Lowering, the simulator, the
+/// optimal solver and the runtime all work on this DAG, so they share one memory model:
+/// a task's inputs and its output are live while it runs; a buffer lives until it is freed.
+/// </summary>
+/// <remarks>
+/// The gradient task of tensor v reads the gradient of every reader s of v and the forward values that the
+/// backward of s needs (<see cref="Node.BackwardNeeds"/>); when v's operation has parameters, it also reads the
+/// forward values its own backward needs, because parameter gradients are accumulated in the same step
+/// (they are outside the budget).
+/// </remarks>
+public sealed class TrainingGraph
+{
+    private readonly int[] _forwardTask;
+    private readonly int[] _gradTask;
+    private readonly int[][] _readers;
+
+    private TrainingGraph(ComputationGraph graph, ImmutableArray<TrainingTask> tasks, int[] forwardTask, int[] gradTask, bool explicitBackward)
+    {
+        Graph = graph; Tasks = tasks; _forwardTask = forwardTask; _gradTask = gradTask; IsExplicit = explicitBackward;
+        var readers = new List<int>[tasks.Length];
+        for (int i = 0; i < tasks.Length; i++) readers[i] = [];
+        foreach (var t in tasks) foreach (var p in t.Inputs) readers[p].Add(t.Id);
+        _readers = readers.Select(r => r.ToArray()).ToArray();
+        ForwardTime = tasks.Where(t => t.Kind == TaskKind.Forward).Sum(t => t.Time);
+        BackwardTime = tasks.Where(t => t.Kind == TaskKind.Backward).Sum(t => t.Time);
+    }
+
+    public ComputationGraph Graph { get; }
+    /// <summary>Tasks in a topological order: forward tasks first (graph order), then backward tasks.</summary>
+    public ImmutableArray<TrainingTask> Tasks { get; }
+    /// <summary>True when the backward tasks came from the file rather than being derived.</summary>
+    public bool IsExplicit { get; }
+    public double ForwardTime { get; }
+    public double BackwardTime { get; }
+
+    public int Count => Tasks.Length;
+
+    /// <summary>The forward task of a graph node, or -1 for resident nodes.</summary>
+    public int ForwardTaskOf(int node) => _forwardTask[node];
+    /// <summary>The gradient task of a graph node, or -1 when no gradient flows to it.</summary>
+    public int GradTaskOf(int node) => _gradTask[node];
+    /// <summary>Tasks that read a task's buffer.</summary>
+    public ReadOnlySpan<int> Readers(int task) => _readers[task];
+
+    /// <summary>Derives the training DAG of a graph (or takes its explicit backward pass as given).</summary>
+    public static TrainingGraph Derive(ComputationGraph g) => g.HasExplicitBackward ? FromExplicit(g) : FromForward(g);
+
+    private static TrainingGraph FromExplicit(ComputationGraph g)
+    {
+        var fwd = Enumerable.Repeat(-1, g.Count).ToArray();
+        var grad = Enumerable.Repeat(-1, g.Count).ToArray();
+        var tasks = ImmutableArray.CreateBuilder<TrainingTask>();
+        var taskOf = Enumerable.Repeat(-1, g.Count).ToArray();
+        foreach (var pass in new[] { false, true })
+            foreach (var n in g.Nodes)
+            {
+                if (!n.IsPlanned || n.IsBackward != pass) continue;
+                int id = tasks.Count;
+                taskOf[n.Id] = id;
+                if (!pass) fwd[n.Id] = id; else if (n.ForwardOf >= 0) grad[n.ForwardOf] = id;
+                tasks.Add(new TrainingTask(id, n.Name, pass ? TaskKind.Backward : TaskKind.Forward, n.Id, pass ? n.ForwardOf : n.Id, n.Bytes, n.Time, []));
+            }
+        for (int i = 0; i < tasks.Count; i++)
+        {
+            var n = g[tasks[i].Node];
+            var inputs = n.Inputs.Select(p => taskOf[p]).Where(t => t >= 0).Distinct().Order().ToImmutableArray();
+            if (inputs.Any(t => t >= i))
+                throw new GraphFormatException(g.Source, $"tensor '{n.Name}'", "a forward node reads a backward node");
+            tasks[i] = tasks[i] with { Inputs = inputs };
+        }
+        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: true);
+    }
+
+    private static TrainingGraph FromForward(ComputationGraph g)
+    {
+        int n = g.Count;
+        var fwd = Enumerable.Repeat(-1, n).ToArray();
+        var grad = Enumerable.Repeat(-1, n).ToArray();
+        var tasks = ImmutableArray.CreateBuilder<TrainingTask>();
+        foreach (var node in g.Nodes)
+        {
+            if (!node.IsPlanned) continue;
+            int id = tasks.Count;
+            fwd[node.Id] = id;
+            var inputs = node.Inputs.Where(p => g[p].IsPlanned).Select(p => fwd[p]).Distinct().Order().ToImmutableArray();
+            tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, node.Bytes, node.Time, inputs));
+        }
+
+        // Which planned tensors need a gradient: those from which a loss is reachable through planned tensors.
+        var needsGrad = new bool[n];
+        for (int v = n - 1; v >= 0; v--)
+        {
+            var node = g[v];
+            if (!node.IsPlanned) continue;
+            if (node.Kind == NodeKind.Loss) { needsGrad[v] = true; continue; }
+            foreach (var s in g.Successors(v))
+                if (needsGrad[s] && GradientFlows(g[s], v)) { needsGrad[v] = true; break; }
+        }
+
+        // Gradient tasks in reverse topological order of the forward graph.
+        for (int v = n - 1; v >= 0; v--)
+        {
+            if (!needsGrad[v]) continue;
+            grad[v] = tasks.Count;
+            tasks.Add(new TrainingTask(tasks.Count, $"grad({g[v].Name})", TaskKind.Backward, v, v, g[v].Bytes, g[v].BackwardTime, []));
+        }
+        for (int i = 0; i < tasks.Count; i++)
+        {
+            var t = tasks[i];
+            if (t.Kind != TaskKind.Backward) continue;
+            var v = g[t.Node];
+            var reads = new SortedSet<int>();
+            foreach (var s in g.Successors(v.Id))
+            {
+                if (!needsGrad[s] || !GradientFlows(g[s], v.Id)) continue;
+                reads.Add(grad[s]);
+                AddNeeds(g, g[s], fwd, reads);
+            }
+            if (v.Inputs.Any(p => g[p].Kind == NodeKind.Parameter)) AddNeeds(g, v, fwd, reads);
+            tasks[i] = t with { Inputs = reads.ToImmutableArray() };
+        }
+        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false);
+    }
+
+    /// <summary>Shape-only and index operands (Reshape's shape, Gather's indices) carry no gradient.</summary>
+    private static bool GradientFlows(Node reader, int operand) => reader.Inputs.Contains(operand) && reader.DType is not ("int64" or "int32" or "bool");
+
+    private static void AddNeeds(ComputationGraph g, Node op, int[] fwd, SortedSet<int> reads)
+    {
+        foreach (var k in op.BackwardNeeds)
+        {
+            int p = op.Inputs[k];
+            if (g[p].IsPlanned) reads.Add(fwd[p]);
+        }
+    }
+}

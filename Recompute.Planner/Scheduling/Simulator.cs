@@ -1,0 +1,98 @@
+using System.Collections.Immutable;
+using Recompute.Planner.Graph;
+
+namespace Recompute.Planner.Scheduling;
+
+/// <summary>The exact memory and time of a valid schedule.</summary>
+/// <param name="PeakBytes">Largest number of live bytes at any step (inputs and output of a running task are all live).</param>
+/// <param name="PeakStep">Index of the first step at which the peak is reached.</param>
+/// <param name="ForwardTime">Time of the first computation of every forward task.</param>
+/// <param name="RecomputeTime">Time spent computing forward tasks again (and backward tasks again, for general schedules).</param>
+/// <param name="BackwardTime">Time of the first run of every backward task.</param>
+/// <param name="LiveBytes">Live bytes after each step (for timelines).</param>
+public sealed record SimulationResult(long PeakBytes, int PeakStep, double ForwardTime, double RecomputeTime, double BackwardTime,
+    ImmutableArray<long> LiveBytes)
+{
+    /// <summary>Recompute time over forward time: the relative cost of the plan.</summary>
+    public double Overhead => ForwardTime > 0 ? RecomputeTime / ForwardTime : 0;
+    public double TotalTime => ForwardTime + RecomputeTime + BackwardTime;
+}
+
+/// <summary>A schedule that breaks a rule; <see cref="StepIndex"/> is the first bad step (or the step count for end-of-schedule problems).</summary>
+public sealed class InvalidScheduleException(int stepIndex, string reason)
+    : Exception(stepIndex >= 0 ? $"step {stepIndex}: {reason}" : reason)
+{
+    public int StepIndex { get; } = stepIndex;
+    public string Reason { get; } = reason;
+}
+
+/// <summary>
+/// Replays a schedule, validates it and measures it. Rules: a task runs only when every input buffer is live
+/// and its own buffer is not; <c>compute</c> is a forward task's first run, <c>recompute</c> a later one,
+/// <c>backward</c> runs a backward task; a buffer is freed only while live, with the free kind matching the task;
+/// at the end every task has run at least once, every buffer is freed, and the peak is within the stated budget.
+/// </summary>
+public static class Simulator
+{
+    public static SimulationResult Simulate(Schedule schedule, bool enforceBudget = true)
+    {
+        var tg = schedule.Training;
+        var tasks = tg.Tasks;
+        var live = new bool[tasks.Length];
+        var ran = new bool[tasks.Length];
+        long current = 0, peak = 0;
+        int peakStep = -1;
+        double fwd = 0, re = 0, bwd = 0;
+        var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
+        for (int i = 0; i < schedule.Steps.Length; i++)
+        {
+            var step = schedule.Steps[i];
+            if (step.Task < 0 || step.Task >= tasks.Length) throw new InvalidScheduleException(i, $"refers to task #{step.Task}, which does not exist");
+            var t = tasks[step.Task];
+            switch (step.Kind)
+            {
+                case StepKind.Compute or StepKind.Recompute or StepKind.Backward:
+                    if (step.Kind == StepKind.Backward && t.Kind != TaskKind.Backward)
+                        throw new InvalidScheduleException(i, $"'backward' of '{t.Name}', which is a forward tensor");
+                    if (step.Kind != StepKind.Backward && t.Kind != TaskKind.Forward)
+                        throw new InvalidScheduleException(i, $"'{Step.KindName(step.Kind)}' of '{t.Name}', which is a backward task");
+                    if (step.Kind == StepKind.Compute && ran[t.Id])
+                        throw new InvalidScheduleException(i, $"computes '{t.Name}' a second time; a second computation is a 'recompute'");
+                    if (step.Kind == StepKind.Recompute && !ran[t.Id])
+                        throw new InvalidScheduleException(i, $"recomputes '{t.Name}', which was never computed");
+                    if (live[t.Id])
+                        throw new InvalidScheduleException(i, $"computes '{t.Name}' while it is still live");
+                    foreach (var p in t.Inputs)
+                        if (!live[p])
+                            throw new InvalidScheduleException(i, ran[p]
+                                ? $"'{t.Name}' reads '{tasks[p].Name}', which was freed"
+                                : $"'{t.Name}' reads '{tasks[p].Name}', which was never computed");
+                    if (t.Kind == TaskKind.Forward) { if (ran[t.Id]) re += t.Time; else fwd += t.Time; }
+                    else { if (ran[t.Id]) re += t.Time; else bwd += t.Time; }
+                    live[t.Id] = true; ran[t.Id] = true;
+                    current = checked(current + t.Bytes);
+                    if (current > peak) { peak = current; peakStep = i; }
+                    if (enforceBudget && schedule.BudgetBytes is { } b && current > b)
+                        throw new InvalidScheduleException(i, $"live memory {current} bytes exceeds the stated budget of {b} bytes");
+                    break;
+                case StepKind.FreeValue or StepKind.FreeGrad:
+                    if ((step.Kind == StepKind.FreeValue) != (t.Kind == TaskKind.Forward))
+                        throw new InvalidScheduleException(i, $"'{Step.KindName(step.Kind)}' of '{t.Name}', which is a {(t.Kind == TaskKind.Forward ? "forward value" : "gradient")}");
+                    if (!live[t.Id])
+                        throw new InvalidScheduleException(i, ran[t.Id] ? $"frees '{t.Name}' twice" : $"frees '{t.Name}', which was never computed");
+                    live[t.Id] = false;
+                    current -= t.Bytes;
+                    break;
+                default:
+                    throw new InvalidScheduleException(i, "unknown step kind");
+            }
+            trace.Add(current);
+        }
+        int end = schedule.Steps.Length;
+        for (int k = 0; k < tasks.Length; k++)
+            if (!ran[k]) throw new InvalidScheduleException(end, $"the schedule never computes '{tasks[k].Name}'");
+        for (int k = 0; k < tasks.Length; k++)
+            if (live[k]) throw new InvalidScheduleException(end, $"the schedule never frees '{tasks[k].Name}'");
+        return new SimulationResult(peak, peakStep, fwd, re, bwd, trace.MoveToImmutable());
+    }
+}

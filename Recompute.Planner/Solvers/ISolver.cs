@@ -1,0 +1,90 @@
+using System.Collections.Immutable;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Scheduling;
+
+namespace Recompute.Planner.Solvers;
+
+/// <summary>What a time-centric or memory-centric solver optimises.</summary>
+public enum Objective
+{
+    /// <summary>Least recomputation under the budget (time-centric).</summary>
+    Time,
+    /// <summary>Among chains under the budget, the coarsest one: most recomputation, least memory (memory-centric).</summary>
+    Memory,
+}
+
+/// <summary>Options every solver accepts. Fields a solver does not use are ignored by it.</summary>
+public sealed record SolverOptions
+{
+    /// <summary>Bytes available for activations and their gradients.</summary>
+    public long BudgetBytes { get; init; } = long.MaxValue;
+    public Objective Objective { get; init; } = Objective.Time;
+    /// <summary>Wall-clock limit; a solver that reaches it returns the best plan found so far.</summary>
+    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Worker threads for solvers that use them (0: all cores).</summary>
+    public int Threads { get; init; }
+    /// <summary>Random seed for solvers that search (OR-Tools); fixed so that results are reproducible.</summary>
+    public int Seed { get; init; }
+    /// <summary>The exact DP stops with a clear error when the graph has more lower sets than this.</summary>
+    public long MaxLowerSets { get; init; } = 1_000_000;
+    /// <summary>Number of time buckets for DPs over real-valued costs (the discretisation error is reported).</summary>
+    public int TimeBuckets { get; init; } = 2000;
+    /// <summary>Tensors (graph node ids) that must never be recomputed.</summary>
+    public ImmutableHashSet<int> Keep { get; init; } = [];
+    /// <summary>Tensors (graph node ids) that must never be kept across the forward/backward gap.</summary>
+    public ImmutableHashSet<int> ForceRecompute { get; init; } = [];
+    /// <summary>A schedule to start from (the OR-Tools solver turns it into hints).</summary>
+    public Schedule? WarmStart { get; init; }
+}
+
+/// <summary>
+/// A canonical strategy (Kusumoto et al. 2019): an increasing chain of lower sets of the forward graph, given by
+/// its increments V_1..V_k (graph node ids of planned forward tensors, each block in topological order).
+/// </summary>
+public sealed record CanonicalStrategy(ImmutableArray<ImmutableArray<int>> Blocks);
+
+/// <summary>The outcome of a solver run.</summary>
+/// <param name="Status">OPTIMAL, FEASIBLE, INFEASIBLE, TIME_LIMIT or a solver's own word.</param>
+/// <param name="Strategy">For canonical solvers: the chain to lower.</param>
+/// <param name="Schedule">For general solvers: the schedule itself (already lowered).</param>
+/// <param name="LowerBound">Proven lower bound on recompute time, when the solver proves one.</param>
+/// <param name="PaperModelPeakBytes">Peak of the strategy in the paper's cost model (canonical solvers).</param>
+/// <param name="Reason">Why no plan was found, in a user's terms.</param>
+public sealed record SolverResult(
+    string Solver,
+    bool Feasible,
+    string Status,
+    CanonicalStrategy? Strategy = null,
+    Schedule? Schedule = null,
+    double? LowerBound = null,
+    double? Gap = null,
+    long? PaperModelPeakBytes = null,
+    double? PaperModelOverhead = null,
+    string? Reason = null,
+    long? MinFeasibleBudgetBytes = null,
+    double? DiscretisationError = null);
+
+/// <summary>A recomputation strategy finder. One implementation per file, all behind this interface.</summary>
+public interface ISolver
+{
+    /// <summary>Name used on the command line (<c>--solver</c>).</summary>
+    string Name { get; }
+
+    /// <summary>True when results are canonical chains that the paper's cost model applies to.</summary>
+    bool IsCanonical { get; }
+
+    SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default);
+}
+
+/// <summary>The graph to plan with its derived training DAG (built once, shared by solvers).</summary>
+public sealed class PlanningProblem
+{
+    public PlanningProblem(ComputationGraph graph)
+    {
+        Graph = graph;
+        Training = TrainingGraph.Derive(graph);
+    }
+
+    public ComputationGraph Graph { get; }
+    public TrainingGraph Training { get; }
+}
