@@ -32,9 +32,10 @@ internal static class JsonFields
     {
         if (utf8.Span.StartsWith("\uFEFF"u8)) utf8 = utf8[3..];
         if (utf8.Span.Trim(" \r\n\t"u8).IsEmpty) throw new GraphFormatException(source, null, "the file is empty");
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
+            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
         }
         catch (JsonException e)
         {
@@ -47,6 +48,52 @@ internal static class JsonFields
         {
             throw new GraphFormatException(source, null, $"invalid JSON: {e.Message}", e);
         }
+        try
+        {
+            CheckStrings(doc.RootElement, "the document", source);
+        }
+        catch
+        {
+            doc.Dispose();
+            throw;
+        }
+        return doc;
+    }
+
+    /// <summary>
+    /// The parser accepts strings that cannot become .NET strings (invalid UTF-8 bytes, escaped lone surrogates
+    /// such as "\ud800") and only fails when they are read. Every string and property name is decoded once
+    /// here, so such a file is rejected at its place instead of failing later with another exception type.
+    /// Recursion is bounded by <see cref="MaxDepth"/>.
+    /// </summary>
+    private static void CheckStrings(JsonElement e, string where, string? source)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String:
+                Decode(e, where, source);
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in e.EnumerateArray())
+                    CheckStrings(item, $"{where}[{(i++).ToString(CultureInfo.InvariantCulture)}]", source);
+                break;
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    string name;
+                    try { name = p.Name; }
+                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a field name: {x.Message.TrimEnd('.')}", x); }
+                    CheckStrings(p.Value, where == "the document" ? name : $"{where}.{Shorten(name)}", source);
+                }
+                break;
+        }
+    }
+
+    private static void Decode(JsonElement e, string where, string? source)
+    {
+        try { _ = e.GetString(); }
+        catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a string: {x.Message.TrimEnd('.')}", x); }
     }
 
     /// <summary>The reader's message without its own position suffix (the location already says where).</summary>
