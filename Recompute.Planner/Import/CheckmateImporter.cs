@@ -174,7 +174,7 @@ public static class CheckmateImporter
                 forwardOf = idOf[fwd.Key];
             builder.Replace(id, builder[id] with { Inputs = inputs, ForwardOf = forwardOf });
         }
-        return builder.Build();
+        return PaperGraphImporter.BuildGraph(builder, source);
     }
 
     /// <summary>A node key as it appears in links: integers and strings are distinct keys.</summary>

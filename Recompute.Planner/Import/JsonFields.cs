@@ -83,7 +83,7 @@ internal static class JsonFields
                 {
                     string name;
                     try { name = p.Name; }
-                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a field name: {x.Message.TrimEnd('.')}", x); }
+                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a field name: {PaperGraphImporter.Printable(x.Message.TrimEnd('.'), 200)}", x); }
                     CheckStrings(p.Value, where == "the document" ? name : $"{where}.{Shorten(name)}", source);
                 }
                 break;
@@ -93,7 +93,7 @@ internal static class JsonFields
     private static void Decode(JsonElement e, string where, string? source)
     {
         try { _ = e.GetString(); }
-        catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a string: {x.Message.TrimEnd('.')}", x); }
+        catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a string: {PaperGraphImporter.Printable(x.Message.TrimEnd('.'), 200)}", x); }
     }
 
     /// <summary>The reader's message without its own position suffix (the location already says where).</summary>
@@ -104,7 +104,7 @@ internal static class JsonFields
         if (cut > 0) m = m[..cut];
         if (m.Contains("maximum configured depth", StringComparison.Ordinal))
             return $"nested deeper than {MaxDepth.ToString(CultureInfo.InvariantCulture)} levels";
-        return m.TrimEnd(' ', '.');
+        return PaperGraphImporter.Printable(m.TrimEnd(' ', '.'), 200);
     }
 
     public static JsonElement Object(JsonElement e, string where, string? source)

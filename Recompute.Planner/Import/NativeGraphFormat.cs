@@ -123,7 +123,7 @@ public static class NativeGraphFormat
                 JsonFields.Fail(source, $"{where}.forwardOf", $"refers to '{JsonFields.Shorten(forwardOf)}', which is not a node of the graph");
             builder.Replace(id, builder[id] with { Inputs = resolved, ForwardOf = fwd });
         }
-        return builder.Build();
+        return PaperGraphImporter.BuildGraph(builder, source);
     }
 
     private static void RejectUnknown(JsonElement obj, string[] known, string where, string? source)

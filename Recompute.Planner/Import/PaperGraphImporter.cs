@@ -196,7 +196,7 @@ public static class PaperGraphImporter
                 BackwardNeeds = null,
             });
         }
-        return builder.Build();
+        return BuildGraph(builder, source);
     }
 
     private static Dictionary<string, object> ParseAttributes(string line, int ln, string? source)
@@ -209,7 +209,7 @@ public static class PaperGraphImporter
         }
         catch (JsonException e)
         {
-            return Fail<Dictionary<string, object>>(source, ln, $"the attribute line is not valid JSON ({FirstSentence(e.Message)})");
+            return Fail<Dictionary<string, object>>(source, ln, $"the attribute line is not valid JSON ({Printable(FirstSentence(e.Message), 200)})");
         }
         using (doc)
         {
@@ -290,7 +290,39 @@ public static class PaperGraphImporter
 
     private static bool IsDigits(string s) => s.Length > 0 && s.All(c => c is >= '0' and <= '9');
 
-    internal static string Shorten(string s) => s.Length <= 60 ? s : s[..57] + "...";
+    internal static string Shorten(string s) => Printable(s, 60);
+
+    /// <summary>
+    /// Text quoted in an error message: control characters escaped (a message is one line) and cut to
+    /// <paramref name="max"/> characters, never between the halves of a surrogate pair.
+    /// </summary>
+    internal static string Printable(string s, int max)
+    {
+        var sb = new StringBuilder(Math.Min(s.Length, max) + 8);
+        foreach (char c in s)
+        {
+            if (c < ' ' || c == '\u007f') sb.Append("\\x").Append(((int)c).ToString("X2", CultureInfo.InvariantCulture));
+            else sb.Append(c);
+            if (sb.Length > max) break;
+        }
+        if (sb.Length <= max) return sb.ToString();
+        sb.Length = max - 3;
+        if (char.IsHighSurrogate(sb[^1])) sb.Length--;
+        return sb.Append("...").ToString();
+    }
+
+    /// <summary>Builds the graph; a validation error is attributed to the file and made printable on one line.</summary>
+    internal static ComputationGraph BuildGraph(GraphBuilder builder, string? source)
+    {
+        try
+        {
+            return builder.Build();
+        }
+        catch (GraphFormatException e) when (e.Message.Any(c => c < ' '))
+        {
+            throw new GraphFormatException(e.File ?? source, e.Location is null ? null : Printable(e.Location, 200), Printable(e.Problem, 300), e);
+        }
+    }
 
     private static string FirstSentence(string message)
     {
