@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
 using Recompute.Planner.Scheduling;
 using Recompute.Tests.Import;
 
@@ -175,6 +177,40 @@ public class ScheduleFormatTests
         Assert.Equal(schedule.Steps.ToArray(), back.Steps.ToArray());
         Assert.Equal(text, ScheduleFormat.ToJson(back));
         Assert.Equal(Simulator.Simulate(schedule), Simulator.Simulate(back), new SimulationComparer());
+    }
+
+    [Theory]
+    [InlineData("cg_vgg19.txt", 2_200_000_000L)]
+    [InlineData("VGG16_256_train.json", 20_000_000_000L)]
+    public void PlannedSchedule_SurvivesTheFileAndSimulatesTheSame(string file, long budget)
+    {
+        // Import → dp-approx → schedule file → read back → simulate: the file carries the plan exactly.
+        var g = file.EndsWith(".txt", StringComparison.Ordinal)
+            ? PaperGraphImporter.Load(ConformanceFiles.Paper(file))
+            : JsonGraphDispatcher.Load(ConformanceFiles.Checkmate(file));
+        var problem = new PlanningProblem(g);
+        var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
+        Assert.True(plan.Feasible);
+        var dir = Directory.CreateTempSubdirectory("plan-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "schedule.json");
+            ScheduleFormat.Write(plan.Schedule!, path, new Dictionary<string, object?> { ["peakBytes"] = plan.Simulation!.PeakBytes });
+            var back = ScheduleFormat.Read(path, TrainingGraph.Derive(JsonGraphDispatcher.Load(SaveNative(g, dir.FullName))));
+            var sim = Simulator.Simulate(back);
+            Assert.Equal(plan.Simulation.PeakBytes, sim.PeakBytes);
+            Assert.Equal(plan.Simulation.RecomputeTime, sim.RecomputeTime);
+            Assert.Equal(budget, back.BudgetBytes);
+            Assert.True(sim.PeakBytes <= budget);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    private static string SaveNative(ComputationGraph g, string dir)
+    {
+        var path = Path.Combine(dir, "graph.json");
+        NativeGraphFormat.Save(g, path);
+        return path;
     }
 
     private sealed class SimulationComparer : IEqualityComparer<SimulationResult>
