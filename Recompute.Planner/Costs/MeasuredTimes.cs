@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Recompute.Planner.Graph;
 
@@ -57,7 +56,4 @@ public sealed class MeasuredTimes
             return new MeasuredTimes(unit, times, path);
         }
     }
-
-    /// <summary>Formats a time for messages (invariant culture).</summary>
-    public static string Format(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }

@@ -301,6 +301,11 @@ public static class OnnxImporter
                 throw new GraphFormatException(path, where, e.Message + hint);
             }
             catch (OverflowException) { throw new GraphFormatException(path, where, "a size overflows 64 bits"); }
+            catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidCastException or DivideByZeroException)
+            {
+                // Operands or attributes of a malformed node that the checks above did not anticipate: still bad input.
+                throw new GraphFormatException(path, where, $"invalid operands or attributes ({e.Message})");
+            }
 
             var presentOperands = node.Input.Select((name, k) => (name, k)).Where(p => !string.IsNullOrEmpty(p.name)).ToList();
             var inputIds = presentOperands.Select(p => _builder.TryGetId(p.name, out int id) ? id : throw new GraphFormatException(path, where, $"reads unknown tensor '{p.name}'")).ToList();
