@@ -50,6 +50,26 @@ public sealed class OnnxImporterTests : IDisposable
     }
 
     [Fact]
+    public void LossWithReductionNone_FollowedByMean_MarksTheScalarOutput()
+    {
+        var m = new OnnxModelBuilder().Input("x", Float, 4, 3).Input("y", Long, 4)
+            .Node("SoftmaxCrossEntropyLoss", ["x", "y"], ["per_sample"], Str("reduction", "none"))
+            .Node("ReduceMean", ["per_sample"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
+        var g = OnnxImporter.Load(m.Write(_tmp.File("none.onnx")));
+        Assert.Equal(NodeKind.Loss, g.Find("loss").Kind);
+        Assert.Equal(NodeKind.Activation, g.Find("per_sample").Kind);
+        Assert.Equal([4L], g.Find("per_sample").Shape.ToArray());
+    }
+
+    [Fact]
+    public void InferenceGraph_HasNoLoss()
+    {
+        var m = new OnnxModelBuilder().Input("x", Float, 4, 3).Node("Softmax", ["x"], ["p"], Int("axis", -1)).Output("p", Float, 4, 3);
+        var g = OnnxImporter.Load(m.Write(_tmp.File("infer.onnx")));
+        Assert.DoesNotContain(g.Nodes, n => n.Kind == NodeKind.Loss);
+    }
+
+    [Fact]
     public void ExternalData_IsSizedFromDims_NeverRead()
     {
         var w = Tensor("w", [3, 1000]);

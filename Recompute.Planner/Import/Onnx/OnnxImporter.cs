@@ -391,20 +391,25 @@ public static class OnnxImporter
             _checked++;
         }
 
+        /// <summary>
+        /// The loss: a loss operator's output that is a graph output; else the single scalar floating-point graph
+        /// output produced by an operation (a loss with reduction "none" followed by ReduceMean, an MSE written out);
+        /// else every loss operator's output. A graph with none of these (an inference export) has no Loss node.
+        /// </summary>
         private void MarkLoss(List<string> candidates)
         {
             var outputs = _g.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
             var chosen = candidates.Where(outputs.Contains).ToList();
-            if (chosen.Count == 0) chosen = candidates;
             if (chosen.Count == 0)
-                chosen = _g.Output.Select(o => o.Name).Where(n => _kind.TryGetValue(n, out var k) && k == NodeKind.Activation
-                    && _info[n].Elements == 1 && ElementTypes.IsFloat(_info[n].DType)).ToList();
-            if (chosen.Count > 1 && candidates.Count == 0) return; // several scalar outputs and no loss operator: ambiguous, leave unmarked
+            {
+                var scalars = _g.Output.Select(o => o.Name).Where(n => _kind.TryGetValue(n, out var k) && k == NodeKind.Activation
+                    && _info[n].Elements == 1 && ElementTypes.IsFloat(_info[n].DType)).Distinct().ToList();
+                chosen = scalars.Count == 1 ? scalars : candidates;
+            }
             foreach (var name in chosen)
             {
                 _builder.TryGetId(name, out int id);
-                var spec = _builder[id];
-                _builder.Replace(id, spec with { Kind = NodeKind.Loss });
+                _builder.Replace(id, _builder[id] with { Kind = NodeKind.Loss });
                 _kind[name] = NodeKind.Loss;
             }
         }
