@@ -112,6 +112,59 @@ public sealed class OnnxImporterTests : IDisposable
     }
 
     [Fact]
+    public void TransformerStyleExport_WithComputedShapesExpandAndSlices_FollowsTheBatch()
+    {
+        // A ViT/HF-style fragment: class token expanded to the batch through Shape → Gather → Unsqueeze → Concat → Expand,
+        // prepended to the patch tokens, layer-normalized, heads split by a reshape whose target is computed from Shape,
+        // scores, softmax, and a Slice to INT64_MAX taking all but the class token.
+        const long big = long.MaxValue;
+        var m = new OnnxModelBuilder(opset: 18).SymbolicInput("x", Float, "batch", 16, 32)
+            .Initializer(Tensor("cls", [1, 1, 32], floats: new float[32]))
+            .Initializer(Tensor("ln_w", [32], floats: new float[32])).Initializer(Tensor("ln_b", [32], floats: new float[32]))
+            .Initializer(Tensor("wq", [32, 32], floats: new float[1024]))
+            .Node("Shape", ["x"], ["xs"])
+            .Node("Constant", [], ["i0"], TensorAttr("value", Tensor("", [], ints: [0])))
+            .Node("Gather", ["xs", "i0"], ["b"], Int("axis", 0))
+            .Node("Constant", [], ["ax0"], TensorAttr("value", Tensor("", [1], ints: [0])))
+            .Node("Unsqueeze", ["b", "ax0"], ["b1"])
+            .Node("Constant", [], ["rest"], TensorAttr("value", Tensor("", [2], ints: [1, 32])))
+            .Node("Concat", ["b1", "rest"], ["clsShape"], Int("axis", 0))
+            .Node("Expand", ["cls", "clsShape"], ["clsB"])
+            .Node("Concat", ["clsB", "x"], ["tokens"], Int("axis", 1))
+            .Node("LayerNormalization", ["tokens", "ln_w", "ln_b"], ["ln"], Int("axis", -1))
+            .Node("MatMul", ["ln", "wq"], ["q"])
+            .Node("Shape", ["q"], ["qs"])
+            .Node("Constant", [], ["s0"], TensorAttr("value", Tensor("", [1], ints: [0])))
+            .Node("Constant", [], ["s2"], TensorAttr("value", Tensor("", [1], ints: [2])))
+            .Node("Slice", ["qs", "s0", "s2"], ["bt"])
+            .Node("Constant", [], ["heads"], TensorAttr("value", Tensor("", [2], ints: [4, 8])))
+            .Node("Concat", ["bt", "heads"], ["qShape"], Int("axis", 0))
+            .Node("Reshape", ["q", "qShape"], ["qh"])
+            .Node("Transpose", ["qh"], ["qt"], Ints("perm", 0, 2, 1, 3))
+            .Node("Transpose", ["qh"], ["kt"], Ints("perm", 0, 2, 3, 1))
+            .Node("MatMul", ["qt", "kt"], ["scores"])
+            .Node("Softmax", ["scores"], ["p"], Int("axis", -1))
+            .Node("Constant", [], ["one"], TensorAttr("value", Tensor("", [1], ints: [1])))
+            .Node("Constant", [], ["end"], TensorAttr("value", Tensor("", [1], ints: [big])))
+            .Node("Constant", [], ["axis3"], TensorAttr("value", Tensor("", [1], ints: [3])))
+            .Node("Slice", ["p", "one", "end", "axis3"], ["patches"])
+            .Node("ReduceMean", ["patches"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
+        string path = m.Write(_tmp.File("vit.onnx"));
+        foreach (int batch in new[] { 2, 5 })
+        {
+            var g = OnnxImporter.Load(path, new OnnxImportOptions { Batch = batch });
+            Assert.Equal([batch, 1L, 32], g.Find("clsB").Shape.ToArray());
+            Assert.Equal([batch, 17L, 32], g.Find("tokens").Shape.ToArray());
+            Assert.Equal([batch, 4L, 17, 17], g.Find("scores").Shape.ToArray());
+            Assert.Equal([batch, 4L, 17, 16], g.Find("patches").Shape.ToArray());
+            Assert.Equal(NodeKind.Parameter, g.Find("cls").Kind);
+            Assert.Equal(NodeKind.Constant, g.Find("qShape").Kind);
+            Assert.Equal(NodeKind.Loss, g.Find("loss").Kind);
+            Assert.Equal(2.0 * batch * 4 * 17 * 17 * 8, g.Find("scores").Time);
+        }
+    }
+
+    [Fact]
     public void SymbolicBatch_NeedsBatchOption()
     {
         var m = new OnnxModelBuilder().SymbolicInput("x", Float, "batch", 5).Node("ReduceSum", ["x"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
@@ -245,6 +298,52 @@ public sealed class OnnxImporterTests : IDisposable
             var e = Assert.Throws<GraphFormatException>(() => OnnxImporter.Load(path));
             Assert.Contains($"random-{i}.onnx", e.Message);
         }
+    }
+
+    [Fact]
+    public void MutatedSampleGraphs_FailOnlyWithGraphFormatErrorsNamingTheFile()
+    {
+        // Seeded structural mutations of a real export (op types swapped, attribute values set to extremes,
+        // operands dropped or rewired, outputs added) and byte corruption: every outcome is a graph or a
+        // GraphFormatException naming the file, never another exception.
+        var ops = Recompute.Planner.Costs.ShapeInference.SupportedOps.ToArray();
+        long[] extremes = [-1, 0, 1, 3, -7, 1L << 40, long.MaxValue, long.MinValue];
+        var original = File.ReadAllBytes(OnnxTestFiles.Graph("resnet18-b32-noshapes.onnx"));
+        var random = new Random(2024);
+        int errors = 0;
+        for (int i = 0; i < 150; i++)
+        {
+            byte[] bytes;
+            if (i % 3 == 0)
+            {
+                bytes = (byte[])original.Clone();
+                for (int k = random.Next(1, 6); k > 0; k--) bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+            }
+            else
+            {
+                var model = ModelProto.Parser.ParseFrom(original);
+                var node = model.Graph.Node[random.Next(model.Graph.Node.Count)];
+                switch (random.Next(5))
+                {
+                    case 0: node.OpType = ops[random.Next(ops.Length)]; break;
+                    case 1:
+                        if (node.Attribute.Count == 0) goto case 0;
+                        var a = node.Attribute[random.Next(node.Attribute.Count)];
+                        if (a.Ints.Count > 0) a.Ints[random.Next(a.Ints.Count)] = extremes[random.Next(extremes.Length)];
+                        else a.I = extremes[random.Next(extremes.Length)];
+                        break;
+                    case 2: if (node.Input.Count > 0) node.Input.RemoveAt(random.Next(node.Input.Count)); break;
+                    case 3: node.Output.Add("extra"); break;
+                    default: if (node.Input.Count > 0) node.Input[random.Next(node.Input.Count)] = model.Graph.Input[random.Next(model.Graph.Input.Count)].Name; break;
+                }
+                bytes = model.ToByteArray();
+            }
+            string path = _tmp.File($"mutant-{i}.onnx");
+            File.WriteAllBytes(path, bytes);
+            try { OnnxImporter.Load(path); }
+            catch (GraphFormatException e) { Assert.Contains($"mutant-{i}.onnx", e.Message); errors++; }
+        }
+        Assert.True(errors > 50, $"most mutants are invalid ({errors} of 150 were rejected)");
     }
 
     [Theory]
