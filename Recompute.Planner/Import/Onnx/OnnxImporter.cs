@@ -84,6 +84,7 @@ public static class OnnxImporter
         private readonly Dictionary<string, NodeKind> _kind = new(StringComparer.Ordinal);
         private readonly HashSet<string> _batchDependent = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ValueInfoProto> _declared = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, string[]> _nodeOutputs = new(StringComparer.Ordinal);
         private GraphBuilder _builder = null!;
         private long _opset;
         private long _fileBatch;
@@ -293,7 +294,7 @@ public static class OnnxImporter
             {
                 outputs = ShapeInference.Infer(context);
                 if (outputs.Length < node.Output.Count) throw new ShapeInferenceException($"the operator has {outputs.Length} outputs, the node declares {node.Output.Count}");
-                foreach (var o in outputs) _ = o.Bytes;
+                foreach (var o in outputs) _ = o.Bytes; // sizes must fit in 64 bits
             }
             catch (ShapeInferenceException e)
             {
@@ -345,8 +346,6 @@ public static class OnnxImporter
             }
             _nodeOutputs[string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name] = node.Output.Where(o => !string.IsNullOrEmpty(o)).ToArray();
         }
-
-        private readonly Dictionary<string, string[]> _nodeOutputs = new(StringComparer.Ordinal);
 
         /// <summary>A literal Reshape target rewritten for the new batch size (see the class remarks).</summary>
         private long[] RebatchTarget(long[] target, long[] input)
