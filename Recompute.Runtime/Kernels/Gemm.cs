@@ -4,6 +4,12 @@ namespace Recompute.Runtime.Kernels;
 /// General matrix multiply over row-major float32 matrices: C = alpha * op(A) * op(B) + beta * C, where op(A) is
 /// m×k and op(B) is k×n. This is the contract every caller relies on; the implementation behind it may change.
 /// </summary>
+/// <remarks>
+/// The implementation is a packed, cache-blocked GEMM (<see cref="PackedGemm"/>) with an AVX-512, AVX2+FMA or scalar
+/// register-tile kernel. Results are bitwise identical for any thread count: every element of C is produced by one
+/// thread, always with the same blocking and the same summation order over k. When beta is 0,
+/// C is not read (it may hold garbage, even NaN).
+/// </remarks>
 public static class Gemm
 {
     /// <param name="a">A, stored row-major as m×k (or k×m when <paramref name="transA"/>).</param>
@@ -12,7 +18,18 @@ public static class Gemm
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k,
         bool transA = false, bool transB = false, float alpha = 1f, float beta = 0f)
     {
-        ReferenceGemm.Multiply(a, b, c, m, n, k, transA, transB, alpha, beta);
+        PackedGemm.Multiply(PackedGemm.BestKernel, a, b, c, m, n, k, transA, transB, alpha, beta,
+            KernelOptions.MaxDegreeOfParallelism);
+    }
+
+    /// <summary>As <see cref="Multiply(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, bool, bool, float, float)"/>
+    /// with an explicit thread limit for this call (the result does not depend on it).</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k,
+        bool transA, bool transB, float alpha, float beta, int maxDegreeOfParallelism)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDegreeOfParallelism, 1);
+        PackedGemm.Multiply(PackedGemm.BestKernel, a, b, c, m, n, k, transA, transB, alpha, beta,
+            maxDegreeOfParallelism);
     }
 }
 

@@ -1,0 +1,97 @@
+using Recompute.Runtime.Kernels;
+
+namespace Recompute.Tests.Runtime.Kernels;
+
+public class GemmTests
+{
+    internal static float[] Random(int length, int seed)
+    {
+        var rng = new System.Random(seed);
+        var data = new float[length];
+        for (int i = 0; i < length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return data;
+    }
+
+    public static TheoryData<int, int, int> Shapes => new()
+    {
+        { 1, 1, 1 }, { 1, 7, 3 }, { 5, 1, 9 }, { 8, 32, 1 }, { 9, 33, 17 }, { 13, 31, 300 }, { 16, 64, 256 },
+        { 17, 65, 257 }, { 100, 3, 50 }, { 3, 100, 50 }, { 129, 130, 131 }, { 250, 70, 520 }, { 64, 3100, 20 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void AllKernelsMatchReferenceForEveryTransposeAndBeta(int m, int n, int k)
+    {
+        float[] a = Random(m * k, 1), b = Random(k * n, 2), c0 = Random(m * n, 3);
+        foreach (var kind in AvailableKernels())
+            foreach (bool transA in new[] { false, true })
+                foreach (bool transB in new[] { false, true })
+                    foreach (var (alpha, beta) in new[] { (1f, 0f), (0.5f, 1f), (-2f, 0.25f) })
+                    {
+                        var expected = (float[])c0.Clone();
+                        ReferenceGemm.Multiply(a, b, expected, m, n, k, transA, transB, alpha, beta);
+                        var actual = (float[])c0.Clone();
+                        PackedGemm.Multiply(kind, a, b, actual, m, n, k, transA, transB, alpha, beta, 2);
+                        // Float accumulation against a double reference: error grows like sqrt(k) * eps * |terms|.
+                        float tolerance = 1e-5f * MathF.Sqrt(k) * 4 * MathF.Max(1f, MathF.Abs(alpha));
+                        for (int i = 0; i < expected.Length; i++)
+                            Assert.True(MathF.Abs(expected[i] - actual[i]) <= tolerance,
+                                $"{kind} m={m} n={n} k={k} tA={transA} tB={transB} alpha={alpha} beta={beta} " +
+                                $"at {i}: {actual[i]} vs {expected[i]}");
+                    }
+    }
+
+    [Fact]
+    public void BetaZeroIgnoresGarbageInC()
+    {
+        const int m = 20, n = 40, k = 30;
+        float[] a = Random(m * k, 4), b = Random(k * n, 5);
+        var c = new float[m * n];
+        Array.Fill(c, float.NaN);
+        Gemm.Multiply(a, b, c, m, n, k);
+        var expected = new float[m * n];
+        ReferenceGemm.Multiply(a, b, expected, m, n, k);
+        for (int i = 0; i < c.Length; i++)
+            Assert.True(MathF.Abs(c[i] - expected[i]) < 1e-4f);
+    }
+
+    [Fact]
+    public void ZeroDepthScalesCByBeta()
+    {
+        var c = new float[] { 1, 2, 3, 4 };
+        Gemm.Multiply(ReadOnlySpan<float>.Empty, ReadOnlySpan<float>.Empty, c, 2, 2, 0, beta: 0.5f);
+        Assert.Equal(new float[] { 0.5f, 1, 1.5f, 2 }, c);
+    }
+
+    [Fact]
+    public void ResultsAreBitwiseIdenticalAcrossThreadCountsAndRuns()
+    {
+        // Large enough to be split into several row blocks, column chunks and k slices.
+        const int m = 300, n = 700, k = 600;
+        float[] a = Random(m * k, 6), b = Random(k * n, 7), c0 = Random(m * n, 8);
+        float[]? first = null;
+        foreach (int threads in new[] { 1, 2, 3, 8, 1 })
+        {
+            var c = (float[])c0.Clone();
+            Gemm.Multiply(a, b, c, m, n, k, false, true, 1.5f, 0.5f, threads);
+            if (first is null) first = c;
+            else Assert.True(first.AsSpan().SequenceEqual(c), $"threads={threads} differs");
+        }
+    }
+
+    [Fact]
+    public void TooShortOperandIsRejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.Multiply(new float[5], new float[6], new float[4], 2, 2, 3));
+        Assert.Contains("needs 6", ex.Message);
+    }
+
+    private static IEnumerable<GemmKernelKind> AvailableKernels()
+    {
+        yield return GemmKernelKind.Scalar;
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported && System.Runtime.Intrinsics.X86.Fma.IsSupported)
+            yield return GemmKernelKind.Vector256;
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            yield return GemmKernelKind.Vector512;
+    }
+}
