@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Recompute.Runtime.Kernels;
+
+namespace Recompute.Benchmarks;
+
+/// <summary>Quick GFLOP/s tables for the GEMM and convolution kernels (best of several runs).</summary>
+public static class KernelTables
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Square GEMMs and a few rectangular ones, for each requested thread count.</summary>
+    public static void Gemm(QuickTableOptions options)
+    {
+        Console.WriteLine($"GEMM float32, kernel {PackedGemm.BestKernel}, blocking {PackedGemm.BlockingFor(PackedGemm.BestKernel)}");
+        Console.WriteLine("| m | n | k | op | threads | ms | GFLOP/s |");
+        Console.WriteLine("|---:|---:|---:|:--|---:|---:|---:|");
+        var shapes = new (int M, int N, int K, bool TA, bool TB)[]
+        {
+            (256, 256, 256, false, false), (512, 512, 512, false, false), (1024, 1024, 1024, false, false),
+            (1024, 1024, 1024, true, false), (1024, 1024, 1024, false, true), (2048, 2048, 2048, false, false),
+            (64, 3136, 576, false, false), (512, 49, 4608, false, false),
+        };
+        foreach (var (m, n, k, ta, tb) in shapes)
+        {
+            float[] a = Fill(m * k, 1), b = Fill(k * n, 2), c = new float[m * n];
+            foreach (int threads in options.Threads)
+            {
+                double seconds = QuickTimer.Best(
+                    () => Runtime.Kernels.Gemm.Multiply(a, b, c, m, n, k, ta, tb, 1f, 0f, threads),
+                    options.SecondsPerRow);
+                string op = (ta ? "Aᵀ" : "A") + (tb ? "Bᵀ" : "B");
+                Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3} | {4} | {5:F2} | {6:F1} |",
+                    m, n, k, op, threads, seconds * 1e3, 2.0 * m * n * k / seconds / 1e9));
+            }
+        }
+    }
+
+    /// <summary>ResNet-50 convolution layers (batch 1): forward, data gradient and weight gradient.</summary>
+    public static void Conv(QuickTableOptions options)
+    {
+        var layers = new (string Name, Conv2dShape Shape)[]
+        {
+            ("conv1 7x7/2 3->64 @224", Conv2dShape.Square(1, 3, 224, 64, 7, stride: 2, pad: 3)),
+            ("3x3 64->64 @56", Conv2dShape.Square(1, 64, 56, 64, 3, pad: 1)),
+            ("1x1 256->64 @56", Conv2dShape.Square(1, 256, 56, 64, 1)),
+            ("1x1 64->256 @56", Conv2dShape.Square(1, 64, 56, 256, 1)),
+            ("3x3/2 128->128 @56", Conv2dShape.Square(1, 128, 56, 128, 3, stride: 2, pad: 1)),
+            ("3x3 256->256 @14", Conv2dShape.Square(1, 256, 14, 256, 3, pad: 1)),
+            ("3x3 512->512 @7", Conv2dShape.Square(1, 512, 7, 512, 3, pad: 1)),
+            ("depthwise 3x3 256 @28", Conv2dShape.Square(1, 256, 28, 256, 3, pad: 1, groups: 256)),
+        };
+        Console.WriteLine($"Conv2d float32 NCHW, batch 1, GEMM kernel {PackedGemm.BestKernel}");
+        Console.WriteLine("| layer | threads | fwd ms | fwd GFLOP/s | bwd-data GFLOP/s | bwd-weight GFLOP/s |");
+        Console.WriteLine("|:--|---:|---:|---:|---:|---:|");
+        int saved = KernelOptions.MaxDegreeOfParallelism;
+        try
+        {
+            foreach (var (name, s) in layers)
+            {
+                float[] x = Fill((int)s.InputLength, 1), w = Fill((int)s.WeightLength, 2);
+                float[] y = new float[s.OutputLength], gx = new float[s.InputLength], gw = new float[s.WeightLength];
+                float[] bias = Fill(s.OutChannels, 3), gb = new float[s.OutChannels];
+                double flops = 2.0 * s.MultiplyAdds;
+                foreach (int threads in options.Threads)
+                {
+                    KernelOptions.MaxDegreeOfParallelism = threads;
+                    double fwd = QuickTimer.Best(() => Conv2d.Forward(s, x, w, bias, y), options.SecondsPerRow);
+                    double bwdData = QuickTimer.Best(() => Conv2d.BackwardData(s, y, w, gx), options.SecondsPerRow);
+                    double bwdWeight = QuickTimer.Best(() => Conv2d.BackwardWeights(s, x, y, gw, gb), options.SecondsPerRow);
+                    Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2:F2} | {3:F1} | {4:F1} | {5:F1} |",
+                        name, threads, fwd * 1e3, flops / fwd / 1e9, flops / bwdData / 1e9, flops / bwdWeight / 1e9));
+                }
+            }
+        }
+        finally
+        {
+            KernelOptions.MaxDegreeOfParallelism = saved;
+        }
+    }
+
+    /// <summary>Measures the core's FMA throughput with independent register accumulators (the GEMM ceiling).</summary>
+    public static void Peak(QuickTableOptions options)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            Console.WriteLine("AVX-512F not supported; no peak measurement.");
+            return;
+        }
+        const int iterations = 20_000_000;
+        double seconds = QuickTimer.Best(() => FmaLoop(iterations), options.SecondsPerRow);
+        double flops = 2.0 * 16 * 12 * iterations;
+        Console.WriteLine(string.Format(Inv, "AVX-512 FMA peak, one thread: {0:F1} GFLOP/s ({1:F2} 512-bit FMA per ns)",
+            flops / seconds / 1e9, 12.0 * iterations / seconds / 1e9));
+    }
+
+    private static float FmaLoop(int iterations)
+    {
+        var x = Vector512.Create(1.0000001f);
+        var y = Vector512.Create(0.9999999f);
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
+        Vector512<float> a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
+        for (int i = 0; i < iterations; i++)
+        {
+            a0 = Avx512F.FusedMultiplyAdd(x, y, a0); a1 = Avx512F.FusedMultiplyAdd(x, y, a1);
+            a2 = Avx512F.FusedMultiplyAdd(x, y, a2); a3 = Avx512F.FusedMultiplyAdd(x, y, a3);
+            a4 = Avx512F.FusedMultiplyAdd(x, y, a4); a5 = Avx512F.FusedMultiplyAdd(x, y, a5);
+            a6 = Avx512F.FusedMultiplyAdd(x, y, a6); a7 = Avx512F.FusedMultiplyAdd(x, y, a7);
+            a8 = Avx512F.FusedMultiplyAdd(x, y, a8); a9 = Avx512F.FusedMultiplyAdd(x, y, a9);
+            a10 = Avx512F.FusedMultiplyAdd(x, y, a10); a11 = Avx512F.FusedMultiplyAdd(x, y, a11);
+        }
+        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+    }
+
+    internal static float[] Fill(int length, int seed)
+    {
+        var rng = new Random(seed);
+        var data = new float[length];
+        for (int i = 0; i < length; i++) data[i] = (float)(rng.NextDouble() - 0.5);
+        return data;
+    }
+}
