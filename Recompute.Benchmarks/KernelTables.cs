@@ -37,6 +37,32 @@ public static class KernelTables
         }
     }
 
+    /// <summary>1024³ GEMM under the Vector512 blockings listed in RECOMPUTE_GEMM_BLOCKINGS
+    /// ("MR,NR,MC,KC,NC;..."), for tuning the defaults.</summary>
+    public static void GemmTune(QuickTableOptions options)
+    {
+        string spec = Environment.GetEnvironmentVariable("RECOMPUTE_GEMM_BLOCKINGS") ?? "8,32,128,256,3072";
+        const int size = 1024;
+        float[] a = Fill(size * size, 1), b = Fill(size * size, 2), c = new float[size * size];
+        Console.WriteLine("| blocking | op | threads | GFLOP/s |");
+        Console.WriteLine("|:--|:--|---:|---:|");
+        foreach (string item in spec.Split(';'))
+        {
+            int[] v = item.Split(',').Select(s => int.Parse(s, Inv)).ToArray();
+            PackedGemm.Vector512BlockingOverride = new GemmBlocking(v[0], v[1], v[2], v[3], v[4]);
+            foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true) })
+                foreach (int threads in options.Threads)
+                {
+                    double seconds = QuickTimer.Best(
+                        () => Runtime.Kernels.Gemm.Multiply(a, b, c, size, size, size, ta, tb, 1f, 0f, threads),
+                        options.SecondsPerRow);
+                    Console.WriteLine(string.Format(Inv, "| {0} | {1}{2} | {3} | {4:F1} |", item, ta ? "Aᵀ" : "A",
+                        tb ? "Bᵀ" : "B", threads, 2.0 * size * size * size / seconds / 1e9));
+                }
+        }
+        PackedGemm.Vector512BlockingOverride = null;
+    }
+
     /// <summary>ResNet-50 convolution layers (batch 1): forward, data gradient and weight gradient.</summary>
     public static void Conv(QuickTableOptions options)
     {

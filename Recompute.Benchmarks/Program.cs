@@ -17,6 +17,7 @@ public static class Program
             ["gemm"] = KernelTables.Gemm,
             ["conv"] = KernelTables.Conv,
             ["peak"] = KernelTables.Peak,
+            ["gemm-tune"] = KernelTables.GemmTune,
         };
 
     public static int Main(string[] args)

@@ -37,10 +37,15 @@ internal static unsafe class PackedGemm
         : Avx2.IsSupported && Fma.IsSupported ? GemmKernelKind.Vector256
         : GemmKernelKind.Scalar;
 
+    /// <summary>Blocking used instead of the default for <see cref="GemmKernelKind.Vector512"/> (tuning only;
+    /// MR must be 8 or 12).</summary>
+    internal static GemmBlocking? Vector512BlockingOverride { get; set; }
+
     internal static GemmBlocking BlockingFor(GemmKernelKind kind) => kind switch
     {
-        GemmKernelKind.Vector512 => new GemmBlocking(MR: 8, NR: 32, MC: 128, KC: 256, NC: 3072),
-        GemmKernelKind.Vector256 => new GemmBlocking(MR: 6, NR: 16, MC: 96, KC: 256, NC: 2048),
+        GemmKernelKind.Vector512 when Vector512BlockingOverride is { } tuned => tuned,
+        GemmKernelKind.Vector512 => new GemmBlocking(MR: 8, NR: 32, MC: 96, KC: 512, NC: 3072),
+        GemmKernelKind.Vector256 => new GemmBlocking(MR: 6, NR: 16, MC: 96, KC: 384, NC: 2048),
         _ => new GemmBlocking(MR: 4, NR: 4, MC: 64, KC: 256, NC: 1024),
     };
 
@@ -299,6 +304,7 @@ internal static unsafe class PackedGemm
             int mode = !first ? 2 : beta == 0f ? 0 : 1;
             switch (kind)
             {
+                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
                 case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
                 case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
                 default: TileScalar.Run4x4(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
@@ -309,6 +315,7 @@ internal static unsafe class PackedGemm
         {
             switch (kind)
             {
+                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
                 case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
                 case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
                 default: TileScalar.Run4x4(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
