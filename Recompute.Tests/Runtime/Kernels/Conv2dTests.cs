@@ -200,7 +200,7 @@ public class Conv2dTests
         float scale = 1e-3f;
         foreach (float v in expected) scale = MathF.Max(scale, MathF.Abs(v));
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(MathF.Abs(expected[i] - actual[i]) <= relative * scale,
-                $"{what}: element {i} is {actual[i]}, expected {expected[i]}");
+            if (!(MathF.Abs(expected[i] - actual[i]) <= relative * scale))
+                Assert.Fail($"{what}: element {i} is {actual[i]}, expected {expected[i]}");
     }
 }

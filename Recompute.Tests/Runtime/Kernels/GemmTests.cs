@@ -38,8 +38,8 @@ public class GemmTests
                         for (int i = 0; i < actual.Length; i++)
                         {
                             float expected = alpha * product[i] + beta * c0[i];
-                            Assert.True(MathF.Abs(expected - actual[i]) <= tolerance,
-                                $"{kind} m={m} n={n} k={k} tA={transA} tB={transB} alpha={alpha} beta={beta} " +
+                            if (!(MathF.Abs(expected - actual[i]) <= tolerance))
+                                Assert.Fail($"{kind} m={m} n={n} k={k} tA={transA} tB={transB} alpha={alpha} beta={beta} " +
                                 $"at {i}: {actual[i]} vs {expected}");
                         }
                     }
