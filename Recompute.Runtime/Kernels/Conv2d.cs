@@ -12,7 +12,7 @@ public static class Conv2d
 {
     /// <summary>output = conv(input, weight) + bias. <paramref name="bias"/> is empty or has OutChannels values.
     /// The output is overwritten.</summary>
-    public static void Forward(in Conv2dShape shape, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
+    public static unsafe void Forward(in Conv2dShape shape, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
         ReadOnlySpan<float> bias, Span<float> output)
     {
         var s = shape;
@@ -21,36 +21,17 @@ public static class Conv2d
         CheckLength(output.Length, s.OutputLength, "output");
         if (!bias.IsEmpty) CheckLength(bias.Length, s.OutChannels, "bias");
 
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
-        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        int ohw = s.OutHeight * s.OutWidth;
         if (s.IsDepthwise)
-        {
             DepthwiseForward(s, input, weight, output);
-        }
         else
-        {
-            float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
-            try
+            fixed (float* px = input)
+            fixed (float* pw = weight)
+            fixed (float* py = output)
             {
-                for (int n = 0; n < s.Batch; n++)
-                    for (int g = 0; g < s.Groups; g++)
-                    {
-                        var image = input.Slice((n * s.InChannels + g * cg) * hw, cg * hw);
-                        ReadOnlySpan<float> patches = image;
-                        if (col is not null)
-                        {
-                            Im2Col(s, image, col.AsSpan(0, kg * ohw));
-                            patches = col.AsSpan(0, kg * ohw);
-                        }
-                        Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), patches,
-                            output.Slice((n * s.OutChannels + g * mg) * ohw, mg * ohw), mg, ohw, kg);
-                    }
+                nint x = (nint)px, w = (nint)pw, y = (nint)py;
+                ForEachImage(s, (n, col, gemmThreads) => ForwardImage(s, (float*)x, (float*)w, (float*)y, n, col, gemmThreads));
             }
-            finally
-            {
-                if (col is not null) ArrayPool<float>.Shared.Return(col);
-            }
-        }
         if (!bias.IsEmpty)
             for (int n = 0; n < s.Batch; n++)
                 for (int m = 0; m < s.OutChannels; m++)
@@ -61,15 +42,13 @@ public static class Conv2d
     }
 
     /// <summary>gradInput (+)= ∂loss/∂input given ∂loss/∂output. Overwrites unless <paramref name="accumulate"/>.</summary>
-    public static void BackwardData(in Conv2dShape shape, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
+    public static unsafe void BackwardData(in Conv2dShape shape, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
         Span<float> gradInput, bool accumulate = false)
     {
         var s = shape;
         CheckLength(gradOutput.Length, s.OutputLength, "gradOutput");
         CheckLength(weight.Length, s.WeightLength, "weight");
         CheckLength(gradInput.Length, s.InputLength, "gradInput");
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
-        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
         if (!accumulate)
             gradInput[..(int)s.InputLength].Clear();
         if (s.IsDepthwise)
@@ -77,30 +56,89 @@ public static class Conv2d
             DepthwiseBackwardData(s, gradOutput, weight, gradInput);
             return;
         }
-        float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
-        try
+        fixed (float* pgy = gradOutput)
+        fixed (float* pw = weight)
+        fixed (float* pgx = gradInput)
         {
-            for (int n = 0; n < s.Batch; n++)
-                for (int g = 0; g < s.Groups; g++)
-                {
-                    var gy = gradOutput.Slice((n * s.OutChannels + g * mg) * ohw, mg * ohw);
-                    var w = weight.Slice(g * mg * kg, mg * kg);
-                    var gx = gradInput.Slice((n * s.InChannels + g * cg) * hw, cg * hw);
-                    if (col is null)
-                    {
-                        Gemm.Multiply(w, gy, gx, kg, ohw, mg, transA: true, beta: 1f);
-                    }
-                    else
-                    {
-                        var patches = col.AsSpan(0, kg * ohw);
-                        Gemm.Multiply(w, gy, patches, kg, ohw, mg, transA: true);
-                        Col2ImAdd(s, patches, gx);
-                    }
-                }
+            nint gy = (nint)pgy, w = (nint)pw, gx = (nint)pgx;
+            ForEachImage(s, (n, col, gemmThreads) =>
+                BackwardDataImage(s, (float*)gy, (float*)w, (float*)gx, n, col, gemmThreads));
         }
-        finally
+    }
+
+    /// <summary>Work below this many multiply-adds per image is not split across images.</summary>
+    private const long ImageParallelThreshold = 1L << 20;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for every image with an im2col scratch buffer (null for pointwise shapes). With
+    /// several images and threads, images run in parallel with single-threaded GEMMs; otherwise images run in order
+    /// with multi-threaded GEMMs. Each image writes only its own output, and GEMM results do not depend on thread
+    /// counts, so the result is the same either way.
+    /// </summary>
+    private static void ForEachImage(Conv2dShape s, Action<int, float[]?, int> body)
+    {
+        int degree = KernelOptions.MaxDegreeOfParallelism;
+        int colLength = s.IsPointwise ? 0 : s.PatchSize * s.OutHeight * s.OutWidth;
+        bool parallelImages = degree > 1 && s.Batch > 1 && s.MultiplyAdds / s.Batch >= ImageParallelThreshold;
+        if (!parallelImages)
         {
-            if (col is not null) ArrayPool<float>.Shared.Return(col);
+            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            try
+            {
+                for (int n = 0; n < s.Batch; n++) body(n, col, degree);
+            }
+            finally
+            {
+                if (col is not null) ArrayPool<float>.Shared.Return(col);
+            }
+            return;
+        }
+        Parallel.For(0, s.Batch, new ParallelOptions { MaxDegreeOfParallelism = degree },
+            () => colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength),
+            (n, _, col) => { body(n, col, 1); return col; },
+            col => { if (col is not null) ArrayPool<float>.Shared.Return(col); });
+    }
+
+    private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
+        float[]? col, int gemmThreads)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        for (int g = 0; g < s.Groups; g++)
+        {
+            var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+            ReadOnlySpan<float> patches = image;
+            if (col is not null)
+            {
+                Im2Col(s, image, col.AsSpan(0, kg * ohw));
+                patches = col.AsSpan(0, kg * ohw);
+            }
+            Gemm.Multiply(new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg), patches,
+                new Span<float>(output + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw), mg, ohw, kg,
+                false, false, 1f, 0f, gemmThreads);
+        }
+    }
+
+    private static unsafe void BackwardDataImage(in Conv2dShape s, float* gradOutput, float* weight, float* gradInput,
+        int n, float[]? col, int gemmThreads)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        for (int g = 0; g < s.Groups; g++)
+        {
+            var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
+            var w = new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg);
+            var gx = new Span<float>(gradInput + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+            if (col is null)
+            {
+                Gemm.Multiply(w, gy, gx, kg, ohw, mg, true, false, 1f, 1f, gemmThreads);
+            }
+            else
+            {
+                var patches = col.AsSpan(0, kg * ohw);
+                Gemm.Multiply(w, gy, patches, kg, ohw, mg, true, false, 1f, 0f, gemmThreads);
+                Col2ImAdd(s, patches, gx);
+            }
         }
     }
 
