@@ -16,6 +16,12 @@ internal static unsafe class Tile512
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
     {
+        // Pull the C tile towards L1 while the k loop runs; it is read (modes 1, 2) or written at the end.
+        for (int r = 0; r < 8; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + 31);
+        }
         Vector512<float> c00 = default, c01 = default;
         Vector512<float> c10 = default, c11 = default;
         Vector512<float> c20 = default, c21 = default;
@@ -24,25 +30,65 @@ internal static unsafe class Tile512
         Vector512<float> c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default;
         Vector512<float> c70 = default, c71 = default;
-        for (int p = 0; p < kc; p++)
+        Vector512<float> a0, b0, b1;
+        int p = 0;
+        for (; p <= kc - 2; p += 2)
         {
-            Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
-            Vector512<float> a0 = Vector512.Create(a[0]);
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(b + 16);
+            a0 = Vector512.Create(a[0]);
             c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
-            Vector512<float> a1 = Vector512.Create(a[1]);
-            c10 = Avx512F.FusedMultiplyAdd(a1, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a1, b1, c11);
-            Vector512<float> a2 = Vector512.Create(a[2]);
-            c20 = Avx512F.FusedMultiplyAdd(a2, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a2, b1, c21);
-            Vector512<float> a3 = Vector512.Create(a[3]);
-            c30 = Avx512F.FusedMultiplyAdd(a3, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a3, b1, c31);
-            Vector512<float> a4 = Vector512.Create(a[4]);
-            c40 = Avx512F.FusedMultiplyAdd(a4, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a4, b1, c41);
-            Vector512<float> a5 = Vector512.Create(a[5]);
-            c50 = Avx512F.FusedMultiplyAdd(a5, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a5, b1, c51);
-            Vector512<float> a6 = Vector512.Create(a[6]);
-            c60 = Avx512F.FusedMultiplyAdd(a6, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a6, b1, c61);
-            Vector512<float> a7 = Vector512.Create(a[7]);
-            c70 = Avx512F.FusedMultiplyAdd(a7, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a7, b1, c71);
+            a0 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a0, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a0, b1, c11);
+            a0 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a0, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a0, b1, c21);
+            a0 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a0, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a0, b1, c31);
+            a0 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a0, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a0, b1, c41);
+            a0 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a0, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a0, b1, c51);
+            a0 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
+            a0 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
+            b0 = Vector512.Load(b + 32); b1 = Vector512.Load(b + 48);
+            a0 = Vector512.Create(a[8]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            a0 = Vector512.Create(a[9]);
+            c10 = Avx512F.FusedMultiplyAdd(a0, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a0, b1, c11);
+            a0 = Vector512.Create(a[10]);
+            c20 = Avx512F.FusedMultiplyAdd(a0, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a0, b1, c21);
+            a0 = Vector512.Create(a[11]);
+            c30 = Avx512F.FusedMultiplyAdd(a0, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a0, b1, c31);
+            a0 = Vector512.Create(a[12]);
+            c40 = Avx512F.FusedMultiplyAdd(a0, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a0, b1, c41);
+            a0 = Vector512.Create(a[13]);
+            c50 = Avx512F.FusedMultiplyAdd(a0, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a0, b1, c51);
+            a0 = Vector512.Create(a[14]);
+            c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
+            a0 = Vector512.Create(a[15]);
+            c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
+            a += 16; b += 64;
+        }
+        for (; p < kc; p++)
+        {
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(b + 16);
+            a0 = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            a0 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a0, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a0, b1, c11);
+            a0 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a0, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a0, b1, c21);
+            a0 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a0, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a0, b1, c31);
+            a0 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a0, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a0, b1, c41);
+            a0 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a0, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a0, b1, c51);
+            a0 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
+            a0 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
             a += 8; b += 32;
         }
         Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
@@ -56,10 +102,17 @@ internal static unsafe class Tile512
         Store(c + 7 * ldc, c70, c71, va, vb, mode);
     }
 
+
     /// <summary>12×32 register tile: 24 accumulators of 16 lanes, A broadcast per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run12x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
     {
+        // Pull the C tile towards L1 while the k loop runs; it is read (modes 1, 2) or written at the end.
+        for (int r = 0; r < 12; r++)
+        {
+            Sse.Prefetch0(c + r * ldc);
+            Sse.Prefetch0(c + r * ldc + 31);
+        }
         Vector512<float> c00 = default, c01 = default;
         Vector512<float> c10 = default, c11 = default;
         Vector512<float> c20 = default, c21 = default;
@@ -72,33 +125,89 @@ internal static unsafe class Tile512
         Vector512<float> c90 = default, c91 = default;
         Vector512<float> c100 = default, c101 = default;
         Vector512<float> c110 = default, c111 = default;
-        for (int p = 0; p < kc; p++)
+        Vector512<float> a0, b0, b1;
+        int p = 0;
+        for (; p <= kc - 2; p += 2)
         {
-            Vector512<float> b0 = Vector512.Load(b), b1 = Vector512.Load(b + 16);
-            Vector512<float> a0 = Vector512.Create(a[0]);
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(b + 16);
+            a0 = Vector512.Create(a[0]);
             c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
-            Vector512<float> a1 = Vector512.Create(a[1]);
-            c10 = Avx512F.FusedMultiplyAdd(a1, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a1, b1, c11);
-            Vector512<float> a2 = Vector512.Create(a[2]);
-            c20 = Avx512F.FusedMultiplyAdd(a2, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a2, b1, c21);
-            Vector512<float> a3 = Vector512.Create(a[3]);
-            c30 = Avx512F.FusedMultiplyAdd(a3, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a3, b1, c31);
-            Vector512<float> a4 = Vector512.Create(a[4]);
-            c40 = Avx512F.FusedMultiplyAdd(a4, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a4, b1, c41);
-            Vector512<float> a5 = Vector512.Create(a[5]);
-            c50 = Avx512F.FusedMultiplyAdd(a5, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a5, b1, c51);
-            Vector512<float> a6 = Vector512.Create(a[6]);
-            c60 = Avx512F.FusedMultiplyAdd(a6, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a6, b1, c61);
-            Vector512<float> a7 = Vector512.Create(a[7]);
-            c70 = Avx512F.FusedMultiplyAdd(a7, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a7, b1, c71);
-            Vector512<float> a8 = Vector512.Create(a[8]);
-            c80 = Avx512F.FusedMultiplyAdd(a8, b0, c80); c81 = Avx512F.FusedMultiplyAdd(a8, b1, c81);
-            Vector512<float> a9 = Vector512.Create(a[9]);
-            c90 = Avx512F.FusedMultiplyAdd(a9, b0, c90); c91 = Avx512F.FusedMultiplyAdd(a9, b1, c91);
-            Vector512<float> a10 = Vector512.Create(a[10]);
-            c100 = Avx512F.FusedMultiplyAdd(a10, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a10, b1, c101);
-            Vector512<float> a11 = Vector512.Create(a[11]);
-            c110 = Avx512F.FusedMultiplyAdd(a11, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a11, b1, c111);
+            a0 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a0, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a0, b1, c11);
+            a0 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a0, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a0, b1, c21);
+            a0 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a0, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a0, b1, c31);
+            a0 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a0, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a0, b1, c41);
+            a0 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a0, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a0, b1, c51);
+            a0 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
+            a0 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
+            a0 = Vector512.Create(a[8]);
+            c80 = Avx512F.FusedMultiplyAdd(a0, b0, c80); c81 = Avx512F.FusedMultiplyAdd(a0, b1, c81);
+            a0 = Vector512.Create(a[9]);
+            c90 = Avx512F.FusedMultiplyAdd(a0, b0, c90); c91 = Avx512F.FusedMultiplyAdd(a0, b1, c91);
+            a0 = Vector512.Create(a[10]);
+            c100 = Avx512F.FusedMultiplyAdd(a0, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a0, b1, c101);
+            a0 = Vector512.Create(a[11]);
+            c110 = Avx512F.FusedMultiplyAdd(a0, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a0, b1, c111);
+            b0 = Vector512.Load(b + 32); b1 = Vector512.Load(b + 48);
+            a0 = Vector512.Create(a[12]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            a0 = Vector512.Create(a[13]);
+            c10 = Avx512F.FusedMultiplyAdd(a0, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a0, b1, c11);
+            a0 = Vector512.Create(a[14]);
+            c20 = Avx512F.FusedMultiplyAdd(a0, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a0, b1, c21);
+            a0 = Vector512.Create(a[15]);
+            c30 = Avx512F.FusedMultiplyAdd(a0, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a0, b1, c31);
+            a0 = Vector512.Create(a[16]);
+            c40 = Avx512F.FusedMultiplyAdd(a0, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a0, b1, c41);
+            a0 = Vector512.Create(a[17]);
+            c50 = Avx512F.FusedMultiplyAdd(a0, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a0, b1, c51);
+            a0 = Vector512.Create(a[18]);
+            c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
+            a0 = Vector512.Create(a[19]);
+            c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
+            a0 = Vector512.Create(a[20]);
+            c80 = Avx512F.FusedMultiplyAdd(a0, b0, c80); c81 = Avx512F.FusedMultiplyAdd(a0, b1, c81);
+            a0 = Vector512.Create(a[21]);
+            c90 = Avx512F.FusedMultiplyAdd(a0, b0, c90); c91 = Avx512F.FusedMultiplyAdd(a0, b1, c91);
+            a0 = Vector512.Create(a[22]);
+            c100 = Avx512F.FusedMultiplyAdd(a0, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a0, b1, c101);
+            a0 = Vector512.Create(a[23]);
+            c110 = Avx512F.FusedMultiplyAdd(a0, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a0, b1, c111);
+            a += 24; b += 64;
+        }
+        for (; p < kc; p++)
+        {
+            b0 = Vector512.Load(b + 0); b1 = Vector512.Load(b + 16);
+            a0 = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
+            a0 = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a0, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a0, b1, c11);
+            a0 = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a0, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a0, b1, c21);
+            a0 = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a0, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a0, b1, c31);
+            a0 = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a0, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a0, b1, c41);
+            a0 = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a0, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a0, b1, c51);
+            a0 = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
+            a0 = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
+            a0 = Vector512.Create(a[8]);
+            c80 = Avx512F.FusedMultiplyAdd(a0, b0, c80); c81 = Avx512F.FusedMultiplyAdd(a0, b1, c81);
+            a0 = Vector512.Create(a[9]);
+            c90 = Avx512F.FusedMultiplyAdd(a0, b0, c90); c91 = Avx512F.FusedMultiplyAdd(a0, b1, c91);
+            a0 = Vector512.Create(a[10]);
+            c100 = Avx512F.FusedMultiplyAdd(a0, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a0, b1, c101);
+            a0 = Vector512.Create(a[11]);
+            c110 = Avx512F.FusedMultiplyAdd(a0, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a0, b1, c111);
             a += 12; b += 32;
         }
         Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
@@ -115,6 +224,7 @@ internal static unsafe class Tile512
         Store(c + 10 * ldc, c100, c101, va, vb, mode);
         Store(c + 11 * ldc, c110, c111, va, vb, mode);
     }
+
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store(float* c, Vector512<float> acc0, Vector512<float> acc1, Vector512<float> alpha,
