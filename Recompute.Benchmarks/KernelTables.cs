@@ -49,18 +49,18 @@ public static class KernelTables
         foreach (string item in spec.Split(';'))
         {
             int[] v = item.Split(',').Select(s => int.Parse(s, Inv)).ToArray();
-            PackedGemm.Vector512BlockingOverride = new GemmBlocking(v[0], v[1], v[2], v[3], v[4]);
+            var blocking = new GemmBlocking(v[0], v[1], v[2], v[3], v[4]);
             foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true) })
                 foreach (int threads in options.Threads)
                 {
-                    Action run = () => Runtime.Kernels.Gemm.Multiply(a, b, c, size, size, size, ta, tb, 1f, 0f, threads);
+                    Action run = () => PackedGemm.Multiply(GemmKernelKind.Vector512, a, b, c, size, size, size, ta, tb, 1f, 0f,
+                        threads, blocking);
                     double seconds = QuickTimer.Best(run, options.SecondsPerRow);
                     double cpu = threads == 1 ? QuickTimer.BestCpu(run, options.SecondsPerRow) : double.NaN;
                     Console.WriteLine(string.Format(Inv, "| {0} | {1}{2} | {3} | {4:F1} | {5:F1} |", item, ta ? "Aᵀ" : "A",
                         tb ? "Bᵀ" : "B", threads, 2.0 * size * size * size / seconds / 1e9, 2.0 * size * size * size / cpu / 1e9));
                 }
         }
-        PackedGemm.Vector512BlockingOverride = null;
     }
 
     /// <summary>ResNet-50 convolution layers (batch 1): forward, data gradient and weight gradient.</summary>

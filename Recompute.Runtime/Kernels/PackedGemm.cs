@@ -37,13 +37,8 @@ internal static unsafe class PackedGemm
         : Avx2.IsSupported && Fma.IsSupported ? GemmKernelKind.Vector256
         : GemmKernelKind.Scalar;
 
-    /// <summary>Blocking used instead of the default for <see cref="GemmKernelKind.Vector512"/> (tuning only;
-    /// MR must be 8 or 12).</summary>
-    internal static GemmBlocking? Vector512BlockingOverride { get; set; }
-
     internal static GemmBlocking BlockingFor(GemmKernelKind kind) => kind switch
     {
-        GemmKernelKind.Vector512 when Vector512BlockingOverride is { } tuned => tuned,
         GemmKernelKind.Vector512 => new GemmBlocking(MR: 8, NR: 32, MC: 96, KC: 512, NC: 3072),
         GemmKernelKind.Vector256 => new GemmBlocking(MR: 6, NR: 16, MC: 96, KC: 384, NC: 2048),
         _ => new GemmBlocking(MR: 4, NR: 4, MC: 64, KC: 256, NC: 1024),
@@ -52,10 +47,17 @@ internal static unsafe class PackedGemm
     /// <summary>Below this many multiply-adds a call runs on the calling thread only.</summary>
     private const long ParallelThreshold = 96L * 96 * 96;
 
-    /// <summary>Validates the arguments and runs the GEMM with the given kernel.</summary>
+    /// <summary>Validates the arguments and runs the GEMM with the given kernel and (for tuning and tests) an
+    /// optional non-default blocking; for Vector512, MR may be 8 or 12.</summary>
     internal static void Multiply(GemmKernelKind kind, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c,
-        int m, int n, int k, bool transA, bool transB, float alpha, float beta, int maxDegreeOfParallelism)
+        int m, int n, int k, bool transA, bool transB, float alpha, float beta, int maxDegreeOfParallelism,
+        GemmBlocking? blocking = null)
     {
+        var blk = blocking ?? BlockingFor(kind);
+        var defaults = BlockingFor(kind);
+        if (blk.NR != defaults.NR || (blk.MR != defaults.MR && !(kind == GemmKernelKind.Vector512 && blk.MR == 12)) ||
+            blk.MC < blk.MR || blk.MC % blk.MR != 0 || blk.KC < 1 || blk.NC < blk.NR || blk.NC % blk.NR != 0)
+            throw new ArgumentException($"Blocking {blk} does not fit the {kind} kernel.", nameof(blocking));
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         ArgumentOutOfRangeException.ThrowIfNegative(k);
@@ -77,7 +79,7 @@ internal static unsafe class PackedGemm
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            var job = new Job(kind, BlockingFor(kind), pa, pb, pc, m, n, k, transA, transB, alpha, beta,
+            var job = new Job(kind, blk, pa, pb, pc, m, n, k, transA, transB, alpha, beta,
                 (long)m * n * k < ParallelThreshold ? 1 : maxDegreeOfParallelism);
             job.Run();
         }

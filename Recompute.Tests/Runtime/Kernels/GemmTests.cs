@@ -47,6 +47,26 @@ public class GemmTests
     }
 
     [Fact]
+    public void TwelveRowTileAndSmallBlocksMatchReference()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            return;
+        // Small MC/KC/NC so that every block boundary is crossed several times, with edge tiles on both axes.
+        var blocking = new GemmBlocking(MR: 12, NR: 32, MC: 24, KC: 16, NC: 64);
+        const int m = 53, n = 150, k = 41;
+        float[] a = Random(m * k, 11), b = Random(k * n, 12), c0 = Random(m * n, 13);
+        var expected = (float[])c0.Clone();
+        ReferenceGemm.Multiply(a, b, expected, m, n, k, true, false, 0.75f, -1f);
+        var actual = (float[])c0.Clone();
+        PackedGemm.Multiply(GemmKernelKind.Vector512, a, b, actual, m, n, k, true, false, 0.75f, -1f, 3, blocking);
+        for (int i = 0; i < expected.Length; i++)
+            if (!(MathF.Abs(expected[i] - actual[i]) < 1e-4f))
+                Assert.Fail($"at {i}: {actual[i]} vs {expected[i]}");
+        Assert.Throws<ArgumentException>(() => PackedGemm.Multiply(GemmKernelKind.Vector512, a, b, actual, m, n, k,
+            false, false, 1f, 0f, 1, new GemmBlocking(MR: 7, NR: 32, MC: 28, KC: 16, NC: 64)));
+    }
+
+    [Fact]
     public void BetaZeroIgnoresGarbageInC()
     {
         const int m = 20, n = 40, k = 30;
