@@ -105,6 +105,33 @@ public class GemmTests
     }
 
     [Fact]
+    public void BatchedGemmEqualsPerItemGemmBitwiseForAnyThreadCount()
+    {
+        // Attention-like: 6 items of 40x40x24 with B shared (stride 0) and B transposed.
+        const int batch = 6, m = 40, n = 40, k = 24;
+        float[] a = Random(batch * m * k, 14), b = Random(n * k, 15), c0 = Random(batch * m * n, 16);
+        var expected = (float[])c0.Clone();
+        for (int i = 0; i < batch; i++)
+            Gemm.Multiply(a.AsSpan(i * m * k, m * k), b, expected.AsSpan(i * m * n, m * n), m, n, k, false, true, 2f, 0.5f, 1);
+        int saved = KernelOptions.MaxDegreeOfParallelism;
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                KernelOptions.MaxDegreeOfParallelism = threads;
+                var actual = (float[])c0.Clone();
+                BatchedGemm.Multiply(a, b, actual, batch, m, n, k, m * k, 0, m * n, false, true, 2f, 0.5f);
+                Assert.True(expected.AsSpan().SequenceEqual(actual), $"threads={threads}");
+            }
+        }
+        finally
+        {
+            KernelOptions.MaxDegreeOfParallelism = saved;
+        }
+        Assert.Throws<ArgumentException>(() => BatchedGemm.Multiply(a, b, new float[10], batch, m, n, k, m * k, 0, m * n));
+    }
+
+    [Fact]
     public void TooShortOperandIsRejected()
     {
         var ex = Assert.Throws<ArgumentException>(() => Gemm.Multiply(new float[5], new float[6], new float[4], 2, 2, 3));
