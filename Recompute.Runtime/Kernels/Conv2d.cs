@@ -1,5 +1,8 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Recompute.Runtime.Kernels;
 
@@ -235,6 +238,10 @@ public static class Conv2d
                         {
                             src.Slice(first + offW, end - first).CopyTo(line[first..end]);
                         }
+                        else if (s.StrideW == 2)
+                        {
+                            GatherStride2(src, offW, line, first, end);
+                        }
                         else
                         {
                             for (int x = first; x < end; x++)
@@ -243,6 +250,27 @@ public static class Conv2d
                     }
                 }
         }
+    }
+
+    /// <summary>line[x] = src[2x + offset] for x in [first, end) (the common stride-2 case, vectorised).</summary>
+    private static void GatherStride2(ReadOnlySpan<float> src, int offset, Span<float> line, int first, int end)
+    {
+        int x = first;
+        if (Avx512F.IsSupported)
+        {
+            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            ref float ps = ref MemoryMarshal.GetReference(src);
+            ref float pl = ref MemoryMarshal.GetReference(line);
+            for (; x + 16 <= end && 2 * x + offset + 32 <= src.Length; x += 16)
+            {
+                int at = 2 * x + offset;
+                var lo = Vector512.LoadUnsafe(ref ps, (nuint)at);
+                var hi = Vector512.LoadUnsafe(ref ps, (nuint)(at + 16));
+                Avx512F.PermuteVar16x32x2(lo, evens, hi).StoreUnsafe(ref pl, (nuint)x);
+            }
+        }
+        for (; x < end; x++)
+            line[x] = src[2 * x + offset];
     }
 
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds every patch entry back into the input position it came

@@ -18,6 +18,7 @@ public class Conv2dTests
         { "depthwise multiplier 2", Conv2dShape.Square(1, 3, 6, 6, 3, pad: 1, groups: 3) },
         { "kernel larger than stride gap", Conv2dShape.Square(1, 2, 5, 2, 2, stride: 3) },
         { "wide", Conv2dShape.Square(1, 16, 12, 40, 3, pad: 1) },
+        { "stride 2 vector gather", new Conv2dShape(1, 2, 5, 77, 3, 3, 7, strideH: 2, strideW: 2, padTop: 1, padLeft: 3, padBottom: 1, padRight: 3) },
     };
 
     [Theory]
