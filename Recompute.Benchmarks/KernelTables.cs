@@ -14,8 +14,8 @@ public static class KernelTables
     public static void Gemm(QuickTableOptions options)
     {
         Console.WriteLine($"GEMM float32, kernel {PackedGemm.BestKernel}, blocking {PackedGemm.BlockingFor(PackedGemm.BestKernel)}");
-        Console.WriteLine("| m | n | k | op | threads | ms | GFLOP/s |");
-        Console.WriteLine("|---:|---:|---:|:--|---:|---:|---:|");
+        Console.WriteLine("| m | n | k | op | threads | wall ms | GFLOP/s (wall) | GFLOP/s (thread CPU time) |");
+        Console.WriteLine("|---:|---:|---:|:--|---:|---:|---:|---:|");
         var shapes = new (int M, int N, int K, bool TA, bool TB)[]
         {
             (256, 256, 256, false, false), (512, 512, 512, false, false), (1024, 1024, 1024, false, false),
@@ -27,23 +27,28 @@ public static class KernelTables
             float[] a = Fill(m * k, 1), b = Fill(k * n, 2), c = new float[m * n];
             foreach (int threads in options.Threads)
             {
-                double seconds = QuickTimer.Best(
-                    () => Runtime.Kernels.Gemm.Multiply(a, b, c, m, n, k, ta, tb, 1f, 0f, threads),
-                    options.SecondsPerRow);
+                Action run = () => Runtime.Kernels.Gemm.Multiply(a, b, c, m, n, k, ta, tb, 1f, 0f, threads);
+                double seconds = QuickTimer.Best(run, options.SecondsPerRow);
+                double cpu = threads == 1 ? QuickTimer.BestCpu(run, options.SecondsPerRow) : double.NaN;
                 string op = (ta ? "Aᵀ" : "A") + (tb ? "Bᵀ" : "B");
-                Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3} | {4} | {5:F2} | {6:F1} |",
-                    m, n, k, op, threads, seconds * 1e3, 2.0 * m * n * k / seconds / 1e9));
+                double flops = 2.0 * m * n * k;
+                Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3} | {4} | {5:F2} | {6:F1} | {7} |",
+                    m, n, k, op, threads, seconds * 1e3, flops / seconds / 1e9,
+                    double.IsNaN(cpu) ? "" : (flops / cpu / 1e9).ToString("F1", Inv)));
             }
         }
     }
 
-    /// <summary>1024³ GEMM under the Vector512 blockings listed in RECOMPUTE_GEMM_BLOCKINGS
-    /// ("MR,NR,MC,KC,NC;..."), for tuning the defaults.</summary>
+    /// <summary>A GEMM (RECOMPUTE_GEMM_SHAPE="m,n,k", default 1024³) under the Vector512 blockings listed in
+    /// RECOMPUTE_GEMM_BLOCKINGS ("MR,NR,MC,KC,NC;..."), for tuning the defaults.</summary>
     public static void GemmTune(QuickTableOptions options)
     {
         string spec = Environment.GetEnvironmentVariable("RECOMPUTE_GEMM_BLOCKINGS") ?? "8,32,128,256,3072";
-        const int size = 1024;
-        float[] a = Fill(size * size, 1), b = Fill(size * size, 2), c = new float[size * size];
+        int[] dims = (Environment.GetEnvironmentVariable("RECOMPUTE_GEMM_SHAPE") ?? "1024,1024,1024")
+            .Split(',').Select(s => int.Parse(s, Inv)).ToArray();
+        int m = dims[0], n = dims[1], k = dims[2];
+        float[] a = Fill(m * k, 1), b = Fill(k * n, 2), c = new float[m * n];
+        Console.WriteLine($"m={m} n={n} k={k}");
         Console.WriteLine("| blocking | op | threads | GFLOP/s (wall) | GFLOP/s (CPU time) |");
         Console.WriteLine("|:--|:--|---:|---:|---:|");
         foreach (string item in spec.Split(';'))
@@ -53,12 +58,12 @@ public static class KernelTables
             foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true) })
                 foreach (int threads in options.Threads)
                 {
-                    Action run = () => PackedGemm.Multiply(GemmKernelKind.Vector512, a, b, c, size, size, size, ta, tb, 1f, 0f,
+                    Action run = () => PackedGemm.Multiply(GemmKernelKind.Vector512, a, b, c, m, n, k, ta, tb, 1f, 0f,
                         threads, blocking);
                     double seconds = QuickTimer.Best(run, options.SecondsPerRow);
                     double cpu = threads == 1 ? QuickTimer.BestCpu(run, options.SecondsPerRow) : double.NaN;
                     Console.WriteLine(string.Format(Inv, "| {0} | {1}{2} | {3} | {4:F1} | {5:F1} |", item, ta ? "Aᵀ" : "A",
-                        tb ? "Bᵀ" : "B", threads, 2.0 * size * size * size / seconds / 1e9, 2.0 * size * size * size / cpu / 1e9));
+                        tb ? "Bᵀ" : "B", threads, 2.0 * m * n * k / seconds / 1e9, 2.0 * m * n * k / cpu / 1e9));
                 }
         }
     }
@@ -78,8 +83,8 @@ public static class KernelTables
             ("depthwise 3x3 256 @28", Conv2dShape.Square(1, 256, 28, 256, 3, pad: 1, groups: 256)),
         };
         Console.WriteLine($"Conv2d float32 NCHW, batch 1, GEMM kernel {PackedGemm.BestKernel}");
-        Console.WriteLine("| layer | threads | fwd ms | fwd GFLOP/s | bwd-data GFLOP/s | bwd-weight GFLOP/s |");
-        Console.WriteLine("|:--|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| layer | threads | clock | fwd ms | fwd GFLOP/s | bwd-data GFLOP/s | bwd-weight GFLOP/s |");
+        Console.WriteLine("|:--|---:|:--|---:|---:|---:|---:|");
         int saved = KernelOptions.MaxDegreeOfParallelism;
         try
         {
@@ -92,11 +97,14 @@ public static class KernelTables
                 foreach (int threads in options.Threads)
                 {
                     KernelOptions.MaxDegreeOfParallelism = threads;
-                    double fwd = QuickTimer.Best(() => Conv2d.Forward(s, x, w, bias, y), options.SecondsPerRow);
-                    double bwdData = QuickTimer.Best(() => Conv2d.BackwardData(s, y, w, gx), options.SecondsPerRow);
-                    double bwdWeight = QuickTimer.Best(() => Conv2d.BackwardWeights(s, x, y, gw, gb), options.SecondsPerRow);
-                    Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2:F2} | {3:F1} | {4:F1} | {5:F1} |",
-                        name, threads, fwd * 1e3, flops / fwd / 1e9, flops / bwdData / 1e9, flops / bwdWeight / 1e9));
+                    // One thread: thread CPU time (robust on a shared machine); more threads: wall clock.
+                    Func<Action, double, double> time = threads == 1 ? QuickTimer.BestCpu : QuickTimer.Best;
+                    double fwd = time(() => Conv2d.Forward(s, x, w, bias, y), options.SecondsPerRow);
+                    double bwdData = time(() => Conv2d.BackwardData(s, y, w, gx), options.SecondsPerRow);
+                    double bwdWeight = time(() => Conv2d.BackwardWeights(s, x, y, gw, gb), options.SecondsPerRow);
+                    Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} | {3:F2} | {4:F1} | {5:F1} | {6:F1} |",
+                        name, threads, threads == 1 ? "CPU" : "wall", fwd * 1e3, flops / fwd / 1e9, flops / bwdData / 1e9,
+                        flops / bwdWeight / 1e9));
                 }
             }
         }

@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Recompute.Runtime.Kernels;
 
-// Register-tile kernels of PackedGemm. Each multiplies a packed MR×kc A sliver (MR values per p) by a packed kc×NR
-// B sliver (NR values per p) and merges the tile into C: mode 0 writes alpha*acc (C not read), mode 1 writes
+// Register-tile kernels of PackedGemm. Each multiplies a packed MR×kc A sliver (MR values per p) by a kc×NR B sliver
+// (NR values per p, consecutive p ldb floats apart: NR when packed, n when read in place) and merges the tile into C: mode 0 writes alpha*acc (C not read), mode 1 writes
 // alpha*acc + beta*C, mode 2 writes C + alpha*acc. The loops are written out by hand so that the JIT keeps every
 // accumulator in a register.
 
@@ -14,7 +14,7 @@ internal static unsafe class Tile512
 {
     /// <summary>8×32 register tile: 16 accumulators of 16 lanes, A broadcast per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    public static void Run8x32(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mode)
     {
         // Pull the C tile towards L1 while the k loop runs; it is read (modes 1, 2) or written at the end.
         for (int r = 0; r < 8; r++)
@@ -51,7 +51,7 @@ internal static unsafe class Tile512
             c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
             a0 = Vector512.Create(a[7]);
             c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
-            b0 = Vector512.Load(b + 32); b1 = Vector512.Load(b + 48);
+            b0 = Vector512.Load(b + ldb); b1 = Vector512.Load(b + ldb + 16);
             a0 = Vector512.Create(a[8]);
             c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
             a0 = Vector512.Create(a[9]);
@@ -68,7 +68,7 @@ internal static unsafe class Tile512
             c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
             a0 = Vector512.Create(a[15]);
             c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
-            a += 16; b += 64;
+            a += 16; b += 2 * ldb;
         }
         for (; p < kc; p++)
         {
@@ -89,7 +89,7 @@ internal static unsafe class Tile512
             c60 = Avx512F.FusedMultiplyAdd(a0, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a0, b1, c61);
             a0 = Vector512.Create(a[7]);
             c70 = Avx512F.FusedMultiplyAdd(a0, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a0, b1, c71);
-            a += 8; b += 32;
+            a += 8; b += ldb;
         }
         Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
         Store(c + 0 * ldc, c00, c01, va, vb, mode);
@@ -105,7 +105,7 @@ internal static unsafe class Tile512
 
     /// <summary>12×32 register tile: 24 accumulators of 16 lanes, A broadcast per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run12x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    public static void Run12x32(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mode)
     {
         // Pull the C tile towards L1 while the k loop runs; it is read (modes 1, 2) or written at the end.
         for (int r = 0; r < 12; r++)
@@ -154,7 +154,7 @@ internal static unsafe class Tile512
             c100 = Avx512F.FusedMultiplyAdd(a0, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a0, b1, c101);
             a0 = Vector512.Create(a[11]);
             c110 = Avx512F.FusedMultiplyAdd(a0, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a0, b1, c111);
-            b0 = Vector512.Load(b + 32); b1 = Vector512.Load(b + 48);
+            b0 = Vector512.Load(b + ldb); b1 = Vector512.Load(b + ldb + 16);
             a0 = Vector512.Create(a[12]);
             c00 = Avx512F.FusedMultiplyAdd(a0, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a0, b1, c01);
             a0 = Vector512.Create(a[13]);
@@ -179,7 +179,7 @@ internal static unsafe class Tile512
             c100 = Avx512F.FusedMultiplyAdd(a0, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a0, b1, c101);
             a0 = Vector512.Create(a[23]);
             c110 = Avx512F.FusedMultiplyAdd(a0, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a0, b1, c111);
-            a += 24; b += 64;
+            a += 24; b += 2 * ldb;
         }
         for (; p < kc; p++)
         {
@@ -208,7 +208,7 @@ internal static unsafe class Tile512
             c100 = Avx512F.FusedMultiplyAdd(a0, b0, c100); c101 = Avx512F.FusedMultiplyAdd(a0, b1, c101);
             a0 = Vector512.Create(a[11]);
             c110 = Avx512F.FusedMultiplyAdd(a0, b0, c110); c111 = Avx512F.FusedMultiplyAdd(a0, b1, c111);
-            a += 12; b += 32;
+            a += 12; b += ldb;
         }
         Vector512<float> va = Vector512.Create(alpha), vb = Vector512.Create(beta);
         Store(c + 0 * ldc, c00, c01, va, vb, mode);
@@ -253,7 +253,7 @@ internal static unsafe class Tile256
 {
     /// <summary>6×16 register tile: 12 accumulators of 8 lanes, A broadcast per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run6x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    public static void Run6x16(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mode)
     {
         Vector256<float> c00 = default, c01 = default;
         Vector256<float> c10 = default, c11 = default;
@@ -276,7 +276,7 @@ internal static unsafe class Tile256
             c40 = Fma.MultiplyAdd(a4, b0, c40); c41 = Fma.MultiplyAdd(a4, b1, c41);
             Vector256<float> a5 = Vector256.Create(a[5]);
             c50 = Fma.MultiplyAdd(a5, b0, c50); c51 = Fma.MultiplyAdd(a5, b1, c51);
-            a += 6; b += 16;
+            a += 6; b += ldb;
         }
         Vector256<float> va = Vector256.Create(alpha), vb = Vector256.Create(beta);
         Store(c + 0 * ldc, c00, c01, va, vb, mode);
@@ -312,11 +312,11 @@ internal static unsafe class Tile256
 /// <summary>Portable scalar 4×4 tile for machines without SIMD FMA.</summary>
 internal static unsafe class TileScalar
 {
-    public static void Run4x4(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    public static void Run4x4(int kc, float* a, float* b, int ldb, float* c, int ldc, float alpha, float beta, int mode)
     {
         float* acc = stackalloc float[16];
         for (int i = 0; i < 16; i++) acc[i] = 0f;
-        for (int p = 0; p < kc; p++, a += 4, b += 4)
+        for (int p = 0; p < kc; p++, a += 4, b += ldb)
             for (int r = 0; r < 4; r++)
             {
                 float av = a[r];

@@ -121,6 +121,9 @@ internal static unsafe class PackedGemm
         // State of the current (jc, pc) panel, published before each parallel region.
         private float* bPanel;
         private int jc, nc, pc, kc, mBlocks, nChunks, nSlivers;
+        // With a single row block every B sliver is used by one work item only, so packing it buys no reuse: full
+        // slivers of a non-transposed B are then read in place (row stride n) and only edge slivers are packed.
+        private bool bInPlace;
 
         public Job(GemmKernelKind kind, GemmBlocking blk, float* a, float* b, float* c, int m, int n, int k,
             bool transA, bool transB, float alpha, float beta, int degree)
@@ -139,6 +142,7 @@ internal static unsafe class PackedGemm
             int panelDepth = Math.Min(blk.KC, k);
             bPanel = Scratch(ref packedB, panelWidth * panelDepth);
             mBlocks = (m + blk.MC - 1) / blk.MC;
+            bInPlace = !transB && mBlocks == 1;
             var options = degree > 1 ? new ParallelOptions { MaxDegreeOfParallelism = degree } : null;
 
             for (jc = 0; jc < n; jc += blk.NC)
@@ -151,7 +155,14 @@ internal static unsafe class PackedGemm
                 {
                     kc = Math.Min(blk.KC, k - pc);
                     int tasks = mBlocks * nChunks;
-                    if (options is null || tasks == 1)
+                    if (bInPlace)
+                    {
+                        if (options is null || tasks == 1)
+                            for (int t = 0; t < tasks; t++) RunTask(t);
+                        else
+                            Parallel.For(0, tasks, options, RunTask);
+                    }
+                    else if (options is null || tasks == 1)
                     {
                         PackB(0, nSlivers);
                         for (int t = 0; t < tasks; t++)
@@ -172,44 +183,46 @@ internal static unsafe class PackedGemm
         /// columns (zero beyond n).</summary>
         private void PackB(int s0, int s1)
         {
-            int nr = blk.NR;
             for (int s = s0; s < s1; s++)
+                PackBSliver(s, bPanel + (long)s * kc * blk.NR);
+        }
+
+        private void PackBSliver(int s, float* dst)
+        {
+            int nr = blk.NR;
+            int col0 = jc + s * nr;
+            int cols = Math.Min(nr, n - col0);
+            if (!transB)
             {
-                float* dst = bPanel + (long)s * kc * nr;
-                int col0 = jc + s * nr;
-                int cols = Math.Min(nr, n - col0);
-                if (!transB)
+                float* src = b + (long)pc * n + col0;
+                if (cols == nr)
                 {
-                    float* src = b + (long)pc * n + col0;
-                    if (cols == nr)
-                    {
-                        for (int p = 0; p < kc; p++, src += n, dst += nr)
-                            Buffer.MemoryCopy(src, dst, nr * sizeof(float), nr * sizeof(float));
-                    }
-                    else
-                    {
-                        for (int p = 0; p < kc; p++, src += n, dst += nr)
-                        {
-                            int j = 0;
-                            for (; j < cols; j++) dst[j] = src[j];
-                            for (; j < nr; j++) dst[j] = 0f;
-                        }
-                    }
+                    for (int p = 0; p < kc; p++, src += n, dst += nr)
+                        Buffer.MemoryCopy(src, dst, nr * sizeof(float), nr * sizeof(float));
                 }
                 else
                 {
-                    // B is stored n×k: column j of op(B) is row j of storage, contiguous over p.
-                    for (int j = 0; j < nr; j++)
+                    for (int p = 0; p < kc; p++, src += n, dst += nr)
                     {
-                        if (j < cols)
-                        {
-                            float* src = b + (long)(col0 + j) * k + pc;
-                            for (int p = 0; p < kc; p++) dst[p * nr + j] = src[p];
-                        }
-                        else
-                        {
-                            for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
-                        }
+                        int j = 0;
+                        for (; j < cols; j++) dst[j] = src[j];
+                        for (; j < nr; j++) dst[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                // B is stored n×k: column j of op(B) is row j of storage, contiguous over p.
+                for (int j = 0; j < nr; j++)
+                {
+                    if (j < cols)
+                    {
+                        float* src = b + (long)(col0 + j) * k + pc;
+                        for (int p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
                     }
                 }
             }
@@ -262,16 +275,32 @@ internal static unsafe class PackedGemm
             if (s0 == s1)
                 return;
 
-            float* aBlock = Scratch(ref packedA, RoundUp(blk.MC, mr) * blk.KC);
+            // The A block, followed by room for one B edge sliver (used when B is read in place).
+            float* aBlock = Scratch(ref packedA, (RoundUp(blk.MC, mr) + nr) * blk.KC);
             PackA(aBlock, ic, mc);
 
             bool first = pc == 0;
             float* tile = stackalloc float[mr * nr];
             for (int s = s0; s < s1; s++)
             {
-                float* bSliver = bPanel + (long)s * kc * nr;
                 int col0 = jc + s * nr;
                 int cols = Math.Min(nr, n - col0);
+                float* bSliver;
+                int ldb = nr;
+                if (!bInPlace)
+                {
+                    bSliver = bPanel + (long)s * kc * nr;
+                }
+                else if (cols == nr)
+                {
+                    bSliver = b + (long)pc * n + col0;
+                    ldb = n;
+                }
+                else
+                {
+                    bSliver = aBlock + (long)RoundUp(blk.MC, mr) * blk.KC;
+                    PackBSliver(s, bSliver);
+                }
                 for (int r0 = 0; r0 < mc; r0 += mr)
                 {
                     float* aSliver = aBlock + (long)r0 * kc;
@@ -279,13 +308,13 @@ internal static unsafe class PackedGemm
                     float* cTile = c + (long)(ic + r0) * n + col0;
                     if (rows == mr && cols == nr)
                     {
-                        Kernel(aSliver, bSliver, cTile, n, first);
+                        Kernel(aSliver, bSliver, ldb, cTile, n, first);
                     }
                     else
                     {
                         // Edge tile: compute the whole padded tile into scratch, then merge the valid part with
                         // the same arithmetic as the full-tile store.
-                        KernelOverwrite(aSliver, bSliver, tile, nr);
+                        KernelOverwrite(aSliver, bSliver, ldb, tile, nr);
                         for (int r = 0; r < rows; r++)
                             for (int j = 0; j < cols; j++)
                             {
@@ -300,27 +329,27 @@ internal static unsafe class PackedGemm
             }
         }
 
-        private void Kernel(float* aSliver, float* bSliver, float* cTile, int ldc, bool first)
+        private void Kernel(float* aSliver, float* bSliver, int ldb, float* cTile, int ldc, bool first)
         {
             // Mode 0: C = alpha*acc; 1: C = alpha*acc + beta*C; 2: C = C + alpha*acc.
             int mode = !first ? 2 : beta == 0f ? 0 : 1;
             switch (kind)
             {
-                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
-                case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
-                case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
-                default: TileScalar.Run4x4(kc, aSliver, bSliver, cTile, ldc, alpha, beta, mode); break;
+                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+                case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+                case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+                default: TileScalar.Run4x4(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
             }
         }
 
-        private void KernelOverwrite(float* aSliver, float* bSliver, float* tile, int ldt)
+        private void KernelOverwrite(float* aSliver, float* bSliver, int ldb, float* tile, int ldt)
         {
             switch (kind)
             {
-                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
-                case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
-                case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
-                default: TileScalar.Run4x4(kc, aSliver, bSliver, tile, ldt, 1f, 0f, 0); break;
+                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+                case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+                case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+                default: TileScalar.Run4x4(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
             }
         }
     }
