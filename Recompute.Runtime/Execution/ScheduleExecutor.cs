@@ -75,7 +75,7 @@ public sealed class ScheduleExecutor
         foreach (var node in _graph.Nodes)
         {
             if (!node.IsPlanned || _training.GradTaskOf(node.Id) < 0) continue;
-            foreach (var k in _ops[node.Id]!.BackwardReads(node))
+            foreach (var k in _ops[node.Id]!.BackwardReads)
             {
                 if (k >= node.Inputs.Length || !_graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
                 throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",

@@ -11,7 +11,7 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 internal sealed class ConvOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => [0, 1];
+    public override IReadOnlyList<int> BackwardReads => [0, 1];
 
     private sealed record Geometry(int N, int C, int M, int Groups, Window2d Window)
     {
@@ -105,7 +105,7 @@ internal sealed class ConvOp : Operator
 /// </summary>
 internal sealed class ConvTransposeOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => [0, 1];
+    public override IReadOnlyList<int> BackwardReads => [0, 1];
 
     private sealed record Geometry(int N, int C, int M, int Groups, Window2d Window)
     {

@@ -17,7 +17,7 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
 
     public ElementwiseUnary(bool readsInput = true) { _readsInput = readsInput; }
 
-    public override IReadOnlyList<int> BackwardReads(Node node) => _readsInput ? [0] : [];
+    public override IReadOnlyList<int> BackwardReads => _readsInput ? [0] : [];
 
     public override void Forward(OpCall call, Tensor output)
     {
@@ -90,7 +90,7 @@ internal static class Erf
 /// <summary>Clip(x, min, max): bounds from operands 1 and 2 (opset 11+) or attributes (older opsets).</summary>
 internal sealed class ClipOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => [0];
+    public override IReadOnlyList<int> BackwardReads => [0];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
 
     private static (float Lo, float Hi) Bounds(OpCall call)
@@ -118,7 +118,7 @@ internal sealed class ClipOp : Operator
 /// <summary>Cast: float values are copied; integer targets truncate, bool targets test for non-zero. Gradient flows only between float types.</summary>
 internal sealed class CastOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => [];
+    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => !DTypes.IsInteger(node.DType);
 
     public override void Forward(OpCall call, Tensor output)

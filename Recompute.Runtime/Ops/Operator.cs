@@ -71,7 +71,7 @@ public abstract class Operator
     public virtual bool IsDifferentiable(Node node, int operand) => true;
 
     /// <summary>Operand positions whose forward values the backward reads (the value of <see cref="Node.BackwardNeeds"/> this runtime expects).</summary>
-    public abstract IReadOnlyList<int> BackwardReads(Node node);
+    public abstract IReadOnlyList<int> BackwardReads { get; }
 
     /// <summary>
     /// Writes (overwrites) into <paramref name="gradInput"/> the gradient of the loss with respect to operand

@@ -65,5 +65,5 @@ public static class OperatorRegistry
     /// The operand positions whose values the runtime's backward of the node's op reads: what an importer
     /// should put in <see cref="NodeSpec.BackwardNeeds"/> (null for unknown ops).
     /// </summary>
-    public static IReadOnlyList<int>? BackwardNeeds(Node node) => Operators.TryGetValue(node.Op, out var op) ? op.BackwardReads(node) : null;
+    public static IReadOnlyList<int>? BackwardNeeds(string opType) => Operators.TryGetValue(opType, out var op) ? op.BackwardReads : null;
 }

@@ -6,7 +6,7 @@ namespace Recompute.Runtime.Ops;
 /// <summary>Softmax along <c>axis</c> (default −1). The backward recomputes the output from the input in scratch.</summary>
 internal sealed class SoftmaxOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => [0];
+    public override IReadOnlyList<int> BackwardReads => [0];
 
     private static (int Outer, int Len, int Inner) Geometry(OpCall call)
     {
@@ -59,7 +59,7 @@ internal sealed class SoftmaxOp : Operator
 /// </summary>
 internal sealed class SoftmaxCrossEntropyOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => [0, 1];
+    public override IReadOnlyList<int> BackwardReads => [0, 1];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0 && node.OutputIndex == 0;
 
     private sealed record Geometry(int N, int C, int D, string Reduction, long? Ignore);
