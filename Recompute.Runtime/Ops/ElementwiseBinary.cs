@@ -16,7 +16,7 @@ internal interface IBinaryRule
 /// <summary>Add, Sub, Mul, Div and Pow with NumPy broadcasting; the backward sums over broadcast dimensions.</summary>
 internal sealed class ElementwiseBinary<TRule> : Operator where TRule : struct, IBinaryRule
 {
-    public override IReadOnlyList<int> BackwardReads(Node node) => TRule.Reads;
+    public override IReadOnlyList<int> BackwardReads => TRule.Reads;
 
     public override void Forward(OpCall call, Tensor output)
     {

@@ -49,15 +49,23 @@ internal static class Schedules
                 if (live[p] && LastForwardReader(p) <= t.Id) { steps.Add(new Step(StepKind.FreeValue, p)); live[p] = false; }
         }
         int lastGradReader(int t) => tg.Readers(t).ToArray().DefaultIfEmpty(t).Max();
-        void Ensure(int t)
+        var pinned = new int[tg.Count];
+        void Ensure(int t, TrainingTask b)
         {
             if (live[t]) return;
-            foreach (var p in tg.Tasks[t].Inputs) Ensure(p);
+            var inputs = tg.Tasks[t].Inputs;
+            foreach (var p in inputs) pinned[p]++;
+            foreach (var p in inputs) Ensure(p, b);
             steps.Add(new Step(StepKind.Recompute, t)); live[t] = true;
+            foreach (var p in inputs) pinned[p]--;
+            // Intermediates that neither the backward task nor a pending recomputation reads are dropped at once
+            // (and recomputed again if needed later).
+            foreach (var p in inputs)
+                if (live[p] && pinned[p] == 0 && !b.Inputs.Contains(p)) { steps.Add(new Step(StepKind.FreeValue, p)); live[p] = false; }
         }
         foreach (var b in backward)
         {
-            foreach (var p in b.Inputs) if (tg.Tasks[p].Kind == TaskKind.Forward) Ensure(p);
+            foreach (var p in b.Inputs) if (tg.Tasks[p].Kind == TaskKind.Forward) Ensure(p, b);
             steps.Add(new Step(StepKind.Backward, b.Id)); live[b.Id] = true;
             foreach (var f in forward) if (live[f.Id]) { steps.Add(new Step(StepKind.FreeValue, f.Id)); live[f.Id] = false; }
             foreach (var p in b.Inputs.Append(b.Id))
