@@ -83,7 +83,13 @@ public sealed class PlanningProblem
     {
         Graph = graph;
         Training = TrainingGraph.Derive(graph);
+        _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
     }
+
+    private readonly Lazy<ForwardDag> _forward;
+
+    /// <summary>The forward graph the canonical solvers plan over (built on first use).</summary>
+    public ForwardDag Forward => _forward.Value;
 
     public ComputationGraph Graph { get; }
     public TrainingGraph Training { get; }

@@ -1,0 +1,28 @@
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Planner.Planning;
+
+/// <summary>The solvers available by name (<c>--solver</c>).</summary>
+public static class SolverRegistry
+{
+    private static readonly Dictionary<string, Func<ISolver>> Factories = new(StringComparer.Ordinal)
+    {
+        ["store-all"] = () => new StoreAllSolver(),
+        ["chen"] = () => new ChenSolver(),
+        ["dp-approx"] = () => new DpApproxSolver(),
+        ["dp"] = () => new DpSolver(),
+    };
+
+    /// <summary>Solver names in the order the help lists them.</summary>
+    public static IReadOnlyList<string> Names => Factories.Keys.ToList();
+
+    public static bool Exists(string name) => Factories.ContainsKey(name);
+
+    /// <exception cref="ArgumentException">No solver has that name.</exception>
+    public static ISolver Create(string name) => Factories.TryGetValue(name, out var f)
+        ? f()
+        : throw new ArgumentException($"unknown solver '{name}'; solvers: {string.Join(", ", Factories.Keys)}");
+
+    /// <summary>Adds a solver (the optimal solver registers itself here).</summary>
+    public static void Register(string name, Func<ISolver> factory) => Factories[name] = factory;
+}

@@ -1,0 +1,149 @@
+using System.Collections.Immutable;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Planner.Scheduling;
+
+/// <summary>
+/// Lowers a canonical strategy to an explicit schedule over the training DAG.
+/// Forward: blocks in order; a tensor stays alive after its block only when it is a checkpoint, i.e. on the
+/// boundary ∂(L_i) (read by a later block). Backward: backward tasks by descending block, then descending
+/// topological position (a linear extension of the backward DAG for derived graphs; enforced by a priority
+/// topological sort for explicit ones). A forward value a backward task reads that is not alive is recomputed
+/// just before, with its missing inputs first, so each tensor is recomputed at most once. A liveness pass then
+/// frees every buffer right after its last reader.
+/// </summary>
+public static class Lowering
+{
+    public static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes)
+    {
+        var g = training.Graph;
+        var blockOf = Enumerable.Repeat(-1, g.Count).ToArray();
+        for (int b = 0; b < strategy.Blocks.Length; b++)
+            foreach (var n in strategy.Blocks[b]) blockOf[n] = b;
+
+        var steps = new List<Step>(training.Count * 2);
+        var available = new bool[training.Count];
+
+        // Forward pass, block by block; non-checkpoints are dropped at the end of their block.
+        for (int b = 0; b < strategy.Blocks.Length; b++)
+        {
+            foreach (var n in strategy.Blocks[b])
+            {
+                int t = training.ForwardTaskOf(n);
+                steps.Add(new Step(StepKind.Compute, t));
+                available[t] = true;
+            }
+            foreach (var n in strategy.Blocks[b])
+            {
+                bool checkpoint = dag.Succ[dag.IndexOf[n]].Any(s => blockOf[dag.NodeOf[s]] > b);
+                if (!checkpoint) available[training.ForwardTaskOf(n)] = false;
+            }
+        }
+        // Forward tasks the strategy does not mention (none for a valid strategy) would be a bug.
+        for (int t = 0; t < training.Count; t++)
+            if (training.Tasks[t].Kind == TaskKind.Forward && blockOf[training.Tasks[t].Node] < 0)
+                throw new ArgumentException($"the strategy does not place forward tensor '{training.Tasks[t].Name}' in any block");
+
+        foreach (int bt in BackwardOrder(training, blockOf))
+        {
+            foreach (int p in training.Tasks[bt].Inputs)
+                if (!available[p]) Recompute(training, p, available, steps);
+            steps.Add(new Step(StepKind.Backward, bt));
+            available[bt] = true;
+        }
+        return new Schedule(training, Liveness.InsertFrees(training, steps), solver, budgetBytes);
+    }
+
+    private static void Recompute(TrainingGraph training, int task, bool[] available, List<Step> steps)
+    {
+        // Iterative post-order over missing inputs (deep chains must not overflow the stack).
+        var stack = new Stack<(int Task, bool Expanded)>();
+        stack.Push((task, false));
+        while (stack.Count > 0)
+        {
+            var (t, expanded) = stack.Pop();
+            if (available[t]) continue;
+            if (training.Tasks[t].Kind != TaskKind.Forward)
+                throw new InvalidOperationException($"backward task '{training.Tasks[t].Name}' is needed before it was computed");
+            if (expanded)
+            {
+                steps.Add(new Step(StepKind.Recompute, t));
+                available[t] = true;
+                continue;
+            }
+            stack.Push((t, true));
+            var inputs = training.Tasks[t].Inputs;
+            for (int i = inputs.Length - 1; i >= 0; i--)
+                if (!available[inputs[i]]) stack.Push((inputs[i], false));
+        }
+    }
+
+    /// <summary>Backward tasks ordered by descending (block, node), respecting the backward DAG's edges.</summary>
+    private static List<int> BackwardOrder(TrainingGraph training, int[] blockOf)
+    {
+        var tasks = training.Tasks;
+        var pending = new int[tasks.Length];
+        var ready = new PriorityQueue<int, (int, int, int)>();
+        (int, int, int) Key(int t)
+        {
+            int f = tasks[t].ForwardNode;
+            int block = f >= 0 && blockOf[f] >= 0 ? blockOf[f] : int.MaxValue;
+            return (-block, -(f >= 0 ? f : int.MaxValue), t);
+        }
+        foreach (var t in tasks)
+        {
+            if (t.Kind != TaskKind.Backward) continue;
+            pending[t.Id] = t.Inputs.Count(p => tasks[p].Kind == TaskKind.Backward);
+            if (pending[t.Id] == 0) ready.Enqueue(t.Id, Key(t.Id));
+        }
+        var order = new List<int>();
+        while (ready.TryDequeue(out int t, out _))
+        {
+            order.Add(t);
+            foreach (int r in training.Readers(t))
+                if (tasks[r].Kind == TaskKind.Backward && --pending[r] == 0) ready.Enqueue(r, Key(r));
+        }
+        return order;
+    }
+}
+
+/// <summary>Inserts frees: every buffer instance is freed right after its last reader (or right after it is made, if none reads it).</summary>
+public static class Liveness
+{
+    public static ImmutableArray<Step> InsertFrees(TrainingGraph training, IReadOnlyList<Step> allocations)
+    {
+        int n = allocations.Count;
+        var freeAfter = new List<int>?[n];
+        var instanceStart = Enumerable.Repeat(-1, training.Count).ToArray();
+        var lastUse = new int[training.Count];
+        void Close(int t)
+        {
+            int at = lastUse[t];
+            (freeAfter[at] ??= []).Add(t);
+        }
+        for (int i = 0; i < n; i++)
+        {
+            var s = allocations[i];
+            if (!s.Allocates) throw new ArgumentException("liveness expects allocation steps only");
+            foreach (int p in training.Tasks[s.Task].Inputs) lastUse[p] = i;
+            if (instanceStart[s.Task] >= 0) Close(s.Task);
+            instanceStart[s.Task] = i;
+            lastUse[s.Task] = i;
+        }
+        for (int t = 0; t < training.Count; t++) if (instanceStart[t] >= 0) Close(t);
+
+        var result = ImmutableArray.CreateBuilder<Step>(n * 2);
+        for (int i = 0; i < n; i++)
+        {
+            result.Add(allocations[i]);
+            if (freeAfter[i] is { } frees)
+            {
+                frees.Sort();
+                foreach (int t in frees)
+                    result.Add(new Step(training.Tasks[t].Kind == TaskKind.Forward ? StepKind.FreeValue : StepKind.FreeGrad, t));
+            }
+        }
+        return result.ToImmutable();
+    }
+}

@@ -1,0 +1,78 @@
+namespace Recompute.Planner.Solvers;
+
+/// <summary>Shared plumbing of the two DP solvers: they differ only in the family of lower sets.</summary>
+public abstract class CanonicalDpSolver : ISolver
+{
+    public abstract string Name { get; }
+    public bool IsCanonical => true;
+
+    /// <summary>The family of lower sets the DP runs over.</summary>
+    protected abstract LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct);
+
+    /// <summary>An upper bound on the family's least peak, to prune the min-max DP (long.MaxValue / 4 when unknown).</summary>
+    protected virtual long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) => long.MaxValue / 4;
+
+    public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
+    {
+        var dag = problem.Forward;
+        var family = Family(dag, options, cancellation);
+        var dp = NewDp(dag, family, options);
+        var strategy = dp.Solve(options.BudgetBytes, options.Objective, cancellation);
+        if (strategy is null)
+            return new SolverResult(Name, false, "INFEASIBLE", Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
+        var cost = PaperCostModel.Evaluate(dag, strategy);
+        return new SolverResult(Name, true, "OPTIMAL", Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes,
+            PaperModelOverhead: cost.Overhead, DiscretisationError: DiscretisationBound(dag, options));
+    }
+
+    /// <summary>The smallest paper-model budget for which this solver finds a strategy, and that strategy.</summary>
+    public (long Budget, CanonicalStrategy Strategy)? MinimumBudget(PlanningProblem problem, SolverOptions options, CancellationToken ct = default)
+    {
+        var dag = problem.Forward;
+        var family = Family(dag, options, ct);
+        var dp = NewDp(dag, family, options);
+        return dp.MinimumPeak(PeakUpperBound(dag, options, ct), ct);
+    }
+
+    private static CanonicalDp NewDp(ForwardDag dag, LowerSetFamily family, SolverOptions options) =>
+        new(family,
+            options.Keep.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
+            options.ForceRecompute.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
+            CanonicalDp.ChooseUnit(dag, options.TimeBuckets));
+
+    /// <summary>Worst-case relative error of the DP's overhead from rounding each block's time to the quantum.</summary>
+    private static double DiscretisationBound(ForwardDag dag, SolverOptions options)
+    {
+        double unit = CanonicalDp.ChooseUnit(dag, options.TimeBuckets);
+        double total = dag.Time.Sum();
+        if (unit == 1 && dag.Time.All(t => t == Math.Floor(t))) return 0;
+        return total > 0 ? dag.Count * unit / 2 / total : 0;
+    }
+}
+
+/// <summary>The exact DP over every lower set of the forward graph (<c>--solver dp</c>).</summary>
+public sealed class DpSolver : CanonicalDpSolver
+{
+    public override string Name => "dp";
+
+    protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
+        LowerSetFamily.All(dag, options.MaxLowerSets, ct);
+
+    // Every ancestral set is a lower set, so the approximate DP's least peak bounds the exact one.
+    protected override long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct)
+    {
+        var approx = new CanonicalDp(LowerSetFamily.Ancestral(dag),
+            options.Keep.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
+            options.ForceRecompute.Select(n => dag.IndexOf[n]).Where(i => i >= 0), 1).MinimumPeak(long.MaxValue / 4, ct);
+        return approx?.Peak ?? long.MaxValue / 4;
+    }
+}
+
+/// <summary>The approximate DP over the |V|+1 ancestor-closed lower sets L^v = {v} ∪ ancestors(v) (<c>--solver dp-approx</c>).</summary>
+public sealed class DpApproxSolver : CanonicalDpSolver
+{
+    public override string Name => "dp-approx";
+
+    protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
+        LowerSetFamily.Ancestral(dag);
+}

@@ -1,0 +1,227 @@
+using System.Numerics;
+
+namespace Recompute.Planner.Solvers;
+
+/// <summary>The number of lower sets passed the limit the user set (<c>--max-lower-sets</c>).</summary>
+public sealed class LowerSetLimitException(long limit, int nodes)
+    : Exception($"the graph has more than {limit} lower sets ({nodes} forward tensors): the exact DP would not finish; " +
+                "use --solver dp-approx, or raise --max-lower-sets")
+{
+    public long Limit { get; } = limit;
+}
+
+/// <summary>
+/// A family of lower sets of a <see cref="ForwardDag"/> with what the paper's cost model needs of each, sorted by
+/// (bytes, size): since L ⊊ L' implies M(L) ≤ M(L') and |L| &lt; |L'|, that order is a linear extension of
+/// inclusion, so a DP may process sets in it (the official code's DFS-id order is not, and misses transitions).
+/// It also makes the sets a transition from L can reach under a budget a contiguous range.
+/// </summary>
+public sealed class LowerSetFamily
+{
+    private LowerSetFamily(ForwardDag dag, List<ulong[]> sets)
+    {
+        Dag = dag;
+        int w = dag.Words;
+        var stats = sets.Select(s => (Set: s, Mem: MemOf(dag, s), Size: ForwardDag.CountOf(s))).ToList();
+        // Ties broken by the bit pattern so that the order, and every plan, is deterministic.
+        stats.Sort((a, b) =>
+        {
+            int c = a.Mem.CompareTo(b.Mem);
+            if (c != 0) return c;
+            c = a.Size.CompareTo(b.Size);
+            if (c != 0) return c;
+            for (int i = w - 1; i >= 0; i--) { c = a.Set[i].CompareTo(b.Set[i]); if (c != 0) return c; }
+            return 0;
+        });
+        Count = stats.Count;
+        Sets = new ulong[Count * w];
+        Boundary = new ulong[Count * w];
+        Mem = new long[Count];
+        Size = new int[Count];
+        Time = new double[Count];
+        MemBoundary = new long[Count];
+        TimeBoundary = new double[Count];
+        MemA = new long[Count];
+        MemB = new long[Count];
+        var inA = new bool[dag.Count];
+        var inB = new bool[dag.Count];
+        for (int k = 0; k < Count; k++)
+        {
+            var s = stats[k].Set;
+            s.CopyTo(Sets, k * w);
+            Mem[k] = stats[k].Mem;
+            Size[k] = stats[k].Size;
+            Array.Clear(inA);
+            Array.Clear(inB);
+            long ma = 0, mb = 0, mbd = 0;
+            double t = 0, tbd = 0;
+            foreach (int v in ForwardDag.Members(s))
+            {
+                t += dag.Time[v];
+                bool boundary = false;
+                foreach (int u in dag.Succ[v])
+                    if (!ForwardDag.Contains(s, u))
+                    {
+                        boundary = true;
+                        if (!inA[u]) { inA[u] = true; ma += dag.Bytes[u]; }
+                    }
+                if (boundary)
+                {
+                    ForwardDag.Add(Boundary.AsSpan(k * w, w), v);
+                    mbd += dag.Bytes[v];
+                    tbd += dag.Time[v];
+                }
+            }
+            for (int u = 0; u < dag.Count; u++)
+                if (inA[u])
+                    foreach (int p in dag.Pred[u])
+                        if (!ForwardDag.Contains(s, p) && !inB[p]) { inB[p] = true; mb += dag.Bytes[p]; }
+            Time[k] = t;
+            MemA[k] = ma;
+            MemB[k] = mb;
+            MemBoundary[k] = mbd;
+            TimeBoundary[k] = tbd;
+        }
+    }
+
+    public ForwardDag Dag { get; }
+    public int Count { get; }
+    /// <summary>Bitsets of the sets, <see cref="ForwardDag.Words"/> words each, in family order (index 0 is ∅).</summary>
+    public ulong[] Sets { get; }
+    /// <summary>∂(L): members with a successor outside L.</summary>
+    public ulong[] Boundary { get; }
+    public long[] Mem { get; }
+    public int[] Size { get; }
+    public double[] Time { get; }
+    public long[] MemBoundary { get; }
+    public double[] TimeBoundary { get; }
+    /// <summary>M(A) with A = δ+(L) \ L: the successors whose gradients must be alive.</summary>
+    public long[] MemA { get; }
+    /// <summary>M(B) with B = δ−(A) \ L: the other forward inputs of those successors.</summary>
+    public long[] MemB { get; }
+
+    public ReadOnlySpan<ulong> Set(int k) => Sets.AsSpan(k * Dag.Words, Dag.Words);
+    public ReadOnlySpan<ulong> BoundaryOf(int k) => Boundary.AsSpan(k * Dag.Words, Dag.Words);
+
+    /// <summary>Index of the full set V (always the last set: it has the most bytes and members).</summary>
+    public int Full => Count - 1;
+
+    /// <summary>True when set a is a proper subset of set b.</summary>
+    public bool IsProperSubset(int a, int b)
+    {
+        if (Size[a] >= Size[b]) return false;
+        var sa = Set(a);
+        var sb = Set(b);
+        for (int i = 0; i < sa.Length; i++) if ((sa[i] & ~sb[i]) != 0) return false;
+        return true;
+    }
+
+    /// <summary>Bytes and time of ∂(L_b) ∩ L_a (checkpoints of L_b that were already computed in L_a).</summary>
+    public (long Mem, double Time) BoundaryWithin(int b, int a)
+    {
+        var bd = BoundaryOf(b);
+        var sa = Set(a);
+        long m = 0;
+        double t = 0;
+        for (int w = 0; w < bd.Length; w++)
+        {
+            ulong bits = bd[w] & sa[w];
+            while (bits != 0)
+            {
+                int v = w * 64 + BitOperations.TrailingZeroCount(bits);
+                m += Dag.Bytes[v];
+                t += Dag.Time[v];
+                bits &= bits - 1;
+            }
+        }
+        return (m, t);
+    }
+
+    /// <summary>Members of set b that are not in set a, in topological order.</summary>
+    public int[] Difference(int b, int a)
+    {
+        var sb = Set(b);
+        var sa = Set(a);
+        var list = new List<int>();
+        for (int w = 0; w < sb.Length; w++)
+        {
+            ulong bits = sb[w] & ~sa[w];
+            while (bits != 0)
+            {
+                list.Add(w * 64 + BitOperations.TrailingZeroCount(bits));
+                bits &= bits - 1;
+            }
+        }
+        return list.ToArray();
+    }
+
+    private static long MemOf(ForwardDag dag, ulong[] s)
+    {
+        long m = 0;
+        foreach (int v in ForwardDag.Members(s)) m += dag.Bytes[v];
+        return m;
+    }
+
+    /// <summary>The approximate family {∅} ∪ {L^v : v ∈ V} ∪ {V} (|V|+1 sets, plus V when the graph has several sinks).</summary>
+    public static LowerSetFamily Ancestral(ForwardDag dag)
+    {
+        var sets = new List<ulong[]> { dag.NewSet() };
+        var seen = new HashSet<ulong[]>(BitsetComparer.Instance) { sets[0] };
+        for (int v = 0; v < dag.Count; v++)
+        {
+            var s = dag.AncestorClosure(v);
+            if (seen.Add(s)) sets.Add(s);
+        }
+        var full = dag.NewSet();
+        for (int v = 0; v < dag.Count; v++) ForwardDag.Add(full, v);
+        if (seen.Add(full)) sets.Add(full);
+        return new LowerSetFamily(dag, sets);
+    }
+
+    /// <summary>Every lower set, found breadth-first from ∅ by adding one ready node at a time.</summary>
+    /// <exception cref="LowerSetLimitException">More than <paramref name="limit"/> sets.</exception>
+    public static LowerSetFamily All(ForwardDag dag, long limit, CancellationToken cancellation = default)
+    {
+        var sets = new List<ulong[]> { dag.NewSet() };
+        var seen = new HashSet<ulong[]>(BitsetComparer.Instance) { sets[0] };
+        for (int head = 0; head < sets.Count; head++)
+        {
+            if ((head & 1023) == 0) cancellation.ThrowIfCancellationRequested();
+            var s = sets[head];
+            for (int v = 0; v < dag.Count; v++)
+            {
+                if (ForwardDag.Contains(s, v)) continue;
+                bool ready = true;
+                foreach (int p in dag.Pred[v]) if (!ForwardDag.Contains(s, p)) { ready = false; break; }
+                if (!ready) continue;
+                var t = (ulong[])s.Clone();
+                ForwardDag.Add(t, v);
+                if (seen.Add(t))
+                {
+                    sets.Add(t);
+                    if (sets.Count > limit) throw new LowerSetLimitException(limit, dag.Count);
+                }
+            }
+        }
+        return new LowerSetFamily(dag, sets);
+    }
+
+    /// <summary>Counts lower sets up to a limit (for <c>inspect</c>); returns null past the limit.</summary>
+    public static long? CountAll(ForwardDag dag, long limit)
+    {
+        try { return All(dag, limit).Count; }
+        catch (LowerSetLimitException) { return null; }
+    }
+
+    private sealed class BitsetComparer : IEqualityComparer<ulong[]>
+    {
+        public static readonly BitsetComparer Instance = new();
+        public bool Equals(ulong[]? x, ulong[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(ulong[] obj)
+        {
+            var h = new HashCode();
+            foreach (var w in obj) h.Add(w);
+            return h.ToHashCode();
+        }
+    }
+}

@@ -1,0 +1,122 @@
+using System.Collections.Immutable;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Solvers;
+
+public class CanonicalDpTests
+{
+    /// <summary>Every increasing chain of lower sets ending at V, by depth-first search over the family.</summary>
+    private static IEnumerable<CanonicalStrategy> AllChains(ForwardDag dag)
+    {
+        var family = LowerSetFamily.All(dag, 100_000);
+        var stack = new List<int>();
+        IEnumerable<List<int>> Walk(int from)
+        {
+            if (from == family.Full) { yield return [.. stack]; yield break; }
+            for (int b = from + 1; b < family.Count; b++)
+            {
+                if (!family.IsProperSubset(from, b)) continue;
+                stack.Add(b);
+                foreach (var c in Walk(b)) yield return c;
+                stack.RemoveAt(stack.Count - 1);
+            }
+        }
+        foreach (var chain in Walk(0))
+        {
+            int prev = 0;
+            var blocks = new List<ImmutableArray<int>>();
+            foreach (var s in chain)
+            {
+                blocks.Add(family.Difference(s, prev).Select(i => dag.NodeOf[i]).ToImmutableArray());
+                prev = s;
+            }
+            yield return new CanonicalStrategy([.. blocks]);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)] [InlineData(5)]
+    [InlineData(6)] [InlineData(7)] [InlineData(8)] [InlineData(9)] [InlineData(10)]
+    public void ExactDp_EqualsBruteForceOverAllChains(int seed)
+    {
+        var graph = RandomGraphs.Forward(seed, nodes: 7);
+        var problem = new PlanningProblem(graph);
+        var dag = problem.Forward;
+        var costs = AllChains(dag).Select(c => PaperCostModel.Evaluate(dag, c)).ToList();
+        long minPeak = costs.Min(c => c.PeakBytes);
+        long maxPeak = costs.Max(c => c.PeakBytes);
+
+        // Least peak: the min-max DP finds exactly the brute-force minimum.
+        var found = new DpSolver().MinimumBudget(problem, new SolverOptions());
+        Assert.NotNull(found);
+        Assert.Equal(minPeak, found.Value.Budget);
+
+        // Least overhead at several budgets between the extremes.
+        foreach (var budget in new[] { minPeak, (minPeak + maxPeak) / 2, maxPeak })
+        {
+            var best = costs.Where(c => c.PeakBytes <= budget).Min(c => c.Overhead);
+            var r = new DpSolver().Solve(problem, new SolverOptions { BudgetBytes = budget });
+            Assert.True(r.Feasible);
+            Assert.Equal(best, r.PaperModelOverhead);
+            Assert.True(r.PaperModelPeakBytes <= budget);
+        }
+        // Below the minimum nothing fits.
+        Assert.False(new DpSolver().Solve(problem, new SolverOptions { BudgetBytes = minPeak - 1 }).Feasible);
+    }
+
+    [Theory]
+    [InlineData(11)] [InlineData(12)] [InlineData(13)] [InlineData(14)] [InlineData(15)]
+    public void Plans_AreValid_FitTheBudget_AndMoreBudgetNeverCostsMore(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 14));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var min = RecomputePlanner.MinMemory(problem, "dp", new SolverOptions());
+        Assert.True(min.Plan.Feasible);
+        double previous = double.MaxValue;
+        for (long budget = min.MinBudgetBytes; budget <= storeAll * 2; budget += Math.Max(1, storeAll / 10))
+        {
+            var exact = RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = budget });
+            var approx = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
+            var chen = RecomputePlanner.Plan(problem, "chen", new SolverOptions { BudgetBytes = budget });
+            Assert.True(exact.Feasible);
+            // Simulated peak within the budget and within the paper-model peak of the same strategy.
+            Assert.True(exact.Simulation!.PeakBytes <= budget);
+            Assert.True(exact.Simulation.PeakBytes <= exact.Solver.PaperModelPeakBytes);
+            // In the paper model the exact DP is never worse than the approximate DP or Chen.
+            if (approx.Solver.Feasible) Assert.True(exact.Solver.PaperModelOverhead <= approx.Solver.PaperModelOverhead);
+            if (chen.Solver.Feasible) Assert.True(exact.Solver.PaperModelOverhead <= chen.Solver.PaperModelOverhead);
+            // More budget never costs more time.
+            Assert.True(exact.Solver.PaperModelOverhead <= previous);
+            previous = exact.Solver.PaperModelOverhead!.Value;
+            // Each tensor is recomputed at most once by a canonical plan.
+            var recomputes = exact.Schedule!.Steps.Where(s => s.Kind == StepKind.Recompute).Select(s => s.Task).ToList();
+            Assert.Equal(recomputes.Count, recomputes.Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void Chain_HandComputedBudget()
+    {
+        // x → a1 → … → a8 → loss, every tensor 10 bytes, times 1.
+        // Store-all: in backward a1..a8 (80) + grad(loss) (10) + grad(a8) (10) are live at once: 100 bytes.
+        // Checkpointing a2, a4, a6, a8 (blocks of two): at block {a7, a8} the paper model counts cached
+        // a2, a4, a6 (30) + 2·M(V) (40) + M(A = {loss}) (10) = 80, so a budget of 80 must be met with recomputation.
+        var g = new GraphBuilder("chain", "paper");
+        int prev = g.Input("x", 10);
+        for (int i = 1; i <= 8; i++) prev = g.Activation($"a{i}", "Op", [prev], 10, 1);
+        g.Loss("loss", "Loss", [prev], 10, 1);
+        var problem = new PlanningProblem(g.Build());
+        var storeAll = RecomputePlanner.StoreAll(problem);
+        Assert.Equal(100, storeAll.Simulation.PeakBytes);
+        Assert.Equal(0, storeAll.Simulation.RecomputeTime);
+        var plan = RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = 80 });
+        Assert.True(plan.Feasible);
+        Assert.True(plan.Simulation!.RecomputeTime > 0);
+        Assert.True(plan.Simulation.PeakBytes <= 80);
+        Assert.True(plan.Solver.PaperModelPeakBytes <= 80);
+    }
+}

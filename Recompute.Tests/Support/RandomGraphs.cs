@@ -1,0 +1,42 @@
+using Recompute.Planner.Graph;
+
+namespace Recompute.Tests.Support;
+
+/// <summary>Deterministic random DAGs for property tests.</summary>
+public static class RandomGraphs
+{
+    /// <summary>
+    /// A random forward graph: one input, <paramref name="nodes"/> activations each reading 1–3 earlier tensors,
+    /// and a loss reading every tensor nothing else reads (so the loss is the unique sink).
+    /// Sizes are 1..maxBytes, times 1..10 (integers, like the paper's units).
+    /// </summary>
+    public static ComputationGraph Forward(int seed, int nodes, int maxBytes = 100)
+    {
+        var rng = new Random(seed);
+        var b = new GraphBuilder($"random-{seed}-{nodes}", "paper");
+        int x = b.Input("x", rng.Next(1, maxBytes + 1));
+        var ids = new List<int>();
+        var read = new HashSet<int>();
+        for (int i = 0; i < nodes; i++)
+        {
+            var inputs = new List<int>();
+            int k = ids.Count == 0 ? 1 : rng.Next(1, Math.Min(3, ids.Count) + 1);
+            if (ids.Count == 0) inputs.Add(x);
+            else
+            {
+                // Prefer recent tensors so graphs look like networks (chains with skips).
+                for (int j = 0; j < k; j++)
+                {
+                    int back = Math.Min(ids.Count, 1 + (int)Math.Floor(Math.Pow(rng.NextDouble(), 2) * ids.Count));
+                    int p = ids[ids.Count - back];
+                    if (!inputs.Contains(p)) inputs.Add(p);
+                }
+            }
+            foreach (var p in inputs) read.Add(p);
+            ids.Add(b.Activation($"n{i}", "Op", inputs, rng.Next(1, maxBytes + 1), rng.Next(1, 11)));
+        }
+        var sinks = ids.Where(i => !read.Contains(i)).ToList();
+        b.Loss("loss", "Loss", sinks, rng.Next(1, maxBytes + 1), 1);
+        return b.Build();
+    }
+}
