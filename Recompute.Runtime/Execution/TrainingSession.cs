@@ -1,5 +1,7 @@
 using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
 using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Execution;
@@ -58,6 +60,22 @@ public sealed partial class TrainingSession
         _seed = options.Seed;
     }
 
+    /// <summary>
+    /// Plans the graph under the options' budget with the named solver and creates a session that trains by the plan.
+    /// </summary>
+    /// <exception cref="InfeasibleBudgetException">No plan of the solver fits the budget.</exception>
+    /// <exception cref="GraphFormatException">The graph has an op the runtime does not support, or sizes that disagree with its shapes.</exception>
+    public static TrainingSession Create(ComputationGraph graph, TrainingOptions options, CancellationToken cancellation = default)
+    {
+        var problem = new PlanningProblem(graph);
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        long budget = options.BudgetBytes ?? (options.BudgetFraction is { } f ? (long)Math.Floor(f * storeAll) : storeAll);
+        var plan = RecomputePlanner.Plan(problem, options.Solver,
+            new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed }, cancellation);
+        if (!plan.Feasible) throw new InfeasibleBudgetException(plan);
+        return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena()) { Plan = plan };
+    }
+
     /// <summary>Creates a session that trains by a given schedule (validated by the simulator).</summary>
     public static TrainingSession Create(Schedule schedule, TrainingOptions? options = null)
     {
@@ -66,6 +84,8 @@ public sealed partial class TrainingSession
     }
 
     public ComputationGraph Graph => Schedule.Training.Graph;
+    /// <summary>The planner's result when the session planned the graph itself.</summary>
+    public PlanResult? Plan { get; private init; }
     public Schedule Schedule { get; }
     /// <summary>The simulator's account of the schedule: the predicted peak and times.</summary>
     public SimulationResult Simulation { get; }
@@ -95,4 +115,17 @@ public sealed partial class TrainingSession
     /// <summary>Runs forward and backward only (no update): parameter gradients are left in <see cref="Model"/>.</summary>
     public ExecutionResult ComputeGradients(TrainingBatch batch, int step = 1) =>
         _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step));
+}
+
+/// <summary>No plan of the chosen solver fits the budget; the message says why and, when known, the smallest feasible budget.</summary>
+public sealed class InfeasibleBudgetException(PlanResult plan) : Exception(Describe(plan))
+{
+    public PlanResult Plan { get; } = plan;
+
+    private static string Describe(PlanResult plan)
+    {
+        var s = plan.Solver;
+        string why = s.Reason ?? $"solver {s.Solver} found no plan within {plan.BudgetBytes} bytes";
+        return s.MinFeasibleBudgetBytes is { } min ? $"{why}; the smallest feasible budget is {min} bytes" : why;
+    }
 }

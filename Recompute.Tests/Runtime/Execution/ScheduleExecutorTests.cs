@@ -108,7 +108,7 @@ public class ScheduleExecutorTests
             {
                 int i = rng.NextInt(w.Length);
                 float saved = w[i];
-                const float eps = 1e-2f;
+                float eps = name == "cnn" ? 1e-3f : 1e-2f; // ReLU and max-pool kinks: a smaller step for the CNN
                 w[i] = saved + eps; double up = executor.Run(schedule, batch, 17).Loss;
                 w[i] = saved - eps; double down = executor.Run(schedule, batch, 17).Loss;
                 w[i] = saved;
