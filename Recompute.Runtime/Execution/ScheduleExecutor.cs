@@ -36,6 +36,7 @@ public sealed class ScheduleExecutor
     private readonly Operator?[] _ops;
     private readonly int[][] _shapes;
     private readonly int[] _elementBytes;
+    private readonly int[][] _positions;
     private readonly Tensor?[] _buffers;
     private readonly ulong[] _checksums;
     private readonly bool[] _hasChecksum;
@@ -48,8 +49,10 @@ public sealed class ScheduleExecutor
         _ops = new Operator?[n];
         _shapes = new int[n][];
         _elementBytes = new int[n];
+        _positions = new int[n][];
         foreach (var node in _graph.Nodes)
         {
+            _positions[node.Id] = DTypes.OperandPositions(node);
             _shapes[node.Id] = DTypes.Shape(node);
             _elementBytes[node.Id] = DTypes.SizeOf(node.DType);
             if (!node.IsPlanned) continue;
@@ -75,9 +78,10 @@ public sealed class ScheduleExecutor
         foreach (var node in _graph.Nodes)
         {
             if (!node.IsPlanned || _training.GradTaskOf(node.Id) < 0) continue;
-            foreach (var k in _ops[node.Id]!.BackwardReads)
+            foreach (var position in _ops[node.Id]!.BackwardReads)
             {
-                if (k >= node.Inputs.Length || !_graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
+                int k = Array.IndexOf(_positions[node.Id], position);
+                if (k < 0 || !_graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
                 throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
                     $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
             }
@@ -175,14 +179,15 @@ public sealed class ScheduleExecutor
                 var reader = _graph[s];
                 var op = _ops[s]!;
                 OpCall? call = null;
+                var positions = _positions[s];
                 for (int k = 0; k < reader.Inputs.Length; k++)
                 {
-                    if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, k)) continue;
+                    if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
                     call ??= BackwardCall(reader, batch, seed);
                     var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
-                    if (!written) { op.Backward(call, readerGrad.Span, k, grad.Span); written = true; continue; }
+                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; continue; }
                     partial ??= _arena.Scratch(grad.Length);
-                    op.Backward(call, readerGrad.Span, k, partial.Span);
+                    op.Backward(call, readerGrad.Span, positions[k], partial.Span);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
@@ -193,11 +198,12 @@ public sealed class ScheduleExecutor
             for (int k = 0; k < v.Inputs.Length; k++)
             {
                 int p = v.Inputs[k];
-                if (_graph[p].Kind != NodeKind.Parameter || !own.IsDifferentiable(v, k)) continue;
+                int position = _positions[v.Id][k];
+                if (_graph[p].Kind != NodeKind.Parameter || !own.IsDifferentiable(v, position)) continue;
                 ownCall ??= BackwardCall(v, batch, seed);
                 var pg = _model.Gradient(p);
                 using var contribution = _arena.Scratch(pg.Length);
-                own.Backward(ownCall, grad.Span, k, contribution.Span);
+                own.Backward(ownCall, grad.Span, position, contribution.Span);
                 Accumulate(pg.Span, contribution.Span);
                 _model.MarkGradient(p);
             }
@@ -221,11 +227,19 @@ public sealed class ScheduleExecutor
         return Call(node, inputs, seed);
     }
 
+    /// <summary>An op call with operands placed at their ONNX positions (absent optional operands stay null).</summary>
     private OpCall Call(Node node, Tensor?[] inputs, ulong seed)
     {
-        var shapes = new int[node.Inputs.Length][];
-        for (int k = 0; k < shapes.Length; k++) shapes[k] = _shapes[node.Inputs[k]];
-        return new OpCall(node, inputs, shapes, _shapes[node.Id], _arena, seed);
+        var positions = _positions[node.Id];
+        int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
+        var shapes = new int[]?[arity];
+        var values = new Tensor?[arity];
+        for (int k = 0; k < positions.Length; k++)
+        {
+            shapes[positions[k]] = _shapes[node.Inputs[k]];
+            values[positions[k]] = inputs[k];
+        }
+        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed);
     }
 
     private Tensor? Value(int node, TrainingBatch batch, bool required)

@@ -11,9 +11,11 @@ namespace Recompute.Runtime.Ops;
 public sealed class OpCall
 {
     private readonly Tensor?[] _inputs;
-    private readonly int[][] _inputShapes;
+    private readonly int[]?[] _inputShapes;
 
-    public OpCall(Node node, Tensor?[] inputs, int[][] inputShapes, int[] outputShape, Arena arena, ulong randomSeed)
+    /// <param name="inputs">Operand values by ONNX operand position; null where absent or not available.</param>
+    /// <param name="inputShapes">Operand shapes by ONNX operand position; null where the optional operand is absent.</param>
+    public OpCall(Node node, Tensor?[] inputs, int[]?[] inputShapes, int[] outputShape, Arena arena, ulong randomSeed)
     {
         Node = node; _inputs = inputs; _inputShapes = inputShapes; OutputShape = outputShape; Arena = arena; RandomSeed = randomSeed;
     }
@@ -28,14 +30,16 @@ public sealed class OpCall
     /// <summary>The value of operand <paramref name="k"/>; throws when the memory model does not keep it here.</summary>
     public Tensor Input(int k)
     {
-        if (k >= _inputs.Length) throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}) has no operand #{k}");
+        if (!HasOperand(k)) throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}) has no operand #{k}");
         return _inputs[k] ?? throw new InvalidOperationException(
             $"'{Node.Name}' ({Node.Op}): the value of operand #{k} is not available here; the backward of this node may read only operands [{string.Join(",", Node.BackwardNeeds)}] and resident tensors");
     }
 
-    public bool HasOperand(int k) => k < _inputs.Length;
+    /// <summary>True when optional operand <paramref name="k"/> (an ONNX operand position) is present.</summary>
+    public bool HasOperand(int k) => k < _inputShapes.Length && _inputShapes[k] is not null;
 
-    public int[] InputShape(int k) => _inputShapes[k];
+    public int[] InputShape(int k) => (k < _inputShapes.Length ? _inputShapes[k] : null)
+        ?? throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}) has no operand #{k}");
 
     /// <summary>Values of a small resident operand (shapes, axes, scalars), as integers.</summary>
     public long[] InputLongs(int k)
@@ -102,6 +106,16 @@ public static class DTypes
     };
 
     public static bool IsInteger(string dtype) => dtype is "int64" or "int32" or "int16" or "int8" or "uint8" or "uint16" or "uint32" or "uint64" or "bool";
+
+    /// <summary>
+    /// The ONNX operand position of each of the node's inputs: importers drop absent optional operands and record
+    /// the positions of the present ones in the attribute <c>input_positions</c>.
+    /// </summary>
+    public static int[] OperandPositions(Node node)
+    {
+        var p = node.AttributeLongs("input_positions");
+        return p.Length == node.Inputs.Length ? p.Select(v => (int)v).ToArray() : Enumerable.Range(0, node.Inputs.Length).ToArray();
+    }
 
     /// <summary>The node's static shape as ints (empty for a scalar).</summary>
     public static int[] Shape(Node node) => node.Shape.Select(d => checked((int)d)).ToArray();

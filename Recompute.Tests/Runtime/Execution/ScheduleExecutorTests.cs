@@ -155,3 +155,29 @@ public class ScheduleExecutorTests
         Assert.Contains("declares 8 bytes", e2.Message);
     }
 }
+
+public class OperandPositionTests
+{
+    [Fact]
+    public void AbsentOptionalOperands_AreHonouredThroughInputPositions()
+    {
+        // Clip(x, <no min>, max = 0.5): the importer drops the absent operand and records positions [0, 2].
+        var n = new Net("clip");
+        int x = n.Input("x", [2, 3]);
+        int hi = n.Const("hi", [], [0.5f]);
+        int w = n.Param("w", 2, 3);
+        int h = n.Op("Mul", [x, w], [2, 3], name: "h");
+        int c = n.Op("Clip", [h, hi], [2, 3], Net.A(("input_positions", new long[] { 0, 2 })), name: "clipped");
+        n.Op("ReduceSum", [c], [], Net.A(("keepdims", 0L)), loss: true, name: "loss");
+        var graph = n.Build();
+        var (run, grads) = ScheduleExecutorTests.RunOnce(Schedules.StoreAll(Recompute.Planner.Graph.TrainingGraph.Derive(graph)));
+        var arena = new Recompute.Runtime.Tensors.Arena();
+        var model = ModelState.Initialize(graph, arena, 3);
+        using var batch = TrainingBatch.Synthetic(graph, arena, 3, 1);
+        var xs = batch[x].Span.ToArray(); var ws = model.Value(w).Span.ToArray();
+        double expected = 0;
+        for (int i = 0; i < 6; i++) expected += Math.Min(xs[i] * ws[i], 0.5f);
+        Assert.Equal(expected, run.Loss, 5);
+        for (int i = 0; i < 6; i++) Assert.Equal(xs[i] * ws[i] <= 0.5f ? xs[i] : 0f, grads["w"][i]);
+    }
+}
