@@ -110,6 +110,14 @@ internal static class ParameterInitializer
 
     private enum Init { Zero, One, He, LeCun, Small }
 
+    /// <summary>He scaling keeps the signal's variance through a ReLU; LeCun scaling suits linear outputs.</summary>
+    private static bool FeedsRectifier(ComputationGraph graph, Node op)
+    {
+        foreach (var s in graph.Successors(op.Id))
+            if (graph[s].Op is "Relu" or "Clip") return true;
+        return false;
+    }
+
     private static (Init Kind, int FanIn) Role(ComputationGraph graph, Node p, int[] shape)
     {
         foreach (var s in graph.Successors(p.Id))
@@ -124,9 +132,9 @@ internal static class ParameterInitializer
                     if (k == 2) return (Init.Zero, 0);
                     bool trans = r.AttributeLong(k == 1 ? "transB" : "transA", 0) != 0;
                     int fan = shape.Length == 2 ? (k == 1 ? (trans ? shape[1] : shape[0]) : (trans ? shape[0] : shape[1])) : shape[^1];
-                    return (Init.LeCun, fan);
+                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, fan);
                 case "MatMul":
-                    return (Init.LeCun, shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
+                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
                 case "BatchNormalization":
                     return (k is 1 or 4 ? Init.One : Init.Zero, 0);
                 case "Mul" or "Div":

@@ -7,6 +7,9 @@ public interface IOptimizer
 {
     /// <summary>Applies one update to every parameter that received a gradient in the last step.</summary>
     void Update(ModelState model);
+
+    /// <summary>A new optimizer with the same settings and no state (for a second model trained side by side).</summary>
+    IOptimizer Fresh();
 }
 
 /// <summary>Stochastic gradient descent with (heavy-ball) momentum and L2 weight decay.</summary>
@@ -17,6 +20,8 @@ public sealed class Sgd(double learningRate, double momentum = 0.9, double weigh
     public double LearningRate { get; } = learningRate;
     public double Momentum { get; } = momentum;
     public double WeightDecay { get; } = weightDecay;
+
+    public IOptimizer Fresh() => new Sgd(LearningRate, Momentum, WeightDecay);
 
     public void Update(ModelState model)
     {
@@ -51,6 +56,8 @@ public sealed class Adam(double learningRate, double beta1 = 0.9, double beta2 =
     public double Beta1 { get; } = beta1;
     public double Beta2 { get; } = beta2;
     public double Epsilon { get; } = epsilon;
+
+    public IOptimizer Fresh() => new Adam(LearningRate, Beta1, Beta2, Epsilon);
 
     public void Update(ModelState model)
     {

@@ -21,6 +21,11 @@ public sealed record TrainingOptions
     public IOptimizer? Optimizer { get; init; }
     /// <summary>Seed of weight initialisation, synthetic data and dropout.</summary>
     public int Seed { get; init; } = 1;
+    /// <summary>
+    /// Number of distinct synthetic batches that <see cref="TrainingSession.Step()"/> cycles through: a small fixed
+    /// data set that a model can fit, so that the loss visibly falls.
+    /// </summary>
+    public int SyntheticBatches { get; init; } = 1;
     /// <summary>Check every recomputed tensor bitwise against its first computation.</summary>
     public bool CheckRecomputation { get; init; } = true;
 }
@@ -50,6 +55,7 @@ public sealed partial class TrainingSession
     private readonly ScheduleExecutor _executor;
     private readonly IOptimizer _optimizer;
     private readonly int _seed;
+    private readonly int _batches;
 
     private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena)
     {
@@ -58,6 +64,7 @@ public sealed partial class TrainingSession
         _executor = new ScheduleExecutor(schedule.Training, Model) { CheckRecomputation = options.CheckRecomputation };
         _optimizer = options.Optimizer ?? new Sgd(0.01);
         _seed = options.Seed;
+        _batches = Math.Max(1, options.SyntheticBatches);
     }
 
     /// <summary>
@@ -94,10 +101,10 @@ public sealed partial class TrainingSession
     /// <summary>Steps run so far.</summary>
     public int StepsRun { get; private set; }
 
-    /// <summary>Runs one training step on a synthetic batch (deterministic from the seed and the step number).</summary>
+    /// <summary>Runs one training step on the next synthetic batch (deterministic from the seed; see <see cref="TrainingOptions.SyntheticBatches"/>).</summary>
     public TrainingStepResult Step()
     {
-        using var batch = TrainingBatch.Synthetic(Graph, Arena, _seed, StepsRun + 1);
+        using var batch = TrainingBatch.Synthetic(Graph, Arena, _seed, StepsRun % _batches + 1);
         return Step(batch);
     }
 
@@ -125,7 +132,7 @@ public sealed class InfeasibleBudgetException(PlanResult plan) : Exception(Descr
     private static string Describe(PlanResult plan)
     {
         var s = plan.Solver;
-        string why = s.Reason ?? $"solver {s.Solver} found no plan within {plan.BudgetBytes} bytes";
+        string why = $"solver {s.Solver} found no plan within {plan.BudgetBytes} bytes" + (s.Reason is { } r ? $": {r}" : "");
         return s.MinFeasibleBudgetBytes is { } min ? $"{why}; the smallest feasible budget is {min} bytes" : why;
     }
 }
