@@ -5,5 +5,6 @@ internal static class CommandRegistry
 {
     public static IReadOnlyList<ICommand> All() =>
     [
+        new Commands.TrainCommand(),
     ];
 }
