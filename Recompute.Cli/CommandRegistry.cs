@@ -10,5 +10,6 @@ internal static class CommandRegistry
         new InspectCommand(),
         new PlanCommand(),
         new SimulateCommand(),
+        new TrainCommand(),
     ];
 }
