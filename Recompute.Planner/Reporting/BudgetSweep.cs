@@ -38,6 +38,9 @@ public readonly record struct SweepProgress(int Done, int Total, string Series, 
 /// </summary>
 public static class BudgetSweep
 {
+    /// <summary>Parameter name of the <see cref="ArgumentException"/> thrown for a bad solver list.</summary>
+    public const string SolversParameter = "solvers";
+
     /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names.</summary>
     public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "optimal"];
 
@@ -72,13 +75,13 @@ public static class BudgetSweep
             var name = raw.Trim();
             var matches = all.Where(s => s.Name == name || s.Solver == name).ToList();
             if (matches.Count == 0)
-                throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or dp-approx/memory");
+                throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or dp-approx/memory", SolversParameter);
             if (name == "per-block" && !hasBlocks)
-                throw new ArgumentException("per-block checkpointing needs module paths in tensor names (\"/layer1/layer1.0/conv1/Conv\"), and this graph has none");
+                throw new ArgumentException("per-block checkpointing needs module paths in tensor names (\"/layer1/layer1.0/conv1/Conv\"), and this graph has none", SolversParameter);
             if (name == "optimal" && !SolverRegistry.Exists("optimal"))
-                throw new ArgumentException("the optimal solver is not available in this build");
+                throw new ArgumentException("the optimal solver is not available in this build", SolversParameter);
             if (name == "dp" && lowerSets is null)
-                throw new ArgumentException($"the graph has more than {options.LowerSetLimit} lower sets: the exact DP would take too long; use dp-approx");
+                throw new ArgumentException($"the graph has more than {options.LowerSetLimit} lower sets: the exact DP would take too long; use dp-approx", SolversParameter);
             foreach (var m in matches) chosen.Add(m.Name);
         }
         return all.Where(s => chosen.Contains(s.Name)).ToImmutableArray();
