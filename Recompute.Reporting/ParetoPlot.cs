@@ -10,7 +10,7 @@ namespace Recompute.Reporting;
 /// </summary>
 public static class ParetoPlot
 {
-    public const int Width = 900, Height = 560;
+    public const int Width = 900, Height = 600;
 
     internal static readonly Color[] Palette =
     [
@@ -69,7 +69,8 @@ public static class ParetoPlot
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = axis.Format };
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => v.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + "%" };
         plot.Legend.FontSize = 13;
-        plot.ShowLegend(Alignment.UpperRight);
+        // Outside the data area: baselines sit in every corner (store-all bottom right, Chen or per-block top).
+        plot.ShowLegend(Edge.Bottom);
         plot.Axes.Margins(0.08, 0.12);
         // Overhead never goes below zero; keep the axis starting there so curves are comparable by eye.
         plot.Axes.AutoScale();

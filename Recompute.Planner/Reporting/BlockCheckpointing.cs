@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.RegularExpressions;
 using Recompute.Planner.Solvers;
 
 namespace Recompute.Planner.Reporting;
@@ -6,41 +7,75 @@ namespace Recompute.Planner.Reporting;
 /// <summary>
 /// Per-block checkpointing, what most PyTorch users write by hand (<c>torch.utils.checkpoint</c> around each
 /// layer): keep the output of every module block, recompute the inside of a block during its backward.
-/// Blocks come from the module paths in tensor names ("/layer1/layer1.0/conv1/Conv_output_0" belongs to
-/// "/layer1/layer1.0"); a cut is placed at the last articulation tensor of each block (a tensor that alone
-/// separates what comes before from what comes after), so every kept output is a valid checkpoint.
+/// Blocks come from the module paths in tensor names ("/net/layer1/layer1.0/conv1/Conv_output_0" belongs to
+/// "/net/layer1/layer1.0"). The level is the one whose modules are numbered children of a list ("layer1.0",
+/// "h.11"), as checkpointed layers are; without numbered modules, the level with about √n blocks.
+/// Block i ends at the lower set L_i = L_{i-1} ∪ ancestors(last tensor of block i), plus the tensors nobody reads
+/// whose inputs are all inside (BatchNorm's running statistics), so the chain is increasing and every cut is valid.
 /// </summary>
-public static class BlockCheckpointing
+public static partial class BlockCheckpointing
 {
     /// <summary>The per-block strategy, or null when tensor names carry no module hierarchy with at least two blocks.</summary>
     public static CanonicalStrategy? Strategy(ForwardDag dag)
     {
         var names = dag.NodeOf.Select(n => dag.Graph[n].Name).ToArray();
-        var candidates = ChenSolver.ArticulationCandidates(dag);
-        if (candidates.Count == 0) return null;
-        // The deepest module level at which blocks hold four tensors or more on average: layers, not single ops.
-        for (int depth = 4; depth >= 1; depth--)
+        int? depth = ChooseDepth(names);
+        if (depth is null) return null;
+        var keys = names.Select(n => ModulePrefix(n, depth.Value)).ToArray();
+
+        // The last tensor of each block that something reads (a block's output).
+        var ends = new List<int>();
+        for (int v = 0; v < dag.Count; v++)
         {
-            var keys = names.Select(n => ModulePrefix(n, depth)).ToArray();
+            if (keys[v] is null || dag.Succ[v].Length == 0) continue;
+            if (ends.Count > 0 && keys[ends[^1]] == keys[v]) ends[^1] = v;
+            else ends.Add(v);
+        }
+        if (ends.Count < 2) return null;
+
+        var cuts = new List<ulong[]>();
+        var current = dag.NewSet();
+        foreach (int v in ends)
+        {
+            var next = (ulong[])current.Clone();
+            var closure = dag.AncestorClosure(v);
+            for (int w = 0; w < next.Length; w++) next[w] |= closure[w];
+            AddDeadEnds(dag, next);
+            if (next.AsSpan().SequenceEqual(current)) continue;
+            cuts.Add(next);
+            current = next;
+        }
+        return cuts.Count < 2 ? null : Chain(dag, cuts);
+    }
+
+    /// <summary>The module level blocks are taken at, or null when names have no usable hierarchy.</summary>
+    public static int? ChooseDepth(string[] names)
+    {
+        int n = names.Length;
+        int? best = null;
+        int bestNumbered = 1;
+        for (int depth = 1; depth <= 5; depth++)
+        {
+            var numbered = names.Select(x => ModulePrefix(x, depth)).Where(k => k is not null && NumberedModule().IsMatch(k)).Distinct().Count();
+            if (numbered > bestNumbered) { best = depth; bestNumbered = numbered; }
+        }
+        if (best is not null) return best;
+        double target = Math.Sqrt(n), bestDistance = double.MaxValue;
+        for (int depth = 1; depth <= 5; depth++)
+        {
+            var keys = names.Select(x => ModulePrefix(x, depth)).ToArray();
             int runs = 0;
             for (int i = 0; i < keys.Length; i++)
                 if (keys[i] is not null && (i == 0 || keys[i] != keys[i - 1])) runs++;
-            if (runs < 2 || runs * 4 > keys.Length) continue;
-            var cuts = new List<ulong[]>();
-            // The last articulation candidate inside each run of one key closes that block.
-            for (int c = 0; c < candidates.Count; c++)
-            {
-                int v = candidates[c].Node; // a forward-DAG index
-                string? key = keys[v];
-                if (key is null) continue;
-                bool lastOfBlock = c + 1 == candidates.Count || keys[candidates[c + 1].Node] != key;
-                if (lastOfBlock) cuts.Add(candidates[c].Set);
-            }
-            if (cuts.Count < 2) continue;
-            return Chain(dag, cuts);
+            if (runs < 2 || runs * 2 > n) continue;
+            double distance = Math.Abs(Math.Log(runs / target));
+            if (distance < bestDistance) { best = depth; bestDistance = distance; }
         }
-        return null;
+        return best;
     }
+
+    [GeneratedRegex(@"\.[0-9]+$")]
+    private static partial Regex NumberedModule();
 
     /// <summary>The first <paramref name="depth"/> module names of a tensor name, or null when it has fewer.</summary>
     internal static string? ModulePrefix(string name, int depth)
@@ -49,7 +84,15 @@ public static class BlockCheckpointing
         var parts = name.Split(sep, StringSplitOptions.RemoveEmptyEntries);
         // The last part names the operation or output, not a module.
         if (parts.Length - 1 < depth) return null;
-        return string.Join(sep, parts.Take(depth));
+        return (name.StartsWith(sep) ? sep.ToString() : "") + string.Join(sep, parts.Take(depth));
+    }
+
+    /// <summary>Adds tensors without readers whose inputs are all in the set (they would otherwise pin their inputs).</summary>
+    private static void AddDeadEnds(ForwardDag dag, ulong[] set)
+    {
+        for (int v = 0; v < dag.Count; v++)
+            if (!ForwardDag.Contains(set, v) && dag.Succ[v].Length == 0 && dag.Pred[v].Length > 0 && dag.Pred[v].All(p => ForwardDag.Contains(set, p)))
+                ForwardDag.Add(set, v);
     }
 
     private static CanonicalStrategy Chain(ForwardDag dag, List<ulong[]> cuts)
