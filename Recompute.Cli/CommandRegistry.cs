@@ -5,5 +5,7 @@ internal static class CommandRegistry
 {
     public static IReadOnlyList<ICommand> All() =>
     [
+        new Commands.ReportCommand(),
+        new Commands.MaxBatchCommand(),
     ];
 }

@@ -99,7 +99,11 @@ public static class BudgetSweep
         return [.. list];
     }
 
-    /// <summary>Runs the sweep. When <paramref name="cancellation"/> fires, returns the report so far (<see cref="BudgetReport.Complete"/> false).</summary>
+    /// <summary>
+    /// Runs the sweep. When <paramref name="cancellation"/> fires after the first point, returns the report so far
+    /// (<see cref="BudgetReport.Complete"/> false); before it (while finding the range of budgets), throws
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
     /// <param name="onReport">Called with the report after every finished point and at the end.</param>
     /// <param name="onProgress">Called after every finished point.</param>
     public static BudgetReport Run(PlanningProblem problem, SweepOptions options, Action<BudgetReport>? onReport = null,
