@@ -26,6 +26,16 @@ public sealed class OptimalSolver : ISolver
     /// <summary>The exact DP is used as a warm start only below this many lower sets (it is exponential).</summary>
     public const long WarmStartLowerSetLimit = 50_000;
 
+    /// <summary>
+    /// CP-SAT workers when <see cref="SolverOptions.Threads"/> is 0. They are interleaved deterministically; on two
+    /// cores eight interleaved workers (a portfolio with linear-relaxation workers) prove bounds that one or two
+    /// workers do not reach.
+    /// </summary>
+    public const int DefaultWorkers = 8;
+
+    /// <summary>Above this many Boolean decisions the CP-SAT model is not built (memory and time on two cores).</summary>
+    public const long MaxDecisions = 400_000;
+
     public string Name => "optimal";
     public bool IsCanonical => false;
 
@@ -56,6 +66,15 @@ public sealed class OptimalSolver : ISolver
         }
 
         var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
+        if (order.DecisionBound > MaxDecisions)
+        {
+            // The model would not fit in memory or be searched in time: the best canonical plan it is.
+            if (warm is not null)
+                return new OptimalRun(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)),
+                    null, null, warm.Name, warm.Simulation.RecomputeTime, "MODEL_TOO_LARGE", 0, true);
+            return Infeasible("UNKNOWN", $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
+                SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
+        }
         var model = new StageModel(order, budget, StageObjective.RecomputeTime, KeepPositions(order, options), ForceRecomputePositions(order, options));
         var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
         if (hint is not null) model.Hint(hint);
@@ -149,6 +168,27 @@ public sealed class OptimalSolver : ISolver
                 // Too many lower sets for the exact DP: dp-approx alone warm-starts the search.
             }
         }
+        if (list.Count == 0)
+        {
+            // The DP's plans at this budget do not fit (the paper's model differs from the simulator's): its plans
+            // for somewhat smaller budgets may fit, and its least-memory plan fits if any canonical plan does.
+            for (int step = 1; step <= 12 && list.Count == 0; step++)
+            {
+                var plan = RecomputePlanner.Plan(problem, "dp-approx", canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, ct);
+                if (plan.Schedule is { } s && plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
+                    list.Add(new WarmStart("dp-approx", 3, s, sim));
+            }
+            try
+            {
+                var min = RecomputePlanner.MinMemory(problem, "dp-approx", canonical with { BudgetBytes = long.MaxValue }, ct);
+                if (list.Count == 0 && min.Plan.Schedule is { } s && min.Plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
+                    list.Add(new WarmStart("dp-approx", 4, s, sim));
+            }
+            catch (InvalidOperationException)
+            {
+                // No chain of lower sets (empty forward graph).
+            }
+        }
         return list;
     }
 
@@ -189,7 +229,7 @@ public sealed class OptimalSolver : ISolver
 
     private static (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
     {
-        int workers = options.Threads > 0 ? options.Threads : Environment.ProcessorCount;
+        int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
         var solver = new CpSolver { StringParameters = new CpSatSettings(limit, workers, options.Seed).ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
@@ -203,23 +243,9 @@ public sealed class OptimalSolver : ISolver
     /// </summary>
     private static long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
     {
-        long? best = null;
-        Schedule? start = null;
-        try
-        {
-            var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, ct);
-            if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options)) { best = sim.PeakBytes; start = s; }
-        }
-        catch (InvalidOperationException)
-        {
-            // No chain exists (empty forward graph): the CP search below still looks.
-        }
-        if (options.ForceRecompute.IsEmpty)
-        {
-            long storeAll = RecomputePlanner.StoreAllPeak(problem);
-            if (best is null || storeAll < best) best = storeAll;
-        }
+        var (best, start) = SmallestCanonical(problem, options, ct);
         order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
+        if (order.DecisionBound > MaxDecisions) return best;
         var model = new StageModel(order, long.MaxValue, StageObjective.PeakBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
         if (start is not null && StagePlan.FromSchedule(order, start) is { } hint) model.Hint(hint);
         var limit = TimeSpan.FromTicks(Math.Min(Remaining(options, clock).Ticks, TimeSpan.FromSeconds(5).Ticks));
@@ -233,5 +259,29 @@ public sealed class OptimalSolver : ISolver
             }
         }
         return best;
+    }
+
+    private static long? SmallestCanonicalBudget(PlanningProblem problem, SolverOptions options) => SmallestCanonical(problem, options, default).Budget;
+
+    /// <summary>The least simulated peak of the dp-approx least-memory plan and of store-all, with the dp-approx schedule.</summary>
+    private static (long? Budget, Schedule? Schedule) SmallestCanonical(PlanningProblem problem, SolverOptions options, CancellationToken ct)
+    {
+        long? best = null;
+        Schedule? start = null;
+        try
+        {
+            var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, ct);
+            if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options)) { best = sim.PeakBytes; start = s; }
+        }
+        catch (InvalidOperationException)
+        {
+            // No chain exists (empty forward graph): the CP search still looks.
+        }
+        if (options.ForceRecompute.IsEmpty)
+        {
+            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            if (best is null || storeAll < best) best = storeAll;
+        }
+        return (best, start);
     }
 }

@@ -37,6 +37,7 @@ public sealed class StageModel
     private readonly long[] _bytes;
     private readonly long[] _cost;
     private readonly IntVar? _peak;
+    private readonly long _timeDivisor;
 
     /// <param name="order">Stage order (first runs).</param>
     /// <param name="budgetBytes">Budget (ignored when minimising the peak).</param>
@@ -53,8 +54,11 @@ public sealed class StageModel
         ByteUnit = tasks.Select(t => t.Bytes).Where(b => b > 0).Aggregate(0L, Gcd);
         if (ByteUnit == 0) ByteUnit = 1;
         _bytes = order.TaskAt.Select(t => tasks[t].Bytes / ByteUnit).ToArray();
-        TimeScale = ChooseTimeScale(order.TaskAt.Select(t => tasks[t].Time).ToArray());
-        _cost = order.TaskAt.Select(t => (long)Math.Floor(tasks[t].Time * TimeScale)).ToArray();
+        var times = order.TaskAt.Select(t => tasks[t].Time).ToArray();
+        _timeDivisor = IntegerTimeDivisor(times);
+        TimeScale = _timeDivisor > 0 ? 1.0 / _timeDivisor : times.DefaultIfEmpty(0).Max() is > 0 and var max ? 1e6 / max : 1;
+        // Exact division for integer times; rounding down otherwise (so the bound stays a bound).
+        _cost = times.Select(x => _timeDivisor > 0 ? (long)x / _timeDivisor : (long)Math.Floor(x * TimeScale)).ToArray();
         long total = _bytes.Aggregate(0L, (a, b) => checked(a + b));
         long cap = objective == StageObjective.PeakBytes ? total : Math.Min(total, budgetBytes / ByteUnit);
         if (objective == StageObjective.PeakBytes) _peak = Model.NewIntVar(0, total, "peak");
@@ -245,7 +249,7 @@ public sealed class StageModel
     }
 
     /// <summary>Converts an objective value (or bound) back to time units.</summary>
-    public double ToTime(double objective) => objective / TimeScale;
+    public double ToTime(double objective) => _timeDivisor > 0 ? objective * _timeDivisor : objective / TimeScale;
 
     private static long Gcd(long a, long b)
     {
@@ -253,12 +257,16 @@ public sealed class StageModel
         return a;
     }
 
-    /// <summary>1 when every time is an integer (exact); otherwise about a million units for the largest time.</summary>
-    private static double ChooseTimeScale(double[] times)
+    /// <summary>
+    /// For integer times, their greatest common divisor (exact, and small coefficients keep the linear relaxation
+    /// fast); 0 when some time is not an integer or the sums could overflow (times are then scaled to about a
+    /// million units for the largest).
+    /// </summary>
+    private static long IntegerTimeDivisor(double[] times)
     {
-        double total = times.Sum();
-        if (times.All(x => x == Math.Floor(x)) && total * times.Length < 1e15) return 1;
-        double max = times.DefaultIfEmpty(0).Max();
-        return max > 0 ? 1e6 / max : 1;
+        if (!times.All(x => x == Math.Floor(x) && x < 1e15)) return 0;
+        long g = times.Select(x => (long)x).Where(x => x > 0).Aggregate(0L, Gcd);
+        if (g == 0) return 1;
+        return times.Sum() / g * times.Length < 1e15 ? g : 0;
     }
 }

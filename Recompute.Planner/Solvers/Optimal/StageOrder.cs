@@ -52,6 +52,9 @@ public sealed class StageOrder
     /// <summary>Largest position among a position's descendants (itself included).</summary>
     public int[] LastDescendant { get; }
 
+    /// <summary>Upper bound on the stage model's Boolean decisions (R and S) over this order.</summary>
+    public long DecisionBound => Enumerable.Range(0, Count).Sum(p => 2L * (LastDescendant[p] - p));
+
     /// <summary>The training DAG's own task order.</summary>
     public static StageOrder Natural(TrainingGraph training) => new(training, Enumerable.Range(0, training.Count).ToArray());
 
