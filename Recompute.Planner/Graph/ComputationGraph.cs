@@ -72,6 +72,15 @@ public sealed class ComputationGraph
         Nodes.Where(n => n.IsPlanned).GroupBy(n => n.Op).ToImmutableSortedDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
 
     /// <summary>
+    /// Histogram of operations by type: every tensor produced by an operation counts once per operation
+    /// (a multi-output op counts once), including constant and shape operations; inputs, parameters and
+    /// initializers are not operations.
+    /// </summary>
+    public ImmutableSortedDictionary<string, int> OperationHistogram =>
+        Nodes.Where(n => n.Kind is not (NodeKind.Input or NodeKind.Parameter) && n.Op != "Initializer" && n.OutputIndex == 0)
+            .GroupBy(n => n.Op).ToImmutableSortedDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
+    /// <summary>
     /// The graph as a QuikGraph bidirectional graph over node ids; edge tags are operand positions, so
     /// an op that reads a tensor twice has two parallel edges. Built on first use.
     /// </summary>
