@@ -235,6 +235,20 @@ public sealed class OnnxImporterTests : IDisposable
     }
 
     [Fact]
+    public void HostileNames_GiveOneShortLine()
+    {
+        string longName = new('n', 10_000);
+        var m = new OnnxModelBuilder().Input("x", Float, 4).Node("Add", ["x", "line1\nline2\u0007"], ["y"]).Node("Relu", [longName], ["z"]);
+        var e = Assert.Throws<GraphFormatException>(() => OnnxImporter.Load(m.Write(_tmp.File("names.onnx"))));
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Contains("line1\\x0Aline2\\x07", e.Message);
+        var m2 = new OnnxModelBuilder().Input("x", Float, 4).Node("Relu", [longName], ["z"]);
+        e = Assert.Throws<GraphFormatException>(() => OnnxImporter.Load(m2.Write(_tmp.File("long.onnx"))));
+        Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
+        Assert.Contains("long.onnx", e.Message);
+    }
+
+    [Fact]
     public void NodeReadingAMissingTensor_IsReported()
     {
         var m = new OnnxModelBuilder().Input("x", Float, 4).Node("Add", ["x", "ghost"], ["y"]).Output("y", Float, 4);
