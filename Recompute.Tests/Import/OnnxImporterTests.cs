@@ -325,7 +325,7 @@ public sealed class OnnxImporterTests : IDisposable
         var original = File.ReadAllBytes(OnnxTestFiles.Graph("resnet18-b32-noshapes.onnx"));
         var random = new Random(2024);
         int errors = 0;
-        for (int i = 0; i < 150; i++)
+        for (int i = 0; i < 100; i++)
         {
             byte[] bytes;
             if (i % 3 == 0)
@@ -357,7 +357,7 @@ public sealed class OnnxImporterTests : IDisposable
             try { OnnxImporter.Load(path); }
             catch (GraphFormatException e) { Assert.Contains($"mutant-{i}.onnx", e.Message); errors++; }
         }
-        Assert.True(errors > 50, $"most mutants are invalid ({errors} of 150 were rejected)");
+        Assert.True(errors > 35, $"most mutants are invalid ({errors} of 100 were rejected)");
     }
 
     [Theory]
