@@ -88,6 +88,29 @@ public class NativeGraphFormatTests
     }
 
     [Fact]
+    public void Save_FailingMidway_LeavesNoTemporaryFileAndKeepsTheOldOne()
+    {
+        // An attribute type the format cannot store makes the writer throw in the middle of the node list.
+        var b = new GraphBuilder("g");
+        int x = b.Input("x", 4);
+        b.Loss("y", "Op", [x], 4, 1, attributes: new Dictionary<string, object> { ["when"] = new DateTime(2026, 1, 1) });
+        var bad = b.Build();
+        var dir = Directory.CreateTempSubdirectory("native-fail-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "g.json");
+            Assert.Throws<ArgumentException>(() => NativeGraphFormat.Save(bad, path));
+            Assert.Empty(Directory.GetFileSystemEntries(dir.FullName));
+            NativeGraphFormat.Save(Rich(), path);
+            var before = File.ReadAllText(path);
+            Assert.Throws<ArgumentException>(() => NativeGraphFormat.Save(bad, path));
+            Assert.Equal(before, File.ReadAllText(path));
+            Assert.Single(Directory.GetFileSystemEntries(dir.FullName));
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
     public void Read_InputsMayReferToLaterNodes()
     {
         var g = NativeGraphFormat.Parse("""
