@@ -161,7 +161,7 @@ public static class NativeGraphFormat
 
     /// <summary>
     /// Attribute values: integer → long, other number → double, string → string, true/false → bool, array of
-    /// integers → long[], array of numbers → double[]; the tagged form <c>{"type": T, "value": V}</c> carries the
+    /// integers → long[], array of numbers → double[], array of strings → string[]; the tagged form <c>{"type": T, "value": V}</c> carries the
     /// values plain JSON cannot: "float[]", and doubles that are not finite or are integral ("double").
     /// </summary>
     private static Dictionary<string, object> ReadAttributes(JsonElement e, Place place, string? source)
@@ -191,6 +191,8 @@ public static class NativeGraphFormat
                 if (items.Length == 0) return Array.Empty<long>();
                 if (items.All(IsIntegerLiteral))
                     return items.Select((x, k) => JsonFields.Long(x, new Place(where, null, k), source)).ToArray();
+                if (items[0].ValueKind == JsonValueKind.String)
+                    return items.Select((x, k) => JsonFields.String(x, new Place(where, null, k), source)).ToArray();
                 return items.Select((x, k) => FiniteDouble(x, new Place(where, null, k), source)).ToArray();
             case JsonValueKind.Object:
                 var type = JsonFields.String(JsonFields.Required(v, "type", where, source), new Place(where, "type"), source);
@@ -382,6 +384,11 @@ public static class NativeGraphFormat
                 else WriteTagged(w, "double[]", ds);
                 break;
             case float[] fs: WriteTagged(w, "float[]", fs.Select(x => (double)x).ToArray()); break;
+            case string[] ss:
+                w.WriteStartArray();
+                foreach (var x in ss) w.WriteStringValue(x);
+                w.WriteEndArray();
+                break;
             default:
                 throw new ArgumentException($"attribute '{key}' has a value of type {value.GetType().Name}, which the graph format cannot store", nameof(value));
         }

@@ -18,7 +18,7 @@ public class NativeGraphFormatTests
         {
             ["alpha"] = 0.5, ["one"] = 1.0, ["inf"] = double.PositiveInfinity, ["n"] = 3L, ["ints"] = new long[] { 1, -2 },
             ["reals"] = new[] { 0.25, 1.5 }, ["mixed"] = new[] { 1.0, 0.5 }, ["floats"] = new[] { 0.1f, 2f }, ["s"] = "same",
-            ["flag"] = true, ["empty"] = Array.Empty<long>(), ["i32"] = 7,
+            ["flag"] = true, ["empty"] = Array.Empty<long>(), ["i32"] = 7, ["names"] = new[] { "a", "b\n" },
         }, backwardNeeds: [0]);
         int split = b.Add(new NodeSpec("h.1", "Split", NodeKind.Activation) { Inputs = [h, h], Bytes = 64, Time = 1e-7, OutputIndex = 1, BackwardTime = 0 });
         int r = b.Activation("r", "Reshape", [split, c], 64, 0, backwardNeeds: []);
@@ -135,6 +135,8 @@ public class NativeGraphFormatTests
     [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": [{"name": "x", "op": "Input", "kind": "input", "bytes": 4, "backwardNeeds": [0]}]}""", "nodes[0] ('x').backwardNeeds[0]", "does not exist")]
     [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": [{"name": "x", "op": "Input", "kind": "input", "bytes": 4, "attributes": {"a": null}}]}""", "nodes[0] ('x').attributes.a", "cannot be null")]
     [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": [{"name": "x", "op": "Input", "kind": "input", "bytes": 4, "forwardOf": "zz"}]}""", "nodes[0] ('x').forwardOf", "not a node")]
+    [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": [{"name": "x", "op": "Input", "kind": "input", "bytes": 4, "attributes": {"a": ["s", 1]}}]}""", "nodes[0] ('x').attributes.a[1]", "must be a string")]
+    [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": [{"name": "x", "op": "Input", "kind": "input", "bytes": 4, "attributes": {"a": [1, "s"]}}]}""", "nodes[0] ('x').attributes.a[1]", "must be a number")]
     [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": [{"name": "x", "op": "Input", "kind": "input", "bytes": 4, "bytes": 5}]}""", "nodes[0]", "appears twice")]
     [InlineData("""{"format": "recompute-graph", "version": 1, "name": "g", "nodes": []}""", null, "no nodes")]
     public void Read_MalformedNative_NamesThePlace(string json, string? place, string problem)
