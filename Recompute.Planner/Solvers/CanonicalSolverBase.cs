@@ -9,6 +9,9 @@ public abstract class CanonicalDpSolver : ISolver
     /// <summary>The family of lower sets the DP runs over.</summary>
     protected abstract LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct);
 
+    /// <summary>Overhead of some chain known to fit the budget, to prune the time-centric DP; null when unknown.</summary>
+    protected virtual double? OverheadUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) => null;
+
     /// <summary>An upper bound on the family's least peak, to prune the min-max DP (long.MaxValue / 4 when unknown).</summary>
     protected virtual long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) => long.MaxValue / 4;
 
@@ -17,7 +20,8 @@ public abstract class CanonicalDpSolver : ISolver
         var dag = problem.Forward;
         var family = Family(dag, options, cancellation);
         var dp = NewDp(dag, family, options);
-        var strategy = dp.Solve(options.BudgetBytes, options.Objective, cancellation);
+        var strategy = dp.Solve(options.BudgetBytes, options.Objective, cancellation,
+            options.Objective == Objective.Time ? OverheadUpperBound(dag, options, cancellation) : null);
         if (strategy is null)
             return new SolverResult(Name, false, "INFEASIBLE", Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
         var cost = PaperCostModel.Evaluate(dag, strategy);
@@ -34,11 +38,11 @@ public abstract class CanonicalDpSolver : ISolver
         return dp.MinimumPeak(PeakUpperBound(dag, options, ct), ct);
     }
 
-    private static CanonicalDp NewDp(ForwardDag dag, LowerSetFamily family, SolverOptions options) =>
+    private protected static CanonicalDp NewDp(ForwardDag dag, LowerSetFamily family, SolverOptions options) =>
         new(family,
             options.Keep.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
             options.ForceRecompute.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
-            CanonicalDp.ChooseUnit(dag, options.TimeBuckets));
+            CanonicalDp.ChooseUnit(dag, options.TimeBuckets), options.Threads);
 
     /// <summary>Worst-case relative error of the DP's overhead from rounding each block's time to the quantum.</summary>
     private static double DiscretisationBound(ForwardDag dag, SolverOptions options)
@@ -58,13 +62,15 @@ public sealed class DpSolver : CanonicalDpSolver
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.All(dag, options.MaxLowerSets, ct);
 
-    // Every ancestral set is a lower set, so the approximate DP's least peak bounds the exact one.
-    protected override long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct)
+    // Every ancestral set is a lower set, so the approximate DP's least peak bounds the exact one ...
+    protected override long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
+        NewDp(dag, LowerSetFamily.Ancestral(dag), options).MinimumPeak(long.MaxValue / 4, ct)?.Peak ?? long.MaxValue / 4;
+
+    // ... and the approximate DP's chain at the same budget bounds the exact overhead.
+    protected override double? OverheadUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct)
     {
-        var approx = new CanonicalDp(LowerSetFamily.Ancestral(dag),
-            options.Keep.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
-            options.ForceRecompute.Select(n => dag.IndexOf[n]).Where(i => i >= 0), 1).MinimumPeak(long.MaxValue / 4, ct);
-        return approx?.Peak ?? long.MaxValue / 4;
+        var approx = NewDp(dag, LowerSetFamily.Ancestral(dag), options).Solve(options.BudgetBytes, Objective.Time, ct);
+        return approx is null ? null : PaperCostModel.Evaluate(dag, approx).Overhead;
     }
 }
 
