@@ -47,10 +47,21 @@ public static class OnnxImporter
     {
         options ??= new OnnxImportOptions();
         if (options.Batch is { } b && b <= 0) throw new GraphFormatException(path, null, $"batch size must be positive, got {b}");
-        var model = ReadModel(path);
-        var times = options.TimeFile is null ? null : MeasuredTimes.Load(options.TimeFile);
-        return new Importer(path, model, options, times).Run();
+        try
+        {
+            var model = ReadModel(path);
+            var times = options.TimeFile is null ? null : MeasuredTimes.Load(options.TimeFile);
+            return new Importer(path, model, options, times).Run();
+        }
+        catch (GraphFormatException e) when (!IsPrintable(e.Location, 300) || !IsPrintable(e.Problem, 500))
+        {
+            // Names quoted from the file may hold control characters or be huge: the message stays one short line.
+            throw new GraphFormatException(e.File, e.Location is null ? null : PaperGraphImporter.Printable(e.Location, 300),
+                PaperGraphImporter.Printable(e.Problem, 500), e);
+        }
     }
+
+    private static bool IsPrintable(string? s, int max) => s is null || (s.Length <= max && !s.Any(c => c < ' ' || c == '\u007f'));
 
     private static ModelProto ReadModel(string path)
     {
