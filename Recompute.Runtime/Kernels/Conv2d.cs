@@ -27,6 +27,8 @@ public static class Conv2d
         int ohw = s.OutHeight * s.OutWidth;
         if (s.IsDepthwise)
             DepthwiseForward(s, input, weight, output);
+        else if (UseBatchedGemm(s))
+            ForwardBatched(s, input, weight, output);
         else
             fixed (float* px = input)
             fixed (float* pw = weight)
@@ -59,6 +61,11 @@ public static class Conv2d
             DepthwiseBackwardData(s, gradOutput, weight, gradInput);
             return;
         }
+        if (UseBatchedGemm(s))
+        {
+            BackwardDataBatched(s, gradOutput, weight, gradInput);
+            return;
+        }
         fixed (float* pgy = gradOutput)
         fixed (float* pw = weight)
         fixed (float* pgx = gradInput)
@@ -66,6 +73,102 @@ public static class Conv2d
             nint gy = (nint)pgy, w = (nint)pw, gx = (nint)pgx;
             ForEachImage(s, (n, col, gemmThreads) =>
                 BackwardDataImage(s, (float*)gy, (float*)w, (float*)gx, n, col, gemmThreads));
+        }
+    }
+
+    /// <summary>Output planes smaller than this many pixels are handled with one GEMM over the whole batch
+    /// (n = batch·OutHeight·OutWidth) instead of one thin GEMM per image.</summary>
+    private const int BatchedSpatialLimit = 256;
+
+    private static bool UseBatchedGemm(in Conv2dShape s) =>
+        s.Batch > 1 && s.OutHeight * s.OutWidth < BatchedSpatialLimit;
+
+    /// <summary>Forward with the patches of all images side by side: per group, col is PatchSize × (batch·OHW)
+    /// and the GEMM result Mg × (batch·OHW) is scattered back to NCHW.</summary>
+    private static void ForwardBatched(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
+        Span<float> output)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        float[] col = ArrayPool<float>.Shared.Rent(kg * total), result = ArrayPool<float>.Shared.Rent(mg * total);
+        try
+        {
+            for (int g = 0; g < s.Groups; g++)
+            {
+                var patches = col.AsSpan(0, kg * total);
+                for (int n = 0; n < s.Batch; n++)
+                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                var product = result.AsSpan(0, mg * total);
+                Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), patches, product, mg, total, kg);
+                for (int n = 0; n < s.Batch; n++)
+                    for (int m = 0; m < mg; m++)
+                        product.Slice(m * total + n * ohw, ohw).CopyTo(output.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            ArrayPool<float>.Shared.Return(result);
+        }
+    }
+
+    /// <summary>Copies group g of gradOutput ([batch, OutChannels, OHW]) to an Mg × (batch·OHW) matrix.</summary>
+    private static void GatherGroup(in Conv2dShape s, ReadOnlySpan<float> gradOutput, int g, Span<float> matrix)
+    {
+        int ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, mg = s.GroupOutChannels;
+        for (int n = 0; n < s.Batch; n++)
+            for (int m = 0; m < mg; m++)
+                gradOutput.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw).CopyTo(matrix.Slice(m * total + n * ohw, ohw));
+    }
+
+    private static void BackwardDataBatched(in Conv2dShape s, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
+        Span<float> gradInput)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        float[] col = ArrayPool<float>.Shared.Rent(kg * total), grads = ArrayPool<float>.Shared.Rent(mg * total);
+        try
+        {
+            for (int g = 0; g < s.Groups; g++)
+            {
+                var gy = grads.AsSpan(0, mg * total);
+                GatherGroup(s, gradOutput, g, gy);
+                var patches = col.AsSpan(0, kg * total);
+                Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), gy, patches, kg, total, mg, transA: true);
+                for (int n = 0; n < s.Batch; n++)
+                    Col2ImAdd(s, patches[(n * ohw)..], gradInput.Slice((n * s.InChannels + g * cg) * hw, cg * hw), total);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            ArrayPool<float>.Shared.Return(grads);
+        }
+    }
+
+    private static void BackwardWeightsBatched(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> gradOutput,
+        Span<float> gradWeight, bool accumulate)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        float[] col = ArrayPool<float>.Shared.Rent(kg * total), grads = ArrayPool<float>.Shared.Rent(mg * total);
+        try
+        {
+            for (int g = 0; g < s.Groups; g++)
+            {
+                var gy = grads.AsSpan(0, mg * total);
+                GatherGroup(s, gradOutput, g, gy);
+                var patches = col.AsSpan(0, kg * total);
+                for (int n = 0; n < s.Batch; n++)
+                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                Gemm.Multiply(gy, patches, gradWeight.Slice(g * mg * kg, mg * kg), mg, kg, total,
+                    transB: true, beta: accumulate ? 1f : 0f);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            ArrayPool<float>.Shared.Return(grads);
         }
     }
 
@@ -172,6 +275,11 @@ public static class Conv2d
             DepthwiseBackwardWeights(s, input, gradOutput, gradWeight, accumulate);
             return;
         }
+        if (UseBatchedGemm(s))
+        {
+            BackwardWeightsBatched(s, input, gradOutput, gradWeight, accumulate);
+            return;
+        }
         float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
         try
         {
@@ -209,9 +317,10 @@ public static class Conv2d
 
     /// <summary>Unfolds the Cg input planes of one image and group into a PatchSize × (OutHeight·OutWidth) matrix,
     /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding.</summary>
-    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col)
+    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
+        if (ldc < 0) ldc = ohw;
         int row = 0;
         for (int c = 0; c < s.GroupInChannels; c++)
         {
@@ -219,7 +328,7 @@ public static class Conv2d
             for (int kh = 0; kh < s.KernelHeight; kh++)
                 for (int kw = 0; kw < s.KernelWidth; kw++, row++)
                 {
-                    var dst = col.Slice(row * ohw, ohw);
+                    var dst = col.Slice(row * ldc, ohw);
                     int offW = kw * s.DilationW - s.PadLeft;
                     var (first, end) = ValidRange(offW, s.StrideW, w, ow);
                     for (int y = 0; y < oh; y++)
@@ -275,9 +384,10 @@ public static class Conv2d
 
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds every patch entry back into the input position it came
     /// from (rows in increasing order, so the summation order is fixed).</summary>
-    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image)
+    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image, int ldc = -1)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
+        if (ldc < 0) ldc = ohw;
         int row = 0;
         for (int c = 0; c < s.GroupInChannels; c++)
         {
@@ -285,7 +395,7 @@ public static class Conv2d
             for (int kh = 0; kh < s.KernelHeight; kh++)
                 for (int kw = 0; kw < s.KernelWidth; kw++, row++)
                 {
-                    var src = col.Slice(row * ohw, ohw);
+                    var src = col.Slice(row * ldc, ohw);
                     int offW = kw * s.DilationW - s.PadLeft;
                     var (first, end) = ValidRange(offW, s.StrideW, w, ow);
                     if (first >= end)
