@@ -20,7 +20,7 @@ public static class NativeGraphFormat
     public const int Version = 1;
 
     private static readonly string[] NodeFields =
-        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backward", "forwardOf"];
+        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backwardNeedsOutput", "backward", "forwardOf"];
 
     private static readonly string[] TopFields = ["format", "version", "name", "timeUnit", "nodes"];
 
@@ -99,11 +99,13 @@ public static class NativeGraphFormat
                     return (int)v;
                 }).ToArray();
             bool backward = n.TryGetProperty("backward", out var b) && JsonFields.Bool(b, $"{where}.backward", source);
+            bool needsOutput = n.TryGetProperty("backwardNeedsOutput", out var bno) && JsonFields.Bool(bno, $"{where}.backwardNeedsOutput", source);
             string? forwardOf = n.TryGetProperty("forwardOf", out var fo) ? JsonFields.String(fo, $"{where}.forwardOf", source) : null;
             builder.Add(new NodeSpec(nodeName, op, kind)
             {
                 Bytes = bytes, Time = time, BackwardTime = backwardTime, Shape = shape, DType = dtype,
                 OutputIndex = (int)outputIndex, Attributes = attributes, BackwardNeeds = needs, IsBackward = backward,
+                BackwardNeedsOutput = needsOutput,
             });
             specs.Add((where, n, inputs, forwardOf));
             index++;
@@ -336,6 +338,7 @@ public static class NativeGraphFormat
             foreach (var k in n.BackwardNeeds) w.WriteNumberValue(k);
             w.WriteEndArray();
         }
+        if (n.BackwardNeedsOutput) w.WriteBoolean("backwardNeedsOutput", true);
         if (n.IsBackward) w.WriteBoolean("backward", true);
         if (n.ForwardOf >= 0) w.WriteString("forwardOf", g[n.ForwardOf].Name);
         w.WriteEndObject();

@@ -340,12 +340,16 @@ public static class OnnxImporter
                 _builder.Add(new NodeSpec(name, node.OpType, kind)
                 {
                     Inputs = inputIds, Bytes = Bytes(info, where), Time = time, Shape = info.Shape, DType = info.DType,
-                    Attributes = outAttrs, OutputIndex = i, BackwardNeeds = needs,
+                    Attributes = outAttrs, OutputIndex = i, BackwardNeeds = OnlyOutputNeeded(node.OpType) ? [] : needs,
+                    BackwardNeedsOutput = OnlyOutputNeeded(node.OpType),
                 });
                 if (i == 0 && !constant && node.OpType is "SoftmaxCrossEntropyLoss" or "NegativeLogLikelihoodLoss") lossCandidates.Add(name);
             }
             _nodeOutputs[string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name] = node.Output.Where(o => !string.IsNullOrEmpty(o)).ToArray();
         }
+
+        /// <summary>ReLU's backward mask y &gt; 0 equals x &gt; 0: reading the output lets the input go as soon as y is made.</summary>
+        private static bool OnlyOutputNeeded(string op) => op == "Relu";
 
         /// <summary>A literal Reshape target rewritten for the new batch size (see the class remarks).</summary>
         private long[] RebatchTarget(long[] target, long[] input)
