@@ -19,6 +19,8 @@ public static class Program
             ["peak"] = KernelTables.Peak,
             ["gemm-tune"] = KernelTables.GemmTune,
             ["onnx-import"] = OnnxImportBenchmarks.Table,
+            ["planner"] = PlannerTables.Paper,
+            ["planner-random"] = PlannerTables.Random,
         };
 
     public static int Main(string[] args)

@@ -115,12 +115,10 @@ public static class RecomputePlanner
         if (options.BlockModel == BlockCostModel.Paper)
         {
             var replay = dp.Solve(problem, options with { BlockModel = BlockCostModel.Liveness }, ct);
-            if (replay.Feasible)
-            {
-                var c = Prove(problem, replay, budget);
-                if (c.Simulation!.PeakBytes <= budget) return c;
-                best = null;
-            }
+            // The replayed model counts no more than the paper's, so when it finds no chain neither will the paper's.
+            if (!replay.Feasible) return Prove(problem, replay, budget);
+            var c = Prove(problem, replay, budget);
+            if (c.Simulation!.PeakBytes <= budget) return c;
         }
         long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
         Candidate? At(long modelBudget)

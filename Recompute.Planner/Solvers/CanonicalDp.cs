@@ -144,6 +144,7 @@ internal sealed class CanonicalDp
                 {
                     if (minM[a] == long.MaxValue) continue;
                     if (minM[a] > budget - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    if (_liveness is not null && minM[a] > budget - _liveness.InitialBytes(b)) continue;
                     long step = StepMemory(a, b, s.Block);
                     if (minM[a] > budget - step) continue;
                     var (cache, tau) = Transition(a, b);

@@ -90,6 +90,9 @@ internal sealed class LivenessBlockCost
 
     public Scratch NewScratch() => new(_dag.Count);
 
+    /// <summary>A cheap lower bound of <see cref="Peak"/> for transitions into set b: what is alive when its block's backward begins.</summary>
+    public long InitialBytes(int b) => _initial[b];
+
     /// <summary>Peak of the block's forward and backward above the earlier blocks' checkpoints.</summary>
     public long Peak(int a, int b, Scratch s)
     {
