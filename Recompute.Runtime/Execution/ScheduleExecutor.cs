@@ -72,6 +72,9 @@ public sealed class ScheduleExecutor
     /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
     public bool CheckRecomputation { get; init; } = true;
 
+    /// <summary>Called after every compute or recompute step with the step and the value it produced (for tests and tracing).</summary>
+    public Action<Step, Tensor>? ValueComputed { get; init; }
+
     /// <summary>The backward of every op may read only what the memory model keeps for it.</summary>
     private void CheckBackwardNeeds()
     {
@@ -116,6 +119,7 @@ public sealed class ScheduleExecutor
                     {
                         var value = Forward(task, batch, randomSeed);
                         if (step.Kind == StepKind.Recompute) recomputations++;
+                        ValueComputed?.Invoke(step, value);
                         if (_graph[task.Node].Kind == NodeKind.Loss) loss = value.Span[0];
                         break;
                     }
