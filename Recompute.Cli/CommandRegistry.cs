@@ -1,3 +1,5 @@
+using Recompute.Cli.Commands;
+
 namespace Recompute.Cli;
 
 /// <summary>Every sub-command, in the order the help lists them. Add a command here and in its own file under Commands/.</summary>
@@ -5,6 +7,9 @@ internal static class CommandRegistry
 {
     public static IReadOnlyList<ICommand> All() =>
     [
-        new Commands.TrainCommand(),
+        new InspectCommand(),
+        new PlanCommand(),
+        new SimulateCommand(),
+        new TrainCommand(),
     ];
 }
