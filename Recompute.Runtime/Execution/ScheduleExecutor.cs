@@ -15,7 +15,9 @@ namespace Recompute.Runtime.Execution;
 /// <param name="Seconds">Wall-clock time of the run.</param>
 /// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
 /// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
-public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes);
+/// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
+public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
+    ImmutableSortedDictionary<string, double> OpSeconds);
 
 /// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
 public sealed class RecomputationMismatchException(string tensor)
@@ -40,6 +42,7 @@ public sealed class ScheduleExecutor
     private readonly Tensor?[] _buffers;
     private readonly ulong[] _checksums;
     private readonly bool[] _hasChecksum;
+    private readonly Dictionary<string, long> _opTicks = new(StringComparer.Ordinal);
 
     public ScheduleExecutor(TrainingGraph training, ModelState model)
     {
@@ -101,6 +104,7 @@ public sealed class ScheduleExecutor
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
         _model.ZeroGradients();
         Array.Clear(_hasChecksum);
+        _opTicks.Clear();
         _arena.ResetPeaks();
         long baseline = _arena.PlannedLiveBytes;
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
@@ -143,7 +147,8 @@ public sealed class ScheduleExecutor
         }
         clock.Stop();
         return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,
-            recomputations, trace.MoveToImmutable());
+            recomputations, trace.MoveToImmutable(),
+            _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal));
     }
 
     private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)
@@ -154,7 +159,9 @@ public sealed class ScheduleExecutor
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
         var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
         _buffers[task.Id] = output;
+        long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
+        Charge(node.Op, start);
         if (CheckRecomputation)
         {
             ulong sum = Checksum(output.Span);
@@ -179,8 +186,9 @@ public sealed class ScheduleExecutor
             foreach (var s in _graph.Successors(v.Id))
             {
                 int gs = _training.GradTaskOf(s);
-                if (gs < 0) continue;
                 var reader = _graph[s];
+                // The same rule as the training DAG: no gradient flows back through integer-valued results.
+                if (gs < 0 || reader.DType is "int64" or "int32" or "bool") continue;
                 var op = _ops[s]!;
                 OpCall? call = null;
                 var positions = _positions[s];
@@ -189,9 +197,11 @@ public sealed class ScheduleExecutor
                     if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
                     call ??= BackwardCall(reader, batch, seed);
                     var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
-                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; continue; }
+                    long start = Stopwatch.GetTimestamp();
+                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
                     partial ??= _arena.Scratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
+                    Charge(reader.Op, start);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
@@ -207,13 +217,18 @@ public sealed class ScheduleExecutor
                 ownCall ??= BackwardCall(v, batch, seed);
                 var pg = _model.Gradient(p);
                 using var contribution = _arena.Scratch(pg.Length);
+                long start = Stopwatch.GetTimestamp();
                 own.Backward(ownCall, grad.Span, position, contribution.Span);
+                Charge(v.Op, start);
                 Accumulate(pg.Span, contribution.Span);
                 _model.MarkGradient(p);
             }
         }
         finally { partial?.Dispose(); }
     }
+
+    private void Charge(string op, long start) =>
+        _opTicks[op] = _opTicks.GetValueOrDefault(op) + (Stopwatch.GetTimestamp() - start);
 
     private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
         System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
