@@ -48,25 +48,7 @@ public sealed class ScheduleExecutor
     {
         _training = training; _graph = training.Graph; _model = model; _arena = model.Arena;
         if (!ReferenceEquals(model.Graph, _graph)) throw new ArgumentException("the model state belongs to another graph", nameof(model));
-        int n = _graph.Count;
-        _ops = new Operator?[n];
-        _shapes = new int[n][];
-        _elementBytes = new int[n];
-        _positions = new int[n][];
-        foreach (var node in _graph.Nodes)
-        {
-            _positions[node.Id] = DTypes.OperandPositions(node);
-            _shapes[node.Id] = DTypes.Shape(node);
-            _elementBytes[node.Id] = DTypes.SizeOf(node.DType);
-            if (!node.IsPlanned) continue;
-            if (node.IsBackward) throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
-            _ops[node.Id] = OperatorRegistry.For(_graph, node);
-            long bytes = (long)Tensor.SizeOf(_shapes[node.Id]) * _elementBytes[node.Id];
-            if (bytes != node.Bytes)
-                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
-                    $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
-        }
-        CheckBackwardNeeds();
+        (_ops, _shapes, _elementBytes, _positions) = Prepare(training);
         _buffers = new Tensor?[training.Count];
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
@@ -78,20 +60,47 @@ public sealed class ScheduleExecutor
     /// <summary>Called after every compute or recompute step with the step and the value it produced (for tests and tracing).</summary>
     public Action<Step, Tensor>? ValueComputed { get; init; }
 
-    /// <summary>The backward of every op may read only what the memory model keeps for it.</summary>
-    private void CheckBackwardNeeds()
+    /// <summary>
+    /// Checks that the runtime can execute a training graph: every planned op is supported, its declared bytes match
+    /// its shape and dtype (so that measured bytes are the planned bytes), and every op's backward reads only what the
+    /// memory model keeps for it. Throws <see cref="GraphFormatException"/> naming the tensor at fault.
+    /// </summary>
+    public static void Check(TrainingGraph training) => Prepare(training);
+
+    private static (Operator?[] Ops, int[][] Shapes, int[] ElementBytes, int[][] Positions) Prepare(TrainingGraph training)
     {
-        foreach (var node in _graph.Nodes)
+        var graph = training.Graph;
+        int n = graph.Count;
+        var ops = new Operator?[n];
+        var shapes = new int[n][];
+        var elementBytes = new int[n];
+        var positions = new int[n][];
+        foreach (var node in graph.Nodes)
         {
-            if (!node.IsPlanned || _training.GradTaskOf(node.Id) < 0) continue;
-            foreach (var position in _ops[node.Id]!.BackwardReads)
+            positions[node.Id] = DTypes.OperandPositions(node);
+            shapes[node.Id] = DTypes.Shape(node);
+            elementBytes[node.Id] = DTypes.SizeOf(node.DType);
+            if (!node.IsPlanned) continue;
+            if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
+            ops[node.Id] = OperatorRegistry.For(graph, node);
+            long bytes = (long)Tensor.SizeOf(shapes[node.Id]) * elementBytes[node.Id];
+            if (bytes != node.Bytes)
+                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                    $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
+        }
+        // The backward of every op may read only what the memory model keeps for it.
+        foreach (var node in graph.Nodes)
+        {
+            if (!node.IsPlanned || training.GradTaskOf(node.Id) < 0) continue;
+            foreach (var position in ops[node.Id]!.BackwardReads)
             {
-                int k = Array.IndexOf(_positions[node.Id], position);
-                if (k < 0 || !_graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
-                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
+                int k = Array.IndexOf(positions[node.Id], position);
+                if (k < 0 || !graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
+                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
                     $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
             }
         }
+        return (ops, shapes, elementBytes, positions);
     }
 
     /// <summary>Runs one training step (forward and backward) by the schedule; parameter gradients are accumulated in the model state.</summary>
