@@ -10,6 +10,8 @@ internal static class CommandRegistry
         new InspectCommand(),
         new PlanCommand(),
         new SimulateCommand(),
+        new ReportCommand(),
+        new MaxBatchCommand(),
         new TrainCommand(),
     ];
 }
