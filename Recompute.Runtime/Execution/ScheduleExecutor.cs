@@ -26,7 +26,8 @@ public sealed class RecomputationMismatchException(string tensor)
 /// <summary>
 /// Runs a <see cref="Schedule"/> step by step on real tensors. Every task's buffer comes from the arena:
 /// compute/recompute allocate a forward value, backward allocates the gradient of a tensor (the sum over its
-/// readers of their vector-Jacobian products, then the parameter gradients of its own op are accumulated), and
+/// readers of their vector-Jacobian products, then the parameter gradients of the ops listed in
+/// <see cref="TrainingTask.ParameterGradientsOf"/> are accumulated), and
 /// free steps return buffers. The arena's planned peak is therefore the simulator's peak, byte for byte.
 /// </summary>
 public sealed class ScheduleExecutor
