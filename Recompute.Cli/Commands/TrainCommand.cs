@@ -99,6 +99,12 @@ public sealed class TrainCommand : ICommand
             stderr.WriteLine($"recompute train: {e.Message}");
             return ExitCodes.Infeasible;
         }
+        catch (InvalidOperationException e)
+        {
+            // An op the runtime cannot run with these attributes or values (a 1-D convolution, a label out of range).
+            stderr.WriteLine($"recompute train: {path}: {e.Message}");
+            return ExitCodes.BadInput;
+        }
 
         if (table) WriteSummary(stdout, report);
         else WriteJson(stdout, graph, solver, report);

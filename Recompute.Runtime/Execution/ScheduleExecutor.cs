@@ -15,7 +15,9 @@ namespace Recompute.Runtime.Execution;
 /// <param name="Seconds">Wall-clock time of the run.</param>
 /// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
 /// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
-public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes);
+/// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
+public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
+    ImmutableSortedDictionary<string, double> OpSeconds);
 
 /// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
 public sealed class RecomputationMismatchException(string tensor)
@@ -24,7 +26,8 @@ public sealed class RecomputationMismatchException(string tensor)
 /// <summary>
 /// Runs a <see cref="Schedule"/> step by step on real tensors. Every task's buffer comes from the arena:
 /// compute/recompute allocate a forward value, backward allocates the gradient of a tensor (the sum over its
-/// readers of their vector-Jacobian products, then the parameter gradients of its own op are accumulated), and
+/// readers of their vector-Jacobian products, then the parameter gradients of the ops listed in
+/// <see cref="TrainingTask.ParameterGradientsOf"/> are accumulated), and
 /// free steps return buffers. The arena's planned peak is therefore the simulator's peak, byte for byte.
 /// </summary>
 public sealed class ScheduleExecutor
@@ -40,30 +43,13 @@ public sealed class ScheduleExecutor
     private readonly Tensor?[] _buffers;
     private readonly ulong[] _checksums;
     private readonly bool[] _hasChecksum;
+    private readonly Dictionary<string, long> _opTicks = new(StringComparer.Ordinal);
 
     public ScheduleExecutor(TrainingGraph training, ModelState model)
     {
         _training = training; _graph = training.Graph; _model = model; _arena = model.Arena;
         if (!ReferenceEquals(model.Graph, _graph)) throw new ArgumentException("the model state belongs to another graph", nameof(model));
-        int n = _graph.Count;
-        _ops = new Operator?[n];
-        _shapes = new int[n][];
-        _elementBytes = new int[n];
-        _positions = new int[n][];
-        foreach (var node in _graph.Nodes)
-        {
-            _positions[node.Id] = DTypes.OperandPositions(node);
-            _shapes[node.Id] = DTypes.Shape(node);
-            _elementBytes[node.Id] = DTypes.SizeOf(node.DType);
-            if (!node.IsPlanned) continue;
-            if (node.IsBackward) throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
-            _ops[node.Id] = OperatorRegistry.For(_graph, node);
-            long bytes = (long)Tensor.SizeOf(_shapes[node.Id]) * _elementBytes[node.Id];
-            if (bytes != node.Bytes)
-                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
-                    $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
-        }
-        CheckBackwardNeeds();
+        (_ops, _shapes, _elementBytes, _positions) = Prepare(training);
         _buffers = new Tensor?[training.Count];
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
@@ -72,23 +58,53 @@ public sealed class ScheduleExecutor
     /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
     public bool CheckRecomputation { get; init; } = true;
 
-    /// <summary>The backward of every op may read only what the memory model keeps for it.</summary>
-    private void CheckBackwardNeeds()
+    /// <summary>Called after every compute or recompute step with the step and the value it produced (for tests and tracing).</summary>
+    public Action<Step, Tensor>? ValueComputed { get; init; }
+
+    /// <summary>
+    /// Checks that the runtime can execute a training graph: every planned op is supported, its declared bytes match
+    /// its shape and dtype (so that measured bytes are the planned bytes), and every op's backward reads only what the
+    /// memory model keeps for it. Throws <see cref="GraphFormatException"/> naming the tensor at fault.
+    /// </summary>
+    public static void Check(TrainingGraph training) => Prepare(training);
+
+    private static (Operator?[] Ops, int[][] Shapes, int[] ElementBytes, int[][] Positions) Prepare(TrainingGraph training)
     {
-        foreach (var node in _graph.Nodes)
+        var graph = training.Graph;
+        int n = graph.Count;
+        var ops = new Operator?[n];
+        var shapes = new int[n][];
+        var elementBytes = new int[n];
+        var positions = new int[n][];
+        foreach (var node in graph.Nodes)
         {
-            if (!node.IsPlanned || _training.GradTaskOf(node.Id) < 0) continue;
-            foreach (var position in _ops[node.Id]!.BackwardReads)
+            positions[node.Id] = DTypes.OperandPositions(node);
+            shapes[node.Id] = DTypes.Shape(node);
+            elementBytes[node.Id] = DTypes.SizeOf(node.DType);
+            if (!node.IsPlanned) continue;
+            if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
+            ops[node.Id] = OperatorRegistry.For(graph, node);
+            long bytes = (long)Tensor.SizeOf(shapes[node.Id]) * elementBytes[node.Id];
+            if (bytes != node.Bytes)
+                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                    $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
+        }
+        // The backward of every op may read only what the memory model keeps for it.
+        foreach (var node in graph.Nodes)
+        {
+            if (!node.IsPlanned || training.GradTaskOf(node.Id) < 0) continue;
+            foreach (var position in ops[node.Id]!.BackwardReads)
             {
-                int k = Array.IndexOf(_positions[node.Id], position);
-                if (k < 0 || !_graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
-                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
+                int k = Array.IndexOf(positions[node.Id], position);
+                if (k < 0 || !graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
+                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
                     $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
             }
-            if (_ops[node.Id]!.BackwardReadsOutput && !node.BackwardNeedsOutput)
-                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
+            if (ops[node.Id]!.BackwardReadsOutput && !node.BackwardNeedsOutput)
+                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
                     $"the backward of {node.Op} reads its own output, but the graph does not keep it for its backward (backwardNeedsOutput)");
         }
+        return (ops, shapes, elementBytes, positions);
     }
 
     /// <summary>Runs one training step (forward and backward) by the schedule; parameter gradients are accumulated in the model state.</summary>
@@ -101,6 +117,7 @@ public sealed class ScheduleExecutor
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
         _model.ZeroGradients();
         Array.Clear(_hasChecksum);
+        _opTicks.Clear();
         _arena.ResetPeaks();
         long baseline = _arena.PlannedLiveBytes;
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
@@ -119,6 +136,7 @@ public sealed class ScheduleExecutor
                     {
                         var value = Forward(task, batch, randomSeed);
                         if (step.Kind == StepKind.Recompute) recomputations++;
+                        ValueComputed?.Invoke(step, value);
                         if (_graph[task.Node].Kind == NodeKind.Loss) loss = value.Span[0];
                         break;
                     }
@@ -142,7 +160,8 @@ public sealed class ScheduleExecutor
         }
         clock.Stop();
         return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,
-            recomputations, trace.MoveToImmutable());
+            recomputations, trace.MoveToImmutable(),
+            _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal));
     }
 
     private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)
@@ -153,7 +172,9 @@ public sealed class ScheduleExecutor
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
         var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
         _buffers[task.Id] = output;
+        long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
+        Charge(node.Op, start);
         if (CheckRecomputation)
         {
             ulong sum = Checksum(output.Span);
@@ -178,8 +199,9 @@ public sealed class ScheduleExecutor
             foreach (var s in _graph.Successors(v.Id))
             {
                 int gs = _training.GradTaskOf(s);
-                if (gs < 0) continue;
                 var reader = _graph[s];
+                // The same rule as the training DAG: no gradient flows back through integer-valued results.
+                if (gs < 0 || reader.DType is "int64" or "int32" or "bool") continue;
                 var op = _ops[s]!;
                 OpCall? call = null;
                 var positions = _positions[s];
@@ -188,9 +210,11 @@ public sealed class ScheduleExecutor
                     if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
                     call ??= BackwardCall(reader, batch, seed);
                     var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
-                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; continue; }
+                    long start = Stopwatch.GetTimestamp();
+                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
                     partial ??= _arena.Scratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
+                    Charge(reader.Op, start);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
@@ -211,7 +235,9 @@ public sealed class ScheduleExecutor
                     opCall ??= BackwardCall(opNode, batch, seed);
                     var pg = _model.Gradient(p);
                     using var contribution = _arena.Scratch(pg.Length);
+                    long start = Stopwatch.GetTimestamp();
                     op.Backward(opCall, opGrad.Span, position, contribution.Span);
+                    Charge(opNode.Op, start);
                     Accumulate(pg.Span, contribution.Span);
                     _model.MarkGradient(p);
                 }
@@ -219,6 +245,9 @@ public sealed class ScheduleExecutor
         }
         finally { partial?.Dispose(); }
     }
+
+    private void Charge(string op, long start) =>
+        _opTicks[op] = _opTicks.GetValueOrDefault(op) + (Stopwatch.GetTimestamp() - start);
 
     private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
         System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);

@@ -75,6 +75,7 @@ public sealed partial class TrainingSession
     public static TrainingSession Create(ComputationGraph graph, TrainingOptions options, CancellationToken cancellation = default)
     {
         var problem = new PlanningProblem(graph);
+        ScheduleExecutor.Check(problem.Training); // before a long solve: can the runtime execute this graph at all?
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         long budget = options.BudgetBytes ?? (options.BudgetFraction is { } f ? (long)Math.Floor(f * storeAll) : storeAll);
         var plan = RecomputePlanner.Plan(problem, options.Solver,

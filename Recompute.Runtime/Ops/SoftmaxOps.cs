@@ -3,7 +3,10 @@ using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Ops;
 
-/// <summary>Softmax along <c>axis</c> (default −1). The backward recomputes the output from the input in scratch.</summary>
+/// <summary>
+/// Softmax along <c>axis</c> (default −1): the last axis on the optimised kernel, other axes with a strided loop here.
+/// The backward recomputes the output from the input in scratch.
+/// </summary>
 internal sealed class SoftmaxOp : Operator
 {
     public override IReadOnlyList<int> BackwardReads => [0];
@@ -33,7 +36,8 @@ internal sealed class SoftmaxOp : Operator
     public override void Forward(OpCall call, Tensor output)
     {
         var (outer, len, inner) = Geometry(call);
-        Compute(call.Input(0).Span, output.Span, outer, len, inner);
+        if (inner == 1) Kernels.Softmax.Forward(call.Input(0).Span, output.Span, outer, len); // the last axis: the optimised kernel
+        else Compute(call.Input(0).Span, output.Span, outer, len, inner);
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
@@ -41,6 +45,12 @@ internal sealed class SoftmaxOp : Operator
         var (outer, len, inner) = Geometry(call);
         using var ys = call.Scratch(g.Length);
         var y = ys.Span;
+        if (inner == 1)
+        {
+            Kernels.Softmax.Forward(call.Input(0).Span, y, outer, len);
+            Kernels.Softmax.Backward(y, g, gradInput, outer, len);
+            return;
+        }
         Compute(call.Input(0).Span, y, outer, len, inner);
         for (int o = 0; o < outer; o++)
             for (int i = 0; i < inner; i++)

@@ -7,12 +7,14 @@ namespace Recompute.Tests.Runtime.Execution;
 /// <summary>Plans from the planner's solvers, executed: the arena measures exactly the simulated memory and the gradients are store-all's.</summary>
 public class PlannedExecutionTests
 {
-    /// <summary>Deep enough that 30% of store-all is feasible for the canonical DP (the stem and head are small next to the body).</summary>
+    /// <summary>
+    /// Deep enough that the budgets are feasible for the canonical DP (the stem and head are small next to the body).
+    /// </summary>
     internal static Recompute.Planner.Graph.ComputationGraph Deep(string name) => name switch
     {
         "mlp50" => TestModels.Mlp(50),
         "cnn" => TestModels.Cnn(blocks: 24),
-        "gpt" => TestModels.Gpt(layers: 10),
+        "gpt" => TestModels.Gpt(layers: 5),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 

@@ -7,9 +7,9 @@ public class TrainingRunTests
     [Fact]
     public void AtFortyPercentOfStoreAll_LossFallsFourfold_IdenticallyToStoreAllTraining()
     {
-        // A 10-block GPT (dropout on) fitting a fixed batch with Adam, planned by dp-approx at 40% of the store-all
+        // A 5-block GPT (dropout on) fitting a fixed batch with Adam, planned by dp-approx at 40% of the store-all
         // peak, trained in lockstep with a store-all twin: same loss at every step, same gradients, loss down 4×.
-        var graph = TestModels.Gpt(layers: 10);
+        var graph = TestModels.Gpt(layers: 5);
         var options = new TrainingOptions { BudgetFraction = 0.4, Solver = "dp-approx", Optimizer = new Adam(1e-2), Seed = 6, SyntheticBatches = 1 };
         var report = TrainingRun.Run(graph, options, steps: 40, verify: true);
         Assert.True(report.Plan.Feasible);
