@@ -59,7 +59,7 @@ public static class OptimalTable
         foreach (var fraction in Fractions)
         {
             long budget = (long)(storeAll.PeakBytes * fraction);
-            var options = new SolverOptions { BudgetBytes = budget, TimeLimit = timeLimit, Seed = 1, MaxLowerSets = 200_000 };
+            var options = new SolverOptions { BudgetBytes = budget, TimeLimit = timeLimit, Seed = 1, MaxLowerSets = 20_000 };
             string Canonical(string solver)
             {
                 try
