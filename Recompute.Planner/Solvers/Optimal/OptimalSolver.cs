@@ -26,6 +26,12 @@ public sealed class OptimalSolver : ISolver
     /// <summary>Share of the time limit the exact DP may take as a warm start (it is exponential in the graph's width).</summary>
     public const double ExactDpTimeShare = 0.4;
 
+    /// <summary>The exact DP's warm start always gets at least this long, so that on small graphs it never depends on the machine's load.</summary>
+    public static readonly TimeSpan ExactDpMinimumTime = TimeSpan.FromSeconds(10);
+
+    /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
+    public const long WarmStartLowerSetLimit = 50_000;
+
     /// <summary>
     /// CP-SAT workers when <see cref="SolverOptions.Threads"/> is 0. They are interleaved deterministically; on two
     /// cores eight interleaved workers (a portfolio with linear-relaxation workers) prove bounds that one or two
@@ -168,10 +174,11 @@ public sealed class OptimalSolver : ISolver
         if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart("dp-approx", 3, approx.Schedule!, approx.Simulation!));
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var share = options.TimeLimit * ExactDpTimeShare;
+        if (share < ExactDpMinimumTime) share = ExactDpMinimumTime;
         if (share < TimeSpan.FromDays(20)) exactLimit.CancelAfter(share);
         try
         {
-            var exact = RecomputePlanner.Plan(problem, "dp", canonical, exactLimit.Token);
+            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, exactLimit.Token);
             if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart("dp", 2, exact.Schedule!, exact.Simulation!));
         }
         catch (LowerSetLimitException)
