@@ -23,14 +23,12 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </remarks>
 public sealed class OptimalSolver : ISolver
 {
-    /// <summary>Share of the time limit the exact DP may take as a warm start (it is exponential in the graph's width).</summary>
-    public const double ExactDpTimeShare = 0.4;
-
-    /// <summary>The exact DP's warm start always gets at least this long, so that on small graphs it never depends on the machine's load.</summary>
-    public static readonly TimeSpan ExactDpMinimumTime = TimeSpan.FromSeconds(10);
-
-    /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
-    public const long WarmStartLowerSetLimit = 50_000;
+    /// <summary>
+    /// The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit). It runs
+    /// to its end (it is not cut by the time limit, so that the result never depends on the machine's load and is
+    /// never worse than the exact DP under the same limit); its time is then part of the solve time.
+    /// </summary>
+    public const long WarmStartLowerSetLimit = 20_000;
 
     /// <summary>
     /// CP-SAT workers when <see cref="SolverOptions.Threads"/> is 0. They are interleaved deterministically; on two
@@ -169,16 +167,12 @@ public sealed class OptimalSolver : ISolver
         }
         if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
         // dp-approx is polynomial and fast: it runs to the end even when the caller cancels, so a cancelled search
-        // still returns a plan. The exact DP (the user's lower-set limit) gets a share of the time limit.
+        // still returns a plan. The exact DP runs when the graph has few enough lower sets.
         var approx = RecomputePlanner.Plan(problem, "dp-approx", canonical, CancellationToken.None);
         if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart("dp-approx", 3, approx.Schedule!, approx.Simulation!));
-        using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var share = options.TimeLimit * ExactDpTimeShare;
-        if (share < ExactDpMinimumTime) share = ExactDpMinimumTime;
-        if (share < TimeSpan.FromDays(20)) exactLimit.CancelAfter(share);
         try
         {
-            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, exactLimit.Token);
+            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, ct);
             if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart("dp", 2, exact.Schedule!, exact.Simulation!));
         }
         catch (LowerSetLimitException)
@@ -187,7 +181,7 @@ public sealed class OptimalSolver : ISolver
         }
         catch (OperationCanceledException)
         {
-            // Out of its share of time, or the caller cancelled: the search goes on with what it has.
+            // The caller cancelled: the search goes on with what it has (and stops at once).
         }
         if (list.Count == 0)
         {
