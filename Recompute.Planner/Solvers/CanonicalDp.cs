@@ -7,25 +7,40 @@ namespace Recompute.Planner.Solvers;
 /// transitions L ⊊ L' with V' = L' \ L, feasible when m + 2M(V') + M(A') + M(B') ≤ budget; plus a min-max variant
 /// that finds the smallest budget any chain of the family fits.
 /// </summary>
+/// <remarks>
+/// The DP "pulls": each set's front is built from all its subsets at once, in a dense scratch array over the
+/// discretised time axis. Sets are processed size by size; sets of one size are incomparable, so they are filled in
+/// parallel, each from the finished fronts of smaller sets, and the result does not depend on the thread count.
+/// </remarks>
 internal sealed class CanonicalDp
 {
     private readonly LowerSetFamily _f;
     private readonly ulong[] _keep;
     private readonly ulong[] _recompute;
+    private readonly bool _pinned;
     private readonly double _unit;
+    private readonly int _threads;
+    private readonly LivenessBlockCost? _liveness;
+
+    /// <summary>Lower bound of a block's memory as a multiple of its bytes: 2 (values and gradients) in the paper model, 1 by replay.</summary>
+    private int BlockFactor => _liveness is null ? 2 : 1;
 
     /// <param name="keep">Dense indices that must be checkpoints (kept) when computed.</param>
     /// <param name="recompute">Dense indices that must not be checkpoints.</param>
     /// <param name="unit">Time quantum: overheads are summed in multiples of it.</param>
-    public CanonicalDp(LowerSetFamily family, IEnumerable<int> keep, IEnumerable<int> recompute, double unit)
+    /// <param name="liveness">When given, blocks are sized by replaying the schedule the lowering emits
+    /// (<see cref="LivenessBlockCost"/>) instead of the paper's bound.</param>
+    public CanonicalDp(LowerSetFamily family, IEnumerable<int> keep, IEnumerable<int> recompute, double unit, int threads = 0, LivenessBlockCost? liveness = null)
     {
         _f = family;
+        _liveness = liveness;
         _keep = family.Dag.NewSet();
         _recompute = family.Dag.NewSet();
         // A tensor without readers can never be a checkpoint; a keep pin on it is vacuous.
-        foreach (var k in keep) if (family.Dag.Succ[k].Length > 0) ForwardDag.Add(_keep, k);
-        foreach (var r in recompute) ForwardDag.Add(_recompute, r);
+        foreach (var k in keep) if (family.Dag.Succ[k].Length > 0) { ForwardDag.Add(_keep, k); _pinned = true; }
+        foreach (var r in recompute) { ForwardDag.Add(_recompute, r); _pinned = true; }
         _unit = unit;
+        _threads = threads <= 0 ? Environment.ProcessorCount : threads;
     }
 
     /// <summary>Quantum for a graph's times: 1 when they are small integers (paper units), else total/buckets.</summary>
@@ -39,7 +54,7 @@ internal sealed class CanonicalDp
 
     private bool PinsAllow(int a, int b)
     {
-        if (_keep.Length == 0) return true;
+        if (!_pinned) return true;
         var sa = _f.Set(a);
         var sb = _f.Set(b);
         var bd = _f.BoundaryOf(b);
@@ -52,7 +67,8 @@ internal sealed class CanonicalDp
         return true;
     }
 
-    private long StepMemory(int a, int b) => 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch) =>
+        _liveness is null ? 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b] : _liveness.Peak(a, b, scratch!);
 
     private (long Cache, long Tau) Transition(int a, int b)
     {
@@ -62,73 +78,143 @@ internal sealed class CanonicalDp
         return (cache, (long)Math.Round(Math.Max(0, t) / _unit));
     }
 
-    private readonly record struct Entry(long M, int Prev, long PrevTau);
+    /// <summary>Runs <paramref name="fill"/> for every set, size class by size class, in parallel within a class.</summary>
+    private void SizeBySize<TScratch>(Func<TScratch> newScratch, Action<int, TScratch> fill, CancellationToken ct)
+    {
+        int n = _f.Dag.Count;
+        var options = new ParallelOptions { MaxDegreeOfParallelism = _threads, CancellationToken = ct };
+        for (int size = 1; size <= n; size++)
+        {
+            int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
+            if (from == to) continue;
+            ct.ThrowIfCancellationRequested();
+            if (to - from < 8 || _threads == 1)
+            {
+                var scratch = newScratch();
+                for (int b = from; b < to; b++) fill(b, scratch);
+            }
+            else
+                Parallel.For(from, to, options, newScratch, (b, _, scratch) => { fill(b, scratch); return scratch; }, _ => { });
+        }
+    }
+
+    /// <summary>Front of one set: entries sorted by time, with back-pointers (previous set, its time).</summary>
+    private sealed record Front(long[] Tau, long[] M, int[] Prev, long[] PrevTau)
+    {
+        public static readonly Front Empty = new([], [], [], []);
+        public int Count => Tau.Length;
+        public long MinM => M.Length == 0 ? long.MaxValue : M.Min();
+    }
+
+    private sealed class TimeScratch(int size, LivenessBlockCost.Scratch? block)
+    {
+        public readonly LivenessBlockCost.Scratch? Block = block;
+        public readonly long[] BestM = Enumerable.Repeat(long.MaxValue, size).ToArray();
+        public readonly int[] Prev = new int[size];
+        public readonly long[] PrevTau = new long[size];
+        public readonly List<long> Touched = [];
+    }
 
     /// <summary>Time-centric (least overhead) or memory-centric (most overhead) chain under the budget, or null.</summary>
-    public CanonicalStrategy? Solve(long budget, Objective objective, CancellationToken ct)
+    /// <param name="overheadUpperBound">For the time-centric objective: the overhead of a chain known to fit (e.g. the
+    /// approximate DP's); states whose overhead already exceeds it cannot lead to a better chain and are dropped.</param>
+    public CanonicalStrategy? Solve(long budget, Objective objective, CancellationToken ct, double? overheadUpperBound = null)
     {
-        int n = _f.Count;
-        var fronts = new Dictionary<long, Entry>?[n];
-        fronts[0] = new() { [0] = new Entry(0, -1, -1) };
-        for (int a = 0; a < n; a++)
+        int count = _f.Count;
+        var fronts = new Front[count];
+        Array.Fill(fronts, Front.Empty);
+        fronts[0] = new Front([0], [0], [-1], [-1]);
+        var minM = new long[count];
+        Array.Fill(minM, long.MaxValue);
+        minM[0] = 0;
+        int maxTau = (int)Math.Min(int.MaxValue - 1, Math.Ceiling(_f.Time[_f.Full] / _unit) + _f.Dag.Count + 2);
+        // Rounding each block to the quantum can move a chain's total by half a quantum per block.
+        long tauCap = objective == Objective.Time && overheadUpperBound is { } ub
+            ? Math.Min(maxTau, (long)Math.Ceiling(ub / _unit) + (_unit == 1 ? 0 : _f.Dag.Count))
+            : maxTau;
+
+        SizeBySize(() => new TimeScratch(maxTau + 1, _liveness?.NewScratch()), (b, s) =>
         {
-            var front = fronts[a];
-            if (front is null || a == _f.Full) continue;
-            if ((a & 255) == 0) ct.ThrowIfCancellationRequested();
-            var entries = Prune(front, objective);
-            fronts[a] = entries.ToDictionary(e => e.Tau, e => e.Entry);
-            long minM = entries.Min(e => e.Entry.M);
-            long room = budget - minM;
-            if (room < 0) continue;
-            for (int b = a + 1; b < n; b++)
+            for (int size = 0; size < _f.Size[b]; size++)
             {
-                if (2 * (_f.Mem[b] - _f.Mem[a]) > room) break;
-                if (!_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
-                long step = StepMemory(a, b);
-                if (minM + step > budget) continue;
-                var (cache, tau) = Transition(a, b);
-                var target = fronts[b] ??= new Dictionary<long, Entry>();
-                foreach (var (t, e) in entries)
+                int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
+                // factor·(M(L') − M(L)) ≤ budget − m with m ≥ 0 bounds M(L) from below.
+                long floor = _f.Mem[b] - budget / BlockFactor;
+                for (int a = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor); a < to; a++)
                 {
-                    if (e.M + step > budget) continue;
-                    long nt = t + tau, nm = e.M + cache;
-                    if (!target.TryGetValue(nt, out var old) || nm < old.M || (nm == old.M && a < old.Prev))
-                        target[nt] = new Entry(nm, a, t);
+                    if (minM[a] == long.MaxValue) continue;
+                    if (minM[a] > budget - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    long step = StepMemory(a, b, s.Block);
+                    if (minM[a] > budget - step) continue;
+                    var (cache, tau) = Transition(a, b);
+                    var fa = fronts[a];
+                    for (int i = 0; i < fa.Count; i++)
+                    {
+                        long m = fa.M[i];
+                        if (m > budget - step) continue;
+                        long nt = fa.Tau[i] + tau, nm = m + cache;
+                        if (nt > tauCap) break;
+                        long cur = s.BestM[nt];
+                        if (nm < cur || (nm == cur && a < s.Prev[nt]))
+                        {
+                            if (cur == long.MaxValue) s.Touched.Add(nt);
+                            s.BestM[nt] = nm;
+                            s.Prev[nt] = a;
+                            s.PrevTau[nt] = fa.Tau[i];
+                        }
+                    }
                 }
             }
-        }
+            fronts[b] = Harvest(s, objective, keepAll: b == _f.Full);
+            minM[b] = fronts[b].Count == 0 ? long.MaxValue : fronts[b].MinM;
+        }, ct);
+
         var last = fronts[_f.Full];
-        if (last is null || last.Count == 0) return null;
-        long best = objective == Objective.Time ? last.Keys.Min() : last.Keys.Max();
-        return Reconstruct(fronts, best);
-    }
-
-    private static List<(long Tau, Entry Entry)> Prune(Dictionary<long, Entry> front, Objective objective)
-    {
-        // Time-centric: keep entries whose memory is below every entry of smaller time.
-        // Memory-centric: keep entries whose memory is below every entry of larger time.
-        var list = front.Select(kv => (Tau: kv.Key, Entry: kv.Value)).OrderBy(e => e.Tau).ToList();
-        if (objective == Objective.Memory) list.Reverse();
-        var kept = new List<(long, Entry)>(list.Count);
-        long bestM = long.MaxValue;
-        foreach (var e in list)
-            if (e.Entry.M < bestM) { kept.Add(e); bestM = e.Entry.M; }
-        return kept;
-    }
-
-    private CanonicalStrategy Reconstruct(Dictionary<long, Entry>?[] fronts, long tau)
-    {
+        if (last.Count == 0) return null;
+        int best = objective == Objective.Time ? 0 : last.Count - 1;
         var chain = new List<int>();
         int set = _f.Full;
+        long t = last.Tau[best];
         while (set > 0)
         {
             chain.Add(set);
-            var e = fronts[set]![tau];
-            set = e.Prev;
-            tau = e.PrevTau;
+            var f = fronts[set];
+            int i = Array.BinarySearch(f.Tau, t);
+            set = f.Prev[i];
+            t = f.PrevTau[i];
         }
         chain.Reverse();
         return ToStrategy(chain);
+    }
+
+    /// <summary>
+    /// Turns the scratch into a pruned front and resets it. Time-centric: keep entries whose memory is below every
+    /// entry of smaller time; memory-centric: below every entry of larger time.
+    /// </summary>
+    private static Front Harvest(TimeScratch s, Objective objective, bool keepAll)
+    {
+        s.Touched.Sort();
+        var keep = new List<long>(s.Touched.Count);
+        if (keepAll) keep.AddRange(s.Touched);
+        else if (objective == Objective.Time)
+        {
+            long best = long.MaxValue;
+            foreach (var t in s.Touched) if (s.BestM[t] < best) { keep.Add(t); best = s.BestM[t]; }
+        }
+        else
+        {
+            long best = long.MaxValue;
+            for (int i = s.Touched.Count - 1; i >= 0; i--)
+            {
+                long t = s.Touched[i];
+                if (s.BestM[t] < best) { keep.Add(t); best = s.BestM[t]; }
+            }
+            keep.Reverse();
+        }
+        var front = new Front(keep.ToArray(), keep.Select(t => s.BestM[t]).ToArray(), keep.Select(t => s.Prev[t]).ToArray(), keep.Select(t => s.PrevTau[t]).ToArray());
+        foreach (var t in s.Touched) s.BestM[t] = long.MaxValue;
+        s.Touched.Clear();
+        return front;
     }
 
     private CanonicalStrategy ToStrategy(List<int> chain)
@@ -151,40 +237,47 @@ internal sealed class CanonicalDp
     /// </summary>
     public (long Peak, CanonicalStrategy Strategy)? MinimumPeak(long upperBound, CancellationToken ct)
     {
-        int n = _f.Count;
-        var fronts = new List<PeakEntry>?[n];
+        int count = _f.Count;
+        var fronts = new PeakEntry[count][];
+        Array.Fill(fronts, []);
         fronts[0] = [new PeakEntry(0, 0, -1, -1)];
-        for (int a = 0; a < n; a++)
+        var minM = new long[count];
+        Array.Fill(minM, long.MaxValue);
+        minM[0] = 0;
+
+        SizeBySize(() => (Candidates: new List<PeakEntry>(), Block: _liveness?.NewScratch()), (b, scratch) =>
         {
-            var front = fronts[a];
-            if (front is null || a == _f.Full) continue;
-            if ((a & 255) == 0) ct.ThrowIfCancellationRequested();
-            front = fronts[a] = PrunePeaks(front);
-            long minM = front.Min(e => e.M);
-            long room = upperBound - minM;
-            if (room < 0) continue;
-            for (int b = a + 1; b < n; b++)
+            var candidates = scratch.Candidates;
+            for (int size = 0; size < _f.Size[b]; size++)
             {
-                if (2 * (_f.Mem[b] - _f.Mem[a]) > room) break;
-                if (!_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
-                long step = StepMemory(a, b);
-                if (minM + step > upperBound) continue;
-                var (cache, _) = Transition(a, b);
-                var target = fronts[b] ??= [];
-                for (int i = 0; i < front.Count; i++)
+                int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
+                long floor = _f.Mem[b] - upperBound / BlockFactor;
+                for (int a = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor); a < to; a++)
                 {
-                    var e = front[i];
-                    long peak = Math.Max(e.Peak, e.M + step);
-                    if (peak > upperBound) continue;
-                    target.Add(new PeakEntry(e.M + cache, peak, a, i));
+                    if (minM[a] == long.MaxValue) continue;
+                    if (minM[a] > upperBound - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    long step = StepMemory(a, b, scratch.Block);
+                    if (minM[a] > upperBound - step) continue;
+                    var (cache, _) = Transition(a, b);
+                    var fa = fronts[a];
+                    for (int i = 0; i < fa.Length; i++)
+                    {
+                        var e = fa[i];
+                        long peak = Math.Max(e.Peak, e.M + step);
+                        if (peak > upperBound) continue;
+                        candidates.Add(new PeakEntry(e.M + cache, peak, a, i));
+                    }
                 }
-                if (target.Count > 4096) fronts[b] = PrunePeaks(target);
             }
-        }
+            fronts[b] = PrunePeaks(candidates);
+            minM[b] = fronts[b].Length == 0 ? long.MaxValue : fronts[b].Min(e => e.M);
+            candidates.Clear();
+        }, ct);
+
         var last = fronts[_f.Full];
-        if (last is null || last.Count == 0) return null;
+        if (last.Length == 0) return null;
         int bestIdx = 0;
-        for (int i = 1; i < last.Count; i++)
+        for (int i = 1; i < last.Length; i++)
             if (last[i].Peak < last[bestIdx].Peak) bestIdx = i;
         long best = last[bestIdx].Peak;
         var chain = new List<int>();
@@ -192,7 +285,7 @@ internal sealed class CanonicalDp
         while (set > 0)
         {
             chain.Add(set);
-            var e = fronts[set]![idx];
+            var e = fronts[set][idx];
             set = e.Prev;
             idx = e.PrevIndex;
         }
@@ -200,14 +293,21 @@ internal sealed class CanonicalDp
         return (best, ToStrategy(chain));
     }
 
-    /// <summary>Keeps entries not dominated in (cached memory, peak); stable so back-pointers stay valid only for kept fronts.</summary>
-    private static List<PeakEntry> PrunePeaks(List<PeakEntry> front)
+    /// <summary>Keeps entries not dominated in (cached memory, peak), ties broken deterministically.</summary>
+    private static PeakEntry[] PrunePeaks(List<PeakEntry> candidates)
     {
-        var sorted = front.OrderBy(e => e.M).ThenBy(e => e.Peak).ThenBy(e => e.Prev).ThenBy(e => e.PrevIndex).ToList();
+        candidates.Sort((x, y) =>
+        {
+            int c = x.M.CompareTo(y.M);
+            if (c == 0) c = x.Peak.CompareTo(y.Peak);
+            if (c == 0) c = x.Prev.CompareTo(y.Prev);
+            if (c == 0) c = x.PrevIndex.CompareTo(y.PrevIndex);
+            return c;
+        });
         var kept = new List<PeakEntry>();
         long bestPeak = long.MaxValue;
-        foreach (var e in sorted)
+        foreach (var e in candidates)
             if (e.Peak < bestPeak) { kept.Add(e); bestPeak = e.Peak; }
-        return kept;
+        return kept.ToArray();
     }
 }

@@ -12,9 +12,10 @@ public sealed class LowerSetLimitException(long limit, int nodes)
 
 /// <summary>
 /// A family of lower sets of a <see cref="ForwardDag"/> with what the paper's cost model needs of each, sorted by
-/// (bytes, size): since L ⊊ L' implies M(L) ≤ M(L') and |L| &lt; |L'|, that order is a linear extension of
-/// inclusion, so a DP may process sets in it (the official code's DFS-id order is not, and misses transitions).
-/// It also makes the sets a transition from L can reach under a budget a contiguous range.
+/// (size, bytes): since L ⊊ L' implies |L| &lt; |L'|, that order is a linear extension of inclusion, so a DP may
+/// process sets in it (the official code's DFS-id order is not, and misses transitions). Sets of one size are
+/// incomparable, so a DP may process them in parallel; within a size, sorting by bytes makes the subsets a set can
+/// be reached from under a budget a contiguous range.
 /// </summary>
 public sealed class LowerSetFamily
 {
@@ -26,9 +27,9 @@ public sealed class LowerSetFamily
         // Ties broken by the bit pattern so that the order, and every plan, is deterministic.
         stats.Sort((a, b) =>
         {
-            int c = a.Mem.CompareTo(b.Mem);
+            int c = a.Size.CompareTo(b.Size);
             if (c != 0) return c;
-            c = a.Size.CompareTo(b.Size);
+            c = a.Mem.CompareTo(b.Mem);
             if (c != 0) return c;
             for (int i = w - 1; i >= 0; i--) { c = a.Set[i].CompareTo(b.Set[i]); if (c != 0) return c; }
             return 0;
@@ -82,10 +83,33 @@ public sealed class LowerSetFamily
             MemBoundary[k] = mbd;
             TimeBoundary[k] = tbd;
         }
+        var starts = new int[dag.Count + 2];
+        int idx = 0;
+        for (int size = 0; size <= dag.Count + 1; size++)
+        {
+            while (idx < Count && Size[idx] < size) idx++;
+            starts[size] = idx;
+        }
+        SizeStart = starts;
     }
 
     public ForwardDag Dag { get; }
     public int Count { get; }
+
+    /// <summary>Index of the first set of each size; <c>SizeStart[s + 1]</c> ends it (length n + 2).</summary>
+    public int[] SizeStart { get; private set; } = [];
+
+    /// <summary>First index in [from, to) whose bytes are at least <paramref name="mem"/> (sets of one size are sorted by bytes).</summary>
+    public int LowerBoundByMem(int from, int to, long mem)
+    {
+        int lo = from, hi = to;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (Mem[mid] < mem) lo = mid + 1; else hi = mid;
+        }
+        return lo;
+    }
     /// <summary>Bitsets of the sets, <see cref="ForwardDag.Words"/> words each, in family order (index 0 is ∅).</summary>
     public ulong[] Sets { get; }
     /// <summary>∂(L): members with a successor outside L.</summary>

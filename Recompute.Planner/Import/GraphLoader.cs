@@ -1,0 +1,45 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Import.Onnx;
+
+namespace Recompute.Planner.Import;
+
+/// <summary>Options shared by the graph importers.</summary>
+public sealed record GraphLoadOptions
+{
+    /// <summary>Batch size to re-infer shapes for (formats with shapes: ONNX). Null keeps the file's batch.</summary>
+    public int? Batch { get; init; }
+
+    /// <summary>Measured per-tensor forward times (JSON <c>{ "unit": "s", "times": { name: seconds } }</c>) replacing the cost model.</summary>
+    public string? TimeFile { get; init; }
+}
+
+/// <summary>Loads a graph file of any supported format, chosen by the file extension.</summary>
+public static class GraphLoader
+{
+    /// <summary>
+    /// Loads <paramref name="path"/>: <c>.onnx</c> (ONNX model), <c>.txt</c> (the 2019 paper's graph files),
+    /// <c>.json</c> (the native format or Checkmate/Moccasin node-link JSON, told apart by content). Unknown
+    /// extensions and unreadable files throw <see cref="GraphFormatException"/> naming the path.
+    /// </summary>
+    public static ComputationGraph Load(string path, GraphLoadOptions? options = null)
+    {
+        options ??= new GraphLoadOptions();
+        if (!File.Exists(path)) throw new GraphFormatException(path, null, Directory.Exists(path) ? "is a directory, not a graph file" : "file not found");
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        return ext switch
+        {
+            ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile }),
+            ".txt" => WithoutShapeOptions(path, options, PaperGraphImporter.Load),
+            ".json" => WithoutShapeOptions(path, options, JsonGraphDispatcher.Load),
+            _ => throw new GraphFormatException(path, null, $"unknown graph file extension '{ext}' (supported: .onnx, .json, .txt)"),
+        };
+    }
+
+    /// <summary>Formats without shapes cannot be re-inferred for another batch nor re-timed per node by name here.</summary>
+    private static ComputationGraph WithoutShapeOptions(string path, GraphLoadOptions options, Func<string, ComputationGraph> load)
+    {
+        if (options.Batch is not null) throw new GraphFormatException(path, null, "--batch needs a graph with shapes (ONNX); this format has sizes only");
+        if (options.TimeFile is not null) throw new GraphFormatException(path, null, "--time-file applies to ONNX graphs; this format carries its own times");
+        return load(path);
+    }
+}

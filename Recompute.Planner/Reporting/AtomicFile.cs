@@ -1,0 +1,43 @@
+using System.Text;
+
+namespace Recompute.Planner.Reporting;
+
+/// <summary>
+/// Writes files so that they are complete or absent: the content goes to a temporary file in the same folder,
+/// which is then renamed over the target (a rename within one file system is atomic).
+/// </summary>
+public static class AtomicFile
+{
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    public static void WriteAllText(string path, string text) => WriteAllBytes(path, Utf8.GetBytes(text));
+
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full) ?? ".";
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Writes text produced by a writer callback (for writers that stream to a <see cref="TextWriter"/>).</summary>
+    public static void Write(string path, Action<TextWriter> write)
+    {
+        var sb = new StringBuilder();
+        using (var w = new StringWriter(sb, System.Globalization.CultureInfo.InvariantCulture) { NewLine = "\n" }) write(w);
+        WriteAllText(path, sb.ToString());
+    }
+}

@@ -1,0 +1,254 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Units;
+
+namespace Recompute.Planner.Reporting;
+
+/// <summary>Settings of a budget sweep (<c>recompute report</c>).</summary>
+public sealed record SweepOptions
+{
+    /// <summary>Solvers to run ("store-all", "chen", "per-block", "dp-approx", "dp", "optimal", or a series name such
+    /// as "dp-approx/memory"); null runs every applicable one.</summary>
+    public IReadOnlyList<string>? Solvers { get; init; }
+    /// <summary>Number of budgets from the smallest feasible one to the store-all peak.</summary>
+    public int Points { get; init; } = 25;
+    /// <summary>Time limit of the optimal solver at each budget.</summary>
+    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>The exact DP joins the default set when the graph has at most this many lower sets.</summary>
+    public long LowerSetLimit { get; init; } = 5_000;
+    /// <summary>The optimal solver joins the default set when the graph has at most this many planned tensors
+    /// (past that it rarely finds a plan within a per-point limit).</summary>
+    public int OptimalTensorLimit { get; init; } = 200;
+    /// <summary>Budget of the plan drawn on the timeline ("2GiB", "40%"); null: the middle of the sweep.</summary>
+    public string? TimelineBudget { get; init; }
+    /// <summary>Per-solver settings (time buckets, threads, seed); the budget and objective are set per point.</summary>
+    public SolverOptions Solver { get; init; } = new();
+}
+
+/// <summary>How far a sweep is: <paramref name="Done"/> of <paramref name="Total"/> points, the last one finished.</summary>
+public readonly record struct SweepProgress(int Done, int Total, string Series, long BudgetBytes);
+
+/// <summary>
+/// Sweeps budgets from the smallest one dp-approx can plan for up to the store-all peak, with every applicable
+/// solver, and proves each plan by simulation. The report grows one point at a time (a callback sees each
+/// intermediate report, so a caller can save it: an interrupted sweep keeps the points it finished).
+/// </summary>
+public static class BudgetSweep
+{
+    /// <summary>Parameter name of the <see cref="ArgumentException"/> thrown for a bad solver list.</summary>
+    public const string SolversParameter = "solvers";
+
+    /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names.</summary>
+    public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "optimal"];
+
+    /// <summary>The series a sweep will run, in the order they run and are drawn.</summary>
+    /// <exception cref="ArgumentException">An unknown or unavailable solver was asked for.</exception>
+    public static ImmutableArray<SweepSeries> Series(PlanningProblem problem, SweepOptions options, long? lowerSets, bool hasBlocks)
+    {
+        var all = new List<SweepSeries>
+        {
+            new("store-all", "store-all", Objective.Time, IsCurve: false),
+            new("per-block", "per-block", Objective.Time, IsCurve: false),
+            new("chen", "chen", Objective.Time, IsCurve: false),
+            new("dp-approx", "dp-approx", Objective.Time, IsCurve: true),
+            new("dp-approx/memory", "dp-approx", Objective.Memory, IsCurve: true),
+            new("dp", "dp", Objective.Time, IsCurve: true),
+            new("optimal", "optimal", Objective.Time, IsCurve: true),
+        };
+        if (options.Solvers is null)
+        {
+            int planned = problem.Graph.Nodes.Count(n => n.IsPlanned);
+            return all.Where(s => s.Solver switch
+            {
+                "per-block" => hasBlocks,
+                "dp" => lowerSets is not null && lowerSets <= options.LowerSetLimit,
+                "optimal" => SolverRegistry.Exists("optimal") && planned <= options.OptimalTensorLimit,
+                _ => true,
+            }).ToImmutableArray();
+        }
+        // Store-all is the reference every other plan is measured against: always part of the report.
+        var chosen = new HashSet<string>(StringComparer.Ordinal) { "store-all" };
+        foreach (var raw in options.Solvers)
+        {
+            var name = raw.Trim();
+            var matches = all.Where(s => s.Name == name || s.Solver == name).ToList();
+            if (matches.Count == 0)
+                throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or dp-approx/memory", SolversParameter);
+            if (name == "per-block" && !hasBlocks)
+                throw new ArgumentException("per-block checkpointing needs module paths in tensor names (\"/layer1/layer1.0/conv1/Conv\"), and this graph has none", SolversParameter);
+            if (name == "optimal" && !SolverRegistry.Exists("optimal"))
+                throw new ArgumentException("the optimal solver is not available in this build", SolversParameter);
+            if (name == "dp" && lowerSets is null)
+                throw new ArgumentException($"the graph has more than {options.LowerSetLimit} lower sets: the exact DP would take too long; use dp-approx", SolversParameter);
+            foreach (var m in matches) chosen.Add(m.Name);
+        }
+        return all.Where(s => chosen.Contains(s.Name)).ToImmutableArray();
+    }
+
+    /// <summary>Budgets from <paramref name="low"/> to <paramref name="high"/> inclusive, evenly spaced, distinct.</summary>
+    public static ImmutableArray<long> Budgets(long low, long high, int points)
+    {
+        if (points < 1) throw new ArgumentOutOfRangeException(nameof(points), "a sweep needs at least one point");
+        if (low >= high || points == 1) return [high];
+        var list = new SortedSet<long>();
+        for (int i = 0; i < points; i++)
+            list.Add(low + (long)((Int128)(high - low) * i / (points - 1)));
+        return [.. list];
+    }
+
+    /// <summary>
+    /// Runs the sweep. When <paramref name="cancellation"/> fires after the first point, returns the report so far
+    /// (<see cref="BudgetReport.Complete"/> false); before it (while finding the range of budgets), throws
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
+    /// <param name="onReport">Called with the report after every finished point and at the end.</param>
+    /// <param name="onProgress">Called after every finished point.</param>
+    public static BudgetReport Run(PlanningProblem problem, SweepOptions options, Action<BudgetReport>? onReport = null,
+        Action<SweepProgress>? onProgress = null, CancellationToken cancellation = default)
+    {
+        var dag = problem.Forward;
+        long lowerSetLimit = Math.Max(options.LowerSetLimit, 1);
+        long? lowerSets = LowerSetFamily.CountAll(dag, lowerSetLimit);
+        var summary = GraphSummary.Of(problem.Graph, lowerSets, lowerSetLimit);
+        var blockStrategy = BlockCheckpointing.Strategy(dag);
+        var series = Series(problem, options, lowerSets, blockStrategy is not null);
+
+        var storeAll = RecomputePlanner.StoreAll(problem);
+        long high = storeAll.Simulation.PeakBytes;
+        var min = RecomputePlanner.MinMemory(problem, "dp-approx", options.Solver, cancellation);
+        long low = Math.Min(min.MinBudgetBytes, high);
+        var budgets = Budgets(low, high, options.Points);
+
+        var points = ImmutableArray.CreateBuilder<SweepPoint>();
+        int total = series.Length * budgets.Length, done = 0;
+        BudgetReport Snapshot(TimelineReport? timeline, bool complete) =>
+            new(summary, high, low, budgets, series, points.ToImmutable(), timeline, complete);
+        void Finished(SweepPoint p)
+        {
+            points.Add(p);
+            done++;
+            onReport?.Invoke(Snapshot(null, false));
+            onProgress?.Invoke(new SweepProgress(done, total, p.Series, p.BudgetBytes));
+            cancellation.ThrowIfCancellationRequested();
+        }
+
+        var warmStarts = new Dictionary<long, Schedule>();
+        try
+        {
+            foreach (var s in series)
+            {
+                switch (s.Solver)
+                {
+                    case "store-all":
+                        foreach (var b in budgets) Finished(FixedPlanPoint(s.Name, b, storeAll.Schedule, storeAll.Simulation, 0));
+                        break;
+                    case "per-block":
+                    {
+                        var clock = Stopwatch.StartNew();
+                        var schedule = Lowering.Lower(problem.Training, dag, blockStrategy!, "per-block", null);
+                        var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                        double seconds = clock.Elapsed.TotalSeconds;
+                        foreach (var b in budgets) Finished(FixedPlanPoint(s.Name, b, schedule, sim, seconds));
+                        break;
+                    }
+                    case "chen":
+                    {
+                        // Chen's √n plan does not depend on the budget: one point, which fits the budgets above its
+                        // simulated peak. (Budget-driven, Chen's greedy variant sizes segments in the paper's model,
+                        // which is more pessimistic than the simulation, and would miss budgets the plan meets.)
+                        var plan = RecomputePlanner.Plan(problem, "chen", options.Solver with { BudgetBytes = long.MaxValue }, cancellation);
+                        foreach (var b in budgets)
+                            Finished(plan.Schedule is null
+                                ? PlanPoint(s.Name, b, plan)
+                                : FixedPlanPoint(s.Name, b, plan.Schedule, plan.Simulation!, plan.SolveSeconds));
+                        break;
+                    }
+                    default:
+                        RunCurve(problem, options, s, budgets, warmStarts, Finished, cancellation);
+                        break;
+                }
+            }
+            var timeline = Timeline(problem, options, series, storeAll, low, high, cancellation);
+            var report = Snapshot(timeline, true);
+            onReport?.Invoke(report);
+            return report;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            return Snapshot(null, false);
+        }
+    }
+
+    private static void RunCurve(PlanningProblem problem, SweepOptions options, SweepSeries s, ImmutableArray<long> budgets,
+        Dictionary<long, Schedule> warmStarts, Action<SweepPoint> finished, CancellationToken cancellation)
+    {
+        SweepPoint? best = null;
+        Schedule? bestSchedule = null;
+        foreach (var b in budgets)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var solverOptions = options.Solver with { BudgetBytes = b, Objective = s.Objective };
+            if (s.Solver == "optimal")
+            {
+                solverOptions = solverOptions with { TimeLimit = options.TimeLimit };
+                if (warmStarts.TryGetValue(b, out var hint)) solverOptions = solverOptions with { WarmStart = hint };
+            }
+            var plan = RecomputePlanner.Plan(problem, s.Solver, solverOptions, cancellation);
+            var point = PlanPoint(s.Name, b, plan);
+            if (s.Solver == "dp-approx" && s.Objective == Objective.Time && plan.Feasible) warmStarts[b] = plan.Schedule!;
+            // A time-centric plan found at a smaller budget fits here too: never report one that costs more.
+            if (s.Objective == Objective.Time && best is not null &&
+                (!point.Feasible || point.Overhead > best.Overhead))
+            {
+                point = best with
+                {
+                    BudgetBytes = b,
+                    SolveSeconds = point.SolveSeconds,
+                    ReusedFromBudgetBytes = best.ReusedFromBudgetBytes ?? best.BudgetBytes,
+                };
+                if (s.Solver == "dp-approx" && bestSchedule is not null) warmStarts[b] = bestSchedule;
+            }
+            else if (point.Feasible && s.Objective == Objective.Time)
+            {
+                best = point;
+                bestSchedule = plan.Schedule;
+            }
+            finished(point);
+        }
+    }
+
+    private static SweepPoint PlanPoint(string series, long budget, PlanResult plan)
+    {
+        var sim = plan.Simulation;
+        return new SweepPoint(series, budget, plan.Feasible, plan.Feasible ? plan.Solver.Status : "INFEASIBLE",
+            sim?.PeakBytes, sim?.Overhead, sim?.ForwardTime, sim?.RecomputeTime, plan.SolveSeconds, plan.Solver.Gap,
+            plan.Solver.PaperModelPeakBytes, plan.Schedule?.RecomputedNodes.Length ?? 0, null,
+            plan.Feasible ? null : plan.Solver.Reason ?? "no plan fits the budget");
+    }
+
+    private static SweepPoint FixedPlanPoint(string series, long budget, Schedule schedule, SimulationResult sim, double seconds)
+    {
+        bool fits = sim.PeakBytes <= budget;
+        return new SweepPoint(series, budget, fits, fits ? "FEASIBLE" : "INFEASIBLE", sim.PeakBytes, sim.Overhead, sim.ForwardTime,
+            sim.RecomputeTime, seconds, null, null, schedule.RecomputedNodes.Length, null,
+            fits ? null : $"its schedule needs {sim.PeakBytes} bytes");
+    }
+
+    private static TimelineReport Timeline(PlanningProblem problem, SweepOptions options, ImmutableArray<SweepSeries> series,
+        (Schedule Schedule, SimulationResult Simulation) storeAll, long low, long high, CancellationToken cancellation)
+    {
+        long budget = options.TimelineBudget is { } text ? ByteSize.Parse(text, high) : low + (high - low) / 2;
+        // The best time-centric planner in the sweep draws the timeline (the exact DP over the approximate one).
+        var solver = series.Any(s => s.Name == "dp") ? "dp" : "dp-approx";
+        var plan = RecomputePlanner.Plan(problem, solver, options.Solver with { BudgetBytes = budget, Objective = Objective.Time }, cancellation);
+        var storeAllLine = MemoryTimeline.Of("store-all", storeAll.Schedule, storeAll.Simulation, budget);
+        MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!, plan.Simulation!, budget) : null;
+        var recomputed = plan.Feasible
+            ? plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name).ToImmutableArray()
+            : [];
+        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.Overhead, recomputed, storeAllLine, planLine, plan.Feasible ? plan.Schedule : null);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Text.Json;
+
+namespace Recompute.Planner.Reporting;
+
+/// <summary>Writes a <see cref="BudgetReport"/> as <c>report.json</c> (camelCase fields, nulls written out, stable order).</summary>
+public static class ReportJson
+{
+    public static byte[] Serialize(BudgetReport report)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("complete", report.Complete);
+            WriteGraph(w, report.Graph);
+            w.WriteNumber("storeAllPeakBytes", report.StoreAllPeakBytes);
+            w.WriteNumber("minBudgetBytes", report.MinBudgetBytes);
+            w.WriteStartArray("budgets");
+            foreach (var b in report.Budgets) w.WriteNumberValue(b);
+            w.WriteEndArray();
+            w.WriteStartArray("series");
+            foreach (var s in report.Series)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", s.Name);
+                w.WriteString("solver", s.Solver);
+                w.WriteString("objective", s.Objective.ToString().ToLowerInvariant());
+                w.WriteBoolean("curve", s.IsCurve);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("points");
+            foreach (var p in report.Points) WritePoint(w, p);
+            w.WriteEndArray();
+            if (report.Timeline is { } t) WriteTimeline(w, t);
+            else w.WriteNull("timeline");
+            w.WriteEndObject();
+        }
+        stream.WriteByte((byte)'\n');
+        return stream.ToArray();
+    }
+
+    public static void Write(BudgetReport report, string path) => AtomicFile.WriteAllBytes(path, Serialize(report));
+
+    private static void WriteGraph(Utf8JsonWriter w, GraphSummary g)
+    {
+        w.WriteStartObject("graph");
+        w.WriteString("name", g.Name);
+        if (g.Source is null) w.WriteNull("source"); else w.WriteString("source", g.Source);
+        w.WriteString("timeUnit", g.TimeUnit);
+        w.WriteNumber("nodes", g.Nodes);
+        w.WriteNumber("edges", g.Edges);
+        w.WriteNumber("plannedTensors", g.PlannedTensors);
+        w.WriteNumber("activationBytes", g.ActivationBytes);
+        w.WriteNumber("parameterBytes", g.ParameterBytes);
+        w.WriteNumber("inputBytes", g.InputBytes);
+        w.WriteNumber("constantBytes", g.ConstantBytes);
+        if (g.LowerSets is { } n) w.WriteNumber("lowerSets", n); else w.WriteNull("lowerSets");
+        w.WriteNumber("lowerSetLimit", g.LowerSetLimit);
+        w.WriteStartObject("ops");
+        foreach (var (op, count) in g.Ops) w.WriteNumber(op, count);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    private static void WritePoint(Utf8JsonWriter w, SweepPoint p)
+    {
+        w.WriteStartObject();
+        w.WriteString("solver", p.Series);
+        w.WriteNumber("budgetBytes", p.BudgetBytes);
+        w.WriteBoolean("feasible", p.Feasible);
+        w.WriteString("status", p.Status);
+        Number(w, "peakBytes", p.PeakBytes);
+        Number(w, "overhead", p.Overhead);
+        Number(w, "forwardTime", p.ForwardTime);
+        Number(w, "recomputeTime", p.RecomputeTime);
+        w.WriteNumber("solveSeconds", p.SolveSeconds);
+        Number(w, "gap", p.Gap);
+        Number(w, "paperModelPeakBytes", p.PaperModelPeakBytes);
+        w.WriteNumber("recomputedTensors", p.Recomputed);
+        Number(w, "reusedFromBudgetBytes", p.ReusedFromBudgetBytes);
+        if (p.Reason is null) w.WriteNull("reason"); else w.WriteString("reason", p.Reason);
+        w.WriteEndObject();
+    }
+
+    private static void WriteTimeline(Utf8JsonWriter w, TimelineReport t)
+    {
+        w.WriteStartObject("timeline");
+        w.WriteString("solver", t.Series);
+        w.WriteNumber("budgetBytes", t.BudgetBytes);
+        w.WriteBoolean("feasible", t.Feasible);
+        Number(w, "peakBytes", t.PeakBytes);
+        Number(w, "overhead", t.Overhead);
+        w.WriteNumber("storeAllSteps", t.StoreAll.LiveBytes.Length);
+        if (t.Plan is { } plan) w.WriteNumber("planSteps", plan.LiveBytes.Length); else w.WriteNull("planSteps");
+        w.WriteStartArray("recomputedTensors");
+        foreach (var name in t.RecomputedTensors) w.WriteStringValue(name);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void Number(Utf8JsonWriter w, string name, long? value)
+    {
+        if (value is { } v) w.WriteNumber(name, v); else w.WriteNull(name);
+    }
+
+    private static void Number(Utf8JsonWriter w, string name, double? value)
+    {
+        if (value is { } v && double.IsFinite(v)) w.WriteNumber(name, v); else w.WriteNull(name);
+    }
+}

@@ -1,0 +1,228 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
+
+namespace Recompute.Planner.Scheduling;
+
+/// <summary>
+/// The schedule file (<c>-o schedule.json</c>), read back by <c>recompute simulate</c>:
+/// <code>
+/// {
+///   "format": "recompute-schedule",
+///   "version": 1,
+///   "graph": "resnet50",
+///   "graphFingerprint": "sha256:…",
+///   "solver": "dp",
+///   "budgetBytes": 1266000000,
+///   "metadata": { "peakBytes": 1203000000 },
+///   "steps": [
+///     {"step": "compute", "tensor": "conv1"},
+///     …
+///   ]
+/// }
+/// </code>
+/// Step names are <see cref="Step.KindName"/>; tensors are <see cref="TrainingTask.Name"/>s. The fingerprint is a
+/// hash of the training graph's tasks (names, kinds, bytes, inputs), so a schedule is never replayed on a graph it
+/// was not made for. Output is deterministic: fixed field order, metadata sorted by key, invariant numbers.
+/// </summary>
+public static class ScheduleFormat
+{
+    /// <summary>Value of the <c>format</c> field.</summary>
+    public const string FormatName = "recompute-schedule";
+
+    /// <summary>The version this code writes and reads.</summary>
+    public const int Version = 1;
+
+    private static readonly string[] TopFields = ["format", "version", "graph", "graphFingerprint", "solver", "budgetBytes", "metadata", "steps"];
+
+    private static readonly JsonSerializerOptions StringOptions = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>
+    /// A stable hash of the tasks of a training graph: their order, names, kinds, bytes and inputs
+    /// ("sha256:" and 32 hex digits). Times are left out, so re-profiling a graph keeps its schedules valid.
+    /// </summary>
+    public static string Fingerprint(TrainingGraph training)
+    {
+        var sb = new StringBuilder();
+        sb.Append("recompute-tasks/1\n");
+        foreach (var t in training.Tasks)
+        {
+            sb.Append(t.Name.Length.ToString(CultureInfo.InvariantCulture)).Append(':').Append(t.Name)
+              .Append('\t').Append(t.Kind == TaskKind.Forward ? 'F' : 'B')
+              .Append('\t').Append(t.Bytes.ToString(CultureInfo.InvariantCulture)).Append('\t');
+            for (int k = 0; k < t.Inputs.Length; k++)
+            {
+                if (k > 0) sb.Append(',');
+                sb.Append(t.Inputs[k].ToString(CultureInfo.InvariantCulture));
+            }
+            sb.Append('\n');
+        }
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString()));
+        return "sha256:" + Convert.ToHexStringLower(hash, 0, 16);
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    /// <summary>
+    /// Writes a schedule to a file atomically: into a temporary file in the same folder, then renamed over
+    /// <paramref name="path"/>. A failure (or a kill) leaves either the complete file or no new file.
+    /// </summary>
+    /// <param name="metadata">Extra fields written under <c>metadata</c> (string, integer, double, bool or null values), sorted by key.</param>
+    public static void Write(Schedule schedule, string path, IReadOnlyDictionary<string, object?>? metadata = null)
+    {
+        string text = ToJson(schedule, metadata);
+        string full = Path.GetFullPath(path);
+        string temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(new UTF8Encoding(false).GetBytes(text));
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    /// <summary>Writes a schedule to a text writer (stdout, a string).</summary>
+    public static void Write(Schedule schedule, TextWriter writer, IReadOnlyDictionary<string, object?>? metadata = null) =>
+        writer.Write(ToJson(schedule, metadata));
+
+    /// <summary>The schedule's file text: '\n' line ends, one step per line, final newline.</summary>
+    public static string ToJson(Schedule schedule, IReadOnlyDictionary<string, object?>? metadata = null)
+    {
+        var tg = schedule.Training;
+        var sb = new StringBuilder();
+        sb.Append("{\n");
+        sb.Append("  \"format\": ").Append(Str(FormatName)).Append(",\n");
+        sb.Append("  \"version\": ").Append(Version.ToString(CultureInfo.InvariantCulture)).Append(",\n");
+        sb.Append("  \"graph\": ").Append(Str(tg.Graph.Name)).Append(",\n");
+        sb.Append("  \"graphFingerprint\": ").Append(Str(Fingerprint(tg))).Append(",\n");
+        sb.Append("  \"solver\": ").Append(Str(schedule.Solver)).Append(",\n");
+        sb.Append("  \"budgetBytes\": ").Append(schedule.BudgetBytes is { } b ? b.ToString(CultureInfo.InvariantCulture) : "null").Append(",\n");
+        if (metadata is { Count: > 0 })
+        {
+            sb.Append("  \"metadata\": {");
+            bool first = true;
+            foreach (var (key, value) in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            {
+                sb.Append(first ? "\n" : ",\n");
+                first = false;
+                sb.Append("    ").Append(Str(key)).Append(": ").Append(Value(key, value));
+            }
+            sb.Append("\n  },\n");
+        }
+        sb.Append("  \"steps\": [");
+        for (int i = 0; i < schedule.Steps.Length; i++)
+        {
+            var step = schedule.Steps[i];
+            if (step.Task < 0 || step.Task >= tg.Count)
+                throw new ArgumentException($"step {i.ToString(CultureInfo.InvariantCulture)} refers to task #{step.Task.ToString(CultureInfo.InvariantCulture)}, which does not exist", nameof(schedule));
+            sb.Append(i == 0 ? "\n" : ",\n");
+            sb.Append("    {\"step\": ").Append(Str(Step.KindName(step.Kind))).Append(", \"tensor\": ").Append(Str(tg.Tasks[step.Task].Name)).Append('}');
+        }
+        sb.Append(schedule.Steps.Length > 0 ? "\n  ]\n" : "]\n");
+        sb.Append("}\n");
+        return sb.ToString();
+    }
+
+    private static string Str(string s) => JsonSerializer.Serialize(s, StringOptions);
+
+    private static string Value(string key, object? value) => value switch
+    {
+        null => "null",
+        string s => Str(s),
+        bool b => b ? "true" : "false",
+        int i => i.ToString(CultureInfo.InvariantCulture),
+        long l => l.ToString(CultureInfo.InvariantCulture),
+        double d => double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : "null",
+        float f => double.IsFinite(f) ? ((double)f).ToString("R", CultureInfo.InvariantCulture) : "null",
+        decimal m => m.ToString(CultureInfo.InvariantCulture),
+        _ => throw new ArgumentException($"metadata '{key}' has a value of type {value.GetType().Name}; use a string, number, bool or null", nameof(value)),
+    };
+
+    // ---------------------------------------------------------------- reading
+
+    /// <summary>
+    /// Reads a schedule file for a training graph. Throws <see cref="GraphFormatException"/> naming the file and the
+    /// place (<c>steps[12]</c>) for malformed JSON, an unknown step kind, a tensor that is not a task of the graph,
+    /// or a fingerprint that does not match the graph. The steps themselves are validated by <see cref="Simulator"/>.
+    /// </summary>
+    public static Schedule Read(string path, TrainingGraph training)
+    {
+        using var doc = JsonFields.ParseFile(path);
+        return Read(doc.RootElement, training, path);
+    }
+
+    /// <summary>Parses schedule JSON text; <paramref name="source"/> names it in errors.</summary>
+    public static Schedule Parse(string json, TrainingGraph training, string? source = null)
+    {
+        using var doc = JsonFields.Parse(Encoding.UTF8.GetBytes(json), source);
+        return Read(doc.RootElement, training, source);
+    }
+
+    private static Schedule Read(JsonElement root, TrainingGraph training, string? source)
+    {
+        JsonFields.Object(root, "the document", source);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in root.EnumerateObject())
+        {
+            if (Array.IndexOf(TopFields, p.Name) < 0) JsonFields.Fail(source, "the document", $"unknown field '{JsonFields.Shorten(p.Name)}'");
+            if (!seen.Add(p.Name)) JsonFields.Fail(source, "the document", $"field '{p.Name}' appears twice");
+        }
+        var format = JsonFields.String(JsonFields.Required(root, "format", "the document", source), "format", source);
+        if (format != FormatName) JsonFields.Fail(source, "format", $"expected \"{FormatName}\", found \"{JsonFields.Shorten(format)}\"");
+        long version = JsonFields.Long(JsonFields.Required(root, "version", "the document", source), "version", source);
+        if (version != Version)
+            JsonFields.Fail(source, "version", $"version {version.ToString(CultureInfo.InvariantCulture)} is not supported (this program reads version {Version.ToString(CultureInfo.InvariantCulture)})");
+        string graphName = root.TryGetProperty("graph", out var gn) ? JsonFields.String(gn, "graph", source) : "";
+        var fingerprint = JsonFields.String(JsonFields.Required(root, "graphFingerprint", "the document", source), "graphFingerprint", source);
+        string expected = Fingerprint(training);
+        if (fingerprint != expected)
+            JsonFields.Fail(source, "graphFingerprint", $"the schedule was made for a different graph ('{JsonFields.Shorten(graphName)}', {JsonFields.Shorten(fingerprint)}) " +
+                $"than '{JsonFields.Shorten(training.Graph.Name)}' ({expected}): its tasks, sizes or edges differ");
+        string solver = root.TryGetProperty("solver", out var sv) ? JsonFields.String(sv, "solver", source) : "file";
+        long? budget = null;
+        if (root.TryGetProperty("budgetBytes", out var bb) && bb.ValueKind != JsonValueKind.Null)
+            budget = JsonFields.Bytes(bb, "budgetBytes", source);
+        if (root.TryGetProperty("metadata", out var md)) JsonFields.Object(md, "metadata", source);
+
+        var byName = new Dictionary<string, int>(training.Count, StringComparer.Ordinal);
+        var ambiguous = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in training.Tasks)
+            if (!byName.TryAdd(t.Name, t.Id)) ambiguous.Add(t.Name);
+
+        var steps = JsonFields.Array(JsonFields.Required(root, "steps", "the document", source), "steps", source);
+        var result = ImmutableArray.CreateBuilder<Step>(steps.GetArrayLength());
+        int i = 0;
+        foreach (var s in steps.EnumerateArray())
+        {
+            string where = $"steps[{i.ToString(CultureInfo.InvariantCulture)}]";
+            JsonFields.Object(s, where, source);
+            foreach (var p in s.EnumerateObject())
+                if (p.Name is not ("step" or "tensor")) JsonFields.Fail(source, where, $"unknown field '{JsonFields.Shorten(p.Name)}'");
+            string kindName = JsonFields.String(JsonFields.Required(s, "step", where, source), new Place(where, "step"), source);
+            if (!Step.TryParseKind(kindName, out var kind))
+                JsonFields.Fail(source, new Place(where, "step"), $"unknown step kind '{JsonFields.Shorten(kindName)}' (expected compute, recompute, backward, free-value or free-grad)");
+            string tensor = JsonFields.String(JsonFields.Required(s, "tensor", where, source), new Place(where, "tensor"), source);
+            if (!byName.TryGetValue(tensor, out int task))
+                JsonFields.Fail(source, new Place(where, "tensor"), $"'{JsonFields.Shorten(tensor)}' is not a task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
+            if (ambiguous.Contains(tensor))
+                JsonFields.Fail(source, new Place(where, "tensor"), $"'{JsonFields.Shorten(tensor)}' names more than one task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
+            result.Add(new Step(kind, task));
+            i++;
+        }
+        return new Schedule(training, result.MoveToImmutable(), solver, budget);
+    }
+}
