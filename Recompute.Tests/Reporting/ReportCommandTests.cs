@@ -7,12 +7,7 @@ namespace Recompute.Tests.Reporting;
 
 public class ReportCommandTests
 {
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Recompute.sln not found above " + AppContext.BaseDirectory);
-    }
+    private static string RepoRoot() => Recompute.Tests.Support.Paths.RepoRoot;
 
     private static string TempDir() => Path.Combine(Path.GetTempPath(), "recompute-report-cli-" + Guid.NewGuid().ToString("N"));
 
