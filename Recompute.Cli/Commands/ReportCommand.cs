@@ -62,6 +62,7 @@ public sealed class ReportCommand : ICommand
             throw new InputFileException($"cannot create the report folder '{dir}': {e.Message}", e);
         }
         var progress = new ProgressBar(stderr, interactive);
+        progress.Say($"finding the range of budgets for {graph.Name} ...");
         BudgetReport report;
         try
         {
@@ -112,11 +113,16 @@ public sealed class ReportCommand : ICommand
 
         public void Update(SweepProgress p)
         {
-            if (!interactive) return;
             const int bar = 30;
             int filled = p.Total == 0 ? bar : p.Done * bar / p.Total;
-            var line = string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', filled)}{new string('.', bar - filled)}] {p.Done}/{p.Total} {p.Series} at {ByteSize.Format(p.BudgetBytes)}");
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"[{new string('#', filled)}{new string('.', bar - filled)}] {p.Done}/{p.Total} {p.Series} at {ByteSize.Format(p.BudgetBytes)}"));
+        }
+
+        /// <summary>Replaces the current status line.</summary>
+        public void Say(string line)
+        {
+            if (!interactive) return;
             writer.Write("\r" + line.PadRight(_width));
             _width = Math.Max(_width, line.Length);
             writer.Flush();

@@ -54,9 +54,10 @@ public class ReportCommandTests
                 Assert.Contains("interrupted", err.ToString());
                 Assert.Empty(Directory.GetFiles(dir));
             }
-            // Cancelled after three points: the progress bar's third write (one per finished point) pulls the trigger.
+            // Cancelled after three points: the status line's fourth write (one at the start, then one per finished
+            // point) pulls the trigger.
             using var cts = new CancellationTokenSource();
-            var stderr = new CancelAfterWrites(3, cts);
+            var stderr = new CancelAfterWrites(4, cts);
             int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5 }, dir, new StringWriter(), stderr, true, cts.Token);
             Assert.Equal(130, code);
             Assert.Contains("interrupted", stderr.ToString());
