@@ -1,9 +1,80 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
 
 namespace Recompute.Benchmarks;
 
-/// <summary>Runs the benchmarks chosen on the command line (<c>--filter *Onnx*</c>, <c>--list flat</c>, ...).</summary>
+/// <summary>
+/// Entry point. <c>dotnet run -c Release --project Recompute.Benchmarks -- NAME [options]</c> prints a quick table
+/// (a few seconds, best-of-N timing) for a named table; anything else goes to BenchmarkDotNet's switcher
+/// (e.g. <c>-- --filter *Gemm*</c>).
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    /// <summary>Quick tables by name: add one line per table.</summary>
+    private static readonly IReadOnlyDictionary<string, Action<QuickTableOptions>> QuickTables =
+        new Dictionary<string, Action<QuickTableOptions>>(StringComparer.Ordinal)
+        {
+            ["gemm"] = KernelTables.Gemm,
+            ["conv"] = KernelTables.Conv,
+            ["peak"] = KernelTables.Peak,
+            ["gemm-tune"] = KernelTables.GemmTune,
+        };
+
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        var rest = args.Where(a => a != "--quick").ToArray();
+        if (rest.Length > 0 && QuickTables.TryGetValue(rest[0], out var table))
+        {
+            QuickTableOptions options;
+            try
+            {
+                options = QuickTableOptions.Parse(rest.Skip(1).ToArray());
+            }
+            catch (FormatException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            table(options);
+            return 0;
+        }
+        if (args.Contains("--quick"))
+        {
+            Console.Error.WriteLine($"error: unknown quick table; known: {string.Join(", ", QuickTables.Keys.Order())}");
+            return 2;
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+}
+
+/// <summary>Options shared by quick tables: <c>--threads 1,2</c>, <c>--seconds S</c> (time per row).</summary>
+public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double SecondsPerRow)
+{
+    public static QuickTableOptions Parse(string[] args)
+    {
+        IReadOnlyList<int> threads = new[] { 1, 2 };
+        double seconds = 1.0;
+        for (int i = 0; i < args.Length; i++)
+        {
+            string value = i + 1 < args.Length ? args[i + 1] : throw new FormatException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--threads":
+                    threads = value.Split(',').Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int t) && t > 0
+                        ? t : throw new FormatException($"--threads: '{s}' is not a positive integer")).ToArray();
+                    break;
+                case "--seconds":
+                    seconds = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s > 0
+                        ? s : throw new FormatException($"--seconds: '{value}' is not a positive number");
+                    break;
+                default:
+                    throw new FormatException($"unknown option '{args[i]}'");
+            }
+            i++;
+        }
+        return new QuickTableOptions(threads, seconds);
+    }
 }

@@ -17,8 +17,9 @@ public sealed record GraphLoadOptions
 public static class GraphLoader
 {
     /// <summary>
-    /// Loads <paramref name="path"/>: <c>.onnx</c> (ONNX model). Unknown extensions and unreadable files throw
-    /// <see cref="GraphFormatException"/> naming the path.
+    /// Loads <paramref name="path"/>: <c>.onnx</c> (ONNX model), <c>.txt</c> (the 2019 paper's graph files),
+    /// <c>.json</c> (the native format or Checkmate/Moccasin node-link JSON, told apart by content). Unknown
+    /// extensions and unreadable files throw <see cref="GraphFormatException"/> naming the path.
     /// </summary>
     public static ComputationGraph Load(string path, GraphLoadOptions? options = null)
     {
@@ -28,7 +29,17 @@ public static class GraphLoader
         return ext switch
         {
             ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile }),
-            _ => throw new GraphFormatException(path, null, $"unknown graph file extension '{ext}' (supported: .onnx)"),
+            ".txt" => WithoutShapeOptions(path, options, PaperGraphImporter.Load),
+            ".json" => WithoutShapeOptions(path, options, JsonGraphDispatcher.Load),
+            _ => throw new GraphFormatException(path, null, $"unknown graph file extension '{ext}' (supported: .onnx, .json, .txt)"),
         };
+    }
+
+    /// <summary>Formats without shapes cannot be re-inferred for another batch nor re-timed per node by name here.</summary>
+    private static ComputationGraph WithoutShapeOptions(string path, GraphLoadOptions options, Func<string, ComputationGraph> load)
+    {
+        if (options.Batch is not null) throw new GraphFormatException(path, null, "--batch needs a graph with shapes (ONNX); this format has sizes only");
+        if (options.TimeFile is not null) throw new GraphFormatException(path, null, "--time-file applies to ONNX graphs; this format carries its own times");
+        return load(path);
     }
 }

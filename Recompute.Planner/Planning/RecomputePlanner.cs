@@ -17,6 +17,9 @@ public sealed record PlanResult(
 {
     /// <summary>A schedule exists and its simulated peak fits the budget.</summary>
     public bool Feasible => Schedule is not null && Simulation is not null && Simulation.PeakBytes <= BudgetBytes;
+
+    /// <summary>The budget the solver was run with in its own model (the DPs search it; see <see cref="RecomputePlanner.Plan"/>).</summary>
+    public long SolverBudgetBytes { get; init; } = BudgetBytes;
 }
 
 /// <summary>The smallest budget a solver finds a plan for.</summary>
@@ -49,36 +52,77 @@ public static class RecomputePlanner
     }
 
     /// <summary>Plans under <see cref="SolverOptions.BudgetBytes"/> with the named solver.</summary>
+    /// <remarks>
+    /// The canonical DPs size blocks in the paper's cost model, which counts more than the schedule ever holds
+    /// (2·M(V_i), A_i ∩ B_i twice). The budget a user gives is for the schedule, so for the DPs the planner
+    /// searches the largest model budget whose lowered schedule still fits the user's budget by simulation, and
+    /// keeps the cheapest fitting plan it saw. Other solvers are run once at the user's budget.
+    /// </remarks>
     public static PlanResult Plan(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
         var solver = SolverRegistry.Create(solverName);
         long storeAll = StoreAllPeak(problem);
         var clock = Stopwatch.StartNew();
-        var result = solver.Solve(problem, options, cancellation);
-        var (schedule, sim) = Prove(problem, result, options.BudgetBytes);
-
-        // Canonical plans are sized in the paper's model; for explicit training graphs the simulated peak can
-        // exceed it. Tighten the solver's budget by the excess until the schedule itself fits (a few rounds).
-        var tightened = options;
-        for (int round = 0; round < 8 && solver.IsCanonical && sim is not null && sim.PeakBytes > options.BudgetBytes; round++)
+        long budget = options.BudgetBytes;
+        Candidate? best;
+        if (solver is CanonicalDpSolver dp) best = SearchModelBudget(problem, dp, options, cancellation);
+        else
         {
-            long excess = sim.PeakBytes - options.BudgetBytes;
-            tightened = tightened with { BudgetBytes = tightened.BudgetBytes - excess };
-            if (tightened.BudgetBytes <= 0) break;
-            var retry = solver.Solve(problem, tightened, cancellation);
-            if (!retry.Feasible) break;
-            var (s2, sim2) = Prove(problem, retry, options.BudgetBytes);
-            result = retry; schedule = s2; sim = sim2;
+            var r = solver.Solve(problem, options, cancellation);
+            best = Prove(problem, r, budget);
         }
         clock.Stop();
-        if (sim is not null && sim.PeakBytes > options.BudgetBytes)
+        if (best is null)
+            return new PlanResult(new SolverResult(solverName, false, "INFEASIBLE", Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
+        var result = best.Result;
+        if (best.Simulation is { } sim && sim.PeakBytes > budget)
             result = result with
             {
                 Feasible = false,
                 Status = "INFEASIBLE",
-                Reason = $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {options.BudgetBytes} bytes",
+                Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
             };
-        return new PlanResult(result, schedule, sim, options.BudgetBytes, storeAll, clock.Elapsed.TotalSeconds);
+        return new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget };
+    }
+
+    private sealed record Candidate(SolverResult Result, Schedule? Schedule, SimulationResult? Simulation, long ModelBudget);
+
+    /// <summary>Model budget search for the canonical DPs (see <see cref="Plan"/>).</summary>
+    private static Candidate? SearchModelBudget(PlanningProblem problem, CanonicalDpSolver dp, SolverOptions options, CancellationToken ct)
+    {
+        long budget = options.BudgetBytes;
+        long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
+        Candidate? best = null;
+        Candidate? At(long modelBudget)
+        {
+            var r = dp.Solve(problem, options with { BudgetBytes = modelBudget }, ct);
+            if (!r.Feasible) return null;
+            var c = Prove(problem, r, budget) with { ModelBudget = modelBudget };
+            if (c.Simulation!.PeakBytes <= budget && (best is null || c.Simulation.RecomputeTime < best.Simulation!.RecomputeTime))
+                best = c;
+            return c;
+        }
+        bool Fits(Candidate? c) => c?.Simulation is { } s && s.PeakBytes <= budget;
+
+        long lo;
+        var first = At(Math.Min(budget, hi));
+        if (Fits(first)) lo = Math.Min(budget, hi);
+        else
+        {
+            // The model says no (or the schedule does not fit): start from the model's smallest budget.
+            var min = dp.MinimumBudget(problem, options, ct);
+            if (min is null) return first;
+            var atMin = At(min.Value.Budget);
+            if (!Fits(atMin)) return atMin ?? first;
+            lo = min.Value.Budget;
+        }
+        if (lo >= hi || Fits(At(hi))) return best;
+        for (int round = 0; round < 12 && hi - lo > Math.Max(1, budget / 1000); round++)
+        {
+            long mid = lo + (hi - lo) / 2;
+            if (Fits(At(mid))) lo = mid; else hi = mid;
+        }
+        return best;
     }
 
     /// <summary>The smallest budget (in the solver's model) for which the canonical DP solver finds a strategy.</summary>
@@ -105,12 +149,13 @@ public static class RecomputePlanner
         return new MinMemoryResult(minBudget, plan with { SolveSeconds = clock.Elapsed.TotalSeconds });
     }
 
-    private static (Schedule?, SimulationResult?) Prove(PlanningProblem problem, SolverResult result, long budget)
+    private static Candidate Prove(PlanningProblem problem, SolverResult result, long budget)
     {
-        if (!result.Feasible) return (null, null);
-        var schedule = result.Schedule
-            ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget);
-        var sim = Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false);
-        return (schedule with { BudgetBytes = budget }, sim);
+        if (!result.Feasible) return new Candidate(result, null, null, budget);
+        var schedule = (result.Schedule
+            ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget))
+            with { BudgetBytes = budget };
+        var sim = Simulator.Simulate(schedule, enforceBudget: false);
+        return new Candidate(result, schedule, sim, budget);
     }
 }

@@ -11,6 +11,7 @@ public static class SolverRegistry
         ["chen"] = () => new ChenSolver(),
         ["dp-approx"] = () => new DpApproxSolver(),
         ["dp"] = () => new DpSolver(),
+        ["optimal"] = () => new Solvers.Optimal.OptimalSolver(),
     };
 
     /// <summary>Solver names in the order the help lists them.</summary>

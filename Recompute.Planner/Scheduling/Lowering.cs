@@ -22,6 +22,17 @@ public static class Lowering
         for (int b = 0; b < strategy.Blocks.Length; b++)
             foreach (var n in strategy.Blocks[b]) blockOf[n] = b;
 
+        // Dead ends (tensors no loss depends on) are made at the end of the block of their last input.
+        var extras = new List<int>[strategy.Blocks.Length];
+        for (int b = 0; b < extras.Length; b++) extras[b] = [];
+        foreach (var d in dag.DeadEnds)
+        {
+            int block = 0;
+            foreach (var p in g[d].Inputs) if (blockOf[p] > block) block = blockOf[p];
+            blockOf[d] = block;
+            if (extras.Length > 0) extras[block].Add(d);
+        }
+
         var steps = new List<Step>(training.Count * 2);
         var available = new bool[training.Count];
 
@@ -34,6 +45,16 @@ public static class Lowering
                 steps.Add(new Step(StepKind.Compute, t));
                 available[t] = true;
             }
+            int before = steps.Count;
+            foreach (var d in extras[b])
+            {
+                int t = training.ForwardTaskOf(d);
+                foreach (int p in training.Tasks[t].Inputs)
+                    if (!available[p]) Recompute(training, p, available, steps);
+                steps.Add(new Step(StepKind.Compute, t));
+            }
+            // Inputs a dead end needed from an earlier block were recomputed for it; they are not checkpoints.
+            for (int i = before; i < steps.Count; i++) available[steps[i].Task] = false;
             foreach (var n in strategy.Blocks[b])
             {
                 bool checkpoint = dag.Succ[dag.IndexOf[n]].Any(s => blockOf[dag.NodeOf[s]] > b);

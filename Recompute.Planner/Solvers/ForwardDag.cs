@@ -6,14 +6,26 @@ namespace Recompute.Planner.Solvers;
 /// <summary>
 /// The forward graph the canonical solvers plan over: planned, forward tensors only, densely numbered 0..n-1 in
 /// topological order, with predecessor and successor lists, sizes and times. Resident tensors (inputs,
-/// parameters, constants) are not part of it; explicit backward nodes neither.
+/// parameters, constants) are not part of it; explicit backward nodes neither; nor are dead ends, tensors from
+/// which no loss can be reached (BatchNormalization's running statistics, Dropout masks nobody reads): they need
+/// no gradient and no checkpoint, are freed as soon as they are made, and left in the DAG they would multiply the
+/// lower sets (each is a free-floating sink) and force every chain through their ancestor sets.
 /// </summary>
 public sealed class ForwardDag
 {
     public ForwardDag(ComputationGraph graph)
     {
         Graph = graph;
-        var nodes = graph.Nodes.Where(n => n.IsPlanned && !n.IsBackward).Select(n => n.Id).ToArray();
+        var forward = graph.Nodes.Where(n => n.IsPlanned && !n.IsBackward).ToArray();
+        var live = new bool[graph.Count];
+        bool hasLoss = forward.Any(n => n.Kind == NodeKind.Loss);
+        for (int i = forward.Length - 1; i >= 0; i--)
+        {
+            var n = forward[i];
+            if (!hasLoss || n.Kind == NodeKind.Loss || graph.Successors(n.Id).ToArray().Any(s => live[s] && !graph[s].IsBackward)) live[n.Id] = true;
+        }
+        DeadEnds = forward.Where(n => !live[n.Id]).Select(n => n.Id).ToArray();
+        var nodes = forward.Where(n => live[n.Id]).Select(n => n.Id).ToArray();
         NodeOf = nodes;
         Count = nodes.Length;
         IndexOf = Enumerable.Repeat(-1, graph.Count).ToArray();
@@ -35,6 +47,8 @@ public sealed class ForwardDag
 
     public ComputationGraph Graph { get; }
     public int Count { get; }
+    /// <summary>Planned forward tensors left out of the DAG because no loss depends on them (graph node ids, topological order).</summary>
+    public int[] DeadEnds { get; }
     /// <summary>Number of 64-bit words in a node bitset.</summary>
     public int Words { get; }
     /// <summary>Graph node id of each dense index.</summary>

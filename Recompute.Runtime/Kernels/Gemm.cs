@@ -4,6 +4,12 @@ namespace Recompute.Runtime.Kernels;
 /// General matrix multiply over row-major float32 matrices: C = alpha * op(A) * op(B) + beta * C, where op(A) is
 /// m×k and op(B) is k×n. This is the contract every caller relies on; the implementation behind it may change.
 /// </summary>
+/// <remarks>
+/// The implementation is a packed, cache-blocked GEMM (<see cref="PackedGemm"/>) with an AVX-512, AVX2+FMA or scalar
+/// register-tile kernel. Results are bitwise identical for any thread count: every element of C is produced by one
+/// thread, always with the same blocking and the same summation order over k. When beta is 0,
+/// C is not read (it may hold garbage, even NaN).
+/// </remarks>
 public static class Gemm
 {
     /// <param name="a">A, stored row-major as m×k (or k×m when <paramref name="transA"/>).</param>
@@ -12,7 +18,69 @@ public static class Gemm
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k,
         bool transA = false, bool transB = false, float alpha = 1f, float beta = 0f)
     {
-        ReferenceGemm.Multiply(a, b, c, m, n, k, transA, transB, alpha, beta);
+        PackedGemm.Multiply(PackedGemm.BestKernel, a, b, c, m, n, k, transA, transB, alpha, beta,
+            KernelOptions.MaxDegreeOfParallelism);
+    }
+
+    /// <summary>As <see cref="Multiply(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, bool, bool, float, float)"/>
+    /// with an explicit thread limit for this call (the result does not depend on it).</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k,
+        bool transA, bool transB, float alpha, float beta, int maxDegreeOfParallelism)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDegreeOfParallelism, 1);
+        PackedGemm.Multiply(PackedGemm.BestKernel, a, b, c, m, n, k, transA, transB, alpha, beta,
+            maxDegreeOfParallelism);
+    }
+}
+
+/// <summary>
+/// A batch of independent GEMMs over strided operands: for i in [0, batch), C_i = alpha·op(A_i)·op(B_i) + beta·C_i
+/// with A_i = a[i·strideA ..], B_i = b[i·strideB ..], C_i = c[i·strideC ..] (a stride of 0 broadcasts an operand).
+/// Items run in parallel with single-threaded GEMMs when there are enough of them; each C_i is computed exactly as
+/// <see cref="Gemm.Multiply(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, bool, bool, float, float)"/>
+/// would, so results do not depend on the thread count. C blocks must not overlap.
+/// </summary>
+public static class BatchedGemm
+{
+    public static unsafe void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int batch, int m,
+        int n, int k, long strideA, long strideB, long strideC, bool transA = false, bool transB = false,
+        float alpha = 1f, float beta = 0f)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(strideA);
+        ArgumentOutOfRangeException.ThrowIfNegative(strideB);
+        if (batch == 0)
+            return;
+        long sizeA = (long)m * k, sizeB = (long)k * n, sizeC = (long)m * n;
+        if (strideC < sizeC && batch > 1)
+            throw new ArgumentException($"strideC ({strideC}) is smaller than one C block ({sizeC}): blocks would overlap.");
+        RequireLength(a.Length, (batch - 1) * strideA + sizeA, "a");
+        RequireLength(b.Length, (batch - 1) * strideB + sizeB, "b");
+        RequireLength(c.Length, (batch - 1) * strideC + sizeC, "c");
+        int degree = KernelOptions.MaxDegreeOfParallelism;
+        if (degree == 1 || batch == 1 || sizeC * k < 32L * 32 * 32)
+        {
+            for (int i = 0; i < batch; i++)
+                Gemm.Multiply(a.Slice((int)(i * strideA), (int)sizeA), b.Slice((int)(i * strideB), (int)sizeB),
+                    c.Slice((int)(i * strideC), (int)sizeC), m, n, k, transA, transB, alpha, beta, degree);
+            return;
+        }
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+        {
+            nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
+            Parallel.For(0, batch, new ParallelOptions { MaxDegreeOfParallelism = degree }, i =>
+                Gemm.Multiply(new ReadOnlySpan<float>((float*)ia + i * strideA, (int)sizeA),
+                    new ReadOnlySpan<float>((float*)ib + i * strideB, (int)sizeB),
+                    new Span<float>((float*)ic + i * strideC, (int)sizeC), m, n, k, transA, transB, alpha, beta, 1));
+        }
+    }
+
+    private static void RequireLength(int actual, long required, string name)
+    {
+        if (actual < required)
+            throw new ArgumentException($"{name} has {actual} elements, the batch needs {required}.", name);
     }
 }
 

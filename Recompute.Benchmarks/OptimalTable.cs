@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+
+namespace Recompute.Benchmarks;
+
+/// <summary>
+/// The optimal solver's measurement table (issue 5): per graph and budget (a fraction of the store-all simulated
+/// peak), the extra compute of store-all, chen, dp-approx, dp and optimal over one run of every task, with the
+/// optimal solver's proven gap, status and solve time. A Markdown table on the writer; a slow run (about a minute
+/// per row), so it is a named table of the benchmark program, never a test.
+/// </summary>
+public static class OptimalTable
+{
+    /// <summary>Budgets as fractions of the store-all peak.</summary>
+    public static readonly double[] Fractions = [0.9, 0.8];
+
+    /// <summary>The Checkmate training graphs the table covers (under <c>../shared/conformance/checkmate-graphs</c>).</summary>
+    public static readonly string[] CheckmateGraphs =
+    [
+        "VGG16_256_train.json", "VGG19_256_train.json", "fcn_8_vgg_32_train.json", "segnet_32_train.json",
+        "vgg_unet_32_train.json", "MobileNet_512_train.json", "ResNet50_256_train.json",
+        "random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json", "random_layered_n250_w0.43_nlv0.75_ed0.2_scd0.14.json",
+        "random_layered_n500_w0.36_nlv0.75_ed0.2_scd0.14.json",
+    ];
+
+    /// <summary>Writes the table for the Checkmate graphs, loading each file with <paramref name="load"/> (the Checkmate importer).</summary>
+    /// <param name="output">Where the Markdown table goes.</param>
+    /// <param name="load">Reads a graph file (<c>CheckmateImporter.Load</c>).</param>
+    /// <param name="timeLimit">The optimal solver's limit per row (the issue's proof target is 60 s).</param>
+    public static void Run(TextWriter output, Func<string, ComputationGraph> load, TimeSpan? timeLimit = null)
+    {
+        string dir = Path.Combine(RepositoryRoot(), "..", "shared", "conformance", "checkmate-graphs");
+        WriteHeader(output);
+        foreach (var file in CheckmateGraphs)
+        {
+            string path = Path.Combine(dir, file);
+            if (!File.Exists(path)) { output.WriteLine($"| {file} | missing | | | | | | | | | |"); continue; }
+            Rows(output, Path.GetFileNameWithoutExtension(file), new PlanningProblem(load(path)), timeLimit ?? TimeSpan.FromSeconds(60));
+        }
+    }
+
+    /// <summary>The table's header.</summary>
+    public static void WriteHeader(TextWriter output)
+    {
+        output.WriteLine("| graph | tasks | budget | store-all | chen | dp-approx | dp | optimal | gap | status | solve s |");
+        output.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+    }
+
+    /// <summary>One row per budget fraction for one graph.</summary>
+    public static void Rows(TextWriter output, string name, PlanningProblem problem, TimeSpan timeLimit)
+    {
+        var (_, storeAll) = RecomputePlanner.StoreAll(problem);
+        double total = storeAll.ForwardTime + storeAll.BackwardTime;
+        foreach (var fraction in Fractions)
+        {
+            long budget = (long)(storeAll.PeakBytes * fraction);
+            var options = new SolverOptions { BudgetBytes = budget, TimeLimit = timeLimit, Seed = 1, MaxLowerSets = 200_000 };
+            string Canonical(string solver)
+            {
+                try
+                {
+                    var plan = RecomputePlanner.Plan(problem, solver, options);
+                    return plan.Feasible ? Percent(plan.Simulation!.RecomputeTime, total) : "—";
+                }
+                catch (LowerSetLimitException) { return "n/a"; }
+            }
+            var clock = Stopwatch.StartNew();
+            var run = new OptimalSolver().Run(problem, options);
+            clock.Stop();
+            var r = run.Result;
+            string optimal;
+            if (r.Feasible)
+            {
+                var sim = Simulator.Simulate(r.Schedule!);
+                if (sim.PeakBytes > budget) throw new InvalidOperationException($"{name}: optimal plan over budget");
+                optimal = Percent(sim.RecomputeTime, total);
+            }
+            else optimal = r.MinFeasibleBudgetBytes is { } m ? string.Create(CultureInfo.InvariantCulture, $"infeasible (min {100.0 * m / storeAll.PeakBytes:F1}% of store-all)") : "none";
+            string gap = r.Gap is { } g ? (100 * g).ToString("F2", CultureInfo.InvariantCulture) + "%" : "";
+            string status = r.Status + (run.FromWarmStart ? $" ({run.WarmStart})" : "");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {problem.Training.Count} | {fraction * 100:F0}% | {Canonical("store-all")} | {Canonical("chen")} | {Canonical("dp-approx")} | {Canonical("dp")} | {optimal} | {gap} | {status} | {clock.Elapsed.TotalSeconds:F1} |"));
+            output.Flush();
+        }
+    }
+
+    private static string Percent(double part, double whole) =>
+        whole > 0 ? "+" + (100 * part / whole).ToString("F2", CultureInfo.InvariantCulture) + "%" : "0";
+
+    /// <summary>The directory holding Recompute.sln, walking up from the program's directory.</summary>
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException("Recompute.sln not found above " + AppContext.BaseDirectory);
+    }
+}

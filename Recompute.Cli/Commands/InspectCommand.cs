@@ -1,0 +1,72 @@
+using Recompute.Cli.Output;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Cli.Commands;
+
+/// <summary><c>recompute inspect &lt;graph&gt;</c>: what the graph holds and what store-all training costs.</summary>
+public sealed class InspectCommand : ICommand
+{
+    public string Name => "inspect";
+    public string Summary => "nodes, edges, op histogram, activation/parameter bytes, lower-set count";
+    public string Usage => """
+        recompute inspect <graph> [--format table|json] [--batch N] [--time-file times.json] [--max-lower-sets N]
+          <graph>   .onnx, native .json, Checkmate/Moccasin .json or the 2019 paper's cg_*.txt
+        """;
+
+    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var args = new CliArguments(argv, CommandSupport.Set(CommandSupport.GraphOptions, ["--format", "--max-lower-sets"]), new HashSet<string>());
+        args.ExpectPositionals(1, Usage.Split('\n')[0]);
+        var format = CommandSupport.Format(args);
+        var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
+        var problem = new PlanningProblem(graph);
+        long limit = args.Int("--max-lower-sets", 100_000, 1, int.MaxValue);
+        long? lowerSets = LowerSetFamily.CountAll(problem.Forward, limit);
+        var storeAll = RecomputePlanner.StoreAll(problem);
+        var ops = graph.OperationHistogram;
+        int operations = ops.Values.Sum();
+
+        if (format == "json")
+        {
+            new JsonOutput()
+                .Field("graph", graph.Name)
+                .Field("nodes", (long)operations)
+                .Field("edges", (long)graph.EdgeCount)
+                .Field("tensors", (long)graph.Count)
+                .Field("plannedTensors", (long)problem.Forward.Count)
+                .Field("activationBytes", graph.ActivationBytes)
+                .Field("parameterBytes", graph.ParameterBytes)
+                .Field("inputBytes", graph.InputBytes)
+                .Field("constantBytes", graph.ConstantBytes)
+                .Field("ops", ops)
+                .Field("lowerSets", lowerSets)
+                .Field("lowerSetLimit", limit)
+                .Field("storeAllPeakBytes", storeAll.Simulation.PeakBytes)
+                .Field("timeUnit", graph.TimeUnit)
+                .Field("forwardTime", storeAll.Simulation.ForwardTime)
+                .Field("backwardTime", storeAll.Simulation.BackwardTime)
+                .Field("explicitBackward", graph.HasExplicitBackward)
+                .WriteTo(stdout);
+            return ExitCodes.Success;
+        }
+        new TextTable()
+            .Row("graph", $"{graph.Name} ({graph.Source})")
+            .Row("operations", operations.ToString())
+            .Row("tensors", $"{graph.Count} ({problem.Forward.Count} planned, the rest inputs, parameters and constants)")
+            .Row("edges", graph.EdgeCount.ToString())
+            .Row("activations", CommandSupport.Bytes(graph.ActivationBytes))
+            .Row("parameters", CommandSupport.Bytes(graph.ParameterBytes))
+            .Row("inputs", CommandSupport.Bytes(graph.InputBytes))
+            .Row("lower sets", lowerSets?.ToString() ?? $"more than {limit}")
+            .Row("store-all peak", CommandSupport.Bytes(storeAll.Simulation.PeakBytes) + " (activations and their gradients)")
+            .Row("forward time", CommandSupport.Time(storeAll.Simulation.ForwardTime, graph.TimeUnit))
+            .Row("backward", graph.HasExplicitBackward ? "explicit in the file" : "derived from the forward graph")
+            .WriteTo(stdout);
+        stdout.WriteLine();
+        var table = new ColumnTable("op", "count");
+        foreach (var (op, count) in ops.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)) table.Add(op, count.ToString());
+        table.WriteTo(stdout);
+        return ExitCodes.Success;
+    }
+}

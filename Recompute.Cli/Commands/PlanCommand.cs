@@ -1,0 +1,146 @@
+using Recompute.Cli.Output;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Cli.Commands;
+
+/// <summary><c>recompute plan</c>: plan under a budget (or find the smallest budget), prove it by simulation, write the schedule.</summary>
+public sealed class PlanCommand : ICommand
+{
+    public string Name => "plan";
+    public string Summary => "plan under a budget (--budget B) or find the smallest feasible one (--min-memory)";
+    public string Usage => $"""
+        recompute plan <graph> (--budget <B> | --min-memory) [--solver S] [--objective time|memory] [-o schedule.json] [--format table|json]
+          --budget B           bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak ("40%")
+          --min-memory         the smallest budget for which the solver finds a plan (paper model for dp and dp-approx)
+          --solver S           {string.Join(", ", SolverRegistry.Names)} (default dp-approx)
+          --objective O        time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)
+          -o FILE              write the schedule as JSON (read back by `recompute simulate`)
+          --keep a,b           tensors never to recompute;  --recompute a,b: tensors never to keep
+          --time-limit S       seconds for searching solvers (default 30);  --threads N;  --seed N
+          --max-lower-sets N   stop the exact DP past this many lower sets (default 1000000)
+          --batch N            re-infer an ONNX graph for another batch size;  --time-file F: measured per-node times
+        """;
+
+    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var args = new CliArguments(argv,
+            CommandSupport.Set(CommandSupport.GraphOptions, CommandSupport.SolverValueOptions, ["--budget", "-o", "--output", "--format"]),
+            CommandSupport.Set(["--min-memory"]));
+        args.ExpectPositionals(1, Usage.Split('\n')[0]);
+        var format = CommandSupport.Format(args);
+        bool minMemory = args.Flag("--min-memory");
+        if (minMemory == args.Has("--budget")) throw new UsageException("give exactly one of --budget <B> and --min-memory");
+        if (args.Has("-o") && args.Has("--output")) throw new UsageException("-o and --output are the same option; give one");
+        var output = args.Value("-o") ?? args.Value("--output");
+        var solverName = CommandSupport.SolverName(args, "dp-approx");
+
+        var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
+        var problem = new PlanningProblem(graph);
+        long? storeAllPeak = null;
+        long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
+        long budget = minMemory ? long.MaxValue : CommandSupport.ParseSize("--budget", args.Value("--budget")!, StoreAll);
+        var options = CommandSupport.SolverOptions(args, graph, budget);
+
+        PlanResult plan;
+        long? minBudget = null;
+        try
+        {
+            if (minMemory)
+            {
+                var min = RecomputePlanner.MinMemory(problem, solverName, options, cancellation);
+                minBudget = min.MinBudgetBytes;
+                plan = min.Plan;
+            }
+            else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
+        }
+        catch (LowerSetLimitException e) { throw new UsageException(e.Message); }
+        catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
+
+        if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
+
+        long? smallest = null;
+        if (!plan.Feasible) smallest = SmallestFeasible(problem, solverName, options, cancellation);
+
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallest, output);
+        else WriteTable(stdout, graph, plan, minBudget, output);
+
+        if (!plan.Feasible)
+        {
+            stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {plan.Solver.Reason ?? "infeasible"}" +
+                (smallest is { } s ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" : ""));
+            return ExitCodes.Infeasible;
+        }
+        return ExitCodes.Success;
+    }
+
+    /// <summary>The smallest budget a canonical DP fits, to tell a user what to ask for.</summary>
+    private static long? SmallestFeasible(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken ct)
+    {
+        if (options.BudgetBytes == long.MaxValue) return null;
+        if (SolverRegistry.Create(solverName) is not CanonicalDpSolver) solverName = "dp-approx";
+        try { return RecomputePlanner.MinMemory(problem, solverName, options, ct).MinBudgetBytes; }
+        catch (LowerSetLimitException) { return RecomputePlanner.MinMemory(problem, "dp-approx", options, ct).MinBudgetBytes; }
+    }
+
+    private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
+    {
+        ["peakBytes"] = plan.Simulation!.PeakBytes,
+        ["storeAllPeakBytes"] = plan.StoreAllPeakBytes,
+        ["overhead"] = plan.Simulation.Overhead,
+    };
+
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallest, string? output)
+    {
+        var sim = plan.Simulation;
+        var j = new JsonOutput()
+            .Field("solver", plan.Solver.Solver)
+            .Field("status", plan.Solver.Status)
+            .Field("feasible", plan.Feasible)
+            .Field("budgetBytes", minBudget ?? plan.BudgetBytes);
+        if (minBudget is not null) j.Field("minBudgetBytes", minBudget);
+        j.Field("peakBytes", sim?.PeakBytes)
+            .Field("storeAllPeakBytes", plan.StoreAllPeakBytes)
+            .Field("paperModelPeakBytes", plan.Solver.PaperModelPeakBytes)
+            .Field("forwardTime", sim?.ForwardTime)
+            .Field("recomputeTime", sim?.RecomputeTime)
+            .Field("backwardTime", sim?.BackwardTime)
+            .Field("overhead", sim?.Overhead)
+            .Field("paperModelOverhead", plan.Solver.PaperModelOverhead)
+            .Field("lowerBound", plan.Solver.LowerBound)
+            .Field("gap", plan.Solver.Gap)
+            .Field("solveSeconds", plan.SolveSeconds)
+            .Field("scheduleFile", plan.Feasible ? output : null)
+            .Field("timeUnit", plan.Schedule?.Training.Graph.TimeUnit)
+            .Field("steps", (long?)plan.Schedule?.Steps.Length)
+            .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
+        if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest);
+        j.WriteTo(stdout);
+    }
+
+    private static void WriteTable(TextWriter stdout, ComputationGraph graph, PlanResult plan, long? minBudget, string? output)
+    {
+        var sim = plan.Simulation;
+        var t = new TextTable()
+            .Row("graph", graph.Name)
+            .Row("solver", $"{plan.Solver.Solver} ({plan.Solver.Status})");
+        if (minBudget is not null) t.Row("smallest budget", CommandSupport.Bytes(minBudget.Value) + (plan.Solver.PaperModelPeakBytes is not null ? " (paper model)" : ""));
+        else t.Row("budget", CommandSupport.Bytes(plan.BudgetBytes));
+        t.Row("store-all peak", CommandSupport.Bytes(plan.StoreAllPeakBytes));
+        if (sim is not null)
+        {
+            t.Row("simulated peak", $"{CommandSupport.Bytes(sim.PeakBytes)}, {CommandSupport.Percent((double)sim.PeakBytes / plan.StoreAllPeakBytes)} of store-all");
+            if (plan.Solver.PaperModelPeakBytes is { } pm) t.Row("paper-model peak", CommandSupport.Bytes(pm));
+            t.Row("forward time", CommandSupport.Time(sim.ForwardTime, graph.TimeUnit))
+             .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)} (overhead {CommandSupport.Percent(sim.Overhead)})");
+            var recomputed = plan.Schedule!.RecomputedNodes;
+            t.Row("recomputed", recomputed.Length == 0 ? "nothing" : $"{recomputed.Length} tensors: " + string.Join(", ", recomputed.Take(12).Select(n => graph[n].Name)) + (recomputed.Length > 12 ? ", ..." : ""));
+        }
+        if (plan.Solver.LowerBound is { } lb) t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)})");
+        t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
+        if (plan.Feasible && output is not null) t.Row("schedule", output);
+        t.WriteTo(stdout);
+    }
+}

@@ -1,0 +1,158 @@
+using System.Globalization;
+using System.Text.Json;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Units;
+using Recompute.Runtime.Execution;
+
+namespace Recompute.Cli.Commands;
+
+/// <summary>
+/// <c>recompute train</c>: plans a graph under a budget and runs real training steps by the plan on the CPU,
+/// printing the loss per step and the measured against the predicted peak; <c>--verify</c> trains a store-all twin
+/// in lockstep and reports the largest gradient difference and both step times.
+/// </summary>
+public sealed class TrainCommand : ICommand
+{
+    public string Name => "train";
+    public string Summary => "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all";
+    public string Usage => $"""
+        recompute train <graph> --budget <B> [--steps N] [--batch N] [--verify] [--solver S] [--seed N] [--lr X] [--optimizer adam|sgd] [--format table|json]
+          --budget B           bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak ("40%")
+          --steps N            training steps (default 10)
+          --batch N            re-infer an ONNX graph for another batch size
+          --verify             also train with store-all in lockstep: maxGradientDifference and both step times
+          --solver S           {string.Join(", ", SolverRegistry.Names)} (default dp-approx)
+          --seed N             seed of weights, synthetic data and dropout (default 1)
+          --lr X               learning rate (default 0.001);  --optimizer adam (default) or sgd (momentum 0.9)
+          --batches K          distinct synthetic batches cycled through (default 1: a fixed batch the model can fit)
+          --time-limit S       seconds for the solver (default 30)
+        Data are synthetic and deterministic: float inputs standard normal, labels and indices uniform integers.
+        """;
+
+    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var args = new CliArguments(argv,
+            new HashSet<string>(["--budget", "--steps", "--batch", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format"], StringComparer.Ordinal),
+            new HashSet<string>(["--verify"], StringComparer.Ordinal));
+        args.ExpectPositionals(1, Usage.Split('\n')[0]);
+        var format = args.Value("--format") ?? "table";
+        if (format is not ("table" or "json")) throw new UsageException($"--format must be 'table' or 'json', not '{format}'");
+        var budgetText = args.Value("--budget") ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
+        int steps = args.Int("--steps", 10, 1, 1_000_000);
+        int? batch = args.Has("--batch") ? args.Int("--batch", 1, 1, 1 << 20) : null;
+        var solver = args.Value("--solver") ?? "dp-approx";
+        if (!SolverRegistry.Exists(solver)) throw new UsageException($"unknown solver '{solver}'; solvers: {string.Join(", ", SolverRegistry.Names)}");
+        int seed = args.Int("--seed", 1, 0, int.MaxValue);
+        double lr = args.Double("--lr", 1e-3, 1e-12, 1e3);
+        IOptimizer optimizer = (args.Value("--optimizer") ?? "adam") switch
+        {
+            "adam" => new Adam(lr),
+            "sgd" => new Sgd(lr),
+            var o => throw new UsageException($"--optimizer must be 'adam' or 'sgd', not '{o}'"),
+        };
+        int batches = args.Int("--batches", 1, 1, 1_000_000);
+        double timeLimit = args.Double("--time-limit", 30, 0.001, 86_400);
+        bool verify = args.Flag("--verify");
+
+        var path = args.Positional(0, "graph file");
+        if (!File.Exists(path)) throw new InputFileException($"{path}: no such file");
+        var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch });
+        long budget;
+        try
+        {
+            budget = ByteSize.Parse(budgetText, ByteSize.IsPercentage(budgetText) ? RecomputePlanner.StoreAllPeak(new PlanningProblem(graph)) : null);
+        }
+        catch (FormatException e) { throw new UsageException($"--budget: {e.Message}"); }
+
+        var options = new TrainingOptions
+        {
+            BudgetBytes = budget, Solver = solver, Optimizer = optimizer, Seed = seed, SyntheticBatches = batches,
+            SolverTimeLimit = TimeSpan.FromSeconds(timeLimit),
+        };
+        bool table = format == "table";
+        if (table)
+        {
+            stdout.WriteLine($"graph      {graph.Name} ({graph.Count} nodes)");
+            stdout.WriteLine($"budget     {Bytes(budget)}, solver {solver}");
+        }
+        TrainingReport report;
+        try
+        {
+            bool header = false;
+            report = TrainingRun.Run(graph, options, steps, verify, r =>
+            {
+                if (!table) return;
+                if (!header)
+                {
+                    stdout.WriteLine($"{"step",5}  {"loss",10}  {"measured peak",14}  {"predicted peak",14}  {"seconds",9}  {"recomputed",10}");
+                    header = true;
+                }
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{r.Step,5}  {r.Loss,10:0.000000}  {r.MeasuredPeakBytes,14}  {r.PredictedPeakBytes,14}  {r.Seconds,9:0.0000}  {r.Recomputations,10}"));
+            }, cancellation);
+        }
+        catch (InfeasibleBudgetException e)
+        {
+            stderr.WriteLine($"recompute train: {e.Message}");
+            return ExitCodes.Infeasible;
+        }
+
+        if (table) WriteSummary(stdout, report);
+        else WriteJson(stdout, graph, solver, report);
+        return ExitCodes.Success;
+    }
+
+    private static string Bytes(long b) => $"{ByteSize.Format(b)} ({b.ToString(CultureInfo.InvariantCulture)} B)";
+
+    private static void WriteSummary(TextWriter w, TrainingReport r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        w.WriteLine();
+        w.WriteLine($"store-all peak    {Bytes(r.Plan.StoreAllPeakBytes)}");
+        w.WriteLine($"predicted peak    {Bytes(r.PredictedPeakBytes)}");
+        w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
+        w.WriteLine(string.Create(inv, $"predicted overhead {r.Plan.Simulation!.Overhead:0.000} (recompute time / forward time)"));
+        w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s (mean)"));
+        if (r.StoreAllStepSeconds is { } s)
+        {
+            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (mean); measured overhead {r.StepSeconds / s - 1:0.000}"));
+            w.WriteLine(string.Create(inv, $"max gradient difference {r.MaxGradientDifference:G6} (relative to the gradient norm)"));
+        }
+    }
+
+    private static void WriteJson(TextWriter w, ComputationGraph graph, string solver, TrainingReport r)
+    {
+        using var stream = new MemoryStream();
+        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            j.WriteStartObject();
+            j.WriteString("graph", graph.Name);
+            j.WriteString("solver", solver);
+            j.WriteNumber("budgetBytes", r.Plan.BudgetBytes);
+            j.WriteNumber("storeAllPeakBytes", r.Plan.StoreAllPeakBytes);
+            j.WriteNumber("steps", r.Steps.Count);
+            j.WriteStartArray("loss");
+            foreach (var s in r.Steps) j.WriteNumberValue(s.Loss);
+            j.WriteEndArray();
+            j.WriteNumber("measuredPeakBytes", r.MeasuredPeakBytes);
+            j.WriteNumber("predictedPeakBytes", r.PredictedPeakBytes);
+            j.WriteNumber("predictedOverhead", r.Plan.Simulation!.Overhead);
+            j.WriteNumber("recomputations", r.Steps[0].Recomputations);
+            j.WriteNumber("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes));
+            j.WriteNumber("stepSeconds", r.StepSeconds);
+            if (r.StoreAllStepSeconds is { } s2)
+            {
+                j.WriteNumber("storeAllStepSeconds", s2);
+                j.WriteNumber("maxGradientDifference", r.MaxGradientDifference!.Value);
+                j.WriteStartArray("storeAllLoss");
+                foreach (var l in r.StoreAllLoss!) j.WriteNumberValue(l);
+                j.WriteEndArray();
+            }
+            j.WriteEndObject();
+        }
+        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+}

@@ -1,0 +1,68 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Recompute.Cli.Output;
+
+/// <summary>Writes the one JSON object a command prints with <c>--format json</c>: fields in a fixed order, invariant numbers.</summary>
+public sealed class JsonOutput
+{
+    private readonly MemoryStream _buffer = new();
+    private readonly Utf8JsonWriter _writer;
+
+    public JsonOutput()
+    {
+        _writer = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        _writer.WriteStartObject();
+    }
+
+    public Utf8JsonWriter Writer => _writer;
+
+    public JsonOutput Field(string name, string? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteString(name, value); return this; }
+    public JsonOutput Field(string name, long value) { _writer.WriteNumber(name, value); return this; }
+    public JsonOutput Field(string name, long? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteNumber(name, value.Value); return this; }
+    public JsonOutput Field(string name, bool value) { _writer.WriteBoolean(name, value); return this; }
+    public JsonOutput Field(string name, double value) { WriteDouble(name, value); return this; }
+    public JsonOutput Field(string name, double? value) { if (value is null) _writer.WriteNull(name); else WriteDouble(name, value.Value); return this; }
+
+    public JsonOutput Field(string name, IEnumerable<KeyValuePair<string, int>> map)
+    {
+        _writer.WriteStartObject(name);
+        foreach (var (k, v) in map) _writer.WriteNumber(k, v);
+        _writer.WriteEndObject();
+        return this;
+    }
+
+    public JsonOutput Field(string name, IEnumerable<string> list)
+    {
+        _writer.WriteStartArray(name);
+        foreach (var s in list) _writer.WriteStringValue(s);
+        _writer.WriteEndArray();
+        return this;
+    }
+
+    public JsonOutput Field(string name, IEnumerable<double> list)
+    {
+        _writer.WriteStartArray(name);
+        foreach (var d in list) _writer.WriteRawValue(Number(d));
+        _writer.WriteEndArray();
+        return this;
+    }
+
+    private void WriteDouble(string name, double value)
+    {
+        if (double.IsFinite(value)) { _writer.WritePropertyName(name); _writer.WriteRawValue(Number(value)); }
+        else _writer.WriteNull(name);
+    }
+
+    /// <summary>Shortest round-trip form, invariant culture.</summary>
+    public static string Number(double d) => double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : "null";
+
+    public void WriteTo(TextWriter w)
+    {
+        _writer.WriteEndObject();
+        _writer.Flush();
+        w.WriteLine(Encoding.UTF8.GetString(_buffer.ToArray()));
+    }
+}

@@ -1,0 +1,50 @@
+using System.Globalization;
+using System.Text;
+using Google.OrTools.Sat;
+
+namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>
+/// The CP-SAT parameters the optimal solver sets, as typed values. The .NET wrapper of CP-SAT only accepts
+/// parameters as protobuf text, and an unknown field in that text aborts the process natively; so the text is
+/// built here from typed values with invariant culture, and every field name is checked against the
+/// <see cref="SatParameters"/> descriptor first (a name missing from this OR-Tools version throws a managed
+/// exception instead of aborting).
+/// </summary>
+/// <param name="TimeLimit">Wall-clock limit of the search.</param>
+/// <param name="Workers">Search workers (at least 1).</param>
+/// <param name="Seed">Random seed of the search.</param>
+/// <remarks>
+/// Reproducibility: with the same seed and worker count the search is deterministic (one worker is sequential;
+/// several workers are interleaved deterministically with <c>interleave_search</c>), so a search that ends by
+/// proof or by its deterministic time limit returns the same plan every time. A search cut by the wall-clock
+/// limit or by cancellation returns whatever it had at that moment.
+/// </remarks>
+public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed)
+{
+    /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
+    public string ToParameterText()
+    {
+        double seconds = Math.Max(0.05, TimeLimit.TotalSeconds);
+        var fields = new List<(string Name, string Value)>
+        {
+            ("max_time_in_seconds", seconds.ToString("R", CultureInfo.InvariantCulture)),
+            // A deterministic limit equal to the wall-clock one: on this machine it is usually reached first, so
+            // a run cut by the limit is reproducible too.
+            ("max_deterministic_time", seconds.ToString("R", CultureInfo.InvariantCulture)),
+            ("num_workers", Math.Max(1, Workers).ToString(CultureInfo.InvariantCulture)),
+            ("random_seed", Seed.ToString(CultureInfo.InvariantCulture)),
+            ("interleave_search", Workers > 1 ? "true" : "false"),
+            ("log_search_progress", "false"),
+        };
+        var text = new StringBuilder();
+        foreach (var (name, value) in fields)
+        {
+            if (SatParameters.Descriptor.FindFieldByName(name) is null)
+                throw new InvalidOperationException($"this CP-SAT version has no parameter '{name}'");
+            if (text.Length > 0) text.Append(' ');
+            text.Append(name).Append(':').Append(value);
+        }
+        return text.ToString();
+    }
+}

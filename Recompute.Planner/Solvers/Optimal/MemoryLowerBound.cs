@@ -1,0 +1,42 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Units;
+
+namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>
+/// A budget every schedule needs, whatever it recomputes: a task's inputs and its output are live together while
+/// it runs, so no schedule peaks below the largest such sum. <see cref="Task"/> is the task that sets it.
+/// </summary>
+/// <param name="Task">The task whose inputs and output are largest together.</param>
+/// <param name="Bytes">Its inputs' bytes plus its output's bytes.</param>
+public sealed record MemoryLowerBound(TrainingTask Task, long Bytes)
+{
+    public static MemoryLowerBound Of(TrainingGraph training)
+    {
+        if (training.Count == 0) throw new ArgumentException("the training graph has no tasks", nameof(training));
+        TrainingTask best = training.Tasks[0];
+        long bestBytes = -1;
+        foreach (var t in training.Tasks)
+        {
+            long sum = t.Bytes;
+            foreach (int p in t.Inputs) sum = checked(sum + training.Tasks[p].Bytes);
+            if (sum > bestBytes) { best = t; bestBytes = sum; }
+        }
+        return new MemoryLowerBound(best, bestBytes);
+    }
+
+    /// <summary>The explanation in a user's terms, e.g. "task 'conv5_3' needs its 2 inputs and its output, 3.1 GiB, live at once".</summary>
+    public string Explain(TrainingGraph training)
+    {
+        int inputs = Task.Inputs.Length;
+        string what = inputs switch
+        {
+            0 => "its output",
+            1 => "its input and its output",
+            _ => $"its {inputs} inputs and its output",
+        };
+        string kind = Task.Kind == TaskKind.Backward ? "backward task" : "node";
+        string example = inputs > 0 ? $" (largest input '{training.Tasks[Task.Inputs.MaxBy(p => training.Tasks[p].Bytes)].Name}')" : "";
+        return $"{kind} '{Task.Name}' needs {what}{example}, {ByteSize.Format(Bytes)} ({Bytes} bytes), live at once";
+    }
+}

@@ -1,0 +1,22 @@
+namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>
+/// Everything an optimal-solver run found out, beyond the <see cref="SolverResult"/> every solver returns.
+/// </summary>
+/// <param name="Result">The solver result (schedule, bound, gap, status, or the infeasibility explanation).</param>
+/// <param name="Plan">The plan in stage form, when the returned schedule came from the CP-SAT model.</param>
+/// <param name="ModelPeakBytes">The model's own peak of <see cref="Plan"/> (equals the simulated peak).</param>
+/// <param name="WarmStart">Solver whose plan warm-started the search ("dp", "dp-approx", "store-all", "given"), or null.</param>
+/// <param name="WarmStartRecomputeTime">Simulated recompute time of that plan.</param>
+/// <param name="CpStatus">CP-SAT's status word (OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN), or "NOT_RUN".</param>
+/// <param name="Decisions">Boolean decisions of the model (R and S variables), 0 when no model was built.</param>
+/// <param name="FromWarmStart">True when the returned schedule is the warm-start plan (CP-SAT found nothing better).</param>
+public sealed record OptimalRun(
+    SolverResult Result,
+    StagePlan? Plan,
+    long? ModelPeakBytes,
+    string? WarmStart,
+    double? WarmStartRecomputeTime,
+    string CpStatus,
+    int Decisions,
+    bool FromWarmStart);

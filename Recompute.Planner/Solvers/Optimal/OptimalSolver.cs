@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using Google.OrTools.Sat;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Units;
+
+namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>
+/// General rematerialization on CP-SAT (<c>--solver optimal</c>): any task, forward or backward, may run again,
+/// any number of times. The search is warm-started from the best canonical plan (dp-approx, and dp when the graph
+/// has few lower sets), in the stage order of that plan, so the result is never worse than the DP; it reports
+/// CP-SAT's proven bound as <see cref="SolverResult.LowerBound"/> (recompute time) with the relative
+/// <see cref="SolverResult.Gap"/>, and OPTIMAL when the bound meets the plan. When no plan fits it explains why and
+/// gives the smallest budget it found feasible.
+/// </summary>
+/// <remarks>
+/// The bound holds for the stage model: schedules whose first runs follow the warm start's order and whose
+/// recomputations inside a stage run in that order (Checkmate's model). Pins: tasks of
+/// <see cref="SolverOptions.Keep"/> nodes never run again; forward tasks of <see cref="SolverOptions.ForceRecompute"/>
+/// nodes are not live when the first backward task's stage begins.
+/// </remarks>
+public sealed class OptimalSolver : ISolver
+{
+    /// <summary>The exact DP is used as a warm start only below this many lower sets (it is exponential).</summary>
+    public const long WarmStartLowerSetLimit = 50_000;
+
+    /// <summary>
+    /// CP-SAT workers when <see cref="SolverOptions.Threads"/> is 0. They are interleaved deterministically; on two
+    /// cores eight interleaved workers (a portfolio with linear-relaxation workers) prove bounds that one or two
+    /// workers do not reach.
+    /// </summary>
+    public const int DefaultWorkers = 8;
+
+    /// <summary>Above this many Boolean decisions the CP-SAT model is not built (memory and time on two cores).</summary>
+    public const long MaxDecisions = 400_000;
+
+    public string Name => "optimal";
+    public bool IsCanonical => false;
+
+    public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default) =>
+        Run(problem, options, cancellation).Result;
+
+    /// <summary>Solves and returns the details of the run (plan in stage form, model peak, warm start).</summary>
+    public OptimalRun Run(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var training = problem.Training;
+        long budget = options.BudgetBytes;
+        var bound = MemoryLowerBound.Of(training);
+
+        if (budget < bound.Bytes)
+        {
+            long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
+            string reason = $"{bound.Explain(training)}; the budget is {ByteSize.Format(budget)} ({budget} bytes)";
+            return Infeasible("INFEASIBLE", reason, min, "NOT_RUN", 0);
+        }
+
+        var warm = WarmStarts(problem, options, cancellation).OrderBy(w => w.Simulation.RecomputeTime).ThenBy(w => w.Rank).FirstOrDefault();
+        if (warm is not null && warm.Simulation.RecomputeTime == 0)
+        {
+            // Nothing to recompute: the warm start is optimal (recompute time cannot be negative).
+            var done = new SolverResult(Name, true, "OPTIMAL", Schedule: Rename(warm.Schedule, budget), LowerBound: 0, Gap: 0);
+            return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true);
+        }
+
+        var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
+        if (order.DecisionBound > MaxDecisions)
+        {
+            // The model would not fit in memory or be searched in time: the best canonical plan it is.
+            if (warm is not null)
+                return new OptimalRun(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)),
+                    null, null, warm.Name, warm.Simulation.RecomputeTime, "MODEL_TOO_LARGE", 0, true);
+            return Infeasible("UNKNOWN", $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
+                SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
+        }
+        var model = new StageModel(order, budget, StageObjective.RecomputeTime, KeepPositions(order, options), ForceRecomputePositions(order, options));
+        var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
+        if (hint is not null) model.Hint(hint);
+
+        var (status, solver) = SolveModel(model, options, Remaining(options, clock), cancellation);
+        using (solver)
+        {
+            string cpStatus = status.ToString();
+            bool found = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
+            double? lowerBound = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
+                ? Math.Max(0, model.ToTime(solver.BestObjectiveBound)) : null;
+            if (found)
+            {
+                var plan = model.Extract(solver);
+                var schedule = plan.ToSchedule(Name, budget);
+                var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                if (sim.PeakBytes > budget)
+                    throw new InvalidOperationException($"the optimal solver's model admitted a plan of {sim.PeakBytes} bytes over the budget of {budget} bytes");
+                bool fromWarm = warm is not null && warm.Simulation.RecomputeTime < sim.RecomputeTime;
+                double best = fromWarm ? warm!.Simulation.RecomputeTime : sim.RecomputeTime;
+                double lb = Math.Min(lowerBound ?? 0, best);
+                bool proven = status == CpSolverStatus.Optimal && !fromWarm;
+                var result = new SolverResult(Name, true, proven ? "OPTIMAL" : "FEASIBLE",
+                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule,
+                    LowerBound: lb, Gap: RelativeGap(best, lb));
+                return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
+                    warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm);
+            }
+            if (warm is not null)
+            {
+                // CP-SAT found nothing in time (or its stage order excludes the warm start's exact recompute order).
+                double best = warm.Simulation.RecomputeTime;
+                double? lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : null;
+                var result = new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget),
+                    LowerBound: lb, Gap: lb is { } l ? RelativeGap(best, l) : null);
+                return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true);
+            }
+            long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
+            string why = status == CpSolverStatus.Infeasible
+                ? $"no schedule fits {ByteSize.Format(budget)} ({budget} bytes): CP-SAT proved it for every schedule whose first runs follow the order {order.Describe()}, and no canonical plan fits"
+                : $"no schedule found within {options.TimeLimit.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} s for {ByteSize.Format(budget)} ({budget} bytes), and no canonical plan fits";
+            return Infeasible(status == CpSolverStatus.Infeasible ? "INFEASIBLE" : "UNKNOWN", why, min, cpStatus, model.DecisionCount);
+        }
+    }
+
+    private OptimalRun Infeasible(string status, string reason, long? min, string cpStatus, int decisions)
+    {
+        string text = min is { } m ? $"{reason}; the smallest budget found feasible is {ByteSize.Format(m)} ({m} bytes)" : reason;
+        return new OptimalRun(new SolverResult(Name, false, status, Reason: text, MinFeasibleBudgetBytes: min), null, null, null, null, cpStatus, decisions, false);
+    }
+
+    private static double RelativeGap(double best, double lowerBound) => best > 0 ? Math.Max(0, (best - lowerBound) / best) : 0;
+
+    private static TimeSpan Remaining(SolverOptions options, Stopwatch clock)
+    {
+        var left = options.TimeLimit - clock.Elapsed;
+        return left > TimeSpan.FromMilliseconds(100) ? left : TimeSpan.FromMilliseconds(100);
+    }
+
+    private Schedule Rename(Schedule s, long budget) => s with { Solver = Name, BudgetBytes = budget };
+
+    /// <summary>A candidate warm start: a schedule that fits the budget and its simulation.</summary>
+    private sealed record WarmStart(string Name, int Rank, Schedule Schedule, SimulationResult Simulation);
+
+    /// <summary>Plans that fit: the given warm start, store-all, dp-approx and (for small graphs) dp.</summary>
+    private static List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, CancellationToken ct)
+    {
+        var list = new List<WarmStart>();
+        long budget = options.BudgetBytes;
+        var canonical = options with { WarmStart = null, Objective = Objective.Time };
+        if (options.WarmStart is { } given && ReferenceEquals(given.Training, problem.Training))
+        {
+            var sim = Simulator.Simulate(given with { BudgetBytes = budget }, enforceBudget: false);
+            if (sim.PeakBytes <= budget && Honours(given, options)) list.Add(new WarmStart("given", 0, given, sim));
+        }
+        if (options.ForceRecompute.IsEmpty)
+        {
+            var (schedule, sim) = RecomputePlanner.StoreAll(problem);
+            if (sim.PeakBytes <= budget) list.Add(new WarmStart("store-all", 1, schedule, sim));
+        }
+        if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
+        foreach (var (name, rank) in new[] { ("dp", 2), ("dp-approx", 3) })
+        {
+            try
+            {
+                var plan = RecomputePlanner.Plan(problem, name, canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, ct);
+                if (plan.Feasible && Honours(plan.Schedule!, options)) list.Add(new WarmStart(name, rank, plan.Schedule!, plan.Simulation!));
+            }
+            catch (LowerSetLimitException)
+            {
+                // Too many lower sets for the exact DP: dp-approx alone warm-starts the search.
+            }
+        }
+        if (list.Count == 0)
+        {
+            // The DP's plans at this budget do not fit (the paper's model differs from the simulator's): its plans
+            // for somewhat smaller budgets may fit, and its least-memory plan fits if any canonical plan does.
+            for (int step = 1; step <= 12 && list.Count == 0; step++)
+            {
+                var plan = RecomputePlanner.Plan(problem, "dp-approx", canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, ct);
+                if (plan.Schedule is { } s && plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
+                    list.Add(new WarmStart("dp-approx", 3, s, sim));
+            }
+            try
+            {
+                var min = RecomputePlanner.MinMemory(problem, "dp-approx", canonical with { BudgetBytes = long.MaxValue }, ct);
+                if (list.Count == 0 && min.Plan.Schedule is { } s && min.Plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
+                    list.Add(new WarmStart("dp-approx", 4, s, sim));
+            }
+            catch (InvalidOperationException)
+            {
+                // No chain of lower sets (empty forward graph).
+            }
+        }
+        return list;
+    }
+
+    /// <summary>Whether a schedule respects the pins as the stage model reads them.</summary>
+    private static bool Honours(Schedule schedule, SolverOptions options)
+    {
+        var tasks = schedule.Training.Tasks;
+        var live = new bool[tasks.Length];
+        bool gapSeen = false;
+        foreach (var s in schedule.Steps)
+        {
+            var t = tasks[s.Task];
+            if (s.Kind == StepKind.Backward && !gapSeen)
+            {
+                gapSeen = true;
+                for (int i = 0; i < live.Length; i++)
+                    if (live[i] && tasks[i].Kind == TaskKind.Forward && options.ForceRecompute.Contains(tasks[i].Node)) return false;
+            }
+            if (s.Allocates) live[s.Task] = true; else live[s.Task] = false;
+            if (s.Kind == StepKind.Recompute && options.Keep.Contains(t.Node)) return false;
+        }
+        // A backward task run twice is a recomputation too.
+        var seen = new HashSet<int>();
+        foreach (var s in schedule.Steps)
+            if (s.Kind == StepKind.Backward && !seen.Add(s.Task) && options.Keep.Contains(tasks[s.Task].Node)) return false;
+        return true;
+    }
+
+    private static HashSet<int> KeepPositions(StageOrder order, SolverOptions options) =>
+        Enumerable.Range(0, order.Count).Where(p => options.Keep.Contains(order.Training.Tasks[order.TaskAt[p]].Node)).ToHashSet();
+
+    private static HashSet<int> ForceRecomputePositions(StageOrder order, SolverOptions options) =>
+        Enumerable.Range(0, order.Count).Where(p =>
+        {
+            var t = order.Training.Tasks[order.TaskAt[p]];
+            return t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node);
+        }).ToHashSet();
+
+    private static (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
+    {
+        int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
+        if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
+        var solver = new CpSolver { StringParameters = new CpSatSettings(limit, workers, options.Seed).ToParameterText() };
+        using var registration = ct.Register(solver.StopSearch);
+        var status = solver.Solve(model.Model);
+        return (status, solver);
+    }
+
+    /// <summary>
+    /// The smallest budget found feasible: the least simulated peak among the dp-approx minimum-memory plan,
+    /// store-all, and a short CP-SAT search minimising the peak from the dp-approx plan. Null when none is found.
+    /// </summary>
+    private static long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
+    {
+        var (best, start) = SmallestCanonical(problem, options, ct);
+        order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
+        if (order.DecisionBound > MaxDecisions) return best;
+        var model = new StageModel(order, long.MaxValue, StageObjective.PeakBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
+        if (start is not null && StagePlan.FromSchedule(order, start) is { } hint) model.Hint(hint);
+        var limit = TimeSpan.FromTicks(Math.Min(Remaining(options, clock).Ticks, TimeSpan.FromSeconds(5).Ticks));
+        var (status, solver) = SolveModel(model, options, limit, ct);
+        using (solver)
+        {
+            if (status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
+            {
+                var sim = Simulator.Simulate(model.Extract(solver).ToSchedule("optimal", null));
+                if (best is null || sim.PeakBytes < best) best = sim.PeakBytes;
+            }
+        }
+        return best;
+    }
+
+    private static long? SmallestCanonicalBudget(PlanningProblem problem, SolverOptions options) => SmallestCanonical(problem, options, default).Budget;
+
+    /// <summary>The least simulated peak of the dp-approx least-memory plan and of store-all, with the dp-approx schedule.</summary>
+    private static (long? Budget, Schedule? Schedule) SmallestCanonical(PlanningProblem problem, SolverOptions options, CancellationToken ct)
+    {
+        long? best = null;
+        Schedule? start = null;
+        try
+        {
+            var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, ct);
+            if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options)) { best = sim.PeakBytes; start = s; }
+        }
+        catch (InvalidOperationException)
+        {
+            // No chain exists (empty forward graph): the CP search still looks.
+        }
+        if (options.ForceRecompute.IsEmpty)
+        {
+            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            if (best is null || storeAll < best) best = storeAll;
+        }
+        return (best, start);
+    }
+}

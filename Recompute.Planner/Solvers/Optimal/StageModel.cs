@@ -1,0 +1,272 @@
+using System.Collections.Immutable;
+using Google.OrTools.Sat;
+
+namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>What the stage model minimises.</summary>
+public enum StageObjective
+{
+    /// <summary>Recompute time under the budget.</summary>
+    RecomputeTime,
+    /// <summary>Peak live bytes (no budget): the smallest budget any plan in the model needs.</summary>
+    PeakBytes,
+}
+
+/// <summary>
+/// Checkmate's rematerialization formulation with exact frees, as a CP-SAT model over a <see cref="StageOrder"/>.
+/// Stage t runs some earlier tasks again (R[t,i]) and then task t for the first time; S[t,i] says that i's buffer
+/// is live when stage t begins. Memory is counted at every run inside a stage, in position order: the buffers kept
+/// into the stage, plus the runs so far, minus the buffers freed so far. FREE[t,i,k] holds exactly when the run of
+/// k in stage t is the last reader of i's buffer (no later run of a reader in the stage, and i not kept into t+1),
+/// which is where <see cref="Scheduling.Liveness"/> frees it; and a buffer is only kept or run when something
+/// reads it later, so the model's memory equals the simulator's at every run.
+/// </summary>
+/// <remarks>
+/// Variables exist only where they can matter: i is run again or kept in stage t only when i &lt; t ≤ the last
+/// position of i's descendants; tasks pinned by <c>Keep</c> have no R; tasks pinned by <c>ForceRecompute</c> have
+/// no S at the first backward stage. Bytes are divided by their greatest common divisor (exact); times are scaled
+/// to integers (exact for integer times, otherwise rounded down so that the bound stays a valid bound).
+/// </remarks>
+public sealed class StageModel
+{
+    private readonly StageOrder _order;
+    private readonly BoolVar?[][] _r;
+    private readonly BoolVar?[][] _s;
+    private readonly List<(int K, IntVar U)>[] _memory;
+    private readonly Dictionary<(int T, int I, int K), BoolVar> _free = [];
+    private readonly long[] _bytes;
+    private readonly long[] _cost;
+    private readonly IntVar? _peak;
+    private readonly long _timeDivisor;
+
+    /// <param name="order">Stage order (first runs).</param>
+    /// <param name="budgetBytes">Budget (ignored when minimising the peak).</param>
+    /// <param name="objective">What to minimise.</param>
+    /// <param name="neverRecompute">Positions that are never run again.</param>
+    /// <param name="neverKeepAcrossGap">Positions whose buffer must not be live when the first backward stage begins.</param>
+    public StageModel(StageOrder order, long budgetBytes, StageObjective objective, ISet<int> neverRecompute, ISet<int> neverKeepAcrossGap)
+    {
+        _order = order;
+        int n = order.Count;
+        var tasks = order.Training.Tasks;
+        Model = new CpModel();
+
+        ByteUnit = tasks.Select(t => t.Bytes).Where(b => b > 0).Aggregate(0L, Gcd);
+        if (ByteUnit == 0) ByteUnit = 1;
+        _bytes = order.TaskAt.Select(t => tasks[t].Bytes / ByteUnit).ToArray();
+        var times = order.TaskAt.Select(t => tasks[t].Time).ToArray();
+        _timeDivisor = IntegerTimeDivisor(times);
+        TimeScale = _timeDivisor > 0 ? 1.0 / _timeDivisor : times.DefaultIfEmpty(0).Max() is > 0 and var max ? 1e6 / max : 1;
+        // Exact division for integer times; rounding down otherwise (so the bound stays a bound).
+        _cost = times.Select(x => _timeDivisor > 0 ? (long)x / _timeDivisor : (long)Math.Floor(x * TimeScale)).ToArray();
+        long total = _bytes.Aggregate(0L, (a, b) => checked(a + b));
+        long cap = objective == StageObjective.PeakBytes ? total : Math.Min(total, budgetBytes / ByteUnit);
+        if (objective == StageObjective.PeakBytes) _peak = Model.NewIntVar(0, total, "peak");
+
+        int gap = Enumerable.Range(0, n).FirstOrDefault(p => tasks[order.TaskAt[p]].Kind == Graph.TaskKind.Backward, -1);
+
+        // Variables.
+        _r = new BoolVar?[n][];
+        _s = new BoolVar?[n][];
+        for (int t = 0; t < n; t++)
+        {
+            _r[t] = new BoolVar?[t];
+            _s[t] = new BoolVar?[t];
+            for (int i = 0; i < t; i++)
+            {
+                if (t > order.LastDescendant[i]) continue;
+                if (!neverRecompute.Contains(i)) _r[t][i] = Model.NewBoolVar($"R{t}_{i}");
+                bool previous = t - 1 == i || _r[t - 1][i] is not null || _s[t - 1][i] is not null;
+                bool pinned = t == gap && neverKeepAcrossGap.Contains(i);
+                if (previous && !pinned) _s[t][i] = Model.NewBoolVar($"S{t}_{i}");
+            }
+        }
+
+        var objectiveTerms = LinearExpr.NewBuilder();
+        _memory = new List<(int, IntVar)>[n];
+        for (int t = 0; t < n; t++)
+        {
+            var candidates = Candidates(t);
+            // A run needs every input live: kept into the stage or run earlier in it.
+            foreach (int k in candidates)
+                foreach (int i in order.Inputs[k])
+                {
+                    var clause = new List<ILiteral>();
+                    if (_r[t][i] is { } ri) clause.Add(ri);
+                    if (_s[t][i] is { } si) clause.Add(si);
+                    if (k < t) clause.Add(_r[t][k]!.Not());
+                    Model.AddBoolOr(clause);
+                }
+            for (int i = 0; i < t; i++)
+            {
+                // Kept only if live before: computed or kept in the previous stage.
+                if (_s[t][i] is { } s && t - 1 > i)
+                {
+                    var clause = new List<ILiteral> { s.Not() };
+                    if (_r[t - 1][i] is { } rp) clause.Add(rp);
+                    if (_s[t - 1][i] is { } sp) clause.Add(sp);
+                    Model.AddBoolOr(clause);
+                }
+                if (_r[t][i] is { } r && _s[t][i] is { } s2) Model.AddBoolOr([r.Not(), s2.Not()]);
+                // Run or kept only when read later (so no buffer outlives its last reader).
+                foreach (var x in new[] { _r[t][i], _s[t][i] })
+                {
+                    if (x is null || order.Inputs[t].Contains(i)) continue;
+                    var clause = new List<ILiteral> { x.Not() };
+                    if (t + 1 < n && _s[t + 1][i] is { } sn) clause.Add(sn);
+                    foreach (int k in order.Readers[i])
+                        if (k < t && _r[t][k] is { } rk) clause.Add(rk);
+                    Model.AddBoolOr(clause);
+                }
+                if (_r[t][i] is { } rc && _cost[i] > 0) objectiveTerms.AddTerm(rc, _cost[i]);
+            }
+
+            // Memory at every run of the stage, with frees after each run.
+            var carried = LinearExpr.NewBuilder();
+            for (int i = 0; i < t; i++)
+                if (_s[t][i] is { } s) carried.AddTerm(s, _bytes[i]);
+            LinearExpr before = carried;
+            _memory[t] = [];
+            foreach (int k in candidates)
+            {
+                var u = Model.NewIntVar(0, cap, $"U{t}_{k}");
+                var atRun = LinearExpr.NewBuilder().Add(before);
+                if (k < t) atRun.AddTerm(_r[t][k]!, _bytes[k]); else atRun.Add(_bytes[k]);
+                Model.Add(u == atRun);
+                if (_peak is not null) Model.Add(u <= _peak);
+                _memory[t].Add((k, u));
+
+                var after = LinearExpr.NewBuilder().Add(u);
+                foreach (int i in order.Inputs[k].Append(k))
+                {
+                    var conditions = FreeConditions(t, i, k, candidates);
+                    if (conditions is null) continue;
+                    if (conditions.Count == 0) { after.Add(-_bytes[i]); continue; }
+                    var f = Model.NewBoolVar($"F{t}_{i}_{k}");
+                    foreach (var c in conditions) Model.AddImplication(f, c);
+                    Model.AddBoolOr(conditions.Select(c => c.Not()).Append(f));
+                    _free[(t, i, k)] = f;
+                    after.AddTerm(f, -_bytes[i]);
+                }
+                before = after;
+            }
+        }
+        if (_peak is not null) Model.Minimize(_peak);
+        else Model.Minimize(objectiveTerms);
+    }
+
+    /// <summary>The CP-SAT model.</summary>
+    public CpModel Model { get; }
+    /// <summary>Bytes per memory unit of the model (greatest common divisor of the task sizes).</summary>
+    public long ByteUnit { get; }
+    /// <summary>Objective units per time unit.</summary>
+    public double TimeScale { get; }
+    /// <summary>Number of Boolean decisions (R and S).</summary>
+    public int DecisionCount => _r.Sum(a => a.Count(v => v is not null)) + _s.Sum(a => a.Count(v => v is not null));
+
+    /// <summary>Positions that may run in stage t, ascending (the stage's own task last).</summary>
+    private List<int> Candidates(int t)
+    {
+        var list = new List<int>();
+        for (int k = 0; k < t; k++) if (_r[t][k] is not null) list.Add(k);
+        list.Add(t);
+        return list;
+    }
+
+    /// <summary>
+    /// Literals whose conjunction says "i's buffer is freed right after the run of k in stage t", an empty list
+    /// when that always holds, or null when it never does (or i cannot be live in the stage).
+    /// </summary>
+    private List<ILiteral>? FreeConditions(int t, int i, int k, List<int> candidates)
+    {
+        if (i != t && _r[t][i] is null && _s[t][i] is null) return null;
+        var lits = new List<ILiteral>();
+        if (k < t) lits.Add(_r[t][k]!);
+        if (t + 1 < _order.Count && i < t + 1 && _s[t + 1][i] is { } keep) lits.Add(keep.Not());
+        foreach (int j in _order.Readers[i])
+        {
+            if (j <= k || j > t) continue;
+            if (j == t) return null;
+            if (_r[t][j] is { } rj) lits.Add(rj.Not());
+        }
+        return lits;
+    }
+
+    /// <summary>Hints every variable with the values of a plan (a complete hint when the plan fits the model).</summary>
+    public void Hint(StagePlan plan)
+    {
+        var trace = StageTrace.Of(plan);
+        int n = _order.Count;
+        for (int t = 0; t < n; t++)
+        {
+            var ran = plan.Recomputed[t].ToHashSet();
+            for (int i = 0; i < t; i++)
+            {
+                if (_r[t][i] is { } r) Model.AddHint(r, ran.Contains(i));
+                if (_s[t][i] is { } s) Model.AddHint(s, trace.LiveAtStart[t].Contains(i));
+            }
+            var runs = trace.Runs[t].ToDictionary(x => x.Position);
+            long current = trace.LiveAtStart[t].Sum(i => _bytes[i]);
+            foreach (var (k, u) in _memory[t])
+            {
+                runs.TryGetValue(k, out var run);
+                if (run is not null)
+                {
+                    Model.AddHint(u, run.LiveBytes / ByteUnit);
+                    current = run.LiveBytes / ByteUnit - run.FreedAfter.Sum(f => _bytes[f]);
+                }
+                else Model.AddHint(u, current);
+                foreach (int i in _order.Inputs[k].Append(k))
+                    if (_free.TryGetValue((t, i, k), out var f))
+                        Model.AddHint(f, run is not null && run.FreedAfter.Contains(i));
+            }
+        }
+    }
+
+    /// <summary>The plan of a solution.</summary>
+    public StagePlan Extract(CpSolver solver)
+    {
+        var recomputed = ImmutableArray.CreateBuilder<ImmutableArray<int>>(_order.Count);
+        for (int t = 0; t < _order.Count; t++)
+        {
+            var list = ImmutableArray.CreateBuilder<int>();
+            for (int i = 0; i < t; i++)
+                if (_r[t][i] is { } r && solver.BooleanValue(r)) list.Add(i);
+            recomputed.Add(list.ToImmutable());
+        }
+        return new StagePlan(_order, recomputed.MoveToImmutable());
+    }
+
+    /// <summary>The model's peak of a solution in bytes: its largest memory at a run that happens.</summary>
+    public long ModelPeakBytes(CpSolver solver)
+    {
+        long peak = 0;
+        for (int t = 0; t < _order.Count; t++)
+            foreach (var (k, u) in _memory[t])
+                if (k == t || solver.BooleanValue(_r[t][k]!))
+                    peak = Math.Max(peak, solver.Value(u) * ByteUnit);
+        return peak;
+    }
+
+    /// <summary>Converts an objective value (or bound) back to time units.</summary>
+    public double ToTime(double objective) => _timeDivisor > 0 ? objective * _timeDivisor : objective / TimeScale;
+
+    private static long Gcd(long a, long b)
+    {
+        while (b != 0) (a, b) = (b, a % b);
+        return a;
+    }
+
+    /// <summary>
+    /// For integer times, their greatest common divisor (exact, and small coefficients keep the linear relaxation
+    /// fast); 0 when some time is not an integer or the sums could overflow (times are then scaled to about a
+    /// million units for the largest).
+    /// </summary>
+    private static long IntegerTimeDivisor(double[] times)
+    {
+        if (!times.All(x => x == Math.Floor(x) && x < 1e15)) return 0;
+        long g = times.Select(x => (long)x).Where(x => x > 0).Aggregate(0L, Gcd);
+        if (g == 0) return 1;
+        return times.Sum() / g * times.Length < 1e15 ? g : 0;
+    }
+}

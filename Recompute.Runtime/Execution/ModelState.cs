@@ -1,0 +1,150 @@
+using Recompute.Planner.Graph;
+using Recompute.Runtime.Ops;
+using Recompute.Runtime.Tensors;
+
+namespace Recompute.Runtime.Execution;
+
+/// <summary>
+/// The resident tensors of a model: parameters (initialised deterministically from a seed, since the graph files
+/// carry no weights), constants, and the accumulated parameter gradients of the last step.
+/// </summary>
+public sealed class ModelState
+{
+    private readonly Tensor?[] _resident;
+    private readonly Tensor?[] _gradients;
+    private readonly bool[] _hasGradient;
+
+    private ModelState(ComputationGraph graph, Arena arena)
+    {
+        Graph = graph; Arena = arena;
+        _resident = new Tensor?[graph.Count];
+        _gradients = new Tensor?[graph.Count];
+        _hasGradient = new bool[graph.Count];
+    }
+
+    public ComputationGraph Graph { get; }
+    public Arena Arena { get; }
+
+    /// <summary>Graph node ids of the parameters, in graph order.</summary>
+    public IReadOnlyList<int> Parameters { get; private set; } = [];
+
+    /// <summary>The value of a parameter or constant.</summary>
+    public Tensor Value(int node) => _resident[node] ?? throw new InvalidOperationException($"'{Graph[node].Name}' is not a resident tensor");
+
+    public bool IsResident(int node) => _resident[node] is not null;
+
+    /// <summary>The accumulated gradient of a parameter (zero when no gradient reached it in the last step).</summary>
+    public Tensor Gradient(int node) => _gradients[node] ?? throw new InvalidOperationException($"'{Graph[node].Name}' is not a parameter");
+
+    /// <summary>True when some operation contributed to the parameter's gradient in the last step.</summary>
+    public bool HasGradient(int node) => _hasGradient[node];
+
+    internal void MarkGradient(int node) => _hasGradient[node] = true;
+
+    /// <summary>Zeroes every parameter gradient before a step.</summary>
+    public void ZeroGradients()
+    {
+        foreach (var p in Parameters) { _gradients[p]!.Span.Clear(); _hasGradient[p] = false; }
+    }
+
+    /// <summary>Allocates and initialises parameters (deterministically from <paramref name="seed"/>) and constants.</summary>
+    public static ModelState Initialize(ComputationGraph graph, Arena arena, int seed)
+    {
+        var state = new ModelState(graph, arena);
+        var parameters = new List<int>();
+        foreach (var node in graph.Nodes)
+        {
+            if (node.Kind == NodeKind.Parameter)
+            {
+                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                ParameterInitializer.Fill(graph, node, t.Span, (ulong)seed);
+                state._resident[node.Id] = t;
+                state._gradients[node.Id] = arena.Allocate(MemoryCategory.ParameterGradient, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                parameters.Add(node.Id);
+            }
+            else if (node.Kind == NodeKind.Constant)
+            {
+                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                if (!ConstantValues.Fill(node, t.Span))
+                {
+                    // A constant nobody computes with needs no value; one that is read must carry it.
+                    if (graph.Successors(node.Id).Length > 0)
+                        throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", "constant has no value attribute");
+                }
+                state._resident[node.Id] = t;
+            }
+        }
+        state.Parameters = parameters;
+        return state;
+    }
+}
+
+/// <summary>
+/// Deterministic weight initialisation chosen from how a parameter is used: He-normal for convolution kernels,
+/// LeCun-normal for matrix weights, 0.02-normal for embeddings, one for scales, zero for biases and means.
+/// </summary>
+internal static class ParameterInitializer
+{
+    public static void Fill(ComputationGraph graph, Node p, Span<float> values, ulong seed)
+    {
+        var rng = new DeterministicRandom(DeterministicRandom.Derive(seed, p.Name));
+        var shape = DTypes.Shape(p);
+        var (kind, fanIn) = Role(graph, p, shape);
+        switch (kind)
+        {
+            case Init.Zero: values.Clear(); break;
+            case Init.One: values.Fill(1f); break;
+            default:
+            {
+                double std = kind switch
+                {
+                    Init.He => Math.Sqrt(2.0 / Math.Max(1, fanIn)),
+                    Init.LeCun => Math.Sqrt(1.0 / Math.Max(1, fanIn)),
+                    _ => 0.02,
+                };
+                for (int i = 0; i < values.Length; i++) values[i] = (float)(rng.NextNormal() * std);
+                break;
+            }
+        }
+    }
+
+    private enum Init { Zero, One, He, LeCun, Small }
+
+    /// <summary>He scaling keeps the signal's variance through a ReLU; LeCun scaling suits linear outputs.</summary>
+    private static bool FeedsRectifier(ComputationGraph graph, Node op)
+    {
+        foreach (var s in graph.Successors(op.Id))
+            if (graph[s].Op is "Relu" or "Clip") return true;
+        return false;
+    }
+
+    private static (Init Kind, int FanIn) Role(ComputationGraph graph, Node p, int[] shape)
+    {
+        foreach (var s in graph.Successors(p.Id))
+        {
+            var r = graph[s];
+            int k = r.Inputs.IndexOf(p.Id);
+            switch (r.Op)
+            {
+                case "Conv" or "ConvTranspose":
+                    return k == 1 ? (Init.He, shape.Length > 1 ? shape[1..].Aggregate(1, (a, b) => a * b) : 1) : (Init.Zero, 0);
+                case "Gemm":
+                    if (k == 2) return (Init.Zero, 0);
+                    bool trans = r.AttributeLong(k == 1 ? "transB" : "transA", 0) != 0;
+                    int fan = shape.Length == 2 ? (k == 1 ? (trans ? shape[1] : shape[0]) : (trans ? shape[0] : shape[1])) : shape[^1];
+                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, fan);
+                case "MatMul":
+                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
+                case "BatchNormalization":
+                    return (k is 1 or 4 ? Init.One : Init.Zero, 0);
+                case "Mul" or "Div":
+                    return (Init.One, 0);
+                case "Add" or "Sub":
+                    return (Init.Zero, 0);
+                case "Gather":
+                    return (Init.Small, 0);
+            }
+        }
+        return (Init.LeCun, shape.Length > 0 ? shape[^1] : 1);
+    }
+}

@@ -1,0 +1,262 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Scheduling;
+using Recompute.Runtime.Ops;
+using Recompute.Runtime.Tensors;
+
+namespace Recompute.Runtime.Execution;
+
+/// <summary>What one execution of a schedule measured.</summary>
+/// <param name="Loss">Value of the loss tensor.</param>
+/// <param name="MeasuredPeakBytes">Peak live bytes of activations and activation gradients (comparable with the simulated peak).</param>
+/// <param name="ScratchPeakBytes">Peak bytes of kernel scratch buffers (not part of the planned peak).</param>
+/// <param name="Seconds">Wall-clock time of the run.</param>
+/// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
+/// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
+public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes);
+
+/// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
+public sealed class RecomputationMismatchException(string tensor)
+    : Exception($"the recomputation of '{tensor}' is not bitwise equal to its first computation");
+
+/// <summary>
+/// Runs a <see cref="Schedule"/> step by step on real tensors. Every task's buffer comes from the arena:
+/// compute/recompute allocate a forward value, backward allocates the gradient of a tensor (the sum over its
+/// readers of their vector-Jacobian products, then the parameter gradients of its own op are accumulated), and
+/// free steps return buffers. The arena's planned peak is therefore the simulator's peak, byte for byte.
+/// </summary>
+public sealed class ScheduleExecutor
+{
+    private readonly TrainingGraph _training;
+    private readonly ComputationGraph _graph;
+    private readonly ModelState _model;
+    private readonly Arena _arena;
+    private readonly Operator?[] _ops;
+    private readonly int[][] _shapes;
+    private readonly int[] _elementBytes;
+    private readonly int[][] _positions;
+    private readonly Tensor?[] _buffers;
+    private readonly ulong[] _checksums;
+    private readonly bool[] _hasChecksum;
+
+    public ScheduleExecutor(TrainingGraph training, ModelState model)
+    {
+        _training = training; _graph = training.Graph; _model = model; _arena = model.Arena;
+        if (!ReferenceEquals(model.Graph, _graph)) throw new ArgumentException("the model state belongs to another graph", nameof(model));
+        int n = _graph.Count;
+        _ops = new Operator?[n];
+        _shapes = new int[n][];
+        _elementBytes = new int[n];
+        _positions = new int[n][];
+        foreach (var node in _graph.Nodes)
+        {
+            _positions[node.Id] = DTypes.OperandPositions(node);
+            _shapes[node.Id] = DTypes.Shape(node);
+            _elementBytes[node.Id] = DTypes.SizeOf(node.DType);
+            if (!node.IsPlanned) continue;
+            if (node.IsBackward) throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
+            _ops[node.Id] = OperatorRegistry.For(_graph, node);
+            long bytes = (long)Tensor.SizeOf(_shapes[node.Id]) * _elementBytes[node.Id];
+            if (bytes != node.Bytes)
+                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
+                    $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
+        }
+        CheckBackwardNeeds();
+        _buffers = new Tensor?[training.Count];
+        _checksums = new ulong[training.Count];
+        _hasChecksum = new bool[training.Count];
+    }
+
+    /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
+    public bool CheckRecomputation { get; init; } = true;
+
+    /// <summary>The backward of every op may read only what the memory model keeps for it.</summary>
+    private void CheckBackwardNeeds()
+    {
+        foreach (var node in _graph.Nodes)
+        {
+            if (!node.IsPlanned || _training.GradTaskOf(node.Id) < 0) continue;
+            foreach (var position in _ops[node.Id]!.BackwardReads)
+            {
+                int k = Array.IndexOf(_positions[node.Id], position);
+                if (k < 0 || !_graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
+                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
+                    $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
+            }
+        }
+    }
+
+    /// <summary>Runs one training step (forward and backward) by the schedule; parameter gradients are accumulated in the model state.</summary>
+    public ExecutionResult Run(Schedule schedule, TrainingBatch batch, ulong randomSeed)
+    {
+        if (!ReferenceEquals(schedule.Training, _training) && !ReferenceEquals(schedule.Training.Graph, _graph))
+            throw new ArgumentException("the schedule was planned for another graph", nameof(schedule));
+        foreach (var node in _graph.Nodes)
+            if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
+                throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
+        _model.ZeroGradients();
+        Array.Clear(_hasChecksum);
+        _arena.ResetPeaks();
+        long baseline = _arena.PlannedLiveBytes;
+        var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
+        float loss = float.NaN;
+        int recomputations = 0;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            for (int i = 0; i < schedule.Steps.Length; i++)
+            {
+                var step = schedule.Steps[i];
+                var task = _training.Tasks[step.Task];
+                switch (step.Kind)
+                {
+                    case StepKind.Compute or StepKind.Recompute:
+                    {
+                        var value = Forward(task, batch, randomSeed);
+                        if (step.Kind == StepKind.Recompute) recomputations++;
+                        if (_graph[task.Node].Kind == NodeKind.Loss) loss = value.Span[0];
+                        break;
+                    }
+                    case StepKind.Backward:
+                        Backward(task, batch, randomSeed);
+                        break;
+                    case StepKind.FreeValue or StepKind.FreeGrad:
+                        var buffer = _buffers[task.Id] ?? throw new InvalidScheduleException(i, $"frees '{task.Name}', which is not live");
+                        buffer.Dispose();
+                        _buffers[task.Id] = null;
+                        break;
+                }
+                trace.Add(_arena.PlannedLiveBytes - baseline);
+            }
+        }
+        finally
+        {
+            // A failed run must not leak planned bytes into the next one.
+            for (int t = 0; t < _buffers.Length; t++)
+                if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+        }
+        clock.Stop();
+        return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,
+            recomputations, trace.MoveToImmutable());
+    }
+
+    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)
+    {
+        var node = _graph[task.Node];
+        if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
+        var inputs = new Tensor?[node.Inputs.Length];
+        for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
+        var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
+        _buffers[task.Id] = output;
+        _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
+        if (CheckRecomputation)
+        {
+            ulong sum = Checksum(output.Span);
+            if (_hasChecksum[task.Id] && _checksums[task.Id] != sum) throw new RecomputationMismatchException(node.Name);
+            _checksums[task.Id] = sum; _hasChecksum[task.Id] = true;
+        }
+        return output;
+    }
+
+    private void Backward(TrainingTask task, TrainingBatch batch, ulong seed)
+    {
+        var v = _graph[task.Node];
+        if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
+        var grad = _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id]);
+        _buffers[task.Id] = grad;
+        bool written = false;
+        if (v.Kind == NodeKind.Loss) { grad.Span.Fill(1f); written = true; }
+        Tensor? partial = null;
+        try
+        {
+            // The gradient of v: the sum, in graph order of readers and operands, of each reader's VJP.
+            foreach (var s in _graph.Successors(v.Id))
+            {
+                int gs = _training.GradTaskOf(s);
+                if (gs < 0) continue;
+                var reader = _graph[s];
+                var op = _ops[s]!;
+                OpCall? call = null;
+                var positions = _positions[s];
+                for (int k = 0; k < reader.Inputs.Length; k++)
+                {
+                    if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
+                    call ??= BackwardCall(reader, batch, seed);
+                    var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
+                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; continue; }
+                    partial ??= _arena.Scratch(grad.Length);
+                    op.Backward(call, readerGrad.Span, positions[k], partial.Span);
+                    Accumulate(grad.Span, partial.Span);
+                }
+            }
+            partial?.Dispose(); partial = null;
+            // Parameter gradients of v's own op, from grad(v) and the operands its backward reads.
+            var own = _ops[v.Id]!;
+            OpCall? ownCall = null;
+            for (int k = 0; k < v.Inputs.Length; k++)
+            {
+                int p = v.Inputs[k];
+                int position = _positions[v.Id][k];
+                if (_graph[p].Kind != NodeKind.Parameter || !own.IsDifferentiable(v, position)) continue;
+                ownCall ??= BackwardCall(v, batch, seed);
+                var pg = _model.Gradient(p);
+                using var contribution = _arena.Scratch(pg.Length);
+                own.Backward(ownCall, grad.Span, position, contribution.Span);
+                Accumulate(pg.Span, contribution.Span);
+                _model.MarkGradient(p);
+            }
+        }
+        finally { partial?.Dispose(); }
+    }
+
+    private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
+        System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
+
+    /// <summary>An op call for a backward: resident operands and the planned operands listed in BackwardNeeds.</summary>
+    private OpCall BackwardCall(Node node, TrainingBatch batch, ulong seed)
+    {
+        var inputs = new Tensor?[node.Inputs.Length];
+        for (int k = 0; k < inputs.Length; k++)
+        {
+            int p = node.Inputs[k];
+            if (!_graph[p].IsPlanned) inputs[k] = Value(p, batch, required: true);
+            else if (node.BackwardNeeds.Contains(k)) inputs[k] = Value(p, batch, required: true);
+        }
+        return Call(node, inputs, seed);
+    }
+
+    /// <summary>An op call with operands placed at their ONNX positions (absent optional operands stay null).</summary>
+    private OpCall Call(Node node, Tensor?[] inputs, ulong seed)
+    {
+        var positions = _positions[node.Id];
+        int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
+        var shapes = new int[]?[arity];
+        var values = new Tensor?[arity];
+        for (int k = 0; k < positions.Length; k++)
+        {
+            shapes[positions[k]] = _shapes[node.Inputs[k]];
+            values[positions[k]] = inputs[k];
+        }
+        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed);
+    }
+
+    private Tensor? Value(int node, TrainingBatch batch, bool required)
+    {
+        var n = _graph[node];
+        if (n.Kind == NodeKind.Input) return batch[node];
+        if (!n.IsPlanned) return _model.Value(node);
+        var t = _buffers[_training.ForwardTaskOf(node)];
+        if (t is null && required) throw new InvalidOperationException($"'{n.Name}' is read but not live");
+        return t;
+    }
+
+    /// <summary>A 64-bit hash of the exact bit patterns of a buffer.</summary>
+    private static ulong Checksum(ReadOnlySpan<float> values)
+    {
+        ulong h = 0xCBF29CE484222325UL;
+        foreach (var bits in MemoryMarshal.Cast<float, uint>(values)) h = (h ^ bits) * 0x100000001B3UL;
+        return h;
+    }
+}

@@ -1,0 +1,79 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Runtime.Execution;
+
+/// <summary>The outcome of several training steps by a plan, optionally verified against store-all training.</summary>
+/// <param name="Steps">Every step, in order.</param>
+/// <param name="MeasuredPeakBytes">Largest measured peak of activations and activation gradients over the steps.</param>
+/// <param name="PredictedPeakBytes">The simulator's peak for the schedule.</param>
+/// <param name="StepSeconds">Mean wall-clock seconds per step with the plan.</param>
+/// <param name="StoreAllStepSeconds">Mean seconds per step of store-all training (with verification).</param>
+/// <param name="MaxGradientDifference">Largest |g_plan − g_store-all| over every parameter element and step, divided by the
+/// store-all gradient's L2 norm of that step (with verification).</param>
+/// <param name="StoreAllLoss">Store-all loss per step (with verification).</param>
+public sealed record TrainingReport(
+    IReadOnlyList<TrainingStepResult> Steps,
+    long MeasuredPeakBytes,
+    long PredictedPeakBytes,
+    double StepSeconds,
+    double? StoreAllStepSeconds,
+    double? MaxGradientDifference,
+    IReadOnlyList<float>? StoreAllLoss,
+    PlanResult Plan);
+
+/// <summary>Plans a graph, trains it for a number of steps, and (optionally) trains a store-all twin in lockstep to compare.</summary>
+public static class TrainingRun
+{
+    /// <param name="onStep">Called after every step (for progress output).</param>
+    public static TrainingReport Run(ComputationGraph graph, TrainingOptions options, int steps, bool verify,
+        Action<TrainingStepResult>? onStep = null, CancellationToken cancellation = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
+        var optimizer = options.Optimizer ?? new Sgd(0.01);
+        var session = TrainingSession.Create(graph, options with { Optimizer = optimizer }, cancellation);
+        TrainingSession? storeAll = null;
+        if (verify)
+        {
+            var problem = new PlanningProblem(graph);
+            var (schedule, _) = RecomputePlanner.StoreAll(problem);
+            storeAll = TrainingSession.Create(schedule, options with { Optimizer = optimizer.Fresh() });
+        }
+        var results = new List<TrainingStepResult>(steps);
+        var storeLoss = new List<float>(steps);
+        double storeSeconds = 0, worst = 0;
+        for (int i = 0; i < steps; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var r = session.Step();
+            results.Add(r);
+            if (storeAll is not null)
+            {
+                var s = storeAll.Step();
+                storeSeconds += s.Seconds;
+                storeLoss.Add(s.Loss);
+                worst = Math.Max(worst, GradientDifference(session.Model, storeAll.Model));
+            }
+            onStep?.Invoke(r);
+        }
+        return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes, results.Average(r => r.Seconds),
+            verify ? storeSeconds / steps : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!);
+    }
+
+    /// <summary>Largest element-wise difference of two models' parameter gradients, relative to the L2 norm of the second's.</summary>
+    public static double GradientDifference(ModelState planned, ModelState reference)
+    {
+        double norm = 0, worst = 0;
+        foreach (var p in reference.Parameters)
+        {
+            var a = planned.Gradient(p).Span; var b = reference.Gradient(p).Span;
+            for (int i = 0; i < b.Length; i++)
+            {
+                norm += (double)b[i] * b[i];
+                worst = Math.Max(worst, Math.Abs((double)a[i] - b[i]));
+            }
+        }
+        return norm > 0 ? worst / Math.Sqrt(norm) : worst;
+    }
+}

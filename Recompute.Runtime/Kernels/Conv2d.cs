@@ -1,0 +1,426 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Recompute.Runtime.Kernels;
+
+/// <summary>
+/// 2-D convolution over NCHW float32 tensors (groups, stride, padding, dilation): im2col + <see cref="Gemm"/> per
+/// image and group, a direct kernel for depthwise convolution, col2im for the data gradient. All three passes are
+/// deterministic (fixed summation order for any thread count).
+/// </summary>
+public static class Conv2d
+{
+    /// <summary>output = conv(input, weight) + bias. <paramref name="bias"/> is empty or has OutChannels values.
+    /// The output is overwritten.</summary>
+    public static unsafe void Forward(in Conv2dShape shape, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
+        ReadOnlySpan<float> bias, Span<float> output)
+    {
+        var s = shape;
+        CheckLength(input.Length, s.InputLength, "input");
+        CheckLength(weight.Length, s.WeightLength, "weight");
+        CheckLength(output.Length, s.OutputLength, "output");
+        if (!bias.IsEmpty) CheckLength(bias.Length, s.OutChannels, "bias");
+
+        int ohw = s.OutHeight * s.OutWidth;
+        if (s.IsDepthwise)
+            DepthwiseForward(s, input, weight, output);
+        else
+            fixed (float* px = input)
+            fixed (float* pw = weight)
+            fixed (float* py = output)
+            {
+                nint x = (nint)px, w = (nint)pw, y = (nint)py;
+                ForEachImage(s, (n, col, gemmThreads) => ForwardImage(s, (float*)x, (float*)w, (float*)y, n, col, gemmThreads));
+            }
+        if (!bias.IsEmpty)
+            for (int n = 0; n < s.Batch; n++)
+                for (int m = 0; m < s.OutChannels; m++)
+                {
+                    var plane = output.Slice((n * s.OutChannels + m) * ohw, ohw);
+                    TensorPrimitives.Add(plane, bias[m], plane);
+                }
+    }
+
+    /// <summary>gradInput (+)= ∂loss/∂input given ∂loss/∂output. Overwrites unless <paramref name="accumulate"/>.</summary>
+    public static unsafe void BackwardData(in Conv2dShape shape, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
+        Span<float> gradInput, bool accumulate = false)
+    {
+        var s = shape;
+        CheckLength(gradOutput.Length, s.OutputLength, "gradOutput");
+        CheckLength(weight.Length, s.WeightLength, "weight");
+        CheckLength(gradInput.Length, s.InputLength, "gradInput");
+        if (!accumulate)
+            gradInput[..(int)s.InputLength].Clear();
+        if (s.IsDepthwise)
+        {
+            DepthwiseBackwardData(s, gradOutput, weight, gradInput);
+            return;
+        }
+        fixed (float* pgy = gradOutput)
+        fixed (float* pw = weight)
+        fixed (float* pgx = gradInput)
+        {
+            nint gy = (nint)pgy, w = (nint)pw, gx = (nint)pgx;
+            ForEachImage(s, (n, col, gemmThreads) =>
+                BackwardDataImage(s, (float*)gy, (float*)w, (float*)gx, n, col, gemmThreads));
+        }
+    }
+
+    /// <summary>Work below this many multiply-adds per image is not split across images.</summary>
+    private const long ImageParallelThreshold = 1L << 20;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for every image with an im2col scratch buffer (null for pointwise shapes). With
+    /// several images and threads, images run in parallel with single-threaded GEMMs; otherwise images run in order
+    /// with multi-threaded GEMMs. Each image writes only its own output, and GEMM results do not depend on thread
+    /// counts, so the result is the same either way.
+    /// </summary>
+    private static void ForEachImage(Conv2dShape s, Action<int, float[]?, int> body)
+    {
+        int degree = KernelOptions.MaxDegreeOfParallelism;
+        int colLength = s.IsPointwise ? 0 : s.PatchSize * s.OutHeight * s.OutWidth;
+        bool parallelImages = degree > 1 && s.Batch > 1 && s.MultiplyAdds / s.Batch >= ImageParallelThreshold;
+        if (!parallelImages)
+        {
+            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            try
+            {
+                for (int n = 0; n < s.Batch; n++) body(n, col, degree);
+            }
+            finally
+            {
+                if (col is not null) ArrayPool<float>.Shared.Return(col);
+            }
+            return;
+        }
+        Parallel.For(0, s.Batch, new ParallelOptions { MaxDegreeOfParallelism = degree },
+            () => colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength),
+            (n, _, col) => { body(n, col, 1); return col; },
+            col => { if (col is not null) ArrayPool<float>.Shared.Return(col); });
+    }
+
+    private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
+        float[]? col, int gemmThreads)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        for (int g = 0; g < s.Groups; g++)
+        {
+            var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+            ReadOnlySpan<float> patches = image;
+            if (col is not null)
+            {
+                Im2Col(s, image, col.AsSpan(0, kg * ohw));
+                patches = col.AsSpan(0, kg * ohw);
+            }
+            Gemm.Multiply(new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg), patches,
+                new Span<float>(output + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw), mg, ohw, kg,
+                false, false, 1f, 0f, gemmThreads);
+        }
+    }
+
+    private static unsafe void BackwardDataImage(in Conv2dShape s, float* gradOutput, float* weight, float* gradInput,
+        int n, float[]? col, int gemmThreads)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        for (int g = 0; g < s.Groups; g++)
+        {
+            var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
+            var w = new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg);
+            var gx = new Span<float>(gradInput + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+            if (col is null)
+            {
+                Gemm.Multiply(w, gy, gx, kg, ohw, mg, true, false, 1f, 1f, gemmThreads);
+            }
+            else
+            {
+                var patches = col.AsSpan(0, kg * ohw);
+                Gemm.Multiply(w, gy, patches, kg, ohw, mg, true, false, 1f, 0f, gemmThreads);
+                Col2ImAdd(s, patches, gx);
+            }
+        }
+    }
+
+    /// <summary>gradWeight (+)= ∂loss/∂weight and, when <paramref name="gradBias"/> is not empty, gradBias (+)=
+    /// ∂loss/∂bias. Overwrites unless <paramref name="accumulate"/>.</summary>
+    public static void BackwardWeights(in Conv2dShape shape, ReadOnlySpan<float> input, ReadOnlySpan<float> gradOutput,
+        Span<float> gradWeight, Span<float> gradBias, bool accumulate = false)
+    {
+        var s = shape;
+        CheckLength(input.Length, s.InputLength, "input");
+        CheckLength(gradOutput.Length, s.OutputLength, "gradOutput");
+        CheckLength(gradWeight.Length, s.WeightLength, "gradWeight");
+        if (!gradBias.IsEmpty) CheckLength(gradBias.Length, s.OutChannels, "gradBias");
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+
+        if (!gradBias.IsEmpty)
+            for (int m = 0; m < s.OutChannels; m++)
+            {
+                float total = accumulate ? gradBias[m] : 0f;
+                for (int n = 0; n < s.Batch; n++)
+                    total += Reductions.Sum(gradOutput.Slice((n * s.OutChannels + m) * ohw, ohw));
+                gradBias[m] = total;
+            }
+
+        if (s.IsDepthwise)
+        {
+            DepthwiseBackwardWeights(s, input, gradOutput, gradWeight, accumulate);
+            return;
+        }
+        float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
+        try
+        {
+            for (int n = 0; n < s.Batch; n++)
+                for (int g = 0; g < s.Groups; g++)
+                {
+                    var image = input.Slice((n * s.InChannels + g * cg) * hw, cg * hw);
+                    ReadOnlySpan<float> patches = image;
+                    if (col is not null)
+                    {
+                        Im2Col(s, image, col.AsSpan(0, kg * ohw));
+                        patches = col.AsSpan(0, kg * ohw);
+                    }
+                    var gy = gradOutput.Slice((n * s.OutChannels + g * mg) * ohw, mg * ohw);
+                    float beta = accumulate || n > 0 ? 1f : 0f;
+                    Gemm.Multiply(gy, patches, gradWeight.Slice(g * mg * kg, mg * kg), mg, kg, ohw,
+                        transB: true, beta: beta);
+                }
+        }
+        finally
+        {
+            if (col is not null) ArrayPool<float>.Shared.Return(col);
+        }
+    }
+
+    /// <summary>Valid output columns [first, end) for kernel column offset <paramref name="offset"/>: those with
+    /// 0 ≤ ow·stride + offset &lt; size.</summary>
+    private static (int First, int End) ValidRange(int offset, int stride, int size, int outSize)
+    {
+        int first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        int last = size - 1 - offset;
+        int end = last < 0 ? 0 : Math.Min(outSize, last / stride + 1);
+        return (Math.Min(first, outSize), Math.Max(end, Math.Min(first, outSize)));
+    }
+
+    /// <summary>Unfolds the Cg input planes of one image and group into a PatchSize × (OutHeight·OutWidth) matrix,
+    /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding.</summary>
+    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
+        int row = 0;
+        for (int c = 0; c < s.GroupInChannels; c++)
+        {
+            var plane = image.Slice(c * h * w, h * w);
+            for (int kh = 0; kh < s.KernelHeight; kh++)
+                for (int kw = 0; kw < s.KernelWidth; kw++, row++)
+                {
+                    var dst = col.Slice(row * ohw, ohw);
+                    int offW = kw * s.DilationW - s.PadLeft;
+                    var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                    for (int y = 0; y < oh; y++)
+                    {
+                        var line = dst.Slice(y * ow, ow);
+                        int ih = y * s.StrideH - s.PadTop + kh * s.DilationH;
+                        if ((uint)ih >= (uint)h)
+                        {
+                            line.Clear();
+                            continue;
+                        }
+                        line[..first].Clear();
+                        line[end..].Clear();
+                        var src = plane.Slice(ih * w, w);
+                        if (s.StrideW == 1)
+                        {
+                            src.Slice(first + offW, end - first).CopyTo(line[first..end]);
+                        }
+                        else if (s.StrideW == 2)
+                        {
+                            GatherStride2(src, offW, line, first, end);
+                        }
+                        else
+                        {
+                            for (int x = first; x < end; x++)
+                                line[x] = src[x * s.StrideW + offW];
+                        }
+                    }
+                }
+        }
+    }
+
+    /// <summary>line[x] = src[2x + offset] for x in [first, end) (the common stride-2 case, vectorised).</summary>
+    private static void GatherStride2(ReadOnlySpan<float> src, int offset, Span<float> line, int first, int end)
+    {
+        int x = first;
+        if (Avx512F.IsSupported)
+        {
+            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            ref float ps = ref MemoryMarshal.GetReference(src);
+            ref float pl = ref MemoryMarshal.GetReference(line);
+            for (; x + 16 <= end && 2 * x + offset + 32 <= src.Length; x += 16)
+            {
+                int at = 2 * x + offset;
+                var lo = Vector512.LoadUnsafe(ref ps, (nuint)at);
+                var hi = Vector512.LoadUnsafe(ref ps, (nuint)(at + 16));
+                Avx512F.PermuteVar16x32x2(lo, evens, hi).StoreUnsafe(ref pl, (nuint)x);
+            }
+        }
+        for (; x < end; x++)
+            line[x] = src[2 * x + offset];
+    }
+
+    /// <summary>The adjoint of <see cref="Im2Col"/>: adds every patch entry back into the input position it came
+    /// from (rows in increasing order, so the summation order is fixed).</summary>
+    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
+        int row = 0;
+        for (int c = 0; c < s.GroupInChannels; c++)
+        {
+            var plane = image.Slice(c * h * w, h * w);
+            for (int kh = 0; kh < s.KernelHeight; kh++)
+                for (int kw = 0; kw < s.KernelWidth; kw++, row++)
+                {
+                    var src = col.Slice(row * ohw, ohw);
+                    int offW = kw * s.DilationW - s.PadLeft;
+                    var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                    if (first >= end)
+                        continue;
+                    for (int y = 0; y < oh; y++)
+                    {
+                        int ih = y * s.StrideH - s.PadTop + kh * s.DilationH;
+                        if ((uint)ih >= (uint)h)
+                            continue;
+                        var line = src.Slice(y * ow, ow);
+                        var dst = plane.Slice(ih * w, w);
+                        if (s.StrideW == 1)
+                        {
+                            var target = dst.Slice(first + offW, end - first);
+                            TensorPrimitives.Add(target, line[first..end], target);
+                        }
+                        else
+                        {
+                            for (int x = first; x < end; x++)
+                                dst[x * s.StrideW + offW] += line[x];
+                        }
+                    }
+                }
+        }
+    }
+
+    private static void DepthwiseForward(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
+        Span<float> output)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        for (int n = 0; n < s.Batch; n++)
+            for (int c = 0; c < s.InChannels; c++)
+            {
+                var x = input.Slice((n * s.InChannels + c) * h * w, h * w);
+                var y = output.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
+                y.Clear();
+                for (int kh = 0; kh < s.KernelHeight; kh++)
+                    for (int kw = 0; kw < s.KernelWidth; kw++)
+                    {
+                        float wv = weight[c * taps + kh * s.KernelWidth + kw];
+                        int offW = kw * s.DilationW - s.PadLeft;
+                        var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                        if (first >= end) continue;
+                        for (int r = 0; r < oh; r++)
+                        {
+                            int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
+                            if ((uint)ih >= (uint)h) continue;
+                            var src = x.Slice(ih * w, w);
+                            var dst = y.Slice(r * ow + first, end - first);
+                            if (s.StrideW == 1)
+                                TensorPrimitives.MultiplyAdd(src.Slice(first + offW, end - first), wv, dst, dst);
+                            else
+                                for (int i = 0; i < dst.Length; i++)
+                                    dst[i] += wv * src[(first + i) * s.StrideW + offW];
+                        }
+                    }
+            }
+    }
+
+    private static void DepthwiseBackwardData(in Conv2dShape s, ReadOnlySpan<float> gradOutput,
+        ReadOnlySpan<float> weight, Span<float> gradInput)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        for (int n = 0; n < s.Batch; n++)
+            for (int c = 0; c < s.InChannels; c++)
+            {
+                var gx = gradInput.Slice((n * s.InChannels + c) * h * w, h * w);
+                var gy = gradOutput.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
+                for (int kh = 0; kh < s.KernelHeight; kh++)
+                    for (int kw = 0; kw < s.KernelWidth; kw++)
+                    {
+                        float wv = weight[c * taps + kh * s.KernelWidth + kw];
+                        int offW = kw * s.DilationW - s.PadLeft;
+                        var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                        if (first >= end) continue;
+                        for (int r = 0; r < oh; r++)
+                        {
+                            int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
+                            if ((uint)ih >= (uint)h) continue;
+                            var src = gy.Slice(r * ow + first, end - first);
+                            var dst = gx.Slice(ih * w, w);
+                            if (s.StrideW == 1)
+                            {
+                                var target = dst.Slice(first + offW, end - first);
+                                TensorPrimitives.MultiplyAdd(src, wv, target, target);
+                            }
+                            else
+                                for (int i = 0; i < src.Length; i++)
+                                    dst[(first + i) * s.StrideW + offW] += wv * src[i];
+                        }
+                    }
+            }
+    }
+
+    private static void DepthwiseBackwardWeights(in Conv2dShape s, ReadOnlySpan<float> input,
+        ReadOnlySpan<float> gradOutput, Span<float> gradWeight, bool accumulate)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        for (int c = 0; c < s.InChannels; c++)
+            for (int kh = 0; kh < s.KernelHeight; kh++)
+                for (int kw = 0; kw < s.KernelWidth; kw++)
+                {
+                    int index = c * taps + kh * s.KernelWidth + kw;
+                    float total = accumulate ? gradWeight[index] : 0f;
+                    int offW = kw * s.DilationW - s.PadLeft;
+                    var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                    if (first < end)
+                        for (int n = 0; n < s.Batch; n++)
+                        {
+                            var x = input.Slice((n * s.InChannels + c) * h * w, h * w);
+                            var gy = gradOutput.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
+                            for (int r = 0; r < oh; r++)
+                            {
+                                int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
+                                if ((uint)ih >= (uint)h) continue;
+                                var g = gy.Slice(r * ow + first, end - first);
+                                var src = x.Slice(ih * w, w);
+                                if (s.StrideW == 1)
+                                    total += Reductions.Dot(src.Slice(first + offW, end - first), g);
+                                else
+                                {
+                                    float line = 0f;
+                                    for (int i = 0; i < g.Length; i++)
+                                        line += g[i] * src[(first + i) * s.StrideW + offW];
+                                    total += line;
+                                }
+                            }
+                        }
+                    gradWeight[index] = total;
+                }
+    }
+
+    internal static void CheckLength(int actual, long required, string name)
+    {
+        if (actual < required)
+            throw new ArgumentException($"{name} has {actual} elements, the shape needs {required}.", name);
+    }
+}

@@ -1,0 +1,358 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Recompute.Runtime.Kernels;
+
+/// <summary>Which register-tile kernel <see cref="PackedGemm"/> runs.</summary>
+internal enum GemmKernelKind
+{
+    /// <summary>Portable scalar 4×4 tile (no SIMD hardware).</summary>
+    Scalar,
+    /// <summary>6×16 tile on Vector256 with FMA (AVX2).</summary>
+    Vector256,
+    /// <summary>Tile of 32 columns on Vector512 with FMA (AVX-512F).</summary>
+    Vector512,
+}
+
+/// <summary>Cache blocking of one kernel: register tile MR×NR, A block MC×KC (L2), B panel KC×NC.</summary>
+internal readonly record struct GemmBlocking(int MR, int NR, int MC, int KC, int NC);
+
+/// <summary>
+/// Packed, blocked GEMM in the Goto/BLIS layout. For each NC-wide column panel and each KC-deep slice of k, B is
+/// packed once into NR-wide slivers; then work items (an MC-row block of A times a range of B slivers) run in
+/// parallel, each packing its A block into MR-tall slivers and sweeping the register-tile kernel over it.
+/// </summary>
+/// <remarks>
+/// Determinism: blocking depends only on the kernel kind, never on the thread count, and each C element is owned by
+/// exactly one work item, which adds the KC slices in increasing order. So the bits of C are the same for any
+/// number of threads.
+/// </remarks>
+internal static unsafe class PackedGemm
+{
+    /// <summary>The fastest kernel the hardware supports.</summary>
+    internal static GemmKernelKind BestKernel { get; } =
+        Avx512F.IsSupported ? GemmKernelKind.Vector512
+        : Avx2.IsSupported && Fma.IsSupported ? GemmKernelKind.Vector256
+        : GemmKernelKind.Scalar;
+
+    internal static GemmBlocking BlockingFor(GemmKernelKind kind) => kind switch
+    {
+        GemmKernelKind.Vector512 => new GemmBlocking(MR: 8, NR: 32, MC: 96, KC: 512, NC: 3072),
+        GemmKernelKind.Vector256 => new GemmBlocking(MR: 6, NR: 16, MC: 96, KC: 384, NC: 2048),
+        _ => new GemmBlocking(MR: 4, NR: 4, MC: 64, KC: 256, NC: 1024),
+    };
+
+    /// <summary>Below this many multiply-adds a call runs on the calling thread only.</summary>
+    private const long ParallelThreshold = 96L * 96 * 96;
+
+    /// <summary>Validates the arguments and runs the GEMM with the given kernel and (for tuning and tests) an
+    /// optional non-default blocking; for Vector512, MR may be 8 or 12.</summary>
+    internal static void Multiply(GemmKernelKind kind, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c,
+        int m, int n, int k, bool transA, bool transB, float alpha, float beta, int maxDegreeOfParallelism,
+        GemmBlocking? blocking = null)
+    {
+        var blk = blocking ?? BlockingFor(kind);
+        var defaults = BlockingFor(kind);
+        if (blk.NR != defaults.NR || (blk.MR != defaults.MR && !(kind == GemmKernelKind.Vector512 && blk.MR == 12)) ||
+            blk.MC < blk.MR || blk.MC % blk.MR != 0 || blk.KC < 1 || blk.NC < blk.NR || blk.NC % blk.NR != 0)
+            throw new ArgumentException($"Blocking {blk} does not fit the {kind} kernel.", nameof(blocking));
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (a.Length < (long)m * k)
+            throw new ArgumentException($"A has {a.Length} elements, needs {(long)m * k} for {m}x{k}.", nameof(a));
+        if (b.Length < (long)k * n)
+            throw new ArgumentException($"B has {b.Length} elements, needs {(long)k * n} for {k}x{n}.", nameof(b));
+        if (c.Length < (long)m * n)
+            throw new ArgumentException($"C has {c.Length} elements, needs {(long)m * n} for {m}x{n}.", nameof(c));
+        if (m == 0 || n == 0)
+            return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(c[..(m * n)], beta);
+            return;
+        }
+
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+        {
+            var job = new Job(kind, blk, pa, pb, pc, m, n, k, transA, transB, alpha, beta,
+                (long)m * n * k < ParallelThreshold ? 1 : maxDegreeOfParallelism);
+            job.Run();
+        }
+    }
+
+    private static void ScaleC(Span<float> c, float beta)
+    {
+        if (beta == 0f)
+            c.Clear();
+        else if (beta != 1f)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(c, beta, c);
+    }
+
+    [ThreadStatic] private static float[]? packedA;
+    [ThreadStatic] private static float[]? packedB;
+
+    /// <summary>A 64-byte aligned pointer into a pinned, thread-owned scratch array of at least
+    /// <paramref name="length"/> floats (the array lives as long as the thread, so it stays pinned).</summary>
+    private static float* Scratch(ref float[]? slot, int length)
+    {
+        if (slot is null || slot.Length < length + 16)
+            slot = GC.AllocateUninitializedArray<float>(length + 16, pinned: true);
+        float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(slot));
+        nint misalignment = (nint)p & 63;
+        return misalignment == 0 ? p : (float*)((byte*)p + (64 - misalignment));
+    }
+
+    /// <summary>One GEMM call: holds the operands as raw pointers so that work items can run on pool threads.</summary>
+    private sealed class Job
+    {
+        private readonly GemmKernelKind kind;
+        private readonly GemmBlocking blk;
+        private readonly float* a, b, c;
+        private readonly int m, n, k;
+        private readonly bool transA, transB;
+        private readonly float alpha, beta;
+        private readonly int degree;
+
+        // State of the current (jc, pc) panel, published before each parallel region.
+        private float* bPanel;
+        private int jc, nc, pc, kc, mBlocks, nChunks, nSlivers;
+        // With a single row block every B sliver is used by one work item only, so packing it buys no reuse: full
+        // slivers of a non-transposed B are then read in place (row stride n) and only edge slivers are packed.
+        private bool bInPlace;
+
+        public Job(GemmKernelKind kind, GemmBlocking blk, float* a, float* b, float* c, int m, int n, int k,
+            bool transA, bool transB, float alpha, float beta, int degree)
+        {
+            this.kind = kind; this.blk = blk;
+            this.a = a; this.b = b; this.c = c;
+            this.m = m; this.n = n; this.k = k;
+            this.transA = transA; this.transB = transB;
+            this.alpha = alpha; this.beta = beta;
+            this.degree = Math.Max(1, degree);
+        }
+
+        public void Run()
+        {
+            int panelWidth = Math.Min(blk.NC, RoundUp(n, blk.NR));
+            int panelDepth = Math.Min(blk.KC, k);
+            bPanel = Scratch(ref packedB, panelWidth * panelDepth);
+            mBlocks = (m + blk.MC - 1) / blk.MC;
+            bInPlace = !transB && mBlocks == 1;
+            var options = degree > 1 ? new ParallelOptions { MaxDegreeOfParallelism = degree } : null;
+
+            for (jc = 0; jc < n; jc += blk.NC)
+            {
+                nc = Math.Min(blk.NC, n - jc);
+                nSlivers = (nc + blk.NR - 1) / blk.NR;
+                // Split columns only as far as needed to give every thread work; the split never changes results.
+                nChunks = options is null ? 1 : Math.Clamp((2 * degree + mBlocks - 1) / mBlocks, 1, nSlivers);
+                for (pc = 0; pc < k; pc += blk.KC)
+                {
+                    kc = Math.Min(blk.KC, k - pc);
+                    int tasks = mBlocks * nChunks;
+                    if (bInPlace)
+                    {
+                        if (options is null || tasks == 1)
+                            for (int t = 0; t < tasks; t++) RunTask(t);
+                        else
+                            Parallel.For(0, tasks, options, RunTask);
+                    }
+                    else if (options is null || tasks == 1)
+                    {
+                        PackB(0, nSlivers);
+                        for (int t = 0; t < tasks; t++)
+                            RunTask(t);
+                    }
+                    else
+                    {
+                        int packChunks = Math.Min(nSlivers, degree);
+                        Parallel.For(0, packChunks, options, i =>
+                            PackB(nSlivers * i / packChunks, nSlivers * (i + 1) / packChunks));
+                        Parallel.For(0, tasks, options, RunTask);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Packs B slivers [s0, s1) of the current panel: sliver s holds, for each p, NR consecutive
+        /// columns (zero beyond n).</summary>
+        private void PackB(int s0, int s1)
+        {
+            for (int s = s0; s < s1; s++)
+                PackBSliver(s, bPanel + (long)s * kc * blk.NR);
+        }
+
+        private void PackBSliver(int s, float* dst)
+        {
+            int nr = blk.NR;
+            int col0 = jc + s * nr;
+            int cols = Math.Min(nr, n - col0);
+            if (!transB)
+            {
+                float* src = b + (long)pc * n + col0;
+                if (cols == nr)
+                {
+                    for (int p = 0; p < kc; p++, src += n, dst += nr)
+                        Buffer.MemoryCopy(src, dst, nr * sizeof(float), nr * sizeof(float));
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++, src += n, dst += nr)
+                    {
+                        int j = 0;
+                        for (; j < cols; j++) dst[j] = src[j];
+                        for (; j < nr; j++) dst[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                // B is stored n×k: column j of op(B) is row j of storage, contiguous over p.
+                for (int j = 0; j < nr; j++)
+                {
+                    if (j < cols)
+                    {
+                        float* src = b + (long)(col0 + j) * k + pc;
+                        for (int p = 0; p < kc; p++) dst[p * nr + j] = src[p];
+                    }
+                    else
+                    {
+                        for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
+                    }
+                }
+            }
+        }
+
+        /// <summary>Packs rows [ic, ic+mc) of the current k slice into MR-tall slivers (zero beyond m).</summary>
+        private void PackA(float* dst, int ic, int mc)
+        {
+            int mr = blk.MR;
+            for (int r0 = 0; r0 < mc; r0 += mr, dst += (long)mr * kc)
+            {
+                int rows = Math.Min(mr, mc - r0);
+                if (!transA)
+                {
+                    for (int r = 0; r < mr; r++)
+                    {
+                        if (r < rows)
+                        {
+                            float* src = a + (long)(ic + r0 + r) * k + pc;
+                            for (int p = 0; p < kc; p++) dst[p * mr + r] = src[p];
+                        }
+                        else
+                        {
+                            for (int p = 0; p < kc; p++) dst[p * mr + r] = 0f;
+                        }
+                    }
+                }
+                else
+                {
+                    // A is stored k×m: for each p the MR rows are contiguous.
+                    float* src = a + (long)pc * m + ic + r0;
+                    for (int p = 0; p < kc; p++, src += m)
+                    {
+                        float* d = dst + p * mr;
+                        int r = 0;
+                        for (; r < rows; r++) d[r] = src[r];
+                        for (; r < mr; r++) d[r] = 0f;
+                    }
+                }
+            }
+        }
+
+        private void RunTask(int task)
+        {
+            int mr = blk.MR, nr = blk.NR;
+            int ib = task / nChunks, chunk = task % nChunks;
+            int ic = ib * blk.MC;
+            int mc = Math.Min(blk.MC, m - ic);
+            int s0 = nSlivers * chunk / nChunks, s1 = nSlivers * (chunk + 1) / nChunks;
+            if (s0 == s1)
+                return;
+
+            // The A block, followed by room for one B edge sliver (used when B is read in place).
+            float* aBlock = Scratch(ref packedA, (RoundUp(blk.MC, mr) + nr) * blk.KC);
+            PackA(aBlock, ic, mc);
+
+            bool first = pc == 0;
+            float* tile = stackalloc float[mr * nr];
+            for (int s = s0; s < s1; s++)
+            {
+                int col0 = jc + s * nr;
+                int cols = Math.Min(nr, n - col0);
+                float* bSliver;
+                int ldb = nr;
+                if (!bInPlace)
+                {
+                    bSliver = bPanel + (long)s * kc * nr;
+                }
+                else if (cols == nr)
+                {
+                    bSliver = b + (long)pc * n + col0;
+                    ldb = n;
+                }
+                else
+                {
+                    bSliver = aBlock + (long)RoundUp(blk.MC, mr) * blk.KC;
+                    PackBSliver(s, bSliver);
+                }
+                for (int r0 = 0; r0 < mc; r0 += mr)
+                {
+                    float* aSliver = aBlock + (long)r0 * kc;
+                    int rows = Math.Min(mr, mc - r0);
+                    float* cTile = c + (long)(ic + r0) * n + col0;
+                    if (rows == mr && cols == nr)
+                    {
+                        Kernel(aSliver, bSliver, ldb, cTile, n, first);
+                    }
+                    else
+                    {
+                        // Edge tile: compute the whole padded tile into scratch, then merge the valid part with
+                        // the same arithmetic as the full-tile store.
+                        KernelOverwrite(aSliver, bSliver, ldb, tile, nr);
+                        for (int r = 0; r < rows; r++)
+                            for (int j = 0; j < cols; j++)
+                            {
+                                float* dst = cTile + (long)r * n + j;
+                                float acc = tile[r * nr + j];
+                                if (!first) *dst = *dst + acc * alpha;
+                                else if (beta == 0f) *dst = acc * alpha;
+                                else *dst = acc * alpha + *dst * beta;
+                            }
+                    }
+                }
+            }
+        }
+
+        private void Kernel(float* aSliver, float* bSliver, int ldb, float* cTile, int ldc, bool first)
+        {
+            // Mode 0: C = alpha*acc; 1: C = alpha*acc + beta*C; 2: C = C + alpha*acc.
+            int mode = !first ? 2 : beta == 0f ? 0 : 1;
+            switch (kind)
+            {
+                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+                case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+                case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+                default: TileScalar.Run4x4(kc, aSliver, bSliver, ldb, cTile, ldc, alpha, beta, mode); break;
+            }
+        }
+
+        private void KernelOverwrite(float* aSliver, float* bSliver, int ldb, float* tile, int ldt)
+        {
+            switch (kind)
+            {
+                case GemmKernelKind.Vector512 when blk.MR == 12: Tile512.Run12x32(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+                case GemmKernelKind.Vector512: Tile512.Run8x32(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+                case GemmKernelKind.Vector256: Tile256.Run6x16(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+                default: TileScalar.Run4x4(kc, aSliver, bSliver, ldb, tile, ldt, 1f, 0f, 0); break;
+            }
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+}

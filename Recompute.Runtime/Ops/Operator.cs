@@ -1,0 +1,122 @@
+using Recompute.Planner.Graph;
+using Recompute.Runtime.Tensors;
+
+namespace Recompute.Runtime.Ops;
+
+/// <summary>
+/// One invocation of an operator: the node being computed (or differentiated), the operand values that are
+/// available, every operand's shape (always known from the graph, even when the value is not kept) and the arena
+/// for scratch buffers.
+/// </summary>
+public sealed class OpCall
+{
+    private readonly Tensor?[] _inputs;
+    private readonly int[]?[] _inputShapes;
+
+    /// <param name="inputs">Operand values by ONNX operand position; null where absent or not available.</param>
+    /// <param name="inputShapes">Operand shapes by ONNX operand position; null where the optional operand is absent.</param>
+    public OpCall(Node node, Tensor?[] inputs, int[]?[] inputShapes, int[] outputShape, Arena arena, ulong randomSeed)
+    {
+        Node = node; _inputs = inputs; _inputShapes = inputShapes; OutputShape = outputShape; Arena = arena; RandomSeed = randomSeed;
+    }
+
+    public Node Node { get; }
+    public int[] OutputShape { get; }
+    public Arena Arena { get; }
+    /// <summary>Seed of this training step for operators with randomness (dropout): the same in a recomputation.</summary>
+    public ulong RandomSeed { get; }
+    public int Arity => _inputs.Length;
+
+    /// <summary>The value of operand <paramref name="k"/>; throws when the memory model does not keep it here.</summary>
+    public Tensor Input(int k)
+    {
+        if (!HasOperand(k)) throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}) has no operand #{k}");
+        return _inputs[k] ?? throw new InvalidOperationException(
+            $"'{Node.Name}' ({Node.Op}): the value of operand #{k} is not available here; the backward of this node may read only operands [{string.Join(",", Node.BackwardNeeds)}] and resident tensors");
+    }
+
+    /// <summary>True when optional operand <paramref name="k"/> (an ONNX operand position) is present.</summary>
+    public bool HasOperand(int k) => k < _inputShapes.Length && _inputShapes[k] is not null;
+
+    public int[] InputShape(int k) => (k < _inputShapes.Length ? _inputShapes[k] : null)
+        ?? throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}) has no operand #{k}");
+
+    /// <summary>Values of a small resident operand (shapes, axes, scalars), as integers.</summary>
+    public long[] InputLongs(int k)
+    {
+        var s = Input(k).Span;
+        var r = new long[s.Length];
+        for (int i = 0; i < s.Length; i++) r[i] = (long)s[i];
+        return r;
+    }
+
+    public float InputScalar(int k) => Input(k).Span[0];
+
+    /// <summary>A zeroed scratch buffer; dispose it when done.</summary>
+    public Tensor Scratch(int length) => Arena.Scratch(length);
+
+    public long Attr(string name, long fallback) => Node.AttributeLong(name, fallback);
+    public double Attr(string name, double fallback) => Node.AttributeDouble(name, fallback);
+    public long[] Attrs(string name) => Node.AttributeLongs(name);
+}
+
+/// <summary>
+/// An operator: its forward computation and, side by side, the vector-Jacobian product for each operand.
+/// The backward of an operator may read the values of the operands listed by <see cref="BackwardReads"/> (plus
+/// resident operands) and never its own output: the memory model (<see cref="TrainingGraph"/>) keeps only those.
+/// An operator that needs its output in backward (softmax, sqrt) recomputes it from its inputs in scratch memory.
+/// </summary>
+public abstract class Operator
+{
+    /// <summary>Computes the node's value (for multi-output ops: output <see cref="Node.OutputIndex"/>) into <paramref name="output"/>.</summary>
+    public abstract void Forward(OpCall call, Tensor output);
+
+    /// <summary>False for operands that carry no gradient (indices, shapes, conditions).</summary>
+    public virtual bool IsDifferentiable(Node node, int operand) => true;
+
+    /// <summary>Operand positions whose forward values the backward reads (the value of <see cref="Node.BackwardNeeds"/> this runtime expects).</summary>
+    public abstract IReadOnlyList<int> BackwardReads { get; }
+
+    /// <summary>
+    /// Writes (overwrites) into <paramref name="gradInput"/> the gradient of the loss with respect to operand
+    /// <paramref name="operand"/> given the gradient of the node's output.
+    /// </summary>
+    public abstract void Backward(OpCall call, ReadOnlySpan<float> gradOutput, int operand, Span<float> gradInput);
+
+    protected static int Axis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
+
+    protected static int Product(ReadOnlySpan<int> shape, int from, int to)
+    {
+        int p = 1;
+        for (int i = from; i < to; i++) p *= shape[i];
+        return p;
+    }
+}
+
+/// <summary>Element sizes of the tensor types the runtime counts.</summary>
+public static class DTypes
+{
+    public static int SizeOf(string dtype) => dtype switch
+    {
+        "float32" or "float" or "int32" or "uint32" => 4,
+        "float64" or "double" or "int64" or "uint64" => 8,
+        "float16" or "bfloat16" or "int16" or "uint16" => 2,
+        "bool" or "int8" or "uint8" => 1,
+        _ => 4,
+    };
+
+    public static bool IsInteger(string dtype) => dtype is "int64" or "int32" or "int16" or "int8" or "uint8" or "uint16" or "uint32" or "uint64" or "bool";
+
+    /// <summary>
+    /// The ONNX operand position of each of the node's inputs: importers drop absent optional operands and record
+    /// the positions of the present ones in the attribute <c>input_positions</c>.
+    /// </summary>
+    public static int[] OperandPositions(Node node)
+    {
+        var p = node.AttributeLongs("input_positions");
+        return p.Length == node.Inputs.Length ? p.Select(v => (int)v).ToArray() : Enumerable.Range(0, node.Inputs.Length).ToArray();
+    }
+
+    /// <summary>The node's static shape as ints (empty for a scalar).</summary>
+    public static int[] Shape(Node node) => node.Shape.Select(d => checked((int)d)).ToArray();
+}

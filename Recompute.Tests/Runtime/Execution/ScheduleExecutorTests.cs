@@ -1,0 +1,183 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Scheduling;
+using Recompute.Runtime.Execution;
+using Recompute.Runtime.Tensors;
+
+namespace Recompute.Tests.Runtime.Execution;
+
+public class ScheduleExecutorTests
+{
+    internal static ComputationGraph Model(string name) => name switch
+    {
+        "mlp50" => TestModels.Mlp(50),
+        "cnn" => TestModels.Cnn(),
+        "gpt" => TestModels.Gpt(),
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    /// <summary>Runs one forward+backward by a schedule; returns the result and a copy of every parameter gradient.</summary>
+    internal static (ExecutionResult Run, Dictionary<string, float[]> Gradients) RunOnce(Schedule schedule, int seed = 3)
+    {
+        var graph = schedule.Training.Graph;
+        var arena = new Arena();
+        var model = ModelState.Initialize(graph, arena, seed);
+        var executor = new ScheduleExecutor(schedule.Training, model);
+        using var batch = TrainingBatch.Synthetic(graph, arena, seed, 1);
+        var run = executor.Run(schedule, batch, 99);
+        var grads = model.Parameters.ToDictionary(p => graph[p].Name, p => model.Gradient(p).Span.ToArray());
+        return (run, grads);
+    }
+
+    internal static void AssertSameTimeline(Schedule schedule, SimulationResult sim, ExecutionResult run)
+    {
+        for (int i = 0; i < sim.LiveBytes.Length; i++)
+            Assert.True(sim.LiveBytes[i] == run.LiveBytes[i],
+                $"after step {i} ({schedule.Steps[i]}, {schedule.Training.Tasks[schedule.Steps[i].Task].Name}): simulated {sim.LiveBytes[i]} B, measured {run.LiveBytes[i]} B");
+    }
+
+    [Theory]
+    [InlineData("mlp50")]
+    [InlineData("cnn")]
+    [InlineData("gpt")]
+    public void StoreAll_MeasuredMemoryEqualsSimulation_StepByStep(string name)
+    {
+        var tg = TrainingGraph.Derive(Model(name));
+        var schedule = Schedules.StoreAll(tg);
+        var sim = Simulator.Simulate(schedule);
+        var (run, grads) = RunOnce(schedule);
+        Assert.Equal(sim.PeakBytes, run.MeasuredPeakBytes);
+        AssertSameTimeline(schedule, sim, run);
+        Assert.True(float.IsFinite(run.Loss) && run.Loss > 0, $"loss {run.Loss}");
+        Assert.Equal(0, run.Recomputations);
+        Assert.Contains(grads.Values, g => g.Any(v => v != 0f));
+    }
+
+    [Theory]
+    [InlineData("mlp50")]
+    [InlineData("cnn")]
+    [InlineData("gpt")]
+    public void RecomputeAll_UsesLessMemory_SameLossAndBitwiseEqualGradients(string name)
+    {
+        var tg = TrainingGraph.Derive(Model(name));
+        var storeAll = Schedules.StoreAll(tg);
+        var recompute = Schedules.RecomputeAll(tg);
+        var simStore = Simulator.Simulate(storeAll);
+        var simRe = Simulator.Simulate(recompute);
+        var (a, ga) = RunOnce(storeAll);
+        var (b, gb) = RunOnce(recompute);
+        Assert.True(b.Recomputations > 0);
+        Assert.Equal(simRe.PeakBytes, b.MeasuredPeakBytes);
+        AssertSameTimeline(recompute, simRe, b);
+        if (name == "mlp50") Assert.True(simRe.PeakBytes * 4 < simStore.PeakBytes, $"recompute-all peak {simRe.PeakBytes} vs store-all {simStore.PeakBytes}");
+        Assert.Equal(a.Loss, b.Loss);
+        // Recomputed values are bitwise equal (the executor checks each one), and the gradient of every tensor is
+        // summed in graph order whatever the schedule: parameter gradients must be identical bit for bit.
+        foreach (var (param, g) in ga) Assert.Equal(g, gb[param]);
+    }
+
+    [Theory]
+    [InlineData("mlp3")]
+    [InlineData("gpt")]
+    [InlineData("cnn")]
+    public void ParameterGradients_MatchFiniteDifferencesOfTheLoss(string name)
+    {
+        var graph = name == "mlp3" ? TestModels.Mlp(3) : Model(name);
+        var schedule = Schedules.RecomputeAll(TrainingGraph.Derive(graph));
+        var arena = new Arena();
+        var model = ModelState.Initialize(graph, arena, 5);
+        var executor = new ScheduleExecutor(schedule.Training, model);
+        using var batch = TrainingBatch.Synthetic(graph, arena, 5, 1);
+        // Embeddings start at 0.02 scale, where LayerNorm is so curved that ±1e-2 differences are meaningless:
+        // bring every tiny parameter to unit scale so that finite differences test the backward, not the step size.
+        foreach (var p in model.Parameters)
+        {
+            var w = model.Value(p).Span;
+            double rms = Math.Sqrt(w.ToArray().Sum(v => (double)v * v) / w.Length);
+            if (rms is > 0 and < 0.05) for (int i = 0; i < w.Length; i++) w[i] = (float)(w[i] / rms);
+        }
+        executor.Run(schedule, batch, 17);
+        var rng = new DeterministicRandom(11);
+        int probes = 0;
+        foreach (var p in model.Parameters)
+        {
+            if (!model.HasGradient(p)) continue;
+            var w = model.Value(p).Span;
+            var analytic = model.Gradient(p).Span.ToArray();
+            // Two elements of every parameter tensor.
+            for (int t = 0; t < 2; t++)
+            {
+                int i = rng.NextInt(w.Length);
+                float saved = w[i];
+                float eps = name == "cnn" ? 1e-3f : 1e-2f; // ReLU and max-pool kinks: a smaller step for the CNN
+                w[i] = saved + eps; double up = executor.Run(schedule, batch, 17).Loss;
+                w[i] = saved - eps; double down = executor.Run(schedule, batch, 17).Loss;
+                w[i] = saved;
+                double numeric = (up - down) / (2 * eps);
+                Assert.True(Math.Abs(numeric - analytic[i]) <= 2e-3 + 2e-2 * Math.Abs(numeric),
+                    $"{graph[p].Name}[{i}]: backward {analytic[i]}, finite differences {numeric}");
+                probes++;
+            }
+        }
+        Assert.True(probes >= 6);
+    }
+
+    [Fact]
+    public void RejectsAGraphWhoseBackwardNeedsOmitWhatTheOperatorReads()
+    {
+        var b = new GraphBuilder("bad");
+        int x = b.Input("x", 16, [4]);
+        int w = b.Parameter("w", 16, [4]);
+        int h = b.Activation("h", "Mul", [x, w], 16, 1, [4]);
+        int r = b.Activation("r", "Relu", [h], 16, 1, [4], backwardNeeds: []);
+        b.Loss("loss", "ReduceSum", [r], 4, 1, [], backwardNeeds: []);
+        var g = b.Build();
+        var e = Assert.Throws<GraphFormatException>(() => new ScheduleExecutor(TrainingGraph.Derive(g), ModelState.Initialize(g, new Arena(), 1)));
+        Assert.Contains("'r'", e.Message);
+        Assert.Contains("Relu", e.Message);
+    }
+
+    [Fact]
+    public void RejectsAnUnsupportedOpAndBytesThatDisagreeWithTheShape()
+    {
+        var b = new GraphBuilder("bad", source: "bad.json");
+        int x = b.Input("x", 16, [4]);
+        b.Loss("loss", "Frobnicate", [x], 4, 1, []);
+        var g = b.Build();
+        var e = Assert.Throws<GraphFormatException>(() => new ScheduleExecutor(TrainingGraph.Derive(g), ModelState.Initialize(g, new Arena(), 1)));
+        Assert.Contains("Frobnicate", e.Message);
+        Assert.Contains("bad.json", e.Message);
+
+        var b2 = new GraphBuilder("bad2");
+        int x2 = b2.Input("x", 16, [4]);
+        b2.Loss("loss", "ReduceSum", [x2], 8, 1, [], backwardNeeds: []);
+        var g2 = b2.Build();
+        var e2 = Assert.Throws<GraphFormatException>(() => new ScheduleExecutor(TrainingGraph.Derive(g2), ModelState.Initialize(g2, new Arena(), 1)));
+        Assert.Contains("declares 8 bytes", e2.Message);
+    }
+}
+
+public class OperandPositionTests
+{
+    [Fact]
+    public void AbsentOptionalOperands_AreHonouredThroughInputPositions()
+    {
+        // Clip(x, <no min>, max = 0.5): the importer drops the absent operand and records positions [0, 2].
+        var n = new Net("clip");
+        int x = n.Input("x", [2, 3]);
+        int hi = n.Const("hi", [], [0.5f]);
+        int w = n.Param("w", 2, 3);
+        int h = n.Op("Mul", [x, w], [2, 3], name: "h");
+        int c = n.Op("Clip", [h, hi], [2, 3], Net.A(("input_positions", new long[] { 0, 2 })), name: "clipped");
+        n.Op("ReduceSum", [c], [], Net.A(("keepdims", 0L)), loss: true, name: "loss");
+        var graph = n.Build();
+        var (run, grads) = ScheduleExecutorTests.RunOnce(Schedules.StoreAll(Recompute.Planner.Graph.TrainingGraph.Derive(graph)));
+        var arena = new Recompute.Runtime.Tensors.Arena();
+        var model = ModelState.Initialize(graph, arena, 3);
+        using var batch = TrainingBatch.Synthetic(graph, arena, 3, 1);
+        var xs = batch[x].Span.ToArray(); var ws = model.Value(w).Span.ToArray();
+        double expected = 0;
+        for (int i = 0; i < 6; i++) expected += Math.Min(xs[i] * ws[i], 0.5f);
+        Assert.Equal(expected, run.Loss, 5);
+        for (int i = 0; i < 6; i++) Assert.Equal(xs[i] * ws[i] <= 0.5f ? xs[i] : 0f, grads["w"][i]);
+    }
+}

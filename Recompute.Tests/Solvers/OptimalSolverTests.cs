@@ -1,0 +1,209 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Solvers;
+
+public class OptimalSolverTests
+{
+    // Two interleaved workers: deterministic for a fixed seed, and one of them proves bounds with the LP.
+    private static SolverOptions Quick(long budget) => new() { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(3), Threads = 2, Seed = 7 };
+
+    /// <summary>x → a → b → c → loss, every activation 100 bytes, times 1..4 (derived training DAG).</summary>
+    private static ComputationGraph Chain()
+    {
+        var b = new GraphBuilder("chain", "paper");
+        int x = b.Input("x", 100);
+        int a = b.Activation("a", "Relu", [x], 100, 1);
+        int bb = b.Activation("b", "Relu", [a], 100, 2);
+        int c = b.Activation("c", "Relu", [bb], 100, 3);
+        b.Loss("loss", "Loss", [c], 100, 4);
+        return b.Build();
+    }
+
+    [Theory]
+    [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)]
+    public void RandomGraphs_OptimalIsValid_AndNeverWorseThanTheExactDp(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 7));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        foreach (var fraction in new[] { 0.85, 0.7 })
+        {
+            long budget = (long)(storeAll * fraction);
+            var dp = RecomputePlanner.Plan(problem, "dp", Quick(budget));
+            var run = new OptimalSolver().Run(problem, Quick(budget));
+            if (dp.Feasible) Assert.True(run.Result.Feasible, $"dp fits {budget} bytes, optimal does not: {run.Result.Reason}");
+            if (!run.Result.Feasible) continue;
+
+            // Through the facade too: the same simulator proves the schedule.
+            var plan = RecomputePlanner.Plan(problem, "optimal", Quick(budget));
+            Assert.True(plan.Feasible);
+            var sim = Simulator.Simulate(run.Result.Schedule!);
+            Assert.True(sim.PeakBytes <= budget);
+            if (dp.Feasible) Assert.True(sim.RecomputeTime <= dp.Simulation!.RecomputeTime + 1e-9);
+            if (run.ModelPeakBytes is { } modelPeak) Assert.Equal(sim.PeakBytes, modelPeak);
+            Assert.NotNull(run.Result.LowerBound);
+            Assert.True(run.Result.LowerBound <= sim.RecomputeTime + 1e-9);
+            if (run.Result.Status == "OPTIMAL") Assert.Equal(0, run.Result.Gap!.Value, 9);
+        }
+    }
+
+    [Fact]
+    public void GeneralSchedules_BeatTheExactDp_OnSomeRandomGraph()
+    {
+        // Canonical strategies recompute each tensor at most once, block by block; a general schedule may free and
+        // recompute a tensor several times or recompute gradients. Over a few small graphs and budgets, one must win.
+        bool strictlyBetter = false;
+        for (int seed = 1; seed <= 12 && !strictlyBetter; seed++)
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 7));
+            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            foreach (var fraction in new[] { 0.9, 0.8, 0.7 })
+            {
+                long budget = (long)(storeAll * fraction);
+                var dp = RecomputePlanner.Plan(problem, "dp", Quick(budget));
+                if (!dp.Feasible) continue;
+                var opt = RecomputePlanner.Plan(problem, "optimal", Quick(budget));
+                Assert.True(opt.Feasible);
+                if (opt.Simulation!.RecomputeTime < dp.Simulation!.RecomputeTime - 1e-9) { strictlyBetter = true; break; }
+            }
+        }
+        Assert.True(strictlyBetter);
+    }
+
+    [Fact]
+    public void BudgetBelowATasksFootprint_IsInfeasible_WithReasonAndSmallestBudget()
+    {
+        // grad(b) reads grad(c) and b (c's backward reads its operand): 100 + 100 + its own 100 bytes = 300 bytes
+        // live at once, whatever the schedule (no task needs more). A budget of 250 bytes cannot work.
+        var problem = new PlanningProblem(Chain());
+        var bound = MemoryLowerBound.Of(problem.Training);
+        Assert.Equal(300, bound.Bytes);
+        var result = new OptimalSolver().Solve(problem, Quick(250));
+        Assert.False(result.Feasible);
+        Assert.Equal("INFEASIBLE", result.Status);
+        Assert.Contains("300 bytes", result.Reason);
+        Assert.Contains("the budget is", result.Reason);
+        Assert.Contains($"'{bound.Task.Name}'", result.Reason);
+        Assert.NotNull(result.MinFeasibleBudgetBytes);
+        long min = result.MinFeasibleBudgetBytes!.Value;
+        Assert.True(min >= 300);
+        // The smallest budget found is really feasible.
+        var plan = RecomputePlanner.Plan(problem, "optimal", Quick(min));
+        Assert.True(plan.Feasible);
+        Assert.True(plan.Simulation!.PeakBytes <= min);
+    }
+
+    [Fact]
+    public void FixedSeedAndThreads_GiveTheSameScheduleTwice()
+    {
+        // Reproducible when the search ends by proof (or by its deterministic limit), not by the wall clock: a small
+        // graph and a generous wall-clock limit.
+        var problem = new PlanningProblem(RandomGraphs.Forward(3, nodes: 5));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.7);
+        var options = Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(30) };
+        var first = new OptimalSolver().Solve(problem, options);
+        var second = new OptimalSolver().Solve(new PlanningProblem(RandomGraphs.Forward(3, nodes: 5)), options);
+        Assert.Equal(first.Feasible, second.Feasible);
+        Assert.Equal(first.Status, second.Status);
+        if (first.Feasible) Assert.Equal(first.Schedule!.Steps, second.Schedule!.Steps);
+    }
+
+    [Fact]
+    public void Pins_AreHonoured()
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(5, nodes: 8));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var training = problem.Training;
+        for (double fraction = 0.9; fraction >= 0.5; fraction -= 0.1)
+        {
+            long budget = (long)(storeAll * fraction);
+            var free = new OptimalSolver().Solve(problem, Quick(budget));
+            if (!free.Feasible || free.Schedule!.RecomputedNodes.IsEmpty) continue;
+
+            // Keep the first node the unpinned plan recomputes: it must not be recomputed any more.
+            int kept = free.Schedule.RecomputedNodes[0];
+            var pinned = new OptimalSolver().Solve(problem, Quick(budget) with { Keep = [kept] });
+            if (pinned.Feasible)
+            {
+                Assert.DoesNotContain(kept, pinned.Schedule!.RecomputedNodes);
+                Assert.True(Simulator.Simulate(pinned.Schedule).PeakBytes <= budget);
+            }
+
+            // Force the recomputation of a forward value the unpinned plan keeps across the gap.
+            var liveAtGap = LiveAtFirstBackward(free.Schedule).Where(t => training.Tasks[t].Kind == TaskKind.Forward).ToList();
+            if (liveAtGap.Count == 0) continue;
+            int node = training.Tasks[liveAtGap[0]].Node;
+            var forced = new OptimalSolver().Solve(problem, Quick(budget) with { ForceRecompute = [node] });
+            if (!forced.Feasible) continue;
+            Assert.DoesNotContain(training.ForwardTaskOf(node), LiveAtFirstBackward(forced.Schedule!));
+            return;
+        }
+        Assert.Fail("no budget exercised both pins");
+    }
+
+    private static HashSet<int> LiveAtFirstBackward(Schedule schedule)
+    {
+        var live = new HashSet<int>();
+        foreach (var s in schedule.Steps)
+        {
+            if (s.Kind == StepKind.Backward) return live;
+            if (s.Allocates) live.Add(s.Task); else live.Remove(s.Task);
+        }
+        return live;
+    }
+
+    [Fact]
+    public void StagePlan_RoundTripsThroughSchedules_AndItsTraceMatchesTheSimulator()
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(2, nodes: 8));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        // The least-memory canonical plan recomputes something.
+        var dp = RecomputePlanner.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan;
+        Assert.False(dp.Schedule!.RecomputedNodes.IsEmpty);
+        long budget = dp.Simulation!.PeakBytes;
+        var order = StageOrder.FirstRuns(dp.Schedule!);
+        var plan = StagePlan.FromSchedule(order, dp.Schedule!);
+        Assert.NotNull(plan);
+        var again = StagePlan.FromSchedule(order, plan.ToSchedule("test", budget));
+        Assert.Equal(plan.Recomputed.Select(r => r.ToArray()), again!.Recomputed.Select(r => r.ToArray()));
+        var sim = Simulator.Simulate(plan.ToSchedule("test", null));
+        Assert.Equal(sim.PeakBytes, StageTrace.Of(plan).PeakBytes);
+        Assert.Equal(sim.RecomputeTime, plan.RecomputeTime(), 9);
+    }
+
+    [Fact]
+    public void CpSatParameters_AreInvariantCulture_AndKnownFields()
+    {
+        // Built with invariant culture: a decimal point whatever the machine's culture.
+        string text = new CpSatSettings(TimeSpan.FromSeconds(1.5), 2, 42).ToParameterText();
+        Assert.Contains("max_time_in_seconds:1.5", text);
+        Assert.Contains("num_workers:2", text);
+        Assert.Contains("random_seed:42", text);
+        Assert.Contains("interleave_search:true", text);
+        foreach (var field in text.Split(' '))
+            Assert.NotNull(Google.OrTools.Sat.SatParameters.Descriptor.FindFieldByName(field.Split(':')[0]));
+    }
+
+    [Fact]
+    public void Cancellation_ReturnsAPlanThatFits()
+    {
+        // Cancelled mid-search (the limit is far away): the best plan so far comes back, never worse than dp-approx.
+        var problem = new PlanningProblem(RandomGraphs.Forward(4, nodes: 24));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        long least = RecomputePlanner.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan.Simulation!.PeakBytes;
+        long budget = (least + storeAll) / 2;
+        var dp = RecomputePlanner.Plan(problem, "dp-approx", Quick(budget));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = new OptimalSolver().Solve(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(120) }, cts.Token);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60));
+        Assert.True(result.Feasible);
+        var sim = Simulator.Simulate(result.Schedule!);
+        Assert.True(sim.PeakBytes <= budget);
+        if (dp.Feasible) Assert.True(sim.RecomputeTime <= dp.Simulation!.RecomputeTime + 1e-9);
+    }
+}
