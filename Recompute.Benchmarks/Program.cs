@@ -18,6 +18,7 @@ public static class Program
             ["conv"] = KernelTables.Conv,
             ["peak"] = KernelTables.Peak,
             ["gemm-tune"] = KernelTables.GemmTune,
+            ["onnx-import"] = OnnxImportBenchmarks.Table,
         };
 
     public static int Main(string[] args)

@@ -81,8 +81,8 @@ public sealed class PlanCommand : ICommand
     {
         if (options.BudgetBytes == long.MaxValue) return null;
         if (SolverRegistry.Create(solverName) is not CanonicalDpSolver) solverName = "dp-approx";
-        try { return RecomputePlanner.MinMemory(problem, solverName, options, ct).MinBudgetBytes; }
-        catch (LowerSetLimitException) { return RecomputePlanner.MinMemory(problem, "dp-approx", options, ct).MinBudgetBytes; }
+        try { return RecomputePlanner.SmallestFeasibleBudget(problem, solverName, options, ct); }
+        catch (LowerSetLimitException) { return RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options, ct); }
     }
 
     private static Dictionary<string, object?> Metadata(PlanResult plan) => new()

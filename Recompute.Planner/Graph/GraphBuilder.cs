@@ -20,6 +20,8 @@ public sealed record NodeSpec(string Name, string Op, NodeKind Kind)
     public int ForwardOf { get; init; } = -1;
     /// <summary>Operand positions whose values the backward reads; null means every operand.</summary>
     public IReadOnlyList<int>? BackwardNeeds { get; init; }
+    /// <summary>The backward reads the op's own output (ReLU).</summary>
+    public bool BackwardNeedsOutput { get; init; }
 }
 
 /// <summary>
@@ -142,7 +144,7 @@ public sealed class GraphBuilder
             var attrs = s.Attributes is null ? ImmutableSortedDictionary<string, object>.Empty.WithComparers(StringComparer.Ordinal)
                 : s.Attributes.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             nodes.Add(new Node(i, s.Name, s.Op, s.Kind, inputs, s.Bytes, s.Time, s.Shape.ToImmutableArray(), s.DType, attrs,
-                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time));
+                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time, s.BackwardNeedsOutput));
         }
         return new ComputationGraph(Name, TimeUnit, nodes.MoveToImmutable(), Source);
     }

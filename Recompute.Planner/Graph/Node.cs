@@ -25,8 +25,9 @@ public sealed class Node
 {
     public Node(int id, string name, string op, NodeKind kind, ImmutableArray<int> inputs, long bytes, double time,
         ImmutableArray<long> shape, string dtype, ImmutableSortedDictionary<string, object> attributes,
-        int outputIndex, bool isBackward, int forwardOf, ImmutableArray<int> backwardNeeds, double backwardTime)
+        int outputIndex, bool isBackward, int forwardOf, ImmutableArray<int> backwardNeeds, double backwardTime, bool backwardNeedsOutput = false)
     {
+        BackwardNeedsOutput = backwardNeedsOutput;
         Id = id; Name = name; Op = op; Kind = kind; Inputs = inputs; Bytes = bytes; Time = time; Shape = shape;
         DType = dtype; Attributes = attributes; OutputIndex = outputIndex; IsBackward = isBackward; ForwardOf = forwardOf;
         BackwardNeeds = backwardNeeds; BackwardTime = backwardTime;
@@ -64,6 +65,11 @@ public sealed class Node
     /// operation reads. Add needs none, Mul/MatMul/Conv need their operands, ReLU its input.
     /// </summary>
     public ImmutableArray<int> BackwardNeeds { get; }
+    /// <summary>
+    /// True when the backward reads this operation's own output instead (ReLU: the mask y &gt; 0 equals x &gt; 0, and y is
+    /// kept anyway when the next layer's backward reads it, so the input can be freed as soon as y is made).
+    /// </summary>
+    public bool BackwardNeedsOutput { get; }
 
     /// <summary>True for tensors the planner schedules (activations and the loss).</summary>
     public bool IsPlanned => Kind is NodeKind.Activation or NodeKind.Loss;

@@ -15,7 +15,11 @@ public enum TaskKind { Forward, Backward }
 /// or the explicit backward node itself.</param>
 /// <param name="ForwardNode">The forward node this task belongs to (itself for forward tasks), or -1.</param>
 /// <param name="Inputs">Tasks whose buffers must be live while this task runs.</param>
-public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, int ForwardNode, long Bytes, double Time, ImmutableArray<int> Inputs);
+public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, int ForwardNode, long Bytes, double Time, ImmutableArray<int> Inputs)
+{
+    /// <summary>Graph nodes whose operation's parameter gradients this task accumulates (derived graphs; see <see cref="TrainingGraph"/>).</summary>
+    public ImmutableArray<int> ParameterGradientsOf { get; init; } = [];
+}
 
 /// <summary>
 /// The explicit DAG of a training step: every buffer the planner controls is one task. It is derived from a
@@ -26,9 +30,11 @@ public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, 
 /// </summary>
 /// <remarks>
 /// The gradient task of tensor v reads the gradient of every reader s of v and the forward values that the
-/// backward of s needs (<see cref="Node.BackwardNeeds"/>); when v's operation has parameters, it also reads the
-/// forward values its own backward needs, because parameter gradients are accumulated in the same step
-/// (they are outside the budget).
+/// backward of s needs (<see cref="Node.BackwardNeeds"/>). Parameter gradients (outside the budget) of an operation o
+/// are accumulated by the gradient task of o's first operand that takes a gradient, which reads grad(o) and o's
+/// needed values anyway; only when no operand takes a gradient (the first layer) does grad(o) do it, reading o's
+/// needed values itself. Accumulating them in grad(o) instead would keep o's input alive beside grad(o), its
+/// reader's gradient and o's own needs: on a chain of large convolutions that is a third more memory.
 /// </remarks>
 public sealed class TrainingGraph
 {
@@ -132,20 +138,37 @@ public sealed class TrainingGraph
             if (t.Kind != TaskKind.Backward) continue;
             var v = g[t.Node];
             var reads = new SortedSet<int>();
+            var paramOps = new List<int>();
             foreach (var s in g.Successors(v.Id))
             {
                 if (!needsGrad[s] || !GradientFlows(g[s], v.Id)) continue;
                 reads.Add(grad[s]);
                 AddNeeds(g, g[s], fwd, reads);
+                if (HasParameters(g, g[s]) && FirstGradientOperand(g, g[s], needsGrad) == v.Id) paramOps.Add(s);
             }
-            if (v.Inputs.Any(p => g[p].Kind == NodeKind.Parameter)) AddNeeds(g, v, fwd, reads);
-            tasks[i] = t with { Inputs = reads.ToImmutableArray() };
+            if (HasParameters(g, v) && FirstGradientOperand(g, v, needsGrad) < 0)
+            {
+                AddNeeds(g, v, fwd, reads);
+                paramOps.Add(v.Id);
+            }
+            paramOps.Sort();
+            tasks[i] = t with { Inputs = reads.ToImmutableArray(), ParameterGradientsOf = [.. paramOps] };
         }
         return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false);
     }
 
     /// <summary>Shape-only and index operands (Reshape's shape, Gather's indices) carry no gradient.</summary>
     private static bool GradientFlows(Node reader, int operand) => reader.Inputs.Contains(operand) && reader.DType is not ("int64" or "int32" or "bool");
+
+    private static bool HasParameters(ComputationGraph g, Node op) => op.Inputs.Any(p => g[p].Kind == NodeKind.Parameter);
+
+    /// <summary>The first operand of an op that takes a gradient, or -1.</summary>
+    private static int FirstGradientOperand(ComputationGraph g, Node op, bool[] needsGrad)
+    {
+        foreach (var p in op.Inputs)
+            if (g[p].IsPlanned && needsGrad[p] && GradientFlows(op, p)) return p;
+        return -1;
+    }
 
     private static void AddNeeds(ComputationGraph g, Node op, int[] fwd, SortedSet<int> reads)
     {
@@ -154,5 +177,6 @@ public sealed class TrainingGraph
             int p = op.Inputs[k];
             if (g[p].IsPlanned) reads.Add(fwd[p]);
         }
+        if (op.BackwardNeedsOutput && op.IsPlanned) reads.Add(fwd[op.Id]);
     }
 }

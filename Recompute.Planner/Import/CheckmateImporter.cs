@@ -89,18 +89,18 @@ public static class CheckmateImporter
             string where = $"nodes[{index.ToString(CultureInfo.InvariantCulture)}]";
             JsonFields.Object(n, where, source);
             var keyElement = JsonFields.Required(n, keyField, where, source);
-            string key = Key(keyElement, $"{where}.{keyField}", source);
-            string nodeName = n.TryGetProperty("name", out var nm) ? Display(nm, $"{where}.name", source) : Display(keyElement, $"{where}.{keyField}", source);
-            if (nodeName.Length == 0) JsonFields.Fail(source, $"{where}.name", "empty name");
+            string key = Key(keyElement, new Place(where, keyField), source);
+            string nodeName = n.TryGetProperty("name", out var nm) ? Display(nm, new Place(where, "name"), source) : Display(keyElement, new Place(where, keyField), source);
+            if (nodeName.Length == 0) JsonFields.Fail(source, new Place(where, "name"), "empty name");
             var row = new Row { Key = key, Name = nodeName, Where = $"{where} ('{JsonFields.Shorten(nodeName)}')" };
-            row.Bytes = n.TryGetProperty("cost_ram", out var ram) ? JsonFields.Bytes(ram, $"{where}.cost_ram", source)
-                : n.TryGetProperty(outTag, out var oc) ? JsonFields.Bytes(oc, $"{where}.{outTag}", source)
+            row.Bytes = n.TryGetProperty("cost_ram", out var ram) ? JsonFields.Bytes(ram, new Place(where, "cost_ram"), source)
+                : n.TryGetProperty(outTag, out var oc) ? JsonFields.Bytes(oc, new Place(where, outTag), source)
                 : JsonFields.Fail<long>(source, where, $"missing size: expected 'cost_ram' or '{outTag}'");
-            row.Time = n.TryGetProperty("cost_cpu", out var cpu) ? JsonFields.Time(cpu, $"{where}.cost_cpu", source)
-                : n.TryGetProperty(durationTag, out var du) ? JsonFields.Time(du, $"{where}.{durationTag}", source)
+            row.Time = n.TryGetProperty("cost_cpu", out var cpu) ? JsonFields.Time(cpu, new Place(where, "cost_cpu"), source)
+                : n.TryGetProperty(durationTag, out var du) ? JsonFields.Time(du, new Place(where, durationTag), source)
                 : JsonFields.Fail<double>(source, where, $"missing time: expected 'cost_cpu' or '{durationTag}'");
-            if (n.TryGetProperty(paramTag, out var pc)) row.ParamBytes = JsonFields.Bytes(pc, $"{where}.{paramTag}", source);
-            if (n.TryGetProperty("backward", out var bw)) row.Backward = JsonFields.Bool(bw, $"{where}.backward", source);
+            if (n.TryGetProperty(paramTag, out var pc)) row.ParamBytes = JsonFields.Bytes(pc, new Place(where, paramTag), source);
+            if (n.TryGetProperty("backward", out var bw)) row.Backward = JsonFields.Bool(bw, new Place(where, "backward"), source);
             if (!byKey.TryAdd(key, row))
                 JsonFields.Fail(source, where, $"duplicate node {keyField} {JsonFields.Shorten(keyElement.GetRawText())} (also {byKey[key].Where})");
             rows.Add(row);
@@ -130,8 +130,8 @@ public static class CheckmateImporter
                 t = JsonFields.Required(link, "target", where, source);
             }
             string sf = named ? "source" : "0", tf = named ? "target" : "1";
-            var from = Find(byKey, Key(s, $"{where}.{sf}", source), s, $"{where}.{sf}", source);
-            var to = Find(byKey, Key(t, $"{where}.{tf}", source), t, $"{where}.{tf}", source);
+            var from = Find(byKey, Key(s, new Place(where, sf), source), s, new Place(where, sf), source);
+            var to = Find(byKey, Key(t, new Place(where, tf), source), t, new Place(where, tf), source);
             if (ReferenceEquals(from, to)) JsonFields.Fail(source, where, $"self-loop on node '{JsonFields.Shorten(from.Name)}'");
             if (!seenEdges.Add((from.Key, to.Key)) && !multigraph)
                 JsonFields.Fail(source, where, $"duplicate link '{JsonFields.Shorten(from.Name)}' -> '{JsonFields.Shorten(to.Name)}' in a graph that is not a multigraph");
@@ -178,21 +178,21 @@ public static class CheckmateImporter
     }
 
     /// <summary>A node key as it appears in links: integers and strings are distinct keys.</summary>
-    private static string Key(JsonElement e, string where, string? source) => e.ValueKind switch
+    private static string Key(JsonElement e, Place where, string? source) => e.ValueKind switch
     {
         JsonValueKind.String => "s:" + e.GetString(),
         JsonValueKind.Number => "n:" + JsonFields.Long(e, where, source).ToString(CultureInfo.InvariantCulture),
         _ => JsonFields.Fail<string>(source, where, $"a node key must be a string or an integer, found {JsonFields.Kind(e)}"),
     };
 
-    private static string Display(JsonElement e, string where, string? source) => e.ValueKind switch
+    private static string Display(JsonElement e, Place where, string? source) => e.ValueKind switch
     {
         JsonValueKind.String => e.GetString()!,
         JsonValueKind.Number => JsonFields.Long(e, where, source).ToString(CultureInfo.InvariantCulture),
         _ => JsonFields.Fail<string>(source, where, $"a node name must be a string or an integer, found {JsonFields.Kind(e)}"),
     };
 
-    private static Row Find(Dictionary<string, Row> byKey, string key, JsonElement e, string where, string? source) =>
+    private static Row Find(Dictionary<string, Row> byKey, string key, JsonElement e, Place where, string? source) =>
         byKey.TryGetValue(key, out var row) ? row
             : JsonFields.Fail<Row>(source, where, $"refers to node {JsonFields.Shorten(e.GetRawText())}, which does not exist");
 }

@@ -5,6 +5,22 @@ using Recompute.Planner.Graph;
 namespace Recompute.Planner.Import;
 
 /// <summary>
+/// A place in a JSON document ("nodes[3] ('conv1').inputs[2]"), composed only when an error names it: readers
+/// pass places for every field of every node, and building those strings eagerly dominated the import time.
+/// </summary>
+internal readonly struct Place(string? container, string? member = null, int index = -1)
+{
+    /// <summary>The place as text, or null for "no particular place".</summary>
+    public string? Text => container is null ? null
+        : member is null && index < 0 ? container
+        : container + (member is null ? "" : "." + member) + (index < 0 ? "" : "[" + index.ToString(CultureInfo.InvariantCulture) + "]");
+
+    public static implicit operator Place(string? text) => new(text);
+
+    public override string ToString() => Text ?? "";
+}
+
+/// <summary>
 /// Strict accessors for JSON graph files: every wrong type, missing field or out-of-range number becomes a
 /// <see cref="GraphFormatException"/> naming the file and the JSON place (<c>nodes[3].bytes</c>).
 /// </summary>
@@ -50,7 +66,7 @@ internal static class JsonFields
         }
         try
         {
-            CheckStrings(doc.RootElement, "the document", source);
+            if (!AllStringsDecode(doc.RootElement)) CheckStrings(doc.RootElement, "the document", source);
         }
         catch
         {
@@ -66,6 +82,37 @@ internal static class JsonFields
     /// here, so such a file is rejected at its place instead of failing later with another exception type.
     /// Recursion is bounded by <see cref="MaxDepth"/>.
     /// </summary>
+    private static bool AllStringsDecode(JsonElement e)
+    {
+        try
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = e.GetString();
+                    return true;
+                case JsonValueKind.Array:
+                    foreach (var item in e.EnumerateArray())
+                        if (!AllStringsDecode(item)) return false;
+                    return true;
+                case JsonValueKind.Object:
+                    foreach (var p in e.EnumerateObject())
+                    {
+                        _ = p.Name;
+                        if (!AllStringsDecode(p.Value)) return false;
+                    }
+                    return true;
+                default:
+                    return true;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The slow walk that names the place of the first undecodable string (run only when there is one).</summary>
     private static void CheckStrings(JsonElement e, string where, string? source)
     {
         switch (e.ValueKind)
@@ -107,13 +154,13 @@ internal static class JsonFields
         return PaperGraphImporter.Printable(m.TrimEnd(' ', '.'), 200);
     }
 
-    public static JsonElement Object(JsonElement e, string where, string? source)
+    public static JsonElement Object(JsonElement e, Place where, string? source)
     {
         if (e.ValueKind != JsonValueKind.Object) Fail(source, where, $"must be a JSON object, found {Kind(e)}");
         return e;
     }
 
-    public static JsonElement Array(JsonElement e, string where, string? source)
+    public static JsonElement Array(JsonElement e, Place where, string? source)
     {
         if (e.ValueKind != JsonValueKind.Array) Fail(source, where, $"must be a JSON array, found {Kind(e)}");
         return e;
@@ -121,26 +168,26 @@ internal static class JsonFields
 
     public static bool TryGet(JsonElement obj, string name, out JsonElement value) => obj.TryGetProperty(name, out value);
 
-    public static JsonElement Required(JsonElement obj, string name, string where, string? source)
+    public static JsonElement Required(JsonElement obj, string name, Place where, string? source)
     {
         if (!obj.TryGetProperty(name, out var v)) Fail(source, where, $"missing field '{name}'");
         return v;
     }
 
-    public static string String(JsonElement e, string where, string? source)
+    public static string String(JsonElement e, Place where, string? source)
     {
         if (e.ValueKind != JsonValueKind.String) Fail(source, where, $"must be a string, found {Kind(e)}");
         return e.GetString()!;
     }
 
-    public static bool Bool(JsonElement e, string where, string? source)
+    public static bool Bool(JsonElement e, Place where, string? source)
     {
         if (e.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) Fail(source, where, $"must be true or false, found {Kind(e)}");
         return e.GetBoolean();
     }
 
     /// <summary>An integer in the 64-bit range (written plainly, as a decimal with zero fraction, or with an exponent).</summary>
-    public static long Long(JsonElement e, string where, string? source)
+    public static long Long(JsonElement e, Place where, string? source)
     {
         if (e.ValueKind != JsonValueKind.Number) Fail(source, where, $"must be an integer, found {Kind(e)}");
         if (e.TryGetInt64(out long v)) return v;
@@ -156,7 +203,7 @@ internal static class JsonFields
     }
 
     /// <summary>A size in bytes: an integer, not negative, at most 2^63-1.</summary>
-    public static long Bytes(JsonElement e, string where, string? source)
+    public static long Bytes(JsonElement e, Place where, string? source)
     {
         long v = Long(e, where, source);
         if (v < 0) Fail(source, where, $"negative size {v.ToString(CultureInfo.InvariantCulture)} bytes");
@@ -164,7 +211,7 @@ internal static class JsonFields
     }
 
     /// <summary>A time: a finite number, not negative.</summary>
-    public static double Time(JsonElement e, string where, string? source)
+    public static double Time(JsonElement e, Place where, string? source)
     {
         if (e.ValueKind != JsonValueKind.Number) Fail(source, where, $"must be a number, found {Kind(e)}");
         if (!e.TryGetDouble(out double v) || !double.IsFinite(v)) Fail(source, where, $"{Shorten(e.GetRawText())} is not a finite number");
@@ -187,8 +234,8 @@ internal static class JsonFields
     public static string Shorten(string s) => PaperGraphImporter.Shorten(s);
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    public static void Fail(string? source, string? where, string problem) => throw new GraphFormatException(source, where, problem);
+    public static void Fail(string? source, Place where, string problem) => throw new GraphFormatException(source, where.Text, problem);
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    public static T Fail<T>(string? source, string? where, string problem) => throw new GraphFormatException(source, where, problem);
+    public static T Fail<T>(string? source, Place where, string problem) => throw new GraphFormatException(source, where.Text, problem);
 }

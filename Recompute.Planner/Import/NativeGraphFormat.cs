@@ -20,7 +20,7 @@ public static class NativeGraphFormat
     public const int Version = 1;
 
     private static readonly string[] NodeFields =
-        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backward", "forwardOf"];
+        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backwardNeedsOutput", "backward", "forwardOf"];
 
     private static readonly string[] TopFields = ["format", "version", "name", "timeUnit", "nodes"];
 
@@ -67,43 +67,45 @@ public static class NativeGraphFormat
             string where = $"nodes[{index.ToString(CultureInfo.InvariantCulture)}]";
             JsonFields.Object(n, where, source);
             RejectUnknown(n, NodeFields, where, source);
-            string nodeName = JsonFields.String(JsonFields.Required(n, "name", where, source), $"{where}.name", source);
-            if (nodeName.Length == 0) JsonFields.Fail(source, $"{where}.name", "empty name");
+            string nodeName = JsonFields.String(JsonFields.Required(n, "name", where, source), new Place(where, "name"), source);
+            if (nodeName.Length == 0) JsonFields.Fail(source, new Place(where, "name"), "empty name");
             where = $"{where} ('{JsonFields.Shorten(nodeName)}')";
             if (builder.TryGetId(nodeName, out int other))
                 JsonFields.Fail(source, where, $"duplicate name (also nodes[{other.ToString(CultureInfo.InvariantCulture)}])");
-            string op = JsonFields.String(JsonFields.Required(n, "op", where, source), $"{where}.op", source);
-            var kind = ParseKind(JsonFields.String(JsonFields.Required(n, "kind", where, source), $"{where}.kind", source), $"{where}.kind", source);
+            string op = JsonFields.String(JsonFields.Required(n, "op", where, source), new Place(where, "op"), source);
+            var kind = ParseKind(JsonFields.String(JsonFields.Required(n, "kind", where, source), new Place(where, "kind"), source), new Place(where, "kind"), source);
             string[] inputs = n.TryGetProperty("inputs", out var ins)
-                ? JsonFields.Array(ins, $"{where}.inputs", source).EnumerateArray()
-                    .Select((e, k) => JsonFields.String(e, $"{where}.inputs[{k.ToString(CultureInfo.InvariantCulture)}]", source)).ToArray()
+                ? JsonFields.Array(ins, new Place(where, "inputs"), source).EnumerateArray()
+                    .Select((e, k) => JsonFields.String(e, new Place(where, "inputs", k), source)).ToArray()
                 : [];
-            long bytes = JsonFields.Bytes(JsonFields.Required(n, "bytes", where, source), $"{where}.bytes", source);
-            double time = n.TryGetProperty("time", out var t) ? JsonFields.Time(t, $"{where}.time", source) : 0;
-            double? backwardTime = n.TryGetProperty("backwardTime", out var bt) ? JsonFields.Time(bt, $"{where}.backwardTime", source) : null;
+            long bytes = JsonFields.Bytes(JsonFields.Required(n, "bytes", where, source), new Place(where, "bytes"), source);
+            double time = n.TryGetProperty("time", out var t) ? JsonFields.Time(t, new Place(where, "time"), source) : 0;
+            double? backwardTime = n.TryGetProperty("backwardTime", out var bt) ? JsonFields.Time(bt, new Place(where, "backwardTime"), source) : null;
             long[] shape = n.TryGetProperty("shape", out var sh)
-                ? JsonFields.Array(sh, $"{where}.shape", source).EnumerateArray()
-                    .Select((e, k) => JsonFields.Long(e, $"{where}.shape[{k.ToString(CultureInfo.InvariantCulture)}]", source)).ToArray()
+                ? JsonFields.Array(sh, new Place(where, "shape"), source).EnumerateArray()
+                    .Select((e, k) => JsonFields.Long(e, new Place(where, "shape", k), source)).ToArray()
                 : [];
-            string dtype = n.TryGetProperty("dtype", out var dt) ? JsonFields.String(dt, $"{where}.dtype", source) : "float32";
-            long outputIndex = n.TryGetProperty("outputIndex", out var oi) ? JsonFields.Long(oi, $"{where}.outputIndex", source) : 0;
-            if (outputIndex is < 0 or > int.MaxValue) JsonFields.Fail(source, $"{where}.outputIndex", "must be between 0 and 2^31-1");
-            Dictionary<string, object>? attributes = n.TryGetProperty("attributes", out var at) ? ReadAttributes(at, $"{where}.attributes", source) : null;
+            string dtype = n.TryGetProperty("dtype", out var dt) ? JsonFields.String(dt, new Place(where, "dtype"), source) : "float32";
+            long outputIndex = n.TryGetProperty("outputIndex", out var oi) ? JsonFields.Long(oi, new Place(where, "outputIndex"), source) : 0;
+            if (outputIndex is < 0 or > int.MaxValue) JsonFields.Fail(source, new Place(where, "outputIndex"), "must be between 0 and 2^31-1");
+            Dictionary<string, object>? attributes = n.TryGetProperty("attributes", out var at) ? ReadAttributes(at, new Place(where, "attributes"), source) : null;
             int[]? needs = null;
             if (n.TryGetProperty("backwardNeeds", out var bn))
-                needs = JsonFields.Array(bn, $"{where}.backwardNeeds", source).EnumerateArray().Select((e, k) =>
+                needs = JsonFields.Array(bn, new Place(where, "backwardNeeds"), source).EnumerateArray().Select((e, k) =>
                 {
-                    string w = $"{where}.backwardNeeds[{k.ToString(CultureInfo.InvariantCulture)}]";
+                    var w = new Place(where, "backwardNeeds", k);
                     long v = JsonFields.Long(e, w, source);
                     if (v < 0 || v >= inputs.Length) JsonFields.Fail(source, w, $"operand #{v.ToString(CultureInfo.InvariantCulture)} does not exist: the node has {inputs.Length.ToString(CultureInfo.InvariantCulture)} inputs");
                     return (int)v;
                 }).ToArray();
-            bool backward = n.TryGetProperty("backward", out var b) && JsonFields.Bool(b, $"{where}.backward", source);
-            string? forwardOf = n.TryGetProperty("forwardOf", out var fo) ? JsonFields.String(fo, $"{where}.forwardOf", source) : null;
+            bool backward = n.TryGetProperty("backward", out var b) && JsonFields.Bool(b, new Place(where, "backward"), source);
+            bool needsOutput = n.TryGetProperty("backwardNeedsOutput", out var bno) && JsonFields.Bool(bno, new Place(where, "backwardNeedsOutput"), source);
+            string? forwardOf = n.TryGetProperty("forwardOf", out var fo) ? JsonFields.String(fo, new Place(where, "forwardOf"), source) : null;
             builder.Add(new NodeSpec(nodeName, op, kind)
             {
                 Bytes = bytes, Time = time, BackwardTime = backwardTime, Shape = shape, DType = dtype,
                 OutputIndex = (int)outputIndex, Attributes = attributes, BackwardNeeds = needs, IsBackward = backward,
+                BackwardNeedsOutput = needsOutput,
             });
             specs.Add((where, n, inputs, forwardOf));
             index++;
@@ -115,28 +117,31 @@ public static class NativeGraphFormat
             for (int k = 0; k < inputs.Length; k++)
             {
                 if (!builder.TryGetId(inputs[k], out resolved[k]))
-                    JsonFields.Fail(source, $"{where}.inputs[{k.ToString(CultureInfo.InvariantCulture)}]", $"refers to '{JsonFields.Shorten(inputs[k])}', which is not a node of the graph");
-                if (resolved[k] == id) JsonFields.Fail(source, $"{where}.inputs[{k.ToString(CultureInfo.InvariantCulture)}]", "the node reads itself (self-loop)");
+                    JsonFields.Fail(source, new Place(where, "inputs", k), $"refers to '{JsonFields.Shorten(inputs[k])}', which is not a node of the graph");
+                if (resolved[k] == id) JsonFields.Fail(source, new Place(where, "inputs", k), "the node reads itself (self-loop)");
             }
             int fwd = -1;
             if (forwardOf is not null && !builder.TryGetId(forwardOf, out fwd))
-                JsonFields.Fail(source, $"{where}.forwardOf", $"refers to '{JsonFields.Shorten(forwardOf)}', which is not a node of the graph");
+                JsonFields.Fail(source, new Place(where, "forwardOf"), $"refers to '{JsonFields.Shorten(forwardOf)}', which is not a node of the graph");
             builder.Replace(id, builder[id] with { Inputs = resolved, ForwardOf = fwd });
         }
         return PaperGraphImporter.BuildGraph(builder, source);
     }
 
-    private static void RejectUnknown(JsonElement obj, string[] known, string where, string? source)
+    private static void RejectUnknown(JsonElement obj, string[] known, Place where, string? source)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Known field sets are small (at most 14): a bit mask finds repeats without allocating.
+        int seen = 0;
         foreach (var p in obj.EnumerateObject())
         {
-            if (Array.IndexOf(known, p.Name) < 0) JsonFields.Fail(source, where, $"unknown field '{JsonFields.Shorten(p.Name)}'");
-            if (!seen.Add(p.Name)) JsonFields.Fail(source, where, $"field '{p.Name}' appears twice");
+            int k = Array.IndexOf(known, p.Name);
+            if (k < 0) JsonFields.Fail(source, where, $"unknown field '{JsonFields.Shorten(p.Name)}'");
+            if ((seen & (1 << k)) != 0) JsonFields.Fail(source, where, $"field '{p.Name}' appears twice");
+            seen |= 1 << k;
         }
     }
 
-    private static NodeKind ParseKind(string s, string where, string? source) => s switch
+    private static NodeKind ParseKind(string s, Place where, string? source) => s switch
     {
         "input" => NodeKind.Input,
         "parameter" => NodeKind.Parameter,
@@ -158,16 +163,17 @@ public static class NativeGraphFormat
 
     /// <summary>
     /// Attribute values: integer → long, other number → double, string → string, true/false → bool, array of
-    /// integers → long[], array of numbers → double[]; the tagged form <c>{"type": T, "value": V}</c> carries the
+    /// integers → long[], array of numbers → double[], array of strings → string[]; the tagged form <c>{"type": T, "value": V}</c> carries the
     /// values plain JSON cannot: "float[]", and doubles that are not finite or are integral ("double").
     /// </summary>
-    private static Dictionary<string, object> ReadAttributes(JsonElement e, string where, string? source)
+    private static Dictionary<string, object> ReadAttributes(JsonElement e, Place place, string? source)
     {
+        string where = place.Text!;
         JsonFields.Object(e, where, source);
         var result = new Dictionary<string, object>(StringComparer.Ordinal);
         foreach (var p in e.EnumerateObject())
         {
-            string w = $"{where}.{JsonFields.Shorten(p.Name)}";
+            string w = where + "." + JsonFields.Shorten(p.Name);
             if (!result.TryAdd(p.Name, ReadAttribute(p.Value, w, source))) JsonFields.Fail(source, w, "attribute appears twice");
         }
         return result;
@@ -186,20 +192,22 @@ public static class NativeGraphFormat
                 var items = v.EnumerateArray().ToArray();
                 if (items.Length == 0) return Array.Empty<long>();
                 if (items.All(IsIntegerLiteral))
-                    return items.Select((x, k) => JsonFields.Long(x, $"{where}[{k.ToString(CultureInfo.InvariantCulture)}]", source)).ToArray();
-                return items.Select((x, k) => FiniteDouble(x, $"{where}[{k.ToString(CultureInfo.InvariantCulture)}]", source)).ToArray();
+                    return items.Select((x, k) => JsonFields.Long(x, new Place(where, null, k), source)).ToArray();
+                if (items[0].ValueKind == JsonValueKind.String)
+                    return items.Select((x, k) => JsonFields.String(x, new Place(where, null, k), source)).ToArray();
+                return items.Select((x, k) => FiniteDouble(x, new Place(where, null, k), source)).ToArray();
             case JsonValueKind.Object:
-                var type = JsonFields.String(JsonFields.Required(v, "type", where, source), $"{where}.type", source);
+                var type = JsonFields.String(JsonFields.Required(v, "type", where, source), new Place(where, "type"), source);
                 var value = JsonFields.Required(v, "value", where, source);
                 RejectUnknown(v, ["type", "value"], where, source);
                 return type switch
                 {
-                    "double" => TaggedDouble(value, $"{where}.value", source),
-                    "float[]" => JsonFields.Array(value, $"{where}.value", source).EnumerateArray()
-                        .Select((x, k) => (float)TaggedDouble(x, $"{where}.value[{k.ToString(CultureInfo.InvariantCulture)}]", source)).ToArray(),
-                    "double[]" => JsonFields.Array(value, $"{where}.value", source).EnumerateArray()
-                        .Select((x, k) => TaggedDouble(x, $"{where}.value[{k.ToString(CultureInfo.InvariantCulture)}]", source)).ToArray(),
-                    _ => JsonFields.Fail<object>(source, $"{where}.type", $"unknown attribute type '{JsonFields.Shorten(type)}' (expected double, double[] or float[])"),
+                    "double" => TaggedDouble(value, new Place(where, "value"), source),
+                    "float[]" => JsonFields.Array(value, new Place(where, "value"), source).EnumerateArray()
+                        .Select((x, k) => (float)TaggedDouble(x, new Place(where, "value", k), source)).ToArray(),
+                    "double[]" => JsonFields.Array(value, new Place(where, "value"), source).EnumerateArray()
+                        .Select((x, k) => TaggedDouble(x, new Place(where, "value", k), source)).ToArray(),
+                    _ => JsonFields.Fail<object>(source, new Place(where, "type"), $"unknown attribute type '{JsonFields.Shorten(type)}' (expected double, double[] or float[])"),
                 };
             default:
                 return JsonFields.Fail<object>(source, where, $"an attribute cannot be {JsonFields.Kind(v)}");
@@ -209,14 +217,14 @@ public static class NativeGraphFormat
     private static bool IsIntegerLiteral(JsonElement v) =>
         v.ValueKind == JsonValueKind.Number && v.GetRawText().AsSpan().IndexOfAny(".eE") < 0;
 
-    private static double FiniteDouble(JsonElement v, string where, string? source)
+    private static double FiniteDouble(JsonElement v, Place where, string? source)
     {
         if (v.ValueKind != JsonValueKind.Number) JsonFields.Fail(source, where, $"must be a number, found {JsonFields.Kind(v)}");
         if (!v.TryGetDouble(out double d) || !double.IsFinite(d)) JsonFields.Fail(source, where, $"{JsonFields.Shorten(v.GetRawText())} is not a finite number");
         return d;
     }
 
-    private static double TaggedDouble(JsonElement v, string where, string? source)
+    private static double TaggedDouble(JsonElement v, Place where, string? source)
     {
         if (v.ValueKind == JsonValueKind.String)
             return v.GetString() switch
@@ -336,6 +344,7 @@ public static class NativeGraphFormat
             foreach (var k in n.BackwardNeeds) w.WriteNumberValue(k);
             w.WriteEndArray();
         }
+        if (n.BackwardNeedsOutput) w.WriteBoolean("backwardNeedsOutput", true);
         if (n.IsBackward) w.WriteBoolean("backward", true);
         if (n.ForwardOf >= 0) w.WriteString("forwardOf", g[n.ForwardOf].Name);
         w.WriteEndObject();
@@ -378,6 +387,11 @@ public static class NativeGraphFormat
                 else WriteTagged(w, "double[]", ds);
                 break;
             case float[] fs: WriteTagged(w, "float[]", fs.Select(x => (double)x).ToArray()); break;
+            case string[] ss:
+                w.WriteStartArray();
+                foreach (var x in ss) w.WriteStringValue(x);
+                w.WriteEndArray();
+                break;
             default:
                 throw new ArgumentException($"attribute '{key}' has a value of type {value.GetType().Name}, which the graph format cannot store", nameof(value));
         }

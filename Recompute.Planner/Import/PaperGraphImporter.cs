@@ -298,6 +298,7 @@ public static class PaperGraphImporter
     /// </summary>
     internal static string Printable(string s, int max)
     {
+        if (s.Length <= max && !s.AsSpan().ContainsAnyInRange('\0', '\u001f') && !s.Contains('\u007f')) return s;
         var sb = new StringBuilder(Math.Min(s.Length, max) + 8);
         foreach (char c in s)
         {

@@ -53,10 +53,11 @@ public static class RecomputePlanner
 
     /// <summary>Plans under <see cref="SolverOptions.BudgetBytes"/> with the named solver.</summary>
     /// <remarks>
-    /// The canonical DPs size blocks in the paper's cost model, which counts more than the schedule ever holds
-    /// (2·M(V_i), A_i ∩ B_i twice). The budget a user gives is for the schedule, so for the DPs the planner
-    /// searches the largest model budget whose lowered schedule still fits the user's budget by simulation, and
-    /// keeps the cheapest fitting plan it saw. Other solvers are run once at the user's budget.
+    /// The budget a user gives is for the schedule. For the canonical DPs the planner first sizes blocks by replaying
+    /// the schedule (<see cref="BlockCostModel.Liveness"/>); if that plan does not fit by simulation (effects across
+    /// blocks the replay does not see), it falls back to the paper's model, which counts more than the schedule ever
+    /// holds (2·M(V_i), A_i ∩ B_i twice), and searches the largest model budget whose schedule still fits, keeping the
+    /// cheapest fitting plan it saw. Other solvers are run once at the user's budget.
     /// </remarks>
     public static PlanResult Plan(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
@@ -85,17 +86,46 @@ public static class RecomputePlanner
         return new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget };
     }
 
+    /// <summary>
+    /// The smallest budget a user can ask of a canonical DP solver and get a plan: the least peak in the replayed
+    /// block model, confirmed by planning at it (the simulated peak of that plan).
+    /// </summary>
+    public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    {
+        if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp) return null;
+        var replay = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation);
+        var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
+        long? best = null;
+        foreach (var candidate in new[] { replay?.Budget, paper?.Budget })
+        {
+            if (candidate is not { } b) continue;
+            var plan = Plan(problem, solverName, options with { BudgetBytes = b }, cancellation);
+            if (plan.Feasible && (best is null || plan.Simulation!.PeakBytes < best)) best = plan.Simulation!.PeakBytes;
+        }
+        return best;
+    }
+
     private sealed record Candidate(SolverResult Result, Schedule? Schedule, SimulationResult? Simulation, long ModelBudget);
 
     /// <summary>Model budget search for the canonical DPs (see <see cref="Plan"/>).</summary>
     private static Candidate? SearchModelBudget(PlanningProblem problem, CanonicalDpSolver dp, SolverOptions options, CancellationToken ct)
     {
         long budget = options.BudgetBytes;
-        long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
         Candidate? best = null;
+        if (options.BlockModel == BlockCostModel.Paper)
+        {
+            var replay = dp.Solve(problem, options with { BlockModel = BlockCostModel.Liveness }, ct);
+            if (replay.Feasible)
+            {
+                var c = Prove(problem, replay, budget);
+                if (c.Simulation!.PeakBytes <= budget) return c;
+                best = null;
+            }
+        }
+        long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
         Candidate? At(long modelBudget)
         {
-            var r = dp.Solve(problem, options with { BudgetBytes = modelBudget }, ct);
+            var r = dp.Solve(problem, options with { BudgetBytes = modelBudget, BlockModel = BlockCostModel.Paper }, ct);
             if (!r.Feasible) return null;
             var c = Prove(problem, r, budget) with { ModelBudget = modelBudget };
             if (c.Simulation!.PeakBytes <= budget && (best is null || c.Simulation.RecomputeTime < best.Simulation!.RecomputeTime))
@@ -110,7 +140,7 @@ public static class RecomputePlanner
         else
         {
             // The model says no (or the schedule does not fit): start from the model's smallest budget.
-            var min = dp.MinimumBudget(problem, options, ct);
+            var min = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, ct);
             if (min is null) return first;
             var atMin = At(min.Value.Budget);
             if (!Fits(atMin)) return atMin ?? first;

@@ -212,14 +212,14 @@ public static class ScheduleFormat
             JsonFields.Object(s, where, source);
             foreach (var p in s.EnumerateObject())
                 if (p.Name is not ("step" or "tensor")) JsonFields.Fail(source, where, $"unknown field '{JsonFields.Shorten(p.Name)}'");
-            string kindName = JsonFields.String(JsonFields.Required(s, "step", where, source), $"{where}.step", source);
+            string kindName = JsonFields.String(JsonFields.Required(s, "step", where, source), new Place(where, "step"), source);
             if (!Step.TryParseKind(kindName, out var kind))
-                JsonFields.Fail(source, $"{where}.step", $"unknown step kind '{JsonFields.Shorten(kindName)}' (expected compute, recompute, backward, free-value or free-grad)");
-            string tensor = JsonFields.String(JsonFields.Required(s, "tensor", where, source), $"{where}.tensor", source);
+                JsonFields.Fail(source, new Place(where, "step"), $"unknown step kind '{JsonFields.Shorten(kindName)}' (expected compute, recompute, backward, free-value or free-grad)");
+            string tensor = JsonFields.String(JsonFields.Required(s, "tensor", where, source), new Place(where, "tensor"), source);
             if (!byName.TryGetValue(tensor, out int task))
-                JsonFields.Fail(source, $"{where}.tensor", $"'{JsonFields.Shorten(tensor)}' is not a task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
+                JsonFields.Fail(source, new Place(where, "tensor"), $"'{JsonFields.Shorten(tensor)}' is not a task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
             if (ambiguous.Contains(tensor))
-                JsonFields.Fail(source, $"{where}.tensor", $"'{JsonFields.Shorten(tensor)}' names more than one task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
+                JsonFields.Fail(source, new Place(where, "tensor"), $"'{JsonFields.Shorten(tensor)}' names more than one task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
             result.Add(new Step(kind, task));
             i++;
         }

@@ -20,13 +20,20 @@ internal sealed class CanonicalDp
     private readonly bool _pinned;
     private readonly double _unit;
     private readonly int _threads;
+    private readonly LivenessBlockCost? _liveness;
+
+    /// <summary>Lower bound of a block's memory as a multiple of its bytes: 2 (values and gradients) in the paper model, 1 by replay.</summary>
+    private int BlockFactor => _liveness is null ? 2 : 1;
 
     /// <param name="keep">Dense indices that must be checkpoints (kept) when computed.</param>
     /// <param name="recompute">Dense indices that must not be checkpoints.</param>
     /// <param name="unit">Time quantum: overheads are summed in multiples of it.</param>
-    public CanonicalDp(LowerSetFamily family, IEnumerable<int> keep, IEnumerable<int> recompute, double unit, int threads = 0)
+    /// <param name="liveness">When given, blocks are sized by replaying the schedule the lowering emits
+    /// (<see cref="LivenessBlockCost"/>) instead of the paper's bound.</param>
+    public CanonicalDp(LowerSetFamily family, IEnumerable<int> keep, IEnumerable<int> recompute, double unit, int threads = 0, LivenessBlockCost? liveness = null)
     {
         _f = family;
+        _liveness = liveness;
         _keep = family.Dag.NewSet();
         _recompute = family.Dag.NewSet();
         // A tensor without readers can never be a checkpoint; a keep pin on it is vacuous.
@@ -60,7 +67,8 @@ internal sealed class CanonicalDp
         return true;
     }
 
-    private long StepMemory(int a, int b) => 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch) =>
+        _liveness is null ? 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b] : _liveness.Peak(a, b, scratch!);
 
     private (long Cache, long Tau) Transition(int a, int b)
     {
@@ -98,8 +106,9 @@ internal sealed class CanonicalDp
         public long MinM => M.Length == 0 ? long.MaxValue : M.Min();
     }
 
-    private sealed class TimeScratch(int size)
+    private sealed class TimeScratch(int size, LivenessBlockCost.Scratch? block)
     {
+        public readonly LivenessBlockCost.Scratch? Block = block;
         public readonly long[] BestM = Enumerable.Repeat(long.MaxValue, size).ToArray();
         public readonly int[] Prev = new int[size];
         public readonly long[] PrevTau = new long[size];
@@ -124,18 +133,19 @@ internal sealed class CanonicalDp
             ? Math.Min(maxTau, (long)Math.Ceiling(ub / _unit) + (_unit == 1 ? 0 : _f.Dag.Count))
             : maxTau;
 
-        SizeBySize(() => new TimeScratch(maxTau + 1), (b, s) =>
+        SizeBySize(() => new TimeScratch(maxTau + 1, _liveness?.NewScratch()), (b, s) =>
         {
             for (int size = 0; size < _f.Size[b]; size++)
             {
                 int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
-                // 2(M(L') − M(L)) ≤ budget − m with m ≥ 0 bounds M(L) from below.
-                long floor = _f.Mem[b] - budget / 2;
+                // factor·(M(L') − M(L)) ≤ budget − m with m ≥ 0 bounds M(L) from below.
+                long floor = _f.Mem[b] - budget / BlockFactor;
                 for (int a = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor); a < to; a++)
                 {
                     if (minM[a] == long.MaxValue) continue;
-                    long step = StepMemory(a, b);
-                    if (minM[a] > budget - step || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    if (minM[a] > budget - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    long step = StepMemory(a, b, s.Block);
+                    if (minM[a] > budget - step) continue;
                     var (cache, tau) = Transition(a, b);
                     var fa = fronts[a];
                     for (int i = 0; i < fa.Count; i++)
@@ -235,17 +245,19 @@ internal sealed class CanonicalDp
         Array.Fill(minM, long.MaxValue);
         minM[0] = 0;
 
-        SizeBySize(() => new List<PeakEntry>(), (b, candidates) =>
+        SizeBySize(() => (Candidates: new List<PeakEntry>(), Block: _liveness?.NewScratch()), (b, scratch) =>
         {
+            var candidates = scratch.Candidates;
             for (int size = 0; size < _f.Size[b]; size++)
             {
                 int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
-                long floor = _f.Mem[b] - upperBound / 2;
+                long floor = _f.Mem[b] - upperBound / BlockFactor;
                 for (int a = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor); a < to; a++)
                 {
                     if (minM[a] == long.MaxValue) continue;
-                    long step = StepMemory(a, b);
-                    if (minM[a] > upperBound - step || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    if (minM[a] > upperBound - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
+                    long step = StepMemory(a, b, scratch.Block);
+                    if (minM[a] > upperBound - step) continue;
                     var (cache, _) = Transition(a, b);
                     var fa = fronts[a];
                     for (int i = 0; i < fa.Length; i++)

@@ -10,18 +10,18 @@ public abstract class CanonicalDpSolver : ISolver
     protected abstract LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct);
 
     /// <summary>Overhead of some chain known to fit the budget, to prune the time-centric DP; null when unknown.</summary>
-    protected virtual double? OverheadUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) => null;
+    protected virtual double? OverheadUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct) => null;
 
     /// <summary>An upper bound on the family's least peak, to prune the min-max DP (long.MaxValue / 4 when unknown).</summary>
-    protected virtual long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) => long.MaxValue / 4;
+    protected virtual long PeakUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct) => long.MaxValue / 4;
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         var dag = problem.Forward;
         var family = Family(dag, options, cancellation);
-        var dp = NewDp(dag, family, options);
+        var dp = NewDp(problem, family, options);
         var strategy = dp.Solve(options.BudgetBytes, options.Objective, cancellation,
-            options.Objective == Objective.Time ? OverheadUpperBound(dag, options, cancellation) : null);
+            options.Objective == Objective.Time ? OverheadUpperBound(problem, options, cancellation) : null);
         if (strategy is null)
             return new SolverResult(Name, false, "INFEASIBLE", Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
         var cost = PaperCostModel.Evaluate(dag, strategy);
@@ -34,15 +34,19 @@ public abstract class CanonicalDpSolver : ISolver
     {
         var dag = problem.Forward;
         var family = Family(dag, options, ct);
-        var dp = NewDp(dag, family, options);
-        return dp.MinimumPeak(PeakUpperBound(dag, options, ct), ct);
+        var dp = NewDp(problem, family, options);
+        return dp.MinimumPeak(PeakUpperBound(problem, options, ct), ct);
     }
 
-    private protected static CanonicalDp NewDp(ForwardDag dag, LowerSetFamily family, SolverOptions options) =>
-        new(family,
+    private protected static CanonicalDp NewDp(PlanningProblem problem, LowerSetFamily family, SolverOptions options)
+    {
+        var dag = problem.Forward;
+        return new(family,
             options.Keep.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
             options.ForceRecompute.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
-            CanonicalDp.ChooseUnit(dag, options.TimeBuckets), options.Threads);
+            CanonicalDp.ChooseUnit(dag, options.TimeBuckets), options.Threads,
+            options.BlockModel == BlockCostModel.Liveness ? new LivenessBlockCost(dag, problem.Training, family) : null);
+    }
 
     /// <summary>Worst-case relative error of the DP's overhead from rounding each block's time to the quantum.</summary>
     private static double DiscretisationBound(ForwardDag dag, SolverOptions options)
@@ -63,14 +67,14 @@ public sealed class DpSolver : CanonicalDpSolver
         LowerSetFamily.All(dag, options.MaxLowerSets, ct);
 
     // Every ancestral set is a lower set, so the approximate DP's least peak bounds the exact one ...
-    protected override long PeakUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
-        NewDp(dag, LowerSetFamily.Ancestral(dag), options).MinimumPeak(long.MaxValue / 4, ct)?.Peak ?? long.MaxValue / 4;
+    protected override long PeakUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct) =>
+        NewDp(problem, LowerSetFamily.Ancestral(problem.Forward), options).MinimumPeak(long.MaxValue / 4, ct)?.Peak ?? long.MaxValue / 4;
 
     // ... and the approximate DP's chain at the same budget bounds the exact overhead.
-    protected override double? OverheadUpperBound(ForwardDag dag, SolverOptions options, CancellationToken ct)
+    protected override double? OverheadUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct)
     {
-        var approx = NewDp(dag, LowerSetFamily.Ancestral(dag), options).Solve(options.BudgetBytes, Objective.Time, ct);
-        return approx is null ? null : PaperCostModel.Evaluate(dag, approx).Overhead;
+        var approx = NewDp(problem, LowerSetFamily.Ancestral(problem.Forward), options).Solve(options.BudgetBytes, Objective.Time, ct);
+        return approx is null ? null : PaperCostModel.Evaluate(problem.Forward, approx).Overhead;
     }
 }
 

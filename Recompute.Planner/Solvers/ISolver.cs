@@ -13,6 +13,15 @@ public enum Objective
     Memory,
 }
 
+/// <summary>How the canonical DPs size a block.</summary>
+public enum BlockCostModel
+{
+    /// <summary>The paper's bound 2·M(V') + M(A') + M(B'), bit for bit (compares with the paper's code).</summary>
+    Paper,
+    /// <summary>The peak of the block's part of the emitted schedule, replayed (<c>LivenessBlockCost</c>).</summary>
+    Liveness,
+}
+
 /// <summary>Options every solver accepts. Fields a solver does not use are ignored by it.</summary>
 public sealed record SolverOptions
 {
@@ -27,6 +36,8 @@ public sealed record SolverOptions
     public int Seed { get; init; }
     /// <summary>The exact DP stops with a clear error when the graph has more lower sets than this.</summary>
     public long MaxLowerSets { get; init; } = 1_000_000;
+    /// <summary>Block memory model of the canonical DPs (the planner uses <see cref="BlockCostModel.Liveness"/> first).</summary>
+    public BlockCostModel BlockModel { get; init; } = BlockCostModel.Paper;
     /// <summary>Number of time buckets for DPs over real-valued costs (the discretisation error is reported).</summary>
     public int TimeBuckets { get; init; } = 2000;
     /// <summary>Tensors (graph node ids) that must never be recomputed.</summary>

@@ -85,6 +85,9 @@ public sealed class ScheduleExecutor
                 throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
                     $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
             }
+            if (_ops[node.Id]!.BackwardReadsOutput && !node.BackwardNeedsOutput)
+                throw new GraphFormatException(_graph.Source, $"tensor '{node.Name}'",
+                    $"the backward of {node.Op} reads its own output, but the graph does not keep it for its backward (backwardNeedsOutput)");
         }
     }
 
@@ -192,20 +195,26 @@ public sealed class ScheduleExecutor
                 }
             }
             partial?.Dispose(); partial = null;
-            // Parameter gradients of v's own op, from grad(v) and the operands its backward reads.
-            var own = _ops[v.Id]!;
-            OpCall? ownCall = null;
-            for (int k = 0; k < v.Inputs.Length; k++)
+            // Parameter gradients of the ops this task accumulates (its own op, or the readers whose first
+            // differentiable operand v is), from their gradient and the operands their backward reads.
+            foreach (int o in task.ParameterGradientsOf)
             {
-                int p = v.Inputs[k];
-                int position = _positions[v.Id][k];
-                if (_graph[p].Kind != NodeKind.Parameter || !own.IsDifferentiable(v, position)) continue;
-                ownCall ??= BackwardCall(v, batch, seed);
-                var pg = _model.Gradient(p);
-                using var contribution = _arena.Scratch(pg.Length);
-                own.Backward(ownCall, grad.Span, position, contribution.Span);
-                Accumulate(pg.Span, contribution.Span);
-                _model.MarkGradient(p);
+                var opNode = _graph[o];
+                var op = _ops[o]!;
+                var opGrad = o == v.Id ? grad : _buffers[_training.GradTaskOf(o)] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({opNode.Name}), which is not live");
+                OpCall? opCall = null;
+                for (int k = 0; k < opNode.Inputs.Length; k++)
+                {
+                    int p = opNode.Inputs[k];
+                    int position = _positions[o][k];
+                    if (_graph[p].Kind != NodeKind.Parameter || !op.IsDifferentiable(opNode, position)) continue;
+                    opCall ??= BackwardCall(opNode, batch, seed);
+                    var pg = _model.Gradient(p);
+                    using var contribution = _arena.Scratch(pg.Length);
+                    op.Backward(opCall, opGrad.Span, position, contribution.Span);
+                    Accumulate(pg.Span, contribution.Span);
+                    _model.MarkGradient(p);
+                }
             }
         }
         finally { partial?.Dispose(); }
@@ -224,11 +233,11 @@ public sealed class ScheduleExecutor
             if (!_graph[p].IsPlanned) inputs[k] = Value(p, batch, required: true);
             else if (node.BackwardNeeds.Contains(k)) inputs[k] = Value(p, batch, required: true);
         }
-        return Call(node, inputs, seed);
+        return Call(node, inputs, seed, node.BackwardNeedsOutput ? Value(node.Id, batch, required: true) : null);
     }
 
     /// <summary>An op call with operands placed at their ONNX positions (absent optional operands stay null).</summary>
-    private OpCall Call(Node node, Tensor?[] inputs, ulong seed)
+    private OpCall Call(Node node, Tensor?[] inputs, ulong seed, Tensor? output = null)
     {
         var positions = _positions[node.Id];
         int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
@@ -239,7 +248,7 @@ public sealed class ScheduleExecutor
             shapes[positions[k]] = _shapes[node.Inputs[k]];
             values[positions[k]] = inputs[k];
         }
-        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed);
+        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed, output);
     }
 
     private Tensor? Value(int node, TrainingBatch batch, bool required)

@@ -3,7 +3,7 @@ using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Ops;
 
-/// <summary>The scalar rule of an element-wise unary operator; its backward reads the input, never the output.</summary>
+/// <summary>The scalar rule of an element-wise unary operator; its backward reads the input (or, for ReLU, the output: same mask).</summary>
 internal interface IUnaryRule
 {
     static abstract float Apply(float x);
@@ -14,10 +14,15 @@ internal interface IUnaryRule
 internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, IUnaryRule
 {
     private readonly bool _readsInput;
+    private readonly bool _readsOutput;
 
-    public ElementwiseUnary(bool readsInput = true) { _readsInput = readsInput; }
+    /// <param name="readsOutput">The rule's gradient is evaluated at the output instead of the input (valid when the
+    /// rule's derivative is the same function of either, as ReLU's mask is).</param>
+    public ElementwiseUnary(bool readsInput = true, bool readsOutput = false) { _readsInput = readsInput && !readsOutput; _readsOutput = readsOutput; }
 
     public override IReadOnlyList<int> BackwardReads => _readsInput ? [0] : [];
+
+    public override bool BackwardReadsOutput => _readsOutput;
 
     public override void Forward(OpCall call, Tensor output)
     {
@@ -27,8 +32,9 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
-        var x = _readsInput ? call.Input(0).Span : default;
-        for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(_readsInput ? x[i] : 0f, g[i]);
+        var x = _readsOutput ? call.Output().Span : _readsInput ? call.Input(0).Span : default;
+        bool reads = _readsInput || _readsOutput;
+        for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(reads ? x[i] : 0f, g[i]);
     }
 }
 

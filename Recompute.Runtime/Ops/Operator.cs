@@ -15,12 +15,18 @@ public sealed class OpCall
 
     /// <param name="inputs">Operand values by ONNX operand position; null where absent or not available.</param>
     /// <param name="inputShapes">Operand shapes by ONNX operand position; null where the optional operand is absent.</param>
-    public OpCall(Node node, Tensor?[] inputs, int[]?[] inputShapes, int[] outputShape, Arena arena, ulong randomSeed)
+    public OpCall(Node node, Tensor?[] inputs, int[]?[] inputShapes, int[] outputShape, Arena arena, ulong randomSeed, Tensor? output = null)
     {
+        _output = output;
         Node = node; _inputs = inputs; _inputShapes = inputShapes; OutputShape = outputShape; Arena = arena; RandomSeed = randomSeed;
     }
 
+    private readonly Tensor? _output;
+
     public Node Node { get; }
+
+    /// <summary>The op's own output, for backwards that read it (<see cref="Node.BackwardNeedsOutput"/>).</summary>
+    public Tensor Output() => _output ?? throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}): its own output is not available to its backward here");
     public int[] OutputShape { get; }
     public Arena Arena { get; }
     /// <summary>Seed of this training step for operators with randomness (dropout): the same in a recomputation.</summary>
@@ -76,6 +82,9 @@ public abstract class Operator
 
     /// <summary>Operand positions whose forward values the backward reads (the value of <see cref="Node.BackwardNeeds"/> this runtime expects).</summary>
     public abstract IReadOnlyList<int> BackwardReads { get; }
+
+    /// <summary>True when the backward reads the op's own output (the value of <see cref="Node.BackwardNeedsOutput"/> this runtime expects).</summary>
+    public virtual bool BackwardReadsOutput => false;
 
     /// <summary>
     /// Writes (overwrites) into <paramref name="gradInput"/> the gradient of the loss with respect to operand

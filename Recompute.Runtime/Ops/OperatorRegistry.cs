@@ -13,7 +13,7 @@ public static class OperatorRegistry
         ["Mul"] = new ElementwiseBinary<MulRule>(),
         ["Div"] = new ElementwiseBinary<DivRule>(),
         ["Pow"] = new ElementwiseBinary<PowRule>(),
-        ["Relu"] = new ElementwiseUnary<ReluRule>(),
+        ["Relu"] = new ElementwiseUnary<ReluRule>(readsOutput: true),
         ["Sqrt"] = new ElementwiseUnary<SqrtRule>(),
         ["Erf"] = new ElementwiseUnary<ErfRule>(),
         ["Tanh"] = new ElementwiseUnary<TanhRule>(),
@@ -66,4 +66,7 @@ public static class OperatorRegistry
     /// should put in <see cref="NodeSpec.BackwardNeeds"/> (null for unknown ops).
     /// </summary>
     public static IReadOnlyList<int>? BackwardNeeds(string opType) => Operators.TryGetValue(opType, out var op) ? op.BackwardReads : null;
+
+    /// <summary>Whether the runtime's backward of an op type reads the op's own output (see <see cref="Node.BackwardNeedsOutput"/>).</summary>
+    public static bool BackwardNeedsOutput(string opType) => Operators.TryGetValue(opType, out var op) && op.BackwardReadsOutput;
 }

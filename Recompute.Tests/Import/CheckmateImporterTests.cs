@@ -65,6 +65,10 @@ public class CheckmateImporterTests
             Assert.Empty(g.Find("0").Inputs); // graph.source_node
         }
 
+        // The .json dispatcher recognizes node-link data and gives the same graph; loading is deterministic.
+        var again = JsonGraphDispatcher.Load(ConformanceFiles.Checkmate(file));
+        Assert.Equal(NativeGraphFormat.ToJson(g), NativeGraphFormat.ToJson(again));
+
         var tg = TrainingGraph.Derive(g);
         Assert.Equal(backward > 0, tg.IsExplicit);
         Assert.Equal(forward, tg.Tasks.Count(t => t.Kind == TaskKind.Forward));

@@ -175,6 +175,33 @@ public class HostileInputCorpusTests
         finally { dir.Delete(true); }
     }
 
+    public static IEnumerable<object[]> RejectedCases() => Cases().Where(c => ((Case)c[0]).Rejection is not null);
+
+    [Theory]
+    [MemberData(nameof(RejectedCases))]
+    public void HostileFile_OnTheCommandLine_ExitsTwoWithOneLineAndWritesNothing(Case c)
+    {
+        var dir = Directory.CreateTempSubdirectory("hostile-cli-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, c.FileName);
+            File.WriteAllBytes(path, c.Content());
+            var schedule = Path.Combine(dir.FullName, "schedule.json");
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = Recompute.Cli.CommandRunner.Run(["plan", path, "--budget", "1GB", "-o", schedule], stdout, stderr, CancellationToken.None);
+            Assert.Equal(2, code);
+            var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var line = Assert.Single(lines);
+            Assert.StartsWith("recompute plan: " + path + ": ", line);
+            Assert.Contains(c.Rejection!, line);
+            Assert.DoesNotContain("   at ", line);
+            Assert.Equal("", stdout.ToString());
+            Assert.Equal([path], Directory.GetFileSystemEntries(dir.FullName)); // no schedule, no temporary file
+        }
+        finally { dir.Delete(true); }
+    }
+
     internal static void AssertCleanError(GraphFormatException e, string path, string expected)
     {
         Assert.Equal(path, e.File);

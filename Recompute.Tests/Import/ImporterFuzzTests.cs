@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Nodes;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
 using Recompute.Planner.Scheduling;
@@ -73,8 +74,59 @@ public class ImporterFuzzTests(ITestOutputHelper output)
         if (NativeGraphFormat.ToJson(back) != text) throw new InvalidOperationException("native round trip is not byte-identical");
     }
 
+    /// <summary>Values a JSON-aware mutation puts in place of any value of the document: every wrong type and edge.</summary>
+    private static readonly string[] HostileValues =
+        ["null", "true", "\"\"", "\"x\"", "0", "-1", "1.5", "9223372036854775808", "1e400", "[]", "{}", "[[[[]]]]", "[\"a\", 1]",
+         "{\"type\": \"float[]\", \"value\": [1]}", "\"__LONE_SURROGATE__\"", "\"" + new string('w', 1000) + "\""];
+
+    /// <summary>
+    /// Structural mutation of a JSON document: replace one value (anywhere) by a hostile value, delete one property
+    /// or array element, or duplicate one array element. Keeps the file valid JSON, so it reaches semantic checks.
+    /// </summary>
+    private static byte[]? MutateJson(byte[] input, Random rng, StringBuilder log)
+    {
+        JsonNode? root;
+        try { root = JsonNode.Parse(input); }
+        catch (System.Text.Json.JsonException) { return null; }
+        if (root is null) return null;
+        var places = new List<(JsonNode Parent, string? Key, int Index)>();
+        var stack = new Stack<JsonNode>([root]);
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            if (node is JsonObject o)
+                foreach (var (k, v) in o) { places.Add((o, k, -1)); if (v is not null) stack.Push(v); }
+            else if (node is JsonArray a)
+                for (int i = 0; i < a.Count; i++) { places.Add((a, null, i)); if (a[i] is { } v) stack.Push(v); }
+        }
+        if (places.Count == 0) return null;
+        var (parent, key, index) = places[rng.Next(places.Count)];
+        string where = key ?? index.ToString(CultureInfo.InvariantCulture);
+        switch (rng.Next(3))
+        {
+            case 0:
+                string value = HostileValues[rng.Next(HostileValues.Length)];
+                var replacement = JsonNode.Parse(value);
+                if (parent is JsonObject po) po[key!] = replacement; else ((JsonArray)parent)[index] = replacement;
+                log.Append(CultureInfo.InvariantCulture, $"json: {where} := {(value.Length > 20 ? value[..20] + "..." : value)}; ");
+                break;
+            case 1:
+                if (parent is JsonObject po2) po2.Remove(key!); else ((JsonArray)parent).RemoveAt(index);
+                log.Append(CultureInfo.InvariantCulture, $"json: delete {where}; ");
+                break;
+            default:
+                if (parent is JsonArray pa) { pa.Insert(index, pa[index]?.DeepClone()); log.Append(CultureInfo.InvariantCulture, $"json: duplicate [{index}]; "); }
+                else { ((JsonObject)parent)[key!] = null; log.Append(CultureInfo.InvariantCulture, $"json: {where} := null; "); }
+                break;
+        }
+        // JsonNode refuses to write a lone surrogate; it is spliced into the text afterwards.
+        return Encoding.UTF8.GetBytes(root.ToJsonString().Replace("__LONE_SURROGATE__", "\\ud800", StringComparison.Ordinal));
+    }
+
     private static byte[] Mutate(byte[] input, Random rng, StringBuilder log)
     {
+        if (input.Length > 0 && input[0] == (byte)'{' && rng.Next(3) == 0 && MutateJson(input, rng, log) is { } structural)
+            return structural;
         var data = new List<byte>(input);
         int count = rng.Next(3) == 0 ? 2 + rng.Next(3) : 1; // mostly one mutation, so that many files stay almost valid
         for (int m = 0; m < count && data.Count > 0; m++)

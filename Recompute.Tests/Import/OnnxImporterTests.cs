@@ -235,6 +235,20 @@ public sealed class OnnxImporterTests : IDisposable
     }
 
     [Fact]
+    public void HostileNames_GiveOneShortLine()
+    {
+        string longName = new('n', 10_000);
+        var m = new OnnxModelBuilder().Input("x", Float, 4).Node("Add", ["x", "line1\nline2\u0007"], ["y"]).Node("Relu", [longName], ["z"]);
+        var e = Assert.Throws<GraphFormatException>(() => OnnxImporter.Load(m.Write(_tmp.File("names.onnx"))));
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Contains("line1\\x0Aline2\\x07", e.Message);
+        var m2 = new OnnxModelBuilder().Input("x", Float, 4).Node("Relu", [longName], ["z"]);
+        e = Assert.Throws<GraphFormatException>(() => OnnxImporter.Load(m2.Write(_tmp.File("long.onnx"))));
+        Assert.True(e.Message.Length < 1000, $"message of {e.Message.Length} characters");
+        Assert.Contains("long.onnx", e.Message);
+    }
+
+    [Fact]
     public void NodeReadingAMissingTensor_IsReported()
     {
         var m = new OnnxModelBuilder().Input("x", Float, 4).Node("Add", ["x", "ghost"], ["y"]).Output("y", Float, 4);
@@ -311,7 +325,7 @@ public sealed class OnnxImporterTests : IDisposable
         var original = File.ReadAllBytes(OnnxTestFiles.Graph("resnet18-b32-noshapes.onnx"));
         var random = new Random(2024);
         int errors = 0;
-        for (int i = 0; i < 150; i++)
+        for (int i = 0; i < 100; i++)
         {
             byte[] bytes;
             if (i % 3 == 0)
@@ -343,7 +357,7 @@ public sealed class OnnxImporterTests : IDisposable
             try { OnnxImporter.Load(path); }
             catch (GraphFormatException e) { Assert.Contains($"mutant-{i}.onnx", e.Message); errors++; }
         }
-        Assert.True(errors > 50, $"most mutants are invalid ({errors} of 150 were rejected)");
+        Assert.True(errors > 35, $"most mutants are invalid ({errors} of 100 were rejected)");
     }
 
     [Theory]

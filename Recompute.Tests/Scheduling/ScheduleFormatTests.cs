@@ -84,6 +84,25 @@ public class ScheduleFormatTests
     }
 
     [Fact]
+    public void Write_FailingMidway_LeavesNoFileAndKeepsTheOldOne()
+    {
+        var tg = TrainingGraph.Derive(Chain());
+        var dir = Directory.CreateTempSubdirectory("sched-fail-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "s.json");
+            Assert.Throws<ArgumentException>(() => ScheduleFormat.Write(StoreAll(tg), path, new Dictionary<string, object?> { ["bad"] = new object() }));
+            Assert.Empty(Directory.GetFileSystemEntries(dir.FullName));
+            ScheduleFormat.Write(StoreAll(tg, 500), path);
+            var before = File.ReadAllText(path);
+            Assert.Throws<ArgumentException>(() => ScheduleFormat.Write(StoreAll(tg), path, new Dictionary<string, object?> { ["bad"] = new[] { 1 } }));
+            Assert.Equal(before, File.ReadAllText(path));
+            Assert.Single(Directory.GetFileSystemEntries(dir.FullName));
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
     public void Fingerprint_DependsOnTasksSizesAndEdgesButNotTimes()
     {
         string f = ScheduleFormat.Fingerprint(TrainingGraph.Derive(Chain()));

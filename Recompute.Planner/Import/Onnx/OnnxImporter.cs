@@ -47,10 +47,21 @@ public static class OnnxImporter
     {
         options ??= new OnnxImportOptions();
         if (options.Batch is { } b && b <= 0) throw new GraphFormatException(path, null, $"batch size must be positive, got {b}");
-        var model = ReadModel(path);
-        var times = options.TimeFile is null ? null : MeasuredTimes.Load(options.TimeFile);
-        return new Importer(path, model, options, times).Run();
+        try
+        {
+            var model = ReadModel(path);
+            var times = options.TimeFile is null ? null : MeasuredTimes.Load(options.TimeFile);
+            return new Importer(path, model, options, times).Run();
+        }
+        catch (GraphFormatException e) when (!IsPrintable(e.Location, 300) || !IsPrintable(e.Problem, 500))
+        {
+            // Names quoted from the file may hold control characters or be huge: the message stays one short line.
+            throw new GraphFormatException(e.File, e.Location is null ? null : PaperGraphImporter.Printable(e.Location, 300),
+                PaperGraphImporter.Printable(e.Problem, 500), e);
+        }
     }
+
+    private static bool IsPrintable(string? s, int max) => s is null || (s.Length <= max && !s.Any(c => c < ' ' || c == '\u007f'));
 
     private static ModelProto ReadModel(string path)
     {
@@ -340,12 +351,16 @@ public static class OnnxImporter
                 _builder.Add(new NodeSpec(name, node.OpType, kind)
                 {
                     Inputs = inputIds, Bytes = Bytes(info, where), Time = time, Shape = info.Shape, DType = info.DType,
-                    Attributes = outAttrs, OutputIndex = i, BackwardNeeds = needs,
+                    Attributes = outAttrs, OutputIndex = i, BackwardNeeds = OnlyOutputNeeded(node.OpType) ? [] : needs,
+                    BackwardNeedsOutput = OnlyOutputNeeded(node.OpType),
                 });
                 if (i == 0 && !constant && node.OpType is "SoftmaxCrossEntropyLoss" or "NegativeLogLikelihoodLoss") lossCandidates.Add(name);
             }
             _nodeOutputs[string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name] = node.Output.Where(o => !string.IsNullOrEmpty(o)).ToArray();
         }
+
+        /// <summary>ReLU's backward mask y &gt; 0 equals x &gt; 0: reading the output lets the input go as soon as y is made.</summary>
+        private static bool OnlyOutputNeeded(string op) => op == "Relu";
 
         /// <summary>A literal Reshape target rewritten for the new batch size (see the class remarks).</summary>
         private long[] RebatchTarget(long[] target, long[] input)

@@ -47,8 +47,9 @@ internal static class GradientCheck
             else for (int i = 0; i < span.Length; i++) span[i] = (float)rng.NextNormal();
         }
         var outShapeInt = outShape.Select(d => (int)d).ToArray();
-        var call = new OpCall(node, inputs, shapes, outShapeInt, arena, 12345);
         var output = arena.Allocate(MemoryCategory.Activation, outShapeInt);
+        // Backwards that read the op's own output (ReLU) get the forward value at the unperturbed operands.
+        var call = new OpCall(node, inputs, shapes, outShapeInt, arena, 12345, output);
         var r = new float[output.Length];
         for (int i = 0; i < r.Length; i++) r[i] = (float)rng.NextNormal();
 
@@ -69,6 +70,7 @@ internal static class GradientCheck
             if (!oper.IsDifferentiable(node, k) || DTypes.IsInteger(operands[k].DType)) continue;
             checkedOperands++;
             var analytic = new float[inputs[k]!.Length];
+            Probe();
             oper.Backward(call, r, k, analytic);
             var x = inputs[k]!.Span;
             double worst = 0, scale = 1;
