@@ -81,8 +81,10 @@ public static class KernelTables
             ("3x3 256->256 @14", Conv2dShape.Square(1, 256, 14, 256, 3, pad: 1)),
             ("3x3 512->512 @7", Conv2dShape.Square(1, 512, 7, 512, 3, pad: 1)),
             ("depthwise 3x3 256 @28", Conv2dShape.Square(1, 256, 28, 256, 3, pad: 1, groups: 256)),
+            ("batch 4: 3x3 64->64 @56", Conv2dShape.Square(4, 64, 56, 64, 3, pad: 1)),
+            ("batch 4: 3x3 512->512 @7", Conv2dShape.Square(4, 512, 7, 512, 3, pad: 1)),
         };
-        Console.WriteLine($"Conv2d float32 NCHW, batch 1, GEMM kernel {PackedGemm.BestKernel}");
+        Console.WriteLine($"Conv2d float32 NCHW, batch 1 unless stated, GEMM kernel {PackedGemm.BestKernel}");
         Console.WriteLine("| layer | threads | clock | fwd ms | fwd GFLOP/s | bwd-data GFLOP/s | bwd-weight GFLOP/s |");
         Console.WriteLine("|:--|---:|:--|---:|---:|---:|---:|");
         int saved = KernelOptions.MaxDegreeOfParallelism;

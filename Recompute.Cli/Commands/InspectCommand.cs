@@ -1,6 +1,7 @@
 using Recompute.Cli.Output;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
+using Recompute.Planner.Units;
 
 namespace Recompute.Cli.Commands;
 
@@ -35,7 +36,8 @@ public sealed class InspectCommand : ICommand
                 .Field("edges", (long)graph.EdgeCount)
                 .Field("tensors", (long)graph.Count)
                 .Field("plannedTensors", (long)problem.Forward.Count)
-                .Field("activationBytes", graph.ActivationBytes)
+                .Field("activationBytes", graph.OperationOutputBytes)
+                .Field("plannedBytes", graph.ActivationBytes)
                 .Field("parameterBytes", graph.ParameterBytes)
                 .Field("inputBytes", graph.InputBytes)
                 .Field("constantBytes", graph.ConstantBytes)
@@ -55,7 +57,7 @@ public sealed class InspectCommand : ICommand
             .Row("operations", operations.ToString())
             .Row("tensors", $"{graph.Count} ({problem.Forward.Count} planned, the rest inputs, parameters and constants)")
             .Row("edges", graph.EdgeCount.ToString())
-            .Row("activations", CommandSupport.Bytes(graph.ActivationBytes))
+            .Row("activations", CommandSupport.Bytes(graph.OperationOutputBytes) + $", {ByteSize.Format(graph.ActivationBytes)} of them planned")
             .Row("parameters", CommandSupport.Bytes(graph.ParameterBytes))
             .Row("inputs", CommandSupport.Bytes(graph.InputBytes))
             .Row("lower sets", lowerSets?.ToString() ?? $"more than {limit}")

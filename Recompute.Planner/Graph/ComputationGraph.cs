@@ -72,6 +72,13 @@ public sealed class ComputationGraph
         Nodes.Where(n => n.IsPlanned).GroupBy(n => n.Op).ToImmutableSortedDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
 
     /// <summary>
+    /// Bytes of every tensor an operation produces: planned tensors plus the outputs of constant and shape
+    /// operations (not initializers, inputs or parameters). This is the <c>activationBytes</c> of <c>inspect</c>.
+    /// </summary>
+    public long OperationOutputBytes => Nodes.Where(n => n.Kind is not (NodeKind.Input or NodeKind.Parameter) && n.Op != "Initializer")
+        .Aggregate(0L, (s, n) => checked(s + n.Bytes));
+
+    /// <summary>
     /// Histogram of operations by type: every tensor produced by an operation counts once per operation
     /// (a multi-output op counts once), including constant and shape operations; inputs, parameters and
     /// initializers are not operations.

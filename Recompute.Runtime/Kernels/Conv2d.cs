@@ -27,6 +27,8 @@ public static class Conv2d
         int ohw = s.OutHeight * s.OutWidth;
         if (s.IsDepthwise)
             DepthwiseForward(s, input, weight, output);
+        else if (UseBatchedGemm(s))
+            ForwardBatched(s, input, weight, output);
         else
             fixed (float* px = input)
             fixed (float* pw = weight)
@@ -59,6 +61,11 @@ public static class Conv2d
             DepthwiseBackwardData(s, gradOutput, weight, gradInput);
             return;
         }
+        if (UseBatchedGemm(s))
+        {
+            BackwardDataBatched(s, gradOutput, weight, gradInput);
+            return;
+        }
         fixed (float* pgy = gradOutput)
         fixed (float* pw = weight)
         fixed (float* pgx = gradInput)
@@ -66,6 +73,102 @@ public static class Conv2d
             nint gy = (nint)pgy, w = (nint)pw, gx = (nint)pgx;
             ForEachImage(s, (n, col, gemmThreads) =>
                 BackwardDataImage(s, (float*)gy, (float*)w, (float*)gx, n, col, gemmThreads));
+        }
+    }
+
+    /// <summary>Output planes smaller than this many pixels are handled with one GEMM over the whole batch
+    /// (n = batch·OutHeight·OutWidth) instead of one thin GEMM per image.</summary>
+    private const int BatchedSpatialLimit = 256;
+
+    private static bool UseBatchedGemm(in Conv2dShape s) =>
+        s.Batch > 1 && s.OutHeight * s.OutWidth < BatchedSpatialLimit;
+
+    /// <summary>Forward with the patches of all images side by side: per group, col is PatchSize × (batch·OHW)
+    /// and the GEMM result Mg × (batch·OHW) is scattered back to NCHW.</summary>
+    private static void ForwardBatched(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
+        Span<float> output)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        float[] col = ArrayPool<float>.Shared.Rent(kg * total), result = ArrayPool<float>.Shared.Rent(mg * total);
+        try
+        {
+            for (int g = 0; g < s.Groups; g++)
+            {
+                var patches = col.AsSpan(0, kg * total);
+                for (int n = 0; n < s.Batch; n++)
+                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                var product = result.AsSpan(0, mg * total);
+                Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), patches, product, mg, total, kg);
+                for (int n = 0; n < s.Batch; n++)
+                    for (int m = 0; m < mg; m++)
+                        product.Slice(m * total + n * ohw, ohw).CopyTo(output.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            ArrayPool<float>.Shared.Return(result);
+        }
+    }
+
+    /// <summary>Copies group g of gradOutput ([batch, OutChannels, OHW]) to an Mg × (batch·OHW) matrix.</summary>
+    private static void GatherGroup(in Conv2dShape s, ReadOnlySpan<float> gradOutput, int g, Span<float> matrix)
+    {
+        int ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, mg = s.GroupOutChannels;
+        for (int n = 0; n < s.Batch; n++)
+            for (int m = 0; m < mg; m++)
+                gradOutput.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw).CopyTo(matrix.Slice(m * total + n * ohw, ohw));
+    }
+
+    private static void BackwardDataBatched(in Conv2dShape s, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
+        Span<float> gradInput)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        float[] col = ArrayPool<float>.Shared.Rent(kg * total), grads = ArrayPool<float>.Shared.Rent(mg * total);
+        try
+        {
+            for (int g = 0; g < s.Groups; g++)
+            {
+                var gy = grads.AsSpan(0, mg * total);
+                GatherGroup(s, gradOutput, g, gy);
+                var patches = col.AsSpan(0, kg * total);
+                Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), gy, patches, kg, total, mg, transA: true);
+                for (int n = 0; n < s.Batch; n++)
+                    Col2ImAdd(s, patches[(n * ohw)..], gradInput.Slice((n * s.InChannels + g * cg) * hw, cg * hw), total);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            ArrayPool<float>.Shared.Return(grads);
+        }
+    }
+
+    private static void BackwardWeightsBatched(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> gradOutput,
+        Span<float> gradWeight, bool accumulate)
+    {
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw;
+        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        float[] col = ArrayPool<float>.Shared.Rent(kg * total), grads = ArrayPool<float>.Shared.Rent(mg * total);
+        try
+        {
+            for (int g = 0; g < s.Groups; g++)
+            {
+                var gy = grads.AsSpan(0, mg * total);
+                GatherGroup(s, gradOutput, g, gy);
+                var patches = col.AsSpan(0, kg * total);
+                for (int n = 0; n < s.Batch; n++)
+                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                Gemm.Multiply(gy, patches, gradWeight.Slice(g * mg * kg, mg * kg), mg, kg, total,
+                    transB: true, beta: accumulate ? 1f : 0f);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(col);
+            ArrayPool<float>.Shared.Return(grads);
         }
     }
 
@@ -172,6 +275,11 @@ public static class Conv2d
             DepthwiseBackwardWeights(s, input, gradOutput, gradWeight, accumulate);
             return;
         }
+        if (UseBatchedGemm(s))
+        {
+            BackwardWeightsBatched(s, input, gradOutput, gradWeight, accumulate);
+            return;
+        }
         float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
         try
         {
@@ -209,9 +317,10 @@ public static class Conv2d
 
     /// <summary>Unfolds the Cg input planes of one image and group into a PatchSize × (OutHeight·OutWidth) matrix,
     /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding.</summary>
-    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col)
+    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
+        if (ldc < 0) ldc = ohw;
         int row = 0;
         for (int c = 0; c < s.GroupInChannels; c++)
         {
@@ -219,7 +328,7 @@ public static class Conv2d
             for (int kh = 0; kh < s.KernelHeight; kh++)
                 for (int kw = 0; kw < s.KernelWidth; kw++, row++)
                 {
-                    var dst = col.Slice(row * ohw, ohw);
+                    var dst = col.Slice(row * ldc, ohw);
                     int offW = kw * s.DilationW - s.PadLeft;
                     var (first, end) = ValidRange(offW, s.StrideW, w, ow);
                     for (int y = 0; y < oh; y++)
@@ -275,9 +384,10 @@ public static class Conv2d
 
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds every patch entry back into the input position it came
     /// from (rows in increasing order, so the summation order is fixed).</summary>
-    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image)
+    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image, int ldc = -1)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
+        if (ldc < 0) ldc = ohw;
         int row = 0;
         for (int c = 0; c < s.GroupInChannels; c++)
         {
@@ -285,7 +395,7 @@ public static class Conv2d
             for (int kh = 0; kh < s.KernelHeight; kh++)
                 for (int kw = 0; kw < s.KernelWidth; kw++, row++)
                 {
-                    var src = col.Slice(row * ohw, ohw);
+                    var src = col.Slice(row * ldc, ohw);
                     int offW = kw * s.DilationW - s.PadLeft;
                     var (first, end) = ValidRange(offW, s.StrideW, w, ow);
                     if (first >= end)
@@ -312,110 +422,224 @@ public static class Conv2d
         }
     }
 
-    private static void DepthwiseForward(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
+    /// <summary>Runs <paramref name="body"/> for items [0, count), in parallel chunks when the work is large
+    /// enough. Items must write disjoint outputs; the split then cannot change the result.</summary>
+    private static void ForEachItem(int count, long workPerItem, Action<int> body)
+    {
+        int degree = KernelOptions.MaxDegreeOfParallelism;
+        if (degree == 1 || count < 2 || workPerItem * count < ImageParallelThreshold)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        int chunks = Math.Min(count, degree * 4);
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = degree }, chunk =>
+        {
+            for (int i = count * chunk / chunks; i < count * (chunk + 1) / chunks; i++) body(i);
+        });
+    }
+
+    private static unsafe void DepthwiseForward(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
         Span<float> output)
     {
-        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
-        for (int n = 0; n < s.Batch; n++)
-            for (int c = 0; c < s.InChannels; c++)
+        var shape = s;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        fixed (float* px = input)
+        fixed (float* pw = weight)
+        fixed (float* py = output)
+        {
+            nint x = (nint)px, w = (nint)pw, y = (nint)py;
+            ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, plane =>
             {
-                var x = input.Slice((n * s.InChannels + c) * h * w, h * w);
-                var y = output.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
-                y.Clear();
-                for (int kh = 0; kh < s.KernelHeight; kh++)
-                    for (int kw = 0; kw < s.KernelWidth; kw++)
+                int c = plane % shape.InChannels;
+                var xs = new ReadOnlySpan<float>((float*)x + (long)plane * hw, hw);
+                var ws = new ReadOnlySpan<float>((float*)w + (long)c * taps, taps);
+                var ys = new Span<float>((float*)y + (long)plane * ohw, ohw);
+                if (shape.StrideH == 1 && shape.StrideW == 1 && Vector512.IsHardwareAccelerated)
+                    DepthwiseForwardPlaneStride1(shape, xs, ws, ys);
+                else
+                    DepthwiseForwardPlane(shape, xs, ws, ys);
+            });
+        }
+    }
+
+    /// <summary>One plane of a stride-1 depthwise convolution: the plane is copied into a zero-padded scratch
+    /// (wide enough for whole 16-lane vectors), then every output vector sums its taps in registers.</summary>
+    private static void DepthwiseForwardPlaneStride1(in Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+        Span<float> y)
+    {
+        int h = s.InHeight, wd = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        int kh = s.KernelHeight, kw = s.KernelWidth, dh = s.DilationH, dw = s.DilationW;
+        int rowVectors = (ow + 15) / 16;
+        int pw = rowVectors * 16 + (kw - 1) * dw;
+        int ph = oh + (kh - 1) * dh;
+        float[] padded = ArrayPool<float>.Shared.Rent(ph * pw + rowVectors * 16);
+        try
+        {
+            var pad = padded.AsSpan(0, ph * pw);
+            pad.Clear();
+            for (int r = 0; r < ph; r++)
+            {
+                int ih = r - s.PadTop;
+                if ((uint)ih >= (uint)h) continue;
+                // Padded column pc holds input column pc − PadLeft; copy the part that lands inside the row.
+                int from = Math.Max(0, -s.PadLeft), to = Math.Min(wd, pw - s.PadLeft);
+                if (to > from)
+                    x.Slice(ih * wd + from, to - from).CopyTo(pad.Slice(r * pw + from + s.PadLeft, to - from));
+            }
+            var row = padded.AsSpan(ph * pw, rowVectors * 16);
+            ref float pp = ref MemoryMarshal.GetReference(pad);
+            ref float pr = ref MemoryMarshal.GetReference(row);
+            for (int r = 0; r < oh; r++)
+            {
+                for (int v = 0; v < rowVectors; v++)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int i = 0; i < kh; i++)
                     {
-                        float wv = weight[c * taps + kh * s.KernelWidth + kw];
-                        int offW = kw * s.DilationW - s.PadLeft;
-                        var (first, end) = ValidRange(offW, s.StrideW, w, ow);
-                        if (first >= end) continue;
-                        for (int r = 0; r < oh; r++)
-                        {
-                            int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
-                            if ((uint)ih >= (uint)h) continue;
-                            var src = x.Slice(ih * w, w);
-                            var dst = y.Slice(r * ow + first, end - first);
-                            if (s.StrideW == 1)
-                                TensorPrimitives.MultiplyAdd(src.Slice(first + offW, end - first), wv, dst, dst);
-                            else
-                                for (int i = 0; i < dst.Length; i++)
-                                    dst[i] += wv * src[(first + i) * s.StrideW + offW];
-                        }
+                        nuint at = (nuint)((r + i * dh) * pw + v * 16);
+                        for (int j = 0; j < kw; j++)
+                            acc += Vector512.Create(w[i * kw + j]) * Vector512.LoadUnsafe(ref pp, at + (nuint)(j * dw));
                     }
+                    acc.StoreUnsafe(ref pr, (nuint)(v * 16));
+                }
+                row[..ow].CopyTo(y.Slice(r * ow, ow));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(padded);
+        }
+    }
+
+    private static void DepthwiseForwardPlane(in Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> weight,
+        Span<float> y)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        y.Clear();
+        for (int kh = 0; kh < s.KernelHeight; kh++)
+            for (int kw = 0; kw < s.KernelWidth; kw++)
+            {
+                float wv = weight[kh * s.KernelWidth + kw];
+                int offW = kw * s.DilationW - s.PadLeft;
+                var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                if (first >= end) continue;
+                for (int r = 0; r < oh; r++)
+                {
+                    int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
+                    if ((uint)ih >= (uint)h) continue;
+                    var src = x.Slice(ih * w, w);
+                    var dst = y.Slice(r * ow + first, end - first);
+                    if (s.StrideW == 1)
+                        TensorPrimitives.MultiplyAdd(src.Slice(first + offW, end - first), wv, dst, dst);
+                    else
+                        for (int i = 0; i < dst.Length; i++)
+                            dst[i] += wv * src[(first + i) * s.StrideW + offW];
+                }
             }
     }
 
-    private static void DepthwiseBackwardData(in Conv2dShape s, ReadOnlySpan<float> gradOutput,
+    private static unsafe void DepthwiseBackwardData(in Conv2dShape s, ReadOnlySpan<float> gradOutput,
         ReadOnlySpan<float> weight, Span<float> gradInput)
     {
-        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
-        for (int n = 0; n < s.Batch; n++)
-            for (int c = 0; c < s.InChannels; c++)
+        var shape = s;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        fixed (float* pgy = gradOutput)
+        fixed (float* pw = weight)
+        fixed (float* pgx = gradInput)
+        {
+            nint gyp = (nint)pgy, wp = (nint)pw, gxp = (nint)pgx;
+            ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, plane =>
+                DepthwiseBackwardDataPlane(shape,
+                    new ReadOnlySpan<float>((float*)gyp + (long)plane * ohw, ohw),
+                    new ReadOnlySpan<float>((float*)wp + (long)(plane % shape.InChannels) * taps, taps),
+                    new Span<float>((float*)gxp + (long)plane * hw, hw)));
+        }
+    }
+
+    private static void DepthwiseBackwardDataPlane(in Conv2dShape s, ReadOnlySpan<float> gy, ReadOnlySpan<float> weight,
+        Span<float> gx)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        for (int kh = 0; kh < s.KernelHeight; kh++)
+            for (int kw = 0; kw < s.KernelWidth; kw++)
             {
-                var gx = gradInput.Slice((n * s.InChannels + c) * h * w, h * w);
-                var gy = gradOutput.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
-                for (int kh = 0; kh < s.KernelHeight; kh++)
-                    for (int kw = 0; kw < s.KernelWidth; kw++)
+                float wv = weight[kh * s.KernelWidth + kw];
+                int offW = kw * s.DilationW - s.PadLeft;
+                var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                if (first >= end) continue;
+                for (int r = 0; r < oh; r++)
+                {
+                    int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
+                    if ((uint)ih >= (uint)h) continue;
+                    var src = gy.Slice(r * ow + first, end - first);
+                    var dst = gx.Slice(ih * w, w);
+                    if (s.StrideW == 1)
                     {
-                        float wv = weight[c * taps + kh * s.KernelWidth + kw];
-                        int offW = kw * s.DilationW - s.PadLeft;
-                        var (first, end) = ValidRange(offW, s.StrideW, w, ow);
-                        if (first >= end) continue;
+                        var target = dst.Slice(first + offW, end - first);
+                        TensorPrimitives.MultiplyAdd(src, wv, target, target);
+                    }
+                    else
+                        for (int i = 0; i < src.Length; i++)
+                            dst[(first + i) * s.StrideW + offW] += wv * src[i];
+                }
+            }
+    }
+
+    private static unsafe void DepthwiseBackwardWeights(in Conv2dShape s, ReadOnlySpan<float> input,
+        ReadOnlySpan<float> gradOutput, Span<float> gradWeight, bool accumulate)
+    {
+        var shape = s;
+        int taps = s.KernelHeight * s.KernelWidth;
+        fixed (float* px = input)
+        fixed (float* pgy = gradOutput)
+        fixed (float* pgw = gradWeight)
+        {
+            nint xp = (nint)px, gyp = (nint)pgy, gwp = (nint)pgw;
+            long inputLength = s.InputLength, outputLength = s.OutputLength;
+            ForEachItem(s.InChannels, (long)s.Batch * s.OutHeight * s.OutWidth * taps, c =>
+                DepthwiseBackwardWeightsChannel(shape, c,
+                    new ReadOnlySpan<float>((float*)xp, (int)inputLength),
+                    new ReadOnlySpan<float>((float*)gyp, (int)outputLength),
+                    new Span<float>((float*)gwp + (long)c * taps, taps), accumulate));
+        }
+    }
+
+    private static void DepthwiseBackwardWeightsChannel(in Conv2dShape s, int c, ReadOnlySpan<float> input,
+        ReadOnlySpan<float> gradOutput, Span<float> gradWeight, bool accumulate)
+    {
+        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        for (int kh = 0; kh < s.KernelHeight; kh++)
+            for (int kw = 0; kw < s.KernelWidth; kw++)
+            {
+                int index = kh * s.KernelWidth + kw;
+                float total = accumulate ? gradWeight[index] : 0f;
+                int offW = kw * s.DilationW - s.PadLeft;
+                var (first, end) = ValidRange(offW, s.StrideW, w, ow);
+                if (first < end)
+                    for (int n = 0; n < s.Batch; n++)
+                    {
+                        var x = input.Slice((n * s.InChannels + c) * h * w, h * w);
+                        var gy = gradOutput.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
                         for (int r = 0; r < oh; r++)
                         {
                             int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
                             if ((uint)ih >= (uint)h) continue;
-                            var src = gy.Slice(r * ow + first, end - first);
-                            var dst = gx.Slice(ih * w, w);
+                            var g = gy.Slice(r * ow + first, end - first);
+                            var src = x.Slice(ih * w, w);
                             if (s.StrideW == 1)
-                            {
-                                var target = dst.Slice(first + offW, end - first);
-                                TensorPrimitives.MultiplyAdd(src, wv, target, target);
-                            }
+                                total += Reductions.Dot(src.Slice(first + offW, end - first), g);
                             else
-                                for (int i = 0; i < src.Length; i++)
-                                    dst[(first + i) * s.StrideW + offW] += wv * src[i];
+                            {
+                                float line = 0f;
+                                for (int i = 0; i < g.Length; i++)
+                                    line += g[i] * src[(first + i) * s.StrideW + offW];
+                                total += line;
+                            }
                         }
                     }
+                gradWeight[index] = total;
             }
-    }
-
-    private static void DepthwiseBackwardWeights(in Conv2dShape s, ReadOnlySpan<float> input,
-        ReadOnlySpan<float> gradOutput, Span<float> gradWeight, bool accumulate)
-    {
-        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
-        for (int c = 0; c < s.InChannels; c++)
-            for (int kh = 0; kh < s.KernelHeight; kh++)
-                for (int kw = 0; kw < s.KernelWidth; kw++)
-                {
-                    int index = c * taps + kh * s.KernelWidth + kw;
-                    float total = accumulate ? gradWeight[index] : 0f;
-                    int offW = kw * s.DilationW - s.PadLeft;
-                    var (first, end) = ValidRange(offW, s.StrideW, w, ow);
-                    if (first < end)
-                        for (int n = 0; n < s.Batch; n++)
-                        {
-                            var x = input.Slice((n * s.InChannels + c) * h * w, h * w);
-                            var gy = gradOutput.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
-                            for (int r = 0; r < oh; r++)
-                            {
-                                int ih = r * s.StrideH - s.PadTop + kh * s.DilationH;
-                                if ((uint)ih >= (uint)h) continue;
-                                var g = gy.Slice(r * ow + first, end - first);
-                                var src = x.Slice(ih * w, w);
-                                if (s.StrideW == 1)
-                                    total += Reductions.Dot(src.Slice(first + offW, end - first), g);
-                                else
-                                {
-                                    float line = 0f;
-                                    for (int i = 0; i < g.Length; i++)
-                                        line += g[i] * src[(first + i) * s.StrideW + offW];
-                                    total += line;
-                                }
-                            }
-                        }
-                    gradWeight[index] = total;
-                }
     }
 
     internal static void CheckLength(int actual, long required, string name)

@@ -15,6 +15,7 @@ public class Conv2dTests
         { "groups 2", Conv2dShape.Square(2, 4, 6, 6, 3, pad: 1, groups: 2) },
         { "depthwise", Conv2dShape.Square(2, 5, 7, 5, 3, pad: 1, groups: 5) },
         { "depthwise stride2 dilated", Conv2dShape.Square(1, 3, 9, 3, 3, stride: 2, pad: 2, dilation: 2, groups: 3) },
+        { "depthwise dilated asymmetric wide", new Conv2dShape(2, 3, 9, 37, 3, 3, 2, 1, 1, padTop: 2, padLeft: 0, padBottom: 1, padRight: 3, dilationH: 2, dilationW: 3, groups: 3) },
         { "depthwise multiplier 2", Conv2dShape.Square(1, 3, 6, 6, 3, pad: 1, groups: 3) },
         { "kernel larger than stride gap", Conv2dShape.Square(1, 2, 5, 2, 2, stride: 3) },
         { "wide", Conv2dShape.Square(1, 16, 12, 40, 3, pad: 1) },
@@ -81,10 +82,13 @@ public class Conv2dTests
         Assert.True(Math.Abs(left - right) < 1e-4 * Math.Max(1, Math.Abs(left)), $"{left} vs {right}");
     }
 
-    [Fact]
-    public void ResultsAreBitwiseIdenticalAcrossThreadCounts()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ResultsAreBitwiseIdenticalAcrossThreadCounts(bool depthwise)
     {
-        var s = Conv2dShape.Square(2, 32, 20, 48, 3, pad: 1);
+        // Both shapes are above the thresholds for parallel images (dense) and parallel planes (depthwise).
+        var s = depthwise ? Conv2dShape.Square(2, 48, 50, 48, 3, pad: 1, groups: 48) : Conv2dShape.Square(2, 32, 20, 48, 3, pad: 1);
         float[] x = GemmTests.Random((int)s.InputLength, 8), w = GemmTests.Random((int)s.WeightLength, 9);
         float[] gy = GemmTests.Random((int)s.OutputLength, 10);
         int saved = KernelOptions.MaxDegreeOfParallelism;
