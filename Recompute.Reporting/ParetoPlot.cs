@@ -21,6 +21,8 @@ public static class ParetoPlot
     private static readonly MarkerShape[] Shapes =
         [MarkerShape.FilledSquare, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleUp, MarkerShape.FilledCircle];
 
+    private static readonly string[] SeriesOrder = ["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal"];
+
     private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
 
     private static readonly MarkerShape[] CurveMarkers = [MarkerShape.FilledCircle, MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.Cross];
@@ -35,7 +37,9 @@ public static class ParetoPlot
         int colour = 0, shape = 0, pattern = 0;
         foreach (var s in report.Series)
         {
-            var color = Palette[colour++ % Palette.Length];
+            // Each series keeps its colour whichever others a report shows.
+            int known = Array.IndexOf(SeriesOrder, s.Name);
+            var color = Palette[(known >= 0 ? known : SeriesOrder.Length + colour++) % Palette.Length];
             if (s.IsCurve)
             {
                 var front = report.Frontier(s.Name);

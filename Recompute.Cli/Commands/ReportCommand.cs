@@ -20,7 +20,8 @@ public sealed class ReportCommand : ICommand
         "  --points N         budgets from the smallest feasible one to the store-all peak (default 25)\n" +
         "  --batch N          re-infer shapes for this batch size (ONNX)\n" +
         "  --budget B         budget of the plan drawn on the timeline, e.g. 2GiB or 40% (default: the middle of the sweep)\n" +
-        "  --time-limit S     seconds the optimal solver may spend at each budget (default 10)\n" +
+        "  --time-limit S     seconds the optimal solver may spend at each budget (default 3; it runs by default on graphs\n" +
+        "                     of at most 100 planned tensors, and on any graph when --solvers names it)\n" +
         "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.";
 
     private static readonly HashSet<string> ValueOptions = ["-o", "--output", "--solvers", "--points", "--batch", "--budget", "--time-limit"];
@@ -37,7 +38,7 @@ public sealed class ReportCommand : ICommand
         var options = new SweepOptions
         {
             Points = a.Int("--points", 25, 1, 1000),
-            TimeLimit = TimeSpan.FromSeconds(a.Double("--time-limit", 10, 0.1, 86_400)),
+            TimeLimit = TimeSpan.FromSeconds(a.Double("--time-limit", 3, 0.1, 86_400)),
             Solvers = a.Value("--solvers")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             TimelineBudget = a.Value("--budget"),
         };
@@ -62,6 +63,7 @@ public sealed class ReportCommand : ICommand
             throw new InputFileException($"cannot create the report folder '{dir}': {e.Message}", e);
         }
         var progress = new ProgressBar(stderr, interactive);
+        progress.Say($"finding the range of budgets for {graph.Name} ...");
         BudgetReport report;
         try
         {
@@ -112,11 +114,16 @@ public sealed class ReportCommand : ICommand
 
         public void Update(SweepProgress p)
         {
-            if (!interactive) return;
             const int bar = 30;
             int filled = p.Total == 0 ? bar : p.Done * bar / p.Total;
-            var line = string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', filled)}{new string('.', bar - filled)}] {p.Done}/{p.Total} {p.Series} at {ByteSize.Format(p.BudgetBytes)}");
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"[{new string('#', filled)}{new string('.', bar - filled)}] {p.Done}/{p.Total} {p.Series} at {ByteSize.Format(p.BudgetBytes)}"));
+        }
+
+        /// <summary>Replaces the current status line.</summary>
+        public void Say(string line)
+        {
+            if (!interactive) return;
             writer.Write("\r" + line.PadRight(_width));
             _width = Math.Max(_width, line.Length);
             writer.Flush();

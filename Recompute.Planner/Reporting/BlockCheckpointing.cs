@@ -57,7 +57,8 @@ public static partial class BlockCheckpointing
         for (int depth = 1; depth <= 5; depth++)
         {
             var numbered = names.Select(x => ModulePrefix(x, depth)).Where(k => k is not null && NumberedModule().IsMatch(k)).Distinct().Count();
-            if (numbered > bestNumbered) { best = depth; bestNumbered = numbered; }
+            // Numbered single operations (VGG's "features.0", "features.1") are not layers: blocks hold three tensors or more.
+            if (numbered > bestNumbered && numbered * 3 <= n) { best = depth; bestNumbered = numbered; }
         }
         if (best is not null) return best;
         double target = Math.Sqrt(n), bestDistance = double.MaxValue;

@@ -16,12 +16,12 @@ public sealed record SweepOptions
     /// <summary>Number of budgets from the smallest feasible one to the store-all peak.</summary>
     public int Points { get; init; } = 25;
     /// <summary>Time limit of the optimal solver at each budget.</summary>
-    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>The exact DP joins the default set when the graph has at most this many lower sets.</summary>
     public long LowerSetLimit { get; init; } = 5_000;
     /// <summary>The optimal solver joins the default set when the graph has at most this many planned tensors
     /// (past that it rarely finds a plan within a per-point limit).</summary>
-    public int OptimalTensorLimit { get; init; } = 200;
+    public int OptimalTensorLimit { get; init; } = 100;
     /// <summary>Budget of the plan drawn on the timeline ("2GiB", "40%"); null: the middle of the sweep.</summary>
     public string? TimelineBudget { get; init; }
     /// <summary>Per-solver settings (time buckets, threads, seed); the budget and objective are set per point.</summary>

@@ -44,7 +44,12 @@ public static class MaxBatchFormat
         if (a.AtNext is not { } n) return "(batch limit reached)";
         var head = n.Batch.ToString(CultureInfo.InvariantCulture) + " does not fit: ";
         if (n.PeakBytes is { } p && p > n.ActivationBudgetBytes)
-            return head + $"needs {ByteSize.Format(p)} > {ByteSize.Format(Math.Max(n.ActivationBudgetBytes, 0))}";
+        {
+            string need = ByteSize.Format(p), have = ByteSize.Format(Math.Max(n.ActivationBudgetBytes, 0));
+            // Three significant digits can print the same for both: then the exact bytes say it.
+            if (need == have) { need = $"{p.ToString(CultureInfo.InvariantCulture)} B"; have = $"{n.ActivationBudgetBytes.ToString(CultureInfo.InvariantCulture)} B"; }
+            return head + $"needs {need} > {have}";
+        }
         return head + (n.Reason ?? "no plan");
     }
 

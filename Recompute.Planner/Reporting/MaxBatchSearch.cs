@@ -100,7 +100,7 @@ public static class MaxBatchSearch
                 return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.Overhead, plan.Solver.Reason ?? "no plan fits the activation budget");
             double overhead = plan.Simulation!.Overhead;
             if (options.MaxOverhead is { } max && overhead > max)
-                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, $"the least recomputation that fits costs {overhead:P1}, more than {max:P1}");
+                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
             return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, null);
         }
 

@@ -21,7 +21,7 @@ public static class ReportHtml
         sb.Append("<style>\nbody{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em;max-width:1100px;color:#222}\n")
           .Append("table{border-collapse:collapse;font-size:0.85em}th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}\n")
           .Append("th{background:#f0f0f0}td.l{text-align:left}tr.no td{color:#999}img{max-width:100%;border:1px solid #ddd}\n")
-          .Append("code{font-size:0.85em}.cols{column-count:3;font-size:0.85em}\n</style>\n</head>\n<body>\n");
+          .Append("code{font-size:0.85em}.cols{column-count:2;column-gap:2em;font-size:0.85em}.cols code{overflow-wrap:anywhere}\n</style>\n</head>\n<body>\n");
         sb.Append("<h1>Memory vs time: ").Append(E(g.Name)).Append("</h1>\n");
         if (!report.Complete) sb.Append("<p><strong>The sweep was interrupted: only the finished points are shown.</strong></p>\n");
 

@@ -23,12 +23,10 @@ public class BudgetSweepTests
     {
         var graph = ReportGraphs.ResidualNet();
         var problem = new PlanningProblem(graph);
-        var report = BudgetSweep.Run(problem, new SweepOptions { Points = 6 });
+        var report = BudgetSweep.Run(problem, new SweepOptions { Points = 6, Solvers = ["per-block", "chen", "dp-approx", "dp"] });
         Assert.True(report.Complete);
-        // Every default series that applies: this graph has module paths (per-block) and few lower sets (dp).
-        Assert.Contains(report.Series, s => s.Name == "per-block");
-        Assert.Contains(report.Series, s => s.Name == "dp");
-        Assert.Contains(report.Series, s => s.Name == "dp-approx/memory");
+        // Store-all is always there; dp-approx brings its memory-centric line.
+        Assert.Equal(["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp"], report.Series.Select(s => s.Name));
         Assert.Equal(report.Series.Length * report.Budgets.Length, report.Points.Length);
         Assert.Equal(RecomputePlanner.StoreAllPeak(problem), report.Budgets[^1]);
 
@@ -152,10 +150,38 @@ public class BudgetSweepTests
     [Fact]
     public void Summary_IsPlainText()
     {
-        var report = BudgetSweep.Run(new PlanningProblem(ReportGraphs.ResidualNet(layers: 1)), new SweepOptions { Points = 3 });
+        var report = BudgetSweep.Run(new PlanningProblem(ReportGraphs.ResidualNet(layers: 1)), new SweepOptions { Points = 3, Solvers = ["chen", "dp-approx"] });
         var text = ReportSummary.Format(report);
         Assert.Contains("dp-approx", text);
         Assert.DoesNotContain(text, c => char.IsControl(c) && c != '\n');
+    }
+
+    [Fact]
+    public void DefaultSolvers_AreTheApplicableOnes()
+    {
+        var small = new PlanningProblem(ReportGraphs.ResidualNet(layers: 1));
+        var defaults = new SweepOptions();
+        // Module paths, few lower sets, few tensors: everything, optimal included (it is registered).
+        Assert.Equal(["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal"],
+            BudgetSweep.Series(small, defaults, lowerSets: 40, hasBlocks: true).Select(s => s.Name));
+        // Too many lower sets for the exact DP, no module paths, too many tensors for the optimal solver.
+        Assert.Equal(["store-all", "chen", "dp-approx", "dp-approx/memory"],
+            BudgetSweep.Series(small, defaults with { OptimalTensorLimit = 5 }, lowerSets: null, hasBlocks: false).Select(s => s.Name));
+        // Asked for by name, a series comes even when it would not by default; store-all always does.
+        Assert.Equal(["store-all", "dp-approx/memory"],
+            BudgetSweep.Series(small, defaults with { Solvers = ["dp-approx/memory"] }, lowerSets: null, hasBlocks: false).Select(s => s.Name));
+    }
+
+    [Fact]
+    public void OptimalSolver_PointsFitTheirBudgets()
+    {
+        var problem = new PlanningProblem(ReportGraphs.ResidualNet(layers: 1));
+        var report = BudgetSweep.Run(problem, new SweepOptions { Points = 2, Solvers = ["optimal"], TimeLimit = TimeSpan.FromSeconds(1) });
+        var points = report.PointsOf("optimal").ToList();
+        Assert.Equal(2, points.Count);
+        // The top budget is the store-all peak: store-all itself fits there, so the optimal solver has a plan.
+        Assert.True(points[^1].Feasible);
+        Assert.All(points.Where(p => p.Feasible), p => Assert.True(p.PeakBytes <= p.BudgetBytes));
     }
 
     [Fact]

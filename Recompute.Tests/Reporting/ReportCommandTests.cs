@@ -7,12 +7,7 @@ namespace Recompute.Tests.Reporting;
 
 public class ReportCommandTests
 {
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Recompute.sln not found above " + AppContext.BaseDirectory);
-    }
+    private static string RepoRoot() => Recompute.Tests.Support.Paths.RepoRoot;
 
     private static string TempDir() => Path.Combine(Path.GetTempPath(), "recompute-report-cli-" + Guid.NewGuid().ToString("N"));
 
@@ -22,7 +17,7 @@ public class ReportCommandTests
     public void Redirected_OutputIsPlainText_AndTheTerminalGetsAProgressBar()
     {
         var graph = ReportGraphs.ResidualNet(layers: 2);
-        var options = new SweepOptions { Points = 4 };
+        var options = new SweepOptions { Points = 4, Solvers = ["per-block", "chen", "dp-approx", "dp"] };
         var dir = TempDir();
         try
         {
@@ -55,14 +50,15 @@ public class ReportCommandTests
             {
                 early.Cancel();
                 var err = new StringWriter();
-                Assert.Equal(130, ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 1), new SweepOptions { Points = 3 }, dir, new StringWriter(), err, false, early.Token));
+                Assert.Equal(130, ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 1), new SweepOptions { Points = 3, Solvers = ["dp-approx"] }, dir, new StringWriter(), err, false, early.Token));
                 Assert.Contains("interrupted", err.ToString());
                 Assert.Empty(Directory.GetFiles(dir));
             }
-            // Cancelled after three points: the progress bar's third write (one per finished point) pulls the trigger.
+            // Cancelled after three points: the status line's fourth write (one at the start, then one per finished
+            // point) pulls the trigger.
             using var cts = new CancellationTokenSource();
-            var stderr = new CancelAfterWrites(3, cts);
-            int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5 }, dir, new StringWriter(), stderr, true, cts.Token);
+            var stderr = new CancelAfterWrites(4, cts);
+            int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5, Solvers = ["chen", "dp-approx"] }, dir, new StringWriter(), stderr, true, cts.Token);
             Assert.Equal(130, code);
             Assert.Contains("interrupted", stderr.ToString());
             Assert.False(File.Exists(Path.Combine(dir, "report.html")));

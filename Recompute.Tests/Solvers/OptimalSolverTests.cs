@@ -24,6 +24,55 @@ public class OptimalSolverTests
         return b.Build();
     }
 
+    /// <summary>
+    /// An explicit training graph in Checkmate's style: a forward chain f0..f5 (sizes 40, 30, 50, 20, 40, 10),
+    /// a loss, and a backward node per forward node that reads the gradient from above, the node's input and output.
+    /// </summary>
+    private static ComputationGraph ExplicitChain()
+    {
+        var b = new GraphBuilder("explicit-chain", "checkmate");
+        long[] bytes = [40, 30, 50, 20, 40, 10];
+        var f = new List<int>();
+        for (int i = 0; i < bytes.Length; i++)
+            f.Add(b.Add(new NodeSpec($"f{i}", "Op", NodeKind.Activation) { Inputs = i == 0 ? [] : [f[i - 1]], Bytes = bytes[i], Time = 1 + i % 3 }));
+        int loss = b.Add(new NodeSpec("loss", "Op", NodeKind.Loss) { Inputs = [f[^1]], Bytes = 1, Time = 1 });
+        int grad = b.Add(new NodeSpec("loss_backward", "Backward", NodeKind.Activation) { Inputs = [loss, f[^1]], Bytes = 10, Time = 1, IsBackward = true, ForwardOf = loss });
+        for (int i = bytes.Length - 1; i >= 0; i--)
+        {
+            var inputs = new List<int> { grad, f[i] };
+            if (i > 0) inputs.Add(f[i - 1]);
+            grad = b.Add(new NodeSpec($"f{i}_backward", "Backward", NodeKind.Activation) { Inputs = inputs, Bytes = bytes[i], Time = 2, IsBackward = true, ForwardOf = f[i] });
+        }
+        return b.Build();
+    }
+
+    [Fact]
+    public void ExplicitTrainingGraph_OptimalIsValid_AndNeverWorseThanTheExactDp()
+    {
+        var problem = new PlanningProblem(ExplicitChain());
+        Assert.True(problem.Training.IsExplicit);
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        bool solvedOne = false;
+        foreach (var fraction in new[] { 0.9, 0.8, 0.7 })
+        {
+            long budget = (long)(storeAll * fraction);
+            var dp = RecomputePlanner.Plan(problem, "dp", Quick(budget));
+            var run = new OptimalSolver().Run(problem, Quick(budget));
+            if (dp.Feasible) Assert.True(run.Result.Feasible);
+            if (!run.Result.Feasible)
+            {
+                Assert.NotNull(run.Result.Reason);
+                continue;
+            }
+            solvedOne = true;
+            var sim = Simulator.Simulate(run.Result.Schedule!);
+            Assert.True(sim.PeakBytes <= budget);
+            if (dp.Feasible) Assert.True(sim.RecomputeTime <= dp.Simulation!.RecomputeTime + 1e-9);
+            if (run.ModelPeakBytes is { } modelPeak) Assert.Equal(sim.PeakBytes, modelPeak);
+        }
+        Assert.True(solvedOne);
+    }
+
     [Theory]
     [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)]
     public void RandomGraphs_OptimalIsValid_AndNeverWorseThanTheExactDp(int seed)
@@ -38,9 +87,11 @@ public class OptimalSolverTests
             if (dp.Feasible) Assert.True(run.Result.Feasible, $"dp fits {budget} bytes, optimal does not: {run.Result.Reason}");
             if (!run.Result.Feasible) continue;
 
-            // Through the facade too: the same simulator proves the schedule.
+            // Through the facade too: the same simulator proves the schedule. (When no canonical plan fits, a
+            // second search may not find one in its 3 s on a loaded machine.)
             var plan = RecomputePlanner.Plan(problem, "optimal", Quick(budget));
-            Assert.True(plan.Feasible);
+            if (dp.Feasible) Assert.True(plan.Feasible);
+            if (plan.Feasible) Assert.True(plan.Simulation!.PeakBytes <= budget);
             var sim = Simulator.Simulate(run.Result.Schedule!);
             Assert.True(sim.PeakBytes <= budget);
             if (dp.Feasible) Assert.True(sim.RecomputeTime <= dp.Simulation!.RecomputeTime + 1e-9);

@@ -14,13 +14,16 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <param name="TimeLimit">Wall-clock limit of the search.</param>
 /// <param name="Workers">Search workers (at least 1).</param>
 /// <param name="Seed">Random seed of the search.</param>
+/// <param name="LinearizationLevel">How much of the model goes into the linear relaxation (CP-SAT's 0, 1 or 2; 2 adds
+/// the Boolean implications and gives stronger bounds at a higher cost per node).</param>
 /// <remarks>
 /// Reproducibility: with the same seed and worker count the search is deterministic (one worker is sequential;
 /// several workers are interleaved deterministically with <c>interleave_search</c>), so a search that ends by
 /// proof or by its deterministic time limit returns the same plan every time. A search cut by the wall-clock
 /// limit or by cancellation returns whatever it had at that moment.
 /// </remarks>
-public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed)
+/// <param name="Presolve">Whether CP-SAT presolves the model (slow on models with tens of thousands of variables).</param>
+public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, int LinearizationLevel = 1, bool Presolve = true)
 {
     /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
     public string ToParameterText()
@@ -35,6 +38,8 @@ public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed)
             ("num_workers", Math.Max(1, Workers).ToString(CultureInfo.InvariantCulture)),
             ("random_seed", Seed.ToString(CultureInfo.InvariantCulture)),
             ("interleave_search", Workers > 1 ? "true" : "false"),
+            ("linearization_level", Math.Clamp(LinearizationLevel, 0, 2).ToString(CultureInfo.InvariantCulture)),
+            ("cp_model_presolve", Presolve ? "true" : "false"),
             ("log_search_progress", "false"),
         };
         var text = new StringBuilder();

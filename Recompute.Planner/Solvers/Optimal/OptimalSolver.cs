@@ -23,8 +23,14 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </remarks>
 public sealed class OptimalSolver : ISolver
 {
-    /// <summary>The exact DP is used as a warm start only below this many lower sets (it is exponential).</summary>
-    public const long WarmStartLowerSetLimit = 50_000;
+    /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
+    public const long WarmStartLowerSetLimit = 20_000;
+
+    /// <summary>
+    /// Share of the time limit the exact DP may take as a warm start (it is quadratic in the number of lower sets:
+    /// minutes on a 100-node layered graph). Within it, the result is never worse than the exact DP's.
+    /// </summary>
+    public const double ExactDpTimeShare = 0.5;
 
     /// <summary>
     /// CP-SAT workers when <see cref="SolverOptions.Threads"/> is 0. They are interleaved deterministically; on two
@@ -35,6 +41,12 @@ public sealed class OptimalSolver : ISolver
 
     /// <summary>Above this many Boolean decisions the CP-SAT model is not built (memory and time on two cores).</summary>
     public const long MaxDecisions = 400_000;
+
+    /// <summary>CP-SAT's linearization level for this solver's searches (see <see cref="CpSatSettings"/>).</summary>
+    public int LinearizationLevel { get; init; } = 1;
+
+    /// <summary>Whether CP-SAT presolves the model (see <see cref="CpSatSettings"/>).</summary>
+    public bool Presolve { get; init; } = true;
 
     public string Name => "optimal";
     public bool IsCanonical => false;
@@ -156,17 +168,25 @@ public sealed class OptimalSolver : ISolver
             if (sim.PeakBytes <= budget) list.Add(new WarmStart("store-all", 1, schedule, sim));
         }
         if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
-        foreach (var (name, rank) in new[] { ("dp", 2), ("dp-approx", 3) })
+        // dp-approx is polynomial and fast: it runs to the end even when the caller cancels, so a cancelled search
+        // still returns a plan. The exact DP runs when the graph has few enough lower sets.
+        var approx = RecomputePlanner.Plan(problem, "dp-approx", canonical, CancellationToken.None);
+        if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart("dp-approx", 3, approx.Schedule!, approx.Simulation!));
+        using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var share = options.TimeLimit * ExactDpTimeShare;
+        if (share < TimeSpan.FromDays(20)) exactLimit.CancelAfter(share);
+        try
         {
-            try
-            {
-                var plan = RecomputePlanner.Plan(problem, name, canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, ct);
-                if (plan.Feasible && Honours(plan.Schedule!, options)) list.Add(new WarmStart(name, rank, plan.Schedule!, plan.Simulation!));
-            }
-            catch (LowerSetLimitException)
-            {
-                // Too many lower sets for the exact DP: dp-approx alone warm-starts the search.
-            }
+            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, exactLimit.Token);
+            if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart("dp", 2, exact.Schedule!, exact.Simulation!));
+        }
+        catch (LowerSetLimitException)
+        {
+            // Too many lower sets for the exact DP: dp-approx alone warm-starts the search.
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of its share of the time, or the caller cancelled: the search goes on with what it has.
         }
         if (list.Count == 0)
         {
@@ -174,13 +194,13 @@ public sealed class OptimalSolver : ISolver
             // for somewhat smaller budgets may fit, and its least-memory plan fits if any canonical plan does.
             for (int step = 1; step <= 12 && list.Count == 0; step++)
             {
-                var plan = RecomputePlanner.Plan(problem, "dp-approx", canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, ct);
+                var plan = RecomputePlanner.Plan(problem, "dp-approx", canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
                 if (plan.Schedule is { } s && plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
                     list.Add(new WarmStart("dp-approx", 3, s, sim));
             }
             try
             {
-                var min = RecomputePlanner.MinMemory(problem, "dp-approx", canonical with { BudgetBytes = long.MaxValue }, ct);
+                var min = RecomputePlanner.MinMemory(problem, "dp-approx", canonical with { BudgetBytes = long.MaxValue }, CancellationToken.None);
                 if (list.Count == 0 && min.Plan.Schedule is { } s && min.Plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
                     list.Add(new WarmStart("dp-approx", 4, s, sim));
             }
@@ -227,11 +247,11 @@ public sealed class OptimalSolver : ISolver
             return t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node);
         }).ToHashSet();
 
-    private static (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
+    private (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
     {
         int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
-        var solver = new CpSolver { StringParameters = new CpSatSettings(limit, workers, options.Seed).ToParameterText() };
+        var solver = new CpSolver { StringParameters = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve).ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         var status = solver.Solve(model.Model);
         return (status, solver);
@@ -241,7 +261,7 @@ public sealed class OptimalSolver : ISolver
     /// The smallest budget found feasible: the least simulated peak among the dp-approx minimum-memory plan,
     /// store-all, and a short CP-SAT search minimising the peak from the dp-approx plan. Null when none is found.
     /// </summary>
-    private static long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
+    private long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
     {
         var (best, start) = SmallestCanonical(problem, options, ct);
         order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
@@ -270,7 +290,7 @@ public sealed class OptimalSolver : ISolver
         Schedule? start = null;
         try
         {
-            var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, ct);
+            var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, CancellationToken.None);
             if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options)) { best = sim.PeakBytes; start = s; }
         }
         catch (InvalidOperationException)
