@@ -21,6 +21,7 @@ public static class Program
             ["onnx-import"] = OnnxImportBenchmarks.Table,
             ["planner"] = PlannerTables.Paper,
             ["planner-random"] = PlannerTables.Random,
+            ["optimal"] = OptimalTable.Table,
         };
 
     public static int Main(string[] args)

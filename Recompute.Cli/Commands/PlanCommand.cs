@@ -18,6 +18,7 @@ public sealed class PlanCommand : ICommand
           --solver S           {string.Join(", ", SolverRegistry.Names)} (default dp-approx)
           --objective O        time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)
           -o FILE              write the schedule as JSON (read back by `recompute simulate`)
+          --dot FILE           write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured
           --keep a,b           tensors never to recompute;  --recompute a,b: tensors never to keep
           --time-limit S       seconds for searching solvers (default 30);  --threads N;  --seed N
           --max-lower-sets N   stop the exact DP past this many lower sets (default 1000000)
@@ -27,7 +28,7 @@ public sealed class PlanCommand : ICommand
     public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         var args = new CliArguments(argv,
-            CommandSupport.Set(CommandSupport.GraphOptions, CommandSupport.SolverValueOptions, ["--budget", "-o", "--output", "--format"]),
+            CommandSupport.Set(CommandSupport.GraphOptions, CommandSupport.SolverValueOptions, ["--budget", "-o", "--output", "--format", "--dot"]),
             CommandSupport.Set(["--min-memory"]));
         args.ExpectPositionals(1, Usage.Split('\n')[0]);
         var format = CommandSupport.Format(args);
@@ -60,6 +61,7 @@ public sealed class PlanCommand : ICommand
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
+        if (plan.Feasible && args.Value("--dot") is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
 
         long? smallest = null;
         if (!plan.Feasible) smallest = SmallestFeasible(problem, solverName, options, cancellation);

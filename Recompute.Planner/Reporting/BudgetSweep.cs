@@ -118,8 +118,9 @@ public static class BudgetSweep
 
         var storeAll = RecomputePlanner.StoreAll(problem);
         long high = storeAll.Simulation.PeakBytes;
-        var min = RecomputePlanner.MinMemory(problem, "dp-approx", options.Solver, cancellation);
-        long low = Math.Min(min.MinBudgetBytes, high);
+        // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher).
+        long low = Math.Min(RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options.Solver, cancellation)
+            ?? RecomputePlanner.MinMemory(problem, "dp-approx", options.Solver, cancellation).MinBudgetBytes, high);
         var budgets = Budgets(low, high, options.Points);
 
         var points = ImmutableArray.CreateBuilder<SweepPoint>();

@@ -67,8 +67,8 @@ internal sealed class CanonicalDp
         return true;
     }
 
-    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch) =>
-        _liveness is null ? 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b] : _liveness.Peak(a, b, scratch!);
+    /// <summary>The block's memory by replay (callers take the smaller of it and the paper's bound).</summary>
+    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch) => _liveness!.Peak(a, b, scratch!);
 
     private (long Cache, long Tau) Transition(int a, int b)
     {
@@ -127,6 +127,9 @@ internal sealed class CanonicalDp
         var minM = new long[count];
         Array.Fill(minM, long.MaxValue);
         minM[0] = 0;
+        var maxM = new long[count];
+        Array.Fill(maxM, long.MinValue);
+        maxM[0] = 0;
         int maxTau = (int)Math.Min(int.MaxValue - 1, Math.Ceiling(_f.Time[_f.Full] / _unit) + _f.Dag.Count + 2);
         // Rounding each block to the quantum can move a chain's total by half a quantum per block.
         long tauCap = objective == Objective.Time && overheadUpperBound is { } ub
@@ -145,7 +148,10 @@ internal sealed class CanonicalDp
                     if (minM[a] == long.MaxValue) continue;
                     if (minM[a] > budget - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
                     if (_liveness is not null && minM[a] > budget - _liveness.InitialBytes(b)) continue;
-                    long step = StepMemory(a, b, s.Block);
+                    // Replaying a block costs O(|V'|); the paper's O(1) bound is an upper estimate of it, so when every
+                    // state of L fits under that bound the replay cannot change which states pass.
+                    long paper = 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+                    long step = _liveness is null || maxM[a] <= budget - paper ? paper : Math.Min(paper, StepMemory(a, b, s.Block));
                     if (minM[a] > budget - step) continue;
                     var (cache, tau) = Transition(a, b);
                     var fa = fronts[a];
@@ -168,6 +174,7 @@ internal sealed class CanonicalDp
             }
             fronts[b] = Harvest(s, objective, keepAll: b == _f.Full);
             minM[b] = fronts[b].Count == 0 ? long.MaxValue : fronts[b].MinM;
+            maxM[b] = fronts[b].Count == 0 ? long.MinValue : fronts[b].M.Max();
         }, ct);
 
         var last = fronts[_f.Full];
@@ -257,7 +264,8 @@ internal sealed class CanonicalDp
                 {
                     if (minM[a] == long.MaxValue) continue;
                     if (minM[a] > upperBound - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
-                    long step = StepMemory(a, b, scratch.Block);
+                    long paper = 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+                    long step = _liveness is null ? paper : Math.Min(paper, StepMemory(a, b, scratch.Block));
                     if (minM[a] > upperBound - step) continue;
                     var (cache, _) = Transition(a, b);
                     var fa = fronts[a];
