@@ -24,7 +24,7 @@ public static class PlannerTables
 
     public static void Paper(QuickTableOptions options)
     {
-        Console.WriteLine("| graph | dp-approx min (GB) | s | dp min (GB) | s | dp overhead @1.25× (paper / simulated) | s | dp overhead @2× (paper / simulated) | s |");
+        Console.WriteLine("| graph | dp-approx min (GB) | s | dp min (GB) | s | overhead @1.25×: dp (paper model) / planned schedule (simulated) | s | overhead @2×: dp / planned schedule | s |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var name in new[] { "vgg19", "unet", "resnet50", "resnet152", "densenet", "googlenet", "pspnet" })
         {

@@ -21,6 +21,8 @@ public static class ExitCodes
     public const int Infeasible = 1;
     /// <summary>Bad input or usage.</summary>
     public const int BadInput = 2;
+    /// <summary>Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>Dispatches to sub-commands and turns every expected failure into one clear line and an exit code.</summary>
@@ -73,6 +75,11 @@ public static class CommandRunner
         {
             stderr.WriteLine($"recompute {command.Name}: {e.Message}");
             return ExitCodes.BadInput;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            stderr.WriteLine($"recompute {command.Name}: interrupted; files already written are complete, nothing else was written");
+            return ExitCodes.Interrupted;
         }
     }
 

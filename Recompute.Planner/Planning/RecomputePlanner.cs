@@ -93,7 +93,7 @@ public static class RecomputePlanner
     public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
         if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp) return null;
-        var replay = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation);
+        var replay = problem.Forward.Count <= ReplayLimit ? dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
         var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
         long? best = null;
         foreach (var candidate in new[] { replay?.Budget, paper?.Budget })
@@ -105,6 +105,9 @@ public static class RecomputePlanner
         return best;
     }
 
+    /// <summary>Largest forward graph whose DP blocks are sized by replay.</summary>
+    public const int ReplayLimit = 3000;
+
     private sealed record Candidate(SolverResult Result, Schedule? Schedule, SimulationResult? Simulation, long ModelBudget);
 
     /// <summary>Model budget search for the canonical DPs (see <see cref="Plan"/>).</summary>
@@ -112,7 +115,8 @@ public static class RecomputePlanner
     {
         long budget = options.BudgetBytes;
         Candidate? best = null;
-        if (options.BlockModel == BlockCostModel.Paper)
+        // Replaying blocks costs O(|V'|) per transition: on very large graphs only the paper's O(1) bound is used.
+        if (options.BlockModel == BlockCostModel.Paper && problem.Forward.Count <= ReplayLimit)
         {
             var replay = dp.Solve(problem, options with { BlockModel = BlockCostModel.Liveness }, ct);
             // The replayed model counts no more than the paper's, so when it finds no chain neither will the paper's.

@@ -84,5 +84,5 @@ public sealed class DpApproxSolver : CanonicalDpSolver
     public override string Name => "dp-approx";
 
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
-        LowerSetFamily.Ancestral(dag);
+        LowerSetFamily.Ancestral(dag, options.MaxApproxSets);
 }

@@ -36,6 +36,11 @@ public sealed record SolverOptions
     public int Seed { get; init; }
     /// <summary>The exact DP stops with a clear error when the graph has more lower sets than this.</summary>
     public long MaxLowerSets { get; init; } = 1_000_000;
+    /// <summary>
+    /// The approximate DP uses every ancestral set up to this many; past it, the ancestral sets of evenly spaced
+    /// tensors (in topological order) only, so that planning stays near-linear on very large graphs.
+    /// </summary>
+    public int MaxApproxSets { get; init; } = 2000;
     /// <summary>Block memory model of the canonical DPs (the planner uses <see cref="BlockCostModel.Liveness"/> first).</summary>
     public BlockCostModel BlockModel { get; init; } = BlockCostModel.Paper;
     /// <summary>Number of time buckets for DPs over real-valued costs (the discretisation error is reported).</summary>

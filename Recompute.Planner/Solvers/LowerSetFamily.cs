@@ -187,11 +187,13 @@ public sealed class LowerSetFamily
     }
 
     /// <summary>The approximate family {∅} ∪ {L^v : v ∈ V} ∪ {V} (|V|+1 sets, plus V when the graph has several sinks).</summary>
-    public static LowerSetFamily Ancestral(ForwardDag dag)
+    /// <param name="maxSets">Past this many, only the ancestral sets of every k-th tensor in topological order.</param>
+    public static LowerSetFamily Ancestral(ForwardDag dag, int maxSets = int.MaxValue)
     {
         var sets = new List<ulong[]> { dag.NewSet() };
         var seen = new HashSet<ulong[]>(BitsetComparer.Instance) { sets[0] };
-        for (int v = 0; v < dag.Count; v++)
+        int stride = dag.Count + 2 <= maxSets ? 1 : (dag.Count + maxSets - 3) / Math.Max(1, maxSets - 2);
+        for (int v = stride - 1; v < dag.Count; v += stride)
         {
             var s = dag.AncestorClosure(v);
             if (seen.Add(s)) sets.Add(s);
