@@ -106,7 +106,7 @@ public static class RecomputePlanner
     }
 
     /// <summary>Largest forward graph whose DP blocks are sized by replay.</summary>
-    public const int ReplayLimit = 3000;
+    public const int ReplayLimit = 600;
 
     private sealed record Candidate(SolverResult Result, Schedule? Schedule, SimulationResult? Simulation, long ModelBudget);
 
