@@ -84,7 +84,7 @@ public sealed class ReportCommand : ICommand
         {
             // Stopped while finding the range of budgets, before the first point.
             stderr.WriteLine("recompute report: interrupted before the first point finished; nothing was written");
-            return 130;
+            return ExitCodes.Interrupted;
         }
         finally { progress.Finish(); }
 
@@ -92,7 +92,7 @@ public sealed class ReportCommand : ICommand
         {
             stderr.WriteLine($"recompute report: interrupted after {report.Points.Length} of {report.Series.Length * report.Budgets.Length} points; " +
                              $"{Path.Combine(dir, ReportFileNames.Json)} keeps them");
-            return 130;
+            return ExitCodes.Interrupted;
         }
         var written = ReportFiles.WriteAll(report, graph, dir);
         stdout.Write(ReportSummary.Format(report));

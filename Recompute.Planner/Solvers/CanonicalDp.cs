@@ -67,6 +67,9 @@ internal sealed class CanonicalDp
         return true;
     }
 
+    /// <summary>The paper's block memory: 2·M(V') + M(A') + M(B').</summary>
+    private long PaperStep(int a, int b) => 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+
     /// <summary>The block's memory by replay (callers take the smaller of it and the paper's bound).</summary>
     private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch) => _liveness!.Peak(a, b, scratch!);
 
@@ -150,7 +153,7 @@ internal sealed class CanonicalDp
                     if (_liveness is not null && minM[a] > budget - _liveness.InitialBytes(b)) continue;
                     // Replaying a block costs O(|V'|); the paper's O(1) bound is an upper estimate of it, so when every
                     // state of L fits under that bound the replay cannot change which states pass.
-                    long paper = 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+                    long paper = PaperStep(a, b);
                     long step = _liveness is null || maxM[a] <= budget - paper ? paper : Math.Min(paper, StepMemory(a, b, s.Block));
                     if (minM[a] > budget - step) continue;
                     var (cache, tau) = Transition(a, b);
@@ -264,7 +267,7 @@ internal sealed class CanonicalDp
                 {
                     if (minM[a] == long.MaxValue) continue;
                     if (minM[a] > upperBound - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
-                    long paper = 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
+                    long paper = PaperStep(a, b);
                     long step = _liveness is null ? paper : Math.Min(paper, StepMemory(a, b, scratch.Block));
                     if (minM[a] > upperBound - step) continue;
                     var (cache, _) = Transition(a, b);
