@@ -23,16 +23,8 @@ public class GraphFileBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !System.IO.File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        if (dir is null) throw new InvalidOperationException("run the benchmarks from inside the repository (Recompute.sln not found)");
-        // ../shared/conformance from the repository root (a worktree may sit deeper: try the ancestors too).
-        for (var d = dir; d is not null; d = d.Parent)
-        {
-            var candidate = Path.Combine(d.FullName, "..", "shared", "conformance", File);
-            if (System.IO.File.Exists(candidate)) { _path = candidate; break; }
-        }
-        if (_path.Length == 0) throw new InvalidOperationException($"../shared/conformance/{File} not found");
+        _path = RepositoryPaths.Conformance(File);
+        if (!System.IO.File.Exists(_path)) throw new InvalidOperationException($"../shared/conformance/{File} not found");
         _graph = GraphLoader.Load(_path);
         _native = Path.Combine(Path.GetTempPath(), $"recompute-bench-{Guid.NewGuid():N}.json");
         NativeGraphFormat.Save(_graph, _native);

@@ -22,13 +22,7 @@ public class OnnxImportBenchmarks
     [GlobalSetup]
     public void Setup() => _path = GraphPath(Model + Form);
 
-    private static string GraphPath(string name)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        if (dir is null) throw new InvalidOperationException("run the benchmarks from inside the repository (Recompute.sln not found)");
-        return Path.Combine(dir.FullName, "graphs", name + ".onnx");
-    }
+    private static string GraphPath(string name) => RepositoryPaths.Graph(name + ".onnx");
 
     /// <summary>
     /// Quick table (<c>dotnet run -c Release --project Recompute.Benchmarks -- onnx-import</c>): per sample graph, the

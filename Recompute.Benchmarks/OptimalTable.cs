@@ -42,7 +42,7 @@ public static class OptimalTable
     /// <param name="timeLimit">The optimal solver's limit per row (the proof target is 60 s).</param>
     public static void Run(TextWriter output, Func<string, ComputationGraph> load, TimeSpan? timeLimit = null)
     {
-        string dir = Path.Combine(RepositoryRoot(), "..", "shared", "conformance", "checkmate-graphs");
+        string dir = RepositoryPaths.Conformance("checkmate-graphs");
         WriteHeader(output);
         foreach (var file in CheckmateGraphs)
         {
@@ -99,12 +99,4 @@ public static class OptimalTable
 
     private static string Percent(double part, double whole) =>
         whole > 0 ? "+" + (100 * part / whole).ToString("F2", CultureInfo.InvariantCulture) + "%" : "0";
-
-    /// <summary>The directory holding Recompute.sln, walking up from the program's directory.</summary>
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("Recompute.sln not found above " + AppContext.BaseDirectory);
-    }
 }

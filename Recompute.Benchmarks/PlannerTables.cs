@@ -13,14 +13,7 @@ namespace Recompute.Benchmarks;
 /// </summary>
 public static class PlannerTables
 {
-    private static string Conformance => Path.GetFullPath(Path.Combine(RepoRoot(), "..", "shared", "conformance"));
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? Directory.GetCurrentDirectory();
-    }
+    private static string Conformance => RepositoryPaths.Conformance("");
 
     public static void Paper(QuickTableOptions options)
     {

@@ -24,10 +24,7 @@ public class ReportBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        if (dir is null) throw new InvalidOperationException("run the benchmarks from inside the repository (Recompute.sln not found)");
-        _path = Path.Combine(dir.FullName, "graphs", Model + ".onnx");
+        _path = RepositoryPaths.Graph(Model + ".onnx");
         _output = Path.Combine(Path.GetTempPath(), "recompute-report-bench-" + Model);
     }
 

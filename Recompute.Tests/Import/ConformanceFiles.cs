@@ -9,7 +9,7 @@ internal static class ConformanceFiles
 {
     private static readonly Lazy<string> RootDir = new(FindConformance);
 
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+    public static string RepositoryRoot => Recompute.Tests.Support.Paths.RepoRoot;
 
     public static string Directory => RootDir.Value;
 
@@ -20,13 +20,6 @@ internal static class ConformanceFiles
     public static string[] PaperGraphs => System.IO.Directory.GetFiles(Path.Combine(Directory, "paper-graphs"), "cg_*.txt").Order(StringComparer.Ordinal).ToArray();
 
     public static string[] CheckmateGraphs => System.IO.Directory.GetFiles(Path.Combine(Directory, "checkmate-graphs"), "*.json").Order(StringComparer.Ordinal).ToArray();
-
-    private static string FindRepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"Recompute.sln not found above {AppContext.BaseDirectory}");
-    }
 
     private static string FindConformance()
     {

@@ -6,19 +6,12 @@ namespace Recompute.Tests.Import;
 /// <summary>Paths of the repository's sample graphs and a temporary folder for files built by tests.</summary>
 internal static class OnnxTestFiles
 {
-    public static string RepoRoot { get; } = FindRoot();
+    public static string RepoRoot => Recompute.Tests.Support.Paths.RepoRoot;
 
     public static string Graph(string file) => Path.Combine(RepoRoot, "graphs", file);
 
     public static readonly string[] Models =
         ["resnet18-b32", "resnet50-b64", "vgg16-b32", "mobilenetv2-b64", "unet-b8-256", "gpt2-124m-b8-t1024"];
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Recompute.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Recompute.sln not found above " + AppContext.BaseDirectory);
-    }
 }
 
 /// <summary>A temporary folder removed at dispose.</summary>

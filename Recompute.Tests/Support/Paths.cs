@@ -15,7 +15,7 @@ public static class Paths
     public static string Graphs => Path.Combine(RepoRoot, "graphs");
 
     /// <summary>The paper's and Checkmate's graphs, which CI places beside the checkout (never copied into it).</summary>
-    public static string Conformance => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "conformance"));
+    public static string Conformance => Import.ConformanceFiles.Directory;
 
     public static string PaperGraph(string name) => Path.Combine(Conformance, "paper-graphs", $"cg_{name}.txt");
 
