@@ -45,11 +45,20 @@ public static class RecomputePlanner
     public static long StoreAllPeak(PlanningProblem problem) => StoreAll(problem).Simulation.PeakBytes;
 
     /// <summary>The store-all schedule and its simulation.</summary>
-    public static (Schedule Schedule, SimulationResult Simulation) StoreAll(PlanningProblem problem)
+    /// <remarks>Computed once per problem: every plan and every point of a sweep needs it.</remarks>
+    public static (Schedule Schedule, SimulationResult Simulation) StoreAll(PlanningProblem problem) =>
+        StoreAllCache.GetValue(problem, p =>
+        {
+            var schedule = Lowering.Lower(p.Training, p.Forward, StoreAllSolver.Strategy(p.Forward), "store-all", null);
+            return new StoreAllPlan(schedule, Simulator.Simulate(schedule));
+        }).AsTuple();
+
+    private sealed record StoreAllPlan(Schedule Schedule, SimulationResult Simulation)
     {
-        var schedule = Lowering.Lower(problem.Training, problem.Forward, StoreAllSolver.Strategy(problem.Forward), "store-all", null);
-        return (schedule, Simulator.Simulate(schedule));
+        public (Schedule, SimulationResult) AsTuple() => (Schedule, Simulation);
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<PlanningProblem, StoreAllPlan> StoreAllCache = new();
 
     /// <summary>Plans under <see cref="SolverOptions.BudgetBytes"/> with the named solver.</summary>
     /// <remarks>
