@@ -59,6 +59,9 @@ public sealed class PlanCommand : ICommand
         }
         catch (LowerSetLimitException e) { throw new UsageException(e.Message); }
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
+        // A searching solver stopped by Ctrl-C or SIGTERM returns its best plan so far, as on its time limit; the
+        // command was interrupted all the same: exit 130 and write nothing rather than pass it off as a finished run.
+        cancellation.ThrowIfCancellationRequested();
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
         if (plan.Feasible && args.Value("--dot") is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);

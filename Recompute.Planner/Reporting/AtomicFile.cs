@@ -10,9 +10,27 @@ public static class AtomicFile
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
+    // Writes hold it shared; StopWrites takes it exclusively and never gives it back.
+    private static readonly ReaderWriterLockSlim Gate = new(LockRecursionPolicy.SupportsRecursion);
+
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, Utf8.GetBytes(text));
 
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        Gate.EnterReadLock();
+        try { WriteUnguarded(path, bytes); }
+        finally { Gate.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// Waits until no write is in progress, and blocks every later one for good: called before the process exits
+    /// without waiting for its main thread (a forced stop after Ctrl-C), so that no temporary file is left behind.
+    /// </summary>
+    /// <param name="timeout">How long to wait for a write in progress.</param>
+    /// <returns>Whether the writes were stopped within <paramref name="timeout"/>.</returns>
+    public static bool StopWrites(TimeSpan timeout) => Gate.TryEnterWriteLock(timeout);
+
+    private static void WriteUnguarded(string path, ReadOnlySpan<byte> bytes)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? ".";
