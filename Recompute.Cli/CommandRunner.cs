@@ -124,7 +124,7 @@ public static class CommandRunner
         foreach (var c in Commands) w.WriteLine($"  {c.Name,-10} {c.Summary}");
         w.WriteLine();
         w.WriteLine("recompute <command> --help shows a command's options.");
-        w.WriteLine("exit codes: 0 success, 1 no plan fits the budget, 2 bad input or usage.");
+        w.WriteLine("exit codes: 0 success, 1 no plan fits the budget, 2 bad input or usage, 130 interrupted (Ctrl-C, SIGTERM).");
     }
 }
 
