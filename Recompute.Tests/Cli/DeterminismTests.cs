@@ -100,7 +100,7 @@ public partial class DeterminismTests : IDisposable
         var path = Path.Combine(_dir.FullName, "random.json");
         NativeGraphFormat.Save(RandomGraphs.Forward(3, nodes: 6), path);
         (string Json, byte[] Schedule)? previous = null;
-        foreach (var threads in new[] { "1", "2", "8" })
+        foreach (var threads in new[] { "1", "2" })
         {
             string[] options = ["--solver", "optimal", "--budget", "70%", "--seed", "7", "--threads", threads, "--time-limit", "60"];
             var first = Plan(path, options);
@@ -109,12 +109,9 @@ public partial class DeterminismTests : IDisposable
                 Assert.Equal("OPTIMAL", json.RootElement.GetProperty("status").GetString());
                 Assert.Equal(0, json.RootElement.GetProperty("gap").GetDouble());
             }
-            for (int run = 0; run < 2; run++)
-            {
-                var again = Plan(path, options);
-                Assert.Equal(first.Json, again.Json);
-                Assert.Equal(first.Schedule, again.Schedule);
-            }
+            var again = Plan(path, options);
+            Assert.Equal(first.Json, again.Json);
+            Assert.Equal(first.Schedule, again.Schedule);
             // Another worker count searches differently: the same optimum (recompute time), though possibly
             // another schedule of equal cost.
             if (previous is { } p)

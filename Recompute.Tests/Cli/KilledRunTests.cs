@@ -21,10 +21,10 @@ public class KilledRunTests
         var json = Path.Combine(dir.FullName, "report.json");
         try
         {
-            // The optimal solver never proves ResNet-18 optimal within its 2 s per budget, so the sweep takes at
-            // least 12 × 2 s: the signal arrives in the middle of it, never after the end.
+            // The optimal solver never proves ResNet-18 optimal within its 1 s per budget, so the sweep takes at
+            // least 12 × 1 s: the signal arrives in the middle of it, never after the end.
             using var child = CliProcess.Start("report", Graph("resnet18-b32.onnx"), "-o", dir.FullName,
-                "--solvers", "optimal", "--time-limit", "2", "--points", "12");
+                "--solvers", "optimal", "--time-limit", "1", "--points", "12");
 
             // Wait until the sweep has finished an optimal point. Every read of report.json along the way must
             // parse: the file is replaced by rename, never rewritten in place.
