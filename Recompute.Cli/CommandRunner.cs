@@ -109,6 +109,12 @@ public static class CommandRunner
             stderr.WriteLine($"recompute {command.Name}: {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // An output that cannot be written (missing folder, no permission, disk full): AtomicFile names it.
+            stderr.WriteLine($"recompute {command.Name}: {e.Message.ReplaceLineEndings(" ")}");
+            return ExitCodes.BadInput;
+        }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             stderr.WriteLine($"recompute {command.Name}: interrupted; files already written are complete, nothing else was written");

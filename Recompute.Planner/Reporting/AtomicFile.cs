@@ -4,7 +4,8 @@ namespace Recompute.Planner.Reporting;
 
 /// <summary>
 /// Writes files so that they are complete or absent: the content goes to a temporary file in the same folder,
-/// which is then renamed over the target (a rename within one file system is atomic).
+/// which is then renamed over the target (a rename within one file system is atomic). A failure raises an
+/// <see cref="IOException"/> whose message names the target and the reason, and leaves no temporary file.
 /// </summary>
 public static class AtomicFile
 {
@@ -44,10 +45,19 @@ public static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
+            if (e is not (IOException or UnauthorizedAccessException)) throw;
+            // Name the file asked for, not the temporary one, and say why in the user's terms.
+            string why = e switch
+            {
+                DirectoryNotFoundException => "its folder does not exist",
+                UnauthorizedAccessException => "permission denied",
+                FileNotFoundException => "a file cannot be created there",
+                _ => e.Message.Replace(temp, full, StringComparison.Ordinal),
+            };
+            throw new IOException($"cannot write {full}: {why}", e);
         }
     }
 

@@ -95,6 +95,34 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.True(fit.RootElement.GetProperty("peakBytes").GetInt64() <= smallest);
     }
 
+    [Theory]
+    [InlineData("-o", "missing/s.json", "its folder does not exist")]
+    [InlineData("--dot", "missing/g.dot", "its folder does not exist")]
+    [InlineData("-o", "file.txt/s.json", "cannot write")]
+    public void UnwritableOutput_Exits2_NamingTheFile_AndLeavesNothing(string option, string relative, string expected)
+    {
+        File.WriteAllText(Path.Combine(_dir.FullName, "file.txt"), "x");
+        var target = Path.Combine(_dir.FullName, relative);
+        var (code, output, err) = Run("plan", Resnet18, "--budget", "60%", option, target);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"recompute plan: cannot write {target}: ", line);
+        Assert.Contains(expected, line);
+        Assert.Equal(["file.txt"], _dir.GetFileSystemInfos().Select(f => f.Name)); // no folder made, no temporary file
+    }
+
+    [Fact]
+    public void ReportIntoAFile_Exits2()
+    {
+        var file = Path.Combine(_dir.FullName, "file.txt");
+        File.WriteAllText(file, "x");
+        var (code, _, err) = Run("report", Resnet18, "-o", Path.Combine(file, "sub"), "--solvers", "chen", "--points", "2");
+        Assert.Equal(2, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("recompute report: cannot create the report folder ", line);
+    }
+
     // ------------------------------------------------------------------ schedules from elsewhere
 
     /// <summary>
