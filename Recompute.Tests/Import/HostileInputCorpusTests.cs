@@ -276,6 +276,35 @@ public class HostileInputCorpusTests
         Assert.Contains(expected, e.Problem);
     }
 
+    [Theory]
+    [InlineData("", "invalid JSON")]
+    [InlineData("[[[[", "invalid JSON")]
+    [InlineData("{\"times\": {\"h\": \"fast\"}}", "must be a non-negative number")]
+    [InlineData("{\"times\": {\"h\": -1}}", "must be a non-negative number")]
+    [InlineData("{\"times\": {\"h\": 1e400}}", "must be a non-negative number")]
+    [InlineData("{\"times\": {\"h\": 1, \"nope\": 1}}", "nope")]
+    [InlineData("{\"times\": 5}", "times")]
+    public void HostileTimeFile_OnTheCommandLine_ExitsTwoWithOneLine(string content, string expected)
+    {
+        var dir = Directory.CreateTempSubdirectory("hostile-times-");
+        try
+        {
+            // Times files apply to ONNX graphs (the other formats carry their own times).
+            var graphFile = OnnxModelBuilder.Mlp().Write(Path.Combine(dir.FullName, "mlp.onnx"));
+            var times = Path.Combine(dir.FullName, "times.json");
+            File.WriteAllText(times, content);
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = Recompute.Cli.CommandRunner.Run(["plan", graphFile, "--budget", "100%", "--time-file", times], stdout, stderr, CancellationToken.None);
+            Assert.Equal(2, code);
+            Assert.Equal("", stdout.ToString());
+            var line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(line.StartsWith($"recompute plan: {times}: ", StringComparison.Ordinal), line);
+            Assert.Contains(expected, line);
+        }
+        finally { dir.Delete(true); }
+    }
+
     [Fact]
     public void Directory_InsteadOfAFile_IsAFormatError()
     {
@@ -298,10 +327,13 @@ public class HostileInputCorpusTests
         int x = b.Input("x", 4);
         int h = b.Activation("h", "Relu", [x], 4, 1);
         b.Loss("l", "Sum", [h], 4, 1);
-        var tg = TrainingGraph.Derive(b.Build());
+        var graph = b.Build();
+        var tg = TrainingGraph.Derive(graph);
         var dir = Directory.CreateTempSubdirectory("hostile-sched-");
         try
         {
+            var graphFile = Path.Combine(dir.FullName, "g.graph.json");
+            NativeGraphFormat.Save(graph, graphFile);
             var valid = ScheduleFormat.ToJson(new Schedule(tg, [new Step(StepKind.Compute, 0)], "x", null));
             var cases = new (string Name, byte[] Bytes, string Problem)[]
             {
@@ -320,6 +352,13 @@ public class HostileInputCorpusTests
                 File.WriteAllBytes(path, bytes);
                 var e = Assert.Throws<GraphFormatException>(() => ScheduleFormat.Read(path, tg));
                 AssertCleanError(e, path, problem);
+
+                // Through `recompute simulate`: exit 2 and that one line.
+                var stdout = new StringWriter();
+                var stderr = new StringWriter();
+                Assert.Equal(2, Recompute.Cli.CommandRunner.Run(["simulate", graphFile, path], stdout, stderr, CancellationToken.None));
+                Assert.Equal("", stdout.ToString());
+                Assert.Equal($"recompute simulate: {e.Message}", Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
         }
         finally { dir.Delete(true); }
