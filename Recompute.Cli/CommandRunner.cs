@@ -48,20 +48,23 @@ public static class CommandRunner
         int interrupted = 0;
         void Interrupt()
         {
+            // The watchdog starts first: cancelling runs the token's callbacks (CP-SAT's StopSearch) on this thread.
+            if (Interlocked.Exchange(ref interrupted, 1) == 0) StartWatchdog();
             cts.Cancel();
-            if (Interlocked.Exchange(ref interrupted, 1) == 1) return;
+        }
+        void StartWatchdog() =>
             new Thread(() =>
             {
                 if (finished.Wait(InterruptGrace)) return;
                 // Writes already in progress finish (they are short); later ones never start.
                 Recompute.Planner.Reporting.AtomicFile.StopWrites(TimeSpan.FromSeconds(30));
+                if (finished.IsSet) return; // the command stopped by itself meanwhile and said so
                 string command = args.Length > 0 ? "recompute " + args[0] : "recompute";
                 stderr.WriteLine($"{command}: interrupted; files already written are complete, nothing else was written");
                 stderr.Flush();
                 stdout.Flush();
                 Environment.Exit(ExitCodes.Interrupted);
             }) { IsBackground = true, Name = "recompute interrupt" }.Start();
-        }
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Interrupt(); };
         Console.CancelKeyPress += onCancel;
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
