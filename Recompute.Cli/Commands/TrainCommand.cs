@@ -19,10 +19,11 @@ public sealed class TrainCommand : ICommand
     public string Name => "train";
     public string Summary => "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all";
     public string Usage => $"""
-        recompute train <graph> --budget <B> [--steps N] [--batch N] [--verify] [--solver S] [--seed N] [--lr X] [--optimizer adam|sgd] [--format table|json]
+        recompute train <graph> --budget <B> [--steps N] [--batch N] [--time-file F] [--verify] [--solver S] [--seed N] [--lr X] [--optimizer adam|sgd] [--format table|json]
           --budget B           bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak ("40%")
           --steps N            training steps (default 10)
           --batch N            re-infer an ONNX graph for another batch size
+          --time-file F        measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model
           --verify             also train with store-all in lockstep: maxGradientDifference and both step times
           --solver S           {string.Join(", ", SolverRegistry.Names)} (default dp-approx)
           --seed N             seed of weights, synthetic data and dropout (default 1)
@@ -35,14 +36,13 @@ public sealed class TrainCommand : ICommand
     public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         var args = new CliArguments(argv,
-            new HashSet<string>(["--budget", "--steps", "--batch", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format"], StringComparer.Ordinal),
+            new HashSet<string>(["--budget", "--steps", "--batch", "--time-file", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format"], StringComparer.Ordinal),
             new HashSet<string>(["--verify"], StringComparer.Ordinal));
         args.ExpectPositionals(1, Usage.Split('\n')[0]);
         var format = args.Value("--format") ?? "table";
         if (format is not ("table" or "json")) throw new UsageException($"--format must be 'table' or 'json', not '{format}'");
         var budgetText = args.Value("--budget") ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
         int steps = args.Int("--steps", 10, 1, 1_000_000);
-        int? batch = args.Has("--batch") ? args.Int("--batch", 1, 1, 1 << 20) : null;
         var solver = args.Value("--solver") ?? "dp-approx";
         if (!SolverRegistry.Exists(solver)) throw new UsageException($"unknown solver '{solver}'; solvers: {string.Join(", ", SolverRegistry.Names)}");
         int seed = args.Int("--seed", 1, 0, int.MaxValue);
@@ -58,8 +58,7 @@ public sealed class TrainCommand : ICommand
         bool verify = args.Flag("--verify");
 
         var path = args.Positional(0, "graph file");
-        if (!File.Exists(path)) throw new InputFileException($"{path}: no such file");
-        var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch });
+        var graph = CommandSupport.LoadGraph(args, path);
         long budget;
         try
         {

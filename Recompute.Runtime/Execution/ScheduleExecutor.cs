@@ -16,8 +16,10 @@ namespace Recompute.Runtime.Execution;
 /// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
 /// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
 /// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
+/// <param name="StepSeconds">Wall-clock seconds of each schedule step, in order (a compute or recompute step includes
+/// allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
 public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
-    ImmutableSortedDictionary<string, double> OpSeconds);
+    ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default);
 
 /// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
 public sealed class RecomputationMismatchException(string tensor)
@@ -121,6 +123,7 @@ public sealed class ScheduleExecutor
         _arena.ResetPeaks();
         long baseline = _arena.PlannedLiveBytes;
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
+        var stepTicks = new long[schedule.Steps.Length];
         float loss = float.NaN;
         int recomputations = 0;
         var clock = Stopwatch.StartNew();
@@ -130,6 +133,7 @@ public sealed class ScheduleExecutor
             {
                 var step = schedule.Steps[i];
                 var task = _training.Tasks[step.Task];
+                long stepStart = Stopwatch.GetTimestamp();
                 switch (step.Kind)
                 {
                     case StepKind.Compute or StepKind.Recompute:
@@ -149,6 +153,7 @@ public sealed class ScheduleExecutor
                         _buffers[task.Id] = null;
                         break;
                 }
+                stepTicks[i] = Stopwatch.GetTimestamp() - stepStart;
                 trace.Add(_arena.PlannedLiveBytes - baseline);
             }
         }
@@ -161,7 +166,8 @@ public sealed class ScheduleExecutor
         clock.Stop();
         return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,
             recomputations, trace.MoveToImmutable(),
-            _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal));
+            _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal),
+            stepTicks.Select(t => t / (double)Stopwatch.Frequency).ToImmutableArray());
     }
 
     private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)
