@@ -17,6 +17,9 @@ namespace Recompute.Benchmarks;
 /// and backward times over 5 store-all steps), plan with dp-approx at 30% and 50% of the store-all peak using the
 /// calibrated times, then run the store-all schedule and the plan alternately and take the median step time of each.
 /// A step is one forward and backward pass by the schedule (the optimizer update is the same for both and is left out).
+/// Kernels run on one thread and every time is the executing thread's CPU time (<see cref="ExecutionClock.ThreadCpu"/>),
+/// so that other processes on a shared machine do not inflate some runs and not others; the wall-clock overhead of
+/// the same runs is shown beside it.
 /// </para>
 /// <list type="bullet">
 /// <item>predicted overhead = recomputeTime / (forwardTime + backwardTime) of the simulated plan, in calibrated seconds;</item>
@@ -31,14 +34,25 @@ public static class OverheadTable
     public static void Table(QuickTableOptions options)
     {
         int steps = Math.Max(5, (int)Math.Round(9 * options.SecondsPerRow));
-        Console.WriteLine($"Calibration: median of {CalibrationSteps} store-all steps per tensor; measurement: medians of {steps} steps of each schedule, run alternately. Load average at start: {LoadAverage()}");
+        Console.WriteLine($"Calibration: median of {CalibrationSteps} store-all steps per tensor; measurement: medians of {steps} steps of each schedule, run alternately;");
+        Console.WriteLine($"one thread, thread CPU time. Load average at start: {LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| graph | budget | peak (MiB, measured = predicted) | recomputed tensors | store-all step (s): predicted / measured | plan step (s) | predicted overhead | measured overhead | within ±25% |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        Console.WriteLine("| graph | budget | peak (MiB, measured = predicted) | recomputed tensors | store-all step (s): predicted / measured | plan step (s) | predicted overhead | measured overhead | within ±25% | wall-clock overhead |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+        int threads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
+        Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = 1;
+        try { Rows(steps); }
+        finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = threads; }
+        Console.WriteLine();
+        Console.WriteLine($"Load average at end: {LoadAverage()}");
+    }
+
+    private static void Rows(int steps)
+    {
         foreach (var (name, load) in Graphs())
         {
             var graph = load();
-            var calibration = Calibration.Measure(graph, new CalibrationOptions { Repeat = CalibrationSteps, WarmUp = 1 });
+            var calibration = Calibration.Measure(graph, new CalibrationOptions { Repeat = CalibrationSteps, WarmUp = 1, Clock = ExecutionClock.ThreadCpu });
             var timed = calibration.Apply();
             var problem = new PlanningProblem(timed);
             var (storeAll, storeSim) = RecomputePlanner.StoreAll(problem);
@@ -48,23 +62,23 @@ public static class OverheadTable
                 var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
                 if (!plan.Feasible)
                 {
-                    Console.WriteLine($"| {name} | {fraction:P0} | no plan: {plan.Solver.Reason} |");
+                    Console.WriteLine($"| {name} | {Percent(fraction)} | no plan: {plan.Solver.Reason} |");
                     continue;
                 }
                 var sim = plan.Simulation!;
                 double predicted = sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime);
-                var (storeSeconds, planSeconds, peak) = Measure(timed, storeAll, plan.Schedule!, steps);
+                var (storeSeconds, planSeconds, storeWall, planWall, peak) = Measure(timed, storeAll, plan.Schedule!, steps);
                 double measured = planSeconds / storeSeconds - 1;
                 bool within = Math.Abs(measured - predicted) <= 0.25 * predicted;
                 string peakCell = peak == sim.PeakBytes ? F(peak / 1048576.0, "0.0") : $"{peak / 1048576.0:0.0} ≠ {sim.PeakBytes / 1048576.0:0.0}";
                 int recomputed = plan.Schedule!.Steps.Count(s => s.Kind == StepKind.Recompute);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {fraction:P0} | {peakCell} | {recomputed} | {storeSim.ForwardTime + storeSim.BackwardTime:0.0000} / {storeSeconds:0.0000} | {planSeconds:0.0000} | {predicted:P1} | {measured:P1} | {(within ? "yes" : "no")} ({measured - predicted:+0.0%;-0.0%} points) |"));
+                    $"| {name} | {Percent(fraction)} | {peakCell} | {recomputed} | {storeSim.ForwardTime + storeSim.BackwardTime:0.0000} / {storeSeconds:0.0000} | {planSeconds:0.0000} | {Percent(predicted, "0.0")} | {Percent(measured, "0.0")} | {(within ? "yes" : "no")} ({(measured - predicted) * 100:+0.0;-0.0} points) | {Percent(planWall / storeWall - 1, "0.0")} |"));
             }
         }
-        Console.WriteLine();
-        Console.WriteLine($"Load average at end: {LoadAverage()}");
     }
+
+    private static string Percent(double ratio, string format = "0") => (ratio * 100).ToString(format, CultureInfo.InvariantCulture) + "%";
 
     private static IEnumerable<(string Name, Func<ComputationGraph> Load)> Graphs() =>
     [
@@ -73,8 +87,8 @@ public static class OverheadTable
         ("gpt2-2l-t128", () => GraphLoader.Load(RepositoryPaths.Graph("gpt2-2l-t128.json"))),
     ];
 
-    /// <summary>Median step seconds of the store-all schedule and of the plan, run alternately; and the plan's measured peak.</summary>
-    private static (double StoreAll, double Plan, long Peak) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
+    /// <summary>Median step seconds (thread CPU, then wall clock) of the store-all schedule and of the plan, run alternately; and the plan's measured peak.</summary>
+    private static (double StoreAll, double Plan, double StoreAllWall, double PlanWall, long Peak) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
     {
         var a = Runner(graph, storeAll);
         var b = Runner(graph, plan);
@@ -85,18 +99,21 @@ public static class OverheadTable
         long peak = b.Executor.Run(plan, batchB, seed).MeasuredPeakBytes;
         var ta = new double[steps];
         var tb = new double[steps];
+        var wa = new double[steps];
+        var wb = new double[steps];
         for (int i = 0; i < steps; i++)
         {
-            ta[i] = a.Executor.Run(storeAll, batchA, seed).Seconds;
-            tb[i] = b.Executor.Run(plan, batchB, seed).Seconds;
+            var ra = a.Executor.Run(storeAll, batchA, seed);
+            var rb = b.Executor.Run(plan, batchB, seed);
+            (ta[i], wa[i], tb[i], wb[i]) = (ra.ClockSeconds, ra.Seconds, rb.ClockSeconds, rb.Seconds);
         }
-        return (Calibration.Median(ta), Calibration.Median(tb), peak);
+        return (Calibration.Median(ta), Calibration.Median(tb), Calibration.Median(wa), Calibration.Median(wb), peak);
     }
 
     private static (ModelState Model, ScheduleExecutor Executor) Runner(ComputationGraph graph, Schedule schedule)
     {
         var model = ModelState.Initialize(graph, new Arena(), 1);
-        return (model, new ScheduleExecutor(schedule.Training, model) { CheckRecomputation = false });
+        return (model, new ScheduleExecutor(schedule.Training, model) { CheckRecomputation = false, Clock = ExecutionClock.ThreadCpu });
     }
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);

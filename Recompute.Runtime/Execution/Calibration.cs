@@ -18,6 +18,11 @@ public sealed record CalibrationOptions
     public int WarmUp { get; init; } = 1;
     /// <summary>Seed of the weights and of the synthetic batch.</summary>
     public int Seed { get; init; } = 1;
+    /// <summary>
+    /// The clock: wall time (default), or the executing thread's CPU time for measurements on a loaded machine
+    /// (then run the kernels single-threaded, see <see cref="ExecutionClock.ThreadCpu"/>).
+    /// </summary>
+    public ExecutionClock Clock { get; init; } = ExecutionClock.WallClock;
 }
 
 /// <summary>
@@ -31,7 +36,9 @@ public sealed record CalibrationOptions
 /// <param name="BackwardSeconds">Median backward seconds by node id (0 for resident tensors and tensors without a gradient).</param>
 /// <param name="StepSeconds">Median wall-clock seconds of a whole store-all step (forward and backward, no optimizer update).</param>
 /// <param name="Repeat">Measured steps.</param>
-public sealed record CalibrationResult(ComputationGraph Graph, ImmutableArray<double> ForwardSeconds, ImmutableArray<double> BackwardSeconds, double StepSeconds, int Repeat)
+/// <param name="Clock">The clock the times were measured with.</param>
+public sealed record CalibrationResult(ComputationGraph Graph, ImmutableArray<double> ForwardSeconds, ImmutableArray<double> BackwardSeconds, double StepSeconds, int Repeat,
+    ExecutionClock Clock = ExecutionClock.WallClock)
 {
     /// <summary>Sum of the forward times.</summary>
     public double TotalForwardSeconds => ForwardSeconds.Sum();
@@ -63,6 +70,7 @@ public sealed record CalibrationResult(ComputationGraph Graph, ImmutableArray<do
             new("graph", Graph.Name),
             new("repeat", Repeat.ToString(CultureInfo.InvariantCulture)),
             new("statistic", "median"),
+            new("clock", Clock == ExecutionClock.WallClock ? "wall" : "thread-cpu"),
             new("storeAllStepSeconds", StepSeconds.ToString("R", CultureInfo.InvariantCulture)),
         };
         if (metadata is not null) meta.AddRange(metadata);
@@ -90,7 +98,7 @@ public static class Calibration
         var (schedule, _) = RecomputePlanner.StoreAll(problem);
         var arena = new Arena();
         var model = ModelState.Initialize(graph, arena, options.Seed);
-        var executor = new ScheduleExecutor(schedule.Training, model) { CheckRecomputation = false };
+        var executor = new ScheduleExecutor(schedule.Training, model) { CheckRecomputation = false, Clock = options.Clock };
         using var batch = TrainingBatch.Synthetic(graph, arena, options.Seed, 1);
 
         var forward = new double[graph.Count][];
@@ -101,7 +109,7 @@ public static class Calibration
             cancellation.ThrowIfCancellationRequested();
             var result = executor.Run(schedule, batch, DeterministicRandom.Derive((ulong)options.Seed, "dropout", 1));
             if (run < 0) continue;
-            steps[run] = result.Seconds;
+            steps[run] = result.ClockSeconds;
             for (int i = 0; i < schedule.Steps.Length; i++)
             {
                 var step = schedule.Steps[i];
@@ -119,7 +127,7 @@ public static class Calibration
         return new CalibrationResult(graph,
             forward.Select(s => s is null ? 0 : Median(s)).ToImmutableArray(),
             backward.Select(s => s is null ? 0 : Median(s)).ToImmutableArray(),
-            Median(steps), options.Repeat);
+            Median(steps), options.Repeat, options.Clock);
     }
 
     /// <summary>The median (the mean of the two middle values for an even count).</summary>
