@@ -37,8 +37,8 @@ public static class OverheadTable
         Console.WriteLine($"Calibration: median of {CalibrationSteps} store-all steps per tensor; measurement: medians of {steps} steps of each schedule, run alternately;");
         Console.WriteLine($"one thread, thread CPU time. Load average at start: {LoadAverage()}");
         Console.WriteLine();
-        Console.WriteLine("| graph | budget | peak (MiB, measured = predicted) | recomputed tensors | store-all step (s): predicted / measured | plan step (s) | predicted overhead | measured overhead | within ±25% | wall-clock overhead |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+        Console.WriteLine("| graph | budget | peak (MiB, measured = predicted) | recomputed tensors | store-all step (s): predicted / measured | plan step (s) | plan recompute (s): predicted / measured | plan forward + backward (s): predicted / measured | predicted overhead | measured overhead | within ±25% | wall-clock overhead |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         int threads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
         Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = 1;
         try { Rows(steps); }
@@ -67,13 +67,13 @@ public static class OverheadTable
                 }
                 var sim = plan.Simulation!;
                 double predicted = sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime);
-                var (storeSeconds, planSeconds, storeWall, planWall, peak) = Measure(timed, storeAll, plan.Schedule!, steps);
+                var (storeSeconds, planSeconds, storeWall, planWall, peak, planRecompute, planOther) = Measure(timed, storeAll, plan.Schedule!, steps);
                 double measured = planSeconds / storeSeconds - 1;
                 bool within = Math.Abs(measured - predicted) <= 0.25 * predicted;
                 string peakCell = peak == sim.PeakBytes ? F(peak / 1048576.0, "0.0") : $"{peak / 1048576.0:0.0} ≠ {sim.PeakBytes / 1048576.0:0.0}";
                 int recomputed = plan.Schedule!.Steps.Count(s => s.Kind == StepKind.Recompute);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {name} | {Percent(fraction)} | {peakCell} | {recomputed} | {storeSim.ForwardTime + storeSim.BackwardTime:0.0000} / {storeSeconds:0.0000} | {planSeconds:0.0000} | {Percent(predicted, "0.0")} | {Percent(measured, "0.0")} | {(within ? "yes" : "no")} ({(measured - predicted) * 100:+0.0;-0.0} points) | {Percent(planWall / storeWall - 1, "0.0")} |"));
+                    $"| {name} | {Percent(fraction)} | {peakCell} | {recomputed} | {storeSim.ForwardTime + storeSim.BackwardTime:0.0000} / {storeSeconds:0.0000} | {planSeconds:0.0000} | {sim.RecomputeTime:0.0000} / {planRecompute:0.0000} | {sim.ForwardTime + sim.BackwardTime:0.0000} / {planOther:0.0000} | {Percent(predicted, "0.0")} | {Percent(measured, "0.0")} | {(within ? "yes" : "no")} ({(measured - predicted) * 100:+0.0;-0.0} points) | {Percent(planWall / storeWall - 1, "0.0")} |"));
             }
         }
     }
@@ -88,7 +88,7 @@ public static class OverheadTable
     ];
 
     /// <summary>Median step seconds (thread CPU, then wall clock) of the store-all schedule and of the plan, run alternately; and the plan's measured peak.</summary>
-    private static (double StoreAll, double Plan, double StoreAllWall, double PlanWall, long Peak) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
+    private static (double StoreAll, double Plan, double StoreAllWall, double PlanWall, long Peak, double PlanRecompute, double PlanOther) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
     {
         var a = Runner(graph, storeAll);
         var b = Runner(graph, plan);
@@ -101,13 +101,20 @@ public static class OverheadTable
         var tb = new double[steps];
         var wa = new double[steps];
         var wb = new double[steps];
+        var recompute = new double[steps];
+        var other = new double[steps];
         for (int i = 0; i < steps; i++)
         {
             var ra = a.Executor.Run(storeAll, batchA, seed);
             var rb = b.Executor.Run(plan, batchB, seed);
             (ta[i], wa[i], tb[i], wb[i]) = (ra.ClockSeconds, ra.Seconds, rb.ClockSeconds, rb.Seconds);
+            for (int k = 0; k < plan.Steps.Length; k++)
+            {
+                if (plan.Steps[k].Kind == StepKind.Recompute) recompute[i] += rb.StepSeconds[k];
+                else if (plan.Steps[k].Kind is StepKind.Compute or StepKind.Backward) other[i] += rb.StepSeconds[k];
+            }
         }
-        return (Calibration.Median(ta), Calibration.Median(tb), Calibration.Median(wa), Calibration.Median(wb), peak);
+        return (Calibration.Median(ta), Calibration.Median(tb), Calibration.Median(wa), Calibration.Median(wb), peak, Calibration.Median(recompute), Calibration.Median(other));
     }
 
     private static (ModelState Model, ScheduleExecutor Executor) Runner(ComputationGraph graph, Schedule schedule)

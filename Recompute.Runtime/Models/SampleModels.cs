@@ -6,7 +6,7 @@ namespace Recompute.Runtime.Models;
 
 /// <summary>
 /// Executable training graphs defined in code, shipped as native graph files in <c>graphs/</c>
-/// (<c>gpt2-2l-t128.json</c>, <c>mlp50.json</c>): small enough to train on a CPU in seconds, built from the same
+/// (<c>gpt2-2l-t128.json</c>, <c>mlp50.json</c>, <c>unet-b1-64.json</c>): small enough to train on a CPU in seconds, built from the same
 /// operator definitions as the ONNX sample graphs. Every node carries its shape, bytes, its forward FLOPs by the
 /// planner's <see cref="CostModel"/> (time unit <c>flop</c>) and the backward needs of the runtime's operators.
 /// </summary>
@@ -132,6 +132,62 @@ public static class SampleModels
         return n.Build();
     }
 
+    /// <summary>
+    /// U-Net as in <c>graphs/unet-b8-256.onnx</c>, op for op: <paramref name="depth"/> down blocks of
+    /// (Conv 3×3 with bias, BatchNormalization in training mode with its running-statistics outputs, Relu) × 2, each
+    /// followed by MaxPool 2×2; a middle block; up steps of ConvTranspose 2×2 stride 2, Concat with the skip
+    /// connection and a double-conv block; a 1×1 Conv head and SoftmaxCrossEntropyLoss per pixel. The shipped
+    /// <c>unet-b1-64.json</c> is <c>UNet()</c>: the ONNX file's channels (64 to 1024) and 2 classes at batch 1, with a
+    /// 64 × 64 input instead of 256 × 256 so that a training step takes a fraction of a second (16× fewer FLOPs).
+    /// </summary>
+    public static ComputationGraph UNet(int size = 64, int batch = 1, int channels = 64, int depth = 4, int classes = 2)
+    {
+        if (size % (1 << depth) != 0) throw new ArgumentException($"the input size must be a multiple of 2^{depth}", nameof(size));
+        var n = new SampleGraph($"unet-b{batch}-{size}");
+        long N = batch;
+        int x = n.Input("input", [N, 3, size, size]);
+        int target = n.Input("target", [N, size, size], "int64");
+        (string, object) Kernel(long k) => ("kernel_shape", new[] { k, k });
+
+        int ConvBnRelu(string name, int input, long cin, long cout, long h)
+        {
+            int conv = n.Op("Conv", name + ".conv", [input, n.Param(name + ".conv.weight", cout, cin, 3, 3), n.Param(name + ".conv.bias", cout)], [N, cout, h, h],
+                Kernel(3), extra: [("pads", new long[] { 1, 1, 1, 1 }), ("strides", new long[] { 1, 1 })]);
+            int[] bnInputs = [conv, n.Param(name + ".bn.weight", cout), n.Param(name + ".bn.bias", cout), n.Param(name + ".bn.running_mean", cout), n.Param(name + ".bn.running_var", cout)];
+            (string, object)[] bnAttributes = [("momentum", 0.9), ("training_mode", 1L)];
+            int bn = n.Op("BatchNormalization", name + ".bn", bnInputs, [N, cout, h, h], ("epsilon", 1e-5), extra: bnAttributes);
+            n.Op("BatchNormalization", name + ".bn.running_mean_out", bnInputs, [cout], ("epsilon", 1e-5), extra: bnAttributes, outputIndex: 1);
+            n.Op("BatchNormalization", name + ".bn.running_var_out", bnInputs, [cout], ("epsilon", 1e-5), extra: bnAttributes, outputIndex: 2);
+            return n.Op("Relu", name + ".relu", [bn], [N, cout, h, h]);
+        }
+        int Block(string name, int input, long cin, long cout, long h) => ConvBnRelu(name + ".1", ConvBnRelu(name + ".0", input, cin, cout, h), cout, cout, h);
+
+        var skips = new List<(int Tensor, long Channels, long Size)>();
+        long c = 3, s = size;
+        for (int i = 0; i < depth; i++)
+        {
+            long cout = (long)channels << i;
+            x = Block($"downs.{i}", x, c, cout, s);
+            skips.Add((x, cout, s));
+            x = n.Op("MaxPool", $"downs.{i}.pool", [x], [N, cout, s / 2, s / 2], Kernel(2), extra: [("strides", new long[] { 2, 2 })]);
+            c = cout; s /= 2;
+        }
+        x = Block("mid", x, c, c * 2, s);
+        c *= 2;
+        for (int i = 0; i < depth; i++)
+        {
+            var (skip, sc, ss) = skips[depth - 1 - i];
+            int up = n.Op("ConvTranspose", $"ups.{i}", [x, n.Param($"ups.{i}.weight", c, sc, 2, 2), n.Param($"ups.{i}.bias", sc)], [N, sc, ss, ss],
+                Kernel(2), extra: [("strides", new long[] { 2, 2 })]);
+            int cat = n.Op("Concat", $"ups.{i}.concat", [up, skip], [N, 2 * sc, ss, ss], ("axis", 1L));
+            x = Block($"convs.{i}", cat, 2 * sc, sc, ss);
+            c = sc; s = ss;
+        }
+        int logits = n.Op("Conv", "head", [x, n.Param("head.weight", classes, c, 1, 1), n.Param("head.bias", classes)], [N, classes, size, size], Kernel(1));
+        n.Op("SoftmaxCrossEntropyLoss", "loss", [logits, target], [], ("reduction", "mean"), loss: true);
+        return n.Build();
+    }
+
     /// <summary>A graph under construction: shapes give bytes, the cost model gives FLOPs, the runtime gives backward needs.</summary>
     private sealed class SampleGraph(string name)
     {
@@ -158,12 +214,14 @@ public static class SampleModels
             });
 
         public int Op(string op, string name, int[] inputs, long[] shape, (string Key, object Value)? attribute = null,
-            string dtype = "float32", int outputIndex = 0, bool loss = false)
+            string dtype = "float32", int outputIndex = 0, bool loss = false, (string Key, object Value)[]? extra = null)
         {
             var attributes = attribute is { } a ? new Dictionary<string, object> { [a.Key] = a.Value } : new Dictionary<string, object>();
+            foreach (var (key, value) in extra ?? []) attributes[key] = value;
             var operands = inputs.Select(i => (TensorInfo?)new TensorInfo(_b[i].DType, _b[i].Shape.ToArray())).ToArray();
             var output = new TensorInfo(dtype, shape);
-            double flops = CostModel.ForwardFlops(op, attributes, operands, [output], 0);
+            // A secondary output (running statistics, split parts) costs its own element count, as in the cost model.
+            double flops = outputIndex > 0 ? Elements(shape) : CostModel.ForwardFlops(op, attributes, operands, [output], 0);
             return _b.Add(new NodeSpec(name, op, loss ? NodeKind.Loss : NodeKind.Activation)
             {
                 Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = flops,

@@ -18,9 +18,10 @@ public class SampleGraphExecutionTests
     private static readonly Lazy<ComputationGraph> Mlp50 = new(() => GraphLoader.Load(Graph("mlp50.json")));
     private static readonly Lazy<ComputationGraph> ResNet18 = new(() => GraphLoader.Load(Graph("resnet18-b32.onnx"), new GraphLoadOptions { Batch = 4 }));
     /// <summary>
-    /// U-Net at batch 1 and full 256 × 256 resolution: the shipped file's sizes, only the batch re-inferred.
+    /// U-Net at batch 1 with a 64 × 64 input (<see cref="SampleModels.UNet"/>, the ONNX file's definition and channels):
+    /// at 256 × 256 one step is about 290 GFLOP, several seconds per run even in Release.
     /// </summary>
-    private static readonly Lazy<ComputationGraph> UNet = new(() => GraphLoader.Load(Graph("unet-b8-256.onnx"), new GraphLoadOptions { Batch = 1 }));
+    private static readonly Lazy<ComputationGraph> UNet = new(() => GraphLoader.Load(Graph("unet-b1-64.json")));
 
     /// <summary>Store-all gradients per graph, computed once for the three budgets.</summary>
     private static readonly Dictionary<string, (ExecutionResult Run, Dictionary<string, float[]> Gradients)> StoreAllRuns = new(StringComparer.Ordinal);
@@ -43,10 +44,10 @@ public class SampleGraphExecutionTests
     [InlineData("mlp50", 0.3)]
     [InlineData("mlp50", 0.5)]
     [InlineData("mlp50", 1.0)]
-    [InlineData("resnet18-b4", 0.3)]
     [InlineData("resnet18-b4", 0.5)]
+    [InlineData("resnet18-b4", 0.75)]
     [InlineData("resnet18-b4", 1.0)]
-    [InlineData("unet-b1", 0.3)]
+    [InlineData("unet-b1", 0.4)]
     [InlineData("unet-b1", 0.5)]
     [InlineData("unet-b1", 1.0)]
     public void PlannedRun_MeasuredPeakIsPredicted_GradientsMatchStoreAll(string name, double fraction)
@@ -84,12 +85,34 @@ public class SampleGraphExecutionTests
         Assert.True(worst <= 1e-5 * Math.Sqrt(norm), $"largest gradient difference {worst} against a gradient norm {Math.Sqrt(norm)}");
     }
 
+    /// <summary>
+    /// ResNet-18 cannot run at 30% of its store-all peak under any schedule: one backward task alone needs more.
+    /// The gradient of the stem's BatchNormalization (at batch 4: [4,64,112,112] = 12.25 MiB) reads its input and the
+    /// gradient of its output and writes its own gradient: 36.75 MiB at once, 47.8% of the 76.9 MiB store-all peak;
+    /// so it is tested at 50%, 75% and 100%. (U-Net has no such proof: dp-approx's smallest plan is 35.5% of
+    /// store-all and the optimal solver finds none at 30% within a minute; it is tested at 40%, 50% and 100%.)
+    /// </summary>
+    [Fact]
+    public void ResNet18_ThirtyPercentIsBelowTheWorkingSetOfOneBackwardTask()
+    {
+        const string name = "resnet18-b4";
+        var problem = new PlanningProblem(Load(name));
+        var training = problem.Training;
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        // A task's output and its inputs are live together while it runs, whatever the schedule.
+        long workingSet = training.Tasks.Max(t => t.Bytes + t.Inputs.Distinct().Sum(i => training.Tasks[i].Bytes));
+        Assert.True(workingSet > 0.3 * storeAll, $"{name}: largest task working set {workingSet} B, store-all {storeAll} B");
+        var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = (long)(0.3 * storeAll) });
+        Assert.False(plan.Feasible);
+    }
+
     /// <summary>The shipped native graph files are exactly what the definitions in <see cref="SampleModels"/> build.</summary>
     [Fact]
     public void ShippedSampleGraphs_AreTheirDefinitions()
     {
         Assert.Equal(NativeGraphFormat.ToJson(SampleModels.Gpt2(new SampleModels.Gpt2Size())), File.ReadAllText(Graph("gpt2-2l-t128.json")));
         Assert.Equal(NativeGraphFormat.ToJson(SampleModels.Mlp(50)), File.ReadAllText(Graph("mlp50.json")));
+        Assert.Equal(NativeGraphFormat.ToJson(SampleModels.UNet()), File.ReadAllText(Graph("unet-b1-64.json")));
     }
 
     /// <summary>The GPT-2 variant has GPT-2's structure: per block one causal attention (Trilu mask, Where, Softmax) and a GELU (Erf) MLP.</summary>
