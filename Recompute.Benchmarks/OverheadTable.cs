@@ -62,7 +62,13 @@ public static class OverheadTable
                 var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
                 if (!plan.Feasible)
                 {
-                    Console.WriteLine($"| {name} | {Percent(fraction)} | no plan: {plan.Solver.Reason} |");
+                    // A task's output and inputs are live together under any schedule: the largest such set bounds every plan.
+                    var training = problem.Training;
+                    long workingSet = training.Tasks.Max(t => t.Bytes + t.Inputs.Distinct().Sum(i => training.Tasks[i].Bytes));
+                    string why = workingSet > budget
+                        ? $"impossible: one task's inputs and output alone take {Percent(workingSet / (double)storeSim.PeakBytes, "0.0")} of store-all"
+                        : $"no plan: {plan.Solver.Reason}";
+                    Console.WriteLine($"| {name} | {Percent(fraction)} | {why} |");
                     continue;
                 }
                 var sim = plan.Simulation!;
