@@ -110,6 +110,10 @@ public sealed class TrainCommand : ICommand
         return ExitCodes.Success;
     }
 
+    /// <summary>The predicted extra time of a training step (forward and backward) over store-all: recompute / (forward + backward).</summary>
+    private static double StepOverhead(Recompute.Planner.Scheduling.SimulationResult sim) =>
+        sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
+
     private static string Bytes(long b) => $"{ByteSize.Format(b)} ({b.ToString(CultureInfo.InvariantCulture)} B)";
 
     private static void WriteSummary(TextWriter w, TrainingReport r)
@@ -119,7 +123,8 @@ public sealed class TrainCommand : ICommand
         w.WriteLine($"store-all peak    {Bytes(r.Plan.StoreAllPeakBytes)}");
         w.WriteLine($"predicted peak    {Bytes(r.PredictedPeakBytes)}");
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
-        w.WriteLine(string.Create(inv, $"predicted overhead {r.Plan.Simulation!.Overhead:0.000} (recompute time / forward time)"));
+        var sim = r.Plan.Simulation!;
+        w.WriteLine(string.Create(inv, $"predicted overhead {sim.Overhead:0.000} (recompute time / forward time); per step {StepOverhead(sim):0.000} (recompute / (forward + backward))"));
         w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s (mean)"));
         if (r.StoreAllStepSeconds is { } s)
         {
@@ -145,6 +150,7 @@ public sealed class TrainCommand : ICommand
             j.WriteNumber("measuredPeakBytes", r.MeasuredPeakBytes);
             j.WriteNumber("predictedPeakBytes", r.PredictedPeakBytes);
             j.WriteNumber("predictedOverhead", r.Plan.Simulation!.Overhead);
+            j.WriteNumber("predictedStepOverhead", StepOverhead(r.Plan.Simulation));
             j.WriteNumber("recomputations", r.Steps[0].Recomputations);
             j.WriteNumber("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes));
             j.WriteNumber("stepSeconds", r.StepSeconds);

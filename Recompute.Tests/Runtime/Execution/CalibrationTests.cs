@@ -195,8 +195,15 @@ public class CalibrateCommandTests
             Assert.True(doc.RootElement.GetProperty("feasible").GetBoolean());
             Assert.True(doc.RootElement.GetProperty("forwardTime").GetDouble() > 0);
         }
-        (code, _, stderr) = Run("train", Graph("mlp50.json"), "--budget", "50%", "--steps", "1", "--time-file", costs);
+        (code, stdout, stderr) = Run("train", Graph("mlp50.json"), "--budget", "50%", "--steps", "1", "--time-file", costs, "--format", "json");
         Assert.True(code == 0, stderr);
+        using (var doc = System.Text.Json.JsonDocument.Parse(stdout))
+        {
+            var root = doc.RootElement;
+            Assert.Equal(root.GetProperty("predictedPeakBytes").GetInt64(), root.GetProperty("measuredPeakBytes").GetInt64());
+            // Per step the recomputation is shared with the backward time too, so it is the smaller ratio.
+            Assert.InRange(root.GetProperty("predictedStepOverhead").GetDouble(), 0, root.GetProperty("predictedOverhead").GetDouble());
+        }
     }
 
     [Fact]
