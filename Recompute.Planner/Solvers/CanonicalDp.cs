@@ -292,7 +292,26 @@ internal sealed class CanonicalDp
     /// The least paper-model peak over all chains of the family, found by a min-max DP whose states keep a Pareto
     /// front of (cached memory, peak so far). Transitions that would exceed <paramref name="upperBound"/> are skipped.
     /// </summary>
+    /// <remarks>
+    /// Like the time-centric DP, it deepens a cap: a run that drops every state whose peak passes the cap finds the
+    /// least peak whenever that peak is at most the cap, so caps grow by half from an eighth of M(V) until a run finds
+    /// a chain. Low caps prune most states, which makes the search several times faster than one run under
+    /// <paramref name="upperBound"/> alone (the approximate DP's least budget on DenseNet: 5 runs instead of one
+    /// run over fronts of every (memory, peak) trade-off).
+    /// </remarks>
     public (long Peak, CanonicalStrategy Strategy)? MinimumPeak(long upperBound, CancellationToken ct)
+    {
+        long cap = Math.Max(1, _f.Mem[_f.Full] / 8);
+        while (true)
+        {
+            cap = Math.Min(cap, upperBound);
+            var found = MinimumPeakCapped(cap, ct);
+            if (found is not null || cap >= upperBound) return found;
+            cap += cap / 2 + 1;
+        }
+    }
+
+    private (long Peak, CanonicalStrategy Strategy)? MinimumPeakCapped(long upperBound, CancellationToken ct)
     {
         int count = _f.Count;
         var fronts = new PeakEntry[count][];
