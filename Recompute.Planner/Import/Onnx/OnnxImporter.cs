@@ -459,8 +459,19 @@ public static class OnnxImporter
                 if (spec.Kind is not (NodeKind.Activation or NodeKind.Loss)) continue;
                 if (!assigned.TryGetValue(spec.Name, out double time))
                     throw new GraphFormatException(t.Path, null, $"no time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: every operation output needs one");
-                _builder.Replace(id, spec with { Time = time });
+                double? backward = null;
+                if (t.BackwardTimes is { } bt)
+                {
+                    if (!bt.TryGetValue(spec.Name, out double b))
+                        throw new GraphFormatException(t.Path, null, $"no backward time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: with \"backwardTimes\" every operation output needs one");
+                    backward = b;
+                }
+                _builder.Replace(id, spec with { Time = time, BackwardTime = backward });
             }
+            if (t.BackwardTimes is { } backwardTimes)
+                foreach (var key in backwardTimes.Keys)
+                    if (!_builder.TryGetId(key, out int id) || _builder[id].Kind is not (NodeKind.Activation or NodeKind.Loss))
+                        throw new GraphFormatException(t.Path, $"\"backwardTimes\".\"{key}\"", $"names no operation output of {System.IO.Path.GetFileName(path)}");
             _builder.TimeUnit = t.Unit;
         }
 
