@@ -23,13 +23,16 @@ public sealed class PlanCommand : ICommand
           --time-limit S       seconds for searching solvers (default 30);  --threads N;  --seed N
           --max-lower-sets N   stop the exact DP past this many lower sets (default 1000000)
           --batch N            re-infer an ONNX graph for another batch size;  --time-file F: measured per-node times
+          --as-given           schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no
+                               derived gradients; "%" budgets are of the file's order run once. chen, dp-approx and dp
+                               decline graphs without backward nodes
         """;
 
     public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         var args = new CliArguments(argv,
             CommandSupport.Set(CommandSupport.GraphOptions, CommandSupport.SolverValueOptions, ["--budget", "-o", "--output", "--format", "--dot"]),
-            CommandSupport.Set(["--min-memory"]));
+            CommandSupport.Set(["--min-memory", "--as-given"]));
         args.ExpectPositionals(1, Usage.Split('\n')[0]);
         var format = CommandSupport.Format(args);
         bool minMemory = args.Flag("--min-memory");
@@ -39,7 +42,8 @@ public sealed class PlanCommand : ICommand
         var solverName = CommandSupport.SolverName(args, "dp-approx");
 
         var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
-        var problem = new PlanningProblem(graph);
+        var problem = new PlanningProblem(graph, args.Flag("--as-given"));
+        if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         long? storeAllPeak = null;
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
         long budget = minMemory ? long.MaxValue : CommandSupport.ParseSize("--budget", args.Value("--budget")!, StoreAll);
