@@ -68,7 +68,7 @@ public sealed class PlanCommand : ICommand
         if (plan.Feasible && args.Value("--dot") is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
 
         long? smallest = null;
-        if (!plan.Feasible) smallest = SmallestFeasible(problem, solverName, options, cancellation);
+        if (!plan.Feasible) smallest = plan.Solver.MinFeasibleBudgetBytes ?? SmallestFeasible(problem, solverName, options, cancellation);
 
         if (format == "json") WriteJson(stdout, plan, minBudget, smallest, output);
         else WriteTable(stdout, graph, plan, minBudget, output);
@@ -90,6 +90,10 @@ public sealed class PlanCommand : ICommand
         try { return RecomputePlanner.SmallestFeasibleBudget(problem, solverName, options, ct); }
         catch (LowerSetLimitException) { return RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options, ct); }
     }
+
+    /// <summary>Recomputation over one run of every task (forward and backward): the Checkmate/Moccasin overhead.</summary>
+    private static double ComputeOverhead(SimulationResult sim) =>
+        sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
 
     private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
     {
@@ -115,13 +119,18 @@ public sealed class PlanCommand : ICommand
             .Field("backwardTime", sim?.BackwardTime)
             .Field("overhead", sim?.Overhead)
             .Field("paperModelOverhead", plan.Solver.PaperModelOverhead)
+            .Field("computeOverhead", sim is null ? (double?)null : ComputeOverhead(sim))
             .Field("lowerBound", plan.Solver.LowerBound)
             .Field("gap", plan.Solver.Gap)
+            .Field("recomputeGap", plan.Solver.RecomputeGap)
+            .Field("totalCost", plan.Solver.TotalCost)
+            .Field("totalLowerBound", plan.Solver.TotalLowerBound)
             .Field("solveSeconds", plan.SolveSeconds)
             .Field("scheduleFile", plan.Feasible ? output : null)
             .Field("timeUnit", plan.Schedule?.Training.Graph.TimeUnit)
             .Field("steps", (long?)plan.Schedule?.Steps.Length)
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
+        if (plan.Solver.Note is { } note) j.Field("note", note);
         if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest);
         j.WriteTo(stdout);
     }
@@ -144,7 +153,11 @@ public sealed class PlanCommand : ICommand
             var recomputed = plan.Schedule!.RecomputedNodes;
             t.Row("recomputed", recomputed.Length == 0 ? "nothing" : $"{recomputed.Length} tensors: " + string.Join(", ", recomputed.Take(12).Select(n => graph[n].Name)) + (recomputed.Length > 12 ? ", ..." : ""));
         }
-        if (plan.Solver.LowerBound is { } lb) t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)})");
+        if (sim is not null && plan.Schedule!.Training.HasBackward)
+            t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");
+        if (plan.Solver.LowerBound is { } lb)
+            t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)");
+        if (plan.Solver.Note is { } note) t.Row("note", note);
         t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
         if (plan.Feasible && output is not null) t.Row("schedule", output);
         t.WriteTo(stdout);

@@ -29,6 +29,13 @@ public sealed class GreedySolver : ISolver
     /// <summary>Most moves of one order search.</summary>
     public const int MaxOrderSearchMoves = 300_000;
 
+    /// <summary>Moves of one order search: 1000 per task, at most <see cref="MaxOrderSearchMoves"/> and <see cref="OrderSearchWork"/> / (tasks + edges).</summary>
+    public static int MovesFor(TrainingGraph training)
+    {
+        long edges = training.Tasks.Sum(t => (long)t.Inputs.Length);
+        return (int)Math.Clamp(Math.Min(1000L * training.Count, OrderSearchWork / (training.Count + edges + 1)), 1, MaxOrderSearchMoves);
+    }
+
     /// <summary>
     /// The greedy pass over the DAG's task order, a memory-aware order and any <paramref name="extraOrders"/>;
     /// when none of them fits without recomputation, also over orders improved by <see cref="OrderSearch"/> from
@@ -40,8 +47,7 @@ public sealed class GreedySolver : ISolver
         var starts = Orders(training).ToList();
         var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation);
         if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
-        long edges = training.Tasks.Sum(t => (long)t.Inputs.Length);
-        int moves = (int)Math.Clamp(OrderSearchWork / (training.Count + edges + 1), 1000, MaxOrderSearchMoves);
+        int moves = MovesFor(training);
         long target = Math.Min(options.BudgetBytes, long.MaxValue / 4);
         var searched = starts.Select((o, i) => OrderSearch.Improve(training, o, target, moves, options.Seed + i, cancellation: cancellation)).ToList();
         var better = Best(training, searched, options, solver, cancellation);
