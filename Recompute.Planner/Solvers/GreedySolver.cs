@@ -17,7 +17,7 @@ public sealed class GreedySolver : ISolver
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
-        var best = Search(problem.Training, [], options, Name, cancellation);
+        var best = Search(problem.Training, [], options, Name, 0, cancellation);
         return best is null
             ? new SolverResult(Name, false, "INFEASIBLE", Reason: "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
             : new SolverResult(Name, true, "FEASIBLE", Schedule: best.Value.Schedule);
@@ -41,15 +41,30 @@ public sealed class GreedySolver : ISolver
     /// when none of them fits without recomputation, also over orders improved by <see cref="OrderSearch"/> from
     /// the file's and the memory-aware order. Returns the cheapest schedule that fits, or null.
     /// </summary>
+    /// <param name="training">The DAG.</param>
+    /// <param name="extraOrders">More first-run orders to try (e.g. those of the DP's plans).</param>
+    /// <param name="options">Budget, pins and <see cref="SolverOptions.Seed"/> of the order search.</param>
+    /// <param name="solver">Name written into the schedule.</param>
+    /// <param name="variant">Which annealing settings the order search uses (0 for the first call; the optimal solver's
+    /// later rounds pass 1, 2, ... to vary temperature and memory target).</param>
+    /// <param name="cancellation">Stops the order search.</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Search(TrainingGraph training, IEnumerable<int[]> extraOrders,
-        SolverOptions options, string solver, CancellationToken cancellation = default)
+        SolverOptions options, string solver, int variant = 0, CancellationToken cancellation = default)
     {
         var starts = Orders(training).ToList();
         var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation);
         if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
         int moves = MovesFor(training);
-        long target = Math.Min(options.BudgetBytes, long.MaxValue / 4);
-        var searched = starts.Select((o, i) => OrderSearch.Improve(training, o, target, moves, options.Seed + i, cancellation: cancellation)).ToList();
+        // Temperatures (in mean buffers) and memory targets (fractions of the budget) of the annealing. Measured on
+        // the 500-task random layered graph at 80 %: 10 from the file's order reached +0.67–0.84 % where 3 gave
+        // +1.7–3.7 %; 3 from the memory-aware order reaches orders that need no recomputation on the 100- and
+        // 250-task ones. Later variants go hotter and aim lower.
+        double[] temperatures = [10, 3, 30];
+        double[] targets = [1, 0.9, 0.8];
+        double targetFraction = targets[variant / temperatures.Length % targets.Length];
+        long target = (long)Math.Min(options.BudgetBytes * targetFraction, long.MaxValue / 4);
+        var searched = starts.Select((o, i) => OrderSearch.Improve(training, o, target, moves, options.Seed + i,
+            temperatures[(variant + i) % temperatures.Length], cancellation)).ToList();
         var better = Best(training, searched, options, solver, cancellation);
         if (better is { } c && (best is null || c.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = better;
         return best;

@@ -268,7 +268,7 @@ public sealed class OptimalSolver : ISolver
     private static void AddGreedy(PlanningProblem problem, SolverOptions options, List<WarmStart> list)
     {
         var orders = list.Select(w => StageOrder.FirstRuns(w.Schedule).TaskAt).ToList();
-        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", CancellationToken.None);
+        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, CancellationToken.None);
         if (greedy is { } g && Honours(g.Schedule, options)) list.Add(new WarmStart("greedy", 5, g.Schedule, g.Simulation));
     }
 
@@ -290,7 +290,7 @@ public sealed class OptimalSolver : ISolver
             var started = clock.Elapsed;
             try
             {
-                var found = GreedySolver.Search(problem.Training, [], options with { Seed = options.Seed + 2 * round }, "greedy", ct);
+                var found = GreedySolver.Search(problem.Training, [], options with { Seed = options.Seed + 2 * round }, "greedy", round, ct);
                 if (found is { } g && g.Simulation.RecomputeTime < best.Simulation.RecomputeTime && Honours(g.Schedule, options))
                     best = new WarmStart("greedy", 5, g.Schedule, g.Simulation);
             }
