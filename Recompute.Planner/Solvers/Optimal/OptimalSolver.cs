@@ -46,6 +46,15 @@ public sealed class OptimalSolver : ISolver
     /// </summary>
     public const long MaxDecisions = 150_000;
 
+    /// <summary>
+    /// Least time left, per Boolean decision, for the CP-SAT model to be worth building (at least a second):
+    /// building and loading took about 1–2 s for ResNet-50's 124 256 decisions on the loaded two cores, and a
+    /// search that then has no time left only overruns the limit.
+    /// </summary>
+    public const double SecondsPerDecision = 1e-4;
+
+    private static TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * SecondsPerDecision));
+
     /// <summary>Seconds of time limit per extra round of the greedy search on graphs too large for the model.</summary>
     public const double SecondsPerGreedyRound = 4;
 
@@ -89,7 +98,7 @@ public sealed class OptimalSolver : ISolver
         }
 
         var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
-        if (order.DecisionBound > MaxDecisions || Remaining(options, clock) < TimeSpan.FromSeconds(1))
+        if (order.DecisionBound > MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
         {
             // The model would not be searched in time: the greedy search uses the time left, and its best plan
             // (or the DP's) is the answer, with the bound that holds for every schedule (one run of every task).
