@@ -23,13 +23,16 @@ public sealed class PlanCommand : ICommand
           --time-limit S       seconds for searching solvers (default 30);  --threads N;  --seed N
           --max-lower-sets N   stop the exact DP past this many lower sets (default 1000000)
           --batch N            re-infer an ONNX graph for another batch size;  --time-file F: measured per-node times
+          --as-given           schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no
+                               derived gradients; "%" budgets are of the file's order run once. chen, dp-approx and dp
+                               decline graphs without backward nodes
         """;
 
     public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         var args = new CliArguments(argv,
             CommandSupport.Set(CommandSupport.GraphOptions, CommandSupport.SolverValueOptions, ["--budget", "-o", "--output", "--format", "--dot"]),
-            CommandSupport.Set(["--min-memory"]));
+            CommandSupport.Set(["--min-memory", "--as-given"]));
         args.ExpectPositionals(1, Usage.Split('\n')[0]);
         var format = CommandSupport.Format(args);
         bool minMemory = args.Flag("--min-memory");
@@ -39,7 +42,8 @@ public sealed class PlanCommand : ICommand
         var solverName = CommandSupport.SolverName(args, "dp-approx");
 
         var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
-        var problem = new PlanningProblem(graph);
+        var problem = new PlanningProblem(graph, args.Flag("--as-given"));
+        if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         long? storeAllPeak = null;
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
         long budget = minMemory ? long.MaxValue : CommandSupport.ParseSize("--budget", args.Value("--budget")!, StoreAll);
@@ -68,7 +72,12 @@ public sealed class PlanCommand : ICommand
 
         long? smallest = null;
         string? smallestSolver = null;
-        if (!plan.Feasible) (smallest, smallestSolver) = SmallestFeasible(problem, solverName, options, cancellation);
+        if (!plan.Feasible)
+        {
+            (smallest, smallestSolver) = SmallestFeasible(problem, solverName, options, cancellation);
+            // The optimal solver reports the least budget it found feasible; keep whichever is smaller.
+            if (plan.Solver.MinFeasibleBudgetBytes is { } own && (smallest is null || own <= smallest)) (smallest, smallestSolver) = (own, solverName);
+        }
 
         if (format == "json") WriteJson(stdout, plan, minBudget, smallest, smallestSolver, output);
         else WriteTable(stdout, graph, plan, minBudget, output);
@@ -95,6 +104,10 @@ public sealed class PlanCommand : ICommand
         catch (LowerSetLimitException) { return (RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options, ct), "dp-approx"); }
     }
 
+    /// <summary>Recomputation over one run of every task (forward and backward): the Checkmate/Moccasin overhead.</summary>
+    private static double ComputeOverhead(SimulationResult sim) =>
+        sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
+
     private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
     {
         ["peakBytes"] = plan.Simulation!.PeakBytes,
@@ -119,13 +132,18 @@ public sealed class PlanCommand : ICommand
             .Field("backwardTime", sim?.BackwardTime)
             .Field("overhead", sim?.Overhead)
             .Field("paperModelOverhead", plan.Solver.PaperModelOverhead)
+            .Field("computeOverhead", sim is null ? (double?)null : ComputeOverhead(sim))
             .Field("lowerBound", plan.Solver.LowerBound)
             .Field("gap", plan.Solver.Gap)
+            .Field("recomputeGap", plan.Solver.RecomputeGap)
+            .Field("totalCost", plan.Solver.TotalCost)
+            .Field("totalLowerBound", plan.Solver.TotalLowerBound)
             .Field("solveSeconds", plan.SolveSeconds)
             .Field("scheduleFile", plan.Feasible ? output : null)
             .Field("timeUnit", plan.Schedule?.Training.Graph.TimeUnit)
             .Field("steps", (long?)plan.Schedule?.Steps.Length)
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
+        if (plan.Solver.Note is { } note) j.Field("note", note);
         if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest).Field("smallestFeasibleSolver", smallest is null ? null : smallestSolver);
         j.WriteTo(stdout);
     }
@@ -148,7 +166,11 @@ public sealed class PlanCommand : ICommand
             var recomputed = plan.Schedule!.RecomputedNodes;
             t.Row("recomputed", recomputed.Length == 0 ? "nothing" : $"{recomputed.Length} tensors: " + string.Join(", ", recomputed.Take(12).Select(n => graph[n].Name)) + (recomputed.Length > 12 ? ", ..." : ""));
         }
-        if (plan.Solver.LowerBound is { } lb) t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)})");
+        if (sim is not null && plan.Schedule!.Training.HasBackward)
+            t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");
+        if (plan.Solver.LowerBound is { } lb)
+            t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)");
+        if (plan.Solver.Note is { } note) t.Row("note", note);
         t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
         if (plan.Feasible && output is not null) t.Row("schedule", output);
         t.WriteTo(stdout);

@@ -13,17 +13,18 @@ public sealed class SimulateCommand : ICommand
     public string Usage => """
         recompute simulate <graph> <schedule.json> [--budget B] [--format table|json] [--batch N] [--time-file F]
           --budget B   also check the peak against this budget (default: the budget the schedule states, if any)
+          --as-given   the schedule is over the file's DAG as given (written by `plan --as-given`)
         """;
 
     public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
-        var args = new CliArguments(argv, CommandSupport.Set(CommandSupport.GraphOptions, ["--format", "--budget"]), new HashSet<string>());
+        var args = new CliArguments(argv, CommandSupport.Set(CommandSupport.GraphOptions, ["--format", "--budget"]), CommandSupport.Set(["--as-given"]));
         args.ExpectPositionals(2, Usage.Split('\n')[0]);
         var format = CommandSupport.Format(args);
         var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
         var path = args.Positional(1, "schedule file");
         if (!File.Exists(path)) throw new InputFileException($"{path}: no such file");
-        var problem = new PlanningProblem(graph);
+        var problem = new PlanningProblem(graph, args.Flag("--as-given"));
         var schedule = ScheduleFormat.Read(path, problem.Training);
         if (args.Value("--budget") is { } b)
             schedule = schedule with { BudgetBytes = CommandSupport.ParseSize("--budget", b, () => RecomputePlanner.StoreAllPeak(problem)) };

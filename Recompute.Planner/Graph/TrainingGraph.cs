@@ -70,8 +70,34 @@ public sealed class TrainingGraph
     /// <summary>Tasks that read a task's buffer.</summary>
     public ReadOnlySpan<int> Readers(int task) => _readers[task];
 
+    /// <summary>True when the DAG has backward tasks (derived or explicit): the canonical solvers need that split.</summary>
+    public bool HasBackward => Tasks.Any(t => t.Kind == TaskKind.Backward);
+
     /// <summary>Derives the training DAG of a graph (or takes its explicit backward pass as given).</summary>
     public static TrainingGraph Derive(ComputationGraph g) => g.HasExplicitBackward ? FromExplicit(g) : FromForward(g);
+
+    /// <summary>
+    /// The DAG as the file gives it, with no derived gradients: every planned node is one task that reads its
+    /// planned inputs, in graph order (the file's order wherever it is topological). A graph with explicit backward
+    /// nodes gives the same tasks as <see cref="Derive"/>; a forward-only graph (Moccasin's random layered graphs)
+    /// gives forward tasks only, and any of them may be recomputed.
+    /// </summary>
+    public static TrainingGraph AsGiven(ComputationGraph g)
+    {
+        if (g.HasExplicitBackward) return FromExplicit(g);
+        var fwd = Enumerable.Repeat(-1, g.Count).ToArray();
+        var grad = Enumerable.Repeat(-1, g.Count).ToArray();
+        var tasks = ImmutableArray.CreateBuilder<TrainingTask>();
+        foreach (var node in g.Nodes)
+        {
+            if (!node.IsPlanned) continue;
+            int id = tasks.Count;
+            fwd[node.Id] = id;
+            var inputs = node.Inputs.Where(p => g[p].IsPlanned).Select(p => fwd[p]).Distinct().Order().ToImmutableArray();
+            tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, node.Bytes, node.Time, inputs));
+        }
+        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: true);
+    }
 
     private static TrainingGraph FromExplicit(ComputationGraph g)
     {

@@ -24,7 +24,8 @@ namespace Recompute.Planner.Import;
 /// </list>
 /// <para>Nodes are keyed by <c>id</c> when the nodes carry one, else by <c>name</c>. The file's node order is kept
 /// wherever it is topological (<see cref="GraphBuilder"/> keeps insertion order when the edges allow). The time unit
-/// is "checkmate" (the files' own: profiled microseconds, FLOPs or abstract durations).</para>
+/// is "checkmate" (the files' own: profiled microseconds, FLOPs or abstract durations). A Moccasin graph record's
+/// <c>order</c> (a topological order of all nodes) is the file's order: nodes are inserted in it.</para>
 /// </remarks>
 public static class CheckmateImporter
 {
@@ -151,6 +152,11 @@ public static class CheckmateImporter
         if (hasGraph && graphRecord.TryGetProperty("source_node", out var sourceNode))
             Find(byKey, Key(sourceNode, "graph.source_node", source), sourceNode, "graph.source_node", source);
 
+        // Moccasin's graph record lists a topological order of its nodes ("order"): it is the file's own order
+        // (the node list is keyed, not ordered: the target node comes second), so nodes are inserted in it.
+        if (hasGraph && graphRecord.TryGetProperty("order", out var orderElement))
+            rows = InGivenOrder(rows, byKey, orderElement, source);
+
         var builder = new GraphBuilder(name, TimeUnit, source);
         var idOf = new Dictionary<string, int>(StringComparer.Ordinal);
         var forwardByName = new Dictionary<string, Row>(StringComparer.Ordinal);
@@ -175,6 +181,29 @@ public static class CheckmateImporter
             builder.Replace(id, builder[id] with { Inputs = inputs, ForwardOf = forwardOf });
         }
         return PaperGraphImporter.BuildGraph(builder, source);
+    }
+
+    /// <summary>The rows in the order of <c>graph.order</c>, which must list every node exactly once.</summary>
+    private static List<Row> InGivenOrder(List<Row> rows, Dictionary<string, Row> byKey, JsonElement order, string? source)
+    {
+        JsonFields.Array(order, "graph.order", source);
+        var ordered = new List<Row>(rows.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        int index = 0;
+        foreach (var e in order.EnumerateArray())
+        {
+            string where = $"graph.order[{index.ToString(CultureInfo.InvariantCulture)}]";
+            var row = Find(byKey, Key(e, where, source), e, where, source);
+            if (!seen.Add(row.Key)) JsonFields.Fail(source, where, $"node '{JsonFields.Shorten(row.Name)}' is listed twice");
+            ordered.Add(row);
+            index++;
+        }
+        if (ordered.Count != rows.Count)
+        {
+            var missing = rows.First(r => !seen.Contains(r.Key));
+            JsonFields.Fail(source, "graph.order", $"does not list node '{JsonFields.Shorten(missing.Name)}' ({ordered.Count} of {rows.Count} nodes listed)");
+        }
+        return ordered;
     }
 
     /// <summary>A node key as it appears in links: integers and strings are distinct keys.</summary>

@@ -49,7 +49,8 @@ public static class RecomputePlanner
     public static (Schedule Schedule, SimulationResult Simulation) StoreAll(PlanningProblem problem) =>
         StoreAllCache.GetValue(problem, p =>
         {
-            var schedule = Lowering.Lower(p.Training, p.Forward, StoreAllSolver.Strategy(p.Forward), "store-all", null);
+            var schedule = p.AsGiven ? Liveness.RunOnce(p.Training, "store-all", null)
+                : Lowering.Lower(p.Training, p.Forward, StoreAllSolver.Strategy(p.Forward), "store-all", null);
             return new StoreAllPlan(schedule, Simulator.Simulate(schedule));
         }).AsTuple();
 
@@ -74,6 +75,8 @@ public static class RecomputePlanner
         long storeAll = StoreAllPeak(problem);
         var clock = Stopwatch.StartNew();
         long budget = options.BudgetBytes;
+        if (!Applies(problem, solver))
+            return new PlanResult(new SolverResult(solverName, false, NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
         Candidate? best;
         if (solver is CanonicalDpSolver dp) best = SearchModelBudget(problem, dp, options, cancellation);
         else
@@ -95,13 +98,26 @@ public static class RecomputePlanner
         return new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget };
     }
 
+    /// <summary>Status of a solver that does not apply to the problem (a canonical solver on a DAG without backward nodes).</summary>
+    public const string NotApplicable = "NOT_APPLICABLE";
+
+    /// <summary>Whether a solver can plan the problem: the canonical solvers other than store-all need a forward/backward split.</summary>
+    public static bool Applies(PlanningProblem problem, string solverName) => Applies(problem, SolverRegistry.Create(solverName));
+
+    private static bool Applies(PlanningProblem problem, ISolver solver) =>
+        problem.CanonicalApplies || !solver.IsCanonical || solver is StoreAllSolver;
+
+    /// <summary>Why a solver does not apply to the problem (see <see cref="Applies(PlanningProblem, string)"/>).</summary>
+    public static string NotApplicableReason(PlanningProblem problem, string solverName) =>
+        $"solver '{solverName}' plans canonical strategies, which need a forward/backward split; the DAG of '{problem.Graph.Name}' taken as given has no backward nodes (use optimal, greedy or store-all)";
+
     /// <summary>
     /// The smallest budget a user can ask of a canonical DP solver and get a plan: the least peak in the replayed
     /// block model, confirmed by planning at it (the simulated peak of that plan).
     /// </summary>
     public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
-        if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp) return null;
+        if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp || !problem.CanonicalApplies) return null;
         var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
         var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
         long? best = null;
@@ -177,6 +193,7 @@ public static class RecomputePlanner
     public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
         var solver = SolverRegistry.Create(solverName);
+        if (!Applies(problem, solver)) throw new ArgumentException(NotApplicableReason(problem, solverName));
         var clock = Stopwatch.StartNew();
         long minBudget;
         if (solver is CanonicalDpSolver dp)

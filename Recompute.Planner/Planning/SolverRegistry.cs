@@ -11,6 +11,7 @@ public static class SolverRegistry
         ["chen"] = () => new ChenSolver(),
         ["dp-approx"] = () => new DpApproxSolver(),
         ["dp"] = () => new DpSolver(),
+        ["greedy"] = () => new GreedySolver(),
         ["optimal"] = () => new Solvers.Optimal.OptimalSolver(),
     };
 

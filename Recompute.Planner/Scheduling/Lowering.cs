@@ -132,6 +132,16 @@ public static class Lowering
 /// <summary>Inserts frees: every buffer instance is freed right after its last reader (or right after it is made, if none reads it).</summary>
 public static class Liveness
 {
+    /// <summary>
+    /// Every task once, in the DAG's task order (the file's order for a DAG taken as given), each buffer freed
+    /// right after its last reader: the reference run without recomputation.
+    /// </summary>
+    public static Schedule RunOnce(TrainingGraph training, string solver, long? budgetBytes)
+    {
+        var steps = training.Tasks.Select(t => new Step(t.Kind == TaskKind.Forward ? StepKind.Compute : StepKind.Backward, t.Id)).ToList();
+        return new Schedule(training, InsertFrees(training, steps), solver, budgetBytes);
+    }
+
     public static ImmutableArray<Step> InsertFrees(TrainingGraph training, IReadOnlyList<Step> allocations)
     {
         int n = allocations.Count;

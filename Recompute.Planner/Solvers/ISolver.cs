@@ -64,6 +64,8 @@ public sealed record CanonicalStrategy(ImmutableArray<ImmutableArray<int>> Block
 /// <param name="Strategy">For canonical solvers: the chain to lower.</param>
 /// <param name="Schedule">For general solvers: the schedule itself (already lowered).</param>
 /// <param name="LowerBound">Proven lower bound on recompute time, when the solver proves one.</param>
+/// <param name="Gap">(total − total bound) / total, where total is one run of every task plus the recomputation
+/// (Checkmate's and Moccasin's objective); <see cref="RecomputeGap"/> is relative to the recomputation alone.</param>
 /// <param name="PaperModelPeakBytes">Peak of the strategy in the paper's cost model (canonical solvers).</param>
 /// <param name="Reason">Why no plan was found, in a user's terms.</param>
 public sealed record SolverResult(
@@ -78,7 +80,23 @@ public sealed record SolverResult(
     double? PaperModelOverhead = null,
     string? Reason = null,
     long? MinFeasibleBudgetBytes = null,
-    double? DiscretisationError = null);
+    double? DiscretisationError = null)
+{
+    /// <summary>
+    /// The gap relative to the recomputation alone, (recompute − bound) / recompute, where <see cref="Gap"/> is
+    /// relative to the plan's total compute (Checkmate's and Moccasin's objective). Solvers with a bound set both.
+    /// </summary>
+    public double? RecomputeGap { get; init; }
+
+    /// <summary>Total compute of the plan: one run of every task plus the recomputation (with a bound).</summary>
+    public double? TotalCost { get; init; }
+
+    /// <summary>Proven lower bound on <see cref="TotalCost"/>: one run of every task plus <see cref="LowerBound"/>.</summary>
+    public double? TotalLowerBound { get; init; }
+
+    /// <summary>Anything the user should know about how the plan was found (e.g. a warm start cut by the time limit).</summary>
+    public string? Note { get; init; }
+}
 
 /// <summary>A recomputation strategy finder. One implementation per file, all behind this interface.</summary>
 public interface ISolver
@@ -95,12 +113,26 @@ public interface ISolver
 /// <summary>The graph to plan with its derived training DAG (built once, shared by solvers).</summary>
 public sealed class PlanningProblem
 {
-    public PlanningProblem(ComputationGraph graph)
+    /// <param name="graph">The graph to plan.</param>
+    /// <param name="asGiven">Schedule the file's DAG as given (<see cref="TrainingGraph.AsGiven"/>): no derived
+    /// gradients, and the store-all reference is the file's order run once without recomputation.</param>
+    public PlanningProblem(ComputationGraph graph, bool asGiven = false)
     {
         Graph = graph;
-        Training = TrainingGraph.Derive(graph);
+        AsGiven = asGiven;
+        Training = asGiven ? TrainingGraph.AsGiven(graph) : TrainingGraph.Derive(graph);
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
     }
+
+    /// <summary>
+    /// True when the DAG is scheduled as the file gives it (the Checkmate/Moccasin protocol): the store-all
+    /// reference (and the base of budget percentages) is the file's order run once, and the canonical solvers,
+    /// which need a forward/backward split, decline graphs that have no backward nodes.
+    /// </summary>
+    public bool AsGiven { get; }
+
+    /// <summary>Whether the canonical solvers (chen, dp-approx, dp) apply: always, except as given without backward nodes.</summary>
+    public bool CanonicalApplies => !AsGiven || Training.HasBackward;
 
     private readonly Lazy<ForwardDag> _forward;
 

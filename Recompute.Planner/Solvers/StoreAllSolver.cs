@@ -4,7 +4,8 @@ namespace Recompute.Planner.Solvers;
 
 /// <summary>
 /// No recomputation: every tensor is its own block, so every tensor with a reader is a checkpoint
-/// (<c>--solver store-all</c>). Feasible when its simulated peak fits the budget.
+/// (<c>--solver store-all</c>). Feasible when its simulated peak fits the budget. For a problem taken as given
+/// (<see cref="PlanningProblem.AsGiven"/>) it is the file's order run once.
 /// </summary>
 public sealed class StoreAllSolver : ISolver
 {
@@ -16,6 +17,9 @@ public sealed class StoreAllSolver : ISolver
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
+        // As given, store-all is the file's order run once (the reference of the Checkmate/Moccasin protocol).
+        if (problem.AsGiven)
+            return new SolverResult(Name, true, "FEASIBLE", Schedule: Scheduling.Liveness.RunOnce(problem.Training, Name, null));
         var strategy = Strategy(problem.Forward);
         var cost = PaperCostModel.Evaluate(problem.Forward, strategy);
         return new SolverResult(Name, true, "FEASIBLE", Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);

@@ -114,7 +114,23 @@ public class CheckmateImporterTests
         Assert.Equal(28, g.ActivationBytes);
     }
 
+    [Fact]
+    public void Load_LayeredGraphWithAnOrder_InsertsNodesInThatOrder()
+    {
+        // graph.order lists a topological order (Moccasin's files): 0, 3, 1, 2, although the node list says 0, 1, 2, 3.
+        var g = Parse("""
+            {"directed": true, "multigraph": false, "graph": {"name": "o", "target_node": 2, "order": [0, 3, 1, 2]},
+             "nodes": [{"name": 0, "duration": 0, "out_cost": 8}, {"name": 1, "duration": 1, "out_cost": 4},
+                       {"name": 2, "duration": 1, "out_cost": 4}, {"name": 3, "duration": 1, "out_cost": 4}],
+             "links": [{"0": 0, "1": 1}, {"0": 0, "1": 3}, {"0": 1, "1": 2}, {"0": 3, "1": 2}]}
+            """);
+        Assert.Equal(["0", "3", "1", "2"], g.Nodes.Select(n => n.Name));
+    }
+
     [Theory]
+    [InlineData("""{"graph": {"order": [0]}, "nodes": [{"name": 0, "duration": 1, "out_cost": 4}, {"name": 1, "duration": 1, "out_cost": 4}], "links": []}""", "graph.order", "does not list node '1'")]
+    [InlineData("""{"graph": {"order": [0, 0]}, "nodes": [{"name": 0, "duration": 1, "out_cost": 4}, {"name": 1, "duration": 1, "out_cost": 4}], "links": []}""", "graph.order[1]", "listed twice")]
+    [InlineData("""{"graph": {"order": [0, 7]}, "nodes": [{"name": 0, "duration": 1, "out_cost": 4}, {"name": 1, "duration": 1, "out_cost": 4}], "links": []}""", "graph.order[1]", "does not exist")]
     [InlineData("""{"nodes": [{"id": 0, "name": "a", "cost_cpu": 1, "cost_ram": -4}], "links": []}""", "nodes[0].cost_ram", "negative size")]
     [InlineData("""{"nodes": [{"id": 0, "name": "a", "cost_cpu": 1, "cost_ram": 9223372036854775808}], "links": []}""", "nodes[0].cost_ram", "does not fit in 64 bits")]
     [InlineData("""{"nodes": [{"id": 0, "name": "a", "cost_cpu": 1, "cost_ram": 4.5}], "links": []}""", "nodes[0].cost_ram", "must be an integer")]

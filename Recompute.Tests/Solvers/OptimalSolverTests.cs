@@ -67,6 +67,9 @@ public class OptimalSolverTests
             solvedOne = true;
             var sim = Simulator.Simulate(run.Result.Schedule!);
             Assert.True(sim.PeakBytes <= budget);
+            // The exact DP warm start finished (a 6-node chain), so optimal is at most dp at the same budget.
+            if (run.WarmStart != "store-all") Assert.Equal("finished", run.ExactDp);
+            Assert.Null(run.Result.Note);
             if (dp.Feasible) Assert.True(sim.RecomputeTime <= dp.Simulation!.RecomputeTime + 1e-9);
             if (run.ModelPeakBytes is { } modelPeak) Assert.Equal(sim.PeakBytes, modelPeak);
         }
@@ -239,22 +242,39 @@ public class OptimalSolverTests
             Assert.NotNull(Google.OrTools.Sat.SatParameters.Descriptor.FindFieldByName(field.Split(':')[0]));
     }
 
-    [Fact]
-    public void Cancellation_ReturnsAPlanThatFits()
+    [Theory]
+    [InlineData(0)] [InlineData(300)]
+    public void Cancellation_ReturnsAPlanThatFits(int cancelAfterMilliseconds)
     {
-        // Cancelled mid-search (the limit is far away): the best plan so far comes back, never worse than dp-approx.
+        // Cancelled before the search (0 ms: the same outcome however loaded the machine is) or during it (the limit
+        // is far away): the best plan so far comes back, never worse than dp-approx. dp-approx and the greedy pass
+        // run to their end whatever the token says; the exact DP and CP-SAT stop.
         var problem = new PlanningProblem(RandomGraphs.Forward(4, nodes: 24));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         long least = RecomputePlanner.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan.Simulation!.PeakBytes;
         long budget = (least + storeAll) / 2;
         var dp = RecomputePlanner.Plan(problem, "dp-approx", Quick(budget));
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var result = new OptimalSolver().Solve(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(120) }, cts.Token);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60));
+        using var cts = new CancellationTokenSource();
+        if (cancelAfterMilliseconds == 0) cts.Cancel(); else cts.CancelAfter(cancelAfterMilliseconds);
+        var run = new OptimalSolver().Run(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(600) }, cts.Token);
+        var result = run.Result;
         Assert.True(result.Feasible);
         var sim = Simulator.Simulate(result.Schedule!);
         Assert.True(sim.PeakBytes <= budget);
         if (dp.Feasible) Assert.True(sim.RecomputeTime <= dp.Simulation!.RecomputeTime + 1e-9);
+        if (cancelAfterMilliseconds == 0) Assert.NotEqual("finished", run.ExactDp);
+    }
+
+    [Fact]
+    public void ExactDpStoppedByTheTimeLimit_IsSaidInTheResult()
+    {
+        // The exact DP on the derived training DAG of the 100-node random layered graph takes minutes; with a 2 s
+        // limit it is stopped after 1 s, and the result says that optimal may then be above dp.
+        var problem = new PlanningProblem(Planner.Import.CheckmateImporter.Load(Paths.CheckmateGraph("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json")));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.9);
+        var run = new OptimalSolver().Run(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(2) });
+        Assert.True(run.Result.Feasible);
+        Assert.StartsWith("stopped after 1 s", run.ExactDp);
+        Assert.Contains("exact DP warm start was stopped", run.Result.Note);
     }
 }

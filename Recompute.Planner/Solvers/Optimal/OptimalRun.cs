@@ -19,4 +19,9 @@ public sealed record OptimalRun(
     double? WarmStartRecomputeTime,
     string CpStatus,
     int Decisions,
-    bool FromWarmStart);
+    bool FromWarmStart)
+{
+    /// <summary>What became of the exact-DP warm start: "finished", "stopped after N s (half the time limit)",
+    /// "stopped (cancelled)", "not run (more than N lower sets)", "not applicable" (no backward nodes) or "not needed".</summary>
+    public string ExactDp { get; init; } = "not needed";
+}

@@ -39,8 +39,24 @@ public sealed class OptimalSolver : ISolver
     /// </summary>
     public const int DefaultWorkers = 8;
 
-    /// <summary>Above this many Boolean decisions the CP-SAT model is not built (memory and time on two cores).</summary>
-    public const long MaxDecisions = 400_000;
+    /// <summary>
+    /// Above this many Boolean decisions the CP-SAT model is not built: on two cores CP-SAT does not get past
+    /// loading such models in a minute (measured: the 500-task random layered graph, 249 500 decisions, took 38 s
+    /// to return nothing under a 10 s limit). The greedy search then uses the time instead.
+    /// </summary>
+    public const long MaxDecisions = 150_000;
+
+    /// <summary>
+    /// Least time left, per Boolean decision, for the CP-SAT model to be worth building (at least a second):
+    /// building and loading took about 1–2 s for ResNet-50's 124 256 decisions on the loaded two cores, and a
+    /// search that then has no time left only overruns the limit.
+    /// </summary>
+    public const double SecondsPerDecision = 1e-4;
+
+    private static TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * SecondsPerDecision));
+
+    /// <summary>Seconds of time limit per extra round of the greedy search on graphs too large for the model.</summary>
+    public const double SecondsPerGreedyRound = 4;
 
     /// <summary>CP-SAT's linearization level for this solver's searches (see <see cref="CpSatSettings"/>).</summary>
     public int LinearizationLevel { get; init; } = 1;
@@ -69,21 +85,27 @@ public sealed class OptimalSolver : ISolver
             return Infeasible("INFEASIBLE", reason, min, "NOT_RUN", 0);
         }
 
-        var warm = WarmStarts(problem, options, cancellation).OrderBy(w => w.Simulation.RecomputeTime).ThenBy(w => w.Rank).FirstOrDefault();
+        var starts = WarmStarts(problem, options, cancellation, out string exactDp);
+        var warm = starts.OrderBy(w => w.Simulation.RecomputeTime).ThenBy(w => w.Rank).FirstOrDefault();
+        string? note = exactDp.StartsWith("stopped", StringComparison.Ordinal)
+            ? $"the exact DP warm start was {exactDp}: the plan may be above dp's at this budget; a longer --time-limit lets it finish"
+            : null;
         if (warm is not null && warm.Simulation.RecomputeTime == 0)
         {
             // Nothing to recompute: the warm start is optimal (recompute time cannot be negative).
-            var done = new SolverResult(Name, true, "OPTIMAL", Schedule: Rename(warm.Schedule, budget), LowerBound: 0, Gap: 0);
-            return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true);
+            var done = WithGap(new SolverResult(Name, true, "OPTIMAL", Schedule: Rename(warm.Schedule, budget)), training, 0, 0) with { Note = note };
+            return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true) { ExactDp = exactDp };
         }
 
         var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
-        if (order.DecisionBound > MaxDecisions)
+        if (order.DecisionBound > MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
         {
-            // The model would not fit in memory or be searched in time: the best canonical plan it is.
+            // The model would not be searched in time: the greedy search uses the time left, and its best plan
+            // (or the DP's) is the answer, with the bound that holds for every schedule (one run of every task).
+            if (warm is not null) warm = MoreGreedy(problem, options, warm, clock, cancellation);
             if (warm is not null)
-                return new OptimalRun(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)),
-                    null, null, warm.Name, warm.Simulation.RecomputeTime, "MODEL_TOO_LARGE", 0, true);
+                return new OptimalRun(WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, warm.Simulation.RecomputeTime, 0) with { Note = note },
+                    null, null, warm.Name, warm.Simulation.RecomputeTime, "MODEL_TOO_LARGE", 0, true) { ExactDp = exactDp };
             return Infeasible("UNKNOWN", $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
         }
@@ -109,20 +131,19 @@ public sealed class OptimalSolver : ISolver
                 double best = fromWarm ? warm!.Simulation.RecomputeTime : sim.RecomputeTime;
                 double lb = Math.Min(lowerBound ?? 0, best);
                 bool proven = status == CpSolverStatus.Optimal && !fromWarm;
-                var result = new SolverResult(Name, true, proven ? "OPTIMAL" : "FEASIBLE",
-                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule,
-                    LowerBound: lb, Gap: RelativeGap(best, lb));
+                var result = WithGap(new SolverResult(Name, true, proven ? "OPTIMAL" : "FEASIBLE",
+                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb) with { Note = note };
                 return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
-                    warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm);
+                    warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm) { ExactDp = exactDp };
             }
             if (warm is not null)
             {
                 // CP-SAT found nothing in time (or its stage order excludes the warm start's exact recompute order).
                 double best = warm.Simulation.RecomputeTime;
-                double? lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : null;
-                var result = new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget),
-                    LowerBound: lb, Gap: lb is { } l ? RelativeGap(best, l) : null);
-                return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true);
+                // CP-SAT's bound when it has one (UNKNOWN); otherwise 0, which holds for every schedule.
+                double lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : 0;
+                var result = WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note };
+                return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true) { ExactDp = exactDp };
             }
             long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
             string why = status == CpSolverStatus.Infeasible
@@ -140,6 +161,26 @@ public sealed class OptimalSolver : ISolver
 
     private static double RelativeGap(double best, double lowerBound) => best > 0 ? Math.Max(0, (best - lowerBound) / best) : 0;
 
+    /// <summary>
+    /// Sets the bound and both gaps: <see cref="SolverResult.Gap"/> relative to the plan's total compute (one run
+    /// of every task plus <paramref name="recompute"/>; no schedule costs less than one run of every task, so a bound
+    /// of 0 on recomputation is a proof for any schedule), <see cref="SolverResult.RecomputeGap"/> relative to the
+    /// recomputation alone.
+    /// </summary>
+    private static SolverResult WithGap(SolverResult result, TrainingGraph training, double recompute, double lowerBound)
+    {
+        double once = training.ForwardTime + training.BackwardTime;
+        double total = once + recompute;
+        return result with
+        {
+            LowerBound = lowerBound,
+            Gap = total > 0 ? Math.Max(0, (recompute - lowerBound) / total) : 0,
+            RecomputeGap = RelativeGap(recompute, lowerBound),
+            TotalCost = total,
+            TotalLowerBound = once + lowerBound,
+        };
+    }
+
     private static TimeSpan Remaining(SolverOptions options, Stopwatch clock)
     {
         var left = options.TimeLimit - clock.Elapsed;
@@ -151,10 +192,15 @@ public sealed class OptimalSolver : ISolver
     /// <summary>A candidate warm start: a schedule that fits the budget and its simulation.</summary>
     private sealed record WarmStart(string Name, int Rank, Schedule Schedule, SimulationResult Simulation);
 
-    /// <summary>Plans that fit: the given warm start, store-all, dp-approx and (for small graphs) dp.</summary>
-    private static List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, CancellationToken ct)
+    /// <summary>
+    /// Plans that fit: the given warm start, store-all, the greedy pass (any DAG), dp-approx and dp (when the
+    /// canonical solvers apply). <paramref name="exactDp"/> says what became of the exact DP: "finished",
+    /// "stopped after N s (half the time limit)", "not run (more than N lower sets)", "not applicable" or "not needed".
+    /// </summary>
+    private static List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, CancellationToken ct, out string exactDp)
     {
         var list = new List<WarmStart>();
+        exactDp = "not needed";
         long budget = options.BudgetBytes;
         var canonical = options with { WarmStart = null, Objective = Objective.Time };
         if (options.WarmStart is { } given && ReferenceEquals(given.Training, problem.Training))
@@ -168,6 +214,12 @@ public sealed class OptimalSolver : ISolver
             if (sim.PeakBytes <= budget) list.Add(new WarmStart("store-all", 1, schedule, sim));
         }
         if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
+        if (!problem.CanonicalApplies)
+        {
+            exactDp = "not applicable";
+            AddGreedy(problem, options, list);
+            return list;
+        }
         // dp-approx is polynomial and fast: it runs to the end even when the caller cancels, so a cancelled search
         // still returns a plan. The exact DP runs when the graph has few enough lower sets.
         var approx = RecomputePlanner.Plan(problem, "dp-approx", canonical, CancellationToken.None);
@@ -175,19 +227,25 @@ public sealed class OptimalSolver : ISolver
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var share = options.TimeLimit * ExactDpTimeShare;
         if (share < TimeSpan.FromDays(20)) exactLimit.CancelAfter(share);
+        long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
         try
         {
-            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit) }, exactLimit.Token);
+            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = lowerSetLimit }, exactLimit.Token);
+            exactDp = "finished";
             if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart("dp", 2, exact.Schedule!, exact.Simulation!));
         }
         catch (LowerSetLimitException)
         {
             // Too many lower sets for the exact DP: dp-approx alone warm-starts the search.
+            exactDp = $"not run (more than {lowerSetLimit.ToString(System.Globalization.CultureInfo.InvariantCulture)} lower sets)";
         }
         catch (OperationCanceledException)
         {
             // Out of its share of the time, or the caller cancelled: the search goes on with what it has.
+            exactDp = ct.IsCancellationRequested ? "stopped (cancelled)"
+                : $"stopped after {share.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} s (half the time limit)";
         }
+        AddGreedy(problem, options, list);
         if (list.Count == 0)
         {
             // The DP's plans at this budget do not fit (the paper's model differs from the simulator's): its plans
@@ -210,6 +268,48 @@ public sealed class OptimalSolver : ISolver
             }
         }
         return list;
+    }
+
+    /// <summary>
+    /// The greedy rematerializer's best plan (<see cref="GreedySolver.Search"/>), also over the first-run orders of
+    /// the plans found so far. It runs to its end even when the caller cancels (it takes about a second at most).
+    /// </summary>
+    private static void AddGreedy(PlanningProblem problem, SolverOptions options, List<WarmStart> list)
+    {
+        var orders = list.Select(w => StageOrder.FirstRuns(w.Schedule).TaskAt).ToList();
+        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, CancellationToken.None);
+        if (greedy is { } g && Honours(g.Schedule, options)) list.Add(new WarmStart("greedy", 5, g.Schedule, g.Simulation));
+    }
+
+    /// <summary>
+    /// More rounds of <see cref="GreedySolver.Search"/> with other seeds of the order search (its results vary
+    /// with the seed by a factor of three on the 500-task random graph): ⌊limit / <see cref="SecondsPerGreedyRound"/>⌋
+    /// rounds at most (at most 30; a count fixed by the limit, so the result is reproducible unless the wall
+    /// clock or a cancellation cuts it), stopping at the limit.
+    /// </summary>
+    private static WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, CancellationToken ct)
+    {
+        if (best.Simulation.RecomputeTime == 0) return best;
+        int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / SecondsPerGreedyRound);
+        var longest = TimeSpan.Zero;
+        for (int round = 1; round <= rounds; round++)
+        {
+            // A round is not started when the longest so far would not fit in the time left.
+            if (ct.IsCancellationRequested || clock.Elapsed + longest >= options.TimeLimit) break;
+            var started = clock.Elapsed;
+            try
+            {
+                var found = GreedySolver.Search(problem.Training, [], options with { Seed = options.Seed + 2 * round }, "greedy", round, ct);
+                if (found is { } g && g.Simulation.RecomputeTime < best.Simulation.RecomputeTime && Honours(g.Schedule, options))
+                    best = new WarmStart("greedy", 5, g.Schedule, g.Simulation);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            if (clock.Elapsed - started > longest) longest = clock.Elapsed - started;
+        }
+        return best;
     }
 
     /// <summary>Whether a schedule respects the pins as the stage model reads them.</summary>
@@ -288,10 +388,20 @@ public sealed class OptimalSolver : ISolver
     {
         long? best = null;
         Schedule? start = null;
+        // The least peak of an order run once (no recomputation), by the order search without a target.
+        var training = problem.Training;
+        var order = OrderSearch.Improve(training, GreedyRematerializer.MemoryAwareOrder(training), long.MaxValue / 4,
+            GreedySolver.MovesFor(training), options.Seed, cancellation: ct);
+        if (options.ForceRecompute.IsEmpty && GreedyRematerializer.Schedule(training, order, long.MaxValue, EvictionScore.CostPerByteDistance, "optimal") is { } once)
+        {
+            best = Simulator.Simulate(once).PeakBytes;
+            start = once;
+        }
+        if (!problem.CanonicalApplies) return (best, start);
         try
         {
             var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, CancellationToken.None);
-            if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options)) { best = sim.PeakBytes; start = s; }
+            if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options) && (best is null || sim.PeakBytes < best)) { best = sim.PeakBytes; start = s; }
         }
         catch (InvalidOperationException)
         {

@@ -1,0 +1,358 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Scheduling;
+
+namespace Recompute.Planner.Solvers;
+
+/// <summary>How <see cref="GreedyRematerializer"/> picks the live buffer to evict when memory runs out.</summary>
+public enum EvictionScore
+{
+    /// <summary>
+    /// Least (recompute cost) / (bytes × distance to next use) first, DTR-like (Kirisame et al. 2021) but with the
+    /// known future instead of staleness: cheap, large buffers read late go first. The cost counts the buffer's
+    /// own time plus that of its inputs that are no longer live (they would be recomputed with it).
+    /// </summary>
+    CostPerByteDistance,
+    /// <summary>Farthest next use first (Belady's rule), larger buffer on ties; cost is ignored.</summary>
+    FarthestNextUse,
+    /// <summary>Least recompute cost per byte first, nearest use ignored.</summary>
+    CostPerByte,
+}
+
+/// <summary>
+/// A fast rematerialization heuristic for any DAG of tasks: run every task for the first time in a given
+/// topological order; before a run, recompute (recursively) the inputs that are not live; when a run would exceed
+/// the budget, evict live buffers by an <see cref="EvictionScore"/> until it fits; free a buffer as soon as no
+/// later first run reads it (or, for a buffer recomputed for the current task, when the task has run). A run that
+/// takes more than 8n + 1000 steps gives up (recursive recomputation on a dense DAG). Deterministic (ties go to the earlier task). The schedule's frees are then placed by
+/// <see cref="Liveness.InsertFrees"/>, which frees each buffer no later than the heuristic did, and the simulator
+/// confirms the peak.
+/// </summary>
+/// <remarks>
+/// Each eviction decision is O(live buffers), so a run is O(n · live · evictions), well under a second for the
+/// 1000-task graphs here. It can fail where a plan exists (it never reorders first runs and evicts greedily);
+/// callers try several scores and orders and keep the cheapest schedule that fits.
+/// </remarks>
+public sealed class GreedyRematerializer
+{
+    private readonly TrainingGraph _training;
+    private readonly int[] _order;
+    private readonly int[] _position;
+    private readonly int[][] _readerPositions; // per task: positions of its readers' first runs, ascending
+    private readonly int[] _nextReader; // per task: index into _readerPositions of the first reader not yet run
+    private readonly bool[] _live;
+    private readonly bool[] _ran;
+    private readonly int[] _pins;
+    private readonly bool[] _neverRecompute;
+    private readonly int[] _runStage; // per task: the stage of its latest run
+    private readonly long _stepLimit;
+    private readonly List<Step> _steps = [];
+    private readonly long _budget;
+    private readonly EvictionScore _score;
+    private long _current;
+    private int _stage;
+    private string? _failure;
+
+    private GreedyRematerializer(TrainingGraph training, int[] order, long budget, EvictionScore score, bool[] neverRecompute)
+    {
+        _training = training;
+        _order = order;
+        _budget = budget;
+        _score = score;
+        _neverRecompute = neverRecompute;
+        int n = training.Count;
+        _position = new int[n];
+        for (int p = 0; p < n; p++) _position[order[p]] = p;
+        _readerPositions = new int[n][];
+        for (int t = 0; t < n; t++)
+        {
+            var readers = training.Readers(t).ToArray().Select(r => _position[r]).ToArray();
+            Array.Sort(readers);
+            _readerPositions[t] = readers;
+        }
+        _nextReader = new int[n];
+        _live = new bool[n];
+        _ran = new bool[n];
+        _pins = new int[n];
+        _runStage = new int[n];
+        _stepLimit = 8L * n + 1000;
+        _visited = new int[n];
+        _needVisited = new int[n];
+    }
+
+    /// <summary>
+    /// Plans the DAG under <paramref name="budget"/> with first runs in <paramref name="order"/> (a topological
+    /// order of task ids). Returns the allocation steps (no frees), or null when the heuristic could not fit.
+    /// </summary>
+    /// <param name="neverRecompute">Tasks that must never run twice (pinned by <c>--keep</c>).</param>
+    /// <param name="evictAtGap">Tasks whose buffers are evicted when the first backward task is reached (<c>--recompute</c>).</param>
+    public static List<Step>? Plan(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score,
+        ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null)
+    {
+        var never = new bool[training.Count];
+        if (neverRecompute is not null) foreach (int t in neverRecompute) never[t] = true;
+        return Plan(training, order, budget, score, never, evictAtGap, out _);
+    }
+
+    /// <summary>As the other overload (pins as a per-task array), with why it failed.</summary>
+    public static List<Step>? Plan(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score,
+        bool[] neverRecompute, ISet<int>? evictAtGap, out string? failure)
+    {
+        var g = new GreedyRematerializer(training, order.ToArray(), budget, score, neverRecompute);
+        bool ok = g.Run(evictAtGap);
+        failure = g._failure;
+        return ok ? g._steps : null;
+    }
+
+    /// <summary>The schedule of Plan with frees placed by liveness, or null.</summary>
+    public static Schedule? Schedule(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score, string solver,
+        ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null)
+    {
+        var steps = Plan(training, order, budget, score, neverRecompute, evictAtGap);
+        return steps is null ? null : new Schedule(training, Liveness.InsertFrees(training, steps), solver, budget);
+    }
+
+    /// <summary>
+    /// A topological order that keeps live memory low without recomputation: among the tasks whose inputs have
+    /// run, the one that adds the fewest bytes (its output minus the inputs it is the last reader of) runs next,
+    /// the earlier task on ties. Forward-only DAGs taken as given often fit a smaller budget in this order than in
+    /// the file's, with nothing recomputed.
+    /// </summary>
+    public static int[] MemoryAwareOrder(TrainingGraph training)
+    {
+        int n = training.Count;
+        var missing = new int[n];
+        var unreadBy = new int[n]; // readers of each task that have not run
+        for (int t = 0; t < n; t++) { missing[t] = training.Tasks[t].Inputs.Length; unreadBy[t] = training.Readers(t).Length; }
+        var ready = new SortedSet<int>(Enumerable.Range(0, n).Where(t => missing[t] == 0));
+        var order = new int[n];
+        for (int step = 0; step < n; step++)
+        {
+            int pick = -1;
+            long bestDelta = long.MaxValue;
+            foreach (int t in ready)
+            {
+                var task = training.Tasks[t];
+                long delta = training.Readers(t).Length == 0 ? 0 : task.Bytes;
+                foreach (int p in task.Inputs) if (unreadBy[p] == 1) delta -= training.Tasks[p].Bytes;
+                if (delta < bestDelta) { bestDelta = delta; pick = t; }
+            }
+            ready.Remove(pick);
+            order[step] = pick;
+            foreach (int p in training.Tasks[pick].Inputs) unreadBy[p]--;
+            foreach (int r in training.Readers(pick)) if (--missing[r] == 0) ready.Add(r);
+        }
+        return order;
+    }
+
+    private bool Run(ISet<int>? evictAtGap)
+    {
+        bool gapSeen = false;
+        for (_stage = 0; _stage < _order.Length; _stage++)
+        {
+            int k = _order[_stage];
+            var task = _training.Tasks[k];
+            if (!gapSeen && task.Kind == TaskKind.Backward)
+            {
+                gapSeen = true;
+                if (evictAtGap is not null)
+                    foreach (int t in evictAtGap.Order())
+                        if (_live[t]) Free(t);
+            }
+            if (!RunTask(k)) return false;
+            // The readers at this position have run: advance their next-reader pointers.
+            foreach (int p in task.Inputs)
+                while (_nextReader[p] < _readerPositions[p].Length && _readerPositions[p][_nextReader[p]] <= _stage) _nextReader[p]++;
+            // Buffers nothing reads later, including those recomputed for this stage, go now.
+            for (int t = 0; t < _live.Length; t++) if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue) Free(t);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a task (first run or recomputation). Its missing ancestors (the inputs that are not live, their
+    /// inputs that are not live, and so on) are recomputed first, each once, in position order (topological);
+    /// every buffer the sub-run reads stays pinned until its last reader in the sub-run has run.
+    /// </summary>
+    private bool RunTask(int k)
+    {
+        var missing = MissingAncestors(k);
+        foreach (int a in missing) foreach (int p in _training.Tasks[a].Inputs) _pins[p]++;
+        foreach (int p in _training.Tasks[k].Inputs) _pins[p]++;
+        bool ok = true;
+        int done = 0;
+        for (; done < missing.Count && ok; done++) ok = RunOne(missing[done]);
+        // Unpin what the sub-run did not get to (on failure) and the task's own inputs.
+        for (int i = done; i < missing.Count; i++) foreach (int p in _training.Tasks[missing[i]].Inputs) _pins[p]--;
+        if (ok) ok = RunOne(k);
+        else foreach (int p in _training.Tasks[k].Inputs) _pins[p]--;
+        return ok;
+    }
+
+    /// <summary>Allocates and runs one task whose inputs are live, then unpins its inputs.</summary>
+    private bool RunOne(int k)
+    {
+        var inputs = _training.Tasks[k].Inputs;
+        bool ok = true;
+        if (_ran[k] && _neverRecompute[k]) { ok = false; _failure = $"'{_training.Tasks[k].Name}' is pinned (never recompute) but must run again"; }
+        else if (!Reserve(_training.Tasks[k].Bytes))
+        {
+            long pinned = 0;
+            for (int t = 0; t < _live.Length; t++) if (_live[t] && (_pins[t] > 0 || _neverRecompute[t])) pinned += _training.Tasks[t].Bytes;
+            ok = false;
+            _failure = $"at the first run of '{_training.Tasks[_order[_stage]].Name}' (stage {_stage}), running '{_training.Tasks[k].Name}' needs {_training.Tasks[k].Bytes} bytes beside {pinned} bytes of buffers it or its pending recomputations read";
+        }
+        else if (_steps.Count >= _stepLimit) { ok = false; _failure = $"more than {_stepLimit} runs (recomputation cascades)"; }
+        if (ok)
+        {
+            var kind = _training.Tasks[k].Kind == TaskKind.Backward ? StepKind.Backward : _ran[k] ? StepKind.Recompute : StepKind.Compute;
+            _steps.Add(new Step(kind, k));
+            _live[k] = true;
+            _ran[k] = true;
+            _runStage[k] = _stage;
+            _current += _training.Tasks[k].Bytes;
+        }
+        foreach (int p in inputs) _pins[p]--;
+        if (ok) foreach (int p in inputs) FreeIfDead(p);
+        return ok;
+    }
+
+    /// <summary>The ancestors of a task that must be recomputed before it runs, in position order.</summary>
+    private List<int> MissingAncestors(int k)
+    {
+        _visitStamp++;
+        var found = new List<int>();
+        _stack.Clear();
+        foreach (int p in _training.Tasks[k].Inputs) _stack.Push(p);
+        while (_stack.Count > 0)
+        {
+            int p = _stack.Pop();
+            if (_live[p] || _visited[p] == _visitStamp) continue;
+            if (!_ran[p]) throw new InvalidOperationException($"the order runs '{_training.Tasks[k].Name}' before its ancestor '{_training.Tasks[p].Name}'");
+            _visited[p] = _visitStamp;
+            found.Add(p);
+            foreach (int q in _training.Tasks[p].Inputs) _stack.Push(q);
+        }
+        found.Sort((x, y) => _position[x].CompareTo(_position[y]));
+        return found;
+    }
+
+    /// <summary>Next position (after the current stage) at which a first run reads the task, or int.MaxValue.</summary>
+    private int NextUse(int t)
+    {
+        var readers = _readerPositions[t];
+        int i = _nextReader[t];
+        while (i < readers.Length && readers[i] <= _stage) i++;
+        return i < readers.Length ? readers[i] : int.MaxValue;
+    }
+
+    /// <summary>
+    /// Frees a buffer no later first run reads, unless it was run in this stage: buffers recomputed for this stage's
+    /// task may serve another recomputation of the stage (freeing them at once makes recursive recomputation
+    /// exponential on dense DAGs). They stay until the stage ends, or until memory is short (evicted first).
+    /// </summary>
+    /// <summary>
+    /// When a buffer is next needed: by the first run of a reader, or by the recomputation of an evicted reader
+    /// that is needed later (and so on through evicted readers). Counting only first runs would free the inputs
+    /// of evicted buffers as dead, and bringing those back would then cascade to the start of the DAG.
+    /// </summary>
+    private int NeededAt(int t)
+    {
+        int best = NextUse(t);
+        _needStamp++;
+        _needStack.Clear();
+        foreach (int r in _training.Readers(t)) _needStack.Push(r);
+        while (_needStack.Count > 0)
+        {
+            int r = _needStack.Pop();
+            if (_needVisited[r] == _needStamp || !_ran[r] || _live[r]) continue;
+            _needVisited[r] = _needStamp;
+            int next = NextUse(r);
+            if (next == int.MaxValue && _training.Readers(r).Length == 0) continue;
+            if (next < best) best = next;
+            foreach (int q in _training.Readers(r)) _needStack.Push(q);
+        }
+        return best;
+    }
+
+    private readonly Stack<int> _needStack = new();
+    private int[] _needVisited = [];
+    private int _needStamp;
+
+    private void FreeIfDead(int t)
+    {
+        if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue && _runStage[t] != _stage) Free(t);
+    }
+
+    private void Free(int t)
+    {
+        _live[t] = false;
+        _current -= _training.Tasks[t].Bytes;
+    }
+
+    /// <summary>Evicts unpinned live buffers until <paramref name="bytes"/> more fit the budget.</summary>
+    private bool Reserve(long bytes)
+    {
+        while (_current + bytes > _budget)
+        {
+            int victim = -1;
+            double best = double.MaxValue;
+            long victimBytes = 0;
+            for (int t = 0; t < _live.Length; t++)
+            {
+                if (!_live[t] || _pins[t] > 0 || _training.Tasks[t].Bytes == 0) continue;
+                int next = NeededAt(t);
+                if (next == int.MaxValue) { victim = t; break; } // dead: free it first
+                if (_neverRecompute[t]) continue;
+                double s = Score(t, next);
+                long b = _training.Tasks[t].Bytes;
+                if (s < best || (s == best && b > victimBytes)) { best = s; victim = t; victimBytes = b; }
+            }
+            if (victim < 0) return false;
+            Free(victim);
+        }
+        return true;
+    }
+
+    private double Score(int t, int next)
+    {
+        var task = _training.Tasks[t];
+        double bytes = task.Bytes;
+        double distance = next - _stage;
+        switch (_score)
+        {
+            case EvictionScore.FarthestNextUse:
+                return -distance;
+            case EvictionScore.CostPerByte:
+                return RecomputeCost(task) / bytes;
+            default:
+                return RecomputeCost(task) / (bytes * distance);
+        }
+    }
+
+    /// <summary>
+    /// Time to bring a buffer back: its own run plus the runs of the ancestors that are gone too and would be
+    /// recomputed with it (DTR's evicted neighbourhood), each counted once.
+    /// </summary>
+    private double RecomputeCost(TrainingTask task)
+    {
+        // A small constant keeps zero-time tasks (Moccasin's source node) from being free to evict when they are
+        // not: bringing them back still takes a step.
+        double cost = task.Time + 1e-9;
+        _visitStamp++;
+        _stack.Clear();
+        foreach (int p in task.Inputs) _stack.Push(p);
+        while (_stack.Count > 0)
+        {
+            int p = _stack.Pop();
+            if (_live[p] || _visited[p] == _visitStamp) continue;
+            _visited[p] = _visitStamp;
+            cost += _training.Tasks[p].Time;
+            foreach (int q in _training.Tasks[p].Inputs) _stack.Push(q);
+        }
+        return cost;
+    }
+
+    private readonly Stack<int> _stack = new();
+    private int[] _visited = [];
+    private int _visitStamp;
+}
