@@ -22,6 +22,9 @@ public static class Program
             ["planner"] = PlannerTables.Paper,
             ["planner-random"] = PlannerTables.Random,
             ["optimal"] = OptimalTable.Table,
+            ["scale"] = ScaleTable.Table,
+            ["scale-chain"] = ScaleTable.Chain,
+            ["scale-dag"] = ScaleTable.Dag,
         };
 
     public static int Main(string[] args)
