@@ -134,22 +134,34 @@ public static class RecomputePlanner
             if (c.Simulation!.PeakBytes <= budget) return c;
         }
         long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
+        // A graph too large for every ancestral set (the family is thinned; the DP runs for seconds) gets a shorter
+        // search: model budgets up to 1/16 above the user's, halved at most 6 times (to 1/256 of the budget).
+        bool large = problem.Forward.Count + 2 > options.MaxApproxSets;
+        int rounds = large ? 6 : 12;
+        long tolerance = Math.Max(1, budget / (large ? 256 : 1000));
+        var tried = new Dictionary<long, Candidate?>();
         Candidate? At(long modelBudget)
         {
+            if (tried.TryGetValue(modelBudget, out var known)) return known;
             var r = dp.Solve(problem, options with { BudgetBytes = modelBudget, BlockModel = BlockCostModel.Paper }, ct);
-            if (!r.Feasible) return null;
+            if (!r.Feasible) return tried[modelBudget] = null;
             var c = Prove(problem, r, budget) with { ModelBudget = modelBudget };
             if (c.Simulation!.PeakBytes <= budget && (best is null || c.Simulation.RecomputeTime < best.Simulation!.RecomputeTime))
                 best = c;
-            return c;
+            return tried[modelBudget] = c;
         }
         bool Fits(Candidate? c) => c?.Simulation is { } s && s.PeakBytes <= budget;
 
         long lo;
         var first = At(Math.Min(budget, hi));
-        if (Fits(first)) lo = Math.Min(budget, hi);
+        if (Fits(first))
+        {
+            lo = Math.Min(budget, hi);
+            if (large) hi = Math.Min(hi, budget + budget / 16);
+        }
         else
         {
+            if (large) hi = Math.Min(hi, budget);
             // The model says no (or the schedule does not fit): start from the model's smallest budget.
             var min = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, ct);
             if (min is null) return first;
@@ -158,7 +170,7 @@ public static class RecomputePlanner
             lo = min.Value.Budget;
         }
         if (lo >= hi || Fits(At(hi))) return best;
-        for (int round = 0; round < 12 && hi - lo > Math.Max(1, budget / 1000); round++)
+        for (int round = 0; round < rounds && hi - lo > tolerance; round++)
         {
             long mid = lo + (hi - lo) / 2;
             if (Fits(At(mid))) lo = mid; else hi = mid;

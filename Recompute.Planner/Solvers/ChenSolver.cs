@@ -55,8 +55,8 @@ public sealed class ChenSolver : ISolver
         return new SolverResult(Name, true, "FEASIBLE", Strategy: plan, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
     }
 
-    /// <summary>Articulation candidates (v, M(L^v)) in topological order.</summary>
-    internal static List<(int Node, long Mem)> ArticulationCandidates(ForwardDag dag) => new ArticulationCuts(dag).Candidates;
+    /// <summary>Articulation candidates (dense index v, M(L^v)) in topological order: the v with ∂(L^v) = {v}.</summary>
+    public static IReadOnlyList<(int Node, long Mem)> ArticulationCandidates(ForwardDag dag) => new ArticulationCuts(dag).Candidates;
 
     /// <summary>
     /// The articulation lower sets of a forward graph, found in near-linear time with its post-dominator tree

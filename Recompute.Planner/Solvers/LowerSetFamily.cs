@@ -2,12 +2,28 @@ using System.Numerics;
 
 namespace Recompute.Planner.Solvers;
 
-/// <summary>The number of lower sets passed the limit the user set (<c>--max-lower-sets</c>).</summary>
-public sealed class LowerSetLimitException(long limit, int nodes)
-    : Exception($"the graph has more than {limit} lower sets ({nodes} forward tensors): the exact DP would not finish; " +
-                "use --solver dp-approx, or raise --max-lower-sets")
+/// <summary>
+/// The number of lower sets passed the limit the user set (<c>--max-lower-sets</c>), or listing them would take more
+/// memory than <see cref="LowerSetFamily.MaxListingBytes"/>.
+/// </summary>
+public sealed class LowerSetLimitException : Exception
 {
-    public long Limit { get; } = limit;
+    public LowerSetLimitException(long limit, int nodes)
+        : base($"the graph has more than {limit} lower sets ({nodes} forward tensors): the exact DP would not finish; " +
+               "use --solver dp-approx, or raise --max-lower-sets")
+    {
+        Limit = limit;
+    }
+
+    public LowerSetLimitException(long limit, int nodes, long bytes)
+        : base($"the graph has more than {limit} lower sets ({nodes} forward tensors), and listing more would take over " +
+               $"{bytes / (1 << 20)} MiB: the exact DP would not finish; use --solver dp-approx")
+    {
+        Limit = limit;
+    }
+
+    /// <summary>The number of lower sets the graph is known to have more than.</summary>
+    public long Limit { get; }
 }
 
 /// <summary>
@@ -276,10 +292,19 @@ public sealed class LowerSetFamily
         return new LowerSetFamily(dag, sets);
     }
 
+    /// <summary>Most bytes the exact family's bitsets may take (the sets, their boundaries and the hash set that finds them).</summary>
+    public const long MaxListingBytes = 1L << 30;
+
     /// <summary>Every lower set, found breadth-first from ∅ by adding one ready node at a time.</summary>
-    /// <exception cref="LowerSetLimitException">More than <paramref name="limit"/> sets.</exception>
+    /// <exception cref="LowerSetLimitException">More than <paramref name="limit"/> sets, or more than fit in
+    /// <see cref="MaxListingBytes"/>. A graph with a level of w tensors has at least 2^w lower sets (each subset of
+    /// the level, an antichain, spans its own), so a wide graph stops before listing any.</exception>
     public static LowerSetFamily All(ForwardDag dag, long limit, CancellationToken cancellation = default)
     {
+        int width = WidestLevel(dag);
+        if (width >= 62 || (1L << width) > limit) throw new LowerSetLimitException(limit, dag.Count);
+        long perSet = 3L * dag.Words * sizeof(ulong) + 96;
+        long fit = MaxListingBytes / perSet;
         var sets = new List<ulong[]> { dag.NewSet() };
         var seen = new HashSet<ulong[]>(BitsetComparer.Instance) { sets[0] };
         for (int head = 0; head < sets.Count; head++)
@@ -298,10 +323,26 @@ public sealed class LowerSetFamily
                 {
                     sets.Add(t);
                     if (sets.Count > limit) throw new LowerSetLimitException(limit, dag.Count);
+                    if (sets.Count > fit) throw new LowerSetLimitException(fit, dag.Count, MaxListingBytes);
                 }
             }
         }
         return new LowerSetFamily(dag, sets);
+    }
+
+    /// <summary>The most tensors of one depth (longest path from a source): tensors of one depth are pairwise incomparable.</summary>
+    private static int WidestLevel(ForwardDag dag)
+    {
+        var depth = new int[dag.Count];
+        var width = new Dictionary<int, int>();
+        int widest = 0;
+        for (int v = 0; v < dag.Count; v++)
+        {
+            foreach (int p in dag.Pred[v]) depth[v] = Math.Max(depth[v], depth[p] + 1);
+            width[depth[v]] = width.GetValueOrDefault(depth[v]) + 1;
+            widest = Math.Max(widest, width[depth[v]]);
+        }
+        return widest;
     }
 
     /// <summary>Counts lower sets up to a limit (for <c>inspect</c>); returns null past the limit.</summary>
