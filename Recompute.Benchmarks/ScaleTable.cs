@@ -13,7 +13,8 @@ namespace Recompute.Benchmarks;
 /// JSON) go through what <c>recompute plan FILE --budget 50% --solver dp-approx -o schedule.json</c> does, phase by
 /// phase, plus Chen's solver and the schedule read back. <c>dotnet run -c Release --project Recompute.Benchmarks --
 /// scale</c> runs each graph in a child process (<c>scale-chain</c>, <c>scale-dag</c>) so that each reports its own
-/// peak working set.
+/// peak working set. Phases show wall seconds and, in brackets, the process's CPU seconds (all threads, GC
+/// included), which a machine shared with other work inflates less.
 /// </summary>
 public static class ScaleTable
 {
@@ -82,13 +83,13 @@ public static class ScaleTable
             rows.Add(("write the graph file (s, not in the total)", S(Time(() => writeGraph(graphFile)))));
             rows.Add(("graph file (MB)", (new FileInfo(graphFile).Length / 1e6).ToString("0.0", CultureInfo.InvariantCulture)));
             GC.Collect();
-            double total = 0;
-            double Phase(string phase, Action action)
+            double total = 0, totalCpu = 0;
+            void Phase(string phase, Action action)
             {
-                double t = Time(action);
-                total += t;
-                rows.Add((phase + " (s)", S(t)));
-                return t;
+                var (wall, cpu) = WallAndCpu(action);
+                total += wall;
+                totalCpu += cpu;
+                rows.Add((phase + " (s)", $"{S(wall)} ({S(cpu)})"));
             }
 
             Recompute.Planner.Graph.ComputationGraph graph = null!;
@@ -103,25 +104,25 @@ public static class ScaleTable
             Phase("dp-approx plan at 50 % (every DP run, lowering and simulation)", () => plan = RecomputePlanner.Plan(problem, "dp-approx", options));
             if (plan.Feasible)
                 Phase("write the schedule (-o)", () => ScheduleFormat.Write(plan.Schedule!, scheduleFile));
-            rows.Add(("total, import to written schedule (s)", S(total)));
+            rows.Add(("total, import to written schedule (s)", $"{S(total)} ({S(totalCpu)})"));
             rows.Add(("planned forward tensors", problem.Forward.Count.ToString("N0", CultureInfo.InvariantCulture)));
             rows.Add(("schedule steps", plan.Schedule?.Steps.Length.ToString("N0", CultureInfo.InvariantCulture) ?? "none"));
             rows.Add(("simulated peak / budget", plan.Simulation is { } sim ? $"{(double)sim.PeakBytes / budget:P1}" : "no plan"));
             rows.Add(("overhead (recompute / forward time)", plan.Simulation is { } s2 ? $"{s2.Overhead:P1}" : "no plan"));
 
-            // The parts of the plan again, one at a time.
+            // The parts of the plan again, one at a time (not in the total).
             if (plan.Feasible)
             {
                 var solverOptions = options with { BudgetBytes = plan.SolverBudgetBytes };
                 SolverResult once = null!;
-                rows.Add(("  one dp-approx solve at the plan's model budget (s)", S(Time(() => once = new DpApproxSolver().Solve(problem, solverOptions)))));
+                Phase("  one dp-approx solve at the plan's model budget", () => once = new DpApproxSolver().Solve(problem, solverOptions));
                 Schedule lowered = null!;
-                rows.Add(("  one lowering (s)", S(Time(() => lowered = Lowering.Lower(problem.Training, problem.Forward, once.Strategy!, "dp-approx", budget)))));
-                rows.Add(("  one simulation (s)", S(Time(() => Simulator.Simulate(lowered, enforceBudget: false)))));
-                rows.Add(("read the schedule back and simulate it (s)", S(Time(() => Simulator.Simulate(ScheduleFormat.Read(scheduleFile, problem.Training))))));
+                Phase("  one lowering", () => lowered = Lowering.Lower(problem.Training, problem.Forward, once.Strategy!, "dp-approx", budget));
+                Phase("  one simulation", () => Simulator.Simulate(lowered, enforceBudget: false));
+                Phase("read the schedule back and simulate it", () => Simulator.Simulate(ScheduleFormat.Read(scheduleFile, problem.Training)));
             }
             PlanResult chen = null!;
-            rows.Add(("chen plan at 50 % (s)", S(Time(() => chen = RecomputePlanner.Plan(problem, "chen", options)))));
+            Phase("chen plan at 50 %", () => chen = RecomputePlanner.Plan(problem, "chen", options));
             rows.Add(("chen simulated peak / budget", chen.Simulation is { } cs ? $"{(double)cs.PeakBytes / budget:P1}" : "no plan"));
             using var self = Process.GetCurrentProcess();
             rows.Add(("peak working set (MB)", (self.PeakWorkingSet64 / 1e6).ToString("0", CultureInfo.InvariantCulture)));
@@ -131,6 +132,17 @@ public static class ScaleTable
             dir.Delete(recursive: true);
         }
         return rows;
+    }
+
+    private static (double Wall, double Cpu) WallAndCpu(Action action)
+    {
+        using var self = Process.GetCurrentProcess();
+        var cpu = self.TotalProcessorTime;
+        long start = Stopwatch.GetTimestamp();
+        action();
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        self.Refresh();
+        return (wall, (self.TotalProcessorTime - cpu).TotalSeconds);
     }
 
     private static double Time(Action action)

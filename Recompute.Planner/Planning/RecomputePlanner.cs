@@ -134,10 +134,10 @@ public static class RecomputePlanner
             if (c.Simulation!.PeakBytes <= budget) return c;
         }
         long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
-        // A graph too large for every ancestral set (the family is thinned; the DP runs for seconds) gets a shorter
-        // search: model budgets up to 1/16 above the user's, halved at most 6 times (to 1/256 of the budget).
+        // A graph too large for every ancestral set (the family is thinned; each DP run takes seconds) gets a shorter
+        // search: model budgets up to 1/32 above the user's, halved at most 3 times (to 1/256 of the budget).
         bool large = problem.Forward.Count + 2 > options.MaxApproxSets;
-        int rounds = large ? 6 : 12;
+        int rounds = large ? 3 : 12;
         long tolerance = Math.Max(1, budget / (large ? 256 : 1000));
         var tried = new Dictionary<long, Candidate?>();
         Candidate? At(long modelBudget)
@@ -157,7 +157,7 @@ public static class RecomputePlanner
         if (Fits(first))
         {
             lo = Math.Min(budget, hi);
-            if (large) hi = Math.Min(hi, budget + budget / 16);
+            if (large) hi = Math.Min(hi, budget + budget / 32);
         }
         else
         {
