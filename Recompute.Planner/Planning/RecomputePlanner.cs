@@ -66,7 +66,9 @@ public static class RecomputePlanner
     /// the schedule (<see cref="BlockCostModel.Liveness"/>); if that plan does not fit by simulation (effects across
     /// blocks the replay does not see), it falls back to the paper's model, which counts more than the schedule ever
     /// holds (2·M(V_i), A_i ∩ B_i twice), and searches the largest model budget whose schedule still fits, keeping the
-    /// cheapest fitting plan it saw. Other solvers are run once at the user's budget.
+    /// cheapest fitting plan it saw. On graphs too large for every ancestral set (<see cref="SolverOptions.MaxApproxSets"/>)
+    /// the search is shorter and the chain found is then refined by simulation (see <c>ChainRefinement</c>). Other
+    /// solvers are run once at the user's budget.
     /// </remarks>
     public static PlanResult Plan(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
@@ -75,7 +77,22 @@ public static class RecomputePlanner
         var clock = Stopwatch.StartNew();
         long budget = options.BudgetBytes;
         Candidate? best;
-        if (solver is CanonicalDpSolver dp) best = SearchModelBudget(problem, dp, options, cancellation);
+        if (solver is CanonicalDpSolver dp)
+        {
+            best = SearchModelBudget(problem, dp, options, cancellation);
+            // On a thinned family (a graph too large for every ancestral set) the chain is refined (ChainRefinement).
+            if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit } && fit.PeakBytes <= budget
+                && ChainRefinement.Refine(problem, chain, solverName, budget, fit.RecomputeTime, cancellation) is { } refined)
+            {
+                var cost = PaperCostModel.Evaluate(problem.Forward, refined.Strategy);
+                best = best with
+                {
+                    Result = best.Result with { Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
+                    Schedule = refined.Schedule with { BudgetBytes = budget },
+                    Simulation = refined.Simulation,
+                };
+            }
+        }
         else
         {
             var r = solver.Solve(problem, options, cancellation);
@@ -135,7 +152,8 @@ public static class RecomputePlanner
         }
         long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
         // A graph too large for every ancestral set (the family is thinned; each DP run takes seconds) gets a shorter
-        // search: model budgets up to 1/32 above the user's, halved at most 3 times (to 1/256 of the budget).
+        // search, and its chain is refined by simulation afterwards (see Plan), which uses the slack a larger model
+        // budget would: no search above the user's budget, and below it at most 3 halvings (to 1/256 of the budget).
         bool large = problem.Forward.Count + 2 > options.MaxApproxSets;
         int rounds = large ? 3 : 12;
         long tolerance = Math.Max(1, budget / (large ? 256 : 1000));
@@ -157,7 +175,7 @@ public static class RecomputePlanner
         if (Fits(first))
         {
             lo = Math.Min(budget, hi);
-            if (large) hi = Math.Min(hi, budget + budget / 32);
+            if (large) return best;
         }
         else
         {

@@ -69,6 +69,10 @@ public class LargeGraphTests
                 Assert.True(plan.Feasible, plan.Solver.Reason);
                 Assert.True(plan.Simulation!.PeakBytes <= budget);
                 Assert.True(plan.Simulation.RecomputeTime > 0, "half the store-all peak cannot hold every tensor");
+                // Over the thinned family alone every block spans 50 tensors (25 Conv of time 10, 25 Relu of time 1)
+                // and the backward recomputes all but the last: at least 265/275 = 96 % of the forward time. The
+                // refinement cuts the chain after the convolutions the budget can keep, so far less is recomputed.
+                Assert.True(plan.Simulation.Overhead < 0.9, $"overhead {plan.Simulation.Overhead:P1}");
 
                 // The schedule file is read back and replayed to the same peak, under the stated budget.
                 var scheduleFile = Path.Combine(dir.FullName, "schedule.json");
