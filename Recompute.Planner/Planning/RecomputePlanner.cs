@@ -87,7 +87,8 @@ public static class RecomputePlanner
                 var cost = PaperCostModel.Evaluate(problem.Forward, refined.Strategy);
                 best = best with
                 {
-                    Result = best.Result with { Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
+                    // No longer the DP's optimum over its family: a feasible refinement of it.
+                    Result = best.Result with { Status = "FEASIBLE", Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
                     Schedule = refined.Schedule with { BudgetBytes = budget },
                     Simulation = refined.Simulation,
                 };

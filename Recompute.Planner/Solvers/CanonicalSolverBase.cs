@@ -32,13 +32,27 @@ public abstract class CanonicalDpSolver : ISolver
     }
 
     /// <summary>The smallest paper-model budget for which this solver finds a strategy, and that strategy.</summary>
+    /// <remarks>
+    /// Remembered per problem and per option that changes it (family size, block model, pins): planning under a
+    /// budget that does not fit and then telling the user the smallest one that does both need it.
+    /// </remarks>
     public (long Budget, CanonicalStrategy Strategy)? MinimumBudget(PlanningProblem problem, SolverOptions options, CancellationToken ct = default)
     {
+        var key = (Name, options.MaxApproxSets, options.MaxLowerSets, options.BlockModel,
+            string.Join(",", options.Keep.Order()), string.Join(",", options.ForceRecompute.Order()));
+        var cache = MinimumCache.GetValue(problem, _ => []);
+        lock (cache)
+            if (cache.TryGetValue(key, out var known)) return known;
         var dag = problem.Forward;
         var family = Family(dag, options, ct);
         var dp = NewDp(problem, family, options);
-        return dp.MinimumPeak(PeakUpperBound(problem, options, ct), ct);
+        var found = dp.MinimumPeak(PeakUpperBound(problem, options, ct), ct);
+        lock (cache) cache[key] = found;
+        return found;
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<PlanningProblem,
+        Dictionary<(string, int, long, BlockCostModel, string, string), (long Budget, CanonicalStrategy Strategy)?>> MinimumCache = new();
 
     private protected static CanonicalDp NewDp(PlanningProblem problem, LowerSetFamily family, SolverOptions options)
     {
