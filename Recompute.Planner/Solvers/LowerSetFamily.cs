@@ -306,25 +306,35 @@ public sealed class LowerSetFamily
         long perSet = 3L * dag.Words * sizeof(ulong) + 96;
         long fit = MaxListingBytes / perSet;
         var sets = new List<ulong[]> { dag.NewSet() };
+        // The ready tensors of each listed set (outside it, every input inside), ascending; a set's children are it
+        // plus one of them, and their ready tensors follow from its own: O(|ready| + degree) per child, not O(n).
+        var ready = new List<int[]?> { Enumerable.Range(0, dag.Count).Where(v => dag.Pred[v].Length == 0).ToArray() };
         var seen = new HashSet<ulong[]>(BitsetComparer.Instance) { sets[0] };
+        var next = new List<int>();
         for (int head = 0; head < sets.Count; head++)
         {
             if ((head & 1023) == 0) cancellation.ThrowIfCancellationRequested();
             var s = sets[head];
-            for (int v = 0; v < dag.Count; v++)
+            var r = ready[head]!;
+            ready[head] = null;
+            foreach (int v in r)
             {
-                if (ForwardDag.Contains(s, v)) continue;
-                bool ready = true;
-                foreach (int p in dag.Pred[v]) if (!ForwardDag.Contains(s, p)) { ready = false; break; }
-                if (!ready) continue;
                 var t = (ulong[])s.Clone();
                 ForwardDag.Add(t, v);
-                if (seen.Add(t))
+                if (!seen.Add(t)) continue;
+                sets.Add(t);
+                if (sets.Count > limit) throw new LowerSetLimitException(limit, dag.Count);
+                if (sets.Count > fit) throw new LowerSetLimitException(fit, dag.Count, MaxListingBytes);
+                next.Clear();
+                foreach (int u in r) if (u != v) next.Add(u);
+                foreach (int w in dag.Succ[v])
                 {
-                    sets.Add(t);
-                    if (sets.Count > limit) throw new LowerSetLimitException(limit, dag.Count);
-                    if (sets.Count > fit) throw new LowerSetLimitException(fit, dag.Count, MaxListingBytes);
+                    bool inputsIn = true;
+                    foreach (int p in dag.Pred[w]) if (!ForwardDag.Contains(t, p)) { inputsIn = false; break; }
+                    if (inputsIn) next.Add(w);
                 }
+                next.Sort();
+                ready.Add(next.ToArray());
             }
         }
         return new LowerSetFamily(dag, sets);
