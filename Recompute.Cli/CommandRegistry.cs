@@ -13,5 +13,6 @@ internal static class CommandRegistry
         new ReportCommand(),
         new MaxBatchCommand(),
         new TrainCommand(),
+        new CalibrateCommand(),
     ];
 }

@@ -30,15 +30,51 @@ public static class CommandRunner
 {
     public static IReadOnlyList<ICommand> Commands { get; } = CommandRegistry.All();
 
+    /// <summary>
+    /// How long an interrupted command may take to stop by itself. Some work does not watch the cancellation token
+    /// (CP-SAT's presolve, the DP that warm-starts the optimal solver); past this grace the process exits anyway.
+    /// </summary>
+    public static readonly TimeSpan InterruptGrace = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// The process entry: Ctrl-C and SIGTERM cancel the command, which then stops cleanly with exit code 130. If it
+    /// has not stopped after <see cref="InterruptGrace"/>, the process exits with 130 once no file write is in
+    /// progress: every file is written to a temporary name and renamed, so each is complete or absent either way.
+    /// </summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        var finished = new ManualResetEventSlim(); // not disposed: the watchdog thread may still wait on it
+        int interrupted = 0;
+        void Interrupt()
+        {
+            // The watchdog starts first: cancelling runs the token's callbacks (CP-SAT's StopSearch) on this thread.
+            if (Interlocked.Exchange(ref interrupted, 1) == 0) StartWatchdog();
+            cts.Cancel();
+        }
+        void StartWatchdog() =>
+            new Thread(() =>
+            {
+                if (finished.Wait(InterruptGrace)) return;
+                // Writes already in progress finish (they are short); later ones never start.
+                Recompute.Planner.Reporting.AtomicFile.StopWrites(TimeSpan.FromSeconds(30));
+                if (finished.IsSet) return; // the command stopped by itself meanwhile and said so
+                string command = args.Length > 0 ? "recompute " + args[0] : "recompute";
+                stderr.WriteLine($"{command}: interrupted; files already written are complete, nothing else was written");
+                stderr.Flush();
+                stdout.Flush();
+                Environment.Exit(ExitCodes.Interrupted);
+            }) { IsBackground = true, Name = "recompute interrupt" }.Start();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; Interrupt(); };
         Console.CancelKeyPress += onCancel;
         using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
-            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cts.Cancel(); });
+            System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; Interrupt(); });
         try { return Run(args, stdout, stderr, cts.Token); }
-        finally { Console.CancelKeyPress -= onCancel; }
+        finally
+        {
+            finished.Set();
+            Console.CancelKeyPress -= onCancel;
+        }
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
@@ -76,6 +112,12 @@ public static class CommandRunner
             stderr.WriteLine($"recompute {command.Name}: {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // An output that cannot be written (missing folder, no permission, disk full): AtomicFile names it.
+            stderr.WriteLine($"recompute {command.Name}: {e.Message.ReplaceLineEndings(" ")}");
+            return ExitCodes.BadInput;
+        }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             stderr.WriteLine($"recompute {command.Name}: interrupted; files already written are complete, nothing else was written");
@@ -91,7 +133,7 @@ public static class CommandRunner
         foreach (var c in Commands) w.WriteLine($"  {c.Name,-10} {c.Summary}");
         w.WriteLine();
         w.WriteLine("recompute <command> --help shows a command's options.");
-        w.WriteLine("exit codes: 0 success, 1 no plan fits the budget, 2 bad input or usage.");
+        w.WriteLine("exit codes: 0 success, 1 no plan fits the budget, 2 bad input or usage, 130 interrupted (Ctrl-C, SIGTERM).");
     }
 }
 

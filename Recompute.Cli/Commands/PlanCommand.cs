@@ -59,32 +59,40 @@ public sealed class PlanCommand : ICommand
         }
         catch (LowerSetLimitException e) { throw new UsageException(e.Message); }
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
+        // A searching solver stopped by Ctrl-C or SIGTERM returns its best plan so far, as on its time limit; the
+        // command was interrupted all the same: exit 130 and write nothing rather than pass it off as a finished run.
+        cancellation.ThrowIfCancellationRequested();
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
         if (plan.Feasible && args.Value("--dot") is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
 
         long? smallest = null;
-        if (!plan.Feasible) smallest = SmallestFeasible(problem, solverName, options, cancellation);
+        string? smallestSolver = null;
+        if (!plan.Feasible) (smallest, smallestSolver) = SmallestFeasible(problem, solverName, options, cancellation);
 
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallest, output);
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallest, smallestSolver, output);
         else WriteTable(stdout, graph, plan, minBudget, output);
 
         if (!plan.Feasible)
         {
             stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {plan.Solver.Reason ?? "infeasible"}" +
-                (smallest is { } s ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" : ""));
+                (smallest is { } s ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
+                    (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : ""));
             return ExitCodes.Infeasible;
         }
         return ExitCodes.Success;
     }
 
-    /// <summary>The smallest budget a canonical DP fits, to tell a user what to ask for.</summary>
-    private static long? SmallestFeasible(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken ct)
+    /// <summary>
+    /// The smallest budget a canonical DP fits, to tell a user what to ask for, and the DP it is for: the solver
+    /// asked for when it is one, dp-approx otherwise (or when the exact DP has too many lower sets).
+    /// </summary>
+    private static (long? Budget, string Solver) SmallestFeasible(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken ct)
     {
-        if (options.BudgetBytes == long.MaxValue) return null;
+        if (options.BudgetBytes == long.MaxValue) return (null, solverName);
         if (SolverRegistry.Create(solverName) is not CanonicalDpSolver) solverName = "dp-approx";
-        try { return RecomputePlanner.SmallestFeasibleBudget(problem, solverName, options, ct); }
-        catch (LowerSetLimitException) { return RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options, ct); }
+        try { return (RecomputePlanner.SmallestFeasibleBudget(problem, solverName, options, ct), solverName); }
+        catch (LowerSetLimitException) { return (RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options, ct), "dp-approx"); }
     }
 
     private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
@@ -94,7 +102,7 @@ public sealed class PlanCommand : ICommand
         ["overhead"] = plan.Simulation.Overhead,
     };
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallest, string? output)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallest, string? smallestSolver, string? output)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
@@ -118,7 +126,7 @@ public sealed class PlanCommand : ICommand
             .Field("timeUnit", plan.Schedule?.Training.Graph.TimeUnit)
             .Field("steps", (long?)plan.Schedule?.Steps.Length)
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
-        if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest);
+        if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest).Field("smallestFeasibleSolver", smallest is null ? null : smallestSolver);
         j.WriteTo(stdout);
     }
 

@@ -19,10 +19,11 @@ public sealed class TrainCommand : ICommand
     public string Name => "train";
     public string Summary => "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all";
     public string Usage => $"""
-        recompute train <graph> --budget <B> [--steps N] [--batch N] [--verify] [--solver S] [--seed N] [--lr X] [--optimizer adam|sgd] [--format table|json]
+        recompute train <graph> --budget <B> [--steps N] [--batch N] [--time-file F] [--verify] [--solver S] [--seed N] [--lr X] [--optimizer adam|sgd] [--format table|json]
           --budget B           bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak ("40%")
           --steps N            training steps (default 10)
           --batch N            re-infer an ONNX graph for another batch size
+          --time-file F        measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model
           --verify             also train with store-all in lockstep: maxGradientDifference and both step times
           --solver S           {string.Join(", ", SolverRegistry.Names)} (default dp-approx)
           --seed N             seed of weights, synthetic data and dropout (default 1)
@@ -35,14 +36,13 @@ public sealed class TrainCommand : ICommand
     public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         var args = new CliArguments(argv,
-            new HashSet<string>(["--budget", "--steps", "--batch", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format"], StringComparer.Ordinal),
+            new HashSet<string>(["--budget", "--steps", "--batch", "--time-file", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format"], StringComparer.Ordinal),
             new HashSet<string>(["--verify"], StringComparer.Ordinal));
         args.ExpectPositionals(1, Usage.Split('\n')[0]);
         var format = args.Value("--format") ?? "table";
         if (format is not ("table" or "json")) throw new UsageException($"--format must be 'table' or 'json', not '{format}'");
         var budgetText = args.Value("--budget") ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
         int steps = args.Int("--steps", 10, 1, 1_000_000);
-        int? batch = args.Has("--batch") ? args.Int("--batch", 1, 1, 1 << 20) : null;
         var solver = args.Value("--solver") ?? "dp-approx";
         if (!SolverRegistry.Exists(solver)) throw new UsageException($"unknown solver '{solver}'; solvers: {string.Join(", ", SolverRegistry.Names)}");
         int seed = args.Int("--seed", 1, 0, int.MaxValue);
@@ -58,8 +58,7 @@ public sealed class TrainCommand : ICommand
         bool verify = args.Flag("--verify");
 
         var path = args.Positional(0, "graph file");
-        if (!File.Exists(path)) throw new InputFileException($"{path}: no such file");
-        var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch });
+        var graph = CommandSupport.LoadGraph(args, path);
         long budget;
         try
         {
@@ -111,6 +110,10 @@ public sealed class TrainCommand : ICommand
         return ExitCodes.Success;
     }
 
+    /// <summary>The predicted extra time of a training step (forward and backward) over store-all: recompute / (forward + backward).</summary>
+    private static double StepOverhead(Recompute.Planner.Scheduling.SimulationResult sim) =>
+        sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
+
     private static string Bytes(long b) => $"{ByteSize.Format(b)} ({b.ToString(CultureInfo.InvariantCulture)} B)";
 
     private static void WriteSummary(TextWriter w, TrainingReport r)
@@ -120,7 +123,8 @@ public sealed class TrainCommand : ICommand
         w.WriteLine($"store-all peak    {Bytes(r.Plan.StoreAllPeakBytes)}");
         w.WriteLine($"predicted peak    {Bytes(r.PredictedPeakBytes)}");
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
-        w.WriteLine(string.Create(inv, $"predicted overhead {r.Plan.Simulation!.Overhead:0.000} (recompute time / forward time)"));
+        var sim = r.Plan.Simulation!;
+        w.WriteLine(string.Create(inv, $"predicted overhead {sim.Overhead:0.000} (recompute time / forward time); per step {StepOverhead(sim):0.000} (recompute / (forward + backward))"));
         w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s (mean)"));
         if (r.StoreAllStepSeconds is { } s)
         {
@@ -146,6 +150,7 @@ public sealed class TrainCommand : ICommand
             j.WriteNumber("measuredPeakBytes", r.MeasuredPeakBytes);
             j.WriteNumber("predictedPeakBytes", r.PredictedPeakBytes);
             j.WriteNumber("predictedOverhead", r.Plan.Simulation!.Overhead);
+            j.WriteNumber("predictedStepOverhead", StepOverhead(r.Plan.Simulation));
             j.WriteNumber("recomputations", r.Steps[0].Recomputations);
             j.WriteNumber("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes));
             j.WriteNumber("stepSeconds", r.StepSeconds);

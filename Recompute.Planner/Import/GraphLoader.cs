@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx;
 
@@ -35,11 +36,14 @@ public static class GraphLoader
         };
     }
 
-    /// <summary>Formats without shapes cannot be re-inferred for another batch nor re-timed per node by name here.</summary>
+    /// <summary>
+    /// Formats without shape inference cannot be re-inferred for another batch; a time file replaces their times
+    /// by tensor name (<see cref="MeasuredTimes.Apply"/>).
+    /// </summary>
     private static ComputationGraph WithoutShapeOptions(string path, GraphLoadOptions options, Func<string, ComputationGraph> load)
     {
         if (options.Batch is not null) throw new GraphFormatException(path, null, "--batch needs a graph with shapes (ONNX); this format has sizes only");
-        if (options.TimeFile is not null) throw new GraphFormatException(path, null, "--time-file applies to ONNX graphs; this format carries its own times");
-        return load(path);
+        var graph = load(path);
+        return options.TimeFile is null ? graph : MeasuredTimes.Load(options.TimeFile).Apply(graph);
     }
 }

@@ -242,21 +242,9 @@ public static class NativeGraphFormat
     /// <summary>Writes a graph to a file: to a temporary file first, then renamed, so the file is complete or absent.</summary>
     public static void Save(ComputationGraph graph, string path)
     {
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                Write(graph, stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        using var ms = new MemoryStream();
+        Write(graph, ms);
+        Recompute.Planner.Reporting.AtomicFile.WriteAllBytes(path, ms.GetBuffer().AsSpan(0, (int)ms.Length));
     }
 
     /// <summary>The canonical text of a graph (UTF-8 JSON, one node per line, '\n' line ends, final newline).</summary>

@@ -120,7 +120,7 @@ public static class RecomputePlanner
     public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
         if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp) return null;
-        var replay = problem.Forward.Count <= ReplayLimit ? dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
+        var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
         var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
         long? best = null;
         foreach (var candidate in new[] { replay?.Budget, paper?.Budget })
@@ -132,8 +132,11 @@ public static class RecomputePlanner
         return best;
     }
 
-    /// <summary>Largest forward graph whose DP blocks are sized by replay.</summary>
-    public const int ReplayLimit = 600;
+    /// <summary>Largest forward graph whose DP blocks are sized by replay (see <see cref="CanonicalDpSolver.SizesBlocksByReplay"/>).</summary>
+    public const int ReplayLimit = CanonicalDpSolver.ReplayNodeLimit;
+
+    /// <summary>Model budgets the search tries after the user's own when the DP is expensive (a large lower-set family).</summary>
+    private const int LargeFamilyRounds = 2;
 
     private sealed record Candidate(SolverResult Result, Schedule? Schedule, SimulationResult? Simulation, long ModelBudget);
 
@@ -142,8 +145,9 @@ public static class RecomputePlanner
     {
         long budget = options.BudgetBytes;
         Candidate? best = null;
-        // Replaying blocks costs O(|V'|) per transition: on very large graphs only the paper's O(1) bound is used.
-        if (options.BlockModel == BlockCostModel.Paper && problem.Forward.Count <= ReplayLimit)
+        // Replaying blocks costs O(|V'|) per transition: on very large graphs and families only the paper's O(1) bound is used.
+        bool replaySized = dp.SizesBlocksByReplay(problem, options);
+        if (options.BlockModel == BlockCostModel.Paper && replaySized)
         {
             var replay = dp.Solve(problem, options with { BlockModel = BlockCostModel.Liveness }, ct);
             // The replayed model counts no more than the paper's, so when it finds no chain neither will the paper's.
@@ -188,8 +192,10 @@ public static class RecomputePlanner
             if (!Fits(atMin)) return atMin ?? first;
             lo = min.Value.Budget;
         }
-        if (lo >= hi || Fits(At(hi))) return best;
-        for (int round = 0; round < rounds && hi - lo > tolerance; round++)
+        // A large exact family costs seconds per DP run: a short search between the user's budget and store-all's.
+        bool largeExact = dp.HasLargeFamily(problem, options);
+        if (lo >= hi || (!largeExact && Fits(At(hi)))) return best;
+        for (int round = 0; round < (largeExact ? LargeFamilyRounds : rounds) && hi - lo > tolerance; round++)
         {
             long mid = lo + (hi - lo) / 2;
             if (Fits(At(mid))) lo = mid; else hi = mid;

@@ -4,15 +4,34 @@ namespace Recompute.Planner.Reporting;
 
 /// <summary>
 /// Writes files so that they are complete or absent: the content goes to a temporary file in the same folder,
-/// which is then renamed over the target (a rename within one file system is atomic).
+/// which is then renamed over the target (a rename within one file system is atomic). A failure raises an
+/// <see cref="IOException"/> whose message names the target and the reason, and leaves no temporary file.
 /// </summary>
 public static class AtomicFile
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
+    // Writes hold it shared; StopWrites takes it exclusively and never gives it back.
+    private static readonly ReaderWriterLockSlim Gate = new(LockRecursionPolicy.SupportsRecursion);
+
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, Utf8.GetBytes(text));
 
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        Gate.EnterReadLock();
+        try { WriteUnguarded(path, bytes); }
+        finally { Gate.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// Waits until no write is in progress, and blocks every later one for good: called before the process exits
+    /// without waiting for its main thread (a forced stop after Ctrl-C), so that no temporary file is left behind.
+    /// </summary>
+    /// <param name="timeout">How long to wait for a write in progress.</param>
+    /// <returns>Whether the writes were stopped within <paramref name="timeout"/>.</returns>
+    public static bool StopWrites(TimeSpan timeout) => Gate.TryEnterWriteLock(timeout);
+
+    private static void WriteUnguarded(string path, ReadOnlySpan<byte> bytes)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? ".";
@@ -26,10 +45,19 @@ public static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
+            if (e is not (IOException or UnauthorizedAccessException)) throw;
+            // Name the file asked for, not the temporary one, and say why in the user's terms.
+            string why = e switch
+            {
+                DirectoryNotFoundException => "its folder does not exist",
+                UnauthorizedAccessException => "permission denied",
+                FileNotFoundException => "a file cannot be created there",
+                _ => e.Message.Replace(temp, full, StringComparison.Ordinal),
+            };
+            throw new IOException($"cannot write {full}: {why}", e);
         }
     }
 

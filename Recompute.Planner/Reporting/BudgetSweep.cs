@@ -198,6 +198,8 @@ public static class BudgetSweep
                 if (warmStarts.TryGetValue(b, out var hint)) solverOptions = solverOptions with { WarmStart = hint };
             }
             var plan = RecomputePlanner.Plan(problem, s.Solver, solverOptions, cancellation);
+            // The optimal solver returns its best plan when cancelled: a point cut short is not a finished one.
+            cancellation.ThrowIfCancellationRequested();
             var point = PlanPoint(s.Name, b, plan);
             if (s.Solver == "dp-approx" && s.Objective == Objective.Time && plan.Feasible) warmStarts[b] = plan.Schedule!;
             // A time-centric plan found at a smaller budget fits here too: never report one that costs more.

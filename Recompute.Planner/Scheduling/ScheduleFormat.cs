@@ -75,25 +75,8 @@ public static class ScheduleFormat
     /// <paramref name="path"/>. A failure (or a kill) leaves either the complete file or no new file.
     /// </summary>
     /// <param name="metadata">Extra fields written under <c>metadata</c> (string, integer, double, bool or null values), sorted by key.</param>
-    public static void Write(Schedule schedule, string path, IReadOnlyDictionary<string, object?>? metadata = null)
-    {
-        string text = ToJson(schedule, metadata);
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(new UTF8Encoding(false).GetBytes(text));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
+    public static void Write(Schedule schedule, string path, IReadOnlyDictionary<string, object?>? metadata = null) =>
+        Recompute.Planner.Reporting.AtomicFile.WriteAllText(path, ToJson(schedule, metadata));
 
     /// <summary>Writes a schedule to a text writer (stdout, a string).</summary>
     public static void Write(Schedule schedule, TextWriter writer, IReadOnlyDictionary<string, object?>? metadata = null) =>

@@ -8,6 +8,24 @@ public abstract class CanonicalDpSolver : ISolver
     public abstract string Name { get; }
     public bool IsCanonical => true;
 
+    /// <summary>Largest forward graph whose DP blocks the planner sizes by replay (<see cref="BlockCostModel.Liveness"/>).</summary>
+    public const int ReplayNodeLimit = 600;
+
+    /// <summary>Largest lower-set family whose DP blocks the planner sizes by replay.</summary>
+    public const int ReplaySetLimit = 5000;
+
+    /// <summary>
+    /// Whether the planner should size this solver's blocks by replay on this problem. A replay costs O(|V'|) per
+    /// transition and the exact DP has about |family|²/7 transitions: on GoogLeNet's 27,358 lower sets the replayed
+    /// exact DP needs minutes where the paper's O(1) bound needs seconds, so past <see cref="ReplayNodeLimit"/>
+    /// tensors or <see cref="ReplaySetLimit"/> lower sets the planner uses the paper's model.
+    /// </summary>
+    public bool SizesBlocksByReplay(PlanningProblem problem, SolverOptions options) =>
+        problem.Forward.Count <= ReplayNodeLimit && !HasLargeFamily(problem, options);
+
+    /// <summary>True when the family has more than <see cref="ReplaySetLimit"/> sets (each DP run then takes seconds).</summary>
+    public virtual bool HasLargeFamily(PlanningProblem problem, SolverOptions options) => false;
+
     /// <summary>The family of lower sets the DP runs over.</summary>
     protected abstract LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct);
 
@@ -81,6 +99,9 @@ public sealed class DpSolver : CanonicalDpSolver
 
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.All(dag, options.MaxLowerSets, ct);
+
+    public override bool HasLargeFamily(PlanningProblem problem, SolverOptions options) =>
+        LowerSetFamily.CountAll(problem.Forward, ReplaySetLimit) is null;
 
     // Every ancestral set is a lower set, so the approximate DP's least peak bounds the exact one ...
     protected override long PeakUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct) =>

@@ -16,8 +16,11 @@ namespace Recompute.Runtime.Execution;
 /// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
 /// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
 /// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
+/// <param name="StepSeconds">Seconds of each schedule step by <see cref="ScheduleExecutor.Clock"/>, in order (a compute or
+/// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
+/// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref name="Seconds"/> for the wall clock).</param>
 public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
-    ImmutableSortedDictionary<string, double> OpSeconds);
+    ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default, double ClockSeconds = double.NaN);
 
 /// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
 public sealed class RecomputationMismatchException(string tensor)
@@ -57,6 +60,9 @@ public sealed class ScheduleExecutor
 
     /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
     public bool CheckRecomputation { get; init; } = true;
+
+    /// <summary>The clock of <see cref="ExecutionResult.StepSeconds"/> and <see cref="ExecutionResult.ClockSeconds"/> (default: wall clock).</summary>
+    public ExecutionClock Clock { get; init; } = ExecutionClock.WallClock;
 
     /// <summary>Called after every compute or recompute step with the step and the value it produced (for tests and tracing).</summary>
     public Action<Step, Tensor>? ValueComputed { get; init; }
@@ -121,15 +127,18 @@ public sealed class ScheduleExecutor
         _arena.ResetPeaks();
         long baseline = _arena.PlannedLiveBytes;
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
+        var stepTicks = new long[schedule.Steps.Length];
         float loss = float.NaN;
         int recomputations = 0;
         var clock = Stopwatch.StartNew();
+        long runStart = ClockSource.Now(Clock);
         try
         {
             for (int i = 0; i < schedule.Steps.Length; i++)
             {
                 var step = schedule.Steps[i];
                 var task = _training.Tasks[step.Task];
+                long stepStart = ClockSource.Now(Clock);
                 switch (step.Kind)
                 {
                     case StepKind.Compute or StepKind.Recompute:
@@ -149,6 +158,7 @@ public sealed class ScheduleExecutor
                         _buffers[task.Id] = null;
                         break;
                 }
+                stepTicks[i] = ClockSource.Now(Clock) - stepStart;
                 trace.Add(_arena.PlannedLiveBytes - baseline);
             }
         }
@@ -159,9 +169,11 @@ public sealed class ScheduleExecutor
                 if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
         }
         clock.Stop();
+        double clockSeconds = (ClockSource.Now(Clock) - runStart) * 1e-9;
         return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,
             recomputations, trace.MoveToImmutable(),
-            _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal));
+            _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal),
+            stepTicks.Select(t => t * 1e-9).ToImmutableArray(), clockSeconds);
     }
 
     private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)

@@ -46,17 +46,72 @@ internal sealed class TransposeOp : Operator
         for (int d = rank - 1, s = 1; d >= 0; d--) { srcStrides[d] = s; s *= srcShape[d]; }
         var dstShape = perm.Select(p => srcShape[p]).ToArray();
         var step = perm.Select(p => srcStrides[p]).ToArray();
-        var idx = new int[rank];
         int inner = dstShape[^1], innerStep = step[^1];
+        if (dst.Length == 0) return;
+        // The destination dimension read contiguously from the source: when it is not the last one, copy in
+        // square tiles so that each source cache line is used for a whole tile instead of once per element.
+        int contiguous = Array.LastIndexOf(step, 1);
+        if (innerStep != 1 && contiguous >= 0 && contiguous < rank - 1 && dstShape[contiguous] > 1)
+        {
+            PermuteTiled(src, dstShape, step, contiguous, dst);
+            return;
+        }
+        var idx = new int[rank];
         int rows = inner == 0 ? 0 : dst.Length / inner;
         for (int r = 0; r < rows; r++)
         {
             int off = 0;
             for (int d = 0; d < rank - 1; d++) off += idx[d] * step[d];
             var row = dst.Slice(r * inner, inner);
-            for (int j = 0; j < inner; j++) row[j] = src[off + j * innerStep];
+            if (innerStep == 1) src.Slice(off, inner).CopyTo(row);
+            else for (int j = 0; j < inner; j++) row[j] = src[off + j * innerStep];
             for (int d = rank - 2; d >= 0; d--)
             {
+                if (++idx[d] < dstShape[d]) break;
+                idx[d] = 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The permutation as a batch of 2-D transposes: destination dimension <paramref name="k"/> (source stride 1)
+    /// against the last destination dimension (source stride step[^1], destination stride 1), in 32 × 32 tiles.
+    /// </summary>
+    private static void PermuteTiled(ReadOnlySpan<float> src, int[] dstShape, int[] step, int k, Span<float> dst)
+    {
+        const int Tile = 32;
+        int rank = dstShape.Length;
+        var dstStrides = new int[rank];
+        for (int d = rank - 1, s = 1; d >= 0; d--) { dstStrides[d] = s; s *= dstShape[d]; }
+        int rowsK = dstShape[k], cols = dstShape[^1], srcColStep = step[^1], dstRowStep = dstStrides[k];
+        var idx = new int[rank];
+        int planes = dst.Length / (rowsK * cols);
+        for (int p = 0; p < planes; p++)
+        {
+            int srcBase = 0, dstBase = 0;
+            for (int d = 0; d < rank - 1; d++)
+            {
+                if (d == k) continue;
+                srcBase += idx[d] * step[d];
+                dstBase += idx[d] * dstStrides[d];
+            }
+            for (int r0 = 0; r0 < rowsK; r0 += Tile)
+            {
+                int r1 = Math.Min(rowsK, r0 + Tile);
+                for (int c0 = 0; c0 < cols; c0 += Tile)
+                {
+                    int c1 = Math.Min(cols, c0 + Tile);
+                    for (int c = c0; c < c1; c++)
+                    {
+                        int from = srcBase + c * srcColStep, to = dstBase + c;
+                        for (int r = r0; r < r1; r++) dst[to + r * dstRowStep] = src[from + r];
+                    }
+                }
+            }
+            // Next plane: advance the odometer over the dimensions other than k and the last.
+            for (int d = rank - 2; d >= 0; d--)
+            {
+                if (d == k) continue;
                 if (++idx[d] < dstShape[d]) break;
                 idx[d] = 0;
             }

@@ -1,7 +1,11 @@
 using System.Text;
+using Google.Protobuf;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
+using Recompute.Planner.Import.Onnx;
+using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Planner.Scheduling;
+using static Recompute.Tests.Import.OnnxModelBuilder;
 
 namespace Recompute.Tests.Import;
 
@@ -19,7 +23,9 @@ public class HostileInputCorpusTests
     }
 
     internal static ComputationGraph LoadGraph(string path) =>
-        path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? PaperGraphImporter.Load(path) : JsonGraphDispatcher.Load(path);
+        path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) ? PaperGraphImporter.Load(path)
+        : path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? OnnxImporter.Load(path)
+        : JsonGraphDispatcher.Load(path);
 
     private static byte[] Utf8(string s) => new UTF8Encoding(false).GetBytes(s);
 
@@ -48,6 +54,46 @@ public class HostileInputCorpusTests
     {
         var all = File.ReadAllBytes(path);
         return all[..(int)(all.Length * fraction)];
+    }
+
+    /// <summary>x[4,8] → Relu → ReduceSum (the loss): the smallest valid training graph, with a node added by <paramref name="change"/>.</summary>
+    private static byte[] Onnx(Action<OnnxModelBuilder>? change = null, params long[] xDims)
+    {
+        var m = new OnnxModelBuilder().Input("x", Float, xDims.Length > 0 ? xDims : [4, 8]).Node("Relu", ["x"], ["r"])
+            .Node("ReduceSum", ["r"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
+        change?.Invoke(m);
+        return m.Model.ToByteArray();
+    }
+
+    /// <summary>
+    /// A model whose graph holds an If node whose branch holds an If node ... <paramref name="depth"/> deep, written
+    /// as protobuf bytes by hand (the generated serializer recurses, and would overflow the test's own stack).
+    /// </summary>
+    private static byte[] NestedOnnxGraphs(int depth)
+    {
+        static void Varint(List<byte> o, ulong v) { while (v >= 0x80) { o.Add((byte)(v | 0x80)); v >>= 7; } o.Add((byte)v); }
+        static void Bytes(List<byte> o, int field, IReadOnlyCollection<byte> b) { Varint(o, (ulong)(field << 3 | 2)); Varint(o, (ulong)b.Count); o.AddRange(b); }
+        static void Text(List<byte> o, int field, string t) => Bytes(o, field, Encoding.UTF8.GetBytes(t));
+        var graph = new List<byte>();
+        for (int d = 0; d < depth; d++)
+        {
+            var attribute = new List<byte>();
+            Text(attribute, 1, "then_branch");
+            Bytes(attribute, 6, graph);
+            Varint(attribute, 20 << 3); Varint(attribute, 5); // type: GRAPH
+            var node = new List<byte>();
+            Text(node, 1, "cond"); Text(node, 2, "out" + d); Text(node, 4, "If");
+            Bytes(node, 5, attribute);
+            graph = [];
+            Bytes(graph, 1, node);
+        }
+        var model = new List<byte>();
+        Varint(model, 1 << 3); Varint(model, 8); // ir_version
+        var opset = new List<byte>();
+        Varint(opset, 2 << 3); Varint(opset, 17);
+        Bytes(model, 8, opset);
+        Bytes(model, 7, graph);
+        return [.. model];
     }
 
     private static byte[] HalfTheLines(string path)
@@ -147,6 +193,25 @@ public class HostileInputCorpusTests
             new("checkmate: lone surrogate in a name", "s.json", () => Utf8(Cm(CmN(0, "\\udc00x"), "")), "invalid"),
             new("native: lone surrogate in a field name", "s.json", () => Utf8(Native("{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"bytes\": 4, \"\\ud800\": 1}")), "invalid"),
 
+            // ---- ONNX: the same families of faults in a protobuf file
+            new("onnx: empty", "e.onnx", () => [], "empty"),
+            new("onnx: random bytes", "r.onnx", () => RandomBytes(4, 4096), "not a valid ONNX model"),
+            new("onnx: JSON text", "j.onnx", () => Utf8(Native(N("x", "input", 4))), "not a valid ONNX model"),
+            new("onnx: resnet18 truncated at 50%", "t.onnx", () => Truncated(OnnxTestFiles.Graph("resnet18-b32.onnx"), 0.5), "truncated?"),
+            new("onnx: resnet18 truncated by a few bytes", "t.onnx", () => Truncated(OnnxTestFiles.Graph("resnet18-b32.onnx"), 0.99999), "truncated?"),
+            new("onnx: unsupported operator", "u.onnx", () => Onnx(m => m.Node("NonZero", ["r"], ["nz"])), "unsupported operator 'NonZero'"),
+            new("onnx: attribute of the wrong type", "a.onnx", () => Onnx(m => m.Graph.Node[1].Attribute[0].Type = AttributeProto.Types.AttributeType.String), "keepdims"),
+            new("onnx: cycle", "c.onnx", () => Onnx(m => m.Node("Add", ["x", "b"], ["a"]).Node("Relu", ["a"], ["b"])), "cycle"),
+            new("onnx: self-loop", "s.onnx", () => Onnx(m => m.Node("Relu", ["self"], ["self"])), "self-loop"),
+            new("onnx: missing reference", "m.onnx", () => Onnx(m => m.Node("Add", ["r", "ghost"], ["y"])), "'ghost'"),
+            new("onnx: duplicate output name", "d.onnx", () => Onnx(m => m.Node("Neg", ["x"], ["r"])), "'r'"),
+            new("onnx: zero-size dimension is fine", "z.onnx", () => Onnx(null, 0, 8), null),
+            new("onnx: negative dimension", "n.onnx", () => Onnx(null, 4, -8), "negative dimension"),
+            new("onnx: element count past 2^63", "o.onnx", () => Onnx(null, 1L << 30, 1L << 30, 1L << 30), "overflows 64 bits"),
+            new("onnx: 10 MB tensor name", "l.onnx", () => Onnx(m => m.Node("Neg", ["r"], [big]).Node("Add", [big, "r"], ["s"])), null),
+            new("onnx: 10 MB missing reference", "l.onnx", () => Onnx(m => m.Node("Add", ["r", big], ["y"])), "which no node, graph input or initializer produces"),
+            new("onnx: subgraphs nested 2,000 deep", "n.onnx", () => NestedOnnxGraphs(2_000), "nested deeper than 100 levels"),
+
             new("paper: a valid file (control)", "ok.txt", () => Utf8(PaperOk), null),
         };
         return cases.Select(c => new object[] { c });
@@ -194,7 +259,7 @@ public class HostileInputCorpusTests
             var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             var line = Assert.Single(lines);
             Assert.StartsWith("recompute plan: " + path + ": ", line);
-            Assert.Contains(c.Rejection!, line);
+            Assert.True(line.Contains(c.Rejection!, StringComparison.Ordinal), $"expected \"{c.Rejection}\" in: {line}");
             Assert.DoesNotContain("   at ", line);
             Assert.Equal("", stdout.ToString());
             Assert.Equal([path], Directory.GetFileSystemEntries(dir.FullName)); // no schedule, no temporary file
@@ -209,6 +274,35 @@ public class HostileInputCorpusTests
         Assert.DoesNotContain('\n', e.Message);
         Assert.True(e.Message.Length < 400 + path.Length, $"message too long ({e.Message.Length} chars)");
         Assert.Contains(expected, e.Problem);
+    }
+
+    [Theory]
+    [InlineData("", "invalid JSON")]
+    [InlineData("[[[[", "invalid JSON")]
+    [InlineData("{\"times\": {\"h\": \"fast\"}}", "must be a non-negative number")]
+    [InlineData("{\"times\": {\"h\": -1}}", "must be a non-negative number")]
+    [InlineData("{\"times\": {\"h\": 1e400}}", "must be a non-negative number")]
+    [InlineData("{\"times\": {\"h\": 1, \"nope\": 1}}", "nope")]
+    [InlineData("{\"times\": 5}", "times")]
+    public void HostileTimeFile_OnTheCommandLine_ExitsTwoWithOneLine(string content, string expected)
+    {
+        var dir = Directory.CreateTempSubdirectory("hostile-times-");
+        try
+        {
+            // Times files apply to ONNX graphs (the other formats carry their own times).
+            var graphFile = OnnxModelBuilder.Mlp().Write(Path.Combine(dir.FullName, "mlp.onnx"));
+            var times = Path.Combine(dir.FullName, "times.json");
+            File.WriteAllText(times, content);
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = Recompute.Cli.CommandRunner.Run(["plan", graphFile, "--budget", "100%", "--time-file", times], stdout, stderr, CancellationToken.None);
+            Assert.Equal(2, code);
+            Assert.Equal("", stdout.ToString());
+            var line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(line.StartsWith($"recompute plan: {times}: ", StringComparison.Ordinal), line);
+            Assert.Contains(expected, line);
+        }
+        finally { dir.Delete(true); }
     }
 
     [Fact]
@@ -233,10 +327,13 @@ public class HostileInputCorpusTests
         int x = b.Input("x", 4);
         int h = b.Activation("h", "Relu", [x], 4, 1);
         b.Loss("l", "Sum", [h], 4, 1);
-        var tg = TrainingGraph.Derive(b.Build());
+        var graph = b.Build();
+        var tg = TrainingGraph.Derive(graph);
         var dir = Directory.CreateTempSubdirectory("hostile-sched-");
         try
         {
+            var graphFile = Path.Combine(dir.FullName, "g.graph.json");
+            NativeGraphFormat.Save(graph, graphFile);
             var valid = ScheduleFormat.ToJson(new Schedule(tg, [new Step(StepKind.Compute, 0)], "x", null));
             var cases = new (string Name, byte[] Bytes, string Problem)[]
             {
@@ -255,6 +352,13 @@ public class HostileInputCorpusTests
                 File.WriteAllBytes(path, bytes);
                 var e = Assert.Throws<GraphFormatException>(() => ScheduleFormat.Read(path, tg));
                 AssertCleanError(e, path, problem);
+
+                // Through `recompute simulate`: exit 2 and that one line.
+                var stdout = new StringWriter();
+                var stderr = new StringWriter();
+                Assert.Equal(2, Recompute.Cli.CommandRunner.Run(["simulate", graphFile, path], stdout, stderr, CancellationToken.None));
+                Assert.Equal("", stdout.ToString());
+                Assert.Equal($"recompute simulate: {e.Message}", Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)));
             }
         }
         finally { dir.Delete(true); }

@@ -2,8 +2,10 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Google.Protobuf;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
+using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Planner.Scheduling;
 using Xunit.Abstractions;
 
@@ -62,6 +64,9 @@ public class ImporterFuzzTests(ITestOutputHelper output)
             new("native rich", ".json", Encoding.UTF8.GetBytes(NativeGraphFormat.ToJson(NativeGraphFormatTests.Rich())), LoadGraph),
             new("native VGG16", ".json", Encoding.UTF8.GetBytes(NativeGraphFormat.ToJson(vgg16)), LoadGraph),
             new("schedule", ".json", Encoding.UTF8.GetBytes(schedule), LoadSchedule),
+            new("mlp.onnx", ".onnx", OnnxModelBuilder.Mlp().Model.ToByteArray(), LoadGraph),
+            new("resnet18-b32-noshapes.onnx", ".onnx", File.ReadAllBytes(OnnxTestFiles.Graph("resnet18-b32-noshapes.onnx")), LoadGraph),
+            new("gpt2-124m-b8-t1024-noshapes.onnx", ".onnx", File.ReadAllBytes(OnnxTestFiles.Graph("gpt2-124m-b8-t1024-noshapes.onnx")), LoadGraph),
         ];
     }
 
@@ -123,10 +128,78 @@ public class ImporterFuzzTests(ITestOutputHelper output)
         return Encoding.UTF8.GetBytes(root.ToJsonString().Replace("__LONE_SURROGATE__", "\\ud800", StringComparison.Ordinal));
     }
 
-    private static byte[] Mutate(byte[] input, Random rng, StringBuilder log)
+    private static readonly long[] HostileDims = [-1, 0, 1, 3, -7, 1L << 31, 1L << 40, long.MaxValue, long.MinValue];
+
+    /// <summary>
+    /// Structural mutation of an ONNX model, so that the file still parses and the importer's semantic checks and
+    /// shape inference are reached: one node's operator swapped, an attribute or a declared dimension set to an
+    /// extreme, an operand dropped, rewired or added, an output added, or a node removed.
+    /// </summary>
+    private static byte[]? MutateOnnx(byte[] input, Random rng, StringBuilder log)
+    {
+        ModelProto model;
+        try { model = ModelProto.Parser.ParseFrom(input); }
+        catch (InvalidProtocolBufferException) { return null; }
+        var g = model.Graph;
+        if (g is null || g.Node.Count == 0) return null;
+        int n = rng.Next(g.Node.Count);
+        var node = g.Node[n];
+        var ops = Recompute.Planner.Costs.ShapeInference.SupportedOps.ToArray();
+        var names = g.Node.SelectMany(x => x.Output).Concat(g.Input.Select(i => i.Name)).Concat(g.Initializer.Select(i => i.Name)).ToArray();
+        switch (rng.Next(7))
+        {
+            case 0:
+                node.OpType = ops[rng.Next(ops.Length)];
+                log.Append(CultureInfo.InvariantCulture, $"onnx: node {n} op := {node.OpType}; ");
+                break;
+            case 1 when node.Attribute.Count > 0:
+            {
+                var a = node.Attribute[rng.Next(node.Attribute.Count)];
+                long v = HostileDims[rng.Next(HostileDims.Length)];
+                if (a.Ints.Count > 0) a.Ints[rng.Next(a.Ints.Count)] = v; else a.I = v;
+                log.Append(CultureInfo.InvariantCulture, $"onnx: node {n} attribute {a.Name} := {v}; ");
+                break;
+            }
+            case 2 when node.Input.Count > 0:
+                node.Input.RemoveAt(rng.Next(node.Input.Count));
+                log.Append(CultureInfo.InvariantCulture, $"onnx: node {n} drops an input; ");
+                break;
+            case 3:
+            {
+                string name = names[rng.Next(names.Length)];
+                if (node.Input.Count > 0 && rng.Next(2) == 0) node.Input[rng.Next(node.Input.Count)] = name; else node.Input.Add(name);
+                log.Append(CultureInfo.InvariantCulture, $"onnx: node {n} reads {name}; ");
+                break;
+            }
+            case 4:
+                node.Output.Add(rng.Next(2) == 0 ? "extra" : names[rng.Next(names.Length)]);
+                log.Append(CultureInfo.InvariantCulture, $"onnx: node {n} gets another output; ");
+                break;
+            case 5:
+            {
+                var shaped = g.Input.Concat(g.ValueInfo).Where(v => v.Type?.TensorType?.Shape?.Dim.Count > 0).ToList();
+                if (shaped.Count == 0) goto default;
+                var value = shaped[rng.Next(shaped.Count)];
+                var dims = value.Type.TensorType.Shape.Dim;
+                long d = HostileDims[rng.Next(HostileDims.Length)];
+                dims[rng.Next(dims.Count)].DimValue = d;
+                log.Append(CultureInfo.InvariantCulture, $"onnx: {value.Name} dimension := {d}; ");
+                break;
+            }
+            default:
+                g.Node.RemoveAt(n);
+                log.Append(CultureInfo.InvariantCulture, $"onnx: node {n} removed; ");
+                break;
+        }
+        return model.ToByteArray();
+    }
+
+    private static byte[] Mutate(byte[] input, Random rng, StringBuilder log, bool onnx)
     {
         if (input.Length > 0 && input[0] == (byte)'{' && rng.Next(3) == 0 && MutateJson(input, rng, log) is { } structural)
             return structural;
+        if (onnx && rng.Next(2) == 0 && MutateOnnx(input, rng, log) is { } model)
+            return model;
         var data = new List<byte>(input);
         int count = rng.Next(3) == 0 ? 2 + rng.Next(3) : 1; // mostly one mutation, so that many files stay almost valid
         for (int m = 0; m < count && data.Count > 0; m++)
@@ -247,7 +320,7 @@ public class ImporterFuzzTests(ITestOutputHelper output)
             {
                 int s = i % seeds.Length;
                 var log = new StringBuilder();
-                var bytes = Mutate(seeds[s].Bytes, rng, log);
+                var bytes = Mutate(seeds[s].Bytes, rng, log, seeds[s].Extension == ".onnx");
                 var path = Path.Combine(dir.FullName, $"case{seeds[s].Extension}");
                 File.WriteAllBytes(path, bytes);
                 try

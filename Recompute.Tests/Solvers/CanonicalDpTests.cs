@@ -69,6 +69,29 @@ public class CanonicalDpTests
     }
 
     [Theory]
+    [InlineData(21)] [InlineData(22)] [InlineData(23)] [InlineData(24)]
+    public void DeepeningTimeCap_ReturnsTheUncappedChain(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 16));
+        var dag = problem.Forward;
+        var family = LowerSetFamily.All(dag, 100_000);
+        var dp = new CanonicalDp(family, [], [], CanonicalDp.ChooseUnit(dag, new SolverOptions().TimeBuckets), threads: 1);
+        var min = dp.MinimumPeak(long.MaxValue / 4, CancellationToken.None)!.Value.Peak;
+        long storeAll = PaperCostModel.Evaluate(dag, StoreAllSolver.Strategy(dag)).PeakBytes;
+        int compared = 0;
+        foreach (var budget in new[] { min, min + (storeAll - min) / 4, min + (storeAll - min) / 2, storeAll })
+        {
+            var deep = dp.Solve(budget, Objective.Time, CancellationToken.None);
+            var full = dp.SolveUncapped(budget, Objective.Time, CancellationToken.None);
+            Assert.Equal(full is null, deep is null);
+            if (full is null) continue;
+            Assert.Equal(full.Blocks.Select(b => string.Join(",", b)), deep!.Blocks.Select(b => string.Join(",", b)));
+            compared++;
+        }
+        Assert.True(compared >= 3);
+    }
+
+    [Theory]
     [InlineData(11)] [InlineData(12)] [InlineData(13)] [InlineData(14)] [InlineData(15)]
     public void Plans_AreValid_FitTheBudget_AndMoreBudgetNeverCostsMore(int seed)
     {

@@ -53,11 +53,11 @@ public static class OnnxImporter
             var times = options.TimeFile is null ? null : MeasuredTimes.Load(options.TimeFile);
             return new Importer(path, model, options, times).Run();
         }
-        catch (GraphFormatException e) when (!IsPrintable(e.Location, 300) || !IsPrintable(e.Problem, 500))
+        catch (GraphFormatException e) when (!IsPrintable(e.Location, 120) || !IsPrintable(e.Problem, 240))
         {
             // Names quoted from the file may hold control characters or be huge: the message stays one short line.
-            throw new GraphFormatException(e.File, e.Location is null ? null : PaperGraphImporter.Printable(e.Location, 300),
-                PaperGraphImporter.Printable(e.Problem, 500), e);
+            throw new GraphFormatException(e.File, e.Location is null ? null : PaperGraphImporter.Printable(e.Location, 120),
+                PaperGraphImporter.Printable(e.Problem, 240), e);
         }
     }
 
@@ -74,12 +74,22 @@ public static class OnnxImporter
             throw new GraphFormatException(path, null, $"cannot read the file: {e.Message}");
         }
         if (bytes.Length == 0) throw new GraphFormatException(path, null, "the file is empty");
-        ModelProto model;
-        try { model = ModelProto.Parser.ParseFrom(bytes); }
+        var model = new ModelProto();
+        var input = new CodedInputStream(bytes);
+        try { model.MergeFrom(input); }
         catch (InvalidProtocolBufferException e)
         {
-            throw new GraphFormatException(path, null, $"not a valid ONNX model (truncated or not protobuf): {e.Message}");
+            // Protobuf's own text advises the programmer (SetRecursionLimit, ...): say what is wrong with the file.
+            string what = e.Message.Contains("nesting", StringComparison.Ordinal)
+                ? "subgraphs nested deeper than 100 levels"
+                : e.Message.Contains("ended unexpectedly", StringComparison.Ordinal) || e.Message.Contains("truncated", StringComparison.OrdinalIgnoreCase)
+                    ? "the file ends in the middle of a field (truncated?)"
+                    : "not protobuf data (another format, or corrupted)";
+            throw new GraphFormatException(path, $"byte {input.Position} of {bytes.Length}", $"not a valid ONNX model: {what}");
         }
+        // The message ended (an end-group tag) before the data did: not a model.
+        if (!input.IsAtEnd)
+            throw new GraphFormatException(path, $"byte {input.Position} of {bytes.Length}", "not a valid ONNX model: not protobuf data (another format, or corrupted)");
         if (model.IrVersion <= 0)
             throw new GraphFormatException(path, null, "not an ONNX model: no ir_version (the file may be truncated or of another format)");
         if (model.IrVersion < 3)
@@ -248,7 +258,9 @@ public static class OnnxImporter
                 {
                     if (string.IsNullOrEmpty(input) || _info.ContainsKey(input)) continue;
                     if (!producer.TryGetValue(input, out int p))
-                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads tensor '{input}', which no node, graph input or initializer produces");
+                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads tensor '{PaperGraphImporter.Shorten(input)}', which no node, graph input or initializer produces");
+                    if (p == i)
+                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads its own output '{PaperGraphImporter.Shorten(input)}' (a self-loop): the graph must be acyclic");
                     indeg[i]++;
                     readers[p].Add(i);
                 }
@@ -447,8 +459,19 @@ public static class OnnxImporter
                 if (spec.Kind is not (NodeKind.Activation or NodeKind.Loss)) continue;
                 if (!assigned.TryGetValue(spec.Name, out double time))
                     throw new GraphFormatException(t.Path, null, $"no time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: every operation output needs one");
-                _builder.Replace(id, spec with { Time = time });
+                double? backward = null;
+                if (t.BackwardTimes is { } bt)
+                {
+                    if (!bt.TryGetValue(spec.Name, out double b))
+                        throw new GraphFormatException(t.Path, null, $"no backward time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: with \"backwardTimes\" every operation output needs one");
+                    backward = b;
+                }
+                _builder.Replace(id, spec with { Time = time, BackwardTime = backward });
             }
+            if (t.BackwardTimes is { } backwardTimes)
+                foreach (var key in backwardTimes.Keys)
+                    if (!_builder.TryGetId(key, out int id) || _builder[id].Kind is not (NodeKind.Activation or NodeKind.Loss))
+                        throw new GraphFormatException(t.Path, $"\"backwardTimes\".\"{key}\"", $"names no operation output of {System.IO.Path.GetFileName(path)}");
             _builder.TimeUnit = t.Unit;
         }
 

@@ -1,0 +1,224 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Recompute.Cli;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Cli;
+
+/// <summary>
+/// Issue 7, items 2 and 6: bad budgets and options give clear messages and the documented exit codes, and
+/// <c>recompute simulate</c> on a schedule from elsewhere names its first bad step and the reason.
+/// </summary>
+public class BadBudgetsAndSchedulesTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("recompute-bad-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = CommandRunner.Run(args, o, e, CancellationToken.None);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private static string Resnet18 => Path.Combine(Paths.Graphs, "resnet18-b32.onnx");
+
+    [Theory]
+    [InlineData("0", "--budget: '0': the size must be positive")]
+    [InlineData("0%", "the size must be positive")]
+    [InlineData("-5GB", "--budget: '-5GB': the size must be positive")]
+    [InlineData("12QB", "--budget: '12QB' is not a size (use bytes, KB/MB/GB, KiB/MiB/GiB or a percentage)")]
+    [InlineData("1e400", "is not a size")]
+    [InlineData("40%%", "'40%%' is not a percentage")]
+    [InlineData("GB", "is not a size")]
+    [InlineData("9223372036854775808", "'9223372036854775808' is too large")]
+    [InlineData("99999999999GiB", "is too large")]
+    public void MalformedBudget_Exits2_NamingTheOptionAndTheValue(string budget, string expected)
+    {
+        var schedule = Path.Combine(_dir.FullName, "s.json");
+        var (code, output, err) = Run("plan", Resnet18, "--budget", budget, "-o", schedule);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("recompute plan: ", err);
+        Assert.Contains(expected, err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.Empty(_dir.GetFileSystemInfos());
+    }
+
+    [Theory]
+    [InlineData("give exactly one of --budget <B> and --min-memory", "--budget", "1GB", "--min-memory")]
+    [InlineData("give exactly one of --budget <B> and --min-memory")]
+    [InlineData("option --budget is given twice", "--budget", "1GB", "--budget", "2GB")]
+    [InlineData("-o and --output are the same option; give one", "--budget", "1GB", "-o", "a.json", "--output", "b.json")]
+    [InlineData("is given to both --keep and --recompute", "--budget", "1GB", "--keep", "/net/conv1/Conv_output_0", "--recompute", "/net/conv1/Conv_output_0")]
+    [InlineData("--keep: no tensor named 'nope'", "--budget", "1GB", "--keep", "nope")]
+    [InlineData("option --threads: '-1' is not an integer in [0, 1024]", "--budget", "1GB", "--threads", "-1")]
+    [InlineData("option --time-limit: '0' is not a number in [0.001, 86400]", "--budget", "1GB", "--time-limit", "0")]
+    [InlineData("--objective must be 'time' or 'memory', not 'speed'", "--budget", "1GB", "--objective", "speed")]
+    [InlineData("unknown solver 'magic'", "--budget", "1GB", "--solver", "magic")]
+    public void ConflictingOrBadOptions_Exit2_WithTheReason(string expected, params string[] options)
+    {
+        var (code, output, err) = Run(["plan", Resnet18, .. options]);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("recompute plan: ", err);
+        Assert.Contains(expected, err);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Theory]
+    [InlineData("dp-approx", "dp-approx")]
+    [InlineData("dp", "dp")]
+    [InlineData("chen", "dp-approx")]
+    public void BudgetBelowTheSmallestFeasible_Exits1_AndTheBudgetItGivesFits(string solver, string smallestFor)
+    {
+        // 1 MiB is far below anything ResNet-18 at batch 32 can run in (a single backward task needs 294 MiB).
+        var (code, output, err) = Run("plan", Resnet18, "--budget", "1MiB", "--solver", solver, "--format", "json");
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("recompute plan: no plan fits the budget of 1.00 MiB (1048576 B): ", line);
+        using var json = JsonDocument.Parse(output);
+        Assert.False(json.RootElement.GetProperty("feasible").GetBoolean());
+        long smallest = json.RootElement.GetProperty("smallestFeasibleBudgetBytes").GetInt64();
+        Assert.Equal(smallestFor, json.RootElement.GetProperty("smallestFeasibleSolver").GetString());
+        Assert.Contains($"the smallest feasible budget is {Recompute.Planner.Units.ByteSize.Format(smallest)} ({smallest} B)", line);
+        if (smallestFor != solver) Assert.EndsWith($"with --solver {smallestFor}", line);
+
+        // The budget the message gives really fits, with the solver it names.
+        var (fitCode, fitOut, fitErr) = Run("plan", Resnet18, "--budget", smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", smallestFor, "--format", "json");
+        Assert.True(fitCode == 0, fitErr);
+        using var fit = JsonDocument.Parse(fitOut);
+        Assert.True(fit.RootElement.GetProperty("peakBytes").GetInt64() <= smallest);
+    }
+
+    [Theory]
+    [InlineData("-o", "missing/s.json", "its folder does not exist")]
+    [InlineData("--dot", "missing/g.dot", "its folder does not exist")]
+    [InlineData("-o", "file.txt/s.json", "cannot write")]
+    public void UnwritableOutput_Exits2_NamingTheFile_AndLeavesNothing(string option, string relative, string expected)
+    {
+        File.WriteAllText(Path.Combine(_dir.FullName, "file.txt"), "x");
+        var target = Path.Combine(_dir.FullName, relative);
+        var (code, output, err) = Run("plan", Resnet18, "--budget", "60%", option, target);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"recompute plan: cannot write {target}: ", line);
+        Assert.Contains(expected, line);
+        Assert.Equal(["file.txt"], _dir.GetFileSystemInfos().Select(f => f.Name)); // no folder made, no temporary file
+    }
+
+    [Fact]
+    public void ReportIntoAFile_Exits2()
+    {
+        var file = Path.Combine(_dir.FullName, "file.txt");
+        File.WriteAllText(file, "x");
+        var (code, _, err) = Run("report", Resnet18, "-o", Path.Combine(file, "sub"), "--solvers", "chen", "--points", "2");
+        Assert.Equal(2, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("recompute report: cannot create the report folder ", line);
+    }
+
+    // ------------------------------------------------------------------ schedules from elsewhere
+
+    /// <summary>
+    /// x (input, 4 B) → h = Relu(x) (8 B) → k = Relu(h) (8 B) → l = Sum(k) (4 B, the loss). ReLU's backward reads its
+    /// own output, so grad(k) reads k and grad(h) reads h. Gradients are as large as their tensors.
+    /// </summary>
+    private (string Graph, string Schedule, JsonObject Document) StoreAllSchedule()
+    {
+        var b = new GraphBuilder("g");
+        int x = b.Input("x", 4);
+        int h = b.Activation("h", "Relu", [x], 8, 1);
+        int k = b.Activation("k", "Relu", [h], 8, 1);
+        b.Loss("l", "Sum", [k], 4, 1);
+        var graph = Path.Combine(_dir.FullName, "g.json");
+        NativeGraphFormat.Save(b.Build(), graph);
+        var schedule = Path.Combine(_dir.FullName, "s.json");
+        var (code, _, err) = Run("plan", graph, "--solver", "store-all", "--budget", "100%", "-o", schedule);
+        Assert.True(code == 0, err);
+        var doc = JsonNode.Parse(File.ReadAllText(schedule))!.AsObject();
+        // The store-all schedule, step by step, and the live bytes after each step.
+        Assert.Equal(
+            ["compute h", "compute k", "compute l", "free-value l", "backward grad(l)", "backward grad(k)",
+             "free-value k", "free-grad grad(l)", "backward grad(h)", "free-value h", "free-grad grad(k)", "free-grad grad(h)"],
+            Steps(doc).Select(s => $"{s!["step"]} {s["tensor"]}"));
+        //   8, 16, 20, 16, 20, 28, 20, 16, 24, 16, 8, 0: the peak, 28 B, is at step 5.
+        return (graph, schedule, doc);
+    }
+
+    private static JsonArray Steps(JsonObject doc) => doc["steps"]!.AsArray();
+
+    private static JsonObject Step(string kind, string tensor) => new() { ["step"] = kind, ["tensor"] = tensor };
+
+    /// <summary>Writes the edited schedule, simulates it, and returns the one line of the error.</summary>
+    private string SimulateRejected(string graph, string schedule, JsonObject doc, params string[] options)
+    {
+        File.WriteAllText(schedule, doc.ToJsonString());
+        var (code, output, err) = Run(["simulate", graph, schedule, .. options]);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"recompute simulate: {schedule}: invalid schedule: ", line);
+        return line;
+    }
+
+    [Fact]
+    public void Simulate_ReadOfAFreedTensor_NamesTheStep()
+    {
+        var (graph, schedule, doc) = StoreAllSchedule();
+        // Free k right after l is computed (step 3): then grad(k), now step 6, reads k after its free.
+        var steps = Steps(doc);
+        steps.RemoveAt(6);
+        steps.Insert(3, Step("free-value", "k"));
+        Assert.EndsWith("step 6: 'grad(k)' reads 'k', which was freed", SimulateRejected(graph, schedule, doc));
+    }
+
+    [Fact]
+    public void Simulate_DoubleFree_NamesTheStep()
+    {
+        var (graph, schedule, doc) = StoreAllSchedule();
+        Steps(doc).Insert(10, Step("free-value", "h"));
+        Assert.EndsWith("step 10: frees 'h' twice", SimulateRejected(graph, schedule, doc));
+    }
+
+    [Fact]
+    public void Simulate_ValueNeverComputed_NamesTheFirstReader()
+    {
+        var (graph, schedule, doc) = StoreAllSchedule();
+        // Without "compute k", the loss (now step 1) reads a value nothing has computed.
+        Steps(doc).RemoveAt(1);
+        Assert.EndsWith("step 1: 'l' reads 'k', which was never computed", SimulateRejected(graph, schedule, doc));
+    }
+
+    [Fact]
+    public void Simulate_TaskNeverRun_IsReportedAtTheEnd()
+    {
+        var (graph, schedule, doc) = StoreAllSchedule();
+        // Without grad(h) (and its free) nothing reads it, so the problem shows at the end: step 10 of 10.
+        var steps = Steps(doc);
+        steps.RemoveAt(11);
+        steps.RemoveAt(8);
+        Assert.EndsWith("step 10: the schedule never computes 'grad(h)'", SimulateRejected(graph, schedule, doc));
+    }
+
+    [Fact]
+    public void Simulate_OverItsStatedBudget_NamesTheFirstStepOver()
+    {
+        var (graph, schedule, doc) = StoreAllSchedule();
+        // Live bytes reach 28 at step 5 (grad(k)): a stated budget of 27 B is exceeded there first.
+        doc["budgetBytes"] = 27;
+        Assert.EndsWith("step 5: live memory 28 bytes exceeds the stated budget of 27 bytes", SimulateRejected(graph, schedule, doc));
+        // --budget replaces the stated one: at 16 B the loss (step 2, 20 B live) is the first step over.
+        doc["budgetBytes"] = 28;
+        Assert.EndsWith("step 2: live memory 20 bytes exceeds the stated budget of 16 bytes", SimulateRejected(graph, schedule, doc, "--budget", "16"));
+        // The unedited schedule at its own budget is valid.
+        File.WriteAllText(schedule, doc.ToJsonString());
+        var (code, _, err) = Run("simulate", graph, schedule);
+        Assert.True(code == 0, err);
+    }
+}

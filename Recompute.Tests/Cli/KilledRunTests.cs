@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Cli;
+
+/// <summary>
+/// Issue 7, item 3: a run killed by SIGTERM leaves complete files or none, and an interrupted sweep keeps its
+/// finished points in report.json. The command runs as a real child process and receives a real signal.
+/// </summary>
+public class KilledRunTests
+{
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(60);
+
+    private static string Graph(string file) => Path.Combine(Paths.Graphs, file);
+
+    [Fact]
+    public void Report_KilledBySigterm_KeepsTheFinishedPoints_AndLeavesNothingHalfWritten()
+    {
+        var dir = Directory.CreateTempSubdirectory("recompute-killed-report-");
+        var json = Path.Combine(dir.FullName, "report.json");
+        try
+        {
+            // The optimal solver never proves ResNet-18 optimal within its 1 s per budget, so the sweep takes at
+            // least 12 × 1 s: the signal arrives in the middle of it, never after the end.
+            using var child = CliProcess.Start("report", Graph("resnet18-b32.onnx"), "-o", dir.FullName,
+                "--solvers", "optimal", "--time-limit", "1", "--points", "12");
+
+            // Wait until the sweep has finished an optimal point. Every read of report.json along the way must
+            // parse: the file is replaced by rename, never rewritten in place.
+            var seen = new List<(string Solver, long Budget)>();
+            var clock = Stopwatch.StartNew();
+            while (!seen.Any(p => p.Solver == "optimal"))
+            {
+                Assert.False(child.HasExited, $"recompute exited before the first optimal point; stderr: {child.Stderr}");
+                Assert.True(clock.Elapsed < ExitTimeout, "no optimal point in report.json after 60 s");
+                if (File.Exists(json)) seen = Points(File.ReadAllBytes(json));
+                Thread.Sleep(20);
+            }
+
+            child.Signal(CliProcess.SigTerm);
+            int code = child.WaitForExit(ExitTimeout);
+            Assert.True(code == 130, $"exit code {code} (signal state {child.SignalState()}); stderr: {child.Stderr}");
+            var line = Assert.Single(child.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            // Stopped by itself ("interrupted after N of M points; report.json keeps them") or, inside a CP-SAT
+            // presolve that does not watch the token, by the runner after its grace period.
+            Assert.StartsWith("recompute report: interrupted", line);
+            Assert.Equal("", child.Stdout);
+
+            // report.json holds every point seen before the signal, in the same order, and says it is incomplete.
+            var bytes = File.ReadAllBytes(json);
+            using (var doc = JsonDocument.Parse(bytes)) Assert.False(doc.RootElement.GetProperty("complete").GetBoolean());
+            var kept = Points(bytes);
+            Assert.True(kept.Count >= seen.Count, $"{kept.Count} points kept, {seen.Count} seen before the signal");
+            Assert.Equal(seen, kept.Take(seen.Count));
+            Assert.True(kept.Count < 24, "the sweep was interrupted, not finished");
+            // Only report.json: no temporary file, and none of the files written at the end of a complete sweep.
+            Assert.Equal(["report.json"], Directory.GetFileSystemEntries(dir.FullName).Select(Path.GetFileName));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void Plan_KilledDuringAnOptimalSolve_WritesNoSchedule()
+    {
+        var dir = Directory.CreateTempSubdirectory("recompute-killed-plan-");
+        var schedule = Path.Combine(dir.FullName, "schedule.json");
+        try
+        {
+            // A solve of up to 120 s, interrupted after 3 s (loading and warm-starting take well under that).
+            using var child = CliProcess.Start("plan", Graph("resnet18-b32.onnx"), "--budget", "50%", "--solver", "optimal",
+                "--time-limit", "120", "-o", schedule, "--format", "json");
+            Thread.Sleep(TimeSpan.FromSeconds(3));
+            Assert.False(child.HasExited, $"recompute exited early; stderr: {child.Stderr}");
+            child.Signal(CliProcess.SigTerm);
+            int code = child.WaitForExit(ExitTimeout);
+            Assert.True(code == 130, $"exit code {code} (signal state {child.SignalState()}); stderr: {child.Stderr}");
+            var line = Assert.Single(child.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("interrupted", line);
+            Assert.Equal("", child.Stdout);
+            Assert.Empty(Directory.GetFileSystemEntries(dir.FullName)); // no schedule, no temporary file
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    private static List<(string Solver, long Budget)> Points(byte[] reportJson)
+    {
+        using var doc = JsonDocument.Parse(reportJson);
+        return doc.RootElement.GetProperty("points").EnumerateArray()
+            .Select(p => (p.GetProperty("solver").GetString()!, p.GetProperty("budgetBytes").GetInt64()))
+            .ToList();
+    }
+}
