@@ -23,6 +23,9 @@ public static class Program
             ["planner-random"] = PlannerTables.Random,
             ["optimal"] = OptimalTable.Table,
             ["overhead"] = OverheadTable.Table,
+            ["scale"] = ScaleTable.Table,
+            ["scale-chain"] = ScaleTable.Chain,
+            ["scale-dag"] = ScaleTable.Dag,
         };
 
     public static int Main(string[] args)

@@ -23,7 +23,14 @@ public sealed class InspectCommand : ICommand
         var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
         var problem = new PlanningProblem(graph);
         long limit = args.Int("--max-lower-sets", 100_000, 1, int.MaxValue);
-        long? lowerSets = LowerSetFamily.CountAll(problem.Forward, limit);
+        long? lowerSets;
+        try { lowerSets = LowerSetFamily.All(problem.Forward, limit).Count; }
+        catch (LowerSetLimitException e)
+        {
+            // Past the limit, or past what fits in memory (then the count known to be exceeded is lower).
+            lowerSets = null;
+            limit = e.Limit;
+        }
         var storeAll = RecomputePlanner.StoreAll(problem);
         var ops = graph.OperationHistogram;
         int operations = ops.Values.Sum();

@@ -67,7 +67,9 @@ public static class RecomputePlanner
     /// the schedule (<see cref="BlockCostModel.Liveness"/>); if that plan does not fit by simulation (effects across
     /// blocks the replay does not see), it falls back to the paper's model, which counts more than the schedule ever
     /// holds (2·M(V_i), A_i ∩ B_i twice), and searches the largest model budget whose schedule still fits, keeping the
-    /// cheapest fitting plan it saw. Other solvers are run once at the user's budget.
+    /// cheapest fitting plan it saw. On graphs too large for every ancestral set (<see cref="SolverOptions.MaxApproxSets"/>)
+    /// the search is shorter and the chain found is then refined by simulation (see <c>ChainRefinement</c>). Other
+    /// solvers are run once at the user's budget.
     /// </remarks>
     public static PlanResult Plan(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
@@ -78,7 +80,23 @@ public static class RecomputePlanner
         if (!Applies(problem, solver))
             return new PlanResult(new SolverResult(solverName, false, NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
         Candidate? best;
-        if (solver is CanonicalDpSolver dp) best = SearchModelBudget(problem, dp, options, cancellation);
+        if (solver is CanonicalDpSolver dp)
+        {
+            best = SearchModelBudget(problem, dp, options, cancellation);
+            // On a thinned family (a graph too large for every ancestral set) the chain is refined (ChainRefinement).
+            if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit } && fit.PeakBytes <= budget
+                && ChainRefinement.Refine(problem, chain, solverName, budget, fit.RecomputeTime, cancellation) is { } refined)
+            {
+                var cost = PaperCostModel.Evaluate(problem.Forward, refined.Strategy);
+                best = best with
+                {
+                    // No longer the DP's optimum over its family: a feasible refinement of it.
+                    Result = best.Result with { Status = "FEASIBLE", Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
+                    Schedule = refined.Schedule with { BudgetBytes = budget },
+                    Simulation = refined.Simulation,
+                };
+            }
+        }
         else
         {
             var r = solver.Solve(problem, options, cancellation);
@@ -154,22 +172,35 @@ public static class RecomputePlanner
             if (c.Simulation!.PeakBytes <= budget) return c;
         }
         long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
+        // A graph too large for every ancestral set (the family is thinned; each DP run takes seconds) gets a shorter
+        // search, and its chain is refined by simulation afterwards (see Plan), which uses the slack a larger model
+        // budget would: no search above the user's budget, and below it at most 3 halvings (to 1/256 of the budget).
+        bool large = problem.Forward.Count + 2 > options.MaxApproxSets;
+        int rounds = large ? 3 : 12;
+        long tolerance = Math.Max(1, budget / (large ? 256 : 1000));
+        var tried = new Dictionary<long, Candidate?>();
         Candidate? At(long modelBudget)
         {
+            if (tried.TryGetValue(modelBudget, out var known)) return known;
             var r = dp.Solve(problem, options with { BudgetBytes = modelBudget, BlockModel = BlockCostModel.Paper }, ct);
-            if (!r.Feasible) return null;
+            if (!r.Feasible) return tried[modelBudget] = null;
             var c = Prove(problem, r, budget) with { ModelBudget = modelBudget };
             if (c.Simulation!.PeakBytes <= budget && (best is null || c.Simulation.RecomputeTime < best.Simulation!.RecomputeTime))
                 best = c;
-            return c;
+            return tried[modelBudget] = c;
         }
         bool Fits(Candidate? c) => c?.Simulation is { } s && s.PeakBytes <= budget;
 
         long lo;
         var first = At(Math.Min(budget, hi));
-        if (Fits(first)) lo = Math.Min(budget, hi);
+        if (Fits(first))
+        {
+            lo = Math.Min(budget, hi);
+            if (large) return best;
+        }
         else
         {
+            if (large) hi = Math.Min(hi, budget);
             // The model says no (or the schedule does not fit): start from the model's smallest budget.
             var min = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, ct);
             if (min is null) return first;
@@ -178,9 +209,9 @@ public static class RecomputePlanner
             lo = min.Value.Budget;
         }
         // A large exact family costs seconds per DP run: a short search between the user's budget and store-all's.
-        bool large = dp.HasLargeFamily(problem, options);
-        if (lo >= hi || (!large && Fits(At(hi)))) return best;
-        for (int round = 0; round < (large ? LargeFamilyRounds : 12) && hi - lo > Math.Max(1, budget / 1000); round++)
+        bool largeExact = dp.HasLargeFamily(problem, options);
+        if (lo >= hi || (!largeExact && Fits(At(hi)))) return best;
+        for (int round = 0; round < (largeExact ? LargeFamilyRounds : rounds) && hi - lo > tolerance; round++)
         {
             long mid = lo + (hi - lo) / 2;
             if (Fits(At(mid))) lo = mid; else hi = mid;

@@ -86,6 +86,9 @@ internal sealed class CanonicalDp
     {
         int n = _f.Dag.Count;
         var options = new ParallelOptions { MaxDegreeOfParallelism = _threads, CancellationToken = ct };
+        // One scratch for every size class filled serially: fill leaves it clean, and a thinned family of a large
+        // graph has a class per set, each of which would otherwise allocate a scratch over the whole time axis.
+        var serial = new Lazy<TScratch>(newScratch, LazyThreadSafetyMode.None);
         for (int size = 1; size <= n; size++)
         {
             int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
@@ -93,7 +96,7 @@ internal sealed class CanonicalDp
             ct.ThrowIfCancellationRequested();
             if (to - from < 8 || _threads == 1)
             {
-                var scratch = newScratch();
+                var scratch = serial.Value;
                 for (int b = from; b < to; b++) fill(b, scratch);
             }
             else

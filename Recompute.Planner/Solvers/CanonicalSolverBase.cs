@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Recompute.Planner.Solvers;
 
 /// <summary>Shared plumbing of the two DP solvers: they differ only in the family of lower sets.</summary>
@@ -48,13 +50,27 @@ public abstract class CanonicalDpSolver : ISolver
     }
 
     /// <summary>The smallest paper-model budget for which this solver finds a strategy, and that strategy.</summary>
+    /// <remarks>
+    /// Remembered per problem and per option that changes it (family size, block model, pins): planning under a
+    /// budget that does not fit and then telling the user the smallest one that does both need it.
+    /// </remarks>
     public (long Budget, CanonicalStrategy Strategy)? MinimumBudget(PlanningProblem problem, SolverOptions options, CancellationToken ct = default)
     {
+        var key = (Name, options.MaxApproxSets, options.MaxLowerSets, options.BlockModel,
+            string.Join(",", options.Keep.Order()), string.Join(",", options.ForceRecompute.Order()));
+        var cache = MinimumCache.GetValue(problem, _ => []);
+        lock (cache)
+            if (cache.TryGetValue(key, out var known)) return known;
         var dag = problem.Forward;
         var family = Family(dag, options, ct);
         var dp = NewDp(problem, family, options);
-        return dp.MinimumPeak(PeakUpperBound(problem, options, ct), ct);
+        var found = dp.MinimumPeak(PeakUpperBound(problem, options, ct), ct);
+        lock (cache) cache[key] = found;
+        return found;
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<PlanningProblem,
+        Dictionary<(string, int, long, BlockCostModel, string, string), (long Budget, CanonicalStrategy Strategy)?>> MinimumCache = new();
 
     private protected static CanonicalDp NewDp(PlanningProblem problem, LowerSetFamily family, SolverOptions options)
     {
@@ -106,4 +122,39 @@ public sealed class DpApproxSolver : CanonicalDpSolver
 
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.Ancestral(dag, options.MaxApproxSets);
+
+    /// <summary>
+    /// The least paper-model peak of a few chains of the family itself, so that the min-max DP drops every state
+    /// above it (without a bound its fronts grow with the family: minutes on a 100,000-node chain). The chains:
+    /// every set that contains the previous one, in family order, and that chain thinned to every 2nd, 4th, ...
+    /// set. Each is a chain of the family, so its peak is at least the DP's optimum and the optimum is unchanged.
+    /// Pins restrict the chains the DP may use, so with pins there is no bound.
+    /// </summary>
+    protected override long PeakUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct)
+    {
+        const long none = long.MaxValue / 4;
+        if (!options.Keep.IsEmpty || !options.ForceRecompute.IsEmpty) return none;
+        var dag = problem.Forward;
+        var family = Family(dag, options, ct);
+        var chain = new List<int>();
+        int prev = 0;
+        for (int k = 1; k < family.Count; k++)
+            if (family.IsProperSubset(prev, k)) { chain.Add(k); prev = k; }
+        long best = none;
+        for (int stride = 1; stride < 2 * chain.Count; stride *= 2)
+        {
+            ct.ThrowIfCancellationRequested();
+            var blocks = ImmutableArray.CreateBuilder<ImmutableArray<int>>();
+            int from = 0;
+            for (int i = stride - 1; i < chain.Count + stride - 1; i += stride)
+            {
+                int to = chain[Math.Min(i, chain.Count - 1)];
+                blocks.Add(family.Difference(to, from).Select(v => dag.NodeOf[v]).ToImmutableArray());
+                from = to;
+                if (i >= chain.Count - 1) break;
+            }
+            best = Math.Min(best, PaperCostModel.Evaluate(dag, new CanonicalStrategy(blocks.ToImmutable())).PeakBytes);
+        }
+        return best;
+    }
 }

@@ -6,31 +6,39 @@ namespace Recompute.Planner.Solvers;
 /// Chen et al. (2016) √n checkpointing (<c>--solver chen</c>): the candidates are the articulation lower sets
 /// (ancestral sets L^v whose boundary is v alone); a checkpoint is placed every M(V)/⌊√#candidates⌋ bytes.
 /// When that plan does not fit the budget, Chen's greedy variant is tried with every segment size between the
-/// largest single tensor and M(V), and the feasible plan with least recomputation (paper model) is returned.
+/// largest single tensor and M(V) (at most <see cref="MaxGreedySizes"/> of them), and the feasible plan with least
+/// recomputation (paper model) is returned.
 /// </summary>
 public sealed class ChenSolver : ISolver
 {
     public string Name => "chen";
     public bool IsCanonical => true;
 
+    /// <summary>Most segment sizes the greedy variant tries (evenly spaced among the candidates' sizes past it).</summary>
+    public const int MaxGreedySizes = 512;
+
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         var dag = problem.Forward;
-        var candidates = ArticulationCandidates(dag);
+        var cuts = new ArticulationCuts(dag);
+        var candidates = cuts.Candidates;
         long total = dag.Bytes.Sum();
         int k = Math.Max(1, (int)Math.Floor(Math.Sqrt(candidates.Count)));
-        var plan = Chain(dag, candidates, total / k);
+        var plan = cuts.Chain(total / k);
         var cost = PaperCostModel.Evaluate(dag, plan);
         if (cost.PeakBytes > options.BudgetBytes)
         {
-            // Greedy variant: sweep the segment size; keep the cheapest plan that fits.
+            // Greedy variant: sweep the segment size; keep the cheapest plan that fits. Each try is O(|V| + |E|), so
+            // on graphs with very many candidates (a long chain) a bounded number of evenly spaced sizes is tried.
             CanonicalStrategy? best = null;
             PaperCost bestCost = default;
             var sizes = candidates.Select(c => c.Mem).Distinct().Order().ToList();
+            if (sizes.Count > MaxGreedySizes)
+                sizes = Enumerable.Range(0, MaxGreedySizes).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (MaxGreedySizes - 1))]).Distinct().ToList();
             foreach (var size in sizes.Prepend(1))
             {
                 cancellation.ThrowIfCancellationRequested();
-                var p = Chain(dag, candidates, size);
+                var p = cuts.Chain(size);
                 var c = PaperCostModel.Evaluate(dag, p);
                 if (c.PeakBytes <= options.BudgetBytes && (best is null || c.Overhead < bestCost.Overhead))
                 {
@@ -47,49 +55,99 @@ public sealed class ChenSolver : ISolver
         return new SolverResult(Name, true, "FEASIBLE", Strategy: plan, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
     }
 
-    /// <summary>Articulation candidates (v, M(L^v)) in topological order; each ancestral set contains the previous one.</summary>
-    internal static List<(int Node, long Mem, ulong[] Set)> ArticulationCandidates(ForwardDag dag)
-    {
-        var list = new List<(int, long, ulong[])>();
-        // v is an articulation point when every edge leaving L^v leaves from v: count by a sweep in topological
-        // order of how many ancestral sets each node's closure covers would be quadratic; closures are built per
-        // node, which is fine for the graphs Chen's method is meant for (it is a baseline).
-        for (int v = 0; v < dag.Count; v++)
-        {
-            if (dag.Succ[v].Length == 0) continue;
-            var set = dag.AncestorClosure(v);
-            bool articulation = true;
-            long mem = 0;
-            foreach (int u in ForwardDag.Members(set))
-            {
-                mem += dag.Bytes[u];
-                if (u == v) continue;
-                foreach (int s in dag.Succ[u])
-                    if (!ForwardDag.Contains(set, s)) { articulation = false; break; }
-                if (!articulation) break;
-            }
-            if (articulation) list.Add((v, mem, set));
-        }
-        return list;
-    }
+    /// <summary>Articulation candidates (dense index v, M(L^v)) in topological order: the v with ∂(L^v) = {v}.</summary>
+    public static IReadOnlyList<(int Node, long Mem)> ArticulationCandidates(ForwardDag dag) => new ArticulationCuts(dag).Candidates;
 
-    private static CanonicalStrategy Chain(ForwardDag dag, List<(int Node, long Mem, ulong[] Set)> candidates, long segment)
+    /// <summary>
+    /// The articulation lower sets of a forward graph, found in near-linear time with its post-dominator tree
+    /// (a virtual sink after every sink). v is a candidate when ∂(L^v) = {v}, i.e. every edge leaving L^v leaves
+    /// from v. Then v post-dominates all its ancestors, so L^v is exactly v's subtree in the post-dominator tree;
+    /// conversely, when v's subtree is closed under inputs it is L^v and only v has readers outside. A subtree is
+    /// closed under inputs when every edge into one of its nodes has both ends inside, i.e. when it counts as many
+    /// edges whose two ends have their lowest common post-dominator inside as in-edges of its nodes.
+    /// </summary>
+    private sealed class ArticulationCuts
     {
-        var cuts = new List<ulong[]>();
-        long last = 0;
-        foreach (var (_, mem, set) in candidates)
-            if (mem - last >= segment) { cuts.Add(set); last = mem; }
-        var full = dag.NewSet();
-        for (int v = 0; v < dag.Count; v++) ForwardDag.Add(full, v);
-        cuts.Add(full);
-        var blocks = ImmutableArray.CreateBuilder<ImmutableArray<int>>();
-        var prev = dag.NewSet();
-        foreach (var cut in cuts)
+        private readonly ForwardDag _dag;
+        /// <summary>Immediate post-dominator (dense index; <c>Count</c> is the virtual sink).</summary>
+        private readonly int[] _ipdom;
+
+        public ArticulationCuts(ForwardDag dag)
         {
-            var block = ForwardDag.Members(cut).Where(v => !ForwardDag.Contains(prev, v)).Select(v => dag.NodeOf[v]).ToImmutableArray();
-            if (block.Length > 0) blocks.Add(block);
-            prev = cut;
+            _dag = dag;
+            int n = dag.Count;
+            _ipdom = new int[n];
+            // Post-dominators come later in topological order, so one sweep from the end settles them (Cooper,
+            // Harvey and Kennedy's intersection, walking towards larger indices).
+            for (int v = n - 1; v >= 0; v--)
+            {
+                var succ = dag.Succ[v];
+                int d = succ.Length == 0 ? n : succ[0];
+                for (int i = 1; i < succ.Length; i++) d = Meet(d, succ[i]);
+                _ipdom[v] = d;
+            }
+            var inEdges = new long[n];
+            var edgesInside = new long[n];
+            var mem = new long[n];
+            for (int v = 0; v < n; v++)
+            {
+                inEdges[v] += dag.Pred[v].Length;
+                mem[v] += dag.Bytes[v];
+                foreach (int p in dag.Pred[v])
+                {
+                    int lca = Meet(p, v);
+                    if (lca < n) edgesInside[lca]++;
+                }
+            }
+            // Subtree sums: children come before their parent in topological order.
+            for (int v = 0; v < n; v++)
+            {
+                int parent = _ipdom[v];
+                if (parent >= n) continue;
+                inEdges[parent] += inEdges[v];
+                edgesInside[parent] += edgesInside[v];
+                mem[parent] += mem[v];
+            }
+            Candidates = [];
+            for (int v = 0; v < n; v++)
+                if (dag.Succ[v].Length > 0 && inEdges[v] == edgesInside[v]) Candidates.Add((v, mem[v]));
         }
-        return new CanonicalStrategy(blocks.ToImmutable());
+
+        public List<(int Node, long Mem)> Candidates { get; }
+
+        /// <summary>Lowest common post-dominator of a and b (the virtual sink when none).</summary>
+        private int Meet(int a, int b)
+        {
+            int n = _dag.Count;
+            while (a != b)
+            {
+                if (a < b) a = a >= n ? n : _ipdom[a];
+                else b = b >= n ? n : _ipdom[b];
+            }
+            return a;
+        }
+
+        /// <summary>
+        /// Chen's chain: a checkpoint at each candidate whose L^v holds at least <paramref name="segment"/> bytes
+        /// more than the previous checkpoint's. Each tensor goes into the block of the first checkpoint whose set
+        /// holds it: its nearest chosen ancestor in the post-dominator tree (the last block when none).
+        /// </summary>
+        public CanonicalStrategy Chain(long segment)
+        {
+            int n = _dag.Count;
+            var cutIndex = new int[n];
+            Array.Fill(cutIndex, -1);
+            int cuts = 0;
+            long last = 0;
+            foreach (var (v, mem) in Candidates)
+                if (mem - last >= segment) { cutIndex[v] = cuts++; last = mem; }
+            var blockOf = new int[n];
+            for (int v = n - 1; v >= 0; v--)
+                blockOf[v] = cutIndex[v] >= 0 ? cutIndex[v] : _ipdom[v] >= n ? cuts : blockOf[_ipdom[v]];
+            var blocks = new List<int>[cuts + 1];
+            for (int b = 0; b <= cuts; b++) blocks[b] = [];
+            for (int v = 0; v < n; v++) blocks[blockOf[v]].Add(_dag.NodeOf[v]);
+            return new CanonicalStrategy(blocks.Where(b => b.Count > 0).Select(b => b.ToImmutableArray()).ToImmutableArray());
+        }
     }
 }

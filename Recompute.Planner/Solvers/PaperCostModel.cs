@@ -14,34 +14,56 @@ public readonly record struct PaperCost(long PeakBytes, double Overhead);
 /// </summary>
 public static class PaperCostModel
 {
+    /// <remarks>
+    /// One pass over the blocks, O(|V| + |E|) in all: A (outside successors of L) and B (their other inputs outside
+    /// L) are kept up to date as each block joins L, with counts of each node's inputs inside L and of its readers
+    /// in A, instead of being rebuilt from scratch per block (quadratic on a 100,000-node chain).
+    /// </remarks>
     public static PaperCost Evaluate(ForwardDag dag, CanonicalStrategy strategy)
     {
-        var l = dag.NewSet();
-        long cached = 0, peak = 0;
+        int n = dag.Count;
+        var inL = new bool[n];
+        var predsInL = new int[n];   // for u outside L: inputs of u inside L (u ∈ A when above 0)
+        var readersInA = new int[n]; // readers of p that are in A (p ∈ B when above 0 and p is outside L)
+        long cached = 0, peak = 0, ma = 0, mb = 0;
         double overhead = 0;
-        foreach (var block in strategy.Blocks)
+        var block = new List<int>();
+        foreach (var nodes in strategy.Blocks)
         {
-            var v = block.Select(n => dag.IndexOf[n]).ToArray();
-            foreach (var i in v) ForwardDag.Add(l, i);
-            var inA = new bool[dag.Count];
-            long mv = 0, ma = 0, mb = 0, mBoundaryInBlock = 0;
+            block.Clear();
+            foreach (var node in nodes) block.Add(dag.IndexOf[node]);
+            foreach (int i in block)
+            {
+                inL[i] = true;
+                if (readersInA[i] > 0) mb -= dag.Bytes[i];
+            }
+            foreach (int i in block)
+            {
+                if (predsInL[i] > 0)
+                {
+                    // i leaves A: its inputs outside L may leave B.
+                    ma -= dag.Bytes[i];
+                    foreach (int p in dag.Pred[i])
+                        if (--readersInA[p] == 0 && !inL[p]) mb -= dag.Bytes[p];
+                }
+                foreach (int u in dag.Succ[i])
+                    if (!inL[u] && ++predsInL[u] == 1)
+                    {
+                        // u joins A: its inputs outside L join B.
+                        ma += dag.Bytes[u];
+                        foreach (int p in dag.Pred[u])
+                            if (readersInA[p]++ == 0 && !inL[p]) mb += dag.Bytes[p];
+                    }
+            }
+            long mv = 0, mBoundaryInBlock = 0;
             double tNonBoundary = 0;
-            foreach (var i in v)
+            foreach (int i in block)
             {
                 mv += dag.Bytes[i];
-                bool boundary = dag.Succ[i].Any(u => !ForwardDag.Contains(l, u));
+                bool boundary = false;
+                foreach (int u in dag.Succ[i]) if (!inL[u]) { boundary = true; break; }
                 if (boundary) mBoundaryInBlock += dag.Bytes[i]; else tNonBoundary += dag.Time[i];
             }
-            // A and B depend only on L_i.
-            for (int i = 0; i < dag.Count; i++)
-                if (ForwardDag.Contains(l, i))
-                    foreach (var u in dag.Succ[i])
-                        if (!ForwardDag.Contains(l, u) && !inA[u]) { inA[u] = true; ma += dag.Bytes[u]; }
-            var inB = new bool[dag.Count];
-            for (int u = 0; u < dag.Count; u++)
-                if (inA[u])
-                    foreach (var p in dag.Pred[u])
-                        if (!ForwardDag.Contains(l, p) && !inB[p]) { inB[p] = true; mb += dag.Bytes[p]; }
             peak = Math.Max(peak, checked(cached + 2 * mv + ma + mb));
             cached += mBoundaryInBlock;
             overhead += tNonBoundary;
