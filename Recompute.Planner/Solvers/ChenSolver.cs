@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Recompute.Planner.Scheduling;
 
 namespace Recompute.Planner.Solvers;
 
@@ -7,7 +8,11 @@ namespace Recompute.Planner.Solvers;
 /// (ancestral sets L^v whose boundary is v alone); a checkpoint is placed every M(V)/⌊√#candidates⌋ bytes.
 /// When that plan does not fit the budget, Chen's greedy variant is tried with every segment size between the
 /// largest single tensor and M(V) (at most <see cref="MaxGreedySizes"/> of them), and the feasible plan with least
-/// recomputation (paper model) is returned.
+/// recomputation (paper model) is returned. Feasible means: the paper model's peak fits the budget, or failing that
+/// the simulated peak of the lowered schedule does (the paper model counts every value and gradient of a block at
+/// once, far above what the schedule holds: ResNet-18's √n plan peaks at 385 MB simulated against 848 MB in the
+/// model). The simulated check is tried on the √n plan and, when no segment size fits the model, on at most
+/// <see cref="MaxSimulatedSizes"/> evenly spaced sizes, keeping the one with least simulated recomputation.
 /// </summary>
 public sealed class ChenSolver : ISolver
 {
@@ -16,6 +21,12 @@ public sealed class ChenSolver : ISolver
 
     /// <summary>Most segment sizes the greedy variant tries (evenly spaced among the candidates' sizes past it).</summary>
     public const int MaxGreedySizes = 512;
+
+    /// <summary>Most segment sizes whose schedules are lowered and simulated when none fits the paper model.</summary>
+    public const int MaxSimulatedSizes = 64;
+
+    private static SimulationResult Simulate(PlanningProblem problem, CanonicalStrategy plan, long budget) =>
+        Simulator.Simulate(Lowering.Lower(problem.Training, problem.Forward, plan, "chen", budget), enforceBudget: false);
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
@@ -26,7 +37,7 @@ public sealed class ChenSolver : ISolver
         int k = Math.Max(1, (int)Math.Floor(Math.Sqrt(candidates.Count)));
         var plan = cuts.Chain(total / k);
         var cost = PaperCostModel.Evaluate(dag, plan);
-        if (cost.PeakBytes > options.BudgetBytes)
+        if (cost.PeakBytes > options.BudgetBytes && Simulate(problem, plan, options.BudgetBytes).PeakBytes > options.BudgetBytes)
         {
             // Greedy variant: sweep the segment size; keep the cheapest plan that fits. Each try is O(|V| + |E|), so
             // on graphs with very many candidates (a long chain) a bounded number of evenly spaced sizes is tried.
@@ -47,8 +58,27 @@ public sealed class ChenSolver : ISolver
                 }
             }
             if (best is null)
-                return new SolverResult(Name, false, "INFEASIBLE", PaperModelPeakBytes: cost.PeakBytes,
-                    Reason: "no segment size of Chen's greedy checkpointing fits the budget");
+            {
+                // The model says no segment size fits; the schedules themselves may.
+                double bestRecompute = double.MaxValue;
+                var tried = sizes.Count <= MaxSimulatedSizes ? sizes
+                    : Enumerable.Range(0, MaxSimulatedSizes).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (MaxSimulatedSizes - 1))]).Distinct().ToList();
+                foreach (var size in tried)
+                {
+                    cancellation.ThrowIfCancellationRequested();
+                    var p = cuts.Chain(size);
+                    var sim = Simulate(problem, p, options.BudgetBytes);
+                    if (sim.PeakBytes <= options.BudgetBytes && sim.RecomputeTime < bestRecompute)
+                    {
+                        best = p;
+                        bestRecompute = sim.RecomputeTime;
+                    }
+                }
+                if (best is null)
+                    return new SolverResult(Name, false, "INFEASIBLE", PaperModelPeakBytes: cost.PeakBytes,
+                        Reason: "no segment size of Chen's greedy checkpointing fits the budget");
+                bestCost = PaperCostModel.Evaluate(dag, best);
+            }
             plan = best;
             cost = bestCost;
         }
