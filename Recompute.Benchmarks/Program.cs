@@ -22,6 +22,7 @@ public static class Program
             ["planner"] = PlannerTables.Paper,
             ["planner-random"] = PlannerTables.Random,
             ["optimal"] = OptimalTable.Table,
+            ["bounds"] = BoundsTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,

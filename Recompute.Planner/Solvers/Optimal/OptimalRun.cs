@@ -24,4 +24,18 @@ public sealed record OptimalRun(
     /// <summary>What became of the exact-DP warm start: "finished", "stopped after N s (half the time limit)",
     /// "stopped (cancelled)", "not run (more than N lower sets)", "not applicable" (no backward nodes) or "not needed".</summary>
     public string ExactDp { get; init; } = "not needed";
+
+    /// <summary>The relaxation's run (<see cref="StageRelaxation"/>), when it ran (large stage orders only).</summary>
+    public RelaxationRun? Relaxation { get; init; }
+
+    /// <summary>What proved <see cref="SolverResult.LowerBound"/>: "cp-sat" (the exact stage model), "relaxation"
+    /// (<see cref="StageRelaxation"/>) or "one run of every task" (a bound of 0 on recomputation).</summary>
+    public string BoundSource { get; init; } = "one run of every task";
 }
+
+/// <summary>A run of <see cref="StageRelaxation"/>.</summary>
+/// <param name="Bound">Proven lower bound on the stage model's recompute time (time units), or null (e.g. INFEASIBLE).</param>
+/// <param name="CpStatus">CP-SAT's status on the relaxation.</param>
+/// <param name="Decisions">Boolean decisions of the relaxation.</param>
+/// <param name="Elapsed">Building plus solving time.</param>
+public sealed record RelaxationRun(double? Bound, string CpStatus, int Decisions, TimeSpan Elapsed);

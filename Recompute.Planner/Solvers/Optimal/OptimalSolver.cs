@@ -53,6 +53,18 @@ public sealed class OptimalSolver : ISolver
     /// </summary>
     public const double SecondsPerDecision = 1e-4;
 
+    /// <summary>
+    /// The relaxation (<see cref="StageRelaxation"/>) runs only on stage orders with more decisions than this: below
+    /// it CP-SAT bounds the exact model itself (up to 77 tasks, under 6 000 decisions, here).
+    /// </summary>
+    public const long RelaxationMinDecisions = 20_000;
+
+    /// <summary>Above this many decisions the relaxation is not built either.</summary>
+    public const long MaxRelaxationDecisions = 300_000;
+
+    /// <summary>Share of the time left that the relaxation gets when it runs.</summary>
+    public const double RelaxationTimeShare = 1.0 / 3;
+
     private static TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * SecondsPerDecision));
 
     /// <summary>Seconds of time limit per extra round of the greedy search on graphs too large for the model.</summary>
@@ -98,17 +110,31 @@ public sealed class OptimalSolver : ISolver
         }
 
         var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
+        bool relax = warm is not null && order.DecisionBound > RelaxationMinDecisions && order.DecisionBound <= MaxRelaxationDecisions;
         if (order.DecisionBound > MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
         {
-            // The model would not be searched in time: the greedy search uses the time left, and its best plan
-            // (or the DP's) is the answer, with the bound that holds for every schedule (one run of every task).
-            if (warm is not null) warm = MoreGreedy(problem, options, warm, clock, cancellation);
+            // The model would not be searched in time: the greedy search uses the time left (but a share kept for
+            // the relaxation), and its best plan (or the DP's) is the answer, with the relaxation's bound when it
+            // proved one, else the bound that holds for every schedule (one run of every task).
             if (warm is not null)
-                return new OptimalRun(WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, warm.Simulation.RecomputeTime, 0) with { Note = note },
-                    null, null, warm.Name, warm.Simulation.RecomputeTime, "MODEL_TOO_LARGE", 0, true) { ExactDp = exactDp };
+            {
+                var reserve = relax ? Remaining(options, clock) * RelaxationTimeShare : TimeSpan.Zero;
+                warm = MoreGreedy(problem, options, warm, clock, options.TimeLimit - reserve, cancellation);
+            }
+            if (warm is not null)
+            {
+                double best = warm.Simulation.RecomputeTime;
+                var relaxed = relax ? Relax(StageOrder.FirstRuns(warm.Schedule), options, warm.Schedule, Remaining(options, clock), cancellation) : null;
+                double lb = Math.Min(relaxed?.Bound ?? 0, best);
+                return new OptimalRun(WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note },
+                    null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
+                { ExactDp = exactDp, Relaxation = relaxed, BoundSource = lb > 0 ? "relaxation" : "one run of every task" };
+            }
             return Infeasible("UNKNOWN", $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
         }
+        // On large models the relaxation takes a share of the time first: CP-SAT rarely bounds the exact model there.
+        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * RelaxationTimeShare, cancellation) : null;
         var model = new StageModel(order, budget, StageObjective.RecomputeTime, KeepPositions(order, options), ForceRecomputePositions(order, options));
         var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
         if (hint is not null) model.Hint(hint);
@@ -118,8 +144,12 @@ public sealed class OptimalSolver : ISolver
         {
             string cpStatus = status.ToString();
             bool found = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
-            double? lowerBound = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
+            double? cpBound = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
                 ? Math.Max(0, model.ToTime(solver.BestObjectiveBound)) : null;
+            // The better of CP-SAT's bound on the model and the relaxation's (both hold for the stage model over π).
+            double? lowerBound = relaxation?.Bound is { } rb && (cpBound is null || rb > cpBound) ? rb : cpBound;
+            string boundSource(double lb) => lb <= 0 ? "one run of every task"
+                : relaxation?.Bound is { } r && r >= lb && (cpBound is null || r > cpBound) ? "relaxation" : "cp-sat";
             if (found)
             {
                 var plan = model.Extract(solver);
@@ -134,7 +164,8 @@ public sealed class OptimalSolver : ISolver
                 var result = WithGap(new SolverResult(Name, true, proven ? "OPTIMAL" : "FEASIBLE",
                     Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb) with { Note = note };
                 return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
-                    warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm) { ExactDp = exactDp };
+                    warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm)
+                { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb) };
             }
             if (warm is not null)
             {
@@ -143,7 +174,8 @@ public sealed class OptimalSolver : ISolver
                 // CP-SAT's bound when it has one (UNKNOWN); otherwise 0, which holds for every schedule.
                 double lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : 0;
                 var result = WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note };
-                return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true) { ExactDp = exactDp };
+                return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true)
+                { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb) };
             }
             long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
             string why = status == CpSolverStatus.Infeasible
@@ -287,7 +319,7 @@ public sealed class OptimalSolver : ISolver
     /// rounds at most (at most 30; a count fixed by the limit, so the result is reproducible unless the wall
     /// clock or a cancellation cuts it), stopping at the limit.
     /// </summary>
-    private static WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, CancellationToken ct)
+    private static WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, TimeSpan deadline, CancellationToken ct)
     {
         if (best.Simulation.RecomputeTime == 0) return best;
         int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / SecondsPerGreedyRound);
@@ -295,7 +327,7 @@ public sealed class OptimalSolver : ISolver
         for (int round = 1; round <= rounds; round++)
         {
             // A round is not started when the longest so far would not fit in the time left.
-            if (ct.IsCancellationRequested || clock.Elapsed + longest >= options.TimeLimit) break;
+            if (ct.IsCancellationRequested || clock.Elapsed + longest >= deadline) break;
             var started = clock.Elapsed;
             try
             {
@@ -347,13 +379,37 @@ public sealed class OptimalSolver : ISolver
             return t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node);
         }).ToHashSet();
 
-    private (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
+    /// <summary>
+    /// Bounds the stage model over <paramref name="order"/> from below with <see cref="StageRelaxation"/>, searched
+    /// for <paramref name="limit"/> (hinted with <paramref name="plan"/>). Null when cancelled or the time is too short.
+    /// </summary>
+    public RelaxationRun? Relax(StageOrder order, SolverOptions options, Schedule? plan, TimeSpan limit, CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested || limit < TimeSpan.FromSeconds(1)) return null;
+        var clock = Stopwatch.StartNew();
+        var relaxation = new StageRelaxation(order, options.BudgetBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
+        if (plan is not null && StagePlan.FromSchedule(order, plan) is { } hint) relaxation.Hint(hint);
+        var left = limit - clock.Elapsed;
+        if (left < TimeSpan.FromMilliseconds(500)) return null;
+        var (status, solver) = SolveModel(relaxation.Model, options, left, ct);
+        using (solver)
+        {
+            double? bound = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
+                ? Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound)) : null;
+            return new RelaxationRun(bound, status.ToString(), relaxation.DecisionCount, clock.Elapsed);
+        }
+    }
+
+    private (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct) =>
+        SolveModel(model.Model, options, limit, ct);
+
+    private (CpSolverStatus, CpSolver) SolveModel(CpModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
     {
         int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
         var solver = new CpSolver { StringParameters = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve).ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
-        var status = solver.Solve(model.Model);
+        var status = solver.Solve(model);
         return (status, solver);
     }
 

@@ -262,7 +262,7 @@ public sealed class StageModel
     /// fast); 0 when some time is not an integer or the sums could overflow (times are then scaled to about a
     /// million units for the largest).
     /// </summary>
-    private static long IntegerTimeDivisor(double[] times)
+    internal static long IntegerTimeDivisor(double[] times)
     {
         if (!times.All(x => x == Math.Floor(x) && x < 1e15)) return 0;
         long g = times.Select(x => (long)x).Where(x => x > 0).Aggregate(0L, Gcd);
