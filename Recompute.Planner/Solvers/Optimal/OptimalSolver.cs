@@ -387,7 +387,7 @@ public sealed class OptimalSolver : ISolver
     {
         if (ct.IsCancellationRequested || limit < TimeSpan.FromSeconds(1)) return null;
         var clock = Stopwatch.StartNew();
-        var relaxation = new StageRelaxation(order, options.BudgetBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
+        var relaxation = new StageRelaxation(order, options.BudgetBytes, KeepPositions(order, options));
         if (plan is not null && StagePlan.FromSchedule(order, plan) is { } hint) relaxation.Hint(hint);
         var left = limit - clock.Elapsed;
         if (left < TimeSpan.FromMilliseconds(500)) return null;

@@ -4,34 +4,43 @@ namespace Recompute.Planner.Solvers.Optimal;
 
 /// <summary>
 /// A relaxation of <see cref="StageModel"/> that CP-SAT can load and bound on graphs where the exact stage model is
-/// too large to search: the same R[t,i] (i run again in stage t) and S[t,i] (i live when stage t begins) variables
-/// and the same availability logic (a run needs its inputs kept or run earlier in the stage; a buffer is kept only
-/// if it was live in the previous stage), but memory is checked only at each stage's own run, with an
-/// under-estimate, and there are no free or per-run memory variables.
+/// too large to search. Memory is checked only at the runs of a chosen set of stages B = b₀ &lt; b₁ &lt; … (the stages
+/// where keeping every buffer that a later first run reads would exceed the budget, most exceeding first, as many as
+/// <see cref="DecisionTarget"/> allows), with an under-estimate, and time is cut into the intervals between them:
+/// K[m,i] says i is live right after the run of b_m; R[m,i] says i runs again somewhere in interval m (the stages
+/// b_{m−1}+1 … b_m, and after the last b the rest). A first run or a re-run in interval m needs each input that was
+/// first run before the interval to be kept at b_{m−1} or re-run in the interval; a buffer kept at b_m was kept at
+/// b_{m−1}, re-run in the interval, or first run in it. Memory at b_m: its output, its inputs and the other buffers
+/// kept at b_m. Objective: Σ time_i R[m,i].
 /// </summary>
 /// <remarks>
 /// Why its optimum (and any bound CP-SAT proves on it) bounds the stage model's recomputation from below: take any
-/// plan of the stage model. Its R and S values satisfy every constraint here (they are a subset of the stage
-/// model's). At the run of t, the last run of stage t, the simulator holds t's output, t's inputs, and every
-/// buffer that is live when stage t+1 begins (frees happen only after runs, so a buffer live after the run was live
-/// during it); those are distinct buffers, so their bytes are at most the plan's peak, at most the budget. The
-/// objective is the same sum of recompute times (rounded down the same way). So every plan of the stage model is
-/// a feasible point of this model with the same cost, and the least cost here is at most the least cost there.
-/// Dropped: the memory at recomputations inside a stage, frees before the stage's own run, and the rule that a
-/// buffer is kept only while something reads it later (which only removes plans' wasteful keeps).
+/// plan of the stage model (or any schedule whose first runs follow the order) and set K[m,i] = i live after the
+/// run of b_m, R[m,i] = i re-run at least once in interval m. Each constraint holds: an input is live when read, so
+/// it was live at the previous boundary and kept since, or (re)computed after it; at the run of b_m the simulator
+/// holds b_m's output, its inputs and every buffer still live after the run (frees happen only after runs), distinct
+/// buffers whose bytes are at most the budget. The objective counts at most the plan's re-runs (one per buffer and
+/// interval), with times rounded down as in the stage model. So every plan maps to a feasible point of no greater
+/// cost. With B = every stage it is the stage model without frees inside a stage and without memory at re-runs.
+/// Pins: Keep positions have no R (a valid restriction of the plans too); ForceRecompute is not modelled (dropping a
+/// constraint keeps the bound valid).
 /// </remarks>
 public sealed class StageRelaxation
 {
+    /// <summary>Decisions the relaxation aims at (binding stages are dropped, least exceeding first, to stay under it).</summary>
+    public const int DecisionTarget = 40_000;
+
+    private readonly int[] _boundaries;
     private readonly BoolVar?[][] _r;
-    private readonly BoolVar?[][] _s;
+    private readonly BoolVar?[][] _k;
     private readonly long _timeDivisor;
     private readonly double _timeScale;
 
     /// <param name="order">Stage order (first runs).</param>
     /// <param name="budgetBytes">Budget.</param>
     /// <param name="neverRecompute">Positions that are never run again.</param>
-    /// <param name="neverKeepAcrossGap">Positions whose buffer must not be live when the first backward stage begins.</param>
-    public StageRelaxation(StageOrder order, long budgetBytes, ISet<int> neverRecompute, ISet<int> neverKeepAcrossGap)
+    /// <param name="decisionTarget">Largest number of decisions (estimated) before binding stages are dropped.</param>
+    public StageRelaxation(StageOrder order, long budgetBytes, ISet<int> neverRecompute, int decisionTarget = DecisionTarget)
     {
         int n = order.Count;
         var tasks = order.Training.Tasks;
@@ -44,63 +53,100 @@ public sealed class StageRelaxation
         _timeScale = _timeDivisor > 0 ? 1.0 / _timeDivisor : times.DefaultIfEmpty(0).Max() is > 0 and var max ? 1e6 / max : 1;
         var cost = times.Select(x => _timeDivisor > 0 ? (long)x / _timeDivisor : (long)Math.Floor(x * _timeScale)).ToArray();
         long cap = budgetBytes / unit;
-        int gap = Enumerable.Range(0, n).FirstOrDefault(p => tasks[order.TaskAt[p]].Kind == Graph.TaskKind.Backward, -1);
 
-        _r = new BoolVar?[n][];
-        _s = new BoolVar?[n][];
+        // Binding stages: keeping every buffer that a later first run reads would exceed the budget.
+        var fixedBytes = new long[n];
+        var excess = new List<(long Excess, int Stage, int Pending)>();
         for (int t = 0; t < n; t++)
         {
-            _r[t] = new BoolVar?[t];
-            _s[t] = new BoolVar?[t];
+            fixedBytes[t] = bytes[t] + order.Inputs[t].Sum(i => bytes[i]);
+            long potential = fixedBytes[t];
+            int pending = 0;
+            var inputs = order.Inputs[t];
             for (int i = 0; i < t; i++)
             {
-                if (t > order.LastDescendant[i]) continue;
-                if (!neverRecompute.Contains(i)) _r[t][i] = Model.NewBoolVar($"R{t}_{i}");
-                bool previous = t - 1 == i || _r[t - 1][i] is not null || _s[t - 1][i] is not null;
-                bool pinned = t == gap && neverKeepAcrossGap.Contains(i);
-                if (previous && !pinned) _s[t][i] = Model.NewBoolVar($"S{t}_{i}");
+                if (order.LastDescendant[i] > t) pending++;
+                // A buffer that a later first run reads is kept or run again: it is what makes a stage bind.
+                if (order.Readers[i].Length > 0 && order.Readers[i][^1] > t && Array.BinarySearch(inputs, i) < 0) potential += bytes[i];
             }
+            if (fixedBytes[t] > cap) { Model.AddBoolOr([]); Infeasible = true; }
+            if (potential > cap) excess.Add((potential - cap, t, pending));
+        }
+        var chosen = new List<int>();
+        long estimate = 0;
+        foreach (var (_, stage, pending) in excess.OrderByDescending(e => e.Excess).ThenBy(e => e.Stage))
+        {
+            if (estimate + 2L * pending > decisionTarget && chosen.Count > 0) break;
+            estimate += 2L * pending;
+            chosen.Add(stage);
+        }
+        chosen.Sort();
+        _boundaries = chosen.ToArray();
+        int intervals = _boundaries.Length + 1;
+        int Start(int m) => m == 0 ? 0 : _boundaries[m - 1] + 1;
+        int End(int m) => m < _boundaries.Length ? _boundaries[m] : n - 1;
+
+        // Variables: R[m,i] for i first run before interval m that can still serve something in it; K[m,i] for i
+        // first run at or before b_m that can serve something after it.
+        _r = new BoolVar?[intervals][];
+        _k = new BoolVar?[_boundaries.Length][];
+        for (int m = 0; m < intervals; m++)
+        {
+            _r[m] = new BoolVar?[n];
+            for (int i = 0; i < Start(m); i++)
+                if (!neverRecompute.Contains(i) && order.LastDescendant[i] >= Start(m) && Start(m) <= End(m))
+                    _r[m][i] = Model.NewBoolVar($"R{m}_{i}");
+        }
+        for (int m = 0; m < _boundaries.Length; m++)
+        {
+            _k[m] = new BoolVar?[n];
+            for (int i = 0; i <= _boundaries[m]; i++)
+                if (order.LastDescendant[i] > _boundaries[m]) _k[m][i] = Model.NewBoolVar($"K{m}_{i}");
         }
 
+        ILiteral? Kept(int m, int i) => m >= 0 && m < _k.Length ? _k[m][i] : null;
         var objective = LinearExpr.NewBuilder();
-        for (int t = 0; t < n; t++)
+        for (int m = 0; m < intervals; m++)
         {
-            // A run needs every input live: kept into the stage or run earlier in it.
-            for (int k = 0; k <= t; k++)
+            int start = Start(m);
+            void NeedsInputs(int k, ILiteral? condition)
             {
-                if (k < t && _r[t][k] is null) continue;
                 foreach (int i in order.Inputs[k])
                 {
+                    if (i >= start) continue; // first run inside the interval
                     var clause = new List<ILiteral>();
-                    if (_r[t][i] is { } ri) clause.Add(ri);
-                    if (_s[t][i] is { } si) clause.Add(si);
-                    if (k < t) clause.Add(_r[t][k]!.Not());
+                    if (condition is not null) clause.Add(condition.Not());
+                    if (Kept(m - 1, i) is { } kept) clause.Add(kept);
+                    if (_r[m][i] is { } rerun) clause.Add(rerun);
                     Model.AddBoolOr(clause);
                 }
             }
-            for (int i = 0; i < t; i++)
-            {
-                if (_s[t][i] is { } s && t - 1 > i)
+            for (int k = start; k <= End(m); k++) NeedsInputs(k, null);
+            for (int i = 0; i < start; i++)
+                if (_r[m][i] is { } r)
                 {
-                    var clause = new List<ILiteral> { s.Not() };
-                    if (_r[t - 1][i] is { } rp) clause.Add(rp);
-                    if (_s[t - 1][i] is { } sp) clause.Add(sp);
-                    Model.AddBoolOr(clause);
+                    NeedsInputs(i, r);
+                    if (cost[i] > 0) objective.AddTerm(r, cost[i]);
                 }
-                if (_r[t][i] is { } r && _s[t][i] is { } s2) Model.AddBoolOr([r.Not(), s2.Not()]);
-                if (_r[t][i] is { } rc && cost[i] > 0) objective.AddTerm(rc, cost[i]);
+            if (m < _boundaries.Length)
+            {
+                int b = _boundaries[m];
+                var kept = LinearExpr.NewBuilder();
+                int terms = 0;
+                for (int i = 0; i <= b; i++)
+                {
+                    if (_k[m][i] is not { } k) continue;
+                    if (i < start)
+                    {
+                        var clause = new List<ILiteral> { k.Not() };
+                        if (Kept(m - 1, i) is { } before) clause.Add(before);
+                        if (_r[m][i] is { } rerun) clause.Add(rerun);
+                        Model.AddBoolOr(clause);
+                    }
+                    if (i < b && Array.BinarySearch(order.Inputs[b], i) < 0 && bytes[i] > 0) { kept.AddTerm(k, bytes[i]); terms++; }
+                }
+                if (terms > 0) Model.Add(kept <= Math.Max(0, cap - fixedBytes[b]));
             }
-
-            // Memory at the run of t: its output, its inputs, and what is live when stage t+1 begins.
-            long fixedBytes = bytes[t] + order.Inputs[t].Sum(i => bytes[i]);
-            if (fixedBytes > cap) { Model.AddBoolOr([]); continue; }
-            if (t + 1 >= n) continue;
-            var inputs = order.Inputs[t].ToHashSet();
-            var kept = LinearExpr.NewBuilder();
-            int terms = 0;
-            for (int i = 0; i < t; i++)
-                if (!inputs.Contains(i) && _s[t + 1][i] is { } sn && bytes[i] > 0) { kept.AddTerm(sn, bytes[i]); terms++; }
-            if (terms > 0) Model.Add(kept <= cap - fixedBytes);
         }
         Model.Minimize(objective);
     }
@@ -108,24 +154,36 @@ public sealed class StageRelaxation
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }
 
-    /// <summary>Number of Boolean decisions (R and S).</summary>
-    public int DecisionCount => _r.Sum(a => a.Count(v => v is not null)) + _s.Sum(a => a.Count(v => v is not null));
+    /// <summary>True when some task's inputs and output alone exceed the budget (the model is then infeasible).</summary>
+    public bool Infeasible { get; }
 
-    /// <summary>Hints the R and S variables with a plan's values (a feasible point of the relaxation).</summary>
+    /// <summary>Stages whose runs the memory constraints cover.</summary>
+    public IReadOnlyList<int> Boundaries => _boundaries;
+
+    /// <summary>Number of Boolean decisions (R and K).</summary>
+    public int DecisionCount => _r.Sum(a => a.Count(v => v is not null)) + _k.Sum(a => a.Count(v => v is not null));
+
+    /// <summary>Hints the variables with a plan's values (a feasible point of the relaxation).</summary>
     public void Hint(StagePlan plan)
     {
         var trace = StageTrace.Of(plan);
-        for (int t = 0; t < _r.Length; t++)
+        int n = plan.Recomputed.Length;
+        for (int m = 0; m < _r.Length; m++)
         {
-            var ran = plan.Recomputed[t].ToHashSet();
-            for (int i = 0; i < t; i++)
-            {
-                if (_r[t][i] is { } r) Model.AddHint(r, ran.Contains(i));
-                if (_s[t][i] is { } s) Model.AddHint(s, trace.LiveAtStart[t].Contains(i));
-            }
+            int start = m == 0 ? 0 : _boundaries[m - 1] + 1, end = m < _boundaries.Length ? _boundaries[m] : n - 1;
+            var ran = new HashSet<int>();
+            for (int t = start; t <= end; t++) ran.UnionWith(plan.Recomputed[t]);
+            for (int i = 0; i < n; i++)
+                if (_r[m][i] is { } r) Model.AddHint(r, ran.Contains(i));
+        }
+        for (int m = 0; m < _k.Length; m++)
+        {
+            int b = _boundaries[m];
+            var live = b + 1 < n ? trace.LiveAtStart[b + 1] : [];
+            for (int i = 0; i < n; i++)
+                if (_k[m][i] is { } k) Model.AddHint(k, live.Contains(i));
         }
     }
-
     /// <summary>Converts an objective value (or bound) back to time units.</summary>
     public double ToTime(double objective) => _timeDivisor > 0 ? objective * _timeDivisor : objective / _timeScale;
 
