@@ -57,7 +57,10 @@ public sealed class OptimalSolver : ISolver
     /// The relaxation (<see cref="StageRelaxation"/>) runs only on stage orders with more decisions than this: below
     /// it CP-SAT bounds the exact model itself (up to 77 tasks, under 6 000 decisions, here).
     /// </summary>
-    public const long RelaxationMinDecisions = 20_000;
+    public const long DefaultRelaxationMinDecisions = 20_000;
+
+    /// <summary>Stage-model decisions above which the relaxation runs (default <see cref="DefaultRelaxationMinDecisions"/>).</summary>
+    public long RelaxationMinDecisions { get; init; } = DefaultRelaxationMinDecisions;
 
     /// <summary>Above this many decisions the relaxation is not built either.</summary>
     public const long MaxRelaxationDecisions = 300_000;
