@@ -85,7 +85,9 @@ public sealed class PlanCommand : ICommand
         if (!plan.Feasible)
         {
             stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {plan.Solver.Reason ?? "infeasible"}" +
-                (smallest is { } s ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
+                // The optimal solver's reason already names the smallest budget it found; say it once.
+                (smallest is { } s && !(smallestSolver == solverName && plan.Solver.MinFeasibleBudgetBytes == s)
+                    ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
                     (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : ""));
             return ExitCodes.Infeasible;
         }
