@@ -143,7 +143,13 @@ public static class RecomputePlanner
         {
             if (candidate is not { } b) continue;
             var plan = Plan(problem, solverName, options with { BudgetBytes = b }, cancellation);
-            if (plan.Feasible && (best is null || plan.Simulation!.PeakBytes < best)) best = plan.Simulation!.PeakBytes;
+            if (!plan.Feasible) continue;
+            // The budget returned must plan: the schedule's own peak usually does (a tighter answer), but the model
+            // that sizes blocks is not the simulator, so asking for that peak can find no chain; then b is the answer.
+            long fits = b;
+            long peak = plan.Simulation!.PeakBytes;
+            if (peak < b && (best is null || peak < best) && Plan(problem, solverName, options with { BudgetBytes = peak }, cancellation).Feasible) fits = peak;
+            if (best is null || fits < best) best = fits;
         }
         return best;
     }
