@@ -77,6 +77,10 @@ public sealed class PlanCommand : ICommand
             (smallest, smallestSolver) = SmallestFeasible(problem, solverName, options, cancellation);
             // The optimal solver reports the least budget it found feasible; keep whichever is smaller.
             if (plan.Solver.MinFeasibleBudgetBytes is { } own && (smallest is null || own <= smallest)) (smallest, smallestSolver) = (own, solverName);
+            // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
+            if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) && options.BudgetBytes != long.MaxValue &&
+                RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
+                (smallest, smallestSolver) = (over.PeakBytes, solverName);
         }
 
         if (format == "json") WriteJson(stdout, plan, minBudget, smallest, smallestSolver, output);
