@@ -81,6 +81,11 @@ public sealed class PlanCommand : ICommand
             if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) && options.BudgetBytes != long.MaxValue &&
                 RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
                 (smallest, smallestSolver) = (over.PeakBytes, solverName);
+            // General schedules can go below every canonical plan: for the solvers that produce them, ask greedy.
+            if (solverName is "greedy" or "optimal" && options.BudgetBytes != long.MaxValue &&
+                RecomputePlanner.SmallestGreedyBudget(problem, options, smallest ?? RecomputePlanner.StoreAllPeak(problem), cancellation) is { } general &&
+                (smallest is null || general < smallest))
+                (smallest, smallestSolver) = (general, "greedy");
         }
 
         if (format == "json") WriteJson(stdout, plan, minBudget, smallest, smallestSolver, output);

@@ -31,4 +31,23 @@ public class SmallestFeasibleBudgetTests
             Assert.True(plan.Simulation!.PeakBytes <= least.Value);
         }
     }
+
+    /// <summary>
+    /// Greedy's smallest budget plans, respects the per-task footprint, and on U-Net goes below every canonical
+    /// plan (general schedules recompute across blocks).
+    /// </summary>
+    [Fact]
+    public void GreedyBudget_Plans_AndGoesBelowTheCanonicalLeast_OnUNet()
+    {
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "unet-b1-64.json")));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var greedy = RecomputePlanner.SmallestGreedyBudget(problem, new SolverOptions(), storeAll);
+        Assert.NotNull(greedy);
+        Assert.True(greedy.Value >= Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes);
+        var plan = RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = greedy.Value });
+        Assert.True(plan.Feasible);
+        Assert.True(plan.Simulation!.PeakBytes <= greedy.Value);
+        var canonical = RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", new SolverOptions());
+        Assert.True(greedy.Value < canonical, $"greedy {greedy} vs dp-approx {canonical}");
+    }
 }
