@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace Recompute.Benchmarks;
 
@@ -29,7 +28,7 @@ public static class QuickTimer
     /// NaN where the clock is unavailable.</summary>
     public static double BestCpu(Action action, double seconds)
     {
-        if (!OperatingSystem.IsLinux())
+        if (!Recompute.Runtime.Execution.ClockSource.ThreadCpuSupported)
             return double.NaN;
         action();
         var total = Stopwatch.StartNew();
@@ -45,19 +44,6 @@ public static class QuickTimer
         return best;
     }
 
-    private static double ThreadCpuSeconds()
-    {
-        const int ClockThreadCpuTimeId = 3;
-        return clock_gettime(ClockThreadCpuTimeId, out var ts) == 0 ? ts.Seconds + ts.Nanoseconds * 1e-9 : double.NaN;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct TimeSpec
-    {
-        public long Seconds;
-        public long Nanoseconds;
-    }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int clock_gettime(int clockId, out TimeSpec time);
+    private static double ThreadCpuSeconds() =>
+        Recompute.Runtime.Execution.ClockSource.Now(Recompute.Runtime.Execution.ExecutionClock.ThreadCpu) * 1e-9;
 }

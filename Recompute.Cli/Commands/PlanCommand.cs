@@ -77,6 +77,15 @@ public sealed class PlanCommand : ICommand
             (smallest, smallestSolver) = SmallestFeasible(problem, solverName, options, cancellation);
             // The optimal solver reports the least budget it found feasible; keep whichever is smaller.
             if (plan.Solver.MinFeasibleBudgetBytes is { } own && (smallest is null || own <= smallest)) (smallest, smallestSolver) = (own, solverName);
+            // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
+            if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) && options.BudgetBytes != long.MaxValue &&
+                RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
+                (smallest, smallestSolver) = (over.PeakBytes, solverName);
+            // General schedules can go below every canonical plan: for the solvers that produce them, ask greedy.
+            if (solverName is "greedy" or "optimal" && options.BudgetBytes != long.MaxValue &&
+                RecomputePlanner.SmallestGreedyBudget(problem, options, smallest ?? RecomputePlanner.StoreAllPeak(problem), cancellation) is { } general &&
+                (smallest is null || general < smallest))
+                (smallest, smallestSolver) = (general, "greedy");
         }
 
         if (format == "json") WriteJson(stdout, plan, minBudget, smallest, smallestSolver, output);
@@ -85,7 +94,9 @@ public sealed class PlanCommand : ICommand
         if (!plan.Feasible)
         {
             stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {plan.Solver.Reason ?? "infeasible"}" +
-                (smallest is { } s ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
+                // The optimal solver's reason already names the smallest budget it found; say it once.
+                (smallest is { } s && !(smallestSolver == solverName && plan.Solver.MinFeasibleBudgetBytes == s)
+                    ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
                     (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : ""));
             return ExitCodes.Infeasible;
         }

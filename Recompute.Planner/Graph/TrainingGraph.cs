@@ -88,6 +88,13 @@ public sealed class TrainingGraph
         var fwd = Enumerable.Repeat(-1, g.Count).ToArray();
         var grad = Enumerable.Repeat(-1, g.Count).ToArray();
         var tasks = ImmutableArray.CreateBuilder<TrainingTask>();
+        AddForwardTasks(g, fwd, tasks);
+        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: true);
+    }
+
+    /// <summary>One forward task per planned tensor, in graph order, reading the tasks of its planned inputs.</summary>
+    private static void AddForwardTasks(ComputationGraph g, int[] fwd, ImmutableArray<TrainingTask>.Builder tasks)
+    {
         foreach (var node in g.Nodes)
         {
             if (!node.IsPlanned) continue;
@@ -96,7 +103,6 @@ public sealed class TrainingGraph
             var inputs = node.Inputs.Where(p => g[p].IsPlanned).Select(p => fwd[p]).Distinct().Order().ToImmutableArray();
             tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, node.Bytes, node.Time, inputs));
         }
-        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: true);
     }
 
     private static TrainingGraph FromExplicit(ComputationGraph g)
@@ -131,14 +137,7 @@ public sealed class TrainingGraph
         var fwd = Enumerable.Repeat(-1, n).ToArray();
         var grad = Enumerable.Repeat(-1, n).ToArray();
         var tasks = ImmutableArray.CreateBuilder<TrainingTask>();
-        foreach (var node in g.Nodes)
-        {
-            if (!node.IsPlanned) continue;
-            int id = tasks.Count;
-            fwd[node.Id] = id;
-            var inputs = node.Inputs.Where(p => g[p].IsPlanned).Select(p => fwd[p]).Distinct().Order().ToImmutableArray();
-            tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, node.Bytes, node.Time, inputs));
-        }
+        AddForwardTasks(g, fwd, tasks);
 
         // Which planned tensors need a gradient: those from which a loss is reachable through planned tensors.
         var needsGrad = new bool[n];

@@ -40,6 +40,11 @@ internal sealed class CanonicalDp
         foreach (var k in keep) if (family.Dag.Succ[k].Length > 0) { ForwardDag.Add(_keep, k); _pinned = true; }
         foreach (var r in recompute) { ForwardDag.Add(_recompute, r); _pinned = true; }
         _unit = unit;
+        if (liveness is not null && family.Count <= ReplayMemoSets)
+        {
+            _replayMemo = new long[(long)family.Count * family.Count];
+            Array.Fill(_replayMemo, -1L);
+        }
         _threads = threads <= 0 ? Environment.ProcessorCount : threads;
     }
 
@@ -71,7 +76,21 @@ internal sealed class CanonicalDp
     private long PaperStep(int a, int b) => 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
 
     /// <summary>The block's memory by replay (callers take the smaller of it and the paper's bound).</summary>
-    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch) => _liveness!.Peak(a, b, scratch!);
+    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch)
+    {
+        if (_replayMemo is null) return _liveness!.Peak(a, b, scratch!);
+        // Only the thread filling set b writes entries (·, b), and a later run reads them: no race.
+        long index = (long)a * _f.Count + b;
+        long peak = _replayMemo[index];
+        if (peak < 0) _replayMemo[index] = peak = _liveness!.Peak(a, b, scratch!);
+        return peak;
+    }
+
+    /// <summary>Largest family whose replayed block peaks are remembered across the deepening runs (a count² table).</summary>
+    private const int ReplayMemoSets = 2048;
+
+    /// <summary>Replayed block peaks by (a, b), −1 when not computed yet; null for large families.</summary>
+    private readonly long[]? _replayMemo;
 
     private (long Cache, long Tau) Transition(int a, int b)
     {

@@ -86,6 +86,7 @@ internal sealed class LivenessBlockCost
         public readonly List<(int Node, bool Grad)> Steps = [];
         public readonly List<int> Touched = [];
         public readonly Stack<(int, bool)> Stack = new();
+        public readonly List<int> Block = [];
     }
 
     public Scratch NewScratch() => new(_dag.Count);
@@ -99,7 +100,9 @@ internal sealed class LivenessBlockCost
         var la = _f.Set(a);
         var lb = _f.Set(b);
         var bd = _f.BoundaryOf(b);
-        var block = _f.Difference(b, a);
+        var block = s.Block;
+        block.Clear();
+        _f.Difference(b, a, block);
         long blockValues = 0;
         foreach (int v in block) blockValues += _dag.Bytes[v];
 
@@ -110,7 +113,7 @@ internal sealed class LivenessBlockCost
 
         // Emit the block's backward: gradients by descending position, recomputing values lazily.
         s.Steps.Clear();
-        for (int i = block.Length - 1; i >= 0; i--)
+        for (int i = block.Count - 1; i >= 0; i--)
         {
             int v = block[i];
             if (_gradBytes[v] == 0 && _readsGrads[v].Length == 0) continue;

@@ -229,9 +229,16 @@ public sealed class LowerSetFamily
     /// <summary>Members of set b that are not in set a, in topological order.</summary>
     public int[] Difference(int b, int a)
     {
+        var list = new List<int>();
+        Difference(b, a, list);
+        return list.ToArray();
+    }
+
+    /// <summary>Members of set b that are not in set a, in topological order, appended to <paramref name="list"/>.</summary>
+    public void Difference(int b, int a, List<int> list)
+    {
         var sb = Set(b);
         var sa = Set(a);
-        var list = new List<int>();
         for (int w = 0; w < sb.Length; w++)
         {
             ulong bits = sb[w] & ~sa[w];
@@ -241,7 +248,6 @@ public sealed class LowerSetFamily
                 bits &= bits - 1;
             }
         }
-        return list.ToArray();
     }
 
     private static long MemOf(ForwardDag dag, ulong[] s)

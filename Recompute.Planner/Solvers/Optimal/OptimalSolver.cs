@@ -442,7 +442,10 @@ public sealed class OptimalSolver : ISolver
 
     private static long? SmallestCanonicalBudget(PlanningProblem problem, SolverOptions options) => SmallestCanonical(problem, options, default).Budget;
 
-    /// <summary>The least simulated peak of the dp-approx least-memory plan and of store-all, with the dp-approx schedule.</summary>
+    /// <summary>
+    /// The least simulated peak of the order search run once, of the dp-approx least-memory plans (paper model and
+    /// the planner's replayed smallest budget) and of store-all, with the schedule that reaches it.
+    /// </summary>
     private static (long? Budget, Schedule? Schedule) SmallestCanonical(PlanningProblem problem, SolverOptions options, CancellationToken ct)
     {
         long? best = null;
@@ -459,8 +462,15 @@ public sealed class OptimalSolver : ISolver
         if (!problem.CanonicalApplies) return (best, start);
         try
         {
-            var min = RecomputePlanner.MinMemory(problem, "dp-approx", options with { BudgetBytes = long.MaxValue, WarmStart = null }, CancellationToken.None);
+            var plain = options with { BudgetBytes = long.MaxValue, WarmStart = null };
+            var min = RecomputePlanner.MinMemory(problem, "dp-approx", plain, CancellationToken.None);
             if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options) && (best is null || sim.PeakBytes < best)) { best = sim.PeakBytes; start = s; }
+            // The planner's own smallest budget sizes blocks by replay too, which often goes lower than the paper model's.
+            if (RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", plain, CancellationToken.None) is { } least && (best is null || least < best))
+            {
+                var at = RecomputePlanner.Plan(problem, "dp-approx", plain with { BudgetBytes = least }, CancellationToken.None);
+                if (at.Feasible && at.Schedule is { } fit && Honours(fit, options)) { best = at.Simulation!.PeakBytes; start = fit; }
+            }
         }
         catch (InvalidOperationException)
         {
