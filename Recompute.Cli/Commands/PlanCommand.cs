@@ -81,8 +81,8 @@ public sealed class PlanCommand : ICommand
             if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) && options.BudgetBytes != long.MaxValue &&
                 RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
                 (smallest, smallestSolver) = (over.PeakBytes, solverName);
-            // General schedules can go below every canonical plan: for the solvers that produce them, ask greedy.
-            if (solverName is "greedy" or "optimal" && options.BudgetBytes != long.MaxValue &&
+            // General schedules can go below every canonical plan: for greedy, bisect with it (the optimal solver does so itself).
+            if (solverName == "greedy" && options.BudgetBytes != long.MaxValue &&
                 RecomputePlanner.SmallestGreedyBudget(problem, options, smallest ?? RecomputePlanner.StoreAllPeak(problem), cancellation) is { } general &&
                 (smallest is null || general < smallest))
                 (smallest, smallestSolver) = (general, "greedy");

@@ -417,12 +417,17 @@ public sealed class OptimalSolver : ISolver
     }
 
     /// <summary>
-    /// The smallest budget found feasible: the least simulated peak among the dp-approx minimum-memory plan,
-    /// store-all, and a short CP-SAT search minimising the peak from the dp-approx plan. Null when none is found.
+    /// The smallest budget found feasible: the least among the dp-approx minimum-memory plans, store-all, a
+    /// bisection with the greedy solver, and a short CP-SAT search minimising the peak from the dp-approx plan.
+    /// Null when none is found.
     /// </summary>
     private long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
     {
         var (best, start) = SmallestCanonical(problem, options, ct);
+        // General schedules often go below every canonical plan: a bisection with the greedy solver.
+        var plain = options with { WarmStart = null };
+        if (RecomputePlanner.SmallestGreedyBudget(problem, plain, best ?? RecomputePlanner.StoreAllPeak(problem), ct) is { } general && (best is null || general < best))
+            best = general;
         order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
         if (order.DecisionBound > MaxDecisions) return best;
         var model = new StageModel(order, long.MaxValue, StageObjective.PeakBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
