@@ -277,4 +277,20 @@ public class OptimalSolverTests
         Assert.StartsWith("stopped after 1 s", run.ExactDp);
         Assert.Contains("exact DP warm start was stopped", run.Result.Note);
     }
+
+    /// <summary>Below the per-task footprint the answer is infeasible, and the smallest budget it names plans.</summary>
+    [Fact]
+    public void InfeasibleBudget_NamesASmallestBudgetThatPlans()
+    {
+        var problem = new PlanningProblem(Planner.Import.GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "unet-b1-64.json")));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var result = new OptimalSolver().Solve(problem, Quick(storeAll / 5));
+        Assert.False(result.Feasible);
+        Assert.NotNull(result.MinFeasibleBudgetBytes);
+        long least = result.MinFeasibleBudgetBytes.Value;
+        Assert.True(least >= MemoryLowerBound.Of(problem.Training).Bytes);
+        var plan = RecomputePlanner.Plan(problem, "optimal", Quick(least));
+        Assert.True(plan.Feasible, plan.Solver.Reason);
+        Assert.True(plan.Simulation!.PeakBytes <= least);
+    }
 }
