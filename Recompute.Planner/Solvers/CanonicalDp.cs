@@ -171,30 +171,29 @@ internal sealed class CanonicalDp
     /// </remarks>
     public CanonicalStrategy? Solve(long budget, Objective objective, CancellationToken ct, double? overheadUpperBound = null)
     {
-        int maxTau = (int)Math.Min(int.MaxValue - 1, Math.Ceiling(_f.Time[_f.Full] / _unit) + _f.Dag.Count + 2);
-        if (objective != Objective.Time) return SolveCapped(budget, objective, maxTau, maxTau, ct);
+        if (objective != Objective.Time) return SolveUncapped(budget, objective, ct);
         // Rounding each block to the quantum can move a chain's total by half a quantum per block.
         long tauCap = overheadUpperBound is { } ub
-            ? Math.Min(maxTau, (long)Math.Ceiling(ub / _unit) + (_unit == 1 ? 0 : _f.Dag.Count))
-            : maxTau;
+            ? Math.Min(MaxTau, (long)Math.Ceiling(ub / _unit) + (_unit == 1 ? 0 : _f.Dag.Count))
+            : MaxTau;
         for (long cap = Math.Min(FirstCap, tauCap); ; cap = Math.Min(tauCap, 2 * cap))
         {
-            var strategy = SolveCapped(budget, objective, maxTau, cap, ct);
+            var strategy = SolveCapped(budget, objective, cap, ct);
             if (strategy is not null || cap >= tauCap) return strategy;
         }
     }
 
-    /// <summary>The DP with no time cap (what <see cref="Solve"/> must agree with; for tests).</summary>
-    internal CanonicalStrategy? SolveUncapped(long budget, Objective objective, CancellationToken ct)
-    {
-        int maxTau = (int)Math.Min(int.MaxValue - 1, Math.Ceiling(_f.Time[_f.Full] / _unit) + _f.Dag.Count + 2);
-        return SolveCapped(budget, objective, maxTau, maxTau, ct);
-    }
+    /// <summary>The DP with no time cap (the memory-centric DP, and what <see cref="Solve"/> must agree with).</summary>
+    internal CanonicalStrategy? SolveUncapped(long budget, Objective objective, CancellationToken ct) =>
+        SolveCapped(budget, objective, MaxTau, ct);
+
+    /// <summary>Largest overhead, in quanta, a chain can reach (every tensor recomputed, plus rounding).</summary>
+    private int MaxTau => (int)Math.Min(int.MaxValue - 1, Math.Ceiling(_f.Time[_f.Full] / _unit) + _f.Dag.Count + 2);
 
     /// <summary>The time-centric DP's first cap, in quanta.</summary>
     private const long FirstCap = 8;
 
-    private CanonicalStrategy? SolveCapped(long budget, Objective objective, int maxTau, long tauCap, CancellationToken ct)
+    private CanonicalStrategy? SolveCapped(long budget, Objective objective, long tauCap, CancellationToken ct)
     {
         int count = _f.Count;
         var fronts = new Front[count];
@@ -207,7 +206,7 @@ internal sealed class CanonicalDp
         Array.Fill(maxM, long.MinValue);
         maxM[0] = 0;
 
-        SizeBySize(() => new TimeScratch(maxTau + 1, _liveness?.NewScratch()), (b, s) =>
+        SizeBySize(() => new TimeScratch((int)tauCap + 1, _liveness?.NewScratch()), (b, s) =>
         {
             for (int size = 0; size < _f.Size[b]; size++)
             {

@@ -25,6 +25,11 @@ public sealed class ChenSolver : ISolver
     /// <summary>Most segment sizes whose schedules are lowered and simulated when none fits the paper model.</summary>
     public const int MaxSimulatedSizes = 64;
 
+    /// <summary>At most <paramref name="count"/> of the sorted <paramref name="sizes"/>, evenly spaced, first and last kept.</summary>
+    private static List<long> EvenlySpaced(List<long> sizes, int count) =>
+        sizes.Count <= count ? sizes
+            : Enumerable.Range(0, count).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (count - 1))]).Distinct().ToList();
+
     private static SimulationResult Simulate(PlanningProblem problem, CanonicalStrategy plan, long budget) =>
         Simulator.Simulate(Lowering.Lower(problem.Training, problem.Forward, plan, "chen", budget), enforceBudget: false);
 
@@ -44,8 +49,7 @@ public sealed class ChenSolver : ISolver
             CanonicalStrategy? best = null;
             PaperCost bestCost = default;
             var sizes = candidates.Select(c => c.Mem).Distinct().Order().ToList();
-            if (sizes.Count > MaxGreedySizes)
-                sizes = Enumerable.Range(0, MaxGreedySizes).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (MaxGreedySizes - 1))]).Distinct().ToList();
+            sizes = EvenlySpaced(sizes, MaxGreedySizes);
             foreach (var size in sizes.Prepend(1))
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -61,9 +65,7 @@ public sealed class ChenSolver : ISolver
             {
                 // The model says no segment size fits; the schedules themselves may.
                 double bestRecompute = double.MaxValue;
-                var tried = sizes.Count <= MaxSimulatedSizes ? sizes
-                    : Enumerable.Range(0, MaxSimulatedSizes).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (MaxSimulatedSizes - 1))]).Distinct().ToList();
-                foreach (var size in tried)
+                foreach (var size in EvenlySpaced(sizes, MaxSimulatedSizes))
                 {
                     cancellation.ThrowIfCancellationRequested();
                     var p = cuts.Chain(size);
