@@ -74,9 +74,11 @@ public sealed class PlanCommand : ICommand
         string? smallestSolver = null;
         if (!plan.Feasible)
         {
-            (smallest, smallestSolver) = SmallestFeasible(problem, solverName, options, cancellation);
-            // The optimal solver reports the least budget it found feasible; keep whichever is smaller.
-            if (plan.Solver.MinFeasibleBudgetBytes is { } own && (smallest is null || own <= smallest)) (smallest, smallestSolver) = (own, solverName);
+            // The optimal solver reports the least budget it found feasible, already the least of the planner's
+            // dp-approx budget, greedy's and its own search: asking the planner again would repeat that work.
+            (smallest, smallestSolver) = plan.Solver.MinFeasibleBudgetBytes is { } own
+                ? (own, solverName)
+                : SmallestFeasible(problem, solverName, options, cancellation);
             // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
             if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) && options.BudgetBytes != long.MaxValue &&
                 RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
