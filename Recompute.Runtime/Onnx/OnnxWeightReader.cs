@@ -150,7 +150,7 @@ internal static class OnnxWeightReader
             if (info.LinkTarget is not null)
                 throw new GraphFormatException(path, where, $"external data location '{location}' goes through a link; only files inside the model's folder are read");
         }
-        if (Directory.Exists(current) || (File.GetAttributes(current) & FileAttributes.Device) != 0)
+        if (Recompute.Planner.Files.FileStatus.Of(current, followLinks: false).Kind != Recompute.Planner.Files.FileKind.Regular)
             throw new GraphFormatException(path, where, $"external data location '{location}' is not a regular file");
         return current;
     }
@@ -161,12 +161,7 @@ internal static class OnnxModelFile
 {
     public static ModelProto Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GraphFormatException(path, null, $"cannot read the file: {e.Message}");
-        }
+        byte[] bytes = Recompute.Planner.Files.InputFile.ReadAllBytes(path, Recompute.Planner.Files.InputKind.Onnx);
         try
         {
             var model = ModelProto.Parser.ParseFrom(bytes);
