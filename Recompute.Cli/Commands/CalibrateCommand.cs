@@ -45,6 +45,7 @@ public sealed class CalibrateCommand : CliCommand
         var outputDir = Path.GetDirectoryName(Path.GetFullPath(output));
         if (outputDir is not null && !Directory.Exists(outputDir)) throw new InputFileException($"{output}: the folder {outputDir} does not exist (-o)");
         var graph = _input.Load(parse);
+        CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
 
         CalibrationResult result;
         int previousThreads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
@@ -63,7 +64,7 @@ public sealed class CalibrateCommand : CliCommand
         var metadata = new List<KeyValuePair<string, string>> { new("source", Path.GetFileName(path)), new("threads", threads.ToString(CultureInfo.InvariantCulture)) };
         if (parse.GetValue(_input.Batch) is { } batch) metadata.Add(new("batch", batch.ToString(CultureInfo.InvariantCulture)));
         try { AtomicFile.WriteAllText(output, result.ToJson(metadata)); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not Recompute.Planner.Files.OutputRefusedException)
         {
             throw new InputFileException($"{output}: cannot write the time file: {e.Message}");
         }

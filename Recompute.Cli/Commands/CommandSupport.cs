@@ -32,13 +32,12 @@ internal sealed class GraphInput
     /// <summary>True when the command being run declares the option (maxbatch, for one, has no --batch).</summary>
     private static bool Declared(ParseResult parse, Option option) => parse.CommandResult.Command.Options.Contains(option);
 
-    /// <summary>Loads the graph, honouring <c>--batch</c> and <c>--time-file</c>; a missing file or a folder is named as such.</summary>
+    /// <summary>Loads the graph, honouring <c>--batch</c> and <c>--time-file</c>.</summary>
     public ComputationGraph Load(ParseResult parse, int? batch = null)
     {
         var path = Path(parse);
         var timeFile = Declared(parse, TimeFile) ? parse.GetValue(TimeFile) : null;
-        CommandSupport.CheckInputFile(path, null);
-        if (timeFile is not null) CommandSupport.CheckInputFile(timeFile, "--time-file");
+        // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
         return GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile });
     }
 }
@@ -110,14 +109,19 @@ internal sealed class SolverSettings(string defaultSolver)
 /// <summary>Formatting and checks shared by the commands.</summary>
 internal static class CommandSupport
 {
-    /// <summary>A file the command reads must exist and be a file: a folder is named as one.</summary>
-    /// <exception cref="InputFileException">Missing, or a folder.</exception>
-    public static void CheckInputFile(string path, string? option)
+    /// <summary>
+    /// Claims an output of the command before the work starts (after the inputs are read): refuses an empty path,
+    /// a target that is not a regular file, an input of the command, or the output of another option.
+    /// </summary>
+    public static void ClaimOutput(string? path, string option)
     {
-        string where = option is null ? "" : $" ({option})";
-        if (Directory.Exists(path)) throw new InputFileException($"{path}: is a folder, not a file{where}");
-        if (!System.IO.File.Exists(path)) throw new InputFileException($"{path}: no such file{where}");
+        if (path is null) return;
+        if (Recompute.Planner.Files.CommandFiles.Current is { } files) files.ClaimOutput(path, option);
+        else Recompute.Planner.Files.OutputTarget.Check(path, option);
     }
+
+    /// <summary>The name the option was given under ("-o" or "--output"), for messages.</summary>
+    public static string GivenAs(ParseResult parse, Option option) => parse.GetResult(option)?.IdentifierToken?.Value ?? option.Name;
 
     /// <summary>Time values with their unit, e.g. "1234 paper units" or "3.2 GFLOP".</summary>
     public static string Time(double t, string unit) => unit switch

@@ -43,6 +43,8 @@ public sealed class PlanCommand : CliCommand
         var solverName = parse.GetValue(_solver.Solver)!;
 
         var graph = _input.Load(parse);
+        CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
+        CommandSupport.ClaimOutput(parse.GetValue(_dot), "--dot");
         var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         long? storeAllPeak = null;

@@ -32,7 +32,10 @@ public sealed class ReportCommand : CliCommand
     public override int Execute(ParseResult parse, CommandContext context)
     {
         string dir = parse.GetValue(_output) ?? throw new UsageException("missing -o <dir>: the folder to write the report into");
-        if (File.Exists(dir)) throw new UsageException($"'{dir}' is a file; -o needs a folder");
+        if (string.IsNullOrWhiteSpace(dir)) throw new Recompute.Planner.Files.OutputRefusedException(dir, "the folder name is empty", "-o");
+        var dirKind = Recompute.Planner.Files.FileStatus.Of(dir, followLinks: true).Kind;
+        if (dirKind is not (Recompute.Planner.Files.FileKind.Missing or Recompute.Planner.Files.FileKind.Directory))
+            throw new Recompute.Planner.Files.OutputRefusedException(dir, $"it is {Recompute.Planner.Files.FileStatus.Describe(dirKind)}; -o needs a folder", "-o");
         var options = new SweepOptions
         {
             Points = parse.GetValue(_points),
@@ -43,6 +46,8 @@ public sealed class ReportCommand : CliCommand
         if (options.Solvers is { Count: 0 }) throw new UsageException("--solvers needs at least one solver name");
 
         var graph = _input.Load(parse);
+        // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
+        foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir);
         return Execute(graph, options, dir, context.Stdout, context.Stderr, context.Interactive, context.Cancellation);
     }
 

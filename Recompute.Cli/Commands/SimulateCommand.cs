@@ -29,7 +29,6 @@ public sealed class SimulateCommand : CliCommand
         var format = parse.GetValue(_format);
         var graph = _input.Load(parse);
         var path = parse.GetValue(_schedule)!;
-        CommandSupport.CheckInputFile(path, null);
         var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         var schedule = ScheduleFormat.Read(path, problem.Training);
         if (parse.GetValue(_budget) is { } b)
