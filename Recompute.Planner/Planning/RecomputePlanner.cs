@@ -261,7 +261,7 @@ public static class RecomputePlanner
                 ?? throw new InvalidOperationException("no chain of lower sets exists; the forward graph is empty");
             minBudget = found.Budget;
         }
-        else if (solver is StoreAllSolver or ChenSolver)
+        else if (solver is StoreAllSolver or ChenSolver or PerBlockSolver)
         {
             var r = solver.Solve(problem, options with { BudgetBytes = long.MaxValue }, cancellation);
             minBudget = r.PaperModelPeakBytes ?? StoreAllPeak(problem);
