@@ -22,6 +22,8 @@ public sealed record NodeSpec(string Name, string Op, NodeKind Kind)
     public IReadOnlyList<int>? BackwardNeeds { get; init; }
     /// <summary>The backward reads the op's own output (ReLU).</summary>
     public bool BackwardNeedsOutput { get; init; }
+    /// <summary>What the backward reads follows <see cref="SavedTensors"/> per operand (see <see cref="Node.SavedByRule"/>).</summary>
+    public bool SavedByRule { get; init; }
 }
 
 /// <summary>
@@ -153,7 +155,7 @@ public sealed class GraphBuilder
             var attrs = s.Attributes is null ? ImmutableSortedDictionary<string, object>.Empty.WithComparers(StringComparer.Ordinal)
                 : s.Attributes.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             nodes.Add(new Node(i, s.Name, s.Op, s.Kind, inputs, s.Bytes, s.Time, s.Shape.ToImmutableArray(), s.DType, attrs,
-                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time, s.BackwardNeedsOutput));
+                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time, s.BackwardNeedsOutput) { SavedByRule = s.SavedByRule });
         }
         return new ComputationGraph(Name, TimeUnit, nodes.MoveToImmutable(), Source);
     }
