@@ -36,7 +36,8 @@ public static class TimeUnits
         "flop" => t >= 1e12 ? Invariant($"{t / 1e12:0.00} TFLOP") : t >= 1e9 ? Invariant($"{t / 1e9:0.00} GFLOP")
             : t >= 1e6 ? Invariant($"{t / 1e6:0.00} MFLOP") : Invariant($"{t:0} FLOP"),
         "s" => Invariant($"{t:0.000} s"),
-        _ => Invariant($"{t:0.###} {Name(unit)}"),
+        // Past 10^15 a fixed-point figure is a wall of digits: scientific notation instead.
+        _ => t >= 1e15 ? Invariant($"{t:0.###E+0} {Name(unit)}") : Invariant($"{t:0.###} {Name(unit)}"),
     };
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
