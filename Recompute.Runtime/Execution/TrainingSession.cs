@@ -203,6 +203,55 @@ public sealed partial class TrainingSession
         return results;
     }
 
+    /// <summary>
+    /// The forward pass alone, with the current weights, on <paramref name="batch"/> (or the synthetic batch the next
+    /// <see cref="Step(CancellationToken)"/> would take): the loss that step would report, and the values of
+    /// <paramref name="outputs"/> (tensor names; default: the ONNX file's graph outputs, else the loss and every
+    /// tensor nobody reads). The ops run as in a training step (BatchNormalization by batch statistics when the graph
+    /// is in training mode, dropout with the next step's seed), so the loss is exactly that step's. Nothing is updated.
+    /// </summary>
+    /// <exception cref="ArgumentException">An output name is not a tensor of the graph.</exception>
+    public EvaluationResult Evaluate(TrainingBatch? batch = null, IReadOnlyList<string>? outputs = null, CancellationToken cancellation = default)
+    {
+        var ids = (outputs ?? DefaultOutputs(Graph)).Select(name => Graph.TryFind(name, out int id) ? id
+            : throw new ArgumentException($"'{name}' is not a tensor of graph '{Graph.Name}'", nameof(outputs))).ToList();
+        int step = StepsRun + 1;
+        var seed = DeterministicRandom.Derive((ulong)_seed, "dropout", step);
+        if (batch is not null)
+        {
+            var (loss, values) = _executor.Evaluate(batch, seed, ids, cancellation);
+            return new EvaluationResult(loss, values);
+        }
+        using var synthetic = TrainingBatch.Synthetic(Graph, Arena, _seed, StepsRun % _batches + 1);
+        var (l, v) = _executor.Evaluate(synthetic, seed, ids, cancellation);
+        return new EvaluationResult(l, v);
+    }
+
+    /// <summary>The outputs <see cref="Evaluate"/> reports by default (see there).</summary>
+    public static IReadOnlyList<string> DefaultOutputs(ComputationGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        if (graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(s))
+        {
+            var names = Onnx.OnnxModelFile.Read(s).Graph.Output.Select(o => o.Name).Where(n => graph.TryFind(n, out _)).ToList();
+            if (names.Count > 0) return names;
+        }
+        return graph.Nodes.Where(n => n.Kind == NodeKind.Loss || (n.IsPlanned && n.OutputIndex == 0 && graph.Successors(n.Id).Length == 0))
+            .Select(n => n.Name).ToList();
+    }
+
+    /// <summary>
+    /// Writes the ONNX file this session's graph was imported from with the current weights as its initializers
+    /// (see <see cref="ModelWeights.SaveOnnx"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The graph was not imported from an ONNX file.</exception>
+    public void SaveOnnx(string outputPath)
+    {
+        string source = Graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? s
+            : throw new InvalidOperationException($"graph '{Graph.Name}' was not imported from an ONNX file; save its weights with a checkpoint instead");
+        Model.ExportWeights().SaveOnnx(source, Graph, outputPath);
+    }
+
     /// <summary>A batch for this session's graph from named arrays (see <see cref="TrainingBatch.FromArrays"/>).</summary>
     /// <exception cref="ArgumentException">Names, shapes or types do not match the graph's inputs.</exception>
     public TrainingBatch CreateBatch(IEnumerable<Data.NamedArray> arrays) => TrainingBatch.FromArrays(Graph, Arena, arrays);
@@ -211,6 +260,11 @@ public sealed partial class TrainingSession
     public ExecutionResult ComputeGradients(TrainingBatch batch, int step = 1) =>
         _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step));
 }
+
+/// <summary>What a forward pass computed (see <see cref="TrainingSession.Evaluate"/>).</summary>
+/// <param name="Loss">The loss (NaN when the graph has none).</param>
+/// <param name="Outputs">The requested tensors' values, in the order asked.</param>
+public sealed record EvaluationResult(float Loss, IReadOnlyList<Data.NamedArray> Outputs);
 
 /// <summary>No plan of the chosen solver fits the budget; the message says why and, when known, the smallest feasible budget.</summary>
 /// <param name="plan">The planner's answer (not feasible).</param>
