@@ -37,6 +37,11 @@ public sealed record TrainingOptions
     /// (<see cref="ModelWeights.FromGraphSource"/>); parameters without a value are initialised from <see cref="Seed"/>.
     /// </summary>
     public ModelWeights? InitialWeights { get; init; }
+    /// <summary>
+    /// Clip gradients by their global L2 norm over every parameter: when it exceeds this value, all gradients are
+    /// scaled by value / norm before the update. Null: no clipping.
+    /// </summary>
+    public double? MaxGradientNorm { get; init; }
     /// <summary>Check every recomputed tensor bitwise against its first computation.</summary>
     public bool CheckRecomputation { get; init; } = true;
 }
@@ -65,7 +70,8 @@ public sealed partial class TrainingSession
 {
     private readonly ScheduleExecutor _executor;
     private readonly IOptimizer _optimizer;
-    private readonly int _seed;
+    private int _seed;
+    private readonly double? _clip;
     private readonly int _batches;
 
     private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena, ModelWeights? weights)
@@ -74,6 +80,9 @@ public sealed partial class TrainingSession
         Model = ModelState.Initialize(schedule.Training.Graph, arena, options.Seed, weights);
         _executor = new ScheduleExecutor(schedule.Training, Model) { CheckRecomputation = options.CheckRecomputation };
         _optimizer = options.Optimizer ?? new Sgd(0.01);
+        if (options.MaxGradientNorm is { } clip && !(clip > 0 && double.IsFinite(clip)))
+            throw new ArgumentOutOfRangeException(nameof(options), clip, "MaxGradientNorm must be positive");
+        _clip = options.MaxGradientNorm;
         _seed = options.Seed;
         _batches = Math.Max(1, options.SyntheticBatches);
     }
@@ -179,6 +188,7 @@ public sealed partial class TrainingSession
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var run = _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step), cancellation);
         cancellation.ThrowIfCancellationRequested();
+        if (_clip is { } clip) ClipGradients(clip);
         _optimizer.Update(Model);
         StepsRun = step;
         clock.Stop();
@@ -250,6 +260,72 @@ public sealed partial class TrainingSession
         string source = Graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? s
             : throw new InvalidOperationException($"graph '{Graph.Name}' was not imported from an ONNX file; save its weights with a checkpoint instead");
         Model.ExportWeights().SaveOnnx(source, Graph, outputPath);
+    }
+
+    /// <summary>The global L2 norm of the parameter gradients of the last step (accumulated in double, in parameter order).</summary>
+    public double GradientNorm()
+    {
+        double sum = 0;
+        foreach (var p in Model.Parameters)
+            foreach (var g in Model.Gradient(p).Span) sum += (double)g * g;
+        return Math.Sqrt(sum);
+    }
+
+    private void ClipGradients(double max)
+    {
+        double norm = GradientNorm();
+        if (!(norm > max)) return;
+        float scale = (float)(max / norm);
+        foreach (var p in Model.Parameters)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(Model.Gradient(p).Span, scale, Model.Gradient(p).Span);
+    }
+
+    private const string CheckpointPrefix = "recompute/";
+
+    /// <summary>
+    /// Writes a checkpoint as a NumPy .npz file (atomically): the weights (<c>weight/NAME</c>), the optimizer's state
+    /// (<c>optimizer/...</c>), the number of steps run and the seed (from which every later step's synthetic batch and
+    /// dropout masks derive). <see cref="LoadCheckpoint"/> then continues bit for bit as if never stopped.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The optimizer cannot export its state.</exception>
+    public void SaveCheckpoint(string path)
+    {
+        var arrays = new List<Data.NamedArray>
+        {
+            Data.NamedArray.Of(CheckpointPrefix + "format", [1L]),
+            Data.NamedArray.Of(CheckpointPrefix + "step", [(long)StepsRun]),
+            Data.NamedArray.Of(CheckpointPrefix + "seed", [(long)_seed]),
+        };
+        arrays.AddRange(Model.ExportWeights().Arrays.Select(a => Data.NamedArray.Of("weight/" + a.Name, a.Floats!, [.. a.Shape])));
+        foreach (var a in _optimizer.ExportState(Model))
+            arrays.Add(a.Floats is { } f ? Data.NamedArray.Of("optimizer/" + a.Name, f, [.. a.Shape]) : Data.NamedArray.Of("optimizer/" + a.Name, a.Longs!, [.. a.Shape]));
+        Data.Npz.Write(path, arrays);
+    }
+
+    /// <summary>Restores a checkpoint written by <see cref="SaveCheckpoint"/> for this graph and optimizer type.</summary>
+    /// <exception cref="GraphFormatException">The file is not a readable checkpoint, or does not fit this graph or optimizer.</exception>
+    public void LoadCheckpoint(string path)
+    {
+        var arrays = Data.Npz.Read(path);
+        long Scalar(string name) => arrays.FirstOrDefault(a => a.Name == CheckpointPrefix + name)?.Longs is [var v] ? v
+            : throw new GraphFormatException(path, null, $"not a Recompute checkpoint: no '{CheckpointPrefix}{name}'");
+        if (Scalar("format") != 1) throw new GraphFormatException(path, null, $"checkpoint format {Scalar("format")} is not supported (1 is)");
+        long step = Scalar("step"), seed = Scalar("seed");
+        if (step < 0 || step > int.MaxValue || seed < 0 || seed > int.MaxValue) throw new GraphFormatException(path, null, "checkpoint step or seed out of range");
+        var weights = arrays.Where(a => a.Name.StartsWith("weight/", StringComparison.Ordinal)).Select(a => Data.NamedArray.Of(a.Name[7..], a.Floats
+            ?? throw new GraphFormatException(path, $"array '{a.Name}'", "a weight must be float32"), [.. a.Shape])).ToList();
+        var state = arrays.Where(a => a.Name.StartsWith("optimizer/", StringComparison.Ordinal))
+            .Select(a => a.Floats is { } f ? Data.NamedArray.Of(a.Name[10..], f, [.. a.Shape]) : Data.NamedArray.Of(a.Name[10..], a.Longs!, [.. a.Shape])).ToList();
+        var missing = Model.Parameters.Select(p => Graph[p].Name).Except(weights.Select(w => w.Name), StringComparer.Ordinal).FirstOrDefault();
+        if (missing is not null) throw new GraphFormatException(path, null, $"the checkpoint has no weight for parameter '{missing}' of graph '{Graph.Name}'");
+        try
+        {
+            Model.LoadWeights(new ModelWeights(weights));
+            _optimizer.ImportState(Model, state);
+        }
+        catch (ArgumentException e) { throw new GraphFormatException(path, null, e.Message); }
+        StepsRun = (int)step;
+        _seed = (int)seed;
     }
 
     /// <summary>A batch for this session's graph from named arrays (see <see cref="TrainingBatch.FromArrays"/>).</summary>
