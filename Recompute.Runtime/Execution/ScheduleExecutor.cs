@@ -95,20 +95,31 @@ public sealed class ScheduleExecutor
                 throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
                     $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
         }
-        // The backward of every op may read only what the memory model keeps for it.
+        // The backward of every op may read only what the memory model keeps for it. Nodes that follow the table keep
+        // exactly what it lists; nodes with their own per-node needs (older native files) must keep at least that, or
+        // the input where the table reads the output (those backwards recompute the output from it).
         foreach (var node in graph.Nodes)
         {
-            if (!node.IsPlanned || training.GradTaskOf(node.Id) < 0) continue;
-            foreach (var position in ops[node.Id]!.BackwardReads)
+            if (!node.IsPlanned || node.SavedByRule || training.GradTaskOf(node.Id) < 0) continue;
+            for (int k = 0; k < node.Inputs.Length; k++)
             {
-                int k = Array.IndexOf(positions[node.Id], position);
-                if (k < 0 || !graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
-                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
-                    $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
+                var operand = graph[node.Inputs[k]];
+                if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node, positions[node.Id][k])) continue;
+                if (SavedTensors.ForGradientOf(node.Op, positions[node.Id][k]) is not { } rule) continue;
+                var (kept, keptOutput) = node.SavedFor(k);
+                bool Kept(int position)
+                {
+                    int j = Array.IndexOf(positions[node.Id], position);
+                    return j < 0 || !graph[node.Inputs[j]].IsPlanned || kept.Contains(j);
+                }
+                foreach (int position in rule.Operands)
+                    if (!Kept(position))
+                        throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                            $"the backward of {node.Op} reads operand #{position}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
+                if (rule.Output && !keptOutput && !Kept(0))
+                    throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                        $"the backward of {node.Op} reads its own output (or its input), but the graph keeps neither for its backward");
             }
-            if (ops[node.Id]!.BackwardReadsOutput && !node.BackwardNeedsOutput)
-                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
-                    $"the backward of {node.Op} reads its own output, but the graph does not keep it for its backward (backwardNeedsOutput)");
         }
         return (ops, shapes, elementBytes, positions);
     }
@@ -279,12 +290,11 @@ public sealed class ScheduleExecutor
                 // The same rule as the training DAG: no gradient flows back through integer-valued results.
                 if (gs < 0 || reader.DType is "int64" or "int32" or "bool") continue;
                 var op = _ops[s]!;
-                OpCall? call = null;
                 var positions = _positions[s];
                 for (int k = 0; k < reader.Inputs.Length; k++)
                 {
                     if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
-                    call ??= BackwardCall(reader, batch, seed);
+                    var call = BackwardCall(reader, k, batch, seed);
                     var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
                     long start = Stopwatch.GetTimestamp();
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
@@ -302,13 +312,12 @@ public sealed class ScheduleExecutor
                 var opNode = _graph[o];
                 var op = _ops[o]!;
                 var opGrad = o == v.Id ? grad : _buffers[_training.GradTaskOf(o)] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({opNode.Name}), which is not live");
-                OpCall? opCall = null;
                 for (int k = 0; k < opNode.Inputs.Length; k++)
                 {
                     int p = opNode.Inputs[k];
                     int position = _positions[o][k];
                     if (_graph[p].Kind != NodeKind.Parameter || !op.IsDifferentiable(opNode, position)) continue;
-                    opCall ??= BackwardCall(opNode, batch, seed);
+                    var opCall = BackwardCall(opNode, k, batch, seed);
                     var pg = _model.Gradient(p);
                     using var contribution = _arena.Scratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
@@ -328,17 +337,20 @@ public sealed class ScheduleExecutor
     private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
         System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
 
-    /// <summary>An op call for a backward: resident operands and the planned operands listed in BackwardNeeds.</summary>
-    private OpCall BackwardCall(Node node, TrainingBatch batch, ulong seed)
+    /// <summary>
+    /// An op call for the vector-Jacobian product of input <paramref name="k"/>: resident operands and what the memory
+    /// model keeps for that operand's gradient (<see cref="Node.SavedFor"/>), nothing else.
+    /// </summary>
+    private OpCall BackwardCall(Node node, int k, TrainingBatch batch, ulong seed)
     {
+        var (saved, output) = node.SavedFor(k);
         var inputs = new Tensor?[node.Inputs.Length];
-        for (int k = 0; k < inputs.Length; k++)
+        for (int j = 0; j < inputs.Length; j++)
         {
-            int p = node.Inputs[k];
-            if (!_graph[p].IsPlanned) inputs[k] = Value(p, batch, required: true);
-            else if (node.BackwardNeeds.Contains(k)) inputs[k] = Value(p, batch, required: true);
+            int p = node.Inputs[j];
+            if (!_graph[p].IsPlanned || saved.Contains(j)) inputs[j] = Value(p, batch, required: true);
         }
-        return Call(node, inputs, seed, node.BackwardNeedsOutput ? Value(node.Id, batch, required: true) : null);
+        return Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
     }
 
     /// <summary>An op call with operands placed at their ONNX positions (absent optional operands stay null).</summary>
