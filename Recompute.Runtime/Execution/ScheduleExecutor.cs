@@ -190,7 +190,68 @@ public sealed class ScheduleExecutor
             stepTicks.Select(t => t * 1e-9).ToImmutableArray(), clockSeconds);
     }
 
-    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)
+    /// <summary>
+    /// Runs the forward pass alone, in graph order, with the operators of a training step (BatchNormalization by batch
+    /// statistics as the graph says, dropout from <paramref name="randomSeed"/>), freeing each value after its last
+    /// reader, and returns the loss and copies of the <paramref name="outputs"/> (graph node ids).
+    /// </summary>
+    public (float Loss, IReadOnlyList<Data.NamedArray> Outputs) Evaluate(TrainingBatch batch, ulong randomSeed, IReadOnlyList<int> outputs, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch); ArgumentNullException.ThrowIfNull(outputs);
+        foreach (var node in _graph.Nodes)
+            if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
+                throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
+        var keep = new HashSet<int>(outputs);
+        var remaining = new int[_graph.Count];
+        foreach (var node in _graph.Nodes)
+            foreach (var p in node.Inputs) remaining[p]++;
+        var copies = new Dictionary<int, Data.NamedArray>();
+        float loss = float.NaN;
+        try
+        {
+            foreach (var node in _graph.Nodes)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                if (!node.IsPlanned || _training.ForwardTaskOf(node.Id) < 0) continue;
+                var value = Forward(_training.Tasks[_training.ForwardTaskOf(node.Id)], batch, randomSeed, checkRecomputation: false);
+                if (node.Kind == NodeKind.Loss) loss = value.Span[0];
+                if (keep.Contains(node.Id)) copies[node.Id] = Copy(node, value);
+                foreach (var p in node.Inputs)
+                    if (--remaining[p] == 0 && _graph[p].IsPlanned) Release(p);
+                if (remaining[node.Id] == 0) Release(node.Id);
+            }
+        }
+        finally
+        {
+            for (int t = 0; t < _buffers.Length; t++)
+                if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+        }
+        var list = new List<Data.NamedArray>();
+        foreach (int id in outputs)
+        {
+            var n = _graph[id];
+            if (copies.TryGetValue(id, out var c)) list.Add(c);
+            else if (n.Kind == NodeKind.Input) list.Add(Copy(n, batch[id]));
+            else if (!n.IsPlanned) list.Add(Copy(n, _model.Value(id)));
+            else throw new ArgumentException($"output '{n.Name}' is not computed by the forward pass", nameof(outputs));
+        }
+        return (loss, list);
+    }
+
+    private void Release(int node)
+    {
+        int t = _training.ForwardTaskOf(node);
+        if (t >= 0 && _buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+    }
+
+    private static Data.NamedArray Copy(Node node, Tensor value) =>
+        DTypes.IsInteger(node.DType)
+            ? Data.NamedArray.Of(node.Name, value.Span.ToArray().Select(v => (long)v).ToArray(), value.Shape)
+            : Data.NamedArray.Of(node.Name, value.Span.ToArray(), value.Shape);
+
+    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed) => Forward(task, batch, seed, CheckRecomputation);
+
+    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed, bool checkRecomputation)
     {
         var node = _graph[task.Node];
         if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
@@ -209,7 +270,7 @@ public sealed class ScheduleExecutor
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
         Charge(node.Op, start);
-        if (CheckRecomputation)
+        if (checkRecomputation)
         {
             ulong sum = Checksum(output.Span);
             if (_hasChecksum[task.Id] && _checksums[task.Id] != sum) throw new RecomputationMismatchException(node.Name);
