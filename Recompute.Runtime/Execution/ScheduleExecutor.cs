@@ -202,9 +202,11 @@ public sealed class ScheduleExecutor
             if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
         var keep = new HashSet<int>(outputs);
-        var remaining = new int[_graph.Count];
-        foreach (var node in _graph.Nodes)
-            foreach (var p in node.Inputs) remaining[p]++;
+        // Readers counted by forward task, as the memory model does: whatever reads a view reads its root too, so a
+        // root is released only after the last read of any of its views.
+        var remaining = new int[_training.Count];
+        foreach (var t in _training.Tasks)
+            if (t.Kind == TaskKind.Forward) foreach (var p in t.Inputs) remaining[p]++;
         var copies = new Dictionary<int, Data.NamedArray>();
         float loss = float.NaN;
         try
@@ -213,12 +215,13 @@ public sealed class ScheduleExecutor
             {
                 cancellation.ThrowIfCancellationRequested();
                 if (!node.IsPlanned || _training.ForwardTaskOf(node.Id) < 0) continue;
-                var value = Forward(_training.Tasks[_training.ForwardTaskOf(node.Id)], batch, randomSeed, checkRecomputation: false);
+                var task = _training.Tasks[_training.ForwardTaskOf(node.Id)];
+                var value = Forward(task, batch, randomSeed, checkRecomputation: false);
                 if (node.Kind == NodeKind.Loss) loss = value.Span[0];
                 if (keep.Contains(node.Id)) copies[node.Id] = Copy(node, value);
-                foreach (var p in node.Inputs)
-                    if (--remaining[p] == 0 && _graph[p].IsPlanned) Release(p);
-                if (remaining[node.Id] == 0) Release(node.Id);
+                foreach (var p in task.Inputs)
+                    if (--remaining[p] == 0) Release(p);
+                if (remaining[task.Id] == 0) Release(task.Id);
             }
         }
         finally
@@ -238,10 +241,9 @@ public sealed class ScheduleExecutor
         return (loss, list);
     }
 
-    private void Release(int node)
+    private void Release(int task)
     {
-        int t = _training.ForwardTaskOf(node);
-        if (t >= 0 && _buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+        if (_buffers[task] is { } b) { b.Dispose(); _buffers[task] = null; }
     }
 
     private static Data.NamedArray Copy(Node node, Tensor value) =>
