@@ -130,12 +130,12 @@ public static class CommandRunner
         }
         catch (GraphFormatException e)
         {
-            stderr.WriteLine($"recompute {cli.Name}: {e.Message}");
+            stderr.WriteLine($"recompute {cli.Name}: {Recompute.Planner.Files.TerminalText.Escape(e.Message)}");
             return ExitCodes.BadInput;
         }
         catch (InputFileException e)
         {
-            stderr.WriteLine($"recompute {cli.Name}: {e.Message}");
+            stderr.WriteLine($"recompute {cli.Name}: {Recompute.Planner.Files.TerminalText.Escape(e.Message)}");
             return ExitCodes.BadInput;
         }
         catch (OverflowException e)
@@ -149,7 +149,7 @@ public static class CommandRunner
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // An output that cannot be written (missing folder, no permission, disk full): AtomicFile names it.
-            stderr.WriteLine($"recompute {cli.Name}: {e.Message.ReplaceLineEndings(" ")}");
+            stderr.WriteLine($"recompute {cli.Name}: {Recompute.Planner.Files.TerminalText.Escape(e.Message.ReplaceLineEndings(" "))}");
             return ExitCodes.BadInput;
         }
         catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
@@ -164,7 +164,7 @@ public static class CommandRunner
     {
         if (command is CliCommand cli)
         {
-            stderr.WriteLine($"recompute {cli.Name}: {problem}");
+            stderr.WriteLine($"recompute {cli.Name}: {Recompute.Planner.Files.TerminalText.Escape(problem)}");
             stderr.WriteLine($"usage: {cli.Synopsis}   (recompute {cli.Name} --help lists every option)");
         }
         else

@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 export RECOMPUTE_FUZZ_ITERATIONS="${RECOMPUTE_FUZZ_ITERATIONS:-20000}"
 export RECOMPUTE_FUZZ_SEED="${RECOMPUTE_FUZZ_SEED:-$(( $(date +%s) % 2147483647 ))}"
 export RECOMPUTE_FUZZ_OUT="${RECOMPUTE_FUZZ_OUT:-$PWD/fuzz/findings}"
+# The hostile corpus (Recompute.Tests/Import/HostileInputCorpusTests.cs) as further seeds; 0 turns it off.
+export RECOMPUTE_FUZZ_CORPUS="${RECOMPUTE_FUZZ_CORPUS:-1}"
 configuration="${CONFIGURATION:-Debug}"
 
 echo "fuzz: ${RECOMPUTE_FUZZ_ITERATIONS} mutations, seed ${RECOMPUTE_FUZZ_SEED}, failing inputs -> ${RECOMPUTE_FUZZ_OUT}"

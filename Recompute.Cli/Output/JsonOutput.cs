@@ -63,6 +63,13 @@ public sealed class JsonOutput
     {
         _writer.WriteEndObject();
         _writer.Flush();
-        w.WriteLine(Encoding.UTF8.GetString(_buffer.ToArray()));
+        // The relaxed encoder keeps non-ASCII names readable but passes C1 and bidirectional controls through raw;
+        // they can only stand inside JSON strings, where \uXXXX is the same text (issue 14: nothing unsafe reaches a terminal).
+        var json = Encoding.UTF8.GetString(_buffer.ToArray());
+        var safe = new StringBuilder(json.Length);
+        foreach (char c in json)
+            if (c >= '\u007f' && Recompute.Planner.Files.TerminalText.IsUnsafe(c)) safe.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            else safe.Append(c);
+        w.WriteLine(safe.ToString());
     }
 }

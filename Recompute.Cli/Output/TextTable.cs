@@ -11,10 +11,15 @@ public sealed class TextTable
 
     private readonly List<(string Key, string Value, IReadOnlyList<string>? Items)> _rows = [];
 
-    public TextTable Row(string key, string value) { _rows.Add((key, value, null)); return this; }
+    /// <remarks>Values pass through <see cref="Recompute.Planner.Files.TerminalText.Escape"/>: names from files never reach the terminal raw.</remarks>
+    public TextTable Row(string key, string value) { _rows.Add((key, Recompute.Planner.Files.TerminalText.Escape(value), null)); return this; }
 
     /// <summary>A row whose value is <paramref name="head"/> then every item, comma separated, wrapped.</summary>
-    public TextTable List(string key, string head, IReadOnlyList<string> items) { _rows.Add((key, head, items)); return this; }
+    public TextTable List(string key, string head, IReadOnlyList<string> items)
+    {
+        _rows.Add((key, Recompute.Planner.Files.TerminalText.Escape(head), items.Select(Recompute.Planner.Files.TerminalText.Escape).ToList()));
+        return this;
+    }
 
     public void WriteTo(TextWriter w)
     {

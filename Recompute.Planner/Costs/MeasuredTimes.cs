@@ -44,8 +44,16 @@ public sealed class MeasuredTimes
         int bom = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
         string text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: false).GetString(bytes, bom, bytes.Length - bom);
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(text); }
-        catch (JsonException e) { throw new GraphFormatException(path, $"line {e.LineNumber + 1}", $"invalid JSON: {e.Message}"); }
+        try { doc = JsonDocument.Parse(text, new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 64 }); }
+        catch (JsonException e)
+        {
+            throw new GraphFormatException(path, $"line {e.LineNumber + 1}",
+                e.Message.Contains("uplicate propert", StringComparison.Ordinal) ? $"duplicate key: {e.Message}" : $"invalid JSON: {e.Message}");
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new GraphFormatException(path, null, $"invalid JSON: {e.Message.ReplaceLineEndings(" ")}");
+        }
         using (doc)
         {
             var root = doc.RootElement;

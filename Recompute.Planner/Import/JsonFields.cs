@@ -35,6 +35,10 @@ internal static class JsonFields
     /// </summary>
     public static JsonDocument ParseFile(string path, Files.InputKind kind) => Parse(Files.InputFile.ReadAllBytes(path, kind), path);
 
+    /// <remarks>
+    /// Duplicate keys in one object are refused (issue 14): the last one would win silently, and a second
+    /// <c>"cost_ram": 1</c> in a Checkmate node dropped gigabytes without a word.
+    /// </remarks>
     public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string? source)
     {
         if (utf8.Span.StartsWith("\uFEFF"u8)) utf8 = utf8[3..];
@@ -42,7 +46,7 @@ internal static class JsonFields
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
+            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -51,9 +55,10 @@ internal static class JsonFields
                 : "JSON";
             throw new GraphFormatException(source, where, $"invalid JSON: {Describe(e)}", e);
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            throw new GraphFormatException(source, null, $"invalid JSON: {e.Message}", e);
+            // The duplicate-key check decodes property names: one that is not valid UTF-16 surfaces here.
+            throw new GraphFormatException(source, null, $"invalid JSON: {PaperGraphImporter.Printable(e.Message.ReplaceLineEndings(" "), 200)}", e);
         }
         try
         {
@@ -140,6 +145,8 @@ internal static class JsonFields
         var m = e.Message;
         int cut = m.IndexOf(" LineNumber:", StringComparison.Ordinal);
         if (cut > 0) m = m[..cut];
+        if (m.Contains("uplicate propert", StringComparison.Ordinal))
+            return $"duplicate key: {PaperGraphImporter.Printable(m.TrimEnd(' ', '.'), 200)}";
         if (m.Contains("maximum configured depth", StringComparison.Ordinal))
             return $"nested deeper than {MaxDepth.ToString(CultureInfo.InvariantCulture)} levels";
         return PaperGraphImporter.Printable(m.TrimEnd(' ', '.'), 200);

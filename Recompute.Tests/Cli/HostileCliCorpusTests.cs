@@ -221,6 +221,58 @@ public class HostileCliCorpusTests
         }
     }
 
+    /// <summary>A tensor name with an SGR escape, an OSC title sequence, a forged line, a C1 CSI, DEL and a bidi override.</summary>
+    private const string EvilName = "h\u001b[31mred\u001b]0;title\u0007\nplan feasible\u009b2J\u007f\u202egnp.exe";
+
+    [Fact]
+    public void NamesWithTerminalControls_AreEscaped_InTablesErrorsAndJson()
+    {
+        using var w = new Workspace();
+        string name = System.Text.Json.JsonEncodedText.Encode(EvilName).ToString();
+        string graph = "{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"" + name + "\", \"nodes\": [" +
+            "{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"inputs\": [], \"bytes\": 64, \"time\": 0}, " +
+            "{\"name\": \"" + name + "\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 64, \"time\": 1}, " +
+            "{\"name\": \"loss\", \"op\": \"Sum\", \"kind\": \"loss\", \"inputs\": [\"" + name + "\"], \"bytes\": 4, \"time\": 1}]}";
+        var g = w.File("g.json", System.Text.Encoding.UTF8.GetBytes(graph));
+        static void AssertClean(string text)
+        {
+            foreach (char c in text)
+                Assert.False(TerminalText.IsUnsafe(c) && c != '\n', $"raw U+{(int)c:X4} reached the terminal: {text}");
+        }
+        // Tables: inspect and plan (the recomputed tensor is the evil one at a tight budget).
+        foreach (var args in new[] { new[] { "inspect", g }, ["plan", g, "--budget", "100%"], ["plan", g, "--budget", "100%", "--recompute", EvilName] })
+        {
+            var (code, stdout, stderr) = Run(args);
+            Assert.True(code is 0 or 1, stderr);
+            AssertClean(stdout);
+            AssertClean(stderr.TrimEnd('\n'));
+            Assert.DoesNotContain(stdout.Split('\n'), l => l.StartsWith("plan feasible", StringComparison.Ordinal));
+        }
+        // Errors: a --keep naming a tensor that does not exist echoes the name, escaped, on one line.
+        var (c2, o2, e2) = Run(["plan", g, "--budget", "100%", "--keep", "ghost\u001b[2J\nforged"]);
+        Assert.Equal(2, c2);
+        Assert.Equal("", o2);
+        // A usage error: the problem, then the usage line (the command line's convention for bad options).
+        var lines = e2.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length <= 2 && (lines.Length == 1 || lines[1].StartsWith("usage:", StringComparison.Ordinal)), e2);
+        var line = lines[0];
+        AssertClean(line);
+        Assert.Contains("ghost\\e[2J\\nforged", line);
+        // JSON stays valid JSON, with the name intact once parsed, and no raw control or bidi character.
+        var (c3, o3, _) = Run(["plan", g, "--budget", "100%", "--format", "json", "--recompute", EvilName]);
+        Assert.True(c3 is 0 or 1);
+        AssertClean(o3.TrimEnd('\n'));
+        using var doc = System.Text.Json.JsonDocument.Parse(o3);
+        Assert.Contains(EvilName, doc.RootElement.GetProperty("recomputedTensors").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
+    public void TerminalText_EscapesC0C1DelAndBidi_AndKeepsOtherText()
+    {
+        Assert.Equal("a\\e[31mb\\nc\\u009bd\\u007fe\\u202ef\\u2066g", TerminalText.Escape("a\u001b[31mb\nc\u009bd\u007fe\u202ef\u2066g"));
+        Assert.Equal("résumé 名前\ttab", TerminalText.Escape("résumé 名前\ttab"));
+    }
+
     private const string PaperGraph = "3 1\n0 8 0\n1 16 /w\n2 8 _\nforward\n2 1\n0 _\n1 _\n2\nLinearFunction\n{\"rank\": 0}\n";
 
     [DllImport("libc", EntryPoint = "link", SetLastError = true)]

@@ -149,6 +149,9 @@ public class HostileInputCorpusTests
             new("checkmate: self-loop", "t.json", () => Utf8(Cm(CmN(0, "a"), "{\"source\": 0, \"target\": 0}")), "self-loop"),
             new("checkmate: missing reference", "t.json", () => Utf8(Cm(CmN(0, "a"), "{\"source\": 0, \"target\": 7}")), "does not exist"),
             new("checkmate: duplicate id", "t.json", () => Utf8(Cm(CmN(0, "a") + ", " + CmN(0, "b"), "")), "duplicate node id"),
+            // Issue 14: a repeated key in one object (the last would win: a second "cost_ram" dropped 3.29 GB silently).
+            new("checkmate: duplicate key cost_ram", "t.json", () => Utf8(Cm("{\"id\": 0, \"name\": \"a\", \"backward\": false, \"cost_cpu\": 1, \"cost_ram\": 3290000000, \"cost_ram\": 1}", "")), "duplicate key"),
+            new("native: duplicate key in the document", "t.json", () => Utf8("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"g\", \"name\": \"h\", \"nodes\": []}"), "duplicate key"),
             new("checkmate: duplicate name", "t.json", () => Utf8(Cm(CmN(0, "a") + ", " + CmN(1, "a"), "")), "duplicate name"),
             new("checkmate: unknown target_node", "t.json", () => Utf8("{\"graph\": {\"target_node\": 9}, \"nodes\": [" + CmN(0, "a") + "], \"links\": []}"), "does not exist"),
             new("paper: cycle", "t.txt", () => Utf8(Paper("0 8 0\n1 8 _\n2 8 _\n3 8 _\n", "forward\n2 1\n0 _\n2 _\n1\nAdd\n{}\nforward\n1 1\n1 _\n2\nReLU\n{}\nforward\n1 1\n2 _\n3\nReLU\n{}\n", 4, 3)), "cycle"),
@@ -292,6 +295,7 @@ public class HostileInputCorpusTests
     [InlineData("{\"times\": {\"h\": 1e400}}", "must be a non-negative number")]
     [InlineData("{\"times\": {\"h\": 1, \"nope\": 1}}", "nope")]
     [InlineData("{\"times\": 5}", "times")]
+    [InlineData("{\"times\": {\"h\": 1}, \"times\": {\"h\": 2}}", "uplicate")]
     public void HostileTimeFile_OnTheCommandLine_ExitsTwoWithOneLine(string content, string expected)
     {
         var dir = Directory.CreateTempSubdirectory("hostile-times-");
