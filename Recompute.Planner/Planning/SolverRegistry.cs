@@ -8,6 +8,7 @@ public static class SolverRegistry
     private static readonly Dictionary<string, Func<ISolver>> Factories = new(StringComparer.Ordinal)
     {
         ["store-all"] = () => new StoreAllSolver(),
+        ["per-block"] = () => new PerBlockSolver(),
         ["chen"] = () => new ChenSolver(),
         ["dp-approx"] = () => new DpApproxSolver(),
         ["dp"] = () => new DpSolver(),
