@@ -21,7 +21,7 @@ public static class ParetoPlot
     private static readonly MarkerShape[] Shapes =
         [MarkerShape.FilledSquare, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleUp, MarkerShape.FilledCircle];
 
-    private static readonly string[] SeriesOrder = ["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal"];
+    private static readonly string[] SeriesOrder = ["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal", "auto"];
 
     private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
 

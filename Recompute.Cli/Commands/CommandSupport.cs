@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
+using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
 
@@ -46,7 +47,11 @@ internal static class CommandSupport
         return s;
     }
 
-    public static SolverOptions SolverOptions(CliArguments args, ComputationGraph graph, long budget)
+    /// <summary>Seconds of <c>--time-limit</c> when none is given: <see cref="AutoPortfolio.DefaultTimeLimit"/> for auto, 30 otherwise.</summary>
+    public static double DefaultTimeLimit(string solverName) =>
+        solverName == AutoPortfolio.Name ? AutoPortfolio.DefaultTimeLimit.TotalSeconds : 30;
+
+    public static SolverOptions SolverOptions(CliArguments args, ComputationGraph graph, long budget, double defaultTimeLimit = 30)
     {
         var objective = (args.Value("--objective") ?? "time") switch
         {
@@ -62,7 +67,7 @@ internal static class CommandSupport
         {
             BudgetBytes = budget,
             Objective = objective,
-            TimeLimit = TimeSpan.FromSeconds(args.Double("--time-limit", 30, 0.001, 86_400)),
+            TimeLimit = TimeSpan.FromSeconds(args.Double("--time-limit", defaultTimeLimit, 0.001, 86_400)),
             Threads = args.Int("--threads", 0, 0, 1024),
             Seed = args.Int("--seed", 0, 0, int.MaxValue),
             MaxLowerSets = args.Int("--max-lower-sets", 1_000_000, 1, int.MaxValue),

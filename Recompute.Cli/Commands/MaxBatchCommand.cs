@@ -15,7 +15,7 @@ public sealed class MaxBatchCommand : ICommand
         "  --memory SIZE      device memory, e.g. 16GiB: parameters, their gradients, optimizer state, inputs and the plan's peak must fit\n" +
         "  --overhead P       most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)\n" +
         "  --optimizer KIND   adam (state 2x parameters, default) or sgd (momentum, 1x parameters)\n" +
-        "  --solver NAME      the planner's solver (default dp-approx)\n" +
+        "  --solver NAME      the planner's solver (default auto, with a 1 s limit per batch size: no optimal phase)\n" +
         "Each answer is checked: the plan at that batch fits, the plan at batch + 1 does not.";
 
     private static readonly HashSet<string> ValueOptions = ["--memory", "--overhead", "--optimizer", "--solver", "--format"];
@@ -39,7 +39,7 @@ public sealed class MaxBatchCommand : ICommand
                 var other => throw new UsageException($"--optimizer: '{other}' is not sgd or adam"),
             },
             MaxOverhead = a.Value("--overhead") is { } o ? ParseOverhead(o) : null,
-            Solver = a.Value("--solver") ?? "dp-approx",
+            Solver = a.Value("--solver") ?? Recompute.Planner.Planning.AutoPortfolio.Name,
         };
         if (!Recompute.Planner.Planning.SolverRegistry.Exists(options.Solver))
             throw new UsageException($"unknown solver '{options.Solver}'; solvers: {string.Join(", ", Recompute.Planner.Planning.SolverRegistry.Names)}");

@@ -16,7 +16,8 @@ public sealed class ReportCommand : ICommand
     public string Usage =>
         "recompute report <graph> -o <dir> [--solvers a,b,..] [--points N] [--batch N] [--budget B] [--time-limit S]\n" +
         "  -o, --output DIR   folder for the report files (created if missing)\n" +
-        "  --solvers LIST     store-all, per-block, chen, dp-approx, dp-approx/memory, dp, optimal (default: every applicable one)\n" +
+        "  --solvers LIST     store-all, per-block, chen, dp-approx, dp-approx/memory, dp, optimal, auto (default: every applicable\n" +
+        "                     one; optimal and auto on graphs of at most 100 planned tensors)\n" +
         "  --points N         budgets from the smallest feasible one to the store-all peak (default 25)\n" +
         "  --batch N          re-infer shapes for this batch size (ONNX)\n" +
         "  --budget B         budget of the plan drawn on the timeline, e.g. 2GiB or 40% (default: the middle of the sweep)\n" +

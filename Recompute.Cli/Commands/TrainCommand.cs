@@ -25,11 +25,11 @@ public sealed class TrainCommand : ICommand
           --batch N            re-infer an ONNX graph for another batch size
           --time-file F        measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model
           --verify             also train with store-all in lockstep: maxGradientDifference and both step times
-          --solver S           {string.Join(", ", SolverRegistry.Names)} (default dp-approx)
+          --solver S           {string.Join(", ", SolverRegistry.Names)} (default auto)
           --seed N             seed of weights, synthetic data and dropout (default 1)
           --lr X               learning rate (default 0.001);  --optimizer adam (default) or sgd (momentum 0.9)
           --batches K          distinct synthetic batches cycled through (default 1: a fixed batch the model can fit)
-          --time-limit S       seconds for the solver (default 30)
+          --time-limit S       seconds for the solver (default 30; auto: 5)
         Data are synthetic and deterministic: float inputs standard normal, labels and indices uniform integers.
         """;
 
@@ -43,7 +43,7 @@ public sealed class TrainCommand : ICommand
         if (format is not ("table" or "json")) throw new UsageException($"--format must be 'table' or 'json', not '{format}'");
         var budgetText = args.Value("--budget") ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
         int steps = args.Int("--steps", 10, 1, 1_000_000);
-        var solver = args.Value("--solver") ?? "dp-approx";
+        var solver = args.Value("--solver") ?? AutoPortfolio.Name;
         if (!SolverRegistry.Exists(solver)) throw new UsageException($"unknown solver '{solver}'; solvers: {string.Join(", ", SolverRegistry.Names)}");
         int seed = args.Int("--seed", 1, 0, int.MaxValue);
         double lr = args.Double("--lr", 1e-3, 1e-12, 1e3);
@@ -54,7 +54,7 @@ public sealed class TrainCommand : ICommand
             var o => throw new UsageException($"--optimizer must be 'adam' or 'sgd', not '{o}'"),
         };
         int batches = args.Int("--batches", 1, 1, 1_000_000);
-        double timeLimit = args.Double("--time-limit", 30, 0.001, 86_400);
+        double timeLimit = args.Double("--time-limit", CommandSupport.DefaultTimeLimit(solver), 0.001, 86_400);
         bool verify = args.Flag("--verify");
 
         var path = args.Positional(0, "graph file");

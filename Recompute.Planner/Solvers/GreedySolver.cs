@@ -19,8 +19,8 @@ public sealed class GreedySolver : ISolver
     {
         var best = Search(problem.Training, [], options, Name, 0, cancellation);
         return best is null
-            ? new SolverResult(Name, false, "INFEASIBLE", Reason: "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
-            : new SolverResult(Name, true, "FEASIBLE", Schedule: best.Value.Schedule);
+            ? new SolverResult(Name, false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
+            : new SolverResult(Name, true, PlanStatus.Feasible, Schedule: best.Value.Schedule);
     }
 
     /// <summary>Work budget of the order search, in task-plus-edge visits (about a second on the 500-task graphs).</summary>

@@ -13,10 +13,10 @@ public sealed record TrainingOptions
     public long? BudgetBytes { get; init; }
     /// <summary>Budget as a fraction of the store-all peak (0.4 = 40%).</summary>
     public double? BudgetFraction { get; init; }
-    /// <summary>Solver name as on the command line (<c>dp-approx</c>, <c>dp</c>, <c>chen</c>, <c>store-all</c>, ...).</summary>
-    public string Solver { get; init; } = "dp-approx";
-    /// <summary>Time limit for the solver.</summary>
-    public TimeSpan SolverTimeLimit { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Solver name as on the command line (<c>auto</c>, the default, <c>dp-approx</c>, <c>dp</c>, <c>chen</c>, ...).</summary>
+    public string Solver { get; init; } = AutoPortfolio.Name;
+    /// <summary>Time limit for the solver (default <see cref="AutoPortfolio.DefaultTimeLimit"/>, as auto's on the command line).</summary>
+    public TimeSpan SolverTimeLimit { get; init; } = AutoPortfolio.DefaultTimeLimit;
     /// <summary>The optimizer; default SGD with learning rate 0.01 and momentum 0.9.</summary>
     public IOptimizer? Optimizer { get; init; }
     /// <summary>Seed of weight initialisation, synthetic data and dropout.</summary>
