@@ -35,7 +35,7 @@ public sealed record MinMemoryResult(long MinBudgetBytes, PlanResult Plan);
 /// <code>
 /// var problem = new PlanningProblem(GraphLoader.Load("graphs/resnet18-b32.onnx"));
 /// long budget = ByteSize.Parse("40%", RecomputePlanner.StoreAllPeak(problem));
-/// PlanResult plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
+/// PlanResult plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = budget });
 /// ScheduleFormat.Write(plan.Schedule!, "schedule.json");
 /// </code>
 /// </example>

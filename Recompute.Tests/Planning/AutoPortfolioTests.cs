@@ -154,3 +154,60 @@ public class AutoPortfolioTests
         Assert.Equal(AutoPortfolio.Name, SolverRegistry.Names[0]);
     }
 }
+
+public class AutoCliTests
+{
+    private static readonly string Mlp = Path.Combine(Paths.RepoRoot, "graphs", "mlp50.json");
+
+    private static (int Code, System.Text.Json.JsonDocument Json) Plan(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = Recompute.Cli.CommandRunner.Run(["plan", Mlp, .. args, "--format", "json"], stdout, stderr, CancellationToken.None);
+        Assert.True(code is 0 or 1, stderr.ToString());
+        return (code, System.Text.Json.JsonDocument.Parse(stdout.ToString()));
+    }
+
+    /// <summary>Without --solver, plan runs auto, and its JSON names the winner and says what the status claims.</summary>
+    [Fact]
+    public void Plan_DefaultsToAuto_AndNamesTheWinner()
+    {
+        var (code, json) = Plan("--budget", "50%", "--time-limit", "0.9");
+        using (json)
+        {
+            Assert.Equal(0, code);
+            var root = json.RootElement;
+            Assert.Equal("auto", root.GetProperty("solver").GetString());
+            Assert.Contains(root.GetProperty("winningSolver").GetString(), new[] { "store-all", "chen", "dp-approx", "dp", "greedy", "optimal" });
+            Assert.Contains(root.GetProperty("status").GetString(), new[] { "OPTIMAL", "CANONICAL_OPTIMAL", "FEASIBLE" });
+            Assert.True(root.GetProperty("peakBytes").GetInt64() <= root.GetProperty("budgetBytes").GetInt64());
+        }
+    }
+
+    /// <summary>
+    /// --min-memory adds the simulated smallest feasible budget beside the solver's own (paper-model) figure, and
+    /// planning at it succeeds.
+    /// </summary>
+    [Theory]
+    [InlineData("dp-approx")]
+    [InlineData("auto")]
+    public void MinMemory_ReportsTheSmallestFeasibleBudget_ThatPlans(string solver)
+    {
+        var (code, json) = Plan("--min-memory", "--solver", solver, "--time-limit", "0.9");
+        long smallest;
+        using (json)
+        {
+            Assert.Equal(0, code);
+            var root = json.RootElement;
+            Assert.True(root.GetProperty("minBudgetBytes").GetInt64() > 0);
+            smallest = root.GetProperty("smallestFeasibleBudgetBytes").GetInt64();
+            if (solver == "auto") Assert.Equal(smallest, root.GetProperty("minBudgetBytes").GetInt64());
+        }
+        var (fitCode, fit) = Plan("--budget", smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", solver, "--time-limit", "0.9");
+        using (fit)
+        {
+            Assert.Equal(0, fitCode);
+            Assert.True(fit.RootElement.GetProperty("peakBytes").GetInt64() <= smallest);
+        }
+    }
+}
