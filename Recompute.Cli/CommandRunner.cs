@@ -92,6 +92,8 @@ public static class CommandRunner
             return ExitCodes.BadInput;
         }
         if (args.Skip(1).Any(a => a is "-h" or "--help")) { stdout.WriteLine(command.Usage); return ExitCodes.Success; }
+        // The files this command reads and writes: no output may replace one of its inputs or another output.
+        using var files = Recompute.Planner.Files.CommandFiles.Begin();
         try
         {
             return command.Run(args.Skip(1).ToArray(), stdout, stderr, cancellation);

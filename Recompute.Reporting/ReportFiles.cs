@@ -9,6 +9,9 @@ public static class ReportFileNames
 {
     public const string Json = "report.json", Csv = "report.csv", Html = "report.html", Dot = "graph.dot";
     public const string ParetoPng = "pareto.png", ParetoSvg = "pareto.svg", TimelinePng = "timeline.png", TimelineSvg = "timeline.svg";
+
+    /// <summary>Every file a report may write (claimed before the sweep, so none of them can be an input).</summary>
+    public static IReadOnlyList<string> All { get; } = [Json, Csv, Html, Dot, ParetoPng, ParetoSvg, TimelinePng, TimelineSvg];
 }
 
 /// <summary>Writes every file of a report into a folder, each one atomically.</summary>

@@ -51,6 +51,7 @@ public sealed class CalibrateCommand : ICommand
         var outputDir = Path.GetDirectoryName(Path.GetFullPath(output));
         if (outputDir is not null && !Directory.Exists(outputDir)) throw new InputFileException($"{output}: the folder {outputDir} does not exist (-o)");
         var graph = CommandSupport.LoadGraph(args, path);
+        CommandSupport.ClaimOutput(output, args.Has("-o") ? "-o" : "--output");
 
         CalibrationResult result;
         int previousThreads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
@@ -69,7 +70,7 @@ public sealed class CalibrateCommand : ICommand
         var metadata = new List<KeyValuePair<string, string>> { new("source", Path.GetFileName(path)), new("threads", threads.ToString(CultureInfo.InvariantCulture)) };
         if (args.Has("--batch")) metadata.Add(new("batch", args.Int("--batch", 1, 1, 1 << 20).ToString(CultureInfo.InvariantCulture)));
         try { AtomicFile.WriteAllText(output, result.ToJson(metadata)); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not Recompute.Planner.Files.OutputRefusedException)
         {
             throw new InputFileException($"{output}: cannot write the time file: {e.Message}");
         }

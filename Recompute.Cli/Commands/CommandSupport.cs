@@ -20,9 +20,19 @@ internal static class CommandSupport
     {
         int? batch = args.Has("--batch") ? args.Int("--batch", 1, 1, 1 << 20) : null;
         var timeFile = args.Value("--time-file");
-        if (!File.Exists(path)) throw new InputFileException($"{path}: no such file");
-        if (timeFile is not null && !File.Exists(timeFile)) throw new InputFileException($"{timeFile}: no such file (--time-file)");
+        // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
         return GraphLoader.Load(path, new GraphLoadOptions { Batch = batch, TimeFile = timeFile });
+    }
+
+    /// <summary>
+    /// Claims an output of the command before the work starts (after the inputs are read): refuses an empty path,
+    /// a target that is not a regular file, an input of the command, or the output of another option.
+    /// </summary>
+    public static void ClaimOutput(string? path, string option)
+    {
+        if (path is null) return;
+        if (Recompute.Planner.Files.CommandFiles.Current is { } files) files.ClaimOutput(path, option);
+        else Recompute.Planner.Files.OutputTarget.Check(path, option);
     }
 
     public static string Format(CliArguments args)

@@ -42,6 +42,8 @@ public sealed class PlanCommand : ICommand
         var solverName = CommandSupport.SolverName(args, AutoPortfolio.Name);
 
         var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
+        CommandSupport.ClaimOutput(output, args.Has("-o") ? "-o" : "--output");
+        CommandSupport.ClaimOutput(args.Value("--dot"), "--dot");
         var problem = new PlanningProblem(graph, args.Flag("--as-given"));
         if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         long? storeAllPeak = null;

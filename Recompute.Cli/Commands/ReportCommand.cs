@@ -34,7 +34,10 @@ public sealed class ReportCommand : ICommand
         string path = a.Positional(0, "graph file");
         if (a.Has("-o") && a.Has("--output")) throw new UsageException("give the output folder once (-o or --output)");
         string dir = a.Value("-o") ?? a.Value("--output") ?? throw new UsageException("missing -o <dir>: the folder to write the report into");
-        if (File.Exists(dir)) throw new UsageException($"'{dir}' is a file; -o needs a folder");
+        if (string.IsNullOrWhiteSpace(dir)) throw new Recompute.Planner.Files.OutputRefusedException(dir, "the folder name is empty", "-o");
+        var dirKind = Recompute.Planner.Files.FileStatus.Of(dir, followLinks: true).Kind;
+        if (dirKind is not (Recompute.Planner.Files.FileKind.Missing or Recompute.Planner.Files.FileKind.Directory))
+            throw new Recompute.Planner.Files.OutputRefusedException(dir, $"it is {Recompute.Planner.Files.FileStatus.Describe(dirKind)}; -o needs a folder", "-o");
         int? batch = a.Has("--batch") ? a.Int("--batch", 1, 1, 1 << 24) : null;
         var options = new SweepOptions
         {
@@ -47,6 +50,8 @@ public sealed class ReportCommand : ICommand
         if (options.TimelineBudget is { } budgetText) CheckSize("--budget", budgetText);
 
         var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch });
+        // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
+        foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir);
         bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         return Execute(graph, options, dir, stdout, stderr, interactive, cancellation);
     }

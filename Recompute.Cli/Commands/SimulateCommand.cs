@@ -23,7 +23,6 @@ public sealed class SimulateCommand : ICommand
         var format = CommandSupport.Format(args);
         var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
         var path = args.Positional(1, "schedule file");
-        if (!File.Exists(path)) throw new InputFileException($"{path}: no such file");
         var problem = new PlanningProblem(graph, args.Flag("--as-given"));
         var schedule = ScheduleFormat.Read(path, problem.Training);
         if (args.Value("--budget") is { } b)

@@ -40,12 +40,9 @@ public sealed class MeasuredTimes
     /// <summary>Reads and validates a time file. Errors name the file and the entry.</summary>
     public static MeasuredTimes Load(string path)
     {
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw new GraphFormatException(path, null, $"cannot read the time file: {e.Message}");
-        }
+        var bytes = Files.InputFile.ReadAllBytes(path, Files.InputKind.TimeFile);
+        int bom = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        string text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: false).GetString(bytes, bom, bytes.Length - bom);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(text); }
         catch (JsonException e) { throw new GraphFormatException(path, $"line {e.LineNumber + 1}", $"invalid JSON: {e.Message}"); }

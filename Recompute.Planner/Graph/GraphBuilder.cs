@@ -85,9 +85,18 @@ public sealed class GraphBuilder
     public int Parameter(string name, long bytes, IReadOnlyList<long>? shape = null) =>
         Add(new NodeSpec(name, "Parameter", NodeKind.Parameter) { Bytes = bytes, Shape = shape ?? [] });
 
+    /// <summary>Adds an operation's output.</summary>
+    /// <param name="backwardNeeds">Operand positions whose values the op's backward reads; null means every operand.</param>
+    /// <param name="backwardNeedsOutput">The backward reads the op's own output (ReLU, Sigmoid, Tanh, Softmax, ...), so
+    /// the planner keeps or recomputes that output for it.</param>
     public int Activation(string name, string op, IReadOnlyList<int> inputs, long bytes, double time,
-        IReadOnlyList<long>? shape = null, IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<int>? backwardNeeds = null) =>
-        Add(new NodeSpec(name, op, NodeKind.Activation) { Inputs = inputs, Bytes = bytes, Time = time, Shape = shape ?? [], Attributes = attributes, BackwardNeeds = backwardNeeds });
+        IReadOnlyList<long>? shape = null, IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<int>? backwardNeeds = null,
+        bool backwardNeedsOutput = false) =>
+        Add(new NodeSpec(name, op, NodeKind.Activation)
+        {
+            Inputs = inputs, Bytes = bytes, Time = time, Shape = shape ?? [], Attributes = attributes, BackwardNeeds = backwardNeeds,
+            BackwardNeedsOutput = backwardNeedsOutput,
+        });
 
     public int Loss(string name, string op, IReadOnlyList<int> inputs, long bytes, double time,
         IReadOnlyList<long>? shape = null, IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<int>? backwardNeeds = null) =>

@@ -38,7 +38,7 @@ public static class CheckmateImporter
     /// <summary>Loads a Checkmate or Moccasin node-link JSON file.</summary>
     public static ComputationGraph Load(string path)
     {
-        using var doc = JsonFields.ParseFile(path);
+        using var doc = JsonFields.ParseFile(path, Files.InputKind.JsonGraph);
         return Read(doc.RootElement, path, Path.GetFileNameWithoutExtension(path));
     }
 

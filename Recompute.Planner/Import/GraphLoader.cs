@@ -25,8 +25,10 @@ public static class GraphLoader
     public static ComputationGraph Load(string path, GraphLoadOptions? options = null)
     {
         options ??= new GraphLoadOptions();
-        if (!File.Exists(path)) throw new GraphFormatException(path, null, Directory.Exists(path) ? "is a directory, not a graph file" : "file not found");
         string ext = Path.GetExtension(path).ToLowerInvariant();
+        // Refused before the extension is looked at: a missing file, a directory, a FIFO or a device says so first.
+        Files.InputFile.Check(path, ext switch { ".onnx" => Files.InputKind.Onnx, ".txt" => Files.InputKind.PaperGraph, _ => Files.InputKind.JsonGraph });
+        if (options.TimeFile is { } times) Files.InputFile.Check(times, Files.InputKind.TimeFile);
         return ext switch
         {
             ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile }),

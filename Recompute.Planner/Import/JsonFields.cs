@@ -29,20 +29,11 @@ internal static class JsonFields
     /// <summary>Deepest nesting accepted; graph files need 4 or 5 levels, attributes a few more.</summary>
     public const int MaxDepth = 64;
 
-    /// <summary>Reads and parses a JSON file; syntax errors carry the line and byte position.</summary>
-    public static JsonDocument ParseFile(string path)
-    {
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw new GraphFormatException(path, null, $"cannot read the file: {e.Message}", e);
-        }
-        return Parse(bytes, path);
-    }
+    /// <summary>
+    /// Reads and parses a JSON file (a regular file within the size limit of <paramref name="kind"/>); syntax
+    /// errors carry the line and byte position.
+    /// </summary>
+    public static JsonDocument ParseFile(string path, Files.InputKind kind) => Parse(Files.InputFile.ReadAllBytes(path, kind), path);
 
     public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string? source)
     {

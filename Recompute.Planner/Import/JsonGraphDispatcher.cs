@@ -11,7 +11,7 @@ public static class JsonGraphDispatcher
     /// <summary>Loads a JSON graph file, choosing the reader by content.</summary>
     public static ComputationGraph Load(string path)
     {
-        using var doc = JsonFields.ParseFile(path);
+        using var doc = JsonFields.ParseFile(path, Files.InputKind.JsonGraph);
         var root = doc.RootElement;
         if (root.ValueKind != System.Text.Json.JsonValueKind.Object)
             throw new GraphFormatException(path, "the document", $"must be a JSON object, found {JsonFields.Kind(root)}");

@@ -29,7 +29,7 @@ public static class NativeGraphFormat
     /// <summary>Loads a native graph file.</summary>
     public static ComputationGraph Load(string path)
     {
-        using var doc = JsonFields.ParseFile(path);
+        using var doc = JsonFields.ParseFile(path, Files.InputKind.JsonGraph);
         return Read(doc.RootElement, path);
     }
 

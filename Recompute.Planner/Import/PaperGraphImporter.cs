@@ -45,15 +45,9 @@ public static class PaperGraphImporter
     /// <summary>Loads a paper graph file.</summary>
     public static ComputationGraph Load(string path)
     {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path, new UTF8Encoding(false, throwOnInvalidBytes: false));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw new GraphFormatException(path, null, $"cannot read the file: {e.Message}", e);
-        }
+        var bytes = Files.InputFile.ReadAllBytes(path, Files.InputKind.PaperGraph);
+        int bom = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        string text = new UTF8Encoding(false, throwOnInvalidBytes: false).GetString(bytes, bom, bytes.Length - bom);
         return Parse(text, path, Path.GetFileNameWithoutExtension(path));
     }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using Recompute.Planner.Files;
 
 namespace Recompute.Planner.Reporting;
 
@@ -6,6 +7,9 @@ namespace Recompute.Planner.Reporting;
 /// Writes files so that they are complete or absent: the content goes to a temporary file in the same folder,
 /// which is then renamed over the target (a rename within one file system is atomic). A failure raises an
 /// <see cref="IOException"/> whose message names the target and the reason, and leaves no temporary file.
+/// Only a regular file or a new name is written: a device, FIFO, socket, directory or symbolic link at the target is
+/// refused before anything is written (<see cref="OutputTarget.Check"/>), and so is an input of the running command
+/// (<see cref="CommandFiles"/>).
 /// </summary>
 public static class AtomicFile
 {
@@ -33,6 +37,8 @@ public static class AtomicFile
 
     private static void WriteUnguarded(string path, ReadOnlySpan<byte> bytes)
     {
+        var status = OutputTarget.Check(path);
+        CommandFiles.Current?.CheckWrite(path, status);
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? ".";
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");

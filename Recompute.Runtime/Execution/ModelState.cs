@@ -5,8 +5,8 @@ using Recompute.Runtime.Tensors;
 namespace Recompute.Runtime.Execution;
 
 /// <summary>
-/// The resident tensors of a model: parameters (initialised deterministically from a seed, since the graph files
-/// carry no weights), constants, and the accumulated parameter gradients of the last step.
+/// The resident tensors of a model: parameters (from given weights, such as an ONNX file's initializers, or else
+/// initialised deterministically from a seed), constants, and the accumulated parameter gradients of the last step.
 /// </summary>
 public sealed class ModelState
 {
@@ -47,8 +47,39 @@ public sealed class ModelState
         foreach (var p in Parameters) { _gradients[p]!.Span.Clear(); _hasGradient[p] = false; }
     }
 
+    /// <summary>The current parameter values by parameter name (copies), for saving or comparing.</summary>
+    public ModelWeights ExportWeights() =>
+        new(Parameters.Select(p => Data.NamedArray.Of(Graph[p].Name, Value(p).Span.ToArray(), Value(p).Shape)));
+
+    /// <summary>Overwrites parameters with the given weights (every name must be a parameter of the same shape).</summary>
+    /// <exception cref="ArgumentException">A weight names no parameter, or its shape differs.</exception>
+    public void LoadWeights(ModelWeights weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        foreach (var a in weights.Arrays)
+        {
+            if (!Graph.TryFind(a.Name, out int id) || Graph[id].Kind != NodeKind.Parameter)
+                throw new ArgumentException($"weight '{a.Name}' is not a parameter of graph '{Graph.Name}'", nameof(weights));
+            Copy(Graph[id], a, _resident[id]!);
+        }
+    }
+
+    private void Copy(Node p, Data.NamedArray a, Tensor into)
+    {
+        if (!a.Shape.SequenceEqual(into.Shape))
+            throw new ArgumentException($"weight '{a.Name}' has shape {a.ShapeText}, parameter '{p.Name}' of graph '{Graph.Name}' has [{string.Join(",", into.Shape)}]");
+        a.Floats.AsSpan().CopyTo(into.Span);
+    }
+
     /// <summary>Allocates and initialises parameters (deterministically from <paramref name="seed"/>) and constants.</summary>
-    public static ModelState Initialize(ComputationGraph graph, Arena arena, int seed)
+    public static ModelState Initialize(ComputationGraph graph, Arena arena, int seed) => Initialize(graph, arena, seed, null);
+
+    /// <summary>
+    /// Allocates parameters and constants; a parameter takes its value from <paramref name="weights"/> when it has one by
+    /// its name (the shapes must agree), else it is initialised deterministically from <paramref name="seed"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A weight's shape differs from its parameter's.</exception>
+    public static ModelState Initialize(ComputationGraph graph, Arena arena, int seed, ModelWeights? weights)
     {
         var state = new ModelState(graph, arena);
         var parameters = new List<int>();
@@ -57,7 +88,8 @@ public sealed class ModelState
             if (node.Kind == NodeKind.Parameter)
             {
                 var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
-                ParameterInitializer.Fill(graph, node, t.Span, (ulong)seed);
+                if (weights is not null && weights.TryGet(node.Name, out var w)) state.Copy(node, w, t);
+                else ParameterInitializer.Fill(graph, node, t.Span, (ulong)seed);
                 state._resident[node.Id] = t;
                 state._gradients[node.Id] = arena.Allocate(MemoryCategory.ParameterGradient, DTypes.Shape(node), DTypes.SizeOf(node.DType));
                 parameters.Add(node.Id);

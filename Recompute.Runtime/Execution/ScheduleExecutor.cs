@@ -114,7 +114,9 @@ public sealed class ScheduleExecutor
     }
 
     /// <summary>Runs one training step (forward and backward) by the schedule; parameter gradients are accumulated in the model state.</summary>
-    public ExecutionResult Run(Schedule schedule, TrainingBatch batch, ulong randomSeed)
+    /// <exception cref="OperationCanceledException">Cancelled between two steps; every buffer of the run is freed, and
+    /// parameter gradients are left partial (the caller does not update with them).</exception>
+    public ExecutionResult Run(Schedule schedule, TrainingBatch batch, ulong randomSeed, CancellationToken cancellation = default)
     {
         if (!ReferenceEquals(schedule.Training, _training) && !ReferenceEquals(schedule.Training.Graph, _graph))
             throw new ArgumentException("the schedule was planned for another graph", nameof(schedule));
@@ -136,6 +138,7 @@ public sealed class ScheduleExecutor
         {
             for (int i = 0; i < schedule.Steps.Length; i++)
             {
+                cancellation.ThrowIfCancellationRequested();
                 var step = schedule.Steps[i];
                 var task = _training.Tasks[step.Task];
                 long stepStart = ClockSource.Now(Clock);

@@ -1,4 +1,5 @@
 using Recompute.Planner.Graph;
+using Recompute.Runtime.Data;
 using Recompute.Runtime.Ops;
 using Recompute.Runtime.Tensors;
 
@@ -19,6 +20,58 @@ public sealed class TrainingBatch : IDisposable
     {
         foreach (var t in _inputs.Values) if (!t.IsReleased) t.Dispose();
         _inputs.Clear();
+    }
+
+    /// <summary>
+    /// A batch from named arrays, one per graph input by the input's name: float32 arrays for floating-point inputs,
+    /// int64 arrays for integer inputs (labels, token ids), each of the input's exact shape.
+    /// </summary>
+    /// <exception cref="ArgumentException">An input has no array, an array names no input, or a shape or type differs;
+    /// the message names the array and what the graph expects.</exception>
+    public static TrainingBatch FromArrays(ComputationGraph graph, Arena arena, IEnumerable<NamedArray> arrays)
+    {
+        ArgumentNullException.ThrowIfNull(graph); ArgumentNullException.ThrowIfNull(arena); ArgumentNullException.ThrowIfNull(arrays);
+        var byName = new Dictionary<string, NamedArray>(StringComparer.Ordinal);
+        foreach (var a in arrays)
+            if (!byName.TryAdd(a.Name, a)) throw new ArgumentException($"array '{a.Name}' is given twice");
+        var inputs = graph.Nodes.Where(n => n.Kind == NodeKind.Input).ToList();
+        string Expected() => string.Join(", ", inputs.Select(n => $"'{n.Name}' {(DTypes.IsInteger(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
+        foreach (var name in byName.Keys)
+            if (!graph.TryFind(name, out int id) || graph[id].Kind != NodeKind.Input)
+                throw new ArgumentException($"array '{name}' is not an input of graph '{graph.Name}' (its inputs: {Expected()})");
+        foreach (var node in inputs)
+        {
+            if (!byName.TryGetValue(node.Name, out var a))
+                throw new ArgumentException($"no array for input '{node.Name}' of graph '{graph.Name}' (its inputs: {Expected()})");
+            bool integer = DTypes.IsInteger(node.DType);
+            string want = integer ? "int64" : "float32";
+            var shape = DTypes.Shape(node);
+            if (a.DType != want || !a.Shape.SequenceEqual(shape))
+                throw new ArgumentException($"array '{a.Name}' is {a.DType}{a.ShapeText}, input '{node.Name}' of graph '{graph.Name}' needs {want}[{string.Join(",", shape)}]");
+            if (integer)
+                foreach (var v in a.Longs!)
+                    // Integer tensors live in float storage (exact below 2^24; see Tensor).
+                    if (Math.Abs(v) >= 1 << 24)
+                        throw new ArgumentException($"array '{a.Name}' holds {v}, beyond the ±2^24 the runtime stores exactly");
+        }
+        var tensors = new Dictionary<int, Tensor>();
+        try
+        {
+            foreach (var node in inputs)
+            {
+                var a = byName[node.Name];
+                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                tensors[node.Id] = t;
+                if (a.Floats is { } f) f.AsSpan().CopyTo(t.Span);
+                else { var span = t.Span; var l = a.Longs!; for (int i = 0; i < l.Length; i++) span[i] = l[i]; }
+            }
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+        return new TrainingBatch(tensors);
     }
 
     /// <summary>

@@ -28,37 +28,52 @@ public static class TrainingRun
 {
     /// <param name="onStep">Called after every step (for progress output).</param>
     public static TrainingReport Run(ComputationGraph graph, TrainingOptions options, int steps, bool verify,
-        Action<TrainingStepResult>? onStep = null, CancellationToken cancellation = default)
+        Action<TrainingStepResult>? onStep = null, CancellationToken cancellation = default) =>
+        Run(graph, options, steps, verify, onStep is null ? null : new StepProgress(onStep), null, cancellation);
+
+    /// <summary>Plans the graph, trains it for <paramref name="steps"/> steps and reports each step to <paramref name="progress"/>.</summary>
+    /// <param name="batch">The batch of every step; null: synthetic batches (<see cref="TrainingOptions.SyntheticBatches"/>).</param>
+    public static TrainingReport Run(ComputationGraph graph, TrainingOptions options, int steps, bool verify,
+        IProgress<TrainingStepResult>? progress, IReadOnlyList<Data.NamedArray>? batch = null, CancellationToken cancellation = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
         var optimizer = options.Optimizer ?? new Sgd(0.01);
         var session = TrainingSession.Create(graph, options with { Optimizer = optimizer }, cancellation);
+        var weights = options.InitialWeights ?? ModelWeights.FromGraphSource(graph);
         TrainingSession? storeAll = null;
         if (verify)
         {
             var problem = new PlanningProblem(graph);
             var (schedule, _) = RecomputePlanner.StoreAll(problem);
-            storeAll = TrainingSession.Create(schedule, options with { Optimizer = optimizer.Fresh() });
+            storeAll = TrainingSession.Create(schedule, options with { Optimizer = optimizer.Fresh(), InitialWeights = weights });
         }
         var results = new List<TrainingStepResult>(steps);
         var storeLoss = new List<float>(steps);
         double storeSeconds = 0, worst = 0;
+        using var planned = batch is null ? null : session.CreateBatch(batch);
+        using var twin = batch is null || storeAll is null ? null : storeAll.CreateBatch(batch);
         for (int i = 0; i < steps; i++)
         {
             cancellation.ThrowIfCancellationRequested();
-            var r = session.Step();
+            var r = planned is null ? session.Step(cancellation) : session.Step(planned, cancellation);
             results.Add(r);
             if (storeAll is not null)
             {
-                var s = storeAll.Step();
+                var s = twin is null ? storeAll.Step(cancellation) : storeAll.Step(twin, cancellation);
                 storeSeconds += s.Seconds;
                 storeLoss.Add(s.Loss);
                 worst = Math.Max(worst, GradientDifference(session.Model, storeAll.Model));
             }
-            onStep?.Invoke(r);
+            progress?.Report(r);
         }
         return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes, results.Average(r => r.Seconds),
             verify ? storeSeconds / steps : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!);
+    }
+
+    /// <summary>Reports synchronously on the training thread (<see cref="Progress{T}"/> would post to the thread pool, out of order).</summary>
+    private sealed class StepProgress(Action<TrainingStepResult> onStep) : IProgress<TrainingStepResult>
+    {
+        public void Report(TrainingStepResult value) => onStep(value);
     }
 
     /// <summary>Largest element-wise difference of two models' parameter gradients, relative to the L2 norm of the second's.</summary>

@@ -9,9 +9,15 @@ namespace Recompute.Runtime.Execution;
 /// <summary>How a <see cref="TrainingSession"/> plans and trains.</summary>
 public sealed record TrainingOptions
 {
-    /// <summary>Budget for activations and their gradients, in bytes. When neither this nor <see cref="BudgetFraction"/> is set: store-all.</summary>
+    /// <summary>
+    /// Budget for activations and their gradients, in bytes (positive). When neither this nor <see cref="BudgetFraction"/>
+    /// is set, or the budget holds the store-all peak, the session trains store-all: nothing is recomputed.
+    /// </summary>
     public long? BudgetBytes { get; init; }
-    /// <summary>Budget as a fraction of the store-all peak (0.4 = 40%).</summary>
+    /// <summary>
+    /// Budget as a fraction of the store-all peak, in (0, 1] (0.4 = 40%); 1 is store-all exactly. Values outside
+    /// the range, and setting both this and <see cref="BudgetBytes"/>, are errors.
+    /// </summary>
     public double? BudgetFraction { get; init; }
     /// <summary>Solver name as on the command line (<c>auto</c>, the default, <c>dp-approx</c>, <c>dp</c>, <c>chen</c>, ...).</summary>
     public string Solver { get; init; } = AutoPortfolio.Name;
@@ -22,10 +28,15 @@ public sealed record TrainingOptions
     /// <summary>Seed of weight initialisation, synthetic data and dropout.</summary>
     public int Seed { get; init; } = 1;
     /// <summary>
-    /// Number of distinct synthetic batches that <see cref="TrainingSession.Step()"/> cycles through: a small fixed
+    /// Number of distinct synthetic batches that <see cref="TrainingSession.Step(CancellationToken)"/> cycles through: a small fixed
     /// data set that a model can fit, so that the loss visibly falls.
     /// </summary>
     public int SyntheticBatches { get; init; } = 1;
+    /// <summary>
+    /// Initial parameter values by name. When null, an ONNX graph's own initializers are used if its file has them
+    /// (<see cref="ModelWeights.FromGraphSource"/>); parameters without a value are initialised from <see cref="Seed"/>.
+    /// </summary>
+    public ModelWeights? InitialWeights { get; init; }
     /// <summary>Check every recomputed tensor bitwise against its first computation.</summary>
     public bool CheckRecomputation { get; init; } = true;
 }
@@ -41,7 +52,7 @@ public sealed record TrainingOptions
 public sealed record TrainingStepResult(int Step, float Loss, long MeasuredPeakBytes, long PredictedPeakBytes, double Seconds, long ScratchPeakBytes, int Recomputations);
 
 /// <summary>
-/// Trains a model by a memory plan: each <see cref="Step(TrainingBatch)"/> runs forward and backward by the schedule on real
+/// Trains a model by a memory plan: each <see cref="Step(TrainingBatch, CancellationToken)"/> runs forward and backward by the schedule on real
 /// tensors, then applies the optimizer. Parameters are initialised deterministically from the seed.
 /// </summary>
 /// <example>
@@ -57,10 +68,10 @@ public sealed partial class TrainingSession
     private readonly int _seed;
     private readonly int _batches;
 
-    private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena)
+    private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena, ModelWeights? weights)
     {
         Schedule = schedule; Simulation = simulation; Arena = arena;
-        Model = ModelState.Initialize(schedule.Training.Graph, arena, options.Seed);
+        Model = ModelState.Initialize(schedule.Training.Graph, arena, options.Seed, weights);
         _executor = new ScheduleExecutor(schedule.Training, Model) { CheckRecomputation = options.CheckRecomputation };
         _optimizer = options.Optimizer ?? new Sgd(0.01);
         _seed = options.Seed;
@@ -70,25 +81,73 @@ public sealed partial class TrainingSession
     /// <summary>
     /// Plans the graph under the options' budget with the named solver and creates a session that trains by the plan.
     /// </summary>
-    /// <exception cref="InfeasibleBudgetException">No plan of the solver fits the budget.</exception>
-    /// <exception cref="GraphFormatException">The graph has an op the runtime does not support, or sizes that disagree with its shapes.</exception>
+    /// <remarks>
+    /// A budget that holds the store-all peak (the default, <c>BudgetFraction = 1</c>, or enough bytes) trains by the
+    /// store-all schedule without running a solver: recomputing anything then only costs time.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException">A budget fraction outside (0, 1], a budget of zero or fewer bytes, or both set.</exception>
+    /// <exception cref="InfeasibleBudgetException">No plan of the solver fits the budget; the message gives the smallest budget that does, when the solver can find it.</exception>
+    /// <exception cref="GraphFormatException">The graph has no scalar loss, an op the runtime does not support, or sizes that disagree with its shapes.</exception>
     public static TrainingSession Create(ComputationGraph graph, TrainingOptions options, CancellationToken cancellation = default)
     {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(options);
+        CheckBudgetOptions(options);
+        CheckLoss(graph);
         var problem = new PlanningProblem(graph);
         ScheduleExecutor.Check(problem.Training); // before a long solve: can the runtime execute this graph at all?
-        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var (storeAllSchedule, storeAllSimulation) = RecomputePlanner.StoreAll(problem);
+        long storeAll = storeAllSimulation.PeakBytes;
         long budget = options.BudgetBytes ?? (options.BudgetFraction is { } f ? (long)Math.Floor(f * storeAll) : storeAll);
-        var plan = RecomputePlanner.Plan(problem, options.Solver,
-            new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed }, cancellation);
-        if (!plan.Feasible) throw new InfeasibleBudgetException(plan);
-        return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena()) { Plan = plan };
+        var weights = options.InitialWeights ?? ModelWeights.FromGraphSource(graph);
+        if (budget >= storeAll)
+        {
+            var storeAllPlan = new PlanResult(new SolverResult("store-all", true, PlanStatus.Optimal) { BoundSource = "no recomputation" }, storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
+            return new TrainingSession(storeAllSchedule, storeAllSimulation, options, new Arena(), weights) { Plan = storeAllPlan };
+        }
+        var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed };
+        var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
+        if (!plan.Feasible)
+        {
+            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? RecomputePlanner.SmallestFeasibleBudget(problem, options.Solver, solverOptions, cancellation);
+            throw new InfeasibleBudgetException(plan, smallest);
+        }
+        return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights) { Plan = plan };
     }
 
     /// <summary>Creates a session that trains by a given schedule (validated by the simulator).</summary>
     public static TrainingSession Create(Schedule schedule, TrainingOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(schedule);
+        options ??= new TrainingOptions();
+        CheckLoss(schedule.Training.Graph);
         var simulation = Simulator.Simulate(schedule);
-        return new TrainingSession(schedule, simulation, options ?? new TrainingOptions(), new Arena());
+        return new TrainingSession(schedule, simulation, options, new Arena(), options.InitialWeights ?? ModelWeights.FromGraphSource(schedule.Training.Graph));
+    }
+
+    private static void CheckBudgetOptions(TrainingOptions options)
+    {
+        if (options.BudgetBytes is not null && options.BudgetFraction is not null)
+            throw new ArgumentOutOfRangeException(nameof(options), "set BudgetBytes or BudgetFraction, not both");
+        if (options.BudgetFraction is { } f && !(f > 0 && f <= 1))
+            throw new ArgumentOutOfRangeException(nameof(options), f, "BudgetFraction must be in (0, 1] (a fraction of the store-all peak; 1 is store-all)");
+        if (options.BudgetBytes is { } b && b <= 0)
+            throw new ArgumentOutOfRangeException(nameof(options), b, "BudgetBytes must be positive");
+    }
+
+    /// <summary>Training needs exactly one loss, a single floating-point value: without it every gradient is meaningless.</summary>
+    internal static void CheckLoss(ComputationGraph graph)
+    {
+        var losses = graph.Nodes.Where(n => n.Kind == NodeKind.Loss).ToList();
+        if (losses.Count == 0)
+            throw new GraphFormatException(graph.Source, null, "the graph has no loss: training needs a scalar loss (e.g. SoftmaxCrossEntropyLoss, or a single scalar float output)");
+        if (losses.Count > 1)
+            throw new GraphFormatException(graph.Source, $"tensor '{losses[1].Name}'", $"the graph has {losses.Count} losses; training needs exactly one");
+        var loss = losses[0];
+        long elements = loss.Shape.Aggregate(1L, (a, d) => a * d);
+        if (elements != 1 || loss.DType is not ("float32" or "float" or "float64" or "float16" or "bfloat16"))
+            throw new GraphFormatException(graph.Source, $"tensor '{loss.Name}'",
+                $"the loss must be a scalar float, but it is {loss.DType} of shape [{string.Join(",", loss.Shape)}] (reduce it, e.g. with ReduceMean)");
     }
 
     public ComputationGraph Graph => Schedule.Training.Graph;
@@ -103,22 +162,50 @@ public sealed partial class TrainingSession
     public int StepsRun { get; private set; }
 
     /// <summary>Runs one training step on the next synthetic batch (deterministic from the seed; see <see cref="TrainingOptions.SyntheticBatches"/>).</summary>
-    public TrainingStepResult Step()
+    /// <exception cref="OperationCanceledException">Cancelled between two schedule steps; the parameters are then unchanged.</exception>
+    public TrainingStepResult Step(CancellationToken cancellation = default)
     {
         using var batch = TrainingBatch.Synthetic(Graph, Arena, _seed, StepsRun % _batches + 1);
-        return Step(batch);
+        return Step(batch, cancellation);
     }
 
     /// <summary>Runs one training step: forward and backward by the schedule, then the optimizer update.</summary>
-    public TrainingStepResult Step(TrainingBatch batch)
+    /// <exception cref="OperationCanceledException">Cancelled between two schedule steps; the parameters, the
+    /// optimizer's state and <see cref="StepsRun"/> are then unchanged.</exception>
+    public TrainingStepResult Step(TrainingBatch batch, CancellationToken cancellation = default)
     {
-        int step = ++StepsRun;
+        ArgumentNullException.ThrowIfNull(batch);
+        int step = StepsRun + 1;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var run = _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step));
+        var run = _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step), cancellation);
+        cancellation.ThrowIfCancellationRequested();
         _optimizer.Update(Model);
+        StepsRun = step;
         clock.Stop();
         return new TrainingStepResult(step, run.Loss, run.MeasuredPeakBytes, Simulation.PeakBytes, clock.Elapsed.TotalSeconds, run.ScratchPeakBytes, run.Recomputations);
     }
+
+    /// <summary>
+    /// Runs <paramref name="steps"/> training steps on synthetic batches (or on <paramref name="batch"/> every step),
+    /// reporting each step's result to <paramref name="progress"/> as it finishes.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled; the steps finished before stay applied.</exception>
+    public IReadOnlyList<TrainingStepResult> Train(int steps, TrainingBatch? batch = null, IProgress<TrainingStepResult>? progress = null, CancellationToken cancellation = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
+        var results = new List<TrainingStepResult>(steps);
+        for (int i = 0; i < steps; i++)
+        {
+            var r = batch is null ? Step(cancellation) : Step(batch, cancellation);
+            results.Add(r);
+            progress?.Report(r);
+        }
+        return results;
+    }
+
+    /// <summary>A batch for this session's graph from named arrays (see <see cref="TrainingBatch.FromArrays"/>).</summary>
+    /// <exception cref="ArgumentException">Names, shapes or types do not match the graph's inputs.</exception>
+    public TrainingBatch CreateBatch(IEnumerable<Data.NamedArray> arrays) => TrainingBatch.FromArrays(Graph, Arena, arrays);
 
     /// <summary>Runs forward and backward only (no update): parameter gradients are left in <see cref="Model"/>.</summary>
     public ExecutionResult ComputeGradients(TrainingBatch batch, int step = 1) =>
@@ -126,14 +213,24 @@ public sealed partial class TrainingSession
 }
 
 /// <summary>No plan of the chosen solver fits the budget; the message says why and, when known, the smallest feasible budget.</summary>
-public sealed class InfeasibleBudgetException(PlanResult plan) : Exception(Describe(plan))
+/// <param name="plan">The planner's answer (not feasible).</param>
+/// <param name="smallestFeasibleBudgetBytes">A budget the solver does plan for, when one is known.</param>
+public sealed class InfeasibleBudgetException(PlanResult plan, long? smallestFeasibleBudgetBytes = null)
+    : Exception(Describe(plan, smallestFeasibleBudgetBytes ?? plan.Solver.MinFeasibleBudgetBytes))
 {
+    /// <summary>The planner's answer.</summary>
     public PlanResult Plan { get; } = plan;
 
-    private static string Describe(PlanResult plan)
+    /// <summary>A budget the solver does plan for (null when the solver cannot say).</summary>
+    public long? SmallestFeasibleBudgetBytes { get; } = smallestFeasibleBudgetBytes ?? plan.Solver.MinFeasibleBudgetBytes;
+
+    private static string Describe(PlanResult plan, long? smallest)
     {
         var s = plan.Solver;
         string why = $"solver {s.Solver} found no plan within {plan.BudgetBytes} bytes" + (s.Reason is { } r ? $": {r}" : "");
-        return s.MinFeasibleBudgetBytes is { } min ? $"{why}; the smallest feasible budget is {min} bytes" : why;
+        // A reason may already give the figure (the optimal solver's does): say it once.
+        return smallest is { } min && !why.Contains($"{min}", StringComparison.Ordinal)
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{why}; the smallest feasible budget is {min} bytes ({100.0 * min / plan.StoreAllPeakBytes:0.0}% of the store-all peak)") : why;
     }
 }

@@ -83,6 +83,65 @@ public class KilledRunTests
         finally { dir.Delete(recursive: true); }
     }
 
+    [Fact]
+    public void Plan_CtrlCDuringTheCpSatSearch_Exits130Within5Seconds_AndWritesNoSchedule()
+    {
+        // Issue 14: CP-SAT caught SIGINT itself, so Ctrl-C only cut its search short and the command went on to
+        // write its schedule with exit 0. Now the process's handler cancels the command, which stops the search.
+        var dir = Directory.CreateTempSubdirectory("recompute-sigint-plan-");
+        var schedule = Path.Combine(dir.FullName, "schedule.json");
+        try
+        {
+            // A search of up to 120 s; 6 s in, loading and warm-starting (well under 3 s on ResNet-18) are over and
+            // CP-SAT is searching.
+            using var child = CliProcess.Start("plan", Graph("resnet18-b32.onnx"), "--budget", "50%", "--solver", "optimal",
+                "--time-limit", "120", "-o", schedule, "--format", "json");
+            Thread.Sleep(TimeSpan.FromSeconds(6));
+            Assert.False(child.HasExited, $"recompute exited early; stderr: {child.Stderr}");
+            var clock = Stopwatch.StartNew();
+            child.Signal(CliProcess.SigInt);
+            int code = child.WaitForExit(ExitTimeout);
+            var elapsed = clock.Elapsed;
+            Assert.True(code == 130, $"exit code {code} (signal state {child.SignalState()}); stderr: {child.Stderr}");
+            Assert.True(elapsed < TimeSpan.FromSeconds(5), $"exited {elapsed.TotalSeconds:0.0} s after SIGINT");
+            var line = Assert.Single(child.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith("recompute plan: interrupted", line);
+            Assert.Equal("", child.Stdout);
+            Assert.Empty(Directory.GetFileSystemEntries(dir.FullName)); // no schedule, no temporary file
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    [Fact]
+    public void Report_CtrlCDuringTheCpSatSearch_KeepsCompleteFalse()
+    {
+        var dir = Directory.CreateTempSubdirectory("recompute-sigint-report-");
+        var json = Path.Combine(dir.FullName, "report.json");
+        try
+        {
+            // As the SIGTERM case above, with 5 s per budget: interrupted by Ctrl-C 2 s after the first optimal point
+            // is in report.json, so the signal lands in the next point's CP-SAT search.
+            using var child = CliProcess.Start("report", Graph("resnet18-b32.onnx"), "-o", dir.FullName,
+                "--solvers", "optimal", "--time-limit", "5", "--points", "6");
+            var clock = Stopwatch.StartNew();
+            while (!(File.Exists(json) && Points(File.ReadAllBytes(json)).Any(p => p.Solver == "optimal")))
+            {
+                Assert.False(child.HasExited, $"recompute exited before the first optimal point; stderr: {child.Stderr}");
+                Assert.True(clock.Elapsed < ExitTimeout, "no optimal point in report.json after 60 s");
+                Thread.Sleep(20);
+            }
+            Thread.Sleep(TimeSpan.FromSeconds(2));
+            child.Signal(CliProcess.SigInt);
+            int code = child.WaitForExit(ExitTimeout);
+            Assert.True(code == 130, $"exit code {code} (signal state {child.SignalState()}); stderr: {child.Stderr}");
+            Assert.StartsWith("recompute report: interrupted", Assert.Single(child.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+            Assert.Equal("", child.Stdout);
+            using (var doc = JsonDocument.Parse(File.ReadAllBytes(json))) Assert.False(doc.RootElement.GetProperty("complete").GetBoolean());
+            Assert.Equal(["report.json"], Directory.GetFileSystemEntries(dir.FullName).Select(Path.GetFileName));
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
     private static List<(string Solver, long Budget)> Points(byte[] reportJson)
     {
         using var doc = JsonDocument.Parse(reportJson);

@@ -313,9 +313,13 @@ public class HostileInputCorpusTests
         {
             var e = Assert.Throws<GraphFormatException>(() => JsonGraphDispatcher.Load(dir.FullName));
             Assert.Equal(dir.FullName, e.File);
-            Assert.Contains("cannot read", e.Problem);
+            Assert.Equal("is a directory, not a JSON graph file", e.Problem);
             e = Assert.Throws<GraphFormatException>(() => PaperGraphImporter.Load(dir.FullName));
-            Assert.Contains("cannot read", e.Problem);
+            Assert.Equal("is a directory, not a paper graph (.txt) file", e.Problem);
+            // Through the command line: named as a directory, not "no such file" (issue 14).
+            var stderr = new StringWriter();
+            Assert.Equal(2, Recompute.Cli.CommandRunner.Run(["inspect", dir.FullName + "/"], new StringWriter(), stderr, CancellationToken.None));
+            Assert.Contains("is a directory", stderr.ToString());
         }
         finally { dir.Delete(true); }
     }

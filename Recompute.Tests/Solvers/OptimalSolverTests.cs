@@ -238,6 +238,8 @@ public class OptimalSolverTests
         Assert.Contains("num_workers:2", text);
         Assert.Contains("random_seed:42", text);
         Assert.Contains("interleave_search:true", text);
+        // Ctrl-C belongs to the process, not to CP-SAT (issue 14).
+        Assert.Contains("catch_sigint_signal:false", text);
         foreach (var field in text.Split(' '))
             Assert.NotNull(Google.OrTools.Sat.SatParameters.Descriptor.FindFieldByName(field.Split(':')[0]));
     }

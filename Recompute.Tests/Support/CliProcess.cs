@@ -36,11 +36,42 @@ public sealed class CliProcess : IDisposable
         var child = new CliProcess(process);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (child._stdout) child._stdout.Append(e.Data).Append('\n'); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (child._stderr) child._stderr.Append(e.Data).Append('\n'); };
-        process.Start();
+        StartWithDefaultSigInt(process);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return child;
     }
+
+    private static readonly Lock StartGate = new();
+
+    /// <summary>
+    /// Starts the child with SIGINT at its default disposition. A disposition of SIG_IGN is inherited across fork
+    /// and exec, and a .NET process that starts with SIGINT ignored keeps ignoring it (as a shell's background job
+    /// should): when the test host runs with SIGINT ignored (a background CI job), the child would never see the
+    /// Ctrl-C the test sends. Only SIG_IGN is changed here and put back; a handler of this process's runtime is
+    /// reset for the child by Process.Start itself.
+    /// </summary>
+    private static void StartWithDefaultSigInt(Process process)
+    {
+        lock (StartGate)
+        {
+            bool ignored = SigIntIgnoredHere();
+            if (ignored) SetSignal(SigInt, SigDfl);
+            try { process.Start(); }
+            finally { if (ignored) SetSignal(SigInt, SigIgn); }
+        }
+    }
+
+    private const nint SigDfl = 0, SigIgn = 1;
+
+    private static bool SigIntIgnoredHere()
+    {
+        var line = File.ReadAllLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (SigInt - 1))) != 0;
+    }
+
+    [DllImport("libc", EntryPoint = "signal", SetLastError = true)]
+    private static extern nint SetSignal(int signal, nint handler);
 
     /// <summary>The <c>dotnet</c> host that runs this test process (the SDK sets DOTNET_HOST_PATH; otherwise found from the runtime folder).</summary>
     private static string DotnetHost()

@@ -65,14 +65,7 @@ public static class OnnxImporter
 
     private static ModelProto ReadModel(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new GraphFormatException(path, null, "file not found"); }
-        catch (DirectoryNotFoundException) { throw new GraphFormatException(path, null, "file not found"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw new GraphFormatException(path, null, $"cannot read the file: {e.Message}");
-        }
+        byte[] bytes = Files.InputFile.ReadAllBytes(path, Files.InputKind.Onnx);
         if (bytes.Length == 0) throw new GraphFormatException(path, null, "the file is empty");
         var model = new ModelProto();
         var input = new CodedInputStream(bytes);

@@ -41,6 +41,10 @@ public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, in
             ("linearization_level", Math.Clamp(LinearizationLevel, 0, 2).ToString(CultureInfo.InvariantCulture)),
             ("cp_model_presolve", Presolve ? "true" : "false"),
             ("log_search_progress", "false"),
+            // CP-SAT otherwise installs its own SIGINT handler for the search, replacing the process's: Ctrl-C then
+            // only ended the search early and the command went on to write its schedule (issue 14). The process's
+            // handler cancels the command, and the cancellation stops the search (CpSolver.StopSearch).
+            ("catch_sigint_signal", "false"),
         };
         var text = new StringBuilder();
         foreach (var (name, value) in fields)

@@ -1,0 +1,246 @@
+using System.Runtime.InteropServices;
+using Recompute.Planner.Files;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Cli;
+
+/// <summary>
+/// Issue 14: the hostile command lines — outputs onto special files, links and the command's own inputs, inputs
+/// that are not regular files or are too large. Each case runs through the command line and must exit with its
+/// code, print one line on stderr and nothing on stdout, and leave every file it was given as it was: a FIFO still
+/// a FIFO, a device still a device, a link still a link, an input byte for byte.
+/// </summary>
+public class HostileCliCorpusTests
+{
+    /// <summary>A folder of files a case creates; every file made through it is checked after the run.</summary>
+    public sealed class Workspace : IDisposable
+    {
+        private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("hostile-cli14-");
+        private readonly List<(string Path, FileKind Kind, byte[]? Bytes, string? LinkTarget)> _watched = [];
+
+        public string Dir => _dir.FullName;
+
+        public string P(string name) => Path.Combine(Dir, name);
+
+        /// <summary>x → h (Relu) → loss: a native graph of three nodes.</summary>
+        public static byte[] SmallGraph()
+        {
+            var b = new GraphBuilder("g");
+            int x = b.Input("x", 64);
+            int h = b.Activation("h", "Relu", [x], 64, 1);
+            b.Loss("l", "Sum", [h], 4, 1);
+            return System.Text.Encoding.UTF8.GetBytes(NativeGraphFormat.ToJson(b.Build()));
+        }
+
+        public string File(string name, byte[] bytes)
+        {
+            var p = P(name);
+            System.IO.File.WriteAllBytes(p, bytes);
+            return Watch(p);
+        }
+
+        public string Graph(string name = "g.json") => File(name, SmallGraph());
+
+        public string Fifo(string name)
+        {
+            var p = P(name);
+            Assert.Equal(0, MkFifo(p, 0x1A4)); // 0644
+            return Watch(p);
+        }
+
+        /// <summary>A character device like /dev/null (1, 3), made with mknod (the tests run as root in CI).</summary>
+        public string CharDevice(string name)
+        {
+            var p = P(name);
+            int rc = MkNod(p, 0x2000 | 0x1A4, (1UL << 8) | 3);
+            Assert.True(rc == 0, $"mknod failed (errno {Marshal.GetLastPInvokeError()}): these cases need root, as CI has");
+            return Watch(p);
+        }
+
+        /// <summary>A file of <paramref name="length"/> zero bytes that takes no disk space (checked by its length).</summary>
+        public string Sparse(string name, long length)
+        {
+            var p = P(name);
+            using (var f = System.IO.File.Create(p)) f.SetLength(length);
+            _watched.Add((p, FileKind.Regular, null, null));
+            return p;
+        }
+
+        public string Link(string name, string target)
+        {
+            var p = P(name);
+            System.IO.File.CreateSymbolicLink(p, target);
+            return Watch(p);
+        }
+
+        public string Folder(string name)
+        {
+            var p = P(name);
+            Directory.CreateDirectory(p);
+            return Watch(p);
+        }
+
+        private string Watch(string p)
+        {
+            var kind = FileStatus.Of(p, followLinks: false).Kind;
+            _watched.Add((p, kind, kind == FileKind.Regular ? System.IO.File.ReadAllBytes(p) : null, new FileInfo(p).LinkTarget));
+            return p;
+        }
+
+        /// <summary>Every file made is still of its kind, with its bytes; nothing else is in the folder.</summary>
+        public void AssertUnchanged()
+        {
+            foreach (var (p, kind, bytes, link) in _watched)
+            {
+                Assert.Equal(kind, FileStatus.Of(p, followLinks: false).Kind);
+                if (bytes is not null) Assert.Equal(bytes, System.IO.File.ReadAllBytes(p));
+                Assert.Equal(link, new FileInfo(p).LinkTarget);
+            }
+            var made = _watched.Select(w => w.Path).Where(w => Path.GetDirectoryName(w) == Dir).ToHashSet();
+            foreach (var entry in Directory.GetFileSystemEntries(Dir))
+                Assert.True(made.Contains(entry), $"left behind: {Path.GetFileName(entry)}");
+        }
+
+        public void Dispose() => _dir.Delete(recursive: true);
+
+        [DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+        private static extern int MkFifo([MarshalAs(UnmanagedType.LPUTF8Str)] string path, uint mode);
+
+        [DllImport("libc", EntryPoint = "mknod", SetLastError = true)]
+        private static extern int MkNod([MarshalAs(UnmanagedType.LPUTF8Str)] string path, uint mode, ulong dev);
+    }
+
+    /// <summary>A hostile command line: the files it makes, the arguments, the exit code and a phrase of its one line.</summary>
+    public sealed record Case(string Name, Func<Workspace, string[]> Args, int Code, string Expected)
+    {
+        public override string ToString() => Name;
+    }
+
+    public static IEnumerable<object[]> Cases()
+    {
+        var cases = new List<Case>
+        {
+            // ---- outputs onto things that are not regular files: refused, the thing untouched
+            new("plan -o onto a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Fifo("out")], 2, "is a FIFO (named pipe), not a regular file"),
+            new("plan -o onto a character device", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.CharDevice("null")], 2, "is a character device"),
+            new("plan -o onto a link to a device", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Link("fd1", "/proc/self/fd/1")], 2, "symbolic link"),
+            new("plan -o onto a link to a regular file", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Link("s.json", w.File("real.json", "keep"u8.ToArray()))], 2, "symbolic link"),
+            new("plan -o onto a directory", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Folder("d")], 2, "it is a directory"),
+            new("plan --dot onto a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "--dot", w.Fifo("g.dot")], 2, "is a FIFO"),
+            new("plan -o \"\"", w => ["plan", w.Graph(), "--budget", "100%", "-o", ""], 2, "the path is empty"),
+            new("plan --dot \"\"", w => ["plan", w.Graph(), "--budget", "100%", "--dot", ""], 2, "the path is empty"),
+            new("calibrate -o onto a FIFO", w => ["calibrate", w.Graph(), "-o", w.Fifo("costs.json"), "--repeat", "1", "--warmup", "0"], 2, "is a FIFO"),
+            new("report -o \"\"", w => ["report", w.Graph(), "-o", ""], 2, "empty"),
+            new("report -o onto a FIFO", w => ["report", w.Graph(), "-o", w.Fifo("rep")], 2, "FIFO"),
+
+            // ---- outputs onto the command's own inputs or each other: refused before any work
+            new("plan g.json -o g.json", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "-o", g]; }, 2, "it is an input of this command"),
+            new("plan g.json --dot g.json", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "--dot", g]; }, 2, "it is an input of this command"),
+            new("plan g.json -o ./g.json (another spelling)", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "-o", Path.Combine(w.Dir, ".", "g.json")]; }, 2, "it is an input of this command"),
+            new("plan g.json -o a hard link of it", w =>
+            {
+                var g = w.Graph();
+                Assert.Equal(0, Link(g, w.P("hard.json")));
+                return ["plan", g, "--budget", "100%", "-o", w.File("hard.json", System.IO.File.ReadAllBytes(g))];
+            }, 2, "it is an input of this command"),
+            new("plan paper .txt -o itself", w => { var g = w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph)); return ["plan", g, "--budget", "100%", "-o", g]; }, 2, "it is an input of this command"),
+            new("plan --time-file t.json -o t.json", w =>
+            {
+                var t = w.File("t.json", "{\"unit\": \"s\", \"times\": {\"h\": 1, \"l\": 1}}"u8.ToArray());
+                return ["plan", w.Graph(), "--budget", "100%", "--time-file", t, "-o", t];
+            }, 2, "time file"),
+            new("calibrate g.json -o g.json", w => { var g = w.Graph(); return ["calibrate", g, "-o", g, "--repeat", "1", "--warmup", "0"]; }, 2, "it is an input of this command"),
+            new("report rep/report.json -o rep", w =>
+            {
+                w.Folder("rep");
+                var g = w.File(Path.Combine("rep", "report.json"), Workspace.SmallGraph());
+                return ["report", g, "-o", w.P("rep")];
+            }, 2, "it is an input of this command"),
+            new("plan -o x --dot x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", w.P("x")], 2, "it is also the output of -o"),
+            new("plan -o x --dot ./x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", Path.Combine(w.Dir, ".", "x")], 2, "it is also the output of -o"),
+
+            // ---- inputs that are not regular files, or too large: refused at open, without reading
+            new("plan on a FIFO", w => ["plan", w.Fifo("g.json"), "--budget", "1GB"], 2, "is a FIFO (named pipe), not a regular file"),
+            new("plan on a link to /dev/zero", w => ["plan", w.Link("z.txt", "/dev/zero"), "--budget", "1GB"], 2, "is a character device, not a regular file"),
+            new("plan on a link to /dev/urandom", w => ["plan", w.Link("u.onnx", "/dev/urandom"), "--budget", "1GB"], 2, "is a character device"),
+            new("plan on a character device", w => ["plan", w.CharDevice("g.json"), "--budget", "1GB"], 2, "is a character device"),
+            new("plan on a directory", w => ["plan", w.Folder("g.json"), "--budget", "1GB"], 2, "is a directory, not a JSON graph file"),
+            new("plan on a missing file", w => ["plan", w.P("nope.json"), "--budget", "1GB"], 2, "no such file"),
+            new("plan on a 3 GB paper .txt (sparse)", w =>
+            {
+                return ["plan", w.Sparse("big.txt", 3_000_000_000), "--budget", "1GB"];
+            }, 2, "is 3,000,000,000 bytes, over the 256 MiB limit for paper graph (.txt) files"),
+            new("plan --time-file on a link to /dev/zero", w => ["plan", w.Graph(), "--budget", "100%", "--time-file", w.Link("t.json", "/dev/zero")], 2, "is a character device"),
+            new("plan --time-file on a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "--time-file", w.Fifo("t.json")], 2, "is a FIFO"),
+            new("simulate on a FIFO schedule", w => ["simulate", w.Graph(), w.Fifo("s.json")], 2, "is a FIFO"),
+            new("simulate on a /dev/zero schedule", w => ["simulate", w.Graph(), w.Link("s.json", "/dev/zero")], 2, "is a character device"),
+            new("simulate on a directory schedule", w => ["simulate", w.Graph(), w.Folder("s.json")], 2, "is a directory, not a schedule file"),
+            new("inspect on a FIFO", w => ["inspect", w.Fifo("g.onnx")], 2, "is a FIFO"),
+            new("report on a link to /dev/zero", w => ["report", w.Link("g.json", "/dev/zero"), "-o", w.P("rep")], 2, "is a character device"),
+        };
+        return cases.Select(c => new object[] { c });
+    }
+
+    private const string PaperGraph = "3 1\n0 8 0\n1 16 /w\n2 8 _\nforward\n2 1\n0 _\n1 _\n2\nLinearFunction\n{\"rank\": 0}\n";
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string name);
+
+    /// <summary>Runs the command in this process, on a thread with a deadline: a FIFO opened by mistake would block forever.</summary>
+    internal static (int Code, string Stdout, string Stderr) Run(string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var run = Task.Run(() => Recompute.Cli.CommandRunner.Run(args, stdout, stderr, CancellationToken.None));
+        Assert.True(run.Wait(TimeSpan.FromSeconds(60)), $"recompute {string.Join(' ', args)} did not return within 60 s (blocked on a FIFO?)");
+        return (run.Result, stdout.ToString(), stderr.ToString());
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void HostileCommandLine_ExitsWithOneLine_AndLeavesEveryFileAsItWas(Case c)
+    {
+        using var w = new Workspace();
+        var args = c.Args(w);
+        var (code, stdout, stderr) = Run(args);
+        Assert.True(code == c.Code, $"exit code {code}; stderr: {stderr}");
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.True(line.StartsWith("recompute " + args[0] + ": ", StringComparison.Ordinal), line);
+        Assert.True(line.Contains(c.Expected, StringComparison.Ordinal), $"expected \"{c.Expected}\" in: {line}");
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.DoesNotContain("Exception", stderr);
+        Assert.Equal("", stdout);
+        w.AssertUnchanged();
+    }
+
+    [Fact]
+    public void RegularOutputs_StillWork_AndReplaceAnOlderFile()
+    {
+        using var w = new Workspace();
+        var g = w.Graph();
+        var schedule = w.P("s.json");
+        File.WriteAllText(schedule, "old");
+        var (code, _, stderr) = Run(["plan", g, "--budget", "100%", "-o", schedule, "--dot", w.P("g.dot")]);
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith("{", File.ReadAllText(schedule));
+        Assert.StartsWith("digraph", File.ReadAllText(w.P("g.dot")));
+        // The schedule read back by simulate, through a link to it: inputs may be links to regular files.
+        File.CreateSymbolicLink(w.P("link.json"), schedule);
+        (code, _, stderr) = Run(["simulate", g, w.P("link.json")]);
+        Assert.True(code == 0, stderr);
+    }
+
+    [Fact]
+    public void OutputTarget_OutsideACommand_RefusesSpecialFilesToo()
+    {
+        // The library's writer refuses on its own, without a command scope (AtomicFile backs every writer).
+        using var w = new Workspace();
+        var fifo = w.Fifo("f");
+        var e = Assert.Throws<OutputRefusedException>(() => Recompute.Planner.Reporting.AtomicFile.WriteAllText(fifo, "x"));
+        Assert.Contains("FIFO", e.Message);
+        Assert.Throws<OutputRefusedException>(() => Recompute.Planner.Reporting.AtomicFile.WriteAllText("", "x"));
+        w.AssertUnchanged();
+    }
+}
