@@ -109,7 +109,7 @@ public sealed partial class TrainingSession
         var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
         if (!plan.Feasible)
         {
-            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? RecomputePlanner.SmallestFeasibleBudget(problem, options.Solver, solverOptions, cancellation);
+            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.Smallest(problem, options.Solver, solverOptions, cancellation)?.BudgetBytes;
             throw new InfeasibleBudgetException(plan, smallest);
         }
         return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights) { Plan = plan };
