@@ -1,3 +1,4 @@
+using Recompute.Cli.CommandLine;
 using Recompute.Cli.Commands;
 
 namespace Recompute.Cli;
@@ -5,7 +6,8 @@ namespace Recompute.Cli;
 /// <summary>Every sub-command, in the order the help lists them. Add a command here and in its own file under Commands/.</summary>
 internal static class CommandRegistry
 {
-    public static IReadOnlyList<ICommand> All() =>
+    /// <summary>Fresh instances: a command's option objects hold no state between runs, but a fresh tree is cheap and certain.</summary>
+    public static IReadOnlyList<CliCommand> All() =>
     [
         new InspectCommand(),
         new PlanCommand(),
@@ -14,5 +16,6 @@ internal static class CommandRegistry
         new MaxBatchCommand(),
         new TrainCommand(),
         new CalibrateCommand(),
+        new CompletionCommand(),
     ];
 }

@@ -1,17 +1,10 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Cli;
-
-/// <summary>A <c>recompute</c> sub-command.</summary>
-public interface ICommand
-{
-    string Name { get; }
-    /// <summary>One line for the command list.</summary>
-    string Summary { get; }
-    /// <summary>Full usage text.</summary>
-    string Usage { get; }
-    int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation);
-}
 
 /// <summary>Exit codes of the command line contract.</summary>
 public static class ExitCodes
@@ -25,11 +18,12 @@ public static class ExitCodes
     public const int Interrupted = 130;
 }
 
-/// <summary>Dispatches to sub-commands and turns every expected failure into one clear line and an exit code.</summary>
+/// <summary>
+/// Parses the command line with System.CommandLine, dispatches to the sub-command, and turns every expected failure
+/// into one clear line (plus the usage line for usage errors) and an exit code.
+/// </summary>
 public static class CommandRunner
 {
-    public static IReadOnlyList<ICommand> Commands { get; } = CommandRegistry.All();
-
     /// <summary>
     /// How long an interrupted command may take to stop by itself. Some work does not watch the cancellation token
     /// (CP-SAT's presolve, the DP that warm-starts the optimal solver); past this grace the process exits anyway.
@@ -77,64 +71,106 @@ public static class CommandRunner
         }
     }
 
+    /// <summary>
+    /// Runs one command line. Live status is drawn only when <paramref name="stderr"/> is the process's own
+    /// standard error and that is a terminal.
+    /// </summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        return Run(args, new CommandContext(stdout, stderr, cancellation, interactive));
+    }
+
+    /// <summary>Runs one command line with the given outputs.</summary>
+    public static int Run(string[] args, CommandContext context)
+    {
+        // A fresh tree per run: parse state never leaks between runs (tests run many in parallel).
+        var commands = CommandRegistry.All();
+        var root = new RootCommand("recompute: memory planning for neural-network training (checkpointing and recomputation)");
+        foreach (var c in commands) root.Subcommands.Add(c);
+        // Paths are taken literally: no "@file" expansion of response files.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var (stdout, stderr) = (context.Stdout, context.Stderr);
+
+        if (args.Length == 0)
         {
-            WriteHelp(stdout);
-            return args.Length == 0 ? ExitCodes.BadInput : ExitCodes.Success;
-        }
-        if (args[0] == "--version") { stdout.WriteLine("recompute " + typeof(CommandRunner).Assembly.GetName().Version); return 0; }
-        var command = Commands.FirstOrDefault(c => c.Name == args[0]);
-        if (command is null)
-        {
-            stderr.WriteLine($"recompute: unknown command '{args[0]}'. Commands: {string.Join(", ", Commands.Select(c => c.Name))}");
+            // No command at all is a usage error: the overview goes to stderr, and the exit code says so.
+            WriteOverview(root, stderr);
             return ExitCodes.BadInput;
         }
-        if (args.Skip(1).Any(a => a is "-h" or "--help")) { stdout.WriteLine(command.Usage); return ExitCodes.Success; }
+        var command = parse.CommandResult.Command;
+        if (parse.Action is HelpAction && command is RootCommand)
+        {
+            WriteOverview(root, stdout);
+            return ExitCodes.Success;
+        }
+        // A command's --help, --version and the [suggest] directive used by shell completion: the library's own actions.
+        if (parse.Action is HelpAction || parse.Action is { } action && command is not CliCommand && (action.ClearsParseErrors || parse.Errors.Count == 0))
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+
+        if (UsageErrors.First(parse) is { } problem) return UsageError(command, problem, stderr);
+        if (command is not CliCommand cli) return UsageError(root, "give a command", stderr);
         // The files this command reads and writes: no output may replace one of its inputs or another output.
         using var files = Recompute.Planner.Files.CommandFiles.Begin();
         try
         {
-            return command.Run(args.Skip(1).ToArray(), stdout, stderr, cancellation);
+            return cli.Execute(parse, context);
         }
         catch (UsageException e)
         {
-            stderr.WriteLine($"recompute {command.Name}: {e.Message}");
-            stderr.WriteLine($"usage: {command.Usage.Split('\n')[0]}");
-            return ExitCodes.BadInput;
+            return UsageError(cli, e.Message, stderr);
         }
         catch (GraphFormatException e)
         {
-            stderr.WriteLine($"recompute {command.Name}: {e.Message}");
+            stderr.WriteLine($"recompute {cli.Name}: {e.Message}");
             return ExitCodes.BadInput;
         }
         catch (InputFileException e)
         {
-            stderr.WriteLine($"recompute {command.Name}: {e.Message}");
+            stderr.WriteLine($"recompute {cli.Name}: {e.Message}");
             return ExitCodes.BadInput;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // An output that cannot be written (missing folder, no permission, disk full): AtomicFile names it.
-            stderr.WriteLine($"recompute {command.Name}: {e.Message.ReplaceLineEndings(" ")}");
+            stderr.WriteLine($"recompute {cli.Name}: {e.Message.ReplaceLineEndings(" ")}");
             return ExitCodes.BadInput;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
         {
-            stderr.WriteLine($"recompute {command.Name}: interrupted; files already written are complete, nothing else was written");
+            stderr.WriteLine($"recompute {cli.Name}: interrupted; files already written are complete, nothing else was written");
             return ExitCodes.Interrupted;
         }
     }
 
-    private static void WriteHelp(TextWriter w)
+    /// <summary>A usage error: the problem on one line, then the usage line and where the full help is.</summary>
+    private static int UsageError(Command command, string problem, TextWriter stderr)
     {
-        w.WriteLine("recompute: memory planning for neural-network training (checkpointing and recomputation)");
+        if (command is CliCommand cli)
+        {
+            stderr.WriteLine($"recompute {cli.Name}: {problem}");
+            stderr.WriteLine($"usage: {cli.Synopsis}   (recompute {cli.Name} --help lists every option)");
+        }
+        else
+        {
+            stderr.WriteLine($"recompute: {problem}");
+            stderr.WriteLine("usage: recompute <command> [options]   (recompute --help lists the commands)");
+        }
+        return ExitCodes.BadInput;
+    }
+
+    /// <summary>The command list, from the same declarations the parser uses.</summary>
+    private static void WriteOverview(RootCommand root, TextWriter w)
+    {
+        w.WriteLine(root.Description);
+        w.WriteLine();
+        w.WriteLine("usage: recompute <command> <graph> [options]");
         w.WriteLine();
         w.WriteLine("commands:");
-        foreach (var c in Commands) w.WriteLine($"  {c.Name,-10} {c.Summary}");
+        foreach (var c in root.Subcommands)
+            w.WriteLine($"  {c.Name,-11}{(c is CliCommand cli ? cli.Summary : c.Description)}");
         w.WriteLine();
-        w.WriteLine("recompute <command> --help shows a command's options.");
+        w.WriteLine("recompute <command> --help shows a command's options; recompute --version its version.");
         w.WriteLine("exit codes: 0 success, 1 no plan fits the budget, 2 bad input or usage, 130 interrupted (Ctrl-C, SIGTERM).");
     }
 }

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Reporting;
 using Recompute.Runtime.Execution;
@@ -9,49 +11,41 @@ namespace Recompute.Cli.Commands;
 /// <c>recompute calibrate</c>: runs the graph's ops forward and backward on the runtime with the real shapes and
 /// writes the median per-tensor times as a time file that <c>--time-file</c> of plan/simulate/train/inspect accepts.
 /// </summary>
-public sealed class CalibrateCommand : ICommand
+public sealed class CalibrateCommand : CliCommand
 {
-    public string Name => "calibrate";
-    public string Summary => "measure per-op forward and backward times on this machine and write a time file (-o costs.json)";
-    public string Usage => """
-        recompute calibrate <graph> -o <costs.json> [--batch N] [--repeat K] [--warmup W] [--seed N] [--threads N] [--clock wall|cpu]
-          -o, --output F       the time file to write: {"unit":"s","times":{...},"backwardTimes":{...}} (docs/time-file.md)
-          --batch N            re-infer an ONNX graph for another batch size (plan with the same --batch)
-          --repeat K           measured store-all training steps; each time is the median over them (default 5)
-          --warmup W           unmeasured steps first (default 1)
-          --seed N             seed of weights and the synthetic batch (default 1)
-          --threads N          threads per kernel (default: all processors)
-          --clock wall|cpu     wall-clock time (default) or the thread's CPU time (Linux; with --threads 1), which other
-                               processes on a busy machine do not inflate
-        Use the file with: recompute plan|train <graph> --time-file costs.json (and the same --batch).
-        """;
+    private readonly GraphInput _input = new();
+    private readonly Option<string?> _output = CliOptions.Output("FILE", "the time file to write: {\"unit\":\"s\",\"times\":{...},\"backwardTimes\":{...}} (docs/time-file.md)");
+    private readonly Option<int> _repeat = CliOptions.Int("--repeat", "measured store-all training steps; each time is the median over them", 5, 1, 10_000, "K");
+    private readonly Option<int> _warmup = CliOptions.Int("--warmup", "unmeasured steps first", 1, 0, 10_000, "W");
+    private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights and the synthetic batch", 1, 0, int.MaxValue);
+    private readonly Option<int?> _threads = CliOptions.OptionalInt("--threads", "threads per kernel (default: all processors)", 1, 1024);
+    private readonly Option<string> _clock = CliOptions.Choice("--clock",
+        "wall-clock time (default) or the thread's CPU time (Linux; with --threads 1), which other processes on a busy machine do not inflate", "wall", "wall", "cpu");
 
-    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public CalibrateCommand() : base("calibrate", "measure per-op forward and backward times on this machine and write a time file (-o costs.json)",
+        "calibrate <graph> -o <costs.json> [options]", "Use the file with: recompute plan|train <graph> --time-file costs.json (and the same --batch).")
     {
-        var args = new CliArguments(argv,
-            new HashSet<string>(["-o", "--output", "--batch", "--repeat", "--warmup", "--seed", "--threads", "--clock"], StringComparer.Ordinal),
-            new HashSet<string>(StringComparer.Ordinal));
-        args.ExpectPositionals(1, Usage.Split('\n')[0]);
-        if (args.Has("-o") && args.Has("--output")) throw new UsageException("-o and --output are the same option; give one");
-        var output = args.Value("-o") ?? args.Value("--output") ?? throw new UsageException("-o <costs.json> is required");
-        int repeat = args.Int("--repeat", 5, 1, 10_000);
-        int warmup = args.Int("--warmup", 1, 0, 10_000);
-        int seed = args.Int("--seed", 1, 0, int.MaxValue);
-        var clock = (args.Value("--clock") ?? "wall") switch
-        {
-            "wall" => ExecutionClock.WallClock,
-            "cpu" => ExecutionClock.ThreadCpu,
-            var c => throw new UsageException($"--clock must be 'wall' or 'cpu', not '{c}'"),
-        };
-        int threads = args.Int("--threads", Environment.ProcessorCount, 1, 1024);
+        Arguments.Add(_input.Graph);
+        Add(_output, _input.Batch, _repeat, _warmup, _seed, _threads, _clock);
+    }
+
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
+        var output = parse.GetValue(_output) ?? throw new UsageException("-o <costs.json> is required");
+        int repeat = parse.GetValue(_repeat);
+        int warmup = parse.GetValue(_warmup);
+        int seed = parse.GetValue(_seed);
+        var clock = parse.GetValue(_clock) == "cpu" ? ExecutionClock.ThreadCpu : ExecutionClock.WallClock;
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         if (clock == ExecutionClock.ThreadCpu && threads != 1)
             throw new UsageException("--clock cpu measures the calling thread only: give --threads 1");
         if (clock == ExecutionClock.ThreadCpu && !OperatingSystem.IsLinux()) throw new UsageException("--clock cpu is available on Linux only");
-        var path = args.Positional(0, "graph file");
+        var path = _input.Path(parse);
         var outputDir = Path.GetDirectoryName(Path.GetFullPath(output));
         if (outputDir is not null && !Directory.Exists(outputDir)) throw new InputFileException($"{output}: the folder {outputDir} does not exist (-o)");
-        var graph = CommandSupport.LoadGraph(args, path);
-        CommandSupport.ClaimOutput(output, args.Has("-o") ? "-o" : "--output");
+        var graph = _input.Load(parse);
+        CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
 
         CalibrationResult result;
         int previousThreads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
@@ -68,7 +62,7 @@ public sealed class CalibrateCommand : ICommand
         }
         finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = previousThreads; }
         var metadata = new List<KeyValuePair<string, string>> { new("source", Path.GetFileName(path)), new("threads", threads.ToString(CultureInfo.InvariantCulture)) };
-        if (args.Has("--batch")) metadata.Add(new("batch", args.Int("--batch", 1, 1, 1 << 20).ToString(CultureInfo.InvariantCulture)));
+        if (parse.GetValue(_input.Batch) is { } batch) metadata.Add(new("batch", batch.ToString(CultureInfo.InvariantCulture)));
         try { AtomicFile.WriteAllText(output, result.ToJson(metadata)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not Recompute.Planner.Files.OutputRefusedException)
         {

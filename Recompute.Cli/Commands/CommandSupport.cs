@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.CommandLine;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
@@ -7,22 +9,113 @@ using Recompute.Planner.Units;
 
 namespace Recompute.Cli.Commands;
 
-/// <summary>Option handling shared by the commands that load a graph and plan it.</summary>
+/// <summary>The graph argument and the options that change how it is loaded (<c>--batch</c>, <c>--time-file</c>), shared by the commands that read a graph.</summary>
+internal sealed class GraphInput
+{
+    public Argument<string> Graph { get; } = CliOptions.Graph();
+
+    public Option<int?> Batch { get; } = CliOptions.OptionalInt("--batch", "re-infer an ONNX graph's shapes for another batch size", 1, 1 << 20);
+
+    public Option<string?> TimeFile { get; } = CliOptions.Text("--time-file", "FILE", "measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model");
+
+    /// <summary>Declares the graph argument, <c>--batch</c> and, unless told otherwise, <c>--time-file</c>.</summary>
+    public GraphInput AddTo(Command command, bool timeFile = true)
+    {
+        command.Arguments.Add(Graph);
+        command.Options.Add(Batch);
+        if (timeFile) command.Options.Add(TimeFile);
+        return this;
+    }
+
+    public string Path(ParseResult parse) => parse.GetValue(Graph)!;
+
+    /// <summary>True when the command being run declares the option (maxbatch, for one, has no --batch).</summary>
+    private static bool Declared(ParseResult parse, Option option) => parse.CommandResult.Command.Options.Contains(option);
+
+    /// <summary>Loads the graph, honouring <c>--batch</c> and <c>--time-file</c>.</summary>
+    public ComputationGraph Load(ParseResult parse, int? batch = null)
+    {
+        var path = Path(parse);
+        var timeFile = Declared(parse, TimeFile) ? parse.GetValue(TimeFile) : null;
+        // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
+        return GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile });
+    }
+}
+
+/// <summary>The options every planning command passes to its solver.</summary>
+internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
+{
+    public Option<string> Solver { get; } = CliOptions.Solver(defaultSolver);
+
+    public Option<string> Objective { get; } = CliOptions.Choice("--objective",
+        "time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)", "time", "time", "memory");
+
+    public Option<double> TimeLimit { get; } = CliOptions.Double("--time-limit", "seconds for searching solvers (default 30; auto: 5)", 30, 0.001, 86_400, "S");
+
+    public Option<int> Threads { get; } = CliOptions.Int("--threads", "solver threads (0: all processors)", 0, 0, 1024);
+
+    public Option<int> Seed { get; } = CliOptions.Int("--seed", "random seed of searching solvers", 0, 0, int.MaxValue);
+
+    public Option<int> MaxLowerSets { get; } = CliOptions.Int("--max-lower-sets", "stop the exact DP past this many lower sets", 1_000_000, 1, int.MaxValue);
+
+    public Option<string?> Keep { get; } = CliOptions.Text("--keep", "a,b", "tensors never to recompute");
+
+    public Option<string?> Recompute { get; } = CliOptions.Text("--recompute", "a,b", "tensors never to keep");
+
+    public Option<int> TimeBuckets { get; } = CliOptions.Int("--time-buckets", "time resolution of the optimal solver's model", 2000, 10, 1_000_000);
+
+    public SolverSettings AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Solver, Objective, Keep, Recompute, TimeLimit, Threads, Seed, MaxLowerSets, TimeBuckets }) command.Options.Add(o);
+        return this;
+    }
+
+    /// <summary>The solver's options for a loaded graph (pins are tensor names, checked against it).</summary>
+    public SolverOptions Read(ParseResult parse, ComputationGraph graph, long budget)
+    {
+        var keep = Pins(parse, Keep, graph);
+        var recompute = Pins(parse, Recompute, graph);
+        var both = keep.Intersect(recompute).ToList();
+        if (both.Count > 0) throw new UsageException($"tensor '{graph[both[0]].Name}' is given to both --keep and --recompute");
+        return new SolverOptions
+        {
+            BudgetBytes = budget,
+            Objective = parse.GetValue(Objective) == "memory" ? Planner.Solvers.Objective.Memory : Planner.Solvers.Objective.Time,
+            TimeLimit = TimeSpan.FromSeconds(CommandSupport.TimeLimitSeconds(parse, TimeLimit, parse.GetValue(Solver)!)),
+            Threads = parse.GetValue(Threads),
+            Seed = parse.GetValue(Seed),
+            MaxLowerSets = parse.GetValue(MaxLowerSets),
+            TimeBuckets = parse.GetValue(TimeBuckets),
+            Keep = keep,
+            ForceRecompute = recompute,
+        };
+    }
+
+    private static ImmutableHashSet<int> Pins(ParseResult parse, Option<string?> option, ComputationGraph graph)
+    {
+        var v = parse.GetValue(option);
+        if (v is null) return [];
+        var ids = ImmutableHashSet.CreateBuilder<int>();
+        foreach (var name in v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!graph.TryFind(name, out int id)) throw new UsageException($"{option.Name}: no tensor named '{name}' in {graph.Source ?? graph.Name}");
+            if (!graph[id].IsPlanned) throw new UsageException($"{option.Name}: '{name}' is a {graph[id].Kind.ToString().ToLowerInvariant()}, which is always resident");
+            ids.Add(id);
+        }
+        return ids.ToImmutable();
+    }
+}
+
+/// <summary>Formatting and checks shared by the commands.</summary>
 internal static class CommandSupport
 {
-    public static readonly string[] GraphOptions = ["--batch", "--time-file"];
-    public static readonly string[] SolverValueOptions = ["--solver", "--objective", "--time-limit", "--threads", "--seed", "--max-lower-sets", "--keep", "--recompute", "--time-buckets"];
+    /// <summary>Seconds of <c>--time-limit</c> when none is given: <see cref="AutoPortfolio.DefaultTimeLimit"/> for auto, 30 otherwise.</summary>
+    public static double DefaultTimeLimit(string solverName) =>
+        solverName == AutoPortfolio.Name ? AutoPortfolio.DefaultTimeLimit.TotalSeconds : 30;
 
-    public static HashSet<string> Set(params IEnumerable<string>[] groups) => groups.SelectMany(g => g).ToHashSet(StringComparer.Ordinal);
-
-    /// <summary>Loads a graph, honouring <c>--batch</c> and <c>--time-file</c>.</summary>
-    public static ComputationGraph LoadGraph(CliArguments args, string path)
-    {
-        int? batch = args.Has("--batch") ? args.Int("--batch", 1, 1, 1 << 20) : null;
-        var timeFile = args.Value("--time-file");
-        // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
-        return GraphLoader.Load(path, new GraphLoadOptions { Batch = batch, TimeFile = timeFile });
-    }
+    /// <summary>The <c>--time-limit</c> given, or the solver's default (<see cref="DefaultTimeLimit"/>) when it was not.</summary>
+    public static double TimeLimitSeconds(ParseResult parse, Option<double> option, string solverName) =>
+        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : DefaultTimeLimit(solverName);
 
     /// <summary>
     /// Claims an output of the command before the work starts (after the inputs are read): refuses an empty path,
@@ -35,71 +128,8 @@ internal static class CommandSupport
         else Recompute.Planner.Files.OutputTarget.Check(path, option);
     }
 
-    public static string Format(CliArguments args)
-    {
-        var f = args.Value("--format") ?? "table";
-        if (f is not ("table" or "json")) throw new UsageException($"--format must be 'table' or 'json', not '{f}'");
-        return f;
-    }
-
-    /// <summary>Parses a size; percentages are of the store-all peak, computed only when needed.</summary>
-    public static long ParseSize(string option, string text, Func<long> storeAllPeak)
-    {
-        try { return ByteSize.Parse(text, ByteSize.IsPercentage(text) ? storeAllPeak() : null); }
-        catch (FormatException e) { throw new UsageException($"{option}: {e.Message}"); }
-    }
-
-    public static string SolverName(CliArguments args, string fallback)
-    {
-        var s = args.Value("--solver") ?? fallback;
-        if (!Recompute.Planner.Planning.SolverRegistry.Exists(s))
-            throw new UsageException($"unknown solver '{s}'; solvers: {string.Join(", ", Recompute.Planner.Planning.SolverRegistry.Names)}");
-        return s;
-    }
-
-    /// <summary>Seconds of <c>--time-limit</c> when none is given: <see cref="AutoPortfolio.DefaultTimeLimit"/> for auto, 30 otherwise.</summary>
-    public static double DefaultTimeLimit(string solverName) =>
-        solverName == AutoPortfolio.Name ? AutoPortfolio.DefaultTimeLimit.TotalSeconds : 30;
-
-    public static SolverOptions SolverOptions(CliArguments args, ComputationGraph graph, long budget, double defaultTimeLimit = 30)
-    {
-        var objective = (args.Value("--objective") ?? "time") switch
-        {
-            "time" => Objective.Time,
-            "memory" => Objective.Memory,
-            var o => throw new UsageException($"--objective must be 'time' or 'memory', not '{o}'"),
-        };
-        var keep = Pins(args, graph, "--keep");
-        var recompute = Pins(args, graph, "--recompute");
-        var both = keep.Intersect(recompute).ToList();
-        if (both.Count > 0) throw new UsageException($"tensor '{graph[both[0]].Name}' is given to both --keep and --recompute");
-        return new SolverOptions
-        {
-            BudgetBytes = budget,
-            Objective = objective,
-            TimeLimit = TimeSpan.FromSeconds(args.Double("--time-limit", defaultTimeLimit, 0.001, 86_400)),
-            Threads = args.Int("--threads", 0, 0, 1024),
-            Seed = args.Int("--seed", 0, 0, int.MaxValue),
-            MaxLowerSets = args.Int("--max-lower-sets", 1_000_000, 1, int.MaxValue),
-            TimeBuckets = args.Int("--time-buckets", 2000, 10, 1_000_000),
-            Keep = keep,
-            ForceRecompute = recompute,
-        };
-    }
-
-    private static ImmutableHashSet<int> Pins(CliArguments args, ComputationGraph graph, string option)
-    {
-        var v = args.Value(option);
-        if (v is null) return [];
-        var ids = ImmutableHashSet.CreateBuilder<int>();
-        foreach (var name in v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (!graph.TryFind(name, out int id)) throw new UsageException($"{option}: no tensor named '{name}' in {graph.Source ?? graph.Name}");
-            if (!graph[id].IsPlanned) throw new UsageException($"{option}: '{name}' is a {graph[id].Kind.ToString().ToLowerInvariant()}, which is always resident");
-            ids.Add(id);
-        }
-        return ids.ToImmutable();
-    }
+    /// <summary>The name the option was given under ("-o" or "--output"), for messages.</summary>
+    public static string GivenAs(ParseResult parse, Option option) => parse.GetResult(option)?.IdentifierToken?.Value ?? option.Name;
 
     /// <summary>Time values with their unit, e.g. "1234 paper units" or "3.2 GFLOP".</summary>
     public static string Time(double t, string unit) => unit switch

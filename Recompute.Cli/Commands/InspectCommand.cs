@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
@@ -6,23 +8,25 @@ using Recompute.Planner.Units;
 namespace Recompute.Cli.Commands;
 
 /// <summary><c>recompute inspect &lt;graph&gt;</c>: what the graph holds and what store-all training costs.</summary>
-public sealed class InspectCommand : ICommand
+public sealed class InspectCommand : CliCommand
 {
-    public string Name => "inspect";
-    public string Summary => "nodes, edges, op histogram, activation/parameter bytes, lower-set count";
-    public string Usage => """
-        recompute inspect <graph> [--format table|json] [--batch N] [--time-file times.json] [--max-lower-sets N]
-          <graph>   .onnx, native .json, Checkmate/Moccasin .json or the 2019 paper's cg_*.txt
-        """;
+    private readonly GraphInput _input;
+    private readonly Option<string> _format = CliOptions.Format();
+    private readonly Option<int> _maxLowerSets = CliOptions.Int("--max-lower-sets", "count lower sets up to this many", 100_000, 1, int.MaxValue);
 
-    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public InspectCommand() : base("inspect", "nodes, edges, op histogram, activation/parameter bytes, lower-set count", "inspect <graph> [options]")
     {
-        var args = new CliArguments(argv, CommandSupport.Set(CommandSupport.GraphOptions, ["--format", "--max-lower-sets"]), new HashSet<string>());
-        args.ExpectPositionals(1, Usage.Split('\n')[0]);
-        var format = CommandSupport.Format(args);
-        var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
+        _input = new GraphInput().AddTo(this);
+        Add(_format, _maxLowerSets);
+    }
+
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var stdout = context.Stdout;
+        var format = parse.GetValue(_format);
+        var graph = _input.Load(parse);
         var problem = new PlanningProblem(graph);
-        long limit = args.Int("--max-lower-sets", 100_000, 1, int.MaxValue);
+        long limit = parse.GetValue(_maxLowerSets);
         long? lowerSets;
         try { lowerSets = LowerSetFamily.All(problem.Forward, limit).Count; }
         catch (LowerSetLimitException e)

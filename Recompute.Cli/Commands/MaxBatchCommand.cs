@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Import;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Units;
@@ -6,48 +8,40 @@ using Recompute.Planner.Units;
 namespace Recompute.Cli.Commands;
 
 /// <summary><c>recompute maxbatch</c>: the largest batch whose training step fits a device, with and without the planner.</summary>
-public sealed class MaxBatchCommand : ICommand
+public sealed class MaxBatchCommand : CliCommand
 {
-    public string Name => "maxbatch";
-    public string Summary => "largest batch size that fits a device's memory, for store-all and for the planner";
-    public string Usage =>
-        "recompute maxbatch <graph.onnx> --memory <size> [--overhead P] [--optimizer sgd|adam] [--solver NAME] [--format table|json]\n" +
-        "  --memory SIZE      device memory, e.g. 16GiB: parameters, their gradients, optimizer state, inputs and the plan's peak must fit\n" +
-        "  --overhead P       most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)\n" +
-        "  --optimizer KIND   adam (state 2x parameters, default) or sgd (momentum, 1x parameters)\n" +
-        "  --solver NAME      the planner's solver (default auto, with a 1 s limit per batch size: no optimal phase)\n" +
-        "Each answer is checked: the plan at that batch fits, the plan at batch + 1 does not.";
+    private readonly GraphInput _input = new();
+    private readonly Option<SizeValue?> _memory = CliOptions.Size("--memory",
+        "device memory, e.g. 16GiB: parameters, their gradients, optimizer state, inputs and the plan's peak must fit", allowPercent: false, helpName: "SIZE");
+    private readonly Option<double?> _overhead = CliOptions.Parsed<double?>("--overhead", "P",
+        "most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)", t => ParseOverhead(t), null);
+    private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (state 2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
+    private readonly Option<string> _solver = CliOptions.Solver(Recompute.Planner.Planning.AutoPortfolio.Name);
+    private readonly Option<string> _format = CliOptions.Format();
 
-    private static readonly HashSet<string> ValueOptions = ["--memory", "--overhead", "--optimizer", "--solver", "--format"];
-
-    public int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public MaxBatchCommand() : base("maxbatch", "largest batch size that fits a device's memory, for store-all and for the planner",
+        "maxbatch <graph.onnx> --memory <size> [options]", "Each answer is checked: the plan at that batch fits, the plan at batch + 1 does not.")
     {
-        var a = new CliArguments(args, ValueOptions, new HashSet<string>());
-        a.ExpectPositionals(1, Usage.Split('\n')[0]);
-        string path = a.Positional(0, "graph file");
-        var memoryText = a.Value("--memory") ?? throw new UsageException("missing --memory <size> (for example 16GiB)");
-        if (ByteSize.IsPercentage(memoryText)) throw new UsageException("--memory is a size (16GiB), not a percentage");
-        long memory;
-        try { memory = ByteSize.Parse(memoryText); }
-        catch (FormatException e) { throw new UsageException($"--memory: {e.Message}"); }
+        Arguments.Add(_input.Graph);
+        Add(_memory, _overhead, _optimizer, _solver, _format);
+    }
+
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
+        string path = _input.Path(parse);
+        var memoryValue = parse.GetValue(_memory) ?? throw new UsageException("missing --memory <size> (for example 16GiB)");
+        long memory = memoryValue.Resolve(() => throw new UsageException("--memory is a size (16GiB), not a percentage"));
         var options = new MaxBatchOptions
         {
-            Optimizer = a.Value("--optimizer") switch
-            {
-                null or "adam" => OptimizerKind.Adam,
-                "sgd" => OptimizerKind.Sgd,
-                var other => throw new UsageException($"--optimizer: '{other}' is not sgd or adam"),
-            },
-            MaxOverhead = a.Value("--overhead") is { } o ? ParseOverhead(o) : null,
-            Solver = a.Value("--solver") ?? Recompute.Planner.Planning.AutoPortfolio.Name,
+            Optimizer = parse.GetValue(_optimizer) == "sgd" ? OptimizerKind.Sgd : OptimizerKind.Adam,
+            MaxOverhead = parse.GetValue(_overhead),
+            Solver = parse.GetValue(_solver)!,
         };
-        if (!Recompute.Planner.Planning.SolverRegistry.Exists(options.Solver))
-            throw new UsageException($"unknown solver '{options.Solver}'; solvers: {string.Join(", ", Recompute.Planner.Planning.SolverRegistry.Names)}");
-        string format = a.Value("--format") ?? "table";
-        if (format is not ("table" or "json")) throw new UsageException($"--format: '{format}' is not table or json");
+        string format = parse.GetValue(_format)!;
 
         // Load once at the file's own batch so that a bad file fails before the search starts.
-        var first = GraphLoader.Load(path);
+        var first = _input.Load(parse);
         var result = MaxBatchSearch.Find(b => GraphLoader.Load(path, new GraphLoadOptions { Batch = b }), memory, options, cancellation);
         stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name) : MaxBatchFormat.Table(result, first.Name));
         if (result.StoreAll.Batch == 0 && result.Planner.Batch == 0)

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
@@ -7,49 +9,48 @@ using Recompute.Planner.Solvers;
 namespace Recompute.Cli.Commands;
 
 /// <summary><c>recompute plan</c>: plan under a budget (or find the smallest budget), prove it by simulation, write the schedule.</summary>
-public sealed class PlanCommand : ICommand
+public sealed class PlanCommand : CliCommand
 {
-    public string Name => "plan";
-    public string Summary => "plan under a budget (--budget B) or find the smallest feasible one (--min-memory)";
-    public string Usage => $"""
-        recompute plan <graph> (--budget <B> | --min-memory) [--solver S] [--objective time|memory] [-o schedule.json] [--format table|json]
-          --budget B           bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak ("40%")
-          --min-memory         the smallest budget the solver plans at (by simulation; also in the paper model for dp and dp-approx)
-          --solver S           {string.Join(", ", SolverRegistry.Names)} (default auto: the best plan of the others)
-          --objective O        time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)
-          -o FILE              write the schedule as JSON (read back by `recompute simulate`)
-          --dot FILE           write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured
-          --keep a,b           tensors never to recompute;  --recompute a,b: tensors never to keep
-          --time-limit S       seconds for searching solvers (default 30; auto: 5);  --threads N;  --seed N
-          --max-lower-sets N   stop the exact DP past this many lower sets (default 1000000)
-          --batch N            re-infer an ONNX graph for another batch size;  --time-file F: measured per-node times
-          --as-given           schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no
-                               derived gradients; "%" budgets are of the file's order run once. chen, dp-approx and dp
-                               decline graphs without backward nodes
-        """;
+    private readonly GraphInput _input;
+    private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget",
+        "bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak (\"40%\")");
+    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", "the smallest budget the solver plans at (by simulation; also in the paper model for dp and dp-approx)");
+    private readonly SolverSettings _solver = new(AutoPortfolio.Name);
+    private readonly Option<string?> _output = CliOptions.Output("FILE", "write the schedule as JSON (read back by `recompute simulate`)");
+    private readonly Option<string?> _dot = CliOptions.Text("--dot", "FILE", "write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured");
+    private readonly Option<string> _format = CliOptions.Format();
+    private readonly Option<bool> _asGiven = CliOptions.Flag("--as-given",
+        "schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no derived gradients; \"%\" budgets are of the file's order run once. chen, dp-approx and dp decline graphs without backward nodes");
 
-    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public PlanCommand() : base("plan", "plan under a budget (--budget B) or find the smallest feasible one (--min-memory)",
+        "plan <graph> (--budget <B> | --min-memory) [options]")
     {
-        var args = new CliArguments(argv,
-            CommandSupport.Set(CommandSupport.GraphOptions, CommandSupport.SolverValueOptions, ["--budget", "-o", "--output", "--format", "--dot"]),
-            CommandSupport.Set(["--min-memory", "--as-given"]));
-        args.ExpectPositionals(1, Usage.Split('\n')[0]);
-        var format = CommandSupport.Format(args);
-        bool minMemory = args.Flag("--min-memory");
-        if (minMemory == args.Has("--budget")) throw new UsageException("give exactly one of --budget <B> and --min-memory");
-        if (args.Has("-o") && args.Has("--output")) throw new UsageException("-o and --output are the same option; give one");
-        var output = args.Value("-o") ?? args.Value("--output");
-        var solverName = CommandSupport.SolverName(args, AutoPortfolio.Name);
+        _input = new GraphInput();
+        Arguments.Add(_input.Graph);
+        Add(_budget, _minMemory);
+        _solver.AddTo(this);
+        Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _asGiven);
+    }
 
-        var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
-        CommandSupport.ClaimOutput(output, args.Has("-o") ? "-o" : "--output");
-        CommandSupport.ClaimOutput(args.Value("--dot"), "--dot");
-        var problem = new PlanningProblem(graph, args.Flag("--as-given"));
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
+        var format = parse.GetValue(_format);
+        bool minMemory = parse.GetValue(_minMemory);
+        var budgetValue = parse.GetValue(_budget);
+        if (minMemory == budgetValue is not null) throw new UsageException("give exactly one of --budget <B> and --min-memory");
+        var output = parse.GetValue(_output);
+        var solverName = parse.GetValue(_solver.Solver)!;
+
+        var graph = _input.Load(parse);
+        CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
+        CommandSupport.ClaimOutput(parse.GetValue(_dot), "--dot");
+        var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         long? storeAllPeak = null;
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
-        long budget = minMemory ? long.MaxValue : CommandSupport.ParseSize("--budget", args.Value("--budget")!, StoreAll);
-        var options = CommandSupport.SolverOptions(args, graph, budget, CommandSupport.DefaultTimeLimit(solverName));
+        long budget = minMemory ? long.MaxValue : budgetValue!.Resolve(StoreAll);
+        var options = _solver.Read(parse, graph, budget);
 
         PlanResult plan;
         long? minBudget = null;
@@ -75,7 +76,7 @@ public sealed class PlanCommand : ICommand
         cancellation.ThrowIfCancellationRequested();
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
-        if (plan.Feasible && args.Value("--dot") is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
+        if (plan.Feasible && parse.GetValue(_dot) is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
 
         long? smallest = null;
         string? smallestSolver = null;

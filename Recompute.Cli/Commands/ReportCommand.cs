@@ -1,6 +1,7 @@
+using System.CommandLine;
 using System.Globalization;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Import;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
@@ -9,51 +10,45 @@ using Recompute.Reporting;
 namespace Recompute.Cli.Commands;
 
 /// <summary><c>recompute report</c>: sweeps budgets and solvers, writes plots, tables and a page.</summary>
-public sealed class ReportCommand : ICommand
+public sealed class ReportCommand : CliCommand
 {
-    public string Name => "report";
-    public string Summary => "budget sweep: pareto.svg/png, timeline.svg/png, report.html, report.json, report.csv, graph.dot";
-    public string Usage =>
-        "recompute report <graph> -o <dir> [--solvers a,b,..] [--points N] [--batch N] [--budget B] [--time-limit S]\n" +
-        "  -o, --output DIR   folder for the report files (created if missing)\n" +
-        "  --solvers LIST     store-all, per-block, chen, dp-approx, dp-approx/memory, dp, optimal, auto (default: every applicable\n" +
-        "                     one; optimal and auto on graphs of at most 100 planned tensors)\n" +
-        "  --points N         budgets from the smallest feasible one to the store-all peak (default 25)\n" +
-        "  --batch N          re-infer shapes for this batch size (ONNX)\n" +
-        "  --budget B         budget of the plan drawn on the timeline, e.g. 2GiB or 40% (default: the middle of the sweep)\n" +
-        "  --time-limit S     seconds the optimal solver may spend at each budget (default 3; it runs by default on graphs\n" +
-        "                     of at most 100 planned tensors, and on any graph when --solvers names it)\n" +
-        "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.";
+    private readonly GraphInput _input = new();
+    private readonly Option<string?> _output = CliOptions.Output("DIR", "folder for the report files (created if missing)");
+    private readonly Option<string?> _solvers = CliOptions.Text("--solvers", "a,b,..",
+        "store-all, per-block, chen, dp-approx, dp-approx/memory, dp, optimal, auto (default: every applicable one; optimal and auto on graphs of at most 100 planned tensors)");
+    private readonly Option<int> _points = CliOptions.Int("--points", "budgets from the smallest feasible one to the store-all peak", 25, 1, 1000);
+    private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "budget of the plan drawn on the timeline, e.g. 2GiB or 40% (default: the middle of the sweep)");
+    private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit",
+        "seconds the optimal solver may spend at each budget (it runs by default on graphs of at most 100 planned tensors, and on any graph when --solvers names it)",
+        3, 0.1, 86_400, "S");
 
-    private static readonly HashSet<string> ValueOptions = ["-o", "--output", "--solvers", "--points", "--batch", "--budget", "--time-limit"];
-
-    public int Run(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public ReportCommand() : base("report", "budget sweep: pareto.svg/png, timeline.svg/png, report.html, report.json, report.csv, graph.dot",
+        "report <graph> -o <dir> [options]", "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.")
     {
-        var a = new CliArguments(args, ValueOptions, new HashSet<string>());
-        a.ExpectPositionals(1, Usage.Split('\n')[0]);
-        string path = a.Positional(0, "graph file");
-        if (a.Has("-o") && a.Has("--output")) throw new UsageException("give the output folder once (-o or --output)");
-        string dir = a.Value("-o") ?? a.Value("--output") ?? throw new UsageException("missing -o <dir>: the folder to write the report into");
+        Arguments.Add(_input.Graph);
+        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _budget, _timeLimit);
+    }
+
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        string dir = parse.GetValue(_output) ?? throw new UsageException("missing -o <dir>: the folder to write the report into");
         if (string.IsNullOrWhiteSpace(dir)) throw new Recompute.Planner.Files.OutputRefusedException(dir, "the folder name is empty", "-o");
         var dirKind = Recompute.Planner.Files.FileStatus.Of(dir, followLinks: true).Kind;
         if (dirKind is not (Recompute.Planner.Files.FileKind.Missing or Recompute.Planner.Files.FileKind.Directory))
             throw new Recompute.Planner.Files.OutputRefusedException(dir, $"it is {Recompute.Planner.Files.FileStatus.Describe(dirKind)}; -o needs a folder", "-o");
-        int? batch = a.Has("--batch") ? a.Int("--batch", 1, 1, 1 << 24) : null;
         var options = new SweepOptions
         {
-            Points = a.Int("--points", 25, 1, 1000),
-            TimeLimit = TimeSpan.FromSeconds(a.Double("--time-limit", 3, 0.1, 86_400)),
-            Solvers = a.Value("--solvers")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            TimelineBudget = a.Value("--budget"),
+            Points = parse.GetValue(_points),
+            TimeLimit = TimeSpan.FromSeconds(parse.GetValue(_timeLimit)),
+            Solvers = parse.GetValue(_solvers)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            TimelineBudget = parse.GetValue(_budget)?.Text,
         };
         if (options.Solvers is { Count: 0 }) throw new UsageException("--solvers needs at least one solver name");
-        if (options.TimelineBudget is { } budgetText) CheckSize("--budget", budgetText);
 
-        var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch });
+        var graph = _input.Load(parse);
         // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
         foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir);
-        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        return Execute(graph, options, dir, stdout, stderr, interactive, cancellation);
+        return Execute(graph, options, dir, context.Stdout, context.Stderr, context.Interactive, context.Cancellation);
     }
 
     /// <summary>
@@ -105,12 +100,6 @@ public sealed class ReportCommand : ICommand
         stdout.WriteLine();
         stdout.WriteLine($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}");
         return ExitCodes.Success;
-    }
-
-    private static void CheckSize(string option, string text)
-    {
-        try { ByteSize.Parse(text, percentOf: 1L << 40); }
-        catch (FormatException e) { throw new UsageException($"{option}: {e.Message}"); }
     }
 
     /// <summary>A one-line progress bar redrawn with carriage returns; silent when not interactive.</summary>

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
@@ -6,27 +8,31 @@ using Recompute.Planner.Solvers;
 namespace Recompute.Cli.Commands;
 
 /// <summary><c>recompute simulate &lt;graph&gt; &lt;schedule.json&gt;</c>: validate any schedule and report its exact peak and time.</summary>
-public sealed class SimulateCommand : ICommand
+public sealed class SimulateCommand : CliCommand
 {
-    public string Name => "simulate";
-    public string Summary => "validate a schedule and report its peak memory and time";
-    public string Usage => """
-        recompute simulate <graph> <schedule.json> [--budget B] [--format table|json] [--batch N] [--time-file F]
-          --budget B   also check the peak against this budget (default: the budget the schedule states, if any)
-          --as-given   the schedule is over the file's DAG as given (written by `plan --as-given`)
-        """;
+    private readonly GraphInput _input = new();
+    private readonly Argument<string> _schedule = CliOptions.File("schedule", "a schedule written by `recompute plan -o`, or by another tool in the same format");
+    private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "also check the peak against this budget (default: the budget the schedule states, if any)");
+    private readonly Option<string> _format = CliOptions.Format();
+    private readonly Option<bool> _asGiven = CliOptions.Flag("--as-given", "the schedule is over the file's DAG as given (written by `plan --as-given`)");
 
-    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public SimulateCommand() : base("simulate", "validate a schedule and report its peak memory and time", "simulate <graph> <schedule.json> [options]")
     {
-        var args = new CliArguments(argv, CommandSupport.Set(CommandSupport.GraphOptions, ["--format", "--budget"]), CommandSupport.Set(["--as-given"]));
-        args.ExpectPositionals(2, Usage.Split('\n')[0]);
-        var format = CommandSupport.Format(args);
-        var graph = CommandSupport.LoadGraph(args, args.Positional(0, "graph file"));
-        var path = args.Positional(1, "schedule file");
-        var problem = new PlanningProblem(graph, args.Flag("--as-given"));
+        Arguments.Add(_input.Graph);
+        Arguments.Add(_schedule);
+        Add(_budget, _format, _input.Batch, _input.TimeFile, _asGiven);
+    }
+
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var stdout = context.Stdout;
+        var format = parse.GetValue(_format);
+        var graph = _input.Load(parse);
+        var path = parse.GetValue(_schedule)!;
+        var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         var schedule = ScheduleFormat.Read(path, problem.Training);
-        if (args.Value("--budget") is { } b)
-            schedule = schedule with { BudgetBytes = CommandSupport.ParseSize("--budget", b, () => RecomputePlanner.StoreAllPeak(problem)) };
+        if (parse.GetValue(_budget) is { } b)
+            schedule = schedule with { BudgetBytes = b.Resolve(() => RecomputePlanner.StoreAllPeak(problem)) };
 
         SimulationResult sim;
         try { sim = Simulator.Simulate(schedule); }

@@ -1,7 +1,8 @@
+using System.CommandLine;
 using System.Globalization;
+using Recompute.Cli.CommandLine;
 using System.Text.Json;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
@@ -14,57 +15,45 @@ namespace Recompute.Cli.Commands;
 /// printing the loss per step and the measured against the predicted peak; <c>--verify</c> trains a store-all twin
 /// in lockstep and reports the largest gradient difference and both step times.
 /// </summary>
-public sealed class TrainCommand : ICommand
+public sealed class TrainCommand : CliCommand
 {
-    public string Name => "train";
-    public string Summary => "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all";
-    public string Usage => $"""
-        recompute train <graph> --budget <B> [--steps N] [--batch N] [--time-file F] [--verify] [--solver S] [--seed N] [--lr X] [--optimizer adam|sgd] [--format table|json]
-          --budget B           bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak ("40%")
-          --steps N            training steps (default 10)
-          --batch N            re-infer an ONNX graph for another batch size
-          --time-file F        measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model
-          --verify             also train with store-all in lockstep: maxGradientDifference and both step times
-          --solver S           {string.Join(", ", SolverRegistry.Names)} (default auto)
-          --seed N             seed of weights, synthetic data and dropout (default 1)
-          --lr X               learning rate (default 0.001);  --optimizer adam (default) or sgd (momentum 0.9)
-          --batches K          distinct synthetic batches cycled through (default 1: a fixed batch the model can fit)
-          --time-limit S       seconds for the solver (default 30; auto: 5)
-        Data are synthetic and deterministic: float inputs standard normal, labels and indices uniform integers.
-        """;
+    private readonly GraphInput _input = new();
+    private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak (\"40%\")");
+    private readonly Option<int> _steps = CliOptions.Int("--steps", "training steps", 10, 1, 1_000_000);
+    private readonly Option<bool> _verify = CliOptions.Flag("--verify", "also train with store-all in lockstep: maxGradientDifference and both step times");
+    private readonly Option<string> _solver = CliOptions.Solver(AutoPortfolio.Name);
+    private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights, synthetic data and dropout", 1, 0, int.MaxValue);
+    private readonly Option<double> _lr = CliOptions.Double("--lr", "learning rate", 1e-3, 1e-12, 1e3);
+    private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (default) or sgd (momentum 0.9)", "adam", "adam", "sgd");
+    private readonly Option<int> _batches = CliOptions.Int("--batches", "distinct synthetic batches cycled through (1: a fixed batch the model can fit)", 1, 1, 1_000_000, "K");
+    private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit", "seconds for the solver (default 30; auto: 5)", 30, 0.001, 86_400, "S");
+    private readonly Option<string> _format = CliOptions.Format();
 
-    public int Run(IReadOnlyList<string> argv, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public TrainCommand() : base("train", "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all",
+        "train <graph> --budget <B> [options]",
+        "Data are synthetic and deterministic: float inputs standard normal, labels and indices uniform integers.")
     {
-        var args = new CliArguments(argv,
-            new HashSet<string>(["--budget", "--steps", "--batch", "--time-file", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format"], StringComparer.Ordinal),
-            new HashSet<string>(["--verify"], StringComparer.Ordinal));
-        args.ExpectPositionals(1, Usage.Split('\n')[0]);
-        var format = args.Value("--format") ?? "table";
-        if (format is not ("table" or "json")) throw new UsageException($"--format must be 'table' or 'json', not '{format}'");
-        var budgetText = args.Value("--budget") ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
-        int steps = args.Int("--steps", 10, 1, 1_000_000);
-        var solver = args.Value("--solver") ?? AutoPortfolio.Name;
-        if (!SolverRegistry.Exists(solver)) throw new UsageException($"unknown solver '{solver}'; solvers: {string.Join(", ", SolverRegistry.Names)}");
-        int seed = args.Int("--seed", 1, 0, int.MaxValue);
-        double lr = args.Double("--lr", 1e-3, 1e-12, 1e3);
-        IOptimizer optimizer = (args.Value("--optimizer") ?? "adam") switch
-        {
-            "adam" => new Adam(lr),
-            "sgd" => new Sgd(lr),
-            var o => throw new UsageException($"--optimizer must be 'adam' or 'sgd', not '{o}'"),
-        };
-        int batches = args.Int("--batches", 1, 1, 1_000_000);
-        double timeLimit = args.Double("--time-limit", CommandSupport.DefaultTimeLimit(solver), 0.001, 86_400);
-        bool verify = args.Flag("--verify");
+        Arguments.Add(_input.Graph);
+        Add(_budget, _steps, _input.Batch, _input.TimeFile, _verify, _solver, _seed, _lr, _optimizer, _batches, _timeLimit, _format);
+    }
 
-        var path = args.Positional(0, "graph file");
-        var graph = CommandSupport.LoadGraph(args, path);
-        long budget;
-        try
-        {
-            budget = ByteSize.Parse(budgetText, ByteSize.IsPercentage(budgetText) ? RecomputePlanner.StoreAllPeak(new PlanningProblem(graph)) : null);
-        }
-        catch (FormatException e) { throw new UsageException($"--budget: {e.Message}"); }
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
+        var format = parse.GetValue(_format);
+        var budgetValue = parse.GetValue(_budget) ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
+        int steps = parse.GetValue(_steps);
+        var solver = parse.GetValue(_solver)!;
+        int seed = parse.GetValue(_seed);
+        double lr = parse.GetValue(_lr);
+        IOptimizer optimizer = parse.GetValue(_optimizer) == "sgd" ? new Sgd(lr) : new Adam(lr);
+        int batches = parse.GetValue(_batches);
+        double timeLimit = CommandSupport.TimeLimitSeconds(parse, _timeLimit, solver);
+        bool verify = parse.GetValue(_verify);
+
+        var path = _input.Path(parse);
+        var graph = _input.Load(parse);
+        long budget = budgetValue.Resolve(() => RecomputePlanner.StoreAllPeak(new PlanningProblem(graph)));
 
         var options = new TrainingOptions
         {
