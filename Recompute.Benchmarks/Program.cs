@@ -27,6 +27,7 @@ public static class Program
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,
             ["scale-dag"] = ScaleTable.Dag,
+            ["sample-graphs"] = SampleGraphFiles.Write,
         };
 
     public static int Main(string[] args)

@@ -130,6 +130,14 @@ public static class CommandRunner
             stderr.WriteLine($"recompute {cli.Name}: {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (OverflowException e)
+        {
+            // Graphs are bounded when built (GraphBuilder.MaxTotalBytes and MaxTotalTime) so that no sum of sizes
+            // or times overflows; should one still, say where, as one line.
+            string site = e.TargetSite is { } m ? $"{m.DeclaringType?.Name}.{m.Name}" : "the planner";
+            stderr.WriteLine($"recompute {command.Name}: arithmetic overflow in {site}: the graph's sizes or times are too large");
+            return ExitCodes.BadInput;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // An output that cannot be written (missing folder, no permission, disk full): AtomicFile names it.

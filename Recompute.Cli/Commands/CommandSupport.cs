@@ -136,7 +136,8 @@ internal static class CommandSupport
     {
         "flop" => t >= 1e12 ? $"{t / 1e12:0.00} TFLOP" : t >= 1e9 ? $"{t / 1e9:0.00} GFLOP" : t >= 1e6 ? $"{t / 1e6:0.00} MFLOP" : $"{t:0} FLOP",
         "s" => $"{t:0.000} s",
-        _ => $"{t:0.###} {unit}",
+        // Past 10^15 a fixed-point figure is a wall of digits: scientific notation instead.
+        _ => t >= 1e15 ? $"{t:0.###E+0} {unit}" : $"{t:0.###} {unit}",
     };
 
     public static string Percent(double ratio) => $"{ratio * 100:0.00}%";

@@ -117,7 +117,7 @@ public sealed class MeasuredTimes
                     throw new GraphFormatException(Path, null, $"no backward time for tensor '{n.Name}' ({n.Op}) of {graphName}: with \"backwardTimes\" every operation output needs one");
             }
             nodes.Add(new Node(n.Id, n.Name, n.Op, n.Kind, n.Inputs, n.Bytes, time, n.Shape, n.DType, n.Attributes, n.OutputIndex,
-                n.IsBackward, n.ForwardOf, n.BackwardNeeds, backward, n.BackwardNeedsOutput));
+                n.IsBackward, n.ForwardOf, n.BackwardNeeds, backward, n.BackwardNeedsOutput) { SavedByRule = n.SavedByRule });
         }
         return new ComputationGraph(graph.Name, Unit, nodes.MoveToImmutable(), graph.Source);
     }

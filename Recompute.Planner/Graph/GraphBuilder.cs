@@ -22,6 +22,8 @@ public sealed record NodeSpec(string Name, string Op, NodeKind Kind)
     public IReadOnlyList<int>? BackwardNeeds { get; init; }
     /// <summary>The backward reads the op's own output (ReLU).</summary>
     public bool BackwardNeedsOutput { get; init; }
+    /// <summary>What the backward reads follows <see cref="SavedTensors"/> per operand (see <see cref="Node.SavedByRule"/>).</summary>
+    public bool SavedByRule { get; init; }
 }
 
 /// <summary>
@@ -128,11 +130,19 @@ public sealed class GraphBuilder
                     if (k < 0 || k >= s.Inputs.Count) Fail(where, $"backward needs operand #{k}, but the op has {s.Inputs.Count} operands");
         }
         long total = 0;
+        double totalTime = 0;
         foreach (var s in _specs)
         {
             try { total = checked(total + s.Bytes); }
             catch (OverflowException) { Fail($"tensor '{Shorten(s.Name)}'", "the sum of tensor sizes overflows 64 bits"); }
+            totalTime += s.Time + (s.BackwardTime ?? 2 * s.Time);
         }
+        if (total > MaxTotalBytes)
+            Fail(null, $"the tensors' sizes sum to {total} bytes, over the limit of {MaxTotalBytes} (2^59, 512 PiB): the planner's sums " +
+                "(values with their gradients, the paper model's 2·M(V)) must stay within 64 bits");
+        if (!(totalTime <= MaxTotalTime))
+            Fail(null, $"the tasks' times sum to {(double.IsInfinity(totalTime) ? "more than the largest number" : totalTime.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))}, " +
+                $"over the limit of {MaxTotalTime:G0} (times of recomputing schedules are sums of these and must stay finite)");
 
         // Edges into QuikGraph (parallel edges kept: an op may read one tensor twice).
         _graph.Clear();
@@ -153,7 +163,7 @@ public sealed class GraphBuilder
             var attrs = s.Attributes is null ? ImmutableSortedDictionary<string, object>.Empty.WithComparers(StringComparer.Ordinal)
                 : s.Attributes.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             nodes.Add(new Node(i, s.Name, s.Op, s.Kind, inputs, s.Bytes, s.Time, s.Shape.ToImmutableArray(), s.DType, attrs,
-                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time, s.BackwardNeedsOutput));
+                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time, s.BackwardNeedsOutput) { SavedByRule = s.SavedByRule });
         }
         return new ComputationGraph(Name, TimeUnit, nodes.MoveToImmutable(), Source);
     }
@@ -188,6 +198,19 @@ public sealed class GraphBuilder
     }
 
     private static string Shorten(string s) => s.Length <= 80 ? s : s[..77] + "...";
+
+    /// <summary>
+    /// The largest sum of tensor sizes a graph may have: 2^59 bytes (512 PiB). Every memory figure the planner
+    /// computes (a peak with values and gradients live, the paper model's cached + 2·M(V) + M(A) + M(B)) is at
+    /// most 8 times this sum, so no sum of sizes anywhere can overflow 64 bits, with a factor 2 to spare.
+    /// </summary>
+    public const long MaxTotalBytes = 1L << 59;
+
+    /// <summary>
+    /// The largest sum of task times (forward and backward) a graph may have: 1e100 in its time unit, which leaves
+    /// every schedule's total time (each task run a bounded number of times) finite, far from double's 1.8e308.
+    /// </summary>
+    public const double MaxTotalTime = 1e100;
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     private void Fail(string? location, string problem) => throw new GraphFormatException(Source, location, problem);

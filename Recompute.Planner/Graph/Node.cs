@@ -71,6 +71,36 @@ public sealed class Node
     /// </summary>
     public bool BackwardNeedsOutput { get; }
 
+    /// <summary>
+    /// True when what the backward reads follows <see cref="SavedTensors"/> per operand that takes a gradient (graphs
+    /// imported from ONNX or built for the runtime); false when <see cref="BackwardNeeds"/> and
+    /// <see cref="BackwardNeedsOutput"/>, given by the file, are read for every operand.
+    /// </summary>
+    public bool SavedByRule { get; init; }
+
+    /// <summary>
+    /// The ONNX operand position of each input: importers drop absent optional operands and record the positions of
+    /// the present ones in the attribute <c>input_positions</c>.
+    /// </summary>
+    public int OperandPosition(int k)
+    {
+        var p = AttributeLongs("input_positions");
+        return p.Length == Inputs.Length ? (int)p[k] : k;
+    }
+
+    /// <summary>
+    /// What the vector-Jacobian product for input <paramref name="k"/> (an index into <see cref="Inputs"/>) reads:
+    /// input indexes and whether the op's own output is read.
+    /// </summary>
+    public (ImmutableArray<int> Inputs, bool Output) SavedFor(int k)
+    {
+        if (!SavedByRule || SavedTensors.ForGradientOf(Op, OperandPosition(k)) is not { } saved) return (BackwardNeeds, BackwardNeedsOutput);
+        var inputs = ImmutableArray.CreateBuilder<int>();
+        for (int j = 0; j < Inputs.Length; j++)
+            if (saved.Operands.Contains(OperandPosition(j))) inputs.Add(j);
+        return (inputs.ToImmutable(), saved.Output);
+    }
+
     /// <summary>True for tensors the planner schedules (activations and the loss).</summary>
     public bool IsPlanned => Kind is NodeKind.Activation or NodeKind.Loss;
 

@@ -30,7 +30,7 @@ public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, 
 /// </summary>
 /// <remarks>
 /// The gradient task of tensor v reads the gradient of every reader s of v and the forward values that the
-/// backward of s needs (<see cref="Node.BackwardNeeds"/>). Parameter gradients (outside the budget) of an operation o
+/// backward of s needs for that operand (<see cref="Node.SavedFor"/>, which follows <see cref="SavedTensors"/>). Parameter gradients (outside the budget) of an operation o
 /// are accumulated by the gradient task of o's first operand that takes a gradient, which reads grad(o) and o's
 /// needed values anyway; only when no operand takes a gradient (the first layer) does grad(o) do it, reading o's
 /// needed values itself. Accumulating them in grad(o) instead would keep o's input alive beside grad(o), its
@@ -168,12 +168,18 @@ public sealed class TrainingGraph
             {
                 if (!needsGrad[s] || !GradientFlows(g[s], v.Id)) continue;
                 reads.Add(grad[s]);
-                AddNeeds(g, g[s], fwd, reads);
-                if (HasParameters(g, g[s]) && FirstGradientOperand(g, g[s], needsGrad) == v.Id) paramOps.Add(s);
+                var reader = g[s];
+                for (int k = 0; k < reader.Inputs.Length; k++)
+                    if (reader.Inputs[k] == v.Id) AddSaved(g, reader, k, fwd, reads);
+                if (HasParameters(g, reader) && FirstGradientOperand(g, reader, needsGrad) == v.Id)
+                {
+                    AddParameterSaved(g, reader, fwd, reads);
+                    paramOps.Add(s);
+                }
             }
             if (HasParameters(g, v) && FirstGradientOperand(g, v, needsGrad) < 0)
             {
-                AddNeeds(g, v, fwd, reads);
+                AddParameterSaved(g, v, fwd, reads);
                 paramOps.Add(v.Id);
             }
             paramOps.Sort();
@@ -195,13 +201,22 @@ public sealed class TrainingGraph
         return -1;
     }
 
-    private static void AddNeeds(ComputationGraph g, Node op, int[] fwd, SortedSet<int> reads)
+    /// <summary>The planned values the vector-Jacobian product for input k of an op reads (<see cref="Node.SavedFor"/>).</summary>
+    private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, SortedSet<int> reads)
     {
-        foreach (var k in op.BackwardNeeds)
+        var (inputs, output) = op.SavedFor(k);
+        foreach (int j in inputs)
         {
-            int p = op.Inputs[k];
+            int p = op.Inputs[j];
             if (g[p].IsPlanned) reads.Add(fwd[p]);
         }
-        if (op.BackwardNeedsOutput && op.IsPlanned) reads.Add(fwd[op.Id]);
+        if (output && op.IsPlanned) reads.Add(fwd[op.Id]);
+    }
+
+    /// <summary>What the gradients of an op's parameters read.</summary>
+    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, SortedSet<int> reads)
+    {
+        for (int k = 0; k < op.Inputs.Length; k++)
+            if (g[op.Inputs[k]].Kind == NodeKind.Parameter) AddSaved(g, op, k, fwd, reads);
     }
 }

@@ -20,7 +20,7 @@ public static class NativeGraphFormat
     public const int Version = 1;
 
     private static readonly string[] NodeFields =
-        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backwardNeedsOutput", "backward", "forwardOf"];
+        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backwardNeedsOutput", "savedByRule", "backward", "forwardOf"];
 
     private static readonly string[] TopFields = ["format", "version", "name", "timeUnit", "nodes"];
 
@@ -100,12 +100,13 @@ public static class NativeGraphFormat
                 }).ToArray();
             bool backward = n.TryGetProperty("backward", out var b) && JsonFields.Bool(b, new Place(where, "backward"), source);
             bool needsOutput = n.TryGetProperty("backwardNeedsOutput", out var bno) && JsonFields.Bool(bno, new Place(where, "backwardNeedsOutput"), source);
+            bool savedByRule = n.TryGetProperty("savedByRule", out var sbr) && JsonFields.Bool(sbr, new Place(where, "savedByRule"), source);
             string? forwardOf = n.TryGetProperty("forwardOf", out var fo) ? JsonFields.String(fo, new Place(where, "forwardOf"), source) : null;
             builder.Add(new NodeSpec(nodeName, op, kind)
             {
                 Bytes = bytes, Time = time, BackwardTime = backwardTime, Shape = shape, DType = dtype,
                 OutputIndex = (int)outputIndex, Attributes = attributes, BackwardNeeds = needs, IsBackward = backward,
-                BackwardNeedsOutput = needsOutput,
+                BackwardNeedsOutput = needsOutput, SavedByRule = savedByRule,
             });
             specs.Add((where, n, inputs, forwardOf));
             index++;
@@ -333,6 +334,7 @@ public static class NativeGraphFormat
             w.WriteEndArray();
         }
         if (n.BackwardNeedsOutput) w.WriteBoolean("backwardNeedsOutput", true);
+        if (n.SavedByRule) w.WriteBoolean("savedByRule", true);
         if (n.IsBackward) w.WriteBoolean("backward", true);
         if (n.ForwardOf >= 0) w.WriteString("forwardOf", g[n.ForwardOf].Name);
         w.WriteEndObject();

@@ -272,7 +272,9 @@ public static class RecomputePlanner
         if (solver is CanonicalDpSolver dp)
         {
             var found = dp.MinimumBudget(problem, options, cancellation)
-                ?? throw new InvalidOperationException("no chain of lower sets exists; the forward graph is empty");
+                ?? throw new GraphFormatException(problem.Graph.Source, null, problem.Forward.Count == 0
+                    ? "has no planned forward tensors: there is nothing to plan, and no smallest budget"
+                    : $"the {solverName} DP found no chain of lower sets within 64-bit sizes (the tensors are too large for its sums)");
             minBudget = found.Budget;
         }
         else if (solver is StoreAllSolver or ChenSolver)

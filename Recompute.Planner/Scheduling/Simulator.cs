@@ -70,7 +70,9 @@ public static class Simulator
                     if (t.Kind == TaskKind.Forward) { if (ran[t.Id]) re += t.Time; else fwd += t.Time; }
                     else { if (ran[t.Id]) re += t.Time; else bwd += t.Time; }
                     live[t.Id] = true; ran[t.Id] = true;
-                    current = checked(current + t.Bytes);
+                    if (current > long.MaxValue - t.Bytes)
+                        throw new GraphFormatException(tg.Graph.Source, $"simulating step {i} ('{t.Name}')", "the live memory overflows 64 bits");
+                    current += t.Bytes;
                     if (current > peak) { peak = current; peakStep = i; }
                     if (enforceBudget && schedule.BudgetBytes is { } b && current > b)
                         throw new InvalidScheduleException(i, $"live memory {current} bytes exceeds the stated budget of {b} bytes");
@@ -93,6 +95,9 @@ public static class Simulator
             if (!ran[k]) throw new InvalidScheduleException(end, $"the schedule never computes '{tasks[k].Name}'");
         for (int k = 0; k < tasks.Length; k++)
             if (live[k]) throw new InvalidScheduleException(end, $"the schedule never frees '{tasks[k].Name}'");
+        // Times are sums of finite task times; a sum past double's range would print as Infinity and NaN%.
+        if (!double.IsFinite(fwd + re + bwd))
+            throw new GraphFormatException(tg.Graph.Source, "simulating the schedule", "the total time overflows (the tasks' times are too large)");
         return new SimulationResult(peak, peakStep, fwd, re, bwd, trace.MoveToImmutable());
     }
 }

@@ -21,6 +21,17 @@ public static class PaperCostModel
     /// </remarks>
     public static PaperCost Evaluate(ForwardDag dag, CanonicalStrategy strategy)
     {
+        try { return checked(EvaluateChecked(dag, strategy)); }
+        catch (OverflowException)
+        {
+            throw new GraphFormatException(dag.Graph.Source, "the paper's cost model", "a block's memory M(L) + 2·M(V) + M(A) + M(B) overflows 64 bits");
+        }
+    }
+
+    private static PaperCost EvaluateChecked(ForwardDag dag, CanonicalStrategy strategy)
+    {
+        checked
+        {
         int n = dag.Count;
         var inL = new bool[n];
         var predsInL = new int[n];   // for u outside L: inputs of u inside L (u ∈ A when above 0)
@@ -64,11 +75,12 @@ public static class PaperCostModel
                 foreach (int u in dag.Succ[i]) if (!inL[u]) { boundary = true; break; }
                 if (boundary) mBoundaryInBlock += dag.Bytes[i]; else tNonBoundary += dag.Time[i];
             }
-            peak = Math.Max(peak, checked(cached + 2 * mv + ma + mb));
+            peak = Math.Max(peak, cached + 2 * mv + ma + mb);
             cached += mBoundaryInBlock;
             overhead += tNonBoundary;
         }
         return new PaperCost(peak, overhead);
+        }
     }
 
     /// <summary>Checks that blocks partition the planned forward tensors into an increasing chain of lower sets.</summary>

@@ -41,6 +41,15 @@ public sealed class ModelWeights
     public static ModelWeights? FromOnnx(string path) => OnnxWeightReader.Read(path);
 
     /// <summary>
+    /// Writes the ONNX model <paramref name="sourcePath"/> (the file <paramref name="graph"/> was imported from) with
+    /// these weights as its initializers to <paramref name="outputPath"/>, atomically: a valid ONNX file that other
+    /// runtimes (ONNX Runtime) load. Weights the source kept as graph inputs become initializers.
+    /// </summary>
+    /// <exception cref="GraphFormatException">The source file is unreadable.</exception>
+    /// <exception cref="IOException">The output cannot be written (the message names it).</exception>
+    public void SaveOnnx(string sourcePath, ComputationGraph graph, string outputPath) => OnnxWeightWriter.Write(sourcePath, graph, this, outputPath);
+
+    /// <summary>
     /// The weights stored in the file a graph was imported from, when it is an ONNX file that has them (see
     /// <see cref="FromOnnx"/>); null otherwise, and the session then initialises parameters from its seed.
     /// </summary>

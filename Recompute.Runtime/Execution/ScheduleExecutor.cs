@@ -95,20 +95,31 @@ public sealed class ScheduleExecutor
                 throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
                     $"declares {node.Bytes} bytes but its shape [{string.Join(",", node.Shape)}] of {node.DType} holds {bytes}; the runtime cannot match the planned memory");
         }
-        // The backward of every op may read only what the memory model keeps for it.
+        // The backward of every op may read only what the memory model keeps for it. Nodes that follow the table keep
+        // exactly what it lists; nodes with their own per-node needs (older native files) must keep at least that, or
+        // the input where the table reads the output (those backwards recompute the output from it).
         foreach (var node in graph.Nodes)
         {
-            if (!node.IsPlanned || training.GradTaskOf(node.Id) < 0) continue;
-            foreach (var position in ops[node.Id]!.BackwardReads)
+            if (!node.IsPlanned || node.SavedByRule || training.GradTaskOf(node.Id) < 0) continue;
+            for (int k = 0; k < node.Inputs.Length; k++)
             {
-                int k = Array.IndexOf(positions[node.Id], position);
-                if (k < 0 || !graph[node.Inputs[k]].IsPlanned || node.BackwardNeeds.Contains(k)) continue;
-                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
-                    $"the backward of {node.Op} reads operand #{k}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
+                var operand = graph[node.Inputs[k]];
+                if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node, positions[node.Id][k])) continue;
+                if (SavedTensors.ForGradientOf(node.Op, positions[node.Id][k]) is not { } rule) continue;
+                var (kept, keptOutput) = node.SavedFor(k);
+                bool Kept(int position)
+                {
+                    int j = Array.IndexOf(positions[node.Id], position);
+                    return j < 0 || !graph[node.Inputs[j]].IsPlanned || kept.Contains(j);
+                }
+                foreach (int position in rule.Operands)
+                    if (!Kept(position))
+                        throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                            $"the backward of {node.Op} reads operand #{position}, but the graph's backward needs are [{string.Join(",", node.BackwardNeeds)}]");
+                if (rule.Output && !keptOutput && !Kept(0))
+                    throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                        $"the backward of {node.Op} reads its own output (or its input), but the graph keeps neither for its backward");
             }
-            if (ops[node.Id]!.BackwardReadsOutput && !node.BackwardNeedsOutput)
-                throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
-                    $"the backward of {node.Op} reads its own output, but the graph does not keep it for its backward (backwardNeedsOutput)");
         }
         return (ops, shapes, elementBytes, positions);
     }
@@ -179,7 +190,68 @@ public sealed class ScheduleExecutor
             stepTicks.Select(t => t * 1e-9).ToImmutableArray(), clockSeconds);
     }
 
-    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed)
+    /// <summary>
+    /// Runs the forward pass alone, in graph order, with the operators of a training step (BatchNormalization by batch
+    /// statistics as the graph says, dropout from <paramref name="randomSeed"/>), freeing each value after its last
+    /// reader, and returns the loss and copies of the <paramref name="outputs"/> (graph node ids).
+    /// </summary>
+    public (float Loss, IReadOnlyList<Data.NamedArray> Outputs) Evaluate(TrainingBatch batch, ulong randomSeed, IReadOnlyList<int> outputs, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch); ArgumentNullException.ThrowIfNull(outputs);
+        foreach (var node in _graph.Nodes)
+            if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
+                throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
+        var keep = new HashSet<int>(outputs);
+        var remaining = new int[_graph.Count];
+        foreach (var node in _graph.Nodes)
+            foreach (var p in node.Inputs) remaining[p]++;
+        var copies = new Dictionary<int, Data.NamedArray>();
+        float loss = float.NaN;
+        try
+        {
+            foreach (var node in _graph.Nodes)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                if (!node.IsPlanned || _training.ForwardTaskOf(node.Id) < 0) continue;
+                var value = Forward(_training.Tasks[_training.ForwardTaskOf(node.Id)], batch, randomSeed, checkRecomputation: false);
+                if (node.Kind == NodeKind.Loss) loss = value.Span[0];
+                if (keep.Contains(node.Id)) copies[node.Id] = Copy(node, value);
+                foreach (var p in node.Inputs)
+                    if (--remaining[p] == 0 && _graph[p].IsPlanned) Release(p);
+                if (remaining[node.Id] == 0) Release(node.Id);
+            }
+        }
+        finally
+        {
+            for (int t = 0; t < _buffers.Length; t++)
+                if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+        }
+        var list = new List<Data.NamedArray>();
+        foreach (int id in outputs)
+        {
+            var n = _graph[id];
+            if (copies.TryGetValue(id, out var c)) list.Add(c);
+            else if (n.Kind == NodeKind.Input) list.Add(Copy(n, batch[id]));
+            else if (!n.IsPlanned) list.Add(Copy(n, _model.Value(id)));
+            else throw new ArgumentException($"output '{n.Name}' is not computed by the forward pass", nameof(outputs));
+        }
+        return (loss, list);
+    }
+
+    private void Release(int node)
+    {
+        int t = _training.ForwardTaskOf(node);
+        if (t >= 0 && _buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+    }
+
+    private static Data.NamedArray Copy(Node node, Tensor value) =>
+        DTypes.IsInteger(node.DType)
+            ? Data.NamedArray.Of(node.Name, value.Span.ToArray().Select(v => (long)v).ToArray(), value.Shape)
+            : Data.NamedArray.Of(node.Name, value.Span.ToArray(), value.Shape);
+
+    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed) => Forward(task, batch, seed, CheckRecomputation);
+
+    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed, bool checkRecomputation)
     {
         var node = _graph[task.Node];
         if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
@@ -190,7 +262,7 @@ public sealed class ScheduleExecutor
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
         Charge(node.Op, start);
-        if (CheckRecomputation)
+        if (checkRecomputation)
         {
             ulong sum = Checksum(output.Span);
             if (_hasChecksum[task.Id] && _checksums[task.Id] != sum) throw new RecomputationMismatchException(node.Name);
@@ -218,12 +290,11 @@ public sealed class ScheduleExecutor
                 // The same rule as the training DAG: no gradient flows back through integer-valued results.
                 if (gs < 0 || reader.DType is "int64" or "int32" or "bool") continue;
                 var op = _ops[s]!;
-                OpCall? call = null;
                 var positions = _positions[s];
                 for (int k = 0; k < reader.Inputs.Length; k++)
                 {
                     if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
-                    call ??= BackwardCall(reader, batch, seed);
+                    var call = BackwardCall(reader, k, batch, seed);
                     var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
                     long start = Stopwatch.GetTimestamp();
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
@@ -241,13 +312,12 @@ public sealed class ScheduleExecutor
                 var opNode = _graph[o];
                 var op = _ops[o]!;
                 var opGrad = o == v.Id ? grad : _buffers[_training.GradTaskOf(o)] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({opNode.Name}), which is not live");
-                OpCall? opCall = null;
                 for (int k = 0; k < opNode.Inputs.Length; k++)
                 {
                     int p = opNode.Inputs[k];
                     int position = _positions[o][k];
                     if (_graph[p].Kind != NodeKind.Parameter || !op.IsDifferentiable(opNode, position)) continue;
-                    opCall ??= BackwardCall(opNode, batch, seed);
+                    var opCall = BackwardCall(opNode, k, batch, seed);
                     var pg = _model.Gradient(p);
                     using var contribution = _arena.Scratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
@@ -267,17 +337,20 @@ public sealed class ScheduleExecutor
     private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
         System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
 
-    /// <summary>An op call for a backward: resident operands and the planned operands listed in BackwardNeeds.</summary>
-    private OpCall BackwardCall(Node node, TrainingBatch batch, ulong seed)
+    /// <summary>
+    /// An op call for the vector-Jacobian product of input <paramref name="k"/>: resident operands and what the memory
+    /// model keeps for that operand's gradient (<see cref="Node.SavedFor"/>), nothing else.
+    /// </summary>
+    private OpCall BackwardCall(Node node, int k, TrainingBatch batch, ulong seed)
     {
+        var (saved, output) = node.SavedFor(k);
         var inputs = new Tensor?[node.Inputs.Length];
-        for (int k = 0; k < inputs.Length; k++)
+        for (int j = 0; j < inputs.Length; j++)
         {
-            int p = node.Inputs[k];
-            if (!_graph[p].IsPlanned) inputs[k] = Value(p, batch, required: true);
-            else if (node.BackwardNeeds.Contains(k)) inputs[k] = Value(p, batch, required: true);
+            int p = node.Inputs[j];
+            if (!_graph[p].IsPlanned || saved.Contains(j)) inputs[j] = Value(p, batch, required: true);
         }
-        return Call(node, inputs, seed, node.BackwardNeedsOutput ? Value(node.Id, batch, required: true) : null);
+        return Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
     }
 
     /// <summary>An op call with operands placed at their ONNX positions (absent optional operands stay null).</summary>

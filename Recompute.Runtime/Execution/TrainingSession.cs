@@ -37,6 +37,11 @@ public sealed record TrainingOptions
     /// (<see cref="ModelWeights.FromGraphSource"/>); parameters without a value are initialised from <see cref="Seed"/>.
     /// </summary>
     public ModelWeights? InitialWeights { get; init; }
+    /// <summary>
+    /// Clip gradients by their global L2 norm over every parameter: when it exceeds this value, all gradients are
+    /// scaled by value / norm before the update. Null: no clipping.
+    /// </summary>
+    public double? MaxGradientNorm { get; init; }
     /// <summary>Check every recomputed tensor bitwise against its first computation.</summary>
     public bool CheckRecomputation { get; init; } = true;
 }
@@ -65,7 +70,8 @@ public sealed partial class TrainingSession
 {
     private readonly ScheduleExecutor _executor;
     private readonly IOptimizer _optimizer;
-    private readonly int _seed;
+    private int _seed;
+    private readonly double? _clip;
     private readonly int _batches;
 
     private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena, ModelWeights? weights)
@@ -74,6 +80,9 @@ public sealed partial class TrainingSession
         Model = ModelState.Initialize(schedule.Training.Graph, arena, options.Seed, weights);
         _executor = new ScheduleExecutor(schedule.Training, Model) { CheckRecomputation = options.CheckRecomputation };
         _optimizer = options.Optimizer ?? new Sgd(0.01);
+        if (options.MaxGradientNorm is { } clip && !(clip > 0 && double.IsFinite(clip)))
+            throw new ArgumentOutOfRangeException(nameof(options), clip, "MaxGradientNorm must be positive");
+        _clip = options.MaxGradientNorm;
         _seed = options.Seed;
         _batches = Math.Max(1, options.SyntheticBatches);
     }
@@ -179,6 +188,7 @@ public sealed partial class TrainingSession
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var run = _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step), cancellation);
         cancellation.ThrowIfCancellationRequested();
+        if (_clip is { } clip) ClipGradients(clip);
         _optimizer.Update(Model);
         StepsRun = step;
         clock.Stop();
@@ -203,6 +213,121 @@ public sealed partial class TrainingSession
         return results;
     }
 
+    /// <summary>
+    /// The forward pass alone, with the current weights, on <paramref name="batch"/> (or the synthetic batch the next
+    /// <see cref="Step(CancellationToken)"/> would take): the loss that step would report, and the values of
+    /// <paramref name="outputs"/> (tensor names; default: the ONNX file's graph outputs, else the loss and every
+    /// tensor nobody reads). The ops run as in a training step (BatchNormalization by batch statistics when the graph
+    /// is in training mode, dropout with the next step's seed), so the loss is exactly that step's. Nothing is updated.
+    /// </summary>
+    /// <exception cref="ArgumentException">An output name is not a tensor of the graph.</exception>
+    public EvaluationResult Evaluate(TrainingBatch? batch = null, IReadOnlyList<string>? outputs = null, CancellationToken cancellation = default)
+    {
+        var ids = (outputs ?? DefaultOutputs(Graph)).Select(name => Graph.TryFind(name, out int id) ? id
+            : throw new ArgumentException($"'{name}' is not a tensor of graph '{Graph.Name}'", nameof(outputs))).ToList();
+        int step = StepsRun + 1;
+        var seed = DeterministicRandom.Derive((ulong)_seed, "dropout", step);
+        if (batch is not null)
+        {
+            var (loss, values) = _executor.Evaluate(batch, seed, ids, cancellation);
+            return new EvaluationResult(loss, values);
+        }
+        using var synthetic = TrainingBatch.Synthetic(Graph, Arena, _seed, StepsRun % _batches + 1);
+        var (l, v) = _executor.Evaluate(synthetic, seed, ids, cancellation);
+        return new EvaluationResult(l, v);
+    }
+
+    /// <summary>The outputs <see cref="Evaluate"/> reports by default (see there).</summary>
+    public static IReadOnlyList<string> DefaultOutputs(ComputationGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        if (graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(s))
+        {
+            var names = Onnx.OnnxModelFile.Read(s).Graph.Output.Select(o => o.Name).Where(n => graph.TryFind(n, out _)).ToList();
+            if (names.Count > 0) return names;
+        }
+        return graph.Nodes.Where(n => n.Kind == NodeKind.Loss || (n.IsPlanned && n.OutputIndex == 0 && graph.Successors(n.Id).Length == 0))
+            .Select(n => n.Name).ToList();
+    }
+
+    /// <summary>
+    /// Writes the ONNX file this session's graph was imported from with the current weights as its initializers
+    /// (see <see cref="ModelWeights.SaveOnnx"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The graph was not imported from an ONNX file.</exception>
+    public void SaveOnnx(string outputPath)
+    {
+        string source = Graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? s
+            : throw new InvalidOperationException($"graph '{Graph.Name}' was not imported from an ONNX file; save its weights with a checkpoint instead");
+        Model.ExportWeights().SaveOnnx(source, Graph, outputPath);
+    }
+
+    /// <summary>The global L2 norm of the parameter gradients of the last step (accumulated in double, in parameter order).</summary>
+    public double GradientNorm()
+    {
+        double sum = 0;
+        foreach (var p in Model.Parameters)
+            foreach (var g in Model.Gradient(p).Span) sum += (double)g * g;
+        return Math.Sqrt(sum);
+    }
+
+    private void ClipGradients(double max)
+    {
+        double norm = GradientNorm();
+        if (!(norm > max)) return;
+        float scale = (float)(max / norm);
+        foreach (var p in Model.Parameters)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(Model.Gradient(p).Span, scale, Model.Gradient(p).Span);
+    }
+
+    private const string CheckpointPrefix = "recompute/";
+
+    /// <summary>
+    /// Writes a checkpoint as a NumPy .npz file (atomically): the weights (<c>weight/NAME</c>), the optimizer's state
+    /// (<c>optimizer/...</c>), the number of steps run and the seed (from which every later step's synthetic batch and
+    /// dropout masks derive). <see cref="LoadCheckpoint"/> then continues bit for bit as if never stopped.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The optimizer cannot export its state.</exception>
+    public void SaveCheckpoint(string path)
+    {
+        var arrays = new List<Data.NamedArray>
+        {
+            Data.NamedArray.Of(CheckpointPrefix + "format", [1L]),
+            Data.NamedArray.Of(CheckpointPrefix + "step", [(long)StepsRun]),
+            Data.NamedArray.Of(CheckpointPrefix + "seed", [(long)_seed]),
+        };
+        arrays.AddRange(Model.ExportWeights().Arrays.Select(a => Data.NamedArray.Of("weight/" + a.Name, a.Floats!, [.. a.Shape])));
+        foreach (var a in _optimizer.ExportState(Model))
+            arrays.Add(a.Floats is { } f ? Data.NamedArray.Of("optimizer/" + a.Name, f, [.. a.Shape]) : Data.NamedArray.Of("optimizer/" + a.Name, a.Longs!, [.. a.Shape]));
+        Data.Npz.Write(path, arrays);
+    }
+
+    /// <summary>Restores a checkpoint written by <see cref="SaveCheckpoint"/> for this graph and optimizer type.</summary>
+    /// <exception cref="GraphFormatException">The file is not a readable checkpoint, or does not fit this graph or optimizer.</exception>
+    public void LoadCheckpoint(string path)
+    {
+        var arrays = Data.Npz.Read(path);
+        long Scalar(string name) => arrays.FirstOrDefault(a => a.Name == CheckpointPrefix + name)?.Longs is [var v] ? v
+            : throw new GraphFormatException(path, null, $"not a Recompute checkpoint: no '{CheckpointPrefix}{name}'");
+        if (Scalar("format") != 1) throw new GraphFormatException(path, null, $"checkpoint format {Scalar("format")} is not supported (1 is)");
+        long step = Scalar("step"), seed = Scalar("seed");
+        if (step < 0 || step > int.MaxValue || seed < 0 || seed > int.MaxValue) throw new GraphFormatException(path, null, "checkpoint step or seed out of range");
+        var weights = arrays.Where(a => a.Name.StartsWith("weight/", StringComparison.Ordinal)).Select(a => Data.NamedArray.Of(a.Name[7..], a.Floats
+            ?? throw new GraphFormatException(path, $"array '{a.Name}'", "a weight must be float32"), [.. a.Shape])).ToList();
+        var state = arrays.Where(a => a.Name.StartsWith("optimizer/", StringComparison.Ordinal))
+            .Select(a => a.Floats is { } f ? Data.NamedArray.Of(a.Name[10..], f, [.. a.Shape]) : Data.NamedArray.Of(a.Name[10..], a.Longs!, [.. a.Shape])).ToList();
+        var missing = Model.Parameters.Select(p => Graph[p].Name).Except(weights.Select(w => w.Name), StringComparer.Ordinal).FirstOrDefault();
+        if (missing is not null) throw new GraphFormatException(path, null, $"the checkpoint has no weight for parameter '{missing}' of graph '{Graph.Name}'");
+        try
+        {
+            Model.LoadWeights(new ModelWeights(weights));
+            _optimizer.ImportState(Model, state);
+        }
+        catch (ArgumentException e) { throw new GraphFormatException(path, null, e.Message); }
+        StepsRun = (int)step;
+        _seed = (int)seed;
+    }
+
     /// <summary>A batch for this session's graph from named arrays (see <see cref="TrainingBatch.FromArrays"/>).</summary>
     /// <exception cref="ArgumentException">Names, shapes or types do not match the graph's inputs.</exception>
     public TrainingBatch CreateBatch(IEnumerable<Data.NamedArray> arrays) => TrainingBatch.FromArrays(Graph, Arena, arrays);
@@ -211,6 +336,11 @@ public sealed partial class TrainingSession
     public ExecutionResult ComputeGradients(TrainingBatch batch, int step = 1) =>
         _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step));
 }
+
+/// <summary>What a forward pass computed (see <see cref="TrainingSession.Evaluate"/>).</summary>
+/// <param name="Loss">The loss (NaN when the graph has none).</param>
+/// <param name="Outputs">The requested tensors' values, in the order asked.</param>
+public sealed record EvaluationResult(float Loss, IReadOnlyList<Data.NamedArray> Outputs);
 
 /// <summary>No plan of the chosen solver fits the budget; the message says why and, when known, the smallest feasible budget.</summary>
 /// <param name="plan">The planner's answer (not feasible).</param>

@@ -222,11 +222,12 @@ public static class SampleModels
             var output = new TensorInfo(dtype, shape);
             // A secondary output (running statistics, split parts) costs its own element count, as in the cost model.
             double flops = outputIndex > 0 ? Elements(shape) : CostModel.ForwardFlops(op, attributes, operands, [output], 0);
+            var saved = OperatorRegistry.BackwardNeeds(op, inputs.Length) ?? throw new ArgumentException($"no saved-tensor rule for '{op}'", nameof(op));
             return _b.Add(new NodeSpec(name, op, loss ? NodeKind.Loss : NodeKind.Activation)
             {
                 Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = flops,
                 Attributes = attributes, OutputIndex = outputIndex,
-                BackwardNeeds = OperatorRegistry.BackwardNeeds(op)!.ToArray(), BackwardNeedsOutput = OperatorRegistry.BackwardNeedsOutput(op),
+                BackwardNeeds = [.. saved.Operands], BackwardNeedsOutput = saved.Output, SavedByRule = true,
             });
         }
 

@@ -11,7 +11,6 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 internal sealed class BatchNormalizationOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0, 1];
     public override bool IsDifferentiable(Node node, int operand) => node.OutputIndex == 0 && operand is 0 or 1 or 2;
 
     private static (int N, int C, int Area) Geometry(OpCall call)

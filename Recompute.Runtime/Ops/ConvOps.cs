@@ -11,7 +11,6 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 internal sealed class ConvOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0, 1];
 
     private static Conv2dShape Shape(OpCall call)
     {
@@ -57,7 +56,6 @@ internal sealed class ConvOp : Operator
 /// </summary>
 internal sealed class ConvTransposeOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0, 1];
 
     /// <summary>The equivalent convolution: its image is this op's output, its output this op's input.</summary>
     private static Conv2dShape Shape(OpCall call)

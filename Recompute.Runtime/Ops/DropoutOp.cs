@@ -12,7 +12,6 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 internal sealed class DropoutOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0 && node.OutputIndex == 0;
 
     private static (float Ratio, bool Training, ulong Seed) Settings(OpCall call)

@@ -9,14 +9,11 @@ internal interface IBinaryRule
     static abstract float Apply(float a, float b);
     static abstract float GradA(float a, float b, float g);
     static abstract float GradB(float a, float b, float g);
-    /// <summary>Operand values the backward reads.</summary>
-    static abstract int[] Reads { get; }
 }
 
 /// <summary>Add, Sub, Mul, Div and Pow with NumPy broadcasting; the backward sums over broadcast dimensions.</summary>
 internal sealed class ElementwiseBinary<TRule> : Operator where TRule : struct, IBinaryRule
 {
-    public override IReadOnlyList<int> BackwardReads => TRule.Reads;
 
     public override void Forward(OpCall call, Tensor output)
     {
@@ -39,7 +36,9 @@ internal sealed class ElementwiseBinary<TRule> : Operator where TRule : struct, 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var plan = new Broadcast(call.OutputShape, call.InputShape(0), call.InputShape(1));
-        bool needA = TRule.Reads.Contains(0), needB = TRule.Reads.Contains(1);
+        // Exactly the operands the saved-tensor table lists for this operand's gradient (the others are not kept).
+        var saved = SavedTensors.ForGradientOf(call.Node.Op, operand)?.Operands ?? [0, 1];
+        bool needA = saved.Contains(0), needB = saved.Contains(1);
         ReadOnlySpan<float> a = needA ? call.Input(0).Span : default, b = needB ? call.Input(1).Span : default;
         Tensor? scratch = plan.Identity[operand] ? null : call.Scratch(g.Length);
         try
@@ -66,7 +65,6 @@ internal struct AddRule : IBinaryRule
     public static float Apply(float a, float b) => a + b;
     public static float GradA(float a, float b, float g) => g;
     public static float GradB(float a, float b, float g) => g;
-    public static int[] Reads => [];
 }
 
 internal struct SubRule : IBinaryRule
@@ -74,7 +72,6 @@ internal struct SubRule : IBinaryRule
     public static float Apply(float a, float b) => a - b;
     public static float GradA(float a, float b, float g) => g;
     public static float GradB(float a, float b, float g) => -g;
-    public static int[] Reads => [];
 }
 
 internal struct MulRule : IBinaryRule
@@ -82,7 +79,6 @@ internal struct MulRule : IBinaryRule
     public static float Apply(float a, float b) => a * b;
     public static float GradA(float a, float b, float g) => g * b;
     public static float GradB(float a, float b, float g) => g * a;
-    public static int[] Reads => [0, 1];
 }
 
 internal struct DivRule : IBinaryRule
@@ -90,7 +86,6 @@ internal struct DivRule : IBinaryRule
     public static float Apply(float a, float b) => a / b;
     public static float GradA(float a, float b, float g) => g / b;
     public static float GradB(float a, float b, float g) => -g * a / (b * b);
-    public static int[] Reads => [0, 1];
 }
 
 internal struct PowRule : IBinaryRule
@@ -98,5 +93,4 @@ internal struct PowRule : IBinaryRule
     public static float Apply(float a, float b) => b == 2f ? a * a : MathF.Pow(a, b);
     public static float GradA(float a, float b, float g) => b == 2f ? g * 2f * a : g * b * MathF.Pow(a, b - 1f);
     public static float GradB(float a, float b, float g) => a > 0f ? g * MathF.Pow(a, b) * MathF.Log(a) : 0f;
-    public static int[] Reads => [0, 1];
 }

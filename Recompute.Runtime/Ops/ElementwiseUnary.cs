@@ -3,26 +3,26 @@ using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Ops;
 
-/// <summary>The scalar rule of an element-wise unary operator; its backward reads the input (or, for ReLU, the output: same mask).</summary>
+/// <summary>
+/// The scalar rule of an element-wise unary operator. Its derivative is written from the output when
+/// <see cref="FromOutput"/> (as <see cref="SavedTensors"/> says the backward reads it), else from the input.
+/// </summary>
 internal interface IUnaryRule
 {
     static abstract float Apply(float x);
-    static abstract float Grad(float x, float g);
+    /// <summary>True when <see cref="Grad"/> takes the output y, false when it takes the input x.</summary>
+    static abstract bool FromOutput { get; }
+    /// <summary>The input gradient from the output gradient <paramref name="g"/> and y (or x, see <see cref="FromOutput"/>).</summary>
+    static abstract float Grad(float v, float g);
 }
 
 /// <summary>Relu, Sqrt, Erf, Tanh, Sigmoid, Exp, Neg.</summary>
 internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, IUnaryRule
 {
-    private readonly bool _readsInput;
-    private readonly bool _readsOutput;
+    private readonly bool _reads;
 
-    /// <param name="readsOutput">The rule's gradient is evaluated at the output instead of the input (valid when the
-    /// rule's derivative is the same function of either, as ReLU's mask is).</param>
-    public ElementwiseUnary(bool readsInput = true, bool readsOutput = false) { _readsInput = readsInput && !readsOutput; _readsOutput = readsOutput; }
-
-    public override IReadOnlyList<int> BackwardReads => _readsInput ? [0] : [];
-
-    public override bool BackwardReadsOutput => _readsOutput;
+    /// <param name="reads">False for rules whose gradient reads no value (Neg).</param>
+    public ElementwiseUnary(bool reads = true) { _reads = reads; }
 
     public override void Forward(OpCall call, Tensor output)
     {
@@ -32,51 +32,69 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
-        var x = _readsOutput ? call.Output().Span : _readsInput ? call.Input(0).Span : default;
-        bool reads = _readsInput || _readsOutput;
-        for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(reads ? x[i] : 0f, g[i]);
+        if (!_reads)
+        {
+            for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(0f, g[i]);
+            return;
+        }
+        if (TRule.FromOutput && !call.HasOutput)
+        {
+            // A node that kept its input instead of its output (per-node needs of an older file): recompute y here.
+            var x = call.Input(0).Span;
+            for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(TRule.Apply(x[i]), g[i]);
+            return;
+        }
+        var v = TRule.FromOutput ? call.Output().Span : call.Input(0).Span;
+        for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(v[i], g[i]);
     }
 }
 
 internal struct ReluRule : IUnaryRule
 {
     public static float Apply(float x) => x > 0f ? x : 0f;
-    public static float Grad(float x, float g) => x > 0f ? g : 0f;
+    public static bool FromOutput => true;
+    public static float Grad(float y, float g) => y > 0f ? g : 0f;
 }
 
 internal struct SqrtRule : IUnaryRule
 {
     public static float Apply(float x) => MathF.Sqrt(x);
-    public static float Grad(float x, float g) => g * 0.5f / MathF.Sqrt(x);
+    public static bool FromOutput => true;
+    public static float Grad(float y, float g) => g * 0.5f / y;
 }
 
 internal struct ErfRule : IUnaryRule
 {
     public static float Apply(float x) => (float)Erf.Of(x);
+    public static bool FromOutput => false;
     public static float Grad(float x, float g) => g * (float)(2.0 / Math.Sqrt(Math.PI) * Math.Exp(-(double)x * x));
 }
 
 internal struct TanhRule : IUnaryRule
 {
     public static float Apply(float x) => MathF.Tanh(x);
-    public static float Grad(float x, float g) { float t = MathF.Tanh(x); return g * (1f - t * t); }
+    public static bool FromOutput => true;
+    public static float Grad(float t, float g) => g * (1f - t * t);
 }
 
 internal struct SigmoidRule : IUnaryRule
 {
     public static float Apply(float x) => 1f / (1f + MathF.Exp(-x));
-    public static float Grad(float x, float g) { float s = 1f / (1f + MathF.Exp(-x)); return g * s * (1f - s); }
+    public static bool FromOutput => true;
+    public static float Grad(float s, float g) => g * s * (1f - s);
 }
 
 internal struct ExpRule : IUnaryRule
 {
     public static float Apply(float x) => MathF.Exp(x);
-    public static float Grad(float x, float g) => g * MathF.Exp(x);
+    public static bool FromOutput => true;
+    public static float Grad(float y, float g) => g * y;
 }
 
 internal struct NegRule : IUnaryRule
 {
     public static float Apply(float x) => -x;
+    public static bool FromOutput => false;
     public static float Grad(float x, float g) => -g;
 }
 
@@ -96,7 +114,6 @@ internal static class Erf
 /// <summary>Clip(x, min, max): bounds from operands 1 and 2 (opset 11+) or attributes (older opsets).</summary>
 internal sealed class ClipOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
 
     private static (float Lo, float Hi) Bounds(OpCall call)
@@ -124,7 +141,6 @@ internal sealed class ClipOp : Operator
 /// <summary>Cast: float values are copied; integer targets truncate, bool targets test for non-zero. Gradient flows only between float types.</summary>
 internal sealed class CastOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => !DTypes.IsInteger(node.DType);
 
     public override void Forward(OpCall call, Tensor output)

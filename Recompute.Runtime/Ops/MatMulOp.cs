@@ -10,7 +10,6 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 internal sealed class MatMulOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0, 1];
 
     private sealed record Geometry(int M, int N, int K, int[] OutBatch, Broadcast Batches, int ABatchSize, int BBatchSize, bool BIsMatrix);
 
@@ -76,7 +75,6 @@ internal sealed class MatMulOp : Operator
 /// <summary>ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C, with <c>transA</c>, <c>transB</c> and a broadcast C.</summary>
 internal sealed class GemmOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0, 1];
 
     private static (int M, int N, int K, bool TA, bool TB, float Alpha, float Beta) Geometry(OpCall call)
     {

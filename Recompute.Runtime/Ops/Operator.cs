@@ -25,8 +25,14 @@ public sealed class OpCall
 
     public Node Node { get; }
 
-    /// <summary>The op's own output, for backwards that read it (<see cref="Node.BackwardNeedsOutput"/>).</summary>
+    /// <summary>The op's own output, for backwards that read it (<see cref="Node.SavedFor"/>).</summary>
     public Tensor Output() => _output ?? throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}): its own output is not available to its backward here");
+
+    /// <summary>True when the op's own output is handed to this backward.</summary>
+    public bool HasOutput => _output is not null;
+
+    /// <summary>True when the value of operand <paramref name="k"/> is handed to this call.</summary>
+    public bool HasValue(int k) => k < _inputs.Length && _inputs[k] is not null;
     public int[] OutputShape { get; }
     public Arena Arena { get; }
     /// <summary>Seed of this training step for operators with randomness (dropout): the same in a recomputation.</summary>
@@ -38,7 +44,7 @@ public sealed class OpCall
     {
         if (!HasOperand(k)) throw new InvalidOperationException($"'{Node.Name}' ({Node.Op}) has no operand #{k}");
         return _inputs[k] ?? throw new InvalidOperationException(
-            $"'{Node.Name}' ({Node.Op}): the value of operand #{k} is not available here; the backward of this node may read only operands [{string.Join(",", Node.BackwardNeeds)}] and resident tensors");
+            $"'{Node.Name}' ({Node.Op}): the value of operand #{k} is not available here; the memory model keeps for this backward only what SavedTensors lists for the operand, and resident tensors");
     }
 
     /// <summary>True when optional operand <paramref name="k"/> (an ONNX operand position) is present.</summary>
@@ -68,9 +74,10 @@ public sealed class OpCall
 
 /// <summary>
 /// An operator: its forward computation and, side by side, the vector-Jacobian product for each operand.
-/// The backward of an operator may read the values of the operands listed by <see cref="BackwardReads"/> (plus
-/// resident operands) and never its own output: the memory model (<see cref="TrainingGraph"/>) keeps only those.
-/// An operator that needs its output in backward (softmax, sqrt) recomputes it from its inputs in scratch memory.
+/// The backward for one operand may read the values <see cref="SavedTensors"/> lists for that operand (plus resident
+/// operands): the memory model (<see cref="TrainingGraph"/>) keeps only those, and the executor hands the backward
+/// nothing else. Graphs whose nodes give their own per-node needs (older native files) may keep the input where the
+/// table reads the output; the backwards of those rows (softmax, sqrt, ...) then recompute the output in scratch.
 /// </summary>
 public abstract class Operator
 {
@@ -79,12 +86,6 @@ public abstract class Operator
 
     /// <summary>False for operands that carry no gradient (indices, shapes, conditions).</summary>
     public virtual bool IsDifferentiable(Node node, int operand) => true;
-
-    /// <summary>Operand positions whose forward values the backward reads (the value of <see cref="Node.BackwardNeeds"/> this runtime expects).</summary>
-    public abstract IReadOnlyList<int> BackwardReads { get; }
-
-    /// <summary>True when the backward reads the op's own output (the value of <see cref="Node.BackwardNeedsOutput"/> this runtime expects).</summary>
-    public virtual bool BackwardReadsOutput => false;
 
     /// <summary>
     /// Writes (overwrites) into <paramref name="gradInput"/> the gradient of the loss with respect to operand

@@ -13,13 +13,13 @@ public static class OperatorRegistry
         ["Mul"] = new ElementwiseBinary<MulRule>(),
         ["Div"] = new ElementwiseBinary<DivRule>(),
         ["Pow"] = new ElementwiseBinary<PowRule>(),
-        ["Relu"] = new ElementwiseUnary<ReluRule>(readsOutput: true),
+        ["Relu"] = new ElementwiseUnary<ReluRule>(),
         ["Sqrt"] = new ElementwiseUnary<SqrtRule>(),
         ["Erf"] = new ElementwiseUnary<ErfRule>(),
         ["Tanh"] = new ElementwiseUnary<TanhRule>(),
         ["Sigmoid"] = new ElementwiseUnary<SigmoidRule>(),
         ["Exp"] = new ElementwiseUnary<ExpRule>(),
-        ["Neg"] = new ElementwiseUnary<NegRule>(readsInput: false),
+        ["Neg"] = new ElementwiseUnary<NegRule>(reads: false),
         ["Clip"] = new ClipOp(),
         ["Cast"] = new CastOp(),
         ["Identity"] = new ReshapeOp(),
@@ -62,11 +62,10 @@ public static class OperatorRegistry
             : throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", $"op '{node.Op}' is not supported by the runtime (supported: {string.Join(", ", SupportedOps)})");
 
     /// <summary>
-    /// The operand positions whose values the runtime's backward of the node's op reads: what an importer
-    /// should put in <see cref="NodeSpec.BackwardNeeds"/> (null for unknown ops).
+    /// The operand positions whose values the backward of an op reads for some of its <paramref name="arity"/> operands
+    /// and whether it reads its output: the union of <see cref="SavedTensors"/>' row (what a per-node list of needs must
+    /// hold); null for an op the table does not know.
     /// </summary>
-    public static IReadOnlyList<int>? BackwardNeeds(string opType) => Operators.TryGetValue(opType, out var op) ? op.BackwardReads : null;
-
-    /// <summary>Whether the runtime's backward of an op type reads the op's own output (see <see cref="Node.BackwardNeedsOutput"/>).</summary>
-    public static bool BackwardNeedsOutput(string opType) => Operators.TryGetValue(opType, out var op) && op.BackwardReadsOutput;
+    public static SavedValues? BackwardNeeds(string opType, int arity) =>
+        SavedTensors.Union(opType, Enumerable.Range(0, arity)) is { } s ? s with { Operands = [.. s.Operands.Where(p => p < arity)] } : null;
 }

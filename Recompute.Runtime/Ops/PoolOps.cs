@@ -10,7 +10,6 @@ internal sealed class PoolOp : Operator
 
     public PoolOp(bool max) { _max = max; }
 
-    public override IReadOnlyList<int> BackwardReads => _max ? [0] : [];
 
     private static (int Planes, Window2d W) Geometry(OpCall call)
     {
@@ -140,7 +139,6 @@ internal sealed class PoolOp : Operator
 /// <summary>GlobalAveragePool: the mean of each (n, c) plane.</summary>
 internal sealed class GlobalAveragePoolOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
 
     public override void Forward(OpCall call, Tensor output)
     {

@@ -10,7 +10,6 @@ internal sealed class ReduceOp : Operator
 
     public ReduceOp(bool mean) { _mean = mean; }
 
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
 
     /// <summary>The plan broadcasting the kept-dims output over the input, and the number of elements per output.</summary>

@@ -9,7 +9,6 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 internal sealed class ReshapeOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
     public override void Forward(OpCall call, Tensor output) => call.Input(0).Span.CopyTo(output.Span);
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput) => g.CopyTo(gradInput);
@@ -18,7 +17,6 @@ internal sealed class ReshapeOp : Operator
 /// <summary>Transpose with attribute <c>perm</c> (default: reverse the dimensions).</summary>
 internal sealed class TransposeOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
 
     private static int[] Perm(OpCall call)
     {
@@ -138,7 +136,6 @@ internal static class AxisBlocks
 /// <summary>Split along <c>axis</c>: this node is output <see cref="Node.OutputIndex"/>. Sizes from the <c>split</c> operand or attribute, else equal parts.</summary>
 internal sealed class SplitOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
 
     private static (int Axis, int Start, int Outer, int Inner, int AxisLength, int Count) Geometry(OpCall call)
@@ -169,7 +166,6 @@ internal sealed class SplitOp : Operator
 /// <summary>Concat along <c>axis</c>.</summary>
 internal sealed class ConcatOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
 
     public override void Forward(OpCall call, Tensor output)
     {
@@ -198,7 +194,6 @@ internal sealed class ConcatOp : Operator
 /// <summary>Gather(data, indices) along <c>axis</c>; the backward scatters into data (indices carry no gradient).</summary>
 internal sealed class GatherOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [1];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
 
     private static (int Outer, int AxisLength, int Inner, int Count) Geometry(OpCall call)
@@ -243,7 +238,6 @@ internal sealed class GatherOp : Operator
 /// <summary>Where(condition, x, y) with broadcasting; the condition carries no gradient.</summary>
 internal sealed class WhereOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0];
     public override bool IsDifferentiable(Node node, int operand) => operand != 0;
 
     public override void Forward(OpCall call, Tensor output)
@@ -278,7 +272,6 @@ internal sealed class WhereOp : Operator
 /// <summary>Trilu(x, k): keeps the upper (attribute <c>upper</c>=1, default) or lower triangle of the last two dimensions.</summary>
 internal sealed class TriluOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;
 
     private static void Mask(OpCall call, ReadOnlySpan<float> src, Span<float> dst)
@@ -305,7 +298,6 @@ internal sealed class TriluOp : Operator
 /// <summary>Constant, ConstantOfShape and Shape when they are planned rather than folded: values without gradient.</summary>
 internal sealed class ConstantOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [];
     public override bool IsDifferentiable(Node node, int operand) => false;
 
     public override void Forward(OpCall call, Tensor output)

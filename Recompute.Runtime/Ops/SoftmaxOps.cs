@@ -5,11 +5,10 @@ namespace Recompute.Runtime.Ops;
 
 /// <summary>
 /// Softmax along <c>axis</c> (default −1): the last axis on the optimised kernel, other axes with a strided loop here.
-/// The backward recomputes the output from the input in scratch.
+/// The backward reads the output (PyTorch's _softmax_backward_data reads the result).
 /// </summary>
 internal sealed class SoftmaxOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0];
 
     private static (int Outer, int Len, int Inner) Geometry(OpCall call)
     {
@@ -43,15 +42,19 @@ internal sealed class SoftmaxOp : Operator
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var (outer, len, inner) = Geometry(call);
-        using var ys = call.Scratch(g.Length);
-        var y = ys.Span;
+        // The table keeps the output; a node that kept its input instead (older per-node needs) recomputes it in scratch.
+        using var ys = call.HasOutput ? null : call.Scratch(g.Length);
+        if (ys is not null)
+        {
+            if (inner == 1) Kernels.Softmax.Forward(call.Input(0).Span, ys.Span, outer, len);
+            else Compute(call.Input(0).Span, ys.Span, outer, len, inner);
+        }
+        ReadOnlySpan<float> y = ys is null ? call.Output().Span : ys.Span;
         if (inner == 1)
         {
-            Kernels.Softmax.Forward(call.Input(0).Span, y, outer, len);
             Kernels.Softmax.Backward(y, g, gradInput, outer, len);
             return;
         }
-        Compute(call.Input(0).Span, y, outer, len, inner);
         for (int o = 0; o < outer; o++)
             for (int i = 0; i < inner; i++)
             {
@@ -69,7 +72,6 @@ internal sealed class SoftmaxOp : Operator
 /// </summary>
 internal sealed class SoftmaxCrossEntropyOp : Operator
 {
-    public override IReadOnlyList<int> BackwardReads => [0, 1];
     public override bool IsDifferentiable(Node node, int operand) => operand == 0 && node.OutputIndex == 0;
 
     private sealed record Geometry(int N, int C, int D, string Reduction, long? Ignore);

@@ -161,6 +161,12 @@ public class HostileCliCorpusTests
             new("plan -o x --dot x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", w.P("x")], 2, "it is also the output of -o"),
             new("plan -o x --dot ./x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", Path.Combine(w.Dir, ".", "x")], 2, "it is also the output of -o"),
 
+            // ---- sizes and times whose sums overflow: a named error where the graph is built, never OverflowException
+            new("inspect on three 2^61-byte activations", w => ["inspect", w.File("big.json", Chain(3, 1L << 61, 1))], 2, "the tensors' sizes sum to 6917529027641081864 bytes, over the limit"),
+            new("report on three 2^61-byte activations", w => ["report", w.File("big.json", Chain(3, 1L << 61, 1)), "-o", w.P("rep")], 2, "over the limit"),
+            new("plan --min-memory on three 2^59-byte activations", w => ["plan", w.File("big.json", Chain(3, 1L << 59, 1)), "--min-memory"], 2, "over the limit"),
+            new("plan on times summing to Infinity", w => ["plan", w.File("slow.json", Chain(3, 8, 1e308)), "--budget", "100%"], 2, "the tasks' times sum to more than the largest number"),
+
             // ---- inputs that are not regular files, or too large: refused at open, without reading
             new("plan on a FIFO", w => ["plan", w.Fifo("g.json"), "--budget", "1GB"], 2, "is a FIFO (named pipe), not a regular file"),
             new("plan on a link to /dev/zero", w => ["plan", w.Link("z.txt", "/dev/zero"), "--budget", "1GB"], 2, "is a character device, not a regular file"),
@@ -181,6 +187,38 @@ public class HostileCliCorpusTests
             new("report on a link to /dev/zero", w => ["report", w.Link("g.json", "/dev/zero"), "-o", w.P("rep")], 2, "is a character device"),
         };
         return cases.Select(c => new object[] { c });
+    }
+
+    /// <summary>x → a0 → ... → a(n−1) → loss, each activation of <paramref name="bytes"/> bytes and <paramref name="time"/>.</summary>
+    internal static byte[] Chain(int n, long bytes, double time)
+    {
+        // Written as text: the builder would refuse the hostile ones, which is the point.
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var nodes = new List<string> { "{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"inputs\": [], \"bytes\": 4, \"time\": 0}" };
+        for (int i = 0; i < n; i++)
+            nodes.Add(string.Create(inv, $"{{\"name\": \"a{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"{(i == 0 ? "x" : $"a{i - 1}")}\"], \"bytes\": {bytes}, \"time\": {time:R}}}"));
+        nodes.Add($"{{\"name\": \"loss\", \"op\": \"Sum\", \"kind\": \"loss\", \"inputs\": [\"a{n - 1}\"], \"bytes\": 4, \"time\": 1}}");
+        return System.Text.Encoding.UTF8.GetBytes("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"chain\", \"nodes\": [" + string.Join(", ", nodes) + "]}");
+    }
+
+    [Fact]
+    public void SizesJustUnderTheLimit_PlanAndReport()
+    {
+        // 3 × 2^57 = 4.3e17 bytes, under the 2^59 = 5.8e17 limit: every command plans it without overflow. The
+        // smallest budget is a backward step's: grad(a1) reads a1 and grad(a2) and writes grad(a1), 3 × 2^57.
+        using var w = new Workspace();
+        var g = w.File("near.json", Chain(3, 1L << 57, 1));
+        foreach (var args in new[]
+                 {
+                     new[] { "inspect", g }, ["plan", g, "--min-memory"], ["plan", g, "--min-memory", "--solver", "dp"],
+                     ["plan", g, "--budget", "100%", "--solver", "greedy"], ["report", g, "-o", w.P("rep"), "--points", "3", "--time-limit", "0.5"],
+                 })
+        {
+            var (code, stdout, stderr) = Run(args);
+            Assert.True(code == 0, $"{string.Join(' ', args)}: exit {code}; {stderr}");
+            Assert.DoesNotContain("Infinity", stdout);
+            Assert.DoesNotContain("NaN", stdout);
+        }
     }
 
     private const string PaperGraph = "3 1\n0 8 0\n1 16 /w\n2 8 _\nforward\n2 1\n0 _\n1 _\n2\nLinearFunction\n{\"rank\": 0}\n";

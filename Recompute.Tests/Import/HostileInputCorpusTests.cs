@@ -172,7 +172,15 @@ public class HostileInputCorpusTests
             new("checkmate: total past 2^63-1", "t.json", () => Utf8(Cm(CmN(0, "a", ram: "9223372036854775807") + ", " + CmN(1, "b", ram: "9223372036854775807"), "{\"source\": 0, \"target\": 1}")), "overflows 64 bits"),
             new("paper: total past 2^63-1", "t.txt", () => Utf8(Paper("0 9223372036854775807 0\n1 9223372036854775807 _\n", "forward\n1 1\n0 _\n1\nReLU\n{}\n", 2, 1)), "overflows 64 bits"),
             new("checkmate: infinite time", "t.json", () => Utf8(Cm(CmN(0, "a", cpu: "1e999"), "")), "not a finite number"),
-            new("native: enormous but valid size", "t.json", () => Utf8(Native(N("x", "input", 1L << 62) + ", " + N("y", "loss", 4, "\"x\""))), null),
+            new("native: enormous but valid size", "t.json", () => Utf8(Native(N("x", "input", 1L << 58) + ", " + N("y", "loss", 4, "\"x\""))), null),
+            // Issue 14: sums that fit 64 bits while the peak with gradients (or the paper model's 2·M(V)) does not.
+            // 3 × 2^61 = 6.9e18 < 2^63 − 1, but over the 2^59 limit on the total; 3 × 2^59 likewise.
+            new("native: three 2^61-byte activations", "t.json", () => Utf8(Native(N("x", "input", 4) + ", " + N("a", "activation", 1L << 61, "\"x\"") + ", " +
+                N("b", "activation", 1L << 61, "\"a\"") + ", " + N("c", "activation", 1L << 61, "\"b\"") + ", " + N("l", "loss", 4, "\"c\""))), "over the limit of 576460752303423488 (2^59"),
+            new("native: three 2^59-byte activations", "t.json", () => Utf8(Native(N("x", "input", 4) + ", " + N("a", "activation", 1L << 59, "\"x\"") + ", " +
+                N("b", "activation", 1L << 59, "\"a\"") + ", " + N("c", "activation", 1L << 59, "\"b\"") + ", " + N("l", "loss", 4, "\"c\""))), "over the limit of"),
+            new("checkmate: times summing past double's range", "t.json", () => Utf8(Cm(CmN(0, "a", cpu: "1e308") + ", " + CmN(1, "b", cpu: "1e308"), "{\"source\": 0, \"target\": 1}")), "the tasks' times sum to more than the largest number"),
+            new("paper: sizes just past 2^59 in total", "t.txt", () => Utf8(Paper("0 8 0\n1 576460752303423488 _\n", "forward\n1 1\n0 _\n1\nReLU\n{}\n", 2, 1)), "over the limit of"),
             new("paper: huge block count, short file", "t.txt", () => Utf8("2 2000000000\n0 8 0\n1 8 _\n"), "ends early"),
             new("paper: count above 2^31", "t.txt", () => Utf8("99999999999 1\n"), "too large"),
 

@@ -168,7 +168,7 @@ public class OnnxSampleGraphTests
         var bn = g.Find("/net/bn1/BatchNormalization_output_0");
         Assert.Equal(1, bn.AttributeLong("training_mode", 0));
         Assert.Equal(1e-5, bn.AttributeDouble("epsilon", 0), 9);
-        Assert.Equal([0], bn.BackwardNeeds.ToArray());
+        Assert.Equal([0, 1], bn.BackwardNeeds.ToArray()); // the input and the scale (a resident parameter)
         var runningMean = g.Find("/net/bn1/BatchNormalization_output_1");
         Assert.Equal(1, runningMean.OutputIndex);
         Assert.Equal([64L], runningMean.Shape.ToArray());

@@ -34,7 +34,8 @@ internal sealed class Net
         _b.Add(new NodeSpec(name ?? $"{op.ToLowerInvariant()}{_auto++}", op, loss ? NodeKind.Loss : NodeKind.Activation)
         {
             Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = Elements(shape),
-            Attributes = attrs, OutputIndex = outputIndex, BackwardNeeds = OperatorRegistry.BackwardNeeds(op)!.ToArray(), BackwardNeedsOutput = OperatorRegistry.BackwardNeedsOutput(op),
+            Attributes = attrs, OutputIndex = outputIndex, BackwardNeeds = [.. OperatorRegistry.BackwardNeeds(op, inputs.Length)!.Value.Operands],
+            BackwardNeedsOutput = OperatorRegistry.BackwardNeeds(op, inputs.Length)!.Value.Output, SavedByRule = true,
         });
 
     public ComputationGraph Build() => _b.Build();

@@ -356,16 +356,13 @@ public static class OnnxImporter
                 _builder.Add(new NodeSpec(name, node.OpType, kind)
                 {
                     Inputs = inputIds, Bytes = Bytes(info, where), Time = time, Shape = info.Shape, DType = info.DType,
-                    Attributes = outAttrs, OutputIndex = i, BackwardNeeds = OnlyOutputNeeded(node.OpType) ? [] : needs,
-                    BackwardNeedsOutput = OnlyOutputNeeded(node.OpType),
+                    Attributes = outAttrs, OutputIndex = i, BackwardNeeds = needs.Needs, BackwardNeedsOutput = needs.Output,
+                    SavedByRule = SavedTensors.Knows(node.OpType),
                 });
                 if (i == 0 && !constant && node.OpType is "SoftmaxCrossEntropyLoss" or "NegativeLogLikelihoodLoss") lossCandidates.Add(name);
             }
             _nodeOutputs[string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name] = node.Output.Where(o => !string.IsNullOrEmpty(o)).ToArray();
         }
-
-        /// <summary>ReLU's backward mask y &gt; 0 equals x &gt; 0: reading the output lets the input go as soon as y is made.</summary>
-        private static bool OnlyOutputNeeded(string op) => op == "Relu";
 
         /// <summary>A literal Reshape target rewritten for the new batch size (see the class remarks).</summary>
         private long[] RebatchTarget(long[] target, long[] input)
@@ -475,35 +472,17 @@ public static class OnnxImporter
         }
 
         /// <summary>
-        /// Operand positions (into the present operands) whose forward values the op's backward reads; null = all.
+        /// Operand indexes (into the present operands) whose forward values the op's backward reads for some operand,
+        /// and whether it reads its output: the union of <see cref="SavedTensors"/>' row over the operands (what the
+        /// node's per-node fields say; the training graph refines it per operand). Null for an op without a row.
         /// </summary>
-        private static IReadOnlyList<int>? BackwardNeeds(string op, List<int> onnxPositions)
+        private static (IReadOnlyList<int>? Needs, bool Output) BackwardNeeds(string op, List<int> onnxPositions)
         {
-            int[]? onnx = op switch
-            {
-                "Add" or "Sub" or "Sum" or "Mean" or "Concat" or "Split" or "Reshape" or "Flatten" or "Transpose" or "Identity"
-                    or "Unsqueeze" or "Squeeze" or "Slice" or "Expand" or "Tile" or "Pad" or "Cast" or "CastLike" or "Dropout"
-                    or "Neg" or "ReduceSum" or "Trilu" or "Resize" or "Upsample" or "CumSum" or "DepthToSpace" or "SpaceToDepth"
-                    or "Equal" or "Less" or "Greater" or "LessOrEqual" or "GreaterOrEqual" or "And" or "Or" or "Xor" or "Not"
-                    or "Shape" or "Size" or "Constant" or "ConstantOfShape" or "Range" or "IsNaN" or "IsInf" => [],
-                "Relu" or "Clip" or "Erf" or "Sqrt" or "Softmax" or "LogSoftmax" or "BatchNormalization" or "MaxPool" or "AveragePool"
-                    or "LpPool" or "GlobalAveragePool" or "GlobalMaxPool" or "GlobalLpPool" or "ReduceMean" or "ReduceMax" or "ReduceMin"
-                    or "ReduceProd" or "ReduceL1" or "ReduceL2" or "ReduceLogSum" or "ReduceLogSumExp" or "ReduceSumSquare"
-                    or "LayerNormalization" or "InstanceNormalization" or "GroupNormalization" or "MeanVarianceNormalization"
-                    or "Sigmoid" or "Tanh" or "Exp" or "Log" or "Abs" or "Reciprocal" or "LeakyRelu" or "Elu" or "Selu" or "Celu"
-                    or "Gelu" or "Softplus" or "Softsign" or "HardSigmoid" or "HardSwish" or "Mish" or "ThresholdedRelu" or "Sin"
-                    or "Cos" or "Tan" or "Asin" or "Acos" or "Atan" or "Sinh" or "Cosh" or "Asinh" or "Acosh" or "Atanh" or "LRN"
-                    or "Shrink" => [0],
-                "Gather" or "GatherElements" => [1],
-                "Where" => [0],
-                "SoftmaxCrossEntropyLoss" or "NegativeLogLikelihoodLoss" => [0, 1, 2],
-                _ => null,
-            };
-            if (onnx is null) return null;
+            if (SavedTensors.Union(op, onnxPositions) is not { } saved) return (null, false);
             var result = new List<int>();
             for (int k = 0; k < onnxPositions.Count; k++)
-                if (onnx.Contains(onnxPositions[k])) result.Add(k);
-            return result;
+                if (saved.Operands.Contains(onnxPositions[k])) result.Add(k);
+            return (result, saved.Output);
         }
     }
 }
