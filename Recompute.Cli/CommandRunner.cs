@@ -120,6 +120,13 @@ public static class CommandRunner
         {
             return UsageError(cli, e.Message, stderr);
         }
+        catch (Recompute.Planner.Solvers.LowerSetLimitException e)
+        {
+            // The exact DP's lower sets outgrew the limit (plan, maxbatch, report, train alike): a choice to change.
+            // Only plan and inspect have --max-lower-sets to raise.
+            bool canRaise = cli.Options.Any(o => o.Name == "--max-lower-sets");
+            return UsageError(cli, canRaise ? e.Message : e.Message.Replace(", or raise --max-lower-sets", "", StringComparison.Ordinal), stderr);
+        }
         catch (GraphFormatException e)
         {
             stderr.WriteLine($"recompute {cli.Name}: {e.Message}");

@@ -131,6 +131,14 @@ public sealed record SizeValue(string Option, string Text)
     /// <summary>True for "40%": a share of the store-all peak.</summary>
     public bool IsPercentage => ByteSize.IsPercentage(Text);
 
+    /// <summary>
+    /// For a bare number ("40"), what it was read as, for messages when nothing fits: " (a bare number is bytes; for
+    /// a share of the store-all peak write 40%)"; otherwise empty.
+    /// </summary>
+    public string BareNumberHint(bool allowPercent = true) => !ByteSize.IsBareNumber(Text) ? ""
+        : allowPercent ? $" ({Option} {Text.Trim()} is {Text.Trim()} bytes; for a share of the store-all peak write {Text.Trim()}%, or give a unit: MiB, GiB)"
+        : $" ({Option} {Text.Trim()} is {Text.Trim()} bytes; give a unit: MiB, GiB)";
+
     /// <summary>Checks the syntax and sign without a reference size.</summary>
     /// <exception cref="UsageException">Not a size.</exception>
     public void Check() => Resolve(() => 1L << 40);

@@ -131,16 +131,11 @@ internal static class CommandSupport
     /// <summary>The name the option was given under ("-o" or "--output"), for messages.</summary>
     public static string GivenAs(ParseResult parse, Option option) => parse.GetResult(option)?.IdentifierToken?.Value ?? option.Name;
 
-    /// <summary>Time values with their unit, e.g. "1234 paper units" or "3.2 GFLOP".</summary>
-    public static string Time(double t, string unit) => unit switch
-    {
-        "flop" => t >= 1e12 ? $"{t / 1e12:0.00} TFLOP" : t >= 1e9 ? $"{t / 1e9:0.00} GFLOP" : t >= 1e6 ? $"{t / 1e6:0.00} MFLOP" : $"{t:0} FLOP",
-        "s" => $"{t:0.000} s",
-        // Past 10^15 a fixed-point figure is a wall of digits: scientific notation instead.
-        _ => t >= 1e15 ? $"{t:0.###E+0} {unit}" : $"{t:0.###} {unit}",
-    };
+    /// <summary>Time values with their unit, e.g. "1234 paper units" or "3.20 GFLOP".</summary>
+    public static string Time(double t, string unit) => TimeUnits.Format(t, unit);
 
     public static string Percent(double ratio) => $"{ratio * 100:0.00}%";
 
-    public static string Bytes(long b) => $"{ByteSize.Format(b)} ({b} B)";
+    /// <summary>"1.25 GiB (1342177280 B)"; below a KiB just "40 B".</summary>
+    public static string Bytes(long b) => b < 1024 ? ByteSize.Format(b) : $"{ByteSize.Format(b)} ({b} B)";
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
+using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
@@ -36,6 +37,8 @@ public sealed class InspectCommand : CliCommand
             limit = e.Limit;
         }
         var storeAll = RecomputePlanner.StoreAll(problem);
+        // Planned bytes with views aliased to their base (a view owns no buffer); activationBytes stays the logical sum.
+        long physical = problem.Training.Tasks.Where(t => t.Kind == TaskKind.Forward).Aggregate(0L, (sum, t) => checked(sum + t.Bytes));
         var ops = graph.OperationHistogram;
         int operations = ops.Values.Sum();
 
@@ -49,6 +52,7 @@ public sealed class InspectCommand : CliCommand
                 .Field("plannedTensors", (long)problem.Forward.Count)
                 .Field("activationBytes", graph.OperationOutputBytes)
                 .Field("plannedBytes", graph.ActivationBytes)
+                .Field("physicalPlannedBytes", physical)
                 .Field("parameterBytes", graph.ParameterBytes)
                 .Field("inputBytes", graph.InputBytes)
                 .Field("constantBytes", graph.ConstantBytes)
@@ -68,7 +72,7 @@ public sealed class InspectCommand : CliCommand
             .Row("operations", operations.ToString())
             .Row("tensors", $"{graph.Count} ({problem.Forward.Count} planned, the rest inputs, parameters and constants)")
             .Row("edges", graph.EdgeCount.ToString())
-            .Row("activations", CommandSupport.Bytes(graph.OperationOutputBytes) + $", {ByteSize.Format(graph.ActivationBytes)} of them planned")
+            .Row("activations", CommandSupport.Bytes(graph.OperationOutputBytes) + $", {ByteSize.Format(graph.ActivationBytes)} of them planned, {ByteSize.Format(physical)} in buffers of their own (views share their base's)")
             .Row("parameters", CommandSupport.Bytes(graph.ParameterBytes))
             .Row("inputs", CommandSupport.Bytes(graph.InputBytes))
             .Row("lower sets", lowerSets?.ToString() ?? $"more than {limit}")

@@ -13,8 +13,8 @@ public sealed class MaxBatchCommand : CliCommand
     private readonly GraphInput _input = new();
     private readonly Option<SizeValue?> _memory = CliOptions.Size("--memory",
         "device memory, e.g. 16GiB: parameters, their gradients, optimizer state, inputs and the plan's peak must fit", allowPercent: false, helpName: "SIZE");
-    private readonly Option<double?> _overhead = CliOptions.Parsed<double?>("--overhead", "P",
-        "most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)", t => ParseOverhead(t), null);
+    private readonly Option<string?> _overhead = CliOptions.Parsed<string?>("--overhead", "P",
+        "most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)", t => { ParseOverhead(t); return t; }, null);
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (state 2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
     private readonly Option<string> _solver = CliOptions.Solver(Recompute.Planner.Planning.AutoPortfolio.Name);
     private readonly Option<string> _format = CliOptions.Format();
@@ -35,7 +35,7 @@ public sealed class MaxBatchCommand : CliCommand
         var options = new MaxBatchOptions
         {
             Optimizer = parse.GetValue(_optimizer) == "sgd" ? OptimizerKind.Sgd : OptimizerKind.Adam,
-            MaxOverhead = parse.GetValue(_overhead),
+            MaxOverhead = parse.GetValue(_overhead) is { } o ? ParseOverhead(o) : null,
             Solver = parse.GetValue(_solver)!,
         };
         string format = parse.GetValue(_format)!;
@@ -43,16 +43,17 @@ public sealed class MaxBatchCommand : CliCommand
         // Load once at the file's own batch so that a bad file fails before the search starts.
         var first = _input.Load(parse);
         var result = MaxBatchSearch.Find(b => GraphLoader.Load(path, new GraphLoadOptions { Batch = b }), memory, options, cancellation);
-        stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name) : MaxBatchFormat.Table(result, first.Name));
+        stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name)
+            : MaxBatchFormat.Table(result, first.Name, parse.GetValue(_overhead) is { } text ? DescribeOverhead(text, options.MaxOverhead!.Value) : null));
         if (result.StoreAll.Batch == 0 && result.Planner.Batch == 0)
         {
-            stderr.WriteLine($"recompute maxbatch: not even a batch of 1 fits in {ByteSize.Format(memory)}: {result.Planner.AtNext?.Reason}");
+            stderr.WriteLine($"recompute maxbatch: not even a batch of 1 fits in {ByteSize.Format(memory)}: {result.Planner.AtNext?.Reason}{memoryValue.BareNumberHint(allowPercent: false)}");
             return ExitCodes.Infeasible;
         }
         return ExitCodes.Success;
     }
 
-    /// <summary>"20%" or "0.2" → 0.2.</summary>
+    /// <summary>"20%" or "0.2" → 0.2. A bare number above 1 is refused: "20" would be 2000 %, which nobody means.</summary>
     public static double ParseOverhead(string text)
     {
         var t = text.Trim();
@@ -60,6 +61,16 @@ public sealed class MaxBatchCommand : CliCommand
         if (percent) t = t[..^1];
         if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || v < 0)
             throw new UsageException($"--overhead: '{text}' is not a percentage (20%) or a fraction (0.2)");
+        if (!percent && v > 1)
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--overhead: '{text}' as a fraction would be {v * 100:0.##}% of forward time; write {v:0.##}% for a percentage, or a fraction such as 0.2"));
         return percent ? v / 100 : v;
+    }
+
+    /// <summary>How an <c>--overhead</c> value was read: "20% of forward time (0.2 read as a fraction)".</summary>
+    public static string DescribeOverhead(string text, double value)
+    {
+        string percent = string.Create(CultureInfo.InvariantCulture, $"{value * 100:0.##}%");
+        return text.Trim().EndsWith('%') ? $"{percent} of forward time" : $"{percent} of forward time ({text.Trim()} read as a fraction)";
     }
 }

@@ -69,11 +69,12 @@ public sealed class PlanCommand : CliCommand
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
         }
-        catch (LowerSetLimitException e) { throw new UsageException(e.Message); }
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
         // A searching solver stopped by Ctrl-C or SIGTERM returns its best plan so far, as on its time limit; the
         // command was interrupted all the same: exit 130 and write nothing rather than pass it off as a finished run.
         cancellation.ThrowIfCancellationRequested();
+        // A solver with nothing to plan on this graph (per-block without module paths): not a budget problem.
+        if (plan.Solver.Status == RecomputePlanner.NotApplicable) throw new UsageException(plan.Solver.Reason ?? $"solver '{solverName}' does not apply to this graph");
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
         if (plan.Feasible && parse.GetValue(_dot) is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
@@ -104,7 +105,8 @@ public sealed class PlanCommand : CliCommand
                 // The optimal solver's reason already names the smallest budget it found; say it once.
                 (smallest is { } s && !(smallestSolver == solverName && plan.Solver.MinFeasibleBudgetBytes == s)
                     ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
-                    (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : ""));
+                    (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : "") +
+                (budgetValue?.BareNumberHint() ?? ""));
             return ExitCodes.Infeasible;
         }
         return ExitCodes.Success;

@@ -14,8 +14,9 @@ public sealed class ReportCommand : CliCommand
 {
     private readonly GraphInput _input = new();
     private readonly Option<string?> _output = CliOptions.Output("DIR", "folder for the report files (created if missing)");
-    private readonly Option<string?> _solvers = CliOptions.Text("--solvers", "a,b,..",
-        "store-all, per-block, chen, dp-approx, dp-approx/memory, dp, optimal, auto (default: every applicable one; optimal and auto on graphs of at most 100 planned tensors)");
+    private static readonly string[] SeriesNames = [.. BudgetSweep.SolverNames, "dp-approx/memory"];
+    private readonly Option<string[]?> _solvers = CliOptions.Parsed<string[]?>("--solvers", "a,b,..",
+        $"{string.Join(", ", SeriesNames)} (default: every applicable one but greedy)", ParseSolvers, null);
     private readonly Option<int> _points = CliOptions.Int("--points", "budgets from the smallest feasible one to the store-all peak", 25, 1, 1000);
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "budget of the plan drawn on the timeline, e.g. 2GiB or 40% (default: the middle of the sweep)");
     private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit",
@@ -40,15 +41,25 @@ public sealed class ReportCommand : CliCommand
         {
             Points = parse.GetValue(_points),
             TimeLimit = TimeSpan.FromSeconds(parse.GetValue(_timeLimit)),
-            Solvers = parse.GetValue(_solvers)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            Solvers = parse.GetValue(_solvers),
             TimelineBudget = parse.GetValue(_budget)?.Text,
         };
-        if (options.Solvers is { Count: 0 }) throw new UsageException("--solvers needs at least one solver name");
 
         var graph = _input.Load(parse);
         // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
         foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir);
         return Execute(graph, options, dir, context.Stdout, context.Stderr, context.Interactive, context.Cancellation);
+    }
+
+    /// <summary>"chen,dp" → the names, each one a solver or series a report knows.</summary>
+    private static string[] ParseSolvers(string text)
+    {
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0) throw new UsageException("--solvers needs at least one solver name");
+        foreach (var name in names)
+            if (!SeriesNames.Contains(name, StringComparer.Ordinal))
+                throw new UsageException($"unknown solver '{name}' for a report; use {string.Join(", ", SeriesNames)}" + Suggestions.DidYouMean(name, SeriesNames));
+        return names;
     }
 
     /// <summary>

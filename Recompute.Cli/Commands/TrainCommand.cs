@@ -84,7 +84,7 @@ public sealed class TrainCommand : CliCommand
         }
         catch (InfeasibleBudgetException e)
         {
-            stderr.WriteLine($"recompute train: {e.Message}");
+            stderr.WriteLine($"recompute train: {e.Message}{budgetValue.BareNumberHint()}");
             return ExitCodes.Infeasible;
         }
         catch (InvalidOperationException e)
@@ -113,11 +113,11 @@ public sealed class TrainCommand : CliCommand
         w.WriteLine($"predicted peak    {Bytes(r.PredictedPeakBytes)}");
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
         var sim = r.Plan.Simulation!;
-        w.WriteLine(string.Create(inv, $"predicted overhead {sim.Overhead:0.000} (recompute time / forward time); per step {StepOverhead(sim):0.000} (recompute / (forward + backward))"));
+        w.WriteLine($"predicted overhead {CommandSupport.Percent(sim.Overhead)} of forward time; per step {CommandSupport.Percent(StepOverhead(sim))} (recompute / (forward + backward))");
         w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s (mean)"));
         if (r.StoreAllStepSeconds is { } s)
         {
-            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (mean); measured overhead {r.StepSeconds / s - 1:0.000}"));
+            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (mean); measured overhead {CommandSupport.Percent(r.StepSeconds / s - 1)} of the store-all step"));
             w.WriteLine(string.Create(inv, $"max gradient difference {r.MaxGradientDifference:G6} (relative to the gradient norm)"));
         }
     }

@@ -41,10 +41,15 @@ public sealed class TrainingGraph
     private readonly int[] _forwardTask;
     private readonly int[] _gradTask;
     private readonly int[][] _readers;
+    private readonly ViewOf?[] _views;
+    private readonly int[] _gradientAlias;
 
-    private TrainingGraph(ComputationGraph graph, ImmutableArray<TrainingTask> tasks, int[] forwardTask, int[] gradTask, bool explicitBackward)
+    private TrainingGraph(ComputationGraph graph, ImmutableArray<TrainingTask> tasks, int[] forwardTask, int[] gradTask, bool explicitBackward,
+        ViewOf?[]? views = null, int[]? gradientAlias = null)
     {
         Graph = graph; Tasks = tasks; _forwardTask = forwardTask; _gradTask = gradTask; IsExplicit = explicitBackward;
+        _views = views ?? new ViewOf?[graph.Count];
+        _gradientAlias = gradientAlias ?? Enumerable.Repeat(-1, graph.Count).ToArray();
         var readers = new List<int>[tasks.Length];
         for (int i = 0; i < tasks.Length; i++) readers[i] = [];
         foreach (var t in tasks) foreach (var p in t.Inputs) readers[p].Add(t.Id);
@@ -67,6 +72,15 @@ public sealed class TrainingGraph
     public int ForwardTaskOf(int node) => _forwardTask[node];
     /// <summary>The gradient task of a graph node, or -1 when no gradient flows to it.</summary>
     public int GradTaskOf(int node) => _gradTask[node];
+    /// <summary>The view a forward tensor is (<see cref="Views"/>): its task owns no bytes and reads the base's buffer; null otherwise.</summary>
+    public ViewOf? ViewOf(int node) => _views[node];
+
+    /// <summary>
+    /// The node whose gradient buffer the gradient of <paramref name="node"/> is, reshaped (its one gradient-carrying
+    /// reader is a whole view of it, so d(base) = reshape(d(view))), or -1 when the gradient has a buffer of its own.
+    /// </summary>
+    public int GradientAliasOf(int node) => _gradientAlias[node];
+
     /// <summary>Tasks that read a task's buffer.</summary>
     public ReadOnlySpan<int> Readers(int task) => _readers[task];
 
@@ -93,15 +107,27 @@ public sealed class TrainingGraph
     }
 
     /// <summary>One forward task per planned tensor, in graph order, reading the tasks of its planned inputs.</summary>
-    private static void AddForwardTasks(ComputationGraph g, int[] fwd, ImmutableArray<TrainingTask>.Builder tasks)
+    /// <remarks>
+    /// With <paramref name="root"/> (the buffer owner of every tensor, itself unless it is a view): a view's task owns no
+    /// bytes and costs no time, and whatever reads a view also reads the view's root, so that the root's buffer lives as
+    /// long as any alias of it is read and is freed after the last one (the bytes belong to the base).
+    /// </remarks>
+    private static void AddForwardTasks(ComputationGraph g, int[] fwd, ImmutableArray<TrainingTask>.Builder tasks, int[]? root = null)
     {
         foreach (var node in g.Nodes)
         {
             if (!node.IsPlanned) continue;
             int id = tasks.Count;
             fwd[node.Id] = id;
-            var inputs = node.Inputs.Where(p => g[p].IsPlanned).Select(p => fwd[p]).Distinct().Order().ToImmutableArray();
-            tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, node.Bytes, node.Time, inputs));
+            var reads = new SortedSet<int>();
+            foreach (int p in node.Inputs)
+            {
+                if (!g[p].IsPlanned) continue;
+                reads.Add(fwd[p]);
+                if (root is not null) reads.Add(fwd[root[p]]);
+            }
+            bool view = root is not null && root[node.Id] != node.Id;
+            tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, view ? 0 : node.Bytes, view ? 0 : node.Time, [.. reads]));
         }
     }
 
@@ -137,7 +163,14 @@ public sealed class TrainingGraph
         var fwd = Enumerable.Repeat(-1, n).ToArray();
         var grad = Enumerable.Repeat(-1, n).ToArray();
         var tasks = ImmutableArray.CreateBuilder<TrainingTask>();
-        AddForwardTasks(g, fwd, tasks);
+        var views = new ViewOf?[n];
+        var root = new int[n];
+        for (int v = 0; v < n; v++)
+        {
+            views[v] = Views.Of(g, g[v]);
+            root[v] = views[v] is { } w ? root[w.Base] : v;
+        }
+        AddForwardTasks(g, fwd, tasks, root);
 
         // Which planned tensors need a gradient: those from which a loss is reachable through planned tensors.
         var needsGrad = new bool[n];
@@ -150,12 +183,26 @@ public sealed class TrainingGraph
                 if (needsGrad[s] && GradientFlows(g[s], v)) { needsGrad[v] = true; break; }
         }
 
+        // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that view's gradient
+        // under the tensor's shape: no buffer of its own (gradRoot: the gradient buffer each gradient lives in).
+        var alias = Enumerable.Repeat(-1, n).ToArray();
+        var gradRoot = Enumerable.Range(0, n).ToArray();
+        for (int v = n - 1; v >= 0; v--)
+        {
+            if (!needsGrad[v] || g[v].Kind == NodeKind.Loss) continue;
+            var readers = g.Successors(v).ToArray().Distinct().Where(s => needsGrad[s] && GradientFlows(g[s], v)).ToList();
+            if (readers.Count != 1 || views[readers[0]] is not { } w || w.Base != v || !w.IsWhole(g) || g[readers[0]].Inputs.Count(p => p == v) != 1) continue;
+            alias[v] = readers[0];
+            gradRoot[v] = gradRoot[readers[0]];
+        }
+
         // Gradient tasks in reverse topological order of the forward graph.
         for (int v = n - 1; v >= 0; v--)
         {
             if (!needsGrad[v]) continue;
             grad[v] = tasks.Count;
-            tasks.Add(new TrainingTask(tasks.Count, $"grad({g[v].Name})", TaskKind.Backward, v, v, g[v].Bytes, g[v].BackwardTime, []));
+            bool aliased = alias[v] >= 0;
+            tasks.Add(new TrainingTask(tasks.Count, $"grad({g[v].Name})", TaskKind.Backward, v, v, aliased ? 0 : g[v].Bytes, aliased ? 0 : g[v].BackwardTime, []));
         }
         for (int i = 0; i < tasks.Count; i++)
         {
@@ -168,24 +215,25 @@ public sealed class TrainingGraph
             {
                 if (!needsGrad[s] || !GradientFlows(g[s], v.Id)) continue;
                 reads.Add(grad[s]);
+                reads.Add(grad[gradRoot[s]]);
                 var reader = g[s];
                 for (int k = 0; k < reader.Inputs.Length; k++)
-                    if (reader.Inputs[k] == v.Id) AddSaved(g, reader, k, fwd, reads);
+                    if (reader.Inputs[k] == v.Id) AddSaved(g, reader, k, fwd, root, reads);
                 if (HasParameters(g, reader) && FirstGradientOperand(g, reader, needsGrad) == v.Id)
                 {
-                    AddParameterSaved(g, reader, fwd, reads);
+                    AddParameterSaved(g, reader, fwd, root, reads);
                     paramOps.Add(s);
                 }
             }
             if (HasParameters(g, v) && FirstGradientOperand(g, v, needsGrad) < 0)
             {
-                AddParameterSaved(g, v, fwd, reads);
+                AddParameterSaved(g, v, fwd, root, reads);
                 paramOps.Add(v.Id);
             }
             paramOps.Sort();
             tasks[i] = t with { Inputs = reads.ToImmutableArray(), ParameterGradientsOf = [.. paramOps] };
         }
-        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false);
+        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false, views, alias);
     }
 
     /// <summary>Shape-only and index operands (Reshape's shape, Gather's indices) carry no gradient.</summary>
@@ -202,21 +250,28 @@ public sealed class TrainingGraph
     }
 
     /// <summary>The planned values the vector-Jacobian product for input k of an op reads (<see cref="Node.SavedFor"/>).</summary>
-    private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, SortedSet<int> reads)
+    /// <remarks>A view read for the backward keeps its root's buffer alive too (see <see cref="AddForwardTasks"/>).</remarks>
+    private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, int[] root, SortedSet<int> reads)
     {
         var (inputs, output) = op.SavedFor(k);
         foreach (int j in inputs)
         {
             int p = op.Inputs[j];
-            if (g[p].IsPlanned) reads.Add(fwd[p]);
+            if (!g[p].IsPlanned) continue;
+            reads.Add(fwd[p]);
+            reads.Add(fwd[root[p]]);
         }
-        if (output && op.IsPlanned) reads.Add(fwd[op.Id]);
+        if (output && op.IsPlanned)
+        {
+            reads.Add(fwd[op.Id]);
+            reads.Add(fwd[root[op.Id]]);
+        }
     }
 
     /// <summary>What the gradients of an op's parameters read.</summary>
-    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, SortedSet<int> reads)
+    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, int[] root, SortedSet<int> reads)
     {
         for (int k = 0; k < op.Inputs.Length; k++)
-            if (g[op.Inputs[k]].Kind == NodeKind.Parameter) AddSaved(g, op, k, fwd, reads);
+            if (g[op.Inputs[k]].Kind == NodeKind.Parameter) AddSaved(g, op, k, fwd, root, reads);
     }
 }

@@ -277,7 +277,7 @@ public static class RecomputePlanner
                     : $"the {solverName} DP found no chain of lower sets within 64-bit sizes (the tensors are too large for its sums)");
             minBudget = found.Budget;
         }
-        else if (solver is StoreAllSolver or ChenSolver)
+        else if (solver is StoreAllSolver or ChenSolver or PerBlockSolver)
         {
             var r = solver.Solve(problem, options with { BudgetBytes = long.MaxValue }, cancellation);
             minBudget = r.PaperModelPeakBytes ?? StoreAllPeak(problem);

@@ -9,6 +9,7 @@ public static class SolverRegistry
     {
         [AutoPortfolio.Name] = () => new AutoSolver(),
         ["store-all"] = () => new StoreAllSolver(),
+        ["per-block"] = () => new PerBlockSolver(),
         ["chen"] = () => new ChenSolver(),
         ["dp-approx"] = () => new DpApproxSolver(),
         ["dp"] = () => new DpSolver(),

@@ -10,7 +10,7 @@ namespace Recompute.Planner.Reporting;
 /// <summary>Settings of a budget sweep (<c>recompute report</c>).</summary>
 public sealed record SweepOptions
 {
-    /// <summary>Solvers to run ("store-all", "chen", "per-block", "dp-approx", "dp", "optimal", "auto", or a series name such
+    /// <summary>Solvers to run ("store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal", "auto", or a series name such
     /// as "dp-approx/memory"); null runs every applicable one.</summary>
     public IReadOnlyList<string>? Solvers { get; init; }
     /// <summary>Number of budgets from the smallest feasible one to the store-all peak.</summary>
@@ -42,7 +42,7 @@ public static class BudgetSweep
     public const string SolversParameter = "solvers";
 
     /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names.</summary>
-    public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "optimal", AutoPortfolio.Name];
+    public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "greedy", "optimal", AutoPortfolio.Name];
 
     /// <summary>The series a sweep will run, in the order they run and are drawn.</summary>
     /// <exception cref="ArgumentException">An unknown or unavailable solver was asked for.</exception>
@@ -56,6 +56,7 @@ public static class BudgetSweep
             new("dp-approx", "dp-approx", Objective.Time, IsCurve: true),
             new("dp-approx/memory", "dp-approx", Objective.Memory, IsCurve: true),
             new("dp", "dp", Objective.Time, IsCurve: true),
+            new("greedy", "greedy", Objective.Time, IsCurve: true),
             new("optimal", "optimal", Objective.Time, IsCurve: true),
             new(AutoPortfolio.Name, AutoPortfolio.Name, Objective.Time, IsCurve: true),
         };
@@ -65,6 +66,8 @@ public static class BudgetSweep
             return all.Where(s => s.Solver switch
             {
                 "per-block" => hasBlocks,
+                // Greedy runs only when asked for: a search per budget, seconds each on large graphs.
+                "greedy" => false,
                 "dp" => lowerSets is not null && lowerSets <= options.LowerSetLimit,
                 // Auto runs greedy and the optimal solver at every point: by default on small graphs only, like optimal.
                 "optimal" or AutoPortfolio.Name => SolverRegistry.Exists("optimal") && planned <= options.OptimalTensorLimit,
@@ -80,7 +83,7 @@ public static class BudgetSweep
             if (matches.Count == 0)
                 throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or dp-approx/memory", SolversParameter);
             if (name == "per-block" && !hasBlocks)
-                throw new ArgumentException("per-block checkpointing needs module paths in tensor names (\"/layer1/layer1.0/conv1/Conv\"), and this graph has none", SolversParameter);
+                throw new ArgumentException(PerBlockSolver.NoBlocksReason, SolversParameter);
             if (name == "optimal" && !SolverRegistry.Exists("optimal"))
                 throw new ArgumentException("the optimal solver is not available in this build", SolversParameter);
             if (name == "dp" && lowerSets is null)

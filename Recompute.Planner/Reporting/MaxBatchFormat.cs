@@ -8,13 +8,16 @@ namespace Recompute.Planner.Reporting;
 /// <summary>Prints a <see cref="MaxBatchResult"/> as a table or as one JSON object (<c>recompute maxbatch</c>).</summary>
 public static class MaxBatchFormat
 {
-    public static string Table(MaxBatchResult r, string graphName)
+    /// <param name="r">The answers.</param>
+    /// <param name="graphName">The graph's name for the heading.</param>
+    /// <param name="overheadAsRead">How the overhead limit was read from the command line, for the heading (default: the percentage).</param>
+    public static string Table(MaxBatchResult r, string graphName, string? overheadAsRead = null)
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.Append(ci, $"graph {graphName}: device memory {ByteSize.Format(r.DeviceMemoryBytes)}, optimizer {Name(r.Optimizer)} ")
           .Append(r.Optimizer == OptimizerKind.Adam ? "(state 2x parameters)" : "(momentum, 1x parameters)")
-          .Append(r.MaxOverhead is { } m ? $", overhead at most {ReportSummary.Percent(m)}" : "").Append('\n');
+          .Append(r.MaxOverhead is { } m ? $", overhead at most {overheadAsRead ?? ReportSummary.Percent(m)}" : "").Append('\n');
         var rows = new List<string[]> { new[] { "method", "batch", "fixed", "activation budget", "peak", "total", "overhead", "batch + 1" } };
         foreach (var a in new[] { r.StoreAll, r.Planner })
         {

@@ -5,14 +5,21 @@ namespace Recompute.Planner.Units;
 /// <summary>
 /// Parses and prints byte sizes: plain bytes ("1048576", "1048576B"), decimal units KB/MB/GB/TB (10^3 steps),
 /// binary units KiB/MiB/GiB/TiB (2^10 steps), and percentages of a reference size ("40%" of the store-all peak).
+/// Units are read case-insensitively ("2gib", "2gb"); a single letter K/M/G/T is binary ("2G" = 2 GiB), as in
+/// <c>ls -h</c>, Docker and Java's <c>-Xmx</c>.
 /// </summary>
 public static class ByteSize
 {
     private static readonly (string Suffix, decimal Factor)[] Units =
     [
         ("KiB", 1024m), ("MiB", 1024m * 1024), ("GiB", 1024m * 1024 * 1024), ("TiB", 1024m * 1024 * 1024 * 1024),
-        ("KB", 1e3m), ("MB", 1e6m), ("GB", 1e9m), ("TB", 1e12m), ("B", 1m),
+        ("KB", 1e3m), ("MB", 1e6m), ("GB", 1e9m), ("TB", 1e12m),
+        ("K", 1024m), ("M", 1024m * 1024), ("G", 1024m * 1024 * 1024), ("T", 1024m * 1024 * 1024 * 1024), ("B", 1m),
     ];
+
+    /// <summary>True when the text is a plain number without a unit ("40"): bytes, which a user may have meant as "40%".</summary>
+    public static bool IsBareNumber(string text) =>
+        decimal.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 
     /// <summary>True when the text is a percentage (needs a reference size to become bytes).</summary>
     public static bool IsPercentage(string text) => text.Trim().EndsWith('%');
@@ -33,7 +40,7 @@ public static class ByteSize
         }
         decimal factor = 1m;
         foreach (var (suffix, f) in Units)
-            if (t.EndsWith(suffix, StringComparison.Ordinal))
+            if (t.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
             {
                 factor = f;
                 t = t[..^suffix.Length].TrimEnd();

@@ -202,9 +202,11 @@ public sealed class ScheduleExecutor
             if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
         var keep = new HashSet<int>(outputs);
-        var remaining = new int[_graph.Count];
-        foreach (var node in _graph.Nodes)
-            foreach (var p in node.Inputs) remaining[p]++;
+        // Readers counted by forward task, as the memory model does: whatever reads a view reads its root too, so a
+        // root is released only after the last read of any of its views.
+        var remaining = new int[_training.Count];
+        foreach (var t in _training.Tasks)
+            if (t.Kind == TaskKind.Forward) foreach (var p in t.Inputs) remaining[p]++;
         var copies = new Dictionary<int, Data.NamedArray>();
         float loss = float.NaN;
         try
@@ -213,12 +215,13 @@ public sealed class ScheduleExecutor
             {
                 cancellation.ThrowIfCancellationRequested();
                 if (!node.IsPlanned || _training.ForwardTaskOf(node.Id) < 0) continue;
-                var value = Forward(_training.Tasks[_training.ForwardTaskOf(node.Id)], batch, randomSeed, checkRecomputation: false);
+                var task = _training.Tasks[_training.ForwardTaskOf(node.Id)];
+                var value = Forward(task, batch, randomSeed, checkRecomputation: false);
                 if (node.Kind == NodeKind.Loss) loss = value.Span[0];
                 if (keep.Contains(node.Id)) copies[node.Id] = Copy(node, value);
-                foreach (var p in node.Inputs)
-                    if (--remaining[p] == 0 && _graph[p].IsPlanned) Release(p);
-                if (remaining[node.Id] == 0) Release(node.Id);
+                foreach (var p in task.Inputs)
+                    if (--remaining[p] == 0) Release(p);
+                if (remaining[task.Id] == 0) Release(task.Id);
             }
         }
         finally
@@ -238,10 +241,9 @@ public sealed class ScheduleExecutor
         return (loss, list);
     }
 
-    private void Release(int node)
+    private void Release(int task)
     {
-        int t = _training.ForwardTaskOf(node);
-        if (t >= 0 && _buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+        if (_buffers[task] is { } b) { b.Dispose(); _buffers[task] = null; }
     }
 
     private static Data.NamedArray Copy(Node node, Tensor value) =>
@@ -255,6 +257,14 @@ public sealed class ScheduleExecutor
     {
         var node = _graph[task.Node];
         if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
+        if (_training.ViewOf(node.Id) is not null)
+        {
+            // A view computes nothing and owns nothing: its value is its root's buffer in place (read afresh by Value).
+            _ = Value(node.Inputs[0], batch, required: true);
+            var view = ViewValue(node.Id);
+            _buffers[task.Id] = view;
+            return view;
+        }
         var inputs = new Tensor?[node.Inputs.Length];
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
         var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
@@ -275,15 +285,18 @@ public sealed class ScheduleExecutor
     {
         var v = _graph[task.Node];
         if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
-        var grad = _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id]);
+        bool aliased = _training.GradientAliasOf(v.Id) >= 0;
+        // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that reader's gradient
+        // in place: nothing to allocate and nothing to compute, only its op's parameter gradients below.
+        var grad = aliased ? GradientValue(v.Id) : _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id]);
         _buffers[task.Id] = grad;
-        bool written = false;
+        bool written = aliased;
         if (v.Kind == NodeKind.Loss) { grad.Span.Fill(1f); written = true; }
         Tensor? partial = null;
         try
         {
             // The gradient of v: the sum, in graph order of readers and operands, of each reader's VJP.
-            foreach (var s in _graph.Successors(v.Id))
+            foreach (var s in aliased ? [] : _graph.Successors(v.Id))
             {
                 int gs = _training.GradTaskOf(s);
                 var reader = _graph[s];
@@ -295,7 +308,7 @@ public sealed class ScheduleExecutor
                 {
                     if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
                     var call = BackwardCall(reader, k, batch, seed);
-                    var readerGrad = _buffers[gs] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({reader.Name}), which is not live");
+                    var readerGrad = GradientValue(s);
                     long start = Stopwatch.GetTimestamp();
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
                     partial ??= _arena.Scratch(grad.Length);
@@ -311,7 +324,7 @@ public sealed class ScheduleExecutor
             {
                 var opNode = _graph[o];
                 var op = _ops[o]!;
-                var opGrad = o == v.Id ? grad : _buffers[_training.GradTaskOf(o)] ?? throw new InvalidOperationException($"'{task.Name}' reads grad({opNode.Name}), which is not live");
+                var opGrad = o == v.Id ? grad : GradientValue(o);
                 for (int k = 0; k < opNode.Inputs.Length; k++)
                 {
                     int p = opNode.Inputs[k];
@@ -375,7 +388,27 @@ public sealed class ScheduleExecutor
         if (!n.IsPlanned) return _model.Value(node);
         var t = _buffers[_training.ForwardTaskOf(node)];
         if (t is null && required) throw new InvalidOperationException($"'{n.Name}' is read but not live");
-        return t;
+        // A view is read from its root's live buffer (the memory model keeps the root alive with every read of it).
+        return t is not null && t.IsView ? ViewValue(node) : t;
+    }
+
+    /// <summary>A view's value: its range of its root's current buffer, under its own shape.</summary>
+    private Tensor ViewValue(int node)
+    {
+        long offset = 0;
+        int root = node;
+        while (_training.ViewOf(root) is { } w) { offset += w.Offset; root = w.Base; }
+        var owner = _buffers[_training.ForwardTaskOf(root)] ?? throw new InvalidOperationException($"view '{_graph[node].Name}' is read while its base '{_graph[root].Name}' is not live");
+        return owner.View(_shapes[node], checked((int)offset), Tensor.SizeOf(_shapes[node]));
+    }
+
+    /// <summary>The live gradient of a node: its own buffer, or the buffer of the view gradient it aliases, under its shape.</summary>
+    private Tensor GradientValue(int node)
+    {
+        int root = node;
+        while (_training.GradientAliasOf(root) is >= 0 and var s) root = s;
+        var owner = _buffers[_training.GradTaskOf(root)] ?? throw new InvalidOperationException($"grad({_graph[root].Name}) is read but not live");
+        return root == node ? owner : owner.View(_shapes[node], 0, Tensor.SizeOf(_shapes[node]));
     }
 
     /// <summary>A 64-bit hash of the exact bit patterns of a buffer.</summary>

@@ -9,12 +9,35 @@ namespace Recompute.Runtime.Tensors;
 public sealed class Tensor : IDisposable
 {
     private float[]? _data;
+    private readonly int _offset;
+    private readonly bool _isView;
 
     internal Tensor(Arena arena, float[] data, int[] shape, int length, int elementBytes, MemoryCategory category)
     {
         Arena = arena; _data = data; Shape = shape; Length = length; ElementBytes = elementBytes; Category = category;
         Bytes = (long)length * elementBytes;
     }
+
+    private Tensor(Tensor source, int[] shape, int offset, int length)
+    {
+        Arena = source.Arena; _data = source._data; Shape = shape; Length = length; ElementBytes = source.ElementBytes;
+        Category = source.Category; _offset = source._offset + offset; _isView = true;
+    }
+
+    /// <summary>
+    /// A view: <paramref name="length"/> elements of this tensor's buffer from <paramref name="offset"/> on, under
+    /// another shape, in place (no copy). It owns no bytes (<see cref="Bytes"/> is 0, the arena counts nothing for
+    /// it) and is valid only while this tensor is live; disposing it releases nothing.
+    /// </summary>
+    public Tensor View(int[] shape, int offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset + length > Length) throw new ArgumentOutOfRangeException(nameof(offset), $"a view of [{offset}, {offset + length}) does not fit in {Length} elements");
+        if (Tensor.SizeOf(shape) != length) throw new ArgumentException("the view's shape does not hold its length", nameof(shape));
+        return new Tensor(this, (int[])shape.Clone(), offset, length);
+    }
+
+    /// <summary>True for a view of another tensor's buffer (<see cref="View"/>).</summary>
+    public bool IsView => _isView;
 
     public Arena Arena { get; }
     /// <summary>Dimensions; empty for a scalar.</summary>
@@ -30,7 +53,7 @@ public sealed class Tensor : IDisposable
     public bool IsReleased => _data is null;
 
     /// <summary>The elements.</summary>
-    public Span<float> Span => (_data ?? throw new ObjectDisposedException(nameof(Tensor), "the tensor's buffer was returned to the arena")).AsSpan(0, Length);
+    public Span<float> Span => (_data ?? throw new ObjectDisposedException(nameof(Tensor), "the tensor's buffer was returned to the arena")).AsSpan(_offset, Length);
 
     /// <summary>The backing array (may be longer than <see cref="Length"/>).</summary>
     internal float[] Buffer => _data ?? throw new ObjectDisposedException(nameof(Tensor));
@@ -46,7 +69,7 @@ public sealed class Tensor : IDisposable
     {
         var d = _data ?? throw new InvalidOperationException("tensor released twice");
         _data = null;
-        Arena.Return(this, d);
+        if (!_isView) Arena.Return(this, d);
     }
 
     public override string ToString() => $"Tensor[{string.Join(",", Shape)}] {Category} {Bytes} B";

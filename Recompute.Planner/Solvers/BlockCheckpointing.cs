@@ -1,8 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.RegularExpressions;
-using Recompute.Planner.Solvers;
 
-namespace Recompute.Planner.Reporting;
+namespace Recompute.Planner.Solvers;
 
 /// <summary>
 /// Per-block checkpointing, what most PyTorch users write by hand (<c>torch.utils.checkpoint</c> around each
