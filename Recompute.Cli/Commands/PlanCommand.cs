@@ -74,7 +74,7 @@ public sealed class PlanCommand : CliCommand
         // command was interrupted all the same: exit 130 and write nothing rather than pass it off as a finished run.
         cancellation.ThrowIfCancellationRequested();
         // A solver with nothing to plan on this graph (per-block without module paths): not a budget problem.
-        if (plan.Solver.Status == RecomputePlanner.NotApplicable) throw new UsageException(plan.Solver.Reason ?? $"solver '{solverName}' does not apply to this graph");
+        if (plan.Solver.Status == PlanStatus.NotApplicable) throw new UsageException(plan.Solver.Reason ?? $"solver '{solverName}' does not apply to this graph");
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
         if (plan.Feasible && parse.GetValue(_dot) is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);

@@ -8,7 +8,7 @@ namespace Recompute.Planner.Planning;
 /// <summary>
 /// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
 /// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
-/// objective), chen, dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
+/// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
 /// <see cref="ExactDpTimeShare"/> of the time limit), greedy (also over the first-run orders of the plans found so
 /// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
@@ -44,7 +44,7 @@ public static class AutoPortfolio
     public const int OptimalWithoutPlanTaskLimit = 400;
 
     /// <summary>The members in the order they run.</summary>
-    public static IReadOnlyList<string> Members { get; } = ["store-all", "chen", "dp-approx", "dp", "greedy", "optimal"];
+    public static IReadOnlyList<string> Members { get; } = ["store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal"];
 
     /// <summary>One member's plan at the budget (an infeasible one too, for the record).</summary>
     private sealed record Entry(string Solver, PlanResult Plan);
@@ -79,6 +79,7 @@ public static class AutoPortfolio
         if (problem.CanonicalApplies)
         {
             entries.Add(new Entry("chen", RecomputePlanner.Plan(problem, "chen", options, cancellation)));
+            entries.Add(new Entry("per-block", RecomputePlanner.Plan(problem, "per-block", options, cancellation)));
             entries.Add(new Entry("dp-approx", RecomputePlanner.Plan(problem, "dp-approx", options, cancellation)));
             long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)

@@ -33,6 +33,8 @@ public static class FeasibleBudget
         {
             if (Member("chen") && RecomputePlanner.Plan(problem, "chen", plain, cancellation) is { Feasible: true } chen)
                 candidates.Add((chen.Simulation!.PeakBytes, "chen"));
+            if (Member("per-block") && RecomputePlanner.Plan(problem, "per-block", plain, cancellation) is { Feasible: true } block)
+                candidates.Add((block.Simulation!.PeakBytes, "per-block"));
             if (Member("dp-approx") && RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", plain, cancellation) is { } approx)
                 candidates.Add((approx, "dp-approx"));
             // Auto runs the exact DP only on graphs with few enough lower sets: so does its least budget.

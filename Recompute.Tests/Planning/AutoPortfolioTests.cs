@@ -14,7 +14,7 @@ public class AutoPortfolioTests
     /// </summary>
     private static readonly TimeSpan FastLimit = TimeSpan.FromSeconds(0.9);
 
-    private static readonly string[] Members = ["store-all", "chen", "dp-approx", "dp", "greedy"];
+    private static readonly string[] Members = ["store-all", "chen", "per-block", "dp-approx", "dp", "greedy"];
 
     /// <summary>
     /// On random DAGs at budgets from 30 % to 110 % of store-all, auto is never worse than any single member run
@@ -178,7 +178,7 @@ public class AutoCliTests
             Assert.Equal(0, code);
             var root = json.RootElement;
             Assert.Equal("auto", root.GetProperty("solver").GetString());
-            Assert.Contains(root.GetProperty("winningSolver").GetString(), new[] { "store-all", "chen", "dp-approx", "dp", "greedy", "optimal" });
+            Assert.Contains(root.GetProperty("winningSolver").GetString(), new[] { "store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal" });
             Assert.Contains(root.GetProperty("status").GetString(), new[] { "OPTIMAL", "CANONICAL_OPTIMAL", "FEASIBLE" });
             Assert.True(root.GetProperty("peakBytes").GetInt64() <= root.GetProperty("budgetBytes").GetInt64());
         }
