@@ -72,12 +72,13 @@ public static class CommandRunner
     }
 
     /// <summary>
-    /// Runs one command line. Live status is drawn only when <paramref name="stderr"/> is the process's own
-    /// standard error and that is a terminal.
+    /// Runs one command line. Live status is drawn only when <paramref name="stdout"/> and <paramref name="stderr"/>
+    /// are the process's own and neither is redirected (a terminal): piped output never holds control characters.
     /// </summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
-        bool interactive = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        bool interactive = ReferenceEquals(stdout, Console.Out) && ReferenceEquals(stderr, Console.Error) &&
+                           !Console.IsOutputRedirected && !Console.IsErrorRedirected;
         return Run(args, new CommandContext(stdout, stderr, cancellation, interactive));
     }
 

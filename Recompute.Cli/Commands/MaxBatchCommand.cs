@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Recompute.Cli.CommandLine;
+using Recompute.Cli.Output;
 using Recompute.Planner.Import;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Units;
@@ -42,7 +43,14 @@ public sealed class MaxBatchCommand : CliCommand
 
         // Load once at the file's own batch so that a bad file fails before the search starts.
         var first = _input.Load(parse);
-        var result = MaxBatchSearch.Find(b => GraphLoader.Load(path, new GraphLoadOptions { Batch = b }), memory, options, cancellation);
+        MaxBatchResult result;
+        // On a terminal: the batch size being tried and the elapsed time (silent when piped or with --format json).
+        using (var status = LiveStatus.Begin(context, format == "table", $"{options.Solver}: largest batch in {ByteSize.Format(memory)}"))
+            result = MaxBatchSearch.Find(b =>
+            {
+                status.Say(string.Create(CultureInfo.InvariantCulture, $"{options.Solver}: trying batch {b} in {ByteSize.Format(memory)}"));
+                return GraphLoader.Load(path, new GraphLoadOptions { Batch = b });
+            }, memory, options, cancellation);
         stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name)
             : MaxBatchFormat.Table(result, first.Name, parse.GetValue(_overhead) is { } text ? DescribeOverhead(text, options.MaxOverhead!.Value) : null));
         if (result.StoreAll.Batch == 0 && result.Planner.Batch == 0)

@@ -55,6 +55,11 @@ public sealed class PlanCommand : CliCommand
         PlanResult plan;
         long? minBudget = null;
         long? smallestFeasible = null;
+        // On a terminal, what is being done and for how long (silent when piped or with --format json).
+        using var status = LiveStatus.Begin(context, format == "table", minMemory
+            ? $"{solverName}: finding the smallest feasible budget"
+            : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
+              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : ""));
         try
         {
             if (minMemory)
@@ -83,6 +88,7 @@ public sealed class PlanCommand : CliCommand
         string? smallestSolver = null;
         if (!plan.Feasible && options.BudgetBytes != long.MaxValue)
         {
+            status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
             // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
             // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
             // solver has none.
@@ -96,6 +102,7 @@ public sealed class PlanCommand : CliCommand
                 (smallest, smallestSolver) = (over.PeakBytes, solverName);
         }
 
+        status.Dispose();
         if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output);
         else WriteTable(stdout, graph, plan, minBudget, smallestFeasible, output);
 
@@ -182,7 +189,8 @@ public sealed class PlanCommand : CliCommand
             t.Row("forward time", CommandSupport.Time(sim.ForwardTime, graph.TimeUnit))
              .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)} (overhead {CommandSupport.Percent(sim.Overhead)})");
             var recomputed = plan.Schedule!.RecomputedNodes;
-            t.Row("recomputed", recomputed.Length == 0 ? "nothing" : $"{recomputed.Length} tensors: " + string.Join(", ", recomputed.Take(12).Select(n => graph[n].Name)) + (recomputed.Length > 12 ? ", ..." : ""));
+            if (recomputed.Length == 0) t.Row("recomputed", "nothing");
+            else t.List("recomputed", $"{recomputed.Length} tensors:", recomputed.Select(n => graph[n].Name).ToList());
         }
         if (sim is not null && plan.Schedule!.Training.HasBackward)
             t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");

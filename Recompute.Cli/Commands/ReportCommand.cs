@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Recompute.Cli.CommandLine;
+using Recompute.Cli.Output;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
@@ -63,26 +64,33 @@ public sealed class ReportCommand : CliCommand
     }
 
     /// <summary>
-    /// Runs the sweep on a loaded graph and writes the report. The progress bar (carriage returns) is drawn only
-    /// when <paramref name="interactive"/> is set: the caller passes true only for a terminal.
+    /// Runs the sweep on a loaded graph and writes the report. The live status (Spectre.Console, on
+    /// <paramref name="stdout"/>, cleared at the end) is drawn only when <paramref name="interactive"/> is set: the
+    /// caller passes true only for a terminal.
     /// </summary>
+    /// <param name="observe">Sees every finished point (after the status shows it).</param>
     public static int Execute(ComputationGraph graph, SweepOptions options, string dir, TextWriter stdout, TextWriter stderr,
-        bool interactive, CancellationToken cancellation)
+        bool interactive, CancellationToken cancellation, Action<SweepProgress>? observe = null)
     {
         try { Directory.CreateDirectory(dir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InputFileException($"cannot create the report folder '{dir}': {e.Message}", e);
         }
-        var progress = new ProgressBar(stderr, interactive);
-        progress.Say($"finding the range of budgets for {graph.Name} ...");
         BudgetReport report;
         try
         {
-            report = BudgetSweep.Run(new PlanningProblem(graph), options,
-                onReport: r => ReportFiles.WriteJson(r, dir),
-                onProgress: progress.Update,
-                cancellation: cancellation);
+            report = LiveStatus.Run(new CommandContext(stdout, stderr, cancellation, interactive), enabled: true,
+                $"finding the range of budgets for {graph.Name}",
+                status => BudgetSweep.Run(new PlanningProblem(graph), options,
+                    onReport: r => ReportFiles.WriteJson(r, dir),
+                    onProgress: p =>
+                    {
+                        status.Progress(p.Done, p.Total, string.Create(CultureInfo.InvariantCulture,
+                            $"{p.Done}/{p.Total} points; last: {p.Series} at {ByteSize.Format(p.BudgetBytes)}"));
+                        observe?.Invoke(p);
+                    },
+                    cancellation: cancellation));
         }
         catch (ArgumentException e) when (e.ParamName == BudgetSweep.SolversParameter)
         {
@@ -98,7 +106,6 @@ public sealed class ReportCommand : CliCommand
             stderr.WriteLine("recompute report: interrupted before the first point finished; nothing was written");
             return ExitCodes.Interrupted;
         }
-        finally { progress.Finish(); }
 
         if (!report.Complete)
         {
@@ -111,35 +118,5 @@ public sealed class ReportCommand : CliCommand
         stdout.WriteLine();
         stdout.WriteLine($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}");
         return ExitCodes.Success;
-    }
-
-    /// <summary>A one-line progress bar redrawn with carriage returns; silent when not interactive.</summary>
-    private sealed class ProgressBar(TextWriter writer, bool interactive)
-    {
-        private int _width;
-
-        public void Update(SweepProgress p)
-        {
-            const int bar = 30;
-            int filled = p.Total == 0 ? bar : p.Done * bar / p.Total;
-            Say(string.Create(CultureInfo.InvariantCulture,
-                $"[{new string('#', filled)}{new string('.', bar - filled)}] {p.Done}/{p.Total} {p.Series} at {ByteSize.Format(p.BudgetBytes)}"));
-        }
-
-        /// <summary>Replaces the current status line.</summary>
-        public void Say(string line)
-        {
-            if (!interactive) return;
-            writer.Write("\r" + line.PadRight(_width));
-            _width = Math.Max(_width, line.Length);
-            writer.Flush();
-        }
-
-        public void Finish()
-        {
-            if (!interactive || _width == 0) return;
-            writer.Write("\r" + new string(' ', _width) + "\r");
-            writer.Flush();
-        }
     }
 }

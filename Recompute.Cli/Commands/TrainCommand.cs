@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Recompute.Cli.CommandLine;
+using Recompute.Cli.Output;
 using System.Text.Json;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
@@ -67,33 +68,39 @@ public sealed class TrainCommand : CliCommand
             stdout.WriteLine($"budget     {Bytes(budget)}, solver {solver}");
         }
         TrainingReport report;
+        // On a terminal: planning, then the step and its loss, with the elapsed time (silent when piped or with --format json).
+        using var status = LiveStatus.Begin(context, table, $"planning with {solver} under {ByteSize.Format(budget)}, then {steps} step{(steps == 1 ? "" : "s")}");
         try
         {
             bool header = false;
             report = TrainingRun.Run(graph, options, steps, verify, r =>
             {
+                status.Progress(r.Step, steps, string.Create(CultureInfo.InvariantCulture, $"step {r.Step}/{steps}, loss {r.Loss:0.000000}"));
                 if (!table) return;
                 if (!header)
                 {
-                    stdout.WriteLine($"{"step",5}  {"loss",10}  {"measured peak",14}  {"predicted peak",14}  {"seconds",9}  {"recomputed",10}");
+                    status.WriteLine($"{"step",5}  {"loss",10}  {"measured peak",14}  {"predicted peak",14}  {"seconds",9}  {"recomputed",10}");
                     header = true;
                 }
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                status.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{r.Step,5}  {r.Loss,10:0.000000}  {r.MeasuredPeakBytes,14}  {r.PredictedPeakBytes,14}  {r.Seconds,9:0.0000}  {r.Recomputations,10}"));
             }, cancellation);
         }
         catch (InfeasibleBudgetException e)
         {
+            status.Dispose();
             stderr.WriteLine($"recompute train: {e.Message}{budgetValue.BareNumberHint()}");
             return ExitCodes.Infeasible;
         }
         catch (InvalidOperationException e)
         {
             // An op the runtime cannot run with these attributes or values (a 1-D convolution, a label out of range).
+            status.Dispose();
             stderr.WriteLine($"recompute train: {path}: {e.Message}");
             return ExitCodes.BadInput;
         }
 
+        status.Dispose();
         if (table) WriteSummary(stdout, report);
         else WriteJson(stdout, graph, solver, report);
         return ExitCodes.Success;

@@ -1,16 +1,41 @@
 namespace Recompute.Cli.Output;
 
-/// <summary>A plain two-column "name: value" block, aligned, with no control characters.</summary>
+/// <summary>
+/// A plain two-column "name: value" block, aligned, with no control characters. List rows
+/// (<see cref="List"/>) are wrapped at item boundaries under their first line, never cut.
+/// </summary>
 public sealed class TextTable
 {
-    private readonly List<(string Key, string Value)> _rows = [];
+    /// <summary>Lines of list rows are wrapped to this many characters (an item longer than a line keeps its own line).</summary>
+    public const int Width = 100;
 
-    public TextTable Row(string key, string value) { _rows.Add((key, value)); return this; }
+    private readonly List<(string Key, string Value, IReadOnlyList<string>? Items)> _rows = [];
+
+    public TextTable Row(string key, string value) { _rows.Add((key, value, null)); return this; }
+
+    /// <summary>A row whose value is <paramref name="head"/> then every item, comma separated, wrapped.</summary>
+    public TextTable List(string key, string head, IReadOnlyList<string> items) { _rows.Add((key, head, items)); return this; }
 
     public void WriteTo(TextWriter w)
     {
         int width = _rows.Count == 0 ? 0 : _rows.Max(r => r.Key.Length);
-        foreach (var (k, v) in _rows) w.WriteLine($"{k.PadRight(width)}  {v}");
+        var indent = new string(' ', width + 2);
+        foreach (var (k, v, items) in _rows)
+        {
+            if (items is null || items.Count == 0) { w.WriteLine($"{k.PadRight(width)}  {v}"); continue; }
+            var line = new System.Text.StringBuilder($"{k.PadRight(width)}  {v}");
+            for (int i = 0; i < items.Count; i++)
+            {
+                string item = items[i] + (i < items.Count - 1 ? "," : "");
+                if (line.Length + 1 + item.Length > Width && line.Length > indent.Length)
+                {
+                    w.WriteLine(line.ToString());
+                    line.Clear().Append(indent).Append(item);
+                }
+                else line.Append(line.Length == 0 || line[^1] == ' ' ? "" : " ").Append(item);
+            }
+            w.WriteLine(line.ToString());
+        }
     }
 }
 

@@ -164,4 +164,26 @@ public sealed class VocabularyTests : IDisposable
         var line = Assert.Single(Lines(output), l => l.StartsWith("predicted overhead", StringComparison.Ordinal));
         Assert.Matches(@"^predicted overhead \d+\.\d\d% of forward time; per step \d+\.\d\d% ", line);
     }
+
+    [Fact]
+    public void Plan_RecomputedRow_ListsEveryTensor_WrappedNotCut()
+    {
+        string[] args = ["plan", Graph("resnet18-b32.onnx"), "--budget", "50%", "--threads", "1"];
+        var (code, table, err) = Run(args);
+        Assert.True(code == 0, err);
+        var (_, json, _) = Run([.. args, "--format", "json"]);
+        using var doc = JsonDocument.Parse(json);
+        var names = doc.RootElement.GetProperty("recomputedTensors").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.True(names.Count > 12, $"{names.Count} recomputed: the row used to stop at 12");
+
+        var lines = Lines(table);
+        int first = Array.FindIndex(lines, l => l.StartsWith("recomputed ", StringComparison.Ordinal));
+        // The row's continuation lines are indented under its value.
+        var row = lines.Skip(first).TakeWhile((l, i) => i == 0 || l.StartsWith("     ", StringComparison.Ordinal)).ToList();
+        Assert.DoesNotContain("...", string.Join("\n", row));
+        Assert.All(row, l => Assert.True(l.Length <= 100 || l.Trim().Split(' ').Length == 1, l));
+        var listed = string.Join(" ", row)[(row[0].IndexOf("tensors:", StringComparison.Ordinal) + "tensors:".Length)..]
+            .Split([',', ' '], StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(names, listed);
+    }
 }

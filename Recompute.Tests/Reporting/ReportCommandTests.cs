@@ -30,11 +30,13 @@ public class ReportCommandTests
             Assert.Contains("report.html", stdout.ToString());
             Assert.Contains("dp-approx", stdout.ToString());
 
-            // The same run on a terminal draws the bar with carriage returns (so the quiet mode above is a real switch).
+            // The same run on a terminal draws a live status with ANSI escapes (so the quiet mode above is a real
+            // switch), and still ends with the same summary.
             var tty = new StringWriter();
-            ReportCommand.Execute(graph, options, dir, new StringWriter(), tty, interactive: true, CancellationToken.None);
-            Assert.Contains('\r', tty.ToString());
-            Assert.Contains("[", tty.ToString());
+            ReportCommand.Execute(graph, options, dir, tty, new StringWriter(), interactive: true, CancellationToken.None);
+            Assert.Contains('\u001b', tty.ToString());
+            Assert.Contains("points; last:", tty.ToString());
+            Assert.Contains("report.html", tty.ToString());
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
@@ -54,11 +56,11 @@ public class ReportCommandTests
                 Assert.Contains("interrupted", err.ToString());
                 Assert.Empty(Directory.GetFiles(dir));
             }
-            // Cancelled after three points: the status line's fourth write (one at the start, then one per finished
-            // point) pulls the trigger.
+            // Cancelled after three points: the third finished point pulls the trigger.
             using var cts = new CancellationTokenSource();
-            var stderr = new CancelAfterWrites(4, cts);
-            int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5, Solvers = ["chen", "dp-approx"] }, dir, new StringWriter(), stderr, true, cts.Token);
+            var stderr = new StringWriter();
+            int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5, Solvers = ["chen", "dp-approx"] }, dir, new StringWriter(), stderr, false, cts.Token,
+                observe: p => { if (p.Done == 3) cts.Cancel(); });
             Assert.Equal(130, code);
             Assert.Contains("interrupted", stderr.ToString());
             Assert.False(File.Exists(Path.Combine(dir, "report.html")));
@@ -146,15 +148,4 @@ public class ReportCommandTests
     [InlineData("0.35", 0.35)]
     public void Overhead_AcceptsPercentOrFraction(string text, double expected) =>
         Assert.Equal(expected, MaxBatchCommand.ParseOverhead(text), 12);
-
-    /// <summary>A writer that cancels a token at its n-th Write(string) call.</summary>
-    private sealed class CancelAfterWrites(int n, CancellationTokenSource cts) : StringWriter
-    {
-        private int _writes;
-        public override void Write(string? value)
-        {
-            base.Write(value);
-            if (++_writes == n) cts.Cancel();
-        }
-    }
 }

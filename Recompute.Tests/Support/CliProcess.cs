@@ -74,7 +74,7 @@ public sealed class CliProcess : IDisposable
     private static extern nint SetSignal(int signal, nint handler);
 
     /// <summary>The <c>dotnet</c> host that runs this test process (the SDK sets DOTNET_HOST_PATH; otherwise found from the runtime folder).</summary>
-    private static string DotnetHost()
+    internal static string DotnetHost()
     {
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)) return host;
         // <root>/shared/Microsoft.NETCore.App/<version>/ → <root>/dotnet

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using Recompute.Planner.Import;
+using Recompute.Tests.Reporting;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Cli;
+
+/// <summary>
+/// Live status (issue 15, item 2): on a terminal, plan with the optimal solver, train, maxbatch and report show
+/// what they are doing with the elapsed time; piped, they print nothing but their results. The terminal is a
+/// pseudo-terminal made by util-linux's <c>script</c> (part of every Linux base system; the test says so if missing).
+/// </summary>
+public sealed class LiveStatusTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("recompute-status-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static string Graph(string file) => Path.Combine(Paths.Graphs, file);
+
+    private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    /// <summary>Runs recompute under a pseudo-terminal and returns its exit code and everything it drew there.</summary>
+    private static (int Code, string Terminal) OnTerminal(params string[] args)
+    {
+        string? script = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "script")).FirstOrDefault(File.Exists);
+        Assert.True(script is not null, "this test needs util-linux's `script` to make a pseudo-terminal (apt-get install util-linux)");
+        var command = string.Join(' ', new[] { CliProcess.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "recompute.dll") }.Concat(args).Select(Quote));
+        // -q: no banner; -e: the child's exit code; -c: the command; /dev/null: no typescript file.
+        var info = new ProcessStartInfo(script, ["-qec", command, "/dev/null"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        // Wide enough that the status line is not cut; Spectre reads the size from the terminal.
+        info.Environment["COLUMNS"] = "160";
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(120)), "recompute under script did not finish in 120 s");
+        process.WaitForExit();
+        return (process.ExitCode, output.Result + error.Result);
+    }
+
+    private static (int Code, string Out, string Err) Piped(params string[] args)
+    {
+        using var child = CliProcess.Start(args);
+        int code = child.WaitForExit(TimeSpan.FromSeconds(120));
+        return (code, child.Stdout, child.Stderr);
+    }
+
+    private static bool HasControlCharacters(string s) => s.Any(c => char.IsControl(c) && c != '\n');
+
+    [Fact]
+    public void Plan_WithTheOptimalSolver_ShowsItsStatusOnATerminal_AndNothingExtraWhenPiped()
+    {
+        string[] args = ["plan", Graph("mlp50.json"), "--budget", "40%", "--solver", "optimal", "--time-limit", "2"];
+        var (code, terminal) = OnTerminal(args);
+        Assert.True(code == 0, terminal);
+        Assert.Contains("\u001b[", terminal);                                   // drawn with ANSI escapes
+        Assert.Contains("optimal: planning under 1.30 MiB (time limit 2 s)", terminal);
+        Assert.Contains("00:00:0", terminal);                                   // the elapsed time
+        Assert.Contains("simulated peak", terminal);                            // and then the result
+
+        var (pipedCode, output, err) = Piped(args);
+        Assert.Equal(0, pipedCode);
+        Assert.False(HasControlCharacters(output + err), output + err);
+        Assert.DoesNotContain("planning under", output + err);
+        Assert.StartsWith("graph ", output);
+    }
+
+    [Fact]
+    public void Train_ShowsTheStepAndLoss_AndPipedPrintsOnlyTheTable()
+    {
+        string[] args = ["train", Graph("mlp50.json"), "--budget", "50%", "--steps", "2"];
+        var (code, terminal) = OnTerminal(args);
+        Assert.True(code == 0, terminal);
+        Assert.Contains("\u001b[", terminal);
+        Assert.Contains("step 2/2, loss ", terminal);
+        Assert.Contains("measured peak", terminal);
+
+        var (pipedCode, output, err) = Piped(args);
+        Assert.Equal(0, pipedCode);
+        Assert.False(HasControlCharacters(output + err), output + err);
+        Assert.DoesNotContain("step 2/2, loss", output + err);
+        // JSON on a terminal is silent too: the output is the one object.
+        var (jsonCode, json) = OnTerminal([.. args, "--format", "json"]);
+        Assert.Equal(0, jsonCode);
+        // .NET's console itself switches a terminal's keypad to application mode ("ESC[?1h ESC=") when it starts.
+        json = json.Replace("\u001b[?1h\u001b=", "", StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b", json);
+        Assert.StartsWith("{", json.TrimStart());
+    }
+
+    [Fact]
+    public void MaxBatchAndReport_ShowWhatTheyTry()
+    {
+        var (code, terminal) = OnTerminal("maxbatch", Graph("resnet18-b32.onnx"), "--memory", "2GiB");
+        Assert.True(code == 0, terminal);
+        Assert.Contains("dp-approx: trying batch ", terminal);
+
+        var graph = Path.Combine(_dir.FullName, "residual.json");
+        NativeGraphFormat.Save(ReportGraphs.ResidualNet(layers: 2), graph);
+        (code, terminal) = OnTerminal("report", graph, "-o", Path.Combine(_dir.FullName, "report"), "--solvers", "chen,dp-approx", "--points", "3");
+        Assert.True(code == 0, terminal);
+        Assert.Contains("points; last: ", terminal);
+        Assert.Contains("report.html", terminal);
+    }
+}
