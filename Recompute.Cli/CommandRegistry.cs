@@ -15,6 +15,7 @@ internal static class CommandRegistry
         new ReportCommand(),
         new MaxBatchCommand(),
         new TrainCommand(),
+        new EvalCommand(),
         new CalibrateCommand(),
         new CompletionCommand(),
     ];

@@ -29,13 +29,16 @@ public sealed class TrainCommand : CliCommand
     private readonly Option<int> _batches = CliOptions.Int("--batches", "distinct synthetic batches cycled through (1: a fixed batch the model can fit)", 1, 1, 1_000_000, "K");
     private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit", "seconds for the solver (default 30; auto: 5)", 30, 0.001, 86_400, "S");
     private readonly Option<string> _format = CliOptions.Format();
+    private readonly DataInput _data = new();
+    private readonly Option<string?> _save = CliOptions.Text("--save", "FILE.onnx", "write the trained model: the ONNX graph with the trained weights as initializers");
 
     public TrainCommand() : base("train", "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all",
         "train <graph> --budget <B> [options]",
-        "Data are synthetic and deterministic: float inputs standard normal, labels and indices uniform integers.")
+        "Data: --data batch.npz (one array per graph input, by name; every step trains on it), else synthetic and deterministic: " +
+        "float inputs standard normal, labels and indices uniform integers. Weights: an ONNX file's initializers, else from --seed.")
     {
         Arguments.Add(_input.Graph);
-        Add(_budget, _steps, _input.Batch, _input.TimeFile, _verify, _solver, _seed, _lr, _optimizer, _batches, _timeLimit, _format);
+        Add(_budget, _steps, _data.Data, _save, _input.Batch, _input.TimeFile, _verify, _solver, _seed, _lr, _optimizer, _batches, _timeLimit, _format);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -53,7 +56,12 @@ public sealed class TrainCommand : CliCommand
         bool verify = parse.GetValue(_verify);
 
         var path = _input.Path(parse);
-        var graph = _input.Load(parse);
+        var (graph, data) = _data.Load(parse, _input);
+        var save = parse.GetValue(_save);
+        if (save is not null && !(graph.Source ?? "").EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException("--save writes an ONNX model: the graph must be an .onnx file");
+        // Refused before training, not after: an output that cannot be written, or one of the command's inputs.
+        CommandSupport.ClaimOutput(save, "--save");
         long budget = budgetValue.Resolve(() => RecomputePlanner.StoreAllPeak(new PlanningProblem(graph)));
 
         var options = new TrainingOptions
@@ -73,7 +81,7 @@ public sealed class TrainCommand : CliCommand
         try
         {
             bool header = false;
-            report = TrainingRun.Run(graph, options, steps, verify, r =>
+            report = TrainingRun.Run(graph, options, steps, verify, new LineProgress(r =>
             {
                 status.Progress(r.Step, steps, string.Create(CultureInfo.InvariantCulture, $"step {r.Step}/{steps}, loss {r.Loss:0.000000}"));
                 if (!table) return;
@@ -84,7 +92,7 @@ public sealed class TrainCommand : CliCommand
                 }
                 status.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{r.Step,5}  {r.Loss,10:0.000000}  {r.MeasuredPeakBytes,14}  {r.PredictedPeakBytes,14}  {r.Seconds,9:0.0000}  {r.Recomputations,10}"));
-            }, cancellation);
+            }), data, cancellation);
         }
         catch (InfeasibleBudgetException e)
         {
@@ -101,9 +109,20 @@ public sealed class TrainCommand : CliCommand
         }
 
         status.Dispose();
-        if (table) WriteSummary(stdout, report);
-        else WriteJson(stdout, graph, solver, report);
+        if (save is not null) report.Session!.SaveOnnx(save);
+        if (table)
+        {
+            WriteSummary(stdout, report);
+            if (save is not null) stdout.WriteLine($"saved             {save}");
+        }
+        else WriteJson(stdout, graph, solver, report, save, parse.GetValue(_data.Data));
         return ExitCodes.Success;
+    }
+
+    /// <summary>Reports each step on the training thread, in order.</summary>
+    private sealed class LineProgress(Action<TrainingStepResult> write) : IProgress<TrainingStepResult>
+    {
+        public void Report(TrainingStepResult value) => write(value);
     }
 
     /// <summary>The predicted extra time of a training step (forward and backward) over store-all: recompute / (forward + backward).</summary>
@@ -129,7 +148,7 @@ public sealed class TrainCommand : CliCommand
         }
     }
 
-    private static void WriteJson(TextWriter w, ComputationGraph graph, string solver, TrainingReport r)
+    private static void WriteJson(TextWriter w, ComputationGraph graph, string solver, TrainingReport r, string? saved, string? data)
     {
         using var stream = new MemoryStream();
         using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -137,6 +156,8 @@ public sealed class TrainCommand : CliCommand
             j.WriteStartObject();
             j.WriteString("graph", graph.Name);
             j.WriteString("solver", solver);
+            j.WriteString("data", data ?? "synthetic");
+            if (saved is not null) j.WriteString("savedFile", saved);
             j.WriteNumber("budgetBytes", r.Plan.BudgetBytes);
             j.WriteNumber("storeAllPeakBytes", r.Plan.StoreAllPeakBytes);
             j.WriteNumber("steps", r.Steps.Count);

@@ -21,7 +21,11 @@ public sealed record TrainingReport(
     double? StoreAllStepSeconds,
     double? MaxGradientDifference,
     IReadOnlyList<float>? StoreAllLoss,
-    PlanResult Plan);
+    PlanResult Plan)
+{
+    /// <summary>The session that trained (its <see cref="TrainingSession.Model"/> holds the trained weights).</summary>
+    public TrainingSession? Session { get; init; }
+}
 
 /// <summary>Plans a graph, trains it for a number of steps, and (optionally) trains a store-all twin in lockstep to compare.</summary>
 public static class TrainingRun
@@ -67,7 +71,7 @@ public static class TrainingRun
             progress?.Report(r);
         }
         return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes, results.Average(r => r.Seconds),
-            verify ? storeSeconds / steps : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!);
+            verify ? storeSeconds / steps : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!) { Session = session };
     }
 
     /// <summary>Reports synchronously on the training thread (<see cref="Progress{T}"/> would post to the thread pool, out of order).</summary>

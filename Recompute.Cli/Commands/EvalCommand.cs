@@ -1,0 +1,120 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Recompute.Cli.CommandLine;
+using Recompute.Planner.Graph;
+using Recompute.Runtime.Data;
+using Recompute.Runtime.Execution;
+
+namespace Recompute.Cli.Commands;
+
+/// <summary>
+/// <c>recompute eval</c>: the forward pass alone, with the graph's own weights (an ONNX file's initializers) or
+/// weights from the seed, on <c>--data batch.npz</c> or a synthetic batch; prints the loss and a summary of each
+/// graph output. The ops run as in a training step, so the loss is the one the next <c>train</c> step reports.
+/// </summary>
+public sealed class EvalCommand : CliCommand
+{
+    private readonly GraphInput _input = new();
+    private readonly DataInput _data = new();
+    private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights (when the file has none), synthetic data and dropout", 1, 0, int.MaxValue);
+    private readonly Option<string> _format = CliOptions.Format();
+
+    public EvalCommand() : base("eval", "forward pass only: the loss and a summary of each output (--data batch.npz)",
+        "eval <graph> [--data batch.npz] [options]",
+        "Weights: an ONNX file's initializers (inline or external data beside it), else initialised from --seed. BatchNormalization " +
+        "uses batch statistics when the graph is in training mode, and dropout the mask of the next training step, so the loss equals " +
+        "the first step of 'recompute train' on the same file, data and seed.")
+    {
+        Arguments.Add(_input.Graph);
+        Add(_data.Data, _input.Batch, _seed, _format);
+    }
+
+    public override int Execute(ParseResult parse, CommandContext context)
+    {
+        var (stdout, stderr) = (context.Stdout, context.Stderr);
+        var (graph, arrays) = _data.Load(parse, _input);
+        int seed = parse.GetValue(_seed);
+        var session = TrainingSession.Create(graph, new TrainingOptions { Seed = seed }, context.Cancellation);
+        EvaluationResult result;
+        try
+        {
+            using var batch = arrays is null ? null : session.CreateBatch(arrays);
+            result = session.Evaluate(batch, cancellation: context.Cancellation);
+        }
+        catch (InvalidOperationException e)
+        {
+            // An op the runtime cannot run with these attributes or values (a label out of range).
+            stderr.WriteLine($"recompute eval: {_input.Path(parse)}: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        bool weights = ModelWeights.FromGraphSource(graph) is not null;
+        if (parse.GetValue(_format) == "json") WriteJson(stdout, graph, result, arrays is null ? "synthetic" : parse.GetValue(_data.Data)!, weights);
+        else WriteTable(stdout, graph, result, arrays is null ? "synthetic (seed " + seed.ToString(CultureInfo.InvariantCulture) + ")" : parse.GetValue(_data.Data)!, weights);
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Mean, standard deviation, minimum, maximum and L2 norm of an output, accumulated in double.</summary>
+    internal static (double Mean, double Std, double Min, double Max, double Norm) Describe(NamedArray a)
+    {
+        int n = a.Length;
+        double sum = 0, sq = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
+        for (int i = 0; i < n; i++)
+        {
+            double v = a.Floats is { } f ? f[i] : a.Longs![i];
+            sum += v; sq += v * v; min = Math.Min(min, v); max = Math.Max(max, v);
+        }
+        double mean = n > 0 ? sum / n : 0;
+        return (mean, n > 0 ? Math.Sqrt(Math.Max(0, sq / n - mean * mean)) : 0, n > 0 ? min : 0, n > 0 ? max : 0, Math.Sqrt(sq));
+    }
+
+    private static void WriteTable(TextWriter w, ComputationGraph graph, EvaluationResult r, string data, bool weights)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        w.WriteLine($"graph      {graph.Name} ({graph.Count} nodes)");
+        w.WriteLine($"weights    {(weights ? "the file's initializers" : "initialised from the seed")}");
+        w.WriteLine($"data       {data}");
+        w.WriteLine(string.Create(inv, $"loss       {r.Loss:0.000000}"));
+        w.WriteLine();
+        w.WriteLine($"{"output",-40} {"shape",-18} {"mean",12} {"std",12} {"min",12} {"max",12}");
+        foreach (var o in r.Outputs)
+        {
+            var s = Describe(o);
+            string name = o.Name.Length > 40 ? o.Name[..37] + "..." : o.Name;
+            w.WriteLine(string.Create(inv, $"{name,-40} {o.ShapeText,-18} {s.Mean,12:G6} {s.Std,12:G6} {s.Min,12:G6} {s.Max,12:G6}"));
+        }
+    }
+
+    private static void WriteJson(TextWriter w, ComputationGraph graph, EvaluationResult r, string data, bool weights)
+    {
+        using var stream = new MemoryStream();
+        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            j.WriteStartObject();
+            j.WriteString("graph", graph.Name);
+            j.WriteString("weights", weights ? "initializers" : "seed");
+            j.WriteString("data", data);
+            j.WriteNumber("loss", r.Loss);
+            j.WriteStartArray("outputs");
+            foreach (var o in r.Outputs)
+            {
+                var s = Describe(o);
+                j.WriteStartObject();
+                j.WriteString("name", o.Name);
+                j.WriteString("dtype", o.DType);
+                j.WriteStartArray("shape");
+                foreach (var d in o.Shape) j.WriteNumberValue(d);
+                j.WriteEndArray();
+                j.WriteNumber("mean", s.Mean);
+                j.WriteNumber("std", s.Std);
+                j.WriteNumber("min", s.Min);
+                j.WriteNumber("max", s.Max);
+                j.WriteNumber("l2Norm", s.Norm);
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
+            j.WriteEndObject();
+        }
+        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+}
