@@ -23,6 +23,7 @@ public static class Program
             ["planner-random"] = PlannerTables.Random,
             ["optimal"] = OptimalTable.Table,
             ["bounds"] = BoundsTable.Table,
+            ["auto"] = AutoTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,

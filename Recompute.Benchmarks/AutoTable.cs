@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using Recompute.Planner.Import;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Benchmarks;
+
+/// <summary>
+/// The quick table <c>auto</c> (issue 11): on every shipped ONNX graph at 30/40/50/60/70/100 % of store-all, auto
+/// against each single solver (overhead = recompute / forward time of the simulated plan, "—" where no plan fits),
+/// auto's computeOverhead, peak, solve seconds, winner, bound and recompute gap. Auto runs with its command-line
+/// default limit (<see cref="AutoPortfolio.DefaultTimeLimit"/>); the single solvers with the same options.
+/// <c>--seconds S</c> (at least 1) overrides the limit. The last column checks auto ≤ every solver in the row.
+/// </summary>
+public static class AutoTable
+{
+    /// <summary>The shipped ONNX graphs (with intermediate shapes).</summary>
+    public static readonly string[] Graphs =
+        ["resnet18-b32.onnx", "resnet50-b64.onnx", "mobilenetv2-b64.onnx", "vgg16-b32.onnx", "unet-b8-256.onnx", "gpt2-124m-b8-t1024.onnx"];
+
+    /// <summary>Budgets as fractions of the store-all peak.</summary>
+    public static readonly double[] Fractions = [0.3, 0.4, 0.5, 0.6, 0.7, 1.0];
+
+    private static readonly string[] Singles = ["chen", "per-block", "dp-approx", "dp", "greedy"];
+
+    public static void Table(QuickTableOptions options)
+    {
+        var limit = options.SecondsPerRow >= 1 ? TimeSpan.FromSeconds(options.SecondsPerRow) : AutoPortfolio.DefaultTimeLimit;
+        var o = Console.Out;
+        o.WriteLine($"| graph | budget | {string.Join(" | ", Singles)} | auto | auto computeOverhead | auto peak (MiB) | auto s | winner | status | recompute gap | bound from | auto ≤ all |");
+        o.WriteLine($"|---|---:|{string.Concat(Singles.Select(_ => "---:|"))}---:|---:|---:|---:|---|---|---:|---|---|");
+        foreach (var file in Graphs)
+        {
+            var problem = new PlanningProblem(GraphLoader.Load(RepositoryPaths.Graph(file)));
+            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            foreach (double fraction in Fractions)
+            {
+                var options1 = new SolverOptions { BudgetBytes = (long)(storeAll * fraction), TimeLimit = limit };
+                var cells = new List<string>();
+                double? least = null;
+                foreach (var solver in Singles)
+                {
+                    PlanResult plan;
+                    try { plan = RecomputePlanner.Plan(problem, solver, options1); }
+                    catch (LowerSetLimitException) { cells.Add("n/a"); continue; }
+                    cells.Add(plan.Feasible ? $"{plan.Simulation!.Overhead:P2}" : "—");
+                    if (plan.Feasible) least = Math.Min(least ?? double.MaxValue, plan.Simulation!.Overhead);
+                }
+                var clock = Stopwatch.StartNew();
+                var auto = RecomputePlanner.Plan(problem, AutoPortfolio.Name, options1);
+                double seconds = clock.Elapsed.TotalSeconds;
+                var sim = auto.Simulation;
+                string autoCell = auto.Feasible ? $"{sim!.Overhead:P2}" : "—";
+                string compute = auto.Feasible ? $"{sim!.RecomputeTime / (sim.ForwardTime + sim.BackwardTime):P2}" : "";
+                string peak = auto.Feasible ? $"{sim!.PeakBytes / 1048576.0:F1}" : "";
+                bool ok = least is null || (auto.Feasible && sim!.Overhead <= least.Value + 1e-12);
+                o.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {fraction:P0} | {string.Join(" | ", cells)} | {autoCell} | {compute} | {peak} | {seconds:F1} | " +
+                            $"{auto.Solver.WinningSolver ?? ""} | {auto.Solver.Status.ToText()} | {(auto.Solver.RecomputeGap is { } g ? $"{g:P1}" : "")} | {auto.Solver.BoundSource ?? ""} | {(ok ? "yes" : "NO")} |");
+                o.Flush();
+            }
+        }
+    }
+}
