@@ -46,7 +46,7 @@ internal static class JsonFields
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow, AllowDuplicateProperties = false });
+            doc = JsonDocument.Parse(utf8, new JsonDocumentOptions { MaxDepth = MaxDepth, CommentHandling = JsonCommentHandling.Disallow });
         }
         catch (JsonException e)
         {
@@ -63,6 +63,8 @@ internal static class JsonFields
         try
         {
             if (!AllStringsDecode(doc.RootElement)) CheckStrings(doc.RootElement, "the document", source);
+            // Duplicate keys are found here rather than by the parser, so that the message names the object's place.
+            CheckDuplicateKeys(doc.RootElement, "the document", source);
         }
         catch
         {
@@ -109,6 +111,32 @@ internal static class JsonFields
     }
 
     /// <summary>The slow walk that names the place of the first undecodable string (run only when there is one).</summary>
+    /// <summary>
+    /// Refuses an object that names a key twice (a reader would silently keep one of them), naming the object by
+    /// its path in the document.
+    /// </summary>
+    private static void CheckDuplicateKeys(JsonElement e, string where, string? source)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in e.EnumerateArray())
+                    CheckDuplicateKeys(item, $"{(where == "the document" ? "" : where)}[{(i++).ToString(CultureInfo.InvariantCulture)}]", source);
+                break;
+            case JsonValueKind.Object:
+                HashSet<string>? seen = null;
+                foreach (var p in e.EnumerateObject())
+                {
+                    seen ??= new HashSet<string>(StringComparer.Ordinal);
+                    if (!seen.Add(p.Name))
+                        throw new GraphFormatException(source, where, $"duplicate key '{PaperGraphImporter.Printable(p.Name, 100)}': it appears twice");
+                    CheckDuplicateKeys(p.Value, where == "the document" ? Shorten(p.Name) : $"{where}.{Shorten(p.Name)}", source);
+                }
+                break;
+        }
+    }
+
     private static void CheckStrings(JsonElement e, string where, string? source)
     {
         switch (e.ValueKind)
