@@ -28,6 +28,7 @@ public static class Program
             ["scale-chain"] = ScaleTable.Chain,
             ["scale-dag"] = ScaleTable.Dag,
             ["sample-graphs"] = SampleGraphFiles.Write,
+            ["training"] = TrainingThroughputTable.Table,
         };
 
     public static int Main(string[] args)
