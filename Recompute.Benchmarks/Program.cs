@@ -27,6 +27,7 @@ public static class Program
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,
             ["scale-dag"] = ScaleTable.Dag,
+            ["wide"] = WideTable.Table,
             ["sample-graphs"] = SampleGraphFiles.Write,
             ["training"] = TrainingThroughputTable.Table,
         };

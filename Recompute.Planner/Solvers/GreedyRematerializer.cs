@@ -48,12 +48,14 @@ public sealed class GreedyRematerializer
     private readonly List<Step> _steps = [];
     private readonly long _budget;
     private readonly EvictionScore _score;
+    private readonly CancellationToken _cancellation;
     private long _current;
     private int _stage;
     private string? _failure;
 
-    private GreedyRematerializer(TrainingGraph training, int[] order, long budget, EvictionScore score, bool[] neverRecompute)
+    private GreedyRematerializer(TrainingGraph training, int[] order, long budget, EvictionScore score, bool[] neverRecompute, CancellationToken cancellation)
     {
+        _cancellation = cancellation;
         _training = training;
         _order = order;
         _budget = budget;
@@ -76,7 +78,28 @@ public sealed class GreedyRematerializer
         _runStage = new int[n];
         _stepLimit = 8L * n + 1000;
         _visited = new int[n];
+        _need = new int[n];
         _needVisited = new int[n];
+        // Tasks read only tasks of smaller id in every training graph; the reverse topological order is kept
+        // explicit all the same, so the need pass below never depends on that.
+        _reverseTopological = ReverseTopological(training);
+    }
+
+    private static int[] ReverseTopological(TrainingGraph training)
+    {
+        int n = training.Count;
+        var missing = new int[n];
+        for (int t = 0; t < n; t++) missing[t] = training.Tasks[t].Inputs.Length;
+        var order = new List<int>(n);
+        var ready = new Stack<int>(Enumerable.Range(0, n).Where(t => missing[t] == 0).Reverse());
+        while (ready.Count > 0)
+        {
+            int t = ready.Pop();
+            order.Add(t);
+            foreach (int r in training.Readers(t)) if (--missing[r] == 0) ready.Push(r);
+        }
+        order.Reverse();
+        return [.. order];
     }
 
     /// <summary>
@@ -85,19 +108,20 @@ public sealed class GreedyRematerializer
     /// </summary>
     /// <param name="neverRecompute">Tasks that must never run twice (pinned by <c>--keep</c>).</param>
     /// <param name="evictAtGap">Tasks whose buffers are evicted when the first backward task is reached (<c>--recompute</c>).</param>
+    /// <param name="cancellation">Checked at every stage and eviction: a run is stopped by it, never half-returned.</param>
     public static List<Step>? Plan(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score,
-        ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null)
+        ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null, CancellationToken cancellation = default)
     {
         var never = new bool[training.Count];
         if (neverRecompute is not null) foreach (int t in neverRecompute) never[t] = true;
-        return Plan(training, order, budget, score, never, evictAtGap, out _);
+        return Plan(training, order, budget, score, never, evictAtGap, out _, cancellation);
     }
 
     /// <summary>As the other overload (pins as a per-task array), with why it failed.</summary>
     public static List<Step>? Plan(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score,
-        bool[] neverRecompute, ISet<int>? evictAtGap, out string? failure)
+        bool[] neverRecompute, ISet<int>? evictAtGap, out string? failure, CancellationToken cancellation = default)
     {
-        var g = new GreedyRematerializer(training, order.ToArray(), budget, score, neverRecompute);
+        var g = new GreedyRematerializer(training, order.ToArray(), budget, score, neverRecompute, cancellation);
         bool ok = g.Run(evictAtGap);
         failure = g._failure;
         return ok ? g._steps : null;
@@ -105,9 +129,9 @@ public sealed class GreedyRematerializer
 
     /// <summary>The schedule of Plan with frees placed by liveness, or null.</summary>
     public static Schedule? Schedule(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score, string solver,
-        ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null)
+        ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null, CancellationToken cancellation = default)
     {
-        var steps = Plan(training, order, budget, score, neverRecompute, evictAtGap);
+        var steps = Plan(training, order, budget, score, neverRecompute, evictAtGap, cancellation);
         return steps is null ? null : new Schedule(training, Liveness.InsertFrees(training, steps), solver, budget);
     }
 
@@ -149,6 +173,8 @@ public sealed class GreedyRematerializer
         bool gapSeen = false;
         for (_stage = 0; _stage < _order.Length; _stage++)
         {
+            _version++; // next uses are counted from the stage
+            if ((_stage & 63) == 0) _cancellation.ThrowIfCancellationRequested();
             int k = _order[_stage];
             var task = _training.Tasks[k];
             if (!gapSeen && task.Kind == TaskKind.Backward)
@@ -156,14 +182,14 @@ public sealed class GreedyRematerializer
                 gapSeen = true;
                 if (evictAtGap is not null)
                     foreach (int t in evictAtGap.Order())
-                        if (_live[t]) Free(t);
+                        if (_live[t]) Free(t, changesNeeds: true);
             }
             if (!RunTask(k)) return false;
             // The readers at this position have run: advance their next-reader pointers.
             foreach (int p in task.Inputs)
                 while (_nextReader[p] < _readerPositions[p].Length && _readerPositions[p][_nextReader[p]] <= _stage) _nextReader[p]++;
             // Buffers nothing reads later, including those recomputed for this stage, go now.
-            for (int t = 0; t < _live.Length; t++) if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue) Free(t);
+            for (int t = 0; t < _live.Length; t++) if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue) Free(t, changesNeeds: false);
         }
         return true;
     }
@@ -208,6 +234,7 @@ public sealed class GreedyRematerializer
             _steps.Add(new Step(kind, k));
             _live[k] = true;
             _ran[k] = true;
+            _version++;
             _runStage[k] = _stage;
             _current += _training.Tasks[k].Bytes;
         }
@@ -255,8 +282,39 @@ public sealed class GreedyRematerializer
     /// that is needed later (and so on through evicted readers). Counting only first runs would free the inputs
     /// of evicted buffers as dead, and bringing those back would then cascade to the start of the DAG.
     /// </summary>
+    /// <remarks>
+    /// Computed for every task at once, in reverse topological order, whenever the state changed (a run, an
+    /// eviction, a new stage): through[t] = min(next first-run use of t, through[r] over the evicted readers r of
+    /// t). A walk per task from each buffer, as before, was O(n) per buffer and per eviction scan: O(W²) per step,
+    /// W³ in all, on one input read by W branches (issue 14). This pass is O(n + edges) per change.
+    /// </remarks>
     private int NeededAt(int t)
     {
+        if (_needVersion != _version)
+        {
+            foreach (int r in _reverseTopological)
+            {
+                int best = NextUse(r);
+                foreach (int q in _training.Readers(r))
+                    if (_ran[q] && !_live[q] && _need[q] < best) best = _need[q];
+                _need[r] = best;
+            }
+            _needVersion = _version;
+        }
+        return _need[t];
+    }
+
+    private readonly int[] _need;
+    private readonly int[] _reverseTopological;
+    private long _version, _needVersion = -1;
+
+    /// <summary>
+    /// <see cref="NeededAt"/> for one buffer by a walk over its evicted readers, without the pass over every task:
+    /// for the few inputs of a task that has just run (O(their evicted readers), not O(n) per run).
+    /// </summary>
+    private int NeededAtOne(int t)
+    {
+        if (_needVersion == _version) return _need[t];
         int best = NextUse(t);
         _needStamp++;
         _needStack.Clear();
@@ -267,7 +325,6 @@ public sealed class GreedyRematerializer
             if (_needVisited[r] == _needStamp || !_ran[r] || _live[r]) continue;
             _needVisited[r] = _needStamp;
             int next = NextUse(r);
-            if (next == int.MaxValue && _training.Readers(r).Length == 0) continue;
             if (next < best) best = next;
             foreach (int q in _training.Readers(r)) _needStack.Push(q);
         }
@@ -275,18 +332,21 @@ public sealed class GreedyRematerializer
     }
 
     private readonly Stack<int> _needStack = new();
-    private int[] _needVisited = [];
+    private readonly int[] _needVisited;
     private int _needStamp;
 
     private void FreeIfDead(int t)
     {
-        if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue && _runStage[t] != _stage) Free(t);
+        if (_live[t] && _pins[t] == 0 && _runStage[t] != _stage && NeededAtOne(t) == int.MaxValue) Free(t, changesNeeds: false);
     }
 
-    private void Free(int t)
+    /// <param name="changesNeeds">False when nothing needs the buffer any more: its eviction then adds no later use
+    /// to what its inputs are needed for, and the needs computed for this state stay valid.</param>
+    private void Free(int t, bool changesNeeds)
     {
         _live[t] = false;
         _current -= _training.Tasks[t].Bytes;
+        if (changesNeeds) _version++;
     }
 
     /// <summary>Evicts unpinned live buffers until <paramref name="bytes"/> more fit the budget.</summary>
@@ -294,21 +354,23 @@ public sealed class GreedyRematerializer
     {
         while (_current + bytes > _budget)
         {
+            _cancellation.ThrowIfCancellationRequested();
             int victim = -1;
+            bool dead = false;
             double best = double.MaxValue;
             long victimBytes = 0;
             for (int t = 0; t < _live.Length; t++)
             {
                 if (!_live[t] || _pins[t] > 0 || _training.Tasks[t].Bytes == 0) continue;
                 int next = NeededAt(t);
-                if (next == int.MaxValue) { victim = t; break; } // dead: free it first
+                if (next == int.MaxValue) { victim = t; dead = true; break; } // dead: free it first
                 if (_neverRecompute[t]) continue;
                 double s = Score(t, next);
                 long b = _training.Tasks[t].Bytes;
                 if (s < best || (s == best && b > victimBytes)) { best = s; victim = t; victimBytes = b; }
             }
             if (victim < 0) return false;
-            Free(victim);
+            Free(victim, changesNeeds: !dead);
         }
         return true;
     }

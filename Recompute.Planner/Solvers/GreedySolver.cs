@@ -15,12 +15,31 @@ public sealed class GreedySolver : ISolver
     public string Name => "greedy";
     public bool IsCanonical => false;
 
+    /// <remarks>
+    /// Honours <see cref="SolverOptions.TimeLimit"/>: past it the search stops and the best schedule found so far
+    /// is the answer (or, when none was found yet, the store-all schedule if it fits). Cancellation (Ctrl-C) stops
+    /// it as before, by <see cref="OperationCanceledException"/>.
+    /// </remarks>
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
-        var best = Search(problem.Training, [], options, Name, 0, cancellation);
+        using var deadline = new CancellationTokenSource();
+        if (options.TimeLimit > TimeSpan.Zero && options.TimeLimit < TimeSpan.FromDays(1)) deadline.CancelAfter(options.TimeLimit);
+        var best = Search(problem.Training, [], options, Name, 0, cancellation, deadline.Token);
+        bool stopped = deadline.IsCancellationRequested;
+        if (best is null && stopped)
+        {
+            var (schedule, simulation) = Recompute.Planner.Planning.RecomputePlanner.StoreAll(problem);
+            if (simulation.PeakBytes <= options.BudgetBytes) best = (schedule, simulation);
+        }
+        string limit = $"{options.TimeLimit.TotalSeconds:0.###} s";
         return best is null
-            ? new SolverResult(Name, false, "INFEASIBLE", Reason: "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
-            : new SolverResult(Name, true, "FEASIBLE", Schedule: best.Value.Schedule);
+            ? new SolverResult(Name, false, stopped ? "UNKNOWN" : "INFEASIBLE", Reason: stopped
+                ? $"the greedy pass found no schedule that fits within its time limit of {limit} (raise --time-limit, or try --solver dp-approx)"
+                : "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
+            : new SolverResult(Name, true, "FEASIBLE", Schedule: best.Value.Schedule)
+            {
+                Note = stopped ? $"stopped by the time limit of {limit}: the best schedule found by then" : null,
+            };
     }
 
     /// <summary>Work budget of the order search, in task-plus-edge visits (about a second on the 500-task graphs).</summary>
@@ -48,11 +67,23 @@ public sealed class GreedySolver : ISolver
     /// <param name="variant">Which annealing settings the order search uses (0 for the first call; the optimal solver's
     /// later rounds pass 1, 2, ... to vary temperature and memory target).</param>
     /// <param name="cancellation">Stops the order search.</param>
+    /// <param name="deadline">Stops the search like <paramref name="cancellation"/>, but with the best schedule found
+    /// so far as the result instead of an exception (the solver's time limit).</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Search(TrainingGraph training, IEnumerable<int[]> extraOrders,
-        SolverOptions options, string solver, int variant = 0, CancellationToken cancellation = default)
+        SolverOptions options, string solver, int variant = 0, CancellationToken cancellation = default, CancellationToken deadline = default)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, deadline);
+        (Schedule Schedule, SimulationResult Simulation)? best = null;
+        try { best = SearchUntil(training, extraOrders, options, solver, variant, either.Token, found => best = found); }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellation.IsCancellationRequested) { }
+        return best;
+    }
+
+    private static (Schedule Schedule, SimulationResult Simulation)? SearchUntil(TrainingGraph training, IEnumerable<int[]> extraOrders,
+        SolverOptions options, string solver, int variant, CancellationToken cancellation, Action<(Schedule, SimulationResult)?> improved)
     {
         var starts = Orders(training).ToList();
-        var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation);
+        var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation, improved);
         if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
         int moves = MovesFor(training);
         // Temperatures (in mean buffers) and memory targets (fractions of the budget) of the annealing. Measured on
@@ -65,7 +96,8 @@ public sealed class GreedySolver : ISolver
         long target = (long)Math.Min(options.BudgetBytes * targetFraction, long.MaxValue / 4);
         var searched = starts.Select((o, i) => OrderSearch.Improve(training, o, target, moves, options.Seed + i,
             temperatures[(variant + i) % temperatures.Length], cancellation)).ToList();
-        var better = Best(training, searched, options, solver, cancellation);
+        var better = Best(training, searched, options, solver, cancellation,
+            found => { if (found is { } f && (best is null || f.Item2.RecomputeTime < best.Value.Simulation.RecomputeTime)) improved(found); });
         if (better is { } c && (best is null || c.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = better;
         return best;
     }
@@ -78,8 +110,9 @@ public sealed class GreedySolver : ISolver
     /// The cheapest greedy schedule that fits <see cref="SolverOptions.BudgetBytes"/> by simulation and honours the
     /// pins, over the given first-run orders and every eviction score; null when none fits.
     /// </summary>
+    /// <param name="improved">Told of each new best schedule as it is found (so that a stopped search keeps it).</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, IEnumerable<int[]> orders, SolverOptions options,
-        string solver, CancellationToken cancellation = default)
+        string solver, CancellationToken cancellation = default, Action<(Schedule, SimulationResult)?>? improved = null)
     {
         var keep = training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet();
         var atGap = training.Tasks.Where(t => t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)).Select(t => t.Id).ToHashSet();
@@ -88,11 +121,11 @@ public sealed class GreedySolver : ISolver
             foreach (var score in Enum.GetValues<EvictionScore>())
             {
                 cancellation.ThrowIfCancellationRequested();
-                var schedule = GreedyRematerializer.Schedule(training, order, options.BudgetBytes, score, solver, keep, atGap);
+                var schedule = GreedyRematerializer.Schedule(training, order, options.BudgetBytes, score, solver, keep, atGap, cancellation);
                 if (schedule is null) continue;
                 var sim = Simulator.Simulate(schedule, enforceBudget: false);
                 if (sim.PeakBytes > options.BudgetBytes) continue;
-                if (best is null || sim.RecomputeTime < best.Value.Item2.RecomputeTime) best = (schedule, sim);
+                if (best is null || sim.RecomputeTime < best.Value.Item2.RecomputeTime) { best = (schedule, sim); improved?.Invoke(best); }
             }
         return best;
     }

@@ -1,0 +1,56 @@
+using Recompute.Planner.Graph;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Tests.Solvers;
+
+/// <summary>
+/// Issue 14: the greedy solver stops when it is told to. Its time limit stops it with the best schedule found so
+/// far; Ctrl-C (the cancellation token) stops it by exception; both are seen at every stage of a greedy run, so a
+/// run on a wide graph cannot overrun them by more than one stage. The behaviour is tested with tokens that are
+/// already cancelled (deterministic); the times on the W = 5,000 fan-out are in the benchmarks' <c>wide</c> table.
+/// </summary>
+public class GreedyLimitTests
+{
+    /// <summary>x → W Relu branches → Concat → loss, each tensor 64 bytes (the Concat 64·W).</summary>
+    private static TrainingGraph FanOut(int w)
+    {
+        var b = new GraphBuilder("fan");
+        int x = b.Input("x", 64);
+        var branches = new List<int>();
+        for (int i = 0; i < w; i++) branches.Add(b.Activation($"r{i}", "Relu", [x], 64, 1, backwardNeeds: [0]));
+        int c = b.Activation("c", "Concat", branches, 64L * w, w, backwardNeeds: []);
+        b.Loss("loss", "Sum", [c], 4, 1);
+        return TrainingGraph.Derive(b.Build());
+    }
+
+    [Fact]
+    public void Deadline_StopsTheSearch_WithWhatItHas_AndCancellationThrows()
+    {
+        var training = FanOut(200);
+        var options = new SolverOptions { BudgetBytes = long.MaxValue };
+        using var stopped = new CancellationTokenSource();
+        stopped.Cancel();
+        // The deadline has passed before the first run: no schedule, and no exception.
+        Assert.Null(GreedySolver.Search(training, [], options, "greedy", 0, CancellationToken.None, stopped.Token));
+        // Ctrl-C is not a time limit: it throws, so the command can exit 130 and write nothing.
+        Assert.ThrowsAny<OperationCanceledException>(() => GreedySolver.Search(training, [], options, "greedy", 0, stopped.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            GreedyRematerializer.Plan(training, Enumerable.Range(0, training.Count).ToArray(), long.MaxValue, EvictionScore.CostPerByteDistance, cancellation: stopped.Token));
+        // Without either, the same search plans (store-all fits an unlimited budget).
+        Assert.NotNull(GreedySolver.Search(training, [], options, "greedy"));
+    }
+
+    [Fact]
+    public void TimeLimit_OfZero_GivesTheStoreAllPlanWhenItFits()
+    {
+        // A time limit that has passed before the first greedy run: the solver still answers, with the store-all
+        // schedule, since that fits the budget (the store-all peak itself).
+        var graph = FanOut(50).Graph;
+        var problem = new PlanningProblem(graph);
+        long storeAll = Recompute.Planner.Planning.RecomputePlanner.StoreAllPeak(problem);
+        var result = new GreedySolver().Solve(problem, new SolverOptions { BudgetBytes = storeAll, TimeLimit = TimeSpan.FromTicks(1) });
+        Assert.True(result.Feasible, result.Reason);
+        Assert.Equal(storeAll, Simulator.Simulate(result.Schedule!).PeakBytes);
+    }
+}
