@@ -97,7 +97,7 @@ public static class OptimalTable
             else optimal = r.MinFeasibleBudgetBytes is { } m ? string.Create(CultureInfo.InvariantCulture, $"infeasible (min {100.0 * m / storeAll.PeakBytes:F1}%)") : "none";
             string gap = r.Gap is { } g ? (100 * g).ToString("F2", CultureInfo.InvariantCulture) + "%" : "";
             string recomputeGap = r.RecomputeGap is { } rg ? (100 * rg).ToString("F1", CultureInfo.InvariantCulture) + "%" : "";
-            string status = r.Status + (run.FromWarmStart && run.WarmStart is { } w ? $" ({w})" : "") + (run.ExactDp.StartsWith("stopped", StringComparison.Ordinal) ? ", dp stopped" : "");
+            string status = r.Status.ToText() + (run.FromWarmStart && run.WarmStart is { } w ? $" ({w})" : "") + (run.ExactDp.StartsWith("stopped", StringComparison.Ordinal) ? ", dp stopped" : "");
             string dp = Other("dp");
             string approx = Other("dp-approx");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -15,13 +15,13 @@ public static class ParetoPlot
     internal static readonly Color[] Palette =
     [
         Color.FromHex("#1f77b4"), Color.FromHex("#ff7f0e"), Color.FromHex("#2ca02c"), Color.FromHex("#d62728"),
-        Color.FromHex("#9467bd"), Color.FromHex("#8c564b"), Color.FromHex("#e377c2"), Color.FromHex("#17becf"),
+        Color.FromHex("#9467bd"), Color.FromHex("#8c564b"), Color.FromHex("#e377c2"), Color.FromHex("#17becf"), Color.FromHex("#bcbd22"),
     ];
 
     private static readonly MarkerShape[] Shapes =
         [MarkerShape.FilledSquare, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleUp, MarkerShape.FilledCircle];
 
-    private static readonly string[] SeriesOrder = ["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal", "greedy"];
+    private static readonly string[] SeriesOrder = ["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal", "greedy", "auto"];
 
     private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
 

@@ -43,14 +43,14 @@ internal sealed class GraphInput
 }
 
 /// <summary>The options every planning command passes to its solver.</summary>
-internal sealed class SolverSettings(string defaultSolver)
+internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
 {
     public Option<string> Solver { get; } = CliOptions.Solver(defaultSolver);
 
     public Option<string> Objective { get; } = CliOptions.Choice("--objective",
         "time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)", "time", "time", "memory");
 
-    public Option<double> TimeLimit { get; } = CliOptions.Double("--time-limit", "seconds for searching solvers", 30, 0.001, 86_400, "S");
+    public Option<double> TimeLimit { get; } = CliOptions.Double("--time-limit", "seconds for searching solvers (default 30; auto: 5)", 30, 0.001, 86_400, "S");
 
     public Option<int> Threads { get; } = CliOptions.Int("--threads", "solver threads (0: all processors)", 0, 0, 1024);
 
@@ -81,7 +81,7 @@ internal sealed class SolverSettings(string defaultSolver)
         {
             BudgetBytes = budget,
             Objective = parse.GetValue(Objective) == "memory" ? Planner.Solvers.Objective.Memory : Planner.Solvers.Objective.Time,
-            TimeLimit = TimeSpan.FromSeconds(parse.GetValue(TimeLimit)),
+            TimeLimit = TimeSpan.FromSeconds(CommandSupport.TimeLimitSeconds(parse, TimeLimit, parse.GetValue(Solver)!)),
             Threads = parse.GetValue(Threads),
             Seed = parse.GetValue(Seed),
             MaxLowerSets = parse.GetValue(MaxLowerSets),
@@ -109,6 +109,14 @@ internal sealed class SolverSettings(string defaultSolver)
 /// <summary>Formatting and checks shared by the commands.</summary>
 internal static class CommandSupport
 {
+    /// <summary>Seconds of <c>--time-limit</c> when none is given: <see cref="AutoPortfolio.DefaultTimeLimit"/> for auto, 30 otherwise.</summary>
+    public static double DefaultTimeLimit(string solverName) =>
+        solverName == AutoPortfolio.Name ? AutoPortfolio.DefaultTimeLimit.TotalSeconds : 30;
+
+    /// <summary>The <c>--time-limit</c> given, or the solver's default (<see cref="DefaultTimeLimit"/>) when it was not.</summary>
+    public static double TimeLimitSeconds(ParseResult parse, Option<double> option, string solverName) =>
+        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : DefaultTimeLimit(solverName);
+
     /// <summary>
     /// Claims an output of the command before the work starts (after the inputs are read): refuses an empty path,
     /// a target that is not a regular file, an input of the command, or the output of another option.

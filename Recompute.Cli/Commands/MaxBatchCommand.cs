@@ -17,7 +17,7 @@ public sealed class MaxBatchCommand : CliCommand
     private readonly Option<string?> _overhead = CliOptions.Parsed<string?>("--overhead", "P",
         "most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)", t => { ParseOverhead(t); return t; }, null);
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (state 2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
-    private readonly Option<string> _solver = CliOptions.Solver("dp-approx");
+    private readonly Option<string> _solver = CliOptions.Solver(Recompute.Planner.Planning.AutoPortfolio.Name);
     private readonly Option<string> _format = CliOptions.Format();
 
     public MaxBatchCommand() : base("maxbatch", "largest batch size that fits a device's memory, for store-all and for the planner",

@@ -14,8 +14,8 @@ public sealed class PlanCommand : CliCommand
     private readonly GraphInput _input;
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget",
         "bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak (\"40%\")");
-    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", "the smallest budget for which the solver finds a plan (paper model for dp and dp-approx)");
-    private readonly SolverSettings _solver = new("dp-approx");
+    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", "the smallest budget the solver plans at (by simulation; also in the paper model for dp and dp-approx)");
+    private readonly SolverSettings _solver = new(AutoPortfolio.Name);
     private readonly Option<string?> _output = CliOptions.Output("FILE", "write the schedule as JSON (read back by `recompute simulate`)");
     private readonly Option<string?> _dot = CliOptions.Text("--dot", "FILE", "write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured");
     private readonly Option<string> _format = CliOptions.Format();
@@ -54,11 +54,12 @@ public sealed class PlanCommand : CliCommand
 
         PlanResult plan;
         long? minBudget = null;
+        long? smallestFeasible = null;
         // On a terminal, what is being done and for how long (silent when piped or with --format json).
         using var status = LiveStatus.Begin(context, format == "table", minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is "optimal" or "greedy" ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : ""));
+              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : ""));
         try
         {
             if (minMemory)
@@ -66,6 +67,10 @@ public sealed class PlanCommand : CliCommand
                 var min = RecomputePlanner.MinMemory(problem, solverName, options, cancellation);
                 minBudget = min.MinBudgetBytes;
                 plan = min.Plan;
+                // The simulated figure beside the solver's own (the paper model's for the DPs): the same service as
+                // the infeasible answer's.
+                smallestFeasible = solverName is AutoPortfolio.Name or "greedy" ? minBudget
+                    : FeasibleBudget.Smallest(problem, solverName, options, cancellation)?.BudgetBytes;
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
         }
@@ -74,35 +79,32 @@ public sealed class PlanCommand : CliCommand
         // command was interrupted all the same: exit 130 and write nothing rather than pass it off as a finished run.
         cancellation.ThrowIfCancellationRequested();
         // A solver with nothing to plan on this graph (per-block without module paths): not a budget problem.
-        if (plan.Solver.Status == RecomputePlanner.NotApplicable) throw new UsageException(plan.Solver.Reason ?? $"solver '{solverName}' does not apply to this graph");
+        if (plan.Solver.Status == PlanStatus.NotApplicable) throw new UsageException(plan.Solver.Reason ?? $"solver '{solverName}' does not apply to this graph");
 
         if (plan.Feasible && output is not null) ScheduleFormat.Write(plan.Schedule!, output, Metadata(plan));
         if (plan.Feasible && parse.GetValue(_dot) is { } dot) Recompute.Planner.Reporting.DotWriter.Write(graph, plan.Schedule, dot);
 
         long? smallest = null;
         string? smallestSolver = null;
-        if (!plan.Feasible)
+        if (!plan.Feasible && options.BudgetBytes != long.MaxValue)
         {
             status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
-            // The optimal solver reports the least budget it found feasible, already the least of the planner's
-            // dp-approx budget, greedy's and its own search: asking the planner again would repeat that work.
-            (smallest, smallestSolver) = plan.Solver.MinFeasibleBudgetBytes is { } own
-                ? (own, solverName)
-                : SmallestFeasible(problem, solverName, options, cancellation);
+            // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
+            // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
+            // solver has none.
+            if (solverName == "optimal" && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
+            else if (FeasibleBudget.Smallest(problem, solverName, options, cancellation) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
+            else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, options, cancellation) is { } any)
+                (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);
             // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
-            if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) && options.BudgetBytes != long.MaxValue &&
+            if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
                 RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
                 (smallest, smallestSolver) = (over.PeakBytes, solverName);
-            // General schedules can go below every canonical plan: for greedy, bisect with it (the optimal solver does so itself).
-            if (solverName == "greedy" && options.BudgetBytes != long.MaxValue &&
-                RecomputePlanner.SmallestGreedyBudget(problem, options, smallest ?? RecomputePlanner.StoreAllPeak(problem), cancellation) is { } general &&
-                (smallest is null || general < smallest))
-                (smallest, smallestSolver) = (general, "greedy");
         }
 
         status.Dispose();
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallest, smallestSolver, output);
-        else WriteTable(stdout, graph, plan, minBudget, output);
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output);
+        else WriteTable(stdout, graph, plan, minBudget, smallestFeasible, output);
 
         if (!plan.Feasible)
         {
@@ -117,18 +119,6 @@ public sealed class PlanCommand : CliCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>
-    /// The smallest budget a canonical DP fits, to tell a user what to ask for, and the DP it is for: the solver
-    /// asked for when it is one, dp-approx otherwise (or when the exact DP has too many lower sets).
-    /// </summary>
-    private static (long? Budget, string Solver) SmallestFeasible(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken ct)
-    {
-        if (options.BudgetBytes == long.MaxValue) return (null, solverName);
-        if (SolverRegistry.Create(solverName) is not CanonicalDpSolver) solverName = "dp-approx";
-        try { return (RecomputePlanner.SmallestFeasibleBudget(problem, solverName, options, ct), solverName); }
-        catch (LowerSetLimitException) { return (RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options, ct), "dp-approx"); }
-    }
-
     /// <summary>Recomputation over one run of every task (forward and backward): the Checkmate/Moccasin overhead.</summary>
     private static double ComputeOverhead(SimulationResult sim) =>
         sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
@@ -140,15 +130,18 @@ public sealed class PlanCommand : CliCommand
         ["overhead"] = plan.Simulation.Overhead,
     };
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallest, string? smallestSolver, string? output)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, string? output)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
             .Field("solver", plan.Solver.Solver)
-            .Field("status", plan.Solver.Status)
+            .Field("status", plan.Solver.Status.ToText());
+        if (plan.Solver.WinningSolver is { } winner) j.Field("winningSolver", winner);
+        if (plan.Solver.Claim is { } claim) j.Field("claim", claim);
+        j
             .Field("feasible", plan.Feasible)
             .Field("budgetBytes", minBudget ?? plan.BudgetBytes);
-        if (minBudget is not null) j.Field("minBudgetBytes", minBudget);
+        if (minBudget is not null) j.Field("minBudgetBytes", minBudget).Field("smallestFeasibleBudgetBytes", smallestFeasible);
         j.Field("peakBytes", sim?.PeakBytes)
             .Field("storeAllPeakBytes", plan.StoreAllPeakBytes)
             .Field("paperModelPeakBytes", plan.Solver.PaperModelPeakBytes)
@@ -161,6 +154,7 @@ public sealed class PlanCommand : CliCommand
             .Field("lowerBound", plan.Solver.LowerBound)
             .Field("gap", plan.Solver.Gap)
             .Field("recomputeGap", plan.Solver.RecomputeGap)
+            .Field("boundSource", plan.Solver.BoundSource)
             .Field("totalCost", plan.Solver.TotalCost)
             .Field("totalLowerBound", plan.Solver.TotalLowerBound)
             .Field("solveSeconds", plan.SolveSeconds)
@@ -173,13 +167,19 @@ public sealed class PlanCommand : CliCommand
         j.WriteTo(stdout);
     }
 
-    private static void WriteTable(TextWriter stdout, ComputationGraph graph, PlanResult plan, long? minBudget, string? output)
+    private static void WriteTable(TextWriter stdout, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, string? output)
     {
         var sim = plan.Simulation;
         var t = new TextTable()
             .Row("graph", graph.Name)
-            .Row("solver", $"{plan.Solver.Solver} ({plan.Solver.Status})");
-        if (minBudget is not null) t.Row("smallest budget", CommandSupport.Bytes(minBudget.Value) + (plan.Solver.PaperModelPeakBytes is not null ? " (paper model)" : ""));
+            .Row("solver", $"{plan.Solver.Solver} ({plan.Solver.Status.ToText()})" + (plan.Solver.WinningSolver is { } w ? $": the plan of {w}" : ""));
+        if (plan.Solver.Claim is { } claim) t.Row("claim", claim);
+        if (minBudget is not null)
+        {
+            t.Row("smallest feasible budget", smallestFeasible is { } f ? CommandSupport.Bytes(f) + " (simulated)" : "none found");
+            if (minBudget != smallestFeasible)
+                t.Row("smallest budget", CommandSupport.Bytes(minBudget.Value) + (plan.Solver.PaperModelPeakBytes is not null ? " (paper model)" : ""));
+        }
         else t.Row("budget", CommandSupport.Bytes(plan.BudgetBytes));
         t.Row("store-all peak", CommandSupport.Bytes(plan.StoreAllPeakBytes));
         if (sim is not null)
@@ -195,7 +195,8 @@ public sealed class PlanCommand : CliCommand
         if (sim is not null && plan.Schedule!.Training.HasBackward)
             t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");
         if (plan.Solver.LowerBound is { } lb)
-            t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)");
+            t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)" +
+                (plan.Solver.BoundSource is { } source ? $", from {source}" : ""));
         if (plan.Solver.Note is { } note) t.Row("note", note);
         t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
         if (plan.Feasible && output is not null) t.Row("schedule", output);

@@ -22,12 +22,12 @@ public sealed class TrainCommand : CliCommand
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak (\"40%\")");
     private readonly Option<int> _steps = CliOptions.Int("--steps", "training steps", 10, 1, 1_000_000);
     private readonly Option<bool> _verify = CliOptions.Flag("--verify", "also train with store-all in lockstep: maxGradientDifference and both step times");
-    private readonly Option<string> _solver = CliOptions.Solver("dp-approx");
+    private readonly Option<string> _solver = CliOptions.Solver(AutoPortfolio.Name);
     private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights, synthetic data and dropout", 1, 0, int.MaxValue);
     private readonly Option<double> _lr = CliOptions.Double("--lr", "learning rate", 1e-3, 1e-12, 1e3);
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (default) or sgd (momentum 0.9)", "adam", "adam", "sgd");
     private readonly Option<int> _batches = CliOptions.Int("--batches", "distinct synthetic batches cycled through (1: a fixed batch the model can fit)", 1, 1, 1_000_000, "K");
-    private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit", "seconds for the solver", 30, 0.001, 86_400, "S");
+    private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit", "seconds for the solver (default 30; auto: 5)", 30, 0.001, 86_400, "S");
     private readonly Option<string> _format = CliOptions.Format();
     private readonly DataInput _data = new();
     private readonly Option<string?> _save = CliOptions.Text("--save", "FILE.onnx", "write the trained model: the ONNX graph with the trained weights as initializers");
@@ -52,7 +52,7 @@ public sealed class TrainCommand : CliCommand
         double lr = parse.GetValue(_lr);
         IOptimizer optimizer = parse.GetValue(_optimizer) == "sgd" ? new Sgd(lr) : new Adam(lr);
         int batches = parse.GetValue(_batches);
-        double timeLimit = parse.GetValue(_timeLimit);
+        double timeLimit = CommandSupport.TimeLimitSeconds(parse, _timeLimit, solver);
         bool verify = parse.GetValue(_verify);
 
         var path = _input.Path(parse);

@@ -35,7 +35,7 @@ public sealed record MinMemoryResult(long MinBudgetBytes, PlanResult Plan);
 /// <code>
 /// var problem = new PlanningProblem(GraphLoader.Load("graphs/resnet18-b32.onnx"));
 /// long budget = ByteSize.Parse("40%", RecomputePlanner.StoreAllPeak(problem));
-/// PlanResult plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
+/// PlanResult plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = budget });
 /// ScheduleFormat.Write(plan.Schedule!, "schedule.json");
 /// </code>
 /// </example>
@@ -77,12 +77,24 @@ public static class RecomputePlanner
         long storeAll = StoreAllPeak(problem);
         var clock = Stopwatch.StartNew();
         long budget = options.BudgetBytes;
+        if (solver is AutoSolver) return AutoPortfolio.Plan(problem, options, cancellation);
         if (!Applies(problem, solver))
-            return new PlanResult(new SolverResult(solverName, false, NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
+            return new PlanResult(new SolverResult(solverName, false, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
         Candidate? best;
         if (solver is CanonicalDpSolver dp)
         {
             best = SearchModelBudget(problem, dp, options, cancellation);
+            // A chain found at another model budget than the user's is optimal for that budget only: at the user's it
+            // is a feasible plan, nothing more.
+            if (best is { Result.Status: PlanStatus.CanonicalOptimal } searched && searched.ModelBudget != budget)
+                best = searched with
+                {
+                    Result = searched.Result with
+                    {
+                        Status = PlanStatus.Feasible,
+                        Claim = $"the DP's optimum in the paper model at a model budget of {searched.ModelBudget} bytes (the paper model counts more than the schedule holds, so the planner searched that budget); no optimality claim at this budget",
+                    },
+                };
             // On a thinned family (a graph too large for every ancestral set) the chain is refined (ChainRefinement).
             if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit } && fit.PeakBytes <= budget
                 && ChainRefinement.Refine(problem, chain, solverName, budget, fit.RecomputeTime, cancellation) is { } refined)
@@ -91,7 +103,7 @@ public static class RecomputePlanner
                 best = best with
                 {
                     // No longer the DP's optimum over its family: a feasible refinement of it.
-                    Result = best.Result with { Status = "FEASIBLE", Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
+                    Result = best.Result with { Status = PlanStatus.Feasible, Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
                     Schedule = refined.Schedule with { BudgetBytes = budget },
                     Simulation = refined.Simulation,
                 };
@@ -104,20 +116,19 @@ public static class RecomputePlanner
         }
         clock.Stop();
         if (best is null)
-            return new PlanResult(new SolverResult(solverName, false, "INFEASIBLE", Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
+            return new PlanResult(new SolverResult(solverName, false, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
         var result = best.Result;
         if (best.Simulation is { } sim && sim.PeakBytes > budget)
             result = result with
             {
                 Feasible = false,
-                Status = "INFEASIBLE",
+                Status = PlanStatus.Infeasible,
+                Claim = null,
                 Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
             };
         return new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget };
     }
 
-    /// <summary>Status of a solver that does not apply to the problem (a canonical solver on a DAG without backward nodes).</summary>
-    public const string NotApplicable = "NOT_APPLICABLE";
 
     /// <summary>Whether a solver can plan the problem: the canonical solvers other than store-all need a forward/backward split.</summary>
     public static bool Applies(PlanningProblem problem, string solverName) => Applies(problem, SolverRegistry.Create(solverName));
@@ -247,7 +258,10 @@ public static class RecomputePlanner
         return best;
     }
 
-    /// <summary>The smallest budget (in the solver's model) for which the canonical DP solver finds a strategy.</summary>
+    /// <summary>
+    /// The smallest budget in the solver's own model: the paper model for the canonical DPs (so it compares with the
+    /// paper's code), the simulated one for auto and greedy (<see cref="FeasibleBudget.Smallest"/>).
+    /// </summary>
     /// <exception cref="ArgumentException">The solver has no minimum-memory mode.</exception>
     public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
@@ -268,7 +282,15 @@ public static class RecomputePlanner
             var r = solver.Solve(problem, options with { BudgetBytes = long.MaxValue }, cancellation);
             minBudget = r.PaperModelPeakBytes ?? StoreAllPeak(problem);
         }
-        else throw new ArgumentException($"solver '{solverName}' has no minimum-memory mode; use dp or dp-approx");
+        else if (solver is AutoSolver or GreedySolver)
+        {
+            // Simulated budgets only: the least budget the one service finds, with its plan.
+            var found = FeasibleBudget.Smallest(problem, solverName, options, cancellation)
+                ?? throw new InvalidOperationException($"solver '{solverName}' found no plan at any budget");
+            clock.Stop();
+            return new MinMemoryResult(found.BudgetBytes, found.Plan with { SolveSeconds = clock.Elapsed.TotalSeconds });
+        }
+        else throw new ArgumentException($"solver '{solverName}' has no minimum-memory mode; use auto, dp, dp-approx or greedy");
         var plan = Plan(problem, solverName, options with { BudgetBytes = minBudget }, cancellation);
         clock.Stop();
         return new MinMemoryResult(minBudget, plan with { SolveSeconds = clock.Elapsed.TotalSeconds });

@@ -7,6 +7,7 @@ public static class SolverRegistry
 {
     private static readonly Dictionary<string, Func<ISolver>> Factories = new(StringComparer.Ordinal)
     {
+        [AutoPortfolio.Name] = () => new AutoSolver(),
         ["store-all"] = () => new StoreAllSolver(),
         ["per-block"] = () => new PerBlockSolver(),
         ["chen"] = () => new ChenSolver(),

@@ -10,12 +10,12 @@ namespace Recompute.Planner.Reporting;
 /// <summary>Settings of a budget sweep (<c>recompute report</c>).</summary>
 public sealed record SweepOptions
 {
-    /// <summary>Solvers to run ("store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal", or a series name such
+    /// <summary>Solvers to run ("store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal", "auto", or a series name such
     /// as "dp-approx/memory"); null runs every applicable one.</summary>
     public IReadOnlyList<string>? Solvers { get; init; }
     /// <summary>Number of budgets from the smallest feasible one to the store-all peak.</summary>
     public int Points { get; init; } = 25;
-    /// <summary>Time limit of the optimal solver at each budget.</summary>
+    /// <summary>Time limit of the optimal solver and of auto at each budget.</summary>
     public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(3);
     /// <summary>The exact DP joins the default set when the graph has at most this many lower sets.</summary>
     public long LowerSetLimit { get; init; } = 5_000;
@@ -42,7 +42,7 @@ public static class BudgetSweep
     public const string SolversParameter = "solvers";
 
     /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names.</summary>
-    public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "greedy", "optimal"];
+    public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "greedy", "optimal", AutoPortfolio.Name];
 
     /// <summary>The series a sweep will run, in the order they run and are drawn.</summary>
     /// <exception cref="ArgumentException">An unknown or unavailable solver was asked for.</exception>
@@ -58,6 +58,7 @@ public static class BudgetSweep
             new("dp", "dp", Objective.Time, IsCurve: true),
             new("greedy", "greedy", Objective.Time, IsCurve: true),
             new("optimal", "optimal", Objective.Time, IsCurve: true),
+            new(AutoPortfolio.Name, AutoPortfolio.Name, Objective.Time, IsCurve: true),
         };
         if (options.Solvers is null)
         {
@@ -68,7 +69,8 @@ public static class BudgetSweep
                 // Greedy runs only when asked for: a search per budget, seconds each on large graphs.
                 "greedy" => false,
                 "dp" => lowerSets is not null && lowerSets <= options.LowerSetLimit,
-                "optimal" => SolverRegistry.Exists("optimal") && planned <= options.OptimalTensorLimit,
+                // Auto runs greedy and the optimal solver at every point: by default on small graphs only, like optimal.
+                "optimal" or AutoPortfolio.Name => SolverRegistry.Exists("optimal") && planned <= options.OptimalTensorLimit,
                 _ => true,
             }).ToImmutableArray();
         }
@@ -121,8 +123,11 @@ public static class BudgetSweep
 
         var storeAll = RecomputePlanner.StoreAll(problem);
         long high = storeAll.Simulation.PeakBytes;
-        // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher).
-        long low = Math.Min(RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", options.Solver, cancellation)
+        // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher),
+        // from the one service: auto's (its whole portfolio's) when auto is drawn, dp-approx's otherwise.
+        string rangeSolver = series.Any(s => s.Solver == AutoPortfolio.Name) ? AutoPortfolio.Name : "dp-approx";
+        var rangeOptions = rangeSolver == AutoPortfolio.Name ? options.Solver with { TimeLimit = options.TimeLimit } : options.Solver;
+        long low = Math.Min(FeasibleBudget.Smallest(problem, rangeSolver, rangeOptions, cancellation)?.BudgetBytes
             ?? RecomputePlanner.MinMemory(problem, "dp-approx", options.Solver, cancellation).MinBudgetBytes, high);
         var budgets = Budgets(low, high, options.Points);
 
@@ -195,7 +200,7 @@ public static class BudgetSweep
         {
             cancellation.ThrowIfCancellationRequested();
             var solverOptions = options.Solver with { BudgetBytes = b, Objective = s.Objective };
-            if (s.Solver == "optimal")
+            if (s.Solver is "optimal" or AutoPortfolio.Name)
             {
                 solverOptions = solverOptions with { TimeLimit = options.TimeLimit };
                 if (warmStarts.TryGetValue(b, out var hint)) solverOptions = solverOptions with { WarmStart = hint };
@@ -229,7 +234,7 @@ public static class BudgetSweep
     private static SweepPoint PlanPoint(string series, long budget, PlanResult plan)
     {
         var sim = plan.Simulation;
-        return new SweepPoint(series, budget, plan.Feasible, plan.Feasible ? plan.Solver.Status : "INFEASIBLE",
+        return new SweepPoint(series, budget, plan.Feasible, plan.Feasible ? plan.Solver.Status.ToText() : "INFEASIBLE",
             sim?.PeakBytes, sim?.Overhead, sim?.ForwardTime, sim?.RecomputeTime, plan.SolveSeconds, plan.Solver.Gap,
             plan.Solver.PaperModelPeakBytes, plan.Schedule?.RecomputedNodes.Length ?? 0, null,
             plan.Feasible ? null : plan.Solver.Reason ?? "no plan fits the budget");

@@ -19,11 +19,19 @@ public sealed record MaxBatchOptions
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
     /// <summary>Largest recompute overhead (recompute time / forward time) the planner may spend; null: any.</summary>
     public double? MaxOverhead { get; init; }
-    /// <summary>The planner's solver (time-centric).</summary>
-    public string Solver { get; init; } = "dp-approx";
+    /// <summary>The planner's solver (time-centric; default auto).</summary>
+    public string Solver { get; init; } = AutoPortfolio.Name;
     /// <summary>The search gives up above this batch size.</summary>
     public int BatchLimit { get; init; } = 1 << 20;
-    public SolverOptions SolverOptions { get; init; } = new();
+    /// <summary>
+    /// Options of each plan. The search plans at a dozen or more batch sizes, so the default time limit is
+    /// <see cref="DefaultTimeLimit"/>: auto then runs its fast members and the exact DP within half a second, and
+    /// no optimal phase (it needs a second left).
+    /// </summary>
+    public SolverOptions SolverOptions { get; init; } = new() { TimeLimit = DefaultTimeLimit };
+
+    /// <summary>Time limit of each plan of the search by default.</summary>
+    public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>

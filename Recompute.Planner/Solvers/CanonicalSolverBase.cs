@@ -26,6 +26,13 @@ public abstract class CanonicalDpSolver : ISolver
     /// <summary>True when the family has more than <see cref="ReplaySetLimit"/> sets (each DP run then takes seconds).</summary>
     public virtual bool HasLargeFamily(PlanningProblem problem, SolverOptions options) => false;
 
+    /// <summary>The family in words, for <see cref="SolverResult.Claim"/> ("every lower set", "the ancestral lower sets").</summary>
+    protected abstract string FamilyWords(ForwardDag dag, SolverOptions options);
+
+    /// <summary>The claim of a DP's plan: optimal among the chains of its family in the named block model, no more.</summary>
+    public static string CanonicalClaim(string family, BlockCostModel model) =>
+        $"optimal among canonical strategies (chains of {family}) in the {(model == BlockCostModel.Paper ? "paper" : "replayed")} model; general schedules may cost less";
+
     /// <summary>The family of lower sets the DP runs over.</summary>
     protected abstract LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct);
 
@@ -43,10 +50,11 @@ public abstract class CanonicalDpSolver : ISolver
         var strategy = dp.Solve(options.BudgetBytes, options.Objective, cancellation,
             options.Objective == Objective.Time ? OverheadUpperBound(problem, options, cancellation) : null);
         if (strategy is null)
-            return new SolverResult(Name, false, "INFEASIBLE", Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
+            return new SolverResult(Name, false, PlanStatus.Infeasible, Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
         var cost = PaperCostModel.Evaluate(dag, strategy);
-        return new SolverResult(Name, true, "OPTIMAL", Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes,
-            PaperModelOverhead: cost.Overhead, DiscretisationError: DiscretisationBound(dag, options));
+        return new SolverResult(Name, true, PlanStatus.CanonicalOptimal, Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes,
+            PaperModelOverhead: cost.Overhead, DiscretisationError: DiscretisationBound(dag, options))
+        { Claim = CanonicalClaim(FamilyWords(dag, options), options.BlockModel) };
     }
 
     /// <summary>The smallest paper-model budget for which this solver finds a strategy, and that strategy.</summary>
@@ -100,6 +108,8 @@ public sealed class DpSolver : CanonicalDpSolver
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.All(dag, options.MaxLowerSets, ct);
 
+    protected override string FamilyWords(ForwardDag dag, SolverOptions options) => "every lower set";
+
     public override bool HasLargeFamily(PlanningProblem problem, SolverOptions options) =>
         LowerSetFamily.CountAll(problem.Forward, ReplaySetLimit) is null;
 
@@ -122,6 +132,9 @@ public sealed class DpApproxSolver : CanonicalDpSolver
 
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.Ancestral(dag, options.MaxApproxSets);
+
+    protected override string FamilyWords(ForwardDag dag, SolverOptions options) =>
+        dag.Count + 2 > options.MaxApproxSets ? "evenly spaced ancestral lower sets" : "the ancestral lower sets";
 
     /// <summary>
     /// The least paper-model peak of a few chains of the family itself, so that the min-max DP drops every state

@@ -59,8 +59,52 @@ public sealed record SolverOptions
 /// </summary>
 public sealed record CanonicalStrategy(ImmutableArray<ImmutableArray<int>> Blocks);
 
+/// <summary>
+/// What a plan claims about itself, strongest first. <see cref="PlanStatusText.ToText"/> gives the words the JSON and
+/// the tables print (<c>OPTIMAL</c>, <c>CANONICAL_OPTIMAL</c>, ...); <see cref="SolverResult.Claim"/> says in full
+/// which schedules a claim covers.
+/// </summary>
+public enum PlanStatus
+{
+    /// <summary>
+    /// Proven: a lower bound equals the plan's recomputation (gap 0) over the schedules the claim covers
+    /// (<see cref="SolverResult.BoundSource"/>; a plan that recomputes nothing is optimal over every schedule).
+    /// </summary>
+    Optimal,
+    /// <summary>
+    /// Optimal among the canonical strategies of a DP's family (every lower set, or the ancestral ones) in the block
+    /// model named by <see cref="SolverResult.Claim"/> (the paper's or the replayed one), not over every schedule: a
+    /// general schedule (greedy, optimal) may cost less.
+    /// </summary>
+    CanonicalOptimal,
+    /// <summary>A plan that fits, with no optimality claim (its gap says how far a bound is, when one is known).</summary>
+    Feasible,
+    /// <summary>No plan fits the budget.</summary>
+    Infeasible,
+    /// <summary>The solver does not apply to the problem (a canonical solver on a DAG without backward nodes).</summary>
+    NotApplicable,
+    /// <summary>The search ended without a plan and without a proof that none exists.</summary>
+    Unknown,
+}
+
+/// <summary>The words of <see cref="PlanStatus"/> in JSON and tables.</summary>
+public static class PlanStatusText
+{
+    /// <summary>OPTIMAL, CANONICAL_OPTIMAL, FEASIBLE, INFEASIBLE, NOT_APPLICABLE or UNKNOWN.</summary>
+    public static string ToText(this PlanStatus status) => status switch
+    {
+        PlanStatus.Optimal => "OPTIMAL",
+        PlanStatus.CanonicalOptimal => "CANONICAL_OPTIMAL",
+        PlanStatus.Feasible => "FEASIBLE",
+        PlanStatus.Infeasible => "INFEASIBLE",
+        PlanStatus.NotApplicable => "NOT_APPLICABLE",
+        PlanStatus.Unknown => "UNKNOWN",
+        _ => throw new ArgumentOutOfRangeException(nameof(status)),
+    };
+}
+
 /// <summary>The outcome of a solver run.</summary>
-/// <param name="Status">OPTIMAL, FEASIBLE, INFEASIBLE, TIME_LIMIT or a solver's own word.</param>
+/// <param name="Status">What the plan claims (see <see cref="PlanStatus"/>).</param>
 /// <param name="Strategy">For canonical solvers: the chain to lower.</param>
 /// <param name="Schedule">For general solvers: the schedule itself (already lowered).</param>
 /// <param name="LowerBound">Proven lower bound on recompute time, when the solver proves one.</param>
@@ -71,7 +115,7 @@ public sealed record CanonicalStrategy(ImmutableArray<ImmutableArray<int>> Block
 public sealed record SolverResult(
     string Solver,
     bool Feasible,
-    string Status,
+    PlanStatus Status,
     CanonicalStrategy? Strategy = null,
     Schedule? Schedule = null,
     double? LowerBound = null,
@@ -96,6 +140,22 @@ public sealed record SolverResult(
 
     /// <summary>Anything the user should know about how the plan was found (e.g. a warm start cut by the time limit).</summary>
     public string? Note { get; init; }
+
+    /// <summary>
+    /// Which schedules <see cref="Status"/> speaks of, in words: for the DPs "optimal among canonical strategies over
+    /// ... (replayed model)"; for a bound, the family it covers. Null when the status needs no qualification.
+    /// </summary>
+    public string? Claim { get; init; }
+
+    /// <summary>
+    /// What proved <see cref="LowerBound"/>: "cp-sat" (the stage model over one first-run order), "relaxation" (a
+    /// relaxation of that model), "no recomputation" (the plan recomputes nothing) or "one run of every task" (a
+    /// bound of 0 on recomputation, valid for every schedule). Null without a bound.
+    /// </summary>
+    public string? BoundSource { get; init; }
+
+    /// <summary>For the <c>auto</c> portfolio: the solver whose plan won (the plan is that solver's, unchanged).</summary>
+    public string? WinningSolver { get; init; }
 }
 
 /// <summary>A recomputation strategy finder. One implementation per file, all behind this interface.</summary>

@@ -19,9 +19,9 @@ public sealed class StoreAllSolver : ISolver
     {
         // As given, store-all is the file's order run once (the reference of the Checkmate/Moccasin protocol).
         if (problem.AsGiven)
-            return new SolverResult(Name, true, "FEASIBLE", Schedule: Scheduling.Liveness.RunOnce(problem.Training, Name, null));
+            return new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Scheduling.Liveness.RunOnce(problem.Training, Name, null));
         var strategy = Strategy(problem.Forward);
         var cost = PaperCostModel.Evaluate(problem.Forward, strategy);
-        return new SolverResult(Name, true, "FEASIBLE", Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
+        return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
     }
 }

@@ -19,10 +19,10 @@ public sealed record TrainingOptions
     /// the range, and setting both this and <see cref="BudgetBytes"/>, are errors.
     /// </summary>
     public double? BudgetFraction { get; init; }
-    /// <summary>Solver name as on the command line (<c>dp-approx</c>, <c>dp</c>, <c>chen</c>, <c>store-all</c>, ...).</summary>
-    public string Solver { get; init; } = "dp-approx";
-    /// <summary>Time limit for the solver.</summary>
-    public TimeSpan SolverTimeLimit { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Solver name as on the command line (<c>auto</c>, the default, <c>dp-approx</c>, <c>dp</c>, <c>chen</c>, ...).</summary>
+    public string Solver { get; init; } = AutoPortfolio.Name;
+    /// <summary>Time limit for the solver (default <see cref="AutoPortfolio.DefaultTimeLimit"/>, as auto's on the command line).</summary>
+    public TimeSpan SolverTimeLimit { get; init; } = AutoPortfolio.DefaultTimeLimit;
     /// <summary>The optimizer; default SGD with learning rate 0.01 and momentum 0.9.</summary>
     public IOptimizer? Optimizer { get; init; }
     /// <summary>Seed of weight initialisation, synthetic data and dropout.</summary>
@@ -111,14 +111,14 @@ public sealed partial class TrainingSession
         var weights = options.InitialWeights ?? ModelWeights.FromGraphSource(graph);
         if (budget >= storeAll)
         {
-            var storeAllPlan = new PlanResult(new SolverResult("store-all", true, "OPTIMAL"), storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
+            var storeAllPlan = new PlanResult(new SolverResult("store-all", true, PlanStatus.Optimal) { BoundSource = "no recomputation" }, storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
             return new TrainingSession(storeAllSchedule, storeAllSimulation, options, new Arena(), weights) { Plan = storeAllPlan };
         }
         var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed };
         var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
         if (!plan.Feasible)
         {
-            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? RecomputePlanner.SmallestFeasibleBudget(problem, options.Solver, solverOptions, cancellation);
+            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.Smallest(problem, options.Solver, solverOptions, cancellation)?.BudgetBytes;
             throw new InfeasibleBudgetException(plan, smallest);
         }
         return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights) { Plan = plan };

@@ -18,6 +18,7 @@ public class ShippedGraphOracleTests
     [InlineData("vgg16-b32.onnx", 1)]
     [InlineData("mobilenetv2-b64.onnx", 1)]
     [InlineData("unet-b8-256.onnx", 1)]
+    [InlineData("gpt2-2l-t128.onnx", 1)]
     public void Forward_AgreesWithOnnxRuntime(string file, int batch)
     {
         var graph = GraphLoader.Load(OnnxTestFiles.Graph(file), new GraphLoadOptions { Batch = batch });

@@ -161,8 +161,8 @@ public class BudgetSweepTests
     {
         var small = new PlanningProblem(ReportGraphs.ResidualNet(layers: 1));
         var defaults = new SweepOptions();
-        // Module paths, few lower sets, few tensors: everything, optimal included (it is registered).
-        Assert.Equal(["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal"],
+        // Module paths, few lower sets, few tensors: everything, optimal and auto included (optimal is registered).
+        Assert.Equal(["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal", "auto"],
             BudgetSweep.Series(small, defaults, lowerSets: 40, hasBlocks: true).Select(s => s.Name));
         // Too many lower sets for the exact DP, no module paths, too many tensors for the optimal solver.
         Assert.Equal(["store-all", "chen", "dp-approx", "dp-approx/memory"],

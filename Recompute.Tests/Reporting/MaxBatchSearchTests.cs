@@ -51,7 +51,7 @@ public class MaxBatchSearchTests
             long budget = memory - fixedBytes;
             var problem = new PlanningProblem(g);
             if (!planner) return RecomputePlanner.StoreAllPeak(problem) <= budget;
-            var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
+            var plan = RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = budget });
             return plan.Feasible && plan.Simulation!.PeakBytes <= budget && (maxOverhead is null || plan.Simulation.Overhead <= maxOverhead);
         }
     }

@@ -79,7 +79,7 @@ public class AsGivenTests
         {
             var declined = RecomputePlanner.Plan(problem, solver, options);
             Assert.False(declined.Feasible);
-            Assert.Equal(RecomputePlanner.NotApplicable, declined.Solver.Status);
+            Assert.Equal(PlanStatus.NotApplicable, declined.Solver.Status);
             Assert.Contains("no backward nodes", declined.Solver.Reason);
         }
         Assert.True(RecomputePlanner.Plan(problem, "store-all", options with { BudgetBytes = long.MaxValue }).Feasible);
@@ -94,6 +94,6 @@ public class AsGivenTests
         Assert.Equal(derived.Training.Tasks.Select(t => (t.Name, t.Kind)), asGiven.Training.Tasks.Select(t => (t.Name, t.Kind)));
         long budget = (long)(RecomputePlanner.StoreAllPeak(asGiven) * 0.9);
         var dp = RecomputePlanner.Plan(asGiven, "dp-approx", new SolverOptions { BudgetBytes = budget });
-        Assert.NotEqual(RecomputePlanner.NotApplicable, dp.Solver.Status);
+        Assert.NotEqual(PlanStatus.NotApplicable, dp.Solver.Status);
     }
 }

@@ -39,7 +39,7 @@ public class GreedySolverTests
 
         // The optimal solver proves it: no schedule recomputes less (it must recompute a, or hold 300 bytes).
         var optimal = new OptimalSolver().Run(problem, new SolverOptions { BudgetBytes = 250, TimeLimit = TimeSpan.FromSeconds(10), Threads = 2, Seed = 1 });
-        Assert.Equal("OPTIMAL", optimal.Result.Status);
+        Assert.Equal(PlanStatus.Optimal, optimal.Result.Status);
         Assert.Equal(5, Simulator.Simulate(optimal.Result.Schedule!).RecomputeTime);
         // Gap relative to total compute: one run of every task (8) plus the recomputation (5); here 0.
         Assert.Equal(13, optimal.Result.TotalCost!.Value, 9);
@@ -53,7 +53,7 @@ public class GreedySolverTests
         var problem = SkipChain();
         Assert.False(RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = 209 }).Feasible);
         var result = new OptimalSolver().Solve(problem, new SolverOptions { BudgetBytes = 209, TimeLimit = TimeSpan.FromSeconds(5), Threads = 2 });
-        Assert.Equal("INFEASIBLE", result.Status);
+        Assert.Equal(PlanStatus.Infeasible, result.Status);
         Assert.Contains("'d' needs its 2 inputs and its output", result.Reason);
         Assert.Equal(210, result.MinFeasibleBudgetBytes);
     }

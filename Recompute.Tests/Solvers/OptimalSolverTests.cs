@@ -101,7 +101,7 @@ public class OptimalSolverTests
             if (run.ModelPeakBytes is { } modelPeak) Assert.Equal(sim.PeakBytes, modelPeak);
             Assert.NotNull(run.Result.LowerBound);
             Assert.True(run.Result.LowerBound <= sim.RecomputeTime + 1e-9);
-            if (run.Result.Status == "OPTIMAL") Assert.Equal(0, run.Result.Gap!.Value, 9);
+            if (run.Result.Status == PlanStatus.Optimal) Assert.Equal(0, run.Result.Gap!.Value, 9);
         }
     }
 
@@ -138,7 +138,7 @@ public class OptimalSolverTests
         Assert.Equal(300, bound.Bytes);
         var result = new OptimalSolver().Solve(problem, Quick(250));
         Assert.False(result.Feasible);
-        Assert.Equal("INFEASIBLE", result.Status);
+        Assert.Equal(PlanStatus.Infeasible, result.Status);
         Assert.Contains("300 bytes", result.Reason);
         Assert.Contains("the budget is", result.Reason);
         Assert.Contains($"'{bound.Task.Name}'", result.Reason);

@@ -35,7 +35,7 @@ public class StageRelaxationTests
             {
                 long budget = (long)(storeAll * fraction);
                 var run = new OptimalSolver().Run(problem, Quick(budget));
-                if (run.Result.Status != "OPTIMAL" || run.Plan is null) continue;
+                if (run.Result.Status != PlanStatus.Optimal || run.Plan is null) continue;
                 proven++;
                 double optimum = Simulator.Simulate(run.Result.Schedule!).RecomputeTime;
                 // Every binding stage, and only the two that bind most.
@@ -100,7 +100,7 @@ public class StageRelaxationTests
             Assert.True(sim.PeakBytes <= budget);
             double lb = run.Result.LowerBound!.Value;
             Assert.True(lb <= sim.RecomputeTime + 1e-9);
-            if (run.Result.Status == "OPTIMAL" && run.Plan is null || run.Relaxation is not { } relaxation) continue;
+            if (run.Result.Status == PlanStatus.Optimal && run.Plan is null || run.Relaxation is not { } relaxation) continue;
             ran = true;
             Assert.True(relaxation.Decisions > 0);
             // The returned plan's first runs follow the relaxation's order, so its bound is at most the plan's cost.

@@ -79,6 +79,12 @@ public sealed class OptimalSolver : ISolver
     /// <summary>Whether CP-SAT presolves the model (see <see cref="CpSatSettings"/>).</summary>
     public bool Presolve { get; init; } = true;
 
+    /// <summary>
+    /// Plans found elsewhere (the <c>auto</c> portfolio's), by solver name. When set, they and store-all are the warm
+    /// starts, and the solver does not run dp-approx, dp and greedy itself: the caller already did.
+    /// </summary>
+    public IReadOnlyList<(string Solver, Schedule Schedule)>? GivenWarmStarts { get; init; }
+
     public string Name => "optimal";
     public bool IsCanonical => false;
 
@@ -97,7 +103,7 @@ public sealed class OptimalSolver : ISolver
         {
             long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
             string reason = $"{bound.Explain(training)}; the budget is {ByteSize.Format(budget)} ({budget} bytes)";
-            return Infeasible("INFEASIBLE", reason, min, "NOT_RUN", 0);
+            return Infeasible(PlanStatus.Infeasible, reason, min, "NOT_RUN", 0);
         }
 
         var starts = WarmStarts(problem, options, cancellation, out string exactDp);
@@ -108,7 +114,7 @@ public sealed class OptimalSolver : ISolver
         if (warm is not null && warm.Simulation.RecomputeTime == 0)
         {
             // Nothing to recompute: the warm start is optimal (recompute time cannot be negative).
-            var done = WithGap(new SolverResult(Name, true, "OPTIMAL", Schedule: Rename(warm.Schedule, budget)), training, 0, 0) with { Note = note };
+            var done = WithGap(new SolverResult(Name, true, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0) with { Note = note, BoundSource = "no recomputation" };
             return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true) { ExactDp = exactDp };
         }
 
@@ -129,11 +135,12 @@ public sealed class OptimalSolver : ISolver
                 double best = warm.Simulation.RecomputeTime;
                 var relaxed = relax ? Relax(StageOrder.FirstRuns(warm.Schedule), options, warm.Schedule, Remaining(options, clock), cancellation) : null;
                 double lb = Math.Min(relaxed?.Bound ?? 0, best);
-                return new OptimalRun(WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note },
+                string source = lb > 0 ? "relaxation" : "one run of every task";
+                return new OptimalRun(WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = source },
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
-                { ExactDp = exactDp, Relaxation = relaxed, BoundSource = lb > 0 ? "relaxation" : "one run of every task" };
+                { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source };
             }
-            return Infeasible("UNKNOWN", $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
+            return Infeasible(PlanStatus.Unknown, $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
         }
         // On large models the relaxation takes a share of the time first: CP-SAT rarely bounds the exact model there.
@@ -164,8 +171,8 @@ public sealed class OptimalSolver : ISolver
                 double best = fromWarm ? warm!.Simulation.RecomputeTime : sim.RecomputeTime;
                 double lb = Math.Min(lowerBound ?? 0, best);
                 bool proven = status == CpSolverStatus.Optimal && !fromWarm;
-                var result = WithGap(new SolverResult(Name, true, proven ? "OPTIMAL" : "FEASIBLE",
-                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb) with { Note = note };
+                var result = WithGap(new SolverResult(Name, true, proven ? PlanStatus.Optimal : PlanStatus.Feasible,
+                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb) with { Note = note, BoundSource = boundSource(lb), Claim = StageClaim(order) };
                 return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
                     warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm)
                 { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb) };
@@ -176,7 +183,7 @@ public sealed class OptimalSolver : ISolver
                 double best = warm.Simulation.RecomputeTime;
                 // CP-SAT's bound when it has one (UNKNOWN); otherwise 0, which holds for every schedule.
                 double lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : 0;
-                var result = WithGap(new SolverResult(Name, true, "FEASIBLE", Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note };
+                var result = WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = boundSource(lb), Claim = lb > 0 ? StageClaim(order) : null };
                 return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true)
                 { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb) };
             }
@@ -184,15 +191,19 @@ public sealed class OptimalSolver : ISolver
             string why = status == CpSolverStatus.Infeasible
                 ? $"no schedule fits {ByteSize.Format(budget)} ({budget} bytes): CP-SAT proved it for every schedule whose first runs follow the order {order.Describe()}, and no canonical plan fits"
                 : $"no schedule found within {options.TimeLimit.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} s for {ByteSize.Format(budget)} ({budget} bytes), and no canonical plan fits";
-            return Infeasible(status == CpSolverStatus.Infeasible ? "INFEASIBLE" : "UNKNOWN", why, min, cpStatus, model.DecisionCount);
+            return Infeasible(status == CpSolverStatus.Infeasible ? PlanStatus.Infeasible : PlanStatus.Unknown, why, min, cpStatus, model.DecisionCount);
         }
     }
 
-    private OptimalRun Infeasible(string status, string reason, long? min, string cpStatus, int decisions)
+    private OptimalRun Infeasible(PlanStatus status, string reason, long? min, string cpStatus, int decisions)
     {
         string text = min is { } m ? $"{reason}; the smallest budget found feasible is {ByteSize.Format(m)} ({m} bytes)" : reason;
         return new OptimalRun(new SolverResult(Name, false, status, Reason: text, MinFeasibleBudgetBytes: min), null, null, null, null, cpStatus, decisions, false);
     }
+
+    /// <summary>What a CP-SAT or relaxation bound covers: the stage model over the plan's first-run order.</summary>
+    private static string StageClaim(StageOrder order) =>
+        $"the bound covers the stage model: schedules whose first runs follow one order ({order.Count} tasks) and whose recomputations inside a stage follow it too";
 
     private static double RelativeGap(double best, double lowerBound) => best > 0 ? Math.Max(0, (best - lowerBound) / best) : 0;
 
@@ -232,8 +243,9 @@ public sealed class OptimalSolver : ISolver
     /// canonical solvers apply). <paramref name="exactDp"/> says what became of the exact DP: "finished",
     /// "stopped after N s (half the time limit)", "not run (more than N lower sets)", "not applicable" or "not needed".
     /// </summary>
-    private static List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, CancellationToken ct, out string exactDp)
+    private List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, CancellationToken ct, out string exactDp)
     {
+        if (GivenWarmStarts is { } plans) return Given(problem, options, plans, out exactDp);
         var list = new List<WarmStart>();
         exactDp = "not needed";
         long budget = options.BudgetBytes;
@@ -301,6 +313,27 @@ public sealed class OptimalSolver : ISolver
             {
                 // No chain of lower sets (empty forward graph).
             }
+        }
+        return list;
+    }
+
+    /// <summary>The caller's plans that fit and honour the pins, and store-all when it fits.</summary>
+    private static List<WarmStart> Given(PlanningProblem problem, SolverOptions options, IReadOnlyList<(string Solver, Schedule Schedule)> given, out string exactDp)
+    {
+        exactDp = "given by the caller";
+        long budget = options.BudgetBytes;
+        var list = new List<WarmStart>();
+        if (options.ForceRecompute.IsEmpty)
+        {
+            var (schedule, sim) = RecomputePlanner.StoreAll(problem);
+            if (sim.PeakBytes <= budget) list.Add(new WarmStart("store-all", 1, schedule, sim));
+        }
+        int rank = 2;
+        foreach (var (solver, schedule) in given)
+        {
+            if (!ReferenceEquals(schedule.Training, problem.Training)) continue;
+            var sim = Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false);
+            if (sim.PeakBytes <= budget && Honours(schedule, options)) list.Add(new WarmStart(solver, rank++, schedule, sim));
         }
         return list;
     }

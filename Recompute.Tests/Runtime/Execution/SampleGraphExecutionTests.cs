@@ -117,6 +117,40 @@ public class SampleGraphExecutionTests
         Assert.Equal(NativeGraphFormat.ToJson(SampleModels.UNet()), File.ReadAllText(Graph("unet-b1-64.json")));
     }
 
+    /// <summary>
+    /// The shipped <c>gpt2-2l-t128.onnx</c> is what <see cref="SampleOnnx"/> writes for the GPT-2 definition; imported as
+    /// any ONNX file, it has the exporter's views (Reshape of the heads) and the causal mask through Where, and a plan
+    /// at 50 % of its store-all peak trains with the measured peak equal to the predicted one and the gradients of
+    /// store-all.
+    /// </summary>
+    [Fact]
+    public void ShippedGpt2Onnx_IsItsDefinition_AndTrainsByAPlanAsByStoreAll()
+    {
+        var path = Graph("gpt2-2l-t128.onnx");
+        Assert.Equal(SampleOnnx.ToBytes(SampleModels.Gpt2(new SampleModels.Gpt2Size())), File.ReadAllBytes(path));
+        var g = Recompute.Planner.Import.Onnx.OnnxImporter.Load(path);
+        Assert.Equal(2, g.OperationHistogram["Where"]);
+        Assert.Equal(2, g.OperationHistogram["Erf"]);
+        var problem = new PlanningProblem(g);
+        var tg = problem.Training;
+        Assert.Contains(g.Nodes, n => n.Op == "Reshape" && tg.ViewOf(n.Id) is not null);
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = storeAll / 2 });
+        Assert.True(plan.Feasible);
+        var (full, fullGrads) = ScheduleExecutorTests.RunOnce(RecomputePlanner.StoreAll(problem).Schedule);
+        var (run, grads) = ScheduleExecutorTests.RunOnce(plan.Schedule!);
+        Assert.Equal(storeAll, full.MeasuredPeakBytes);
+        Assert.Equal(plan.Simulation!.PeakBytes, run.MeasuredPeakBytes);
+        Assert.True(run.MeasuredPeakBytes <= storeAll / 2);
+        Assert.True(run.Recomputations > 0);
+        foreach (var (name, expected) in fullGrads)
+        {
+            double norm = Math.Sqrt(expected.Sum(v => (double)v * v)) + 1e-30;
+            double diff = Math.Sqrt(expected.Zip(grads[name], (a, b) => (double)(a - b) * (a - b)).Sum());
+            Assert.True(diff / norm <= 1e-5, $"{name}: gradient differs by {diff / norm:G3} relative");
+        }
+    }
+
     /// <summary>The GPT-2 variant has GPT-2's structure: per block one causal attention (Trilu mask, Where, Softmax) and a GELU (Erf) MLP.</summary>
     [Fact]
     public void Gpt2Variant_HasTheStructureOfGpt2()

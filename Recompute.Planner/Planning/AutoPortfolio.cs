@@ -1,0 +1,209 @@
+using System.Diagnostics;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+
+namespace Recompute.Planner.Planning;
+
+/// <summary>
+/// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
+/// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
+/// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
+/// <see cref="ExactDpTimeShare"/> of the time limit), greedy (also over the first-run orders of the plans found so
+/// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
+/// one that member returns on its own with the same options, so the winner is never worse than any of them.
+/// </summary>
+/// <remarks>
+/// <see cref="SolverOptions.TimeLimit"/> bounds the exact DP's share and the optimal solver's improvement; the
+/// other members are polynomial and always run to their end (seconds at most on the shipped graphs), so a very small
+/// limit gives the best of store-all, chen, dp-approx and greedy. The command line's default limit for auto is
+/// <see cref="DefaultTimeLimit"/>.
+/// </remarks>
+public static class AutoPortfolio
+{
+    /// <summary>The portfolio's name on the command line.</summary>
+    public const string Name = "auto";
+
+    /// <summary>The command line's time limit for auto when none is given: short enough for interactive use.</summary>
+    public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>The exact DP joins the portfolio on graphs with at most this many lower sets (or the caller's lower limit).</summary>
+    public const long ExactLowerSetLimit = 20_000;
+
+    /// <summary>Share of the time limit the exact DP may take (on GoogLeNet's 27,358 lower sets it needs about 30 s).</summary>
+    public const double ExactDpTimeShare = 0.5;
+
+    /// <summary>The optimal solver runs only with at least this much of the time limit left.</summary>
+    public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
+    /// CP-SAT model can find schedules the heuristics miss there; on larger DAGs it would spend the time on a
+    /// smallest-budget search instead).
+    /// </summary>
+    public const int OptimalWithoutPlanTaskLimit = 400;
+
+    /// <summary>The members in the order they run.</summary>
+    public static IReadOnlyList<string> Members { get; } = ["store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal"];
+
+    /// <summary>One member's plan at the budget (an infeasible one too, for the record).</summary>
+    private sealed record Entry(string Solver, PlanResult Plan);
+
+    /// <summary>
+    /// Plans with the portfolio. <paramref name="candidates"/> are more schedules to consider (a sweep passes the
+    /// plans it found at smaller budgets, which fit at every larger one); each is simulated again at this budget.
+    /// </summary>
+    public static PlanResult Plan(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default,
+        IEnumerable<(string Solver, Schedule Schedule)>? candidates = null)
+    {
+        var clock = Stopwatch.StartNew();
+        long budget = options.BudgetBytes;
+        var storeAll = RecomputePlanner.StoreAll(problem);
+        long storeAllPeak = storeAll.Simulation.PeakBytes;
+        var entries = new List<Entry>();
+        var notes = new List<string>();
+
+        // Store-all keeps every tensor (so honours --keep) but no --recompute pin.
+        if (options.ForceRecompute.IsEmpty)
+        {
+            var plan = Fixed(problem, "store-all", storeAll.Schedule, storeAll.Simulation, budget, storeAllPeak);
+            // Nothing to recompute is optimal over every schedule: exactly store-all wherever it fits.
+            if (plan.Feasible && options.Objective == Objective.Time)
+                return Finish(plan, "store-all", clock, proven: true);
+            entries.Add(new Entry("store-all", plan));
+        }
+        foreach (var (solver, schedule) in candidates ?? [])
+            if (ReferenceEquals(schedule.Training, problem.Training))
+                entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false), budget, storeAllPeak)));
+
+        if (problem.CanonicalApplies)
+        {
+            entries.Add(new Entry("chen", RecomputePlanner.Plan(problem, "chen", options, cancellation)));
+            entries.Add(new Entry("per-block", RecomputePlanner.Plan(problem, "per-block", options, cancellation)));
+            entries.Add(new Entry("dp-approx", RecomputePlanner.Plan(problem, "dp-approx", options, cancellation)));
+            long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
+            if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
+            {
+                using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                using var deadline = Deadline.Start(exactLimit, options.TimeLimit * ExactDpTimeShare);
+                try { entries.Add(new Entry("dp", RecomputePlanner.Plan(problem, "dp", options, exactLimit.Token))); }
+                catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+                {
+                    notes.Add("the exact DP was stopped at its share of the time limit");
+                }
+            }
+            else notes.Add($"dp not run (more than {lowerSetLimit} lower sets)");
+        }
+        cancellation.ThrowIfCancellationRequested();
+
+        // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
+        var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
+        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, cancellation);
+        entries.Add(new Entry("greedy", greedy is { } g
+            ? new PlanResult(new SolverResult("greedy", true, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
+            : new PlanResult(new SolverResult("greedy", false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+
+        var best = Best(entries, options.Objective);
+        var left = options.TimeLimit - clock.Elapsed;
+        bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
+        OptimalRun? optimal = null;
+        if (options.Objective == Objective.Time && worthOptimal && left >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
+        {
+            var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
+            optimal = new OptimalSolver { GivenWarmStarts = given }.Run(problem, options with { TimeLimit = left, WarmStart = null }, cancellation);
+            if (optimal.Result.Feasible)
+            {
+                var r = optimal.Result;
+                var schedule = r.Schedule! with { BudgetBytes = budget };
+                var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                // The optimal solver returns the best warm start when CP-SAT finds nothing better: that plan is
+                // still the warm start's (the winner is named after it), with the optimal solver's bound.
+                string winner = optimal.FromWarmStart && optimal.WarmStart is { } w ? w : "optimal";
+                if (sim.PeakBytes <= budget && (best is null || sim.RecomputeTime <= best.Plan.Simulation!.RecomputeTime))
+                {
+                    var from = best is not null && winner == best.Solver ? best.Plan : null;
+                    var plan = new PlanResult(
+                        (from?.Solver ?? r) with
+                        {
+                            LowerBound = r.LowerBound, Gap = r.Gap, RecomputeGap = r.RecomputeGap, TotalCost = r.TotalCost,
+                            TotalLowerBound = r.TotalLowerBound, BoundSource = r.BoundSource,
+                            // A proof covers the optimal solver's stage model: the status says so only with gap 0.
+                            Status = r.Status == PlanStatus.Optimal ? PlanStatus.Optimal : from?.Solver.Status ?? PlanStatus.Feasible,
+                            Claim = r.Status == PlanStatus.Optimal || from is null ? r.Claim ?? from?.Solver.Claim : from.Solver.Claim,
+                        },
+                        from?.Schedule ?? schedule, from?.Simulation ?? sim, budget, storeAllPeak, 0)
+                    { SolverBudgetBytes = from?.SolverBudgetBytes ?? budget };
+                    entries.Add(new Entry(winner, plan));
+                    best = new Entry(winner, plan);
+                }
+            }
+        }
+        else if (options.Objective == Objective.Time && worthOptimal && best is not null)
+            notes.Add("the optimal solver did not run: no time left within --time-limit");
+
+        if (best is null)
+        {
+            // Nothing fits: the member that came closest says why.
+            var closest = entries.Where(e => e.Plan.Simulation is not null).MinBy(e => e.Plan.Simulation!.PeakBytes);
+            // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
+            string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
+            var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : ["optimal"]).Distinct();
+            var none = new SolverResult(Name, false, optimal?.Result.Status == PlanStatus.Unknown ? PlanStatus.Unknown : PlanStatus.Infeasible,
+                Reason: $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
+            return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
+        }
+        var result = Finish(best.Plan, best.Solver, clock, proven: false);
+        return notes.Count == 0 ? result : result with { Solver = result.Solver with { Note = string.Join("; ", new[] { result.Solver.Note }.Where(n => n is not null).Concat(notes)) } };
+    }
+
+    /// <summary>A fixed schedule as a plan at the budget.</summary>
+    private static PlanResult Fixed(PlanningProblem problem, string solver, Schedule schedule, SimulationResult sim, long budget, long storeAllPeak)
+    {
+        bool fits = sim.PeakBytes <= budget;
+        var result = new SolverResult(solver, fits, fits ? PlanStatus.Feasible : PlanStatus.Infeasible, Schedule: schedule,
+            Reason: fits ? null : $"its schedule needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes");
+        return new PlanResult(result, schedule with { BudgetBytes = budget }, sim, budget, storeAllPeak, 0);
+    }
+
+    /// <summary>
+    /// The best feasible entry: least recomputation (then least peak) under the time objective, least peak (then
+    /// least recomputation) under the memory objective; ties go to the member that ran first.
+    /// </summary>
+    private static Entry? Best(List<Entry> entries, Objective objective)
+    {
+        Entry? best = null;
+        foreach (var e in entries)
+        {
+            if (!e.Plan.Feasible) continue;
+            if (best is null) { best = e; continue; }
+            var (s, b) = (e.Plan.Simulation!, best.Plan.Simulation!);
+            bool better = objective == Objective.Time
+                ? s.RecomputeTime < b.RecomputeTime || (s.RecomputeTime == b.RecomputeTime && s.PeakBytes < b.PeakBytes)
+                : s.PeakBytes < b.PeakBytes || (s.PeakBytes == b.PeakBytes && s.RecomputeTime < b.RecomputeTime);
+            if (better) best = e;
+        }
+        return best;
+    }
+
+    /// <summary>The winner's plan under auto's name; a plan that recomputes nothing is proven optimal (bound 0).</summary>
+    private static PlanResult Finish(PlanResult plan, string winner, Stopwatch clock, bool proven)
+    {
+        var r = plan.Solver with { Solver = Name, WinningSolver = winner };
+        if (proven || (plan.Simulation!.RecomputeTime == 0 && r.LowerBound is null))
+            r = r with { Status = PlanStatus.Optimal, LowerBound = 0, Gap = 0, RecomputeGap = 0, BoundSource = "no recomputation", Claim = null };
+        return plan with { Solver = r, SolveSeconds = clock.Elapsed.TotalSeconds };
+    }
+}
+
+/// <summary>The <c>auto</c> portfolio behind the solver interface (<see cref="AutoPortfolio"/>).</summary>
+public sealed class AutoSolver : ISolver
+{
+    public string Name => AutoPortfolio.Name;
+    public bool IsCanonical => false;
+
+    public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
+    {
+        var plan = AutoPortfolio.Plan(problem, options, cancellation);
+        return plan.Feasible ? plan.Solver with { Schedule = plan.Schedule, Strategy = null } : plan.Solver with { Feasible = false };
+    }
+}

@@ -1,0 +1,61 @@
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Planner.Planning;
+
+/// <summary>The smallest budget a solver plans at, in the simulated model, with the plan there.</summary>
+/// <param name="BudgetBytes">The budget (bytes of activations and their gradients); planning at it succeeds.</param>
+/// <param name="Solver">The member whose search found it (for <c>auto</c>: dp-approx, dp, greedy, ...).</param>
+/// <param name="Plan">The plan of the solver asked for at <paramref name="BudgetBytes"/> (feasible).</param>
+public sealed record FeasibleBudgetResult(long BudgetBytes, string Solver, PlanResult Plan);
+
+/// <summary>
+/// The one answer to "the smallest budget this graph can be planned at": by simulation, for a solver or (for
+/// <c>auto</c>) its whole portfolio. <c>plan --min-memory</c>, the infeasible hint, the report's range, maxbatch and
+/// the library all ask it. Each candidate comes from one member's own search (the DPs' least budgets in their
+/// replayed and paper models, greedy's bisection, chen's and store-all's peaks), and the answer is the least
+/// candidate at which the solver asked for then plans: every budget it returns has been planned.
+/// </summary>
+public static class FeasibleBudget
+{
+    /// <summary>
+    /// The smallest budget at which <paramref name="solverName"/> plans (by simulation), or null when none of the
+    /// searches finds one. The budget in <paramref name="options"/> is ignored; pins and other options are kept.
+    /// </summary>
+    public static FeasibleBudgetResult? Smallest(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    {
+        var plain = options with { WarmStart = null, BudgetBytes = long.MaxValue };
+        bool auto = solverName == AutoPortfolio.Name;
+        bool Member(string s) => auto ? s != "optimal" : s == solverName;
+        var candidates = new List<(long Budget, string Solver)>();
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        if (Member("store-all") && options.ForceRecompute.IsEmpty) candidates.Add((storeAll, "store-all"));
+        if (problem.CanonicalApplies)
+        {
+            if (Member("chen") && RecomputePlanner.Plan(problem, "chen", plain, cancellation) is { Feasible: true } chen)
+                candidates.Add((chen.Simulation!.PeakBytes, "chen"));
+            if (Member("per-block") && RecomputePlanner.Plan(problem, "per-block", plain, cancellation) is { Feasible: true } block)
+                candidates.Add((block.Simulation!.PeakBytes, "per-block"));
+            if (Member("dp-approx") && RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", plain, cancellation) is { } approx)
+                candidates.Add((approx, "dp-approx"));
+            // Auto runs the exact DP only on graphs with few enough lower sets: so does its least budget.
+            bool exact = Member("dp") && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoPortfolio.ExactLowerSetLimit)) is not null);
+            if (exact && RecomputePlanner.SmallestFeasibleBudget(problem, "dp", plain, cancellation) is { } dp)
+                candidates.Add((dp, "dp"));
+        }
+        if (Member("greedy"))
+        {
+            long upper = candidates.Count > 0 ? candidates.Min(c => c.Budget) : storeAll;
+            if (RecomputePlanner.SmallestGreedyBudget(problem, plain, upper, cancellation) is { } greedy) candidates.Add((greedy, "greedy"));
+        }
+        if (solverName == "optimal" &&
+            RecomputePlanner.Plan(problem, "optimal", options with { BudgetBytes = 1, WarmStart = null }, cancellation).Solver.MinFeasibleBudgetBytes is { } own)
+            candidates.Add((own, "optimal"));
+        foreach (var (budget, solver) in candidates.Distinct().OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal))
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget }, cancellation);
+            if (plan.Feasible) return new FeasibleBudgetResult(budget, solver, plan);
+        }
+        return null;
+    }
+}
