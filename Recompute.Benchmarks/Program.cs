@@ -30,6 +30,7 @@ public static class Program
             ["scale-dag"] = ScaleTable.Dag,
             ["wide"] = WideTable.Table,
             ["sample-graphs"] = SampleGraphFiles.Write,
+            ["training"] = TrainingThroughputTable.Table,
         };
 
     public static int Main(string[] args)
