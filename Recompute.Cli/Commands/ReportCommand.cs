@@ -42,7 +42,8 @@ public sealed class ReportCommand : CliCommand
         {
             Points = parse.GetValue(_points),
             TimeLimit = TimeSpan.FromSeconds(parse.GetValue(_timeLimit)),
-            Solvers = parse.GetValue(_solvers),
+            // System.CommandLine gives an absent array-typed option as an empty array: that means the default set.
+            Solvers = parse.GetValue(_solvers) is { Length: > 0 } solvers ? solvers : null,
             TimelineBudget = parse.GetValue(_budget)?.Text,
         };
 

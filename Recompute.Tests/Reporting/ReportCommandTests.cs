@@ -95,6 +95,27 @@ public class ReportCommandTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
     }
 
+    [Fact]
+    public void Cli_ReportWithoutSolvers_DrawsTheDefaultSeries()
+    {
+        // The README's main job names no --solvers: the report must still draw chen and the DPs beside store-all.
+        var dir = TempDir();
+        try
+        {
+            var stderr = new StringWriter();
+            int code = CommandRunner.Run(["report", Path.Combine(RepoRoot(), "graphs", "resnet18-b32.onnx"), "-o", dir, "--points", "2"],
+                new StringWriter(), stderr, CancellationToken.None);
+            Assert.True(code == 0, stderr.ToString());
+            using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "report.json")));
+            var names = json.RootElement.GetProperty("series").EnumerateArray().Select(s => s.GetProperty("name").GetString()).ToList();
+            Assert.Contains("store-all", names);
+            Assert.Contains("chen", names);
+            Assert.Contains("dp-approx", names);
+            Assert.Contains("dp", names);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
     [Theory]
     [InlineData("--solvers", "dpp", "unknown solver 'dpp'")]
     [InlineData("--budget", "lots", "--budget")]
