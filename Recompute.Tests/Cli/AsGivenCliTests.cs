@@ -7,13 +7,7 @@ namespace Recompute.Tests.Cli;
 /// <summary><c>plan --as-given</c> and <c>simulate --as-given</c> on a Moccasin random layered graph.</summary>
 public class AsGivenCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandRunner.Run(args, o, e, CancellationToken.None);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     private static readonly string Graph = Paths.CheckmateGraph("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json");
 

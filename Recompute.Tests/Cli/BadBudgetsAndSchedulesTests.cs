@@ -17,13 +17,7 @@ public class BadBudgetsAndSchedulesTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandRunner.Run(args, o, e, CancellationToken.None);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     private static string Resnet18 => Path.Combine(Paths.Graphs, "resnet18-b32.onnx");
 

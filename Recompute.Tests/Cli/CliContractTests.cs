@@ -7,13 +7,7 @@ namespace Recompute.Tests.Cli;
 /// <summary>The command-line contract of design.md: commands, JSON fields, exit codes, one-line errors.</summary>
 public class CliContractTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandRunner.Run(args, o, e, CancellationToken.None);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     private static string Graph(string file) => Path.Combine(Paths.Graphs, file);
 

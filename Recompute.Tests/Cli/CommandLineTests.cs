@@ -10,13 +10,7 @@ namespace Recompute.Tests.Cli;
 /// </summary>
 public class CommandLineTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = CommandRunner.Run(args, o, e, CancellationToken.None);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     private static string Mlp => Path.Combine(Paths.Graphs, "mlp50.json");
 
