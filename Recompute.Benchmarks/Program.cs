@@ -24,6 +24,7 @@ public static class Program
             ["optimal"] = OptimalTable.Table,
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
+            ["cut-bound"] = CutBoundTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,

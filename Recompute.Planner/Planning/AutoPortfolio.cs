@@ -33,8 +33,14 @@ public static class AutoPortfolio
     /// <summary>Share of the time limit the exact DP may take (on GoogLeNet's 27,358 lower sets it needs about 30 s).</summary>
     public const double ExactDpTimeShare = 0.5;
 
-    /// <summary>The optimal solver runs only with at least this much of the time limit left.</summary>
+    /// <summary>The optimal solver runs only when its share of the time limit is at least this much.</summary>
     public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
+
+    /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
+    public const double OptimalTimeShare = 0.5;
+
+    /// <summary>Share of the time limit the bound for every schedule (<see cref="GeneralBound"/>) gets, as CP-SAT's deterministic time.</summary>
+    public const double BoundTimeShare = 0.3;
 
     /// <summary>
     /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
@@ -104,13 +110,15 @@ public static class AutoPortfolio
             : new PlanResult(new SolverResult("greedy", false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
 
         var best = Best(entries, options.Objective);
-        var left = options.TimeLimit - clock.Elapsed;
+        // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
+        var optimalTime = options.TimeLimit * OptimalTimeShare;
         bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
-        if (options.Objective == Objective.Time && worthOptimal && left >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
+        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
         {
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
-            optimal = new OptimalSolver { GivenWarmStarts = given }.Run(problem, options with { TimeLimit = left, WarmStart = null }, cancellation);
+            optimal = new OptimalSolver { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
+                .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, cancellation);
             if (optimal.Result.Feasible)
             {
                 var r = optimal.Result;
@@ -139,7 +147,7 @@ public static class AutoPortfolio
             }
         }
         else if (options.Objective == Objective.Time && worthOptimal && best is not null)
-            notes.Add("the optimal solver did not run: no time left within --time-limit");
+            notes.Add($"the optimal solver did not run: its share of --time-limit is under {MinimumOptimalTime.TotalSeconds:0} s");
 
         if (best is null)
         {
@@ -153,6 +161,16 @@ public static class AutoPortfolio
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
         }
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
+        if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
+        {
+            var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
+                options.TimeLimit * BoundTimeShare, options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation);
+            result = result with
+            {
+                Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, general),
+                SolveSeconds = clock.Elapsed.TotalSeconds,
+            };
+        }
         return notes.Count == 0 ? result : result with { Solver = result.Solver with { Note = string.Join("; ", new[] { result.Solver.Note }.Where(n => n is not null).Concat(notes)) } };
     }
 

@@ -154,6 +154,24 @@ public sealed record SolverResult(
     /// </summary>
     public string? BoundSource { get; init; }
 
+    /// <summary>
+    /// Which schedules <see cref="LowerBound"/> holds for: "every schedule" (the cut relaxation, no recomputation, one
+    /// run of every task) or "schedules whose first runs follow the plan's order" (CP-SAT on the stage model and its
+    /// relaxation). Null without a bound.
+    /// </summary>
+    public string? BoundCovers => BoundSource switch
+    {
+        null => null,
+        "cp-sat" or "relaxation" => "schedules whose first runs follow the plan's order",
+        _ => "every schedule",
+    };
+
+    /// <summary>A lower bound on the recomputation of every schedule at this budget (<see cref="Optimal.GeneralBound"/>), when it was computed.</summary>
+    public double? GeneralLowerBound { get; init; }
+
+    /// <summary>(recompute − <see cref="GeneralLowerBound"/>) / recompute: how far the plan can be from the best schedule there is.</summary>
+    public double? GeneralRecomputeGap { get; init; }
+
     /// <summary>For the <c>auto</c> portfolio: the solver whose plan won (the plan is that solver's, unchanged).</summary>
     public string? WinningSolver { get; init; }
 }

@@ -26,12 +26,20 @@ namespace Recompute.Planner.Solvers.Optimal;
 public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, int LinearizationLevel = 1, bool Presolve = true)
 {
     /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
+    /// <summary>
+    /// The wall-clock limit as a multiple of <see cref="TimeLimit"/> (plus a second when above 1): 1 makes both limits
+    /// equal (whichever comes first ends the search); above 1 the deterministic limit decides on a busy machine too,
+    /// so the result does not depend on the load.
+    /// </summary>
+    public double WallClockFactor { get; init; } = 1;
+
     public string ToParameterText()
     {
         double seconds = Math.Max(0.05, TimeLimit.TotalSeconds);
+        double wall = WallClockFactor > 1 ? seconds * WallClockFactor + 1 : seconds;
         var fields = new List<(string Name, string Value)>
         {
-            ("max_time_in_seconds", seconds.ToString("R", CultureInfo.InvariantCulture)),
+            ("max_time_in_seconds", wall.ToString("R", CultureInfo.InvariantCulture)),
             // A deterministic limit equal to the wall-clock one: on this machine it is usually reached first, so
             // a run cut by the limit is reproducible too.
             ("max_deterministic_time", seconds.ToString("R", CultureInfo.InvariantCulture)),

@@ -28,6 +28,9 @@ public sealed record OptimalRun(
     /// <summary>The relaxation's run (<see cref="StageRelaxation"/>), when it ran (large stage orders only).</summary>
     public RelaxationRun? Relaxation { get; init; }
 
+    /// <summary>The bound for every schedule (<see cref="GeneralBound"/>), when it ran.</summary>
+    public GeneralBoundRun? General { get; init; }
+
     /// <summary>What proved <see cref="SolverResult.LowerBound"/>: "cp-sat" (the exact stage model), "relaxation"
     /// (<see cref="StageRelaxation"/>) or "one run of every task" (a bound of 0 on recomputation).</summary>
     public string BoundSource { get; init; } = "one run of every task";

@@ -91,10 +91,45 @@ public sealed class OptimalSolver : ISolver
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default) =>
         Run(problem, options, cancellation).Result;
 
+    /// <summary>
+    /// Whether the run ends by proving <see cref="GeneralBound"/> for its plan, with <see cref="GeneralBoundTimeShare"/>
+    /// of the time limit (the <c>auto</c> portfolio proves it once for its own winner instead).
+    /// </summary>
+    public bool ProvesGeneralBound { get; init; } = true;
+
+    /// <summary>Share of the time limit that the bound for every schedule gets at the end of a run.</summary>
+    public const double GeneralBoundTimeShare = 0.2;
+
+    /// <summary>
+    /// When true, the time limit is spent as work, not by the wall clock: the phases get their shares of the limit
+    /// whatever time the earlier ones took, the greedy rounds are counted from the limit, and CP-SAT stops at its
+    /// deterministic limit (the wall clock only at three times it). The same input then gives the same plan on a
+    /// busy machine too, at the price of overrunning the limit there. The <c>auto</c> portfolio runs this way.
+    /// </summary>
+    public bool WorkLimited { get; init; }
+
     /// <summary>Solves and returns the details of the run (plan in stage form, model peak, warm start).</summary>
     public OptimalRun Run(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
-        var clock = Stopwatch.StartNew();
+        if (!ProvesGeneralBound) return RunCore(problem, options, cancellation);
+        var share = options.TimeLimit * GeneralBoundTimeShare;
+        var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, cancellation);
+        if (!run.Result.Feasible || run.Result.Schedule is not { } schedule || cancellation.IsCancellationRequested) return run;
+        double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
+        if (recompute <= 0) return run;
+        var general = GeneralBound.Prove(problem.Training, options.BudgetBytes, KeepTasks(problem.Training, options), share,
+            options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation);
+        return run with { Result = GeneralBound.Attach(run.Result, problem.Training, recompute, general), General = general };
+    }
+
+    /// <summary>Tasks that are never run again under the keep pins (the tasks of kept nodes).</summary>
+    public static HashSet<int> KeepTasks(TrainingGraph training, SolverOptions options) =>
+        training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet();
+
+    private OptimalRun RunCore(PlanningProblem problem, SolverOptions options, CancellationToken cancellation)
+    {
+        // A clock that never starts: every phase sees the whole limit as left (see WorkLimited).
+        var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var training = problem.Training;
         long budget = options.BudgetBytes;
         var bound = MemoryLowerBound.Of(training);
@@ -422,7 +457,7 @@ public sealed class OptimalSolver : ISolver
     public RelaxationRun? Relax(StageOrder order, SolverOptions options, Schedule? plan, TimeSpan limit, CancellationToken ct)
     {
         if (ct.IsCancellationRequested || limit < TimeSpan.FromSeconds(1)) return null;
-        var clock = Stopwatch.StartNew();
+        var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var relaxation = new StageRelaxation(order, options.BudgetBytes, KeepPositions(order, options));
         if (plan is not null && StagePlan.FromSchedule(order, plan) is { } hint) relaxation.Hint(hint);
         var left = limit - clock.Elapsed;
@@ -443,7 +478,8 @@ public sealed class OptimalSolver : ISolver
     {
         int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
-        var solver = new CpSolver { StringParameters = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve).ToParameterText() };
+        var settings = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve) { WallClockFactor = WorkLimited ? 3 : 1 };
+        var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         var status = solver.Solve(model);
         return (status, solver);

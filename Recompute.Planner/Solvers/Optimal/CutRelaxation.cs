@@ -1,0 +1,181 @@
+using Google.OrTools.Sat;
+using Recompute.Planner.Graph;
+
+namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>
+/// A lower bound on the recomputation of <em>every</em> schedule of a training DAG under a budget, whatever its order
+/// of first runs: a relaxation that CP-SAT bounds, built only on what the partial order forces.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Take a chain of cut tasks x₁, …, x_M, each a descendant of the one before (<see cref="Cuts"/>). In every schedule
+/// the first run of x_m comes after the first run of every ancestor of x_m and before the first run of every
+/// descendant, and the first runs of the cuts come in chain order. Interval m is the time after the first run of x_m
+/// up to the first run of x_{m+1} (the last interval: the rest). Variables, for tasks a that are x_m or an ancestor
+/// of it (written a ≤ x_m):
+/// </para>
+/// <list type="bullet">
+/// <item>K[m,a]: a's buffer is live at the first run of x_m (for x_m and its inputs: always);</item>
+/// <item>R[m,a]: a runs again at least once in interval m.</item>
+/// </list>
+/// <para>Constraints, each true of every schedule under the simulator's memory model:</para>
+/// <list type="number">
+/// <item>Memory at x_m's run: bytes(x_m) + bytes(inputs of x_m) + Σ bytes_a K[m,a] over the other a ≤ budget (the
+/// simulator holds the running task's output, its inputs and every live buffer, distinct buffers).</item>
+/// <item>A task k whose first run is known to lie in interval m (x_m &lt; k ≤ x_{m+1}, or x_M &lt; k) reads each
+/// input i ≤ x_m live: i was computed last before x_m's run and stayed live (K[m,i]) or was computed again after it
+/// (R[m,i], since its first run was earlier).</item>
+/// <item>A re-run of a in interval m reads each input u (u ≤ x_m) the same way: R[m,a] ⇒ K[m,u] ∨ R[m,u].</item>
+/// <item>A buffer live at x_m's run that was first computed by x_{m−1}'s run was live then or recomputed since:
+/// K[m,a] ⇒ K[m−1,a] ∨ R[m−1,a].</item>
+/// </list>
+/// <para>
+/// Objective: Σ time_a R[m,a] (times scaled and rounded down as in <see cref="StageModel"/>). Any schedule maps to
+/// a feasible point (K = live at the cut, R = run again in the interval) whose objective is at most the schedule's
+/// recompute time, so the optimum, and any bound CP-SAT proves on it, is a lower bound for every schedule. Only
+/// variables that some constraint mentions exist (an absent K counts no bytes and an absent R is never needed, so
+/// leaving them out keeps it a relaxation). Keep pins have no R (the plans that honour them never re-run them).
+/// </para>
+/// <para>
+/// The chain is a path of the DAG that maximises the total excess of its tasks, where a task's excess is how far
+/// its inputs, its output and every buffer that one of its descendants reads would exceed the budget together
+/// (only such tasks can force recomputation); the most exceeding tasks of that path become cuts while the
+/// estimated decisions stay under <see cref="DecisionTarget"/>.
+/// </para>
+/// </remarks>
+public sealed class CutRelaxation
+{
+    /// <summary>Decisions the relaxation aims at (cuts are dropped, least exceeding first, to stay under it).</summary>
+    public const int DecisionTarget = 60_000;
+
+    private readonly Func<double, double> _toTime;
+    private readonly Dictionary<(int Cut, int Task), BoolVar> _kept = [];
+
+    /// <param name="analysis">The DAG's cut analysis at the budget (<see cref="CutAnalysis"/>).</param>
+    /// <param name="cuts">Cut tasks: a chain of <paramref name="analysis"/>'s <see cref="CutAnalysis.Path"/>, in order.</param>
+    /// <param name="neverRecompute">Tasks that are never run again (keep pins).</param>
+    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute)
+    {
+        var training = analysis.Training;
+        var tasks = training.Tasks;
+        int n = tasks.Length;
+        long budgetBytes = analysis.BudgetBytes;
+        var bytes = tasks.Select(t => t.Bytes).ToArray();
+        var cost = analysis.Cost;
+        var ancestors = analysis.Ancestors;
+        var descendants = analysis.Descendants;
+        var fixedBytes = analysis.FixedBytes;
+        _toTime = analysis.ToTime;
+        Model = new CpModel();
+        Infeasible = analysis.Infeasible;
+        if (Infeasible) Model.AddBoolOr([]);
+        Cuts = cuts;
+        int m = cuts.Count;
+
+        // Interval of each task's first run: after the cuts it descends from, at or before the first cut it precedes.
+        var after = new int[n];
+        var before = new int[n];
+        for (int t = 0; t < n; t++)
+        {
+            after[t] = 0;
+            before[t] = m + 1;
+            for (int c = 0; c < m; c++)
+            {
+                if (descendants[cuts[c]].Contains(t)) after[t] = c + 1;
+                if (before[t] == m + 1 && (cuts[c] == t || ancestors[cuts[c]].Contains(t))) before[t] = c + 1;
+            }
+        }
+
+        var kept = _kept;
+        var rerun = new Dictionary<(int Cut, int Task), BoolVar>();
+        var work = new Queue<(bool IsRerun, int Cut, int Task)>();
+        bool AlwaysLive(int c, int a) => cuts[c - 1] == a || tasks[cuts[c - 1]].Inputs.IndexOf(a) >= 0;
+        // K[c,a] or R[c,a] as literals; null for K when it is always true, and nothing when neither may exist.
+        ILiteral? K(int c, int a)
+        {
+            if (kept.TryGetValue((c, a), out var v)) return v;
+            v = Model.NewBoolVar($"K{c}_{a}");
+            kept[(c, a)] = v;
+            work.Enqueue((false, c, a));
+            return v;
+        }
+        ILiteral? R(int c, int a)
+        {
+            if (neverRecompute.Contains(a)) return null;
+            if (rerun.TryGetValue((c, a), out var v)) return v;
+            v = Model.NewBoolVar($"R{c}_{a}");
+            rerun[(c, a)] = v;
+            work.Enqueue((true, c, a));
+            return v;
+        }
+        // "a is live at a read in interval c": kept at cut c or recomputed in interval c, under a condition.
+        void LiveInInterval(int c, int a, ILiteral? condition)
+        {
+            if (AlwaysLive(c, a)) return;
+            var clause = new List<ILiteral>();
+            if (condition is not null) clause.Add(condition.Not());
+            clause.Add(K(c, a)!);
+            if (R(c, a) is { } r) clause.Add(r);
+            Model.AddBoolOr(clause);
+        }
+
+        for (int t = 0; t < n; t++)
+        {
+            int c = after[t];
+            if (c == 0 || before[t] != c + 1) continue;
+            foreach (int i in tasks[t].Inputs)
+                if (before[i] <= c) LiveInInterval(c, i, null);
+        }
+        while (work.Count > 0)
+        {
+            var (isRerun, c, a) = work.Dequeue();
+            if (isRerun)
+            {
+                foreach (int u in tasks[a].Inputs) LiveInInterval(c, u, rerun[(c, a)]);
+            }
+            else if (c >= 2 && before[a] <= c - 1 && !AlwaysLive(c - 1, a))
+            {
+                var clause = new List<ILiteral> { kept[(c, a)].Not(), K(c - 1, a)! };
+                if (R(c - 1, a) is { } r) clause.Add(r);
+                Model.AddBoolOr(clause);
+            }
+        }
+
+        for (int c = 1; c <= m; c++)
+        {
+            var sum = LinearExpr.NewBuilder();
+            int terms = 0;
+            foreach (var ((cut, a), v) in kept)
+                if (cut == c && bytes[a] > 0) { sum.AddTerm(v, bytes[a]); terms++; }
+            if (terms > 0) Model.Add(sum <= Math.Max(0, budgetBytes - fixedBytes[cuts[c - 1]]));
+        }
+        var objective = LinearExpr.NewBuilder();
+        foreach (var ((_, a), v) in rerun)
+            if (cost[a] > 0) objective.AddTerm(v, cost[a]);
+        Model.Minimize(objective);
+        DecisionCount = kept.Count + rerun.Count;
+    }
+
+    /// <summary>
+    /// The tasks a solution leaves out at cut <paramref name="cut"/> (0-based) although a later task reads them: what a
+    /// schedule shaped like that solution recomputes after the cut.
+    /// </summary>
+    public IReadOnlyList<int> DroppedAt(CpSolver solver, int cut) =>
+        _kept.Where(e => e.Key.Cut == cut + 1 && !solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+
+    /// <summary>The CP-SAT model.</summary>
+    public CpModel Model { get; }
+
+    /// <summary>True when some task's inputs and output alone exceed the budget (no schedule fits).</summary>
+    public bool Infeasible { get; }
+
+    /// <summary>The cut tasks (a chain: each a descendant of the one before).</summary>
+    public IReadOnlyList<int> Cuts { get; }
+
+    /// <summary>Number of Boolean decisions (K and R).</summary>
+    public int DecisionCount { get; }
+
+    /// <summary>Converts an objective value (or bound) back to time units.</summary>
+    public double ToTime(double objective) => _toTime(objective);
+}

@@ -1,0 +1,116 @@
+using Google.OrTools.Sat;
+using Recompute.Planner.Import;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Solvers;
+
+/// <summary>The bound for every schedule (<see cref="CutRelaxation"/>, <see cref="GeneralBound"/>).</summary>
+public class CutRelaxationTests
+{
+    private static SolverOptions Quick(long budget) => new() { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(3), Threads = 2, Seed = 7 };
+
+    /// <summary>The relaxation's optimum over the given cuts (tiny models here: solved to optimality), or null when infeasible.</summary>
+    private static double? Optimum(CutAnalysis analysis, IReadOnlyList<int> cuts)
+    {
+        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
+        using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() };
+        var status = solver.Solve(relaxation.Model);
+        if (status == CpSolverStatus.Infeasible) return null;
+        Assert.Equal(CpSolverStatus.Optimal, status);
+        return relaxation.ToTime(solver.ObjectiveValue);
+    }
+
+    /// <summary>Every cut alone, the whole path, and every other task of it.</summary>
+    private static IEnumerable<IReadOnlyList<int>> CutSets(CutAnalysis analysis)
+    {
+        foreach (int x in analysis.Path) yield return [x];
+        if (analysis.Path.Count > 1) yield return analysis.Path;
+        if (analysis.Path.Count > 2) yield return analysis.Path.Where((_, i) => i % 2 == 0).ToList();
+    }
+
+    [Theory]
+    [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)] [InlineData(5)] [InlineData(6)]
+    public void Optimum_IsAtMostEveryPlanOfEverySolver(int seed)
+    {
+        // Every schedule maps to a point of the relaxation of no greater cost, whatever its order of first runs: so no
+        // plan of any solver (the optimal solver's proven optima included) may cost less than the relaxation's optimum.
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        int plans = 0;
+        foreach (var fraction in new[] { 0.9, 0.75, 0.6, 0.45 })
+        {
+            long budget = (long)(storeAll * fraction);
+            var analysis = new CutAnalysis(problem.Training, budget);
+            var bounds = CutSets(analysis).Select(c => Optimum(analysis, c)).ToList();
+            foreach (var name in new[] { "chen", "dp-approx", "dp", "greedy", "optimal" })
+            {
+                PlanResult plan;
+                try { plan = RecomputePlanner.Plan(problem, name, Quick(budget)); }
+                catch (LowerSetLimitException) { continue; }
+                if (!plan.Feasible) continue;
+                var sim = Simulator.Simulate(plan.Schedule!, enforceBudget: false);
+                Assert.True(sim.PeakBytes <= budget);
+                plans++;
+                foreach (var bound in bounds)
+                {
+                    Assert.True(bound is not null, $"{name} found a plan at {fraction} where the relaxation says none exists");
+                    Assert.True(bound <= sim.RecomputeTime + 1e-9, $"seed {seed}, {name} at {fraction}: bound {bound} above the plan's {sim.RecomputeTime}");
+                }
+            }
+        }
+        Assert.True(plans > 0, "no plan to compare with");
+    }
+
+    [Fact]
+    public void Bound_IsPositiveWhereRecomputationIsForced()
+    {
+        // Over the random graphs, a budget below store-all forces recomputation somewhere; the bound must see some of it.
+        int positive = 0;
+        for (int seed = 1; seed <= 6; seed++)
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8));
+            long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
+            var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(2), 1, 1, CancellationToken.None);
+            if (run is { Bound: > 0 }) positive++;
+        }
+        Assert.True(positive >= 3, $"the bound was positive on {positive} of 6 graphs");
+    }
+
+    [Fact]
+    public void ShippedResNet18_AutoPlanCarriesABoundForEverySchedule()
+    {
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "resnet18-b32.onnx")));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.7);
+        var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(4), Threads = 2 });
+        Assert.True(plan.Feasible);
+        double recompute = plan.Simulation!.RecomputeTime;
+        Assert.True(recompute > 0);
+        Assert.NotNull(plan.Solver.GeneralLowerBound);
+        Assert.InRange(plan.Solver.GeneralLowerBound!.Value, recompute * 0.5, recompute);
+        Assert.Equal("every schedule", plan.Solver.BoundCovers);
+        Assert.Equal(GeneralBound.Source, plan.Solver.BoundSource);
+        Assert.Equal((recompute - plan.Solver.LowerBound!.Value) / recompute, plan.Solver.RecomputeGap!.Value, 12);
+        // OPTIMAL only with gap 0.
+        Assert.Equal(plan.Solver.RecomputeGap == 0, plan.Solver.Status == PlanStatus.Optimal);
+    }
+
+    [Fact]
+    public void Auto_IsDeterministic_WithItsOptimalPhaseAndBound()
+    {
+        // The optimal phase and the bound spend shares of the limit as work, not wall-clock time: two runs agree
+        // byte for byte although the machine is busy with other tests.
+        var problem = new PlanningProblem(RandomGraphs.Forward(21, nodes: 16));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
+        var options = new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(3) };
+        var first = RecomputePlanner.Plan(problem, AutoPortfolio.Name, options);
+        var second = RecomputePlanner.Plan(problem, AutoPortfolio.Name, options);
+        Assert.True(first.Feasible);
+        Assert.Equal(ScheduleFormat.ToJson(first.Schedule!), ScheduleFormat.ToJson(second.Schedule!));
+        Assert.Equal(first.Solver.LowerBound, second.Solver.LowerBound);
+        Assert.Equal(first.Solver.WinningSolver, second.Solver.WinningSolver);
+    }
+}
