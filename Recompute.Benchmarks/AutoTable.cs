@@ -27,13 +27,13 @@ public static class AutoTable
     {
         var limit = options.SecondsPerRow >= 1 ? TimeSpan.FromSeconds(options.SecondsPerRow) : AutoPortfolio.DefaultTimeLimit;
         var o = Console.Out;
-        o.WriteLine($"| graph | budget | {string.Join(" | ", Singles)} | auto | auto computeOverhead | auto peak (MiB) | auto s | winner | status | recompute gap | bound from | auto ≤ all |");
-        o.WriteLine($"|---|---:|{string.Concat(Singles.Select(_ => "---:|"))}---:|---:|---:|---:|---|---|---:|---|---|");
-        foreach (var file in Graphs)
+        o.WriteLine($"| graph | budget | {string.Join(" | ", Singles)} | auto | auto computeOverhead | auto peak (MiB) | auto s | winner | status | recompute gap | bound from | bound covers | auto ≤ all |");
+        o.WriteLine($"|---|---:|{string.Concat(Singles.Select(_ => "---:|"))}---:|---:|---:|---:|---|---|---:|---|---|---|");
+        foreach (var file in options.Graphs ?? Graphs)
         {
             var problem = new PlanningProblem(GraphLoader.Load(RepositoryPaths.Graph(file)));
             long storeAll = RecomputePlanner.StoreAllPeak(problem);
-            foreach (double fraction in Fractions)
+            foreach (double fraction in options.Fractions ?? Fractions)
             {
                 var options1 = new SolverOptions { BudgetBytes = (long)(storeAll * fraction), TimeLimit = limit };
                 var cells = new List<string>();
@@ -55,7 +55,7 @@ public static class AutoTable
                 string peak = auto.Feasible ? $"{sim!.PeakBytes / 1048576.0:F1}" : "";
                 bool ok = least is null || (auto.Feasible && sim!.Overhead <= least.Value + 1e-12);
                 o.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {fraction:P0} | {string.Join(" | ", cells)} | {autoCell} | {compute} | {peak} | {seconds:F1} | " +
-                            $"{auto.Solver.WinningSolver ?? ""} | {auto.Solver.Status.ToText()} | {(auto.Solver.RecomputeGap is { } g ? $"{g:P1}" : "")} | {auto.Solver.BoundSource ?? ""} | {(ok ? "yes" : "NO")} |");
+                            $"{auto.Solver.WinningSolver ?? ""} | {auto.Solver.Status.ToText()} | {(auto.Solver.RecomputeGap is { } g ? $"{g:P1}" : "")} | {auto.Solver.BoundSource ?? ""} | {auto.Solver.BoundCovers ?? ""} | {(ok ? "yes" : "NO")} |");
                 o.Flush();
             }
         }

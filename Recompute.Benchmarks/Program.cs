@@ -24,7 +24,6 @@ public static class Program
             ["optimal"] = OptimalTable.Table,
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
-            ["cut-bound"] = CutBoundTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,
@@ -64,13 +63,21 @@ public static class Program
     }
 }
 
-/// <summary>Options shared by quick tables: <c>--threads 1,2</c>, <c>--seconds S</c> (time per row).</summary>
+/// <summary>
+/// Options shared by quick tables: <c>--threads 1,2</c>, <c>--seconds S</c> (time per row), and for the tables that
+/// take them <c>--graphs a.onnx,b.onnx</c> (shipped graphs) and <c>--fractions 0.3,0.5</c> (budgets of store-all).
+/// </summary>
 public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double SecondsPerRow)
 {
+    public IReadOnlyList<string>? Graphs { get; init; }
+    public IReadOnlyList<double>? Fractions { get; init; }
+
     public static QuickTableOptions Parse(string[] args)
     {
         IReadOnlyList<int> threads = new[] { 1, 2 };
         double seconds = 1.0;
+        IReadOnlyList<string>? graphs = null;
+        IReadOnlyList<double>? fractions = null;
         for (int i = 0; i < args.Length; i++)
         {
             string value = i + 1 < args.Length ? args[i + 1] : throw new FormatException($"{args[i]} needs a value");
@@ -84,11 +91,18 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
                     seconds = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s > 0
                         ? s : throw new FormatException($"--seconds: '{value}' is not a positive number");
                     break;
+                case "--graphs":
+                    graphs = value.Split(',');
+                    break;
+                case "--fractions":
+                    fractions = value.Split(',').Select(f => double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x > 0
+                        ? x : throw new FormatException($"--fractions: '{f}' is not a positive number")).ToArray();
+                    break;
                 default:
                     throw new FormatException($"unknown option '{args[i]}'");
             }
             i++;
         }
-        return new QuickTableOptions(threads, seconds);
+        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions };
     }
 }

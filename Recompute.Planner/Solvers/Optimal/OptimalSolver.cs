@@ -111,9 +111,11 @@ public sealed class OptimalSolver : ISolver
     /// <summary>Solves and returns the details of the run (plan in stage form, model peak, warm start).</summary>
     public OptimalRun Run(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
-        if (!ProvesGeneralBound) return RunCore(problem, options, cancellation);
+        // The exact DP's share is of the whole limit; the bound's share comes off the search's.
+        var exactDpShare = options.TimeLimit * ExactDpTimeShare;
+        if (!ProvesGeneralBound) return RunCore(problem, options, exactDpShare, cancellation);
         var share = options.TimeLimit * GeneralBoundTimeShare;
-        var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, cancellation);
+        var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, exactDpShare, cancellation);
         if (!run.Result.Feasible || run.Result.Schedule is not { } schedule || cancellation.IsCancellationRequested) return run;
         double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
         if (recompute <= 0) return run;
@@ -126,7 +128,7 @@ public sealed class OptimalSolver : ISolver
     public static HashSet<int> KeepTasks(TrainingGraph training, SolverOptions options) =>
         training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet();
 
-    private OptimalRun RunCore(PlanningProblem problem, SolverOptions options, CancellationToken cancellation)
+    private OptimalRun RunCore(PlanningProblem problem, SolverOptions options, TimeSpan exactDpShare, CancellationToken cancellation)
     {
         // A clock that never starts: every phase sees the whole limit as left (see WorkLimited).
         var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
@@ -141,7 +143,7 @@ public sealed class OptimalSolver : ISolver
             return Infeasible(PlanStatus.Infeasible, reason, min, "NOT_RUN", 0);
         }
 
-        var starts = WarmStarts(problem, options, cancellation, out string exactDp);
+        var starts = WarmStarts(problem, options, exactDpShare, cancellation, out string exactDp);
         var warm = starts.OrderBy(w => w.Simulation.RecomputeTime).ThenBy(w => w.Rank).FirstOrDefault();
         string? note = exactDp.StartsWith("stopped", StringComparison.Ordinal)
             ? $"the exact DP warm start was {exactDp}: the plan may be above dp's at this budget; a longer --time-limit lets it finish"
@@ -278,7 +280,7 @@ public sealed class OptimalSolver : ISolver
     /// canonical solvers apply). <paramref name="exactDp"/> says what became of the exact DP: "finished",
     /// "stopped after N s (half the time limit)", "not run (more than N lower sets)", "not applicable" or "not needed".
     /// </summary>
-    private List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, CancellationToken ct, out string exactDp)
+    private List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, TimeSpan share, CancellationToken ct, out string exactDp)
     {
         if (GivenWarmStarts is { } plans) return Given(problem, options, plans, out exactDp);
         var list = new List<WarmStart>();
@@ -307,7 +309,6 @@ public sealed class OptimalSolver : ISolver
         var approx = RecomputePlanner.Plan(problem, "dp-approx", canonical, CancellationToken.None);
         if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart("dp-approx", 3, approx.Schedule!, approx.Simulation!));
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var share = options.TimeLimit * ExactDpTimeShare;
         using var deadline = Deadline.Start(exactLimit, share);
         long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
         try
