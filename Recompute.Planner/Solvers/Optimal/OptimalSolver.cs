@@ -391,10 +391,12 @@ public sealed class OptimalSolver : ISolver
     /// rounds at most (at most 30; a count fixed by the limit, so the result is reproducible unless the wall
     /// clock or a cancellation cuts it), stopping at the limit.
     /// </summary>
-    private static WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, TimeSpan deadline, CancellationToken ct)
+    private WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, TimeSpan deadline, CancellationToken ct)
     {
         if (best.Simulation.RecomputeTime == 0) return best;
-        int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / SecondsPerGreedyRound);
+        // Work-limited runs cannot time their rounds: a round is taken to cost SecondsPerGreedyRound per 500 tasks.
+        double perRound = WorkLimited ? SecondsPerGreedyRound * Math.Max(1, problem.Training.Count / 500.0) : SecondsPerGreedyRound;
+        int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / perRound);
         var longest = TimeSpan.Zero;
         for (int round = 1; round <= rounds; round++)
         {
