@@ -46,6 +46,11 @@ public class AutoPortfolioTests
             {
                 Assert.True(auto.Simulation!.PeakBytes <= options.BudgetBytes);
                 Assert.Contains(auto.Solver.WinningSolver, Members);
+                // OPTIMAL only with gap 0; a bound never above the plan; the general bound never above the bound shown.
+                double recompute = auto.Simulation.RecomputeTime;
+                Assert.Equal(auto.Solver.Status == PlanStatus.Optimal, auto.Solver.RecomputeGap == 0);
+                Assert.True(auto.Solver.LowerBound <= recompute + 1e-9);
+                if (auto.Solver.GeneralLowerBound is { } general) Assert.True(general <= auto.Solver.LowerBound + 1e-9);
             }
         }
     }
