@@ -104,7 +104,7 @@ public sealed class PlanCommand : CliCommand
 
         status.Dispose();
         if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output);
-        else WriteTable(stdout, graph, plan, minBudget, smallestFeasible, output);
+        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, output);
 
         if (!plan.Feasible)
         {
@@ -167,7 +167,7 @@ public sealed class PlanCommand : CliCommand
         j.WriteTo(stdout);
     }
 
-    private static void WriteTable(TextWriter stdout, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, string? output)
+    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, string? output)
     {
         var sim = plan.Simulation;
         var t = new TextTable()
@@ -200,6 +200,6 @@ public sealed class PlanCommand : CliCommand
         if (plan.Solver.Note is { } note) t.Row("note", note);
         t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
         if (plan.Feasible && output is not null) t.Row("schedule", output);
-        t.WriteTo(stdout);
+        t.WriteTo(stdout, terminal);
     }
 }
