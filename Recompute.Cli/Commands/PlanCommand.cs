@@ -56,10 +56,13 @@ public sealed class PlanCommand : CliCommand
         long? minBudget = null;
         long? smallestFeasible = null;
         // On a terminal, what is being done and for how long (silent when piped or with --format json).
-        using var status = LiveStatus.Begin(context, format == "table", minMemory
+        string doing = minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : ""));
+              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : "");
+        using var status = LiveStatus.Begin(context, format == "table", doing);
+        // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
+        options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
         try
         {
             if (minMemory)
