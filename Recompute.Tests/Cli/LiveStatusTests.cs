@@ -25,14 +25,14 @@ public sealed class LiveStatusTests : IDisposable
     {
         string? script = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "script")).FirstOrDefault(File.Exists);
         Assert.True(script is not null, "this test needs util-linux's `script` to make a pseudo-terminal (apt-get install util-linux)");
-        var command = string.Join(' ', new[] { CliProcess.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "recompute.dll") }.Concat(args).Select(Quote));
+        // The pseudo-terminal is made 200 columns wide (stty), so that status lines and tables are not wrapped at 80.
+        var command = "stty cols 200 rows 50 2>/dev/null; " +
+            string.Join(' ', new[] { CliProcess.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "recompute.dll") }.Concat(args).Select(Quote));
         // -q: no banner; -e: the child's exit code; -c: the command; /dev/null: no typescript file.
         var info = new ProcessStartInfo(script, ["-qec", command, "/dev/null"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
-        // Wide enough that the status line is not cut; Spectre reads the size from the terminal.
-        info.Environment["COLUMNS"] = "160";
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();

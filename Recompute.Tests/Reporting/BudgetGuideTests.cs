@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Recompute.Planner.Graph;
+using Recompute.Planner.Solvers;
 using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
