@@ -6,7 +6,9 @@ namespace Recompute.Reporting;
 
 /// <summary>
 /// The memory timeline: live bytes after every step of the store-all schedule and of the plan at the chosen
-/// budget, the plan's forward / recompute / backward phases shaded, the budget as a dashed line.
+/// budget, the plan's forward / recompute / backward phases shaded, the budget as a dashed line. Under the
+/// activations, the bytes every step holds whatever the plan: parameters, their gradients, the optimizer's state
+/// and the inputs, as labelled bands (the activation lines and the budget sit on top of them).
 /// </summary>
 public static class TimelinePlot
 {
@@ -19,13 +21,39 @@ public static class TimelinePlot
         [SchedulePhase.Backward] = ("backward", Color.FromHex("#a1d99b").WithAlpha(0.35)),
     };
 
+    private static readonly Color[] BandColors =
+        [Color.FromHex("#6a51a3"), Color.FromHex("#9e9ac8"), Color.FromHex("#cbc9e2"), Color.FromHex("#bdbdbd")];
+
+    /// <summary>
+    /// The bytes under the activations, bottom up: parameters, gradients, optimizer state, inputs and constants (the
+    /// guide's figures; without a guide, Adam's state).
+    /// </summary>
+    public static IReadOnlyList<(string Name, long Bytes)> FixedBands(BudgetReport report)
+    {
+        var g = report.Graph;
+        var guide = report.Guide;
+        var optimizer = guide?.Optimizer ?? OptimizerKind.Adam;
+        long p = g.ParameterBytes;
+        return
+        [
+            ("parameters", p),
+            ("parameter gradients", guide?.GradientBytes ?? p),
+            ($"{MaxBatchFormat.Name(optimizer)} state", guide?.OptimizerStateBytes ?? BudgetGuide.StateCopies(optimizer) * p),
+            ("inputs", guide?.InputBytes ?? g.InputBytes + g.ConstantBytes),
+        ];
+    }
+
     public static Plot Build(BudgetReport report, TimelineReport timeline)
     {
         var plot = new Plot();
         PlotFonts.Apply(plot);
         var shaded = timeline.Plan ?? timeline.StoreAll;
-        long max = Math.Max(timeline.StoreAll.PeakBytes, Math.Max(timeline.Plan?.PeakBytes ?? 0, timeline.BudgetBytes));
+        var bands = FixedBands(report);
+        long under = bands.Sum(b => b.Bytes);
+        long max = under + Math.Max(timeline.StoreAll.PeakBytes, Math.Max(timeline.Plan?.PeakBytes ?? 0, timeline.BudgetBytes));
         var axis = ByteAxis.For(max);
+        int steps = Math.Max(timeline.StoreAll.LiveBytes.Length, timeline.Plan?.LiveBytes.Length ?? 0);
+        double left = -0.5, right = Math.Max(steps, 1) - 0.5;
 
         var legendDone = new HashSet<SchedulePhase>();
         foreach (var span in shaded.Phases)
@@ -37,33 +65,60 @@ public static class TimelinePlot
             if (legendDone.Add(span.Phase)) band.LegendText = $"{name} phase" + (timeline.Plan is null ? "" : " (plan)");
         }
 
-        Line(plot, timeline.StoreAll, axis, Color.FromHex("#7f7f7f"), "store-all");
-        if (timeline.Plan is { } plan) Line(plot, plan, axis, Color.FromHex("#1f77b4"), plan.Label);
+        // The fixed bytes, drawn over the phase shading: each band opaque and named in the legend; labelled inside
+        // itself when every band is tall enough to hold a line of text, else by one line above them all, in the
+        // middle of the schedule (where the activation lines are highest, so the label hides none of them).
+        var shown = bands.Select((b, i) => (b.Name, b.Bytes, Color: BandColors[i])).Where(b => b.Bytes > 0).ToList();
+        bool inside = shown.All(b => (double)b.Bytes / max > 0.035);
+        long bottom = 0;
+        foreach (var (name, bytes, color) in shown)
+        {
+            var rect = plot.Add.Rectangle(left, right, axis.Scale(bottom), axis.Scale(bottom + bytes));
+            rect.FillStyle.Color = color;
+            rect.LineStyle.Width = 0;
+            rect.LegendText = $"{name} {ByteSize.Format(bytes)}";
+            if (inside) Label(plot, $"{name} {ByteSize.Format(bytes)}", left + (right - left) * 0.01, axis.Scale(bottom + bytes / 2), Alignment.MiddleLeft);
+            bottom += bytes;
+        }
+        if (!inside && shown.Count > 0)
+            Label(plot, $"under the activations: {string.Join(" + ", shown.Select(b => $"{b.Name} {ByteSize.Format(b.Bytes)}"))}",
+                (left + right) / 2, axis.Scale(under) + axis.Scale(max) * 0.01, Alignment.LowerCenter);
 
-        var budget = plot.Add.HorizontalLine(axis.Scale(timeline.BudgetBytes));
+        Line(plot, timeline.StoreAll, axis, under, Color.FromHex("#7f7f7f"), "store-all");
+        if (timeline.Plan is { } plan) Line(plot, plan, axis, under, Color.FromHex("#1f77b4"), plan.Label);
+
+        var budget = plot.Add.HorizontalLine(axis.Scale(under + timeline.BudgetBytes));
         budget.Color = Color.FromHex("#d62728");
         budget.LineWidth = 2;
         budget.LinePattern = LinePattern.Dashed;
-        budget.LegendText = $"budget {ByteSize.Format(timeline.BudgetBytes)}";
+        budget.LegendText = $"budget {ByteSize.Format(timeline.BudgetBytes)} (on top of the bands)";
 
         plot.Title(timeline.Plan is null
             ? $"{report.Graph.Name}: live memory (no plan fits {ByteSize.Format(timeline.BudgetBytes)})"
             : $"{report.Graph.Name}: live memory, store-all vs {timeline.Series} at {ByteSize.Format(timeline.BudgetBytes)}");
         plot.XLabel("schedule step");
-        plot.YLabel($"live activations and gradients ({axis.Unit})");
+        plot.YLabel($"device memory: fixed bands + live activations and gradients ({axis.Unit})");
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = axis.Format };
         plot.Legend.FontSize = 13;
         // Outside the data area: the lines fill the whole width, any corner would hide some of them.
         plot.ShowLegend(Edge.Bottom);
-        int steps = Math.Max(timeline.StoreAll.LiveBytes.Length, timeline.Plan?.LiveBytes.Length ?? 0);
-        plot.Axes.SetLimits(-0.5, Math.Max(steps, 1) - 0.5, 0, axis.Scale(max) * 1.08);
+        plot.Axes.SetLimits(left, right, 0, axis.Scale(max) * 1.08);
         return plot;
     }
 
-    private static void Line(Plot plot, MemoryTimeline line, ByteAxis axis, Color color, string label)
+    private static void Label(Plot plot, string text, double x, double y, Alignment alignment)
+    {
+        var label = plot.Add.Text(text, x, y);
+        label.LabelAlignment = alignment;
+        label.LabelFontSize = 12;
+        label.LabelFontColor = Colors.Black;
+    }
+
+    /// <param name="under">The fixed bytes the live bytes stand on.</param>
+    private static void Line(Plot plot, MemoryTimeline line, ByteAxis axis, long under, Color color, string label)
     {
         var xs = Enumerable.Range(0, line.LiveBytes.Length).Select(i => (double)i).ToArray();
-        var ys = line.LiveBytes.Select(b => axis.Scale(b)).ToArray();
+        var ys = line.LiveBytes.Select(b => axis.Scale(under + b)).ToArray();
         var sc = plot.Add.Scatter(xs, ys, color);
         sc.ConnectStyle = ConnectStyle.StepHorizontal;
         sc.MarkerSize = 0;

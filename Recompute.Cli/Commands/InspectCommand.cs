@@ -79,11 +79,11 @@ public sealed class InspectCommand : CliCommand
             .Row("store-all peak", CommandSupport.Bytes(storeAll.Simulation.PeakBytes) + " (activations and their gradients)")
             .Row("forward time", CommandSupport.Time(storeAll.Simulation.ForwardTime, graph.TimeUnit))
             .Row("backward", graph.HasExplicitBackward ? "explicit in the file" : "derived from the forward graph")
-            .WriteTo(stdout);
+            .WriteTo(stdout, context.Interactive);
         stdout.WriteLine();
         var table = new ColumnTable("op", "count");
         foreach (var (op, count) in ops.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)) table.Add(op, count.ToString());
-        table.WriteTo(stdout);
+        table.WriteTo(stdout, context.Interactive, false, true);
         return ExitCodes.Success;
     }
 }

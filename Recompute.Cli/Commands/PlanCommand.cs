@@ -56,10 +56,13 @@ public sealed class PlanCommand : CliCommand
         long? minBudget = null;
         long? smallestFeasible = null;
         // On a terminal, what is being done and for how long (silent when piped or with --format json).
-        using var status = LiveStatus.Begin(context, format == "table", minMemory
+        string doing = minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : ""));
+              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : "");
+        using var status = LiveStatus.Begin(context, format == "table", doing);
+        // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
+        options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
         try
         {
             if (minMemory)
@@ -104,7 +107,7 @@ public sealed class PlanCommand : CliCommand
 
         status.Dispose();
         if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output);
-        else WriteTable(stdout, graph, plan, minBudget, smallestFeasible, output);
+        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, output);
 
         if (!plan.Feasible)
         {
@@ -170,7 +173,7 @@ public sealed class PlanCommand : CliCommand
         j.WriteTo(stdout);
     }
 
-    private static void WriteTable(TextWriter stdout, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, string? output)
+    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, string? output)
     {
         var sim = plan.Simulation;
         var t = new TextTable()
@@ -205,6 +208,6 @@ public sealed class PlanCommand : CliCommand
         if (plan.Solver.Note is { } note) t.Row("note", note);
         t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
         if (plan.Feasible && output is not null) t.Row("schedule", output);
-        t.WriteTo(stdout);
+        t.WriteTo(stdout, terminal);
     }
 }

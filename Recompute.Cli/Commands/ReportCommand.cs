@@ -23,12 +23,16 @@ public sealed class ReportCommand : CliCommand
     private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit",
         "seconds the optimal solver may spend at each budget (it runs by default on graphs of at most 100 planned tensors, and on any graph when --solvers names it)",
         3, 0.1, 86_400, "S");
+    private readonly Option<long[]?> _memory = CliOptions.Parsed<long[]?>("--memory", "SIZE,..",
+        "device sizes for the budget guide besides 16, 24, 40 and 80 GiB, e.g. 12GiB,48GB", ParseMemory, null);
+    private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer",
+        "optimizer state in the budget guide: adam (2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
 
     public ReportCommand() : base("report", "budget sweep: pareto.svg/png, timeline.svg/png, report.html, report.json, report.csv, graph.dot",
         "report <graph> -o <dir> [options]", "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.")
     {
         Arguments.Add(_input.Graph);
-        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _budget, _timeLimit);
+        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _budget, _timeLimit, _memory, _optimizer);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -38,6 +42,7 @@ public sealed class ReportCommand : CliCommand
         var dirKind = Recompute.Planner.Files.FileStatus.Of(dir, followLinks: true).Kind;
         if (dirKind is not (Recompute.Planner.Files.FileKind.Missing or Recompute.Planner.Files.FileKind.Directory))
             throw new Recompute.Planner.Files.OutputRefusedException(dir, $"it is {Recompute.Planner.Files.FileStatus.Describe(dirKind)}; -o needs a folder", "-o");
+        var graph = _input.Load(parse);
         var options = new SweepOptions
         {
             Points = parse.GetValue(_points),
@@ -45,12 +50,46 @@ public sealed class ReportCommand : CliCommand
             // System.CommandLine gives an absent array-typed option as an empty array: that means the default set.
             Solvers = parse.GetValue(_solvers) is { Length: > 0 } solvers ? solvers : null,
             TimelineBudget = parse.GetValue(_budget)?.Text,
+            Guide = Guide(parse, graph),
         };
 
-        var graph = _input.Load(parse);
         // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
         foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir);
         return Execute(graph, options, dir, context.Stdout, context.Stderr, context.Interactive, context.Cancellation);
+    }
+
+    /// <summary>
+    /// The budget guide's settings: the common device sizes and <c>--memory</c>'s, the optimizer, and for an ONNX file
+    /// the graph at other batch sizes (re-inferred as <c>--batch</c> does); other formats have sizes only.
+    /// </summary>
+    private GuideOptions Guide(ParseResult parse, ComputationGraph graph)
+    {
+        var devices = GuideOptions.CommonDevices.Concat(parse.GetValue(_memory) ?? []).ToList();
+        var optimizer = parse.GetValue(_optimizer) == "sgd" ? OptimizerKind.Sgd : OptimizerKind.Adam;
+        string path = _input.Path(parse);
+        var guide = new GuideOptions { Devices = devices, Optimizer = optimizer };
+        if (!string.Equals(Path.GetExtension(path), ".onnx", StringComparison.OrdinalIgnoreCase)) return guide;
+        string? timeFile = parse.GetValue(_input.TimeFile);
+        long batch = parse.GetValue(_input.Batch) ?? Recompute.Planner.Import.Onnx.OnnxImporter.Import(path, new() { TimeFile = timeFile }).FileBatch;
+        if (batch <= 0 || batch > int.MaxValue)
+            return guide with { NoBatchReason = $"the ONNX graph {graph.Name} has no batch dimension on its inputs to re-infer" };
+        return guide with
+        {
+            Family = new BatchFamily((int)batch, b => Recompute.Planner.Import.GraphLoader.Load(path, new() { Batch = b, TimeFile = timeFile })),
+        };
+    }
+
+    /// <summary>"12GiB,48GB" → bytes; sizes only (a percentage has no device to be a share of).</summary>
+    private static long[] ParseMemory(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new UsageException("--memory needs at least one size, e.g. 12GiB");
+        return parts.Select(part =>
+        {
+            var size = new SizeValue("--memory", part);
+            if (size.IsPercentage) throw new UsageException($"--memory: '{part}' is a percentage; give a device size such as 12GiB");
+            return size.Resolve(() => 0);
+        }).ToArray();
     }
 
     /// <summary>"chen,dp" → the names, each one a solver or series a report knows.</summary>
@@ -91,7 +130,7 @@ public sealed class ReportCommand : CliCommand
                             $"{p.Done}/{p.Total} points; last: {p.Series} at {ByteSize.Format(p.BudgetBytes)}"));
                         observe?.Invoke(p);
                     },
-                    cancellation: cancellation));
+                    cancellation: cancellation, onActivity: status.Say));
         }
         catch (ArgumentException e) when (e.ParamName == BudgetSweep.SolversParameter)
         {
@@ -115,7 +154,7 @@ public sealed class ReportCommand : CliCommand
             return ExitCodes.Interrupted;
         }
         var written = ReportFiles.WriteAll(report, graph, dir);
-        stdout.Write(ReportSummary.Format(report));
+        TerminalTables.WriteSummary(stdout, ReportSummary.Blocks(report), interactive);
         stdout.WriteLine();
         stdout.WriteLine($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}");
         return ExitCodes.Success;

@@ -64,7 +64,7 @@ public sealed class SimulateCommand : CliCommand
             .Row("forward time", CommandSupport.Time(sim.ForwardTime, graph.TimeUnit))
             .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)} (overhead {CommandSupport.Percent(sim.Overhead)})")
             .Row("backward time", CommandSupport.Time(sim.BackwardTime, graph.TimeUnit))
-            .WriteTo(stdout);
+            .WriteTo(stdout, context.Interactive);
         return ExitCodes.Success;
     }
 }

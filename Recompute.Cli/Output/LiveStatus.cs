@@ -19,6 +19,7 @@ public sealed class LiveStatus : IDisposable
     private readonly ManualResetEventSlim _started = new(), _finished = new();
     private readonly Thread? _renderer;
     private ProgressTask? _task;
+    private ProgressContext? _context;
     private IAnsiConsole? _console;
 
     private LiveStatus(TextWriter stdout, IAnsiConsole? console, string description)
@@ -39,7 +40,7 @@ public sealed class LiveStatus : IDisposable
                     {
                         var task = ctx.AddTask(Markup.Escape(description));
                         task.IsIndeterminate = true;
-                        lock (_lock) { _task = task; _console = console; }
+                        lock (_lock) { _task = task; _context = ctx; _console = console; }
                         _started.Set();
                         _finished.Wait();
                         task.StopTask();
@@ -81,9 +82,15 @@ public sealed class LiveStatus : IDisposable
     }
 
     /// <summary>Replaces what the status says is being done.</summary>
+    /// <remarks>Drawn at once (not at the next tick): a solver's last plan before it stops still reaches the terminal.</remarks>
     public void Say(string text)
     {
-        lock (_lock) if (_task is not null) _task.Description = Markup.Escape(text);
+        lock (_lock)
+        {
+            if (_task is null) return;
+            _task.Description = Markup.Escape(text);
+            _context?.Refresh();
+        }
     }
 
     /// <summary>Shows how far the work is (<paramref name="done"/> of <paramref name="total"/>) and what it does now.</summary>
@@ -97,6 +104,21 @@ public sealed class LiveStatus : IDisposable
             _task.Value = Math.Min(done, _task.MaxValue);
             _task.Description = Markup.Escape(text);
         }
+    }
+
+    /// <summary>
+    /// A listener for a searching solver's best plan so far (<see cref="Planner.Solvers.SolverOptions.Progress"/>)
+    /// that shows it after <paramref name="doing"/>, with its gap; null when the status is not drawn, so that a
+    /// solver run piped or with <c>--format json</c> has no listener at all.
+    /// </summary>
+    /// <param name="timeUnit">The graph's time unit, for the recomputation.</param>
+    public IProgress<Planner.Solvers.SolverProgress>? SolverListener(string doing, string timeUnit) => !IsLive ? null
+        : new Listener(p => Say($"{doing}; best so far: {p.Source}, recomputes {Planner.Units.TimeUnits.Format(p.RecomputeTime, timeUnit)}" +
+            (p.Gap is { } gap ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $", gap {gap * 100:0.00}%") : ", no bound yet")));
+
+    private sealed class Listener(Action<Planner.Solvers.SolverProgress> report) : IProgress<Planner.Solvers.SolverProgress>
+    {
+        public void Report(Planner.Solvers.SolverProgress value) => report(value);
     }
 
     /// <summary>Writes a line of the command's output: above the status while it is drawn, else straight to stdout.</summary>
@@ -113,6 +135,8 @@ public sealed class LiveStatus : IDisposable
     public void Dispose()
     {
         if (_renderer is null) return;
+        // No refresh from another thread once the display is ending.
+        lock (_lock) _context = null;
         _finished.Set();
         _renderer.Join();
         lock (_lock) { _task = null; _console = null; }

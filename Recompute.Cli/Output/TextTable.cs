@@ -21,6 +21,14 @@ public sealed class TextTable
         return this;
     }
 
+    /// <summary>Draws the rows with Spectre.Console on a terminal (lists wrapped to its width), else <see cref="WriteTo(TextWriter)"/>.</summary>
+    public void WriteTo(TextWriter w, bool terminal)
+    {
+        if (!terminal) { WriteTo(w); return; }
+        TerminalTables.Console(w).Write(TerminalTables.KeyValues(_rows.Select(r =>
+            (r.Key, r.Items is { Count: > 0 } items ? r.Value + " " + string.Join(", ", items) : r.Value))));
+    }
+
     public void WriteTo(TextWriter w)
     {
         int width = _rows.Count == 0 ? 0 : _rows.Max(r => r.Key.Length);
@@ -50,6 +58,14 @@ public sealed class ColumnTable(params string[] headers)
     private readonly List<string[]> _rows = [headers];
 
     public void Add(params string[] cells) => _rows.Add(cells);
+
+    /// <summary>Draws the table with Spectre.Console on a terminal, else <see cref="WriteTo(TextWriter)"/>.</summary>
+    /// <param name="rightAligned">Per column, on a terminal: numbers right-aligned.</param>
+    public void WriteTo(TextWriter w, bool terminal, params bool[] rightAligned)
+    {
+        if (!terminal) { WriteTo(w); return; }
+        TerminalTables.Console(w).Write(TerminalTables.Columns(_rows, rightAligned.Length == 0 ? null : rightAligned));
+    }
 
     public void WriteTo(TextWriter w)
     {

@@ -26,6 +26,8 @@ public sealed record SweepOptions
     public string? TimelineBudget { get; init; }
     /// <summary>Per-solver settings (time buckets, threads, seed); the budget and objective are set per point.</summary>
     public SolverOptions Solver { get; init; } = new();
+    /// <summary>The budget guide that opens the report (device sizes, optimizer, the graph at other batches); null: none.</summary>
+    public GuideOptions? Guide { get; init; }
 }
 
 /// <summary>How far a sweep is: <paramref name="Done"/> of <paramref name="Total"/> points, the last one finished.</summary>
@@ -111,8 +113,9 @@ public static class BudgetSweep
     /// </summary>
     /// <param name="onReport">Called with the report after every finished point and at the end.</param>
     /// <param name="onProgress">Called after every finished point.</param>
+    /// <param name="onActivity">Told what the budget guide does once the points are done (for a live status).</param>
     public static BudgetReport Run(PlanningProblem problem, SweepOptions options, Action<BudgetReport>? onReport = null,
-        Action<SweepProgress>? onProgress = null, CancellationToken cancellation = default)
+        Action<SweepProgress>? onProgress = null, CancellationToken cancellation = default, Action<string>? onActivity = null)
     {
         var dag = problem.Forward;
         long lowerSetLimit = Math.Max(options.LowerSetLimit, 1);
@@ -182,6 +185,8 @@ public static class BudgetSweep
             }
             var timeline = Timeline(problem, options, series, storeAll, low, high, cancellation);
             var report = Snapshot(timeline, true);
+            if (options.Guide is { } guide)
+                report = report with { Guide = BudgetGuide.Build(problem, report, guide, onActivity, cancellation) };
             onReport?.Invoke(report);
             return report;
         }

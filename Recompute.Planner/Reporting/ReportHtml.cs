@@ -24,6 +24,7 @@ public static class ReportHtml
           .Append("code{font-size:0.85em}.cols{column-count:2;column-gap:2em;font-size:0.85em}.cols code{overflow-wrap:anywhere}\n</style>\n</head>\n<body>\n");
         sb.Append("<h1>Memory vs time: ").Append(E(g.Name)).Append("</h1>\n");
         if (!report.Complete) sb.Append("<p><strong>The sweep was interrupted: only the finished points are shown.</strong></p>\n");
+        if (report.Guide is { } guide) Guide(sb, guide);
 
         sb.Append("<h2>Graph</h2>\n<table>\n");
         Row(sb, "source", E(g.Source ?? "(built in code)"));
@@ -59,21 +60,53 @@ public static class ReportHtml
             else sb.Append(ci, $"<p>{E(t.Series)} finds no plan at a budget of {Bytes(t.BudgetBytes)}.</p>\n");
         }
 
-        sb.Append("<h2>Every point</h2>\n<table>\n<tr><th>solver</th><th>budget</th><th>peak</th><th>overhead</th><th>solve s</th><th>gap</th><th>status</th><th>recomputed</th></tr>\n");
-        foreach (var p in report.Points)
+        sb.Append("<h2>Solvers</h2>\n<table>\n");
+        foreach (var series in report.Series)
+            if (Planning.SolverDescriptions.Of(series.Name) is { } sentence) Row(sb, series.Name, E(sentence));
+        sb.Append("</table>\n");
+
+        var runs = PointRun.Collapse(report);
+        sb.Append(ci, $"<h2>Every point</h2>\n<p>{report.Points.Length.ToString(ci)} points; consecutive budgets of a solver with the same plan share one row ")
+          .Append(ci, $"({runs.Length.ToString(ci)} rows; report.csv has every point).</p>\n");
+        sb.Append("<table>\n<tr><th>solver</th><th>budget</th><th>points</th><th>peak</th><th>overhead</th><th>solve s</th><th>gap</th><th>status</th><th>recomputed</th></tr>\n");
+        foreach (var run in runs)
         {
+            var p = run.First;
+            string budget = run.Count == 1 ? Bytes(p.BudgetBytes) : $"{ByteSize.Format(p.BudgetBytes)} – {ByteSize.Format(run.LastBudgetBytes)}";
             sb.Append(p.Feasible ? "<tr>" : "<tr class=\"no\">")
               .Append("<td class=\"l\">").Append(E(p.Series)).Append("</td>")
-              .Append("<td>").Append(Bytes(p.BudgetBytes)).Append("</td>")
+              .Append("<td>").Append(budget).Append("</td>")
+              .Append("<td>").Append(run.Count.ToString(ci)).Append("</td>")
               .Append("<td>").Append(p.PeakBytes is { } pk ? Bytes(pk) : "-").Append("</td>")
               .Append("<td>").Append(p.Overhead is { } o ? ReportSummary.Percent(o) : "-").Append("</td>")
-              .Append("<td>").Append(p.SolveSeconds.ToString("0.000", ci)).Append("</td>")
+              .Append("<td>").Append(run.SolveSeconds.ToString("0.000", ci)).Append("</td>")
               .Append("<td>").Append(p.Gap is { } gap ? ReportSummary.Percent(gap) : "-").Append("</td>")
               .Append("<td class=\"l\">").Append(E(p.Status)).Append(p.ReusedFromBudgetBytes is { } r ? E($" (plan of {ByteSize.Format(r)})") : "").Append("</td>")
               .Append("<td>").Append(p.Recomputed.ToString(ci)).Append("</td></tr>\n");
         }
         sb.Append("</table>\n<p>Made by <code>recompute report</code>. The same data is in report.json and report.csv.</p>\n</body>\n</html>\n");
         return sb.ToString();
+    }
+
+    /// <summary>The budget guide: the same heading lines and table as the terminal summary.</summary>
+    private static void Guide(StringBuilder sb, BudgetGuide guide)
+    {
+        sb.Append("<h2>Budget guide</h2>\n");
+        foreach (var block in ReportSummary.GuideBlocks(guide))
+        {
+            if (block.Rows is not { } rows) { sb.Append("<p>").Append(E(block.Text!)).Append("</p>\n"); continue; }
+            sb.Append("<table>\n<tr>");
+            foreach (var h in rows[0]) sb.Append("<th>").Append(E(h)).Append("</th>");
+            sb.Append("</tr>\n");
+            foreach (var row in rows.Skip(1))
+            {
+                sb.Append("<tr>");
+                for (int c = 0; c < row.Length; c++)
+                    sb.Append(block.RightAligned![c] ? "<td>" : "<td class=\"l\">").Append(E(row[c])).Append("</td>");
+                sb.Append("</tr>\n");
+            }
+            sb.Append("</table>\n");
+        }
     }
 
     public static void Write(BudgetReport report, byte[]? paretoPng, byte[]? timelinePng, string path) =>

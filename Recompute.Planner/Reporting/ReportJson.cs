@@ -26,6 +26,7 @@ public static class ReportJson
                 w.WriteString("solver", s.Solver);
                 w.WriteString("objective", s.Objective.ToString().ToLowerInvariant());
                 w.WriteBoolean("curve", s.IsCurve);
+                if (Planning.SolverDescriptions.Of(s.Name) is { } sentence) w.WriteString("description", sentence);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -34,6 +35,7 @@ public static class ReportJson
             w.WriteEndArray();
             if (report.Timeline is { } t) WriteTimeline(w, t);
             else w.WriteNull("timeline");
+            if (report.Guide is { } guide) WriteGuide(w, guide);
             w.WriteEndObject();
         }
         stream.WriteByte((byte)'\n');
@@ -95,6 +97,41 @@ public static class ReportJson
         if (t.Plan is { } plan) w.WriteNumber("planSteps", plan.LiveBytes.Length); else w.WriteNull("planSteps");
         w.WriteStartArray("recomputedTensors");
         foreach (var name in t.RecomputedTensors) w.WriteStringValue(name);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteGuide(Utf8JsonWriter w, BudgetGuide g)
+    {
+        w.WriteStartObject("guide");
+        w.WriteString("optimizer", MaxBatchFormat.Name(g.Optimizer));
+        w.WriteNumber("optimizerStateCopies", BudgetGuide.StateCopies(g.Optimizer));
+        if (g.Batch is { } b) w.WriteNumber("batch", b); else w.WriteNull("batch");
+        w.WriteString("solver", g.Solver);
+        w.WriteNumber("parameterBytes", g.ParameterBytes);
+        w.WriteNumber("gradientBytes", g.GradientBytes);
+        w.WriteNumber("optimizerStateBytes", g.OptimizerStateBytes);
+        w.WriteNumber("inputBytes", g.InputBytes);
+        w.WriteNumber("fixedBytes", g.FixedBytes);
+        w.WriteNumber("smallestDeviceBytes", g.SmallestDeviceBytes);
+        if (g.NoBatchReason is null) w.WriteNull("noBatchReason"); else w.WriteString("noBatchReason", g.NoBatchReason);
+        w.WriteStartArray("devices");
+        foreach (var d in g.Devices)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("deviceBytes", d.DeviceBytes);
+            w.WriteNumber("activationBudgetBytes", d.ActivationBudgetBytes);
+            w.WriteBoolean("fits", d.Fits);
+            if (d.Plan is null) w.WriteNull("plan"); else w.WriteString("plan", d.Plan);
+            Number(w, "activationBytes", d.ActivationBytes);
+            Number(w, "totalBytes", d.TotalBytes);
+            Number(w, "overhead", d.Overhead);
+            Number(w, "largestBatchStoreAll", d.LargestBatchStoreAll);
+            Number(w, "largestBatch", d.LargestBatch);
+            Number(w, "largestBatchOverhead", d.LargestBatchOverhead);
+            if (d.Reason is null) w.WriteNull("reason"); else w.WriteString("reason", d.Reason);
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
         w.WriteEndObject();
     }

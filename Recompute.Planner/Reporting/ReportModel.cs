@@ -86,6 +86,9 @@ public sealed record BudgetReport(
     TimelineReport? Timeline,
     bool Complete)
 {
+    /// <summary>The budget guide (device sizes, what the step needs there, the largest batch), when the sweep made one.</summary>
+    public BudgetGuide? Guide { get; init; }
+
     /// <summary>Points of one series in budget order.</summary>
     public IEnumerable<SweepPoint> PointsOf(string series) => Points.Where(p => p.Series == series).OrderBy(p => p.BudgetBytes);
 

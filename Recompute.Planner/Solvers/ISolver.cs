@@ -51,6 +51,8 @@ public sealed record SolverOptions
     public ImmutableHashSet<int> ForceRecompute { get; init; } = [];
     /// <summary>A schedule to start from (the OR-Tools solver turns it into hints).</summary>
     public Schedule? WarmStart { get; init; }
+    /// <summary>Told the best plan so far while a searching solver runs (the optimal solver); null: nobody listens.</summary>
+    public IProgress<SolverProgress>? Progress { get; init; }
 }
 
 /// <summary>

@@ -25,14 +25,14 @@ public sealed class LiveStatusTests : IDisposable
     {
         string? script = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "script")).FirstOrDefault(File.Exists);
         Assert.True(script is not null, "this test needs util-linux's `script` to make a pseudo-terminal (apt-get install util-linux)");
-        var command = string.Join(' ', new[] { CliProcess.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "recompute.dll") }.Concat(args).Select(Quote));
+        // The pseudo-terminal is made 200 columns wide (stty), so that status lines and tables are not wrapped at 80.
+        var command = "stty cols 200 rows 50 2>/dev/null; " +
+            string.Join(' ', new[] { CliProcess.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "recompute.dll") }.Concat(args).Select(Quote));
         // -q: no banner; -e: the child's exit code; -c: the command; /dev/null: no typescript file.
         var info = new ProcessStartInfo(script, ["-qec", command, "/dev/null"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
         };
-        // Wide enough that the status line is not cut; Spectre reads the size from the terminal.
-        info.Environment["COLUMNS"] = "160";
         using var process = Process.Start(info)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
@@ -66,6 +66,55 @@ public sealed class LiveStatusTests : IDisposable
         Assert.False(HasControlCharacters(output + err), output + err);
         Assert.DoesNotContain("planning under", output + err);
         Assert.StartsWith("graph ", output);
+    }
+
+    [Fact]
+    public void Plan_WithTheOptimalSolver_ShowsTheBestPlanSoFarAndItsGap_Live()
+    {
+        // A graph whose CP-SAT model is searched (and proved within the limit): the status names the best warm start,
+        // then each better CP-SAT solution with its gap to the bound.
+        var graph = Path.Combine(_dir.FullName, "random.json");
+        NativeGraphFormat.Save(RandomGraphs.Forward(3, nodes: 6), graph);
+        string[] args = ["plan", graph, "--budget", "70%", "--solver", "optimal", "--time-limit", "10"];
+        var (code, terminal) = OnTerminal(args);
+        Assert.True(code == 0, terminal);
+        Assert.Contains("best so far: ", terminal);
+        Assert.Matches(@"CP-SAT solution \d+, recomputes [^,]+, gap \d+\.\d\d%", terminal);
+
+        var (pipedCode, output, err) = Piped(args);
+        Assert.Equal(0, pipedCode);
+        Assert.DoesNotContain("best so far", output + err);
+    }
+
+    [Fact]
+    public void Tables_AreDrawnOnATerminal_WithLongListsWrappedNotCut_AndPlainWhenPiped()
+    {
+        string[] args = ["plan", Graph("mlp50.json"), "--budget", "40%", "--solver", "dp-approx"];
+        var (code, terminal) = OnTerminal(args);
+        Assert.True(code == 0, terminal);
+        Assert.Contains("╭", terminal);                                       // a Spectre.Console table
+        Assert.Contains("│", terminal);
+        // Every recomputed tensor is in the table: the list is wrapped over lines, never cut.
+        var (jsonCode, json, _) = Piped([.. args, "--format", "json"]);
+        Assert.Equal(0, jsonCode);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var names = doc.RootElement.GetProperty("recomputedTensors").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.True(names.Count > 20, $"{names.Count} recomputed tensors");
+        foreach (var name in names) Assert.Matches($@"[ ,]{System.Text.RegularExpressions.Regex.Escape(name)}(,| )", terminal);
+        Assert.DoesNotContain("...", terminal);
+        Assert.DoesNotContain("…", terminal);
+
+        // Piped: the plain text tests and scripts read, no borders.
+        var (pipedCode, output, _) = Piped(args);
+        Assert.Equal(0, pipedCode);
+        Assert.DoesNotContain("│", output);
+        Assert.Matches(@"(?m)^recomputed +\d+ tensors: ", output);
+
+        // inspect's tables too.
+        (code, terminal) = OnTerminal("inspect", Graph("mlp50.json"));
+        Assert.True(code == 0, terminal);
+        Assert.Contains("╭", terminal);
+        Assert.Contains("lower sets", terminal);
     }
 
     [Fact]

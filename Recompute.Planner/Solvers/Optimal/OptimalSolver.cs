@@ -145,6 +145,8 @@ public sealed class OptimalSolver : ISolver
 
         var starts = WarmStarts(problem, options, exactDpShare, cancellation, out string exactDp);
         var warm = starts.OrderBy(w => w.Simulation.RecomputeTime).ThenBy(w => w.Rank).FirstOrDefault();
+        double once = training.ForwardTime + training.BackwardTime;
+        if (warm is not null) options.Progress?.Report(new SolverProgress(Name, $"{warm.Name}'s plan", warm.Simulation.RecomputeTime, null));
         string? note = exactDp.StartsWith("stopped", StringComparison.Ordinal)
             ? $"the exact DP warm start was {exactDp}: the plan may be above dp's at this budget; a longer --time-limit lets it finish"
             : null;
@@ -186,7 +188,15 @@ public sealed class OptimalSolver : ISolver
         var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
         if (hint is not null) model.Hint(hint);
 
-        var (status, solver) = SolveModel(model, options, Remaining(options, clock), cancellation);
+        // Every better CP-SAT solution is reported with its gap to the bound known then (when someone listens).
+        int solutions = 0;
+        Action<double, double>? onSolution = options.Progress is not { } progress ? null : (objective, bound) =>
+        {
+            double found = model.ToTime(objective), best = Math.Min(found, warm?.Simulation.RecomputeTime ?? double.PositiveInfinity);
+            double lb = Math.Min(best, Math.Max(Math.Max(0, model.ToTime(bound)), relaxation?.Bound ?? 0));
+            progress.Report(new SolverProgress(Name, $"CP-SAT solution {++solutions}", best, once + best > 0 ? (best - lb) / (once + best) : 0));
+        };
+        var (status, solver) = SolveModel(model.Model, options, Remaining(options, clock), cancellation, onSolution);
         using (solver)
         {
             string cpStatus = status.ToString();
@@ -477,15 +487,24 @@ public sealed class OptimalSolver : ISolver
     private (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct) =>
         SolveModel(model.Model, options, limit, ct);
 
-    private (CpSolverStatus, CpSolver) SolveModel(CpModel model, SolverOptions options, TimeSpan limit, CancellationToken ct)
+    /// <param name="onSolution">Called with the objective and the best bound at every solution CP-SAT finds; null: no callback.</param>
+    private (CpSolverStatus, CpSolver) SolveModel(CpModel model, SolverOptions options, TimeSpan limit, CancellationToken ct,
+        Action<double, double>? onSolution = null)
     {
         int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
         var settings = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve) { WallClockFactor = WorkLimited ? 3 : 1 };
         var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
-        var status = solver.Solve(model);
+        using var callback = onSolution is null ? null : new SolutionProgress(onSolution);
+        var status = solver.Solve(model, callback);
         return (status, solver);
+    }
+
+    /// <summary>CP-SAT's solution callback, passing the objective and the best bound on.</summary>
+    private sealed class SolutionProgress(Action<double, double> report) : SolutionCallback
+    {
+        public override void OnSolutionCallback() => report(ObjectiveValue(), BestObjectiveBound());
     }
 
     /// <summary>

@@ -1,0 +1,27 @@
+namespace Recompute.Planner.Planning;
+
+/// <summary>
+/// One sentence per solver (and per report series) saying what it is: the report prints them beside its tables, and
+/// the README's Solvers list starts each entry with the same sentence (a test holds the two together).
+/// </summary>
+public static class SolverDescriptions
+{
+    private static readonly Dictionary<string, string> Sentences = new(StringComparer.Ordinal)
+    {
+        [AutoPortfolio.Name] = "the best simulated plan of a portfolio: store-all where it fits, otherwise the best of chen, per-block, the DPs and greedy, improved by optimal for the time left.",
+        ["store-all"] = "keep every activation until backward reads it: no recomputation, the most memory.",
+        ["per-block"] = "keep each module block's output and recompute inside the block during its backward (what torch.utils.checkpoint around every layer does).",
+        ["chen"] = "√n checkpoints at articulation points, or Chen's greedy variant when √n does not fit.",
+        ["dp-approx"] = "the paper's DP over the |V|+1 ancestor-closed lower sets (on graphs of more than 2,000 tensors, every k-th of them, and the chain found is refined by simulation).",
+        ["dp-approx/memory"] = "dp-approx with the memory objective: among the chains that fit, the coarsest one, which needs the least memory and recomputes the most.",
+        ["dp"] = "the exact DP over all lower sets.",
+        ["greedy"] = "general rematerialization by a greedy pass (DTR-like eviction with the known future, recursive recomputation) over good first-run orders (an annealing search over topological orders); any DAG, seconds at most, no bound.",
+        ["optimal"] = "the best of greedy and the DPs, improved by CP-SAT over general schedules, with a lower bound and gap.",
+    };
+
+    /// <summary>Every name with a sentence, in the order the README lists them.</summary>
+    public static IReadOnlyList<string> Names => Sentences.Keys.ToList();
+
+    /// <summary>The sentence for a solver or report series (lower case, ending with a full stop); null for an unknown name.</summary>
+    public static string? Of(string name) => Sentences.GetValueOrDefault(name);
+}

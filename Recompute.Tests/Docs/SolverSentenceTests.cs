@@ -1,0 +1,36 @@
+using System.Text.RegularExpressions;
+using Recompute.Planner.Planning;
+
+namespace Recompute.Tests.Docs;
+
+/// <summary>
+/// One source for what each solver is: the sentence the report prints (<see cref="SolverDescriptions"/>) opens the
+/// solver's entry in the README's Solvers list, word for word (backticks aside).
+/// </summary>
+public class SolverSentenceTests
+{
+    [Fact]
+    public void EveryReadmeSolverEntry_StartsWithTheReportsSentence()
+    {
+        var lines = File.ReadAllLines(Path.Combine(Support.Paths.RepoRoot, "README.md"));
+        foreach (var name in SolverDescriptions.Names)
+        {
+            var head = new Regex($@"^\s*- `{Regex.Escape(name)}`( \([^)]*\))?: (?<text>.*)$");
+            int at = Array.FindIndex(lines, l => head.IsMatch(l));
+            Assert.True(at >= 0, $"the README has no entry \"- `{name}`: ...\"");
+            // The entry's text: its first line and the indented lines under it, up to the next entry.
+            var text = head.Match(lines[at]).Groups["text"].Value + " " +
+                string.Join(" ", lines.Skip(at + 1).TakeWhile(l => l.StartsWith("    ", StringComparison.Ordinal) && !l.TrimStart().StartsWith("- ", StringComparison.Ordinal)).Select(l => l.Trim()));
+            text = Regex.Replace(text.Replace("`", "", StringComparison.Ordinal), @"\s+", " ");
+            Assert.StartsWith(SolverDescriptions.Of(name)!, text);
+        }
+    }
+
+    [Fact]
+    public void EverySolverAndReportSeries_HasASentence()
+    {
+        foreach (var name in SolverRegistry.Names.Concat(BudgetSweepNames())) Assert.NotNull(SolverDescriptions.Of(name));
+    }
+
+    private static IEnumerable<string> BudgetSweepNames() => [.. Recompute.Planner.Reporting.BudgetSweep.SolverNames, "dp-approx/memory"];
+}

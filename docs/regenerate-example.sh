@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates docs/example-pareto.png, the README's example image: runs the README's main job (the budget sweep of
+# ResNet-50 at batch 64) into a temporary folder and copies its Pareto plot here. Deterministic: the same checkout
+# gives the same image. Usage: docs/regenerate-example.sh   (from anywhere; needs the .NET 10 SDK)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+dotnet run -c Release --project Recompute.Cli -- report graphs/resnet50-b64.onnx -o "$out/report"
+cp "$out/report/pareto.png" docs/example-pareto.png
+echo "wrote docs/example-pareto.png"
