@@ -404,8 +404,8 @@ public sealed class OptimalSolver : ISolver
     private WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, TimeSpan deadline, CancellationToken ct)
     {
         if (best.Simulation.RecomputeTime == 0) return best;
-        // Work-limited runs cannot time their rounds: a round is taken to cost SecondsPerGreedyRound per 500 tasks.
-        double perRound = WorkLimited ? SecondsPerGreedyRound * Math.Max(1, problem.Training.Count / 500.0) : SecondsPerGreedyRound;
+        // Work-limited runs cannot time their rounds: a round is taken to cost SecondsPerGreedyRound per 200 tasks.
+        double perRound = WorkLimited ? SecondsPerGreedyRound * Math.Max(1, problem.Training.Count / 200.0) : SecondsPerGreedyRound;
         int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / perRound);
         var longest = TimeSpan.Zero;
         for (int round = 1; round <= rounds; round++)
