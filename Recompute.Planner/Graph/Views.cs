@@ -29,6 +29,24 @@ public static class Views
     /// <summary>Op types whose output is all of operand 0 under another shape.</summary>
     public static bool IsWholeViewOp(string op) => op is "Reshape" or "Flatten" or "Squeeze" or "Unsqueeze" or "Identity";
 
+    /// <summary>
+    /// True for a Dropout in inference mode, the identity: ONNX's training_mode (operand 2) absent or a constant false
+    /// (a computed training_mode counts as training).
+    /// </summary>
+    public static bool IsInferenceDropout(ComputationGraph g, Node n)
+    {
+        if (n.Op != "Dropout") return false;
+        for (int k = 0; k < n.Inputs.Length; k++)
+            if (n.OperandPosition(k) == 2)
+            {
+                var mode = g[n.Inputs[k]];
+                if (mode.Kind != NodeKind.Constant) return false;
+                var value = mode.Attributes.TryGetValue("value", out var v) ? v : null;
+                return value switch { long[] l => l.Length > 0 && l[0] == 0, float[] f => f.Length > 0 && f[0] == 0, double[] d => d.Length > 0 && d[0] == 0, _ => false };
+            }
+        return true;
+    }
+
     /// <summary>The view a node is, or null when it has a buffer of its own.</summary>
     public static ViewOf? Of(ComputationGraph g, Node n)
     {
@@ -36,7 +54,7 @@ public static class Views
         var input = g[n.Inputs[0]];
         if (!input.IsPlanned || input.DType != n.DType || input.Bytes <= 0) return null;
         long length = ViewOf.Elements(n);
-        if (IsWholeViewOp(n.Op))
+        if (IsWholeViewOp(n.Op) || n.OutputIndex == 0 && IsInferenceDropout(g, n))
             return length == ViewOf.Elements(input) && n.Bytes == input.Bytes ? new ViewOf(input.Id, 0, length) : null;
         if (n.Op == "Split") return SplitRange(g, n, input, length);
         return null;
