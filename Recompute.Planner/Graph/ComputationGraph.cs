@@ -43,6 +43,12 @@ public sealed class ComputationGraph
     public string TimeUnit { get; }
     /// <summary>Nodes in topological order; <c>Nodes[i].Id == i</c>.</summary>
     public ImmutableArray<Node> Nodes { get; }
+    /// <summary>
+    /// The width its floating-point activations were re-planned at (<c>--dtype</c>: fp32, bf16, fp16; see
+    /// <see cref="ActivationDTypes"/>), or null when they are as the file has them.
+    /// </summary>
+    public string? ActivationDType { get; internal set; }
+
     /// <summary>Path of the file the graph came from, when it came from one.</summary>
     public string? Source { get; }
     /// <summary>Number of operand edges (an op reading a tensor twice counts twice).</summary>

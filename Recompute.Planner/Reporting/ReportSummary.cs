@@ -12,7 +12,7 @@ public static class ReportSummary
         var ci = CultureInfo.InvariantCulture;
         var g = report.Graph;
         var sb = new StringBuilder();
-        sb.Append(ci, $"graph {g.Name}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ")
+        sb.Append(ci, $"graph {g.Name}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ")
           .Append(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}\n");
         sb.Append(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget dp-approx plans for {ByteSize.Format(report.MinBudgetBytes)}; ")
           .Append(ci, $"{report.Budgets.Length} budgets\n");
