@@ -77,7 +77,7 @@ internal sealed class FusedPatterns
         var found = new List<FusedMatch>();
         for (int i = 0; i < order.Count; i++)
         {
-            var m = order[i].OpType switch
+            var m = !IsStandard(order[i], order[i].OpType) ? null : order[i].OpType switch
             {
                 "ReduceMean" => f.LayerNorm(i),
                 "Erf" => f.Gelu(i, tanh: false),
@@ -93,8 +93,13 @@ internal sealed class FusedPatterns
 
     // ---- graph queries ------------------------------------------------------------------------------------
 
+    /// <summary>The node of type <paramref name="op"/> (standard domain, one output) that produces <paramref name="name"/>, or null.</summary>
     private NodeProto? Producer(string name, string op) =>
-        _producer.TryGetValue(name, out int i) && _order[i].OpType == op && _order[i].Domain is "" or "ai.onnx" ? _order[i] : null;
+        _producer.TryGetValue(name, out int i) && IsStandard(_order[i], op) ? _order[i] : null;
+
+    /// <summary>A standard-domain node of type <paramref name="op"/> with one named output.</summary>
+    private static bool IsStandard(NodeProto n, string op) =>
+        n.OpType == op && n.Domain is "" or "ai.onnx" && n.Output.Count == 1 && !string.IsNullOrEmpty(n.Output[0]);
 
     private int Index(NodeProto n) => _producer[n.Output[0]];
 
@@ -103,7 +108,7 @@ internal sealed class FusedPatterns
     {
         if (_graphOutputs.Contains(name) || !_consumers.TryGetValue(name, out var readers) || readers.Count != 1) return null;
         var r = _order[readers[0].Node];
-        return r.OpType == op && r.Domain is "" or "ai.onnx" && r.Output.Count == 1 ? r : null;
+        return IsStandard(r, op) ? r : null;
     }
 
     /// <summary>Readers of a tensor that is no graph output (empty when it is one).</summary>
@@ -173,7 +178,7 @@ internal sealed class FusedPatterns
     private FusedMatch? LayerNorm(int first)
     {
         var mean = _order[first];
-        if (mean.Input.Count < 1 || mean.Output.Count != 1 || MeanAxis(mean) is not { } axis) return null;
+        if (mean.Input.Count < 1 || string.IsNullOrEmpty(mean.Input[0]) || MeanAxis(mean) is not { } axis) return null;
         string x = mean.Input[0], mu = mean.Output[0];
         if (OnlyReader(mu, "Sub") is not { } sub || sub.Input.Count != 2 || sub.Input[0] != x || sub.Input[1] != mu) return null;
         string d = sub.Output[0];
@@ -184,10 +189,10 @@ internal sealed class FusedPatterns
         foreach (var (node, slot) in dReaders)
         {
             var r = _order[node];
-            if (r.OpType == "Pow" && slot == 0 && r.Input.Count == 2 && IsScalar(r.Input[1], 2)) pow = r;
-            else if (r.OpType == "Div" && slot == 0 && r.Input.Count == 2) div = r;
+            if (IsStandard(r, "Pow") && slot == 0 && r.Input.Count == 2 && IsScalar(r.Input[1], 2)) pow = r;
+            else if (IsStandard(r, "Div") && slot == 0 && r.Input.Count == 2) div = r;
         }
-        if (pow is null || div is null || pow.Output.Count != 1 || div.Output.Count != 1) return null;
+        if (pow is null || div is null) return null;
         if (OnlyReader(pow.Output[0], "ReduceMean") is not { } variance || MeanAxis(variance) != axis) return null;
         if (OnlyReader(variance.Output[0], "Add") is not { } addEps || Other(addEps, variance.Output[0]) is not { } epsName || Scalar(epsName) is not { } eps) return null;
         if (OnlyReader(addEps.Output[0], "Sqrt") is not { } sqrt || sqrt.Input.Count != 1) return null;
@@ -214,7 +219,7 @@ internal sealed class FusedPatterns
     private FusedMatch? Gelu(int at, bool tanh)
     {
         var fn = _order[at];
-        if (fn.Input.Count != 1 || fn.Output.Count != 1) return null;
+        if (fn.Input.Count != 1) return null;
         var nodes = new List<NodeProto> { fn };
         string? x = tanh ? TanhArgument(fn.Input[0], nodes) : ErfArgument(fn.Input[0], nodes);
         if (x is null) return null;
@@ -252,7 +257,7 @@ internal sealed class FusedPatterns
     {
         if (!_producer.TryGetValue(s, out int i) || OnlyReader(s, "Erf") is null) return null;
         var scaling = _order[i];
-        if (scaling.Input.Count != 2 || scaling.Output.Count != 1) return null;
+        if (scaling.Input.Count != 2 || !IsStandard(scaling, scaling.OpType)) return null;
         string? x = scaling.OpType switch
         {
             "Div" when IsScalar(scaling.Input[1], Sqrt2) => scaling.Input[0],
