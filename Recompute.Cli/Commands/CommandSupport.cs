@@ -18,6 +18,13 @@ internal sealed class GraphInput
 
     public Option<string?> TimeFile { get; } = CliOptions.Text("--time-file", "FILE", "measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model");
 
+    /// <summary>
+    /// <c>--dtype fp32|bf16|fp16</c>: plan as if the floating-point activations had that width (planning commands only:
+    /// the runtime computes in fp32, so train and eval do not take it).
+    /// </summary>
+    public Option<string> DType { get; } = CliOptions.Choice("--dtype",
+        "plan as if the floating activations were fp32, bf16 or fp16 (default: as the file has them)", "", [.. ActivationDTypes.Names]);
+
     /// <summary>Declares the graph argument, <c>--batch</c> and, unless told otherwise, <c>--time-file</c>.</summary>
     public GraphInput AddTo(Command command, bool timeFile = true)
     {
@@ -38,8 +45,12 @@ internal sealed class GraphInput
         var path = Path(parse);
         var timeFile = Declared(parse, TimeFile) ? parse.GetValue(TimeFile) : null;
         // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
-        return GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile });
+        return Retype(parse, GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile }));
     }
+
+    /// <summary>The graph with its floating activations at <c>--dtype</c>'s width, when the command takes it and it was given.</summary>
+    public ComputationGraph Retype(ParseResult parse, ComputationGraph graph) =>
+        Declared(parse, DType) && parse.GetValue(DType) is { Length: > 0 } dtype ? ActivationDTypes.Retype(graph, dtype) : graph;
 }
 
 /// <summary>The options every planning command passes to its solver.</summary>

@@ -18,7 +18,7 @@ public sealed class InspectCommand : CliCommand
     public InspectCommand() : base("inspect", "nodes, edges, op histogram, activation/parameter bytes, lower-set count", "inspect <graph> [options]")
     {
         _input = new GraphInput().AddTo(this);
-        Add(_format, _maxLowerSets);
+        Add(_format, _maxLowerSets, _input.DType);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -44,7 +44,7 @@ public sealed class InspectCommand : CliCommand
 
         if (format == "json")
         {
-            new JsonOutput()
+            var json = new JsonOutput()
                 .Field("graph", graph.Name)
                 .Field("nodes", (long)operations)
                 .Field("edges", (long)graph.EdgeCount)
@@ -63,12 +63,13 @@ public sealed class InspectCommand : CliCommand
                 .Field("timeUnit", graph.TimeUnit)
                 .Field("forwardTime", storeAll.Simulation.ForwardTime)
                 .Field("backwardTime", storeAll.Simulation.BackwardTime)
-                .Field("explicitBackward", graph.HasExplicitBackward)
-                .WriteTo(stdout);
+                .Field("explicitBackward", graph.HasExplicitBackward);
+            if (graph.ActivationDType is { } dtype) json.Field("dtype", dtype);
+            json.WriteTo(stdout);
             return ExitCodes.Success;
         }
         new TextTable()
-            .Row("graph", $"{graph.Name} ({graph.Source})")
+            .Row("graph", $"{graph.Name} ({graph.Source})" + (graph.ActivationDType is { } dt ? $", floating activations as {dt} (--dtype)" : ""))
             .Row("operations", operations.ToString())
             .Row("tensors", $"{graph.Count} ({problem.Forward.Count} planned, the rest inputs, parameters and constants)")
             .Row("edges", graph.EdgeCount.ToString())

@@ -49,10 +49,10 @@ public sealed class MaxBatchCommand : CliCommand
             result = MaxBatchSearch.Find(b =>
             {
                 status.Say(string.Create(CultureInfo.InvariantCulture, $"{options.Solver}: trying batch {b} in {ByteSize.Format(memory)}"));
-                return GraphLoader.Load(path, new GraphLoadOptions { Batch = b });
+                return _input.Retype(parse, GraphLoader.Load(path, new GraphLoadOptions { Batch = b }));
             }, memory, options, cancellation);
-        stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name)
-            : MaxBatchFormat.Table(result, first.Name, parse.GetValue(_overhead) is { } text ? DescribeOverhead(text, options.MaxOverhead!.Value) : null));
+        stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name, first.ActivationDType)
+            : MaxBatchFormat.Table(result, first.Name + (first.ActivationDType is { } dt ? $" (floating activations as {dt})" : ""), parse.GetValue(_overhead) is { } text ? DescribeOverhead(text, options.MaxOverhead!.Value) : null));
         if (result.StoreAll.Batch == 0 && result.Planner.Batch == 0)
         {
             stderr.WriteLine($"recompute maxbatch: not even a batch of 1 fits in {ByteSize.Format(memory)}: {result.Planner.AtNext?.Reason}{memoryValue.BareNumberHint(allowPercent: false)}");

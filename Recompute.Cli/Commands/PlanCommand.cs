@@ -29,7 +29,7 @@ public sealed class PlanCommand : CliCommand
         Arguments.Add(_input.Graph);
         Add(_budget, _minMemory);
         _solver.AddTo(this);
-        Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _asGiven);
+        Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _input.DType, _asGiven);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -106,7 +106,7 @@ public sealed class PlanCommand : CliCommand
         }
 
         status.Dispose();
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output);
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output, graph.ActivationDType);
         else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, output);
 
         if (!plan.Feasible)
@@ -133,7 +133,7 @@ public sealed class PlanCommand : CliCommand
         ["overhead"] = plan.Simulation.Overhead,
     };
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, string? output)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, string? output, string? dtype)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
@@ -170,6 +170,7 @@ public sealed class PlanCommand : CliCommand
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
         if (plan.Solver.Note is { } note) j.Field("note", note);
         if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest).Field("smallestFeasibleSolver", smallest is null ? null : smallestSolver);
+        if (dtype is not null) j.Field("dtype", dtype);
         j.WriteTo(stdout);
     }
 
@@ -177,7 +178,7 @@ public sealed class PlanCommand : CliCommand
     {
         var sim = plan.Simulation;
         var t = new TextTable()
-            .Row("graph", graph.Name)
+            .Row("graph", graph.Name + (graph.ActivationDType is { } dt ? $" (floating activations as {dt})" : ""))
             .Row("solver", $"{plan.Solver.Solver} ({plan.Solver.Status.ToText()})" + (plan.Solver.WinningSolver is { } w ? $": the plan of {w}" : ""));
         if (plan.Solver.Claim is { } claim) t.Row("claim", claim);
         if (minBudget is not null)

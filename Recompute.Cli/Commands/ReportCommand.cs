@@ -32,7 +32,7 @@ public sealed class ReportCommand : CliCommand
         "report <graph> -o <dir> [options]", "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.")
     {
         Arguments.Add(_input.Graph);
-        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _budget, _timeLimit, _memory, _optimizer);
+        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _input.DType, _budget, _timeLimit, _memory, _optimizer);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)

@@ -43,6 +43,12 @@ public sealed class ComputationGraph
     public string TimeUnit { get; }
     /// <summary>Nodes in topological order; <c>Nodes[i].Id == i</c>.</summary>
     public ImmutableArray<Node> Nodes { get; }
+    /// <summary>
+    /// The width its floating-point activations were re-planned at (<c>--dtype</c>: fp32, bf16, fp16; see
+    /// <see cref="ActivationDTypes"/>), or null when they are as the file has them.
+    /// </summary>
+    public string? ActivationDType { get; internal set; }
+
     /// <summary>Path of the file the graph came from, when it came from one.</summary>
     public string? Source { get; }
     /// <summary>Number of operand edges (an op reading a tensor twice counts twice).</summary>
@@ -53,6 +59,26 @@ public sealed class ComputationGraph
 
     /// <summary>Distinct readers of a tensor, in topological order.</summary>
     public ReadOnlySpan<int> Successors(int id) => _succ.AsSpan(_succOffsets[id], _succOffsets[id + 1] - _succOffsets[id]);
+
+    /// <summary>
+    /// Output <paramref name="index"/> of the operation that produced <paramref name="node"/> (one node per output: the
+    /// node of the same op reading the same operands with that <see cref="Node.OutputIndex"/>, the nearest one when
+    /// several are), or -1 when the graph has no such output.
+    /// </summary>
+    public int OutputOf(int node, int index)
+    {
+        var n = Nodes[node];
+        if (n.OutputIndex == index) return node;
+        if (n.Inputs.Length == 0) return -1;
+        int best = -1;
+        foreach (int s in Successors(n.Inputs[0]))
+        {
+            var o = Nodes[s];
+            if (o.OutputIndex != index || o.Op != n.Op || o.Kind != n.Kind && !(o.IsPlanned && n.IsPlanned) || !o.Inputs.SequenceEqual(n.Inputs)) continue;
+            if (best < 0 || Math.Abs(s - node) < Math.Abs(best - node)) best = s;
+        }
+        return best;
+    }
 
     public bool TryFind(string name, out int id) => _byName.TryGetValue(name, out id);
 

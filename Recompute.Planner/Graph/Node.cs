@@ -90,15 +90,16 @@ public sealed class Node
 
     /// <summary>
     /// What the vector-Jacobian product for input <paramref name="k"/> (an index into <see cref="Inputs"/>) reads:
-    /// input indexes and whether the op's own output is read.
+    /// input indexes, whether the op's own output is read, and which other outputs of the operation are read when the
+    /// graph has them (<see cref="ComputationGraph.OutputOf"/>).
     /// </summary>
-    public (ImmutableArray<int> Inputs, bool Output) SavedFor(int k)
+    public (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) SavedFor(int k)
     {
-        if (!SavedByRule || SavedTensors.ForGradientOf(Op, OperandPosition(k)) is not { } saved) return (BackwardNeeds, BackwardNeedsOutput);
+        if (!SavedByRule || SavedTensors.ForGradientOf(Op, OperandPosition(k)) is not { } saved) return (BackwardNeeds, BackwardNeedsOutput, []);
         var inputs = ImmutableArray.CreateBuilder<int>();
         for (int j = 0; j < Inputs.Length; j++)
             if (saved.Operands.Contains(OperandPosition(j))) inputs.Add(j);
-        return (inputs.ToImmutable(), saved.Output);
+        return (inputs.ToImmutable(), saved.Output, saved.OtherOutputs.IsDefault ? [] : saved.OtherOutputs);
     }
 
     /// <summary>True for tensors the planner schedules (activations and the loss).</summary>

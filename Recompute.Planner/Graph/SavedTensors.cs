@@ -9,8 +9,12 @@ namespace Recompute.Planner.Graph;
 /// </summary>
 /// <param name="Operands">ONNX operand positions whose values are read.</param>
 /// <param name="Output">True when the op's own output (output 0, or the node's own output of a multi-output op) is read.</param>
-public readonly record struct SavedValues(ImmutableArray<int> Operands, bool Output)
+/// <param name="OtherOutputs">Indexes of other outputs of the same operation that are read when the graph has them
+/// (LayerNormalization's Mean and InvStdDev, Dropout's mask); an operation whose graph lacks one recomputes it.</param>
+public readonly record struct SavedValues(ImmutableArray<int> Operands, bool Output, ImmutableArray<int> OtherOutputs)
 {
+    public SavedValues(ImmutableArray<int> operands, bool output) : this(operands, output, []) { }
+
     /// <summary>Nothing: the gradient is a function of the output gradient and shapes alone.</summary>
     public static SavedValues None { get; } = new([], false);
 
@@ -19,6 +23,9 @@ public readonly record struct SavedValues(ImmutableArray<int> Operands, bool Out
 
     /// <summary>The given operands.</summary>
     public static SavedValues Of(params int[] operands) => new([.. operands], false);
+
+    /// <summary>These operands and these other outputs of the operation.</summary>
+    public static SavedValues Of(int[] operands, int[] otherOutputs) => new([.. operands], false, [.. otherOutputs]);
 }
 
 /// <summary>
@@ -65,10 +72,10 @@ public static class SavedTensors
         // No gradient flows through comparisons, logic, shapes and constants (their outputs are boolean or integer).
         Row(Nothing, "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not", "Shape", "Size",
             "Constant", "ConstantOfShape", "Range", "IsNaN", "IsInf");
-        // Dropout: this runtime regenerates the keep mask from the step's random state (counter-based, replayable), so
-        // its backward reads no tensor; PyTorch saves a 1-byte mask instead (a mask output, when the graph asks for one,
-        // is a bool tensor of 1 byte an element like any other output).
-        Row(Nothing, "Dropout");
+        // Dropout: dx = g ⊙ mask / (1 − ratio) reads the keep mask, output 1, a bool tensor of 1 byte an element
+        // (derivatives.yaml: native_dropout_backward(grad, result1, scale); the ONNX importer gives every Dropout in
+        // training mode its mask output). Without a mask output (graphs built in code) the runtime regenerates it.
+        Row(_ => SavedValues.Of([], [1]), "Dropout");
 
         // d relu(x) = 1[x > 0] = 1[relu(x) > 0]: PyTorch's threshold_backward reads the result.
         Row(Output, "Relu");
@@ -89,7 +96,11 @@ public static class SavedTensors
         // Normalisations: the gradient needs the input (through its mean and variance, recomputed here) and the scale
         // (operand 1): derivatives.yaml's native_batch_norm/layer_norm backward read input, weight and the saved
         // statistics.
-        Row(Fixed(0, 1), "BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization");
+        Row(Fixed(0, 1), "BatchNormalization", "InstanceNormalization", "GroupNormalization");
+        // LayerNormalization: native_layer_norm_backward(grad, input, normalized_shape, mean, rstd, weight, bias) reads the
+        // input, the weight and the per-row mean and reciprocal standard deviation, ONNX's outputs 1 (Mean) and 2
+        // (InvStdDev), a few bytes a row. The bias's gradient is the output gradient summed over rows and reads nothing.
+        Row(k => k switch { 0 => SavedValues.Of([0, 1], [1, 2]), 1 => SavedValues.Of([0], [1, 2]), _ => SavedValues.None }, "LayerNormalization");
         Row(Input, "MeanVarianceNormalization");
 
         // Mul: d(a·b) = b·da + a·db; each operand's gradient reads the other (derivatives.yaml: mul: grad * other, grad * self).
@@ -133,13 +144,15 @@ public static class SavedTensors
     {
         if (!Rows.TryGetValue(op, out var rule)) return null;
         var set = new SortedSet<int>();
+        var others = new SortedSet<int>();
         bool output = false;
         foreach (int k in operands)
         {
             var s = rule(k);
             set.UnionWith(s.Operands);
+            others.UnionWith(s.OtherOutputs);
             output |= s.Output;
         }
-        return new SavedValues([.. set], output);
+        return new SavedValues([.. set], output, [.. others]);
     }
 }

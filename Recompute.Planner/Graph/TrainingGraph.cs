@@ -253,7 +253,7 @@ public sealed class TrainingGraph
     /// <remarks>A view read for the backward keeps its root's buffer alive too (see <see cref="AddForwardTasks"/>).</remarks>
     private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, int[] root, SortedSet<int> reads)
     {
-        var (inputs, output) = op.SavedFor(k);
+        var (inputs, output, others) = op.SavedFor(k);
         foreach (int j in inputs)
         {
             int p = op.Inputs[j];
@@ -266,6 +266,12 @@ public sealed class TrainingGraph
             reads.Add(fwd[op.Id]);
             reads.Add(fwd[root[op.Id]]);
         }
+        foreach (int index in others)
+            if (g.OutputOf(op.Id, index) is >= 0 and var o && g[o].IsPlanned)
+            {
+                reads.Add(fwd[o]);
+                reads.Add(fwd[root[o]]);
+            }
     }
 
     /// <summary>What the gradients of an op's parameters read.</summary>

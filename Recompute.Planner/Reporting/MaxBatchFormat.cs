@@ -56,13 +56,17 @@ public static class MaxBatchFormat
         return head + (n.Reason ?? "no plan");
     }
 
-    public static string Json(MaxBatchResult r, string graphName)
+    /// <param name="r">The answers.</param>
+    /// <param name="graphName">The graph's name.</param>
+    /// <param name="dtype">The <c>--dtype</c> the graph was re-planned at (a <c>dtype</c> field), or null.</param>
+    public static string Json(MaxBatchResult r, string graphName, string? dtype = null)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
             w.WriteString("graph", graphName);
+            if (dtype is not null) w.WriteString("dtype", dtype);
             w.WriteNumber("deviceMemoryBytes", r.DeviceMemoryBytes);
             w.WriteString("optimizer", Name(r.Optimizer));
             if (r.MaxOverhead is { } m) w.WriteNumber("maxOverhead", m); else w.WriteNull("maxOverhead");

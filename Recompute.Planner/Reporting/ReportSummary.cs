@@ -41,7 +41,7 @@ public static class ReportSummary
         var g = report.Graph;
         var blocks = new List<SummaryBlock>
         {
-            SummaryBlock.Line(string.Create(ci, $"graph {g.Name}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
+            SummaryBlock.Line(string.Create(ci, $"graph {g.Name}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
                 string.Create(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}")),
             SummaryBlock.Line(string.Create(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget dp-approx plans for {ByteSize.Format(report.MinBudgetBytes)}; ") +
                 string.Create(ci, $"{report.Budgets.Length} budgets")),

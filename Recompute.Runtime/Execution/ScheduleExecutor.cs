@@ -106,7 +106,7 @@ public sealed class ScheduleExecutor
                 var operand = graph[node.Inputs[k]];
                 if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node, positions[node.Id][k])) continue;
                 if (SavedTensors.ForGradientOf(node.Op, positions[node.Id][k]) is not { } rule) continue;
-                var (kept, keptOutput) = node.SavedFor(k);
+                var (kept, keptOutput, _) = node.SavedFor(k);
                 bool Kept(int position)
                 {
                     int j = Array.IndexOf(positions[node.Id], position);
@@ -356,14 +356,17 @@ public sealed class ScheduleExecutor
     /// </summary>
     private OpCall BackwardCall(Node node, int k, TrainingBatch batch, ulong seed)
     {
-        var (saved, output) = node.SavedFor(k);
+        var (saved, output, others) = node.SavedFor(k);
         var inputs = new Tensor?[node.Inputs.Length];
         for (int j = 0; j < inputs.Length; j++)
         {
             int p = node.Inputs[j];
             if (!_graph[p].IsPlanned || saved.Contains(j)) inputs[j] = Value(p, batch, required: true);
         }
-        return Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
+        var call = Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
+        foreach (int index in others)
+            if (_graph.OutputOf(node.Id, index) is >= 0 and var o && _graph[o].IsPlanned) call.SetOtherOutput(index, Value(o, batch, required: true)!);
+        return call;
     }
 
     /// <summary>An op call with operands placed at their ONNX positions (absent optional operands stay null).</summary>

@@ -31,6 +31,15 @@ public sealed class OpCall
     /// <summary>True when the op's own output is handed to this backward.</summary>
     public bool HasOutput => _output is not null;
 
+    private Dictionary<int, Tensor>? _otherOutputs;
+
+    /// <summary>Hands this backward output <paramref name="index"/> of the same operation (what <see cref="SavedValues.OtherOutputs"/> lists).</summary>
+    public void SetOtherOutput(int index, Tensor value) => (_otherOutputs ??= [])[index] = value;
+
+    /// <summary>Output <paramref name="index"/> of the same operation (LayerNormalization's statistics, Dropout's mask), or
+    /// null when the graph has no such output (the backward then recomputes it).</summary>
+    public Tensor? OtherOutput(int index) => _otherOutputs is not null && _otherOutputs.TryGetValue(index, out var t) ? t : null;
+
     /// <summary>True when the value of operand <paramref name="k"/> is handed to this call.</summary>
     public bool HasValue(int k) => k < _inputs.Length && _inputs[k] is not null;
     public int[] OutputShape { get; }

@@ -49,6 +49,8 @@ public static class OperatorRegistry
         ["Softmax"] = new SoftmaxOp(),
         ["SoftmaxCrossEntropyLoss"] = new SoftmaxCrossEntropyOp(),
         ["Dropout"] = new DropoutOp(),
+        ["Gelu"] = new GeluOp(),
+        ["LayerNormalization"] = new LayerNormalizationOp(),
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
     /// <summary>Op types the runtime supports, sorted.</summary>

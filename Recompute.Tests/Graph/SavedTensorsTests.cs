@@ -54,19 +54,25 @@ public sealed class SavedTensorsTests
     [InlineData("Split", 0, "-", false)]
     [InlineData("ReduceMean", 0, "-", false)]
     [InlineData("GlobalAveragePool", 0, "-", false)]
-    // Dropout: the runtime replays the keep mask from the step's random state.
-    [InlineData("Dropout", 0, "-", false)]
+    // Dropout reads its keep mask, output 1 (1 byte an element).
+    [InlineData("Dropout", 0, "-", false, "1")]
+    // LayerNormalization: X's gradient reads X, the scale and the statistics (outputs 1 and 2); the scale's reads X and
+    // the statistics; the bias's nothing.
+    [InlineData("LayerNormalization", 0, "0,1", false, "1,2")]
+    [InlineData("LayerNormalization", 1, "0", false, "1,2")]
+    [InlineData("LayerNormalization", 2, "-", false)]
     // Gather scatters to its indices; normalisations read input and scale; the loss reads scores and labels.
     [InlineData("Gather", 0, "1", false)]
     [InlineData("BatchNormalization", 0, "0,1", false)]
     [InlineData("SoftmaxCrossEntropyLoss", 0, "0,1,2", false)]
-    public void EveryRow_SaysWhatEachOperandsGradientReads(string op, int operand, string operands, bool output)
+    public void EveryRow_SaysWhatEachOperandsGradientReads(string op, int operand, string operands, bool output, string otherOutputs = "-")
     {
         var saved = SavedTensors.ForGradientOf(op, operand);
         Assert.NotNull(saved);
-        int[] expected = operands == "-" ? [] : operands.Split(',').Select(int.Parse).ToArray();
-        Assert.Equal(expected, saved.Value.Operands.ToArray());
+        static int[] List(string text) => text == "-" ? [] : text.Split(',').Select(int.Parse).ToArray();
+        Assert.Equal(List(operands), saved.Value.Operands.ToArray());
         Assert.Equal(output, saved.Value.Output);
+        Assert.Equal(List(otherOutputs), saved.Value.OtherOutputs.IsDefault ? [] : saved.Value.OtherOutputs.ToArray());
     }
 
     [Fact]

@@ -102,6 +102,13 @@ public class OperatorOracleTests
             .Node("Constant", [], ["r"], TensorAttr("value", Tensor("r_v", [], floats: [0.3f])))
             .Node("Constant", [], ["t"], TensorAttr("value", BoolTensor("t_v", [], [0])))
             .Node("Dropout", ["x", "r", "t"], ["y"]), [NamedArray.Of("x", Normal(6, 34), 2, 3)]),
+        // The fused ops: the decomposed forms an exporter writes, which the importer plans as LayerNormalization and Gelu
+        // and ONNX Runtime runs node by node.
+        ["LayerNormalization"] = new(() => new OnnxModelBuilder().Input("x", Float, 2, 3, 4)
+            .Initializer(Init("g", [4], Normal(4, 35, 1f, 0.3f))).Initializer(Init("be", [4], Normal(4, 36)))
+            .LayerNorm("x", "g", "be", "y", "ln"), [NamedArray.Of("x", Normal(24, 37, 0.5f, 2), 2, 3, 4)]),
+        ["Gelu"] = new(() => new OnnxModelBuilder().Input("x", Float, 2, 5).GeluErf("x", "y", "gelu"), [NamedArray.Of("x", Normal(10, 38, 0, 2), 2, 5)]),
+        ["Gelu (tanh)"] = new(() => new OnnxModelBuilder().Input("x", Float, 2, 5).GeluTanh("x", "y", "gelu"), [NamedArray.Of("x", Normal(10, 39, 0, 2), 2, 5)]),
     };
 
     private static Recompute.Planner.Import.Onnx.Proto.TensorProto BoolTensor(string name, long[] dims, int[] values)
@@ -138,7 +145,9 @@ public class OperatorOracleTests
         b.Output("loss", Float);
         using var folder = new TempFolder();
         string path = b.Write(folder.File(op + ".onnx"));
-        var session = TrainingSession.Create(GraphLoader.Load(path), new TrainingOptions { Seed = 3 });
+        var graph = GraphLoader.Load(path);
+        Assert.Equal(op.Split(' ')[0], graph.Find("y").Op);
+        var session = TrainingSession.Create(graph, new TrainingOptions { Seed = 3 });
         using var batch = session.CreateBatch(c.Inputs);
         var ours = session.Evaluate(batch);
         var ort = OrtOracle.Run(path, c.Inputs);

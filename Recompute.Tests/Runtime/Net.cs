@@ -96,7 +96,7 @@ internal static class TestModels
         int ap = n.Op("AveragePool", [sum], [batch, c, h / 2, h / 2], Net.A(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), name: "avgpool");
         int flat = n.Op("Flatten", [ap], [batch, c * (h / 2) * (h / 2)], Net.A(("axis", 1L)), name: "flatten");
         int ratio = n.Const("ratio", [], [0.25f]);
-        int drop = n.Op("Dropout", [flat, ratio], [batch, c * (h / 2) * (h / 2)], name: "dropout");
+        int drop = n.Op("Dropout", [flat, ratio, n.Const("training_mode", [], [1f], "bool")], [batch, c * (h / 2) * (h / 2)], name: "dropout");
         int logits = n.Op("Gemm", [drop, n.Param("fc.w", classes, c * (h / 2) * (h / 2)), n.Param("fc.b", classes)], [batch, classes],
             Net.A(("transB", 1L)), name: "logits");
         n.Op("SoftmaxCrossEntropyLoss", [logits, labels], [], loss: true, name: "loss");
@@ -132,6 +132,7 @@ internal static class TestModels
         }
         int ones = n.Const("ones", [T, T], Enumerable.Repeat(1f, (int)(T * T)).ToArray());
         int neg = n.Const("neg", [], [-1e4f]), sqrtD = n.Const("sqrt_d", [], [MathF.Sqrt(D)]), attnDrop = n.Const("attn_drop", [], [0.1f]);
+        int training = n.Const("training_mode", [], [1f], "bool");
         int sqrt2 = n.Const("sqrt2", [], [MathF.Sqrt(2)]), one = n.Const("one", [], [1f]), half = n.Const("half", [], [0.5f]);
         int mergeShape = n.Const("merge_shape", [3], [B, T, C]);
         int mask = n.Op("Trilu", [ones], [T, T], Net.A(("upper", 0L)), name: "causal_mask");
@@ -152,7 +153,7 @@ internal static class TestModels
             int scaled = n.Op("Div", [scores, sqrtD], [B, H, T, T], name: $"h{l}.scores_scaled");
             int masked = n.Op("Where", [mask, scaled, neg], [B, H, T, T], name: $"h{l}.masked");
             int att = n.Op("Softmax", [masked], [B, H, T, T], Net.A(("axis", -1L)), name: $"h{l}.attention");
-            int attd = n.Op("Dropout", [att, attnDrop], [B, H, T, T], name: $"h{l}.attention_dropout");
+            int attd = n.Op("Dropout", [att, attnDrop, training], [B, H, T, T], name: $"h{l}.attention_dropout");
             int ctx = n.Op("MatMul", [attd, v2], [B, H, T, D], name: $"h{l}.context");
             int ctxt = n.Op("Transpose", [ctx], [B, T, H, D], Net.A(("perm", new long[] { 0, 2, 1, 3 })), name: $"h{l}.context_t");
             int merged = n.Op("Reshape", [ctxt, mergeShape], [B, T, C], name: $"h{l}.merged");

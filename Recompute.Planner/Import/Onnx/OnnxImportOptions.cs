@@ -11,6 +11,12 @@ public sealed record OnnxImportOptions
     /// </summary>
     public int? Batch { get; init; }
 
+    /// <summary>
+    /// Plan the decomposed LayerNorm and GELU of an export as the fused ops a framework runs (see
+    /// <see cref="FusedPatterns"/>; default on). Off, every node of the file is planned as written.
+    /// </summary>
+    public bool FusePatterns { get; init; } = true;
+
     /// <summary>Measured per-tensor times (JSON, see <see cref="Costs.MeasuredTimes"/>) replacing the FLOP model.</summary>
     public string? TimeFile { get; init; }
 }

@@ -99,6 +99,7 @@ public static class OnnxImporter
         private readonly HashSet<string> _batchDependent = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ValueInfoProto> _declared = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string[]> _nodeOutputs = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _names = new(StringComparer.Ordinal);
         private GraphBuilder _builder = null!;
         private long _opset;
         private long _fileBatch;
@@ -115,8 +116,24 @@ public static class OnnxImporter
             AddInitializers();
             AddInputs();
             var order = TopologicalNodes();
+            _names.UnionWith(_info.Keys);
+            foreach (var node in order) _names.UnionWith(node.Output);
             var lossCandidates = new List<string>();
-            foreach (var node in order) AddNode(node, lossCandidates);
+            var member = new Dictionary<int, FusedMatch>();
+            if (options.FusePatterns)
+                foreach (var m in FusedPatterns.Find(_g, order, _names))
+                    foreach (int i in m.Nodes) member[i] = m;
+            var fused = new HashSet<FusedMatch>();
+            for (int i = 0; i < order.Count; i++)
+            {
+                if (member.TryGetValue(i, out var m))
+                {
+                    // The fused node takes the place of the pattern's first node, once its operands' shapes fit.
+                    if (i == m.First && CanFuse(m)) { fused.Add(m); AddNode(m.Fused, lossCandidates); }
+                    if (fused.Contains(m)) continue;
+                }
+                AddNode(order[i], lossCandidates);
+            }
             MarkLoss(lossCandidates);
             if (times is not null) ApplyTimes();
 
@@ -299,6 +316,13 @@ public static class OnnxImporter
             }
 
             var operands = node.Input.Select(name => string.IsNullOrEmpty(name) ? null : _info[name]).ToList();
+            if (node.OpType == "Dropout" && node.Output.Count == 1 && IsTraining(operands))
+            {
+                // In training mode a framework keeps the keep mask for the backward (1 byte an element): an export that
+                // does not ask for it gets it as output 1, so that the memory model holds it like any other tensor.
+                node = node.Clone();
+                node.Output.Add(FusedPatterns.Fresh(_names, node.Output[0] + "_mask"));
+            }
             bool batchDependent = node.Input.Any(name => !string.IsNullOrEmpty(name) && _batchDependent.Contains(name));
             if (node.OpType == "Reshape" && operands.Count > 1 && operands[0] is { } data && operands[1] is { Value: { } tv } target
                 && _batch != _fileBatch && _fileBatch > 0 && _batchDependent.Contains(node.Input[0]) && !_batchDependent.Contains(node.Input[1]))
@@ -362,6 +386,23 @@ public static class OnnxImporter
                 if (i == 0 && !constant && node.OpType is "SoftmaxCrossEntropyLoss" or "NegativeLogLikelihoodLoss") lossCandidates.Add(name);
             }
             _nodeOutputs[string.IsNullOrEmpty(node.Name) ? node.Output[0] : node.Name] = node.Output.Where(o => !string.IsNullOrEmpty(o)).ToArray();
+        }
+
+        /// <summary>Dropout's training_mode (operand 2): absent means false (the identity, ONNX's default); a computed one may be true.</summary>
+        private static bool IsTraining(List<TensorInfo?> operands) =>
+            operands.Count > 2 && operands[2] is { } mode && (mode.Value is not { Length: > 0 } v || v.Real(0) != 0);
+
+        /// <summary>
+        /// True when a recognised pattern's operands are known with shapes the fused op takes: a floating operand 0 of
+        /// rank ≥ 1, reduced over its last axis, and per-feature operands (LayerNorm's scale and bias) of shape [C].
+        /// </summary>
+        private bool CanFuse(FusedMatch m)
+        {
+            if (m.Fused.Input.Any(name => !_info.ContainsKey(name))) return false;
+            var x = _info[m.Fused.Input[0]];
+            if (!ElementTypes.IsFloat(x.DType) || x.Rank == 0) return false;
+            if (m.Axis is { } axis && axis != -1 && axis != x.Rank - 1) return false;
+            return m.PerFeature.All(name => _info[name] is { Rank: 1 } t && t.Shape[0] == x.Shape[^1] && t.DType == x.DType);
         }
 
         /// <summary>A literal Reshape target rewritten for the new batch size (see the class remarks).</summary>

@@ -119,7 +119,8 @@ public class SampleGraphExecutionTests
 
     /// <summary>
     /// The shipped <c>gpt2-2l-t128.onnx</c> is what <see cref="SampleOnnx"/> writes for the GPT-2 definition; imported as
-    /// any ONNX file, it has the exporter's views (Reshape of the heads) and the causal mask through Where, and a plan
+    /// any ONNX file, it has the exporter's views (Reshape of the heads), the causal mask through Where and the fused
+    /// LayerNorm and GELU, and a plan
     /// at 50 % of its store-all peak trains with the measured peak equal to the predicted one and the gradients of
     /// store-all.
     /// </summary>
@@ -130,7 +131,9 @@ public class SampleGraphExecutionTests
         Assert.Equal(SampleOnnx.ToBytes(SampleModels.Gpt2(new SampleModels.Gpt2Size())), File.ReadAllBytes(path));
         var g = Recompute.Planner.Import.Onnx.OnnxImporter.Load(path);
         Assert.Equal(2, g.OperationHistogram["Where"]);
-        Assert.Equal(2, g.OperationHistogram["Erf"]);
+        // The file's Erf GELU and decomposed LayerNorm are planned and executed as the fused ops.
+        Assert.Equal(2, g.OperationHistogram["Gelu"]);
+        Assert.Equal(5, g.OperationHistogram["LayerNormalization"]);
         var problem = new PlanningProblem(g);
         var tg = problem.Training;
         Assert.Contains(g.Nodes, n => n.Op == "Reshape" && tg.ViewOf(n.Id) is not null);

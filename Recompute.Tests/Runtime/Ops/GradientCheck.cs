@@ -16,7 +16,7 @@ internal sealed record Operand(long[] Shape, string DType = "float32", float[]? 
 internal static class GradientCheck
 {
     public static void Check(string op, Operand[] operands, long[] outShape, Dictionary<string, object>? attrs = null,
-        int outputIndex = 0, double eps = 1e-2, double tolerance = 2e-3, int seed = 7)
+        int outputIndex = 0, double eps = 1e-2, double tolerance = 2e-3, int seed = 7, (int Index, long[] Shape)[]? otherOutputs = null)
     {
         var b = new GraphBuilder("check");
         var ids = new int[operands.Length];
@@ -31,6 +31,13 @@ internal static class GradientCheck
             Inputs = ids, Shape = outShape, Attributes = attrs, OutputIndex = outputIndex,
             Bytes = outShape.Aggregate(1L, (a, d) => a * d) * 4,
         });
+        // Other outputs of the same operation that its backward reads (LayerNormalization's statistics, Dropout's mask):
+        // computed once at the unperturbed operands, as the memory model keeps them from the forward pass.
+        foreach (var (index, shape) in otherOutputs ?? [])
+            b.Add(new NodeSpec($"out{index}", op, NodeKind.Activation)
+            {
+                Inputs = ids, Shape = shape, Attributes = attrs, OutputIndex = index, Bytes = shape.Aggregate(1L, (a, d) => a * d) * 4,
+            });
         var graph = b.Build();
         var node = graph.Find("out");
         var oper = OperatorRegistry.For(graph, node);
@@ -50,6 +57,13 @@ internal static class GradientCheck
         var output = arena.Allocate(MemoryCategory.Activation, outShapeInt);
         // Backwards that read the op's own output (ReLU) get the forward value at the unperturbed operands.
         var call = new OpCall(node, inputs, shapes, outShapeInt, arena, 12345, output);
+        foreach (var (index, shape) in otherOutputs ?? [])
+        {
+            var other = graph.Find($"out{index}");
+            var value = arena.Allocate(MemoryCategory.Activation, shape.Select(d => (int)d).ToArray());
+            oper.Forward(new OpCall(other, inputs, shapes, value.Shape.ToArray(), arena, 12345), value);
+            call.SetOtherOutput(index, value);
+        }
         var r = new float[output.Length];
         for (int i = 0; i < r.Length; i++) r[i] = (float)rng.NextNormal();
 

@@ -134,6 +134,23 @@ public class OperatorGradientTests
         GradientCheck.Check("Where", [new Operand([2, 3], "bool", [1f, 0f, 1f, 0f, 0f, 1f]), F(2, 3), F(3)], [2, 3]);
         GradientCheck.Check("Trilu", [F(2, 3, 3)], [2, 3, 3], A(("upper", 0L)));
         GradientCheck.Check("Trilu", [F(3, 4), new Operand([], "int64", [1f])], [3, 4]);
-        GradientCheck.Check("Dropout", [F(4, 8), new Operand([], Values: [0.3f])], [4, 8]);
+        // Training mode (operand 2 true): the mask regenerated, and the mask read from output 1 as the memory model keeps it.
+        GradientCheck.Check("Dropout", [F(4, 8), new Operand([], Values: [0.3f]), new Operand([], "bool", [1f])], [4, 8]);
+        GradientCheck.Check("Dropout", [F(4, 8), new Operand([], Values: [0.3f]), new Operand([], "bool", [1f])], [4, 8], otherOutputs: [(1, [4, 8])]);
+    }
+
+    /// <summary>The fused ops the ONNX importer plans the decomposed forms of an export as (FusedPatterns).</summary>
+    [Fact]
+    public void FusedOps()
+    {
+        GradientCheck.Check("Gelu", [F(3, 5)], [3, 5]);
+        GradientCheck.Check("Gelu", [F(3, 5)], [3, 5], A(("approximate", "tanh")));
+        var ln = A(("axis", -1L), ("epsilon", 1e-5));
+        // Statistics recomputed from X (a LayerNormalization without its Mean and InvStdDev outputs) ...
+        GradientCheck.Check("LayerNormalization", [F(2, 3, 6), F(6), F(6)], [2, 3, 6], ln, eps: 1e-3);
+        // ... and read from outputs 1 and 2, as the memory model keeps them.
+        GradientCheck.Check("LayerNormalization", [F(2, 3, 6), F(6), F(6)], [2, 3, 6], ln, eps: 1e-3, otherOutputs: [(1, [2, 3, 1]), (2, [2, 3, 1])]);
+        // Normalised over the last two axes.
+        GradientCheck.Check("LayerNormalization", [F(2, 3, 4), F(3, 4), F(3, 4)], [2, 3, 4], A(("axis", 1L)), eps: 1e-3);
     }
 }
