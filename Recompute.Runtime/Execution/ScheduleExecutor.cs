@@ -33,7 +33,7 @@ public sealed class RecomputationMismatchException(string tensor)
 /// <see cref="TrainingTask.ParameterGradientsOf"/> are accumulated), and
 /// free steps return buffers. The arena's planned peak is therefore the simulator's peak, byte for byte.
 /// </summary>
-public sealed class ScheduleExecutor
+internal sealed class ScheduleExecutor
 {
     private readonly TrainingGraph _training;
     private readonly ComputationGraph _graph;
