@@ -13,7 +13,7 @@ namespace Recompute.Planner.Scheduling;
 /// just before, with its missing inputs first, so each tensor is recomputed at most once. A liveness pass then
 /// frees every buffer right after its last reader.
 /// </summary>
-public static class Lowering
+internal static class Lowering
 {
     public static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes)
     {

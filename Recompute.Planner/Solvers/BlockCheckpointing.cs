@@ -12,7 +12,7 @@ namespace Recompute.Planner.Solvers;
 /// Block i ends at the lower set L_i = L_{i-1} ∪ ancestors(last tensor of block i), plus the tensors nobody reads
 /// whose inputs are all inside (BatchNorm's running statistics), so the chain is increasing and every cut is valid.
 /// </summary>
-public static partial class BlockCheckpointing
+internal static partial class BlockCheckpointing
 {
     /// <summary>The per-block strategy, or null when tensor names carry no module hierarchy with at least two blocks.</summary>
     public static CanonicalStrategy? Strategy(ForwardDag dag)

@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Recompute.Planner.Solvers;
 
 /// <summary>Shared plumbing of the two DP solvers: they differ only in the family of lower sets.</summary>
-public abstract class CanonicalDpSolver : ISolver
+internal abstract class CanonicalDpSolver : ISolver
 {
     public abstract string Name { get; }
     public bool IsCanonical => true;
@@ -101,7 +101,7 @@ public abstract class CanonicalDpSolver : ISolver
 }
 
 /// <summary>The exact DP over every lower set of the forward graph (<c>--solver dp</c>).</summary>
-public sealed class DpSolver : CanonicalDpSolver
+internal sealed class DpSolver : CanonicalDpSolver
 {
     public override string Name => "dp";
 
@@ -126,7 +126,7 @@ public sealed class DpSolver : CanonicalDpSolver
 }
 
 /// <summary>The approximate DP over the |V|+1 ancestor-closed lower sets L^v = {v} ∪ ancestors(v) (<c>--solver dp-approx</c>).</summary>
-public sealed class DpApproxSolver : CanonicalDpSolver
+internal sealed class DpApproxSolver : CanonicalDpSolver
 {
     public override string Name => "dp-approx";
 

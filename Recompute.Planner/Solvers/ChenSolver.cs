@@ -14,7 +14,7 @@ namespace Recompute.Planner.Solvers;
 /// model). The simulated check is tried on the √n plan and, when no segment size fits the model, on at most
 /// <see cref="MaxSimulatedSizes"/> evenly spaced sizes, keeping the one with least simulated recomputation.
 /// </summary>
-public sealed class ChenSolver : ISolver
+internal sealed class ChenSolver : ISolver
 {
     public string Name => "chen";
     public bool IsCanonical => true;

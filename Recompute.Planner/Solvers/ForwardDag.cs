@@ -11,7 +11,7 @@ namespace Recompute.Planner.Solvers;
 /// no gradient and no checkpoint, are freed as soon as they are made, and left in the DAG they would multiply the
 /// lower sets (each is a free-floating sink) and force every chain through their ancestor sets.
 /// </summary>
-public sealed class ForwardDag
+internal sealed class ForwardDag
 {
     public ForwardDag(ComputationGraph graph)
     {

@@ -32,7 +32,7 @@ public enum EvictionScore
 /// 1000-task graphs here. It can fail where a plan exists (it never reorders first runs and evicts greedily);
 /// callers try several scores and orders and keep the cheapest schedule that fits.
 /// </remarks>
-public sealed class GreedyRematerializer
+internal sealed class GreedyRematerializer
 {
     private readonly TrainingGraph _training;
     private readonly int[] _order;

@@ -10,7 +10,7 @@ namespace Recompute.Planner.Solvers;
 /// cheapest schedule that fits the budget by simulation. Works on any DAG, with or without backward tasks, in
 /// milliseconds to a fraction of a second; no bound. The optimal solver uses it as a warm start.
 /// </summary>
-public sealed class GreedySolver : ISolver
+internal sealed class GreedySolver : ISolver
 {
     public string Name => "greedy";
     public bool IsCanonical => false;

@@ -217,7 +217,7 @@ public sealed class PlanningProblem
     private readonly Lazy<ForwardDag> _forward;
 
     /// <summary>The forward graph the canonical solvers plan over (built on first use).</summary>
-    public ForwardDag Forward => _forward.Value;
+    internal ForwardDag Forward => _forward.Value;
 
     public ComputationGraph Graph { get; }
     public TrainingGraph Training { get; }

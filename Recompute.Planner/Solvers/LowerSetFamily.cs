@@ -6,7 +6,7 @@ namespace Recompute.Planner.Solvers;
 /// The number of lower sets passed the limit the user set (<c>--max-lower-sets</c>), or listing them would take more
 /// memory than <see cref="LowerSetFamily.MaxListingBytes"/>.
 /// </summary>
-public sealed class LowerSetLimitException : Exception
+internal sealed class LowerSetLimitException : Exception
 {
     public LowerSetLimitException(long limit, int nodes)
         : base($"the graph has more than {limit} lower sets ({nodes} forward tensors): the exact DP would not finish; " +
@@ -33,7 +33,7 @@ public sealed class LowerSetLimitException : Exception
 /// incomparable, so a DP may process them in parallel; within a size, sorting by bytes makes the subsets a set can
 /// be reached from under a budget a contiguous range.
 /// </summary>
-public sealed class LowerSetFamily
+internal sealed class LowerSetFamily
 {
     private LowerSetFamily(ForwardDag dag, List<ulong[]> sets)
     {

@@ -13,7 +13,7 @@ namespace Recompute.Planner.Solvers;
 /// order is one topological order among many); the greedy rematerializer then starts from a better order.
 /// Each move costs O(n + edges) to evaluate: about 10⁵ moves per second on the 500-task graphs here.
 /// </remarks>
-public static class OrderSearch
+internal static class OrderSearch
 {
     /// <summary>Memory of an order run once: the area above a target and the peak.</summary>
     public readonly record struct Profile(long ExcessArea, long PeakBytes)

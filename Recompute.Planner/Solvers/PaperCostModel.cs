@@ -5,14 +5,14 @@ namespace Recompute.Planner.Solvers;
 /// <summary>The cost of a canonical strategy in the paper's model.</summary>
 /// <param name="PeakBytes">M(L_1..L_k) = max_i [ Σ_{j&lt;i} M(∂(L_j) ∩ V_j) + 2·M(V_i) + M(A_i) + M(B_i) ].</param>
 /// <param name="Overhead">T(L_1..L_k) = Σ_i T(V_i \ ∂(L_i)), in the graph's time unit.</param>
-public readonly record struct PaperCost(long PeakBytes, double Overhead);
+internal readonly record struct PaperCost(long PeakBytes, double Overhead);
 
 /// <summary>
 /// The cost model of Kusumoto et al. (2019), exactly as their code evaluates it (A_i ∩ B_i is counted twice), so
 /// that results compare with the paper on its own graphs. The simulator's peak of the lowered schedule is the
 /// project's own truth and is at most this.
 /// </summary>
-public static class PaperCostModel
+internal static class PaperCostModel
 {
     /// <remarks>
     /// One pass over the blocks, O(|V| + |E|) in all: A (outside successors of L) and B (their other inputs outside

@@ -6,7 +6,7 @@ namespace Recompute.Planner.Solvers;
 /// the budget; it is feasible when its simulated peak fits (the planner checks). Graphs whose tensor names carry
 /// no module hierarchy have no blocks: the solver then says so.
 /// </summary>
-public sealed class PerBlockSolver : ISolver
+internal sealed class PerBlockSolver : ISolver
 {
     public string Name => "per-block";
     public bool IsCanonical => true;

@@ -7,7 +7,7 @@ namespace Recompute.Planner.Solvers;
 /// (<c>--solver store-all</c>). Feasible when its simulated peak fits the budget. For a problem taken as given
 /// (<see cref="PlanningProblem.AsGiven"/>) it is the file's order run once.
 /// </summary>
-public sealed class StoreAllSolver : ISolver
+internal sealed class StoreAllSolver : ISolver
 {
     public string Name => "store-all";
     public bool IsCanonical => true;

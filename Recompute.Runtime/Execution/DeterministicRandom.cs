@@ -4,7 +4,7 @@ namespace Recompute.Runtime.Execution;
 /// A small, fast, reproducible random source (SplitMix64): the same seed gives the same numbers on every machine
 /// and .NET version, unlike <see cref="Random"/> whose algorithm is not a compatibility promise.
 /// </summary>
-public sealed class DeterministicRandom
+internal sealed class DeterministicRandom
 {
     private ulong _state;
     private double? _spare;

@@ -33,7 +33,7 @@ public sealed class RecomputationMismatchException(string tensor)
 /// <see cref="TrainingTask.ParameterGradientsOf"/> are accumulated), and
 /// free steps return buffers. The arena's planned peak is therefore the simulator's peak, byte for byte.
 /// </summary>
-public sealed class ScheduleExecutor
+internal sealed class ScheduleExecutor
 {
     private readonly TrainingGraph _training;
     private readonly ComputationGraph _graph;
@@ -47,6 +47,10 @@ public sealed class ScheduleExecutor
     private readonly ulong[] _checksums;
     private readonly bool[] _hasChecksum;
     private readonly Dictionary<string, long> _opTicks = new(StringComparer.Ordinal);
+    // BatchNormalization's running statistics: per node, the slot of the running mean or variance it computes (-1: none).
+    private readonly int[] _statisticSlot;
+    private readonly List<(int Parameter, float[] Value)> _statistics = [];
+    private bool _statisticsComputed;
 
     public ScheduleExecutor(TrainingGraph training, ModelState model)
     {
@@ -56,6 +60,29 @@ public sealed class ScheduleExecutor
         _buffers = new Tensor?[training.Count];
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
+        _statisticSlot = new int[_graph.Count];
+        Array.Fill(_statisticSlot, -1);
+        foreach (var node in _graph.Nodes)
+        {
+            // Outputs 1 and 2 in training mode: the updated running mean and variance of the operands at positions 3 and 4.
+            if (node.Op != "BatchNormalization" || node.OutputIndex is not (1 or 2) || node.AttributeLong("training_mode", 0) == 0) continue;
+            int j = Array.IndexOf(_positions[node.Id], node.OutputIndex + 2);
+            if (j < 0 || _graph[node.Inputs[j]].Kind != NodeKind.Parameter) continue;
+            _statisticSlot[node.Id] = _statistics.Count;
+            _statistics.Add((node.Inputs[j], new float[_model.Value(node.Inputs[j]).Length]));
+        }
+    }
+
+    /// <summary>
+    /// Writes the running mean and variance that the last <see cref="Run"/> computed (BatchNormalization's outputs 1 and 2
+    /// in training mode) into the parameters they update, as a framework's training step does. Called by
+    /// <see cref="TrainingSession.Step(TrainingBatch, CancellationToken)"/> after the optimizer's update.
+    /// </summary>
+    internal void ApplyRunningStatistics()
+    {
+        if (!_statisticsComputed) return;
+        foreach (var (parameter, value) in _statistics) value.CopyTo(_model.Value(parameter).Span);
+        _statisticsComputed = false;
     }
 
     /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
@@ -135,6 +162,7 @@ public sealed class ScheduleExecutor
             if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
         _model.ZeroGradients();
+        _statisticsComputed = false;
         Array.Clear(_hasChecksum);
         _opTicks.Clear();
         _arena.ResetPeaks();
@@ -161,6 +189,7 @@ public sealed class ScheduleExecutor
                         if (step.Kind == StepKind.Recompute) recomputations++;
                         ValueComputed?.Invoke(step, value);
                         if (_graph[task.Node].Kind == NodeKind.Loss) loss = value.Span[0];
+                        if (_statisticSlot[task.Node] >= 0) value.Span.CopyTo(_statistics[_statisticSlot[task.Node]].Value);
                         break;
                     }
                     case StepKind.Backward:
@@ -182,6 +211,7 @@ public sealed class ScheduleExecutor
             for (int t = 0; t < _buffers.Length; t++)
                 if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
         }
+        _statisticsComputed = _statistics.Count > 0;
         clock.Stop();
         double clockSeconds = (ClockSource.Now(Clock) - runStart) * 1e-9;
         return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,

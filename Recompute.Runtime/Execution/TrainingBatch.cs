@@ -106,6 +106,8 @@ public sealed class TrainingBatch : IDisposable
             var r = graph[s];
             int k = r.Inputs.IndexOf(input.Id);
             if (r.Op == "SoftmaxCrossEntropyLoss" && k == 1) return (int)graph[r.Inputs[0]].Shape[1];
+            // Labels reshaped before the loss ([batch, tokens] flattened) take the range of what reads the view.
+            if (Views.IsWholeViewOp(r.Op) && k == 0) return IndexRange(graph, r);
             if (r.Op == "Gather" && k == 1)
             {
                 var data = graph[r.Inputs[0]].Shape;

@@ -13,7 +13,7 @@ namespace Recompute.Runtime.Execution;
 /// <param name="MaxGradientDifference">Largest |g_plan − g_store-all| over every parameter element and step, divided by the
 /// store-all gradient's L2 norm of that step (with verification).</param>
 /// <param name="StoreAllLoss">Store-all loss per step (with verification).</param>
-public sealed record TrainingReport(
+internal sealed record TrainingReport(
     IReadOnlyList<TrainingStepResult> Steps,
     long MeasuredPeakBytes,
     long PredictedPeakBytes,
@@ -28,7 +28,7 @@ public sealed record TrainingReport(
 }
 
 /// <summary>Plans a graph, trains it for a number of steps, and (optionally) trains a store-all twin in lockstep to compare.</summary>
-public static class TrainingRun
+internal static class TrainingRun
 {
     /// <param name="onStep">Called after every step (for progress output).</param>
     public static TrainingReport Run(ComputationGraph graph, TrainingOptions options, int steps, bool verify,

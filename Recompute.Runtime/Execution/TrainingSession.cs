@@ -190,6 +190,7 @@ public sealed partial class TrainingSession
         cancellation.ThrowIfCancellationRequested();
         if (_clip is { } clip) ClipGradients(clip);
         _optimizer.Update(Model);
+        _executor.ApplyRunningStatistics();
         StepsRun = step;
         clock.Stop();
         return new TrainingStepResult(step, run.Loss, run.MeasuredPeakBytes, Simulation.PeakBytes, clock.Elapsed.TotalSeconds, run.ScratchPeakBytes, run.Recomputations);

@@ -11,7 +11,7 @@ namespace Recompute.Runtime.Kernels;
 /// image and group, a direct kernel for depthwise convolution, col2im for the data gradient. All three passes are
 /// deterministic (fixed summation order for any thread count).
 /// </summary>
-public static class Conv2d
+internal static class Conv2d
 {
     /// <summary>output = conv(input, weight) + bias. <paramref name="bias"/> is empty or has OutChannels values.
     /// The output is overwritten.</summary>

@@ -5,7 +5,7 @@ namespace Recompute.Runtime.Kernels;
 /// KernelHeight, KernelWidth]; the output is [Batch, OutChannels, OutHeight, OutWidth] with
 /// OutHeight = (InHeight + PadTop + PadBottom - DilationH*(KernelHeight-1) - 1) / StrideH + 1 (likewise width).
 /// </summary>
-public readonly record struct Conv2dShape
+internal readonly record struct Conv2dShape
 {
     public Conv2dShape(int batch, int inChannels, int inHeight, int inWidth, int outChannels, int kernelHeight,
         int kernelWidth, int strideH = 1, int strideW = 1, int padTop = 0, int padLeft = 0, int padBottom = 0,

@@ -8,7 +8,7 @@ namespace Recompute.Runtime.Kernels;
 /// the data gradient of the "equivalent" convolution that maps the transposed convolution's output back to its input.
 /// ONNX's weight layout [InChannels, OutChannels/Groups, KH, KW] is exactly that convolution's weight layout.
 /// </summary>
-public static class ConvTranspose2d
+internal static class ConvTranspose2d
 {
     /// <summary>
     /// The equivalent convolution of a transposed convolution: its input is the transposed convolution's output

@@ -10,7 +10,7 @@ namespace Recompute.Runtime.Kernels;
 /// t = 1/(1 + p|x|)) beyond. Scalar and vector paths use the same formula;
 /// which path an element takes depends only on its index and the length, so results are reproducible.
 /// </summary>
-public static class Erf
+internal static class Erf
 {
     private const float TwoOverSqrtPi = 1.12837916709551257f;
 

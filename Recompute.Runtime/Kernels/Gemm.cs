@@ -10,7 +10,7 @@ namespace Recompute.Runtime.Kernels;
 /// thread, always with the same blocking and the same summation order over k. When beta is 0,
 /// C is not read (it may hold garbage, even NaN).
 /// </remarks>
-public static class Gemm
+internal static class Gemm
 {
     /// <param name="a">A, stored row-major as m×k (or k×m when <paramref name="transA"/>).</param>
     /// <param name="b">B, stored row-major as k×n (or n×k when <paramref name="transB"/>).</param>
@@ -40,7 +40,7 @@ public static class Gemm
 /// <see cref="Gemm.Multiply(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int, int, int, bool, bool, float, float)"/>
 /// would, so results do not depend on the thread count. C blocks must not overlap.
 /// </summary>
-public static class BatchedGemm
+internal static class BatchedGemm
 {
     public static unsafe void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int batch, int m,
         int n, int k, long strideA, long strideB, long strideC, bool transA = false, bool transB = false,
@@ -85,7 +85,7 @@ public static class BatchedGemm
 }
 
 /// <summary>The plain triple loop that every optimised GEMM is tested against.</summary>
-public static class ReferenceGemm
+internal static class ReferenceGemm
 {
     public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int n, int k,
         bool transA = false, bool transB = false, float alpha = 1f, float beta = 0f)

@@ -9,7 +9,7 @@ namespace Recompute.Runtime.Kernels;
 /// biased variance (as used for normalization in training). Statistics are accumulated plane by plane in a fixed
 /// order (float plane sums, double across planes), so they are deterministic.
 /// </summary>
-public static class BatchNorm
+internal static class BatchNorm
 {
     /// <summary>Training forward: computes the batch mean and (biased) variance per channel and
     /// y = γ (x − mean) / sqrt(var + ε) + β.</summary>
@@ -124,7 +124,7 @@ public static class BatchNorm
 }
 
 /// <summary>Layer normalization over the last axis of a [rows, cols] view, with saved per-row mean and 1/σ.</summary>
-public static class LayerNorm
+internal static class LayerNorm
 {
     public static void ForwardTraining(ReadOnlySpan<float> input, Span<float> output, int rows, int cols,
         ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float epsilon, Span<float> mean, Span<float> invStd)

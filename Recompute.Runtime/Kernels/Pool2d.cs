@@ -7,7 +7,7 @@ namespace Recompute.Runtime.Kernels;
 /// floor-or-ceil((in + padBegin + padEnd − dilation·(kernel−1) − 1) / stride) + 1; with ceil mode a last window that
 /// would start in the end padding is dropped (as PyTorch and ONNX do).
 /// </summary>
-public readonly record struct Pool2dShape
+internal readonly record struct Pool2dShape
 {
     public Pool2dShape(int batch, int channels, int inHeight, int inWidth, int kernelHeight, int kernelWidth,
         int strideH, int strideW, int padTop = 0, int padLeft = 0, int padBottom = 0, int padRight = 0,
@@ -60,7 +60,7 @@ public readonly record struct Pool2dShape
 
 /// <summary>Max pooling. The argmax of each window is the first maximal element in row-major window order;
 /// indices are flat positions in the whole input tensor (as ONNX MaxPool's Indices output).</summary>
-public static class MaxPool2d
+internal static class MaxPool2d
 {
     /// <summary>output = window maxima; <paramref name="indices"/> (empty, or OutputLength) receives the argmax.
     /// A window that covers only padding yields −∞ and index −1.</summary>
@@ -147,7 +147,7 @@ public static class MaxPool2d
 
 /// <summary>Average pooling. With <c>countIncludePad</c> the divisor counts padding positions (but not the extra
 /// positions ceil mode adds past the end padding); otherwise only input positions.</summary>
-public static class AvgPool2d
+internal static class AvgPool2d
 {
     public static void Forward(in Pool2dShape s, ReadOnlySpan<float> input, Span<float> output, bool countIncludePad)
     {
@@ -228,7 +228,7 @@ public static class AvgPool2d
 }
 
 /// <summary>Global average pooling: each of <c>planes</c> planes of <c>planeSize</c> values reduces to its mean.</summary>
-public static class GlobalAvgPool
+internal static class GlobalAvgPool
 {
     public static void Forward(ReadOnlySpan<float> input, Span<float> output, int planes, int planeSize) =>
         Reduce.Mean(input, output, planes, planeSize, 1);
@@ -243,7 +243,7 @@ public static class GlobalAvgPool
 /// The order is fixed: over r ascending (per inner element), or a deterministic <see cref="Reductions.Sum"/> when
 /// inner is 1.
 /// </summary>
-public static class Reduce
+internal static class Reduce
 {
     public static void Sum(ReadOnlySpan<float> input, Span<float> output, int outer, int reduce, int inner)
     {

@@ -9,7 +9,7 @@ namespace Recompute.Runtime.Kernels;
 /// count, so a recomputed tensor reduces to exactly the same bits. TensorPrimitives' aggregates may align their loads
 /// to the address, which is why these are separate.
 /// </summary>
-public static class Reductions
+internal static class Reductions
 {
     /// <summary>Σ x[i].</summary>
     public static float Sum(ReadOnlySpan<float> x) => Aggregate<SumOperator>(x, x, 0f);

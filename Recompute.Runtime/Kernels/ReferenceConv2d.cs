@@ -1,7 +1,7 @@
 namespace Recompute.Runtime.Kernels;
 
 /// <summary>Naive direct convolution loops (double accumulation) that <see cref="Conv2d"/> is tested against.</summary>
-public static class ReferenceConv2d
+internal static class ReferenceConv2d
 {
     public static void Forward(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
         ReadOnlySpan<float> bias, Span<float> output)

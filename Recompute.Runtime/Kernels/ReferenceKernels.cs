@@ -4,7 +4,7 @@ namespace Recompute.Runtime.Kernels;
 /// Plain float64 definitions of the non-GEMM kernels (pooling, softmax, normalization, erf, reductions). Tests
 /// compare the optimised float32 kernels with these and check backward passes against their finite differences.
 /// </summary>
-public static class ReferenceKernels
+internal static class ReferenceKernels
 {
     public static double[] MaxPool(in Pool2dShape s, double[] x)
     {

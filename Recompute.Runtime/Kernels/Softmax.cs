@@ -4,7 +4,7 @@ namespace Recompute.Runtime.Kernels;
 
 /// <summary>Softmax and log-softmax along the last axis of a [rows, cols] view, with their backward passes.
 /// Row sums use <see cref="Reductions"/>, so results do not depend on buffer addresses.</summary>
-public static class Softmax
+internal static class Softmax
 {
     /// <summary>y = exp(x − max) / Σ exp(x − max) per row. <paramref name="output"/> may alias the input.</summary>
     public static void Forward(ReadOnlySpan<float> input, Span<float> output, int rows, int cols)

@@ -14,7 +14,7 @@ namespace Recompute.Runtime.Models;
 /// Constant nodes with their full values; an operation on constants alone (the causal mask's Trilu and Cast) is
 /// evaluated here with the runtime's operators and written as the Constant an exporter folds it into.
 /// </summary>
-public static class SampleOnnx
+internal static class SampleOnnx
 {
     /// <summary>The ONNX operator set the files declare.</summary>
     public const int Opset = 17;

@@ -8,7 +8,7 @@ namespace Recompute.Runtime.Ops;
 /// available, every operand's shape (always known from the graph, even when the value is not kept) and the arena
 /// for scratch buffers.
 /// </summary>
-public sealed class OpCall
+internal sealed class OpCall
 {
     private readonly Tensor?[] _inputs;
     private readonly int[]?[] _inputShapes;
@@ -88,7 +88,7 @@ public sealed class OpCall
 /// nothing else. Graphs whose nodes give their own per-node needs (older native files) may keep the input where the
 /// table reads the output; the backwards of those rows (softmax, sqrt, ...) then recompute the output in scratch.
 /// </summary>
-public abstract class Operator
+internal abstract class Operator
 {
     /// <summary>Computes the node's value (for multi-output ops: output <see cref="Node.OutputIndex"/>) into <paramref name="output"/>.</summary>
     public abstract void Forward(OpCall call, Tensor output);
@@ -113,7 +113,7 @@ public abstract class Operator
 }
 
 /// <summary>Element sizes of the tensor types the runtime counts.</summary>
-public static class DTypes
+internal static class DTypes
 {
     public static int SizeOf(string dtype) => dtype switch
     {

@@ -4,7 +4,7 @@ using Recompute.Planner.Graph;
 namespace Recompute.Runtime.Ops;
 
 /// <summary>The operators the runtime executes, by ONNX op type.</summary>
-public static class OperatorRegistry
+internal static class OperatorRegistry
 {
     private static readonly FrozenDictionary<string, Operator> Operators = new Dictionary<string, Operator>(StringComparer.Ordinal)
     {

@@ -316,7 +316,7 @@ internal sealed class ConstantOp : Operator
 }
 
 /// <summary>Reads the value of a constant node from its attributes (ONNX <c>value</c>, <c>value_float(s)</c>, <c>value_int(s)</c>).</summary>
-public static class ConstantValues
+internal static class ConstantValues
 {
     /// <summary>Fills <paramref name="dst"/> with the node's constant value (a single value is broadcast); false when the node has none.</summary>
     public static bool Fill(Node node, Span<float> dst)

@@ -23,7 +23,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// limit or by cancellation returns whatever it had at that moment.
 /// </remarks>
 /// <param name="Presolve">Whether CP-SAT presolves the model (slow on models with tens of thousands of variables).</param>
-public sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, int LinearizationLevel = 1, bool Presolve = true)
+internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, int LinearizationLevel = 1, bool Presolve = true)
 {
     /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
     /// <summary>

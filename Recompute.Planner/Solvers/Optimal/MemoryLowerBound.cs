@@ -9,7 +9,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </summary>
 /// <param name="Task">The task whose inputs and output are largest together.</param>
 /// <param name="Bytes">Its inputs' bytes plus its output's bytes.</param>
-public sealed record MemoryLowerBound(TrainingTask Task, long Bytes)
+internal sealed record MemoryLowerBound(TrainingTask Task, long Bytes)
 {
     public static MemoryLowerBound Of(TrainingGraph training)
     {

@@ -11,7 +11,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <param name="CpStatus">CP-SAT's status word (OPTIMAL, FEASIBLE, INFEASIBLE, UNKNOWN), or "NOT_RUN".</param>
 /// <param name="Decisions">Boolean decisions of the model (R and S variables), 0 when no model was built.</param>
 /// <param name="FromWarmStart">True when the returned schedule is the warm-start plan (CP-SAT found nothing better).</param>
-public sealed record OptimalRun(
+internal sealed record OptimalRun(
     SolverResult Result,
     StagePlan? Plan,
     long? ModelPeakBytes,
@@ -41,4 +41,4 @@ public sealed record OptimalRun(
 /// <param name="CpStatus">CP-SAT's status on the relaxation.</param>
 /// <param name="Decisions">Boolean decisions of the relaxation.</param>
 /// <param name="Elapsed">Building plus solving time.</param>
-public sealed record RelaxationRun(double? Bound, string CpStatus, int Decisions, TimeSpan Elapsed);
+internal sealed record RelaxationRun(double? Bound, string CpStatus, int Decisions, TimeSpan Elapsed);

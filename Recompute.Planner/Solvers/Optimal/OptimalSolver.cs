@@ -21,7 +21,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <see cref="SolverOptions.Keep"/> nodes never run again; forward tasks of <see cref="SolverOptions.ForceRecompute"/>
 /// nodes are not live when the first backward task's stage begins.
 /// </remarks>
-public sealed class OptimalSolver : ISolver
+internal sealed class OptimalSolver : ISolver
 {
     /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
     public const long WarmStartLowerSetLimit = 20_000;

@@ -4,7 +4,7 @@ using Google.OrTools.Sat;
 namespace Recompute.Planner.Solvers.Optimal;
 
 /// <summary>What the stage model minimises.</summary>
-public enum StageObjective
+internal enum StageObjective
 {
     /// <summary>Recompute time under the budget.</summary>
     RecomputeTime,
@@ -27,7 +27,7 @@ public enum StageObjective
 /// no S at the first backward stage. Bytes are divided by their greatest common divisor (exact); times are scaled
 /// to integers (exact for integer times, otherwise rounded down so that the bound stays a valid bound).
 /// </remarks>
-public sealed class StageModel
+internal sealed class StageModel
 {
     private readonly StageOrder _order;
     private readonly BoolVar?[][] _r;

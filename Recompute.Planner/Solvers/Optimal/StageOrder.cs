@@ -8,7 +8,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// the DAG renumbered by position: inputs and readers as positions, and for each position the last position of
 /// any of its descendants (after that stage, neither keeping nor recomputing the task can serve anything).
 /// </summary>
-public sealed class StageOrder
+internal sealed class StageOrder
 {
     private StageOrder(TrainingGraph training, int[] taskAt)
     {

@@ -12,7 +12,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </summary>
 /// <param name="Order">The stage order: a topological order of the training tasks (task ids).</param>
 /// <param name="Recomputed">Per stage, the sorted positions of the tasks it runs again before its own task.</param>
-public sealed record StagePlan(StageOrder Order, ImmutableArray<ImmutableArray<int>> Recomputed)
+internal sealed record StagePlan(StageOrder Order, ImmutableArray<ImmutableArray<int>> Recomputed)
 {
     /// <summary>The allocation steps of the plan, stage by stage (no frees yet).</summary>
     public List<Step> AllocationSteps()

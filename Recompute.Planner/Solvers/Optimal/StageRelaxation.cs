@@ -25,7 +25,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// Pins: Keep positions have no R (a valid restriction of the plans too); ForceRecompute is not modelled (dropping a
 /// constraint keeps the bound valid).
 /// </remarks>
-public sealed class StageRelaxation
+internal sealed class StageRelaxation
 {
     /// <summary>Decisions the relaxation aims at (binding stages are dropped, least exceeding first, to stay under it).</summary>
     public const int DecisionTarget = 40_000;

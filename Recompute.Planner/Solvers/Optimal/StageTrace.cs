@@ -6,14 +6,14 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <param name="Position">Stage-order position of the task run.</param>
 /// <param name="LiveBytes">Live bytes while the task runs (its inputs, its output and every other live buffer).</param>
 /// <param name="FreedAfter">Positions of the buffers freed right after this run.</param>
-public sealed record StageRun(int Position, long LiveBytes, IReadOnlyList<int> FreedAfter);
+internal sealed record StageRun(int Position, long LiveBytes, IReadOnlyList<int> FreedAfter);
 
 /// <summary>
 /// A stage plan replayed with frees after each buffer's last reader: per stage, the buffers live when it starts
 /// (Checkmate's S) and each run's live bytes and frees. This is the simulator's accounting arranged by stage; the
 /// optimal solver turns it into a complete hint for its model.
 /// </summary>
-public sealed class StageTrace
+internal sealed class StageTrace
 {
     private StageTrace(HashSet<int>[] liveAtStart, List<StageRun>[] runs)
     {

@@ -82,42 +82,8 @@ public class ScheduleExecutorTests
     public void ParameterGradients_MatchFiniteDifferencesOfTheLoss(string name)
     {
         var graph = name == "mlp3" ? TestModels.Mlp(3) : Model(name);
-        var schedule = Schedules.RecomputeAll(TrainingGraph.Derive(graph));
-        var arena = new Arena();
-        var model = ModelState.Initialize(graph, arena, 5);
-        var executor = new ScheduleExecutor(schedule.Training, model);
-        using var batch = TrainingBatch.Synthetic(graph, arena, 5, 1);
-        // Embeddings start at 0.02 scale, where LayerNorm is so curved that ±1e-2 differences are meaningless:
-        // bring every tiny parameter to unit scale so that finite differences test the backward, not the step size.
-        foreach (var p in model.Parameters)
-        {
-            var w = model.Value(p).Span;
-            double rms = Math.Sqrt(w.ToArray().Sum(v => (double)v * v) / w.Length);
-            if (rms is > 0 and < 0.05) for (int i = 0; i < w.Length; i++) w[i] = (float)(w[i] / rms);
-        }
-        executor.Run(schedule, batch, 17);
-        var rng = new DeterministicRandom(11);
-        int probes = 0;
-        foreach (var p in model.Parameters)
-        {
-            if (!model.HasGradient(p)) continue;
-            var w = model.Value(p).Span;
-            var analytic = model.Gradient(p).Span.ToArray();
-            // Two elements of every parameter tensor.
-            for (int t = 0; t < 2; t++)
-            {
-                int i = rng.NextInt(w.Length);
-                float saved = w[i];
-                float eps = name == "cnn" ? 1e-3f : 1e-2f; // ReLU and max-pool kinks: a smaller step for the CNN
-                w[i] = saved + eps; double up = executor.Run(schedule, batch, 17).Loss;
-                w[i] = saved - eps; double down = executor.Run(schedule, batch, 17).Loss;
-                w[i] = saved;
-                double numeric = (up - down) / (2 * eps);
-                Assert.True(Math.Abs(numeric - analytic[i]) <= 2e-3 + 2e-2 * Math.Abs(numeric),
-                    $"{graph[p].Name}[{i}]: backward {analytic[i]}, finite differences {numeric}");
-                probes++;
-            }
-        }
+        // Two elements of every parameter tensor; ReLU and max-pool kinks: a smaller step for the CNN.
+        int probes = GraphGradientCheck.Check(graph, perTensor: 2, eps: name == "cnn" ? 1e-3f : 1e-2f, absolute: 2e-3, relative: 2e-2);
         Assert.True(probes >= 6);
     }
 

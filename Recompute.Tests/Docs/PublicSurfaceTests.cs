@@ -1,0 +1,64 @@
+using System.Reflection;
+
+namespace Recompute.Tests.Docs;
+
+/// <summary>
+/// The public types of the libraries, by namespace, are exactly the lists below: what a user needs. Solver internals,
+/// the generated ONNX protobuf types, the kernels (but for <c>KernelOptions</c>, the thread setting), the operators and
+/// the schedule executor are internal. A new public type fails this test until it is added here, so that every
+/// addition to the surface is deliberate (and documented).
+/// </summary>
+public class PublicSurfaceTests
+{
+    private static readonly Dictionary<string, string> Runtime = new()
+    {
+        ["Recompute.Runtime.Data"] = "NamedArray Npz",
+        ["Recompute.Runtime.Execution"] = "Adam AdamW Calibration CalibrationOptions CalibrationResult EvaluationResult ExecutionClock ExecutionResult " +
+            "InfeasibleBudgetException IOptimizer LearningRateSchedule ModelState ModelWeights RecomputationMismatchException Sgd TrainingBatch " +
+            "TrainingOptions TrainingSession TrainingStepResult",
+        ["Recompute.Runtime.Kernels"] = "KernelOptions",
+        ["Recompute.Runtime.Models"] = "Gpt2Size LayerSummary ModelBuilder ModelTensor SampleData SampleModels",
+        ["Recompute.Runtime.Tensors"] = "Arena MemoryCategory Tensor",
+    };
+
+    private static readonly Dictionary<string, string> Planner = new()
+    {
+        ["Recompute.Planner.Costs"] = "ConstantValue CostModel ElementTypes MeasuredTimes OpContext ShapeInference ShapeInferenceException ShapeMath TensorInfo",
+        ["Recompute.Planner.Files"] = "CommandFiles FileKind FileStatus InputFile InputKind OutputRefusedException OutputTarget TerminalText",
+        ["Recompute.Planner.Graph"] = "ComputationGraph GraphBuilder GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
+        ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",
+        ["Recompute.Planner.Import.Onnx"] = "OnnxImporter OnnxImportOptions OnnxImportResult",
+        ["Recompute.Planner.Planning"] = "AutoPortfolio AutoSolver FeasibleBudget FeasibleBudgetResult MinMemoryResult PlanResult RecomputePlanner SolverRegistry",
+        ["Recompute.Planner.Reporting"] = "AtomicFile BatchFit BudgetReport BudgetSweep DotWriter GraphSummary MaxBatchAnswer MaxBatchFormat MaxBatchOptions " +
+            "MaxBatchResult MaxBatchSearch MemoryTimeline OptimizerKind PhaseSpan ReportCsv ReportHtml ReportJson ReportSummary SchedulePhase SweepOptions " +
+            "SweepPoint SweepProgress SweepSeries TensorRole TimelineReport",
+        ["Recompute.Planner.Scheduling"] = "InvalidScheduleException Liveness Schedule ScheduleFormat SimulationResult Simulator Step StepKind",
+        ["Recompute.Planner.Solvers"] = "BlockCostModel CanonicalStrategy EvictionScore ISolver Objective PlanningProblem PlanStatus PlanStatusText SolverOptions SolverResult",
+        ["Recompute.Planner.Units"] = "ByteSize TimeUnits",
+    };
+
+    private static Dictionary<string, string> Surface(Assembly assembly) =>
+        assembly.GetExportedTypes().GroupBy(t => t.Namespace ?? "")
+            .ToDictionary(g => g.Key, g => string.Join(" ", g.Select(t => t.Name.Split('`')[0]).Order(StringComparer.OrdinalIgnoreCase)));
+
+    private static void AssertSurface(Assembly assembly, Dictionary<string, string> expected)
+    {
+        var actual = Surface(assembly);
+        foreach (var ns in expected.Keys.Union(actual.Keys).Order(StringComparer.Ordinal))
+        {
+            var want = expected.GetValueOrDefault(ns, "").Split(' ', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.OrdinalIgnoreCase);
+            var have = actual.GetValueOrDefault(ns, "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(want.SequenceEqual(have),
+                $"public types of {ns} in {assembly.GetName().Name}: [{string.Join(" ", have)}], expected [{string.Join(" ", want)}]; " +
+                "make a type internal, or add it here if users need it");
+        }
+    }
+
+    [Fact]
+    public void TheRuntimesPublicTypes_AreWhatATrainingProgramNeeds() =>
+        AssertSurface(typeof(Recompute.Runtime.Execution.TrainingSession).Assembly, Runtime);
+
+    [Fact]
+    public void ThePlannersPublicTypes_LeaveSolverInternalsAndOnnxProtobufTypesInternal() =>
+        AssertSurface(typeof(Recompute.Planner.Planning.RecomputePlanner).Assembly, Planner);
+}
