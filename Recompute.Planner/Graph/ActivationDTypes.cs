@@ -8,7 +8,7 @@ namespace Recompute.Planner.Graph;
 /// element, fp32 at 4. Integer and boolean tensors (token ids, masks) keep their width; parameters, inputs and constants
 /// stay as the file has them (mixed-precision training keeps fp32 master weights).
 /// </summary>
-public static class ActivationDTypes
+internal static class ActivationDTypes
 {
     /// <summary>The names <c>--dtype</c> takes.</summary>
     public static IReadOnlyList<string> Names { get; } = ["fp32", "bf16", "fp16"];

@@ -4,7 +4,7 @@ namespace Recompute.Planner.Planning;
 /// One sentence per solver (and per report series) saying what it is: the report prints them beside its tables, and
 /// the README's Solvers list starts each entry with the same sentence (a test holds the two together).
 /// </summary>
-public static class SolverDescriptions
+internal static class SolverDescriptions
 {
     private static readonly Dictionary<string, string> Sentences = new(StringComparer.Ordinal)
     {

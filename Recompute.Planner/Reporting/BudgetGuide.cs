@@ -178,7 +178,7 @@ public sealed record BudgetGuide(
 /// <param name="LastBudgetBytes">The largest budget of the run.</param>
 /// <param name="Count">Number of points merged.</param>
 /// <param name="SolveSeconds">Their solve time in all.</param>
-public sealed record PointRun(SweepPoint First, long LastBudgetBytes, int Count, double SolveSeconds)
+internal sealed record PointRun(SweepPoint First, long LastBudgetBytes, int Count, double SolveSeconds)
 {
     /// <summary>
     /// The points of every series, consecutive budgets whose plans agree in everything shown (feasibility, status,

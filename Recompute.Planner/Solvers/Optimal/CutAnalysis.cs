@@ -8,7 +8,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// every earlier buffer that one of its descendants reads exceed the budget together: only tasks with an excess can
 /// force recomputation), and the <see cref="Path"/> of greatest total excess, from which cuts are chosen.
 /// </summary>
-public sealed class CutAnalysis
+internal sealed class CutAnalysis
 {
     private readonly long _timeDivisor;
     private readonly double _timeScale;
@@ -102,7 +102,7 @@ public sealed class CutAnalysis
 }
 
 /// <summary>A fixed-size set of task ids (a bit set).</summary>
-public sealed class TaskSet(int size)
+internal sealed class TaskSet(int size)
 {
     private readonly ulong[] _words = new ulong[(size + 63) / 64];
     public void Add(int i) => _words[i >> 6] |= 1UL << (i & 63);

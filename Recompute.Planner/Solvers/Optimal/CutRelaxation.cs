@@ -44,7 +44,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// estimated decisions stay under <see cref="DecisionTarget"/>.
 /// </para>
 /// </remarks>
-public sealed class CutRelaxation
+internal sealed class CutRelaxation
 {
     /// <summary>Decisions the relaxation aims at (cuts are dropped, least exceeding first, to stay under it).</summary>
     public const int DecisionTarget = 60_000;

@@ -9,7 +9,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <param name="Cuts">Cut tasks of the relaxation that proved it.</param>
 /// <param name="CpStatus">CP-SAT's status on that relaxation.</param>
 /// <param name="Elapsed">Analysis plus solving time.</param>
-public sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, TimeSpan Elapsed);
+internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, TimeSpan Elapsed);
 
 /// <summary>
 /// The lower bound on recomputation that holds for every schedule (<see cref="CutRelaxation"/>), searched by CP-SAT
@@ -24,7 +24,7 @@ public sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, Ti
 /// Each search gets a share of the limit as CP-SAT's deterministic time, so the bound does not depend on how busy the
 /// machine is; the wall clock stops a search only at three times its share plus a second.
 /// </remarks>
-public static class GeneralBound
+internal static class GeneralBound
 {
     /// <summary>Single-cut relaxations tried.</summary>
     public const int SingleCuts = 3;
