@@ -52,6 +52,7 @@ public sealed class PlanCommand : CliCommand
         long budget = minMemory ? long.MaxValue : budgetValue!.Resolve(StoreAll);
         var options = _solver.Read(parse, graph, budget);
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         PlanResult plan;
         long? minBudget = null;
         long? smallestFeasible = null;
@@ -86,20 +87,37 @@ public sealed class PlanCommand : CliCommand
 
         long? smallest = null;
         string? smallestSolver = null;
+        bool hintCut = false;
         if (!plan.Feasible && options.BudgetBytes != long.MaxValue)
         {
             status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
-            // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
-            // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
-            // solver has none.
-            if (solverName == "optimal" && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
-            else if (FeasibleBudget.Smallest(problem, solverName, options, cancellation) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
-            else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, options, cancellation) is { } any)
-                (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);
-            // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
-            if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
-                RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
-                (smallest, smallestSolver) = (over.PeakBytes, solverName);
+            // A solver with a time limit (greedy, optimal, auto) keeps to it for the whole command: the search for the
+            // smallest budget gets what is left of it, and is cut (no hint) when that runs out. Issue 14: greedy's
+            // bisection ran eight more solves of the full limit each after the first.
+            bool timed = solverName is "greedy" or "optimal" or AutoPortfolio.Name;
+            var left = options.TimeLimit - clock.Elapsed;
+            using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            if (timed) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            var hintOptions = timed ? options with { TimeLimit = left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1) } : options;
+            var hintToken = hintLimit.Token;
+            try
+            {
+                // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
+                // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
+                // solver has none.
+                if (solverName == "optimal" && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
+                else if (FeasibleBudget.Smallest(problem, solverName, hintOptions, hintToken) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
+                else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, hintOptions, hintToken) is { } any)
+                    (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);
+                // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
+                if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
+                    RecomputePlanner.Plan(problem, solverName, hintOptions with { BudgetBytes = over.PeakBytes }, hintToken).Feasible)
+                    (smallest, smallestSolver) = (over.PeakBytes, solverName);
+            }
+            catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+            {
+                hintCut = true;
+            }
         }
 
         status.Dispose();
@@ -108,11 +126,12 @@ public sealed class PlanCommand : CliCommand
 
         if (!plan.Feasible)
         {
-            stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {plan.Solver.Reason ?? "infeasible"}" +
+            stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {Recompute.Planner.Files.TerminalText.Escape(plan.Solver.Reason ?? "infeasible")}" +
                 // The optimal solver's reason already names the smallest budget it found; say it once.
                 (smallest is { } s && !(smallestSolver == solverName && plan.Solver.MinFeasibleBudgetBytes == s)
                     ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
                     (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : "") +
+                (hintCut && smallest is null ? "; the time limit ran out before the smallest feasible budget was found (raise --time-limit)" : "") +
                 (budgetValue?.BareNumberHint() ?? ""));
             return ExitCodes.Infeasible;
         }

@@ -111,13 +111,13 @@ public sealed class ReportCommand : CliCommand
         if (!report.Complete)
         {
             stderr.WriteLine($"recompute report: interrupted after {report.Points.Length} of {report.Series.Length * report.Budgets.Length} points; " +
-                             $"{Path.Combine(dir, ReportFileNames.Json)} keeps them");
+                             $"{Recompute.Planner.Files.TerminalText.Escape(Path.Combine(dir, ReportFileNames.Json))} keeps them");
             return ExitCodes.Interrupted;
         }
         var written = ReportFiles.WriteAll(report, graph, dir);
         stdout.Write(ReportSummary.Format(report));
         stdout.WriteLine();
-        stdout.WriteLine($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}");
+        stdout.WriteLine(Recompute.Planner.Files.TerminalText.Escape($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}"));
         return ExitCodes.Success;
     }
 }

@@ -37,7 +37,7 @@ public sealed class LiveStatus : IDisposable
                     .Columns(new SpinnerColumn(), new ElapsedTimeColumn(), new ProgressBarColumn { Width = 20 }, new TaskDescriptionColumn { Alignment = Justify.Left })
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask(Markup.Escape(description));
+                        var task = ctx.AddTask(Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(description)));
                         task.IsIndeterminate = true;
                         lock (_lock) { _task = task; _console = console; }
                         _started.Set();
@@ -83,7 +83,7 @@ public sealed class LiveStatus : IDisposable
     /// <summary>Replaces what the status says is being done.</summary>
     public void Say(string text)
     {
-        lock (_lock) if (_task is not null) _task.Description = Markup.Escape(text);
+        lock (_lock) if (_task is not null) _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
     }
 
     /// <summary>Shows how far the work is (<paramref name="done"/> of <paramref name="total"/>) and what it does now.</summary>
@@ -95,7 +95,7 @@ public sealed class LiveStatus : IDisposable
             _task.IsIndeterminate = false;
             _task.MaxValue = Math.Max(total, 1);
             _task.Value = Math.Min(done, _task.MaxValue);
-            _task.Description = Markup.Escape(text);
+            _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
         }
     }
 

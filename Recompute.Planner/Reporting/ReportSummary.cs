@@ -4,7 +4,7 @@ using Recompute.Planner.Units;
 
 namespace Recompute.Planner.Reporting;
 
-/// <summary>The readable terminal summary of a sweep (plain text, no control characters).</summary>
+/// <summary>The readable terminal summary of a sweep (plain text, no control characters: names pass through <see cref="Files.TerminalText"/>).</summary>
 public static class ReportSummary
 {
     public static string Format(BudgetReport report)
@@ -12,7 +12,7 @@ public static class ReportSummary
         var ci = CultureInfo.InvariantCulture;
         var g = report.Graph;
         var sb = new StringBuilder();
-        sb.Append(ci, $"graph {g.Name}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ")
+        sb.Append(ci, $"graph {Files.TerminalText.Escape(g.Name)}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ")
           .Append(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}\n");
         sb.Append(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget dp-approx plans for {ByteSize.Format(report.MinBudgetBytes)}; ")
           .Append(ci, $"{report.Budgets.Length} budgets\n");
@@ -26,7 +26,7 @@ public static class ReportSummary
             var least = feasible.OrderBy(p => p.PeakBytes).ThenBy(p => p.Overhead).FirstOrDefault();
             rows.Add(
             [
-                s.Name,
+                Files.TerminalText.Escape(s.Name),
                 least is null ? "-" : ByteSize.Format(least.PeakBytes!.Value),
                 least is null || report.StoreAllPeakBytes == 0 ? "-" : Percent(1 - (double)least.PeakBytes!.Value / report.StoreAllPeakBytes),
                 least?.Overhead is { } o ? Percent(o) : "-",
@@ -39,11 +39,11 @@ public static class ReportSummary
         {
             sb.Append('\n');
             if (t.Feasible)
-                sb.Append(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {t.Series} needs {ByteSize.Format(t.PeakBytes!.Value)} ")
+                sb.Append(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} needs {ByteSize.Format(t.PeakBytes!.Value)} ")
                   .Append(ci, $"({Percent((double)t.PeakBytes.Value / report.StoreAllPeakBytes)} of store-all) for {Percent(t.Overhead ?? 0)} more forward time, ")
                   .Append(ci, $"recomputing {t.RecomputedTensors.Length} tensors\n");
             else
-                sb.Append(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {t.Series} finds no plan\n");
+                sb.Append(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} finds no plan\n");
         }
         return sb.ToString();
     }

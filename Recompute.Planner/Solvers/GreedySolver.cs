@@ -117,7 +117,12 @@ public sealed class GreedySolver : ISolver
         var keep = training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet();
         var atGap = training.Tasks.Where(t => t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)).Select(t => t.Id).ToHashSet();
         (Schedule, SimulationResult)? best = null;
-        foreach (var order in orders)
+        foreach (var given in orders)
+        {
+            // --recompute evicts its tensors when the backward pass begins, so the backward must not begin before the
+            // forward pass has ended: a loss's gradient reads nothing, and an order that runs it first has its "gap"
+            // before anything is live (the pin was then honoured in name only, issue 14).
+            var order = atGap.Count > 0 ? ForwardFirst(training, given) : given;
             foreach (var score in Enum.GetValues<EvictionScore>())
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -127,6 +132,14 @@ public sealed class GreedySolver : ISolver
                 if (sim.PeakBytes > options.BudgetBytes) continue;
                 if (best is null || sim.RecomputeTime < best.Value.Item2.RecomputeTime) { best = (schedule, sim); improved?.Invoke(best); }
             }
+        }
         return best;
     }
+
+    /// <summary>
+    /// The order with every forward task before every backward task, each part in its given relative order: still
+    /// topological, since no forward task reads a backward one.
+    /// </summary>
+    public static int[] ForwardFirst(TrainingGraph training, IReadOnlyList<int> order) =>
+        [.. order.Where(t => training.Tasks[t].Kind == TaskKind.Forward), .. order.Where(t => training.Tasks[t].Kind != TaskKind.Forward)];
 }
