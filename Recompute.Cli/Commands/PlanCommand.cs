@@ -32,6 +32,9 @@ public sealed class PlanCommand : CliCommand
         Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _asGiven);
     }
 
+    /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
+    private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
+
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
@@ -51,8 +54,13 @@ public sealed class PlanCommand : CliCommand
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
         long budget = minMemory ? long.MaxValue : budgetValue!.Resolve(StoreAll);
         var options = _solver.Read(parse, graph, budget);
+        // For the solvers that search (greedy, optimal, auto), --time-limit bounds the whole command: reading the graph
+        // and the store-all reference count against it, and so does the search for the smallest budget below.
+        bool timed = solverName is "greedy" or "optimal" or AutoPortfolio.Name;
+        var limit = options.TimeLimit;
+        TimeSpan Left() => limit - context.Elapsed;
+        if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         PlanResult plan;
         long? minBudget = null;
         long? smallestFeasible = null;
@@ -94,11 +102,10 @@ public sealed class PlanCommand : CliCommand
             // A solver with a time limit (greedy, optimal, auto) keeps to it for the whole command: the search for the
             // smallest budget gets what is left of it, and is cut (no hint) when that runs out. Issue 14: greedy's
             // bisection ran eight more solves of the full limit each after the first.
-            bool timed = solverName is "greedy" or "optimal" or AutoPortfolio.Name;
-            var left = options.TimeLimit - clock.Elapsed;
+            var left = Left();
             using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             if (timed) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            var hintOptions = timed ? options with { TimeLimit = left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1) } : options;
+            var hintOptions = timed ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options;
             var hintToken = hintLimit.Token;
             try
             {

@@ -81,6 +81,9 @@ public sealed class TrainingGraph
     /// <summary>Tasks that read a task's buffer.</summary>
     public ReadOnlySpan<int> Readers(int task) => _readers[task];
 
+    /// <summary>The readers array itself: tasks read by the same groups of tasks share one (for caches keyed by it).</summary>
+    internal int[] ReadersArray(int task) => _readers[task];
+
     /// <summary>True when the DAG has backward tasks (derived or explicit): the canonical solvers need that split.</summary>
     public bool HasBackward => Tasks.Any(t => t.Kind == TaskKind.Backward);
 

@@ -98,7 +98,12 @@ public static class AutoPortfolio
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
         var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
-        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, cancellation);
+        // Within what is left of the time limit (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out at --time-limit 5).
+        using var greedyLimit = new CancellationTokenSource();
+        var greedyLeft = options.TimeLimit - clock.Elapsed;
+        if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
+        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, cancellation, greedyLimit.Token);
+        if (greedyLimit.IsCancellationRequested) notes.Add("greedy was stopped by the time limit");
         entries.Add(new Entry("greedy", greedy is { } g
             ? new PlanResult(new SolverResult("greedy", true, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
             : new PlanResult(new SolverResult("greedy", false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));

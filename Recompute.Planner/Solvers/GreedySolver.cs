@@ -82,7 +82,7 @@ public sealed class GreedySolver : ISolver
     private static (Schedule Schedule, SimulationResult Simulation)? SearchUntil(TrainingGraph training, IEnumerable<int[]> extraOrders,
         SolverOptions options, string solver, int variant, CancellationToken cancellation, Action<(Schedule, SimulationResult)?> improved)
     {
-        var starts = Orders(training).ToList();
+        var starts = Orders(training, cancellation).ToList();
         var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation, improved);
         if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
         int moves = MovesFor(training);
@@ -103,8 +103,8 @@ public sealed class GreedySolver : ISolver
     }
 
     /// <summary>The first-run orders the greedy pass starts from: the DAG's task order and <see cref="GreedyRematerializer.MemoryAwareOrder"/>.</summary>
-    public static IEnumerable<int[]> Orders(TrainingGraph training) =>
-        [Enumerable.Range(0, training.Count).ToArray(), GreedyRematerializer.MemoryAwareOrder(training)];
+    public static IEnumerable<int[]> Orders(TrainingGraph training, CancellationToken cancellation = default) =>
+        [Enumerable.Range(0, training.Count).ToArray(), GreedyRematerializer.MemoryAwareOrder(training, cancellation)];
 
     /// <summary>
     /// The cheapest greedy schedule that fits <see cref="SolverOptions.BudgetBytes"/> by simulation and honours the
