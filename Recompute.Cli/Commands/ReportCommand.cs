@@ -73,6 +73,8 @@ public sealed class ReportCommand : CliCommand
     public static int Execute(ComputationGraph graph, SweepOptions options, string dir, TextWriter stdout, TextWriter stderr,
         bool interactive, CancellationToken cancellation, Action<SweepProgress>? observe = null)
     {
+        // The graph's own faults (a loss that is not a scalar) before the folder is made: nothing half-written.
+        var problem = new PlanningProblem(graph);
         try { Directory.CreateDirectory(dir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -83,7 +85,7 @@ public sealed class ReportCommand : CliCommand
         {
             report = LiveStatus.Run(new CommandContext(stdout, stderr, cancellation, interactive), enabled: true,
                 $"finding the range of budgets for {graph.Name}",
-                status => BudgetSweep.Run(new PlanningProblem(graph), options,
+                status => BudgetSweep.Run(problem, options,
                     onReport: r => ReportFiles.WriteJson(r, dir),
                     onProgress: p =>
                     {
