@@ -68,7 +68,7 @@ public sealed class PlanCommand : CliCommand
         using var status = LiveStatus.Begin(context, format == "table", minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : ""));
+              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {limit.TotalSeconds:0.#} s)") : ""));
         try
         {
             if (minMemory)
@@ -99,13 +99,14 @@ public sealed class PlanCommand : CliCommand
         if (!plan.Feasible && options.BudgetBytes != long.MaxValue)
         {
             status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
-            // A solver with a time limit (greedy, optimal, auto) keeps to it for the whole command: the search for the
-            // smallest budget gets what is left of it, and is cut (no hint) when that runs out. Issue 14: greedy's
-            // bisection ran eight more solves of the full limit each after the first.
+            // Greedy keeps to its time limit for the whole command: the search for the smallest budget gets what is
+            // left of it, and is cut (no hint) when that runs out. Issue 14: its bisection ran eight more solves of the
+            // full limit each after the first. (Auto's and optimal's hints still take their own time.)
+            bool cut = solverName == "greedy";
             var left = Left();
             using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            if (timed) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            var hintOptions = timed ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options;
+            if (cut) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            var hintOptions = cut ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options;
             var hintToken = hintLimit.Token;
             try
             {
