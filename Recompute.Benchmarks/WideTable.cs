@@ -8,42 +8,121 @@ using Recompute.Planner.Solvers;
 namespace Recompute.Benchmarks;
 
 /// <summary>
-/// <c>wide</c>: the fan-out graph of issue 14 (one input read by W Relu branches joined by one Concat, as ONNX):
-/// what <c>recompute inspect</c> does (import, training DAG, lower-set count up to 100,000, store-all) and the
-/// greedy solver at 60 % of the store-all peak with a 5 s time limit, for W = 1,000 and 5,000. Targets: inspect
-/// under 5 s and 500 MB at W = 5,000; greedy done within 6 s.
+/// <c>wide</c>: the fan-out graph of issue 14 (one input read by W Relu branches joined by one Concat) as ONNX, as
+/// native JSON (no <c>backwardNeeds</c>: the Concat's backward reads every operand, W² training edges) and as a
+/// Checkmate training graph, for W = 1,000 and 5,000. Each command runs end to end as its own process (the Release
+/// build of <c>recompute</c>, under <c>/usr/bin/time</c> for the peak resident set when it is there): <c>inspect</c>,
+/// then <c>plan --budget 60% --solver greedy|auto --time-limit 5</c>. Targets at W = 5,000: inspect under 5 s and
+/// 500 MB; greedy and auto done within 6 s (the time limit counts from the command's start).
 /// </summary>
 public static class WideTable
 {
     public static void Table(QuickTableOptions options)
     {
-        Console.WriteLine("| W | tasks | training edges | inspect (s) | inspect peak working set (MB) | greedy --time-limit 5 (s) | greedy result |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
-        foreach (int w in new[] { 1000, 5000 })
+        var cli = CliBinary();
+        if (cli is null)
         {
-            var path = Path.Combine(Path.GetTempPath(), $"recompute-wide-{w}-{Environment.ProcessId}.onnx");
-            File.WriteAllBytes(path, FanOut(w).ToByteArray());
-            try
-            {
-                var clock = Stopwatch.StartNew();
-                var graph = GraphLoader.Load(path);
-                var problem = new PlanningProblem(graph);
-                long? sets = LowerSetFamily.CountAll(problem.Forward, 100_000);
-                var storeAll = RecomputePlanner.StoreAll(problem);
-                double inspect = clock.Elapsed.TotalSeconds;
-                long peakMb = Process.GetCurrentProcess().PeakWorkingSet64 >> 20;
-                clock.Restart();
-                var plan = RecomputePlanner.Plan(problem, "greedy", new SolverOptions
-                {
-                    BudgetBytes = storeAll.Simulation.PeakBytes * 6 / 10,
-                    TimeLimit = TimeSpan.FromSeconds(5),
-                });
-                double greedy = clock.Elapsed.TotalSeconds;
-                string result = plan.Feasible ? $"plan, peak {plan.Simulation!.PeakBytes} B" : $"{plan.Solver.Status}{(sets is null ? "" : $", {sets} lower sets")}";
-                Console.WriteLine($"| {w} | {problem.Training.Count} | {problem.Training.Tasks.Sum(t => t.Inputs.Length)} | {inspect:0.00} | {peakMb} | {greedy:0.00} | {result} |");
-            }
-            finally { File.Delete(path); }
+            Console.Error.WriteLine("error: build the command line first: dotnet build -c Release Recompute.Cli");
+            return;
         }
+        Console.WriteLine("| W | format | training edges | inspect (s) | inspect peak RSS (MB) | greedy --time-limit 5 (s) | auto --time-limit 5 (s) | greedy status |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        var dir = Directory.CreateTempSubdirectory("recompute-wide-");
+        try
+        {
+            foreach (int w in new[] { 1000, 5000 })
+                foreach (var (format, file, bytes) in new[]
+                         {
+                             ("ONNX", $"fan-out-{w}.onnx", FanOut(w).ToByteArray()),
+                             ("native JSON", $"fan-out-{w}.json", System.Text.Encoding.UTF8.GetBytes(NativeFanOut(w))),
+                             ("Checkmate", $"fan-out-{w}.cm.json", System.Text.Encoding.UTF8.GetBytes(CheckmateFanOut(w))),
+                         })
+                {
+                    var path = Path.Combine(dir.FullName, file);
+                    File.WriteAllBytes(path, bytes);
+                    var problem = new PlanningProblem(GraphLoader.Load(path));
+                    long edges = problem.Training.Tasks.Sum(t => (long)t.Inputs.Length);
+                    var (inspect, rss, _) = Run(cli, ["inspect", path]);
+                    var (greedy, _, status) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "greedy", "--time-limit", "5", "--format", "json"]);
+                    var (auto, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "auto", "--time-limit", "5", "--format", "json"]);
+                    Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"| {w} | {format} | {edges} | {inspect:0.00} | {(rss is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")} | {greedy:0.00} | {auto:0.00} | {status} |"));
+                }
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
+    /// <summary>The Release build of the command line, or null.</summary>
+    private static string? CliBinary()
+    {
+        var bin = Path.Combine(RepositoryPaths.Root, "Recompute.Cli", "bin", "Release", "net10.0");
+        if (!Directory.Exists(bin)) return null;
+        return Directory.EnumerateFiles(bin, "recompute", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
+    }
+
+    /// <summary>Runs the command line; wall seconds, peak RSS in MB (from /usr/bin/time), and the plan's status from its JSON.</summary>
+    private static (double Seconds, long? PeakMb, string Status) Run(string cli, string[] args)
+    {
+        bool timed = File.Exists("/usr/bin/time");
+        var start = new ProcessStartInfo(timed ? "/usr/bin/time" : cli) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (timed) { start.ArgumentList.Add("-f"); start.ArgumentList.Add("maxrss-kb %M"); start.ArgumentList.Add(cli); }
+        foreach (var a in args) start.ArgumentList.Add(a);
+        var clock = Stopwatch.StartNew();
+        using var p = Process.Start(start)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        double seconds = clock.Elapsed.TotalSeconds;
+        long? mb = null;
+        foreach (var line in stderr.Split('\n'))
+            if (line.StartsWith("maxrss-kb ", StringComparison.Ordinal) && long.TryParse(line[10..], out long kb)) mb = kb >> 10;
+        var status = System.Text.RegularExpressions.Regex.Match(stdout.Result, "\"status\": \"([A-Z_]+)\"") is { Success: true } m ? m.Groups[1].Value : $"exit {p.ExitCode}";
+        return (seconds, mb, status);
+    }
+
+    /// <summary>The same fan-out as a native graph without <c>backwardNeeds</c> (the Concat's backward reads every operand).</summary>
+    internal static string NativeFanOut(int w)
+    {
+        var sb = new System.Text.StringBuilder("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"fan-out\", \"nodes\": [");
+        sb.Append("{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"bytes\": 4096}");
+        for (int i = 0; i < w; i++) sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {{\"name\": \"r{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 4096, \"time\": 1}}");
+        sb.Append(", {\"name\": \"c\", \"op\": \"Concat\", \"kind\": \"activation\", \"inputs\": [");
+        sb.AppendJoin(", ", Enumerable.Range(0, w).Select(i => $"\"r{i}\""));
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"], \"bytes\": {4096L * w}, \"time\": {w}}}");
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {{\"name\": \"loss\", \"op\": \"ReduceSum\", \"kind\": \"loss\", \"inputs\": [\"c\"], \"bytes\": 4, \"time\": {w}}}]}}");
+        return sb.ToString();
+    }
+
+    /// <summary>The fan-out as a Checkmate training graph: forward nodes, then Loss_backward, c_backward and one backward per branch.</summary>
+    internal static string CheckmateFanOut(int w)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var nodes = new List<string>();
+        var links = new List<string>();
+        int Add(string name, long ram, long cpu, bool backward)
+        {
+            nodes.Add(string.Create(inv, $"{{\"id\": {nodes.Count}, \"name\": \"{name}\", \"backward\": {(backward ? "true" : "false")}, \"cost_cpu\": {cpu}, \"cost_ram\": {ram}}}"));
+            return nodes.Count - 1;
+        }
+        void Link(int a, int b) => links.Add(string.Create(inv, $"{{\"source\": {a}, \"target\": {b}}}"));
+        int x = Add("x", 4096, 0, false);
+        var rs = Enumerable.Range(0, w).Select(i => Add($"r{i}", 4096, 1, false)).ToList();
+        foreach (int r in rs) Link(x, r);
+        int c = Add("c", 4096L * w, w, false);
+        foreach (int r in rs) Link(r, c);
+        int loss = Add("Loss", 4, w, false);
+        Link(c, loss);
+        int lb = Add("Loss_backward", 4096L * w, w, true);
+        Link(loss, lb);
+        int cb = Add("c_backward", 4096L * w, w, true);
+        Link(lb, cb);
+        for (int i = 0; i < w; i++)
+        {
+            int b = Add($"r{i}_backward", 4096, 1, true);
+            Link(cb, b);
+            Link(rs[i], b);
+        }
+        return "{\"directed\": true, \"multigraph\": false, \"graph\": {}, \"nodes\": [" + string.Join(", ", nodes) + "], \"links\": [" + string.Join(", ", links) + "]}";
     }
 
     /// <summary>x[4,256] → W × Relu → Concat(axis 1) → ReduceSum: the loss.</summary>

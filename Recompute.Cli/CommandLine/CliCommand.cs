@@ -7,7 +7,14 @@ namespace Recompute.Cli.CommandLine;
 /// <param name="Stderr">Errors and, on a terminal, live status.</param>
 /// <param name="Cancellation">Ctrl-C or SIGTERM.</param>
 /// <param name="Interactive">True when <paramref name="Stderr"/> is a terminal: live status may be drawn there.</param>
-public sealed record CommandContext(TextWriter Stdout, TextWriter Stderr, CancellationToken Cancellation, bool Interactive);
+public sealed record CommandContext(TextWriter Stdout, TextWriter Stderr, CancellationToken Cancellation, bool Interactive)
+{
+    /// <summary>When the command began (the context is built as it starts): <c>--time-limit</c> counts from here.</summary>
+    public long Started { get; init; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>Time since the command began, reading its files included.</summary>
+    public TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(Started);
+}
 
 /// <summary>
 /// A <c>recompute</c> sub-command: a System.CommandLine <see cref="Command"/> whose arguments and options are

@@ -57,7 +57,7 @@ public sealed class CalibrateCommand : CliCommand
         catch (InvalidOperationException e)
         {
             // An op the runtime cannot run with these attributes or values (a 1-D convolution, a label out of range).
-            stderr.WriteLine($"recompute calibrate: {path}: {e.Message}");
+            stderr.WriteLine($"recompute calibrate: {Recompute.Planner.Files.TerminalText.Escape($"{path}: {e.Message}")}");
             return ExitCodes.BadInput;
         }
         finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = previousThreads; }
@@ -71,7 +71,7 @@ public sealed class CalibrateCommand : CliCommand
 
         var inv = CultureInfo.InvariantCulture;
         int planned = graph.Nodes.Count(n => n.IsPlanned);
-        stdout.WriteLine($"graph             {graph.Name} ({planned} planned tensors)");
+        stdout.WriteLine($"graph             {Recompute.Planner.Files.TerminalText.Escape(graph.Name)} ({planned} planned tensors)");
         stdout.WriteLine(string.Create(inv, $"forward           {result.TotalForwardSeconds:0.000000} s (sum of per-tensor medians over {repeat} steps)"));
         stdout.WriteLine(string.Create(inv, $"backward          {result.TotalBackwardSeconds:0.000000} s"));
         stdout.WriteLine(string.Create(inv, $"store-all step    {result.StepSeconds:0.000000} s (median, forward and backward)"));
@@ -80,8 +80,8 @@ public sealed class CalibrateCommand : CliCommand
                      .GroupBy(n => n.Op, StringComparer.Ordinal)
                      .Select(g => (g.Key, g.Sum(n => result.ForwardSeconds[n.Id] + result.BackwardSeconds[n.Id])))
                      .OrderByDescending(x => x.Item2).ThenBy(x => x.Key, StringComparer.Ordinal).Take(5))
-            stdout.WriteLine(string.Create(inv, $"  {op,-24} {seconds:0.000000} s"));
-        stdout.WriteLine($"wrote             {output}");
+            stdout.WriteLine(string.Create(inv, $"  {Recompute.Planner.Files.TerminalText.Escape(op),-24} {seconds:0.000000} s"));
+        stdout.WriteLine($"wrote             {Recompute.Planner.Files.TerminalText.Escape(output)}");
         return ExitCodes.Success;
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Recompute.Cli.CommandLine;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Data;
 using Recompute.Runtime.Execution;
@@ -45,7 +46,7 @@ public sealed class EvalCommand : CliCommand
         catch (InvalidOperationException e)
         {
             // An op the runtime cannot run with these attributes or values (a label out of range).
-            stderr.WriteLine($"recompute eval: {_input.Path(parse)}: {e.Message}");
+            stderr.WriteLine($"recompute eval: {TerminalText.Escape($"{_input.Path(parse)}: {e.Message}")}");
             return ExitCodes.BadInput;
         }
         bool weights = ModelWeights.FromGraphSource(graph) is not null;
@@ -71,16 +72,17 @@ public sealed class EvalCommand : CliCommand
     private static void WriteTable(TextWriter w, ComputationGraph graph, EvaluationResult r, string data, bool weights)
     {
         var inv = CultureInfo.InvariantCulture;
-        w.WriteLine($"graph      {graph.Name} ({graph.Count} nodes)");
+        w.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({graph.Count} nodes)");
         w.WriteLine($"weights    {(weights ? "the file's initializers" : "initialised from the seed")}");
-        w.WriteLine($"data       {data}");
+        w.WriteLine($"data       {TerminalText.Escape(data)}");
         w.WriteLine(string.Create(inv, $"loss       {r.Loss:0.000000}"));
         w.WriteLine();
         w.WriteLine($"{"output",-40} {"shape",-18} {"mean",12} {"std",12} {"min",12} {"max",12}");
         foreach (var o in r.Outputs)
         {
             var s = Describe(o);
-            string name = o.Name.Length > 40 ? o.Name[..37] + "..." : o.Name;
+            string escaped = TerminalText.Escape(o.Name);
+            string name = escaped.Length > 40 ? escaped[..37] + "..." : escaped;
             w.WriteLine(string.Create(inv, $"{name,-40} {o.ShapeText,-18} {s.Mean,12:G6} {s.Std,12:G6} {s.Min,12:G6} {s.Max,12:G6}"));
         }
     }

@@ -43,6 +43,7 @@ public sealed class MaxBatchCommand : CliCommand
 
         // Load once at the file's own batch so that a bad file fails before the search starts.
         var first = _input.Load(parse);
+        Recompute.Planner.Graph.LossRule.Check(first);
         MaxBatchResult result;
         // On a terminal: the batch size being tried and the elapsed time (silent when piped or with --format json).
         using (var status = LiveStatus.Begin(context, format == "table", $"{options.Solver}: largest batch in {ByteSize.Format(memory)}"))
@@ -55,7 +56,7 @@ public sealed class MaxBatchCommand : CliCommand
             : MaxBatchFormat.Table(result, first.Name + (first.ActivationDType is { } dt ? $" (floating activations as {dt})" : ""), parse.GetValue(_overhead) is { } text ? DescribeOverhead(text, options.MaxOverhead!.Value) : null));
         if (result.StoreAll.Batch == 0 && result.Planner.Batch == 0)
         {
-            stderr.WriteLine($"recompute maxbatch: not even a batch of 1 fits in {ByteSize.Format(memory)}: {result.Planner.AtNext?.Reason}{memoryValue.BareNumberHint(allowPercent: false)}");
+            stderr.WriteLine($"recompute maxbatch: not even a batch of 1 fits in {ByteSize.Format(memory)}: {Recompute.Planner.Files.TerminalText.Escape(result.Planner.AtNext?.Reason)}{memoryValue.BareNumberHint(allowPercent: false)}");
             return ExitCodes.Infeasible;
         }
         return ExitCodes.Success;

@@ -32,6 +32,9 @@ public sealed class PlanCommand : CliCommand
         Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _input.DType, _asGiven);
     }
 
+    /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
+    private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
+
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
@@ -51,6 +54,13 @@ public sealed class PlanCommand : CliCommand
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
         long budget = minMemory ? long.MaxValue : budgetValue!.Resolve(StoreAll);
         var options = _solver.Read(parse, graph, budget);
+        // For greedy and optimal, --time-limit bounds the whole command: reading the graph and the store-all reference
+        // count against it, and so does the search for the smallest budget below. Auto spends fixed shares of the
+        // limit as work (so the same input gives the same plan however long reading took): it gets the limit as given.
+        bool timed = solverName is "greedy" or "optimal";
+        var limit = options.TimeLimit;
+        TimeSpan Left() => limit - context.Elapsed;
+        if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
 
         PlanResult plan;
         long? minBudget = null;
@@ -59,7 +69,7 @@ public sealed class PlanCommand : CliCommand
         string doing = minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {options.TimeLimit.TotalSeconds:0.#} s)") : "");
+              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {limit.TotalSeconds:0.#} s)") : "");
         using var status = LiveStatus.Begin(context, format == "table", doing);
         // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
         options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
@@ -89,20 +99,37 @@ public sealed class PlanCommand : CliCommand
 
         long? smallest = null;
         string? smallestSolver = null;
+        bool hintCut = false;
         if (!plan.Feasible && options.BudgetBytes != long.MaxValue)
         {
             status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
-            // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
-            // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
-            // solver has none.
-            if (solverName == "optimal" && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
-            else if (FeasibleBudget.Smallest(problem, solverName, options, cancellation) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
-            else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, options, cancellation) is { } any)
-                (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);
-            // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
-            if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
-                RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = over.PeakBytes }, cancellation).Feasible)
-                (smallest, smallestSolver) = (over.PeakBytes, solverName);
+            // Greedy keeps to its time limit for the whole command: the search for the smallest budget gets what is
+            // left of it, and is cut (no hint) when that runs out. Issue 14: its bisection ran eight more solves of the
+            // full limit each after the first. (Auto's and optimal's hints still take their own time.)
+            bool cut = solverName == "greedy";
+            var left = Left();
+            using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            if (cut) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            var hintOptions = cut ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options;
+            var hintToken = hintLimit.Token;
+            try
+            {
+                // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
+                // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
+                // solver has none.
+                if (solverName == "optimal" && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
+                else if (FeasibleBudget.Smallest(problem, solverName, hintOptions, hintToken) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
+                else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, hintOptions, hintToken) is { } any)
+                    (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);
+                // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
+                if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
+                    RecomputePlanner.Plan(problem, solverName, hintOptions with { BudgetBytes = over.PeakBytes }, hintToken).Feasible)
+                    (smallest, smallestSolver) = (over.PeakBytes, solverName);
+            }
+            catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+            {
+                hintCut = true;
+            }
         }
 
         status.Dispose();
@@ -111,11 +138,12 @@ public sealed class PlanCommand : CliCommand
 
         if (!plan.Feasible)
         {
-            stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {plan.Solver.Reason ?? "infeasible"}" +
+            stderr.WriteLine($"recompute plan: no plan fits the budget of {CommandSupport.Bytes(budget)}: {Recompute.Planner.Files.TerminalText.Escape(plan.Solver.Reason ?? "infeasible")}" +
                 // The optimal solver's reason already names the smallest budget it found; say it once.
                 (smallest is { } s && !(smallestSolver == solverName && plan.Solver.MinFeasibleBudgetBytes == s)
                     ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
                     (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : "") +
+                (hintCut && smallest is null ? "; the time limit ran out before the smallest feasible budget was found (raise --time-limit)" : "") +
                 (budgetValue?.BareNumberHint() ?? ""));
             return ExitCodes.Infeasible;
         }

@@ -112,6 +112,8 @@ public sealed class ReportCommand : CliCommand
     public static int Execute(ComputationGraph graph, SweepOptions options, string dir, TextWriter stdout, TextWriter stderr,
         bool interactive, CancellationToken cancellation, Action<SweepProgress>? observe = null)
     {
+        // The graph's own faults (a loss that is not a scalar) before the folder is made: nothing half-written.
+        var problem = new PlanningProblem(graph);
         try { Directory.CreateDirectory(dir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -122,7 +124,7 @@ public sealed class ReportCommand : CliCommand
         {
             report = LiveStatus.Run(new CommandContext(stdout, stderr, cancellation, interactive), enabled: true,
                 $"finding the range of budgets for {graph.Name}",
-                status => BudgetSweep.Run(new PlanningProblem(graph), options,
+                status => BudgetSweep.Run(problem, options,
                     onReport: r => ReportFiles.WriteJson(r, dir),
                     onProgress: p =>
                     {
@@ -150,13 +152,13 @@ public sealed class ReportCommand : CliCommand
         if (!report.Complete)
         {
             stderr.WriteLine($"recompute report: interrupted after {report.Points.Length} of {report.Series.Length * report.Budgets.Length} points; " +
-                             $"{Path.Combine(dir, ReportFileNames.Json)} keeps them");
+                             $"{Recompute.Planner.Files.TerminalText.Escape(Path.Combine(dir, ReportFileNames.Json))} keeps them");
             return ExitCodes.Interrupted;
         }
         var written = ReportFiles.WriteAll(report, graph, dir);
         TerminalTables.WriteSummary(stdout, ReportSummary.Blocks(report), interactive);
         stdout.WriteLine();
-        stdout.WriteLine($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}");
+        stdout.WriteLine(Recompute.Planner.Files.TerminalText.Escape($"open {Path.Combine(dir, ReportFileNames.Html)} in a browser; also written: {string.Join(", ", written.Select(Path.GetFileName).Where(f => f != ReportFileNames.Html))}"));
         return ExitCodes.Success;
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
 using System.Text.Json;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
@@ -57,6 +58,8 @@ public sealed class TrainCommand : CliCommand
 
         var path = _input.Path(parse);
         var (graph, data) = _data.Load(parse, _input);
+        // A graph the runtime cannot train (a paper or Checkmate graph, a non-scalar loss) is refused before anything is printed.
+        TrainingSession.CheckExecutable(graph);
         var save = parse.GetValue(_save);
         if (save is not null && !(graph.Source ?? "").EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException("--save writes an ONNX model: the graph must be an .onnx file");
@@ -72,8 +75,8 @@ public sealed class TrainCommand : CliCommand
         bool table = format == "table";
         if (table)
         {
-            stdout.WriteLine($"graph      {graph.Name} ({graph.Count} nodes)");
-            stdout.WriteLine($"budget     {Bytes(budget)}, solver {solver}");
+            stdout.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({graph.Count} nodes)");
+            stdout.WriteLine($"budget     {Bytes(budget)}, solver {TerminalText.Escape(solver)}");
         }
         TrainingReport report;
         // On a terminal: planning, then the step and its loss, with the elapsed time (silent when piped or with --format json).
@@ -97,14 +100,14 @@ public sealed class TrainCommand : CliCommand
         catch (InfeasibleBudgetException e)
         {
             status.Dispose();
-            stderr.WriteLine($"recompute train: {e.Message}{budgetValue.BareNumberHint()}");
+            stderr.WriteLine($"recompute train: {TerminalText.Escape(e.Message)}{budgetValue.BareNumberHint()}");
             return ExitCodes.Infeasible;
         }
         catch (InvalidOperationException e)
         {
             // An op the runtime cannot run with these attributes or values (a 1-D convolution, a label out of range).
             status.Dispose();
-            stderr.WriteLine($"recompute train: {path}: {e.Message}");
+            stderr.WriteLine($"recompute train: {TerminalText.Escape($"{path}: {e.Message}")}");
             return ExitCodes.BadInput;
         }
 
@@ -113,7 +116,7 @@ public sealed class TrainCommand : CliCommand
         if (table)
         {
             WriteSummary(stdout, report);
-            if (save is not null) stdout.WriteLine($"saved             {save}");
+            if (save is not null) stdout.WriteLine($"saved             {TerminalText.Escape(save)}");
         }
         else WriteJson(stdout, graph, solver, report, save, parse.GetValue(_data.Data));
         return ExitCodes.Success;

@@ -38,7 +38,7 @@ public sealed class LiveStatus : IDisposable
                     .Columns(new SpinnerColumn(), new ElapsedTimeColumn(), new ProgressBarColumn { Width = 20 }, new TaskDescriptionColumn { Alignment = Justify.Left })
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask(Markup.Escape(description));
+                        var task = ctx.AddTask(Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(description)));
                         task.IsIndeterminate = true;
                         lock (_lock) { _task = task; _context = ctx; _console = console; }
                         _started.Set();
@@ -88,7 +88,7 @@ public sealed class LiveStatus : IDisposable
         lock (_lock)
         {
             if (_task is null) return;
-            _task.Description = Markup.Escape(text);
+            _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
             _context?.Refresh();
         }
     }
@@ -102,7 +102,7 @@ public sealed class LiveStatus : IDisposable
             _task.IsIndeterminate = false;
             _task.MaxValue = Math.Max(total, 1);
             _task.Value = Math.Min(done, _task.MaxValue);
-            _task.Description = Markup.Escape(text);
+            _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
         }
     }
 

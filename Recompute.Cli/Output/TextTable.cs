@@ -57,7 +57,8 @@ public sealed class ColumnTable(params string[] headers)
 {
     private readonly List<string[]> _rows = [headers];
 
-    public void Add(params string[] cells) => _rows.Add(cells);
+    /// <remarks>Cells pass through <see cref="Recompute.Planner.Files.TerminalText.Escape"/>, like <see cref="TextTable"/> values.</remarks>
+    public void Add(params string[] cells) => _rows.Add(cells.Select(Recompute.Planner.Files.TerminalText.Escape).ToArray());
 
     /// <summary>Draws the table with Spectre.Console on a terminal, else <see cref="WriteTo(TextWriter)"/>.</summary>
     /// <param name="rightAligned">Per column, on a terminal: numbers right-aligned.</param>

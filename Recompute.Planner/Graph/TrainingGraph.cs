@@ -50,10 +50,7 @@ public sealed class TrainingGraph
         Graph = graph; Tasks = tasks; _forwardTask = forwardTask; _gradTask = gradTask; IsExplicit = explicitBackward;
         _views = views ?? new ViewOf?[graph.Count];
         _gradientAlias = gradientAlias ?? Enumerable.Repeat(-1, graph.Count).ToArray();
-        var readers = new List<int>[tasks.Length];
-        for (int i = 0; i < tasks.Length; i++) readers[i] = [];
-        foreach (var t in tasks) foreach (var p in t.Inputs) readers[p].Add(t.Id);
-        _readers = readers.Select(r => r.ToArray()).ToArray();
+        _readers = ReadersOf(tasks);
         ForwardTime = tasks.Where(t => t.Kind == TaskKind.Forward).Sum(t => t.Time);
         BackwardTime = tasks.Where(t => t.Kind == TaskKind.Backward).Sum(t => t.Time);
     }
@@ -84,8 +81,99 @@ public sealed class TrainingGraph
     /// <summary>Tasks that read a task's buffer.</summary>
     public ReadOnlySpan<int> Readers(int task) => _readers[task];
 
+    /// <summary>The readers array itself: tasks read by the same groups of tasks share one (for caches keyed by it).</summary>
+    internal int[] ReadersArray(int task) => _readers[task];
+
     /// <summary>True when the DAG has backward tasks (derived or explicit): the canonical solvers need that split.</summary>
     public bool HasBackward => Tasks.Any(t => t.Kind == TaskKind.Backward);
+
+    /// <summary>
+    /// The readers of every task, sorted. Tasks that share one inputs array (<see cref="TaskSet"/> interns them) are
+    /// one group, and buffers read by the same groups share one readers array: one input read by W branches joined by
+    /// a Concat whose backward reads every operand gives W gradient tasks that read the same W + 1 buffers, which is
+    /// W² edges but only one distinct inputs array and one distinct readers array (issue 14: built per edge, W = 5,000
+    /// took 25 million list entries).
+    /// </summary>
+    private static int[][] ReadersOf(ImmutableArray<TrainingTask> tasks)
+    {
+        var groupOf = new Dictionary<int[], int>(ReferenceEqualityComparer.Instance);
+        var groups = new List<(int[] Inputs, List<int> Tasks)>();
+        foreach (var t in tasks)
+        {
+            var inputs = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(t.Inputs) ?? [];
+            if (inputs.Length == 0) continue;
+            if (!groupOf.TryGetValue(inputs, out int g)) { groupOf[inputs] = g = groups.Count; groups.Add((inputs, [])); }
+            groups[g].Tasks.Add(t.Id);
+        }
+        var signature = new List<int>?[tasks.Length];
+        for (int g = 0; g < groups.Count; g++)
+            foreach (int p in groups[g].Inputs) (signature[p] ??= []).Add(g);
+        var shared = new Dictionary<int[], int[]>(SequenceComparer.Instance);
+        var readers = new int[tasks.Length][];
+        for (int p = 0; p < tasks.Length; p++)
+        {
+            if (signature[p] is not { } sig) { readers[p] = []; continue; }
+            var key = sig.ToArray();
+            if (!shared.TryGetValue(key, out var r))
+            {
+                var all = new List<int>();
+                foreach (int g in key) all.AddRange(groups[g].Tasks);
+                all.Sort();
+                shared[key] = r = [.. all];
+            }
+            readers[p] = r;
+        }
+        return readers;
+    }
+
+    /// <summary>Equality of int arrays by content (interning inputs and readers arrays).</summary>
+    private sealed class SequenceComparer : IEqualityComparer<int[]>
+    {
+        public static readonly SequenceComparer Instance = new();
+        public bool Equals(int[]? x, int[]? y) => ReferenceEquals(x, y) || (x is not null && y is not null && x.AsSpan().SequenceEqual(y));
+        public int GetHashCode(int[] a)
+        {
+            var h = new HashCode();
+            h.AddBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
+            return h.ToHashCode();
+        }
+    }
+
+    /// <summary>
+    /// The buffers one gradient task reads, collected without a sorted set per task: members are marked in an array
+    /// over the tasks, and the sorted result is interned, so tasks that read the same buffers share one array.
+    /// </summary>
+    private sealed class TaskSet(int capacity)
+    {
+        private readonly int[] _mark = new int[capacity];
+        private readonly List<int> _members = [];
+        private readonly Dictionary<int[], ImmutableArray<int>> _interned = new(SequenceComparer.Instance);
+        private int _stamp = 1;
+
+        public void Add(int task)
+        {
+            if (_mark[task] == _stamp) return;
+            _mark[task] = _stamp;
+            _members.Add(task);
+        }
+
+        /// <summary>The members, sorted and interned; the set is empty afterwards.</summary>
+        public ImmutableArray<int> TakeSorted()
+        {
+            int[] sorted;
+            if (_members.Count * 16L > _mark.Length)
+            {
+                // Dense: a scan of the marks is cheaper than sorting (and linear in the tasks).
+                sorted = new int[_members.Count];
+                for (int t = 0, i = 0; t < _mark.Length; t++) if (_mark[t] == _stamp) sorted[i++] = t;
+            }
+            else { _members.Sort(); sorted = [.. _members]; }
+            _members.Clear();
+            _stamp++;
+            if (!_interned.TryGetValue(sorted, out var shared)) _interned[sorted] = shared = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(sorted);
+            return shared;
+        }
+    }
 
     /// <summary>Derives the training DAG of a graph (or takes its explicit backward pass as given).</summary>
     public static TrainingGraph Derive(ComputationGraph g) => g.HasExplicitBackward ? FromExplicit(g) : FromForward(g);
@@ -204,12 +292,13 @@ public sealed class TrainingGraph
             bool aliased = alias[v] >= 0;
             tasks.Add(new TrainingTask(tasks.Count, $"grad({g[v].Name})", TaskKind.Backward, v, v, aliased ? 0 : g[v].Bytes, aliased ? 0 : g[v].BackwardTime, []));
         }
+        var reads = new TaskSet(tasks.Count);
+        var hasParameters = g.Nodes.Select(node => HasParameters(g, node)).ToArray(); // once per op, not per operand
         for (int i = 0; i < tasks.Count; i++)
         {
             var t = tasks[i];
             if (t.Kind != TaskKind.Backward) continue;
             var v = g[t.Node];
-            var reads = new SortedSet<int>();
             var paramOps = new List<int>();
             foreach (var s in g.Successors(v.Id))
             {
@@ -219,19 +308,19 @@ public sealed class TrainingGraph
                 var reader = g[s];
                 for (int k = 0; k < reader.Inputs.Length; k++)
                     if (reader.Inputs[k] == v.Id) AddSaved(g, reader, k, fwd, root, reads);
-                if (HasParameters(g, reader) && FirstGradientOperand(g, reader, needsGrad) == v.Id)
+                if (hasParameters[s] && FirstGradientOperand(g, reader, needsGrad) == v.Id)
                 {
                     AddParameterSaved(g, reader, fwd, root, reads);
                     paramOps.Add(s);
                 }
             }
-            if (HasParameters(g, v) && FirstGradientOperand(g, v, needsGrad) < 0)
+            if (hasParameters[v.Id] && FirstGradientOperand(g, v, needsGrad) < 0)
             {
                 AddParameterSaved(g, v, fwd, root, reads);
                 paramOps.Add(v.Id);
             }
             paramOps.Sort();
-            tasks[i] = t with { Inputs = reads.ToImmutableArray(), ParameterGradientsOf = [.. paramOps] };
+            tasks[i] = t with { Inputs = reads.TakeSorted(), ParameterGradientsOf = [.. paramOps] };
         }
         return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false, views, alias);
     }
@@ -251,7 +340,7 @@ public sealed class TrainingGraph
 
     /// <summary>The planned values the vector-Jacobian product for input k of an op reads (<see cref="Node.SavedFor"/>).</summary>
     /// <remarks>A view read for the backward keeps its root's buffer alive too (see <see cref="AddForwardTasks"/>).</remarks>
-    private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, int[] root, SortedSet<int> reads)
+    private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, int[] root, TaskSet reads)
     {
         var (inputs, output, others) = op.SavedFor(k);
         foreach (int j in inputs)
@@ -275,7 +364,7 @@ public sealed class TrainingGraph
     }
 
     /// <summary>What the gradients of an op's parameters read.</summary>
-    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, int[] root, SortedSet<int> reads)
+    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, int[] root, TaskSet reads)
     {
         for (int k = 0; k < op.Inputs.Length; k++)
             if (g[op.Inputs[k]].Kind == NodeKind.Parameter) AddSaved(g, op, k, fwd, root, reads);

@@ -36,6 +36,9 @@ public static class AutoPortfolio
     /// <summary>The optimal solver runs only when its share of the time limit is at least this much.</summary>
     public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
 
+    /// <summary>Members bounded by their own work stop by the wall clock only at this many times the time limit.</summary>
+    public const double WallClockSafety = 3;
+
     /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
     public const double OptimalTimeShare = 0.5;
 
@@ -104,7 +107,14 @@ public static class AutoPortfolio
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
         var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
-        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, cancellation);
+        // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
+        // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
+        // at --time-limit 5), and the note then says the plan may differ between runs.
+        using var greedyLimit = new CancellationTokenSource();
+        var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
+        if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
+        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, cancellation, greedyLimit.Token);
+        if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0} times the time limit (this plan may differ between runs)");
         entries.Add(new Entry("greedy", greedy is { } g
             ? new PlanResult(new SolverResult("greedy", true, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
             : new PlanResult(new SolverResult("greedy", false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));

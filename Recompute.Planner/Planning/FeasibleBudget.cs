@@ -23,6 +23,7 @@ public static class FeasibleBudget
     /// </summary>
     public static FeasibleBudgetResult? Smallest(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
+        cancellation.ThrowIfCancellationRequested(); // a caller out of time (plan's hint under --time-limit) gets no search at all
         var plain = options with { WarmStart = null, BudgetBytes = long.MaxValue };
         bool auto = solverName == AutoPortfolio.Name;
         bool Member(string s) => auto ? s != "optimal" : s == solverName;

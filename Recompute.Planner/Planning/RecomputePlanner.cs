@@ -77,9 +77,12 @@ public static class RecomputePlanner
         long storeAll = StoreAllPeak(problem);
         var clock = Stopwatch.StartNew();
         long budget = options.BudgetBytes;
-        if (solver is AutoSolver) return AutoPortfolio.Plan(problem, options, cancellation);
+        if (solver is AutoSolver) return HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options);
         if (!Applies(problem, solver))
             return new PlanResult(new SolverResult(solverName, false, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
+        if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
+            return new PlanResult(new SolverResult(solverName, false, PlanStatus.NotApplicable,
+                Reason: $"solver 'store-all' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
         Candidate? best;
         if (solver is CanonicalDpSolver dp)
         {
@@ -126,7 +129,24 @@ public static class RecomputePlanner
                 Claim = null,
                 Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
             };
-        return new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget };
+        return HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
+            solverName, options);
+    }
+
+    /// <summary>
+    /// Every solver's schedule is checked against <c>--keep</c> and <c>--recompute</c> (<see cref="PinCheck"/>): one that
+    /// breaks a pin is refused as not applicable, with the pin named, never passed off as a plan that honours it.
+    /// </summary>
+    private static PlanResult HonourPins(PlanResult plan, string solverName, SolverOptions options)
+    {
+        if (options.Keep.IsEmpty && options.ForceRecompute.IsEmpty) return plan;
+        if (plan.Schedule is not { } schedule || PinCheck.Violation(schedule, options.Keep, options.ForceRecompute) is not { } broken) return plan;
+        return plan with
+        {
+            Solver = plan.Solver with { Feasible = false, Status = PlanStatus.NotApplicable, Claim = null, Reason = $"solver '{solverName}' found only a schedule that {broken}" },
+            Schedule = null,
+            Simulation = null,
+        };
     }
 
 

@@ -15,7 +15,7 @@ public static class MaxBatchFormat
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.Append(ci, $"graph {graphName}: device memory {ByteSize.Format(r.DeviceMemoryBytes)}, optimizer {Name(r.Optimizer)} ")
+        sb.Append(ci, $"graph {Files.TerminalText.Escape(graphName)}: device memory {ByteSize.Format(r.DeviceMemoryBytes)}, optimizer {Name(r.Optimizer)} ")
           .Append(r.Optimizer == OptimizerKind.Adam ? "(state 2x parameters)" : "(momentum, 1x parameters)")
           .Append(r.MaxOverhead is { } m ? $", overhead at most {overheadAsRead ?? ReportSummary.Percent(m)}" : "").Append('\n');
         var rows = new List<string[]> { new[] { "method", "batch", "fixed", "activation budget", "peak", "total", "overhead", "batch + 1" } };
@@ -53,7 +53,7 @@ public static class MaxBatchFormat
             if (need == have) { need = $"{p.ToString(CultureInfo.InvariantCulture)} B"; have = $"{n.ActivationBudgetBytes.ToString(CultureInfo.InvariantCulture)} B"; }
             return head + $"needs {need} > {have}";
         }
-        return head + (n.Reason ?? "no plan");
+        return head + Files.TerminalText.Escape(n.Reason ?? "no plan");
     }
 
     /// <param name="r">The answers.</param>

@@ -16,7 +16,7 @@ public sealed record SummaryBlock(string? Text, IReadOnlyList<string[]>? Rows = 
     public static SummaryBlock Table(List<string[]> rows, params bool[] rightAligned) => new(null, rows, rightAligned);
 }
 
-/// <summary>The readable terminal summary of a sweep (plain text, no control characters).</summary>
+/// <summary>The readable terminal summary of a sweep (plain text, no control characters: names pass through <see cref="Files.TerminalText"/>).</summary>
 public static class ReportSummary
 {
     /// <summary>The summary as plain text: tables in aligned columns.</summary>
@@ -41,7 +41,7 @@ public static class ReportSummary
         var g = report.Graph;
         var blocks = new List<SummaryBlock>
         {
-            SummaryBlock.Line(string.Create(ci, $"graph {g.Name}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
+            SummaryBlock.Line(string.Create(ci, $"graph {Files.TerminalText.Escape(g.Name)}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
                 string.Create(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}")),
             SummaryBlock.Line(string.Create(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget dp-approx plans for {ByteSize.Format(report.MinBudgetBytes)}; ") +
                 string.Create(ci, $"{report.Budgets.Length} budgets")),
@@ -61,7 +61,7 @@ public static class ReportSummary
             var least = feasible.OrderBy(p => p.PeakBytes).ThenBy(p => p.Overhead).FirstOrDefault();
             rows.Add(
             [
-                s.Name,
+                Files.TerminalText.Escape(s.Name),
                 least is null ? "-" : ByteSize.Format(least.PeakBytes!.Value),
                 least is null || report.StoreAllPeakBytes == 0 ? "-" : Percent(1 - (double)least.PeakBytes!.Value / report.StoreAllPeakBytes),
                 least?.Overhead is { } o ? Percent(o) : "-",
@@ -78,10 +78,10 @@ public static class ReportSummary
         {
             blocks.Add(SummaryBlock.Line(""));
             blocks.Add(SummaryBlock.Line(t.Feasible
-                ? string.Create(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {t.Series} needs {ByteSize.Format(t.PeakBytes!.Value)} ") +
+                ? string.Create(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} needs {ByteSize.Format(t.PeakBytes!.Value)} ") +
                   string.Create(ci, $"({Percent((double)t.PeakBytes.Value / report.StoreAllPeakBytes)} of store-all) for {Percent(t.Overhead ?? 0)} more forward time, ") +
                   string.Create(ci, $"recomputing {t.RecomputedTensors.Length} tensors")
-                : $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {t.Series} finds no plan"));
+                : $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} finds no plan"));
         }
         return blocks;
     }

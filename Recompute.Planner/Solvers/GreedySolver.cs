@@ -82,7 +82,7 @@ internal sealed class GreedySolver : ISolver
     private static (Schedule Schedule, SimulationResult Simulation)? SearchUntil(TrainingGraph training, IEnumerable<int[]> extraOrders,
         SolverOptions options, string solver, int variant, CancellationToken cancellation, Action<(Schedule, SimulationResult)?> improved)
     {
-        var starts = Orders(training).ToList();
+        var starts = Orders(training, cancellation).ToList();
         var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation, improved);
         if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
         int moves = MovesFor(training);
@@ -103,8 +103,8 @@ internal sealed class GreedySolver : ISolver
     }
 
     /// <summary>The first-run orders the greedy pass starts from: the DAG's task order and <see cref="GreedyRematerializer.MemoryAwareOrder"/>.</summary>
-    public static IEnumerable<int[]> Orders(TrainingGraph training) =>
-        [Enumerable.Range(0, training.Count).ToArray(), GreedyRematerializer.MemoryAwareOrder(training)];
+    public static IEnumerable<int[]> Orders(TrainingGraph training, CancellationToken cancellation = default) =>
+        [Enumerable.Range(0, training.Count).ToArray(), GreedyRematerializer.MemoryAwareOrder(training, cancellation)];
 
     /// <summary>
     /// The cheapest greedy schedule that fits <see cref="SolverOptions.BudgetBytes"/> by simulation and honours the
@@ -117,7 +117,12 @@ internal sealed class GreedySolver : ISolver
         var keep = training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet();
         var atGap = training.Tasks.Where(t => t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)).Select(t => t.Id).ToHashSet();
         (Schedule, SimulationResult)? best = null;
-        foreach (var order in orders)
+        foreach (var given in orders)
+        {
+            // --recompute evicts its tensors when the backward pass begins, so the backward must not begin before the
+            // forward pass has ended: a loss's gradient reads nothing, and an order that runs it first has its "gap"
+            // before anything is live (the pin was then honoured in name only, issue 14).
+            var order = atGap.Count > 0 ? ForwardFirst(training, given) : given;
             foreach (var score in Enum.GetValues<EvictionScore>())
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -127,6 +132,14 @@ internal sealed class GreedySolver : ISolver
                 if (sim.PeakBytes > options.BudgetBytes) continue;
                 if (best is null || sim.RecomputeTime < best.Value.Item2.RecomputeTime) { best = (schedule, sim); improved?.Invoke(best); }
             }
+        }
         return best;
     }
+
+    /// <summary>
+    /// The order with every forward task before every backward task, each part in its given relative order: still
+    /// topological, since no forward task reads a backward one.
+    /// </summary>
+    public static int[] ForwardFirst(TrainingGraph training, IReadOnlyList<int> order) =>
+        [.. order.Where(t => training.Tasks[t].Kind == TaskKind.Forward), .. order.Where(t => training.Tasks[t].Kind != TaskKind.Forward)];
 }

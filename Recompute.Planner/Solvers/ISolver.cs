@@ -196,8 +196,10 @@ public sealed class PlanningProblem
     /// <param name="graph">The graph to plan.</param>
     /// <param name="asGiven">Schedule the file's DAG as given (<see cref="TrainingGraph.AsGiven"/>): no derived
     /// gradients, and the store-all reference is the file's order run once without recomputation.</param>
+    /// <exception cref="GraphFormatException">A loss that is not a scalar float (<see cref="LossRule"/>).</exception>
     public PlanningProblem(ComputationGraph graph, bool asGiven = false)
     {
+        LossRule.Check(graph);
         Graph = graph;
         AsGiven = asGiven;
         Training = asGiven ? TrainingGraph.AsGiven(graph) : TrainingGraph.Derive(graph);

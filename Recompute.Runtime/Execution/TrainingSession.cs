@@ -144,6 +144,19 @@ public sealed partial class TrainingSession
             throw new ArgumentOutOfRangeException(nameof(options), b, "BudgetBytes must be positive");
     }
 
+    /// <summary>
+    /// Whether the runtime can train the graph at all (one scalar float loss, ops it implements, sizes that match
+    /// shapes), checked before any planning or output: a command can refuse a paper or Checkmate graph before it
+    /// prints anything.
+    /// </summary>
+    /// <exception cref="GraphFormatException">The graph cannot be executed; the message names the file and the tensor.</exception>
+    public static void CheckExecutable(ComputationGraph graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        CheckLoss(graph);
+        ScheduleExecutor.Check(TrainingGraph.Derive(graph));
+    }
+
     /// <summary>Training needs exactly one loss, a single floating-point value: without it every gradient is meaningless.</summary>
     internal static void CheckLoss(ComputationGraph graph)
     {
@@ -152,11 +165,7 @@ public sealed partial class TrainingSession
             throw new GraphFormatException(graph.Source, null, "the graph has no loss: training needs a scalar loss (e.g. SoftmaxCrossEntropyLoss, or a single scalar float output)");
         if (losses.Count > 1)
             throw new GraphFormatException(graph.Source, $"tensor '{losses[1].Name}'", $"the graph has {losses.Count} losses; training needs exactly one");
-        var loss = losses[0];
-        long elements = loss.Shape.Aggregate(1L, (a, d) => a * d);
-        if (elements != 1 || loss.DType is not ("float32" or "float" or "float64" or "float16" or "bfloat16"))
-            throw new GraphFormatException(graph.Source, $"tensor '{loss.Name}'",
-                $"the loss must be a scalar float, but it is {loss.DType} of shape [{string.Join(",", loss.Shape)}] (reduce it, e.g. with ReduceMean)");
+        LossRule.Check(graph);
     }
 
     public ComputationGraph Graph => Schedule.Training.Graph;

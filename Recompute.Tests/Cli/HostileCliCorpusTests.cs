@@ -185,6 +185,30 @@ public class HostileCliCorpusTests
             new("simulate on a directory schedule", w => ["simulate", w.Graph(), w.Folder("s.json")], 2, "is a directory, not a schedule file"),
             new("inspect on a FIFO", w => ["inspect", w.Fifo("g.onnx")], 2, "is a FIFO"),
             new("report on a link to /dev/zero", w => ["report", w.Link("g.json", "/dev/zero"), "-o", w.P("rep")], 2, "is a character device"),
+
+            // ---- a loss that is not one value: refused by every planner path with the runtime's rule (LossRule)
+            new("inspect on a native loss of 16 elements", w => ["inspect", w.File("nl.json", NonScalarLoss())], 2, "tensor 'l': the loss must be a scalar float, but it is float32 of shape [4,4]"),
+            new("plan on a native loss of 16 elements", w => ["plan", w.File("nl.json", NonScalarLoss()), "--budget", "100%"], 2, "tensor 'l': the loss must be a scalar float"),
+            new("report on a native loss of 16 elements", w => ["report", w.File("nl.json", NonScalarLoss()), "-o", w.P("rep")], 2, "tensor 'l': the loss must be a scalar float"),
+            new("maxbatch on a native loss of 16 elements", w => ["maxbatch", w.File("nl.json", NonScalarLoss()), "--memory", "1GB"], 2, "tensor 'l': the loss must be a scalar float"),
+            new("simulate on a native loss of 16 elements", w => ["simulate", w.File("nl.json", NonScalarLoss()), w.File("s.json", "{}"u8.ToArray())], 2, "tensor 'l': the loss must be a scalar float"),
+            new("plan on an ONNX loss with reduction none", w => ["plan", w.File("none.onnx", ReductionNone()), "--budget", "100%"], 2, "none.onnx: tensor 'loss': the loss must be a scalar float, but it is float32 of shape [4] (a loss with reduction \"none\"?"),
+            new("inspect on an ONNX loss with reduction none", w => ["inspect", w.File("none.onnx", ReductionNone())], 2, "tensor 'loss': the loss must be a scalar float"),
+            new("train on an ONNX loss with reduction none", w => ["train", w.File("none.onnx", ReductionNone()), "--budget", "100%", "--steps", "1"], 2, "tensor 'loss': the loss must be a scalar float"),
+
+            // ---- train and eval on graphs the runtime cannot run: refused before a line is printed
+            new("train on a paper .txt", w => ["train", w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph)), "--budget", "100%", "--steps", "1"], 2, "cg.txt: tensor '2': op 'LinearFunction' is not supported by the runtime"),
+            new("eval on a paper .txt", w => ["eval", w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph))], 2, "cg.txt: tensor '2': op 'LinearFunction' is not supported by the runtime"),
+            new("train on a Checkmate graph", w => ["train", w.File("cm.json", CheckmateGraph()), "--budget", "100%", "--steps", "1"], 2, "cm.json: tensor 'x': op 'Op' is not supported by the runtime"),
+            new("eval on a Checkmate graph", w => ["eval", w.File("cm.json", CheckmateGraph())], 2, "cm.json: tensor 'x': op 'Op' is not supported by the runtime"),
+
+            // ---- names from files in error lines: escaped, one line
+            new("plan --time-file with a key holding terminal controls", w =>
+            {
+                var t = w.File("t.json", System.Text.Encoding.UTF8.GetBytes("{\"unit\": \"s\", \"times\": {\"" + System.Text.Json.JsonEncodedText.Encode(EvilName) + "\": 1}}"));
+                return ["plan", w.Graph(), "--budget", "100%", "--time-file", t];
+            }, 2, "h\\e[31mred"),
+            new("plan on a missing file whose name holds terminal controls", w => ["plan", w.P("g\u001b[2J\nplan feasible\u009b\u202e.json"), "--budget", "100%"], 2, "g\\e[2J\\nplan feasible\\u009b\\u202e.json"),
         };
         return cases.Select(c => new object[] { c });
     }
@@ -200,6 +224,33 @@ public class HostileCliCorpusTests
         nodes.Add($"{{\"name\": \"loss\", \"op\": \"Sum\", \"kind\": \"loss\", \"inputs\": [\"a{n - 1}\"], \"bytes\": 4, \"time\": 1}}");
         return System.Text.Encoding.UTF8.GetBytes("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"chain\", \"nodes\": [" + string.Join(", ", nodes) + "]}");
     }
+
+    /// <summary>x → h → l, the loss of shape [4,4] (64 bytes): a per-element loss nobody reduced.</summary>
+    private static byte[] NonScalarLoss() => System.Text.Encoding.UTF8.GetBytes(
+        "{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"nl\", \"nodes\": [" +
+        "{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"inputs\": [], \"bytes\": 64, \"shape\": [4, 4]}, " +
+        "{\"name\": \"h\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 64, \"time\": 1, \"shape\": [4, 4]}, " +
+        "{\"name\": \"l\", \"op\": \"Mul\", \"kind\": \"loss\", \"inputs\": [\"h\", \"h\"], \"bytes\": 64, \"time\": 1, \"shape\": [4, 4]}]}");
+
+    /// <summary>SoftmaxCrossEntropyLoss with reduction "none" as the graph's output: a loss of shape [4].</summary>
+    private static byte[] ReductionNone()
+    {
+        var m = new Recompute.Tests.Import.OnnxModelBuilder().Input("x", Recompute.Tests.Import.OnnxModelBuilder.Float, 4, 3).Input("y", Recompute.Tests.Import.OnnxModelBuilder.Long, 4)
+            .Node("SoftmaxCrossEntropyLoss", ["x", "y"], ["loss"], Recompute.Tests.Import.OnnxModelBuilder.Str("reduction", "none"))
+            .Output("loss", Recompute.Tests.Import.OnnxModelBuilder.Float, 4);
+        return Google.Protobuf.MessageExtensions.ToByteArray(m.Model);
+    }
+
+    /// <summary>A Checkmate training graph: x → a → Loss, with its backward nodes.</summary>
+    private static byte[] CheckmateGraph() => System.Text.Encoding.UTF8.GetBytes(
+        "{\"directed\": true, \"multigraph\": false, \"graph\": {}, \"nodes\": [" +
+        "{\"id\": 0, \"name\": \"x\", \"backward\": false, \"cost_cpu\": 0, \"cost_ram\": 64}, " +
+        "{\"id\": 1, \"name\": \"a\", \"backward\": false, \"cost_cpu\": 1, \"cost_ram\": 64}, " +
+        "{\"id\": 2, \"name\": \"Loss\", \"backward\": false, \"cost_cpu\": 1, \"cost_ram\": 4}, " +
+        "{\"id\": 3, \"name\": \"Loss_backward\", \"backward\": true, \"cost_cpu\": 1, \"cost_ram\": 64}, " +
+        "{\"id\": 4, \"name\": \"a_backward\", \"backward\": true, \"cost_cpu\": 1, \"cost_ram\": 64}], " +
+        "\"links\": [{\"source\": 0, \"target\": 1}, {\"source\": 1, \"target\": 2}, {\"source\": 2, \"target\": 3}, " +
+        "{\"source\": 3, \"target\": 4}, {\"source\": 1, \"target\": 4}]}");
 
     [Fact]
     public void SizesJustUnderTheLimit_PlanAndReport()
@@ -268,6 +319,37 @@ public class HostileCliCorpusTests
     }
 
     [Fact]
+    public void NamesInEveryCommandsOutput_AreEscaped()
+    {
+        // An MLP whose loss tensor has the evil name, in a file whose name holds controls too: every command that
+        // prints the graph's, a tensor's or a file's name (train, eval, calibrate, maxbatch, report's summary,
+        // inspect, plan) prints them escaped, and no forged line appears.
+        using var w = new Workspace();
+        var m = new Recompute.Tests.Import.OnnxModelBuilder()
+            .Input("x", Recompute.Tests.Import.OnnxModelBuilder.Float, 4, 8).Input("y", Recompute.Tests.Import.OnnxModelBuilder.Long, 4)
+            .Input("w1", Recompute.Tests.Import.OnnxModelBuilder.Float, 8, 5)
+            .Node("MatMul", ["x", "w1"], [EvilName])
+            .Node("SoftmaxCrossEntropyLoss", [EvilName, "y"], [EvilName + "loss"], Recompute.Tests.Import.OnnxModelBuilder.Str("reduction", "mean"))
+            .Output(EvilName + "loss", Recompute.Tests.Import.OnnxModelBuilder.Float);
+        var g = w.File("m\u001b[31m\nplan feasible\u009b\u202e.onnx", Google.Protobuf.MessageExtensions.ToByteArray(m.Model));
+        foreach (var args in new[]
+                 {
+                     new[] { "train", g, "--budget", "100%", "--steps", "1" }, ["eval", g], ["calibrate", g, "-o", w.P("t.json"), "--repeat", "1", "--warmup", "0"],
+                     ["maxbatch", g, "--memory", "64MB"], ["report", g, "-o", w.P("rep"), "--points", "3", "--time-limit", "0.5"], ["inspect", g], ["plan", g, "--budget", "100%"],
+                 })
+        {
+            var (code, stdout, stderr) = Run(args);
+            Assert.True(code == 0, $"{args[0]}: exit {code}; {stderr}");
+            foreach (var text in new[] { stdout, stderr })
+            {
+                Assert.DoesNotContain(text, ch => TerminalText.IsUnsafe(ch) && ch != '\n');
+                Assert.DoesNotContain(text.Split('\n'), l => l.StartsWith("plan feasible", StringComparison.Ordinal));
+            }
+            Assert.Contains("\\e[31m", stdout);
+        }
+    }
+
+    [Fact]
     public void TerminalText_EscapesC0C1DelAndBidi_AndKeepsOtherText()
     {
         Assert.Equal("a\\e[31mb\\nc\\u009bd\\u007fe\\u202ef\\u2066g", TerminalText.Escape("a\u001b[31mb\nc\u009bd\u007fe\u202ef\u2066g"));
@@ -300,6 +382,7 @@ public class HostileCliCorpusTests
         var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.True(line.StartsWith("recompute " + args[0] + ": ", StringComparison.Ordinal), line);
         Assert.True(line.Contains(c.Expected, StringComparison.Ordinal), $"expected \"{c.Expected}\" in: {line}");
+        Assert.DoesNotContain(line, TerminalText.IsUnsafe);
         Assert.DoesNotContain("   at ", stderr);
         Assert.DoesNotContain("Exception", stderr);
         Assert.Equal("", stdout);

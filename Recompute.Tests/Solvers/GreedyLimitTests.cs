@@ -42,6 +42,38 @@ public class GreedyLimitTests
     }
 
     [Fact]
+    public void WideConcatThatReadsEveryOperand_SharesItsArrays_AndPlans()
+    {
+        // A native Concat without backwardNeeds: its backward reads every operand, so each of the W branch gradients
+        // reads all W branches (W² edges). They share one inputs array, and the branches one readers array, so the
+        // training DAG stays linear in memory; the memory-aware order and greedy stop when told and plan it.
+        const int w = 1000;
+        var b = new GraphBuilder("wide");
+        int x = b.Input("x", 64);
+        var branches = Enumerable.Range(0, w).Select(i => b.Activation($"r{i}", "Relu", [x], 64, 1)).ToList();
+        int c = b.Activation("c", "Concat", branches, 64L * w, w);
+        b.Loss("loss", "Sum", [c], 4, 1);
+        var problem = new PlanningProblem(b.Build());
+        var training = problem.Training;
+        var grads = branches.Select(n => training.Tasks[training.GradTaskOf(n)]).ToList();
+        var branchTasks = branches.Select(training.ForwardTaskOf).ToHashSet();
+        Assert.All(grads, t => Assert.True(branchTasks.IsSubsetOf(t.Inputs)));
+        Assert.Single(grads.Select(t => System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(t.Inputs)!).Distinct(ReferenceEqualityComparer.Instance));
+        Assert.Single(branches.Select(n => training.ReadersArray(training.ForwardTaskOf(n))).Distinct(ReferenceEqualityComparer.Instance));
+        Assert.Equal(w + 1, training.Readers(training.ForwardTaskOf(branches[0])).Length); // c and the W gradients
+
+        using var stopped = new CancellationTokenSource();
+        stopped.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => GreedyRematerializer.MemoryAwareOrder(training, stopped.Token));
+        var order = GreedyRematerializer.MemoryAwareOrder(training);
+        Assert.Equal(Enumerable.Range(0, training.Count), order.Order());
+        long storeAll = Recompute.Planner.Planning.RecomputePlanner.StoreAllPeak(problem);
+        var plan = Recompute.Planner.Planning.RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = storeAll, TimeLimit = TimeSpan.FromSeconds(30) });
+        Assert.True(plan.Feasible, plan.Solver.Reason);
+        Assert.Equal(plan.Simulation!.PeakBytes, Simulator.Simulate(plan.Schedule!).PeakBytes);
+    }
+
+    [Fact]
     public void TimeLimit_OfZero_GivesTheStoreAllPlanWhenItFits()
     {
         // A time limit that has passed before the first greedy run: the solver still answers, with the store-all
