@@ -103,6 +103,8 @@ public sealed class LiveStatus : IDisposable
             _task.MaxValue = Math.Max(total, 1);
             _task.Value = Math.Min(done, _task.MaxValue);
             _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
+            // Drawn at once, as Say: a fast sweep's points would otherwise pass between two ticks unseen.
+            _context?.Refresh();
         }
     }
 

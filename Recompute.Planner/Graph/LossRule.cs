@@ -8,7 +8,7 @@ namespace Recompute.Planner.Graph;
 /// meant changes every gradient. A loss of unknown shape (the paper's and Checkmate's graphs have none) is taken
 /// as scalar.
 /// </summary>
-public static class LossRule
+internal static class LossRule
 {
     /// <summary>Refuses the first loss that is not a scalar float, naming the file and the tensor.</summary>
     /// <exception cref="GraphFormatException">A loss with more than one element, or of a non-float type.</exception>

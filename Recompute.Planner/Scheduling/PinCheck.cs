@@ -16,7 +16,7 @@ namespace Recompute.Planner.Scheduling;
 /// so an order may start with it) is judged by the same point: the first backward step alone would let t be kept
 /// through a backward pass that starts before it is even computed.</para>
 /// </remarks>
-public static class PinCheck
+internal static class PinCheck
 {
     /// <summary>The first pin the schedule breaks, as a phrase (<c>recomputes 'h', pinned by --keep</c>), or null.</summary>
     public static string? Violation(Schedule schedule, ImmutableHashSet<int> keep, ImmutableHashSet<int> forceRecompute)
