@@ -38,17 +38,14 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// leaving them out keeps it a relaxation). Keep pins have no R (the plans that honour them never re-run them).
 /// </para>
 /// <para>
-/// The chain is a path of the DAG that maximises the total excess of its tasks, where a task's excess is how far
-/// its inputs, its output and every buffer that one of its descendants reads would exceed the budget together
-/// (only such tasks can force recomputation); the most exceeding tasks of that path become cuts while the
-/// estimated decisions stay under <see cref="DecisionTarget"/>.
+/// The cuts are chosen by the caller (<see cref="GeneralBound"/>) from <see cref="CutAnalysis.Path"/>: the path of the
+/// DAG that maximises the total excess of its tasks, where a task's excess is how far its inputs, its output and
+/// every buffer that one of its descendants reads would exceed the budget together (only such tasks can force
+/// recomputation).
 /// </para>
 /// </remarks>
 internal sealed class CutRelaxation
 {
-    /// <summary>Decisions the relaxation aims at (cuts are dropped, least exceeding first, to stay under it).</summary>
-    public const int DecisionTarget = 60_000;
-
     private readonly Func<double, double> _toTime;
     private readonly Dictionary<(int Cut, int Task), BoolVar> _kept = [];
 

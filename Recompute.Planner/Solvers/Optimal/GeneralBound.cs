@@ -86,18 +86,11 @@ internal static class GeneralBound
     {
         if (run is null || !result.Feasible) return result;
         double bound = Math.Min(run.Bound, recompute);
-        double once = training.ForwardTime + training.BackwardTime;
         double recomputeGap = recompute > 0 ? Math.Max(0, (recompute - bound) / recompute) : 0;
         result = result with { GeneralLowerBound = bound, GeneralRecomputeGap = recomputeGap };
         if (result.LowerBound is { } existing && existing > bound) return result;
-        double total = once + recompute;
-        return result with
+        return OptimalSolver.WithGap(result, training, recompute, bound) with
         {
-            LowerBound = bound,
-            Gap = total > 0 ? Math.Max(0, (recompute - bound) / total) : 0,
-            RecomputeGap = recomputeGap,
-            TotalCost = total,
-            TotalLowerBound = once + bound,
             BoundSource = bound > 0 ? Source : "one run of every task",
             Status = bound >= recompute && recompute > 0 ? PlanStatus.Optimal : result.Status,
             // The stage model's words no longer describe the bound; a canonical claim still describes the status.

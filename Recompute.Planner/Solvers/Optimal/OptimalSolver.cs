@@ -260,7 +260,7 @@ internal sealed class OptimalSolver : ISolver
     /// of 0 on recomputation is a proof for any schedule), <see cref="SolverResult.RecomputeGap"/> relative to the
     /// recomputation alone.
     /// </summary>
-    private static SolverResult WithGap(SolverResult result, TrainingGraph training, double recompute, double lowerBound)
+    internal static SolverResult WithGap(SolverResult result, TrainingGraph training, double recompute, double lowerBound)
     {
         double once = training.ForwardTime + training.BackwardTime;
         double total = once + recompute;
