@@ -24,6 +24,7 @@ public static class Program
             ["optimal"] = OptimalTable.Table,
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
+            ["dp-work"] = DpWorkTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,

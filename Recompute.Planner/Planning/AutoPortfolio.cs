@@ -9,7 +9,7 @@ namespace Recompute.Planner.Planning;
 /// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
 /// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
 /// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
-/// <see cref="ExactDpTimeShare"/> of the time limit), greedy (also over the first-run orders of the plans found so
+/// <see cref="ExactDpTimeShare"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
 /// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
 /// </summary>
@@ -40,10 +40,10 @@ public static class AutoPortfolio
     public const double WallClockSafety = 3;
 
     /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
-    public const double OptimalTimeShare = 0.5;
+    public const double OptimalTimeShare = 0.4;
 
     /// <summary>Share of the time limit the bound for every schedule (<see cref="GeneralBound"/>) gets, as CP-SAT's deterministic time.</summary>
-    public const double BoundTimeShare = 0.3;
+    public const double BoundTimeShare = 0.25;
 
     /// <summary>
     /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
@@ -93,12 +93,19 @@ public static class AutoPortfolio
             long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
             {
+                // Its share of the limit is work (DpWork), so where it stops does not depend on the machine's load;
+                // the wall clock stops it only at WallClockSafety times that share.
+                var share = options.TimeLimit * ExactDpTimeShare;
                 using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-                using var deadline = Deadline.Start(exactLimit, options.TimeLimit * ExactDpTimeShare);
-                try { entries.Add(new Entry("dp", RecomputePlanner.Plan(problem, "dp", options, exactLimit.Token))); }
+                using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
+                try { entries.Add(new Entry("dp", RecomputePlanner.Plan(problem, "dp", options with { DpWork = DpWork.For(share) }, exactLimit.Token))); }
+                catch (DpWorkLimitException)
+                {
+                    notes.Add("the exact DP was stopped at its share of the time limit (a longer --time-limit lets it finish)");
+                }
                 catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
                 {
-                    notes.Add("the exact DP was stopped at its share of the time limit");
+                    notes.Add($"the exact DP was stopped by the wall clock at {WallClockSafety:0} times its share of the time limit (a busy machine; this plan may differ between runs)");
                 }
             }
             else notes.Add($"dp not run (more than {lowerSetLimit} lower sets)");
@@ -129,6 +136,8 @@ public static class AutoPortfolio
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
             optimal = new OptimalSolver { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
                 .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, cancellation);
+            if (optimal.WallClockCut)
+                notes.Add("the optimal solver's CP-SAT search did not finish its share of the work within its share of the time limit, so what it found was set aside (it would differ between runs; a longer --time-limit gives it the time)");
             if (optimal.Result.Feasible)
             {
                 var r = optimal.Result;
@@ -175,6 +184,8 @@ public static class AutoPortfolio
         {
             var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
                 options.TimeLimit * BoundTimeShare, options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation);
+            if (general?.WallClockCut == true)
+                notes.Add("a search of the bound did not finish its share of the work within its share of the time limit, so its bound was set aside (it would differ between runs; a longer --time-limit gives it the time)");
             result = result with
             {
                 Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, general),

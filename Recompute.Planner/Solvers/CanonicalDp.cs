@@ -21,6 +21,7 @@ internal sealed class CanonicalDp
     private readonly double _unit;
     private readonly int _threads;
     private readonly LivenessBlockCost? _liveness;
+    private readonly DpWork? _work;
 
     /// <summary>Lower bound of a block's memory as a multiple of its bytes: 2 (values and gradients) in the paper model, 1 by replay.</summary>
     private int BlockFactor => _liveness is null ? 2 : 1;
@@ -30,8 +31,12 @@ internal sealed class CanonicalDp
     /// <param name="unit">Time quantum: overheads are summed in multiples of it.</param>
     /// <param name="liveness">When given, blocks are sized by replaying the schedule the lowering emits
     /// (<see cref="LivenessBlockCost"/>) instead of the paper's bound.</param>
-    public CanonicalDp(LowerSetFamily family, IEnumerable<int> keep, IEnumerable<int> recompute, double unit, int threads = 0, LivenessBlockCost? liveness = null)
+    /// <param name="work">When given, the DPs count their transitions into it and stop (<see cref="DpWorkLimitException"/>)
+    /// at its limit, checked between size classes: the point where they stop does not depend on the machine or the threads.</param>
+    public CanonicalDp(LowerSetFamily family, IEnumerable<int> keep, IEnumerable<int> recompute, double unit, int threads = 0,
+        LivenessBlockCost? liveness = null, DpWork? work = null)
     {
+        _work = work;
         _f = family;
         _liveness = liveness;
         _keep = family.Dag.NewSet();
@@ -76,15 +81,27 @@ internal sealed class CanonicalDp
     private long PaperStep(int a, int b) => 2 * (_f.Mem[b] - _f.Mem[a]) + _f.MemA[b] + _f.MemB[b];
 
     /// <summary>The block's memory by replay (callers take the smaller of it and the paper's bound).</summary>
-    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch)
+    /// <param name="work">Gets the replay's cost (<see cref="ReplayWorkPerNode"/> per node of the block) when it replays.</param>
+    private long StepMemory(int a, int b, LivenessBlockCost.Scratch? scratch, ref long work)
     {
-        if (_replayMemo is null) return _liveness!.Peak(a, b, scratch!);
+        if (_replayMemo is null)
+        {
+            work += ReplayWorkPerNode * (_f.Size[b] - _f.Size[a]);
+            return _liveness!.Peak(a, b, scratch!);
+        }
         // Only the thread filling set b writes entries (·, b), and a later run reads them: no race.
         long index = (long)a * _f.Count + b;
         long peak = _replayMemo[index];
-        if (peak < 0) _replayMemo[index] = peak = _liveness!.Peak(a, b, scratch!);
+        if (peak < 0)
+        {
+            work += ReplayWorkPerNode * (_f.Size[b] - _f.Size[a]);
+            _replayMemo[index] = peak = _liveness!.Peak(a, b, scratch!);
+        }
         return peak;
     }
+
+    /// <summary><see cref="DpWork"/> units a replayed block costs per node (a replay walks each node's readers twice).</summary>
+    private const long ReplayWorkPerNode = 16;
 
     /// <summary>Largest family whose replayed block peaks are remembered across the deepening runs (a count² table).</summary>
     private const int ReplayMemoSets = 2048;
@@ -113,6 +130,7 @@ internal sealed class CanonicalDp
             int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
             if (from == to) continue;
             ct.ThrowIfCancellationRequested();
+            _work?.Check();
             if (to - from < 8 || _threads == 1)
             {
                 var scratch = serial.Value;
@@ -208,12 +226,15 @@ internal sealed class CanonicalDp
 
         SizeBySize(() => new TimeScratch((int)tauCap + 1, _liveness?.NewScratch()), (b, s) =>
         {
+            long work = 0;
             for (int size = 0; size < _f.Size[b]; size++)
             {
                 int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
                 // factor·(M(L') − M(L)) ≤ budget − m with m ≥ 0 bounds M(L) from below.
                 long floor = _f.Mem[b] - budget / BlockFactor;
-                for (int a = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor); a < to; a++)
+                int first = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor);
+                work += to - first;
+                for (int a = first; a < to; a++)
                 {
                     if (minM[a] == long.MaxValue) continue;
                     if (minM[a] > budget - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
@@ -221,11 +242,13 @@ internal sealed class CanonicalDp
                     // Replaying a block costs O(|V'|); the paper's O(1) bound is an upper estimate of it, so when every
                     // state of L fits under that bound the replay cannot change which states pass.
                     long paper = PaperStep(a, b);
-                    long step = _liveness is null || maxM[a] <= budget - paper ? paper : Math.Min(paper, StepMemory(a, b, s.Block));
+                    long step = _liveness is null || maxM[a] <= budget - paper ? paper : Math.Min(paper, StepMemory(a, b, s.Block, ref work));
                     if (minM[a] > budget - step) continue;
                     var (cache, tau) = Transition(a, b);
                     var fa = fronts[a];
-                    for (int i = fa.FirstWithin(budget - step, objective); i < fa.Count; i++)
+                    int within = fa.FirstWithin(budget - step, objective);
+                    work += fa.Count - within;
+                    for (int i = within; i < fa.Count; i++)
                     {
                         long m = fa.M[i];
                         if (m > budget - step) continue;
@@ -242,6 +265,7 @@ internal sealed class CanonicalDp
                     }
                 }
             }
+            _work?.Add(work);
             fronts[b] = Harvest(s, objective, keepAll: b == _f.Full);
             minM[b] = fronts[b].Count == 0 ? long.MaxValue : fronts[b].MinM;
             maxM[b] = fronts[b].Count == 0 ? long.MinValue : fronts[b].M.Max();
@@ -345,19 +369,23 @@ internal sealed class CanonicalDp
         SizeBySize(() => (Candidates: new List<PeakEntry>(), Block: _liveness?.NewScratch()), (b, scratch) =>
         {
             var candidates = scratch.Candidates;
+            long work = 0;
             for (int size = 0; size < _f.Size[b]; size++)
             {
                 int from = _f.SizeStart[size], to = _f.SizeStart[size + 1];
                 long floor = _f.Mem[b] - upperBound / BlockFactor;
-                for (int a = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor); a < to; a++)
+                int first = floor <= 0 ? from : _f.LowerBoundByMem(from, to, floor);
+                work += to - first;
+                for (int a = first; a < to; a++)
                 {
                     if (minM[a] == long.MaxValue) continue;
                     if (minM[a] > upperBound - BlockFactor * (_f.Mem[b] - _f.Mem[a]) || !_f.IsProperSubset(a, b) || !PinsAllow(a, b)) continue;
                     long paper = PaperStep(a, b);
-                    long step = _liveness is null ? paper : Math.Min(paper, StepMemory(a, b, scratch.Block));
+                    long step = _liveness is null ? paper : Math.Min(paper, StepMemory(a, b, scratch.Block, ref work));
                     if (minM[a] > upperBound - step) continue;
                     var (cache, _) = Transition(a, b);
                     var fa = fronts[a];
+                    work += fa.Length;
                     for (int i = 0; i < fa.Length; i++)
                     {
                         var e = fa[i];
@@ -367,6 +395,7 @@ internal sealed class CanonicalDp
                     }
                 }
             }
+            _work?.Add(work);
             fronts[b] = PrunePeaks(candidates);
             minM[b] = fronts[b].Length == 0 ? long.MaxValue : fronts[b].Min(e => e.M);
             candidates.Clear();
@@ -409,3 +438,32 @@ internal sealed class CanonicalDp
         return kept.ToArray();
     }
 }
+
+/// <summary>
+/// A work limit shared by the canonical DP runs of one planning call: transitions and front entries scanned,
+/// counted per set and checked between size classes (so the runs stop at the same point on any machine and with
+/// any thread count). <see cref="Planning.AutoPortfolio"/> gives the exact DP its share of the time limit this way.
+/// </summary>
+internal sealed class DpWork(long limit)
+{
+    private long _done;
+
+    /// <summary>Work units a second on this project's reference machine (2 cores): the exact DP on GoogLeNet.</summary>
+    public const double UnitsPerSecond = 2e8;
+
+    /// <summary>The work of about <paramref name="time"/> on the reference machine.</summary>
+    public static DpWork For(TimeSpan time) => new((long)Math.Min(long.MaxValue / 2, Math.Max(0, time.TotalSeconds) * UnitsPerSecond));
+
+    public long Limit => limit;
+    public long Done => Interlocked.Read(ref _done);
+    public void Add(long work) => Interlocked.Add(ref _done, work);
+
+    /// <summary>Throws <see cref="DpWorkLimitException"/> once the work done passes the limit.</summary>
+    public void Check()
+    {
+        if (Done > limit) throw new DpWorkLimitException(limit);
+    }
+}
+
+/// <summary>A canonical DP stopped at its <see cref="DpWork"/> limit.</summary>
+internal sealed class DpWorkLimitException(long limit) : OperationCanceledException($"the DP stopped at its work limit of {limit} units");

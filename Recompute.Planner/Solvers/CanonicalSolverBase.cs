@@ -87,7 +87,7 @@ internal abstract class CanonicalDpSolver : ISolver
             options.Keep.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
             options.ForceRecompute.Select(n => dag.IndexOf[n]).Where(i => i >= 0),
             CanonicalDp.ChooseUnit(dag, options.TimeBuckets), options.Threads,
-            options.BlockModel == BlockCostModel.Liveness ? new LivenessBlockCost(dag, problem.Training, family) : null);
+            options.BlockModel == BlockCostModel.Liveness ? new LivenessBlockCost(dag, problem.Training, family) : null, options.DpWork);
     }
 
     /// <summary>Worst-case relative error of the DP's overhead from rounding each block's time to the quantum.</summary>

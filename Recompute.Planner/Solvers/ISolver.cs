@@ -53,6 +53,8 @@ public sealed record SolverOptions
     public Schedule? WarmStart { get; init; }
     /// <summary>Told the best plan so far while a searching solver runs (the optimal solver); null: nobody listens.</summary>
     public IProgress<SolverProgress>? Progress { get; init; }
+    /// <summary>A work limit for the canonical DPs of this call (the <c>auto</c> portfolio's exact DP); null: none.</summary>
+    internal DpWork? DpWork { get; init; }
 }
 
 /// <summary>

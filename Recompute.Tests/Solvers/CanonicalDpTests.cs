@@ -69,6 +69,34 @@ public class CanonicalDpTests
     }
 
     [Theory]
+    [InlineData(31)] [InlineData(32)]
+    public void WorkLimit_StopsTheExactDp_AtTheSamePoint_WithAnyThreadCount(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 20));
+        long min = RecomputePlanner.MinMemory(problem, "dp", new SolverOptions()).MinBudgetBytes;
+        long budget = min + (RecomputePlanner.StoreAllPeak(problem) - min) / 3;
+        var options = new SolverOptions { BudgetBytes = budget };
+        // The whole run's work, counted with no limit, is the same with one thread and with four.
+        var one = new DpWork(long.MaxValue / 2);
+        var four = new DpWork(long.MaxValue / 2);
+        var plan = RecomputePlanner.Plan(problem, "dp", options with { Threads = 1, DpWork = one });
+        RecomputePlanner.Plan(problem, "dp", options with { Threads = 4, DpWork = four });
+        Assert.True(plan.Feasible);
+        Assert.True(one.Done > 0);
+        Assert.Equal(one.Done, four.Done);
+        // Half that work is not enough: the DP stops, with either thread count, having done the same work.
+        var halfOne = new DpWork(one.Done / 2);
+        var halfFour = new DpWork(one.Done / 2);
+        Assert.Throws<DpWorkLimitException>(() => RecomputePlanner.Plan(problem, "dp", options with { Threads = 1, DpWork = halfOne }));
+        Assert.Throws<DpWorkLimitException>(() => RecomputePlanner.Plan(problem, "dp", options with { Threads = 4, DpWork = halfFour }));
+        Assert.Equal(halfOne.Done, halfFour.Done);
+        Assert.True(halfOne.Done > one.Done / 2);
+        // A limit of the whole work lets it finish with the same plan.
+        var exact = RecomputePlanner.Plan(problem, "dp", options with { Threads = 2, DpWork = new DpWork(one.Done) });
+        Assert.Equal(ScheduleFormat.ToJson(plan.Schedule!), ScheduleFormat.ToJson(exact.Schedule!));
+    }
+
+    [Theory]
     [InlineData(21)] [InlineData(22)] [InlineData(23)] [InlineData(24)]
     public void DeepeningTimeCap_ReturnsTheUncappedChain(int seed)
     {

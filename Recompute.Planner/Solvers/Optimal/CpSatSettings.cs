@@ -11,7 +11,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <see cref="SatParameters"/> descriptor first (a name missing from this OR-Tools version throws a managed
 /// exception instead of aborting).
 /// </summary>
-/// <param name="TimeLimit">Wall-clock limit of the search.</param>
+/// <param name="TimeLimit">Wall-clock limit of the search (see <see cref="WorkLimited"/> for its deterministic one).</param>
 /// <param name="Workers">Search workers (at least 1).</param>
 /// <param name="Seed">Random seed of the search.</param>
 /// <param name="LinearizationLevel">How much of the model goes into the linear relaxation (CP-SAT's 0, 1 or 2; 2 adds
@@ -20,29 +20,46 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// Reproducibility: with the same seed and worker count the search is deterministic (one worker is sequential;
 /// several workers are interleaved deterministically with <c>interleave_search</c>), so a search that ends by
 /// proof or by its deterministic time limit returns the same plan every time. A search cut by the wall-clock
-/// limit or by cancellation returns whatever it had at that moment.
+/// limit or by cancellation returns whatever it had at that moment (<see cref="CutByWallClock"/> tells which).
 /// </remarks>
 /// <param name="Presolve">Whether CP-SAT presolves the model (slow on models with tens of thousands of variables).</param>
 internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, int LinearizationLevel = 1, bool Presolve = true)
 {
-    /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
     /// <summary>
-    /// The wall-clock limit as a multiple of <see cref="TimeLimit"/> (plus a second when above 1): 1 makes both limits
-    /// equal (whichever comes first ends the search); above 1 the deterministic limit decides on a busy machine too,
-    /// so the result does not depend on the load.
+    /// When true, the search is limited as work: CP-SAT's deterministic time may reach
+    /// <see cref="DeterministicPerSecond"/> times <see cref="TimeLimit"/>, and the wall clock still ends it at
+    /// <see cref="TimeLimit"/>. A search that ends by proof or by its deterministic limit returns the same result on
+    /// any load; one the wall clock ended (<see cref="CutByWallClock"/>) does not, and work-limited callers set its
+    /// result aside. When false, both limits equal <see cref="TimeLimit"/>.
     /// </summary>
-    public double WallClockFactor { get; init; } = 1;
+    public bool WorkLimited { get; init; }
 
+    /// <summary>
+    /// CP-SAT's deterministic seconds per wall-clock second on this project's models, on the 2-core reference machine:
+    /// between 0.01 (the cut relaxation's chain on GPT-2) and 0.6 (small single-cut models), about 0.05 on the stage
+    /// models of the shipped graphs.
+    /// </summary>
+    public const double DeterministicPerSecond = 0.05;
+
+    private double WallSeconds => Math.Max(0.05, TimeLimit.TotalSeconds);
+
+    private double DeterministicSeconds => WorkLimited ? WallSeconds * DeterministicPerSecond : WallSeconds;
+
+    /// <summary>
+    /// Whether the wall clock ended a work-limited search: it neither proved its answer nor reached its deterministic
+    /// limit. Its solution and bound then depend on the machine's speed and load.
+    /// </summary>
+    public bool CutByWallClock(CpSolver solver, CpSolverStatus status) =>
+        WorkLimited && status is not (CpSolverStatus.Optimal or CpSolverStatus.Infeasible or CpSolverStatus.ModelInvalid)
+        && (solver.Response?.DeterministicTime ?? 0) < DeterministicSeconds;
+
+    /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
     public string ToParameterText()
     {
-        double seconds = Math.Max(0.05, TimeLimit.TotalSeconds);
-        double wall = WallClockFactor > 1 ? seconds * WallClockFactor + 1 : seconds;
         var fields = new List<(string Name, string Value)>
         {
-            ("max_time_in_seconds", wall.ToString("R", CultureInfo.InvariantCulture)),
-            // A deterministic limit equal to the wall-clock one: on this machine it is usually reached first, so
-            // a run cut by the limit is reproducible too.
-            ("max_deterministic_time", seconds.ToString("R", CultureInfo.InvariantCulture)),
+            ("max_time_in_seconds", WallSeconds.ToString("R", CultureInfo.InvariantCulture)),
+            ("max_deterministic_time", DeterministicSeconds.ToString("R", CultureInfo.InvariantCulture)),
             ("num_workers", Math.Max(1, Workers).ToString(CultureInfo.InvariantCulture)),
             ("random_seed", Seed.ToString(CultureInfo.InvariantCulture)),
             ("interleave_search", Workers > 1 ? "true" : "false"),

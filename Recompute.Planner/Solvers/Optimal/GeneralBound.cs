@@ -9,7 +9,11 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <param name="Cuts">Cut tasks of the relaxation that proved it.</param>
 /// <param name="CpStatus">CP-SAT's status on that relaxation.</param>
 /// <param name="Elapsed">Analysis plus solving time.</param>
-internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, TimeSpan Elapsed);
+internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, TimeSpan Elapsed)
+{
+    /// <summary>Whether a work-limited search was ended by the wall clock before its work limit (its bound was set aside).</summary>
+    public bool WallClockCut { get; init; }
+}
 
 /// <summary>
 /// The lower bound on recomputation that holds for every schedule (<see cref="CutRelaxation"/>), searched by CP-SAT
@@ -39,8 +43,10 @@ internal static class GeneralBound
     public const string Source = "cut relaxation";
 
     /// <summary>Proves a bound within <paramref name="limit"/>; null when the DAG is too large, the time too short, or the search was cancelled.</summary>
+    /// <param name="workLimited">Limit each search as work (<see cref="CpSatSettings.WorkLimited"/>) and keep only the
+    /// bounds of searches that ended by proof or by that limit, so that the bound does not depend on the machine's load.</param>
     public static GeneralBoundRun? Prove(TrainingGraph training, long budgetBytes, IReadOnlySet<int> neverRecompute, TimeSpan limit,
-        int workers, int seed, CancellationToken cancellation)
+        int workers, int seed, CancellationToken cancellation, bool workLimited = true)
     {
         if (training.Count == 0 || training.Count > MaxTasks || limit < TimeSpan.FromMilliseconds(200) || cancellation.IsCancellationRequested) return null;
         var clock = Stopwatch.StartNew();
@@ -60,21 +66,24 @@ internal static class GeneralBound
         if (chain.Count > 1) tries.Add(chain);
 
         GeneralBoundRun? best = null;
+        bool wallClockCut = false;
         var share = limit / (tries.Count + 1);
         foreach (var cuts in tries)
         {
             if (cancellation.IsCancellationRequested) return null;
             var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
-            var settings = new CpSatSettings(share, workers, seed) { WallClockFactor = 3 };
+            var settings = new CpSatSettings(share, workers, seed) { WorkLimited = workLimited };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
             var status = solver.Solve(relaxation.Model);
             if (cancellation.IsCancellationRequested) return null;
+            if (settings.CutByWallClock(solver, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)) continue;
             double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
             if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, cuts.Count, status.ToString(), TimeSpan.Zero);
         }
-        return best is null ? null : best with { Elapsed = clock.Elapsed };
+        return best is null ? (wallClockCut ? new GeneralBoundRun(0, 0, "WALL_CLOCK", clock.Elapsed) { WallClockCut = true } : null)
+            : best with { Elapsed = clock.Elapsed, WallClockCut = wallClockCut };
     }
 
     /// <summary>

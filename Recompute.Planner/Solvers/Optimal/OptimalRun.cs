@@ -34,6 +34,10 @@ internal sealed record OptimalRun(
     /// <summary>What proved <see cref="SolverResult.LowerBound"/>: "cp-sat" (the exact stage model), "relaxation"
     /// (<see cref="StageRelaxation"/>) or "one run of every task" (a bound of 0 on recomputation).</summary>
     public string BoundSource { get; init; } = "one run of every task";
+
+    /// <summary>Whether a work-limited CP-SAT search of the run was ended by the wall clock before its work limit (see
+    /// <see cref="OptimalSolver.WorkLimited"/>): what it found was set aside.</summary>
+    public bool WallClockCut { get; init; }
 }
 
 /// <summary>A run of <see cref="StageRelaxation"/>.</summary>
@@ -41,4 +45,8 @@ internal sealed record OptimalRun(
 /// <param name="CpStatus">CP-SAT's status on the relaxation.</param>
 /// <param name="Decisions">Boolean decisions of the relaxation.</param>
 /// <param name="Elapsed">Building plus solving time.</param>
-internal sealed record RelaxationRun(double? Bound, string CpStatus, int Decisions, TimeSpan Elapsed);
+internal sealed record RelaxationRun(double? Bound, string CpStatus, int Decisions, TimeSpan Elapsed)
+{
+    /// <summary>Whether the search was ended by the wall clock before its work limit.</summary>
+    public bool WallClockCut { get; init; }
+}

@@ -102,9 +102,10 @@ internal sealed class OptimalSolver : ISolver
 
     /// <summary>
     /// When true, the time limit is spent as work, not by the wall clock: the phases get their shares of the limit
-    /// whatever time the earlier ones took, the greedy rounds are counted from the limit, and CP-SAT stops at its
-    /// deterministic limit (the wall clock only at three times it). The same input then gives the same plan on a
-    /// busy machine too, at the price of overrunning the limit there. The <c>auto</c> portfolio runs this way.
+    /// whatever time the earlier ones took, the greedy rounds are counted from the limit, the exact DP's share is
+    /// <see cref="DpWork"/>, and what a CP-SAT search found counts only when it ended by proof or by its deterministic
+    /// limit (<see cref="CpSatSettings.WorkLimited"/>); a search the wall clock ended is set aside. The same input then
+    /// gives the same plan and bound on a busy machine too. The <c>auto</c> portfolio runs this way.
     /// </summary>
     public bool WorkLimited { get; init; }
 
@@ -120,7 +121,7 @@ internal sealed class OptimalSolver : ISolver
         double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
         if (recompute <= 0) return run;
         var general = GeneralBound.Prove(problem.Training, options.BudgetBytes, KeepTasks(problem.Training, options), share,
-            options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation);
+            options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation, WorkLimited);
         return run with { Result = GeneralBound.Attach(run.Result, problem.Training, recompute, general), General = general };
     }
 
@@ -177,7 +178,7 @@ internal sealed class OptimalSolver : ISolver
                 string source = lb > 0 ? "relaxation" : "one run of every task";
                 return new OptimalRun(WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = source },
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
-                { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source };
+                { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source, WallClockCut = relaxed?.WallClockCut == true };
             }
             return Infeasible(PlanStatus.Unknown, $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
@@ -196,12 +197,14 @@ internal sealed class OptimalSolver : ISolver
             double lb = Math.Min(best, Math.Max(Math.Max(0, model.ToTime(bound)), relaxation?.Bound ?? 0));
             progress.Report(new SolverProgress(Name, $"CP-SAT solution {++solutions}", best, once + best > 0 ? (best - lb) / (once + best) : 0));
         };
-        var (status, solver) = SolveModel(model.Model, options, Remaining(options, clock), cancellation, onSolution);
+        var (status, solver, mainCut) = SolveModel(model.Model, options, Remaining(options, clock), cancellation, onSolution);
+        bool wallClockCut = mainCut || relaxation?.WallClockCut == true;
         using (solver)
         {
-            string cpStatus = status.ToString();
-            bool found = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
-            double? cpBound = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
+            // A work-limited run sets aside what a search cut by the wall clock found (it depends on the load).
+            string cpStatus = mainCut ? "WALL_CLOCK" : status.ToString();
+            bool found = !mainCut && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
+            double? cpBound = !mainCut && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
                 ? Math.Max(0, model.ToTime(solver.BestObjectiveBound)) : null;
             // The better of CP-SAT's bound on the model and the relaxation's (both hold for the stage model over π).
             double? lowerBound = relaxation?.Bound is { } rb && (cpBound is null || rb > cpBound) ? rb : cpBound;
@@ -222,7 +225,7 @@ internal sealed class OptimalSolver : ISolver
                     Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb) with { Note = note, BoundSource = boundSource(lb), Claim = StageClaim(order) };
                 return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
                     warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm)
-                { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb) };
+                { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb), WallClockCut = wallClockCut };
             }
             if (warm is not null)
             {
@@ -232,7 +235,7 @@ internal sealed class OptimalSolver : ISolver
                 double lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : 0;
                 var result = WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = boundSource(lb), Claim = lb > 0 ? StageClaim(order) : null };
                 return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true)
-                { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb) };
+                { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb), WallClockCut = wallClockCut };
             }
             long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
             string why = status == CpSolverStatus.Infeasible
@@ -319,11 +322,12 @@ internal sealed class OptimalSolver : ISolver
         var approx = RecomputePlanner.Plan(problem, "dp-approx", canonical, CancellationToken.None);
         if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart("dp-approx", 3, approx.Schedule!, approx.Simulation!));
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        using var deadline = Deadline.Start(exactLimit, share);
+        // Work-limited runs count the DP's share as work (DpWork); the wall clock stops it only at three times it.
+        using var deadline = Deadline.Start(exactLimit, WorkLimited ? share * 3 : share);
         long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
         try
         {
-            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = lowerSetLimit }, exactLimit.Token);
+            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
             exactDp = "finished";
             if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart("dp", 2, exact.Schedule!, exact.Simulation!));
         }
@@ -475,30 +479,30 @@ internal sealed class OptimalSolver : ISolver
         if (plan is not null && StagePlan.FromSchedule(order, plan) is { } hint) relaxation.Hint(hint);
         var left = limit - clock.Elapsed;
         if (left < TimeSpan.FromMilliseconds(500)) return null;
-        var (status, solver) = SolveModel(relaxation.Model, options, left, ct);
+        var (status, solver, wallClockCut) = SolveModel(relaxation.Model, options, left, ct);
         using (solver)
         {
-            double? bound = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
+            double? bound = !wallClockCut && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown
                 ? Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound)) : null;
-            return new RelaxationRun(bound, status.ToString(), relaxation.DecisionCount, clock.Elapsed);
+            return new RelaxationRun(bound, wallClockCut ? "WALL_CLOCK" : status.ToString(), relaxation.DecisionCount, clock.Elapsed) { WallClockCut = wallClockCut };
         }
     }
 
-    private (CpSolverStatus, CpSolver) SolveModel(StageModel model, SolverOptions options, TimeSpan limit, CancellationToken ct) =>
-        SolveModel(model.Model, options, limit, ct);
 
     /// <param name="onSolution">Called with the objective and the best bound at every solution CP-SAT finds; null: no callback.</param>
-    private (CpSolverStatus, CpSolver) SolveModel(CpModel model, SolverOptions options, TimeSpan limit, CancellationToken ct,
+    /// <returns>CP-SAT's status, the solver (to read the solution from) and whether the wall clock ended the search
+    /// before its work limit (<see cref="CpSatSettings.CutByWallClock"/>).</returns>
+    private (CpSolverStatus, CpSolver, bool WallClockCut) SolveModel(CpModel model, SolverOptions options, TimeSpan limit, CancellationToken ct,
         Action<double, double>? onSolution = null)
     {
         int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
-        var settings = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve) { WallClockFactor = WorkLimited ? 3 : 1 };
+        var settings = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve) { WorkLimited = WorkLimited };
         var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         using var callback = onSolution is null ? null : new SolutionProgress(onSolution);
         var status = solver.Solve(model, callback);
-        return (status, solver);
+        return (status, solver, !ct.IsCancellationRequested && settings.CutByWallClock(solver, status));
     }
 
     /// <summary>CP-SAT's solution callback, passing the objective and the best bound on.</summary>
@@ -524,10 +528,10 @@ internal sealed class OptimalSolver : ISolver
         var model = new StageModel(order, long.MaxValue, StageObjective.PeakBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
         if (start is not null && StagePlan.FromSchedule(order, start) is { } hint) model.Hint(hint);
         var limit = TimeSpan.FromTicks(Math.Min(Remaining(options, clock).Ticks, TimeSpan.FromSeconds(5).Ticks));
-        var (status, solver) = SolveModel(model, options, limit, ct);
+        var (status, solver, cut) = SolveModel(model.Model, options, limit, ct);
         using (solver)
         {
-            if (status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
+            if (!cut && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
             {
                 var sim = Simulator.Simulate(model.Extract(solver).ToSchedule("optimal", null));
                 if (best is null || sim.PeakBytes < best) best = sim.PeakBytes;
