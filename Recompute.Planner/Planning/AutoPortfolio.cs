@@ -40,10 +40,10 @@ public static class AutoPortfolio
     public const double WallClockSafety = 3;
 
     /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
-    public const double OptimalTimeShare = 0.4;
+    public const double OptimalTimeShare = 0.3;
 
     /// <summary>Share of the time limit the bound for every schedule (<see cref="GeneralBound"/>) gets, as CP-SAT's deterministic time.</summary>
-    public const double BoundTimeShare = 0.25;
+    public const double BoundTimeShare = 0.2;
 
     /// <summary>
     /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
@@ -137,7 +137,7 @@ public static class AutoPortfolio
             optimal = new OptimalSolver { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
                 .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, cancellation);
             if (optimal.WallClockCut)
-                notes.Add("the optimal solver's CP-SAT search did not finish its share of the work within its share of the time limit, so what it found was set aside (it would differ between runs; a longer --time-limit gives it the time)");
+                notes.Add("the optimal solver's CP-SAT search did not finish its share of the work in time, so what it found was set aside (it would differ between runs); a longer --time-limit gives it the time");
             if (optimal.Result.Feasible)
             {
                 var r = optimal.Result;
@@ -185,13 +185,16 @@ public static class AutoPortfolio
             var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
                 options.TimeLimit * BoundTimeShare, options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation);
             if (general?.WallClockCut == true)
-                notes.Add("a search of the bound did not finish its share of the work within its share of the time limit, so its bound was set aside (it would differ between runs; a longer --time-limit gives it the time)");
+                notes.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             result = result with
             {
                 Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, general),
                 SolveSeconds = clock.Elapsed.TotalSeconds,
             };
         }
+        // Every plan carries a bound: without a proven one, that no schedule runs a task less than once (0 recomputed).
+        if (result.Solver.LowerBound is null && result.Simulation is { } simulated)
+            result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0) with { BoundSource = "one run of every task" } };
         return notes.Count == 0 ? result : result with { Solver = result.Solver with { Note = string.Join("; ", new[] { result.Solver.Note }.Where(n => n is not null).Concat(notes)) } };
     }
 

@@ -26,7 +26,9 @@ public static class FeasibleBudget
         cancellation.ThrowIfCancellationRequested(); // a caller out of time (plan's hint under --time-limit) gets no search at all
         var plain = options with { WarmStart = null, BudgetBytes = long.MaxValue };
         bool auto = solverName == AutoPortfolio.Name;
-        bool Member(string s) => auto ? s != "optimal" : s == solverName;
+        // The exact DP also plans the chains of dp-approx, per-block and chen (its family holds them): their least
+        // budgets are its candidates too.
+        bool Member(string s) => auto ? s != "optimal" : s == solverName || (solverName == "dp" && s is "dp-approx" or "per-block" or "chen");
         var candidates = new List<(long Budget, string Solver)>();
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         if (Member("store-all") && options.ForceRecompute.IsEmpty) candidates.Add((storeAll, "store-all"));

@@ -50,4 +50,33 @@ public class SmallestFeasibleBudgetTests
         var canonical = RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", new SolverOptions());
         Assert.True(greedy.Value < canonical, $"greedy {greedy} vs dp-approx {canonical}");
     }
+
+    /// <summary>
+    /// The exact DP's family holds every chain of lower sets: wherever dp-approx's, per-block's or chen's chain fits
+    /// by simulation, the exact DP plans too and recomputes no more (issue 11: ResNet-50's per-block chain simulates to
+    /// 1,541,406,720 B, and dp alone reached 1,592,786,944 B at least); and its smallest feasible budget is at most theirs.
+    /// </summary>
+    [Fact]
+    public void ExactDp_ReachesEveryChainOfItsFamily_ThatAnotherSolverFinds()
+    {
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "resnet50-b64.onnx")));
+        var perBlock = FeasibleBudget.Smallest(problem, "per-block", new SolverOptions());
+        Assert.NotNull(perBlock);
+        Assert.Equal(1_541_406_720, perBlock.BudgetBytes);
+        var dp = FeasibleBudget.Smallest(problem, "dp", new SolverOptions());
+        Assert.NotNull(dp);
+        Assert.True(dp.BudgetBytes <= perBlock.BudgetBytes, $"dp's smallest budget {dp.BudgetBytes} is above per-block's {perBlock.BudgetBytes}");
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        foreach (long budget in new[] { perBlock.BudgetBytes, storeAll * 35 / 100, storeAll / 2 })
+        {
+            var exact = RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = budget });
+            Assert.True(exact.Feasible, $"dp at {budget}: {exact.Solver.Reason}");
+            Assert.True(exact.Simulation!.PeakBytes <= budget);
+            foreach (var other in new[] { "dp-approx", "per-block", "chen" })
+            {
+                var plan = RecomputePlanner.Plan(problem, other, new SolverOptions { BudgetBytes = budget });
+                if (plan.Feasible) Assert.True(exact.Simulation.RecomputeTime <= plan.Simulation!.RecomputeTime, $"{other} recomputes less than dp at {budget}");
+            }
+        }
+    }
 }
