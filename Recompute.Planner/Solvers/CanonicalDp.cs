@@ -448,13 +448,13 @@ internal sealed class DpWork(long limit)
 {
     private long _done;
 
-    /// <summary>Work units a second on this project's reference machine (2 cores): the exact DP on GoogLeNet.</summary>
+    /// <summary>Work units a second on this project's reference machine (2 cores): the exact DP on PSPNet's 12,533
+    /// lower sets (the <c>dp-work</c> benchmark table).</summary>
     public const double UnitsPerSecond = 2e8;
 
     /// <summary>The work of about <paramref name="time"/> on the reference machine.</summary>
     public static DpWork For(TimeSpan time) => new((long)Math.Min(long.MaxValue / 2, Math.Max(0, time.TotalSeconds) * UnitsPerSecond));
 
-    public long Limit => limit;
     public long Done => Interlocked.Read(ref _done);
     public void Add(long work) => Interlocked.Add(ref _done, work);
 
