@@ -77,7 +77,7 @@ public static class AutoPortfolio
         {
             var plan = Fixed(problem, "store-all", storeAll.Schedule, storeAll.Simulation, budget, storeAllPeak);
             // Nothing to recompute is optimal over every schedule: exactly store-all wherever it fits.
-            if (plan.Feasible && options.Objective == Objective.Time)
+            if (plan.Feasible && options.Objective == Objective.Time && storeAll.Simulation.RecomputeTime == 0)
                 return Finish(plan, "store-all", clock, proven: true);
             entries.Add(new Entry("store-all", plan));
         }

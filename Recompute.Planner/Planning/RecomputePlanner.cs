@@ -50,7 +50,7 @@ public static class RecomputePlanner
         StoreAllCache.GetValue(problem, p =>
         {
             var schedule = p.AsGiven ? Liveness.RunOnce(p.Training, "store-all", null)
-                : Lowering.Lower(p.Training, p.Forward, StoreAllSolver.Strategy(p.Forward), "store-all", null);
+                : Lowering.StoreAll(p.Training, p.Forward, "store-all", null);
             return new StoreAllPlan(schedule, Simulator.Simulate(schedule));
         }).AsTuple();
 

@@ -15,7 +15,18 @@ namespace Recompute.Planner.Scheduling;
 /// </summary>
 internal static class Lowering
 {
-    public static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes)
+    /// <summary>
+    /// The store-all schedule: every forward tensor once, in block order, each kept until its last reader.
+    /// Unlike lowering <see cref="StoreAllSolver.Strategy"/>, a tensor no later forward tensor reads
+    /// but backward does (a Dropout mask, a dead end such as an auxiliary output) is kept too, so nothing is recomputed.
+    /// </summary>
+    public static Schedule StoreAll(TrainingGraph training, ForwardDag dag, string solver, long? budgetBytes) =>
+        Lower(training, dag, StoreAllSolver.Strategy(dag), solver, budgetBytes, keepEverything: true);
+
+    public static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes) =>
+        Lower(training, dag, strategy, solver, budgetBytes, keepEverything: false);
+
+    private static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes, bool keepEverything)
     {
         var g = training.Graph;
         var blockOf = Enumerable.Repeat(-1, g.Count).ToArray();
@@ -52,7 +63,9 @@ internal static class Lowering
                 foreach (int p in training.Tasks[t].Inputs)
                     if (!available[p]) Recompute(training, p, available, steps);
                 steps.Add(new Step(StepKind.Compute, t));
+                available[t] = true;
             }
+            if (keepEverything) continue;
             // Inputs a dead end needed from an earlier block were recomputed for it; they are not checkpoints.
             for (int i = before; i < steps.Count; i++) available[steps[i].Task] = false;
             foreach (var n in strategy.Blocks[b])

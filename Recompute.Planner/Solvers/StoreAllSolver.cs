@@ -20,8 +20,12 @@ internal sealed class StoreAllSolver : ISolver
         // As given, store-all is the file's order run once (the reference of the Checkmate/Moccasin protocol).
         if (problem.AsGiven)
             return new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Scheduling.Liveness.RunOnce(problem.Training, Name, null));
+        // The strategy is reported for the paper model; the schedule keeps what the strategy's lowering would
+        // recompute (tensors only backward reads), so store-all recomputes nothing.
         var strategy = Strategy(problem.Forward);
         var cost = PaperCostModel.Evaluate(problem.Forward, strategy);
-        return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
+        return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: strategy,
+            Schedule: Scheduling.Lowering.StoreAll(problem.Training, problem.Forward, Name, null),
+            PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
     }
 }

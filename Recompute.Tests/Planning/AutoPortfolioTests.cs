@@ -1,7 +1,10 @@
 using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
+using Recompute.Planner.Scheduling;
 using Recompute.Planner.Solvers;
+using Recompute.Tests.Import;
 using Recompute.Tests.Support;
 
 namespace Recompute.Tests.Planning;
@@ -70,6 +73,28 @@ public class AutoPortfolioTests
             Assert.Equal(0, auto.Simulation!.RecomputeTime);
             Assert.Equal(schedule.Steps, auto.Schedule!.Steps);
         }
+    }
+
+    /// <summary>
+    /// Store-all recomputes nothing even where the forward graph has tensors only backward reads (LayerNormalization's
+    /// mean and inverse deviation, Dropout masks): lowering its strategy would drop them as non-checkpoints and
+    /// recompute them. Auto at store-all's peak is that same schedule, proven optimal.
+    /// </summary>
+    [Fact]
+    public void StoreAll_RecomputesNothing_OnTensorsOnlyBackwardReads()
+    {
+        var problem = new PlanningProblem(GraphLoader.Load(OnnxTestFiles.Graph("gpt2-2l-t128.onnx")));
+        Assert.Contains(problem.Forward.DeadEnds, d => problem.Graph[d].Name.EndsWith(".mean", StringComparison.Ordinal));
+        var (schedule, sim) = RecomputePlanner.StoreAll(problem);
+        Assert.DoesNotContain(schedule.Steps, s => s.Kind == StepKind.Recompute);
+        Assert.Equal(0, sim.RecomputeTime);
+        var alone = RecomputePlanner.Plan(problem, "store-all", new SolverOptions { BudgetBytes = sim.PeakBytes });
+        int diff = Enumerable.Range(0, Math.Min(schedule.Steps.Length, alone.Schedule!.Steps.Length)).FirstOrDefault(i => schedule.Steps[i] != alone.Schedule.Steps[i], -1);
+        Assert.True(diff < 0 && schedule.Steps.Length == alone.Schedule.Steps.Length, $"at {diff}: {(diff < 0 ? "" : schedule.Steps[diff] + " " + problem.Training.Tasks[schedule.Steps[diff].Task].Name + " vs " + alone.Schedule.Steps[diff] + " " + problem.Training.Tasks[alone.Schedule.Steps[diff].Task].Name)} lengths {schedule.Steps.Length} {alone.Schedule.Steps.Length}");
+        var auto = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = sim.PeakBytes });
+        Assert.Equal("store-all", auto.Solver.WinningSolver);
+        Assert.Equal(PlanStatus.Optimal, auto.Solver.Status);
+        Assert.Equal(0, auto.Simulation!.RecomputeTime);
     }
 
     /// <summary>
