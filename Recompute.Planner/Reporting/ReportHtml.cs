@@ -36,7 +36,7 @@ public static class ReportHtml
         Row(sb, "lower sets", g.LowerSets is { } n ? n.ToString(ci) : $"more than {g.LowerSetLimit.ToString(ci)}");
         Row(sb, "time unit", E(Units.TimeUnits.Describe(g.TimeUnit)));
         Row(sb, "store-all peak (simulated)", Bytes(report.StoreAllPeakBytes));
-        Row(sb, "smallest budget (dp-approx)", Bytes(report.MinBudgetBytes));
+        Row(sb, $"smallest budget ({report.MinBudgetSolver})", Bytes(report.MinBudgetBytes));
         Row(sb, "operations", E(string.Join(", ", g.Ops.Select(kv => $"{kv.Key} {kv.Value.ToString(ci)}"))));
         sb.Append("</table>\n");
 

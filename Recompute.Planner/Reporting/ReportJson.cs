@@ -15,6 +15,7 @@ public static class ReportJson
             WriteGraph(w, report.Graph);
             w.WriteNumber("storeAllPeakBytes", report.StoreAllPeakBytes);
             w.WriteNumber("minBudgetBytes", report.MinBudgetBytes);
+            w.WriteString("minBudgetSolver", report.MinBudgetSolver);
             w.WriteStartArray("budgets");
             foreach (var b in report.Budgets) w.WriteNumberValue(b);
             w.WriteEndArray();

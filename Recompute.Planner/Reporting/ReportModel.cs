@@ -78,7 +78,7 @@ public sealed record TimelineReport(
 
 /// <summary>A budget sweep: everything the report files are made from.</summary>
 /// <param name="StoreAllPeakBytes">Simulated peak of store-all: the top of the sweep.</param>
-/// <param name="MinBudgetBytes">Smallest budget dp-approx finds a plan for: the bottom of the sweep.</param>
+/// <param name="MinBudgetBytes">Smallest budget <see cref="MinBudgetSolver"/> plans at, by simulation: the bottom of the sweep.</param>
 /// <param name="Complete">False while the sweep runs or when it was interrupted.</param>
 public sealed record BudgetReport(
     GraphSummary Graph,
@@ -92,6 +92,9 @@ public sealed record BudgetReport(
 {
     /// <summary>The budget guide (device sizes, what the step needs there, the largest batch), when the sweep made one.</summary>
     public BudgetGuide? Guide { get; init; }
+
+    /// <summary>The solver whose smallest feasible budget starts the sweep: auto when it is drawn (its whole portfolio), else dp-approx.</summary>
+    public string MinBudgetSolver { get; init; } = "dp-approx";
 
     /// <summary>Points of one series in budget order.</summary>
     public IEnumerable<SweepPoint> PointsOf(string series) => Points.Where(p => p.Series == series).OrderBy(p => p.BudgetBytes);

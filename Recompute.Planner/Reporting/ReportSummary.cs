@@ -43,7 +43,7 @@ public static class ReportSummary
         {
             SummaryBlock.Line(string.Create(ci, $"graph {Files.TerminalText.Escape(g.Name)}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
                 string.Create(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}")),
-            SummaryBlock.Line(string.Create(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget dp-approx plans for {ByteSize.Format(report.MinBudgetBytes)}; ") +
+            SummaryBlock.Line(string.Create(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget {report.MinBudgetSolver} plans at {ByteSize.Format(report.MinBudgetBytes)}; ") +
                 string.Create(ci, $"{report.Budgets.Length} budgets")),
         };
         if (!report.Complete) blocks.Add(SummaryBlock.Line("the sweep was interrupted: the table shows the points finished"));
