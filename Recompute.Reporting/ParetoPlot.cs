@@ -1,5 +1,6 @@
 using Recompute.Planner.Reporting;
 using ScottPlot;
+using Recompute.Planner.Solvers;
 
 namespace Recompute.Reporting;
 
@@ -21,7 +22,7 @@ public static class ParetoPlot
     private static readonly MarkerShape[] Shapes =
         [MarkerShape.FilledSquare, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleUp, MarkerShape.FilledCircle];
 
-    private static readonly string[] SeriesOrder = ["store-all", "per-block", "chen", "dp-approx", "dp-approx/memory", "dp", "optimal", "greedy", "auto"];
+    private static readonly string[] SeriesOrder = [SolverName.StoreAll, SolverName.PerBlock, SolverName.Chen, SolverName.DpApprox, "dp-approx/memory", SolverName.Dp, SolverName.Optimal, SolverName.Greedy, SolverName.Auto];
 
     private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
 

@@ -1,6 +1,7 @@
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Units;
 using ScottPlot;
+using Recompute.Planner.Solvers;
 
 namespace Recompute.Reporting;
 
@@ -84,7 +85,7 @@ public static class TimelinePlot
             Label(plot, $"under the activations: {string.Join(" + ", shown.Select(b => $"{b.Name} {ByteSize.Format(b.Bytes)}"))}",
                 (left + right) / 2, axis.Scale(under) + axis.Scale(max) * 0.01, Alignment.LowerCenter);
 
-        Line(plot, timeline.StoreAll, axis, under, Color.FromHex("#7f7f7f"), "store-all");
+        Line(plot, timeline.StoreAll, axis, under, Color.FromHex("#7f7f7f"), SolverName.StoreAll);
         if (timeline.Plan is { } plan) Line(plot, plan, axis, under, Color.FromHex("#1f77b4"), plan.Label);
 
         var budget = plot.Add.HorizontalLine(axis.Scale(under + timeline.BudgetBytes));

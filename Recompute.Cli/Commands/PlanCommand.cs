@@ -57,7 +57,7 @@ public sealed class PlanCommand : CliCommand
         // For greedy and optimal, --time-limit bounds the whole command: reading the graph and the store-all reference
         // count against it, and so does the search for the smallest budget below. Auto spends fixed shares of the
         // limit as work (so the same input gives the same plan however long reading took): it gets the limit as given.
-        bool timed = solverName is "greedy" or "optimal";
+        bool timed = solverName is SolverName.Greedy or SolverName.Optimal;
         var limit = options.TimeLimit;
         TimeSpan Left() => limit - context.Elapsed;
         if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
@@ -69,7 +69,7 @@ public sealed class PlanCommand : CliCommand
         string doing = minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is "optimal" or "greedy" or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {limit.TotalSeconds:0.#} s)") : "");
+              (solverName is SolverName.Optimal or SolverName.Greedy or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {limit.TotalSeconds:0.#} s)") : "");
         using var status = LiveStatus.Begin(context, format == "table", doing);
         // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
         options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
@@ -82,7 +82,7 @@ public sealed class PlanCommand : CliCommand
                 plan = min.Plan;
                 // The simulated figure beside the solver's own (the paper model's for the DPs): the same service as
                 // the infeasible answer's.
-                smallestFeasible = solverName is AutoPortfolio.Name or "greedy" ? minBudget
+                smallestFeasible = solverName is AutoPortfolio.Name or SolverName.Greedy ? minBudget
                     : FeasibleBudget.Smallest(problem, solverName, options, cancellation)?.BudgetBytes;
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
@@ -106,7 +106,7 @@ public sealed class PlanCommand : CliCommand
             // Greedy keeps to its time limit for the whole command: the search for the smallest budget gets what is
             // left of it, and is cut (no hint) when that runs out. Issue 14: its bisection ran eight more solves of the
             // full limit each after the first. (Auto's and optimal's hints still take their own time.)
-            bool cut = solverName == "greedy";
+            bool cut = solverName == SolverName.Greedy;
             var left = Left();
             using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             if (cut) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
@@ -117,7 +117,7 @@ public sealed class PlanCommand : CliCommand
                 // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
                 // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
                 // solver has none.
-                if (solverName == "optimal" && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
+                if (solverName == SolverName.Optimal && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
                 else if (FeasibleBudget.Smallest(problem, solverName, hintOptions, hintToken) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
                 else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, hintOptions, hintToken) is { } any)
                     (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);

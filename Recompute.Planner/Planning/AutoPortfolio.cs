@@ -22,7 +22,7 @@ namespace Recompute.Planner.Planning;
 public static class AutoPortfolio
 {
     /// <summary>The portfolio's name on the command line.</summary>
-    public const string Name = "auto";
+    public const string Name = SolverName.Auto;
 
     /// <summary>The command line's time limit for auto when none is given: short enough for interactive use.</summary>
     public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(5);
@@ -37,7 +37,7 @@ public static class AutoPortfolio
     public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
 
     /// <summary>Members bounded by their own work stop by the wall clock only at this many times the time limit.</summary>
-    public const double WallClockSafety = 3;
+    public const double WallClockSafety = DpWork.WallClockSafety;
 
     /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
     public const double OptimalTimeShare = 0.3;
@@ -53,7 +53,7 @@ public static class AutoPortfolio
     public const int OptimalWithoutPlanTaskLimit = 400;
 
     /// <summary>The members in the order they run.</summary>
-    public static IReadOnlyList<string> Members { get; } = ["store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal"];
+    public static IReadOnlyList<string> Members { get; } = [SolverName.StoreAll, SolverName.Chen, SolverName.PerBlock, SolverName.DpApprox, SolverName.Dp, SolverName.Greedy, SolverName.Optimal];
 
     /// <summary>One member's plan at the budget (an infeasible one too, for the record).</summary>
     private sealed record Entry(string Solver, PlanResult Plan);
@@ -75,11 +75,11 @@ public static class AutoPortfolio
         // Store-all keeps every tensor (so honours --keep) but no --recompute pin.
         if (options.ForceRecompute.IsEmpty)
         {
-            var plan = Fixed(problem, "store-all", storeAll.Schedule, storeAll.Simulation, budget, storeAllPeak);
+            var plan = Fixed(problem, SolverName.StoreAll, storeAll.Schedule, storeAll.Simulation, budget, storeAllPeak);
             // Nothing to recompute is optimal over every schedule: exactly store-all wherever it fits.
             if (plan.Feasible && options.Objective == Objective.Time && storeAll.Simulation.RecomputeTime == 0)
-                return Finish(plan, "store-all", clock, proven: true);
-            entries.Add(new Entry("store-all", plan));
+                return Finish(plan, SolverName.StoreAll, clock, proven: true);
+            entries.Add(new Entry(SolverName.StoreAll, plan));
         }
         foreach (var (solver, schedule) in candidates ?? [])
             if (ReferenceEquals(schedule.Training, problem.Training))
@@ -87,9 +87,9 @@ public static class AutoPortfolio
 
         if (problem.CanonicalApplies)
         {
-            entries.Add(new Entry("chen", RecomputePlanner.Plan(problem, "chen", options, cancellation)));
-            entries.Add(new Entry("per-block", RecomputePlanner.Plan(problem, "per-block", options, cancellation)));
-            entries.Add(new Entry("dp-approx", RecomputePlanner.Plan(problem, "dp-approx", options, cancellation)));
+            entries.Add(new Entry(SolverName.Chen, RecomputePlanner.Plan(problem, SolverName.Chen, options, cancellation)));
+            entries.Add(new Entry(SolverName.PerBlock, RecomputePlanner.Plan(problem, SolverName.PerBlock, options, cancellation)));
+            entries.Add(new Entry(SolverName.DpApprox, RecomputePlanner.Plan(problem, SolverName.DpApprox, options, cancellation)));
             long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
             {
@@ -98,7 +98,7 @@ public static class AutoPortfolio
                 var share = options.TimeLimit * ExactDpTimeShare;
                 using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
                 using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
-                try { entries.Add(new Entry("dp", RecomputePlanner.Plan(problem, "dp", options with { DpWork = DpWork.For(share) }, exactLimit.Token))); }
+                try { entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share) }, exactLimit.Token))); }
                 catch (DpWorkLimitException)
                 {
                     notes.Add("the exact DP was stopped at its share of the time limit (a longer --time-limit lets it finish)");
@@ -120,11 +120,11 @@ public static class AutoPortfolio
         using var greedyLimit = new CancellationTokenSource();
         var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
         if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
-        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, cancellation, greedyLimit.Token);
+        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token);
         if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0} times the time limit (this plan may differ between runs)");
-        entries.Add(new Entry("greedy", greedy is { } g
-            ? new PlanResult(new SolverResult("greedy", true, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
-            : new PlanResult(new SolverResult("greedy", false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+        entries.Add(new Entry(SolverName.Greedy, greedy is { } g
+            ? new PlanResult(new SolverResult(SolverName.Greedy, true, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
+            : new PlanResult(new SolverResult(SolverName.Greedy, false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
 
         var best = Best(entries, options.Objective);
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
@@ -145,7 +145,7 @@ public static class AutoPortfolio
                 var sim = Simulator.Simulate(schedule, enforceBudget: false);
                 // The optimal solver returns the best warm start when CP-SAT finds nothing better: that plan is
                 // still the warm start's (the winner is named after it), with the optimal solver's bound.
-                string winner = optimal.FromWarmStart && optimal.WarmStart is { } w ? w : "optimal";
+                string winner = optimal.FromWarmStart && optimal.WarmStart is { } w ? w : SolverName.Optimal;
                 if (sim.PeakBytes <= budget && (best is null || sim.RecomputeTime <= best.Plan.Simulation!.RecomputeTime))
                 {
                     var from = best is not null && winner == best.Solver ? best.Plan : null;
@@ -174,7 +174,7 @@ public static class AutoPortfolio
             var closest = entries.Where(e => e.Plan.Simulation is not null).MinBy(e => e.Plan.Simulation!.PeakBytes);
             // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
             string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
-            var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : ["optimal"]).Distinct();
+            var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : [SolverName.Optimal]).Distinct();
             var none = new SolverResult(Name, false, optimal?.Result.Status == PlanStatus.Unknown ? PlanStatus.Unknown : PlanStatus.Infeasible,
                 Reason: $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);

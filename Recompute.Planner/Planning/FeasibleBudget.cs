@@ -28,31 +28,31 @@ public static class FeasibleBudget
         bool auto = solverName == AutoPortfolio.Name;
         // The exact DP also plans the chains of dp-approx, per-block and chen (its family holds them): their least
         // budgets are its candidates too.
-        bool Member(string s) => auto ? s != "optimal" : s == solverName || (solverName == "dp" && s is "dp-approx" or "per-block" or "chen");
+        bool Member(string s) => auto ? s != SolverName.Optimal : s == solverName || (solverName == SolverName.Dp && s is SolverName.DpApprox or SolverName.PerBlock or SolverName.Chen);
         var candidates = new List<(long Budget, string Solver)>();
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        if (Member("store-all") && options.ForceRecompute.IsEmpty) candidates.Add((storeAll, "store-all"));
+        if (Member(SolverName.StoreAll) && options.ForceRecompute.IsEmpty) candidates.Add((storeAll, SolverName.StoreAll));
         if (problem.CanonicalApplies)
         {
-            if (Member("chen") && RecomputePlanner.Plan(problem, "chen", plain, cancellation) is { Feasible: true } chen)
-                candidates.Add((chen.Simulation!.PeakBytes, "chen"));
-            if (Member("per-block") && RecomputePlanner.Plan(problem, "per-block", plain, cancellation) is { Feasible: true } block)
-                candidates.Add((block.Simulation!.PeakBytes, "per-block"));
-            if (Member("dp-approx") && RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", plain, cancellation) is { } approx)
-                candidates.Add((approx, "dp-approx"));
+            if (Member(SolverName.Chen) && RecomputePlanner.Plan(problem, SolverName.Chen, plain, cancellation) is { Feasible: true } chen)
+                candidates.Add((chen.Simulation!.PeakBytes, SolverName.Chen));
+            if (Member(SolverName.PerBlock) && RecomputePlanner.Plan(problem, SolverName.PerBlock, plain, cancellation) is { Feasible: true } block)
+                candidates.Add((block.Simulation!.PeakBytes, SolverName.PerBlock));
+            if (Member(SolverName.DpApprox) && RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, cancellation) is { } approx)
+                candidates.Add((approx, SolverName.DpApprox));
             // Auto runs the exact DP only on graphs with few enough lower sets: so does its least budget.
-            bool exact = Member("dp") && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoPortfolio.ExactLowerSetLimit)) is not null);
-            if (exact && RecomputePlanner.SmallestFeasibleBudget(problem, "dp", plain, cancellation) is { } dp)
-                candidates.Add((dp, "dp"));
+            bool exact = Member(SolverName.Dp) && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoPortfolio.ExactLowerSetLimit)) is not null);
+            if (exact && RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.Dp, plain, cancellation) is { } dp)
+                candidates.Add((dp, SolverName.Dp));
         }
-        if (Member("greedy"))
+        if (Member(SolverName.Greedy))
         {
             long upper = candidates.Count > 0 ? candidates.Min(c => c.Budget) : storeAll;
-            if (RecomputePlanner.SmallestGreedyBudget(problem, plain, upper, cancellation) is { } greedy) candidates.Add((greedy, "greedy"));
+            if (RecomputePlanner.SmallestGreedyBudget(problem, plain, upper, cancellation) is { } greedy) candidates.Add((greedy, SolverName.Greedy));
         }
-        if (solverName == "optimal" &&
-            RecomputePlanner.Plan(problem, "optimal", options with { BudgetBytes = 1, WarmStart = null }, cancellation).Solver.MinFeasibleBudgetBytes is { } own)
-            candidates.Add((own, "optimal"));
+        if (solverName == SolverName.Optimal &&
+            RecomputePlanner.Plan(problem, SolverName.Optimal, options with { BudgetBytes = 1, WarmStart = null }, cancellation).Solver.MinFeasibleBudgetBytes is { } own)
+            candidates.Add((own, SolverName.Optimal));
         foreach (var (budget, solver) in candidates.Distinct().OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal))
         {
             cancellation.ThrowIfCancellationRequested();

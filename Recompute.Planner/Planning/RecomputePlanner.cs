@@ -49,8 +49,8 @@ public static class RecomputePlanner
     public static (Schedule Schedule, SimulationResult Simulation) StoreAll(PlanningProblem problem) =>
         StoreAllCache.GetValue(problem, p =>
         {
-            var schedule = p.AsGiven ? Liveness.RunOnce(p.Training, "store-all", null)
-                : Lowering.StoreAll(p.Training, p.Forward, "store-all", null);
+            var schedule = p.AsGiven ? Liveness.RunOnce(p.Training, SolverName.StoreAll, null)
+                : Lowering.StoreAll(p.Training, p.Forward, SolverName.StoreAll, null);
             return new StoreAllPlan(schedule, Simulator.Simulate(schedule));
         }).AsTuple();
 
@@ -202,7 +202,7 @@ public static class RecomputePlanner
         for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
         {
             long mid = lo + (hi - lo) / 2;
-            if (Plan(problem, "greedy", options with { BudgetBytes = mid }, cancellation).Feasible) { hi = mid; best = mid; }
+            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid }, cancellation).Feasible) { hi = mid; best = mid; }
             else lo = mid;
         }
         return best;
@@ -318,7 +318,7 @@ public static class RecomputePlanner
     }
 
     /// <summary>Canonical solvers whose chains are chains of every lower set, so of the exact DP's own family.</summary>
-    private static readonly string[] ChainsOfEveryLowerSet = ["dp-approx", "per-block", "chen"];
+    private static readonly string[] ChainsOfEveryLowerSet = [SolverName.DpApprox, SolverName.PerBlock, SolverName.Chen];
 
     /// <summary>
     /// The exact DP's family holds every chain of lower sets, the chains of dp-approx, per-block and chen among them;
@@ -337,7 +337,7 @@ public static class RecomputePlanner
             var plan = Plan(problem, other, options with { DpWork = null }, ct);
             if (!plan.Feasible || plan.Solver.Strategy is not { } chain || plan.Simulation is not { } sim || sim.PeakBytes > budget) continue;
             if (Fits(best) && best!.Simulation!.RecomputeTime <= sim.RecomputeTime) continue;
-            var result = new SolverResult("dp", true, PlanStatus.Feasible, Strategy: chain,
+            var result = new SolverResult(SolverName.Dp, true, PlanStatus.Feasible, Strategy: chain,
                 PaperModelPeakBytes: plan.Solver.PaperModelPeakBytes, PaperModelOverhead: plan.Solver.PaperModelOverhead)
             {
                 Claim = $"{other}'s chain of lower sets, which is in the exact DP's family and fits by simulation where the DP's own chain {(Fits(best) ? "costs more" : "does not")}; no optimality claim",

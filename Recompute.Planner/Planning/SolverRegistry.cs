@@ -8,13 +8,13 @@ public static class SolverRegistry
     private static readonly Dictionary<string, Func<ISolver>> Factories = new(StringComparer.Ordinal)
     {
         [AutoPortfolio.Name] = () => new AutoSolver(),
-        ["store-all"] = () => new StoreAllSolver(),
-        ["per-block"] = () => new PerBlockSolver(),
-        ["chen"] = () => new ChenSolver(),
-        ["dp-approx"] = () => new DpApproxSolver(),
-        ["dp"] = () => new DpSolver(),
-        ["greedy"] = () => new GreedySolver(),
-        ["optimal"] = () => new Solvers.Optimal.OptimalSolver(),
+        [SolverName.StoreAll] = () => new StoreAllSolver(),
+        [SolverName.PerBlock] = () => new PerBlockSolver(),
+        [SolverName.Chen] = () => new ChenSolver(),
+        [SolverName.DpApprox] = () => new DpApproxSolver(),
+        [SolverName.Dp] = () => new DpSolver(),
+        [SolverName.Greedy] = () => new GreedySolver(),
+        [SolverName.Optimal] = () => new Solvers.Optimal.OptimalSolver(),
     };
 
     /// <summary>Solver names in the order the help lists them.</summary>

@@ -98,7 +98,7 @@ public sealed record BudgetGuide(
         CancellationToken cancellation = default)
     {
         var graph = problem.Graph;
-        string solver = sweep.Series.Any(s => s.Name == "dp") ? "dp" : "dp-approx";
+        string solver = sweep.Series.Any(s => s.Name == SolverName.Dp) ? SolverName.Dp : SolverName.DpApprox;
         long p = graph.ParameterBytes;
         long state = checked(StateCopies(options.Optimizer) * p);
         long inputs = checked(graph.InputBytes + graph.ConstantBytes);
@@ -128,7 +128,7 @@ public sealed record BudgetGuide(
             double? overhead = null;
             string? reason = null;
             if (budget <= 0) reason = $"parameters, gradients, optimizer state and inputs alone need {ByteSize.Format(fixedBytes)}";
-            else if (sweep.StoreAllPeakBytes <= budget) (plan, peak, overhead) = ("store-all", sweep.StoreAllPeakBytes, 0);
+            else if (sweep.StoreAllPeakBytes <= budget) (plan, peak, overhead) = (SolverName.StoreAll, sweep.StoreAllPeakBytes, 0);
             else
             {
                 var best = sweep.Points.Where(q => q.Feasible && q.PeakBytes <= budget && q.Overhead is not null)

@@ -44,7 +44,7 @@ public static class BudgetSweep
     public const string SolversParameter = "solvers";
 
     /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names.</summary>
-    public static readonly ImmutableArray<string> SolverNames = ["store-all", "per-block", "chen", "dp-approx", "dp", "greedy", "optimal", AutoPortfolio.Name];
+    public static readonly ImmutableArray<string> SolverNames = [SolverName.StoreAll, SolverName.PerBlock, SolverName.Chen, SolverName.DpApprox, SolverName.Dp, SolverName.Greedy, SolverName.Optimal, AutoPortfolio.Name];
 
     /// <summary>The series a sweep will run, in the order they run and are drawn.</summary>
     /// <exception cref="ArgumentException">An unknown or unavailable solver was asked for.</exception>
@@ -52,14 +52,14 @@ public static class BudgetSweep
     {
         var all = new List<SweepSeries>
         {
-            new("store-all", "store-all", Objective.Time, IsCurve: false),
-            new("per-block", "per-block", Objective.Time, IsCurve: false),
-            new("chen", "chen", Objective.Time, IsCurve: false),
-            new("dp-approx", "dp-approx", Objective.Time, IsCurve: true),
-            new("dp-approx/memory", "dp-approx", Objective.Memory, IsCurve: true),
-            new("dp", "dp", Objective.Time, IsCurve: true),
-            new("greedy", "greedy", Objective.Time, IsCurve: true),
-            new("optimal", "optimal", Objective.Time, IsCurve: true),
+            new(SolverName.StoreAll, SolverName.StoreAll, Objective.Time, IsCurve: false),
+            new(SolverName.PerBlock, SolverName.PerBlock, Objective.Time, IsCurve: false),
+            new(SolverName.Chen, SolverName.Chen, Objective.Time, IsCurve: false),
+            new(SolverName.DpApprox, SolverName.DpApprox, Objective.Time, IsCurve: true),
+            new("dp-approx/memory", SolverName.DpApprox, Objective.Memory, IsCurve: true),
+            new(SolverName.Dp, SolverName.Dp, Objective.Time, IsCurve: true),
+            new(SolverName.Greedy, SolverName.Greedy, Objective.Time, IsCurve: true),
+            new(SolverName.Optimal, SolverName.Optimal, Objective.Time, IsCurve: true),
             new(AutoPortfolio.Name, AutoPortfolio.Name, Objective.Time, IsCurve: true),
         };
         if (options.Solvers is null)
@@ -67,11 +67,11 @@ public static class BudgetSweep
             int planned = problem.Graph.Nodes.Count(n => n.IsPlanned);
             return all.Where(s => s.Solver switch
             {
-                "per-block" => hasBlocks,
+                SolverName.PerBlock => hasBlocks,
                 // Greedy runs only when asked for: a search per budget, seconds each on large graphs.
-                "greedy" => false,
-                "dp" => lowerSets is not null && lowerSets <= options.LowerSetLimit,
-                "optimal" => SolverRegistry.Exists("optimal") && planned <= options.OptimalTensorLimit,
+                SolverName.Greedy => false,
+                SolverName.Dp => lowerSets is not null && lowerSets <= options.LowerSetLimit,
+                SolverName.Optimal => SolverRegistry.Exists(SolverName.Optimal) && planned <= options.OptimalTensorLimit,
                 // The default plan is always drawn (within the report's time limit a point, greedy and the bound included):
                 // on a large graph its range starts well below the DPs' (ResNet-50: 833 MiB against 1.48 GiB).
                 AutoPortfolio.Name => true,
@@ -79,18 +79,18 @@ public static class BudgetSweep
             }).ToImmutableArray();
         }
         // Store-all is the reference every other plan is measured against: always part of the report.
-        var chosen = new HashSet<string>(StringComparer.Ordinal) { "store-all" };
+        var chosen = new HashSet<string>(StringComparer.Ordinal) { SolverName.StoreAll };
         foreach (var raw in options.Solvers)
         {
             var name = raw.Trim();
             var matches = all.Where(s => s.Name == name || s.Solver == name).ToList();
             if (matches.Count == 0)
                 throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or dp-approx/memory", SolversParameter);
-            if (name == "per-block" && !hasBlocks)
+            if (name == SolverName.PerBlock && !hasBlocks)
                 throw new ArgumentException(PerBlockSolver.NoBlocksReason, SolversParameter);
-            if (name == "optimal" && !SolverRegistry.Exists("optimal"))
+            if (name == SolverName.Optimal && !SolverRegistry.Exists(SolverName.Optimal))
                 throw new ArgumentException("the optimal solver is not available in this build", SolversParameter);
-            if (name == "dp" && lowerSets is null)
+            if (name == SolverName.Dp && lowerSets is null)
                 throw new ArgumentException($"the graph has more than {options.LowerSetLimit} lower sets: the exact DP would take too long; use dp-approx", SolversParameter);
             foreach (var m in matches) chosen.Add(m.Name);
         }
@@ -130,10 +130,10 @@ public static class BudgetSweep
         long high = storeAll.Simulation.PeakBytes;
         // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher),
         // from the one service: auto's (its whole portfolio's) when auto is drawn, dp-approx's otherwise.
-        string rangeSolver = series.Any(s => s.Solver == AutoPortfolio.Name) ? AutoPortfolio.Name : "dp-approx";
+        string rangeSolver = series.Any(s => s.Solver == AutoPortfolio.Name) ? AutoPortfolio.Name : SolverName.DpApprox;
         var rangeOptions = rangeSolver == AutoPortfolio.Name ? options.Solver with { TimeLimit = options.TimeLimit } : options.Solver;
         long low = Math.Min(FeasibleBudget.Smallest(problem, rangeSolver, rangeOptions, cancellation)?.BudgetBytes
-            ?? RecomputePlanner.MinMemory(problem, "dp-approx", options.Solver, cancellation).MinBudgetBytes, high);
+            ?? RecomputePlanner.MinMemory(problem, SolverName.DpApprox, options.Solver, cancellation).MinBudgetBytes, high);
         var budgets = Budgets(low, high, options.Points);
 
         var points = ImmutableArray.CreateBuilder<SweepPoint>();
@@ -156,24 +156,24 @@ public static class BudgetSweep
             {
                 switch (s.Solver)
                 {
-                    case "store-all":
+                    case SolverName.StoreAll:
                         foreach (var b in budgets) Finished(FixedPlanPoint(s.Name, b, storeAll.Schedule, storeAll.Simulation, 0));
                         break;
-                    case "per-block":
+                    case SolverName.PerBlock:
                     {
                         var clock = Stopwatch.StartNew();
-                        var schedule = Lowering.Lower(problem.Training, dag, blockStrategy!, "per-block", null);
+                        var schedule = Lowering.Lower(problem.Training, dag, blockStrategy!, SolverName.PerBlock, null);
                         var sim = Simulator.Simulate(schedule, enforceBudget: false);
                         double seconds = clock.Elapsed.TotalSeconds;
                         foreach (var b in budgets) Finished(FixedPlanPoint(s.Name, b, schedule, sim, seconds));
                         break;
                     }
-                    case "chen":
+                    case SolverName.Chen:
                     {
                         // Chen's √n plan does not depend on the budget: one point, which fits the budgets above its
                         // simulated peak. (Budget-driven, Chen's greedy variant sizes segments in the paper's model,
                         // which is more pessimistic than the simulation, and would miss budgets the plan meets.)
-                        var plan = RecomputePlanner.Plan(problem, "chen", options.Solver with { BudgetBytes = long.MaxValue }, cancellation);
+                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen, options.Solver with { BudgetBytes = long.MaxValue }, cancellation);
                         foreach (var b in budgets)
                             Finished(plan.Schedule is null
                                 ? PlanPoint(s.Name, b, plan)
@@ -207,7 +207,7 @@ public static class BudgetSweep
         {
             cancellation.ThrowIfCancellationRequested();
             var solverOptions = options.Solver with { BudgetBytes = b, Objective = s.Objective };
-            if (s.Solver is "optimal" or AutoPortfolio.Name)
+            if (s.Solver is SolverName.Optimal or AutoPortfolio.Name)
             {
                 solverOptions = solverOptions with { TimeLimit = options.TimeLimit };
                 if (warmStarts.TryGetValue(b, out var hint)) solverOptions = solverOptions with { WarmStart = hint };
@@ -216,7 +216,7 @@ public static class BudgetSweep
             // The optimal solver returns its best plan when cancelled: a point cut short is not a finished one.
             cancellation.ThrowIfCancellationRequested();
             var point = PlanPoint(s.Name, b, plan);
-            if (s.Solver == "dp-approx" && s.Objective == Objective.Time && plan.Feasible) warmStarts[b] = plan.Schedule!;
+            if (s.Solver == SolverName.DpApprox && s.Objective == Objective.Time && plan.Feasible) warmStarts[b] = plan.Schedule!;
             // A time-centric plan found at a smaller budget fits here too: never report one that costs more.
             if (s.Objective == Objective.Time && best is not null &&
                 (!point.Feasible || point.Overhead > best.Overhead))
@@ -227,7 +227,7 @@ public static class BudgetSweep
                     SolveSeconds = point.SolveSeconds,
                     ReusedFromBudgetBytes = best.ReusedFromBudgetBytes ?? best.BudgetBytes,
                 };
-                if (s.Solver == "dp-approx" && bestSchedule is not null) warmStarts[b] = bestSchedule;
+                if (s.Solver == SolverName.DpApprox && bestSchedule is not null) warmStarts[b] = bestSchedule;
             }
             else if (point.Feasible && s.Objective == Objective.Time)
             {
@@ -261,11 +261,11 @@ public static class BudgetSweep
         long budget = options.TimelineBudget is { } text ? ByteSize.Parse(text, high) : low + (high - low) / 2;
         // The best time-centric planner in the sweep draws the timeline: auto (the default plan) when drawn, else the
         // exact DP over the approximate one.
-        var solver = series.Any(s => s.Name == AutoPortfolio.Name) ? AutoPortfolio.Name : series.Any(s => s.Name == "dp") ? "dp" : "dp-approx";
+        var solver = series.Any(s => s.Name == AutoPortfolio.Name) ? AutoPortfolio.Name : series.Any(s => s.Name == SolverName.Dp) ? SolverName.Dp : SolverName.DpApprox;
         var timelineOptions = options.Solver with { BudgetBytes = budget, Objective = Objective.Time };
         if (solver == AutoPortfolio.Name) timelineOptions = timelineOptions with { TimeLimit = options.TimeLimit };
         var plan = RecomputePlanner.Plan(problem, solver, timelineOptions, cancellation);
-        var storeAllLine = MemoryTimeline.Of("store-all", storeAll.Schedule, storeAll.Simulation, budget);
+        var storeAllLine = MemoryTimeline.Of(SolverName.StoreAll, storeAll.Schedule, storeAll.Simulation, budget);
         MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!, plan.Simulation!, budget) : null;
         var recomputed = plan.Feasible
             ? plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name).ToImmutableArray()

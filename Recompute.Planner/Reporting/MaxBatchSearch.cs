@@ -112,7 +112,7 @@ public static class MaxBatchSearch
             return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, null);
         }
 
-        var storeAll = Search("store-all", StoreAllAt, options.BatchLimit);
+        var storeAll = Search(SolverName.StoreAll, StoreAllAt, options.BatchLimit);
         var planner = Search(options.Solver, PlannerAt, options.BatchLimit);
         return new MaxBatchResult(deviceMemoryBytes, options.Optimizer, options.MaxOverhead, storeAll, planner);
     }

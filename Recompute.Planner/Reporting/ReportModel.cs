@@ -94,7 +94,7 @@ public sealed record BudgetReport(
     public BudgetGuide? Guide { get; init; }
 
     /// <summary>The solver whose smallest feasible budget starts the sweep: auto when it is drawn (its whole portfolio), else dp-approx.</summary>
-    public string MinBudgetSolver { get; init; } = "dp-approx";
+    public string MinBudgetSolver { get; init; } = SolverName.DpApprox;
 
     /// <summary>Points of one series in budget order.</summary>
     public IEnumerable<SweepPoint> PointsOf(string series) => Points.Where(p => p.Series == series).OrderBy(p => p.BudgetBytes);

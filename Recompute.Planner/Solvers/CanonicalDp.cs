@@ -452,6 +452,10 @@ internal sealed class DpWork(long limit)
     /// lower sets (the <c>dp-work</c> benchmark table).</summary>
     public const double UnitsPerSecond = 2e8;
 
+    /// <summary>A work-limited DP run is stopped by the wall clock only at this many times its share of the time
+    /// limit (a machine that busy gives a plan that may differ between runs, and the caller says so).</summary>
+    public const double WallClockSafety = 3;
+
     /// <summary>The work of about <paramref name="time"/> on the reference machine.</summary>
     public static DpWork For(TimeSpan time) => new((long)Math.Min(long.MaxValue / 2, Math.Max(0, time.TotalSeconds) * UnitsPerSecond));
 

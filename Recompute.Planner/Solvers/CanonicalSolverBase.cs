@@ -103,7 +103,7 @@ internal abstract class CanonicalDpSolver : ISolver
 /// <summary>The exact DP over every lower set of the forward graph (<c>--solver dp</c>).</summary>
 internal sealed class DpSolver : CanonicalDpSolver
 {
-    public override string Name => "dp";
+    public override string Name => SolverName.Dp;
 
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.All(dag, options.MaxLowerSets, ct);
@@ -128,7 +128,7 @@ internal sealed class DpSolver : CanonicalDpSolver
 /// <summary>The approximate DP over the |V|+1 ancestor-closed lower sets L^v = {v} ∪ ancestors(v) (<c>--solver dp-approx</c>).</summary>
 internal sealed class DpApproxSolver : CanonicalDpSolver
 {
-    public override string Name => "dp-approx";
+    public override string Name => SolverName.DpApprox;
 
     protected override LowerSetFamily Family(ForwardDag dag, SolverOptions options, CancellationToken ct) =>
         LowerSetFamily.Ancestral(dag, options.MaxApproxSets);

@@ -16,7 +16,7 @@ namespace Recompute.Planner.Solvers;
 /// </summary>
 internal sealed class ChenSolver : ISolver
 {
-    public string Name => "chen";
+    public string Name => SolverName.Chen;
     public bool IsCanonical => true;
 
     /// <summary>Most segment sizes the greedy variant tries (evenly spaced among the candidates' sizes past it).</summary>
@@ -31,7 +31,7 @@ internal sealed class ChenSolver : ISolver
             : Enumerable.Range(0, count).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (count - 1))]).Distinct().ToList();
 
     private static SimulationResult Simulate(PlanningProblem problem, CanonicalStrategy plan, long budget) =>
-        Simulator.Simulate(Lowering.Lower(problem.Training, problem.Forward, plan, "chen", budget), enforceBudget: false);
+        Simulator.Simulate(Lowering.Lower(problem.Training, problem.Forward, plan, SolverName.Chen, budget), enforceBudget: false);
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {

@@ -12,7 +12,7 @@ namespace Recompute.Planner.Solvers;
 /// </summary>
 internal sealed class GreedySolver : ISolver
 {
-    public string Name => "greedy";
+    public string Name => SolverName.Greedy;
     public bool IsCanonical => false;
 
     /// <remarks>

@@ -8,7 +8,7 @@ namespace Recompute.Planner.Solvers;
 /// </summary>
 internal sealed class PerBlockSolver : ISolver
 {
-    public string Name => "per-block";
+    public string Name => SolverName.PerBlock;
     public bool IsCanonical => true;
 
     /// <summary>Why a graph has no per-block plan, in a user's terms.</summary>

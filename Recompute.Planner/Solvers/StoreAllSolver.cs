@@ -9,7 +9,7 @@ namespace Recompute.Planner.Solvers;
 /// </summary>
 internal sealed class StoreAllSolver : ISolver
 {
-    public string Name => "store-all";
+    public string Name => SolverName.StoreAll;
     public bool IsCanonical => true;
 
     public static CanonicalStrategy Strategy(ForwardDag dag) =>

@@ -32,5 +32,15 @@ public class SolverSentenceTests
         foreach (var name in SolverRegistry.Names.Concat(BudgetSweepNames())) Assert.NotNull(SolverDescriptions.Of(name));
     }
 
+    /// <summary>The registry's names are exactly <see cref="Recompute.Planner.Solvers.SolverName"/>'s constants, and each solver reports its own.</summary>
+    [Fact]
+    public void SolverNameConstants_AreTheRegisteredSolvers()
+    {
+        var constants = typeof(Recompute.Planner.Solvers.SolverName).GetFields()
+            .Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order(StringComparer.Ordinal);
+        Assert.Equal(constants, SolverRegistry.Names.Order(StringComparer.Ordinal));
+        foreach (var name in SolverRegistry.Names) Assert.Equal(name, SolverRegistry.Create(name).Name);
+    }
+
     private static IEnumerable<string> BudgetSweepNames() => [.. Recompute.Planner.Reporting.BudgetSweep.SolverNames, "dp-approx/memory"];
 }

@@ -85,7 +85,7 @@ internal sealed class OptimalSolver : ISolver
     /// </summary>
     public IReadOnlyList<(string Solver, Schedule Schedule)>? GivenWarmStarts { get; init; }
 
-    public string Name => "optimal";
+    public string Name => SolverName.Optimal;
     public bool IsCanonical => false;
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default) =>
@@ -308,7 +308,7 @@ internal sealed class OptimalSolver : ISolver
         if (options.ForceRecompute.IsEmpty)
         {
             var (schedule, sim) = RecomputePlanner.StoreAll(problem);
-            if (sim.PeakBytes <= budget) list.Add(new WarmStart("store-all", 1, schedule, sim));
+            if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
         }
         if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
         if (!problem.CanonicalApplies)
@@ -319,17 +319,17 @@ internal sealed class OptimalSolver : ISolver
         }
         // dp-approx is polynomial and fast: it runs to the end even when the caller cancels, so a cancelled search
         // still returns a plan. The exact DP runs when the graph has few enough lower sets.
-        var approx = RecomputePlanner.Plan(problem, "dp-approx", canonical, CancellationToken.None);
-        if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart("dp-approx", 3, approx.Schedule!, approx.Simulation!));
+        var approx = RecomputePlanner.Plan(problem, SolverName.DpApprox, canonical, CancellationToken.None);
+        if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart(SolverName.DpApprox, 3, approx.Schedule!, approx.Simulation!));
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        // Work-limited runs count the DP's share as work (DpWork); the wall clock stops it only at three times it.
-        using var deadline = Deadline.Start(exactLimit, WorkLimited ? share * 3 : share);
+        // Work-limited runs count the DP's share as work (DpWork); the wall clock stops it only at DpWork.WallClockSafety times it.
+        using var deadline = Deadline.Start(exactLimit, WorkLimited ? share * DpWork.WallClockSafety : share);
         long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
         try
         {
-            var exact = RecomputePlanner.Plan(problem, "dp", canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
+            var exact = RecomputePlanner.Plan(problem, SolverName.Dp, canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
             exactDp = "finished";
-            if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart("dp", 2, exact.Schedule!, exact.Simulation!));
+            if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart(SolverName.Dp, 2, exact.Schedule!, exact.Simulation!));
         }
         catch (LowerSetLimitException)
         {
@@ -349,15 +349,15 @@ internal sealed class OptimalSolver : ISolver
             // for somewhat smaller budgets may fit, and its least-memory plan fits if any canonical plan does.
             for (int step = 1; step <= 12 && list.Count == 0; step++)
             {
-                var plan = RecomputePlanner.Plan(problem, "dp-approx", canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
+                var plan = RecomputePlanner.Plan(problem, SolverName.DpApprox, canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
                 if (plan.Schedule is { } s && plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
-                    list.Add(new WarmStart("dp-approx", 3, s, sim));
+                    list.Add(new WarmStart(SolverName.DpApprox, 3, s, sim));
             }
             try
             {
-                var min = RecomputePlanner.MinMemory(problem, "dp-approx", canonical with { BudgetBytes = long.MaxValue }, CancellationToken.None);
+                var min = RecomputePlanner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = long.MaxValue }, CancellationToken.None);
                 if (list.Count == 0 && min.Plan.Schedule is { } s && min.Plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
-                    list.Add(new WarmStart("dp-approx", 4, s, sim));
+                    list.Add(new WarmStart(SolverName.DpApprox, 4, s, sim));
             }
             catch (InvalidOperationException)
             {
@@ -376,7 +376,7 @@ internal sealed class OptimalSolver : ISolver
         if (options.ForceRecompute.IsEmpty)
         {
             var (schedule, sim) = RecomputePlanner.StoreAll(problem);
-            if (sim.PeakBytes <= budget) list.Add(new WarmStart("store-all", 1, schedule, sim));
+            if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
         }
         int rank = 2;
         foreach (var (solver, schedule) in given)
@@ -395,8 +395,8 @@ internal sealed class OptimalSolver : ISolver
     private static void AddGreedy(PlanningProblem problem, SolverOptions options, List<WarmStart> list)
     {
         var orders = list.Select(w => StageOrder.FirstRuns(w.Schedule).TaskAt).ToList();
-        var greedy = GreedySolver.Search(problem.Training, orders, options, "greedy", 0, CancellationToken.None);
-        if (greedy is { } g && Honours(g.Schedule, options)) list.Add(new WarmStart("greedy", 5, g.Schedule, g.Simulation));
+        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, CancellationToken.None);
+        if (greedy is { } g && Honours(g.Schedule, options)) list.Add(new WarmStart(SolverName.Greedy, 5, g.Schedule, g.Simulation));
     }
 
     /// <summary>
@@ -419,9 +419,9 @@ internal sealed class OptimalSolver : ISolver
             var started = clock.Elapsed;
             try
             {
-                var found = GreedySolver.Search(problem.Training, [], options with { Seed = options.Seed + 2 * round }, "greedy", round, ct);
+                var found = GreedySolver.Search(problem.Training, [], options with { Seed = options.Seed + 2 * round }, SolverName.Greedy, round, ct);
                 if (found is { } g && g.Simulation.RecomputeTime < best.Simulation.RecomputeTime && Honours(g.Schedule, options))
-                    best = new WarmStart("greedy", 5, g.Schedule, g.Simulation);
+                    best = new WarmStart(SolverName.Greedy, 5, g.Schedule, g.Simulation);
             }
             catch (OperationCanceledException)
             {
@@ -533,7 +533,7 @@ internal sealed class OptimalSolver : ISolver
         {
             if (!cut && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
             {
-                var sim = Simulator.Simulate(model.Extract(solver).ToSchedule("optimal", null));
+                var sim = Simulator.Simulate(model.Extract(solver).ToSchedule(SolverName.Optimal, null));
                 if (best is null || sim.PeakBytes < best) best = sim.PeakBytes;
             }
         }
@@ -554,7 +554,7 @@ internal sealed class OptimalSolver : ISolver
         var training = problem.Training;
         var order = OrderSearch.Improve(training, GreedyRematerializer.MemoryAwareOrder(training), long.MaxValue / 4,
             GreedySolver.MovesFor(training), options.Seed, cancellation: ct);
-        if (options.ForceRecompute.IsEmpty && GreedyRematerializer.Schedule(training, order, long.MaxValue, EvictionScore.CostPerByteDistance, "optimal") is { } once)
+        if (options.ForceRecompute.IsEmpty && GreedyRematerializer.Schedule(training, order, long.MaxValue, EvictionScore.CostPerByteDistance, SolverName.Optimal) is { } once)
         {
             best = Simulator.Simulate(once).PeakBytes;
             start = once;
@@ -563,12 +563,12 @@ internal sealed class OptimalSolver : ISolver
         try
         {
             var plain = options with { BudgetBytes = long.MaxValue, WarmStart = null };
-            var min = RecomputePlanner.MinMemory(problem, "dp-approx", plain, CancellationToken.None);
+            var min = RecomputePlanner.MinMemory(problem, SolverName.DpApprox, plain, CancellationToken.None);
             if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options) && (best is null || sim.PeakBytes < best)) { best = sim.PeakBytes; start = s; }
             // The planner's own smallest budget sizes blocks by replay too, which often goes lower than the paper model's.
-            if (RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", plain, CancellationToken.None) is { } least && (best is null || least < best))
+            if (RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, CancellationToken.None) is { } least && (best is null || least < best))
             {
-                var at = RecomputePlanner.Plan(problem, "dp-approx", plain with { BudgetBytes = least }, CancellationToken.None);
+                var at = RecomputePlanner.Plan(problem, SolverName.DpApprox, plain with { BudgetBytes = least }, CancellationToken.None);
                 if (at.Feasible && at.Schedule is { } fit && Honours(fit, options)) { best = at.Simulation!.PeakBytes; start = fit; }
             }
         }
