@@ -21,7 +21,7 @@ public sealed class ReportCommand : CliCommand
     private readonly Option<int> _points = CliOptions.Int("--points", "budgets from the smallest feasible one to the store-all peak", 25, 1, 1000);
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "budget of the plan drawn on the timeline, e.g. 2GiB or 40% (default: the middle of the sweep)");
     private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit",
-        "seconds the optimal solver may spend at each budget (it runs by default on graphs of at most 100 planned tensors, and on any graph when --solvers names it)",
+        "seconds auto and the optimal solver may spend at each budget (auto runs by default on every graph; optimal on graphs of at most 100 planned tensors, and on any graph when --solvers names it)",
         3, 0.1, 86_400, "S");
     private readonly Option<long[]?> _memory = CliOptions.Parsed<long[]?>("--memory", "SIZE,..",
         "device sizes for the budget guide besides 16, 24, 40 and 80 GiB, e.g. 12GiB,48GB", ParseMemory, null);
