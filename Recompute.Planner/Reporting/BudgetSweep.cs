@@ -131,8 +131,7 @@ public static class BudgetSweep
         // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher),
         // from the one service: auto's (its whole portfolio's) when auto is drawn, dp-approx's otherwise.
         string rangeSolver = series.Any(s => s.Solver == AutoPortfolio.Name) ? AutoPortfolio.Name : SolverName.DpApprox;
-        var rangeOptions = rangeSolver == AutoPortfolio.Name ? options.Solver with { TimeLimit = options.TimeLimit } : options.Solver;
-        long low = Math.Min(FeasibleBudget.Smallest(problem, rangeSolver, rangeOptions, cancellation)?.BudgetBytes
+        long low = Math.Min(FeasibleBudget.Smallest(problem, rangeSolver, Searching(rangeSolver, options.Solver, options), cancellation)?.BudgetBytes
             ?? RecomputePlanner.MinMemory(problem, SolverName.DpApprox, options.Solver, cancellation).MinBudgetBytes, high);
         var budgets = Budgets(low, high, options.Points);
 
@@ -206,12 +205,9 @@ public static class BudgetSweep
         foreach (var b in budgets)
         {
             cancellation.ThrowIfCancellationRequested();
-            var solverOptions = options.Solver with { BudgetBytes = b, Objective = s.Objective };
-            if (s.Solver is SolverName.Optimal or AutoPortfolio.Name)
-            {
-                solverOptions = solverOptions with { TimeLimit = options.TimeLimit };
-                if (warmStarts.TryGetValue(b, out var hint)) solverOptions = solverOptions with { WarmStart = hint };
-            }
+            var solverOptions = Searching(s.Solver, options.Solver with { BudgetBytes = b, Objective = s.Objective }, options);
+            if (s.Solver is SolverName.Optimal or AutoPortfolio.Name && warmStarts.TryGetValue(b, out var hint))
+                solverOptions = solverOptions with { WarmStart = hint };
             var plan = RecomputePlanner.Plan(problem, s.Solver, solverOptions, cancellation);
             // The optimal solver returns its best plan when cancelled: a point cut short is not a finished one.
             cancellation.ThrowIfCancellationRequested();
@@ -238,6 +234,10 @@ public static class BudgetSweep
         }
     }
 
+    /// <summary>The solvers that search (optimal, auto) get the report's time limit a point; the others keep theirs.</summary>
+    private static SolverOptions Searching(string solver, SolverOptions solverOptions, SweepOptions options) =>
+        solver is SolverName.Optimal or AutoPortfolio.Name ? solverOptions with { TimeLimit = options.TimeLimit } : solverOptions;
+
     private static SweepPoint PlanPoint(string series, long budget, PlanResult plan)
     {
         var sim = plan.Simulation;
@@ -262,9 +262,7 @@ public static class BudgetSweep
         // The best time-centric planner in the sweep draws the timeline: auto (the default plan) when drawn, else the
         // exact DP over the approximate one.
         var solver = series.Any(s => s.Name == AutoPortfolio.Name) ? AutoPortfolio.Name : series.Any(s => s.Name == SolverName.Dp) ? SolverName.Dp : SolverName.DpApprox;
-        var timelineOptions = options.Solver with { BudgetBytes = budget, Objective = Objective.Time };
-        if (solver == AutoPortfolio.Name) timelineOptions = timelineOptions with { TimeLimit = options.TimeLimit };
-        var plan = RecomputePlanner.Plan(problem, solver, timelineOptions, cancellation);
+        var plan = RecomputePlanner.Plan(problem, solver, Searching(solver, options.Solver with { BudgetBytes = budget, Objective = Objective.Time }, options), cancellation);
         var storeAllLine = MemoryTimeline.Of(SolverName.StoreAll, storeAll.Schedule, storeAll.Simulation, budget);
         MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!, plan.Simulation!, budget) : null;
         var recomputed = plan.Feasible
