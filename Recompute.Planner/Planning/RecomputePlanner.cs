@@ -46,20 +46,7 @@ public static class RecomputePlanner
 
     /// <summary>The store-all schedule and its simulation.</summary>
     /// <remarks>Computed once per problem: every plan and every point of a sweep needs it.</remarks>
-    public static (Schedule Schedule, SimulationResult Simulation) StoreAll(PlanningProblem problem) =>
-        StoreAllCache.GetValue(problem, p =>
-        {
-            var schedule = p.AsGiven ? Liveness.RunOnce(p.Training, SolverName.StoreAll, null)
-                : Lowering.StoreAll(p.Training, p.Forward, SolverName.StoreAll, null);
-            return new StoreAllPlan(schedule, Simulator.Simulate(schedule));
-        }).AsTuple();
-
-    private sealed record StoreAllPlan(Schedule Schedule, SimulationResult Simulation)
-    {
-        public (Schedule, SimulationResult) AsTuple() => (Schedule, Simulation);
-    }
-
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<PlanningProblem, StoreAllPlan> StoreAllCache = new();
+    public static (Schedule Schedule, SimulationResult Simulation) StoreAll(PlanningProblem problem) => problem.StoreAll;
 
     /// <summary>Plans under <see cref="SolverOptions.BudgetBytes"/> with the named solver.</summary>
     /// <remarks>
@@ -231,7 +218,7 @@ public static class RecomputePlanner
             var c = Prove(problem, replay, budget);
             if (c.Simulation!.PeakBytes <= budget) return c;
         }
-        long hi = PaperCostModel.Evaluate(problem.Forward, StoreAllSolver.Strategy(problem.Forward)).PeakBytes;
+        long hi = PaperCostModel.Evaluate(problem.Forward, CanonicalStrategy.EveryTensor(problem.Forward)).PeakBytes;
         // A graph too large for every ancestral set (the family is thinned; each DP run takes seconds) gets a shorter
         // search, and its chain is refined by simulation afterwards (see Plan), which uses the slack a larger model
         // budget would: no search above the user's budget, and below it at most 3 halvings (to 1/256 of the budget).

@@ -17,7 +17,7 @@ internal static class SolverDescriptions
         [SolverName.DpApprox] = "the paper's DP over the |V|+1 ancestor-closed lower sets (on graphs of more than 2,000 tensors, every k-th of them, and the chain found is refined by simulation).",
         ["dp-approx/memory"] = "dp-approx with the memory objective: among the chains that fit, the coarsest one, which needs the least memory and recomputes the most.",
         [SolverName.Dp] = "the exact DP over all lower sets.",
-        [SolverName.Greedy] = "general rematerialization by a greedy pass (DTR-like eviction with the known future, recursive recomputation) over good first-run orders (an annealing search over topological orders); any DAG, seconds at most, no bound.",
+        [SolverName.Greedy] = "general rematerialization by a greedy pass (DTR-like eviction with the known future, recursive recomputation) over good first-run orders (an annealing search over topological orders), and told by the cut relaxation which buffers to drop at the forward/backward boundary; any DAG, seconds at most, no bound.",
         [SolverName.Optimal] = "the best of greedy and the DPs, improved by CP-SAT over general schedules, with a lower bound and gap.",
     };
 

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Solvers;
 
 namespace Recompute.Planner.Scheduling;
 
@@ -17,11 +16,11 @@ internal static class Lowering
 {
     /// <summary>
     /// The store-all schedule: every forward tensor once, in block order, each kept until its last reader.
-    /// Unlike lowering <see cref="StoreAllSolver.Strategy"/>, a tensor no later forward tensor reads
+    /// Unlike lowering <see cref="CanonicalStrategy.EveryTensor"/>, a tensor no later forward tensor reads
     /// but backward does (a Dropout mask, a dead end such as an auxiliary output) is kept too, so nothing is recomputed.
     /// </summary>
     public static Schedule StoreAll(TrainingGraph training, ForwardDag dag, string solver, long? budgetBytes) =>
-        Lower(training, dag, StoreAllSolver.Strategy(dag), solver, budgetBytes, keepEverything: true);
+        Lower(training, dag, CanonicalStrategy.EveryTensor(dag), solver, budgetBytes, keepEverything: true);
 
     public static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes) =>
         Lower(training, dag, strategy, solver, budgetBytes, keepEverything: false);

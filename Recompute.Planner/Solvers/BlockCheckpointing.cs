@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.RegularExpressions;
+using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Solvers;
 

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Solvers;
 

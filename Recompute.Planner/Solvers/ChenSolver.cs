@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Recompute.Planner.Graph;
 using Recompute.Planner.Scheduling;
 
 namespace Recompute.Planner.Solvers;

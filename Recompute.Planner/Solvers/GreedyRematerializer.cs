@@ -136,6 +136,31 @@ internal sealed class GreedyRematerializer
         return ok ? g._steps : null;
     }
 
+    /// <summary>
+    /// As <see cref="Schedule"/>, but the buffers of <paramref name="dropAfterForward"/> are freed as soon as no
+    /// forward first run reads them (they are recomputed for the backward pass when it needs them): a keep set chosen
+    /// from outside (<see cref="Optimal.RelaxationGuide"/>) instead of by eviction scores. The order must run every
+    /// forward task before every backward one (<see cref="GreedySolver.ForwardFirst"/>).
+    /// </summary>
+    public static Schedule? GuidedSchedule(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score, string solver,
+        bool[] neverRecompute, IReadOnlySet<int> dropAfterForward, CancellationToken cancellation = default)
+    {
+        var g = new GreedyRematerializer(training, order.ToArray(), budget, score, neverRecompute, cancellation);
+        g._dropAfterForward = new bool[training.Count];
+        foreach (int t in dropAfterForward) g._dropAfterForward[t] = true;
+        return g.Run(null) ? new Schedule(training, Liveness.InsertFrees(training, g._steps), solver, budget) : null;
+    }
+
+    private bool[]? _dropAfterForward;
+
+    /// <summary>Frees a buffer of <see cref="_dropAfterForward"/> once no forward first run reads it any more.</summary>
+    private void DropIfForwardDone(int t)
+    {
+        if (_dropAfterForward is null || !_dropAfterForward[t] || !_live[t] || _pins[t] > 0) return;
+        int next = NextUse(t);
+        if (next == int.MaxValue || _training.Tasks[_order[next]].Kind == TaskKind.Backward) Free(t, changesNeeds: true);
+    }
+
     /// <summary>The schedule of Plan with frees placed by liveness, or null.</summary>
     public static Schedule? Schedule(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score, string solver,
         ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null, CancellationToken cancellation = default)
@@ -220,6 +245,11 @@ internal sealed class GreedyRematerializer
             // The readers at this position have run: advance their next-reader pointers.
             foreach (int p in task.Inputs)
                 while (_nextReader[p] < _readerPositions[p].Length && _readerPositions[p][_nextReader[p]] <= _stage) _nextReader[p]++;
+            if (!gapSeen && _dropAfterForward is not null)
+            {
+                DropIfForwardDone(k);
+                foreach (int p in task.Inputs) DropIfForwardDone(p);
+            }
             // Buffers nothing reads later, including those recomputed for this stage, go now.
             for (int t = 0; t < _live.Length; t++) if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue) Free(t, changesNeeds: false);
         }

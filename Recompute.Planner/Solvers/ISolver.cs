@@ -58,12 +58,6 @@ public sealed record SolverOptions
 }
 
 /// <summary>
-/// A canonical strategy (Kusumoto et al. 2019): an increasing chain of lower sets of the forward graph, given by
-/// its increments V_1..V_k (graph node ids of planned forward tensors, each block in topological order).
-/// </summary>
-public sealed record CanonicalStrategy(ImmutableArray<ImmutableArray<int>> Blocks);
-
-/// <summary>
 /// What a plan claims about itself, strongest first. <see cref="PlanStatusText.ToText"/> gives the words the JSON and
 /// the tables print (<c>OPTIMAL</c>, <c>CANONICAL_OPTIMAL</c>, ...); <see cref="SolverResult.Claim"/> says in full
 /// which schedules a claim covers.
@@ -206,7 +200,20 @@ public sealed class PlanningProblem
         AsGiven = asGiven;
         Training = asGiven ? TrainingGraph.AsGiven(graph) : TrainingGraph.Derive(graph);
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
+        _storeAll = new Lazy<(Schedule, SimulationResult)>(() =>
+        {
+            var schedule = AsGiven ? Liveness.RunOnce(Training, SolverName.StoreAll, null) : Lowering.StoreAll(Training, Forward, SolverName.StoreAll, null);
+            return (schedule, Simulator.Simulate(schedule));
+        });
     }
+
+    private readonly Lazy<(Schedule, SimulationResult)> _storeAll;
+
+    /// <summary>
+    /// The store-all schedule (no recomputation; as given, the file's order run once) and its simulation, built on
+    /// first use and shared: every plan, every sweep point and the store-all solver need it.
+    /// </summary>
+    internal (Schedule Schedule, SimulationResult Simulation) StoreAll => _storeAll.Value;
 
     /// <summary>
     /// True when the DAG is scheduled as the file gives it (the Checkmate/Moccasin protocol): the store-all

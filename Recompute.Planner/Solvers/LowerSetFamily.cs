@@ -1,4 +1,5 @@
 using System.Numerics;
+using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Solvers;
 

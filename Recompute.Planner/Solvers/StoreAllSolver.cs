@@ -1,4 +1,4 @@
-using System.Collections.Immutable;
+using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Solvers;
 
@@ -12,20 +12,18 @@ internal sealed class StoreAllSolver : ISolver
     public string Name => SolverName.StoreAll;
     public bool IsCanonical => true;
 
-    public static CanonicalStrategy Strategy(ForwardDag dag) =>
-        new(dag.NodeOf.Select(n => ImmutableArray.Create(n)).ToImmutableArray());
-
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         // As given, store-all is the file's order run once (the reference of the Checkmate/Moccasin protocol).
         if (problem.AsGiven)
-            return new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Scheduling.Liveness.RunOnce(problem.Training, Name, null));
+            return new SolverResult(Name, true, PlanStatus.Feasible, Schedule: problem.StoreAll.Schedule);
         // The strategy is reported for the paper model; the schedule keeps what the strategy's lowering would
-        // recompute (tensors only backward reads), so store-all recomputes nothing.
-        var strategy = Strategy(problem.Forward);
+        // recompute (tensors only backward reads), so store-all recomputes nothing. It is the problem's store-all
+        // schedule, lowered once for every caller.
+        var strategy = CanonicalStrategy.EveryTensor(problem.Forward);
         var cost = PaperCostModel.Evaluate(problem.Forward, strategy);
         return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: strategy,
-            Schedule: Scheduling.Lowering.StoreAll(problem.Training, problem.Forward, Name, null),
+            Schedule: problem.StoreAll.Schedule,
             PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
     }
 }

@@ -25,7 +25,7 @@ public class PublicSurfaceTests
     {
         ["Recompute.Planner.Costs"] = "ConstantValue CostModel ElementTypes MeasuredTimes OpContext ShapeInference ShapeInferenceException ShapeMath TensorInfo",
         ["Recompute.Planner.Files"] = "CommandFiles FileKind FileStatus InputFile InputKind OutputRefusedException OutputTarget TerminalText",
-        ["Recompute.Planner.Graph"] = "ComputationGraph GraphBuilder GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
+        ["Recompute.Planner.Graph"] = "CanonicalStrategy ComputationGraph GraphBuilder GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
         ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",
         ["Recompute.Planner.Import.Onnx"] = "OnnxImporter OnnxImportOptions OnnxImportResult",
         ["Recompute.Planner.Planning"] = "AutoPortfolio AutoSolver FeasibleBudget FeasibleBudgetResult MinMemoryResult PlanResult RecomputePlanner SolverRegistry",
@@ -33,7 +33,7 @@ public class PublicSurfaceTests
             "MaxBatchResult MaxBatchSearch MemoryTimeline OptimizerKind PhaseSpan ReportCsv ReportHtml ReportJson ReportSummary SchedulePhase SummaryBlock SweepOptions " +
             "SweepPoint SweepProgress SweepSeries TensorRole TimelineReport",
         ["Recompute.Planner.Scheduling"] = "InvalidScheduleException Liveness Schedule ScheduleFormat SimulationResult Simulator Step StepKind",
-        ["Recompute.Planner.Solvers"] = "BlockCostModel CanonicalStrategy EvictionScore ISolver Objective PlanningProblem PlanStatus PlanStatusText SolverName SolverOptions SolverProgress SolverResult",
+        ["Recompute.Planner.Solvers"] = "BlockCostModel EvictionScore ISolver Objective PlanningProblem PlanStatus PlanStatusText SolverName SolverOptions SolverProgress SolverResult",
         ["Recompute.Planner.Units"] = "ByteSize TimeUnits",
     };
 

@@ -105,7 +105,7 @@ public class CanonicalDpTests
         var family = LowerSetFamily.All(dag, 100_000);
         var dp = new CanonicalDp(family, [], [], CanonicalDp.ChooseUnit(dag, new SolverOptions().TimeBuckets), threads: 1);
         var min = dp.MinimumPeak(long.MaxValue / 4, CancellationToken.None)!.Value.Peak;
-        long storeAll = PaperCostModel.Evaluate(dag, StoreAllSolver.Strategy(dag)).PeakBytes;
+        long storeAll = PaperCostModel.Evaluate(dag, CanonicalStrategy.EveryTensor(dag)).PeakBytes;
         int compared = 0;
         foreach (var budget in new[] { min, min + (storeAll - min) / 4, min + (storeAll - min) / 2, storeAll })
         {

@@ -13,7 +13,8 @@ internal sealed class CutAnalysis
     private readonly long _timeDivisor;
     private readonly double _timeScale;
 
-    public CutAnalysis(TrainingGraph training, long budgetBytes)
+    /// <param name="cancellation">Checked once per task (the analysis is quadratic).</param>
+    public CutAnalysis(TrainingGraph training, long budgetBytes, CancellationToken cancellation = default)
     {
         Training = training;
         BudgetBytes = budgetBytes;
@@ -43,6 +44,7 @@ internal sealed class CutAnalysis
         Pending = new int[n];
         for (int x = 0; x < n; x++)
         {
+            cancellation.ThrowIfCancellationRequested();
             long fix = bytes[x];
             foreach (int i in tasks[x].Inputs) fix = checked(fix + bytes[i]);
             FixedBytes[x] = fix;

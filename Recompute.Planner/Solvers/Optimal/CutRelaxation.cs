@@ -52,12 +52,14 @@ internal sealed class CutRelaxation
     /// <param name="analysis">The DAG's cut analysis at the budget (<see cref="CutAnalysis"/>).</param>
     /// <param name="cuts">Cut tasks: a chain of <paramref name="analysis"/>'s <see cref="CutAnalysis.Path"/>, in order.</param>
     /// <param name="neverRecompute">Tasks that are never run again (keep pins).</param>
-    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute)
+    /// <param name="memoryBytes">The memory of constraint 1 when it is not the analysis's budget: a smaller one leaves
+    /// room for what the relaxation does not count (<see cref="RelaxationGuide"/>; the optimum is then no bound).</param>
+    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null)
     {
         var training = analysis.Training;
         var tasks = training.Tasks;
         int n = tasks.Length;
-        long budgetBytes = analysis.BudgetBytes;
+        long budgetBytes = memoryBytes ?? analysis.BudgetBytes;
         var bytes = tasks.Select(t => t.Bytes).ToArray();
         var cost = analysis.Cost;
         var ancestors = analysis.Ancestors;

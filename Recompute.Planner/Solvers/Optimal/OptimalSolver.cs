@@ -307,7 +307,7 @@ internal sealed class OptimalSolver : ISolver
         }
         if (options.ForceRecompute.IsEmpty)
         {
-            var (schedule, sim) = RecomputePlanner.StoreAll(problem);
+            var (schedule, sim) = problem.StoreAll;
             if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
         }
         if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
@@ -375,7 +375,7 @@ internal sealed class OptimalSolver : ISolver
         var list = new List<WarmStart>();
         if (options.ForceRecompute.IsEmpty)
         {
-            var (schedule, sim) = RecomputePlanner.StoreAll(problem);
+            var (schedule, sim) = problem.StoreAll;
             if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
         }
         int rank = 2;

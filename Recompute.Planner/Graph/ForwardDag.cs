@@ -1,7 +1,6 @@
 using System.Numerics;
-using Recompute.Planner.Graph;
 
-namespace Recompute.Planner.Solvers;
+namespace Recompute.Planner.Graph;
 
 /// <summary>
 /// The forward graph the canonical solvers plan over: planned, forward tensors only, densely numbered 0..n-1 in
