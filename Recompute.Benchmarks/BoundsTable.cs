@@ -44,7 +44,7 @@ public static class BoundsTable
                 long budget = (long)(storeAll.PeakBytes * fraction);
                 var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Seed = 1, MaxLowerSets = 20_000 };
                 var clock = Stopwatch.StartNew();
-                var run = new OptimalSolver().Run(problem, solverOptions);
+                var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, solverOptions);
                 clock.Stop();
                 var r = run.Result;
                 string plan = r.Feasible ? Percent(Simulator.Simulate(r.Schedule!).RecomputeTime, total) : "none";

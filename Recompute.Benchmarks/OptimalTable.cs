@@ -84,7 +84,7 @@ public static class OptimalTable
                 catch (LowerSetLimitException) { return "> 20k sets"; }
             }
             var clock = Stopwatch.StartNew();
-            var run = new OptimalSolver().Run(problem, options);
+            var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, options);
             clock.Stop();
             var r = run.Result;
             string optimal;

@@ -51,7 +51,7 @@ public static class CommandRunner
             {
                 if (finished.Wait(InterruptGrace)) return;
                 // Writes already in progress finish (they are short); later ones never start.
-                Recompute.Planner.Reporting.AtomicFile.StopWrites(TimeSpan.FromSeconds(30));
+                Recompute.Planner.Files.AtomicFile.StopWrites(TimeSpan.FromSeconds(30));
                 if (finished.IsSet) return; // the command stopped by itself meanwhile and said so
                 string command = args.Length > 0 ? "recompute " + args[0] : "recompute";
                 stderr.WriteLine($"{command}: interrupted; files already written are complete, nothing else was written");

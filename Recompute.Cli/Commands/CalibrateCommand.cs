@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using Recompute.Planner.Files;
 using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Reporting;
 using Recompute.Runtime.Execution;
 
 namespace Recompute.Cli.Commands;

@@ -4,7 +4,7 @@ namespace Recompute.Planner.Files;
 /// The files one command reads and writes, so that no output replaces an input of the same command
 /// (<c>plan g.json -o g.json</c>) or another of its outputs (<c>-o x --dot x</c>). A command runs inside a scope
 /// (<see cref="Begin"/>); <see cref="InputFile"/> records each file it reads, the command claims its outputs
-/// before it works (<see cref="ClaimOutput"/>), and <see cref="Reporting.AtomicFile"/> checks every write
+/// before it works (<see cref="ClaimOutput"/>), and <see cref="AtomicFile"/> checks every write
 /// against the inputs again. Files are compared by identity (device and inode), so links, <c>./x</c> and hard
 /// links are caught; outputs that do not exist yet by their folder's identity and their name.
 /// </summary>

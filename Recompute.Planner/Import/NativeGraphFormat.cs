@@ -245,7 +245,7 @@ public static class NativeGraphFormat
     {
         using var ms = new MemoryStream();
         Write(graph, ms);
-        Recompute.Planner.Reporting.AtomicFile.WriteAllBytes(path, ms.GetBuffer().AsSpan(0, (int)ms.Length));
+        Recompute.Planner.Files.AtomicFile.WriteAllBytes(path, ms.GetBuffer().AsSpan(0, (int)ms.Length));
     }
 
     /// <summary>The canonical text of a graph (UTF-8 JSON, one node per line, '\n' line ends, final newline).</summary>

@@ -134,7 +134,7 @@ public static class AutoPortfolio
         if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
         {
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
-            optimal = new OptimalSolver { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
+            optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
                 .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, cancellation);
             if (optimal.WallClockCut)
                 notes.Add("the optimal solver's CP-SAT search did not finish its share of the work in time, so what it found was set aside (it would differ between runs); a longer --time-limit gives it the time");

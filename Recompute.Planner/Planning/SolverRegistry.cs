@@ -14,7 +14,7 @@ public static class SolverRegistry
         [SolverName.DpApprox] = () => new DpApproxSolver(),
         [SolverName.Dp] = () => new DpSolver(),
         [SolverName.Greedy] = () => new GreedySolver(),
-        [SolverName.Optimal] = () => new Solvers.Optimal.OptimalSolver(),
+        [SolverName.Optimal] = () => new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance),
     };
 
     /// <summary>Solver names in the order the help lists them.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Scheduling;
 using Recompute.Planner.Units;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 
+using Recompute.Planner.Files;
 namespace Recompute.Planner.Reporting;
 
 /// <summary>Writes <c>report.csv</c>: one row per solver and budget, RFC 4180 quoting, invariant culture.</summary>

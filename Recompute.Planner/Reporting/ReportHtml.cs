@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Recompute.Planner.Files;
 using Recompute.Planner.Units;
 
 namespace Recompute.Planner.Reporting;

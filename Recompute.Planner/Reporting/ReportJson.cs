@@ -1,5 +1,6 @@
 using System.Text.Json;
 
+using Recompute.Planner.Files;
 namespace Recompute.Planner.Reporting;
 
 /// <summary>Writes a <see cref="BudgetReport"/> as <c>report.json</c> (camelCase fields, nulls written out, stable order).</summary>

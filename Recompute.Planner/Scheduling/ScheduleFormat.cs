@@ -76,7 +76,7 @@ public static class ScheduleFormat
     /// </summary>
     /// <param name="metadata">Extra fields written under <c>metadata</c> (string, integer, double, bool or null values), sorted by key.</param>
     public static void Write(Schedule schedule, string path, IReadOnlyDictionary<string, object?>? metadata = null) =>
-        Recompute.Planner.Reporting.AtomicFile.WriteAllText(path, ToJson(schedule, metadata));
+        Recompute.Planner.Files.AtomicFile.WriteAllText(path, ToJson(schedule, metadata));
 
     /// <summary>Writes a schedule to a text writer (stdout, a string).</summary>
     public static void Write(Schedule schedule, TextWriter writer, IReadOnlyDictionary<string, object?>? metadata = null) =>

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using Google.Protobuf;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx.Proto;
-using Recompute.Planner.Reporting;
 using Recompute.Runtime.Data;
 using Recompute.Runtime.Execution;
 

@@ -412,9 +412,9 @@ public class HostileCliCorpusTests
         // The library's writer refuses on its own, without a command scope (AtomicFile backs every writer).
         using var w = new Workspace();
         var fifo = w.Fifo("f");
-        var e = Assert.Throws<OutputRefusedException>(() => Recompute.Planner.Reporting.AtomicFile.WriteAllText(fifo, "x"));
+        var e = Assert.Throws<OutputRefusedException>(() => Recompute.Planner.Files.AtomicFile.WriteAllText(fifo, "x"));
         Assert.Contains("FIFO", e.Message);
-        Assert.Throws<OutputRefusedException>(() => Recompute.Planner.Reporting.AtomicFile.WriteAllText("", "x"));
+        Assert.Throws<OutputRefusedException>(() => Recompute.Planner.Files.AtomicFile.WriteAllText("", "x"));
         w.AssertUnchanged();
     }
 }

@@ -24,12 +24,12 @@ public class PublicSurfaceTests
     private static readonly Dictionary<string, string> Planner = new()
     {
         ["Recompute.Planner.Costs"] = "ConstantValue CostModel ElementTypes MeasuredTimes OpContext ShapeInference ShapeInferenceException ShapeMath TensorInfo",
-        ["Recompute.Planner.Files"] = "CommandFiles FileKind FileStatus InputFile InputKind OutputRefusedException OutputTarget TerminalText",
+        ["Recompute.Planner.Files"] = "AtomicFile CommandFiles FileKind FileStatus InputFile InputKind OutputRefusedException OutputTarget TerminalText",
         ["Recompute.Planner.Graph"] = "CanonicalStrategy ComputationGraph GraphBuilder GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
         ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",
         ["Recompute.Planner.Import.Onnx"] = "OnnxImporter OnnxImportOptions OnnxImportResult",
         ["Recompute.Planner.Planning"] = "AutoPortfolio AutoSolver FeasibleBudget FeasibleBudgetResult MinMemoryResult PlanResult RecomputePlanner SolverRegistry",
-        ["Recompute.Planner.Reporting"] = "AtomicFile BatchFamily BatchFit BudgetGuide BudgetReport BudgetSweep DotWriter GraphSummary GuideDevice GuideOptions MaxBatchAnswer MaxBatchFormat MaxBatchOptions " +
+        ["Recompute.Planner.Reporting"] = "BatchFamily BatchFit BudgetGuide BudgetReport BudgetSweep DotWriter GraphSummary GuideDevice GuideOptions MaxBatchAnswer MaxBatchFormat MaxBatchOptions " +
             "MaxBatchResult MaxBatchSearch MemoryTimeline OptimizerKind PhaseSpan ReportCsv ReportHtml ReportJson ReportSummary SchedulePhase SummaryBlock SweepOptions " +
             "SweepPoint SweepProgress SweepSeries TensorRole TimelineReport",
         ["Recompute.Planner.Scheduling"] = "InvalidScheduleException Liveness Schedule ScheduleFormat SimulationResult Simulator Step StepKind",

@@ -23,7 +23,7 @@ public class OptimalProgressTests
         long budget = RecomputePlanner.StoreAllPeak(problem) * 7 / 10;
         var listener = new Collect();
         var options = new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(60), Threads = 1, Seed = 7, Progress = listener };
-        var run = new OptimalSolver().Run(problem, options);
+        var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, options);
         Assert.True(run.Result.Feasible);
         Assert.Equal(PlanStatus.Optimal, run.Result.Status);
 
@@ -40,7 +40,7 @@ public class OptimalProgressTests
 
         // Without a listener the search proves the same optimum (CP-SAT may reach it through another schedule of
         // equal cost when a callback listens: the command line listens only on a terminal, never for JSON or a pipe).
-        var quiet = new OptimalSolver().Run(problem, options with { Progress = null });
+        var quiet = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, options with { Progress = null });
         Assert.Equal(PlanStatus.Optimal, quiet.Result.Status);
         Assert.Equal(Simulator.Simulate(quiet.Result.Schedule!).RecomputeTime, reports[^1].RecomputeTime, 9);
     }

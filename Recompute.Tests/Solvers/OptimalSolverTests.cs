@@ -57,7 +57,7 @@ public class OptimalSolverTests
         {
             long budget = (long)(storeAll * fraction);
             var dp = RecomputePlanner.Plan(problem, "dp", Quick(budget));
-            var run = new OptimalSolver().Run(problem, Quick(budget));
+            var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, Quick(budget));
             if (dp.Feasible) Assert.True(run.Result.Feasible);
             if (!run.Result.Feasible)
             {
@@ -86,7 +86,7 @@ public class OptimalSolverTests
         {
             long budget = (long)(storeAll * fraction);
             var dp = RecomputePlanner.Plan(problem, "dp", Quick(budget));
-            var run = new OptimalSolver().Run(problem, Quick(budget));
+            var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, Quick(budget));
             if (dp.Feasible) Assert.True(run.Result.Feasible, $"dp fits {budget} bytes, optimal does not: {run.Result.Reason}");
             if (!run.Result.Feasible) continue;
 
@@ -136,7 +136,7 @@ public class OptimalSolverTests
         var problem = new PlanningProblem(Chain());
         var bound = MemoryLowerBound.Of(problem.Training);
         Assert.Equal(300, bound.Bytes);
-        var result = new OptimalSolver().Solve(problem, Quick(250));
+        var result = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, Quick(250));
         Assert.False(result.Feasible);
         Assert.Equal(PlanStatus.Infeasible, result.Status);
         Assert.Contains("300 bytes", result.Reason);
@@ -159,8 +159,8 @@ public class OptimalSolverTests
         var problem = new PlanningProblem(RandomGraphs.Forward(3, nodes: 5));
         long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.7);
         var options = Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(30) };
-        var first = new OptimalSolver().Solve(problem, options);
-        var second = new OptimalSolver().Solve(new PlanningProblem(RandomGraphs.Forward(3, nodes: 5)), options);
+        var first = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, options);
+        var second = new OptimalSolver(PlannerPlanSource.Instance).Solve(new PlanningProblem(RandomGraphs.Forward(3, nodes: 5)), options);
         Assert.Equal(first.Feasible, second.Feasible);
         Assert.Equal(first.Status, second.Status);
         if (first.Feasible) Assert.Equal(first.Schedule!.Steps, second.Schedule!.Steps);
@@ -175,12 +175,12 @@ public class OptimalSolverTests
         for (double fraction = 0.9; fraction >= 0.5; fraction -= 0.1)
         {
             long budget = (long)(storeAll * fraction);
-            var free = new OptimalSolver().Solve(problem, Quick(budget));
+            var free = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, Quick(budget));
             if (!free.Feasible || free.Schedule!.RecomputedNodes.IsEmpty) continue;
 
             // Keep the first node the unpinned plan recomputes: it must not be recomputed any more.
             int kept = free.Schedule.RecomputedNodes[0];
-            var pinned = new OptimalSolver().Solve(problem, Quick(budget) with { Keep = [kept] });
+            var pinned = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, Quick(budget) with { Keep = [kept] });
             if (pinned.Feasible)
             {
                 Assert.DoesNotContain(kept, pinned.Schedule!.RecomputedNodes);
@@ -191,7 +191,7 @@ public class OptimalSolverTests
             var liveAtGap = LiveAtFirstBackward(free.Schedule).Where(t => training.Tasks[t].Kind == TaskKind.Forward).ToList();
             if (liveAtGap.Count == 0) continue;
             int node = training.Tasks[liveAtGap[0]].Node;
-            var forced = new OptimalSolver().Solve(problem, Quick(budget) with { ForceRecompute = [node] });
+            var forced = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, Quick(budget) with { ForceRecompute = [node] });
             if (!forced.Feasible) continue;
             Assert.DoesNotContain(training.ForwardTaskOf(node), LiveAtFirstBackward(forced.Schedule!));
             return;
@@ -258,7 +258,7 @@ public class OptimalSolverTests
         var dp = RecomputePlanner.Plan(problem, "dp-approx", Quick(budget));
         using var cts = new CancellationTokenSource();
         if (cancelAfterMilliseconds == 0) cts.Cancel(); else cts.CancelAfter(cancelAfterMilliseconds);
-        var run = new OptimalSolver().Run(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(600) }, cts.Token);
+        var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(600) }, cts.Token);
         var result = run.Result;
         Assert.True(result.Feasible);
         var sim = Simulator.Simulate(result.Schedule!);
@@ -274,7 +274,7 @@ public class OptimalSolverTests
         // limit it is stopped after 1 s, and the result says that optimal may then be above dp.
         var problem = new PlanningProblem(Planner.Import.CheckmateImporter.Load(Paths.CheckmateGraph("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json")));
         long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.9);
-        var run = new OptimalSolver().Run(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(2) });
+        var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(2) });
         Assert.True(run.Result.Feasible);
         Assert.StartsWith("stopped after 1 s", run.ExactDp);
         Assert.Contains("exact DP warm start was stopped", run.Result.Note);
@@ -286,7 +286,7 @@ public class OptimalSolverTests
     {
         var problem = new PlanningProblem(Planner.Import.GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "unet-b1-64.json")));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        var result = new OptimalSolver().Solve(problem, Quick(storeAll / 5));
+        var result = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, Quick(storeAll / 5));
         Assert.False(result.Feasible);
         Assert.NotNull(result.MinFeasibleBudgetBytes);
         long least = result.MinFeasibleBudgetBytes.Value;

@@ -34,7 +34,7 @@ public class StageRelaxationTests
             foreach (var fraction in new[] { 0.85, 0.7 })
             {
                 long budget = (long)(storeAll * fraction);
-                var run = new OptimalSolver().Run(problem, Quick(budget));
+                var run = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, Quick(budget));
                 if (run.Result.Status != PlanStatus.Optimal || run.Plan is null) continue;
                 proven++;
                 double optimum = Simulator.Simulate(run.Result.Schedule!).RecomputeTime;
@@ -94,7 +94,7 @@ public class StageRelaxationTests
         {
             long budget = (long)(storeAll * fraction);
             var options = Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(8) };
-            var run = new OptimalSolver { RelaxationMinDecisions = 0 }.Run(problem, options);
+            var run = new OptimalSolver(PlannerPlanSource.Instance) { RelaxationMinDecisions = 0 }.Run(problem, options);
             if (!run.Result.Feasible) continue;
             var sim = Simulator.Simulate(run.Result.Schedule!);
             Assert.True(sim.PeakBytes <= budget);

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Google.OrTools.Sat;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
 using Recompute.Planner.Units;
 
@@ -21,7 +20,9 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <see cref="SolverOptions.Keep"/> nodes never run again; forward tasks of <see cref="SolverOptions.ForceRecompute"/>
 /// nodes are not live when the first backward task's stage begins.
 /// </remarks>
-internal sealed class OptimalSolver : ISolver
+/// <param name="planner">Where the warm starts and the smallest budgets come from: the planner above
+/// (<c>Planning.PlannerPlanSource</c>); the solver never calls up into planning itself.</param>
+internal sealed class OptimalSolver(IPlanSource planner) : ISolver
 {
     /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
     public const long WarmStartLowerSetLimit = 20_000;
@@ -319,17 +320,17 @@ internal sealed class OptimalSolver : ISolver
         }
         // dp-approx is polynomial and fast: it runs to the end even when the caller cancels, so a cancelled search
         // still returns a plan. The exact DP runs when the graph has few enough lower sets.
-        var approx = RecomputePlanner.Plan(problem, SolverName.DpApprox, canonical, CancellationToken.None);
-        if (approx.Feasible && Honours(approx.Schedule!, options)) list.Add(new WarmStart(SolverName.DpApprox, 3, approx.Schedule!, approx.Simulation!));
+        var approx = planner.Plan(problem, SolverName.DpApprox, canonical, CancellationToken.None);
+        if (approx is { Feasible: true } a && Honours(a.Schedule, options)) list.Add(new WarmStart(SolverName.DpApprox, 3, a.Schedule, a.Simulation));
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Work-limited runs count the DP's share as work (DpWork); the wall clock stops it only at DpWork.WallClockSafety times it.
         using var deadline = Deadline.Start(exactLimit, WorkLimited ? share * DpWork.WallClockSafety : share);
         long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
         try
         {
-            var exact = RecomputePlanner.Plan(problem, SolverName.Dp, canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
+            var exact = planner.Plan(problem, SolverName.Dp, canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
             exactDp = "finished";
-            if (exact.Feasible && Honours(exact.Schedule!, options)) list.Add(new WarmStart(SolverName.Dp, 2, exact.Schedule!, exact.Simulation!));
+            if (exact is { Feasible: true } e && Honours(e.Schedule, options)) list.Add(new WarmStart(SolverName.Dp, 2, e.Schedule, e.Simulation));
         }
         catch (LowerSetLimitException)
         {
@@ -349,15 +350,15 @@ internal sealed class OptimalSolver : ISolver
             // for somewhat smaller budgets may fit, and its least-memory plan fits if any canonical plan does.
             for (int step = 1; step <= 12 && list.Count == 0; step++)
             {
-                var plan = RecomputePlanner.Plan(problem, SolverName.DpApprox, canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
-                if (plan.Schedule is { } s && plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
-                    list.Add(new WarmStart(SolverName.DpApprox, 3, s, sim));
+                var plan = planner.Plan(problem, SolverName.DpApprox, canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
+                if (plan is { } p && p.Simulation.PeakBytes <= budget && Honours(p.Schedule, options))
+                    list.Add(new WarmStart(SolverName.DpApprox, 3, p.Schedule, p.Simulation));
             }
             try
             {
-                var min = RecomputePlanner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = long.MaxValue }, CancellationToken.None);
-                if (list.Count == 0 && min.Plan.Schedule is { } s && min.Plan.Simulation is { } sim && sim.PeakBytes <= budget && Honours(s, options))
-                    list.Add(new WarmStart(SolverName.DpApprox, 4, s, sim));
+                var min = planner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = long.MaxValue }, CancellationToken.None);
+                if (list.Count == 0 && min is { } m && m.Simulation.PeakBytes <= budget && Honours(m.Schedule, options))
+                    list.Add(new WarmStart(SolverName.DpApprox, 4, m.Schedule, m.Simulation));
             }
             catch (InvalidOperationException)
             {
@@ -521,7 +522,7 @@ internal sealed class OptimalSolver : ISolver
         var (best, start) = SmallestCanonical(problem, options, ct);
         // General schedules often go below every canonical plan: a bisection with the greedy solver.
         var plain = options with { WarmStart = null };
-        if (RecomputePlanner.SmallestGreedyBudget(problem, plain, best ?? RecomputePlanner.StoreAllPeak(problem), ct) is { } general && (best is null || general < best))
+        if (planner.SmallestGreedyBudget(problem, plain, best ?? problem.StoreAll.Simulation.PeakBytes, ct) is { } general && (best is null || general < best))
             best = general;
         order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
         if (order.DecisionBound > MaxDecisions) return best;
@@ -540,13 +541,13 @@ internal sealed class OptimalSolver : ISolver
         return best;
     }
 
-    private static long? SmallestCanonicalBudget(PlanningProblem problem, SolverOptions options) => SmallestCanonical(problem, options, default).Budget;
+    private long? SmallestCanonicalBudget(PlanningProblem problem, SolverOptions options) => SmallestCanonical(problem, options, default).Budget;
 
     /// <summary>
     /// The least simulated peak of the order search run once, of the dp-approx least-memory plans (paper model and
     /// the planner's replayed smallest budget) and of store-all, with the schedule that reaches it.
     /// </summary>
-    private static (long? Budget, Schedule? Schedule) SmallestCanonical(PlanningProblem problem, SolverOptions options, CancellationToken ct)
+    private (long? Budget, Schedule? Schedule) SmallestCanonical(PlanningProblem problem, SolverOptions options, CancellationToken ct)
     {
         long? best = null;
         Schedule? start = null;
@@ -563,13 +564,13 @@ internal sealed class OptimalSolver : ISolver
         try
         {
             var plain = options with { BudgetBytes = long.MaxValue, WarmStart = null };
-            var min = RecomputePlanner.MinMemory(problem, SolverName.DpApprox, plain, CancellationToken.None);
-            if (min.Plan.Simulation is { } sim && min.Plan.Schedule is { } s && Honours(s, options) && (best is null || sim.PeakBytes < best)) { best = sim.PeakBytes; start = s; }
+            var min = planner.MinMemory(problem, SolverName.DpApprox, plain, CancellationToken.None);
+            if (min is { } m && Honours(m.Schedule, options) && (best is null || m.Simulation.PeakBytes < best)) { best = m.Simulation.PeakBytes; start = m.Schedule; }
             // The planner's own smallest budget sizes blocks by replay too, which often goes lower than the paper model's.
-            if (RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, CancellationToken.None) is { } least && (best is null || least < best))
+            if (planner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, CancellationToken.None) is { } least && (best is null || least < best))
             {
-                var at = RecomputePlanner.Plan(problem, SolverName.DpApprox, plain with { BudgetBytes = least }, CancellationToken.None);
-                if (at.Feasible && at.Schedule is { } fit && Honours(fit, options)) { best = at.Simulation!.PeakBytes; start = fit; }
+                var at = planner.Plan(problem, SolverName.DpApprox, plain with { BudgetBytes = least }, CancellationToken.None);
+                if (at is { Feasible: true } fit && Honours(fit.Schedule, options)) { best = fit.Simulation.PeakBytes; start = fit.Schedule; }
             }
         }
         catch (InvalidOperationException)
@@ -578,7 +579,7 @@ internal sealed class OptimalSolver : ISolver
         }
         if (options.ForceRecompute.IsEmpty)
         {
-            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            long storeAll = problem.StoreAll.Simulation.PeakBytes;
             if (best is null || storeAll < best) best = storeAll;
         }
         return (best, start);

@@ -1,7 +1,6 @@
 using System.Text;
-using Recompute.Planner.Files;
 
-namespace Recompute.Planner.Reporting;
+namespace Recompute.Planner.Files;
 
 /// <summary>
 /// Writes files so that they are complete or absent: the content goes to a temporary file in the same folder,
