@@ -55,6 +55,12 @@ public sealed record SolverOptions
     public IProgress<SolverProgress>? Progress { get; init; }
     /// <summary>A work limit for the canonical DPs of this call (the <c>auto</c> portfolio's exact DP); null: none.</summary>
     internal DpWork? DpWork { get; init; }
+    /// <summary>
+    /// Whether greedy follows its first pass with the pass guided by the cut relaxation (<c>RelaxationGuide</c>). The
+    /// guide only lowers the recomputation of a plan that already fits, so searches that ask only whether greedy plans
+    /// at a budget (<c>RecomputePlanner.SmallestGreedyBudget</c>) leave it out.
+    /// </summary>
+    internal bool GreedyGuide { get; init; } = true;
 }
 
 /// <summary>
