@@ -1,6 +1,6 @@
+using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
 using ScottPlot;
-using Recompute.Planner.Solvers;
 
 namespace Recompute.Reporting;
 
@@ -22,8 +22,6 @@ public static class ParetoPlot
     private static readonly MarkerShape[] Shapes =
         [MarkerShape.FilledSquare, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleUp, MarkerShape.FilledCircle];
 
-    private static readonly string[] SeriesOrder = [SolverName.StoreAll, SolverName.PerBlock, SolverName.Chen, SolverName.DpApprox, "dp-approx/memory", SolverName.Dp, SolverName.Optimal, SolverName.Greedy, SolverName.Auto];
-
     private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
 
     private static readonly MarkerShape[] CurveMarkers = [MarkerShape.FilledCircle, MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.Cross];
@@ -38,9 +36,8 @@ public static class ParetoPlot
         int colour = 0, shape = 0, pattern = 0;
         foreach (var s in report.Series)
         {
-            // Each series keeps its colour whichever others a report shows.
-            int known = Array.IndexOf(SeriesOrder, s.Name);
-            var color = Palette[(known >= 0 ? known : SeriesOrder.Length + colour++) % Palette.Length];
+            // Each series keeps its colour whichever others a report shows (its solver's plot slot).
+            var color = Palette[(SolverRegistry.PlotSlot(s.Name) ?? SolverRegistry.Descriptors.Count + 1 + colour++) % Palette.Length];
             if (s.IsCurve)
             {
                 var front = report.Frontier(s.Name);

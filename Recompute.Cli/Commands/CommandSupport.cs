@@ -120,9 +120,9 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
 /// <summary>Formatting and checks shared by the commands.</summary>
 internal static class CommandSupport
 {
-    /// <summary>Seconds of <c>--time-limit</c> when none is given: <see cref="AutoPortfolio.DefaultTimeLimit"/> for auto, 30 otherwise.</summary>
+    /// <summary>Seconds of <c>--time-limit</c> when none is given: the solver's <see cref="SolverDescriptor.DefaultTimeLimit"/> (auto: 5, others: 30).</summary>
     public static double DefaultTimeLimit(string solverName) =>
-        solverName == AutoPortfolio.Name ? AutoPortfolio.DefaultTimeLimit.TotalSeconds : 30;
+        SolverRegistry.Exists(solverName) ? SolverRegistry.Describe(solverName).DefaultTimeLimit.TotalSeconds : 30;
 
     /// <summary>The <c>--time-limit</c> given, or the solver's default (<see cref="DefaultTimeLimit"/>) when it was not.</summary>
     public static double TimeLimitSeconds(ParseResult parse, Option<double> option, string solverName) =>

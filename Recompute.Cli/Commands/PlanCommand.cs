@@ -57,7 +57,8 @@ public sealed class PlanCommand : CliCommand
         // For greedy and optimal, --time-limit bounds the whole command: reading the graph and the store-all reference
         // count against it, and so does the search for the smallest budget below. Auto spends fixed shares of the
         // limit as work (so the same input gives the same plan however long reading took): it gets the limit as given.
-        bool timed = solverName is SolverName.Greedy or SolverName.Optimal;
+        var described = SolverRegistry.Describe(solverName);
+        bool timed = described.Can(SolverCapabilities.Searches);
         var limit = options.TimeLimit;
         TimeSpan Left() => limit - context.Elapsed;
         if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
@@ -69,7 +70,7 @@ public sealed class PlanCommand : CliCommand
         string doing = minMemory
             ? $"{solverName}: finding the smallest feasible budget"
             : $"{solverName}: planning under {Planner.Units.ByteSize.Format(budget)}" +
-              (solverName is SolverName.Optimal or SolverName.Greedy or AutoPortfolio.Name ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {limit.TotalSeconds:0.#} s)") : "");
+              (timed || described.Can(SolverCapabilities.Portfolio) ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" (time limit {limit.TotalSeconds:0.#} s)") : "");
         using var status = LiveStatus.Begin(context, format == "table", doing);
         // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
         options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };

@@ -43,58 +43,48 @@ public static class BudgetSweep
     /// <summary>Parameter name of the <see cref="ArgumentException"/> thrown for a bad solver list.</summary>
     public const string SolversParameter = "solvers";
 
-    /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names.</summary>
-    public static readonly ImmutableArray<string> SolverNames = [SolverName.StoreAll, SolverName.PerBlock, SolverName.Chen, SolverName.DpApprox, SolverName.Dp, SolverName.Greedy, SolverName.Optimal, AutoPortfolio.Name];
+    /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names: every registered solver, in sweep order.</summary>
+    public static readonly ImmutableArray<string> SolverNames = [.. SolverRegistry.SweepOrder.Select(d => d.Name)];
 
-    /// <summary>The series a sweep will run, in the order they run and are drawn.</summary>
+    /// <summary>The series a sweep will run, in the order they run and are drawn (<see cref="SolverRegistry.SweepOrder"/>).</summary>
     /// <exception cref="ArgumentException">An unknown or unavailable solver was asked for.</exception>
     public static ImmutableArray<SweepSeries> Series(PlanningProblem problem, SweepOptions options, long? lowerSets, bool hasBlocks)
     {
-        var all = new List<SweepSeries>
+        var all = new List<(SweepSeries Series, SolverDescriptor Solver)>();
+        foreach (var d in SolverRegistry.SweepOrder)
         {
-            new(SolverName.StoreAll, SolverName.StoreAll, Objective.Time, IsCurve: false),
-            new(SolverName.PerBlock, SolverName.PerBlock, Objective.Time, IsCurve: false),
-            new(SolverName.Chen, SolverName.Chen, Objective.Time, IsCurve: false),
-            new(SolverName.DpApprox, SolverName.DpApprox, Objective.Time, IsCurve: true),
-            new("dp-approx/memory", SolverName.DpApprox, Objective.Memory, IsCurve: true),
-            new(SolverName.Dp, SolverName.Dp, Objective.Time, IsCurve: true),
-            new(SolverName.Greedy, SolverName.Greedy, Objective.Time, IsCurve: true),
-            new(SolverName.Optimal, SolverName.Optimal, Objective.Time, IsCurve: true),
-            new(AutoPortfolio.Name, AutoPortfolio.Name, Objective.Time, IsCurve: true),
-        };
+            all.Add((new SweepSeries(d.Name, d.Name, Objective.Time, d.DrawnAsCurve), d));
+            if (d.MemorySeriesName is { } memory) all.Add((new SweepSeries(memory, d.Name, Objective.Memory, d.DrawnAsCurve), d));
+        }
         if (options.Solvers is null)
         {
             int planned = problem.Graph.Nodes.Count(n => n.IsPlanned);
-            return all.Where(s => s.Solver switch
-            {
-                SolverName.PerBlock => hasBlocks,
-                // Greedy runs only when asked for: a search per budget, seconds each on large graphs.
-                SolverName.Greedy => false,
-                SolverName.Dp => lowerSets is not null && lowerSets <= options.LowerSetLimit,
-                SolverName.Optimal => SolverRegistry.Exists(SolverName.Optimal) && planned <= options.OptimalTensorLimit,
-                // The default plan is always drawn (within the report's time limit a point, greedy and the bound included):
-                // on a large graph its range starts well below the DPs' (ResNet-50: 833 MiB against 1.48 GiB).
-                AutoPortfolio.Name => true,
-                _ => true,
-            }).ToImmutableArray();
+            // What each solver needs of the graph; greedy is left out by its descriptor (a search per budget, seconds
+            // each on large graphs), and auto, the default plan, is always drawn: on a large graph its range starts
+            // well below the DPs' (ResNet-50: 833 MiB against 1.48 GiB).
+            bool Applies(SolverDescriptor d) =>
+                (!d.Can(SolverCapabilities.ModuleBlocks) || hasBlocks)
+                && (!d.Can(SolverCapabilities.EveryLowerSet) || lowerSets is not null && lowerSets <= options.LowerSetLimit)
+                && (!d.Can(SolverCapabilities.ExactSearch) || planned <= options.OptimalTensorLimit);
+            return [.. all.Where(x => x.Solver.InDefaultReport && Applies(x.Solver)).Select(x => x.Series)];
         }
         // Store-all is the reference every other plan is measured against: always part of the report.
         var chosen = new HashSet<string>(StringComparer.Ordinal) { SolverName.StoreAll };
         foreach (var raw in options.Solvers)
         {
             var name = raw.Trim();
-            var matches = all.Where(s => s.Name == name || s.Solver == name).ToList();
+            var matches = all.Where(x => x.Series.Name == name || x.Series.Solver == name).ToList();
             if (matches.Count == 0)
-                throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or dp-approx/memory", SolversParameter);
-            if (name == SolverName.PerBlock && !hasBlocks)
+                throw new ArgumentException($"unknown solver '{name}' for a report; use {string.Join(", ", SolverNames)} or " +
+                    string.Join(", ", all.Where(x => x.Series.Objective == Objective.Memory).Select(x => x.Series.Name)), SolversParameter);
+            var solver = matches[0].Solver;
+            if (solver.Can(SolverCapabilities.ModuleBlocks) && !hasBlocks)
                 throw new ArgumentException(PerBlockSolver.NoBlocksReason, SolversParameter);
-            if (name == SolverName.Optimal && !SolverRegistry.Exists(SolverName.Optimal))
-                throw new ArgumentException("the optimal solver is not available in this build", SolversParameter);
-            if (name == SolverName.Dp && lowerSets is null)
+            if (solver.Can(SolverCapabilities.EveryLowerSet) && lowerSets is null)
                 throw new ArgumentException($"the graph has more than {options.LowerSetLimit} lower sets: the exact DP would take too long; use dp-approx", SolversParameter);
-            foreach (var m in matches) chosen.Add(m.Name);
+            foreach (var m in matches) chosen.Add(m.Series.Name);
         }
-        return all.Where(s => chosen.Contains(s.Name)).ToImmutableArray();
+        return [.. all.Where(x => chosen.Contains(x.Series.Name)).Select(x => x.Series)];
     }
 
     /// <summary>Budgets from <paramref name="low"/> to <paramref name="high"/> inclusive, evenly spaced, distinct.</summary>
