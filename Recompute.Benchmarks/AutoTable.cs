@@ -55,7 +55,7 @@ public static class AutoTable
                 string peak = auto.Feasible ? $"{sim!.PeakBytes / 1048576.0:F1}" : "";
                 bool ok = least is null || (auto.Feasible && sim!.Overhead <= least.Value + 1e-12);
                 o.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {fraction:P0} | {string.Join(" | ", cells)} | {autoCell} | {compute} | {peak} | {seconds:F1} | " +
-                            $"{auto.Solver.WinningSolver ?? ""} | {auto.Solver.Status.ToText()} | {(auto.Solver.RecomputeGap is { } g ? $"{g:P1}" : "")} | {auto.Solver.BoundSource ?? ""} | {auto.Solver.BoundCovers ?? ""} | {(ok ? "yes" : "NO")} |");
+                            $"{auto.Solver.WinningSolver ?? ""} | {auto.Solver.Status.ToText()} | {(auto.Solver.RecomputeGap is { } g ? $"{g:P1}" : "")} | {auto.Solver.BoundSource?.ToText() ?? ""} | {auto.Solver.BoundCovers ?? ""} | {(ok ? "yes" : "NO")} |");
                 o.Flush();
             }
         }

@@ -55,7 +55,7 @@ public static class BoundsTable
                     ? string.Create(CultureInfo.InvariantCulture, $"{x.CpStatus}, {x.Decisions} dec, {x.Elapsed.TotalSeconds:F1} s")
                     : "not run";
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {Path.GetFileNameWithoutExtension(file)} | {problem.Training.Count} | {fraction * 100:F0}% | {plan} | {lb} | {gap} | {rgap} | {r.Status.ToText()}{(run.FromWarmStart && run.WarmStart is { } w ? $" ({w})" : "")} | {run.BoundSource} | {relax} | {clock.Elapsed.TotalSeconds:F1} |"));
+                    $"| {Path.GetFileNameWithoutExtension(file)} | {problem.Training.Count} | {fraction * 100:F0}% | {plan} | {lb} | {gap} | {rgap} | {r.Status.ToText()}{(run.FromWarmStart && run.WarmStart is { } w ? $" ({w})" : "")} | {run.BoundSource.ToText()} | {relax} | {clock.Elapsed.TotalSeconds:F1} |"));
                 output.Flush();
             }
         }

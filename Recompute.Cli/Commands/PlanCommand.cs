@@ -186,7 +186,7 @@ public sealed class PlanCommand : CliCommand
             .Field("lowerBound", plan.Solver.LowerBound)
             .Field("gap", plan.Solver.Gap)
             .Field("recomputeGap", plan.Solver.RecomputeGap)
-            .Field("boundSource", plan.Solver.BoundSource)
+            .Field("boundSource", plan.Solver.BoundSource?.ToText())
             .Field("boundCovers", plan.Solver.BoundCovers)
             .Field("generalLowerBound", plan.Solver.GeneralLowerBound)
             .Field("generalRecomputeGap", plan.Solver.GeneralRecomputeGap)
@@ -232,7 +232,7 @@ public sealed class PlanCommand : CliCommand
             t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");
         if (plan.Solver.LowerBound is { } lb)
             t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)" +
-                (plan.Solver.BoundSource is { } source ? $", from {source}" : "") + (plan.Solver.BoundCovers is { } covers ? $"; holds for {covers}" : ""));
+                (plan.Solver.BoundSource is { } source ? $", from {source.ToText()}" : "") + (plan.Solver.BoundCovers is { } covers ? $"; holds for {covers}" : ""));
         if (plan.Solver.GeneralLowerBound is { } general && general != plan.Solver.LowerBound)
             t.Row("bound for every schedule", $"{CommandSupport.Time(general, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.GeneralRecomputeGap ?? 0)} of recomputation)");
         if (plan.Solver.Note is { } note) t.Row("note", note);

@@ -194,7 +194,7 @@ public static class AutoPortfolio
         }
         // Every plan carries a bound: without a proven one, that no schedule runs a task less than once (0 recomputed).
         if (result.Solver.LowerBound is null && result.Simulation is { } simulated)
-            result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0) with { BoundSource = "one run of every task" } };
+            result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0) with { BoundSource = BoundSource.OneRunOfEveryTask } };
         return notes.Count == 0 ? result : result with { Solver = result.Solver with { Note = string.Join("; ", new[] { result.Solver.Note }.Where(n => n is not null).Concat(notes)) } };
     }
 
@@ -232,7 +232,7 @@ public static class AutoPortfolio
     {
         var r = plan.Solver with { Solver = Name, WinningSolver = winner };
         if (proven || (plan.Simulation!.RecomputeTime == 0 && r.LowerBound is null))
-            r = r with { Status = PlanStatus.Optimal, LowerBound = 0, Gap = 0, RecomputeGap = 0, BoundSource = "no recomputation", Claim = null };
+            r = r with { Status = PlanStatus.Optimal, LowerBound = 0, Gap = 0, RecomputeGap = 0, BoundSource = BoundSource.NoRecomputation, Claim = null };
         return plan with { Solver = r, SolveSeconds = clock.Elapsed.TotalSeconds };
     }
 }

@@ -107,6 +107,36 @@ public static class PlanStatusText
     };
 }
 
+/// <summary>What proved a plan's lower bound on recomputation (<see cref="SolverResult.BoundSource"/>).</summary>
+public enum BoundSource
+{
+    /// <summary>The plan recomputes nothing: a bound of its own recomputation, 0, over every schedule.</summary>
+    NoRecomputation,
+    /// <summary>The cut relaxation (<c>GeneralBound</c>): holds for every schedule.</summary>
+    CutRelaxation,
+    /// <summary>CP-SAT on the stage model over one first-run order: holds for schedules whose first runs follow it.</summary>
+    CpSat,
+    /// <summary>A relaxation of that stage model: holds for the same family.</summary>
+    Relaxation,
+    /// <summary>One run of every task: a bound of 0 on recomputation, valid for every schedule.</summary>
+    OneRunOfEveryTask,
+}
+
+/// <summary>The words of <see cref="BoundSource"/> in JSON and tables.</summary>
+public static class BoundSourceText
+{
+    /// <summary>"no recomputation", "cut relaxation", "cp-sat", "relaxation" or "one run of every task".</summary>
+    public static string ToText(this BoundSource source) => source switch
+    {
+        BoundSource.NoRecomputation => "no recomputation",
+        BoundSource.CutRelaxation => "cut relaxation",
+        BoundSource.CpSat => "cp-sat",
+        BoundSource.Relaxation => "relaxation",
+        BoundSource.OneRunOfEveryTask => "one run of every task",
+        _ => throw new ArgumentOutOfRangeException(nameof(source)),
+    };
+}
+
 /// <summary>The outcome of a solver run.</summary>
 /// <param name="Status">What the plan claims (see <see cref="PlanStatus"/>).</param>
 /// <param name="Strategy">For canonical solvers: the chain to lower.</param>
@@ -151,12 +181,8 @@ public sealed record SolverResult(
     /// </summary>
     public string? Claim { get; init; }
 
-    /// <summary>
-    /// What proved <see cref="LowerBound"/>: "cp-sat" (the stage model over one first-run order), "relaxation" (a
-    /// relaxation of that model), "no recomputation" (the plan recomputes nothing) or "one run of every task" (a
-    /// bound of 0 on recomputation, valid for every schedule). Null without a bound.
-    /// </summary>
-    public string? BoundSource { get; init; }
+    /// <summary>What proved <see cref="LowerBound"/> (<see cref="Solvers.BoundSource"/>; JSON: its <see cref="BoundSourceText.ToText"/>). Null without a bound.</summary>
+    public BoundSource? BoundSource { get; init; }
 
     /// <summary>
     /// Which schedules <see cref="LowerBound"/> holds for: "every schedule" (the cut relaxation, no recomputation, one
@@ -166,7 +192,7 @@ public sealed record SolverResult(
     public string? BoundCovers => BoundSource switch
     {
         null => null,
-        "cp-sat" or "relaxation" => "schedules whose first runs follow the plan's order",
+        Solvers.BoundSource.CpSat or Solvers.BoundSource.Relaxation => "schedules whose first runs follow the plan's order",
         _ => "every schedule",
     };
 

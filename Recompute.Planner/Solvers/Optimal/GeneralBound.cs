@@ -46,7 +46,7 @@ internal static class GeneralBound
     public const int MaxTasks = 20_000;
 
     /// <summary>What <see cref="SolverResult.BoundSource"/> says when this bound is the plan's.</summary>
-    public const string Source = "cut relaxation";
+    public const BoundSource Source = BoundSource.CutRelaxation;
 
     /// <summary>Proves a bound within <paramref name="limit"/>; null when the DAG is too large, the time too short, or the search was cancelled.</summary>
     /// <param name="workLimited">Limit each search as work (<see cref="CpSatSettings.WorkLimited"/>) and keep only the
@@ -106,10 +106,10 @@ internal static class GeneralBound
         if (result.LowerBound is { } existing && existing > bound) return result;
         return OptimalSolver.WithGap(result, training, recompute, bound) with
         {
-            BoundSource = bound > 0 ? Source : "one run of every task",
+            BoundSource = bound > 0 ? Source : BoundSource.OneRunOfEveryTask,
             Status = bound >= recompute && recompute > 0 ? PlanStatus.Optimal : result.Status,
             // The stage model's words no longer describe the bound; a canonical claim still describes the status.
-            Claim = bound >= recompute || result.BoundSource is "cp-sat" or "relaxation" ? null : result.Claim,
+            Claim = bound >= recompute || result.BoundSource is BoundSource.CpSat or BoundSource.Relaxation ? null : result.Claim,
         };
     }
 }

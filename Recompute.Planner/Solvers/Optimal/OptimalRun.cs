@@ -31,9 +31,10 @@ internal sealed record OptimalRun(
     /// <summary>The bound for every schedule (<see cref="GeneralBound"/>), when it ran.</summary>
     public GeneralBoundRun? General { get; init; }
 
-    /// <summary>What proved <see cref="SolverResult.LowerBound"/>: "cp-sat" (the exact stage model), "relaxation"
-    /// (<see cref="StageRelaxation"/>) or "one run of every task" (a bound of 0 on recomputation).</summary>
-    public string BoundSource { get; init; } = "one run of every task";
+    /// <summary>What proved <see cref="SolverResult.LowerBound"/> in the stage model: <see cref="BoundSource.CpSat"/> (the
+    /// exact stage model), <see cref="BoundSource.Relaxation"/> (<see cref="StageRelaxation"/>) or
+    /// <see cref="BoundSource.OneRunOfEveryTask"/> (a bound of 0 on recomputation).</summary>
+    public BoundSource BoundSource { get; init; } = BoundSource.OneRunOfEveryTask;
 
     /// <summary>Whether a work-limited CP-SAT search of the run was ended by the wall clock before its work limit (see
     /// <see cref="OptimalSolver.WorkLimited"/>): what it found was set aside.</summary>

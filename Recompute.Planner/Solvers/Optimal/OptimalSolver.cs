@@ -155,7 +155,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
         if (warm is not null && warm.Simulation.RecomputeTime == 0)
         {
             // Nothing to recompute: the warm start is optimal (recompute time cannot be negative).
-            var done = WithGap(new SolverResult(Name, true, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0) with { Note = note, BoundSource = "no recomputation" };
+            var done = WithGap(new SolverResult(Name, true, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0) with { Note = note, BoundSource = BoundSource.NoRecomputation };
             return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true) { ExactDp = exactDp };
         }
 
@@ -176,7 +176,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 double best = warm.Simulation.RecomputeTime;
                 var relaxed = relax ? Relax(StageOrder.FirstRuns(warm.Schedule), options, warm.Schedule, Remaining(options, clock), cancellation) : null;
                 double lb = Math.Min(relaxed?.Bound ?? 0, best);
-                string source = lb > 0 ? "relaxation" : "one run of every task";
+                var source = lb > 0 ? BoundSource.Relaxation : BoundSource.OneRunOfEveryTask;
                 return new OptimalRun(WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = source },
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
                 { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source, WallClockCut = relaxed?.WallClockCut == true };
@@ -209,8 +209,8 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 ? Math.Max(0, model.ToTime(solver.BestObjectiveBound)) : null;
             // The better of CP-SAT's bound on the model and the relaxation's (both hold for the stage model over π).
             double? lowerBound = relaxation?.Bound is { } rb && (cpBound is null || rb > cpBound) ? rb : cpBound;
-            string boundSource(double lb) => lb <= 0 ? "one run of every task"
-                : relaxation?.Bound is { } r && r >= lb && (cpBound is null || r > cpBound) ? "relaxation" : "cp-sat";
+            BoundSource boundSource(double lb) => lb <= 0 ? BoundSource.OneRunOfEveryTask
+                : relaxation?.Bound is { } r && r >= lb && (cpBound is null || r > cpBound) ? BoundSource.Relaxation : BoundSource.CpSat;
             if (found)
             {
                 var plan = model.Extract(solver);
