@@ -52,7 +52,7 @@ public sealed class PlanCommand : CliCommand
         if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         long? storeAllPeak = null;
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
-        long budget = minMemory ? long.MaxValue : budgetValue!.Resolve(StoreAll);
+        long budget = minMemory ? SolverOptions.UnlimitedBudget : budgetValue!.Resolve(StoreAll);
         var options = _solver.Read(parse, graph, budget);
         // For greedy and optimal, --time-limit bounds the whole command: reading the graph and the store-all reference
         // count against it, and so does the search for the smallest budget below. Auto spends fixed shares of the
@@ -101,7 +101,7 @@ public sealed class PlanCommand : CliCommand
         long? smallest = null;
         string? smallestSolver = null;
         bool hintCut = false;
-        if (!plan.Feasible && options.BudgetBytes != long.MaxValue)
+        if (!plan.Feasible && options.BudgetBytes != SolverOptions.UnlimitedBudget)
         {
             status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
             // Greedy keeps to its time limit for the whole command: the search for the smallest budget gets what is

@@ -24,7 +24,7 @@ public static class FeasibleBudget
     public static FeasibleBudgetResult? Smallest(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
     {
         cancellation.ThrowIfCancellationRequested(); // a caller out of time (plan's hint under --time-limit) gets no search at all
-        var plain = options with { WarmStart = null, BudgetBytes = long.MaxValue };
+        var plain = options with { WarmStart = null, BudgetBytes = SolverOptions.UnlimitedBudget };
         bool auto = solverName == AutoPortfolio.Name;
         // The exact DP also plans the chains of dp-approx, per-block and chen (its family holds them): their least
         // budgets are its candidates too.

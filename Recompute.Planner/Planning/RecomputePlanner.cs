@@ -287,7 +287,7 @@ public static class RecomputePlanner
         }
         else if (solver is StoreAllSolver or ChenSolver or PerBlockSolver)
         {
-            var r = solver.Solve(problem, options with { BudgetBytes = long.MaxValue }, cancellation);
+            var r = solver.Solve(problem, options with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
             minBudget = r.PaperModelPeakBytes ?? StoreAllPeak(problem);
         }
         else if (solver is AutoSolver or GreedySolver)

@@ -162,7 +162,7 @@ public static class BudgetSweep
                         // Chen's √n plan does not depend on the budget: one point, which fits the budgets above its
                         // simulated peak. (Budget-driven, Chen's greedy variant sizes segments in the paper's model,
                         // which is more pessimistic than the simulation, and would miss budgets the plan meets.)
-                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen, options.Solver with { BudgetBytes = long.MaxValue }, cancellation);
+                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen, options.Solver with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
                         foreach (var b in budgets)
                             Finished(plan.Schedule is null
                                 ? PlanPoint(s.Name, b, plan)

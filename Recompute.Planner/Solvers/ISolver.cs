@@ -25,8 +25,11 @@ public enum BlockCostModel
 /// <summary>Options every solver accepts. Fields a solver does not use are ignored by it.</summary>
 public sealed record SolverOptions
 {
-    /// <summary>Bytes available for activations and their gradients.</summary>
-    public long BudgetBytes { get; init; } = long.MaxValue;
+    /// <summary>The budget that limits nothing (the default of <see cref="BudgetBytes"/>): plan as if memory were unbounded.</summary>
+    public const long UnlimitedBudget = long.MaxValue;
+
+    /// <summary>Bytes available for activations and their gradients (<see cref="UnlimitedBudget"/>: no limit).</summary>
+    public long BudgetBytes { get; init; } = UnlimitedBudget;
     public Objective Objective { get; init; } = Objective.Time;
     /// <summary>Wall-clock limit; a solver that reaches it returns the best plan found so far.</summary>
     public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(30);

@@ -356,7 +356,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
             }
             try
             {
-                var min = planner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = long.MaxValue }, CancellationToken.None);
+                var min = planner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = SolverOptions.UnlimitedBudget }, CancellationToken.None);
                 if (list.Count == 0 && min is { } m && m.Simulation.PeakBytes <= budget && Honours(m.Schedule, options))
                     list.Add(new WarmStart(SolverName.DpApprox, 4, m.Schedule, m.Simulation));
             }
@@ -563,7 +563,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
         if (!problem.CanonicalApplies) return (best, start);
         try
         {
-            var plain = options with { BudgetBytes = long.MaxValue, WarmStart = null };
+            var plain = options with { BudgetBytes = SolverOptions.UnlimitedBudget, WarmStart = null };
             var min = planner.MinMemory(problem, SolverName.DpApprox, plain, CancellationToken.None);
             if (min is { } m && Honours(m.Schedule, options) && (best is null || m.Simulation.PeakBytes < best)) { best = m.Simulation.PeakBytes; start = m.Schedule; }
             // The planner's own smallest budget sizes blocks by replay too, which often goes lower than the paper model's.
