@@ -121,9 +121,7 @@ internal sealed class GreedyRematerializer
     public static List<Step>? Plan(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score,
         ISet<int>? neverRecompute = null, ISet<int>? evictAtGap = null, CancellationToken cancellation = default)
     {
-        var never = new bool[training.Count];
-        if (neverRecompute is not null) foreach (int t in neverRecompute) never[t] = true;
-        return Plan(training, order, budget, score, never, evictAtGap, out _, cancellation);
+        return Plan(training, order, budget, score, Mask(training.Count, neverRecompute), evictAtGap, out _, cancellation);
     }
 
     /// <summary>As the other overload (pins as a per-task array), with why it failed.</summary>
@@ -143,12 +141,21 @@ internal sealed class GreedyRematerializer
     /// forward task before every backward one (<see cref="GreedySolver.ForwardFirst"/>).
     /// </summary>
     public static Schedule? GuidedSchedule(TrainingGraph training, IReadOnlyList<int> order, long budget, EvictionScore score, string solver,
-        bool[] neverRecompute, IReadOnlySet<int> dropAfterForward, CancellationToken cancellation = default)
+        IReadOnlySet<int> neverRecompute, IReadOnlySet<int> dropAfterForward, CancellationToken cancellation = default)
     {
-        var g = new GreedyRematerializer(training, order.ToArray(), budget, score, neverRecompute, cancellation);
-        g._dropAfterForward = new bool[training.Count];
-        foreach (int t in dropAfterForward) g._dropAfterForward[t] = true;
+        var g = new GreedyRematerializer(training, order.ToArray(), budget, score, Mask(training.Count, neverRecompute), cancellation)
+        {
+            _dropAfterForward = Mask(training.Count, dropAfterForward),
+        };
         return g.Run(null) ? new Schedule(training, Liveness.InsertFrees(training, g._steps), solver, budget) : null;
+    }
+
+    /// <summary>A per-task flag array of a set of task ids (null: none).</summary>
+    private static bool[] Mask(int tasks, IEnumerable<int>? ids)
+    {
+        var mask = new bool[tasks];
+        if (ids is not null) foreach (int t in ids) mask[t] = true;
+        return mask;
     }
 
     private bool[]? _dropAfterForward;

@@ -115,16 +115,18 @@ internal sealed class GreedySolver : ISolver
     private static (Schedule Schedule, SimulationResult Simulation)? Guided(TrainingGraph training, SolverOptions options, string solver,
         double toBeat, CancellationToken cancellation)
     {
-        var never = new bool[training.Count];
-        var drop = new HashSet<int>();
-        foreach (var t in training.Tasks)
-        {
-            if (options.Keep.Contains(t.Node)) never[t.Id] = true;
-            if (t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)) drop.Add(t.Id);
-        }
-        return Optimal.RelaxationGuide.Best(training, options.BudgetBytes, never, drop, options.Threads > 0 ? options.Threads : 2, options.Seed,
+        var (keep, atGap) = PinTasks(training, options);
+        return Optimal.RelaxationGuide.Best(training, options.BudgetBytes, keep, atGap, options.Threads > 0 ? options.Threads : 2, options.Seed,
             solver, toBeat, cancellation);
     }
+
+    /// <summary>
+    /// The pins as task ids: every task of a <c>--keep</c> tensor (never run twice) and the forward task of each
+    /// <c>--recompute</c> tensor (not kept across the gap).
+    /// </summary>
+    private static (HashSet<int> Keep, HashSet<int> AtGap) PinTasks(TrainingGraph training, SolverOptions options) =>
+        (training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet(),
+         training.Tasks.Where(t => t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)).Select(t => t.Id).ToHashSet());
 
     /// <summary>The first-run orders the greedy pass starts from: the DAG's task order and <see cref="GreedyRematerializer.MemoryAwareOrder"/>.</summary>
     public static IEnumerable<int[]> Orders(TrainingGraph training, CancellationToken cancellation = default) =>
@@ -138,8 +140,7 @@ internal sealed class GreedySolver : ISolver
     public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, IEnumerable<int[]> orders, SolverOptions options,
         string solver, CancellationToken cancellation = default, Action<(Schedule, SimulationResult)?>? improved = null)
     {
-        var keep = training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet();
-        var atGap = training.Tasks.Where(t => t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)).Select(t => t.Id).ToHashSet();
+        var (keep, atGap) = PinTasks(training, options);
         (Schedule, SimulationResult)? best = null;
         foreach (var given in orders)
         {

@@ -24,7 +24,7 @@ public class RelaxationGuideTests
         long budget = RecomputePlanner.StoreAllPeak(problem) / 2;
         var options = new SolverOptions { BudgetBytes = budget };
         var scores = GreedySolver.Best(training, GreedySolver.Orders(training), options, SolverName.Greedy);
-        var guided = RelaxationGuide.Best(training, budget, new bool[training.Count], ImmutableHashSet<int>.Empty, 2, 0, SolverName.Greedy,
+        var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty, 2, 0, SolverName.Greedy,
             double.MaxValue, CancellationToken.None);
 
         Assert.NotNull(scores);
@@ -53,8 +53,8 @@ public class RelaxationGuideTests
             var activations = problem.Graph.Nodes.Where(n => n.Kind == NodeKind.Activation).Select(n => n.Id).ToList();
             int keepNode = activations[seed % activations.Count], dropNode = activations[(seed * 7 + 3) % activations.Count];
             if (keepNode == dropNode) continue;
-            var never = new bool[training.Count];
-            foreach (var t in training.Tasks) never[t.Id] = t.Node == keepNode; // --keep pins the tensor's gradient task too
+            // --keep pins the tensor's gradient task too.
+            var never = training.Tasks.Where(t => t.Node == keepNode).Select(t => t.Id).ToHashSet();
             var drop = ImmutableHashSet.Create(training.ForwardTaskOf(dropNode));
 
             var first = RelaxationGuide.Best(training, budget, never, drop, 1, seed, SolverName.Greedy, double.MaxValue, CancellationToken.None);
@@ -78,11 +78,11 @@ public class RelaxationGuideTests
         var training = problem.Training;
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         // At the store-all peak no task has an excess: there is no cut to guide by.
-        Assert.Null(RelaxationGuide.Best(training, storeAll, new bool[training.Count], ImmutableHashSet<int>.Empty, 1, 0, SolverName.Greedy,
+        Assert.Null(RelaxationGuide.Best(training, storeAll, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty, 1, 0, SolverName.Greedy,
             double.MaxValue, CancellationToken.None));
         var asGiven = new PlanningProblem(RandomGraphs.Forward(1, 20), asGiven: true);
         Assert.False(asGiven.Training.HasBackward);
-        Assert.Null(RelaxationGuide.Best(asGiven.Training, 1, new bool[asGiven.Training.Count], ImmutableHashSet<int>.Empty, 1, 0,
+        Assert.Null(RelaxationGuide.Best(asGiven.Training, 1, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty, 1, 0,
             SolverName.Greedy, double.MaxValue, CancellationToken.None));
     }
 }

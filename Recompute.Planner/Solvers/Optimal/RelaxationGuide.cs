@@ -39,12 +39,12 @@ internal static class RelaxationGuide
     /// The cheapest guided schedule that fits <paramref name="budget"/> by simulation, or null (no backward pass, no
     /// excess, too large a DAG, or nothing fit).
     /// </summary>
-    /// <param name="neverRecompute">Per task: never run twice (keep pins).</param>
+    /// <param name="neverRecompute">Tasks never run twice (keep pins).</param>
     /// <param name="alwaysDrop">Forward tasks dropped whatever the relaxation says (<c>--recompute</c> pins).</param>
     /// <param name="toBeat">Recompute time of the best plan the caller has: the search stops at the first headroom whose
     /// relaxation costs at least that (or at least the best guided plan so far), since less memory at the cut only
     /// costs more.</param>
-    public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, long budget, bool[] neverRecompute,
+    public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, long budget, IReadOnlySet<int> neverRecompute,
         IReadOnlySet<int> alwaysDrop, int workers, int seed, string solver, double toBeat, CancellationToken cancellation)
     {
         if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return null;
@@ -53,7 +53,6 @@ internal static class RelaxationGuide
         var analysis = new CutAnalysis(training, budget, cancellation);
         if (analysis.Infeasible || analysis.Path.Count == 0) return null;
         int cut = analysis.Path.MaxBy(x => (analysis.Excess[x], -x));
-        var never = Enumerable.Range(0, training.Count).Where(t => neverRecompute[t]).ToHashSet();
         var orders = new List<int[]>();
         foreach (var order in GreedySolver.Orders(training, cancellation).Select(o => GreedySolver.ForwardFirst(training, o)))
             if (!orders.Any(o => o.AsSpan().SequenceEqual(order))) orders.Add(order);
@@ -62,7 +61,7 @@ internal static class RelaxationGuide
         foreach (double headroom in Headrooms)
         {
             cancellation.ThrowIfCancellationRequested();
-            var relaxation = new CutRelaxation(analysis, [cut], never, (long)(budget * headroom));
+            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom));
             var settings = new CpSatSettings(WorkShare, workers, seed) { WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(cp.StopSearch);
