@@ -183,7 +183,7 @@ public static class AutoPortfolio
         if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
         {
             var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                options.TimeLimit * BoundTimeShare, options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation);
+                options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, cancellation);
             if (general?.WallClockCut == true)
                 notes.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             result = result with

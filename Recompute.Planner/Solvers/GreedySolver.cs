@@ -116,7 +116,7 @@ internal sealed class GreedySolver : ISolver
         double toBeat, CancellationToken cancellation)
     {
         var (keep, atGap) = PinTasks(training, options);
-        return Optimal.RelaxationGuide.Best(training, options.BudgetBytes, keep, atGap, options.Threads > 0 ? options.Threads : 2, options.Seed,
+        return Optimal.RelaxationGuide.Best(training, options.BudgetBytes, keep, atGap, options.RelaxationWorkers, options.Seed,
             solver, toBeat, cancellation);
     }
 

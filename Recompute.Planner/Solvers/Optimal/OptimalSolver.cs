@@ -122,7 +122,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
         double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
         if (recompute <= 0) return run;
         var general = GeneralBound.Prove(problem.Training, options.BudgetBytes, KeepTasks(problem.Training, options), share,
-            options.Threads > 0 ? options.Threads : 2, options.Seed, cancellation, WorkLimited);
+            options.RelaxationWorkers, options.Seed, cancellation, WorkLimited);
         return run with { Result = GeneralBound.Attach(run.Result, problem.Training, recompute, general), General = general };
     }
 
