@@ -84,7 +84,7 @@ public sealed class PlanCommand : CliCommand
                 // The simulated figure beside the solver's own (the paper model's for the DPs): the same service as
                 // the infeasible answer's.
                 smallestFeasible = solverName is AutoPortfolio.Name or SolverName.Greedy ? minBudget
-                    : FeasibleBudget.Smallest(problem, solverName, options, cancellation)?.BudgetBytes;
+                    : FeasibleBudget.SmallestBudget(problem, solverName, options, cancellation);
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
         }
@@ -111,7 +111,8 @@ public sealed class PlanCommand : CliCommand
             var left = Left();
             using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             if (cut) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            var hintOptions = cut ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options;
+            // Only whether a plan fits matters here: no bound, no improvement of a plan that fits.
+            var hintOptions = (cut ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options) with { FeasibilityOnly = true };
             var hintToken = hintLimit.Token;
             try
             {
@@ -119,9 +120,9 @@ public sealed class PlanCommand : CliCommand
                 // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
                 // solver has none.
                 if (solverName == SolverName.Optimal && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
-                else if (FeasibleBudget.Smallest(problem, solverName, hintOptions, hintToken) is { } found) (smallest, smallestSolver) = (found.BudgetBytes, solverName);
-                else if (solverName != AutoPortfolio.Name && FeasibleBudget.Smallest(problem, AutoPortfolio.Name, hintOptions, hintToken) is { } any)
-                    (smallest, smallestSolver) = (any.BudgetBytes, AutoPortfolio.Name);
+                else if (FeasibleBudget.SmallestBudget(problem, solverName, hintOptions, hintToken) is { } found) (smallest, smallestSolver) = (found, solverName);
+                else if (solverName != AutoPortfolio.Name && FeasibleBudget.SmallestBudget(problem, AutoPortfolio.Name, hintOptions, hintToken) is { } any)
+                    (smallest, smallestSolver) = (any, AutoPortfolio.Name);
                 // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
                 if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
                     RecomputePlanner.Plan(problem, solverName, hintOptions with { BudgetBytes = over.PeakBytes }, hintToken).Feasible)

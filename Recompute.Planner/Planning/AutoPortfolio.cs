@@ -129,7 +129,8 @@ public static class AutoPortfolio
         var best = Best(entries, options.Objective);
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
         var optimalTime = options.TimeLimit * OptimalTimeShare;
-        bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
+        // Only lowering the cost of a plan that fits, the improvement is left out when the caller asks only whether one fits.
+        bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0 && !options.FeasibilityOnly;
         OptimalRun? optimal = null;
         if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
         {
@@ -180,7 +181,7 @@ public static class AutoPortfolio
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
         }
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
-        if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
+        if (best.Plan.Simulation!.RecomputeTime > 0 && !options.FeasibilityOnly && !cancellation.IsCancellationRequested)
         {
             var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
                 options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, cancellation);

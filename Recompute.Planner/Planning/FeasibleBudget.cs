@@ -21,7 +21,21 @@ public static class FeasibleBudget
     /// The smallest budget at which <paramref name="solverName"/> plans (by simulation), or null when none of the
     /// searches finds one. The budget in <paramref name="options"/> is ignored; pins and other options are kept.
     /// </summary>
-    public static FeasibleBudgetResult? Smallest(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    public static FeasibleBudgetResult? Smallest(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default) =>
+        Search(problem, solverName, options, feasibilityOnly: false, cancellation);
+
+    /// <summary>
+    /// The budget of <see cref="Smallest"/> without its plan (the infeasible hint, the report's range, the runtime's
+    /// error): the candidates are tried only for whether a plan fits (<see cref="SolverOptions.FeasibilityOnly"/>), so
+    /// the bound and the optimal solver's improvement, which cost most of a plan on wide graphs, are not computed.
+    /// </summary>
+    public static long? SmallestBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default) =>
+        Search(problem, solverName, options, feasibilityOnly: true, cancellation)?.BudgetBytes;
+
+    /// <summary>The least candidate at which the solver plans, the member whose search found it, and the plan there.</summary>
+    /// <param name="feasibilityOnly">Try the candidates only for whether a plan fits (the plan returned then lacks the
+    /// bound and the improvements of <see cref="SolverOptions.FeasibilityOnly"/>).</param>
+    private static FeasibleBudgetResult? Search(PlanningProblem problem, string solverName, SolverOptions options, bool feasibilityOnly, CancellationToken cancellation)
     {
         cancellation.ThrowIfCancellationRequested(); // a caller out of time (plan's hint under --time-limit) gets no search at all
         var plain = options with { WarmStart = null, BudgetBytes = SolverOptions.UnlimitedBudget };
@@ -56,7 +70,7 @@ public static class FeasibleBudget
         foreach (var (budget, solver) in candidates.Distinct().OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal))
         {
             cancellation.ThrowIfCancellationRequested();
-            var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget }, cancellation);
+            var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget, FeasibilityOnly = feasibilityOnly }, cancellation);
             if (plan.Feasible) return new FeasibleBudgetResult(budget, solver, plan);
         }
         return null;

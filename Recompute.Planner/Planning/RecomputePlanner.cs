@@ -189,7 +189,7 @@ public static class RecomputePlanner
         for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
         {
             long mid = lo + (hi - lo) / 2;
-            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, GreedyGuide = false }, cancellation).Feasible) { hi = mid; best = mid; }
+            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true }, cancellation).Feasible) { hi = mid; best = mid; }
             else lo = mid;
         }
         return best;

@@ -121,7 +121,7 @@ public static class BudgetSweep
         // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher),
         // from the one service: auto's (its whole portfolio's) when auto is drawn, dp-approx's otherwise.
         string rangeSolver = series.Any(s => s.Solver == AutoPortfolio.Name) ? AutoPortfolio.Name : SolverName.DpApprox;
-        long low = Math.Min(FeasibleBudget.Smallest(problem, rangeSolver, Searching(rangeSolver, options.Solver, options), cancellation)?.BudgetBytes
+        long low = Math.Min(FeasibleBudget.SmallestBudget(problem, rangeSolver, Searching(rangeSolver, options.Solver, options), cancellation)
             ?? RecomputePlanner.MinMemory(problem, SolverName.DpApprox, options.Solver, cancellation).MinBudgetBytes, high);
         var budgets = Budgets(low, high, options.Points);
 

@@ -89,6 +89,8 @@ internal sealed class GreedyRematerializer
         _visited = new int[n];
         _need = new int[n];
         _needVisited = new int[n];
+        _registered = new bool[n];
+        _evictedReaders = new List<int>?[n];
         // Tasks read only tasks of smaller id in every training graph; the reverse topological order is kept
         // explicit all the same, so the need pass below never depends on that.
         _reverseTopological = ReverseTopological(training);
@@ -257,8 +259,17 @@ internal sealed class GreedyRematerializer
                 DropIfForwardDone(k);
                 foreach (int p in task.Inputs) DropIfForwardDone(p);
             }
-            // Buffers nothing reads later, including those recomputed for this stage, go now.
-            for (int t = 0; t < _live.Length; t++) if (_live[t] && _pins[t] == 0 && NeededAt(t) == int.MaxValue) Free(t, changesNeeds: false);
+            // Buffers nothing reads later, including those recomputed for this stage, go now. Only a run makes a
+            // buffer dead (it passes a reader's position, or makes an evicted reader live), so the candidates are the
+            // tasks run in this stage and their inputs; every other buffer was alive when the last stage ended and
+            // evictions only add uses. Scanning every buffer with the all-task need pass, as before, was O(tasks +
+            // edges) per stage: W³ in all on a W-wide fan-out whose backward reads every branch.
+            foreach (int r in _ranThisStage)
+            {
+                FreeAtStageEnd(r);
+                foreach (int p in _training.Tasks[r].Inputs) FreeAtStageEnd(p);
+            }
+            _ranThisStage.Clear();
         }
         return true;
     }
@@ -302,9 +313,11 @@ internal sealed class GreedyRematerializer
             var kind = _training.Tasks[k].Kind == TaskKind.Backward ? StepKind.Backward : _ran[k] ? StepKind.Recompute : StepKind.Compute;
             _steps.Add(new Step(kind, k));
             _live[k] = true;
+            _registered[k] = false;
             _ran[k] = true;
             _version++;
             _runStage[k] = _stage;
+            _ranThisStage.Add(k);
             _current += _training.Tasks[k].Bytes;
         }
         foreach (int p in inputs) _pins[p]--;
@@ -353,9 +366,11 @@ internal sealed class GreedyRematerializer
     /// </summary>
     /// <remarks>
     /// Computed for every task at once, in reverse topological order, whenever the state changed (a run, an
-    /// eviction, a new stage): through[t] = min(next first-run use of t, through[r] over the evicted readers r of
-    /// t). A walk per task from each buffer, as before, was O(n) per buffer and per eviction scan: O(W²) per step,
-    /// W³ in all, on one input read by W branches (issue 14). This pass is O(n + edges) per change.
+    /// eviction, a new stage): need[t] = min(next first-run use of t, need[q] over the evicted readers q of t). Only
+    /// the readers registered as evicted (<see cref="Register"/>) are visited, not every reader: a buffer freed as
+    /// dead has no later use, so it adds nothing to the minimum until an eviction below it registers it again. A pass
+    /// over every reader was O(tasks + edges) per change: W³ in all on a W-wide fan-out whose backward reads every
+    /// branch (issue 14; W = 1,000 ran past 600 s). This pass is O(tasks + registered readers).
     /// </remarks>
     private int NeededAt(int t)
     {
@@ -364,49 +379,133 @@ internal sealed class GreedyRematerializer
             foreach (int r in _reverseTopological)
             {
                 int best = NextUse(r);
-                foreach (int q in _training.Readers(r))
-                    if (_ran[q] && !_live[q] && _need[q] < best) best = _need[q];
+                if (_evictedReaders[r] is { } readers)
+                {
+                    int kept = 0;
+                    for (int i = 0; i < readers.Count; i++)
+                    {
+                        int q = readers[i];
+                        if (!_registered[q]) continue; // ran again since: dropped here
+                        readers[kept++] = q;
+                        if (_need[q] < best) best = _need[q];
+                    }
+                    readers.RemoveRange(kept, readers.Count - kept);
+                }
                 _need[r] = best;
             }
             _needVersion = _version;
+            if (SelfCheck) CheckNeeds();
         }
         return _need[t];
     }
+
+    /// <summary>
+    /// Tests set this to compare every need pass with the formula over every reader (<see cref="CheckNeeds"/>), for
+    /// the calling flow only; an internal switch, off in every command and library call.
+    /// </summary>
+    internal static bool SelfCheck { get => SelfCheckFlow.Value; set => SelfCheckFlow.Value = value; }
+
+    private static readonly AsyncLocal<bool> SelfCheckFlow = new();
+
+    /// <summary>Need passes compared by <see cref="SelfCheck"/> so far, in every flow (so tests see that the check ran).</summary>
+    internal static long SelfChecksRun => Interlocked.Read(ref _selfChecksRun);
+
+    private static long _selfChecksRun;
+
+    /// <summary>Throws when a need differs from min(next first-run use, need of every ran, non-live reader).</summary>
+    private void CheckNeeds()
+    {
+        Interlocked.Increment(ref _selfChecksRun);
+        var need = new int[_need.Length];
+        foreach (int r in _reverseTopological)
+        {
+            int best = NextUse(r);
+            foreach (int q in _training.Readers(r))
+                if (_ran[q] && !_live[q] && need[q] < best) best = need[q];
+            need[r] = best;
+            if (need[r] != _need[r])
+                throw new InvalidOperationException($"greedy need of '{_training.Tasks[r].Name}' is {_need[r]}, by every reader {need[r]}");
+        }
+    }
+
+    /// <summary>
+    /// The evicted buffers whose need the passes count, with every non-live input of each (recursively): a buffer
+    /// outside it has no later use. Kept by <see cref="Register"/> on evictions and frees, cleared by a run.
+    /// </summary>
+    private readonly bool[] _registered;
+
+    /// <summary>Per task: the registered readers (entries of readers that ran since are dropped lazily); null: none yet.</summary>
+    private readonly List<int>?[] _evictedReaders;
+
+    /// <summary>
+    /// Registers a non-live buffer and its non-live inputs, recursively (their needs now count through it). A buffer
+    /// already registered has its non-live inputs registered, so the walk stops there.
+    /// </summary>
+    private void Register(int t)
+    {
+        _registerStack.Clear();
+        _registerStack.Push(t);
+        while (_registerStack.Count > 0)
+        {
+            int q = _registerStack.Pop();
+            if (_registered[q] || _live[q] || !_ran[q]) continue;
+            _registered[q] = true;
+            foreach (int p in _training.Tasks[q].Inputs)
+            {
+                (_evictedReaders[p] ??= []).Add(q);
+                _registerStack.Push(p);
+            }
+        }
+    }
+
+    private readonly Stack<int> _registerStack = new();
 
     private readonly int[] _need;
     private readonly int[] _reverseTopological;
     private long _version, _needVersion = -1;
 
-    /// <summary>
-    /// <see cref="NeededAt"/> for one buffer by a walk over its evicted readers, without the pass over every task:
-    /// for the few inputs of a task that has just run (O(their evicted readers), not O(n) per run).
-    /// </summary>
-    private int NeededAtOne(int t)
-    {
-        if (_needVersion == _version) return _need[t];
-        int best = NextUse(t);
-        _needStamp++;
-        _needStack.Clear();
-        foreach (int r in _training.Readers(t)) _needStack.Push(r);
-        while (_needStack.Count > 0)
-        {
-            int r = _needStack.Pop();
-            if (_needVisited[r] == _needStamp || !_ran[r] || _live[r]) continue;
-            _needVisited[r] = _needStamp;
-            int next = NextUse(r);
-            if (next < best) best = next;
-            foreach (int q in _training.Readers(r)) _needStack.Push(q);
-        }
-        return best;
-    }
-
     private readonly Stack<int> _needStack = new();
     private readonly int[] _needVisited;
     private int _needStamp;
 
+    /// <summary>
+    /// Whether nothing will read the buffer again (<see cref="NeededAt"/> is int.MaxValue), without computing when:
+    /// a later first-run reader answers at once, else a walk over its registered evicted readers stops at the first
+    /// later use.
+    /// </summary>
+    private bool IsDead(int t)
+    {
+        if (_needVersion == _version) return _need[t] == int.MaxValue;
+        if (NextUse(t) != int.MaxValue) return false;
+        _needStamp++;
+        _needStack.Clear();
+        _needStack.Push(t);
+        while (_needStack.Count > 0)
+        {
+            int r = _needStack.Pop();
+            if (_evictedReaders[r] is not { } readers) continue;
+            foreach (int q in readers)
+            {
+                if (!_registered[q] || _needVisited[q] == _needStamp) continue;
+                _needVisited[q] = _needStamp;
+                if (NextUse(q) != int.MaxValue) return false;
+                _needStack.Push(q);
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Tasks run (first runs and recomputations) in the current stage, in run order.</summary>
+    private readonly List<int> _ranThisStage = [];
+
     private void FreeIfDead(int t)
     {
-        if (_live[t] && _pins[t] == 0 && _runStage[t] != _stage && NeededAtOne(t) == int.MaxValue) Free(t, changesNeeds: false);
+        if (_live[t] && _pins[t] == 0 && _runStage[t] != _stage && IsDead(t)) Free(t, changesNeeds: false);
+    }
+
+    private void FreeAtStageEnd(int t)
+    {
+        if (_live[t] && _pins[t] == 0 && IsDead(t)) Free(t, changesNeeds: false);
     }
 
     /// <param name="changesNeeds">False when nothing needs the buffer any more: its eviction then adds no later use
@@ -415,7 +514,14 @@ internal sealed class GreedyRematerializer
     {
         _live[t] = false;
         _current -= _training.Tasks[t].Bytes;
-        if (changesNeeds) _version++;
+        if (changesNeeds) { _version++; Register(t); }
+        else
+        {
+            // A dead buffer read by a registered one is registered too (its need, infinite now, counts again when an
+            // eviction below it gives that reader a later use).
+            foreach (int q in _training.Readers(t))
+                if (_registered[q]) { Register(t); break; }
+        }
     }
 
     /// <summary>Evicts unpinned live buffers until <paramref name="bytes"/> more fit the budget.</summary>

@@ -89,7 +89,7 @@ internal sealed class GreedySolver : ISolver
         if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
         // The guided pass lowers the recomputation of a plan that fits; where the eviction scores found none, it rarely
         // finds one (it falls back on the same scores), and the smallest-budget bisections probe many such budgets.
-        if (best is { } first && options.GreedyGuide && Guided(training, options, solver, first.Simulation.RecomputeTime, cancellation) is { } g
+        if (best is { } first && !options.FeasibilityOnly && Guided(training, options, solver, first.Simulation.RecomputeTime, cancellation) is { } g
             && g.Simulation.RecomputeTime < first.Simulation.RecomputeTime) { best = g; improved(best); }
         int moves = MovesFor(training);
         // Temperatures (in mean buffers) and memory targets (fractions of the budget) of the annealing. Measured on

@@ -64,11 +64,12 @@ public sealed record SolverOptions
     /// <summary>A work limit for the canonical DPs of this call (the <c>auto</c> portfolio's exact DP); null: none.</summary>
     internal DpWork? DpWork { get; init; }
     /// <summary>
-    /// Whether greedy follows its first pass with the pass guided by the cut relaxation (<c>RelaxationGuide</c>). The
-    /// guide only lowers the recomputation of a plan that already fits, so searches that ask only whether greedy plans
-    /// at a budget (<c>RecomputePlanner.SmallestGreedyBudget</c>) leave it out.
+    /// The caller asks only whether a plan fits (the smallest-budget searches: <c>FeasibleBudget</c>,
+    /// <c>RecomputePlanner.SmallestGreedyBudget</c>): greedy leaves out its pass guided by the cut relaxation
+    /// (<c>RelaxationGuide</c>), and auto the optimal solver's improvement of a plan that fits and the bound, none of
+    /// which changes whether a plan fits, only what it costs and claims.
     /// </summary>
-    internal bool GreedyGuide { get; init; } = true;
+    internal bool FeasibilityOnly { get; init; }
 }
 
 /// <summary>

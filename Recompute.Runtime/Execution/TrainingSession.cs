@@ -118,7 +118,7 @@ public sealed partial class TrainingSession
         var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
         if (!plan.Feasible)
         {
-            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.Smallest(problem, options.Solver, solverOptions, cancellation)?.BudgetBytes;
+            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.SmallestBudget(problem, options.Solver, solverOptions, cancellation);
             throw new InfeasibleBudgetException(plan, smallest);
         }
         return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights) { Plan = plan };

@@ -166,6 +166,8 @@ public class AutoPortfolioTests
             var options = new SolverOptions { TimeLimit = FastLimit };
             var found = FeasibleBudget.Smallest(problem, solver, options);
             Assert.NotNull(found);
+            // The budget-only answer (the hint's, the report's) tries candidates for feasibility only: the same figure.
+            Assert.Equal(found.BudgetBytes, FeasibleBudget.SmallestBudget(problem, solver, options));
             var at = RecomputePlanner.Plan(problem, solver, options with { BudgetBytes = found.BudgetBytes });
             Assert.True(at.Feasible, $"{solver}: {found.BudgetBytes} B does not plan");
             Assert.True(at.Simulation!.PeakBytes <= found.BudgetBytes);

@@ -1,4 +1,5 @@
 using Google.OrTools.Sat;
+using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
@@ -63,6 +64,32 @@ public class CutRelaxationTests
             }
         }
         Assert.True(plans > 0, "no plan to compare with");
+    }
+
+    [Theory]
+    [InlineData(11)] [InlineData(12)] [InlineData(13)]
+    public void Analysis_PendingAndExcess_AreWhatTheirDefinitionsSay(int seed)
+    {
+        // Pending at x: the ancestors of x that some descendant of x reads; the excess adds those that x does not
+        // read itself to x's own output and inputs. Counted here straight from the definitions.
+        var training = TrainingGraph.Derive(RandomGraphs.Forward(seed, nodes: 30));
+        long storeAll = new PlanningProblem(training.Graph).StoreAll.Simulation.PeakBytes;
+        foreach (var fraction in new[] { 0.3, 0.6 })
+        {
+            long budget = (long)(storeAll * fraction);
+            var analysis = new CutAnalysis(training, budget);
+            for (int x = 0; x < training.Count; x++)
+            {
+                var task = training.Tasks[x];
+                var pending = Enumerable.Range(0, training.Count).Where(a => analysis.Ancestors[x].Contains(a) &&
+                    training.Readers(a).ToArray().Any(r => analysis.Descendants[x].Contains(r))).ToList();
+                Assert.Equal(pending.Count, analysis.Pending[x]);
+                long own = task.Bytes + task.Inputs.Sum(i => training.Tasks[i].Bytes);
+                long pressure = own + pending.Where(a => task.Inputs.IndexOf(a) < 0).Sum(a => training.Tasks[a].Bytes);
+                Assert.Equal(own, analysis.FixedBytes[x]);
+                Assert.Equal(Math.Max(0, pressure - budget), analysis.Excess[x]);
+            }
+        }
     }
 
     [Fact]

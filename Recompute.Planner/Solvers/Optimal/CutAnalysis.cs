@@ -1,64 +1,43 @@
+using System.Runtime.CompilerServices;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Solvers.Optimal;
 
 /// <summary>
-/// What <see cref="CutRelaxation"/> needs to know of a training DAG at a budget, computed once: every task's
-/// ancestors and descendants, the bytes its run holds by itself (output and inputs), its excess (how far those and
-/// every earlier buffer that one of its descendants reads exceed the budget together: only tasks with an excess can
-/// force recomputation), and the <see cref="Path"/> of greatest total excess, from which cuts are chosen.
+/// What <see cref="CutRelaxation"/> needs to know of a training DAG at a budget: every task's ancestors and
+/// descendants, the bytes its run holds by itself (output and inputs), its excess (how far those and every earlier
+/// buffer that one of its descendants reads exceed the budget together: only tasks with an excess can force
+/// recomputation), and the <see cref="Path"/> of greatest total excess, from which cuts are chosen. What does not
+/// depend on the budget (the quadratic part) is computed once per training DAG and shared by every budget and caller
+/// (greedy's guide and the bound plan the same DAG at the same budget; a sweep plans it at many).
 /// </summary>
 internal sealed class CutAnalysis
 {
     private readonly long _timeDivisor;
     private readonly double _timeScale;
 
-    /// <param name="cancellation">Checked once per task (the analysis is quadratic).</param>
+    /// <param name="cancellation">Checked once per task while the budget-free part is first computed (it is quadratic).</param>
     public CutAnalysis(TrainingGraph training, long budgetBytes, CancellationToken cancellation = default)
     {
         Training = training;
         BudgetBytes = budgetBytes;
         var tasks = training.Tasks;
         int n = tasks.Length;
-        var bytes = tasks.Select(t => t.Bytes).ToArray();
         var times = tasks.Select(t => t.Time).ToArray();
         _timeDivisor = StageModel.IntegerTimeDivisor(times);
         _timeScale = _timeDivisor > 0 ? 1.0 / _timeDivisor : times.DefaultIfEmpty(0).Max() is > 0 and var max ? 1e6 / max : 1;
         Cost = times.Select(x => _timeDivisor > 0 ? (long)x / _timeDivisor : (long)Math.Floor(x * _timeScale)).ToArray();
 
-        Ancestors = new TaskSet[n];
-        for (int t = 0; t < n; t++)
-        {
-            Ancestors[t] = new TaskSet(n);
-            foreach (int i in tasks[t].Inputs) { Ancestors[t].UnionWith(Ancestors[i]); Ancestors[t].Add(i); }
-        }
-        Descendants = new TaskSet[n];
-        for (int t = n - 1; t >= 0; t--)
-        {
-            Descendants[t] = new TaskSet(n);
-            foreach (int r in training.Readers(t)) { Descendants[t].UnionWith(Descendants[r]); Descendants[t].Add(r); }
-        }
-
-        FixedBytes = new long[n];
+        var shape = Shape.Of(training, cancellation);
+        Ancestors = shape.Ancestors;
+        Descendants = shape.Descendants;
+        FixedBytes = shape.FixedBytes;
+        Pending = shape.Pending;
         Excess = new long[n];
-        Pending = new int[n];
         for (int x = 0; x < n; x++)
         {
-            cancellation.ThrowIfCancellationRequested();
-            long fix = bytes[x];
-            foreach (int i in tasks[x].Inputs) fix = checked(fix + bytes[i]);
-            FixedBytes[x] = fix;
-            long pressure = fix;
-            foreach (int a in Ancestors[x].Members())
-            {
-                bool readLater = false;
-                foreach (int r in training.Readers(a)) if (Descendants[x].Contains(r)) { readLater = true; break; }
-                if (!readLater) continue;
-                Pending[x]++;
-                if (tasks[x].Inputs.IndexOf(a) < 0) pressure = checked(pressure + bytes[a]);
-            }
-            if (fix > budgetBytes) Infeasible = true;
-            Excess[x] = Math.Max(0, pressure - budgetBytes);
+            if (FixedBytes[x] > budgetBytes) Infeasible = true;
+            Excess[x] = Math.Max(0, shape.Pressure[x] - budgetBytes);
         }
 
         // The path of greatest total excess (excess is never negative, so extending a chain never lowers its total).
@@ -80,6 +59,71 @@ internal sealed class CutAnalysis
         }
         path.Reverse();
         Path = path;
+    }
+
+    /// <summary>The part of the analysis that does not depend on the budget, computed once per training DAG.</summary>
+    private sealed class Shape
+    {
+        private static readonly ConditionalWeakTable<TrainingGraph, Shape> Computed = new();
+
+        public static Shape Of(TrainingGraph training, CancellationToken cancellation)
+        {
+            if (Computed.TryGetValue(training, out var known)) return known;
+            var shape = new Shape(training, cancellation);
+            return Computed.TryAdd(training, shape) ? shape : Computed.TryGetValue(training, out var other) ? other : shape;
+        }
+
+        public TaskSet[] Ancestors { get; }
+        public TaskSet[] Descendants { get; }
+        public long[] FixedBytes { get; }
+        public int[] Pending { get; }
+        /// <summary>A task's output and inputs plus every earlier buffer a descendant reads.</summary>
+        public long[] Pressure { get; }
+
+        private Shape(TrainingGraph training, CancellationToken cancellation)
+        {
+            var tasks = training.Tasks;
+            int n = tasks.Length;
+            var bytes = tasks.Select(t => t.Bytes).ToArray();
+            Ancestors = new TaskSet[n];
+            for (int t = 0; t < n; t++)
+            {
+                Ancestors[t] = new TaskSet(n);
+                foreach (int i in tasks[t].Inputs) { Ancestors[t].UnionWith(Ancestors[i]); Ancestors[t].Add(i); }
+            }
+            Descendants = new TaskSet[n];
+            for (int t = n - 1; t >= 0; t--)
+            {
+                Descendants[t] = new TaskSet(n);
+                foreach (int r in training.Readers(t)) { Descendants[t].UnionWith(Descendants[r]); Descendants[t].Add(r); }
+            }
+            FixedBytes = new long[n];
+            Pending = new int[n];
+            Pressure = new long[n];
+            // readByBelow[x]: the buffers some descendant of x reads (the inputs of its readers, and what their
+            // descendants read), built from the last task up as one union per edge. An ancestor is pending at x when
+            // it is in that set. Testing every reader of every ancestor against x's descendants, as before, was W³ on a
+            // W-wide fan-out whose backward reads every branch (minutes at W = 5,000).
+            var readByBelow = new TaskSet[n]; // each task's set, with its own inputs added once its readers are done
+            for (int x = n - 1; x >= 0; x--)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var below = new TaskSet(n);
+                foreach (int r in training.Readers(x)) below.UnionWith(readByBelow[r]);
+                long fix = bytes[x];
+                foreach (int i in tasks[x].Inputs) fix = checked(fix + bytes[i]);
+                FixedBytes[x] = fix;
+                long pressure = fix;
+                foreach (int a in Ancestors[x].MembersAlsoIn(below))
+                {
+                    Pending[x]++;
+                    if (tasks[x].Inputs.IndexOf(a) < 0) pressure = checked(pressure + bytes[a]);
+                }
+                Pressure[x] = pressure;
+                foreach (int i in tasks[x].Inputs) below.Add(i);
+                readByBelow[x] = below;
+            }
+        }
     }
 
     public TrainingGraph Training { get; }
@@ -113,10 +157,12 @@ internal sealed class TaskSet(int size)
     {
         for (int w = 0; w < _words.Length; w++) _words[w] |= other._words[w];
     }
-    public IEnumerable<int> Members()
+
+    /// <summary>The members that are also in <paramref name="other"/> (a set of the same size), ascending.</summary>
+    public IEnumerable<int> MembersAlsoIn(TaskSet other)
     {
         for (int w = 0; w < _words.Length; w++)
-            for (ulong bits = _words[w]; bits != 0; bits &= bits - 1)
+            for (ulong bits = _words[w] & other._words[w]; bits != 0; bits &= bits - 1)
                 yield return (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
     }
 }
