@@ -86,7 +86,8 @@ internal sealed class GreedySolver : ISolver
     {
         var starts = Orders(training, cancellation).ToList();
         var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation, improved);
-        if (best is { } b && b.Simulation.RecomputeTime == 0) return best;
+        // Nothing to lower, or a caller that asks only whether a plan fits: the order search would only lower its cost.
+        if (best is { } b && (b.Simulation.RecomputeTime == 0 || options.FeasibilityOnly)) return best;
         // The guided pass lowers the recomputation of a plan that fits; where the eviction scores found none, it rarely
         // finds one (it falls back on the same scores), and the smallest-budget bisections probe many such budgets.
         if (best is { } first && !options.FeasibilityOnly && Guided(training, options, solver, first.Simulation.RecomputeTime, cancellation) is { } g

@@ -65,9 +65,9 @@ public sealed record SolverOptions
     internal DpWork? DpWork { get; init; }
     /// <summary>
     /// The caller asks only whether a plan fits (the smallest-budget searches: <c>FeasibleBudget</c>,
-    /// <c>RecomputePlanner.SmallestGreedyBudget</c>): greedy leaves out its pass guided by the cut relaxation
-    /// (<c>RelaxationGuide</c>), and auto the optimal solver's improvement of a plan that fits and the bound, none of
-    /// which changes whether a plan fits, only what it costs and claims.
+    /// <c>RecomputePlanner.SmallestGreedyBudget</c>): greedy stops after its first pass when that fits (no pass guided
+    /// by the cut relaxation, no order search), and auto leaves out the optimal solver's improvement of a plan that
+    /// fits and the bound. None of them changes whether a plan fits, only what it costs and claims.
     /// </summary>
     internal bool FeasibilityOnly { get; init; }
 }
