@@ -111,6 +111,9 @@ public static class AutoPortfolio
             else notes.Add($"dp not run (more than {lowerSetLimit} lower sets)");
         }
         cancellation.ThrowIfCancellationRequested();
+        // A caller that asks only whether a plan fits has its answer once one member's plan fits (the portfolio fits
+        // exactly when some member does).
+        if (options.FeasibilityOnly && Best(entries, options.Objective) is { } fits) return Finish(fits.Plan, fits.Solver, clock, proven: false);
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
         var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();

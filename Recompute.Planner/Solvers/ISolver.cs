@@ -66,8 +66,8 @@ public sealed record SolverOptions
     /// <summary>
     /// The caller asks only whether a plan fits (the smallest-budget searches: <c>FeasibleBudget</c>,
     /// <c>RecomputePlanner.SmallestGreedyBudget</c>): greedy stops after its first pass when that fits (no pass guided
-    /// by the cut relaxation, no order search), and auto leaves out the optimal solver's improvement of a plan that
-    /// fits and the bound. None of them changes whether a plan fits, only what it costs and claims.
+    /// by the cut relaxation, no order search), and auto stops at the first member whose plan fits (no greedy after
+    /// it, no optimal improvement, no bound). None of them changes whether a plan fits, only what it costs and claims.
     /// </summary>
     internal bool FeasibilityOnly { get; init; }
 }
