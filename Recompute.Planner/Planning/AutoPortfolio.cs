@@ -112,7 +112,7 @@ public static class AutoPortfolio
         }
         cancellation.ThrowIfCancellationRequested();
         // A caller that asks only whether a plan fits has its answer once one member's plan fits (the portfolio fits
-        // exactly when some member does).
+        // exactly when some member does): here, or after greedy.
         if (options.FeasibilityOnly && Best(entries, options.Objective) is { } fits) return Finish(fits.Plan, fits.Solver, clock, proven: false);
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
@@ -130,10 +130,10 @@ public static class AutoPortfolio
             : new PlanResult(new SolverResult(SolverName.Greedy, false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
 
         var best = Best(entries, options.Objective);
+        if (options.FeasibilityOnly && best is not null) return Finish(best.Plan, best.Solver, clock, proven: false);
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
         var optimalTime = options.TimeLimit * OptimalTimeShare;
-        // Only lowering the cost of a plan that fits, the improvement is left out when the caller asks only whether one fits.
-        bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0 && !options.FeasibilityOnly;
+        bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
         if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
         {
@@ -184,7 +184,7 @@ public static class AutoPortfolio
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
         }
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
-        if (best.Plan.Simulation!.RecomputeTime > 0 && !options.FeasibilityOnly && !cancellation.IsCancellationRequested)
+        if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
         {
             var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
                 options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, cancellation);

@@ -518,9 +518,10 @@ internal sealed class GreedyRematerializer
         else
         {
             // A dead buffer read by a registered one is registered too (its need, infinite now, counts again when an
-            // eviction below it gives that reader a later use).
-            foreach (int q in _training.Readers(t))
-                if (_registered[q]) { Register(t); break; }
+            // eviction below it gives that reader a later use). Registered readers are in its list of them.
+            if (_evictedReaders[t] is { } readers)
+                foreach (int q in readers)
+                    if (_registered[q]) { Register(t); break; }
         }
     }
 

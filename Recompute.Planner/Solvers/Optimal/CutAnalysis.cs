@@ -66,12 +66,9 @@ internal sealed class CutAnalysis
     {
         private static readonly ConditionalWeakTable<TrainingGraph, Shape> Computed = new();
 
-        public static Shape Of(TrainingGraph training, CancellationToken cancellation)
-        {
-            if (Computed.TryGetValue(training, out var known)) return known;
-            var shape = new Shape(training, cancellation);
-            return Computed.TryAdd(training, shape) ? shape : Computed.TryGetValue(training, out var other) ? other : shape;
-        }
+        /// <summary>The shape of the DAG, computed on first use (a cancelled computation stores nothing).</summary>
+        public static Shape Of(TrainingGraph training, CancellationToken cancellation) =>
+            Computed.GetValue(training, t => new Shape(t, cancellation));
 
         public TaskSet[] Ancestors { get; }
         public TaskSet[] Descendants { get; }
