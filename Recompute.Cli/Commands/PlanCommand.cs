@@ -35,6 +35,9 @@ public sealed class PlanCommand : CliCommand
     /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
     private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>The least time the search for the smallest feasible budget gets after a plan that used the whole limit.</summary>
+    private static readonly TimeSpan HintGrace = TimeSpan.FromSeconds(1);
+
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
@@ -100,42 +103,56 @@ public sealed class PlanCommand : CliCommand
 
         long? smallest = null;
         string? smallestSolver = null;
+        // When the time limit cut the search: the least budget known to plan by then (not the smallest), and whose.
+        long? feasible = null;
+        string? feasibleSolver = null;
         bool hintCut = false;
         if (!plan.Feasible && options.BudgetBytes != SolverOptions.UnlimitedBudget)
         {
             status.Say($"{solverName}: no plan fits; finding the smallest feasible budget");
-            // Greedy keeps to its time limit for the whole command: the search for the smallest budget gets what is
-            // left of it, and is cut (no hint) when that runs out. Issue 14: its bisection ran eight more solves of the
-            // full limit each after the first. (Auto's and optimal's hints still take their own time.)
-            bool cut = solverName == SolverName.Greedy;
-            var left = Left();
-            using var hintLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-            if (cut) hintLimit.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            // --time-limit bounds the whole command, the search for the smallest budget included: it gets what is left
+            // of the limit, and at least HintGrace, so that a plan that used the whole limit still gets a hint, and
+            // the command ends within the limit plus that. Cut, it says so and gives the least budget that plans
+            // among those found by then. (Issue 14: greedy's bisection ran eight solves of the full limit each.)
+            var left = Left() > HintGrace ? Left() : HintGrace;
+            using var hintLimit = new CancellationTokenSource();
+            if (limit < TimeSpan.FromDays(1)) hintLimit.CancelAfter(left);
             // Only whether a plan fits matters here: no bound, no improvement of a plan that fits.
-            var hintOptions = (cut ? options with { TimeLimit = left > MinimumSearch ? left : MinimumSearch } : options) with { FeasibilityOnly = true };
-            var hintToken = hintLimit.Token;
+            // Auto's members keep the limit as given (it spends shares of it as work, so the same input gives the same
+            // hint whenever the search ends in time); the searching solvers get what is left by the clock.
+            var hintOptions = (timed ? options with { TimeLimit = left } : options) with { FeasibilityOnly = true };
+            using var hintEither = CancellationTokenSource.CreateLinkedTokenSource(cancellation, hintLimit.Token);
+            // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
+            // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
+            // solver has none.
+            if (solverName == SolverName.Optimal && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
+            else
+            {
+                var found = FeasibleBudget.SmallestBudgetWithin(problem, solverName, hintOptions, hintLimit.Token, cancellation);
+                if (found.BudgetBytes is null && found.Complete && solverName != AutoPortfolio.Name)
+                    found = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, hintOptions, hintLimit.Token, cancellation) is { BudgetBytes: not null } any
+                        ? any with { Solver = AutoPortfolio.Name } : found;
+                else if (found.BudgetBytes is not null) found = found with { Solver = solverName };
+                hintCut = !found.Complete;
+                if (found.Complete) (smallest, smallestSolver) = (found.BudgetBytes, found.Solver);
+                else (feasible, feasibleSolver) = (found.BudgetBytes, found.Solver);
+            }
+            // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
             try
             {
-                // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
-                // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
-                // solver has none.
-                if (solverName == SolverName.Optimal && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
-                else if (FeasibleBudget.SmallestBudget(problem, solverName, hintOptions, hintToken) is { } found) (smallest, smallestSolver) = (found, solverName);
-                else if (solverName != AutoPortfolio.Name && FeasibleBudget.SmallestBudget(problem, AutoPortfolio.Name, hintOptions, hintToken) is { } any)
-                    (smallest, smallestSolver) = (any, AutoPortfolio.Name);
-                // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
-                if (plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
-                    RecomputePlanner.Plan(problem, solverName, hintOptions with { BudgetBytes = over.PeakBytes }, hintToken).Feasible)
+                if (!hintCut && plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
+                    RecomputePlanner.Plan(problem, solverName, hintOptions with { BudgetBytes = over.PeakBytes }, hintEither.Token).Feasible)
                     (smallest, smallestSolver) = (over.PeakBytes, solverName);
             }
             catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
             {
-                hintCut = true;
+                // Out of time for that one check: the answer found stands.
             }
         }
+        cancellation.ThrowIfCancellationRequested();
 
         status.Dispose();
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, output, graph.ActivationDType);
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, output, graph.ActivationDType);
         else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, output);
 
         if (!plan.Feasible)
@@ -145,7 +162,9 @@ public sealed class PlanCommand : CliCommand
                 (smallest is { } s && !(smallestSolver == solverName && plan.Solver.MinFeasibleBudgetBytes == s)
                     ? $"; the smallest feasible budget is {CommandSupport.Bytes(s)}" +
                     (smallestSolver != solverName ? $" with --solver {smallestSolver}" : "") : "") +
-                (hintCut && smallest is null ? "; the time limit ran out before the smallest feasible budget was found (raise --time-limit)" : "") +
+                (hintCut ? feasible is { } f
+                    ? $"; a budget of {CommandSupport.Bytes(f)} plans{(feasibleSolver != solverName ? $" with --solver {feasibleSolver}" : "")} (the time limit ended the search for the smallest feasible budget: raise --time-limit for it)"
+                    : "; the time limit ran out before the smallest feasible budget was found (raise --time-limit)" : "") +
                 (budgetValue?.BareNumberHint() ?? ""));
             return ExitCodes.Infeasible;
         }
@@ -163,7 +182,7 @@ public sealed class PlanCommand : CliCommand
         ["overhead"] = plan.Simulation.Overhead,
     };
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, string? output, string? dtype)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, string? output, string? dtype)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
@@ -200,6 +219,8 @@ public sealed class PlanCommand : CliCommand
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
         if (plan.Solver.Note is { } note) j.Field("note", note);
         if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest).Field("smallestFeasibleSolver", smallest is null ? null : smallestSolver);
+        // The time limit ended the search for the smallest: a budget that plans, found by then (not the smallest).
+        if (!plan.Feasible && feasible is not null) j.Field("feasibleBudgetBytes", feasible).Field("feasibleBudgetSolver", feasibleSolver);
         if (dtype is not null) j.Field("dtype", dtype);
         j.WriteTo(stdout);
     }

@@ -8,6 +8,13 @@ namespace Recompute.Planner.Planning;
 /// <param name="Plan">The plan of the solver asked for at <paramref name="BudgetBytes"/> (feasible).</param>
 public sealed record FeasibleBudgetResult(long BudgetBytes, string Solver, PlanResult Plan);
 
+/// <summary>What a smallest-budget search found before its deadline (<see cref="FeasibleBudget.SmallestBudgetWithin"/>).</summary>
+/// <param name="BudgetBytes">A budget that plans, or null when none was found: the smallest when <paramref name="Complete"/>,
+/// otherwise the least one a member had planned at when the deadline came (a larger budget than the search would end with).</param>
+/// <param name="Solver">The member whose search found it (null with no budget).</param>
+/// <param name="Complete">The search ran to its end, so <paramref name="BudgetBytes"/> is the smallest (or none exists).</param>
+public sealed record BudgetSearchResult(long? BudgetBytes, string? Solver, bool Complete);
+
 /// <summary>
 /// The one answer to "the smallest budget this graph can be planned at": by simulation, for a solver or (for
 /// <c>auto</c>) its whole portfolio. <c>plan --min-memory</c>, the infeasible hint, the report's range, maxbatch and
@@ -22,7 +29,7 @@ public static class FeasibleBudget
     /// searches finds one. The budget in <paramref name="options"/> is ignored; pins and other options are kept.
     /// </summary>
     public static FeasibleBudgetResult? Smallest(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default) =>
-        Search(problem, solverName, options, feasibilityOnly: false, cancellation);
+        Search(problem, solverName, options, feasibilityOnly: false, cancellation, CancellationToken.None).Found;
 
     /// <summary>
     /// The budget of <see cref="Smallest"/> without its plan (the infeasible hint, the report's range, the runtime's
@@ -30,12 +37,31 @@ public static class FeasibleBudget
     /// the bound and the optimal solver's improvement, which cost most of a plan on wide graphs, are not computed.
     /// </summary>
     public static long? SmallestBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default) =>
-        Search(problem, solverName, options, feasibilityOnly: true, cancellation)?.BudgetBytes;
+        Search(problem, solverName, options, feasibilityOnly: true, cancellation, CancellationToken.None).Found?.BudgetBytes;
 
-    /// <summary>The least candidate at which the solver plans, the member whose search found it, and the plan there.</summary>
+    /// <summary>
+    /// <see cref="SmallestBudget"/> within a deadline (the infeasible hint under <c>--time-limit</c>). When
+    /// <paramref name="deadline"/> fires first, the answer is the least budget a member had already planned at: one at
+    /// which the solver asked for plans too (its portfolio, or its family for the exact DP, holds that member's plan),
+    /// marked incomplete. <paramref name="cancellation"/> (Ctrl-C) still throws.
+    /// </summary>
+    public static BudgetSearchResult SmallestBudgetWithin(PlanningProblem problem, string solverName, SolverOptions options,
+        CancellationToken deadline, CancellationToken cancellation = default)
+    {
+        var (found, partial) = Search(problem, solverName, options, feasibilityOnly: true, cancellation, deadline);
+        if (found is not null) return new BudgetSearchResult(found.BudgetBytes, found.Solver, Complete: true);
+        return partial is { } p ? new BudgetSearchResult(p.Budget, p.Solver, Complete: false) : new BudgetSearchResult(null, null, Complete: !deadline.IsCancellationRequested);
+    }
+
+    /// <summary>
+    /// The least candidate at which the solver plans, the member whose search found it, and the plan there; or, when
+    /// <paramref name="deadline"/> cut the search, no plan and the least candidate gathered so far that the solver is
+    /// known to plan at without trying it (<see cref="Vouched"/>).
+    /// </summary>
     /// <param name="feasibilityOnly">Try the candidates only for whether a plan fits (the plan returned then lacks the
     /// bound and the improvements of <see cref="SolverOptions.FeasibilityOnly"/>).</param>
-    private static FeasibleBudgetResult? Search(PlanningProblem problem, string solverName, SolverOptions options, bool feasibilityOnly, CancellationToken cancellation)
+    private static (FeasibleBudgetResult? Found, (long Budget, string Solver)? Partial) Search(PlanningProblem problem, string solverName,
+        SolverOptions options, bool feasibilityOnly, CancellationToken cancellation, CancellationToken deadline)
     {
         cancellation.ThrowIfCancellationRequested(); // a caller out of time (plan's hint under --time-limit) gets no search at all
         var plain = options with { WarmStart = null, BudgetBytes = SolverOptions.UnlimitedBudget };
@@ -44,35 +70,58 @@ public static class FeasibleBudget
         // budgets are its candidates too.
         bool Member(string s) => auto ? s != SolverName.Optimal : s == solverName || (solverName == SolverName.Dp && s is SolverName.DpApprox or SolverName.PerBlock or SolverName.Chen);
         var candidates = new List<(long Budget, string Solver)>();
-        long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        if (Member(SolverName.StoreAll) && options.ForceRecompute.IsEmpty) candidates.Add((storeAll, SolverName.StoreAll));
-        if (problem.CanonicalApplies)
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, deadline);
+        var ct = either.Token;
+        long? greedyFound = null;
+        try
         {
-            if (Member(SolverName.Chen) && RecomputePlanner.Plan(problem, SolverName.Chen, plain, cancellation) is { Feasible: true } chen)
-                candidates.Add((chen.Simulation!.PeakBytes, SolverName.Chen));
-            if (Member(SolverName.PerBlock) && RecomputePlanner.Plan(problem, SolverName.PerBlock, plain, cancellation) is { Feasible: true } block)
-                candidates.Add((block.Simulation!.PeakBytes, SolverName.PerBlock));
-            if (Member(SolverName.DpApprox) && RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, cancellation) is { } approx)
-                candidates.Add((approx, SolverName.DpApprox));
-            // Auto runs the exact DP only on graphs with few enough lower sets: so does its least budget.
-            bool exact = Member(SolverName.Dp) && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoPortfolio.ExactLowerSetLimit)) is not null);
-            if (exact && RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.Dp, plain, cancellation) is { } dp)
-                candidates.Add((dp, SolverName.Dp));
+            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            if (Member(SolverName.StoreAll) && options.ForceRecompute.IsEmpty) candidates.Add((storeAll, SolverName.StoreAll));
+            if (problem.CanonicalApplies)
+            {
+                if (Member(SolverName.Chen) && RecomputePlanner.Plan(problem, SolverName.Chen, plain, ct) is { Feasible: true } chen)
+                    candidates.Add((chen.Simulation!.PeakBytes, SolverName.Chen));
+                if (Member(SolverName.PerBlock) && RecomputePlanner.Plan(problem, SolverName.PerBlock, plain, ct) is { Feasible: true } block)
+                    candidates.Add((block.Simulation!.PeakBytes, SolverName.PerBlock));
+                if (Member(SolverName.DpApprox) && RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, ct) is { } approx)
+                    candidates.Add((approx, SolverName.DpApprox));
+                // Auto runs the exact DP only on graphs with few enough lower sets: so does its least budget.
+                bool exact = Member(SolverName.Dp) && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoPortfolio.ExactLowerSetLimit)) is not null);
+                if (exact && RecomputePlanner.SmallestFeasibleBudget(problem, SolverName.Dp, plain, ct) is { } dp)
+                    candidates.Add((dp, SolverName.Dp));
+            }
+            if (Member(SolverName.Greedy))
+            {
+                long upper = candidates.Count > 0 ? candidates.Min(c => c.Budget) : storeAll;
+                if (RecomputePlanner.SmallestGreedyBudget(problem, plain, upper, ct, planned: b => greedyFound = b) is { } greedy) candidates.Add((greedy, SolverName.Greedy));
+            }
+            if (solverName == SolverName.Optimal &&
+                RecomputePlanner.Plan(problem, SolverName.Optimal, options with { BudgetBytes = 1, WarmStart = null }, ct).Solver.MinFeasibleBudgetBytes is { } own)
+                candidates.Add((own, SolverName.Optimal));
+            foreach (var (budget, solver) in candidates.Distinct().OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal))
+            {
+                ct.ThrowIfCancellationRequested();
+                var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget, FeasibilityOnly = feasibilityOnly }, ct);
+                if (plan.Feasible) return (new FeasibleBudgetResult(budget, solver, plan), null);
+            }
+            return (null, null);
         }
-        if (Member(SolverName.Greedy))
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellation.IsCancellationRequested)
         {
-            long upper = candidates.Count > 0 ? candidates.Min(c => c.Budget) : storeAll;
-            if (RecomputePlanner.SmallestGreedyBudget(problem, plain, upper, cancellation) is { } greedy) candidates.Add((greedy, SolverName.Greedy));
+            if (greedyFound is { } g) candidates.Add((g, SolverName.Greedy));
+            var vouched = candidates.Where(c => Vouched(solverName, c.Solver)).ToList();
+            return (null, vouched.Count == 0 ? null : vouched.OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal).First());
         }
-        if (solverName == SolverName.Optimal &&
-            RecomputePlanner.Plan(problem, SolverName.Optimal, options with { BudgetBytes = 1, WarmStart = null }, cancellation).Solver.MinFeasibleBudgetBytes is { } own)
-            candidates.Add((own, SolverName.Optimal));
-        foreach (var (budget, solver) in candidates.Distinct().OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal))
-        {
-            cancellation.ThrowIfCancellationRequested();
-            var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget, FeasibilityOnly = feasibilityOnly }, cancellation);
-            if (plan.Feasible) return new FeasibleBudgetResult(budget, solver, plan);
-        }
-        return null;
     }
+
+    /// <summary>
+    /// Whether <paramref name="solverName"/> plans wherever <paramref name="member"/>'s own search planned, without
+    /// being tried there: a solver at its own budgets; auto at those of store-all, chen, per-block, dp-approx and greedy,
+    /// which it runs to their end with the same options (not the exact DP's, which it runs within a share of its time
+    /// limit); the exact DP at those of the chains of its family.
+    /// </summary>
+    private static bool Vouched(string solverName, string member) =>
+        member == solverName
+        || (solverName == AutoPortfolio.Name && member is SolverName.StoreAll or SolverName.Chen or SolverName.PerBlock or SolverName.DpApprox or SolverName.Greedy)
+        || (solverName == SolverName.Dp && member is SolverName.DpApprox or SolverName.PerBlock or SolverName.Chen);
 }

@@ -182,14 +182,17 @@ public static class RecomputePlanner
     /// none below <paramref name="upper"/>. General schedules often go well below the canonical DPs' least budget
     /// (U-Net at batch 1: 26 % of store-all against 35.5 %).
     /// </summary>
-    public static long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation = default)
+    /// <param name="planned">Told each budget greedy planned at, as the bisection goes (a caller whose deadline cuts the
+    /// search keeps the least of them).</param>
+    public static long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation = default,
+        Action<long>? planned = null)
     {
         long lo = Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes - 1, hi = upper;
         long? best = null;
         for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
         {
             long mid = lo + (hi - lo) / 2;
-            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true }, cancellation).Feasible) { hi = mid; best = mid; }
+            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true }, cancellation).Feasible) { hi = mid; best = mid; planned?.Invoke(mid); }
             else lo = mid;
         }
         return best;

@@ -178,6 +178,44 @@ public class AutoPortfolioTests
         }
     }
 
+    /// <summary>
+    /// The search within a deadline (the infeasible hint under <c>--time-limit</c>): wherever the deadline falls, a
+    /// budget it returns plans with the solver asked for, and a search that ran to its end says so and gives the same
+    /// figure as the search without a deadline. Cut before any search, auto still has store-all's peak (or a
+    /// member's that ran before the first look at the deadline) and greedy has nothing.
+    /// </summary>
+    [Theory]
+    [InlineData(41)] [InlineData(42)]
+    public void SmallestBudgetWithin_ADeadline_GivesABudgetThatPlans(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 16));
+        var options = new SolverOptions { TimeLimit = FastLimit, FeasibilityOnly = true };
+        using (var gone = new CancellationTokenSource())
+        {
+            gone.Cancel();
+            var auto = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, options, gone.Token);
+            Assert.False(auto.Complete);
+            Assert.True(auto.BudgetBytes <= RecomputePlanner.StoreAllPeak(problem));
+            Assert.Equal(new BudgetSearchResult(null, null, false), FeasibleBudget.SmallestBudgetWithin(problem, SolverName.Greedy, options, gone.Token));
+        }
+        foreach (var solver in new[] { SolverName.Dp, SolverName.Greedy, AutoPortfolio.Name })
+        {
+            long? smallest = FeasibleBudget.SmallestBudget(problem, solver, options);
+            foreach (int ms in new[] { 1, 3, 10, 30, 100, 60_000 })
+            {
+                using var deadline = new CancellationTokenSource(ms);
+                var found = FeasibleBudget.SmallestBudgetWithin(problem, solver, options, deadline.Token);
+                if (found.Complete) Assert.Equal(smallest, found.BudgetBytes);
+                if (found.BudgetBytes is not { } b) continue;
+                Assert.True(smallest is null || b >= smallest, $"{solver} at {ms} ms: {b} B is below the smallest budget {smallest} B");
+                Assert.True(RecomputePlanner.Plan(problem, solver, options with { FeasibilityOnly = false, BudgetBytes = b }).Feasible,
+                    $"{solver} cut at {ms} ms: {b} B (found by {found.Solver}) does not plan");
+            }
+            using var ample = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            Assert.True(FeasibleBudget.SmallestBudgetWithin(problem, solver, options, ample.Token).Complete);
+        }
+    }
+
     /// <summary>The library's and the session's default solver is auto.</summary>
     [Fact]
     public void Defaults_AreAuto()
