@@ -35,9 +35,6 @@ public sealed class PlanCommand : CliCommand
     /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
     private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>Recomputed tensors the table names (<c>--format json</c> lists every one).</summary>
-    private const int TableNames = 40;
-
     /// <summary>The least time the search for the smallest feasible budget gets after a plan that used the whole limit.</summary>
     private static readonly TimeSpan HintGrace = TimeSpan.FromSeconds(1);
 
@@ -251,10 +248,7 @@ public sealed class PlanCommand : CliCommand
              .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)} (overhead {CommandSupport.Percent(sim.Overhead)})");
             var recomputed = plan.Schedule!.RecomputedNodes;
             if (recomputed.Length == 0) t.Row("recomputed", "nothing");
-            // A wide graph can recompute thousands: the table names the first TableNames, the JSON every one.
-            else t.List("recomputed", $"{recomputed.Length} tensors:", recomputed.Length <= TableNames
-                ? recomputed.Select(n => graph[n].Name).ToList()
-                : [.. recomputed.Take(TableNames).Select(n => graph[n].Name), $"and {recomputed.Length - TableNames} more (--format json lists them all)"]);
+            else t.List("recomputed", $"{recomputed.Length} tensors:", recomputed.Select(n => graph[n].Name).ToList());
         }
         if (sim is not null && plan.Schedule!.Training.HasBackward)
             t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");
