@@ -73,7 +73,24 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
 
     public Option<string?> Recompute { get; } = CliOptions.Text("--recompute", "a,b", "tensors never to keep");
 
-    public Option<int> TimeBuckets { get; } = CliOptions.Int("--time-buckets", "time resolution of the optimal solver's model", 2000, 10, 1_000_000);
+    public Option<int> TimeBuckets { get; } = CliOptions.Int("--time-buckets", "time resolution of the DPs over real-valued costs", 2000, 10, 1_000_000);
+
+    /// <summary>
+    /// The options given on the command line that the solver chosen does not read (its descriptor's
+    /// <see cref="SolverDescriptor.Knobs"/>; <c>--objective memory</c> for a solver without the memory objective), in
+    /// one sentence for stderr, or null when every option given has an effect.
+    /// </summary>
+    public string? Unread(ParseResult parse)
+    {
+        var described = SolverRegistry.Describe(parse.GetValue(Solver)!);
+        var knobs = new (SolverKnobs Knob, Option Option)[] { (SolverKnobs.TimeLimit, TimeLimit), (SolverKnobs.Threads, Threads), (SolverKnobs.Seed, Seed), (SolverKnobs.MaxLowerSets, MaxLowerSets), (SolverKnobs.TimeBuckets, TimeBuckets) };
+        var unread = knobs.Where(k => parse.GetResult(k.Option) is { Implicit: false } && (described.Knobs & k.Knob) == 0).Select(k => k.Option.Name).ToList();
+        if (parse.GetValue(Objective) == "memory" && !described.Can(SolverCapabilities.MemoryObjective) && !described.Can(SolverCapabilities.Portfolio))
+            unread.Insert(0, "--objective memory");
+        if (unread.Count == 0) return null;
+        return $"{string.Join(", ", unread)} {(unread.Count == 1 ? "does" : "do")} not affect solver '{described.Name}' (it reads {described.Knobs.ToText()}" +
+               (described.Can(SolverCapabilities.MemoryObjective) || described.Can(SolverCapabilities.Portfolio) ? " and --objective" : "") + ")";
+    }
 
     public SolverSettings AddTo(Command command)
     {

@@ -57,6 +57,8 @@ public sealed class PlanCommand : CliCommand
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
         long budget = minMemory ? SolverOptions.UnlimitedBudget : budgetValue!.Resolve(StoreAll);
         var options = _solver.Read(parse, graph, budget);
+        // An option the solver does not read is said, not silently dropped (the plan is the same without it).
+        if (_solver.Unread(parse) is { } unread) stderr.WriteLine($"recompute plan: {unread}");
         // For greedy and optimal, --time-limit bounds the whole command: reading the graph and the store-all reference
         // count against it, and so does the search for the smallest budget below. Auto spends fixed shares of the
         // limit as work (so the same input gives the same plan however long reading took): it gets the limit as given.

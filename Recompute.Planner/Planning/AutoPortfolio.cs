@@ -156,8 +156,7 @@ public static class AutoPortfolio
                     var plan = new PlanResult(
                         (from?.Solver ?? r) with
                         {
-                            LowerBound = r.LowerBound, Gap = r.Gap, RecomputeGap = r.RecomputeGap, TotalCost = r.TotalCost,
-                            TotalLowerBound = r.TotalLowerBound, BoundSource = r.BoundSource,
+                            Bound = r.Bound,
                             // A proof covers the optimal solver's stage model: the status says so only with gap 0.
                             Status = r.Status == PlanStatus.Optimal ? PlanStatus.Optimal : from?.Solver.Status ?? PlanStatus.Feasible,
                             Claim = r.Status == PlanStatus.Optimal || from is null ? r.Claim ?? from?.Solver.Claim : from.Solver.Claim,
@@ -198,7 +197,7 @@ public static class AutoPortfolio
         }
         // Every plan carries a bound: without a proven one, that no schedule runs a task less than once (0 recomputed).
         if (result.Solver.LowerBound is null && result.Simulation is { } simulated)
-            result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0) with { BoundSource = BoundSource.OneRunOfEveryTask } };
+            result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0, BoundSource.OneRunOfEveryTask) };
         return notes.Count == 0 ? result : result with { Solver = result.Solver with { Note = string.Join("; ", new[] { result.Solver.Note }.Where(n => n is not null).Concat(notes)) } };
     }
 
@@ -236,7 +235,7 @@ public static class AutoPortfolio
     {
         var r = plan.Solver with { Solver = Name, WinningSolver = winner };
         if (proven || (plan.Simulation!.RecomputeTime == 0 && r.LowerBound is null))
-            r = r with { Status = PlanStatus.Optimal, LowerBound = 0, Gap = 0, RecomputeGap = 0, BoundSource = BoundSource.NoRecomputation, Claim = null };
+            r = r with { Status = PlanStatus.Optimal, Bound = PlanBound.Of(plan.Schedule!.Training, 0, 0, BoundSource.NoRecomputation), Claim = null };
         return plan with { Solver = r, SolveSeconds = clock.Elapsed.TotalSeconds };
     }
 }

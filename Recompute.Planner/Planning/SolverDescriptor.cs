@@ -35,6 +35,50 @@ public enum SolverCapabilities
 }
 
 /// <summary>
+/// The settings of <see cref="SolverOptions"/> a solver may read beyond the budget, the objective and the pins, each
+/// with its command-line option (<see cref="SolverKnobText"/>); a <see cref="SolverDescriptor"/> lists those its solver
+/// reads, and <c>plan</c> says when one given on the command line does not affect the solver chosen.
+/// </summary>
+[Flags]
+public enum SolverKnobs
+{
+    None = 0,
+
+    /// <summary><see cref="SolverOptions.TimeLimit"/> (<c>--time-limit</c>): how long a searching solver searches.</summary>
+    TimeLimit = 1,
+
+    /// <summary><see cref="SolverOptions.Threads"/> (<c>--threads</c>): the DPs' parallel transitions, CP-SAT's workers.</summary>
+    Threads = 2,
+
+    /// <summary><see cref="SolverOptions.Seed"/> (<c>--seed</c>): the order search's and CP-SAT's random seed.</summary>
+    Seed = 4,
+
+    /// <summary><see cref="SolverOptions.MaxLowerSets"/> (<c>--max-lower-sets</c>): the exact DP's limit on lower sets.</summary>
+    MaxLowerSets = 8,
+
+    /// <summary><see cref="SolverOptions.TimeBuckets"/> (<c>--time-buckets</c>): the DPs' time resolution over real-valued costs.</summary>
+    TimeBuckets = 16,
+}
+
+/// <summary>The command-line options of <see cref="SolverKnobs"/>.</summary>
+public static class SolverKnobText
+{
+    /// <summary>Each knob with its option, in the order the help lists them.</summary>
+    public static IReadOnlyList<(SolverKnobs Knob, string Option)> Options { get; } =
+    [
+        (SolverKnobs.TimeLimit, "--time-limit"), (SolverKnobs.Threads, "--threads"), (SolverKnobs.Seed, "--seed"),
+        (SolverKnobs.MaxLowerSets, "--max-lower-sets"), (SolverKnobs.TimeBuckets, "--time-buckets"),
+    ];
+
+    /// <summary>The options of <paramref name="knobs"/>, comma-separated ("none" for no knob).</summary>
+    public static string ToText(this SolverKnobs knobs)
+    {
+        var given = Options.Where(o => (knobs & o.Knob) != 0).Select(o => o.Option).ToList();
+        return given.Count == 0 ? "none" : string.Join(", ", given);
+    }
+}
+
+/// <summary>
 /// A registered solver, described: its <c>--solver</c> name, the sentence the report and the README say it with, what it
 /// can do, how long it searches by default and how a report draws it. <see cref="SolverRegistry"/> holds one per
 /// solver; adding a solver is its file and one entry there.
@@ -45,6 +89,9 @@ public enum SolverCapabilities
 /// <param name="Create">Makes a solver (solvers hold no state between calls, but a fresh one is cheap).</param>
 public sealed record SolverDescriptor(string Name, string Sentence, SolverCapabilities Capabilities, Func<ISolver> Create)
 {
+    /// <summary>The settings it reads beyond the budget, the objective and the pins (a portfolio: those of its members).</summary>
+    public SolverKnobs Knobs { get; init; }
+
     /// <summary>The time limit when none is given (<c>--time-limit</c>, <see cref="SolverOptions.TimeLimit"/>).</summary>
     public TimeSpan DefaultTimeLimit { get; init; } = TimeSpan.FromSeconds(30);
 

@@ -9,7 +9,11 @@ public static class SolverRegistry
     [
         new(AutoPortfolio.Name,
             "the best simulated plan of a portfolio: store-all where it fits, otherwise the best of chen, per-block, the DPs and greedy, improved by optimal for the time left.",
-            SolverCapabilities.Portfolio, () => new AutoSolver()) { DefaultTimeLimit = AutoPortfolio.DefaultTimeLimit, PlotSlot = 8 },
+            SolverCapabilities.Portfolio, () => new AutoSolver())
+        {
+            DefaultTimeLimit = AutoPortfolio.DefaultTimeLimit, PlotSlot = 8,
+            Knobs = SolverKnobs.TimeLimit | SolverKnobs.Threads | SolverKnobs.Seed | SolverKnobs.MaxLowerSets | SolverKnobs.TimeBuckets,
+        },
         new(SolverName.StoreAll, "keep every activation until backward reads it: no recomputation, the most memory.",
             SolverCapabilities.Canonical, () => new StoreAllSolver()) { DrawnAsCurve = false, PlotSlot = 0 },
         new(SolverName.PerBlock,
@@ -22,15 +26,22 @@ public static class SolverRegistry
             SolverCapabilities.Canonical | SolverCapabilities.MemoryObjective, () => new DpApproxSolver())
         {
             PlotSlot = 3,
+            Knobs = SolverKnobs.Threads | SolverKnobs.TimeBuckets,
             MemorySeriesSentence = "dp-approx with the memory objective: among the chains that fit, the coarsest one, which needs the least memory and recomputes the most.",
         },
         new(SolverName.Dp, "the exact DP over all lower sets.",
-            SolverCapabilities.Canonical | SolverCapabilities.MemoryObjective | SolverCapabilities.EveryLowerSet, () => new DpSolver()) { PlotSlot = 5 },
+            SolverCapabilities.Canonical | SolverCapabilities.MemoryObjective | SolverCapabilities.EveryLowerSet, () => new DpSolver())
+        { PlotSlot = 5, Knobs = SolverKnobs.Threads | SolverKnobs.TimeBuckets | SolverKnobs.MaxLowerSets },
         new(SolverName.Greedy,
             "general rematerialization by a greedy pass (DTR-like eviction with the known future, recursive recomputation) over good first-run orders (an annealing search over topological orders), and told by the cut relaxation which buffers to drop at the forward/backward boundary; any DAG, seconds at most, no bound.",
-            SolverCapabilities.Searches, () => new GreedySolver()) { PlotSlot = 7, InDefaultReport = false },
+            SolverCapabilities.Searches, () => new GreedySolver())
+        { PlotSlot = 7, InDefaultReport = false, Knobs = SolverKnobs.TimeLimit | SolverKnobs.Threads | SolverKnobs.Seed },
         new(SolverName.Optimal, "the best of greedy and the DPs, improved by CP-SAT over general schedules, with a lower bound and gap.",
-            SolverCapabilities.Searches | SolverCapabilities.ExactSearch, () => new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance)) { PlotSlot = 6 },
+            SolverCapabilities.Searches | SolverCapabilities.ExactSearch, () => new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance))
+        {
+            // Its warm starts include the DPs' plans: their knobs are its knobs.
+            PlotSlot = 6, Knobs = SolverKnobs.TimeLimit | SolverKnobs.Threads | SolverKnobs.Seed | SolverKnobs.MaxLowerSets | SolverKnobs.TimeBuckets,
+        },
     ];
 
     /// <summary>Every solver, in the order the help lists them (auto first).</summary>

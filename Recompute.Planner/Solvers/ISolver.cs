@@ -146,13 +146,42 @@ public static class BoundSourceText
     };
 }
 
+/// <summary>
+/// A proven lower bound on a plan's recomputation, what proved it, and the gaps it gives: set together or not at
+/// all (<see cref="SolverResult.Bound"/>).
+/// </summary>
+/// <param name="LowerBound">The bound on recompute time (time units).</param>
+/// <param name="Source">What proved it, and so which schedules it holds for (<see cref="Covers"/>).</param>
+/// <param name="Gap">(total − total bound) / total, where total is one run of every task plus the recomputation
+/// (Checkmate's and Moccasin's objective).</param>
+/// <param name="RecomputeGap">(recompute − bound) / recompute: relative to the recomputation alone (0 when it is 0).</param>
+/// <param name="TotalCost">Total compute of the plan: one run of every task plus the recomputation.</param>
+/// <param name="TotalLowerBound">Proven lower bound on <paramref name="TotalCost"/>: one run of every task plus the bound.</param>
+public sealed record PlanBound(double LowerBound, BoundSource Source, double Gap, double RecomputeGap, double TotalCost, double TotalLowerBound)
+{
+    /// <summary>The bound <paramref name="lowerBound"/> on a plan of <paramref name="training"/> that recomputes <paramref name="recompute"/>, with its gaps.</summary>
+    public static PlanBound Of(TrainingGraph training, double recompute, double lowerBound, BoundSource source)
+    {
+        double once = training.ForwardTime + training.BackwardTime;
+        double total = once + recompute;
+        return new PlanBound(lowerBound, source,
+            Gap: total > 0 ? Math.Max(0, (recompute - lowerBound) / total) : 0,
+            RecomputeGap: recompute > 0 ? Math.Max(0, (recompute - lowerBound) / recompute) : 0,
+            TotalCost: total,
+            TotalLowerBound: once + lowerBound);
+    }
+
+    /// <summary>
+    /// Which schedules the bound holds for: "every schedule" (the cut relaxation, no recomputation, one run of every
+    /// task) or "schedules whose first runs follow the plan's order" (CP-SAT on the stage model and its relaxation).
+    /// </summary>
+    public string Covers => Source is BoundSource.CpSat or BoundSource.Relaxation ? "schedules whose first runs follow the plan's order" : "every schedule";
+}
+
 /// <summary>The outcome of a solver run.</summary>
 /// <param name="Status">What the plan claims (see <see cref="PlanStatus"/>).</param>
 /// <param name="Strategy">For canonical solvers: the chain to lower.</param>
 /// <param name="Schedule">For general solvers: the schedule itself (already lowered).</param>
-/// <param name="LowerBound">Proven lower bound on recompute time, when the solver proves one.</param>
-/// <param name="Gap">(total − total bound) / total, where total is one run of every task plus the recomputation
-/// (Checkmate's and Moccasin's objective); <see cref="RecomputeGap"/> is relative to the recomputation alone.</param>
 /// <param name="PaperModelPeakBytes">Peak of the strategy in the paper's cost model (canonical solvers).</param>
 /// <param name="Reason">Why no plan was found, in a user's terms.</param>
 public sealed record SolverResult(
@@ -161,25 +190,35 @@ public sealed record SolverResult(
     PlanStatus Status,
     CanonicalStrategy? Strategy = null,
     Schedule? Schedule = null,
-    double? LowerBound = null,
-    double? Gap = null,
     long? PaperModelPeakBytes = null,
     double? PaperModelOverhead = null,
     string? Reason = null,
     long? MinFeasibleBudgetBytes = null,
     double? DiscretisationError = null)
 {
-    /// <summary>
-    /// The gap relative to the recomputation alone, (recompute − bound) / recompute, where <see cref="Gap"/> is
-    /// relative to the plan's total compute (Checkmate's and Moccasin's objective). Solvers with a bound set both.
-    /// </summary>
-    public double? RecomputeGap { get; init; }
+    /// <summary>The plan's proven lower bound with its source and gaps, when a solver proved one (null: none).</summary>
+    public PlanBound? Bound { get; init; }
 
-    /// <summary>Total compute of the plan: one run of every task plus the recomputation (with a bound).</summary>
-    public double? TotalCost { get; init; }
+    /// <summary>Proven lower bound on recompute time (<see cref="PlanBound.LowerBound"/>), or null without a bound.</summary>
+    public double? LowerBound => Bound?.LowerBound;
 
-    /// <summary>Proven lower bound on <see cref="TotalCost"/>: one run of every task plus <see cref="LowerBound"/>.</summary>
-    public double? TotalLowerBound { get; init; }
+    /// <summary>The gap relative to the plan's total compute (<see cref="PlanBound.Gap"/>), or null without a bound.</summary>
+    public double? Gap => Bound?.Gap;
+
+    /// <summary>The gap relative to the recomputation alone (<see cref="PlanBound.RecomputeGap"/>), or null without a bound.</summary>
+    public double? RecomputeGap => Bound?.RecomputeGap;
+
+    /// <summary>Total compute of the plan (<see cref="PlanBound.TotalCost"/>), or null without a bound.</summary>
+    public double? TotalCost => Bound?.TotalCost;
+
+    /// <summary>Proven lower bound on <see cref="TotalCost"/> (<see cref="PlanBound.TotalLowerBound"/>), or null without a bound.</summary>
+    public double? TotalLowerBound => Bound?.TotalLowerBound;
+
+    /// <summary>What proved <see cref="LowerBound"/> (JSON: its <see cref="BoundSourceText.ToText"/>), or null without a bound.</summary>
+    public BoundSource? BoundSource => Bound?.Source;
+
+    /// <summary>Which schedules <see cref="LowerBound"/> holds for (<see cref="PlanBound.Covers"/>), or null without a bound.</summary>
+    public string? BoundCovers => Bound?.Covers;
 
     /// <summary>Anything the user should know about how the plan was found (e.g. a warm start cut by the time limit).</summary>
     public string? Note { get; init; }
@@ -189,21 +228,6 @@ public sealed record SolverResult(
     /// ... (replayed model)"; for a bound, the family it covers. Null when the status needs no qualification.
     /// </summary>
     public string? Claim { get; init; }
-
-    /// <summary>What proved <see cref="LowerBound"/> (<see cref="Solvers.BoundSource"/>; JSON: its <see cref="BoundSourceText.ToText"/>). Null without a bound.</summary>
-    public BoundSource? BoundSource { get; init; }
-
-    /// <summary>
-    /// Which schedules <see cref="LowerBound"/> holds for: "every schedule" (the cut relaxation, no recomputation, one
-    /// run of every task) or "schedules whose first runs follow the plan's order" (CP-SAT on the stage model and its
-    /// relaxation). Null without a bound.
-    /// </summary>
-    public string? BoundCovers => BoundSource switch
-    {
-        null => null,
-        Solvers.BoundSource.CpSat or Solvers.BoundSource.Relaxation => "schedules whose first runs follow the plan's order",
-        _ => "every schedule",
-    };
 
     /// <summary>A lower bound on the recomputation of every schedule at this budget (<see cref="Optimal.GeneralBound"/>), when it was computed.</summary>
     public double? GeneralLowerBound { get; init; }

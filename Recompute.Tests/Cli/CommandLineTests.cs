@@ -138,4 +138,31 @@ public class CommandLineTests
         Assert.Contains("dp-approx", Lines(output));
         Assert.Contains("optimal", Lines(output));
     }
+
+    /// <summary>
+    /// An option the solver chosen does not read is said on stderr, naming the ones it does read, and the plan is the
+    /// one without it; options it reads give no such line.
+    /// </summary>
+    [Fact]
+    public void AnOptionTheSolverDoesNotRead_IsSaid_AndChangesNothing()
+    {
+        string[] plan = ["plan", Mlp, "--budget", "50%", "--format", "json"];
+        var (code, withKnob, err) = Run([.. plan, "--solver", "dp-approx", "--time-limit", "3", "--seed", "4"]);
+        Assert.Equal(0, code);
+        Assert.Equal("recompute plan: --time-limit, --seed do not affect solver 'dp-approx' (it reads --threads, --time-buckets and --objective)", err.Trim());
+        var (_, without, quiet) = Run([.. plan, "--solver", "dp-approx"]);
+        Assert.Equal("", quiet);
+        Assert.Equal(System.Text.RegularExpressions.Regex.Replace(without, "\"solveSeconds\": [0-9.eE+-]+", ""),
+            System.Text.RegularExpressions.Regex.Replace(withKnob, "\"solveSeconds\": [0-9.eE+-]+", ""));
+
+        (code, _, err) = Run([.. plan, "--solver", "greedy", "--objective", "memory", "--max-lower-sets", "10", "--time-limit", "2"]);
+        Assert.Equal(0, code);
+        Assert.Equal("recompute plan: --objective memory, --max-lower-sets do not affect solver 'greedy' (it reads --time-limit, --threads, --seed)", err.Trim());
+        (code, _, err) = Run("plan", Mlp, "--budget", "100%", "--solver", "store-all", "--threads", "1");
+        Assert.Equal(0, code);
+        Assert.Equal("recompute plan: --threads does not affect solver 'store-all' (it reads none)", err.Trim());
+        (code, _, err) = Run([.. plan, "--solver", "dp", "--max-lower-sets", "100000", "--threads", "1", "--objective", "memory"]);
+        Assert.Equal(0, code);
+        Assert.Equal("", err);
+    }
 }

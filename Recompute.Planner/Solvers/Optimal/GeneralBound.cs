@@ -104,9 +104,8 @@ internal static class GeneralBound
         double recomputeGap = recompute > 0 ? Math.Max(0, (recompute - bound) / recompute) : 0;
         result = result with { GeneralLowerBound = bound, GeneralRecomputeGap = recomputeGap };
         if (result.LowerBound is { } existing && existing > bound) return result;
-        return OptimalSolver.WithGap(result, training, recompute, bound) with
+        return OptimalSolver.WithGap(result, training, recompute, bound, bound > 0 ? Source : BoundSource.OneRunOfEveryTask) with
         {
-            BoundSource = bound > 0 ? Source : BoundSource.OneRunOfEveryTask,
             Status = bound >= recompute && recompute > 0 ? PlanStatus.Optimal : result.Status,
             // The stage model's words no longer describe the bound; a canonical claim still describes the status.
             Claim = bound >= recompute || result.BoundSource is BoundSource.CpSat or BoundSource.Relaxation ? null : result.Claim,

@@ -155,7 +155,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
         if (warm is not null && warm.Simulation.RecomputeTime == 0)
         {
             // Nothing to recompute: the warm start is optimal (recompute time cannot be negative).
-            var done = WithGap(new SolverResult(Name, true, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0) with { Note = note, BoundSource = BoundSource.NoRecomputation };
+            var done = WithGap(new SolverResult(Name, true, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0, BoundSource.NoRecomputation) with { Note = note };
             return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true) { ExactDp = exactDp };
         }
 
@@ -177,7 +177,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 var relaxed = relax ? Relax(StageOrder.FirstRuns(warm.Schedule), options, warm.Schedule, Remaining(options, clock), cancellation) : null;
                 double lb = Math.Min(relaxed?.Bound ?? 0, best);
                 var source = lb > 0 ? BoundSource.Relaxation : BoundSource.OneRunOfEveryTask;
-                return new OptimalRun(WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = source },
+                return new OptimalRun(WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb, source) with { Note = note },
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
                 { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source, WallClockCut = relaxed?.WallClockCut == true };
             }
@@ -223,7 +223,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 double lb = Math.Min(lowerBound ?? 0, best);
                 bool proven = status == CpSolverStatus.Optimal && !fromWarm;
                 var result = WithGap(new SolverResult(Name, true, proven ? PlanStatus.Optimal : PlanStatus.Feasible,
-                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb) with { Note = note, BoundSource = boundSource(lb), Claim = StageClaim(order) };
+                    Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb, boundSource(lb)) with { Note = note, Claim = StageClaim(order) };
                 return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
                     warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm)
                 { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb), WallClockCut = wallClockCut };
@@ -234,7 +234,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 double best = warm.Simulation.RecomputeTime;
                 // CP-SAT's bound when it has one (UNKNOWN); otherwise 0, which holds for every schedule.
                 double lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : 0;
-                var result = WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb) with { Note = note, BoundSource = boundSource(lb), Claim = lb > 0 ? StageClaim(order) : null };
+                var result = WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb, boundSource(lb)) with { Note = note, Claim = lb > 0 ? StageClaim(order) : null };
                 return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true)
                 { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb), WallClockCut = wallClockCut };
             }
@@ -256,27 +256,12 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     private static string StageClaim(StageOrder order) =>
         $"the bound covers the stage model: schedules whose first runs follow one order ({order.Count} tasks) and whose recomputations inside a stage follow it too";
 
-    private static double RelativeGap(double best, double lowerBound) => best > 0 ? Math.Max(0, (best - lowerBound) / best) : 0;
-
     /// <summary>
-    /// Sets the bound and both gaps: <see cref="SolverResult.Gap"/> relative to the plan's total compute (one run
-    /// of every task plus <paramref name="recompute"/>; no schedule costs less than one run of every task, so a bound
-    /// of 0 on recomputation is a proof for any schedule), <see cref="SolverResult.RecomputeGap"/> relative to the
-    /// recomputation alone.
+    /// Sets the bound, its source and both gaps (<see cref="PlanBound.Of"/>): no schedule costs less than one run of
+    /// every task, so a bound of 0 on recomputation holds for any schedule.
     /// </summary>
-    internal static SolverResult WithGap(SolverResult result, TrainingGraph training, double recompute, double lowerBound)
-    {
-        double once = training.ForwardTime + training.BackwardTime;
-        double total = once + recompute;
-        return result with
-        {
-            LowerBound = lowerBound,
-            Gap = total > 0 ? Math.Max(0, (recompute - lowerBound) / total) : 0,
-            RecomputeGap = RelativeGap(recompute, lowerBound),
-            TotalCost = total,
-            TotalLowerBound = once + lowerBound,
-        };
-    }
+    internal static SolverResult WithGap(SolverResult result, TrainingGraph training, double recompute, double lowerBound, BoundSource source) =>
+        result with { Bound = PlanBound.Of(training, recompute, lowerBound, source) };
 
     private static TimeSpan Remaining(SolverOptions options, Stopwatch clock)
     {
