@@ -98,7 +98,7 @@ public static class AutoPortfolio
                 var share = options.TimeLimit * ExactDpTimeShare;
                 using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
                 using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
-                try { entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share) }, exactLimit.Token))); }
+                try { entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share), FamilyChainsPlanned = true }, exactLimit.Token))); }
                 catch (DpWorkLimitException)
                 {
                     notes.Add("the exact DP was stopped at its share of the time limit (a longer --time-limit lets it finish)");

@@ -104,7 +104,7 @@ public static class RecomputePlanner
             var r = solver.Solve(problem, options, cancellation);
             best = Prove(problem, r, budget);
         }
-        if (solver is DpSolver) best = WithFamilyChains(problem, best, options, cancellation);
+        if (solver is DpSolver && !options.FamilyChainsPlanned) best = WithFamilyChains(problem, best, options, cancellation);
         clock.Stop();
         if (best is null)
             return new PlanResult(new SolverResult(solverName, false, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);

@@ -70,6 +70,12 @@ public sealed record SolverOptions
     /// it, no optimal improvement, no bound). None of them changes whether a plan fits, only what it costs and claims.
     /// </summary>
     internal bool FeasibilityOnly { get; init; }
+    /// <summary>
+    /// The caller already has the plans of dp-approx, per-block and chen with these options (the <c>auto</c>
+    /// portfolio, which runs them before the exact DP): the exact DP does not plan them again to take one of their
+    /// chains (<c>RecomputePlanner.WithFamilyChains</c>), since the caller compares them anyway.
+    /// </summary>
+    internal bool FamilyChainsPlanned { get; init; }
 }
 
 /// <summary>
