@@ -132,8 +132,11 @@ public sealed class PlanCommand : CliCommand
             {
                 var found = FeasibleBudget.SmallestBudgetWithin(problem, solverName, hintOptions, hintLimit.Token, cancellation);
                 if (found.BudgetBytes is null && found.Complete && solverName != AutoPortfolio.Name)
-                    found = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, hintOptions, hintLimit.Token, cancellation) is { BudgetBytes: not null } any
-                        ? any with { Solver = AutoPortfolio.Name } : found;
+                {
+                    // Auto's answer, found or cut, stands in; a complete search of auto that found nothing leaves the solver's.
+                    var any = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, hintOptions, hintLimit.Token, cancellation);
+                    if (any.BudgetBytes is not null || !any.Complete) found = any with { Solver = AutoPortfolio.Name };
+                }
                 else if (found.BudgetBytes is not null) found = found with { Solver = solverName };
                 hintCut = !found.Complete;
                 if (found.Complete) (smallest, smallestSolver) = (found.BudgetBytes, found.Solver);

@@ -90,6 +90,42 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.True(fit.RootElement.GetProperty("peakBytes").GetInt64() <= smallest);
     }
 
+    /// <summary>
+    /// The search for the smallest feasible budget keeps to --time-limit (what is left, at least a second): on a
+    /// 3,000-branch fan-out, whose full search takes several seconds, greedy at --time-limit 3 is cut. Whichever way
+    /// the race goes, the answer is consistent: a complete search gives the smallest budget; a cut one says so and any
+    /// budget it gives (feasibleBudgetBytes) plans.
+    /// </summary>
+    [Fact]
+    public void TheSmallestBudgetSearch_CutByTheTimeLimit_SaysSo_AndWhatItGivesPlans()
+    {
+        const int w = 3000;
+        var nodes = new List<string> { "{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"bytes\": 4096}" };
+        for (int i = 0; i < w; i++) nodes.Add($"{{\"name\": \"r{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 4096, \"time\": 1}}");
+        nodes.Add($"{{\"name\": \"c\", \"op\": \"Concat\", \"kind\": \"activation\", \"inputs\": [{string.Join(", ", Enumerable.Range(0, w).Select(i => $"\"r{i}\""))}], \"bytes\": {4096L * w}, \"time\": {w}}}");
+        nodes.Add($"{{\"name\": \"loss\", \"op\": \"ReduceSum\", \"kind\": \"loss\", \"inputs\": [\"c\"], \"bytes\": 4, \"time\": {w}}}");
+        var graph = Path.Combine(_dir.FullName, "fan-out.json");
+        File.WriteAllText(graph, "{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"fan-out\", \"nodes\": [" + string.Join(", ", nodes) + "]}");
+
+        var (code, output, err) = Run("plan", graph, "--budget", "60%", "--solver", "greedy", "--time-limit", "3", "--format", "json");
+        Assert.Equal(1, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        var doc = JsonNode.Parse(output)!.AsObject();
+        if (doc["smallestFeasibleBudgetBytes"] is { } smallest)
+        {
+            Assert.Contains($"the smallest feasible budget is {Recompute.Planner.Units.ByteSize.Format((long)smallest)}", line);
+            return;
+        }
+        Assert.Contains("the time limit", line);
+        if (doc["feasibleBudgetBytes"] is not { } feasible) return;
+        long budget = (long)feasible;
+        Assert.Equal("greedy", (string?)doc["feasibleBudgetSolver"]);
+        Assert.Contains($"a budget of {Recompute.Planner.Units.ByteSize.Format(budget)} ({budget} B) plans (the time limit ended the search", line);
+        var (fitCode, fitOut, fitErr) = Run("plan", graph, "--budget", budget.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", "greedy", "--format", "json");
+        Assert.True(fitCode == 0, fitErr);
+        Assert.True((long)JsonNode.Parse(fitOut)!["peakBytes"]! <= budget);
+    }
+
     [Theory]
     [InlineData("-o", "missing/s.json", "its folder does not exist")]
     [InlineData("--dot", "missing/g.dot", "its folder does not exist")]
