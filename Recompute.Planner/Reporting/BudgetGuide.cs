@@ -150,7 +150,7 @@ public sealed record BudgetGuide(
                     {
                         onActivity?.Invoke($"budget guide: largest batch in {size}, trying {b}");
                         return graphAt(b);
-                    }, device, new MaxBatchOptions { Optimizer = options.Optimizer, Solver = solver }, cancellation);
+                    }, device, new MaxBatchOptions { Optimizer = options.Optimizer, Solver = solver, ExplainNext = false }, cancellation);
                     storeAllBatch = found.StoreAll.Batch;
                     batch = found.Planner.Batch;
                     batchOverhead = found.Planner.AtBatch?.Overhead;

@@ -46,12 +46,15 @@ public static class MaxBatchFormat
     {
         if (a.AtNext is not { } n) return "(batch limit reached)";
         var head = n.Batch.ToString(CultureInfo.InvariantCulture) + " does not fit: ";
-        if (n.PeakBytes is { } p && p > n.ActivationBudgetBytes)
+        // What it would take: the smallest budget the method plans at there; without one, the closest plan's peak,
+        // which says only what that schedule needs.
+        bool smallest = n.SmallestFeasibleBudgetBytes is not null;
+        if ((n.SmallestFeasibleBudgetBytes ?? n.PeakBytes) is { } p && p > n.ActivationBudgetBytes)
         {
             string need = ByteSize.Format(p), have = ByteSize.Format(Math.Max(n.ActivationBudgetBytes, 0));
             // Three significant digits can print the same for both: then the exact bytes say it.
             if (need == have) { need = $"{p.ToString(CultureInfo.InvariantCulture)} B"; have = $"{n.ActivationBudgetBytes.ToString(CultureInfo.InvariantCulture)} B"; }
-            return head + $"needs {need} > {have}";
+            return head + (smallest ? $"needs {need} > {have}" : $"its closest plan needs {need} > {have}");
         }
         return head + Files.TerminalText.Escape(n.Reason ?? "no plan");
     }
@@ -101,6 +104,8 @@ public static class MaxBatchFormat
         if (f.TotalBytes is { } t) w.WriteNumber("totalBytes", t); else w.WriteNull("totalBytes");
         if (f.Overhead is { } o) w.WriteNumber("overhead", o); else w.WriteNull("overhead");
         if (f.Reason is null) w.WriteNull("reason"); else w.WriteString("reason", f.Reason);
+        // Only where no plan fits the memory: what it would take (the closest plan's peakBytes can be far more).
+        if (!f.Fits && f.SmallestFeasibleBudgetBytes is { } need) w.WriteNumber("smallestFeasibleBudgetBytes", need);
         w.WriteEndObject();
     }
 }

@@ -24,6 +24,12 @@ public sealed record MaxBatchOptions
     /// <summary>The search gives up above this batch size.</summary>
     public int BatchLimit { get; init; } = 1 << 20;
     /// <summary>
+    /// Find what the planner's failing next batch would need (<see cref="BatchFit.SmallestFeasibleBudgetBytes"/>, one
+    /// more smallest-budget search): the closest plan's peak there says only what one schedule needs. The budget guide,
+    /// which prints no next batch, turns it off.
+    /// </summary>
+    public bool ExplainNext { get; init; } = true;
+    /// <summary>
     /// Options of each plan. The search plans at a dozen or more batch sizes, so the default time limit is
     /// <see cref="DefaultTimeLimit"/>: auto then runs its fast members and the exact DP within half a second, and
     /// no optimal phase (it needs a second left).
@@ -42,6 +48,13 @@ public sealed record MaxBatchOptions
 /// <param name="Overhead">Recompute overhead of the plan (0 for store-all).</param>
 public sealed record BatchFit(int Batch, bool Fits, long FixedBytes, long ActivationBudgetBytes, long? PeakBytes, double? Overhead, string? Reason)
 {
+    /// <summary>
+    /// For a batch where no plan fits: the smallest activation budget the method plans at there (store-all: its peak;
+    /// the planner: <see cref="FeasibleBudget.SmallestBudget"/>, with <see cref="MaxBatchOptions.ExplainNext"/>), or
+    /// null when not searched or none was found. <see cref="PeakBytes"/> is the closest plan's peak, which can be far more.
+    /// </summary>
+    public long? SmallestFeasibleBudgetBytes { get; init; }
+
     /// <summary>Everything on the device: fixed bytes plus the plan's peak.</summary>
     public long? TotalBytes => PeakBytes is { } p ? FixedBytes + p : null;
 }
@@ -93,7 +106,8 @@ public static class MaxBatchSearch
             long budget = deviceMemoryBytes - fixedBytes;
             if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null, "parameters, gradients, optimizer state and inputs alone exceed the memory");
             long peak = RecomputePlanner.StoreAllPeak(problem);
-            return new BatchFit(batch, peak <= budget, fixedBytes, budget, peak, 0, peak <= budget ? null : "store-all peak exceeds the activation budget");
+            return new BatchFit(batch, peak <= budget, fixedBytes, budget, peak, 0, peak <= budget ? null : "store-all peak exceeds the activation budget")
+            { SmallestFeasibleBudgetBytes = peak <= budget ? null : peak };
         }
 
         BatchFit PlannerAt(int batch)
@@ -112,8 +126,13 @@ public static class MaxBatchSearch
             return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, null);
         }
 
+        // What the planner's next batch would need: its smallest feasible budget, where memory is what failed.
+        BatchFit Explain(BatchFit next) => !options.ExplainNext || next.Fits || next.ActivationBudgetBytes <= 0 || next.PeakBytes is { } p && p <= next.ActivationBudgetBytes
+            ? next
+            : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver, options.SolverOptions with { Objective = Objective.Time }, cancellation) };
         var storeAll = Search(SolverName.StoreAll, StoreAllAt, options.BatchLimit);
         var planner = Search(options.Solver, PlannerAt, options.BatchLimit);
+        if (planner.AtNext is { } failed) planner = planner with { AtNext = Explain(failed) };
         return new MaxBatchResult(deviceMemoryBytes, options.Optimizer, options.MaxOverhead, storeAll, planner);
     }
 

@@ -56,6 +56,28 @@ public class MaxBatchSearchTests
         }
     }
 
+    /// <summary>
+    /// "b + 1 does not fit: needs X": X is the smallest budget the method plans at there, not the peak of the
+    /// closest plan the portfolio found: the planner plans at X, X is more than the budget it had, and the table says X.
+    /// </summary>
+    [Fact]
+    public void TheNextBatch_SaysWhatItWouldNeed_TheSmallestBudgetThatPlansThere()
+    {
+        long memory = 96L << 20;
+        var options = new MaxBatchOptions();
+        var r = MaxBatchSearch.Find(b => ReportGraphs.ResidualNet(b, layers: 2), memory, options);
+        var next = r.Planner.AtNext!;
+        long need = next.SmallestFeasibleBudgetBytes!.Value;
+        Assert.True(need > next.ActivationBudgetBytes, $"{need} B would fit the {next.ActivationBudgetBytes} B budget");
+        var problem = new PlanningProblem(ReportGraphs.ResidualNet(next.Batch, layers: 2));
+        Assert.True(RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = need }).Feasible);
+        // Store-all needs its own peak, exactly.
+        Assert.Equal(r.StoreAll.AtNext!.PeakBytes, r.StoreAll.AtNext.SmallestFeasibleBudgetBytes);
+        Assert.Contains($"{next.Batch} does not fit: needs {Recompute.Planner.Units.ByteSize.Format(need)} > ", MaxBatchFormat.Table(r, "residual"));
+        using var doc = System.Text.Json.JsonDocument.Parse(MaxBatchFormat.Json(r, "residual"));
+        Assert.Equal(need, doc.RootElement.GetProperty("planner").GetProperty("atNextBatch").GetProperty("smallestFeasibleBudgetBytes").GetInt64());
+    }
+
     [Fact]
     public void NothingFits_WhenParametersAloneExceedTheMemory()
     {
