@@ -66,6 +66,38 @@ public class CutRelaxationTests
         Assert.True(plans > 0, "no plan to compare with");
     }
 
+    /// <summary>
+    /// The linear relaxation (<see cref="LinearRelaxation"/>) of each relaxation is at most its optimum (so a bound
+    /// wherever the optimum is one), and not vacuous: positive on some of them. A clause or a knapsack row turned
+    /// the wrong way would put it above the optimum on some of these.
+    /// </summary>
+    [Theory]
+    [InlineData(21)] [InlineData(22)] [InlineData(23)] [InlineData(24)]
+    public void LinearRelaxation_IsAtMostTheOptimum_AndPositiveWhereItCan(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 10));
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        int compared = 0, positive = 0;
+        foreach (var fraction in new[] { 0.8, 0.6, 0.45 })
+        {
+            var analysis = new CutAnalysis(problem.Training, (long)(storeAll * fraction));
+            if (analysis.Infeasible) continue;
+            foreach (var cuts in CutSets(analysis))
+            {
+                var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
+                if (Optimum(analysis, cuts) is not { } optimum) continue;
+                var lp = LinearRelaxation.Bound(relaxation.Model);
+                Assert.NotNull(lp);
+                double bound = relaxation.ToTime(lp!.Value);
+                Assert.True(bound <= optimum + 1e-9, $"seed {seed} at {fraction}, {cuts.Count} cuts: linear bound {bound} above the optimum {optimum}");
+                compared++;
+                if (bound > 0) positive++;
+            }
+        }
+        Assert.True(compared > 0, "nothing to compare");
+        Assert.True(positive > 0, $"the linear bound was 0 on all {compared} relaxations");
+    }
+
     [Theory]
     [InlineData(11)] [InlineData(12)] [InlineData(13)]
     public void Analysis_PendingAndExcess_AreWhatTheirDefinitionsSay(int seed)

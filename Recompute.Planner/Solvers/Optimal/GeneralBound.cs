@@ -24,7 +24,8 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// Relaxations tried, best bound kept: each of the <see cref="SingleCuts"/> most exceeding tasks of the cut path on
 /// its own (small models that CP-SAT usually solves to optimality in a second; on the shipped CNNs and GPT-2 one cut
 /// at the forward/backward boundary gives most of the bound), then a chain of the most exceeding tasks up to
-/// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass).
+/// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass),
+/// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program.
 /// Each search gets a share of the limit as CP-SAT's deterministic time, so the bound does not depend on how busy the
 /// machine is; the wall clock stops a search only at three times its share plus a second.
 /// </remarks>
@@ -41,6 +42,20 @@ internal static class GeneralBound
 
     /// <summary>Estimated decisions of the chain relaxation.</summary>
     public const int ChainDecisions = 20_000;
+
+    /// <summary>
+    /// The chain's linear relaxation (<see cref="LinearRelaxation"/>) is solved on chains of up to this many decisions:
+    /// a second at most on the shipped CNNs (ResNet-18, U-Net, MobileNetV2); above it (ResNet-50, GPT-2: 40,000 and
+    /// more, 1.6–3.2 s) the single cuts already bound as much.
+    /// </summary>
+    public const int LinearDecisionLimit = 30_000;
+
+    /// <summary>
+    /// CP-SAT searches the chain only when it has at most this many decisions per second of its share: on ResNet-50's
+    /// and GPT-2's chains (40,000 decisions and more) a 0.2 s share (auto's default 5 s) went in loading the model and
+    /// the wall clock ended every search; from a 0.8 s share (a 20 s limit) they end by their work limit.
+    /// </summary>
+    public const double ChainDecisionsPerSecond = 100_000;
 
     /// <summary>Above this many tasks the bound is not computed (its analysis is quadratic in memory).</summary>
     public const int MaxTasks = 20_000;
@@ -78,6 +93,14 @@ internal static class GeneralBound
         {
             if (cancellation.IsCancellationRequested) return null;
             var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
+            // The chain's linear relaxation, by the simplex method: where CP-SAT's share is too short to bound the
+            // chain (ResNet-18 at 50 % needs a 40 s limit), its LP optimum often is a bound already; deterministic.
+            if (cuts.Count > 1 && relaxation.DecisionCount <= LinearDecisionLimit && LinearRelaxation.Bound(relaxation.Model) is { } lp
+                && relaxation.ToTime(lp) is var lpBound && (best is null || lpBound > best.Bound))
+                best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
+            // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
+            // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
+            if (workLimited && cuts.Count > 1 && relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds) continue;
             var settings = new CpSatSettings(share, workers, seed) { WorkLimited = workLimited, DeterministicRate = cuts.Count == 1 ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
