@@ -95,7 +95,7 @@ internal static class GeneralBound
             var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
             // The chain's linear relaxation, by the simplex method: where CP-SAT's share is too short to bound the
             // chain (ResNet-18 at 50 % needs a 40 s limit), its LP optimum often is a bound already; deterministic.
-            if (cuts.Count > 1 && relaxation.DecisionCount <= LinearDecisionLimit && LinearRelaxation.Bound(relaxation.Model) is { } lp
+            if (cuts.Count > 1 && relaxation.DecisionCount <= LinearDecisionLimit && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp
                 && relaxation.ToTime(lp) is var lpBound && (best is null || lpBound > best.Bound))
                 best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end

@@ -23,7 +23,8 @@ internal static class LinearRelaxation
     /// tolerances and rounded down (the model's objective takes integer values, so its optimum is at least that);
     /// null when the model has a constraint of another kind or GLOP did not prove an optimum.
     /// </summary>
-    public static double? Bound(CpModel model)
+    /// <param name="cancellation">Interrupts the simplex (Ctrl-C): then null.</param>
+    public static double? Bound(CpModel model, CancellationToken cancellation = default)
     {
         var proto = model.Model;
         using var solver = Solver.CreateSolver("GLOP") ?? throw new InvalidOperationException("OR-Tools has no GLOP solver");
@@ -81,7 +82,8 @@ internal static class LinearRelaxation
             objective.SetOffset(o.Offset);
         }
         objective.SetMinimization();
-        if (solver.Solve() != Solver.ResultStatus.OPTIMAL) return null;
+        using var registration = cancellation.Register(() => solver.InterruptSolve());
+        if (solver.Solve() != Solver.ResultStatus.OPTIMAL || cancellation.IsCancellationRequested) return null;
         double value = objective.Value();
         return Math.Max(0, Math.Floor(value - Math.Abs(value) * 1e-6));
     }
