@@ -61,7 +61,7 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
     public Option<string> Objective { get; } = CliOptions.Choice("--objective",
         "time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)", "time", "time", "memory");
 
-    public Option<double> TimeLimit { get; } = CliOptions.Double("--time-limit", "seconds for searching solvers (default 30; auto: 5)", 30, 0.001, 86_400, "S");
+    public Option<double> TimeLimit { get; } = CliOptions.Double("--time-limit", "seconds for the searching solvers (auto, greedy, optimal; default 30, auto: 5) and for the search of the smallest feasible budget after an infeasible plan", 30, 0.001, 86_400, "S");
 
     public Option<int> Threads { get; } = CliOptions.Int("--threads", "solver threads (0: all processors)", 0, 0, 1024);
 
