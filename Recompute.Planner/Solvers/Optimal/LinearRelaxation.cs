@@ -28,8 +28,10 @@ internal static class LinearRelaxation
     {
         var proto = model.Model;
         using var solver = Solver.CreateSolver("GLOP") ?? throw new InvalidOperationException("OR-Tools has no GLOP solver");
-        // Typed values, invariant culture: a parameter text with an unknown field is refused natively.
-        solver.SetSolverSpecificParametersAsString(string.Create(CultureInfo.InvariantCulture, $"use_dual_simplex: true max_number_of_iterations: {MaxIterations}"));
+        // Typed values, invariant culture: a parameter text with an unknown field is refused natively. The rows are
+        // scaled here, by their largest coefficient; GLOP's own scaling on top of that ended U-Net's chain at 30 %
+        // ABNORMAL after 1.1 s, where without it the simplex proves the optimum in 0.2 s (and is faster on the others).
+        solver.SetSolverSpecificParametersAsString(string.Create(CultureInfo.InvariantCulture, $"use_dual_simplex: true use_scaling: false max_number_of_iterations: {MaxIterations}"));
         var x = new Variable[proto.Variables.Count];
         for (int i = 0; i < x.Length; i++)
         {
