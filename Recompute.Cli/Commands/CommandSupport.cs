@@ -83,8 +83,10 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
     public string? Unread(ParseResult parse)
     {
         var described = SolverRegistry.Describe(parse.GetValue(Solver)!);
-        var knobs = new (SolverKnobs Knob, Option Option)[] { (SolverKnobs.TimeLimit, TimeLimit), (SolverKnobs.Threads, Threads), (SolverKnobs.Seed, Seed), (SolverKnobs.MaxLowerSets, MaxLowerSets), (SolverKnobs.TimeBuckets, TimeBuckets) };
-        var unread = knobs.Where(k => parse.GetResult(k.Option) is { Implicit: false } && (described.Knobs & k.Knob) == 0).Select(k => k.Option.Name).ToList();
+        // The knobs' options by the names SolverKnobText gives them: one table of which option is which knob.
+        var declared = new Option[] { TimeLimit, Threads, Seed, MaxLowerSets, TimeBuckets }.ToDictionary(o => o.Name);
+        var unread = SolverKnobText.Options.Where(k => parse.GetResult(declared[k.Option]) is { Implicit: false } && (described.Knobs & k.Knob) == 0)
+            .Select(k => k.Option).ToList();
         if (parse.GetValue(Objective) == "memory" && !described.Can(SolverCapabilities.MemoryObjective) && !described.Can(SolverCapabilities.Portfolio))
             unread.Insert(0, "--objective memory");
         if (unread.Count == 0) return null;

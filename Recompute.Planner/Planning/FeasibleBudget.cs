@@ -68,7 +68,7 @@ public static class FeasibleBudget
         bool auto = solverName == AutoPortfolio.Name;
         // The exact DP also plans the chains of dp-approx, per-block and chen (its family holds them): their least
         // budgets are its candidates too.
-        bool Member(string s) => auto ? s != SolverName.Optimal : s == solverName || (solverName == SolverName.Dp && s is SolverName.DpApprox or SolverName.PerBlock or SolverName.Chen);
+        bool Member(string s) => auto ? s != SolverName.Optimal : s == solverName || InExactFamily(solverName, s);
         var candidates = new List<(long Budget, string Solver)>();
         using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, deadline);
         var ct = either.Token;
@@ -123,5 +123,9 @@ public static class FeasibleBudget
     private static bool Vouched(string solverName, string member) =>
         member == solverName
         || (solverName == AutoPortfolio.Name && member is SolverName.StoreAll or SolverName.Chen or SolverName.PerBlock or SolverName.DpApprox or SolverName.Greedy)
-        || (solverName == SolverName.Dp && member is SolverName.DpApprox or SolverName.PerBlock or SolverName.Chen);
+        || InExactFamily(solverName, member);
+
+    /// <summary>Whether the solver asked for is the exact DP and <paramref name="member"/> one whose chains its family holds.</summary>
+    private static bool InExactFamily(string solverName, string member) =>
+        solverName == SolverName.Dp && RecomputePlanner.ChainsOfEveryLowerSet.Contains(member);
 }

@@ -308,7 +308,7 @@ public static class RecomputePlanner
     }
 
     /// <summary>Canonical solvers whose chains are chains of every lower set, so of the exact DP's own family.</summary>
-    private static readonly string[] ChainsOfEveryLowerSet = [SolverName.DpApprox, SolverName.PerBlock, SolverName.Chen];
+    internal static readonly string[] ChainsOfEveryLowerSet = [SolverName.DpApprox, SolverName.PerBlock, SolverName.Chen];
 
     /// <summary>
     /// The exact DP's family holds every chain of lower sets, the chains of dp-approx, per-block and chen among them;
