@@ -41,6 +41,13 @@ public static class CliOptions
     public static Option<double> Double(string name, string description, double defaultValue, double min, double max, string helpName = "X") =>
         Parsed(name, helpName, description, t => ParseDouble(name, t, min, max), () => defaultValue);
 
+    /// <summary>
+    /// A finite number in [min, max], or null when absent: for a default that depends on other options (the time
+    /// limit's, on the solver), which the description states and the help does not print as one fixed value.
+    /// </summary>
+    public static Option<double?> OptionalDouble(string name, string description, double min, double max, string helpName = "X") =>
+        Parsed<double?>(name, helpName, description, t => ParseDouble(name, t, min, max), null);
+
     /// <summary>One of a fixed set of words, with a default; completion offers them.</summary>
     public static Option<string> Choice(string name, string description, string defaultValue, params string[] values)
     {

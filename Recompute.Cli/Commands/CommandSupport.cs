@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.CommandLine;
+using System.Globalization;
 using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
@@ -61,7 +62,7 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
     public Option<string> Objective { get; } = CliOptions.Choice("--objective",
         "time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)", "time", "time", "memory");
 
-    public Option<double> TimeLimit { get; } = CliOptions.Double("--time-limit", "seconds for the searching solvers (auto, greedy, optimal; default 30, auto: 5) and for the search of the smallest feasible budget after an infeasible plan", 30, 0.001, 86_400, "S");
+    public Option<double?> TimeLimit { get; } = CliOptions.OptionalDouble("--time-limit", "seconds for the searching solvers (auto, greedy, optimal) and for the search of the smallest feasible budget after an infeasible plan " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
 
     public Option<int> Threads { get; } = CliOptions.Int("--threads", "solver threads (0: all processors)", 0, 0, 1024);
 
@@ -143,9 +144,13 @@ internal static class CommandSupport
     public static double DefaultTimeLimit(string solverName) =>
         SolverRegistry.Exists(solverName) ? SolverRegistry.Describe(solverName).DefaultTimeLimit.TotalSeconds : 30;
 
+    /// <summary>The help's words for the time limit's defaults, from the descriptors: "[default: 5 for auto, 30 for the others]".</summary>
+    public static string TimeLimitDefaults => string.Create(CultureInfo.InvariantCulture,
+        $"[default: {DefaultTimeLimit(SolverName.Auto)} for auto, {DefaultTimeLimit(SolverName.Greedy)} for the others]");
+
     /// <summary>The <c>--time-limit</c> given, or the solver's default (<see cref="DefaultTimeLimit"/>) when it was not.</summary>
-    public static double TimeLimitSeconds(ParseResult parse, Option<double> option, string solverName) =>
-        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : DefaultTimeLimit(solverName);
+    public static double TimeLimitSeconds(ParseResult parse, Option<double?> option, string solverName) =>
+        parse.GetValue(option) ?? DefaultTimeLimit(solverName);
 
     /// <summary>
     /// Claims an output of the command before the work starts (after the inputs are read): refuses an empty path,

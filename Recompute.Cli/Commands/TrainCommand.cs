@@ -28,7 +28,7 @@ public sealed class TrainCommand : CliCommand
     private readonly Option<double> _lr = CliOptions.Double("--lr", "learning rate", 1e-3, 1e-12, 1e3);
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (default) or sgd (momentum 0.9)", "adam", "adam", "sgd");
     private readonly Option<int> _batches = CliOptions.Int("--batches", "distinct synthetic batches cycled through (1: a fixed batch the model can fit)", 1, 1, 1_000_000, "K");
-    private readonly Option<double> _timeLimit = CliOptions.Double("--time-limit", "seconds for the solver (default 30; auto: 5)", 30, 0.001, 86_400, "S");
+    private readonly Option<double?> _timeLimit = CliOptions.OptionalDouble("--time-limit", "seconds for the solver " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
     private readonly Option<string> _format = CliOptions.Format();
     private readonly DataInput _data = new();
     private readonly Option<string?> _save = CliOptions.Text("--save", "FILE.onnx", "write the trained model: the ONNX graph with the trained weights as initializers");

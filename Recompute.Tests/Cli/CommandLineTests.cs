@@ -96,6 +96,26 @@ public class CommandLineTests
         foreach (var option in options) Assert.Contains(option, listed);
     }
 
+    [Theory]
+    [InlineData("plan")]
+    [InlineData("train")]
+    public void Help_GivesTheTimeLimitsDefault_ForAutoAndTheOthers(string command)
+    {
+        // The default depends on the solver (auto: 5 s), so the help must not print one fixed number.
+        var (code, output, err) = Run(command, "--help");
+        Assert.True(code == 0, err);
+        var line = Assert.Single(Lines(output), l => l.TrimStart().StartsWith("--time-limit", StringComparison.Ordinal));
+        Assert.Contains($"[default: {CommandSupportDefaults.Auto} for auto, {CommandSupportDefaults.Others} for the others]", line);
+        Assert.DoesNotContain("[default: 30]", line);
+    }
+
+    /// <summary>The time limits the solver descriptors give when none is asked for.</summary>
+    private static class CommandSupportDefaults
+    {
+        public static double Auto => Recompute.Planner.Planning.SolverRegistry.Describe("auto").DefaultTimeLimit.TotalSeconds;
+        public static double Others => Recompute.Planner.Planning.SolverRegistry.Describe("greedy").DefaultTimeLimit.TotalSeconds;
+    }
+
     [Fact]
     public void OptionsAfterTheGraph_OrBeforeIt_MeanTheSame()
     {
