@@ -157,8 +157,10 @@ public sealed class PlanCommand : CliCommand
         cancellation.ThrowIfCancellationRequested();
 
         status.Dispose();
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, output, graph.ActivationDType);
-        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, output);
+        // No schedule needs less than its largest step: how far a smallest budget can be from the least possible.
+        long? floor = (minBudget is not null || !plan.Feasible) && problem.Training.Count > 0 ? Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes : null;
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, floor, output, graph.ActivationDType);
+        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, floor, output);
 
         if (!plan.Feasible)
         {
@@ -187,7 +189,7 @@ public sealed class PlanCommand : CliCommand
         ["overhead"] = plan.Simulation.Overhead,
     };
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, string? output, string? dtype)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, long? floor, string? output, string? dtype)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
@@ -198,7 +200,7 @@ public sealed class PlanCommand : CliCommand
         j
             .Field("feasible", plan.Feasible)
             .Field("budgetBytes", minBudget ?? plan.BudgetBytes);
-        if (minBudget is not null) j.Field("minBudgetBytes", minBudget).Field("smallestFeasibleBudgetBytes", smallestFeasible);
+        if (minBudget is not null) j.Field("minBudgetBytes", minBudget).Field("smallestFeasibleBudgetBytes", smallestFeasible).Field("peakLowerBoundBytes", floor);
         j.Field("peakBytes", sim?.PeakBytes)
             .Field("storeAllPeakBytes", plan.StoreAllPeakBytes)
             .Field("paperModelPeakBytes", plan.Solver.PaperModelPeakBytes)
@@ -223,14 +225,15 @@ public sealed class PlanCommand : CliCommand
             .Field("steps", (long?)plan.Schedule?.Steps.Length)
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
         if (plan.Solver.Note is { } note) j.Field("note", note);
-        if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest).Field("smallestFeasibleSolver", smallest is null ? null : smallestSolver);
+        if (!plan.Feasible) j.Field("reason", plan.Solver.Reason).Field("smallestFeasibleBudgetBytes", smallest).Field("smallestFeasibleSolver", smallest is null ? null : smallestSolver)
+            .Field("peakLowerBoundBytes", floor);
         // The time limit ended the search for the smallest: a budget that plans, found by then (not the smallest).
         if (!plan.Feasible && feasible is not null) j.Field("feasibleBudgetBytes", feasible).Field("feasibleBudgetSolver", feasibleSolver);
         if (dtype is not null) j.Field("dtype", dtype);
         j.WriteTo(stdout);
     }
 
-    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, string? output)
+    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, long? floor, string? output)
     {
         var sim = plan.Simulation;
         var t = new TextTable()
@@ -242,6 +245,7 @@ public sealed class PlanCommand : CliCommand
             t.Row("smallest feasible budget", smallestFeasible is { } f ? CommandSupport.Bytes(f) + " (simulated)" : "none found");
             if (minBudget != smallestFeasible)
                 t.Row("smallest budget", CommandSupport.Bytes(minBudget.Value) + (plan.Solver.PaperModelPeakBytes is not null ? " (paper model)" : ""));
+            if (floor is { } least) t.Row("no schedule below", $"{CommandSupport.Bytes(least)} (the largest step: one task's output and inputs together)");
         }
         else t.Row("budget", CommandSupport.Bytes(plan.BudgetBytes));
         t.Row("store-all peak", CommandSupport.Bytes(plan.StoreAllPeakBytes));

@@ -102,7 +102,14 @@ public static class FeasibleBudget
             {
                 ct.ThrowIfCancellationRequested();
                 var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget, FeasibilityOnly = feasibilityOnly }, ct);
-                if (plan.Feasible) return (new FeasibleBudgetResult(budget, solver, plan), null);
+                if (!plan.Feasible) continue;
+                // A search ends within its own precision (greedy's bisection), above the peak of the plan it found:
+                // that peak is a smaller budget when the solver plans there too (VGG-16: 1,237,942,271 B down to
+                // 1,233,125,376 B, its largest step, so no schedule needs less).
+                long peak = plan.Simulation!.PeakBytes;
+                if (peak < budget && RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = peak, FeasibilityOnly = feasibilityOnly }, ct) is { Feasible: true } tighter)
+                    return (new FeasibleBudgetResult(peak, solver, tighter), null);
+                return (new FeasibleBudgetResult(budget, solver, plan), null);
             }
             return (null, null);
         }

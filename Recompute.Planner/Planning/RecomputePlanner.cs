@@ -64,7 +64,7 @@ public static class RecomputePlanner
         long storeAll = StoreAllPeak(problem);
         var clock = Stopwatch.StartNew();
         long budget = options.BudgetBytes;
-        if (solver is AutoSolver) return HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options);
+        if (solver is AutoSolver) return WithFloor(problem, HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options));
         if (!Applies(problem, solver))
             return new PlanResult(new SolverResult(solverName, false, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
         if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
@@ -117,8 +117,24 @@ public static class RecomputePlanner
                 Claim = null,
                 Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
             };
-        return HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
-            solverName, options);
+        return WithFloor(problem, HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
+            solverName, options));
+    }
+
+    /// <summary>
+    /// An infeasible answer at a budget below <see cref="Solvers.Optimal.MemoryLowerBound"/> (the largest step) says
+    /// so: then no schedule at all fits, whichever solver is asked (without it, the reason names only what the solver
+    /// found).
+    /// </summary>
+    private static PlanResult WithFloor(PlanningProblem problem, PlanResult plan)
+    {
+        if (plan.Solver.Status != PlanStatus.Infeasible) return plan;
+        if (problem.Training.Count == 0 || Solvers.Optimal.MemoryLowerBound.Of(problem.Training) is not { } floor || floor.Bytes <= plan.BudgetBytes) return plan;
+        string explained = floor.Explain(problem.Training);
+        string why = $"no schedule of this graph fits it: {explained}, more than the budget of {plan.BudgetBytes} bytes";
+        // A reason that gives the step already (the optimal solver's, and auto's through it) is replaced, not repeated.
+        string? other = plan.Solver.Reason is { } r && !r.Contains(explained, StringComparison.Ordinal) ? r : null;
+        return plan with { Solver = plan.Solver with { Reason = other is null ? why : $"{why}; {other}" } };
     }
 
     /// <summary>

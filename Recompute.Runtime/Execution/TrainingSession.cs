@@ -368,8 +368,9 @@ public sealed class InfeasibleBudgetException(PlanResult plan, long? smallestFea
     {
         var s = plan.Solver;
         string why = $"solver {s.Solver} found no plan within {plan.BudgetBytes} bytes" + (s.Reason is { } r ? $": {r}" : "");
-        // A reason may already give the figure (the optimal solver's does): say it once.
-        return smallest is { } min && !why.Contains($"{min}", StringComparison.Ordinal)
+        // A reason may already give the figure (the optimal solver's does: "the smallest budget found feasible is
+        // ... (N bytes)"): say it once. Other figures in a reason (the largest step's bytes) may equal it.
+        return smallest is { } min && !why.Contains($"feasible is {Recompute.Planner.Units.ByteSize.Format(min)} ({min} bytes)", StringComparison.Ordinal)
             ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{why}; the smallest feasible budget is {min} bytes ({100.0 * min / plan.StoreAllPeakBytes:0.0}% of the store-all peak)") : why;
     }

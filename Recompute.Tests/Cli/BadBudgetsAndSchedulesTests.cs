@@ -82,6 +82,11 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.Equal(smallestFor, json.RootElement.GetProperty("smallestFeasibleSolver").GetString());
         Assert.Contains($"the smallest feasible budget is {Recompute.Planner.Units.ByteSize.Format(smallest)} ({smallest} B)", line);
         if (smallestFor != solver) Assert.EndsWith($"with --solver {smallestFor}", line);
+        // Below the largest step no schedule fits at all: the reason says so and names that step; the floor is given.
+        long floor = json.RootElement.GetProperty("peakLowerBoundBytes").GetInt64();
+        Assert.True(floor > 1_048_576 && floor <= smallest, $"floor {floor}, smallest {smallest}");
+        Assert.StartsWith("no schedule of this graph fits it: backward task 'grad(", json.RootElement.GetProperty("reason").GetString());
+        Assert.Contains($"({floor} bytes), live at once", line);
 
         // The budget the message gives really fits, with the solver it names.
         var (fitCode, fitOut, fitErr) = Run("plan", Resnet18, "--budget", smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", smallestFor, "--format", "json");

@@ -33,6 +33,41 @@ public class SmallestFeasibleBudgetTests
     }
 
     /// <summary>
+    /// No schedule peaks below the largest step (one task's output and inputs together): every solver's smallest
+    /// feasible budget is at least that, and one byte below it every solver is infeasible and says that no schedule
+    /// fits, naming the step. Greedy's bisection ends above the peak of the plan it found: the service lowers it to
+    /// that peak, which on VGG-16 is the largest step itself (the smallest budget is then proven least).
+    /// </summary>
+    [Theory]
+    [InlineData(41)] [InlineData(42)] [InlineData(43)]
+    public void SmallestBudget_IsNeverBelowTheLargestStep_AndBelowItNoSolverPlans(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 14));
+        long floor = Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
+        foreach (var solver in new[] { "auto", "greedy", "dp-approx", "dp", "chen", "store-all" })
+        {
+            var least = FeasibleBudget.SmallestBudget(problem, solver, new SolverOptions());
+            if (least is { } b) Assert.True(b >= floor, $"{solver}: smallest {b} below the largest step {floor}");
+            var below = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = floor - 1 });
+            Assert.False(below.Feasible, $"{solver} plans below the largest step");
+            Assert.Equal(PlanStatus.Infeasible, below.Solver.Status);
+            Assert.StartsWith("no schedule of this graph fits it: ", below.Solver.Reason);
+        }
+    }
+
+    [Fact]
+    public void SmallestBudget_OfVgg16_IsItsLargestStep()
+    {
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "vgg16-b32.onnx")));
+        long floor = Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
+        var least = FeasibleBudget.Smallest(problem, "auto", new SolverOptions());
+        Assert.NotNull(least);
+        Assert.Equal(floor, least.BudgetBytes);
+        Assert.True(least.Plan.Feasible);
+        Assert.Equal(floor, least.Plan.Simulation!.PeakBytes);
+    }
+
+    /// <summary>
     /// Greedy's smallest budget plans, respects the per-task footprint, and on U-Net goes below every canonical
     /// plan (general schedules recompute across blocks).
     /// </summary>
