@@ -143,10 +143,13 @@ public sealed class TrainCommand : CliCommand
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
         var sim = r.Plan.Simulation!;
         w.WriteLine($"predicted overhead {CommandSupport.Percent(sim.Overhead)} of forward time; per step {CommandSupport.Percent(StepOverhead(sim))} (recompute / (forward + backward))");
-        w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s (mean)"));
+        string over = r.WarmupSteps > 0
+            ? string.Create(inv, $"mean of steps {r.WarmupSteps + 1}-{r.Steps.Count}; step 1 warms the kernels up")
+            : "one step, kernels' warm-up included: --steps 3 or more for a fair comparison";
+        w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s ({over})"));
         if (r.StoreAllStepSeconds is { } s)
         {
-            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (mean); measured overhead {CommandSupport.Percent(r.StepSeconds / s - 1)} of the store-all step"));
+            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (the same steps); measured overhead {CommandSupport.Percent(r.StepSeconds / s - 1)} of the store-all step"));
             w.WriteLine(string.Create(inv, $"max gradient difference {r.MaxGradientDifference:G6} (relative to the gradient norm)"));
         }
     }
@@ -174,6 +177,7 @@ public sealed class TrainCommand : CliCommand
             j.WriteNumber("recomputations", r.Steps[0].Recomputations);
             j.WriteNumber("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes));
             j.WriteNumber("stepSeconds", r.StepSeconds);
+            j.WriteNumber("warmupSteps", r.WarmupSteps);
             if (r.StoreAllStepSeconds is { } s2)
             {
                 j.WriteNumber("storeAllStepSeconds", s2);

@@ -23,6 +23,24 @@ public class TrainingRunTests
         Assert.True(last * 4 < first, $"loss went from {first} to {last}");
     }
 
+    /// <summary>
+    /// The step means leave out the first step when there are several (it warms the kernels up before the store-all
+    /// twin's first step, which would charge that to the plan), and they cover the same steps for both.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void StepMeans_LeaveOutTheWarmupStep_WhenThereAreSeveral(int steps)
+    {
+        var options = new TrainingOptions { BudgetFraction = 0.8, Solver = "dp-approx", Seed = 1, SyntheticBatches = 1 };
+        var report = TrainingRun.Run(TestModels.Gpt(layers: 1), options, steps, verify: true);
+        int warmup = steps > 1 ? 1 : 0;
+        Assert.Equal(warmup, report.WarmupSteps);
+        Assert.Equal(report.Steps.Skip(warmup).Average(s => s.Seconds), report.StepSeconds, 12);
+        Assert.NotNull(report.StoreAllStepSeconds);
+        Assert.True(report.StoreAllStepSeconds > 0);
+    }
+
     [Fact]
     public void AnInfeasibleBudgetSaysWhy()
     {
