@@ -251,6 +251,8 @@ public sealed class PlanCommand : CliCommand
         t.Row("store-all peak", CommandSupport.Bytes(plan.StoreAllPeakBytes));
         if (sim is not null)
         {
+            // An infeasible answer shows the closest schedule found: say so, or its figures read as a plan.
+            if (!plan.Feasible) t.Row("closest schedule", $"{plan.Schedule!.Solver}'s, which does not fit the budget (its figures follow)");
             t.Row("simulated peak", $"{CommandSupport.Bytes(sim.PeakBytes)}, {CommandSupport.Percent((double)sim.PeakBytes / plan.StoreAllPeakBytes)} of store-all");
             if (plan.Solver.PaperModelPeakBytes is { } pm) t.Row("paper-model peak", CommandSupport.Bytes(pm));
             t.Row("forward time", CommandSupport.Time(sim.ForwardTime, graph.TimeUnit))

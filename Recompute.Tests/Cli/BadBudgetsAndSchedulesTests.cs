@@ -96,6 +96,23 @@ public class BadBudgetsAndSchedulesTests : IDisposable
     }
 
     /// <summary>
+    /// The table of an infeasible answer shows the closest schedule found, and says it is that (not a plan), and the
+    /// largest step as the least any schedule needs.
+    /// </summary>
+    [Fact]
+    public void AnInfeasibleTable_SaysItsFiguresAreTheClosestSchedules()
+    {
+        var (code, output, err) = Run("plan", Resnet18, "--budget", "200MiB", "--solver", "store-all");
+        Assert.Equal(1, code);
+        Assert.Contains("no schedule of this graph fits it", err);
+        var lines = output.Split('\n');
+        var closest = Assert.Single(lines, l => l.StartsWith("closest schedule", StringComparison.Ordinal));
+        Assert.Contains("store-all's, which does not fit the budget", closest);
+        Assert.True(Array.IndexOf(lines, closest) < Array.FindIndex(lines, l => l.StartsWith("simulated peak", StringComparison.Ordinal)));
+        Assert.Contains(lines, l => l.StartsWith("solver ", StringComparison.Ordinal) && l.Contains("INFEASIBLE"));
+    }
+
+    /// <summary>
     /// The search for the smallest feasible budget keeps to --time-limit (what is left, at least a second): on a
     /// 3,000-branch fan-out, whose full search takes several seconds, greedy at --time-limit 3 is cut. Whichever way
     /// the race goes, the answer is consistent: a complete search gives the smallest budget; a cut one says so and any
