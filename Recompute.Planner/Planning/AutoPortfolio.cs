@@ -126,8 +126,8 @@ public static class AutoPortfolio
         var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token);
         if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0} times the time limit (this plan may differ between runs)");
         entries.Add(new Entry(SolverName.Greedy, greedy is { } g
-            ? new PlanResult(new SolverResult(SolverName.Greedy, true, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
-            : new PlanResult(new SolverResult(SolverName.Greedy, false, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+            ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
+            : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
 
         var best = Best(entries, options.Objective);
         if (options.FeasibilityOnly && best is not null) return Finish(best.Plan, best.Solver, clock, proven: false);
@@ -178,7 +178,7 @@ public static class AutoPortfolio
             // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
             string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
             var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : [SolverName.Optimal]).Distinct();
-            var none = new SolverResult(Name, false, optimal?.Result.Status == PlanStatus.Unknown ? PlanStatus.Unknown : PlanStatus.Infeasible,
+            var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown ? PlanStatus.Unknown : PlanStatus.Infeasible,
                 Reason: $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
         }
@@ -205,7 +205,7 @@ public static class AutoPortfolio
     private static PlanResult Fixed(PlanningProblem problem, string solver, Schedule schedule, SimulationResult sim, long budget, long storeAllPeak)
     {
         bool fits = sim.PeakBytes <= budget;
-        var result = new SolverResult(solver, fits, fits ? PlanStatus.Feasible : PlanStatus.Infeasible, Schedule: schedule,
+        var result = new SolverResult(solver, fits ? PlanStatus.Feasible : PlanStatus.Infeasible, Schedule: schedule,
             Reason: fits ? null : $"its schedule needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes");
         return new PlanResult(result, schedule with { BudgetBytes = budget }, sim, budget, storeAllPeak, 0);
     }
@@ -249,6 +249,7 @@ public sealed class AutoSolver : ISolver
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         var plan = AutoPortfolio.Plan(problem, options, cancellation);
-        return plan.Feasible ? plan.Solver with { Schedule = plan.Schedule, Strategy = null } : plan.Solver with { Feasible = false };
+        if (plan.Feasible) return plan.Solver with { Schedule = plan.Schedule, Strategy = null };
+        return plan.Solver.Feasible ? plan.Solver with { Status = PlanStatus.Infeasible, Claim = null } : plan.Solver;
     }
 }

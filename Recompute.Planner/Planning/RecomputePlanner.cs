@@ -66,9 +66,9 @@ public static class RecomputePlanner
         long budget = options.BudgetBytes;
         if (solver is AutoSolver) return WithFloor(problem, HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options));
         if (!Applies(problem, solver))
-            return new PlanResult(new SolverResult(solverName, false, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
+            return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
         if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
-            return new PlanResult(new SolverResult(solverName, false, PlanStatus.NotApplicable,
+            return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable,
                 Reason: $"solver 'store-all' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
         Candidate? best;
         if (solver is CanonicalDpSolver dp)
@@ -93,7 +93,7 @@ public static class RecomputePlanner
                 best = best with
                 {
                     // No longer the DP's optimum over its family: a feasible refinement of it.
-                    Result = best.Result with { Status = PlanStatus.Feasible, Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModelPeakBytes = cost.PeakBytes, PaperModelOverhead = cost.Overhead },
+                    Result = best.Result with { Status = PlanStatus.Feasible, Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModel = new(cost.PeakBytes, cost.Overhead) },
                     Schedule = refined.Schedule with { BudgetBytes = budget },
                     Simulation = refined.Simulation,
                 };
@@ -107,12 +107,11 @@ public static class RecomputePlanner
         if (solver is DpSolver && !options.FamilyChainsPlanned) best = WithFamilyChains(problem, best, options, cancellation);
         clock.Stop();
         if (best is null)
-            return new PlanResult(new SolverResult(solverName, false, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
+            return new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
         var result = best.Result;
         if (best.Simulation is { } sim && sim.PeakBytes > budget)
             result = result with
             {
-                Feasible = false,
                 Status = PlanStatus.Infeasible,
                 Claim = null,
                 Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
@@ -147,7 +146,7 @@ public static class RecomputePlanner
         if (plan.Schedule is not { } schedule || PinCheck.Violation(schedule, options.Keep, options.ForceRecompute) is not { } broken) return plan;
         return plan with
         {
-            Solver = plan.Solver with { Feasible = false, Status = PlanStatus.NotApplicable, Claim = null, Reason = $"solver '{solverName}' found only a schedule that {broken}" },
+            Solver = plan.Solver with { Status = PlanStatus.NotApplicable, Claim = null, Reason = $"solver '{solverName}' found only a schedule that {broken}" },
             Schedule = null,
             Simulation = null,
         };
@@ -343,8 +342,8 @@ public static class RecomputePlanner
             var plan = Plan(problem, other, options with { DpWork = null }, ct);
             if (!plan.Feasible || plan.Solver.Strategy is not { } chain || plan.Simulation is not { } sim || sim.PeakBytes > budget) continue;
             if (Fits(best) && best!.Simulation!.RecomputeTime <= sim.RecomputeTime) continue;
-            var result = new SolverResult(SolverName.Dp, true, PlanStatus.Feasible, Strategy: chain,
-                PaperModelPeakBytes: plan.Solver.PaperModelPeakBytes, PaperModelOverhead: plan.Solver.PaperModelOverhead)
+            var result = new SolverResult(SolverName.Dp, PlanStatus.Feasible, Strategy: chain,
+                PaperModel: plan.Solver.PaperModel)
             {
                 Claim = $"{other}'s chain of lower sets, which is in the exact DP's family and fits by simulation where the DP's own chain {(Fits(best) ? "costs more" : "does not")}; no optimality claim",
             };

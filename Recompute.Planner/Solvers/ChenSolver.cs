@@ -78,14 +78,14 @@ internal sealed class ChenSolver : ISolver
                     }
                 }
                 if (best is null)
-                    return new SolverResult(Name, false, PlanStatus.Infeasible, PaperModelPeakBytes: cost.PeakBytes,
+                    return new SolverResult(Name, PlanStatus.Infeasible, PaperModel: new(cost.PeakBytes, cost.Overhead),
                         Reason: "no segment size of Chen's greedy checkpointing fits the budget");
                 bestCost = PaperCostModel.Evaluate(dag, best);
             }
             plan = best;
             cost = bestCost;
         }
-        return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: plan, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
+        return new SolverResult(Name, PlanStatus.Feasible, Strategy: plan, PaperModel: new(cost.PeakBytes, cost.Overhead));
     }
 
     /// <summary>Articulation candidates (dense index v, M(L^v)) in topological order: the v with ∂(L^v) = {v}.</summary>

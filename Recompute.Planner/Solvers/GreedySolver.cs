@@ -35,10 +35,10 @@ internal sealed class GreedySolver : ISolver
         }
         string limit = $"{options.TimeLimit.TotalSeconds:0.###} s";
         return best is null
-            ? new SolverResult(Name, false, stopped ? PlanStatus.Unknown : PlanStatus.Infeasible, Reason: stopped
+            ? new SolverResult(Name, stopped ? PlanStatus.Unknown : PlanStatus.Infeasible, Reason: stopped
                 ? $"the greedy pass found no schedule that fits within its time limit of {limit} (raise --time-limit, or try --solver dp-approx)"
                 : "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
-            : new SolverResult(Name, true, PlanStatus.Feasible, Schedule: best.Value.Schedule)
+            : new SolverResult(Name, PlanStatus.Feasible, Schedule: best.Value.Schedule)
             {
                 Note = stopped ? $"stopped by the time limit of {limit}: the best schedule found by then" : null,
             };

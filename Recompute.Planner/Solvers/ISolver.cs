@@ -184,24 +184,43 @@ public sealed record PlanBound(double LowerBound, BoundSource Source, double Gap
     public string Covers => Source is BoundSource.CpSat or BoundSource.Relaxation ? "schedules whose first runs follow the plan's order" : "every schedule";
 }
 
+/// <summary>
+/// A canonical strategy's cost in the paper's model (Kusumoto et al. 2019), kept bit for bit so that results compare
+/// with the paper's code: set together or not at all (<see cref="SolverResult.PaperModel"/>).
+/// </summary>
+/// <param name="PeakBytes">The paper's memory bound of the chain: max over its blocks of 2·M(V') + M(A') + M(B').</param>
+/// <param name="RecomputeTime">T(L₁…L_k) = Σᵢ T(Vᵢ \ ∂(Lᵢ)), in the graph's time unit (the paper's "overhead"; JSON
+/// <c>paperModelOverhead</c>).</param>
+public sealed record PaperModelCost(long PeakBytes, double RecomputeTime);
+
 /// <summary>The outcome of a solver run.</summary>
-/// <param name="Status">What the plan claims (see <see cref="PlanStatus"/>).</param>
+/// <param name="Status">What the plan claims (see <see cref="PlanStatus"/>); <see cref="Feasible"/> follows from it.</param>
 /// <param name="Strategy">For canonical solvers: the chain to lower.</param>
 /// <param name="Schedule">For general solvers: the schedule itself (already lowered).</param>
-/// <param name="PaperModelPeakBytes">Peak of the strategy in the paper's cost model (canonical solvers).</param>
+/// <param name="PaperModel">The strategy's peak and recomputation in the paper's cost model (canonical solvers).</param>
 /// <param name="Reason">Why no plan was found, in a user's terms.</param>
 public sealed record SolverResult(
     string Solver,
-    bool Feasible,
     PlanStatus Status,
     CanonicalStrategy? Strategy = null,
     Schedule? Schedule = null,
-    long? PaperModelPeakBytes = null,
-    double? PaperModelOverhead = null,
+    PaperModelCost? PaperModel = null,
     string? Reason = null,
     long? MinFeasibleBudgetBytes = null,
     double? DiscretisationError = null)
 {
+    /// <summary>
+    /// The solver found a plan: its status is <see cref="PlanStatus.Optimal"/>, <see cref="PlanStatus.CanonicalOptimal"/>
+    /// or <see cref="PlanStatus.Feasible"/> (derived from <see cref="Status"/>, so the two cannot disagree).
+    /// </summary>
+    public bool Feasible => Status is PlanStatus.Optimal or PlanStatus.CanonicalOptimal or PlanStatus.Feasible;
+
+    /// <summary>Peak of the strategy in the paper's cost model (<see cref="PaperModelCost.PeakBytes"/>), or null for a general schedule.</summary>
+    public long? PaperModelPeakBytes => PaperModel?.PeakBytes;
+
+    /// <summary>The strategy's recomputation in the paper's cost model (<see cref="PaperModelCost.RecomputeTime"/>), or null.</summary>
+    public double? PaperModelOverhead => PaperModel?.RecomputeTime;
+
     /// <summary>The plan's proven lower bound with its source and gaps, when a solver proved one (null: none).</summary>
     public PlanBound? Bound { get; init; }
 

@@ -18,8 +18,8 @@ internal sealed class PerBlockSolver : ISolver
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         var strategy = BlockCheckpointing.Strategy(problem.Forward);
-        if (strategy is null) return new SolverResult(Name, false, PlanStatus.NotApplicable, Reason: NoBlocksReason);
+        if (strategy is null) return new SolverResult(Name, PlanStatus.NotApplicable, Reason: NoBlocksReason);
         var cost = PaperCostModel.Evaluate(problem.Forward, strategy);
-        return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: strategy, PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
+        return new SolverResult(Name, PlanStatus.Feasible, Strategy: strategy, PaperModel: new(cost.PeakBytes, cost.Overhead));
     }
 }

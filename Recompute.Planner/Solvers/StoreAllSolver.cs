@@ -16,14 +16,14 @@ internal sealed class StoreAllSolver : ISolver
     {
         // As given, store-all is the file's order run once (the reference of the Checkmate/Moccasin protocol).
         if (problem.AsGiven)
-            return new SolverResult(Name, true, PlanStatus.Feasible, Schedule: problem.StoreAll.Schedule);
+            return new SolverResult(Name, PlanStatus.Feasible, Schedule: problem.StoreAll.Schedule);
         // The strategy is reported for the paper model; the schedule keeps what the strategy's lowering would
         // recompute (tensors only backward reads), so store-all recomputes nothing. It is the problem's store-all
         // schedule, lowered once for every caller.
         var strategy = CanonicalStrategy.EveryTensor(problem.Forward);
         var cost = PaperCostModel.Evaluate(problem.Forward, strategy);
-        return new SolverResult(Name, true, PlanStatus.Feasible, Strategy: strategy,
+        return new SolverResult(Name, PlanStatus.Feasible, Strategy: strategy,
             Schedule: problem.StoreAll.Schedule,
-            PaperModelPeakBytes: cost.PeakBytes, PaperModelOverhead: cost.Overhead);
+            PaperModel: new(cost.PeakBytes, cost.Overhead));
     }
 }

@@ -111,7 +111,7 @@ public sealed partial class TrainingSession
         var weights = options.InitialWeights ?? ModelWeights.FromGraphSource(graph);
         if (budget >= storeAll)
         {
-            var storeAllPlan = new PlanResult(new SolverResult(SolverName.StoreAll, true, PlanStatus.Optimal) { Bound = PlanBound.Of(problem.Training, 0, 0, BoundSource.NoRecomputation) }, storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
+            var storeAllPlan = new PlanResult(new SolverResult(SolverName.StoreAll, PlanStatus.Optimal) { Bound = PlanBound.Of(problem.Training, 0, 0, BoundSource.NoRecomputation) }, storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
             return new TrainingSession(storeAllSchedule, storeAllSimulation, options, new Arena(), weights) { Plan = storeAllPlan };
         }
         var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed };

@@ -84,7 +84,7 @@ public class KilledRunTests
     }
 
     [Fact]
-    public void Plan_CtrlCDuringTheCpSatSearch_Exits130Within5Seconds_AndWritesNoSchedule()
+    public void Plan_CtrlCDuringTheCpSatSearch_Exits130Promptly_AndWritesNoSchedule()
     {
         // Issue 14: CP-SAT caught SIGINT itself, so Ctrl-C only cut its search short and the command went on to
         // write its schedule with exit 0. Now the process's handler cancels the command, which stops the search.
@@ -103,7 +103,9 @@ public class KilledRunTests
             int code = child.WaitForExit(ExitTimeout);
             var elapsed = clock.Elapsed;
             Assert.True(code == 130, $"exit code {code} (signal state {child.SignalState()}); stderr: {child.Stderr}");
-            Assert.True(elapsed < TimeSpan.FromSeconds(5), $"exited {elapsed.TotalSeconds:0.0} s after SIGINT");
+            // About 1.2 s alone; work that does not watch the interrupt gets 3 s. With the rest of the suite running on
+            // both cores it took 5.6 s once: 10 s still tells an exit on Ctrl-C from the 120 s search going on.
+            Assert.True(elapsed < TimeSpan.FromSeconds(10), $"exited {elapsed.TotalSeconds:0.0} s after SIGINT");
             var line = Assert.Single(child.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.StartsWith("recompute plan: interrupted", line);
             Assert.Equal("", child.Stdout);

@@ -155,7 +155,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
         if (warm is not null && warm.Simulation.RecomputeTime == 0)
         {
             // Nothing to recompute: the warm start is optimal (recompute time cannot be negative).
-            var done = WithGap(new SolverResult(Name, true, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0, BoundSource.NoRecomputation) with { Note = note };
+            var done = WithGap(new SolverResult(Name, PlanStatus.Optimal, Schedule: Rename(warm.Schedule, budget)), training, 0, 0, BoundSource.NoRecomputation) with { Note = note };
             return new OptimalRun(done, null, null, warm.Name, 0, "NOT_RUN", 0, true) { ExactDp = exactDp };
         }
 
@@ -177,7 +177,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 var relaxed = relax ? Relax(StageOrder.FirstRuns(warm.Schedule), options, warm.Schedule, Remaining(options, clock), cancellation) : null;
                 double lb = Math.Min(relaxed?.Bound ?? 0, best);
                 var source = lb > 0 ? BoundSource.Relaxation : BoundSource.OneRunOfEveryTask;
-                return new OptimalRun(WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb, source) with { Note = note },
+                return new OptimalRun(WithGap(new SolverResult(Name, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb, source) with { Note = note },
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
                 { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source, WallClockCut = relaxed?.WallClockCut == true };
             }
@@ -222,7 +222,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 double best = fromWarm ? warm!.Simulation.RecomputeTime : sim.RecomputeTime;
                 double lb = Math.Min(lowerBound ?? 0, best);
                 bool proven = status == CpSolverStatus.Optimal && !fromWarm;
-                var result = WithGap(new SolverResult(Name, true, proven ? PlanStatus.Optimal : PlanStatus.Feasible,
+                var result = WithGap(new SolverResult(Name, proven ? PlanStatus.Optimal : PlanStatus.Feasible,
                     Schedule: fromWarm ? Rename(warm!.Schedule, budget) : schedule), training, best, lb, boundSource(lb)) with { Note = note, Claim = StageClaim(order) };
                 return new OptimalRun(result, fromWarm ? null : plan, fromWarm ? null : model.ModelPeakBytes(solver),
                     warm?.Name, warm?.Simulation.RecomputeTime, cpStatus, model.DecisionCount, fromWarm)
@@ -234,7 +234,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                 double best = warm.Simulation.RecomputeTime;
                 // CP-SAT's bound when it has one (UNKNOWN); otherwise 0, which holds for every schedule.
                 double lb = status == CpSolverStatus.Unknown ? Math.Min(lowerBound ?? 0, best) : 0;
-                var result = WithGap(new SolverResult(Name, true, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb, boundSource(lb)) with { Note = note, Claim = lb > 0 ? StageClaim(order) : null };
+                var result = WithGap(new SolverResult(Name, PlanStatus.Feasible, Schedule: Rename(warm.Schedule, budget)), training, best, lb, boundSource(lb)) with { Note = note, Claim = lb > 0 ? StageClaim(order) : null };
                 return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true)
                 { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb), WallClockCut = wallClockCut };
             }
@@ -249,7 +249,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     private OptimalRun Infeasible(PlanStatus status, string reason, long? min, string cpStatus, int decisions)
     {
         string text = min is { } m ? $"{reason}; the smallest budget found feasible is {ByteSize.Format(m)} ({m} bytes)" : reason;
-        return new OptimalRun(new SolverResult(Name, false, status, Reason: text, MinFeasibleBudgetBytes: min), null, null, null, null, cpStatus, decisions, false);
+        return new OptimalRun(new SolverResult(Name, status, Reason: text, MinFeasibleBudgetBytes: min), null, null, null, null, cpStatus, decisions, false);
     }
 
     /// <summary>What a CP-SAT or relaxation bound covers: the stage model over the plan's first-run order.</summary>
