@@ -123,7 +123,7 @@ public static class AutoPortfolio
         using var greedyLimit = new CancellationTokenSource();
         var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
         if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
-        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token);
+        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
         if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0} times the time limit (this plan may differ between runs)");
         entries.Add(new Entry(SolverName.Greedy, greedy is { } g
             ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)

@@ -26,7 +26,8 @@ internal sealed class GreedySolver : ISolver
     {
         using var deadline = new CancellationTokenSource();
         if (options.TimeLimit > TimeSpan.Zero && options.TimeLimit < TimeSpan.FromDays(1)) deadline.CancelAfter(options.TimeLimit);
-        var best = Search(problem.Training, [], options, Name, 0, cancellation, deadline.Token);
+        var notes = new List<string>();
+        var best = Search(problem.Training, [], options, Name, 0, cancellation, deadline.Token, notes);
         bool stopped = deadline.IsCancellationRequested;
         if (best is null && stopped)
         {
@@ -40,9 +41,14 @@ internal sealed class GreedySolver : ISolver
                 : "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
             : new SolverResult(Name, PlanStatus.Feasible, Schedule: best.Value.Schedule)
             {
-                Note = stopped ? $"stopped by the time limit of {limit}: the best schedule found by then" : null,
+                Note = stopped || notes.Count > 0
+                    ? string.Join("; ", (stopped ? [$"stopped by the time limit of {limit}: the best schedule found by then"] : Array.Empty<string>()).Concat(notes))
+                    : null,
             };
     }
+
+    /// <summary>What a plan's note says when the wall clock ended one of the guide's searches, which was then set aside.</summary>
+    public const string GuideCutNote = "a search of greedy's guide did not finish its share of the work in time and was set aside (this plan may differ between runs); a longer --time-limit gives it the time";
 
     /// <summary>Work budget of the order search, in task-plus-edge visits (about a second on the 500-task graphs).</summary>
     public const long OrderSearchWork = 600_000_000;
@@ -71,18 +77,21 @@ internal sealed class GreedySolver : ISolver
     /// <param name="cancellation">Stops the order search.</param>
     /// <param name="deadline">Stops the search like <paramref name="cancellation"/>, but with the best schedule found
     /// so far as the result instead of an exception (the solver's time limit).</param>
+    /// <param name="notes">Told when the wall clock ended a search of the guide (its result then depends on the load).</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Search(TrainingGraph training, IEnumerable<int[]> extraOrders,
-        SolverOptions options, string solver, int variant = 0, CancellationToken cancellation = default, CancellationToken deadline = default)
+        SolverOptions options, string solver, int variant = 0, CancellationToken cancellation = default, CancellationToken deadline = default,
+        ICollection<string>? notes = null)
     {
         using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, deadline);
         (Schedule Schedule, SimulationResult Simulation)? best = null;
-        try { best = SearchUntil(training, extraOrders, options, solver, variant, either.Token, found => best = found); }
+        try { best = SearchUntil(training, extraOrders, options, solver, variant, either.Token, found => best = found, notes); }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellation.IsCancellationRequested) { }
         return best;
     }
 
     private static (Schedule Schedule, SimulationResult Simulation)? SearchUntil(TrainingGraph training, IEnumerable<int[]> extraOrders,
-        SolverOptions options, string solver, int variant, CancellationToken cancellation, Action<(Schedule, SimulationResult)?> improved)
+        SolverOptions options, string solver, int variant, CancellationToken cancellation, Action<(Schedule, SimulationResult)?> improved,
+        ICollection<string>? notes)
     {
         var starts = Orders(training, cancellation).ToList();
         var best = Best(training, starts.Concat(extraOrders), options, solver, cancellation, improved);
@@ -90,9 +99,10 @@ internal sealed class GreedySolver : ISolver
         if (best is { } b && (b.Simulation.RecomputeTime == 0 || options.FeasibilityOnly)) return best;
         // The guided pass lowers the recomputation of a plan that fits; where the eviction scores found none, it rarely
         // finds one (it falls back on the same scores), and the smallest-budget bisections probe many such budgets.
-        if (best is { } first && !options.FeasibilityOnly && Guided(training, options, solver, first.Simulation.RecomputeTime, cancellation) is { } g
+        if (best is { } first && !options.FeasibilityOnly && Guided(training, options, solver, first.Simulation.RecomputeTime, cancellation, notes) is { } g
             && g.Simulation.RecomputeTime < first.Simulation.RecomputeTime) { best = g; improved(best); }
-        int moves = MovesFor(training);
+        // A limit under FullWorkLimit is a shorter search, counted in moves (the same plan on any machine).
+        int moves = Math.Max(1, (int)(MovesFor(training) * options.WorkFraction));
         // Temperatures (in mean buffers) and memory targets (fractions of the budget) of the annealing. Measured on
         // the 500-task random layered graph at 80 %: 10 from the file's order reached +0.67–0.84 % where 3 gave
         // +1.7–3.7 %; 3 from the memory-aware order reaches orders that need no recomputation on the 100- and
@@ -114,11 +124,13 @@ internal sealed class GreedySolver : ISolver
     /// cut relaxation), with the pins honoured: keep pins are never recomputed, <c>--recompute</c> pins are dropped.
     /// </summary>
     private static (Schedule Schedule, SimulationResult Simulation)? Guided(TrainingGraph training, SolverOptions options, string solver,
-        double toBeat, CancellationToken cancellation)
+        double toBeat, CancellationToken cancellation, ICollection<string>? notes)
     {
         var (keep, atGap) = PinTasks(training, options);
-        return Optimal.RelaxationGuide.Best(training, options.BudgetBytes, keep, atGap, options.RelaxationWorkers, options.Seed,
-            solver, toBeat, cancellation);
+        var guided = Optimal.RelaxationGuide.Best(training, options.BudgetBytes, keep, atGap, options.RelaxationWorkers, options.Seed,
+            solver, toBeat, cancellation, options.WorkFraction, out bool wallClockCut);
+        if (wallClockCut && notes is not null && !notes.Contains(GuideCutNote)) notes.Add(GuideCutNote);
+        return guided;
     }
 
     /// <summary>

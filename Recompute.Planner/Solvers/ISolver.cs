@@ -33,6 +33,16 @@ public sealed record SolverOptions
     public Objective Objective { get; init; } = Objective.Time;
     /// <summary>Wall-clock limit; a solver that reaches it returns the best plan found so far.</summary>
     public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The limit from which the searches that count their work (greedy's order search and its cut-relaxation guide)
+    /// do all of it: <c>auto</c>'s default. Below it they do <see cref="WorkFraction"/> of it, so that a shorter
+    /// <see cref="TimeLimit"/> is a shorter search, still the same on any machine.
+    /// </summary>
+    public static readonly TimeSpan FullWorkLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>The share of their full work the counted searches do: <see cref="TimeLimit"/> / <see cref="FullWorkLimit"/>, at most 1.</summary>
+    internal double WorkFraction => Math.Clamp(TimeLimit / FullWorkLimit, 0, 1);
+
     /// <summary>Worker threads for solvers that use them (0: all cores).</summary>
     public int Threads { get; init; }
     /// <summary>

@@ -242,6 +242,10 @@ public class OptimalSolverTests
         Assert.Contains("catch_sigint_signal:false", text);
         foreach (var field in text.Split(' '))
             Assert.NotNull(Google.OrTools.Sat.SatParameters.Descriptor.FindFieldByName(field.Split(':')[0]));
+        // Work-limited: the deterministic limit counts, the wall clock only ends a search at 2.5 times plus a second.
+        string work = new CpSatSettings(TimeSpan.FromSeconds(0.2), 2, 42) { WorkLimited = true, DeterministicRate = 0.25 }.ToParameterText();
+        Assert.Contains("max_time_in_seconds:1.5", work);
+        Assert.Contains("max_deterministic_time:0.05", work);
     }
 
     [Theory]

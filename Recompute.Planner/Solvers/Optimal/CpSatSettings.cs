@@ -47,12 +47,19 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
     /// knows its model runs faster, such as the cut relaxation over one cut, sets a higher one).</summary>
     public double DeterministicRate { get; init; } = DeterministicPerSecond;
 
-    /// <summary>The wall-clock limit of a work-limited search, as a multiple of <see cref="TimeLimit"/>.</summary>
+    /// <summary>The wall-clock limit of a work-limited search, as a multiple of <see cref="TimeLimit"/> (plus <see cref="WallClockSlack"/>).</summary>
     public const double WallClockSafety = 2.5;
+
+    /// <summary>
+    /// Seconds added to a work-limited search's wall-clock limit: loading and presolving a model take a time of their
+    /// own that does not shrink with a short limit, so at a fifth of a second (<c>--time-limit 1</c>) the multiple
+    /// alone ended searches on a busy machine, and set aside, they made the plan differ between runs.
+    /// </summary>
+    public const double WallClockSlack = 1;
 
     private double LimitSeconds => Math.Max(0.05, TimeLimit.TotalSeconds);
 
-    private double WallSeconds => WorkLimited ? LimitSeconds * WallClockSafety : LimitSeconds;
+    private double WallSeconds => WorkLimited ? LimitSeconds * WallClockSafety + WallClockSlack : LimitSeconds;
 
     private double DeterministicSeconds => WorkLimited ? LimitSeconds * DeterministicRate : LimitSeconds;
 

@@ -14,7 +14,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </summary>
 /// <remarks>
 /// Each relaxation is limited as work (<see cref="CpSatSettings.WorkLimited"/>, <see cref="WorkShare"/>) and a
-/// search the wall clock ended is set aside, so the plan does not depend on the machine's load. Measured on the 2-core
+/// search the wall clock ended is set aside (and the plan's note says so), so the plan does not depend on the machine's load. Measured on the 2-core
 /// machine: on ResNet-50 at half of store-all the eleven relaxations and their greedy passes take under a second and
 /// recompute 13.05 GFLOP where the eviction scores alone recompute 17.70 (the bound is 12.72).
 /// </remarks>
@@ -44,9 +44,14 @@ internal static class RelaxationGuide
     /// <param name="toBeat">Recompute time of the best plan the caller has: the search stops at the first headroom whose
     /// relaxation costs at least that (or at least the best guided plan so far), since less memory at the cut only
     /// costs more.</param>
+    /// <param name="workFraction">The share of <see cref="WorkShare"/> each relaxation gets (<see cref="SolverOptions.WorkFraction"/>).</param>
+    /// <param name="wallClockCut">Set when the wall clock ended a relaxation's search before its work limit: it was
+    /// set aside, so the answer may differ on a less busy machine.</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, long budget, IReadOnlySet<int> neverRecompute,
-        IReadOnlySet<int> alwaysDrop, int workers, int seed, string solver, double toBeat, CancellationToken cancellation)
+        IReadOnlySet<int> alwaysDrop, int workers, int seed, string solver, double toBeat, CancellationToken cancellation, double workFraction,
+        out bool wallClockCut)
     {
+        wallClockCut = false;
         if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return null;
         long edges = training.Tasks.Sum(t => (long)t.Inputs.Length);
         if (training.Count * edges > MaxAnalysisWork) return null;
@@ -62,12 +67,13 @@ internal static class RelaxationGuide
         {
             cancellation.ThrowIfCancellationRequested();
             var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom));
-            var settings = new CpSatSettings(WorkShare, workers, seed) { WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+            var settings = new CpSatSettings(WorkShare * workFraction, workers, seed) { WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(cp.StopSearch);
             var status = cp.Solve(relaxation.Model);
             cancellation.ThrowIfCancellationRequested();
-            if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible) || settings.CutByWallClock(cp, status)) continue;
+            if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
+            if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
             if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) break;
             var drop = relaxation.DroppedAt(cp, 0).Where(t => training.Tasks[t].Kind == TaskKind.Forward).Concat(alwaysDrop).ToHashSet();
             if (!tried.Add(string.Join(',', drop.Order()))) continue;
