@@ -70,6 +70,9 @@ public static class Program
 /// </summary>
 public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double SecondsPerRow)
 {
+    /// <summary>Whether <c>--seconds</c> was given (tables with a default of their own, such as auto's 5 s, keep it otherwise).</summary>
+    public bool SecondsGiven { get; init; }
+
     public IReadOnlyList<string>? Graphs { get; init; }
     public IReadOnlyList<double>? Fractions { get; init; }
 
@@ -77,6 +80,7 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
     {
         IReadOnlyList<int> threads = new[] { 1, 2 };
         double seconds = 1.0;
+        bool secondsGiven = false;
         IReadOnlyList<string>? graphs = null;
         IReadOnlyList<double>? fractions = null;
         for (int i = 0; i < args.Length; i++)
@@ -91,6 +95,7 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
                 case "--seconds":
                     seconds = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) && s > 0
                         ? s : throw new FormatException($"--seconds: '{value}' is not a positive number");
+                    secondsGiven = true;
                     break;
                 case "--graphs":
                     graphs = value.Split(',');
@@ -104,6 +109,6 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
             }
             i++;
         }
-        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions };
+        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions, SecondsGiven = secondsGiven };
     }
 }
