@@ -35,15 +35,14 @@ internal sealed class GreedySolver : ISolver
             if (simulation.PeakBytes <= options.BudgetBytes) best = (schedule, simulation);
         }
         string limit = $"{options.TimeLimit.TotalSeconds:0.###} s";
+        if (stopped) notes.Insert(0, $"stopped by the time limit of {limit}: the best schedule found by then");
         return best is null
             ? new SolverResult(Name, stopped ? PlanStatus.Unknown : PlanStatus.Infeasible, Reason: stopped
                 ? $"the greedy pass found no schedule that fits within its time limit of {limit} (raise --time-limit, or try --solver dp-approx)"
                 : "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
             : new SolverResult(Name, PlanStatus.Feasible, Schedule: best.Value.Schedule)
             {
-                Note = stopped || notes.Count > 0
-                    ? string.Join("; ", (stopped ? [$"stopped by the time limit of {limit}: the best schedule found by then"] : Array.Empty<string>()).Concat(notes))
-                    : null,
+                Note = notes.Count > 0 ? string.Join("; ", notes) : null,
             };
     }
 
