@@ -115,7 +115,50 @@ internal sealed class GreedySolver : ISolver
         var better = Best(training, searched, options, solver, cancellation,
             found => { if (found is { } f && (best is null || f.Item2.RecomputeTime < best.Value.Simulation.RecomputeTime)) improved(found); });
         if (better is { } c && (best is null || c.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = better;
+        if (best is { } found && found.Simulation.RecomputeTime > 0
+            && PinSearch(training, found, starts, options, solver, cancellation) is { } pinned
+            && pinned.Simulation.RecomputeTime < found.Simulation.RecomputeTime) { best = pinned; improved(best); }
         return best;
+    }
+
+    /// <summary>Rounds of <see cref="PinSearch"/> (at <see cref="SolverOptions.FullWorkLimit"/>; fewer under it).</summary>
+    public const int PinRounds = 40;
+
+    /// <summary>
+    /// Lowers a plan's cost by forbidding its costliest recomputations: each round takes the task whose recomputation
+    /// costs the plan most (not tried yet), forbids recomputing it as well as those forbidden so far, and runs the
+    /// greedy pass again (each score, over <paramref name="starts"/> and the first-run orders of the plans found); a
+    /// cheaper plan that fits is kept with its pins, otherwise the pin is dropped. The eviction scores look one step
+    /// ahead and may evict an expensive buffer where holding it, and recomputing cheap ones more often, costs less:
+    /// U-Net at 60 % of store-all, 1.54 % → 1.32 % of forward time (ups.2's ConvTranspose kept); at 30 %, 60.9 % →
+    /// 55.9 %. Counted work, no clock: at most <see cref="PinRounds"/> × <see cref="SolverOptions.WorkFraction"/>
+    /// rounds, about 0.1 s on the shipped CNNs and 0.6 s on GPT-2.
+    /// </summary>
+    private static (Schedule Schedule, SimulationResult Simulation)? PinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
+        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation)
+    {
+        var best = start;
+        var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRuns(start.Schedule).TaskAt };
+        var pins = new HashSet<int>();
+        var tried = new HashSet<int>();
+        int rounds = (int)Math.Ceiling(PinRounds * options.WorkFraction);
+        bool improvedAny = false;
+        for (int round = 0; round < rounds; round++)
+        {
+            var cost = new Dictionary<int, double>();
+            foreach (var step in best.Schedule.Steps)
+                if (step.Kind == StepKind.Recompute && !tried.Contains(step.Task)) cost[step.Task] = cost.GetValueOrDefault(step.Task) + training.Tasks[step.Task].Time;
+            if (cost.Count == 0) break;
+            int pin = cost.OrderByDescending(e => e.Value).ThenBy(e => e.Key).First().Key;
+            tried.Add(pin);
+            var trial = new HashSet<int>(pins) { pin };
+            if (Best(training, orders, options, solver, cancellation, alsoKeep: trial) is { } found && found.Simulation.RecomputeTime < best.Simulation.RecomputeTime)
+            {
+                (best, pins, improvedAny) = (found, trial, true);
+                orders.Add(Optimal.StageOrder.FirstRuns(found.Schedule).TaskAt);
+            }
+        }
+        return improvedAny ? best : null;
     }
 
     /// <summary>
@@ -149,10 +192,12 @@ internal sealed class GreedySolver : ISolver
     /// pins, over the given first-run orders and every eviction score; null when none fits.
     /// </summary>
     /// <param name="improved">Told of each new best schedule as it is found (so that a stopped search keeps it).</param>
+    /// <param name="alsoKeep">Tasks never run twice besides the <c>--keep</c> pins (<see cref="PinSearch"/>'s).</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, IEnumerable<int[]> orders, SolverOptions options,
-        string solver, CancellationToken cancellation = default, Action<(Schedule, SimulationResult)?>? improved = null)
+        string solver, CancellationToken cancellation = default, Action<(Schedule, SimulationResult)?>? improved = null, IReadOnlySet<int>? alsoKeep = null)
     {
         var (keep, atGap) = PinTasks(training, options);
+        if (alsoKeep is not null) keep.UnionWith(alsoKeep);
         (Schedule, SimulationResult)? best = null;
         foreach (var given in orders)
         {
