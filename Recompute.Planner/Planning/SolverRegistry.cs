@@ -33,7 +33,7 @@ public static class SolverRegistry
             SolverCapabilities.Canonical | SolverCapabilities.MemoryObjective | SolverCapabilities.EveryLowerSet, () => new DpSolver())
         { PlotSlot = 5, Knobs = SolverKnobs.Threads | SolverKnobs.TimeBuckets | SolverKnobs.MaxLowerSets },
         new(SolverName.Greedy,
-            "general rematerialization by a greedy pass (DTR-like eviction with the known future, recursive recomputation) over good first-run orders (an annealing search over topological orders), and told by the cut relaxation which buffers to drop at the forward/backward boundary; any DAG, seconds at most, no bound.",
+            "general rematerialization by a greedy pass (DTR-like eviction with the known future, recursive recomputation) over good first-run orders (an annealing search over topological orders), told by the cut relaxation which buffers to drop at the forward/backward boundary, then forbidden its costliest recomputations one by one while that is cheaper; any DAG, seconds at most, no bound.",
             SolverCapabilities.Searches, () => new GreedySolver())
         { PlotSlot = 7, InDefaultReport = false, Knobs = SolverKnobs.TimeLimit | SolverKnobs.Threads | SolverKnobs.Seed },
         new(SolverName.Optimal, "the best of greedy and the DPs, improved by CP-SAT over general schedules, with a lower bound and gap.",
