@@ -105,7 +105,7 @@ public static class AutoPortfolio
                 }
                 catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
                 {
-                    notes.Add($"the exact DP was stopped by the wall clock at {WallClockSafety:0} times its share of the time limit (a busy machine; this plan may differ between runs)");
+                    notes.Add($"the exact DP was stopped by the wall clock at {WallClockSafety:0.#} times its share of the time limit (a busy machine; this plan may differ between runs)");
                 }
             }
             else notes.Add($"dp not run (more than {lowerSetLimit} lower sets)");
@@ -124,7 +124,7 @@ public static class AutoPortfolio
         var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
         if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
         var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
-        if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0} times the time limit (this plan may differ between runs)");
+        if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
         entries.Add(new Entry(SolverName.Greedy, greedy is { } g
             ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
             : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));

@@ -125,25 +125,37 @@ internal sealed class GreedySolver : ISolver
     public const int PinRounds = 40;
 
     /// <summary>
+    /// Work of <see cref="PinSearch"/> at <see cref="SolverOptions.FullWorkLimit"/>, in buffers visited by eviction
+    /// scans (<see cref="WorkMeter"/>): about half a second; every round of U-Net or GPT-2, one round of a
+    /// 5,000-wide fan-out (whose passes take 0.2–0.7 s each).
+    /// </summary>
+    public const long PinWork = 150_000_000;
+
+    /// <summary>
     /// Lowers a plan's cost by forbidding its costliest recomputations: each round takes the task whose recomputation
     /// costs the plan most (not tried yet), forbids recomputing it as well as those forbidden so far, and runs the
     /// greedy pass again (each score, over <paramref name="starts"/> and the first-run orders of the plans found); a
     /// cheaper plan that fits is kept with its pins, otherwise the pin is dropped. The eviction scores look one step
     /// ahead and may evict an expensive buffer where holding it, and recomputing cheap ones more often, costs less:
     /// U-Net at 60 % of store-all, 1.54 % → 1.32 % of forward time (ups.2's ConvTranspose kept); at 30 %, 60.9 % →
-    /// 55.9 %. Counted work, no clock: at most <see cref="PinRounds"/> × <see cref="SolverOptions.WorkFraction"/>
-    /// rounds, about 0.1 s on the shipped CNNs and 0.6 s on GPT-2.
+    /// 55.9 %. Counted work, no clock: at most <see cref="PinRounds"/> rounds and <see cref="PinWork"/> scan visits,
+    /// both times <see cref="SolverOptions.WorkFraction"/> (0.03–0.6 s on the shipped graphs).
     /// </summary>
     private static (Schedule Schedule, SimulationResult Simulation)? PinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
         IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation)
     {
+        // DAGs with W² edges (a W-wide Concat whose backward reads every operand) get no pin search, as they get no
+        // guide and no bound: one pass there takes half a second.
+        if ((long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > Optimal.RelaxationGuide.MaxAnalysisWork) return null;
         var best = start;
         var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRuns(start.Schedule).TaskAt };
         var pins = new HashSet<int>();
         var tried = new HashSet<int>();
         int rounds = (int)Math.Ceiling(PinRounds * options.WorkFraction);
+        var meter = new WorkMeter();
+        long work = (long)(PinWork * options.WorkFraction);
         bool improvedAny = false;
-        for (int round = 0; round < rounds; round++)
+        for (int round = 0; round < rounds && meter.Visits < work; round++)
         {
             var cost = new Dictionary<int, double>();
             foreach (var step in best.Schedule.Steps)
@@ -152,7 +164,7 @@ internal sealed class GreedySolver : ISolver
             int pin = cost.OrderByDescending(e => e.Value).ThenBy(e => e.Key).First().Key;
             tried.Add(pin);
             var trial = new HashSet<int>(pins) { pin };
-            if (Best(training, orders, options, solver, cancellation, alsoKeep: trial) is { } found && found.Simulation.RecomputeTime < best.Simulation.RecomputeTime)
+            if (Best(training, orders, options, solver, cancellation, alsoKeep: trial, meter: meter, meterLimit: work) is { } found && found.Simulation.RecomputeTime < best.Simulation.RecomputeTime)
             {
                 (best, pins, improvedAny) = (found, trial, true);
                 orders.Add(Optimal.StageOrder.FirstRuns(found.Schedule).TaskAt);
@@ -194,7 +206,8 @@ internal sealed class GreedySolver : ISolver
     /// <param name="improved">Told of each new best schedule as it is found (so that a stopped search keeps it).</param>
     /// <param name="alsoKeep">Tasks never run twice besides the <c>--keep</c> pins (<see cref="PinSearch"/>'s).</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, IEnumerable<int[]> orders, SolverOptions options,
-        string solver, CancellationToken cancellation = default, Action<(Schedule, SimulationResult)?>? improved = null, IReadOnlySet<int>? alsoKeep = null)
+        string solver, CancellationToken cancellation = default, Action<(Schedule, SimulationResult)?>? improved = null, IReadOnlySet<int>? alsoKeep = null,
+        WorkMeter? meter = null, long meterLimit = long.MaxValue)
     {
         var (keep, atGap) = PinTasks(training, options);
         if (alsoKeep is not null) keep.UnionWith(alsoKeep);
@@ -208,7 +221,8 @@ internal sealed class GreedySolver : ISolver
             foreach (var score in Enum.GetValues<EvictionScore>())
             {
                 cancellation.ThrowIfCancellationRequested();
-                var schedule = GreedyRematerializer.Schedule(training, order, options.BudgetBytes, score, solver, keep, atGap, cancellation);
+                if (meter is not null && meter.Visits >= meterLimit) return best; // out of counted work: the best so far
+                var schedule = GreedyRematerializer.Schedule(training, order, options.BudgetBytes, score, solver, keep, atGap, cancellation, meter);
                 if (schedule is null) continue;
                 var sim = Simulator.Simulate(schedule, enforceBudget: false);
                 if (sim.PeakBytes > options.BudgetBytes) continue;
