@@ -146,7 +146,7 @@ internal sealed class GreedySolver : ISolver
     {
         // DAGs with W² edges (a W-wide Concat whose backward reads every operand) get no pin search, as they get no
         // guide and no bound: one pass there takes half a second.
-        if ((long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > Optimal.RelaxationGuide.MaxAnalysisWork) return null;
+        if (Optimal.RelaxationGuide.TooWide(training)) return null;
         var best = start;
         var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRuns(start.Schedule).TaskAt };
         var pins = new HashSet<int>();

@@ -24,6 +24,19 @@ public class GreedyLimitTests
         return TrainingGraph.Derive(b.Build());
     }
 
+    /// <summary>
+    /// x → W Relu branches → a native Concat without backwardNeeds (its backward reads every operand, so each of the W
+    /// branch gradients reads all W branches: W² edges) → loss; with the branches' node ids.
+    /// </summary>
+    private static (PlanningProblem Problem, List<int> Branches) WideConcat(int w)
+    {
+        var b = new GraphBuilder("wide");
+        int x = b.Input("x", 64);
+        var branches = Enumerable.Range(0, w).Select(i => b.Activation($"r{i}", "Relu", [x], 64, 1)).ToList();
+        b.Loss("loss", "Sum", [b.Activation("c", "Concat", branches, 64L * w, w)], 4, 1);
+        return (new PlanningProblem(b.Build()), branches);
+    }
+
     [Fact]
     public void Deadline_StopsTheSearch_WithWhatItHas_AndCancellationThrows()
     {
@@ -47,20 +60,14 @@ public class GreedyLimitTests
         // A native Concat without backwardNeeds: its backward reads every operand, so each of the W branch gradients
         // reads all W branches (W² edges). They share one inputs array, and the branches one readers array, so the
         // training DAG stays linear in memory; the memory-aware order and greedy stop when told and plan it.
-        const int w = 1000;
-        var b = new GraphBuilder("wide");
-        int x = b.Input("x", 64);
-        var branches = Enumerable.Range(0, w).Select(i => b.Activation($"r{i}", "Relu", [x], 64, 1)).ToList();
-        int c = b.Activation("c", "Concat", branches, 64L * w, w);
-        b.Loss("loss", "Sum", [c], 4, 1);
-        var problem = new PlanningProblem(b.Build());
+        var (problem, branches) = WideConcat(1000);
         var training = problem.Training;
         var grads = branches.Select(n => training.Tasks[training.GradTaskOf(n)]).ToList();
         var branchTasks = branches.Select(training.ForwardTaskOf).ToHashSet();
         Assert.All(grads, t => Assert.True(branchTasks.IsSubsetOf(t.Inputs)));
         Assert.Single(grads.Select(t => System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(t.Inputs)!).Distinct(ReferenceEqualityComparer.Instance));
         Assert.Single(branches.Select(n => training.ReadersArray(training.ForwardTaskOf(n))).Distinct(ReferenceEqualityComparer.Instance));
-        Assert.Equal(w + 1, training.Readers(training.ForwardTaskOf(branches[0])).Length); // c and the W gradients
+        Assert.Equal(branches.Count + 1, training.Readers(training.ForwardTaskOf(branches[0])).Length); // c and the W gradients
 
         using var stopped = new CancellationTokenSource();
         stopped.Cancel();
@@ -81,12 +88,7 @@ public class GreedyLimitTests
     [Fact]
     public void AWideConcatReadByEveryGradient_GetsNoBound_ButAPlan()
     {
-        const int w = 800;
-        var b = new GraphBuilder("wide");
-        int x = b.Input("x", 64);
-        var branches = Enumerable.Range(0, w).Select(i => b.Activation($"r{i}", "Relu", [x], 64, 1)).ToList();
-        b.Loss("loss", "Sum", [b.Activation("c", "Concat", branches, 64L * w, w)], 4, 1);
-        var problem = new PlanningProblem(b.Build());
+        var (problem, _) = WideConcat(800);
         var training = problem.Training;
         Assert.True((long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > Recompute.Planner.Solvers.Optimal.RelaxationGuide.MaxAnalysisWork);
         long budget = Recompute.Planner.Planning.RecomputePlanner.StoreAllPeak(problem) * 9 / 10;

@@ -84,7 +84,7 @@ internal static class GeneralBound
         // The analysis and the relaxations visit the readers of every pending buffer: on a W-wide Concat whose backward
         // reads every operand (W² edges) that took 20 s for the analysis and a minute for the models at W = 5,000,
         // whatever the limit. Such DAGs get no bound, as greedy gets no guide there.
-        if ((long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > RelaxationGuide.MaxAnalysisWork) return null;
+        if (RelaxationGuide.TooWide(training)) return null;
         var clock = Stopwatch.StartNew();
         var analysis = new CutAnalysis(training, budgetBytes);
         if (analysis.Path.Count == 0) return new GeneralBoundRun(0, 0, "NO_CUT", clock.Elapsed);

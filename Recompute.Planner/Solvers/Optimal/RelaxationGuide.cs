@@ -32,6 +32,13 @@ internal static class RelaxationGuide
     /// </summary>
     public const long MaxAnalysisWork = 500_000_000;
 
+    /// <summary>
+    /// Whether the DAG has more than <see cref="MaxAnalysisWork"/> tasks × edges: then the refinements whose every pass
+    /// visits the readers of every pending buffer (this guide, the bound of <see cref="GeneralBound"/>, greedy's pin
+    /// search) are skipped.
+    /// </summary>
+    public static bool TooWide(TrainingGraph training) => (long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > MaxAnalysisWork;
+
     /// <summary>Time limit of each relaxation, counted as CP-SAT's deterministic time at <see cref="GeneralBound.SingleCutRate"/>.</summary>
     public static readonly TimeSpan WorkShare = TimeSpan.FromSeconds(1);
 
@@ -53,8 +60,7 @@ internal static class RelaxationGuide
     {
         wallClockCut = false;
         if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return null;
-        long edges = training.Tasks.Sum(t => (long)t.Inputs.Length);
-        if (training.Count * edges > MaxAnalysisWork) return null;
+        if (TooWide(training)) return null;
         var analysis = new CutAnalysis(training, budget, cancellation);
         if (analysis.Infeasible || analysis.Path.Count == 0) return null;
         int cut = analysis.Path.MaxBy(x => (analysis.Excess[x], -x));
