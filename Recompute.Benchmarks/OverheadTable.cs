@@ -131,7 +131,7 @@ public static class OverheadTable
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 
-    private static string LoadAverage()
+    internal static string LoadAverage()
     {
         try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
         catch (IOException) { return "unknown"; }

@@ -32,6 +32,7 @@ public static class Program
             ["wide"] = WideTable.Table,
             ["sample-graphs"] = SampleGraphFiles.Write,
             ["training"] = TrainingThroughputTable.Table,
+            ["device-profile"] = DeviceProfileTable.Table,
         };
 
     public static int Main(string[] args)

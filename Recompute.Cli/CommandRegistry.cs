@@ -17,6 +17,7 @@ internal static class CommandRegistry
         new TrainCommand(),
         new EvalCommand(),
         new CalibrateCommand(),
+        new DeviceCommand(),
         new CompletionCommand(),
     ];
 }

@@ -6,7 +6,7 @@ namespace Recompute.Reporting;
 
 /// <summary>
 /// The Pareto plot of a sweep: simulated peak memory (x, binary units) against recompute overhead (y, percent of
-/// forward time). Each curve solver is a step line through its non-dominated plans (between two plans, the
+/// the training step). Each curve solver is a step line through its non-dominated plans (between two plans, the
 /// cheaper one at less memory is what that much memory buys); baselines are markers.
 /// </summary>
 public static class ParetoPlot
@@ -67,7 +67,7 @@ public static class ParetoPlot
         }
         plot.Title($"{report.Graph.Name}: peak memory vs recompute overhead");
         plot.XLabel($"simulated peak memory of activations and gradients ({axis.Unit})");
-        plot.YLabel("time overhead (% of forward time)");
+        plot.YLabel("recompute overhead (% of the training step)");
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = axis.Format };
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => v.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + "%" };
         plot.Legend.FontSize = 13;

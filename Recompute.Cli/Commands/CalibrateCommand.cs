@@ -44,7 +44,7 @@ public sealed class CalibrateCommand : CliCommand
         var path = _input.Path(parse);
         var outputDir = Path.GetDirectoryName(Path.GetFullPath(output));
         if (outputDir is not null && !Directory.Exists(outputDir)) throw new InputFileException($"{output}: the folder {outputDir} does not exist (-o)");
-        var graph = _input.Load(parse);
+        var graph = _input.Load(parse, context);
         CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
 
         CalibrationResult result;

@@ -40,18 +40,48 @@ internal sealed class GraphInput
     /// <summary>True when the command being run declares the option (maxbatch, for one, has no --batch).</summary>
     private static bool Declared(ParseResult parse, Option option) => parse.CommandResult.Command.Options.Contains(option);
 
-    /// <summary>Loads the graph, honouring <c>--batch</c> and <c>--time-file</c>.</summary>
-    public ComputationGraph Load(ParseResult parse, int? batch = null)
+    /// <summary>
+    /// <c>--device NAME|FILE</c>: the device whose seconds the planner minimises (see <see cref="DeviceChoice"/>);
+    /// declared by the planning commands. Train plans with the default (this CPU) without the option.
+    /// </summary>
+    public Option<string?> Device { get; } = CliOptions.Text("--device", "NAME|FILE", DeviceChoice.Help);
+
+    /// <summary>True for commands that plan in seconds of the default device without declaring <c>--device</c> (train).</summary>
+    public bool PlansOnDefaultDevice { get; init; }
+
+    private (bool Resolved, Recompute.Planner.Devices.DeviceProfile? Profile) _device;
+
+    /// <summary>Loads the graph, honouring <c>--batch</c>, <c>--time-file</c>, <c>--dtype</c> and the device.</summary>
+    public ComputationGraph Load(ParseResult parse, CommandContext context, int? batch = null)
     {
         var path = Path(parse);
         var timeFile = Declared(parse, TimeFile) ? parse.GetValue(TimeFile) : null;
         // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
-        return Retype(parse, GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile }));
+        var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile });
+        return Prepare(parse, context, graph);
     }
 
-    /// <summary>The graph with its floating activations at <c>--dtype</c>'s width, when the command takes it and it was given.</summary>
-    public ComputationGraph Retype(ParseResult parse, ComputationGraph graph) =>
-        Declared(parse, DType) && parse.GetValue(DType) is { Length: > 0 } dtype ? ActivationDTypes.Retype(graph, dtype) : graph;
+    /// <summary>
+    /// A loaded graph as the command plans it: floating activations at <c>--dtype</c>'s width, then times in the
+    /// device's seconds when the graph's times are the FLOP model's (measured times and the times a file states stay).
+    /// </summary>
+    public ComputationGraph Prepare(ParseResult parse, CommandContext context, ComputationGraph graph)
+    {
+        graph = Declared(parse, DType) && parse.GetValue(DType) is { Length: > 0 } dtype ? ActivationDTypes.Retype(graph, dtype) : graph;
+        bool option = Declared(parse, Device);
+        if (!option && !PlansOnDefaultDevice) return graph;
+        string? given = option ? parse.GetValue(Device) : null;
+        if (!Recompute.Planner.Devices.DeviceProfile.CanApply(graph))
+        {
+            if (given is not null && !string.Equals(given, Recompute.Planner.Devices.DeviceProfile.FlopModel, StringComparison.OrdinalIgnoreCase))
+                context.Stderr.WriteLine($"recompute {parse.CommandResult.Command.Name}: --device {Recompute.Planner.Files.TerminalText.Escape(given)} does not apply: " +
+                    $"{Recompute.Planner.Files.TerminalText.Escape(graph.Name)} has {Recompute.Planner.Units.TimeUnits.Describe(graph.TimeUnit)} as its times");
+            return graph;
+        }
+        if (!_device.Resolved)
+            _device = (true, DeviceChoice.Resolve(given ?? DeviceChoice.DefaultName(), parse.CommandResult.Command.Name, context.Stderr, context.Cancellation));
+        return DeviceChoice.Apply(_device.Profile, graph);
+    }
 }
 
 /// <summary>The options every planning command passes to its solver.</summary>

@@ -15,13 +15,13 @@ internal sealed class DataInput
         "a NumPy .npz batch: one array per graph input, by input name (float32 data, int64 labels); default: synthetic data");
 
     /// <summary>The graph (re-imported at the data's batch size if needed) and the data's arrays (null without --data).</summary>
-    public (ComputationGraph Graph, IReadOnlyList<NamedArray>? Arrays) Load(ParseResult parse, GraphInput input)
+    public (ComputationGraph Graph, IReadOnlyList<NamedArray>? Arrays) Load(ParseResult parse, GraphInput input, CommandContext context)
     {
-        var graph = input.Load(parse);
+        var graph = input.Load(parse, context);
         if (parse.GetValue(Data) is not { } path) return (graph, null);
         var arrays = Npz.Read(path);
         if (parse.GetValue(input.Batch) is null && BatchOf(graph, arrays) is { } batch)
-            graph = input.Load(parse, batch);
+            graph = input.Load(parse, context, batch);
         Validate(graph, arrays, path);
         return (graph, arrays);
     }

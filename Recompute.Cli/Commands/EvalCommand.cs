@@ -34,7 +34,7 @@ public sealed class EvalCommand : CliCommand
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var (stdout, stderr) = (context.Stdout, context.Stderr);
-        var (graph, arrays) = _data.Load(parse, _input);
+        var (graph, arrays) = _data.Load(parse, _input, context);
         int seed = parse.GetValue(_seed);
         var session = TrainingSession.Create(graph, new TrainingOptions { Seed = seed }, context.Cancellation);
         EvaluationResult result;

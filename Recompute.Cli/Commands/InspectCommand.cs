@@ -18,14 +18,14 @@ public sealed class InspectCommand : CliCommand
     public InspectCommand() : base("inspect", "nodes, edges, op histogram, activation/parameter bytes, lower-set count", "inspect <graph> [options]")
     {
         _input = new GraphInput().AddTo(this);
-        Add(_format, _maxLowerSets, _input.DType);
+        Add(_format, _maxLowerSets, _input.Device, _input.DType);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var stdout = context.Stdout;
         var format = parse.GetValue(_format);
-        var graph = _input.Load(parse);
+        var graph = _input.Load(parse, context);
         var problem = new PlanningProblem(graph);
         long limit = parse.GetValue(_maxLowerSets);
         long? lowerSets;

@@ -24,7 +24,7 @@ public sealed class MaxBatchCommand : CliCommand
         "maxbatch <graph.onnx> --memory <size> [options]", "Each answer is checked: the plan at that batch fits, the plan at batch + 1 does not.")
     {
         Arguments.Add(_input.Graph);
-        Add(_memory, _overhead, _optimizer, _solver, _format);
+        Add(_memory, _overhead, _optimizer, _solver, _input.Device, _format);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -42,7 +42,7 @@ public sealed class MaxBatchCommand : CliCommand
         string format = parse.GetValue(_format)!;
 
         // Load once at the file's own batch so that a bad file fails before the search starts.
-        var first = _input.Load(parse);
+        var first = _input.Load(parse, context);
         Recompute.Planner.Graph.LossRule.Check(first);
         MaxBatchResult result;
         // On a terminal: the batch size being tried and the elapsed time (silent when piped or with --format json).
@@ -50,7 +50,7 @@ public sealed class MaxBatchCommand : CliCommand
             result = MaxBatchSearch.Find(b =>
             {
                 status.Say(string.Create(CultureInfo.InvariantCulture, $"{options.Solver}: trying batch {b} in {ByteSize.Format(memory)}"));
-                return _input.Retype(parse, GraphLoader.Load(path, new GraphLoadOptions { Batch = b }));
+                return _input.Prepare(parse, context, GraphLoader.Load(path, new GraphLoadOptions { Batch = b }));
             }, memory, options, cancellation);
         stdout.Write(format == "json" ? MaxBatchFormat.Json(result, first.Name, first.ActivationDType)
             : MaxBatchFormat.Table(result, first.Name + (first.ActivationDType is { } dt ? $" (floating activations as {dt})" : ""), parse.GetValue(_overhead) is { } text ? DescribeOverhead(text, options.MaxOverhead!.Value) : null));

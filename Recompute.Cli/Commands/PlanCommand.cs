@@ -29,7 +29,7 @@ public sealed class PlanCommand : CliCommand
         Arguments.Add(_input.Graph);
         Add(_budget, _minMemory);
         _solver.AddTo(this);
-        Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _input.DType, _asGiven);
+        Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _input.Device, _input.DType, _asGiven);
     }
 
     /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
@@ -48,7 +48,7 @@ public sealed class PlanCommand : CliCommand
         var output = parse.GetValue(_output);
         var solverName = parse.GetValue(_solver.Solver)!;
 
-        var graph = _input.Load(parse);
+        var graph = _input.Load(parse, context);
         CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
         CommandSupport.ClaimOutput(parse.GetValue(_dot), "--dot");
         var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
@@ -178,9 +178,8 @@ public sealed class PlanCommand : CliCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>Recomputation over one run of every task (forward and backward): the Checkmate/Moccasin overhead.</summary>
-    private static double ComputeOverhead(SimulationResult sim) =>
-        sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
+    /// <summary>Recomputation over one run of every task (forward and backward): the share of the training step, the Checkmate/Moccasin overhead.</summary>
+    private static double ComputeOverhead(SimulationResult sim) => sim.StepOverhead;
 
     private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
     {
@@ -222,6 +221,7 @@ public sealed class PlanCommand : CliCommand
             .Field("solveSeconds", plan.SolveSeconds)
             .Field("scheduleFile", plan.Feasible ? output : null)
             .Field("timeUnit", plan.Schedule?.Training.Graph.TimeUnit)
+            .Field("device", plan.Schedule?.Training.Graph.Device)
             .Field("steps", (long?)plan.Schedule?.Steps.Length)
             .Field("recomputedTensors", plan.Schedule is null ? [] : plan.Schedule.RecomputedNodes.Select(n => plan.Schedule.Training.Graph[n].Name));
         if (plan.Solver.Note is { } note) j.Field("note", note);
@@ -256,13 +256,11 @@ public sealed class PlanCommand : CliCommand
             t.Row("simulated peak", $"{CommandSupport.Bytes(sim.PeakBytes)}, {CommandSupport.Percent((double)sim.PeakBytes / plan.StoreAllPeakBytes)} of store-all");
             if (plan.Solver.PaperModelPeakBytes is { } pm) t.Row("paper-model peak", CommandSupport.Bytes(pm));
             t.Row("forward time", CommandSupport.Time(sim.ForwardTime, graph.TimeUnit))
-             .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)} (overhead {CommandSupport.Percent(sim.Overhead)})");
+             .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)}: overhead {CommandSupport.Percent(sim.StepOverhead)} of the training step ({CommandSupport.Percent(sim.Overhead)} of the forward)");
             var recomputed = plan.Schedule!.RecomputedNodes;
             if (recomputed.Length == 0) t.Row("recomputed", "nothing");
             else t.List("recomputed", $"{recomputed.Length} tensors:", recomputed.Select(n => graph[n].Name).ToList());
         }
-        if (sim is not null && plan.Schedule!.Training.HasBackward)
-            t.Row("extra compute", $"{CommandSupport.Percent(ComputeOverhead(sim))} of one run of every task");
         if (plan.Solver.LowerBound is { } lb)
             t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)" +
                 (plan.Solver.BoundSource is { } source ? $", from {source.ToText()}" : "") + (plan.Solver.BoundCovers is { } covers ? $"; holds for {covers}" : ""));

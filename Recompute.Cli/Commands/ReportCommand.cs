@@ -32,7 +32,7 @@ public sealed class ReportCommand : CliCommand
         "report <graph> -o <dir> [options]", "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.")
     {
         Arguments.Add(_input.Graph);
-        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _input.DType, _budget, _timeLimit, _memory, _optimizer);
+        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _input.Device, _input.DType, _budget, _timeLimit, _memory, _optimizer);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -42,7 +42,7 @@ public sealed class ReportCommand : CliCommand
         var dirKind = Recompute.Planner.Files.FileStatus.Of(dir, followLinks: true).Kind;
         if (dirKind is not (Recompute.Planner.Files.FileKind.Missing or Recompute.Planner.Files.FileKind.Directory))
             throw new Recompute.Planner.Files.OutputRefusedException(dir, $"it is {Recompute.Planner.Files.FileStatus.Describe(dirKind)}; -o needs a folder", "-o");
-        var graph = _input.Load(parse);
+        var graph = _input.Load(parse, context);
         var options = new SweepOptions
         {
             Points = parse.GetValue(_points),

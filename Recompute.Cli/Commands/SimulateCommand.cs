@@ -20,14 +20,14 @@ public sealed class SimulateCommand : CliCommand
     {
         Arguments.Add(_input.Graph);
         Arguments.Add(_schedule);
-        Add(_budget, _format, _input.Batch, _input.TimeFile, _asGiven);
+        Add(_budget, _format, _input.Batch, _input.TimeFile, _input.Device, _asGiven);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var stdout = context.Stdout;
         var format = parse.GetValue(_format);
-        var graph = _input.Load(parse);
+        var graph = _input.Load(parse, context);
         var path = parse.GetValue(_schedule)!;
         var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         var schedule = ScheduleFormat.Read(path, problem.Training);

@@ -19,7 +19,7 @@ namespace Recompute.Cli.Commands;
 /// </summary>
 public sealed class TrainCommand : CliCommand
 {
-    private readonly GraphInput _input = new();
+    private readonly GraphInput _input = new() { PlansOnDefaultDevice = true };
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "bytes, KB/MB/GB, KiB/MiB/GiB or a percentage of the store-all peak (\"40%\")");
     private readonly Option<int> _steps = CliOptions.Int("--steps", "training steps", 10, 1, 1_000_000);
     private readonly Option<bool> _verify = CliOptions.Flag("--verify", "also train with store-all in lockstep: maxGradientDifference and both step times");
@@ -57,7 +57,7 @@ public sealed class TrainCommand : CliCommand
         bool verify = parse.GetValue(_verify);
 
         var path = _input.Path(parse);
-        var (graph, data) = _data.Load(parse, _input);
+        var (graph, data) = _data.Load(parse, _input, context);
         // A graph the runtime cannot train (a paper or Checkmate graph, a non-scalar loss) is refused before anything is printed.
         TrainingSession.CheckExecutable(graph);
         var save = parse.GetValue(_save);
@@ -115,7 +115,7 @@ public sealed class TrainCommand : CliCommand
         if (save is not null) report.Session!.SaveOnnx(save);
         if (table)
         {
-            WriteSummary(stdout, report);
+            WriteSummary(stdout, report, graph.TimeUnit, graph.Device);
             if (save is not null) stdout.WriteLine($"saved             {TerminalText.Escape(save)}");
         }
         else WriteJson(stdout, graph, solver, report, save, parse.GetValue(_data.Data));
@@ -134,7 +134,7 @@ public sealed class TrainCommand : CliCommand
 
     private static string Bytes(long b) => $"{ByteSize.Format(b)} ({b.ToString(CultureInfo.InvariantCulture)} B)";
 
-    private static void WriteSummary(TextWriter w, TrainingReport r)
+    private static void WriteSummary(TextWriter w, TrainingReport r, string unit, string? device)
     {
         var inv = CultureInfo.InvariantCulture;
         w.WriteLine();
@@ -142,14 +142,18 @@ public sealed class TrainCommand : CliCommand
         w.WriteLine($"predicted peak    {Bytes(r.PredictedPeakBytes)}");
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
         var sim = r.Plan.Simulation!;
-        w.WriteLine($"predicted overhead {CommandSupport.Percent(sim.Overhead)} of forward time; per step {CommandSupport.Percent(StepOverhead(sim))} (recompute / (forward + backward))");
+        w.WriteLine($"predicted overhead {CommandSupport.Percent(StepOverhead(sim))} of the training step (recompute / (forward + backward)); {CommandSupport.Percent(sim.Overhead)} of the forward");
+        if (unit == "s")
+            w.WriteLine(string.Create(inv, $"predicted step    {sim.TotalTime:0.0000} s, store-all {sim.ForwardTime + sim.BackwardTime:0.0000} s (forward and backward{(device is null ? "" : $", device {device}")}; the optimizer's update is not predicted)"));
         string over = r.WarmupSteps > 0
             ? string.Create(inv, $"mean of steps {r.WarmupSteps + 1}-{r.Steps.Count}; step 1 warms the kernels up")
             : "one step, kernels' warm-up included: --steps 3 or more for a fair comparison";
         w.WriteLine(string.Create(inv, $"step time         {r.StepSeconds:0.0000} s ({over})"));
         if (r.StoreAllStepSeconds is { } s)
         {
-            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (the same steps); measured overhead {CommandSupport.Percent(r.StepSeconds / s - 1)} of the store-all step"));
+            w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (the same steps)"));
+            if (r.StoreAllForwardBackwardSeconds is { } fb)
+                w.WriteLine(string.Create(inv, $"forward+backward  {r.ForwardBackwardSeconds:0.0000} s, store-all {fb:0.0000} s: measured overhead {CommandSupport.Percent(r.ForwardBackwardSeconds / fb - 1)} of the training step"));
             w.WriteLine(string.Create(inv, $"max gradient difference {r.MaxGradientDifference:G6} (relative to the gradient norm)"));
         }
     }
@@ -174,13 +178,24 @@ public sealed class TrainCommand : CliCommand
             j.WriteNumber("predictedPeakBytes", r.PredictedPeakBytes);
             j.WriteNumber("predictedOverhead", r.Plan.Simulation!.Overhead);
             j.WriteNumber("predictedStepOverhead", StepOverhead(r.Plan.Simulation));
+            j.WriteString("timeUnit", graph.TimeUnit);
+            if (graph.Device is { } device) j.WriteString("device", device);
+            if (graph.TimeUnit == "s")
+            {
+                // Forward, recomputation and backward; the optimizer's update is not in the model.
+                j.WriteNumber("predictedStepSeconds", r.Plan.Simulation.TotalTime);
+                j.WriteNumber("storeAllPredictedStepSeconds", r.Plan.Simulation.ForwardTime + r.Plan.Simulation.BackwardTime);
+            }
             j.WriteNumber("recomputations", r.Steps[0].Recomputations);
             j.WriteNumber("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes));
             j.WriteNumber("stepSeconds", r.StepSeconds);
             j.WriteNumber("warmupSteps", r.WarmupSteps);
+            j.WriteNumber("forwardBackwardSeconds", r.ForwardBackwardSeconds);
             if (r.StoreAllStepSeconds is { } s2)
             {
                 j.WriteNumber("storeAllStepSeconds", s2);
+                j.WriteNumber("storeAllForwardBackwardSeconds", r.StoreAllForwardBackwardSeconds!.Value);
+                j.WriteNumber("measuredStepOverhead", r.ForwardBackwardSeconds / r.StoreAllForwardBackwardSeconds!.Value - 1);
                 j.WriteNumber("maxGradientDifference", r.MaxGradientDifference!.Value);
                 j.WriteStartArray("storeAllLoss");
                 foreach (var l in r.StoreAllLoss!) j.WriteNumberValue(l);

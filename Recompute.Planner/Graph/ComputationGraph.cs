@@ -49,6 +49,12 @@ public sealed class ComputationGraph
     /// </summary>
     public string? ActivationDType { get; internal set; }
 
+    /// <summary>
+    /// The device profile whose seconds the times are (<c>cpu</c>, <c>h100-sxm</c>, a profile file's name), or null when
+    /// the times are the file's own, measured ones or the FLOP model's.
+    /// </summary>
+    public string? Device { get; internal set; }
+
     /// <summary>Path of the file the graph came from, when it came from one.</summary>
     public string? Source { get; }
     /// <summary>Number of operand edges (an op reading a tensor twice counts twice).</summary>

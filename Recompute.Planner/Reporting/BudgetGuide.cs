@@ -36,7 +36,7 @@ public sealed record GuideOptions
 /// <param name="ActivationBudgetBytes">What remains for activations and their gradients after <see cref="BudgetGuide.FixedBytes"/> (may be negative).</param>
 /// <param name="Plan">Solver of the cheapest plan that fits the remaining budget (store-all where it fits), or null.</param>
 /// <param name="ActivationBytes">Simulated peak of that plan's activations and gradients.</param>
-/// <param name="Overhead">Its recompute time over forward time.</param>
+/// <param name="Overhead">Its recompute time over the training step (forward and backward).</param>
 /// <param name="LargestBatchStoreAll">Largest batch store-all fits (null when the graph cannot be re-batched).</param>
 /// <param name="LargestBatch">Largest batch the guide's solver fits.</param>
 /// <param name="LargestBatchOverhead">The overhead of the plan at <see cref="LargestBatch"/>.</param>
@@ -135,8 +135,8 @@ public sealed record BudgetGuide(
                     .OrderBy(q => q.Overhead).ThenBy(q => q.PeakBytes).FirstOrDefault();
                 if (best is not null) (plan, peak, overhead) = (best.Series, best.PeakBytes, best.Overhead);
                 var exact = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = budget }, cancellation);
-                if (exact.Feasible && (overhead is null || exact.Simulation!.Overhead < overhead))
-                    (plan, peak, overhead) = (solver, exact.Simulation!.PeakBytes, exact.Simulation.Overhead);
+                if (exact.Feasible && (overhead is null || exact.Simulation!.StepOverhead < overhead))
+                    (plan, peak, overhead) = (solver, exact.Simulation!.PeakBytes, exact.Simulation.StepOverhead);
                 if (plan is null) reason = $"no plan of the sweep fits the {ByteSize.Format(budget)} left for activations";
             }
 

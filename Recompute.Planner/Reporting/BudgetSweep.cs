@@ -232,7 +232,7 @@ public static class BudgetSweep
     {
         var sim = plan.Simulation;
         return new SweepPoint(series, budget, plan.Feasible, plan.Feasible ? plan.Solver.Status.ToText() : "INFEASIBLE",
-            sim?.PeakBytes, sim?.Overhead, sim?.ForwardTime, sim?.RecomputeTime, plan.SolveSeconds, plan.Solver.Gap,
+            sim?.PeakBytes, sim?.StepOverhead, sim?.ForwardTime, sim?.RecomputeTime, plan.SolveSeconds, plan.Solver.Gap,
             plan.Solver.PaperModelPeakBytes, plan.Schedule?.RecomputedNodes.Length ?? 0, null,
             plan.Feasible ? null : plan.Solver.Reason ?? "no plan fits the budget");
     }
@@ -240,7 +240,7 @@ public static class BudgetSweep
     private static SweepPoint FixedPlanPoint(string series, long budget, Schedule schedule, SimulationResult sim, double seconds)
     {
         bool fits = sim.PeakBytes <= budget;
-        return new SweepPoint(series, budget, fits, fits ? "FEASIBLE" : "INFEASIBLE", sim.PeakBytes, sim.Overhead, sim.ForwardTime,
+        return new SweepPoint(series, budget, fits, fits ? "FEASIBLE" : "INFEASIBLE", sim.PeakBytes, sim.StepOverhead, sim.ForwardTime,
             sim.RecomputeTime, seconds, null, null, schedule.RecomputedNodes.Length, null,
             fits ? null : $"its schedule needs {sim.PeakBytes} bytes");
     }
@@ -258,6 +258,6 @@ public static class BudgetSweep
         var recomputed = plan.Feasible
             ? plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name).ToImmutableArray()
             : [];
-        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.Overhead, recomputed, storeAllLine, planLine, plan.Feasible ? plan.Schedule : null);
+        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, recomputed, storeAllLine, planLine, plan.Feasible ? plan.Schedule : null);
     }
 }

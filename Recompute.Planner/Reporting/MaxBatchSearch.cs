@@ -17,7 +17,7 @@ public enum OptimizerKind
 public sealed record MaxBatchOptions
 {
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
-    /// <summary>Largest recompute overhead (recompute time / forward time) the planner may spend; null: any.</summary>
+    /// <summary>Largest recompute overhead (recompute time over the training step, forward and backward) the planner may spend; null: any.</summary>
     public double? MaxOverhead { get; init; }
     /// <summary>The planner's solver (time-centric; default auto).</summary>
     public string Solver { get; init; } = AutoPortfolio.Name;
@@ -119,8 +119,8 @@ public static class MaxBatchSearch
             if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null, "parameters, gradients, optimizer state and inputs alone exceed the memory");
             var plan = RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = budget, Objective = Objective.Time }, cancellation);
             if (!plan.Feasible)
-                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.Overhead, plan.Solver.Reason ?? "no plan fits the activation budget");
-            double overhead = plan.Simulation!.Overhead;
+                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, plan.Solver.Reason ?? "no plan fits the activation budget");
+            double overhead = plan.Simulation!.StepOverhead;
             if (options.MaxOverhead is { } max && overhead > max)
                 return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
             return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, null);

@@ -44,7 +44,7 @@ public static class ReportHtml
         sb.Append("<h2>Peak memory vs recompute overhead</h2>\n");
         Image(sb, paretoPng, "Pareto plot: simulated peak memory against time overhead for every solver");
         sb.Append("<p>Peak memory is the simulated peak of activations and their gradients (parameters, their gradients and ")
-          .Append("optimizer state come on top). Overhead is recompute time over forward time.</p>\n");
+          .Append("optimizer state come on top). Overhead is the share of the training step (forward and backward) that recomputation adds.</p>\n");
 
         if (report.Timeline is { } t)
         {

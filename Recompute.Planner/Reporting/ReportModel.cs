@@ -41,7 +41,7 @@ public sealed record SweepSeries(string Name, string Solver, Objective Objective
 
 /// <summary>The outcome of one solver at one budget.</summary>
 /// <param name="PeakBytes">Simulated peak of the schedule (null when no plan was found).</param>
-/// <param name="Overhead">Recompute time over forward time of the simulated schedule.</param>
+/// <param name="Overhead">Recompute time of the simulated schedule over the training step (forward and backward): the share it adds.</param>
 /// <param name="Gap">Relative optimality gap, when the solver proves a bound.</param>
 /// <param name="ReusedFromBudgetBytes">Set when the solver's own plan at this budget was worse than (or missing
 /// compared with) the plan it found at this smaller budget, which fits here too and is reported instead: so the

@@ -79,7 +79,7 @@ public static class ReportSummary
             blocks.Add(SummaryBlock.Line(""));
             blocks.Add(SummaryBlock.Line(t.Feasible
                 ? string.Create(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} needs {ByteSize.Format(t.PeakBytes!.Value)} ") +
-                  string.Create(ci, $"({Percent((double)t.PeakBytes.Value / report.StoreAllPeakBytes)} of store-all) for {Percent(t.Overhead ?? 0)} more forward time, ") +
+                  string.Create(ci, $"({Percent((double)t.PeakBytes.Value / report.StoreAllPeakBytes)} of store-all) for {Percent(t.Overhead ?? 0)} more training-step time, ") +
                   string.Create(ci, $"recomputing {t.RecomputedTensors.Length} tensors")
                 : $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} finds no plan"));
         }

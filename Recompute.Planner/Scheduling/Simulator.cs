@@ -15,6 +15,12 @@ public sealed record SimulationResult(long PeakBytes, int PeakStep, double Forwa
 {
     /// <summary>Recompute time over forward time: the relative cost of the plan.</summary>
     public double Overhead => ForwardTime > 0 ? RecomputeTime / ForwardTime : 0;
+
+    /// <summary>
+    /// Recompute time over one training step without it (forward and backward): the share of the step that the plan
+    /// adds, the headline overhead (for a graph without a backward pass, over the forward alone).
+    /// </summary>
+    public double StepOverhead => ForwardTime + BackwardTime > 0 ? RecomputeTime / (ForwardTime + BackwardTime) : 0;
     public double TotalTime => ForwardTime + RecomputeTime + BackwardTime;
 }
 

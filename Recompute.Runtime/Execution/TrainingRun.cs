@@ -33,6 +33,12 @@ internal sealed record TrainingReport(
     /// plan look slower than it is (GPT-2, 2 layers, 2 steps: 56 % "measured overhead" for a plan that predicts 0.1 %).
     /// </summary>
     public int WarmupSteps { get; init; }
+
+    /// <summary>Mean seconds of the plan's forward and backward passes (no update), over the same steps as <see cref="StepSeconds"/>.</summary>
+    public double ForwardBackwardSeconds { get; init; }
+
+    /// <summary>The same for the store-all twin (with verification).</summary>
+    public double? StoreAllForwardBackwardSeconds { get; init; }
 }
 
 /// <summary>Plans a graph, trains it for a number of steps, and (optionally) trains a store-all twin in lockstep to compare.</summary>
@@ -62,6 +68,7 @@ internal static class TrainingRun
         var results = new List<TrainingStepResult>(steps);
         var storeLoss = new List<float>(steps);
         var storeSeconds = new List<double>(steps);
+        var storeForwardBackward = new List<double>(steps);
         double worst = 0;
         using var planned = batch is null ? null : session.CreateBatch(batch);
         using var twin = batch is null || storeAll is null ? null : storeAll.CreateBatch(batch);
@@ -74,6 +81,7 @@ internal static class TrainingRun
             {
                 var s = twin is null ? storeAll.Step(cancellation) : storeAll.Step(twin, cancellation);
                 storeSeconds.Add(s.Seconds);
+                storeForwardBackward.Add(s.ForwardBackwardSeconds);
                 storeLoss.Add(s.Loss);
                 worst = Math.Max(worst, GradientDifference(session.Model, storeAll.Model));
             }
@@ -82,7 +90,11 @@ internal static class TrainingRun
         int warmup = steps > 1 ? 1 : 0;
         return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes, results.Skip(warmup).Average(r => r.Seconds),
             verify ? storeSeconds.Skip(warmup).Average() : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!)
-        { Session = session, WarmupSteps = warmup };
+        {
+            Session = session, WarmupSteps = warmup,
+            ForwardBackwardSeconds = results.Skip(warmup).Average(r => r.ForwardBackwardSeconds),
+            StoreAllForwardBackwardSeconds = verify ? storeForwardBackward.Skip(warmup).Average() : null,
+        };
     }
 
     /// <summary>Reports synchronously on the training thread (<see cref="Progress{T}"/> would post to the thread pool, out of order).</summary>

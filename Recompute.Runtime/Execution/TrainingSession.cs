@@ -54,7 +54,11 @@ public sealed record TrainingOptions
 /// <param name="Seconds">Wall-clock time of forward, backward and update.</param>
 /// <param name="ScratchPeakBytes">Peak bytes of kernel scratch (outside the planned memory).</param>
 /// <param name="Recomputations">Recompute steps executed.</param>
-public sealed record TrainingStepResult(int Step, float Loss, long MeasuredPeakBytes, long PredictedPeakBytes, double Seconds, long ScratchPeakBytes, int Recomputations);
+public sealed record TrainingStepResult(int Step, float Loss, long MeasuredPeakBytes, long PredictedPeakBytes, double Seconds, long ScratchPeakBytes, int Recomputations)
+{
+    /// <summary>Wall-clock seconds of the forward and backward pass alone (the schedule's steps, without the update): what the planner predicts.</summary>
+    public double ForwardBackwardSeconds { get; init; }
+}
 
 /// <summary>
 /// Trains a model by a memory plan: each <see cref="Step(TrainingBatch, CancellationToken)"/> runs forward and backward by the schedule on real
@@ -202,7 +206,10 @@ public sealed partial class TrainingSession
         _executor.ApplyRunningStatistics();
         StepsRun = step;
         clock.Stop();
-        return new TrainingStepResult(step, run.Loss, run.MeasuredPeakBytes, Simulation.PeakBytes, clock.Elapsed.TotalSeconds, run.ScratchPeakBytes, run.Recomputations);
+        return new TrainingStepResult(step, run.Loss, run.MeasuredPeakBytes, Simulation.PeakBytes, clock.Elapsed.TotalSeconds, run.ScratchPeakBytes, run.Recomputations)
+        {
+            ForwardBackwardSeconds = run.Seconds,
+        };
     }
 
     /// <summary>

@@ -272,6 +272,26 @@ public sealed class ModelBuilder
 
     /// <summary>The graph: validated, in the time unit <c>flop</c>, ready for <see cref="Execution.TrainingSession.Create(ComputationGraph, Execution.TrainingOptions, CancellationToken)"/>.</summary>
     /// <exception cref="InvalidOperationException">No loss was added.</exception>
+    /// <summary>
+    /// Any operator the runtime executes, as a layer of its own: every output of <paramref name="op"/> (shape inference,
+    /// FLOPs and saved tensors as for the other layers); the first is returned. For graphs that the layers above cannot
+    /// write (the micro-benchmarks of the device profile).
+    /// </summary>
+    internal ModelTensor Operator(string op, ModelTensor[] inputs, Dictionary<string, object>? attributes = null, int outputCount = 1, string? name = null) =>
+        Layer(op, name, op.ToLowerInvariant(), l =>
+        {
+            foreach (var t in inputs) Check(t);
+            var first = Op(op, l, inputs, attributes, outputIndex: 0, outputCount: outputCount);
+            for (int i = 1; i < outputCount; i++) Op(op, $"{l}.out{i}", inputs, attributes, outputIndex: i, outputCount: outputCount);
+            return first;
+        });
+
+    /// <summary>A float32 parameter of the given shape, initialised as the session initialises weights.</summary>
+    internal ModelTensor Parameter(string name, params long[] shape) => Param(name, shape);
+
+    /// <summary>An int64 constant vector (a Reshape target).</summary>
+    internal ModelTensor IntConstant(string name, params long[] values) => Ints(name, values);
+
     public ComputationGraph Build()
     {
         if (!_hasLoss) throw new InvalidOperationException($"model '{_b.Name}' has no loss: add CrossEntropy or MseLoss before Build");

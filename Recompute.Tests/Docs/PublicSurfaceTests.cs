@@ -13,7 +13,7 @@ public class PublicSurfaceTests
     private static readonly Dictionary<string, string> Runtime = new()
     {
         ["Recompute.Runtime.Data"] = "NamedArray Npz",
-        ["Recompute.Runtime.Execution"] = "Adam AdamW Calibration CalibrationOptions CalibrationResult EvaluationResult ExecutionClock ExecutionResult " +
+        ["Recompute.Runtime.Execution"] = "Adam AdamW Calibration CalibrationOptions CalibrationResult CpuProfile EvaluationResult ExecutionClock ExecutionResult " +
             "InfeasibleBudgetException IOptimizer LearningRateSchedule ModelState ModelWeights RecomputationMismatchException Sgd TrainingBatch " +
             "TrainingOptions TrainingSession TrainingStepResult",
         ["Recompute.Runtime.Kernels"] = "KernelOptions",
@@ -24,6 +24,7 @@ public class PublicSurfaceTests
     private static readonly Dictionary<string, string> Planner = new()
     {
         ["Recompute.Planner.Costs"] = "ConstantValue CostModel ElementTypes MeasuredTimes OpContext ShapeInference ShapeInferenceException ShapeMath TensorInfo",
+        ["Recompute.Planner.Devices"] = "ClassRates CostClass DeviceProfile DeviceProfileFile DeviceProfiles HostLink OpCosts OpWork",
         ["Recompute.Planner.Files"] = "AtomicFile CommandFiles FileKind FileStatus InputFile InputKind OutputRefusedException OutputTarget TerminalText",
         ["Recompute.Planner.Graph"] = "CanonicalStrategy ComputationGraph GraphBuilder GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
         ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",

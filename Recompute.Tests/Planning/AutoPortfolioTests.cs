@@ -25,10 +25,11 @@ public class AutoPortfolioTests
     /// plans whenever one of them does.
     /// </summary>
     [Theory]
-    [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)] [InlineData(5)] [InlineData(6)]
-    public void Auto_IsNeverWorseThanAnyMember(int seed)
+    [InlineData(1, false)] [InlineData(2, false)] [InlineData(3, false)] [InlineData(4, false)] [InlineData(5, false)] [InlineData(6, false)]
+    [InlineData(7, true)] [InlineData(8, true)] [InlineData(9, true)]
+    public void Auto_IsNeverWorseThanAnyMember(int seed, bool seconds)
     {
-        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8 + 2 * seed));
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8 + 2 * (seed % 7), seconds: seconds));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         foreach (double fraction in new[] { 0.3, 0.45, 0.6, 0.8, 1.1 })
         {
@@ -132,10 +133,10 @@ public class AutoPortfolioTests
     /// budget is a candidate at every larger one).
     /// </summary>
     [Theory]
-    [InlineData(21)] [InlineData(22)]
-    public void Sweep_AutoCurve_IsMonotone(int seed)
+    [InlineData(21, false)] [InlineData(22, false)] [InlineData(23, true)] [InlineData(24, true)]
+    public void Sweep_AutoCurve_IsMonotone(int seed, bool seconds)
     {
-        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 18));
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 18, seconds: seconds));
         var report = BudgetSweep.Run(problem, new SweepOptions
         {
             Solvers = [AutoPortfolio.Name],

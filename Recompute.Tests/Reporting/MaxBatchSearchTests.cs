@@ -52,7 +52,7 @@ public class MaxBatchSearchTests
             var problem = new PlanningProblem(g);
             if (!planner) return RecomputePlanner.StoreAllPeak(problem) <= budget;
             var plan = RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = budget });
-            return plan.Feasible && plan.Simulation!.PeakBytes <= budget && (maxOverhead is null || plan.Simulation.Overhead <= maxOverhead);
+            return plan.Feasible && plan.Simulation!.PeakBytes <= budget && (maxOverhead is null || plan.Simulation.StepOverhead <= maxOverhead);
         }
     }
 

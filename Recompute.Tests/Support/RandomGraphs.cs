@@ -8,12 +8,15 @@ public static class RandomGraphs
     /// <summary>
     /// A random forward graph: one input, <paramref name="nodes"/> activations each reading 1–3 earlier tensors,
     /// and a loss reading every tensor nothing else reads (so the loss is the unique sink).
-    /// Sizes are 1..maxBytes, times 1..10 (integers, like the paper's units).
+    /// Sizes are 1..maxBytes, times 1..10 (integers, like the paper's units); with <paramref name="seconds"/>, times in
+    /// seconds spread over four decades (1 µs to 10 ms, as a device profile gives them, kernels cheap and dear side by
+    /// side) and backward times 1 to 3 times the forward.
     /// </summary>
-    public static ComputationGraph Forward(int seed, int nodes, int maxBytes = 100)
+    public static ComputationGraph Forward(int seed, int nodes, int maxBytes = 100, bool seconds = false)
     {
         var rng = new Random(seed);
-        var b = new GraphBuilder($"random-{seed}-{nodes}", "paper");
+        var b = new GraphBuilder($"random-{seed}-{nodes}", seconds ? "s" : "paper");
+        double Time() => seconds ? Math.Pow(10, -6 + 4 * rng.NextDouble()) : rng.Next(1, 11);
         int x = b.Input("x", rng.Next(1, maxBytes + 1));
         var ids = new List<int>();
         var read = new HashSet<int>();
@@ -33,10 +36,14 @@ public static class RandomGraphs
                 }
             }
             foreach (var p in inputs) read.Add(p);
-            ids.Add(b.Activation($"n{i}", "Op", inputs, rng.Next(1, maxBytes + 1), rng.Next(1, 11)));
+            long bytes = rng.Next(1, maxBytes + 1);
+            double time = Time();
+            ids.Add(seconds
+                ? b.Add(new NodeSpec($"n{i}", "Op", NodeKind.Activation) { Inputs = inputs, Bytes = bytes, Time = time, BackwardTime = time * (1 + 2 * rng.NextDouble()) })
+                : b.Activation($"n{i}", "Op", inputs, bytes, time));
         }
         var sinks = ids.Where(i => !read.Contains(i)).ToList();
-        b.Loss("loss", "Loss", sinks, rng.Next(1, maxBytes + 1), 1);
+        b.Loss("loss", "Loss", sinks, rng.Next(1, maxBytes + 1), seconds ? 1e-6 : 1);
         return b.Build();
     }
 }

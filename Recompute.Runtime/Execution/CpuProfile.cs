@@ -1,0 +1,245 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Recompute.Planner.Devices;
+using Recompute.Planner.Graph;
+using Recompute.Runtime.Kernels;
+using Recompute.Runtime.Models;
+
+namespace Recompute.Runtime.Execution;
+
+/// <summary>
+/// The <c>cpu</c> device profile: what this runtime's kernels achieve on this machine, measured by training small
+/// graphs made of each kind of kernel (convolutions dense and depthwise, GEMMs, normalisations, activations, pooling,
+/// softmax, a transpose, and a chain of tiny ops for the fixed cost per kernel) and dividing the work
+/// <see cref="OpCosts"/> counts by the measured seconds. A few seconds; cached per machine and build.
+/// </summary>
+public static class CpuProfile
+{
+    /// <summary>The environment variable naming the cache folder (default: <c>$XDG_CACHE_HOME/recompute</c> or <c>~/.cache/recompute</c>).</summary>
+    public const string CacheVariable = "RECOMPUTE_CACHE_DIR";
+
+    /// <summary>The cached profile when it was measured on this machine, build and thread count; else measures and caches it.</summary>
+    /// <param name="measured">True when the profile was measured now (not read from the cache).</param>
+    /// <param name="remeasure">Measure even when a cached profile fits.</param>
+    /// <param name="cancellation">Stops the measurement.</param>
+    public static DeviceProfile LoadOrMeasure(out bool measured, bool remeasure = false, CancellationToken cancellation = default)
+    {
+        string path = CachePath();
+        string key = MachineKey();
+        if (!remeasure && File.Exists(path))
+        {
+            try
+            {
+                var cached = DeviceProfileFile.Parse(File.ReadAllBytes(path), path);
+                if (cached.Metadata.TryGetValue("key", out var k) && k == key) { measured = false; return cached; }
+            }
+            catch (Exception e) when (e is GraphFormatException or IOException or UnauthorizedAccessException) { }
+        }
+        var profile = Measure(cancellation: cancellation);
+        measured = true;
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            Planner.Files.AtomicFile.WriteAllText(path, DeviceProfileFile.Format(profile));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return profile;
+    }
+
+    /// <summary>Where the profile is cached.</summary>
+    public static string CachePath()
+    {
+        string? dir = Environment.GetEnvironmentVariable(CacheVariable);
+        if (string.IsNullOrEmpty(dir))
+        {
+            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            dir = !string.IsNullOrEmpty(xdg) ? Path.Combine(xdg, "recompute")
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "recompute");
+        }
+        return Path.Combine(dir, "cpu-profile.json");
+    }
+
+    /// <summary>What the cached profile must have been measured on: processor model and count, kernel threads, runtime build.</summary>
+    public static string MachineKey() =>
+        string.Join(" | ", ProcessorName(), $"{Environment.ProcessorCount} processors", $"{KernelOptions.MaxDegreeOfParallelism} kernel threads",
+            $"runtime {typeof(CpuProfile).Assembly.ManifestModule.ModuleVersionId}");
+
+    /// <summary>Measures the profile now (see the class summary).</summary>
+    /// <param name="clock">Wall-clock time (what training takes), or the thread's CPU time for a single-threaded
+    /// measurement on a loaded machine (<see cref="ExecutionClock.ThreadCpu"/>).</param>
+    /// <param name="cancellation">Stops the measurement.</param>
+    public static DeviceProfile Measure(ExecutionClock clock = ExecutionClock.WallClock, CancellationToken cancellation = default)
+    {
+        var options = new CalibrationOptions { Repeat = 5, WarmUp = 1, Seed = 1, Clock = clock };
+        var tiny = Calibration.Measure(TinyChain(), options, cancellation);
+        // The fixed cost of a kernel: the median forward time of an op on a handful of elements.
+        var tinyTimes = tiny.Graph.Nodes.Where(n => n.IsPlanned && n.Op == "Relu").Select(n => tiny.ForwardSeconds[n.Id]).ToArray();
+        double fixedSeconds = Calibration.Median(tinyTimes);
+
+        var samples = new List<(ComputationGraph Graph, CalibrationResult Result)>();
+        foreach (var graph in new[] { Vision(), Transformer() })
+            samples.Add((graph, Calibration.Measure(graph, options, cancellation)));
+
+        var forward = new Dictionary<CostClass, (double Work, double Seconds)>();
+        foreach (var (graph, result) in samples)
+            foreach (var n in graph.Nodes)
+            {
+                if (!n.IsPlanned) continue;
+                var w = OpCosts.Forward(graph, n, n.Time);
+                if (w.Class == CostClass.Free || w.Kernels == 0) continue;
+                Add(forward, w.Class, Binding(w), Math.Max(result.ForwardSeconds[n.Id] - fixedSeconds, 1e-9));
+            }
+        var backward = BackwardRates(samples, fixedSeconds);
+
+        // The rate of element-wise arithmetic stands for kinds of kernel the graphs above lack.
+        double stream = Rate(forward, CostClass.Elementwise) ?? 1e10;
+        double streamBack = backward.GetValueOrDefault(CostClass.Elementwise, stream);
+        var classes = ImmutableSortedDictionary.CreateBuilder<CostClass, ClassRates>();
+        foreach (var cls in Enum.GetValues<CostClass>())
+        {
+            if (cls == CostClass.Free) continue;
+            double fwd = Rate(forward, cls) ?? (IsCompute(cls) ? Rate(forward, CostClass.MatMul) ?? 1e10 : stream);
+            double bwd = backward.TryGetValue(cls, out var b) ? b : IsCompute(cls) ? fwd : streamBack;
+            classes[cls] = IsCompute(cls)
+                ? new ClassRates(fwd, stream, bwd, streamBack)
+                : new ClassRates(0, fwd, 0, bwd);
+        }
+        return new DeviceProfile
+        {
+            Name = DeviceProfiles.CpuName,
+            Description = $"this machine's CPU as the runtime uses it ({ProcessorName()}, {KernelOptions.MaxDegreeOfParallelism} threads), measured",
+            MemoryBytes = PhysicalMemory(),
+            FixedSecondsPerOp = fixedSeconds,
+            Classes = classes.ToImmutable(),
+            Metadata = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, new KeyValuePair<string, string>[]
+            {
+                new("key", MachineKey()),
+                new("measured", DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)),
+                new("method", "median of 5 store-all training steps of the runtime's micro-benchmark graphs"),
+            }),
+        };
+    }
+
+    private static bool IsCompute(CostClass c) => c is CostClass.MatMul or CostClass.Conv;
+
+    /// <summary>The quantity that bounds a kind of kernel on a CPU: FLOPs for products, bytes for the rest.</summary>
+    private static double Binding(OpWork w) => IsCompute(w.Class) ? w.Flops : w.Bytes;
+
+    private static void Add(Dictionary<CostClass, (double Work, double Seconds)> sums, CostClass c, double work, double seconds)
+    {
+        var (w, s) = sums.GetValueOrDefault(c);
+        sums[c] = (w + work, s + seconds);
+    }
+
+    private static double? Rate(Dictionary<CostClass, (double Work, double Seconds)> sums, CostClass c) =>
+        sums.TryGetValue(c, out var v) && v.Work > 0 && v.Seconds > 0 ? v.Work / v.Seconds : null;
+
+    /// <summary>
+    /// Backward rates per kind of kernel, from the backward tasks that run kernels of one kind only (inside the chains
+    /// of the micro-benchmark graphs): their work over their measured seconds, less the fixed cost of each kernel.
+    /// </summary>
+    private static Dictionary<CostClass, double> BackwardRates(List<(ComputationGraph Graph, CalibrationResult Result)> samples, double fixedSeconds)
+    {
+        var sums = new Dictionary<CostClass, (double Work, double Seconds)>();
+        foreach (var (graph, result) in samples)
+        {
+            var flops = graph.Nodes.Select(n => n.Time).ToArray();
+            foreach (var n in graph.Nodes)
+            {
+                var works = OpCosts.Backward(graph, n, flops).Where(w => w.Class != CostClass.Free).ToArray();
+                if (works.Length == 0 || result.BackwardSeconds[n.Id] <= 0 || works.Any(w => w.Class != works[0].Class)) continue;
+                double seconds = result.BackwardSeconds[n.Id] - works.Sum(w => w.Kernels) * fixedSeconds;
+                Add(sums, works[0].Class, works.Sum(Binding), Math.Max(seconds, 1e-9));
+            }
+        }
+        return sums.Where(kv => kv.Value.Work > 0).ToDictionary(kv => kv.Key, kv => kv.Value.Work / kv.Value.Seconds);
+    }
+
+    // The graphs below chain two or more kernels of one kind, so that the backward task of each tensor inside a chain
+    // runs kernels of that kind only (the next kernel's input gradient and the tensor's own weight gradients).
+
+    /// <summary>Dense convolutions (3×3 and 1×1), BatchNormalization, ReLU, additions, max pooling and depthwise convolutions.</summary>
+    internal static ComputationGraph Vision()
+    {
+        var m = new ModelBuilder("cpu-profile-vision");
+        var x = m.Input("x", 8, 64, 56, 56);
+        var labels = m.Labels("labels", 8);
+        var c = m.Conv2d(m.Conv2d(m.Conv2d(x, 64, 3, padding: 1, bias: false), 64, 3, padding: 1, bias: false), 64, 1, bias: false);
+        var n = m.BatchNorm(m.BatchNorm(m.BatchNorm(c)));
+        var r = m.Relu(m.Relu(m.Relu(n)));
+        var a1 = m.Add(r, n);
+        var a2 = m.Add(a1, r);
+        var a3 = m.Add(a2, a1);
+        var p = m.MaxPool(m.MaxPool(a3, 2), 2);
+        var dw = p;
+        for (int i = 0; i < 3; i++)
+            dw = m.Operator("Conv", [dw, m.Parameter($"dw{i}.weight", 64, 1, 3, 3)], new Dictionary<string, object>
+            {
+                ["kernel_shape"] = new long[] { 3, 3 }, ["pads"] = new long[] { 1, 1, 1, 1 }, ["group"] = 64L,
+            });
+        var logits = m.Linear(m.Operator("Flatten", [m.GlobalAveragePool(dw)]), 10);
+        m.CrossEntropy(logits, labels);
+        return m.Build();
+    }
+
+    /// <summary>
+    /// A transformer block's kernels at GPT-2's sizes, written as exporters write them: weights transposed by Transpose
+    /// ops, GEMMs with broadcast bias additions, heads split by Reshape and Transpose, Softmax, GELU and a sigmoid,
+    /// LayerNormalization, products and a mean.
+    /// </summary>
+    internal static ComputationGraph Transformer()
+    {
+        var m = new ModelBuilder("cpu-profile-transformer");
+        var x = m.Input("x", 4, 128, 768);
+        var labels = m.Labels("labels", 4);
+        var weight = m.Operator("Transpose", [m.Parameter("in.weight_t", 1536, 768)], new Dictionary<string, object> { ["perm"] = new long[] { 1, 0 } });
+        var projected = m.Operator("MatMul", [x, weight]);
+        var biased = m.Operator("Add", [m.Operator("Add", [projected, m.Parameter("in.bias", 1536)]), m.Parameter("in.bias2", 1536)]);
+        var heads = m.Operator("Reshape", [biased, m.IntConstant("heads.shape", 4, 128, 12, 128)]);
+        var swap = new Dictionary<string, object> { ["perm"] = new long[] { 0, 2, 1, 3 } };
+        var scores = m.Operator("Transpose", [heads], swap);
+        for (int i = 0; i < 3; i++) scores = m.Operator("Softmax", [scores], new Dictionary<string, object> { ["axis"] = -1L });
+        var merged = m.Operator("Reshape", [m.Operator("Transpose", [scores], new Dictionary<string, object>(swap)), m.IntConstant("merged.shape", 4, 128, 1536)]);
+        var hidden = m.Operator("MatMul", [m.Operator("MatMul", [merged, m.Parameter("mid.weight", 1536, 1536)]), m.Parameter("out.weight", 1536, 768)]);
+        var act = m.Operator("Sigmoid", [m.Operator("Gelu", [m.Operator("Gelu", [hidden])])]);
+        var ln = act;
+        for (int i = 0; i < 3; i++)
+            ln = m.Operator("LayerNormalization", [ln, m.Parameter($"ln{i}.weight", 768), m.Parameter($"ln{i}.bias", 768)],
+                new Dictionary<string, object> { ["axis"] = -1L, ["epsilon"] = 1e-5 }, outputCount: 3);
+        var product = m.Operator("Mul", [m.Operator("Mul", [ln, act]), ln]);
+        var pooled = m.Operator("ReduceMean", [product], new Dictionary<string, object> { ["axes"] = new long[] { 1 }, ["keepdims"] = 0L });
+        m.CrossEntropy(pooled, labels);
+        return m.Build();
+    }
+
+    /// <summary>A chain of ReLUs on eight elements: each costs the fixed price of a kernel and nothing else.</summary>
+    internal static ComputationGraph TinyChain()
+    {
+        var m = new ModelBuilder("cpu-profile-tiny");
+        var y = m.Input("x", 1, 8);
+        var labels = m.Labels("labels", 1);
+        for (int i = 0; i < 40; i++) y = m.Relu(y);
+        m.CrossEntropy(y, labels);
+        return m.Build();
+    }
+
+    private static string ProcessorName()
+    {
+        try
+        {
+            if (OperatingSystem.IsLinux() && File.Exists("/proc/cpuinfo"))
+                foreach (var line in File.ReadLines("/proc/cpuinfo"))
+                    if (line.StartsWith("model name", StringComparison.Ordinal) && line.IndexOf(':') is > 0 and var colon)
+                        return line[(colon + 1)..].Trim();
+        }
+        catch (IOException) { }
+        return RuntimeInformation.ProcessArchitecture.ToString();
+    }
+
+    private static long? PhysicalMemory()
+    {
+        long total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return total > 0 ? total : null;
+    }
+}
