@@ -92,11 +92,11 @@ internal sealed class BatchNormalizationOp : Operator
             for (int ch = from; ch < to; ch++)
             {
                 float inv = (float)(1.0 / Math.Sqrt(stats.Variance[ch] + eps)), mu = (float)stats.Mean[ch];
-                float a = gamma[ch] * inv, b0 = beta[ch] - mu * a;
+                float a = gamma[ch] * inv;
                 for (int b = 0; b < n; b++)
                 {
                     int o = (b * c + ch) * area;
-                    Affine.Apply(xs.Slice(o, area), xs.Slice(o, area), a, 0f, b0, ys.Slice(o, area), accumulate: false);
+                    Affine.ApplyCentered(xs.Slice(o, area), mu, xs.Slice(o, area), a, 0f, beta[ch], ys.Slice(o, area));
                 }
             }
         });
@@ -153,15 +153,16 @@ internal sealed class BatchNormalizationOp : Operator
                 var dx = new Span<float>((float*)gxp, length);
                 for (int ch = from; ch < to; ch++)
                 {
-                    // dx = γ·inv/M · (M·g − Σg − x̂·Σ(g·x̂)) = b·g + a·x + k, with x̂ = (x − μ)·inv.
-                    double inv = 1.0 / Math.Sqrt(stats.Variance[ch] + eps), mu = stats.Mean[ch], gamma = scale.Span[ch];
-                    double a = -gamma * inv * inv * inv * stats.SumGCentered[ch] / count;
+                    // dx = γ·inv/M · (M·g − Σg − x̂·Σ(g·x̂)) = a·(x − μ) + b·g + k, with x̂ = (x − μ)·inv.
+                    double inv = 1.0 / Math.Sqrt(stats.Variance[ch] + eps), gamma = scale.Span[ch];
+                    float a = (float)(-gamma * inv * inv * inv * stats.SumGCentered[ch] / count);
                     float b = (float)(gamma * inv);
-                    float k = (float)(-gamma * inv * stats.SumG[ch] / count - a * mu);
+                    float k = (float)(-gamma * inv * stats.SumG[ch] / count);
+                    float mu = (float)stats.Mean[ch];
                     for (int i = 0; i < n; i++)
                     {
                         int o = (i * c + ch) * area;
-                        Affine.Apply(xs.Slice(o, area), gs.Slice(o, area), (float)a, b, k, dx.Slice(o, area), accumulate: false);
+                        Affine.ApplyCentered(xs.Slice(o, area), mu, gs.Slice(o, area), a, b, k, dx.Slice(o, area));
                     }
                 }
             });
