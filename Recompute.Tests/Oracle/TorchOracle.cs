@@ -31,7 +31,15 @@ internal static class TorchOracle
     public static (string Onnx, Dictionary<string, NamedArray> Arrays) Export(string name) =>
         Exports.GetOrAdd(name, n => new Lazy<(string, Dictionary<string, NamedArray>)>(() =>
         {
-            System.IO.Directory.CreateDirectory(Directory);
+            lock (Exports)
+            {
+                if (!System.IO.Directory.Exists(Directory))
+                {
+                    System.IO.Directory.CreateDirectory(Directory);
+                    // ResNet-18's export and gradients are some 200 MB: gone with the test process.
+                    AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { } };
+                }
+            }
             string script = Path.Combine(Support.Paths.RepoRoot, "Recompute.Tests", "Oracle", "torch_oracle.py");
             var (code, output) = Run($"\"{script}\" {n} \"{Directory}\"");
             if (code != 0) throw new InvalidOperationException($"torch_oracle.py {n} failed ({code}): {output}");
