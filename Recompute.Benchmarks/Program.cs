@@ -33,6 +33,7 @@ public static class Program
             ["sample-graphs"] = SampleGraphFiles.Write,
             ["training"] = TrainingThroughputTable.Table,
             ["device-profile"] = DeviceProfileTable.Table,
+            ["vs-torch"] = VsTorchTable.Table,
         };
 
     public static int Main(string[] args)
@@ -77,6 +78,9 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
     public IReadOnlyList<string>? Graphs { get; init; }
     public IReadOnlyList<double>? Fractions { get; init; }
 
+    /// <summary><c>--ops</c> (a flag): tables that can also print a per-op split of their timings.</summary>
+    public bool Ops { get; init; }
+
     public static QuickTableOptions Parse(string[] args)
     {
         IReadOnlyList<int> threads = new[] { 1, 2 };
@@ -84,8 +88,10 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
         bool secondsGiven = false;
         IReadOnlyList<string>? graphs = null;
         IReadOnlyList<double>? fractions = null;
+        bool ops = false;
         for (int i = 0; i < args.Length; i++)
         {
+            if (args[i] == "--ops") { ops = true; continue; }
             string value = i + 1 < args.Length ? args[i + 1] : throw new FormatException($"{args[i]} needs a value");
             switch (args[i])
             {
@@ -110,6 +116,6 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
             }
             i++;
         }
-        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions, SecondsGiven = secondsGiven };
+        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions, SecondsGiven = secondsGiven, Ops = ops };
     }
 }

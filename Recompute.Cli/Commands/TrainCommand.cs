@@ -30,6 +30,7 @@ public sealed class TrainCommand : CliCommand
     private readonly Option<int> _batches = CliOptions.Int("--batches", "distinct synthetic batches cycled through (1: a fixed batch the model can fit)", 1, 1, 1_000_000, "K");
     private readonly Option<double?> _timeLimit = CliOptions.OptionalDouble("--time-limit", "seconds for the solver " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
     private readonly Option<string> _format = CliOptions.Format();
+    private readonly Option<int?> _threads = CliOptions.OptionalInt("--threads", "threads per runtime kernel (default: all processors); results do not depend on it", 1, 1024);
     private readonly DataInput _data = new();
     private readonly Option<string?> _save = CliOptions.Text("--save", "FILE.onnx", "write the trained model: the ONNX graph with the trained weights as initializers");
 
@@ -39,7 +40,7 @@ public sealed class TrainCommand : CliCommand
         "float inputs standard normal, labels and indices uniform integers. Weights: an ONNX file's initializers, else from --seed.")
     {
         Arguments.Add(_input.Graph);
-        Add(_budget, _steps, _data.Data, _save, _input.Batch, _input.TimeFile, _verify, _solver, _seed, _lr, _optimizer, _batches, _timeLimit, _format);
+        Add(_budget, _steps, _data.Data, _save, _input.Batch, _input.TimeFile, _verify, _solver, _seed, _lr, _optimizer, _batches, _timeLimit, _format, _threads);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -79,6 +80,8 @@ public sealed class TrainCommand : CliCommand
             stdout.WriteLine($"budget     {Bytes(budget)}, solver {TerminalText.Escape(solver)}");
         }
         TrainingReport report;
+        int previousThreads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
+        Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         // On a terminal: planning, then the step and its loss, with the elapsed time (silent when piped or with --format json).
         using var status = LiveStatus.Begin(context, table, $"planning with {solver} under {ByteSize.Format(budget)}, then {steps} step{(steps == 1 ? "" : "s")}");
         try
@@ -110,6 +113,7 @@ public sealed class TrainCommand : CliCommand
             stderr.WriteLine($"recompute train: {TerminalText.Escape($"{path}: {e.Message}")}");
             return ExitCodes.BadInput;
         }
+        finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = previousThreads; }
 
         status.Dispose();
         if (save is not null) report.Session!.SaveOnnx(save);

@@ -111,10 +111,8 @@ public static class OpCosts
         if (Views.Of(g, n) is not null) return OpWork.None;
         var cls = ClassOf(g, n);
         double bytes = n.Bytes;
-        // The statistics outputs of a normalisation (running mean and variance, LayerNorm's Mean and InvStdDev) are
-        // kernels of their own in the runtime, each reading the input for the statistics; other outputs come with output 0.
-        if (n.OutputIndex > 0)
-            return cls == CostClass.Normalization && n.Inputs.Length > 0 ? new OpWork(flops, bytes + g[n.Inputs[0]].Bytes, cls) : new OpWork(flops, bytes, cls, 0);
+        // Secondary outputs (running statistics, LayerNorm's Mean and InvStdDev, masks) come with output 0's pass.
+        if (n.OutputIndex > 0) return new OpWork(flops, bytes, cls, 0);
         foreach (int p in Distinct(n.Inputs)) bytes += g[p].Bytes;
         // A training-mode normalisation reads its input once for the statistics and once to normalise it.
         if (cls == CostClass.Normalization && n.Inputs.Length > 0) bytes += g[n.Inputs[0]].Bytes;

@@ -183,6 +183,9 @@ public sealed partial class TrainingSession
     /// <summary>Steps run so far.</summary>
     public int StepsRun { get; private set; }
 
+    /// <summary>What the executor measured in the last step (per-op seconds for profiles); null before the first step.</summary>
+    internal ExecutionResult? LastExecution { get; private set; }
+
     /// <summary>Runs one training step on the next synthetic batch (deterministic from the seed; see <see cref="TrainingOptions.SyntheticBatches"/>).</summary>
     /// <exception cref="OperationCanceledException">Cancelled between two schedule steps; the parameters are then unchanged.</exception>
     public TrainingStepResult Step(CancellationToken cancellation = default)
@@ -200,6 +203,7 @@ public sealed partial class TrainingSession
         int step = StepsRun + 1;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var run = _executor.Run(Schedule, batch, DeterministicRandom.Derive((ulong)_seed, "dropout", step), cancellation);
+        LastExecution = run;
         cancellation.ThrowIfCancellationRequested();
         if (_clip is { } clip) ClipGradients(clip);
         _optimizer.Update(Model);

@@ -216,4 +216,28 @@ internal static class Affine
             Unsafe.Add(ref pd, i) = accumulate ? Unsafe.Add(ref pd, i) + v : v;
         }
     }
+
+    /// <summary>dst = a·(x − μ) + b·y + k element-wise: the centred form keeps the cancellation of x against μ exact
+    /// before scaling, so a normalisation's rounding is relative to x − μ, not to μ.</summary>
+    public static void ApplyCentered(ReadOnlySpan<float> x, float mu, ReadOnlySpan<float> y, float a, float b, float k, Span<float> dst)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float pd = ref MemoryMarshal.GetReference(dst);
+        int length = dst.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vm = Vector512.Create(mu); var va = Vector512.Create(a); var vb = Vector512.Create(b); var vk = Vector512.Create(k);
+            for (; i <= length - 16; i += 16)
+                ((Vector512.LoadUnsafe(ref px, (nuint)i) - vm) * va + Vector512.LoadUnsafe(ref py, (nuint)i) * vb + vk).StoreUnsafe(ref pd, (nuint)i);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vm = Vector256.Create(mu); var va = Vector256.Create(a); var vb = Vector256.Create(b); var vk = Vector256.Create(k);
+            for (; i <= length - 8; i += 8)
+                ((Vector256.LoadUnsafe(ref px, (nuint)i) - vm) * va + Vector256.LoadUnsafe(ref py, (nuint)i) * vb + vk).StoreUnsafe(ref pd, (nuint)i);
+        }
+        for (; i < length; i++)
+            Unsafe.Add(ref pd, i) = (Unsafe.Add(ref px, i) - mu) * a + Unsafe.Add(ref py, i) * b + k;
+    }
 }

@@ -1,4 +1,8 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Recompute.Planner.Graph;
+using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Ops;
@@ -7,17 +11,30 @@ namespace Recompute.Runtime.Ops;
 /// The scalar rule of an element-wise unary operator. Its derivative is written from the output when
 /// <see cref="FromOutput"/> (as <see cref="SavedTensors"/> says the backward reads it), else from the input.
 /// </summary>
-internal interface IUnaryRule
+internal interface IUnaryRule<TSelf> where TSelf : IUnaryRule<TSelf>
 {
     static abstract float Apply(float x);
-    /// <summary>True when <see cref="Grad"/> takes the output y, false when it takes the input x.</summary>
+    /// <summary>True when <see cref="Grad(float, float)"/> takes the output y, false when it takes the input x.</summary>
     static abstract bool FromOutput { get; }
     /// <summary>The input gradient from the output gradient <paramref name="g"/> and y (or x, see <see cref="FromOutput"/>).</summary>
     static abstract float Grad(float v, float g);
+
+    /// <summary>y[i] = Apply(x[i]) over a range; rules with an exact vector form override it (each element's bits are
+    /// those of the scalar rule, so a recomputation matches whatever the buffer's alignment).</summary>
+    static virtual void Apply(ReadOnlySpan<float> x, Span<float> y)
+    {
+        for (int i = 0; i < y.Length; i++) y[i] = TSelf.Apply(x[i]);
+    }
+
+    /// <summary>dx[i] = Grad(v[i], g[i]) over a range (see the span form of <see cref="Apply(ReadOnlySpan{float}, Span{float})"/>).</summary>
+    static virtual void Grad(ReadOnlySpan<float> v, ReadOnlySpan<float> g, Span<float> dx)
+    {
+        for (int i = 0; i < dx.Length; i++) dx[i] = TSelf.Grad(v[i], g[i]);
+    }
 }
 
 /// <summary>Relu, Sqrt, Erf, Tanh, Sigmoid, Exp, Neg.</summary>
-internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, IUnaryRule
+internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, IUnaryRule<TRule>
 {
     private readonly bool _reads;
 
@@ -26,8 +43,8 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
 
     public override void Forward(OpCall call, Tensor output)
     {
-        var x = call.Input(0).Span; var y = output.Span;
-        for (int i = 0; i < y.Length; i++) y[i] = TRule.Apply(x[i]);
+        var x = call.Input(0);
+        ParallelRanges.For(output.Length, 2L * output.Length, (from, to) => TRule.Apply(x.Span[from..to], output.Span[from..to]));
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
@@ -44,54 +61,70 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
             for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(TRule.Apply(x[i]), g[i]);
             return;
         }
-        var v = TRule.FromOutput ? call.Output().Span : call.Input(0).Span;
-        for (int i = 0; i < gradInput.Length; i++) gradInput[i] = TRule.Grad(v[i], g[i]);
+        var v = TRule.FromOutput ? call.Output() : call.Input(0);
+        GradOver(v, g, gradInput);
+    }
+
+    private static unsafe void GradOver(Tensor v, ReadOnlySpan<float> g, Span<float> gradInput)
+    {
+        fixed (float* pg = g)
+        fixed (float* pd = gradInput)
+        {
+            nint gp = (nint)pg, dp = (nint)pd;
+            int length = gradInput.Length;
+            ParallelRanges.For(length, 3L * length, (from, to) =>
+                TRule.Grad(v.Span[from..to], new ReadOnlySpan<float>((float*)gp + from, to - from), new Span<float>((float*)dp + from, to - from)));
+        }
     }
 }
 
-internal struct ReluRule : IUnaryRule
+internal struct ReluRule : IUnaryRule<ReluRule>
 {
     public static float Apply(float x) => x > 0f ? x : 0f;
     public static bool FromOutput => true;
     public static float Grad(float y, float g) => y > 0f ? g : 0f;
+
+    public static void Apply(ReadOnlySpan<float> x, Span<float> y) => VectorRules.Clamp(x, 0f, float.PositiveInfinity, y);
+
+    public static void Grad(ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx) => VectorRules.PassWhere(y, 0f, float.PositiveInfinity, g, dx, lowInclusive: false);
 }
 
-internal struct SqrtRule : IUnaryRule
+internal struct SqrtRule : IUnaryRule<SqrtRule>
 {
     public static float Apply(float x) => MathF.Sqrt(x);
     public static bool FromOutput => true;
     public static float Grad(float y, float g) => g * 0.5f / y;
 }
 
-internal struct ErfRule : IUnaryRule
+internal struct ErfRule : IUnaryRule<ErfRule>
 {
     public static float Apply(float x) => (float)Erf.Of(x);
     public static bool FromOutput => false;
     public static float Grad(float x, float g) => g * (float)(2.0 / Math.Sqrt(Math.PI) * Math.Exp(-(double)x * x));
 }
 
-internal struct TanhRule : IUnaryRule
+internal struct TanhRule : IUnaryRule<TanhRule>
 {
     public static float Apply(float x) => MathF.Tanh(x);
     public static bool FromOutput => true;
     public static float Grad(float t, float g) => g * (1f - t * t);
 }
 
-internal struct SigmoidRule : IUnaryRule
+internal struct SigmoidRule : IUnaryRule<SigmoidRule>
 {
     public static float Apply(float x) => 1f / (1f + MathF.Exp(-x));
     public static bool FromOutput => true;
     public static float Grad(float s, float g) => g * s * (1f - s);
 }
 
-internal struct ExpRule : IUnaryRule
+internal struct ExpRule : IUnaryRule<ExpRule>
 {
     public static float Apply(float x) => MathF.Exp(x);
     public static bool FromOutput => true;
     public static float Grad(float y, float g) => g * y;
 }
 
-internal struct NegRule : IUnaryRule
+internal struct NegRule : IUnaryRule<NegRule>
 {
     public static float Apply(float x) => -x;
     public static bool FromOutput => false;
@@ -126,15 +159,14 @@ internal sealed class ClipOp : Operator
     public override void Forward(OpCall call, Tensor output)
     {
         var (lo, hi) = Bounds(call);
-        var x = call.Input(0).Span; var y = output.Span;
-        for (int i = 0; i < y.Length; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+        var x = call.Input(0);
+        ParallelRanges.For(output.Length, 2L * output.Length, (from, to) => VectorRules.Clamp(x.Span[from..to], lo, hi, output.Span[from..to]));
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var (lo, hi) = Bounds(call);
-        var x = call.Input(0).Span;
-        for (int i = 0; i < gradInput.Length; i++) gradInput[i] = x[i] >= lo && x[i] <= hi ? g[i] : 0f;
+        VectorRules.PassWhere(call.Input(0).Span, lo, hi, g, gradInput, lowInclusive: true);
     }
 }
 
@@ -153,4 +185,77 @@ internal sealed class CastOp : Operator
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput) => g.CopyTo(gradInput);
+}
+
+/// <summary>Exact vector forms of the piecewise-linear rules (ReLU, Clip): comparisons and selects only, so every
+/// element has the bits of its scalar rule.</summary>
+internal static class VectorRules
+{
+    /// <summary>y = x &lt; lo ? lo : x &gt; hi ? hi : x (a NaN passes through).</summary>
+    public static void Clamp(ReadOnlySpan<float> x, float lo, float hi, Span<float> y)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        int length = y.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vlo = Vector512.Create(lo); var vhi = Vector512.Create(hi);
+            for (; i <= length - 16; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref px, (nuint)i);
+                v = Vector512.ConditionalSelect(Vector512.LessThan(v, vlo), vlo, Vector512.ConditionalSelect(Vector512.GreaterThan(v, vhi), vhi, v));
+                v.StoreUnsafe(ref py, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+            for (; i <= length - 8; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref px, (nuint)i);
+                v = Vector256.ConditionalSelect(Vector256.LessThan(v, vlo), vlo, Vector256.ConditionalSelect(Vector256.GreaterThan(v, vhi), vhi, v));
+                v.StoreUnsafe(ref py, (nuint)i);
+            }
+        }
+        for (; i < length; i++)
+        {
+            float v = Unsafe.Add(ref px, i);
+            Unsafe.Add(ref py, i) = v < lo ? lo : v > hi ? hi : v;
+        }
+    }
+
+    /// <summary>dx = g where v lies in the range (lo, hi] (or [lo, hi] when <paramref name="lowInclusive"/>), else 0.</summary>
+    public static void PassWhere(ReadOnlySpan<float> v, float lo, float hi, ReadOnlySpan<float> g, Span<float> dx, bool lowInclusive)
+    {
+        ref float pv = ref MemoryMarshal.GetReference(v);
+        ref float pg = ref MemoryMarshal.GetReference(g);
+        ref float pd = ref MemoryMarshal.GetReference(dx);
+        int length = dx.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vlo = Vector512.Create(lo); var vhi = Vector512.Create(hi);
+            for (; i <= length - 16; i += 16)
+            {
+                var x = Vector512.LoadUnsafe(ref pv, (nuint)i);
+                var low = lowInclusive ? Vector512.GreaterThanOrEqual(x, vlo) : Vector512.GreaterThan(x, vlo);
+                (low & Vector512.LessThanOrEqual(x, vhi) & Vector512.LoadUnsafe(ref pg, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+            for (; i <= length - 8; i += 8)
+            {
+                var x = Vector256.LoadUnsafe(ref pv, (nuint)i);
+                var low = lowInclusive ? Vector256.GreaterThanOrEqual(x, vlo) : Vector256.GreaterThan(x, vlo);
+                (low & Vector256.LessThanOrEqual(x, vhi) & Vector256.LoadUnsafe(ref pg, (nuint)i)).StoreUnsafe(ref pd, (nuint)i);
+            }
+        }
+        for (; i < length; i++)
+        {
+            float x = Unsafe.Add(ref pv, i);
+            bool pass = (lowInclusive ? x >= lo : x > lo) && x <= hi;
+            Unsafe.Add(ref pd, i) = pass ? Unsafe.Add(ref pg, i) : 0f;
+        }
+    }
 }

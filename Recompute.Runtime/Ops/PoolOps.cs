@@ -1,4 +1,5 @@
 using Recompute.Planner.Graph;
+using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Ops;
@@ -46,10 +47,16 @@ internal sealed class PoolOp : Operator
     public override void Forward(OpCall call, Tensor output)
     {
         var (planes, w) = Geometry(call);
-        var x = call.Input(0).Span; var y = output.Span;
-        int hw = w.H * w.W;
+        var input = call.Input(0);
         bool indices = _max && call.Node.OutputIndex == 1;
-        for (int p = 0; p < planes; p++)
+        // Planes are independent: each thread takes a range of them, with the serial arithmetic.
+        ParallelRanges.For(planes, input.Length, (from, to) => ForwardPlanes(call, w, input.Span, output.Span, indices, from, to));
+    }
+
+    private void ForwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> x, Span<float> y, bool indices, int from, int to)
+    {
+        int hw = w.H * w.W;
+        for (int p = from; p < to; p++)
         {
             var img = x.Slice(p * hw, hw);
             for (int oy = 0; oy < w.OutH; oy++)
@@ -100,13 +107,25 @@ internal sealed class PoolOp : Operator
         return arg;
     }
 
-    public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
+    public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var (planes, w) = Geometry(call);
+        var input = _max ? call.Input(0) : null;
+        fixed (float* pg = g)
+        fixed (float* pd = gradInput)
+        {
+            nint gp = (nint)pg, dp = (nint)pd;
+            int gLength = g.Length, dLength = gradInput.Length;
+            ParallelRanges.For(planes, dLength, (from, to) => BackwardPlanes(call, w, new ReadOnlySpan<float>((float*)gp, gLength),
+                input is null ? default : input.Span, new Span<float>((float*)dp, dLength), from, to));
+        }
+    }
+
+    private void BackwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> gradInput, int from, int to)
+    {
         int hw = w.H * w.W;
-        gradInput.Clear();
-        ReadOnlySpan<float> x = _max ? call.Input(0).Span : default;
-        for (int p = 0; p < planes; p++)
+        gradInput[(from * hw)..(to * hw)].Clear();
+        for (int p = from; p < to; p++)
         {
             var dimg = gradInput.Slice(p * hw, hw);
             for (int oy = 0; oy < w.OutH; oy++)

@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Tensors;
 
@@ -99,10 +102,15 @@ internal sealed class TransposeOp : Operator
                 for (int c0 = 0; c0 < cols; c0 += Tile)
                 {
                     int c1 = Math.Min(cols, c0 + Tile);
+                    // Whole 8 × 8 blocks through registers; the ragged edges of the tile element by element.
+                    int r8 = Avx.IsSupported ? r0 + (r1 - r0) / 8 * 8 : r0, c8 = Avx.IsSupported ? c0 + (c1 - c0) / 8 * 8 : c0;
+                    for (int r = r0; r < r8; r += 8)
+                        for (int c = c0; c < c8; c += 8)
+                            Transpose8x8(src, srcBase + c * srcColStep + r, srcColStep, dst, dstBase + r * dstRowStep + c, dstRowStep);
                     for (int c = c0; c < c1; c++)
                     {
                         int from = srcBase + c * srcColStep, to = dstBase + c;
-                        for (int r = r0; r < r1; r++) dst[to + r * dstRowStep] = src[from + r];
+                        for (int r = c < c8 ? r8 : r0; r < r1; r++) dst[to + r * dstRowStep] = src[from + r];
                     }
                 }
             }
@@ -114,6 +122,39 @@ internal sealed class TransposeOp : Operator
                 idx[d] = 0;
             }
         }
+    }
+
+    /// <summary>dst[j·dstStride + i] = src[i·srcStride + j] for an 8 × 8 block: eight loads, the usual unpack / shuffle /
+    /// 128-bit permute network, eight stores (a pure move, so the values are bitwise those of the scalar copy).</summary>
+    private static void Transpose8x8(ReadOnlySpan<float> src, int from, int srcStride, Span<float> dst, int to, int dstStride)
+    {
+        if (from + 7 * srcStride + 8 > src.Length || to + 7 * dstStride + 8 > dst.Length) throw new ArgumentOutOfRangeException(nameof(from));
+        ref float ps = ref MemoryMarshal.GetReference(src);
+        ref float pd = ref MemoryMarshal.GetReference(dst);
+        var a0 = Vector256.LoadUnsafe(ref ps, (nuint)from);
+        var a1 = Vector256.LoadUnsafe(ref ps, (nuint)(from + srcStride));
+        var a2 = Vector256.LoadUnsafe(ref ps, (nuint)(from + 2 * srcStride));
+        var a3 = Vector256.LoadUnsafe(ref ps, (nuint)(from + 3 * srcStride));
+        var a4 = Vector256.LoadUnsafe(ref ps, (nuint)(from + 4 * srcStride));
+        var a5 = Vector256.LoadUnsafe(ref ps, (nuint)(from + 5 * srcStride));
+        var a6 = Vector256.LoadUnsafe(ref ps, (nuint)(from + 6 * srcStride));
+        var a7 = Vector256.LoadUnsafe(ref ps, (nuint)(from + 7 * srcStride));
+        var t0 = Avx.UnpackLow(a0, a1); var t1 = Avx.UnpackHigh(a0, a1);
+        var t2 = Avx.UnpackLow(a2, a3); var t3 = Avx.UnpackHigh(a2, a3);
+        var t4 = Avx.UnpackLow(a4, a5); var t5 = Avx.UnpackHigh(a4, a5);
+        var t6 = Avx.UnpackLow(a6, a7); var t7 = Avx.UnpackHigh(a6, a7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref pd, (nuint)to);
+        Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref pd, (nuint)(to + dstStride));
+        Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref pd, (nuint)(to + 2 * dstStride));
+        Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref pd, (nuint)(to + 3 * dstStride));
+        Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref pd, (nuint)(to + 4 * dstStride));
+        Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref pd, (nuint)(to + 5 * dstStride));
+        Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref pd, (nuint)(to + 6 * dstStride));
+        Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref pd, (nuint)(to + 7 * dstStride));
     }
 }
 

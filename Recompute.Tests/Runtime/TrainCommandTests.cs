@@ -62,6 +62,25 @@ public class TrainCommandTests
         Assert.True(r.GetProperty("storeAllStepSeconds").GetDouble() > 0);
     }
 
+    /// <summary>--threads sets the runtime's kernel threads; each element is computed by one thread in a fixed order, so
+    /// one thread and two give the same losses bit for bit.</summary>
+    [Fact]
+    public void Threads_DoNotChangeTheLosses()
+    {
+        using var dir = new TempFolder();
+        var path = WriteCnn(dir, depth: 3);
+        double[] Losses(string threads)
+        {
+            var (code, stdout, stderr) = Run("train", path, "--budget", "60%", "--steps", "3", "--format", "json", "--threads", threads);
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(stdout);
+            Assert.Equal(doc.RootElement.GetProperty("predictedPeakBytes").GetInt64(), doc.RootElement.GetProperty("measuredPeakBytes").GetInt64());
+            return doc.RootElement.GetProperty("loss").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        }
+        Assert.Equal(Losses("1"), Losses("2"));
+        Assert.Equal(2, Run("train", path, "--budget", "60%", "--threads", "0").Code);
+    }
+
     [Fact]
     public void TablePrintsLossPerStepAndTheComparison()
     {

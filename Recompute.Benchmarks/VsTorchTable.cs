@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Globalization;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
+using Recompute.Runtime.Execution;
+using Recompute.Runtime.Kernels;
+
+namespace Recompute.Benchmarks;
+
+/// <summary>
+/// The runtime against PyTorch on the same CPU: one store-all training step (forward, backward, Adam at 1e-4) of the
+/// same model at the same batch on each side, with 1 and 2 threads. PyTorch runs in a child process
+/// (<c>vs_torch.py</c> under <c>/usr/bin/python3</c>, Debian's python3-torch) that takes one step per request, so the
+/// two sides alternate step by step and share whatever load the machine carries. Ratio = runtime / PyTorch medians.
+/// <c>--ops</c> adds the runtime's per-op split of its median step.
+/// </summary>
+public static class VsTorchTable
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>The Python interpreter with torch (Debian's; the first python3 on PATH may be another).</summary>
+    public const string Python = "/usr/bin/python3";
+
+    private sealed record Model(string Name, string TorchName, int Batch, Func<ComputationGraph> Load);
+
+    private static IReadOnlyList<Model> Models() =>
+    [
+        new("ResNet-18 b8", "resnet18", 8, () => GraphLoader.Load(RepositoryPaths.Graph("resnet18-b32.onnx"), new GraphLoadOptions { Batch = 8 })),
+        new("MobileNetV2 b8", "mobilenet_v2", 8, () => GraphLoader.Load(RepositoryPaths.Graph("mobilenetv2-b64.onnx"), new GraphLoadOptions { Batch = 8 })),
+        new("GPT-2 2 layers, 128 tokens", "gpt2-2l", 1, () => GraphLoader.Load(RepositoryPaths.Graph("gpt2-2l-t128.onnx"))),
+    ];
+
+    public static void Table(QuickTableOptions options)
+    {
+        if (!File.Exists(Python))
+        {
+            Console.Error.WriteLine($"vs-torch needs {Python} with torch and torchvision (apt-get install python3-torch python3-torchvision libopenblas0-pthread)");
+            return;
+        }
+        var models = Models().Where(m => options.Graphs is null || options.Graphs.Any(g => m.TorchName.StartsWith(g, StringComparison.OrdinalIgnoreCase))).ToList();
+        using var torch = new TorchPeer(Path.Combine(RepositoryPaths.Root, "Recompute.Benchmarks", "vs_torch.py"));
+        Console.WriteLine($"Store-all training step (forward, backward, Adam 1e-4), runtime and PyTorch {torch.Version} alternating step by step; medians after one warm-up step each.");
+        Console.WriteLine($"load average at start: {LoadAverage()}");
+        Console.WriteLine("| model | threads | runtime s (median) | PyTorch s (median) | runtime / PyTorch | runtime best | PyTorch best | steps |");
+        Console.WriteLine("|:--|---:|---:|---:|---:|---:|---:|---:|");
+        var profiles = new List<string>();
+        int previous = KernelOptions.MaxDegreeOfParallelism;
+        try
+        {
+            foreach (var model in models)
+            {
+                var graph = model.Load();
+                torch.Send($"setup {model.TorchName} {model.Batch}", "ready");
+                foreach (int threads in options.Threads)
+                {
+                    KernelOptions.MaxDegreeOfParallelism = threads;
+                    torch.Send($"threads {threads}", "ok");
+                    var session = TrainingSession.Create(graph, new TrainingOptions { Optimizer = new Adam(1e-4), CheckRecomputation = false });
+                    using var batch = TrainingBatch.Synthetic(graph, session.Arena, 1, 1);
+                    session.Step(batch);
+                    torch.Step();
+                    var ours = new List<double>();
+                    var theirs = new List<double>();
+                    var ops = new List<IReadOnlyDictionary<string, double>>();
+                    var clock = Stopwatch.StartNew();
+                    do
+                    {
+                        var t = Stopwatch.StartNew();
+                        session.Step(batch);
+                        ours.Add(t.Elapsed.TotalSeconds);
+                        ops.Add(session.LastExecution!.OpSeconds);
+                        theirs.Add(torch.Step());
+                    } while (clock.Elapsed.TotalSeconds < options.SecondsPerRow || ours.Count < 3);
+                    double mine = Median(ours), peer = Median(theirs);
+                    Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2:F3} | {3:F3} | {4:F2} | {5:F3} | {6:F3} | {7} |",
+                        model.Name, threads, mine, peer, mine / peer, ours.Min(), theirs.Min(), ours.Count));
+                    if (options.Ops)
+                    {
+                        var median = ops[ours.IndexOf(ours.OrderBy(v => v).ElementAt(ours.Count / 2))];
+                        profiles.Add($"{model.Name}, {threads} thread(s), runtime op seconds of the median step: " +
+                            string.Join(", ", median.OrderByDescending(kv => kv.Value).Select(kv => string.Format(Inv, "{0} {1:F3}", kv.Key, kv.Value))));
+                    }
+                }
+            }
+        }
+        finally { KernelOptions.MaxDegreeOfParallelism = previous; }
+        Console.WriteLine($"load average at end: {LoadAverage()}");
+        foreach (var line in profiles) Console.WriteLine(line);
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
+    /// <summary>The PyTorch child process, driven one command per line.</summary>
+    private sealed class TorchPeer : IDisposable
+    {
+        private readonly Process _process;
+
+        public TorchPeer(string script)
+        {
+            var start = new ProcessStartInfo(Python, $"\"{script}\"")
+            {
+                RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false,
+            };
+            // One thread pool per side: PyTorch's OpenMP threads follow set_num_threads, not the environment.
+            start.Environment["OMP_NUM_THREADS"] = "1";
+            _process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {Python}");
+            Version = Send("version", null);
+        }
+
+        public string Version { get; }
+
+        public double Step() => double.Parse(Send("step", null), Inv);
+
+        public string Send(string command, string? expected)
+        {
+            _process.StandardInput.WriteLine(command);
+            _process.StandardInput.Flush();
+            string reply = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException($"PyTorch exited on '{command}'");
+            if (reply.StartsWith("error", StringComparison.Ordinal) || (expected is not null && reply != expected))
+                throw new InvalidOperationException($"PyTorch answered '{reply}' to '{command}'");
+            return reply;
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                _process.StandardInput.WriteLine("quit");
+                _process.StandardInput.Flush();
+                if (!_process.WaitForExit(10_000)) _process.Kill();
+            }
+            catch (IOException) { }
+            _process.Dispose();
+        }
+    }
+}
