@@ -68,6 +68,21 @@ public static class DeviceProfileTable
                 if (m > 0.01 * measured.TotalForwardSeconds && off > worstOff) { worstOff = off; worst = group.Key; }
                 Console.WriteLine($"| {group.Key} | {group.Count()} | {p:0.0000} | {m:0.0000} | {p / m:0.00} | {median:0.00} |");
             }
+            // Backward tasks by the kind of kernel that takes most of their predicted time.
+            Console.WriteLine();
+            Console.WriteLine("| backward tasks by main kernel | tasks | predicted (s) | measured (s) | ratio |");
+            Console.WriteLine("|---|---:|---:|---:|---:|");
+            var flops = graph.Nodes.Select(n => n.Time).ToArray();
+            var needsGradient = OpCosts.NeedsGradient(graph);
+            var byClass = graph.Nodes.Where(n => n.IsPlanned && measured.BackwardSeconds[n.Id] > 0)
+                .Select(n => (Node: n, Works: OpCosts.Backward(graph, n, flops, needsGradient).ToArray()))
+                .Where(t => t.Works.Length > 0)
+                .GroupBy(t => t.Works.OrderByDescending(w => profile.Seconds(w, t.Node.DType, true)).First().Class);
+            foreach (var group in byClass.OrderByDescending(g => g.Sum(t => measured.BackwardSeconds[t.Node.Id])))
+            {
+                double p = group.Sum(t => predicted[t.Node.Id].BackwardTime), m = group.Sum(t => measured.BackwardSeconds[t.Node.Id]);
+                Console.WriteLine($"| {DeviceProfileFile.ClassName(group.Key)} | {group.Count()} | {p:0.0000} | {m:0.0000} | {p / m:0.00} |");
+            }
             double pf = predicted.Nodes.Where(n => n.IsPlanned).Sum(n => n.Time), pb = predicted.Nodes.Where(n => n.IsPlanned).Sum(n => n.BackwardTime);
             Console.WriteLine();
             Console.WriteLine($"forward {pf:0.000} s predicted / {measured.TotalForwardSeconds:0.000} s measured ({pf / measured.TotalForwardSeconds:0.00}); " +

@@ -10,7 +10,7 @@ namespace Recompute.Cli.Commands;
 /// The device whose seconds a command plans in: <c>--device NAME|FILE</c>, else the <c>RECOMPUTE_DEVICE</c>
 /// environment variable, else <c>cpu</c> (this machine, measured once and cached). <c>flop</c> keeps the FLOP model.
 /// </summary>
-internal static class DeviceChoice
+public static class DeviceChoice
 {
     /// <summary>The environment variable that sets the default device.</summary>
     public const string Variable = "RECOMPUTE_DEVICE";

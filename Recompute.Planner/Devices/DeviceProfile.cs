@@ -93,6 +93,7 @@ public sealed record DeviceProfile
         ArgumentNullException.ThrowIfNull(graph);
         if (!CanApply(graph)) return graph;
         var flops = graph.Nodes.Select(n => n.Time).ToArray();
+        var needsGradient = OpCosts.NeedsGradient(graph);
         var nodes = ImmutableArray.CreateBuilder<Node>(graph.Count);
         foreach (var n in graph.Nodes)
         {
@@ -100,7 +101,7 @@ public sealed record DeviceProfile
             if (n.IsPlanned)
             {
                 forward = Seconds(OpCosts.Forward(graph, n, flops[n.Id]), n.DType, backward: false);
-                foreach (var w in OpCosts.Backward(graph, n, flops)) backward += Seconds(w, n.DType, backward: true);
+                foreach (var w in OpCosts.Backward(graph, n, flops, needsGradient)) backward += Seconds(w, n.DType, backward: true);
             }
             nodes.Add(new Node(n.Id, n.Name, n.Op, n.Kind, n.Inputs, n.Bytes, n.IsPlanned ? forward : n.Time, n.Shape, n.DType, n.Attributes,
                 n.OutputIndex, n.IsBackward, n.ForwardOf, n.BackwardNeeds, n.IsPlanned ? backward : n.BackwardTime, n.BackwardNeedsOutput) { SavedByRule = n.SavedByRule });

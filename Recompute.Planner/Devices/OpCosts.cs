@@ -162,29 +162,59 @@ public static class OpCosts
     /// <param name="g">The graph.</param>
     /// <param name="v">A planned forward tensor.</param>
     /// <param name="forwardFlops">Forward FLOPs by node id (the cost model's counts).</param>
-    public static IEnumerable<OpWork> Backward(ComputationGraph g, Node v, IReadOnlyList<double> forwardFlops)
+    public static IEnumerable<OpWork> Backward(ComputationGraph g, Node v, IReadOnlyList<double> forwardFlops) =>
+        Backward(g, v, forwardFlops, NeedsGradient(g));
+
+    /// <summary>The same, with <see cref="NeedsGradient"/> of the graph computed once by the caller.</summary>
+    public static IEnumerable<OpWork> Backward(ComputationGraph g, Node v, IReadOnlyList<double> forwardFlops, bool[] needsGradient)
     {
-        if (!v.IsPlanned || v.IsBackward || !ElementTypes.IsFloat(v.DType)) yield break;
+        if (!v.IsPlanned || v.IsBackward || !needsGradient[v.Id]) yield break;
         int contributions = 0;
         var seen = new HashSet<int>();
         foreach (int s in g.Successors(v.Id).ToArray())
         {
             if (!seen.Add(s)) continue;
             var reader = g[s];
-            if (!reader.IsPlanned || !ElementTypes.IsFloat(reader.DType)) continue;
+            // Readers without a gradient (a normalisation's running statistics, comparisons) send none back.
+            if (!needsGradient[s]) continue;
             for (int k = 0; k < reader.Inputs.Length; k++)
             {
                 if (reader.Inputs[k] != v.Id || !CarriesGradient(reader, k)) continue;
                 contributions++;
                 yield return Vjp(g, reader, k, forwardFlops[reader.Id]);
             }
-            if (FirstGradientOperand(g, reader) == v.Id)
+            if (FirstGradientOperand(g, reader, needsGradient) == v.Id)
                 foreach (var w in ParameterGradients(g, reader, forwardFlops)) yield return w;
         }
         // Every partial gradient after the first is added into the sum: two reads and a write of v's size.
         if (contributions > 1) yield return new OpWork((contributions - 1) * (double)Elements(v), (contributions - 1) * 3.0 * v.Bytes, CostClass.Elementwise, contributions - 1);
-        if (FirstGradientOperand(g, v) < 0)
+        if (FirstGradientOperand(g, v, needsGradient) < 0)
             foreach (var w in ParameterGradients(g, v, forwardFlops)) yield return w;
+    }
+
+    /// <summary>
+    /// Which planned tensors take a gradient: the loss, and every floating-point tensor read, through an operand that
+    /// carries a gradient, by a tensor that takes one (the training graph's gradient tasks).
+    /// </summary>
+    public static bool[] NeedsGradient(ComputationGraph g)
+    {
+        var needs = new bool[g.Count];
+        for (int v = g.Count - 1; v >= 0; v--)
+        {
+            var node = g[v];
+            if (!node.IsPlanned || node.IsBackward) continue;
+            if (node.Kind == NodeKind.Loss) { needs[v] = true; continue; }
+            if (!ElementTypes.IsFloat(node.DType)) continue;
+            foreach (int s in g.Successors(v))
+            {
+                if (!needs[s] || !ElementTypes.IsFloat(g[s].DType)) continue;
+                var reader = g[s];
+                for (int k = 0; k < reader.Inputs.Length && !needs[v]; k++)
+                    if (reader.Inputs[k] == v && CarriesGradient(reader, k)) needs[v] = true;
+                if (needs[v]) break;
+            }
+        }
+        return needs;
     }
 
     private static IEnumerable<OpWork> ParameterGradients(ComputationGraph g, Node op, IReadOnlyList<double> forwardFlops)
@@ -196,10 +226,10 @@ public static class OpCosts
     }
 
     /// <summary>The first planned floating-point operand of an operation that carries a gradient, or -1.</summary>
-    private static int FirstGradientOperand(ComputationGraph g, Node op)
+    private static int FirstGradientOperand(ComputationGraph g, Node op, bool[] needsGradient)
     {
         foreach (int p in op.Inputs)
-            if (g[p].IsPlanned && ElementTypes.IsFloat(g[p].DType) && ElementTypes.IsFloat(op.DType)) return p;
+            if (g[p].IsPlanned && needsGradient[p] && ElementTypes.IsFloat(op.DType)) return p;
         return -1;
     }
 

@@ -145,9 +145,10 @@ public static class CpuProfile
         foreach (var (graph, result) in samples)
         {
             var flops = graph.Nodes.Select(n => n.Time).ToArray();
+            var needsGradient = OpCosts.NeedsGradient(graph);
             foreach (var n in graph.Nodes)
             {
-                var works = OpCosts.Backward(graph, n, flops).Where(w => w.Class != CostClass.Free).ToArray();
+                var works = OpCosts.Backward(graph, n, flops, needsGradient).Where(w => w.Class != CostClass.Free).ToArray();
                 if (works.Length == 0 || result.BackwardSeconds[n.Id] <= 0 || works.Any(w => w.Class != works[0].Class)) continue;
                 double seconds = result.BackwardSeconds[n.Id] - works.Sum(w => w.Kernels) * fixedSeconds;
                 Add(sums, works[0].Class, works.Sum(Binding), Math.Max(seconds, 1e-9));
@@ -159,7 +160,7 @@ public static class CpuProfile
     // The graphs below chain two or more kernels of one kind, so that the backward task of each tensor inside a chain
     // runs kernels of that kind only (the next kernel's input gradient and the tensor's own weight gradients).
 
-    /// <summary>Dense convolutions (3×3 and 1×1), BatchNormalization, ReLU, additions, max pooling and depthwise convolutions.</summary>
+    /// <summary>Dense convolutions (3×3 and 1×1), BatchNormalization, ReLU, additions, depthwise convolutions and max pooling.</summary>
     internal static ComputationGraph Vision()
     {
         var m = new ModelBuilder("cpu-profile-vision");
@@ -171,28 +172,28 @@ public static class CpuProfile
         var a1 = m.Add(r, n);
         var a2 = m.Add(a1, r);
         var a3 = m.Add(a2, a1);
-        var p = m.MaxPool(m.MaxPool(a3, 2), 2);
-        var dw = p;
+        var dw = a3;
         for (int i = 0; i < 3; i++)
             dw = m.Operator("Conv", [dw, m.Parameter($"dw{i}.weight", 64, 1, 3, 3)], new Dictionary<string, object>
             {
                 ["kernel_shape"] = new long[] { 3, 3 }, ["pads"] = new long[] { 1, 1, 1, 1 }, ["group"] = 64L,
             });
-        var logits = m.Linear(m.Operator("Flatten", [m.GlobalAveragePool(dw)]), 10);
+        var p = m.MaxPool(m.MaxPool(dw, 2), 2);
+        var logits = m.Linear(m.Operator("Flatten", [m.GlobalAveragePool(p)]), 10);
         m.CrossEntropy(logits, labels);
         return m.Build();
     }
 
     /// <summary>
     /// A transformer block's kernels at GPT-2's sizes, written as exporters write them: weights transposed by Transpose
-    /// ops, GEMMs with broadcast bias additions, heads split by Reshape and Transpose, Softmax, GELU and a sigmoid,
-    /// LayerNormalization, products and a mean.
+    /// ops, GEMMs with broadcast bias additions, heads split by Reshape and Transpose, Softmax, GELU, LayerNormalization,
+    /// products, and a language-model head with its loss.
     /// </summary>
     internal static ComputationGraph Transformer()
     {
         var m = new ModelBuilder("cpu-profile-transformer");
         var x = m.Input("x", 4, 128, 768);
-        var labels = m.Labels("labels", 4);
+        var labels = m.Labels("labels", 512);
         var weight = m.Operator("Transpose", [m.Parameter("in.weight_t", 1536, 768)], new Dictionary<string, object> { ["perm"] = new long[] { 1, 0 } });
         var projected = m.Operator("MatMul", [x, weight]);
         var biased = m.Operator("Add", [m.Operator("Add", [projected, m.Parameter("in.bias", 1536)]), m.Parameter("in.bias2", 1536)]);
@@ -202,14 +203,15 @@ public static class CpuProfile
         for (int i = 0; i < 3; i++) scores = m.Operator("Softmax", [scores], new Dictionary<string, object> { ["axis"] = -1L });
         var merged = m.Operator("Reshape", [m.Operator("Transpose", [scores], new Dictionary<string, object>(swap)), m.IntConstant("merged.shape", 4, 128, 1536)]);
         var hidden = m.Operator("MatMul", [m.Operator("MatMul", [merged, m.Parameter("mid.weight", 1536, 1536)]), m.Parameter("out.weight", 1536, 768)]);
-        var act = m.Operator("Sigmoid", [m.Operator("Gelu", [m.Operator("Gelu", [hidden])])]);
+        var act = m.Operator("Gelu", [m.Operator("Gelu", [hidden])]);
         var ln = act;
         for (int i = 0; i < 3; i++)
             ln = m.Operator("LayerNormalization", [ln, m.Parameter($"ln{i}.weight", 768), m.Parameter($"ln{i}.bias", 768)],
                 new Dictionary<string, object> { ["axis"] = -1L, ["epsilon"] = 1e-5 }, outputCount: 3);
         var product = m.Operator("Mul", [m.Operator("Mul", [ln, act]), ln]);
-        var pooled = m.Operator("ReduceMean", [product], new Dictionary<string, object> { ["axes"] = new long[] { 1 }, ["keepdims"] = 0L });
-        m.CrossEntropy(pooled, labels);
+        // A language-model head: a wide GEMM and the loss over its 4,096 classes for each of the 512 tokens.
+        var head = m.Operator("MatMul", [product, m.Parameter("head.weight", 768, 4096)]);
+        m.CrossEntropy(m.Operator("Reshape", [head, m.IntConstant("logits.shape", 512, 4096)]), labels);
         return m.Build();
     }
 
