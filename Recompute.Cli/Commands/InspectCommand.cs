@@ -61,6 +61,7 @@ public sealed class InspectCommand : CliCommand
                 .Field("lowerSetLimit", limit)
                 .Field("storeAllPeakBytes", storeAll.Simulation.PeakBytes)
                 .Field("timeUnit", graph.TimeUnit)
+                .Field("device", graph.Device)
                 .Field("forwardTime", storeAll.Simulation.ForwardTime)
                 .Field("backwardTime", storeAll.Simulation.BackwardTime)
                 .Field("explicitBackward", graph.HasExplicitBackward);
@@ -78,7 +79,7 @@ public sealed class InspectCommand : CliCommand
             .Row("inputs", CommandSupport.Bytes(graph.InputBytes))
             .Row("lower sets", lowerSets?.ToString() ?? $"more than {limit}")
             .Row("store-all peak", CommandSupport.Bytes(storeAll.Simulation.PeakBytes) + " (activations and their gradients)")
-            .Row("forward time", CommandSupport.Time(storeAll.Simulation.ForwardTime, graph.TimeUnit))
+            .Row("forward time", CommandSupport.Time(storeAll.Simulation.ForwardTime, graph.TimeUnit) + (graph.Device is { } device ? $" on {device} (backward {CommandSupport.Time(storeAll.Simulation.BackwardTime, graph.TimeUnit)})" : ""))
             .Row("backward", graph.HasExplicitBackward ? "explicit in the file" : "derived from the forward graph")
             .WriteTo(stdout, context.Interactive);
         stdout.WriteLine();

@@ -45,6 +45,15 @@ public sealed class TrainCommand : CliCommand
 
     public override int Execute(ParseResult parse, CommandContext context)
     {
+        // The kernels' threads are set before the graph is loaded: the cpu profile it is planned with is that of these threads.
+        int previousThreads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
+        Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        try { return Train(parse, context); }
+        finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = previousThreads; }
+    }
+
+    private int Train(ParseResult parse, CommandContext context)
+    {
         var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
         var format = parse.GetValue(_format);
         var budgetValue = parse.GetValue(_budget) ?? throw new UsageException("--budget <B> is required (bytes or a percentage such as 40%)");
@@ -80,8 +89,6 @@ public sealed class TrainCommand : CliCommand
             stdout.WriteLine($"budget     {Bytes(budget)}, solver {TerminalText.Escape(solver)}");
         }
         TrainingReport report;
-        int previousThreads = Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism;
-        Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         // On a terminal: planning, then the step and its loss, with the elapsed time (silent when piped or with --format json).
         using var status = LiveStatus.Begin(context, table, $"planning with {solver} under {ByteSize.Format(budget)}, then {steps} step{(steps == 1 ? "" : "s")}");
         try
@@ -113,7 +120,6 @@ public sealed class TrainCommand : CliCommand
             stderr.WriteLine($"recompute train: {TerminalText.Escape($"{path}: {e.Message}")}");
             return ExitCodes.BadInput;
         }
-        finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = previousThreads; }
 
         status.Dispose();
         if (save is not null) report.Session!.SaveOnnx(save);

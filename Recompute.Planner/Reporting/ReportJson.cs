@@ -52,6 +52,7 @@ public static class ReportJson
         w.WriteString("name", g.Name);
         if (g.Source is null) w.WriteNull("source"); else w.WriteString("source", g.Source);
         w.WriteString("timeUnit", g.TimeUnit);
+        if (g.Device is { } device) w.WriteString("device", device);
         if (g.ActivationDType is { } dtype) w.WriteString("dtype", dtype);
         w.WriteNumber("nodes", g.Nodes);
         w.WriteNumber("edges", g.Edges);

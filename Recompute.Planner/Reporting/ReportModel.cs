@@ -26,10 +26,13 @@ public sealed record GraphSummary(
     /// <summary>The <c>--dtype</c> the graph's floating activations were re-planned at, or null (as the file has them).</summary>
     public string? ActivationDType { get; init; }
 
+    /// <summary>The device profile whose seconds the times are, or null (the file's own units, measured times, FLOPs).</summary>
+    public string? Device { get; init; }
+
     public static GraphSummary Of(ComputationGraph graph, long? lowerSets, long lowerSetLimit) => new(
         graph.Name, graph.Source, graph.TimeUnit, graph.Count, graph.EdgeCount, graph.Nodes.Count(n => n.IsPlanned),
         graph.ActivationBytes, graph.ParameterBytes, graph.InputBytes, graph.ConstantBytes, lowerSets, lowerSetLimit, graph.OpHistogram)
-    { ActivationDType = graph.ActivationDType };
+    { ActivationDType = graph.ActivationDType, Device = graph.Device };
 }
 
 /// <summary>One line (or set of points) of the sweep: a solver with an objective.</summary>

@@ -136,6 +136,8 @@ public sealed class VocabularyTests : IDisposable
         Assert.Equal("12 paper units", TimeUnits.Format(12, "paper"));
         Assert.Equal("3.20 GFLOP", TimeUnits.Format(3.2e9, "flop"));
         Assert.Equal("0.125 s", TimeUnits.Format(0.125, "s"));
+        Assert.Equal("12.500 ms", TimeUnits.Format(0.0125, "s"));
+        Assert.Equal("4.200 µs", TimeUnits.Format(4.2e-6, "s"));
 
         // A Checkmate/Moccasin file: 0 → 1 → 2, durations 0, 3 and 5 (the forward time is 8 of the file's cost units).
         var file = Path.Combine(_dir.FullName, "layered.json");
