@@ -51,7 +51,8 @@ public sealed class TrainingBatch : IDisposable
             if (integer)
                 foreach (var v in a.Longs!)
                     // Integer tensors live in float storage (exact below 2^24; see Tensor).
-                    if (Math.Abs(v) >= 1 << 24)
+                    // Compared on both sides rather than through Math.Abs, which overflows on -2^63.
+                    if (v >= 1 << 24 || v <= -(1 << 24))
                         throw new ArgumentException($"array '{a.Name}' holds {v}, beyond the ±2^24 the runtime stores exactly");
         }
         var tensors = new Dictionary<int, Tensor>();
