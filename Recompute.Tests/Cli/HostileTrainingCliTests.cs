@@ -1,9 +1,11 @@
+using System.IO.Compression;
 using System.Text.Json;
 using Google.Protobuf;
 using Recompute.Planner.Files;
 using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Runtime.Data;
 using Recompute.Tests.Import;
+using Recompute.Tests.Support;
 using static Recompute.Tests.Cli.HostileCliCorpusTests;
 using static Recompute.Tests.Import.OnnxModelBuilder;
 
@@ -250,5 +252,90 @@ public class HostileTrainingCliTests
             Assert.Equal(first, InputFile.ReadAllBytes(g, InputKind.JsonGraph));
         }
         Assert.Equal("{}"u8.ToArray(), InputFile.ReadAllBytes(g, InputKind.JsonGraph));
+    }
+}
+
+/// <summary>Issue 31, item 5: .npz files whose data is corrupt or far larger than the graph needs.</summary>
+public class HostileNpzCliTests
+{
+    /// <summary>An .npz of one array <paramref name="name"/> whose header says <paramref name="descr"/> of shape [<paramref name="elements"/>], all zeros, written a megabyte at a time.</summary>
+    internal static void WriteZeros(string path, string name, string descr, long elements, int elementSize, CompressionLevel level)
+    {
+        using var file = File.Create(path);
+        using var zip = new ZipArchive(file, ZipArchiveMode.Create);
+        using var s = zip.CreateEntry(name + ".npy", level).Open();
+        string dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({elements},), }}";
+        int total = (10 + dict.Length + 1 + 63) / 64 * 64;
+        var header = System.Text.Encoding.Latin1.GetBytes(dict.PadRight(total - 11) + "\n");
+        s.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0, (byte)header.Length, (byte)(header.Length >> 8)]);
+        s.Write(header);
+        var zeros = new byte[1 << 20];
+        for (long left = elements * elementSize; left > 0; left -= zeros.Length) s.Write(zeros, 0, (int)Math.Min(zeros.Length, left));
+    }
+
+    [Fact]
+    public void AnNpzDeclaringGigabytes_IsRefusedFromItsHeader_InUnder200MB()
+    {
+        // 2·10^9 uint8 zeros: a few megabytes deflated, 2 GB stored, 16 GB as int64. The graph's 'x' needs float32[4,8]:
+        // the header says otherwise, and that is all that is read. The child runs with a 200 MB GC heap limit, so
+        // reading the array (or converting it) would end in OutOfMemoryException instead of the one line.
+        using var w = new HostileCliCorpusTests.Workspace();
+        var model = w.File("mlp.onnx", Google.Protobuf.MessageExtensions.ToByteArray(OnnxModelBuilder.Mlp().Model));
+        var npz = w.P("big.npz");
+        WriteZeros(npz, "x", "|u1", 2_000_000_000, 1, CompressionLevel.Optimal);
+        long size = new FileInfo(npz).Length;
+        Assert.InRange(size, 1, 20_000_000);
+        var limit = new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0xC800000" };
+        foreach (var command in new[] { "eval", "train" })
+        {
+            string[] args = command == "eval" ? ["eval", model, "--data", npz] : ["train", model, "--data", npz, "--budget", "100%", "--steps", "1"];
+            using var child = CliProcess.Start(limit, args);
+            int code = child.WaitForExit(TimeSpan.FromSeconds(60));
+            Assert.True(code == 2, $"{command}: exit {code}; {child.Stderr}");
+            var line = Assert.Single(child.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.True(line.Contains("big.npz: array 'x' is int64[2000000000], input 'x' of graph", StringComparison.Ordinal), line);
+            Assert.Equal("", child.Stdout);
+        }
+    }
+
+    [Fact]
+    public void AFlippedByteInAStoredNpz_IsRefusedByItsCrc32()
+    {
+        // numpy.savez stores entries uncompressed: a flipped data byte changes a value and nothing else, so only the
+        // CRC-32 can tell. The same file unflipped trains.
+        using var w = new HostileCliCorpusTests.Workspace();
+        var model = w.File("mlp.onnx", Google.Protobuf.MessageExtensions.ToByteArray(OnnxModelBuilder.Mlp().Model));
+        var x = HostileTrainingCliTests.Values(32, 1.5f);
+        byte[] good;
+        using (var ms = new MemoryStream())
+        {
+            using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
+            {
+                foreach (var a in new[] { NamedArray.Of("x", x, 4, 8), NamedArray.Of("y", [1L, 0, 3, 2], 4) })
+                {
+                    using var s = zip.CreateEntry(a.Name + ".npy", CompressionLevel.NoCompression).Open();
+                    var inner = Npz.ToBytes([a]);
+                    // The one entry of a single-array archive, read back as it is stored.
+                    using var one = new ZipArchive(new MemoryStream(inner), ZipArchiveMode.Read);
+                    using var e = one.Entries[0].Open();
+                    e.CopyTo(s);
+                }
+            }
+            good = ms.ToArray();
+        }
+        var (code, _, stderr) = HostileCliCorpusTests.Run(["train", model, "--data", w.File("good.npz", good), "--budget", "100%", "--steps", "1"]);
+        Assert.True(code == 0, stderr);
+        var bad = (byte[])good.Clone();
+        int at = bad.AsSpan().IndexOf(BitConverter.GetBytes(x[5]));
+        Assert.True(at > 0);
+        bad[at] ^= 0x01;
+        string[] args = ["train", model, "--data", w.File("bad.npz", bad), "--budget", "100%", "--steps", "1"];
+        string stdout;
+        (code, stdout, stderr) = HostileCliCorpusTests.Run(args);
+        Assert.Equal(2, code);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("bad.npz: array 'x': the data does not match its CRC-32", line);
+        Assert.Equal("", stdout);
+        w.AssertUnchanged();
     }
 }
