@@ -75,12 +75,18 @@ public sealed class NpzArchive : IDisposable
                     using var s = entry.Open();
                     header = Npz.ReadHeader(s, entry.Length, arrayName, name, where);
                 }
-                catch (InvalidDataException e) { throw new GraphFormatException(name, where, $"the compressed data is corrupt: {e.Message}"); }
+                catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new GraphFormatException(name, where, $"the compressed data is corrupt: {e.Message.ReplaceLineEndings(" ")}"); }
                 arrays.Add(header);
                 entries[arrayName] = entry;
             }
             if (arrays.Count == 0) throw new GraphFormatException(name, null, "the archive holds no array");
             return new NpzArchive(owned ? stream : null, zip, name, arrays, entries);
+        }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or IOException)
+        {
+            // The central directory is read as the entries are listed: its faults surface here, not at open.
+            zip.Dispose();
+            throw new GraphFormatException(name, null, $"the zip archive is corrupt: {e.Message.ReplaceLineEndings(" ")}");
         }
         catch
         {
@@ -112,7 +118,7 @@ public sealed class NpzArchive : IDisposable
                 throw new GraphFormatException(_name, where, $"the data does not match its CRC-32 (0x{crc.Value:x8}, the archive says 0x{entry.Crc32:x8}): the file is corrupt");
             return array;
         }
-        catch (InvalidDataException e) { throw new GraphFormatException(_name, where, $"the compressed data is corrupt: {e.Message}"); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new GraphFormatException(_name, where, $"the compressed data is corrupt: {e.Message.ReplaceLineEndings(" ")}"); }
         catch (IOException e) { throw new GraphFormatException(_name, where, $"cannot read the data: {e.Message.ReplaceLineEndings(" ")}"); }
     }
 
