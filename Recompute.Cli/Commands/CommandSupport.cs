@@ -164,7 +164,7 @@ internal static class CommandSupport
         else
         {
             Recompute.Planner.Files.OutputTarget.Check(path, option);
-            if (!folderMadeLater) Recompute.Planner.Files.OutputTarget.CheckFolder(path, option);
+            if (!folderMadeLater) Recompute.Planner.Files.OutputTarget.CheckFolder(path);
         }
     }
 

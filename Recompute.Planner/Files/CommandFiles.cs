@@ -69,7 +69,7 @@ public sealed class CommandFiles
     public void ClaimOutput(string path, string option, bool folderMadeLater = false)
     {
         var status = OutputTarget.Check(path, option);
-        if (!folderMadeLater) OutputTarget.CheckFolder(path, option);
+        if (!folderMadeLater) OutputTarget.CheckFolder(path);
         string key = OutputTarget.Key(path);
         lock (_gate)
         {
@@ -101,6 +101,9 @@ public sealed class OutputRefusedException(string path, string reason, string? o
 {
     /// <summary>The path refused.</summary>
     public string Path { get; } = path;
+
+    /// <summary>Why, in words ("its folder does not exist").</summary>
+    public string Reason { get; } = reason;
 }
 
 /// <summary>What an output path may name: nothing yet, or a regular file (which the write replaces by renaming).</summary>
@@ -132,14 +135,15 @@ public static class OutputTarget
     /// new file (a read-only file system, no permission). The test is the write itself: a uniquely named empty file
     /// is created in the folder and deleted, so whatever the file system or its access rules say is what is found.
     /// </summary>
-    public static void CheckFolder(string path, string? option = null)
+    public static void CheckFolder(string path)
     {
         string folder;
         try { folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "."; }
-        catch (ArgumentException) { throw new OutputRefusedException(path, "it is not a valid path", option); }
+        catch (ArgumentException) { throw new OutputRefusedException(path, "it is not a valid path"); }
         var kind = FileStatus.Of(folder, followLinks: true).Kind;
-        if (kind == FileKind.Missing) throw new OutputRefusedException(path, $"its folder {folder} does not exist", option);
-        if (kind != FileKind.Directory) throw new OutputRefusedException(path, $"{folder} is {FileStatus.Describe(kind)}, not a folder", option);
+        // Worded as the write itself would say it (AtomicFile), without the option: the same fault, found earlier.
+        if (kind == FileKind.Missing) throw new OutputRefusedException(path, "its folder does not exist");
+        if (kind != FileKind.Directory) throw new OutputRefusedException(path, $"{folder} is {FileStatus.Describe(kind)}, not a folder");
         string probe = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.probe");
         try
         {
@@ -149,7 +153,7 @@ public static class OutputTarget
         {
             try { File.Delete(probe); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             string why = e is UnauthorizedAccessException ? "permission denied (or a read-only file system)" : e.Message.Replace(probe, folder, StringComparison.Ordinal).ReplaceLineEndings(" ");
-            throw new OutputRefusedException(path, $"a file cannot be created in {folder}: {why}", option);
+            throw new OutputRefusedException(path, $"a file cannot be created in {folder}: {why}");
         }
     }
 

@@ -10,7 +10,7 @@ namespace Recompute.Planner.Files;
 /// Every external data file a command's model names is an input of the command (<see cref="CommandFiles"/>), so no
 /// output replaces it.
 /// </summary>
-public static class ExternalDataFile
+internal static class ExternalDataFile
 {
     /// <summary>The kind of input, in messages and in the command's table of inputs.</summary>
     public static readonly InputKind Kind = new("external data", long.MaxValue);

@@ -10,7 +10,7 @@ namespace Recompute.Runtime.Data;
 /// can declare gigabytes). What the arrays take once loaded is bounded by <see cref="Npz.Kind"/>'s limit, checked from
 /// the headers before <see cref="ReadAll"/> reads anything; every array read has its entry's CRC-32 verified.
 /// </summary>
-public sealed class NpzArchive : IDisposable
+internal sealed class NpzArchive : IDisposable
 {
     private readonly Stream? _owned;
     private readonly ZipArchive _zip;
@@ -149,7 +149,7 @@ public sealed class NpzArchive : IDisposable
 /// <param name="ShapeArray">The dimensions.</param>
 /// <param name="ElementSize">Bytes per stored element.</param>
 /// <param name="Elements">Number of elements.</param>
-public sealed record NpyHeader(string Name, string Descr, bool Fortran, int[] ShapeArray, int ElementSize, long Elements)
+internal sealed record NpyHeader(string Name, string Descr, bool Fortran, int[] ShapeArray, int ElementSize, long Elements)
 {
     /// <summary>The dimensions.</summary>
     public IReadOnlyList<int> Shape => ShapeArray;
