@@ -184,13 +184,18 @@ internal static class CommandSupport
 
     /// <summary>
     /// Claims an output of the command before the work starts (after the inputs are read): refuses an empty path,
-    /// a target that is not a regular file, an input of the command, or the output of another option.
+    /// a target that is not a regular file, an input of the command, the output of another option, or a folder that
+    /// cannot take it (missing, a file, read-only).
     /// </summary>
-    public static void ClaimOutput(string? path, string option)
+    public static void ClaimOutput(string? path, string option, bool folderMadeLater = false)
     {
         if (path is null) return;
-        if (Recompute.Planner.Files.CommandFiles.Current is { } files) files.ClaimOutput(path, option);
-        else Recompute.Planner.Files.OutputTarget.Check(path, option);
+        if (Recompute.Planner.Files.CommandFiles.Current is { } files) files.ClaimOutput(path, option, folderMadeLater);
+        else
+        {
+            Recompute.Planner.Files.OutputTarget.Check(path, option);
+            if (!folderMadeLater) Recompute.Planner.Files.OutputTarget.CheckFolder(path);
+        }
     }
 
     /// <summary>The name the option was given under ("-o" or "--output"), for messages.</summary>

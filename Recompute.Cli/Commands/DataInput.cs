@@ -2,6 +2,7 @@ using System.CommandLine;
 using Recompute.Cli.CommandLine;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Data;
+using Recompute.Runtime.Execution;
 
 namespace Recompute.Cli.Commands;
 
@@ -19,15 +20,21 @@ internal sealed class DataInput
     {
         var graph = input.Load(parse, context);
         if (parse.GetValue(Data) is not { } path) return (graph, null);
-        var arrays = Npz.Read(path);
-        if (parse.GetValue(input.Batch) is null && BatchOf(graph, arrays) is { } batch)
+        // Headers first: names, types and shapes are checked against the graph before any data is read, so an
+        // archive of a few megabytes that declares gigabytes is refused for what it declares.
+        using var archive = NpzArchive.Open(path);
+        var headers = archive.Arrays;
+        if (parse.GetValue(input.Batch) is null && BatchOf(graph, headers) is { } batch)
             graph = input.Load(parse, context, batch);
+        try { TrainingBatch.CheckDeclared(graph, headers.Select(h => (h.Name, h.DType, h.Shape))); }
+        catch (ArgumentException e) { throw new GraphFormatException(path, null, e.Message); }
+        var arrays = archive.ReadAll();
         Validate(graph, arrays, path);
         return (graph, arrays);
     }
 
     /// <summary>The leading dimension of the data when it alone differs, and by the same value, from every data input's.</summary>
-    private static int? BatchOf(ComputationGraph graph, IReadOnlyList<NamedArray> arrays)
+    private static int? BatchOf(ComputationGraph graph, IReadOnlyList<NpyHeader> arrays)
     {
         if (graph.Source is not { } s || !s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return null;
         int? batch = null;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Recompute.Cli.CommandLine;
+using Recompute.Cli.Output;
 using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Data;
@@ -49,9 +49,16 @@ public sealed class EvalCommand : CliCommand
             stderr.WriteLine($"recompute eval: {TerminalText.Escape($"{_input.Path(parse)}: {e.Message}")}");
             return ExitCodes.BadInput;
         }
-        bool weights = ModelWeights.FromGraphSource(graph) is not null;
+        bool weights = session.InitialWeights is not null;
         if (parse.GetValue(_format) == "json") WriteJson(stdout, graph, result, arrays is null ? "synthetic" : parse.GetValue(_data.Data)!, weights);
         else WriteTable(stdout, graph, result, arrays is null ? "synthetic (seed " + seed.ToString(CultureInfo.InvariantCulture) + ")" : parse.GetValue(_data.Data)!, weights);
+        // A loss that is not finite is a diverged evaluation, as in train: reported (JSON null), then exit 1.
+        if (!float.IsFinite(result.Loss) && graph.Nodes.Any(n => n.Kind == NodeKind.Loss))
+        {
+            stderr.WriteLine($"recompute eval: {TerminalText.Escape(_input.Path(parse))}: the loss is {(float.IsNaN(result.Loss) ? "NaN" : result.Loss > 0 ? "+Infinity" : "-Infinity")} " +
+                             "(data or weights holding Inf or NaN, or values that overflow float32?)");
+            return ExitCodes.Infeasible;
+        }
         return ExitCodes.Success;
     }
 
@@ -89,34 +96,32 @@ public sealed class EvalCommand : CliCommand
 
     private static void WriteJson(TextWriter w, ComputationGraph graph, EvaluationResult r, string data, bool weights)
     {
-        using var stream = new MemoryStream();
-        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        // JsonOutput writes every number that is not finite (a loss or an output of Inf or NaN) as null.
+        var j = new JsonOutput()
+            .Field("graph", graph.Name)
+            .Field("weights", weights ? "initializers" : "seed")
+            .Field("data", data)
+            .Field("loss", r.Loss)
+            .Field("diverged", !float.IsFinite(r.Loss));
+        var json = j.Writer;
+        json.WriteStartArray("outputs");
+        foreach (var o in r.Outputs)
         {
-            j.WriteStartObject();
-            j.WriteString("graph", graph.Name);
-            j.WriteString("weights", weights ? "initializers" : "seed");
-            j.WriteString("data", data);
-            j.WriteNumber("loss", r.Loss);
-            j.WriteStartArray("outputs");
-            foreach (var o in r.Outputs)
+            var s = Describe(o);
+            json.WriteStartObject();
+            json.WriteString("name", o.Name);
+            json.WriteString("dtype", o.DType);
+            json.WriteStartArray("shape");
+            foreach (var d in o.Shape) json.WriteNumberValue(d);
+            json.WriteEndArray();
+            foreach (var (name, value) in new[] { ("mean", s.Mean), ("std", s.Std), ("min", s.Min), ("max", s.Max), ("l2Norm", s.Norm) })
             {
-                var s = Describe(o);
-                j.WriteStartObject();
-                j.WriteString("name", o.Name);
-                j.WriteString("dtype", o.DType);
-                j.WriteStartArray("shape");
-                foreach (var d in o.Shape) j.WriteNumberValue(d);
-                j.WriteEndArray();
-                j.WriteNumber("mean", s.Mean);
-                j.WriteNumber("std", s.Std);
-                j.WriteNumber("min", s.Min);
-                j.WriteNumber("max", s.Max);
-                j.WriteNumber("l2Norm", s.Norm);
-                j.WriteEndObject();
+                json.WritePropertyName(name);
+                json.WriteRawValue(JsonOutput.Number(value));
             }
-            j.WriteEndArray();
-            j.WriteEndObject();
+            json.WriteEndObject();
         }
-        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        json.WriteEndArray();
+        j.WriteTo(w);
     }
 }

@@ -54,7 +54,11 @@ public sealed class ReportCommand : CliCommand
         };
 
         // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
-        foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir);
+        // A folder still to be made must be makeable where it goes: its parent is checked as an output's folder is.
+        bool made = dirKind == Recompute.Planner.Files.FileKind.Missing;
+        try { if (made) Recompute.Planner.Files.OutputTarget.CheckFolder(dir); }
+        catch (Recompute.Planner.Files.OutputRefusedException e) { throw new InputFileException($"cannot create the report folder '{dir}': {e.Reason}", e); }
+        foreach (var name in ReportFileNames.All) CommandSupport.ClaimOutput(Path.Combine(dir, name), "-o " + dir, folderMadeLater: made);
         return Execute(graph, options, dir, context.Stdout, context.Stderr, context.Interactive, context.Cancellation);
     }
 

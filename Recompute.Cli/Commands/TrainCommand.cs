@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
-using System.Text.Json;
 using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
@@ -83,11 +82,6 @@ public sealed class TrainCommand : CliCommand
             SolverTimeLimit = TimeSpan.FromSeconds(timeLimit),
         };
         bool table = format == "table";
-        if (table)
-        {
-            stdout.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({graph.Count} nodes)");
-            stdout.WriteLine($"budget     {Bytes(budget)}, solver {TerminalText.Escape(solver)}");
-        }
         TrainingReport report;
         // On a terminal: planning, then the step and its loss, with the elapsed time (silent when piped or with --format json).
         using var status = LiveStatus.Begin(context, table, $"planning with {solver} under {ByteSize.Format(budget)}, then {steps} step{(steps == 1 ? "" : "s")}");
@@ -100,6 +94,10 @@ public sealed class TrainCommand : CliCommand
                 if (!table) return;
                 if (!header)
                 {
+                    // Printed with the first step, not before: a run that fails while planning or on its data (a
+                    // label out of range) prints nothing on stdout.
+                    status.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({graph.Count} nodes)");
+                    status.WriteLine($"budget     {Bytes(budget)}, solver {TerminalText.Escape(solver)}");
                     status.WriteLine($"{"step",5}  {"loss",10}  {"measured peak",14}  {"predicted peak",14}  {"seconds",9}  {"recomputed",10}");
                     header = true;
                 }
@@ -122,13 +120,23 @@ public sealed class TrainCommand : CliCommand
         }
 
         status.Dispose();
-        if (save is not null) report.Session!.SaveOnnx(save);
+        // A diverged run saves nothing (its weights are not finite, or about to be) and exits 1 after its report,
+        // as a plan that does not fit does: the run finished, its result is not usable.
+        var diverged = report.Diverged;
+        if (save is not null && diverged is null) report.Session!.SaveOnnx(save);
         if (table)
         {
             WriteSummary(stdout, report, graph.TimeUnit, graph.Device);
-            if (save is not null) stdout.WriteLine($"saved             {TerminalText.Escape(save)}");
+            if (save is not null && diverged is null) stdout.WriteLine($"saved             {TerminalText.Escape(save)}");
         }
-        else WriteJson(stdout, graph, solver, report, save, parse.GetValue(_data.Data));
+        else WriteJson(stdout, graph, solver, report, diverged is null ? save : null, parse.GetValue(_data.Data));
+        if (diverged is not null)
+        {
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"recompute train: training diverged at step {diverged.Step} of {steps}: {TerminalText.Escape(diverged.What)} (a learning rate too large, or data holding Inf or NaN?)") +
+                (save is not null ? $"; nothing was saved to {TerminalText.Escape(save)}" : ""));
+            return ExitCodes.Infeasible;
+        }
         return ExitCodes.Success;
     }
 
@@ -164,55 +172,50 @@ public sealed class TrainCommand : CliCommand
             w.WriteLine(string.Create(inv, $"store-all step    {s:0.0000} s (the same steps)"));
             if (r.StoreAllForwardBackwardSeconds is { } fb)
                 w.WriteLine(string.Create(inv, $"forward+backward  {r.ForwardBackwardSeconds:0.0000} s, store-all {fb:0.0000} s: measured overhead {CommandSupport.Percent(r.ForwardBackwardSeconds / fb - 1)} of the training step"));
-            w.WriteLine(string.Create(inv, $"max gradient difference {r.MaxGradientDifference:G6} (relative to the gradient norm)"));
+            w.WriteLine(r.MaxGradientDifference is { } d && double.IsFinite(d)
+                ? string.Create(inv, $"max gradient difference {d:G6} (relative to the gradient norm)")
+                : "max gradient difference not finite (the gradients overflowed)");
         }
+        if (r.Diverged is { } diverged) w.WriteLine(string.Create(inv, $"diverged          at step {diverged.Step}: {TerminalText.Escape(diverged.What)}"));
     }
 
     private static void WriteJson(TextWriter w, ComputationGraph graph, string solver, TrainingReport r, string? saved, string? data)
     {
-        using var stream = new MemoryStream();
-        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        // JsonOutput writes every number that is not finite (a diverged loss) as null.
+        var j = new JsonOutput()
+            .Field("graph", graph.Name)
+            .Field("solver", solver)
+            .Field("data", data ?? "synthetic");
+        if (saved is not null) j.Field("savedFile", saved);
+        j.Field("budgetBytes", r.Plan.BudgetBytes)
+            .Field("storeAllPeakBytes", r.Plan.StoreAllPeakBytes)
+            .Field("steps", (long)r.Steps.Count)
+            .Field("loss", r.Steps.Select(s => s.Loss))
+            .Field("diverged", r.Diverged is not null);
+        if (r.Diverged is { } d) j.Field("divergedAtStep", (long)d.Step).Field("divergence", d.What);
+        j.Field("measuredPeakBytes", r.MeasuredPeakBytes)
+            .Field("predictedPeakBytes", r.PredictedPeakBytes)
+            .Field("predictedOverhead", r.Plan.Simulation!.Overhead)
+            .Field("predictedStepOverhead", StepOverhead(r.Plan.Simulation))
+            .Field("recomputations", (long)r.Steps[0].Recomputations)
+            .Field("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes))
+            .Field("timeUnit", graph.TimeUnit)
+            .Field("device", graph.Device)
+            .Field("stepSeconds", r.StepSeconds)
+            .Field("warmupSteps", (long)r.WarmupSteps)
+            .Field("forwardBackwardSeconds", r.ForwardBackwardSeconds);
+        if (graph.TimeUnit == "s")
+            // Forward, recomputation and backward; the optimizer's update is not in the model.
+            j.Field("predictedStepSeconds", r.Plan.Simulation.TotalTime)
+                .Field("storeAllPredictedStepSeconds", r.Plan.Simulation.ForwardTime + r.Plan.Simulation.BackwardTime);
+        if (r.StoreAllStepSeconds is { } s2)
         {
-            j.WriteStartObject();
-            j.WriteString("graph", graph.Name);
-            j.WriteString("solver", solver);
-            j.WriteString("data", data ?? "synthetic");
-            if (saved is not null) j.WriteString("savedFile", saved);
-            j.WriteNumber("budgetBytes", r.Plan.BudgetBytes);
-            j.WriteNumber("storeAllPeakBytes", r.Plan.StoreAllPeakBytes);
-            j.WriteNumber("steps", r.Steps.Count);
-            j.WriteStartArray("loss");
-            foreach (var s in r.Steps) j.WriteNumberValue(s.Loss);
-            j.WriteEndArray();
-            j.WriteNumber("measuredPeakBytes", r.MeasuredPeakBytes);
-            j.WriteNumber("predictedPeakBytes", r.PredictedPeakBytes);
-            j.WriteNumber("predictedOverhead", r.Plan.Simulation!.Overhead);
-            j.WriteNumber("predictedStepOverhead", StepOverhead(r.Plan.Simulation));
-            j.WriteString("timeUnit", graph.TimeUnit);
-            if (graph.Device is { } device) j.WriteString("device", device);
-            if (graph.TimeUnit == "s")
-            {
-                // Forward, recomputation and backward; the optimizer's update is not in the model.
-                j.WriteNumber("predictedStepSeconds", r.Plan.Simulation.TotalTime);
-                j.WriteNumber("storeAllPredictedStepSeconds", r.Plan.Simulation.ForwardTime + r.Plan.Simulation.BackwardTime);
-            }
-            j.WriteNumber("recomputations", r.Steps[0].Recomputations);
-            j.WriteNumber("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes));
-            j.WriteNumber("stepSeconds", r.StepSeconds);
-            j.WriteNumber("warmupSteps", r.WarmupSteps);
-            j.WriteNumber("forwardBackwardSeconds", r.ForwardBackwardSeconds);
-            if (r.StoreAllStepSeconds is { } s2)
-            {
-                j.WriteNumber("storeAllStepSeconds", s2);
-                j.WriteNumber("storeAllForwardBackwardSeconds", r.StoreAllForwardBackwardSeconds!.Value);
-                j.WriteNumber("measuredStepOverhead", r.ForwardBackwardSeconds / r.StoreAllForwardBackwardSeconds!.Value - 1);
-                j.WriteNumber("maxGradientDifference", r.MaxGradientDifference!.Value);
-                j.WriteStartArray("storeAllLoss");
-                foreach (var l in r.StoreAllLoss!) j.WriteNumberValue(l);
-                j.WriteEndArray();
-            }
-            j.WriteEndObject();
+            j.Field("storeAllStepSeconds", s2)
+                .Field("storeAllForwardBackwardSeconds", r.StoreAllForwardBackwardSeconds)
+                .Field("measuredStepOverhead", r.StoreAllForwardBackwardSeconds is { } fb ? r.ForwardBackwardSeconds / fb - 1 : null)
+                .Field("maxGradientDifference", r.MaxGradientDifference)
+                .Field("storeAllLoss", r.StoreAllLoss!);
         }
-        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        j.WriteTo(w);
     }
 }

@@ -5,7 +5,11 @@ using System.Text.Json;
 
 namespace Recompute.Cli.Output;
 
-/// <summary>Writes the one JSON object a command prints with <c>--format json</c>: fields in a fixed order, invariant numbers.</summary>
+/// <summary>
+/// Writes the one JSON object a command prints with <c>--format json</c>: fields in a fixed order, invariant numbers,
+/// and every number that is not finite written as <c>null</c> (JSON has no NaN or Infinity, and System.Text.Json
+/// throws on them): every command's JSON goes through here.
+/// </summary>
 public sealed class JsonOutput
 {
     private readonly MemoryStream _buffer = new();
@@ -49,6 +53,21 @@ public sealed class JsonOutput
         _writer.WriteEndArray();
         return this;
     }
+
+    /// <summary>float32 values (losses) in their own shortest round-trip form; a non-finite one is null.</summary>
+    public JsonOutput Field(string name, IEnumerable<float> list)
+    {
+        _writer.WriteStartArray(name);
+        foreach (var f in list) _writer.WriteRawValue(Number(f));
+        _writer.WriteEndArray();
+        return this;
+    }
+
+    /// <summary>A float32 value; null when it is not finite.</summary>
+    public JsonOutput Field(string name, float value) { _writer.WritePropertyName(name); _writer.WriteRawValue(Number(value)); return this; }
+
+    /// <summary>Shortest round-trip form of a float32, invariant culture; "null" when not finite (JSON has no NaN or Infinity).</summary>
+    public static string Number(float f) => float.IsFinite(f) ? f.ToString("R", CultureInfo.InvariantCulture) : "null";
 
     private void WriteDouble(string name, double value)
     {

@@ -6,7 +6,8 @@ namespace Recompute.Planner.Files;
 /// (<see cref="Begin"/>); <see cref="InputFile"/> records each file it reads, the command claims its outputs
 /// before it works (<see cref="ClaimOutput"/>), and <see cref="AtomicFile"/> checks every write
 /// against the inputs again. Files are compared by identity (device and inode), so links, <c>./x</c> and hard
-/// links are caught; outputs that do not exist yet by their folder's identity and their name.
+/// links are caught; outputs that do not exist yet by their folder's identity and their name. A file read whole is
+/// read once: later reads in the same command get the same bytes (<see cref="TryGetContents"/>).
 /// </summary>
 public sealed class CommandFiles
 {
@@ -32,6 +33,24 @@ public sealed class CommandFiles
         public void Dispose() => Scope.Value = previous;
     }
 
+    private readonly Dictionary<string, byte[]> _contents = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The bytes the command read first from <paramref name="path"/> (by full path), if it read the whole file: a
+    /// command that needs a file again (the model it saves, weights after the graph) uses what it loaded, never what
+    /// the file holds by then.
+    /// </summary>
+    public bool TryGetContents(string path, out byte[] bytes)
+    {
+        lock (_gate) return _contents.TryGetValue(Path.GetFullPath(path), out bytes!);
+    }
+
+    /// <summary>Keeps the bytes read from <paramref name="path"/> for the rest of the command (see <see cref="TryGetContents"/>).</summary>
+    public void KeepContents(string path, byte[] bytes)
+    {
+        lock (_gate) _contents.TryAdd(Path.GetFullPath(path), bytes);
+    }
+
     /// <summary>Records a file the command read (<paramref name="what"/> names its kind in messages).</summary>
     public void NoteInput(string path, FileStatus status, string what)
     {
@@ -42,11 +61,15 @@ public sealed class CommandFiles
     /// Claims <paramref name="path"/> as the output of <paramref name="option"/> (<c>-o</c>, <c>--dot</c>,
     /// <c>-o DIR/report.json</c>): refuses, with an <see cref="OutputRefusedException"/>, a path that is empty,
     /// that names anything but a regular file or nothing, that is an input read so far, or that another option
-    /// of this command already claimed. Claim after reading the inputs and before the work, so a refusal costs nothing.
+    /// of this command already claimed, or whose folder is missing, not a folder, or refuses a new file (read-only,
+    /// no permission). Claim after reading the inputs and before the work, so a refusal costs nothing.
     /// </summary>
-    public void ClaimOutput(string path, string option)
+    /// <param name="folderMadeLater">The command creates the output's folder itself (<c>report -o DIR</c>): its
+    /// folder is not checked here (the command checks where it will make it).</param>
+    public void ClaimOutput(string path, string option, bool folderMadeLater = false)
     {
         var status = OutputTarget.Check(path, option);
+        if (!folderMadeLater) OutputTarget.CheckFolder(path);
         string key = OutputTarget.Key(path);
         lock (_gate)
         {
@@ -78,6 +101,9 @@ public sealed class OutputRefusedException(string path, string reason, string? o
 {
     /// <summary>The path refused.</summary>
     public string Path { get; } = path;
+
+    /// <summary>Why, in words ("its folder does not exist").</summary>
+    public string Reason { get; } = reason;
 }
 
 /// <summary>What an output path may name: nothing yet, or a regular file (which the write replaces by renaming).</summary>
@@ -102,6 +128,33 @@ public static class OutputTarget
             FileKind.Unknown => throw new OutputRefusedException(path, "it cannot be examined (permission denied?)", option),
             var k => throw new OutputRefusedException(path, $"it is {FileStatus.Describe(k)}, not a regular file; outputs replace only regular files", option),
         };
+    }
+
+    /// <summary>
+    /// Refuses an output whose folder cannot take it: missing, not a folder (a file named as a folder), or refusing a
+    /// new file (a read-only file system, no permission). The test is the write itself: a uniquely named empty file
+    /// is created in the folder and deleted, so whatever the file system or its access rules say is what is found.
+    /// </summary>
+    public static void CheckFolder(string path)
+    {
+        string folder;
+        try { folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? "."; }
+        catch (ArgumentException) { throw new OutputRefusedException(path, "it is not a valid path"); }
+        var kind = FileStatus.Of(folder, followLinks: true).Kind;
+        // Worded as the write itself would say it (AtomicFile), without the option: the same fault, found earlier.
+        if (kind == FileKind.Missing) throw new OutputRefusedException(path, "its folder does not exist");
+        if (kind != FileKind.Directory) throw new OutputRefusedException(path, $"{folder} is {FileStatus.Describe(kind)}, not a folder");
+        string probe = System.IO.Path.Combine(folder, $".{System.IO.Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.probe");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(probe); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            string why = e is UnauthorizedAccessException ? "permission denied (or a read-only file system)" : e.Message.Replace(probe, folder, StringComparison.Ordinal).ReplaceLineEndings(" ");
+            throw new OutputRefusedException(path, $"a file cannot be created in {folder}: {why}");
+        }
     }
 
     /// <summary>A key that two spellings of one output path share: the identity of its folder and its name.</summary>

@@ -32,6 +32,8 @@ public static class InputFile
     /// <summary>Reads the whole file, after checking that it is a regular file within the limit of <paramref name="kind"/>.</summary>
     public static byte[] ReadAllBytes(string path, InputKind kind)
     {
+        // Read once per command: what was loaded is what every later step sees, even if the file changed since.
+        if (!string.IsNullOrEmpty(path) && CommandFiles.Current is { } files && files.TryGetContents(path, out var kept)) return kept;
         var status = Check(path, kind);
         try
         {
@@ -49,7 +51,9 @@ public static class InputFile
                 read += n;
             }
             CommandFiles.Current?.NoteInput(path, status, kind.What);
-            return read == bytes.Length ? bytes : bytes[..read];
+            var result = read == bytes.Length ? bytes : bytes[..read];
+            CommandFiles.Current?.KeepContents(path, result);
+            return result;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {

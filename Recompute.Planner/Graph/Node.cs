@@ -102,6 +102,22 @@ public sealed class Node
         return (inputs.ToImmutable(), saved.Output, saved.OtherOutputs.IsDefault ? [] : saved.OtherOutputs);
     }
 
+    /// <summary>
+    /// The union of <see cref="SavedFor"/> over the operand indexes <paramref name="ks"/> (every index at which the op
+    /// reads one tensor), computed once: an op that reads a tensor n times would otherwise ask n times for what
+    /// may be all n operands (n² on a native op without <c>backwardNeeds</c>).
+    /// </summary>
+    public (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) SavedForAny(IReadOnlyCollection<int> ks)
+    {
+        if (ks.Count == 1) return SavedFor(ks.First());
+        if (!SavedByRule || SavedTensors.Union(Op, ks.Select(OperandPosition).Distinct()) is not { } saved) return (BackwardNeeds, BackwardNeedsOutput, []);
+        var positions = saved.Operands.ToHashSet();
+        var inputs = ImmutableArray.CreateBuilder<int>();
+        for (int j = 0; j < Inputs.Length; j++)
+            if (positions.Contains(OperandPosition(j))) inputs.Add(j);
+        return (inputs.ToImmutable(), saved.Output, saved.OtherOutputs.IsDefault ? [] : saved.OtherOutputs);
+    }
+
     /// <summary>True for tensors the planner schedules (activations and the loss).</summary>
     public bool IsPlanned => Kind is NodeKind.Activation or NodeKind.Loss;
 

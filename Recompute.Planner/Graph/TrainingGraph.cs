@@ -306,8 +306,11 @@ public sealed class TrainingGraph
                 reads.Add(grad[s]);
                 reads.Add(grad[gradRoot[s]]);
                 var reader = g[s];
+                // Every operand index at which the reader reads v, saved-for once together (an op may read v 200,000 times).
+                var at = new List<int>();
                 for (int k = 0; k < reader.Inputs.Length; k++)
-                    if (reader.Inputs[k] == v.Id) AddSaved(g, reader, k, fwd, root, reads);
+                    if (reader.Inputs[k] == v.Id) at.Add(k);
+                AddSaved(g, reader, reader.SavedForAny(at), fwd, root, reads);
                 if (hasParameters[s] && FirstGradientOperand(g, reader, needsGrad) == v.Id)
                 {
                     AddParameterSaved(g, reader, fwd, root, reads);
@@ -338,11 +341,11 @@ public sealed class TrainingGraph
         return -1;
     }
 
-    /// <summary>The planned values the vector-Jacobian product for input k of an op reads (<see cref="Node.SavedFor"/>).</summary>
+    /// <summary>The planned values a vector-Jacobian product reads, given what it saves (<see cref="Node.SavedFor"/>, <see cref="Node.SavedForAny"/>).</summary>
     /// <remarks>A view read for the backward keeps its root's buffer alive too (see <see cref="AddForwardTasks"/>).</remarks>
-    private static void AddSaved(ComputationGraph g, Node op, int k, int[] fwd, int[] root, TaskSet reads)
+    private static void AddSaved(ComputationGraph g, Node op, (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) saved, int[] fwd, int[] root, TaskSet reads)
     {
-        var (inputs, output, others) = op.SavedFor(k);
+        var (inputs, output, others) = saved;
         foreach (int j in inputs)
         {
             int p = op.Inputs[j];
@@ -366,7 +369,9 @@ public sealed class TrainingGraph
     /// <summary>What the gradients of an op's parameters read.</summary>
     private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, int[] root, TaskSet reads)
     {
+        var ks = new List<int>();
         for (int k = 0; k < op.Inputs.Length; k++)
-            if (g[op.Inputs[k]].Kind == NodeKind.Parameter) AddSaved(g, op, k, fwd, root, reads);
+            if (g[op.Inputs[k]].Kind == NodeKind.Parameter) ks.Add(k);
+        if (ks.Count > 0) AddSaved(g, op, op.SavedForAny(ks), fwd, root, reads);
     }
 }

@@ -72,7 +72,7 @@ public static class MaxBatchFormat
             if (dtype is not null) w.WriteString("dtype", dtype);
             w.WriteNumber("deviceMemoryBytes", r.DeviceMemoryBytes);
             w.WriteString("optimizer", Name(r.Optimizer));
-            if (r.MaxOverhead is { } m) w.WriteNumber("maxOverhead", m); else w.WriteNull("maxOverhead");
+            if (r.MaxOverhead is { } m && double.IsFinite(m)) w.WriteNumber("maxOverhead", m); else w.WriteNull("maxOverhead");
             Answer(w, "storeAll", r.StoreAll);
             Answer(w, "planner", r.Planner);
             w.WriteEndObject();
@@ -102,7 +102,7 @@ public static class MaxBatchFormat
         w.WriteNumber("activationBudgetBytes", f.ActivationBudgetBytes);
         if (f.PeakBytes is { } p) w.WriteNumber("peakBytes", p); else w.WriteNull("peakBytes");
         if (f.TotalBytes is { } t) w.WriteNumber("totalBytes", t); else w.WriteNull("totalBytes");
-        if (f.Overhead is { } o) w.WriteNumber("overhead", o); else w.WriteNull("overhead");
+        if (f.Overhead is { } o && double.IsFinite(o)) w.WriteNumber("overhead", o); else w.WriteNull("overhead");
         if (f.Reason is null) w.WriteNull("reason"); else w.WriteString("reason", f.Reason);
         // Only where no plan fits the memory: what it would take (the closest plan's peakBytes can be far more).
         if (!f.Fits && f.SmallestFeasibleBudgetBytes is { } need) w.WriteNumber("smallestFeasibleBudgetBytes", need);

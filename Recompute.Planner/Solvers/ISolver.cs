@@ -46,10 +46,11 @@ public sealed record SolverOptions
     /// <summary>Worker threads for solvers that use them (0: all cores).</summary>
     public int Threads { get; init; }
     /// <summary>
-    /// CP-SAT workers of the cut relaxations (the bound for every schedule and greedy's guide): <see cref="Threads"/>,
-    /// or 2 when that is 0, so that the same input gives the same bound and plan on any machine.
+    /// CP-SAT's search in the cut relaxations (the bound for every schedule and greedy's guide): always 2 interleaved
+    /// subsolvers, run on <see cref="Threads"/> threads, so that the same input gives the same bound and plan on any
+    /// machine and with any thread count.
     /// </summary>
-    internal int RelaxationWorkers => Threads > 0 ? Threads : 2;
+    internal Optimal.SearchWorkers RelaxationWorkers => new(2, Threads);
     /// <summary>Random seed for solvers that search (OR-Tools); fixed so that results are reproducible.</summary>
     public int Seed { get; init; }
     /// <summary>The exact DP stops with a clear error when the graph has more lower sets than this.</summary>

@@ -12,13 +12,18 @@ namespace Recompute.Runtime.Data;
 /// NumPy's <c>.npz</c> format, read and written here: a zip archive of <c>.npy</c> files, one array per entry, the
 /// entry <c>name.npy</c> holding array <c>name</c> (what <c>numpy.savez</c> and <c>numpy.savez_compressed</c> write).
 /// Reading accepts format versions 1 to 3, little- and big-endian, C and Fortran order, and the element types
-/// float16/32/64 (as float32), signed and unsigned integers and bool (as int64). Writing produces version 1.0,
+/// float16/32/64 (as float32), signed and unsigned integers and bool (as int64); every entry's CRC-32 is verified.
+/// Reading streams (<see cref="NpzArchive"/>): headers first, so that names, types and shapes can be checked against
+/// what is expected before any data is read, then each array converted as it is read. Writing produces version 1.0,
 /// float32 (<c>&lt;f4</c>) and int64 (<c>&lt;i8</c>) arrays in C order, deflated, with fixed entry times so the same
 /// arrays give the same bytes.
 /// </summary>
 public static class Npz
 {
-    /// <summary>Largest .npz file read (4 GiB), and the most bytes its arrays may expand to.</summary>
+    /// <summary>
+    /// Largest .npz file read (4 GiB), and the most bytes its arrays may take once loaded (float32 and int64 values,
+    /// after conversion): both are checked from the headers, before any array is read.
+    /// </summary>
     public static readonly InputKind Kind = new("NumPy .npz", 4L << 30);
 
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
@@ -28,60 +33,30 @@ public static class Npz
     /// valid .npy array; the message names the file, the entry and the problem.</exception>
     public static IReadOnlyList<NamedArray> Read(string path)
     {
-        InputFile.Check(path, Kind);
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            CommandFiles.Current?.NoteInput(path, FileStatus.Of(path, followLinks: true), Kind.What);
-            return Read(stream, path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new GraphFormatException(path, null, $"cannot read the file: {e.Message}");
-        }
+        using var archive = NpzArchive.Open(path);
+        return archive.ReadAll();
     }
 
     /// <summary>Reads every array of an .npz archive from a stream; <paramref name="name"/> is used in messages.</summary>
     public static IReadOnlyList<NamedArray> Read(Stream stream, string name)
     {
-        ZipArchive zip;
-        try { zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true); }
-        catch (InvalidDataException) { throw new GraphFormatException(name, null, "not a NumPy .npz file (not a zip archive)"); }
-        using (zip)
-        {
-            var arrays = new List<NamedArray>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            long total = 0;
-            foreach (var entry in zip.Entries)
-            {
-                if (entry.FullName.EndsWith('/')) continue;
-                string arrayName = entry.FullName.EndsWith(".npy", StringComparison.Ordinal) ? entry.FullName[..^4] : entry.FullName;
-                string where = $"array '{Shorten(arrayName)}'";
-                if (arrayName.Length == 0) throw new GraphFormatException(name, $"entry '{entry.FullName}'", "an array without a name");
-                if (!seen.Add(arrayName)) throw new GraphFormatException(name, where, "appears twice in the archive");
-                total += entry.Length;
-                if (entry.Length > Kind.MaxBytes || total > Kind.MaxBytes)
-                    throw new GraphFormatException(name, where, $"the arrays expand to more than {Kind.MaxBytes} bytes");
-                try
-                {
-                    using var s = entry.Open();
-                    arrays.Add(ReadNpy(s, entry.Length, arrayName, name, where));
-                }
-                catch (InvalidDataException e) { throw new GraphFormatException(name, where, $"the compressed data is corrupt: {e.Message}"); }
-            }
-            if (arrays.Count == 0) throw new GraphFormatException(name, null, "the archive holds no array");
-            return arrays;
-        }
+        using var archive = NpzArchive.Open(stream, name);
+        return archive.ReadAll();
     }
 
-    private static string Shorten(string s) => s.Length <= 80 && !s.Any(char.IsControl) ? s : new string(s.Take(77).Select(c => char.IsControl(c) ? '?' : c).ToArray()) + "...";
+    internal static string Shorten(string s) => s.Length <= 80 && !s.Any(char.IsControl) ? s : new string(s.Take(77).Select(c => char.IsControl(c) ? '?' : c).ToArray()) + "...";
 
-    private static NamedArray ReadNpy(Stream s, long length, string arrayName, string file, string where)
+    /// <summary>
+    /// Reads the header of the .npy array that <paramref name="s"/> starts with: its element type, order and shape,
+    /// checked against the entry's length (<paramref name="length"/>), without reading any data.
+    /// </summary>
+    internal static NpyHeader ReadHeader(Stream s, long length, string arrayName, string file, string where, Crc32? crc = null)
     {
         // Magic (6 bytes), version (major, minor), then the header's length: 2 bytes in version 1, 4 in versions 2 and 3.
         var prefix = new byte[10];
         if (ReadFully(s, prefix) < 10 || !prefix.AsSpan(0, 6).SequenceEqual(Magic))
             throw new GraphFormatException(file, where, "not a .npy array (no \\x93NUMPY magic)");
+        crc?.Append(prefix);
         int major = prefix[6];
         int headerLength;
         if (major == 1) headerLength = BinaryPrimitives.ReadUInt16LittleEndian(prefix.AsSpan(8));
@@ -89,6 +64,7 @@ public static class Npz
         {
             var more = new byte[2];
             if (ReadFully(s, more) < 2) throw new GraphFormatException(file, where, "the .npy header is truncated");
+            crc?.Append(more);
             headerLength = (int)Math.Min(int.MaxValue, BinaryPrimitives.ReadUInt32LittleEndian([prefix[8], prefix[9], more[0], more[1]]));
         }
         else throw new GraphFormatException(file, where, $".npy format version {major}.{prefix[7]} is not supported (1 to 3 are)");
@@ -96,6 +72,7 @@ public static class Npz
         if (headerLength > 1 << 20 || headerLength > length - offset) throw new GraphFormatException(file, where, "the .npy header is truncated or too long");
         var headerBytes = new byte[headerLength];
         if (ReadFully(s, headerBytes) < headerLength) throw new GraphFormatException(file, where, "the .npy header is truncated");
+        crc?.Append(headerBytes);
         string header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(headerBytes);
         var (descr, fortran, shape) = ParseHeader(header, file, where);
         char endian = descr[0];
@@ -106,10 +83,9 @@ public static class Npz
             "f4" or "i4" or "u4" => 4,
             "f8" or "i8" or "u8" => 8,
             "i1" or "u1" or "b1" => 1,
-            _ => throw new GraphFormatException(file, where, $"element type '{descr}' is not supported (floats, integers and bool are)"),
+            _ => throw new GraphFormatException(file, where, $"element type '{Shorten(descr)}' is not supported (floats, integers and bool are)"),
         };
-        if (endian is not ('<' or '>' or '|' or '=')) throw new GraphFormatException(file, where, $"element type '{descr}' has an unknown byte order");
-        bool big = endian == '>';
+        if (endian is not ('<' or '>' or '|' or '=')) throw new GraphFormatException(file, where, $"element type '{Shorten(descr)}' has an unknown byte order");
         long n = 1;
         foreach (var d in shape)
         {
@@ -119,44 +95,60 @@ public static class Npz
         long bytes = n * size;
         if (bytes != length - offset - headerLength)
             throw new GraphFormatException(file, where, $"holds {length - offset - headerLength} bytes of data, its shape [{string.Join(",", shape)}] of '{descr}' needs {bytes}");
-        var data = new byte[bytes];
-        if (ReadFully(s, data) < bytes) throw new GraphFormatException(file, where, "the data is truncated");
-        int count = (int)n;
-        var order = fortran && shape.Length > 1 ? FortranToC(shape) : null;
-        if (type[0] == 'f')
+        return new NpyHeader(arrayName, descr, fortran, shape, size, n);
+    }
+
+    /// <summary>
+    /// Reads the data that follows a header, a chunk at a time, converting each element as it comes (no copy of the
+    /// raw bytes is held); <paramref name="crc"/> sees every byte.
+    /// </summary>
+    internal static NamedArray ReadData(Stream s, NpyHeader h, string file, string where, Crc32 crc)
+    {
+        int count = (int)h.Elements;
+        int size = h.ElementSize;
+        string type = h.Descr[1..];
+        bool big = h.Descr[0] == '>';
+        var order = h.Fortran && h.ShapeArray.Length > 1 ? FortranToC(h.ShapeArray) : null;
+        float[]? floats = type[0] == 'f' ? new float[count] : null;
+        long[]? longs = floats is null ? new long[count] : null;
+        var chunk = new byte[Math.Max(size, Math.Min(1 << 20, count * (long)size))];
+        int perChunk = chunk.Length / size;
+        for (int done = 0; done < count;)
         {
-            var v = new float[count];
-            for (int i = 0; i < count; i++)
+            int k = Math.Min(perChunk, count - done);
+            var data = chunk.AsSpan(0, k * size);
+            if (ReadFully(s, data) < data.Length) throw new GraphFormatException(file, where, "the data is truncated");
+            crc.Append(data);
+            for (int i = 0; i < k; i++)
             {
-                var b = data.AsSpan(i * size, size);
-                float x = type switch
+                var b = data.Slice(i * size, size);
+                int at = order is null ? done + i : order[done + i];
+                if (floats is not null)
+                    floats[at] = type switch
+                    {
+                        "f4" => big ? BinaryPrimitives.ReadSingleBigEndian(b) : BinaryPrimitives.ReadSingleLittleEndian(b),
+                        "f8" => (float)(big ? BinaryPrimitives.ReadDoubleBigEndian(b) : BinaryPrimitives.ReadDoubleLittleEndian(b)),
+                        _ => (float)(big ? BinaryPrimitives.ReadHalfBigEndian(b) : BinaryPrimitives.ReadHalfLittleEndian(b)),
+                    };
+                else
                 {
-                    "f4" => big ? BinaryPrimitives.ReadSingleBigEndian(b) : BinaryPrimitives.ReadSingleLittleEndian(b),
-                    "f8" => (float)(big ? BinaryPrimitives.ReadDoubleBigEndian(b) : BinaryPrimitives.ReadDoubleLittleEndian(b)),
-                    _ => (float)(big ? BinaryPrimitives.ReadHalfBigEndian(b) : BinaryPrimitives.ReadHalfLittleEndian(b)),
-                };
-                v[order is null ? i : order[i]] = x;
+                    if (type == "u8" && (big ? BinaryPrimitives.ReadUInt64BigEndian(b) : BinaryPrimitives.ReadUInt64LittleEndian(b)) > long.MaxValue)
+                        throw new GraphFormatException(file, where, $"element {done + i} does not fit int64");
+                    longs![at] = type switch
+                    {
+                        "i8" or "u8" => big ? BinaryPrimitives.ReadInt64BigEndian(b) : BinaryPrimitives.ReadInt64LittleEndian(b),
+                        "i4" => big ? BinaryPrimitives.ReadInt32BigEndian(b) : BinaryPrimitives.ReadInt32LittleEndian(b),
+                        "u4" => big ? BinaryPrimitives.ReadUInt32BigEndian(b) : BinaryPrimitives.ReadUInt32LittleEndian(b),
+                        "i2" => big ? BinaryPrimitives.ReadInt16BigEndian(b) : BinaryPrimitives.ReadInt16LittleEndian(b),
+                        "u2" => big ? BinaryPrimitives.ReadUInt16BigEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b),
+                        "i1" => (sbyte)b[0],
+                        _ => b[0],
+                    };
+                }
             }
-            return NamedArray.Of(arrayName, v, shape);
+            done += k;
         }
-        var l = new long[count];
-        for (int i = 0; i < count; i++)
-        {
-            var b = data.AsSpan(i * size, size);
-            long x = type switch
-            {
-                "i8" => big ? BinaryPrimitives.ReadInt64BigEndian(b) : BinaryPrimitives.ReadInt64LittleEndian(b),
-                "u8" => checked((long)(big ? BinaryPrimitives.ReadUInt64BigEndian(b) : BinaryPrimitives.ReadUInt64LittleEndian(b))),
-                "i4" => big ? BinaryPrimitives.ReadInt32BigEndian(b) : BinaryPrimitives.ReadInt32LittleEndian(b),
-                "u4" => big ? BinaryPrimitives.ReadUInt32BigEndian(b) : BinaryPrimitives.ReadUInt32LittleEndian(b),
-                "i2" => big ? BinaryPrimitives.ReadInt16BigEndian(b) : BinaryPrimitives.ReadInt16LittleEndian(b),
-                "u2" => big ? BinaryPrimitives.ReadUInt16BigEndian(b) : BinaryPrimitives.ReadUInt16LittleEndian(b),
-                "i1" => (sbyte)b[0],
-                _ => b[0],
-            };
-            l[order is null ? i : order[i]] = x;
-        }
-        return NamedArray.Of(arrayName, l, shape);
+        return floats is not null ? NamedArray.Of(h.Name, floats, h.ShapeArray) : NamedArray.Of(h.Name, longs!, h.ShapeArray);
     }
 
     /// <summary>For each element in Fortran (column-major) storage order, its index in C (row-major) order.</summary>
@@ -175,7 +167,7 @@ public static class Npz
         return map;
     }
 
-    private static int ReadFully(Stream s, Span<byte> buffer)
+    internal static int ReadFully(Stream s, Span<byte> buffer)
     {
         int read = 0;
         while (read < buffer.Length)

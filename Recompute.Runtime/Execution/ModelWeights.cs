@@ -56,6 +56,6 @@ public sealed class ModelWeights
     public static ModelWeights? FromGraphSource(ComputationGraph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);
-        return graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(s) ? FromOnnx(s) : null;
+        return OnnxModelFile.SourceOf(graph) is { } bytes ? OnnxWeightReader.Read(graph.Source!, bytes) : null;
     }
 }

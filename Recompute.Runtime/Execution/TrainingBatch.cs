@@ -23,6 +23,32 @@ public sealed class TrainingBatch : IDisposable
     }
 
     /// <summary>
+    /// Checks arrays known by name, type and shape alone (an .npz's headers, before its data is read) against the
+    /// graph's inputs: one array per input, of its type and shape, and no other.
+    /// </summary>
+    /// <exception cref="ArgumentException">A name, type or shape that does not match; the message names both.</exception>
+    public static void CheckDeclared(ComputationGraph graph, IEnumerable<(string Name, string DType, IReadOnlyList<int> Shape)> arrays)
+    {
+        var byName = new Dictionary<string, (string DType, IReadOnlyList<int> Shape)>(StringComparer.Ordinal);
+        foreach (var (name, dtype, shape) in arrays)
+            if (!byName.TryAdd(name, (dtype, shape))) throw new ArgumentException($"array '{name}' is given twice");
+        var inputs = graph.Nodes.Where(n => n.Kind == NodeKind.Input).ToList();
+        string Expected() => string.Join(", ", inputs.Select(n => $"'{n.Name}' {(DTypes.IsInteger(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
+        foreach (var name in byName.Keys)
+            if (!graph.TryFind(name, out int id) || graph[id].Kind != NodeKind.Input)
+                throw new ArgumentException($"array '{name}' is not an input of graph '{graph.Name}' (its inputs: {Expected()})");
+        foreach (var node in inputs)
+        {
+            if (!byName.TryGetValue(node.Name, out var a))
+                throw new ArgumentException($"no array for input '{node.Name}' of graph '{graph.Name}' (its inputs: {Expected()})");
+            string want = DTypes.IsInteger(node.DType) ? "int64" : "float32";
+            var shape = DTypes.Shape(node);
+            if (a.DType != want || !a.Shape.SequenceEqual(shape))
+                throw new ArgumentException($"array '{node.Name}' is {a.DType}[{string.Join(",", a.Shape)}], input '{node.Name}' of graph '{graph.Name}' needs {want}[{string.Join(",", shape)}]");
+        }
+    }
+
+    /// <summary>
     /// A batch from named arrays, one per graph input by the input's name: float32 arrays for floating-point inputs,
     /// int64 arrays for integer inputs (labels, token ids), each of the input's exact shape.
     /// </summary>
@@ -34,24 +60,16 @@ public sealed class TrainingBatch : IDisposable
         var byName = new Dictionary<string, NamedArray>(StringComparer.Ordinal);
         foreach (var a in arrays)
             if (!byName.TryAdd(a.Name, a)) throw new ArgumentException($"array '{a.Name}' is given twice");
+        CheckDeclared(graph, byName.Values.Select(a => (a.Name, a.DType, a.Shape)));
         var inputs = graph.Nodes.Where(n => n.Kind == NodeKind.Input).ToList();
-        string Expected() => string.Join(", ", inputs.Select(n => $"'{n.Name}' {(DTypes.IsInteger(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
-        foreach (var name in byName.Keys)
-            if (!graph.TryFind(name, out int id) || graph[id].Kind != NodeKind.Input)
-                throw new ArgumentException($"array '{name}' is not an input of graph '{graph.Name}' (its inputs: {Expected()})");
         foreach (var node in inputs)
         {
-            if (!byName.TryGetValue(node.Name, out var a))
-                throw new ArgumentException($"no array for input '{node.Name}' of graph '{graph.Name}' (its inputs: {Expected()})");
-            bool integer = DTypes.IsInteger(node.DType);
-            string want = integer ? "int64" : "float32";
-            var shape = DTypes.Shape(node);
-            if (a.DType != want || !a.Shape.SequenceEqual(shape))
-                throw new ArgumentException($"array '{a.Name}' is {a.DType}{a.ShapeText}, input '{node.Name}' of graph '{graph.Name}' needs {want}[{string.Join(",", shape)}]");
-            if (integer)
+            var a = byName[node.Name];
+            if (DTypes.IsInteger(node.DType))
                 foreach (var v in a.Longs!)
                     // Integer tensors live in float storage (exact below 2^24; see Tensor).
-                    if (Math.Abs(v) >= 1 << 24)
+                    // Compared on both sides rather than through Math.Abs, which overflows on -2^63.
+                    if (v >= 1 << 24 || v <= -(1 << 24))
                         throw new ArgumentException($"array '{a.Name}' holds {v}, beyond the ±2^24 the runtime stores exactly");
         }
         var tensors = new Dictionary<int, Tensor>();

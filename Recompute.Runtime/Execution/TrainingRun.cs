@@ -39,7 +39,18 @@ internal sealed record TrainingReport(
 
     /// <summary>The same for the store-all twin (with verification).</summary>
     public double? StoreAllForwardBackwardSeconds { get; init; }
+
+    /// <summary>
+    /// Set when training diverged: the step whose loss (of the plan or of the store-all twin) or whose updated weights
+    /// were not finite. Training stops after that step, since every later step would compute NaN too.
+    /// </summary>
+    public Divergence? Diverged { get; init; }
 }
+
+/// <summary>Where and how a training run diverged.</summary>
+/// <param name="Step">The step, from 1.</param>
+/// <param name="What">What was not finite, in words ("the loss is NaN", "the weights after the update hold Infinity").</param>
+internal sealed record Divergence(int Step, string What);
 
 /// <summary>Plans a graph, trains it for a number of steps, and (optionally) trains a store-all twin in lockstep to compare.</summary>
 internal static class TrainingRun
@@ -57,7 +68,7 @@ internal static class TrainingRun
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
         var optimizer = options.Optimizer ?? new Sgd(0.01);
         var session = TrainingSession.Create(graph, options with { Optimizer = optimizer }, cancellation);
-        var weights = options.InitialWeights ?? ModelWeights.FromGraphSource(graph);
+        var weights = session.InitialWeights;
         TrainingSession? storeAll = null;
         if (verify)
         {
@@ -72,6 +83,7 @@ internal static class TrainingRun
         double worst = 0;
         using var planned = batch is null ? null : session.CreateBatch(batch);
         using var twin = batch is null || storeAll is null ? null : storeAll.CreateBatch(batch);
+        Divergence? diverged = null;
         for (int i = 0; i < steps; i++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -86,16 +98,31 @@ internal static class TrainingRun
                 worst = Math.Max(worst, GradientDifference(session.Model, storeAll.Model));
             }
             progress?.Report(r);
+            diverged = Diverged(r.Step, r.Loss, storeAll is null ? null : storeLoss[^1], session.Model);
+            if (diverged is not null) break;
         }
-        int warmup = steps > 1 ? 1 : 0;
+        int warmup = results.Count > 1 ? 1 : 0;
         return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes, results.Skip(warmup).Average(r => r.Seconds),
             verify ? storeSeconds.Skip(warmup).Average() : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!)
         {
-            Session = session, WarmupSteps = warmup,
+            Session = session, WarmupSteps = warmup, Diverged = diverged,
             ForwardBackwardSeconds = results.Skip(warmup).Average(r => r.ForwardBackwardSeconds),
             StoreAllForwardBackwardSeconds = verify ? storeForwardBackward.Skip(warmup).Average() : null,
         };
     }
+
+    /// <summary>What was not finite after a step, or null: the loss, the store-all twin's loss, or an updated weight.</summary>
+    internal static Divergence? Diverged(int step, float loss, float? storeAllLoss, ModelState model)
+    {
+        if (!float.IsFinite(loss)) return new Divergence(step, $"the loss is {Text(loss)}");
+        if (storeAllLoss is { } s && !float.IsFinite(s)) return new Divergence(step, $"the store-all loss is {Text(s)}");
+        foreach (var p in model.Parameters)
+            foreach (var v in model.Value(p).Span)
+                if (!float.IsFinite(v)) return new Divergence(step, $"weight '{model.Graph[p].Name}' is {Text(v)} after the update");
+        return null;
+    }
+
+    private static string Text(float v) => float.IsNaN(v) ? "NaN" : v > 0 ? "+Infinity" : "-Infinity";
 
     /// <summary>Reports synchronously on the training thread (<see cref="Progress{T}"/> would post to the thread pool, out of order).</summary>
     private sealed class StepProgress(Action<TrainingStepResult> onStep) : IProgress<TrainingStepResult>

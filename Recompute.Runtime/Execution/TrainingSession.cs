@@ -78,9 +78,13 @@ public sealed partial class TrainingSession
     private readonly double? _clip;
     private readonly int _batches;
 
-    private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena, ModelWeights? weights)
+    /// <summary>The bytes of the ONNX file the graph came from, as read when the session was made: saving writes from them, so a file changed since then changes nothing.</summary>
+    private readonly byte[]? _sourceModel;
+
+    private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena, ModelWeights? weights, byte[]? sourceModel)
     {
-        Schedule = schedule; Simulation = simulation; Arena = arena;
+        Schedule = schedule; Simulation = simulation; Arena = arena; _sourceModel = sourceModel;
+        InitialWeights = weights;
         Model = ModelState.Initialize(schedule.Training.Graph, arena, options.Seed, weights);
         _executor = new ScheduleExecutor(schedule.Training, Model) { CheckRecomputation = options.CheckRecomputation };
         _optimizer = options.Optimizer ?? new Sgd(0.01);
@@ -112,11 +116,12 @@ public sealed partial class TrainingSession
         var (storeAllSchedule, storeAllSimulation) = RecomputePlanner.StoreAll(problem);
         long storeAll = storeAllSimulation.PeakBytes;
         long budget = options.BudgetBytes ?? (options.BudgetFraction is { } f ? (long)Math.Floor(f * storeAll) : storeAll);
-        var weights = options.InitialWeights ?? ModelWeights.FromGraphSource(graph);
+        var source = Onnx.OnnxModelFile.SourceOf(graph);
+        var weights = options.InitialWeights ?? (source is null ? null : Onnx.OnnxWeightReader.Read(graph.Source!, source));
         if (budget >= storeAll)
         {
             var storeAllPlan = new PlanResult(new SolverResult(SolverName.StoreAll, PlanStatus.Optimal) { Bound = PlanBound.Of(problem.Training, 0, 0, BoundSource.NoRecomputation) }, storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
-            return new TrainingSession(storeAllSchedule, storeAllSimulation, options, new Arena(), weights) { Plan = storeAllPlan };
+            return new TrainingSession(storeAllSchedule, storeAllSimulation, options, new Arena(), weights, source) { Plan = storeAllPlan };
         }
         var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed };
         var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
@@ -125,7 +130,7 @@ public sealed partial class TrainingSession
             long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.SmallestBudget(problem, options.Solver, solverOptions, cancellation);
             throw new InfeasibleBudgetException(plan, smallest);
         }
-        return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights) { Plan = plan };
+        return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights, source) { Plan = plan };
     }
 
     /// <summary>Creates a session that trains by a given schedule (validated by the simulator).</summary>
@@ -135,7 +140,10 @@ public sealed partial class TrainingSession
         options ??= new TrainingOptions();
         CheckLoss(schedule.Training.Graph);
         var simulation = Simulator.Simulate(schedule);
-        return new TrainingSession(schedule, simulation, options, new Arena(), options.InitialWeights ?? ModelWeights.FromGraphSource(schedule.Training.Graph));
+        var graph = schedule.Training.Graph;
+        var source = Onnx.OnnxModelFile.SourceOf(graph);
+        var weights = options.InitialWeights ?? (source is null ? null : Onnx.OnnxWeightReader.Read(graph.Source!, source));
+        return new TrainingSession(schedule, simulation, options, new Arena(), weights, source);
     }
 
     private static void CheckBudgetOptions(TrainingOptions options)
@@ -175,6 +183,9 @@ public sealed partial class TrainingSession
     public ComputationGraph Graph => Schedule.Training.Graph;
     /// <summary>The planner's result when the session planned the graph itself.</summary>
     public PlanResult? Plan { get; private init; }
+
+    /// <summary>The weights the session started from (given, or the ONNX file's initializers); null when they came from the seed.</summary>
+    internal ModelWeights? InitialWeights { get; }
     public Schedule Schedule { get; }
     /// <summary>The simulator's account of the schedule: the predicted peak and times.</summary>
     public SimulationResult Simulation { get; }
@@ -280,7 +291,9 @@ public sealed partial class TrainingSession
     {
         string source = Graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? s
             : throw new InvalidOperationException($"graph '{Graph.Name}' was not imported from an ONNX file; save its weights with a checkpoint instead");
-        Model.ExportWeights().SaveOnnx(source, Graph, outputPath);
+        var weights = Model.ExportWeights();
+        if (_sourceModel is { } bytes) Onnx.OnnxWeightWriter.Write(source, bytes, Graph, weights, outputPath);
+        else weights.SaveOnnx(source, Graph, outputPath);
     }
 
     /// <summary>The global L2 norm of the parameter gradients of the last step (accumulated in double, in parameter order).</summary>

@@ -14,11 +14,13 @@ namespace Recompute.Runtime.Onnx;
 /// </summary>
 internal static class OnnxWeightReader
 {
-    public static ModelWeights? Read(string path)
+    public static ModelWeights? Read(string path) => Read(path, OnnxModelFile.ReadBytes(path));
+
+    /// <summary>The weights of the model whose file <paramref name="path"/> held <paramref name="bytes"/> (external data is read beside it).</summary>
+    public static ModelWeights? Read(string path, byte[] bytes)
     {
-        var model = OnnxModelFile.Read(path);
+        var model = OnnxModelFile.Parse(path, bytes);
         var arrays = new List<NamedArray>();
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
         foreach (var t in model.Graph.Initializer)
         {
             if (t.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Double or (int)TensorProto.Types.DataType.Float16 or (int)TensorProto.Types.DataType.Bfloat16))
@@ -28,9 +30,11 @@ internal static class OnnxWeightReader
             try { shape = t.Dims.Select(d => checked((int)d)).ToArray(); }
             catch (OverflowException) { throw new GraphFormatException(path, where, "a dimension does not fit 32 bits"); }
             if (shape.Any(d => d < 0)) throw new GraphFormatException(path, where, "negative dimension");
-            long n = shape.Aggregate(1L, (a, d) => a * d);
+            // Multiplied with an early stop: dimensions that each fit 32 bits can still overflow 64 bits together.
+            long n = 1;
+            foreach (var d in shape) n = n > Array.MaxLength ? n : n * d;
             if (n > Array.MaxLength) throw new GraphFormatException(path, where, $"{n} elements are more than one array holds");
-            var values = Values(path, folder, t, (int)n, where);
+            var values = Values(path, t, (int)n, where);
             if (values is null) continue; // no data: the weights were stripped
             arrays.Add(NamedArray.Of(t.Name, values, shape));
         }
@@ -44,11 +48,11 @@ internal static class OnnxWeightReader
         _ => 2,
     };
 
-    private static float[]? Values(string path, string folder, TensorProto t, int n, string where)
+    private static float[]? Values(string path, TensorProto t, int n, string where)
     {
         int size = ElementSize(t.DataType);
         bool external = t.DataLocation == TensorProto.Types.DataLocation.External || t.ExternalData.Count > 0;
-        if (external) return Decode(t.DataType, ReadExternal(path, folder, t, (long)n * size, where), n);
+        if (external) return ReadExternal(path, t, n, size, where);
         if (t.HasRawData)
         {
             if (t.RawData.Length != (long)n * size)
@@ -75,6 +79,14 @@ internal static class OnnxWeightReader
     private static float[] Decode(int type, ReadOnlySpan<byte> raw, int n)
     {
         var v = new float[n];
+        Decode(type, raw, v);
+        return v;
+    }
+
+    /// <summary>Decodes little-endian elements of <paramref name="type"/> into <paramref name="v"/> (one per element).</summary>
+    private static void Decode(int type, ReadOnlySpan<byte> raw, Span<float> v)
+    {
+        int n = v.Length;
         switch (type)
         {
             case (int)TensorProto.Types.DataType.Float:
@@ -90,10 +102,13 @@ internal static class OnnxWeightReader
                 for (int i = 0; i < n; i++) v[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw[(2 * i)..]) << 16);
                 break;
         }
-        return v;
     }
 
-    private static byte[] ReadExternal(string path, string folder, TensorProto t, long bytes, string where)
+    /// <summary>
+    /// Reads external data straight into the values, a chunk at a time: a tensor of more than 2 GB of bytes (the
+    /// largest byte array) still reads, and no second copy of it is held.
+    /// </summary>
+    private static float[] ReadExternal(string path, TensorProto t, int n, int size, string where)
     {
         string? location = null; long offset = 0; long? length = null;
         foreach (var e in t.ExternalData)
@@ -103,65 +118,61 @@ internal static class OnnxWeightReader
                 case "location": location = e.Value; break;
                 case "offset":
                     if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out offset))
-                        throw new GraphFormatException(path, where, $"external data offset '{e.Value}' is not a non-negative integer");
+                        throw new GraphFormatException(path, where, $"external data offset '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
                     break;
                 case "length":
                     if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long l))
-                        throw new GraphFormatException(path, where, $"external data length '{e.Value}' is not a non-negative integer");
+                        throw new GraphFormatException(path, where, $"external data length '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
                     length = l;
                     break;
             }
         }
+        long bytes = (long)n * size;
         if (string.IsNullOrEmpty(location)) throw new GraphFormatException(path, where, "external data without a location");
         if (length is { } len && len != bytes) throw new GraphFormatException(path, where, $"external data of length {len}, its shape needs {bytes} bytes");
-        string file = ResolveInside(path, folder, location, where);
+        string file = Recompute.Planner.Files.ExternalDataFile.Resolve(path, location, where);
+        string quoted = Recompute.Planner.Files.TerminalText.Escape(location);
         try
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
+            if (!stream.CanSeek) throw new GraphFormatException(path, where, $"external data location '{quoted}' is not a regular file");
+            Recompute.Planner.Files.CommandFiles.Current?.NoteInput(file, Recompute.Planner.Files.FileStatus.Of(file, followLinks: true), Recompute.Planner.Files.ExternalDataFile.Kind.What);
             if (offset > stream.Length || bytes > stream.Length - offset)
-                throw new GraphFormatException(path, where, $"external data at offset {offset} and {bytes} bytes runs past the end of '{location}' ({stream.Length} bytes)");
+                throw new GraphFormatException(path, where, $"external data at offset {offset} and {bytes} bytes runs past the end of '{quoted}' ({stream.Length} bytes)");
             stream.Position = offset;
-            var buffer = new byte[bytes];
-            stream.ReadExactly(buffer);
-            return buffer;
+            var values = new float[n];
+            const int ChunkElements = 1 << 18;
+            var buffer = new byte[(long)Math.Min(n, ChunkElements) * size];
+            for (int done = 0; done < n;)
+            {
+                int count = Math.Min(ChunkElements, n - done);
+                stream.ReadExactly(buffer, 0, count * size);
+                Decode(t.DataType, buffer.AsSpan(0, count * size), values.AsSpan(done, count));
+                done += count;
+            }
+            return values;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new GraphFormatException(path, where, $"cannot read external data '{location}': {e.Message}");
+            throw new GraphFormatException(path, where, $"cannot read external data '{quoted}': {e.Message.ReplaceLineEndings(" ")}");
         }
-    }
-
-    /// <summary>
-    /// The full path of an external data file, which must be a regular file inside the model's folder (or below it)
-    /// reached without links: a model must not make the reader open files elsewhere on the machine.
-    /// </summary>
-    private static string ResolveInside(string path, string folder, string location, string where)
-    {
-        var parts = location.Split('/', '\\');
-        if (Path.IsPathRooted(location) || parts.Contains("..") || parts.Any(string.IsNullOrEmpty))
-            throw new GraphFormatException(path, where, $"external data location '{location}' is outside the model's folder");
-        string current = folder;
-        foreach (var part in parts)
-        {
-            if (part == ".") continue;
-            current = Path.Combine(current, part);
-            FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
-            if (!info.Exists) throw new GraphFormatException(path, where, $"external data file '{location}' not found beside the model");
-            if (info.LinkTarget is not null)
-                throw new GraphFormatException(path, where, $"external data location '{location}' goes through a link; only files inside the model's folder are read");
-        }
-        if (Recompute.Planner.Files.FileStatus.Of(current, followLinks: false).Kind != Recompute.Planner.Files.FileKind.Regular)
-            throw new GraphFormatException(path, where, $"external data location '{location}' is not a regular file");
-        return current;
     }
 }
 
 /// <summary>Reads an ONNX file's protobuf message, with one clear error for unreadable or malformed files.</summary>
 internal static class OnnxModelFile
 {
-    public static ModelProto Read(string path)
+    public static ModelProto Read(string path) => Parse(path, ReadBytes(path));
+
+    /// <summary>The file's bytes (inside a command, the bytes it read first: see <see cref="Recompute.Planner.Files.CommandFiles"/>).</summary>
+    public static byte[] ReadBytes(string path) => Recompute.Planner.Files.InputFile.ReadAllBytes(path, Recompute.Planner.Files.InputKind.Onnx);
+
+    /// <summary>The bytes of the ONNX file a graph was imported from; null when it was not, or the file is gone.</summary>
+    public static byte[]? SourceOf(ComputationGraph graph) =>
+        graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(s) ? ReadBytes(s) : null;
+
+    public static ModelProto Parse(string path, byte[] bytes)
     {
-        byte[] bytes = Recompute.Planner.Files.InputFile.ReadAllBytes(path, Recompute.Planner.Files.InputKind.Onnx);
         try
         {
             var model = ModelProto.Parser.ParseFrom(bytes);

@@ -69,6 +69,22 @@ public partial class DeterminismTests : IDisposable
         { "wide", "dp-approx", "--budget=95%" },
     };
 
+    [Fact]
+    public void Auto_OnResNet50At40Percent_SameScheduleForThreads1_2_0()
+    {
+        // Issue 31: greedy's cut-relaxation guide ran CP-SAT with as many workers as --threads, and one worker is
+        // CP-SAT's sequential search: another plan of equal cost at --threads 1. The workers are fixed now, and the
+        // threads only run them.
+        string graph = Graph("resnet50-b64.onnx");
+        var first = Plan(graph, ["--budget", "40%", "--threads", "1"]);
+        foreach (var threads in new[] { "2", "0" })
+        {
+            var again = Plan(graph, ["--budget", "40%", "--threads", threads]);
+            Assert.Equal(first.Json, again.Json);
+            Assert.Equal(first.Schedule, again.Schedule);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Dp_SameScheduleAndJson_AcrossRunsAndThreadCounts(string graphFile, string solver, string budget)

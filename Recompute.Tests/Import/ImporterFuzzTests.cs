@@ -73,9 +73,41 @@ public class ImporterFuzzTests(ITestOutputHelper output)
             new("native VGG16", ".json", Encoding.UTF8.GetBytes(NativeGraphFormat.ToJson(vgg16)), LoadGraph),
             new("schedule", ".json", Encoding.UTF8.GetBytes(schedule), LoadSchedule),
             new("mlp.onnx", ".onnx", OnnxModelBuilder.Mlp().Model.ToByteArray(), LoadGraph),
+            // Issue 31: a model with external data (its location mutated too: NUL, '/', '..'), imported and its weights
+            // read; and .npz batches, stored (as numpy.savez writes them: a flipped byte is caught by the CRC-32 alone)
+            // and deflated.
+            new("mlp external data.onnx", ".onnx", Recompute.Tests.Cli.HostileTrainingCliTests.ExternalDataMlp(), LoadWithWeights),
+            new("batch stored.npz", ".npz", StoredNpz(), path => Recompute.Runtime.Data.Npz.Read(path)),
+            new("batch deflated.npz", ".npz", Recompute.Runtime.Data.Npz.ToBytes([Recompute.Runtime.Data.NamedArray.Of("x", [1f, -2f, 3.5f, 0f, 7f, 1e-3f], 2, 3),
+                Recompute.Runtime.Data.NamedArray.Of("y", [1L, -4L], 2)]), path => Recompute.Runtime.Data.Npz.Read(path)),
             new("resnet18-b32-noshapes.onnx", ".onnx", File.ReadAllBytes(OnnxTestFiles.Graph("resnet18-b32-noshapes.onnx")), LoadGraph),
             new("gpt2-124m-b8-t1024-noshapes.onnx", ".onnx", File.ReadAllBytes(OnnxTestFiles.Graph("gpt2-124m-b8-t1024-noshapes.onnx")), LoadGraph),
         ];
+    }
+
+    /// <summary>Imports an ONNX model and reads its weights, external data beside it included.</summary>
+    private static void LoadWithWeights(string path)
+    {
+        string data = Path.Combine(Path.GetDirectoryName(path)!, "weights.bin");
+        if (!File.Exists(data)) File.WriteAllBytes(data, Recompute.Tests.Cli.HostileTrainingCliTests.ExternalData());
+        CheckAccepted(HostileInputCorpusTests.LoadGraph(path));
+        Recompute.Runtime.Execution.ModelWeights.FromOnnx(path);
+    }
+
+    /// <summary>An .npz of two arrays whose entries are stored uncompressed.</summary>
+    private static byte[] StoredNpz()
+    {
+        using var ms = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(ms, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+            foreach (var name in new[] { "x", "y" })
+            {
+                var one = Recompute.Runtime.Data.Npz.ToBytes([name == "x" ? Recompute.Runtime.Data.NamedArray.Of("x", [0.5f, 1.5f, -2f, 4f], 4) : Recompute.Runtime.Data.NamedArray.Of("y", [3L, 0L], 2)]);
+                using var inner = new System.IO.Compression.ZipArchive(new MemoryStream(one), System.IO.Compression.ZipArchiveMode.Read);
+                using var from = inner.Entries[0].Open();
+                using var to = zip.CreateEntry(name + ".npy", System.IO.Compression.CompressionLevel.NoCompression).Open();
+                from.CopyTo(to);
+            }
+        return ms.ToArray();
     }
 
     /// <summary>What an accepted graph must support: a training graph, and a native round trip.</summary>

@@ -249,8 +249,8 @@ public class AutoPortfolioTests
         }
 
         var none = new HashSet<int>();
-        var full = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(1), 2, 0, CancellationToken.None);
-        var fifth = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(0.2), 2, 0, CancellationToken.None);
+        var full = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(1), new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
+        var fifth = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(0.2), new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
         Assert.NotNull(full);
         Assert.NotNull(fifth);
         Assert.True(full.Bound > 0);

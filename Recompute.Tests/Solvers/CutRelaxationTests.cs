@@ -133,7 +133,7 @@ public class CutRelaxationTests
         {
             var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8));
             long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
-            var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(2), 1, 1, CancellationToken.None);
+            var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(2), new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 1, CancellationToken.None);
             if (run is { Bound: > 0 }) positive++;
         }
         Assert.True(positive >= 3, $"the bound was positive on {positive} of 6 graphs");

@@ -92,7 +92,7 @@ public class GreedyLimitTests
         var training = problem.Training;
         Assert.True((long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > Recompute.Planner.Solvers.Optimal.RelaxationGuide.MaxAnalysisWork);
         long budget = Recompute.Planner.Planning.RecomputePlanner.StoreAllPeak(problem) * 9 / 10;
-        Assert.Null(Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(training, budget, new HashSet<int>(), TimeSpan.FromSeconds(5), 2, 0, CancellationToken.None));
+        Assert.Null(Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(training, budget, new HashSet<int>(), TimeSpan.FromSeconds(5), new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None));
         var plan = Recompute.Planner.Planning.RecomputePlanner.Plan(problem, "auto", new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(5) });
         Assert.True(plan.Feasible, plan.Solver.Reason);
         Assert.True(plan.Simulation!.PeakBytes <= budget);

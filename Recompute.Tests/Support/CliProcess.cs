@@ -21,7 +21,10 @@ public sealed class CliProcess : IDisposable
 
     public int Id => _process.Id;
 
-    public static CliProcess Start(params string[] args)
+    public static CliProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the child with <paramref name="environment"/> added to this process's environment (a GC heap limit, say).</summary>
+    public static CliProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var info = new ProcessStartInfo(DotnetHost())
         {
@@ -30,6 +33,7 @@ public sealed class CliProcess : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        foreach (var (k, v) in environment) info.Environment[k] = v;
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "recompute.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         var process = new Process { StartInfo = info };

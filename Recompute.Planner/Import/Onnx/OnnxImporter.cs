@@ -163,6 +163,10 @@ public static class OnnxImporter
         {
             var initializers = _g.Initializer.Select(t => (t.Name, Tensor: t))
                 .Concat(_g.SparseInitializer.Select(s => (s.Values?.Name ?? "", Tensor: DenseOf(s))));
+            // The files holding external data are inputs of the command even where the data is never read (plan,
+            // inspect): no output may replace them.
+            Files.ExternalDataFile.NoteInputs(path, _g.Initializer.Concat(_g.SparseInitializer.Select(s => s.Values).OfType<TensorProto>())
+                .SelectMany(t => t.ExternalData).Where(e => e.Key == "location").Select(e => e.Value));
             foreach (var (name, t) in initializers)
             {
                 string where = $"initializer '{name}'";

@@ -35,6 +35,14 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
     public bool WorkLimited { get; init; }
 
     /// <summary>
+    /// Threads that run the <see cref="Workers"/> interleaved subsolvers (0: one per worker; at least 2, see
+    /// <see cref="ToParameterText"/>). The subsolvers and the
+    /// batch they are interleaved in are fixed by <see cref="Workers"/> alone, so the thread count changes how fast
+    /// the search runs, never what it finds (<c>--threads 1</c>, <c>2</c> and <c>0</c> give the same plan).
+    /// </summary>
+    public int Threads { get; init; }
+
+    /// <summary>
     /// Deterministic seconds a work-limited search may spend per second of <see cref="TimeLimit"/>. CP-SAT's
     /// deterministic clock runs at 0.01 (the cut relaxation's chain on GPT-2) to 0.6 (small single-cut models) of
     /// the wall clock on the 2-core reference machine, about 0.05 on the stage models of the shipped graphs: at this
@@ -78,9 +86,16 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
         {
             ("max_time_in_seconds", WallSeconds.ToString("R", CultureInfo.InvariantCulture)),
             ("max_deterministic_time", DeterministicSeconds.ToString("R", CultureInfo.InvariantCulture)),
-            ("num_workers", Math.Max(1, Workers).ToString(CultureInfo.InvariantCulture)),
+            // CP-SAT runs its interleaved search only on two threads or more; on one it falls back to its sequential
+            // search, which finds other plans of the same cost (ResNet-50 at 40 %): a search of several workers
+            // therefore gets at least two threads, so that --threads 1 plans as --threads 2 does.
+            ("num_workers", (Workers > 1 ? Math.Max(2, Threads > 0 ? Threads : Workers) : 1).ToString(CultureInfo.InvariantCulture)),
             ("random_seed", Seed.ToString(CultureInfo.InvariantCulture)),
             ("interleave_search", Workers > 1 ? "true" : "false"),
+            // The subsolvers and the interleaving batch follow the logical workers, not the threads (CP-SAT derives
+            // both from num_workers when they are 0).
+            ("num_full_subsolvers", Math.Max(1, Workers).ToString(CultureInfo.InvariantCulture)),
+            ("interleave_batch_size", Math.Max(1, Workers).ToString(CultureInfo.InvariantCulture)),
             ("linearization_level", Math.Clamp(LinearizationLevel, 0, 2).ToString(CultureInfo.InvariantCulture)),
             ("cp_model_presolve", Presolve ? "true" : "false"),
             ("log_search_progress", "false"),
@@ -100,3 +115,8 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
         return text.ToString();
     }
 }
+
+/// <summary>CP-SAT's search: how many subsolvers it interleaves (what it finds) and on how many threads (how fast; 0: one per subsolver).</summary>
+/// <param name="Logical">Interleaved subsolvers.</param>
+/// <param name="Threads">Threads that run them.</param>
+internal readonly record struct SearchWorkers(int Logical, int Threads);

@@ -78,7 +78,7 @@ internal static class GeneralBound
     /// <param name="workLimited">Limit each search as work (<see cref="CpSatSettings.WorkLimited"/>) and keep only the
     /// bounds of searches that ended by proof or by that limit, so that the bound does not depend on the machine's load.</param>
     public static GeneralBoundRun? Prove(TrainingGraph training, long budgetBytes, IReadOnlySet<int> neverRecompute, TimeSpan limit,
-        int workers, int seed, CancellationToken cancellation, bool workLimited = true)
+        SearchWorkers workers, int seed, CancellationToken cancellation, bool workLimited = true)
     {
         if (training.Count == 0 || training.Count > MaxTasks || limit < TimeSpan.FromMilliseconds(200) || cancellation.IsCancellationRequested) return null;
         // The analysis and the relaxations visit the readers of every pending buffer: on a W-wide Concat whose backward
@@ -116,7 +116,7 @@ internal static class GeneralBound
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
             // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
             if (workLimited && cuts.Count > 1 && relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds) continue;
-            var settings = new CpSatSettings(share, workers, seed) { WorkLimited = workLimited, DeterministicRate = cuts.Count == 1 ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
+            var settings = new CpSatSettings(share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = cuts.Count == 1 ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
             var status = solver.Solve(relaxation.Model);

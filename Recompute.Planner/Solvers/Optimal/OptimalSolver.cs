@@ -34,7 +34,8 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     public const double ExactDpTimeShare = 0.5;
 
     /// <summary>
-    /// CP-SAT workers when <see cref="SolverOptions.Threads"/> is 0. They are interleaved deterministically; on two
+    /// CP-SAT workers (subsolvers), whatever <see cref="SolverOptions.Threads"/> says (it sets the threads that run
+    /// them). They are interleaved deterministically; on two
     /// cores eight interleaved workers (a portfolio with linear-relaxation workers) prove bounds that one or two
     /// workers do not reach.
     /// </summary>
@@ -481,9 +482,9 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     private (CpSolverStatus, CpSolver, bool WallClockCut) SolveModel(CpModel model, SolverOptions options, TimeSpan limit, CancellationToken ct,
         Action<double, double>? onSolution = null)
     {
-        int workers = options.Threads > 0 ? options.Threads : DefaultWorkers;
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
-        var settings = new CpSatSettings(limit, workers, options.Seed, LinearizationLevel, Presolve) { WorkLimited = WorkLimited };
+        // Always DefaultWorkers subsolvers; --threads only says on how many threads they run.
+        var settings = new CpSatSettings(limit, DefaultWorkers, options.Seed, LinearizationLevel, Presolve) { Threads = options.Threads, WorkLimited = WorkLimited };
         var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         using var callback = onSolution is null ? null : new SolutionProgress(onSolution);

@@ -55,7 +55,7 @@ internal static class RelaxationGuide
     /// <param name="wallClockCut">Set when the wall clock ended a relaxation's search before its work limit: it was
     /// set aside, so the answer may differ on a less busy machine.</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Best(TrainingGraph training, long budget, IReadOnlySet<int> neverRecompute,
-        IReadOnlySet<int> alwaysDrop, int workers, int seed, string solver, double toBeat, CancellationToken cancellation, double workFraction,
+        IReadOnlySet<int> alwaysDrop, SearchWorkers workers, int seed, string solver, double toBeat, CancellationToken cancellation, double workFraction,
         out bool wallClockCut)
     {
         wallClockCut = false;
@@ -73,7 +73,7 @@ internal static class RelaxationGuide
         {
             cancellation.ThrowIfCancellationRequested();
             var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom));
-            var settings = new CpSatSettings(WorkShare * workFraction, workers, seed) { WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+            var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(cp.StopSearch);
             var status = cp.Solve(relaxation.Model);
