@@ -15,7 +15,7 @@ public sealed class MaxBatchCommand : CliCommand
     private readonly Option<SizeValue?> _memory = CliOptions.Size("--memory",
         "device memory, e.g. 16GiB: parameters, their gradients, optimizer state, inputs and the plan's peak must fit", allowPercent: false, helpName: "SIZE");
     private readonly Option<string?> _overhead = CliOptions.Parsed<string?>("--overhead", "P",
-        "most recompute time the planner may add, as a percentage of forward time (20%) or a fraction (0.2)", t => { ParseOverhead(t); return t; }, null);
+        "most recompute time the planner may add, as a percentage of the training step (20%) or a fraction (0.2)", t => { ParseOverhead(t); return t; }, null);
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (state 2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
     private readonly Option<string> _solver = CliOptions.Solver(Recompute.Planner.Planning.AutoPortfolio.Name);
     private readonly Option<string> _format = CliOptions.Format();
@@ -24,7 +24,7 @@ public sealed class MaxBatchCommand : CliCommand
         "maxbatch <graph.onnx> --memory <size> [options]", "Each answer is checked: the plan at that batch fits, the plan at batch + 1 does not.")
     {
         Arguments.Add(_input.Graph);
-        Add(_memory, _overhead, _optimizer, _solver, _input.Device, _format);
+        Add(_memory, _overhead, _optimizer, _solver, _input.Device, _input.DType, _format);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -72,14 +72,14 @@ public sealed class MaxBatchCommand : CliCommand
             throw new UsageException($"--overhead: '{text}' is not a percentage (20%) or a fraction (0.2)");
         if (!percent && v > 1)
             throw new UsageException(string.Create(CultureInfo.InvariantCulture,
-                $"--overhead: '{text}' as a fraction would be {v * 100:0.##}% of forward time; write {v:0.##}% for a percentage, or a fraction such as 0.2"));
+                $"--overhead: '{text}' as a fraction would be {v * 100:0.##}% of the training step; write {v:0.##}% for a percentage, or a fraction such as 0.2"));
         return percent ? v / 100 : v;
     }
 
-    /// <summary>How an <c>--overhead</c> value was read: "20% of forward time (0.2 read as a fraction)".</summary>
+    /// <summary>How an <c>--overhead</c> value was read: "20% of the training step (0.2 read as a fraction)".</summary>
     public static string DescribeOverhead(string text, double value)
     {
         string percent = string.Create(CultureInfo.InvariantCulture, $"{value * 100:0.##}%");
-        return text.Trim().EndsWith('%') ? $"{percent} of forward time" : $"{percent} of forward time ({text.Trim()} read as a fraction)";
+        return text.Trim().EndsWith('%') ? $"{percent} of the training step" : $"{percent} of the training step ({text.Trim()} read as a fraction)";
     }
 }

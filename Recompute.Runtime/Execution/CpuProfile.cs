@@ -47,8 +47,11 @@ public static class CpuProfile
         return profile;
     }
 
-    /// <summary>Where the profile is cached.</summary>
-    public static string CachePath()
+    /// <summary>Where the profile for the kernels' present thread count is cached (one file per thread count).</summary>
+    public static string CachePath() => CachePath(KernelOptions.MaxDegreeOfParallelism);
+
+    /// <summary>Where the profile for <paramref name="threads"/> kernel threads is cached.</summary>
+    public static string CachePath(int threads)
     {
         string? dir = Environment.GetEnvironmentVariable(CacheVariable);
         if (string.IsNullOrEmpty(dir))
@@ -57,12 +60,15 @@ public static class CpuProfile
             dir = !string.IsNullOrEmpty(xdg) ? Path.Combine(xdg, "recompute")
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "recompute");
         }
-        return Path.Combine(dir, "cpu-profile.json");
+        return Path.Combine(dir, $"cpu-profile-{threads}-threads.json");
     }
 
     /// <summary>What the cached profile must have been measured on: processor model and count, kernel threads, runtime build.</summary>
-    public static string MachineKey() =>
-        string.Join(" | ", ProcessorName(), $"{Environment.ProcessorCount} processors", $"{KernelOptions.MaxDegreeOfParallelism} kernel threads",
+    public static string MachineKey() => MachineKey(KernelOptions.MaxDegreeOfParallelism);
+
+    /// <summary>The key of a profile measured with <paramref name="threads"/> kernel threads.</summary>
+    public static string MachineKey(int threads) =>
+        string.Join(" | ", ProcessorName(), $"{Environment.ProcessorCount} processors", $"{threads} kernel threads",
             $"runtime {typeof(CpuProfile).Assembly.ManifestModule.ModuleVersionId}");
 
     /// <summary>Measures the profile now (see the class summary).</summary>

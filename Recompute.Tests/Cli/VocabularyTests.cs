@@ -97,8 +97,8 @@ public sealed class VocabularyTests : IDisposable
     }
 
     [Theory]
-    [InlineData("20%", "overhead at most 20% of forward time\n")]
-    [InlineData("0.2", "overhead at most 20% of forward time (0.2 read as a fraction)\n")]
+    [InlineData("20%", "overhead at most 20% of the training step\n")]
+    [InlineData("0.2", "overhead at most 20% of the training step (0.2 read as a fraction)\n")]
     public void Overhead_TakesAPercentageOrAFraction_AndSaysHowItReadIt(string overhead, string heading)
     {
         var (code, output, err) = Run("maxbatch", Graph("resnet18-b32.onnx"), "--memory", "4GiB", "--overhead", overhead);
@@ -112,7 +112,7 @@ public sealed class VocabularyTests : IDisposable
         var (code, output, err) = Run("maxbatch", Graph("resnet18-b32.onnx"), "--memory", "4GiB", "--overhead", "20");
         Assert.Equal(2, code);
         Assert.Equal("", output);
-        Assert.StartsWith("recompute maxbatch: --overhead: '20' as a fraction would be 2000% of forward time; write 20% for a percentage", err);
+        Assert.StartsWith("recompute maxbatch: --overhead: '20' as a fraction would be 2000% of the training step; write 20% for a percentage", err);
     }
 
     [Fact]

@@ -22,14 +22,16 @@ internal static class TestEnvironment
     {
         Directory.CreateDirectory(CacheFolder);
         Environment.SetEnvironmentVariable(CpuProfile.CacheVariable, CacheFolder);
-        File.WriteAllText(Path.Combine(CacheFolder, "cpu-profile.json"), DeviceProfileFile.Format(FixedCpu()));
+        // One file per kernel thread count a test may set (train --threads, calibrate --threads), none measured.
+        foreach (int threads in Enumerable.Range(1, Math.Max(8, Environment.ProcessorCount)))
+            File.WriteAllText(CpuProfile.CachePath(threads), DeviceProfileFile.Format(FixedCpu(threads)));
     }
 
     /// <summary>
     /// A fixed CPU profile of the order this project's 2-core test machines measure (GEMM and convolution at about
     /// 150 GFLOP/s, streaming kernels at a few GB/s), keyed to this machine so that it is read as measured.
     /// </summary>
-    public static DeviceProfile FixedCpu()
+    public static DeviceProfile FixedCpu(int? threads = null)
     {
         ClassRates Compute(double flops, double backward) => new(flops, 10e9, backward, 10e9);
         ClassRates Stream(double bytes, double backward) => new(0, bytes, 0, backward);
@@ -53,7 +55,7 @@ internal static class TestEnvironment
                 [CostClass.Reduction] = Stream(8e9, 6e9),
                 [CostClass.DataMovement] = Stream(3e9, 5e9),
             }),
-            Metadata = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, new[] { new KeyValuePair<string, string>("key", CpuProfile.MachineKey()) }),
+            Metadata = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, new[] { new KeyValuePair<string, string>("key", threads is { } t ? CpuProfile.MachineKey(t) : CpuProfile.MachineKey()) }),
         };
     }
 }
