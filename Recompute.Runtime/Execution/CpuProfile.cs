@@ -142,12 +142,15 @@ public static class CpuProfile
         sums.TryGetValue(c, out var v) && v.Work > 0 && v.Seconds > 0 ? v.Work / v.Seconds : null;
 
     /// <summary>
-    /// Backward rates per kind of kernel, from the backward tasks that run kernels of one kind only (inside the chains
-    /// of the micro-benchmark graphs): their work over their measured seconds, less the fixed cost of each kernel.
+    /// Backward rates per kind of kernel. A backward task mixes kinds (the gradient of a ReLU's output is the next
+    /// convolution's data gradient; a convolution's own weight gradient comes with its input's task), so the seconds
+    /// per unit of work of every kind are fitted together: non-negative least squares over all tasks, each task's
+    /// residual divided by the square root of its measured seconds (large tasks count more, small ones still count).
     /// </summary>
     private static Dictionary<CostClass, double> BackwardRates(List<(ComputationGraph Graph, CalibrationResult Result)> samples, double fixedSeconds)
     {
-        var sums = new Dictionary<CostClass, (double Work, double Seconds)>();
+        var classes = Enum.GetValues<CostClass>().Where(c => c != CostClass.Free).ToArray();
+        var rows = new List<(double[] Work, double Seconds)>();
         foreach (var (graph, result) in samples)
         {
             var flops = graph.Nodes.Select(n => n.Time).ToArray();
@@ -155,37 +158,78 @@ public static class CpuProfile
             foreach (var n in graph.Nodes)
             {
                 var works = OpCosts.Backward(graph, n, flops, needsGradient).Where(w => w.Class != CostClass.Free).ToArray();
-                if (works.Length == 0 || result.BackwardSeconds[n.Id] <= 0 || works.Any(w => w.Class != works[0].Class)) continue;
-                double seconds = result.BackwardSeconds[n.Id] - works.Sum(w => w.Kernels) * fixedSeconds;
-                Add(sums, works[0].Class, works.Sum(Binding), Math.Max(seconds, 1e-9));
+                if (works.Length == 0 || result.BackwardSeconds[n.Id] <= 0) continue;
+                var row = new double[classes.Length];
+                foreach (var w in works) row[Array.IndexOf(classes, w.Class)] += Binding(w);
+                double seconds = Math.Max(result.BackwardSeconds[n.Id] - works.Sum(w => w.Kernels) * fixedSeconds, 1e-9);
+                rows.Add((row, seconds));
             }
         }
-        return sums.Where(kv => kv.Value.Work > 0).ToDictionary(kv => kv.Key, kv => kv.Value.Work / kv.Value.Seconds);
+        var secondsPerWork = NonNegativeLeastSquares(rows, classes.Length);
+        var rates = new Dictionary<CostClass, double>();
+        for (int c = 0; c < classes.Length; c++)
+            if (secondsPerWork[c] > 0 && rows.Any(r => r.Work[c] > 0)) rates[classes[c]] = 1 / secondsPerWork[c];
+        return rates;
     }
 
-    // The graphs below chain two or more kernels of one kind, so that the backward task of each tensor inside a chain
-    // runs kernels of that kind only (the next kernel's input gradient and the tensor's own weight gradients).
+    /// <summary>
+    /// x ≥ 0 minimising Σ (a·x − y)² / y by cyclic coordinate descent (a handful of unknowns; the columns are scaled to
+    /// unit norm first so that FLOPs and bytes converge alike). Deterministic: a fixed number of sweeps in a fixed order.
+    /// </summary>
+    private static double[] NonNegativeLeastSquares(List<(double[] Work, double Seconds)> rows, int unknowns)
+    {
+        var scale = new double[unknowns];
+        for (int c = 0; c < unknowns; c++) scale[c] = Math.Sqrt(rows.Sum(r => r.Work[c] * r.Work[c] / r.Seconds));
+        var x = new double[unknowns];
+        var residual = rows.Select(r => -r.Seconds).ToArray();
+        for (int sweep = 0; sweep < 500; sweep++)
+            for (int c = 0; c < unknowns; c++)
+            {
+                if (scale[c] == 0) continue;
+                double gradient = 0, curvature = 0;
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    double a = rows[i].Work[c] / scale[c];
+                    gradient += a * residual[i] / rows[i].Seconds;
+                    curvature += a * a / rows[i].Seconds;
+                }
+                double scaled = x[c] * scale[c];
+                double next = Math.Max(0, scaled - gradient / curvature);
+                if (next == scaled) continue;
+                for (int i = 0; i < rows.Count; i++) residual[i] += (next - scaled) * rows[i].Work[c] / scale[c];
+                x[c] = next / scale[c];
+            }
+        return x;
+    }
 
-    /// <summary>Dense convolutions (3×3 and 1×1), BatchNormalization, ReLU, additions, depthwise convolutions and max pooling.</summary>
+    /// <summary>
+    /// A small residual network with the layers image models are made of: a stride-2 stem convolution and max pooling,
+    /// 3×3 residual blocks at three widths (BatchNormalization, ReLU, additions, strided 1×1 shortcuts), an inverted
+    /// residual block of a mobile network (1×1 expansion, depthwise 3×3, 1×1 projection), global pooling and a classifier.
+    /// </summary>
     internal static ComputationGraph Vision()
     {
         var m = new ModelBuilder("cpu-profile-vision");
-        var x = m.Input("x", 8, 64, 56, 56);
-        var labels = m.Labels("labels", 8);
-        var c = m.Conv2d(m.Conv2d(m.Conv2d(x, 64, 3, padding: 1, bias: false), 64, 3, padding: 1, bias: false), 64, 1, bias: false);
-        var n = m.BatchNorm(m.BatchNorm(m.BatchNorm(c)));
-        var r = m.Relu(m.Relu(m.Relu(n)));
-        var a1 = m.Add(r, n);
-        var a2 = m.Add(a1, r);
-        var a3 = m.Add(a2, a1);
-        var dw = a3;
-        for (int i = 0; i < 3; i++)
-            dw = m.Operator("Conv", [dw, m.Parameter($"dw{i}.weight", 64, 1, 3, 3)], new Dictionary<string, object>
-            {
-                ["kernel_shape"] = new long[] { 3, 3 }, ["pads"] = new long[] { 1, 1, 1, 1 }, ["group"] = 64L,
-            });
-        var p = m.MaxPool(m.MaxPool(dw, 2), 2);
-        var logits = m.Linear(m.Operator("Flatten", [m.GlobalAveragePool(p)]), 10);
+        var x = m.Input("x", 4, 3, 224, 224);
+        var labels = m.Labels("labels", 4);
+        var y = m.MaxPool(m.Relu(m.BatchNorm(m.Conv2d(x, 64, 7, stride: 2, padding: 3, bias: false))), 3, 2);
+        ModelTensor Block(ModelTensor input, long width, int stride)
+        {
+            var h = m.Relu(m.BatchNorm(m.Conv2d(input, width, 3, stride, padding: 1, bias: false)));
+            h = m.BatchNorm(m.Conv2d(h, width, 3, padding: 1, bias: false));
+            var shortcut = stride == 1 && input.Shape[1] == width ? input : m.BatchNorm(m.Conv2d(input, width, 1, stride, bias: false));
+            return m.Relu(m.Add(h, shortcut));
+        }
+        y = Block(Block(y, 64, 1), 128, 2);
+        // An inverted residual block: expand 1×1, depthwise 3×3 on the wide tensor, project 1×1.
+        var expanded = m.Relu(m.BatchNorm(m.Conv2d(y, 192, 1, bias: false)));
+        var depthwise = m.Relu(m.BatchNorm(m.Operator("Conv", [expanded, m.Parameter("dw.weight", 192, 1, 3, 3)], new Dictionary<string, object>
+        {
+            ["kernel_shape"] = new long[] { 3, 3 }, ["pads"] = new long[] { 1, 1, 1, 1 }, ["group"] = 192L,
+        })));
+        y = m.Add(m.BatchNorm(m.Conv2d(depthwise, 128, 1, bias: false)), y);
+        y = Block(y, 256, 2);
+        var logits = m.Linear(m.Operator("Flatten", [m.GlobalAveragePool(y)]), 10);
         m.CrossEntropy(logits, labels);
         return m.Build();
     }
