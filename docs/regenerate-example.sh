@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/example-pareto.png, the README's example image: runs the README's main job (the budget sweep of
-# ResNet-50 at batch 64) into a temporary folder and copies its Pareto plot here. Deterministic: the same checkout
-# gives the same image. Usage: docs/regenerate-example.sh   (from anywhere; needs the .NET 10 SDK)
+# ResNet-50 at batch 64) into a temporary folder and copies its Pareto plot here. Its times are seconds on this
+# machine's cpu device profile (measured once and cached), so the image is the same for the same checkout and profile. Usage: docs/regenerate-example.sh   (from anywhere; needs the .NET 10 SDK)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
