@@ -52,12 +52,15 @@ internal sealed class GraphInput
     private (bool Resolved, Recompute.Planner.Devices.DeviceProfile? Profile) _device;
 
     /// <summary>Loads the graph, honouring <c>--batch</c>, <c>--time-file</c>, <c>--dtype</c> and the device.</summary>
-    public ComputationGraph Load(ParseResult parse, CommandContext context, int? batch = null)
+    public ComputationGraph Load(ParseResult parse, CommandContext context, int? batch = null, bool fusePatterns = true)
     {
         var path = Path(parse);
         var timeFile = Declared(parse, TimeFile) ? parse.GetValue(TimeFile) : null;
         // The loader refuses missing files, directories, FIFOs, devices and files over the size limit of their kind.
-        var graph = GraphLoader.Load(path, new GraphLoadOptions { Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile });
+        var graph = GraphLoader.Load(path, new GraphLoadOptions
+        {
+            Batch = batch ?? (Declared(parse, Batch) ? parse.GetValue(Batch) : null), TimeFile = timeFile, FusePatterns = fusePatterns,
+        });
         return Prepare(parse, context, graph);
     }
 

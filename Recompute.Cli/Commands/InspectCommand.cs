@@ -13,19 +13,23 @@ public sealed class InspectCommand : CliCommand
 {
     private readonly GraphInput _input;
     private readonly Option<string> _format = CliOptions.Format();
+    private readonly Option<bool> _noFuse = new("--no-fuse")
+    {
+        Description = "ONNX: the file node by node, as ONNX's own shape inference counts it (default: decomposed LayerNorm and GELU as the fused ops frameworks run)",
+    };
     private readonly Option<int> _maxLowerSets = CliOptions.Int("--max-lower-sets", "count lower sets up to this many", 100_000, 1, int.MaxValue);
 
     public InspectCommand() : base("inspect", "nodes, edges, op histogram, activation/parameter bytes, lower-set count", "inspect <graph> [options]")
     {
         _input = new GraphInput().AddTo(this);
-        Add(_format, _maxLowerSets, _input.Device, _input.DType);
+        Add(_format, _maxLowerSets, _noFuse, _input.Device, _input.DType);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var stdout = context.Stdout;
         var format = parse.GetValue(_format);
-        var graph = _input.Load(parse, context);
+        var graph = _input.Load(parse, context, fusePatterns: !parse.GetValue(_noFuse));
         var problem = new PlanningProblem(graph);
         long limit = parse.GetValue(_maxLowerSets);
         long? lowerSets;

@@ -259,7 +259,14 @@ public sealed class PlanCommand : CliCommand
              .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)}: overhead {CommandSupport.Percent(sim.StepOverhead)} of the training step ({CommandSupport.Percent(sim.Overhead)} of the forward)");
             var recomputed = plan.Schedule!.RecomputedNodes;
             if (recomputed.Length == 0) t.Row("recomputed", "nothing");
-            else t.List("recomputed", $"{recomputed.Length} tensors:", recomputed.Select(n => graph[n].Name).ToList());
+            else
+            {
+                // The table names the first few; the JSON and the schedule file (-o) keep every one.
+                const int Shown = 10;
+                var names = recomputed.Take(Shown).Select(n => graph[n].Name).ToList();
+                if (recomputed.Length > Shown) names.Add($"and {recomputed.Length - Shown} more (all in --format json and -o)");
+                t.List("recomputed", $"{recomputed.Length} tensors:", names);
+            }
         }
         if (plan.Solver.LowerBound is { } lb)
             t.Row("lower bound", $"{CommandSupport.Time(lb, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.Gap ?? 0)} of total compute, {CommandSupport.Percent(plan.Solver.RecomputeGap ?? 0)} of recomputation)" +

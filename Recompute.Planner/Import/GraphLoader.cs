@@ -12,6 +12,9 @@ public sealed record GraphLoadOptions
 
     /// <summary>Measured per-tensor forward times (JSON <c>{ "unit": "s", "times": { name: seconds } }</c>) replacing the cost model.</summary>
     public string? TimeFile { get; init; }
+
+    /// <summary>ONNX: plan decomposed LayerNorm and GELU as the fused ops frameworks run (default); off, the file node by node.</summary>
+    public bool FusePatterns { get; init; } = true;
 }
 
 /// <summary>Loads a graph file of any supported format, chosen by the file extension.</summary>
@@ -31,7 +34,7 @@ public static class GraphLoader
         if (options.TimeFile is { } times) Files.InputFile.Check(times, Files.InputKind.TimeFile);
         return ext switch
         {
-            ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile }),
+            ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile, FusePatterns = options.FusePatterns }),
             ".txt" => WithoutShapeOptions(path, options, PaperGraphImporter.Load),
             ".json" => WithoutShapeOptions(path, options, JsonGraphDispatcher.Load),
             _ => throw new GraphFormatException(path, null, $"unknown graph file extension '{ext}' (supported: .onnx, .json, .txt)"),
