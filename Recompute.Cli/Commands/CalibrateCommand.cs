@@ -70,8 +70,7 @@ public sealed class CalibrateCommand : CliCommand
         }
 
         var inv = CultureInfo.InvariantCulture;
-        int planned = graph.Nodes.Count(n => n.IsPlanned);
-        stdout.WriteLine($"graph             {Recompute.Planner.Files.TerminalText.Escape(graph.Name)} ({planned} planned tensors)");
+        stdout.WriteLine($"graph             {Recompute.Planner.Files.TerminalText.Escape(graph.Name)} ({GraphCounts.Of(graph)})");
         stdout.WriteLine(string.Create(inv, $"forward           {result.TotalForwardSeconds:0.000000} s (sum of per-tensor medians over {repeat} steps)"));
         stdout.WriteLine(string.Create(inv, $"backward          {result.TotalBackwardSeconds:0.000000} s"));
         stdout.WriteLine(string.Create(inv, $"store-all step    {result.StepSeconds:0.000000} s (median, forward and backward)"));

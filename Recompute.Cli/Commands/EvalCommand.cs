@@ -79,7 +79,7 @@ public sealed class EvalCommand : CliCommand
     private static void WriteTable(TextWriter w, ComputationGraph graph, EvaluationResult r, string data, bool weights)
     {
         var inv = CultureInfo.InvariantCulture;
-        w.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({graph.Count} nodes)");
+        w.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({GraphCounts.Of(graph)})");
         w.WriteLine($"weights    {(weights ? "the file's initializers" : "initialised from the seed")}");
         w.WriteLine($"data       {TerminalText.Escape(data)}");
         w.WriteLine(string.Create(inv, $"loss       {r.Loss:0.000000}"));

@@ -96,7 +96,7 @@ public sealed class TrainCommand : CliCommand
                 {
                     // Printed with the first step, not before: a run that fails while planning or on its data (a
                     // label out of range) prints nothing on stdout.
-                    status.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({graph.Count} nodes)");
+                    status.WriteLine($"graph      {TerminalText.Escape(graph.Name)} ({GraphCounts.Of(graph)})");
                     status.WriteLine($"budget     {Bytes(budget)}, solver {TerminalText.Escape(solver)}");
                     status.WriteLine($"{"step",5}  {"loss",10}  {"measured peak",14}  {"predicted peak",14}  {"seconds",9}  {"recomputed",10}");
                     header = true;

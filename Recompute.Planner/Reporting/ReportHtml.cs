@@ -29,7 +29,7 @@ public static class ReportHtml
 
         sb.Append("<h2>Graph</h2>\n<table>\n");
         Row(sb, "source", E(g.Source ?? "(built in code)"));
-        Row(sb, "tensors / edges", $"{g.Nodes.ToString(ci)} / {g.Edges.ToString(ci)}");
+        Row(sb, "operations / edges", $"{g.Nodes.ToString(ci)} / {g.Edges.ToString(ci)}");
         Row(sb, "planned tensors", g.PlannedTensors.ToString(ci));
         Row(sb, "activation bytes", Bytes(g.ActivationBytes));
         Row(sb, "parameter bytes", Bytes(g.ParameterBytes));

@@ -5,7 +5,8 @@ using Recompute.Planner.Solvers;
 
 namespace Recompute.Planner.Reporting;
 
-/// <summary>What a report says about the graph itself.</summary>
+/// <summary>What a report says about the graph itself, counted as every command counts it (<see cref="GraphCounts"/>).</summary>
+/// <param name="Nodes">Operations of the graph.</param>
 /// <param name="PlannedTensors">Activations and the loss: the tensors the planner decides about.</param>
 /// <param name="LowerSets">Number of lower sets of the forward graph, or null when past the counting limit.</param>
 public sealed record GraphSummary(
@@ -29,9 +30,10 @@ public sealed record GraphSummary(
     /// <summary>The device profile whose seconds the times are, or null (the file's own units, measured times, FLOPs).</summary>
     public string? Device { get; init; }
 
+    /// <summary>The summary of a graph, counted as every command counts it (<see cref="GraphCounts"/>).</summary>
     public static GraphSummary Of(ComputationGraph graph, long? lowerSets, long lowerSetLimit) => new(
-        graph.Name, graph.Source, graph.TimeUnit, graph.Count, graph.EdgeCount, graph.Nodes.Count(n => n.IsPlanned),
-        graph.ActivationBytes, graph.ParameterBytes, graph.InputBytes, graph.ConstantBytes, lowerSets, lowerSetLimit, graph.OpHistogram)
+        graph.Name, graph.Source, graph.TimeUnit, GraphCounts.Of(graph).Operations, graph.EdgeCount, GraphCounts.Of(graph).PlannedTensors,
+        graph.ActivationBytes, graph.ParameterBytes, graph.InputBytes, graph.ConstantBytes, lowerSets, lowerSetLimit, graph.OperationHistogram)
     { ActivationDType = graph.ActivationDType, Device = graph.Device };
 }
 
