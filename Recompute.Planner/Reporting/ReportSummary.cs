@@ -44,7 +44,7 @@ public static class ReportSummary
             SummaryBlock.Line(string.Create(ci, $"graph {Files.TerminalText.Escape(g.Name)}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
                 string.Create(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}")),
             SummaryBlock.Line(string.Create(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget {report.MinBudgetSolver} plans at {ByteSize.Format(report.MinBudgetBytes)}; ") +
-                string.Create(ci, $"{report.Budgets.Length} budgets")),
+                string.Create(ci, $"{report.Budgets.Length} budgets; times in {Units.TimeUnits.Name(g.TimeUnit)}{(g.Device is { } device ? $" on {device}" : "")}")),
         };
         if (!report.Complete) blocks.Add(SummaryBlock.Line("the sweep was interrupted: the table shows the points finished"));
         if (report.Guide is { } guide)
