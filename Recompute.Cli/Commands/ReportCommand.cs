@@ -25,6 +25,9 @@ public sealed class ReportCommand : CliCommand
         3, 0.1, 86_400, "S");
     private readonly Option<long[]?> _memory = CliOptions.Parsed<long[]?>("--memory", "SIZE,..",
         "device sizes for the budget guide besides 16, 24, 40 and 80 GiB, e.g. 12GiB,48GB", ParseMemory, null);
+    private readonly Option<string?> _maxOverhead = CliOptions.Parsed<string?>("--max-overhead", "P",
+        "the most recompute time you accept, as a share of the training step (20%) or a fraction (0.2): the guide's largest batches and the recommended budget keep within it [default: 20%]",
+        t => { MaxBatchCommand.ParseOverhead(t); return t; }, null);
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer",
         "optimizer state in the budget guide: adam (2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
 
@@ -32,7 +35,7 @@ public sealed class ReportCommand : CliCommand
         "report <graph> -o <dir> [options]", "Stops cleanly on Ctrl-C: report.json keeps the points finished so far.")
     {
         Arguments.Add(_input.Graph);
-        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _input.Device, _input.DType, _budget, _timeLimit, _memory, _optimizer);
+        Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _input.Device, _input.DType, _budget, _timeLimit, _memory, _maxOverhead, _optimizer);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -50,7 +53,7 @@ public sealed class ReportCommand : CliCommand
             // System.CommandLine gives an absent array-typed option as an empty array: that means the default set.
             Solvers = parse.GetValue(_solvers) is { Length: > 0 } solvers ? solvers : null,
             TimelineBudget = parse.GetValue(_budget)?.Text,
-            Guide = Guide(parse, graph),
+            Guide = Guide(parse, context, graph),
         };
 
         // Every file the report may write, claimed now: none may be the graph read (`report rep/report.json -o rep`).
@@ -66,12 +69,16 @@ public sealed class ReportCommand : CliCommand
     /// The budget guide's settings: the common device sizes and <c>--memory</c>'s, the optimizer, and for an ONNX file
     /// the graph at other batch sizes (re-inferred as <c>--batch</c> does); other formats have sizes only.
     /// </summary>
-    private GuideOptions Guide(ParseResult parse, ComputationGraph graph)
+    private GuideOptions Guide(ParseResult parse, CommandContext context, ComputationGraph graph)
     {
         var devices = GuideOptions.CommonDevices.Concat(parse.GetValue(_memory) ?? []).ToList();
         var optimizer = parse.GetValue(_optimizer) == "sgd" ? OptimizerKind.Sgd : OptimizerKind.Adam;
         string path = _input.Path(parse);
-        var guide = new GuideOptions { Devices = devices, Optimizer = optimizer };
+        var guide = new GuideOptions
+        {
+            Devices = devices, Optimizer = optimizer,
+            MaxOverhead = MaxBatchCommand.ParseOverhead(parse.GetValue(_maxOverhead) ?? "20%"),
+        };
         if (!string.Equals(Path.GetExtension(path), ".onnx", StringComparison.OrdinalIgnoreCase)) return guide;
         string? timeFile = parse.GetValue(_input.TimeFile);
         long batch = parse.GetValue(_input.Batch) ?? Recompute.Planner.Import.Onnx.OnnxImporter.Import(path, new() { TimeFile = timeFile }).FileBatch;
@@ -79,7 +86,8 @@ public sealed class ReportCommand : CliCommand
             return guide with { NoBatchReason = $"the ONNX graph {graph.Name} has no batch dimension on its inputs to re-infer" };
         return guide with
         {
-            Family = new BatchFamily((int)batch, b => Recompute.Planner.Import.GraphLoader.Load(path, new() { Batch = b, TimeFile = timeFile })),
+            // Each batch size planned as the graph itself is: the same --dtype, the same device's seconds.
+            Family = new BatchFamily((int)batch, b => _input.Prepare(parse, context, Recompute.Planner.Import.GraphLoader.Load(path, new() { Batch = b, TimeFile = timeFile }))),
         };
     }
 

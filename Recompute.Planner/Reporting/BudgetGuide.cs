@@ -21,6 +21,12 @@ public sealed record GuideOptions
     /// <summary>Device memory sizes, in bytes (the common ones plus any the user names), shown in increasing order.</summary>
     public IReadOnlyList<long> Devices { get; init; } = CommonDevices;
 
+    /// <summary>
+    /// The most recompute time a user accepts, as a share of the training step: the largest batches the guide gives
+    /// and the recommended budget keep within it (default 20 %).
+    /// </summary>
+    public double MaxOverhead { get; init; } = 0.2;
+
     /// <summary>Whose state sits beside the parameters: Adam (2 copies) or SGD with momentum (1 copy).</summary>
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
 
@@ -76,6 +82,15 @@ public sealed record BudgetGuide(
     ImmutableArray<GuideDevice> Devices,
     string? NoBatchReason)
 {
+    /// <summary>The most recompute time accepted, as a share of the training step (<see cref="GuideOptions.MaxOverhead"/>).</summary>
+    public double MaxOverhead { get; init; } = 0.2;
+
+    /// <summary>
+    /// The recommended budget: the point of the best curve with the least peak whose overhead is within
+    /// <see cref="MaxOverhead"/>, or null when none is.
+    /// </summary>
+    public SweepPoint? Recommended { get; init; }
+
     /// <summary>Bytes on the device whatever the plan (the same figure <c>maxbatch</c> uses).</summary>
     public long FixedBytes => ParameterBytes + GradientBytes + OptimizerStateBytes + InputBytes;
 
@@ -150,7 +165,7 @@ public sealed record BudgetGuide(
                     {
                         onActivity?.Invoke($"budget guide: largest batch in {size}, trying {b}");
                         return graphAt(b);
-                    }, device, new MaxBatchOptions { Optimizer = options.Optimizer, Solver = solver, ExplainNext = false }, cancellation);
+                    }, device, new MaxBatchOptions { Optimizer = options.Optimizer, Solver = solver, ExplainNext = false, MaxOverhead = options.MaxOverhead }, cancellation);
                     storeAllBatch = found.StoreAll.Batch;
                     batch = found.Planner.Batch;
                     batchOverhead = found.Planner.AtBatch?.Overhead;
@@ -169,7 +184,16 @@ public sealed record BudgetGuide(
         // The least activation memory any plan of the sweep needs (per-block may go below the DPs' smallest budget).
         long smallest = sweep.Points.Where(q => q.Feasible && q.PeakBytes is not null).Select(q => q.PeakBytes!.Value)
             .Append(sweep.MinBudgetBytes).Min();
-        return new BudgetGuide(options.Optimizer, options.Family?.Batch, solver, p, p, state, inputs, smallest, devices.ToImmutable(), noBatch);
+        // The recommended budget: the least memory at which the sweep's best curve (auto's, when drawn) keeps within the
+        // accepted overhead; past that point each byte saved costs more time than the user said they accept.
+        string curve = sweep.Series.Any(s => s.Name == AutoPortfolio.Name) ? AutoPortfolio.Name : solver;
+        var within = sweep.PointsOf(curve).Where(q => q.Feasible && q.PeakBytes is not null && q.Overhead is { } o && o <= options.MaxOverhead)
+            .OrderBy(q => q.PeakBytes).ThenBy(q => q.Overhead).FirstOrDefault();
+        return new BudgetGuide(options.Optimizer, options.Family?.Batch, solver, p, p, state, inputs, smallest, devices.ToImmutable(), noBatch)
+        {
+            MaxOverhead = options.MaxOverhead,
+            Recommended = within,
+        };
     }
 }
 

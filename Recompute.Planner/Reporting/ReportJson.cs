@@ -118,6 +118,17 @@ public static class ReportJson
         w.WriteNumber("inputBytes", g.InputBytes);
         w.WriteNumber("fixedBytes", g.FixedBytes);
         w.WriteNumber("smallestDeviceBytes", g.SmallestDeviceBytes);
+        w.WriteNumber("maxOverhead", g.MaxOverhead);
+        if (g.Recommended is { } r)
+        {
+            w.WriteStartObject("recommended");
+            w.WriteString("solver", r.Series);
+            w.WriteNumber("budgetBytes", r.BudgetBytes);
+            Number(w, "peakBytes", r.PeakBytes);
+            Number(w, "overhead", r.Overhead);
+            w.WriteEndObject();
+        }
+        else w.WriteNull("recommended");
         if (g.NoBatchReason is null) w.WriteNull("noBatchReason"); else w.WriteString("noBatchReason", g.NoBatchReason);
         w.WriteStartArray("devices");
         foreach (var d in g.Devices)

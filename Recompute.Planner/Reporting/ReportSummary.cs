@@ -96,7 +96,7 @@ public static class ReportSummary
             $"inputs {ByteSize.Format(guide.InputBytes)}, then the activations of the plan");
         bool batches = guide.NoBatchReason is null;
         var header = new List<string> { "device", "left for activations", "plan", "activations", "step total", "overhead" };
-        if (batches) header.AddRange(["largest batch, store-all", $"largest batch, {guide.Solver}"]);
+        if (batches) header.AddRange(["largest batch, store-all", $"largest batch, {guide.Solver} (≤ {Percent(guide.MaxOverhead)})"]);
         var rows = new List<string[]> { header.ToArray() };
         foreach (var d in guide.Devices)
         {
@@ -118,7 +118,10 @@ public static class ReportSummary
         }
         yield return SummaryBlock.Table(rows, [false, true, false, true, true, true, .. batches ? new[] { true, true } : []]);
         yield return SummaryBlock.Line($"the step fits{at} from {ByteSize.Format(guide.SmallestDeviceBytes)} of device memory (the fixed bytes and the least peak of any plan, {ByteSize.Format(guide.SmallestActivationBytes)}); " +
-            (batches ? $"largest batch: it fits and the next one does not, as `recompute maxbatch --solver {guide.Solver}` finds it (the plan's overhead in brackets)" : $"no largest batch: {guide.NoBatchReason}"));
+            (batches ? $"largest batch: it fits and the next one does not, as `recompute maxbatch --solver {guide.Solver} --overhead {Percent(guide.MaxOverhead)}` finds it (the plan's overhead in brackets)" : $"no largest batch: {guide.NoBatchReason}"));
+        yield return SummaryBlock.Line(guide.Recommended is { } r
+            ? string.Create(ci, $"recommended budget: {ByteSize.Format(r.BudgetBytes)} ({r.Series}: peak {ByteSize.Format(r.PeakBytes!.Value)}, overhead {Percent(r.Overhead!.Value)}), the least memory whose overhead stays within {Percent(guide.MaxOverhead)} of the training step (--max-overhead)")
+            : $"recommended budget: none; no plan of the sweep keeps within {Percent(guide.MaxOverhead)} of the training step (--max-overhead)");
     }
 
     /// <summary>"12.5%" with one decimal.</summary>

@@ -154,4 +154,30 @@ public sealed class BudgetGuideTests : IDisposable
         Assert.Contains(expected, stderr);
         Assert.False(Directory.Exists(Path.Combine(_dir.FullName, "r")));
     }
+
+    [Fact]
+    public void TheGuide_KeepsItsLargestBatchesWithinTheAcceptedOverhead_AndRecommendsTheLeastMemoryWithinIt()
+    {
+        var graph = Path.Combine(Paths.Graphs, "resnet18-b32.onnx");
+        var dir = Path.Combine(_dir.FullName, "capped");
+        var (code, stdout, stderr) = InProcessCli.Run("report", graph, "-o", dir, "--solvers", "dp-approx", "--points", "6",
+            "--max-overhead", "5%", "--device", "flop");
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "report.json")));
+        var g = json.RootElement.GetProperty("guide");
+        Assert.Equal(0.05, g.GetProperty("maxOverhead").GetDouble());
+        foreach (var d in g.GetProperty("devices").EnumerateArray())
+            if (d.GetProperty("largestBatchOverhead").ValueKind == JsonValueKind.Number)
+                Assert.True(d.GetProperty("largestBatchOverhead").GetDouble() <= 0.05 + 1e-12);
+        // The recommended budget: the least peak among the curve's points within 5 %.
+        var points = json.RootElement.GetProperty("points").EnumerateArray()
+            .Where(p => p.GetProperty("solver").GetString() == "dp-approx" && p.GetProperty("feasible").GetBoolean())
+            .Select(p => (Peak: p.GetProperty("peakBytes").GetInt64(), Overhead: p.GetProperty("overhead").GetDouble()))
+            .ToList();
+        var r = g.GetProperty("recommended");
+        Assert.True(r.GetProperty("overhead").GetDouble() <= 0.05);
+        Assert.Equal(points.Where(p => p.Overhead <= 0.05).Min(p => p.Peak), r.GetProperty("peakBytes").GetInt64());
+        Assert.Contains("recommended budget: ", stdout);
+        Assert.Contains("within 5.0% of the training step", stdout);
+    }
 }
