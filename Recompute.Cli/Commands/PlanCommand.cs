@@ -178,6 +178,21 @@ public sealed class PlanCommand : CliCommand
         return ExitCodes.Success;
     }
 
+    /// <summary>
+    /// The status in words ("optimal", "within 0.10% of the best training step", "best found, no bound", "no plan
+    /// fits"); JSON keeps the machine-readable <c>status</c>.
+    /// </summary>
+    internal static string StatusWords(SolverResult r) => r.Status switch
+    {
+        PlanStatus.Optimal => "optimal",
+        PlanStatus.CanonicalOptimal => "optimal among checkpoint chains (the DP's family); other schedules may cost less",
+        PlanStatus.Feasible when r.Gap is { } gap => $"within {CommandSupport.Percent(gap)} of the best training step (a proven bound)",
+        PlanStatus.Feasible => "best found, no bound",
+        PlanStatus.Infeasible => "no plan fits",
+        PlanStatus.NotApplicable => "does not apply to this graph",
+        _ => "no plan found within the time limit",
+    };
+
     /// <summary>Recomputation over one run of every task (forward and backward): the share of the training step, the Checkmate/Moccasin overhead.</summary>
     private static double ComputeOverhead(SimulationResult sim) => sim.StepOverhead;
 
@@ -238,7 +253,7 @@ public sealed class PlanCommand : CliCommand
         var sim = plan.Simulation;
         var t = new TextTable()
             .Row("graph", graph.Name + (graph.ActivationDType is { } dt ? $" (floating activations as {dt})" : ""))
-            .Row("solver", $"{plan.Solver.Solver} ({plan.Solver.Status.ToText()})" + (plan.Solver.WinningSolver is { } w ? $": the plan of {w}" : ""));
+            .Row("solver", $"{plan.Solver.Solver}: {StatusWords(plan.Solver)}" + (plan.Solver.WinningSolver is { } w ? $" (the plan of {w})" : ""));
         if (plan.Solver.Claim is { } claim) t.Row("claim", claim);
         if (minBudget is not null)
         {
