@@ -44,15 +44,17 @@ public static class ParetoPlot
                 if (front.Length == 0) continue;
                 var xs = front.Select(p => axis.Scale(p.PeakBytes!.Value)).ToArray();
                 var ys = front.Select(p => p.Overhead!.Value * 100).ToArray();
-                var line = plot.Add.Scatter(xs, ys, color);
+                bool auto = s.Name == AutoPortfolio.Name;
+                // auto, the default plan, is the curve to read: solid, thick and black; the others are its comparisons.
+                var line = plot.Add.Scatter(xs, ys, auto ? Colors.Black : color);
                 line.ConnectStyle = ConnectStyle.StepHorizontal;
                 // Curves often coincide (dp and dp-approx on chain-like graphs): vary the dash and the marker too.
-                line.LineWidth = 2;
-                line.LinePattern = Patterns[pattern % Patterns.Length];
-                line.MarkerSize = 7;
-                line.MarkerShape = CurveMarkers[pattern % CurveMarkers.Length];
-                pattern++;
-                line.LegendText = s.Name;
+                line.LineWidth = auto ? 3.5f : 2;
+                line.LinePattern = auto ? LinePattern.Solid : Patterns[pattern % Patterns.Length];
+                line.MarkerSize = auto ? 8 : 7;
+                line.MarkerShape = auto ? MarkerShape.FilledCircle : CurveMarkers[pattern % CurveMarkers.Length];
+                if (!auto) pattern++;
+                line.LegendText = auto ? $"{s.Name} (the default plan)" : s.Name;
             }
             else
             {
@@ -64,6 +66,13 @@ public static class ParetoPlot
                 markers.MarkerSize = 11;
                 markers.LegendText = s.Name;
             }
+        }
+        if (report.Guide?.Recommended is { PeakBytes: { } peak, Overhead: { } overhead })
+        {
+            var star = plot.Add.Markers(new[] { axis.Scale(peak) }, new[] { overhead * 100 }, color: Color.FromHex("#d62728"));
+            star.MarkerShape = MarkerShape.FilledDiamond;
+            star.MarkerSize = 16;
+            star.LegendText = $"recommended: {Recompute.Planner.Units.ByteSize.Format(peak)}, within {report.Guide.MaxOverhead * 100:0.#}% overhead";
         }
         plot.Title($"{report.Graph.Name}: peak memory vs recompute overhead");
         plot.XLabel($"simulated peak memory of activations and gradients ({axis.Unit})");
