@@ -23,7 +23,7 @@ public readonly record struct ViewOf(int Base, long Offset, long Length)
 /// <remarks>
 /// Only nodes that follow the saved-tensor table (<see cref="Node.SavedByRule"/>: ONNX imports and graphs built for the
 /// runtime) are views; the paper's graphs and files with their own per-node needs keep one buffer per tensor, so their
-/// figures do not move. Transpose stays a copy: this runtime's kernels read contiguous operands (see the README's memory model).
+/// figures do not move. Transpose stays a copy: this runtime's kernels read contiguous operands (see docs/memory-model.md).
 /// </remarks>
 public static class Views
 {

@@ -3,7 +3,7 @@ namespace Recompute.Planner.Planning;
 /// <summary>
 /// One sentence per solver and per report series saying what it is, from the solvers' descriptors
 /// (<see cref="SolverDescriptor.Sentence"/>, <see cref="SolverDescriptor.MemorySeriesSentence"/>): the report prints
-/// them beside its tables, and the README's Solvers list starts each entry with the same sentence (a test holds the
+/// them beside its tables, and the Solvers list of docs/cli.md starts each entry with the same sentence (a test holds the
 /// two together).
 /// </summary>
 internal static class SolverDescriptions
@@ -17,7 +17,7 @@ internal static class SolverDescriptions
         }
     }
 
-    /// <summary>Every name with a sentence, in the order the README lists them.</summary>
+    /// <summary>Every name with a sentence, in the order docs/cli.md lists them.</summary>
     public static IReadOnlyList<string> Names => Sentences().Select(s => s.Name).ToList();
 
     /// <summary>The sentence for a solver or report series (lower case, ending with a full stop); null for an unknown name.</summary>

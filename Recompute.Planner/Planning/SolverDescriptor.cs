@@ -79,12 +79,12 @@ public static class SolverKnobText
 }
 
 /// <summary>
-/// A registered solver, described: its <c>--solver</c> name, the sentence the report and the README say it with, what it
+/// A registered solver, described: its <c>--solver</c> name, the sentence the report and docs/cli.md say it with, what it
 /// can do, how long it searches by default and how a report draws it. <see cref="SolverRegistry"/> holds one per
 /// solver; adding a solver is its file and one entry there.
 /// </summary>
 /// <param name="Name">The name on the command line and in the JSON (<see cref="SolverName"/>).</param>
-/// <param name="Sentence">What it is, lower case, ending with a full stop (the README's Solvers list starts each entry with it).</param>
+/// <param name="Sentence">What it is, lower case, ending with a full stop (the Solvers list of docs/cli.md starts each entry with it).</param>
 /// <param name="Capabilities">What it can do and needs.</param>
 /// <param name="Create">Makes a solver (solvers hold no state between calls, but a fresh one is cheap).</param>
 public sealed record SolverDescriptor(string Name, string Sentence, SolverCapabilities Capabilities, Func<ISolver> Create)

@@ -5,19 +5,22 @@ namespace Recompute.Tests.Docs;
 
 /// <summary>
 /// One source for what each solver is: the sentence the report prints (<see cref="SolverDescriptions"/>) opens the
-/// solver's entry in the README's Solvers list, word for word (backticks aside).
+/// solver's entry in the Solvers list of docs/cli.md (<see cref="Page"/>), word for word (backticks aside).
 /// </summary>
 public class SolverSentenceTests
 {
+    /// <summary>The page that holds the Solvers list.</summary>
+    private const string Page = "docs/cli.md";
+
     [Fact]
-    public void EveryReadmeSolverEntry_StartsWithTheReportsSentence()
+    public void EverySolverEntryOfTheCliPage_StartsWithTheReportsSentence()
     {
-        var lines = File.ReadAllLines(Path.Combine(Support.Paths.RepoRoot, "README.md"));
+        var lines = File.ReadAllLines(Path.Combine(Support.Paths.RepoRoot, Page));
         foreach (var name in SolverDescriptions.Names)
         {
             var head = new Regex($@"^\s*- `{Regex.Escape(name)}`( \([^)]*\))?: (?<text>.*)$");
             int at = Array.FindIndex(lines, l => head.IsMatch(l));
-            Assert.True(at >= 0, $"the README has no entry \"- `{name}`: ...\"");
+            Assert.True(at >= 0, $"{Page} has no entry \"- `{name}`: ...\"");
             // The entry's text: its first line and the indented lines under it, up to the next entry.
             var text = head.Match(lines[at]).Groups["text"].Value + " " +
                 string.Join(" ", lines.Skip(at + 1).TakeWhile(l => l.StartsWith("    ", StringComparison.Ordinal) && !l.TrimStart().StartsWith("- ", StringComparison.Ordinal)).Select(l => l.Trim()));

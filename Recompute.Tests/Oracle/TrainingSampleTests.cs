@@ -7,7 +7,7 @@ using Recompute.Tests.Support;
 namespace Recompute.Tests.Oracle;
 
 /// <summary>
-/// The README's sample, command for command: train ResNet-18 (weights from the seed) for 20 steps at 50 % on the
+/// The training sample of docs/cli.md ("Train an ONNX model on your own data"), command for command: train ResNet-18 (weights from the seed) for 20 steps at 50 % on the
 /// shipped batch and save it, eval the saved file, check its loss with ONNX Runtime, and train the saved file for one
 /// step, whose loss is the one eval printed.
 /// </summary>
@@ -15,7 +15,7 @@ public class TrainingSampleTests
 {
     private static (int Code, string Out, string Err) Run(string cwd, string command)
     {
-        // The README's relative paths, from the repository root; outputs into the test's folder.
+        // The page's relative paths, from the repository root; outputs into the test's folder.
         var args = command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..]
             .Select(a => a.StartsWith("graphs/", StringComparison.Ordinal) ? Path.Combine(Paths.RepoRoot, a) : a == "trained.onnx" ? Path.Combine(cwd, a) : a).ToArray();
         var o = new StringWriter(); var e = new StringWriter();
@@ -24,13 +24,13 @@ public class TrainingSampleTests
     }
 
     [Fact]
-    public void TheReadmeSample_TrainSaveEval_AgreesWithOnnxRuntime_AndResumesAtTheEvalLoss()
+    public void TheCliPageSample_TrainSaveEval_AgreesWithOnnxRuntime_AndResumesAtTheEvalLoss()
     {
-        string readme = File.ReadAllText(Path.Combine(Paths.RepoRoot, "README.md"));
+        string page = File.ReadAllText(Path.Combine(Paths.RepoRoot, "docs", "cli.md"));
         const string train = "recompute train graphs/resnet18-b32.onnx --data graphs/resnet18-b2.npz --budget 50% --steps 20 --lr 1e-5 --save trained.onnx";
         const string eval = "recompute eval trained.onnx --data graphs/resnet18-b2.npz --format json";
         const string again = "recompute train trained.onnx --data graphs/resnet18-b2.npz --budget 50% --steps 1";
-        foreach (var c in new[] { train, eval, again }) Assert.Contains(c, readme);
+        foreach (var c in new[] { train, eval, again }) Assert.Contains(c, page);
 
         using var dir = new TempFolder();
         var (code, stdout, stderr) = Run(dir.Path, train + " --format json");

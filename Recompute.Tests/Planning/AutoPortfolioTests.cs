@@ -155,7 +155,7 @@ public class AutoPortfolioTests
     /// <summary>
     /// Every smallest budget the one service reports plans with that solver, and 1 % below it does not plan with
     /// the same solver (set). Greedy is left out of the second half: its bisection stops within 0.5 % of the
-    /// range and greedy is not monotone in the budget (README, "Smallest feasible budget").
+    /// range and greedy is not monotone in the budget (docs/planning.md, "The smallest feasible budget").
     /// </summary>
     [Theory]
     [InlineData(31)] [InlineData(32)] [InlineData(33)] [InlineData(34)]

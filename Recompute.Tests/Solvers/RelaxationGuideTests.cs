@@ -32,7 +32,7 @@ public class RelaxationGuideTests
         var simulation = Simulator.Simulate(guided.Value.Schedule); // valid, and within the schedule's budget
         Assert.True(simulation.PeakBytes <= budget, $"peak {simulation.PeakBytes} over {budget}");
         Assert.Equal(guided.Value.Simulation.RecomputeTime, simulation.RecomputeTime);
-        // Measured: 15.5 GFLOP guided against about 23 by the scores (the plain greedy pass of the README's table).
+        // Measured: 15.5 GFLOP guided against about 23 by the scores (the plain greedy pass of docs/results.md's table).
         Assert.True(guided.Value.Simulation.RecomputeTime < 0.8 * scores.Value.Simulation.RecomputeTime,
             $"guided {guided.Value.Simulation.RecomputeTime:E3} against {scores.Value.Simulation.RecomputeTime:E3} by the scores");
         // And the greedy solver takes it: its plan is at most the guided one.
