@@ -86,19 +86,19 @@ public static class TimelinePlot
                 (left + right) / 2, axis.Scale(under) + axis.Scale(max) * 0.01, Alignment.LowerCenter);
 
         Line(plot, timeline.StoreAll, axis, under, Color.FromHex("#7f7f7f"), SolverName.StoreAll);
-        if (timeline.Plan is { } plan) Line(plot, plan, axis, under, Color.FromHex("#1f77b4"), plan.Label);
+        if (timeline.Plan is { } plan) Line(plot, plan, axis, under, Color.FromHex("#1f77b4"), plan.Label, width: 2.5f);
 
         var budget = plot.Add.HorizontalLine(axis.Scale(under + timeline.BudgetBytes));
         budget.Color = Color.FromHex("#d62728");
         budget.LineWidth = 2;
         budget.LinePattern = LinePattern.Dashed;
-        budget.LegendText = $"budget {ByteSize.Format(timeline.BudgetBytes)} (on top of the bands)";
+        budget.LegendText = $"budget {ByteSize.Format(timeline.BudgetBytes)} (above the bands)";
 
         plot.Title(timeline.Plan is null
             ? $"{report.Graph.Name}: live memory (no plan fits {ByteSize.Format(timeline.BudgetBytes)})"
             : $"{report.Graph.Name}: live memory, store-all vs {timeline.Series} at {ByteSize.Format(timeline.BudgetBytes)}");
         plot.XLabel("schedule step");
-        plot.YLabel($"device memory: fixed bands + live activations and gradients ({axis.Unit})");
+        plot.YLabel($"device memory ({axis.Unit})");
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = axis.Format };
         plot.Legend.FontSize = 13;
         // Outside the data area: the lines fill the whole width, any corner would hide some of them.
@@ -116,14 +116,17 @@ public static class TimelinePlot
     }
 
     /// <param name="under">The fixed bytes the live bytes stand on.</param>
-    private static void Line(Plot plot, MemoryTimeline line, ByteAxis axis, long under, Color color, string label)
+    private static void Line(Plot plot, MemoryTimeline line, ByteAxis axis, long under, Color color, string label, float width = 1.5f)
     {
         var xs = Enumerable.Range(0, line.LiveBytes.Length).Select(i => (double)i).ToArray();
         var ys = line.LiveBytes.Select(b => axis.Scale(under + b)).ToArray();
         var sc = plot.Add.Scatter(xs, ys, color);
         sc.ConnectStyle = ConnectStyle.StepHorizontal;
         sc.MarkerSize = 0;
-        sc.LineWidth = 1.5f;
-        sc.LegendText = $"{label} (peak {ByteSize.Format(line.PeakBytes)})";
+        sc.LineWidth = width;
+        // The curve stands on the fixed bands: say both its own peak and where it tops out on the device.
+        sc.LegendText = under > 0
+            ? $"{label}, peak {ByteSize.Format(line.PeakBytes)} ({ByteSize.Format(under + line.PeakBytes)} on the device)"
+            : $"{label}, peak {ByteSize.Format(line.PeakBytes)}";
     }
 }
