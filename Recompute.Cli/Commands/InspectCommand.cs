@@ -64,6 +64,7 @@ public sealed class InspectCommand : CliCommand
                 .Field("lowerSets", lowerSets)
                 .Field("lowerSetLimit", limit)
                 .Field("storeAllPeakBytes", storeAll.Simulation.PeakBytes)
+                .Field("fusedPatterns", (long)graph.FusedPatterns)
                 .Field("timeUnit", graph.TimeUnit)
                 .Field("device", graph.Device)
                 .Field("forwardTime", storeAll.Simulation.ForwardTime)
@@ -75,7 +76,7 @@ public sealed class InspectCommand : CliCommand
         }
         new TextTable()
             .Row("graph", $"{graph.Name} ({graph.Source})" + (graph.ActivationDType is { } dt ? $", floating activations as {dt} (--dtype)" : ""))
-            .Row("operations", operations.ToString())
+            .Row("operations", operations.ToString() + (graph.FusedPatterns > 0 ? $" ({graph.FusedPatterns} decomposed LayerNorm and GELU patterns planned as fused ops; --no-fuse: the file as written)" : ""))
             .Row("tensors", $"{graph.Count} ({problem.Forward.Count} planned, the rest inputs, parameters and constants)")
             .Row("edges", graph.EdgeCount.ToString())
             .Row("activations", CommandSupport.Bytes(graph.OperationOutputBytes) + $", {ByteSize.Format(graph.ActivationBytes)} of them planned, {ByteSize.Format(physical)} in buffers of their own (views share their base's)")

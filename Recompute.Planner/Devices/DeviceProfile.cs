@@ -110,6 +110,7 @@ public sealed record DeviceProfile
         {
             ActivationDType = graph.ActivationDType,
             Device = Name,
+            FusedPatterns = graph.FusedPatterns,
         };
         return result;
     }

@@ -43,6 +43,7 @@ internal static class ActivationDTypes
         }
         var result = b.Build();
         result.ActivationDType = name;
+        result.FusedPatterns = graph.FusedPatterns;
         return result;
     }
 }

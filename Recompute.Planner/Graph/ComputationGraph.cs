@@ -55,6 +55,9 @@ public sealed class ComputationGraph
     /// </summary>
     public string? Device { get; internal set; }
 
+    /// <summary>How many decomposed LayerNorm and GELU patterns the ONNX import planned as fused ops (0 otherwise).</summary>
+    public int FusedPatterns { get; internal set; }
+
     /// <summary>Path of the file the graph came from, when it came from one.</summary>
     public string? Source { get; }
     /// <summary>Number of operand edges (an op reading a tensor twice counts twice).</summary>

@@ -23,5 +23,8 @@ public class InspectNoFuseTests
         Assert.True(code2 == 0, err2);
         using var planned = JsonDocument.Parse(fused);
         Assert.True(planned.RootElement.GetProperty("nodes").GetInt64() < expected.GetProperty("nodes").GetInt64());
+        // 12 blocks of two LayerNorms and a GELU, and the final LayerNorm; none when the file is read as written.
+        Assert.Equal(37, planned.RootElement.GetProperty("fusedPatterns").GetInt64());
+        Assert.Equal(0, asWritten.RootElement.GetProperty("fusedPatterns").GetInt64());
     }
 }

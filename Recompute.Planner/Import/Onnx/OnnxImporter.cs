@@ -140,6 +140,7 @@ public static class OnnxImporter
             ComputationGraph graph;
             try { graph = _builder.Build(); }
             catch (GraphFormatException e) { throw e.WithFile(path); }
+            graph.FusedPatterns = fused.Count;
             return new OnnxImportResult(graph, _g.Node.Count, model.IrVersion, _opset, _fileBatch, _batch, _checked);
         }
 
