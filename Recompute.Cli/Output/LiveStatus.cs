@@ -38,7 +38,7 @@ public sealed class LiveStatus : IDisposable
                     .Columns(new SpinnerColumn(), new ElapsedTimeColumn(), new ProgressBarColumn { Width = 20 }, new TaskDescriptionColumn { Alignment = Justify.Left })
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask(Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(description)));
+                        var task = ctx.AddTask(Fit(console, description));
                         task.IsIndeterminate = true;
                         lock (_lock) { _task = task; _context = ctx; _console = console; }
                         _started.Set();
@@ -52,6 +52,18 @@ public sealed class LiveStatus : IDisposable
         }) { IsBackground = true, Name = "recompute status" };
         _renderer.Start();
         _started.Wait();
+    }
+
+    /// <summary>
+    /// The description escaped and cut to the terminal's width less the spinner, the elapsed time and the bar (about
+    /// 34 columns), so that the status stays one line on a terminal of 80 columns and up.
+    /// </summary>
+    private static string Fit(IAnsiConsole? console, string text)
+    {
+        string escaped = Recompute.Planner.Files.TerminalText.Escape(text);
+        int room = Math.Max(20, (console?.Profile.Width ?? 80) - 36);
+        if (escaped.Length > room) escaped = escaped[..(room - 1)] + "…";
+        return Markup.Escape(escaped);
     }
 
     /// <summary>True when the status is drawn.</summary>
@@ -88,7 +100,7 @@ public sealed class LiveStatus : IDisposable
         lock (_lock)
         {
             if (_task is null) return;
-            _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
+            _task.Description = Fit(_console, text);
             _context?.Refresh();
         }
     }
@@ -102,7 +114,7 @@ public sealed class LiveStatus : IDisposable
             _task.IsIndeterminate = false;
             _task.MaxValue = Math.Max(total, 1);
             _task.Value = Math.Min(done, _task.MaxValue);
-            _task.Description = Markup.Escape(Recompute.Planner.Files.TerminalText.Escape(text));
+            _task.Description = Fit(_console, text);
             // Drawn at once, as Say: a fast sweep's points would otherwise pass between two ticks unseen.
             _context?.Refresh();
         }

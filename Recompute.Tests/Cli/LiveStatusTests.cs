@@ -21,12 +21,14 @@ public sealed class LiveStatusTests : IDisposable
     private static string Quote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     /// <summary>Runs recompute under a pseudo-terminal and returns its exit code and everything it drew there.</summary>
-    private static (int Code, string Terminal) OnTerminal(params string[] args)
+    private static (int Code, string Terminal) OnTerminal(params string[] args) => OnTerminalOf(200, args);
+
+    private static (int Code, string Terminal) OnTerminalOf(int columns, params string[] args)
     {
         string? script = Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, "script")).FirstOrDefault(File.Exists);
         Assert.True(script is not null, "this test needs util-linux's `script` to make a pseudo-terminal (apt-get install util-linux)");
         // The pseudo-terminal is made 200 columns wide (stty), so that status lines and tables are not wrapped at 80.
-        var command = "stty cols 200 rows 50 2>/dev/null; " +
+        var command = $"stty cols {columns} rows 50 2>/dev/null; " +
             string.Join(' ', new[] { CliProcess.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "recompute.dll") }.Concat(args).Select(Quote));
         // -q: no banner; -e: the child's exit code; -c: the command; /dev/null: no typescript file.
         var info = new ProcessStartInfo(script, ["-qec", command, "/dev/null"])
@@ -66,6 +68,18 @@ public sealed class LiveStatusTests : IDisposable
         Assert.False(HasControlCharacters(output + err), output + err);
         Assert.DoesNotContain("planning under", output + err);
         Assert.StartsWith("graph ", output);
+    }
+
+    [Fact]
+    public void OnAnEightyColumnTerminal_TheStatusIsCutToOneLine()
+    {
+        // The spinner, the elapsed time and the bar take about 36 columns: the description gets the rest, cut with "…".
+        var (code, terminal) = OnTerminalOf(80, "plan", Graph("mlp50.json"), "--budget", "40%", "--solver", "optimal", "--time-limit", "2");
+        Assert.True(code == 0, terminal);
+        Assert.Contains("optimal: planning under 1.30 MiB", terminal);
+        Assert.Contains("…", terminal);
+        Assert.DoesNotContain("(time limit 2 s)", terminal);
+        Assert.Contains("00:00:0", terminal);
     }
 
     [Fact]
