@@ -37,6 +37,7 @@ public static class MaxBatchFormat
         var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(row => row[c].Length)).ToArray();
         foreach (var row in rows)
             sb.Append(string.Join("  ", row.Select((cell, c) => c is 0 or 7 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd()).Append('\n');
+        sb.Append("fixed: parameters, their gradients and the optimizer's state, the same at every batch, and the batch's inputs\n");
         if (r.Planner.Batch > r.StoreAll.Batch && r.StoreAll.Batch > 0)
             sb.Append(ci, $"the planner fits {(double)r.Planner.Batch / r.StoreAll.Batch:0.00}x the store-all batch\n");
         return sb.ToString();
@@ -51,10 +52,10 @@ public static class MaxBatchFormat
         bool smallest = n.SmallestFeasibleBudgetBytes is not null;
         if ((n.SmallestFeasibleBudgetBytes ?? n.PeakBytes) is { } p && p > n.ActivationBudgetBytes)
         {
+            // Three significant digits can print the same for both sides: the excess, in the same units, says by how much.
             string need = ByteSize.Format(p), have = ByteSize.Format(Math.Max(n.ActivationBudgetBytes, 0));
-            // Three significant digits can print the same for both: then the exact bytes say it.
-            if (need == have) { need = $"{p.ToString(CultureInfo.InvariantCulture)} B"; have = $"{n.ActivationBudgetBytes.ToString(CultureInfo.InvariantCulture)} B"; }
-            return head + (smallest ? $"needs {need} > {have}" : $"its closest plan needs {need} > {have}");
+            string over = ByteSize.Format(p - Math.Max(n.ActivationBudgetBytes, 0));
+            return head + (smallest ? $"needs {need} > {have} ({over} more)" : $"its closest plan needs {need} > {have} ({over} more)");
         }
         return head + Files.TerminalText.Escape(n.Reason ?? "no plan");
     }
