@@ -183,7 +183,10 @@ public sealed class VocabularyTests : IDisposable
         var listed = text[(text.IndexOf("tensors:", StringComparison.Ordinal) + "tensors:".Length)..text.IndexOf(" and ", StringComparison.Ordinal)]
             .Split([',', ' '], StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(names.Take(10), listed);
-        // The whole answer stays short enough to read: under 40 lines.
+        // The whole answer stays short enough to read: at most 40 lines, on ResNet-50 at 40 % too (118 recomputed).
         Assert.True(lines.Length <= 40, $"{lines.Length} lines");
+        var (code50, table50, err50) = Run("plan", Graph("resnet50-b64.onnx"), "--budget", "40%", "--time-limit", "2");
+        Assert.True(code50 == 0, err50);
+        Assert.True(Lines(table50).Length <= 40, table50);
     }
 }
