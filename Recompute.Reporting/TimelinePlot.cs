@@ -85,7 +85,16 @@ public static class TimelinePlot
             Label(plot, $"under the activations: {string.Join(" + ", shown.Select(b => $"{b.Name} {ByteSize.Format(b.Bytes)}"))}",
                 (left + right) / 2, axis.Scale(under) + axis.Scale(max) * 0.01, Alignment.LowerCenter);
 
+        // Store-all's schedule is shorter than a plan's (nothing recomputed): a dotted line marks where its step ends.
+        bool shorter = timeline.Plan is { } longer && longer.LiveBytes.Length > timeline.StoreAll.LiveBytes.Length;
         Line(plot, timeline.StoreAll, axis, under, Color.FromHex("#7f7f7f"), SolverName.StoreAll);
+        if (shorter)
+        {
+            var end = plot.Add.VerticalLine(timeline.StoreAll.LiveBytes.Length - 1);
+            end.Color = Color.FromHex("#7f7f7f");
+            end.LineWidth = 1;
+            end.LinePattern = LinePattern.Dotted;
+        }
         if (timeline.Plan is { } plan) Line(plot, plan, axis, under, Color.FromHex("#1f77b4"), plan.Label, width: 2.5f);
 
         var budget = plot.Add.HorizontalLine(axis.Scale(under + timeline.BudgetBytes));
@@ -97,7 +106,7 @@ public static class TimelinePlot
         plot.Title(timeline.Plan is null
             ? $"{report.Graph.Name}: live memory (no plan fits {ByteSize.Format(timeline.BudgetBytes)})"
             : $"{report.Graph.Name}: live memory, store-all vs {timeline.Series} at {ByteSize.Format(timeline.BudgetBytes)}");
-        plot.XLabel("schedule step");
+        plot.XLabel(shorter ? $"schedule step (dotted: store-all's step ends at {timeline.StoreAll.LiveBytes.Length - 1})" : "schedule step");
         plot.YLabel($"device memory ({axis.Unit})");
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = axis.Format };
         plot.Legend.FontSize = 13;
