@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
@@ -88,24 +90,38 @@ internal sealed class PoolOp : Operator
         }
     }
 
-    /// <summary>Position of the first largest tap inside the image, or -1 when the window is all padding.</summary>
+    /// <summary>Position of the first largest tap inside the image, or -1 when the window is all padding. The first tap
+    /// is taken, then a later one only when strictly larger: the compare feeds selects rather than a branch, which
+    /// random data would mispredict at about every other tap.</summary>
     private static int ArgMax(ReadOnlySpan<float> img, in Window2d w, int y0, int x0)
     {
-        int arg = -1; float best = float.NegativeInfinity;
-        for (int ky = 0; ky < w.KH; ky++)
+        int ky0 = FirstInside(y0, w.DH), ky1 = EndInside(y0, w.DH, w.KH, w.H);
+        int kx0 = FirstInside(x0, w.DW), kx1 = EndInside(x0, w.DW, w.KW, w.W);
+        if (ky0 >= ky1 || kx0 >= kx1) return -1;
+        ref float origin = ref MemoryMarshal.GetReference(img);
+        int arg = (y0 + ky0 * w.DH) * w.W + x0 + kx0 * w.DW;
+        float best = Unsafe.Add(ref origin, arg);
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            int iy = y0 + ky * w.DH;
-            if (iy < 0 || iy >= w.H) continue;
-            for (int kx = 0; kx < w.KW; kx++)
+            int row = (y0 + ky * w.DH) * w.W + x0;
+            for (int kx = kx0; kx < kx1; kx++)
             {
-                int ix = x0 + kx * w.DW;
-                if (ix < 0 || ix >= w.W) continue;
-                float v = img[iy * w.W + ix];
-                if (arg < 0 || v > best) { best = v; arg = iy * w.W + ix; }
+                int at = row + kx * w.DW;
+                float v = Unsafe.Add(ref origin, at);
+                bool larger = v > best;
+                best = larger ? v : best;
+                arg = larger ? at : arg;
             }
         }
         return arg;
     }
+
+    /// <summary>The first tap k with start + k·step ≥ 0.</summary>
+    private static int FirstInside(int start, int step) => start >= 0 ? 0 : (-start + step - 1) / step;
+
+    /// <summary>One past the last tap k &lt; taps with start + k·step &lt; size (at most the first inside when none is).</summary>
+    private static int EndInside(int start, int step, int taps, int size) =>
+        start >= size ? 0 : Math.Min(taps, (size - 1 - start) / step + 1);
 
     public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
