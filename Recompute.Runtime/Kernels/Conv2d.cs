@@ -96,13 +96,10 @@ internal static class Conv2d
             for (int g = 0; g < s.Groups; g++)
             {
                 var patches = col.AsSpan(0, kg * total);
-                for (int n = 0; n < s.Batch; n++)
-                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                Im2ColImages(s, input, g, patches);
                 var product = result.AsSpan(0, mg * total);
                 Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), patches, product, mg, total, kg);
-                for (int n = 0; n < s.Batch; n++)
-                    for (int m = 0; m < mg; m++)
-                        product.Slice(m * total + n * ohw, ohw).CopyTo(output.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw));
+                MoveGroup(s, product, g, output, toMatrix: false);
             }
         }
         finally
@@ -112,13 +109,81 @@ internal static class Conv2d
         }
     }
 
-    /// <summary>Copies group g of gradOutput ([batch, OutChannels, OHW]) to an Mg × (batch·OHW) matrix.</summary>
-    private static void GatherGroup(in Conv2dShape s, ReadOnlySpan<float> gradOutput, int g, Span<float> matrix)
+    /// <summary>Copies group g of an NCHW output-shaped tensor ([batch, OutChannels, OHW]) to an Mg × (batch·OHW)
+    /// matrix, or back (<paramref name="toMatrix"/> false), images in parallel: plain copies of disjoint rows.</summary>
+    private static unsafe void MoveGroup(in Conv2dShape s, ReadOnlySpan<float> from, int g, Span<float> to, bool toMatrix)
     {
+        var shape = s;
         int ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, mg = s.GroupOutChannels;
-        for (int n = 0; n < s.Batch; n++)
-            for (int m = 0; m < mg; m++)
-                gradOutput.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw).CopyTo(matrix.Slice(m * total + n * ohw, ohw));
+        fixed (float* pf = from)
+        fixed (float* pt = to)
+        {
+            nint f = (nint)pf, t = (nint)pt;
+            ForEachItem(s.Batch, (long)mg * ohw, n =>
+            {
+                for (int m = 0; m < mg; m++)
+                {
+                    long tensorAt = (long)(n * shape.OutChannels + g * mg + m) * ohw, matrixAt = (long)m * total + (long)n * ohw;
+                    new ReadOnlySpan<float>((float*)f + (toMatrix ? tensorAt : matrixAt), ohw)
+                        .CopyTo(new Span<float>((float*)t + (toMatrix ? matrixAt : tensorAt), ohw));
+                }
+            });
+        }
+    }
+
+    /// <summary>Unfolds group g of every image into its columns of a PatchSize × (batch·OHW) matrix, images in parallel.</summary>
+    private static unsafe void Im2ColImages(in Conv2dShape s, ReadOnlySpan<float> input, int g, Span<float> patches)
+    {
+        var shape = s;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
+        int patchLength = patches.Length;
+        fixed (float* px = input)
+        fixed (float* pc = patches)
+        {
+            nint x = (nint)px, c = (nint)pc;
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
+                Im2Col(shape, new ReadOnlySpan<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw),
+                    new Span<float>((float*)c + (long)n * ohw, patchLength - n * ohw), total));
+        }
+    }
+
+    /// <summary>Adds each image's columns of a PatchSize × (batch·OHW) matrix back into group g of its gradient,
+    /// images in parallel (each writes only its own image).</summary>
+    private static unsafe void Col2ImImages(in Conv2dShape s, ReadOnlySpan<float> patches, int g, Span<float> gradInput)
+    {
+        var shape = s;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
+        int patchLength = patches.Length;
+        fixed (float* pc = patches)
+        fixed (float* px = gradInput)
+        {
+            nint c = (nint)pc, x = (nint)px;
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
+                Col2ImAdd(shape, new ReadOnlySpan<float>((float*)c + (long)n * ohw, patchLength - n * ohw),
+                    new Span<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw), total));
+        }
+    }
+
+    /// <summary>Unfolds one image into a PatchSize × OHW matrix with its channels split across threads.</summary>
+    private static unsafe void Im2ColChannels(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col)
+    {
+        var shape = s;
+        int perChannel = s.KernelHeight * s.KernelWidth * s.OutHeight * s.OutWidth;
+        int imageLength = image.Length, colLength = col.Length;
+        fixed (float* px = image)
+        fixed (float* pc = col)
+        {
+            nint x = (nint)px, c = (nint)pc;
+            int degree = Math.Min(KernelOptions.MaxDegreeOfParallelism, s.GroupInChannels);
+            if (degree <= 1 || (long)perChannel * s.GroupInChannels < ImageParallelThreshold)
+            {
+                Im2Col(s, image, col);
+                return;
+            }
+            Parallel.For(0, degree, new ParallelOptions { MaxDegreeOfParallelism = degree }, part =>
+                Im2Col(shape, new ReadOnlySpan<float>((float*)x, imageLength), new Span<float>((float*)c, colLength), -1,
+                    shape.GroupInChannels * part / degree, shape.GroupInChannels * (part + 1) / degree));
+        }
     }
 
     private static void BackwardDataBatched(in Conv2dShape s, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
@@ -132,11 +197,10 @@ internal static class Conv2d
             for (int g = 0; g < s.Groups; g++)
             {
                 var gy = grads.AsSpan(0, mg * total);
-                GatherGroup(s, gradOutput, g, gy);
+                MoveGroup(s, gradOutput, g, gy, toMatrix: true);
                 var patches = col.AsSpan(0, kg * total);
                 Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), gy, patches, kg, total, mg, transA: true);
-                for (int n = 0; n < s.Batch; n++)
-                    Col2ImAdd(s, patches[(n * ohw)..], gradInput.Slice((n * s.InChannels + g * cg) * hw, cg * hw), total);
+                Col2ImImages(s, patches, g, gradInput);
             }
         }
         finally
@@ -157,10 +221,9 @@ internal static class Conv2d
             for (int g = 0; g < s.Groups; g++)
             {
                 var gy = grads.AsSpan(0, mg * total);
-                GatherGroup(s, gradOutput, g, gy);
+                MoveGroup(s, gradOutput, g, gy, toMatrix: true);
                 var patches = col.AsSpan(0, kg * total);
-                for (int n = 0; n < s.Batch; n++)
-                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                Im2ColImages(s, input, g, patches);
                 Gemm.Multiply(gy, patches, gradWeight.Slice(g * mg * kg, mg * kg), mg, kg, total,
                     transB: true, beta: accumulate ? 1f : 0f);
             }
@@ -290,7 +353,7 @@ internal static class Conv2d
                     ReadOnlySpan<float> patches = image;
                     if (col is not null)
                     {
-                        Im2Col(s, image, col.AsSpan(0, kg * ohw));
+                        Im2ColChannels(s, image, col.AsSpan(0, kg * ohw));
                         patches = col.AsSpan(0, kg * ohw);
                     }
                     var gy = gradOutput.Slice((n * s.OutChannels + g * mg) * ohw, mg * ohw);
@@ -316,13 +379,16 @@ internal static class Conv2d
     }
 
     /// <summary>Unfolds the Cg input planes of one image and group into a PatchSize × (OutHeight·OutWidth) matrix,
-    /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding.</summary>
-    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1)
+    /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding; only channels [channelFrom, channelTo) when given
+    /// (their rows, so that threads can fill one matrix).</summary>
+    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1,
+        int channelFrom = 0, int channelTo = -1)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
         if (ldc < 0) ldc = ohw;
-        int row = 0;
-        for (int c = 0; c < s.GroupInChannels; c++)
+        if (channelTo < 0) channelTo = s.GroupInChannels;
+        int row = channelFrom * s.KernelHeight * s.KernelWidth;
+        for (int c = channelFrom; c < channelTo; c++)
         {
             var plane = image.Slice(c * h * w, h * w);
             for (int kh = 0; kh < s.KernelHeight; kh++)
