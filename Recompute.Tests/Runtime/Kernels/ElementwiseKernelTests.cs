@@ -128,3 +128,72 @@ public class ElementwiseKernelTests
         Assert.Equal(expectedGx, gx);
     }
 }
+
+/// <summary>The vectorised broadcasting binary ops give the scalar rule's bits, forward and (unbroadcast) backward.</summary>
+public class ElementwiseBinaryBitsTests
+{
+    public static TheoryData<string, int[], int[]> Cases => new()
+    {
+        { "Add", [5, 37], [5, 37] }, { "Sub", [5, 37], [5, 37] }, { "Mul", [3, 4, 19], [19] }, { "Div", [6, 33], [1] },
+        { "Div", [6, 33], [6, 33] }, { "Sub", [2, 3, 40], [2, 1, 40] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ForwardAndBackwardAreTheScalarRule(string opName, int[] shapeA, int[] shapeB)
+    {
+        var outShape = Broadcast.Shape(shapeA, shapeB);
+        var b = new GraphBuilder("binary");
+        int ia = b.Add(new NodeSpec("a", "Input", NodeKind.Input) { Shape = shapeA.Select(d => (long)d).ToArray(), Bytes = 4L * shapeA.Aggregate(1, (x, y) => x * y) });
+        int ib = b.Add(new NodeSpec("b", "Input", NodeKind.Input) { Shape = shapeB.Select(d => (long)d).ToArray(), Bytes = 4L * shapeB.Aggregate(1, (x, y) => x * y) });
+        b.Add(new NodeSpec("y", opName, NodeKind.Loss) { Inputs = [ia, ib], Shape = outShape.Select(d => (long)d).ToArray(), Bytes = 4L * outShape.Aggregate(1, (x, y) => x * y) });
+        var graph = b.Build();
+        var node = graph.Find("y");
+        var op = OperatorRegistry.For(graph, node);
+        var arena = new Arena();
+        var rng = new System.Random(3);
+        Tensor Fill(int[] shape)
+        {
+            var t = arena.Allocate(MemoryCategory.Parameter, shape);
+            var span = t.Span;
+            for (int i = 0; i < span.Length; i++) span[i] = (float)(rng.NextDouble() * 4 - 2);
+            return t;
+        }
+        var a = Fill(shapeA); var bt = Fill(shapeB);
+        var y = arena.Allocate(MemoryCategory.Activation, outShape);
+        var call = new OpCall(node, [a, bt], [shapeA, shapeB], outShape, arena, 1, y);
+        op.Forward(call, y);
+        var plan = new Broadcast(outShape, shapeA, shapeB);
+        // Some zero output gradients: −(+0) must come out as −0, as the scalar operator gives it.
+        var g = Enumerable.Range(0, y.Length).Select(i => i % 5 == 0 ? 0f : (float)(rng.NextDouble() - 0.5)).ToArray();
+        Func<float, float, float> apply; Func<float, float, float, float> gradA, gradB;
+        switch (opName)
+        {
+            case "Add": apply = AddRule.Apply; gradA = AddRule.GradA; gradB = AddRule.GradB; break;
+            case "Sub": apply = SubRule.Apply; gradA = SubRule.GradA; gradB = SubRule.GradB; break;
+            case "Mul": apply = MulRule.Apply; gradA = MulRule.GradA; gradB = MulRule.GradB; break;
+            default: apply = DivRule.Apply; gradA = DivRule.GradA; gradB = DivRule.GradB; break;
+        }
+        var expected = new float[y.Length];
+        var expectedGa = new float[y.Length]; var expectedGb = new float[y.Length];
+        for (int r = 0; r < plan.Rows; r++)
+            for (int j = 0; j < plan.Inner; j++)
+            {
+                float av = a.Span[plan.Offset(0, r) + j * plan.InnerStrides[0]], bv = bt.Span[plan.Offset(1, r) + j * plan.InnerStrides[1]];
+                int o = r * plan.Inner + j;
+                expected[o] = apply(av, bv);
+                expectedGa[o] = gradA(av, bv, g[o]);
+                expectedGb[o] = gradB(av, bv, g[o]);
+            }
+        Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), y.Span.ToArray().Select(BitConverter.SingleToInt32Bits));
+        for (int operand = 0; operand < 2; operand++)
+        {
+            var gx = new float[operand == 0 ? a.Length : bt.Length];
+            op.Backward(call, g, operand, gx);
+            var full = operand == 0 ? expectedGa : expectedGb;
+            var want = new float[gx.Length];
+            plan.ReduceTo(operand, full, want);
+            Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), gx.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+}
