@@ -428,7 +428,7 @@ internal static class Conv2d
     }
 
     /// <summary>line[x] = src[2x + offset] for x in [first, end) (the common stride-2 case, vectorised).</summary>
-    private static void GatherStride2(ReadOnlySpan<float> src, int offset, Span<float> line, int first, int end)
+    internal static void GatherStride2(ReadOnlySpan<float> src, int offset, Span<float> line, int first, int end)
     {
         int x = first;
         if (Avx512F.IsSupported)
