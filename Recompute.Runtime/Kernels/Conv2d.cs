@@ -582,6 +582,8 @@ internal static class Conv2d
         Span<float> y)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        // Rows of the usual widths fit the stack; a row wider than 1024 pixels gets a heap buffer.
+        Span<float> line = s.StrideW != 2 ? default : ow <= 1024 ? stackalloc float[ow] : new float[ow];
         y.Clear();
         for (int kh = 0; kh < s.KernelHeight; kh++)
             for (int kw = 0; kw < s.KernelWidth; kw++)
@@ -598,6 +600,12 @@ internal static class Conv2d
                     var dst = y.Slice(r * ow + first, end - first);
                     if (s.StrideW == 1)
                         TensorPrimitives.MultiplyAdd(src.Slice(first + offW, end - first), wv, dst, dst);
+                    else if (s.StrideW == 2)
+                    {
+                        // The row's even-spaced pixels side by side, then the same multiply and add as the loop below.
+                        GatherStride2(src, offW, line, first, end);
+                        TensorPrimitives.MultiplyAdd(line[first..end], wv, dst, dst);
+                    }
                     else
                         for (int i = 0; i < dst.Length; i++)
                             dst[i] += wv * src[(first + i) * s.StrideW + offW];
