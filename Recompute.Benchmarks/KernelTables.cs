@@ -81,6 +81,8 @@ public static class KernelTables
             ("3x3 256->256 @14", Conv2dShape.Square(1, 256, 14, 256, 3, pad: 1)),
             ("3x3 512->512 @7", Conv2dShape.Square(1, 512, 7, 512, 3, pad: 1)),
             ("depthwise 3x3 256 @28", Conv2dShape.Square(1, 256, 28, 256, 3, pad: 1, groups: 256)),
+            ("batch 4: depthwise 3x3 192 @28", Conv2dShape.Square(4, 192, 28, 192, 3, pad: 1, groups: 192)),
+            ("batch 4: depthwise 3x3/2 144 @56", Conv2dShape.Square(4, 144, 56, 144, 3, stride: 2, pad: 1, groups: 144)),
             ("batch 4: 3x3 64->64 @56", Conv2dShape.Square(4, 64, 56, 64, 3, pad: 1)),
             ("batch 4: 3x3 512->512 @7", Conv2dShape.Square(4, 512, 7, 512, 3, pad: 1)),
         };
@@ -90,7 +92,7 @@ public static class KernelTables
         int saved = KernelOptions.MaxDegreeOfParallelism;
         try
         {
-            foreach (var (name, s) in layers)
+            foreach (var (name, s) in layers.Where(l => options.Graphs is null || options.Graphs.Any(g => l.Name.Contains(g, StringComparison.OrdinalIgnoreCase))))
             {
                 float[] x = Fill((int)s.InputLength, 1), w = Fill((int)s.WeightLength, 2);
                 float[] y = new float[s.OutputLength], gx = new float[s.InputLength], gw = new float[s.WeightLength];

@@ -1,4 +1,5 @@
 using Recompute.Runtime.Data;
+using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Execution;
@@ -167,28 +168,21 @@ public class Adam(double learningRate, double beta1 = 0.9, double beta2 = 0.999,
     public void Update(ModelState model)
     {
         _t++;
-        float b1 = (float)Beta1, b2 = (float)Beta2, eps = (float)Epsilon;
-        float c1 = (float)(1 - Math.Pow(Beta1, _t)), c2 = (float)(1 - Math.Pow(Beta2, _t)), lr = (float)(Schedule?.At(_t) ?? LearningRate);
-        float wd = (float)WeightDecay;
-        bool decoupled = DecoupledWeightDecay;
+        var coefficients = new AdamCoefficients((float)Beta1, (float)Beta2, (float)Epsilon, (float)(1 - Math.Pow(Beta1, _t)),
+            (float)(1 - Math.Pow(Beta2, _t)), (float)(Schedule?.At(_t) ?? LearningRate), (float)WeightDecay, DecoupledWeightDecay);
         foreach (var p in model.Parameters)
         {
             if (!model.HasGradient(p)) continue;
-            var w = model.Value(p).Span; var g = model.Gradient(p).Span;
-            if (!_m.TryGetValue(p, out var mt))
+            var w = model.Value(p); var g = model.Gradient(p);
+            if (!_m.TryGetValue(p, out var m))
             {
-                _m[p] = mt = model.Arena.Allocate(MemoryCategory.OptimizerState, model.Value(p).Shape);
-                _v[p] = model.Arena.Allocate(MemoryCategory.OptimizerState, model.Value(p).Shape);
+                _m[p] = m = model.Arena.Allocate(MemoryCategory.OptimizerState, w.Shape);
+                _v[p] = model.Arena.Allocate(MemoryCategory.OptimizerState, w.Shape);
             }
-            var m = mt.Span; var v = _v[p].Span;
-            for (int i = 0; i < w.Length; i++)
-            {
-                float gi = decoupled || wd == 0f ? g[i] : g[i] + wd * w[i];
-                m[i] = b1 * m[i] + (1f - b1) * gi;
-                v[i] = b2 * v[i] + (1f - b2) * gi * gi;
-                if (decoupled && wd != 0f) w[i] -= lr * wd * w[i];
-                w[i] -= lr * (m[i] / c1) / (MathF.Sqrt(v[i] / c2) + eps);
-            }
+            var v = _v[p];
+            // Element-wise with the same bits on every path: any split across threads gives the serial result.
+            ParallelRanges.For(w.Length, 7L * w.Length, (from, to) =>
+                AdamKernel.Update(w.Span[from..to], g.Span[from..to], m.Span[from..to], v.Span[from..to], coefficients));
         }
     }
 

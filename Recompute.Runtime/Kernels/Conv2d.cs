@@ -96,13 +96,10 @@ internal static class Conv2d
             for (int g = 0; g < s.Groups; g++)
             {
                 var patches = col.AsSpan(0, kg * total);
-                for (int n = 0; n < s.Batch; n++)
-                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                Im2ColImages(s, input, g, patches);
                 var product = result.AsSpan(0, mg * total);
                 Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), patches, product, mg, total, kg);
-                for (int n = 0; n < s.Batch; n++)
-                    for (int m = 0; m < mg; m++)
-                        product.Slice(m * total + n * ohw, ohw).CopyTo(output.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw));
+                MoveGroup(s, product, g, output, toMatrix: false);
             }
         }
         finally
@@ -112,13 +109,81 @@ internal static class Conv2d
         }
     }
 
-    /// <summary>Copies group g of gradOutput ([batch, OutChannels, OHW]) to an Mg × (batch·OHW) matrix.</summary>
-    private static void GatherGroup(in Conv2dShape s, ReadOnlySpan<float> gradOutput, int g, Span<float> matrix)
+    /// <summary>Copies group g of an NCHW output-shaped tensor ([batch, OutChannels, OHW]) to an Mg × (batch·OHW)
+    /// matrix, or back (<paramref name="toMatrix"/> false), images in parallel: plain copies of disjoint rows.</summary>
+    private static unsafe void MoveGroup(in Conv2dShape s, ReadOnlySpan<float> from, int g, Span<float> to, bool toMatrix)
     {
+        var shape = s;
         int ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, mg = s.GroupOutChannels;
-        for (int n = 0; n < s.Batch; n++)
-            for (int m = 0; m < mg; m++)
-                gradOutput.Slice((n * s.OutChannels + g * mg + m) * ohw, ohw).CopyTo(matrix.Slice(m * total + n * ohw, ohw));
+        fixed (float* pf = from)
+        fixed (float* pt = to)
+        {
+            nint f = (nint)pf, t = (nint)pt;
+            ForEachItem(s.Batch, (long)mg * ohw, n =>
+            {
+                for (int m = 0; m < mg; m++)
+                {
+                    long tensorAt = (long)(n * shape.OutChannels + g * mg + m) * ohw, matrixAt = (long)m * total + (long)n * ohw;
+                    new ReadOnlySpan<float>((float*)f + (toMatrix ? tensorAt : matrixAt), ohw)
+                        .CopyTo(new Span<float>((float*)t + (toMatrix ? matrixAt : tensorAt), ohw));
+                }
+            });
+        }
+    }
+
+    /// <summary>Unfolds group g of every image into its columns of a PatchSize × (batch·OHW) matrix, images in parallel.</summary>
+    private static unsafe void Im2ColImages(in Conv2dShape s, ReadOnlySpan<float> input, int g, Span<float> patches)
+    {
+        var shape = s;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
+        int patchLength = patches.Length;
+        fixed (float* px = input)
+        fixed (float* pc = patches)
+        {
+            nint x = (nint)px, c = (nint)pc;
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
+                Im2Col(shape, new ReadOnlySpan<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw),
+                    new Span<float>((float*)c + (long)n * ohw, patchLength - n * ohw), total));
+        }
+    }
+
+    /// <summary>Adds each image's columns of a PatchSize × (batch·OHW) matrix back into group g of its gradient,
+    /// images in parallel (each writes only its own image).</summary>
+    private static unsafe void Col2ImImages(in Conv2dShape s, ReadOnlySpan<float> patches, int g, Span<float> gradInput)
+    {
+        var shape = s;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
+        int patchLength = patches.Length;
+        fixed (float* pc = patches)
+        fixed (float* px = gradInput)
+        {
+            nint c = (nint)pc, x = (nint)px;
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
+                Col2ImAdd(shape, new ReadOnlySpan<float>((float*)c + (long)n * ohw, patchLength - n * ohw),
+                    new Span<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw), total));
+        }
+    }
+
+    /// <summary>Unfolds one image into a PatchSize × OHW matrix with its channels split across threads.</summary>
+    private static unsafe void Im2ColChannels(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col)
+    {
+        var shape = s;
+        int perChannel = s.KernelHeight * s.KernelWidth * s.OutHeight * s.OutWidth;
+        int imageLength = image.Length, colLength = col.Length;
+        fixed (float* px = image)
+        fixed (float* pc = col)
+        {
+            nint x = (nint)px, c = (nint)pc;
+            int degree = Math.Min(KernelOptions.MaxDegreeOfParallelism, s.GroupInChannels);
+            if (degree <= 1 || (long)perChannel * s.GroupInChannels < ImageParallelThreshold)
+            {
+                Im2Col(s, image, col);
+                return;
+            }
+            Parallel.For(0, degree, new ParallelOptions { MaxDegreeOfParallelism = degree }, part =>
+                Im2Col(shape, new ReadOnlySpan<float>((float*)x, imageLength), new Span<float>((float*)c, colLength), -1,
+                    shape.GroupInChannels * part / degree, shape.GroupInChannels * (part + 1) / degree));
+        }
     }
 
     private static void BackwardDataBatched(in Conv2dShape s, ReadOnlySpan<float> gradOutput, ReadOnlySpan<float> weight,
@@ -132,11 +197,10 @@ internal static class Conv2d
             for (int g = 0; g < s.Groups; g++)
             {
                 var gy = grads.AsSpan(0, mg * total);
-                GatherGroup(s, gradOutput, g, gy);
+                MoveGroup(s, gradOutput, g, gy, toMatrix: true);
                 var patches = col.AsSpan(0, kg * total);
                 Gemm.Multiply(weight.Slice(g * mg * kg, mg * kg), gy, patches, kg, total, mg, transA: true);
-                for (int n = 0; n < s.Batch; n++)
-                    Col2ImAdd(s, patches[(n * ohw)..], gradInput.Slice((n * s.InChannels + g * cg) * hw, cg * hw), total);
+                Col2ImImages(s, patches, g, gradInput);
             }
         }
         finally
@@ -157,10 +221,9 @@ internal static class Conv2d
             for (int g = 0; g < s.Groups; g++)
             {
                 var gy = grads.AsSpan(0, mg * total);
-                GatherGroup(s, gradOutput, g, gy);
+                MoveGroup(s, gradOutput, g, gy, toMatrix: true);
                 var patches = col.AsSpan(0, kg * total);
-                for (int n = 0; n < s.Batch; n++)
-                    Im2Col(s, input.Slice((n * s.InChannels + g * cg) * hw, cg * hw), patches[(n * ohw)..], total);
+                Im2ColImages(s, input, g, patches);
                 Gemm.Multiply(gy, patches, gradWeight.Slice(g * mg * kg, mg * kg), mg, kg, total,
                     transB: true, beta: accumulate ? 1f : 0f);
             }
@@ -290,7 +353,7 @@ internal static class Conv2d
                     ReadOnlySpan<float> patches = image;
                     if (col is not null)
                     {
-                        Im2Col(s, image, col.AsSpan(0, kg * ohw));
+                        Im2ColChannels(s, image, col.AsSpan(0, kg * ohw));
                         patches = col.AsSpan(0, kg * ohw);
                     }
                     var gy = gradOutput.Slice((n * s.OutChannels + g * mg) * ohw, mg * ohw);
@@ -316,13 +379,16 @@ internal static class Conv2d
     }
 
     /// <summary>Unfolds the Cg input planes of one image and group into a PatchSize × (OutHeight·OutWidth) matrix,
-    /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding.</summary>
-    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1)
+    /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding; only channels [channelFrom, channelTo) when given
+    /// (their rows, so that threads can fill one matrix).</summary>
+    internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1,
+        int channelFrom = 0, int channelTo = -1)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
         if (ldc < 0) ldc = ohw;
-        int row = 0;
-        for (int c = 0; c < s.GroupInChannels; c++)
+        if (channelTo < 0) channelTo = s.GroupInChannels;
+        int row = channelFrom * s.KernelHeight * s.KernelWidth;
+        for (int c = channelFrom; c < channelTo; c++)
         {
             var plane = image.Slice(c * h * w, h * w);
             for (int kh = 0; kh < s.KernelHeight; kh++)
@@ -362,7 +428,7 @@ internal static class Conv2d
     }
 
     /// <summary>line[x] = src[2x + offset] for x in [first, end) (the common stride-2 case, vectorised).</summary>
-    private static void GatherStride2(ReadOnlySpan<float> src, int offset, Span<float> line, int first, int end)
+    internal static void GatherStride2(ReadOnlySpan<float> src, int offset, Span<float> line, int first, int end)
     {
         int x = first;
         if (Avx512F.IsSupported)
@@ -516,6 +582,8 @@ internal static class Conv2d
         Span<float> y)
     {
         int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        // Rows of the usual widths fit the stack; a row wider than 1024 pixels gets a heap buffer.
+        Span<float> line = s.StrideW != 2 ? default : ow <= 1024 ? stackalloc float[ow] : new float[ow];
         y.Clear();
         for (int kh = 0; kh < s.KernelHeight; kh++)
             for (int kw = 0; kw < s.KernelWidth; kw++)
@@ -532,6 +600,12 @@ internal static class Conv2d
                     var dst = y.Slice(r * ow + first, end - first);
                     if (s.StrideW == 1)
                         TensorPrimitives.MultiplyAdd(src.Slice(first + offW, end - first), wv, dst, dst);
+                    else if (s.StrideW == 2)
+                    {
+                        // The row's even-spaced pixels side by side, then the same multiply and add as the loop below.
+                        GatherStride2(src, offW, line, first, end);
+                        TensorPrimitives.MultiplyAdd(line[first..end], wv, dst, dst);
+                    }
                     else
                         for (int i = 0; i < dst.Length; i++)
                             dst[i] += wv * src[(first + i) * s.StrideW + offW];
@@ -549,11 +623,65 @@ internal static class Conv2d
         fixed (float* pgx = gradInput)
         {
             nint gyp = (nint)pgy, wp = (nint)pw, gxp = (nint)pgx;
+            bool vectorised = shape.StrideH == 1 && shape.StrideW == 1 && Vector512.IsHardwareAccelerated;
             ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, plane =>
-                DepthwiseBackwardDataPlane(shape,
-                    new ReadOnlySpan<float>((float*)gyp + (long)plane * ohw, ohw),
-                    new ReadOnlySpan<float>((float*)wp + (long)(plane % shape.InChannels) * taps, taps),
-                    new Span<float>((float*)gxp + (long)plane * hw, hw)));
+            {
+                var gys = new ReadOnlySpan<float>((float*)gyp + (long)plane * ohw, ohw);
+                var ws = new ReadOnlySpan<float>((float*)wp + (long)(plane % shape.InChannels) * taps, taps);
+                var gxs = new Span<float>((float*)gxp + (long)plane * hw, hw);
+                if (vectorised)
+                    DepthwiseBackwardDataPlaneStride1(shape, gys, ws, gxs);
+                else
+                    DepthwiseBackwardDataPlane(shape, gys, ws, gxs);
+            });
+        }
+    }
+
+    /// <summary>gx (+)= the data gradient of one stride-1 depthwise plane, as a correlation of the zero-padded output
+    /// gradient with the flipped kernel: input pixel (ih, iw) reads gradient (ih + PadTop − kh·DH, iw + PadLeft − kw·DW)
+    /// for every tap, so whole 16-pixel input vectors sum their taps in registers, like the forward. The padded plane
+    /// holds gradient (oy, ox) at row oy + (KH − 1)·DH, column ox + (KW − 1)·DW.</summary>
+    private static void DepthwiseBackwardDataPlaneStride1(in Conv2dShape s, ReadOnlySpan<float> gy, ReadOnlySpan<float> w,
+        Span<float> gx)
+    {
+        int h = s.InHeight, wd = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        int kh = s.KernelHeight, kw = s.KernelWidth, dh = s.DilationH, dw = s.DilationW;
+        int rowVectors = (wd + 15) / 16;
+        int top = (kh - 1) * dh, left = (kw - 1) * dw;
+        int pw = rowVectors * 16 + s.PadLeft + left;
+        int ph = h + s.PadTop + top;
+        float[] padded = ArrayPool<float>.Shared.Rent(ph * pw + rowVectors * 16);
+        try
+        {
+            var pad = padded.AsSpan(0, ph * pw);
+            pad.Clear();
+            // Gradient rows and columns past the padded plane reach no input pixel of the vectors below.
+            int rows = Math.Min(oh, ph - top), cols = Math.Min(ow, pw - left);
+            for (int r = 0; r < rows; r++)
+                gy.Slice(r * ow, cols).CopyTo(pad.Slice((r + top) * pw + left, cols));
+            var row = padded.AsSpan(ph * pw, rowVectors * 16);
+            ref float pp = ref MemoryMarshal.GetReference(pad);
+            ref float pr = ref MemoryMarshal.GetReference(row);
+            for (int ih = 0; ih < h; ih++)
+            {
+                for (int v = 0; v < rowVectors; v++)
+                {
+                    var acc = Vector512<float>.Zero;
+                    for (int i = 0; i < kh; i++)
+                    {
+                        nuint at = (nuint)((ih + s.PadTop + (kh - 1 - i) * dh) * pw + v * 16 + s.PadLeft);
+                        for (int j = 0; j < kw; j++)
+                            acc += Vector512.Create(w[i * kw + j]) * Vector512.LoadUnsafe(ref pp, at + (nuint)((kw - 1 - j) * dw));
+                    }
+                    acc.StoreUnsafe(ref pr, (nuint)(v * 16));
+                }
+                var target = gx.Slice(ih * wd, wd);
+                TensorPrimitives.Add(target, row[..wd], target);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(padded);
         }
     }
 
@@ -597,11 +725,77 @@ internal static class Conv2d
         {
             nint xp = (nint)px, gyp = (nint)pgy, gwp = (nint)pgw;
             long inputLength = s.InputLength, outputLength = s.OutputLength;
+            bool vectorised = shape.StrideH == 1 && shape.StrideW == 1 && Vector512.IsHardwareAccelerated;
             ForEachItem(s.InChannels, (long)s.Batch * s.OutHeight * s.OutWidth * taps, c =>
-                DepthwiseBackwardWeightsChannel(shape, c,
-                    new ReadOnlySpan<float>((float*)xp, (int)inputLength),
-                    new ReadOnlySpan<float>((float*)gyp, (int)outputLength),
-                    new Span<float>((float*)gwp + (long)c * taps, taps), accumulate));
+            {
+                var xs = new ReadOnlySpan<float>((float*)xp, (int)inputLength);
+                var gys = new ReadOnlySpan<float>((float*)gyp, (int)outputLength);
+                var gws = new Span<float>((float*)gwp + (long)c * taps, taps);
+                if (vectorised)
+                    DepthwiseBackwardWeightsChannelStride1(shape, c, xs, gys, gws, accumulate);
+                else
+                    DepthwiseBackwardWeightsChannel(shape, c, xs, gys, gws, accumulate);
+            });
+        }
+    }
+
+    /// <summary>Channel <paramref name="c"/>'s weight gradient of a stride-1 depthwise convolution: each image's plane
+    /// zero-padded as in the forward, its output gradient padded to whole 16-lane rows with zeros, then per tap one
+    /// vector accumulator over every row and image (a fixed order), summed across lanes at the end.</summary>
+    private static void DepthwiseBackwardWeightsChannelStride1(in Conv2dShape s, int c, ReadOnlySpan<float> input,
+        ReadOnlySpan<float> gradOutput, Span<float> gradWeight, bool accumulate)
+    {
+        int h = s.InHeight, wd = s.InWidth, oh = s.OutHeight, ow = s.OutWidth;
+        int kh = s.KernelHeight, kw = s.KernelWidth, dh = s.DilationH, dw = s.DilationW, taps = kh * kw;
+        int rowVectors = (ow + 15) / 16, line = rowVectors * 16;
+        int pw = line + (kw - 1) * dw;
+        int ph = oh + (kh - 1) * dh;
+        float[] scratch = ArrayPool<float>.Shared.Rent(ph * pw + oh * line + taps * 16);
+        try
+        {
+            var pad = scratch.AsSpan(0, ph * pw);
+            var grad = scratch.AsSpan(ph * pw, oh * line);
+            var sums = scratch.AsSpan(ph * pw + oh * line, taps * 16);
+            sums.Clear();
+            ref float pp = ref MemoryMarshal.GetReference(pad);
+            ref float pg = ref MemoryMarshal.GetReference(grad);
+            ref float ps = ref MemoryMarshal.GetReference(sums);
+            for (int n = 0; n < s.Batch; n++)
+            {
+                var x = input.Slice((n * s.InChannels + c) * h * wd, h * wd);
+                var gy = gradOutput.Slice((n * s.OutChannels + c) * oh * ow, oh * ow);
+                pad.Clear();
+                for (int r = 0; r < ph; r++)
+                {
+                    int ih = r - s.PadTop;
+                    if ((uint)ih >= (uint)h) continue;
+                    int from = Math.Max(0, -s.PadLeft), to = Math.Min(wd, pw - s.PadLeft);
+                    if (to > from)
+                        x.Slice(ih * wd + from, to - from).CopyTo(pad.Slice(r * pw + from + s.PadLeft, to - from));
+                }
+                grad.Clear();
+                for (int r = 0; r < oh; r++)
+                    gy.Slice(r * ow, ow).CopyTo(grad.Slice(r * line, ow));
+                for (int i = 0; i < kh; i++)
+                    for (int j = 0; j < kw; j++)
+                    {
+                        var acc = Vector512<float>.Zero;
+                        for (int r = 0; r < oh; r++)
+                        {
+                            nuint at = (nuint)((r + i * dh) * pw + j * dw), g = (nuint)(r * line);
+                            for (int v = 0; v < line; v += 16)
+                                acc += Vector512.LoadUnsafe(ref pg, g + (nuint)v) * Vector512.LoadUnsafe(ref pp, at + (nuint)v);
+                        }
+                        nuint tap = (nuint)((i * kw + j) * 16);
+                        (Vector512.LoadUnsafe(ref ps, tap) + acc).StoreUnsafe(ref ps, tap);
+                    }
+            }
+            for (int t = 0; t < taps; t++)
+                gradWeight[t] = (accumulate ? gradWeight[t] : 0f) + Vector512.Sum(Vector512.LoadUnsafe(ref ps, (nuint)(t * 16)));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scratch);
         }
     }
 

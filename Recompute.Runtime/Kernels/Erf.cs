@@ -68,7 +68,8 @@ internal static class Erf
         return x < 0 ? -r : r;
     }
 
-    private static Vector512<float> Evaluate(Vector512<float> x)
+    /// <summary>erf of each lane (the same formula as the scalar overload).</summary>
+    public static Vector512<float> Evaluate(Vector512<float> x)
     {
         var ax = Vector512.Abs(x);
         var x2 = x * x;

@@ -1,63 +1,130 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Recompute.Planner.Graph;
+using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Ops;
 
-/// <summary>The scalar rule of a broadcasting binary operator: its value and its two partial derivatives times the output gradient.</summary>
+/// <summary>The rule of a broadcasting binary operator: its value and its two partial derivatives times the output
+/// gradient, on one element and on eight. The vector forms perform the same correctly rounded operations in the same
+/// order as the scalar ones, so a lane gives the scalar result bit for bit.</summary>
 internal interface IBinaryRule
 {
     static abstract float Apply(float a, float b);
     static abstract float GradA(float a, float b, float g);
     static abstract float GradB(float a, float b, float g);
+    static abstract Vector256<float> Apply(Vector256<float> a, Vector256<float> b);
+    static abstract Vector256<float> GradA(Vector256<float> a, Vector256<float> b, Vector256<float> g);
+    static abstract Vector256<float> GradB(Vector256<float> a, Vector256<float> b, Vector256<float> g);
 }
 
-/// <summary>Add, Sub, Mul, Div and Pow with NumPy broadcasting; the backward sums over broadcast dimensions.</summary>
+/// <summary>Add, Sub, Mul, Div and Pow with NumPy broadcasting; the backward sums over broadcast dimensions.
+/// Rows whose operands advance by one element or stay put (a broadcast scalar or bias) run eight lanes at a time;
+/// rows split across threads, each element computed by one thread with the same arithmetic, and the broadcast sums
+/// stay serial in their fixed order, so results do not depend on the thread count.</summary>
 internal sealed class ElementwiseBinary<TRule> : Operator where TRule : struct, IBinaryRule
 {
+    private enum Part { Value, GradA, GradB }
 
     public override void Forward(OpCall call, Tensor output)
     {
-        var a = call.Input(0).Span; var b = call.Input(1).Span;
-        var y = output.Span;
+        var a = call.Input(0); var b = call.Input(1);
         var plan = new Broadcast(call.OutputShape, call.InputShape(0), call.InputShape(1));
-        if (plan.Identity[0] && plan.Identity[1])
-        {
-            for (int i = 0; i < y.Length; i++) y[i] = TRule.Apply(a[i], b[i]);
-            return;
-        }
-        int inner = plan.Inner, sa = plan.InnerStrides[0], sb = plan.InnerStrides[1];
-        for (int r = 0; r < plan.Rows; r++)
-        {
-            int oa = plan.Offset(0, r), ob = plan.Offset(1, r), o = r * inner;
-            for (int j = 0; j < inner; j++) y[o + j] = TRule.Apply(a[oa + j * sa], b[ob + j * sb]);
-        }
+        Run(plan, output.Length, (from, to, rows) => RowsOf(plan, Part.Value, a.Span, b.Span, default, output.Span, from, to, rows));
     }
 
-    public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
+    public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var plan = new Broadcast(call.OutputShape, call.InputShape(0), call.InputShape(1));
         // Exactly the operands the saved-tensor table lists for this operand's gradient (the others are not kept).
         var saved = SavedTensors.ForGradientOf(call.Node.Op, operand)?.Operands ?? [0, 1];
-        bool needA = saved.Contains(0), needB = saved.Contains(1);
-        ReadOnlySpan<float> a = needA ? call.Input(0).Span : default, b = needB ? call.Input(1).Span : default;
+        Tensor? a = saved.Contains(0) ? call.Input(0) : null, b = saved.Contains(1) ? call.Input(1) : null;
         Tensor? scratch = plan.Identity[operand] ? null : call.Scratch(g.Length);
+        var part = operand == 0 ? Part.GradA : Part.GradB;
         try
         {
-            var full = scratch is null ? gradInput : scratch.Span;
-            int inner = plan.Inner, sa = plan.InnerStrides[0], sb = plan.InnerStrides[1];
-            for (int r = 0; r < plan.Rows; r++)
+            fixed (float* pg = g)
+            fixed (float* pd = gradInput)
             {
-                int oa = plan.Offset(0, r), ob = plan.Offset(1, r), o = r * inner;
-                for (int j = 0; j < inner; j++)
-                {
-                    float av = needA ? a[oa + j * sa] : 0f, bv = needB ? b[ob + j * sb] : 0f;
-                    full[o + j] = operand == 0 ? TRule.GradA(av, bv, g[o + j]) : TRule.GradB(av, bv, g[o + j]);
-                }
+                nint gp = (nint)pg, dp = (nint)pd;
+                int gLength = g.Length, dLength = gradInput.Length;
+                Run(plan, gLength, (from, to, rows) => RowsOf(plan, part, a is null ? default : a.Span,
+                    b is null ? default : b.Span, new ReadOnlySpan<float>((float*)gp, gLength),
+                    scratch is null ? new Span<float>((float*)dp, dLength) : scratch.Span, from, to, rows));
             }
             if (scratch is not null) plan.ReduceTo(operand, scratch.Span, gradInput);
         }
         finally { scratch?.Dispose(); }
     }
+
+    /// <summary>Splits the work across threads: elements when neither operand broadcasts (one flat row), else rows.</summary>
+    private static void Run(Broadcast plan, int length, Action<int, int, bool> body)
+    {
+        bool flat = plan.Identity[0] && plan.Identity[1];
+        int count = flat ? length : plan.Rows;
+        ParallelRanges.For(count, 3L * length, (from, to) => body(from, to, !flat));
+    }
+
+    /// <summary>Output elements [from, to) of one flat row, or rows [from, to) (<paramref name="rows"/>).</summary>
+    private static void RowsOf(Broadcast plan, Part part, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> g,
+        Span<float> y, int from, int to, bool rows)
+    {
+        if (!rows)
+        {
+            Row(part, a, 1, b, 1, g, y, from, to - from, from, from);
+            return;
+        }
+        int inner = plan.Inner, sa = plan.InnerStrides[0], sb = plan.InnerStrides[1];
+        for (int r = from; r < to; r++)
+            Row(part, a, sa, b, sb, g, y, r * inner, inner, plan.Offset(0, r), plan.Offset(1, r));
+    }
+
+    /// <summary>y[o + j] = part(a[oa + j·sa], b[ob + j·sb], g[o + j]) for j &lt; n; an operand the part does not read is empty.</summary>
+    private static void Row(Part part, ReadOnlySpan<float> a, int sa, ReadOnlySpan<float> b, int sb, ReadOnlySpan<float> g,
+        Span<float> y, int o, int n, int oa, int ob)
+    {
+        bool hasA = !a.IsEmpty, hasB = !b.IsEmpty;
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && (uint)sa <= 1 && (uint)sb <= 1)
+        {
+            ref float pa = ref MemoryMarshal.GetReference(a);
+            ref float pb = ref MemoryMarshal.GetReference(b);
+            ref float pg = ref MemoryMarshal.GetReference(g);
+            ref float py = ref MemoryMarshal.GetReference(y);
+            // Bounds: the scalar tail below indexes the spans, and a vector's last lane is the index j + 7 checked here.
+            if (n >= 8 && (!hasA || oa + (n - 1) * sa < a.Length) && (!hasB || ob + (n - 1) * sb < b.Length) &&
+                o + n <= y.Length && (part == Part.Value || o + n <= g.Length))
+                for (; j <= n - 8; j += 8)
+                {
+                    var av = !hasA ? Vector256<float>.Zero : sa == 0 ? Vector256.Create(a[oa]) : Vector256.LoadUnsafe(ref pa, (nuint)(oa + j));
+                    var bv = !hasB ? Vector256<float>.Zero : sb == 0 ? Vector256.Create(b[ob]) : Vector256.LoadUnsafe(ref pb, (nuint)(ob + j));
+                    var v = part switch
+                    {
+                        Part.Value => TRule.Apply(av, bv),
+                        Part.GradA => TRule.GradA(av, bv, Vector256.LoadUnsafe(ref pg, (nuint)(o + j))),
+                        _ => TRule.GradB(av, bv, Vector256.LoadUnsafe(ref pg, (nuint)(o + j))),
+                    };
+                    v.StoreUnsafe(ref py, (nuint)(o + j));
+                }
+        }
+        for (; j < n; j++)
+        {
+            float av = hasA ? a[oa + j * sa] : 0f, bv = hasB ? b[ob + j * sb] : 0f;
+            y[o + j] = part switch
+            {
+                Part.Value => TRule.Apply(av, bv),
+                Part.GradA => TRule.GradA(av, bv, g[o + j]),
+                _ => TRule.GradB(av, bv, g[o + j]),
+            };
+        }
+    }
+}
+
+internal static class BinaryRules
+{
+    /// <summary>−v as the scalar operator computes it: the sign bit flipped, so −(+0) is −0 in every lane.</summary>
+    public static Vector256<float> Negate(Vector256<float> v) => Vector256.Xor(v, Vector256.Create(-0f));
 }
 
 internal struct AddRule : IBinaryRule
@@ -65,6 +132,9 @@ internal struct AddRule : IBinaryRule
     public static float Apply(float a, float b) => a + b;
     public static float GradA(float a, float b, float g) => g;
     public static float GradB(float a, float b, float g) => g;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a + b;
+    public static Vector256<float> GradA(Vector256<float> a, Vector256<float> b, Vector256<float> g) => g;
+    public static Vector256<float> GradB(Vector256<float> a, Vector256<float> b, Vector256<float> g) => g;
 }
 
 internal struct SubRule : IBinaryRule
@@ -72,6 +142,9 @@ internal struct SubRule : IBinaryRule
     public static float Apply(float a, float b) => a - b;
     public static float GradA(float a, float b, float g) => g;
     public static float GradB(float a, float b, float g) => -g;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a - b;
+    public static Vector256<float> GradA(Vector256<float> a, Vector256<float> b, Vector256<float> g) => g;
+    public static Vector256<float> GradB(Vector256<float> a, Vector256<float> b, Vector256<float> g) => BinaryRules.Negate(g);
 }
 
 internal struct MulRule : IBinaryRule
@@ -79,6 +152,9 @@ internal struct MulRule : IBinaryRule
     public static float Apply(float a, float b) => a * b;
     public static float GradA(float a, float b, float g) => g * b;
     public static float GradB(float a, float b, float g) => g * a;
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a * b;
+    public static Vector256<float> GradA(Vector256<float> a, Vector256<float> b, Vector256<float> g) => g * b;
+    public static Vector256<float> GradB(Vector256<float> a, Vector256<float> b, Vector256<float> g) => g * a;
 }
 
 internal struct DivRule : IBinaryRule
@@ -86,6 +162,9 @@ internal struct DivRule : IBinaryRule
     public static float Apply(float a, float b) => a / b;
     public static float GradA(float a, float b, float g) => g / b;
     public static float GradB(float a, float b, float g) => -g * a / (b * b);
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a / b;
+    public static Vector256<float> GradA(Vector256<float> a, Vector256<float> b, Vector256<float> g) => g / b;
+    public static Vector256<float> GradB(Vector256<float> a, Vector256<float> b, Vector256<float> g) => BinaryRules.Negate(g) * a / (b * b);
 }
 
 internal struct PowRule : IBinaryRule
@@ -93,4 +172,20 @@ internal struct PowRule : IBinaryRule
     public static float Apply(float a, float b) => b == 2f ? a * a : MathF.Pow(a, b);
     public static float GradA(float a, float b, float g) => b == 2f ? g * 2f * a : g * b * MathF.Pow(a, b - 1f);
     public static float GradB(float a, float b, float g) => a > 0f ? g * MathF.Pow(a, b) * MathF.Log(a) : 0f;
+
+    // Pow has no vector form of its own: the lanes run the scalar rule.
+    public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => Lanes(a, b, b, 0);
+    public static Vector256<float> GradA(Vector256<float> a, Vector256<float> b, Vector256<float> g) => Lanes(a, b, g, 1);
+    public static Vector256<float> GradB(Vector256<float> a, Vector256<float> b, Vector256<float> g) => Lanes(a, b, g, 2);
+
+    private static Vector256<float> Lanes(Vector256<float> a, Vector256<float> b, Vector256<float> g, int part)
+    {
+        Span<float> lanes = stackalloc float[Vector256<float>.Count];
+        for (int i = 0; i < lanes.Length; i++)
+        {
+            float x = a.GetElement(i), y = b.GetElement(i), d = g.GetElement(i);
+            lanes[i] = part == 0 ? Apply(x, y) : part == 1 ? GradA(x, y, d) : GradB(x, y, d);
+        }
+        return Vector256.Create<float>(lanes);
+    }
 }

@@ -7,14 +7,13 @@ namespace Recompute.Runtime.Ops;
 /// ONNX Gelu (opset 20): y = x·Φ(x) = x·(1 + erf(x/√2))/2, or with <c>approximate = "tanh"</c>
 /// y = x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2. The ONNX importer plans the decomposed forms of an export as this op.
 /// Its backward reads the input (PyTorch's gelu_backward(grad, self)): dy/dx = Φ(x) + x·φ(x) for the exact form, and
-/// (1 + t)/2 + x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)/2 with t = tanh(·) for the approximation.
+/// (1 + t)/2 + x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)/2 with t = tanh(·) for the approximation. The exact form runs
+/// vectorised in float (<see cref="Kernels.Gelu"/>); the approximation in double.
 /// </summary>
 internal sealed class GeluOp : Operator
 {
     private const double SqrtTwoOverPi = 0.7978845608028654;
     private const double Cubic = 0.044715;
-    private const double InvSqrt2 = 0.7071067811865476;
-    private const double InvSqrt2Pi = 0.3989422804014327;
 
     private static bool Tanh(OpCall call) => call.Node.Attribute<string>("approximate") == "tanh";
 
@@ -28,11 +27,19 @@ internal sealed class GeluOp : Operator
                 y[i] = (float)(0.5 * v * (1 + Math.Tanh(SqrtTwoOverPi * (v + Cubic * v * v * v))));
             }
         else
-            for (int i = 0; i < y.Length; i++)
-            {
-                double v = x[i];
-                y[i] = (float)(0.5 * v * (1 + Erf.Of(v * InvSqrt2)));
-            }
+        {
+            var input = call.Input(0);
+            ParallelBlocks(y.Length, (from, to) => Kernels.Gelu.Forward(input.Span, output.Span, from, to));
+        }
+    }
+
+    /// <summary>Splits [0, length) across threads at multiples of <see cref="Kernels.Gelu.Block"/>, so every element
+    /// takes the same (vector or scalar) path on any thread count.</summary>
+    private static void ParallelBlocks(int length, Action<int, int> body)
+    {
+        int blocks = (length + Kernels.Gelu.Block - 1) / Kernels.Gelu.Block;
+        Kernels.ParallelRanges.For(blocks, 8L * length, (from, to) =>
+            body(from * Kernels.Gelu.Block, Math.Min(length, to * Kernels.Gelu.Block)));
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
@@ -47,12 +54,20 @@ internal sealed class GeluOp : Operator
                 gradInput[i] = (float)(g[i] * d);
             }
         else
-            for (int i = 0; i < gradInput.Length; i++)
+        {
+            var input = call.Input(0);
+            unsafe
             {
-                double v = x[i];
-                double d = 0.5 * (1 + Erf.Of(v * InvSqrt2)) + v * InvSqrt2Pi * Math.Exp(-0.5 * v * v);
-                gradInput[i] = (float)(g[i] * d);
+                fixed (float* pg = g)
+                fixed (float* pd = gradInput)
+                {
+                    nint gp = (nint)pg, dp = (nint)pd;
+                    int length = gradInput.Length;
+                    ParallelBlocks(length, (from, to) => Kernels.Gelu.Backward(input.Span,
+                        new ReadOnlySpan<float>((float*)gp, length), new Span<float>((float*)dp, length), from, to));
+                }
             }
+        }
     }
 }
 

@@ -1,3 +1,7 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
@@ -53,9 +57,34 @@ internal sealed class PoolOp : Operator
         ParallelRanges.For(planes, input.Length, (from, to) => ForwardPlanes(call, w, input.Span, output.Span, indices, from, to));
     }
 
+    /// <summary>Planes [from, to): max pooling through <see cref="PlaneArgMax"/>, average pooling window by window.
+    /// Indices are flat positions in the input tensor, -1 for a window that covers only padding.</summary>
     private void ForwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> x, Span<float> y, bool indices, int from, int to)
     {
-        int hw = w.H * w.W;
+        int hw = w.H * w.W, ohw = w.OutH * w.OutW;
+        if (_max)
+        {
+            float[] best = ArrayPool<float>.Shared.Rent(ohw + Lanes);
+            int[] arg = ArrayPool<int>.Shared.Rent(ohw + Lanes);
+            try
+            {
+                for (int p = from; p < to; p++)
+                {
+                    PlaneArgMax(x.Slice(p * hw, hw), w, best, arg);
+                    var dst = y.Slice(p * ohw, ohw);
+                    if (indices)
+                        for (int i = 0; i < ohw; i++) dst[i] = arg[i] < 0 ? arg[i] : p * hw + arg[i];
+                    else
+                        best.AsSpan(0, ohw).CopyTo(dst);
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(best);
+                ArrayPool<int>.Shared.Return(arg);
+            }
+            return;
+        }
         for (int p = from; p < to; p++)
         {
             var img = x.Slice(p * hw, hw);
@@ -64,47 +93,100 @@ internal sealed class PoolOp : Operator
                 {
                     var (y0, _, x0, _) = Clip(w, oy, ox);
                     int at = (p * w.OutH + oy) * w.OutW + ox;
-                    if (_max)
+                    float s = 0f;
+                    for (int ky = 0; ky < w.KH; ky++)
                     {
-                        int arg = ArgMax(img, w, y0, x0);
-                        y[at] = indices ? p * hw + arg : arg >= 0 ? img[arg] : float.NegativeInfinity;
-                    }
-                    else
-                    {
-                        float s = 0f;
-                        for (int ky = 0; ky < w.KH; ky++)
+                        int iy = y0 + ky * w.DH;
+                        if (iy < 0 || iy >= w.H) continue;
+                        for (int kx = 0; kx < w.KW; kx++)
                         {
-                            int iy = y0 + ky * w.DH;
-                            if (iy < 0 || iy >= w.H) continue;
-                            for (int kx = 0; kx < w.KW; kx++)
-                            {
-                                int ix = x0 + kx * w.DW;
-                                if (ix >= 0 && ix < w.W) s += img[iy * w.W + ix];
-                            }
+                            int ix = x0 + kx * w.DW;
+                            if (ix >= 0 && ix < w.W) s += img[iy * w.W + ix];
                         }
-                        y[at] = s / Math.Max(1, Divisor(call, w, y0, x0));
                     }
+                    y[at] = s / Math.Max(1, Divisor(call, w, y0, x0));
                 }
         }
     }
 
-    /// <summary>Position of the first largest tap inside the image, or -1 when the window is all padding.</summary>
-    private static int ArgMax(ReadOnlySpan<float> img, in Window2d w, int y0, int x0)
+    private static readonly int Lanes = Vector256<float>.Count;
+
+    /// <summary>
+    /// Every window's maximum and its position in one plane (-∞ and -1 for a window that covers only padding), with
+    /// the taps in the outer loop: a tap's valid windows form a rectangle, whose rows are contiguous output runs that
+    /// read evenly spaced input pixels, so each run is compared eight windows at a time with selects. A window takes
+    /// its first valid tap, then a later one only when strictly larger: with taps in row-major order, the first
+    /// largest tap (as <see cref="MaxPool2d"/> picks it).
+    /// </summary>
+    private static void PlaneArgMax(ReadOnlySpan<float> img, in Window2d w, float[] best, int[] arg)
     {
-        int arg = -1; float best = float.NegativeInfinity;
-        for (int ky = 0; ky < w.KH; ky++)
+        int ohw = w.OutH * w.OutW;
+        best.AsSpan(0, ohw).Fill(float.NegativeInfinity);
+        arg.AsSpan(0, ohw).Fill(-1);
+        float[] line = ArrayPool<float>.Shared.Rent(w.OutW + Lanes);
+        try
         {
-            int iy = y0 + ky * w.DH;
-            if (iy < 0 || iy >= w.H) continue;
-            for (int kx = 0; kx < w.KW; kx++)
+            var ramp = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * w.SW;
+            for (int ky = 0; ky < w.KH; ky++)
             {
-                int ix = x0 + kx * w.DW;
-                if (ix < 0 || ix >= w.W) continue;
-                float v = img[iy * w.W + ix];
-                if (arg < 0 || v > best) { best = v; arg = iy * w.W + ix; }
+                int offH = ky * w.DH - w.PH;
+                var (yFirst, yEnd) = Valid(offH, w.SH, w.H, w.OutH);
+                for (int kx = 0; kx < w.KW; kx++)
+                {
+                    int offW = kx * w.DW - w.PW;
+                    var (xFirst, xEnd) = Valid(offW, w.SW, w.W, w.OutW);
+                    if (xFirst >= xEnd) continue;
+                    for (int oy = yFirst; oy < yEnd; oy++)
+                    {
+                        int rowStart = (oy * w.SH + offH) * w.W;
+                        var src = img.Slice(rowStart, w.W);
+                        // The run's input pixels side by side: a copy for stride 1, a gather otherwise.
+                        var values = line.AsSpan(0, w.OutW);
+                        if (w.SW == 1) src.Slice(xFirst + offW, xEnd - xFirst).CopyTo(values[xFirst..]);
+                        else if (w.SW == 2) Kernels.Conv2d.GatherStride2(src, offW, values, xFirst, xEnd);
+                        else for (int ox = xFirst; ox < xEnd; ox++) values[ox] = src[ox * w.SW + offW];
+                        int o = oy * w.OutW, ox0 = xFirst;
+                        ref float pv = ref MemoryMarshal.GetReference(values);
+                        ref float pb = ref best[0];
+                        ref int pa = ref arg[0];
+                        if (Vector256.IsHardwareAccelerated)
+                            for (; ox0 + Lanes <= xEnd; ox0 += Lanes)
+                            {
+                                var v = Vector256.LoadUnsafe(ref pv, (nuint)ox0);
+                                var b = Vector256.LoadUnsafe(ref pb, (nuint)(o + ox0));
+                                var a = Vector256.LoadUnsafe(ref pa, (nuint)(o + ox0));
+                                var take = Vector256.GreaterThan(v, b).AsInt32() | Vector256.LessThan(a, Vector256<int>.Zero);
+                                var at = Vector256.Create(rowStart + ox0 * w.SW + offW) + ramp;
+                                Vector256.ConditionalSelect(take.AsSingle(), v, b).StoreUnsafe(ref pb, (nuint)(o + ox0));
+                                Vector256.ConditionalSelect(take, at, a).StoreUnsafe(ref pa, (nuint)(o + ox0));
+                            }
+                        for (; ox0 < xEnd; ox0++)
+                        {
+                            float v = values[ox0];
+                            if (arg[o + ox0] < 0 || v > best[o + ox0])
+                            {
+                                best[o + ox0] = v;
+                                arg[o + ox0] = rowStart + ox0 * w.SW + offW;
+                            }
+                        }
+                    }
+                }
             }
         }
-        return arg;
+        finally
+        {
+            ArrayPool<float>.Shared.Return(line);
+        }
+    }
+
+    /// <summary>Output positions [first, end) whose tap at offset <paramref name="offset"/> falls inside 0..size-1.</summary>
+    private static (int First, int End) Valid(int offset, int stride, int size, int outSize)
+    {
+        int first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+        int last = size - 1 - offset;
+        int end = last < 0 ? 0 : Math.Min(outSize, last / stride + 1);
+        first = Math.Min(first, outSize);
+        return (first, Math.Max(first, end));
     }
 
     public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
@@ -123,8 +205,31 @@ internal sealed class PoolOp : Operator
 
     private void BackwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> gradInput, int from, int to)
     {
-        int hw = w.H * w.W;
+        int hw = w.H * w.W, ohw = w.OutH * w.OutW;
         gradInput[(from * hw)..(to * hw)].Clear();
+        if (_max)
+        {
+            float[] best = ArrayPool<float>.Shared.Rent(ohw + Lanes);
+            int[] arg = ArrayPool<int>.Shared.Rent(ohw + Lanes);
+            try
+            {
+                for (int p = from; p < to; p++)
+                {
+                    PlaneArgMax(x.Slice(p * hw, hw), w, best, arg);
+                    var dimg = gradInput.Slice(p * hw, hw);
+                    var gp = g.Slice(p * ohw, ohw);
+                    // Windows overlap, so several may pick one pixel: their gradients add in output order.
+                    for (int i = 0; i < ohw; i++)
+                        if (arg[i] >= 0) dimg[arg[i]] += gp[i];
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(best);
+                ArrayPool<int>.Shared.Return(arg);
+            }
+            return;
+        }
         for (int p = from; p < to; p++)
         {
             var dimg = gradInput.Slice(p * hw, hw);
@@ -133,12 +238,6 @@ internal sealed class PoolOp : Operator
                 {
                     var (y0, _, x0, _) = Clip(w, oy, ox);
                     float gv = g[(p * w.OutH + oy) * w.OutW + ox];
-                    if (_max)
-                    {
-                        int arg = ArgMax(x.Slice(p * hw, hw), w, y0, x0);
-                        if (arg >= 0) dimg[arg] += gv;
-                        continue;
-                    }
                     float share = gv / Math.Max(1, Divisor(call, w, y0, x0));
                     for (int ky = 0; ky < w.KH; ky++)
                     {

@@ -18,6 +18,8 @@ public class Conv2dTests
         { "depthwise stride2 dilated", Conv2dShape.Square(1, 3, 9, 3, 3, stride: 2, pad: 2, dilation: 2, groups: 3) },
         { "depthwise dilated asymmetric wide", new Conv2dShape(2, 3, 9, 37, 3, 3, 2, 1, 1, padTop: 2, padLeft: 0, padBottom: 1, padRight: 3, dilationH: 2, dilationW: 3, groups: 3) },
         { "depthwise multiplier 2", Conv2dShape.Square(1, 3, 6, 6, 3, pad: 1, groups: 3) },
+        { "depthwise 5x5 two vectors per row", Conv2dShape.Square(2, 4, 19, 4, 5, pad: 2, groups: 4) },
+        { "depthwise padding wider than the kernel", new Conv2dShape(1, 2, 6, 20, 2, 3, 3, 1, 1, padTop: 3, padLeft: 4, padBottom: 3, padRight: 5, groups: 2) },
         { "kernel larger than stride gap", Conv2dShape.Square(1, 2, 5, 2, 2, stride: 3) },
         { "wide", Conv2dShape.Square(1, 16, 12, 40, 3, pad: 1) },
         { "stride 2 vector gather", new Conv2dShape(1, 2, 5, 77, 3, 3, 7, strideH: 2, strideW: 2, padTop: 1, padLeft: 3, padBottom: 1, padRight: 3) },
