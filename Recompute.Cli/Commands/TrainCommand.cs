@@ -80,6 +80,9 @@ public sealed class TrainCommand : CliCommand
         {
             BudgetBytes = budget, Solver = solver, Optimizer = optimizer, Seed = seed, SyntheticBatches = batches,
             SolverTimeLimit = TimeSpan.FromSeconds(timeLimit),
+            // --verify compares every gradient with store-all's, which catches a recomputation that differs; the hash
+            // of recomputed tensors would only add passes over memory to the step times it measures.
+            CheckRecomputation = !verify,
         };
         bool table = format == "table";
         TrainingReport report;
