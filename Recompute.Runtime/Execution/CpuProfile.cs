@@ -213,7 +213,10 @@ public static class CpuProfile
         var m = new ModelBuilder("cpu-profile-vision");
         var x = m.Input("x", 4, 3, 224, 224);
         var labels = m.Labels("labels", 4);
-        var y = m.MaxPool(m.Relu(m.BatchNorm(m.Conv2d(x, 64, 7, stride: 2, padding: 3, bias: false))), 3, 2);
+        var stem = m.Relu(m.BatchNorm(m.Conv2d(x, 64, 7, stride: 2, padding: 3, bias: false)));
+        // A wide 3×3 convolution at full resolution, as VGG and U-Net begin.
+        stem = m.Relu(m.Conv2d(stem, 64, 3, padding: 1, bias: false));
+        var y = m.MaxPool(stem, 3, 2);
         ModelTensor Block(ModelTensor input, long width, int stride)
         {
             var h = m.Relu(m.BatchNorm(m.Conv2d(input, width, 3, stride, padding: 1, bias: false)));
@@ -229,6 +232,13 @@ public static class CpuProfile
             ["kernel_shape"] = new long[] { 3, 3 }, ["pads"] = new long[] { 1, 1, 1, 1 }, ["group"] = 192L,
         })));
         y = m.Add(m.BatchNorm(m.Conv2d(depthwise, 128, 1, bias: false)), y);
+        // A downsampling inverted residual block: the depthwise convolution at stride 2.
+        var wide = m.Relu(m.BatchNorm(m.Conv2d(y, 384, 1, bias: false)));
+        var strided = m.Relu(m.BatchNorm(m.Operator("Conv", [wide, m.Parameter("dw2.weight", 384, 1, 3, 3)], new Dictionary<string, object>
+        {
+            ["kernel_shape"] = new long[] { 3, 3 }, ["pads"] = new long[] { 1, 1, 1, 1 }, ["strides"] = new long[] { 2, 2 }, ["group"] = 384L,
+        })));
+        y = m.BatchNorm(m.Conv2d(strided, 128, 1, bias: false));
         y = Block(y, 256, 2);
         var logits = m.Linear(m.Operator("Flatten", [m.GlobalAveragePool(y)]), 10);
         m.CrossEntropy(logits, labels);
