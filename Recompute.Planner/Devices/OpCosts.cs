@@ -111,8 +111,10 @@ public static class OpCosts
         if (Views.Of(g, n) is not null) return OpWork.None;
         var cls = ClassOf(g, n);
         double bytes = n.Bytes;
-        // Secondary outputs (running statistics, LayerNorm's Mean and InvStdDev, masks) come with output 0's pass.
-        if (n.OutputIndex > 0) return new OpWork(flops, bytes, cls, 0);
+        // Secondary outputs (running statistics, masks) come with output 0's pass, but the runtime computes
+        // LayerNormalization's Mean and InvStdDev each in a kernel of its own that reads the input again.
+        if (n.OutputIndex > 0)
+            return n.Op == "LayerNormalization" && n.Inputs.Length > 0 ? new OpWork(flops, bytes + g[n.Inputs[0]].Bytes, cls) : new OpWork(flops, bytes, cls, 0);
         foreach (int p in Distinct(n.Inputs)) bytes += g[p].Bytes;
         // A training-mode normalisation reads its input once for the statistics and once to normalise it.
         if (cls == CostClass.Normalization && n.Inputs.Length > 0) bytes += g[n.Inputs[0]].Bytes;
