@@ -53,7 +53,7 @@ public static class AutoTable
                 double seconds = clock.Elapsed.TotalSeconds;
                 var sim = auto.Simulation;
                 string autoCell = auto.Feasible ? $"{sim!.Overhead:P2}" : "—";
-                string compute = auto.Feasible ? $"{sim!.RecomputeTime / (sim.ForwardTime + sim.BackwardTime):P2}" : "";
+                string compute = auto.Feasible ? $"{sim!.StepOverhead:P2}" : "";
                 string peak = auto.Feasible ? $"{sim!.PeakBytes / 1048576.0:F1}" : "";
                 bool ok = least is null || (auto.Feasible && sim!.Overhead <= least.Value + 1e-12);
                 o.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {fraction:P0} | {string.Join(" | ", cells)} | {autoCell} | {compute} | {peak} | {seconds:F1} | " +

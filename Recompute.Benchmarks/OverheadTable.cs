@@ -72,7 +72,7 @@ public static class OverheadTable
                     continue;
                 }
                 var sim = plan.Simulation!;
-                double predicted = sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime);
+                double predicted = sim.StepOverhead;
                 var (storeSeconds, planSeconds, storeWall, planWall, peak, planRecompute, planOther) = Measure(timed, storeAll, plan.Schedule!, steps);
                 double measured = planSeconds / storeSeconds - 1;
                 bool within = Math.Abs(measured - predicted) <= 0.25 * predicted;

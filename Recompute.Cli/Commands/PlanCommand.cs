@@ -193,8 +193,6 @@ public sealed class PlanCommand : CliCommand
         _ => "no plan found within the time limit",
     };
 
-    /// <summary>Recomputation over one run of every task (forward and backward): the share of the training step, the Checkmate/Moccasin overhead.</summary>
-    private static double ComputeOverhead(SimulationResult sim) => sim.StepOverhead;
 
     private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
     {
@@ -223,7 +221,7 @@ public sealed class PlanCommand : CliCommand
             .Field("backwardTime", sim?.BackwardTime)
             .Field("overhead", sim?.Overhead)
             .Field("paperModelOverhead", plan.Solver.PaperModelOverhead)
-            .Field("computeOverhead", sim is null ? (double?)null : ComputeOverhead(sim))
+            .Field("computeOverhead", sim is null ? (double?)null : sim.StepOverhead)
             .Field("lowerBound", plan.Solver.LowerBound)
             .Field("gap", plan.Solver.Gap)
             .Field("recomputeGap", plan.Solver.RecomputeGap)

@@ -149,10 +149,6 @@ public sealed class TrainCommand : CliCommand
         public void Report(TrainingStepResult value) => write(value);
     }
 
-    /// <summary>The predicted extra time of a training step (forward and backward) over store-all: recompute / (forward + backward).</summary>
-    private static double StepOverhead(Recompute.Planner.Scheduling.SimulationResult sim) =>
-        sim.ForwardTime + sim.BackwardTime > 0 ? sim.RecomputeTime / (sim.ForwardTime + sim.BackwardTime) : 0;
-
     private static string Bytes(long b) => $"{ByteSize.Format(b)} ({b.ToString(CultureInfo.InvariantCulture)} B)";
 
     private static void WriteSummary(TextWriter w, TrainingReport r, string unit, string? device)
@@ -163,7 +159,7 @@ public sealed class TrainCommand : CliCommand
         w.WriteLine($"predicted peak    {Bytes(r.PredictedPeakBytes)}");
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
         var sim = r.Plan.Simulation!;
-        w.WriteLine($"predicted overhead {CommandSupport.Percent(StepOverhead(sim))} of the training step (recompute / (forward + backward)); {CommandSupport.Percent(sim.Overhead)} of the forward");
+        w.WriteLine($"predicted overhead {CommandSupport.Percent(sim.StepOverhead)} of the training step (recompute / (forward + backward)); {CommandSupport.Percent(sim.Overhead)} of the forward");
         if (unit == "s")
             w.WriteLine(string.Create(inv, $"predicted step    {sim.TotalTime:0.0000} s, store-all {sim.ForwardTime + sim.BackwardTime:0.0000} s (forward and backward{(device is null ? "" : $", device {device}")}; the optimizer's update is not predicted)"));
         string over = r.WarmupSteps > 0
@@ -199,7 +195,7 @@ public sealed class TrainCommand : CliCommand
         j.Field("measuredPeakBytes", r.MeasuredPeakBytes)
             .Field("predictedPeakBytes", r.PredictedPeakBytes)
             .Field("predictedOverhead", r.Plan.Simulation!.Overhead)
-            .Field("predictedStepOverhead", StepOverhead(r.Plan.Simulation))
+            .Field("predictedStepOverhead", r.Plan.Simulation.StepOverhead)
             .Field("recomputations", (long)r.Steps[0].Recomputations)
             .Field("scratchPeakBytes", r.Steps.Max(s => s.ScratchPeakBytes))
             .Field("timeUnit", graph.TimeUnit)

@@ -124,8 +124,7 @@ public sealed class MeasuredTimes
                 if (BackwardTimes is not null && !n.IsBackward && !BackwardTimes.TryGetValue(n.Name, out backward))
                     throw new GraphFormatException(Path, null, $"no backward time for tensor '{n.Name}' ({n.Op}) of {graphName}: with \"backwardTimes\" every operation output needs one");
             }
-            nodes.Add(new Node(n.Id, n.Name, n.Op, n.Kind, n.Inputs, n.Bytes, time, n.Shape, n.DType, n.Attributes, n.OutputIndex,
-                n.IsBackward, n.ForwardOf, n.BackwardNeeds, backward, n.BackwardNeedsOutput) { SavedByRule = n.SavedByRule });
+            nodes.Add(n.WithTimes(time, backward));
         }
         return new ComputationGraph(graph.Name, Unit, nodes.MoveToImmutable(), graph.Source);
     }

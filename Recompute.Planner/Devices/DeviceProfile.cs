@@ -103,8 +103,7 @@ public sealed record DeviceProfile
                 forward = Seconds(OpCosts.Forward(graph, n, flops[n.Id]), n.DType, backward: false);
                 foreach (var w in OpCosts.Backward(graph, n, flops, needsGradient)) backward += Seconds(w, n.DType, backward: true);
             }
-            nodes.Add(new Node(n.Id, n.Name, n.Op, n.Kind, n.Inputs, n.Bytes, n.IsPlanned ? forward : n.Time, n.Shape, n.DType, n.Attributes,
-                n.OutputIndex, n.IsBackward, n.ForwardOf, n.BackwardNeeds, n.IsPlanned ? backward : n.BackwardTime, n.BackwardNeedsOutput) { SavedByRule = n.SavedByRule });
+            nodes.Add(n.IsPlanned ? n.WithTimes(forward, backward) : n);
         }
         var result = new ComputationGraph(graph.Name, "s", nodes.MoveToImmutable(), graph.Source)
         {

@@ -115,7 +115,7 @@ public static class OpCosts
         // LayerNormalization's Mean and InvStdDev each in a kernel of its own that reads the input again.
         if (n.OutputIndex > 0)
             return n.Op == "LayerNormalization" && n.Inputs.Length > 0 ? new OpWork(flops, bytes + g[n.Inputs[0]].Bytes, cls) : new OpWork(flops, bytes, cls, 0);
-        foreach (int p in Distinct(n.Inputs)) bytes += g[p].Bytes;
+        foreach (int p in n.Inputs.Distinct()) bytes += g[p].Bytes;
         // A training-mode normalisation reads its input once for the statistics and once to normalise it.
         if (cls == CostClass.Normalization && n.Inputs.Length > 0) bytes += g[n.Inputs[0]].Bytes;
         return new OpWork(flops, bytes, cls);
@@ -146,7 +146,7 @@ public static class OpCosts
         double flops = cls switch
         {
             // The bias of a product is the output gradient summed over its broadcast axes.
-            CostClass.MatMul or CostClass.Conv or CostClass.GroupedConv => position == 2 ? op.Bytes / Math.Max(1, ElementBytes(op)) : forwardFlops,
+            CostClass.MatMul or CostClass.Conv or CostClass.GroupedConv => position == 2 ? ShapeMath.Elements(op.Shape) : forwardFlops,
             _ => forwardFlops,
         };
         double bytes = gradOut + saved + gradIn;
@@ -189,7 +189,7 @@ public static class OpCosts
                 foreach (var w in ParameterGradients(g, reader, forwardFlops)) yield return w;
         }
         // Every partial gradient after the first is added into the sum: two reads and a write of v's size.
-        if (contributions > 1) yield return new OpWork((contributions - 1) * (double)Elements(v), (contributions - 1) * 3.0 * v.Bytes, CostClass.Elementwise, contributions - 1);
+        if (contributions > 1) yield return new OpWork((contributions - 1) * (double)ShapeMath.Elements(v.Shape), (contributions - 1) * 3.0 * v.Bytes, CostClass.Elementwise, contributions - 1);
         if (FirstGradientOperand(g, v, needsGradient) < 0)
             foreach (var w in ParameterGradients(g, v, forwardFlops)) yield return w;
     }
@@ -261,21 +261,5 @@ public static class OpCosts
         for (int k = 0; k < node.Inputs.Length; k++)
             if (node.OperandPosition(k) == 1) return k;
         return -1;
-    }
-
-    private static long Elements(Node n)
-    {
-        long e = 1;
-        foreach (long d in n.Shape) e *= d;
-        return e;
-    }
-
-    private static int ElementBytes(Node n) => Math.Max(1, ElementTypes.BitsOf(n.DType) / 8);
-
-    private static IEnumerable<int> Distinct(System.Collections.Immutable.ImmutableArray<int> inputs)
-    {
-        var seen = new HashSet<int>();
-        foreach (int p in inputs)
-            if (seen.Add(p)) yield return p;
     }
 }

@@ -132,5 +132,10 @@ public sealed class Node
 
     public long[] AttributeLongs(string key) => Attributes.TryGetValue(key, out var v) && v is long[] a ? a : [];
 
+    /// <summary>The same tensor with other forward and backward times (a time file, a device profile).</summary>
+    internal Node WithTimes(double time, double backwardTime) =>
+        new(Id, Name, Op, Kind, Inputs, Bytes, time, Shape, DType, Attributes, OutputIndex, IsBackward, ForwardOf, BackwardNeeds,
+            backwardTime, BackwardNeedsOutput) { SavedByRule = SavedByRule };
+
     public override string ToString() => $"{Name} ({Op}, {Bytes} B)";
 }

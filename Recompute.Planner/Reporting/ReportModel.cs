@@ -31,10 +31,13 @@ public sealed record GraphSummary(
     public string? Device { get; init; }
 
     /// <summary>The summary of a graph, counted as every command counts it (<see cref="GraphCounts"/>).</summary>
-    public static GraphSummary Of(ComputationGraph graph, long? lowerSets, long lowerSetLimit) => new(
-        graph.Name, graph.Source, graph.TimeUnit, GraphCounts.Of(graph).Operations, graph.EdgeCount, GraphCounts.Of(graph).PlannedTensors,
-        graph.ActivationBytes, graph.ParameterBytes, graph.InputBytes, graph.ConstantBytes, lowerSets, lowerSetLimit, graph.OperationHistogram)
-    { ActivationDType = graph.ActivationDType, Device = graph.Device };
+    public static GraphSummary Of(ComputationGraph graph, long? lowerSets, long lowerSetLimit)
+    {
+        var counts = GraphCounts.Of(graph);
+        return new(graph.Name, graph.Source, graph.TimeUnit, counts.Operations, graph.EdgeCount, counts.PlannedTensors,
+            graph.ActivationBytes, graph.ParameterBytes, graph.InputBytes, graph.ConstantBytes, lowerSets, lowerSetLimit, graph.OperationHistogram)
+        { ActivationDType = graph.ActivationDType, Device = graph.Device };
+    }
 }
 
 /// <summary>One line (or set of points) of the sweep: a solver with an objective.</summary>

@@ -287,7 +287,12 @@ public static class CpuProfile
         return m.Build();
     }
 
-    private static string ProcessorName()
+    private static string ProcessorName() => Processor.Value;
+
+    /// <summary>Read once: every cache key and profile description names the processor.</summary>
+    private static readonly Lazy<string> Processor = new(ReadProcessorName);
+
+    private static string ReadProcessorName()
     {
         try
         {
