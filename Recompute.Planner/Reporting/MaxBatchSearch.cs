@@ -132,9 +132,8 @@ public static class MaxBatchSearch
             if (!plan.Feasible)
                 return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, plan.Solver.Reason ?? "no plan fits the activation budget")
                 { OffloadBytes = options.Offload is null ? null : 0 };
-            // With offloading, stalls on transfers lengthen the step as recomputation does.
-            double once = problem.Training.ForwardTime + problem.Training.BackwardTime;
-            double overhead = options.Offload is null ? plan.Simulation!.StepOverhead : once > 0 ? (plan.Simulation!.StepSeconds - once) / once : 0;
+            // With offloading, stalls on transfers lengthen the step as recomputation does (StepOverhead counts both).
+            double overhead = plan.Simulation!.StepOverhead;
             if (options.MaxOverhead is { } max && overhead > max)
                 return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation!.PeakBytes, overhead, $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
             return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation!.PeakBytes, overhead, null) { OffloadBytes = options.Offload is null ? null : plan.Simulation.OffloadBytes };

@@ -20,7 +20,8 @@ public sealed record SimulationResult(long PeakBytes, int PeakStep, double Forwa
     /// Recompute time over one training step without it (forward and backward): the share of the step that the plan
     /// adds, the headline overhead (for a graph without a backward pass, over the forward alone).
     /// </summary>
-    public double StepOverhead => ForwardTime + BackwardTime > 0 ? RecomputeTime / (ForwardTime + BackwardTime) : 0;
+    /// With transfers, the stalls of waiting for them count as well: the step's length over its length without either.
+    public double StepOverhead => ForwardTime + BackwardTime > 0 ? (RecomputeTime + StallSeconds) / (ForwardTime + BackwardTime) : 0;
     public double TotalTime => ForwardTime + RecomputeTime + BackwardTime;
 
     /// <summary>Largest number of bytes held in host memory by offloaded values (0 without transfers).</summary>
