@@ -60,6 +60,8 @@ public static class OffloadPlanner
         var seeds = new List<TensorChoice[]> { search.KeepAll() };
         if (plain.Schedule is { } s && !s.HasTransfers) seeds.Insert(0, search.ChoicesOf(s));
         OffloadSearch.Candidate? best = null;
+        // First the plan itself, with recomputations replaced by offloads (its own order of work kept).
+        if (plain.Schedule is { } own && !own.HasTransfers) best = search.RunFrom(own, cancellation);
         foreach (var seed in seeds)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -142,6 +144,45 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
             if (_training.Tasks[t].Kind == TaskKind.Forward && (!live[t] || options.ForceRecompute.Contains(_training.Tasks[t].Node)) && !options.Keep.Contains(_training.Tasks[t].Node))
                 c[t] = TensorChoice.Recompute;
         return c;
+    }
+
+    private Candidate Evaluate(Schedule plain, bool[] offload)
+    {
+        var schedule = lowering.LowerFrom(plain, offload, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget);
+        var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
+        return new Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
+    }
+
+    /// <summary>
+    /// A keep-or-recompute schedule with recomputations replaced by offloads, one value at a time (dearest
+    /// recomputation first), each kept when the schedule gets better (<see cref="Better"/>).
+    /// </summary>
+    public Candidate RunFrom(Schedule plain, CancellationToken cancellation)
+    {
+        var tasks = _training.Tasks;
+        var offload = new bool[tasks.Length];
+        var current = Evaluate(plain, offload);
+        var work = plain.Steps.Where(s => s.Allocates).ToList();
+        int split = work.FindIndex(s => s.Kind == StepKind.Backward);
+        if (split < 0) return current;
+        var candidates = work.Skip(split).Where(s => s.Kind == StepKind.Recompute).Select(s => s.Task).Distinct()
+            .Where(t => lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
+            .OrderByDescending(t => tasks[t].Time).ThenBy(t => t).ToArray();
+        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        for (bool improved = true; improved && evaluations > 0;)
+        {
+            improved = false;
+            foreach (int t in candidates)
+            {
+                if (offload[t] || evaluations-- <= 0) continue;
+                cancellation.ThrowIfCancellationRequested();
+                offload[t] = true;
+                var next = Evaluate(plain, offload);
+                if (Better(next, current)) { current = next; improved = true; }
+                else offload[t] = false;
+            }
+        }
+        return current;
     }
 
     private Candidate Evaluate(TensorChoice[] choices)

@@ -46,6 +46,39 @@ public class OffloadPlannerTests
     }
 
     /// <summary>
+    /// A keep-or-recompute plan lowered again with no offload is itself (the same peak and step); with any set of its
+    /// recomputed values offloaded instead, the schedule is valid, recomputes no more, and offloads only those values.
+    /// </summary>
+    [Theory]
+    [InlineData(31)] [InlineData(32)] [InlineData(33)]
+    public void ReplacingRecomputationsByOffloads_GivesValidSchedules(int seed)
+    {
+        var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 14, seconds: true));
+        var tg = problem.Training;
+        var lowering = new OffloadLowering(tg, RecomputePlanner.StoreAll(problem).Schedule, Link);
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var rng = new Random(seed);
+        foreach (double fraction in new[] { 0.4, 0.6 })
+        {
+            var plain = RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = (long)(storeAll * fraction), TimeLimit = FastLimit });
+            if (!plain.Feasible) continue;
+            var none = Simulator.Simulate(lowering.LowerFrom(plain.Schedule!, new bool[tg.Count], "test", null, null));
+            Assert.Equal(plain.Simulation!.PeakBytes, none.PeakBytes);
+            Assert.Equal(plain.Simulation.TotalTime, none.StepSeconds, 12);
+            var recomputed = plain.Schedule!.Steps.Where(s => s.Kind == StepKind.Recompute).Select(s => s.Task).Distinct().ToArray();
+            for (int round = 0; round < 30; round++)
+            {
+                var offload = new bool[tg.Count];
+                foreach (int t in recomputed) offload[t] = rng.Next(2) == 0;
+                var schedule = lowering.LowerFrom(plain.Schedule, offload, "test", null, null);
+                var sim = Simulator.Simulate(schedule);
+                Assert.True(sim.RecomputeTime <= plain.Simulation.RecomputeTime + 1e-12);
+                Assert.All(schedule.Steps.Where(s => s.Kind == StepKind.Offload), s => Assert.True(offload[s.Task]));
+            }
+        }
+    }
+
+    /// <summary>
     /// On random DAGs at budgets from 30 % to 100 % of store-all: the plan with offloading fits (device and host), the
     /// simulator accepts it, and its step is never longer than auto's without offloading; it plans wherever auto does.
     /// The only bound given for offload plans (one run of every task) is never above the best schedule of the
