@@ -60,8 +60,13 @@ public static class OffloadPlanner
         var seeds = new List<TensorChoice[]> { search.KeepAll() };
         if (plain.Schedule is { } s && !s.HasTransfers) seeds.Insert(0, search.ChoicesOf(s));
         OffloadSearch.Candidate? best = null;
-        // First the plan itself, with recomputations replaced by offloads (its own order of work kept).
-        if (plain.Schedule is { } own && !own.HasTransfers) best = search.RunFrom(own, cancellation);
+        // First the plan itself, with recomputations replaced by offloads (its own order of work kept); its choices
+        // then seed the choice search as well.
+        if (plain.Schedule is { } own && !own.HasTransfers)
+        {
+            best = search.RunFrom(own, cancellation);
+            if (best.Schedule.HasTransfers) seeds.Insert(1, search.ChoicesOf(best.Schedule));
+        }
         foreach (var seed in seeds)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -129,7 +134,7 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         return c;
     }
 
-    /// <summary>A keep-or-recompute schedule's choices: values live when its backward starts are kept, the rest recomputed.</summary>
+    /// <summary>A schedule's choices: values it offloads are offloaded, values live when its backward starts kept, the rest recomputed.</summary>
     public TensorChoice[] ChoicesOf(Schedule schedule)
     {
         var live = new bool[_training.Count];
@@ -143,6 +148,8 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         for (int t = 0; t < c.Length; t++)
             if (_training.Tasks[t].Kind == TaskKind.Forward && (!live[t] || options.ForceRecompute.Contains(_training.Tasks[t].Node)) && !options.Keep.Contains(_training.Tasks[t].Node))
                 c[t] = TensorChoice.Recompute;
+        foreach (var s in schedule.Steps)
+            if (s.Kind == StepKind.Offload) c[s.Task] = TensorChoice.Offload;
         return c;
     }
 
