@@ -17,11 +17,12 @@ public sealed record OffloadOptions(HostLink Link)
 /// <summary>
 /// Plans keep, recompute or offload per forward value under the device budget (and the host budget), minimising the
 /// predicted step seconds (the critical path of compute and transfers, <see cref="SimulationResult.StepSeconds"/>).
-/// The keep-or-recompute plan of the solver asked for is made first; a local search over the three choices per value
+/// The keep-or-recompute plan of the solver asked for is made first. Then its own recomputations are replaced by
+/// offloads one value at a time, in its order of work, and a local search over the three choices per value
 /// (<see cref="OffloadLowering"/> turns choices into a schedule, the simulator times it) starts from that plan's
-/// choices and from keeping everything, and the offload plan is taken only when it fits and its step is shorter, so
-/// the answer is never worse than the plan without offloading. The search counts its work (evaluations), so the same
-/// input gives the same plan on any machine.
+/// choices, from the replaced plan's and from keeping everything. The offload plan is taken only when it fits and its
+/// step is shorter, so the answer is never worse than the plan without offloading. The searches count their work
+/// (evaluations), so the same input gives the same plan on any machine.
 /// </summary>
 public static class OffloadPlanner
 {
