@@ -96,6 +96,8 @@ public static class TimelinePlot
             end.LinePattern = LinePattern.Dotted;
         }
         if (timeline.Plan is { } plan) Line(plot, plan, axis, under, Color.FromHex("#1f77b4"), plan.Label, width: 2.5f);
+        // Offloaded values wait in host memory: drawn from zero, not on the device's bands.
+        if (timeline.Host is { } host) Line(plot, host, axis, 0, Color.FromHex("#9467bd"), host.Label);
 
         var budget = plot.Add.HorizontalLine(axis.Scale(under + timeline.BudgetBytes));
         budget.Color = Color.FromHex("#d62728");

@@ -51,6 +51,9 @@ internal sealed class GraphInput
 
     private (bool Resolved, Recompute.Planner.Devices.DeviceProfile? Profile) _device;
 
+    /// <summary>The device profile the last <see cref="Prepare"/> applied, or null (none, or not applicable).</summary>
+    public Recompute.Planner.Devices.DeviceProfile? Profile => _device.Profile;
+
     /// <summary>Loads the graph, honouring <c>--batch</c>, <c>--time-file</c>, <c>--dtype</c> and the device.</summary>
     public ComputationGraph Load(ParseResult parse, CommandContext context, int? batch = null, bool fusePatterns = true)
     {

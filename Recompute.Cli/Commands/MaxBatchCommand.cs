@@ -19,12 +19,14 @@ public sealed class MaxBatchCommand : CliCommand
     private readonly Option<string> _optimizer = CliOptions.Choice("--optimizer", "adam (state 2x parameters, default) or sgd (momentum, 1x parameters)", "adam", "adam", "sgd");
     private readonly Option<string> _solver = CliOptions.Solver(Recompute.Planner.Planning.AutoPortfolio.Name);
     private readonly Option<string> _format = CliOptions.Format();
+    private readonly OffloadSettings _offload = new();
 
     public MaxBatchCommand() : base("maxbatch", "largest batch size that fits a device's memory, for store-all and for the planner",
         "maxbatch <graph.onnx> --memory <size> [options]", "Each answer is checked: the plan at that batch fits, the plan at batch + 1 does not.")
     {
         Arguments.Add(_input.Graph);
         Add(_memory, _overhead, _optimizer, _solver, _input.Device, _input.DType, _format);
+        _offload.AddTo(this);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -44,6 +46,12 @@ public sealed class MaxBatchCommand : CliCommand
         // Load once at the file's own batch so that a bad file fails before the search starts.
         var first = _input.Load(parse, context);
         Recompute.Planner.Graph.LossRule.Check(first);
+        if (_offload.Read(parse, _input.Profile) is { } offload)
+        {
+            if (Recompute.Planner.Planning.OffloadPlanner.NotApplicableReason(new Recompute.Planner.Solvers.PlanningProblem(first)) is { } noOffload)
+                throw new UsageException($"--offload: {noOffload}");
+            options = options with { Offload = offload };
+        }
         MaxBatchResult result;
         // On a terminal: the batch size being tried and the elapsed time (silent when piped or with --format json).
         using (var status = LiveStatus.Begin(context, format == "table", $"{options.Solver}: largest batch in {ByteSize.Format(memory)}"))

@@ -16,6 +16,7 @@ public sealed class PlanCommand : CliCommand
         "bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak (\"40%\")");
     private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", "the smallest budget the solver plans at (by simulation; also in the paper model for dp and dp-approx)");
     private readonly SolverSettings _solver = new(AutoPortfolio.Name);
+    private readonly OffloadSettings _offload = new();
     private readonly Option<string?> _output = CliOptions.Output("FILE", "write the schedule as JSON (read back by `recompute simulate`)");
     private readonly Option<string?> _dot = CliOptions.Text("--dot", "FILE", "write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured");
     private readonly Option<string> _format = CliOptions.Format();
@@ -30,6 +31,7 @@ public sealed class PlanCommand : CliCommand
         Add(_budget, _minMemory);
         _solver.AddTo(this);
         Add(_output, _dot, _format, _input.Batch, _input.TimeFile, _input.Device, _input.DType, _asGiven);
+        _offload.AddTo(this);
     }
 
     /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
@@ -53,6 +55,9 @@ public sealed class PlanCommand : CliCommand
         CommandSupport.ClaimOutput(parse.GetValue(_dot), "--dot");
         var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
+        var offload = _offload.Read(parse, _input.Profile);
+        if (offload is not null && minMemory) throw new UsageException("--offload plans under a --budget; --min-memory searches keep-or-recompute plans only");
+        if (offload is not null && OffloadPlanner.NotApplicableReason(problem) is { } noOffload) throw new UsageException($"--offload: {noOffload}");
         long? storeAllPeak = null;
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
         long budget = minMemory ? SolverOptions.UnlimitedBudget : budgetValue!.Resolve(StoreAll);
@@ -92,6 +97,11 @@ public sealed class PlanCommand : CliCommand
                     : FeasibleBudget.SmallestBudget(problem, solverName, options, cancellation);
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
+            if (offload is not null && !minMemory)
+            {
+                status.Say($"{solverName}: planning with offloading to host memory");
+                plan = OffloadPlanner.Improve(problem, plan, options, offload, cancellation);
+            }
         }
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
         // A searching solver stopped by Ctrl-C or SIGTERM returns its best plan so far, as on its time limit; the
@@ -159,8 +169,8 @@ public sealed class PlanCommand : CliCommand
         status.Dispose();
         // No schedule needs less than its largest step: how far a smallest budget can be from the least possible.
         long? floor = (minBudget is not null || !plan.Feasible) && problem.Training.Count > 0 ? Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes : null;
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, floor, output, graph.ActivationDType);
-        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, floor, output);
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, floor, output, graph.ActivationDType, offload);
+        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, floor, output, offload);
 
         if (!plan.Feasible)
         {
@@ -194,14 +204,24 @@ public sealed class PlanCommand : CliCommand
     };
 
 
-    private static Dictionary<string, object?> Metadata(PlanResult plan) => new()
+    private static Dictionary<string, object?> Metadata(PlanResult plan)
     {
-        ["peakBytes"] = plan.Simulation!.PeakBytes,
-        ["storeAllPeakBytes"] = plan.StoreAllPeakBytes,
-        ["overhead"] = plan.Simulation.Overhead,
-    };
+        var metadata = new Dictionary<string, object?>
+        {
+            ["peakBytes"] = plan.Simulation!.PeakBytes,
+            ["storeAllPeakBytes"] = plan.StoreAllPeakBytes,
+            ["overhead"] = plan.Simulation.Overhead,
+        };
+        if (plan.Schedule!.HasTransfers)
+        {
+            metadata["hostPeakBytes"] = plan.Simulation.HostPeakBytes;
+            metadata["offloadBytes"] = plan.Simulation.OffloadBytes;
+            metadata["predictedStepSeconds"] = plan.Simulation.StepSeconds;
+        }
+        return metadata;
+    }
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, long? floor, string? output, string? dtype)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, long? floor, string? output, string? dtype, OffloadOptions? offload)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
@@ -243,10 +263,42 @@ public sealed class PlanCommand : CliCommand
         // The time limit ended the search for the smallest: a budget that plans, found by then (not the smallest).
         if (!plan.Feasible && feasible is not null) j.Field("feasibleBudgetBytes", feasible).Field("feasibleBudgetSolver", feasibleSolver);
         if (dtype is not null) j.Field("dtype", dtype);
+        if (offload is not null) OffloadJson(j, plan, offload);
         j.WriteTo(stdout);
     }
 
-    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, long? floor, string? output)
+    /// <summary>The offload fields: what moves to the host, the link, and the step time beside the plan without offloading.</summary>
+    internal static void OffloadJson(JsonOutput j, PlanResult plan, OffloadOptions offload)
+    {
+        var sim = plan.Simulation;
+        j.Field("offloadedTensors", plan.Schedule is null ? [] : plan.Schedule.OffloadedNodes.Select(n => plan.Schedule.Training.Graph[n].Name))
+            .Field("offloadBytes", sim?.OffloadBytes)
+            .Field("hostPeakBytes", sim?.HostPeakBytes)
+            .Field("hostBudgetBytes", offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? null : offload.HostBudgetBytes)
+            .Field("transferSeconds", sim?.TransferSeconds)
+            .Field("stallSeconds", sim?.StallSeconds)
+            .Field("predictedStepSeconds", sim?.StepSeconds)
+            .Field("linkBytesPerSecond", offload.Link.BytesPerSecond)
+            .Field("linkLatencySeconds", offload.Link.LatencySeconds)
+            .Field("keepOrRecomputeFeasible", plan.KeepOrRecompute?.Feasible ?? plan.Feasible)
+            .Field("keepOrRecomputeStepSeconds", plan.KeepOrRecompute is { Feasible: true } kr ? kr.Simulation!.StepSeconds : null)
+            .Field("keepOrRecomputeSolver", plan.KeepOrRecompute is { Feasible: true } ks ? ks.Solver.WinningSolver ?? ks.Solver.Solver : null);
+    }
+
+    private static void OffloadRows(TextTable t, ComputationGraph graph, PlanResult plan, OffloadOptions offload)
+    {
+        t.Row("host link", OffloadSettings.Describe(offload.Link) +
+            (offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? ", host memory unlimited" : $", host memory {CommandSupport.Bytes(offload.HostBudgetBytes)}"));
+        if (plan.Simulation is not { } sim) return;
+        var offloaded = plan.Schedule!.OffloadedNodes;
+        t.Row("offloaded", offloaded.Length == 0 ? "nothing (offloading did not shorten the step)"
+            : $"{offloaded.Length} tensors, {CommandSupport.Bytes(sim.OffloadBytes)}; host peak {CommandSupport.Bytes(sim.HostPeakBytes)}; transfers {CommandSupport.Time(sim.TransferSeconds, graph.TimeUnit)}, stalls {CommandSupport.Time(sim.StallSeconds, graph.TimeUnit)}");
+        t.Row("predicted step", CommandSupport.Time(sim.StepSeconds, graph.TimeUnit) +
+            (plan.KeepOrRecompute is { Feasible: true } k && offloaded.Length > 0 ? $" (keep-or-recompute: {CommandSupport.Time(k.Simulation!.StepSeconds, graph.TimeUnit)})"
+             : plan.KeepOrRecompute is { Feasible: false } && offloaded.Length > 0 ? " (no keep-or-recompute plan fits)" : ""));
+    }
+
+    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, long? floor, string? output, OffloadOptions? offload)
     {
         var sim = plan.Simulation;
         var t = new TextTable()
@@ -286,6 +338,7 @@ public sealed class PlanCommand : CliCommand
                 (plan.Solver.BoundSource is { } source ? $", from {source.ToText()}" : "") + (plan.Solver.BoundCovers is { } covers ? $"; holds for {covers}" : ""));
         if (plan.Solver.GeneralLowerBound is { } general && general != plan.Solver.LowerBound)
             t.Row("bound for every schedule", $"{CommandSupport.Time(general, graph.TimeUnit)} of recomputation (gap {CommandSupport.Percent(plan.Solver.GeneralRecomputeGap ?? 0)} of recomputation)");
+        if (offload is not null) OffloadRows(t, graph, plan, offload);
         if (plan.Solver.Note is { } note) t.Row("note", note);
         t.Row("solve time", $"{plan.SolveSeconds:0.000} s");
         if (plan.Feasible && output is not null) t.Row("schedule", output);

@@ -3,6 +3,7 @@ using System.Globalization;
 using Recompute.Cli.CommandLine;
 using Recompute.Cli.Output;
 using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
@@ -36,7 +37,10 @@ public sealed class ReportCommand : CliCommand
     {
         Arguments.Add(_input.Graph);
         Add(_output, _solvers, _points, _input.Batch, _input.TimeFile, _input.Device, _input.DType, _budget, _timeLimit, _memory, _maxOverhead, _optimizer);
+        _offload.AddTo(this);
     }
+
+    private readonly OffloadSettings _offload = new();
 
     public override int Execute(ParseResult parse, CommandContext context)
     {
@@ -46,8 +50,11 @@ public sealed class ReportCommand : CliCommand
         if (dirKind is not (Recompute.Planner.Files.FileKind.Missing or Recompute.Planner.Files.FileKind.Directory))
             throw new Recompute.Planner.Files.OutputRefusedException(dir, $"it is {Recompute.Planner.Files.FileStatus.Describe(dirKind)}; -o needs a folder", "-o");
         var graph = _input.Load(parse, context);
+        var offload = _offload.Read(parse, _input.Profile);
+        if (offload is not null && OffloadPlanner.NotApplicableReason(new PlanningProblem(graph)) is { } noOffload) throw new UsageException($"--offload: {noOffload}");
         var options = new SweepOptions
         {
+            Offload = offload,
             Points = parse.GetValue(_points),
             TimeLimit = TimeSpan.FromSeconds(parse.GetValue(_timeLimit)),
             // System.CommandLine gives an absent array-typed option as an empty array: that means the default set.

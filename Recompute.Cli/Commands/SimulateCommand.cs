@@ -15,12 +15,14 @@ public sealed class SimulateCommand : CliCommand
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget", "also check the peak against this budget (default: the budget the schedule states, if any)");
     private readonly Option<string> _format = CliOptions.Format();
     private readonly Option<bool> _asGiven = CliOptions.Flag("--as-given", "the schedule is over the file's DAG as given (written by `plan --as-given`)");
+    private readonly OffloadSettings _offload = new();
 
     public SimulateCommand() : base("simulate", "validate a schedule and report its peak memory and time", "simulate <graph> <schedule.json> [options]")
     {
         Arguments.Add(_input.Graph);
         Arguments.Add(_schedule);
         Add(_budget, _format, _input.Batch, _input.TimeFile, _input.Device, _asGiven);
+        _offload.AddTo(this);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -33,6 +35,13 @@ public sealed class SimulateCommand : CliCommand
         var schedule = ScheduleFormat.Read(path, problem.Training);
         if (parse.GetValue(_budget) is { } b)
             schedule = schedule with { BudgetBytes = b.Resolve(() => RecomputePlanner.StoreAllPeak(problem)) };
+        // A version 2 schedule states its link and host budget; --offload and --host-memory replay it under others.
+        if (_offload.Read(parse, _input.Profile) is { } offload)
+            schedule = schedule with
+            {
+                Link = offload.Link,
+                HostBudgetBytes = offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? schedule.HostBudgetBytes : offload.HostBudgetBytes,
+            };
 
         SimulationResult sim;
         try { sim = Simulator.Simulate(schedule); }
@@ -41,7 +50,7 @@ public sealed class SimulateCommand : CliCommand
 
         if (format == "json")
         {
-            new JsonOutput()
+            var json = new JsonOutput()
                 .Field("valid", true)
                 .Field("steps", (long)schedule.Steps.Length)
                 .Field("budgetBytes", schedule.BudgetBytes)
@@ -54,17 +63,30 @@ public sealed class SimulateCommand : CliCommand
                 .Field("overhead", sim.Overhead)
                 .Field("timeUnit", graph.TimeUnit)
                 .Field("recomputedTensors", schedule.RecomputedNodes.Select(n => graph[n].Name))
-                .WriteTo(stdout);
+                .Field("predictedStepSeconds", graph.TimeUnit == "s" ? sim.StepSeconds : null);
+            if (schedule.HasTransfers)
+                json.Field("offloadedTensors", schedule.OffloadedNodes.Select(n => graph[n].Name))
+                    .Field("offloadBytes", sim.OffloadBytes)
+                    .Field("hostPeakBytes", sim.HostPeakBytes)
+                    .Field("hostBudgetBytes", schedule.HostBudgetBytes)
+                    .Field("transferSeconds", sim.TransferSeconds)
+                    .Field("stallSeconds", sim.StallSeconds);
+            json.WriteTo(stdout);
             return ExitCodes.Success;
         }
-        new TextTable()
+        var table = new TextTable()
             .Row("schedule", $"{path}: valid, {schedule.Steps.Length} steps")
             .Row("peak", $"{CommandSupport.Bytes(sim.PeakBytes)} at step {sim.PeakStep}, {CommandSupport.Percent((double)sim.PeakBytes / storeAll)} of store-all")
             .Row("budget", schedule.BudgetBytes is { } bb ? CommandSupport.Bytes(bb) : "not stated")
             .Row("forward time", CommandSupport.Time(sim.ForwardTime, graph.TimeUnit))
             .Row("recompute time", $"{CommandSupport.Time(sim.RecomputeTime, graph.TimeUnit)} (overhead {CommandSupport.Percent(sim.Overhead)})")
-            .Row("backward time", CommandSupport.Time(sim.BackwardTime, graph.TimeUnit))
-            .WriteTo(stdout, context.Interactive);
+            .Row("backward time", CommandSupport.Time(sim.BackwardTime, graph.TimeUnit));
+        if (schedule.HasTransfers)
+            table.Row("host link", OffloadSettings.Describe(schedule.Link!))
+                .Row("offloaded", $"{schedule.OffloadedNodes.Length} tensors, {CommandSupport.Bytes(sim.OffloadBytes)}; host peak {CommandSupport.Bytes(sim.HostPeakBytes)}")
+                .Row("transfers", $"{CommandSupport.Time(sim.TransferSeconds, graph.TimeUnit)} on the link, {CommandSupport.Time(sim.StallSeconds, graph.TimeUnit)} of compute stalled")
+                .Row("predicted step", CommandSupport.Time(sim.StepSeconds, graph.TimeUnit) + " (critical path: compute and stalls)");
+        table.WriteTo(stdout, context.Interactive);
         return ExitCodes.Success;
     }
 }

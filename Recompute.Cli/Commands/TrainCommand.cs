@@ -32,6 +32,7 @@ public sealed class TrainCommand : CliCommand
     private readonly Option<int?> _threads = CliOptions.OptionalInt("--threads", "threads per runtime kernel (default: all processors); results do not depend on it", 1, 1024);
     private readonly DataInput _data = new();
     private readonly Option<string?> _save = CliOptions.Text("--save", "FILE.onnx", "write the trained model: the ONNX graph with the trained weights as initializers");
+    private readonly OffloadSettings _offload = new();
 
     public TrainCommand() : base("train", "execute real training steps by the plan (--budget B --steps N); --verify compares with store-all",
         "train <graph> --budget <B> [options]",
@@ -40,6 +41,7 @@ public sealed class TrainCommand : CliCommand
     {
         Arguments.Add(_input.Graph);
         Add(_budget, _steps, _data.Data, _save, _input.Batch, _input.TimeFile, _verify, _solver, _seed, _lr, _optimizer, _batches, _timeLimit, _format, _threads);
+        _offload.AddTo(this);
     }
 
     public override int Execute(ParseResult parse, CommandContext context)
@@ -75,6 +77,9 @@ public sealed class TrainCommand : CliCommand
         // Refused before training, not after: an output that cannot be written, or one of the command's inputs.
         CommandSupport.ClaimOutput(save, "--save");
         long budget = budgetValue.Resolve(() => RecomputePlanner.StoreAllPeak(new PlanningProblem(graph)));
+        // On the CPU the host link is a copy within memory (OffloadSettings); the plan still weighs it in seconds.
+        var offload = _offload.Read(parse, _input.Profile);
+        if (offload is not null && OffloadPlanner.NotApplicableReason(new PlanningProblem(graph)) is { } noOffload) throw new UsageException($"--offload: {noOffload}");
 
         var options = new TrainingOptions
         {
@@ -83,6 +88,7 @@ public sealed class TrainCommand : CliCommand
             // --verify compares every gradient with store-all's, which catches a recomputation that differs; the hash
             // of recomputed tensors would only add passes over memory to the step times it measures.
             CheckRecomputation = !verify,
+            Offload = offload,
         };
         bool table = format == "table";
         TrainingReport report;
@@ -160,8 +166,10 @@ public sealed class TrainCommand : CliCommand
         w.WriteLine($"measured peak     {Bytes(r.MeasuredPeakBytes)}  ({(r.MeasuredPeakBytes == r.PredictedPeakBytes ? "equal to the prediction" : "DIFFERS from the prediction")})");
         var sim = r.Plan.Simulation!;
         w.WriteLine($"predicted overhead {CommandSupport.Percent(sim.StepOverhead)} of the training step (recompute / (forward + backward)); {CommandSupport.Percent(sim.Overhead)} of the forward");
+        if (sim.OffloadBytes > 0)
+            w.WriteLine($"offloaded         {r.Plan.Schedule!.OffloadedNodes.Length} tensors, {Bytes(sim.OffloadBytes)}; host peak {Bytes(r.Steps.Max(s => s.MeasuredHostPeakBytes))} measured, {Bytes(sim.HostPeakBytes)} predicted");
         if (unit == "s")
-            w.WriteLine(string.Create(inv, $"predicted step    {sim.TotalTime:0.0000} s, store-all {sim.ForwardTime + sim.BackwardTime:0.0000} s (forward and backward{(device is null ? "" : $", device {device}")}; the optimizer's update is not predicted)"));
+            w.WriteLine(string.Create(inv, $"predicted step    {sim.StepSeconds:0.0000} s, store-all {sim.ForwardTime + sim.BackwardTime:0.0000} s (forward and backward{(device is null ? "" : $", device {device}")}; the optimizer's update is not predicted)"));
         string over = r.WarmupSteps > 0
             ? string.Create(inv, $"mean of steps {r.WarmupSteps + 1}-{r.Steps.Count}; step 1 warms the kernels up")
             : "one step, kernels' warm-up included: --steps 3 or more for a fair comparison";
@@ -205,8 +213,14 @@ public sealed class TrainCommand : CliCommand
             .Field("forwardBackwardSeconds", r.ForwardBackwardSeconds);
         if (graph.TimeUnit == "s")
             // Forward, recomputation and backward; the optimizer's update is not in the model.
-            j.Field("predictedStepSeconds", r.Plan.Simulation.TotalTime)
+            j.Field("predictedStepSeconds", r.Plan.Simulation.StepSeconds)
                 .Field("storeAllPredictedStepSeconds", r.Plan.Simulation.ForwardTime + r.Plan.Simulation.BackwardTime);
+        if (r.Plan.Schedule!.HasTransfers || r.Plan.KeepOrRecompute is not null)
+            j.Field("offloadedTensors", r.Plan.Schedule.OffloadedNodes.Select(n => graph[n].Name))
+                .Field("offloadBytes", r.Plan.Simulation.OffloadBytes)
+                .Field("hostPeakBytes", r.Plan.Simulation.HostPeakBytes)
+                .Field("measuredHostPeakBytes", r.Steps.Max(s => s.MeasuredHostPeakBytes))
+                .Field("transferSeconds", r.Plan.Simulation.TransferSeconds);
         if (r.StoreAllStepSeconds is { } s2)
         {
             j.Field("storeAllStepSeconds", s2)

@@ -20,6 +20,9 @@ public sealed record PlanResult(
 
     /// <summary>The budget the solver was run with in its own model (the DPs search it; see <see cref="RecomputePlanner.Plan"/>).</summary>
     public long SolverBudgetBytes { get; init; } = BudgetBytes;
+
+    /// <summary>With offloading (<see cref="OffloadPlanner"/>): the plan without it that this one was compared with; null otherwise.</summary>
+    public PlanResult? KeepOrRecompute { get; init; }
 }
 
 /// <summary>The smallest budget a solver finds a plan for.</summary>

@@ -28,6 +28,8 @@ public sealed record SweepOptions
     public SolverOptions Solver { get; init; } = new();
     /// <summary>The budget guide that opens the report (device sizes, optimizer, the graph at other batches); null: none.</summary>
     public GuideOptions? Guide { get; init; }
+    /// <summary>Draw auto with offloading to host memory too (series <see cref="BudgetSweep.OffloadSeries"/>), and time the timeline's plan with it; null: no offloading.</summary>
+    public OffloadOptions? Offload { get; init; }
 }
 
 /// <summary>How far a sweep is: <paramref name="Done"/> of <paramref name="Total"/> points, the last one finished.</summary>
@@ -42,6 +44,9 @@ public static class BudgetSweep
 {
     /// <summary>Parameter name of the <see cref="ArgumentException"/> thrown for a bad solver list.</summary>
     public const string SolversParameter = "solvers";
+
+    /// <summary>The series of auto with offloading (<see cref="SweepOptions.Offload"/>).</summary>
+    public const string OffloadSeries = "auto+offload";
 
     /// <summary>Names accepted by <see cref="SweepOptions.Solvers"/> besides series names: every registered solver, in sweep order.</summary>
     public static readonly ImmutableArray<string> SolverNames = [.. SolverRegistry.SweepOrder.Select(d => d.Name)];
@@ -115,6 +120,7 @@ public static class BudgetSweep
         var summary = GraphSummary.Of(problem.Graph, lowerSets, lowerSetLimit);
         var blockStrategy = BlockCheckpointing.Strategy(dag);
         var series = Series(problem, options, lowerSets, blockStrategy is not null);
+        if (options.Offload is not null) series = series.Add(new SweepSeries(OffloadSeries, AutoPortfolio.Name, Objective.Time, true));
 
         var storeAll = RecomputePlanner.StoreAll(problem);
         long high = storeAll.Simulation.PeakBytes;
@@ -190,6 +196,7 @@ public static class BudgetSweep
     private static void RunCurve(PlanningProblem problem, SweepOptions options, SweepSeries s, ImmutableArray<long> budgets,
         Dictionary<long, Schedule> warmStarts, Action<SweepPoint> finished, CancellationToken cancellation)
     {
+        var offload = s.Name == OffloadSeries ? options.Offload : null;
         SweepPoint? best = null;
         Schedule? bestSchedule = null;
         foreach (var b in budgets)
@@ -199,6 +206,7 @@ public static class BudgetSweep
             if (s.Solver is SolverName.Optimal or AutoPortfolio.Name && warmStarts.TryGetValue(b, out var hint))
                 solverOptions = solverOptions with { WarmStart = hint };
             var plan = RecomputePlanner.Plan(problem, s.Solver, solverOptions, cancellation);
+            if (offload is not null) plan = OffloadPlanner.Improve(problem, plan, solverOptions, offload, cancellation);
             // The optimal solver returns its best plan when cancelled: a point cut short is not a finished one.
             cancellation.ThrowIfCancellationRequested();
             var point = PlanPoint(s.Name, b, plan);
@@ -252,12 +260,23 @@ public static class BudgetSweep
         // The best time-centric planner in the sweep draws the timeline: auto (the default plan) when drawn, else the
         // exact DP over the approximate one.
         var solver = series.Any(s => s.Name == AutoPortfolio.Name) ? AutoPortfolio.Name : series.Any(s => s.Name == SolverName.Dp) ? SolverName.Dp : SolverName.DpApprox;
-        var plan = RecomputePlanner.Plan(problem, solver, Searching(solver, options.Solver with { BudgetBytes = budget, Objective = Objective.Time }, options), cancellation);
+        var timelineOptions = Searching(solver, options.Solver with { BudgetBytes = budget, Objective = Objective.Time }, options);
+        var plan = RecomputePlanner.Plan(problem, solver, timelineOptions, cancellation);
+        if (options.Offload is { } offload && solver == AutoPortfolio.Name)
+        {
+            plan = OffloadPlanner.Improve(problem, plan, timelineOptions, offload, cancellation);
+            if (plan.Schedule?.HasTransfers == true) solver = OffloadSeries;
+        }
         var storeAllLine = MemoryTimeline.Of(SolverName.StoreAll, storeAll.Schedule, storeAll.Simulation, budget);
         MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!, plan.Simulation!, budget) : null;
         var recomputed = plan.Feasible
             ? plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name).ToImmutableArray()
             : [];
-        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, recomputed, storeAllLine, planLine, plan.Feasible ? plan.Schedule : null);
+        // With offloading, the host memory the plan holds, step by step, beside the device's.
+        var host = plan.Feasible && plan.Schedule!.HasTransfers
+            ? new MemoryTimeline("host memory (offloaded values)", null, plan.Simulation!.HostPeakBytes, plan.Simulation.HostLiveBytes, [])
+            : null;
+        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, recomputed, storeAllLine, planLine, plan.Feasible ? plan.Schedule : null)
+        { Host = host };
     }
 }

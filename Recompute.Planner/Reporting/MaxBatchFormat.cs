@@ -105,6 +105,7 @@ public static class MaxBatchFormat
         if (f.TotalBytes is { } t) w.WriteNumber("totalBytes", t); else w.WriteNull("totalBytes");
         if (f.Overhead is { } o && double.IsFinite(o)) w.WriteNumber("overhead", o); else w.WriteNull("overhead");
         if (f.Reason is null) w.WriteNull("reason"); else w.WriteString("reason", f.Reason);
+        if (f.OffloadBytes is { } offloaded) w.WriteNumber("offloadBytes", offloaded);
         // Only where no plan fits the memory: what it would take (the closest plan's peakBytes can be far more).
         if (!f.Fits && f.SmallestFeasibleBudgetBytes is { } need) w.WriteNumber("smallestFeasibleBudgetBytes", need);
         w.WriteEndObject();

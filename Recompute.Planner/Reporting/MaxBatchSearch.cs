@@ -38,6 +38,12 @@ public sealed record MaxBatchOptions
 
     /// <summary>Time limit of each plan of the search by default.</summary>
     public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Let the planner offload to host memory as well (<see cref="OffloadPlanner"/>); its overhead is then the share of
+    /// the training step that recomputation and stalls on transfers add. Null: keep or recompute only.
+    /// </summary>
+    public OffloadOptions? Offload { get; init; }
 }
 
 /// <summary>
@@ -57,6 +63,9 @@ public sealed record BatchFit(int Batch, bool Fits, long FixedBytes, long Activa
 
     /// <summary>Everything on the device: fixed bytes plus the plan's peak.</summary>
     public long? TotalBytes => PeakBytes is { } p ? FixedBytes + p : null;
+
+    /// <summary>Bytes the plan offloads to host memory (null when offloading was not allowed).</summary>
+    public long? OffloadBytes { get; init; }
 }
 
 /// <summary>The largest batch for one method, with the evidence: the fit at that batch and the failure at the next.</summary>
@@ -117,13 +126,17 @@ public static class MaxBatchSearch
             long fixedBytes = FixedBytes(problem.Graph, options.Optimizer);
             long budget = deviceMemoryBytes - fixedBytes;
             if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null, "parameters, gradients, optimizer state and inputs alone exceed the memory");
-            var plan = RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = budget, Objective = Objective.Time }, cancellation);
+            var solverOptions = options.SolverOptions with { BudgetBytes = budget, Objective = Objective.Time };
+            var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
+            if (options.Offload is { } offload) plan = OffloadPlanner.Improve(problem, plan, solverOptions, offload, cancellation);
             if (!plan.Feasible)
-                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, plan.Solver.Reason ?? "no plan fits the activation budget");
+                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, plan.Solver.Reason ?? "no plan fits the activation budget")
+                { OffloadBytes = options.Offload is null ? null : 0 };
+            // With offloading, stalls on transfers lengthen the step as recomputation does (StepOverhead counts both).
             double overhead = plan.Simulation!.StepOverhead;
             if (options.MaxOverhead is { } max && overhead > max)
-                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
-            return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, null);
+                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation!.PeakBytes, overhead, $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
+            return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation!.PeakBytes, overhead, null) { OffloadBytes = options.Offload is null ? null : plan.Simulation.OffloadBytes };
         }
 
         // What the planner's next batch would need: its smallest feasible budget, where memory is what failed.
@@ -131,7 +144,7 @@ public static class MaxBatchSearch
             ? next
             : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver, options.SolverOptions with { Objective = Objective.Time }, cancellation) };
         var storeAll = Search(SolverName.StoreAll, StoreAllAt, options.BatchLimit);
-        var planner = Search(options.Solver, PlannerAt, options.BatchLimit);
+        var planner = Search(options.Offload is null ? options.Solver : $"{options.Solver}+offload", PlannerAt, options.BatchLimit);
         if (planner.AtNext is { } failed) planner = planner with { AtNext = Explain(failed) };
         return new MaxBatchResult(deviceMemoryBytes, options.Optimizer, options.MaxOverhead, storeAll, planner);
     }

@@ -82,7 +82,11 @@ public sealed record TimelineReport(
     ImmutableArray<string> RecomputedTensors,
     MemoryTimeline StoreAll,
     MemoryTimeline? Plan,
-    Schedule? Schedule);
+    Schedule? Schedule)
+{
+    /// <summary>Host memory of an offload plan after every step (null without transfers).</summary>
+    public MemoryTimeline? Host { get; init; }
+}
 
 /// <summary>A budget sweep: everything the report files are made from.</summary>
 /// <param name="StoreAllPeakBytes">Simulated peak of store-all: the top of the sweep.</param>

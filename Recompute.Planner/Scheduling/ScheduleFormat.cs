@@ -25,7 +25,10 @@ namespace Recompute.Planner.Scheduling;
 ///   ]
 /// }
 /// </code>
-/// Step names are <see cref="Step.KindName"/>; tensors are <see cref="TrainingTask.Name"/>s. The fingerprint is a
+/// Step names are <see cref="Step.KindName"/>. A schedule with offload, prefetch or wait steps is written as version 2,
+/// which adds <c>"hostLink": {"bytesPerSecond": …, "latencySeconds": …}</c> (the link the transfers are timed on) and
+/// <c>"hostBudgetBytes"</c> (null: no limit) after <c>budgetBytes</c>; any other schedule stays version 1, byte for byte
+/// as before. Both versions are read. Tensors are <see cref="TrainingTask.Name"/>s. The fingerprint is a
 /// hash of the training graph's tasks (names, kinds, bytes, inputs), so a schedule is never replayed on a graph it
 /// was not made for. Output is deterministic: fixed field order, metadata sorted by key, invariant numbers.
 /// </summary>
@@ -34,10 +37,13 @@ public static class ScheduleFormat
     /// <summary>Value of the <c>format</c> field.</summary>
     public const string FormatName = "recompute-schedule";
 
-    /// <summary>The version this code writes and reads.</summary>
+    /// <summary>The version of schedules without transfer steps.</summary>
     public const int Version = 1;
 
-    private static readonly string[] TopFields = ["format", "version", "graph", "graphFingerprint", "solver", "budgetBytes", "metadata", "steps"];
+    /// <summary>The version of schedules with offload, prefetch or wait steps (the newest this code reads).</summary>
+    public const int TransferVersion = 2;
+
+    private static readonly string[] TopFields = ["format", "version", "graph", "graphFingerprint", "solver", "budgetBytes", "hostLink", "hostBudgetBytes", "metadata", "steps"];
 
     private static readonly JsonSerializerOptions StringOptions = new()
     {
@@ -89,11 +95,19 @@ public static class ScheduleFormat
         var sb = new StringBuilder();
         sb.Append("{\n");
         sb.Append("  \"format\": ").Append(Str(FormatName)).Append(",\n");
-        sb.Append("  \"version\": ").Append(Version.ToString(CultureInfo.InvariantCulture)).Append(",\n");
+        bool transfers = schedule.HasTransfers;
+        sb.Append("  \"version\": ").Append((transfers ? TransferVersion : Version).ToString(CultureInfo.InvariantCulture)).Append(",\n");
         sb.Append("  \"graph\": ").Append(Str(tg.Graph.Name)).Append(",\n");
         sb.Append("  \"graphFingerprint\": ").Append(Str(Fingerprint(tg))).Append(",\n");
         sb.Append("  \"solver\": ").Append(Str(schedule.Solver)).Append(",\n");
         sb.Append("  \"budgetBytes\": ").Append(schedule.BudgetBytes is { } b ? b.ToString(CultureInfo.InvariantCulture) : "null").Append(",\n");
+        if (transfers)
+        {
+            var link = schedule.Link ?? throw new ArgumentException("a schedule with transfer steps needs a host link", nameof(schedule));
+            sb.Append("  \"hostLink\": {\"bytesPerSecond\": ").Append(Value("bytesPerSecond", link.BytesPerSecond))
+              .Append(", \"latencySeconds\": ").Append(Value("latencySeconds", link.LatencySeconds)).Append("},\n");
+            sb.Append("  \"hostBudgetBytes\": ").Append(schedule.HostBudgetBytes is { } h ? h.ToString(CultureInfo.InvariantCulture) : "null").Append(",\n");
+        }
         if (metadata is { Count: > 0 })
         {
             sb.Append("  \"metadata\": {");
@@ -167,8 +181,16 @@ public static class ScheduleFormat
         var format = JsonFields.String(JsonFields.Required(root, "format", "the document", source), "format", source);
         if (format != FormatName) JsonFields.Fail(source, "format", $"expected \"{FormatName}\", found \"{JsonFields.Shorten(format)}\"");
         long version = JsonFields.Long(JsonFields.Required(root, "version", "the document", source), "version", source);
-        if (version != Version)
-            JsonFields.Fail(source, "version", $"version {version.ToString(CultureInfo.InvariantCulture)} is not supported (this program reads version {Version.ToString(CultureInfo.InvariantCulture)})");
+        if (version is not (Version or TransferVersion))
+            JsonFields.Fail(source, "version", $"version {version.ToString(CultureInfo.InvariantCulture)} is not supported (this program reads versions {Version.ToString(CultureInfo.InvariantCulture)} and {TransferVersion.ToString(CultureInfo.InvariantCulture)})");
+        if (version == Version)
+            foreach (var name in (ReadOnlySpan<string>)["hostLink", "hostBudgetBytes"])
+                if (root.TryGetProperty(name, out _)) JsonFields.Fail(source, name, $"'{name}' belongs to version {TransferVersion.ToString(CultureInfo.InvariantCulture)} schedules (this one says version {Version.ToString(CultureInfo.InvariantCulture)})");
+        Devices.HostLink? hostLink = null;
+        long? hostBudget = null;
+        if (root.TryGetProperty("hostLink", out var hl) && hl.ValueKind != JsonValueKind.Null) hostLink = ReadLink(hl, source);
+        if (root.TryGetProperty("hostBudgetBytes", out var hb) && hb.ValueKind != JsonValueKind.Null)
+            hostBudget = JsonFields.Bytes(hb, "hostBudgetBytes", source);
         string graphName = root.TryGetProperty("graph", out var gn) ? JsonFields.String(gn, "graph", source) : "";
         var fingerprint = JsonFields.String(JsonFields.Required(root, "graphFingerprint", "the document", source), "graphFingerprint", source);
         string expected = Fingerprint(training);
@@ -197,7 +219,9 @@ public static class ScheduleFormat
                 if (p.Name is not ("step" or "tensor")) JsonFields.Fail(source, where, $"unknown field '{JsonFields.Shorten(p.Name)}'");
             string kindName = JsonFields.String(JsonFields.Required(s, "step", where, source), new Place(where, "step"), source);
             if (!Step.TryParseKind(kindName, out var kind))
-                JsonFields.Fail(source, new Place(where, "step"), $"unknown step kind '{JsonFields.Shorten(kindName)}' (expected compute, recompute, backward, free-value or free-grad)");
+                JsonFields.Fail(source, new Place(where, "step"), $"unknown step kind '{JsonFields.Shorten(kindName)}' (expected compute, recompute, backward, free-value, free-grad, offload, prefetch or wait)");
+            if (version == Version && new Step(kind, 0).IsTransfer)
+                JsonFields.Fail(source, new Place(where, "step"), $"'{kindName}' steps need a version {TransferVersion.ToString(CultureInfo.InvariantCulture)} schedule (this one says version {Version.ToString(CultureInfo.InvariantCulture)})");
             string tensor = JsonFields.String(JsonFields.Required(s, "tensor", where, source), new Place(where, "tensor"), source);
             if (!byName.TryGetValue(tensor, out int task))
                 JsonFields.Fail(source, new Place(where, "tensor"), $"'{JsonFields.Shorten(tensor)}' is not a task of graph '{JsonFields.Shorten(training.Graph.Name)}'");
@@ -206,6 +230,21 @@ public static class ScheduleFormat
             result.Add(new Step(kind, task));
             i++;
         }
-        return new Schedule(training, result.MoveToImmutable(), solver, budget);
+        return new Schedule(training, result.MoveToImmutable(), solver, budget) { Link = hostLink, HostBudgetBytes = hostBudget };
+    }
+
+    private static Devices.HostLink ReadLink(JsonElement link, string? source)
+    {
+        JsonFields.Object(link, "hostLink", source);
+        foreach (var p in link.EnumerateObject())
+            if (p.Name is not ("bytesPerSecond" or "latencySeconds")) JsonFields.Fail(source, "hostLink", $"unknown field '{JsonFields.Shorten(p.Name)}'");
+        double Number(string name, bool positive)
+        {
+            var e = JsonFields.Required(link, name, "hostLink", source);
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out double v) || !double.IsFinite(v) || v < 0 || (positive && v == 0))
+                JsonFields.Fail(source, new Place("hostLink", name), positive ? "expected a positive number" : "expected a number of seconds, 0 or more");
+            return e.GetDouble();
+        }
+        return new Devices.HostLink(Number("bytesPerSecond", true), Number("latencySeconds", false));
     }
 }

@@ -20,8 +20,25 @@ public sealed record SimulationResult(long PeakBytes, int PeakStep, double Forwa
     /// Recompute time over one training step without it (forward and backward): the share of the step that the plan
     /// adds, the headline overhead (for a graph without a backward pass, over the forward alone).
     /// </summary>
-    public double StepOverhead => ForwardTime + BackwardTime > 0 ? RecomputeTime / (ForwardTime + BackwardTime) : 0;
+    /// With transfers, the stalls of waiting for them count as well: the step's length over its length without either.
+    public double StepOverhead => ForwardTime + BackwardTime > 0 ? (RecomputeTime + StallSeconds) / (ForwardTime + BackwardTime) : 0;
     public double TotalTime => ForwardTime + RecomputeTime + BackwardTime;
+
+    /// <summary>Largest number of bytes held in host memory by offloaded values (0 without transfers).</summary>
+    public long HostPeakBytes { get; init; }
+    /// <summary>Bytes copied to the host by offload steps.</summary>
+    public long OffloadBytes { get; init; }
+    /// <summary>Seconds the link spends on transfers, both directions together (latency included).</summary>
+    public double TransferSeconds { get; init; }
+    /// <summary>Seconds the compute stream waits for transfers.</summary>
+    public double StallSeconds { get; init; }
+    /// <summary>
+    /// The step's length on the critical path: the compute time with the stalls of the waits (transfers run beside
+    /// compute). Without transfers, <see cref="TotalTime"/>.
+    /// </summary>
+    public double StepSeconds => TotalTime + StallSeconds;
+    /// <summary>Host bytes after each step (empty without transfers).</summary>
+    public ImmutableArray<long> HostLiveBytes { get; init; } = [];
 }
 
 /// <summary>A schedule that breaks a rule; <see cref="StepIndex"/> is the first bad step (or the step count for end-of-schedule problems).</summary>
@@ -37,6 +54,7 @@ public sealed class InvalidScheduleException(int stepIndex, string reason)
 /// and its own buffer is not; <c>compute</c> is a forward task's first run, <c>recompute</c> a later one,
 /// <c>backward</c> runs a backward task; a buffer is freed only while live, with the free kind matching the task;
 /// at the end every task has run at least once, every buffer is freed, and the peak is within the stated budget.
+/// Transfer steps follow the rules of <see cref="TransferState"/> (docs/offload.md).
 /// </summary>
 public static class Simulator
 {
@@ -50,6 +68,7 @@ public static class Simulator
         int peakStep = -1;
         double fwd = 0, re = 0, bwd = 0;
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
+        var transfers = schedule.HasTransfers ? new TransferState(schedule) : null;
         for (int i = 0; i < schedule.Steps.Length; i++)
         {
             var step = schedule.Steps[i];
@@ -73,6 +92,7 @@ public static class Simulator
                             throw new InvalidScheduleException(i, ran[p]
                                 ? $"'{t.Name}' reads '{tasks[p].Name}', which was freed"
                                 : $"'{t.Name}' reads '{tasks[p].Name}', which was never computed");
+                    transfers?.Run(i, t);
                     if (t.Kind == TaskKind.Forward) { if (ran[t.Id]) re += t.Time; else fwd += t.Time; }
                     else { if (ran[t.Id]) re += t.Time; else bwd += t.Time; }
                     live[t.Id] = true; ran[t.Id] = true;
@@ -88,14 +108,29 @@ public static class Simulator
                         throw new InvalidScheduleException(i, $"'{Step.KindName(step.Kind)}' of '{t.Name}', which is a {(t.Kind == TaskKind.Forward ? "forward value" : "gradient")}");
                     if (!live[t.Id])
                         throw new InvalidScheduleException(i, ran[t.Id] ? $"frees '{t.Name}' twice" : $"frees '{t.Name}', which was never computed");
+                    transfers?.Free(i, t);
                     live[t.Id] = false;
                     current -= t.Bytes;
+                    break;
+                case StepKind.Offload or StepKind.Wait:
+                    transfers!.Step(i, step.Kind, t, live[t.Id]);
+                    break;
+                case StepKind.Prefetch:
+                    if (live[t.Id]) throw new InvalidScheduleException(i, $"prefetches '{t.Name}', which is still live on the device");
+                    transfers!.Step(i, step.Kind, t, false);
+                    live[t.Id] = true;
+                    current += t.Bytes;
+                    if (current > peak) { peak = current; peakStep = i; }
+                    if (enforceBudget && schedule.BudgetBytes is { } pb && current > pb)
+                        throw new InvalidScheduleException(i, $"live memory {current} bytes exceeds the stated budget of {pb} bytes");
                     break;
                 default:
                     throw new InvalidScheduleException(i, "unknown step kind");
             }
             trace.Add(current);
+            transfers?.Trace();
         }
+        transfers?.End(schedule.Steps.Length);
         int end = schedule.Steps.Length;
         for (int k = 0; k < tasks.Length; k++)
             if (!ran[k]) throw new InvalidScheduleException(end, $"the schedule never computes '{tasks[k].Name}'");
@@ -104,6 +139,11 @@ public static class Simulator
         // Times are sums of finite task times; a sum past double's range would print as Infinity and NaN%.
         if (!double.IsFinite(fwd + re + bwd))
             throw new GraphFormatException(tg.Graph.Source, "simulating the schedule", "the total time overflows (the tasks' times are too large)");
-        return new SimulationResult(peak, peakStep, fwd, re, bwd, trace.MoveToImmutable());
+        var result = new SimulationResult(peak, peakStep, fwd, re, bwd, trace.MoveToImmutable());
+        return transfers is null ? result : result with
+        {
+            HostPeakBytes = transfers.HostPeak, OffloadBytes = transfers.OffloadBytes, TransferSeconds = transfers.TransferSeconds,
+            StallSeconds = transfers.StallSeconds, HostLiveBytes = transfers.HostTrace,
+        };
     }
 }

@@ -20,7 +20,11 @@ namespace Recompute.Runtime.Execution;
 /// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
 /// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref name="Seconds"/> for the wall clock).</param>
 public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
-    ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default, double ClockSeconds = double.NaN);
+    ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default, double ClockSeconds = double.NaN)
+{
+    /// <summary>Peak bytes of offloaded values in the host arena (comparable with the simulator's host peak).</summary>
+    public long MeasuredHostPeakBytes { get; init; }
+}
 
 /// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
 public sealed class RecomputationMismatchException(string tensor)
@@ -44,6 +48,10 @@ internal sealed class ScheduleExecutor
     private readonly int[] _elementBytes;
     private readonly int[][] _positions;
     private readonly Tensor?[] _buffers;
+    // Offloaded values: host copies in an arena of their own, so that the device arena measures device memory only.
+    private readonly Arena _hostArena = new();
+    private readonly Tensor?[] _hostCopies;
+    private readonly bool[] _prefetching;
     private readonly ulong[] _checksums;
     private readonly bool[] _hasChecksum;
     // The tasks the schedule being run computes more than once: only their outputs are checksummed.
@@ -61,6 +69,8 @@ internal sealed class ScheduleExecutor
         if (!ReferenceEquals(model.Graph, _graph)) throw new ArgumentException("the model state belongs to another graph", nameof(model));
         (_ops, _shapes, _elementBytes, _positions) = Prepare(training);
         _buffers = new Tensor?[training.Count];
+        _hostCopies = new Tensor?[training.Count];
+        _prefetching = new bool[training.Count];
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
         _recomputed = new bool[training.Count];
@@ -177,6 +187,7 @@ internal sealed class ScheduleExecutor
         }
         _opTicks.Clear();
         _arena.ResetPeaks();
+        _hostArena.ResetPeaks();
         long baseline = _arena.PlannedLiveBytes;
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
         var stepTicks = new long[schedule.Steps.Length];
@@ -211,6 +222,33 @@ internal sealed class ScheduleExecutor
                         buffer.Dispose();
                         _buffers[task.Id] = null;
                         break;
+                    case StepKind.Offload:
+                    {
+                        // On the CPU the link is a copy: done when the step is, so the wait on it has nothing to wait for.
+                        var value = _buffers[task.Id] ?? throw new InvalidScheduleException(i, $"offloads '{task.Name}', which is not live");
+                        var host = _hostArena.Allocate(MemoryCategory.Activation, value.Shape, value.ElementBytes);
+                        value.Span.CopyTo(host.Span);
+                        _hostCopies[task.Id] = host;
+                        break;
+                    }
+                    case StepKind.Prefetch:
+                    {
+                        var host = _hostCopies[task.Id] ?? throw new InvalidScheduleException(i, $"prefetches '{task.Name}', which has no host copy");
+                        var value = _arena.Allocate(MemoryCategory.Activation, _shapes[task.Node], _elementBytes[task.Node]);
+                        host.Span.CopyTo(value.Span);
+                        _buffers[task.Id] = value;
+                        _prefetching[task.Id] = true;
+                        break;
+                    }
+                    case StepKind.Wait:
+                        // The wait that ends a prefetch frees the host copy, as the simulator counts it.
+                        if (_prefetching[task.Id])
+                        {
+                            _prefetching[task.Id] = false;
+                            _hostCopies[task.Id]!.Dispose();
+                            _hostCopies[task.Id] = null;
+                        }
+                        break;
                 }
                 stepTicks[i] = ClockSource.Now(Clock) - stepStart;
                 trace.Add(_arena.PlannedLiveBytes - baseline);
@@ -221,6 +259,9 @@ internal sealed class ScheduleExecutor
             // A failed run must not leak planned bytes into the next one.
             for (int t = 0; t < _buffers.Length; t++)
                 if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+            for (int t = 0; t < _hostCopies.Length; t++)
+                if (_hostCopies[t] is { } h) { h.Dispose(); _hostCopies[t] = null; }
+            Array.Clear(_prefetching);
         }
         _statisticsComputed = _statistics.Count > 0;
         clock.Stop();
@@ -228,7 +269,7 @@ internal sealed class ScheduleExecutor
         return new ExecutionResult(loss, _arena.PlannedPeakBytes - baseline, _arena.PeakBytes(MemoryCategory.Scratch), clock.Elapsed.TotalSeconds,
             recomputations, trace.MoveToImmutable(),
             _opTicks.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value / (double)Stopwatch.Frequency, StringComparer.Ordinal),
-            stepTicks.Select(t => t * 1e-9).ToImmutableArray(), clockSeconds);
+            stepTicks.Select(t => t * 1e-9).ToImmutableArray(), clockSeconds) { MeasuredHostPeakBytes = _hostArena.PlannedPeakBytes };
     }
 
     /// <summary>

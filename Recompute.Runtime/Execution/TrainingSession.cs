@@ -44,6 +44,12 @@ public sealed record TrainingOptions
     public double? MaxGradientNorm { get; init; }
     /// <summary>Check every recomputed tensor bitwise against its first computation.</summary>
     public bool CheckRecomputation { get; init; } = true;
+    /// <summary>
+    /// Plan with offloading to host memory over this link as well (<see cref="OffloadPlanner"/>): the session then copies
+    /// offloaded values into a host arena of their own and back, so the arena that stands for device memory still
+    /// measures the predicted device peak. Null: keep or recompute only. The graph's times must be seconds.
+    /// </summary>
+    public OffloadOptions? Offload { get; init; }
 }
 
 /// <summary>What one training step did.</summary>
@@ -58,6 +64,8 @@ public sealed record TrainingStepResult(int Step, float Loss, long MeasuredPeakB
 {
     /// <summary>Wall-clock seconds of the forward and backward pass alone (the schedule's steps, without the update): what the planner predicts.</summary>
     public double ForwardBackwardSeconds { get; init; }
+    /// <summary>Peak bytes of offloaded values the host arena measured (0 without offloading).</summary>
+    public long MeasuredHostPeakBytes { get; init; }
 }
 
 /// <summary>
@@ -125,6 +133,7 @@ public sealed partial class TrainingSession
         }
         var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed };
         var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
+        if (options.Offload is { } offload) plan = OffloadPlanner.Improve(problem, plan, solverOptions, offload, cancellation);
         if (!plan.Feasible)
         {
             long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.SmallestBudget(problem, options.Solver, solverOptions, cancellation);
@@ -224,6 +233,7 @@ public sealed partial class TrainingSession
         return new TrainingStepResult(step, run.Loss, run.MeasuredPeakBytes, Simulation.PeakBytes, clock.Elapsed.TotalSeconds, run.ScratchPeakBytes, run.Recomputations)
         {
             ForwardBackwardSeconds = run.Seconds,
+            MeasuredHostPeakBytes = run.MeasuredHostPeakBytes,
         };
     }
 

@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using Recompute.Planner.Devices;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+
+namespace Recompute.Planner.Planning;
+
+/// <summary>What planning with offloading may use besides the device budget.</summary>
+/// <param name="Link">The device–host link, per direction.</param>
+public sealed record OffloadOptions(HostLink Link)
+{
+    /// <summary>Host memory available for offloaded values (<see cref="SolverOptions.UnlimitedBudget"/>: no limit).</summary>
+    public long HostBudgetBytes { get; init; } = SolverOptions.UnlimitedBudget;
+}
+
+/// <summary>
+/// Plans keep, recompute or offload per forward value under the device budget (and the host budget), minimising the
+/// predicted step seconds (the critical path of compute and transfers, <see cref="SimulationResult.StepSeconds"/>).
+/// The keep-or-recompute plan of the solver asked for is made first. Then its own recomputations are replaced by
+/// offloads one value at a time, in its order of work, and a local search over the three choices per value
+/// (<see cref="OffloadLowering"/> turns choices into a schedule, the simulator times it) starts from that plan's
+/// choices, from the replaced plan's and from keeping everything. The offload plan is taken only when it fits and its
+/// step is shorter, so the answer is never worse than the plan without offloading. The searches count their work
+/// (evaluations), so the same input gives the same plan on any machine.
+/// </summary>
+public static class OffloadPlanner
+{
+    /// <summary>The name an offload plan wins under (JSON <c>winningSolver</c>).</summary>
+    public const string Name = "offload";
+
+    /// <summary>Plans with <paramref name="solverName"/>, then with offloading; returns the better of the two.</summary>
+    /// <exception cref="ArgumentException">The graph's times are not seconds (offloading is timed on a link in seconds).</exception>
+    public static PlanResult Plan(PlanningProblem problem, string solverName, SolverOptions options, OffloadOptions offload, CancellationToken cancellation = default)
+    {
+        var plain = RecomputePlanner.Plan(problem, solverName, options, cancellation);
+        return Improve(problem, plain, options, offload, cancellation);
+    }
+
+    /// <summary>Whether offloading applies to a problem: a graph with a backward pass, times in seconds; null when it does, else why not.</summary>
+    public static string? NotApplicableReason(PlanningProblem problem) =>
+        problem.Graph.TimeUnit != "s" ? $"offloading is timed in seconds, and the graph's times are {Units.TimeUnits.Describe(problem.Graph.TimeUnit)} (plan with --device)"
+        : !problem.Training.HasBackward ? "offloading needs a backward pass to bring values back for, and this DAG has none"
+        : null;
+
+    /// <summary>
+    /// The better of <paramref name="plain"/> (a keep-or-recompute plan of this problem) and the offload search's
+    /// plan. The result's <see cref="PlanResult.KeepOrRecompute"/> is <paramref name="plain"/>.
+    /// </summary>
+    public static PlanResult Improve(PlanningProblem problem, PlanResult plain, SolverOptions options, OffloadOptions offload, CancellationToken cancellation = default)
+    {
+        if (NotApplicableReason(problem) is { } why) throw new ArgumentException(why, nameof(problem));
+        if (plain.Solver.Status == PlanStatus.NotApplicable) return plain;
+        var clock = Stopwatch.StartNew();
+        var storeAll = RecomputePlanner.StoreAll(problem).Schedule;
+        var lowering = new OffloadLowering(problem.Training, storeAll, offload.Link);
+        long budget = options.BudgetBytes;
+        long? hostBudget = offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? null : offload.HostBudgetBytes;
+        var search = new OffloadSearch(lowering, budget, hostBudget, options);
+
+        var seeds = new List<TensorChoice[]> { search.KeepAll() };
+        if (plain.Schedule is { } s && !s.HasTransfers) seeds.Insert(0, search.ChoicesOf(s));
+        OffloadSearch.Candidate? best = null;
+        // First the plan itself, with recomputations replaced by offloads (its own order of work kept); its choices
+        // then seed the choice search as well.
+        if (plain.Schedule is { } own && !own.HasTransfers)
+        {
+            best = search.RunFrom(own, cancellation);
+            if (best.Schedule.HasTransfers) seeds.Insert(1, search.ChoicesOf(best.Schedule));
+        }
+        foreach (var seed in seeds)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var found = search.Run(seed, cancellation);
+            if (best is null || OffloadSearch.Better(found, best)) best = found;
+        }
+        clock.Stop();
+        double seconds = plain.SolveSeconds + clock.Elapsed.TotalSeconds;
+        bool fits = best is { Excess: 0, HostFits: true };
+        double plainSeconds = plain.Feasible ? plain.Simulation!.StepSeconds : double.PositiveInfinity;
+        if (!fits || best!.Seconds >= plainSeconds * (1 - 1e-9) || !best.Schedule.HasTransfers)
+            return plain with { SolveSeconds = seconds, KeepOrRecompute = plain };
+
+        var sim = best.Simulation;
+        string from = plain.Feasible ? $"the keep-or-recompute plan of {plain.Solver.WinningSolver ?? plain.Solver.Solver} takes {Units.TimeUnits.Format(plainSeconds, "s")} a step"
+            : "no keep-or-recompute plan fits this budget";
+        var result = new SolverResult(plain.Solver.Solver, PlanStatus.Feasible, Schedule: best.Schedule)
+        {
+            WinningSolver = Name,
+            Note = $"{best.Schedule.OffloadedNodes.Length} tensors offloaded ({sim.OffloadBytes} bytes), {Units.TimeUnits.Format(sim.StepSeconds, "s")} a step; {from}. " +
+                "The recomputation bounds do not hold when values may be offloaded (an offload plan may recompute nothing), so none is given; " +
+                $"no schedule takes less than one run of every task, {Units.TimeUnits.Format(problem.Training.ForwardTime + problem.Training.BackwardTime, "s")}",
+        };
+        return new PlanResult(result, best.Schedule, sim, budget, plain.StoreAllPeakBytes, seconds) { KeepOrRecompute = plain };
+    }
+}
+
+/// <summary>
+/// First-improvement local search over keep / offload / recompute per forward value. A candidate is better when it is
+/// less over the device budget, or as far over it (0 once it fits) and faster; a plan over the host budget is never
+/// taken. Values are visited largest first, trying offload, then recompute, then keep, in sweeps until a sweep changes
+/// nothing or the counted work is spent.
+/// </summary>
+internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long? hostBudget, SolverOptions options)
+{
+    internal sealed record Candidate(TensorChoice[] Choices, Schedule Schedule, SimulationResult Simulation, long Excess, bool HostFits)
+    {
+        public double Seconds => Simulation.StepSeconds;
+    }
+
+    private readonly TrainingGraph _training = lowering.Training;
+
+    /// <summary>Steps lowered and simulated by the full search (<see cref="SolverOptions.WorkFraction"/> of it below auto's default limit).</summary>
+    private const double FullWork = 4e8;
+
+    public static bool Better(Candidate a, Candidate b) =>
+        a.HostFits && (!b.HostFits || a.Excess < b.Excess || (a.Excess == b.Excess && a.Seconds < b.Seconds * (1 - 1e-12)));
+
+    private bool Pinned(int task, TensorChoice choice)
+    {
+        int node = _training.Tasks[task].Node;
+        return choice switch
+        {
+            TensorChoice.Recompute => options.Keep.Contains(node),
+            _ => options.ForceRecompute.Contains(node),
+        };
+    }
+
+    /// <summary>Keep every value (recompute those pinned to be recomputed).</summary>
+    public TensorChoice[] KeepAll()
+    {
+        var c = new TensorChoice[_training.Count];
+        for (int t = 0; t < c.Length; t++)
+            if (_training.Tasks[t].Kind == TaskKind.Forward && options.ForceRecompute.Contains(_training.Tasks[t].Node)) c[t] = TensorChoice.Recompute;
+        return c;
+    }
+
+    /// <summary>A schedule's choices: values it offloads are offloaded, values live when its backward starts kept, the rest recomputed.</summary>
+    public TensorChoice[] ChoicesOf(Schedule schedule)
+    {
+        var live = new bool[_training.Count];
+        foreach (var s in schedule.Steps)
+        {
+            if (s.Kind == StepKind.Backward) break;
+            if (s.Allocates) live[s.Task] = true;
+            else if (s.Frees) live[s.Task] = false;
+        }
+        var c = new TensorChoice[_training.Count];
+        for (int t = 0; t < c.Length; t++)
+            if (_training.Tasks[t].Kind == TaskKind.Forward && (!live[t] || options.ForceRecompute.Contains(_training.Tasks[t].Node)) && !options.Keep.Contains(_training.Tasks[t].Node))
+                c[t] = TensorChoice.Recompute;
+        foreach (var s in schedule.Steps)
+            if (s.Kind == StepKind.Offload) c[s.Task] = TensorChoice.Offload;
+        return c;
+    }
+
+    private Candidate Evaluate(Schedule plain, bool[] offload)
+    {
+        var schedule = lowering.LowerFrom(plain, offload, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget);
+        var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
+        return new Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
+    }
+
+    /// <summary>
+    /// A keep-or-recompute schedule with recomputations replaced by offloads, one value at a time (dearest
+    /// recomputation first), each kept when the schedule gets better (<see cref="Better"/>).
+    /// </summary>
+    public Candidate RunFrom(Schedule plain, CancellationToken cancellation)
+    {
+        var tasks = _training.Tasks;
+        var offload = new bool[tasks.Length];
+        var current = Evaluate(plain, offload);
+        var work = plain.Steps.Where(s => s.Allocates).ToList();
+        int split = work.FindIndex(s => s.Kind == StepKind.Backward);
+        if (split < 0) return current;
+        var candidates = work.Skip(split).Where(s => s.Kind == StepKind.Recompute).Select(s => s.Task).Distinct()
+            .Where(t => lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
+            .OrderByDescending(t => tasks[t].Time).ThenBy(t => t).ToArray();
+        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        for (bool improved = true; improved && evaluations > 0;)
+        {
+            improved = false;
+            foreach (int t in candidates)
+            {
+                if (offload[t] || evaluations-- <= 0) continue;
+                cancellation.ThrowIfCancellationRequested();
+                offload[t] = true;
+                var next = Evaluate(plain, offload);
+                if (Better(next, current)) { current = next; improved = true; }
+                else offload[t] = false;
+            }
+        }
+        return current;
+    }
+
+    private Candidate Evaluate(TensorChoice[] choices)
+    {
+        var schedule = lowering.Lower(choices, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget);
+        var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
+        return new Candidate((TensorChoice[])choices.Clone(), schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
+    }
+
+    public Candidate Run(TensorChoice[] seed, CancellationToken cancellation)
+    {
+        var choices = (TensorChoice[])seed.Clone();
+        var current = Evaluate(choices);
+        var tasks = _training.Tasks;
+        var candidates = Enumerable.Range(0, tasks.Length)
+            .Where(t => tasks[t].Kind == TaskKind.Forward && tasks[t].Bytes > 0 && _training.ViewOf(tasks[t].Node) is null)
+            .OrderByDescending(t => tasks[t].Bytes).ThenBy(t => t).ToArray();
+        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        TensorChoice[] alternatives = [TensorChoice.Offload, TensorChoice.Recompute, TensorChoice.Keep];
+        for (bool improved = true; improved && evaluations > 0;)
+        {
+            improved = false;
+            foreach (int t in candidates)
+            {
+                if (evaluations <= 0) break;
+                cancellation.ThrowIfCancellationRequested();
+                var old = choices[t];
+                foreach (var alt in alternatives)
+                {
+                    if (alt == old || Pinned(t, alt) || (alt == TensorChoice.Offload && !lowering.CanOffload(t))) continue;
+                    choices[t] = alt;
+                    evaluations--;
+                    var next = Evaluate(choices);
+                    if (Better(next, current)) { current = next; improved = true; break; }
+                    choices[t] = old;
+                }
+            }
+        }
+        return current;
+    }
+}
