@@ -90,7 +90,7 @@ public static class CommandRunner
         var root = new RootCommand("recompute: memory planning for neural-network training (checkpointing and recomputation)");
         foreach (var c in commands) root.Subcommands.Add(c);
         // Paths are taken literally: no "@file" expansion of response files.
-        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var parse = root.Parse(Commands.OffloadSettings.SeparateOptionalValue(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
         var (stdout, stderr) = (context.Stdout, context.Stderr);
 
         if (args.Length == 0)

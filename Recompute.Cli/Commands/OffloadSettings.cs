@@ -26,6 +26,27 @@ internal sealed class OffloadSettings
         Arity = ArgumentArity.ZeroOrOne,
     };
 
+    /// <summary>
+    /// Moves <c>--offload</c> past the words after it that are not a bandwidth (a graph or schedule file), so that
+    /// <c>plan --offload model.onnx</c> plans model.onnx with the profile's link: the option's value is optional, and the
+    /// parser would otherwise take the file as the bandwidth. A bandwidth starts with a digit or a decimal point.
+    /// </summary>
+    public static string[] SeparateOptionalValue(string[] args)
+    {
+        var result = new List<string>(args.Length);
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--") { result.AddRange(args[i..]); break; }
+            if (args[i] != "--offload") { result.Add(args[i]); continue; }
+            int j = i + 1;
+            while (j < args.Length && args[j].Length > 0 && args[j][0] != '-' && !char.IsAsciiDigit(args[j][0]) && args[j][0] != '.')
+                result.Add(args[j++]);
+            result.Add("--offload");
+            i = j - 1;
+        }
+        return [.. result];
+    }
+
     public Option<SizeValue?> HostMemory { get; } = CliOptions.Size("--host-memory", "host memory for offloaded values (with --offload; default: unlimited)", allowPercent: false);
 
     public void AddTo(Command command)

@@ -13,6 +13,27 @@ public class OffloadCliTests
     private static JsonElement Json(string text) => JsonDocument.Parse(text).RootElement.Clone();
 
     /// <summary>
+    /// <c>--offload</c> before the graph: the graph is not taken for a bandwidth, a word starting with a digit is, and a
+    /// word that is neither a bandwidth nor an argument the command takes is refused.
+    /// </summary>
+    [Fact]
+    public void OffloadBeforeTheGraph_TakesTheProfilesLink_AndANumberAsTheBandwidth()
+    {
+        var (code, output, err) = Run("plan", "--offload", Graph("gpt2-2l-t128.onnx"), "--budget", "50%", "--device", "h100-sxm", "--time-limit", "1", "--format", "json");
+        Assert.True(code == 0, err);
+        Assert.Equal(5.04e10, Json(output).GetProperty("linkBytesPerSecond").GetDouble());
+
+        (code, output, err) = Run("plan", "--offload", "25GB/s", Graph("gpt2-2l-t128.onnx"), "--budget", "50%", "--device", "h100-sxm", "--time-limit", "1", "--format", "json");
+        Assert.True(code == 0, err);
+        Assert.Equal(25e9, Json(output).GetProperty("linkBytesPerSecond").GetDouble());
+
+        (code, output, err) = Run("plan", Graph("gpt2-2l-t128.onnx"), "--offload", "fast", "--budget", "50%", "--device", "h100-sxm");
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        Assert.Contains("'fast'", err);
+    }
+
+    /// <summary>
     /// The 2-layer GPT-2 on the H100 profile (PCIe 5) at 30 %: the plan offloads, fits, is no slower than the plan
     /// without offloading, writes a version 2 schedule, and simulate replays it to the same figures.
     /// </summary>
