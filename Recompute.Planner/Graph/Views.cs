@@ -94,7 +94,7 @@ public static class Views
 
     /// <summary>Op types whose operands 0 and 1 the runtime reads through strides (a row and a column stride per matrix,
     /// one stride per batch axis).</summary>
-    public static bool ReadsStrided(Node reader, int k) => reader.Op is "MatMul" or "Gemm" && reader.OperandPosition(k) is 0 or 1;
+    private static bool ReadsStrided(Node reader, int k) => reader.Op is "MatMul" or "Gemm" && reader.OperandPosition(k) is 0 or 1;
 
     /// <summary>A Transpose as a strided view of its input (see <see cref="Views"/>), or null when it stays a copy.</summary>
     private static ViewOf? TransposedView(ComputationGraph g, Node n, Node input)
