@@ -9,6 +9,12 @@ reference runs ATen's own kernels (oneDNN off); "onednn/NAME" is the float32 gra
 default, which on Debian's 1.13.1 strays from float64 by about 2 % through ResNet-18's convolutions at batch 2. After the step
 an SGD update (lr 0.1, no momentum) is applied to the float32 module and written as "sgd/NAME" (parameters) and
 "state/NAME" (BatchNorm running statistics, which torch updates with the unbiased batch variance).
+
+What autograd keeps for the backward pass is written too, counted as PyTorch's memory holds it: the distinct storages
+that the saved variables of a float32 forward pass (oneDNN off) point to, found by walking the autograd graph from the
+loss, parameters and buffers left out. "saved/bytes" is their sum, "saved/batch" the part that is the batch (x,
+target) itself and "saved/torch-only" the storages saved only for reasons the runtime's backward does without
+(TORCH_ONLY), each an int64 scalar.
 """
 import copy
 import math
@@ -114,6 +120,9 @@ def case(name):
     if name == "resnet18":
         import torchvision
         return torchvision.models.resnet18(num_classes=10), torch.randn(2, 3, 64, 64), torch.randint(0, 10, (2,))
+    if name == "mobilenetv2":
+        import torchvision
+        return torchvision.models.mobilenet_v2(num_classes=10, dropout=0.0), torch.randn(2, 3, 64, 64), torch.randint(0, 10, (2,))
     if name == "gpt2block":
         return Gpt2Block(), torch.randint(0, 40, (2, 16)), torch.randint(0, 40, (2, 16))
     raise SystemExit(f"unknown case {name}")
@@ -127,6 +136,40 @@ def step(model, x, target, onednn=False):
     return loss.item(), {n: p.grad.detach().numpy().copy() for n, p in model.named_parameters()}
 
 
+# What torch saves that the runtime's backward does not need: MaxPool's indices (the runtime finds each window's
+# arg-max again from the input it keeps), the per-channel statistics of BatchNorm and LayerNorm (recomputed from the
+# kept input), and the inputs of average pooling and of mean (their backward needs only the shape).
+TORCH_ONLY = {("MaxPool2DWithIndicesBackward0", "_saved_result1"), ("NativeBatchNormBackward0", "_saved_result1"),
+              ("NativeBatchNormBackward0", "_saved_result2"), ("NativeLayerNormBackward0", "_saved_result1"),
+              ("NativeLayerNormBackward0", "_saved_result2"), ("AvgPool2DBackward0", "_saved_self"),
+              ("MeanBackward1", "_saved_self"), ("NllLossBackward0", "_saved_total_weight")}
+
+
+def saved_storages(model, x, target):
+    """Bytes of the distinct storages autograd saves in one forward pass: (all, the batch's, torch-only ones')."""
+    owned = {t.storage().data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    batch = {x.storage().data_ptr(), target.storage().data_ptr()}
+    with torch.backends.mkldnn.flags(enabled=False):
+        loss = model(x, target)
+    storages = {}  # data pointer -> (bytes, the reasons it is saved for)
+    seen, stack = set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        for attribute in dir(node):
+            value = getattr(node, attribute) if attribute.startswith("_saved_") else None
+            if isinstance(value, torch.Tensor) and value.storage().data_ptr() not in owned:
+                size, reasons = storages.setdefault(value.storage().data_ptr(), (value.storage().nbytes(), set()))
+                reasons.add((type(node).__name__, attribute))
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    total = sum(size for size, _ in storages.values())
+    in_batch = sum(size for ptr, (size, _) in storages.items() if ptr in batch)
+    torch_only = sum(size for ptr, (size, reasons) in storages.items() if ptr not in batch and reasons <= TORCH_ONLY)
+    return total, in_batch, torch_only
+
+
 def main():
     name, out = sys.argv[1], sys.argv[2]
     torch.manual_seed(7)
@@ -138,6 +181,8 @@ def main():
                       output_names=["loss"], opset_version=17, do_constant_folding=False,
                       training=torch.onnx.TrainingMode.TRAINING)
     arrays = {"x": x.numpy(), "target": target.numpy()}
+    for key, value in zip(("saved/bytes", "saved/batch", "saved/torch-only"), saved_storages(copy.deepcopy(reference), x, target)):
+        arrays[key] = np.array(value, dtype=np.int64)
     wide = copy.deepcopy(reference).double()
     loss64, grads64 = step(wide, x.double() if x.is_floating_point() else x, target)
     _, onednn = step(copy.deepcopy(reference), x, target, onednn=True)
