@@ -148,6 +148,41 @@ public sealed class TransposeViewTests
         Assert.True(recomputing >= 1, $"{recomputing} plans recompute");
     }
 
+    /// <summary>
+    /// A batched transposed A against a weight without batch axes (no folding of A's batch into M: A's rows are not
+    /// evenly spaced), and a transposed B broadcast over A's batch (its gradient sums over the batch).
+    /// </summary>
+    internal static ComputationGraph Broadcasts()
+    {
+        var n = new Net("broadcast-transposes");
+        int x = n.Input("x", [2, 3, 4]);
+        int h = n.Op("Mul", [x, n.Param("w", 4)], [2, 3, 4], name: "h");
+        int t = n.Op("Transpose", [h], [2, 4, 3], Net.A(("perm", new long[] { 0, 2, 1 })), name: "h_t");
+        int p = n.Op("MatMul", [t, n.Param("m", 3, 5)], [2, 4, 5], name: "p");
+        int u = n.Op("Mul", [n.Param("v", 1, 6, 5), n.Const("one", [], [1f])], [1, 6, 5], name: "u");
+        int ut = n.Op("Transpose", [u], [1, 5, 6], Net.A(("perm", new long[] { 0, 2, 1 })), name: "u_t");
+        int q = n.Op("MatMul", [p, ut], [2, 4, 6], name: "q");
+        int sq = n.Op("Mul", [q, q], [2, 4, 6], name: "sq");
+        n.Op("ReduceSum", [sq], [], Net.A(("keepdims", 0L)), loss: true, name: "loss");
+        return n.Build();
+    }
+
+    [Fact]
+    public void BroadcastAndUnfoldedProductsOfTransposedViews_MatchStoreAllAndFiniteDifferences()
+    {
+        var g = Broadcasts();
+        var tg = TrainingGraph.Derive(g);
+        Assert.True(tg.ViewOf(g.Find("h_t").Id) is { IsTransposed: true });
+        Assert.True(tg.ViewOf(g.Find("u_t").Id) is { IsTransposed: true });
+        var storeAll = Schedules.StoreAll(tg);
+        var (a, ga) = ScheduleExecutorTests.RunOnce(storeAll);
+        Assert.Equal(Simulator.Simulate(storeAll).PeakBytes, a.MeasuredPeakBytes);
+        var (b, gb) = ScheduleExecutorTests.RunOnce(Schedules.RecomputeAll(tg));
+        Assert.Equal(a.Loss, b.Loss);
+        foreach (var (param, grad) in ga) Assert.Equal(grad, gb[param]);
+        Assert.Equal(4 + 12 + 12, GraphGradientCheck.Check(g, perTensor: 12, eps: 1e-2f, absolute: 2e-3, relative: 2e-2));
+    }
+
     [Fact]
     public void GradientsThroughEveryTransposedView_MatchFiniteDifferences()
     {
