@@ -12,7 +12,9 @@ namespace Recompute.Planner.Costs;
 /// <item>Softmax, LogSoftmax: 3 · elements (max and exponent, sum, divide). SoftmaxCrossEntropyLoss: 4 · score elements.</item>
 /// <item>Windowed pooling: output elements · Π(kernel). Global pooling and reductions (Reduce*, ArgMax): input elements.</item>
 /// <item>Everything else (element-wise arithmetic and activations, comparisons, casts, and data movement such as
-/// Reshape, Transpose, Concat, Split, Gather, Slice, Pad, Resize): output elements — each element is produced once.</item>
+/// Reshape, Transpose, Concat, Split, Gather, Slice, Pad, Resize): output elements — each element is produced once.
+/// A tensor that the training graph makes a view (<see cref="Graph.Views"/>: a Reshape, a Transpose read by products)
+/// keeps this count on its node, but its task costs nothing.</item>
 /// <item>Secondary outputs of an operation whose work is counted on output 0 (BatchNormalization's running
 /// statistics, LayerNormalization's mean and inverse deviation, MaxPool's indices, TopK's indices, the loss's
 /// log-probabilities): their own element count. Dropout's mask: its element count.</item>

@@ -9,7 +9,7 @@ namespace Recompute.Planner.Devices;
 /// </summary>
 public enum CostClass
 {
-    /// <summary>No work: a view (Reshape, Flatten, Squeeze, an outer Split or Slice) or a folded constant.</summary>
+    /// <summary>No work: a view (Reshape, Flatten, Squeeze, an outer Split or Slice, a Transpose read by products) or a folded constant.</summary>
     Free,
     /// <summary>MatMul and Gemm.</summary>
     MatMul,

@@ -74,7 +74,8 @@ public sealed class TrainingGraph
 
     /// <summary>
     /// The node whose gradient buffer the gradient of <paramref name="node"/> is, reshaped (its one gradient-carrying
-    /// reader is a whole view of it, so d(base) = reshape(d(view))), or -1 when the gradient has a buffer of its own.
+    /// reader is a whole view of it, so d(base) = reshape(d(view)); a transposed view keeps its gradient in its base's
+    /// layout, so the same holds), or -1 when the gradient has a buffer of its own.
     /// </summary>
     public int GradientAliasOf(int node) => _gradientAlias[node];
 
@@ -196,11 +197,12 @@ public sealed class TrainingGraph
 
     /// <summary>One forward task per planned tensor, in graph order, reading the tasks of its planned inputs.</summary>
     /// <remarks>
-    /// With <paramref name="root"/> (the buffer owner of every tensor, itself unless it is a view): a view's task owns no
-    /// bytes and costs no time, and whatever reads a view also reads the view's root, so that the root's buffer lives as
-    /// long as any alias of it is read and is freed after the last one (the bytes belong to the base).
+    /// With <paramref name="root"/> (the buffer owner of every tensor, itself unless it is a view of a planned tensor): a
+    /// view's task owns no bytes and costs no time, and whatever reads a view also reads the view's root, so that the
+    /// root's buffer lives as long as any alias of it is read and is freed after the last one (the bytes belong to the
+    /// base). A view of a parameter (a weight's transpose) is its own root: the parameter is resident.
     /// </remarks>
-    private static void AddForwardTasks(ComputationGraph g, int[] fwd, ImmutableArray<TrainingTask>.Builder tasks, int[]? root = null)
+    private static void AddForwardTasks(ComputationGraph g, int[] fwd, ImmutableArray<TrainingTask>.Builder tasks, int[]? root = null, ViewOf?[]? views = null)
     {
         foreach (var node in g.Nodes)
         {
@@ -214,7 +216,7 @@ public sealed class TrainingGraph
                 reads.Add(fwd[p]);
                 if (root is not null) reads.Add(fwd[root[p]]);
             }
-            bool view = root is not null && root[node.Id] != node.Id;
+            bool view = views is not null && views[node.Id] is not null;
             tasks.Add(new TrainingTask(id, node.Name, TaskKind.Forward, node.Id, node.Id, view ? 0 : node.Bytes, view ? 0 : node.Time, [.. reads]));
         }
     }
@@ -256,9 +258,9 @@ public sealed class TrainingGraph
         for (int v = 0; v < n; v++)
         {
             views[v] = Views.Of(g, g[v]);
-            root[v] = views[v] is { } w ? root[w.Base] : v;
+            root[v] = views[v] is { } w && g[w.Base].IsPlanned ? root[w.Base] : v;
         }
-        AddForwardTasks(g, fwd, tasks, root);
+        AddForwardTasks(g, fwd, tasks, root, views);
 
         // Which planned tensors need a gradient: those from which a loss is reachable through planned tensors.
         var needsGrad = new bool[n];
@@ -272,7 +274,8 @@ public sealed class TrainingGraph
         }
 
         // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that view's gradient
-        // under the tensor's shape: no buffer of its own (gradRoot: the gradient buffer each gradient lives in).
+        // under the tensor's shape: no buffer of its own (gradRoot: the gradient buffer each gradient lives in). A
+        // transposed view's gradient is written in its base's layout, so it aliases the same way.
         var alias = Enumerable.Repeat(-1, n).ToArray();
         var gradRoot = Enumerable.Range(0, n).ToArray();
         for (int v = n - 1; v >= 0; v--)

@@ -47,11 +47,16 @@ internal sealed class ScheduleExecutor
     private readonly int[][] _shapes;
     private readonly int[] _elementBytes;
     private readonly int[][] _positions;
+    // Per node: a transposed view's element strides in its base's layout (its value's and its gradient's), else null.
+    private readonly int[]?[] _strides;
     private readonly Tensor?[] _buffers;
     // Offloaded values: host copies in an arena of their own, so that the device arena measures device memory only.
     private readonly Arena _hostArena = new();
     private readonly Tensor?[] _hostCopies;
     private readonly bool[] _prefetching;
+    // Backward tasks whose parameter gradients this run has accumulated: a schedule may run a gradient task again
+    // (the simulator allows it), and the parameters must get its contribution once.
+    private readonly bool[] _parametersAccumulated;
     private readonly ulong[] _checksums;
     private readonly bool[] _hasChecksum;
     // The tasks the schedule being run computes more than once: only their outputs are checksummed.
@@ -68,9 +73,13 @@ internal sealed class ScheduleExecutor
         _training = training; _graph = training.Graph; _model = model; _arena = model.Arena;
         if (!ReferenceEquals(model.Graph, _graph)) throw new ArgumentException("the model state belongs to another graph", nameof(model));
         (_ops, _shapes, _elementBytes, _positions) = Prepare(training);
+        _strides = new int[]?[_graph.Count];
+        foreach (var node in _graph.Nodes)
+            if (training.ViewOf(node.Id)?.Strides(_graph) is { } strides) _strides[node.Id] = strides.Select(d => checked((int)d)).ToArray();
         _buffers = new Tensor?[training.Count];
         _hostCopies = new Tensor?[training.Count];
         _prefetching = new bool[training.Count];
+        _parametersAccumulated = new bool[training.Count];
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
         _recomputed = new bool[training.Count];
@@ -178,6 +187,7 @@ internal sealed class ScheduleExecutor
         _model.ZeroGradients();
         _statisticsComputed = false;
         Array.Clear(_hasChecksum);
+        Array.Clear(_parametersAccumulated);
         if (!ReferenceEquals(schedule, _checkedSchedule))
         {
             Array.Clear(_recomputed);
@@ -330,8 +340,8 @@ internal sealed class ScheduleExecutor
 
     private static Data.NamedArray Copy(Node node, Tensor value) =>
         DTypes.IsInteger(node.DType)
-            ? Data.NamedArray.Of(node.Name, value.Span.ToArray().Select(v => (long)v).ToArray(), value.Shape)
-            : Data.NamedArray.Of(node.Name, value.Span.ToArray(), value.Shape);
+            ? Data.NamedArray.Of(node.Name, value.ToRowMajorArray().Select(v => (long)v).ToArray(), value.Shape)
+            : Data.NamedArray.Of(node.Name, value.ToRowMajorArray(), value.Shape);
 
     private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed) => Forward(task, batch, seed, CheckRecomputation);
 
@@ -343,7 +353,7 @@ internal sealed class ScheduleExecutor
         {
             // A view computes nothing and owns nothing: its value is its root's buffer in place (read afresh by Value).
             _ = Value(node.Inputs[0], batch, required: true);
-            var view = ViewValue(node.Id);
+            var view = ViewValue(node.Id, batch);
             _buffers[task.Id] = view;
             return view;
         }
@@ -389,9 +399,17 @@ internal sealed class ScheduleExecutor
                 for (int k = 0; k < reader.Inputs.Length; k++)
                 {
                     if (reader.Inputs[k] != v.Id || !op.IsDifferentiable(reader, positions[k])) continue;
-                    var call = BackwardCall(reader, k, batch, seed);
                     var readerGrad = GradientValue(s);
                     long start = Stopwatch.GetTimestamp();
+                    if (_strides[s] is not null)
+                    {
+                        // A transposed view's gradient is already in v's layout: its vector-Jacobian product is the identity.
+                        if (!written) { readerGrad.Span.CopyTo(grad.Span); written = true; }
+                        else Accumulate(grad.Span, readerGrad.Span);
+                        Charge(reader.Op, start);
+                        continue;
+                    }
+                    var call = BackwardCall(reader, k, batch, seed);
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
                     partial ??= _arena.Scratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
@@ -402,7 +420,7 @@ internal sealed class ScheduleExecutor
             partial?.Dispose(); partial = null;
             // Parameter gradients of the ops this task accumulates (its own op, or the readers whose first
             // differentiable operand v is), from their gradient and the operands their backward reads.
-            foreach (int o in task.ParameterGradientsOf)
+            foreach (int o in _parametersAccumulated[task.Id] ? [] : task.ParameterGradientsOf)
             {
                 var opNode = _graph[o];
                 var op = _ops[o]!;
@@ -412,8 +430,17 @@ internal sealed class ScheduleExecutor
                     int p = opNode.Inputs[k];
                     int position = _positions[o][k];
                     if (_graph[p].Kind != NodeKind.Parameter || !op.IsDifferentiable(opNode, position)) continue;
-                    var opCall = BackwardCall(opNode, k, batch, seed);
                     var pg = _model.Gradient(p);
+                    if (_strides[o] is not null)
+                    {
+                        // A weight's transposed view: its gradient is in the weight's layout, added as it is.
+                        long begin = Stopwatch.GetTimestamp();
+                        Accumulate(pg.Span, opGrad.Span);
+                        Charge(opNode.Op, begin);
+                        _model.MarkGradient(p);
+                        continue;
+                    }
+                    var opCall = BackwardCall(opNode, k, batch, seed);
                     using var contribution = _arena.Scratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
                     op.Backward(opCall, opGrad.Span, position, contribution.Span);
@@ -424,6 +451,7 @@ internal sealed class ScheduleExecutor
             }
         }
         finally { partial?.Dispose(); }
+        _parametersAccumulated[task.Id] = true;
     }
 
     private void Charge(string op, long start) =>
@@ -463,7 +491,10 @@ internal sealed class ScheduleExecutor
             shapes[positions[k]] = _shapes[node.Inputs[k]];
             values[positions[k]] = inputs[k];
         }
-        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed, output);
+        int[]?[]? strides = null;
+        for (int k = 0; k < positions.Length; k++)
+            if (_strides[node.Inputs[k]] is { } s) (strides ??= new int[]?[arity])[positions[k]] = s;
+        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed, output, strides);
     }
 
     private Tensor? Value(int node, TrainingBatch batch, bool required)
@@ -474,17 +505,33 @@ internal sealed class ScheduleExecutor
         var t = _buffers[_training.ForwardTaskOf(node)];
         if (t is null && required) throw new InvalidOperationException($"'{n.Name}' is read but not live");
         // A view is read from its root's live buffer (the memory model keeps the root alive with every read of it).
-        return t is not null && t.IsView ? ViewValue(node) : t;
+        return t is not null && t.IsView ? ViewValue(node, batch) : t;
     }
 
-    /// <summary>A view's value: its range of its root's current buffer, under its own shape.</summary>
-    private Tensor ViewValue(int node)
+    /// <summary>
+    /// A view's value: its range of its root's current buffer, under its own shape; a transposed view is its base's value
+    /// read through strides (the base being a planned tensor, itself perhaps a range view, or a resident parameter).
+    /// </summary>
+    private Tensor ViewValue(int node, TrainingBatch batch)
     {
+        if (_strides[node] is { } strides)
+        {
+            int b = _training.ViewOf(node)!.Value.Base;
+            var baseValue = _graph[b].IsPlanned ? ViewOrBuffer(b, batch, node) : Value(b, batch, required: true)!;
+            return baseValue.Strided(_shapes[node], strides);
+        }
         long offset = 0;
         int root = node;
         while (_training.ViewOf(root) is { } w) { offset += w.Offset; root = w.Base; }
         var owner = _buffers[_training.ForwardTaskOf(root)] ?? throw new InvalidOperationException($"view '{_graph[node].Name}' is read while its base '{_graph[root].Name}' is not live");
         return owner.View(_shapes[node], checked((int)offset), Tensor.SizeOf(_shapes[node]));
+    }
+
+    /// <summary>A planned tensor's current value: a range view of its root, or its own buffer.</summary>
+    private Tensor ViewOrBuffer(int node, TrainingBatch batch, int reader)
+    {
+        if (_training.ViewOf(node) is not null) return ViewValue(node, batch);
+        return _buffers[_training.ForwardTaskOf(node)] ?? throw new InvalidOperationException($"view '{_graph[reader].Name}' is read while its base '{_graph[node].Name}' is not live");
     }
 
     /// <summary>The live gradient of a node: its own buffer, or the buffer of the view gradient it aliases, under its shape.</summary>

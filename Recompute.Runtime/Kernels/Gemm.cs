@@ -31,6 +31,24 @@ internal static class Gemm
         PackedGemm.Multiply(PackedGemm.BestKernel, a, b, c, m, n, k, transA, transB, alpha, beta,
             maxDegreeOfParallelism);
     }
+
+    /// <summary>
+    /// C = alpha·A·B + beta·C over strided matrices: A(i, p) = a[i·ars + p·acs] (m×k), B(p, j) = b[p·brs + j·bcs] (k×n)
+    /// and C(i, j) = c[i·crs + j·ccs] (m×n), one of C's strides being 1. A C with unit row stride (a gradient kept in a
+    /// transposed operand's layout) is computed as Cᵀ = Bᵀ·Aᵀ. As fast as the contiguous call when one stride of each
+    /// operand is 1; the bits of C do not depend on the strides.
+    /// </summary>
+    public static void MultiplyStrided(ReadOnlySpan<float> a, int ars, int acs, ReadOnlySpan<float> b, int brs, int bcs,
+        Span<float> c, int crs, int ccs, int m, int n, int k, float alpha = 1f, float beta = 0f, int maxDegreeOfParallelism = 0)
+    {
+        int degree = maxDegreeOfParallelism > 0 ? maxDegreeOfParallelism : KernelOptions.MaxDegreeOfParallelism;
+        if (ccs == 1 || n <= 1)
+            PackedGemm.MultiplyStrided(PackedGemm.BestKernel, a, ars, acs, b, brs, bcs, c, n <= 1 ? Math.Max(crs, 1) : crs, m, n, k, alpha, beta, degree);
+        else if (crs == 1 || m <= 1)
+            PackedGemm.MultiplyStrided(PackedGemm.BestKernel, b, bcs, brs, a, acs, ars, c, ccs, n, m, k, alpha, beta, degree);
+        else
+            throw new ArgumentException($"C's strides ({crs}, {ccs}) have no unit stride.");
+    }
 }
 
 /// <summary>

@@ -25,6 +25,10 @@ internal readonly record struct GemmBlocking(int MR, int NR, int MC, int KC, int
 /// parallel, each packing its A block into MR-tall slivers and sweeping the register-tile kernel over it. When m fits
 /// one row block (typical of convolutions), a non-transposed B is read in place instead of packed, since no other
 /// work item would reuse the packed copy. Packing of row-major A and transposed B uses AVX 8×8 transposes.
+/// Operands are strided (<see cref="MultiplyStrided"/>): A(i, p) = a[i·ars + p·acs], B(p, j) = b[p·brs + j·bcs] and
+/// C(i, j) = c[i·ldc + j], so a transposed operand, a matrix of a batch read with other batch axes interleaved
+/// ([B, T, H, D] read as [B, H, T, D]) or a weight read as Bᵀ is packed from where it lies, with no copy first. The
+/// packed panels are the same whatever the strides, so the bits of C are too.
 /// Scratch (packed A per thread, packed B per calling thread) lives in pinned thread-static arrays: about 0.25 MB and
 /// 6 MB at most with the AVX-512 blocking, allocated once per thread and reused by every call.
 /// </summary>
@@ -71,11 +75,40 @@ internal static unsafe class PackedGemm
             throw new ArgumentException($"B has {b.Length} elements, needs {(long)k * n} for {k}x{n}.", nameof(b));
         if (c.Length < (long)m * n)
             throw new ArgumentException($"C has {c.Length} elements, needs {(long)m * n} for {m}x{n}.", nameof(c));
+        Run(kind, blk, a, transA ? 1 : k, transA ? m : 1, b, transB ? 1 : n, transB ? k : 1, c, n, m, n, k, alpha, beta,
+            maxDegreeOfParallelism);
+    }
+
+    /// <summary>
+    /// C = alpha·A·B + beta·C over strided operands: A(i, p) = a[i·ars + p·acs] (m×k), B(p, j) = b[p·brs + j·bcs]
+    /// (k×n), C(i, j) = c[i·ldc + j] (m×n). Any strides pack; when one of an operand's two strides is 1 the packing
+    /// moves whole rows or 8×8 blocks, otherwise element by element.
+    /// </summary>
+    internal static void MultiplyStrided(GemmKernelKind kind, ReadOnlySpan<float> a, int ars, int acs, ReadOnlySpan<float> b,
+        int brs, int bcs, Span<float> c, int ldc, int m, int n, int k, float alpha, float beta, int maxDegreeOfParallelism)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (ars < 0 || acs < 0 || brs < 0 || bcs < 0 || ldc < n)
+            throw new ArgumentException($"Strides A ({ars}, {acs}), B ({brs}, {bcs}) and ldc {ldc} must be non-negative, ldc at least n = {n}.");
+        if (m > 0 && k > 0 && a.Length < (m - 1L) * ars + (k - 1L) * acs + 1)
+            throw new ArgumentException($"A has {a.Length} elements, its {m}x{k} strides ({ars}, {acs}) reach {(m - 1L) * ars + (k - 1L) * acs + 1}.", nameof(a));
+        if (k > 0 && n > 0 && b.Length < (k - 1L) * brs + (n - 1L) * bcs + 1)
+            throw new ArgumentException($"B has {b.Length} elements, its {k}x{n} strides ({brs}, {bcs}) reach {(k - 1L) * brs + (n - 1L) * bcs + 1}.", nameof(b));
+        if (m > 0 && n > 0 && c.Length < (m - 1L) * ldc + n)
+            throw new ArgumentException($"C has {c.Length} elements, needs {(m - 1L) * ldc + n} for {m}x{n} with row stride {ldc}.", nameof(c));
+        Run(kind, BlockingFor(kind), a, ars, acs, b, brs, bcs, c, ldc, m, n, k, alpha, beta, maxDegreeOfParallelism);
+    }
+
+    private static void Run(GemmKernelKind kind, GemmBlocking blk, ReadOnlySpan<float> a, int ars, int acs, ReadOnlySpan<float> b,
+        int brs, int bcs, Span<float> c, int ldc, int m, int n, int k, float alpha, float beta, int maxDegreeOfParallelism)
+    {
         if (m == 0 || n == 0)
             return;
         if (k == 0 || alpha == 0f)
         {
-            ScaleC(c[..(m * n)], beta);
+            for (int i = 0; i < m; i++) ScaleC(c.Slice(i * ldc, n), beta);
             return;
         }
 
@@ -83,7 +116,7 @@ internal static unsafe class PackedGemm
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            var job = new Job(kind, blk, pa, pb, pc, m, n, k, transA, transB, alpha, beta,
+            var job = new Job(kind, blk, pa, ars, acs, pb, brs, bcs, pc, ldc, m, n, k, alpha, beta,
                 (long)m * n * k < ParallelThreshold ? 1 : maxDegreeOfParallelism);
             job.Run();
         }
@@ -118,7 +151,8 @@ internal static unsafe class PackedGemm
         private readonly GemmBlocking blk;
         private readonly float* a, b, c;
         private readonly int m, n, k;
-        private readonly bool transA, transB;
+        // Element strides: A(i, p) = a[i·ars + p·acs], B(p, j) = b[p·brs + j·bcs], C(i, j) = c[i·ldc + j].
+        private readonly int ars, acs, brs, bcs, ldc;
         private readonly float alpha, beta;
         private readonly int degree;
 
@@ -126,16 +160,16 @@ internal static unsafe class PackedGemm
         private float* bPanel;
         private int jc, nc, pc, kc, mBlocks, nChunks, nSlivers;
         // With a single row block every B sliver is used by one work item only, so packing it buys no reuse: full
-        // slivers of a non-transposed B are then read in place (row stride n) and only edge slivers are packed.
+        // slivers of a B with unit column stride are then read in place (row stride brs) and only edge slivers are packed.
         private bool bInPlace;
 
-        public Job(GemmKernelKind kind, GemmBlocking blk, float* a, float* b, float* c, int m, int n, int k,
-            bool transA, bool transB, float alpha, float beta, int degree)
+        public Job(GemmKernelKind kind, GemmBlocking blk, float* a, int ars, int acs, float* b, int brs, int bcs, float* c, int ldc,
+            int m, int n, int k, float alpha, float beta, int degree)
         {
             this.kind = kind; this.blk = blk;
             this.a = a; this.b = b; this.c = c;
             this.m = m; this.n = n; this.k = k;
-            this.transA = transA; this.transB = transB;
+            this.ars = ars; this.acs = acs; this.brs = brs; this.bcs = bcs; this.ldc = ldc;
             this.alpha = alpha; this.beta = beta;
             this.degree = Math.Max(1, degree);
         }
@@ -145,7 +179,7 @@ internal static unsafe class PackedGemm
             int panelWidth = Math.Min(blk.NC, RoundUp(n, blk.NR));
             int panelDepth = Math.Min(blk.KC, k);
             mBlocks = (m + blk.MC - 1) / blk.MC;
-            bInPlace = !transB && mBlocks == 1;
+            bInPlace = bcs == 1 && mBlocks == 1;
             if (!bInPlace)
                 bPanel = Scratch(ref packedB, panelWidth * panelDepth);
             var options = degree > 1 ? new ParallelOptions { MaxDegreeOfParallelism = degree } : null;
@@ -197,17 +231,18 @@ internal static unsafe class PackedGemm
             int nr = blk.NR;
             int col0 = jc + s * nr;
             int cols = Math.Min(nr, n - col0);
-            if (!transB)
+            if (bcs == 1)
             {
-                float* src = b + (long)pc * n + col0;
+                // Rows of B are contiguous: NR consecutive elements at row stride brs.
+                float* src = b + (long)pc * brs + col0;
                 if (cols == nr)
                 {
-                    for (int p = 0; p < kc; p++, src += n, dst += nr)
+                    for (int p = 0; p < kc; p++, src += brs, dst += nr)
                         Buffer.MemoryCopy(src, dst, nr * sizeof(float), nr * sizeof(float));
                 }
                 else
                 {
-                    for (int p = 0; p < kc; p++, src += n, dst += nr)
+                    for (int p = 0; p < kc; p++, src += brs, dst += nr)
                     {
                         int j = 0;
                         for (; j < cols; j++) dst[j] = src[j];
@@ -215,31 +250,41 @@ internal static unsafe class PackedGemm
                     }
                 }
             }
-            else
+            else if (brs == 1)
             {
-                // B is stored n×k: column j of op(B) is row j of storage, contiguous over p.
+                // Columns of B are contiguous over p (a transposed B, stored n×k with row stride bcs).
                 if (cols == nr && nr % 8 == 0 && Avx.IsSupported)
                 {
                     int p = 0;
                     for (; p + 8 <= kc; p += 8)
                         for (int j = 0; j < nr; j += 8)
-                            Transpose8x8(b + (long)(col0 + j) * k + pc + p, k, dst + p * nr + j, nr);
+                            Transpose8x8(b + (long)(col0 + j) * bcs + pc + p, bcs, dst + p * nr + j, nr);
                     for (; p < kc; p++)
                         for (int j = 0; j < nr; j++)
-                            dst[p * nr + j] = b[(long)(col0 + j) * k + pc + p];
+                            dst[p * nr + j] = b[(long)(col0 + j) * bcs + pc + p];
                     return;
                 }
                 for (int j = 0; j < nr; j++)
                 {
                     if (j < cols)
                     {
-                        float* src = b + (long)(col0 + j) * k + pc;
+                        float* src = b + (long)(col0 + j) * bcs + pc;
                         for (int p = 0; p < kc; p++) dst[p * nr + j] = src[p];
                     }
                     else
                     {
                         for (int p = 0; p < kc; p++) dst[p * nr + j] = 0f;
                     }
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++, dst += nr)
+                {
+                    float* src = b + (long)(pc + p) * brs + (long)col0 * bcs;
+                    int j = 0;
+                    for (; j < cols; j++) dst[j] = src[(long)j * bcs];
+                    for (; j < nr; j++) dst[j] = 0f;
                 }
             }
         }
@@ -251,22 +296,23 @@ internal static unsafe class PackedGemm
             for (int r0 = 0; r0 < mc; r0 += mr, dst += (long)mr * kc)
             {
                 int rows = Math.Min(mr, mc - r0);
-                if (!transA && mr == 8 && rows == 8 && Avx.IsSupported)
+                if (acs == 1 && mr == 8 && rows == 8 && Avx.IsSupported)
                 {
-                    float* src = a + (long)(ic + r0) * k + pc;
+                    // Rows of A are contiguous (row stride ars).
+                    float* src = a + (long)(ic + r0) * ars + pc;
                     int p = 0;
                     for (; p + 8 <= kc; p += 8)
-                        Transpose8x8(src + p, k, dst + p * 8);
+                        Transpose8x8(src + p, ars, dst + p * 8);
                     for (; p < kc; p++)
-                        for (int r = 0; r < 8; r++) dst[p * 8 + r] = src[(long)r * k + p];
+                        for (int r = 0; r < 8; r++) dst[p * 8 + r] = src[(long)r * ars + p];
                 }
-                else if (!transA)
+                else if (acs == 1)
                 {
                     for (int r = 0; r < mr; r++)
                     {
                         if (r < rows)
                         {
-                            float* src = a + (long)(ic + r0 + r) * k + pc;
+                            float* src = a + (long)(ic + r0 + r) * ars + pc;
                             for (int p = 0; p < kc; p++) dst[p * mr + r] = src[p];
                         }
                         else
@@ -275,21 +321,32 @@ internal static unsafe class PackedGemm
                         }
                     }
                 }
-                else
+                else if (ars == 1)
                 {
-                    // A is stored k×m: for each p the MR rows are contiguous.
-                    float* src = a + (long)pc * m + ic + r0;
+                    // A is stored k×m (column stride acs): for each p the MR rows are contiguous.
+                    float* src = a + (long)pc * acs + ic + r0;
                     if (mr == 8 && rows == 8 && Avx.IsSupported)
                     {
-                        for (int p = 0; p < kc; p++, src += m)
+                        for (int p = 0; p < kc; p++, src += acs)
                             Avx.Store(dst + p * 8, Avx.LoadVector256(src));
                         continue;
                     }
-                    for (int p = 0; p < kc; p++, src += m)
+                    for (int p = 0; p < kc; p++, src += acs)
                     {
                         float* d = dst + p * mr;
                         int r = 0;
                         for (; r < rows; r++) d[r] = src[r];
+                        for (; r < mr; r++) d[r] = 0f;
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = a + (long)(pc + p) * acs + (long)(ic + r0) * ars;
+                        float* d = dst + p * mr;
+                        int r = 0;
+                        for (; r < rows; r++) d[r] = src[(long)r * ars];
                         for (; r < mr; r++) d[r] = 0f;
                     }
                 }
@@ -355,8 +412,8 @@ internal static unsafe class PackedGemm
                 }
                 else if (cols == nr)
                 {
-                    bSliver = b + (long)pc * n + col0;
-                    ldb = n;
+                    bSliver = b + (long)pc * brs + col0;
+                    ldb = brs;
                 }
                 else
                 {
@@ -367,10 +424,10 @@ internal static unsafe class PackedGemm
                 {
                     float* aSliver = aBlock + (long)r0 * kc;
                     int rows = Math.Min(mr, mc - r0);
-                    float* cTile = c + (long)(ic + r0) * n + col0;
+                    float* cTile = c + (long)(ic + r0) * ldc + col0;
                     if (rows == mr && cols == nr)
                     {
-                        Kernel(aSliver, bSliver, ldb, cTile, n, first);
+                        Kernel(aSliver, bSliver, ldb, cTile, ldc, first);
                     }
                     else
                     {
@@ -380,7 +437,7 @@ internal static unsafe class PackedGemm
                         for (int r = 0; r < rows; r++)
                             for (int j = 0; j < cols; j++)
                             {
-                                float* dst = cTile + (long)r * n + j;
+                                float* dst = cTile + (long)r * ldc + j;
                                 float acc = tile[r * nr + j];
                                 if (!first) *dst = *dst + acc * alpha;
                                 else if (beta == 0f) *dst = acc * alpha;

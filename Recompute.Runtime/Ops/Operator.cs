@@ -15,11 +15,35 @@ internal sealed class OpCall
 
     /// <param name="inputs">Operand values by ONNX operand position; null where absent or not available.</param>
     /// <param name="inputShapes">Operand shapes by ONNX operand position; null where the optional operand is absent.</param>
-    public OpCall(Node node, Tensor?[] inputs, int[]?[] inputShapes, int[] outputShape, Arena arena, ulong randomSeed, Tensor? output = null)
+    /// <param name="inputStrides">Per operand position, the element strides of an operand that is a strided view
+    /// (a transposed view, <see cref="Views"/>), null where the operand is row-major. Its gradient is written at the
+    /// same strides.</param>
+    public OpCall(Node node, Tensor?[] inputs, int[]?[] inputShapes, int[] outputShape, Arena arena, ulong randomSeed, Tensor? output = null,
+        int[]?[]? inputStrides = null)
     {
         _output = output;
         Node = node; _inputs = inputs; _inputShapes = inputShapes; OutputShape = outputShape; Arena = arena; RandomSeed = randomSeed;
+        _inputStrides = inputStrides;
     }
+
+    private readonly int[]?[]? _inputStrides;
+
+    /// <summary>
+    /// The element strides of operand <paramref name="k"/> in its buffer, and of its gradient in the gradient buffer:
+    /// row-major strides of its shape, or a transposed view's strides in its base's layout. Known whether or not the
+    /// operand's value is handed to this call.
+    /// </summary>
+    public int[] InputStrides(int k)
+    {
+        if (_inputStrides is not null && k < _inputStrides.Length && _inputStrides[k] is { } given) return given;
+        var shape = InputShape(k);
+        var strides = new int[shape.Length];
+        for (int d = shape.Length - 1, s = 1; d >= 0; d--) { strides[d] = s; s *= shape[d]; }
+        return strides;
+    }
+
+    /// <summary>True when operand <paramref name="k"/> is a strided view (not row-major).</summary>
+    public bool IsStrided(int k) => _inputStrides is not null && k < _inputStrides.Length && _inputStrides[k] is not null;
 
     private readonly Tensor? _output;
 

@@ -11,6 +11,7 @@ public sealed class Tensor : IDisposable
     private float[]? _data;
     private readonly int _offset;
     private readonly bool _isView;
+    private readonly int[]? _strides;
 
     internal Tensor(Arena arena, float[] data, int[] shape, int length, int elementBytes, MemoryCategory category)
     {
@@ -18,10 +19,42 @@ public sealed class Tensor : IDisposable
         Bytes = (long)length * elementBytes;
     }
 
-    private Tensor(Tensor source, int[] shape, int offset, int length)
+    private Tensor(Tensor source, int[] shape, int offset, int length, int[]? strides = null)
     {
         Arena = source.Arena; _data = source._data; Shape = shape; Length = length; ElementBytes = source.ElementBytes;
-        Category = source.Category; _offset = source._offset + offset; _isView = true;
+        Category = source.Category; _offset = source._offset + offset; _isView = true; _strides = strides;
+    }
+
+    /// <summary>
+    /// A strided view of this tensor's elements in place (a Transpose read as a view): element (i_0, ..) of the view is
+    /// <see cref="Span"/>[Σ i_d·strides[d]]. Its <see cref="Span"/> is this tensor's, in this tensor's order, so only
+    /// kernels that read <see cref="Strides"/> may read it; it owns no bytes, as <see cref="View"/>.
+    /// </summary>
+    internal Tensor Strided(int[] shape, int[] strides)
+    {
+        if (shape.Length != strides.Length || Tensor.SizeOf(shape) != Length) throw new ArgumentException("a strided view covers all of its base's elements", nameof(shape));
+        return new Tensor(this, (int[])shape.Clone(), 0, Length, (int[])strides.Clone());
+    }
+
+    /// <summary>Element strides of a strided view (<see cref="Strided"/>); null for a row-major tensor.</summary>
+    internal int[]? Strides => _strides;
+
+    /// <summary>The elements in row-major order of <see cref="Shape"/>: this tensor's own for a row-major tensor, a copy
+    /// for a strided view.</summary>
+    internal float[] ToRowMajorArray()
+    {
+        var span = Span;
+        if (_strides is null) return span.ToArray();
+        var result = new float[Length];
+        var index = new int[Rank];
+        for (int i = 0; i < result.Length; i++)
+        {
+            long at = 0;
+            for (int d = 0; d < Rank; d++) at += (long)index[d] * _strides[d];
+            result[i] = span[(int)at];
+            for (int d = Rank - 1; d >= 0 && ++index[d] == Shape[d]; d--) index[d] = 0;
+        }
+        return result;
     }
 
     /// <summary>

@@ -9,7 +9,7 @@ using static Recompute.Tests.Import.OnnxModelBuilder;
 
 namespace Recompute.Tests.Graph;
 
-/// <summary>Slice as a view where it selects consecutive elements, and the --dtype what-if.</summary>
+/// <summary>Slice as a view where it selects consecutive elements, transposes read by products as strided views, and the --dtype what-if.</summary>
 public sealed class ViewsAndDTypesTests : IDisposable
 {
     private readonly TempFolder _tmp = new();
@@ -47,6 +47,56 @@ public sealed class ViewsAndDTypesTests : IDisposable
         Assert.Null(SliceView(axis: 1, start: 0, end: 6, step: 2, out _));
     }
 
+    /// <summary>
+    /// In the shipped GPT-2 (2 layers, 128 tokens) the nine weight transposes and the six head transposes are views
+    /// and the two context transposes, read by a Reshape, stay copies. The planned bytes with views aliased drop by
+    /// exactly the views' bytes from 93,067,268 B (every Transpose a copy); the store-all peak drops from 81,006,592 B by
+    /// the blocks' eight weight transposes, which the backward kept until their products' gradients.
+    /// </summary>
+    [Fact]
+    public void Gpt2Transposes_AreViews_AndThePlannedBytesDropByTheirBytes()
+    {
+        var g = GraphLoader.Load(OnnxTestFiles.Graph("gpt2-2l-t128.onnx"));
+        var problem = new PlanningProblem(g);
+        var tg = problem.Training;
+        var transposes = g.Nodes.Where(n => n.Op == "Transpose").ToList();
+        var views = transposes.Where(n => tg.ViewOf(n.Id) is { IsTransposed: true }).ToList();
+        Assert.Equal(17, transposes.Count);
+        Assert.Equal(15, views.Count);
+        Assert.Equal(9, views.Count(n => g[n.Inputs[0]].Kind == NodeKind.Parameter));
+        Assert.All(transposes.Except(views), n => Assert.EndsWith("context_t", n.Name));
+        long viewBytes = views.Sum(n => n.Bytes);
+        Assert.Equal(58_195_968 + 6 * 128 * 768 * 4, viewBytes);
+        long physical = tg.Tasks.Where(t => t.Kind == TaskKind.Forward).Sum(t => t.Bytes);
+        Assert.Equal(93_067_268 - viewBytes, physical);
+        long blockWeights = views.Where(n => n.Name.StartsWith("blocks.", StringComparison.Ordinal) && g[n.Inputs[0]].Kind == NodeKind.Parameter).Sum(n => n.Bytes);
+        Assert.Equal(81_006_592 - blockWeights, RecomputePlanner.StoreAllPeak(problem));
+    }
+
+    /// <summary>
+    /// PyTorch's GPT-2 124M export (batch 8, 1,024 tokens) has the same patterns, twelve times: the 49 weight transposes
+    /// (the LM head's included) and the 36 head transposes are views, the 12 context transposes copies. The planned bytes
+    /// drop by the views' 1,400,097,792 B and the store-all peak by the weights' 494,128,128 B (471 MiB, what issue 27
+    /// measured PyTorch not keeping), from 31,816,305,668 B and 13,503,482,884 B when every Transpose was a copy.
+    /// </summary>
+    [Fact]
+    public void Gpt2_124M_TransposesAreViews_AndThePeakDropsByTheWeightTransposes()
+    {
+        var g = GraphLoader.Load(OnnxTestFiles.Graph("gpt2-124m-b8-t1024.onnx"));
+        var problem = new PlanningProblem(g);
+        var tg = problem.Training;
+        var transposes = g.Nodes.Where(n => n.Op == "Transpose").ToList();
+        var views = transposes.Where(n => tg.ViewOf(n.Id) is { IsTransposed: true }).ToList();
+        var weights = views.Where(n => g[n.Inputs[0]].Kind == NodeKind.Parameter).ToList();
+        Assert.Equal((85, 49), (views.Count, weights.Count));
+        Assert.Equal(12, transposes.Count - views.Count);
+        Assert.All(transposes.Except(views), n => Assert.Equal("Reshape", g[g.Successors(n.Id)[0]].Op));
+        long viewBytes = views.Sum(n => n.Bytes), weightBytes = weights.Sum(n => n.Bytes);
+        Assert.Equal((1_400_097_792L, 494_128_128L), (viewBytes, weightBytes));
+        Assert.Equal(31_816_305_668 - viewBytes, tg.Tasks.Where(t => t.Kind == TaskKind.Forward).Sum(t => t.Bytes));
+        Assert.Equal(13_503_482_884 - weightBytes, RecomputePlanner.StoreAllPeak(problem));
+    }
+
     [Fact]
     public void Retype_ChangesOnlyFloatingActivations()
     {
@@ -79,7 +129,7 @@ public sealed class ViewsAndDTypesTests : IDisposable
         Assert.DoesNotContain("\"dtype\"", plain);
         long Peak(string text) => long.Parse(System.Text.RegularExpressions.Regex.Match(text, "\"storeAllPeakBytes\": (\\d+)").Groups[1].Value);
         Assert.True(Peak(json) < Peak(plain) * 0.51, $"{Peak(json)} vs {Peak(plain)}");
-        (code, var table, _) = InProcessCli.Run("plan", file, "--budget", "60%", "--dtype", "bf16", "--solver", "chen");
+        (code, var table, _) = InProcessCli.Run("plan", file, "--budget", "70%", "--dtype", "bf16", "--solver", "chen");
         Assert.Equal(0, code);
         Assert.Contains("floating activations as bf16", table);
         // The runtime computes in fp32: train and eval do not take --dtype (a usage error, exit 2).

@@ -8,7 +8,7 @@ using Recompute.Runtime.Models;
 namespace Recompute.Tests.Runtime.Execution;
 
 /// <summary>
-/// The sample graphs of issue 4 executed by dp-approx plans at 30%, 50% and 100% of their store-all peak: the arena
+/// The sample graphs of issue 4 executed by plans (dp-approx unless a row names another solver) at fractions of their store-all peak: the arena
 /// measures exactly the simulated peak (and the whole timeline), and the parameter gradients equal store-all's
 /// within 1e-5 of the gradient norm (in practice bitwise: the runtime sums in the same order under every schedule).
 /// </summary>
@@ -38,8 +38,10 @@ public class SampleGraphExecutionTests
     };
 
     [Theory]
-    [InlineData("gpt2-2l-t128", 0.3)]
-    [InlineData("gpt2-2l-t128", 0.5)]
+    // With its transposes as views GPT-2's store-all peak is mostly what no canonical strategy can drop: dp-approx's
+    // least is between 60 % and 70 %. Greedy at 50 % runs some gradient tasks twice (their parameter gradients count once).
+    [InlineData("gpt2-2l-t128", 0.5, "greedy")]
+    [InlineData("gpt2-2l-t128", 0.7)]
     [InlineData("gpt2-2l-t128", 1.0)]
     [InlineData("mlp50", 0.3)]
     [InlineData("mlp50", 0.5)]
@@ -121,8 +123,8 @@ public class SampleGraphExecutionTests
     /// The shipped <c>gpt2-2l-t128.onnx</c> is what <see cref="SampleOnnx"/> writes for the GPT-2 definition; imported as
     /// any ONNX file, it has the exporter's views (Reshape of the heads), the causal mask through Where and the fused
     /// LayerNorm and GELU, and a plan
-    /// at 50 % of its store-all peak trains with the measured peak equal to the predicted one and the gradients of
-    /// store-all.
+    /// at 50 % of its store-all peak (greedy: no canonical strategy fits there) trains with the measured peak equal to
+    /// the predicted one and the gradients of store-all.
     /// </summary>
     [Fact]
     public void ShippedGpt2Onnx_IsItsDefinition_AndTrainsByAPlanAsByStoreAll()
@@ -138,7 +140,7 @@ public class SampleGraphExecutionTests
         var tg = problem.Training;
         Assert.Contains(g.Nodes, n => n.Op == "Reshape" && tg.ViewOf(n.Id) is not null);
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = storeAll / 2 });
+        var plan = RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = storeAll / 2 });
         Assert.True(plan.Feasible);
         var (full, fullGrads) = ScheduleExecutorTests.RunOnce(RecomputePlanner.StoreAll(problem).Schedule);
         var (run, grads) = ScheduleExecutorTests.RunOnce(plan.Schedule!);

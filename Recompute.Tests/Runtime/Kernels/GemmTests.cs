@@ -131,6 +131,80 @@ public class GemmTests
         Assert.Throws<ArgumentException>(() => BatchedGemm.Multiply(a, b, new float[10], batch, m, n, k, m * k, 0, m * n));
     }
 
+    /// <summary>An r×c matrix in a strided buffer: element (i, j) at i·rs + j·cs, every other element a sentinel.</summary>
+    private static float[] Place(float[] dense, int rows, int cols, int rs, int cs, float sentinel)
+    {
+        var data = new float[rows == 0 || cols == 0 ? 1 : (rows - 1) * rs + (cols - 1) * cs + 1];
+        Array.Fill(data, sentinel);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) data[i * rs + j * cs] = dense[i * cols + j];
+        return data;
+    }
+
+    /// <summary>Row-major with padded rows, column-major with padded columns (a transposed operand), and neither stride 1.</summary>
+    private static (int Rs, int Cs)[] Layouts(int rows, int cols) => [(cols + 3, 1), (1, rows + 2), (2 * cols + 1, 2)];
+
+    /// <summary>
+    /// Operands read through a row and a column stride each (a transposed view, a matrix of a batch whose other axes
+    /// interleave, a weight read as Bᵀ) and C at a row stride of its own give the bits of the contiguous call, for every
+    /// kernel: the packed panels hold the same values whatever the strides. C's padding is not written.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void StridedOperandsGiveTheBitsOfTheContiguousCall(int m, int n, int k)
+    {
+        float[] a = Random(m * k, 4), b = Random(k * n, 5), c0 = Random(m * n, 6);
+        int ldc = n + 4;
+        foreach (var kind in AvailableKernels())
+            foreach (var (alpha, beta) in new[] { (1f, 0f), (-0.5f, 0.75f) })
+            {
+                var expected = (float[])c0.Clone();
+                PackedGemm.Multiply(kind, a, b, expected, m, n, k, false, false, alpha, beta, 2);
+                foreach (var (ars, acs) in Layouts(m, k))
+                    foreach (var (brs, bcs) in Layouts(k, n))
+                    {
+                        var c = Place(c0, m, n, ldc, 1, 12345f);
+                        PackedGemm.MultiplyStrided(kind, Place(a, m, k, ars, acs, float.NaN), ars, acs, Place(b, k, n, brs, bcs, float.NaN), brs, bcs,
+                            c, ldc, m, n, k, alpha, beta, 2);
+                        for (int i = 0; i < m; i++)
+                            for (int j = 0; j < ldc && i * ldc + j < c.Length; j++)
+                            {
+                                float want = j < n ? expected[i * n + j] : 12345f;
+                                if (BitConverter.SingleToInt32Bits(c[i * ldc + j]) != BitConverter.SingleToInt32Bits(want))
+                                    Assert.Fail($"{kind} m={m} n={n} k={k} A ({ars},{acs}) B ({brs},{bcs}) at ({i},{j}): {c[i * ldc + j]} vs {want}");
+                            }
+                    }
+            }
+    }
+
+    /// <summary>
+    /// A C of unit row stride (the gradient of a transposed operand, kept in its base's layout) is computed as
+    /// Cᵀ = Bᵀ·Aᵀ: the same values as the row-major product, element for element.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void ColumnMajorCHoldsTheProduct(int m, int n, int k)
+    {
+        float[] a = Random(m * k, 7), b = Random(k * n, 8), c0 = Random(m * n, 9);
+        var expected = (float[])c0.Clone();
+        Gemm.Multiply(a, b, expected, m, n, k, alpha: 2f, beta: 0.5f);
+        int ld = m + 1;
+        var c = Place(c0, m, n, 1, ld, 0f);
+        Gemm.MultiplyStrided(a, k, 1, b, n, 1, c, 1, ld, m, n, k, alpha: 2f, beta: 0.5f);
+        float tolerance = 1e-5f * MathF.Sqrt(k) * 8;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                Assert.True(MathF.Abs(c[i + j * ld] - expected[i * n + j]) <= tolerance, $"m={m} n={n} k={k} at ({i},{j}): {c[i + j * ld]} vs {expected[i * n + j]}");
+    }
+
+    [Fact]
+    public void StridesReachingPastAnOperandAreRejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() =>
+            PackedGemm.MultiplyStrided(PackedGemm.BestKernel, new float[10], 1, 4, new float[12], 4, 1, new float[16], 4, 4, 4, 3, 1f, 0f, 1));
+        Assert.Contains("reach 12", ex.Message);
+    }
+
     [Fact]
     public void TooShortOperandIsRejected()
     {
