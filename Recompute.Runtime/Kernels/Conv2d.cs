@@ -180,7 +180,7 @@ internal static class Conv2d
                 Im2Col(s, image, col);
                 return;
             }
-            Parallel.For(0, degree, new ParallelOptions { MaxDegreeOfParallelism = degree }, part =>
+            WorkerPool.For(degree, degree, part =>
                 Im2Col(shape, new ReadOnlySpan<float>((float*)x, imageLength), new Span<float>((float*)c, colLength), -1,
                     shape.GroupInChannels * part / degree, shape.GroupInChannels * (part + 1) / degree));
         }
@@ -262,10 +262,18 @@ internal static class Conv2d
             }
             return;
         }
-        Parallel.For(0, s.Batch, new ParallelOptions { MaxDegreeOfParallelism = degree },
-            () => colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength),
-            (n, _, col) => { body(n, col, 1); return col; },
-            col => { if (col is not null) ArrayPool<float>.Shared.Return(col); });
+        WorkerPool.For(s.Batch, degree, n =>
+        {
+            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            try
+            {
+                body(n, col, 1);
+            }
+            finally
+            {
+                if (col is not null) ArrayPool<float>.Shared.Return(col);
+            }
+        });
     }
 
     private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
@@ -499,7 +507,7 @@ internal static class Conv2d
             return;
         }
         int chunks = Math.Min(count, degree * 4);
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = degree }, chunk =>
+        WorkerPool.For(chunks, degree, chunk =>
         {
             for (int i = count * chunk / chunks; i < count * (chunk + 1) / chunks; i++) body(i);
         });

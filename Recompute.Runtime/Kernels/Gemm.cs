@@ -88,7 +88,7 @@ internal static class BatchedGemm
         fixed (float* pc = c)
         {
             nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
-            Parallel.For(0, batch, new ParallelOptions { MaxDegreeOfParallelism = degree }, i =>
+            WorkerPool.For(batch, degree, i =>
                 Gemm.Multiply(new ReadOnlySpan<float>((float*)ia + i * strideA, (int)sizeA),
                     new ReadOnlySpan<float>((float*)ib + i * strideB, (int)sizeB),
                     new Span<float>((float*)ic + i * strideC, (int)sizeC), m, n, k, transA, transB, alpha, beta, 1));

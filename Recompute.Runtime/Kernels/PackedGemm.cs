@@ -182,26 +182,26 @@ internal static unsafe class PackedGemm
             bInPlace = bcs == 1 && mBlocks == 1;
             if (!bInPlace)
                 bPanel = Scratch(ref packedB, panelWidth * panelDepth);
-            var options = degree > 1 ? new ParallelOptions { MaxDegreeOfParallelism = degree } : null;
+            bool parallel = degree > 1;
 
             for (jc = 0; jc < n; jc += blk.NC)
             {
                 nc = Math.Min(blk.NC, n - jc);
                 nSlivers = (nc + blk.NR - 1) / blk.NR;
                 // Split columns only as far as needed to give every thread work; the split never changes results.
-                nChunks = options is null ? 1 : Math.Clamp((2 * degree + mBlocks - 1) / mBlocks, 1, nSlivers);
+                nChunks = !parallel ? 1 : Math.Clamp((2 * degree + mBlocks - 1) / mBlocks, 1, nSlivers);
                 for (pc = 0; pc < k; pc += blk.KC)
                 {
                     kc = Math.Min(blk.KC, k - pc);
                     int tasks = mBlocks * nChunks;
                     if (bInPlace)
                     {
-                        if (options is null || tasks == 1)
+                        if (!parallel || tasks == 1)
                             for (int t = 0; t < tasks; t++) RunTask(t);
                         else
-                            Parallel.For(0, tasks, options, RunTask);
+                            WorkerPool.For(tasks, degree, RunTask);
                     }
-                    else if (options is null || tasks == 1)
+                    else if (!parallel || tasks == 1)
                     {
                         PackB(0, nSlivers);
                         for (int t = 0; t < tasks; t++)
@@ -210,9 +210,9 @@ internal static unsafe class PackedGemm
                     else
                     {
                         int packChunks = Math.Min(nSlivers, degree);
-                        Parallel.For(0, packChunks, options, i =>
+                        WorkerPool.For(packChunks, degree, i =>
                             PackB(nSlivers * i / packChunks, nSlivers * (i + 1) / packChunks));
-                        Parallel.For(0, tasks, options, RunTask);
+                        WorkerPool.For(tasks, degree, RunTask);
                     }
                 }
             }

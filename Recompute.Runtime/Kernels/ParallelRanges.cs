@@ -20,7 +20,7 @@ internal static class ParallelRanges
             body(0, count);
             return;
         }
-        Parallel.For(0, degree, new ParallelOptions { MaxDegreeOfParallelism = degree }, chunk =>
+        WorkerPool.For(degree, degree, chunk =>
             body((int)((long)count * chunk / degree), (int)((long)count * (chunk + 1) / degree)));
     }
 }

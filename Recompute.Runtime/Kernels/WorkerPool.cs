@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+
+namespace Recompute.Runtime.Kernels;
+
+/// <summary>
+/// Fork-join over threads that live as long as the process, for the kernels. A training step runs thousands of short
+/// kernels one after another; <c>Parallel.For</c> allocates its replication machinery on every call and wakes pool
+/// threads that have gone to sleep, which costs more than many of the kernels themselves. Here the helpers spin for a
+/// few tens of microseconds after a job, so the next kernel finds them awake, and a job allocates nothing of its own.
+/// </summary>
+/// <remarks>
+/// One job runs at a time. A call made while another job runs (from a second session on another thread) or from inside
+/// a job runs serially on its own thread: results never depend on which thread runs an index, so that changes only speed.
+/// Indices are claimed one at a time from a shared counter, so uneven work balances itself.
+/// </remarks>
+internal static class WorkerPool
+{
+    private static readonly object Gate = new();
+    private static readonly long SpinTicks = Stopwatch.Frequency / 20_000; // 50 µs
+    private static Thread[] _threads = [];
+    private static int _busy, _generation, _next, _count, _helpers, _pending;
+    private static Action<int>? _body;
+    private static Exception? _error;
+
+    [ThreadStatic] private static bool t_inJob;
+
+    /// <summary>Runs <paramref name="body"/>(i) for every i in [0, <paramref name="count"/>) on up to <paramref name="degree"/> threads.</summary>
+    public static void For(int count, int degree, Action<int> body)
+    {
+        degree = Math.Min(degree, count);
+        if (degree <= 1 || t_inJob || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        try
+        {
+            EnsureThreads(degree - 1);
+            _body = body;
+            _count = count;
+            _next = 0;
+            _error = null;
+            _helpers = degree - 1;
+            Volatile.Write(ref _pending, degree - 1);
+            lock (Gate)
+            {
+                _generation++;
+                Monitor.PulseAll(Gate);
+            }
+            Work();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce();
+            if (_error is { } error) ExceptionDispatchInfo.Throw(error);
+        }
+        finally
+        {
+            _body = null;
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    private static void Work()
+    {
+        var body = _body!;
+        int count = _count;
+        t_inJob = true;
+        try
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref _next) - 1) < count) body(i);
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _error, e, null);
+            Volatile.Write(ref _next, count);
+        }
+        finally
+        {
+            t_inJob = false;
+        }
+    }
+
+    private static void EnsureThreads(int helpers)
+    {
+        if (_threads.Length >= helpers) return;
+        lock (Gate)
+        {
+            var threads = _threads;
+            if (threads.Length >= helpers) return;
+            var grown = new Thread[helpers];
+            threads.CopyTo(grown, 0);
+            for (int index = threads.Length; index < helpers; index++)
+            {
+                int me = index, seen = _generation;
+                grown[index] = new Thread(() => Helper(me, seen)) { IsBackground = true, Name = $"recompute-kernel-{index + 1}" };
+                grown[index].Start();
+            }
+            _threads = grown;
+        }
+    }
+
+    private static void Helper(int index, int seen)
+    {
+        while (true)
+        {
+            seen = AwaitJob(seen);
+            if (index >= _helpers) continue;
+            Work();
+            Interlocked.Decrement(ref _pending);
+        }
+    }
+
+    /// <summary>Waits for a generation after <paramref name="seen"/>: spinning briefly, then asleep on the gate.</summary>
+    private static int AwaitJob(int seen)
+    {
+        long until = Stopwatch.GetTimestamp() + SpinTicks;
+        int generation;
+        while ((generation = Volatile.Read(ref _generation)) == seen)
+        {
+            if (Stopwatch.GetTimestamp() > until)
+            {
+                lock (Gate)
+                {
+                    while ((generation = _generation) == seen) Monitor.Wait(Gate);
+                }
+                break;
+            }
+            Thread.SpinWait(20);
+        }
+        return generation;
+    }
+}
