@@ -49,8 +49,9 @@ internal static class WorkerPool
                 Monitor.PulseAll(Gate);
             }
             Work();
+            // Never Thread.Sleep(1) here (SpinWait's default after a few rounds): a kernel takes tens of microseconds.
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce();
+            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
             if (_error is { } error) ExceptionDispatchInfo.Throw(error);
         }
         finally
