@@ -71,6 +71,19 @@ public static class AutoPortfolio
         long storeAllPeak = storeAll.Simulation.PeakBytes;
         var entries = new List<Entry>();
         var notes = new List<string>();
+        // The command's wall-clock stop (SolverOptions.Stop): a member it cuts adds nothing, and the note names it.
+        var stop = options.Stop;
+        bool Stopped() => stop.IsCancellationRequested && !cancellation.IsCancellationRequested;
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, stop);
+        var ct = either.Token;
+        var cut = new List<string>();
+        void Member(string solver, Func<CancellationToken, PlanResult> run)
+        {
+            if (Stopped()) { cut.Add(solver); return; }
+            try { entries.Add(new Entry(solver, run(ct))); }
+            catch (OperationCanceledException) when (Stopped()) { cut.Add(solver); }
+            LargeGraphMemory.Collect(problem.Training);
+        }
 
         // Store-all keeps every tensor (so honours --keep) but no --recompute pin.
         if (options.ForceRecompute.IsEmpty)
@@ -87,18 +100,23 @@ public static class AutoPortfolio
 
         if (problem.CanonicalApplies)
         {
-            entries.Add(new Entry(SolverName.Chen, RecomputePlanner.Plan(problem, SolverName.Chen, options, cancellation)));
-            entries.Add(new Entry(SolverName.PerBlock, RecomputePlanner.Plan(problem, SolverName.PerBlock, options, cancellation)));
-            entries.Add(new Entry(SolverName.DpApprox, RecomputePlanner.Plan(problem, SolverName.DpApprox, options, cancellation)));
+            Member(SolverName.Chen, c => RecomputePlanner.Plan(problem, SolverName.Chen, options, c));
+            Member(SolverName.PerBlock, c => RecomputePlanner.Plan(problem, SolverName.PerBlock, options, c));
+            Member(SolverName.DpApprox, c => RecomputePlanner.Plan(problem, SolverName.DpApprox, options, c));
             long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
             {
                 // Its share of the limit is work (DpWork), so where it stops does not depend on the machine's load;
                 // the wall clock stops it only at WallClockSafety times that share.
                 var share = options.TimeLimit * ExactDpTimeShare;
-                using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
-                try { entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share), FamilyChainsPlanned = true }, exactLimit.Token))); }
+                try
+                {
+                    if (Stopped()) cut.Add(SolverName.Dp);
+                    else entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share), FamilyChainsPlanned = true }, exactLimit.Token)));
+                }
+                catch (OperationCanceledException) when (Stopped()) { cut.Add(SolverName.Dp); }
                 catch (DpWorkLimitException)
                 {
                     notes.Add("the exact DP was stopped at its share of the time limit (a longer --time-limit lets it finish)");
@@ -120,11 +138,12 @@ public static class AutoPortfolio
         // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
         // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
         // at --time-limit 5), and the note then says the plan may differ between runs.
-        using var greedyLimit = new CancellationTokenSource();
+        using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);
         var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
         if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
-        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
-        if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
+        var greedy = Stopped() ? null : GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
+        if (Stopped()) cut.Add(SolverName.Greedy);
+        else if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
         entries.Add(new Entry(SolverName.Greedy, greedy is { } g
             ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
             : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
@@ -135,14 +154,20 @@ public static class AutoPortfolio
         var optimalTime = options.TimeLimit * OptimalTimeShare;
         bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
-        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
+        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested && !Stopped())
         {
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
-            optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
-                .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, cancellation);
-            if (optimal.WallClockCut)
+            try
+            {
+                optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
+                    .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, ct);
+            }
+            catch (OperationCanceledException) when (Stopped()) { }
+            // What a search the clock stopped found depends on the load: set aside.
+            if (Stopped()) { optimal = null; cut.Add(SolverName.Optimal); }
+            else if (optimal!.WallClockCut)
                 notes.Add("the optimal solver's CP-SAT search did not finish its share of the work in time, so what it found was set aside (it would differ between runs); a longer --time-limit gives it the time");
-            if (optimal.Result.Feasible)
+            if (optimal is not null && optimal.Result.Feasible)
             {
                 var r = optimal.Result;
                 var schedule = r.Schedule! with { BudgetBytes = budget };
@@ -178,15 +203,27 @@ public static class AutoPortfolio
             // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
             string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
             var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : [SolverName.Optimal]).Distinct();
-            var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown ? PlanStatus.Unknown : PlanStatus.Infeasible,
-                Reason: $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
+            var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown || cut.Count > 0 ? PlanStatus.Unknown : PlanStatus.Infeasible,
+                Reason: cut.Count > 0
+                    ? $"no member of the portfolio found a plan before the time limit stopped {string.Join(", ", cut)} (raise --time-limit)"
+                    : $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
         }
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
         if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
         {
-            var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, cancellation);
+            GeneralBoundRun? general = null;
+            if (Stopped()) cut.Add("the bound");
+            else
+            {
+                try
+                {
+                    general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
+                        options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, ct);
+                }
+                catch (OperationCanceledException) when (Stopped()) { }
+                if (Stopped()) { general = null; cut.Add("the bound"); }
+            }
             if (general?.WallClockCut == true)
                 notes.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             result = result with
@@ -195,6 +232,8 @@ public static class AutoPortfolio
                 SolveSeconds = clock.Elapsed.TotalSeconds,
             };
         }
+        if (cut.Count > 0)
+            notes.Add($"the time limit's wall clock stopped {string.Join(", ", cut.Distinct())} (a busy machine or a very large graph; this plan may differ between runs, and a longer --time-limit gives them the time)");
         // Every plan carries a bound: without a proven one, that no schedule runs a task less than once (0 recomputed).
         if (result.Solver.LowerBound is null && result.Simulation is { } simulated)
             result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0, BoundSource.OneRunOfEveryTask) };

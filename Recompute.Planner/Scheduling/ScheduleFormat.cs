@@ -144,7 +144,7 @@ public static class ScheduleFormat
     /// </summary>
     public static Schedule Read(string path, TrainingGraph training)
     {
-        using var doc = JsonFields.ParseFile(path, Files.InputKind.Schedule);
+        using var doc = JsonFields.ParseFile(path, Files.InputKind.ScheduleFor(training));
         return Read(doc.RootElement, training, path);
     }
 
