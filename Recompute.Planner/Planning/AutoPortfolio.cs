@@ -193,7 +193,8 @@ public static class AutoPortfolio
                 }
             }
         }
-        else if (options.Objective == Objective.Time && worthOptimal && best is not null)
+        else if (options.Objective == Objective.Time && worthOptimal && Stopped()) cut.Add(SolverName.Optimal);
+        else if (options.Objective == Objective.Time && worthOptimal && best is not null && optimalTime < MinimumOptimalTime)
             notes.Add($"the optimal solver did not run: its share of --time-limit is under {MinimumOptimalTime.TotalSeconds:0} s");
 
         if (best is null)
