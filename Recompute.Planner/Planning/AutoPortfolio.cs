@@ -14,10 +14,12 @@ namespace Recompute.Planner.Planning;
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
 /// </summary>
 /// <remarks>
-/// <see cref="SolverOptions.TimeLimit"/> bounds the exact DP's share and the optimal solver's improvement; the
-/// other members are polynomial and always run to their end (seconds at most on the shipped graphs), so a very small
-/// limit gives the best of store-all, chen, dp-approx and greedy. The command line's default limit for auto is
-/// <see cref="DefaultTimeLimit"/>.
+/// <see cref="SolverOptions.TimeLimit"/> bounds the exact DP's share and the optimal solver's improvement as counted
+/// work; the other members are polynomial and run to their end, so a very small limit gives the best of store-all,
+/// chen, dp-approx and greedy. <see cref="SolverOptions.Stop"/> (set by <c>plan</c> at the end of the limit) is the wall
+/// clock's last word: it stops whichever member runs, and the note names what it cut. On DAGs of
+/// <see cref="LargeGraphMemory.Tasks"/> tasks or more greedy runs right after chen. The command line's default limit
+/// for auto is <see cref="DefaultTimeLimit"/>.
 /// </remarks>
 public static class AutoPortfolio
 {
@@ -98,9 +100,33 @@ public static class AutoPortfolio
             if (ReferenceEquals(schedule.Training, problem.Training))
                 entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false), budget, storeAllPeak)));
 
+        // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
+        // On very large DAGs it runs right after chen: there the DPs take minutes where greedy's passes are linear and
+        // win (the chains of issue 32), so a wall-clock stop should cut the DPs, not greedy.
+        bool greedyEarly = problem.Training.Count >= LargeGraphMemory.Tasks && !options.FeasibilityOnly;
+        bool greedyRan = false;
+        void RunGreedy()
+        {
+            greedyRan = true;
+            var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
+            // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
+            // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
+            // at --time-limit 5), and the note then says the plan may differ between runs.
+            using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
+            if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
+            var greedy = Stopped() ? null : GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
+            if (Stopped()) cut.Add(SolverName.Greedy);
+            else if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
+            entries.Add(new Entry(SolverName.Greedy, greedy is { } g
+                ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
+                : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+        }
+
         if (problem.CanonicalApplies)
         {
             Member(SolverName.Chen, c => RecomputePlanner.Plan(problem, SolverName.Chen, options, c));
+            if (greedyEarly) RunGreedy();
             Member(SolverName.PerBlock, c => RecomputePlanner.Plan(problem, SolverName.PerBlock, options, c));
             Member(SolverName.DpApprox, c => RecomputePlanner.Plan(problem, SolverName.DpApprox, options, c));
             long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
@@ -133,20 +159,7 @@ public static class AutoPortfolio
         // exactly when some member does): here, or after greedy.
         if (options.FeasibilityOnly && Best(entries, options.Objective) is { } fits) return Finish(fits.Plan, fits.Solver, clock, proven: false);
 
-        // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
-        var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
-        // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
-        // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
-        // at --time-limit 5), and the note then says the plan may differ between runs.
-        using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
-        if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
-        var greedy = Stopped() ? null : GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
-        if (Stopped()) cut.Add(SolverName.Greedy);
-        else if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
-        entries.Add(new Entry(SolverName.Greedy, greedy is { } g
-            ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
-            : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+        if (!greedyRan) RunGreedy();
 
         var best = Best(entries, options.Objective);
         if (options.FeasibilityOnly && best is not null) return Finish(best.Plan, best.Solver, clock, proven: false);
