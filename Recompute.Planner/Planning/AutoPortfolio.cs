@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Recompute.Planner.Graph;
 using Recompute.Planner.Scheduling;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Solvers.Optimal;
@@ -238,6 +239,7 @@ public static class AutoPortfolio
                 catch (OperationCanceledException) when (Stopped()) { }
                 if (Stopped()) { general = null; cut.Add("the bound"); }
             }
+            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * BoundTimeShare, general) is { } why && general?.WallClockCut != true) notes.Add(why);
             if (general?.WallClockCut == true)
                 notes.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             result = result with

@@ -307,9 +307,9 @@ public sealed class PlanningProblem
         LossRule.Check(graph);
         Graph = graph;
         AsGiven = asGiven;
-        Planning.LargeGraphMemory.Collect(graph); // what reading it left, before the training DAG doubles the heap
+        LargeGraphMemory.Collect(graph); // what reading it left, before the training DAG doubles the heap
         Training = asGiven ? TrainingGraph.AsGiven(graph) : TrainingGraph.Derive(graph);
-        Planning.LargeGraphMemory.Collect(Training);
+        LargeGraphMemory.Collect(Training);
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
         _storeAll = new Lazy<(Schedule, SimulationResult)>(() =>
         {

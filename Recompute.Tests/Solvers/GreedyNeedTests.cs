@@ -151,6 +151,25 @@ public class GreedyNeedTests
         }
     }
 
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(0)]
+    public void TheSameScheduleByteForByte_Twice_AndWithAnyThreadCount(int exactCostTasks)
+    {
+        GreedyRematerializer.ExactCostTasks = exactCostTasks;
+        var problem = new PlanningProblem(RandomGraphs.Forward(11, 60));
+        long budget = problem.StoreAll.Simulation.PeakBytes / 2;
+        string? first = null;
+        foreach (int threads in new[] { 1, 2, 1, 0 })
+        {
+            var found = GreedySolver.Search(problem.Training, [], new SolverOptions { BudgetBytes = budget, Threads = threads }, "greedy");
+            Assert.NotNull(found);
+            string json = ScheduleFormat.ToJson(found!.Value.Schedule);
+            first ??= json;
+            Assert.Equal(first, json);
+        }
+    }
+
     /// <summary>The scale benchmark's chain: Conv (time 10, its backward reads its input) and Relu (time 1, its backward reads its output) alternating.</summary>
     internal static ComputationGraph Chain(int n)
     {

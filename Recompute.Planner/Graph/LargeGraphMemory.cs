@@ -1,6 +1,5 @@
-using Recompute.Planner.Graph;
 
-namespace Recompute.Planner.Planning;
+namespace Recompute.Planner.Graph;
 
 /// <summary>
 /// Collects the garbage of one pass before the next on very large DAGs. Each greedy pass and each member of auto
