@@ -131,9 +131,8 @@ public static class ScaleTable
             Phase("store-all schedule and simulation (the 100 % of --budget 50%)", () => storeAll = RecomputePlanner.StoreAllPeak(problem));
             long budget = ByteSize.Parse("50%", storeAll);
             // As plan does: auto's wall-clock stop at the limit less what reading took and the answer's reserve.
-            using var stop = new CancellationTokenSource();
             var stopIn = limit - command.Elapsed - TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
-            stop.CancelAfter(stopIn > TimeSpan.Zero ? stopIn : TimeSpan.Zero);
+            using var stop = new CommandStop(stopIn, stopIn);
             var options = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Stop = stop.Token };
             PlanResult plan = null!;
             Phase($"auto plan at 50 % (--time-limit {limit.TotalSeconds:0})", () => plan = RecomputePlanner.Plan(problem, SolverName.Auto, options));

@@ -75,13 +75,16 @@ public sealed class PlanCommand : CliCommand
         if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
         // Auto spends shares of the limit as counted work; the wall clock stops it where the limit ends, less what reading
         // the graph took and what writing the answer will (issue 32: 10-26 s at the default 5 s on large exports).
-        using var stopAt = new CancellationTokenSource();
+        CommandStop? stopAt = null;
         if (!minMemory && described.Can(SolverCapabilities.Portfolio) && limit < TimeSpan.FromDays(1))
         {
+            // The command's thread must also have had that time of the processor: a process starved by others is
+            // not cut (its plan stays the one the same input gives anywhere), one that spends it is.
             var stopIn = Left() - OutputReserve(problem);
-            stopAt.CancelAfter(stopIn > TimeSpan.Zero ? stopIn : TimeSpan.Zero);
+            stopAt = new CommandStop(stopIn, stopIn);
             options = options with { Stop = stopAt.Token };
         }
+        using var stopping = stopAt;
 
         PlanResult plan;
         long? minBudget = null;
