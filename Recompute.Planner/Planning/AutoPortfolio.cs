@@ -164,6 +164,31 @@ public static class AutoPortfolio
 
         var best = Best(entries, options.Objective);
         if (options.FeasibilityOnly && best is not null) return Finish(best.Plan, best.Solver, clock, proven: false);
+        // The bound for every schedule depends on the budget, not on the plan: it is proved before the optimal phase,
+        // so that where the clock is short the optimal phase (whose search is often set aside at the default limit
+        // anyway) is what it cuts, not the bound. Its notes keep their place after the optimal phase's.
+        (GeneralBoundRun? Run, List<string> Notes) ProveBound()
+        {
+            GeneralBoundRun? general = null;
+            var said = new List<string>();
+            if (Stopped()) cut.Add("the bound");
+            else
+            {
+                try
+                {
+                    general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
+                        options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, ct);
+                }
+                catch (OperationCanceledException) when (Stopped()) { }
+                if (Stopped()) { general = null; cut.Add("the bound"); }
+            }
+            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * BoundTimeShare, general) is { } why && general?.WallClockCut != true) said.Add(why);
+            if (general?.WallClockCut == true)
+                said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
+            return (general, said);
+        }
+        (GeneralBoundRun? Run, List<string> Notes)? bound = null;
+        if (best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound();
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
         var optimalTime = options.TimeLimit * OptimalTimeShare;
         bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
@@ -227,24 +252,11 @@ public static class AutoPortfolio
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
         if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
         {
-            GeneralBoundRun? general = null;
-            if (Stopped()) cut.Add("the bound");
-            else
-            {
-                try
-                {
-                    general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                        options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, ct);
-                }
-                catch (OperationCanceledException) when (Stopped()) { }
-                if (Stopped()) { general = null; cut.Add("the bound"); }
-            }
-            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * BoundTimeShare, general) is { } why && general?.WallClockCut != true) notes.Add(why);
-            if (general?.WallClockCut == true)
-                notes.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
+            bound ??= ProveBound();
+            notes.AddRange(bound.Value.Notes);
             result = result with
             {
-                Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, general),
+                Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, bound.Value.Run),
                 SolveSeconds = clock.Elapsed.TotalSeconds,
             };
         }

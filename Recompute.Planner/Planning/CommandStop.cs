@@ -10,7 +10,7 @@ namespace Recompute.Planner.Planning;
 /// of the processor is not cut before its counted work has had that time, so its plan stays the one the same input
 /// gives anywhere. Where the thread's clock cannot be read, the process's processor time stands in.
 /// </summary>
-public sealed class CommandStop : IDisposable
+internal sealed class CommandStop : IDisposable
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
     private readonly CancellationTokenSource _source = new();
