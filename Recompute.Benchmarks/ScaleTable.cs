@@ -114,6 +114,7 @@ public static class ScaleTable
             rows.Add(("graph file (MB)", (new FileInfo(graphFile).Length / 1e6).ToString("0.0", CultureInfo.InvariantCulture)));
             GC.Collect();
             var command = Stopwatch.StartNew();
+            var threadAtStart = CommandStop.ThreadTime();
             double total = 0, totalCpu = 0;
             void Phase(string phase, Action action)
             {
@@ -131,8 +132,8 @@ public static class ScaleTable
             Phase("store-all schedule and simulation (the 100 % of --budget 50%)", () => storeAll = RecomputePlanner.StoreAllPeak(problem));
             long budget = ByteSize.Parse("50%", storeAll);
             // As plan does: auto's wall-clock stop at the limit less what reading took and the answer's reserve.
-            var stopIn = limit - command.Elapsed - TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
-            using var stop = new CommandStop(stopIn, stopIn);
+            var reserve = TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
+            using var stop = new CommandStop(limit - command.Elapsed - reserve, limit - reserve - (CommandStop.ThreadTime() - threadAtStart));
             var options = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Stop = stop.Token };
             PlanResult plan = null!;
             Phase($"auto plan at 50 % (--time-limit {limit.TotalSeconds:0})", () => plan = RecomputePlanner.Plan(problem, SolverName.Auto, options));

@@ -47,6 +47,7 @@ public sealed class PlanCommand : CliCommand
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
+        var threadAtStart = CommandStop.ThreadTime();
         var format = parse.GetValue(_format);
         bool minMemory = parse.GetValue(_minMemory);
         var budgetValue = parse.GetValue(_budget);
@@ -78,10 +79,10 @@ public sealed class PlanCommand : CliCommand
         CommandStop? stopAt = null;
         if (!minMemory && described.Can(SolverCapabilities.Portfolio) && limit < TimeSpan.FromDays(1))
         {
-            // The command's thread must also have had that time of the processor: a process starved by others is
-            // not cut (its plan stays the one the same input gives anywhere), one that spends it is.
-            var stopIn = Left() - OutputReserve(problem);
-            stopAt = new CommandStop(stopIn, stopIn);
+            // The command's thread must also have spent the limit on the processor (reading the graph included): a
+            // process starved by others is not cut, so its plan stays the one the same input gives anywhere.
+            var reserve = OutputReserve(problem);
+            stopAt = new CommandStop(Left() - reserve, limit - reserve - (CommandStop.ThreadTime() - threadAtStart));
             options = options with { Stop = stopAt.Token };
         }
         using var stopping = stopAt;

@@ -43,9 +43,14 @@ internal sealed class CommandStop : IDisposable
     private readonly int? _clock;
 
     /// <summary>Processor time of the thread that made the stop, or of the process.</summary>
-    private TimeSpan Used()
+    private TimeSpan Used() => Read(_clock);
+
+    /// <summary>Processor time of the calling thread so far (of the process where it cannot be read).</summary>
+    public static TimeSpan ThreadTime() => Read(ThreadClock());
+
+    private static TimeSpan Read(int? clock)
     {
-        if (_clock is int id && OperatingSystem.IsLinux() && ClockGetTime(id, out var ts) == 0)
+        if (clock is int id && OperatingSystem.IsLinux() && ClockGetTime(id, out var ts) == 0)
             return TimeSpan.FromTicks(ts.Seconds * TimeSpan.TicksPerSecond + ts.Nanoseconds / 100);
         return Environment.CpuUsage.TotalTime;
     }
