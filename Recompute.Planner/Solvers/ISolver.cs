@@ -89,10 +89,10 @@ public sealed record SolverOptions
     internal bool FamilyChainsPlanned { get; init; }
 
     /// <summary>
-    /// The wall clock's last word on the whole command (<c>plan</c> sets it at the end of <c>--time-limit</c>, less what
-    /// reading the graph took): <c>auto</c> stops whichever member is running when it fires and answers with the best
-    /// plan found by then, and its note says what the clock cut (that plan may then differ between runs). Counted
-    /// work decides everything before it, so on an idle machine it never fires on the shipped graphs. Default: none.
+    /// The last word on the whole command (<c>plan</c> sets it at the end of <c>--time-limit</c> by the wall clock and
+    /// the command's processor time, <see cref="Planning.CommandStop"/>): <c>auto</c> stops whichever member is running
+    /// when it fires and answers with the best plan found by then, and its note says what it cut (that plan may then
+    /// differ between runs). Counted work decides everything before it. Default: none.
     /// </summary>
     public CancellationToken Stop { get; init; }
 }
