@@ -28,6 +28,7 @@ public static class Program
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
             ["scale-chain"] = ScaleTable.Chain,
+            ["scale-chain-1m"] = ScaleTable.MillionChain,
             ["scale-dag"] = ScaleTable.Dag,
             ["wide"] = WideTable.Table,
             ["sample-graphs"] = SampleGraphFiles.Write,

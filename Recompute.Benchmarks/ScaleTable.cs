@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Recompute.Planner.Files;
 using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
@@ -9,26 +10,27 @@ using Recompute.Planner.Units;
 namespace Recompute.Benchmarks;
 
 /// <summary>
-/// Scale (issue 7): a 100,000-node chain (native JSON) and a 20,000-node random layered DAG (Moccasin node-link
-/// JSON) go through what <c>recompute plan FILE --budget 50% --solver dp-approx -o schedule.json</c> does, phase by
-/// phase, plus Chen's solver and the schedule read back. <c>dotnet run -c Release --project Recompute.Benchmarks --
-/// scale</c> runs each graph in a child process (<c>scale-chain</c>, <c>scale-dag</c>) so that each reports its own
-/// peak working set. Phases show wall seconds and, in brackets, the process's CPU seconds (all threads, GC
-/// included), which a machine shared with other work inflates less.
+/// Scale (issues 7 and 32): a 100,000- and a 1,000,000-tensor chain (native JSON, Conv and Relu alternating, 1 MiB
+/// each) and a 20,000-node random layered DAG (Moccasin node-link JSON) go through what <c>recompute plan FILE
+/// --budget 50% -o schedule.json --time-limit L</c> does (auto, L = 60 s, 240 s and the default 5 s), phase by phase,
+/// then the schedule is read back as <c>recompute simulate</c> reads it. The chains' overhead is set beside the
+/// revolve optimum (<see cref="RevolveOverhead"/>). <c>scale</c> runs each graph in a child process
+/// (<c>scale-chain</c>, <c>scale-chain-1m</c>, <c>scale-dag</c>) so that each reports its own peak working set. Phases
+/// show wall seconds and, in brackets, the process's CPU seconds (all threads, GC included), which a machine shared
+/// with other work inflates less.
 /// </summary>
 public static class ScaleTable
 {
     private const int ChainNodes = 100_000;
+    private const int MillionNodes = 1_000_000;
     private const int DagNodes = 20_000;
+    private const long TensorBytes = 1 << 20;
 
     public static void Table(QuickTableOptions options)
     {
         var columns = new List<(string Graph, List<(string Phase, string Value)> Rows)>();
-        foreach (var table in new[] { "scale-chain", "scale-dag" })
-        {
-            var rows = RunChild(table);
-            columns.Add((table, rows));
-        }
+        foreach (var table in new[] { "scale-chain", "scale-chain-1m", "scale-dag" })
+            columns.Add((table, RunChild(table)));
         var phases = columns.SelectMany(c => c.Rows.Select(r => r.Phase)).Distinct().ToList();
         Console.WriteLine("| phase | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == "graph").Value ?? c.Graph)) + " |");
         Console.WriteLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
@@ -36,13 +38,41 @@ public static class ScaleTable
             Console.WriteLine($"| {phase} | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == phase).Value ?? "")) + " |");
     }
 
-    /// <summary>The 100,000-node chain alone.</summary>
+    /// <summary>The 100,000-tensor chain alone, at --time-limit 60.</summary>
     public static void Chain(QuickTableOptions options) =>
-        Print(Measure($"chain of {ChainNodes:N0}", path => ScaleGraphs.WriteChain(path, ChainNodes, 1 << 20), ".json"));
+        Print(Measure($"chain of {ChainNodes:N0}", path => ScaleGraphs.WriteChain(path, ChainNodes, TensorBytes), ".json", TimeSpan.FromSeconds(60), ChainNodes));
 
-    /// <summary>The 20,000-node random layered DAG alone.</summary>
+    /// <summary>The 1,000,000-tensor chain alone, at --time-limit 240.</summary>
+    public static void MillionChain(QuickTableOptions options) =>
+        Print(Measure($"chain of {MillionNodes:N0}", path => ScaleGraphs.WriteChain(path, MillionNodes, TensorBytes), ".json", TimeSpan.FromSeconds(240), MillionNodes));
+
+    /// <summary>The 20,000-node random layered DAG alone, at auto's default limit.</summary>
     public static void Dag(QuickTableOptions options) =>
-        Print(Measure($"random layered DAG of {DagNodes:N0}", path => ScaleGraphs.WriteRandomLayered(path, DagNodes, seed: 7), ".json"));
+        Print(Measure($"random layered DAG of {DagNodes:N0}", path => ScaleGraphs.WriteRandomLayered(path, DagNodes, seed: 7), ".json", AutoPortfolio.DefaultTimeLimit, null));
+
+    /// <summary>
+    /// Revolve's least recomputation on the benchmark's chain, as a share of the forward time: l = n/2 steps (a Conv and
+    /// its Relu, time 11) and c = ⌊budget / 1 MiB⌋ − 2 snapshots (two buffers go to the running backward: a gradient and
+    /// the gradient it reads). Griewank's binomial count of forward steps, T(l, c) = r·l −
+    /// β(c + 1, r − 1) with β(c, r) = C(c + r, c) and r the least with β(c, r) ≥ l, less the first sweep's l − 1.
+    /// </summary>
+    internal static double RevolveOverhead(int nodes, long budgetBytes)
+    {
+        long l = nodes / 2;
+        long c = Math.Max(1, budgetBytes / TensorBytes - 2);
+        int r = 1;
+        while (Beta(c, r) < l) r++;
+        double steps = r * (double)l - Beta(c + 1, r - 1);
+        return (steps - (l - 1)) / l;
+    }
+
+    /// <summary>C(c + r, c), saturating (only compared with l or subtracted from r·l).</summary>
+    private static double Beta(long c, int r)
+    {
+        double b = 1;
+        for (int i = 1; i <= r; i++) b = b * (c + i) / i;
+        return b;
+    }
 
     private static void Print(List<(string Phase, string Value)> rows)
     {
@@ -72,7 +102,7 @@ public static class ScaleTable
         return rows;
     }
 
-    private static List<(string Phase, string Value)> Measure(string name, Action<string> writeGraph, string extension)
+    private static List<(string Phase, string Value)> Measure(string name, Action<string> writeGraph, string extension, TimeSpan limit, int? chainNodes)
     {
         var rows = new List<(string, string)> { ("graph", name) };
         var dir = Directory.CreateTempSubdirectory("recompute-scale-");
@@ -83,6 +113,8 @@ public static class ScaleTable
             rows.Add(("write the graph file (s, not in the total)", S(Time(() => writeGraph(graphFile)))));
             rows.Add(("graph file (MB)", (new FileInfo(graphFile).Length / 1e6).ToString("0.0", CultureInfo.InvariantCulture)));
             GC.Collect();
+            var command = Stopwatch.StartNew();
+            var threadAtStart = CommandStop.ThreadTime();
             double total = 0, totalCpu = 0;
             void Phase(string phase, Action action)
             {
@@ -99,33 +131,44 @@ public static class ScaleTable
             long storeAll = 0;
             Phase("store-all schedule and simulation (the 100 % of --budget 50%)", () => storeAll = RecomputePlanner.StoreAllPeak(problem));
             long budget = ByteSize.Parse("50%", storeAll);
-            var options = new SolverOptions { BudgetBytes = budget };
+            // As plan does: auto's wall-clock stop at the limit less what reading took and the answer's reserve.
+            var reserve = TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
+            using var stop = new CommandStop(limit - command.Elapsed - reserve, limit - reserve - (CommandStop.ThreadTime() - threadAtStart));
+            var options = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Stop = stop.Token };
             PlanResult plan = null!;
-            Phase("dp-approx plan at 50 % (every DP run, lowering and simulation)", () => plan = RecomputePlanner.Plan(problem, "dp-approx", options));
+            Phase($"auto plan at 50 % (--time-limit {limit.TotalSeconds:0})", () => plan = RecomputePlanner.Plan(problem, SolverName.Auto, options));
             if (plan.Feasible)
                 Phase("write the schedule (-o)", () => ScheduleFormat.Write(plan.Schedule!, scheduleFile));
             rows.Add(("total, import to written schedule (s)", $"{S(total)} ({S(totalCpu)})"));
+            rows.Add(("within the limit + 1 s: wall, CPU", $"{(total <= limit.TotalSeconds + 1 ? "yes" : "no")}, {(totalCpu <= limit.TotalSeconds + 1 ? "yes" : "no")}"));
             rows.Add(("planned forward tensors", problem.Forward.Count.ToString("N0", CultureInfo.InvariantCulture)));
+            rows.Add(("winner", plan.Solver.WinningSolver ?? "none"));
+            rows.Add(("note", plan.Solver.Note?.Replace('|', '/') ?? ""));
             rows.Add(("schedule steps", plan.Schedule?.Steps.Length.ToString("N0", CultureInfo.InvariantCulture) ?? "none"));
             rows.Add(("simulated peak / budget", plan.Simulation is { } sim ? $"{(double)sim.PeakBytes / budget:P1}" : "no plan"));
-            rows.Add(("overhead (recompute / forward time)", plan.Simulation is { } s2 ? $"{s2.Overhead:P1}" : "no plan"));
-
-            // The parts of the plan again, one at a time (not in the total).
+            rows.Add(("overhead (recompute / forward time)", plan.Simulation is { } s2 ? $"{s2.Overhead:P3}" : "no plan"));
+            if (chainNodes is int n)
+            {
+                double optimum = RevolveOverhead(n, budget);
+                rows.Add(("revolve optimum", $"{optimum:P3}"));
+                rows.Add(("overhead / optimum", plan.Simulation is { } s3 ? (s3.Overhead / optimum).ToString("0.0000", CultureInfo.InvariantCulture) : "no plan"));
+            }
+            using (var planned = Process.GetCurrentProcess())
+                rows.Add(("peak working set, import to written schedule (MB)", (planned.PeakWorkingSet64 / 1e6).ToString("0", CultureInfo.InvariantCulture)));
             if (plan.Feasible)
             {
-                var solverOptions = options with { BudgetBytes = plan.SolverBudgetBytes };
-                SolverResult once = null!;
-                Phase("  one dp-approx solve at the plan's model budget", () => once = new DpApproxSolver().Solve(problem, solverOptions));
-                Schedule lowered = null!;
-                Phase("  one lowering", () => lowered = Lowering.Lower(problem.Training, problem.Forward, once.Strategy!, "dp-approx", budget));
-                Phase("  one simulation", () => Simulator.Simulate(lowered, enforceBudget: false));
-                Phase("read the schedule back and simulate it", () => Simulator.Simulate(ScheduleFormat.Read(scheduleFile, problem.Training)));
+                rows.Add(("schedule file (MB)", (new FileInfo(scheduleFile).Length / 1e6).ToString("0.0", CultureInfo.InvariantCulture)));
+                rows.Add(("schedule limit for this graph (MB)", (InputKind.ScheduleFor(problem.Training).MaxBytes / 1e6).ToString("0", CultureInfo.InvariantCulture)));
+                // simulate is a process of its own: the plan's schedule is not held beside the one read back.
+                var (peak, recompute) = (plan.Simulation!.PeakBytes, plan.Simulation.RecomputeTime);
+                plan = null!;
+                GC.Collect();
+                SimulationResult back = null!;
+                Phase("read the schedule back and simulate it (simulate)", () => back = Simulator.Simulate(ScheduleFormat.Read(scheduleFile, problem.Training)));
+                rows.Add(("read back: same peak and recomputation", back.PeakBytes == peak && back.RecomputeTime == recompute ? "yes" : "no"));
             }
-            PlanResult chen = null!;
-            Phase("chen plan at 50 %", () => chen = RecomputePlanner.Plan(problem, "chen", options));
-            rows.Add(("chen simulated peak / budget", chen.Simulation is { } cs ? $"{(double)cs.PeakBytes / budget:P1}" : "no plan"));
             using var self = Process.GetCurrentProcess();
-            rows.Add(("peak working set (MB)", (self.PeakWorkingSet64 / 1e6).ToString("0", CultureInfo.InvariantCulture)));
+            rows.Add(("peak working set, with the read back (MB)", (self.PeakWorkingSet64 / 1e6).ToString("0", CultureInfo.InvariantCulture)));
         }
         finally
         {

@@ -37,12 +37,19 @@ public sealed class PlanCommand : CliCommand
     /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
     private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
 
+    /// <summary>
+    /// Time kept from auto's wall-clock stop for writing the schedule and the answer: a quarter second, and a
+    /// microsecond a task (the 2,000,000-task chain's schedule is 300 MB of JSON).
+    /// </summary>
+    private static TimeSpan OutputReserve(PlanningProblem problem) => TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
+
     /// <summary>The least time the search for the smallest feasible budget gets after a plan that used the whole limit.</summary>
     private static readonly TimeSpan HintGrace = TimeSpan.FromSeconds(1);
 
     public override int Execute(ParseResult parse, CommandContext context)
     {
         var (stdout, stderr, cancellation) = (context.Stdout, context.Stderr, context.Cancellation);
+        var threadAtStart = CommandStop.ThreadTime();
         var format = parse.GetValue(_format);
         bool minMemory = parse.GetValue(_minMemory);
         var budgetValue = parse.GetValue(_budget);
@@ -72,6 +79,18 @@ public sealed class PlanCommand : CliCommand
         var limit = options.TimeLimit;
         TimeSpan Left() => limit - context.Elapsed;
         if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
+        // Auto spends shares of the limit as counted work; the wall clock stops it where the limit ends, less what reading
+        // the graph took and what writing the answer will (issue 32: 10-26 s at the default 5 s on large exports).
+        CommandStop? stopAt = null;
+        if (!minMemory && described.Can(SolverCapabilities.Portfolio) && limit < TimeSpan.FromDays(1))
+        {
+            // The command's thread must also have spent the limit on the processor (reading the graph included): a
+            // process starved by others is not cut, so its plan stays the one the same input gives anywhere.
+            var reserve = OutputReserve(problem);
+            stopAt = new CommandStop(Left() - reserve, limit - reserve - (CommandStop.ThreadTime() - threadAtStart));
+            options = options with { Stop = stopAt.Token };
+        }
+        using var stopping = stopAt;
 
         PlanResult plan;
         long? minBudget = null;
@@ -132,7 +151,7 @@ public sealed class PlanCommand : CliCommand
             // Only whether a plan fits matters here: no bound, no improvement of a plan that fits.
             // Auto's members keep the limit as given (it spends shares of it as work, so the same input gives the same
             // hint whenever the search ends in time); the searching solvers get what is left by the clock.
-            var hintOptions = (timed ? options with { TimeLimit = left } : options) with { FeasibilityOnly = true };
+            var hintOptions = (timed ? options with { TimeLimit = left } : options) with { FeasibilityOnly = true, Stop = default };
             using var hintEither = CancellationTokenSource.CreateLinkedTokenSource(cancellation, hintLimit.Token);
             // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
             // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the

@@ -15,8 +15,27 @@ public sealed record InputKind(string What, long MaxBytes)
     public static readonly InputKind JsonGraph = new("JSON graph", 256L << 20);
     /// <summary>The paper's <c>.txt</c> graphs: 256 MiB.</summary>
     public static readonly InputKind PaperGraph = new("paper graph (.txt)", 256L << 20);
-    /// <summary>Schedules (<c>recompute simulate</c>): 256 MiB.</summary>
+    /// <summary>Schedules (<c>recompute simulate</c>): 256 MiB, or more for a large graph (<see cref="ScheduleFor"/>).</summary>
     public static readonly InputKind Schedule = new("schedule", 256L << 20);
+
+    /// <summary>
+    /// Schedules of one training graph: 256 MiB, or room for 20 steps a task (greedy gives up past 8 runs a task, each
+    /// with its free) at each task's name escaped in full plus the step's own text, up to 2 GiB − 1 (one array). A
+    /// fixed 256 MiB refused the 300 MB schedule <c>plan -o</c> writes for a 1,000,000-tensor chain (issue 32).
+    /// </summary>
+    public static InputKind ScheduleFor(TrainingGraph training) =>
+        Schedule with { MaxBytes = Math.Clamp(ScheduleRoom(training), Schedule.MaxBytes, int.MaxValue) };
+
+    /// <summary>The room <see cref="ScheduleFor"/> makes for a graph's schedules, before the clamp.</summary>
+    internal static long ScheduleRoom(TrainingGraph training)
+    {
+        long room = 0;
+        foreach (var t in training.Tasks) room += StepsPerTask * (6L * System.Text.Encoding.UTF8.GetByteCount(t.Name) + StepText);
+        return room;
+    }
+
+    private const long StepsPerTask = 20;
+    private const long StepText = 48; // {"step": "free-value", "tensor": ""}, indentation and a line end
     /// <summary>Time files (<c>--time-file</c>): 64 MiB.</summary>
     public static readonly InputKind TimeFile = new("time file", 64L << 20);
 }

@@ -158,6 +158,15 @@ public sealed class TrainingGraph
             _members.Add(task);
         }
 
+        /// <summary>The members in the order added, not interned; the set is empty afterwards.</summary>
+        public List<int> TakeMembers()
+        {
+            var members = new List<int>(_members);
+            _members.Clear();
+            _stamp++;
+            return members;
+        }
+
         /// <summary>The members, sorted and interned; the set is empty afterwards.</summary>
         public ImmutableArray<int> TakeSorted()
         {
@@ -297,36 +306,38 @@ public sealed class TrainingGraph
         }
         var reads = new TaskSet(tasks.Count);
         var hasParameters = g.Nodes.Select(node => HasParameters(g, node)).ToArray(); // once per op, not per operand
+        var recipes = new ReadRecipes();
         for (int i = 0; i < tasks.Count; i++)
         {
             var t = tasks[i];
             if (t.Kind != TaskKind.Backward) continue;
             var v = g[t.Node];
             var paramOps = new List<int>();
+            recipes.Begin();
             foreach (var s in g.Successors(v.Id))
             {
                 if (!needsGrad[s] || !GradientFlows(g[s], v.Id)) continue;
-                reads.Add(grad[s]);
-                reads.Add(grad[gradRoot[s]]);
+                recipes.Single(grad[s]);
+                recipes.Single(grad[gradRoot[s]]);
                 var reader = g[s];
                 // Every operand index at which the reader reads v, saved-for once together (an op may read v 200,000 times).
                 var at = new List<int>();
                 for (int k = 0; k < reader.Inputs.Length; k++)
                     if (reader.Inputs[k] == v.Id) at.Add(k);
-                AddSaved(g, reader, reader.SavedForAny(at), fwd, root, reads);
+                recipes.Saved(g, reader, reader.SavedForAny(at), fwd, root, reads);
                 if (hasParameters[s] && FirstGradientOperand(g, reader, needsGrad) == v.Id)
                 {
-                    AddParameterSaved(g, reader, fwd, root, reads);
+                    AddParameterSaved(g, reader, fwd, root, reads, recipes);
                     paramOps.Add(s);
                 }
             }
             if (hasParameters[v.Id] && FirstGradientOperand(g, v, needsGrad) < 0)
             {
-                AddParameterSaved(g, v, fwd, root, reads);
+                AddParameterSaved(g, v, fwd, root, reads, recipes);
                 paramOps.Add(v.Id);
             }
             paramOps.Sort();
-            tasks[i] = t with { Inputs = reads.TakeSorted(), ParameterGradientsOf = [.. paramOps] };
+            tasks[i] = t with { Inputs = recipes.Take(reads), ParameterGradientsOf = [.. paramOps] };
         }
         return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false, views, alias);
     }
@@ -370,11 +381,71 @@ public sealed class TrainingGraph
     }
 
     /// <summary>What the gradients of an op's parameters read.</summary>
-    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, int[] root, TaskSet reads)
+    private static void AddParameterSaved(ComputationGraph g, Node op, int[] fwd, int[] root, TaskSet reads, ReadRecipes recipes)
     {
         var ks = new List<int>();
         for (int k = 0; k < op.Inputs.Length; k++)
             if (g[op.Inputs[k]].Kind == NodeKind.Parameter) ks.Add(k);
-        if (ks.Count > 0) AddSaved(g, op, op.SavedForAny(ks), fwd, root, reads);
+        if (ks.Count > 0) recipes.Saved(g, op, op.SavedForAny(ks), fwd, root, reads);
+    }
+
+    /// <summary>
+    /// What one gradient task reads, as a recipe: single buffers and the saved values of whole ops. An op whose saved
+    /// operands are one shared array (a native op's <c>backwardNeeds</c>, every operand when it has none) gives every
+    /// gradient task that reads it the same part, expanded once; a recipe met before gives its interned inputs
+    /// without expanding anything. A W-wide Concat whose backward reads every operand otherwise enumerated W reads
+    /// for each of its W operands' gradients: 4·10⁸ at W = 20,000, most of a plan's time (issue 31).
+    /// </summary>
+    private sealed class ReadRecipes
+    {
+        /// <summary>Saved arrays at least this long are shared parts (shorter ones are expanded in place).</summary>
+        private const int SharedPartLength = 64;
+
+        private readonly List<int> _singles = [];
+        private readonly List<int> _parts = [];
+        private readonly Dictionary<(int Op, int[] Inputs, bool Output), int> _partOf = [];
+        private readonly List<int[]> _partTasks = [];
+        private readonly Dictionary<string, ImmutableArray<int>> _interned = [];
+
+        public void Begin() { _singles.Clear(); _parts.Clear(); }
+
+        public void Single(int task) => _singles.Add(task);
+
+        /// <summary>The planned values an op's vector-Jacobian product reads (<see cref="AddSaved"/>), as singles or one shared part.</summary>
+        public void Saved(ComputationGraph g, Node op, (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) saved, int[] fwd, int[] root, TaskSet scratch)
+        {
+            var array = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(saved.Inputs);
+            if (array is null || array.Length < SharedPartLength || !saved.OtherOutputs.IsDefaultOrEmpty)
+            {
+                AddSaved(g, op, saved, fwd, root, scratch);
+                foreach (int t in scratch.TakeMembers()) _singles.Add(t);
+                return;
+            }
+            var key = (op.Id, array, saved.Output);
+            if (!_partOf.TryGetValue(key, out int part))
+            {
+                AddSaved(g, op, saved, fwd, root, scratch);
+                _partOf[key] = part = _partTasks.Count;
+                _partTasks.Add([.. scratch.TakeMembers()]);
+            }
+            _parts.Add(part);
+        }
+
+        /// <summary>The recipe's buffers, sorted and interned.</summary>
+        public ImmutableArray<int> Take(TaskSet scratch)
+        {
+            if (_parts.Count == 0)
+            {
+                foreach (int t in _singles) scratch.Add(t);
+                return scratch.TakeSorted();
+            }
+            _singles.Sort();
+            _parts.Sort();
+            string key = string.Join(',', _singles) + "|" + string.Join(',', _parts);
+            if (_interned.TryGetValue(key, out var inputs)) return inputs;
+            foreach (int t in _singles) scratch.Add(t);
+            foreach (int p in _parts) foreach (int t in _partTasks[p]) scratch.Add(t);
+            return _interned[key] = scratch.TakeSorted();
+        }
     }
 }

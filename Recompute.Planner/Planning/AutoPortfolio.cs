@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Recompute.Planner.Graph;
 using Recompute.Planner.Scheduling;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Solvers.Optimal;
@@ -14,10 +15,12 @@ namespace Recompute.Planner.Planning;
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
 /// </summary>
 /// <remarks>
-/// <see cref="SolverOptions.TimeLimit"/> bounds the exact DP's share and the optimal solver's improvement; the
-/// other members are polynomial and always run to their end (seconds at most on the shipped graphs), so a very small
-/// limit gives the best of store-all, chen, dp-approx and greedy. The command line's default limit for auto is
-/// <see cref="DefaultTimeLimit"/>.
+/// <see cref="SolverOptions.TimeLimit"/> bounds the exact DP's share and the optimal solver's improvement as counted
+/// work; the other members are polynomial and run to their end, so a very small limit gives the best of store-all,
+/// chen, dp-approx and greedy. <see cref="SolverOptions.Stop"/> (set by <c>plan</c> at the end of the limit) is the wall
+/// clock's last word: it stops whichever member runs, and the note names what it cut. On DAGs of
+/// <see cref="LargeGraphMemory.Tasks"/> tasks or more greedy runs right after chen. The command line's default limit
+/// for auto is <see cref="DefaultTimeLimit"/>.
 /// </remarks>
 public static class AutoPortfolio
 {
@@ -71,6 +74,19 @@ public static class AutoPortfolio
         long storeAllPeak = storeAll.Simulation.PeakBytes;
         var entries = new List<Entry>();
         var notes = new List<string>();
+        // The command's wall-clock stop (SolverOptions.Stop): a member it cuts adds nothing, and the note names it.
+        var stop = options.Stop;
+        bool Stopped() => stop.IsCancellationRequested && !cancellation.IsCancellationRequested;
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, stop);
+        var ct = either.Token;
+        var cut = new List<string>();
+        void Member(string solver, Func<CancellationToken, PlanResult> run)
+        {
+            if (Stopped()) { cut.Add(solver); return; }
+            try { entries.Add(new Entry(solver, run(ct))); }
+            catch (OperationCanceledException) when (Stopped()) { cut.Add(solver); }
+            LargeGraphMemory.Collect(problem.Training);
+        }
 
         // Store-all keeps every tensor (so honours --keep) but no --recompute pin.
         if (options.ForceRecompute.IsEmpty)
@@ -85,20 +101,49 @@ public static class AutoPortfolio
             if (ReferenceEquals(schedule.Training, problem.Training))
                 entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false), budget, storeAllPeak)));
 
+        // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
+        // On very large DAGs it runs right after chen: there the DPs take minutes where greedy's passes are linear and
+        // win (the chains of issue 32), so a wall-clock stop should cut the DPs, not greedy.
+        bool greedyEarly = problem.Training.Count >= LargeGraphMemory.Tasks && !options.FeasibilityOnly;
+        bool greedyRan = false;
+        void RunGreedy()
+        {
+            greedyRan = true;
+            var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
+            // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
+            // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
+            // at --time-limit 5), and the note then says the plan may differ between runs.
+            using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
+            if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
+            var greedy = Stopped() ? null : GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
+            if (Stopped()) cut.Add(SolverName.Greedy);
+            else if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
+            entries.Add(new Entry(SolverName.Greedy, greedy is { } g
+                ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
+                : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+        }
+
         if (problem.CanonicalApplies)
         {
-            entries.Add(new Entry(SolverName.Chen, RecomputePlanner.Plan(problem, SolverName.Chen, options, cancellation)));
-            entries.Add(new Entry(SolverName.PerBlock, RecomputePlanner.Plan(problem, SolverName.PerBlock, options, cancellation)));
-            entries.Add(new Entry(SolverName.DpApprox, RecomputePlanner.Plan(problem, SolverName.DpApprox, options, cancellation)));
+            Member(SolverName.Chen, c => RecomputePlanner.Plan(problem, SolverName.Chen, options, c));
+            if (greedyEarly) RunGreedy();
+            Member(SolverName.PerBlock, c => RecomputePlanner.Plan(problem, SolverName.PerBlock, options, c));
+            Member(SolverName.DpApprox, c => RecomputePlanner.Plan(problem, SolverName.DpApprox, options, c));
             long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
             {
                 // Its share of the limit is work (DpWork), so where it stops does not depend on the machine's load;
                 // the wall clock stops it only at WallClockSafety times that share.
                 var share = options.TimeLimit * ExactDpTimeShare;
-                using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
-                try { entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share), FamilyChainsPlanned = true }, exactLimit.Token))); }
+                try
+                {
+                    if (Stopped()) cut.Add(SolverName.Dp);
+                    else entries.Add(new Entry(SolverName.Dp, RecomputePlanner.Plan(problem, SolverName.Dp, options with { DpWork = DpWork.For(share), FamilyChainsPlanned = true }, exactLimit.Token)));
+                }
+                catch (OperationCanceledException) when (Stopped()) { cut.Add(SolverName.Dp); }
                 catch (DpWorkLimitException)
                 {
                     notes.Add("the exact DP was stopped at its share of the time limit (a longer --time-limit lets it finish)");
@@ -115,34 +160,53 @@ public static class AutoPortfolio
         // exactly when some member does): here, or after greedy.
         if (options.FeasibilityOnly && Best(entries, options.Objective) is { } fits) return Finish(fits.Plan, fits.Solver, clock, proven: false);
 
-        // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
-        var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
-        // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
-        // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
-        // at --time-limit 5), and the note then says the plan may differ between runs.
-        using var greedyLimit = new CancellationTokenSource();
-        var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
-        if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
-        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
-        if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
-        entries.Add(new Entry(SolverName.Greedy, greedy is { } g
-            ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
-            : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
+        if (!greedyRan) RunGreedy();
 
         var best = Best(entries, options.Objective);
         if (options.FeasibilityOnly && best is not null) return Finish(best.Plan, best.Solver, clock, proven: false);
+        // The bound for every schedule depends on the budget, not on the plan: it is proved before the optimal phase,
+        // so that where the clock is short the optimal phase (whose search is often set aside at the default limit
+        // anyway) is what it cuts, not the bound. Its notes keep their place after the optimal phase's.
+        (GeneralBoundRun? Run, List<string> Notes) ProveBound()
+        {
+            GeneralBoundRun? general = null;
+            var said = new List<string>();
+            if (Stopped()) cut.Add("the bound");
+            else
+            {
+                try
+                {
+                    general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
+                        options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, ct);
+                }
+                catch (OperationCanceledException) when (Stopped()) { }
+                if (Stopped()) { general = null; cut.Add("the bound"); }
+            }
+            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * BoundTimeShare, general) is { } why && general?.WallClockCut != true) said.Add(why);
+            if (general?.WallClockCut == true)
+                said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
+            return (general, said);
+        }
+        (GeneralBoundRun? Run, List<string> Notes)? bound = null;
+        if (best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound();
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
         var optimalTime = options.TimeLimit * OptimalTimeShare;
         bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
-        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested)
+        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested && !Stopped())
         {
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
-            optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
-                .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, cancellation);
-            if (optimal.WallClockCut)
+            try
+            {
+                optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
+                    .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, ct);
+            }
+            catch (OperationCanceledException) when (Stopped()) { }
+            // What a search the clock stopped found depends on the load: set aside.
+            if (Stopped()) { optimal = null; cut.Add(SolverName.Optimal); }
+            else if (optimal!.WallClockCut)
                 notes.Add("the optimal solver's CP-SAT search did not finish its share of the work in time, so what it found was set aside (it would differ between runs); a longer --time-limit gives it the time");
-            if (optimal.Result.Feasible)
+            if (optimal is not null && optimal.Result.Feasible)
             {
                 var r = optimal.Result;
                 var schedule = r.Schedule! with { BudgetBytes = budget };
@@ -168,7 +232,8 @@ public static class AutoPortfolio
                 }
             }
         }
-        else if (options.Objective == Objective.Time && worthOptimal && best is not null)
+        else if (options.Objective == Objective.Time && worthOptimal && Stopped()) cut.Add(SolverName.Optimal);
+        else if (options.Objective == Objective.Time && worthOptimal && best is not null && optimalTime < MinimumOptimalTime)
             notes.Add($"the optimal solver did not run: its share of --time-limit is under {MinimumOptimalTime.TotalSeconds:0} s");
 
         if (best is null)
@@ -178,23 +243,25 @@ public static class AutoPortfolio
             // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
             string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
             var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : [SolverName.Optimal]).Distinct();
-            var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown ? PlanStatus.Unknown : PlanStatus.Infeasible,
-                Reason: $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
+            var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown || cut.Count > 0 ? PlanStatus.Unknown : PlanStatus.Infeasible,
+                Reason: cut.Count > 0
+                    ? $"no member of the portfolio found a plan before the time limit stopped {string.Join(", ", cut)} (raise --time-limit)"
+                    : $"no solver of the portfolio ({string.Join(", ", ran)}) fits the budget; the closest, {closest?.Solver ?? "none"}: {why}");
             return new PlanResult(none, closest?.Plan.Schedule, closest?.Plan.Simulation, budget, storeAllPeak, clock.Elapsed.TotalSeconds);
         }
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
         if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
         {
-            var general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, cancellation);
-            if (general?.WallClockCut == true)
-                notes.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
+            bound ??= ProveBound();
+            notes.AddRange(bound.Value.Notes);
             result = result with
             {
-                Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, general),
+                Solver = GeneralBound.Attach(result.Solver, problem.Training, best.Plan.Simulation.RecomputeTime, bound.Value.Run),
                 SolveSeconds = clock.Elapsed.TotalSeconds,
             };
         }
+        if (cut.Count > 0)
+            notes.Add($"the time limit's wall clock stopped {string.Join(", ", cut.Distinct())} (a busy machine or a very large graph; this plan may differ between runs, and a longer --time-limit gives them the time)");
         // Every plan carries a bound: without a proven one, that no schedule runs a task less than once (0 recomputed).
         if (result.Solver.LowerBound is null && result.Simulation is { } simulated)
             result = result with { Solver = OptimalSolver.WithGap(result.Solver, problem.Training, simulated.RecomputeTime, 0, BoundSource.OneRunOfEveryTask) };

@@ -82,17 +82,24 @@ public static class ScheduleFormat
     /// </summary>
     /// <param name="metadata">Extra fields written under <c>metadata</c> (string, integer, double, bool or null values), sorted by key.</param>
     public static void Write(Schedule schedule, string path, IReadOnlyDictionary<string, object?>? metadata = null) =>
-        Recompute.Planner.Files.AtomicFile.WriteAllText(path, ToJson(schedule, metadata));
+        Recompute.Planner.Files.AtomicFile.WriteStreamed(path, w => WriteTo(schedule, w, metadata));
 
     /// <summary>Writes a schedule to a text writer (stdout, a string).</summary>
     public static void Write(Schedule schedule, TextWriter writer, IReadOnlyDictionary<string, object?>? metadata = null) =>
-        writer.Write(ToJson(schedule, metadata));
+        WriteTo(schedule, writer, metadata);
 
     /// <summary>The schedule's file text: '\n' line ends, one step per line, final newline.</summary>
     public static string ToJson(Schedule schedule, IReadOnlyDictionary<string, object?>? metadata = null)
     {
+        using var w = new StringWriter(CultureInfo.InvariantCulture) { NewLine = "\n" };
+        WriteTo(schedule, w, metadata);
+        return w.ToString();
+    }
+
+    /// <summary>Streams the file text (a schedule of millions of steps is hundreds of MB: never one string).</summary>
+    private static void WriteTo(Schedule schedule, TextWriter sb, IReadOnlyDictionary<string, object?>? metadata)
+    {
         var tg = schedule.Training;
-        var sb = new StringBuilder();
         sb.Append("{\n");
         sb.Append("  \"format\": ").Append(Str(FormatName)).Append(",\n");
         bool transfers = schedule.HasTransfers;
@@ -129,12 +136,23 @@ public static class ScheduleFormat
             sb.Append(i == 0 ? "\n" : ",\n");
             sb.Append("    {\"step\": ").Append(Str(Step.KindName(step.Kind))).Append(", \"tensor\": ").Append(Str(tg.Tasks[step.Task].Name)).Append('}');
         }
-        sb.Append(schedule.Steps.Length > 0 ? "\n  ]\n" : "]\n");
-        sb.Append("}\n");
-        return sb.ToString();
+        sb.Write(schedule.Steps.Length > 0 ? "\n  ]\n" : "]\n");
+        sb.Write("}\n");
     }
 
     private static string Str(string s) => JsonSerializer.Serialize(s, StringOptions);
+
+    private static TextWriter Append(this TextWriter w, string s)
+    {
+        w.Write(s);
+        return w;
+    }
+
+    private static TextWriter Append(this TextWriter w, char c)
+    {
+        w.Write(c);
+        return w;
+    }
 
     private static string Value(string key, object? value) => value switch
     {
@@ -158,7 +176,7 @@ public static class ScheduleFormat
     /// </summary>
     public static Schedule Read(string path, TrainingGraph training)
     {
-        using var doc = JsonFields.ParseFile(path, Files.InputKind.Schedule);
+        using var doc = JsonFields.ParseFile(path, Files.InputKind.ScheduleFor(training));
         return Read(doc.RootElement, training, path);
     }
 

@@ -39,8 +39,9 @@ public enum EvictionScore
 /// confirms the peak.
 /// </summary>
 /// <remarks>
-/// Each eviction decision is O(live buffers), so a run is O(n · live · evictions), well under a second for the
-/// 1000-task graphs here. It can fail where a plan exists (it never reorders first runs and evicts greedily);
+/// The victim of each eviction comes from a queue of live buffers scored lazily (<see cref="Reserve"/>), and next uses
+/// from walks over evicted readers only, so a pass is near-linear on long chains: about a second on a
+/// 100,000-tensor chain, where scanning every task per eviction took minutes. It can fail where a plan exists (it never reorders first runs and evicts greedily);
 /// callers try several scores and orders and keep the cheapest schedule that fits.
 /// </remarks>
 internal sealed class GreedyRematerializer
@@ -102,10 +103,29 @@ internal sealed class GreedyRematerializer
         _needVisited = new int[n];
         _registered = new bool[n];
         _evictedReaders = new List<int>?[n];
-        // Tasks read only tasks of smaller id in every training graph; the reverse topological order is kept
-        // explicit all the same, so the need pass below never depends on that.
-        _reverseTopological = ReverseTopological(training);
+        _needAt = new long[n];
+        _entryStamp = new int[n];
+        _inQueue = new bool[n];
+        Array.Fill(_needAt, -1);
+        _costDepth = n <= ExactCostTasks ? int.MaxValue : LargeGraphCostDepth;
+        if (_costDepth != int.MaxValue) _depth = new int[n];
     }
+
+    /// <summary>
+    /// DAGs of at most this many tasks count every gone ancestor in a recompute cost, as always; larger ones only those
+    /// within <see cref="LargeGraphCostDepth"/> runs (see <see cref="RecomputeCost"/>). Tests lower it to check the
+    /// bounded count on small DAGs, for the calling flow only.
+    /// </summary>
+    internal static int ExactCostTasks { get => ExactCostTasksFlow.Value ?? 8_000; set => ExactCostTasksFlow.Value = value; }
+
+    private static readonly AsyncLocal<int?> ExactCostTasksFlow = new();
+
+    /// <summary>How far up through gone buffers a recompute cost looks on large DAGs.</summary>
+    internal const int LargeGraphCostDepth = 16;
+
+    private readonly int _costDepth;
+    private readonly int[]? _depth;
+    private readonly Queue<int> _levels = new();
 
     private static int[] ReverseTopological(TrainingGraph training)
     {
@@ -257,6 +277,8 @@ internal sealed class GreedyRematerializer
             _cancellation.ThrowIfCancellationRequested(); // every stage: one stage's need pass is O(tasks + edges)
             int k = _order[_stage];
             var task = _training.Tasks[k];
+            // This stage's task is the reader its inputs' next uses pointed at: their distances grow, scores fall.
+            foreach (int p in task.Inputs) Requeue(p);
             if (!gapSeen && task.Kind == TaskKind.Backward)
             {
                 gapSeen = true;
@@ -333,6 +355,7 @@ internal sealed class GreedyRematerializer
             _runStage[k] = _stage;
             _ranThisStage.Add(k);
             _current += _training.Tasks[k].Bytes;
+            RequeueAfterRun(k);
         }
         foreach (int p in inputs) _pins[p]--;
         if (ok) foreach (int p in inputs) FreeIfDead(p);
@@ -379,68 +402,118 @@ internal sealed class GreedyRematerializer
     /// of evicted buffers as dead, and bringing those back would then cascade to the start of the DAG.
     /// </summary>
     /// <remarks>
-    /// Computed for every task at once, in reverse topological order, whenever the state changed (a run, an
-    /// eviction, a new stage): need[t] = min(next first-run use of t, need[q] over the evicted readers q of t). Only
-    /// the readers registered as evicted (<see cref="Register"/>) are visited, not every reader: a buffer freed as
-    /// dead has no later use, so it adds nothing to the minimum until an eviction below it registers it again. A pass
-    /// over every reader was O(tasks + edges) per change: W³ in all on a W-wide fan-out whose backward reads every
-    /// branch (issue 14; W = 1,000 ran past 600 s). This pass is O(tasks + registered readers).
+    /// need[t] = min(next first-run use of t, need[q] over the evicted readers q of t), computed for the buffers asked
+    /// about only, by a walk over registered evicted readers (<see cref="Register"/>), and remembered until the state
+    /// changes (a run, an eviction, a new stage). A buffer freed as dead has no later use, so it adds nothing to the
+    /// minimum until an eviction below it registers it again. Passes over every task whenever the state changed, as
+    /// before, made one greedy pass quadratic: minutes on a 100,000-tensor chain (issue 32).
     /// </remarks>
     private int NeededAt(int t)
     {
-        if (_needVersion != _version)
+        if (_needAt[t] == _version) return _need[t];
+        _needWalk.Clear();
+        _needWalk.Push((t, false));
+        while (_needWalk.Count > 0)
         {
-            foreach (int r in _reverseTopological)
+            var (r, expanded) = _needWalk.Pop();
+            if (_needAt[r] == _version) continue;
+            var readers = _evictedReaders[r];
+            if (!expanded)
             {
-                int best = NextUse(r);
-                if (_evictedReaders[r] is { } readers)
-                {
-                    int kept = 0;
-                    for (int i = 0; i < readers.Count; i++)
-                    {
-                        int q = readers[i];
-                        if (!_registered[q]) continue; // ran again since: dropped here
-                        readers[kept++] = q;
-                        if (_need[q] < best) best = _need[q];
-                    }
-                    readers.RemoveRange(kept, readers.Count - kept);
-                }
-                _need[r] = best;
+                _needWalk.Push((r, true));
+                if (readers is not null)
+                    foreach (int q in readers)
+                        if (_registered[q] && _needAt[q] != _version) _needWalk.Push((q, false));
+                continue;
             }
-            _needVersion = _version;
-            if (SelfCheck) CheckNeeds();
+            int best = NextUse(r);
+            if (readers is not null)
+            {
+                int kept = 0;
+                for (int i = 0; i < readers.Count; i++)
+                {
+                    int q = readers[i];
+                    if (!_registered[q]) continue; // ran again since: dropped here
+                    readers[kept++] = q;
+                    if (_need[q] < best) best = _need[q];
+                }
+                readers.RemoveRange(kept, readers.Count - kept);
+            }
+            _need[r] = best;
+            _needAt[r] = _version;
         }
         return _need[t];
     }
 
+    private readonly Stack<(int Task, bool Expanded)> _needWalk = new();
+
     /// <summary>
-    /// Tests set this to compare every need pass with the formula over every reader (<see cref="CheckNeeds"/>), for
+    /// Tests set this to compare every eviction of the queue with a scan over every task, needs by the formula over
+    /// every reader (<see cref="CheckVictim"/>), for
     /// the calling flow only; an internal switch, off in every command and library call.
     /// </summary>
     internal static bool SelfCheck { get => SelfCheckFlow.Value; set => SelfCheckFlow.Value = value; }
 
     private static readonly AsyncLocal<bool> SelfCheckFlow = new();
 
-    /// <summary>Need passes compared by <see cref="SelfCheck"/> so far, in every flow (so tests see that the check ran).</summary>
+    /// <summary>Evictions compared by <see cref="SelfCheck"/> so far, in every flow (so tests see that the check ran).</summary>
     internal static long SelfChecksRun => Interlocked.Read(ref _selfChecksRun);
 
     private static long _selfChecksRun;
 
-    /// <summary>Throws when a need differs from min(next first-run use, need of every ran, non-live reader).</summary>
-    private void CheckNeeds()
+    /// <summary>
+    /// The need of every task by the formula over every reader: min(next first-run use, need of every ran, non-live
+    /// reader), in reverse topological order. O(tasks + edges): for <see cref="SelfCheck"/> only.
+    /// </summary>
+    private int[] ReferenceNeeds()
     {
-        Interlocked.Increment(ref _selfChecksRun);
         var need = new int[_need.Length];
+        _reverseTopological ??= ReverseTopological(_training);
         foreach (int r in _reverseTopological)
         {
             int best = NextUse(r);
             foreach (int q in _training.Readers(r))
                 if (_ran[q] && !_live[q] && need[q] < best) best = need[q];
             need[r] = best;
-            if (need[r] != _need[r])
-                throw new InvalidOperationException($"greedy need of '{_training.Tasks[r].Name}' is {_need[r]}, by every reader {need[r]}");
         }
+        return need;
     }
+
+    /// <summary>
+    /// The victim of a scan over every task (the rule the queue keeps: the first dead buffer by id, else the least
+    /// score, the larger buffer on ties, then the earlier task), with needs by the formula: what the queue must pick.
+    /// </summary>
+    private int ScanVictim(int[] need)
+    {
+        int victim = -1;
+        double best = double.MaxValue;
+        long victimBytes = 0;
+        for (int t = 0; t < _live.Length; t++)
+        {
+            if (!_live[t] || _pins[t] > 0 || _training.Tasks[t].Bytes == 0) continue;
+            if (need[t] == int.MaxValue) return t;
+            if (_neverRecompute[t]) continue;
+            double s = Score(t, need[t]);
+            long b = _training.Tasks[t].Bytes;
+            if (s < best || (s == best && b > victimBytes)) { best = s; victim = t; victimBytes = b; }
+        }
+        return victim;
+    }
+
+    /// <summary>Under <see cref="SelfCheck"/>: throws when the queue's victim or a need differs from the scan's.</summary>
+    private void CheckVictim(int victim)
+    {
+        Interlocked.Increment(ref _selfChecksRun);
+        var need = ReferenceNeeds();
+        for (int t = 0; t < _live.Length; t++)
+            if (_live[t] && _pins[t] == 0 && NeededAt(t) != need[t])
+                throw new InvalidOperationException($"greedy need of '{_training.Tasks[t].Name}' is {NeededAt(t)}, by every reader {need[t]}");
+        int scanned = ScanVictim(need);
+        if (scanned != victim)
+            throw new InvalidOperationException($"greedy's queue evicts {TaskName(victim)} where the scan evicts {TaskName(scanned)}");
+    }
+
+    private string TaskName(int t) => t < 0 ? "nothing" : $"'{_training.Tasks[t].Name}'";
 
     /// <summary>
     /// The evicted buffers whose need the passes count, with every non-live input of each (recursively): a buffer
@@ -475,8 +548,9 @@ internal sealed class GreedyRematerializer
     private readonly Stack<int> _registerStack = new();
 
     private readonly int[] _need;
-    private readonly int[] _reverseTopological;
-    private long _version, _needVersion = -1;
+    private readonly long[] _needAt; // per task: the state (_version) its _need was computed in, or -1
+    private int[]? _reverseTopological; // for SelfCheck
+    private long _version;
 
     private readonly Stack<int> _needStack = new();
     private readonly int[] _needVisited;
@@ -489,7 +563,7 @@ internal sealed class GreedyRematerializer
     /// </summary>
     private bool IsDead(int t)
     {
-        if (_needVersion == _version) return _need[t] == int.MaxValue;
+        if (_needAt[t] == _version) return _need[t] == int.MaxValue;
         if (NextUse(t) != int.MaxValue) return false;
         _needStamp++;
         _needStack.Clear();
@@ -540,31 +614,152 @@ internal sealed class GreedyRematerializer
     }
 
     /// <summary>Evicts unpinned live buffers until <paramref name="bytes"/> more fit the budget.</summary>
+    /// <remarks>
+    /// The victim is the first dead buffer by id, else the least <see cref="Score"/> (the larger buffer on ties, then
+    /// the earlier task), taken from a queue of live buffers keyed by a score that is never above the current one
+    /// (<see cref="Requeue"/>): the top is scored again, and is the victim when its key was current. Scores only rise
+    /// as stages pass and buffers go; the events that can lower one (a run, a next use passed) queue the buffers
+    /// they touch again with the lowest key. A scan of every task per eviction, as before, made one pass quadratic.
+    /// </remarks>
     private bool Reserve(long bytes)
     {
+        bool ok = true;
         while (_current + bytes > _budget)
         {
             _cancellation.ThrowIfCancellationRequested();
-            if (_meter is not null) _meter.Visits += _live.Length; // the scan below
-            int victim = -1;
-            bool dead = false;
-            double best = double.MaxValue;
-            long victimBytes = 0;
-            for (int t = 0; t < _live.Length; t++)
-            {
-                if (!_live[t] || _pins[t] > 0 || _training.Tasks[t].Bytes == 0) continue;
-                int next = NeededAt(t);
-                if (next == int.MaxValue) { victim = t; dead = true; break; } // dead: free it first
-                if (_neverRecompute[t]) continue;
-                double s = Score(t, next);
-                long b = _training.Tasks[t].Bytes;
-                if (s < best || (s == best && b > victimBytes)) { best = s; victim = t; victimBytes = b; }
-            }
-            if (victim < 0) return false;
+            // Counted as the scan over every task it replaces, so that counted work (and so every plan) is as before.
+            if (_meter is not null) _meter.Visits += _live.Length;
+            var (victim, dead) = PopVictim();
+            if (SelfCheck) CheckVictim(victim);
+            if (victim < 0) { ok = false; break; }
             Free(victim, changesNeeds: !dead);
         }
-        return true;
+        foreach (int t in _setAside) if (_live[t] && !_inQueue[t]) Enqueue(t, _setAsideKeys[t]);
+        _setAside.Clear();
+        return ok;
     }
+
+    /// <summary>A queue key: dead buffers first by id, then (score, larger buffer, id).</summary>
+    private readonly record struct Key(bool Alive, double Score, long NegativeBytes, int Task) : IComparable<Key>
+    {
+        public int CompareTo(Key other)
+        {
+            int c = Alive.CompareTo(other.Alive);
+            if (c != 0) return c;
+            c = Score.CompareTo(other.Score);
+            if (c != 0) return c;
+            c = NegativeBytes.CompareTo(other.NegativeBytes);
+            return c != 0 ? c : Task.CompareTo(other.Task);
+        }
+    }
+
+    /// <summary>The least key a buffer can have (its key when dead): "score me again".</summary>
+    private static Key Floor(int t) => new(false, 0, 0, t);
+
+    /// <summary>The buffer's key now, computing its need.</summary>
+    private Key CurrentKey(int t)
+    {
+        int next = NeededAt(t);
+        return next == int.MaxValue ? Floor(t) : new Key(true, Score(t, next), -_training.Tasks[t].Bytes, t);
+    }
+
+    /// <summary>
+    /// Pops the victim (-1 when no buffer can go) and whether it is dead. Pinned buffers are set aside until the
+    /// reservation ends; live never-recompute ones leave the queue until an event makes them dead.
+    /// </summary>
+    private (int Victim, bool Dead) PopVictim()
+    {
+        while (_queue.TryPeek(out var entry, out var key))
+        {
+            int t = key.Task;
+            _queue.Dequeue();
+            if (entry != _entryStamp[t] || !_inQueue[t]) continue; // replaced by a later entry, or left the queue
+            _inQueue[t] = false;
+            if (!_live[t]) continue;
+            if (_pins[t] > 0) { _setAside.Add(t); _setAsideKeys[t] = key; continue; }
+            var now = CurrentKey(t);
+            if (now.Alive && _neverRecompute[t]) continue;
+            if (now.CompareTo(key) == 0) return (t, !now.Alive);
+            Enqueue(t, now);
+        }
+        return (-1, false);
+    }
+
+    private void Enqueue(int t, Key key)
+    {
+        _entryStamp[t]++;
+        _inQueue[t] = true;
+        _queue.Enqueue(_entryStamp[t], key);
+        // Stale entries are skipped when popped; rebuild when they outnumber the live ones.
+        if (_queue.Count > 4 * _live.Length + 1024) Compact();
+    }
+
+    private void Compact()
+    {
+        var current = new List<(int, Key)>();
+        foreach (var (entry, key) in _queue.UnorderedItems)
+            if (_inQueue[key.Task] && entry == _entryStamp[key.Task]) current.Add((entry, key));
+        _queue.Clear();
+        _queue.EnqueueRange(current);
+    }
+
+    /// <summary>Queues a live buffer with the least key, so that it is scored again before any eviction.</summary>
+    private void Requeue(int t)
+    {
+        if (_live[t] && _training.Tasks[t].Bytes > 0) Enqueue(t, Floor(t));
+    }
+
+    /// <summary>
+    /// What a run can lower: the task's own key (it is new), its inputs' (the run unregisters it, so their need may
+    /// move later), and the key of every live buffer whose recompute cost counted the task (found down its readers
+    /// through buffers that are gone).
+    /// </summary>
+    private void RequeueAfterRun(int k)
+    {
+        Requeue(k);
+        foreach (int p in _training.Tasks[k].Inputs) Requeue(p);
+        _visitStamp++;
+        if (_depth is null)
+        {
+            _stack.Clear();
+            _stack.Push(k);
+            while (_stack.Count > 0)
+            {
+                int r = _stack.Pop();
+                foreach (int q in _training.Readers(r))
+                {
+                    if (_visited[q] == _visitStamp || !_ran[q]) continue;
+                    _visited[q] = _visitStamp;
+                    if (_live[q]) Requeue(q);
+                    else _stack.Push(q);
+                }
+            }
+            return;
+        }
+        // The bounded count: breadth first, so each buffer is met at its least depth, as the cost's own walk meets it.
+        _levels.Clear();
+        _levels.Enqueue(k);
+        _depth[k] = 0;
+        _visited[k] = _visitStamp;
+        while (_levels.Count > 0)
+        {
+            int r = _levels.Dequeue();
+            foreach (int q in _training.Readers(r))
+            {
+                if (_visited[q] == _visitStamp || !_ran[q]) continue;
+                _visited[q] = _visitStamp;
+                _depth[q] = _depth[r] + 1;
+                if (_live[q]) Requeue(q);
+                else if (_depth[q] < _costDepth) _levels.Enqueue(q);
+            }
+        }
+    }
+
+    private readonly PriorityQueue<int, Key> _queue = new();
+    private readonly int[] _entryStamp;
+    private readonly bool[] _inQueue;
+    private readonly List<int> _setAside = [];
+    private readonly Dictionary<int, Key> _setAsideKeys = [];
 
     private double Score(int t, int next)
     {
@@ -592,6 +787,7 @@ internal sealed class GreedyRematerializer
         // not: bringing them back still takes a step.
         double cost = task.Time + 1e-9;
         _visitStamp++;
+        if (_depth is not null) return cost + BoundedAncestorTime(task);
         _stack.Clear();
         foreach (int p in task.Inputs) _stack.Push(p);
         while (_stack.Count > 0)
@@ -603,6 +799,33 @@ internal sealed class GreedyRematerializer
             foreach (int q in _training.Tasks[p].Inputs) _stack.Push(q);
         }
         return cost;
+    }
+
+    /// <summary>
+    /// Large DAGs: the time of the gone ancestors within <see cref="LargeGraphCostDepth"/> runs of the task (breadth
+    /// first). Counting them all walked the whole gone part of a 100,000-tensor chain for every gradient scored, and
+    /// made a run's effect on other buffers' costs (<see cref="RequeueAfterRun"/>) reach as far.
+    /// </summary>
+    private double BoundedAncestorTime(TrainingTask task)
+    {
+        double time = 0;
+        _levels.Clear();
+        _visited[task.Id] = _visitStamp;
+        _depth![task.Id] = 0;
+        _levels.Enqueue(task.Id);
+        while (_levels.Count > 0)
+        {
+            int r = _levels.Dequeue();
+            foreach (int p in _training.Tasks[r].Inputs)
+            {
+                if (_live[p] || _visited[p] == _visitStamp) continue;
+                _visited[p] = _visitStamp;
+                _depth[p] = _depth[r] + 1;
+                time += _training.Tasks[p].Time;
+                if (_depth[p] < _costDepth) _levels.Enqueue(p);
+            }
+        }
+        return time;
     }
 
     private readonly Stack<int> _stack = new();

@@ -223,6 +223,7 @@ internal sealed class GreedySolver : ISolver
                 cancellation.ThrowIfCancellationRequested();
                 if (meter is not null && meter.Visits >= meterLimit) return best; // out of counted work: the best so far
                 var schedule = GreedyRematerializer.Schedule(training, order, options.BudgetBytes, score, solver, keep, atGap, cancellation, meter);
+                LargeGraphMemory.Collect(training);
                 if (schedule is null) continue;
                 var sim = Simulator.Simulate(schedule, enforceBudget: false);
                 if (sim.PeakBytes > options.BudgetBytes) continue;

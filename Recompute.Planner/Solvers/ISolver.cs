@@ -87,6 +87,14 @@ public sealed record SolverOptions
     /// chains (<c>RecomputePlanner.WithFamilyChains</c>), since the caller compares them anyway.
     /// </summary>
     internal bool FamilyChainsPlanned { get; init; }
+
+    /// <summary>
+    /// The last word on the whole command (<c>plan</c> sets it at the end of <c>--time-limit</c> by the wall clock and
+    /// the command's processor time, <see cref="Planning.CommandStop"/>): <c>auto</c> stops whichever member is running
+    /// when it fires and answers with the best plan found by then, and its note says what it cut (that plan may then
+    /// differ between runs). Counted work decides everything before it. Default: none.
+    /// </summary>
+    public CancellationToken Stop { get; init; }
 }
 
 /// <summary>
@@ -299,7 +307,9 @@ public sealed class PlanningProblem
         LossRule.Check(graph);
         Graph = graph;
         AsGiven = asGiven;
+        LargeGraphMemory.Collect(graph); // what reading it left, before the training DAG doubles the heap
         Training = asGiven ? TrainingGraph.AsGiven(graph) : TrainingGraph.Derive(graph);
+        LargeGraphMemory.Collect(Training);
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
         _storeAll = new Lazy<(Schedule, SimulationResult)>(() =>
         {

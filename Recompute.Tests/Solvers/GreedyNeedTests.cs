@@ -110,4 +110,77 @@ public class GreedyNeedTests
         PlanEverywhere(TrainingGraph.Derive(b.Build()), [0.6, 0.75, 0.9, 1.0]);
         Assert.True(GreedyRematerializer.SelfChecksRun > before);
     }
+
+    [Fact]
+    public void TheQueueEvictsAsTheScan_WithTheBoundedCostOfLargeDags()
+    {
+        // Large DAGs count a recompute cost's gone ancestors within a few runs only; forced on small DAGs here, the
+        // queue's victims must still be the scan's (the bounded walk that requeues after a run must reach every
+        // buffer whose cost counted the run).
+        GreedyRematerializer.SelfCheck = true;
+        GreedyRematerializer.ExactCostTasks = 0;
+        long before = GreedyRematerializer.SelfChecksRun;
+        for (int seed = 0; seed < 60; seed++)
+        {
+            var training = TrainingGraph.Derive(RandomGraphs.Forward(seed, 10 + seed % 50));
+            PlanEverywhere(training, [0.3, 0.4, 0.5, 0.7, 0.9, 1.0]);
+        }
+        var chain = TrainingGraph.Derive(Chain(200));
+        PlanEverywhere(chain, [0.3, 0.5]);
+        Assert.True(GreedyRematerializer.SelfChecksRun > before);
+    }
+
+    [Fact]
+    public void OnALongChain_TheBoundedCostPlansAsTheExactOne()
+    {
+        // The chain's gone ancestors are never more than a few runs away in these plans: the bound changes nothing.
+        var training = TrainingGraph.Derive(Chain(400));
+        long storeAll = new PlanningProblem(training.Graph).StoreAll.Simulation.PeakBytes;
+        var order = Enumerable.Range(0, training.Count).ToArray();
+        foreach (var score in Enum.GetValues<EvictionScore>())
+        {
+            GreedyRematerializer.ExactCostTasks = int.MaxValue;
+            var exact = GreedyRematerializer.Schedule(training, order, storeAll / 2, score, "greedy");
+            GreedyRematerializer.ExactCostTasks = 0;
+            var bounded = GreedyRematerializer.Schedule(training, order, storeAll / 2, score, "greedy");
+            Assert.NotNull(exact);
+            Assert.NotNull(bounded);
+            var (e, b) = (Simulator.Simulate(exact!), Simulator.Simulate(bounded!));
+            Assert.True(b.PeakBytes <= storeAll / 2);
+            Assert.True(b.RecomputeTime <= e.RecomputeTime * 1.001, $"{score}: bounded {b.RecomputeTime}, exact {e.RecomputeTime}");
+        }
+    }
+
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(0)]
+    public void TheSameScheduleByteForByte_Twice_AndWithAnyThreadCount(int exactCostTasks)
+    {
+        GreedyRematerializer.ExactCostTasks = exactCostTasks;
+        var problem = new PlanningProblem(RandomGraphs.Forward(11, 60));
+        long budget = problem.StoreAll.Simulation.PeakBytes / 2;
+        string? first = null;
+        foreach (int threads in new[] { 1, 2, 1, 0 })
+        {
+            var found = GreedySolver.Search(problem.Training, [], new SolverOptions { BudgetBytes = budget, Threads = threads }, "greedy");
+            Assert.NotNull(found);
+            string json = ScheduleFormat.ToJson(found!.Value.Schedule);
+            first ??= json;
+            Assert.Equal(first, json);
+        }
+    }
+
+    /// <summary>The scale benchmark's chain: Conv (time 10, its backward reads its input) and Relu (time 1, its backward reads its output) alternating.</summary>
+    internal static ComputationGraph Chain(int n)
+    {
+        var b = new GraphBuilder($"chain{n}", "paper");
+        int prev = b.Input("x", 1 << 20);
+        for (int i = 0; i < n - 1; i++)
+        {
+            if (i % 2 == 0) prev = b.Activation($"conv{i}", "Conv", [prev, b.Parameter($"w{i}", 4096)], 1 << 20, 10, backwardNeeds: [0, 1]);
+            else prev = b.Add(new NodeSpec($"relu{i}", "Relu", NodeKind.Activation) { Inputs = [prev], Bytes = 1 << 20, Time = 1, BackwardNeeds = [], BackwardNeedsOutput = true });
+        }
+        b.Loss("loss", "ReduceMean", [prev], 4, 1, backwardNeeds: []);
+        return b.Build();
+    }
 }

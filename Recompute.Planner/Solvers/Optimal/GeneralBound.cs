@@ -131,6 +131,25 @@ internal static class GeneralBound
     }
 
     /// <summary>
+    /// Why <see cref="Prove"/> gave no positive bound (<paramref name="run"/>: what it returned), in words for a plan's
+    /// note; null when it did. Every plan without a bound for every schedule says why (issue 32: a 152-layer network
+    /// got none at the default limit, and nothing said so).
+    /// </summary>
+    public static string? WhyNone(TrainingGraph training, TimeSpan limit, GeneralBoundRun? run)
+    {
+        if (run is { Bound: > 0 }) return null;
+        string why =
+            training.Count > MaxTasks ? $"the DAG has {training.Count:N0} tasks, more than the {MaxTasks:N0} its analysis takes (it is quadratic in memory)"
+            : limit < TimeSpan.FromMilliseconds(200) ? "its share of --time-limit is under 0.2 s"
+            : RelaxationGuide.TooWide(training) ? "the DAG is too wide for the cut analysis (a Concat whose backward reads every operand)"
+            : run is { CpStatus: "NO_CUT" } ? "no step of the store-all run exceeds the budget, so no cut constrains the plan"
+            : run is { WallClockCut: true } ? "the wall clock ended its searches before their share of the work (a busy machine)"
+            : run is null ? "no relaxation finished within its share of the work"
+            : "the relaxations proved only 0 within their share of the work";
+        return $"no bound for every schedule beyond one run of every task: {why}; a longer --time-limit gives the bound more work";
+    }
+
+    /// <summary>
     /// Attaches the bound to a feasible result whose plan recomputes <paramref name="recompute"/>: always as
     /// <see cref="SolverResult.GeneralLowerBound"/>; as the result's <see cref="SolverResult.LowerBound"/> (with its
     /// gaps, source and coverage) when it is at least the bound already there.

@@ -1,0 +1,91 @@
+using System.Runtime.InteropServices;
+
+namespace Recompute.Planner.Planning;
+
+/// <summary>
+/// The wall-clock stop of a command (<see cref="Solvers.SolverOptions.Stop"/>): it fires at a moment of the wall
+/// clock, once the thread that made it (the command's, which runs auto's members) has also had a given processor
+/// time. On an idle machine, or at a load of 2 on 2 cores, that thread runs the whole time, so it fires at that
+/// moment; on a machine far busier (a test suite beside other builds, load 25 on 2 cores) a command that got little
+/// of the processor is not cut before its counted work has had that time, so its plan stays the one the same input
+/// gives anywhere. Where the thread's clock cannot be read, the process's processor time stands in.
+/// </summary>
+internal sealed class CommandStop : IDisposable
+{
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private readonly CancellationTokenSource _source = new();
+    private readonly Timer _timer;
+    private readonly TimeSpan _cpu;
+    private readonly object _gate = new();
+    private bool _disposed;
+
+    /// <param name="wall">From now, when it fires at the earliest.</param>
+    /// <param name="cpu">The processor time, from now, it waits for beyond that.</param>
+    public CommandStop(TimeSpan wall, TimeSpan cpu)
+    {
+        _clock = ThreadClock();
+        _cpu = Used() + cpu; // a thread that ran other commands before (a pool's) counts from here
+        _timer = new Timer(_ => Check(), null, wall > TimeSpan.Zero ? wall : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    private void Check()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            if (Used() >= _cpu) _source.Cancel();
+            else _timer.Change(Poll, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private readonly int? _clock;
+
+    /// <summary>Processor time of the thread that made the stop, or of the process.</summary>
+    private TimeSpan Used() => Read(_clock);
+
+    /// <summary>Processor time of the calling thread so far (of the process where it cannot be read).</summary>
+    public static TimeSpan ThreadTime() => Read(ThreadClock());
+
+    private static TimeSpan Read(int? clock)
+    {
+        if (clock is int id && OperatingSystem.IsLinux() && ClockGetTime(id, out var ts) == 0)
+            return TimeSpan.FromTicks(ts.Seconds * TimeSpan.TicksPerSecond + ts.Nanoseconds / 100);
+        return Environment.CpuUsage.TotalTime;
+    }
+
+    private static int? ThreadClock()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try { return PthreadGetCpuClockId(PthreadSelf(), out int id) == 0 ? id : null; }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [DllImport("libc", EntryPoint = "pthread_self")]
+    private static extern nint PthreadSelf();
+
+    [DllImport("libc", EntryPoint = "pthread_getcpuclockid")]
+    private static extern int PthreadGetCpuClockId(nint thread, out int clockId);
+
+    [DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clockId, out TimeSpec time);
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _timer.Dispose();
+        }
+        _source.Dispose();
+    }
+}
