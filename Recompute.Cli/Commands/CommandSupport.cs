@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.CommandLine;
 using System.Globalization;
 using Recompute.Cli.CommandLine;
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
 using Recompute.Planner.Planning;

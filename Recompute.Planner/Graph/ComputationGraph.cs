@@ -45,7 +45,7 @@ public sealed class ComputationGraph
     public ImmutableArray<Node> Nodes { get; }
     /// <summary>
     /// The width its floating-point activations were re-planned at (<c>--dtype</c>: fp32, bf16, fp16; see
-    /// <see cref="ActivationDTypes"/>), or null when they are as the file has them.
+    /// <c>Costs.ActivationDTypes</c>), or null when they are as the file has them.
     /// </summary>
     public string? ActivationDType { get; internal set; }
 

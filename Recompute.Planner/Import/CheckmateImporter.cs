@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Import;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Import;

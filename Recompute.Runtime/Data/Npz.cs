@@ -4,7 +4,6 @@ using System.IO.Compression;
 using System.Text;
 using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Reporting;
 
 namespace Recompute.Runtime.Data;
 

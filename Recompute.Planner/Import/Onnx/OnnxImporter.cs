@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Recompute.Planner.Costs;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx.Proto;
 
@@ -56,8 +57,8 @@ public static class OnnxImporter
         catch (GraphFormatException e) when (!IsPrintable(e.Location, 120) || !IsPrintable(e.Problem, 240))
         {
             // Names quoted from the file may hold control characters or be huge: the message stays one short line.
-            throw new GraphFormatException(e.File, e.Location is null ? null : PaperGraphImporter.Printable(e.Location, 120),
-                PaperGraphImporter.Printable(e.Problem, 240), e);
+            throw new GraphFormatException(e.File, e.Location is null ? null : QuotedText.Printable(e.Location, 120),
+                QuotedText.Printable(e.Problem, 240), e);
         }
     }
 
@@ -273,9 +274,9 @@ public static class OnnxImporter
                 {
                     if (string.IsNullOrEmpty(input) || _info.ContainsKey(input)) continue;
                     if (!producer.TryGetValue(input, out int p))
-                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads tensor '{PaperGraphImporter.Shorten(input)}', which no node, graph input or initializer produces");
+                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads tensor '{QuotedText.Shorten(input)}', which no node, graph input or initializer produces");
                     if (p == i)
-                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads its own output '{PaperGraphImporter.Shorten(input)}' (a self-loop): the graph must be acyclic");
+                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads its own output '{QuotedText.Shorten(input)}' (a self-loop): the graph must be acyclic");
                     indeg[i]++;
                     readers[p].Add(i);
                 }

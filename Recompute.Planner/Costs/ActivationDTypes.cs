@@ -1,6 +1,6 @@
-using Recompute.Planner.Costs;
+using Recompute.Planner.Graph;
 
-namespace Recompute.Planner.Graph;
+namespace Recompute.Planner.Costs;
 
 /// <summary>
 /// The what-if of <c>--dtype</c>: a graph whose floating-point activations (every planned tensor of a floating type, hence
