@@ -112,7 +112,7 @@ public static class CommandRunner
         if (UsageErrors.First(parse) is { } problem) return UsageError(command, problem, stderr);
         if (command is not CliCommand cli) return UsageError(root, "give a command", stderr);
         // The files this command reads and writes: no output may replace one of its inputs or another output.
-        using var files = Recompute.Planner.Files.CommandFiles.Begin();
+        using var files = CommandFiles.Begin();
         try
         {
             return cli.Execute(parse, context);

@@ -194,7 +194,7 @@ internal static class CommandSupport
     public static void ClaimOutput(string? path, string option, bool folderMadeLater = false)
     {
         if (path is null) return;
-        if (Recompute.Planner.Files.CommandFiles.Current is { } files) files.ClaimOutput(path, option, folderMadeLater);
+        if (CommandFiles.Current is { } files) files.ClaimOutput(path, option, folderMadeLater);
         else
         {
             Recompute.Planner.Files.OutputTarget.Check(path, option);

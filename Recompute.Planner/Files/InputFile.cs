@@ -25,7 +25,7 @@ public sealed record InputKind(string What, long MaxBytes)
 /// Reads input files: only regular files (or links to them), refused before opening when they are FIFOs, devices,
 /// sockets or directories (opening a FIFO would block, reading <c>/dev/zero</c> would never end), and only up to
 /// the size limit of their kind. Every refusal is a <see cref="GraphFormatException"/> naming the file. A file read
-/// inside a <see cref="CommandFiles"/> scope is recorded as an input of the command, which no output may replace.
+/// inside a <see cref="FileScope"/> scope is recorded as an input of the command, which no output may replace.
 /// </summary>
 public static class InputFile
 {
@@ -33,7 +33,7 @@ public static class InputFile
     public static byte[] ReadAllBytes(string path, InputKind kind)
     {
         // Read once per command: what was loaded is what every later step sees, even if the file changed since.
-        if (!string.IsNullOrEmpty(path) && CommandFiles.Current is { } files && files.TryGetContents(path, out var kept)) return kept;
+        if (!string.IsNullOrEmpty(path) && FileScope.Current is { } files && files.TryGetContents(path, out var kept)) return kept;
         var status = Check(path, kind);
         try
         {
@@ -50,9 +50,9 @@ public static class InputFile
                 if (n == 0) break;
                 read += n;
             }
-            CommandFiles.Current?.NoteInput(path, status, kind.What);
+            FileScope.Current?.NoteInput(path, status, kind.What);
             var result = read == bytes.Length ? bytes : bytes[..read];
-            CommandFiles.Current?.KeepContents(path, result);
+            FileScope.Current?.KeepContents(path, result);
             return result;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)

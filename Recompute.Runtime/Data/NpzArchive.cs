@@ -35,7 +35,7 @@ internal sealed class NpzArchive : IDisposable
         {
             stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             if (!stream.CanSeek) throw new GraphFormatException(path, null, "is not a regular file: inputs are read only from regular files");
-            CommandFiles.Current?.NoteInput(path, FileStatus.Of(path, followLinks: true), Npz.Kind.What);
+            FileScope.Current?.NoteInput(path, FileStatus.Of(path, followLinks: true), Npz.Kind.What);
             return Open(stream, path, owned: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

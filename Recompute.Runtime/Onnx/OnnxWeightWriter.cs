@@ -4,7 +4,6 @@ using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Runtime.Data;
-using Recompute.Runtime.Execution;
 
 namespace Recompute.Runtime.Onnx;
 
@@ -20,17 +19,17 @@ internal static class OnnxWeightWriter
     /// <summary>The largest protobuf message; larger models would need external data.</summary>
     private const long MaxModelBytes = int.MaxValue;
 
-    public static void Write(string sourcePath, ComputationGraph graph, ModelWeights weights, string outputPath) =>
+    public static void Write(string sourcePath, ComputationGraph graph, IEnumerable<NamedArray> weights, string outputPath) =>
         Write(sourcePath, OnnxModelFile.ReadBytes(sourcePath), graph, weights, outputPath);
 
     /// <summary>Writes the model whose file <paramref name="sourcePath"/> held <paramref name="source"/> (the bytes read when it was loaded).</summary>
-    public static void Write(string sourcePath, byte[] source, ComputationGraph graph, ModelWeights weights, string outputPath)
+    public static void Write(string sourcePath, byte[] source, ComputationGraph graph, IEnumerable<NamedArray> weights, string outputPath)
     {
         var model = OnnxModelFile.Parse(sourcePath, source);
         var g = model.Graph;
         var initializers = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var inputs = g.Input.ToDictionary(v => v.Name, StringComparer.Ordinal);
-        foreach (var w in weights.Arrays)
+        foreach (var w in weights)
         {
             if (initializers.TryGetValue(w.Name, out var t))
             {

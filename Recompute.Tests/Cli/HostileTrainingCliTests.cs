@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text.Json;
 using Google.Protobuf;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Files;
 using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Runtime.Data;
