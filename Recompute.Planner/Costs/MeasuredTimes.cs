@@ -120,11 +120,11 @@ public sealed class MeasuredTimes
             {
                 if (!Times.TryGetValue(n.Name, out time))
                     throw new GraphFormatException(Path, null, $"no time for tensor '{n.Name}' ({n.Op}) of {graphName}: every operation output needs one");
-                backward = 2 * time;
+                backward = Node.DefaultBackwardTime(time);
                 if (BackwardTimes is not null && !n.IsBackward && !BackwardTimes.TryGetValue(n.Name, out backward))
                     throw new GraphFormatException(Path, null, $"no backward time for tensor '{n.Name}' ({n.Op}) of {graphName}: with \"backwardTimes\" every operation output needs one");
             }
-            nodes.Add(n.WithTimes(time, backward));
+            nodes.Add(n with { Time = time, BackwardTime = backward });
         }
         return new ComputationGraph(graph.Name, Unit, nodes.MoveToImmutable(), graph.Source);
     }

@@ -282,27 +282,6 @@ public static class ShapeInference
         return (kernel, strides, dilations, pads);
     }
 
-    /// <summary>Output length of a sliding window (convolution or pooling) along one axis.</summary>
-    private static long WindowOutput(long input, long kernel, long stride, long dilation, long padBegin, long padEnd, string autoPad, bool ceil)
-    {
-        long effective = (kernel - 1) * dilation + 1;
-        long outLen;
-        switch (autoPad)
-        {
-            case "SAME_UPPER" or "SAME_LOWER": outLen = (input + stride - 1) / stride; break;
-            case "VALID": outLen = (input - effective) / stride + 1; if (input < effective) outLen = 0; break;
-            case "NOTSET" or "":
-                long span = input + padBegin + padEnd - effective;
-                if (span < 0) throw new ShapeInferenceException($"the window ({effective}) is larger than the padded input ({input + padBegin + padEnd})");
-                outLen = (ceil ? (span + stride - 1) / stride : span / stride) + 1;
-                // A window that would start entirely in the end padding is dropped (ceil_mode).
-                if (ceil && (outLen - 1) * stride >= input + padBegin) outLen--;
-                break;
-            default: throw new ShapeInferenceException($"unknown auto_pad '{autoPad}'");
-        }
-        return outLen;
-    }
-
     private static TensorInfo Conv(OpContext c)
     {
         var x = c.In(0); var w = c.In(1);
@@ -315,7 +294,7 @@ public static class ShapeInference
         string autoPad = c.Str("auto_pad", "NOTSET");
         var shape = new long[x.Rank];
         shape[0] = x.Shape[0]; shape[1] = w.Shape[0];
-        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowOutput(x.Shape[i + 2], k[i], s[i], d[i], p[i], p[i + spatial], autoPad, false);
+        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowGeometry.OutputLength(x.Shape[i + 2], k[i], s[i], d[i], p[i], p[i + spatial], autoPad, false);
         if (c.Opt(2) is { } b && b.Elements != w.Shape[0]) throw new ShapeInferenceException($"bias has {b.Elements} elements, expected {w.Shape[0]}");
         return new TensorInfo(x.DType, shape);
     }
@@ -336,7 +315,7 @@ public static class ShapeInference
         for (int i = 0; i < spatial; i++)
         {
             if (outputShape is not null) shape[i + 2] = outputShape[outputShape.Length - spatial + i];
-            else if (autoPad is "SAME_UPPER" or "SAME_LOWER") shape[i + 2] = x.Shape[i + 2] * s[i];
+            else if (WindowGeometry.IsSame(autoPad)) shape[i + 2] = x.Shape[i + 2] * s[i];
             else shape[i + 2] = s[i] * (x.Shape[i + 2] - 1) + outPad[i] + (k[i] - 1) * d[i] + 1 - p[i] - p[i + spatial];
             if (shape[i + 2] <= 0) throw new ShapeInferenceException("the transposed convolution has an empty output");
         }
@@ -352,7 +331,7 @@ public static class ShapeInference
         bool ceil = c.Int("ceil_mode", 0) != 0;
         string autoPad = c.Str("auto_pad", "NOTSET");
         var shape = (long[])x.Shape.Clone();
-        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowOutput(x.Shape[i + 2], k[i], s[i], d[i], p[i], p[i + spatial], autoPad, ceil);
+        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowGeometry.OutputLength(x.Shape[i + 2], k[i], s[i], d[i], p[i], p[i + spatial], autoPad, ceil);
         var y = new TensorInfo(x.DType, shape);
         return c.OutputCount > 1 ? [y, new TensorInfo("int64", shape)] : [y];
     }

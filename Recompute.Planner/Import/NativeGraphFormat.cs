@@ -305,7 +305,7 @@ public static class NativeGraphFormat
         w.WriteNumber("bytes", n.Bytes);
         w.WritePropertyName("time");
         w.WriteRawValue(Number(n.Time));
-        if (n.BackwardTime != 2 * n.Time)
+        if (n.BackwardTime != Node.DefaultBackwardTime(n.Time))
         {
             w.WritePropertyName("backwardTime");
             w.WriteRawValue(Number(n.BackwardTime));

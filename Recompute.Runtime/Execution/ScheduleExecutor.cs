@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Scheduling;
 using Recompute.Runtime.Ops;
@@ -117,7 +118,8 @@ internal sealed class ScheduleExecutor
         {
             positions[node.Id] = DTypes.OperandPositions(node);
             shapes[node.Id] = DTypes.Shape(node);
-            elementBytes[node.Id] = DTypes.SizeOf(node.DType);
+            try { elementBytes[node.Id] = ElementTypes.BytesOf(node.DType); }
+            catch (ArgumentException e) { throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", $"the runtime cannot hold it: {e.Message}", e); }
             if (!node.IsPlanned) continue;
             if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
             ops[node.Id] = OperatorRegistry.For(graph, node);
@@ -288,7 +290,7 @@ internal sealed class ScheduleExecutor
     }
 
     private static Data.NamedArray Copy(Node node, Tensor value) =>
-        DTypes.IsInteger(node.DType)
+        ElementTypes.IsIntegral(node.DType)
             ? Data.NamedArray.Of(node.Name, value.Span.ToArray().Select(v => (long)v).ToArray(), value.Shape)
             : Data.NamedArray.Of(node.Name, value.Span.ToArray(), value.Shape);
 

@@ -196,7 +196,7 @@ public static class SampleModels
         private static long Elements(IReadOnlyList<long> shape) => shape.Aggregate(1L, (a, d) => checked(a * d));
 
         public int Input(string name, long[] shape, string dtype = "float32") =>
-            _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype) });
+            _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype) });
 
         public int Param(string name, params long[] shape) =>
             _b.Add(new NodeSpec(name, "Parameter", NodeKind.Parameter) { Shape = shape, Bytes = Elements(shape) * 4 });
@@ -209,7 +209,7 @@ public static class SampleModels
         private int Const(string name, long[] shape, object value, string dtype) =>
             _b.Add(new NodeSpec(name, "Constant", NodeKind.Constant)
             {
-                Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype),
+                Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype),
                 Attributes = new Dictionary<string, object> { ["value"] = value },
             });
 
@@ -225,7 +225,7 @@ public static class SampleModels
             var saved = OperatorRegistry.BackwardNeeds(op, inputs.Length) ?? throw new ArgumentException($"no saved-tensor rule for '{op}'", nameof(op));
             return _b.Add(new NodeSpec(name, op, loss ? NodeKind.Loss : NodeKind.Activation)
             {
-                Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = flops,
+                Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype), Time = flops,
                 Attributes = attributes, OutputIndex = outputIndex,
                 BackwardNeeds = [.. saved.Operands], BackwardNeedsOutput = saved.Output, SavedByRule = true,
             });

@@ -65,7 +65,7 @@ public class ShippedGraphOracleTests
         foreach (var n in session.Graph.Nodes.Where(n => n.Kind == Recompute.Planner.Graph.NodeKind.Input))
         {
             var t = b[n.Id];
-            arrays.Add(Recompute.Runtime.Ops.DTypes.IsInteger(n.DType)
+            arrays.Add(Recompute.Planner.Costs.ElementTypes.IsIntegral(n.DType)
                 ? NamedArray.Of(n.Name, t.Span.ToArray().Select(v => (long)v).ToArray(), t.Shape)
                 : NamedArray.Of(n.Name, t.Span.ToArray(), t.Shape));
         }

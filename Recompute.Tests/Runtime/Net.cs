@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Ops;
 
@@ -17,7 +18,7 @@ internal sealed class Net
     private static long Elements(long[] shape) => shape.Aggregate(1L, (a, d) => a * d);
 
     public int Input(string name, long[] shape, string dtype = "float32") =>
-        _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype) });
+        _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype) });
 
     public int Param(string name, params long[] shape) =>
         _b.Add(new NodeSpec(name, "Parameter", NodeKind.Parameter) { Shape = shape, Bytes = Elements(shape) * 4 });
@@ -25,7 +26,7 @@ internal sealed class Net
     public int Const(string name, long[] shape, float[] values, string dtype = "float32") =>
         _b.Add(new NodeSpec(name, "Constant", NodeKind.Constant)
         {
-            Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype),
+            Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype),
             Attributes = new Dictionary<string, object> { ["value"] = values },
         });
 
@@ -33,7 +34,7 @@ internal sealed class Net
         bool loss = false, int outputIndex = 0, string? name = null) =>
         _b.Add(new NodeSpec(name ?? $"{op.ToLowerInvariant()}{_auto++}", op, loss ? NodeKind.Loss : NodeKind.Activation)
         {
-            Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = Elements(shape),
+            Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype), Time = Elements(shape),
             Attributes = attrs, OutputIndex = outputIndex, BackwardNeeds = [.. OperatorRegistry.BackwardNeeds(op, inputs.Length)!.Value.Operands],
             BackwardNeedsOutput = OperatorRegistry.BackwardNeeds(op, inputs.Length)!.Value.Output, SavedByRule = true,
         });
