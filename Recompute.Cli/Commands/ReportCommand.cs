@@ -6,7 +6,7 @@ using Recompute.Planner.Graph;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
-using Recompute.Reporting;
+using Recompute.Plots;
 
 namespace Recompute.Cli.Commands;
 

@@ -3,7 +3,7 @@ using Recompute.Planner.Graph;
 using Recompute.Planner.Reporting;
 using ScottPlot;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>The files of a report, in the order <see cref="ReportFiles.WriteAll"/> writes them.</summary>
 public static class ReportFileNames

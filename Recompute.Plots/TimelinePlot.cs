@@ -3,7 +3,7 @@ using Recompute.Planner.Units;
 using ScottPlot;
 using Recompute.Planner.Solvers;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>
 /// The memory timeline: live bytes after every step of the store-all schedule and of the plan at the chosen

@@ -2,7 +2,7 @@ using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
 using ScottPlot;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>
 /// The Pareto plot of a sweep: simulated peak memory (x, binary units) against recompute overhead (y, percent of
