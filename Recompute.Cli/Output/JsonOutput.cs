@@ -83,7 +83,7 @@ public sealed class JsonOutput
         _writer.WriteEndObject();
         _writer.Flush();
         // The relaxed encoder keeps non-ASCII names readable but passes C1 and bidirectional controls through raw;
-        // they can only stand inside JSON strings, where \uXXXX is the same text (issue 14: nothing unsafe reaches a terminal).
+        // they can only stand inside JSON strings, where \uXXXX is the same text and nothing unsafe reaches a terminal.
         var json = Encoding.UTF8.GetString(_buffer.ToArray());
         var safe = new StringBuilder(json.Length);
         foreach (char c in json)

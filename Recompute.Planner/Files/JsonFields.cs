@@ -6,7 +6,7 @@ namespace Recompute.Planner.Files;
 
 /// <summary>
 /// A place in a JSON document ("nodes[3] ('conv1').inputs[2]"), composed only when an error names it: readers
-/// pass places for every field of every node, and building those strings eagerly dominated the import time.
+/// pass places for every field of every node, and most of them are never read.
 /// </summary>
 internal readonly struct Place(string? container, string? member = null, int index = -1)
 {
@@ -36,8 +36,8 @@ internal static class JsonFields
     public static JsonDocument ParseFile(string path, InputKind kind) => Parse(InputFile.ReadAllBytes(path, kind), path);
 
     /// <remarks>
-    /// Duplicate keys in one object are refused (issue 14): the last one would win silently, and a second
-    /// <c>"cost_ram": 1</c> in a Checkmate node dropped gigabytes without a word.
+    /// Duplicate keys in one object are refused: the last one would win silently (a second <c>"cost_ram"</c> in a
+    /// Checkmate node would replace its size).
     /// </remarks>
     public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string? source)
     {

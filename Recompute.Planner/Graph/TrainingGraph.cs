@@ -91,8 +91,7 @@ public sealed class TrainingGraph
     /// The readers of every task, sorted. Tasks that share one inputs array (<see cref="TaskSet"/> interns them) are
     /// one group, and buffers read by the same groups share one readers array: one input read by W branches joined by
     /// a Concat whose backward reads every operand gives W gradient tasks that read the same W + 1 buffers, which is
-    /// W² edges but only one distinct inputs array and one distinct readers array (issue 14: built per edge, W = 5,000
-    /// took 25 million list entries).
+    /// W² edges but only one distinct inputs array and one distinct readers array.
     /// </summary>
     private static int[][] ReadersOf(ImmutableArray<TrainingTask> tasks)
     {

@@ -194,8 +194,7 @@ public static class RecomputePlanner
     /// <summary>
     /// The smallest budget the greedy solver plans for, by bisection between the per-task footprint (no schedule
     /// peaks below it) and <paramref name="upper"/>: a budget at which greedy found a schedule, or null when it found
-    /// none below <paramref name="upper"/>. General schedules often go well below the canonical DPs' least budget
-    /// (U-Net at batch 1: 26 % of store-all against 35.5 %).
+    /// none below <paramref name="upper"/>. General schedules often go well below the canonical DPs' least budget.
     /// </summary>
     /// <param name="planned">Told each budget greedy planned at, as the bisection goes (a caller whose deadline cuts the
     /// search keeps the least of them).</param>
@@ -327,8 +326,8 @@ public static class RecomputePlanner
 
     /// <summary>
     /// The exact DP's family holds every chain of lower sets, the chains of dp-approx, per-block and chen among them;
-    /// its block model is not the simulator, so one of theirs can fit where the DP's own chain does not, or cost less
-    /// (ResNet-50's per-block chain simulates to 1,541,406,720 B, below any budget the DP reached alone). The exact
+    /// its block model is not the simulator, so one of theirs can fit where the DP's own chain does not, or cost less.
+    /// The exact
     /// DP's plan is the best of them by simulation: never worse than a chain of its own family that another solver
     /// found. A chain taken from another solver is a feasible plan; its claim names the solver.
     /// </summary>

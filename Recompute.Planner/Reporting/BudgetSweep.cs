@@ -61,7 +61,7 @@ public static class BudgetSweep
             int planned = problem.Graph.Nodes.Count(n => n.IsPlanned);
             // What each solver needs of the graph; greedy is left out by its descriptor (a search per budget, seconds
             // each on large graphs), and auto, the default plan, is always drawn: on a large graph its range starts
-            // well below the DPs' (ResNet-50: 833 MiB against 1.48 GiB).
+            // well below the DPs'.
             bool Applies(SolverDescriptor d) =>
                 (!d.Can(SolverCapabilities.ModuleBlocks) || hasBlocks)
                 && (!d.Can(SolverCapabilities.EveryLowerSet) || lowerSets is not null && lowerSets <= options.LowerSetLimit)

@@ -10,7 +10,7 @@ namespace Recompute.Planner.Solvers;
 /// the block begins (the gradients of the successors of L', the forward values outside L' that those gradients'
 /// tasks read, and the checkpoints ∂(L') ∩ V'), and returns the block's peak above the cached checkpoints of
 /// earlier blocks. The paper's 2·M(V') + M(A') + M(B') assumes every value and gradient of the block is alive at
-/// once; on chains of large tensors (VGG, U-Net) that bound is far above what the schedule holds.
+/// once, far above what the schedule holds on chains of large tensors.
 /// </summary>
 internal sealed class LivenessBlockCost
 {
