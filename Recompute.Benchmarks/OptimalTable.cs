@@ -19,7 +19,8 @@ namespace Recompute.Benchmarks;
 /// </summary>
 public static class OptimalTable
 {
-    /// <summary>The cases first (file under <c>../shared/conformance/checkmate-graphs</c>, budget fractions), then the other training graphs.</summary>
+    /// <summary>The cases first (file under <c>../shared/conformance/checkmate-graphs</c>, budget fractions),
+    /// then the other training graphs.</summary>
     public static readonly (string File, double[] Fractions)[] Cases =
     [
         ("VGG16_256_train.json", [0.9, 0.8]),

@@ -93,7 +93,8 @@ public static class OverheadTable
         ("gpt2-2l-t128", () => GraphLoader.Load(RepositoryPaths.Graph("gpt2-2l-t128.json"))),
     ];
 
-    /// <summary>Median step seconds (thread CPU, then wall clock) of the store-all schedule and of the plan, run alternately; and the plan's measured peak.</summary>
+    /// <summary>Median step seconds (thread CPU, then wall clock) of the store-all schedule and of the plan, run
+    /// alternately; and the plan's measured peak.</summary>
     private static (double StoreAll, double Plan, double StoreAllWall, double PlanWall, long Peak, double PlanRecompute, double PlanOther) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
     {
         var a = Runner(graph, storeAll);

@@ -11,7 +11,8 @@ using Recompute.Planner.Units;
 
 namespace Recompute.Cli.Commands;
 
-/// <summary>The graph argument and the options that change how it is loaded (<c>--batch</c>, <c>--time-file</c>), shared by the commands that read a graph.</summary>
+/// <summary>The graph argument and the options that change how it is loaded (<c>--batch</c>, <c>--time-file</c>),
+/// shared by the commands that read a graph.</summary>
 internal sealed class GraphInput
 {
     public Argument<string> Graph { get; } = CliOptions.Graph();
@@ -174,7 +175,8 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
 /// <summary>Formatting and checks shared by the commands.</summary>
 internal static class CommandSupport
 {
-    /// <summary>Seconds of <c>--time-limit</c> when none is given: the solver's <see cref="SolverDescriptor.DefaultTimeLimit"/> (auto: 5, others: 30).</summary>
+    /// <summary>Seconds of <c>--time-limit</c> when none is given: the solver's <see
+    /// cref="SolverDescriptor.DefaultTimeLimit"/> (auto: 5, others: 30).</summary>
     public static double DefaultTimeLimit(string solverName) =>
         SolverRegistry.Exists(solverName) ? SolverRegistry.Describe(solverName).DefaultTimeLimit.TotalSeconds : 30;
 

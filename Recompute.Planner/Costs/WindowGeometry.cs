@@ -38,6 +38,7 @@ internal static class WindowGeometry
     public static long PaddingFor(long input, long output, long kernel, long stride, long dilation) =>
         Math.Max(0, (output - 1) * stride + (kernel - 1) * dilation + 1 - input);
 
-    /// <summary>The padding before the input out of <paramref name="total"/>: SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the start.</summary>
+    /// <summary>The padding before the input out of <paramref name="total"/>: SAME_UPPER puts the odd pixel at the end,
+    /// SAME_LOWER at the start.</summary>
     public static long SamePadBegin(long total, string autoPad) => autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
 }

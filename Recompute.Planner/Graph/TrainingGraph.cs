@@ -30,7 +30,8 @@ public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, 
 /// </summary>
 /// <remarks>
 /// The gradient task of tensor v reads the gradient of every reader s of v and the forward values that the
-/// backward of s needs for that operand (<see cref="Node.SavedFor"/>, which follows <see cref="SavedTensors"/>). Parameter gradients (outside the budget) of an operation o
+/// backward of s needs for that operand (<see cref="Node.SavedFor"/>, which follows <see cref="SavedTensors"/>).
+/// Parameter gradients (outside the budget) of an operation o
 /// are accumulated by the gradient task of o's first operand that takes a gradient, which reads grad(o) and o's
 /// needed values anyway; only when no operand takes a gradient (the first layer) does grad(o) do it, reading o's
 /// needed values itself. Accumulating them in grad(o) instead would keep o's input alive beside grad(o), its
@@ -340,7 +341,8 @@ public sealed class TrainingGraph
         return -1;
     }
 
-    /// <summary>The planned values a vector-Jacobian product reads, given what it saves (<see cref="Node.SavedFor"/>, <see cref="Node.SavedForAny"/>).</summary>
+    /// <summary>The planned values a vector-Jacobian product reads, given what it saves (<see cref="Node.SavedFor"/>,
+    /// <see cref="Node.SavedForAny"/>).</summary>
     /// <remarks>A view read for the backward keeps its root's buffer alive too (see <see cref="AddForwardTasks"/>).</remarks>
     private static void AddSaved(ComputationGraph g, Node op, (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) saved, int[] fwd, int[] root, TaskSet reads)
     {

@@ -16,7 +16,8 @@ public sealed record SummaryBlock(string? Text, IReadOnlyList<string[]>? Rows = 
     public static SummaryBlock Table(List<string[]> rows, params bool[] rightAligned) => new(null, rows, rightAligned);
 }
 
-/// <summary>The readable terminal summary of a sweep (plain text, no control characters: names pass through <see cref="Files.TerminalText"/>).</summary>
+/// <summary>The readable terminal summary of a sweep (plain text, no control characters: names pass through <see
+/// cref="Files.TerminalText"/>).</summary>
 public static class ReportSummary
 {
     /// <summary>The summary as plain text: tables in aligned columns.</summary>

@@ -246,7 +246,8 @@ public static class CpuProfile
     }
 
     /// <summary>
-    /// A transformer block's kernels at GPT-2's sizes for one sequence of 128 tokens, written as exporters write them: weights transposed by Transpose
+    /// A transformer block's kernels at GPT-2's sizes for one sequence of 128 tokens, written as exporters write them:
+    /// weights transposed by Transpose
     /// ops, GEMMs with broadcast bias additions, heads split by Reshape and Transpose, Softmax, GELU, LayerNormalization,
     /// products, and a language-model head with its loss.
     /// </summary>

@@ -40,7 +40,8 @@ public sealed class ModelWeights
     /// <exception cref="GraphFormatException">The file or an external data file is unreadable or inconsistent.</exception>
     public static ModelWeights? FromOnnx(string path) => Of(OnnxWeightReader.Read(path));
 
-    /// <summary>The weights of the ONNX model whose file <paramref name="path"/> held <paramref name="bytes"/> (see <see cref="FromOnnx(string)"/>).</summary>
+    /// <summary>The weights of the ONNX model whose file <paramref name="path"/> held <paramref name="bytes"/> (see
+    /// <see cref="FromOnnx(string)"/>).</summary>
     internal static ModelWeights? FromOnnx(string path, byte[] bytes) => Of(OnnxWeightReader.Read(path, bytes));
 
     private static ModelWeights? Of(IReadOnlyList<NamedArray>? arrays) => arrays is null ? null : new ModelWeights(arrays);

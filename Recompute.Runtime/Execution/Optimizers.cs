@@ -37,14 +37,16 @@ public abstract class LearningRateSchedule
         return new Fn(step => rate * Math.Pow(factor, (step - 1) / every));
     }
 
-    /// <summary>Cosine annealing from <paramref name="rate"/> at step 1 to <paramref name="minimum"/> at <paramref name="steps"/> (and after).</summary>
+    /// <summary>Cosine annealing from <paramref name="rate"/> at step 1 to <paramref name="minimum"/> at <paramref
+    /// name="steps"/> (and after).</summary>
     public static LearningRateSchedule Cosine(double rate, int steps, double minimum = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
         return new Fn(step => step >= steps ? minimum : minimum + (rate - minimum) * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / Math.Max(1, steps - 1))));
     }
 
-    /// <summary>Linear warm-up over the first <paramref name="steps"/> steps (the rate of step 1 × step/steps), then this schedule, its steps counted from the end of the warm-up.</summary>
+    /// <summary>Linear warm-up over the first <paramref name="steps"/> steps (the rate of step 1 × step/steps), then
+    /// this schedule, its steps counted from the end of the warm-up.</summary>
     public LearningRateSchedule WithWarmup(int steps)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(steps);

@@ -19,7 +19,8 @@ namespace Recompute.Runtime.Execution;
 /// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
 /// <param name="StepSeconds">Seconds of each schedule step by <see cref="ScheduleExecutor.Clock"/>, in order (a compute or
 /// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
-/// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref name="Seconds"/> for the wall clock).</param>
+/// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref
+/// name="Seconds"/> for the wall clock).</param>
 public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
     ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default, double ClockSeconds = double.NaN);
 
@@ -93,7 +94,8 @@ internal sealed class ScheduleExecutor
     /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
     public bool CheckRecomputation { get; init; } = true;
 
-    /// <summary>The clock of <see cref="ExecutionResult.StepSeconds"/> and <see cref="ExecutionResult.ClockSeconds"/> (default: wall clock).</summary>
+    /// <summary>The clock of <see cref="ExecutionResult.StepSeconds"/> and <see cref="ExecutionResult.ClockSeconds"/>
+    /// (default: wall clock).</summary>
     public ExecutionClock Clock { get; init; } = ExecutionClock.WallClock;
 
     /// <summary>Called after every compute or recompute step with the step and the value it produced (for tests and tracing).</summary>

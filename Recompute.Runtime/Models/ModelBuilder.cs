@@ -270,7 +270,9 @@ public sealed class ModelBuilder
         return Loss(Op("ReduceMean", l, [square], new Dictionary<string, object> { ["keepdims"] = 0L }, loss: true));
     });
 
-    /// <summary>The graph: validated, in the time unit <c>flop</c>, ready for <see cref="Execution.TrainingSession.Create(ComputationGraph, Execution.TrainingOptions, CancellationToken)"/>.</summary>
+    /// <summary>The graph: validated, in the time unit <c>flop</c>, ready for <see
+    /// cref="Execution.TrainingSession.Create(ComputationGraph, Execution.TrainingOptions,
+    /// CancellationToken)"/>.</summary>
     /// <exception cref="InvalidOperationException">No loss was added.</exception>
     /// <summary>
     /// Any operator the runtime executes, as a layer of its own: every output of <paramref name="op"/> (shape inference,
@@ -384,7 +386,8 @@ public sealed class ModelBuilder
         return mask;
     }
 
-    /// <summary>Adds one output of an operator: shape and type by shape inference, FLOPs by the cost model, saved tensors by the rule table.</summary>
+    /// <summary>Adds one output of an operator: shape and type by shape inference, FLOPs by the cost model, saved
+    /// tensors by the rule table.</summary>
     private ModelTensor Op(string op, string name, ModelTensor[] inputs, Dictionary<string, object>? attributes = null,
         int outputIndex = 0, int outputCount = 1, bool loss = false)
     {

@@ -15,7 +15,8 @@ internal static class OnnxWeightReader
 {
     public static IReadOnlyList<NamedArray>? Read(string path) => Read(path, OnnxModelFile.ReadBytes(path));
 
-    /// <summary>The weights of the model whose file <paramref name="path"/> held <paramref name="bytes"/> (external data is read beside it).</summary>
+    /// <summary>The weights of the model whose file <paramref name="path"/> held <paramref name="bytes"/> (external
+    /// data is read beside it).</summary>
     public static IReadOnlyList<NamedArray>? Read(string path, byte[] bytes)
     {
         var model = OnnxModelFile.Parse(path, bytes);

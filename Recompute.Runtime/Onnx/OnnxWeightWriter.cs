@@ -22,7 +22,8 @@ internal static class OnnxWeightWriter
     public static void Write(string sourcePath, ComputationGraph graph, IEnumerable<NamedArray> weights, string outputPath) =>
         Write(sourcePath, OnnxModelFile.ReadBytes(sourcePath), graph, weights, outputPath);
 
-    /// <summary>Writes the model whose file <paramref name="sourcePath"/> held <paramref name="source"/> (the bytes read when it was loaded).</summary>
+    /// <summary>Writes the model whose file <paramref name="sourcePath"/> held <paramref name="source"/> (the bytes
+    /// read when it was loaded).</summary>
     public static void Write(string sourcePath, byte[] source, ComputationGraph graph, IEnumerable<NamedArray> weights, string outputPath)
     {
         var model = OnnxModelFile.Parse(sourcePath, source);

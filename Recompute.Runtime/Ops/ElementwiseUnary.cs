@@ -171,7 +171,8 @@ internal sealed class ClipOp : Operator
     }
 }
 
-/// <summary>Cast: float values are copied; integer targets truncate, bool targets test for non-zero. Gradient flows only between float types.</summary>
+/// <summary>Cast: float values are copied; integer targets truncate, bool targets test for non-zero. Gradient flows
+/// only between float types.</summary>
 internal sealed class CastOp : Operator
 {
     public override bool IsDifferentiable(Node node, int operand) => !ElementTypes.IsIntegral(node.DType);

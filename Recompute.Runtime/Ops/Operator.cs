@@ -33,7 +33,8 @@ internal sealed class OpCall
 
     private Dictionary<int, Tensor>? _otherOutputs;
 
-    /// <summary>Hands this backward output <paramref name="index"/> of the same operation (what <see cref="SavedValues.OtherOutputs"/> lists).</summary>
+    /// <summary>Hands this backward output <paramref name="index"/> of the same operation (what <see
+    /// cref="SavedValues.OtherOutputs"/> lists).</summary>
     public void SetOtherOutput(int index, Tensor value) => (_otherOutputs ??= [])[index] = value;
 
     /// <summary>Output <paramref name="index"/> of the same operation (LayerNormalization's statistics, Dropout's mask), or
@@ -112,7 +113,8 @@ internal abstract class Operator
     }
 }
 
-/// <summary>How the runtime reads a node's operand positions and shape; element sizes are <see cref="Recompute.Planner.Costs.ElementTypes"/>'s.</summary>
+/// <summary>How the runtime reads a node's operand positions and shape; element sizes are <see
+/// cref="Recompute.Planner.Costs.ElementTypes"/>'s.</summary>
 internal static class DTypes
 {
     /// <summary>

@@ -174,7 +174,8 @@ internal static class AxisBlocks
     }
 }
 
-/// <summary>Split along <c>axis</c>: this node is output <see cref="Node.OutputIndex"/>. Sizes from the <c>split</c> operand or attribute, else equal parts.</summary>
+/// <summary>Split along <c>axis</c>: this node is output <see cref="Node.OutputIndex"/>. Sizes from the <c>split</c>
+/// operand or attribute, else equal parts.</summary>
 internal sealed class SplitOp : Operator
 {
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;

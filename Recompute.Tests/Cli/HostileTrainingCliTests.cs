@@ -272,7 +272,8 @@ public class HostileTrainingCliTests
 /// <summary>Issue 31, item 5: .npz files whose data is corrupt or far larger than the graph needs.</summary>
 public class HostileNpzCliTests
 {
-    /// <summary>An .npz of one array <paramref name="name"/> whose header says <paramref name="descr"/> of shape [<paramref name="elements"/>], all zeros, written a megabyte at a time.</summary>
+    /// <summary>An .npz of one array <paramref name="name"/> whose header says <paramref name="descr"/> of shape
+    /// [<paramref name="elements"/>], all zeros, written a megabyte at a time.</summary>
     internal static void WriteZeros(string path, string name, string descr, long elements, int elementSize, CompressionLevel level)
     {
         using var file = File.Create(path);

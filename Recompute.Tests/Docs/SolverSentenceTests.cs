@@ -35,7 +35,8 @@ public class SolverSentenceTests
         foreach (var name in SolverRegistry.Names.Concat(BudgetSweepNames())) Assert.NotNull(SolverDescriptions.Of(name));
     }
 
-    /// <summary>The registry's names are exactly <see cref="Recompute.Planner.Solvers.SolverName"/>'s constants, and each solver reports its own.</summary>
+    /// <summary>The registry's names are exactly <see cref="Recompute.Planner.Solvers.SolverName"/>'s constants, and
+    /// each solver reports its own.</summary>
     [Fact]
     public void SolverNameConstants_AreTheRegisteredSolvers()
     {

@@ -36,7 +36,8 @@ internal static class OrtOracle
         return values;
     }
 
-    /// <summary>Largest |a − b| relative to max(|b|, the largest |b| of the tensor × 1e-3): a relative comparison that tiny elements cannot blow up.</summary>
+    /// <summary>Largest |a − b| relative to max(|b|, the largest |b| of the tensor × 1e-3): a relative comparison that
+    /// tiny elements cannot blow up.</summary>
     public static double RelativeDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) return double.PositiveInfinity;

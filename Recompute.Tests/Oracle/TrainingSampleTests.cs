@@ -7,7 +7,8 @@ using Recompute.Tests.Support;
 namespace Recompute.Tests.Oracle;
 
 /// <summary>
-/// The training sample of docs/cli.md ("Train an ONNX model on your own data"), command for command: train ResNet-18 (weights from the seed) for 20 steps at 50 % on the
+/// The training sample of docs/cli.md ("Train an ONNX model on your own data"), command for command: train ResNet-18
+/// (weights from the seed) for 20 steps at 50 % on the
 /// shipped batch and save it, eval the saved file, check its loss with ONNX Runtime, and train the saved file for one
 /// step, whose loss is the one eval printed.
 /// </summary>

@@ -103,7 +103,8 @@ internal sealed class FusedPatterns
 
     private int Index(NodeProto n) => _producer[n.Output[0]];
 
-    /// <summary>The single node reading <paramref name="name"/>, when it is of type <paramref name="op"/> and the tensor is no graph output.</summary>
+    /// <summary>The single node reading <paramref name="name"/>, when it is of type <paramref name="op"/> and the
+    /// tensor is no graph output.</summary>
     private NodeProto? OnlyReader(string name, string op)
     {
         if (_graphOutputs.Contains(name) || !_consumers.TryGetValue(name, out var readers) || readers.Count != 1) return null;
