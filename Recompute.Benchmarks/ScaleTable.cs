@@ -30,10 +30,12 @@ public static class ScaleTable
             columns.Add((table, rows));
         }
         var phases = columns.SelectMany(c => c.Rows.Select(r => r.Phase)).Distinct().ToList();
-        Console.WriteLine("| phase | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == "graph").Value ?? c.Graph)) + " |");
+        Console.WriteLine("| phase | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == "graph").Value
+            ?? c.Graph)) + " |");
         Console.WriteLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
         foreach (var phase in phases.Where(p => p != "graph"))
-            Console.WriteLine($"| {phase} | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == phase).Value ?? "")) + " |");
+            Console.WriteLine($"| {phase} | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == phase).Value
+                ?? "")) + " |");
     }
 
     /// <summary>The 100,000-node chain alone.</summary>
@@ -101,7 +103,8 @@ public static class ScaleTable
             long budget = ByteSize.Parse("50%", storeAll);
             var options = new SolverOptions { BudgetBytes = budget };
             PlanResult plan = null!;
-            Phase("dp-approx plan at 50 % (every DP run, lowering and simulation)", () => plan = RecomputePlanner.Plan(problem, "dp-approx", options));
+            Phase("dp-approx plan at 50 % (every DP run, lowering and simulation)", () => plan = RecomputePlanner.Plan(problem,
+                "dp-approx", options));
             if (plan.Feasible)
                 Phase("write the schedule (-o)", () => ScheduleFormat.Write(plan.Schedule!, scheduleFile));
             rows.Add(("total, import to written schedule (s)", $"{S(total)} ({S(totalCpu)})"));

@@ -106,7 +106,8 @@ public static class CommandRunner
             return ExitCodes.Success;
         }
         // A command's --help, --version and the [suggest] directive used by shell completion: the library's own actions.
-        if (parse.Action is HelpAction || parse.Action is { } action && command is not CliCommand && (action.ClearsParseErrors || parse.Errors.Count == 0))
+        if (parse.Action is HelpAction || parse.Action is { } action && command is not CliCommand && (action.ClearsParseErrors
+            || parse.Errors.Count == 0))
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
 
         if (UsageErrors.First(parse) is { } problem) return UsageError(command, problem, stderr);

@@ -78,7 +78,8 @@ public static class TimelinePlot
             rect.FillStyle.Color = color;
             rect.LineStyle.Width = 0;
             rect.LegendText = $"{name} {ByteSize.Format(bytes)}";
-            if (inside) Label(plot, $"{name} {ByteSize.Format(bytes)}", left + (right - left) * 0.01, axis.Scale(bottom + bytes / 2), Alignment.MiddleLeft);
+            if (inside) Label(plot, $"{name} {ByteSize.Format(bytes)}", left + (right - left) * 0.01, axis.Scale(bottom + bytes / 2),
+                Alignment.MiddleLeft);
             bottom += bytes;
         }
         if (!inside && shown.Count > 0)

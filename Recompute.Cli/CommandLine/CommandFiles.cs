@@ -67,7 +67,8 @@ public sealed class CommandFiles : IFileScope
             CheckNotInput(path, status, option);
             foreach (var o in _outputs)
                 if (o.Option != option && (o.Key == key || status.SameFileAs(o.Status)))
-                    throw new OutputRefusedException(path, $"it is also the output of {o.Option}{(o.Path != path ? $" ({o.Path})" : "")}; give each output its own file", option);
+                    throw new OutputRefusedException(path,
+                        $"it is also the output of {o.Option}{(o.Path != path ? $" ({o.Path})" : "")}; give each output its own file", option);
             _outputs.Add((path, key, status, option));
         }
     }
@@ -82,6 +83,7 @@ public sealed class CommandFiles : IFileScope
     {
         foreach (var i in _inputs)
             if (status.SameFileAs(i.Status))
-                throw new OutputRefusedException(path, $"it is an input of this command (the {i.What} file{(i.Path != path ? $" {i.Path}" : "")}); writing it would destroy it", option);
+                throw new OutputRefusedException(path,
+                    $"it is an input of this command (the {i.What} file{(i.Path != path ? $" {i.Path}" : "")}); writing it would destroy it", option);
     }
 }

@@ -23,12 +23,15 @@ public sealed class JsonOutput
 
     public Utf8JsonWriter Writer => _writer;
 
-    public JsonOutput Field(string name, string? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteString(name, value); return this; }
+    public JsonOutput Field(string name, string? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteString(name,
+        value); return this; }
     public JsonOutput Field(string name, long value) { _writer.WriteNumber(name, value); return this; }
-    public JsonOutput Field(string name, long? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteNumber(name, value.Value); return this; }
+    public JsonOutput Field(string name, long? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteNumber(name,
+        value.Value); return this; }
     public JsonOutput Field(string name, bool value) { _writer.WriteBoolean(name, value); return this; }
     public JsonOutput Field(string name, double value) { WriteDouble(name, value); return this; }
-    public JsonOutput Field(string name, double? value) { if (value is null) _writer.WriteNull(name); else WriteDouble(name, value.Value); return this; }
+    public JsonOutput Field(string name, double? value) { if (value is null) _writer.WriteNull(name); else WriteDouble(name,
+        value.Value); return this; }
 
     public JsonOutput Field(string name, IEnumerable<KeyValuePair<string, int>> map)
     {
@@ -87,7 +90,8 @@ public sealed class JsonOutput
         var json = Encoding.UTF8.GetString(_buffer.ToArray());
         var safe = new StringBuilder(json.Length);
         foreach (char c in json)
-            if (c >= '\u007f' && Recompute.Planner.Files.TerminalText.IsUnsafe(c)) safe.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            if (c >= '\u007f' && Recompute.Planner.Files.TerminalText.IsUnsafe(c)) safe.Append("\\u").Append(((int)c).ToString("x4",
+                System.Globalization.CultureInfo.InvariantCulture));
             else safe.Append(c);
         w.WriteLine(safe.ToString());
     }

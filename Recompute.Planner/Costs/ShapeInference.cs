@@ -164,7 +164,8 @@ public static class ShapeInference
                 acc = new TensorInfo(dtype, s, BroadcastValues(acc, t, s, f, FoldBinaryInt(c.OpType), dtype));
             }
             value = acc.Value!.As(dtype);
-            if (c.OpType == "Mean") value = ConstantValue.FromReals(Enumerable.Range(0, value.Length).Select(i => value.Real(i) / operands.Count).ToArray()).As(dtype);
+            if (c.OpType == "Mean") value = ConstantValue.FromReals(Enumerable.Range(0,
+                value.Length).Select(i => value.Real(i) / operands.Count).ToArray()).As(dtype);
         }
         return new TensorInfo(dtype, shape, value);
     }
@@ -177,7 +178,8 @@ public static class ShapeInference
             "Add" or "Sum" or "Mean" => (a, b) => a + b,
             "Sub" => (a, b) => a - b,
             "Mul" => (a, b) => a * b,
-            "Div" => integral ? (a, b) => b == 0 ? throw new ShapeInferenceException("integer division by zero in a constant") : Math.Truncate(a / b) : (a, b) => a / b,
+            "Div" => integral ? (a,
+                b) => b == 0 ? throw new ShapeInferenceException("integer division by zero in a constant") : Math.Truncate(a / b) : (a, b) => a / b,
             "Pow" => Math.Pow,
             "Max" => Math.Max,
             "Min" => Math.Min,
@@ -207,7 +209,8 @@ public static class ShapeInference
     };
 
     /// <summary>Element-wise f over two constant tensors broadcast to <paramref name="shape"/>.</summary>
-    private static ConstantValue BroadcastValues(TensorInfo a, TensorInfo b, long[] shape, Func<double, double, double> f, Func<long, long, long>? fi, string dtype)
+    private static ConstantValue BroadcastValues(TensorInfo a, TensorInfo b, long[] shape, Func<double, double, double> f,
+        Func<long, long, long>? fi, string dtype)
     {
         int n = (int)ShapeMath.Elements(shape);
         bool ints = a.Value!.IsInteger && b.Value!.IsInteger;
@@ -285,7 +288,8 @@ public static class ShapeInference
     private static TensorInfo Conv(OpContext c)
     {
         var x = c.In(0); var w = c.In(1);
-        if (x.Rank < 3 || w.Rank != x.Rank) throw new ShapeInferenceException($"input {ShapeMath.Format(x.Shape)} and weights {ShapeMath.Format(w.Shape)} do not fit a convolution");
+        if (x.Rank < 3
+            || w.Rank != x.Rank) throw new ShapeInferenceException($"input {ShapeMath.Format(x.Shape)} and weights {ShapeMath.Format(w.Shape)} do not fit a convolution");
         int spatial = x.Rank - 2;
         long group = c.Int("group", 1);
         if (group <= 0 || x.Shape[1] != w.Shape[1] * group)
@@ -294,18 +298,22 @@ public static class ShapeInference
         string autoPad = c.Str("auto_pad", "NOTSET");
         var shape = new long[x.Rank];
         shape[0] = x.Shape[0]; shape[1] = w.Shape[0];
-        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowGeometry.OutputLength(x.Shape[i + 2], k[i], s[i], d[i], p[i], p[i + spatial], autoPad, false);
-        if (c.Opt(2) is { } b && b.Elements != w.Shape[0]) throw new ShapeInferenceException($"bias has {b.Elements} elements, expected {w.Shape[0]}");
+        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowGeometry.OutputLength(x.Shape[i + 2], k[i], s[i], d[i], p[i],
+            p[i + spatial], autoPad, false);
+        if (c.Opt(2) is { } b
+            && b.Elements != w.Shape[0]) throw new ShapeInferenceException($"bias has {b.Elements} elements, expected {w.Shape[0]}");
         return new TensorInfo(x.DType, shape);
     }
 
     private static TensorInfo ConvTranspose(OpContext c)
     {
         var x = c.In(0); var w = c.In(1);
-        if (x.Rank < 3 || w.Rank != x.Rank) throw new ShapeInferenceException($"input {ShapeMath.Format(x.Shape)} and weights {ShapeMath.Format(w.Shape)} do not fit a transposed convolution");
+        if (x.Rank < 3
+            || w.Rank != x.Rank) throw new ShapeInferenceException($"input {ShapeMath.Format(x.Shape)} and weights {ShapeMath.Format(w.Shape)} do not fit a transposed convolution");
         int spatial = x.Rank - 2;
         long group = c.Int("group", 1);
-        if (group <= 0 || x.Shape[1] != w.Shape[0]) throw new ShapeInferenceException($"input has {x.Shape[1]} channels, weights expect {w.Shape[0]}");
+        if (group <= 0
+            || x.Shape[1] != w.Shape[0]) throw new ShapeInferenceException($"input has {x.Shape[1]} channels, weights expect {w.Shape[0]}");
         var (k, s, d, p) = Window(c, spatial, w.Shape[2..]);
         var outPad = c.Ints("output_padding") ?? new long[spatial];
         var outputShape = c.Ints("output_shape");
@@ -331,7 +339,8 @@ public static class ShapeInference
         bool ceil = c.Int("ceil_mode", 0) != 0;
         string autoPad = c.Str("auto_pad", "NOTSET");
         var shape = (long[])x.Shape.Clone();
-        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowGeometry.OutputLength(x.Shape[i + 2], k[i], s[i], d[i], p[i], p[i + spatial], autoPad, ceil);
+        for (int i = 0; i < spatial; i++) shape[i + 2] = WindowGeometry.OutputLength(x.Shape[i + 2], k[i], s[i], d[i], p[i],
+            p[i + spatial], autoPad, ceil);
         var y = new TensorInfo(x.DType, shape);
         return c.OutputCount > 1 ? [y, new TensorInfo("int64", shape)] : [y];
     }
@@ -390,7 +399,8 @@ public static class ShapeInference
     private static TensorInfo Gemm(OpContext c)
     {
         var a = c.In(0); var b = c.In(1);
-        if (a.Rank != 2 || b.Rank != 2) throw new ShapeInferenceException($"Gemm needs matrices, got {ShapeMath.Format(a.Shape)} and {ShapeMath.Format(b.Shape)}");
+        if (a.Rank != 2
+            || b.Rank != 2) throw new ShapeInferenceException($"Gemm needs matrices, got {ShapeMath.Format(a.Shape)} and {ShapeMath.Format(b.Shape)}");
         bool ta = c.Int("transA", 0) != 0, tb = c.Int("transB", 0) != 0;
         long m = ta ? a.Shape[1] : a.Shape[0], k = ta ? a.Shape[0] : a.Shape[1];
         long kb = tb ? b.Shape[1] : b.Shape[0], n = tb ? b.Shape[0] : b.Shape[1];
@@ -435,7 +445,8 @@ public static class ShapeInference
         {
             shape[unknown] = 1;
             long known = ShapeMath.Elements(shape);
-            if (known == 0 || total % known != 0) throw new ShapeInferenceException($"cannot reshape {ShapeMath.Format(input)} to {ShapeMath.Format(target)}");
+            if (known == 0
+                || total % known != 0) throw new ShapeInferenceException($"cannot reshape {ShapeMath.Format(input)} to {ShapeMath.Format(target)}");
             shape[unknown] = total / known;
         }
         if (ShapeMath.Elements(shape) != total)
@@ -446,7 +457,8 @@ public static class ShapeInference
     private static TensorInfo Reshape(OpContext c)
     {
         var x = c.In(0);
-        long[] target = c.Inputs.Count > 1 ? c.ConstInts(1, "the target shape") : c.Ints("shape") ?? throw new ShapeInferenceException("no target shape");
+        long[] target = c.Inputs.Count > 1 ? c.ConstInts(1,
+            "the target shape") : c.Ints("shape") ?? throw new ShapeInferenceException("no target shape");
         var shape = ReshapeTarget(x.Shape, target, c.Int("allowzero", 0) != 0);
         return new TensorInfo(x.DType, shape, x.Value);
     }
@@ -479,7 +491,8 @@ public static class ShapeInference
             if (dim % n != 0 && c.Opset < 18) throw new ShapeInferenceException($"dimension {dim} does not split evenly into {n} outputs");
         }
         if (sizes.Length != n) throw new ShapeInferenceException($"{sizes.Length} split sizes for {n} outputs");
-        if (sizes.Any(s => s < 0) || sizes.Sum() != dim) throw new ShapeInferenceException($"split sizes [{string.Join(",", sizes)}] do not add up to dimension {dim}");
+        if (sizes.Any(s => s < 0)
+            || sizes.Sum() != dim) throw new ShapeInferenceException($"split sizes [{string.Join(",", sizes)}] do not add up to dimension {dim}");
         var result = new TensorInfo[n];
         long offset = 0;
         for (int i = 0; i < n; i++)
@@ -564,7 +577,8 @@ public static class ShapeInference
     {
         var x = c.In(0);
         var axes = AxesOperand(c, 1, "the axes");
-        var norm = axes.Length == 0 ? Enumerable.Range(0, x.Rank).Where(i => x.Shape[i] == 1).ToHashSet() : axes.Select(a => ShapeMath.Axis(a, x.Rank)).ToHashSet();
+        var norm = axes.Length == 0 ? Enumerable.Range(0,
+            x.Rank).Where(i => x.Shape[i] == 1).ToHashSet() : axes.Select(a => ShapeMath.Axis(a, x.Rank)).ToHashSet();
         foreach (var a in norm)
             if (x.Shape[a] != 1) throw new ShapeInferenceException($"cannot squeeze axis {a} of size {x.Shape[a]}");
         var shape = x.Shape.Where((_, i) => !norm.Contains(i)).ToArray();
@@ -662,8 +676,10 @@ public static class ShapeInference
     private static TensorInfo Constant(OpContext c)
     {
         if (c.Tensor("value") is { } t) return t;
-        if (c.Attributes.TryGetValue("value_float", out var f)) return new TensorInfo("float32", [], ConstantValue.FromReals([Convert.ToDouble(f, System.Globalization.CultureInfo.InvariantCulture)]));
-        if (c.Attributes.TryGetValue("value_int", out var i)) return new TensorInfo("int64", [], ConstantValue.FromInts([Convert.ToInt64(i, System.Globalization.CultureInfo.InvariantCulture)]));
+        if (c.Attributes.TryGetValue("value_float", out var f)) return new TensorInfo("float32", [],
+            ConstantValue.FromReals([Convert.ToDouble(f, System.Globalization.CultureInfo.InvariantCulture)]));
+        if (c.Attributes.TryGetValue("value_int", out var i)) return new TensorInfo("int64", [], ConstantValue.FromInts([Convert.ToInt64(i,
+            System.Globalization.CultureInfo.InvariantCulture)]));
         if (c.Reals("value_floats") is { } fs) return new TensorInfo("float32", [fs.Length], ConstantValue.FromReals(fs));
         if (c.Ints("value_ints") is { } ints) return new TensorInfo("int64", [ints.Length], ConstantValue.FromInts(ints));
         if (c.Has("sparse_value")) throw new ShapeInferenceException("sparse constants are not supported");
@@ -678,7 +694,8 @@ public static class ShapeInference
         ConstantValue? value = null;
         long n = ShapeMath.Elements(shape);
         if (fill.Value is { } fv && n <= MaxFoldElements)
-            value = fv.IsInteger ? ConstantValue.FromInts(Enumerable.Repeat(fv.Ints![0], (int)n).ToArray()) : ConstantValue.FromReals(Enumerable.Repeat(fv.Reals![0], (int)n).ToArray());
+            value = fv.IsInteger ? ConstantValue.FromInts(Enumerable.Repeat(fv.Ints![0],
+                (int)n).ToArray()) : ConstantValue.FromReals(Enumerable.Repeat(fv.Reals![0], (int)n).ToArray());
         return new TensorInfo(fill.DType, shape, value);
     }
 
@@ -762,7 +779,8 @@ public static class ShapeInference
     {
         var x = c.In(0);
         var repeats = c.ConstInts(1, "the repeats");
-        if (repeats.Length != x.Rank || repeats.Any(r => r < 0)) throw new ShapeInferenceException($"repeats [{string.Join(",", repeats)}] do not fit rank {x.Rank}");
+        if (repeats.Length != x.Rank
+            || repeats.Any(r => r < 0)) throw new ShapeInferenceException($"repeats [{string.Join(",", repeats)}] do not fit rank {x.Rank}");
         return new TensorInfo(x.DType, x.Shape.Select((d, i) => checked(d * repeats[i])).ToArray());
     }
 
@@ -788,11 +806,13 @@ public static class ShapeInference
         var axes = axesAttr?.Select(a => ShapeMath.Axis(a, x.Rank)).ToArray() ?? Enumerable.Range(0, x.Rank).ToArray();
         double[]? scales = null; long[]? sizes = null;
         if (c.OpType == "Upsample" && c.Reals("scales") is { } attrScales) scales = attrScales;
-        else if (c.OpType == "Upsample" || c.Opset < 11) scales = Enumerable.Range(0, c.ConstValue(1, "the scales").Length).Select(c.ConstValue(1, "the scales").Real).ToArray();
+        else if (c.OpType == "Upsample" || c.Opset < 11) scales = Enumerable.Range(0, c.ConstValue(1,
+            "the scales").Length).Select(c.ConstValue(1, "the scales").Real).ToArray();
         else
         {
             if (c.Opt(3) is { } s && s.Elements > 0) sizes = c.ConstInts(3, "the sizes");
-            else if (c.Opt(2) is { } sc && sc.Elements > 0) { var v = c.ConstValue(2, "the scales"); scales = Enumerable.Range(0, v.Length).Select(v.Real).ToArray(); }
+            else if (c.Opt(2) is { } sc && sc.Elements > 0) { var v = c.ConstValue(2, "the scales"); scales = Enumerable.Range(0,
+                v.Length).Select(v.Real).ToArray(); }
             else throw new ShapeInferenceException("neither scales nor sizes is given");
         }
         int count = sizes?.Length ?? scales!.Length;
@@ -812,7 +832,8 @@ public static class ShapeInference
         ShapeMath.Validate([n], "the range");
         ConstantValue? value = null;
         if (n <= MaxFoldElements)
-            value = start.IsInteger && delta.IsInteger ? ConstantValue.FromInts(Enumerable.Range(0, (int)n).Select(i => start.Int(0) + i * delta.Int(0)).ToArray())
+            value = start.IsInteger && delta.IsInteger ? ConstantValue.FromInts(Enumerable.Range(0,
+                (int)n).Select(i => start.Int(0) + i * delta.Int(0)).ToArray())
                 : ConstantValue.FromReals(Enumerable.Range(0, (int)n).Select(i => start.Real(0) + i * delta.Real(0)).ToArray()).As(dtype);
         return new TensorInfo(dtype, [n], value);
     }

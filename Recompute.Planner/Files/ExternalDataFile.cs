@@ -38,9 +38,11 @@ internal static class ExternalDataFile
             if (part == ".") continue;
             current = Path.Combine(current, part);
             var status = FileStatus.Of(current, followLinks: false);
-            if (status.Kind == FileKind.Missing) throw new GraphFormatException(modelPath, where, $"external data file '{quoted}' not found beside the model");
+            if (status.Kind == FileKind.Missing) throw new GraphFormatException(modelPath, where,
+                $"external data file '{quoted}' not found beside the model");
             if (status.Kind == FileKind.SymbolicLink)
-                throw new GraphFormatException(modelPath, where, $"external data location '{quoted}' goes through a link; only files inside the model's folder are read");
+                throw new GraphFormatException(modelPath, where,
+                    $"external data location '{quoted}' goes through a link; only files inside the model's folder are read");
         }
         if (FileStatus.Of(current, followLinks: false).Kind != FileKind.Regular)
             throw new GraphFormatException(modelPath, where, $"external data location '{quoted}' is not a regular file");

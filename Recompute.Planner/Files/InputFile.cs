@@ -76,17 +76,20 @@ public static class InputFile
             case FileKind.Directory: throw new GraphFormatException(path, null, $"is a directory, not a {kind.What} file");
             case FileKind.Unknown: throw new GraphFormatException(path, null, "cannot read the file: it cannot be examined (permission denied?)");
             default:
-                throw new GraphFormatException(path, null, $"is {FileStatus.Describe(status.Kind)}, not a regular file: inputs are read only from regular files");
+                throw new GraphFormatException(path, null,
+                    $"is {FileStatus.Describe(status.Kind)}, not a regular file: inputs are read only from regular files");
         }
         long length;
         try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new GraphFormatException(path, null, $"cannot read the file: {Reason(e)}", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new GraphFormatException(path, null,
+            $"cannot read the file: {Reason(e)}", e); }
         if (length > kind.MaxBytes) throw TooLarge(path, kind, length);
         return status;
     }
 
     private static GraphFormatException TooLarge(string path, InputKind kind, long length) =>
-        new(path, null, $"is {length.ToString("N0", CultureInfo.InvariantCulture)} bytes, over the {ByteSize.Format(kind.MaxBytes)} limit for {kind.What} files");
+        new(path, null,
+            $"is {length.ToString("N0", CultureInfo.InvariantCulture)} bytes, over the {ByteSize.Format(kind.MaxBytes)} limit for {kind.What} files");
 
     private static string Reason(Exception e) => e switch
     {

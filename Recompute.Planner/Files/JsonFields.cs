@@ -154,7 +154,8 @@ internal static class JsonFields
                 {
                     string name;
                     try { name = p.Name; }
-                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a field name: {QuotedText.Printable(x.Message.TrimEnd('.'), 200)}", x); }
+                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where,
+                        $"invalid text in a field name: {QuotedText.Printable(x.Message.TrimEnd('.'), 200)}", x); }
                     CheckStrings(p.Value, where == "the document" ? name : $"{where}.{Shorten(name)}", source);
                 }
                 break;
@@ -164,7 +165,8 @@ internal static class JsonFields
     private static void Decode(JsonElement e, string where, string? source)
     {
         try { _ = e.GetString(); }
-        catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a string: {QuotedText.Printable(x.Message.TrimEnd('.'), 200)}", x); }
+        catch (InvalidOperationException x) { throw new GraphFormatException(source, where,
+            $"invalid text in a string: {QuotedText.Printable(x.Message.TrimEnd('.'), 200)}", x); }
     }
 
     /// <summary>The reader's message without its own position suffix (the location already says where).</summary>

@@ -31,7 +31,8 @@ public static class OutputTarget
             FileKind.SymbolicLink => throw new OutputRefusedException(path,
                 "it is a symbolic link, and writing would replace the link by a file; name the file it points to", option),
             FileKind.Unknown => throw new OutputRefusedException(path, "it cannot be examined (permission denied?)", option),
-            var k => throw new OutputRefusedException(path, $"it is {FileStatus.Describe(k)}, not a regular file; outputs replace only regular files", option),
+            var k => throw new OutputRefusedException(path,
+                $"it is {FileStatus.Describe(k)}, not a regular file; outputs replace only regular files", option),
         };
     }
 
@@ -57,7 +58,8 @@ public static class OutputTarget
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(probe); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            string why = e is UnauthorizedAccessException ? "permission denied (or a read-only file system)" : e.Message.Replace(probe, folder, StringComparison.Ordinal).ReplaceLineEndings(" ");
+            string why = e is UnauthorizedAccessException ? "permission denied (or a read-only file system)" : e.Message.Replace(probe,
+                folder, StringComparison.Ordinal).ReplaceLineEndings(" ");
             throw new OutputRefusedException(path, $"a file cannot be created in {folder}: {why}");
         }
     }

@@ -102,7 +102,8 @@ public sealed class GraphBuilder
 
     public int Loss(string name, string op, IReadOnlyList<int> inputs, long bytes, double time,
         IReadOnlyList<long>? shape = null, IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<int>? backwardNeeds = null) =>
-        Add(new NodeSpec(name, op, NodeKind.Loss) { Inputs = inputs, Bytes = bytes, Time = time, Shape = shape ?? [], Attributes = attributes, BackwardNeeds = backwardNeeds });
+        Add(new NodeSpec(name, op, NodeKind.Loss) { Inputs = inputs, Bytes = bytes, Time = time, Shape = shape ?? [],
+            Attributes = attributes, BackwardNeeds = backwardNeeds });
 
     /// <summary>Validates and freezes the graph. Throws <see cref="GraphFormatException"/> naming the node at fault.</summary>
     public ComputationGraph Build()
@@ -159,7 +160,8 @@ public sealed class GraphBuilder
         {
             var s = _specs[order[i]];
             var inputs = s.Inputs.Select(p => newId[p]).ToImmutableArray();
-            var needs = s.BackwardNeeds is null ? Enumerable.Range(0, s.Inputs.Count).ToImmutableArray() : s.BackwardNeeds.Distinct().Order().ToImmutableArray();
+            var needs = s.BackwardNeeds is null ? Enumerable.Range(0,
+                s.Inputs.Count).ToImmutableArray() : s.BackwardNeeds.Distinct().Order().ToImmutableArray();
             var attrs = s.Attributes is null ? ImmutableSortedDictionary<string, object>.Empty.WithComparers(StringComparer.Ordinal)
                 : s.Attributes.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             nodes.Add(new Node(i, s.Name, s.Op, s.Kind, inputs, s.Bytes, s.Time, s.Shape.ToImmutableArray(), s.DType, attrs,

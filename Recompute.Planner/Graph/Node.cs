@@ -111,7 +111,8 @@ public sealed record Node
     public (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) SavedForAny(IReadOnlyCollection<int> ks)
     {
         if (ks.Count == 1) return SavedFor(ks.First());
-        if (!SavedByRule || SavedTensors.Union(Op, ks.Select(OperandPosition).Distinct()) is not { } saved) return (BackwardNeeds, BackwardNeedsOutput, []);
+        if (!SavedByRule || SavedTensors.Union(Op, ks.Select(OperandPosition).Distinct()) is not { } saved) return (BackwardNeeds,
+            BackwardNeedsOutput, []);
         var positions = saved.Operands.ToHashSet();
         var inputs = ImmutableArray.CreateBuilder<int>();
         for (int j = 0; j < Inputs.Length; j++)
@@ -127,9 +128,11 @@ public sealed record Node
 
     public T? Attribute<T>(string key) => Attributes.TryGetValue(key, out var v) && v is T t ? t : default;
 
-    public long AttributeLong(string key, long fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    public long AttributeLong(string key, long fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToInt64(v,
+        System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
-    public double AttributeDouble(string key, double fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    public double AttributeDouble(string key, double fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToDouble(v,
+        System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
     public long[] AttributeLongs(string key) => Attributes.TryGetValue(key, out var v) && v is long[] a ? a : [];
 

@@ -41,7 +41,8 @@ public static class PaperGraphImporter
     private const int MaxJsonDepth = 32;
 
     private sealed record DataNode(long Id, long Bytes, string Name, int Line);
-    private sealed record Block(int Line, List<long> Inputs, List<long> Outputs, string ClassName, Dictionary<string, object> Attributes, long Rank, int Index);
+    private sealed record Block(int Line, List<long> Inputs, List<long> Outputs, string ClassName, Dictionary<string, object> Attributes,
+        long Rank, int Index);
 
     /// <summary>Loads a paper graph file.</summary>
     public static ComputationGraph Load(string path)
@@ -112,7 +113,8 @@ public static class PaperGraphImporter
                 var parts = Fields(reader.Next($"output {j + 1} of {p}"), reader.LineNumber, source, 1, "an output line 'id'");
                 long id = ParseId(parts[0], reader.LineNumber, source);
                 RequireData(data, id, source, reader.LineNumber);
-                if (isForward && outputs.Contains(id)) Fail(source, reader.LineNumber, $"data id {id} is listed twice as an output of the same function");
+                if (isForward && outputs.Contains(id)) Fail(source, reader.LineNumber,
+                    $"data id {id} is listed twice as an output of the same function");
                 outputs.Add(id);
             }
             var className = reader.Next("the function's class name");

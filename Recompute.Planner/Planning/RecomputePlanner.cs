@@ -66,7 +66,8 @@ public static class RecomputePlanner
         long budget = options.BudgetBytes;
         if (solver is AutoSolver) return WithFloor(problem, HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options));
         if (!Applies(problem, solver))
-            return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
+            return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)),
+                null, null, budget, storeAll, 0);
         if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
             return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable,
                 Reason: $"solver 'store-all' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
@@ -86,14 +87,16 @@ public static class RecomputePlanner
                     },
                 };
             // On a thinned family (a graph too large for every ancestral set) the chain is refined (ChainRefinement).
-            if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit } && fit.PeakBytes <= budget
+            if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit }
+                && fit.PeakBytes <= budget
                 && ChainRefinement.Refine(problem, chain, solverName, budget, fit.RecomputeTime, cancellation) is { } refined)
             {
                 var cost = PaperCostModel.Evaluate(problem.Forward, refined.Strategy);
                 best = best with
                 {
                     // No longer the DP's optimum over its family: a feasible refinement of it.
-                    Result = best.Result with { Status = PlanStatus.Feasible, Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModel = new(cost.PeakBytes, cost.Overhead) },
+                    Result = best.Result with { Status = PlanStatus.Feasible,
+                        Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModel = new(cost.PeakBytes, cost.Overhead) },
                     Schedule = refined.Schedule with { BudgetBytes = budget },
                     Simulation = refined.Simulation,
                 };
@@ -107,7 +110,8 @@ public static class RecomputePlanner
         if (solver is DpSolver && !options.FamilyChainsPlanned) best = WithFamilyChains(problem, best, options, cancellation);
         clock.Stop();
         if (best is null)
-            return new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
+            return new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null,
+                budget, storeAll, clock.Elapsed.TotalSeconds);
         var result = best.Result;
         if (best.Simulation is { } sim && sim.PeakBytes > budget)
             result = result with
@@ -116,7 +120,8 @@ public static class RecomputePlanner
                 Claim = null,
                 Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
             };
-        return WithFloor(problem, HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
+        return WithFloor(problem, HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll,
+            clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
             solverName, options));
     }
 
@@ -128,7 +133,8 @@ public static class RecomputePlanner
     private static PlanResult WithFloor(PlanningProblem problem, PlanResult plan)
     {
         if (plan.Solver.Status != PlanStatus.Infeasible) return plan;
-        if (problem.Training.Count == 0 || Solvers.Optimal.MemoryLowerBound.Of(problem.Training) is not { } floor || floor.Bytes <= plan.BudgetBytes) return plan;
+        if (problem.Training.Count == 0 || Solvers.Optimal.MemoryLowerBound.Of(problem.Training) is not { } floor
+            || floor.Bytes <= plan.BudgetBytes) return plan;
         string explained = floor.Explain(problem.Training);
         string why = $"no schedule of this graph fits it: {explained}, more than the budget of {plan.BudgetBytes} bytes";
         // A reason that gives the step already (the optimal solver's, and auto's through it) is replaced, not repeated.
@@ -146,7 +152,8 @@ public static class RecomputePlanner
         if (plan.Schedule is not { } schedule || PinCheck.Violation(schedule, options.Keep, options.ForceRecompute) is not { } broken) return plan;
         return plan with
         {
-            Solver = plan.Solver with { Status = PlanStatus.NotApplicable, Claim = null, Reason = $"solver '{solverName}' found only a schedule that {broken}" },
+            Solver = plan.Solver with { Status = PlanStatus.NotApplicable, Claim = null,
+                Reason = $"solver '{solverName}' found only a schedule that {broken}" },
             Schedule = null,
             Simulation = null,
         };
@@ -167,10 +174,12 @@ public static class RecomputePlanner
     /// The smallest budget a user can ask of a canonical DP solver and get a plan: the least peak in the replayed
     /// block model, confirmed by planning at it (the simulated peak of that plan).
     /// </summary>
-    public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options,
+        CancellationToken cancellation = default)
     {
         if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp || !problem.CanonicalApplies) return null;
-        var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
+        var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem,
+            options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
         var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
         long? best = null;
         foreach (var candidate in new[] { replay?.Budget, paper?.Budget })
@@ -182,7 +191,8 @@ public static class RecomputePlanner
             // that sizes blocks is not the simulator, so asking for that peak can find no chain; then b is the answer.
             long fits = b;
             long peak = plan.Simulation!.PeakBytes;
-            if (peak < b && (best is null || peak < best) && Plan(problem, solverName, options with { BudgetBytes = peak }, cancellation).Feasible) fits = peak;
+            if (peak < b && (best is null || peak < best) && Plan(problem, solverName, options with { BudgetBytes = peak },
+                cancellation).Feasible) fits = peak;
             if (best is null || fits < best) best = fits;
         }
         return best;
@@ -206,7 +216,8 @@ public static class RecomputePlanner
         for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
         {
             long mid = lo + (hi - lo) / 2;
-            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true }, cancellation).Feasible) { hi = mid; best = mid; planned?.Invoke(mid); }
+            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true },
+                cancellation).Feasible) { hi = mid; best = mid; planned?.Invoke(mid); }
             else lo = mid;
         }
         return best;
@@ -288,7 +299,8 @@ public static class RecomputePlanner
     /// paper's code), the simulated one for auto and greedy (<see cref="FeasibleBudget.Smallest"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The solver has no minimum-memory mode.</exception>
-    public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options,
+        CancellationToken cancellation = default)
     {
         var solver = SolverRegistry.Create(solverName);
         if (!Applies(problem, solver)) throw new ArgumentException(NotApplicableReason(problem, solverName));
@@ -355,7 +367,8 @@ public static class RecomputePlanner
     {
         if (!result.Feasible) return new Candidate(result, null, null, budget);
         var schedule = (result.Schedule
-            ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget))
+            ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy
+                ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget))
             with { BudgetBytes = budget };
         var sim = Simulator.Simulate(schedule, enforceBudget: false);
         return new Candidate(result, schedule, sim, budget);

@@ -181,7 +181,8 @@ public sealed record BudgetGuide(
                 storeAllBatch, batch, batchOverhead, reason));
         }
         if (noBatch is not null)
-            for (int i = 0; i < devices.Count; i++) devices[i] = devices[i] with { LargestBatchStoreAll = null, LargestBatch = null, LargestBatchOverhead = null };
+            for (int i = 0; i < devices.Count; i++) devices[i] = devices[i] with { LargestBatchStoreAll = null, LargestBatch = null,
+                LargestBatchOverhead = null };
         // The least activation memory any plan of the sweep needs (per-block may go below the DPs' smallest budget).
         long smallest = sweep.Points.Where(q => q.Feasible && q.PeakBytes is not null).Select(q => q.PeakBytes!.Value)
             .Append(sweep.MinBudgetBytes).Min();

@@ -162,7 +162,8 @@ public static class BudgetSweep
                         // Chen's √n plan does not depend on the budget: one point, which fits the budgets above its
                         // simulated peak. (Budget-driven, Chen's greedy variant sizes segments in the paper's model,
                         // which is more pessimistic than the simulation, and would miss budgets the plan meets.)
-                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen, options.Solver with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
+                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen,
+                            options.Solver with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
                         foreach (var b in budgets)
                             Finished(plan.Schedule is null
                                 ? PlanPoint(s.Name, b, plan)
@@ -252,12 +253,15 @@ public static class BudgetSweep
         // The best time-centric planner in the sweep draws the timeline: auto (the default plan) when drawn, else the
         // exact DP over the approximate one.
         var solver = series.Any(s => s.Name == AutoPortfolio.Name) ? AutoPortfolio.Name : series.Any(s => s.Name == SolverName.Dp) ? SolverName.Dp : SolverName.DpApprox;
-        var plan = RecomputePlanner.Plan(problem, solver, Searching(solver, options.Solver with { BudgetBytes = budget, Objective = Objective.Time }, options), cancellation);
+        var plan = RecomputePlanner.Plan(problem, solver, Searching(solver, options.Solver with { BudgetBytes = budget,
+            Objective = Objective.Time }, options), cancellation);
         var storeAllLine = MemoryTimeline.Of(SolverName.StoreAll, storeAll.Schedule, storeAll.Simulation, budget);
-        MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!, plan.Simulation!, budget) : null;
+        MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!,
+            plan.Simulation!, budget) : null;
         var recomputed = plan.Feasible
             ? plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name).ToImmutableArray()
             : [];
-        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, recomputed, storeAllLine, planLine, plan.Feasible ? plan.Schedule : null);
+        return new TimelineReport(solver, budget, plan.Feasible, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, recomputed,
+            storeAllLine, planLine, plan.Feasible ? plan.Schedule : null);
     }
 }

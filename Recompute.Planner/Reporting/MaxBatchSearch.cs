@@ -65,7 +65,8 @@ public sealed record BatchFit(int Batch, bool Fits, long FixedBytes, long Activa
 /// <param name="AtNext">The attempt at Batch + 1, which does not fit (null when the search hit the batch limit).</param>
 public sealed record MaxBatchAnswer(string Method, int Batch, BatchFit? AtBatch, BatchFit? AtNext);
 
-public sealed record MaxBatchResult(long DeviceMemoryBytes, OptimizerKind Optimizer, double? MaxOverhead, MaxBatchAnswer StoreAll, MaxBatchAnswer Planner);
+public sealed record MaxBatchResult(long DeviceMemoryBytes, OptimizerKind Optimizer, double? MaxOverhead, MaxBatchAnswer StoreAll,
+    MaxBatchAnswer Planner);
 
 /// <summary>
 /// Finds the largest batch size whose training step fits in a device's memory, without recomputation (store-all)
@@ -104,9 +105,11 @@ public static class MaxBatchSearch
             var problem = ProblemAt(batch);
             long fixedBytes = FixedBytes(problem.Graph, options.Optimizer);
             long budget = deviceMemoryBytes - fixedBytes;
-            if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null, "parameters, gradients, optimizer state and inputs alone exceed the memory");
+            if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null,
+                "parameters, gradients, optimizer state and inputs alone exceed the memory");
             long peak = RecomputePlanner.StoreAllPeak(problem);
-            return new BatchFit(batch, peak <= budget, fixedBytes, budget, peak, 0, peak <= budget ? null : "store-all peak exceeds the activation budget")
+            return new BatchFit(batch, peak <= budget, fixedBytes, budget, peak, 0,
+                peak <= budget ? null : "store-all peak exceeds the activation budget")
             { SmallestFeasibleBudgetBytes = peak <= budget ? null : peak };
         }
 
@@ -116,20 +119,25 @@ public static class MaxBatchSearch
             var problem = ProblemAt(batch);
             long fixedBytes = FixedBytes(problem.Graph, options.Optimizer);
             long budget = deviceMemoryBytes - fixedBytes;
-            if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null, "parameters, gradients, optimizer state and inputs alone exceed the memory");
-            var plan = RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = budget, Objective = Objective.Time }, cancellation);
+            if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null,
+                "parameters, gradients, optimizer state and inputs alone exceed the memory");
+            var plan = RecomputePlanner.Plan(problem, options.Solver, options.SolverOptions with { BudgetBytes = budget,
+                Objective = Objective.Time }, cancellation);
             if (!plan.Feasible)
-                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead, plan.Solver.Reason ?? "no plan fits the activation budget");
+                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation?.PeakBytes, plan.Simulation?.StepOverhead,
+                    plan.Solver.Reason ?? "no plan fits the activation budget");
             double overhead = plan.Simulation!.StepOverhead;
             if (options.MaxOverhead is { } max && overhead > max)
-                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
+                return new BatchFit(batch, false, fixedBytes, budget, plan.Simulation.PeakBytes, overhead,
+                    $"the least recomputation that fits costs {ReportSummary.Percent(overhead)}, more than {ReportSummary.Percent(max)}");
             return new BatchFit(batch, true, fixedBytes, budget, plan.Simulation.PeakBytes, overhead, null);
         }
 
         // What the planner's next batch would need: its smallest feasible budget, where memory is what failed.
         BatchFit Explain(BatchFit next) => !options.ExplainNext || next.Fits || next.ActivationBudgetBytes <= 0 || next.PeakBytes is { } p && p <= next.ActivationBudgetBytes
             ? next
-            : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver, options.SolverOptions with { Objective = Objective.Time }, cancellation) };
+            : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver,
+                options.SolverOptions with { Objective = Objective.Time }, cancellation) };
         var storeAll = Search(SolverName.StoreAll, StoreAllAt, options.BatchLimit);
         var planner = Search(options.Solver, PlannerAt, options.BatchLimit);
         if (planner.AtNext is { } failed) planner = planner with { AtNext = Explain(failed) };

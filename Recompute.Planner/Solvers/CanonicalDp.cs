@@ -313,7 +313,8 @@ internal sealed class CanonicalDp
             }
             keep.Reverse();
         }
-        var front = new Front(keep.ToArray(), keep.Select(t => s.BestM[t]).ToArray(), keep.Select(t => s.Prev[t]).ToArray(), keep.Select(t => s.PrevTau[t]).ToArray());
+        var front = new Front(keep.ToArray(), keep.Select(t => s.BestM[t]).ToArray(), keep.Select(t => s.Prev[t]).ToArray(),
+            keep.Select(t => s.PrevTau[t]).ToArray());
         foreach (var t in s.Touched) s.BestM[t] = long.MaxValue;
         s.Touched.Clear();
         return front;

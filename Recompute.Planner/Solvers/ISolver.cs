@@ -305,7 +305,8 @@ public sealed class PlanningProblem
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
         _storeAll = new Lazy<(Schedule, SimulationResult)>(() =>
         {
-            var schedule = AsGiven ? Liveness.RunOnce(Training, SolverName.StoreAll, null) : Lowering.StoreAll(Training, Forward, SolverName.StoreAll, null);
+            var schedule = AsGiven ? Liveness.RunOnce(Training, SolverName.StoreAll, null) : Lowering.StoreAll(Training, Forward,
+                SolverName.StoreAll, null);
             return (schedule, Simulator.Simulate(schedule));
         });
     }

@@ -156,13 +156,15 @@ internal sealed class LivenessBlockCost
             else
             {
                 foreach (int p in _dag.Pred[v])
-                    if (s.LastUse[p] == i && ForwardDag.Contains(lb, p) && !ForwardDag.Contains(la, p) && !ReadBefore(_valueReaders[p], la)) live -= FreeValue(p, la);
+                    if (s.LastUse[p] == i && ForwardDag.Contains(lb, p) && !ForwardDag.Contains(la, p) && !ReadBefore(_valueReaders[p],
+                        la)) live -= FreeValue(p, la);
                 if (s.LastUse[v] == i && !ReadBefore(_valueReaders[v], la)) live -= FreeValue(v, la);
             }
         }
         foreach (int v in s.Touched) { s.Alive[v] = false; s.LastUse[v] = 0; }
         s.Touched.Clear();
-        foreach (var (v, _) in s.Steps) { s.LastUse[v] = 0; s.GradLastUse[v] = 0; foreach (int w in _readsValues[v]) s.LastUse[w] = 0; foreach (int t in _readsGrads[v]) s.GradLastUse[t] = 0; }
+        foreach (var (v,
+            _) in s.Steps) { s.LastUse[v] = 0; s.GradLastUse[v] = 0; foreach (int w in _readsValues[v]) s.LastUse[w] = 0; foreach (int t in _readsGrads[v]) s.GradLastUse[t] = 0; }
         return peak;
     }
 

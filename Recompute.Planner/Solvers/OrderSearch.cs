@@ -56,7 +56,8 @@ internal static class OrderSearch
     }
 
     /// <summary>Improves <paramref name="start"/> (a topological order of task ids) by <paramref name="moves"/> local moves.</summary>
-    public static int[] Improve(TrainingGraph training, int[] start, long target, int moves, int seed, double temperatureFactor = 3, CancellationToken cancellation = default)
+    public static int[] Improve(TrainingGraph training, int[] start, long target, int moves, int seed, double temperatureFactor = 3,
+        CancellationToken cancellation = default)
     {
         int n = start.Length;
         if (n < 3) return start;

@@ -167,7 +167,8 @@ internal static class ParameterInitializer
                     int fan = shape.Length == 2 ? (k == 1 ? (trans ? shape[1] : shape[0]) : (trans ? shape[0] : shape[1])) : shape[^1];
                     return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, fan);
                 case "MatMul":
-                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
+                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun,
+                        shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
                 case "BatchNormalization":
                     return (k is 1 or 4 ? Init.One : Init.Zero, 0);
                 case "Mul" or "Div":

@@ -53,7 +53,8 @@ public sealed class ModelWeights
     /// </summary>
     /// <exception cref="GraphFormatException">The source file is unreadable.</exception>
     /// <exception cref="IOException">The output cannot be written (the message names it).</exception>
-    public void SaveOnnx(string sourcePath, ComputationGraph graph, string outputPath) => OnnxWeightWriter.Write(sourcePath, graph, Arrays, outputPath);
+    public void SaveOnnx(string sourcePath, ComputationGraph graph, string outputPath) => OnnxWeightWriter.Write(sourcePath, graph, Arrays,
+        outputPath);
 
     /// <summary>
     /// The weights stored in the file a graph was imported from, when it is an ONNX file that has them (see

@@ -21,7 +21,8 @@ namespace Recompute.Runtime.Execution;
 /// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
 /// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref
 /// name="Seconds"/> for the wall clock).</param>
-public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
+public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations,
+    ImmutableArray<long> LiveBytes,
     ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default, double ClockSeconds = double.NaN);
 
 /// <summary>A recomputed tensor differs from its first computation: a non-deterministic kernel or a bug.</summary>
@@ -121,9 +122,11 @@ internal sealed class ScheduleExecutor
             positions[node.Id] = DTypes.OperandPositions(node);
             shapes[node.Id] = DTypes.Shape(node);
             try { elementBytes[node.Id] = ElementTypes.BytesOf(node.DType); }
-            catch (ArgumentException e) { throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", $"the runtime cannot hold it: {e.Message}", e); }
+            catch (ArgumentException e) { throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                $"the runtime cannot hold it: {e.Message}", e); }
             if (!node.IsPlanned) continue;
-            if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
+            if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
             ops[node.Id] = OperatorRegistry.For(graph, node);
             long bytes = (long)Tensor.SizeOf(shapes[node.Id]) * elementBytes[node.Id];
             if (bytes != node.Bytes)
@@ -139,7 +142,8 @@ internal sealed class ScheduleExecutor
             for (int k = 0; k < node.Inputs.Length; k++)
             {
                 var operand = graph[node.Inputs[k]];
-                if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node, positions[node.Id][k])) continue;
+                if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node,
+                    positions[node.Id][k])) continue;
                 if (SavedTensors.ForGradientOf(node.Op, positions[node.Id][k]) is not { } rule) continue;
                 var (kept, keptOutput, _) = node.SavedFor(k);
                 bool Kept(int position)
@@ -240,7 +244,8 @@ internal sealed class ScheduleExecutor
     /// statistics as the graph says, dropout from <paramref name="randomSeed"/>), freeing each value after its last
     /// reader, and returns the loss and copies of the <paramref name="outputs"/> (graph node ids).
     /// </summary>
-    public (float Loss, IReadOnlyList<Data.NamedArray> Outputs) Evaluate(TrainingBatch batch, ulong randomSeed, IReadOnlyList<int> outputs, CancellationToken cancellation = default)
+    public (float Loss, IReadOnlyList<Data.NamedArray> Outputs) Evaluate(TrainingBatch batch, ulong randomSeed, IReadOnlyList<int> outputs,
+        CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(batch); ArgumentNullException.ThrowIfNull(outputs);
         foreach (var node in _graph.Nodes)
@@ -410,7 +415,8 @@ internal sealed class ScheduleExecutor
         }
         var call = Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
         foreach (int index in others)
-            if (_graph.OutputOf(node.Id, index) is >= 0 and var o && _graph[o].IsPlanned) call.SetOtherOutput(index, Value(o, batch, required: true)!);
+            if (_graph.OutputOf(node.Id, index) is >= 0 and var o && _graph[o].IsPlanned) call.SetOtherOutput(index, Value(o, batch,
+                required: true)!);
         return call;
     }
 
@@ -471,7 +477,8 @@ internal sealed class ScheduleExecutor
         int width = System.Numerics.Vector<uint>.Count;
         var prime = new System.Numerics.Vector<uint>(16777619u);
         var h0 = new System.Numerics.Vector<uint>(2166136261u);
-        var (h1, h2, h3) = (h0 ^ new System.Numerics.Vector<uint>(1u), h0 ^ new System.Numerics.Vector<uint>(2u), h0 ^ new System.Numerics.Vector<uint>(3u));
+        var (h1, h2, h3) = (h0 ^ new System.Numerics.Vector<uint>(1u), h0 ^ new System.Numerics.Vector<uint>(2u),
+            h0 ^ new System.Numerics.Vector<uint>(3u));
         var sum = System.Numerics.Vector<uint>.Zero;
         int i = 0;
         for (; i <= bits.Length - 4 * width; i += 4 * width)

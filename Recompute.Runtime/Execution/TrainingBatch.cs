@@ -13,7 +13,8 @@ public sealed class TrainingBatch : IDisposable
 
     public TrainingBatch(IReadOnlyDictionary<int, Tensor> inputs) { _inputs = new Dictionary<int, Tensor>(inputs); }
 
-    public Tensor this[int node] => _inputs.TryGetValue(node, out var t) ? t : throw new KeyNotFoundException($"the batch has no value for input #{node}");
+    public Tensor this[int node] => _inputs.TryGetValue(node,
+        out var t) ? t : throw new KeyNotFoundException($"the batch has no value for input #{node}");
 
     public bool Contains(int node) => _inputs.ContainsKey(node);
 
@@ -34,7 +35,8 @@ public sealed class TrainingBatch : IDisposable
         foreach (var (name, dtype, shape) in arrays)
             if (!byName.TryAdd(name, (dtype, shape))) throw new ArgumentException($"array '{name}' is given twice");
         var inputs = graph.Nodes.Where(n => n.Kind == NodeKind.Input).ToList();
-        string Expected() => string.Join(", ", inputs.Select(n => $"'{n.Name}' {(ElementTypes.IsIntegral(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
+        string Expected() => string.Join(", ",
+            inputs.Select(n => $"'{n.Name}' {(ElementTypes.IsIntegral(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
         foreach (var name in byName.Keys)
             if (!graph.TryFind(name, out int id) || graph[id].Kind != NodeKind.Input)
                 throw new ArgumentException($"array '{name}' is not an input of graph '{graph.Name}' (its inputs: {Expected()})");

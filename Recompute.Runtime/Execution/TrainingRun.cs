@@ -102,7 +102,8 @@ internal static class TrainingRun
             if (diverged is not null) break;
         }
         int warmup = results.Count > 1 ? 1 : 0;
-        return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes, results.Skip(warmup).Average(r => r.Seconds),
+        return new TrainingReport(results, results.Max(r => r.MeasuredPeakBytes), session.Simulation.PeakBytes,
+            results.Skip(warmup).Average(r => r.Seconds),
             verify ? storeSeconds.Skip(warmup).Average() : null, verify ? worst : null, verify ? storeLoss : null, session.Plan!)
         {
             Session = session, WarmupSteps = warmup, Diverged = diverged,

@@ -117,28 +117,35 @@ internal static class OnnxWeightReader
             {
                 case "location": location = e.Value; break;
                 case "offset":
-                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out offset))
-                        throw new GraphFormatException(path, where, $"external data offset '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
+                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+                        out offset))
+                        throw new GraphFormatException(path, where,
+                            $"external data offset '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
                     break;
                 case "length":
-                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long l))
-                        throw new GraphFormatException(path, where, $"external data length '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
+                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+                        out long l))
+                        throw new GraphFormatException(path, where,
+                            $"external data length '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
                     length = l;
                     break;
             }
         }
         long bytes = (long)n * size;
         if (string.IsNullOrEmpty(location)) throw new GraphFormatException(path, where, "external data without a location");
-        if (length is { } len && len != bytes) throw new GraphFormatException(path, where, $"external data of length {len}, its shape needs {bytes} bytes");
+        if (length is { } len && len != bytes) throw new GraphFormatException(path, where,
+            $"external data of length {len}, its shape needs {bytes} bytes");
         string file = Recompute.Planner.Files.ExternalDataFile.Resolve(path, location, where);
         string quoted = Recompute.Planner.Files.TerminalText.Escape(location);
         try
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
             if (!stream.CanSeek) throw new GraphFormatException(path, where, $"external data location '{quoted}' is not a regular file");
-            Recompute.Planner.Files.FileScope.Current?.NoteInput(file, Recompute.Planner.Files.FileStatus.Of(file, followLinks: true), Recompute.Planner.Files.ExternalDataFile.Kind.What);
+            Recompute.Planner.Files.FileScope.Current?.NoteInput(file, Recompute.Planner.Files.FileStatus.Of(file, followLinks: true),
+                Recompute.Planner.Files.ExternalDataFile.Kind.What);
             if (offset > stream.Length || bytes > stream.Length - offset)
-                throw new GraphFormatException(path, where, $"external data at offset {offset} and {bytes} bytes runs past the end of '{quoted}' ({stream.Length} bytes)");
+                throw new GraphFormatException(path, where,
+                    $"external data at offset {offset} and {bytes} bytes runs past the end of '{quoted}' ({stream.Length} bytes)");
             stream.Position = offset;
             var values = new float[n];
             const int ChunkElements = 1 << 18;

@@ -87,7 +87,8 @@ internal struct ReluRule : IUnaryRule<ReluRule>
 
     public static void Apply(ReadOnlySpan<float> x, Span<float> y) => VectorRules.Clamp(x, 0f, float.PositiveInfinity, y);
 
-    public static void Grad(ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx) => VectorRules.PassWhere(y, 0f, float.PositiveInfinity, g, dx, lowInclusive: false);
+    public static void Grad(ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx) => VectorRules.PassWhere(y, 0f,
+        float.PositiveInfinity, g, dx, lowInclusive: false);
 }
 
 internal struct SqrtRule : IUnaryRule<SqrtRule>

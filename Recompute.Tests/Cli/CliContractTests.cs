@@ -34,7 +34,8 @@ public class CliContractTests
             Assert.True(code == 0, err);
             using var plan = JsonDocument.Parse(output);
             var root = plan.RootElement;
-            foreach (var field in new[] { "solver", "feasible", "budgetBytes", "peakBytes", "storeAllPeakBytes", "paperModelPeakBytes", "forwardTime", "recomputeTime", "overhead", "lowerBound", "gap", "solveSeconds", "scheduleFile" })
+            foreach (var field in new[] { "solver", "feasible", "budgetBytes", "peakBytes", "storeAllPeakBytes", "paperModelPeakBytes",
+                "forwardTime", "recomputeTime", "overhead", "lowerBound", "gap", "solveSeconds", "scheduleFile" })
                 Assert.True(root.TryGetProperty(field, out _), field);
             Assert.True(root.GetProperty("feasible").GetBoolean());
             long peak = root.GetProperty("peakBytes").GetInt64();

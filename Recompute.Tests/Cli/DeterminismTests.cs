@@ -102,7 +102,8 @@ public partial class DeterminismTests : IDisposable
         using var json = JsonDocument.Parse(first.Json);
         Assert.True(json.RootElement.GetProperty("feasible").GetBoolean());
         var sim = new StringWriter();
-        Assert.Equal(0, CommandRunner.Run(["simulate", graph, Path.Combine(_dir.FullName, "schedule.json"), "--format", "json"], sim, new StringWriter(), CancellationToken.None));
+        Assert.Equal(0, CommandRunner.Run(["simulate", graph, Path.Combine(_dir.FullName, "schedule.json"), "--format", "json"], sim,
+            new StringWriter(), CancellationToken.None));
         using var simJson = JsonDocument.Parse(sim.ToString());
         Assert.Equal(json.RootElement.GetProperty("peakBytes").GetInt64(), simJson.RootElement.GetProperty("peakBytes").GetInt64());
     }
@@ -149,7 +150,8 @@ public partial class DeterminismTests : IDisposable
         foreach (var dir in dirs)
         {
             var stderr = new StringWriter();
-            int code = CommandRunner.Run(["report", graph, "-o", dir, "--solvers", "chen,dp-approx,dp", "--points", "4"], new StringWriter(), stderr, CancellationToken.None);
+            int code = CommandRunner.Run(["report", graph, "-o", dir, "--solvers", "chen,dp-approx,dp", "--points", "4"],
+                new StringWriter(), stderr, CancellationToken.None);
             Assert.True(code == 0, stderr.ToString());
         }
         Assert.Equal(Files(dirs[0]), Files(dirs[1]));

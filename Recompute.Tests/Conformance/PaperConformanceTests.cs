@@ -30,7 +30,8 @@ public class PaperConformanceTests
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int code = CommandRunner.Run(["plan", Paths.PaperGraph(graph), "--min-memory", "--solver", solver, "--format", "json"], stdout, stderr, CancellationToken.None);
+        int code = CommandRunner.Run(["plan", Paths.PaperGraph(graph), "--min-memory", "--solver", solver, "--format", "json"], stdout,
+            stderr, CancellationToken.None);
         Assert.True(code == 0, stderr.ToString());
         using var json = JsonDocument.Parse(stdout.ToString());
         long min = json.RootElement.GetProperty("minBudgetBytes").GetInt64();

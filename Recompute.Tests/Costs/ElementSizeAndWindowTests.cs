@@ -75,7 +75,8 @@ public class ElementSizeAndWindowTests
         var y = b.Build()[1];
         var copy = y with { Time = 5, BackwardTime = 7 };
         Assert.Equal((5.0, 7.0), (copy.Time, copy.BackwardTime));
-        Assert.Equal((y.Id, y.Name, y.Op, y.Kind, y.Bytes, y.DType, y.SavedByRule), (copy.Id, copy.Name, copy.Op, copy.Kind, copy.Bytes, copy.DType, copy.SavedByRule));
+        Assert.Equal((y.Id, y.Name, y.Op, y.Kind, y.Bytes, y.DType, y.SavedByRule), (copy.Id, copy.Name, copy.Op, copy.Kind, copy.Bytes,
+            copy.DType, copy.SavedByRule));
         Assert.Equal(y.Shape, copy.Shape);
         Assert.Equal(y.Inputs, copy.Inputs);
         Assert.NotEqual(y, copy);

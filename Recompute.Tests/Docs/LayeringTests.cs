@@ -59,7 +59,8 @@ public partial class LayeringTests
     /// The namespaces <paramref name="code"/>, in namespace <paramref name="own"/>, names, with the text that names
     /// each; <paramref name="types"/> gives the types each namespace declares.
     /// </summary>
-    private static IEnumerable<(string Namespace, string Text)> References(string own, string code, IReadOnlyDictionary<string, HashSet<string>> types)
+    private static IEnumerable<(string Namespace, string Text)> References(string own, string code,
+        IReadOnlyDictionary<string, HashSet<string>> types)
     {
         // Qualified names: in full, or relative to an enclosing namespace ("Planning.X" inside Recompute.Planner.*).
         var prefixes = Enumerable.Range(1, own.Count(c => c == '.')).Select(k => string.Join('.', own.Split('.')[..k]) + ".").Prepend("").ToList();
@@ -127,6 +128,7 @@ public partial class LayeringTests
         Assert.Equal(["Recompute.Planner.Import"], Found("Recompute.Planner.Import.Onnx", "JsonFields.Fail(x);"));
         Assert.Empty(Found("Recompute.Planner.Graph", "using Recompute.Planner.Import.Onnx.Proto;"));
         // Comments, a property that shares a namespace's name, and a longer identifier name nothing.
-        Assert.Empty(Found("Recompute.Planner.Graph", "/// <see cref=\"Planning.RecomputePlanner\"/>\nvar n = Planning.Count; var r = Replanning.Run();"));
+        Assert.Empty(Found("Recompute.Planner.Graph",
+            "/// <see cref=\"Planning.RecomputePlanner\"/>\nvar n = Planning.Count; var r = Replanning.Run();"));
     }
 }

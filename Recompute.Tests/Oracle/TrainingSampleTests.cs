@@ -18,7 +18,8 @@ public class TrainingSampleTests
     {
         // The page's relative paths, from the repository root; outputs into the test's folder.
         var args = command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..]
-            .Select(a => a.StartsWith("graphs/", StringComparison.Ordinal) ? Path.Combine(Paths.RepoRoot, a) : a == "trained.onnx" ? Path.Combine(cwd, a) : a).ToArray();
+            .Select(a => a.StartsWith("graphs/", StringComparison.Ordinal) ? Path.Combine(Paths.RepoRoot,
+                a) : a == "trained.onnx" ? Path.Combine(cwd, a) : a).ToArray();
         var o = new StringWriter(); var e = new StringWriter();
         int code = CommandRunner.Run(args, o, e, CancellationToken.None);
         return (code, o.ToString(), e.ToString());

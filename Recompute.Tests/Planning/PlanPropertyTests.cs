@@ -52,7 +52,8 @@ public class PlanPropertyTests
                 var plan = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = budget, TimeLimit = Limit });
                 if (!plan.Feasible) continue;
                 double recompute = plan.Simulation!.RecomputeTime;
-                if (plan.Solver.LowerBound is { } bound) Assert.True(bound <= recompute + 1e-9, $"{solver}: bound {bound} above the plan's {recompute}");
+                if (plan.Solver.LowerBound is { } bound) Assert.True(bound <= recompute + 1e-9,
+                    $"{solver}: bound {bound} above the plan's {recompute}");
                 if (plan.Solver.Status == PlanStatus.Optimal) Assert.Equal(0, plan.Solver.Gap!.Value, 9);
             }
         }, cases: 8, Print);

@@ -34,7 +34,8 @@ public class BudgetSweepTests
         try
         {
             ReportFiles.WriteAll(report, graph, dir);
-            foreach (var f in new[] { "pareto.png", "pareto.svg", "timeline.png", "timeline.svg", "report.json", "report.csv", "report.html", "graph.dot" })
+            foreach (var f in new[] { "pareto.png", "pareto.svg", "timeline.png", "timeline.svg", "report.json", "report.csv",
+                "report.html", "graph.dot" })
                 Assert.True(new FileInfo(Path.Combine(dir, f)).Length > 0, f);
             Assert.Empty(Directory.GetFiles(dir, "*.tmp", SearchOption.AllDirectories).Concat(Directory.GetFiles(dir, ".*")));
             byte[] png = File.ReadAllBytes(Path.Combine(dir, "pareto.png"));
@@ -153,7 +154,8 @@ public class BudgetSweepTests
     [Fact]
     public void Summary_IsPlainText()
     {
-        var report = BudgetSweep.Run(new PlanningProblem(ReportGraphs.ResidualNet(layers: 1)), new SweepOptions { Points = 3, Solvers = ["chen", "dp-approx"] });
+        var report = BudgetSweep.Run(new PlanningProblem(ReportGraphs.ResidualNet(layers: 1)), new SweepOptions { Points = 3,
+            Solvers = ["chen", "dp-approx"] });
         var text = ReportSummary.Format(report);
         Assert.Contains("dp-approx", text);
         Assert.DoesNotContain(text, c => char.IsControl(c) && c != '\n');

@@ -41,7 +41,8 @@ public static class RandomGraphs
             long bytes = rng.Next(1, maxBytes + 1);
             double time = Time();
             ids.Add(seconds
-                ? b.Add(new NodeSpec($"n{i}", "Op", NodeKind.Activation) { Inputs = inputs, Bytes = bytes, Time = time, BackwardTime = time * (1 + 2 * rng.NextDouble()) })
+                ? b.Add(new NodeSpec($"n{i}", "Op", NodeKind.Activation) { Inputs = inputs, Bytes = bytes, Time = time,
+                    BackwardTime = time * (1 + 2 * rng.NextDouble()) })
                 : b.Activation($"n{i}", "Op", inputs, bytes, time));
         }
         var sinks = ids.Where(i => !read.Contains(i)).ToList();
