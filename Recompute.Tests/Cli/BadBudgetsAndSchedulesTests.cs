@@ -65,6 +65,7 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.DoesNotContain("   at ", err);
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("dp-approx", "dp-approx")]
     [InlineData("dp", "dp")]

@@ -23,6 +23,7 @@ public class CliContractTests
         Assert.Equal(1053592068, j.RootElement.GetProperty("activationBytes").GetInt64());
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Plan_WritesAScheduleThatSimulateReadsBack_WithTheSamePeak()
     {
@@ -55,6 +56,7 @@ public class CliContractTests
         finally { dir.Delete(recursive: true); }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Plan_BelowTheSmallestFeasibleBudget_Exits1AndSaysWhatWouldFit()
     {

@@ -69,6 +69,7 @@ public partial class DeterminismTests : IDisposable
         { "wide", "dp-approx", "--budget=95%" },
     };
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Auto_OnResNet50At40Percent_SameScheduleForThreads1_2_0()
     {
@@ -141,6 +142,7 @@ public partial class DeterminismTests : IDisposable
         }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Report_SameFilesAcrossRuns_ApartFromSolveTimes()
     {

@@ -24,6 +24,7 @@ public class PaperConformanceTests
         { "pspnet", "dp-approx", 1.233 },
     };
 
+    [Trait("Category", "Slow")]
     [Theory]
     [MemberData(nameof(Thresholds))]
     public void MinMemory_IsAtMostThePaperCodes(string graph, string solver, double gigabytes)

@@ -59,6 +59,7 @@ public class ReadmeSnippetTests
             "docs/library.md lost its training program");
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [MemberData(nameof(ProgramIndices))]
     public void ReadmeSnippetCompilesAndRuns(int index)

@@ -11,6 +11,7 @@ namespace Recompute.Tests.Oracle;
 /// </summary>
 public class ShippedGraphOracleTests
 {
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("resnet18-b32.onnx", 1)]
     [InlineData("resnet18-b32-noshapes.onnx", 2)]

@@ -72,6 +72,7 @@ public class TorchOracleTests(ITestOutputHelper output)
     public void Gpt2Block_MatchesTorch() => AssertMatchesTorch("gpt2block");
 
     /// <summary>torchvision's ResNet-18 (10 classes, 64 × 64 images, batch 2).</summary>
+    [Trait("Category", "Slow")]
     [TorchFact]
     public void ResNet18_MatchesTorch() => AssertMatchesTorch("resnet18");
 

@@ -25,6 +25,7 @@ public class TrainingSampleTests
         return (code, o.ToString(), e.ToString());
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void TheCliPageSample_TrainSaveEval_AgreesWithOnnxRuntime_AndResumesAtTheEvalLoss()
     {

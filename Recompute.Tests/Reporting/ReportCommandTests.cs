@@ -98,6 +98,7 @@ public class ReportCommandTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Cli_ReportWithoutSolvers_DrawsTheDefaultSeries()
     {

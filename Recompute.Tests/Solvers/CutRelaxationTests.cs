@@ -33,6 +33,7 @@ public class CutRelaxationTests
         if (analysis.Path.Count > 2) yield return analysis.Path.Where((_, i) => i % 2 == 0).ToList();
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)] [InlineData(5)] [InlineData(6)]
     public void Optimum_IsAtMostEveryPlanOfEverySolver(int seed)

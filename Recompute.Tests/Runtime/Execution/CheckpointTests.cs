@@ -8,6 +8,7 @@ public class CheckpointTests
 {
     private static List<float[]> Weights(TrainingSession s) => s.Model.ExportWeights().Arrays.Select(a => a.Floats!).ToList();
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("adam")]
     [InlineData("sgd")]

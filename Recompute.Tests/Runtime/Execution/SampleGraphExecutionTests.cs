@@ -52,6 +52,7 @@ public class SampleGraphExecutionTests
     [InlineData("unet-b1", 0.5)]
     [InlineData("unet-b1", 1.0)]
     // No canonical strategy fits U-Net at 30% (dp-approx's least is 35.5%); a general schedule does.
+    [Trait("Category", "Slow")]
     [InlineData("unet-b1", 0.3, "greedy")]
     public void PlannedRun_MeasuredPeakIsPredicted_GradientsMatchStoreAll(string name, double fraction, string solver = "dp-approx")
     {
