@@ -60,7 +60,8 @@ public static class DeviceProfileTable
             Console.WriteLine("| op | tensors | forward predicted (s) | forward measured (s) | ratio of sums | median ratio |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|");
             string worst = ""; double worstOff = 0;
-            foreach (var group in graph.Nodes.Where(n => n.IsPlanned && measured.ForwardSeconds[n.Id] > 0).GroupBy(n => n.Op).OrderByDescending(g => g.Sum(n => measured.ForwardSeconds[n.Id])))
+            foreach (var group in graph.Nodes.Where(n => n.IsPlanned
+                && measured.ForwardSeconds[n.Id] > 0).GroupBy(n => n.Op).OrderByDescending(g => g.Sum(n => measured.ForwardSeconds[n.Id])))
             {
                 double p = group.Sum(n => predicted[n.Id].Time), m = group.Sum(n => measured.ForwardSeconds[n.Id]);
                 double median = Calibration.Median(group.Select(n => predicted[n.Id].Time / measured.ForwardSeconds[n.Id]).ToArray());

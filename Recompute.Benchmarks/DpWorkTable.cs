@@ -16,7 +16,8 @@ namespace Recompute.Benchmarks;
 /// </summary>
 public static class DpWorkTable
 {
-    private static readonly string[] PaperGraphs = ["cg_resnet50.txt", "cg_resnet152.txt", "cg_densenet.txt", "cg_unet.txt", "cg_vgg19.txt", "cg_pspnet.txt", "cg_googlenet.txt"];
+    private static readonly string[] PaperGraphs = ["cg_resnet50.txt", "cg_resnet152.txt", "cg_densenet.txt", "cg_unet.txt",
+        "cg_vgg19.txt", "cg_pspnet.txt", "cg_googlenet.txt"];
 
     public static void Table(QuickTableOptions options)
     {

@@ -92,7 +92,8 @@ public static class KernelTables
         int saved = KernelOptions.MaxDegreeOfParallelism;
         try
         {
-            foreach (var (name, s) in layers.Where(l => options.Graphs is null || options.Graphs.Any(g => l.Name.Contains(g, StringComparison.OrdinalIgnoreCase))))
+            foreach (var (name, s) in layers.Where(l => options.Graphs is null || options.Graphs.Any(g => l.Name.Contains(g,
+                StringComparison.OrdinalIgnoreCase))))
             {
                 float[] x = Fill((int)s.InputLength, 1), w = Fill((int)s.WeightLength, 2);
                 float[] y = new float[s.OutputLength], gx = new float[s.InputLength], gw = new float[s.WeightLength];

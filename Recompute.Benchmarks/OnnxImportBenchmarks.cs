@@ -39,7 +39,8 @@ public class OnnxImportBenchmarks
                 var graph = GraphLoader.Load(path);
                 double first = clock.Elapsed.TotalMilliseconds;
                 double best = QuickTimer.Best(() => GraphLoader.Load(path), options.SecondsPerRow) * 1e3;
-                Console.WriteLine(string.Format(System.Globalization.CultureInfo.InvariantCulture, "{0,-32} {1,8} {2,9:F1} {3,8:F1}", model + form, graph.Count, first, best));
+                Console.WriteLine(string.Format(System.Globalization.CultureInfo.InvariantCulture, "{0,-32} {1,8} {2,9:F1} {3,8:F1}",
+                    model + form, graph.Count, first, best));
             }
     }
 

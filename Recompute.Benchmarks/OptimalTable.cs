@@ -19,7 +19,8 @@ namespace Recompute.Benchmarks;
 /// </summary>
 public static class OptimalTable
 {
-    /// <summary>The cases first (file under <c>../shared/conformance/checkmate-graphs</c>, budget fractions), then the other training graphs.</summary>
+    /// <summary>The cases first (file under <c>../shared/conformance/checkmate-graphs</c>, budget fractions),
+    /// then the other training graphs.</summary>
     public static readonly (string File, double[] Fractions)[] Cases =
     [
         ("VGG16_256_train.json", [0.9, 0.8]),
@@ -53,7 +54,8 @@ public static class OptimalTable
         {
             string path = Path.Combine(dir, file);
             if (!File.Exists(path)) { output.WriteLine($"| {file} | missing | | | | | | | | | | | |"); continue; }
-            Rows(output, Path.GetFileNameWithoutExtension(file), new PlanningProblem(load(path), asGiven: true), fractions, timeLimit ?? TimeSpan.FromSeconds(60));
+            Rows(output, Path.GetFileNameWithoutExtension(file), new PlanningProblem(load(path), asGiven: true), fractions, timeLimit
+                ?? TimeSpan.FromSeconds(60));
         }
     }
 
@@ -94,10 +96,12 @@ public static class OptimalTable
                 if (sim.PeakBytes > budget) throw new InvalidOperationException($"{name}: optimal plan over budget");
                 optimal = Percent(sim.RecomputeTime, total);
             }
-            else optimal = r.MinFeasibleBudgetBytes is { } m ? string.Create(CultureInfo.InvariantCulture, $"infeasible (min {100.0 * m / storeAll.PeakBytes:F1}%)") : "none";
+            else optimal = r.MinFeasibleBudgetBytes is { } m ? string.Create(CultureInfo.InvariantCulture,
+                $"infeasible (min {100.0 * m / storeAll.PeakBytes:F1}%)") : "none";
             string gap = r.Gap is { } g ? (100 * g).ToString("F2", CultureInfo.InvariantCulture) + "%" : "";
             string recomputeGap = r.RecomputeGap is { } rg ? (100 * rg).ToString("F1", CultureInfo.InvariantCulture) + "%" : "";
-            string status = r.Status.ToText() + (run.FromWarmStart && run.WarmStart is { } w ? $" ({w})" : "") + (run.ExactDp.StartsWith("stopped", StringComparison.Ordinal) ? ", dp stopped" : "");
+            string status = r.Status.ToText() + (run.FromWarmStart
+                && run.WarmStart is { } w ? $" ({w})" : "") + (run.ExactDp.StartsWith("stopped", StringComparison.Ordinal) ? ", dp stopped" : "");
             string dp = Other("dp");
             string approx = Other("dp-approx");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -52,7 +52,8 @@ public static class OverheadTable
         foreach (var (name, load) in Graphs())
         {
             var graph = load();
-            var calibration = Calibration.Measure(graph, new CalibrationOptions { Repeat = CalibrationSteps, WarmUp = 1, Clock = ExecutionClock.ThreadCpu });
+            var calibration = Calibration.Measure(graph, new CalibrationOptions { Repeat = CalibrationSteps, WarmUp = 1,
+                Clock = ExecutionClock.ThreadCpu });
             var timed = calibration.Apply();
             var problem = new PlanningProblem(timed);
             var (storeAll, storeSim) = RecomputePlanner.StoreAll(problem);
@@ -73,7 +74,8 @@ public static class OverheadTable
                 }
                 var sim = plan.Simulation!;
                 double predicted = sim.StepOverhead;
-                var (storeSeconds, planSeconds, storeWall, planWall, peak, planRecompute, planOther) = Measure(timed, storeAll, plan.Schedule!, steps);
+                var (storeSeconds, planSeconds, storeWall, planWall, peak, planRecompute, planOther) = Measure(timed, storeAll,
+                    plan.Schedule!, steps);
                 double measured = planSeconds / storeSeconds - 1;
                 bool within = Math.Abs(measured - predicted) <= 0.25 * predicted;
                 string peakCell = peak == sim.PeakBytes ? F(peak / 1048576.0, "0.0") : $"{peak / 1048576.0:0.0} ≠ {sim.PeakBytes / 1048576.0:0.0}";
@@ -93,8 +95,10 @@ public static class OverheadTable
         ("gpt2-2l-t128", () => GraphLoader.Load(RepositoryPaths.Graph("gpt2-2l-t128.json"))),
     ];
 
-    /// <summary>Median step seconds (thread CPU, then wall clock) of the store-all schedule and of the plan, run alternately; and the plan's measured peak.</summary>
-    private static (double StoreAll, double Plan, double StoreAllWall, double PlanWall, long Peak, double PlanRecompute, double PlanOther) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
+    /// <summary>Median step seconds (thread CPU, then wall clock) of the store-all schedule and of the plan, run
+    /// alternately; and the plan's measured peak.</summary>
+    private static (double StoreAll, double Plan, double StoreAllWall, double PlanWall, long Peak, double PlanRecompute,
+        double PlanOther) Measure(ComputationGraph graph, Schedule storeAll, Schedule plan, int steps)
     {
         var a = Runner(graph, storeAll);
         var b = Runner(graph, plan);
@@ -120,7 +124,8 @@ public static class OverheadTable
                 else if (plan.Steps[k].Kind is StepKind.Compute or StepKind.Backward) other[i] += rb.StepSeconds[k];
             }
         }
-        return (Calibration.Median(ta), Calibration.Median(tb), Calibration.Median(wa), Calibration.Median(wb), peak, Calibration.Median(recompute), Calibration.Median(other));
+        return (Calibration.Median(ta), Calibration.Median(tb), Calibration.Median(wa), Calibration.Median(wb), peak,
+            Calibration.Median(recompute), Calibration.Median(other));
     }
 
     private static (ModelState Model, ScheduleExecutor Executor) Runner(ComputationGraph graph, Schedule schedule)

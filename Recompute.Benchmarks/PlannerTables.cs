@@ -31,7 +31,8 @@ public static class PlannerTables
             try
             {
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(options.SecondsPerRow * 120));
-                var (exact, te) = Time(() => new DpSolver().MinimumBudget(problem, new SolverOptions { Threads = options.Threads.Max() }, cts.Token)!.Value.Budget);
+                var (exact, te) = Time(() => new DpSolver().MinimumBudget(problem, new SolverOptions { Threads = options.Threads.Max() },
+                    cts.Token)!.Value.Budget);
                 exactMin = exact;
                 cells.Add(Gb(exact)); cells.Add(S(te));
             }
@@ -45,7 +46,8 @@ public static class PlannerTables
                     var threads = options.Threads.Max();
                     var approxAt = new DpApproxSolver().Solve(problem, new SolverOptions { BudgetBytes = budget, Threads = threads }, cts.Token);
                     var (r, t) = Time(() => new DpSolver().Solve(problem, new SolverOptions { BudgetBytes = budget, Threads = threads }, cts.Token));
-                    var (plan, tp) = Time(() => RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = budget, Threads = threads }, cts.Token));
+                    var (plan, tp) = Time(() => RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = budget,
+                        Threads = threads }, cts.Token));
                     double fwd = problem.Forward.Time.Sum();
                     cells.Add($"{approxAt.PaperModelOverhead / fwd:P1} / {r.PaperModelOverhead / fwd:P1} / {plan.Simulation?.Overhead:P1}");
                     cells.Add(S(t)); cells.Add(S(tp));

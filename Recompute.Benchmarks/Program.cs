@@ -109,7 +109,8 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
                     graphs = value.Split(',');
                     break;
                 case "--fractions":
-                    fractions = value.Split(',').Select(f => double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x > 0
+                    fractions = value.Split(',').Select(f => double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture,
+                        out double x) && x > 0
                         ? x : throw new FormatException($"--fractions: '{f}' is not a positive number")).ToArray();
                     break;
                 default:

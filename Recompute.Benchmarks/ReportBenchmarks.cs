@@ -3,7 +3,7 @@ using BenchmarkDotNet.Engines;
 using Recompute.Planner.Import;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
-using Recompute.Reporting;
+using Recompute.Plots;
 
 namespace Recompute.Benchmarks;
 

@@ -5,7 +5,8 @@ namespace Recompute.Benchmarks;
 
 /// <summary>
 /// <c>sample-graphs</c>: writes the executable sample graphs of <c>graphs/</c> from their definitions in code
-/// (<see cref="SampleModels"/>; <c>gpt2-2l-t128.onnx</c> through <see cref="SampleOnnx"/>), so that the shipped files can be regenerated after a change to the memory model; the
+/// (<see cref="SampleModels"/>; <c>gpt2-2l-t128.onnx</c> through <see cref="SampleOnnx"/>), so that the shipped files
+/// can be regenerated after a change to the memory model; the
 /// test <c>ShippedSampleGraphs_AreTheirDefinitions</c> fails until they are.
 /// </summary>
 internal static class SampleGraphFiles

@@ -32,10 +32,12 @@ public static class ScaleTable
         foreach (var table in new[] { "scale-chain", "scale-chain-1m", "scale-dag" })
             columns.Add((table, RunChild(table)));
         var phases = columns.SelectMany(c => c.Rows.Select(r => r.Phase)).Distinct().ToList();
-        Console.WriteLine("| phase | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == "graph").Value ?? c.Graph)) + " |");
+        Console.WriteLine("| phase | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == "graph").Value
+            ?? c.Graph)) + " |");
         Console.WriteLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
         foreach (var phase in phases.Where(p => p != "graph"))
-            Console.WriteLine($"| {phase} | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == phase).Value ?? "")) + " |");
+            Console.WriteLine($"| {phase} | " + string.Join(" | ", columns.Select(c => c.Rows.FirstOrDefault(r => r.Phase == phase).Value
+                ?? "")) + " |");
     }
 
     /// <summary>The 100,000-tensor chain alone, at --time-limit 60.</summary>

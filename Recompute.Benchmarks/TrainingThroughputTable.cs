@@ -21,7 +21,8 @@ public static class TrainingThroughputTable
         string gptOnnx = RepositoryPaths.Graph("gpt2-2l-t128.onnx");
         var models = new (string Name, Func<Recompute.Planner.Graph.ComputationGraph> Load, int Samples)[]
         {
-            ("ResNet-18 b8 (resnet18-b32.onnx --batch 8)", () => GraphLoader.Load(RepositoryPaths.Graph("resnet18-b32.onnx"), new GraphLoadOptions { Batch = 8 }), 8),
+            ("ResNet-18 b8 (resnet18-b32.onnx --batch 8)", () => GraphLoader.Load(RepositoryPaths.Graph("resnet18-b32.onnx"),
+                new GraphLoadOptions { Batch = 8 }), 8),
             (File.Exists(gptOnnx) ? "GPT-2 2 layers, 128 tokens (gpt2-2l-t128.onnx)" : "GPT-2 2 layers, 128 tokens (gpt2-2l-t128.json)",
                 () => GraphLoader.Load(File.Exists(gptOnnx) ? gptOnnx : RepositoryPaths.Graph("gpt2-2l-t128.json")), 1),
         };

@@ -26,7 +26,8 @@ public static class VsTorchTable
     private static IReadOnlyList<Model> Models() =>
     [
         new("ResNet-18 b8", "resnet18", 8, () => GraphLoader.Load(RepositoryPaths.Graph("resnet18-b32.onnx"), new GraphLoadOptions { Batch = 8 })),
-        new("MobileNetV2 b8", "mobilenet_v2", 8, () => GraphLoader.Load(RepositoryPaths.Graph("mobilenetv2-b64.onnx"), new GraphLoadOptions { Batch = 8 })),
+        new("MobileNetV2 b8", "mobilenet_v2", 8, () => GraphLoader.Load(RepositoryPaths.Graph("mobilenetv2-b64.onnx"),
+            new GraphLoadOptions { Batch = 8 })),
         new("GPT-2 2 layers, 128 tokens", "gpt2-2l", 1, () => GraphLoader.Load(RepositoryPaths.Graph("gpt2-2l-t128.onnx"))),
     ];
 
@@ -37,7 +38,8 @@ public static class VsTorchTable
             Console.Error.WriteLine($"vs-torch needs {Python} with torch and torchvision (apt-get install python3-torch python3-torchvision libopenblas0-pthread)");
             return;
         }
-        var models = Models().Where(m => options.Graphs is null || options.Graphs.Any(g => m.TorchName.StartsWith(g, StringComparison.OrdinalIgnoreCase))).ToList();
+        var models = Models().Where(m => options.Graphs is null || options.Graphs.Any(g => m.TorchName.StartsWith(g,
+            StringComparison.OrdinalIgnoreCase))).ToList();
         using var torch = new TorchPeer(Path.Combine(RepositoryPaths.Root, "Recompute.Benchmarks", "vs_torch.py"));
         Console.WriteLine($"Store-all training step (forward, backward, Adam 1e-4), runtime and PyTorch {torch.Version} alternating step by step; medians after one warm-up step each.");
         Console.WriteLine($"load average at start: {LoadAverage()}");
@@ -78,7 +80,8 @@ public static class VsTorchTable
                     {
                         var median = ops[ours.IndexOf(ours.OrderBy(v => v).ElementAt(ours.Count / 2))];
                         profiles.Add($"{model.Name}, {threads} thread(s), runtime op seconds of the median step: " +
-                            string.Join(", ", median.OrderByDescending(kv => kv.Value).Select(kv => string.Format(Inv, "{0} {1:F3}", kv.Key, kv.Value))));
+                            string.Join(", ", median.OrderByDescending(kv => kv.Value).Select(kv => string.Format(Inv, "{0} {1:F3}",
+                                kv.Key, kv.Value))));
                     }
                 }
             }

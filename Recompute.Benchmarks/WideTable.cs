@@ -43,7 +43,8 @@ public static class WideTable
                     var problem = new PlanningProblem(GraphLoader.Load(path));
                     long edges = problem.Training.Tasks.Sum(t => (long)t.Inputs.Length);
                     var (inspect, rss, _) = Run(cli, ["inspect", path]);
-                    var (greedy, _, status) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "greedy", "--time-limit", "5", "--format", "json"]);
+                    var (greedy, _, status) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "greedy", "--time-limit", "5",
+                        "--format", "json"]);
                     var (auto, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "auto", "--time-limit", "5", "--format", "json"]);
                     Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"| {w} | {format} | {edges} | {inspect:0.00} | {(rss is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")} | {greedy:0.00} | {auto:0.00} | {status} |"));
@@ -76,7 +77,8 @@ public static class WideTable
         long? mb = null;
         foreach (var line in stderr.Split('\n'))
             if (line.StartsWith("maxrss-kb ", StringComparison.Ordinal) && long.TryParse(line[10..], out long kb)) mb = kb >> 10;
-        var status = System.Text.RegularExpressions.Regex.Match(stdout.Result, "\"status\": \"([A-Z_]+)\"") is { Success: true } m ? m.Groups[1].Value : $"exit {p.ExitCode}";
+        var status = System.Text.RegularExpressions.Regex.Match(stdout.Result,
+            "\"status\": \"([A-Z_]+)\"") is { Success: true } m ? m.Groups[1].Value : $"exit {p.ExitCode}";
         return (seconds, mb, status);
     }
 
@@ -85,11 +87,13 @@ public static class WideTable
     {
         var sb = new System.Text.StringBuilder("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"fan-out\", \"nodes\": [");
         sb.Append("{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"bytes\": 4096}");
-        for (int i = 0; i < w; i++) sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {{\"name\": \"r{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 4096, \"time\": 1}}");
+        for (int i = 0; i < w; i++) sb.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $", {{\"name\": \"r{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 4096, \"time\": 1}}");
         sb.Append(", {\"name\": \"c\", \"op\": \"Concat\", \"kind\": \"activation\", \"inputs\": [");
         sb.AppendJoin(", ", Enumerable.Range(0, w).Select(i => $"\"r{i}\""));
         sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"], \"bytes\": {4096L * w}, \"time\": {w}}}");
-        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {{\"name\": \"loss\", \"op\": \"ReduceSum\", \"kind\": \"loss\", \"inputs\": [\"c\"], \"bytes\": 4, \"time\": {w}}}]}}");
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $", {{\"name\": \"loss\", \"op\": \"ReduceSum\", \"kind\": \"loss\", \"inputs\": [\"c\"], \"bytes\": 4, \"time\": {w}}}]}}");
         return sb.ToString();
     }
 
@@ -101,7 +105,8 @@ public static class WideTable
         var links = new List<string>();
         int Add(string name, long ram, long cpu, bool backward)
         {
-            nodes.Add(string.Create(inv, $"{{\"id\": {nodes.Count}, \"name\": \"{name}\", \"backward\": {(backward ? "true" : "false")}, \"cost_cpu\": {cpu}, \"cost_ram\": {ram}}}"));
+            nodes.Add(string.Create(inv,
+                $"{{\"id\": {nodes.Count}, \"name\": \"{name}\", \"backward\": {(backward ? "true" : "false")}, \"cost_cpu\": {cpu}, \"cost_ram\": {ram}}}"));
             return nodes.Count - 1;
         }
         void Link(int a, int b) => links.Add(string.Create(inv, $"{{\"source\": {a}, \"target\": {b}}}"));
@@ -122,7 +127,8 @@ public static class WideTable
             Link(cb, b);
             Link(rs[i], b);
         }
-        return "{\"directed\": true, \"multigraph\": false, \"graph\": {}, \"nodes\": [" + string.Join(", ", nodes) + "], \"links\": [" + string.Join(", ", links) + "]}";
+        return "{\"directed\": true, \"multigraph\": false, \"graph\": {}, \"nodes\": [" + string.Join(", ",
+            nodes) + "], \"links\": [" + string.Join(", ", links) + "]}";
     }
 
     /// <summary>x[4,256] → W × Relu → Concat(axis 1) → ReduceSum: the loss.</summary>

@@ -106,13 +106,14 @@ public static class CommandRunner
             return ExitCodes.Success;
         }
         // A command's --help, --version and the [suggest] directive used by shell completion: the library's own actions.
-        if (parse.Action is HelpAction || parse.Action is { } action && command is not CliCommand && (action.ClearsParseErrors || parse.Errors.Count == 0))
+        if (parse.Action is HelpAction || parse.Action is { } action && command is not CliCommand && (action.ClearsParseErrors
+            || parse.Errors.Count == 0))
             return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
 
         if (UsageErrors.First(parse) is { } problem) return UsageError(command, problem, stderr);
         if (command is not CliCommand cli) return UsageError(root, "give a command", stderr);
         // The files this command reads and writes: no output may replace one of its inputs or another output.
-        using var files = Recompute.Planner.Files.CommandFiles.Begin();
+        using var files = CommandFiles.Begin();
         try
         {
             return cli.Execute(parse, context);

@@ -31,7 +31,8 @@ public abstract class CliCommand : Command
 {
     /// <param name="name">The sub-command's name.</param>
     /// <param name="summary">One line for the command list.</param>
-    /// <param name="synopsis">The usage line printed under a usage error, without "recompute " (e.g. "plan &lt;graph&gt; --budget &lt;B&gt; [options]").</param>
+    /// <param name="synopsis">The usage line printed under a usage error, without "recompute " (e.g. "plan
+    /// &lt;graph&gt; --budget &lt;B&gt; [options]").</param>
     /// <param name="notes">Extra help text under the summary, or null.</param>
     protected CliCommand(string name, string summary, string synopsis, string? notes = null)
         : base(name, notes is null ? summary : summary + "\n\n" + notes)

@@ -12,7 +12,8 @@ namespace Recompute.Cli.CommandLine;
 public static class CliOptions
 {
     /// <summary>The graph file every command reads first.</summary>
-    public static Argument<string> Graph(string name = "graph", string description = ".onnx, native .json, Checkmate/Moccasin .json or the 2019 paper's cg_*.txt") =>
+    public static Argument<string> Graph(string name = "graph",
+        string description = ".onnx, native .json, Checkmate/Moccasin .json or the 2019 paper's cg_*.txt") =>
         new(name) { Description = description };
 
     /// <summary>A file argument other than the graph (a schedule).</summary>
@@ -64,7 +65,8 @@ public static class CliOptions
         var names = Recompute.Planner.Planning.SolverRegistry.Names;
         var o = Parsed("--solver", "NAME", $"the solver: {string.Join(", ", names)}", t => Recompute.Planner.Planning.SolverRegistry.Exists(t)
             ? t
-            : throw new UsageException($"unknown solver '{t}'; solvers: {string.Join(", ", names)}" + Suggestions.DidYouMean(t, names)), () => defaultValue);
+            : throw new UsageException($"unknown solver '{t}'; solvers: {string.Join(", ", names)}" + Suggestions.DidYouMean(t,
+                names)), () => defaultValue);
         o.CompletionSources.Add(names.ToArray());
         return o;
     }
@@ -93,7 +95,8 @@ public static class CliOptions
     /// The shared shape of every valued option: the last token is parsed by <paramref name="parse"/>, whose
     /// <see cref="UsageException"/> becomes the parse error, and <paramref name="defaultValue"/> fills it when absent.
     /// </summary>
-    public static Option<T> Parsed<T>(string name, string helpName, string description, Func<string, T> parse, Func<T>? defaultValue, params string[] aliases)
+    public static Option<T> Parsed<T>(string name, string helpName, string description, Func<string, T> parse, Func<T>? defaultValue,
+        params string[] aliases)
     {
         var o = new Option<T>(name, aliases) { Description = description, HelpName = helpName };
         o.CustomParser = result =>

@@ -52,7 +52,8 @@ public static class UsageErrors
         return $"unknown option '{name}'" + Suggestions.DidYouMean(name, names);
     }
 
-    /// <summary>An option given twice: "option --budget is given twice", or for an alias pair "-o and --output are the same option; give one".</summary>
+    /// <summary>An option given twice: "option --budget is given twice", or for an alias pair "-o and --output are the
+    /// same option; give one".</summary>
     private static string? Repeated(ParseResult parse)
     {
         foreach (var o in parse.CommandResult.Children.OfType<OptionResult>())

@@ -14,8 +14,10 @@ namespace Recompute.Cli.Commands;
 public sealed class CalibrateCommand : CliCommand
 {
     private readonly GraphInput _input = new();
-    private readonly Option<string?> _output = CliOptions.Output("FILE", "the time file to write: {\"unit\":\"s\",\"times\":{...},\"backwardTimes\":{...}} (docs/time-file.md)");
-    private readonly Option<int> _repeat = CliOptions.Int("--repeat", "measured store-all training steps; each time is the median over them", 5, 1, 10_000, "K");
+    private readonly Option<string?> _output = CliOptions.Output("FILE",
+        "the time file to write: {\"unit\":\"s\",\"times\":{...},\"backwardTimes\":{...}} (docs/time-file.md)");
+    private readonly Option<int> _repeat = CliOptions.Int("--repeat",
+        "measured store-all training steps; each time is the median over them", 5, 1, 10_000, "K");
     private readonly Option<int> _warmup = CliOptions.Int("--warmup", "unmeasured steps first", 1, 0, 10_000, "W");
     private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights and the synthetic batch", 1, 0, int.MaxValue);
     private readonly Option<int?> _threads = CliOptions.OptionalInt("--threads", "threads per kernel (default: all processors)", 1, 1024);
@@ -43,7 +45,8 @@ public sealed class CalibrateCommand : CliCommand
         if (clock == ExecutionClock.ThreadCpu && !OperatingSystem.IsLinux()) throw new UsageException("--clock cpu is available on Linux only");
         var path = _input.Path(parse);
         var outputDir = Path.GetDirectoryName(Path.GetFullPath(output));
-        if (outputDir is not null && !Directory.Exists(outputDir)) throw new InputFileException($"{output}: the folder {outputDir} does not exist (-o)");
+        if (outputDir is not null
+            && !Directory.Exists(outputDir)) throw new InputFileException($"{output}: the folder {outputDir} does not exist (-o)");
         var graph = _input.Load(parse, context);
         CommandSupport.ClaimOutput(output, CommandSupport.GivenAs(parse, _output));
 
@@ -52,7 +55,8 @@ public sealed class CalibrateCommand : CliCommand
         try
         {
             Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = threads;
-            result = Calibration.Measure(graph, new CalibrationOptions { Repeat = repeat, WarmUp = warmup, Seed = seed, Clock = clock }, cancellation);
+            result = Calibration.Measure(graph, new CalibrationOptions { Repeat = repeat, WarmUp = warmup, Seed = seed, Clock = clock },
+                cancellation);
         }
         catch (InvalidOperationException e)
         {
@@ -61,7 +65,8 @@ public sealed class CalibrateCommand : CliCommand
             return ExitCodes.BadInput;
         }
         finally { Recompute.Runtime.Kernels.KernelOptions.MaxDegreeOfParallelism = previousThreads; }
-        var metadata = new List<KeyValuePair<string, string>> { new("source", Path.GetFileName(path)), new("threads", threads.ToString(CultureInfo.InvariantCulture)) };
+        var metadata = new List<KeyValuePair<string, string>> { new("source", Path.GetFileName(path)), new("threads",
+            threads.ToString(CultureInfo.InvariantCulture)) };
         if (parse.GetValue(_input.Batch) is { } batch) metadata.Add(new("batch", batch.ToString(CultureInfo.InvariantCulture)));
         try { AtomicFile.WriteAllText(output, result.ToJson(metadata)); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not Recompute.Planner.Files.OutputRefusedException)
@@ -71,7 +76,8 @@ public sealed class CalibrateCommand : CliCommand
 
         var inv = CultureInfo.InvariantCulture;
         stdout.WriteLine($"graph             {Recompute.Planner.Files.TerminalText.Escape(graph.Name)} ({GraphCounts.Of(graph)})");
-        stdout.WriteLine(string.Create(inv, $"forward           {result.TotalForwardSeconds:0.000000} s (sum of per-tensor medians over {repeat} steps)"));
+        stdout.WriteLine(string.Create(inv,
+            $"forward           {result.TotalForwardSeconds:0.000000} s (sum of per-tensor medians over {repeat} steps)"));
         stdout.WriteLine(string.Create(inv, $"backward          {result.TotalBackwardSeconds:0.000000} s"));
         stdout.WriteLine(string.Create(inv, $"store-all step    {result.StepSeconds:0.000000} s (median, forward and backward)"));
         stdout.WriteLine("slowest ops (forward + backward, summed over tensors):");

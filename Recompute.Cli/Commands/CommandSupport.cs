@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.CommandLine;
 using System.Globalization;
 using Recompute.Cli.CommandLine;
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
@@ -10,14 +11,16 @@ using Recompute.Planner.Units;
 
 namespace Recompute.Cli.Commands;
 
-/// <summary>The graph argument and the options that change how it is loaded (<c>--batch</c>, <c>--time-file</c>), shared by the commands that read a graph.</summary>
+/// <summary>The graph argument and the options that change how it is loaded (<c>--batch</c>, <c>--time-file</c>),
+/// shared by the commands that read a graph.</summary>
 internal sealed class GraphInput
 {
     public Argument<string> Graph { get; } = CliOptions.Graph();
 
     public Option<int?> Batch { get; } = CliOptions.OptionalInt("--batch", "re-infer an ONNX graph's shapes for another batch size", 1, 1 << 20);
 
-    public Option<string?> TimeFile { get; } = CliOptions.Text("--time-file", "FILE", "measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model");
+    public Option<string?> TimeFile { get; } = CliOptions.Text("--time-file", "FILE",
+        "measured per-tensor times (recompute calibrate) for the planner instead of the FLOP model");
 
     /// <summary>
     /// <c>--dtype fp32|bf16|fp16</c>: plan as if the floating-point activations had that width (planning commands only:
@@ -85,7 +88,8 @@ internal sealed class GraphInput
             return graph;
         }
         if (!_device.Resolved)
-            _device = (true, DeviceChoice.Resolve(given ?? DeviceChoice.DefaultName(), parse.CommandResult.Command.Name, context.Stderr, context.Cancellation));
+            _device = (true, DeviceChoice.Resolve(given ?? DeviceChoice.DefaultName(), parse.CommandResult.Command.Name, context.Stderr,
+                context.Cancellation));
         return DeviceChoice.Apply(_device.Profile, graph);
     }
 }
@@ -98,19 +102,22 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
     public Option<string> Objective { get; } = CliOptions.Choice("--objective",
         "time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)", "time", "time", "memory");
 
-    public Option<double?> TimeLimit { get; } = CliOptions.OptionalDouble("--time-limit", "seconds for the searching solvers (auto, greedy, optimal) and for the search of the smallest feasible budget after an infeasible plan " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
+    public Option<double?> TimeLimit { get; } = CliOptions.OptionalDouble("--time-limit",
+        "seconds for the searching solvers (auto, greedy, optimal) and for the search of the smallest feasible budget after an infeasible plan " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
 
     public Option<int> Threads { get; } = CliOptions.Int("--threads", "solver threads (0: all processors)", 0, 0, 1024);
 
     public Option<int> Seed { get; } = CliOptions.Int("--seed", "random seed of searching solvers", 0, 0, int.MaxValue);
 
-    public Option<int> MaxLowerSets { get; } = CliOptions.Int("--max-lower-sets", "stop the exact DP past this many lower sets", 1_000_000, 1, int.MaxValue);
+    public Option<int> MaxLowerSets { get; } = CliOptions.Int("--max-lower-sets", "stop the exact DP past this many lower sets", 1_000_000,
+        1, int.MaxValue);
 
     public Option<string?> Keep { get; } = CliOptions.Text("--keep", "a,b", "tensors never to recompute");
 
     public Option<string?> Recompute { get; } = CliOptions.Text("--recompute", "a,b", "tensors never to keep");
 
-    public Option<int> TimeBuckets { get; } = CliOptions.Int("--time-buckets", "time resolution of the DPs over real-valued costs", 2000, 10, 1_000_000);
+    public Option<int> TimeBuckets { get; } = CliOptions.Int("--time-buckets", "time resolution of the DPs over real-valued costs", 2000,
+        10, 1_000_000);
 
     /// <summary>
     /// The options given on the command line that the solver chosen does not read (its descriptor's
@@ -124,7 +131,8 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
         var declared = new Option[] { TimeLimit, Threads, Seed, MaxLowerSets, TimeBuckets }.ToDictionary(o => o.Name);
         var unread = SolverKnobText.Options.Where(k => parse.GetResult(declared[k.Option]) is { Implicit: false } && (described.Knobs & k.Knob) == 0)
             .Select(k => k.Option).ToList();
-        if (parse.GetValue(Objective) == "memory" && !described.Can(SolverCapabilities.MemoryObjective) && !described.Can(SolverCapabilities.Portfolio))
+        if (parse.GetValue(Objective) == "memory" && !described.Can(SolverCapabilities.MemoryObjective)
+            && !described.Can(SolverCapabilities.Portfolio))
             unread.Insert(0, "--objective memory");
         if (unread.Count == 0) return null;
         return $"{string.Join(", ", unread)} {(unread.Count == 1 ? "does" : "do")} not affect solver '{described.Name}' (it reads {described.Knobs.ToText()}" +
@@ -133,7 +141,8 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
 
     public SolverSettings AddTo(Command command)
     {
-        foreach (var o in new Option[] { Solver, Objective, Keep, Recompute, TimeLimit, Threads, Seed, MaxLowerSets, TimeBuckets }) command.Options.Add(o);
+        foreach (var o in new Option[] { Solver, Objective, Keep, Recompute, TimeLimit, Threads, Seed, MaxLowerSets,
+            TimeBuckets }) command.Options.Add(o);
         return this;
     }
 
@@ -165,7 +174,8 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
         var ids = ImmutableHashSet.CreateBuilder<int>();
         foreach (var name in v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!graph.TryFind(name, out int id)) throw new UsageException($"{option.Name}: no tensor named '{name}' in {graph.Source ?? graph.Name}");
+            if (!graph.TryFind(name,
+                out int id)) throw new UsageException($"{option.Name}: no tensor named '{name}' in {graph.Source ?? graph.Name}");
             if (!graph[id].IsPlanned) throw new UsageException($"{option.Name}: '{name}' is a {graph[id].Kind.ToString().ToLowerInvariant()}, which is always resident");
             ids.Add(id);
         }
@@ -176,7 +186,8 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
 /// <summary>Formatting and checks shared by the commands.</summary>
 internal static class CommandSupport
 {
-    /// <summary>Seconds of <c>--time-limit</c> when none is given: the solver's <see cref="SolverDescriptor.DefaultTimeLimit"/> (auto: 5, others: 30).</summary>
+    /// <summary>Seconds of <c>--time-limit</c> when none is given: the solver's <see
+    /// cref="SolverDescriptor.DefaultTimeLimit"/> (auto: 5, others: 30).</summary>
     public static double DefaultTimeLimit(string solverName) =>
         SolverRegistry.Exists(solverName) ? SolverRegistry.Describe(solverName).DefaultTimeLimit.TotalSeconds : 30;
 
@@ -196,7 +207,7 @@ internal static class CommandSupport
     public static void ClaimOutput(string? path, string option, bool folderMadeLater = false)
     {
         if (path is null) return;
-        if (Recompute.Planner.Files.CommandFiles.Current is { } files) files.ClaimOutput(path, option, folderMadeLater);
+        if (CommandFiles.Current is { } files) files.ClaimOutput(path, option, folderMadeLater);
         else
         {
             Recompute.Planner.Files.OutputTarget.Check(path, option);

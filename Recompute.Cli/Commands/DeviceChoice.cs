@@ -43,7 +43,8 @@ public static class DeviceChoice
             return profile;
         }
         if (DeviceProfiles.Find(name) is { } shipped) return shipped;
-        if (File.Exists(name) || Directory.Exists(name) || name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return DeviceProfileFile.Load(name);
+        if (File.Exists(name) || Directory.Exists(name) || name.EndsWith(".json",
+            StringComparison.OrdinalIgnoreCase)) return DeviceProfileFile.Load(name);
         throw new UsageException($"--device must be one of {string.Join(", ", DeviceProfiles.Names)} or a profile file, not '{Recompute.Planner.Files.TerminalText.Escape(name)}'" +
             Suggestions.DidYouMean(name, DeviceProfiles.Names));
     }

@@ -15,11 +15,13 @@ namespace Recompute.Cli.Commands;
 /// </summary>
 public sealed class DeviceCommand : CliCommand
 {
-    private readonly Argument<string?> _name = new("device") { Description = "a device name or a profile file (default: list them)", Arity = ArgumentArity.ZeroOrOne };
+    private readonly Argument<string?> _name = new("device") { Description = "a device name or a profile file (default: list them)",
+        Arity = ArgumentArity.ZeroOrOne };
     private readonly Option<bool> _measure = new("--measure") { Description = "measure this machine's cpu profile now and cache it (a few seconds)" };
     private readonly Option<string> _format = CliOptions.Format();
 
-    public DeviceCommand() : base("device", "device profiles: list them, show one, or measure this CPU (--measure)", "device [NAME|FILE] [--measure] [options]",
+    public DeviceCommand() : base("device", "device profiles: list them, show one, or measure this CPU (--measure)",
+        "device [NAME|FILE] [--measure] [options]",
         "A profile turns each operation's FLOPs and bytes into seconds: max(FLOPs / achieved FLOP/s, bytes / achieved bandwidth) + a fixed cost " +
         "per kernel. --format json prints a profile in the file format that --device FILE reads (docs/device-profiles.md).")
     {
@@ -67,8 +69,10 @@ public sealed class DeviceCommand : CliCommand
         if (profile.MemoryBytes is { } m) head.Row("memory", ByteSize.Format(m));
         head.Row("fixed cost", string.Create(ci, $"{profile.FixedSecondsPerOp * 1e6:0.0} µs per kernel"));
         if (profile.Classes.Count == 0)
-            head.Row("achieved", string.Create(ci, $"{profile.ComputeFraction:P0} of the FLOP peaks, {profile.BandwidthFraction:P0} of {profile.Bandwidth / 1e9:0} GB/s"));
-        if (profile.HostLink is { } link) head.Row("host link", string.Create(ci, $"{link.BytesPerSecond / 1e9:0.0} GB/s per direction, {link.LatencySeconds * 1e6:0} µs a transfer"));
+            head.Row("achieved", string.Create(ci,
+                $"{profile.ComputeFraction:P0} of the FLOP peaks, {profile.BandwidthFraction:P0} of {profile.Bandwidth / 1e9:0} GB/s"));
+        if (profile.HostLink is { } link) head.Row("host link", string.Create(ci,
+            $"{link.BytesPerSecond / 1e9:0.0} GB/s per direction, {link.LatencySeconds * 1e6:0} µs a transfer"));
         foreach (var (k, v) in profile.Metadata.Where(kv => kv.Key == "measured")) head.Row(k, v);
         head.WriteTo(stdout, context.Interactive);
         stdout.WriteLine();

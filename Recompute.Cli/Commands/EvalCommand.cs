@@ -18,7 +18,8 @@ public sealed class EvalCommand : CliCommand
 {
     private readonly GraphInput _input = new();
     private readonly DataInput _data = new();
-    private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights (when the file has none), synthetic data and dropout", 1, 0, int.MaxValue);
+    private readonly Option<int> _seed = CliOptions.Int("--seed", "seed of weights (when the file has none), synthetic data and dropout",
+        1, 0, int.MaxValue);
     private readonly Option<string> _format = CliOptions.Format();
 
     public EvalCommand() : base("eval", "forward pass only: the loss and a summary of each output (--data batch.npz)",
@@ -51,7 +52,8 @@ public sealed class EvalCommand : CliCommand
         }
         bool weights = session.InitialWeights is not null;
         if (parse.GetValue(_format) == "json") WriteJson(stdout, graph, result, arrays is null ? "synthetic" : parse.GetValue(_data.Data)!, weights);
-        else WriteTable(stdout, graph, result, arrays is null ? "synthetic (seed " + seed.ToString(CultureInfo.InvariantCulture) + ")" : parse.GetValue(_data.Data)!, weights);
+        else WriteTable(stdout, graph, result,
+            arrays is null ? "synthetic (seed " + seed.ToString(CultureInfo.InvariantCulture) + ")" : parse.GetValue(_data.Data)!, weights);
         // A loss that is not finite is a diverged evaluation, as in train: reported (JSON null), then exit 1.
         if (!float.IsFinite(result.Loss) && graph.Nodes.Any(n => n.Kind == NodeKind.Loss))
         {

@@ -76,20 +76,24 @@ public sealed class InspectCommand : CliCommand
         }
         new TextTable()
             .Row("graph", $"{graph.Name} ({graph.Source})" + (graph.ActivationDType is { } dt ? $", floating activations as {dt} (--dtype)" : ""))
-            .Row("operations", operations.ToString() + (graph.FusedPatterns > 0 ? $" ({graph.FusedPatterns} decomposed LayerNorm and GELU patterns planned as fused ops; --no-fuse: the file as written)" : ""))
+            .Row("operations",
+                operations.ToString() + (graph.FusedPatterns > 0 ? $" ({graph.FusedPatterns} decomposed LayerNorm and GELU patterns planned as fused ops; --no-fuse: the file as written)" : ""))
             .Row("tensors", $"{graph.Count} ({problem.Forward.Count} planned, the rest inputs, parameters and constants)")
             .Row("edges", graph.EdgeCount.ToString())
-            .Row("activations", CommandSupport.Bytes(graph.OperationOutputBytes) + $", {ByteSize.Format(graph.ActivationBytes)} of them planned, {ByteSize.Format(physical)} in buffers of their own (views share their base's)")
+            .Row("activations",
+                CommandSupport.Bytes(graph.OperationOutputBytes) + $", {ByteSize.Format(graph.ActivationBytes)} of them planned, {ByteSize.Format(physical)} in buffers of their own (views share their base's)")
             .Row("parameters", CommandSupport.Bytes(graph.ParameterBytes))
             .Row("inputs", CommandSupport.Bytes(graph.InputBytes))
             .Row("lower sets", lowerSets?.ToString() ?? $"more than {limit}")
             .Row("store-all peak", CommandSupport.Bytes(storeAll.Simulation.PeakBytes) + " (activations and their gradients)")
-            .Row("forward time", CommandSupport.Time(storeAll.Simulation.ForwardTime, graph.TimeUnit) + (graph.Device is { } device ? $" on {device} (backward {CommandSupport.Time(storeAll.Simulation.BackwardTime, graph.TimeUnit)})" : ""))
+            .Row("forward time", CommandSupport.Time(storeAll.Simulation.ForwardTime,
+                graph.TimeUnit) + (graph.Device is { } device ? $" on {device} (backward {CommandSupport.Time(storeAll.Simulation.BackwardTime, graph.TimeUnit)})" : ""))
             .Row("backward", graph.HasExplicitBackward ? "explicit in the file" : "derived from the forward graph")
             .WriteTo(stdout, context.Interactive);
         stdout.WriteLine();
         var table = new ColumnTable("op", "count");
-        foreach (var (op, count) in ops.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)) table.Add(op, count.ToString());
+        foreach (var (op, count) in ops.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)) table.Add(op,
+            count.ToString());
         table.WriteTo(stdout, context.Interactive, false, true);
         return ExitCodes.Success;
     }

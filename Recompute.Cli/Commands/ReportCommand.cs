@@ -7,7 +7,7 @@ using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Units;
-using Recompute.Reporting;
+using Recompute.Plots;
 
 namespace Recompute.Cli.Commands;
 

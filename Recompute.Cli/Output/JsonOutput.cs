@@ -23,12 +23,15 @@ public sealed class JsonOutput
 
     public Utf8JsonWriter Writer => _writer;
 
-    public JsonOutput Field(string name, string? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteString(name, value); return this; }
+    public JsonOutput Field(string name, string? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteString(name,
+        value); return this; }
     public JsonOutput Field(string name, long value) { _writer.WriteNumber(name, value); return this; }
-    public JsonOutput Field(string name, long? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteNumber(name, value.Value); return this; }
+    public JsonOutput Field(string name, long? value) { if (value is null) _writer.WriteNull(name); else _writer.WriteNumber(name,
+        value.Value); return this; }
     public JsonOutput Field(string name, bool value) { _writer.WriteBoolean(name, value); return this; }
     public JsonOutput Field(string name, double value) { WriteDouble(name, value); return this; }
-    public JsonOutput Field(string name, double? value) { if (value is null) _writer.WriteNull(name); else WriteDouble(name, value.Value); return this; }
+    public JsonOutput Field(string name, double? value) { if (value is null) _writer.WriteNull(name); else WriteDouble(name,
+        value.Value); return this; }
 
     public JsonOutput Field(string name, IEnumerable<KeyValuePair<string, int>> map)
     {
@@ -83,11 +86,12 @@ public sealed class JsonOutput
         _writer.WriteEndObject();
         _writer.Flush();
         // The relaxed encoder keeps non-ASCII names readable but passes C1 and bidirectional controls through raw;
-        // they can only stand inside JSON strings, where \uXXXX is the same text (issue 14: nothing unsafe reaches a terminal).
+        // they can only stand inside JSON strings, where \uXXXX is the same text and nothing unsafe reaches a terminal.
         var json = Encoding.UTF8.GetString(_buffer.ToArray());
         var safe = new StringBuilder(json.Length);
         foreach (char c in json)
-            if (c >= '\u007f' && Recompute.Planner.Files.TerminalText.IsUnsafe(c)) safe.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            if (c >= '\u007f' && Recompute.Planner.Files.TerminalText.IsUnsafe(c)) safe.Append("\\u").Append(((int)c).ToString("x4",
+                System.Globalization.CultureInfo.InvariantCulture));
             else safe.Append(c);
         w.WriteLine(safe.ToString());
     }

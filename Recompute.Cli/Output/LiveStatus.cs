@@ -35,7 +35,8 @@ public sealed class LiveStatus : IDisposable
                 console.Progress()
                     .AutoClear(true)
                     .HideCompleted(false)
-                    .Columns(new SpinnerColumn(), new ElapsedTimeColumn(), new ProgressBarColumn { Width = 20 }, new TaskDescriptionColumn { Alignment = Justify.Left })
+                    .Columns(new SpinnerColumn(), new ElapsedTimeColumn(), new ProgressBarColumn { Width = 20 },
+                        new TaskDescriptionColumn { Alignment = Justify.Left })
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask(Fit(console, description));

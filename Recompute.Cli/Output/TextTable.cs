@@ -11,7 +11,8 @@ public sealed class TextTable
 
     private readonly List<(string Key, string Value, IReadOnlyList<string>? Items)> _rows = [];
 
-    /// <remarks>Values pass through <see cref="Recompute.Planner.Files.TerminalText.Escape"/>: names from files never reach the terminal raw.</remarks>
+    /// <remarks>Values pass through <see cref="Recompute.Planner.Files.TerminalText.Escape"/>: names from files never
+    /// reach the terminal raw.</remarks>
     public TextTable Row(string key, string value) { _rows.Add((key, Recompute.Planner.Files.TerminalText.Escape(value), null)); return this; }
 
     /// <summary>A row whose value is <paramref name="head"/> then every item, comma separated, wrapped.</summary>

@@ -26,6 +26,18 @@ public static class ElementTypes
     /// <summary>Size of one element in bits (0 for strings, whose size is not static).</summary>
     public static int BitsOf(string name) => ByName.TryGetValue(name, out var c) ? ByCode[c].Bits : 0;
 
+    /// <summary>
+    /// Size of one element in bytes; refuses, with an <see cref="ArgumentException"/> that says which, a name that
+    /// is no element type and a type without a whole-byte size (strings, 4-bit types).
+    /// </summary>
+    public static int BytesOf(string name)
+    {
+        if (!ByName.TryGetValue(name, out var code))
+            throw new ArgumentException($"unknown element type '{name}' (one of {string.Join(", ", ByName.Keys)})");
+        int bits = ByCode[code].Bits;
+        return bits > 0 && bits % 8 == 0 ? bits / 8 : throw new ArgumentException($"element type '{name}' has no whole-byte size");
+    }
+
     /// <summary>True for floating-point types (the ones that carry gradients).</summary>
     public static bool IsFloat(string name) => name.StartsWith("float", StringComparison.Ordinal) || name == "bfloat16";
 

@@ -34,7 +34,8 @@ public sealed class MeasuredTimes
     public string Path { get; }
 
     /// <summary>Times measured in memory (keys are tensor names); <paramref name="source"/> names them in errors.</summary>
-    public static MeasuredTimes Create(string unit, IReadOnlyDictionary<string, double> times, IReadOnlyDictionary<string, double>? backwardTimes, string source) =>
+    public static MeasuredTimes Create(string unit, IReadOnlyDictionary<string, double> times,
+        IReadOnlyDictionary<string, double>? backwardTimes, string source) =>
         new(unit, times, backwardTimes, source);
 
     /// <summary>Reads and validates a time file. Errors name the file and the entry.</summary>
@@ -57,14 +58,17 @@ public sealed class MeasuredTimes
         using (doc)
         {
             var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, null, "expected a JSON object with \"unit\" and \"times\"");
+            if (root.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, null,
+                "expected a JSON object with \"unit\" and \"times\"");
             foreach (var p in root.EnumerateObject())
                 if (!Fields.Contains(p.Name))
-                    throw new GraphFormatException(path, $"\"{p.Name}\"", $"unknown field (expected {string.Join(", ", Fields.Select(f => $"\"{f}\""))})");
+                    throw new GraphFormatException(path, $"\"{p.Name}\"",
+                        $"unknown field (expected {string.Join(", ", Fields.Select(f => $"\"{f}\""))})");
             string unit = "s";
             if (root.TryGetProperty("unit", out var u))
             {
-                if (u.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(u.GetString())) throw new GraphFormatException(path, "\"unit\"", "must be a non-empty string");
+                if (u.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(u.GetString())) throw new GraphFormatException(path,
+                    "\"unit\"", "must be a non-empty string");
                 unit = u.GetString()!;
             }
             if (!root.TryGetProperty("times", out var t) || t.ValueKind != JsonValueKind.Object)
@@ -73,7 +77,8 @@ public sealed class MeasuredTimes
             Dictionary<string, double>? backward = null;
             if (root.TryGetProperty("backwardTimes", out var b))
             {
-                if (b.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"backwardTimes\"", "must be an object mapping tensor names to times");
+                if (b.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"backwardTimes\"",
+                    "must be an object mapping tensor names to times");
                 backward = ReadTimes(path, "backwardTimes", b);
             }
             if (root.TryGetProperty("metadata", out var m) && m.ValueKind != JsonValueKind.Object)
@@ -105,11 +110,14 @@ public sealed class MeasuredTimes
             if (!graph.TryFind(key, out _)) throw new GraphFormatException(Path, $"\"times\".\"{key}\"", $"names no tensor of {graphName}");
         if (BackwardTimes is not null)
         {
-            if (graph.HasExplicitBackward) throw new GraphFormatException(Path, "\"backwardTimes\"", $"{graphName} has an explicit backward pass: give its backward nodes' times in \"times\"");
+            if (graph.HasExplicitBackward) throw new GraphFormatException(Path, "\"backwardTimes\"",
+                $"{graphName} has an explicit backward pass: give its backward nodes' times in \"times\"");
             foreach (var key in BackwardTimes.Keys)
             {
-                if (!graph.TryFind(key, out int id)) throw new GraphFormatException(Path, $"\"backwardTimes\".\"{key}\"", $"names no tensor of {graphName}");
-                if (!graph[id].IsPlanned) throw new GraphFormatException(Path, $"\"backwardTimes\".\"{key}\"", $"'{key}' is a {graph[id].Kind.ToString().ToLowerInvariant()} of {graphName}, which has no backward task");
+                if (!graph.TryFind(key, out int id)) throw new GraphFormatException(Path, $"\"backwardTimes\".\"{key}\"",
+                    $"names no tensor of {graphName}");
+                if (!graph[id].IsPlanned) throw new GraphFormatException(Path, $"\"backwardTimes\".\"{key}\"",
+                    $"'{key}' is a {graph[id].Kind.ToString().ToLowerInvariant()} of {graphName}, which has no backward task");
             }
         }
         var nodes = ImmutableArray.CreateBuilder<Node>(graph.Count);
@@ -119,12 +127,14 @@ public sealed class MeasuredTimes
             if (n.IsPlanned)
             {
                 if (!Times.TryGetValue(n.Name, out time))
-                    throw new GraphFormatException(Path, null, $"no time for tensor '{n.Name}' ({n.Op}) of {graphName}: every operation output needs one");
-                backward = 2 * time;
+                    throw new GraphFormatException(Path, null,
+                        $"no time for tensor '{n.Name}' ({n.Op}) of {graphName}: every operation output needs one");
+                backward = Node.DefaultBackwardTime(time);
                 if (BackwardTimes is not null && !n.IsBackward && !BackwardTimes.TryGetValue(n.Name, out backward))
-                    throw new GraphFormatException(Path, null, $"no backward time for tensor '{n.Name}' ({n.Op}) of {graphName}: with \"backwardTimes\" every operation output needs one");
+                    throw new GraphFormatException(Path, null,
+                        $"no backward time for tensor '{n.Name}' ({n.Op}) of {graphName}: with \"backwardTimes\" every operation output needs one");
             }
-            nodes.Add(n.WithTimes(time, backward));
+            nodes.Add(n with { Time = time, BackwardTime = backward });
         }
         return new ComputationGraph(graph.Name, Unit, nodes.MoveToImmutable(), graph.Source);
     }

@@ -103,7 +103,7 @@ public sealed record DeviceProfile
                 forward = Seconds(OpCosts.Forward(graph, n, flops[n.Id]), n.DType, backward: false);
                 foreach (var w in OpCosts.Backward(graph, n, flops, needsGradient)) backward += Seconds(w, n.DType, backward: true);
             }
-            nodes.Add(n.IsPlanned ? n.WithTimes(forward, backward) : n);
+            nodes.Add(n.IsPlanned ? n with { Time = forward, BackwardTime = backward } : n);
         }
         var result = new ComputationGraph(graph.Name, "s", nodes.MoveToImmutable(), graph.Source)
         {

@@ -39,16 +39,19 @@ public static class DeviceProfileFile
         JsonDocument doc;
         try { doc = JsonDocument.Parse(bytes.AsMemory(bom), new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 16 }); }
         catch (JsonException e) { throw new GraphFormatException(path, $"line {e.LineNumber + 1}", $"invalid JSON: {e.Message}"); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { throw new GraphFormatException(path, null, $"invalid JSON: {e.Message.ReplaceLineEndings(" ")}"); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { throw new GraphFormatException(path, null,
+            $"invalid JSON: {e.Message.ReplaceLineEndings(" ")}"); }
         using (doc)
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, null, "expected a JSON object (a device profile)");
             CheckFields(path, root, Fields, "");
-            if (!root.TryGetProperty("name", out var nameElement) || nameElement.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(nameElement.GetString()))
+            if (!root.TryGetProperty("name", out var nameElement) || nameElement.ValueKind != JsonValueKind.String
+                || string.IsNullOrWhiteSpace(nameElement.GetString()))
                 throw new GraphFormatException(path, "\"name\"", "missing or empty: a profile needs a name");
             string name = nameElement.GetString()!;
-            if (name.Length > 100 || name.Any(c => char.IsControl(c))) throw new GraphFormatException(path, "\"name\"", "must be at most 100 printable characters");
+            if (name.Length > 100 || name.Any(c => char.IsControl(c))) throw new GraphFormatException(path, "\"name\"",
+                "must be at most 100 printable characters");
 
             var classes = ImmutableSortedDictionary.CreateBuilder<CostClass, ClassRates>();
             if (root.TryGetProperty("classes", out var cs))
@@ -56,9 +59,12 @@ public static class DeviceProfileFile
                 if (cs.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"classes\"", "must be an object of kernel kinds");
                 foreach (var c in cs.EnumerateObject())
                 {
-                    var cls = Enum.GetValues<CostClass>().Where(k => k != CostClass.Free && ClassName(k) == c.Name).Select(k => (CostClass?)k).FirstOrDefault()
-                        ?? throw new GraphFormatException(path, $"\"classes\".\"{c.Name}\"", $"unknown kind of kernel (one of {string.Join(", ", Enum.GetValues<CostClass>().Where(k => k != CostClass.Free).Select(ClassName))})");
-                    if (c.Value.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, $"\"classes\".\"{c.Name}\"", "must be an object");
+                    var cls = Enum.GetValues<CostClass>().Where(k => k != CostClass.Free
+                        && ClassName(k) == c.Name).Select(k => (CostClass?)k).FirstOrDefault()
+                        ?? throw new GraphFormatException(path, $"\"classes\".\"{c.Name}\"",
+                            $"unknown kind of kernel (one of {string.Join(", ", Enum.GetValues<CostClass>().Where(k => k != CostClass.Free).Select(ClassName))})");
+                    if (c.Value.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, $"\"classes\".\"{c.Name}\"",
+                        "must be an object");
                     string at = $"\"classes\".\"{c.Name}\".";
                     CheckFields(path, c.Value, ClassFields, at);
                     // A FLOP rate of 0 means the kind is bounded by its bytes alone.
@@ -70,16 +76,19 @@ public static class DeviceProfileFile
             var peaks = ImmutableSortedDictionary.CreateBuilder<string, double>(StringComparer.Ordinal);
             if (root.TryGetProperty("matrixFlops", out var mf))
             {
-                if (mf.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"matrixFlops\"", "must be an object of element types (fp32, tf32, bf16, fp16)");
+                if (mf.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"matrixFlops\"",
+                    "must be an object of element types (fp32, tf32, bf16, fp16)");
                 CheckFields(path, mf, ["fp32", "tf32", "bf16", "fp16"], "\"matrixFlops\".");
                 foreach (var p in mf.EnumerateObject()) peaks[p.Name] = Positive(path, mf, p.Name, "\"matrixFlops\".")!.Value;
             }
             HostLink? link = null;
             if (root.TryGetProperty("hostLink", out var hl))
             {
-                if (hl.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"hostLink\"", "must be an object with \"bytesPerSecond\" and \"latencySeconds\"");
+                if (hl.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"hostLink\"",
+                    "must be an object with \"bytesPerSecond\" and \"latencySeconds\"");
                 CheckFields(path, hl, ["bytesPerSecond", "latencySeconds"], "\"hostLink\".");
-                link = new HostLink(Positive(path, hl, "bytesPerSecond", "\"hostLink\".") ?? throw new GraphFormatException(path, "\"hostLink\".\"bytesPerSecond\"", "missing"),
+                link = new HostLink(Positive(path, hl, "bytesPerSecond", "\"hostLink\".") ?? throw new GraphFormatException(path,
+                    "\"hostLink\".\"bytesPerSecond\"", "missing"),
                     NonNegative(path, hl, "latencySeconds", "\"hostLink\".") ?? 0);
             }
             var metadata = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
@@ -91,10 +100,12 @@ public static class DeviceProfileFile
             }
             string description = "";
             if (root.TryGetProperty("description", out var d))
-                description = d.ValueKind == JsonValueKind.String ? d.GetString()! : throw new GraphFormatException(path, "\"description\"", "must be a string");
+                description = d.ValueKind == JsonValueKind.String ? d.GetString()! : throw new GraphFormatException(path,
+                    "\"description\"", "must be a string");
             bool tf32 = false;
             if (root.TryGetProperty("tf32", out var t))
-                tf32 = t.ValueKind is JsonValueKind.True or JsonValueKind.False ? t.GetBoolean() : throw new GraphFormatException(path, "\"tf32\"", "must be true or false");
+                tf32 = t.ValueKind is JsonValueKind.True or JsonValueKind.False ? t.GetBoolean() : throw new GraphFormatException(path,
+                    "\"tf32\"", "must be true or false");
             long? memory = null;
             if (root.TryGetProperty("memoryBytes", out var m))
                 memory = m.ValueKind == JsonValueKind.Number && m.TryGetInt64(out long mb) && mb > 0 ? mb : throw new GraphFormatException(path, "\"memoryBytes\"", $"must be a positive whole number of bytes, got {m.GetRawText()}");
@@ -114,8 +125,10 @@ public static class DeviceProfileFile
             var missing = Enum.GetValues<CostClass>().Where(k => k != CostClass.Free && !profile.Classes.ContainsKey(k)).ToList();
             if (missing.Count > 0)
             {
-                if (profile.Bandwidth <= 0) throw new GraphFormatException(path, "\"bandwidth\"", $"missing: needed for {ClassName(missing[0])} kernels, which \"classes\" does not give");
-                if (profile.VectorFlops <= 0) throw new GraphFormatException(path, "\"vectorFlops\"", $"missing: needed for {ClassName(missing[0])} kernels, which \"classes\" does not give");
+                if (profile.Bandwidth <= 0) throw new GraphFormatException(path, "\"bandwidth\"",
+                    $"missing: needed for {ClassName(missing[0])} kernels, which \"classes\" does not give");
+                if (profile.VectorFlops <= 0) throw new GraphFormatException(path, "\"vectorFlops\"",
+                    $"missing: needed for {ClassName(missing[0])} kernels, which \"classes\" does not give");
             }
             return profile;
         }
@@ -125,7 +138,8 @@ public static class DeviceProfileFile
     public static string Format(DeviceProfile p)
     {
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("name", p.Name);
@@ -190,13 +204,16 @@ public static class DeviceProfileFile
     }
 
     private static double? Positive(string path, JsonElement obj, string field, string at) =>
-        Number(path, obj, field, at) is { } d ? d > 0 ? d : throw new GraphFormatException(path, $"{at}\"{field}\"", $"must be positive, got {d.ToString("R", CultureInfo.InvariantCulture)}") : null;
+        Number(path, obj, field, at) is { } d ? d > 0 ? d : throw new GraphFormatException(path, $"{at}\"{field}\"",
+            $"must be positive, got {d.ToString("R", CultureInfo.InvariantCulture)}") : null;
 
     private static double? NonNegative(string path, JsonElement obj, string field, string at) =>
-        Number(path, obj, field, at) is { } d ? d >= 0 ? d : throw new GraphFormatException(path, $"{at}\"{field}\"", $"must not be negative, got {d.ToString("R", CultureInfo.InvariantCulture)}") : null;
+        Number(path, obj, field, at) is { } d ? d >= 0 ? d : throw new GraphFormatException(path, $"{at}\"{field}\"",
+            $"must not be negative, got {d.ToString("R", CultureInfo.InvariantCulture)}") : null;
 
     private static double? Fraction(string path, JsonElement obj, string field) =>
-        Number(path, obj, field, "") is { } d ? d is > 0 and <= 1 ? d : throw new GraphFormatException(path, $"\"{field}\"", $"must be a share in (0, 1], got {d.ToString("R", CultureInfo.InvariantCulture)}") : null;
+        Number(path, obj, field, "") is { } d ? d is > 0 and <= 1 ? d : throw new GraphFormatException(path, $"\"{field}\"",
+            $"must be a share in (0, 1], got {d.ToString("R", CultureInfo.InvariantCulture)}") : null;
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "...";
 }

@@ -114,7 +114,8 @@ public static class OpCosts
         // Secondary outputs (running statistics, masks) come with output 0's pass, but the runtime computes
         // LayerNormalization's Mean and InvStdDev each in a kernel of its own that reads the input again.
         if (n.OutputIndex > 0)
-            return n.Op == "LayerNormalization" && n.Inputs.Length > 0 ? new OpWork(flops, bytes + g[n.Inputs[0]].Bytes, cls) : new OpWork(flops, bytes, cls, 0);
+            return n.Op == "LayerNormalization" && n.Inputs.Length > 0 ? new OpWork(flops, bytes + g[n.Inputs[0]].Bytes,
+                cls) : new OpWork(flops, bytes, cls, 0);
         foreach (int p in n.Inputs.Distinct()) bytes += g[p].Bytes;
         // A training-mode normalisation reads its input once for the statistics and once to normalise it.
         if (cls == CostClass.Normalization && n.Inputs.Length > 0) bytes += g[n.Inputs[0]].Bytes;
@@ -189,7 +190,8 @@ public static class OpCosts
                 foreach (var w in ParameterGradients(g, reader, forwardFlops)) yield return w;
         }
         // Every partial gradient after the first is added into the sum: two reads and a write of v's size.
-        if (contributions > 1) yield return new OpWork((contributions - 1) * (double)ShapeMath.Elements(v.Shape), (contributions - 1) * 3.0 * v.Bytes, CostClass.Elementwise, contributions - 1);
+        if (contributions > 1) yield return new OpWork((contributions - 1) * (double)ShapeMath.Elements(v.Shape),
+            (contributions - 1) * 3.0 * v.Bytes, CostClass.Elementwise, contributions - 1);
         if (FirstGradientOperand(g, v, needsGradient) < 0)
             foreach (var w in ParameterGradients(g, v, forwardFlops)) yield return w;
     }

@@ -8,7 +8,7 @@ namespace Recompute.Planner.Files;
 /// <see cref="IOException"/> whose message names the target and the reason, and leaves no temporary file.
 /// Only a regular file or a new name is written: a device, FIFO, socket, directory or symbolic link at the target is
 /// refused before anything is written (<see cref="OutputTarget.Check"/>), and so is an input of the running command
-/// (<see cref="CommandFiles"/>).
+/// (<see cref="FileScope"/>).
 /// </summary>
 public static class AtomicFile
 {
@@ -56,7 +56,7 @@ public static class AtomicFile
     private static void WriteUnguarded(string path, ReadOnlySpan<byte> bytes, Action<Stream>? write = null)
     {
         var status = OutputTarget.Check(path);
-        CommandFiles.Current?.CheckWrite(path, status);
+        FileScope.Current?.CheckWrite(path, status);
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? ".";
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");

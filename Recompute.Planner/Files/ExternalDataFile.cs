@@ -7,7 +7,7 @@ namespace Recompute.Planner.Files;
 /// The location is text from a file, so it is checked for every character the operating system refuses in a file
 /// name (NUL, and on Windows <c>&lt;&gt;:"|?*</c> and controls) before it becomes a path, and it must name a regular
 /// file inside the model's folder reached without links (absolute paths, <c>..</c> and empty parts are refused).
-/// Every external data file a command's model names is an input of the command (<see cref="CommandFiles"/>), so no
+/// Every external data file a command's model names is an input of the command (<see cref="FileScope"/>), so no
 /// output replaces it.
 /// </summary>
 internal static class ExternalDataFile
@@ -38,9 +38,11 @@ internal static class ExternalDataFile
             if (part == ".") continue;
             current = Path.Combine(current, part);
             var status = FileStatus.Of(current, followLinks: false);
-            if (status.Kind == FileKind.Missing) throw new GraphFormatException(modelPath, where, $"external data file '{quoted}' not found beside the model");
+            if (status.Kind == FileKind.Missing) throw new GraphFormatException(modelPath, where,
+                $"external data file '{quoted}' not found beside the model");
             if (status.Kind == FileKind.SymbolicLink)
-                throw new GraphFormatException(modelPath, where, $"external data location '{quoted}' goes through a link; only files inside the model's folder are read");
+                throw new GraphFormatException(modelPath, where,
+                    $"external data location '{quoted}' goes through a link; only files inside the model's folder are read");
         }
         if (FileStatus.Of(current, followLinks: false).Kind != FileKind.Regular)
             throw new GraphFormatException(modelPath, where, $"external data location '{quoted}' is not a regular file");
@@ -54,7 +56,7 @@ internal static class ExternalDataFile
     /// </summary>
     public static void NoteInputs(string modelPath, IEnumerable<string> locations)
     {
-        if (CommandFiles.Current is not { } files) return;
+        if (FileScope.Current is not { } files) return;
         string folder = Path.GetDirectoryName(Path.GetFullPath(modelPath)) ?? ".";
         foreach (var location in locations.Distinct(StringComparer.Ordinal))
         {

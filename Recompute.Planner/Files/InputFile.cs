@@ -44,7 +44,7 @@ public sealed record InputKind(string What, long MaxBytes)
 /// Reads input files: only regular files (or links to them), refused before opening when they are FIFOs, devices,
 /// sockets or directories (opening a FIFO would block, reading <c>/dev/zero</c> would never end), and only up to
 /// the size limit of their kind. Every refusal is a <see cref="GraphFormatException"/> naming the file. A file read
-/// inside a <see cref="CommandFiles"/> scope is recorded as an input of the command, which no output may replace.
+/// inside a <see cref="FileScope"/> scope is recorded as an input of the command, which no output may replace.
 /// </summary>
 public static class InputFile
 {
@@ -52,7 +52,7 @@ public static class InputFile
     public static byte[] ReadAllBytes(string path, InputKind kind)
     {
         // Read once per command: what was loaded is what every later step sees, even if the file changed since.
-        if (!string.IsNullOrEmpty(path) && CommandFiles.Current is { } files && files.TryGetContents(path, out var kept)) return kept;
+        if (!string.IsNullOrEmpty(path) && FileScope.Current is { } files && files.TryGetContents(path, out var kept)) return kept;
         var status = Check(path, kind);
         try
         {
@@ -69,9 +69,9 @@ public static class InputFile
                 if (n == 0) break;
                 read += n;
             }
-            CommandFiles.Current?.NoteInput(path, status, kind.What);
+            FileScope.Current?.NoteInput(path, status, kind.What);
             var result = read == bytes.Length ? bytes : bytes[..read];
-            CommandFiles.Current?.KeepContents(path, result);
+            FileScope.Current?.KeepContents(path, result);
             return result;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
@@ -95,17 +95,20 @@ public static class InputFile
             case FileKind.Directory: throw new GraphFormatException(path, null, $"is a directory, not a {kind.What} file");
             case FileKind.Unknown: throw new GraphFormatException(path, null, "cannot read the file: it cannot be examined (permission denied?)");
             default:
-                throw new GraphFormatException(path, null, $"is {FileStatus.Describe(status.Kind)}, not a regular file: inputs are read only from regular files");
+                throw new GraphFormatException(path, null,
+                    $"is {FileStatus.Describe(status.Kind)}, not a regular file: inputs are read only from regular files");
         }
         long length;
         try { length = new FileInfo(path).Length; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new GraphFormatException(path, null, $"cannot read the file: {Reason(e)}", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new GraphFormatException(path, null,
+            $"cannot read the file: {Reason(e)}", e); }
         if (length > kind.MaxBytes) throw TooLarge(path, kind, length);
         return status;
     }
 
     private static GraphFormatException TooLarge(string path, InputKind kind, long length) =>
-        new(path, null, $"is {length.ToString("N0", CultureInfo.InvariantCulture)} bytes, over the {ByteSize.Format(kind.MaxBytes)} limit for {kind.What} files");
+        new(path, null,
+            $"is {length.ToString("N0", CultureInfo.InvariantCulture)} bytes, over the {ByteSize.Format(kind.MaxBytes)} limit for {kind.What} files");
 
     private static string Reason(Exception e) => e switch
     {

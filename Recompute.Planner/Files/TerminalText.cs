@@ -13,7 +13,8 @@ namespace Recompute.Planner.Files;
 /// </summary>
 public static class TerminalText
 {
-    /// <summary>Whether a character must not reach a terminal raw: C0 (but tab), DEL, C1, bidi embeddings, overrides and isolates, LRM/RLM/ALM.</summary>
+    /// <summary>Whether a character must not reach a terminal raw: C0 (but tab), DEL, C1, bidi embeddings, overrides
+    /// and isolates, LRM/RLM/ALM.</summary>
     public static bool IsUnsafe(char c) =>
         (c < ' ' && c != '\t') || c is >= '\u007f' and <= '\u009f' ||
         c is >= '\u202a' and <= '\u202e' || c is >= '\u2066' and <= '\u2069' || c is '\u200e' or '\u200f' or '\u061c';

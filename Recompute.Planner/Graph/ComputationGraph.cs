@@ -45,7 +45,7 @@ public sealed class ComputationGraph
     public ImmutableArray<Node> Nodes { get; }
     /// <summary>
     /// The width its floating-point activations were re-planned at (<c>--dtype</c>: fp32, bf16, fp16; see
-    /// <see cref="ActivationDTypes"/>), or null when they are as the file has them.
+    /// <c>Costs.ActivationDTypes</c>), or null when they are as the file has them.
     /// </summary>
     public string? ActivationDType { get; internal set; }
 
@@ -83,7 +83,8 @@ public sealed class ComputationGraph
         foreach (int s in Successors(n.Inputs[0]))
         {
             var o = Nodes[s];
-            if (o.OutputIndex != index || o.Op != n.Op || o.Kind != n.Kind && !(o.IsPlanned && n.IsPlanned) || !o.Inputs.SequenceEqual(n.Inputs)) continue;
+            if (o.OutputIndex != index || o.Op != n.Op || o.Kind != n.Kind && !(o.IsPlanned && n.IsPlanned)
+                || !o.Inputs.SequenceEqual(n.Inputs)) continue;
             if (best < 0 || Math.Abs(s - node) < Math.Abs(best - node)) best = s;
         }
         return best;
@@ -91,7 +92,8 @@ public sealed class ComputationGraph
 
     public bool TryFind(string name, out int id) => _byName.TryGetValue(name, out id);
 
-    public Node Find(string name) => _byName.TryGetValue(name, out var id) ? Nodes[id] : throw new KeyNotFoundException($"no tensor named '{name}' in graph '{Name}'");
+    public Node Find(string name) => _byName.TryGetValue(name,
+        out var id) ? Nodes[id] : throw new KeyNotFoundException($"no tensor named '{name}' in graph '{Name}'");
 
     /// <summary>True when the graph carries an explicit backward pass (Checkmate training graphs).</summary>
     public bool HasExplicitBackward => Nodes.Any(n => n.IsBackward);

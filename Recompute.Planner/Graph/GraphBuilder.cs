@@ -9,7 +9,7 @@ public sealed record NodeSpec(string Name, string Op, NodeKind Kind)
     public IReadOnlyList<int> Inputs { get; init; } = [];
     public long Bytes { get; init; }
     public double Time { get; init; }
-    /// <summary>Backward time; when null, twice <see cref="Time"/>.</summary>
+    /// <summary>Backward time; when null, <see cref="Node.DefaultBackwardTime"/> of <see cref="Time"/>.</summary>
     public double? BackwardTime { get; init; }
     public IReadOnlyList<long> Shape { get; init; } = [];
     public string DType { get; init; } = "float32";
@@ -102,7 +102,8 @@ public sealed class GraphBuilder
 
     public int Loss(string name, string op, IReadOnlyList<int> inputs, long bytes, double time,
         IReadOnlyList<long>? shape = null, IReadOnlyDictionary<string, object>? attributes = null, IReadOnlyList<int>? backwardNeeds = null) =>
-        Add(new NodeSpec(name, op, NodeKind.Loss) { Inputs = inputs, Bytes = bytes, Time = time, Shape = shape ?? [], Attributes = attributes, BackwardNeeds = backwardNeeds });
+        Add(new NodeSpec(name, op, NodeKind.Loss) { Inputs = inputs, Bytes = bytes, Time = time, Shape = shape ?? [],
+            Attributes = attributes, BackwardNeeds = backwardNeeds });
 
     /// <summary>Validates and freezes the graph. Throws <see cref="GraphFormatException"/> naming the node at fault.</summary>
     public ComputationGraph Build()
@@ -135,7 +136,7 @@ public sealed class GraphBuilder
         {
             try { total = checked(total + s.Bytes); }
             catch (OverflowException) { Fail($"tensor '{Shorten(s.Name)}'", "the sum of tensor sizes overflows 64 bits"); }
-            totalTime += s.Time + (s.BackwardTime ?? 2 * s.Time);
+            totalTime += s.Time + (s.BackwardTime ?? Node.DefaultBackwardTime(s.Time));
         }
         if (total > MaxTotalBytes)
             Fail(null, $"the tensors' sizes sum to {total} bytes, over the limit of {MaxTotalBytes} (2^59, 512 PiB): the planner's sums " +
@@ -159,11 +160,12 @@ public sealed class GraphBuilder
         {
             var s = _specs[order[i]];
             var inputs = s.Inputs.Select(p => newId[p]).ToImmutableArray();
-            var needs = s.BackwardNeeds is null ? Enumerable.Range(0, s.Inputs.Count).ToImmutableArray() : s.BackwardNeeds.Distinct().Order().ToImmutableArray();
+            var needs = s.BackwardNeeds is null ? Enumerable.Range(0,
+                s.Inputs.Count).ToImmutableArray() : s.BackwardNeeds.Distinct().Order().ToImmutableArray();
             var attrs = s.Attributes is null ? ImmutableSortedDictionary<string, object>.Empty.WithComparers(StringComparer.Ordinal)
                 : s.Attributes.ToImmutableSortedDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
             nodes.Add(new Node(i, s.Name, s.Op, s.Kind, inputs, s.Bytes, s.Time, s.Shape.ToImmutableArray(), s.DType, attrs,
-                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? 2 * s.Time, s.BackwardNeedsOutput) { SavedByRule = s.SavedByRule });
+                s.OutputIndex, s.IsBackward, s.ForwardOf < 0 ? -1 : newId[s.ForwardOf], needs, s.BackwardTime ?? Node.DefaultBackwardTime(s.Time), s.BackwardNeedsOutput) { SavedByRule = s.SavedByRule });
         }
         return new ComputationGraph(Name, TimeUnit, nodes.MoveToImmutable(), Source);
     }

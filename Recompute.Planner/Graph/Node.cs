@@ -19,9 +19,10 @@ public enum NodeKind
 
 /// <summary>
 /// One tensor of the graph, produced by one operation (or one output of a multi-output operation).
-/// Nodes are immutable; <see cref="Id"/> is the node's position in the graph's topological order.
+/// Nodes are immutable; <see cref="Id"/> is the node's position in the graph's topological order. A changed copy is
+/// made with <c>with</c>; two nodes are equal only when they are the same object, as a graph's nodes are.
 /// </summary>
-public sealed class Node
+public sealed record Node
 {
     public Node(int id, string name, string op, NodeKind kind, ImmutableArray<int> inputs, long bytes, double time,
         ImmutableArray<long> shape, string dtype, ImmutableSortedDictionary<string, object> attributes,
@@ -34,42 +35,42 @@ public sealed class Node
     }
 
     /// <summary>Index of the node in topological order.</summary>
-    public int Id { get; }
+    public int Id { get; init; }
     /// <summary>Unique name (the tensor name in ONNX, the id in the paper's files).</summary>
-    public string Name { get; }
+    public string Name { get; init; }
     /// <summary>Operation type that produces this tensor ("Conv", "Relu", "Input", "Parameter", ...).</summary>
-    public string Op { get; }
-    public NodeKind Kind { get; }
+    public string Op { get; init; }
+    public NodeKind Kind { get; init; }
     /// <summary>Ids of the tensors the producing operation reads, in operand order; may repeat.</summary>
-    public ImmutableArray<int> Inputs { get; }
+    public ImmutableArray<int> Inputs { get; init; }
     /// <summary>Size of the tensor in bytes.</summary>
-    public long Bytes { get; }
+    public long Bytes { get; init; }
     /// <summary>Time to compute the tensor from its inputs, in the graph's <see cref="ComputationGraph.TimeUnit"/>.</summary>
-    public double Time { get; }
-    /// <summary>Time of this node's backward operation; when the file does not say, twice the forward time.</summary>
-    public double BackwardTime { get; }
+    public double Time { get; init; }
+    /// <summary>Time of this node's backward operation; when the file does not say, <see cref="DefaultBackwardTime"/>.</summary>
+    public double BackwardTime { get; init; }
     /// <summary>Static shape, empty when unknown or scalar.</summary>
-    public ImmutableArray<long> Shape { get; }
+    public ImmutableArray<long> Shape { get; init; }
     /// <summary>Element type ("float32", "int64", ...).</summary>
-    public string DType { get; }
+    public string DType { get; init; }
     /// <summary>Operation attributes: long, double, string, long[], double[] or float[] values.</summary>
-    public ImmutableSortedDictionary<string, object> Attributes { get; }
+    public ImmutableSortedDictionary<string, object> Attributes { get; init; }
     /// <summary>Which output of a multi-output operation this tensor is (0 for single-output ops).</summary>
-    public int OutputIndex { get; }
+    public int OutputIndex { get; init; }
     /// <summary>True for nodes of an explicit backward pass (Checkmate training graphs).</summary>
-    public bool IsBackward { get; }
+    public bool IsBackward { get; init; }
     /// <summary>For an explicit backward node, the forward node whose gradient it computes, or -1.</summary>
-    public int ForwardOf { get; }
+    public int ForwardOf { get; init; }
     /// <summary>
     /// Operand positions (indexes into <see cref="Inputs"/>) whose forward values the backward of this
     /// operation reads. Add needs none, Mul/MatMul/Conv need their operands, ReLU its input.
     /// </summary>
-    public ImmutableArray<int> BackwardNeeds { get; }
+    public ImmutableArray<int> BackwardNeeds { get; init; }
     /// <summary>
     /// True when the backward reads this operation's own output instead (ReLU: the mask y &gt; 0 equals x &gt; 0, and y is
     /// kept anyway when the next layer's backward reads it, so the input can be freed as soon as y is made).
     /// </summary>
-    public bool BackwardNeedsOutput { get; }
+    public bool BackwardNeedsOutput { get; init; }
 
     /// <summary>
     /// True when what the backward reads follows <see cref="SavedTensors"/> per operand that takes a gradient (graphs
@@ -110,7 +111,8 @@ public sealed class Node
     public (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) SavedForAny(IReadOnlyCollection<int> ks)
     {
         if (ks.Count == 1) return SavedFor(ks.First());
-        if (!SavedByRule || SavedTensors.Union(Op, ks.Select(OperandPosition).Distinct()) is not { } saved) return (BackwardNeeds, BackwardNeedsOutput, []);
+        if (!SavedByRule || SavedTensors.Union(Op, ks.Select(OperandPosition).Distinct()) is not { } saved) return (BackwardNeeds,
+            BackwardNeedsOutput, []);
         var positions = saved.Operands.ToHashSet();
         var inputs = ImmutableArray.CreateBuilder<int>();
         for (int j = 0; j < Inputs.Length; j++)
@@ -126,16 +128,25 @@ public sealed class Node
 
     public T? Attribute<T>(string key) => Attributes.TryGetValue(key, out var v) && v is T t ? t : default;
 
-    public long AttributeLong(string key, long fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    public long AttributeLong(string key, long fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToInt64(v,
+        System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
-    public double AttributeDouble(string key, double fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    public double AttributeDouble(string key, double fallback) => Attributes.TryGetValue(key, out var v) ? Convert.ToDouble(v,
+        System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
     public long[] AttributeLongs(string key) => Attributes.TryGetValue(key, out var v) && v is long[] a ? a : [];
 
-    /// <summary>The same tensor with other forward and backward times (a time file, a device profile).</summary>
-    internal Node WithTimes(double time, double backwardTime) =>
-        new(Id, Name, Op, Kind, Inputs, Bytes, time, Shape, DType, Attributes, OutputIndex, IsBackward, ForwardOf, BackwardNeeds,
-            backwardTime, BackwardNeedsOutput) { SavedByRule = SavedByRule };
+    /// <summary>
+    /// The backward time of an operation whose file gives only its forward time: twice the forward (a product's
+    /// backward is two products, one per operand). The one place this rule is written.
+    /// </summary>
+    public static double DefaultBackwardTime(double forwardTime) => 2 * forwardTime;
+
+    /// <summary>Reference equality: a graph's nodes are distinct objects even when two have the same fields.</summary>
+    public bool Equals(Node? other) => ReferenceEquals(this, other);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
 
     public override string ToString() => $"{Name} ({Op}, {Bytes} B)";
 }

@@ -30,7 +30,8 @@ public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, 
 /// </summary>
 /// <remarks>
 /// The gradient task of tensor v reads the gradient of every reader s of v and the forward values that the
-/// backward of s needs for that operand (<see cref="Node.SavedFor"/>, which follows <see cref="SavedTensors"/>). Parameter gradients (outside the budget) of an operation o
+/// backward of s needs for that operand (<see cref="Node.SavedFor"/>, which follows <see cref="SavedTensors"/>).
+/// Parameter gradients (outside the budget) of an operation o
 /// are accumulated by the gradient task of o's first operand that takes a gradient, which reads grad(o) and o's
 /// needed values anyway; only when no operand takes a gradient (the first layer) does grad(o) do it, reading o's
 /// needed values itself. Accumulating them in grad(o) instead would keep o's input alive beside grad(o), its
@@ -92,8 +93,7 @@ public sealed class TrainingGraph
     /// The readers of every task, sorted. Tasks that share one inputs array (<see cref="TaskSet"/> interns them) are
     /// one group, and buffers read by the same groups share one readers array: one input read by W branches joined by
     /// a Concat whose backward reads every operand gives W gradient tasks that read the same W + 1 buffers, which is
-    /// W² edges but only one distinct inputs array and one distinct readers array (issue 14: built per edge, W = 5,000
-    /// took 25 million list entries).
+    /// W² edges but only one distinct inputs array and one distinct readers array.
     /// </summary>
     private static int[][] ReadersOf(ImmutableArray<TrainingTask> tasks)
     {
@@ -180,7 +180,8 @@ public sealed class TrainingGraph
             else { _members.Sort(); sorted = [.. _members]; }
             _members.Clear();
             _stamp++;
-            if (!_interned.TryGetValue(sorted, out var shared)) _interned[sorted] = shared = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(sorted);
+            if (!_interned.TryGetValue(sorted,
+                out var shared)) _interned[sorted] = shared = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsImmutableArray(sorted);
             return shared;
         }
     }
@@ -243,7 +244,8 @@ public sealed class TrainingGraph
                 int id = tasks.Count;
                 taskOf[n.Id] = id;
                 if (!pass) fwd[n.Id] = id; else if (n.ForwardOf >= 0) grad[n.ForwardOf] = id;
-                tasks.Add(new TrainingTask(id, n.Name, pass ? TaskKind.Backward : TaskKind.Forward, n.Id, pass ? n.ForwardOf : n.Id, n.Bytes, n.Time, []));
+                tasks.Add(new TrainingTask(id, n.Name, pass ? TaskKind.Backward : TaskKind.Forward, n.Id, pass ? n.ForwardOf : n.Id,
+                    n.Bytes, n.Time, []));
             }
         for (int i = 0; i < tasks.Count; i++)
         {
@@ -291,7 +293,8 @@ public sealed class TrainingGraph
         {
             if (!needsGrad[v] || g[v].Kind == NodeKind.Loss) continue;
             var readers = g.Successors(v).ToArray().Distinct().Where(s => needsGrad[s] && GradientFlows(g[s], v)).ToList();
-            if (readers.Count != 1 || views[readers[0]] is not { } w || w.Base != v || !w.IsWhole(g) || g[readers[0]].Inputs.Count(p => p == v) != 1) continue;
+            if (readers.Count != 1 || views[readers[0]] is not { } w || w.Base != v || !w.IsWhole(g)
+                || g[readers[0]].Inputs.Count(p => p == v) != 1) continue;
             alias[v] = readers[0];
             gradRoot[v] = gradRoot[readers[0]];
         }
@@ -302,7 +305,8 @@ public sealed class TrainingGraph
             if (!needsGrad[v]) continue;
             grad[v] = tasks.Count;
             bool aliased = alias[v] >= 0;
-            tasks.Add(new TrainingTask(tasks.Count, $"grad({g[v].Name})", TaskKind.Backward, v, v, aliased ? 0 : g[v].Bytes, aliased ? 0 : g[v].BackwardTime, []));
+            tasks.Add(new TrainingTask(tasks.Count, $"grad({g[v].Name})", TaskKind.Backward, v, v, aliased ? 0 : g[v].Bytes,
+                aliased ? 0 : g[v].BackwardTime, []));
         }
         var reads = new TaskSet(tasks.Count);
         var hasParameters = g.Nodes.Select(node => HasParameters(g, node)).ToArray(); // once per op, not per operand
@@ -343,7 +347,8 @@ public sealed class TrainingGraph
     }
 
     /// <summary>Shape-only and index operands (Reshape's shape, Gather's indices) carry no gradient.</summary>
-    private static bool GradientFlows(Node reader, int operand) => reader.Inputs.Contains(operand) && reader.DType is not ("int64" or "int32" or "bool");
+    private static bool GradientFlows(Node reader,
+        int operand) => reader.Inputs.Contains(operand) && reader.DType is not ("int64" or "int32" or "bool");
 
     private static bool HasParameters(ComputationGraph g, Node op) => op.Inputs.Any(p => g[p].Kind == NodeKind.Parameter);
 
@@ -355,9 +360,11 @@ public sealed class TrainingGraph
         return -1;
     }
 
-    /// <summary>The planned values a vector-Jacobian product reads, given what it saves (<see cref="Node.SavedFor"/>, <see cref="Node.SavedForAny"/>).</summary>
+    /// <summary>The planned values a vector-Jacobian product reads, given what it saves (<see cref="Node.SavedFor"/>,
+    /// <see cref="Node.SavedForAny"/>).</summary>
     /// <remarks>A view read for the backward keeps its root's buffer alive too (see <see cref="AddForwardTasks"/>).</remarks>
-    private static void AddSaved(ComputationGraph g, Node op, (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) saved, int[] fwd, int[] root, TaskSet reads)
+    private static void AddSaved(ComputationGraph g, Node op, (ImmutableArray<int> Inputs, bool Output,
+        ImmutableArray<int> OtherOutputs) saved, int[] fwd, int[] root, TaskSet reads)
     {
         var (inputs, output, others) = saved;
         foreach (int j in inputs)

@@ -72,7 +72,8 @@ public static class Views
                 var mode = g[n.Inputs[k]];
                 if (mode.Kind != NodeKind.Constant) return false;
                 var value = mode.Attributes.TryGetValue("value", out var v) ? v : null;
-                return value switch { long[] l => l.Length > 0 && l[0] == 0, float[] f => f.Length > 0 && f[0] == 0, double[] d => d.Length > 0 && d[0] == 0, _ => false };
+                return value switch { long[] l => l.Length > 0 && l[0] == 0, float[] f => f.Length > 0 && f[0] == 0,
+                    double[] d => d.Length > 0 && d[0] == 0, _ => false };
             }
         return true;
     }
@@ -80,7 +81,8 @@ public static class Views
     /// <summary>The view a node is, or null when it has a buffer of its own.</summary>
     public static ViewOf? Of(ComputationGraph g, Node n)
     {
-        if (!n.IsPlanned || !n.SavedByRule || n.IsBackward || n.Kind == NodeKind.Loss || n.Inputs.Length == 0 || n.OperandPosition(0) != 0) return null;
+        if (!n.IsPlanned || !n.SavedByRule || n.IsBackward || n.Kind == NodeKind.Loss || n.Inputs.Length == 0
+            || n.OperandPosition(0) != 0) return null;
         var input = g[n.Inputs[0]];
         if (n.Op == "Transpose") return TransposedView(g, n, input);
         if (!input.IsPlanned || input.DType != n.DType || input.Bytes <= 0) return null;
@@ -136,7 +138,8 @@ public static class Views
         {
             for (int k = 0; k < n.Inputs.Length; k++)
                 if (n.OperandPosition(k) == position)
-                    return g[n.Inputs[k]].Kind == NodeKind.Constant && g[n.Inputs[k]].Attributes.TryGetValue("value", out var v) && v is long[] l ? l : null;
+                    return g[n.Inputs[k]].Kind == NodeKind.Constant && g[n.Inputs[k]].Attributes.TryGetValue("value",
+                        out var v) && v is long[] l ? l : null;
             return n.Attributes.ContainsKey(attribute) ? n.AttributeLongs(attribute) : [];
         }
         long[]? starts = Operand(1, "starts"), axes = Operand(3, "axes"), steps = Operand(4, "steps");

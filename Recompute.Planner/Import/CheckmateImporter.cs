@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Import;
@@ -91,7 +92,8 @@ public static class CheckmateImporter
             JsonFields.Object(n, where, source);
             var keyElement = JsonFields.Required(n, keyField, where, source);
             string key = Key(keyElement, new Place(where, keyField), source);
-            string nodeName = n.TryGetProperty("name", out var nm) ? Display(nm, new Place(where, "name"), source) : Display(keyElement, new Place(where, keyField), source);
+            string nodeName = n.TryGetProperty("name", out var nm) ? Display(nm, new Place(where, "name"), source) : Display(keyElement,
+                new Place(where, keyField), source);
             if (nodeName.Length == 0) JsonFields.Fail(source, new Place(where, "name"), "empty name");
             var row = new Row { Key = key, Name = nodeName, Where = $"{where} ('{JsonFields.Shorten(nodeName)}')" };
             row.Bytes = n.TryGetProperty("cost_ram", out var ram) ? JsonFields.Bytes(ram, new Place(where, "cost_ram"), source)
@@ -135,7 +137,8 @@ public static class CheckmateImporter
             var to = Find(byKey, Key(t, new Place(where, tf), source), t, new Place(where, tf), source);
             if (ReferenceEquals(from, to)) JsonFields.Fail(source, where, $"self-loop on node '{JsonFields.Shorten(from.Name)}'");
             if (!seenEdges.Add((from.Key, to.Key)) && !multigraph)
-                JsonFields.Fail(source, where, $"duplicate link '{JsonFields.Shorten(from.Name)}' -> '{JsonFields.Shorten(to.Name)}' in a graph that is not a multigraph");
+                JsonFields.Fail(source, where,
+                    $"duplicate link '{JsonFields.Shorten(from.Name)}' -> '{JsonFields.Shorten(to.Name)}' in a graph that is not a multigraph");
             to.Inputs.Add(from.Key);
             index++;
         }
@@ -167,7 +170,8 @@ public static class CheckmateImporter
             if (r.ParamBytes > 0)
                 idOf[r.Key + "\0param"] = builder.Add(new NodeSpec(r.Name + ":param", "Parameter", NodeKind.Parameter) { Bytes = r.ParamBytes });
             var kind = ReferenceEquals(r, loss) && !r.Backward ? NodeKind.Loss : NodeKind.Activation;
-            idOf[r.Key] = builder.Add(new NodeSpec(r.Name, r.Backward ? "Backward" : "Op", kind) { Bytes = r.Bytes, Time = r.Time, IsBackward = r.Backward });
+            idOf[r.Key] = builder.Add(new NodeSpec(r.Name, r.Backward ? "Backward" : "Op", kind) { Bytes = r.Bytes, Time = r.Time,
+                IsBackward = r.Backward });
         }
         foreach (var r in rows)
         {
@@ -201,7 +205,8 @@ public static class CheckmateImporter
         if (ordered.Count != rows.Count)
         {
             var missing = rows.First(r => !seen.Contains(r.Key));
-            JsonFields.Fail(source, "graph.order", $"does not list node '{JsonFields.Shorten(missing.Name)}' ({ordered.Count} of {rows.Count} nodes listed)");
+            JsonFields.Fail(source, "graph.order",
+                $"does not list node '{JsonFields.Shorten(missing.Name)}' ({ordered.Count} of {rows.Count} nodes listed)");
         }
         return ordered;
     }

@@ -30,11 +30,13 @@ public static class GraphLoader
         options ??= new GraphLoadOptions();
         string ext = Path.GetExtension(path).ToLowerInvariant();
         // Refused before the extension is looked at: a missing file, a directory, a FIFO or a device says so first.
-        Files.InputFile.Check(path, ext switch { ".onnx" => Files.InputKind.Onnx, ".txt" => Files.InputKind.PaperGraph, _ => Files.InputKind.JsonGraph });
+        Files.InputFile.Check(path, ext switch { ".onnx" => Files.InputKind.Onnx, ".txt" => Files.InputKind.PaperGraph,
+            _ => Files.InputKind.JsonGraph });
         if (options.TimeFile is { } times) Files.InputFile.Check(times, Files.InputKind.TimeFile);
         return ext switch
         {
-            ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile, FusePatterns = options.FusePatterns }),
+            ".onnx" => OnnxImporter.Load(path, new OnnxImportOptions { Batch = options.Batch, TimeFile = options.TimeFile,
+                FusePatterns = options.FusePatterns }),
             ".txt" => WithoutShapeOptions(path, options, PaperGraphImporter.Load),
             ".json" => WithoutShapeOptions(path, options, JsonGraphDispatcher.Load),
             _ => throw new GraphFormatException(path, null, $"unknown graph file extension '{ext}' (supported: .onnx, .json, .txt)"),
@@ -47,7 +49,8 @@ public static class GraphLoader
     /// </summary>
     private static ComputationGraph WithoutShapeOptions(string path, GraphLoadOptions options, Func<string, ComputationGraph> load)
     {
-        if (options.Batch is not null) throw new GraphFormatException(path, null, "--batch needs a graph with shapes (ONNX); this format has sizes only");
+        if (options.Batch is not null) throw new GraphFormatException(path, null,
+            "--batch needs a graph with shapes (ONNX); this format has sizes only");
         var graph = load(path);
         return options.TimeFile is null ? graph : MeasuredTimes.Load(options.TimeFile).Apply(graph);
     }

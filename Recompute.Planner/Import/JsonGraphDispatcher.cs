@@ -1,3 +1,4 @@
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Import;

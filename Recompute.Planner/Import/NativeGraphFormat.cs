@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Import;
@@ -20,7 +21,8 @@ public static class NativeGraphFormat
     public const int Version = 1;
 
     private static readonly string[] NodeFields =
-        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds", "backwardNeedsOutput", "savedByRule", "backward", "forwardOf"];
+        ["name", "op", "kind", "inputs", "bytes", "time", "backwardTime", "shape", "dtype", "outputIndex", "attributes", "backwardNeeds",
+            "backwardNeedsOutput", "savedByRule", "backward", "forwardOf"];
 
     private static readonly string[] TopFields = ["format", "version", "name", "timeUnit", "nodes"];
 
@@ -53,7 +55,8 @@ public static class NativeGraphFormat
         if (format != FormatName) JsonFields.Fail(source, "format", $"expected \"{FormatName}\", found \"{JsonFields.Shorten(format)}\"");
         long version = JsonFields.Long(JsonFields.Required(root, "version", "the document", source), "version", source);
         if (version < 1 || version > Version)
-            JsonFields.Fail(source, "version", $"version {version.ToString(CultureInfo.InvariantCulture)} is not supported (this program reads version 1 to {Version.ToString(CultureInfo.InvariantCulture)})");
+            JsonFields.Fail(source, "version",
+                $"version {version.ToString(CultureInfo.InvariantCulture)} is not supported (this program reads version 1 to {Version.ToString(CultureInfo.InvariantCulture)})");
         RejectUnknown(root, TopFields, "the document", source);
         string name = JsonFields.String(JsonFields.Required(root, "name", "the document", source), "name", source);
         string timeUnit = root.TryGetProperty("timeUnit", out var tu) ? JsonFields.String(tu, "timeUnit", source) : "unit";
@@ -73,14 +76,16 @@ public static class NativeGraphFormat
             if (builder.TryGetId(nodeName, out int other))
                 JsonFields.Fail(source, where, $"duplicate name (also nodes[{other.ToString(CultureInfo.InvariantCulture)}])");
             string op = JsonFields.String(JsonFields.Required(n, "op", where, source), new Place(where, "op"), source);
-            var kind = ParseKind(JsonFields.String(JsonFields.Required(n, "kind", where, source), new Place(where, "kind"), source), new Place(where, "kind"), source);
+            var kind = ParseKind(JsonFields.String(JsonFields.Required(n, "kind", where, source), new Place(where, "kind"), source),
+                new Place(where, "kind"), source);
             string[] inputs = n.TryGetProperty("inputs", out var ins)
                 ? JsonFields.Array(ins, new Place(where, "inputs"), source).EnumerateArray()
                     .Select((e, k) => JsonFields.String(e, new Place(where, "inputs", k), source)).ToArray()
                 : [];
             long bytes = JsonFields.Bytes(JsonFields.Required(n, "bytes", where, source), new Place(where, "bytes"), source);
             double time = n.TryGetProperty("time", out var t) ? JsonFields.Time(t, new Place(where, "time"), source) : 0;
-            double? backwardTime = n.TryGetProperty("backwardTime", out var bt) ? JsonFields.Time(bt, new Place(where, "backwardTime"), source) : null;
+            double? backwardTime = n.TryGetProperty("backwardTime", out var bt) ? JsonFields.Time(bt, new Place(where, "backwardTime"),
+                source) : null;
             long[] shape = n.TryGetProperty("shape", out var sh)
                 ? JsonFields.Array(sh, new Place(where, "shape"), source).EnumerateArray()
                     .Select((e, k) => JsonFields.Long(e, new Place(where, "shape", k), source)).ToArray()
@@ -88,18 +93,21 @@ public static class NativeGraphFormat
             string dtype = n.TryGetProperty("dtype", out var dt) ? JsonFields.String(dt, new Place(where, "dtype"), source) : "float32";
             long outputIndex = n.TryGetProperty("outputIndex", out var oi) ? JsonFields.Long(oi, new Place(where, "outputIndex"), source) : 0;
             if (outputIndex is < 0 or > int.MaxValue) JsonFields.Fail(source, new Place(where, "outputIndex"), "must be between 0 and 2^31-1");
-            Dictionary<string, object>? attributes = n.TryGetProperty("attributes", out var at) ? ReadAttributes(at, new Place(where, "attributes"), source) : null;
+            Dictionary<string, object>? attributes = n.TryGetProperty("attributes", out var at) ? ReadAttributes(at, new Place(where,
+                "attributes"), source) : null;
             int[]? needs = null;
             if (n.TryGetProperty("backwardNeeds", out var bn))
                 needs = JsonFields.Array(bn, new Place(where, "backwardNeeds"), source).EnumerateArray().Select((e, k) =>
                 {
                     var w = new Place(where, "backwardNeeds", k);
                     long v = JsonFields.Long(e, w, source);
-                    if (v < 0 || v >= inputs.Length) JsonFields.Fail(source, w, $"operand #{v.ToString(CultureInfo.InvariantCulture)} does not exist: the node has {inputs.Length.ToString(CultureInfo.InvariantCulture)} inputs");
+                    if (v < 0 || v >= inputs.Length) JsonFields.Fail(source, w,
+                        $"operand #{v.ToString(CultureInfo.InvariantCulture)} does not exist: the node has {inputs.Length.ToString(CultureInfo.InvariantCulture)} inputs");
                     return (int)v;
                 }).ToArray();
             bool backward = n.TryGetProperty("backward", out var b) && JsonFields.Bool(b, new Place(where, "backward"), source);
-            bool needsOutput = n.TryGetProperty("backwardNeedsOutput", out var bno) && JsonFields.Bool(bno, new Place(where, "backwardNeedsOutput"), source);
+            bool needsOutput = n.TryGetProperty("backwardNeedsOutput", out var bno) && JsonFields.Bool(bno, new Place(where,
+                "backwardNeedsOutput"), source);
             bool savedByRule = n.TryGetProperty("savedByRule", out var sbr) && JsonFields.Bool(sbr, new Place(where, "savedByRule"), source);
             string? forwardOf = n.TryGetProperty("forwardOf", out var fo) ? JsonFields.String(fo, new Place(where, "forwardOf"), source) : null;
             builder.Add(new NodeSpec(nodeName, op, kind)
@@ -118,12 +126,14 @@ public static class NativeGraphFormat
             for (int k = 0; k < inputs.Length; k++)
             {
                 if (!builder.TryGetId(inputs[k], out resolved[k]))
-                    JsonFields.Fail(source, new Place(where, "inputs", k), $"refers to '{JsonFields.Shorten(inputs[k])}', which is not a node of the graph");
+                    JsonFields.Fail(source, new Place(where, "inputs", k),
+                        $"refers to '{JsonFields.Shorten(inputs[k])}', which is not a node of the graph");
                 if (resolved[k] == id) JsonFields.Fail(source, new Place(where, "inputs", k), "the node reads itself (self-loop)");
             }
             int fwd = -1;
             if (forwardOf is not null && !builder.TryGetId(forwardOf, out fwd))
-                JsonFields.Fail(source, new Place(where, "forwardOf"), $"refers to '{JsonFields.Shorten(forwardOf)}', which is not a node of the graph");
+                JsonFields.Fail(source, new Place(where, "forwardOf"),
+                    $"refers to '{JsonFields.Shorten(forwardOf)}', which is not a node of the graph");
             builder.Replace(id, builder[id] with { Inputs = resolved, ForwardOf = fwd });
         }
         return PaperGraphImporter.BuildGraph(builder, source);
@@ -149,7 +159,8 @@ public static class NativeGraphFormat
         "constant" => NodeKind.Constant,
         "activation" => NodeKind.Activation,
         "loss" => NodeKind.Loss,
-        _ => JsonFields.Fail<NodeKind>(source, where, $"unknown kind '{JsonFields.Shorten(s)}' (expected input, parameter, constant, activation or loss)"),
+        _ => JsonFields.Fail<NodeKind>(source, where,
+            $"unknown kind '{JsonFields.Shorten(s)}' (expected input, parameter, constant, activation or loss)"),
     };
 
     private static string KindName(NodeKind k) => k switch
@@ -208,7 +219,8 @@ public static class NativeGraphFormat
                         .Select((x, k) => (float)TaggedDouble(x, new Place(where, "value", k), source)).ToArray(),
                     "double[]" => JsonFields.Array(value, new Place(where, "value"), source).EnumerateArray()
                         .Select((x, k) => TaggedDouble(x, new Place(where, "value", k), source)).ToArray(),
-                    _ => JsonFields.Fail<object>(source, new Place(where, "type"), $"unknown attribute type '{JsonFields.Shorten(type)}' (expected double, double[] or float[])"),
+                    _ => JsonFields.Fail<object>(source, new Place(where, "type"),
+                        $"unknown attribute type '{JsonFields.Shorten(type)}' (expected double, double[] or float[])"),
                 };
             default:
                 return JsonFields.Fail<object>(source, where, $"an attribute cannot be {JsonFields.Kind(v)}");
@@ -221,7 +233,8 @@ public static class NativeGraphFormat
     private static double FiniteDouble(JsonElement v, Place where, string? source)
     {
         if (v.ValueKind != JsonValueKind.Number) JsonFields.Fail(source, where, $"must be a number, found {JsonFields.Kind(v)}");
-        if (!v.TryGetDouble(out double d) || !double.IsFinite(d)) JsonFields.Fail(source, where, $"{JsonFields.Shorten(v.GetRawText())} is not a finite number");
+        if (!v.TryGetDouble(out double d) || !double.IsFinite(d)) JsonFields.Fail(source, where,
+            $"{JsonFields.Shorten(v.GetRawText())} is not a finite number");
         return d;
     }
 
@@ -233,7 +246,8 @@ public static class NativeGraphFormat
                 "NaN" => double.NaN,
                 "Infinity" => double.PositiveInfinity,
                 "-Infinity" => double.NegativeInfinity,
-                var s => JsonFields.Fail<double>(source, where, $"expected a number, \"NaN\", \"Infinity\" or \"-Infinity\", found \"{JsonFields.Shorten(s ?? "")}\""),
+                var s => JsonFields.Fail<double>(source, where,
+                    $"expected a number, \"NaN\", \"Infinity\" or \"-Infinity\", found \"{JsonFields.Shorten(s ?? "")}\""),
             };
         return FiniteDouble(v, where, source);
     }
@@ -304,7 +318,7 @@ public static class NativeGraphFormat
         w.WriteNumber("bytes", n.Bytes);
         w.WritePropertyName("time");
         w.WriteRawValue(Number(n.Time));
-        if (n.BackwardTime != 2 * n.Time)
+        if (n.BackwardTime != Node.DefaultBackwardTime(n.Time))
         {
             w.WritePropertyName("backwardTime");
             w.WriteRawValue(Number(n.BackwardTime));

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Recompute.Planner.Graph;
+using static Recompute.Planner.Files.QuotedText;
 
 namespace Recompute.Planner.Import;
 
@@ -40,7 +41,8 @@ public static class PaperGraphImporter
     private const int MaxJsonDepth = 32;
 
     private sealed record DataNode(long Id, long Bytes, string Name, int Line);
-    private sealed record Block(int Line, List<long> Inputs, List<long> Outputs, string ClassName, Dictionary<string, object> Attributes, long Rank, int Index);
+    private sealed record Block(int Line, List<long> Inputs, List<long> Outputs, string ClassName, Dictionary<string, object> Attributes,
+        long Rank, int Index);
 
     /// <summary>Loads a paper graph file.</summary>
     public static ComputationGraph Load(string path)
@@ -111,7 +113,8 @@ public static class PaperGraphImporter
                 var parts = Fields(reader.Next($"output {j + 1} of {p}"), reader.LineNumber, source, 1, "an output line 'id'");
                 long id = ParseId(parts[0], reader.LineNumber, source);
                 RequireData(data, id, source, reader.LineNumber);
-                if (isForward && outputs.Contains(id)) Fail(source, reader.LineNumber, $"data id {id} is listed twice as an output of the same function");
+                if (isForward && outputs.Contains(id)) Fail(source, reader.LineNumber,
+                    $"data id {id} is listed twice as an output of the same function");
                 outputs.Add(id);
             }
             var className = reader.Next("the function's class name");
@@ -283,28 +286,6 @@ public static class PaperGraphImporter
     }
 
     private static bool IsDigits(string s) => s.Length > 0 && s.All(c => c is >= '0' and <= '9');
-
-    internal static string Shorten(string s) => Printable(s, 60);
-
-    /// <summary>
-    /// Text quoted in an error message: control characters escaped (a message is one line) and cut to
-    /// <paramref name="max"/> characters, never between the halves of a surrogate pair.
-    /// </summary>
-    internal static string Printable(string s, int max)
-    {
-        if (s.Length <= max && !s.AsSpan().ContainsAnyInRange('\0', '\u001f') && !s.Contains('\u007f')) return s;
-        var sb = new StringBuilder(Math.Min(s.Length, max) + 8);
-        foreach (char c in s)
-        {
-            if (c < ' ' || c == '\u007f') sb.Append("\\x").Append(((int)c).ToString("X2", CultureInfo.InvariantCulture));
-            else sb.Append(c);
-            if (sb.Length > max) break;
-        }
-        if (sb.Length <= max) return sb.ToString();
-        sb.Length = max - 3;
-        if (char.IsHighSurrogate(sb[^1])) sb.Length--;
-        return sb.Append("...").ToString();
-    }
 
     /// <summary>Builds the graph; a validation error is attributed to the file and made printable on one line.</summary>
     internal static ComputationGraph BuildGraph(GraphBuilder builder, string? source)

@@ -19,7 +19,8 @@ internal static class ChainRefinement
 {
     public sealed record Refined(CanonicalStrategy Strategy, Schedule Schedule, SimulationResult Simulation);
 
-    public static Refined? Refine(PlanningProblem problem, CanonicalStrategy strategy, string solver, long budget, double recomputeTime, CancellationToken ct)
+    public static Refined? Refine(PlanningProblem problem, CanonicalStrategy strategy, string solver, long budget, double recomputeTime,
+        CancellationToken ct)
     {
         var dag = problem.Forward;
         // Tensors that may end a new block: any but the last of its block, with a time worth saving.

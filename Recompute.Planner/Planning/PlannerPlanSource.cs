@@ -3,7 +3,8 @@ using Recompute.Planner.Solvers.Optimal;
 
 namespace Recompute.Planner.Planning;
 
-/// <summary>The planner as the optimal solver's <see cref="IPlanSource"/>: each call is the <see cref="RecomputePlanner"/> call of the same name.</summary>
+/// <summary>The planner as the optimal solver's <see cref="IPlanSource"/>: each call is the <see
+/// cref="RecomputePlanner"/> call of the same name.</summary>
 internal sealed class PlannerPlanSource : IPlanSource
 {
     public static PlannerPlanSource Instance { get; } = new();

@@ -69,7 +69,8 @@ public static class RecomputePlanner
         long budget = options.BudgetBytes;
         if (solver is AutoSolver) return WithFloor(problem, HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options));
         if (!Applies(problem, solver))
-            return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)), null, null, budget, storeAll, 0);
+            return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)),
+                null, null, budget, storeAll, 0);
         if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
             return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable,
                 Reason: $"solver 'store-all' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
@@ -89,14 +90,16 @@ public static class RecomputePlanner
                     },
                 };
             // On a thinned family (a graph too large for every ancestral set) the chain is refined (ChainRefinement).
-            if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit } && fit.PeakBytes <= budget
+            if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit }
+                && fit.PeakBytes <= budget
                 && ChainRefinement.Refine(problem, chain, solverName, budget, fit.RecomputeTime, cancellation) is { } refined)
             {
                 var cost = PaperCostModel.Evaluate(problem.Forward, refined.Strategy);
                 best = best with
                 {
                     // No longer the DP's optimum over its family: a feasible refinement of it.
-                    Result = best.Result with { Status = PlanStatus.Feasible, Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModel = new(cost.PeakBytes, cost.Overhead) },
+                    Result = best.Result with { Status = PlanStatus.Feasible,
+                        Claim = "a feasible refinement of a DP chain over evenly spaced ancestral sets", Strategy = refined.Strategy, PaperModel = new(cost.PeakBytes, cost.Overhead) },
                     Schedule = refined.Schedule with { BudgetBytes = budget },
                     Simulation = refined.Simulation,
                 };
@@ -110,7 +113,8 @@ public static class RecomputePlanner
         if (solver is DpSolver && !options.FamilyChainsPlanned) best = WithFamilyChains(problem, best, options, cancellation);
         clock.Stop();
         if (best is null)
-            return new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null, budget, storeAll, clock.Elapsed.TotalSeconds);
+            return new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null,
+                budget, storeAll, clock.Elapsed.TotalSeconds);
         var result = best.Result;
         if (best.Simulation is { } sim && sim.PeakBytes > budget)
             result = result with
@@ -119,7 +123,8 @@ public static class RecomputePlanner
                 Claim = null,
                 Reason = result.Reason ?? $"the best schedule found needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes",
             };
-        return WithFloor(problem, HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll, clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
+        return WithFloor(problem, HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll,
+            clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
             solverName, options));
     }
 
@@ -131,7 +136,8 @@ public static class RecomputePlanner
     private static PlanResult WithFloor(PlanningProblem problem, PlanResult plan)
     {
         if (plan.Solver.Status != PlanStatus.Infeasible) return plan;
-        if (problem.Training.Count == 0 || Solvers.Optimal.MemoryLowerBound.Of(problem.Training) is not { } floor || floor.Bytes <= plan.BudgetBytes) return plan;
+        if (problem.Training.Count == 0 || Solvers.Optimal.MemoryLowerBound.Of(problem.Training) is not { } floor
+            || floor.Bytes <= plan.BudgetBytes) return plan;
         string explained = floor.Explain(problem.Training);
         string why = $"no schedule of this graph fits it: {explained}, more than the budget of {plan.BudgetBytes} bytes";
         // A reason that gives the step already (the optimal solver's, and auto's through it) is replaced, not repeated.
@@ -149,7 +155,8 @@ public static class RecomputePlanner
         if (plan.Schedule is not { } schedule || PinCheck.Violation(schedule, options.Keep, options.ForceRecompute) is not { } broken) return plan;
         return plan with
         {
-            Solver = plan.Solver with { Status = PlanStatus.NotApplicable, Claim = null, Reason = $"solver '{solverName}' found only a schedule that {broken}" },
+            Solver = plan.Solver with { Status = PlanStatus.NotApplicable, Claim = null,
+                Reason = $"solver '{solverName}' found only a schedule that {broken}" },
             Schedule = null,
             Simulation = null,
         };
@@ -170,10 +177,12 @@ public static class RecomputePlanner
     /// The smallest budget a user can ask of a canonical DP solver and get a plan: the least peak in the replayed
     /// block model, confirmed by planning at it (the simulated peak of that plan).
     /// </summary>
-    public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options,
+        CancellationToken cancellation = default)
     {
         if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp || !problem.CanonicalApplies) return null;
-        var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
+        var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem,
+            options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
         var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
         long? best = null;
         foreach (var candidate in new[] { replay?.Budget, paper?.Budget })
@@ -185,7 +194,8 @@ public static class RecomputePlanner
             // that sizes blocks is not the simulator, so asking for that peak can find no chain; then b is the answer.
             long fits = b;
             long peak = plan.Simulation!.PeakBytes;
-            if (peak < b && (best is null || peak < best) && Plan(problem, solverName, options with { BudgetBytes = peak }, cancellation).Feasible) fits = peak;
+            if (peak < b && (best is null || peak < best) && Plan(problem, solverName, options with { BudgetBytes = peak },
+                cancellation).Feasible) fits = peak;
             if (best is null || fits < best) best = fits;
         }
         return best;
@@ -197,8 +207,7 @@ public static class RecomputePlanner
     /// <summary>
     /// The smallest budget the greedy solver plans for, by bisection between the per-task footprint (no schedule
     /// peaks below it) and <paramref name="upper"/>: a budget at which greedy found a schedule, or null when it found
-    /// none below <paramref name="upper"/>. General schedules often go well below the canonical DPs' least budget
-    /// (U-Net at batch 1: 26 % of store-all against 35.5 %).
+    /// none below <paramref name="upper"/>. General schedules often go well below the canonical DPs' least budget.
     /// </summary>
     /// <param name="planned">Told each budget greedy planned at, as the bisection goes (a caller whose deadline cuts the
     /// search keeps the least of them).</param>
@@ -210,7 +219,8 @@ public static class RecomputePlanner
         for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
         {
             long mid = lo + (hi - lo) / 2;
-            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true }, cancellation).Feasible) { hi = mid; best = mid; planned?.Invoke(mid); }
+            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true },
+                cancellation).Feasible) { hi = mid; best = mid; planned?.Invoke(mid); }
             else lo = mid;
         }
         return best;
@@ -292,7 +302,8 @@ public static class RecomputePlanner
     /// paper's code), the simulated one for auto and greedy (<see cref="FeasibleBudget.Smallest"/>).
     /// </summary>
     /// <exception cref="ArgumentException">The solver has no minimum-memory mode.</exception>
-    public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options,
+        CancellationToken cancellation = default)
     {
         var solver = SolverRegistry.Create(solverName);
         if (!Applies(problem, solver)) throw new ArgumentException(NotApplicableReason(problem, solverName));
@@ -330,8 +341,8 @@ public static class RecomputePlanner
 
     /// <summary>
     /// The exact DP's family holds every chain of lower sets, the chains of dp-approx, per-block and chen among them;
-    /// its block model is not the simulator, so one of theirs can fit where the DP's own chain does not, or cost less
-    /// (ResNet-50's per-block chain simulates to 1,541,406,720 B, below any budget the DP reached alone). The exact
+    /// its block model is not the simulator, so one of theirs can fit where the DP's own chain does not, or cost less.
+    /// The exact
     /// DP's plan is the best of them by simulation: never worse than a chain of its own family that another solver
     /// found. A chain taken from another solver is a feasible plan; its claim names the solver.
     /// </summary>
@@ -359,7 +370,8 @@ public static class RecomputePlanner
     {
         if (!result.Feasible) return new Candidate(result, null, null, budget);
         var schedule = (result.Schedule
-            ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget))
+            ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy
+                ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget))
             with { BudgetBytes = budget };
         var sim = Simulator.Simulate(schedule, enforceBudget: false);
         return new Candidate(result, schedule, sim, budget);

@@ -39,7 +39,8 @@ public sealed record GuideOptions
 
 /// <summary>One device size of the guide: what the training step needs there, at the graph's batch, and the largest batch.</summary>
 /// <param name="DeviceBytes">The device's memory.</param>
-/// <param name="ActivationBudgetBytes">What remains for activations and their gradients after <see cref="BudgetGuide.FixedBytes"/> (may be negative).</param>
+/// <param name="ActivationBudgetBytes">What remains for activations and their gradients after <see
+/// cref="BudgetGuide.FixedBytes"/> (may be negative).</param>
 /// <param name="Plan">Solver of the cheapest plan that fits the remaining budget (store-all where it fits), or null.</param>
 /// <param name="ActivationBytes">Simulated peak of that plan's activations and gradients.</param>
 /// <param name="Overhead">Its recompute time over the training step (forward and backward).</param>
@@ -180,7 +181,8 @@ public sealed record BudgetGuide(
                 storeAllBatch, batch, batchOverhead, reason));
         }
         if (noBatch is not null)
-            for (int i = 0; i < devices.Count; i++) devices[i] = devices[i] with { LargestBatchStoreAll = null, LargestBatch = null, LargestBatchOverhead = null };
+            for (int i = 0; i < devices.Count; i++) devices[i] = devices[i] with { LargestBatchStoreAll = null, LargestBatch = null,
+                LargestBatchOverhead = null };
         // The least activation memory any plan of the sweep needs (per-block may go below the DPs' smallest budget).
         long smallest = sweep.Points.Where(q => q.Feasible && q.PeakBytes is not null).Select(q => q.PeakBytes!.Value)
             .Append(sweep.MinBudgetBytes).Min();

@@ -66,7 +66,7 @@ public static class BudgetSweep
             int planned = problem.Graph.Nodes.Count(n => n.IsPlanned);
             // What each solver needs of the graph; greedy is left out by its descriptor (a search per budget, seconds
             // each on large graphs), and auto, the default plan, is always drawn: on a large graph its range starts
-            // well below the DPs' (ResNet-50: 833 MiB against 1.48 GiB).
+            // well below the DPs'.
             bool Applies(SolverDescriptor d) =>
                 (!d.Can(SolverCapabilities.ModuleBlocks) || hasBlocks)
                 && (!d.Can(SolverCapabilities.EveryLowerSet) || lowerSets is not null && lowerSets <= options.LowerSetLimit)
@@ -168,7 +168,8 @@ public static class BudgetSweep
                         // Chen's √n plan does not depend on the budget: one point, which fits the budgets above its
                         // simulated peak. (Budget-driven, Chen's greedy variant sizes segments in the paper's model,
                         // which is more pessimistic than the simulation, and would miss budgets the plan meets.)
-                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen, options.Solver with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
+                        var plan = RecomputePlanner.Plan(problem, SolverName.Chen,
+                            options.Solver with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
                         foreach (var b in budgets)
                             Finished(plan.Schedule is null
                                 ? PlanPoint(s.Name, b, plan)
@@ -268,7 +269,8 @@ public static class BudgetSweep
             if (plan.Schedule?.HasTransfers == true) solver = OffloadSeries;
         }
         var storeAllLine = MemoryTimeline.Of(SolverName.StoreAll, storeAll.Schedule, storeAll.Simulation, budget);
-        MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!, plan.Simulation!, budget) : null;
+        MemoryTimeline? planLine = plan.Feasible ? MemoryTimeline.Of($"{solver} at {ByteSize.Format(budget)}", plan.Schedule!,
+            plan.Simulation!, budget) : null;
         var recomputed = plan.Feasible
             ? plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name).ToImmutableArray()
             : [];

@@ -36,7 +36,8 @@ public static class MaxBatchFormat
         }
         var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(row => row[c].Length)).ToArray();
         foreach (var row in rows)
-            sb.Append(string.Join("  ", row.Select((cell, c) => c is 0 or 7 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd()).Append('\n');
+            sb.Append(string.Join("  ", row.Select((cell,
+                c) => c is 0 or 7 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd()).Append('\n');
         sb.Append("fixed: parameters, their gradients and the optimizer's state, the same at every batch, and the batch's inputs\n");
         if (r.Planner.Batch > r.StoreAll.Batch && r.StoreAll.Batch > 0)
             sb.Append(ci, $"the planner fits {(double)r.Planner.Batch / r.StoreAll.Batch:0.00}x the store-all batch\n");

@@ -74,7 +74,8 @@ public sealed record BatchFit(int Batch, bool Fits, long FixedBytes, long Activa
 /// <param name="AtNext">The attempt at Batch + 1, which does not fit (null when the search hit the batch limit).</param>
 public sealed record MaxBatchAnswer(string Method, int Batch, BatchFit? AtBatch, BatchFit? AtNext);
 
-public sealed record MaxBatchResult(long DeviceMemoryBytes, OptimizerKind Optimizer, double? MaxOverhead, MaxBatchAnswer StoreAll, MaxBatchAnswer Planner);
+public sealed record MaxBatchResult(long DeviceMemoryBytes, OptimizerKind Optimizer, double? MaxOverhead, MaxBatchAnswer StoreAll,
+    MaxBatchAnswer Planner);
 
 /// <summary>
 /// Finds the largest batch size whose training step fits in a device's memory, without recomputation (store-all)
@@ -113,9 +114,11 @@ public static class MaxBatchSearch
             var problem = ProblemAt(batch);
             long fixedBytes = FixedBytes(problem.Graph, options.Optimizer);
             long budget = deviceMemoryBytes - fixedBytes;
-            if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null, "parameters, gradients, optimizer state and inputs alone exceed the memory");
+            if (budget <= 0) return new BatchFit(batch, false, fixedBytes, budget, null, null,
+                "parameters, gradients, optimizer state and inputs alone exceed the memory");
             long peak = RecomputePlanner.StoreAllPeak(problem);
-            return new BatchFit(batch, peak <= budget, fixedBytes, budget, peak, 0, peak <= budget ? null : "store-all peak exceeds the activation budget")
+            return new BatchFit(batch, peak <= budget, fixedBytes, budget, peak, 0,
+                peak <= budget ? null : "store-all peak exceeds the activation budget")
             { SmallestFeasibleBudgetBytes = peak <= budget ? null : peak };
         }
 
@@ -142,7 +145,8 @@ public static class MaxBatchSearch
         // What the planner's next batch would need: its smallest feasible budget, where memory is what failed.
         BatchFit Explain(BatchFit next) => !options.ExplainNext || next.Fits || next.ActivationBudgetBytes <= 0 || next.PeakBytes is { } p && p <= next.ActivationBudgetBytes
             ? next
-            : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver, options.SolverOptions with { Objective = Objective.Time }, cancellation) };
+            : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver,
+                options.SolverOptions with { Objective = Objective.Time }, cancellation) };
         var storeAll = Search(SolverName.StoreAll, StoreAllAt, options.BatchLimit);
         var planner = Search(options.Offload is null ? options.Solver : $"{options.Solver}+offload", PlannerAt, options.BatchLimit);
         if (planner.AtNext is { } failed) planner = planner with { AtNext = Explain(failed) };

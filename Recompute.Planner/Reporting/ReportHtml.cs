@@ -35,7 +35,8 @@ public static class ReportHtml
         Row(sb, "parameter bytes", Bytes(g.ParameterBytes));
         Row(sb, "input bytes", Bytes(g.InputBytes));
         Row(sb, "lower sets", g.LowerSets is { } n ? n.ToString(ci) : $"more than {g.LowerSetLimit.ToString(ci)}");
-        Row(sb, "time unit", E(Units.TimeUnits.Describe(g.TimeUnit) + (g.Device is { } device ? $", on device {device} (its roofline: docs/device-profiles.md)" : "")));
+        Row(sb, "time unit",
+            E(Units.TimeUnits.Describe(g.TimeUnit) + (g.Device is { } device ? $", on device {device} (its roofline: docs/device-profiles.md)" : "")));
         Row(sb, "store-all peak (simulated)", Bytes(report.StoreAllPeakBytes));
         Row(sb, $"smallest budget ({report.MinBudgetSolver})", Bytes(report.MinBudgetBytes));
         Row(sb, "operations", E(string.Join(", ", g.Ops.Select(kv => $"{kv.Key} {kv.Value.ToString(ci)}"))));

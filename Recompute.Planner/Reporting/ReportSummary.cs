@@ -16,7 +16,8 @@ public sealed record SummaryBlock(string? Text, IReadOnlyList<string[]>? Rows = 
     public static SummaryBlock Table(List<string[]> rows, params bool[] rightAligned) => new(null, rows, rightAligned);
 }
 
-/// <summary>The readable terminal summary of a sweep (plain text, no control characters: names pass through <see cref="Files.TerminalText"/>).</summary>
+/// <summary>The readable terminal summary of a sweep (plain text, no control characters: names pass through <see
+/// cref="Files.TerminalText"/>).</summary>
 public static class ReportSummary
 {
     /// <summary>The summary as plain text: tables in aligned columns.</summary>
@@ -41,10 +42,14 @@ public static class ReportSummary
         var g = report.Graph;
         var blocks = new List<SummaryBlock>
         {
-            SummaryBlock.Line(string.Create(ci, $"graph {Files.TerminalText.Escape(g.Name)}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
-                string.Create(ci, $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}")),
-            SummaryBlock.Line(string.Create(ci, $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget {report.MinBudgetSolver} plans at {ByteSize.Format(report.MinBudgetBytes)}; ") +
-                string.Create(ci, $"{report.Budgets.Length} budgets; times in {Units.TimeUnits.Name(g.TimeUnit)}{(g.Device is { } device ? $" on {device}" : "")}")),
+            SummaryBlock.Line(string.Create(ci,
+                $"graph {Files.TerminalText.Escape(g.Name)}{(g.ActivationDType is { } dt ? $" (floating activations as {dt})" : "")}: {g.PlannedTensors} planned tensors, {g.Edges} edges, activations {ByteSize.Format(g.ActivationBytes)}, ") +
+                string.Create(ci,
+                    $"parameters {ByteSize.Format(g.ParameterBytes)}, lower sets {(g.LowerSets is { } n ? n.ToString(ci) : $"> {g.LowerSetLimit.ToString(ci)}")}")),
+            SummaryBlock.Line(string.Create(ci,
+                $"store-all peak {ByteSize.Format(report.StoreAllPeakBytes)}; smallest budget {report.MinBudgetSolver} plans at {ByteSize.Format(report.MinBudgetBytes)}; ") +
+                string.Create(ci,
+                    $"{report.Budgets.Length} budgets; times in {Units.TimeUnits.Name(g.TimeUnit)}{(g.Device is { } device ? $" on {device}" : "")}")),
         };
         if (!report.Complete) blocks.Add(SummaryBlock.Line("the sweep was interrupted: the table shows the points finished"));
         if (report.Guide is { } guide)
@@ -78,8 +83,10 @@ public static class ReportSummary
         {
             blocks.Add(SummaryBlock.Line(""));
             blocks.Add(SummaryBlock.Line(t.Feasible
-                ? string.Create(ci, $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} needs {ByteSize.Format(t.PeakBytes!.Value)} ") +
-                  string.Create(ci, $"({Percent((double)t.PeakBytes.Value / report.StoreAllPeakBytes)} of store-all) for {Percent(t.Overhead ?? 0)} more training-step time, ") +
+                ? string.Create(ci,
+                    $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} needs {ByteSize.Format(t.PeakBytes!.Value)} ") +
+                  string.Create(ci,
+                      $"({Percent((double)t.PeakBytes.Value / report.StoreAllPeakBytes)} of store-all) for {Percent(t.Overhead ?? 0)} more training-step time, ") +
                   string.Create(ci, $"recomputing {t.RecomputedTensors.Length} tensors")
                 : $"at a budget of {ByteSize.Format(t.BudgetBytes)}, {Files.TerminalText.Escape(t.Series)} finds no plan"));
         }
@@ -120,7 +127,8 @@ public static class ReportSummary
         yield return SummaryBlock.Line($"the step fits{at} from {ByteSize.Format(guide.SmallestDeviceBytes)} of device memory (the fixed bytes and the least peak of any plan, {ByteSize.Format(guide.SmallestActivationBytes)}); " +
             (batches ? $"largest batch: it fits and the next one does not, as `recompute maxbatch --solver {guide.Solver} --overhead {Percent(guide.MaxOverhead)}` finds it (the plan's overhead in brackets)" : $"no largest batch: {guide.NoBatchReason}"));
         yield return SummaryBlock.Line(guide.Recommended is { } r
-            ? string.Create(ci, $"recommended budget: {ByteSize.Format(r.BudgetBytes)} ({r.Series}: peak {ByteSize.Format(r.PeakBytes!.Value)}, overhead {Percent(r.Overhead!.Value)}), the least memory whose overhead stays within {Percent(guide.MaxOverhead)} of the training step (--max-overhead)")
+            ? string.Create(ci,
+                $"recommended budget: {ByteSize.Format(r.BudgetBytes)} ({r.Series}: peak {ByteSize.Format(r.PeakBytes!.Value)}, overhead {Percent(r.Overhead!.Value)}), the least memory whose overhead stays within {Percent(guide.MaxOverhead)} of the training step (--max-overhead)")
             : $"recommended budget: none; no plan of the sweep keeps within {Percent(guide.MaxOverhead)} of the training step (--max-overhead)");
     }
 

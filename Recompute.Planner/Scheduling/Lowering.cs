@@ -25,7 +25,8 @@ internal static class Lowering
     public static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes) =>
         Lower(training, dag, strategy, solver, budgetBytes, keepEverything: false);
 
-    private static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes, bool keepEverything)
+    private static Schedule Lower(TrainingGraph training, ForwardDag dag, CanonicalStrategy strategy, string solver, long? budgetBytes,
+        bool keepEverything)
     {
         var g = training.Graph;
         var blockOf = Enumerable.Repeat(-1, g.Count).ToArray();

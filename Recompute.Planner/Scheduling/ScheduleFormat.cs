@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Import;
+using Recompute.Planner.Files;
 
 namespace Recompute.Planner.Scheduling;
 

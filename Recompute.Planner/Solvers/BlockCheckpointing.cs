@@ -92,7 +92,8 @@ internal static partial class BlockCheckpointing
     private static void AddDeadEnds(ForwardDag dag, ulong[] set)
     {
         for (int v = 0; v < dag.Count; v++)
-            if (!ForwardDag.Contains(set, v) && dag.Succ[v].Length == 0 && dag.Pred[v].Length > 0 && dag.Pred[v].All(p => ForwardDag.Contains(set, p)))
+            if (!ForwardDag.Contains(set, v) && dag.Succ[v].Length == 0 && dag.Pred[v].Length > 0
+                && dag.Pred[v].All(p => ForwardDag.Contains(set, p)))
                 ForwardDag.Add(set, v);
     }
 

@@ -185,8 +185,7 @@ internal sealed class CanonicalDp
     /// decreases along a chain, so the states under a cap, their fronts and back-pointers are exactly those of the
     /// uncapped DP restricted to that cap: the first capped run that reaches V returns the same chain as the full
     /// DP. Runs under small caps are cheap (few states survive), so this costs at most about twice the run at the
-    /// optimum's cap, instead of a run whose fronts span the whole upper bound (on GoogLeNet at 1.25× its least
-    /// budget the approximate DP's overhead is 422 units and the optimum 24).
+    /// optimum's cap, instead of a run whose fronts span the whole upper bound, which can be far above the optimum.
     /// </remarks>
     public CanonicalStrategy? Solve(long budget, Objective objective, CancellationToken ct, double? overheadUpperBound = null)
     {
@@ -314,7 +313,8 @@ internal sealed class CanonicalDp
             }
             keep.Reverse();
         }
-        var front = new Front(keep.ToArray(), keep.Select(t => s.BestM[t]).ToArray(), keep.Select(t => s.Prev[t]).ToArray(), keep.Select(t => s.PrevTau[t]).ToArray());
+        var front = new Front(keep.ToArray(), keep.Select(t => s.BestM[t]).ToArray(), keep.Select(t => s.Prev[t]).ToArray(),
+            keep.Select(t => s.PrevTau[t]).ToArray());
         foreach (var t in s.Touched) s.BestM[t] = long.MaxValue;
         s.Touched.Clear();
         return front;
@@ -341,9 +341,8 @@ internal sealed class CanonicalDp
     /// <remarks>
     /// Like the time-centric DP, it deepens a cap: a run that drops every state whose peak passes the cap finds the
     /// least peak whenever that peak is at most the cap, so caps grow by half from an eighth of M(V) until a run finds
-    /// a chain. Low caps prune most states, which makes the search several times faster than one run under
-    /// <paramref name="upperBound"/> alone (the approximate DP's least budget on DenseNet: 5 runs instead of one
-    /// run over fronts of every (memory, peak) trade-off).
+    /// a chain. Low caps prune most states, so a few small runs cost less than one run under
+    /// <paramref name="upperBound"/> over fronts of every (memory, peak) trade-off.
     /// </remarks>
     public (long Peak, CanonicalStrategy Strategy)? MinimumPeak(long upperBound, CancellationToken ct)
     {

@@ -51,7 +51,8 @@ internal abstract class CanonicalDpSolver : ISolver
         var strategy = dp.Solve(options.BudgetBytes, options.Objective, cancellation,
             options.Objective == Objective.Time ? OverheadUpperBound(problem, options, cancellation) : null);
         if (strategy is null)
-            return new SolverResult(Name, PlanStatus.Infeasible, Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
+            return new SolverResult(Name, PlanStatus.Infeasible,
+                Reason: $"no chain of the {family.Count} lower sets fits the budget in the paper's model");
         var cost = PaperCostModel.Evaluate(dag, strategy);
         return new SolverResult(Name, PlanStatus.CanonicalOptimal, Strategy: strategy, PaperModel: new(cost.PeakBytes, cost.Overhead),
             DiscretisationError: DiscretisationBound(dag, options))

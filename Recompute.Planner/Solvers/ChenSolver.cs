@@ -11,8 +11,7 @@ namespace Recompute.Planner.Solvers;
 /// largest single tensor and M(V) (at most <see cref="MaxGreedySizes"/> of them), and the feasible plan with least
 /// recomputation (paper model) is returned. Feasible means: the paper model's peak fits the budget, or failing that
 /// the simulated peak of the lowered schedule does (the paper model counts every value and gradient of a block at
-/// once, far above what the schedule holds: ResNet-18's √n plan peaks at 385 MB simulated against 848 MB in the
-/// model). The simulated check is tried on the √n plan and, when no segment size fits the model, on at most
+/// once, far above what the schedule holds). The simulated check is tried on the √n plan and, when no segment size fits the model, on at most
 /// <see cref="MaxSimulatedSizes"/> evenly spaced sizes, keeping the one with least simulated recomputation.
 /// </summary>
 internal sealed class ChenSolver : ISolver

@@ -184,7 +184,8 @@ public static class BoundSourceText
 /// <param name="TotalLowerBound">Proven lower bound on <paramref name="TotalCost"/>: one run of every task plus the bound.</param>
 public sealed record PlanBound(double LowerBound, BoundSource Source, double Gap, double RecomputeGap, double TotalCost, double TotalLowerBound)
 {
-    /// <summary>The bound <paramref name="lowerBound"/> on a plan of <paramref name="training"/> that recomputes <paramref name="recompute"/>, with its gaps.</summary>
+    /// <summary>The bound <paramref name="lowerBound"/> on a plan of <paramref name="training"/> that recomputes
+    /// <paramref name="recompute"/>, with its gaps.</summary>
     public static PlanBound Of(TrainingGraph training, double recompute, double lowerBound, BoundSource source)
     {
         double once = training.ForwardTime + training.BackwardTime;
@@ -273,7 +274,8 @@ public sealed record SolverResult(
     /// </summary>
     public string? Claim { get; init; }
 
-    /// <summary>A lower bound on the recomputation of every schedule at this budget (<see cref="Optimal.GeneralBound"/>), when it was computed.</summary>
+    /// <summary>A lower bound on the recomputation of every schedule at this budget (<see
+    /// cref="Optimal.GeneralBound"/>), when it was computed.</summary>
     public double? GeneralLowerBound { get; init; }
 
     /// <summary>(recompute − <see cref="GeneralLowerBound"/>) / recompute: how far the plan can be from the best schedule there is.</summary>
@@ -313,7 +315,8 @@ public sealed class PlanningProblem
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
         _storeAll = new Lazy<(Schedule, SimulationResult)>(() =>
         {
-            var schedule = AsGiven ? Liveness.RunOnce(Training, SolverName.StoreAll, null) : Lowering.StoreAll(Training, Forward, SolverName.StoreAll, null);
+            var schedule = AsGiven ? Liveness.RunOnce(Training, SolverName.StoreAll, null) : Lowering.StoreAll(Training, Forward,
+                SolverName.StoreAll, null);
             return (schedule, Simulator.Simulate(schedule));
         });
     }

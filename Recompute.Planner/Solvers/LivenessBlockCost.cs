@@ -10,7 +10,7 @@ namespace Recompute.Planner.Solvers;
 /// the block begins (the gradients of the successors of L', the forward values outside L' that those gradients'
 /// tasks read, and the checkpoints ∂(L') ∩ V'), and returns the block's peak above the cached checkpoints of
 /// earlier blocks. The paper's 2·M(V') + M(A') + M(B') assumes every value and gradient of the block is alive at
-/// once; on chains of large tensors (VGG, U-Net) that bound is far above what the schedule holds.
+/// once, far above what the schedule holds on chains of large tensors.
 /// </summary>
 internal sealed class LivenessBlockCost
 {
@@ -156,13 +156,15 @@ internal sealed class LivenessBlockCost
             else
             {
                 foreach (int p in _dag.Pred[v])
-                    if (s.LastUse[p] == i && ForwardDag.Contains(lb, p) && !ForwardDag.Contains(la, p) && !ReadBefore(_valueReaders[p], la)) live -= FreeValue(p, la);
+                    if (s.LastUse[p] == i && ForwardDag.Contains(lb, p) && !ForwardDag.Contains(la, p) && !ReadBefore(_valueReaders[p],
+                        la)) live -= FreeValue(p, la);
                 if (s.LastUse[v] == i && !ReadBefore(_valueReaders[v], la)) live -= FreeValue(v, la);
             }
         }
         foreach (int v in s.Touched) { s.Alive[v] = false; s.LastUse[v] = 0; }
         s.Touched.Clear();
-        foreach (var (v, _) in s.Steps) { s.LastUse[v] = 0; s.GradLastUse[v] = 0; foreach (int w in _readsValues[v]) s.LastUse[w] = 0; foreach (int t in _readsGrads[v]) s.GradLastUse[t] = 0; }
+        foreach (var (v,
+            _) in s.Steps) { s.LastUse[v] = 0; s.GradLastUse[v] = 0; foreach (int w in _readsValues[v]) s.LastUse[w] = 0; foreach (int t in _readsGrads[v]) s.GradLastUse[t] = 0; }
         return peak;
     }
 

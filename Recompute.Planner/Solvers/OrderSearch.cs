@@ -56,7 +56,8 @@ internal static class OrderSearch
     }
 
     /// <summary>Improves <paramref name="start"/> (a topological order of task ids) by <paramref name="moves"/> local moves.</summary>
-    public static int[] Improve(TrainingGraph training, int[] start, long target, int moves, int seed, double temperatureFactor = 3, CancellationToken cancellation = default)
+    public static int[] Improve(TrainingGraph training, int[] start, long target, int moves, int seed, double temperatureFactor = 3,
+        CancellationToken cancellation = default)
     {
         int n = start.Length;
         if (n < 3) return start;
@@ -67,8 +68,8 @@ internal static class OrderSearch
         var current = Evaluate(training, position, target, delta);
         var best = current;
         var bestOrder = (int[])order.Clone();
-        // Starting temperature: three mean buffers held for one run (measured on the random layered graphs:
-        // 0.05 and 0.5 stayed in local optima at 80 % of n100 and n250 where 3 reaches orders that need no recomputation).
+        // Starting temperature: a few mean buffers held for one run, hot enough to leave the local optima of
+        // layered graphs.
         double startTemperature = training.Tasks.Average(t => (double)t.Bytes) * temperatureFactor;
         var random = new Random(seed);
         for (int move = 0; move < moves; move++)

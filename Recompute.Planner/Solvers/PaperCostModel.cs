@@ -24,7 +24,8 @@ internal static class PaperCostModel
         try { return checked(EvaluateChecked(dag, strategy)); }
         catch (OverflowException)
         {
-            throw new GraphFormatException(dag.Graph.Source, "the paper's cost model", "a block's memory M(L) + 2·M(V) + M(A) + M(B) overflows 64 bits");
+            throw new GraphFormatException(dag.Graph.Source, "the paper's cost model",
+                "a block's memory M(L) + 2·M(V) + M(A) + M(B) overflows 64 bits");
         }
     }
 

@@ -18,10 +18,12 @@ public sealed class NamedArray
     }
 
     /// <summary>A float32 array.</summary>
-    public static NamedArray Of(string name, float[] values, params int[] shape) => new(name, (int[])shape.Clone(), values ?? throw new ArgumentNullException(nameof(values)), null);
+    public static NamedArray Of(string name, float[] values, params int[] shape) => new(name, (int[])shape.Clone(), values
+        ?? throw new ArgumentNullException(nameof(values)), null);
 
     /// <summary>An int64 array (labels, token ids).</summary>
-    public static NamedArray Of(string name, long[] values, params int[] shape) => new(name, (int[])shape.Clone(), null, values ?? throw new ArgumentNullException(nameof(values)));
+    public static NamedArray Of(string name, long[] values, params int[] shape) => new(name, (int[])shape.Clone(), null, values
+        ?? throw new ArgumentNullException(nameof(values)));
 
     /// <summary>The array's name (a graph input's or a parameter's).</summary>
     public string Name { get; }

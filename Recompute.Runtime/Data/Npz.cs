@@ -4,7 +4,6 @@ using System.IO.Compression;
 using System.Text;
 using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
-using Recompute.Planner.Reporting;
 
 namespace Recompute.Runtime.Data;
 
@@ -69,7 +68,8 @@ public static class Npz
         }
         else throw new GraphFormatException(file, where, $".npy format version {major}.{prefix[7]} is not supported (1 to 3 are)");
         int offset = major == 1 ? 10 : 12;
-        if (headerLength > 1 << 20 || headerLength > length - offset) throw new GraphFormatException(file, where, "the .npy header is truncated or too long");
+        if (headerLength > 1 << 20 || headerLength > length - offset) throw new GraphFormatException(file, where,
+            "the .npy header is truncated or too long");
         var headerBytes = new byte[headerLength];
         if (ReadFully(s, headerBytes) < headerLength) throw new GraphFormatException(file, where, "the .npy header is truncated");
         crc?.Append(headerBytes);
@@ -85,16 +85,19 @@ public static class Npz
             "i1" or "u1" or "b1" => 1,
             _ => throw new GraphFormatException(file, where, $"element type '{Shorten(descr)}' is not supported (floats, integers and bool are)"),
         };
-        if (endian is not ('<' or '>' or '|' or '=')) throw new GraphFormatException(file, where, $"element type '{Shorten(descr)}' has an unknown byte order");
+        if (endian is not ('<' or '>' or '|' or '=')) throw new GraphFormatException(file, where,
+            $"element type '{Shorten(descr)}' has an unknown byte order");
         long n = 1;
         foreach (var d in shape)
         {
             n *= d;
-            if (n > Array.MaxLength) throw new GraphFormatException(file, where, $"shape [{string.Join(",", shape)}] has more elements than an array holds");
+            if (n > Array.MaxLength) throw new GraphFormatException(file, where,
+                $"shape [{string.Join(",", shape)}] has more elements than an array holds");
         }
         long bytes = n * size;
         if (bytes != length - offset - headerLength)
-            throw new GraphFormatException(file, where, $"holds {length - offset - headerLength} bytes of data, its shape [{string.Join(",", shape)}] of '{descr}' needs {bytes}");
+            throw new GraphFormatException(file, where,
+                $"holds {length - offset - headerLength} bytes of data, its shape [{string.Join(",", shape)}] of '{descr}' needs {bytes}");
         return new NpyHeader(arrayName, descr, fortran, shape, size, n);
     }
 

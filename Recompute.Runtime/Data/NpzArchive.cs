@@ -35,7 +35,7 @@ internal sealed class NpzArchive : IDisposable
         {
             stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
             if (!stream.CanSeek) throw new GraphFormatException(path, null, "is not a regular file: inputs are read only from regular files");
-            CommandFiles.Current?.NoteInput(path, FileStatus.Of(path, followLinks: true), Npz.Kind.What);
+            FileScope.Current?.NoteInput(path, FileStatus.Of(path, followLinks: true), Npz.Kind.What);
             return Open(stream, path, owned: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -75,7 +75,8 @@ internal sealed class NpzArchive : IDisposable
                     using var s = entry.Open();
                     header = Npz.ReadHeader(s, entry.Length, arrayName, name, where);
                 }
-                catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new GraphFormatException(name, where, $"the compressed data is corrupt: {e.Message.ReplaceLineEndings(" ")}"); }
+                catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new GraphFormatException(name, where,
+                    $"the compressed data is corrupt: {e.Message.ReplaceLineEndings(" ")}"); }
                 arrays.Add(header);
                 entries[arrayName] = entry;
             }
@@ -102,7 +103,8 @@ internal sealed class NpzArchive : IDisposable
     public NamedArray Read(NpyHeader header)
     {
         ArgumentNullException.ThrowIfNull(header);
-        if (!_entries.TryGetValue(header.Name, out var entry)) throw new ArgumentException($"array '{header.Name}' is not in {_name}", nameof(header));
+        if (!_entries.TryGetValue(header.Name, out var entry)) throw new ArgumentException($"array '{header.Name}' is not in {_name}",
+            nameof(header));
         string where = Where(header.Name);
         try
         {
@@ -115,10 +117,12 @@ internal sealed class NpzArchive : IDisposable
             Span<byte> extra = stackalloc byte[1];
             if (Npz.ReadFully(s, extra) != 0) throw new GraphFormatException(_name, where, "holds more data than its length says");
             if (crc.Value != entry.Crc32)
-                throw new GraphFormatException(_name, where, $"the data does not match its CRC-32 (0x{crc.Value:x8}, the archive says 0x{entry.Crc32:x8}): the file is corrupt");
+                throw new GraphFormatException(_name, where,
+                    $"the data does not match its CRC-32 (0x{crc.Value:x8}, the archive says 0x{entry.Crc32:x8}): the file is corrupt");
             return array;
         }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new GraphFormatException(_name, where, $"the compressed data is corrupt: {e.Message.ReplaceLineEndings(" ")}"); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new GraphFormatException(_name, where,
+            $"the compressed data is corrupt: {e.Message.ReplaceLineEndings(" ")}"); }
         catch (IOException e) { throw new GraphFormatException(_name, where, $"cannot read the data: {e.Message.ReplaceLineEndings(" ")}"); }
     }
 
@@ -130,7 +134,8 @@ internal sealed class NpzArchive : IDisposable
         {
             loaded += h.LoadedBytes;
             if (loaded > Npz.Kind.MaxBytes)
-                throw new GraphFormatException(_name, Where(h.Name), $"the arrays take more than the {Npz.Kind.MaxBytes} bytes an .npz may expand to once loaded ({Planner.Units.ByteSize.Format(Npz.Kind.MaxBytes)})");
+                throw new GraphFormatException(_name, Where(h.Name),
+                    $"the arrays take more than the {Npz.Kind.MaxBytes} bytes an .npz may expand to once loaded ({Planner.Units.ByteSize.Format(Npz.Kind.MaxBytes)})");
         }
         return Arrays.Select(Read).ToList();
     }

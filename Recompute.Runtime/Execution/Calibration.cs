@@ -42,7 +42,8 @@ public sealed record CalibrationOptions
 /// <param name="StepSeconds">Median wall-clock seconds of a whole store-all step (forward and backward, no optimizer update).</param>
 /// <param name="Repeat">Measured steps.</param>
 /// <param name="Clock">The clock the times were measured with.</param>
-public sealed record CalibrationResult(ComputationGraph Graph, ImmutableArray<double> ForwardSeconds, ImmutableArray<double> BackwardSeconds, double StepSeconds, int Repeat,
+public sealed record CalibrationResult(ComputationGraph Graph, ImmutableArray<double> ForwardSeconds,
+    ImmutableArray<double> BackwardSeconds, double StepSeconds, int Repeat,
     ExecutionClock Clock = ExecutionClock.WallClock)
 {
     /// <summary>Sum of the forward times.</summary>
@@ -97,7 +98,8 @@ public static class Calibration
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Repeat);
         ArgumentOutOfRangeException.ThrowIfNegative(options.WarmUp);
         if (graph.HasExplicitBackward)
-            throw new GraphFormatException(graph.Source, null, "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
+            throw new GraphFormatException(graph.Source, null,
+                "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
         var problem = new PlanningProblem(graph);
         ScheduleExecutor.Check(problem.Training);
         var (schedule, _) = RecomputePlanner.StoreAll(problem);

@@ -246,7 +246,8 @@ public static class CpuProfile
     }
 
     /// <summary>
-    /// A transformer block's kernels at GPT-2's sizes for one sequence of 128 tokens, written as exporters write them: weights transposed by Transpose
+    /// A transformer block's kernels at GPT-2's sizes for one sequence of 128 tokens, written as exporters write them:
+    /// weights transposed by Transpose
     /// ops, GEMMs with broadcast bias additions, heads split by Reshape and Transpose, Softmax, GELU, LayerNormalization,
     /// products, and a language-model head with its loss.
     /// </summary>
@@ -255,15 +256,18 @@ public static class CpuProfile
         var m = new ModelBuilder("cpu-profile-transformer");
         var x = m.Input("x", 1, 128, 768);
         var labels = m.Labels("labels", 128);
-        var weight = m.Operator("Transpose", [m.Parameter("in.weight_t", 1536, 768)], new Dictionary<string, object> { ["perm"] = new long[] { 1, 0 } });
+        var weight = m.Operator("Transpose", [m.Parameter("in.weight_t", 1536, 768)],
+            new Dictionary<string, object> { ["perm"] = new long[] { 1, 0 } });
         var projected = m.Operator("MatMul", [x, weight]);
         var biased = m.Operator("Add", [m.Operator("Add", [projected, m.Parameter("in.bias", 1536)]), m.Parameter("in.bias2", 1536)]);
         var heads = m.Operator("Reshape", [biased, m.IntConstant("heads.shape", 1, 128, 12, 128)]);
         var swap = new Dictionary<string, object> { ["perm"] = new long[] { 0, 2, 1, 3 } };
         var scores = m.Operator("Transpose", [heads], swap);
         for (int i = 0; i < 3; i++) scores = m.Operator("Softmax", [scores], new Dictionary<string, object> { ["axis"] = -1L });
-        var merged = m.Operator("Reshape", [m.Operator("Transpose", [scores], new Dictionary<string, object>(swap)), m.IntConstant("merged.shape", 1, 128, 1536)]);
-        var hidden = m.Operator("MatMul", [m.Operator("MatMul", [merged, m.Parameter("mid.weight", 1536, 1536)]), m.Parameter("out.weight", 1536, 768)]);
+        var merged = m.Operator("Reshape", [m.Operator("Transpose", [scores], new Dictionary<string, object>(swap)),
+            m.IntConstant("merged.shape", 1, 128, 1536)]);
+        var hidden = m.Operator("MatMul", [m.Operator("MatMul", [merged, m.Parameter("mid.weight", 1536, 1536)]), m.Parameter("out.weight",
+            1536, 768)]);
         var act = m.Operator("Gelu", [m.Operator("Gelu", [hidden])]);
         var ln = act;
         for (int i = 0; i < 3; i++)

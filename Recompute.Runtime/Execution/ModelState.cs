@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Ops;
 using Recompute.Runtime.Tensors;
@@ -87,16 +88,16 @@ public sealed class ModelState
         {
             if (node.Kind == NodeKind.Parameter)
             {
-                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), ElementTypes.BytesOf(node.DType));
                 if (weights is not null && weights.TryGet(node.Name, out var w)) state.Copy(node, w, t);
                 else ParameterInitializer.Fill(graph, node, t.Span, (ulong)seed);
                 state._resident[node.Id] = t;
-                state._gradients[node.Id] = arena.Allocate(MemoryCategory.ParameterGradient, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                state._gradients[node.Id] = arena.Allocate(MemoryCategory.ParameterGradient, DTypes.Shape(node), ElementTypes.BytesOf(node.DType));
                 parameters.Add(node.Id);
             }
             else if (node.Kind == NodeKind.Constant)
             {
-                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), ElementTypes.BytesOf(node.DType));
                 if (!ConstantValues.Fill(node, t.Span))
                 {
                     // A constant nobody computes with needs no value; one that is read must carry it.
@@ -166,7 +167,8 @@ internal static class ParameterInitializer
                     int fan = shape.Length == 2 ? (k == 1 ? (trans ? shape[1] : shape[0]) : (trans ? shape[0] : shape[1])) : shape[^1];
                     return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, fan);
                 case "MatMul":
-                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun, shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
+                    return (FeedsRectifier(graph, r) ? Init.He : Init.LeCun,
+                        shape.Length >= 2 ? (k == 1 ? shape[^2] : shape[^1]) : shape.Length == 1 ? shape[0] : 1);
                 case "BatchNormalization":
                     return (k is 1 or 4 ? Init.One : Init.Zero, 0);
                 case "Mul" or "Div":

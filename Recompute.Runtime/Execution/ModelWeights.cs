@@ -38,7 +38,13 @@ public sealed class ModelWeights
     /// stripped, as the sample graphs are).
     /// </summary>
     /// <exception cref="GraphFormatException">The file or an external data file is unreadable or inconsistent.</exception>
-    public static ModelWeights? FromOnnx(string path) => OnnxWeightReader.Read(path);
+    public static ModelWeights? FromOnnx(string path) => Of(OnnxWeightReader.Read(path));
+
+    /// <summary>The weights of the ONNX model whose file <paramref name="path"/> held <paramref name="bytes"/> (see
+    /// <see cref="FromOnnx(string)"/>).</summary>
+    internal static ModelWeights? FromOnnx(string path, byte[] bytes) => Of(OnnxWeightReader.Read(path, bytes));
+
+    private static ModelWeights? Of(IReadOnlyList<NamedArray>? arrays) => arrays is null ? null : new ModelWeights(arrays);
 
     /// <summary>
     /// Writes the ONNX model <paramref name="sourcePath"/> (the file <paramref name="graph"/> was imported from) with
@@ -47,15 +53,16 @@ public sealed class ModelWeights
     /// </summary>
     /// <exception cref="GraphFormatException">The source file is unreadable.</exception>
     /// <exception cref="IOException">The output cannot be written (the message names it).</exception>
-    public void SaveOnnx(string sourcePath, ComputationGraph graph, string outputPath) => OnnxWeightWriter.Write(sourcePath, graph, this, outputPath);
+    public void SaveOnnx(string sourcePath, ComputationGraph graph, string outputPath) => OnnxWeightWriter.Write(sourcePath, graph, Arrays,
+        outputPath);
 
     /// <summary>
     /// The weights stored in the file a graph was imported from, when it is an ONNX file that has them (see
-    /// <see cref="FromOnnx"/>); null otherwise, and the session then initialises parameters from its seed.
+    /// <see cref="FromOnnx(string)"/>); null otherwise, and the session then initialises parameters from its seed.
     /// </summary>
     public static ModelWeights? FromGraphSource(ComputationGraph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);
-        return OnnxModelFile.SourceOf(graph) is { } bytes ? OnnxWeightReader.Read(graph.Source!, bytes) : null;
+        return OnnxModelFile.SourceOf(graph) is { } bytes ? FromOnnx(graph.Source!, bytes) : null;
     }
 }

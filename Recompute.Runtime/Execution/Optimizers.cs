@@ -18,7 +18,8 @@ public interface IOptimizer
 
     /// <summary>Restores a state written by <see cref="ExportState"/> (replacing the current one).</summary>
     /// <exception cref="ArgumentException">The state does not fit the model (a name or shape differs).</exception>
-    void ImportState(ModelState model, IReadOnlyList<NamedArray> state) => throw new NotSupportedException($"{GetType().Name} cannot be checkpointed");
+    void ImportState(ModelState model,
+        IReadOnlyList<NamedArray> state) => throw new NotSupportedException($"{GetType().Name} cannot be checkpointed");
 }
 
 /// <summary>The learning rate of each step (steps count from 1): constant, step decay, cosine, with linear warm-up.</summary>
@@ -37,14 +38,17 @@ public abstract class LearningRateSchedule
         return new Fn(step => rate * Math.Pow(factor, (step - 1) / every));
     }
 
-    /// <summary>Cosine annealing from <paramref name="rate"/> at step 1 to <paramref name="minimum"/> at <paramref name="steps"/> (and after).</summary>
+    /// <summary>Cosine annealing from <paramref name="rate"/> at step 1 to <paramref name="minimum"/> at <paramref
+    /// name="steps"/> (and after).</summary>
     public static LearningRateSchedule Cosine(double rate, int steps, double minimum = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
-        return new Fn(step => step >= steps ? minimum : minimum + (rate - minimum) * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / Math.Max(1, steps - 1))));
+        return new Fn(step => step >= steps ? minimum : minimum + (rate - minimum) * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / Math.Max(1,
+            steps - 1))));
     }
 
-    /// <summary>Linear warm-up over the first <paramref name="steps"/> steps (the rate of step 1 × step/steps), then this schedule, its steps counted from the end of the warm-up.</summary>
+    /// <summary>Linear warm-up over the first <paramref name="steps"/> steps (the rate of step 1 × step/steps), then
+    /// this schedule, its steps counted from the end of the warm-up.</summary>
     public LearningRateSchedule WithWarmup(int steps)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(steps);
@@ -61,7 +65,8 @@ public abstract class LearningRateSchedule
 /// <summary>Helpers the optimizers share: state arrays by parameter name.</summary>
 internal static class OptimizerState
 {
-    public static NamedArray Array(string key, ModelState model, int p, Tensor t) => NamedArray.Of($"{key}/{model.Graph[p].Name}", t.Span.ToArray(), t.Shape);
+    public static NamedArray Array(string key, ModelState model, int p, Tensor t) => NamedArray.Of($"{key}/{model.Graph[p].Name}",
+        t.Span.ToArray(), t.Shape);
 
     public static void Restore(ModelState model, IReadOnlyList<NamedArray> state, string key, Dictionary<int, Tensor> into)
     {
@@ -163,7 +168,8 @@ public class Adam(double learningRate, double beta1 = 0.9, double beta2 = 0.999,
     /// <summary>The learning rate per step; null: <see cref="LearningRate"/> throughout.</summary>
     public LearningRateSchedule? Schedule { get; init; }
 
-    public virtual IOptimizer Fresh() => new Adam(LearningRate, Beta1, Beta2, Epsilon) { WeightDecay = WeightDecay, DecoupledWeightDecay = DecoupledWeightDecay, Schedule = Schedule };
+    public virtual IOptimizer Fresh() => new Adam(LearningRate, Beta1, Beta2, Epsilon) { WeightDecay = WeightDecay,
+        DecoupledWeightDecay = DecoupledWeightDecay, Schedule = Schedule };
 
     public void Update(ModelState model)
     {

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Scheduling;
 using Recompute.Runtime.Ops;
@@ -111,7 +112,8 @@ internal sealed class ScheduleExecutor
     /// <summary>Check recomputed values bitwise against their first computation (default on).</summary>
     public bool CheckRecomputation { get; init; } = true;
 
-    /// <summary>The clock of <see cref="ExecutionResult.StepSeconds"/> and <see cref="ExecutionResult.ClockSeconds"/> (default: wall clock).</summary>
+    /// <summary>The clock of <see cref="ExecutionResult.StepSeconds"/> and <see cref="ExecutionResult.ClockSeconds"/>
+    /// (default: wall clock).</summary>
     public ExecutionClock Clock { get; init; } = ExecutionClock.WallClock;
 
     /// <summary>Called after every compute or recompute step with the step and the value it produced (for tests and tracing).</summary>
@@ -136,9 +138,12 @@ internal sealed class ScheduleExecutor
         {
             positions[node.Id] = DTypes.OperandPositions(node);
             shapes[node.Id] = DTypes.Shape(node);
-            elementBytes[node.Id] = DTypes.SizeOf(node.DType);
+            try { elementBytes[node.Id] = ElementTypes.BytesOf(node.DType); }
+            catch (ArgumentException e) { throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                $"the runtime cannot hold it: {e.Message}", e); }
             if (!node.IsPlanned) continue;
-            if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
+            if (node.IsBackward) throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                "graphs with an explicit backward pass cannot be executed; the runtime derives the backward itself");
             ops[node.Id] = OperatorRegistry.For(graph, node);
             long bytes = (long)Tensor.SizeOf(shapes[node.Id]) * elementBytes[node.Id];
             if (bytes != node.Bytes)
@@ -154,7 +159,8 @@ internal sealed class ScheduleExecutor
             for (int k = 0; k < node.Inputs.Length; k++)
             {
                 var operand = graph[node.Inputs[k]];
-                if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node, positions[node.Id][k])) continue;
+                if (!(operand.IsPlanned || operand.Kind == NodeKind.Parameter) || !ops[node.Id]!.IsDifferentiable(node,
+                    positions[node.Id][k])) continue;
                 if (SavedTensors.ForGradientOf(node.Op, positions[node.Id][k]) is not { } rule) continue;
                 var (kept, keptOutput, _) = node.SavedFor(k);
                 bool Kept(int position)
@@ -287,7 +293,8 @@ internal sealed class ScheduleExecutor
     /// statistics as the graph says, dropout from <paramref name="randomSeed"/>), freeing each value after its last
     /// reader, and returns the loss and copies of the <paramref name="outputs"/> (graph node ids).
     /// </summary>
-    public (float Loss, IReadOnlyList<Data.NamedArray> Outputs) Evaluate(TrainingBatch batch, ulong randomSeed, IReadOnlyList<int> outputs, CancellationToken cancellation = default)
+    public (float Loss, IReadOnlyList<Data.NamedArray> Outputs) Evaluate(TrainingBatch batch, ulong randomSeed, IReadOnlyList<int> outputs,
+        CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(batch); ArgumentNullException.ThrowIfNull(outputs);
         foreach (var node in _graph.Nodes)
@@ -339,7 +346,7 @@ internal sealed class ScheduleExecutor
     }
 
     private static Data.NamedArray Copy(Node node, Tensor value) =>
-        DTypes.IsInteger(node.DType)
+        ElementTypes.IsIntegral(node.DType)
             ? Data.NamedArray.Of(node.Name, value.ToRowMajorArray().Select(v => (long)v).ToArray(), value.Shape)
             : Data.NamedArray.Of(node.Name, value.ToRowMajorArray(), value.Shape);
 
@@ -475,7 +482,8 @@ internal sealed class ScheduleExecutor
         }
         var call = Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
         foreach (int index in others)
-            if (_graph.OutputOf(node.Id, index) is >= 0 and var o && _graph[o].IsPlanned) call.SetOtherOutput(index, Value(o, batch, required: true)!);
+            if (_graph.OutputOf(node.Id, index) is >= 0 and var o && _graph[o].IsPlanned) call.SetOtherOutput(index, Value(o, batch,
+                required: true)!);
         return call;
     }
 
@@ -555,7 +563,8 @@ internal sealed class ScheduleExecutor
         int width = System.Numerics.Vector<uint>.Count;
         var prime = new System.Numerics.Vector<uint>(16777619u);
         var h0 = new System.Numerics.Vector<uint>(2166136261u);
-        var (h1, h2, h3) = (h0 ^ new System.Numerics.Vector<uint>(1u), h0 ^ new System.Numerics.Vector<uint>(2u), h0 ^ new System.Numerics.Vector<uint>(3u));
+        var (h1, h2, h3) = (h0 ^ new System.Numerics.Vector<uint>(1u), h0 ^ new System.Numerics.Vector<uint>(2u),
+            h0 ^ new System.Numerics.Vector<uint>(3u));
         var sum = System.Numerics.Vector<uint>.Zero;
         int i = 0;
         for (; i <= bits.Length - 4 * width; i += 4 * width)

@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Data;
 using Recompute.Runtime.Ops;
@@ -12,7 +13,8 @@ public sealed class TrainingBatch : IDisposable
 
     public TrainingBatch(IReadOnlyDictionary<int, Tensor> inputs) { _inputs = new Dictionary<int, Tensor>(inputs); }
 
-    public Tensor this[int node] => _inputs.TryGetValue(node, out var t) ? t : throw new KeyNotFoundException($"the batch has no value for input #{node}");
+    public Tensor this[int node] => _inputs.TryGetValue(node,
+        out var t) ? t : throw new KeyNotFoundException($"the batch has no value for input #{node}");
 
     public bool Contains(int node) => _inputs.ContainsKey(node);
 
@@ -33,7 +35,8 @@ public sealed class TrainingBatch : IDisposable
         foreach (var (name, dtype, shape) in arrays)
             if (!byName.TryAdd(name, (dtype, shape))) throw new ArgumentException($"array '{name}' is given twice");
         var inputs = graph.Nodes.Where(n => n.Kind == NodeKind.Input).ToList();
-        string Expected() => string.Join(", ", inputs.Select(n => $"'{n.Name}' {(DTypes.IsInteger(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
+        string Expected() => string.Join(", ",
+            inputs.Select(n => $"'{n.Name}' {(ElementTypes.IsIntegral(n.DType) ? "int64" : "float32")}[{string.Join(",", n.Shape)}]"));
         foreach (var name in byName.Keys)
             if (!graph.TryFind(name, out int id) || graph[id].Kind != NodeKind.Input)
                 throw new ArgumentException($"array '{name}' is not an input of graph '{graph.Name}' (its inputs: {Expected()})");
@@ -41,7 +44,7 @@ public sealed class TrainingBatch : IDisposable
         {
             if (!byName.TryGetValue(node.Name, out var a))
                 throw new ArgumentException($"no array for input '{node.Name}' of graph '{graph.Name}' (its inputs: {Expected()})");
-            string want = DTypes.IsInteger(node.DType) ? "int64" : "float32";
+            string want = ElementTypes.IsIntegral(node.DType) ? "int64" : "float32";
             var shape = DTypes.Shape(node);
             if (a.DType != want || !a.Shape.SequenceEqual(shape))
                 throw new ArgumentException($"array '{node.Name}' is {a.DType}[{string.Join(",", a.Shape)}], input '{node.Name}' of graph '{graph.Name}' needs {want}[{string.Join(",", shape)}]");
@@ -65,7 +68,7 @@ public sealed class TrainingBatch : IDisposable
         foreach (var node in inputs)
         {
             var a = byName[node.Name];
-            if (DTypes.IsInteger(node.DType))
+            if (ElementTypes.IsIntegral(node.DType))
                 foreach (var v in a.Longs!)
                     // Integer tensors live in float storage (exact below 2^24; see Tensor).
                     // Compared on both sides rather than through Math.Abs, which overflows on -2^63.
@@ -78,7 +81,7 @@ public sealed class TrainingBatch : IDisposable
             foreach (var node in inputs)
             {
                 var a = byName[node.Name];
-                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+                var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), ElementTypes.BytesOf(node.DType));
                 tensors[node.Id] = t;
                 if (a.Floats is { } f) f.AsSpan().CopyTo(t.Span);
                 else { var span = t.Span; var l = a.Longs!; for (int i = 0; i < l.Length; i++) span[i] = l[i]; }
@@ -102,10 +105,10 @@ public sealed class TrainingBatch : IDisposable
         foreach (var node in graph.Nodes)
         {
             if (node.Kind != NodeKind.Input) continue;
-            var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), DTypes.SizeOf(node.DType));
+            var t = arena.Allocate(MemoryCategory.Parameter, DTypes.Shape(node), ElementTypes.BytesOf(node.DType));
             var rng = new DeterministicRandom(DeterministicRandom.Derive((ulong)seed, node.Name, step));
             var span = t.Span;
-            if (DTypes.IsInteger(node.DType))
+            if (ElementTypes.IsIntegral(node.DType))
             {
                 int range = IndexRange(graph, node);
                 for (int i = 0; i < span.Length; i++) span[i] = rng.NextInt(range);

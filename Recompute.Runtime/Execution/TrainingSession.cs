@@ -125,7 +125,7 @@ public sealed partial class TrainingSession
         long storeAll = storeAllSimulation.PeakBytes;
         long budget = options.BudgetBytes ?? (options.BudgetFraction is { } f ? (long)Math.Floor(f * storeAll) : storeAll);
         var source = Onnx.OnnxModelFile.SourceOf(graph);
-        var weights = options.InitialWeights ?? (source is null ? null : Onnx.OnnxWeightReader.Read(graph.Source!, source));
+        var weights = options.InitialWeights ?? (source is null ? null : ModelWeights.FromOnnx(graph.Source!, source));
         if (budget >= storeAll)
         {
             var storeAllPlan = new PlanResult(new SolverResult(SolverName.StoreAll, PlanStatus.Optimal) { Bound = PlanBound.Of(problem.Training, 0, 0, BoundSource.NoRecomputation) }, storeAllSchedule, storeAllSimulation, budget, storeAll, 0);
@@ -151,7 +151,7 @@ public sealed partial class TrainingSession
         var simulation = Simulator.Simulate(schedule);
         var graph = schedule.Training.Graph;
         var source = Onnx.OnnxModelFile.SourceOf(graph);
-        var weights = options.InitialWeights ?? (source is null ? null : Onnx.OnnxWeightReader.Read(graph.Source!, source));
+        var weights = options.InitialWeights ?? (source is null ? null : ModelWeights.FromOnnx(graph.Source!, source));
         return new TrainingSession(schedule, simulation, options, new Arena(), weights, source);
     }
 
@@ -302,7 +302,7 @@ public sealed partial class TrainingSession
         string source = Graph.Source is { } s && s.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? s
             : throw new InvalidOperationException($"graph '{Graph.Name}' was not imported from an ONNX file; save its weights with a checkpoint instead");
         var weights = Model.ExportWeights();
-        if (_sourceModel is { } bytes) Onnx.OnnxWeightWriter.Write(source, bytes, Graph, weights, outputPath);
+        if (_sourceModel is { } bytes) Onnx.OnnxWeightWriter.Write(source, bytes, Graph, weights.Arrays, outputPath);
         else weights.SaveOnnx(source, Graph, outputPath);
     }
 

@@ -1,3 +1,5 @@
+using Recompute.Planner.Costs;
+
 namespace Recompute.Runtime.Kernels;
 
 /// <summary>
@@ -24,12 +26,12 @@ internal readonly record struct Conv2dShape
         KernelHeight = kernelHeight; KernelWidth = kernelWidth; StrideH = strideH; StrideW = strideW;
         PadTop = padTop; PadLeft = padLeft; PadBottom = padBottom; PadRight = padRight;
         DilationH = dilationH; DilationW = dilationW; Groups = groups;
-        int spanH = inHeight + padTop + padBottom - dilationH * (kernelHeight - 1) - 1;
-        int spanW = inWidth + padLeft + padRight - dilationW * (kernelWidth - 1) - 1;
+        long spanH = WindowGeometry.PaddedSpan(inHeight, kernelHeight, dilationH, padTop, padBottom);
+        long spanW = WindowGeometry.PaddedSpan(inWidth, kernelWidth, dilationW, padLeft, padRight);
         Require(spanH >= 0 && spanW >= 0,
             $"the dilated kernel {kernelHeight}x{kernelWidth} does not fit the padded input {inHeight}x{inWidth}");
-        OutHeight = spanH / strideH + 1;
-        OutWidth = spanW / strideW + 1;
+        OutHeight = (int)(spanH / strideH + 1);
+        OutWidth = (int)(spanW / strideW + 1);
     }
 
     /// <summary>A square convolution with symmetric padding.</summary>

@@ -5,7 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Recompute.Runtime.Kernels;
 
 // Register-tile kernels of PackedGemm. Each multiplies a packed MR×kc A sliver (MR values per p) by a kc×NR B sliver
-// (NR values per p, consecutive p ldb floats apart: NR when packed, n when read in place) and merges the tile into C: mode 0 writes alpha*acc (C not read), mode 1 writes
+// (NR values per p, consecutive p ldb floats apart: NR when packed, n when read in place) and merges the tile into C:
+// mode 0 writes alpha*acc (C not read), mode 1 writes
 // alpha*acc + beta*C, mode 2 writes C + alpha*acc. The loops are written out by hand so that the JIT keeps every
 // accumulator in a register.
 

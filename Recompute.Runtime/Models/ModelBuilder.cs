@@ -128,7 +128,8 @@ public sealed class ModelBuilder
     /// <c>.running_var</c>) are updated by each training step with <paramref name="momentum"/> as in ONNX
     /// (running·momentum + batch·(1 − momentum)).
     /// </summary>
-    public ModelTensor BatchNorm(ModelTensor x, double momentum = 0.9, double epsilon = 1e-5, string? name = null) => Layer("BatchNorm", name, "bn", l =>
+    public ModelTensor BatchNorm(ModelTensor x, double momentum = 0.9, double epsilon = 1e-5, string? name = null) => Layer("BatchNorm",
+        name, "bn", l =>
     {
         Check(x);
         if (x.Shape.Count < 2) throw new ArgumentException($"layer '{l}' (BatchNorm): the input {x} needs a channel axis", nameof(x));
@@ -221,7 +222,8 @@ public sealed class ModelBuilder
     });
 
     /// <summary>a + b with broadcasting (a residual connection).</summary>
-    public ModelTensor Add(ModelTensor a, ModelTensor b, string? name = null) => Layer("Add", name, "add", l => { Check(a); Check(b); return Op("Add", l, [a, b]); });
+    public ModelTensor Add(ModelTensor a, ModelTensor b, string? name = null) => Layer("Add", name, "add",
+        l => { Check(a); Check(b); return Op("Add", l, [a, b]); });
 
     /// <summary>MaxPool of an NCHW input with a square window (stride = the window unless given).</summary>
     public ModelTensor MaxPool(ModelTensor x, int kernel, int? stride = null, string? name = null) => Layer("MaxPool", name, "pool", l =>
@@ -230,7 +232,8 @@ public sealed class ModelBuilder
         Positive(kernel, nameof(kernel));
         int s = stride ?? kernel;
         Positive(s, nameof(stride));
-        return Op("MaxPool", l, [x], new Dictionary<string, object> { ["kernel_shape"] = new long[] { kernel, kernel }, ["strides"] = new long[] { s, s } });
+        return Op("MaxPool", l, [x], new Dictionary<string, object> { ["kernel_shape"] = new long[] { kernel, kernel },
+            ["strides"] = new long[] { s, s } });
     });
 
     /// <summary>The mean over the spatial axes of an NCHW input, flattened to [N, C] (what a classifier head reads).</summary>
@@ -270,14 +273,17 @@ public sealed class ModelBuilder
         return Loss(Op("ReduceMean", l, [square], new Dictionary<string, object> { ["keepdims"] = 0L }, loss: true));
     });
 
-    /// <summary>The graph: validated, in the time unit <c>flop</c>, ready for <see cref="Execution.TrainingSession.Create(ComputationGraph, Execution.TrainingOptions, CancellationToken)"/>.</summary>
+    /// <summary>The graph: validated, in the time unit <c>flop</c>, ready for <see
+    /// cref="Execution.TrainingSession.Create(ComputationGraph, Execution.TrainingOptions,
+    /// CancellationToken)"/>.</summary>
     /// <exception cref="InvalidOperationException">No loss was added.</exception>
     /// <summary>
     /// Any operator the runtime executes, as a layer of its own: every output of <paramref name="op"/> (shape inference,
     /// FLOPs and saved tensors as for the other layers); the first is returned. For graphs that the layers above cannot
     /// write (the micro-benchmarks of the device profile).
     /// </summary>
-    internal ModelTensor Operator(string op, ModelTensor[] inputs, Dictionary<string, object>? attributes = null, int outputCount = 1, string? name = null) =>
+    internal ModelTensor Operator(string op, ModelTensor[] inputs, Dictionary<string, object>? attributes = null, int outputCount = 1,
+        string? name = null) =>
         Layer(op, name, op.ToLowerInvariant(), l =>
         {
             foreach (var t in inputs) Check(t);
@@ -344,10 +350,12 @@ public sealed class ModelBuilder
     private ModelTensor Leaf(string name, NodeKind kind, string dtype, long[] shape)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (shape.Length == 0 || shape.Any(d => d <= 0)) throw new ArgumentException($"input '{name}': shape [{string.Join(",", shape)}] must have positive dimensions", nameof(shape));
+        if (shape.Length == 0
+            || shape.Any(d => d <= 0)) throw new ArgumentException($"input '{name}': shape [{string.Join(",", shape)}] must have positive dimensions", nameof(shape));
         if (_b.TryGetId(name, out _)) throw new ArgumentException($"a tensor named '{name}' already exists", nameof(name));
         var info = new TensorInfo(dtype, shape);
-        int id = _b.Add(new NodeSpec(name, kind == NodeKind.Input ? "Input" : "Parameter", kind) { Shape = shape, DType = dtype, Bytes = info.Bytes });
+        int id = _b.Add(new NodeSpec(name, kind == NodeKind.Input ? "Input" : "Parameter", kind) { Shape = shape, DType = dtype,
+            Bytes = info.Bytes });
         return new ModelTensor(this, id, name, info);
     }
 
@@ -384,7 +392,8 @@ public sealed class ModelBuilder
         return mask;
     }
 
-    /// <summary>Adds one output of an operator: shape and type by shape inference, FLOPs by the cost model, saved tensors by the rule table.</summary>
+    /// <summary>Adds one output of an operator: shape and type by shape inference, FLOPs by the cost model, saved
+    /// tensors by the rule table.</summary>
     private ModelTensor Op(string op, string name, ModelTensor[] inputs, Dictionary<string, object>? attributes = null,
         int outputIndex = 0, int outputCount = 1, bool loss = false)
     {

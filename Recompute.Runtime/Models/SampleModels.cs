@@ -60,7 +60,8 @@ public static class SampleModels
         // Linear layer as exported by PyTorch: y = x · Wᵀ + b, with the weight stored [out, in].
         int Linear(string name, int input, long inFeatures, long outFeatures, long[] outShape)
         {
-            int wt = n.Op("Transpose", name + ".weight_t", [n.Param(name + ".weight", outFeatures, inFeatures)], [inFeatures, outFeatures], ("perm", new long[] { 1, 0 }));
+            int wt = n.Op("Transpose", name + ".weight_t", [n.Param(name + ".weight", outFeatures, inFeatures)], [inFeatures, outFeatures],
+                ("perm", new long[] { 1, 0 }));
             int mm = n.Op("MatMul", name + ".matmul", [input, wt], outShape);
             return n.Op("Add", name + ".out", [n.Param(name + ".bias", outFeatures), mm], outShape);
         }
@@ -124,10 +125,12 @@ public static class SampleModels
         int labels = n.Input("labels", [batch], "int64");
         for (int i = 0; i < layers; i++)
         {
-            int z = n.Op("Gemm", $"fc{i}", [h, n.Param($"fc{i}.weight", width, width), n.Param($"fc{i}.bias", width)], [batch, width], ("transB", 1L));
+            int z = n.Op("Gemm", $"fc{i}", [h, n.Param($"fc{i}.weight", width, width), n.Param($"fc{i}.bias", width)], [batch, width],
+                ("transB", 1L));
             h = n.Op("Relu", $"relu{i}", [z], [batch, width]);
         }
-        int logits = n.Op("Gemm", "classifier", [h, n.Param("classifier.weight", classes, width), n.Param("classifier.bias", classes)], [batch, classes], ("transB", 1L));
+        int logits = n.Op("Gemm", "classifier", [h, n.Param("classifier.weight", classes, width), n.Param("classifier.bias", classes)],
+            [batch, classes], ("transB", 1L));
         n.Op("SoftmaxCrossEntropyLoss", "loss", [logits, labels], [], ("reduction", "mean"), loss: true);
         return n.Build();
     }
@@ -151,16 +154,19 @@ public static class SampleModels
 
         int ConvBnRelu(string name, int input, long cin, long cout, long h)
         {
-            int conv = n.Op("Conv", name + ".conv", [input, n.Param(name + ".conv.weight", cout, cin, 3, 3), n.Param(name + ".conv.bias", cout)], [N, cout, h, h],
+            int conv = n.Op("Conv", name + ".conv", [input, n.Param(name + ".conv.weight", cout, cin, 3, 3), n.Param(name + ".conv.bias",
+                cout)], [N, cout, h, h],
                 Kernel(3), extra: [("pads", new long[] { 1, 1, 1, 1 }), ("strides", new long[] { 1, 1 })]);
-            int[] bnInputs = [conv, n.Param(name + ".bn.weight", cout), n.Param(name + ".bn.bias", cout), n.Param(name + ".bn.running_mean", cout), n.Param(name + ".bn.running_var", cout)];
+            int[] bnInputs = [conv, n.Param(name + ".bn.weight", cout), n.Param(name + ".bn.bias", cout),
+                n.Param(name + ".bn.running_mean", cout), n.Param(name + ".bn.running_var", cout)];
             (string, object)[] bnAttributes = [("momentum", 0.9), ("training_mode", 1L)];
             int bn = n.Op("BatchNormalization", name + ".bn", bnInputs, [N, cout, h, h], ("epsilon", 1e-5), extra: bnAttributes);
             n.Op("BatchNormalization", name + ".bn.running_mean_out", bnInputs, [cout], ("epsilon", 1e-5), extra: bnAttributes, outputIndex: 1);
             n.Op("BatchNormalization", name + ".bn.running_var_out", bnInputs, [cout], ("epsilon", 1e-5), extra: bnAttributes, outputIndex: 2);
             return n.Op("Relu", name + ".relu", [bn], [N, cout, h, h]);
         }
-        int Block(string name, int input, long cin, long cout, long h) => ConvBnRelu(name + ".1", ConvBnRelu(name + ".0", input, cin, cout, h), cout, cout, h);
+        int Block(string name, int input, long cin, long cout, long h) => ConvBnRelu(name + ".1", ConvBnRelu(name + ".0", input, cin, cout,
+            h), cout, cout, h);
 
         var skips = new List<(int Tensor, long Channels, long Size)>();
         long c = 3, s = size;
@@ -183,7 +189,8 @@ public static class SampleModels
             x = Block($"convs.{i}", cat, 2 * sc, sc, ss);
             c = sc; s = ss;
         }
-        int logits = n.Op("Conv", "head", [x, n.Param("head.weight", classes, c, 1, 1), n.Param("head.bias", classes)], [N, classes, size, size], Kernel(1));
+        int logits = n.Op("Conv", "head", [x, n.Param("head.weight", classes, c, 1, 1), n.Param("head.bias", classes)], [N, classes, size,
+            size], Kernel(1));
         n.Op("SoftmaxCrossEntropyLoss", "loss", [logits, target], [], ("reduction", "mean"), loss: true);
         return n.Build();
     }
@@ -196,7 +203,8 @@ public static class SampleModels
         private static long Elements(IReadOnlyList<long> shape) => shape.Aggregate(1L, (a, d) => checked(a * d));
 
         public int Input(string name, long[] shape, string dtype = "float32") =>
-            _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype) });
+            _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype,
+                Bytes = Elements(shape) * ElementTypes.BytesOf(dtype) });
 
         public int Param(string name, params long[] shape) =>
             _b.Add(new NodeSpec(name, "Parameter", NodeKind.Parameter) { Shape = shape, Bytes = Elements(shape) * 4 });
@@ -209,7 +217,7 @@ public static class SampleModels
         private int Const(string name, long[] shape, object value, string dtype) =>
             _b.Add(new NodeSpec(name, "Constant", NodeKind.Constant)
             {
-                Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype),
+                Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype),
                 Attributes = new Dictionary<string, object> { ["value"] = value },
             });
 
@@ -222,10 +230,11 @@ public static class SampleModels
             var output = new TensorInfo(dtype, shape);
             // A secondary output (running statistics, split parts) costs its own element count, as in the cost model.
             double flops = outputIndex > 0 ? Elements(shape) : CostModel.ForwardFlops(op, attributes, operands, [output], 0);
-            var saved = OperatorRegistry.BackwardNeeds(op, inputs.Length) ?? throw new ArgumentException($"no saved-tensor rule for '{op}'", nameof(op));
+            var saved = OperatorRegistry.BackwardNeeds(op,
+                inputs.Length) ?? throw new ArgumentException($"no saved-tensor rule for '{op}'", nameof(op));
             return _b.Add(new NodeSpec(name, op, loss ? NodeKind.Loss : NodeKind.Activation)
             {
-                Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = flops,
+                Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype), Time = flops,
                 Attributes = attributes, OutputIndex = outputIndex,
                 BackwardNeeds = [.. saved.Operands], BackwardNeedsOutput = saved.Output, SavedByRule = true,
             });

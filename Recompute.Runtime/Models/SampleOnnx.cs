@@ -23,7 +23,8 @@ internal static class SampleOnnx
     public static ModelProto ToModel(ComputationGraph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);
-        var model = new ModelProto { IrVersion = 8, ProducerName = "recompute", ProducerVersion = "sample-models", Graph = new GraphProto { Name = graph.Name } };
+        var model = new ModelProto { IrVersion = 8, ProducerName = "recompute", ProducerVersion = "sample-models",
+            Graph = new GraphProto { Name = graph.Name } };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         var g = model.Graph;
         var values = FoldConstants(graph);
@@ -46,7 +47,8 @@ internal static class SampleOnnx
             var node = new NodeProto { OpType = n.Op, Name = n.Name };
             foreach (int p in n.Inputs) node.Input.Add(graph[p].Name);
             // The other outputs of the same operation: nodes of the same op reading the same operands.
-            var outputs = graph.Nodes.Where(o => o.Id == n.Id || (o.OutputIndex > 0 && o.Op == n.Op && o.IsPlanned && o.Inputs.SequenceEqual(n.Inputs)))
+            var outputs = graph.Nodes.Where(o => o.Id == n.Id || (o.OutputIndex > 0 && o.Op == n.Op && o.IsPlanned
+                && o.Inputs.SequenceEqual(n.Inputs)))
                 .OrderBy(o => o.OutputIndex).ToList();
             for (int i = 0; i < outputs.Count; i++)
             {

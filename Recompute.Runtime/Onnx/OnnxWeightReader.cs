@@ -3,7 +3,6 @@ using Google.Protobuf;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Runtime.Data;
-using Recompute.Runtime.Execution;
 
 namespace Recompute.Runtime.Onnx;
 
@@ -14,10 +13,11 @@ namespace Recompute.Runtime.Onnx;
 /// </summary>
 internal static class OnnxWeightReader
 {
-    public static ModelWeights? Read(string path) => Read(path, OnnxModelFile.ReadBytes(path));
+    public static IReadOnlyList<NamedArray>? Read(string path) => Read(path, OnnxModelFile.ReadBytes(path));
 
-    /// <summary>The weights of the model whose file <paramref name="path"/> held <paramref name="bytes"/> (external data is read beside it).</summary>
-    public static ModelWeights? Read(string path, byte[] bytes)
+    /// <summary>The weights of the model whose file <paramref name="path"/> held <paramref name="bytes"/> (external
+    /// data is read beside it).</summary>
+    public static IReadOnlyList<NamedArray>? Read(string path, byte[] bytes)
     {
         var model = OnnxModelFile.Parse(path, bytes);
         var arrays = new List<NamedArray>();
@@ -38,7 +38,7 @@ internal static class OnnxWeightReader
             if (values is null) continue; // no data: the weights were stripped
             arrays.Add(NamedArray.Of(t.Name, values, shape));
         }
-        return arrays.Count == 0 ? null : new ModelWeights(arrays);
+        return arrays.Count == 0 ? null : arrays;
     }
 
     private static int ElementSize(int type) => type switch
@@ -117,28 +117,35 @@ internal static class OnnxWeightReader
             {
                 case "location": location = e.Value; break;
                 case "offset":
-                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out offset))
-                        throw new GraphFormatException(path, where, $"external data offset '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
+                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+                        out offset))
+                        throw new GraphFormatException(path, where,
+                            $"external data offset '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
                     break;
                 case "length":
-                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long l))
-                        throw new GraphFormatException(path, where, $"external data length '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
+                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture,
+                        out long l))
+                        throw new GraphFormatException(path, where,
+                            $"external data length '{Recompute.Planner.Files.TerminalText.Escape(e.Value)}' is not a non-negative integer");
                     length = l;
                     break;
             }
         }
         long bytes = (long)n * size;
         if (string.IsNullOrEmpty(location)) throw new GraphFormatException(path, where, "external data without a location");
-        if (length is { } len && len != bytes) throw new GraphFormatException(path, where, $"external data of length {len}, its shape needs {bytes} bytes");
+        if (length is { } len && len != bytes) throw new GraphFormatException(path, where,
+            $"external data of length {len}, its shape needs {bytes} bytes");
         string file = Recompute.Planner.Files.ExternalDataFile.Resolve(path, location, where);
         string quoted = Recompute.Planner.Files.TerminalText.Escape(location);
         try
         {
             using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
             if (!stream.CanSeek) throw new GraphFormatException(path, where, $"external data location '{quoted}' is not a regular file");
-            Recompute.Planner.Files.CommandFiles.Current?.NoteInput(file, Recompute.Planner.Files.FileStatus.Of(file, followLinks: true), Recompute.Planner.Files.ExternalDataFile.Kind.What);
+            Recompute.Planner.Files.FileScope.Current?.NoteInput(file, Recompute.Planner.Files.FileStatus.Of(file, followLinks: true),
+                Recompute.Planner.Files.ExternalDataFile.Kind.What);
             if (offset > stream.Length || bytes > stream.Length - offset)
-                throw new GraphFormatException(path, where, $"external data at offset {offset} and {bytes} bytes runs past the end of '{quoted}' ({stream.Length} bytes)");
+                throw new GraphFormatException(path, where,
+                    $"external data at offset {offset} and {bytes} bytes runs past the end of '{quoted}' ({stream.Length} bytes)");
             stream.Position = offset;
             var values = new float[n];
             const int ChunkElements = 1 << 18;
@@ -164,7 +171,7 @@ internal static class OnnxModelFile
 {
     public static ModelProto Read(string path) => Parse(path, ReadBytes(path));
 
-    /// <summary>The file's bytes (inside a command, the bytes it read first: see <see cref="Recompute.Planner.Files.CommandFiles"/>).</summary>
+    /// <summary>The file's bytes (inside a command, the bytes it read first: see <see cref="Recompute.Planner.Files.FileScope"/>).</summary>
     public static byte[] ReadBytes(string path) => Recompute.Planner.Files.InputFile.ReadAllBytes(path, Recompute.Planner.Files.InputKind.Onnx);
 
     /// <summary>The bytes of the ONNX file a graph was imported from; null when it was not, or the file is gone.</summary>

@@ -4,7 +4,6 @@ using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Runtime.Data;
-using Recompute.Runtime.Execution;
 
 namespace Recompute.Runtime.Onnx;
 
@@ -20,17 +19,18 @@ internal static class OnnxWeightWriter
     /// <summary>The largest protobuf message; larger models would need external data.</summary>
     private const long MaxModelBytes = int.MaxValue;
 
-    public static void Write(string sourcePath, ComputationGraph graph, ModelWeights weights, string outputPath) =>
+    public static void Write(string sourcePath, ComputationGraph graph, IEnumerable<NamedArray> weights, string outputPath) =>
         Write(sourcePath, OnnxModelFile.ReadBytes(sourcePath), graph, weights, outputPath);
 
-    /// <summary>Writes the model whose file <paramref name="sourcePath"/> held <paramref name="source"/> (the bytes read when it was loaded).</summary>
-    public static void Write(string sourcePath, byte[] source, ComputationGraph graph, ModelWeights weights, string outputPath)
+    /// <summary>Writes the model whose file <paramref name="sourcePath"/> held <paramref name="source"/> (the bytes
+    /// read when it was loaded).</summary>
+    public static void Write(string sourcePath, byte[] source, ComputationGraph graph, IEnumerable<NamedArray> weights, string outputPath)
     {
         var model = OnnxModelFile.Parse(sourcePath, source);
         var g = model.Graph;
         var initializers = g.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var inputs = g.Input.ToDictionary(v => v.Name, StringComparer.Ordinal);
-        foreach (var w in weights.Arrays)
+        foreach (var w in weights)
         {
             if (initializers.TryGetValue(w.Name, out var t))
             {
@@ -39,7 +39,8 @@ internal static class OnnxWeightWriter
             }
             if (!inputs.TryGetValue(w.Name, out var input))
                 throw new ArgumentException($"weight '{w.Name}' is neither an initializer nor a graph input of '{sourcePath}'", nameof(weights));
-            var added = new TensorProto { Name = w.Name, DataType = input.Type?.TensorType?.ElemType is int e && e != 0 ? e : (int)TensorProto.Types.DataType.Float };
+            var added = new TensorProto { Name = w.Name, DataType = input.Type?.TensorType?.ElemType is int e
+                && e != 0 ? e : (int)TensorProto.Types.DataType.Float };
             SetValues(added, w);
             g.Initializer.Add(added);
             g.Input.Remove(input);
@@ -47,7 +48,8 @@ internal static class OnnxWeightWriter
         bool rebatched = false;
         foreach (var input in g.Input)
         {
-            if (!graph.TryFind(input.Name, out int id) || graph[id].Kind != NodeKind.Input || input.Type?.TensorType?.Shape is not { } shape) continue;
+            if (!graph.TryFind(input.Name, out int id) || graph[id].Kind != NodeKind.Input
+                || input.Type?.TensorType?.Shape is not { } shape) continue;
             var want = graph[id].Shape;
             if (shape.Dim.Count != want.Length) continue;
             for (int k = 0; k < want.Length; k++)
@@ -89,7 +91,8 @@ internal static class OnnxWeightWriter
                 break;
             case (int)TensorProto.Types.DataType.Float16:
                 raw = new byte[2 * values.Length];
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(raw.AsSpan(2 * i), BitConverter.HalfToUInt16Bits((Half)values[i]));
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(raw.AsSpan(2 * i),
+                    BitConverter.HalfToUInt16Bits((Half)values[i]));
                 break;
             case (int)TensorProto.Types.DataType.Bfloat16:
                 raw = new byte[2 * values.Length];

@@ -33,7 +33,8 @@ internal sealed class DropoutOp : Operator
         return z ^ (z >> 31);
     }
 
-    private static bool Keep(ulong seed, int i, float ratio) => (Mix(seed + 0x9E3779B97F4A7C15UL * (ulong)(i + 1)) >> 40) * (1.0 / (1UL << 24)) >= ratio;
+    private static bool Keep(ulong seed, int i,
+        float ratio) => (Mix(seed + 0x9E3779B97F4A7C15UL * (ulong)(i + 1)) >> 40) * (1.0 / (1UL << 24)) >= ratio;
 
     public override void Forward(OpCall call, Tensor output)
     {

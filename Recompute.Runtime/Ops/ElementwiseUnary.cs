@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
@@ -86,7 +87,8 @@ internal struct ReluRule : IUnaryRule<ReluRule>
 
     public static void Apply(ReadOnlySpan<float> x, Span<float> y) => VectorRules.Clamp(x, 0f, float.PositiveInfinity, y);
 
-    public static void Grad(ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx) => VectorRules.PassWhere(y, 0f, float.PositiveInfinity, g, dx, lowInclusive: false);
+    public static void Grad(ReadOnlySpan<float> y, ReadOnlySpan<float> g, Span<float> dx) => VectorRules.PassWhere(y, 0f,
+        float.PositiveInfinity, g, dx, lowInclusive: false);
 }
 
 internal struct SqrtRule : IUnaryRule<SqrtRule>
@@ -170,17 +172,18 @@ internal sealed class ClipOp : Operator
     }
 }
 
-/// <summary>Cast: float values are copied; integer targets truncate, bool targets test for non-zero. Gradient flows only between float types.</summary>
+/// <summary>Cast: float values are copied; integer targets truncate, bool targets test for non-zero. Gradient flows
+/// only between float types.</summary>
 internal sealed class CastOp : Operator
 {
-    public override bool IsDifferentiable(Node node, int operand) => !DTypes.IsInteger(node.DType);
+    public override bool IsDifferentiable(Node node, int operand) => !ElementTypes.IsIntegral(node.DType);
 
     public override void Forward(OpCall call, Tensor output)
     {
         var x = call.Input(0).Span; var y = output.Span;
         var dt = call.Node.DType;
         if (dt == "bool") for (int i = 0; i < y.Length; i++) y[i] = x[i] != 0f ? 1f : 0f;
-        else if (DTypes.IsInteger(dt)) for (int i = 0; i < y.Length; i++) y[i] = MathF.Truncate(x[i]);
+        else if (ElementTypes.IsIntegral(dt)) for (int i = 0; i < y.Length; i++) y[i] = MathF.Truncate(x[i]);
         else x.CopyTo(y);
     }
 

@@ -57,7 +57,8 @@ internal sealed class OpCall
 
     private Dictionary<int, Tensor>? _otherOutputs;
 
-    /// <summary>Hands this backward output <paramref name="index"/> of the same operation (what <see cref="SavedValues.OtherOutputs"/> lists).</summary>
+    /// <summary>Hands this backward output <paramref name="index"/> of the same operation (what <see
+    /// cref="SavedValues.OtherOutputs"/> lists).</summary>
     public void SetOtherOutput(int index, Tensor value) => (_otherOutputs ??= [])[index] = value;
 
     /// <summary>Output <paramref name="index"/> of the same operation (LayerNormalization's statistics, Dropout's mask), or
@@ -136,20 +137,10 @@ internal abstract class Operator
     }
 }
 
-/// <summary>Element sizes of the tensor types the runtime counts.</summary>
+/// <summary>How the runtime reads a node's operand positions and shape; element sizes are <see
+/// cref="Recompute.Planner.Costs.ElementTypes"/>'s.</summary>
 internal static class DTypes
 {
-    public static int SizeOf(string dtype) => dtype switch
-    {
-        "float32" or "float" or "int32" or "uint32" => 4,
-        "float64" or "double" or "int64" or "uint64" => 8,
-        "float16" or "bfloat16" or "int16" or "uint16" => 2,
-        "bool" or "int8" or "uint8" => 1,
-        _ => 4,
-    };
-
-    public static bool IsInteger(string dtype) => dtype is "int64" or "int32" or "int16" or "int8" or "uint8" or "uint16" or "uint32" or "uint64" or "bool";
-
     /// <summary>
     /// The ONNX operand position of each of the node's inputs: importers drop absent optional operands and record
     /// the positions of the present ones in the attribute <c>input_positions</c>.

@@ -56,12 +56,14 @@ internal static class OperatorRegistry
     /// <summary>Op types the runtime supports, sorted.</summary>
     public static IReadOnlyList<string> SupportedOps { get; } = Operators.Keys.Order(StringComparer.Ordinal).ToArray();
 
-    public static bool TryGet(string op, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Operator? found) => Operators.TryGetValue(op, out found);
+    public static bool TryGet(string op,
+        [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Operator? found) => Operators.TryGetValue(op, out found);
 
     /// <summary>The operator of a node; throws <see cref="GraphFormatException"/> naming the node for an unsupported op.</summary>
     public static Operator For(ComputationGraph graph, Node node) =>
         Operators.TryGetValue(node.Op, out var op) ? op
-            : throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'", $"op '{node.Op}' is not supported by the runtime (supported: {string.Join(", ", SupportedOps)})");
+            : throw new GraphFormatException(graph.Source, $"tensor '{node.Name}'",
+                $"op '{node.Op}' is not supported by the runtime (supported: {string.Join(", ", SupportedOps)})");
 
     /// <summary>
     /// The operand positions whose values the backward of an op reads for some of its <paramref name="arity"/> operands

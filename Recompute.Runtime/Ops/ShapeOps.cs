@@ -166,7 +166,8 @@ internal static class AxisBlocks
     /// <paramref name="src"/> (axis length <paramref name="srcAxis"/>, starting at <paramref name="srcStart"/>) into
     /// <paramref name="dst"/> (axis length <paramref name="dstAxis"/>, starting at <paramref name="dstStart"/>).
     /// </summary>
-    public static void Copy(ReadOnlySpan<float> src, int srcAxis, int srcStart, Span<float> dst, int dstAxis, int dstStart, int count, int outer, int inner)
+    public static void Copy(ReadOnlySpan<float> src, int srcAxis, int srcStart, Span<float> dst, int dstAxis, int dstStart, int count,
+        int outer, int inner)
     {
         int n = count * inner;
         for (int o = 0; o < outer; o++)
@@ -174,7 +175,8 @@ internal static class AxisBlocks
     }
 }
 
-/// <summary>Split along <c>axis</c>: this node is output <see cref="Node.OutputIndex"/>. Sizes from the <c>split</c> operand or attribute, else equal parts.</summary>
+/// <summary>Split along <c>axis</c>: this node is output <see cref="Node.OutputIndex"/>. Sizes from the <c>split</c>
+/// operand or attribute, else equal parts.</summary>
 internal sealed class SplitOp : Operator
 {
     public override bool IsDifferentiable(Node node, int operand) => operand == 0;

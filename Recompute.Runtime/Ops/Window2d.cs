@@ -1,3 +1,5 @@
+using Recompute.Planner.Costs;
+
 namespace Recompute.Runtime.Ops;
 
 /// <summary>Geometry of a 2-D sliding window: image size, output (column) size, kernel, stride, padding (top, left), dilation.</summary>
@@ -11,12 +13,10 @@ internal readonly record struct Window2d(int H, int W, int OutH, int OutW, int K
         int sh = strides.Length > 0 ? (int)strides[0] : 1, sw = strides.Length > 1 ? (int)strides[1] : sh;
         int dh = dil.Length > 0 ? (int)dil[0] : 1, dw = dil.Length > 1 ? (int)dil[1] : dh;
         int ph = pads.Length > 0 ? (int)pads[0] : 0, pw = pads.Length > 1 ? (int)pads[1] : 0;
-        if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+        if (WindowGeometry.IsSame(autoPad))
         {
-            // Total padding that makes the (image, output) pair consistent; the odd pixel goes at the end for SAME_UPPER.
-            int th = Math.Max(0, (outH - 1) * sh + (kh - 1) * dh + 1 - h), tw = Math.Max(0, (outW - 1) * sw + (kw - 1) * dw + 1 - w);
-            ph = autoPad == "SAME_UPPER" ? th / 2 : th - th / 2;
-            pw = autoPad == "SAME_UPPER" ? tw / 2 : tw - tw / 2;
+            ph = (int)WindowGeometry.SamePadBegin(WindowGeometry.PaddingFor(h, outH, kh, sh, dh), autoPad);
+            pw = (int)WindowGeometry.SamePadBegin(WindowGeometry.PaddingFor(w, outW, kw, sw, dw), autoPad);
         }
         return new Window2d(h, w, outH, outW, kh, kw, sh, sw, ph, pw, dh, dw);
     }
@@ -28,8 +28,8 @@ internal readonly record struct Window2d(int H, int W, int OutH, int OutW, int K
     /// </summary>
     public Kernels.Conv2dShape? KernelShape(int batch, int channels, int outChannels, int groups)
     {
-        int pb = Math.Max(0, (OutH - 1) * SH + DH * (KH - 1) + 1 - H - PH);
-        int pr = Math.Max(0, (OutW - 1) * SW + DW * (KW - 1) + 1 - W - PW);
+        int pb = (int)Math.Max(0, WindowGeometry.PaddingFor(H, OutH, KH, SH, DH) - PH);
+        int pr = (int)Math.Max(0, WindowGeometry.PaddingFor(W, OutW, KW, SW, DW) - PW);
         try
         {
             var s = new Kernels.Conv2dShape(batch, channels, H, W, outChannels, KH, KW, SH, SW, PH, PW, pb, pr, DH, DW, groups);

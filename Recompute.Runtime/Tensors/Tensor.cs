@@ -64,7 +64,8 @@ public sealed class Tensor : IDisposable
     /// </summary>
     public Tensor View(int[] shape, int offset, int length)
     {
-        if (offset < 0 || length < 0 || offset + length > Length) throw new ArgumentOutOfRangeException(nameof(offset), $"a view of [{offset}, {offset + length}) does not fit in {Length} elements");
+        if (offset < 0 || length < 0 || offset + length > Length) throw new ArgumentOutOfRangeException(nameof(offset),
+            $"a view of [{offset}, {offset + length}) does not fit in {Length} elements");
         if (Tensor.SizeOf(shape) != length) throw new ArgumentException("the view's shape does not hold its length", nameof(shape));
         return new Tensor(this, (int[])shape.Clone(), offset, length);
     }
@@ -86,7 +87,8 @@ public sealed class Tensor : IDisposable
     public bool IsReleased => _data is null;
 
     /// <summary>The elements.</summary>
-    public Span<float> Span => (_data ?? throw new ObjectDisposedException(nameof(Tensor), "the tensor's buffer was returned to the arena")).AsSpan(_offset, Length);
+    public Span<float> Span => (_data ?? throw new ObjectDisposedException(nameof(Tensor),
+        "the tensor's buffer was returned to the arena")).AsSpan(_offset, Length);
 
     /// <summary>The backing array (may be longer than <see cref="Length"/>).</summary>
     internal float[] Buffer => _data ?? throw new ObjectDisposedException(nameof(Tensor));

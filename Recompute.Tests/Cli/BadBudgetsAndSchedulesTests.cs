@@ -48,7 +48,8 @@ public class BadBudgetsAndSchedulesTests : IDisposable
     [InlineData("give exactly one of --budget <B> and --min-memory")]
     [InlineData("option --budget is given twice", "--budget", "1GB", "--budget", "2GB")]
     [InlineData("-o and --output are the same option; give one", "--budget", "1GB", "-o", "a.json", "--output", "b.json")]
-    [InlineData("is given to both --keep and --recompute", "--budget", "1GB", "--keep", "/net/conv1/Conv_output_0", "--recompute", "/net/conv1/Conv_output_0")]
+    [InlineData("is given to both --keep and --recompute", "--budget", "1GB", "--keep", "/net/conv1/Conv_output_0", "--recompute",
+        "/net/conv1/Conv_output_0")]
     [InlineData("--keep: no tensor named 'nope'", "--budget", "1GB", "--keep", "nope")]
     [InlineData("option --threads: '-1' is not an integer in [0, 1024]", "--budget", "1GB", "--threads", "-1")]
     [InlineData("option --time-limit: '0' is not a number in [0.001, 86400]", "--budget", "1GB", "--time-limit", "0")]
@@ -64,6 +65,7 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.DoesNotContain("   at ", err);
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("dp-approx", "dp-approx")]
     [InlineData("dp", "dp")]
@@ -89,7 +91,8 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.Contains($"({floor} bytes), live at once", line);
 
         // The budget the message gives really fits, with the solver it names.
-        var (fitCode, fitOut, fitErr) = Run("plan", Resnet18, "--budget", smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", smallestFor, "--format", "json");
+        var (fitCode, fitOut, fitErr) = Run("plan", Resnet18, "--budget",
+            smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", smallestFor, "--format", "json");
         Assert.True(fitCode == 0, fitErr);
         using var fit = JsonDocument.Parse(fitOut);
         Assert.True(fit.RootElement.GetProperty("peakBytes").GetInt64() <= smallest);
@@ -127,7 +130,8 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         nodes.Add($"{{\"name\": \"c\", \"op\": \"Concat\", \"kind\": \"activation\", \"inputs\": [{string.Join(", ", Enumerable.Range(0, w).Select(i => $"\"r{i}\""))}], \"bytes\": {4096L * w}, \"time\": {w}}}");
         nodes.Add($"{{\"name\": \"loss\", \"op\": \"ReduceSum\", \"kind\": \"loss\", \"inputs\": [\"c\"], \"bytes\": 4, \"time\": {w}}}");
         var graph = Path.Combine(_dir.FullName, "fan-out.json");
-        File.WriteAllText(graph, "{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"fan-out\", \"nodes\": [" + string.Join(", ", nodes) + "]}");
+        File.WriteAllText(graph,
+            "{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"fan-out\", \"nodes\": [" + string.Join(", ", nodes) + "]}");
 
         var (code, output, err) = Run("plan", graph, "--budget", "60%", "--solver", "greedy", "--time-limit", "3", "--format", "json");
         Assert.Equal(1, code);
@@ -143,7 +147,8 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         long budget = (long)feasible;
         Assert.Equal("greedy", (string?)doc["feasibleBudgetSolver"]);
         Assert.Contains($"a budget of {Recompute.Planner.Units.ByteSize.Format(budget)} ({budget} B) plans (the time limit ended the search", line);
-        var (fitCode, fitOut, fitErr) = Run("plan", graph, "--budget", budget.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", "greedy", "--format", "json");
+        var (fitCode, fitOut, fitErr) = Run("plan", graph, "--budget", budget.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--solver", "greedy", "--format", "json");
         Assert.True(fitCode == 0, fitErr);
         Assert.True((long)JsonNode.Parse(fitOut)!["peakBytes"]! <= budget);
     }
@@ -268,7 +273,8 @@ public class BadBudgetsAndSchedulesTests : IDisposable
         Assert.EndsWith("step 5: live memory 28 bytes exceeds the stated budget of 27 bytes", SimulateRejected(graph, schedule, doc));
         // --budget replaces the stated one: at 16 B the loss (step 2, 20 B live) is the first step over.
         doc["budgetBytes"] = 28;
-        Assert.EndsWith("step 2: live memory 20 bytes exceeds the stated budget of 16 bytes", SimulateRejected(graph, schedule, doc, "--budget", "16"));
+        Assert.EndsWith("step 2: live memory 20 bytes exceeds the stated budget of 16 bytes", SimulateRejected(graph, schedule, doc,
+            "--budget", "16"));
         // The unedited schedule at its own budget is valid.
         File.WriteAllText(schedule, doc.ToJsonString());
         var (code, _, err) = Run("simulate", graph, schedule);

@@ -17,6 +17,7 @@ public class BoundSourceJsonTests
         return JsonDocument.Parse(stdout).RootElement;
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void PlanJson_NamesTheBoundsSource_InItsWords()
     {

@@ -23,6 +23,7 @@ public class CliContractTests
         Assert.Equal(1053592068, j.RootElement.GetProperty("activationBytes").GetInt64());
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Plan_WritesAScheduleThatSimulateReadsBack_WithTheSamePeak()
     {
@@ -34,7 +35,8 @@ public class CliContractTests
             Assert.True(code == 0, err);
             using var plan = JsonDocument.Parse(output);
             var root = plan.RootElement;
-            foreach (var field in new[] { "solver", "feasible", "budgetBytes", "peakBytes", "storeAllPeakBytes", "paperModelPeakBytes", "forwardTime", "recomputeTime", "overhead", "lowerBound", "gap", "solveSeconds", "scheduleFile" })
+            foreach (var field in new[] { "solver", "feasible", "budgetBytes", "peakBytes", "storeAllPeakBytes", "paperModelPeakBytes",
+                "forwardTime", "recomputeTime", "overhead", "lowerBound", "gap", "solveSeconds", "scheduleFile" })
                 Assert.True(root.TryGetProperty(field, out _), field);
             Assert.True(root.GetProperty("feasible").GetBoolean());
             long peak = root.GetProperty("peakBytes").GetInt64();
@@ -54,6 +56,7 @@ public class CliContractTests
         finally { dir.Delete(recursive: true); }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Plan_BelowTheSmallestFeasibleBudget_Exits1AndSaysWhatWouldFit()
     {

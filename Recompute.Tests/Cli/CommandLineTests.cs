@@ -84,7 +84,8 @@ public class CommandLineTests
     [InlineData("simulate", "--budget", "--format", "--batch", "--time-file", "--as-given")]
     [InlineData("report", "-o", "--output", "--solvers", "--points", "--batch", "--budget", "--time-limit")]
     [InlineData("maxbatch", "--memory", "--overhead", "--optimizer", "--solver", "--format")]
-    [InlineData("train", "--budget", "--steps", "--batch", "--time-file", "--verify", "--solver", "--seed", "--lr", "--optimizer", "--batches", "--time-limit", "--format", "--threads")]
+    [InlineData("train", "--budget", "--steps", "--batch", "--time-file", "--verify", "--solver", "--seed", "--lr", "--optimizer",
+        "--batches", "--time-limit", "--format", "--threads")]
     [InlineData("calibrate", "-o", "--output", "--batch", "--repeat", "--warmup", "--seed", "--threads", "--clock")]
     public void Help_ListsEveryOptionOfTheContract(string command, params string[] options)
     {

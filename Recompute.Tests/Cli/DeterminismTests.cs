@@ -69,6 +69,7 @@ public partial class DeterminismTests : IDisposable
         { "wide", "dp-approx", "--budget=95%" },
     };
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Auto_OnResNet50At40Percent_SameScheduleForThreads1_2_0()
     {
@@ -102,7 +103,8 @@ public partial class DeterminismTests : IDisposable
         using var json = JsonDocument.Parse(first.Json);
         Assert.True(json.RootElement.GetProperty("feasible").GetBoolean());
         var sim = new StringWriter();
-        Assert.Equal(0, CommandRunner.Run(["simulate", graph, Path.Combine(_dir.FullName, "schedule.json"), "--format", "json"], sim, new StringWriter(), CancellationToken.None));
+        Assert.Equal(0, CommandRunner.Run(["simulate", graph, Path.Combine(_dir.FullName, "schedule.json"), "--format", "json"], sim,
+            new StringWriter(), CancellationToken.None));
         using var simJson = JsonDocument.Parse(sim.ToString());
         Assert.Equal(json.RootElement.GetProperty("peakBytes").GetInt64(), simJson.RootElement.GetProperty("peakBytes").GetInt64());
     }
@@ -140,6 +142,7 @@ public partial class DeterminismTests : IDisposable
         }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Report_SameFilesAcrossRuns_ApartFromSolveTimes()
     {
@@ -149,7 +152,8 @@ public partial class DeterminismTests : IDisposable
         foreach (var dir in dirs)
         {
             var stderr = new StringWriter();
-            int code = CommandRunner.Run(["report", graph, "-o", dir, "--solvers", "chen,dp-approx,dp", "--points", "4"], new StringWriter(), stderr, CancellationToken.None);
+            int code = CommandRunner.Run(["report", graph, "-o", dir, "--solvers", "chen,dp-approx,dp", "--points", "4"],
+                new StringWriter(), stderr, CancellationToken.None);
             Assert.True(code == 0, stderr.ToString());
         }
         Assert.Equal(Files(dirs[0]), Files(dirs[1]));

@@ -64,7 +64,8 @@ public class DeviceCliTests
         double flopPlanSeconds = inFlops.Schedule!.Steps.Where(s => s.Kind == Recompute.Planner.Scheduling.StepKind.Recompute)
             .Sum(s => problem.Graph[inFlops.Schedule.Training.Tasks[s.Task].Node].Time);
         Assert.True(flopPlanSeconds > 0);
-        Assert.True(inSeconds.Simulation!.RecomputeTime <= flopPlanSeconds + 1e-12, $"seconds plan {inSeconds.Simulation.RecomputeTime} s > FLOP plan {flopPlanSeconds} s");
+        Assert.True(inSeconds.Simulation!.RecomputeTime <= flopPlanSeconds + 1e-12,
+            $"seconds plan {inSeconds.Simulation.RecomputeTime} s > FLOP plan {flopPlanSeconds} s");
     }
 
     [Fact]

@@ -25,7 +25,8 @@ public class EvalCommandTests
         string model = OnnxModelBuilder.Mlp().Write(dir.File("mlp.onnx"));
         string data = dir.File("batch.npz");
         Npz.Write(data, [NamedArray.Of("x", X, 4, 8), NamedArray.Of("y", [1L, 0, 3, 2], 4)]);
-        var (code, stdout, stderr) = Run("train", model, "--data", data, "--budget", "100%", "--steps", "3", "--lr", "0.01", "--save", dir.File("t.onnx"), "--format", "json");
+        var (code, stdout, stderr) = Run("train", model, "--data", data, "--budget", "100%", "--steps", "3", "--lr", "0.01", "--save",
+            dir.File("t.onnx"), "--format", "json");
         Assert.True(code == 0, stderr);
         Assert.Equal(dir.File("t.onnx"), JsonDocument.Parse(stdout).RootElement.GetProperty("savedFile").GetString());
         (code, stdout, stderr) = Run("eval", dir.File("t.onnx"), "--data", data, "--format", "json");
@@ -62,7 +63,8 @@ public class EvalCommandTests
         Npz.Write(data, arrays);
         foreach (var command in new[] { "eval", "train" })
         {
-            var (code, stdout, stderr) = command == "eval" ? Run("eval", model, "--data", data) : Run("train", model, "--data", data, "--budget", "50%");
+            var (code, stdout, stderr) = command == "eval" ? Run("eval", model, "--data", data) : Run("train", model, "--data", data,
+                "--budget", "50%");
             Assert.Equal(2, code);
             Assert.Contains(data, stderr);
             Assert.Contains(expected, stderr);
@@ -75,7 +77,8 @@ public class EvalCommandTests
     public void SaveNeedsAnOnnxGraph_AndAnOutputThatCanBeWritten()
     {
         using var dir = new TempFolder();
-        var (code, _, stderr) = Run("train", Path.Combine(OnnxTestFiles.RepoRoot, "graphs", "mlp50.json"), "--budget", "100%", "--steps", "1", "--save", dir.File("x.onnx"));
+        var (code, _, stderr) = Run("train", Path.Combine(OnnxTestFiles.RepoRoot, "graphs", "mlp50.json"), "--budget", "100%", "--steps",
+            "1", "--save", dir.File("x.onnx"));
         Assert.Equal(2, code);
         Assert.Contains("--save", stderr);
         string model = OnnxModelBuilder.Mlp().Write(dir.File("mlp.onnx"));

@@ -20,12 +20,14 @@ public class GraphCountTests
         var dir = Directory.CreateTempSubdirectory("recompute-counts-");
         try
         {
-            var (rc, _, rerr) = InProcessCli.Run("report", graph, "-o", Path.Combine(dir.FullName, "r"), "--solvers", "dp-approx", "--points", "3", "--device", "flop");
+            var (rc, _, rerr) = InProcessCli.Run("report", graph, "-o", Path.Combine(dir.FullName, "r"), "--solvers", "dp-approx",
+                "--points", "3", "--device", "flop");
             Assert.True(rc == 0, rerr);
             var r = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.FullName, "r", "report.json"))).RootElement.GetProperty("graph");
             Assert.Equal(operations, r.GetProperty("nodes").GetInt64());
             Assert.Equal(planned, r.GetProperty("plannedTensors").GetInt64());
-            static Dictionary<string, long> Ops(JsonElement e) => e.GetProperty("ops").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
+            static Dictionary<string, long> Ops(JsonElement e) => e.GetProperty("ops").EnumerateObject().ToDictionary(p => p.Name,
+                p => p.Value.GetInt64());
             Assert.Equal(Ops(i), Ops(r));
 
             foreach (string[] args in new[]

@@ -123,53 +123,70 @@ public class HostileCliCorpusTests
         var cases = new List<Case>
         {
             // ---- outputs onto things that are not regular files: refused, the thing untouched
-            new("plan -o onto a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Fifo("out")], 2, "is a FIFO (named pipe), not a regular file"),
-            new("plan -o onto a character device", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.CharDevice("null")], 2, "is a character device"),
-            new("plan -o onto a link to a device", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Link("fd1", "/proc/self/fd/1")], 2, "symbolic link"),
-            new("plan -o onto a link to a regular file", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Link("s.json", w.File("real.json", "keep"u8.ToArray()))], 2, "symbolic link"),
+            new("plan -o onto a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Fifo("out")], 2,
+                "is a FIFO (named pipe), not a regular file"),
+            new("plan -o onto a character device", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.CharDevice("null")], 2,
+                "is a character device"),
+            new("plan -o onto a link to a device", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Link("fd1", "/proc/self/fd/1")], 2,
+                "symbolic link"),
+            new("plan -o onto a link to a regular file", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Link("s.json",
+                w.File("real.json", "keep"u8.ToArray()))], 2, "symbolic link"),
             new("plan -o onto a directory", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.Folder("d")], 2, "it is a directory"),
             new("plan --dot onto a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "--dot", w.Fifo("g.dot")], 2, "is a FIFO"),
             new("plan -o \"\"", w => ["plan", w.Graph(), "--budget", "100%", "-o", ""], 2, "the path is empty"),
             new("plan --dot \"\"", w => ["plan", w.Graph(), "--budget", "100%", "--dot", ""], 2, "the path is empty"),
-            new("calibrate -o onto a FIFO", w => ["calibrate", w.Graph(), "-o", w.Fifo("costs.json"), "--repeat", "1", "--warmup", "0"], 2, "is a FIFO"),
+            new("calibrate -o onto a FIFO", w => ["calibrate", w.Graph(), "-o", w.Fifo("costs.json"), "--repeat", "1", "--warmup", "0"], 2,
+                "is a FIFO"),
             new("report -o \"\"", w => ["report", w.Graph(), "-o", ""], 2, "empty"),
             new("report -o onto a FIFO", w => ["report", w.Graph(), "-o", w.Fifo("rep")], 2, "FIFO"),
 
             // ---- outputs onto the command's own inputs or each other: refused before any work
-            new("plan g.json -o g.json", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "-o", g]; }, 2, "it is an input of this command"),
-            new("plan g.json --dot g.json", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "--dot", g]; }, 2, "it is an input of this command"),
-            new("plan g.json -o ./g.json (another spelling)", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "-o", Path.Combine(w.Dir, ".", "g.json")]; }, 2, "it is an input of this command"),
+            new("plan g.json -o g.json", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "-o", g]; }, 2,
+                "it is an input of this command"),
+            new("plan g.json --dot g.json", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "--dot", g]; }, 2,
+                "it is an input of this command"),
+            new("plan g.json -o ./g.json (another spelling)", w => { var g = w.Graph(); return ["plan", g, "--budget", "100%", "-o",
+                Path.Combine(w.Dir, ".", "g.json")]; }, 2, "it is an input of this command"),
             new("plan g.json -o a hard link of it", w =>
             {
                 var g = w.Graph();
                 Assert.Equal(0, Link(g, w.P("hard.json")));
                 return ["plan", g, "--budget", "100%", "-o", w.File("hard.json", System.IO.File.ReadAllBytes(g))];
             }, 2, "it is an input of this command"),
-            new("plan paper .txt -o itself", w => { var g = w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph)); return ["plan", g, "--budget", "100%", "-o", g]; }, 2, "it is an input of this command"),
+            new("plan paper .txt -o itself", w => { var g = w.File("cg.txt",
+                System.Text.Encoding.UTF8.GetBytes(PaperGraph)); return ["plan", g, "--budget", "100%", "-o", g]; }, 2, "it is an input of this command"),
             new("plan --time-file t.json -o t.json", w =>
             {
                 var t = w.File("t.json", "{\"unit\": \"s\", \"times\": {\"h\": 1, \"l\": 1}}"u8.ToArray());
                 return ["plan", w.Graph(), "--budget", "100%", "--time-file", t, "-o", t];
             }, 2, "time file"),
-            new("calibrate g.json -o g.json", w => { var g = w.Graph(); return ["calibrate", g, "-o", g, "--repeat", "1", "--warmup", "0"]; }, 2, "it is an input of this command"),
+            new("calibrate g.json -o g.json", w => { var g = w.Graph(); return ["calibrate", g, "-o", g, "--repeat", "1", "--warmup",
+                "0"]; }, 2, "it is an input of this command"),
             new("report rep/report.json -o rep", w =>
             {
                 w.Folder("rep");
                 var g = w.File(Path.Combine("rep", "report.json"), Workspace.SmallGraph());
                 return ["report", g, "-o", w.P("rep")];
             }, 2, "it is an input of this command"),
-            new("plan -o x --dot x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", w.P("x")], 2, "it is also the output of -o"),
-            new("plan -o x --dot ./x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", Path.Combine(w.Dir, ".", "x")], 2, "it is also the output of -o"),
+            new("plan -o x --dot x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", w.P("x")], 2,
+                "it is also the output of -o"),
+            new("plan -o x --dot ./x", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("x"), "--dot", Path.Combine(w.Dir, ".",
+                "x")], 2, "it is also the output of -o"),
 
             // ---- sizes and times whose sums overflow: a named error where the graph is built, never OverflowException
-            new("inspect on three 2^61-byte activations", w => ["inspect", w.File("big.json", Chain(3, 1L << 61, 1))], 2, "the tensors' sizes sum to 6917529027641081864 bytes, over the limit"),
-            new("report on three 2^61-byte activations", w => ["report", w.File("big.json", Chain(3, 1L << 61, 1)), "-o", w.P("rep")], 2, "over the limit"),
-            new("plan --min-memory on three 2^59-byte activations", w => ["plan", w.File("big.json", Chain(3, 1L << 59, 1)), "--min-memory"], 2, "over the limit"),
-            new("plan on times summing to Infinity", w => ["plan", w.File("slow.json", Chain(3, 8, 1e308)), "--budget", "100%"], 2, "the tasks' times sum to more than the largest number"),
+            new("inspect on three 2^61-byte activations", w => ["inspect", w.File("big.json", Chain(3, 1L << 61, 1))], 2,
+                "the tensors' sizes sum to 6917529027641081864 bytes, over the limit"),
+            new("report on three 2^61-byte activations", w => ["report", w.File("big.json", Chain(3, 1L << 61, 1)), "-o", w.P("rep")], 2,
+                "over the limit"),
+            new("plan --min-memory on three 2^59-byte activations", w => ["plan", w.File("big.json", Chain(3, 1L << 59, 1)),
+                "--min-memory"], 2, "over the limit"),
+            new("plan on times summing to Infinity", w => ["plan", w.File("slow.json", Chain(3, 8, 1e308)), "--budget", "100%"], 2,
+                "the tasks' times sum to more than the largest number"),
 
             // ---- inputs that are not regular files, or too large: refused at open, without reading
             new("plan on a FIFO", w => ["plan", w.Fifo("g.json"), "--budget", "1GB"], 2, "is a FIFO (named pipe), not a regular file"),
-            new("plan on a link to /dev/zero", w => ["plan", w.Link("z.txt", "/dev/zero"), "--budget", "1GB"], 2, "is a character device, not a regular file"),
+            new("plan on a link to /dev/zero", w => ["plan", w.Link("z.txt", "/dev/zero"), "--budget", "1GB"], 2,
+                "is a character device, not a regular file"),
             new("plan on a link to /dev/urandom", w => ["plan", w.Link("u.onnx", "/dev/urandom"), "--budget", "1GB"], 2, "is a character device"),
             new("plan on a character device", w => ["plan", w.CharDevice("g.json"), "--budget", "1GB"], 2, "is a character device"),
             new("plan on a directory", w => ["plan", w.Folder("g.json"), "--budget", "1GB"], 2, "is a directory, not a JSON graph file"),
@@ -178,7 +195,8 @@ public class HostileCliCorpusTests
             {
                 return ["plan", w.Sparse("big.txt", 3_000_000_000), "--budget", "1GB"];
             }, 2, "is 3,000,000,000 bytes, over the 256 MiB limit for paper graph (.txt) files"),
-            new("plan --time-file on a link to /dev/zero", w => ["plan", w.Graph(), "--budget", "100%", "--time-file", w.Link("t.json", "/dev/zero")], 2, "is a character device"),
+            new("plan --time-file on a link to /dev/zero", w => ["plan", w.Graph(), "--budget", "100%", "--time-file", w.Link("t.json",
+                "/dev/zero")], 2, "is a character device"),
             new("plan --time-file on a FIFO", w => ["plan", w.Graph(), "--budget", "100%", "--time-file", w.Fifo("t.json")], 2, "is a FIFO"),
             new("simulate on a FIFO schedule", w => ["simulate", w.Graph(), w.Fifo("s.json")], 2, "is a FIFO"),
             new("simulate on a /dev/zero schedule", w => ["simulate", w.Graph(), w.Link("s.json", "/dev/zero")], 2, "is a character device"),
@@ -187,28 +205,42 @@ public class HostileCliCorpusTests
             new("report on a link to /dev/zero", w => ["report", w.Link("g.json", "/dev/zero"), "-o", w.P("rep")], 2, "is a character device"),
 
             // ---- a loss that is not one value: refused by every planner path with the runtime's rule (LossRule)
-            new("inspect on a native loss of 16 elements", w => ["inspect", w.File("nl.json", NonScalarLoss())], 2, "tensor 'l': the loss must be a scalar float, but it is float32 of shape [4,4]"),
-            new("plan on a native loss of 16 elements", w => ["plan", w.File("nl.json", NonScalarLoss()), "--budget", "100%"], 2, "tensor 'l': the loss must be a scalar float"),
-            new("report on a native loss of 16 elements", w => ["report", w.File("nl.json", NonScalarLoss()), "-o", w.P("rep")], 2, "tensor 'l': the loss must be a scalar float"),
-            new("maxbatch on a native loss of 16 elements", w => ["maxbatch", w.File("nl.json", NonScalarLoss()), "--memory", "1GB"], 2, "tensor 'l': the loss must be a scalar float"),
-            new("simulate on a native loss of 16 elements", w => ["simulate", w.File("nl.json", NonScalarLoss()), w.File("s.json", "{}"u8.ToArray())], 2, "tensor 'l': the loss must be a scalar float"),
-            new("plan on an ONNX loss with reduction none", w => ["plan", w.File("none.onnx", ReductionNone()), "--budget", "100%"], 2, "none.onnx: tensor 'loss': the loss must be a scalar float, but it is float32 of shape [4] (a loss with reduction \"none\"?"),
-            new("inspect on an ONNX loss with reduction none", w => ["inspect", w.File("none.onnx", ReductionNone())], 2, "tensor 'loss': the loss must be a scalar float"),
-            new("train on an ONNX loss with reduction none", w => ["train", w.File("none.onnx", ReductionNone()), "--budget", "100%", "--steps", "1"], 2, "tensor 'loss': the loss must be a scalar float"),
+            new("inspect on a native loss of 16 elements", w => ["inspect", w.File("nl.json", NonScalarLoss())], 2,
+                "tensor 'l': the loss must be a scalar float, but it is float32 of shape [4,4]"),
+            new("plan on a native loss of 16 elements", w => ["plan", w.File("nl.json", NonScalarLoss()), "--budget", "100%"], 2,
+                "tensor 'l': the loss must be a scalar float"),
+            new("report on a native loss of 16 elements", w => ["report", w.File("nl.json", NonScalarLoss()), "-o", w.P("rep")], 2,
+                "tensor 'l': the loss must be a scalar float"),
+            new("maxbatch on a native loss of 16 elements", w => ["maxbatch", w.File("nl.json", NonScalarLoss()), "--memory", "1GB"], 2,
+                "tensor 'l': the loss must be a scalar float"),
+            new("simulate on a native loss of 16 elements", w => ["simulate", w.File("nl.json", NonScalarLoss()), w.File("s.json",
+                "{}"u8.ToArray())], 2, "tensor 'l': the loss must be a scalar float"),
+            new("plan on an ONNX loss with reduction none", w => ["plan", w.File("none.onnx", ReductionNone()), "--budget", "100%"], 2,
+                "none.onnx: tensor 'loss': the loss must be a scalar float, but it is float32 of shape [4] (a loss with reduction \"none\"?"),
+            new("inspect on an ONNX loss with reduction none", w => ["inspect", w.File("none.onnx", ReductionNone())], 2,
+                "tensor 'loss': the loss must be a scalar float"),
+            new("train on an ONNX loss with reduction none", w => ["train", w.File("none.onnx", ReductionNone()), "--budget", "100%",
+                "--steps", "1"], 2, "tensor 'loss': the loss must be a scalar float"),
 
             // ---- train and eval on graphs the runtime cannot run: refused before a line is printed
-            new("train on a paper .txt", w => ["train", w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph)), "--budget", "100%", "--steps", "1"], 2, "cg.txt: tensor '2': op 'LinearFunction' is not supported by the runtime"),
-            new("eval on a paper .txt", w => ["eval", w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph))], 2, "cg.txt: tensor '2': op 'LinearFunction' is not supported by the runtime"),
-            new("train on a Checkmate graph", w => ["train", w.File("cm.json", CheckmateGraph()), "--budget", "100%", "--steps", "1"], 2, "cm.json: tensor 'x': op 'Op' is not supported by the runtime"),
-            new("eval on a Checkmate graph", w => ["eval", w.File("cm.json", CheckmateGraph())], 2, "cm.json: tensor 'x': op 'Op' is not supported by the runtime"),
+            new("train on a paper .txt", w => ["train", w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph)), "--budget",
+                "100%", "--steps", "1"], 2, "cg.txt: tensor '2': op 'LinearFunction' is not supported by the runtime"),
+            new("eval on a paper .txt", w => ["eval", w.File("cg.txt", System.Text.Encoding.UTF8.GetBytes(PaperGraph))], 2,
+                "cg.txt: tensor '2': op 'LinearFunction' is not supported by the runtime"),
+            new("train on a Checkmate graph", w => ["train", w.File("cm.json", CheckmateGraph()), "--budget", "100%", "--steps", "1"], 2,
+                "cm.json: tensor 'x': op 'Op' is not supported by the runtime"),
+            new("eval on a Checkmate graph", w => ["eval", w.File("cm.json", CheckmateGraph())], 2,
+                "cm.json: tensor 'x': op 'Op' is not supported by the runtime"),
 
             // ---- names from files in error lines: escaped, one line
             new("plan --time-file with a key holding terminal controls", w =>
             {
-                var t = w.File("t.json", System.Text.Encoding.UTF8.GetBytes("{\"unit\": \"s\", \"times\": {\"" + System.Text.Json.JsonEncodedText.Encode(EvilName) + "\": 1}}"));
+                var t = w.File("t.json",
+                    System.Text.Encoding.UTF8.GetBytes("{\"unit\": \"s\", \"times\": {\"" + System.Text.Json.JsonEncodedText.Encode(EvilName) + "\": 1}}"));
                 return ["plan", w.Graph(), "--budget", "100%", "--time-file", t];
             }, 2, "h\\e[31mred"),
-            new("plan on a missing file whose name holds terminal controls", w => ["plan", w.P("g\u001b[2J\nplan feasible\u009b\u202e.json"), "--budget", "100%"], 2, "g\\e[2J\\nplan feasible\\u009b\\u202e.json"),
+            new("plan on a missing file whose name holds terminal controls", w => ["plan",
+                w.P("g\u001b[2J\nplan feasible\u009b\u202e.json"), "--budget", "100%"], 2, "g\\e[2J\\nplan feasible\\u009b\\u202e.json"),
         };
         return cases.Select(c => new object[] { c });
     }
@@ -220,7 +252,8 @@ public class HostileCliCorpusTests
         var inv = System.Globalization.CultureInfo.InvariantCulture;
         var nodes = new List<string> { "{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"inputs\": [], \"bytes\": 4, \"time\": 0}" };
         for (int i = 0; i < n; i++)
-            nodes.Add(string.Create(inv, $"{{\"name\": \"a{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"{(i == 0 ? "x" : $"a{i - 1}")}\"], \"bytes\": {bytes}, \"time\": {time:R}}}"));
+            nodes.Add(string.Create(inv,
+                $"{{\"name\": \"a{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"{(i == 0 ? "x" : $"a{i - 1}")}\"], \"bytes\": {bytes}, \"time\": {time:R}}}"));
         nodes.Add($"{{\"name\": \"loss\", \"op\": \"Sum\", \"kind\": \"loss\", \"inputs\": [\"a{n - 1}\"], \"bytes\": 4, \"time\": 1}}");
         return System.Text.Encoding.UTF8.GetBytes("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"chain\", \"nodes\": [" + string.Join(", ", nodes) + "]}");
     }
@@ -235,7 +268,8 @@ public class HostileCliCorpusTests
     /// <summary>SoftmaxCrossEntropyLoss with reduction "none" as the graph's output: a loss of shape [4].</summary>
     private static byte[] ReductionNone()
     {
-        var m = new Recompute.Tests.Import.OnnxModelBuilder().Input("x", Recompute.Tests.Import.OnnxModelBuilder.Float, 4, 3).Input("y", Recompute.Tests.Import.OnnxModelBuilder.Long, 4)
+        var m = new Recompute.Tests.Import.OnnxModelBuilder().Input("x", Recompute.Tests.Import.OnnxModelBuilder.Float, 4, 3).Input("y",
+            Recompute.Tests.Import.OnnxModelBuilder.Long, 4)
             .Node("SoftmaxCrossEntropyLoss", ["x", "y"], ["loss"], Recompute.Tests.Import.OnnxModelBuilder.Str("reduction", "none"))
             .Output("loss", Recompute.Tests.Import.OnnxModelBuilder.Float, 4);
         return Google.Protobuf.MessageExtensions.ToByteArray(m.Model);
@@ -316,7 +350,8 @@ public class HostileCliCorpusTests
                 Assert.False(TerminalText.IsUnsafe(c) && c != '\n', $"raw U+{(int)c:X4} reached the terminal: {text}");
         }
         // Tables: inspect and plan (the recomputed tensor is the evil one at a tight budget).
-        foreach (var args in new[] { new[] { "inspect", g }, ["plan", g, "--budget", "100%"], ["plan", g, "--budget", "100%", "--recompute", EvilName] })
+        foreach (var args in new[] { new[] { "inspect", g }, ["plan", g, "--budget", "100%"], ["plan", g, "--budget", "100%",
+            "--recompute", EvilName] })
         {
             var (code, stdout, stderr) = Run(args);
             Assert.True(code is 0 or 1, stderr);
@@ -359,8 +394,10 @@ public class HostileCliCorpusTests
         var g = w.File("m\u001b[31m\nplan feasible\u009b\u202e.onnx", Google.Protobuf.MessageExtensions.ToByteArray(m.Model));
         foreach (var args in new[]
                  {
-                     new[] { "train", g, "--budget", "100%", "--steps", "1" }, ["eval", g], ["calibrate", g, "-o", w.P("t.json"), "--repeat", "1", "--warmup", "0"],
-                     ["maxbatch", g, "--memory", "64MB"], ["report", g, "-o", w.P("rep"), "--points", "3", "--time-limit", "0.5"], ["inspect", g], ["plan", g, "--budget", "100%"],
+                     new[] { "train", g, "--budget", "100%", "--steps", "1" }, ["eval", g], ["calibrate", g, "-o", w.P("t.json"),
+                         "--repeat", "1", "--warmup", "0"],
+                     ["maxbatch", g, "--memory", "64MB"], ["report", g, "-o", w.P("rep"), "--points", "3", "--time-limit",
+                         "0.5"], ["inspect", g], ["plan", g, "--budget", "100%"],
                  })
         {
             var (code, stdout, stderr) = Run(args);

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text.Json;
 using Google.Protobuf;
+using Recompute.Cli.CommandLine;
 using Recompute.Planner.Files;
 using Recompute.Planner.Import.Onnx.Proto;
 using Recompute.Runtime.Data;
@@ -58,7 +59,8 @@ public class HostileTrainingCliTests
         var cases = new List<Case>
         {
             // ---- the model's external data file is an input: no output may replace it (1)
-            new("train --save onto the model's external data file", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save", w.P("weights.bin")], 2,
+            new("train --save onto the model's external data file", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save",
+                w.P("weights.bin")], 2,
                 "it is an input of this command (the external data file"),
             new("train --save onto a hard link of the external data file", w =>
             {
@@ -68,30 +70,39 @@ public class HostileTrainingCliTests
             }, 2, "it is an input of this command (the external data file"),
             new("plan -o onto the model's external data file", w => ["plan", Model(w), "--budget", "100%", "-o", w.P("weights.bin")], 2,
                 "it is an input of this command (the external data file"),
-            new("calibrate -o onto the model's external data file", w => ["calibrate", Model(w), "-o", w.P("weights.bin"), "--repeat", "1", "--warmup", "0"], 2,
+            new("calibrate -o onto the model's external data file", w => ["calibrate", Model(w), "-o", w.P("weights.bin"), "--repeat", "1",
+                "--warmup", "0"], 2,
                 "it is an input of this command (the external data file"),
 
             // ---- a location holding a character no file name can hold: refused, named, no ArgumentException (3)
             new("eval on an external data location holding NUL", w => ["eval", Model(w, "weights\0.bin")], 2,
                 "initializer 'b2': external data location 'weights\\u0000.bin' holds a NUL character"),
-            new("train on an external data location holding NUL", w => ["train", Model(w, "a\0b"), "--budget", "100%", "--steps", "1"], 2, "holds a NUL character"),
+            new("train on an external data location holding NUL", w => ["train", Model(w, "a\0b"), "--budget", "100%", "--steps", "1"], 2,
+                "holds a NUL character"),
             new("plan -o beside a model whose location holds NUL", w => ["plan", Model(w, "\0"), "--budget", "100%", "-o", w.P("s.json")], 0, ""),
 
             // ---- outputs whose folder cannot take them: refused before the first step (4)
-            new("train --save into a missing folder", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save", w.P("no/such/t.onnx")], 2, "does not exist"),
-            new("train --save under a file", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save", Path.Combine(w.File("f.json", "{}"u8.ToArray()), "t.onnx")], 2,
+            new("train --save into a missing folder", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save",
+                w.P("no/such/t.onnx")], 2, "does not exist"),
+            new("train --save under a file", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save",
+                Path.Combine(w.File("f.json", "{}"u8.ToArray()), "t.onnx")], 2,
                 "is a regular file, not a folder"),
-            new("train --save onto a file system that refuses files (/sys)", w => ["train", Model(w), "--budget", "100%", "--steps", "1", "--save", "/sys/t.onnx"], 2,
+            new("train --save onto a file system that refuses files (/sys)", w => ["train", Model(w), "--budget", "100%", "--steps", "1",
+                "--save", "/sys/t.onnx"], 2,
                 "a file cannot be created in /sys"),
             new("plan -o into a missing folder", w => ["plan", w.Graph(), "--budget", "100%", "-o", w.P("no/s.json")], 2, "does not exist"),
-            new("plan --dot under a file", w => ["plan", w.Graph(), "--budget", "100%", "--dot", Path.Combine(w.Graph("h.json"), "g.dot")], 2, "not a folder"),
+            new("plan --dot under a file", w => ["plan", w.Graph(), "--budget", "100%", "--dot", Path.Combine(w.Graph("h.json"), "g.dot")],
+                2, "not a folder"),
             new("report -o a folder whose parent is missing", w => ["report", w.Graph(), "-o", w.P("no/rep")], 2, "does not exist"),
-            new("calibrate -o onto /sys", w => ["calibrate", w.Graph(), "-o", "/sys/t.json", "--repeat", "1", "--warmup", "0"], 2, "a file cannot be created in /sys"),
+            new("calibrate -o onto /sys", w => ["calibrate", w.Graph(), "-o", "/sys/t.json", "--repeat", "1", "--warmup", "0"], 2,
+                "a file cannot be created in /sys"),
 
             // ---- bad data: named, before anything is printed (10)
-            new("train --data with a label of -2^63", w => ["train", Model(w), "--data", Batch(w, y: [0L, long.MinValue, 2, 1]), "--budget", "100%", "--steps", "1"], 2,
+            new("train --data with a label of -2^63", w => ["train", Model(w), "--data", Batch(w, y: [0L, long.MinValue, 2, 1]),
+                "--budget", "100%", "--steps", "1"], 2,
                 "batch.npz: array 'y' holds -9223372036854775808"),
-            new("train --data with a label out of range", w => ["train", Model(w), "--data", Batch(w, y: [0L, 9, 2, 1]), "--budget", "100%", "--steps", "1"], 2, "mlp.onnx"),
+            new("train --data with a label out of range", w => ["train", Model(w), "--data", Batch(w, y: [0L, 9, 2, 1]), "--budget",
+                "100%", "--steps", "1"], 2, "mlp.onnx"),
         };
         return cases.Select(c => new object[] { c });
     }
@@ -177,7 +188,8 @@ public class HostileTrainingCliTests
         using var w = new Workspace();
         var x = Values(32, 1.5f);
         x[0] = float.NegativeInfinity;
-        string[] args = ["train", Model(w), "--data", Batch(w, x: x), "--budget", "100%", "--steps", "5", "--save", w.P("t.onnx"), "--format", "json"];
+        string[] args = ["train", Model(w), "--data", Batch(w, x: x), "--budget", "100%", "--steps", "5", "--save", w.P("t.onnx"),
+            "--format", "json"];
         if (verify) args = [.. args, "--verify"];
         var json = AssertDiverged(w, args, "training diverged at step 1 of 5: the loss is NaN");
         Assert.Equal(1, json.GetProperty("steps").GetInt32());
@@ -192,7 +204,8 @@ public class HostileTrainingCliTests
     {
         // SGD at a learning rate of 1000 on a cross-entropy MLP: the logits blow up within a few steps.
         using var w = new Workspace();
-        var args = new[] { "train", Model(w), "--data", Batch(w), "--budget", "100%", "--steps", "200", "--optimizer", "sgd", "--lr", "1000", "--save", w.P("t.onnx"), "--format", "json" };
+        var args = new[] { "train", Model(w), "--data", Batch(w), "--budget", "100%", "--steps", "200", "--optimizer", "sgd", "--lr",
+            "1000", "--save", w.P("t.onnx"), "--format", "json" };
         var json = AssertDiverged(w, args, "training diverged at step");
         int at = json.GetProperty("divergedAtStep").GetInt32();
         Assert.InRange(at, 1, 199);
@@ -212,7 +225,8 @@ public class HostileTrainingCliTests
         // the saved model is the one loaded, with its trained weights, and the replacement is untouched.
         using var w = new Workspace();
         var model = Model(w);
-        var other = new OnnxModelBuilder().Input("a", Float, 2, 3).Node("Relu", ["a"], ["r"]).Node("ReduceSum", ["r"], ["s"]).Output("s", Float).Model.ToByteArray();
+        var other = new OnnxModelBuilder().Input("a", Float, 2, 3).Node("Relu", ["a"], ["r"]).Node("ReduceSum", ["r"], ["s"]).Output("s",
+            Float).Model.ToByteArray();
         bool swapped = false;
         var stdout = new SyncWriter
         {
@@ -225,7 +239,8 @@ public class HostileTrainingCliTests
             },
         };
         var stderr = new StringWriter();
-        int code = Recompute.Cli.CommandRunner.Run(["train", model, "--budget", "100%", "--steps", "4000", "--save", w.P("t.onnx")], stdout, stderr, CancellationToken.None);
+        int code = Recompute.Cli.CommandRunner.Run(["train", model, "--budget", "100%", "--steps", "4000", "--save", w.P("t.onnx")],
+            stdout, stderr, CancellationToken.None);
         Assert.True(swapped, "no step line was printed before the run ended");
         Assert.True(code == 0, stderr.ToString());
         Assert.Equal(other, File.ReadAllBytes(model));
@@ -271,7 +286,8 @@ public class HostileTrainingCliTests
 /// <summary>Issue 31, item 5: .npz files whose data is corrupt or far larger than the graph needs.</summary>
 public class HostileNpzCliTests
 {
-    /// <summary>An .npz of one array <paramref name="name"/> whose header says <paramref name="descr"/> of shape [<paramref name="elements"/>], all zeros, written a megabyte at a time.</summary>
+    /// <summary>An .npz of one array <paramref name="name"/> whose header says <paramref name="descr"/> of shape
+    /// [<paramref name="elements"/>], all zeros, written a megabyte at a time.</summary>
     internal static void WriteZeros(string path, string name, string descr, long elements, int elementSize, CompressionLevel level)
     {
         using var file = File.Create(path);

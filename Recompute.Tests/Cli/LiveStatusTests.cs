@@ -132,6 +132,7 @@ public sealed class LiveStatusTests : IDisposable
         Assert.Contains("lower sets", terminal);
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Train_ShowsTheStepAndLoss_AndPipedPrintsOnlyTheTable()
     {

@@ -63,6 +63,7 @@ public sealed class VocabularyTests : IDisposable
         Assert.Contains("did you mean 'greedy'?", err);
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("2G", 2L << 30)]
     [InlineData("2g", 2L << 30)]
@@ -82,6 +83,7 @@ public sealed class VocabularyTests : IDisposable
         Assert.Equal(bytes, json.RootElement.GetProperty("budgetBytes").GetInt64());
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void ABareNumberBudget_SaysItIsBytes_AndSuggestsAPercentage()
     {
@@ -96,6 +98,7 @@ public sealed class VocabularyTests : IDisposable
         Assert.DoesNotContain("write 40%", err);
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("20%", "overhead at most 20% of the training step\n")]
     [InlineData("0.2", "overhead at most 20% of the training step (0.2 read as a fraction)\n")]
@@ -152,6 +155,7 @@ public sealed class VocabularyTests : IDisposable
         Assert.DoesNotContain("checkmate", output);
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Train_PrintsOverheadsAsPercentages()
     {
@@ -161,6 +165,7 @@ public sealed class VocabularyTests : IDisposable
         Assert.Matches(@"^predicted overhead \d+\.\d\d% of the training step \(recompute / \(forward \+ backward\)\); \d+\.\d\d% of the forward$", line);
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Plan_RecomputedRow_NamesTheFirstTen_AndCountsTheRest()
     {

@@ -24,13 +24,15 @@ public class PaperConformanceTests
         { "pspnet", "dp-approx", 1.233 },
     };
 
+    [Trait("Category", "Slow")]
     [Theory]
     [MemberData(nameof(Thresholds))]
     public void MinMemory_IsAtMostThePaperCodes(string graph, string solver, double gigabytes)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        int code = CommandRunner.Run(["plan", Paths.PaperGraph(graph), "--min-memory", "--solver", solver, "--format", "json"], stdout, stderr, CancellationToken.None);
+        int code = CommandRunner.Run(["plan", Paths.PaperGraph(graph), "--min-memory", "--solver", solver, "--format", "json"], stdout,
+            stderr, CancellationToken.None);
         Assert.True(code == 0, stderr.ToString());
         using var json = JsonDocument.Parse(stdout.ToString());
         long min = json.RootElement.GetProperty("minBudgetBytes").GetInt64();

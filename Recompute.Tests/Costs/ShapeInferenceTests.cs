@@ -10,17 +10,20 @@ public class ShapeInferenceTests
     private static TensorInfo[] Infer(string op, TensorInfo?[] inputs, Dictionary<string, object>? attrs = null, int outputs = 1, int opset = 17) =>
         ShapeInference.Infer(new OpContext { OpType = op, Opset = opset, Inputs = inputs, Attributes = attrs ?? [], OutputCount = outputs });
 
-    private static long[] Shape(string op, TensorInfo?[] inputs, Dictionary<string, object>? attrs = null, int opset = 17) => Infer(op, inputs, attrs, 1, opset)[0].Shape;
+    private static long[] Shape(string op, TensorInfo?[] inputs, Dictionary<string, object>? attrs = null, int opset = 17) => Infer(op,
+        inputs, attrs, 1, opset)[0].Shape;
 
     [Fact]
     public void Conv_PadsStridesDilationsGroups()
     {
         // (224 + 3 + 3 - 7) / 2 + 1 = 112
-        Assert.Equal([2L, 64, 112, 112], Shape("Conv", [F(2, 3, 224, 224), F(64, 3, 7, 7)], new() { ["strides"] = new long[] { 2, 2 }, ["pads"] = new long[] { 3, 3, 3, 3 } }));
+        Assert.Equal([2L, 64, 112, 112], Shape("Conv", [F(2, 3, 224, 224), F(64, 3, 7, 7)], new() { ["strides"] = new long[] { 2, 2 },
+            ["pads"] = new long[] { 3, 3, 3, 3 } }));
         // dilation 2 makes a 3×3 kernel span 5: (32 - 5) / 1 + 1 = 28
         Assert.Equal([1L, 8, 28, 28], Shape("Conv", [F(1, 4, 32, 32), F(8, 4, 3, 3)], new() { ["dilations"] = new long[] { 2, 2 } }));
         // depthwise: 32 channels, group 32, weights [32,1,3,3]; SAME_UPPER with stride 2: ceil(15 / 2) = 8
-        Assert.Equal([1L, 32, 8, 8], Shape("Conv", [F(1, 32, 15, 15), F(32, 1, 3, 3)], new() { ["group"] = 32L, ["strides"] = new long[] { 2, 2 }, ["auto_pad"] = "SAME_UPPER" }));
+        Assert.Equal([1L, 32, 8, 8], Shape("Conv", [F(1, 32, 15, 15), F(32, 1, 3, 3)], new() { ["group"] = 32L,
+            ["strides"] = new long[] { 2, 2 }, ["auto_pad"] = "SAME_UPPER" }));
         Assert.Throws<ShapeInferenceException>(() => Shape("Conv", [F(1, 4, 8, 8), F(8, 3, 3, 3)]));
     }
 
@@ -29,14 +32,19 @@ public class ShapeInferenceTests
     {
         // stride 2, kernel 2: (16 - 1)·2 + 2 = 32
         Assert.Equal([1L, 64, 32, 32], Shape("ConvTranspose", [F(1, 128, 16, 16), F(128, 64, 2, 2)], new() { ["strides"] = new long[] { 2, 2 } }));
-        Assert.Equal([1L, 64, 31, 31], Shape("ConvTranspose", [F(1, 128, 16, 16), F(128, 64, 2, 2)], new() { ["strides"] = new long[] { 2, 2 }, ["pads"] = new long[] { 0, 0, 1, 1 } }));
+        Assert.Equal([1L, 64, 31, 31], Shape("ConvTranspose", [F(1, 128, 16, 16), F(128, 64, 2, 2)], new() { ["strides"] = new long[] { 2,
+            2 }, ["pads"] = new long[] { 0, 0, 1, 1 } }));
         // max pool 3×3 stride 2 pad 1: (112 + 2 - 3) / 2 + 1 = 56
-        Assert.Equal([1L, 64, 56, 56], Shape("MaxPool", [F(1, 64, 112, 112)], new() { ["kernel_shape"] = new long[] { 3, 3 }, ["strides"] = new long[] { 2, 2 }, ["pads"] = new long[] { 1, 1, 1, 1 } }));
+        Assert.Equal([1L, 64, 56, 56], Shape("MaxPool", [F(1, 64, 112, 112)], new() { ["kernel_shape"] = new long[] { 3, 3 },
+            ["strides"] = new long[] { 2, 2 }, ["pads"] = new long[] { 1, 1, 1, 1 } }));
         // ceil_mode: floor((13 - 3) / 2) + 1 = 6, ceil gives 6 too; with 14: floor 6, ceil 7
-        Assert.Equal([1L, 1, 7, 7], Shape("MaxPool", [F(1, 1, 14, 14)], new() { ["kernel_shape"] = new long[] { 3, 3 }, ["strides"] = new long[] { 2, 2 }, ["ceil_mode"] = 1L }));
-        Assert.Equal([1L, 1, 6, 6], Shape("MaxPool", [F(1, 1, 14, 14)], new() { ["kernel_shape"] = new long[] { 3, 3 }, ["strides"] = new long[] { 2, 2 } }));
+        Assert.Equal([1L, 1, 7, 7], Shape("MaxPool", [F(1, 1, 14, 14)], new() { ["kernel_shape"] = new long[] { 3, 3 },
+            ["strides"] = new long[] { 2, 2 }, ["ceil_mode"] = 1L }));
+        Assert.Equal([1L, 1, 6, 6], Shape("MaxPool", [F(1, 1, 14, 14)], new() { ["kernel_shape"] = new long[] { 3, 3 },
+            ["strides"] = new long[] { 2, 2 } }));
         // ceil_mode never starts a window in the padding: input 5, kernel 2, stride 2, pad 1 → ceil gives 4, the last starts at 6 ≥ 5 + 1: 3
-        Assert.Equal([1L, 1, 3], Shape("AveragePool", [F(1, 1, 5)], new() { ["kernel_shape"] = new long[] { 2 }, ["strides"] = new long[] { 2 }, ["pads"] = new long[] { 1, 1 }, ["ceil_mode"] = 1L }));
+        Assert.Equal([1L, 1, 3], Shape("AveragePool", [F(1, 1, 5)], new() { ["kernel_shape"] = new long[] { 2 },
+            ["strides"] = new long[] { 2 }, ["pads"] = new long[] { 1, 1 }, ["ceil_mode"] = 1L }));
         Assert.Equal([4L, 512, 1, 1], Shape("GlobalAveragePool", [F(4, 512, 7, 7)]));
         var both = Infer("MaxPool", [F(1, 2, 4, 4)], new() { ["kernel_shape"] = new long[] { 2, 2 } }, outputs: 2);
         Assert.Equal("int64", both[1].DType);
@@ -90,7 +98,8 @@ public class ShapeInferenceTests
         Assert.Equal([4L], Shape("Slice", [F(10), I(1), I(-1), I(0), I(2)]));
         Assert.Equal([4L], Shape("Slice", [F(10), I(-1), I(long.MinValue), I(0), I(-3)]));
         Assert.Equal([2L, 0], Shape("Slice", [F(2, 5), I(4), I(2), I(1)]));
-        Assert.Equal([3L, 2], Shape("Slice", [F(3, 8)], new() { ["starts"] = new long[] { 6 }, ["ends"] = new long[] { long.MaxValue }, ["axes"] = new long[] { 1 } }, opset: 9));
+        Assert.Equal([3L, 2], Shape("Slice", [F(3, 8)], new() { ["starts"] = new long[] { 6 }, ["ends"] = new long[] { long.MaxValue },
+            ["axes"] = new long[] { 1 } }, opset: 9));
     }
 
     [Fact]
@@ -114,7 +123,8 @@ public class ShapeInferenceTests
         Assert.Equal([long.MaxValue], big.Value!.Ints!);
         var div = Infer("Div", [I(24), I(5)])[0];
         Assert.Equal([4L], div.Value!.Ints!);
-        var range = Infer("Range", [new TensorInfo("int64", [], ConstantValue.FromInts([0])), new TensorInfo("int64", [], ConstantValue.FromInts([10])), new TensorInfo("int64", [], ConstantValue.FromInts([3]))])[0];
+        var range = Infer("Range", [new TensorInfo("int64", [], ConstantValue.FromInts([0])), new TensorInfo("int64", [],
+            ConstantValue.FromInts([10])), new TensorInfo("int64", [], ConstantValue.FromInts([3]))])[0];
         Assert.Equal([0L, 3, 6, 9], range.Value!.Ints!);
         var ones = Infer("ConstantOfShape", [I(2, 3)], new() { ["value"] = new TensorInfo("int64", [1], ConstantValue.FromInts([1])) })[0];
         Assert.Equal([2L, 3], ones.Shape);
@@ -136,7 +146,8 @@ public class ShapeInferenceTests
         var ln = Infer("LayerNormalization", [F(2, 5, 8), F(8), F(8)], new() { ["axis"] = -1L }, outputs: 3);
         Assert.Equal([2L, 5, 1], ln[1].Shape);
         Assert.Empty(Shape("SoftmaxCrossEntropyLoss", [F(8, 1000), new TensorInfo("int64", [8])]));
-        Assert.Equal([8L, 256, 256], Shape("SoftmaxCrossEntropyLoss", [F(8, 3, 256, 256), new TensorInfo("int64", [8, 256, 256])], new() { ["reduction"] = "none" }));
+        Assert.Equal([8L, 256, 256], Shape("SoftmaxCrossEntropyLoss", [F(8, 3, 256, 256), new TensorInfo("int64", [8, 256, 256])],
+            new() { ["reduction"] = "none" }));
         Assert.Throws<ShapeInferenceException>(() => Shape("SoftmaxCrossEntropyLoss", [F(8, 1000), new TensorInfo("int64", [9])]));
         var dropout = Infer("Dropout", [F(3, 4)], outputs: 2);
         Assert.Equal("bool", dropout[1].DType);
@@ -145,7 +156,8 @@ public class ShapeInferenceTests
         Assert.Equal([8L, 1024, 768], Shape("ReduceSum", [F(8, 1024, 768)], new() { ["noop_with_empty_axes"] = 1L }, opset: 13));
         Assert.Equal([3L, 1], Shape("ArgMax", [F(3, 7)], new() { ["axis"] = 1L }));
         Assert.Equal([2L, 3, 10, 12], Shape("Pad", [F(2, 3, 8, 8), I(0, 0, 1, 2, 0, 0, 1, 2)], opset: 13));
-        Assert.Equal([1L, 3, 16, 16], Shape("Resize", [F(1, 3, 8, 8), null, new TensorInfo("float32", [4], ConstantValue.FromReals([1, 1, 2, 2]))], opset: 13));
+        Assert.Equal([1L, 3, 16, 16], Shape("Resize", [F(1, 3, 8, 8), null, new TensorInfo("float32", [4], ConstantValue.FromReals([1, 1,
+            2, 2]))], opset: 13));
         Assert.Equal([1L, 3, 5, 7], Shape("Resize", [F(1, 3, 8, 8), null, null, I(1, 3, 5, 7)], opset: 13));
         Assert.Equal([4L, 6], Shape("Tile", [F(2, 3), I(2, 2)]));
     }

@@ -32,9 +32,11 @@ public class DeviceProfileFileTests
     [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"speed\": 3}", "\"speed\"", "unknown field")]
     [InlineData("{\"bandwidth\": 1e12, \"vectorFlops\": 1e12}", "\"name\"", "missing")]
     [InlineData("{\"name\": \"x\", \"bandwidth\": -1, \"vectorFlops\": 1e12}", "\"bandwidth\"", "must be positive")]
-    [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"bandwidthFraction\": 1.5}", "\"bandwidthFraction\"", "share in (0, 1]")]
+    [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"bandwidthFraction\": 1.5}", "\"bandwidthFraction\"",
+        "share in (0, 1]")]
     [InlineData("{\"name\": \"x\", \"vectorFlops\": 1e12}", "\"bandwidth\"", "missing")]
-    [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"classes\": {\"gemm\": {}}}", "\"classes\".\"gemm\"", "unknown kind of kernel")]
+    [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"classes\": {\"gemm\": {}}}", "\"classes\".\"gemm\"",
+        "unknown kind of kernel")]
     [InlineData("{\"name\": \"x\", \"bandwidth\": \"fast\", \"vectorFlops\": 1e12}", "\"bandwidth\"", "must be a number")]
     [InlineData("[1, 2]", null, "expected a JSON object")]
     [InlineData("{\"name\": \"x\",", null, "invalid JSON")]

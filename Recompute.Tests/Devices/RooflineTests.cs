@@ -62,7 +62,8 @@ public class RooflineTests
         var (g, reshape) = Single(m => m.Operator("Reshape", [m.Relu(m.Input("x", 1024, 1024)), m.IntConstant("shape", 1024 * 1024)]));
         Assert.Equal(OpWork.None, OpCosts.Forward(g, reshape, reshape.Time));
         Assert.Equal(0, Round.Seconds(OpCosts.Forward(g, reshape, reshape.Time), "float32", false));
-        var (g2, transpose) = Single(m => m.Operator("Transpose", [m.Relu(m.Input("x", 1024, 1024))], new Dictionary<string, object> { ["perm"] = new long[] { 1, 0 } }));
+        var (g2, transpose) = Single(m => m.Operator("Transpose", [m.Relu(m.Input("x", 1024, 1024))],
+            new Dictionary<string, object> { ["perm"] = new long[] { 1, 0 } }));
         var copy = OpCosts.Forward(g2, transpose, transpose.Time);
         Assert.Equal(CostClass.DataMovement, copy.Class);
         Assert.Equal(8.0 * 1024 * 1024, copy.Bytes);

@@ -4,57 +4,131 @@ using Recompute.Tests.Support;
 namespace Recompute.Tests.Docs;
 
 /// <summary>
-/// Issue 11, item 5: the planning core is a one-way stack. Graph (with the IR the solvers share: the forward DAG and
-/// canonical strategies) is below scheduling (lowering, simulation), which is below the solvers, which are below
-/// planning (the planner, auto, the registry) and reporting. Read from the sources, comments left out: a layer names
-/// nothing of a layer above it, by <c>using</c> or by qualified name.
+/// Every namespace of Recompute.Planner and Recompute.Runtime has its place in one order, and a namespace names
+/// nothing placed after it: by <c>using</c>, by a qualified name (<c>Recompute.Planner.Planning.X</c>, or
+/// <c>Planning.X</c> from inside the project), or by a type of an enclosing namespace, which C# shows without
+/// either. Read from the sources with comments left out; docs/architecture.md draws the same order.
 /// </summary>
 public partial class LayeringTests
 {
-    private static readonly string[] Order = ["Graph", "Scheduling", "Solvers", "Planning", "Reporting"];
+    /// <summary>
+    /// Lowest first; the Runtime sits above the whole Planner. The ONNX protobuf types
+    /// (<c>Recompute.Planner.Import.Onnx.Proto</c>) are generated at build time from onnx.proto and name none of these.
+    /// </summary>
+    private static readonly string[] Order =
+    [
+        "Recompute.Planner.Units", "Recompute.Planner.Graph", "Recompute.Planner.Files",
+        "Recompute.Planner.Costs", "Recompute.Planner.Devices", "Recompute.Planner.Import.Onnx", "Recompute.Planner.Import",
+        "Recompute.Planner.Scheduling", "Recompute.Planner.Solvers", "Recompute.Planner.Solvers.Optimal", "Recompute.Planner.Planning",
+        "Recompute.Planner.Reporting",
+        "Recompute.Runtime.Tensors", "Recompute.Runtime.Kernels", "Recompute.Runtime.Ops", "Recompute.Runtime.Data",
+        "Recompute.Runtime.Onnx", "Recompute.Runtime.Models", "Recompute.Runtime.Execution",
+    ];
 
-    [GeneratedRegex(@"^\s*//.*$", RegexOptions.Multiline)]
-    private static partial Regex LineComment();
+    private static readonly string[] Projects = ["Recompute.Planner", "Recompute.Runtime"];
+
+    [GeneratedRegex(@"//[^\n]*|/\*.*?\*/", RegexOptions.Singleline)]
+    private static partial Regex Comment();
+
+    [GeneratedRegex(@"^namespace\s+([\w.]+)", RegexOptions.Multiline)]
+    private static partial Regex NamespaceDeclaration();
+
+    [GeneratedRegex(@"\b(?:class|struct|record|interface|enum)\s+([A-Z]\w*)")]
+    private static partial Regex TypeDeclaration();
+
+    [GeneratedRegex(@"(?<![\w.])([A-Z]\w*(?:\.[A-Z]\w*)*)")]
+    private static partial Regex DottedName();
+
+    private sealed record SourceFile(string Path, string Namespace, string Code);
+
+    private static List<SourceFile> Sources() =>
+        Projects.SelectMany(p => Directory.EnumerateFiles(Path.Combine(Paths.RepoRoot, p), "*.cs", SearchOption.AllDirectories))
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal)
+            .Select(f =>
+            {
+                var code = Comment().Replace(File.ReadAllText(f), "");
+                var ns = NamespaceDeclaration().Match(code);
+                Assert.True(ns.Success, $"{f} declares no namespace");
+                return new SourceFile(Path.GetRelativePath(Paths.RepoRoot, f), ns.Groups[1].Value, code);
+            })
+            .ToList();
 
     /// <summary>
-    /// A reference to layer <paramref name="upper"/>: "using Recompute.Planner.Planning;",
-    /// "Recompute.Planner.Planning.RecomputePlanner" or, from inside Recompute.Planner, "Planning.RecomputePlanner".
+    /// The namespaces <paramref name="code"/>, in namespace <paramref name="own"/>, names, with the text that names
+    /// each; <paramref name="types"/> gives the types each namespace declares.
     /// </summary>
-    private static Regex Upward(string upper) => new($@"(\bRecompute\.Planner\.{upper}\b|(?<![\w.]){upper}\.[A-Z])");
-
-    [Theory]
-    [InlineData("Graph")]
-    [InlineData("Scheduling")]
-    [InlineData("Solvers")]
-    public void Layer_NamesNothingAboveIt(string layer)
+    private static IEnumerable<(string Namespace, string Text)> References(string own, string code,
+        IReadOnlyDictionary<string, HashSet<string>> types)
     {
-        var above = Order.SkipWhile(l => l != layer).Skip(1).ToList();
-        var folder = Path.Combine(Paths.RepoRoot, "Recompute.Planner", layer);
-        var files = Directory.EnumerateFiles(folder, "*.cs", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
-        Assert.NotEmpty(files);
-        var wrong = new List<string>();
-        foreach (var file in files)
+        // Qualified names: in full, or relative to an enclosing namespace ("Planning.X" inside Recompute.Planner.*).
+        var prefixes = Enumerable.Range(1, own.Count(c => c == '.')).Select(k => string.Join('.', own.Split('.')[..k]) + ".").Prepend("").ToList();
+        foreach (Match m in DottedName().Matches(code))
         {
-            var code = LineComment().Replace(File.ReadAllText(file), "");
-            foreach (var upper in above)
+            var parts = m.Value.Split('.');
+            for (int k = parts.Length; k >= 1; k--)
             {
-                foreach (Match m in Upward(upper).Matches(code))
-                {
-                    int line = code[..m.Index].Count(c => c == '\n') + 1;
-                    wrong.Add($"{Path.GetRelativePath(Paths.RepoRoot, file)}: '{m.Value}' (code line {line})");
-                }
+                string name = string.Join('.', parts[..k]);
+                string? ns = prefixes.Select(p => p + name).FirstOrDefault(types.ContainsKey);
+                if (ns is null) continue;
+                // Named in full, or followed by one of its types: not a property that shares a namespace's name.
+                if (k == parts.Length ? name == ns : types[ns].Contains(parts[k])) yield return (ns, m.Value);
+                break;
             }
         }
-        Assert.True(wrong.Count == 0, $"{layer} names a layer above it:\n" + string.Join("\n", wrong));
+        // Types of an enclosing namespace, which C# resolves without a using.
+        foreach (var outer in types.Keys.Where(n => own.StartsWith(n + ".", StringComparison.Ordinal)))
+            foreach (var type in types[outer])
+                if (Regex.IsMatch(code, $@"(?<![\w.]){type}\b"))
+                    yield return (outer, type);
+    }
+
+    private static Dictionary<string, HashSet<string>> TypesByNamespace(List<SourceFile> files) =>
+        files.GroupBy(f => f.Namespace).ToDictionary(g => g.Key,
+            g => g.SelectMany(f => TypeDeclaration().Matches(f.Code).Select(m => m.Groups[1].Value)).ToHashSet(StringComparer.Ordinal));
+
+    [Fact]
+    public void EveryNamespace_HasItsPlaceInTheOrder()
+    {
+        var declared = Sources().Select(f => f.Namespace).Distinct().Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(declared, Order.Order(StringComparer.Ordinal));
     }
 
     [Fact]
-    public void TheCheck_SeesAnUpwardReference()
+    public void NoNamespace_NamesOneAboveIt()
     {
-        // The pattern the theory uses finds what it must find, and skips comments.
-        var code = LineComment().Replace("/// <see cref=\"Planning.AutoPortfolio\"/>\nvar x = Planning.RecomputePlanner.StoreAll(p);", "");
-        Assert.Single(Upward("Planning").Matches(code));
-        Assert.Single(Upward("Planning").Matches("using Recompute.Planner.Planning;"));
-        Assert.Empty(Upward("Planning").Matches("var planning = Replanning.Run();"));
+        var files = Sources();
+        var types = TypesByNamespace(files);
+        var wrong = new List<string>();
+        foreach (var file in files)
+        {
+            int own = Array.IndexOf(Order, file.Namespace);
+            foreach (var (ns, text) in References(file.Namespace, file.Code, types).Distinct())
+                if (Array.IndexOf(Order, ns) > own) wrong.Add($"{file.Path} ({file.Namespace}) names {ns}: '{text}'");
+        }
+        Assert.True(wrong.Count == 0, "a namespace names one above it:\n" + string.Join("\n", wrong));
+    }
+
+    [Fact]
+    public void TheCheck_SeesEveryKindOfReference()
+    {
+        var types = new Dictionary<string, HashSet<string>>
+        {
+            ["Recompute.Planner.Planning"] = ["RecomputePlanner"],
+            ["Recompute.Planner.Import"] = ["JsonFields"],
+            ["Recompute.Planner.Import.Onnx"] = ["OnnxImporter"],
+        };
+        string[] Found(string own, string code) => References(own, Comment().Replace(code, ""), types).Select(r => r.Namespace).Distinct().ToArray();
+
+        Assert.Equal(["Recompute.Planner.Planning"], Found("Recompute.Planner.Graph", "using Recompute.Planner.Planning;"));
+        Assert.Equal(["Recompute.Planner.Planning"], Found("Recompute.Planner.Graph", "var p = Recompute.Planner.Planning.RecomputePlanner.Plan();"));
+        Assert.Equal(["Recompute.Planner.Planning"], Found("Recompute.Planner.Graph", "var p = Planning.RecomputePlanner.Plan();"));
+        Assert.Equal(["Recompute.Planner.Import.Onnx"], Found("Recompute.Planner.Graph", "using Recompute.Planner.Import.Onnx;"));
+        Assert.Equal(["Recompute.Planner.Import"], Found("Recompute.Planner.Import.Onnx", "JsonFields.Fail(x);"));
+        Assert.Empty(Found("Recompute.Planner.Graph", "using Recompute.Planner.Import.Onnx.Proto;"));
+        // Comments, a property that shares a namespace's name, and a longer identifier name nothing.
+        Assert.Empty(Found("Recompute.Planner.Graph",
+            "/// <see cref=\"Planning.RecomputePlanner\"/>\nvar n = Planning.Count; var r = Replanning.Run();"));
     }
 }

@@ -25,7 +25,7 @@ public class PublicSurfaceTests
     {
         ["Recompute.Planner.Costs"] = "ConstantValue CostModel ElementTypes MeasuredTimes OpContext ShapeInference ShapeInferenceException ShapeMath TensorInfo",
         ["Recompute.Planner.Devices"] = "ClassRates CostClass DeviceProfile DeviceProfileFile DeviceProfiles HostLink OpCosts OpWork",
-        ["Recompute.Planner.Files"] = "AtomicFile CommandFiles FileKind FileStatus InputFile InputKind OutputRefusedException OutputTarget TerminalText",
+        ["Recompute.Planner.Files"] = "AtomicFile FileKind FileScope FileStatus IFileScope InputFile InputKind OutputRefusedException OutputTarget TerminalText",
         ["Recompute.Planner.Graph"] = "CanonicalStrategy ComputationGraph GraphBuilder GraphCounts GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
         ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",
         ["Recompute.Planner.Import.Onnx"] = "OnnxImporter OnnxImportOptions OnnxImportResult",

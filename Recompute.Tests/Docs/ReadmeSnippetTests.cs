@@ -55,9 +55,11 @@ public class ReadmeSnippetTests
         Assert.True(Programs("README.md").Count >= 1, "README.md has no C# program");
         int blocks = Pages.Sum(page => Block.Matches(Read(page)).Count);
         Assert.True(blocks >= 3 && Programs().Count >= 2, $"found {blocks} C# blocks, {Programs().Count} programs in {string.Join(" and ", Pages)}");
-        Assert.True(Block.Matches(Read("docs/library.md")).Count >= 2 && Programs("docs/library.md").Count >= 1, "docs/library.md lost its training program");
+        Assert.True(Block.Matches(Read("docs/library.md")).Count >= 2 && Programs("docs/library.md").Count >= 1,
+            "docs/library.md lost its training program");
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [MemberData(nameof(ProgramIndices))]
     public void ReadmeSnippetCompilesAndRuns(int index)
@@ -86,7 +88,8 @@ public class ReadmeSnippetTests
             new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable));
         string path = Path.Combine(dir, name + ".dll");
         var result = compilation.Emit(path);
-        var errors = result.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error || (d.Severity == DiagnosticSeverity.Warning && d.WarningLevel <= 1)).ToList();
+        var errors = result.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error || (d.Severity == DiagnosticSeverity.Warning
+            && d.WarningLevel <= 1)).ToList();
         Assert.True(result.Success && errors.Count == 0, $"{page} snippet does not compile:\n" + string.Join("\n", errors) + "\n--- code\n" + code);
         File.Copy(Path.Combine(AppContext.BaseDirectory, "Recompute.Tests.runtimeconfig.json"), Path.Combine(dir, name + ".runtimeconfig.json"));
         foreach (var f in Directory.GetFiles(AppContext.BaseDirectory))
@@ -100,7 +103,8 @@ public class ReadmeSnippetTests
 
     private static (int Exit, string Stdout, string Stderr) Run(string dll, string dir)
     {
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true,
+            UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

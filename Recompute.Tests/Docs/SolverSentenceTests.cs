@@ -23,7 +23,8 @@ public class SolverSentenceTests
             Assert.True(at >= 0, $"{Page} has no entry \"- `{name}`: ...\"");
             // The entry's text: its first line and the indented lines under it, up to the next entry.
             var text = head.Match(lines[at]).Groups["text"].Value + " " +
-                string.Join(" ", lines.Skip(at + 1).TakeWhile(l => l.StartsWith("    ", StringComparison.Ordinal) && !l.TrimStart().StartsWith("- ", StringComparison.Ordinal)).Select(l => l.Trim()));
+                string.Join(" ", lines.Skip(at + 1).TakeWhile(l => l.StartsWith("    ", StringComparison.Ordinal)
+                    && !l.TrimStart().StartsWith("- ", StringComparison.Ordinal)).Select(l => l.Trim()));
             text = Regex.Replace(text.Replace("`", "", StringComparison.Ordinal), @"\s+", " ");
             Assert.StartsWith(SolverDescriptions.Of(name)!, text);
         }
@@ -35,7 +36,8 @@ public class SolverSentenceTests
         foreach (var name in SolverRegistry.Names.Concat(BudgetSweepNames())) Assert.NotNull(SolverDescriptions.Of(name));
     }
 
-    /// <summary>The registry's names are exactly <see cref="Recompute.Planner.Solvers.SolverName"/>'s constants, and each solver reports its own.</summary>
+    /// <summary>The registry's names are exactly <see cref="Recompute.Planner.Solvers.SolverName"/>'s constants, and
+    /// each solver reports its own.</summary>
     [Fact]
     public void SolverNameConstants_AreTheRegisteredSolvers()
     {

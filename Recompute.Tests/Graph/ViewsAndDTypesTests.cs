@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
 using Recompute.Planner.Import.Onnx;

@@ -17,9 +17,11 @@ internal static class ConformanceFiles
 
     public static string Checkmate(string name) => Path.Combine(Directory, "checkmate-graphs", name);
 
-    public static string[] PaperGraphs => System.IO.Directory.GetFiles(Path.Combine(Directory, "paper-graphs"), "cg_*.txt").Order(StringComparer.Ordinal).ToArray();
+    public static string[] PaperGraphs => System.IO.Directory.GetFiles(Path.Combine(Directory, "paper-graphs"),
+        "cg_*.txt").Order(StringComparer.Ordinal).ToArray();
 
-    public static string[] CheckmateGraphs => System.IO.Directory.GetFiles(Path.Combine(Directory, "checkmate-graphs"), "*.json").Order(StringComparer.Ordinal).ToArray();
+    public static string[] CheckmateGraphs => System.IO.Directory.GetFiles(Path.Combine(Directory, "checkmate-graphs"),
+        "*.json").Order(StringComparer.Ordinal).ToArray();
 
     private static string FindConformance()
     {

@@ -15,7 +15,8 @@ internal static class DecomposedOps
     /// y = (x − μ) / √(mean((x − μ)²) + ε) · scale + bias over the last axis. <paramref name="subReads"/> is what the Sub
     /// subtracts the mean from (x, as exported; another tensor for a graph that is not a LayerNorm).
     /// </summary>
-    public static OnnxModelBuilder LayerNorm(this OnnxModelBuilder b, string x, string scale, string bias, string y, string prefix, string? subReads = null) => b
+    public static OnnxModelBuilder LayerNorm(this OnnxModelBuilder b, string x, string scale, string bias, string y, string prefix,
+        string? subReads = null) => b
         .Node("ReduceMean", [x], [prefix + ".mean"], Ints("axes", -1))
         .Node("Sub", [subReads ?? x, prefix + ".mean"], [prefix + ".centered"])
         .Scalar(prefix + ".two", 2f)

@@ -31,7 +31,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
         ["0", "-1", "-0", "1.5", "9223372036854775807", "9223372036854775808", "-9223372036854775809", "1e400", "1e-400",
          "99999999999999999999999999", "4611686018427387904", "2147483648", "NaN", "00", "1e18", "-1e308"];
 
-    private static readonly byte[] SpecialBytes = Encoding.ASCII.GetBytes("{}[]\",:-0123456789eE. \n\t\\_/").Concat(new byte[] { 0, 0xFF, 0xC3, 0x80 }).ToArray();
+    private static readonly byte[] SpecialBytes = Encoding.ASCII.GetBytes("{}[]\",:-0123456789eE. \n\t\\_/").Concat(new byte[] { 0, 0xFF,
+        0xC3, 0x80 }).ToArray();
 
     private static Seed[] Seeds()
     {
@@ -45,7 +46,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
         var storeAll = ImmutableArray.CreateBuilder<Step>();
         foreach (var t in smallTraining.Tasks) storeAll.Add(new Step(t.Kind == TaskKind.Forward ? StepKind.Compute : StepKind.Backward, t.Id));
         foreach (var t in smallTraining.Tasks) storeAll.Add(new Step(t.Kind == TaskKind.Forward ? StepKind.FreeValue : StepKind.FreeGrad, t.Id));
-        var schedule = ScheduleFormat.ToJson(new Schedule(smallTraining, storeAll.ToImmutable(), "store-all", 1000), new Dictionary<string, object?> { ["peakBytes"] = 120L });
+        var schedule = ScheduleFormat.ToJson(new Schedule(smallTraining, storeAll.ToImmutable(), "store-all", 1000),
+            new Dictionary<string, object?> { ["peakBytes"] = 120L });
 
         void LoadGraph(string path) => CheckAccepted(HostileInputCorpusTests.LoadGraph(path));
         void LoadSchedule(string path)
@@ -68,7 +70,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
             new("cg_vgg19.txt", ".txt", File.ReadAllBytes(ConformanceFiles.Paper("cg_vgg19.txt")), LoadGraph),
             new("cg_unet.txt", ".txt", File.ReadAllBytes(ConformanceFiles.Paper("cg_unet.txt")), LoadGraph),
             new("VGG16_256_train.json", ".json", File.ReadAllBytes(ConformanceFiles.Checkmate("VGG16_256_train.json")), LoadGraph),
-            new("random_layered_n100.json", ".json", File.ReadAllBytes(ConformanceFiles.Checkmate("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json")), LoadGraph),
+            new("random_layered_n100.json", ".json",
+                File.ReadAllBytes(ConformanceFiles.Checkmate("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json")), LoadGraph),
             new("native rich", ".json", Encoding.UTF8.GetBytes(NativeGraphFormat.ToJson(NativeGraphFormatTests.Rich())), LoadGraph),
             new("native VGG16", ".json", Encoding.UTF8.GetBytes(NativeGraphFormat.ToJson(vgg16)), LoadGraph),
             new("schedule", ".json", Encoding.UTF8.GetBytes(schedule), LoadSchedule),
@@ -78,7 +81,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
             // and deflated.
             new("mlp external data.onnx", ".onnx", Recompute.Tests.Cli.HostileTrainingCliTests.ExternalDataMlp(), LoadWithWeights),
             new("batch stored.npz", ".npz", StoredNpz(), path => Recompute.Runtime.Data.Npz.Read(path)),
-            new("batch deflated.npz", ".npz", Recompute.Runtime.Data.Npz.ToBytes([Recompute.Runtime.Data.NamedArray.Of("x", [1f, -2f, 3.5f, 0f, 7f, 1e-3f], 2, 3),
+            new("batch deflated.npz", ".npz", Recompute.Runtime.Data.Npz.ToBytes([Recompute.Runtime.Data.NamedArray.Of("x", [1f, -2f, 3.5f,
+                0f, 7f, 1e-3f], 2, 3),
                 Recompute.Runtime.Data.NamedArray.Of("y", [1L, -4L], 2)]), path => Recompute.Runtime.Data.Npz.Read(path)),
             new("resnet18-b32-noshapes.onnx", ".onnx", File.ReadAllBytes(OnnxTestFiles.Graph("resnet18-b32-noshapes.onnx")), LoadGraph),
             new("gpt2-124m-b8-t1024-noshapes.onnx", ".onnx", File.ReadAllBytes(OnnxTestFiles.Graph("gpt2-124m-b8-t1024-noshapes.onnx")), LoadGraph),
@@ -101,7 +105,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
         using (var zip = new System.IO.Compression.ZipArchive(ms, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
             foreach (var name in new[] { "x", "y" })
             {
-                var one = Recompute.Runtime.Data.Npz.ToBytes([name == "x" ? Recompute.Runtime.Data.NamedArray.Of("x", [0.5f, 1.5f, -2f, 4f], 4) : Recompute.Runtime.Data.NamedArray.Of("y", [3L, 0L], 2)]);
+                var one = Recompute.Runtime.Data.Npz.ToBytes([name == "x" ? Recompute.Runtime.Data.NamedArray.Of("x", [0.5f, 1.5f, -2f,
+                    4f], 4) : Recompute.Runtime.Data.NamedArray.Of("y", [3L, 0L], 2)]);
                 using var inner = new System.IO.Compression.ZipArchive(new MemoryStream(one), System.IO.Compression.ZipArchiveMode.Read);
                 using var from = inner.Entries[0].Open();
                 using var to = zip.CreateEntry(name + ".npy", System.IO.Compression.CompressionLevel.NoCompression).Open();
@@ -168,7 +173,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
                 log.Append(CultureInfo.InvariantCulture, $"json: delete {where}; ");
                 break;
             default:
-                if (parent is JsonArray pa) { pa.Insert(index, pa[index]?.DeepClone()); log.Append(CultureInfo.InvariantCulture, $"json: duplicate [{index}]; "); }
+                if (parent is JsonArray pa) { pa.Insert(index, pa[index]?.DeepClone()); log.Append(CultureInfo.InvariantCulture,
+                    $"json: duplicate [{index}]; "); }
                 else { ((JsonObject)parent)[key!] = null; log.Append(CultureInfo.InvariantCulture, $"json: {where} := null; "); }
                 break;
         }
@@ -402,7 +408,8 @@ public class ImporterFuzzTests(ITestOutputHelper output)
             output.WriteLine($"  {seeds[s].Name}: {accepted[s]} accepted, {rejected[s]} rejected");
         foreach (var (problem, n) in problems.OrderByDescending(kv => kv.Value).Take(15))
             output.WriteLine($"  {n,5} × {problem}");
-        Assert.True(failures.Count == 0, $"{failures.Count} inputs raised something else than GraphFormatException:\n" + string.Join("\n", failures.Take(10)));
+        Assert.True(failures.Count == 0, $"{failures.Count} inputs raised something else than GraphFormatException:\n" + string.Join("\n",
+            failures.Take(10)));
         // The mutations must reach both outcomes, or the harness is not exercising the readers.
         Assert.True(rejected.Sum() > iterations / 4, "too few rejections: the mutations are too weak");
         Assert.True(accepted.Sum() > 0, "nothing was accepted: the seeds or the checks are broken");

@@ -21,10 +21,12 @@ public class NativeGraphFormatTests
             ["reals"] = new[] { 0.25, 1.5 }, ["mixed"] = new[] { 1.0, 0.5 }, ["floats"] = new[] { 0.1f, 2f }, ["s"] = "same",
             ["flag"] = true, ["empty"] = Array.Empty<long>(), ["i32"] = 7, ["names"] = new[] { "a", "b\n" },
         }, backwardNeeds: [0]);
-        int split = b.Add(new NodeSpec("h.1", "Split", NodeKind.Activation) { Inputs = [h, h], Bytes = 64, Time = 1e-7, OutputIndex = 1, BackwardTime = 0 });
+        int split = b.Add(new NodeSpec("h.1", "Split", NodeKind.Activation) { Inputs = [h, h], Bytes = 64, Time = 1e-7, OutputIndex = 1,
+            BackwardTime = 0 });
         int r = b.Activation("r", "Reshape", [split, c], 64, 0, backwardNeeds: []);
         int loss = b.Loss("loss", "SoftmaxCrossEntropy", [r, labels], 4, 1);
-        b.Add(new NodeSpec("r_backward", "Backward", NodeKind.Activation) { Inputs = [r, loss], Bytes = 64, Time = 3, IsBackward = true, ForwardOf = r });
+        b.Add(new NodeSpec("r_backward", "Backward", NodeKind.Activation) { Inputs = [r, loss], Bytes = 64, Time = 3, IsBackward = true,
+            ForwardOf = r });
         return b.Build();
     }
 

@@ -41,7 +41,8 @@ public sealed class OnnxImporterTests : IDisposable
     {
         var m = new OnnxModelBuilder().Input("x", Float, 2, 3).Input("mask", Float, 2, 4)
             .Initializer(Tensor("w", [3, 4], floats: new float[12]))
-            .Node("MatMul", ["x", "w"], ["h"]).Node("Mul", ["h", "mask"], ["z"]).Node("ReduceMean", ["z"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
+            .Node("MatMul", ["x", "w"], ["h"]).Node("Mul", ["h", "mask"], ["z"]).Node("ReduceMean", ["z"], ["loss"], Int("keepdims",
+                0)).Output("loss", Float);
         var g = OnnxImporter.Load(m.Write(_tmp.File("init.onnx")));
         Assert.Equal(NodeKind.Parameter, g.Find("w").Kind);
         Assert.Equal(NodeKind.Input, g.Find("mask").Kind);
@@ -167,7 +168,8 @@ public sealed class OnnxImporterTests : IDisposable
     [Fact]
     public void SymbolicBatch_NeedsBatchOption()
     {
-        var m = new OnnxModelBuilder().SymbolicInput("x", Float, "batch", 5).Node("ReduceSum", ["x"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
+        var m = new OnnxModelBuilder().SymbolicInput("x", Float, "batch", 5).Node("ReduceSum", ["x"], ["loss"], Int("keepdims",
+            0)).Output("loss", Float);
         string path = m.Write(_tmp.File("sym.onnx"));
         var e = Assert.Throws<GraphFormatException>(() => OnnxImporter.Load(path));
         Assert.Contains("sym.onnx", e.Message);
@@ -363,7 +365,8 @@ public sealed class OnnxImporterTests : IDisposable
     [Theory]
     [InlineData("zip", new byte[] { 0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00 })]
     [InlineData("png", new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, 0x49, 0x48, 0x44, 0x52 })]
-    [InlineData("json", new byte[] { (byte)'{', (byte)'"', (byte)'n', (byte)'o', (byte)'d', (byte)'e', (byte)'s', (byte)'"', (byte)':', (byte)'[', (byte)']', (byte)'}' })]
+    [InlineData("json", new byte[] { (byte)'{', (byte)'"', (byte)'n', (byte)'o', (byte)'d', (byte)'e', (byte)'s', (byte)'"', (byte)':',
+        (byte)'[', (byte)']', (byte)'}' })]
     public void OtherFormats_AreReported(string kind, byte[] bytes)
     {
         string path = _tmp.File($"wrong-magic-{kind}.onnx");

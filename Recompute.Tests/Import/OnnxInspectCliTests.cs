@@ -29,7 +29,8 @@ public sealed class OnnxInspectCliTests : IDisposable
         var bare = Inspect(OnnxTestFiles.Graph(model + "-noshapes.onnx"));
         Assert.Equal(0, shaped.Code);
         Assert.Equal(0, bare.Code);
-        foreach (var field in new[] { "nodes", "edges", "tensors", "plannedTensors", "activationBytes", "parameterBytes", "inputBytes", "constantBytes" })
+        foreach (var field in new[] { "nodes", "edges", "tensors", "plannedTensors", "activationBytes", "parameterBytes", "inputBytes",
+            "constantBytes" })
             Assert.Equal(shaped.Json.GetProperty(field).GetInt64(), bare.Json.GetProperty(field).GetInt64());
         Assert.Equal(shaped.Json.GetProperty("ops").GetRawText(), bare.Json.GetProperty("ops").GetRawText());
 
@@ -45,7 +46,8 @@ public sealed class OnnxInspectCliTests : IDisposable
         long constants = bare.Json.GetProperty("constantBytes").GetInt64();
         if (layerNorms + gelus == 0) Assert.InRange(r.GetProperty("activationBytes").GetInt64() - activations, 0, constants);
         else Assert.True(activations < r.GetProperty("activationBytes").GetInt64());
-        Assert.Equal(r.GetProperty("inputBytes").GetInt64(), bare.Json.GetProperty("inputBytes").GetInt64() + bare.Json.GetProperty("parameterBytes").GetInt64());
+        Assert.Equal(r.GetProperty("inputBytes").GetInt64(),
+            bare.Json.GetProperty("inputBytes").GetInt64() + bare.Json.GetProperty("parameterBytes").GetInt64());
     }
 
     [Fact]

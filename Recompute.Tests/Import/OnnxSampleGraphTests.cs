@@ -27,7 +27,8 @@ public class OnnxSampleGraphTests
         var s = shaped.Graph; var b = bare.Graph;
         // ... and with the fused patterns, which both forms give alike.
         var fused = (OnnxImporter.Load(OnnxTestFiles.Graph(model + ".onnx")), OnnxImporter.Load(OnnxTestFiles.Graph(model + "-noshapes.onnx")));
-        Assert.Equal(fused.Item1.Nodes.Select(n => (n.Name, n.Op, n.Bytes, n.Kind, n.Time)), fused.Item2.Nodes.Select(n => (n.Name, n.Op, n.Bytes, n.Kind, n.Time)));
+        Assert.Equal(fused.Item1.Nodes.Select(n => (n.Name, n.Op, n.Bytes, n.Kind, n.Time)), fused.Item2.Nodes.Select(n => (n.Name, n.Op,
+            n.Bytes, n.Kind, n.Time)));
 
         Assert.Equal(s.ActivationBytes, b.ActivationBytes);
         Assert.Equal(s.ParameterBytes, b.ParameterBytes);
@@ -37,7 +38,8 @@ public class OnnxSampleGraphTests
         Assert.Equal(s.Nodes.Select(n => (n.Name, n.Bytes, n.Kind, n.Time)), b.Nodes.Select(n => (n.Name, n.Bytes, n.Kind, n.Time)));
 
         // The shaped file's value_info covers every ONNX node output, and every one was checked against inference.
-        int outputs = s.Nodes.Count(n => n.Kind is NodeKind.Activation or NodeKind.Loss || (n.Kind == NodeKind.Constant && n.Op != OnnxImporter.InitializerOp));
+        int outputs = s.Nodes.Count(n => n.Kind is NodeKind.Activation or NodeKind.Loss || (n.Kind == NodeKind.Constant
+            && n.Op != OnnxImporter.InitializerOp));
         Assert.Equal(outputs, shaped.CheckedValueInfos);
 
         // reference.json: "nodes" counts ONNX nodes; "activationBytes" every tensor an ONNX node produces;
@@ -65,7 +67,8 @@ public class OnnxSampleGraphTests
         Assert.All(g.Nodes.Where(n => n.IsPlanned), n => Assert.True(n.Time > 0, n.Name));
         Assert.All(g.Nodes.Where(n => n.IsResident), n => Assert.Equal(0, n.Time));
         // Every planned tensor's bytes equal its shape's elements × element size.
-        Assert.All(g.Nodes, n => Assert.Equal(n.Bytes, n.Shape.Aggregate(1L, (p, d) => p * d) * (n.DType switch { "float32" => 4, "int64" => 8, "bool" => 1, _ => -1 })));
+        Assert.All(g.Nodes, n => Assert.Equal(n.Bytes, n.Shape.Aggregate(1L, (p, d) => p * d) * (n.DType switch { "float32" => 4,
+            "int64" => 8, "bool" => 1, _ => -1 })));
         // The loss depends on the first data input.
         var reach = new bool[g.Count];
         reach[g.Nodes.First(n => n.Kind == NodeKind.Input).Id] = true;

@@ -17,7 +17,8 @@ internal static class OnnxTestFiles
 /// <summary>A temporary folder removed at dispose.</summary>
 internal sealed class TempFolder : IDisposable
 {
-    public TempFolder() { Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "recompute-onnx-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(Path); }
+    public TempFolder() { Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(),
+        "recompute-onnx-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(Path); }
     public string Path { get; }
     public string File(string name) => System.IO.Path.Combine(Path, name);
     public void Dispose() { try { Directory.Delete(Path, recursive: true); } catch (IOException) { } }
@@ -41,7 +42,8 @@ internal sealed class OnnxModelBuilder
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elemType, Shape = shape } } };
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elemType,
+            Shape = shape } } };
     }
 
     public OnnxModelBuilder Input(string name, int elemType, params long[] dims) { Graph.Input.Add(Value(name, elemType, dims)); return this; }
@@ -56,7 +58,8 @@ internal sealed class OnnxModelBuilder
 
     public OnnxModelBuilder Output(string name, int elemType, params long[] dims) { Graph.Output.Add(Value(name, elemType, dims)); return this; }
 
-    public OnnxModelBuilder ValueInfo(string name, int elemType, params long[] dims) { Graph.ValueInfo.Add(Value(name, elemType, dims)); return this; }
+    public OnnxModelBuilder ValueInfo(string name, int elemType, params long[] dims) { Graph.ValueInfo.Add(Value(name, elemType,
+        dims)); return this; }
 
     public static TensorProto Tensor(string name, long[] dims, long[]? ints = null, float[]? floats = null)
     {
@@ -81,8 +84,10 @@ internal sealed class OnnxModelBuilder
 
     public static AttributeProto Int(string name, long v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = v };
     public static AttributeProto Real(string name, float v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = v };
-    public static AttributeProto Str(string name, string v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(v) };
-    public static AttributeProto TensorAttr(string name, TensorProto t) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Tensor, T = t };
+    public static AttributeProto Str(string name, string v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String,
+        S = ByteString.CopyFromUtf8(v) };
+    public static AttributeProto TensorAttr(string name, TensorProto t) => new() { Name = name,
+        Type = AttributeProto.Types.AttributeType.Tensor, T = t };
 
     public static AttributeProto Ints(string name, params long[] v)
     {

@@ -158,7 +158,8 @@ public class PaperGraphImporterTests
     }
 
     [Theory]
-    [InlineData("3 2\n0 8 0\n1 8 _\n2 8 _\nforward\n1 1\n0 _\n1\nReLU\n{}\nforward\n1 1\n0 _\n1\nReLU\n{}\n", "line 11", "produced by two forward functions")]
+    [InlineData("3 2\n0 8 0\n1 8 _\n2 8 _\nforward\n1 1\n0 _\n1\nReLU\n{}\nforward\n1 1\n0 _\n1\nReLU\n{}\n", "line 11",
+        "produced by two forward functions")]
     [InlineData("2 1\n0 8 0\n1 8 _\nforward\n1 1\n7 _\n1\nReLU\n{}\n", "line 6", "data id 7 is not defined")]
     [InlineData("2 1\n0 8 0\n0 8 _\nforward\n1 1\n0 _\n1\nReLU\n{}\n", "line 3", "defined twice")]
     [InlineData("2 1\n0 8 0\n1 -8 _\nforward\n1 1\n0 _\n1\nReLU\n{}\n", "line 3", "negative size")]

@@ -22,7 +22,8 @@ public class OnnxWeightsTests
             .Node("MatMul", ["x", "w1"], ["h"]).Node("Relu", ["h"], ["r"]).Node("Gemm", ["r", "w2", "b2"], ["logits"])
             .Node("SoftmaxCrossEntropyLoss", ["logits", "y"], ["loss"], Str("reduction", "mean"))
             .Output("loss", Float).Output("logits", Float, 4, 5);
-        var w1 = new TensorProto { Name = "w1", DataType = Float, RawData = ByteString.CopyFrom(Values(128, 0.3f).SelectMany(BitConverter.GetBytes).ToArray()) };
+        var w1 = new TensorProto { Name = "w1", DataType = Float, RawData = ByteString.CopyFrom(Values(128,
+            0.3f).SelectMany(BitConverter.GetBytes).ToArray()) };
         w1.Dims.AddRange([8, 16]);
         b.Initializer(Tensor("w2", [16, 5], floats: Values(80, 0.2f)));
         var b2 = new TensorProto { Name = "b2", DataType = Float, DataLocation = TensorProto.Types.DataLocation.External };

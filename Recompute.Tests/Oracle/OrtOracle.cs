@@ -9,7 +9,8 @@ internal static class OrtOracle
 {
     public static Dictionary<string, float[]> Run(string path, IEnumerable<NamedArray> inputs, IReadOnlyList<string>? outputs = null)
     {
-        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         using var session = new InferenceSession(path, options);
         var feeds = new List<NamedOnnxValue>();
         foreach (var a in inputs)
@@ -36,7 +37,8 @@ internal static class OrtOracle
         return values;
     }
 
-    /// <summary>Largest |a − b| relative to max(|b|, the largest |b| of the tensor × 1e-3): a relative comparison that tiny elements cannot blow up.</summary>
+    /// <summary>Largest |a − b| relative to max(|b|, the largest |b| of the tensor × 1e-3): a relative comparison that
+    /// tiny elements cannot blow up.</summary>
     public static double RelativeDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) return double.PositiveInfinity;

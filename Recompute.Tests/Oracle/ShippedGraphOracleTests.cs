@@ -11,6 +11,7 @@ namespace Recompute.Tests.Oracle;
 /// </summary>
 public class ShippedGraphOracleTests
 {
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("resnet18-b32.onnx", 1)]
     [InlineData("resnet18-b32-noshapes.onnx", 2)]
@@ -65,7 +66,7 @@ public class ShippedGraphOracleTests
         foreach (var n in session.Graph.Nodes.Where(n => n.Kind == Recompute.Planner.Graph.NodeKind.Input))
         {
             var t = b[n.Id];
-            arrays.Add(Recompute.Runtime.Ops.DTypes.IsInteger(n.DType)
+            arrays.Add(Recompute.Planner.Costs.ElementTypes.IsIntegral(n.DType)
                 ? NamedArray.Of(n.Name, t.Span.ToArray().Select(v => (long)v).ToArray(), t.Shape)
                 : NamedArray.Of(n.Name, t.Span.ToArray(), t.Shape));
         }

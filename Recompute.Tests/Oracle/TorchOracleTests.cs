@@ -72,6 +72,7 @@ public class TorchOracleTests(ITestOutputHelper output)
     public void Gpt2Block_MatchesTorch() => AssertMatchesTorch("gpt2block");
 
     /// <summary>torchvision's ResNet-18 (10 classes, 64 × 64 images, batch 2).</summary>
+    [Trait("Category", "Slow")]
     [TorchFact]
     public void ResNet18_MatchesTorch() => AssertMatchesTorch("resnet18");
 
@@ -101,13 +102,16 @@ public class TorchOracleTests(ITestOutputHelper output)
         {
             var exact = torch["grad64/" + parameter].Floats!;
             var ours = session.Model.Gradient(node).Span;
-            double runtimeError = TorchOracle.NormAbsolute(ours, exact), oneDnnError = TorchOracle.NormAbsolute(torch["onednn/" + parameter].Floats!, exact);
+            double runtimeError = TorchOracle.NormAbsolute(ours,
+                exact), oneDnnError = TorchOracle.NormAbsolute(torch["onednn/" + parameter].Floats!, exact);
             double norm = TorchOracle.NormAbsolute(exact, new float[exact.Length]);
             worstOneDnn = Math.Max(worstOneDnn, oneDnnError / norm);
             Assert.True(runtimeError <= Tolerance * norm || runtimeError <= 2 * TorchOracle.NormAbsolute(torch["grad/" + parameter].Floats!, exact),
                 $"{parameter}: the runtime is {runtimeError / norm:E2} from float64");
-            Assert.True(runtimeError <= oneDnnError * 1.5 + 1e-6 * norm, $"{parameter}: the runtime ({runtimeError:E2}) is farther from float64 than torch with oneDNN ({oneDnnError:E2})");
-            Assert.True(TorchOracle.NormRelative(session.Model.Value(node).Span, torch["sgd/" + parameter].Floats!) <= Tolerance, $"{parameter}: the SGD update differs");
+            Assert.True(runtimeError <= oneDnnError * 1.5 + 1e-6 * norm,
+                $"{parameter}: the runtime ({runtimeError:E2}) is farther from float64 than torch with oneDNN ({oneDnnError:E2})");
+            Assert.True(TorchOracle.NormRelative(session.Model.Value(node).Span, torch["sgd/" + parameter].Floats!) <= Tolerance,
+                $"{parameter}: the SGD update differs");
         }
         output.WriteLine($"torch with oneDNN: worst norm-wise distance to the float64 gradient {worstOneDnn:E2}");
 

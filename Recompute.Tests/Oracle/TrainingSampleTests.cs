@@ -7,7 +7,8 @@ using Recompute.Tests.Support;
 namespace Recompute.Tests.Oracle;
 
 /// <summary>
-/// The training sample of docs/cli.md ("Train an ONNX model on your own data"), command for command: train ResNet-18 (weights from the seed) for 20 steps at 50 % on the
+/// The training sample of docs/cli.md ("Train an ONNX model on your own data"), command for command: train ResNet-18
+/// (weights from the seed) for 20 steps at 50 % on the
 /// shipped batch and save it, eval the saved file, check its loss with ONNX Runtime, and train the saved file for one
 /// step, whose loss is the one eval printed.
 /// </summary>
@@ -17,12 +18,14 @@ public class TrainingSampleTests
     {
         // The page's relative paths, from the repository root; outputs into the test's folder.
         var args = command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..]
-            .Select(a => a.StartsWith("graphs/", StringComparison.Ordinal) ? Path.Combine(Paths.RepoRoot, a) : a == "trained.onnx" ? Path.Combine(cwd, a) : a).ToArray();
+            .Select(a => a.StartsWith("graphs/", StringComparison.Ordinal) ? Path.Combine(Paths.RepoRoot,
+                a) : a == "trained.onnx" ? Path.Combine(cwd, a) : a).ToArray();
         var o = new StringWriter(); var e = new StringWriter();
         int code = CommandRunner.Run(args, o, e, CancellationToken.None);
         return (code, o.ToString(), e.ToString());
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void TheCliPageSample_TrainSaveEval_AgreesWithOnnxRuntime_AndResumesAtTheEvalLoss()
     {

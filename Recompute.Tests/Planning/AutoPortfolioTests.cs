@@ -197,7 +197,8 @@ public class AutoPortfolioTests
             var auto = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, options, gone.Token);
             Assert.False(auto.Complete);
             Assert.True(auto.BudgetBytes <= RecomputePlanner.StoreAllPeak(problem));
-            Assert.Equal(new BudgetSearchResult(null, null, false), FeasibleBudget.SmallestBudgetWithin(problem, SolverName.Greedy, options, gone.Token));
+            Assert.Equal(new BudgetSearchResult(null, null, false), FeasibleBudget.SmallestBudgetWithin(problem, SolverName.Greedy,
+                options, gone.Token));
         }
         foreach (var solver in new[] { SolverName.Dp, SolverName.Greedy, AutoPortfolio.Name })
         {
@@ -241,16 +242,20 @@ public class AutoPortfolioTests
         Assert.True(first.Feasible);
         // The same plan and bound, unless a note says the wall clock ended a search (a machine far busier than the
         // reference: the contract is that the answer then says so).
-        static bool Timed(PlanResult p) => p.Solver.Note?.Contains("wall clock", StringComparison.Ordinal) == true || p.Solver.Note?.Contains("in time", StringComparison.Ordinal) == true;
+        static bool Timed(PlanResult p) => p.Solver.Note?.Contains("wall clock",
+            StringComparison.Ordinal) == true || p.Solver.Note?.Contains("in time", StringComparison.Ordinal) == true;
         if (!Timed(first) && !Timed(again))
         {
-            Assert.True(first.Schedule!.Steps.SequenceEqual(again.Schedule!.Steps), $"winners {first.Solver.WinningSolver} / {again.Solver.WinningSolver}");
+            Assert.True(first.Schedule!.Steps.SequenceEqual(again.Schedule!.Steps),
+                $"winners {first.Solver.WinningSolver} / {again.Solver.WinningSolver}");
             Assert.Equal(first.Solver.LowerBound, again.Solver.LowerBound);
         }
 
         var none = new HashSet<int>();
-        var full = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(1), new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
-        var fifth = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(0.2), new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
+        var full = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(1),
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
+        var fifth = Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(problem.Training, budget, none, TimeSpan.FromSeconds(0.2),
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
         Assert.NotNull(full);
         Assert.NotNull(fifth);
         Assert.True(full.Bound > 0);
@@ -291,7 +296,8 @@ public class AutoCliTests
             Assert.Equal(0, code);
             var root = json.RootElement;
             Assert.Equal("auto", root.GetProperty("solver").GetString());
-            Assert.Contains(root.GetProperty("winningSolver").GetString(), new[] { "store-all", "chen", "per-block", "dp-approx", "dp", "greedy", "optimal" });
+            Assert.Contains(root.GetProperty("winningSolver").GetString(), new[] { "store-all", "chen", "per-block", "dp-approx", "dp",
+                "greedy", "optimal" });
             Assert.Contains(root.GetProperty("status").GetString(), new[] { "OPTIMAL", "CANONICAL_OPTIMAL", "FEASIBLE" });
             Assert.True(root.GetProperty("peakBytes").GetInt64() <= root.GetProperty("budgetBytes").GetInt64());
         }
@@ -316,7 +322,8 @@ public class AutoCliTests
             smallest = root.GetProperty("smallestFeasibleBudgetBytes").GetInt64();
             if (solver == "auto") Assert.Equal(smallest, root.GetProperty("minBudgetBytes").GetInt64());
         }
-        var (fitCode, fit) = Plan("--budget", smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", solver, "--time-limit", "0.9");
+        var (fitCode, fit) = Plan("--budget", smallest.ToString(System.Globalization.CultureInfo.InvariantCulture), "--solver", solver,
+            "--time-limit", "0.9");
         using (fit)
         {
             Assert.Equal(0, fitCode);

@@ -110,7 +110,8 @@ public class SmallestFeasibleBudgetTests
             foreach (var other in new[] { "dp-approx", "per-block", "chen" })
             {
                 var plan = RecomputePlanner.Plan(problem, other, new SolverOptions { BudgetBytes = budget });
-                if (plan.Feasible) Assert.True(exact.Simulation.RecomputeTime <= plan.Simulation!.RecomputeTime, $"{other} recomputes less than dp at {budget}");
+                if (plan.Feasible) Assert.True(exact.Simulation.RecomputeTime <= plan.Simulation!.RecomputeTime,
+                    $"{other} recomputes less than dp at {budget}");
             }
         }
     }

@@ -39,7 +39,8 @@ public class SolverKnobTests
                     var turned = RecomputePlanner.Plan(problem, d.Name, turn(options));
                     Assert.True(plain.Feasible == turned.Feasible, $"{d.Name}: {knob} changes whether it plans at {share:P0}");
                     if (plain.Schedule is { } a && turned.Schedule is { } b)
-                        Assert.True(ScheduleFormat.ToJson(a) == ScheduleFormat.ToJson(b), $"{d.Name}: {knob}, which it does not list, changes its schedule at {share:P0}");
+                        Assert.True(ScheduleFormat.ToJson(a) == ScheduleFormat.ToJson(b),
+                            $"{d.Name}: {knob}, which it does not list, changes its schedule at {share:P0}");
                     compared++;
                 }
             }

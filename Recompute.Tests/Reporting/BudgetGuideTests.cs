@@ -60,11 +60,13 @@ public sealed class BudgetGuideTests : IDisposable
         }
 
         // The largest batch is what `recompute maxbatch` finds with the same solver and optimizer.
-        var (mbCode, mb, mbErr) = InProcessCli.Run("maxbatch", graph, "--memory", "16GiB", "--optimizer", "sgd", "--solver", "dp-approx", "--format", "json");
+        var (mbCode, mb, mbErr) = InProcessCli.Run("maxbatch", graph, "--memory", "16GiB", "--optimizer", "sgd", "--solver", "dp-approx",
+            "--format", "json");
         Assert.True(mbCode == 0, mbErr);
         using var maxbatch = JsonDocument.Parse(mb);
         var at16 = devices[1];
-        Assert.Equal(maxbatch.RootElement.GetProperty("storeAll").GetProperty("batch").GetInt32(), at16.GetProperty("largestBatchStoreAll").GetInt32());
+        Assert.Equal(maxbatch.RootElement.GetProperty("storeAll").GetProperty("batch").GetInt32(),
+            at16.GetProperty("largestBatchStoreAll").GetInt32());
         Assert.Equal(maxbatch.RootElement.GetProperty("planner").GetProperty("batch").GetInt32(), at16.GetProperty("largestBatch").GetInt32());
         Assert.Contains(at16.GetProperty("largestBatch").GetInt32().ToString(CultureInfo.InvariantCulture), stdout);
 
@@ -149,7 +151,8 @@ public sealed class BudgetGuideTests : IDisposable
     [InlineData("12QB", "--memory")]
     public void BadMemory_IsAUsageError(string value, string expected)
     {
-        var (code, _, stderr) = InProcessCli.Run("report", Path.Combine(Paths.Graphs, "mlp50.json"), "-o", Path.Combine(_dir.FullName, "r"), "--memory", value);
+        var (code, _, stderr) = InProcessCli.Run("report", Path.Combine(Paths.Graphs, "mlp50.json"), "-o", Path.Combine(_dir.FullName,
+            "r"), "--memory", value);
         Assert.Equal(2, code);
         Assert.Contains(expected, stderr);
         Assert.False(Directory.Exists(Path.Combine(_dir.FullName, "r")));

@@ -2,7 +2,7 @@ using Recompute.Planner.Devices;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
 using Recompute.Planner.Solvers;
-using Recompute.Reporting;
+using Recompute.Plots;
 using Recompute.Tests.Support;
 
 namespace Recompute.Tests.Reporting;

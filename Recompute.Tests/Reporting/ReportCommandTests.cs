@@ -52,14 +52,16 @@ public class ReportCommandTests
             {
                 early.Cancel();
                 var err = new StringWriter();
-                Assert.Equal(130, ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 1), new SweepOptions { Points = 3, Solvers = ["dp-approx"] }, dir, new StringWriter(), err, false, early.Token));
+                Assert.Equal(130, ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 1), new SweepOptions { Points = 3,
+                    Solvers = ["dp-approx"] }, dir, new StringWriter(), err, false, early.Token));
                 Assert.Contains("interrupted", err.ToString());
                 Assert.Empty(Directory.GetFiles(dir));
             }
             // Cancelled after three points: the third finished point pulls the trigger.
             using var cts = new CancellationTokenSource();
             var stderr = new StringWriter();
-            int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5, Solvers = ["chen", "dp-approx"] }, dir, new StringWriter(), stderr, false, cts.Token,
+            int code = ReportCommand.Execute(ReportGraphs.ResidualNet(layers: 2), new SweepOptions { Points = 5, Solvers = ["chen",
+                "dp-approx"] }, dir, new StringWriter(), stderr, false, cts.Token,
                 observe: p => { if (p.Done == 3) cts.Cancel(); });
             Assert.Equal(130, code);
             Assert.Contains("interrupted", stderr.ToString());
@@ -84,7 +86,8 @@ public class ReportCommandTests
             int code = CommandRunner.Run(["report", Path.Combine(RepoRoot(), "graphs", "resnet18-b32.onnx"), "-o", dir,
                 "--solvers", "dp-approx,chen", "--points", "3", "--budget", "60%"], stdout, stderr, CancellationToken.None);
             Assert.True(code == 0, stderr.ToString());
-            foreach (var f in new[] { "pareto.png", "pareto.svg", "timeline.png", "timeline.svg", "report.json", "report.csv", "report.html", "graph.dot" })
+            foreach (var f in new[] { "pareto.png", "pareto.svg", "timeline.png", "timeline.svg", "report.json", "report.csv",
+                "report.html", "graph.dot" })
                 Assert.True(File.Exists(Path.Combine(dir, f)), f);
             using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "report.json")));
             long storeAll = json.RootElement.GetProperty("storeAllPeakBytes").GetInt64();
@@ -95,6 +98,7 @@ public class ReportCommandTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Cli_ReportWithoutSolvers_DrawsTheDefaultSeries()
     {

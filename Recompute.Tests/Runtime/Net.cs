@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Ops;
 
@@ -17,7 +18,7 @@ internal sealed class Net
     private static long Elements(long[] shape) => shape.Aggregate(1L, (a, d) => a * d);
 
     public int Input(string name, long[] shape, string dtype = "float32") =>
-        _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype) });
+        _b.Add(new NodeSpec(name, "Input", NodeKind.Input) { Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype) });
 
     public int Param(string name, params long[] shape) =>
         _b.Add(new NodeSpec(name, "Parameter", NodeKind.Parameter) { Shape = shape, Bytes = Elements(shape) * 4 });
@@ -25,7 +26,7 @@ internal sealed class Net
     public int Const(string name, long[] shape, float[] values, string dtype = "float32") =>
         _b.Add(new NodeSpec(name, "Constant", NodeKind.Constant)
         {
-            Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype),
+            Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype),
             Attributes = new Dictionary<string, object> { ["value"] = values },
         });
 
@@ -33,7 +34,7 @@ internal sealed class Net
         bool loss = false, int outputIndex = 0, string? name = null) =>
         _b.Add(new NodeSpec(name ?? $"{op.ToLowerInvariant()}{_auto++}", op, loss ? NodeKind.Loss : NodeKind.Activation)
         {
-            Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * DTypes.SizeOf(dtype), Time = Elements(shape),
+            Inputs = inputs, Shape = shape, DType = dtype, Bytes = Elements(shape) * ElementTypes.BytesOf(dtype), Time = Elements(shape),
             Attributes = attrs, OutputIndex = outputIndex, BackwardNeeds = [.. OperatorRegistry.BackwardNeeds(op, inputs.Length)!.Value.Operands],
             BackwardNeedsOutput = OperatorRegistry.BackwardNeeds(op, inputs.Length)!.Value.Output, SavedByRule = true,
         });
@@ -82,18 +83,21 @@ internal static class TestModels
         int bn1 = n.Op("BatchNormalization", bn1In, [batch, c, h, h], Net.A(("epsilon", 1e-5), ("momentum", 0.9)), name: "bn1");
         n.Op("BatchNormalization", bn1In, [c], Net.A(("epsilon", 1e-5), ("momentum", 0.9)), outputIndex: 1, name: "bn1.running_mean");
         int r1 = n.Op("Relu", [bn1], [batch, c, h, h], name: "relu1");
-        int p1 = n.Op("MaxPool", [r1], [batch, c, h, h], Net.A(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 1, 1 }), ("pads", new long[] { 1, 1, 1, 1 })), name: "pool1");
+        int p1 = n.Op("MaxPool", [r1], [batch, c, h, h], Net.A(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 1, 1 }),
+            ("pads", new long[] { 1, 1, 1, 1 })), name: "pool1");
         int sum = p1;
         for (int i = 2; i < 2 + blocks; i++)
         {
             int ci = n.Op("Conv", [sum, n.Param($"conv{i}a.w", c, c, 3, 3)], [batch, c, h, h], conv, name: $"conv{i}a");
-            int bni = n.Op("BatchNormalization", [ci, n.Param($"bn{i}.scale", c), n.Param($"bn{i}.bias", c), n.Param($"bn{i}.mean", c), n.Param($"bn{i}.var", c)],
+            int bni = n.Op("BatchNormalization", [ci, n.Param($"bn{i}.scale", c), n.Param($"bn{i}.bias", c), n.Param($"bn{i}.mean", c),
+                n.Param($"bn{i}.var", c)],
                 [batch, c, h, h], name: $"bn{i}");
             int ri = n.Op("Relu", [bni], [batch, c, h, h], name: $"relu{i}");
             int cj = n.Op("Conv", [ri, n.Param($"conv{i}b.w", c, c, 3, 3), n.Param($"conv{i}b.b", c)], [batch, c, h, h], conv, name: $"conv{i}b");
             sum = n.Op("Add", [cj, sum], [batch, c, h, h], name: $"residual{i}");
         }
-        int ap = n.Op("AveragePool", [sum], [batch, c, h / 2, h / 2], Net.A(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), name: "avgpool");
+        int ap = n.Op("AveragePool", [sum], [batch, c, h / 2, h / 2], Net.A(("kernel_shape", new long[] { 2, 2 }), ("strides",
+            new long[] { 2, 2 })), name: "avgpool");
         int flat = n.Op("Flatten", [ap], [batch, c * (h / 2) * (h / 2)], Net.A(("axis", 1L)), name: "flatten");
         int ratio = n.Const("ratio", [], [0.25f]);
         int drop = n.Op("Dropout", [flat, ratio, n.Const("training_mode", [], [1f], "bool")], [batch, c * (h / 2) * (h / 2)], name: "dropout");

@@ -69,7 +69,8 @@ internal static class Schedules
             steps.Add(new Step(StepKind.Backward, b.Id)); live[b.Id] = true;
             foreach (var f in forward) if (live[f.Id]) { steps.Add(new Step(StepKind.FreeValue, f.Id)); live[f.Id] = false; }
             foreach (var p in b.Inputs.Append(b.Id))
-                if (tg.Tasks[p].Kind == TaskKind.Backward && live[p] && lastGradReader(p) <= b.Id) { steps.Add(new Step(StepKind.FreeGrad, p)); live[p] = false; }
+                if (tg.Tasks[p].Kind == TaskKind.Backward && live[p] && lastGradReader(p) <= b.Id) { steps.Add(new Step(StepKind.FreeGrad,
+                    p)); live[p] = false; }
         }
         return new Schedule(tg, steps.ToImmutable(), "test-recompute-all", null);
     }

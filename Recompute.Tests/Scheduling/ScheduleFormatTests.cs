@@ -50,7 +50,8 @@ public class ScheduleFormatTests
 
             // Deterministic: the same schedule gives the same bytes; metadata keys are sorted.
             var text = File.ReadAllText(path);
-            Assert.Equal(text, ScheduleFormat.ToJson(back, new Dictionary<string, object?> { ["overhead"] = 0.25, ["note"] = null, ["peakBytes"] = 48L }));
+            Assert.Equal(text, ScheduleFormat.ToJson(back, new Dictionary<string, object?> { ["overhead"] = 0.25, ["note"] = null,
+                ["peakBytes"] = 48L }));
             Assert.Contains("\"metadata\": {\n    \"note\": null,\n    \"overhead\": 0.25,\n    \"peakBytes\": 48\n  }", text);
             Assert.Contains("    {\"step\": \"compute\", \"tensor\": \"h\"},\n", text);
             Assert.Contains("{\"step\": \"backward\", \"tensor\": \"grad(r)\"}", text);
@@ -91,11 +92,13 @@ public class ScheduleFormatTests
         try
         {
             var path = Path.Combine(dir.FullName, "s.json");
-            Assert.Throws<ArgumentException>(() => ScheduleFormat.Write(StoreAll(tg), path, new Dictionary<string, object?> { ["bad"] = new object() }));
+            Assert.Throws<ArgumentException>(() => ScheduleFormat.Write(StoreAll(tg), path,
+                new Dictionary<string, object?> { ["bad"] = new object() }));
             Assert.Empty(Directory.GetFileSystemEntries(dir.FullName));
             ScheduleFormat.Write(StoreAll(tg, 500), path);
             var before = File.ReadAllText(path);
-            Assert.Throws<ArgumentException>(() => ScheduleFormat.Write(StoreAll(tg), path, new Dictionary<string, object?> { ["bad"] = new[] { 1 } }));
+            Assert.Throws<ArgumentException>(() => ScheduleFormat.Write(StoreAll(tg), path,
+                new Dictionary<string, object?> { ["bad"] = new[] { 1 } }));
             Assert.Equal(before, File.ReadAllText(path));
             Assert.Single(Directory.GetFileSystemEntries(dir.FullName));
         }
@@ -136,7 +139,8 @@ public class ScheduleFormatTests
     public void Read_UnknownStepKind_NamesTheStep()
     {
         var tg = TrainingGraph.Derive(Chain());
-        var text = ScheduleFormat.ToJson(StoreAll(tg)).Replace("{\"step\": \"backward\", \"tensor\": \"grad(loss)\"}", "{\"step\": \"teleport\", \"tensor\": \"grad(loss)\"}");
+        var text = ScheduleFormat.ToJson(StoreAll(tg)).Replace("{\"step\": \"backward\", \"tensor\": \"grad(loss)\"}",
+            "{\"step\": \"teleport\", \"tensor\": \"grad(loss)\"}");
         var e = ReadBad(text, tg);
         Assert.Equal("steps[3].step", e.Location);
         Assert.Contains("unknown step kind 'teleport'", e.Problem);

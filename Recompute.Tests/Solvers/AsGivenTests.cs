@@ -40,9 +40,11 @@ public class AsGivenTests
 
         // The accounting, computed here independently: in the file's order, a node's output lives from its
         // computation until its last reader has run; a node's inputs and output are live while it runs.
-        var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToDictionary(n => n.GetProperty("name").GetInt64(), n => n.GetProperty("out_cost").GetInt64());
+        var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToDictionary(n => n.GetProperty("name").GetInt64(),
+            n => n.GetProperty("out_cost").GetInt64());
         var lastReader = new Dictionary<long, int>();
-        var position = order.Select((name, i) => (long.Parse(name, System.Globalization.CultureInfo.InvariantCulture), i)).ToDictionary(x => x.Item1, x => x.i);
+        var position = order.Select((name, i) => (long.Parse(name, System.Globalization.CultureInfo.InvariantCulture),
+            i)).ToDictionary(x => x.Item1, x => x.i);
         foreach (var link in doc.RootElement.GetProperty("links").EnumerateArray())
         {
             long from = link.GetProperty("0").GetInt64(), to = link.GetProperty("1").GetInt64();

@@ -33,6 +33,7 @@ public class CutRelaxationTests
         if (analysis.Path.Count > 2) yield return analysis.Path.Where((_, i) => i % 2 == 0).ToList();
     }
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)] [InlineData(5)] [InlineData(6)]
     public void Optimum_IsAtMostEveryPlanOfEverySolver(int seed)
@@ -59,7 +60,8 @@ public class CutRelaxationTests
                 foreach (var bound in bounds)
                 {
                     Assert.True(bound is not null, $"{name} found a plan at {fraction} where the relaxation says none exists");
-                    Assert.True(bound <= sim.RecomputeTime + 1e-9, $"seed {seed}, {name} at {fraction}: bound {bound} above the plan's {sim.RecomputeTime}");
+                    Assert.True(bound <= sim.RecomputeTime + 1e-9,
+                        $"seed {seed}, {name} at {fraction}: bound {bound} above the plan's {sim.RecomputeTime}");
                 }
             }
         }
@@ -89,7 +91,8 @@ public class CutRelaxationTests
                 var lp = LinearRelaxation.Bound(relaxation.Model);
                 Assert.NotNull(lp);
                 double bound = relaxation.ToTime(lp!.Value);
-                Assert.True(bound <= optimum + 1e-9, $"seed {seed} at {fraction}, {cuts.Count} cuts: linear bound {bound} above the optimum {optimum}");
+                Assert.True(bound <= optimum + 1e-9,
+                    $"seed {seed} at {fraction}, {cuts.Count} cuts: linear bound {bound} above the optimum {optimum}");
                 compared++;
                 if (bound > 0) positive++;
             }
@@ -133,7 +136,8 @@ public class CutRelaxationTests
         {
             var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8));
             long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
-            var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(2), new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 1, CancellationToken.None);
+            var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(2),
+                new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 1, CancellationToken.None);
             if (run is { Bound: > 0 }) positive++;
         }
         Assert.True(positive >= 3, $"the bound was positive on {positive} of 6 graphs");
@@ -144,7 +148,8 @@ public class CutRelaxationTests
     {
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "resnet18-b32.onnx")));
         long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.7);
-        var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(4), Threads = 2 });
+        var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = budget,
+            TimeLimit = TimeSpan.FromSeconds(4), Threads = 2 });
         Assert.True(plan.Feasible);
         double recompute = plan.Simulation!.RecomputeTime;
         Assert.True(recompute > 0);

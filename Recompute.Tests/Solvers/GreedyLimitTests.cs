@@ -49,7 +49,8 @@ public class GreedyLimitTests
         // Ctrl-C is not a time limit: it throws, so the command can exit 130 and write nothing.
         Assert.ThrowsAny<OperationCanceledException>(() => GreedySolver.Search(training, [], options, "greedy", 0, stopped.Token));
         Assert.ThrowsAny<OperationCanceledException>(() =>
-            GreedyRematerializer.Plan(training, Enumerable.Range(0, training.Count).ToArray(), long.MaxValue, EvictionScore.CostPerByteDistance, cancellation: stopped.Token));
+            GreedyRematerializer.Plan(training, Enumerable.Range(0, training.Count).ToArray(), long.MaxValue,
+                EvictionScore.CostPerByteDistance, cancellation: stopped.Token));
         // Without either, the same search plans (store-all fits an unlimited budget).
         Assert.NotNull(GreedySolver.Search(training, [], options, "greedy"));
     }
@@ -75,7 +76,8 @@ public class GreedyLimitTests
         var order = GreedyRematerializer.MemoryAwareOrder(training);
         Assert.Equal(Enumerable.Range(0, training.Count), order.Order());
         long storeAll = Recompute.Planner.Planning.RecomputePlanner.StoreAllPeak(problem);
-        var plan = Recompute.Planner.Planning.RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = storeAll, TimeLimit = TimeSpan.FromSeconds(30) });
+        var plan = Recompute.Planner.Planning.RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = storeAll,
+            TimeLimit = TimeSpan.FromSeconds(30) });
         Assert.True(plan.Feasible, plan.Solver.Reason);
         Assert.Equal(plan.Simulation!.PeakBytes, Simulator.Simulate(plan.Schedule!).PeakBytes);
     }
@@ -92,8 +94,10 @@ public class GreedyLimitTests
         var training = problem.Training;
         Assert.True((long)training.Count * training.Tasks.Sum(t => (long)t.Inputs.Length) > Recompute.Planner.Solvers.Optimal.RelaxationGuide.MaxAnalysisWork);
         long budget = Recompute.Planner.Planning.RecomputePlanner.StoreAllPeak(problem) * 9 / 10;
-        Assert.Null(Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(training, budget, new HashSet<int>(), TimeSpan.FromSeconds(5), new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None));
-        var plan = Recompute.Planner.Planning.RecomputePlanner.Plan(problem, "auto", new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(5) });
+        Assert.Null(Recompute.Planner.Solvers.Optimal.GeneralBound.Prove(training, budget, new HashSet<int>(), TimeSpan.FromSeconds(5),
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None));
+        var plan = Recompute.Planner.Planning.RecomputePlanner.Plan(problem, "auto", new SolverOptions { BudgetBytes = budget,
+            TimeLimit = TimeSpan.FromSeconds(5) });
         Assert.True(plan.Feasible, plan.Solver.Reason);
         Assert.True(plan.Simulation!.PeakBytes <= budget);
         Assert.Null(plan.Solver.GeneralLowerBound);

@@ -56,7 +56,8 @@ public class GreedyNeedTests
         long before = GreedyRematerializer.SelfChecksRun;
         PlanEverywhere(training, [0.6, 0.8, 1.0], keep, atGap);
         Assert.True(GreedyRematerializer.SelfChecksRun > before);
-        var layered = new PlanningProblem(GraphLoader.Load(Paths.CheckmateGraph("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json")), asGiven: true);
+        var layered = new PlanningProblem(GraphLoader.Load(Paths.CheckmateGraph("random_layered_n100_w0.27_nlv0.75_ed0.2_scd0.14.json")),
+            asGiven: true);
         foreach (double f in new[] { 0.5, 0.7, 0.9 })
         {
             before = GreedyRematerializer.SelfChecksRun;

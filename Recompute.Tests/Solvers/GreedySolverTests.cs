@@ -38,7 +38,8 @@ public class GreedySolverTests
         Assert.Equal(["a"], plan.Schedule!.RecomputedNodes.Select(n => problem.Graph[n].Name));
 
         // The optimal solver proves it: no schedule recomputes less (it must recompute a, or hold 300 bytes).
-        var optimal = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, new SolverOptions { BudgetBytes = 250, TimeLimit = TimeSpan.FromSeconds(10), Threads = 2, Seed = 1 });
+        var optimal = new OptimalSolver(PlannerPlanSource.Instance).Run(problem, new SolverOptions { BudgetBytes = 250,
+            TimeLimit = TimeSpan.FromSeconds(10), Threads = 2, Seed = 1 });
         Assert.Equal(PlanStatus.Optimal, optimal.Result.Status);
         Assert.Equal(5, Simulator.Simulate(optimal.Result.Schedule!).RecomputeTime);
         // Gap relative to total compute: one run of every task (8) plus the recomputation (5); here 0.
@@ -52,7 +53,8 @@ public class GreedySolverTests
         // d needs a, c and itself: 210 bytes whatever the schedule.
         var problem = SkipChain();
         Assert.False(RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = 209 }).Feasible);
-        var result = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, new SolverOptions { BudgetBytes = 209, TimeLimit = TimeSpan.FromSeconds(5), Threads = 2 });
+        var result = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, new SolverOptions { BudgetBytes = 209,
+            TimeLimit = TimeSpan.FromSeconds(5), Threads = 2 });
         Assert.Equal(PlanStatus.Infeasible, result.Status);
         Assert.Contains("'d' needs its 2 inputs and its output", result.Reason);
         Assert.Equal(210, result.MinFeasibleBudgetBytes);
@@ -100,7 +102,8 @@ public class GreedySolverTests
         Assert.DoesNotContain("/net/ups.2/ConvTranspose_output_0", names);
         // A --keep pin stays honoured with the search's own pins beside it.
         int kept = problem.Graph.Find("/net/downs.0/downs.0.0/Conv_output_0").Id;
-        var pinned = RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(60), Keep = [kept] });
+        var pinned = RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = budget,
+            TimeLimit = TimeSpan.FromSeconds(60), Keep = [kept] });
         Assert.True(pinned.Feasible, pinned.Solver.Reason);
         Assert.DoesNotContain(kept, pinned.Schedule!.RecomputedNodes);
     }

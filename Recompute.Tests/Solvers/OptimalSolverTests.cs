@@ -36,12 +36,14 @@ public class OptimalSolverTests
         for (int i = 0; i < bytes.Length; i++)
             f.Add(b.Add(new NodeSpec($"f{i}", "Op", NodeKind.Activation) { Inputs = i == 0 ? [] : [f[i - 1]], Bytes = bytes[i], Time = 1 + i % 3 }));
         int loss = b.Add(new NodeSpec("loss", "Op", NodeKind.Loss) { Inputs = [f[^1]], Bytes = 1, Time = 1 });
-        int grad = b.Add(new NodeSpec("loss_backward", "Backward", NodeKind.Activation) { Inputs = [loss, f[^1]], Bytes = 10, Time = 1, IsBackward = true, ForwardOf = loss });
+        int grad = b.Add(new NodeSpec("loss_backward", "Backward", NodeKind.Activation) { Inputs = [loss, f[^1]], Bytes = 10, Time = 1,
+            IsBackward = true, ForwardOf = loss });
         for (int i = bytes.Length - 1; i >= 0; i--)
         {
             var inputs = new List<int> { grad, f[i] };
             if (i > 0) inputs.Add(f[i - 1]);
-            grad = b.Add(new NodeSpec($"f{i}_backward", "Backward", NodeKind.Activation) { Inputs = inputs, Bytes = bytes[i], Time = 2, IsBackward = true, ForwardOf = f[i] });
+            grad = b.Add(new NodeSpec($"f{i}_backward", "Backward", NodeKind.Activation) { Inputs = inputs, Bytes = bytes[i], Time = 2,
+                IsBackward = true, ForwardOf = f[i] });
         }
         return b.Build();
     }

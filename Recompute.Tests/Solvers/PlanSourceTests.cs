@@ -16,10 +16,14 @@ public class PlanSourceTests
     private sealed class EmptySource : IPlanSource
     {
         public List<string> Asked { get; } = [];
-        public PlannedSchedule? Plan(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) { Asked.Add($"plan {solver}"); return null; }
-        public PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) { Asked.Add($"min {solver}"); return null; }
-        public long? SmallestFeasibleBudget(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) { Asked.Add($"smallest {solver}"); return null; }
-        public long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation) { Asked.Add("smallest greedy"); return null; }
+        public PlannedSchedule? Plan(PlanningProblem problem, string solver, SolverOptions options,
+            CancellationToken cancellation) { Asked.Add($"plan {solver}"); return null; }
+        public PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options,
+            CancellationToken cancellation) { Asked.Add($"min {solver}"); return null; }
+        public long? SmallestFeasibleBudget(PlanningProblem problem, string solver, SolverOptions options,
+            CancellationToken cancellation) { Asked.Add($"smallest {solver}"); return null; }
+        public long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper,
+            CancellationToken cancellation) { Asked.Add("smallest greedy"); return null; }
     }
 
     private static SolverOptions Quick(long budget) => new() { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(3), Threads = 2, Seed = 7 };

@@ -24,7 +24,8 @@ public class RelaxationGuideTests
         long budget = RecomputePlanner.StoreAllPeak(problem) / 2;
         var options = new SolverOptions { BudgetBytes = budget };
         var scores = GreedySolver.Best(training, GreedySolver.Orders(training), options, SolverName.Greedy);
-        var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty, new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, SolverName.Greedy,
+        var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, SolverName.Greedy,
             double.MaxValue, CancellationToken.None, 1, out _);
 
         Assert.NotNull(scores);
@@ -57,8 +58,10 @@ public class RelaxationGuideTests
             var never = training.Tasks.Where(t => t.Node == keepNode).Select(t => t.Id).ToHashSet();
             var drop = ImmutableHashSet.Create(training.ForwardTaskOf(dropNode));
 
-            var first = RelaxationGuide.Best(training, budget, never, drop, new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), seed, SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _);
-            var again = RelaxationGuide.Best(training, budget, never, drop, new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), seed, SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _);
+            var first = RelaxationGuide.Best(training, budget, never, drop, new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0),
+                seed, SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _);
+            var again = RelaxationGuide.Best(training, budget, never, drop, new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0),
+                seed, SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _);
             Assert.Equal(first is null, again is null);
             if (first is not { } plan) continue;
             guidedPlans++;
@@ -78,11 +81,13 @@ public class RelaxationGuideTests
         var training = problem.Training;
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         // At the store-all peak no task has an excess: there is no cut to guide by.
-        Assert.Null(RelaxationGuide.Best(training, storeAll, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty, new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 0, SolverName.Greedy,
+        Assert.Null(RelaxationGuide.Best(training, storeAll, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 0, SolverName.Greedy,
             double.MaxValue, CancellationToken.None, 1, out _));
         var asGiven = new PlanningProblem(RandomGraphs.Forward(1, 20), asGiven: true);
         Assert.False(asGiven.Training.HasBackward);
-        Assert.Null(RelaxationGuide.Best(asGiven.Training, 1, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty, new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 0,
+        Assert.Null(RelaxationGuide.Best(asGiven.Training, 1, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 0,
             SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _));
     }
 }

@@ -178,7 +178,8 @@ public class ScaleAlgorithmTests
             var stdout = new StringWriter();
             var stderr = new StringWriter();
             var output = Path.Combine(dir.FullName, "s.json");
-            int code = CommandRunner.Run(["plan", path, "--budget", "50%", "--solver", "dp", "--max-lower-sets", "5000", "-o", output], stdout, stderr, CancellationToken.None);
+            int code = CommandRunner.Run(["plan", path, "--budget", "50%", "--solver", "dp", "--max-lower-sets", "5000", "-o", output],
+                stdout, stderr, CancellationToken.None);
             Assert.Equal(2, code);
             // The reason on one line (the usage line follows it), no stack trace.
             var lines = stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -36,8 +36,10 @@ public class SolverResultTests
         foreach (var solver in SolverRegistry.Names)
             foreach (double fraction in new[] { 0.3, 0.6, 1.0 })
             {
-                var plan = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = (long)(storeAll * fraction), TimeLimit = TimeSpan.FromSeconds(2) });
-                Assert.True(plan.Feasible == plan.Solver.Feasible, $"{solver} at {fraction:P0}: {plan.Solver.Status} with a plan that {(plan.Feasible ? "fits" : "does not fit")}");
+                var plan = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = (long)(storeAll * fraction),
+                    TimeLimit = TimeSpan.FromSeconds(2) });
+                Assert.True(plan.Feasible == plan.Solver.Feasible,
+                    $"{solver} at {fraction:P0}: {plan.Solver.Status} with a plan that {(plan.Feasible ? "fits" : "does not fit")}");
                 if (!plan.Feasible) Assert.False(string.IsNullOrEmpty(plan.Solver.Reason), $"{solver} at {fraction:P0}: no reason");
                 // The paper model's figures belong to canonical strategies, both or neither.
                 Assert.Equal(plan.Solver.PaperModel?.PeakBytes, plan.Solver.PaperModelPeakBytes);

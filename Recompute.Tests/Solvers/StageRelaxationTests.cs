@@ -104,7 +104,8 @@ public class StageRelaxationTests
             ran = true;
             Assert.True(relaxation.Decisions > 0);
             // The returned plan's first runs follow the relaxation's order, so its bound is at most the plan's cost.
-            if (relaxation.Bound is { } rb) Assert.True(rb <= sim.RecomputeTime + 1e-9, $"relaxation bound {rb} above the plan's {sim.RecomputeTime}");
+            if (relaxation.Bound is { } rb) Assert.True(rb <= sim.RecomputeTime + 1e-9,
+                $"relaxation bound {rb} above the plan's {sim.RecomputeTime}");
             Assert.Contains(run.BoundSource, new[] { BoundSource.CpSat, BoundSource.Relaxation, BoundSource.OneRunOfEveryTask });
             if (run.BoundSource == BoundSource.Relaxation) Assert.Equal(Math.Min(relaxation.Bound!.Value, sim.RecomputeTime), lb, 9);
         }

@@ -77,7 +77,8 @@ public sealed class CliProcess : IDisposable
     [DllImport("libc", EntryPoint = "signal", SetLastError = true)]
     private static extern nint SetSignal(int signal, nint handler);
 
-    /// <summary>The <c>dotnet</c> host that runs this test process (the SDK sets DOTNET_HOST_PATH; otherwise found from the runtime folder).</summary>
+    /// <summary>The <c>dotnet</c> host that runs this test process (the SDK sets DOTNET_HOST_PATH; otherwise found from
+    /// the runtime folder).</summary>
     internal static string DotnetHost()
     {
         if (Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)) return host;

@@ -55,7 +55,8 @@ internal static class TestEnvironment
                 [CostClass.Reduction] = Stream(8e9, 6e9),
                 [CostClass.DataMovement] = Stream(3e9, 5e9),
             }),
-            Metadata = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, new[] { new KeyValuePair<string, string>("key", threads is { } t ? CpuProfile.MachineKey(t) : CpuProfile.MachineKey()) }),
+            Metadata = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, new[] { new KeyValuePair<string, string>("key",
+                threads is { } t ? CpuProfile.MachineKey(t) : CpuProfile.MachineKey()) }),
         };
     }
 }

@@ -103,7 +103,8 @@ internal sealed class FusedPatterns
 
     private int Index(NodeProto n) => _producer[n.Output[0]];
 
-    /// <summary>The single node reading <paramref name="name"/>, when it is of type <paramref name="op"/> and the tensor is no graph output.</summary>
+    /// <summary>The single node reading <paramref name="name"/>, when it is of type <paramref name="op"/> and the
+    /// tensor is no graph output.</summary>
     private NodeProto? OnlyReader(string name, string op)
     {
         if (_graphOutputs.Contains(name) || !_consumers.TryGetValue(name, out var readers) || readers.Count != 1) return null;
@@ -194,7 +195,8 @@ internal sealed class FusedPatterns
         }
         if (pow is null || div is null) return null;
         if (OnlyReader(pow.Output[0], "ReduceMean") is not { } variance || MeanAxis(variance) != axis) return null;
-        if (OnlyReader(variance.Output[0], "Add") is not { } addEps || Other(addEps, variance.Output[0]) is not { } epsName || Scalar(epsName) is not { } eps) return null;
+        if (OnlyReader(variance.Output[0], "Add") is not { } addEps || Other(addEps, variance.Output[0]) is not { } epsName
+            || Scalar(epsName) is not { } eps) return null;
         if (OnlyReader(addEps.Output[0], "Sqrt") is not { } sqrt || sqrt.Input.Count != 1) return null;
         string sd = sqrt.Output[0];
         if (Readers(sd) is not [var sdReader] || _order[sdReader.Node] != div || sdReader.Slot != 1) return null;
@@ -247,7 +249,8 @@ internal sealed class FusedPatterns
         var fused = new NodeProto { OpType = "Gelu", Name = string.IsNullOrEmpty(y.Name) ? y.Output[0] : y.Name };
         fused.Input.Add(x);
         fused.Output.Add(y.Output[0]);
-        if (tanh) fused.Attribute.Add(new AttributeProto { Name = "approximate", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8("tanh") });
+        if (tanh) fused.Attribute.Add(new AttributeProto { Name = "approximate", Type = AttributeProto.Types.AttributeType.String,
+            S = ByteString.CopyFromUtf8("tanh") });
         var set = nodes.Select(Index).ToHashSet();
         return new FusedMatch(set, set.Min(), fused);
     }
@@ -273,13 +276,15 @@ internal sealed class FusedPatterns
     private string? TanhArgument(string u, List<NodeProto> nodes)
     {
         if (Producer(u, "Mul") is not { } scaled || OnlyReader(u, "Tanh") is null) return null;
-        string? v = scaled.Input.Count != 2 ? null : IsScalar(scaled.Input[0], SqrtTwoOverPi) ? scaled.Input[1] : IsScalar(scaled.Input[1], SqrtTwoOverPi) ? scaled.Input[0] : null;
+        string? v = scaled.Input.Count != 2 ? null : IsScalar(scaled.Input[0], SqrtTwoOverPi) ? scaled.Input[1] : IsScalar(scaled.Input[1],
+            SqrtTwoOverPi) ? scaled.Input[0] : null;
         if (v is null || Producer(v, "Add") is not { } sum || OnlyReader(v, "Mul") != scaled || sum.Input.Count != 2) return null;
         foreach (var (x, w) in new[] { (sum.Input[0], sum.Input[1]), (sum.Input[1], sum.Input[0]) })
         {
             if (Producer(w, "Mul") is not { } cubic || OnlyReader(w, "Add") != sum || cubic.Input.Count != 2) continue;
             string? p = IsScalar(cubic.Input[0], 0.044715) ? cubic.Input[1] : IsScalar(cubic.Input[1], 0.044715) ? cubic.Input[0] : null;
-            if (p is null || Producer(p, "Pow") is not { } pow || OnlyReader(p, "Mul") != cubic || pow.Input.Count != 2 || pow.Input[0] != x || !IsScalar(pow.Input[1], 3)) continue;
+            if (p is null || Producer(p, "Pow") is not { } pow || OnlyReader(p, "Mul") != cubic || pow.Input.Count != 2
+                || pow.Input[0] != x || !IsScalar(pow.Input[1], 3)) continue;
             nodes.AddRange([scaled, sum, cubic, pow]);
             return x;
         }

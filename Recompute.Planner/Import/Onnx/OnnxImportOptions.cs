@@ -29,9 +29,11 @@ public sealed record OnnxImportOptions
 /// <param name="FileBatch">Leading dimension of the data inputs in the file (0 when there is none).</param>
 /// <param name="Batch">Batch size the shapes were inferred for.</param>
 /// <param name="CheckedValueInfos">Number of inferred tensors compared with the file's value_info (or graph outputs).</param>
-public sealed record OnnxImportResult(ComputationGraph Graph, int OnnxNodeCount, long IrVersion, long Opset, long FileBatch, long Batch, int CheckedValueInfos)
+public sealed record OnnxImportResult(ComputationGraph Graph, int OnnxNodeCount, long IrVersion, long Opset, long FileBatch, long Batch,
+    int CheckedValueInfos)
 {
     /// <summary>Bytes of every tensor an ONNX operation produces (planned activations plus folded constants).</summary>
-    public long OperationOutputBytes => Graph.Nodes.Where(n => n.Kind is not (NodeKind.Input or NodeKind.Parameter) && n.Op != OnnxImporter.InitializerOp)
+    public long OperationOutputBytes => Graph.Nodes.Where(n => n.Kind is not (NodeKind.Input or NodeKind.Parameter)
+        && n.Op != OnnxImporter.InitializerOp)
         .Aggregate(0L, (s, n) => checked(s + n.Bytes));
 }

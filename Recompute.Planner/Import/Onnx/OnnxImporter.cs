@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Recompute.Planner.Costs;
+using Recompute.Planner.Files;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Import.Onnx.Proto;
 
@@ -56,8 +57,8 @@ public static class OnnxImporter
         catch (GraphFormatException e) when (!IsPrintable(e.Location, 120) || !IsPrintable(e.Problem, 240))
         {
             // Names quoted from the file may hold control characters or be huge: the message stays one short line.
-            throw new GraphFormatException(e.File, e.Location is null ? null : PaperGraphImporter.Printable(e.Location, 120),
-                PaperGraphImporter.Printable(e.Problem, 240), e);
+            throw new GraphFormatException(e.File, e.Location is null ? null : QuotedText.Printable(e.Location, 120),
+                QuotedText.Printable(e.Problem, 240), e);
         }
     }
 
@@ -75,14 +76,16 @@ public static class OnnxImporter
             // Protobuf's own text advises the programmer (SetRecursionLimit, ...): say what is wrong with the file.
             string what = e.Message.Contains("nesting", StringComparison.Ordinal)
                 ? "subgraphs nested deeper than 100 levels"
-                : e.Message.Contains("ended unexpectedly", StringComparison.Ordinal) || e.Message.Contains("truncated", StringComparison.OrdinalIgnoreCase)
+                : e.Message.Contains("ended unexpectedly", StringComparison.Ordinal) || e.Message.Contains("truncated",
+                    StringComparison.OrdinalIgnoreCase)
                     ? "the file ends in the middle of a field (truncated?)"
                     : "not protobuf data (another format, or corrupted)";
             throw new GraphFormatException(path, $"byte {input.Position} of {bytes.Length}", $"not a valid ONNX model: {what}");
         }
         // The message ended (an end-group tag) before the data did: not a model.
         if (!input.IsAtEnd)
-            throw new GraphFormatException(path, $"byte {input.Position} of {bytes.Length}", "not a valid ONNX model: not protobuf data (another format, or corrupted)");
+            throw new GraphFormatException(path, $"byte {input.Position} of {bytes.Length}",
+                "not a valid ONNX model: not protobuf data (another format, or corrupted)");
         if (model.IrVersion <= 0)
             throw new GraphFormatException(path, null, "not an ONNX model: no ir_version (the file may be truncated or of another format)");
         if (model.IrVersion < 3)
@@ -153,7 +156,8 @@ public static class OnnxImporter
         private long DefaultOpset()
         {
             var entry = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx");
-            if (entry is null) throw new GraphFormatException(path, "opset_import", "no operator set version for the ONNX domain (the file may be truncated)");
+            if (entry is null) throw new GraphFormatException(path, "opset_import",
+                "no operator set version for the ONNX domain (the file may be truncated)");
             if (entry.Version <= 0) throw new GraphFormatException(path, "opset_import", $"invalid operator set version {entry.Version}");
             return entry.Version;
         }
@@ -207,7 +211,8 @@ public static class OnnxImporter
                 var vi = inputs[i];
                 string where = $"graph input '{vi.Name}'";
                 if (string.IsNullOrEmpty(vi.Name)) throw new GraphFormatException(path, "graph input", "a graph input has no name");
-                if (vi.Type?.TensorType is not { } tt) throw new GraphFormatException(path, where, "is not a tensor (sequences, maps and optionals are not supported)");
+                if (vi.Type?.TensorType is not { } tt) throw new GraphFormatException(path, where,
+                    "is not a tensor (sequences, maps and optionals are not supported)");
                 string dtype = ElementTypes.NameOf(tt.ElemType) ?? throw new GraphFormatException(path, where, $"unknown element type {tt.ElemType}");
                 if (dtype == "string") throw new GraphFormatException(path, where, "string tensors have no static size");
                 if (tt.Shape is null) throw new GraphFormatException(path, where, "has no shape: the planner needs static input shapes");
@@ -262,8 +267,10 @@ public static class OnnxImporter
                 foreach (var o in _g.Node[i].Output)
                 {
                     if (string.IsNullOrEmpty(o)) continue;
-                    if (_info.ContainsKey(o)) throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"output '{o}' has the name of a graph input or initializer");
-                    if (!producer.TryAdd(o, i)) throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"output '{o}' is also produced by {NodeWhere(_g.Node[producer[o]])}");
+                    if (_info.ContainsKey(o)) throw new GraphFormatException(path, NodeWhere(_g.Node[i]),
+                        $"output '{o}' has the name of a graph input or initializer");
+                    if (!producer.TryAdd(o, i)) throw new GraphFormatException(path, NodeWhere(_g.Node[i]),
+                        $"output '{o}' is also produced by {NodeWhere(_g.Node[producer[o]])}");
                 }
             var indeg = new int[_g.Node.Count];
             var readers = new List<int>[_g.Node.Count];
@@ -273,9 +280,11 @@ public static class OnnxImporter
                 {
                     if (string.IsNullOrEmpty(input) || _info.ContainsKey(input)) continue;
                     if (!producer.TryGetValue(input, out int p))
-                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads tensor '{PaperGraphImporter.Shorten(input)}', which no node, graph input or initializer produces");
+                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]),
+                            $"reads tensor '{QuotedText.Shorten(input)}', which no node, graph input or initializer produces");
                     if (p == i)
-                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]), $"reads its own output '{PaperGraphImporter.Shorten(input)}' (a self-loop): the graph must be acyclic");
+                        throw new GraphFormatException(path, NodeWhere(_g.Node[i]),
+                            $"reads its own output '{QuotedText.Shorten(input)}' (a self-loop): the graph must be acyclic");
                     indeg[i]++;
                     readers[p].Add(i);
                 }
@@ -305,7 +314,8 @@ public static class OnnxImporter
         {
             string where = NodeWhere(node);
             if (node.Domain is not ("" or "ai.onnx"))
-                throw new GraphFormatException(path, where, $"unsupported operator '{node.Domain}.{node.OpType}': only the standard ONNX domain is supported");
+                throw new GraphFormatException(path, where,
+                    $"unsupported operator '{node.Domain}.{node.OpType}': only the standard ONNX domain is supported");
             if (!ShapeInference.IsSupported(node.OpType))
                 throw new GraphFormatException(path, where, $"unsupported operator '{node.OpType}'");
 
@@ -333,7 +343,8 @@ public static class OnnxImporter
                 && _batch != _fileBatch && _fileBatch > 0 && _batchDependent.Contains(node.Input[0]) && !_batchDependent.Contains(node.Input[1]))
                 operands[1] = target with { Value = ConstantValue.FromInts(RebatchTarget(tv.AsInts(), data.Shape)) };
 
-            var context = new OpContext { OpType = node.OpType, Opset = (int)Math.Min(_opset, int.MaxValue), Attributes = attrs, Inputs = operands, OutputCount = node.Output.Count };
+            var context = new OpContext { OpType = node.OpType, Opset = (int)Math.Min(_opset, int.MaxValue), Attributes = attrs,
+                Inputs = operands, OutputCount = node.Output.Count };
             TensorInfo[] outputs;
             try
             {
@@ -354,7 +365,8 @@ public static class OnnxImporter
             }
 
             var presentOperands = node.Input.Select((name, k) => (name, k)).Where(p => !string.IsNullOrEmpty(p.name)).ToList();
-            var inputIds = presentOperands.Select(p => _builder.TryGetId(p.name, out int id) ? id : throw new GraphFormatException(path, where, $"reads unknown tensor '{p.name}'")).ToList();
+            var inputIds = presentOperands.Select(p => _builder.TryGetId(p.name, out int id) ? id : throw new GraphFormatException(path,
+                where, $"reads unknown tensor '{p.name}'")).ToList();
             bool constant = node.OpType is "Shape" or "Size" || presentOperands.All(p => _kind[p.name] == NodeKind.Constant);
             var needs = BackwardNeeds(node.OpType, presentOperands.Select(p => p.k).ToList());
 
@@ -380,7 +392,8 @@ public static class OnnxImporter
                 if (batchDependent) _batchDependent.Add(name);
                 var outAttrs = nodeAttrs;
                 if (constant && info.Value is { } v)
-                    outAttrs = new Dictionary<string, object>(nodeAttrs, StringComparer.Ordinal) { ["value"] = OnnxTensors.ToAttribute(v, info.DType) };
+                    outAttrs = new Dictionary<string, object>(nodeAttrs, StringComparer.Ordinal) { ["value"] = OnnxTensors.ToAttribute(v,
+                        info.DType) };
                 double time = constant ? 0 : CostModel.ForwardFlops(node.OpType, attrs, operands, outputs, i);
                 _builder.Add(new NodeSpec(name, node.OpType, kind)
                 {
@@ -444,7 +457,8 @@ public static class OnnxImporter
             string declaredShape = "?";
             if (tt.Shape is { } s)
             {
-                declaredShape = "[" + string.Join(",", s.Dim.Select(d => d.HasDimValue ? d.DimValue.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.IsNullOrEmpty(d.DimParam) ? "?" : d.DimParam)) + "]";
+                declaredShape = "[" + string.Join(",",
+                    s.Dim.Select(d => d.HasDimValue ? d.DimValue.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.IsNullOrEmpty(d.DimParam) ? "?" : d.DimParam)) + "]";
                 shapeOk = s.Dim.Count == info.Rank && s.Dim.Select((d, k) => !d.HasDimValue || d.DimValue == info.Shape[k]).All(ok => ok);
             }
             if (!typeOk || !shapeOk)
@@ -494,12 +508,14 @@ public static class OnnxImporter
                 var spec = _builder[id];
                 if (spec.Kind is not (NodeKind.Activation or NodeKind.Loss)) continue;
                 if (!assigned.TryGetValue(spec.Name, out double time))
-                    throw new GraphFormatException(t.Path, null, $"no time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: every operation output needs one");
+                    throw new GraphFormatException(t.Path, null,
+                        $"no time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: every operation output needs one");
                 double? backward = null;
                 if (t.BackwardTimes is { } bt)
                 {
                     if (!bt.TryGetValue(spec.Name, out double b))
-                        throw new GraphFormatException(t.Path, null, $"no backward time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: with \"backwardTimes\" every operation output needs one");
+                        throw new GraphFormatException(t.Path, null,
+                            $"no backward time for tensor '{spec.Name}' ({spec.Op}) of {System.IO.Path.GetFileName(path)}: with \"backwardTimes\" every operation output needs one");
                     backward = b;
                 }
                 _builder.Replace(id, spec with { Time = time, BackwardTime = backward });
@@ -507,7 +523,8 @@ public static class OnnxImporter
             if (t.BackwardTimes is { } backwardTimes)
                 foreach (var key in backwardTimes.Keys)
                     if (!_builder.TryGetId(key, out int id) || _builder[id].Kind is not (NodeKind.Activation or NodeKind.Loss))
-                        throw new GraphFormatException(t.Path, $"\"backwardTimes\".\"{key}\"", $"names no operation output of {System.IO.Path.GetFileName(path)}");
+                        throw new GraphFormatException(t.Path, $"\"backwardTimes\".\"{key}\"",
+                            $"names no operation output of {System.IO.Path.GetFileName(path)}");
             _builder.TimeUnit = t.Unit;
         }
 

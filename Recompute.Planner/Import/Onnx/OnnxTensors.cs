@@ -24,7 +24,8 @@ internal static class OnnxTensors
         {
             if (!t.ExternalData.Any(e => e.Key == "location")) throw new ShapeInferenceException($"{what} has external data without a location");
             var length = t.ExternalData.FirstOrDefault(e => e.Key == "length")?.Value;
-            if (length is not null && (!long.TryParse(length, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long len) || len != bytes))
+            if (length is not null && (!long.TryParse(length, System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out long len) || len != bytes))
                 throw new ShapeInferenceException($"{what} has external data of length {length}, its shape {ShapeMath.Format(shape)} of {dtype} needs {bytes} bytes");
             return new TensorInfo(dtype, shape);
         }
@@ -41,14 +42,22 @@ internal static class OnnxTensors
             var raw = t.RawData.ToByteArray();
             switch (dtype)
             {
-                case "float32": return ConstantValue.FromReals(Enumerable.Range(0, n).Select(i => (double)BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(4 * i))).ToArray());
-                case "float64": return ConstantValue.FromReals(Enumerable.Range(0, n).Select(i => BinaryPrimitives.ReadDoubleLittleEndian(raw.AsSpan(8 * i))).ToArray());
-                case "float16": return ConstantValue.FromReals(Enumerable.Range(0, n).Select(i => (double)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i)))).ToArray());
-                case "int64": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(8 * i))).ToArray());
-                case "int32": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => (long)BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4 * i))).ToArray());
-                case "uint32": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => (long)BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(4 * i))).ToArray());
-                case "int16": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => (long)BinaryPrimitives.ReadInt16LittleEndian(raw.AsSpan(2 * i))).ToArray());
-                case "uint16": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => (long)BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i))).ToArray());
+                case "float32": return ConstantValue.FromReals(Enumerable.Range(0,
+                    n).Select(i => (double)BinaryPrimitives.ReadSingleLittleEndian(raw.AsSpan(4 * i))).ToArray());
+                case "float64": return ConstantValue.FromReals(Enumerable.Range(0,
+                    n).Select(i => BinaryPrimitives.ReadDoubleLittleEndian(raw.AsSpan(8 * i))).ToArray());
+                case "float16": return ConstantValue.FromReals(Enumerable.Range(0,
+                    n).Select(i => (double)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i)))).ToArray());
+                case "int64": return ConstantValue.FromInts(Enumerable.Range(0,
+                    n).Select(i => BinaryPrimitives.ReadInt64LittleEndian(raw.AsSpan(8 * i))).ToArray());
+                case "int32": return ConstantValue.FromInts(Enumerable.Range(0,
+                    n).Select(i => (long)BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4 * i))).ToArray());
+                case "uint32": return ConstantValue.FromInts(Enumerable.Range(0,
+                    n).Select(i => (long)BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(4 * i))).ToArray());
+                case "int16": return ConstantValue.FromInts(Enumerable.Range(0,
+                    n).Select(i => (long)BinaryPrimitives.ReadInt16LittleEndian(raw.AsSpan(2 * i))).ToArray());
+                case "uint16": return ConstantValue.FromInts(Enumerable.Range(0,
+                    n).Select(i => (long)BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan(2 * i))).ToArray());
                 case "int8": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => (long)(sbyte)raw[i]).ToArray());
                 case "uint8" or "bool": return ConstantValue.FromInts(Enumerable.Range(0, n).Select(i => (long)raw[i]).ToArray());
                 default: return null;

@@ -177,6 +177,7 @@ public class CalibrateCommandTests
         return (code, o.ToString(), e.ToString());
     }
 
+    [Trait("Category", "Slow")]
     [Fact]
     public void Calibrate_WritesATimeFileThatPlanAndTrainAccept()
     {

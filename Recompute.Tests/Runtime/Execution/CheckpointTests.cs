@@ -8,6 +8,7 @@ public class CheckpointTests
 {
     private static List<float[]> Weights(TrainingSession s) => s.Model.ExportWeights().Arrays.Select(a => a.Floats!).ToList();
 
+    [Trait("Category", "Slow")]
     [Theory]
     [InlineData("adam")]
     [InlineData("sgd")]
@@ -100,7 +101,8 @@ public class CheckpointTests
         // (w0 − lr·wd·w0) − step with the same step (the decay does not enter the moments), so
         // w_AdamW = w' − 0.1·0.5·w0 to float rounding. L2 decay in Adam (not decoupled) differs from both.
         var graph = TestModels.Mlp(1);
-        TrainingSession Run(IOptimizer o) { var s = TrainingSession.Create(graph, new TrainingOptions { Optimizer = o, Seed = 2 }); s.Step(); return s; }
+        TrainingSession Run(IOptimizer o) { var s = TrainingSession.Create(graph, new TrainingOptions { Optimizer = o,
+            Seed = 2 }); s.Step(); return s; }
         var w0 = Weights(TrainingSession.Create(graph, new TrainingOptions { Seed = 2 }));
         var adam = Weights(Run(new Adam(0.1)));
         var adamw = Weights(Run(new AdamW(0.1, weightDecay: 0.5)));

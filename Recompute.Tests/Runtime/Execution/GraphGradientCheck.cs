@@ -41,7 +41,8 @@ internal static class GraphGradientCheck
             var w = model.Value(p).Span;
             var analytic = model.Gradient(p).Span.ToArray();
             int length = w.Length;
-            var indices = length <= perTensor ? Enumerable.Range(0, length).ToList() : Enumerable.Range(0, perTensor).Select(_ => rng.NextInt(length)).ToList();
+            var indices = length <= perTensor ? Enumerable.Range(0, length).ToList() : Enumerable.Range(0,
+                perTensor).Select(_ => rng.NextInt(length)).ToList();
             foreach (int i in indices)
             {
                 float saved = w[i];

@@ -16,7 +16,8 @@ public class SampleGraphExecutionTests
 {
     private static readonly Lazy<ComputationGraph> Gpt2 = new(() => GraphLoader.Load(Graph("gpt2-2l-t128.json")));
     private static readonly Lazy<ComputationGraph> Mlp50 = new(() => GraphLoader.Load(Graph("mlp50.json")));
-    private static readonly Lazy<ComputationGraph> ResNet18 = new(() => GraphLoader.Load(Graph("resnet18-b32.onnx"), new GraphLoadOptions { Batch = 4 }));
+    private static readonly Lazy<ComputationGraph> ResNet18 = new(() => GraphLoader.Load(Graph("resnet18-b32.onnx"),
+        new GraphLoadOptions { Batch = 4 }));
     /// <summary>
     /// U-Net at batch 1 with a 64 × 64 input (<see cref="SampleModels.UNet"/>, the ONNX file's definition and channels):
     /// at 256 × 256 one step is about 290 GFLOP, several seconds per run even in Release.
@@ -53,6 +54,7 @@ public class SampleGraphExecutionTests
     [InlineData("unet-b1", 0.5)]
     [InlineData("unet-b1", 1.0)]
     // No canonical strategy fits U-Net at 30% (dp-approx's least is 35.5%); a general schedule does.
+    [Trait("Category", "Slow")]
     [InlineData("unet-b1", 0.3, "greedy")]
     public void PlannedRun_MeasuredPeakIsPredicted_GradientsMatchStoreAll(string name, double fraction, string solver = "dp-approx")
     {

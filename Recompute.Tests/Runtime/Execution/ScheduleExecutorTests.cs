@@ -68,7 +68,8 @@ public class ScheduleExecutorTests
         Assert.True(b.Recomputations > 0);
         Assert.Equal(simRe.PeakBytes, b.MeasuredPeakBytes);
         AssertSameTimeline(recompute, simRe, b);
-        if (name == "mlp50") Assert.True(simRe.PeakBytes * 4 < simStore.PeakBytes, $"recompute-all peak {simRe.PeakBytes} vs store-all {simStore.PeakBytes}");
+        if (name == "mlp50") Assert.True(simRe.PeakBytes * 4 < simStore.PeakBytes,
+            $"recompute-all peak {simRe.PeakBytes} vs store-all {simStore.PeakBytes}");
         Assert.Equal(a.Loss, b.Loss);
         // Recomputed values are bitwise equal (the executor checks each one), and the gradient of every tensor is
         // summed in graph order whatever the schedule: parameter gradients must be identical bit for bit.
@@ -177,7 +178,8 @@ public class RecomputationTests
         var run = executor.Run(schedule, batch, 5);
         Assert.Equal(run.Recomputations, compared);
         Assert.True(compared > 20);
-        Assert.Contains(schedule.Steps, s => s.Kind == Recompute.Planner.Scheduling.StepKind.Recompute && graph[schedule.Training.Tasks[s.Task].Node].Op == "Dropout");
+        Assert.Contains(schedule.Steps, s => s.Kind == Recompute.Planner.Scheduling.StepKind.Recompute
+            && graph[schedule.Training.Tasks[s.Task].Node].Op == "Dropout");
     }
 }
 

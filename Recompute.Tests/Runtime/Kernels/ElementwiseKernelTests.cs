@@ -144,9 +144,12 @@ public class ElementwiseBinaryBitsTests
     {
         var outShape = Broadcast.Shape(shapeA, shapeB);
         var b = new GraphBuilder("binary");
-        int ia = b.Add(new NodeSpec("a", "Input", NodeKind.Input) { Shape = shapeA.Select(d => (long)d).ToArray(), Bytes = 4L * shapeA.Aggregate(1, (x, y) => x * y) });
-        int ib = b.Add(new NodeSpec("b", "Input", NodeKind.Input) { Shape = shapeB.Select(d => (long)d).ToArray(), Bytes = 4L * shapeB.Aggregate(1, (x, y) => x * y) });
-        b.Add(new NodeSpec("y", opName, NodeKind.Loss) { Inputs = [ia, ib], Shape = outShape.Select(d => (long)d).ToArray(), Bytes = 4L * outShape.Aggregate(1, (x, y) => x * y) });
+        int ia = b.Add(new NodeSpec("a", "Input", NodeKind.Input) { Shape = shapeA.Select(d => (long)d).ToArray(),
+            Bytes = 4L * shapeA.Aggregate(1, (x, y) => x * y) });
+        int ib = b.Add(new NodeSpec("b", "Input", NodeKind.Input) { Shape = shapeB.Select(d => (long)d).ToArray(),
+            Bytes = 4L * shapeB.Aggregate(1, (x, y) => x * y) });
+        b.Add(new NodeSpec("y", opName, NodeKind.Loss) { Inputs = [ia, ib], Shape = outShape.Select(d => (long)d).ToArray(),
+            Bytes = 4L * outShape.Aggregate(1, (x, y) => x * y) });
         var graph = b.Build();
         var node = graph.Find("y");
         var op = OperatorRegistry.For(graph, node);

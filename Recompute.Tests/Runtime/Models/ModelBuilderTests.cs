@@ -136,7 +136,8 @@ public class ModelBuilderTests
     }
 
     /// <summary>A two-block causal transformer over token ids: embedding, pre-norm attention and GELU MLP blocks, a head.</summary>
-    internal static ComputationGraph Transformer(int blocks = 2, long batch = 2, long tokens = 8, long width = 16, int heads = 2, long vocabulary = 12)
+    internal static ComputationGraph Transformer(int blocks = 2, long batch = 2, long tokens = 8, long width = 16, int heads = 2,
+        long vocabulary = 12)
     {
         var m = new ModelBuilder("transformer");
         var ids = m.Labels("tokens", batch, tokens);
@@ -164,7 +165,8 @@ public class ModelBuilderTests
     public void ABuilderTransformer_TrainsByAPlanAtHalfTheStoreAllPeak_MeasuredEqualsPredicted()
     {
         var graph = Transformer();
-        var session = TrainingSession.Create(graph, new TrainingOptions { BudgetFraction = 0.5, Optimizer = new Adam(1e-2), Seed = 3, Solver = "dp-approx" });
+        var session = TrainingSession.Create(graph, new TrainingOptions { BudgetFraction = 0.5, Optimizer = new Adam(1e-2), Seed = 3,
+            Solver = "dp-approx" });
         Assert.True(session.Simulation.PeakBytes <= session.Plan!.BudgetBytes);
         Assert.Contains(session.Schedule.Steps, s => s.Kind == Recompute.Planner.Scheduling.StepKind.Recompute);
         var losses = new List<float>();
@@ -180,7 +182,8 @@ public class ModelBuilderTests
     [Fact]
     public void ABuilderTransformer_GradientsMatchFiniteDifferences()
     {
-        int probes = GraphGradientCheck.Check(Transformer(blocks: 1, tokens: 4, width: 8, vocabulary: 6), perTensor: 4, eps: 1e-2f, absolute: 1e-3, relative: 1e-2);
+        int probes = GraphGradientCheck.Check(Transformer(blocks: 1, tokens: 4, width: 8, vocabulary: 6), perTensor: 4, eps: 1e-2f,
+            absolute: 1e-3, relative: 1e-2);
         Assert.True(probes >= 60, $"{probes} probes");
     }
 

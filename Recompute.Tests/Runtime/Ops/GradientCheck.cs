@@ -1,3 +1,4 @@
+using Recompute.Planner.Costs;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Execution;
 using Recompute.Runtime.Ops;
@@ -24,7 +25,7 @@ internal static class GradientCheck
             ids[k] = b.Add(new NodeSpec($"in{k}", "Input", NodeKind.Input)
             {
                 Shape = operands[k].Shape, DType = operands[k].DType,
-                Bytes = operands[k].Shape.Aggregate(1L, (a, d) => a * d) * DTypes.SizeOf(operands[k].DType),
+                Bytes = operands[k].Shape.Aggregate(1L, (a, d) => a * d) * ElementTypes.BytesOf(operands[k].DType),
             });
         b.Add(new NodeSpec("out", op, NodeKind.Loss)
         {
@@ -81,7 +82,7 @@ internal static class GradientCheck
         int checkedOperands = 0;
         for (int k = 0; k < operands.Length; k++)
         {
-            if (!oper.IsDifferentiable(node, k) || DTypes.IsInteger(operands[k].DType)) continue;
+            if (!oper.IsDifferentiable(node, k) || ElementTypes.IsIntegral(operands[k].DType)) continue;
             checkedOperands++;
             var analytic = new float[inputs[k]!.Length];
             Probe();

@@ -65,7 +65,8 @@ public class OperatorGradientTests
     public void ConvWithPaddingStrideDilationAndGroups()
     {
         GradientCheck.Check("Conv", [F(2, 2, 5, 5), F(3, 2, 3, 3), F(3)], [2, 3, 5, 5], A(("pads", new long[] { 1, 1, 1, 1 })));
-        GradientCheck.Check("Conv", [F(1, 2, 6, 6), F(2, 2, 3, 3)], [1, 2, 2, 2], A(("strides", new long[] { 2, 2 }), ("dilations", new long[] { 2, 2 })));
+        GradientCheck.Check("Conv", [F(1, 2, 6, 6), F(2, 2, 3, 3)], [1, 2, 2, 2], A(("strides", new long[] { 2, 2 }), ("dilations",
+            new long[] { 2, 2 })));
         GradientCheck.Check("Conv", [F(1, 4, 4, 4), F(6, 2, 1, 1)], [1, 6, 4, 4], A(("group", 2L)));
     }
 
@@ -73,23 +74,29 @@ public class OperatorGradientTests
     public void ConvTransposeUpsampling()
     {
         GradientCheck.Check("ConvTranspose", [F(1, 3, 3, 3), F(3, 2, 2, 2), F(2)], [1, 2, 6, 6], A(("strides", new long[] { 2, 2 })));
-        GradientCheck.Check("ConvTranspose", [F(2, 2, 3, 3), F(2, 2, 3, 3)], [2, 2, 5, 5], A(("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 })));
+        GradientCheck.Check("ConvTranspose", [F(2, 2, 3, 3), F(2, 2, 3, 3)], [2, 2, 5, 5], A(("strides", new long[] { 2, 2 }), ("pads",
+            new long[] { 1, 1, 1, 1 })));
     }
 
     [Fact]
     public void Pooling()
     {
-        GradientCheck.Check("MaxPool", [F(1, 2, 4, 4)], [1, 2, 2, 2], A(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), eps: 1e-3);
-        GradientCheck.Check("MaxPool", [F(1, 1, 5, 5)], [1, 1, 3, 3], A(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 })), eps: 1e-3);
-        GradientCheck.Check("AveragePool", [F(1, 2, 5, 5)], [1, 2, 3, 3], A(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 })));
-        GradientCheck.Check("AveragePool", [F(1, 1, 4, 4)], [1, 1, 2, 2], A(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 }), ("count_include_pad", 1L)));
+        GradientCheck.Check("MaxPool", [F(1, 2, 4, 4)], [1, 2, 2, 2], A(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2,
+            2 })), eps: 1e-3);
+        GradientCheck.Check("MaxPool", [F(1, 1, 5, 5)], [1, 1, 3, 3], A(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2,
+            2 }), ("pads", new long[] { 1, 1, 1, 1 })), eps: 1e-3);
+        GradientCheck.Check("AveragePool", [F(1, 2, 5, 5)], [1, 2, 3, 3], A(("kernel_shape", new long[] { 3, 3 }), ("strides",
+            new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 })));
+        GradientCheck.Check("AveragePool", [F(1, 1, 4, 4)], [1, 1, 2, 2], A(("kernel_shape", new long[] { 3, 3 }), ("strides",
+            new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 }), ("count_include_pad", 1L)));
         GradientCheck.Check("GlobalAveragePool", [F(2, 3, 3, 3)], [2, 3, 1, 1]);
     }
 
     [Fact]
     public void BatchNormalizationTraining()
     {
-        GradientCheck.Check("BatchNormalization", [F(3, 2, 2, 2), F(2), F(2), F(2), new Operand([2], Values: [1f, 1f])], [3, 2, 2, 2], A(("epsilon", 1e-5)), tolerance: 5e-3);
+        GradientCheck.Check("BatchNormalization", [F(3, 2, 2, 2), F(2), F(2), F(2), new Operand([2], Values: [1f, 1f])], [3, 2, 2, 2],
+            A(("epsilon", 1e-5)), tolerance: 5e-3);
         GradientCheck.Check("BatchNormalization", [F(4, 3), F(3), F(3), F(3), new Operand([3], Values: [1f, 1f, 1f])], [4, 3], tolerance: 5e-3);
     }
 
@@ -136,7 +143,8 @@ public class OperatorGradientTests
         GradientCheck.Check("Trilu", [F(3, 4), new Operand([], "int64", [1f])], [3, 4]);
         // Training mode (operand 2 true): the mask regenerated, and the mask read from output 1 as the memory model keeps it.
         GradientCheck.Check("Dropout", [F(4, 8), new Operand([], Values: [0.3f]), new Operand([], "bool", [1f])], [4, 8]);
-        GradientCheck.Check("Dropout", [F(4, 8), new Operand([], Values: [0.3f]), new Operand([], "bool", [1f])], [4, 8], otherOutputs: [(1, [4, 8])]);
+        GradientCheck.Check("Dropout", [F(4, 8), new Operand([], Values: [0.3f]), new Operand([], "bool", [1f])], [4, 8],
+            otherOutputs: [(1, [4, 8])]);
     }
 
     /// <summary>The fused ops the ONNX importer plans the decomposed forms of an export as (FusedPatterns).</summary>

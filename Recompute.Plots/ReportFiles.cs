@@ -3,7 +3,7 @@ using Recompute.Planner.Graph;
 using Recompute.Planner.Reporting;
 using ScottPlot;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>The files of a report, in the order <see cref="ReportFiles.WriteAll"/> writes them.</summary>
 public static class ReportFileNames
@@ -63,7 +63,8 @@ public static partial class ReportFiles
         var ids = new Dictionary<string, string>(StringComparer.Ordinal);
         return ClipId().Replace(svg, m =>
         {
-            if (!ids.TryGetValue(m.Value, out var id)) ids[m.Value] = id = "cl_" + ids.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!ids.TryGetValue(m.Value,
+                out var id)) ids[m.Value] = id = "cl_" + ids.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return id;
         });
     }

@@ -1,6 +1,6 @@
-using Recompute.Planner.Costs;
+using Recompute.Planner.Graph;
 
-namespace Recompute.Planner.Graph;
+namespace Recompute.Planner.Costs;
 
 /// <summary>
 /// The what-if of <c>--dtype</c>: a graph whose floating-point activations (every planned tensor of a floating type, hence
@@ -22,7 +22,8 @@ internal static class ActivationDTypes
         _ => throw new ArgumentException($"unknown activation dtype '{name}' (one of {string.Join(", ", Names)})", nameof(name)),
     };
 
-    /// <summary>The graph with its floating-point activations as <paramref name="name"/> (see the class remarks); its <see cref="ComputationGraph.ActivationDType"/> says so.</summary>
+    /// <summary>The graph with its floating-point activations as <paramref name="name"/> (see the class remarks); its
+    /// <see cref="ComputationGraph.ActivationDType"/> says so.</summary>
     public static ComputationGraph Retype(ComputationGraph graph, string name)
     {
         ArgumentNullException.ThrowIfNull(graph);

@@ -3,7 +3,7 @@ using Recompute.Planner.Units;
 using ScottPlot;
 using Recompute.Planner.Solvers;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>
 /// The memory timeline: live bytes after every step of the store-all schedule and of the plan at the chosen
@@ -78,7 +78,8 @@ public static class TimelinePlot
             rect.FillStyle.Color = color;
             rect.LineStyle.Width = 0;
             rect.LegendText = $"{name} {ByteSize.Format(bytes)}";
-            if (inside) Label(plot, $"{name} {ByteSize.Format(bytes)}", left + (right - left) * 0.01, axis.Scale(bottom + bytes / 2), Alignment.MiddleLeft);
+            if (inside) Label(plot, $"{name} {ByteSize.Format(bytes)}", left + (right - left) * 0.01, axis.Scale(bottom + bytes / 2),
+                Alignment.MiddleLeft);
             bottom += bytes;
         }
         if (!inside && shown.Count > 0)

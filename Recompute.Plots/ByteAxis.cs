@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>A binary byte unit for an axis, chosen so that the largest value reads between 1 and 1024.</summary>
 public readonly record struct ByteAxis(string Unit, double Divisor)

@@ -2,11 +2,11 @@ using System.Globalization;
 using System.Text.Json;
 using Recompute.Planner.Graph;
 
-namespace Recompute.Planner.Import;
+namespace Recompute.Planner.Files;
 
 /// <summary>
 /// A place in a JSON document ("nodes[3] ('conv1').inputs[2]"), composed only when an error names it: readers
-/// pass places for every field of every node, and building those strings eagerly dominated the import time.
+/// pass places for every field of every node, and most of them are never read.
 /// </summary>
 internal readonly struct Place(string? container, string? member = null, int index = -1)
 {
@@ -33,11 +33,11 @@ internal static class JsonFields
     /// Reads and parses a JSON file (a regular file within the size limit of <paramref name="kind"/>); syntax
     /// errors carry the line and byte position.
     /// </summary>
-    public static JsonDocument ParseFile(string path, Files.InputKind kind) => Parse(Files.InputFile.ReadAllBytes(path, kind), path);
+    public static JsonDocument ParseFile(string path, InputKind kind) => Parse(InputFile.ReadAllBytes(path, kind), path);
 
     /// <remarks>
-    /// Duplicate keys in one object are refused (issue 14): the last one would win silently, and a second
-    /// <c>"cost_ram": 1</c> in a Checkmate node dropped gigabytes without a word.
+    /// Duplicate keys in one object are refused: the last one would win silently (a second <c>"cost_ram"</c> in a
+    /// Checkmate node would replace its size).
     /// </remarks>
     public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string? source)
     {
@@ -58,7 +58,7 @@ internal static class JsonFields
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             // The duplicate-key check decodes property names: one that is not valid UTF-16 surfaces here.
-            throw new GraphFormatException(source, null, $"invalid JSON: {PaperGraphImporter.Printable(e.Message.ReplaceLineEndings(" "), 200)}", e);
+            throw new GraphFormatException(source, null, $"invalid JSON: {QuotedText.Printable(e.Message.ReplaceLineEndings(" "), 200)}", e);
         }
         try
         {
@@ -130,7 +130,7 @@ internal static class JsonFields
                 {
                     seen ??= new HashSet<string>(StringComparer.Ordinal);
                     if (!seen.Add(p.Name))
-                        throw new GraphFormatException(source, where, $"duplicate key '{PaperGraphImporter.Printable(p.Name, 100)}': it appears twice");
+                        throw new GraphFormatException(source, where, $"duplicate key '{QuotedText.Printable(p.Name, 100)}': it appears twice");
                     CheckDuplicateKeys(p.Value, where == "the document" ? Shorten(p.Name) : $"{where}.{Shorten(p.Name)}", source);
                 }
                 break;
@@ -154,7 +154,8 @@ internal static class JsonFields
                 {
                     string name;
                     try { name = p.Name; }
-                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a field name: {PaperGraphImporter.Printable(x.Message.TrimEnd('.'), 200)}", x); }
+                    catch (InvalidOperationException x) { throw new GraphFormatException(source, where,
+                        $"invalid text in a field name: {QuotedText.Printable(x.Message.TrimEnd('.'), 200)}", x); }
                     CheckStrings(p.Value, where == "the document" ? name : $"{where}.{Shorten(name)}", source);
                 }
                 break;
@@ -164,7 +165,8 @@ internal static class JsonFields
     private static void Decode(JsonElement e, string where, string? source)
     {
         try { _ = e.GetString(); }
-        catch (InvalidOperationException x) { throw new GraphFormatException(source, where, $"invalid text in a string: {PaperGraphImporter.Printable(x.Message.TrimEnd('.'), 200)}", x); }
+        catch (InvalidOperationException x) { throw new GraphFormatException(source, where,
+            $"invalid text in a string: {QuotedText.Printable(x.Message.TrimEnd('.'), 200)}", x); }
     }
 
     /// <summary>The reader's message without its own position suffix (the location already says where).</summary>
@@ -174,10 +176,10 @@ internal static class JsonFields
         int cut = m.IndexOf(" LineNumber:", StringComparison.Ordinal);
         if (cut > 0) m = m[..cut];
         if (m.Contains("uplicate propert", StringComparison.Ordinal))
-            return $"duplicate key: {PaperGraphImporter.Printable(m.TrimEnd(' ', '.'), 200)}";
+            return $"duplicate key: {QuotedText.Printable(m.TrimEnd(' ', '.'), 200)}";
         if (m.Contains("maximum configured depth", StringComparison.Ordinal))
             return $"nested deeper than {MaxDepth.ToString(CultureInfo.InvariantCulture)} levels";
-        return PaperGraphImporter.Printable(m.TrimEnd(' ', '.'), 200);
+        return QuotedText.Printable(m.TrimEnd(' ', '.'), 200);
     }
 
     public static JsonElement Object(JsonElement e, Place where, string? source)
@@ -257,7 +259,7 @@ internal static class JsonFields
         _ => "nothing",
     };
 
-    public static string Shorten(string s) => PaperGraphImporter.Shorten(s);
+    public static string Shorten(string s) => QuotedText.Shorten(s);
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     public static void Fail(string? source, Place where, string problem) => throw new GraphFormatException(source, where.Text, problem);

@@ -2,7 +2,7 @@ using Recompute.Planner.Planning;
 using Recompute.Planner.Reporting;
 using ScottPlot;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>
 /// The Pareto plot of a sweep: simulated peak memory (x, binary units) against recompute overhead (y, percent of
@@ -24,7 +24,8 @@ public static class ParetoPlot
 
     private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
 
-    private static readonly MarkerShape[] CurveMarkers = [MarkerShape.FilledCircle, MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.Cross];
+    private static readonly MarkerShape[] CurveMarkers = [MarkerShape.FilledCircle, MarkerShape.OpenCircle, MarkerShape.OpenSquare,
+        MarkerShape.Cross];
 
     public static Plot Build(BudgetReport report)
     {
@@ -61,7 +62,8 @@ public static class ParetoPlot
                 var pts = report.PointsOf(s.Name).Where(p => p.Feasible && p.PeakBytes is not null)
                     .Select(p => (Peak: p.PeakBytes!.Value, Overhead: p.Overhead ?? 0)).Distinct().OrderBy(p => p.Peak).ToArray();
                 if (pts.Length == 0) continue;
-                var markers = plot.Add.Markers(pts.Select(p => axis.Scale(p.Peak)).ToArray(), pts.Select(p => p.Overhead * 100).ToArray(), color: color);
+                var markers = plot.Add.Markers(pts.Select(p => axis.Scale(p.Peak)).ToArray(), pts.Select(p => p.Overhead * 100).ToArray(),
+                    color: color);
                 markers.MarkerShape = Shapes[shape++ % Shapes.Length];
                 markers.MarkerSize = 11;
                 markers.LegendText = s.Name;
@@ -78,7 +80,8 @@ public static class ParetoPlot
         plot.XLabel($"simulated peak memory of activations and gradients ({axis.Unit})");
         plot.YLabel("recompute overhead (% of the training step)");
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = axis.Format };
-        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => v.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + "%" };
+        plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => v.ToString("0.#",
+            System.Globalization.CultureInfo.InvariantCulture) + "%" };
         plot.Legend.FontSize = 13;
         // Outside the data area: baselines sit in every corner (store-all bottom right, Chen or per-block top).
         plot.ShowLegend(Edge.Bottom);

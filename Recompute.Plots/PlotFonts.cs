@@ -2,7 +2,7 @@ using System.Reflection;
 using ScottPlot;
 using SkiaSharp;
 
-namespace Recompute.Reporting;
+namespace Recompute.Plots;
 
 /// <summary>
 /// The font every plot is drawn with: DejaVu Sans, shipped inside this assembly (see Fonts/LICENSE-DejaVu.txt),
@@ -37,8 +37,8 @@ public static class PlotFonts
 
     private static SKTypeface LoadTypeface()
     {
-        using var stream = typeof(PlotFonts).Assembly.GetManifestResourceStream("Recompute.Reporting.DejaVuSans.ttf")
-            ?? throw new InvalidOperationException("the DejaVu Sans font is missing from the Recompute.Reporting assembly");
+        using var stream = typeof(PlotFonts).Assembly.GetManifestResourceStream("Recompute.Plots.DejaVuSans.ttf")
+            ?? throw new InvalidOperationException("the DejaVu Sans font is missing from the Recompute.Plots assembly");
         using var data = SKData.Create(stream);
         return SKTypeface.FromData(data) ?? throw new InvalidOperationException("the shipped DejaVu Sans font could not be read");
     }
