@@ -80,7 +80,7 @@ public sealed class PlanCommand : CliCommand
         TimeSpan Left() => limit - context.Elapsed;
         if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
         // Auto spends shares of the limit as counted work; the wall clock stops it where the limit ends, less what reading
-        // the graph took and what writing the answer will (issue 32: 10-26 s at the default 5 s on large exports).
+        // the graph took and what writing the answer will.
         CommandStop? stopAt = null;
         if (!minMemory && described.Can(SolverCapabilities.Portfolio) && limit < TimeSpan.FromDays(1))
         {
@@ -144,7 +144,7 @@ public sealed class PlanCommand : CliCommand
             // --time-limit bounds the whole command, the search for the smallest budget included: it gets what is left
             // of the limit, and at least HintGrace, so that a plan that used the whole limit still gets a hint, and
             // the command ends within the limit plus that. Cut, it says so and gives the least budget that plans
-            // among those found by then. (Issue 14: greedy's bisection ran eight solves of the full limit each.)
+            // among those found by then.
             var left = Left() > HintGrace ? Left() : HintGrace;
             using var hintLimit = new CancellationTokenSource();
             if (limit < TimeSpan.FromDays(1)) hintLimit.CancelAfter(left);

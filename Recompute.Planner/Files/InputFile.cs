@@ -20,8 +20,8 @@ public sealed record InputKind(string What, long MaxBytes)
 
     /// <summary>
     /// Schedules of one training graph: 256 MiB, or room for 20 steps a task (greedy gives up past 8 runs a task, each
-    /// with its free) at each task's name escaped in full plus the step's own text, up to 2 GiB − 1 (one array). A
-    /// fixed 256 MiB refused the 300 MB schedule <c>plan -o</c> writes for a 1,000,000-tensor chain (issue 32).
+    /// with its free) at each task's name escaped in full plus the step's own text, up to 2 GiB − 1 (one array), so
+    /// that every schedule <c>plan -o</c> writes reads back.
     /// </summary>
     public static InputKind ScheduleFor(TrainingGraph training) =>
         Schedule with { MaxBytes = Math.Clamp(ScheduleRoom(training), Schedule.MaxBytes, int.MaxValue) };

@@ -4,8 +4,8 @@ namespace Recompute.Planner.Graph;
 /// <summary>
 /// Collects the garbage of one pass before the next on very large DAGs. Each greedy pass and each member of auto
 /// allocates arrays over every task (hundreds of MB at 2,000,000 tasks) that are garbage when it ends; the runtime
-/// lets such large-object garbage pile up to several times the live heap before a full collection (6.4 GB peak on
-/// the 1,000,000-tensor chain with 2 GB live, issue 32). A full collection there costs well under a pass.
+/// lets such large-object garbage pile up to several times the live heap before a full collection. A full collection
+/// there costs well under a pass.
 /// </summary>
 internal static class LargeGraphMemory
 {

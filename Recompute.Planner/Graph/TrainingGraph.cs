@@ -401,7 +401,7 @@ public sealed class TrainingGraph
     /// operands are one shared array (a native op's <c>backwardNeeds</c>, every operand when it has none) gives every
     /// gradient task that reads it the same part, expanded once; a recipe met before gives its interned inputs
     /// without expanding anything. A W-wide Concat whose backward reads every operand otherwise enumerated W reads
-    /// for each of its W operands' gradients: 4·10⁸ at W = 20,000, most of a plan's time (issue 31).
+    /// for each of its W operands' gradients: 4·10⁸ at W = 20,000.
     /// </summary>
     private sealed class ReadRecipes
     {

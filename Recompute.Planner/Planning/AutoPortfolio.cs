@@ -103,7 +103,7 @@ public static class AutoPortfolio
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
         // On very large DAGs it runs right after chen: there the DPs take minutes where greedy's passes are linear and
-        // win (the chains of issue 32), so a wall-clock stop should cut the DPs, not greedy.
+        // win (long chains), so a wall-clock stop should cut the DPs, not greedy.
         bool greedyEarly = problem.Training.Count >= LargeGraphMemory.Tasks && !options.FeasibilityOnly;
         bool greedyRan = false;
         void RunGreedy()
@@ -111,8 +111,7 @@ public static class AutoPortfolio
             greedyRan = true;
             var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
             // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
-            // WallClockSafety times the limit from auto's start (issue 14: unbounded, it ran 25 s on a 5,000-wide fan-out
-            // at --time-limit 5), and the note then says the plan may differ between runs.
+            // WallClockSafety times the limit from auto's start, and the note then says the plan may differ between runs.
             using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);
             var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
             if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);

@@ -221,8 +221,8 @@ internal sealed class GreedyRematerializer
     /// <remarks>
     /// Each task's delta is kept up to date as tasks run (an input's bytes come off when its reader becomes its last
     /// unread one), and the ready tasks are ordered by (delta, id): O((tasks + edges) log tasks). Recomputing every
-    /// ready task's delta at every step, as before, was O(ready × inputs) per step: W³ on a W-wide Concat whose
-    /// backward reads every operand (W = 5,000 ran for minutes past any time limit, issue 14).
+    /// ready task's delta at every step would be O(ready × inputs) per step: W³ on a W-wide Concat whose backward
+    /// reads every operand.
     /// </remarks>
     /// <param name="cancellation">Checked every 1,024 steps.</param>
     public static int[] MemoryAwareOrder(TrainingGraph training, CancellationToken cancellation = default)
@@ -405,8 +405,8 @@ internal sealed class GreedyRematerializer
     /// need[t] = min(next first-run use of t, need[q] over the evicted readers q of t), computed for the buffers asked
     /// about only, by a walk over registered evicted readers (<see cref="Register"/>), and remembered until the state
     /// changes (a run, an eviction, a new stage). A buffer freed as dead has no later use, so it adds nothing to the
-    /// minimum until an eviction below it registers it again. Passes over every task whenever the state changed, as
-    /// before, made one greedy pass quadratic: minutes on a 100,000-tensor chain (issue 32).
+    /// minimum until an eviction below it registers it again. A pass over every task whenever the state changed would
+    /// make one greedy pass quadratic in the chain's length.
     /// </remarks>
     private int NeededAt(int t)
     {

@@ -216,7 +216,7 @@ internal sealed class GreedySolver : ISolver
         {
             // --recompute evicts its tensors when the backward pass begins, so the backward must not begin before the
             // forward pass has ended: a loss's gradient reads nothing, and an order that runs it first has its "gap"
-            // before anything is live (the pin was then honoured in name only, issue 14).
+            // before anything is live, and the pin would be honoured in name only.
             var order = atGap.Count > 0 ? ForwardFirst(training, given) : given;
             foreach (var score in Enum.GetValues<EvictionScore>())
             {

@@ -100,7 +100,7 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
             ("cp_model_presolve", Presolve ? "true" : "false"),
             ("log_search_progress", "false"),
             // CP-SAT otherwise installs its own SIGINT handler for the search, replacing the process's: Ctrl-C then
-            // only ended the search early and the command went on to write its schedule (issue 14). The process's
+            // would only end the search early and the command would go on to write its schedule. The process's
             // handler cancels the command, and the cancellation stops the search (CpSolver.StopSearch).
             ("catch_sigint_signal", "false"),
         };

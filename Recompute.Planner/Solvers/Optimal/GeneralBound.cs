@@ -132,8 +132,7 @@ internal static class GeneralBound
 
     /// <summary>
     /// Why <see cref="Prove"/> gave no positive bound (<paramref name="run"/>: what it returned), in words for a plan's
-    /// note; null when it did. Every plan without a bound for every schedule says why (issue 32: a 152-layer network
-    /// got none at the default limit, and nothing said so).
+    /// note; null when it did. Every plan without a bound for every schedule says why.
     /// </summary>
     public static string? WhyNone(TrainingGraph training, TimeSpan limit, GeneralBoundRun? run)
     {
