@@ -25,6 +25,13 @@ internal static class TestEnvironment
         // One file per kernel thread count a test may set (train --threads, calibrate --threads), none measured.
         foreach (int threads in Enumerable.Range(1, Math.Max(8, Environment.ProcessorCount)))
             File.WriteAllText(CpuProfile.CachePath(threads), DeviceProfileFile.Format(FixedCpu(threads)));
+        // Gone with the test process, as the run's other temporary files are.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try { Directory.Delete(CacheFolder, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        };
     }
 
     /// <summary>
