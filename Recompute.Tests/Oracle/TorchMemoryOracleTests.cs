@@ -29,10 +29,7 @@ public class TorchMemoryOracleTests(ITestOutputHelper output)
 
         // Forward tensors still held when the backward pass starts that torch holds as views: a reshaped batch input (the
         // batch is not planned, so a reshape of it is a buffer here). A parameter's transpose is a view here too.
-        var live = new HashSet<int>();
-        foreach (var step in schedule.Steps.Take(firstBackward))
-            if (step.Kind == StepKind.Compute) live.Add(step.Task);
-            else if (step.Kind == StepKind.FreeValue) live.Remove(step.Task);
+        var live = Support.ScheduleFacts.LiveAtFirstBackward(schedule);
         long Held(Func<Node, bool> what) => live.Select(t => schedule.Training.Tasks[t]).Where(t => what(graph[t.Node])).Sum(t => t.Bytes);
         long weightTransposes = Held(n => n.Op == "Transpose" && graph[n.Inputs[0]].Kind == NodeKind.Parameter);
         long batchViews = Held(n => Views.IsWholeViewOp(n.Op) && graph[n.Inputs[0]].Kind == NodeKind.Input);

@@ -37,8 +37,7 @@ internal static class TorchOracle
                 {
                     System.IO.Directory.CreateDirectory(Directory);
                     // ResNet-18's export and gradients are some 200 MB: gone with the test process.
-                    AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { System.IO.Directory.Delete(Directory,
-                        recursive: true); } catch (IOException) { } };
+                    Support.TestEnvironment.DeleteAtExit(Directory);
                 }
             }
             string script = Path.Combine(Support.Paths.RepoRoot, "Recompute.Tests", "Oracle", "torch_oracle.py");

@@ -190,26 +190,15 @@ public class OptimalSolverTests
             }
 
             // Force the recomputation of a forward value the unpinned plan keeps across the gap.
-            var liveAtGap = LiveAtFirstBackward(free.Schedule).Where(t => training.Tasks[t].Kind == TaskKind.Forward).ToList();
+            var liveAtGap = ScheduleFacts.LiveAtFirstBackward(free.Schedule).Where(t => training.Tasks[t].Kind == TaskKind.Forward).ToList();
             if (liveAtGap.Count == 0) continue;
             int node = training.Tasks[liveAtGap[0]].Node;
             var forced = new OptimalSolver(PlannerPlanSource.Instance).Solve(problem, Quick(budget) with { ForceRecompute = [node] });
             if (!forced.Feasible) continue;
-            Assert.DoesNotContain(training.ForwardTaskOf(node), LiveAtFirstBackward(forced.Schedule!));
+            Assert.DoesNotContain(training.ForwardTaskOf(node), ScheduleFacts.LiveAtFirstBackward(forced.Schedule!));
             return;
         }
         Assert.Fail("no budget exercised both pins");
-    }
-
-    private static HashSet<int> LiveAtFirstBackward(Schedule schedule)
-    {
-        var live = new HashSet<int>();
-        foreach (var s in schedule.Steps)
-        {
-            if (s.Kind == StepKind.Backward) return live;
-            if (s.Allocates) live.Add(s.Task); else live.Remove(s.Task);
-        }
-        return live;
     }
 
     [Fact]

@@ -25,14 +25,17 @@ internal static class TestEnvironment
         // One file per kernel thread count a test may set (train --threads, calibrate --threads), none measured.
         foreach (int threads in Enumerable.Range(1, Math.Max(8, Environment.ProcessorCount)))
             File.WriteAllText(CpuProfile.CachePath(threads), DeviceProfileFile.Format(FixedCpu(threads)));
-        // Gone with the test process, as the run's other temporary files are.
+        DeleteAtExit(CacheFolder);
+    }
+
+    /// <summary>Deletes a folder of this test run when the test process exits (what cannot be deleted then stays).</summary>
+    public static void DeleteAtExit(string folder) =>
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
-            try { Directory.Delete(CacheFolder, recursive: true); }
+            try { Directory.Delete(folder, recursive: true); }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
         };
-    }
 
     /// <summary>
     /// A fixed CPU profile of the order this project's 2-core test machines measure (GEMM and convolution at about
