@@ -10,7 +10,7 @@ namespace Recompute.Planner.Planning;
 /// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
 /// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
 /// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
-/// <see cref="ExactDpTimeShare"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
+/// <see cref="TimeShares.ExactDp"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
 /// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
 /// </summary>
@@ -33,20 +33,18 @@ public static class AutoPortfolio
     /// <summary>The exact DP joins the portfolio on graphs with at most this many lower sets (or the caller's lower limit).</summary>
     public const long ExactLowerSetLimit = 20_000;
 
-    /// <summary>Share of the time limit the exact DP may take (on GoogLeNet's 27,358 lower sets it needs about 30 s).</summary>
-    public const double ExactDpTimeShare = 0.5;
-
     /// <summary>The optimal solver runs only when its share of the time limit is at least this much.</summary>
     public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
 
     /// <summary>Members bounded by their own work stop by the wall clock only at this many times the time limit.</summary>
     public const double WallClockSafety = DpWork.WallClockSafety;
 
-    /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
-    public const double OptimalTimeShare = 0.3;
-
-    /// <summary>Share of the time limit the bound for every schedule (<see cref="GeneralBound"/>) gets, as CP-SAT's deterministic time.</summary>
-    public const double BoundTimeShare = 0.2;
+    /// <summary>
+    /// How the time limit is shared: the exact DP, the optimal solver's improvement (as work: see
+    /// <see cref="OptimalSolver.WorkLimited"/>) and the bound for every schedule (<see cref="GeneralBound"/>, as
+    /// CP-SAT's deterministic time).
+    /// </summary>
+    public static TimeShares Shares => TimeShares.Auto;
 
     /// <summary>
     /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
@@ -134,7 +132,7 @@ public static class AutoPortfolio
             {
                 // Its share of the limit is work (DpWork), so where it stops does not depend on the machine's load;
                 // the wall clock stops it only at WallClockSafety times that share.
-                var share = options.TimeLimit * ExactDpTimeShare;
+                var share = options.TimeLimit * Shares.ExactDp;
                 using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
                 try
@@ -176,12 +174,12 @@ public static class AutoPortfolio
                 try
                 {
                     general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                        options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, ct);
+                        options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct);
                 }
                 catch (OperationCanceledException) when (Stopped()) { }
                 if (Stopped()) { general = null; cut.Add("the bound"); }
             }
-            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * BoundTimeShare, general) is { } why && general?.WallClockCut != true) said.Add(why);
+            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * Shares.Bound, general) is { } why && general?.WallClockCut != true) said.Add(why);
             if (general?.WallClockCut == true)
                 said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             return (general, said);
@@ -189,7 +187,7 @@ public static class AutoPortfolio
         (GeneralBoundRun? Run, List<string> Notes)? bound = null;
         if (best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound();
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
-        var optimalTime = options.TimeLimit * OptimalTimeShare;
+        var optimalTime = options.TimeLimit * Shares.Search;
         bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
         if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested && !Stopped())

@@ -232,7 +232,7 @@ public class AutoPortfolioTests
         Assert.Equal(1.0, new SolverOptions { TimeLimit = SolverOptions.FullWorkLimit }.WorkFraction);
         Assert.Equal(1.0, new SolverOptions { TimeLimit = TimeSpan.FromSeconds(30) }.WorkFraction);
         Assert.Equal(Recompute.Planner.Solvers.Optimal.GeneralBound.LinearDecisionLimit,
-            Recompute.Planner.Solvers.Optimal.GeneralBound.LinearDecisions(AutoPortfolio.DefaultTimeLimit * AutoPortfolio.BoundTimeShare));
+            Recompute.Planner.Solvers.Optimal.GeneralBound.LinearDecisions(AutoPortfolio.DefaultTimeLimit * AutoPortfolio.Shares.Bound));
 
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "resnet18-b32.onnx")));
         long budget = RecomputePlanner.StoreAllPeak(problem) / 2;

@@ -28,10 +28,10 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     public const long WarmStartLowerSetLimit = 20_000;
 
     /// <summary>
-    /// Share of the time limit the exact DP may take as a warm start (it is quadratic in the number of lower sets:
-    /// minutes on a 100-node layered graph). Within it, the result is never worse than the exact DP's.
+    /// How the time limit is shared: the exact DP's warm start (within its share the result is never worse than the
+    /// exact DP's), CP-SAT with the relaxation first on large models, and the bound for every schedule at the end.
     /// </summary>
-    public const double ExactDpTimeShare = 0.5;
+    public TimeShares Shares { get; init; } = TimeShares.Optimal;
 
     /// <summary>
     /// CP-SAT workers (subsolvers), whatever <see cref="SolverOptions.Threads"/> says (it sets the threads that run
@@ -67,9 +67,6 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     /// <summary>Above this many decisions the relaxation is not built either.</summary>
     public const long MaxRelaxationDecisions = 300_000;
 
-    /// <summary>Share of the time left that the relaxation gets when it runs.</summary>
-    public const double RelaxationTimeShare = 1.0 / 3;
-
     private static TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * SecondsPerDecision));
 
     /// <summary>Seconds of time limit per extra round of the greedy search on graphs too large for the model.</summary>
@@ -94,13 +91,10 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
         Run(problem, options, cancellation).Result;
 
     /// <summary>
-    /// Whether the run ends by proving <see cref="GeneralBound"/> for its plan, with <see cref="GeneralBoundTimeShare"/>
+    /// Whether the run ends by proving <see cref="GeneralBound"/> for its plan, with <see cref="TimeShares.Bound"/>
     /// of the time limit (the <c>auto</c> portfolio proves it once for its own winner instead).
     /// </summary>
     public bool ProvesGeneralBound { get; init; } = true;
-
-    /// <summary>Share of the time limit that the bound for every schedule gets at the end of a run.</summary>
-    public const double GeneralBoundTimeShare = 0.2;
 
     /// <summary>
     /// When true, the time limit is spent as work, not by the wall clock: the phases get their shares of the limit
@@ -115,9 +109,9 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     public OptimalRun Run(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         // The exact DP's share is of the whole limit; the bound's share comes off the search's.
-        var exactDpShare = options.TimeLimit * ExactDpTimeShare;
+        var exactDpShare = options.TimeLimit * Shares.ExactDp;
         if (!ProvesGeneralBound) return RunCore(problem, options, exactDpShare, cancellation);
-        var share = options.TimeLimit * GeneralBoundTimeShare;
+        var share = options.TimeLimit * Shares.Bound;
         var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, exactDpShare, cancellation);
         if (!run.Result.Feasible || run.Result.Schedule is not { } schedule || cancellation.IsCancellationRequested) return run;
         double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
@@ -169,7 +163,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
             // proved one, else the bound that holds for every schedule (one run of every task).
             if (warm is not null)
             {
-                var reserve = relax ? Remaining(options, clock) * RelaxationTimeShare : TimeSpan.Zero;
+                var reserve = relax ? Remaining(options, clock) * Shares.RelaxationOfSearch : TimeSpan.Zero;
                 warm = MoreGreedy(problem, options, warm, clock, options.TimeLimit - reserve, cancellation);
             }
             if (warm is not null)
@@ -186,7 +180,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
         }
         // On large models the relaxation takes a share of the time first: CP-SAT rarely bounds the exact model there.
-        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * RelaxationTimeShare, cancellation) : null;
+        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * Shares.RelaxationOfSearch, cancellation) : null;
         var model = new StageModel(order, budget, StageObjective.RecomputeTime, KeepPositions(order, options), ForceRecomputePositions(order, options));
         var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
         if (hint is not null) model.Hint(hint);
