@@ -97,7 +97,7 @@ public static class AutoPortfolio
         }
         foreach (var (solver, schedule) in candidates ?? [])
             if (ReferenceEquals(schedule.Training, problem.Training))
-                entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false), budget, storeAllPeak)));
+                entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Measure(schedule with { BudgetBytes = budget }), budget, storeAllPeak)));
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
         // On very large DAGs it runs right after chen: there the DPs take minutes where greedy's passes are linear and
@@ -207,11 +207,11 @@ public static class AutoPortfolio
             {
                 var r = optimal.Result;
                 var schedule = r.Schedule! with { BudgetBytes = budget };
-                var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                var sim = Simulator.Measure(schedule);
                 // The optimal solver returns the best warm start when CP-SAT finds nothing better: that plan is
                 // still the warm start's (the winner is named after it), with the optimal solver's bound.
                 string winner = optimal.FromWarmStart && optimal.WarmStart is { } w ? w : SolverName.Optimal;
-                if (sim.PeakBytes <= budget && (best is null || sim.RecomputeTime <= best.Plan.Simulation!.RecomputeTime))
+                if (sim.Fits(budget) && (best is null || sim.RecomputeTime <= best.Plan.Simulation!.RecomputeTime))
                 {
                     var from = best is not null && winner == best.Solver ? best.Plan : null;
                     var plan = new PlanResult(
@@ -237,7 +237,7 @@ public static class AutoPortfolio
         {
             // Nothing fits: the member that came closest says why.
             var closest = entries.Where(e => e.Plan.Simulation is not null).MinBy(e => e.Plan.Simulation!.PeakBytes);
-            // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
+            // The smallest feasible budget is the one service's to say (SmallestBudget), not the optimal solver's.
             string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
             var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : [SolverName.Optimal]).Distinct();
             var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown || cut.Count > 0 ? PlanStatus.Unknown : PlanStatus.Infeasible,
@@ -268,7 +268,7 @@ public static class AutoPortfolio
     /// <summary>A fixed schedule as a plan at the budget.</summary>
     private static PlanResult Fixed(PlanningProblem problem, string solver, Schedule schedule, SimulationResult sim, long budget, long storeAllPeak)
     {
-        bool fits = sim.PeakBytes <= budget;
+        bool fits = sim.Fits(budget);
         var result = new SolverResult(solver, fits ? PlanStatus.Feasible : PlanStatus.Infeasible, Schedule: schedule,
             Reason: fits ? null : $"its schedule needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes");
         return new PlanResult(result, schedule with { BudgetBytes = budget }, sim, budget, storeAllPeak, 0);

@@ -56,8 +56,8 @@ public sealed record SolverOptions
     /// <summary>A work limit for the canonical DPs of this call (the <c>auto</c> portfolio's exact DP); null: none.</summary>
     internal DpWork? DpWork { get; init; }
     /// <summary>
-    /// The caller asks only whether a plan fits (the smallest-budget searches: <c>FeasibleBudget</c>,
-    /// <c>RecomputePlanner.SmallestGreedyBudget</c>): greedy stops after its first pass when that fits (no pass guided
+    /// The caller asks only whether a plan fits (the smallest-budget searches of <c>SmallestBudget</c>:
+    /// <c>Find</c>, <c>Bytes</c>, <c>OfGreedy</c>): greedy stops after its first pass when that fits (no pass guided
     /// by the cut relaxation, no order search), and auto stops at the first member whose plan fits (no greedy after
     /// it, no optimal improvement, no bound). None of them changes whether a plan fits, only what it costs and claims.
     /// </summary>

@@ -26,7 +26,7 @@ internal sealed partial class OptimalSolver
         var canonical = options with { WarmStart = null, Objective = Objective.Time };
         if (options.WarmStart is { } given && ReferenceEquals(given.Training, problem.Training))
         {
-            var sim = Simulator.Simulate(given with { BudgetBytes = budget }, enforceBudget: false);
+            var sim = Simulator.Measure(given with { BudgetBytes = budget });
             if (sim.PeakBytes <= budget && Honours(given, options)) list.Add(new WarmStart("given", 0, given, sim));
         }
         if (options.ForceRecompute.IsEmpty)
@@ -106,7 +106,7 @@ internal sealed partial class OptimalSolver
         foreach (var (solver, schedule) in given)
         {
             if (!ReferenceEquals(schedule.Training, problem.Training)) continue;
-            var sim = Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false);
+            var sim = Simulator.Measure(schedule with { BudgetBytes = budget });
             if (sim.PeakBytes <= budget && Honours(schedule, options)) list.Add(new WarmStart(solver, rank++, schedule, sim));
         }
         return list;

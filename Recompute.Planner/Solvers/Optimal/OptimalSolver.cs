@@ -114,7 +114,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
         var share = options.TimeLimit * Shares.Bound;
         var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, exactDpShare, cancellation);
         if (!run.Result.Feasible || run.Result.Schedule is not { } schedule || cancellation.IsCancellationRequested) return run;
-        double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
+        double recompute = Simulator.Measure(schedule).RecomputeTime;
         if (recompute <= 0) return run;
         var general = GeneralBound.Prove(problem.Training, options.BudgetBytes, KeepTasks(problem.Training, options), share,
             options.RelaxationWorkers, options.Seed, cancellation, WorkLimited);
@@ -210,7 +210,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
             {
                 var plan = model.Extract(solver);
                 var schedule = plan.ToSchedule(Name, budget);
-                var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                var sim = Simulator.Measure(schedule);
                 if (sim.PeakBytes > budget)
                     throw new InvalidOperationException($"the optimal solver's model admitted a plan of {sim.PeakBytes} bytes over the budget of {budget} bytes");
                 bool fromWarm = warm is not null && warm.Simulation.RecomputeTime < sim.RecomputeTime;
