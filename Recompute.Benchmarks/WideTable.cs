@@ -43,9 +43,9 @@ public static class WideTable
                     var problem = new PlanningProblem(GraphLoader.Load(path));
                     long edges = problem.Training.Tasks.Sum(t => (long)t.Inputs.Length);
                     var (inspect, rss, _) = Run(cli, ["inspect", path]);
-                    var (greedy, _, status) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "greedy", "--time-limit", "5",
+                    var (greedy, _, status) = Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Greedy, "--time-limit", "5",
                         "--format", "json"]);
-                    var (auto, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "auto", "--time-limit", "5", "--format", "json"]);
+                    var (auto, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
                     Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"| {w} | {format} | {edges} | {inspect:0.00} | {(rss is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")} | {greedy:0.00} | {auto:0.00} | {status} |"));
                 }

@@ -14,14 +14,14 @@ public sealed class PlanCommand : CliCommand
     private readonly GraphInput _input;
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget",
         "bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak (\"40%\")");
-    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", "the smallest budget the solver plans at (by simulation; also in the paper model for dp and dp-approx)");
+    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", $"the smallest budget the solver plans at (by simulation; also in the paper model for {SolverName.Dp} and {SolverName.DpApprox})");
     private readonly SolverSettings _solver = new(AutoPortfolio.Name);
     private readonly OffloadSettings _offload = new();
     private readonly Option<string?> _output = CliOptions.Output("FILE", "write the schedule as JSON (read back by `recompute simulate`)");
     private readonly Option<string?> _dot = CliOptions.Text("--dot", "FILE", "write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured");
     private readonly Option<string> _format = CliOptions.Format();
     private readonly Option<bool> _asGiven = CliOptions.Flag("--as-given",
-        "schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no derived gradients; \"%\" budgets are of the file's order run once. chen, dp-approx and dp decline graphs without backward nodes");
+        $"schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no derived gradients; \"%\" budgets are of the file's order run once. {SolverName.Chen}, {SolverName.DpApprox} and {SolverName.Dp} decline graphs without backward nodes");
 
     public PlanCommand() : base("plan", "plan under a budget (--budget B) or find the smallest feasible one (--min-memory)",
         "plan <graph> (--budget <B> | --min-memory) [options]")

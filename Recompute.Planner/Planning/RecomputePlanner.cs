@@ -48,7 +48,7 @@ public static class RecomputePlanner
                 null, null, budget, storeAll, 0);
         if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
             return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable,
-                Reason: $"solver 'store-all' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
+                Reason: $"solver '{SolverName.StoreAll}' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
         Candidate? best;
         if (solver is CanonicalDpSolver dp)
         {
@@ -146,7 +146,7 @@ public static class RecomputePlanner
 
     /// <summary>Why a solver does not apply to the problem (see <see cref="Applies(PlanningProblem, string)"/>).</summary>
     public static string NotApplicableReason(PlanningProblem problem, string solverName) =>
-        $"solver '{solverName}' plans canonical strategies, which need a forward/backward split; the DAG of '{problem.Graph.Name}' taken as given has no backward nodes (use optimal, greedy or store-all)";
+        $"solver '{solverName}' plans canonical strategies, which need a forward/backward split; the DAG of '{problem.Graph.Name}' taken as given has no backward nodes (use {SolverName.Optimal}, {SolverName.Greedy} or {SolverName.StoreAll})";
 
     /// <summary>Largest forward graph whose DP blocks are sized by replay (see <see cref="CanonicalDpSolver.SizesBlocksByReplay"/>).</summary>
     public const int ReplayLimit = CanonicalDpSolver.ReplayNodeLimit;

@@ -215,7 +215,7 @@ public static class SmallestBudget
             clock.Stop();
             return new MinMemoryResult(found.BudgetBytes, found.Plan with { SolveSeconds = clock.Elapsed.TotalSeconds });
         }
-        else throw new ArgumentException($"solver '{solverName}' has no minimum-memory mode; use auto, dp, dp-approx or greedy");
+        else throw new ArgumentException($"solver '{solverName}' has no minimum-memory mode; use {SolverName.Auto}, {SolverName.Dp}, {SolverName.DpApprox} or {SolverName.Greedy}");
         var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = minBudget }, cancellation);
         clock.Stop();
         return new MinMemoryResult(minBudget, plan with { SolveSeconds = clock.Elapsed.TotalSeconds });
