@@ -93,6 +93,9 @@ public static class SmallestBudget
                 long upper = candidates.Count > 0 ? candidates.Min(c => c.Budget) : storeAll;
                 if (OfGreedy(problem, plain, upper, ct, planned: b => greedyFound = b) is { } greedy) candidates.Add((greedy, SolverName.Greedy));
             }
+            // A solver the service has no search for (one a library registered): the peak of its plan at no limit.
+            if (!auto && !AutoPortfolio.Members.Contains(solverName) && RecomputePlanner.Plan(problem, solverName, plain, ct) is { Feasible: true } other)
+                candidates.Add((other.Simulation!.PeakBytes, solverName));
             if (solverName == SolverName.Optimal &&
                 RecomputePlanner.Plan(problem, SolverName.Optimal, options with { BudgetBytes = 1, WarmStart = null }, ct).Solver.MinFeasibleBudgetBytes is { } own)
                 candidates.Add((own, SolverName.Optimal));
