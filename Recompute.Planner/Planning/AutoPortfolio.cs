@@ -41,7 +41,7 @@ public static class AutoPortfolio
 
     /// <summary>
     /// How the time limit is shared: the exact DP, the optimal solver's improvement (as work: see
-    /// <see cref="OptimalSolver.WorkLimited"/>) and the bound for every schedule (<see cref="GeneralBound"/>, as
+    /// <see cref="OptimalOptions.WorkLimited"/>) and the bound for every schedule (<see cref="GeneralBound"/>, as
     /// CP-SAT's deterministic time).
     /// </summary>
     public static TimeShares Shares => TimeShares.Auto;
@@ -195,7 +195,7 @@ public static class AutoPortfolio
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
             try
             {
-                optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
+                optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, Options = OptimalOptions.Default with { WorkLimited = true, ProvesGeneralBound = false } }
                     .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, ct);
             }
             catch (OperationCanceledException) when (Stopped()) { }

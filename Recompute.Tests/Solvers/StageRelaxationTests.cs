@@ -94,7 +94,7 @@ public class StageRelaxationTests
         {
             long budget = (long)(storeAll * fraction);
             var options = Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(8) };
-            var run = new OptimalSolver(PlannerPlanSource.Instance) { RelaxationMinDecisions = 0 }.Run(problem, options);
+            var run = new OptimalSolver(PlannerPlanSource.Instance) { Options = OptimalOptions.Default with { RelaxationMinDecisions = 0 } }.Run(problem, options);
             if (!run.Result.Feasible) continue;
             var sim = Simulator.Simulate(run.Result.Schedule!);
             Assert.True(sim.PeakBytes <= budget);

@@ -22,7 +22,7 @@ internal sealed partial class OptimalSolver
         if (planner.SmallestGreedyBudget(problem, plain, best ?? problem.StoreAll.Simulation.PeakBytes, ct) is { } general && (best is null || general < best))
             best = general;
         order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
-        if (order.DecisionBound > MaxDecisions) return best;
+        if (order.DecisionBound > Options.MaxDecisions) return best;
         var model = new StageModel(order, long.MaxValue, StageObjective.PeakBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
         if (start is not null && StagePlan.FromSchedule(order, start) is { } hint) model.Hint(hint);
         var limit = TimeSpan.FromTicks(Math.Min(Remaining(options, clock).Ticks, TimeSpan.FromSeconds(5).Ticks));

@@ -47,11 +47,11 @@ internal sealed partial class OptimalSolver
         if (approx is { Feasible: true } a && Honours(a.Schedule, options)) list.Add(new WarmStart(SolverName.DpApprox, 3, a.Schedule, a.Simulation));
         using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // Work-limited runs count the DP's share as work (DpWork); the wall clock stops it only at DpWork.WallClockSafety times it.
-        using var deadline = Deadline.Start(exactLimit, WorkLimited ? share * DpWork.WallClockSafety : share);
-        long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
+        using var deadline = Deadline.Start(exactLimit, Options.WorkLimited ? share * DpWork.WallClockSafety : share);
+        long lowerSetLimit = Math.Min(options.MaxLowerSets, Options.WarmStartLowerSetLimit);
         try
         {
-            var exact = planner.Plan(problem, SolverName.Dp, canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
+            var exact = planner.Plan(problem, SolverName.Dp, canonical with { MaxLowerSets = lowerSetLimit, DpWork = Options.WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
             exactDp = "finished";
             if (exact is { Feasible: true } e && Honours(e.Schedule, options)) list.Add(new WarmStart(SolverName.Dp, 2, e.Schedule, e.Simulation));
         }
@@ -125,7 +125,7 @@ internal sealed partial class OptimalSolver
 
     /// <summary>
     /// More rounds of <see cref="GreedySolver.Search"/> with other seeds of the order search (its results vary
-    /// with the seed by a factor of three on the 500-task random graph): ⌊limit / <see cref="SecondsPerGreedyRound"/>⌋
+    /// with the seed by a factor of three on the 500-task random graph): ⌊limit / <see cref="OptimalOptions.SecondsPerGreedyRound"/>⌋
     /// rounds at most (at most 30; a count fixed by the limit, so the result is reproducible unless the wall
     /// clock or a cancellation cuts it), stopping at the limit.
     /// </summary>
@@ -133,7 +133,7 @@ internal sealed partial class OptimalSolver
     {
         if (best.Simulation.RecomputeTime == 0) return best;
         // Work-limited runs cannot time their rounds: a round is taken to cost SecondsPerGreedyRound per 200 tasks.
-        double perRound = WorkLimited ? SecondsPerGreedyRound * Math.Max(1, problem.Training.Count / 200.0) : SecondsPerGreedyRound;
+        double perRound = Options.WorkLimited ? Options.SecondsPerGreedyRound * Math.Max(1, problem.Training.Count / 200.0) : Options.SecondsPerGreedyRound;
         int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / perRound);
         var longest = TimeSpan.Zero;
         for (int round = 1; round <= rounds; round++)

@@ -24,59 +24,11 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// (<c>Planning.PlannerPlanSource</c>); the solver never calls up into planning itself.</param>
 internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
 {
-    /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
-    public const long WarmStartLowerSetLimit = 20_000;
+    /// <summary>The solver's settings, each with its default (<see cref="OptimalOptions"/>).</summary>
+    public OptimalOptions Options { get; init; } = OptimalOptions.Default;
 
-    /// <summary>
-    /// How the time limit is shared: the exact DP's warm start (within its share the result is never worse than the
-    /// exact DP's), CP-SAT with the relaxation first on large models, and the bound for every schedule at the end.
-    /// </summary>
-    public TimeShares Shares { get; init; } = TimeShares.Optimal;
-
-    /// <summary>
-    /// CP-SAT workers (subsolvers), whatever <see cref="SolverOptions.Threads"/> says (it sets the threads that run
-    /// them). They are interleaved deterministically; on two
-    /// cores eight interleaved workers (a portfolio with linear-relaxation workers) prove bounds that one or two
-    /// workers do not reach.
-    /// </summary>
-    public const int DefaultWorkers = 8;
-
-    /// <summary>
-    /// Above this many Boolean decisions the CP-SAT model is not built: on two cores CP-SAT does not get past
-    /// loading such models in a minute (measured: the 500-task random layered graph, 249 500 decisions, took 38 s
-    /// to return nothing under a 10 s limit). The greedy search then uses the time instead.
-    /// </summary>
-    public const long MaxDecisions = 150_000;
-
-    /// <summary>
-    /// Least time left, per Boolean decision, for the CP-SAT model to be worth building (at least a second):
-    /// building and loading took about 1–2 s for ResNet-50's 124 256 decisions on the loaded two cores, and a
-    /// search that then has no time left only overruns the limit.
-    /// </summary>
-    public const double SecondsPerDecision = 1e-4;
-
-    /// <summary>
-    /// The relaxation (<see cref="StageRelaxation"/>) runs only on stage orders with more decisions than this: below
-    /// it CP-SAT bounds the exact model itself (up to 77 tasks, under 6 000 decisions, here).
-    /// </summary>
-    public const long DefaultRelaxationMinDecisions = 20_000;
-
-    /// <summary>Stage-model decisions above which the relaxation runs (default <see cref="DefaultRelaxationMinDecisions"/>).</summary>
-    public long RelaxationMinDecisions { get; init; } = DefaultRelaxationMinDecisions;
-
-    /// <summary>Above this many decisions the relaxation is not built either.</summary>
-    public const long MaxRelaxationDecisions = 300_000;
-
-    private static TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * SecondsPerDecision));
-
-    /// <summary>Seconds of time limit per extra round of the greedy search on graphs too large for the model.</summary>
-    public const double SecondsPerGreedyRound = 4;
-
-    /// <summary>CP-SAT's linearization level for this solver's searches (see <see cref="CpSatSettings"/>).</summary>
-    public int LinearizationLevel { get; init; } = 1;
-
-    /// <summary>Whether CP-SAT presolves the model (see <see cref="CpSatSettings"/>).</summary>
-    public bool Presolve { get; init; } = true;
+    /// <summary>The least time left for a model of <paramref name="decisions"/> to be worth building (<see cref="OptimalOptions.SecondsPerDecision"/>).</summary>
+    private TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * Options.SecondsPerDecision));
 
     /// <summary>
     /// Plans found elsewhere (the <c>auto</c> portfolio's), by solver name. When set, they and store-all are the warm
@@ -90,34 +42,19 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default) =>
         Run(problem, options, cancellation).Result;
 
-    /// <summary>
-    /// Whether the run ends by proving <see cref="GeneralBound"/> for its plan, with <see cref="TimeShares.Bound"/>
-    /// of the time limit (the <c>auto</c> portfolio proves it once for its own winner instead).
-    /// </summary>
-    public bool ProvesGeneralBound { get; init; } = true;
-
-    /// <summary>
-    /// When true, the time limit is spent as work, not by the wall clock: the phases get their shares of the limit
-    /// whatever time the earlier ones took, the greedy rounds are counted from the limit, the exact DP's share is
-    /// <see cref="DpWork"/>, and what a CP-SAT search found counts only when it ended by proof or by its deterministic
-    /// limit (<see cref="CpSatSettings.WorkLimited"/>); a search the wall clock ended is set aside. The same input then
-    /// gives the same plan and bound on a busy machine too. The <c>auto</c> portfolio runs this way.
-    /// </summary>
-    public bool WorkLimited { get; init; }
-
     /// <summary>Solves and returns the details of the run (plan in stage form, model peak, warm start).</summary>
     public OptimalRun Run(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         // The exact DP's share is of the whole limit; the bound's share comes off the search's.
-        var exactDpShare = options.TimeLimit * Shares.ExactDp;
-        if (!ProvesGeneralBound) return RunCore(problem, options, exactDpShare, cancellation);
-        var share = options.TimeLimit * Shares.Bound;
+        var exactDpShare = options.TimeLimit * Options.Shares.ExactDp;
+        if (!Options.ProvesGeneralBound) return RunCore(problem, options, exactDpShare, cancellation);
+        var share = options.TimeLimit * Options.Shares.Bound;
         var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, exactDpShare, cancellation);
         if (!run.Result.Feasible || run.Result.Schedule is not { } schedule || cancellation.IsCancellationRequested) return run;
         double recompute = Simulator.Measure(schedule).RecomputeTime;
         if (recompute <= 0) return run;
         var general = GeneralBound.Prove(problem.Training, options.BudgetBytes, KeepTasks(problem.Training, options), share,
-            options.RelaxationWorkers, options.Seed, cancellation, WorkLimited);
+            options.RelaxationWorkers, options.Seed, cancellation, Options.WorkLimited);
         return run with { Result = GeneralBound.Attach(run.Result, problem.Training, recompute, general), General = general };
     }
 
@@ -128,7 +65,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     private OptimalRun RunCore(PlanningProblem problem, SolverOptions options, TimeSpan exactDpShare, CancellationToken cancellation)
     {
         // A clock that never starts: every phase sees the whole limit as left (see WorkLimited).
-        var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
+        var clock = Options.WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var training = problem.Training;
         long budget = options.BudgetBytes;
         var bound = MemoryLowerBound.Of(training);
@@ -155,15 +92,15 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
         }
 
         var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
-        bool relax = warm is not null && order.DecisionBound > RelaxationMinDecisions && order.DecisionBound <= MaxRelaxationDecisions;
-        if (order.DecisionBound > MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
+        bool relax = warm is not null && order.DecisionBound > Options.RelaxationMinDecisions && order.DecisionBound <= Options.MaxRelaxationDecisions;
+        if (order.DecisionBound > Options.MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
         {
             // The model would not be searched in time: the greedy search uses the time left (but a share kept for
             // the relaxation), and its best plan (or the DP's) is the answer, with the relaxation's bound when it
             // proved one, else the bound that holds for every schedule (one run of every task).
             if (warm is not null)
             {
-                var reserve = relax ? Remaining(options, clock) * Shares.RelaxationOfSearch : TimeSpan.Zero;
+                var reserve = relax ? Remaining(options, clock) * Options.Shares.RelaxationOfSearch : TimeSpan.Zero;
                 warm = MoreGreedy(problem, options, warm, clock, options.TimeLimit - reserve, cancellation);
             }
             if (warm is not null)
@@ -176,11 +113,11 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
                 { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source, WallClockCut = relaxed?.WallClockCut == true };
             }
-            return Infeasible(PlanStatus.Unknown, $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
+            return Infeasible(PlanStatus.Unknown, $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {Options.MaxDecisions})",
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
         }
         // On large models the relaxation takes a share of the time first: CP-SAT rarely bounds the exact model there.
-        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * Shares.RelaxationOfSearch, cancellation) : null;
+        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * Options.Shares.RelaxationOfSearch, cancellation) : null;
         var model = new StageModel(order, budget, StageObjective.RecomputeTime, KeepPositions(order, options), ForceRecomputePositions(order, options));
         var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
         if (hint is not null) model.Hint(hint);
@@ -273,7 +210,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     public RelaxationRun? Relax(StageOrder order, SolverOptions options, Schedule? plan, TimeSpan limit, CancellationToken ct)
     {
         if (ct.IsCancellationRequested || limit < TimeSpan.FromSeconds(1)) return null;
-        var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
+        var clock = Options.WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var relaxation = new StageRelaxation(order, options.BudgetBytes, KeepPositions(order, options));
         if (plan is not null && StagePlan.FromSchedule(order, plan) is { } hint) relaxation.Hint(hint);
         var left = limit - clock.Elapsed;
@@ -296,7 +233,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     {
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
         // Always DefaultWorkers subsolvers; --threads only says on how many threads they run.
-        var settings = new CpSatSettings(limit, DefaultWorkers, options.Seed, LinearizationLevel, Presolve) { Threads = options.Threads, WorkLimited = WorkLimited };
+        var settings = new CpSatSettings(limit, Options.Workers, options.Seed, Options.LinearizationLevel, Options.Presolve) { Threads = options.Threads, WorkLimited = Options.WorkLimited };
         var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         using var callback = onSolution is null ? null : new SolutionProgress(onSolution);
