@@ -248,7 +248,7 @@ public static class BudgetSweep
 
     private static SweepPoint FixedPlanPoint(string series, long budget, Schedule schedule, SimulationResult sim, double seconds)
     {
-        bool fits = sim.PeakBytes <= budget;
+        bool fits = sim.Fits(budget);
         return new SweepPoint(series, budget, fits, fits ? "FEASIBLE" : "INFEASIBLE", sim.PeakBytes, sim.StepOverhead, sim.ForwardTime,
             sim.RecomputeTime, seconds, null, null, schedule.RecomputedNodes.Length, null,
             fits ? null : $"its schedule needs {sim.PeakBytes} bytes");

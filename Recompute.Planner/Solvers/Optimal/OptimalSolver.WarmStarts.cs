@@ -27,12 +27,12 @@ internal sealed partial class OptimalSolver
         if (options.WarmStart is { } given && ReferenceEquals(given.Training, problem.Training))
         {
             var sim = Simulator.Measure(given with { BudgetBytes = budget });
-            if (sim.PeakBytes <= budget && Honours(given, options)) list.Add(new WarmStart("given", 0, given, sim));
+            if (sim.Fits(budget) && Honours(given, options)) list.Add(new WarmStart("given", 0, given, sim));
         }
         if (options.ForceRecompute.IsEmpty)
         {
             var (schedule, sim) = problem.StoreAll;
-            if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
+            if (sim.Fits(budget)) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
         }
         if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
         if (!problem.CanonicalApplies)
@@ -74,13 +74,13 @@ internal sealed partial class OptimalSolver
             for (int step = 1; step <= 12 && list.Count == 0; step++)
             {
                 var plan = planner.Plan(problem, SolverName.DpApprox, canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
-                if (plan is { } p && p.Simulation.PeakBytes <= budget && Honours(p.Schedule, options))
+                if (plan is { } p && p.Simulation.Fits(budget) && Honours(p.Schedule, options))
                     list.Add(new WarmStart(SolverName.DpApprox, 3, p.Schedule, p.Simulation));
             }
             try
             {
                 var min = planner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = SolverOptions.UnlimitedBudget }, CancellationToken.None);
-                if (list.Count == 0 && min is { } m && m.Simulation.PeakBytes <= budget && Honours(m.Schedule, options))
+                if (list.Count == 0 && min is { } m && m.Simulation.Fits(budget) && Honours(m.Schedule, options))
                     list.Add(new WarmStart(SolverName.DpApprox, 4, m.Schedule, m.Simulation));
             }
             catch (InvalidOperationException)
@@ -100,14 +100,14 @@ internal sealed partial class OptimalSolver
         if (options.ForceRecompute.IsEmpty)
         {
             var (schedule, sim) = problem.StoreAll;
-            if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
+            if (sim.Fits(budget)) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
         }
         int rank = 2;
         foreach (var (solver, schedule) in given)
         {
             if (!ReferenceEquals(schedule.Training, problem.Training)) continue;
             var sim = Simulator.Measure(schedule with { BudgetBytes = budget });
-            if (sim.PeakBytes <= budget && Honours(schedule, options)) list.Add(new WarmStart(solver, rank++, schedule, sim));
+            if (sim.Fits(budget) && Honours(schedule, options)) list.Add(new WarmStart(solver, rank++, schedule, sim));
         }
         return list;
     }

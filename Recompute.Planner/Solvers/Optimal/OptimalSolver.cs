@@ -148,7 +148,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
                 var plan = model.Extract(solver);
                 var schedule = plan.ToSchedule(Name, budget);
                 var sim = Simulator.Measure(schedule);
-                if (sim.PeakBytes > budget)
+                if (!sim.Fits(budget))
                     throw new InvalidOperationException($"the optimal solver's model admitted a plan of {sim.PeakBytes} bytes over the budget of {budget} bytes");
                 bool fromWarm = warm is not null && warm.Simulation.RecomputeTime < sim.RecomputeTime;
                 double best = fromWarm ? warm!.Simulation.RecomputeTime : sim.RecomputeTime;
