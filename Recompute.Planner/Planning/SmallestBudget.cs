@@ -8,9 +8,11 @@ namespace Recompute.Planner.Planning;
 /// <summary>
 /// The one answer to "the smallest budget this graph can be planned at", by simulation: <c>plan --min-memory</c> and
 /// the infeasible answer's hint (<see cref="ForInfeasible"/>), the report's range, maxbatch, the runtime's error and the
-/// library all ask it, and nothing else searches for it. For a solver or (for <c>auto</c>) its whole portfolio, each
+/// library all ask it. The one other search, the optimal solver's own (which its reason quotes), asks this one for the
+/// DPs' and greedy's least budgets and is a candidate here for <c>optimal</c>. For a solver or (for <c>auto</c>) its whole portfolio, each
 /// candidate comes from one member's own search (the DPs' least budgets in their replayed and paper models,
-/// <see cref="OfCanonicalDp"/>; greedy's bisection, <see cref="OfGreedy"/>; chen's and store-all's peaks), and the
+/// <see cref="OfCanonicalDp"/>; greedy's bisection, <see cref="OfGreedy"/>; chen's and store-all's peaks; for a solver a
+/// library registered, the peak of its plan with no limit), and the
 /// answer is the least candidate at which the solver asked for then plans: every budget it returns has been planned,
 /// and whether a plan fits is the simulator's word (<see cref="SimulationResult.Fits"/>).
 /// </summary>
