@@ -21,7 +21,7 @@ public static class AutoTable
     /// <summary>Budgets as fractions of the store-all peak.</summary>
     public static readonly double[] Fractions = [0.3, 0.4, 0.5, 0.6, 0.7, 1.0];
 
-    private static readonly string[] Singles = ["chen", "per-block", "dp-approx", "dp", "greedy"];
+    private static readonly string[] Singles = [SolverName.Chen, SolverName.PerBlock, SolverName.DpApprox, SolverName.Dp, SolverName.Greedy];
 
     public static void Table(QuickTableOptions options)
     {

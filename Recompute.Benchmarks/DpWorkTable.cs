@@ -37,7 +37,7 @@ public static class DpWorkTable
             {
                 var work = new DpWork(long.MaxValue / 2);
                 var clock = Stopwatch.StartNew();
-                RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = (long)(storeAll * fraction), DpWork = work });
+                RecomputePlanner.Plan(problem, SolverName.Dp, new SolverOptions { BudgetBytes = (long)(storeAll * fraction), DpWork = work });
                 double seconds = clock.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {Path.GetFileName(file)} | {sets} | {fraction:P0} | {work.Done} | {seconds:0.00} | {work.Done / Math.Max(seconds, 1e-3):0.###e0} | {work.Done / DpWork.UnitsPerSecond:0.00} |"));

@@ -102,10 +102,10 @@ public static class OptimalTable
             string recomputeGap = r.RecomputeGap is { } rg ? (100 * rg).ToString("F1", CultureInfo.InvariantCulture) + "%" : "";
             string status = r.Status.ToText() + (run.FromWarmStart
                 && run.WarmStart is { } w ? $" ({w})" : "") + (run.ExactDp.StartsWith("stopped", StringComparison.Ordinal) ? ", dp stopped" : "");
-            string dp = Other("dp");
-            string approx = Other("dp-approx");
+            string dp = Other(SolverName.Dp);
+            string approx = Other(SolverName.DpApprox);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {problem.Training.Count} | {fraction * 100:F0}% | {Other("store-all")} | {Other("chen")} | {approx} | {dp} | {Other("greedy")} | {optimal} | {gap} | {recomputeGap} | {status} | {clock.Elapsed.TotalSeconds:F1} |"));
+                $"| {name} | {problem.Training.Count} | {fraction * 100:F0}% | {Other(SolverName.StoreAll)} | {Other(SolverName.Chen)} | {approx} | {dp} | {Other(SolverName.Greedy)} | {optimal} | {gap} | {recomputeGap} | {status} | {clock.Elapsed.TotalSeconds:F1} |"));
             output.Flush();
         }
     }

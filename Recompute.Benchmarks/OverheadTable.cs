@@ -60,7 +60,7 @@ public static class OverheadTable
             foreach (var fraction in new[] { 0.3, 0.5 })
             {
                 long budget = (long)Math.Floor(fraction * storeSim.PeakBytes);
-                var plan = RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget });
+                var plan = RecomputePlanner.Plan(problem, SolverName.DpApprox, new SolverOptions { BudgetBytes = budget });
                 if (!plan.Feasible)
                 {
                     // A task's output and inputs are live together under any schedule: the largest such set bounds every plan.

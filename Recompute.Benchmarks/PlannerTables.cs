@@ -46,7 +46,7 @@ public static class PlannerTables
                     var threads = options.Threads.Max();
                     var approxAt = new DpApproxSolver().Solve(problem, new SolverOptions { BudgetBytes = budget, Threads = threads }, cts.Token);
                     var (r, t) = Time(() => new DpSolver().Solve(problem, new SolverOptions { BudgetBytes = budget, Threads = threads }, cts.Token));
-                    var (plan, tp) = Time(() => RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = budget,
+                    var (plan, tp) = Time(() => RecomputePlanner.Plan(problem, SolverName.Dp, new SolverOptions { BudgetBytes = budget,
                         Threads = threads }, cts.Token));
                     double fwd = problem.Forward.Time.Sum();
                     cells.Add($"{approxAt.PaperModelOverhead / fwd:P1} / {r.PaperModelOverhead / fwd:P1} / {plan.Simulation?.Overhead:P1}");
@@ -66,7 +66,7 @@ public static class PlannerTables
         {
             var problem = new PlanningProblem(GraphLoader.Load(file));
             long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
-            var (plan, t) = Time(() => RecomputePlanner.Plan(problem, "dp-approx", new SolverOptions { BudgetBytes = budget }));
+            var (plan, t) = Time(() => RecomputePlanner.Plan(problem, SolverName.DpApprox, new SolverOptions { BudgetBytes = budget }));
             Console.WriteLine($"| {Path.GetFileNameWithoutExtension(file)} | {problem.Forward.Count} | {S(t)} | " +
                 $"{(plan.Simulation is { } s ? $"{(double)s.PeakBytes / budget:P1}" : "infeasible")} | {plan.Simulation?.Overhead:P1} |");
         }

@@ -38,7 +38,7 @@ public class ReportBenchmarks
     public int Report()
     {
         var graph = GraphLoader.Load(_path);
-        var report = BudgetSweep.Run(new PlanningProblem(graph), new SweepOptions { Solvers = ["dp-approx", "chen"] });
+        var report = BudgetSweep.Run(new PlanningProblem(graph), new SweepOptions { Solvers = [SolverName.DpApprox, SolverName.Chen] });
         return ReportFiles.WriteAll(report, graph, _output).Count;
     }
 }

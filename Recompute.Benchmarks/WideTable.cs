@@ -46,10 +46,10 @@ public static class WideTable
                     var problem = new PlanningProblem(GraphLoader.Load(path));
                     long edges = problem.Training.Tasks.Sum(t => (long)t.Inputs.Length);
                     var (inspect, rss, _, _) = Run(cli, ["inspect", path]);
-                    var (greedy, _, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "greedy", "--time-limit", "5",
+                    var (greedy, _, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Greedy, "--time-limit", "5",
                         "--format", "json"]);
-                    var (auto, _, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", "auto", "--time-limit", "5", "--format", "json"]);
-                    var (fits, fitsRss, fitsCpu, status) = Run(cli, ["plan", path, "--budget", "75%", "--solver", "auto", "--time-limit", "5", "--format", "json"]);
+                    var (auto, _, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
+                    var (fits, fitsRss, fitsCpu, status) = Run(cli, ["plan", path, "--budget", "75%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
                     static string Mb(long? mb) => mb is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-";
                     Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"| {w} | {format} | {edges} | {inspect:0.00} | {Mb(rss)} | {greedy:0.00} | {auto:0.00} | {fits:0.00} ({fitsCpu:0.00}) | {Mb(fitsRss)} | {status} |"));

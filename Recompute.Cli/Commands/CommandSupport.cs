@@ -103,7 +103,7 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
         "time: least recomputation (default); memory: coarsest chain that fits (canonical DPs)", "time", "time", "memory");
 
     public Option<double?> TimeLimit { get; } = CliOptions.OptionalDouble("--time-limit",
-        "seconds for the searching solvers (auto, greedy, optimal) and for the search of the smallest feasible budget after an infeasible plan " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
+        $"seconds for the searching solvers ({string.Join(", ", SolverRegistry.Descriptors.Where(d => d.Can(SolverCapabilities.Searches) || d.Can(SolverCapabilities.Portfolio)).Select(d => d.Name))}) and for the search of the smallest feasible budget after an infeasible plan " + CommandSupport.TimeLimitDefaults, 0.001, 86_400, "S");
 
     public Option<int> Threads { get; } = CliOptions.Int("--threads", "solver threads (0: all processors)", 0, 0, 1024);
 

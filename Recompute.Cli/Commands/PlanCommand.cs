@@ -14,14 +14,14 @@ public sealed class PlanCommand : CliCommand
     private readonly GraphInput _input;
     private readonly Option<SizeValue?> _budget = CliOptions.Size("--budget",
         "bytes, KB/MB/GB (10^3), KiB/MiB/GiB (2^10), or a percentage of the store-all peak (\"40%\")");
-    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", "the smallest budget the solver plans at (by simulation; also in the paper model for dp and dp-approx)");
+    private readonly Option<bool> _minMemory = CliOptions.Flag("--min-memory", $"the smallest budget the solver plans at (by simulation; also in the paper model for {SolverName.Dp} and {SolverName.DpApprox})");
     private readonly SolverSettings _solver = new(AutoPortfolio.Name);
     private readonly OffloadSettings _offload = new();
     private readonly Option<string?> _output = CliOptions.Output("FILE", "write the schedule as JSON (read back by `recompute simulate`)");
     private readonly Option<string?> _dot = CliOptions.Text("--dot", "FILE", "write the graph in Graphviz DOT: kept, boundary and recomputed tensors coloured");
     private readonly Option<string> _format = CliOptions.Format();
     private readonly Option<bool> _asGiven = CliOptions.Flag("--as-given",
-        "schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no derived gradients; \"%\" budgets are of the file's order run once. chen, dp-approx and dp decline graphs without backward nodes");
+        $"schedule the file's DAG as given (Checkmate/Moccasin protocol): every node one task, no derived gradients; \"%\" budgets are of the file's order run once. {SolverName.Chen}, {SolverName.DpApprox} and {SolverName.Dp} decline graphs without backward nodes");
 
     public PlanCommand() : base("plan", "plan under a budget (--budget B) or find the smallest feasible one (--min-memory)",
         "plan <graph> (--budget <B> | --min-memory) [options]")
@@ -107,13 +107,13 @@ public sealed class PlanCommand : CliCommand
         {
             if (minMemory)
             {
-                var min = RecomputePlanner.MinMemory(problem, solverName, options, cancellation);
+                var min = SmallestBudget.MinMemory(problem, solverName, options, cancellation);
                 minBudget = min.MinBudgetBytes;
                 plan = min.Plan;
                 // The simulated figure beside the solver's own (the paper model's for the DPs): the same service as
                 // the infeasible answer's.
                 smallestFeasible = solverName is AutoPortfolio.Name or SolverName.Greedy ? minBudget
-                    : FeasibleBudget.SmallestBudget(problem, solverName, options, cancellation);
+                    : SmallestBudget.Bytes(problem, solverName, options, cancellation);
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
             if (offload is not null && !minMemory)
@@ -148,40 +148,11 @@ public sealed class PlanCommand : CliCommand
             var left = Left() > HintGrace ? Left() : HintGrace;
             using var hintLimit = new CancellationTokenSource();
             if (limit < TimeSpan.FromDays(1)) hintLimit.CancelAfter(left);
-            // Only whether a plan fits matters here: no bound, no improvement of a plan that fits.
             // Auto's members keep the limit as given (it spends shares of it as work, so the same input gives the same
             // hint whenever the search ends in time); the searching solvers get what is left by the clock.
-            var hintOptions = (timed ? options with { TimeLimit = left } : options) with { FeasibilityOnly = true, Stop = default };
-            using var hintEither = CancellationTokenSource.CreateLinkedTokenSource(cancellation, hintLimit.Token);
-            // The optimal solver reports the least budget it found feasible (its own search includes greedy's and
-            // the DPs'); every other solver asks the one service, for itself, and auto's answer stands in when the
-            // solver has none.
-            if (solverName == SolverName.Optimal && plan.Solver.MinFeasibleBudgetBytes is { } own) (smallest, smallestSolver) = (own, solverName);
-            else
-            {
-                var found = FeasibleBudget.SmallestBudgetWithin(problem, solverName, hintOptions, hintLimit.Token, cancellation);
-                if (found.BudgetBytes is null && found.Complete && solverName != AutoPortfolio.Name)
-                {
-                    // Auto's answer, found or cut, stands in; a complete search of auto that found nothing leaves the solver's.
-                    var any = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, hintOptions, hintLimit.Token, cancellation);
-                    if (any.BudgetBytes is not null || !any.Complete) found = any with { Solver = AutoPortfolio.Name };
-                }
-                else if (found.BudgetBytes is not null) found = found with { Solver = solverName };
-                hintCut = !found.Complete;
-                if (found.Complete) (smallest, smallestSolver) = (found.BudgetBytes, found.Solver);
-                else (feasible, feasibleSolver) = (found.BudgetBytes, found.Solver);
-            }
-            // The solver's best schedule over the budget may itself be below that figure: then its peak is the answer.
-            try
-            {
-                if (!hintCut && plan.Simulation is { } over && (smallest is null || over.PeakBytes < smallest) &&
-                    RecomputePlanner.Plan(problem, solverName, hintOptions with { BudgetBytes = over.PeakBytes }, hintEither.Token).Feasible)
-                    (smallest, smallestSolver) = (over.PeakBytes, solverName);
-            }
-            catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
-            {
-                // Out of time for that one check: the answer found stands.
-            }
+            var hint = SmallestBudget.ForInfeasible(problem, solverName, plan, timed ? options with { TimeLimit = left } : options,
+                hintLimit.Token, cancellation);
+            (smallest, smallestSolver, feasible, feasibleSolver, hintCut) = (hint.SmallestBytes, hint.SmallestSolver, hint.FeasibleBytes, hint.FeasibleSolver, hint.Cut);
         }
         cancellation.ThrowIfCancellationRequested();
 

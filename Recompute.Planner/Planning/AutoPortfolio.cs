@@ -10,7 +10,7 @@ namespace Recompute.Planner.Planning;
 /// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
 /// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
 /// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
-/// <see cref="ExactDpTimeShare"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
+/// <see cref="TimeShares.ExactDp"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
 /// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
 /// </summary>
@@ -33,20 +33,18 @@ public static class AutoPortfolio
     /// <summary>The exact DP joins the portfolio on graphs with at most this many lower sets (or the caller's lower limit).</summary>
     public const long ExactLowerSetLimit = 20_000;
 
-    /// <summary>Share of the time limit the exact DP may take (on GoogLeNet's 27,358 lower sets it needs about 30 s).</summary>
-    public const double ExactDpTimeShare = 0.5;
-
     /// <summary>The optimal solver runs only when its share of the time limit is at least this much.</summary>
     public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
 
     /// <summary>Members bounded by their own work stop by the wall clock only at this many times the time limit.</summary>
     public const double WallClockSafety = DpWork.WallClockSafety;
 
-    /// <summary>Share of the time limit the optimal solver's improvement gets (as work: see <see cref="OptimalSolver.WorkLimited"/>).</summary>
-    public const double OptimalTimeShare = 0.3;
-
-    /// <summary>Share of the time limit the bound for every schedule (<see cref="GeneralBound"/>) gets, as CP-SAT's deterministic time.</summary>
-    public const double BoundTimeShare = 0.2;
+    /// <summary>
+    /// How the time limit is shared: the exact DP, the optimal solver's improvement (as work: see
+    /// <see cref="OptimalOptions.WorkLimited"/>) and the bound for every schedule (<see cref="GeneralBound"/>, as
+    /// CP-SAT's deterministic time).
+    /// </summary>
+    public static TimeShares Shares => TimeShares.Auto;
 
     /// <summary>
     /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
@@ -99,7 +97,7 @@ public static class AutoPortfolio
         }
         foreach (var (solver, schedule) in candidates ?? [])
             if (ReferenceEquals(schedule.Training, problem.Training))
-                entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false), budget, storeAllPeak)));
+                entries.Add(new Entry(solver, Fixed(problem, solver, schedule, Simulator.Measure(schedule with { BudgetBytes = budget }), budget, storeAllPeak)));
 
         // Greedy over its own first-run orders (so never worse than --solver greedy) and those of the plans so far.
         // On very large DAGs it runs right after chen: there the DPs take minutes where greedy's passes are linear and
@@ -134,7 +132,7 @@ public static class AutoPortfolio
             {
                 // Its share of the limit is work (DpWork), so where it stops does not depend on the machine's load;
                 // the wall clock stops it only at WallClockSafety times that share.
-                var share = options.TimeLimit * ExactDpTimeShare;
+                var share = options.TimeLimit * Shares.ExactDp;
                 using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
                 try
@@ -176,12 +174,12 @@ public static class AutoPortfolio
                 try
                 {
                     general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                        options.TimeLimit * BoundTimeShare, options.RelaxationWorkers, options.Seed, ct);
+                        options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct);
                 }
                 catch (OperationCanceledException) when (Stopped()) { }
                 if (Stopped()) { general = null; cut.Add("the bound"); }
             }
-            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * BoundTimeShare, general) is { } why && general?.WallClockCut != true) said.Add(why);
+            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * Shares.Bound, general) is { } why && general?.WallClockCut != true) said.Add(why);
             if (general?.WallClockCut == true)
                 said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             return (general, said);
@@ -189,7 +187,7 @@ public static class AutoPortfolio
         (GeneralBoundRun? Run, List<string> Notes)? bound = null;
         if (best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound();
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
-        var optimalTime = options.TimeLimit * OptimalTimeShare;
+        var optimalTime = options.TimeLimit * Shares.Search;
         bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
         if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested && !Stopped())
@@ -197,7 +195,7 @@ public static class AutoPortfolio
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
             try
             {
-                optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, WorkLimited = true, ProvesGeneralBound = false }
+                optimal = new OptimalSolver(PlannerPlanSource.Instance) { GivenWarmStarts = given, Options = OptimalOptions.Default with { WorkLimited = true, ProvesGeneralBound = false } }
                     .Run(problem, options with { TimeLimit = optimalTime, WarmStart = null }, ct);
             }
             catch (OperationCanceledException) when (Stopped()) { }
@@ -209,11 +207,11 @@ public static class AutoPortfolio
             {
                 var r = optimal.Result;
                 var schedule = r.Schedule! with { BudgetBytes = budget };
-                var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                var sim = Simulator.Measure(schedule);
                 // The optimal solver returns the best warm start when CP-SAT finds nothing better: that plan is
                 // still the warm start's (the winner is named after it), with the optimal solver's bound.
                 string winner = optimal.FromWarmStart && optimal.WarmStart is { } w ? w : SolverName.Optimal;
-                if (sim.PeakBytes <= budget && (best is null || sim.RecomputeTime <= best.Plan.Simulation!.RecomputeTime))
+                if (sim.Fits(budget) && (best is null || sim.RecomputeTime <= best.Plan.Simulation!.RecomputeTime))
                 {
                     var from = best is not null && winner == best.Solver ? best.Plan : null;
                     var plan = new PlanResult(
@@ -239,7 +237,7 @@ public static class AutoPortfolio
         {
             // Nothing fits: the member that came closest says why.
             var closest = entries.Where(e => e.Plan.Simulation is not null).MinBy(e => e.Plan.Simulation!.PeakBytes);
-            // The smallest feasible budget is the one service's to say (FeasibleBudget), not the optimal solver's.
+            // The smallest feasible budget is the one service's to say (SmallestBudget), not the optimal solver's.
             string why = closest?.Plan.Solver.Reason ?? optimal?.Result.Reason ?? "no member of the portfolio found a plan";
             var ran = entries.Select(e => e.Solver).Concat(optimal is null ? [] : [SolverName.Optimal]).Distinct();
             var none = new SolverResult(Name, optimal?.Result.Status == PlanStatus.Unknown || cut.Count > 0 ? PlanStatus.Unknown : PlanStatus.Infeasible,
@@ -270,7 +268,7 @@ public static class AutoPortfolio
     /// <summary>A fixed schedule as a plan at the budget.</summary>
     private static PlanResult Fixed(PlanningProblem problem, string solver, Schedule schedule, SimulationResult sim, long budget, long storeAllPeak)
     {
-        bool fits = sim.PeakBytes <= budget;
+        bool fits = sim.Fits(budget);
         var result = new SolverResult(solver, fits ? PlanStatus.Feasible : PlanStatus.Infeasible, Schedule: schedule,
             Reason: fits ? null : $"its schedule needs {sim.PeakBytes} bytes, more than the budget of {budget} bytes");
         return new PlanResult(result, schedule with { BudgetBytes = budget }, sim, budget, storeAllPeak, 0);

@@ -57,9 +57,9 @@ internal static class ChainRefinement
             }
             var refined = new CanonicalStrategy(blocks.ToImmutable());
             var schedule = Lowering.Lower(problem.Training, dag, refined, solver, budget);
-            var simulation = Simulator.Simulate(schedule, enforceBudget: false);
+            var simulation = Simulator.Measure(schedule);
             LargeGraphMemory.Collect(problem.Training);
-            if (simulation.PeakBytes > budget) return false;
+            if (!simulation.Fits(budget)) return false;
             if (simulation.RecomputeTime < (best?.Simulation.RecomputeTime ?? recomputeTime))
                 best = new Refined(refined, schedule, simulation);
             return true;

@@ -3,8 +3,8 @@ using Recompute.Planner.Solvers.Optimal;
 
 namespace Recompute.Planner.Planning;
 
-/// <summary>The planner as the optimal solver's <see cref="IPlanSource"/>: each call is the <see
-/// cref="RecomputePlanner"/> call of the same name.</summary>
+/// <summary>The planner as the optimal solver's <see cref="IPlanSource"/>: plans are <see cref="RecomputePlanner.Plan"/>'s,
+/// least budgets <see cref="SmallestBudget"/>'s.</summary>
 internal sealed class PlannerPlanSource : IPlanSource
 {
     public static PlannerPlanSource Instance { get; } = new();
@@ -15,13 +15,13 @@ internal sealed class PlannerPlanSource : IPlanSource
         Planned(RecomputePlanner.Plan(problem, solver, options, cancellation));
 
     public PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) =>
-        Planned(RecomputePlanner.MinMemory(problem, solver, options, cancellation).Plan);
+        Planned(SmallestBudget.MinMemory(problem, solver, options, cancellation).Plan);
 
     public long? SmallestFeasibleBudget(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) =>
-        RecomputePlanner.SmallestFeasibleBudget(problem, solver, options, cancellation);
+        SmallestBudget.OfCanonicalDp(problem, solver, options, cancellation);
 
     public long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation) =>
-        RecomputePlanner.SmallestGreedyBudget(problem, options, upper, cancellation);
+        SmallestBudget.OfGreedy(problem, options, upper, cancellation);
 
     private static PlannedSchedule? Planned(PlanResult plan) =>
         plan.Schedule is { } schedule && plan.Simulation is { } simulation ? new PlannedSchedule(plan.Feasible, schedule, simulation) : null;

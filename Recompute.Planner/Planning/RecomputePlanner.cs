@@ -5,31 +5,6 @@ using Recompute.Planner.Solvers;
 
 namespace Recompute.Planner.Planning;
 
-/// <summary>The result of planning: what the solver said, the schedule, and its simulation (the proof).</summary>
-/// <param name="StoreAllPeakBytes">Simulated peak of the store-all schedule: the reference for percentages and savings.</param>
-public sealed record PlanResult(
-    SolverResult Solver,
-    Schedule? Schedule,
-    SimulationResult? Simulation,
-    long BudgetBytes,
-    long StoreAllPeakBytes,
-    double SolveSeconds)
-{
-    /// <summary>A schedule exists and its simulated peak fits the budget.</summary>
-    public bool Feasible => Schedule is not null && Simulation is not null && Simulation.PeakBytes <= BudgetBytes;
-
-    /// <summary>The budget the solver was run with in its own model (the DPs search it; see <see cref="RecomputePlanner.Plan"/>).</summary>
-    public long SolverBudgetBytes { get; init; } = BudgetBytes;
-
-    /// <summary>With offloading (<see cref="OffloadPlanner"/>): the plan without it that this one was compared with; null otherwise.</summary>
-    public PlanResult? KeepOrRecompute { get; init; }
-}
-
-/// <summary>The smallest budget a solver finds a plan for.</summary>
-/// <param name="MinBudgetBytes">In the solver's own model (the paper model for the canonical DPs).</param>
-/// <param name="Plan">The plan at that budget (its simulated peak is at most the budget).</param>
-public sealed record MinMemoryResult(long MinBudgetBytes, PlanResult Plan);
-
 /// <summary>
 /// The library's front door: plan a graph under a budget with a named solver, lower the result to a schedule and
 /// prove it by simulation. The command line is a thin shell over these calls.
@@ -75,7 +50,7 @@ public static class RecomputePlanner
                 null, null, budget, storeAll, 0);
         if (solver is StoreAllSolver && !options.ForceRecompute.IsEmpty)
             return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable,
-                Reason: $"solver 'store-all' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
+                Reason: $"solver '{SolverName.StoreAll}' recomputes nothing, so it cannot honour --recompute '{problem.Graph[options.ForceRecompute.Min()].Name}' (use another solver)"), null, null, budget, storeAll, 0);
         Candidate? best;
         if (solver is CanonicalDpSolver dp)
         {
@@ -93,7 +68,7 @@ public static class RecomputePlanner
                 };
             // On a thinned family (a graph too large for every ancestral set) the chain is refined (ChainRefinement).
             if (problem.Forward.Count + 2 > options.MaxApproxSets && best is { Result.Strategy: { } chain, Simulation: { } fit }
-                && fit.PeakBytes <= budget
+                && fit.Fits(budget)
                 && ChainRefinement.Refine(problem, chain, solverName, budget, fit.RecomputeTime, cancellation) is { } refined)
             {
                 var cost = PaperCostModel.Evaluate(problem.Forward, refined.Strategy);
@@ -118,7 +93,7 @@ public static class RecomputePlanner
             return new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible, Reason: "the solver found no strategy"), null, null,
                 budget, storeAll, clock.Elapsed.TotalSeconds);
         var result = best.Result;
-        if (best.Simulation is { } sim && sim.PeakBytes > budget)
+        if (best.Simulation is { } sim && !sim.Fits(budget))
             result = result with
             {
                 Status = PlanStatus.Infeasible,
@@ -189,60 +164,7 @@ public static class RecomputePlanner
 
     /// <summary>Why a solver does not apply to the problem (see <see cref="Applies(PlanningProblem, string)"/>).</summary>
     public static string NotApplicableReason(PlanningProblem problem, string solverName) =>
-        $"solver '{solverName}' plans canonical strategies, which need a forward/backward split; the DAG of '{problem.Graph.Name}' taken as given has no backward nodes (use optimal, greedy or store-all)";
-
-    /// <summary>
-    /// The smallest budget a user can ask of a canonical DP solver and get a plan: the least peak in the replayed
-    /// block model, confirmed by planning at it (the simulated peak of that plan).
-    /// </summary>
-    public static long? SmallestFeasibleBudget(PlanningProblem problem, string solverName, SolverOptions options,
-        CancellationToken cancellation = default)
-    {
-        if (SolverRegistry.Create(solverName) is not CanonicalDpSolver dp || !problem.CanonicalApplies) return null;
-        var replay = dp.SizesBlocksByReplay(problem, options) ? dp.MinimumBudget(problem,
-            options with { BlockModel = BlockCostModel.Liveness }, cancellation) : null;
-        var paper = dp.MinimumBudget(problem, options with { BlockModel = BlockCostModel.Paper }, cancellation);
-        long? best = null;
-        foreach (var candidate in new[] { replay?.Budget, paper?.Budget })
-        {
-            if (candidate is not { } b) continue;
-            var plan = Plan(problem, solverName, options with { BudgetBytes = b }, cancellation);
-            if (!plan.Feasible) continue;
-            // The budget returned must plan: the schedule's own peak usually does (a tighter answer), but the model
-            // that sizes blocks is not the simulator, so asking for that peak can find no chain; then b is the answer.
-            long fits = b;
-            long peak = plan.Simulation!.PeakBytes;
-            if (peak < b && (best is null || peak < best) && Plan(problem, solverName, options with { BudgetBytes = peak },
-                cancellation).Feasible) fits = peak;
-            if (best is null || fits < best) best = fits;
-        }
-        return best;
-    }
-
-    /// <summary>Bisection rounds of <see cref="SmallestGreedyBudget"/>.</summary>
-    private const int GreedyBudgetRounds = 8;
-
-    /// <summary>
-    /// The smallest budget the greedy solver plans for, by bisection between the per-task footprint (no schedule
-    /// peaks below it) and <paramref name="upper"/>: a budget at which greedy found a schedule, or null when it found
-    /// none below <paramref name="upper"/>. General schedules often go well below the canonical DPs' least budget.
-    /// </summary>
-    /// <param name="planned">Told each budget greedy planned at, as the bisection goes (a caller whose deadline cuts the
-    /// search keeps the least of them).</param>
-    public static long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation = default,
-        Action<long>? planned = null)
-    {
-        long lo = Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes - 1, hi = upper;
-        long? best = null;
-        for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
-        {
-            long mid = lo + (hi - lo) / 2;
-            if (Plan(problem, SolverName.Greedy, options with { BudgetBytes = mid, FeasibilityOnly = true },
-                cancellation).Feasible) { hi = mid; best = mid; planned?.Invoke(mid); }
-            else lo = mid;
-        }
-        return best;
-    }
+        $"solver '{solverName}' plans canonical strategies, which need a forward/backward split; the DAG of '{problem.Graph.Name}' taken as given has no backward nodes (use {SolverName.Optimal}, {SolverName.Greedy} or {SolverName.StoreAll})";
 
     /// <summary>Largest forward graph whose DP blocks are sized by replay (see <see cref="CanonicalDpSolver.SizesBlocksByReplay"/>).</summary>
     public const int ReplayLimit = CanonicalDpSolver.ReplayNodeLimit;
@@ -265,7 +187,7 @@ public static class RecomputePlanner
             // The replayed model counts no more than the paper's, so when it finds no chain neither will the paper's.
             if (!replay.Feasible) return Prove(problem, replay, budget);
             var c = Prove(problem, replay, budget);
-            if (c.Simulation!.PeakBytes <= budget) return c;
+            if (c.Simulation!.Fits(budget)) return c;
         }
         long hi = PaperCostModel.Evaluate(problem.Forward, CanonicalStrategy.EveryTensor(problem.Forward)).PeakBytes;
         // A graph too large for every ancestral set (the family is thinned; each DP run takes seconds) gets a shorter
@@ -281,11 +203,11 @@ public static class RecomputePlanner
             var r = dp.Solve(problem, options with { BudgetBytes = modelBudget, BlockModel = BlockCostModel.Paper }, ct);
             if (!r.Feasible) return tried[modelBudget] = null;
             var c = Prove(problem, r, budget) with { ModelBudget = modelBudget };
-            if (c.Simulation!.PeakBytes <= budget && (best is null || c.Simulation.RecomputeTime < best.Simulation!.RecomputeTime))
+            if (c.Simulation!.Fits(budget) && (best is null || c.Simulation.RecomputeTime < best.Simulation!.RecomputeTime))
                 best = c;
             return tried[modelBudget] = c;
         }
-        bool Fits(Candidate? c) => c?.Simulation is { } s && s.PeakBytes <= budget;
+        bool Fits(Candidate? c) => c?.Simulation is { } s && s.Fits(budget);
 
         long lo;
         var first = At(Math.Min(budget, hi));
@@ -315,45 +237,6 @@ public static class RecomputePlanner
         return best;
     }
 
-    /// <summary>
-    /// The smallest budget in the solver's own model: the paper model for the canonical DPs (so it compares with the
-    /// paper's code), the simulated one for auto and greedy (<see cref="FeasibleBudget.Smallest"/>).
-    /// </summary>
-    /// <exception cref="ArgumentException">The solver has no minimum-memory mode.</exception>
-    public static MinMemoryResult MinMemory(PlanningProblem problem, string solverName, SolverOptions options,
-        CancellationToken cancellation = default)
-    {
-        var solver = SolverRegistry.Create(solverName);
-        if (!Applies(problem, solver)) throw new ArgumentException(NotApplicableReason(problem, solverName));
-        var clock = Stopwatch.StartNew();
-        long minBudget;
-        if (solver is CanonicalDpSolver dp)
-        {
-            var found = dp.MinimumBudget(problem, options, cancellation)
-                ?? throw new GraphFormatException(problem.Graph.Source, null, problem.Forward.Count == 0
-                    ? "has no planned forward tensors: there is nothing to plan, and no smallest budget"
-                    : $"the {solverName} DP found no chain of lower sets within 64-bit sizes (the tensors are too large for its sums)");
-            minBudget = found.Budget;
-        }
-        else if (solver is StoreAllSolver or ChenSolver or PerBlockSolver)
-        {
-            var r = solver.Solve(problem, options with { BudgetBytes = SolverOptions.UnlimitedBudget }, cancellation);
-            minBudget = r.PaperModelPeakBytes ?? StoreAllPeak(problem);
-        }
-        else if (solver is AutoSolver or GreedySolver)
-        {
-            // Simulated budgets only: the least budget the one service finds, with its plan.
-            var found = FeasibleBudget.Smallest(problem, solverName, options, cancellation)
-                ?? throw new InvalidOperationException($"solver '{solverName}' found no plan at any budget");
-            clock.Stop();
-            return new MinMemoryResult(found.BudgetBytes, found.Plan with { SolveSeconds = clock.Elapsed.TotalSeconds });
-        }
-        else throw new ArgumentException($"solver '{solverName}' has no minimum-memory mode; use auto, dp, dp-approx or greedy");
-        var plan = Plan(problem, solverName, options with { BudgetBytes = minBudget }, cancellation);
-        clock.Stop();
-        return new MinMemoryResult(minBudget, plan with { SolveSeconds = clock.Elapsed.TotalSeconds });
-    }
-
     /// <summary>Canonical solvers whose chains are chains of every lower set, so of the exact DP's own family.</summary>
     internal static readonly string[] ChainsOfEveryLowerSet = [SolverName.DpApprox, SolverName.PerBlock, SolverName.Chen];
 
@@ -367,12 +250,12 @@ public static class RecomputePlanner
     private static Candidate? WithFamilyChains(PlanningProblem problem, Candidate? best, SolverOptions options, CancellationToken ct)
     {
         long budget = options.BudgetBytes;
-        bool Fits(Candidate? c) => c?.Simulation is { } sim && sim.PeakBytes <= budget;
+        bool Fits(Candidate? c) => c?.Simulation is { } sim && sim.Fits(budget);
         foreach (var other in ChainsOfEveryLowerSet)
         {
             ct.ThrowIfCancellationRequested();
             var plan = Plan(problem, other, options with { DpWork = null }, ct);
-            if (!plan.Feasible || plan.Solver.Strategy is not { } chain || plan.Simulation is not { } sim || sim.PeakBytes > budget) continue;
+            if (!plan.Feasible || plan.Solver.Strategy is not { } chain || plan.Simulation is not { } sim || !sim.Fits(budget)) continue;
             if (Fits(best) && best!.Simulation!.RecomputeTime <= sim.RecomputeTime) continue;
             var result = new SolverResult(SolverName.Dp, PlanStatus.Feasible, Strategy: chain,
                 PaperModel: plan.Solver.PaperModel)
@@ -391,7 +274,7 @@ public static class RecomputePlanner
             ?? Lowering.Lower(problem.Training, problem.Forward, result.Strategy
                 ?? throw new InvalidOperationException($"solver {result.Solver} returned neither a strategy nor a schedule"), result.Solver, budget))
             with { BudgetBytes = budget };
-        var sim = Simulator.Simulate(schedule, enforceBudget: false);
+        var sim = Simulator.Measure(schedule);
         return new Candidate(result, schedule, sim, budget);
     }
 }

@@ -80,6 +80,9 @@ public static class SolverRegistry
         else All.Add(descriptor);
     }
 
+    /// <summary>Removes the solver of that name, if any (a test that registered one for its own duration).</summary>
+    internal static bool Unregister(string name) => All.RemoveAll(d => d.Name == name) > 0;
+
     /// <summary>Adds a solver with no sentence and no capabilities (<see cref="Register(SolverDescriptor)"/> says more).</summary>
     public static void Register(string name, Func<ISolver> factory) =>
         Register(new SolverDescriptor(name, "", SolverCapabilities.None, factory) { PlotSlot = All.Count + 1 });

@@ -127,8 +127,8 @@ public static class BudgetSweep
         // The sweep starts at the smallest budget a plan fits by simulation (the paper model's minimum is higher),
         // from the one service: auto's (its whole portfolio's) when auto is drawn, dp-approx's otherwise.
         string rangeSolver = series.Any(s => s.Solver == AutoPortfolio.Name) ? AutoPortfolio.Name : SolverName.DpApprox;
-        long low = Math.Min(FeasibleBudget.SmallestBudget(problem, rangeSolver, Searching(rangeSolver, options.Solver, options), cancellation)
-            ?? RecomputePlanner.MinMemory(problem, SolverName.DpApprox, options.Solver, cancellation).MinBudgetBytes, high);
+        long low = Math.Min(SmallestBudget.Bytes(problem, rangeSolver, Searching(rangeSolver, options.Solver, options), cancellation)
+            ?? SmallestBudget.MinMemory(problem, SolverName.DpApprox, options.Solver, cancellation).MinBudgetBytes, high);
         var budgets = Budgets(low, high, options.Points);
 
         var points = ImmutableArray.CreateBuilder<SweepPoint>();
@@ -158,7 +158,7 @@ public static class BudgetSweep
                     {
                         var clock = Stopwatch.StartNew();
                         var schedule = Lowering.Lower(problem.Training, dag, blockStrategy!, SolverName.PerBlock, null);
-                        var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                        var sim = Simulator.Measure(schedule);
                         double seconds = clock.Elapsed.TotalSeconds;
                         foreach (var b in budgets) Finished(FixedPlanPoint(s.Name, b, schedule, sim, seconds));
                         break;
@@ -248,7 +248,7 @@ public static class BudgetSweep
 
     private static SweepPoint FixedPlanPoint(string series, long budget, Schedule schedule, SimulationResult sim, double seconds)
     {
-        bool fits = sim.PeakBytes <= budget;
+        bool fits = sim.Fits(budget);
         return new SweepPoint(series, budget, fits, fits ? "FEASIBLE" : "INFEASIBLE", sim.PeakBytes, sim.StepOverhead, sim.ForwardTime,
             sim.RecomputeTime, seconds, null, null, schedule.RecomputedNodes.Length, null,
             fits ? null : $"its schedule needs {sim.PeakBytes} bytes");

@@ -56,7 +56,7 @@ public sealed record BatchFit(int Batch, bool Fits, long FixedBytes, long Activa
 {
     /// <summary>
     /// For a batch where no plan fits: the smallest activation budget the method plans at there (store-all: its peak;
-    /// the planner: <see cref="FeasibleBudget.SmallestBudget"/>, with <see cref="MaxBatchOptions.ExplainNext"/>), or
+    /// the planner: <see cref="SmallestBudget.Bytes"/>, with <see cref="MaxBatchOptions.ExplainNext"/>), or
     /// null when not searched or none was found. <see cref="PeakBytes"/> is the closest plan's peak, which can be far more.
     /// </summary>
     public long? SmallestFeasibleBudgetBytes { get; init; }
@@ -145,7 +145,7 @@ public static class MaxBatchSearch
         // What the planner's next batch would need: its smallest feasible budget, where memory is what failed.
         BatchFit Explain(BatchFit next) => !options.ExplainNext || next.Fits || next.ActivationBudgetBytes <= 0 || next.PeakBytes is { } p && p <= next.ActivationBudgetBytes
             ? next
-            : next with { SmallestFeasibleBudgetBytes = FeasibleBudget.SmallestBudget(ProblemAt(next.Batch), options.Solver,
+            : next with { SmallestFeasibleBudgetBytes = SmallestBudget.Bytes(ProblemAt(next.Batch), options.Solver,
                 options.SolverOptions with { Objective = Objective.Time }, cancellation) };
         var storeAll = Search(SolverName.StoreAll, StoreAllAt, options.BatchLimit);
         var planner = Search(options.Offload is null ? options.Solver : $"{options.Solver}+offload", PlannerAt, options.BatchLimit);

@@ -13,6 +13,12 @@ namespace Recompute.Planner.Scheduling;
 public sealed record SimulationResult(long PeakBytes, int PeakStep, double ForwardTime, double RecomputeTime, double BackwardTime,
     ImmutableArray<long> LiveBytes)
 {
+    /// <summary>
+    /// Whether the schedule fits <paramref name="budgetBytes"/>: its peak is at most that. The one test of "fits"
+    /// that plans (<c>PlanResult.Feasible</c>), the solvers' candidates and the smallest-budget searches use.
+    /// </summary>
+    public bool Fits(long budgetBytes) => PeakBytes <= budgetBytes;
+
     /// <summary>Recompute time over forward time: the relative cost of the plan.</summary>
     public double Overhead => ForwardTime > 0 ? RecomputeTime / ForwardTime : 0;
 
@@ -58,7 +64,19 @@ public sealed class InvalidScheduleException(int stepIndex, string reason)
 /// </summary>
 public static class Simulator
 {
-    public static SimulationResult Simulate(Schedule schedule, bool enforceBudget = true)
+    /// <summary>Replays, validates and measures <paramref name="schedule"/>, and refuses it at the first step whose live
+    /// memory exceeds its stated budget (<see cref="Schedule.BudgetBytes"/>).</summary>
+    /// <exception cref="InvalidScheduleException">The schedule breaks a rule, or its stated budget.</exception>
+    public static SimulationResult Simulate(Schedule schedule) => Replay(schedule, enforceBudget: true);
+
+    /// <summary>
+    /// Replays, validates and measures <paramref name="schedule"/> without holding it to its stated budget: a planner
+    /// weighing a candidate asks <see cref="SimulationResult.Fits"/> of the result instead.
+    /// </summary>
+    /// <exception cref="InvalidScheduleException">The schedule breaks a rule.</exception>
+    public static SimulationResult Measure(Schedule schedule) => Replay(schedule, enforceBudget: false);
+
+    private static SimulationResult Replay(Schedule schedule, bool enforceBudget)
     {
         var tg = schedule.Training;
         var tasks = tg.Tasks;

@@ -31,7 +31,7 @@ internal sealed class ChenSolver : ISolver
             : Enumerable.Range(0, count).Select(i => sizes[(int)((long)i * (sizes.Count - 1) / (count - 1))]).Distinct().ToList();
 
     private static SimulationResult Simulate(PlanningProblem problem, CanonicalStrategy plan, long budget) =>
-        Simulator.Simulate(Lowering.Lower(problem.Training, problem.Forward, plan, SolverName.Chen, budget), enforceBudget: false);
+        Simulator.Measure(Lowering.Lower(problem.Training, problem.Forward, plan, SolverName.Chen, budget));
 
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {

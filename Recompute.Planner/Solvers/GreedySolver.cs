@@ -225,7 +225,7 @@ internal sealed class GreedySolver : ISolver
                 var schedule = GreedyRematerializer.Schedule(training, order, options.BudgetBytes, score, solver, keep, atGap, cancellation, meter);
                 LargeGraphMemory.Collect(training);
                 if (schedule is null) continue;
-                var sim = Simulator.Simulate(schedule, enforceBudget: false);
+                var sim = Simulator.Measure(schedule);
                 if (sim.PeakBytes > options.BudgetBytes) continue;
                 if (best is null || sim.RecomputeTime < best.Value.Item2.RecomputeTime) { best = (schedule, sim); improved?.Invoke(best); }
             }

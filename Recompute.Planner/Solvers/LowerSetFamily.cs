@@ -11,7 +11,7 @@ internal sealed class LowerSetLimitException : Exception
 {
     public LowerSetLimitException(long limit, int nodes)
         : base($"the graph has more than {limit} lower sets ({nodes} forward tensors): the exact DP would not finish; " +
-               "use --solver dp-approx, or raise --max-lower-sets")
+               $"use --solver {SolverName.DpApprox}, or raise --max-lower-sets")
     {
         Limit = limit;
     }

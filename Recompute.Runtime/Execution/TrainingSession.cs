@@ -136,7 +136,7 @@ public sealed partial class TrainingSession
         if (options.Offload is { } offload) plan = OffloadPlanner.Improve(problem, plan, solverOptions, offload, cancellation);
         if (!plan.Feasible)
         {
-            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? FeasibleBudget.SmallestBudget(problem, options.Solver, solverOptions, cancellation);
+            long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? SmallestBudget.Bytes(problem, options.Solver, solverOptions, cancellation);
             throw new InfeasibleBudgetException(plan, smallest);
         }
         return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights, source) { Plan = plan };

@@ -29,12 +29,12 @@ public class PublicSurfaceTests
         ["Recompute.Planner.Graph"] = "CanonicalStrategy ComputationGraph GraphBuilder GraphCounts GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
         ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",
         ["Recompute.Planner.Import.Onnx"] = "OnnxImporter OnnxImportOptions OnnxImportResult",
-        ["Recompute.Planner.Planning"] = "AutoPortfolio AutoSolver BudgetSearchResult FeasibleBudget FeasibleBudgetResult MinMemoryResult OffloadOptions OffloadPlanner PlanResult RecomputePlanner SolverCapabilities SolverDescriptor SolverKnobs SolverKnobText SolverRegistry",
+        ["Recompute.Planner.Planning"] = "AutoPortfolio AutoSolver BudgetSearchResult FeasibleBudgetResult InfeasibleHint MinMemoryResult OffloadOptions OffloadPlanner PlanResult RecomputePlanner SmallestBudget SolverCapabilities SolverDescriptor SolverKnobs SolverKnobText SolverRegistry",
         ["Recompute.Planner.Reporting"] = "BatchFamily BatchFit BudgetGuide BudgetReport BudgetSweep DotWriter GraphSummary GuideDevice GuideOptions MaxBatchAnswer MaxBatchFormat MaxBatchOptions " +
             "MaxBatchResult MaxBatchSearch MemoryTimeline OptimizerKind PhaseSpan ReportCsv ReportHtml ReportJson ReportSummary SchedulePhase SummaryBlock SweepOptions " +
             "SweepPoint SweepProgress SweepSeries TensorRole TimelineReport",
         ["Recompute.Planner.Scheduling"] = "InvalidScheduleException Liveness Schedule ScheduleFormat SimulationResult Simulator Step StepKind",
-        ["Recompute.Planner.Solvers"] = "BlockCostModel BoundSource BoundSourceText EvictionScore ISolver Objective PaperModelCost PlanBound PlanningProblem PlanStatus PlanStatusText SolverName SolverOptions SolverProgress SolverResult",
+        ["Recompute.Planner.Solvers"] = "BlockCostModel BoundSource BoundSourceText EvictionScore ISolver Objective PaperModelCost PlanBound PlanningProblem PlanStatus PlanStatusText SolverName SolverOptions SolverProgress SolverResult TimeShares",
         ["Recompute.Planner.Units"] = "ByteSize TimeUnits",
     };
 

@@ -165,10 +165,10 @@ public class AutoPortfolioTests
         foreach (var solver in new[] { "dp-approx", "dp", "greedy", AutoPortfolio.Name })
         {
             var options = new SolverOptions { TimeLimit = FastLimit };
-            var found = FeasibleBudget.Smallest(problem, solver, options);
+            var found = SmallestBudget.Find(problem, solver, options);
             Assert.NotNull(found);
             // The budget-only answer (the hint's, the report's) tries candidates for feasibility only: the same figure.
-            Assert.Equal(found.BudgetBytes, FeasibleBudget.SmallestBudget(problem, solver, options));
+            Assert.Equal(found.BudgetBytes, SmallestBudget.Bytes(problem, solver, options));
             var at = RecomputePlanner.Plan(problem, solver, options with { BudgetBytes = found.BudgetBytes });
             Assert.True(at.Feasible, $"{solver}: {found.BudgetBytes} B does not plan");
             Assert.True(at.Simulation!.PeakBytes <= found.BudgetBytes);
@@ -194,19 +194,19 @@ public class AutoPortfolioTests
         using (var gone = new CancellationTokenSource())
         {
             gone.Cancel();
-            var auto = FeasibleBudget.SmallestBudgetWithin(problem, AutoPortfolio.Name, options, gone.Token);
+            var auto = SmallestBudget.Within(problem, AutoPortfolio.Name, options, gone.Token);
             Assert.False(auto.Complete);
             Assert.True(auto.BudgetBytes <= RecomputePlanner.StoreAllPeak(problem));
-            Assert.Equal(new BudgetSearchResult(null, null, false), FeasibleBudget.SmallestBudgetWithin(problem, SolverName.Greedy,
+            Assert.Equal(new BudgetSearchResult(null, null, false), SmallestBudget.Within(problem, SolverName.Greedy,
                 options, gone.Token));
         }
         foreach (var solver in new[] { SolverName.Dp, SolverName.Greedy, AutoPortfolio.Name })
         {
-            long? smallest = FeasibleBudget.SmallestBudget(problem, solver, options);
+            long? smallest = SmallestBudget.Bytes(problem, solver, options);
             foreach (int ms in new[] { 1, 3, 10, 30, 100, 60_000 })
             {
                 using var deadline = new CancellationTokenSource(ms);
-                var found = FeasibleBudget.SmallestBudgetWithin(problem, solver, options, deadline.Token);
+                var found = SmallestBudget.Within(problem, solver, options, deadline.Token);
                 if (found.Complete) Assert.Equal(smallest, found.BudgetBytes);
                 if (found.BudgetBytes is not { } b) continue;
                 Assert.True(smallest is null || b >= smallest, $"{solver} at {ms} ms: {b} B is below the smallest budget {smallest} B");
@@ -214,7 +214,7 @@ public class AutoPortfolioTests
                     $"{solver} cut at {ms} ms: {b} B (found by {found.Solver}) does not plan");
             }
             using var ample = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-            Assert.True(FeasibleBudget.SmallestBudgetWithin(problem, solver, options, ample.Token).Complete);
+            Assert.True(SmallestBudget.Within(problem, solver, options, ample.Token).Complete);
         }
     }
 
@@ -232,7 +232,7 @@ public class AutoPortfolioTests
         Assert.Equal(1.0, new SolverOptions { TimeLimit = SolverOptions.FullWorkLimit }.WorkFraction);
         Assert.Equal(1.0, new SolverOptions { TimeLimit = TimeSpan.FromSeconds(30) }.WorkFraction);
         Assert.Equal(Recompute.Planner.Solvers.Optimal.GeneralBound.LinearDecisionLimit,
-            Recompute.Planner.Solvers.Optimal.GeneralBound.LinearDecisions(AutoPortfolio.DefaultTimeLimit * AutoPortfolio.BoundTimeShare));
+            Recompute.Planner.Solvers.Optimal.GeneralBound.LinearDecisions(AutoPortfolio.DefaultTimeLimit * AutoPortfolio.Shares.Bound));
 
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "resnet18-b32.onnx")));
         long budget = RecomputePlanner.StoreAllPeak(problem) / 2;

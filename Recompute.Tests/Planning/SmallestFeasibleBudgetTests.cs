@@ -24,7 +24,7 @@ public class SmallestFeasibleBudgetTests
         });
         foreach (var solver in new[] { "dp-approx", "dp" })
         {
-            var least = RecomputePlanner.SmallestFeasibleBudget(problem, solver, new SolverOptions());
+            var least = SmallestBudget.OfCanonicalDp(problem, solver, new SolverOptions());
             Assert.NotNull(least);
             var plan = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = least.Value });
             Assert.True(plan.Feasible, $"{solver}: the reported smallest budget {least} does not plan: {plan.Solver.Reason}");
@@ -46,7 +46,7 @@ public class SmallestFeasibleBudgetTests
         long floor = Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
         foreach (var solver in new[] { "auto", "greedy", "dp-approx", "dp", "chen", "store-all" })
         {
-            var least = FeasibleBudget.SmallestBudget(problem, solver, new SolverOptions());
+            var least = SmallestBudget.Bytes(problem, solver, new SolverOptions());
             if (least is { } b) Assert.True(b >= floor, $"{solver}: smallest {b} below the largest step {floor}");
             var below = RecomputePlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = floor - 1 });
             Assert.False(below.Feasible, $"{solver} plans below the largest step");
@@ -60,7 +60,7 @@ public class SmallestFeasibleBudgetTests
     {
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "vgg16-b32.onnx")));
         long floor = Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
-        var least = FeasibleBudget.Smallest(problem, "auto", new SolverOptions());
+        var least = SmallestBudget.Find(problem, "auto", new SolverOptions());
         Assert.NotNull(least);
         Assert.Equal(floor, least.BudgetBytes);
         Assert.True(least.Plan.Feasible);
@@ -76,13 +76,13 @@ public class SmallestFeasibleBudgetTests
     {
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "unet-b1-64.json")));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        var greedy = RecomputePlanner.SmallestGreedyBudget(problem, new SolverOptions(), storeAll);
+        var greedy = SmallestBudget.OfGreedy(problem, new SolverOptions(), storeAll);
         Assert.NotNull(greedy);
         Assert.True(greedy.Value >= Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes);
         var plan = RecomputePlanner.Plan(problem, "greedy", new SolverOptions { BudgetBytes = greedy.Value });
         Assert.True(plan.Feasible);
         Assert.True(plan.Simulation!.PeakBytes <= greedy.Value);
-        var canonical = RecomputePlanner.SmallestFeasibleBudget(problem, "dp-approx", new SolverOptions());
+        var canonical = SmallestBudget.OfCanonicalDp(problem, "dp-approx", new SolverOptions());
         Assert.True(greedy.Value < canonical, $"greedy {greedy} vs dp-approx {canonical}");
     }
 
@@ -95,10 +95,10 @@ public class SmallestFeasibleBudgetTests
     public void ExactDp_ReachesEveryChainOfItsFamily_ThatAnotherSolverFinds()
     {
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.RepoRoot, "graphs", "resnet50-b64.onnx")));
-        var perBlock = FeasibleBudget.Smallest(problem, "per-block", new SolverOptions());
+        var perBlock = SmallestBudget.Find(problem, "per-block", new SolverOptions());
         Assert.NotNull(perBlock);
         Assert.Equal(1_541_406_720, perBlock.BudgetBytes);
-        var dp = FeasibleBudget.Smallest(problem, "dp", new SolverOptions());
+        var dp = SmallestBudget.Find(problem, "dp", new SolverOptions());
         Assert.NotNull(dp);
         Assert.True(dp.BudgetBytes <= perBlock.BudgetBytes, $"dp's smallest budget {dp.BudgetBytes} is above per-block's {perBlock.BudgetBytes}");
         long storeAll = RecomputePlanner.StoreAllPeak(problem);

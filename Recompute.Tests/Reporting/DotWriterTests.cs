@@ -21,7 +21,7 @@ public class DotWriterTests
         var graph = ReportGraphs.ResidualNet(layers: 2);
         var problem = new PlanningProblem(graph);
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        long min = RecomputePlanner.MinMemory(problem, "dp", new SolverOptions()).MinBudgetBytes;
+        long min = SmallestBudget.MinMemory(problem, "dp", new SolverOptions()).MinBudgetBytes;
         var plan = RecomputePlanner.Plan(problem, "dp", new SolverOptions { BudgetBytes = min + (storeAll - min) / 3 });
         Assert.True(plan.Feasible);
         var dot = Dot(graph, plan.Schedule);

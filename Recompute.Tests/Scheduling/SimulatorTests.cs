@@ -37,7 +37,7 @@ public class SimulatorTests
     }
 
     private static SimulationResult Simulate(IEnumerable<Step> steps, long? budget = null, bool enforceBudget = true) =>
-        Simulator.Simulate(new Schedule(Tg, [.. steps], "test", budget), enforceBudget);
+        enforceBudget ? Simulator.Simulate(new Schedule(Tg, [.. steps], "test", budget)) : Simulator.Measure(new Schedule(Tg, [.. steps], "test", budget));
 
     private static void Refused(IEnumerable<Step> steps, int index, string reason, long? budget = null)
     {

@@ -74,7 +74,7 @@ public class CanonicalDpTests
     public void WorkLimit_StopsTheExactDp_AtTheSamePoint_WithAnyThreadCount(int seed)
     {
         var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 20));
-        long min = RecomputePlanner.MinMemory(problem, "dp", new SolverOptions()).MinBudgetBytes;
+        long min = SmallestBudget.MinMemory(problem, "dp", new SolverOptions()).MinBudgetBytes;
         long budget = min + (RecomputePlanner.StoreAllPeak(problem) - min) / 3;
         var options = new SolverOptions { BudgetBytes = budget };
         // The whole run's work, counted with no limit, is the same with one thread and with four.
@@ -126,7 +126,7 @@ public class CanonicalDpTests
     {
         var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 14));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        var min = RecomputePlanner.MinMemory(problem, "dp", new SolverOptions());
+        var min = SmallestBudget.MinMemory(problem, "dp", new SolverOptions());
         Assert.True(min.Plan.Feasible);
         double previous = double.MaxValue;
         for (long budget = min.MinBudgetBytes; budget <= storeAll * 2; budget += Math.Max(1, storeAll / 10))

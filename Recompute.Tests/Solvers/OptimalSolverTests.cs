@@ -207,7 +207,7 @@ public class OptimalSolverTests
         var problem = new PlanningProblem(RandomGraphs.Forward(2, nodes: 8));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
         // The least-memory canonical plan recomputes something.
-        var dp = RecomputePlanner.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan;
+        var dp = SmallestBudget.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan;
         Assert.False(dp.Schedule!.RecomputedNodes.IsEmpty);
         long budget = dp.Simulation!.PeakBytes;
         var order = StageOrder.FirstRuns(dp.Schedule!);
@@ -248,7 +248,7 @@ public class OptimalSolverTests
         // run to their end whatever the token says; the exact DP and CP-SAT stop.
         var problem = new PlanningProblem(RandomGraphs.Forward(4, nodes: 24));
         long storeAll = RecomputePlanner.StoreAllPeak(problem);
-        long least = RecomputePlanner.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan.Simulation!.PeakBytes;
+        long least = SmallestBudget.MinMemory(problem, "dp-approx", Quick(long.MaxValue)).Plan.Simulation!.PeakBytes;
         long budget = (least + storeAll) / 2;
         var dp = RecomputePlanner.Plan(problem, "dp-approx", Quick(budget));
         using var cts = new CancellationTokenSource();

@@ -69,7 +69,7 @@ public class StageRelaxationTests
                 try { plan = RecomputePlanner.Plan(problem, name, Quick(budget)); }
                 catch (LowerSetLimitException) { continue; }
                 if (!plan.Feasible) continue;
-                var sim = Simulator.Simulate(plan.Schedule!, enforceBudget: false);
+                var sim = Simulator.Measure(plan.Schedule!);
                 if (sim.PeakBytes > budget) continue;
                 plans++;
                 var order = StageOrder.FirstRuns(plan.Schedule!);
@@ -94,7 +94,7 @@ public class StageRelaxationTests
         {
             long budget = (long)(storeAll * fraction);
             var options = Quick(budget) with { TimeLimit = TimeSpan.FromSeconds(8) };
-            var run = new OptimalSolver(PlannerPlanSource.Instance) { RelaxationMinDecisions = 0 }.Run(problem, options);
+            var run = new OptimalSolver(PlannerPlanSource.Instance) { Options = OptimalOptions.Default with { RelaxationMinDecisions = 0 } }.Run(problem, options);
             if (!run.Result.Feasible) continue;
             var sim = Simulator.Simulate(run.Result.Schedule!);
             Assert.True(sim.PeakBytes <= budget);

@@ -19,7 +19,7 @@ internal interface IPlanSource
     PlannedSchedule? Plan(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation);
 
     /// <summary>The named canonical solver's least-memory plan in its own model, or null when it produced no schedule.</summary>
-    /// <remarks>Throws as <c>RecomputePlanner.MinMemory</c> does when the forward graph has no chain of lower sets.</remarks>
+    /// <remarks>Throws as <c>SmallestBudget.MinMemory</c> does when the forward graph has no chain of lower sets.</remarks>
     PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation);
 
     /// <summary>The smallest budget at which the named solver plans, by simulation; null when none was found.</summary>

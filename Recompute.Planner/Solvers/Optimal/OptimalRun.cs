@@ -37,7 +37,7 @@ internal sealed record OptimalRun(
     public BoundSource BoundSource { get; init; } = BoundSource.OneRunOfEveryTask;
 
     /// <summary>Whether a work-limited CP-SAT search of the run was ended by the wall clock before its work limit (see
-    /// <see cref="OptimalSolver.WorkLimited"/>): what it found was set aside.</summary>
+    /// <see cref="OptimalOptions.WorkLimited"/>): what it found was set aside.</summary>
     public bool WallClockCut { get; init; }
 }
 

@@ -22,64 +22,13 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </remarks>
 /// <param name="planner">Where the warm starts and the smallest budgets come from: the planner above
 /// (<c>Planning.PlannerPlanSource</c>); the solver never calls up into planning itself.</param>
-internal sealed class OptimalSolver(IPlanSource planner) : ISolver
+internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
 {
-    /// <summary>The exact DP warm-starts the search only up to this many lower sets (or the caller's lower limit).</summary>
-    public const long WarmStartLowerSetLimit = 20_000;
+    /// <summary>The solver's settings, each with its default (<see cref="OptimalOptions"/>).</summary>
+    public OptimalOptions Options { get; init; } = OptimalOptions.Default;
 
-    /// <summary>
-    /// Share of the time limit the exact DP may take as a warm start (it is quadratic in the number of lower sets:
-    /// minutes on a 100-node layered graph). Within it, the result is never worse than the exact DP's.
-    /// </summary>
-    public const double ExactDpTimeShare = 0.5;
-
-    /// <summary>
-    /// CP-SAT workers (subsolvers), whatever <see cref="SolverOptions.Threads"/> says (it sets the threads that run
-    /// them). They are interleaved deterministically; on two
-    /// cores eight interleaved workers (a portfolio with linear-relaxation workers) prove bounds that one or two
-    /// workers do not reach.
-    /// </summary>
-    public const int DefaultWorkers = 8;
-
-    /// <summary>
-    /// Above this many Boolean decisions the CP-SAT model is not built: on two cores CP-SAT does not get past
-    /// loading such models in a minute (measured: the 500-task random layered graph, 249 500 decisions, took 38 s
-    /// to return nothing under a 10 s limit). The greedy search then uses the time instead.
-    /// </summary>
-    public const long MaxDecisions = 150_000;
-
-    /// <summary>
-    /// Least time left, per Boolean decision, for the CP-SAT model to be worth building (at least a second):
-    /// building and loading took about 1–2 s for ResNet-50's 124 256 decisions on the loaded two cores, and a
-    /// search that then has no time left only overruns the limit.
-    /// </summary>
-    public const double SecondsPerDecision = 1e-4;
-
-    /// <summary>
-    /// The relaxation (<see cref="StageRelaxation"/>) runs only on stage orders with more decisions than this: below
-    /// it CP-SAT bounds the exact model itself (up to 77 tasks, under 6 000 decisions, here).
-    /// </summary>
-    public const long DefaultRelaxationMinDecisions = 20_000;
-
-    /// <summary>Stage-model decisions above which the relaxation runs (default <see cref="DefaultRelaxationMinDecisions"/>).</summary>
-    public long RelaxationMinDecisions { get; init; } = DefaultRelaxationMinDecisions;
-
-    /// <summary>Above this many decisions the relaxation is not built either.</summary>
-    public const long MaxRelaxationDecisions = 300_000;
-
-    /// <summary>Share of the time left that the relaxation gets when it runs.</summary>
-    public const double RelaxationTimeShare = 1.0 / 3;
-
-    private static TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * SecondsPerDecision));
-
-    /// <summary>Seconds of time limit per extra round of the greedy search on graphs too large for the model.</summary>
-    public const double SecondsPerGreedyRound = 4;
-
-    /// <summary>CP-SAT's linearization level for this solver's searches (see <see cref="CpSatSettings"/>).</summary>
-    public int LinearizationLevel { get; init; } = 1;
-
-    /// <summary>Whether CP-SAT presolves the model (see <see cref="CpSatSettings"/>).</summary>
-    public bool Presolve { get; init; } = true;
+    /// <summary>The least time left for a model of <paramref name="decisions"/> to be worth building (<see cref="OptimalOptions.SecondsPerDecision"/>).</summary>
+    private TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * Options.SecondsPerDecision));
 
     /// <summary>
     /// Plans found elsewhere (the <c>auto</c> portfolio's), by solver name. When set, they and store-all are the warm
@@ -93,37 +42,19 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     public SolverResult Solve(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default) =>
         Run(problem, options, cancellation).Result;
 
-    /// <summary>
-    /// Whether the run ends by proving <see cref="GeneralBound"/> for its plan, with <see cref="GeneralBoundTimeShare"/>
-    /// of the time limit (the <c>auto</c> portfolio proves it once for its own winner instead).
-    /// </summary>
-    public bool ProvesGeneralBound { get; init; } = true;
-
-    /// <summary>Share of the time limit that the bound for every schedule gets at the end of a run.</summary>
-    public const double GeneralBoundTimeShare = 0.2;
-
-    /// <summary>
-    /// When true, the time limit is spent as work, not by the wall clock: the phases get their shares of the limit
-    /// whatever time the earlier ones took, the greedy rounds are counted from the limit, the exact DP's share is
-    /// <see cref="DpWork"/>, and what a CP-SAT search found counts only when it ended by proof or by its deterministic
-    /// limit (<see cref="CpSatSettings.WorkLimited"/>); a search the wall clock ended is set aside. The same input then
-    /// gives the same plan and bound on a busy machine too. The <c>auto</c> portfolio runs this way.
-    /// </summary>
-    public bool WorkLimited { get; init; }
-
     /// <summary>Solves and returns the details of the run (plan in stage form, model peak, warm start).</summary>
     public OptimalRun Run(PlanningProblem problem, SolverOptions options, CancellationToken cancellation = default)
     {
         // The exact DP's share is of the whole limit; the bound's share comes off the search's.
-        var exactDpShare = options.TimeLimit * ExactDpTimeShare;
-        if (!ProvesGeneralBound) return RunCore(problem, options, exactDpShare, cancellation);
-        var share = options.TimeLimit * GeneralBoundTimeShare;
+        var exactDpShare = options.TimeLimit * Options.Shares.ExactDp;
+        if (!Options.ProvesGeneralBound) return RunCore(problem, options, exactDpShare, cancellation);
+        var share = options.TimeLimit * Options.Shares.Bound;
         var run = RunCore(problem, options with { TimeLimit = options.TimeLimit - share }, exactDpShare, cancellation);
         if (!run.Result.Feasible || run.Result.Schedule is not { } schedule || cancellation.IsCancellationRequested) return run;
-        double recompute = Simulator.Simulate(schedule, enforceBudget: false).RecomputeTime;
+        double recompute = Simulator.Measure(schedule).RecomputeTime;
         if (recompute <= 0) return run;
         var general = GeneralBound.Prove(problem.Training, options.BudgetBytes, KeepTasks(problem.Training, options), share,
-            options.RelaxationWorkers, options.Seed, cancellation, WorkLimited);
+            options.RelaxationWorkers, options.Seed, cancellation, Options.WorkLimited);
         return run with { Result = GeneralBound.Attach(run.Result, problem.Training, recompute, general), General = general };
     }
 
@@ -134,7 +65,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     private OptimalRun RunCore(PlanningProblem problem, SolverOptions options, TimeSpan exactDpShare, CancellationToken cancellation)
     {
         // A clock that never starts: every phase sees the whole limit as left (see WorkLimited).
-        var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
+        var clock = Options.WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var training = problem.Training;
         long budget = options.BudgetBytes;
         var bound = MemoryLowerBound.Of(training);
@@ -161,15 +92,15 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
         }
 
         var order = warm is null ? StageOrder.Natural(training) : StageOrder.FirstRuns(warm.Schedule);
-        bool relax = warm is not null && order.DecisionBound > RelaxationMinDecisions && order.DecisionBound <= MaxRelaxationDecisions;
-        if (order.DecisionBound > MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
+        bool relax = warm is not null && order.DecisionBound > Options.RelaxationMinDecisions && order.DecisionBound <= Options.MaxRelaxationDecisions;
+        if (order.DecisionBound > Options.MaxDecisions || Remaining(options, clock) < ModelTime(order.DecisionBound))
         {
             // The model would not be searched in time: the greedy search uses the time left (but a share kept for
             // the relaxation), and its best plan (or the DP's) is the answer, with the relaxation's bound when it
             // proved one, else the bound that holds for every schedule (one run of every task).
             if (warm is not null)
             {
-                var reserve = relax ? Remaining(options, clock) * RelaxationTimeShare : TimeSpan.Zero;
+                var reserve = relax ? Remaining(options, clock) * Options.Shares.RelaxationOfSearch : TimeSpan.Zero;
                 warm = MoreGreedy(problem, options, warm, clock, options.TimeLimit - reserve, cancellation);
             }
             if (warm is not null)
@@ -182,11 +113,11 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
                     null, null, warm.Name, best, "MODEL_TOO_LARGE", 0, true)
                 { ExactDp = exactDp, Relaxation = relaxed, BoundSource = source, WallClockCut = relaxed?.WallClockCut == true };
             }
-            return Infeasible(PlanStatus.Unknown, $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {MaxDecisions})",
+            return Infeasible(PlanStatus.Unknown, $"no canonical plan fits {ByteSize.Format(budget)} ({budget} bytes) and the graph is too large for the CP-SAT model ({order.DecisionBound} decisions, limit {Options.MaxDecisions})",
                 SmallestCanonicalBudget(problem, options), "MODEL_TOO_LARGE", 0);
         }
         // On large models the relaxation takes a share of the time first: CP-SAT rarely bounds the exact model there.
-        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * RelaxationTimeShare, cancellation) : null;
+        var relaxation = relax ? Relax(order, options, warm!.Schedule, Remaining(options, clock) * Options.Shares.RelaxationOfSearch, cancellation) : null;
         var model = new StageModel(order, budget, StageObjective.RecomputeTime, KeepPositions(order, options), ForceRecomputePositions(order, options));
         var hint = warm is null ? null : StagePlan.FromSchedule(order, warm.Schedule);
         if (hint is not null) model.Hint(hint);
@@ -216,8 +147,8 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
             {
                 var plan = model.Extract(solver);
                 var schedule = plan.ToSchedule(Name, budget);
-                var sim = Simulator.Simulate(schedule, enforceBudget: false);
-                if (sim.PeakBytes > budget)
+                var sim = Simulator.Measure(schedule);
+                if (!sim.Fits(budget))
                     throw new InvalidOperationException($"the optimal solver's model admitted a plan of {sim.PeakBytes} bytes over the budget of {budget} bytes");
                 bool fromWarm = warm is not null && warm.Simulation.RecomputeTime < sim.RecomputeTime;
                 double best = fromWarm ? warm!.Simulation.RecomputeTime : sim.RecomputeTime;
@@ -272,188 +203,6 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
 
     private Schedule Rename(Schedule s, long budget) => s with { Solver = Name, BudgetBytes = budget };
 
-    /// <summary>A candidate warm start: a schedule that fits the budget and its simulation.</summary>
-    private sealed record WarmStart(string Name, int Rank, Schedule Schedule, SimulationResult Simulation);
-
-    /// <summary>
-    /// Plans that fit: the given warm start, store-all, the greedy pass (any DAG), dp-approx and dp (when the
-    /// canonical solvers apply). <paramref name="exactDp"/> says what became of the exact DP: "finished",
-    /// "stopped after N s (half the time limit)", "not run (more than N lower sets)", "not applicable" or "not needed".
-    /// </summary>
-    private List<WarmStart> WarmStarts(PlanningProblem problem, SolverOptions options, TimeSpan share, CancellationToken ct, out string exactDp)
-    {
-        if (GivenWarmStarts is { } plans) return Given(problem, options, plans, out exactDp);
-        var list = new List<WarmStart>();
-        exactDp = "not needed";
-        long budget = options.BudgetBytes;
-        var canonical = options with { WarmStart = null, Objective = Objective.Time };
-        if (options.WarmStart is { } given && ReferenceEquals(given.Training, problem.Training))
-        {
-            var sim = Simulator.Simulate(given with { BudgetBytes = budget }, enforceBudget: false);
-            if (sim.PeakBytes <= budget && Honours(given, options)) list.Add(new WarmStart("given", 0, given, sim));
-        }
-        if (options.ForceRecompute.IsEmpty)
-        {
-            var (schedule, sim) = problem.StoreAll;
-            if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
-        }
-        if (list.Any(w => w.Simulation.RecomputeTime == 0)) return list;
-        if (!problem.CanonicalApplies)
-        {
-            exactDp = "not applicable";
-            AddGreedy(problem, options, list);
-            return list;
-        }
-        // dp-approx is polynomial and fast: it runs to the end even when the caller cancels, so a cancelled search
-        // still returns a plan. The exact DP runs when the graph has few enough lower sets.
-        var approx = planner.Plan(problem, SolverName.DpApprox, canonical, CancellationToken.None);
-        if (approx is { Feasible: true } a && Honours(a.Schedule, options)) list.Add(new WarmStart(SolverName.DpApprox, 3, a.Schedule, a.Simulation));
-        using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        // Work-limited runs count the DP's share as work (DpWork); the wall clock stops it only at DpWork.WallClockSafety times it.
-        using var deadline = Deadline.Start(exactLimit, WorkLimited ? share * DpWork.WallClockSafety : share);
-        long lowerSetLimit = Math.Min(options.MaxLowerSets, WarmStartLowerSetLimit);
-        try
-        {
-            var exact = planner.Plan(problem, SolverName.Dp, canonical with { MaxLowerSets = lowerSetLimit, DpWork = WorkLimited ? DpWork.For(share) : null }, exactLimit.Token);
-            exactDp = "finished";
-            if (exact is { Feasible: true } e && Honours(e.Schedule, options)) list.Add(new WarmStart(SolverName.Dp, 2, e.Schedule, e.Simulation));
-        }
-        catch (LowerSetLimitException)
-        {
-            // Too many lower sets for the exact DP: dp-approx alone warm-starts the search.
-            exactDp = $"not run (more than {lowerSetLimit.ToString(System.Globalization.CultureInfo.InvariantCulture)} lower sets)";
-        }
-        catch (OperationCanceledException)
-        {
-            // Out of its share of the time, or the caller cancelled: the search goes on with what it has.
-            exactDp = ct.IsCancellationRequested ? "stopped (cancelled)"
-                : $"stopped after {share.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} s (half the time limit)";
-        }
-        AddGreedy(problem, options, list);
-        if (list.Count == 0)
-        {
-            // The DP's plans at this budget do not fit (the paper's model differs from the simulator's): its plans
-            // for somewhat smaller budgets may fit, and its least-memory plan fits if any canonical plan does.
-            for (int step = 1; step <= 12 && list.Count == 0; step++)
-            {
-                var plan = planner.Plan(problem, SolverName.DpApprox, canonical with { BudgetBytes = (long)(budget * (1 - 0.03 * step)) }, CancellationToken.None);
-                if (plan is { } p && p.Simulation.PeakBytes <= budget && Honours(p.Schedule, options))
-                    list.Add(new WarmStart(SolverName.DpApprox, 3, p.Schedule, p.Simulation));
-            }
-            try
-            {
-                var min = planner.MinMemory(problem, SolverName.DpApprox, canonical with { BudgetBytes = SolverOptions.UnlimitedBudget }, CancellationToken.None);
-                if (list.Count == 0 && min is { } m && m.Simulation.PeakBytes <= budget && Honours(m.Schedule, options))
-                    list.Add(new WarmStart(SolverName.DpApprox, 4, m.Schedule, m.Simulation));
-            }
-            catch (InvalidOperationException)
-            {
-                // No chain of lower sets (empty forward graph).
-            }
-        }
-        return list;
-    }
-
-    /// <summary>The caller's plans that fit and honour the pins, and store-all when it fits.</summary>
-    private static List<WarmStart> Given(PlanningProblem problem, SolverOptions options, IReadOnlyList<(string Solver, Schedule Schedule)> given, out string exactDp)
-    {
-        exactDp = "given by the caller";
-        long budget = options.BudgetBytes;
-        var list = new List<WarmStart>();
-        if (options.ForceRecompute.IsEmpty)
-        {
-            var (schedule, sim) = problem.StoreAll;
-            if (sim.PeakBytes <= budget) list.Add(new WarmStart(SolverName.StoreAll, 1, schedule, sim));
-        }
-        int rank = 2;
-        foreach (var (solver, schedule) in given)
-        {
-            if (!ReferenceEquals(schedule.Training, problem.Training)) continue;
-            var sim = Simulator.Simulate(schedule with { BudgetBytes = budget }, enforceBudget: false);
-            if (sim.PeakBytes <= budget && Honours(schedule, options)) list.Add(new WarmStart(solver, rank++, schedule, sim));
-        }
-        return list;
-    }
-
-    /// <summary>
-    /// The greedy rematerializer's best plan (<see cref="GreedySolver.Search"/>), also over the first-run orders of
-    /// the plans found so far. It runs to its end even when the caller cancels (it takes about a second at most).
-    /// </summary>
-    private static void AddGreedy(PlanningProblem problem, SolverOptions options, List<WarmStart> list)
-    {
-        var orders = list.Select(w => StageOrder.FirstRunOrder(w.Schedule)).ToList();
-        var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, CancellationToken.None);
-        if (greedy is { } g && Honours(g.Schedule, options)) list.Add(new WarmStart(SolverName.Greedy, 5, g.Schedule, g.Simulation));
-    }
-
-    /// <summary>
-    /// More rounds of <see cref="GreedySolver.Search"/> with other seeds of the order search (its results vary
-    /// with the seed by a factor of three on the 500-task random graph): ⌊limit / <see cref="SecondsPerGreedyRound"/>⌋
-    /// rounds at most (at most 30; a count fixed by the limit, so the result is reproducible unless the wall
-    /// clock or a cancellation cuts it), stopping at the limit.
-    /// </summary>
-    private WarmStart MoreGreedy(PlanningProblem problem, SolverOptions options, WarmStart best, Stopwatch clock, TimeSpan deadline, CancellationToken ct)
-    {
-        if (best.Simulation.RecomputeTime == 0) return best;
-        // Work-limited runs cannot time their rounds: a round is taken to cost SecondsPerGreedyRound per 200 tasks.
-        double perRound = WorkLimited ? SecondsPerGreedyRound * Math.Max(1, problem.Training.Count / 200.0) : SecondsPerGreedyRound;
-        int rounds = (int)Math.Min(30, options.TimeLimit.TotalSeconds / perRound);
-        var longest = TimeSpan.Zero;
-        for (int round = 1; round <= rounds; round++)
-        {
-            // A round is not started when the longest so far would not fit in the time left.
-            if (ct.IsCancellationRequested || clock.Elapsed + longest >= deadline) break;
-            var started = clock.Elapsed;
-            try
-            {
-                var found = GreedySolver.Search(problem.Training, [], options with { Seed = options.Seed + 2 * round }, SolverName.Greedy, round, ct);
-                if (found is { } g && g.Simulation.RecomputeTime < best.Simulation.RecomputeTime && Honours(g.Schedule, options))
-                    best = new WarmStart(SolverName.Greedy, 5, g.Schedule, g.Simulation);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            if (clock.Elapsed - started > longest) longest = clock.Elapsed - started;
-        }
-        return best;
-    }
-
-    /// <summary>Whether a schedule respects the pins as the stage model reads them.</summary>
-    private static bool Honours(Schedule schedule, SolverOptions options)
-    {
-        var tasks = schedule.Training.Tasks;
-        var live = new bool[tasks.Length];
-        bool gapSeen = false;
-        foreach (var s in schedule.Steps)
-        {
-            var t = tasks[s.Task];
-            if (s.Kind == StepKind.Backward && !gapSeen)
-            {
-                gapSeen = true;
-                for (int i = 0; i < live.Length; i++)
-                    if (live[i] && tasks[i].Kind == TaskKind.Forward && options.ForceRecompute.Contains(tasks[i].Node)) return false;
-            }
-            if (s.Allocates) live[s.Task] = true; else live[s.Task] = false;
-            if (s.Kind == StepKind.Recompute && options.Keep.Contains(t.Node)) return false;
-        }
-        // A backward task run twice is a recomputation too.
-        var seen = new HashSet<int>();
-        foreach (var s in schedule.Steps)
-            if (s.Kind == StepKind.Backward && !seen.Add(s.Task) && options.Keep.Contains(tasks[s.Task].Node)) return false;
-        return true;
-    }
-
-    private static HashSet<int> KeepPositions(StageOrder order, SolverOptions options) =>
-        Enumerable.Range(0, order.Count).Where(p => options.Keep.Contains(order.Training.Tasks[order.TaskAt[p]].Node)).ToHashSet();
-
-    private static HashSet<int> ForceRecomputePositions(StageOrder order, SolverOptions options) =>
-        Enumerable.Range(0, order.Count).Where(p =>
-        {
-            var t = order.Training.Tasks[order.TaskAt[p]];
-            return t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node);
-        }).ToHashSet();
-
     /// <summary>
     /// Bounds the stage model over <paramref name="order"/> from below with <see cref="StageRelaxation"/>, searched
     /// for <paramref name="limit"/> (hinted with <paramref name="plan"/>). Null when cancelled or the time is too short.
@@ -461,7 +210,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     public RelaxationRun? Relax(StageOrder order, SolverOptions options, Schedule? plan, TimeSpan limit, CancellationToken ct)
     {
         if (ct.IsCancellationRequested || limit < TimeSpan.FromSeconds(1)) return null;
-        var clock = WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
+        var clock = Options.WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var relaxation = new StageRelaxation(order, options.BudgetBytes, KeepPositions(order, options));
         if (plan is not null && StagePlan.FromSchedule(order, plan) is { } hint) relaxation.Hint(hint);
         var left = limit - clock.Elapsed;
@@ -484,7 +233,7 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     {
         if (ct.IsCancellationRequested) limit = TimeSpan.Zero;
         // Always DefaultWorkers subsolvers; --threads only says on how many threads they run.
-        var settings = new CpSatSettings(limit, DefaultWorkers, options.Seed, LinearizationLevel, Presolve) { Threads = options.Threads, WorkLimited = WorkLimited };
+        var settings = new CpSatSettings(limit, Options.Workers, options.Seed, Options.LinearizationLevel, Options.Presolve) { Threads = options.Threads, WorkLimited = Options.WorkLimited };
         var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         using var callback = onSolution is null ? null : new SolutionProgress(onSolution);
@@ -496,110 +245,5 @@ internal sealed class OptimalSolver(IPlanSource planner) : ISolver
     private sealed class SolutionProgress(Action<double, double> report) : SolutionCallback
     {
         public override void OnSolutionCallback() => report(ObjectiveValue(), BestObjectiveBound());
-    }
-
-    /// <summary>
-    /// The smallest budget found feasible: the least among the dp-approx minimum-memory plans, store-all, a
-    /// bisection with the greedy solver, and a short CP-SAT search minimising the peak from the dp-approx plan.
-    /// Null when none is found.
-    /// </summary>
-    private long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
-    {
-        var (best, start) = SmallestCanonical(problem, options, ct);
-        // General schedules often go below every canonical plan: a bisection with the greedy solver.
-        var plain = options with { WarmStart = null };
-        if (planner.SmallestGreedyBudget(problem, plain, best ?? problem.StoreAll.Simulation.PeakBytes, ct) is { } general && (best is null || general < best))
-            best = general;
-        order ??= start is null ? StageOrder.Natural(problem.Training) : StageOrder.FirstRuns(start);
-        if (order.DecisionBound > MaxDecisions) return best;
-        var model = new StageModel(order, long.MaxValue, StageObjective.PeakBytes, KeepPositions(order, options), ForceRecomputePositions(order, options));
-        if (start is not null && StagePlan.FromSchedule(order, start) is { } hint) model.Hint(hint);
-        var limit = TimeSpan.FromTicks(Math.Min(Remaining(options, clock).Ticks, TimeSpan.FromSeconds(5).Ticks));
-        var (status, solver, cut) = SolveModel(model.Model, options, limit, ct);
-        using (solver)
-        {
-            if (!cut && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
-            {
-                var sim = Simulator.Simulate(model.Extract(solver).ToSchedule(SolverName.Optimal, null));
-                if (best is null || sim.PeakBytes < best) best = sim.PeakBytes;
-            }
-        }
-        return best;
-    }
-
-    private long? SmallestCanonicalBudget(PlanningProblem problem, SolverOptions options) => SmallestCanonical(problem, options, default).Budget;
-
-    /// <summary>
-    /// The least simulated peak of the order search run once, of the dp-approx least-memory plans (paper model and
-    /// the planner's replayed smallest budget) and of store-all, with the schedule that reaches it.
-    /// </summary>
-    private (long? Budget, Schedule? Schedule) SmallestCanonical(PlanningProblem problem, SolverOptions options, CancellationToken ct)
-    {
-        long? best = null;
-        Schedule? start = null;
-        // The least peak of an order run once (no recomputation), by the order search without a target.
-        var training = problem.Training;
-        var order = OrderSearch.Improve(training, GreedyRematerializer.MemoryAwareOrder(training), long.MaxValue / 4,
-            GreedySolver.MovesFor(training), options.Seed, cancellation: ct);
-        if (options.ForceRecompute.IsEmpty && GreedyRematerializer.Schedule(training, order, long.MaxValue, EvictionScore.CostPerByteDistance, SolverName.Optimal) is { } once)
-        {
-            best = Simulator.Simulate(once).PeakBytes;
-            start = once;
-        }
-        if (!problem.CanonicalApplies) return (best, start);
-        try
-        {
-            var plain = options with { BudgetBytes = SolverOptions.UnlimitedBudget, WarmStart = null };
-            var min = planner.MinMemory(problem, SolverName.DpApprox, plain, CancellationToken.None);
-            if (min is { } m && Honours(m.Schedule, options) && (best is null || m.Simulation.PeakBytes < best)) { best = m.Simulation.PeakBytes; start = m.Schedule; }
-            // The planner's own smallest budget sizes blocks by replay too, which often goes lower than the paper model's.
-            if (planner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, CancellationToken.None) is { } least && (best is null || least < best))
-            {
-                var at = planner.Plan(problem, SolverName.DpApprox, plain with { BudgetBytes = least }, CancellationToken.None);
-                if (at is { Feasible: true } fit && Honours(fit.Schedule, options)) { best = fit.Simulation.PeakBytes; start = fit.Schedule; }
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // No chain exists (empty forward graph): the CP search still looks.
-        }
-        if (options.ForceRecompute.IsEmpty)
-        {
-            long storeAll = problem.StoreAll.Simulation.PeakBytes;
-            if (best is null || storeAll < best) best = storeAll;
-        }
-        return (best, start);
-    }
-}
-
-/// <summary>
-/// Cancels a source after a delay from a dedicated thread. <c>CancelAfter</c> relies on a thread-pool timer callback,
-/// which can wait for many seconds when the pool is busy (seen under the test host while the DP's parallel loops ran):
-/// the exact DP's share of the time limit must hold however busy the pool is. A zero delay cancels at once.
-/// </summary>
-internal sealed class Deadline : IDisposable
-{
-    private readonly ManualResetEventSlim _done = new();
-    private readonly Thread? _thread;
-
-    private Deadline(CancellationTokenSource source, TimeSpan delay)
-    {
-        if (delay <= TimeSpan.Zero) { source.Cancel(); return; }
-        if (delay >= TimeSpan.FromDays(20)) return;
-        _thread = new Thread(() =>
-        {
-            if (!_done.Wait(delay)) source.Cancel();
-        }) { IsBackground = true, Name = "recompute deadline" };
-        _thread.Start();
-    }
-
-    public static Deadline Start(CancellationTokenSource source, TimeSpan delay) => new(source, delay);
-
-    /// <summary>Stops the thread before the source is disposed (so it never cancels a disposed source).</summary>
-    public void Dispose()
-    {
-        _done.Set();
-        _thread?.Join();
-        _done.Dispose();
     }
 }

@@ -88,8 +88,8 @@ internal static class RelaxationGuide
                 {
                     var schedule = GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation);
                     if (schedule is null) continue;
-                    var simulation = Simulator.Simulate(schedule, enforceBudget: false);
-                    if (simulation.PeakBytes > budget) continue;
+                    var simulation = Simulator.Measure(schedule);
+                    if (!simulation.Fits(budget)) continue;
                     if (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = (schedule, simulation);
                 }
         }
