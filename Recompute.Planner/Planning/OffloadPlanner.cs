@@ -74,6 +74,10 @@ public static class OffloadPlanner
             var found = search.Run(seed, cancellation);
             if (best is null || OffloadSearch.Better(found, best)) best = found;
         }
+        // Greedy's own choice at each eviction (offload or drop), a member that wins where its schedule is better.
+        if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem, lowering, budget, hostBudget, options, offload.Link, cancellation) is { } native
+            && (best is null || OffloadSearch.Better(native, best)))
+            best = native;
         // Below what keep-or-recompute plans reach, transfers are placed for memory: from the closest schedule and
         // from the plan at the smallest keep-or-recompute budget, offloading whatever lets the schedule fit.
         if (best is not { Excess: 0, HostFits: true } && !plain.Feasible && budget != SolverOptions.UnlimitedBudget)
@@ -87,6 +91,37 @@ public static class OffloadPlanner
         }
         clock.Stop();
         return Result(problem, plain, best, budget, plain.SolveSeconds + clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Greedy with the link (<see cref="GreedyRematerializer.PlanWithOffload"/>) over the store-all order and the
+    /// memory-aware one, with each eviction score, its transfers placed by the clock and eagerly: the best candidate.
+    /// </summary>
+    private static OffloadSearch.Candidate? NativeGreedy(PlanningProblem problem, OffloadLowering lowering, long budget, long? hostBudget,
+        SolverOptions options, Devices.HostLink link, CancellationToken cancellation)
+    {
+        var training = problem.Training;
+        var never = new bool[training.Count];
+        for (int t = 0; t < never.Length; t++) never[t] = training.Tasks[t].Kind == TaskKind.Forward && options.Keep.Contains(training.Tasks[t].Node);
+        int[] storeAllOrder = [.. RecomputePlanner.StoreAll(problem).Schedule.Steps.Where(s => s.Allocates).Select(s => s.Task)];
+        OffloadSearch.Candidate? best = null;
+        foreach (var order in new[] { storeAllOrder, GreedyRematerializer.MemoryAwareOrder(training, cancellation) })
+            foreach (var score in Enum.GetValues<EvictionScore>())
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var steps = GreedyRematerializer.PlanWithOffload(training, order, budget, score, never, link, out _, cancellation);
+                if (steps is null || !steps.Any(s => s.Kind == StepKind.Prefetch)) continue;
+                foreach (bool eager in new[] { false, true })
+                {
+                    var schedule = lowering.LowerMarked(steps, Name, budget, hostBudget, eager);
+                    SimulationResult sim;
+                    try { sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null }); }
+                    catch (InvalidScheduleException) { continue; }
+                    var c = new OffloadSearch.Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h) { Native = true };
+                    if (best is null || OffloadSearch.Better(c, best)) best = c;
+                }
+            }
+        return best;
     }
 
     /// <summary>The search for memory (<see cref="OffloadSearch.RunTight"/>) from each base schedule; the best candidate.</summary>
@@ -117,7 +152,8 @@ public static class OffloadPlanner
         var result = new SolverResult(plain.Solver.Solver, PlanStatus.Feasible, Schedule: best.Schedule)
         {
             WinningSolver = Name,
-            Note = $"{best.Schedule.OffloadedNodes.Length} tensors offloaded ({sim.OffloadBytes} bytes), {Units.TimeUnits.Format(sim.StepSeconds, "s")} a step; {from}. " +
+            Note = $"{best.Schedule.OffloadedNodes.Length} tensors offloaded ({sim.OffloadBytes} bytes), {Units.TimeUnits.Format(sim.StepSeconds, "s")} a step" +
+                (best.Native ? ", chosen by greedy at its evictions" : "") + $"; {from}. " +
                 "The recomputation bounds do not hold when values may be offloaded (an offload plan may recompute nothing), so none is given; " +
                 $"no schedule takes less than one run of every task, {Units.TimeUnits.Format(problem.Training.ForwardTime + problem.Training.BackwardTime, "s")}",
         };
@@ -161,6 +197,9 @@ public static class OffloadPlanner
             cancellation.ThrowIfCancellationRequested();
             long mid = first ? floor : lo + (hi - lo) / 2;
             var c = Tightest(lowering, bases, mid, hostBudget, plain with { BudgetBytes = mid }, cancellation);
+            if (NativeGreedy(problem, lowering, mid, hostBudget, plain, offload.Link, cancellation) is { Excess: 0, HostFits: true } native
+                && (c is null || OffloadSearch.Better(native, c)))
+                c = native;
             if (c is { Excess: 0, HostFits: true } && c.Schedule.HasTransfers) { found = c; hi = c.Simulation.PeakBytes; }
             else lo = mid;
         }
@@ -193,6 +232,9 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
 
         /// <summary>The bytes over the budget summed over the steps: how far from fitting, where the peak alone ties.</summary>
         public double Area { get; init; }
+
+        /// <summary>Greedy's own choices at its evictions made it (<see cref="GreedyRematerializer.PlanWithOffload"/>).</summary>
+        public bool Native { get; init; }
     }
 
     private readonly TrainingGraph _training = lowering.Training;

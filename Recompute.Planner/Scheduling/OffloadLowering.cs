@@ -191,6 +191,26 @@ internal sealed class OffloadLowering
     }
 
     /// <summary>
+    /// A list of work in which a <see cref="StepKind.Prefetch"/> marks where an offloaded value comes back (greedy with
+    /// a link, <see cref="Solvers.GreedyRematerializer.PlanWithOffload"/>): the value is offloaded after its computation
+    /// and is back for the next step of work; the copies, waits and frees are placed as <see cref="Emit"/> does.
+    /// </summary>
+    public Schedule LowerMarked(IReadOnlyList<Step> marked, string solver, long? budgetBytes, long? hostBudgetBytes, bool eager)
+    {
+        var work = new List<Step>(marked.Count);
+        var back = new int[_training.Count];
+        Array.Fill(back, -1);
+        foreach (var s in marked)
+        {
+            if (s.Kind == StepKind.Prefetch) { if (back[s.Task] < 0) back[s.Task] = work.Count; }
+            else work.Add(s);
+        }
+        for (int t = 0; t < back.Length; t++)
+            if (back[t] >= work.Count || (back[t] >= 0 && !CanOffload(t))) back[t] = -1;
+        return Emit(work, back, solver, budgetBytes, hostBudgetBytes, eager);
+    }
+
+    /// <summary>
     /// The schedule of a list of work (compute, recompute and backward steps) in which each value with
     /// <paramref name="back"/>[v] ≥ 0 is offloaded after its computation and is back, by prefetch, for step back[v]:
     /// every read of v from that step on, up to its next computation, reads the prefetched copy. By default the waits
