@@ -80,7 +80,9 @@ public static class OffloadPlanner
             best = native;
         // Below what keep-or-recompute plans reach, transfers are placed for memory: from the closest schedule and
         // from the plan at the smallest keep-or-recompute budget, offloading whatever lets the schedule fit.
-        if (best is not { Excess: 0, HostFits: true } && !plain.Feasible && budget != SolverOptions.UnlimitedBudget)
+        // Below the largest step no schedule fits (a task's inputs and output are live together): nothing to search.
+        if (best is not { Excess: 0, HostFits: true } && !plain.Feasible && budget != SolverOptions.UnlimitedBudget
+            && budget >= Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes)
         {
             var bases = new List<Schedule>();
             if (FeasibleBudget.Smallest(problem, plain.Solver.Solver, options with { Stop = default }, cancellation)?.Plan.Schedule is { HasTransfers: false } least)
