@@ -165,8 +165,9 @@ public static class OffloadPlanner
     /// <summary>
     /// The smallest budget <paramref name="solverName"/> plans at with offloading allowed, by simulation, and the plan
     /// there. It starts from the smallest keep-or-recompute budget (<see cref="FeasibleBudget.Smallest"/>), and below
-    /// it, down to the largest step (which no schedule goes below), bisects with the search for memory from that
-    /// budget's plan as the judge; every budget a fitting schedule is found at is lowered to that schedule's peak.
+    /// it, down to the largest step (which no schedule goes below), bisects with the search for memory (from that
+    /// budget's plan and the closest schedule at the largest step) and greedy with the link as the judges, each
+    /// schedule replayed by the simulator; every budget a fitting schedule is found at is lowered to that schedule's peak.
     /// The searches count their work, so the answer is the same on any machine.
     /// </summary>
     /// <returns>The smallest budget found, its plan, and the smallest keep-or-recompute budget; null when no plan fits any budget.</returns>
@@ -211,7 +212,7 @@ public static class OffloadPlanner
         else
         {
             var over = kr.Plan with { BudgetBytes = hi, Solver = kr.Plan.Solver with { Status = PlanStatus.Infeasible } };
-            plan = Result(problem, over, found with { Excess = 0 }, hi, 0);
+            plan = Result(problem, over, found, hi, 0);
             // The schedule states the budget it was found for; this is the peak it reaches.
             plan = plan with { Schedule = plan.Schedule! with { BudgetBytes = hi } };
         }
