@@ -107,7 +107,7 @@ public static class AutoPortfolio
         void RunGreedy()
         {
             greedyRan = true;
-            var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRuns(e.Plan.Schedule!).TaskAt).ToList();
+            var orders = entries.Where(e => e.Plan.Feasible).Select(e => StageOrder.FirstRunOrder(e.Plan.Schedule!)).ToList();
             // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
             // WallClockSafety times the limit from auto's start, and the note then says the plan may differ between runs.
             using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);

@@ -42,6 +42,8 @@ public static class RecomputePlanner
         long storeAll = StoreAllPeak(problem);
         var clock = Stopwatch.StartNew();
         long budget = options.BudgetBytes;
+        // Below the largest step no schedule fits, whatever a solver would search: said at once.
+        if (BelowFloor(problem, budget, solverName, storeAll) is { } none) return none;
         if (solver is AutoSolver) return WithFloor(problem, HonourPins(AutoPortfolio.Plan(problem, options, cancellation), solverName, options));
         if (!Applies(problem, solver))
             return new PlanResult(new SolverResult(solverName, PlanStatus.NotApplicable, Reason: NotApplicableReason(problem, solverName)),
@@ -101,6 +103,22 @@ public static class RecomputePlanner
         return WithFloor(problem, HonourPins(new PlanResult(result, best.Schedule, best.Simulation, budget, storeAll,
             clock.Elapsed.TotalSeconds) { SolverBudgetBytes = best.ModelBudget },
             solverName, options));
+    }
+
+    /// <summary>
+    /// The infeasible answer at a budget below <see cref="Solvers.Optimal.MemoryLowerBound"/> (the largest step), before
+    /// any solver runs, with store-all's schedule as the closest; null at or above it, or where the floor does not
+    /// apply (no tasks, a solver that does not plan this graph).
+    /// </summary>
+    private static PlanResult? BelowFloor(PlanningProblem problem, long budget, string solverName, long storeAll)
+    {
+        // The optimal solver answers below the floor with the least budget it found feasible, which callers ask it for.
+        if (problem.Training.Count == 0 || budget == SolverOptions.UnlimitedBudget || solverName == SolverName.Optimal || !Applies(problem, solverName)) return null;
+        var floor = Solvers.Optimal.MemoryLowerBound.Of(problem.Training);
+        if (floor.Bytes <= budget) return null;
+        // Store-all's schedule stands as the closest one, as an infeasible answer shows the closest schedule found.
+        var (schedule, simulation) = StoreAll(problem);
+        return WithFloor(problem, new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible), schedule, simulation, budget, storeAll, 0));
     }
 
     /// <summary>

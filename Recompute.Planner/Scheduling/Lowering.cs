@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
 using Recompute.Planner.Graph;
 
 namespace Recompute.Planner.Scheduling;
@@ -14,6 +15,9 @@ namespace Recompute.Planner.Scheduling;
 /// </summary>
 internal static class Lowering
 {
+    /// <summary>Inputs arrays at least this long are remembered by reference (the graph shares them among tasks).</summary>
+    private const int SharedInputs = 64;
+
     /// <summary>
     /// The store-all schedule: every forward tensor once, in block order, each kept until its last reader.
     /// Unlike lowering <see cref="CanonicalStrategy.EveryTensor"/>, a tensor no later forward tensor reads
@@ -79,10 +83,15 @@ internal static class Lowering
             if (training.Tasks[t].Kind == TaskKind.Forward && blockOf[training.Tasks[t].Node] < 0)
                 throw new ArgumentException($"the strategy does not place forward tensor '{training.Tasks[t].Name}' in any block");
 
+        // Values only become available from here on, so an inputs array that many gradient tasks share (a wide
+        // Concat's) is walked once.
+        var walked = new HashSet<int[]>(ReferenceEqualityComparer.Instance);
         foreach (int bt in BackwardOrder(training, blockOf))
         {
-            foreach (int p in training.Tasks[bt].Inputs)
-                if (!available[p]) Recompute(training, p, available, steps);
+            var inputs = ImmutableCollectionsMarshal.AsArray(training.Tasks[bt].Inputs) ?? [];
+            if (inputs.Length < SharedInputs || walked.Add(inputs))
+                foreach (int p in inputs)
+                    if (!available[p]) Recompute(training, p, available, steps);
             steps.Add(new Step(StepKind.Backward, bt));
             available[bt] = true;
         }
@@ -119,6 +128,7 @@ internal static class Lowering
         var tasks = training.Tasks;
         var pending = new int[tasks.Length];
         var ready = new PriorityQueue<int, (int, int, int)>();
+        var backwardInputs = new Dictionary<int[], int>(ReferenceEqualityComparer.Instance);
         (int, int, int) Key(int t)
         {
             int f = tasks[t].ForwardNode;
@@ -128,7 +138,13 @@ internal static class Lowering
         foreach (var t in tasks)
         {
             if (t.Kind != TaskKind.Backward) continue;
-            pending[t.Id] = t.Inputs.Count(p => tasks[p].Kind == TaskKind.Backward);
+            var inputs = ImmutableCollectionsMarshal.AsArray(t.Inputs) ?? [];
+            if (!backwardInputs.TryGetValue(inputs, out int count))
+            {
+                foreach (int p in inputs) if (tasks[p].Kind == TaskKind.Backward) count++;
+                if (inputs.Length >= SharedInputs) backwardInputs[inputs] = count;
+            }
+            pending[t.Id] = count;
             if (pending[t.Id] == 0) ready.Enqueue(t.Id, Key(t.Id));
         }
         var order = new List<int>();
@@ -145,6 +161,9 @@ internal static class Lowering
 /// <summary>Inserts frees: every buffer instance is freed right after its last reader (or right after it is made, if none reads it).</summary>
 public static class Liveness
 {
+    /// <summary>Inputs arrays at least this long are tracked per array, not per buffer (the graph shares them among tasks).</summary>
+    private const int SharedInputs = 64;
+
     /// <summary>
     /// Every task once, in the DAG's task order (the file's order for a DAG taken as given), each buffer freed
     /// right after its last reader: the reference run without recomputation.
@@ -161,16 +180,35 @@ public static class Liveness
         var freeAfter = new List<int>?[n];
         var instanceStart = Enumerable.Repeat(-1, training.Count).ToArray();
         var lastUse = new int[training.Count];
+        // A long inputs array that many tasks share (a wide Concat's gradients all read every operand) is not walked
+        // per reader: its last read is kept per array, and a buffer's last use looks at the arrays that hold it.
+        var sharedId = new Dictionary<int[], int>(ReferenceEqualityComparer.Instance);
+        var lastRead = new List<int>();
+        var holders = new List<int>?[training.Count];
         void Close(int t)
         {
             int at = lastUse[t];
+            if (holders[t] is { } arrays)
+                foreach (int a in arrays)
+                    if (lastRead[a] > instanceStart[t]) at = Math.Max(at, lastRead[a]);
             (freeAfter[at] ??= []).Add(t);
         }
         for (int i = 0; i < n; i++)
         {
             var s = allocations[i];
             if (!s.Allocates) throw new ArgumentException("liveness expects allocation steps only");
-            foreach (int p in training.Tasks[s.Task].Inputs) lastUse[p] = i;
+            var inputs = ImmutableCollectionsMarshal.AsArray(training.Tasks[s.Task].Inputs) ?? [];
+            if (inputs.Length < SharedInputs) foreach (int p in inputs) lastUse[p] = i;
+            else
+            {
+                if (!sharedId.TryGetValue(inputs, out int a))
+                {
+                    sharedId[inputs] = a = lastRead.Count;
+                    lastRead.Add(-1);
+                    foreach (int p in inputs) (holders[p] ??= []).Add(a);
+                }
+                lastRead[a] = i;
+            }
             if (instanceStart[s.Task] >= 0) Close(s.Task);
             instanceStart[s.Task] = i;
             lastUse[s.Task] = i;

@@ -148,7 +148,7 @@ internal sealed class GreedySolver : ISolver
         // guide and no bound: one pass there takes half a second.
         if (Optimal.RelaxationGuide.TooWide(training)) return null;
         var best = start;
-        var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRuns(start.Schedule).TaskAt };
+        var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRunOrder(start.Schedule) };
         var pins = new HashSet<int>();
         var tried = new HashSet<int>();
         int rounds = (int)Math.Ceiling(PinRounds * options.WorkFraction);
@@ -167,7 +167,7 @@ internal sealed class GreedySolver : ISolver
             if (Best(training, orders, options, solver, cancellation, alsoKeep: trial, meter: meter, meterLimit: work) is { } found && found.Simulation.RecomputeTime < best.Simulation.RecomputeTime)
             {
                 (best, pins, improvedAny) = (found, trial, true);
-                orders.Add(Optimal.StageOrder.FirstRuns(found.Schedule).TaskAt);
+                orders.Add(Optimal.StageOrder.FirstRunOrder(found.Schedule));
             }
         }
         return improvedAny ? best : null;

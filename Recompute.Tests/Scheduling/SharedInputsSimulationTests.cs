@@ -1,4 +1,5 @@
 using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
 using Recompute.Planner.Solvers;
 
@@ -55,5 +56,80 @@ public class SharedInputsSimulationTests
         var expected = Simulator.Simulate(storeAll);
         var result = Simulator.Simulate(new Schedule(training, [.. steps], "test", null));
         Assert.Equal(expected.RecomputeTime + training.Tasks[victim].Time, result.RecomputeTime);
+    }
+
+    /// <summary>
+    /// Liveness tracks a long shared inputs array per array, not per buffer: its frees must be those of the plain rule
+    /// (each instance freed right after its last reader), here with branches recomputed between the gradients that
+    /// read them, so that some instances end between two reads of the same array.
+    /// </summary>
+    [Theory]
+    [InlineData(70, 3)]
+    [InlineData(150, 7)]
+    public void LivenessOverSharedInputs_FreesWhereThePlainRuleDoes(int w, int every)
+    {
+        var (training, branches) = WideConcat(w);
+        var allocations = new PlanningProblem(training.Graph).StoreAll.Schedule.Steps.Where(s => s.Allocates).ToList();
+        int gradients = 0;
+        for (int i = 0; i < allocations.Count; i++)
+        {
+            if (allocations[i].Kind != StepKind.Backward || !training.Tasks[allocations[i].Task].Inputs.Contains(branches[0])) continue;
+            if (++gradients % every == 0) allocations.Insert(i + 1, new Step(StepKind.Recompute, branches[gradients % w]));
+        }
+        var frees = Liveness.InsertFrees(training, allocations);
+        Assert.Equal(PlainFrees(training, allocations), frees);
+        Simulator.Simulate(new Schedule(training, frees, "test", null));
+    }
+
+    /// <summary>The rule written plainly: every buffer's last reader per instance, each input looked at per reader.</summary>
+    private static List<Step> PlainFrees(TrainingGraph training, List<Step> allocations)
+    {
+        var freeAfter = new List<int>[allocations.Count];
+        for (int i = 0; i < freeAfter.Length; i++) freeAfter[i] = [];
+        var start = Enumerable.Repeat(-1, training.Count).ToArray();
+        var last = new int[training.Count];
+        for (int i = 0; i < allocations.Count; i++)
+        {
+            int t = allocations[i].Task;
+            foreach (int p in training.Tasks[t].Inputs) last[p] = i;
+            if (start[t] >= 0) freeAfter[last[t]].Add(t);
+            (start[t], last[t]) = (i, i);
+        }
+        for (int t = 0; t < training.Count; t++) if (start[t] >= 0) freeAfter[last[t]].Add(t);
+        var steps = new List<Step>();
+        for (int i = 0; i < allocations.Count; i++)
+        {
+            steps.Add(allocations[i]);
+            steps.AddRange(freeAfter[i].Order().Select(t => new Step(training.Tasks[t].Kind == TaskKind.Forward ? StepKind.FreeValue : StepKind.FreeGrad, t)));
+        }
+        return steps;
+    }
+
+    /// <summary>Below the largest step no schedule fits: auto says so at once, naming the step, with store-all's schedule as the closest.</summary>
+    [Fact]
+    public void BelowTheLargestStep_AutoAnswersWithTheFloorAndStoreAll()
+    {
+        var (training, _) = WideConcat(120);
+        var problem = new PlanningProblem(training.Graph);
+        long floor = Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
+        var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = floor - 1 });
+        Assert.False(plan.Feasible);
+        Assert.Contains("no schedule of this graph fits it", plan.Solver.Reason);
+        Assert.Contains($"({floor} bytes)", plan.Solver.Reason);
+        Assert.Equal(problem.StoreAll.Schedule, plan.Schedule);
+        Assert.True(RecomputePlanner.Plan(problem, AutoPortfolio.Name, new SolverOptions { BudgetBytes = floor }).Feasible);
+    }
+
+    /// <summary>Canonical lowering walks a shared inputs array once per backward pass: its chains still recompute what each gradient reads.</summary>
+    [Fact]
+    public void ChenOnAWideConcat_SimulatesValid()
+    {
+        var (training, _) = WideConcat(300);
+        var problem = new PlanningProblem(training.Graph);
+        long floor = Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
+        var plan = RecomputePlanner.Plan(problem, SolverName.Chen, new SolverOptions { BudgetBytes = floor + floor / 10 });
+        Assert.NotNull(plan.Schedule);
+        var replay = Simulator.Measure(plan.Schedule!);
+        Assert.Equal(plan.Simulation!.PeakBytes, replay.PeakBytes);
     }
 }

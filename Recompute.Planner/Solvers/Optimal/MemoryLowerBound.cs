@@ -16,10 +16,17 @@ internal sealed record MemoryLowerBound(TrainingTask Task, long Bytes)
         if (training.Count == 0) throw new ArgumentException("the training graph has no tasks", nameof(training));
         TrainingTask best = training.Tasks[0];
         long bestBytes = -1;
+        // Tasks that read the same buffers share one inputs array (a wide Concat's gradients): it is summed once.
+        var sums = new Dictionary<int[], long>(ReferenceEqualityComparer.Instance);
         foreach (var t in training.Tasks)
         {
-            long sum = t.Bytes;
-            foreach (int p in t.Inputs) sum = checked(sum + training.Tasks[p].Bytes);
+            var inputs = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(t.Inputs) ?? [];
+            if (!sums.TryGetValue(inputs, out long read))
+            {
+                foreach (int p in inputs) read = checked(read + training.Tasks[p].Bytes);
+                if (inputs.Length >= 64) sums[inputs] = read;
+            }
+            long sum = checked(t.Bytes + read);
             if (sum > bestBytes) { best = t; bestBytes = sum; }
         }
         return new MemoryLowerBound(best, bestBytes);

@@ -118,7 +118,7 @@ internal sealed partial class OptimalSolver
     /// </summary>
     private static void AddGreedy(PlanningProblem problem, SolverOptions options, List<WarmStart> list)
     {
-        var orders = list.Select(w => StageOrder.FirstRuns(w.Schedule).TaskAt).ToList();
+        var orders = list.Select(w => StageOrder.FirstRunOrder(w.Schedule)).ToList();
         var greedy = GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, CancellationToken.None);
         if (greedy is { } g && Honours(g.Schedule, options)) list.Add(new WarmStart(SolverName.Greedy, 5, g.Schedule, g.Simulation));
     }
