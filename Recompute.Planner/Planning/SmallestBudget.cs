@@ -50,6 +50,9 @@ public static class SmallestBudget
     {
         var (found, partial) = Search(problem, solverName, options, feasibilityOnly: true, cancellation, deadline);
         if (found is not null) return new BudgetSearchResult(found.BudgetBytes, found.Solver, Complete: true);
+        // A budget that plans at the largest step is the smallest, however early the search was cut: no schedule needs less.
+        if (partial is { } atFloor && problem.Training.Count > 0 && atFloor.Budget == Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes)
+            return new BudgetSearchResult(atFloor.Budget, atFloor.Solver, Complete: true);
         return partial is { } p ? new BudgetSearchResult(p.Budget, p.Solver, Complete: false) : new BudgetSearchResult(null, null, Complete: !deadline.IsCancellationRequested);
     }
 

@@ -331,6 +331,35 @@ public class HostileCliCorpusTests
         }
     }
 
+    /// <summary>
+    /// A native 20,000-branch fan-out whose Concat's backward reads every operand (4·10⁸ training edges) at 50 %: below
+    /// its largest step (a branch's gradient with all 20,000 branches), so the answer is that no schedule fits, the step
+    /// named, and the smallest budget, which is that step. Its time against the limit is in the <c>wide</c> benchmark.
+    /// </summary>
+    [Fact]
+    public void TwentyThousandBranchFanOutBelowItsLargestStep_AnswersWithTheFloor()
+    {
+        using var w = new Workspace();
+        const int n = 20_000;
+        var sb = new System.Text.StringBuilder("{\"format\": \"recompute-graph\", \"version\": 1, \"name\": \"fan-out\", \"nodes\": [" +
+            "{\"name\": \"x\", \"op\": \"Input\", \"kind\": \"input\", \"bytes\": 4096}");
+        for (int i = 0; i < n; i++) sb.Append(System.Globalization.CultureInfo.InvariantCulture,
+            $", {{\"name\": \"r{i}\", \"op\": \"Relu\", \"kind\": \"activation\", \"inputs\": [\"x\"], \"bytes\": 4096, \"time\": 1}}");
+        sb.Append(", {\"name\": \"c\", \"op\": \"Concat\", \"kind\": \"activation\", \"inputs\": [");
+        sb.AppendJoin(", ", Enumerable.Range(0, n).Select(i => $"\"r{i}\""));
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $"], \"bytes\": {4096L * n}, \"time\": {n}}}");
+        sb.Append(System.Globalization.CultureInfo.InvariantCulture, $", {{\"name\": \"loss\", \"op\": \"ReduceSum\", \"kind\": \"loss\", \"inputs\": [\"c\"], \"bytes\": 4, \"time\": {n}}}]}}");
+        var g = w.File("fan-out.json", System.Text.Encoding.UTF8.GetBytes(sb.ToString()));
+        long step = 2 * 4096L * n + 4096; // grad(c), every branch, and the branch's gradient
+        var (code, stdout, stderr) = Run(["plan", g, "--budget", "50%", "--time-limit", "30", "--format", "json"]);
+        Assert.Equal(1, code);
+        Assert.Single(stderr.TrimEnd('\n').Split('\n'));
+        Assert.Contains($"its 20001 inputs and its output (largest input 'grad(c)'), 156 MiB ({step} bytes), live at once", stderr);
+        Assert.Contains($"the smallest feasible budget is 156 MiB ({step} B)", stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(step, json.RootElement.GetProperty("smallestFeasibleBudgetBytes").GetInt64());
+    }
+
     /// <summary>A tensor name with an SGR escape, an OSC title sequence, a forged line, a C1 CSI, DEL and a bidi override.</summary>
     private const string EvilName = "h\u001b[31mred\u001b]0;title\u0007\nplan feasible\u009b2J\u007f\u202egnp.exe";
 
