@@ -63,7 +63,6 @@ public sealed class PlanCommand : CliCommand
         var problem = new PlanningProblem(graph, parse.GetValue(_asGiven));
         if (!RecomputePlanner.Applies(problem, solverName)) throw new UsageException(RecomputePlanner.NotApplicableReason(problem, solverName));
         var offload = _offload.Read(parse, _input.Profile);
-        if (offload is not null && minMemory) throw new UsageException("--offload plans under a --budget; --min-memory searches keep-or-recompute plans only");
         if (offload is not null && OffloadPlanner.NotApplicableReason(problem) is { } noOffload) throw new UsageException($"--offload: {noOffload}");
         long? storeAllPeak = null;
         long StoreAll() => storeAllPeak ??= RecomputePlanner.StoreAllPeak(problem);
@@ -95,6 +94,7 @@ public sealed class PlanCommand : CliCommand
         PlanResult plan;
         long? minBudget = null;
         long? smallestFeasible = null;
+        long? keepOrRecomputeMin = null;
         // On a terminal, what is being done and for how long (silent when piped or with --format json).
         string doing = minMemory
             ? $"{solverName}: finding the smallest feasible budget"
@@ -105,7 +105,15 @@ public sealed class PlanCommand : CliCommand
         options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
         try
         {
-            if (minMemory)
+            if (minMemory && offload is not null)
+            {
+                status.Say($"{solverName}: finding the smallest feasible budget with offloading to host memory");
+                var found = OffloadPlanner.MinMemory(problem, solverName, options, offload, cancellation)
+                    ?? throw new UsageException($"solver '{solverName}' found no plan at any budget");
+                (minBudget, plan, keepOrRecomputeMin) = (found.Found.MinBudgetBytes, found.Found.Plan, found.KeepOrRecomputeBytes);
+                smallestFeasible = minBudget;
+            }
+            else if (minMemory)
             {
                 var min = SmallestBudget.MinMemory(problem, solverName, options, cancellation);
                 minBudget = min.MinBudgetBytes;
@@ -159,8 +167,8 @@ public sealed class PlanCommand : CliCommand
         status.Dispose();
         // No schedule needs less than its largest step: how far a smallest budget can be from the least possible.
         long? floor = (minBudget is not null || !plan.Feasible) && problem.Training.Count > 0 ? Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes : null;
-        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, floor, output, graph.ActivationDType, offload);
-        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, floor, output, offload);
+        if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, floor, output, graph.ActivationDType, offload, keepOrRecomputeMin);
+        else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, floor, output, offload, keepOrRecomputeMin);
 
         if (!plan.Feasible)
         {
@@ -211,7 +219,7 @@ public sealed class PlanCommand : CliCommand
         return metadata;
     }
 
-    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, long? floor, string? output, string? dtype, OffloadOptions? offload)
+    private static void WriteJson(TextWriter stdout, PlanResult plan, long? minBudget, long? smallestFeasible, long? smallest, string? smallestSolver, long? feasible, string? feasibleSolver, long? floor, string? output, string? dtype, OffloadOptions? offload, long? keepOrRecomputeMin)
     {
         var sim = plan.Simulation;
         var j = new JsonOutput()
@@ -254,6 +262,8 @@ public sealed class PlanCommand : CliCommand
         if (!plan.Feasible && feasible is not null) j.Field("feasibleBudgetBytes", feasible).Field("feasibleBudgetSolver", feasibleSolver);
         if (dtype is not null) j.Field("dtype", dtype);
         if (offload is not null) OffloadJson(j, plan, offload);
+        // With --min-memory --offload: the smallest budget without offloading, beside the one with it.
+        if (keepOrRecomputeMin is not null) j.Field("keepOrRecomputeMinBudgetBytes", keepOrRecomputeMin);
         j.WriteTo(stdout);
     }
 
@@ -288,7 +298,7 @@ public sealed class PlanCommand : CliCommand
              : plan.KeepOrRecompute is { Feasible: false } && offloaded.Length > 0 ? " (no keep-or-recompute plan fits)" : ""));
     }
 
-    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, long? floor, string? output, OffloadOptions? offload)
+    private static void WriteTable(TextWriter stdout, bool terminal, ComputationGraph graph, PlanResult plan, long? minBudget, long? smallestFeasible, long? floor, string? output, OffloadOptions? offload, long? keepOrRecomputeMin)
     {
         var sim = plan.Simulation;
         var t = new TextTable()
@@ -300,6 +310,7 @@ public sealed class PlanCommand : CliCommand
             t.Row("smallest feasible budget", smallestFeasible is { } f ? CommandSupport.Bytes(f) + " (simulated)" : "none found");
             if (minBudget != smallestFeasible)
                 t.Row("smallest budget", CommandSupport.Bytes(minBudget.Value) + (plan.Solver.PaperModelPeakBytes is not null ? " (paper model)" : ""));
+            if (keepOrRecomputeMin is { } kr) t.Row("without offloading", $"{CommandSupport.Bytes(kr)} (the smallest keep-or-recompute budget)");
             if (floor is { } least) t.Row("no schedule below", $"{CommandSupport.Bytes(least)} (the largest step: one task's output and inputs together)");
         }
         else t.Row("budget", CommandSupport.Bytes(plan.BudgetBytes));

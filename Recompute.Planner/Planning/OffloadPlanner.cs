@@ -74,8 +74,75 @@ public static class OffloadPlanner
             var found = search.Run(seed, cancellation);
             if (best is null || OffloadSearch.Better(found, best)) best = found;
         }
+        // Greedy's own choice at each eviction (offload or drop), a member that wins where its schedule is better.
+        if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem, lowering, budget, hostBudget, options, offload.Link, cancellation) is { } native
+            && (best is null || OffloadSearch.Better(native, best)))
+            best = native;
+        // Below what keep-or-recompute plans reach, transfers are placed for memory: from the closest schedule and
+        // from the plan at the smallest keep-or-recompute budget, offloading whatever lets the schedule fit.
+        // Below the largest step no schedule fits (a task's inputs and output are live together): nothing to search.
+        if (best is not { Excess: 0, HostFits: true } && !plain.Feasible && budget != SolverOptions.UnlimitedBudget
+            && budget >= Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes)
+        {
+            var bases = new List<Schedule>();
+            if (SmallestBudget.Find(problem, plain.Solver.Solver, options with { Stop = default }, cancellation)?.Plan.Schedule is { HasTransfers: false } least)
+                bases.Add(least);
+            if (plain.Schedule is { HasTransfers: false } closest) bases.Add(closest);
+            var tight = Tightest(lowering, bases, budget, hostBudget, options, cancellation);
+            if (tight is not null && (best is null || OffloadSearch.Better(tight, best))) best = tight;
+        }
         clock.Stop();
-        double seconds = plain.SolveSeconds + clock.Elapsed.TotalSeconds;
+        return Result(problem, plain, best, budget, plain.SolveSeconds + clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Greedy with the link (<see cref="GreedyRematerializer.PlanWithOffload"/>) over the store-all order and the
+    /// memory-aware one, with each eviction score, its transfers placed by the clock and eagerly: the best candidate.
+    /// </summary>
+    private static OffloadSearch.Candidate? NativeGreedy(PlanningProblem problem, OffloadLowering lowering, long budget, long? hostBudget,
+        SolverOptions options, Devices.HostLink link, CancellationToken cancellation)
+    {
+        var training = problem.Training;
+        var never = new bool[training.Count];
+        for (int t = 0; t < never.Length; t++) never[t] = training.Tasks[t].Kind == TaskKind.Forward && options.Keep.Contains(training.Tasks[t].Node);
+        int[] storeAllOrder = [.. RecomputePlanner.StoreAll(problem).Schedule.Steps.Where(s => s.Allocates).Select(s => s.Task)];
+        OffloadSearch.Candidate? best = null;
+        foreach (var order in new[] { storeAllOrder, GreedyRematerializer.MemoryAwareOrder(training, cancellation) })
+            foreach (var score in Enum.GetValues<EvictionScore>())
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var steps = GreedyRematerializer.PlanWithOffload(training, order, budget, score, never, link, out _, cancellation);
+                if (steps is null || !steps.Any(s => s.Kind == StepKind.Prefetch)) continue;
+                foreach (bool eager in new[] { false, true })
+                {
+                    var schedule = lowering.LowerMarked(steps, Name, budget, hostBudget, eager);
+                    SimulationResult sim;
+                    try { sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null }); }
+                    catch (InvalidScheduleException) { continue; }
+                    var c = new OffloadSearch.Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h) { Native = true };
+                    if (best is null || OffloadSearch.Better(c, best)) best = c;
+                }
+            }
+        return best;
+    }
+
+    /// <summary>The search for memory (<see cref="OffloadSearch.RunTight"/>) from each base schedule; the best candidate.</summary>
+    private static OffloadSearch.Candidate? Tightest(OffloadLowering lowering, IEnumerable<Schedule> bases, long budget, long? hostBudget,
+        SolverOptions options, CancellationToken cancellation)
+    {
+        var search = new OffloadSearch(lowering, budget, hostBudget, options) { Eager = true };
+        OffloadSearch.Candidate? best = null;
+        foreach (var b in bases)
+        {
+            var found = search.RunTight(b, cancellation);
+            if (best is null || OffloadSearch.BetterTight(found, best)) best = found;
+            if (best is { Excess: 0, HostFits: true }) break;
+        }
+        return best;
+    }
+
+    private static PlanResult Result(PlanningProblem problem, PlanResult plain, OffloadSearch.Candidate? best, long budget, double seconds)
+    {
         bool fits = best is { Excess: 0, HostFits: true };
         double plainSeconds = plain.Feasible ? plain.Simulation!.StepSeconds : double.PositiveInfinity;
         if (!fits || best!.Seconds >= plainSeconds * (1 - 1e-9) || !best.Schedule.HasTransfers)
@@ -87,11 +154,70 @@ public static class OffloadPlanner
         var result = new SolverResult(plain.Solver.Solver, PlanStatus.Feasible, Schedule: best.Schedule)
         {
             WinningSolver = Name,
-            Note = $"{best.Schedule.OffloadedNodes.Length} tensors offloaded ({sim.OffloadBytes} bytes), {Units.TimeUnits.Format(sim.StepSeconds, "s")} a step; {from}. " +
+            Note = $"{best.Schedule.OffloadedNodes.Length} tensors offloaded ({sim.OffloadBytes} bytes), {Units.TimeUnits.Format(sim.StepSeconds, "s")} a step" +
+                (best.Native ? ", chosen by greedy at its evictions" : "") + $"; {from}. " +
                 "The recomputation bounds do not hold when values may be offloaded (an offload plan may recompute nothing), so none is given; " +
                 $"no schedule takes less than one run of every task, {Units.TimeUnits.Format(problem.Training.ForwardTime + problem.Training.BackwardTime, "s")}",
         };
         return new PlanResult(result, best.Schedule, sim, budget, plain.StoreAllPeakBytes, seconds) { KeepOrRecompute = plain };
+    }
+
+    /// <summary>
+    /// The smallest budget <paramref name="solverName"/> plans at with offloading allowed, by simulation, and the plan
+    /// there. It starts from the smallest keep-or-recompute budget (<see cref="SmallestBudget.Find"/>), and below
+    /// it, down to the largest step (which no schedule goes below), bisects with the search for memory (from that
+    /// budget's plan and the closest schedule at the largest step) and greedy with the link as the judges, each
+    /// schedule replayed by the simulator; every budget a fitting schedule is found at is lowered to that schedule's peak.
+    /// The searches count their work, so the answer is the same on any machine.
+    /// </summary>
+    /// <returns>The smallest budget found, its plan, and the smallest keep-or-recompute budget; null when no plan fits any budget.</returns>
+    public static (MinMemoryResult Found, long KeepOrRecomputeBytes)? MinMemory(PlanningProblem problem, string solverName, SolverOptions options,
+        OffloadOptions offload, CancellationToken cancellation = default)
+    {
+        if (NotApplicableReason(problem) is { } why) throw new ArgumentException(why, nameof(problem));
+        var clock = Stopwatch.StartNew();
+        var plain = options with { BudgetBytes = SolverOptions.UnlimitedBudget, WarmStart = null };
+        var kr = SmallestBudget.Find(problem, solverName, plain, cancellation);
+        if (kr is null) return null;
+        long least = kr.BudgetBytes;
+        long floor = Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
+        var lowering = new OffloadLowering(problem.Training, RecomputePlanner.StoreAll(problem).Schedule, offload.Link);
+        long? hostBudget = offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? null : offload.HostBudgetBytes;
+        // The bases: the plan at the smallest keep-or-recompute budget, and the solver's closest schedule at the
+        // largest step (another order of work, which may leave more room once offloads replace its recomputations).
+        var bases = new List<Schedule>();
+        if (kr.Plan.Schedule is { HasTransfers: false } s) bases.Add(s);
+        if (least > floor && RecomputePlanner.Plan(problem, solverName, plain with { BudgetBytes = floor }, cancellation).Schedule is { HasTransfers: false } closest)
+            bases.Add(closest);
+        OffloadSearch.Candidate? found = null;
+        long lo = floor - 1, hi = least;
+        // Bisection to a thousandth of the gap (and at least a kibibyte): the search is a local one, so the last
+        // bytes of the interval would cost many searches and gain nothing a budget can use. The largest step is
+        // tried first: a plan there is the least any schedule can have.
+        long precision = Math.Max(1024, (least - floor) / 1000);
+        for (bool first = true; bases.Count > 0 && hi - lo > precision; first = false)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            long mid = first ? floor : lo + (hi - lo) / 2;
+            var c = Tightest(lowering, bases, mid, hostBudget, plain with { BudgetBytes = mid }, cancellation);
+            if (NativeGreedy(problem, lowering, mid, hostBudget, plain, offload.Link, cancellation) is { Excess: 0, HostFits: true } native
+                && (c is null || OffloadSearch.Better(native, c)))
+                c = native;
+            if (c is { Excess: 0, HostFits: true } && c.Schedule.HasTransfers) { found = c; hi = c.Simulation.PeakBytes; }
+            else lo = mid;
+        }
+        PlanResult plan;
+        if (found is null || hi >= least)
+            plan = Improve(problem, kr.Plan, options with { BudgetBytes = least }, offload, cancellation);
+        else
+        {
+            var over = kr.Plan with { BudgetBytes = hi, Solver = kr.Plan.Solver with { Status = PlanStatus.Infeasible } };
+            plan = Result(problem, over, found, hi, 0);
+            // The schedule states the budget it was found for; this is the peak it reaches.
+            plan = plan with { Schedule = plan.Schedule! with { BudgetBytes = hi } };
+        }
+        clock.Stop();
+        return (new MinMemoryResult(hi, plan with { SolveSeconds = clock.Elapsed.TotalSeconds }), least);
     }
 }
 
@@ -106,15 +232,39 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
     internal sealed record Candidate(TensorChoice[] Choices, Schedule Schedule, SimulationResult Simulation, long Excess, bool HostFits)
     {
         public double Seconds => Simulation.StepSeconds;
+
+        /// <summary>The bytes over the budget summed over the steps: how far from fitting, where the peak alone ties.</summary>
+        public double Area { get; init; }
+
+        /// <summary>Greedy's own choices at its evictions made it (<see cref="GreedyRematerializer.PlanWithOffload"/>).</summary>
+        public bool Native { get; init; }
     }
 
     private readonly TrainingGraph _training = lowering.Training;
+
+    /// <summary>Place transfers for memory rather than time (<see cref="OffloadLowering.Lower"/>'s eager placement).</summary>
+    public bool Eager { get; init; }
 
     /// <summary>Steps lowered and simulated by the full search (<see cref="SolverOptions.WorkFraction"/> of it below auto's default limit).</summary>
     private const double FullWork = 4e8;
 
     public static bool Better(Candidate a, Candidate b) =>
         a.HostFits && (!b.HostFits || a.Excess < b.Excess || (a.Excess == b.Excess && a.Seconds < b.Seconds * (1 - 1e-12)));
+
+    /// <summary>
+    /// <see cref="Better"/> for the search for memory: as far over the budget at the peak, the one over it at fewer
+    /// steps, or by fewer bytes there, is better, since several steps at the same peak must all come down before it does.
+    /// </summary>
+    public static bool BetterTight(Candidate a, Candidate b) =>
+        a.HostFits && (!b.HostFits || a.Excess < b.Excess || (a.Excess == b.Excess &&
+            (a.Area < b.Area * (1 - 1e-12) || (a.Area <= b.Area && a.Seconds < b.Seconds * (1 - 1e-12)))));
+
+    private double AreaOver(SimulationResult sim)
+    {
+        double area = 0;
+        foreach (long live in sim.LiveBytes) if (live > budget) area += live - budget;
+        return area;
+    }
 
     private bool Pinned(int task, TensorChoice choice)
     {
@@ -154,11 +304,14 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         return c;
     }
 
-    private Candidate Evaluate(Schedule plain, bool[] offload)
+    private Candidate Evaluate(Schedule plain, bool[] offload, bool? eager = null)
     {
-        var schedule = lowering.LowerFrom(plain, offload, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget);
+        var schedule = lowering.LowerFrom(plain, offload, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget, eager ?? Eager);
         var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
-        return new Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
+        return new Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h)
+        {
+            Area = Eager ? AreaOver(sim) : 0,
+        };
     }
 
     /// <summary>
@@ -193,9 +346,52 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         return current;
     }
 
+    /// <summary>
+    /// For a budget the schedule does not fit: offloads, one value at a time, largest first, of values the schedule
+    /// recomputes after its first backward step or keeps across it, each kept when the schedule gets better
+    /// (<see cref="Better"/>: less over the budget, then faster), in sweeps until one changes nothing.
+    /// </summary>
+    public Candidate RunTight(Schedule plain, CancellationToken cancellation)
+    {
+        var tasks = _training.Tasks;
+        var offload = new bool[tasks.Length];
+        var current = Evaluate(plain, offload);
+        var work = plain.Steps.Where(s => s.Allocates).ToList();
+        int split = work.FindIndex(s => s.Kind == StepKind.Backward);
+        if (split < 0) return current;
+        var before = new int[tasks.Length];
+        for (int i = 0; i < split; i++) before[work[i].Task]++;
+        var readAfter = new bool[tasks.Length];
+        foreach (var s in work.Skip(split)) foreach (int p in tasks[s.Task].Inputs) readAfter[p] = true;
+        var candidates = Enumerable.Range(0, tasks.Length)
+            .Where(t => before[t] == 1 && readAfter[t] && lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
+            .OrderByDescending(t => tasks[t].Bytes).ThenBy(t => t).ToArray();
+        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        for (bool improved = true; improved && evaluations > 0;)
+        {
+            improved = false;
+            foreach (int t in candidates)
+            {
+                if (offload[t] || evaluations-- <= 0) continue;
+                cancellation.ThrowIfCancellationRequested();
+                offload[t] = true;
+                var next = Evaluate(plain, offload);
+                if (BetterTight(next, current)) { current = next; improved = true; }
+                else offload[t] = false;
+            }
+        }
+        // The same offloads with transfers placed by the clock hide behind compute: taken when that still fits.
+        if (current is { Excess: 0, HostFits: true } && current.Schedule.HasTransfers && evaluations > 0)
+        {
+            var timed = Evaluate(plain, offload, eager: false);
+            if (timed is { Excess: 0, HostFits: true } && timed.Seconds < current.Seconds * (1 - 1e-12)) current = timed;
+        }
+        return current;
+    }
+
     private Candidate Evaluate(TensorChoice[] choices)
     {
-        var schedule = lowering.Lower(choices, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget);
+        var schedule = lowering.Lower(choices, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget, Eager);
         var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
         return new Candidate((TensorChoice[])choices.Clone(), schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
     }

@@ -33,6 +33,12 @@ public sealed record GuideOptions
     /// <summary>The graph at other batch sizes; null when it cannot be re-batched (then <see cref="NoBatchReason"/> says why).</summary>
     public BatchFamily? Family { get; init; }
 
+    /// <summary>
+    /// The device–host link of <c>report --offload</c>: each device size is planned with offloading allowed too, and its
+    /// predicted step given beside the plan without it. Null: no link, no such column's figures.
+    /// </summary>
+    public OffloadOptions? Offload { get; init; }
+
     /// <summary>Why the graph cannot be re-batched (for the guide's text), when <see cref="Family"/> is null.</summary>
     public string NoBatchReason { get; init; } = "the graph's format has sizes only, no shapes to re-infer at another batch size";
 }
@@ -61,6 +67,15 @@ public sealed record GuideDevice(
     string? Reason)
 {
     public bool Fits => Plan is not null;
+
+    /// <summary>
+    /// The predicted step (seconds: compute, recomputation and stalls on transfers) of the guide's solver with
+    /// offloading allowed at <see cref="ActivationBudgetBytes"/>; null without a link or where no plan fits.
+    /// </summary>
+    public double? OffloadStepSeconds { get; init; }
+
+    /// <summary>Only offloading fits the budget: a plan with offloading does, and none of keep or recompute.</summary>
+    public bool OffloadOnly { get; init; }
 }
 
 /// <summary>
@@ -85,6 +100,9 @@ public sealed record BudgetGuide(
 {
     /// <summary>The most recompute time accepted, as a share of the training step (<see cref="GuideOptions.MaxOverhead"/>).</summary>
     public double MaxOverhead { get; init; } = 0.2;
+
+    /// <summary>A link was given (<see cref="GuideOptions.Offload"/>): the devices have their step with offloading.</summary>
+    public bool Offload { get; init; }
 
     /// <summary>
     /// The recommended budget: the point of the best curve with the least peak whose overhead is within
@@ -177,8 +195,9 @@ public sealed record BudgetGuide(
                     noBatch = $"the graph cannot be re-batched: {e.Message}";
                 }
             }
+            var (offloadStep, offloadOnly) = OffloadStep(problem, sweep, solver, budget, options.Offload, cancellation);
             devices.Add(new GuideDevice(device, budget, plan, peak, overhead, peak is { } a ? fixedBytes + a : null,
-                storeAllBatch, batch, batchOverhead, reason));
+                storeAllBatch, batch, batchOverhead, reason) { OffloadStepSeconds = offloadStep, OffloadOnly = offloadOnly });
         }
         if (noBatch is not null)
             for (int i = 0; i < devices.Count; i++) devices[i] = devices[i] with { LargestBatchStoreAll = null, LargestBatch = null,
@@ -195,7 +214,21 @@ public sealed record BudgetGuide(
         {
             MaxOverhead = options.MaxOverhead,
             Recommended = within,
+            Offload = options.Offload is not null,
         };
+    }
+
+    /// <summary>
+    /// The predicted step with offloading allowed at an activation budget, and whether only offloading fits it. Where
+    /// store-all fits, nothing moves: its step is every task run once.
+    /// </summary>
+    private static (double? Seconds, bool OffloadOnly) OffloadStep(PlanningProblem problem, BudgetReport sweep, string solver, long budget,
+        OffloadOptions? offload, CancellationToken cancellation)
+    {
+        if (offload is null || budget <= 0 || OffloadPlanner.NotApplicableReason(problem) is not null) return (null, false);
+        if (sweep.StoreAllPeakBytes <= budget) return (problem.Training.ForwardTime + problem.Training.BackwardTime, false);
+        var plan = OffloadPlanner.Plan(problem, solver, new SolverOptions { BudgetBytes = budget }, offload, cancellation);
+        return plan.Feasible ? (plan.Simulation!.StepSeconds, plan.KeepOrRecompute is { Feasible: false }) : (null, false);
     }
 }
 

@@ -184,7 +184,7 @@ public static class BudgetSweep
             var timeline = Timeline(problem, options, series, storeAll, low, high, cancellation);
             var report = Snapshot(timeline, true);
             if (options.Guide is { } guide)
-                report = report with { Guide = BudgetGuide.Build(problem, report, guide, onActivity, cancellation) };
+                report = report with { Guide = BudgetGuide.Build(problem, report, guide with { Offload = guide.Offload ?? options.Offload }, onActivity, cancellation) };
             onReport?.Invoke(report);
             return report;
         }

@@ -144,6 +144,8 @@ public static class ReportJson
             Number(w, "largestBatchStoreAll", d.LargestBatchStoreAll);
             Number(w, "largestBatch", d.LargestBatch);
             Number(w, "largestBatchOverhead", d.LargestBatchOverhead);
+            Number(w, "offloadStepSeconds", d.OffloadStepSeconds);
+            w.WriteBoolean("offloadOnly", d.OffloadOnly);
             if (d.Reason is null) w.WriteNull("reason"); else w.WriteString("reason", d.Reason);
             w.WriteEndObject();
         }

@@ -102,7 +102,7 @@ public static class ReportSummary
             $"parameters {ByteSize.Format(guide.ParameterBytes)} + gradients {ByteSize.Format(guide.GradientBytes)} + optimizer state {ByteSize.Format(guide.OptimizerStateBytes)} + " +
             $"inputs {ByteSize.Format(guide.InputBytes)}, then the activations of the plan");
         bool batches = guide.NoBatchReason is null;
-        var header = new List<string> { "device", "left for activations", "plan", "activations", "step total", "overhead" };
+        var header = new List<string> { "device", "left for activations", "plan", "activations", "step total", "overhead", "step with offload" };
         if (batches) header.AddRange(["largest batch, store-all", $"largest batch, {guide.Solver} (≤ {Percent(guide.MaxOverhead)})"]);
         var rows = new List<string[]> { header.ToArray() };
         foreach (var d in guide.Devices)
@@ -115,6 +115,8 @@ public static class ReportSummary
                 d.ActivationBytes is { } a ? ByteSize.Format(a) : "-",
                 d.TotalBytes is { } t ? ByteSize.Format(t) : "-",
                 d.Overhead is { } o ? Percent(o) : "-",
+                // Without a link (report without --offload) there is nothing to say: a dash of its own.
+                !guide.Offload ? "—" : d.OffloadStepSeconds is { } s ? TimeUnits.Format(s, "s") + (d.OffloadOnly ? " (offload only)" : "") : "-",
             };
             if (batches)
             {
@@ -123,7 +125,7 @@ public static class ReportSummary
             }
             rows.Add(row.ToArray());
         }
-        yield return SummaryBlock.Table(rows, [false, true, false, true, true, true, .. batches ? new[] { true, true } : []]);
+        yield return SummaryBlock.Table(rows, [false, true, false, true, true, true, true, .. batches ? new[] { true, true } : []]);
         yield return SummaryBlock.Line($"the step fits{at} from {ByteSize.Format(guide.SmallestDeviceBytes)} of device memory (the fixed bytes and the least peak of any plan, {ByteSize.Format(guide.SmallestActivationBytes)}); " +
             (batches ? $"largest batch: it fits and the next one does not, as `recompute maxbatch --solver {guide.Solver} --overhead {Percent(guide.MaxOverhead)}` finds it (the plan's overhead in brackets)" : $"no largest batch: {guide.NoBatchReason}"));
         yield return SummaryBlock.Line(guide.Recommended is { } r

@@ -52,7 +52,8 @@ internal sealed class OffloadLowering
         return false;
     }
 
-    public Schedule Lower(ReadOnlySpan<TensorChoice> choice, string solver, long? budgetBytes, long? hostBudgetBytes)
+    /// <param name="eager">Place for memory rather than time (<see cref="Emit"/>).</param>
+    public Schedule Lower(ReadOnlySpan<TensorChoice> choice, string solver, long? budgetBytes, long? hostBudgetBytes, bool eager = false)
     {
         var tasks = _training.Tasks;
         int n = tasks.Length;
@@ -101,16 +102,19 @@ internal sealed class OffloadLowering
         Array.Fill(back, -1);
         for (int t = 0; t < n; t++)
             if (choice[t] == TensorChoice.Offload && computedAt[t] >= 0 && firstBackwardRead[t] >= 0 && CanOffload(t)) back[t] = firstBackwardRead[t];
-        return Emit(work, back, solver, budgetBytes, hostBudgetBytes);
+        return Emit(work, back, solver, budgetBytes, hostBudgetBytes, eager);
     }
 
     /// <summary>
     /// A keep-or-recompute schedule with some of its recomputations replaced by offloads: for each value in
     /// <paramref name="offload"/> computed once before the schedule's first backward step and recomputed after it, the
     /// first such recomputation becomes a prefetch of the copy offloaded after its computation, and recomputations
-    /// that then feed nothing are dropped. The schedule's order of work is kept.
+    /// that then feed nothing are dropped. A value in <paramref name="offload"/> that the schedule keeps across the
+    /// split (computed once before it, read after it, never recomputed) is offloaded too and comes back for its first
+    /// read after the split. The schedule's order of work is kept.
     /// </summary>
-    public Schedule LowerFrom(Schedule plain, ReadOnlySpan<bool> offload, string solver, long? budgetBytes, long? hostBudgetBytes)
+    /// <param name="eager">Place for memory rather than time (<see cref="Emit"/>).</param>
+    public Schedule LowerFrom(Schedule plain, ReadOnlySpan<bool> offload, string solver, long? budgetBytes, long? hostBudgetBytes, bool eager = false)
     {
         var tasks = _training.Tasks;
         int n = tasks.Length;
@@ -135,6 +139,10 @@ internal sealed class OffloadLowering
         var marks = new Dictionary<int, List<int>>();
         for (int i = 0; i < work.Count; i++)
         {
+            // Values kept across the split come back for their first read after it.
+            if (i == split)
+                for (int t = 0; t < n; t++)
+                    if (offload[t] && !seen[t] && allocationsBefore[t] == 1 && CanOffload(t)) pendingBack.Add(t);
             if (replaced[i]) { pendingBack.Add(work[i].Task); continue; }
             if (pendingBack.Count > 0) { marks[kept.Count] = [.. pendingBack]; pendingBack.Clear(); }
             kept.Add(work[i]);
@@ -179,15 +187,39 @@ internal sealed class OffloadLowering
                 else if (kept[i].Task == t) waiting.RemoveAt(k);
             }
         }
-        return Emit(kept, result, solver, budgetBytes, hostBudgetBytes);
+        return Emit(kept, result, solver, budgetBytes, hostBudgetBytes, eager);
+    }
+
+    /// <summary>
+    /// A list of work in which a <see cref="StepKind.Prefetch"/> marks where an offloaded value comes back (greedy with
+    /// a link, <see cref="Solvers.GreedyRematerializer.PlanWithOffload"/>): the value is offloaded after its computation
+    /// and is back for the next step of work; the copies, waits and frees are placed as <see cref="Emit"/> does.
+    /// </summary>
+    public Schedule LowerMarked(IReadOnlyList<Step> marked, string solver, long? budgetBytes, long? hostBudgetBytes, bool eager)
+    {
+        var work = new List<Step>(marked.Count);
+        var back = new int[_training.Count];
+        Array.Fill(back, -1);
+        foreach (var s in marked)
+        {
+            if (s.Kind == StepKind.Prefetch) { if (back[s.Task] < 0) back[s.Task] = work.Count; }
+            else work.Add(s);
+        }
+        for (int t = 0; t < back.Length; t++)
+            if (back[t] >= work.Count || (back[t] >= 0 && !CanOffload(t))) back[t] = -1;
+        return Emit(work, back, solver, budgetBytes, hostBudgetBytes, eager);
     }
 
     /// <summary>
     /// The schedule of a list of work (compute, recompute and backward steps) in which each value with
     /// <paramref name="back"/>[v] ≥ 0 is offloaded after its computation and is back, by prefetch, for step back[v]:
-    /// every read of v from that step on, up to its next computation, reads the prefetched copy.
+    /// every read of v from that step on, up to its next computation, reads the prefetched copy. By default the waits
+    /// and prefetches are placed by the predicted clock so that transfers hide behind compute; with
+    /// <paramref name="eager"/> each device copy lives as briefly as the order of work allows (the wait on the
+    /// offload right after the last forward read, the prefetch just before the step that needs it), which stalls on
+    /// every transfer but is the least memory a choice of offloads can take.
     /// </summary>
-    private Schedule Emit(List<Step> work, int[] back, string solver, long? budgetBytes, long? hostBudgetBytes)
+    private Schedule Emit(List<Step> work, int[] back, string solver, long? budgetBytes, long? hostBudgetBytes, bool eager)
     {
         var tasks = _training.Tasks;
         int n = tasks.Length;
@@ -244,7 +276,7 @@ internal sealed class OffloadLowering
             if (work[i].Kind != StepKind.Compute || !offloaded[t]) continue;
             double finish = Math.Max(clock[i + 1], toHost) + Seconds(t);
             toHost = finish;
-            int slot = Math.Max(lastFirstCopyRead[t] + 1, FirstSlotAtOrAfter(clock, finish));
+            int slot = Math.Max(lastFirstCopyRead[t] + 1, eager ? i + 1 : FirstSlotAtOrAfter(clock, finish));
             slot = Math.Min(slot, back[t]);
             waitSlot[t] = slot;
             (waitOffloadAt[slot] ??= []).Add(t);
@@ -259,7 +291,7 @@ internal sealed class OffloadLowering
             int t = needed[k];
             int need = back[t];
             double start = Math.Min(clock[need], nextStart) - Seconds(t);
-            int slot = Math.Clamp(LastSlotAtOrBefore(clock, start, need), waitSlot[t], need);
+            int slot = eager ? need : Math.Clamp(LastSlotAtOrBefore(clock, start, need), waitSlot[t], need);
             nextStart = Math.Max(start, clock[slot]);
             (prefetchAt[slot] ??= []).Add(t);
         }

@@ -44,7 +44,7 @@ public enum EvictionScore
 /// 100,000-tensor chain, where scanning every task per eviction took minutes. It can fail where a plan exists (it never reorders first runs and evicts greedily);
 /// callers try several scores and orders and keep the cheapest schedule that fits.
 /// </remarks>
-internal sealed class GreedyRematerializer
+internal sealed partial class GreedyRematerializer
 {
     private readonly TrainingGraph _training;
     private readonly int[] _order;
@@ -346,7 +346,7 @@ internal sealed class GreedyRematerializer
         else if (_steps.Count >= _stepLimit) { ok = false; _failure = $"more than {_stepLimit} runs (recomputation cascades)"; }
         if (ok)
         {
-            var kind = _training.Tasks[k].Kind == TaskKind.Backward ? StepKind.Backward : _ran[k] ? StepKind.Recompute : StepKind.Compute;
+            var kind = _training.Tasks[k].Kind == TaskKind.Backward ? StepKind.Backward : BackFromHost(k) ? StepKind.Prefetch : _ran[k] ? StepKind.Recompute : StepKind.Compute;
             _steps.Add(new Step(kind, k));
             _live[k] = true;
             _registered[k] = false;
@@ -376,6 +376,7 @@ internal sealed class GreedyRematerializer
             if (!_ran[p]) throw new InvalidOperationException($"the order runs '{_training.Tasks[k].Name}' before its ancestor '{_training.Tasks[p].Name}'");
             _visited[p] = _visitStamp;
             found.Add(p);
+            if (OnHost(p)) continue; // a prefetch needs no inputs
             foreach (int q in _training.Tasks[p].Inputs) _stack.Push(q);
         }
         found.Sort((x, y) => _position[x].CompareTo(_position[y]));
@@ -632,7 +633,8 @@ internal sealed class GreedyRematerializer
             var (victim, dead) = PopVictim();
             if (SelfCheck) CheckVictim(victim);
             if (victim < 0) { ok = false; break; }
-            Free(victim, changesNeeds: !dead);
+            // An offloaded victim comes back without its inputs: its eviction adds no later use of them.
+            Free(victim, changesNeeds: !dead && !OffloadsInstead(victim));
         }
         foreach (int t in _setAside) if (_live[t] && !_inQueue[t]) Enqueue(t, _setAsideKeys[t]);
         _setAside.Clear();
