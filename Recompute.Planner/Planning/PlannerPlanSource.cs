@@ -17,7 +17,7 @@ internal sealed class PlannerPlanSource : IPlanSource
     public PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) =>
         Planned(SmallestBudget.MinMemory(problem, solver, options, cancellation).Plan);
 
-    public long? SmallestFeasibleBudget(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) =>
+    public long? SmallestCanonicalDpBudget(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation) =>
         SmallestBudget.OfCanonicalDp(problem, solver, options, cancellation);
 
     public long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation) =>

@@ -167,7 +167,7 @@ public static class RecomputePlanner
         $"solver '{solverName}' plans canonical strategies, which need a forward/backward split; the DAG of '{problem.Graph.Name}' taken as given has no backward nodes (use {SolverName.Optimal}, {SolverName.Greedy} or {SolverName.StoreAll})";
 
     /// <summary>Largest forward graph whose DP blocks are sized by replay (see <see cref="CanonicalDpSolver.SizesBlocksByReplay"/>).</summary>
-    public const int ReplayLimit = CanonicalDpSolver.ReplayNodeLimit;
+    public static int ReplayLimit => CanonicalDpOptions.Default.ReplayNodeLimit;
 
     /// <summary>Model budgets the search tries after the user's own when the DP is expensive (a large lower-set family).</summary>
     private const int LargeFamilyRounds = 2;

@@ -9,22 +9,19 @@ internal abstract class CanonicalDpSolver : ISolver
     public abstract string Name { get; }
     public bool IsCanonical => true;
 
-    /// <summary>Largest forward graph whose DP blocks the planner sizes by replay (<see cref="BlockCostModel.Liveness"/>).</summary>
-    public const int ReplayNodeLimit = 600;
-
-    /// <summary>Largest lower-set family whose DP blocks the planner sizes by replay.</summary>
-    public const int ReplaySetLimit = 5000;
+    /// <summary>The DP's settings, each with its default (<see cref="CanonicalDpOptions"/>).</summary>
+    public CanonicalDpOptions Options { get; init; } = CanonicalDpOptions.Default;
 
     /// <summary>
     /// Whether the planner should size this solver's blocks by replay on this problem. A replay costs O(|V'|) per
     /// transition and the exact DP has about |family|²/7 transitions: on GoogLeNet's 27,358 lower sets the replayed
-    /// exact DP needs minutes where the paper's O(1) bound needs seconds, so past <see cref="ReplayNodeLimit"/>
-    /// tensors or <see cref="ReplaySetLimit"/> lower sets the planner uses the paper's model.
+    /// exact DP needs minutes where the paper's O(1) bound needs seconds, so past <see cref="CanonicalDpOptions.ReplayNodeLimit"/>
+    /// tensors or <see cref="CanonicalDpOptions.ReplaySetLimit"/> lower sets the planner uses the paper's model.
     /// </summary>
     public bool SizesBlocksByReplay(PlanningProblem problem, SolverOptions options) =>
-        problem.Forward.Count <= ReplayNodeLimit && !HasLargeFamily(problem, options);
+        problem.Forward.Count <= Options.ReplayNodeLimit && !HasLargeFamily(problem, options);
 
-    /// <summary>True when the family has more than <see cref="ReplaySetLimit"/> sets (each DP run then takes seconds).</summary>
+    /// <summary>True when the family has more than <see cref="CanonicalDpOptions.ReplaySetLimit"/> sets (each DP run then takes seconds).</summary>
     public virtual bool HasLargeFamily(PlanningProblem problem, SolverOptions options) => false;
 
     /// <summary>The family in words, for <see cref="SolverResult.Claim"/> ("every lower set", "the ancestral lower sets").</summary>
@@ -113,7 +110,7 @@ internal sealed class DpSolver : CanonicalDpSolver
     protected override string FamilyWords(ForwardDag dag, SolverOptions options) => "every lower set";
 
     public override bool HasLargeFamily(PlanningProblem problem, SolverOptions options) =>
-        LowerSetFamily.CountAll(problem.Forward, ReplaySetLimit) is null;
+        LowerSetFamily.CountAll(problem.Forward, Options.ReplaySetLimit) is null;
 
     // Every ancestral set is a lower set, so the approximate DP's least peak bounds the exact one ...
     protected override long PeakUpperBound(PlanningProblem problem, SolverOptions options, CancellationToken ct) =>

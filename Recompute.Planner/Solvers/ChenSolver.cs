@@ -8,22 +8,19 @@ namespace Recompute.Planner.Solvers;
 /// Chen et al. (2016) √n checkpointing (<c>--solver chen</c>): the candidates are the articulation lower sets
 /// (ancestral sets L^v whose boundary is v alone); a checkpoint is placed every M(V)/⌊√#candidates⌋ bytes.
 /// When that plan does not fit the budget, Chen's greedy variant is tried with every segment size between the
-/// largest single tensor and M(V) (at most <see cref="MaxGreedySizes"/> of them), and the feasible plan with least
+/// largest single tensor and M(V) (at most <see cref="ChenOptions.MaxGreedySizes"/> of them), and the feasible plan with least
 /// recomputation (paper model) is returned. Feasible means: the paper model's peak fits the budget, or failing that
 /// the simulated peak of the lowered schedule does (the paper model counts every value and gradient of a block at
 /// once, far above what the schedule holds). The simulated check is tried on the √n plan and, when no segment size fits the model, on at most
-/// <see cref="MaxSimulatedSizes"/> evenly spaced sizes, keeping the one with least simulated recomputation.
+/// <see cref="ChenOptions.MaxSimulatedSizes"/> evenly spaced sizes, keeping the one with least simulated recomputation.
 /// </summary>
 internal sealed class ChenSolver : ISolver
 {
     public string Name => SolverName.Chen;
     public bool IsCanonical => true;
 
-    /// <summary>Most segment sizes the greedy variant tries (evenly spaced among the candidates' sizes past it).</summary>
-    public const int MaxGreedySizes = 512;
-
-    /// <summary>Most segment sizes whose schedules are lowered and simulated when none fits the paper model.</summary>
-    public const int MaxSimulatedSizes = 64;
+    /// <summary>The solver's settings, each with its default (<see cref="ChenOptions"/>).</summary>
+    public ChenOptions Options { get; init; } = ChenOptions.Default;
 
     /// <summary>At most <paramref name="count"/> of the sorted <paramref name="sizes"/>, evenly spaced, first and last kept.</summary>
     private static List<long> EvenlySpaced(List<long> sizes, int count) =>
@@ -42,14 +39,14 @@ internal sealed class ChenSolver : ISolver
         int k = Math.Max(1, (int)Math.Floor(Math.Sqrt(candidates.Count)));
         var plan = cuts.Chain(total / k);
         var cost = PaperCostModel.Evaluate(dag, plan);
-        if (cost.PeakBytes > options.BudgetBytes && Simulate(problem, plan, options.BudgetBytes).PeakBytes > options.BudgetBytes)
+        if (cost.PeakBytes > options.BudgetBytes && !Simulate(problem, plan, options.BudgetBytes).Fits(options.BudgetBytes))
         {
             // Greedy variant: sweep the segment size; keep the cheapest plan that fits. Each try is O(|V| + |E|), so
             // on graphs with very many candidates (a long chain) a bounded number of evenly spaced sizes is tried.
             CanonicalStrategy? best = null;
             PaperCost bestCost = default;
             var sizes = candidates.Select(c => c.Mem).Distinct().Order().ToList();
-            sizes = EvenlySpaced(sizes, MaxGreedySizes);
+            sizes = EvenlySpaced(sizes, Options.MaxGreedySizes);
             foreach (var size in sizes.Prepend(1))
             {
                 cancellation.ThrowIfCancellationRequested();
@@ -65,12 +62,12 @@ internal sealed class ChenSolver : ISolver
             {
                 // The model says no segment size fits; the schedules themselves may.
                 double bestRecompute = double.MaxValue;
-                foreach (var size in EvenlySpaced(sizes, MaxSimulatedSizes))
+                foreach (var size in EvenlySpaced(sizes, Options.MaxSimulatedSizes))
                 {
                     cancellation.ThrowIfCancellationRequested();
                     var p = cuts.Chain(size);
                     var sim = Simulate(problem, p, options.BudgetBytes);
-                    if (sim.PeakBytes <= options.BudgetBytes && sim.RecomputeTime < bestRecompute)
+                    if (sim.Fits(options.BudgetBytes) && sim.RecomputeTime < bestRecompute)
                     {
                         best = p;
                         bestRecompute = sim.RecomputeTime;

@@ -20,7 +20,7 @@ public class PlanSourceTests
             CancellationToken cancellation) { Asked.Add($"plan {solver}"); return null; }
         public PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options,
             CancellationToken cancellation) { Asked.Add($"min {solver}"); return null; }
-        public long? SmallestFeasibleBudget(PlanningProblem problem, string solver, SolverOptions options,
+        public long? SmallestCanonicalDpBudget(PlanningProblem problem, string solver, SolverOptions options,
             CancellationToken cancellation) { Asked.Add($"smallest {solver}"); return null; }
         public long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper,
             CancellationToken cancellation) { Asked.Add("smallest greedy"); return null; }

@@ -14,7 +14,7 @@ internal sealed partial class OptimalSolver
     /// bisection with the greedy solver, and a short CP-SAT search minimising the peak from the dp-approx plan.
     /// Null when none is found.
     /// </summary>
-    private long? SmallestFeasibleBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
+    private long? OwnSmallestBudget(PlanningProblem problem, SolverOptions options, StageOrder? order, Stopwatch clock, CancellationToken ct)
     {
         var (best, start) = SmallestCanonical(problem, options, ct);
         // General schedules often go below every canonical plan: a bisection with the greedy solver.
@@ -64,7 +64,7 @@ internal sealed partial class OptimalSolver
             var min = planner.MinMemory(problem, SolverName.DpApprox, plain, CancellationToken.None);
             if (min is { } m && Honours(m.Schedule, options) && (best is null || m.Simulation.PeakBytes < best)) { best = m.Simulation.PeakBytes; start = m.Schedule; }
             // The planner's own smallest budget sizes blocks by replay too, which often goes lower than the paper model's.
-            if (planner.SmallestFeasibleBudget(problem, SolverName.DpApprox, plain, CancellationToken.None) is { } least && (best is null || least < best))
+            if (planner.SmallestCanonicalDpBudget(problem, SolverName.DpApprox, plain, CancellationToken.None) is { } least && (best is null || least < best))
             {
                 var at = planner.Plan(problem, SolverName.DpApprox, plain with { BudgetBytes = least }, CancellationToken.None);
                 if (at is { Feasible: true } fit && Honours(fit.Schedule, options)) { best = fit.Simulation.PeakBytes; start = fit.Schedule; }

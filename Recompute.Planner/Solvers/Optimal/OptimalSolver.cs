@@ -72,7 +72,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
 
         if (budget < bound.Bytes)
         {
-            long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
+            long? min = OwnSmallestBudget(problem, options, null, clock, cancellation);
             string reason = $"{bound.Explain(training)}; the budget is {ByteSize.Format(budget)} ({budget} bytes)";
             return Infeasible(PlanStatus.Infeasible, reason, min, "NOT_RUN", 0);
         }
@@ -170,7 +170,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
                 return new OptimalRun(result, null, null, warm.Name, best, cpStatus, model.DecisionCount, true)
                 { ExactDp = exactDp, Relaxation = relaxation, BoundSource = boundSource(lb), WallClockCut = wallClockCut };
             }
-            long? min = SmallestFeasibleBudget(problem, options, null, clock, cancellation);
+            long? min = OwnSmallestBudget(problem, options, null, clock, cancellation);
             string why = status == CpSolverStatus.Infeasible
                 ? $"no schedule fits {ByteSize.Format(budget)} ({budget} bytes): CP-SAT proved it for every schedule whose first runs follow the order {order.Describe()}, and no canonical plan fits"
                 : $"no schedule found within {options.TimeLimit.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} s for {ByteSize.Format(budget)} ({budget} bytes), and no canonical plan fits";
