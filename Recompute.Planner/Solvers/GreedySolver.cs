@@ -38,8 +38,8 @@ internal sealed class GreedySolver : ISolver
         if (stopped) notes.Insert(0, $"stopped by the time limit of {limit}: the best schedule found by then");
         return best is null
             ? new SolverResult(Name, stopped ? PlanStatus.Unknown : PlanStatus.Infeasible, Reason: stopped
-                ? $"the greedy pass found no schedule that fits within its time limit of {limit} (raise --time-limit, or try --solver dp-approx)"
-                : "the greedy pass found no schedule that fits (it evicts greedily; try --solver optimal)")
+                ? $"the greedy pass found no schedule that fits within its time limit of {limit} (raise --time-limit, or try --solver {SolverName.DpApprox})"
+                : $"the greedy pass found no schedule that fits (it evicts greedily; try --solver {SolverName.Optimal})")
             : new SolverResult(Name, PlanStatus.Feasible, Schedule: best.Value.Schedule)
             {
                 Note = notes.Count > 0 ? string.Join("; ", notes) : null,
