@@ -45,7 +45,7 @@ public static class VsTorchTable
         Console.WriteLine($"load average at start: {LoadAverage()}");
         Console.WriteLine("| model | threads | runtime s (median) | PyTorch s (median) | runtime / PyTorch | runtime best | PyTorch best | steps |");
         Console.WriteLine("|:--|---:|---:|---:|---:|---:|---:|---:|");
-        var profiles = new List<string>();
+        var profiles = new List<(string Model, int Threads, double Step, IReadOnlyDictionary<string, double> Ops)>();
         int previous = KernelOptions.MaxDegreeOfParallelism;
         try
         {
@@ -78,17 +78,37 @@ public static class VsTorchTable
                         model.Name, threads, mine, peer, mine / peer, ours.Min(), theirs.Min(), ours.Count));
                     if (options.Ops)
                     {
-                        var median = ops[ours.IndexOf(ours.OrderBy(v => v).ElementAt(ours.Count / 2))];
-                        profiles.Add($"{model.Name}, {threads} thread(s), runtime op seconds of the median step: " +
-                            string.Join(", ", median.OrderByDescending(kv => kv.Value).Select(kv => string.Format(Inv, "{0} {1:F3}",
-                                kv.Key, kv.Value))));
+                        int at = ours.IndexOf(mine);
+                        profiles.Add((model.Name, threads, mine, ops[at]));
                     }
                 }
             }
         }
         finally { KernelOptions.MaxDegreeOfParallelism = previous; }
         Console.WriteLine($"load average at end: {LoadAverage()}");
-        foreach (var line in profiles) Console.WriteLine(line);
+        foreach (var group in profiles.GroupBy(p => p.Model))
+            OpTable(group.Key, group.ToList());
+    }
+
+    /// <summary>Seconds per op key of the runtime's median step, one column per thread count, with the time outside
+    /// the ops (optimizer update, gradient sums, allocation) and the speed-up of the last column over the first.</summary>
+    private static void OpTable(string model, List<(string Model, int Threads, double Step, IReadOnlyDictionary<string, double> Ops)> runs)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"{model}: runtime seconds of the median step by op");
+        Console.WriteLine("| op | " + string.Join(" | ", runs.Select(r => $"{r.Threads} thread(s)")) + " | first / last |");
+        Console.WriteLine("|:--|" + string.Concat(runs.Select(_ => "---:|")) + "---:|");
+        var keys = runs.SelectMany(r => r.Ops.Keys).Distinct().OrderByDescending(k => runs[0].Ops.GetValueOrDefault(k)).ToList();
+        void Row(string name, Func<(string Model, int Threads, double Step, IReadOnlyDictionary<string, double> Ops), double> of)
+        {
+            double first = of(runs[0]), last = of(runs[^1]);
+            Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} |", name, string.Join(" | ", runs.Select(r => of(r).ToString("F4", Inv))),
+                last > 0 ? (first / last).ToString("F2", Inv) : "-"));
+        }
+        foreach (var key in keys)
+            if (runs.Any(r => r.Ops.GetValueOrDefault(key) >= 5e-4)) Row(key, r => r.Ops.GetValueOrDefault(key));
+        Row("outside the ops", r => r.Step - r.Ops.Values.Sum());
+        Row("step", r => r.Step);
     }
 
     private static double Median(List<double> values)

@@ -16,7 +16,8 @@ namespace Recompute.Runtime.Execution;
 /// <param name="Seconds">Wall-clock time of the run.</param>
 /// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
 /// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
-/// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
+/// <param name="OpSeconds">Seconds spent in each op type, sorted by key: the op's name for its forward and recompute
+/// passes, "op ∂input" for its vector-Jacobian products to activations and "op ∂param" for its parameter gradients.</param>
 /// <param name="StepSeconds">Seconds of each schedule step by <see cref="ScheduleExecutor.Clock"/>, in order (a compute or
 /// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
 /// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref name="Seconds"/> for the wall clock).</param>
@@ -64,6 +65,9 @@ internal sealed class ScheduleExecutor
     private readonly bool[] _recomputed;
     private Schedule? _checkedSchedule;
     private readonly Dictionary<string, long> _opTicks = new(StringComparer.Ordinal);
+    // Per node: the keys its op's time is charged to (forward, gradient to activations, parameter gradients), built
+    // once so that charging allocates nothing.
+    private readonly (string Forward, string Input, string Parameter)[] _opKeys;
     // BatchNormalization's running statistics: per node, the slot of the running mean or variance it computes (-1: none).
     private readonly int[] _statisticSlot;
     private readonly List<(int Parameter, float[] Value)> _statistics = [];
@@ -84,6 +88,8 @@ internal sealed class ScheduleExecutor
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
         _recomputed = new bool[training.Count];
+        _opKeys = new (string, string, string)[_graph.Count];
+        foreach (var node in _graph.Nodes) _opKeys[node.Id] = (node.Op, node.Op + " ∂input", node.Op + " ∂param");
         _statisticSlot = new int[_graph.Count];
         Array.Fill(_statisticSlot, -1);
         foreach (var node in _graph.Nodes)
@@ -370,7 +376,7 @@ internal sealed class ScheduleExecutor
         _buffers[task.Id] = output;
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
-        Charge(node.Op, start);
+        Charge(_opKeys[node.Id].Forward, start);
         if (checkRecomputation && _recomputed[task.Id])
         {
             ulong sum = Checksum(output.Span);
@@ -413,14 +419,14 @@ internal sealed class ScheduleExecutor
                         // A transposed view's gradient is already in v's layout: its vector-Jacobian product is the identity.
                         if (!written) { readerGrad.Span.CopyTo(grad.Span); written = true; }
                         else Accumulate(grad.Span, readerGrad.Span);
-                        Charge(reader.Op, start);
+                        Charge(_opKeys[s].Input, start);
                         continue;
                     }
                     var call = BackwardCall(reader, k, batch, seed);
-                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
+                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(_opKeys[s].Input, start); continue; }
                     partial ??= _arena.Scratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
-                    Charge(reader.Op, start);
+                    Charge(_opKeys[s].Input, start);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
@@ -443,7 +449,7 @@ internal sealed class ScheduleExecutor
                         // A weight's transposed view: its gradient is in the weight's layout, added as it is.
                         long begin = Stopwatch.GetTimestamp();
                         Accumulate(pg.Span, opGrad.Span);
-                        Charge(opNode.Op, begin);
+                        Charge(_opKeys[o].Parameter, begin);
                         _model.MarkGradient(p);
                         continue;
                     }
@@ -451,7 +457,7 @@ internal sealed class ScheduleExecutor
                     using var contribution = _arena.Scratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
                     op.Backward(opCall, opGrad.Span, position, contribution.Span);
-                    Charge(opNode.Op, start);
+                    Charge(_opKeys[o].Parameter, start);
                     Accumulate(pg.Span, contribution.Span);
                     _model.MarkGradient(p);
                 }
