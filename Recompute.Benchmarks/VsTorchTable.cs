@@ -111,6 +111,65 @@ public static class VsTorchTable
         Row("step", r => r.Step);
     }
 
+    /// <summary>
+    /// Bytes the runtime allocates on the managed heap per steady-state store-all step (all threads,
+    /// <c>GC.GetTotalAllocatedBytes(true)</c>), per model and thread count: a step should allocate next to nothing.
+    /// </summary>
+    public static void Allocation(QuickTableOptions options)
+    {
+        var models = Models().Where(m => options.Graphs is null || options.Graphs.Any(g => m.TorchName.StartsWith(g,
+            StringComparison.OrdinalIgnoreCase))).ToList();
+        Console.WriteLine("| model | threads | bytes allocated per step | steps |");
+        Console.WriteLine("|:--|---:|---:|---:|");
+        int previous = KernelOptions.MaxDegreeOfParallelism;
+        try
+        {
+            foreach (var model in models)
+            {
+                var graph = model.Load();
+                foreach (int threads in options.Threads)
+                {
+                    KernelOptions.MaxDegreeOfParallelism = threads;
+                    var session = TrainingSession.Create(graph, new TrainingOptions { Optimizer = new Adam(1e-4), CheckRecomputation = false });
+                    using var batch = TrainingBatch.Synthetic(graph, session.Arena, 1, 1);
+                    for (int i = 0; i < 2; i++) session.Step(batch);
+                    const int steps = 3;
+                    long before = GC.GetTotalAllocatedBytes(true);
+                    for (int i = 0; i < steps; i++) session.Step(batch);
+                    long perStep = (GC.GetTotalAllocatedBytes(true) - before) / steps;
+                    Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2:N0} | {3} |", model.Name, threads, perStep, steps));
+                    if (options.Ops)
+                    {
+                        using var listener = new AllocationSampler();
+                        for (int i = 0; i < 40; i++) session.Step(batch);
+                        Console.WriteLine("  sampled allocations (about one per 100 kB): " + string.Join(", ",
+                            listener.Types.OrderByDescending(kv => kv.Value).Take(15).Select(kv => $"{kv.Key} {kv.Value}")));
+                    }
+                }
+            }
+        }
+        finally { KernelOptions.MaxDegreeOfParallelism = previous; }
+    }
+
+    /// <summary>The runtime's allocation-tick events (one per about 100 kB allocated), counted by type.</summary>
+    private sealed class AllocationSampler : System.Diagnostics.Tracing.EventListener
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<string, int> Types { get; } = new();
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName != "GCAllocationTick_V4" || e.Payload is null) return;
+            int at = e.PayloadNames!.IndexOf("TypeName");
+            if (at >= 0) Types.AddOrUpdate(e.Payload[at]?.ToString() ?? "?", 1, (_, c) => c + 1);
+        }
+    }
+
     private static double Median(List<double> values)
     {
         var sorted = values.Order().ToList();

@@ -68,6 +68,14 @@ internal sealed class ScheduleExecutor
     // Per node: the keys its op's time is charged to (forward, gradient to activations, parameter gradients), built
     // once so that charging allocates nothing.
     private readonly (string Forward, string Input, string Parameter)[] _opKeys;
+    // Per node, reused by every call of its op (calls of one node never overlap, and an op keeps no OpCall): its
+    // operands in input order, the same by ONNX position, the shapes and strides by position, and what each operand's
+    // backward keeps. A steady-state step then allocates no arrays per op call.
+    private readonly Tensor?[][] _callInputs;
+    private readonly Tensor?[][] _callValues;
+    private readonly int[]?[][] _callShapes;
+    private readonly int[]?[]?[] _callStrides;
+    private readonly (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs)?[][] _savedFor;
     // BatchNormalization's running statistics: per node, the slot of the running mean or variance it computes (-1: none).
     private readonly int[] _statisticSlot;
     private readonly List<(int Parameter, float[] Value)> _statistics = [];
@@ -89,7 +97,26 @@ internal sealed class ScheduleExecutor
         _hasChecksum = new bool[training.Count];
         _recomputed = new bool[training.Count];
         _opKeys = new (string, string, string)[_graph.Count];
-        foreach (var node in _graph.Nodes) _opKeys[node.Id] = (node.Op, node.Op + " ∂input", node.Op + " ∂param");
+        _callInputs = new Tensor?[_graph.Count][];
+        _callValues = new Tensor?[_graph.Count][];
+        _callShapes = new int[]?[_graph.Count][];
+        _callStrides = new int[]?[]?[_graph.Count];
+        _savedFor = new (ImmutableArray<int>, bool, ImmutableArray<int>)?[_graph.Count][];
+        foreach (var node in _graph.Nodes)
+        {
+            _opKeys[node.Id] = (node.Op, node.Op + " ∂input", node.Op + " ∂param");
+            var positions = _positions[node.Id];
+            int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
+            _callInputs[node.Id] = new Tensor?[node.Inputs.Length];
+            _callValues[node.Id] = new Tensor?[arity];
+            _callShapes[node.Id] = new int[]?[arity];
+            _savedFor[node.Id] = new (ImmutableArray<int>, bool, ImmutableArray<int>)?[node.Inputs.Length];
+            for (int k = 0; k < positions.Length; k++)
+            {
+                _callShapes[node.Id][positions[k]] = _shapes[node.Inputs[k]];
+                if (_strides[node.Inputs[k]] is { } strides) (_callStrides[node.Id] ??= new int[]?[arity])[positions[k]] = strides;
+            }
+        }
         _statisticSlot = new int[_graph.Count];
         Array.Fill(_statisticSlot, -1);
         foreach (var node in _graph.Nodes)
@@ -370,7 +397,7 @@ internal sealed class ScheduleExecutor
             _buffers[task.Id] = view;
             return view;
         }
-        var inputs = new Tensor?[node.Inputs.Length];
+        var inputs = _callInputs[node.Id];
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
         var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
         _buffers[task.Id] = output;
@@ -479,12 +506,12 @@ internal sealed class ScheduleExecutor
     /// </summary>
     private OpCall BackwardCall(Node node, int k, TrainingBatch batch, ulong seed)
     {
-        var (saved, output, others) = node.SavedFor(k);
-        var inputs = new Tensor?[node.Inputs.Length];
+        var (saved, output, others) = _savedFor[node.Id][k] ??= node.SavedFor(k);
+        var inputs = _callInputs[node.Id];
         for (int j = 0; j < inputs.Length; j++)
         {
             int p = node.Inputs[j];
-            if (!_graph[p].IsPlanned || saved.Contains(j)) inputs[j] = Value(p, batch, required: true);
+            inputs[j] = !_graph[p].IsPlanned || saved.Contains(j) ? Value(p, batch, required: true) : null;
         }
         var call = Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
         foreach (int index in others)
@@ -497,18 +524,9 @@ internal sealed class ScheduleExecutor
     private OpCall Call(Node node, Tensor?[] inputs, ulong seed, Tensor? output = null)
     {
         var positions = _positions[node.Id];
-        int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
-        var shapes = new int[]?[arity];
-        var values = new Tensor?[arity];
-        for (int k = 0; k < positions.Length; k++)
-        {
-            shapes[positions[k]] = _shapes[node.Inputs[k]];
-            values[positions[k]] = inputs[k];
-        }
-        int[]?[]? strides = null;
-        for (int k = 0; k < positions.Length; k++)
-            if (_strides[node.Inputs[k]] is { } s) (strides ??= new int[]?[arity])[positions[k]] = s;
-        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed, output, strides);
+        var values = _callValues[node.Id];
+        for (int k = 0; k < positions.Length; k++) values[positions[k]] = inputs[k];
+        return new OpCall(node, values, _callShapes[node.Id], _shapes[node.Id], _arena, seed, output, _callStrides[node.Id]);
     }
 
     private Tensor? Value(int node, TrainingBatch batch, bool required)

@@ -13,8 +13,10 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 /// <remarks>
 /// The per-channel statistics of an activation, and the two gradient sums of its backward, are kept beside the
-/// activation's tensor object (a weak table, so they die with it): outputs 0, 1 and 2 and the three operand gradients
-/// then read X's statistics once instead of six times. A recomputed X is a new tensor and gets its statistics afresh.
+/// activation's buffer (a weak table, so they die with it) with the tensor they were computed for: outputs 0, 1 and 2
+/// and the three operand gradients then read X's statistics once instead of six times. A recomputed X, or the next
+/// step's X in the same pooled buffer, is another tensor and gets its statistics afresh, in the same arrays, so a
+/// steady-state step allocates none.
 /// </remarks>
 internal sealed class BatchNormalizationOp : Operator
 {
@@ -23,6 +25,9 @@ internal sealed class BatchNormalizationOp : Operator
     /// <summary>Batch statistics of one X, and the sums of one output gradient against it.</summary>
     private sealed class ChannelStatistics(int channels)
     {
+        /// <summary>The tensor these statistics are X's of (null: none yet).</summary>
+        public Tensor? Owner;
+        public int Channels => Mean.Length;
         public readonly double[] Mean = new double[channels];
         public readonly double[] Variance = new double[channels];
         /// <summary>Identity of the output gradient <see cref="SumG"/> and <see cref="SumGCentered"/> were taken from (0: none).</summary>
@@ -32,7 +37,7 @@ internal sealed class BatchNormalizationOp : Operator
         public readonly double[] SumGCentered = new double[channels];
     }
 
-    private static readonly ConditionalWeakTable<Tensor, ChannelStatistics> Cache = new();
+    private static readonly ConditionalWeakTable<float[], ChannelStatistics> Cache = new();
 
     private static (int N, int C, int Area) Geometry(OpCall call)
     {
@@ -43,11 +48,22 @@ internal sealed class BatchNormalizationOp : Operator
     /// <summary>X's statistics: from the cache for an activation (a tensor the executor allocated for this step), else computed.</summary>
     private static ChannelStatistics StatisticsOf(Tensor x, int n, int c, int area)
     {
-        if (x.Category == MemoryCategory.Activation && !x.IsView && Cache.TryGetValue(x, out var cached)) return cached;
-        var stats = new ChannelStatistics(c);
-        Compute(x, n, c, area, stats);
-        if (x.Category == MemoryCategory.Activation && !x.IsView) Cache.AddOrUpdate(x, stats);
-        return stats;
+        if (x.Category != MemoryCategory.Activation || x.IsView)
+        {
+            var own = new ChannelStatistics(c);
+            Compute(x, n, c, area, own);
+            return own;
+        }
+        if (Cache.TryGetValue(x.Buffer, out var cached) && ReferenceEquals(cached.Owner, x)) return cached;
+        if (cached is null || cached.Channels != c)
+        {
+            cached = new ChannelStatistics(c);
+            Cache.AddOrUpdate(x.Buffer, cached);
+        }
+        Compute(x, n, c, area, cached);
+        cached.Owner = x;
+        cached.GradientKey = 0;
+        return cached;
     }
 
     /// <summary>Mean and biased variance per channel: float sums per plane in a fixed order, double across planes.</summary>
