@@ -76,6 +76,7 @@ internal sealed class ScheduleExecutor
     private readonly int[]?[][] _callShapes;
     private readonly int[]?[]?[] _callStrides;
     private readonly (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs)?[][] _savedFor;
+    private readonly OpCall?[] _calls;
     // BatchNormalization's running statistics: per node, the slot of the running mean or variance it computes (-1: none).
     private readonly int[] _statisticSlot;
     private readonly List<(int Parameter, float[] Value)> _statistics = [];
@@ -102,6 +103,7 @@ internal sealed class ScheduleExecutor
         _callShapes = new int[]?[_graph.Count][];
         _callStrides = new int[]?[]?[_graph.Count];
         _savedFor = new (ImmutableArray<int>, bool, ImmutableArray<int>)?[_graph.Count][];
+        _calls = new OpCall?[_graph.Count];
         foreach (var node in _graph.Nodes)
         {
             _opKeys[node.Id] = (node.Op, node.Op + " ∂input", node.Op + " ∂param");
@@ -399,7 +401,7 @@ internal sealed class ScheduleExecutor
         }
         var inputs = _callInputs[node.Id];
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
-        var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
+        var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id], shareShape: true);
         _buffers[task.Id] = output;
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
@@ -420,7 +422,7 @@ internal sealed class ScheduleExecutor
         bool aliased = _training.GradientAliasOf(v.Id) >= 0;
         // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that reader's gradient
         // in place: nothing to allocate and nothing to compute, only its op's parameter gradients below.
-        var grad = aliased ? GradientValue(v.Id) : _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id]);
+        var grad = aliased ? GradientValue(v.Id) : _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id], shareShape: true);
         _buffers[task.Id] = grad;
         bool written = aliased;
         if (v.Kind == NodeKind.Loss) { grad.Span.Fill(1f); written = true; }
@@ -526,7 +528,8 @@ internal sealed class ScheduleExecutor
         var positions = _positions[node.Id];
         var values = _callValues[node.Id];
         for (int k = 0; k < positions.Length; k++) values[positions[k]] = inputs[k];
-        return new OpCall(node, values, _callShapes[node.Id], _shapes[node.Id], _arena, seed, output, _callStrides[node.Id]);
+        var call = _calls[node.Id] ??= new OpCall(node, values, _callShapes[node.Id], _shapes[node.Id], _arena, seed, output, _callStrides[node.Id]);
+        return call.Rebind(seed, output);
     }
 
     private Tensor? Value(int node, TrainingBatch batch, bool required)

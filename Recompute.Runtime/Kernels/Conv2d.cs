@@ -33,10 +33,7 @@ internal static partial class Conv2d
             fixed (float* px = input)
             fixed (float* pw = weight)
             fixed (float* py = output)
-            {
-                nint x = (nint)px, w = (nint)pw, y = (nint)py;
-                ForEachImage(s, (n, col, gemmThreads) => ForwardImage(s, (float*)x, (float*)w, (float*)y, n, col, gemmThreads));
-            }
+                ForEachImage(s, new ImagePass(s, px, pw, py, backward: false));
         if (!bias.IsEmpty)
             for (int n = 0; n < s.Batch; n++)
                 for (int m = 0; m < s.OutChannels; m++)
@@ -69,11 +66,7 @@ internal static partial class Conv2d
         fixed (float* pgy = gradOutput)
         fixed (float* pw = weight)
         fixed (float* pgx = gradInput)
-        {
-            nint gy = (nint)pgy, w = (nint)pw, gx = (nint)pgx;
-            ForEachImage(s, (n, col, gemmThreads) =>
-                BackwardDataImage(s, (float*)gy, (float*)w, (float*)gx, n, col, gemmThreads));
-        }
+            ForEachImage(s, new ImagePass(s, pgy, pw, pgx, backward: true));
     }
 
     /// <summary>Output planes smaller than this many pixels are handled with one GEMM over the whole batch
@@ -113,54 +106,60 @@ internal static partial class Conv2d
     /// matrix, or back (<paramref name="toMatrix"/> false), images in parallel: plain copies of disjoint rows.</summary>
     private static unsafe void MoveGroup(in Conv2dShape s, ReadOnlySpan<float> from, int g, Span<float> to, bool toMatrix)
     {
-        var shape = s;
-        int ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, mg = s.GroupOutChannels;
+        int ohw = s.OutHeight * s.OutWidth, mg = s.GroupOutChannels;
         fixed (float* pf = from)
         fixed (float* pt = to)
+            ForEachItem(s.Batch, (long)mg * ohw, new GroupMove(s, pf, pt, g, toMatrix));
+    }
+
+    private readonly unsafe struct GroupMove(Conv2dShape s, float* from, float* to, int g, bool toMatrix) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        public void Run(int n)
         {
-            nint f = (nint)pf, t = (nint)pt;
-            ForEachItem(s.Batch, (long)mg * ohw, n =>
+            int ohw = _s.OutHeight * _s.OutWidth, total = _s.Batch * ohw, mg = _s.GroupOutChannels;
+            for (int m = 0; m < mg; m++)
             {
-                for (int m = 0; m < mg; m++)
-                {
-                    long tensorAt = (long)(n * shape.OutChannels + g * mg + m) * ohw, matrixAt = (long)m * total + (long)n * ohw;
-                    new ReadOnlySpan<float>((float*)f + (toMatrix ? tensorAt : matrixAt), ohw)
-                        .CopyTo(new Span<float>((float*)t + (toMatrix ? matrixAt : tensorAt), ohw));
-                }
-            });
+                long tensorAt = (long)(n * _s.OutChannels + g * mg + m) * ohw, matrixAt = (long)m * total + (long)n * ohw;
+                new ReadOnlySpan<float>(from + (toMatrix ? tensorAt : matrixAt), ohw)
+                    .CopyTo(new Span<float>(to + (toMatrix ? matrixAt : tensorAt), ohw));
+            }
         }
     }
 
     /// <summary>Unfolds group g of every image into its columns of a PatchSize × (batch·OHW) matrix, images in parallel.</summary>
     private static unsafe void Im2ColImages(in Conv2dShape s, ReadOnlySpan<float> input, int g, Span<float> patches)
     {
-        var shape = s;
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
-        int patchLength = patches.Length;
+        int ohw = s.OutHeight * s.OutWidth;
         fixed (float* px = input)
         fixed (float* pc = patches)
-        {
-            nint x = (nint)px, c = (nint)pc;
-            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
-                Im2Col(shape, new ReadOnlySpan<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw),
-                    new Span<float>((float*)c + (long)n * ohw, patchLength - n * ohw), total));
-        }
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, new ImageColumns(s, px, pc, patches.Length, g, add: false));
     }
 
     /// <summary>Adds each image's columns of a PatchSize × (batch·OHW) matrix back into group g of its gradient,
     /// images in parallel (each writes only its own image).</summary>
     private static unsafe void Col2ImImages(in Conv2dShape s, ReadOnlySpan<float> patches, int g, Span<float> gradInput)
     {
-        var shape = s;
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
-        int patchLength = patches.Length;
+        int ohw = s.OutHeight * s.OutWidth;
         fixed (float* pc = patches)
         fixed (float* px = gradInput)
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, new ImageColumns(s, px, pc, patches.Length, g, add: true));
+    }
+
+    /// <summary>Image n's columns of the batch's patch matrix: unfolded from group g of the image, or added back into it.</summary>
+    private readonly unsafe struct ImageColumns(Conv2dShape s, float* image, float* patches, int patchLength, int g, bool add) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        public void Run(int n)
         {
-            nint c = (nint)pc, x = (nint)px;
-            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
-                Col2ImAdd(shape, new ReadOnlySpan<float>((float*)c + (long)n * ohw, patchLength - n * ohw),
-                    new Span<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw), total));
+            int hw = _s.InHeight * _s.InWidth, ohw = _s.OutHeight * _s.OutWidth, total = _s.Batch * ohw, cg = _s.GroupInChannels;
+            float* planes = image + (long)(n * _s.InChannels + g * cg) * hw;
+            if (add)
+                Col2ImAdd(_s, new ReadOnlySpan<float>(patches + (long)n * ohw, patchLength - n * ohw), new Span<float>(planes, cg * hw), total);
+            else
+                Im2Col(_s, new ReadOnlySpan<float>(planes, cg * hw), new Span<float>(patches + (long)n * ohw, patchLength - n * ohw), total);
         }
     }
 
@@ -244,17 +243,16 @@ internal static partial class Conv2d
     /// with multi-threaded GEMMs. Each image writes only its own output, and GEMM results do not depend on thread
     /// counts, so the result is the same either way.
     /// </summary>
-    private static void ForEachImage(Conv2dShape s, Action<int, float[]?, int> body)
+    private static void ForEachImage(in Conv2dShape s, ImagePass body)
     {
         int degree = KernelOptions.MaxDegreeOfParallelism;
-        int colLength = s.IsPointwise ? 0 : s.PatchSize * s.OutHeight * s.OutWidth;
         bool parallelImages = degree > 1 && s.Batch > 1 && s.MultiplyAdds / s.Batch >= ImageParallelThreshold;
         if (!parallelImages)
         {
-            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            float[]? col = body.RentColumns();
             try
             {
-                for (int n = 0; n < s.Batch; n++) body(n, col, degree);
+                for (int n = 0; n < s.Batch; n++) body.Run(n, col, degree);
             }
             finally
             {
@@ -262,18 +260,37 @@ internal static partial class Conv2d
             }
             return;
         }
-        WorkerPool.For(s.Batch, degree, n =>
+        WorkerPool.For(s.Batch, degree, body);
+    }
+
+    /// <summary>The forward (input, weight → output) or the data gradient (output gradient, weight → input gradient)
+    /// of one image, on pinned buffers.</summary>
+    private readonly unsafe struct ImagePass(Conv2dShape s, float* from, float* weight, float* to, bool backward) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        /// <summary>An im2col scratch buffer, or null for pointwise shapes.</summary>
+        public float[]? RentColumns() => _s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(_s.PatchSize * _s.OutHeight * _s.OutWidth);
+
+        public void Run(int n, float[]? col, int gemmThreads)
         {
-            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            if (backward) BackwardDataImage(_s, from, weight, to, n, col, gemmThreads);
+            else ForwardImage(_s, from, weight, to, n, col, gemmThreads);
+        }
+
+        /// <summary>One image of a parallel pass: single-threaded GEMMs with a scratch buffer of its own.</summary>
+        public void Run(int n)
+        {
+            float[]? col = RentColumns();
             try
             {
-                body(n, col, 1);
+                Run(n, col, 1);
             }
             finally
             {
                 if (col is not null) ArrayPool<float>.Shared.Return(col);
             }
-        });
+        }
     }
 
     private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
@@ -596,19 +613,32 @@ internal static partial class Conv2d
 
     /// <summary>Runs <paramref name="body"/> for items [0, count), in parallel chunks when the work is large
     /// enough. Items must write disjoint outputs; the split then cannot change the result.</summary>
-    private static void ForEachItem(int count, long workPerItem, Action<int> body)
+    private static void ForEachItem(int count, long workPerItem, Action<int> body) =>
+        ForEachItem(count, workPerItem, new ActionItem(body));
+
+    private static void ForEachItem<T>(int count, long workPerItem, T body) where T : struct, IIndexBody
     {
         int degree = KernelOptions.MaxDegreeOfParallelism;
         if (degree == 1 || count < 2 || workPerItem * count < ImageParallelThreshold)
         {
-            for (int i = 0; i < count; i++) body(i);
+            for (int i = 0; i < count; i++) body.Run(i);
             return;
         }
         int chunks = Math.Min(count, degree * 4);
-        WorkerPool.For(chunks, degree, chunk =>
+        WorkerPool.For(chunks, degree, new ItemChunks<T>(body, count, chunks));
+    }
+
+    private readonly struct ItemChunks<T>(T body, int count, int chunks) : IIndexBody where T : struct, IIndexBody
+    {
+        public void Run(int chunk)
         {
-            for (int i = count * chunk / chunks; i < count * (chunk + 1) / chunks; i++) body(i);
-        });
+            for (int i = count * chunk / chunks; i < count * (chunk + 1) / chunks; i++) body.Run(i);
+        }
+    }
+
+    private readonly struct ActionItem(Action<int> body) : IIndexBody
+    {
+        public void Run(int index) => body(index);
     }
 
     internal static void CheckLength(int actual, long required, string name)
