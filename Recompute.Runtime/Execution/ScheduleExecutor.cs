@@ -483,6 +483,16 @@ internal sealed class ScheduleExecutor
                         continue;
                     }
                     var opCall = BackwardCall(opNode, k, batch, seed);
+                    if (!_model.HasGradient(p))
+                    {
+                        // The parameter's first contribution this step: written in place (a backward overwrites its
+                        // target), not into scratch and added to the zeroed gradient, which gives the same values.
+                        long first = Stopwatch.GetTimestamp();
+                        op.Backward(opCall, opGrad.Span, position, pg.Span);
+                        Charge(_opKeys[o].Parameter, first);
+                        _model.MarkGradient(p);
+                        continue;
+                    }
                     using var contribution = _arena.Scratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
                     op.Backward(opCall, opGrad.Span, position, contribution.Span);
@@ -499,8 +509,22 @@ internal sealed class ScheduleExecutor
     private void Charge(string op, long start) =>
         _opTicks[op] = _opTicks.GetValueOrDefault(op) + (Stopwatch.GetTimestamp() - start);
 
-    private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
+    /// <summary>dst += src, split across the kernel threads (each element added by one thread, so the same bits).</summary>
+    private static unsafe void Accumulate(Span<float> dst, ReadOnlySpan<float> src)
+    {
+        fixed (float* pd = dst)
+        fixed (float* ps = src)
+            Kernels.ParallelRanges.For(dst.Length, 3L * dst.Length, new AddRange(pd, ps));
+    }
+
+    private readonly unsafe struct AddRange(float* dst, float* src) : Kernels.IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            var d = new Span<float>(dst + from, to - from);
+            System.Numerics.Tensors.TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + from, to - from), d);
+        }
+    }
 
     /// <summary>
     /// An op call for the vector-Jacobian product of input <paramref name="k"/>: resident operands and what the memory
