@@ -27,7 +27,9 @@ internal sealed class BatchNormalizationOp : Operator
     {
         /// <summary>The tensor these statistics are X's of (null: none yet).</summary>
         public Tensor? Owner;
-        public int Channels => Mean.Length;
+        /// <summary>How many channels the arrays hold (at least the current X's: a pooled buffer serves tensors of
+        /// the same length and any channel count).</summary>
+        public int Capacity => Mean.Length;
         public readonly double[] Mean = new double[channels];
         public readonly double[] Variance = new double[channels];
         /// <summary>Identity of the output gradient <see cref="SumG"/> and <see cref="SumGCentered"/> were taken from (0: none).</summary>
@@ -55,7 +57,7 @@ internal sealed class BatchNormalizationOp : Operator
             return own;
         }
         if (Cache.TryGetValue(x.Buffer, out var cached) && ReferenceEquals(cached.Owner, x)) return cached;
-        if (cached is null || cached.Channels != c)
+        if (cached is null || cached.Capacity < c)
         {
             cached = new ChannelStatistics(c);
             Cache.AddOrUpdate(x.Buffer, cached);
