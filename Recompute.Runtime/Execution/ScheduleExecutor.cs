@@ -401,7 +401,7 @@ internal sealed class ScheduleExecutor
         }
         var inputs = _callInputs[node.Id];
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
-        var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id], shareShape: true);
+        var output = Rent(MemoryCategory.Activation, node.Id);
         _buffers[task.Id] = output;
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
@@ -422,7 +422,7 @@ internal sealed class ScheduleExecutor
         bool aliased = _training.GradientAliasOf(v.Id) >= 0;
         // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that reader's gradient
         // in place: nothing to allocate and nothing to compute, only its op's parameter gradients below.
-        var grad = aliased ? GradientValue(v.Id) : _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id], shareShape: true);
+        var grad = aliased ? GradientValue(v.Id) : Rent(MemoryCategory.ActivationGradient, v.Id);
         _buffers[task.Id] = grad;
         bool written = aliased;
         if (v.Kind == NodeKind.Loss) { grad.Span.Fill(1f); written = true; }
@@ -508,6 +508,20 @@ internal sealed class ScheduleExecutor
 
     private void Charge(string op, long start) =>
         _opTicks[op] = _opTicks.GetValueOrDefault(op) + (Stopwatch.GetTimestamp() - start);
+
+    /// <summary>A zeroed planned tensor for node <paramref name="node"/>, zeroed across the kernel threads (a step rents
+    /// hundreds of megabytes of activations and gradients).</summary>
+    private Tensor Rent(MemoryCategory category, int node)
+    {
+        var t = _arena.Allocate(category, _shapes[node], _elementBytes[node], shareShape: true, zeroed: false);
+        Kernels.ParallelRanges.For(t.Length, t.Length, new ClearRange(t.Buffer));
+        return t;
+    }
+
+    private readonly struct ClearRange(float[] data) : Kernels.IRangeBody
+    {
+        public void Run(int from, int to) => Array.Clear(data, from, to - from);
+    }
 
     /// <summary>dst += src, split across the kernel threads (each element added by one thread, so the same bits).</summary>
     private static unsafe void Accumulate(Span<float> dst, ReadOnlySpan<float> src)

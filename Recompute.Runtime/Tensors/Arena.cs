@@ -29,9 +29,11 @@ public sealed class Arena
     public Tensor Allocate(MemoryCategory category, int[] shape, int elementBytes = 4) =>
         Allocate(category, shape, elementBytes, shareShape: false);
 
-    /// <summary>Rents a zeroed tensor; with <paramref name="shareShape"/> the tensor keeps <paramref name="shape"/>
-    /// itself instead of a copy (the executor's shapes, which nobody changes: a step then allocates no shape arrays).</summary>
-    internal Tensor Allocate(MemoryCategory category, int[] shape, int elementBytes, bool shareShape)
+    /// <summary>Rents a tensor; with <paramref name="shareShape"/> the tensor keeps <paramref name="shape"/> itself
+    /// instead of a copy (the executor's shapes, which nobody changes: a step then allocates no shape arrays). Without
+    /// <paramref name="zeroed"/> a reused buffer keeps old values: the caller zeroes it (the executor does so across
+    /// the kernel threads, which this layer does not know).</summary>
+    internal Tensor Allocate(MemoryCategory category, int[] shape, int elementBytes, bool shareShape, bool zeroed = true)
     {
         int length = Tensor.SizeOf(shape);
         float[] data;
@@ -39,7 +41,7 @@ public sealed class Arena
         {
             data = stack.Pop();
             PooledBytes -= 4L * data.Length;
-            Kernels.ParallelRanges.For(length, length, new Clear(data));
+            if (zeroed) Array.Clear(data, 0, length);
         }
         else data = new float[Math.Max(length, 1)];
         var t = new Tensor(this, data, shareShape ? shape : (int[])shape.Clone(), length, elementBytes, category);
@@ -52,12 +54,6 @@ public sealed class Arena
             if (_plannedLive > _plannedPeak) _plannedPeak = _plannedLive;
         }
         return t;
-    }
-
-    /// <summary>Zeroes a rented buffer across the kernel threads: a step rents hundreds of megabytes of activations.</summary>
-    private readonly struct Clear(float[] data) : Kernels.IRangeBody
-    {
-        public void Run(int start, int end) => Array.Clear(data, start, end - start);
     }
 
     /// <summary>Rents a zeroed float32 scratch buffer of <paramref name="length"/> elements.</summary>
