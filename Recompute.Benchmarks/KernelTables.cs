@@ -85,6 +85,13 @@ public static class KernelTables
             ("batch 4: depthwise 3x3/2 144 @56", Conv2dShape.Square(4, 144, 56, 144, 3, stride: 2, pad: 1, groups: 144)),
             ("batch 4: 3x3 64->64 @56", Conv2dShape.Square(4, 64, 56, 64, 3, pad: 1)),
             ("batch 4: 3x3 512->512 @7", Conv2dShape.Square(4, 512, 7, 512, 3, pad: 1)),
+            // ResNet-18's layers at batch 8 (--graphs b8), as vs-torch trains it.
+            ("b8 conv1 7x7/2 3->64 @224", Conv2dShape.Square(8, 3, 224, 64, 7, stride: 2, pad: 3)),
+            ("b8 3x3 64->64 @56", Conv2dShape.Square(8, 64, 56, 64, 3, pad: 1)),
+            ("b8 3x3/2 64->128 @56", Conv2dShape.Square(8, 64, 56, 128, 3, stride: 2, pad: 1)),
+            ("b8 3x3 128->128 @28", Conv2dShape.Square(8, 128, 28, 128, 3, pad: 1)),
+            ("b8 3x3 256->256 @14", Conv2dShape.Square(8, 256, 14, 256, 3, pad: 1)),
+            ("b8 3x3 512->512 @7", Conv2dShape.Square(8, 512, 7, 512, 3, pad: 1)),
         };
         Console.WriteLine($"Conv2d float32 NCHW, batch 1 unless stated, GEMM kernel {PackedGemm.BestKernel}");
         Console.WriteLine("| layer | threads | clock | fwd ms | fwd GFLOP/s | bwd-data GFLOP/s | bwd-weight GFLOP/s |");

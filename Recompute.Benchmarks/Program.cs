@@ -35,6 +35,7 @@ public static class Program
             ["training"] = TrainingThroughputTable.Table,
             ["device-profile"] = DeviceProfileTable.Table,
             ["vs-torch"] = VsTorchTable.Table,
+            ["step-alloc"] = VsTorchTable.Allocation,
         };
 
     public static int Main(string[] args)

@@ -45,7 +45,7 @@ public static class VsTorchTable
         Console.WriteLine($"load average at start: {LoadAverage()}");
         Console.WriteLine("| model | threads | runtime s (median) | PyTorch s (median) | runtime / PyTorch | runtime best | PyTorch best | steps |");
         Console.WriteLine("|:--|---:|---:|---:|---:|---:|---:|---:|");
-        var profiles = new List<string>();
+        var profiles = new List<(string Model, int Threads, double Step, IReadOnlyDictionary<string, double> Ops)>();
         int previous = KernelOptions.MaxDegreeOfParallelism;
         try
         {
@@ -78,17 +78,96 @@ public static class VsTorchTable
                         model.Name, threads, mine, peer, mine / peer, ours.Min(), theirs.Min(), ours.Count));
                     if (options.Ops)
                     {
-                        var median = ops[ours.IndexOf(ours.OrderBy(v => v).ElementAt(ours.Count / 2))];
-                        profiles.Add($"{model.Name}, {threads} thread(s), runtime op seconds of the median step: " +
-                            string.Join(", ", median.OrderByDescending(kv => kv.Value).Select(kv => string.Format(Inv, "{0} {1:F3}",
-                                kv.Key, kv.Value))));
+                        int at = ours.IndexOf(mine);
+                        profiles.Add((model.Name, threads, mine, ops[at]));
                     }
                 }
             }
         }
         finally { KernelOptions.MaxDegreeOfParallelism = previous; }
         Console.WriteLine($"load average at end: {LoadAverage()}");
-        foreach (var line in profiles) Console.WriteLine(line);
+        foreach (var group in profiles.GroupBy(p => p.Model))
+            OpTable(group.Key, group.ToList());
+    }
+
+    /// <summary>Seconds per op key of the runtime's median step, one column per thread count, with the time outside
+    /// the ops (optimizer update, gradient sums, allocation) and the speed-up of the last column over the first.</summary>
+    private static void OpTable(string model, List<(string Model, int Threads, double Step, IReadOnlyDictionary<string, double> Ops)> runs)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"{model}: runtime seconds of the median step by op");
+        Console.WriteLine("| op | " + string.Join(" | ", runs.Select(r => $"{r.Threads} thread(s)")) + " | first / last |");
+        Console.WriteLine("|:--|" + string.Concat(runs.Select(_ => "---:|")) + "---:|");
+        var keys = runs.SelectMany(r => r.Ops.Keys).Distinct().OrderByDescending(k => runs[0].Ops.GetValueOrDefault(k)).ToList();
+        void Row(string name, Func<(string Model, int Threads, double Step, IReadOnlyDictionary<string, double> Ops), double> of)
+        {
+            double first = of(runs[0]), last = of(runs[^1]);
+            Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2} |", name, string.Join(" | ", runs.Select(r => of(r).ToString("F4", Inv))),
+                last > 0 ? (first / last).ToString("F2", Inv) : "-"));
+        }
+        foreach (var key in keys)
+            if (runs.Any(r => r.Ops.GetValueOrDefault(key) >= 5e-4)) Row(key, r => r.Ops.GetValueOrDefault(key));
+        Row("outside the ops", r => r.Step - r.Ops.Values.Sum());
+        Row("step", r => r.Step);
+    }
+
+    /// <summary>
+    /// Bytes the runtime allocates on the managed heap per steady-state store-all step (all threads,
+    /// <c>GC.GetTotalAllocatedBytes(true)</c>), per model and thread count: a step should allocate next to nothing.
+    /// </summary>
+    public static void Allocation(QuickTableOptions options)
+    {
+        var models = Models().Where(m => options.Graphs is null || options.Graphs.Any(g => m.TorchName.StartsWith(g,
+            StringComparison.OrdinalIgnoreCase))).ToList();
+        Console.WriteLine("| model | threads | bytes allocated per step | steps |");
+        Console.WriteLine("|:--|---:|---:|---:|");
+        int previous = KernelOptions.MaxDegreeOfParallelism;
+        try
+        {
+            foreach (var model in models)
+            {
+                var graph = model.Load();
+                foreach (int threads in options.Threads)
+                {
+                    KernelOptions.MaxDegreeOfParallelism = threads;
+                    var session = TrainingSession.Create(graph, new TrainingOptions { Optimizer = new Adam(1e-4), CheckRecomputation = false });
+                    using var batch = TrainingBatch.Synthetic(graph, session.Arena, 1, 1);
+                    for (int i = 0; i < 2; i++) session.Step(batch);
+                    const int steps = 3;
+                    long before = GC.GetTotalAllocatedBytes(true);
+                    for (int i = 0; i < steps; i++) session.Step(batch);
+                    long perStep = (GC.GetTotalAllocatedBytes(true) - before) / steps;
+                    Console.WriteLine(string.Format(Inv, "| {0} | {1} | {2:N0} | {3} |", model.Name, threads, perStep, steps));
+                    if (options.Ops)
+                    {
+                        using var listener = new AllocationSampler();
+                        for (int i = 0; i < 40; i++) session.Step(batch);
+                        Console.WriteLine("  sampled allocations (about one per 100 kB): " + string.Join(", ",
+                            listener.Types.OrderByDescending(kv => kv.Value).Take(15).Select(kv => $"{kv.Key} {kv.Value}")));
+                    }
+                }
+            }
+        }
+        finally { KernelOptions.MaxDegreeOfParallelism = previous; }
+    }
+
+    /// <summary>The runtime's allocation-tick events (one per about 100 kB allocated), counted by type.</summary>
+    private sealed class AllocationSampler : System.Diagnostics.Tracing.EventListener
+    {
+        public System.Collections.Concurrent.ConcurrentDictionary<string, int> Types { get; } = new();
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x1);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (e.EventName != "GCAllocationTick_V4" || e.Payload is null) return;
+            int at = e.PayloadNames!.IndexOf("TypeName");
+            if (at >= 0) Types.AddOrUpdate(e.Payload[at]?.ToString() ?? "?", 1, (_, c) => c + 1);
+        }
     }
 
     private static double Median(List<double> values)

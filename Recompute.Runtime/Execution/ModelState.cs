@@ -45,7 +45,17 @@ public sealed class ModelState
     /// <summary>Zeroes every parameter gradient before a step.</summary>
     public void ZeroGradients()
     {
-        foreach (var p in Parameters) { _gradients[p]!.Span.Clear(); _hasGradient[p] = false; }
+        foreach (var p in Parameters)
+        {
+            var g = _gradients[p]!.Buffer;
+            Kernels.ParallelRanges.For(g.Length, g.Length, new ClearRange(g));
+            _hasGradient[p] = false;
+        }
+    }
+
+    private readonly struct ClearRange(float[] data) : Kernels.IRangeBody
+    {
+        public void Run(int from, int to) => Array.Clear(data, from, to - from);
     }
 
     /// <summary>The current parameter values by parameter name (copies), for saving or comparing.</summary>

@@ -187,9 +187,14 @@ public class Adam(double learningRate, double beta1 = 0.9, double beta2 = 0.999,
             }
             var v = _v[p];
             // Element-wise with the same bits on every path: any split across threads gives the serial result.
-            ParallelRanges.For(w.Length, 7L * w.Length, (from, to) =>
-                AdamKernel.Update(w.Span[from..to], g.Span[from..to], m.Span[from..to], v.Span[from..to], coefficients));
+            ParallelRanges.For(w.Length, 7L * w.Length, new AdamRange(w, g, m, v, coefficients));
         }
+    }
+
+    private readonly struct AdamRange(Tensor w, Tensor g, Tensor m, Tensor v, AdamCoefficients coefficients) : IRangeBody
+    {
+        public void Run(int from, int to) =>
+            AdamKernel.Update(w.Span[from..to], g.Span[from..to], m.Span[from..to], v.Span[from..to], coefficients);
     }
 
     public IReadOnlyList<NamedArray> ExportState(ModelState model) =>

@@ -16,7 +16,8 @@ namespace Recompute.Runtime.Execution;
 /// <param name="Seconds">Wall-clock time of the run.</param>
 /// <param name="Recomputations">Number of recompute steps executed (each checked bitwise against the first computation when checking is on).</param>
 /// <param name="LiveBytes">Live planned bytes after each step (the measured counterpart of the simulator's timeline).</param>
-/// <param name="OpSeconds">Seconds spent in each op type (forward, recompute and backward together), sorted by op name.</param>
+/// <param name="OpSeconds">Seconds spent in each op type, sorted by key: the op's name for its forward and recompute
+/// passes, "op ∂input" for its vector-Jacobian products to activations and "op ∂param" for its parameter gradients.</param>
 /// <param name="StepSeconds">Seconds of each schedule step by <see cref="ScheduleExecutor.Clock"/>, in order (a compute or
 /// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
 /// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref name="Seconds"/> for the wall clock).</param>
@@ -64,6 +65,18 @@ internal sealed class ScheduleExecutor
     private readonly bool[] _recomputed;
     private Schedule? _checkedSchedule;
     private readonly Dictionary<string, long> _opTicks = new(StringComparer.Ordinal);
+    // Per node: the keys its op's time is charged to (forward, gradient to activations, parameter gradients), built
+    // once so that charging allocates nothing.
+    private readonly (string Forward, string Input, string Parameter)[] _opKeys;
+    // Per node, reused by every call of its op (calls of one node never overlap, and an op keeps no OpCall): its
+    // operands in input order, the same by ONNX position, the shapes and strides by position, and what each operand's
+    // backward keeps. A steady-state step then allocates no arrays per op call.
+    private readonly Tensor?[][] _callInputs;
+    private readonly Tensor?[][] _callValues;
+    private readonly int[]?[][] _callShapes;
+    private readonly int[]?[]?[] _callStrides;
+    private readonly (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs)?[][] _savedFor;
+    private readonly OpCall?[] _calls;
     // BatchNormalization's running statistics: per node, the slot of the running mean or variance it computes (-1: none).
     private readonly int[] _statisticSlot;
     private readonly List<(int Parameter, float[] Value)> _statistics = [];
@@ -84,6 +97,28 @@ internal sealed class ScheduleExecutor
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
         _recomputed = new bool[training.Count];
+        _opKeys = new (string, string, string)[_graph.Count];
+        _callInputs = new Tensor?[_graph.Count][];
+        _callValues = new Tensor?[_graph.Count][];
+        _callShapes = new int[]?[_graph.Count][];
+        _callStrides = new int[]?[]?[_graph.Count];
+        _savedFor = new (ImmutableArray<int>, bool, ImmutableArray<int>)?[_graph.Count][];
+        _calls = new OpCall?[_graph.Count];
+        foreach (var node in _graph.Nodes)
+        {
+            _opKeys[node.Id] = (node.Op, node.Op + " ∂input", node.Op + " ∂param");
+            var positions = _positions[node.Id];
+            int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
+            _callInputs[node.Id] = new Tensor?[node.Inputs.Length];
+            _callValues[node.Id] = new Tensor?[arity];
+            _callShapes[node.Id] = new int[]?[arity];
+            _savedFor[node.Id] = new (ImmutableArray<int>, bool, ImmutableArray<int>)?[node.Inputs.Length];
+            for (int k = 0; k < positions.Length; k++)
+            {
+                _callShapes[node.Id][positions[k]] = _shapes[node.Inputs[k]];
+                if (_strides[node.Inputs[k]] is { } strides) (_callStrides[node.Id] ??= new int[]?[arity])[positions[k]] = strides;
+            }
+        }
         _statisticSlot = new int[_graph.Count];
         Array.Fill(_statisticSlot, -1);
         foreach (var node in _graph.Nodes)
@@ -364,13 +399,13 @@ internal sealed class ScheduleExecutor
             _buffers[task.Id] = view;
             return view;
         }
-        var inputs = new Tensor?[node.Inputs.Length];
+        var inputs = _callInputs[node.Id];
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
-        var output = _arena.Allocate(MemoryCategory.Activation, _shapes[node.Id], _elementBytes[node.Id]);
+        var output = Rent(MemoryCategory.Activation, node.Id);
         _buffers[task.Id] = output;
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
-        Charge(node.Op, start);
+        Charge(_opKeys[node.Id].Forward, start);
         if (checkRecomputation && _recomputed[task.Id])
         {
             ulong sum = Checksum(output.Span);
@@ -387,7 +422,7 @@ internal sealed class ScheduleExecutor
         bool aliased = _training.GradientAliasOf(v.Id) >= 0;
         // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that reader's gradient
         // in place: nothing to allocate and nothing to compute, only its op's parameter gradients below.
-        var grad = aliased ? GradientValue(v.Id) : _arena.Allocate(MemoryCategory.ActivationGradient, _shapes[v.Id], _elementBytes[v.Id]);
+        var grad = aliased ? GradientValue(v.Id) : Rent(MemoryCategory.ActivationGradient, v.Id);
         _buffers[task.Id] = grad;
         bool written = aliased;
         if (v.Kind == NodeKind.Loss) { grad.Span.Fill(1f); written = true; }
@@ -413,14 +448,14 @@ internal sealed class ScheduleExecutor
                         // A transposed view's gradient is already in v's layout: its vector-Jacobian product is the identity.
                         if (!written) { readerGrad.Span.CopyTo(grad.Span); written = true; }
                         else Accumulate(grad.Span, readerGrad.Span);
-                        Charge(reader.Op, start);
+                        Charge(_opKeys[s].Input, start);
                         continue;
                     }
                     var call = BackwardCall(reader, k, batch, seed);
-                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(reader.Op, start); continue; }
+                    if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(_opKeys[s].Input, start); continue; }
                     partial ??= _arena.Scratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
-                    Charge(reader.Op, start);
+                    Charge(_opKeys[s].Input, start);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
@@ -443,15 +478,25 @@ internal sealed class ScheduleExecutor
                         // A weight's transposed view: its gradient is in the weight's layout, added as it is.
                         long begin = Stopwatch.GetTimestamp();
                         Accumulate(pg.Span, opGrad.Span);
-                        Charge(opNode.Op, begin);
+                        Charge(_opKeys[o].Parameter, begin);
                         _model.MarkGradient(p);
                         continue;
                     }
                     var opCall = BackwardCall(opNode, k, batch, seed);
+                    if (!_model.HasGradient(p))
+                    {
+                        // The parameter's first contribution this step: written in place (a backward overwrites its
+                        // target), not into scratch and added to the zeroed gradient, which gives the same values.
+                        long first = Stopwatch.GetTimestamp();
+                        op.Backward(opCall, opGrad.Span, position, pg.Span);
+                        Charge(_opKeys[o].Parameter, first);
+                        _model.MarkGradient(p);
+                        continue;
+                    }
                     using var contribution = _arena.Scratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
                     op.Backward(opCall, opGrad.Span, position, contribution.Span);
-                    Charge(opNode.Op, start);
+                    Charge(_opKeys[o].Parameter, start);
                     Accumulate(pg.Span, contribution.Span);
                     _model.MarkGradient(p);
                 }
@@ -464,8 +509,36 @@ internal sealed class ScheduleExecutor
     private void Charge(string op, long start) =>
         _opTicks[op] = _opTicks.GetValueOrDefault(op) + (Stopwatch.GetTimestamp() - start);
 
-    private static void Accumulate(Span<float> dst, ReadOnlySpan<float> src) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
+    /// <summary>A zeroed planned tensor for node <paramref name="node"/>, zeroed across the kernel threads (a step rents
+    /// hundreds of megabytes of activations and gradients).</summary>
+    private Tensor Rent(MemoryCategory category, int node)
+    {
+        var t = _arena.Allocate(category, _shapes[node], _elementBytes[node], shareShape: true, zeroed: false);
+        Kernels.ParallelRanges.For(t.Length, t.Length, new ClearRange(t.Buffer));
+        return t;
+    }
+
+    private readonly struct ClearRange(float[] data) : Kernels.IRangeBody
+    {
+        public void Run(int from, int to) => Array.Clear(data, from, to - from);
+    }
+
+    /// <summary>dst += src, split across the kernel threads (each element added by one thread, so the same bits).</summary>
+    private static unsafe void Accumulate(Span<float> dst, ReadOnlySpan<float> src)
+    {
+        fixed (float* pd = dst)
+        fixed (float* ps = src)
+            Kernels.ParallelRanges.For(dst.Length, 3L * dst.Length, new AddRange(pd, ps));
+    }
+
+    private readonly unsafe struct AddRange(float* dst, float* src) : Kernels.IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            var d = new Span<float>(dst + from, to - from);
+            System.Numerics.Tensors.TensorPrimitives.Add(d, new ReadOnlySpan<float>(src + from, to - from), d);
+        }
+    }
 
     /// <summary>
     /// An op call for the vector-Jacobian product of input <paramref name="k"/>: resident operands and what the memory
@@ -473,12 +546,12 @@ internal sealed class ScheduleExecutor
     /// </summary>
     private OpCall BackwardCall(Node node, int k, TrainingBatch batch, ulong seed)
     {
-        var (saved, output, others) = node.SavedFor(k);
-        var inputs = new Tensor?[node.Inputs.Length];
+        var (saved, output, others) = _savedFor[node.Id][k] ??= node.SavedFor(k);
+        var inputs = _callInputs[node.Id];
         for (int j = 0; j < inputs.Length; j++)
         {
             int p = node.Inputs[j];
-            if (!_graph[p].IsPlanned || saved.Contains(j)) inputs[j] = Value(p, batch, required: true);
+            inputs[j] = !_graph[p].IsPlanned || saved.Contains(j) ? Value(p, batch, required: true) : null;
         }
         var call = Call(node, inputs, seed, output ? Value(node.Id, batch, required: true) : null);
         foreach (int index in others)
@@ -491,18 +564,10 @@ internal sealed class ScheduleExecutor
     private OpCall Call(Node node, Tensor?[] inputs, ulong seed, Tensor? output = null)
     {
         var positions = _positions[node.Id];
-        int arity = positions.Length == 0 ? 0 : positions.Max() + 1;
-        var shapes = new int[]?[arity];
-        var values = new Tensor?[arity];
-        for (int k = 0; k < positions.Length; k++)
-        {
-            shapes[positions[k]] = _shapes[node.Inputs[k]];
-            values[positions[k]] = inputs[k];
-        }
-        int[]?[]? strides = null;
-        for (int k = 0; k < positions.Length; k++)
-            if (_strides[node.Inputs[k]] is { } s) (strides ??= new int[]?[arity])[positions[k]] = s;
-        return new OpCall(node, values, shapes, _shapes[node.Id], _arena, seed, output, strides);
+        var values = _callValues[node.Id];
+        for (int k = 0; k < positions.Length; k++) values[positions[k]] = inputs[k];
+        var call = _calls[node.Id] ??= new OpCall(node, values, _callShapes[node.Id], _shapes[node.Id], _arena, seed, output, _callStrides[node.Id]);
+        return call.Rebind(seed, output);
     }
 
     private Tensor? Value(int node, TrainingBatch batch, bool required)

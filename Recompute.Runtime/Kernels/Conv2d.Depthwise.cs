@@ -11,24 +11,58 @@ internal static partial class Conv2d
     private static unsafe void DepthwiseForward(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> weight,
         Span<float> output)
     {
-        var shape = s;
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        int ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
         fixed (float* px = input)
         fixed (float* pw = weight)
         fixed (float* py = output)
+            ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, new DepthwisePass(s, px, pw, py, DepthwiseKind.Forward, false));
+    }
+
+    private enum DepthwiseKind { Forward, BackwardData, BackwardWeights }
+
+    /// <summary>One plane (forward, data gradient) or one channel (weight gradient) of a depthwise pass, on pinned
+    /// buffers: x is the input or the output gradient, y the output, the input gradient or the weight gradient.</summary>
+    private readonly unsafe struct DepthwisePass(Conv2dShape s, float* x, float* w, float* y, DepthwiseKind kind, bool accumulate)
+        : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        public void Run(int item)
         {
-            nint x = (nint)px, w = (nint)pw, y = (nint)py;
-            ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, plane =>
+            var s = _s;
+            int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+            bool vectorised = s.StrideH == 1 && s.StrideW == 1 && Vector512.IsHardwareAccelerated;
+            switch (kind)
             {
-                int c = plane % shape.InChannels;
-                var xs = new ReadOnlySpan<float>((float*)x + (long)plane * hw, hw);
-                var ws = new ReadOnlySpan<float>((float*)w + (long)c * taps, taps);
-                var ys = new Span<float>((float*)y + (long)plane * ohw, ohw);
-                if (shape.StrideH == 1 && shape.StrideW == 1 && Vector512.IsHardwareAccelerated)
-                    DepthwiseForwardPlaneStride1(shape, xs, ws, ys);
-                else
-                    DepthwiseForwardPlane(shape, xs, ws, ys);
-            });
+                case DepthwiseKind.Forward:
+                {
+                    var xs = new ReadOnlySpan<float>(x + (long)item * hw, hw);
+                    var ws = new ReadOnlySpan<float>(w + (long)(item % s.InChannels) * taps, taps);
+                    var ys = new Span<float>(y + (long)item * ohw, ohw);
+                    if (vectorised) DepthwiseForwardPlaneStride1(s, xs, ws, ys);
+                    else DepthwiseForwardPlane(s, xs, ws, ys);
+                    break;
+                }
+                case DepthwiseKind.BackwardData:
+                {
+                    var gys = new ReadOnlySpan<float>(x + (long)item * ohw, ohw);
+                    var ws = new ReadOnlySpan<float>(w + (long)(item % s.InChannels) * taps, taps);
+                    var gxs = new Span<float>(y + (long)item * hw, hw);
+                    if (vectorised) DepthwiseBackwardDataPlaneStride1(s, gys, ws, gxs);
+                    else DepthwiseBackwardDataPlane(s, gys, ws, gxs);
+                    break;
+                }
+                default:
+                {
+                    // x is the input, w the output gradient, y the weight gradient; item is a channel.
+                    var xs = new ReadOnlySpan<float>(x, (int)s.InputLength);
+                    var gys = new ReadOnlySpan<float>(w, (int)s.OutputLength);
+                    var gws = new Span<float>(y + (long)item * taps, taps);
+                    if (vectorised) DepthwiseBackwardWeightsChannelStride1(s, item, xs, gys, gws, accumulate);
+                    else DepthwiseBackwardWeightsChannel(s, item, xs, gys, gws, accumulate);
+                    break;
+                }
+            }
         }
     }
 
@@ -119,25 +153,11 @@ internal static partial class Conv2d
     private static unsafe void DepthwiseBackwardData(in Conv2dShape s, ReadOnlySpan<float> gradOutput,
         ReadOnlySpan<float> weight, Span<float> gradInput)
     {
-        var shape = s;
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
+        int ohw = s.OutHeight * s.OutWidth, taps = s.KernelHeight * s.KernelWidth;
         fixed (float* pgy = gradOutput)
         fixed (float* pw = weight)
         fixed (float* pgx = gradInput)
-        {
-            nint gyp = (nint)pgy, wp = (nint)pw, gxp = (nint)pgx;
-            bool vectorised = shape.StrideH == 1 && shape.StrideW == 1 && Vector512.IsHardwareAccelerated;
-            ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, plane =>
-            {
-                var gys = new ReadOnlySpan<float>((float*)gyp + (long)plane * ohw, ohw);
-                var ws = new ReadOnlySpan<float>((float*)wp + (long)(plane % shape.InChannels) * taps, taps);
-                var gxs = new Span<float>((float*)gxp + (long)plane * hw, hw);
-                if (vectorised)
-                    DepthwiseBackwardDataPlaneStride1(shape, gys, ws, gxs);
-                else
-                    DepthwiseBackwardDataPlane(shape, gys, ws, gxs);
-            });
-        }
+            ForEachItem(s.Batch * s.InChannels, (long)ohw * taps, new DepthwisePass(s, pgy, pw, pgx, DepthwiseKind.BackwardData, false));
     }
 
     /// <summary>gx (+)= the data gradient of one stride-1 depthwise plane, as a correlation of the zero-padded output
@@ -220,26 +240,12 @@ internal static partial class Conv2d
     private static unsafe void DepthwiseBackwardWeights(in Conv2dShape s, ReadOnlySpan<float> input,
         ReadOnlySpan<float> gradOutput, Span<float> gradWeight, bool accumulate)
     {
-        var shape = s;
         int taps = s.KernelHeight * s.KernelWidth;
         fixed (float* px = input)
         fixed (float* pgy = gradOutput)
         fixed (float* pgw = gradWeight)
-        {
-            nint xp = (nint)px, gyp = (nint)pgy, gwp = (nint)pgw;
-            long inputLength = s.InputLength, outputLength = s.OutputLength;
-            bool vectorised = shape.StrideH == 1 && shape.StrideW == 1 && Vector512.IsHardwareAccelerated;
-            ForEachItem(s.InChannels, (long)s.Batch * s.OutHeight * s.OutWidth * taps, c =>
-            {
-                var xs = new ReadOnlySpan<float>((float*)xp, (int)inputLength);
-                var gys = new ReadOnlySpan<float>((float*)gyp, (int)outputLength);
-                var gws = new Span<float>((float*)gwp + (long)c * taps, taps);
-                if (vectorised)
-                    DepthwiseBackwardWeightsChannelStride1(shape, c, xs, gys, gws, accumulate);
-                else
-                    DepthwiseBackwardWeightsChannel(shape, c, xs, gys, gws, accumulate);
-            });
-        }
+            ForEachItem(s.InChannels, (long)s.Batch * s.OutHeight * s.OutWidth * taps,
+                new DepthwisePass(s, px, pgy, pgw, DepthwiseKind.BackwardWeights, accumulate));
     }
 
     /// <summary>Channel <paramref name="c"/>'s weight gradient of a stride-1 depthwise convolution: each image's plane

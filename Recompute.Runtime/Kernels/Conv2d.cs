@@ -33,10 +33,7 @@ internal static partial class Conv2d
             fixed (float* px = input)
             fixed (float* pw = weight)
             fixed (float* py = output)
-            {
-                nint x = (nint)px, w = (nint)pw, y = (nint)py;
-                ForEachImage(s, (n, col, gemmThreads) => ForwardImage(s, (float*)x, (float*)w, (float*)y, n, col, gemmThreads));
-            }
+                ForEachImage(s, new ImagePass(s, px, pw, py, backward: false));
         if (!bias.IsEmpty)
             for (int n = 0; n < s.Batch; n++)
                 for (int m = 0; m < s.OutChannels; m++)
@@ -69,11 +66,7 @@ internal static partial class Conv2d
         fixed (float* pgy = gradOutput)
         fixed (float* pw = weight)
         fixed (float* pgx = gradInput)
-        {
-            nint gy = (nint)pgy, w = (nint)pw, gx = (nint)pgx;
-            ForEachImage(s, (n, col, gemmThreads) =>
-                BackwardDataImage(s, (float*)gy, (float*)w, (float*)gx, n, col, gemmThreads));
-        }
+            ForEachImage(s, new ImagePass(s, pgy, pw, pgx, backward: true));
     }
 
     /// <summary>Output planes smaller than this many pixels are handled with one GEMM over the whole batch
@@ -113,54 +106,60 @@ internal static partial class Conv2d
     /// matrix, or back (<paramref name="toMatrix"/> false), images in parallel: plain copies of disjoint rows.</summary>
     private static unsafe void MoveGroup(in Conv2dShape s, ReadOnlySpan<float> from, int g, Span<float> to, bool toMatrix)
     {
-        var shape = s;
-        int ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, mg = s.GroupOutChannels;
+        int ohw = s.OutHeight * s.OutWidth, mg = s.GroupOutChannels;
         fixed (float* pf = from)
         fixed (float* pt = to)
+            ForEachItem(s.Batch, (long)mg * ohw, new GroupMove(s, pf, pt, g, toMatrix));
+    }
+
+    private readonly unsafe struct GroupMove(Conv2dShape s, float* from, float* to, int g, bool toMatrix) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        public void Run(int n)
         {
-            nint f = (nint)pf, t = (nint)pt;
-            ForEachItem(s.Batch, (long)mg * ohw, n =>
+            int ohw = _s.OutHeight * _s.OutWidth, total = _s.Batch * ohw, mg = _s.GroupOutChannels;
+            for (int m = 0; m < mg; m++)
             {
-                for (int m = 0; m < mg; m++)
-                {
-                    long tensorAt = (long)(n * shape.OutChannels + g * mg + m) * ohw, matrixAt = (long)m * total + (long)n * ohw;
-                    new ReadOnlySpan<float>((float*)f + (toMatrix ? tensorAt : matrixAt), ohw)
-                        .CopyTo(new Span<float>((float*)t + (toMatrix ? matrixAt : tensorAt), ohw));
-                }
-            });
+                long tensorAt = (long)(n * _s.OutChannels + g * mg + m) * ohw, matrixAt = (long)m * total + (long)n * ohw;
+                new ReadOnlySpan<float>(from + (toMatrix ? tensorAt : matrixAt), ohw)
+                    .CopyTo(new Span<float>(to + (toMatrix ? matrixAt : tensorAt), ohw));
+            }
         }
     }
 
     /// <summary>Unfolds group g of every image into its columns of a PatchSize × (batch·OHW) matrix, images in parallel.</summary>
     private static unsafe void Im2ColImages(in Conv2dShape s, ReadOnlySpan<float> input, int g, Span<float> patches)
     {
-        var shape = s;
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
-        int patchLength = patches.Length;
+        int ohw = s.OutHeight * s.OutWidth;
         fixed (float* px = input)
         fixed (float* pc = patches)
-        {
-            nint x = (nint)px, c = (nint)pc;
-            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
-                Im2Col(shape, new ReadOnlySpan<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw),
-                    new Span<float>((float*)c + (long)n * ohw, patchLength - n * ohw), total));
-        }
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, new ImageColumns(s, px, pc, patches.Length, g, add: false));
     }
 
     /// <summary>Adds each image's columns of a PatchSize × (batch·OHW) matrix back into group g of its gradient,
     /// images in parallel (each writes only its own image).</summary>
     private static unsafe void Col2ImImages(in Conv2dShape s, ReadOnlySpan<float> patches, int g, Span<float> gradInput)
     {
-        var shape = s;
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, total = s.Batch * ohw, cg = s.GroupInChannels;
-        int patchLength = patches.Length;
+        int ohw = s.OutHeight * s.OutWidth;
         fixed (float* pc = patches)
         fixed (float* px = gradInput)
+            ForEachItem(s.Batch, (long)s.PatchSize * ohw, new ImageColumns(s, px, pc, patches.Length, g, add: true));
+    }
+
+    /// <summary>Image n's columns of the batch's patch matrix: unfolded from group g of the image, or added back into it.</summary>
+    private readonly unsafe struct ImageColumns(Conv2dShape s, float* image, float* patches, int patchLength, int g, bool add) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        public void Run(int n)
         {
-            nint c = (nint)pc, x = (nint)px;
-            ForEachItem(s.Batch, (long)s.PatchSize * ohw, n =>
-                Col2ImAdd(shape, new ReadOnlySpan<float>((float*)c + (long)n * ohw, patchLength - n * ohw),
-                    new Span<float>((float*)x + (long)(n * shape.InChannels + g * cg) * hw, cg * hw), total));
+            int hw = _s.InHeight * _s.InWidth, ohw = _s.OutHeight * _s.OutWidth, total = _s.Batch * ohw, cg = _s.GroupInChannels;
+            float* planes = image + (long)(n * _s.InChannels + g * cg) * hw;
+            if (add)
+                Col2ImAdd(_s, new ReadOnlySpan<float>(patches + (long)n * ohw, patchLength - n * ohw), new Span<float>(planes, cg * hw), total);
+            else
+                Im2Col(_s, new ReadOnlySpan<float>(planes, cg * hw), new Span<float>(patches + (long)n * ohw, patchLength - n * ohw), total);
         }
     }
 
@@ -244,17 +243,16 @@ internal static partial class Conv2d
     /// with multi-threaded GEMMs. Each image writes only its own output, and GEMM results do not depend on thread
     /// counts, so the result is the same either way.
     /// </summary>
-    private static void ForEachImage(Conv2dShape s, Action<int, float[]?, int> body)
+    private static void ForEachImage(in Conv2dShape s, ImagePass body)
     {
         int degree = KernelOptions.MaxDegreeOfParallelism;
-        int colLength = s.IsPointwise ? 0 : s.PatchSize * s.OutHeight * s.OutWidth;
         bool parallelImages = degree > 1 && s.Batch > 1 && s.MultiplyAdds / s.Batch >= ImageParallelThreshold;
         if (!parallelImages)
         {
-            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            float[]? col = body.RentColumns();
             try
             {
-                for (int n = 0; n < s.Batch; n++) body(n, col, degree);
+                for (int n = 0; n < s.Batch; n++) body.Run(n, col, degree);
             }
             finally
             {
@@ -262,18 +260,37 @@ internal static partial class Conv2d
             }
             return;
         }
-        WorkerPool.For(s.Batch, degree, n =>
+        WorkerPool.For(s.Batch, degree, body);
+    }
+
+    /// <summary>The forward (input, weight → output) or the data gradient (output gradient, weight → input gradient)
+    /// of one image, on pinned buffers.</summary>
+    private readonly unsafe struct ImagePass(Conv2dShape s, float* from, float* weight, float* to, bool backward) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        /// <summary>An im2col scratch buffer, or null for pointwise shapes.</summary>
+        public float[]? RentColumns() => _s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(_s.PatchSize * _s.OutHeight * _s.OutWidth);
+
+        public void Run(int n, float[]? col, int gemmThreads)
         {
-            float[]? col = colLength == 0 ? null : ArrayPool<float>.Shared.Rent(colLength);
+            if (backward) BackwardDataImage(_s, from, weight, to, n, col, gemmThreads);
+            else ForwardImage(_s, from, weight, to, n, col, gemmThreads);
+        }
+
+        /// <summary>One image of a parallel pass: single-threaded GEMMs with a scratch buffer of its own.</summary>
+        public void Run(int n)
+        {
+            float[]? col = RentColumns();
             try
             {
-                body(n, col, 1);
+                Run(n, col, 1);
             }
             finally
             {
                 if (col is not null) ArrayPool<float>.Shared.Return(col);
             }
-        });
+        }
     }
 
     private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
@@ -351,6 +368,11 @@ internal static partial class Conv2d
             BackwardWeightsBatched(s, input, gradOutput, gradWeight, accumulate);
             return;
         }
+        if (UsePerImageWeightGradients(s))
+        {
+            BackwardWeightsPerImage(s, input, gradOutput, gradWeight, accumulate);
+            return;
+        }
         float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
         try
         {
@@ -373,6 +395,99 @@ internal static partial class Conv2d
         finally
         {
             if (col is not null) ArrayPool<float>.Shared.Return(col);
+        }
+    }
+
+    /// <summary>Whether the weight gradient is summed from one partial gradient per image: the same test as the
+    /// forward's parallel images, never depending on the thread count (the summation order differs from one GEMM
+    /// chain over the images, and must not change with it).</summary>
+    private static bool UsePerImageWeightGradients(in Conv2dShape s) =>
+        s.Batch > 1 && s.MultiplyAdds / s.Batch >= ImageParallelThreshold && (long)s.Batch * s.WeightLength <= PartialWeightLimit;
+
+    /// <summary>At most this many floats of per-image partial weight gradients (16 MB).</summary>
+    private const long PartialWeightLimit = 1L << 22;
+
+    /// <summary>
+    /// Weight gradient with one partial gradient per image, images in parallel with single-threaded im2col and GEMM
+    /// (one fork for the whole call instead of several per image and k slice), then the partials added in image order.
+    /// Each partial is computed the same way on whichever thread, so the bits do not depend on the thread count.
+    /// </summary>
+    private static unsafe void BackwardWeightsPerImage(in Conv2dShape s, ReadOnlySpan<float> input, ReadOnlySpan<float> gradOutput,
+        Span<float> gradWeight, bool accumulate)
+    {
+        int weightLength = (int)s.WeightLength, batch = s.Batch;
+        float[] partials = ArrayPool<float>.Shared.Rent(batch * weightLength);
+        try
+        {
+            fixed (float* px = input)
+            fixed (float* pgy = gradOutput)
+            fixed (float* pp = partials)
+            fixed (float* pw = gradWeight)
+            {
+                var job = new WeightGradientImages(s, px, pgy, pp);
+                int degree = Math.Min(KernelOptions.MaxDegreeOfParallelism, batch);
+                if (degree <= 1)
+                    for (int n = 0; n < batch; n++) job.Run(n);
+                else
+                    WorkerPool.For(batch, degree, job);
+                var sum = new PartialSum(pp, batch, weightLength, accumulate, pw);
+                ParallelRanges.For(weightLength, (long)batch * weightLength, sum);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partials);
+        }
+    }
+
+    /// <summary>Image n's weight gradient into its own partial: im2col and one GEMM per group, on the calling thread.</summary>
+    private readonly unsafe struct WeightGradientImages(Conv2dShape s, float* input, float* gradOutput, float* partials) : IIndexBody
+    {
+        private readonly Conv2dShape _s = s;
+
+        public void Run(int n)
+        {
+            var s = _s;
+            int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+            int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+            float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
+            try
+            {
+                var partial = new Span<float>(partials + (long)n * s.WeightLength, (int)s.WeightLength);
+                for (int g = 0; g < s.Groups; g++)
+                {
+                    var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+                    ReadOnlySpan<float> patches = image;
+                    if (col is not null)
+                    {
+                        Im2Col(s, image, col.AsSpan(0, kg * ohw));
+                        patches = col.AsSpan(0, kg * ohw);
+                    }
+                    var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
+                    Gemm.Multiply(gy, patches, partial.Slice(g * mg * kg, mg * kg), mg, kg, ohw, false, true, 1f, 0f, 1);
+                }
+            }
+            finally
+            {
+                if (col is not null) ArrayPool<float>.Shared.Return(col);
+            }
+        }
+    }
+
+    /// <summary>Target[i] (+)= partial 0 + partial 1 + … over a range, in image order.</summary>
+    private readonly unsafe struct PartialSum(float* partials, int count, int length, bool accumulate, float* target) : IRangeBody
+    {
+        public void Run(int start, int end)
+        {
+            var sum = new Span<float>(target + start, end - start);
+            int first = 0;
+            if (!accumulate)
+            {
+                new ReadOnlySpan<float>(partials + start, end - start).CopyTo(sum);
+                first = 1;
+            }
+            for (int n = first; n < count; n++)
+                TensorPrimitives.Add(sum, new ReadOnlySpan<float>(partials + (long)n * length + start, end - start), sum);
         }
     }
 
@@ -498,19 +613,32 @@ internal static partial class Conv2d
 
     /// <summary>Runs <paramref name="body"/> for items [0, count), in parallel chunks when the work is large
     /// enough. Items must write disjoint outputs; the split then cannot change the result.</summary>
-    private static void ForEachItem(int count, long workPerItem, Action<int> body)
+    private static void ForEachItem(int count, long workPerItem, Action<int> body) =>
+        ForEachItem(count, workPerItem, new ActionItem(body));
+
+    private static void ForEachItem<T>(int count, long workPerItem, T body) where T : struct, IIndexBody
     {
         int degree = KernelOptions.MaxDegreeOfParallelism;
         if (degree == 1 || count < 2 || workPerItem * count < ImageParallelThreshold)
         {
-            for (int i = 0; i < count; i++) body(i);
+            for (int i = 0; i < count; i++) body.Run(i);
             return;
         }
         int chunks = Math.Min(count, degree * 4);
-        WorkerPool.For(chunks, degree, chunk =>
+        WorkerPool.For(chunks, degree, new ItemChunks<T>(body, count, chunks));
+    }
+
+    private readonly struct ItemChunks<T>(T body, int count, int chunks) : IIndexBody where T : struct, IIndexBody
+    {
+        public void Run(int chunk)
         {
-            for (int i = count * chunk / chunks; i < count * (chunk + 1) / chunks; i++) body(i);
-        });
+            for (int i = count * chunk / chunks; i < count * (chunk + 1) / chunks; i++) body.Run(i);
+        }
+    }
+
+    private readonly struct ActionItem(Action<int> body) : IIndexBody
+    {
+        public void Run(int index) => body(index);
     }
 
     internal static void CheckLength(int actual, long required, string name)

@@ -86,13 +86,16 @@ internal static class BatchedGemm
         fixed (float* pa = a)
         fixed (float* pb = b)
         fixed (float* pc = c)
-        {
-            nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
-            WorkerPool.For(batch, degree, i =>
-                Gemm.Multiply(new ReadOnlySpan<float>((float*)ia + i * strideA, (int)sizeA),
-                    new ReadOnlySpan<float>((float*)ib + i * strideB, (int)sizeB),
-                    new Span<float>((float*)ic + i * strideC, (int)sizeC), m, n, k, transA, transB, alpha, beta, 1));
-        }
+            WorkerPool.For(batch, degree, new Item(pa, pb, pc, m, n, k, strideA, strideB, strideC, transA, transB, alpha, beta));
+    }
+
+    /// <summary>GEMM i of the batch, single-threaded, on pinned operands.</summary>
+    private readonly unsafe struct Item(float* a, float* b, float* c, int m, int n, int k, long strideA, long strideB, long strideC,
+        bool transA, bool transB, float alpha, float beta) : IIndexBody
+    {
+        public void Run(int i) =>
+            Gemm.Multiply(new ReadOnlySpan<float>(a + i * strideA, m * k), new ReadOnlySpan<float>(b + i * strideB, k * n),
+                new Span<float>(c + i * strideC, m * n), m, n, k, transA, transB, alpha, beta, 1);
     }
 
     private static void RequireLength(int actual, long required, string name)

@@ -116,7 +116,9 @@ internal static unsafe class PackedGemm
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            var job = new Job(kind, blk, pa, ars, acs, pb, brs, bcs, pc, ldc, m, n, k, alpha, beta,
+            // One job object per thread, reused by its calls: a GEMM never starts another on the same thread.
+            var job = t_job ??= new Job();
+            job.Init(kind, blk, pa, ars, acs, pb, brs, bcs, pc, ldc, m, n, k, alpha, beta,
                 (long)m * n * k < ParallelThreshold ? 1 : maxDegreeOfParallelism);
             job.Run();
         }
@@ -130,6 +132,7 @@ internal static unsafe class PackedGemm
             System.Numerics.Tensors.TensorPrimitives.Multiply(c, beta, c);
     }
 
+    [ThreadStatic] private static Job? t_job;
     [ThreadStatic] private static float[]? packedA;
     [ThreadStatic] private static float[]? packedB;
 
@@ -147,14 +150,14 @@ internal static unsafe class PackedGemm
     /// <summary>One GEMM call: holds the operands as raw pointers so that work items can run on pool threads.</summary>
     private sealed class Job
     {
-        private readonly GemmKernelKind kind;
-        private readonly GemmBlocking blk;
-        private readonly float* a, b, c;
-        private readonly int m, n, k;
+        private GemmKernelKind kind;
+        private GemmBlocking blk;
+        private float* a, b, c;
+        private int m, n, k;
         // Element strides: A(i, p) = a[i·ars + p·acs], B(p, j) = b[p·brs + j·bcs], C(i, j) = c[i·ldc + j].
-        private readonly int ars, acs, brs, bcs, ldc;
-        private readonly float alpha, beta;
-        private readonly int degree;
+        private int ars, acs, brs, bcs, ldc;
+        private float alpha, beta;
+        private int degree;
 
         // State of the current (jc, pc) panel, published before each parallel region.
         private float* bPanel;
@@ -163,7 +166,7 @@ internal static unsafe class PackedGemm
         // slivers of a B with unit column stride are then read in place (row stride brs) and only edge slivers are packed.
         private bool bInPlace;
 
-        public Job(GemmKernelKind kind, GemmBlocking blk, float* a, int ars, int acs, float* b, int brs, int bcs, float* c, int ldc,
+        public void Init(GemmKernelKind kind, GemmBlocking blk, float* a, int ars, int acs, float* b, int brs, int bcs, float* c, int ldc,
             int m, int n, int k, float alpha, float beta, int degree)
         {
             this.kind = kind; this.blk = blk;
@@ -172,6 +175,16 @@ internal static unsafe class PackedGemm
             this.ars = ars; this.acs = acs; this.brs = brs; this.bcs = bcs; this.ldc = ldc;
             this.alpha = alpha; this.beta = beta;
             this.degree = Math.Max(1, degree);
+        }
+
+        private readonly struct Tasks(Job job) : IIndexBody
+        {
+            public void Run(int task) => job.RunTask(task);
+        }
+
+        private readonly struct PackChunks(Job job, int chunks) : IIndexBody
+        {
+            public void Run(int i) => job.PackB(job.nSlivers * i / chunks, job.nSlivers * (i + 1) / chunks);
         }
 
         public void Run()
@@ -199,7 +212,7 @@ internal static unsafe class PackedGemm
                         if (!parallel || tasks == 1)
                             for (int t = 0; t < tasks; t++) RunTask(t);
                         else
-                            WorkerPool.For(tasks, degree, RunTask);
+                            WorkerPool.For(tasks, degree, new Tasks(this));
                     }
                     else if (!parallel || tasks == 1)
                     {
@@ -210,9 +223,8 @@ internal static unsafe class PackedGemm
                     else
                     {
                         int packChunks = Math.Min(nSlivers, degree);
-                        WorkerPool.For(packChunks, degree, i =>
-                            PackB(nSlivers * i / packChunks, nSlivers * (i + 1) / packChunks));
-                        WorkerPool.For(tasks, degree, RunTask);
+                        WorkerPool.For(packChunks, degree, new PackChunks(this, packChunks));
+                        WorkerPool.For(tasks, degree, new Tasks(this));
                     }
                 }
             }

@@ -12,15 +12,28 @@ internal static class ParallelRanges
 
     /// <summary>Runs <paramref name="body"/>(start, end) over [0, <paramref name="count"/>) in up to
     /// <see cref="KernelOptions.MaxDegreeOfParallelism"/> chunks; <paramref name="work"/> is the elements the whole range touches.</summary>
-    public static void For(int count, long work, Action<int, int> body)
+    public static void For(int count, long work, Action<int, int> body) => For(count, work, new ActionBody(body));
+
+    /// <summary>As <see cref="For(int, long, Action{int, int})"/> with a struct body, which allocates nothing.</summary>
+    public static void For<T>(int count, long work, T body) where T : struct, IRangeBody
     {
         int degree = Math.Min(KernelOptions.MaxDegreeOfParallelism, count);
         if (degree <= 1 || work < MinParallelWork)
         {
-            body(0, count);
+            body.Run(0, count);
             return;
         }
-        WorkerPool.For(degree, degree, chunk =>
-            body((int)((long)count * chunk / degree), (int)((long)count * (chunk + 1) / degree)));
+        WorkerPool.For(degree, degree, new Chunks<T>(body, count, degree));
+    }
+
+    private readonly struct Chunks<T>(T body, int count, int degree) : IIndexBody where T : struct, IRangeBody
+    {
+        public void Run(int chunk) =>
+            body.Run((int)((long)count * chunk / degree), (int)((long)count * (chunk + 1) / degree));
+    }
+
+    private readonly struct ActionBody(Action<int, int> body) : IRangeBody
+    {
+        public void Run(int start, int end) => body(start, end);
     }
 }

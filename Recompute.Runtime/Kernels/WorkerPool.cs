@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace Recompute.Runtime.Kernels;
@@ -14,30 +15,39 @@ namespace Recompute.Runtime.Kernels;
 /// a job runs serially on its own thread: results never depend on which thread runs an index, so that changes only speed.
 /// Indices are claimed one at a time from a shared counter, so uneven work balances itself.
 /// </remarks>
-internal static class WorkerPool
+internal static unsafe class WorkerPool
 {
     private static readonly object Gate = new();
     private static readonly long SpinTicks = Stopwatch.Frequency / 20_000; // 50 µs
     private static Thread[] _threads = [];
     private static int _busy, _generation, _next, _count, _helpers, _pending;
-    private static Action<int>? _body;
+    // The running job: its body (a struct on the forking thread's stack, which waits until every index is done)
+    // and the instantiation of Invoke that calls it.
+    private static void* _body;
+    private static delegate*<void*, int, void> _invoke;
     private static Exception? _error;
 
     [ThreadStatic] private static bool t_inJob;
 
     /// <summary>Runs <paramref name="body"/>(i) for every i in [0, <paramref name="count"/>) on up to <paramref name="degree"/> threads.</summary>
-    public static void For(int count, int degree, Action<int> body)
+    public static void For(int count, int degree, Action<int> body) => For(count, degree, new ActionBody(body));
+
+    /// <summary>Runs <paramref name="body"/>.Run(i) for every i in [0, <paramref name="count"/>) on up to
+    /// <paramref name="degree"/> threads. A struct body is called through a function pointer, so a fork allocates
+    /// nothing (a lambda would allocate its closure and delegate on every call).</summary>
+    public static void For<T>(int count, int degree, T body) where T : struct, IIndexBody
     {
         degree = Math.Min(degree, count);
         if (degree <= 1 || t_inJob || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
-            for (int i = 0; i < count; i++) body(i);
+            for (int i = 0; i < count; i++) body.Run(i);
             return;
         }
         try
         {
             EnsureThreads(degree - 1);
-            _body = body;
+            _body = Unsafe.AsPointer(ref body);
+            _invoke = &Invoke<T>;
             _count = count;
             _next = 0;
             _error = null;
@@ -57,19 +67,23 @@ internal static class WorkerPool
         finally
         {
             _body = null;
+            _invoke = null;
             Volatile.Write(ref _busy, 0);
         }
     }
 
+    private static void Invoke<T>(void* body, int index) where T : struct, IIndexBody => Unsafe.AsRef<T>(body).Run(index);
+
     private static void Work()
     {
-        var body = _body!;
+        void* body = _body;
+        var invoke = _invoke;
         int count = _count;
         t_inJob = true;
         try
         {
             int i;
-            while ((i = Interlocked.Increment(ref _next) - 1) < count) body(i);
+            while ((i = Interlocked.Increment(ref _next) - 1) < count) invoke(body, i);
         }
         catch (Exception e)
         {
@@ -80,6 +94,11 @@ internal static class WorkerPool
         {
             t_inJob = false;
         }
+    }
+
+    private readonly struct ActionBody(Action<int> body) : IIndexBody
+    {
+        public void Run(int index) => body(index);
     }
 
     private static void EnsureThreads(int helpers)
@@ -131,4 +150,16 @@ internal static class WorkerPool
         }
         return generation;
     }
+}
+
+/// <summary>The work of one index of a <see cref="WorkerPool"/> job.</summary>
+internal interface IIndexBody
+{
+    void Run(int index);
+}
+
+/// <summary>The work of one chunk [start, end) of a <see cref="ParallelRanges"/> split.</summary>
+internal interface IRangeBody
+{
+    void Run(int start, int end);
 }

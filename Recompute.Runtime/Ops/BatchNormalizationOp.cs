@@ -13,8 +13,10 @@ namespace Recompute.Runtime.Ops;
 /// </summary>
 /// <remarks>
 /// The per-channel statistics of an activation, and the two gradient sums of its backward, are kept beside the
-/// activation's tensor object (a weak table, so they die with it): outputs 0, 1 and 2 and the three operand gradients
-/// then read X's statistics once instead of six times. A recomputed X is a new tensor and gets its statistics afresh.
+/// activation's buffer (a weak table, so they die with it) with the tensor they were computed for: outputs 0, 1 and 2
+/// and the three operand gradients then read X's statistics once instead of six times. A recomputed X, or the next
+/// step's X in the same pooled buffer, is another tensor and gets its statistics afresh, in the same arrays, so a
+/// steady-state step allocates none.
 /// </remarks>
 internal sealed class BatchNormalizationOp : Operator
 {
@@ -23,6 +25,11 @@ internal sealed class BatchNormalizationOp : Operator
     /// <summary>Batch statistics of one X, and the sums of one output gradient against it.</summary>
     private sealed class ChannelStatistics(int channels)
     {
+        /// <summary>The tensor these statistics are X's of (null: none yet).</summary>
+        public Tensor? Owner;
+        /// <summary>How many channels the arrays hold (at least the current X's: a pooled buffer serves tensors of
+        /// the same length and any channel count).</summary>
+        public int Capacity => Mean.Length;
         public readonly double[] Mean = new double[channels];
         public readonly double[] Variance = new double[channels];
         /// <summary>Identity of the output gradient <see cref="SumG"/> and <see cref="SumGCentered"/> were taken from (0: none).</summary>
@@ -32,7 +39,7 @@ internal sealed class BatchNormalizationOp : Operator
         public readonly double[] SumGCentered = new double[channels];
     }
 
-    private static readonly ConditionalWeakTable<Tensor, ChannelStatistics> Cache = new();
+    private static readonly ConditionalWeakTable<float[], ChannelStatistics> Cache = new();
 
     private static (int N, int C, int Area) Geometry(OpCall call)
     {
@@ -43,33 +50,116 @@ internal sealed class BatchNormalizationOp : Operator
     /// <summary>X's statistics: from the cache for an activation (a tensor the executor allocated for this step), else computed.</summary>
     private static ChannelStatistics StatisticsOf(Tensor x, int n, int c, int area)
     {
-        if (x.Category == MemoryCategory.Activation && !x.IsView && Cache.TryGetValue(x, out var cached)) return cached;
-        var stats = new ChannelStatistics(c);
-        Compute(x, n, c, area, stats);
-        if (x.Category == MemoryCategory.Activation && !x.IsView) Cache.AddOrUpdate(x, stats);
-        return stats;
+        if (x.Category != MemoryCategory.Activation || x.IsView)
+        {
+            var own = new ChannelStatistics(c);
+            Compute(x, n, c, area, own);
+            return own;
+        }
+        if (Cache.TryGetValue(x.Buffer, out var cached) && ReferenceEquals(cached.Owner, x)) return cached;
+        if (cached is null || cached.Capacity < c)
+        {
+            cached = new ChannelStatistics(c);
+            Cache.AddOrUpdate(x.Buffer, cached);
+        }
+        Compute(x, n, c, area, cached);
+        cached.Owner = x;
+        cached.GradientKey = 0;
+        return cached;
     }
 
     /// <summary>Mean and biased variance per channel: float sums per plane in a fixed order, double across planes.</summary>
-    private static void Compute(Tensor x, int n, int c, int area, ChannelStatistics stats)
+    private static unsafe void Compute(Tensor x, int n, int c, int area, ChannelStatistics stats)
     {
-        double count = (double)n * area;
-        ParallelRanges.For(c, (long)n * c * area, (from, to) =>
+        fixed (float* px = x.Span)
+            ParallelRanges.For(c, (long)n * c * area, new Statistics(px, n, c, area, stats));
+    }
+
+    private readonly unsafe struct Statistics(float* x, int n, int c, int area, ChannelStatistics stats) : IRangeBody
+    {
+        public void Run(int from, int to)
         {
-            var data = x.Span;
+            double count = (double)n * area;
             for (int ch = from; ch < to; ch++)
             {
                 double s = 0;
-                for (int b = 0; b < n; b++) s += Reductions.Sum(data.Slice((b * c + ch) * area, area));
+                for (int b = 0; b < n; b++) s += Reductions.Sum(new ReadOnlySpan<float>(x + (long)(b * c + ch) * area, area));
                 double mu = s / count, q = 0;
-                for (int b = 0; b < n; b++) q += Reductions.SumSquaredDeviation(data.Slice((b * c + ch) * area, area), (float)mu);
+                for (int b = 0; b < n; b++)
+                    q += Reductions.SumSquaredDeviation(new ReadOnlySpan<float>(x + (long)(b * c + ch) * area, area), (float)mu);
                 stats.Mean[ch] = mu;
                 stats.Variance[ch] = q / count;
             }
-        });
+        }
     }
 
-    public override void Forward(OpCall call, Tensor output)
+    /// <summary>y = γ·(x − μ)/σ + β per channel.</summary>
+    private readonly unsafe struct Normalize(float* x, float* gamma, float* beta, float* y, int n, int c, int area, double eps,
+        ChannelStatistics stats) : IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            for (int ch = from; ch < to; ch++)
+            {
+                float inv = (float)(1.0 / Math.Sqrt(stats.Variance[ch] + eps)), mu = (float)stats.Mean[ch];
+                float a = gamma[ch] * inv;
+                for (int b = 0; b < n; b++)
+                {
+                    long o = (long)(b * c + ch) * area;
+                    var xs = new ReadOnlySpan<float>(x + o, area);
+                    Affine.ApplyCentered(xs, mu, xs, a, 0f, beta[ch], new Span<float>(y + o, area));
+                }
+            }
+        }
+    }
+
+    /// <summary>Σg and Σg·(x − μ) per channel.</summary>
+    private readonly unsafe struct GradientSums(float* x, float* g, int n, int c, int area, ChannelStatistics stats) : IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            for (int ch = from; ch < to; ch++)
+            {
+                float mu = (float)stats.Mean[ch];
+                double sumG = 0, sumGC = 0;
+                for (int b = 0; b < n; b++)
+                {
+                    long o = (long)(b * c + ch) * area;
+                    var gs = new ReadOnlySpan<float>(g + o, area);
+                    sumG += Reductions.Sum(gs);
+                    sumGC += Reductions.DotCentered(new ReadOnlySpan<float>(x + o, area), mu, gs);
+                }
+                stats.SumG[ch] = sumG; stats.SumGCentered[ch] = sumGC;
+            }
+        }
+    }
+
+    /// <summary>The data gradient per channel.</summary>
+    private readonly unsafe struct DataGradient(float* x, float* g, float* gamma, float* dx, int n, int c, int area, double eps,
+        ChannelStatistics stats) : IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            double count = (double)n * area;
+            for (int ch = from; ch < to; ch++)
+            {
+                // dx = γ·inv/M · (M·g − Σg − x̂·Σ(g·x̂)) = a·(x − μ) + b·g + k, with x̂ = (x − μ)·inv.
+                double inv = 1.0 / Math.Sqrt(stats.Variance[ch] + eps), scale = gamma[ch];
+                float a = (float)(-scale * inv * inv * inv * stats.SumGCentered[ch] / count);
+                float b = (float)(scale * inv);
+                float k = (float)(-scale * inv * stats.SumG[ch] / count);
+                float mu = (float)stats.Mean[ch];
+                for (int i = 0; i < n; i++)
+                {
+                    long o = (long)(i * c + ch) * area;
+                    Affine.ApplyCentered(new ReadOnlySpan<float>(x + o, area), mu, new ReadOnlySpan<float>(g + o, area), a, b, k,
+                        new Span<float>(dx + o, area));
+                }
+            }
+        }
+    }
+
+    public override unsafe void Forward(OpCall call, Tensor output)
     {
         var (n, c, area) = Geometry(call);
         var x = call.Input(0);
@@ -84,22 +174,11 @@ internal sealed class BatchNormalizationOp : Operator
             return;
         }
         double eps = call.Attr("epsilon", 1e-5);
-        var scale = call.Input(1); var bias = call.Input(2);
-        ParallelRanges.For(c, 2L * n * c * area, (from, to) =>
-        {
-            ReadOnlySpan<float> xs = x.Span, gamma = scale.Span, beta = bias.Span;
-            var ys = output.Span;
-            for (int ch = from; ch < to; ch++)
-            {
-                float inv = (float)(1.0 / Math.Sqrt(stats.Variance[ch] + eps)), mu = (float)stats.Mean[ch];
-                float a = gamma[ch] * inv;
-                for (int b = 0; b < n; b++)
-                {
-                    int o = (b * c + ch) * area;
-                    Affine.ApplyCentered(xs.Slice(o, area), mu, xs.Slice(o, area), a, 0f, beta[ch], ys.Slice(o, area));
-                }
-            }
-        });
+        fixed (float* px = x.Span)
+        fixed (float* pgamma = call.Input(1).Span)
+        fixed (float* pbeta = call.Input(2).Span)
+        fixed (float* py = y)
+            ParallelRanges.For(c, 2L * n * c * area, new Normalize(px, pgamma, pbeta, py, n, c, area, eps, stats));
     }
 
     public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
@@ -108,32 +187,14 @@ internal sealed class BatchNormalizationOp : Operator
         var x = call.Input(0);
         var stats = StatisticsOf(x, n, c, area);
         double eps = call.Attr("epsilon", 1e-5);
-        double count = (double)n * area;
+        fixed (float* px = x.Span)
         fixed (float* pg = g)
         fixed (float* pgx = gradInput)
         {
-            nint gp = (nint)pg, gxp = (nint)pgx;
-            int length = g.Length;
             ulong key = GradientKey(g);
             if (stats.GradientKey != key)
             {
-                ParallelRanges.For(c, 2L * n * c * area, (from, to) =>
-                {
-                    var xs = x.Span;
-                    var gs = new ReadOnlySpan<float>((float*)gp, length);
-                    for (int ch = from; ch < to; ch++)
-                    {
-                        float mu = (float)stats.Mean[ch];
-                        double sumG = 0, sumGC = 0;
-                        for (int b = 0; b < n; b++)
-                        {
-                            int o = (b * c + ch) * area;
-                            sumG += Reductions.Sum(gs.Slice(o, area));
-                            sumGC += Reductions.DotCentered(xs.Slice(o, area), mu, gs.Slice(o, area));
-                        }
-                        stats.SumG[ch] = sumG; stats.SumGCentered[ch] = sumGC;
-                    }
-                });
+                ParallelRanges.For(c, 2L * n * c * area, new GradientSums(px, pg, n, c, area, stats));
                 stats.GradientKey = key;
             }
             switch (operand)
@@ -145,27 +206,8 @@ internal sealed class BatchNormalizationOp : Operator
                     for (int ch = 0; ch < c; ch++) gradInput[ch] = (float)stats.SumG[ch];
                     return;
             }
-            var scale = call.Input(1);
-            ParallelRanges.For(c, 3L * n * c * area, (from, to) =>
-            {
-                var xs = x.Span;
-                var gs = new ReadOnlySpan<float>((float*)gp, length);
-                var dx = new Span<float>((float*)gxp, length);
-                for (int ch = from; ch < to; ch++)
-                {
-                    // dx = γ·inv/M · (M·g − Σg − x̂·Σ(g·x̂)) = a·(x − μ) + b·g + k, with x̂ = (x − μ)·inv.
-                    double inv = 1.0 / Math.Sqrt(stats.Variance[ch] + eps), gamma = scale.Span[ch];
-                    float a = (float)(-gamma * inv * inv * inv * stats.SumGCentered[ch] / count);
-                    float b = (float)(gamma * inv);
-                    float k = (float)(-gamma * inv * stats.SumG[ch] / count);
-                    float mu = (float)stats.Mean[ch];
-                    for (int i = 0; i < n; i++)
-                    {
-                        int o = (i * c + ch) * area;
-                        Affine.ApplyCentered(xs.Slice(o, area), mu, gs.Slice(o, area), a, b, k, dx.Slice(o, area));
-                    }
-                }
-            });
+            fixed (float* pgamma = call.Input(1).Span)
+                ParallelRanges.For(c, 3L * n * c * area, new DataGradient(px, pg, pgamma, pgx, n, c, area, eps, stats));
         }
     }
 

@@ -27,43 +27,70 @@ internal sealed class ElementwiseBinary<TRule> : Operator where TRule : struct, 
 {
     private enum Part { Value, GradA, GradB }
 
-    public override void Forward(OpCall call, Tensor output)
+    /// <summary>A node's broadcast plan with the shapes it was made for: the forward and both gradients of a node, in
+    /// every step, read the same one instead of building it afresh.</summary>
+    private sealed record PlanEntry(int[] Output, int[] A, int[] B, Broadcast Plan);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Node, PlanEntry> Plans = new();
+
+    private static Broadcast PlanOf(OpCall call)
     {
-        var a = call.Input(0); var b = call.Input(1);
-        var plan = new Broadcast(call.OutputShape, call.InputShape(0), call.InputShape(1));
-        Run(plan, output.Length, (from, to, rows) => RowsOf(plan, Part.Value, a.Span, b.Span, default, output.Span, from, to, rows));
+        int[] output = call.OutputShape, a = call.InputShape(0), b = call.InputShape(1);
+        if (Plans.TryGetValue(call.Node, out var entry) && entry.Output.AsSpan().SequenceEqual(output) && entry.A.AsSpan().SequenceEqual(a)
+            && entry.B.AsSpan().SequenceEqual(b))
+            return entry.Plan;
+        var plan = new Broadcast(output, a, b);
+        Plans.AddOrUpdate(call.Node, new PlanEntry((int[])output.Clone(), (int[])a.Clone(), (int[])b.Clone(), plan));
+        return plan;
+    }
+
+    public override unsafe void Forward(OpCall call, Tensor output)
+    {
+        var a = call.Input(0).Span; var b = call.Input(1).Span; var y = output.Span;
+        var plan = PlanOf(call);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* py = y)
+            Run(plan, output.Length, new Rows(plan, Part.Value, pa, a.Length, pb, b.Length, null, 0, py, y.Length));
     }
 
     public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
-        var plan = new Broadcast(call.OutputShape, call.InputShape(0), call.InputShape(1));
+        var plan = PlanOf(call);
         // Exactly the operands the saved-tensor table lists for this operand's gradient (the others are not kept).
         var saved = SavedTensors.ForGradientOf(call.Node.Op, operand)?.Operands ?? [0, 1];
-        Tensor? a = saved.Contains(0) ? call.Input(0) : null, b = saved.Contains(1) ? call.Input(1) : null;
+        ReadOnlySpan<float> a = saved.Contains(0) ? call.Input(0).Span : default, b = saved.Contains(1) ? call.Input(1).Span : default;
         Tensor? scratch = plan.Identity[operand] ? null : call.Scratch(g.Length);
         var part = operand == 0 ? Part.GradA : Part.GradB;
         try
         {
+            var target = scratch is null ? gradInput : scratch.Span;
+            fixed (float* pa = a)
+            fixed (float* pb = b)
             fixed (float* pg = g)
-            fixed (float* pd = gradInput)
-            {
-                nint gp = (nint)pg, dp = (nint)pd;
-                int gLength = g.Length, dLength = gradInput.Length;
-                Run(plan, gLength, (from, to, rows) => RowsOf(plan, part, a is null ? default : a.Span,
-                    b is null ? default : b.Span, new ReadOnlySpan<float>((float*)gp, gLength),
-                    scratch is null ? new Span<float>((float*)dp, dLength) : scratch.Span, from, to, rows));
-            }
+            fixed (float* pd = target)
+                Run(plan, g.Length, new Rows(plan, part, pa, a.Length, pb, b.Length, pg, g.Length, pd, target.Length));
             if (scratch is not null) plan.ReduceTo(operand, scratch.Span, gradInput);
         }
         finally { scratch?.Dispose(); }
     }
 
     /// <summary>Splits the work across threads: elements when neither operand broadcasts (one flat row), else rows.</summary>
-    private static void Run(Broadcast plan, int length, Action<int, int, bool> body)
+    private static void Run(Broadcast plan, int length, Rows body)
     {
         bool flat = plan.Identity[0] && plan.Identity[1];
         int count = flat ? length : plan.Rows;
-        ParallelRanges.For(count, 3L * length, (from, to) => body(from, to, !flat));
+        ParallelRanges.For(count, 3L * length, body.ByRow(!flat));
+    }
+
+    /// <summary>One part of the work over output elements or rows [from, to), on the operands' pinned buffers.</summary>
+    private readonly unsafe struct Rows(Broadcast plan, Part part, float* a, int aLength, float* b, int bLength, float* g,
+        int gLength, float* y, int yLength, bool byRow = false) : IRangeBody
+    {
+        public Rows ByRow(bool rows) => new(plan, part, a, aLength, b, bLength, g, gLength, y, yLength, rows);
+
+        public void Run(int from, int to) => RowsOf(plan, part, new ReadOnlySpan<float>(a, aLength), new ReadOnlySpan<float>(b, bLength),
+            new ReadOnlySpan<float>(g, gLength), new Span<float>(y, yLength), from, to, byRow);
     }
 
     /// <summary>Output elements [from, to) of one flat row, or rows [from, to) (<paramref name="rows"/>).</summary>

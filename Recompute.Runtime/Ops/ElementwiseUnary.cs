@@ -42,10 +42,23 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
     /// <param name="reads">False for rules whose gradient reads no value (Neg).</param>
     public ElementwiseUnary(bool reads = true) { _reads = reads; }
 
-    public override void Forward(OpCall call, Tensor output)
+    public override unsafe void Forward(OpCall call, Tensor output)
     {
-        var x = call.Input(0);
-        ParallelRanges.For(output.Length, 2L * output.Length, (from, to) => TRule.Apply(x.Span[from..to], output.Span[from..to]));
+        fixed (float* px = call.Input(0).Span)
+        fixed (float* py = output.Span)
+            ParallelRanges.For(output.Length, 2L * output.Length, new ApplyRange(px, py));
+    }
+
+    private readonly unsafe struct ApplyRange(float* x, float* y) : IRangeBody
+    {
+        public void Run(int from, int to) =>
+            TRule.Apply(new ReadOnlySpan<float>(x + from, to - from), new Span<float>(y + from, to - from));
+    }
+
+    private readonly unsafe struct GradRange(float* v, float* g, float* dx) : IRangeBody
+    {
+        public void Run(int from, int to) => TRule.Grad(new ReadOnlySpan<float>(v + from, to - from),
+            new ReadOnlySpan<float>(g + from, to - from), new Span<float>(dx + from, to - from));
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
@@ -68,13 +81,12 @@ internal sealed class ElementwiseUnary<TRule> : Operator where TRule : struct, I
 
     private static unsafe void GradOver(Tensor v, ReadOnlySpan<float> g, Span<float> gradInput)
     {
+        fixed (float* pv = v.Span)
         fixed (float* pg = g)
         fixed (float* pd = gradInput)
         {
-            nint gp = (nint)pg, dp = (nint)pd;
             int length = gradInput.Length;
-            ParallelRanges.For(length, 3L * length, (from, to) =>
-                TRule.Grad(v.Span[from..to], new ReadOnlySpan<float>((float*)gp + from, to - from), new Span<float>((float*)dp + from, to - from)));
+            ParallelRanges.For(length, 3L * length, new GradRange(pv, pg, pd));
         }
     }
 }
@@ -158,11 +170,18 @@ internal sealed class ClipOp : Operator
         return (lo, hi);
     }
 
-    public override void Forward(OpCall call, Tensor output)
+    public override unsafe void Forward(OpCall call, Tensor output)
     {
         var (lo, hi) = Bounds(call);
-        var x = call.Input(0);
-        ParallelRanges.For(output.Length, 2L * output.Length, (from, to) => VectorRules.Clamp(x.Span[from..to], lo, hi, output.Span[from..to]));
+        fixed (float* px = call.Input(0).Span)
+        fixed (float* py = output.Span)
+            ParallelRanges.For(output.Length, 2L * output.Length, new ClampRange(px, py, lo, hi));
+    }
+
+    private readonly unsafe struct ClampRange(float* x, float* y, float lo, float hi) : IRangeBody
+    {
+        public void Run(int from, int to) =>
+            VectorRules.Clamp(new ReadOnlySpan<float>(x + from, to - from), lo, hi, new Span<float>(y + from, to - from));
     }
 
     public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)

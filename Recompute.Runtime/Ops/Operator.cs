@@ -45,7 +45,17 @@ internal sealed class OpCall
     /// <summary>True when operand <paramref name="k"/> is a strided view (not row-major).</summary>
     public bool IsStrided(int k) => _inputStrides is not null && k < _inputStrides.Length && _inputStrides[k] is not null;
 
-    private readonly Tensor? _output;
+    private Tensor? _output;
+
+    /// <summary>Makes this call the next one of the same node (the executor keeps one per node, with its operand array
+    /// filled afresh): a new seed and output, no other outputs.</summary>
+    internal OpCall Rebind(ulong randomSeed, Tensor? output)
+    {
+        RandomSeed = randomSeed;
+        _output = output;
+        _otherOutputs?.Clear();
+        return this;
+    }
 
     public Node Node { get; }
 
@@ -70,7 +80,7 @@ internal sealed class OpCall
     public int[] OutputShape { get; }
     public Arena Arena { get; }
     /// <summary>Seed of this training step for operators with randomness (dropout): the same in a recomputation.</summary>
-    public ulong RandomSeed { get; }
+    public ulong RandomSeed { get; private set; }
     public int Arity => _inputs.Length;
 
     /// <summary>The value of operand <paramref name="k"/>; throws when the memory model does not keep it here.</summary>

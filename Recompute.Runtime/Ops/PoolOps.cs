@@ -48,41 +48,100 @@ internal sealed class PoolOp : Operator
         return ny * nx;
     }
 
-    public override void Forward(OpCall call, Tensor output)
+    public override unsafe void Forward(OpCall call, Tensor output)
     {
         var (planes, w) = Geometry(call);
-        var input = call.Input(0);
+        var x = call.Input(0).Span; var y = output.Span;
         bool indices = _max && call.Node.OutputIndex == 1;
         // Planes are independent: each thread takes a range of them, with the serial arithmetic.
-        ParallelRanges.For(planes, input.Length, (from, to) => ForwardPlanes(call, w, input.Span, output.Span, indices, from, to));
+        fixed (float* px = x)
+        fixed (float* py = y)
+            ParallelRanges.For(planes, x.Length, new Planes(this, call, w, px, x.Length, py, y.Length, null, 0, indices, backward: false));
+    }
+
+    /// <summary>Planes [from, to) of the forward or of the backward (y then the input gradient), on pinned buffers.</summary>
+    private readonly unsafe struct Planes(PoolOp op, OpCall call, Window2d w, float* x, int xLength, float* y, int yLength, float* g,
+        int gLength, bool indices, bool backward) : IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            if (!backward)
+                op.ForwardPlanes(call, w, new ReadOnlySpan<float>(x, xLength), new Span<float>(y, yLength), indices, from, to);
+            else
+                op.BackwardPlanes(call, w, new ReadOnlySpan<float>(g, gLength), new ReadOnlySpan<float>(x, xLength),
+                    new Span<float>(y, yLength), from, to);
+        }
+    }
+
+    /// <summary>What to do with one plane's window maxima and their positions in the plane (-1: only padding).</summary>
+    private interface IPlaneMaxima
+    {
+        void Plane(int p, ReadOnlySpan<float> best, ReadOnlySpan<int> arg);
+    }
+
+    /// <summary>Finds the window maxima of planes [from, to) of <paramref name="x"/> with <see cref="PlaneArgMax"/> in
+    /// buffers rented once for the range, and hands each plane's to <paramref name="use"/>: the forward and the
+    /// backward of MaxPool differ only in that.</summary>
+    private static void ForEachPlaneMaxima<T>(ReadOnlySpan<float> x, in Window2d w, int from, int to, T use) where T : struct, IPlaneMaxima
+    {
+        int hw = w.H * w.W, ohw = w.OutH * w.OutW;
+        float[] best = ArrayPool<float>.Shared.Rent(ohw + Lanes);
+        int[] arg = ArrayPool<int>.Shared.Rent(ohw + Lanes);
+        float[] line = ArrayPool<float>.Shared.Rent(w.OutW + Lanes);
+        try
+        {
+            for (int p = from; p < to; p++)
+            {
+                PlaneArgMax(x.Slice(p * hw, hw), w, best, arg, line);
+                use.Plane(p, best.AsSpan(0, ohw), arg.AsSpan(0, ohw));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(best);
+            ArrayPool<int>.Shared.Return(arg);
+            ArrayPool<float>.Shared.Return(line);
+        }
+    }
+
+    /// <summary>The forward's use of a plane's maxima: the values, or their flat positions in the input tensor.</summary>
+    private readonly unsafe struct WriteMaxima(float* y, int hw, bool indices) : IPlaneMaxima
+    {
+        public void Plane(int p, ReadOnlySpan<float> best, ReadOnlySpan<int> arg)
+        {
+            var dst = new Span<float>(y + (long)p * best.Length, best.Length);
+            if (!indices)
+            {
+                best.CopyTo(dst);
+                return;
+            }
+            for (int i = 0; i < dst.Length; i++) dst[i] = arg[i] < 0 ? arg[i] : p * hw + arg[i];
+        }
+    }
+
+    /// <summary>The backward's use: each window's gradient added at its maximum's position. Windows overlap, so several
+    /// may pick one pixel: their gradients add in output order.</summary>
+    private readonly unsafe struct ScatterGradient(float* g, float* dx, int hw) : IPlaneMaxima
+    {
+        public void Plane(int p, ReadOnlySpan<float> best, ReadOnlySpan<int> arg)
+        {
+            int ohw = arg.Length;
+            var dimg = new Span<float>(dx + (long)p * hw, hw);
+            var gp = new ReadOnlySpan<float>(g + (long)p * ohw, ohw);
+            for (int i = 0; i < ohw; i++)
+                if (arg[i] >= 0) dimg[arg[i]] += gp[i];
+        }
     }
 
     /// <summary>Planes [from, to): max pooling through <see cref="PlaneArgMax"/>, average pooling window by window.
     /// Indices are flat positions in the input tensor, -1 for a window that covers only padding.</summary>
-    private void ForwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> x, Span<float> y, bool indices, int from, int to)
+    private unsafe void ForwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> x, Span<float> y, bool indices, int from, int to)
     {
         int hw = w.H * w.W, ohw = w.OutH * w.OutW;
         if (_max)
         {
-            float[] best = ArrayPool<float>.Shared.Rent(ohw + Lanes);
-            int[] arg = ArrayPool<int>.Shared.Rent(ohw + Lanes);
-            try
-            {
-                for (int p = from; p < to; p++)
-                {
-                    PlaneArgMax(x.Slice(p * hw, hw), w, best, arg);
-                    var dst = y.Slice(p * ohw, ohw);
-                    if (indices)
-                        for (int i = 0; i < ohw; i++) dst[i] = arg[i] < 0 ? arg[i] : p * hw + arg[i];
-                    else
-                        best.AsSpan(0, ohw).CopyTo(dst);
-                }
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(best);
-                ArrayPool<int>.Shared.Return(arg);
-            }
+            fixed (float* py = y)
+                ForEachPlaneMaxima(x, w, from, to, new WriteMaxima(py, hw, indices));
             return;
         }
         for (int p = from; p < to; p++)
@@ -118,13 +177,11 @@ internal sealed class PoolOp : Operator
     /// its first valid tap, then a later one only when strictly larger: with taps in row-major order, the first
     /// largest tap (as <see cref="MaxPool2d"/> picks it).
     /// </summary>
-    private static void PlaneArgMax(ReadOnlySpan<float> img, in Window2d w, float[] best, int[] arg)
+    private static void PlaneArgMax(ReadOnlySpan<float> img, in Window2d w, float[] best, int[] arg, float[] line)
     {
         int ohw = w.OutH * w.OutW;
         best.AsSpan(0, ohw).Fill(float.NegativeInfinity);
         arg.AsSpan(0, ohw).Fill(-1);
-        float[] line = ArrayPool<float>.Shared.Rent(w.OutW + Lanes);
-        try
         {
             var ramp = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * w.SW;
             for (int ky = 0; ky < w.KH; ky++)
@@ -173,10 +230,6 @@ internal sealed class PoolOp : Operator
                 }
             }
         }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(line);
-        }
     }
 
     /// <summary>Output positions [first, end) whose tap at offset <paramref name="offset"/> falls inside 0..size-1.</summary>
@@ -192,42 +245,22 @@ internal sealed class PoolOp : Operator
     public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var (planes, w) = Geometry(call);
-        var input = _max ? call.Input(0) : null;
+        var x = _max ? call.Input(0).Span : default;
+        fixed (float* px = x)
         fixed (float* pg = g)
         fixed (float* pd = gradInput)
-        {
-            nint gp = (nint)pg, dp = (nint)pd;
-            int gLength = g.Length, dLength = gradInput.Length;
-            ParallelRanges.For(planes, dLength, (from, to) => BackwardPlanes(call, w, new ReadOnlySpan<float>((float*)gp, gLength),
-                input is null ? default : input.Span, new Span<float>((float*)dp, dLength), from, to));
-        }
+            ParallelRanges.For(planes, gradInput.Length, new Planes(this, call, w, px, x.Length, pd, gradInput.Length, pg, g.Length, false, backward: true));
     }
 
-    private void BackwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> gradInput, int from, int to)
+    private unsafe void BackwardPlanes(OpCall call, in Window2d w, ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> gradInput, int from, int to)
     {
         int hw = w.H * w.W, ohw = w.OutH * w.OutW;
         gradInput[(from * hw)..(to * hw)].Clear();
         if (_max)
         {
-            float[] best = ArrayPool<float>.Shared.Rent(ohw + Lanes);
-            int[] arg = ArrayPool<int>.Shared.Rent(ohw + Lanes);
-            try
-            {
-                for (int p = from; p < to; p++)
-                {
-                    PlaneArgMax(x.Slice(p * hw, hw), w, best, arg);
-                    var dimg = gradInput.Slice(p * hw, hw);
-                    var gp = g.Slice(p * ohw, ohw);
-                    // Windows overlap, so several may pick one pixel: their gradients add in output order.
-                    for (int i = 0; i < ohw; i++)
-                        if (arg[i] >= 0) dimg[arg[i]] += gp[i];
-                }
-            }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(best);
-                ArrayPool<int>.Shared.Return(arg);
-            }
+            fixed (float* pg = g)
+            fixed (float* pd = gradInput)
+                ForEachPlaneMaxima(x, w, from, to, new ScatterGradient(pg, pd, hw));
             return;
         }
         for (int p = from; p < to; p++)

@@ -26,7 +26,14 @@ public sealed class Arena
 
     /// <summary>Rents a zeroed tensor.</summary>
     /// <param name="elementBytes">Bytes each element is counted at (the tensor's declared dtype size).</param>
-    public Tensor Allocate(MemoryCategory category, int[] shape, int elementBytes = 4)
+    public Tensor Allocate(MemoryCategory category, int[] shape, int elementBytes = 4) =>
+        Allocate(category, shape, elementBytes, shareShape: false);
+
+    /// <summary>Rents a tensor; with <paramref name="shareShape"/> the tensor keeps <paramref name="shape"/> itself
+    /// instead of a copy (the executor's shapes, which nobody changes: a step then allocates no shape arrays). Without
+    /// <paramref name="zeroed"/> a reused buffer keeps old values: the caller zeroes it (the executor does so across
+    /// the kernel threads, which this layer does not know).</summary>
+    internal Tensor Allocate(MemoryCategory category, int[] shape, int elementBytes, bool shareShape, bool zeroed = true)
     {
         int length = Tensor.SizeOf(shape);
         float[] data;
@@ -34,10 +41,10 @@ public sealed class Arena
         {
             data = stack.Pop();
             PooledBytes -= 4L * data.Length;
-            Array.Clear(data, 0, length);
+            if (zeroed) Array.Clear(data, 0, length);
         }
         else data = new float[Math.Max(length, 1)];
-        var t = new Tensor(this, data, (int[])shape.Clone(), length, elementBytes, category);
+        var t = new Tensor(this, data, shareShape ? shape : (int[])shape.Clone(), length, elementBytes, category);
         int c = (int)category;
         _live[c] += t.Bytes;
         if (_live[c] > _peak[c]) _peak[c] = _live[c];
@@ -50,7 +57,7 @@ public sealed class Arena
     }
 
     /// <summary>Rents a zeroed float32 scratch buffer of <paramref name="length"/> elements.</summary>
-    public Tensor Scratch(int length) => Allocate(MemoryCategory.Scratch, [length]);
+    public Tensor Scratch(int length) => Allocate(MemoryCategory.Scratch, [length], 4, shareShape: true);
 
     internal void Return(Tensor t, float[] data)
     {

@@ -24,6 +24,9 @@ public class Conv2dTests
             padRight: 5, groups: 2) },
         { "kernel larger than stride gap", Conv2dShape.Square(1, 2, 5, 2, 2, stride: 3) },
         { "wide", Conv2dShape.Square(1, 16, 12, 40, 3, pad: 1) },
+        // Large enough per image for parallel images and per-image partial weight gradients.
+        { "groups 2, images in parallel", new Conv2dShape(3, 32, 24, 20, 40, 3, 3, 1, 1, padTop: 1, padLeft: 1, padBottom: 1,
+            padRight: 1, groups: 2) },
         { "stride 2 vector gather", new Conv2dShape(1, 2, 5, 77, 3, 3, 7, strideH: 2, strideW: 2, padTop: 1, padLeft: 3, padBottom: 1, padRight: 3) },
     };
 
