@@ -195,7 +195,7 @@ internal sealed partial class GreedyRematerializer
     }
 
     /// <summary>
-    /// Large DAGs: the time of the gone ancestors within <see cref="LargeGraphCostDepth"/> runs of the task (breadth
+    /// Large DAGs: the time of the gone ancestors within <see cref="GreedyOptions.LargeGraphCostDepth"/> runs of the task (breadth
     /// first). Counting them all walked the whole gone part of a 100,000-tensor chain for every gradient scored, and
     /// made a run's effect on other buffers' costs (<see cref="RequeueAfterRun"/>) reach as far.
     /// </summary>

@@ -107,21 +107,18 @@ internal sealed partial class GreedyRematerializer
         _entryStamp = new int[n];
         _inQueue = new bool[n];
         Array.Fill(_needAt, -1);
-        _costDepth = n <= ExactCostTasks ? int.MaxValue : LargeGraphCostDepth;
+        _costDepth = n <= ExactCostTasks ? int.MaxValue : GreedyOptions.Default.LargeGraphCostDepth;
         if (_costDepth != int.MaxValue) _depth = new int[n];
     }
 
     /// <summary>
     /// DAGs of at most this many tasks count every gone ancestor in a recompute cost, as always; larger ones only those
-    /// within <see cref="LargeGraphCostDepth"/> runs (see <see cref="RecomputeCost"/>). Tests lower it to check the
+    /// within <see cref="GreedyOptions.LargeGraphCostDepth"/> runs (see <see cref="RecomputeCost"/>). Tests lower it to check the
     /// bounded count on small DAGs, for the calling flow only.
     /// </summary>
     internal static int ExactCostTasks { get => ExactCostTasksFlow.Value ?? 8_000; set => ExactCostTasksFlow.Value = value; }
 
     private static readonly AsyncLocal<int?> ExactCostTasksFlow = new();
-
-    /// <summary>How far up through gone buffers a recompute cost looks on large DAGs.</summary>
-    internal const int LargeGraphCostDepth = 16;
 
     private readonly int _costDepth;
     private readonly int[]? _depth;

@@ -49,17 +49,11 @@ internal sealed class GreedySolver : ISolver
     /// <summary>What a plan's note says when the wall clock ended one of the guide's searches, which was then set aside.</summary>
     public const string GuideCutNote = "a search of greedy's guide did not finish its share of the work in time and was set aside (this plan may differ between runs); a longer --time-limit gives it the time";
 
-    /// <summary>Work budget of the order search, in task-plus-edge visits (about a second on the 500-task graphs).</summary>
-    public const long OrderSearchWork = 600_000_000;
-
-    /// <summary>Most moves of one order search.</summary>
-    public const int MaxOrderSearchMoves = 300_000;
-
-    /// <summary>Moves of one order search: 1000 per task, at most <see cref="MaxOrderSearchMoves"/> and <see cref="OrderSearchWork"/> / (tasks + edges).</summary>
+    /// <summary>Moves of one order search: 1000 per task, at most <see cref="GreedyOptions.MaxOrderSearchMoves"/> and <see cref="GreedyOptions.OrderSearchWork"/> / (tasks + edges).</summary>
     public static int MovesFor(TrainingGraph training)
     {
         long edges = training.Tasks.Sum(t => (long)t.Inputs.Length);
-        return (int)Math.Clamp(Math.Min(1000L * training.Count, OrderSearchWork / (training.Count + edges + 1)), 1, MaxOrderSearchMoves);
+        return (int)Math.Clamp(Math.Min(1000L * training.Count, GreedyOptions.Default.OrderSearchWork / (training.Count + edges + 1)), 1, GreedyOptions.Default.MaxOrderSearchMoves);
     }
 
     /// <summary>
@@ -121,16 +115,6 @@ internal sealed class GreedySolver : ISolver
         return best;
     }
 
-    /// <summary>Rounds of <see cref="PinSearch"/> (at <see cref="SolverOptions.FullWorkLimit"/>; fewer under it).</summary>
-    public const int PinRounds = 40;
-
-    /// <summary>
-    /// Work of <see cref="PinSearch"/> at <see cref="SolverOptions.FullWorkLimit"/>, in buffers visited by eviction
-    /// scans (<see cref="WorkMeter"/>): about half a second; every round of U-Net or GPT-2, one round of a
-    /// 5,000-wide fan-out (whose passes take 0.2–0.7 s each).
-    /// </summary>
-    public const long PinWork = 150_000_000;
-
     /// <summary>
     /// Lowers a plan's cost by forbidding its costliest recomputations: each round takes the task whose recomputation
     /// costs the plan most (not tried yet), forbids recomputing it as well as those forbidden so far, and runs the
@@ -138,7 +122,7 @@ internal sealed class GreedySolver : ISolver
     /// cheaper plan that fits is kept with its pins, otherwise the pin is dropped. The eviction scores look one step
     /// ahead and may evict an expensive buffer where holding it, and recomputing cheap ones more often, costs less:
     /// U-Net at 60 % of store-all, 1.54 % → 1.32 % of forward time (ups.2's ConvTranspose kept); at 30 %, 60.9 % →
-    /// 55.9 %. Counted work, no clock: at most <see cref="PinRounds"/> rounds and <see cref="PinWork"/> scan visits,
+    /// 55.9 %. Counted work, no clock: at most <see cref="GreedyOptions.PinRounds"/> rounds and <see cref="GreedyOptions.PinWork"/> scan visits,
     /// both times <see cref="SolverOptions.WorkFraction"/> (0.03–0.6 s on the shipped graphs).
     /// </summary>
     private static (Schedule Schedule, SimulationResult Simulation)? PinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
@@ -151,9 +135,9 @@ internal sealed class GreedySolver : ISolver
         var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRunOrder(start.Schedule) };
         var pins = new HashSet<int>();
         var tried = new HashSet<int>();
-        int rounds = (int)Math.Ceiling(PinRounds * options.WorkFraction);
+        int rounds = (int)Math.Ceiling(GreedyOptions.Default.PinRounds * options.WorkFraction);
         var meter = new WorkMeter();
-        long work = (long)(PinWork * options.WorkFraction);
+        long work = (long)(GreedyOptions.Default.PinWork * options.WorkFraction);
         bool improvedAny = false;
         for (int round = 0; round < rounds && meter.Visits < work; round++)
         {
