@@ -9,7 +9,7 @@ namespace Recompute.Benchmarks;
 /// <summary>
 /// <c>dp-work</c>: calibrates <see cref="DpWork.UnitsPerSecond"/>, the rate that turns <c>auto</c>'s share of the
 /// time limit for the exact DP into a work limit. For each paper graph and shipped ONNX graph with at most
-/// <see cref="AutoPortfolio.ExactLowerSetLimit"/> lower sets (and the graphs given with <c>--graphs</c>), the exact DP
+/// <see cref="AutoOptions.ExactLowerSetLimit"/> lower sets (and the graphs given with <c>--graphs</c>), the exact DP
 /// plans at each fraction of store-all (default 50 %) with an unlimited meter; the table shows the work it counted,
 /// the seconds it took, and their ratio. The constant should sit near the lower ratios, so that on this machine a
 /// share of the limit rarely costs more than that share.
@@ -30,7 +30,7 @@ public static class DpWorkTable
         foreach (var file in files)
         {
             var problem = new PlanningProblem(GraphLoader.Load(file));
-            long? sets = LowerSetFamily.CountAll(problem.Forward, AutoPortfolio.ExactLowerSetLimit);
+            long? sets = LowerSetFamily.CountAll(problem.Forward, AutoOptions.Default.ExactLowerSetLimit);
             if (sets is null) continue;
             long storeAll = RecomputePlanner.StoreAllPeak(problem);
             foreach (double fraction in options.Fractions ?? [0.5])

@@ -9,7 +9,7 @@ namespace Recompute.Planner.Planning;
 /// <summary>
 /// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
 /// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
-/// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="ExactLowerSetLimit"/> lower sets, within
+/// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="AutoOptions.ExactLowerSetLimit"/> lower sets, within
 /// <see cref="TimeShares.ExactDp"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
 /// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
@@ -27,31 +27,14 @@ public static class AutoPortfolio
     /// <summary>The portfolio's name on the command line.</summary>
     public const string Name = SolverName.Auto;
 
-    /// <summary>The command line's time limit for auto when none is given: short enough for interactive use.</summary>
-    public static readonly TimeSpan DefaultTimeLimit = TimeSpan.FromSeconds(5);
+    /// <summary>The portfolio's settings (<see cref="AutoOptions"/>: each with its default).</summary>
+    public static AutoOptions Settings => AutoOptions.Default;
 
-    /// <summary>The exact DP joins the portfolio on graphs with at most this many lower sets (or the caller's lower limit).</summary>
-    public const long ExactLowerSetLimit = 20_000;
+    /// <summary>The command line's time limit for auto when none is given (<see cref="AutoOptions.TimeLimit"/>).</summary>
+    public static TimeSpan DefaultTimeLimit => Settings.TimeLimit;
 
-    /// <summary>The optimal solver runs only when its share of the time limit is at least this much.</summary>
-    public static readonly TimeSpan MinimumOptimalTime = TimeSpan.FromSeconds(1);
-
-    /// <summary>Members bounded by their own work stop by the wall clock only at this many times the time limit.</summary>
-    public const double WallClockSafety = DpWork.WallClockSafety;
-
-    /// <summary>
-    /// How the time limit is shared: the exact DP, the optimal solver's improvement (as work: see
-    /// <see cref="OptimalOptions.WorkLimited"/>) and the bound for every schedule (<see cref="GeneralBound"/>, as
-    /// CP-SAT's deterministic time).
-    /// </summary>
-    public static TimeShares Shares => TimeShares.Auto;
-
-    /// <summary>
-    /// Without a plan from any other member, the optimal solver still runs on DAGs of at most this many tasks (its
-    /// CP-SAT model can find schedules the heuristics miss there; on larger DAGs it would spend the time on a
-    /// smallest-budget search instead).
-    /// </summary>
-    public const int OptimalWithoutPlanTaskLimit = 400;
+    /// <summary>How the time limit is shared (<see cref="AutoOptions.Shares"/>).</summary>
+    public static TimeShares Shares => Settings.Shares;
 
     /// <summary>The members in the order they run.</summary>
     public static IReadOnlyList<string> Members { get; } = [SolverName.StoreAll, SolverName.Chen, SolverName.PerBlock, SolverName.DpApprox, SolverName.Dp, SolverName.Greedy, SolverName.Optimal];
@@ -111,11 +94,11 @@ public static class AutoPortfolio
             // Greedy's work is bounded by its own budget (so it is deterministic); the wall clock stops it only at
             // WallClockSafety times the limit from auto's start, and the note then says the plan may differ between runs.
             using var greedyLimit = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            var greedyLeft = options.TimeLimit * WallClockSafety - clock.Elapsed;
+            var greedyLeft = options.TimeLimit * Settings.WallClockSafety - clock.Elapsed;
             if (options.TimeLimit < TimeSpan.FromDays(1)) greedyLimit.CancelAfter(greedyLeft > TimeSpan.Zero ? greedyLeft : TimeSpan.Zero);
             var greedy = Stopped() ? null : GreedySolver.Search(problem.Training, orders, options, SolverName.Greedy, 0, cancellation, greedyLimit.Token, notes);
             if (Stopped()) cut.Add(SolverName.Greedy);
-            else if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
+            else if (greedyLimit.IsCancellationRequested) notes.Add($"greedy was stopped by the wall clock at {Settings.WallClockSafety:0.#} times the time limit (this plan may differ between runs)");
             entries.Add(new Entry(SolverName.Greedy, greedy is { } g
                 ? new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Feasible, Schedule: g.Schedule), g.Schedule with { BudgetBytes = budget }, g.Simulation, budget, storeAllPeak, 0)
                 : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
@@ -127,14 +110,14 @@ public static class AutoPortfolio
             if (greedyEarly) RunGreedy();
             Member(SolverName.PerBlock, c => RecomputePlanner.Plan(problem, SolverName.PerBlock, options, c));
             Member(SolverName.DpApprox, c => RecomputePlanner.Plan(problem, SolverName.DpApprox, options, c));
-            long lowerSetLimit = Math.Min(options.MaxLowerSets, ExactLowerSetLimit);
+            long lowerSetLimit = Math.Min(options.MaxLowerSets, Settings.ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
             {
                 // Its share of the limit is work (DpWork), so where it stops does not depend on the machine's load;
                 // the wall clock stops it only at WallClockSafety times that share.
                 var share = options.TimeLimit * Shares.ExactDp;
                 using var exactLimit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                using var deadline = Deadline.Start(exactLimit, share * WallClockSafety);
+                using var deadline = Deadline.Start(exactLimit, share * Settings.WallClockSafety);
                 try
                 {
                     if (Stopped()) cut.Add(SolverName.Dp);
@@ -147,7 +130,7 @@ public static class AutoPortfolio
                 }
                 catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
                 {
-                    notes.Add($"the exact DP was stopped by the wall clock at {WallClockSafety:0.#} times its share of the time limit (a busy machine; this plan may differ between runs)");
+                    notes.Add($"the exact DP was stopped by the wall clock at {Settings.WallClockSafety:0.#} times its share of the time limit (a busy machine; this plan may differ between runs)");
                 }
             }
             else notes.Add($"dp not run (more than {lowerSetLimit} lower sets)");
@@ -188,9 +171,9 @@ public static class AutoPortfolio
         if (best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound();
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
         var optimalTime = options.TimeLimit * Shares.Search;
-        bool worthOptimal = best is null ? problem.Training.Count <= OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
+        bool worthOptimal = best is null ? problem.Training.Count <= Settings.OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
         OptimalRun? optimal = null;
-        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= MinimumOptimalTime && !cancellation.IsCancellationRequested && !Stopped())
+        if (options.Objective == Objective.Time && worthOptimal && optimalTime >= Settings.MinimumOptimalTime && !cancellation.IsCancellationRequested && !Stopped())
         {
             var given = entries.Where(e => e.Plan.Feasible).Select(e => (e.Solver, e.Plan.Schedule!)).ToList();
             try
@@ -230,8 +213,8 @@ public static class AutoPortfolio
             }
         }
         else if (options.Objective == Objective.Time && worthOptimal && Stopped()) cut.Add(SolverName.Optimal);
-        else if (options.Objective == Objective.Time && worthOptimal && best is not null && optimalTime < MinimumOptimalTime)
-            notes.Add($"the optimal solver did not run: its share of --time-limit is under {MinimumOptimalTime.TotalSeconds:0} s");
+        else if (options.Objective == Objective.Time && worthOptimal && best is not null && optimalTime < Settings.MinimumOptimalTime)
+            notes.Add($"the optimal solver did not run: its share of --time-limit is under {Settings.MinimumOptimalTime.TotalSeconds:0} s");
 
         if (best is null)
         {

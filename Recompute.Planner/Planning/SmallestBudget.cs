@@ -89,7 +89,7 @@ public static class SmallestBudget
                 if (Member(SolverName.DpApprox) && OfCanonicalDp(problem, SolverName.DpApprox, plain, ct) is { } approx)
                     candidates.Add((approx, SolverName.DpApprox));
                 // Auto runs the exact DP only on graphs with few enough lower sets: so does its least budget.
-                bool exact = Member(SolverName.Dp) && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoPortfolio.ExactLowerSetLimit)) is not null);
+                bool exact = Member(SolverName.Dp) && (!auto || LowerSetFamily.CountAll(problem.Forward, Math.Min(options.MaxLowerSets, AutoOptions.Default.ExactLowerSetLimit)) is not null);
                 if (exact && OfCanonicalDp(problem, SolverName.Dp, plain, ct) is { } dp)
                     candidates.Add((dp, SolverName.Dp));
             }

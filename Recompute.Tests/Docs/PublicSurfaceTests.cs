@@ -29,7 +29,7 @@ public class PublicSurfaceTests
         ["Recompute.Planner.Graph"] = "CanonicalStrategy ComputationGraph GraphBuilder GraphCounts GraphFormatException Node NodeKind NodeSpec SavedTensors SavedValues TaskKind TrainingGraph TrainingTask ViewOf Views",
         ["Recompute.Planner.Import"] = "CheckmateImporter GraphLoader GraphLoadOptions JsonGraphDispatcher NativeGraphFormat PaperGraphImporter",
         ["Recompute.Planner.Import.Onnx"] = "OnnxImporter OnnxImportOptions OnnxImportResult",
-        ["Recompute.Planner.Planning"] = "AutoPortfolio AutoSolver BudgetSearchResult FeasibleBudgetResult InfeasibleHint MinMemoryResult OffloadOptions OffloadPlanner PlanResult RecomputePlanner SmallestBudget SolverCapabilities SolverDescriptor SolverKnobs SolverKnobText SolverRegistry",
+        ["Recompute.Planner.Planning"] = "AutoOptions AutoPortfolio AutoSolver BudgetSearchResult FeasibleBudgetResult InfeasibleHint MinMemoryResult OffloadOptions OffloadPlanner PlanResult RecomputePlanner SmallestBudget SolverCapabilities SolverDescriptor SolverKnobs SolverKnobText SolverRegistry",
         ["Recompute.Planner.Reporting"] = "BatchFamily BatchFit BudgetGuide BudgetReport BudgetSweep DotWriter GraphSummary GuideDevice GuideOptions MaxBatchAnswer MaxBatchFormat MaxBatchOptions " +
             "MaxBatchResult MaxBatchSearch MemoryTimeline OptimizerKind PhaseSpan ReportCsv ReportHtml ReportJson ReportSummary SchedulePhase SummaryBlock SweepOptions " +
             "SweepPoint SweepProgress SweepSeries TensorRole TimelineReport",

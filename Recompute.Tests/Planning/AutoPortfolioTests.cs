@@ -12,7 +12,7 @@ namespace Recompute.Tests.Planning;
 public class AutoPortfolioTests
 {
     /// <summary>
-    /// A limit under <see cref="AutoPortfolio.MinimumOptimalTime"/>: the optimal phase never runs, so each case is
+    /// A limit under <see cref="AutoOptions.MinimumOptimalTime"/>: the optimal phase never runs, so each case is
     /// fast and deterministic; the exact DP gets half of it (random graphs of this size take milliseconds).
     /// </summary>
     private static readonly TimeSpan FastLimit = TimeSpan.FromSeconds(0.9);
