@@ -66,7 +66,8 @@ public static class WideTable
         return Directory.EnumerateFiles(bin, "recompute", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
     }
 
-    /// <summary>Runs the command line; wall seconds, peak RSS in MB and processor seconds (from /usr/bin/time), and the plan's status from its JSON.</summary>
+    /// <summary>Runs the command line; wall seconds, peak RSS in MB and processor seconds (from /usr/bin/time), and
+    /// the plan's status from its JSON.</summary>
     private static (double Seconds, long? PeakMb, double? CpuSeconds, string Status) Run(string cli, string[] args)
     {
         bool timed = File.Exists("/usr/bin/time");

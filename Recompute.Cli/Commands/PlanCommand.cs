@@ -34,7 +34,8 @@ public sealed class PlanCommand : CliCommand
         _offload.AddTo(this);
     }
 
-    /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then answers at once (greedy: store-all if it fits).</summary>
+    /// <summary>The least time a searching solver is given when reading the graph took all of --time-limit: it then
+    /// answers at once (greedy: store-all if it fits).</summary>
     private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
 
     /// <summary>

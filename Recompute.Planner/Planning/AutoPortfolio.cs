@@ -9,8 +9,10 @@ namespace Recompute.Planner.Planning;
 /// <summary>
 /// The default solver, <c>auto</c>: the best simulated plan of a portfolio, chosen by the objective. The members run
 /// in this order with the caller's options: store-all (the answer, unchanged, whenever it fits under the time
-/// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see cref="AutoOptions.ExactLowerSetLimit"/> lower sets, within
-/// <see cref="TimeShares.ExactDp"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the first-run orders of the plans found so
+/// objective), chen, per-block (graphs with module paths), dp-approx, dp (when the graph has at most <see
+/// cref="AutoOptions.ExactLowerSetLimit"/> lower sets, within
+/// <see cref="TimeShares.ExactDp"/> of the time limit, counted as work: <see cref="DpWork"/>), greedy (also over the
+/// first-run orders of the plans found so
 /// far), then the optimal solver warm-started with every plan found, for the time left. Each member's plan is the
 /// one that member returns on its own with the same options, so the winner is never worse than any of them.
 /// </summary>

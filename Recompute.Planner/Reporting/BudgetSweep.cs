@@ -28,7 +28,8 @@ public sealed record SweepOptions
     public SolverOptions Solver { get; init; } = new();
     /// <summary>The budget guide that opens the report (device sizes, optimizer, the graph at other batches); null: none.</summary>
     public GuideOptions? Guide { get; init; }
-    /// <summary>Draw auto with offloading to host memory too (series <see cref="BudgetSweep.OffloadSeries"/>), and time the timeline's plan with it; null: no offloading.</summary>
+    /// <summary>Draw auto with offloading to host memory too (series <see cref="BudgetSweep.OffloadSeries"/>), and
+    /// time the timeline's plan with it; null: no offloading.</summary>
     public OffloadOptions? Offload { get; init; }
 }
 

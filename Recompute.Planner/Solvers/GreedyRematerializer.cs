@@ -34,14 +34,16 @@ public enum EvictionScore
 /// topological order; before a run, recompute (recursively) the inputs that are not live; when a run would exceed
 /// the budget, evict live buffers by an <see cref="EvictionScore"/> until it fits; free a buffer as soon as no
 /// later first run reads it (or, for a buffer recomputed for the current task, when the task has run). A run that
-/// takes more than 8n + 1000 steps gives up (recursive recomputation on a dense DAG). Deterministic (ties go to the earlier task). The schedule's frees are then placed by
+/// takes more than 8n + 1000 steps gives up (recursive recomputation on a dense DAG). Deterministic (ties go to the
+/// earlier task). The schedule's frees are then placed by
 /// <see cref="Liveness.InsertFrees"/>, which frees each buffer no later than the heuristic did, and the simulator
 /// confirms the peak.
 /// </summary>
 /// <remarks>
 /// The victim of each eviction comes from a queue of live buffers scored lazily (<see cref="Reserve"/>), and next uses
 /// from walks over evicted readers only, so a pass is near-linear on long chains: about a second on a
-/// 100,000-tensor chain, where scanning every task per eviction took minutes. It can fail where a plan exists (it never reorders first runs and evicts greedily);
+/// 100,000-tensor chain, where scanning every task per eviction took minutes. It can fail where a plan exists (it
+/// never reorders first runs and evicts greedily);
 /// callers try several scores and orders and keep the cheapest schedule that fits.
 /// </remarks>
 internal sealed partial class GreedyRematerializer

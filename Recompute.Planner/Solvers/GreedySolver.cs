@@ -49,7 +49,8 @@ internal sealed class GreedySolver : ISolver
     /// <summary>What a plan's note says when the wall clock ended one of the guide's searches, which was then set aside.</summary>
     public const string GuideCutNote = "a search of greedy's guide did not finish its share of the work in time and was set aside (this plan may differ between runs); a longer --time-limit gives it the time";
 
-    /// <summary>Moves of one order search: 1000 per task, at most <see cref="GreedyOptions.MaxOrderSearchMoves"/> and <see cref="GreedyOptions.OrderSearchWork"/> / (tasks + edges).</summary>
+    /// <summary>Moves of one order search: 1000 per task, at most <see cref="GreedyOptions.MaxOrderSearchMoves"/> and
+    /// <see cref="GreedyOptions.OrderSearchWork"/> / (tasks + edges).</summary>
     public static int MovesFor(TrainingGraph training)
     {
         long edges = training.Tasks.Sum(t => (long)t.Inputs.Length);
@@ -179,7 +180,8 @@ internal sealed class GreedySolver : ISolver
         (training.Tasks.Where(t => options.Keep.Contains(t.Node)).Select(t => t.Id).ToHashSet(),
          training.Tasks.Where(t => t.Kind == TaskKind.Forward && options.ForceRecompute.Contains(t.Node)).Select(t => t.Id).ToHashSet());
 
-    /// <summary>The first-run orders the greedy pass starts from: the DAG's task order and <see cref="GreedyRematerializer.MemoryAwareOrder"/>.</summary>
+    /// <summary>The first-run orders the greedy pass starts from: the DAG's task order and <see
+    /// cref="GreedyRematerializer.MemoryAwareOrder"/>.</summary>
     public static IEnumerable<int[]> Orders(TrainingGraph training, CancellationToken cancellation = default) =>
         [Enumerable.Range(0, training.Count).ToArray(), GreedyRematerializer.MemoryAwareOrder(training, cancellation)];
 

@@ -9,7 +9,8 @@ using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Execution;
 
-/// <summary>Tensors for the steps: planned buffers rented and zeroed, gradients summed, op calls built, and values, views and gradients looked up by node.</summary>
+/// <summary>Tensors for the steps: planned buffers rented and zeroed, gradients summed, op calls built, and values,
+/// views and gradients looked up by node.</summary>
 internal sealed partial class ScheduleExecutor
 {
     /// <summary>A zeroed planned tensor for node <paramref name="node"/>, zeroed across the kernel threads (a step rents

@@ -20,7 +20,8 @@ namespace Recompute.Runtime.Execution;
 /// passes, "op ∂input" for its vector-Jacobian products to activations and "op ∂param" for its parameter gradients.</param>
 /// <param name="StepSeconds">Seconds of each schedule step by <see cref="ScheduleExecutor.Clock"/>, in order (a compute or
 /// recompute step includes allocating its output; a backward step all of its vector-Jacobian products and parameter gradients).</param>
-/// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref name="Seconds"/> for the wall clock).</param>
+/// <param name="ClockSeconds">Seconds of the whole run by <see cref="ScheduleExecutor.Clock"/> (equal to <paramref
+/// name="Seconds"/> for the wall clock).</param>
 public sealed record ExecutionResult(float Loss, long MeasuredPeakBytes, long ScratchPeakBytes, double Seconds, int Recomputations, ImmutableArray<long> LiveBytes,
     ImmutableSortedDictionary<string, double> OpSeconds, ImmutableArray<double> StepSeconds = default, double ClockSeconds = double.NaN)
 {

@@ -62,7 +62,8 @@ public sealed record TrainingOptions
 /// <param name="Recomputations">Recompute steps executed.</param>
 public sealed record TrainingStepResult(int Step, float Loss, long MeasuredPeakBytes, long PredictedPeakBytes, double Seconds, long ScratchPeakBytes, int Recomputations)
 {
-    /// <summary>Wall-clock seconds of the forward and backward pass alone (the schedule's steps, without the update): what the planner predicts.</summary>
+    /// <summary>Wall-clock seconds of the forward and backward pass alone (the schedule's steps, without the update):
+    /// what the planner predicts.</summary>
     public double ForwardBackwardSeconds { get; init; }
     /// <summary>Peak bytes of offloaded values the host arena measured (0 without offloading).</summary>
     public long MeasuredHostPeakBytes { get; init; }
@@ -86,7 +87,8 @@ public sealed partial class TrainingSession
     private readonly double? _clip;
     private readonly int _batches;
 
-    /// <summary>The bytes of the ONNX file the graph came from, as read when the session was made: saving writes from them, so a file changed since then changes nothing.</summary>
+    /// <summary>The bytes of the ONNX file the graph came from, as read when the session was made: saving writes from
+    /// them, so a file changed since then changes nothing.</summary>
     private readonly byte[]? _sourceModel;
 
     private TrainingSession(Schedule schedule, SimulationResult simulation, TrainingOptions options, Arena arena, ModelWeights? weights, byte[]? sourceModel)
@@ -111,8 +113,10 @@ public sealed partial class TrainingSession
     /// store-all schedule without running a solver: recomputing anything then only costs time.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException">A budget fraction outside (0, 1], a budget of zero or fewer bytes, or both set.</exception>
-    /// <exception cref="InfeasibleBudgetException">No plan of the solver fits the budget; the message gives the smallest budget that does, when the solver can find it.</exception>
-    /// <exception cref="GraphFormatException">The graph has no scalar loss, an op the runtime does not support, or sizes that disagree with its shapes.</exception>
+    /// <exception cref="InfeasibleBudgetException">No plan of the solver fits the budget; the message gives the
+    /// smallest budget that does, when the solver can find it.</exception>
+    /// <exception cref="GraphFormatException">The graph has no scalar loss, an op the runtime does not support, or
+    /// sizes that disagree with its shapes.</exception>
     public static TrainingSession Create(ComputationGraph graph, TrainingOptions options, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(graph);
@@ -206,7 +210,8 @@ public sealed partial class TrainingSession
     /// <summary>What the executor measured in the last step (per-op seconds for profiles); null before the first step.</summary>
     internal ExecutionResult? LastExecution { get; private set; }
 
-    /// <summary>Runs one training step on the next synthetic batch (deterministic from the seed; see <see cref="TrainingOptions.SyntheticBatches"/>).</summary>
+    /// <summary>Runs one training step on the next synthetic batch (deterministic from the seed; see <see
+    /// cref="TrainingOptions.SyntheticBatches"/>).</summary>
     /// <exception cref="OperationCanceledException">Cancelled between two schedule steps; the parameters are then unchanged.</exception>
     public TrainingStepResult Step(CancellationToken cancellation = default)
     {

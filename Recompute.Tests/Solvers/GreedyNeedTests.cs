@@ -171,7 +171,8 @@ public class GreedyNeedTests
         }
     }
 
-    /// <summary>The scale benchmark's chain: Conv (time 10, its backward reads its input) and Relu (time 1, its backward reads its output) alternating.</summary>
+    /// <summary>The scale benchmark's chain: Conv (time 10, its backward reads its input) and Relu (time 1, its
+    /// backward reads its output) alternating.</summary>
     internal static ComputationGraph Chain(int n)
     {
         var b = new GraphBuilder($"chain{n}", "paper");

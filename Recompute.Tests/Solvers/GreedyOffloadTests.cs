@@ -8,7 +8,8 @@ using Recompute.Tests.Support;
 
 namespace Recompute.Tests.Solvers;
 
-/// <summary>Greedy choosing at each eviction between offloading the victim and dropping it (<see cref="GreedyRematerializer.PlanWithOffload"/>).</summary>
+/// <summary>Greedy choosing at each eviction between offloading the victim and dropping it (<see
+/// cref="GreedyRematerializer.PlanWithOffload"/>).</summary>
 public class GreedyOffloadTests
 {
     private static int[] StoreAllOrder(PlanningProblem problem) =>

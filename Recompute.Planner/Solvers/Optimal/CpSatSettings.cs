@@ -55,7 +55,8 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
     /// knows its model runs faster, such as the cut relaxation over one cut, sets a higher one).</summary>
     public double DeterministicRate { get; init; } = DeterministicPerSecond;
 
-    /// <summary>The wall-clock limit of a work-limited search, as a multiple of <see cref="TimeLimit"/> (plus <see cref="WallClockSlack"/>).</summary>
+    /// <summary>The wall-clock limit of a work-limited search, as a multiple of <see cref="TimeLimit"/> (plus <see
+    /// cref="WallClockSlack"/>).</summary>
     public const double WallClockSafety = 2.5;
 
     /// <summary>

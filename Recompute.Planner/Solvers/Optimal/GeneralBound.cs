@@ -74,7 +74,8 @@ internal static class GeneralBound
     /// <summary>What <see cref="SolverResult.BoundSource"/> says when this bound is the plan's.</summary>
     public const BoundSource Source = BoundSource.CutRelaxation;
 
-    /// <summary>Proves a bound within <paramref name="limit"/>; null when the DAG is too large, the time too short, or the search was cancelled.</summary>
+    /// <summary>Proves a bound within <paramref name="limit"/>; null when the DAG is too large, the time too short,
+    /// or the search was cancelled.</summary>
     /// <param name="workLimited">Limit each search as work (<see cref="CpSatSettings.WorkLimited"/>) and keep only the
     /// bounds of searches that ended by proof or by that limit, so that the bound does not depend on the machine's load.</param>
     public static GeneralBoundRun? Prove(TrainingGraph training, long budgetBytes, IReadOnlySet<int> neverRecompute, TimeSpan limit,

@@ -22,9 +22,11 @@ internal interface IPlanSource
     /// <remarks>Throws as <c>SmallestBudget.MinMemory</c> does when the forward graph has no chain of lower sets.</remarks>
     PlannedSchedule? MinMemory(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation);
 
-    /// <summary>The smallest budget at which the named canonical DP plans, by simulation (<c>SmallestBudget.OfCanonicalDp</c>); null when none was found.</summary>
+    /// <summary>The smallest budget at which the named canonical DP plans, by simulation
+    /// (<c>SmallestBudget.OfCanonicalDp</c>); null when none was found.</summary>
     long? SmallestCanonicalDpBudget(PlanningProblem problem, string solver, SolverOptions options, CancellationToken cancellation);
 
-    /// <summary>The smallest budget at which greedy plans, searched below <paramref name="upper"/> (<c>SmallestBudget.OfGreedy</c>); null when none was found.</summary>
+    /// <summary>The smallest budget at which greedy plans, searched below <paramref name="upper"/>
+    /// (<c>SmallestBudget.OfGreedy</c>); null when none was found.</summary>
     long? SmallestGreedyBudget(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation);
 }

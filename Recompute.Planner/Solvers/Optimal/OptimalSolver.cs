@@ -27,7 +27,8 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
     /// <summary>The solver's settings, each with its default (<see cref="OptimalOptions"/>).</summary>
     public OptimalOptions Options { get; init; } = OptimalOptions.Default;
 
-    /// <summary>The least time left for a model of <paramref name="decisions"/> to be worth building (<see cref="OptimalOptions.SecondsPerDecision"/>).</summary>
+    /// <summary>The least time left for a model of <paramref name="decisions"/> to be worth building (<see
+    /// cref="OptimalOptions.SecondsPerDecision"/>).</summary>
     private TimeSpan ModelTime(long decisions) => TimeSpan.FromSeconds(Math.Max(1, decisions * Options.SecondsPerDecision));
 
     /// <summary>
