@@ -330,6 +330,17 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
             .Where(t => lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
             .OrderByDescending(t => tasks[t].Time).ThenBy(t => t).ToArray();
         long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        (current, evaluations) = Sweep(plain, offload, current, candidates, Better, evaluations, cancellation);
+        return current;
+    }
+
+    /// <summary>
+    /// Offloads each candidate in turn, keeping it when <paramref name="better"/> prefers the result, in sweeps until one
+    /// changes nothing or the evaluations run out; the best found and the evaluations left.
+    /// </summary>
+    private (Candidate Best, long Left) Sweep(Schedule plain, bool[] offload, Candidate current, int[] candidates,
+        Func<Candidate, Candidate, bool> better, long evaluations, CancellationToken cancellation)
+    {
         for (bool improved = true; improved && evaluations > 0;)
         {
             improved = false;
@@ -339,11 +350,11 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
                 cancellation.ThrowIfCancellationRequested();
                 offload[t] = true;
                 var next = Evaluate(plain, offload);
-                if (Better(next, current)) { current = next; improved = true; }
+                if (better(next, current)) { current = next; improved = true; }
                 else offload[t] = false;
             }
         }
-        return current;
+        return (current, evaluations);
     }
 
     /// <summary>
@@ -367,19 +378,7 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
             .Where(t => before[t] == 1 && readAfter[t] && lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
             .OrderByDescending(t => tasks[t].Bytes).ThenBy(t => t).ToArray();
         long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
-        for (bool improved = true; improved && evaluations > 0;)
-        {
-            improved = false;
-            foreach (int t in candidates)
-            {
-                if (offload[t] || evaluations-- <= 0) continue;
-                cancellation.ThrowIfCancellationRequested();
-                offload[t] = true;
-                var next = Evaluate(plain, offload);
-                if (BetterTight(next, current)) { current = next; improved = true; }
-                else offload[t] = false;
-            }
-        }
+        (current, evaluations) = Sweep(plain, offload, current, candidates, BetterTight, evaluations, cancellation);
         // The same offloads with transfers placed by the clock hide behind compute: taken when that still fits.
         if (current is { Excess: 0, HostFits: true } && current.Schedule.HasTransfers && evaluations > 0)
         {

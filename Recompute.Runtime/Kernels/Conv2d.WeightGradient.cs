@@ -118,21 +118,14 @@ internal static partial class Conv2d
         public void Run(int n)
         {
             var s = _s;
-            int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
-            int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+            int ohw = s.OutHeight * s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
             float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
             try
             {
                 var partial = new Span<float>(partials + (long)n * s.WeightLength, (int)s.WeightLength);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
-                    ReadOnlySpan<float> patches = image;
-                    if (col is not null)
-                    {
-                        Im2Col(s, image, col.AsSpan(0, kg * ohw));
-                        patches = col.AsSpan(0, kg * ohw);
-                    }
+                    var patches = Patches(s, input, n, g, col);
                     var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
                     Gemm.Multiply(gy, patches, partial.Slice(g * mg * kg, mg * kg), mg, kg, ohw, false, true, 1f, 0f, 1);
                 }

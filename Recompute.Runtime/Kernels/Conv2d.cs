@@ -293,20 +293,27 @@ internal static partial class Conv2d
         }
     }
 
+    /// <summary>
+    /// The GEMM operand of image <paramref name="n"/>, group <paramref name="g"/>: its channels as they are for a
+    /// pointwise convolution (<paramref name="col"/> null), else their im2col columns written into <paramref name="col"/>.
+    /// </summary>
+    private static unsafe ReadOnlySpan<float> Patches(in Conv2dShape s, float* input, int n, int g, float[]? col)
+    {
+        int hw = s.InHeight * s.InWidth, cg = s.GroupInChannels;
+        var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+        if (col is null) return image;
+        var columns = col.AsSpan(0, s.PatchSize * s.OutHeight * s.OutWidth);
+        Im2Col(s, image, columns);
+        return columns;
+    }
+
     private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
         float[]? col, int gemmThreads)
     {
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
-        int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        int ohw = s.OutHeight * s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
         for (int g = 0; g < s.Groups; g++)
         {
-            var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
-            ReadOnlySpan<float> patches = image;
-            if (col is not null)
-            {
-                Im2Col(s, image, col.AsSpan(0, kg * ohw));
-                patches = col.AsSpan(0, kg * ohw);
-            }
+            var patches = Patches(s, input, n, g, col);
             Gemm.Multiply(new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg), patches,
                 new Span<float>(output + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw), mg, ohw, kg,
                 false, false, 1f, 0f, gemmThreads);
