@@ -124,12 +124,15 @@ internal sealed class SolverSettings(string defaultSolver = AutoPortfolio.Name)
     /// <see cref="SolverDescriptor.Knobs"/>; <c>--objective memory</c> for a solver without the memory objective), in
     /// one sentence for stderr, or null when every option given has an effect.
     /// </summary>
-    public string? Unread(ParseResult parse)
+    /// <param name="parse">The command line.</param>
+    /// <param name="command">Knobs the command itself reads whatever the solver (<c>plan --min-memory</c> reads
+    /// <c>--time-limit</c> as its own bound).</param>
+    public string? Unread(ParseResult parse, SolverKnobs command = SolverKnobs.None)
     {
         var described = SolverRegistry.Describe(parse.GetValue(Solver)!);
         // The knobs' options by the names SolverKnobText gives them: one table of which option is which knob.
         var declared = new Option[] { TimeLimit, Threads, Seed, MaxLowerSets, TimeBuckets }.ToDictionary(o => o.Name);
-        var unread = SolverKnobText.Options.Where(k => parse.GetResult(declared[k.Option]) is { Implicit: false } && (described.Knobs & k.Knob) == 0)
+        var unread = SolverKnobText.Options.Where(k => parse.GetResult(declared[k.Option]) is { Implicit: false } && ((described.Knobs | command) & k.Knob) == 0)
             .Select(k => k.Option).ToList();
         if (parse.GetValue(Objective) == "memory" && !described.Can(SolverCapabilities.MemoryObjective)
             && !described.Can(SolverCapabilities.Portfolio))

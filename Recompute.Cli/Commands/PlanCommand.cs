@@ -70,7 +70,7 @@ public sealed class PlanCommand : CliCommand
         long budget = minMemory ? SolverOptions.UnlimitedBudget : budgetValue!.Resolve(StoreAll);
         var options = _solver.Read(parse, graph, budget);
         // An option the solver does not read is said, not silently dropped (the plan is the same without it).
-        if (_solver.Unread(parse) is { } unread) stderr.WriteLine($"recompute plan: {unread}");
+        if (_solver.Unread(parse, minMemory ? SolverKnobs.TimeLimit : SolverKnobs.None) is { } unread) stderr.WriteLine($"recompute plan: {unread}");
         // For greedy and optimal, --time-limit bounds the whole command: reading the graph and the store-all reference
         // count against it, and so does the search for the smallest budget below. Auto spends fixed shares of the
         // limit as work (so the same input gives the same plan however long reading took): it gets the limit as given.
@@ -104,25 +104,33 @@ public sealed class PlanCommand : CliCommand
         using var status = LiveStatus.Begin(context, format == "table", doing);
         // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
         options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
+        // --min-memory runs every search to its end, so the answer is the same on any machine; a --time-limit given
+        // bounds it as the whole command, and a search it cuts ends the command without an answer rather than with one
+        // that depends on the machine's speed.
+        using var minDeadline = new CancellationTokenSource();
+        bool minLimited = minMemory && parse.GetValue(_solver.TimeLimit) is not null;
+        if (minLimited) minDeadline.CancelAfter(Left() > TimeSpan.Zero ? Left() : TimeSpan.Zero);
+        using var minEither = CancellationTokenSource.CreateLinkedTokenSource(cancellation, minDeadline.Token);
+        var minToken = minEither.Token;
         try
         {
             if (minMemory && offload is not null)
             {
                 status.Say($"{solverName}: finding the smallest feasible budget with offloading to host memory");
-                var found = OffloadPlanner.MinMemory(problem, solverName, options, offload, cancellation)
+                var found = OffloadPlanner.MinMemory(problem, solverName, options, offload, minToken)
                     ?? throw new UsageException($"solver '{solverName}' found no plan at any budget");
                 (minBudget, plan, keepOrRecomputeMin) = (found.Found.MinBudgetBytes, found.Found.Plan, found.KeepOrRecomputeBytes);
                 smallestFeasible = minBudget;
             }
             else if (minMemory)
             {
-                var min = SmallestBudget.MinMemory(problem, solverName, options, cancellation);
+                var min = SmallestBudget.MinMemory(problem, solverName, options, minToken);
                 minBudget = min.MinBudgetBytes;
                 plan = min.Plan;
                 // The simulated figure beside the solver's own (the paper model's for the DPs): the same service as
                 // the infeasible answer's.
                 smallestFeasible = solverName is AutoPortfolio.Name or SolverName.Greedy ? minBudget
-                    : SmallestBudget.Bytes(problem, solverName, options, cancellation);
+                    : SmallestBudget.Bytes(problem, solverName, options, minToken);
             }
             else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
             if (offload is not null && !minMemory)
@@ -132,6 +140,13 @@ public sealed class PlanCommand : CliCommand
             }
         }
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
+        catch (OperationCanceledException) when (minDeadline.IsCancellationRequested && !cancellation.IsCancellationRequested)
+        {
+            status.Dispose();
+            stderr.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"recompute plan: the search for the smallest budget did not end within --time-limit {limit.TotalSeconds:0.###} s (raise --time-limit, or leave it out: --min-memory then runs every search to its end)"));
+            return ExitCodes.Infeasible;
+        }
         // A searching solver stopped by Ctrl-C or SIGTERM returns its best plan so far, as on its time limit; the
         // command was interrupted all the same: exit 130 and write nothing rather than pass it off as a finished run.
         cancellation.ThrowIfCancellationRequested();

@@ -99,6 +99,23 @@ public class BadBudgetsAndSchedulesTests : IDisposable
     }
 
     /// <summary>
+    /// A --time-limit given bounds --min-memory: the exact DP's searches on GoogLeNet take well over a second, so at one
+    /// second the command ends with one line saying so, nothing on stdout and no schedule written, never a budget that
+    /// depends on the machine's speed. Without the option the same search runs to its end (the other tests).
+    /// </summary>
+    [Fact]
+    public void MinMemoryUnderAGivenTimeLimit_EndsWithoutAnAnswerWhenCut()
+    {
+        var schedule = Path.Combine(_dir.FullName, "cut.json");
+        var (code, output, err) = Run("plan", Paths.PaperGraph("googlenet"), "--solver", "dp", "--min-memory", "--time-limit", "1", "-o", schedule);
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        Assert.Equal("recompute plan: the search for the smallest budget did not end within --time-limit 1 s (raise --time-limit, or leave it out: --min-memory then runs every search to its end)",
+            err.TrimEnd('\n'));
+        Assert.False(File.Exists(schedule));
+    }
+
+    /// <summary>
     /// The table of an infeasible answer shows the closest schedule found, and says it is that (not a plan), and the
     /// largest step as the least any schedule needs.
     /// </summary>
