@@ -39,6 +39,13 @@ public sealed record TrainingTask(int Id, string Name, TaskKind Kind, int Node, 
 /// </remarks>
 public sealed class TrainingGraph
 {
+    /// <summary>
+    /// Inputs arrays at least this long may be one array that many tasks share (a W-wide Concat's gradients all read
+    /// its W operands); shorter ones are expanded per task. Passes over tasks' inputs remember arrays of this length
+    /// by reference, so a shared one is walked once, not once per reader.
+    /// </summary>
+    internal const int SharedInputsLength = 64;
+
     private readonly int[] _forwardTask;
     private readonly int[] _gradTask;
     private readonly int[][] _readers;
@@ -405,9 +412,6 @@ public sealed class TrainingGraph
     /// </summary>
     private sealed class ReadRecipes
     {
-        /// <summary>Saved arrays at least this long are shared parts (shorter ones are expanded in place).</summary>
-        private const int SharedPartLength = 64;
-
         private readonly List<int> _singles = [];
         private readonly List<int> _parts = [];
         private readonly Dictionary<(int Op, int[] Inputs, bool Output), int> _partOf = [];
@@ -422,7 +426,7 @@ public sealed class TrainingGraph
         public void Saved(ComputationGraph g, Node op, (ImmutableArray<int> Inputs, bool Output, ImmutableArray<int> OtherOutputs) saved, int[] fwd, int[] root, TaskSet scratch)
         {
             var array = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(saved.Inputs);
-            if (array is null || array.Length < SharedPartLength || !saved.OtherOutputs.IsDefaultOrEmpty)
+            if (array is null || array.Length < SharedInputsLength || !saved.OtherOutputs.IsDefaultOrEmpty)
             {
                 AddSaved(g, op, saved, fwd, root, scratch);
                 foreach (int t in scratch.TakeMembers()) _singles.Add(t);

@@ -15,9 +15,6 @@ namespace Recompute.Planner.Scheduling;
 /// </summary>
 internal static class Lowering
 {
-    /// <summary>Inputs arrays at least this long are remembered by reference (the graph shares them among tasks).</summary>
-    private const int SharedInputs = 64;
-
     /// <summary>
     /// The store-all schedule: every forward tensor once, in block order, each kept until its last reader.
     /// Unlike lowering <see cref="CanonicalStrategy.EveryTensor"/>, a tensor no later forward tensor reads
@@ -89,7 +86,7 @@ internal static class Lowering
         foreach (int bt in BackwardOrder(training, blockOf))
         {
             var inputs = ImmutableCollectionsMarshal.AsArray(training.Tasks[bt].Inputs) ?? [];
-            if (inputs.Length < SharedInputs || walked.Add(inputs))
+            if (inputs.Length < TrainingGraph.SharedInputsLength || walked.Add(inputs))
                 foreach (int p in inputs)
                     if (!available[p]) Recompute(training, p, available, steps);
             steps.Add(new Step(StepKind.Backward, bt));
@@ -142,7 +139,7 @@ internal static class Lowering
             if (!backwardInputs.TryGetValue(inputs, out int count))
             {
                 foreach (int p in inputs) if (tasks[p].Kind == TaskKind.Backward) count++;
-                if (inputs.Length >= SharedInputs) backwardInputs[inputs] = count;
+                if (inputs.Length >= TrainingGraph.SharedInputsLength) backwardInputs[inputs] = count;
             }
             pending[t.Id] = count;
             if (pending[t.Id] == 0) ready.Enqueue(t.Id, Key(t.Id));
@@ -161,9 +158,6 @@ internal static class Lowering
 /// <summary>Inserts frees: every buffer instance is freed right after its last reader (or right after it is made, if none reads it).</summary>
 public static class Liveness
 {
-    /// <summary>Inputs arrays at least this long are tracked per array, not per buffer (the graph shares them among tasks).</summary>
-    private const int SharedInputs = 64;
-
     /// <summary>
     /// Every task once, in the DAG's task order (the file's order for a DAG taken as given), each buffer freed
     /// right after its last reader: the reference run without recomputation.
@@ -198,7 +192,7 @@ public static class Liveness
             var s = allocations[i];
             if (!s.Allocates) throw new ArgumentException("liveness expects allocation steps only");
             var inputs = ImmutableCollectionsMarshal.AsArray(training.Tasks[s.Task].Inputs) ?? [];
-            if (inputs.Length < SharedInputs) foreach (int p in inputs) lastUse[p] = i;
+            if (inputs.Length < TrainingGraph.SharedInputsLength) foreach (int p in inputs) lastUse[p] = i;
             else
             {
                 if (!sharedId.TryGetValue(inputs, out int a))

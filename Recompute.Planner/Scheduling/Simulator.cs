@@ -176,7 +176,6 @@ public static class Simulator
     /// </summary>
     private sealed class SharedInputs
     {
-        private const int MinimumLength = 64;
         private readonly List<int> _frees = [];
         private readonly Dictionary<int[], int> _checkedAt = new(ReferenceEqualityComparer.Instance);
 
@@ -185,7 +184,7 @@ public static class Simulator
         public bool AllLive(ImmutableArray<int> inputs, bool[] live)
         {
             var array = System.Runtime.InteropServices.ImmutableCollectionsMarshal.AsArray(inputs);
-            if (array is null || array.Length < MinimumLength)
+            if (array is null || array.Length < TrainingGraph.SharedInputsLength)
             {
                 foreach (int p in inputs) if (!live[p]) return false;
                 return true;

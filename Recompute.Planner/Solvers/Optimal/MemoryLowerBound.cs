@@ -24,7 +24,7 @@ internal sealed record MemoryLowerBound(TrainingTask Task, long Bytes)
             if (!sums.TryGetValue(inputs, out long read))
             {
                 foreach (int p in inputs) read = checked(read + training.Tasks[p].Bytes);
-                if (inputs.Length >= 64) sums[inputs] = read;
+                if (inputs.Length >= TrainingGraph.SharedInputsLength) sums[inputs] = read;
             }
             long sum = checked(t.Bytes + read);
             if (sum > bestBytes) { best = t; bestBytes = sum; }
