@@ -182,7 +182,7 @@ public sealed class PlanCommand : CliCommand
 
         status.Dispose();
         // No schedule needs less than its largest step: how far a smallest budget can be from the least possible.
-        long? floor = (minBudget is not null || !plan.Feasible) && problem.Training.Count > 0 ? Recompute.Planner.Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes : null;
+        long? floor = (minBudget is not null || !plan.Feasible) && problem.Training.Count > 0 ? problem.Floor.Bytes : null;
         if (format == "json") WriteJson(stdout, plan, minBudget, smallestFeasible, smallest, smallestSolver, feasible, feasibleSolver, floor, output, graph.ActivationDType, offload, keepOrRecomputeMin);
         else WriteTable(stdout, context.Interactive, graph, plan, minBudget, smallestFeasible, floor, output, offload, keepOrRecomputeMin);
 

@@ -82,7 +82,7 @@ public static class OffloadPlanner
         // from the plan at the smallest keep-or-recompute budget, offloading whatever lets the schedule fit.
         // Below the largest step no schedule fits (a task's inputs and output are live together): nothing to search.
         if (best is not { Excess: 0, HostFits: true } && !plain.Feasible && budget != SolverOptions.UnlimitedBudget
-            && budget >= Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes)
+            && budget >= problem.Floor.Bytes)
         {
             var bases = new List<Schedule>();
             if (SmallestBudget.Find(problem, plain.Solver.Solver, options with { Stop = default }, cancellation)?.Plan.Schedule is { HasTransfers: false } least)
@@ -180,7 +180,7 @@ public static class OffloadPlanner
         var kr = SmallestBudget.Find(problem, solverName, plain, cancellation);
         if (kr is null) return null;
         long least = kr.BudgetBytes;
-        long floor = Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes;
+        long floor = problem.Floor.Bytes;
         var lowering = new OffloadLowering(problem.Training, RecomputePlanner.StoreAll(problem).Schedule, offload.Link);
         long? hostBudget = offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? null : offload.HostBudgetBytes;
         // The bases: the plan at the smallest keep-or-recompute budget, and the solver's closest schedule at the

@@ -113,9 +113,8 @@ public static class RecomputePlanner
     private static PlanResult? BelowFloor(PlanningProblem problem, long budget, string solverName, long storeAll)
     {
         // The optimal solver answers below the floor with the least budget it found feasible, which callers ask it for.
-        if (problem.Training.Count == 0 || budget == SolverOptions.UnlimitedBudget || solverName == SolverName.Optimal || !Applies(problem, solverName)) return null;
-        var floor = Solvers.Optimal.MemoryLowerBound.Of(problem.Training);
-        if (floor.Bytes <= budget) return null;
+        if (problem.Training.Count == 0 || budget == SolverOptions.UnlimitedBudget || solverName == SolverName.Optimal || !Applies(problem, solverName)
+            || problem.Floor.Bytes <= budget) return null;
         // Store-all's schedule stands as the closest one, as an infeasible answer shows the closest schedule found.
         var (schedule, simulation) = StoreAll(problem);
         return WithFloor(problem, new PlanResult(new SolverResult(solverName, PlanStatus.Infeasible), schedule, simulation, budget, storeAll, 0));
@@ -129,8 +128,8 @@ public static class RecomputePlanner
     private static PlanResult WithFloor(PlanningProblem problem, PlanResult plan)
     {
         if (plan.Solver.Status != PlanStatus.Infeasible) return plan;
-        if (problem.Training.Count == 0 || Solvers.Optimal.MemoryLowerBound.Of(problem.Training) is not { } floor
-            || floor.Bytes <= plan.BudgetBytes) return plan;
+        if (problem.Training.Count == 0 || problem.Floor.Bytes <= plan.BudgetBytes) return plan;
+        var floor = problem.Floor;
         string explained = floor.Explain(problem.Training);
         string why = $"no schedule of this graph fits it: {explained}, more than the budget of {plan.BudgetBytes} bytes";
         // A reason that gives the step already (the optimal solver's, and auto's through it) is replaced, not repeated.

@@ -51,7 +51,7 @@ public static class SmallestBudget
         var (found, partial) = Search(problem, solverName, options, feasibilityOnly: true, cancellation, deadline);
         if (found is not null) return new BudgetSearchResult(found.BudgetBytes, found.Solver, Complete: true);
         // A budget that plans at the largest step is the smallest, however early the search was cut: no schedule needs less.
-        if (partial is { } atFloor && problem.Training.Count > 0 && atFloor.Budget == Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes)
+        if (partial is { } atFloor && problem.Training.Count > 0 && atFloor.Budget == problem.Floor.Bytes)
             return new BudgetSearchResult(atFloor.Budget, atFloor.Solver, Complete: true);
         return partial is { } p ? new BudgetSearchResult(p.Budget, p.Solver, Complete: false) : new BudgetSearchResult(null, null, Complete: !deadline.IsCancellationRequested);
     }
@@ -270,7 +270,7 @@ public static class SmallestBudget
     public static long? OfGreedy(PlanningProblem problem, SolverOptions options, long upper, CancellationToken cancellation = default,
         Action<long>? planned = null)
     {
-        long lo = Solvers.Optimal.MemoryLowerBound.Of(problem.Training).Bytes - 1, hi = upper;
+        long lo = problem.Floor.Bytes - 1, hi = upper;
         long? best = null;
         for (int round = 0; round < GreedyBudgetRounds && hi - lo > Math.Max(1, hi / 200); round++)
         {

@@ -19,6 +19,7 @@ public sealed class PlanningProblem
         Training = asGiven ? TrainingGraph.AsGiven(graph) : TrainingGraph.Derive(graph);
         LargeGraphMemory.Collect(Training);
         _forward = new Lazy<ForwardDag>(() => new ForwardDag(graph));
+        _floor = new Lazy<Optimal.MemoryLowerBound>(() => Optimal.MemoryLowerBound.Of(Training));
         _storeAll = new Lazy<(Schedule, SimulationResult)>(() =>
         {
             var schedule = AsGiven ? Liveness.RunOnce(Training, SolverName.StoreAll, null) : Lowering.StoreAll(Training, Forward,
@@ -28,6 +29,14 @@ public sealed class PlanningProblem
     }
 
     private readonly Lazy<(Schedule, SimulationResult)> _storeAll;
+    private readonly Lazy<Optimal.MemoryLowerBound> _floor;
+
+    /// <summary>
+    /// The largest step (<see cref="Optimal.MemoryLowerBound"/>): no schedule peaks below it. Built on first use and
+    /// shared: every plan's infeasible answer and every smallest-budget search asks for it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The training DAG has no tasks.</exception>
+    internal Optimal.MemoryLowerBound Floor => _floor.Value;
 
     /// <summary>
     /// The store-all schedule (no recomputation; as given, the file's order run once) and its simulation, built on

@@ -69,7 +69,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
         var clock = Options.WorkLimited ? new Stopwatch() : Stopwatch.StartNew();
         var training = problem.Training;
         long budget = options.BudgetBytes;
-        var bound = MemoryLowerBound.Of(training);
+        var bound = problem.Floor;
 
         if (budget < bound.Bytes)
         {
