@@ -105,12 +105,12 @@ public sealed class PlanCommand : CliCommand
         // The optimal solver (alone or in auto) tells the status its best plan so far and the gap, live.
         options = options with { Progress = status.SolverListener(doing, graph.TimeUnit) };
         // --min-memory runs every search to its end, so the answer is the same on any machine; a --time-limit given
-        // bounds it as the whole command, and a search it cuts ends the command without an answer rather than with one
+        // bounds it as the whole command (the same stop as auto's: a process starved by others is not cut before its
+        // thread has had the limit), and a search it cuts ends the command without an answer rather than with one
         // that depends on the machine's speed.
-        using var minDeadline = new CancellationTokenSource();
-        bool minLimited = minMemory && parse.GetValue(_solver.TimeLimit) is not null;
-        if (minLimited) minDeadline.CancelAfter(Left() > TimeSpan.Zero ? Left() : TimeSpan.Zero);
-        using var minEither = CancellationTokenSource.CreateLinkedTokenSource(cancellation, minDeadline.Token);
+        using var minDeadline = minMemory && parse.GetValue(_solver.TimeLimit) is not null
+            ? new CommandStop(Left(), limit - (CommandStop.ThreadTime() - threadAtStart)) : null;
+        using var minEither = CancellationTokenSource.CreateLinkedTokenSource(cancellation, minDeadline?.Token ?? CancellationToken.None);
         var minToken = minEither.Token;
         try
         {
@@ -140,7 +140,7 @@ public sealed class PlanCommand : CliCommand
             }
         }
         catch (ArgumentException e) when (e.Message.Contains("minimum-memory")) { throw new UsageException(e.Message); }
-        catch (OperationCanceledException) when (minDeadline.IsCancellationRequested && !cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (minDeadline is { Token.IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
         {
             status.Dispose();
             stderr.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
