@@ -248,6 +248,9 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
     /// <summary>Steps lowered and simulated by the full search (<see cref="SolverOptions.WorkFraction"/> of it below auto's default limit).</summary>
     private const double FullWork = 4e8;
 
+    /// <summary>Evaluations a search gets from its start: <see cref="FullWork"/> steps simulated, at least 64.</summary>
+    private long Evaluations(Candidate start) => Math.Max(64, (long)(FullWork / Math.Max(1, start.Schedule.Steps.Length) * options.WorkFraction));
+
     public static bool Better(Candidate a, Candidate b) =>
         a.HostFits && (!b.HostFits || a.Excess < b.Excess || (a.Excess == b.Excess && a.Seconds < b.Seconds * (1 - 1e-12)));
 
@@ -304,14 +307,17 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         return c;
     }
 
+    /// <summary>A lowered schedule simulated without its budgets, with how far it is over each.</summary>
+    private Candidate Judge(TensorChoice[] choices, Schedule schedule)
+    {
+        var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
+        return new Candidate(choices, schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
+    }
+
     private Candidate Evaluate(Schedule plain, bool[] offload, bool? eager = null)
     {
-        var schedule = lowering.LowerFrom(plain, offload, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget, eager ?? Eager);
-        var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
-        return new Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h)
-        {
-            Area = Eager ? AreaOver(sim) : 0,
-        };
+        var candidate = Judge([], lowering.LowerFrom(plain, offload, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget, eager ?? Eager));
+        return candidate with { Area = Eager ? AreaOver(candidate.Simulation) : 0 };
     }
 
     /// <summary>
@@ -321,17 +327,24 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
     public Candidate RunFrom(Schedule plain, CancellationToken cancellation)
     {
         var tasks = _training.Tasks;
-        var offload = new bool[tasks.Length];
-        var current = Evaluate(plain, offload);
-        var work = plain.Steps.Where(s => s.Allocates).ToList();
-        int split = work.FindIndex(s => s.Kind == StepKind.Backward);
+        var (offload, current, work, split) = Start(plain);
         if (split < 0) return current;
         var candidates = work.Skip(split).Where(s => s.Kind == StepKind.Recompute).Select(s => s.Task).Distinct()
             .Where(t => lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
             .OrderByDescending(t => tasks[t].Time).ThenBy(t => t).ToArray();
-        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
-        (current, evaluations) = Sweep(plain, offload, current, candidates, Better, evaluations, cancellation);
-        return current;
+        long evaluations = Evaluations(current);
+        return Sweep(plain, offload, current, candidates, Better, evaluations, cancellation).Best;
+    }
+
+    /// <summary>
+    /// Where both searches from a plan start: nothing offloaded, that schedule's evaluation, the plan's allocating
+    /// steps and the index of its first backward step (-1: none).
+    /// </summary>
+    private (bool[] Offload, Candidate Current, List<Step> Work, int Split) Start(Schedule plain)
+    {
+        var offload = new bool[_training.Count];
+        var work = plain.Steps.Where(s => s.Allocates).ToList();
+        return (offload, Evaluate(plain, offload), work, work.FindIndex(s => s.Kind == StepKind.Backward));
     }
 
     /// <summary>
@@ -365,10 +378,7 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
     public Candidate RunTight(Schedule plain, CancellationToken cancellation)
     {
         var tasks = _training.Tasks;
-        var offload = new bool[tasks.Length];
-        var current = Evaluate(plain, offload);
-        var work = plain.Steps.Where(s => s.Allocates).ToList();
-        int split = work.FindIndex(s => s.Kind == StepKind.Backward);
+        var (offload, current, work, split) = Start(plain);
         if (split < 0) return current;
         var before = new int[tasks.Length];
         for (int i = 0; i < split; i++) before[work[i].Task]++;
@@ -377,7 +387,7 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         var candidates = Enumerable.Range(0, tasks.Length)
             .Where(t => before[t] == 1 && readAfter[t] && lowering.CanOffload(t) && !options.ForceRecompute.Contains(tasks[t].Node))
             .OrderByDescending(t => tasks[t].Bytes).ThenBy(t => t).ToArray();
-        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        long evaluations = Evaluations(current);
         (current, evaluations) = Sweep(plain, offload, current, candidates, BetterTight, evaluations, cancellation);
         // The same offloads with transfers placed by the clock hide behind compute: taken when that still fits.
         if (current is { Excess: 0, HostFits: true } && current.Schedule.HasTransfers && evaluations > 0)
@@ -390,9 +400,7 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
 
     private Candidate Evaluate(TensorChoice[] choices)
     {
-        var schedule = lowering.Lower(choices, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget, Eager);
-        var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });
-        return new Candidate((TensorChoice[])choices.Clone(), schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h);
+        return Judge((TensorChoice[])choices.Clone(), lowering.Lower(choices, OffloadPlanner.Name, budget == SolverOptions.UnlimitedBudget ? null : budget, hostBudget, Eager));
     }
 
     public Candidate Run(TensorChoice[] seed, CancellationToken cancellation)
@@ -403,7 +411,7 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
         var candidates = Enumerable.Range(0, tasks.Length)
             .Where(t => tasks[t].Kind == TaskKind.Forward && tasks[t].Bytes > 0 && _training.ViewOf(tasks[t].Node) is null)
             .OrderByDescending(t => tasks[t].Bytes).ThenBy(t => t).ToArray();
-        long evaluations = Math.Max(64, (long)(FullWork / Math.Max(1, current.Schedule.Steps.Length) * options.WorkFraction));
+        long evaluations = Evaluations(current);
         TensorChoice[] alternatives = [TensorChoice.Offload, TensorChoice.Recompute, TensorChoice.Keep];
         for (bool improved = true; improved && evaluations > 0;)
         {
