@@ -21,7 +21,7 @@ public static class WideTable
 {
     public static void Table(QuickTableOptions options)
     {
-        var cli = CliBinary();
+        var cli = CliProcess.Binary();
         if (cli is null)
         {
             Console.Error.WriteLine("error: build the command line first: dotnet build -c Release Recompute.Cli");
@@ -45,53 +45,17 @@ public static class WideTable
                     File.WriteAllBytes(path, bytes);
                     var problem = new PlanningProblem(GraphLoader.Load(path));
                     long edges = problem.Training.Tasks.Sum(t => (long)t.Inputs.Length);
-                    var (inspect, rss, _, _) = Run(cli, ["inspect", path]);
-                    var (greedy, _, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Greedy, "--time-limit", "5",
+                    var (inspect, rss, _, _) = CliProcess.Run(cli, ["inspect", path]);
+                    var (greedy, _, _, _) = CliProcess.Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Greedy, "--time-limit", "5",
                         "--format", "json"]);
-                    var (auto, _, _, _) = Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
-                    var (fits, fitsRss, fitsCpu, status) = Run(cli, ["plan", path, "--budget", "75%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
+                    var (auto, _, _, _) = CliProcess.Run(cli, ["plan", path, "--budget", "60%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
+                    var (fits, fitsRss, fitsCpu, status) = CliProcess.Run(cli, ["plan", path, "--budget", "75%", "--solver", SolverName.Auto, "--time-limit", "5", "--format", "json"]);
                     static string Mb(long? mb) => mb is { } m ? m.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-";
                     Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"| {w} | {format} | {edges} | {inspect:0.00} | {Mb(rss)} | {greedy:0.00} | {auto:0.00} | {fits:0.00} ({fitsCpu:0.00}) | {Mb(fitsRss)} | {status} |"));
                 }
         }
         finally { dir.Delete(recursive: true); }
-    }
-
-    /// <summary>The Release build of the command line, or null.</summary>
-    private static string? CliBinary()
-    {
-        var bin = Path.Combine(RepositoryPaths.Root, "Recompute.Cli", "bin", "Release", "net10.0");
-        if (!Directory.Exists(bin)) return null;
-        return Directory.EnumerateFiles(bin, "recompute", SearchOption.AllDirectories).OrderBy(f => f, StringComparer.Ordinal).FirstOrDefault();
-    }
-
-    /// <summary>Runs the command line; wall seconds, peak RSS in MB and processor seconds (from /usr/bin/time), and
-    /// the plan's status from its JSON.</summary>
-    private static (double Seconds, long? PeakMb, double? CpuSeconds, string Status) Run(string cli, string[] args)
-    {
-        bool timed = File.Exists("/usr/bin/time");
-        var start = new ProcessStartInfo(timed ? "/usr/bin/time" : cli) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (timed) { start.ArgumentList.Add("-f"); start.ArgumentList.Add("maxrss-kb %M\ncpu-s %U %S"); start.ArgumentList.Add(cli); }
-        foreach (var a in args) start.ArgumentList.Add(a);
-        var clock = Stopwatch.StartNew();
-        using var p = Process.Start(start)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        double seconds = clock.Elapsed.TotalSeconds;
-        long? mb = null;
-        double? cpu = null;
-        var inv = System.Globalization.CultureInfo.InvariantCulture;
-        foreach (var line in stderr.Split('\n'))
-        {
-            if (line.StartsWith("maxrss-kb ", StringComparison.Ordinal) && long.TryParse(line[10..], out long kb)) mb = kb >> 10;
-            if (line.StartsWith("cpu-s ", StringComparison.Ordinal) && line[6..].Split(' ') is [var user, var sys]
-                && double.TryParse(user, inv, out double u) && double.TryParse(sys, inv, out double k)) cpu = u + k;
-        }
-        var status = System.Text.RegularExpressions.Regex.Match(stdout.Result,
-            "\"status\": \"([A-Z_]+)\"") is { Success: true } m ? m.Groups[1].Value : $"exit {p.ExitCode}";
-        return (seconds, mb, cpu, status);
     }
 
     /// <summary>The same fan-out as a native graph without <c>backwardNeeds</c> (the Concat's backward reads every operand).</summary>
