@@ -132,7 +132,7 @@ public sealed class PlanCommand : CliCommand
                 smallestFeasible = solverName is AutoPortfolio.Name or SolverName.Greedy ? minBudget
                     : SmallestBudget.Bytes(problem, solverName, options, minToken);
             }
-            else plan = RecomputePlanner.Plan(problem, solverName, options, cancellation);
+            else plan = RecomputePlanner.Plan(problem, solverName, offload is null ? options : OffloadPlanner.KeepOrRecomputeOptions(solverName, options), cancellation);
             if (offload is not null && !minMemory)
             {
                 status.Say($"{solverName}: planning with offloading to host memory");

@@ -33,9 +33,17 @@ public static class OffloadPlanner
     /// <exception cref="ArgumentException">The graph's times are not seconds (offloading is timed on a link in seconds).</exception>
     public static PlanResult Plan(PlanningProblem problem, string solverName, SolverOptions options, OffloadOptions offload, CancellationToken cancellation = default)
     {
-        var plain = RecomputePlanner.Plan(problem, solverName, options, cancellation);
+        var plain = RecomputePlanner.Plan(problem, solverName, KeepOrRecomputeOptions(solverName, options), cancellation);
         return Improve(problem, plain, options, offload, cancellation);
     }
+
+    /// <summary>
+    /// The options of the keep-or-recompute plan that <see cref="Improve"/> starts from: the optimal solver gets half
+    /// the time limit, and its model with offloading (<see cref="Improve"/>) the other half, so the two together keep
+    /// to the limit; every other solver the whole limit (the offload searches count their work).
+    /// </summary>
+    public static SolverOptions KeepOrRecomputeOptions(string solverName, SolverOptions options) =>
+        solverName == SolverName.Optimal ? options with { TimeLimit = options.TimeLimit / 2 } : options;
 
     /// <summary>Whether offloading applies to a problem: a graph with a backward pass, times in seconds; null when it does, else why not.</summary>
     public static string? NotApplicableReason(PlanningProblem problem) =>
@@ -78,6 +86,11 @@ public static class OffloadPlanner
         if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem, lowering, budget, hostBudget, options, offload.Link, cancellation) is { } native
             && (best is null || OffloadSearch.Better(native, best)))
             best = native;
+        // The optimal solver chooses offloads in its own model: keep, recompute or offload together.
+        if (plain.Solver.Solver == SolverName.Optimal && budget != SolverOptions.UnlimitedBudget
+            && OptimalWithOffload(problem, plain.Schedule is { HasTransfers: false } planned ? planned : storeAll, search, lowering, options, hostBudget, offload.Link, cancellation) is { } chosen
+            && (best is null || OffloadSearch.Better(chosen, best)))
+            best = chosen;
         // Below what keep-or-recompute plans reach, transfers are placed for memory: from the closest schedule and
         // from the plan at the smallest keep-or-recompute budget, offloading whatever lets the schedule fit.
         // Below the largest step no schedule fits (a task's inputs and output are live together): nothing to search.
@@ -126,6 +139,31 @@ public static class OffloadPlanner
         return best;
     }
 
+    /// <summary>
+    /// The optimal solver's stage model with offloading (<see cref="Solvers.Optimal.OptimalSolver.PlanWithOffload"/>)
+    /// over <paramref name="order"/>'s order of work, for the other half of the limit
+    /// (<see cref="KeepOrRecomputeOptions"/>); its work lowered with its transfers placed by the clock and eagerly
+    /// (<see cref="OffloadLowering.LowerMarked"/>), the better candidate.
+    /// </summary>
+    private static OffloadSearch.Candidate? OptimalWithOffload(PlanningProblem problem, Schedule order, OffloadSearch search, OffloadLowering lowering,
+        SolverOptions options, long? hostBudget, HostLink link, CancellationToken cancellation)
+    {
+        var tasks = problem.Training.Tasks;
+        var prices = new double[tasks.Length];
+        for (int t = 0; t < prices.Length; t++)
+            prices[t] = lowering.CanOffload(t) ? 2 * (link.LatencySeconds + tasks[t].Bytes / link.BytesPerSecond) : -1;
+        var solver = new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance);
+        if (solver.PlanWithOffload(problem, order, prices, options with { TimeLimit = options.TimeLimit / 2 }, cancellation) is not { } work)
+            return null;
+        OffloadSearch.Candidate? best = null;
+        foreach (bool eager in new[] { false, true })
+        {
+            var c = search.Judge(lowering.LowerMarked(work, Name, options.BudgetBytes, hostBudget, eager)) with { Optimal = true };
+            if (best is null || OffloadSearch.Better(c, best)) best = c;
+        }
+        return best;
+    }
+
     /// <summary>The search for memory (<see cref="OffloadSearch.RunTight"/>) from each base schedule; the best candidate.</summary>
     private static OffloadSearch.Candidate? Tightest(OffloadLowering lowering, IEnumerable<Schedule> bases, long budget, long? hostBudget,
         SolverOptions options, CancellationToken cancellation)
@@ -155,7 +193,7 @@ public static class OffloadPlanner
         {
             WinningSolver = Name,
             Note = $"{best.Schedule.OffloadedNodes.Length} tensors offloaded ({sim.OffloadBytes} bytes), {Units.TimeUnits.Format(sim.StepSeconds, "s")} a step" +
-                (best.Native ? ", chosen by greedy at its evictions" : "") + $"; {from}. " +
+                (best.Native ? ", chosen by greedy at its evictions" : best.Optimal ? ", chosen by the optimal solver's model (keep, recompute or offload)" : "") + $"; {from}. " +
                 "The recomputation bounds do not hold when values may be offloaded (an offload plan may recompute nothing), so none is given; " +
                 $"no schedule takes less than one run of every task, {Units.TimeUnits.Format(problem.Training.ForwardTime + problem.Training.BackwardTime, "s")}",
         };
@@ -238,6 +276,8 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
 
         /// <summary>Greedy's own choices at its evictions made it (<see cref="GreedyRematerializer.PlanWithOffload"/>).</summary>
         public bool Native { get; init; }
+        /// <summary>The optimal solver's model with offloading chose them (<see cref="Solvers.Optimal.OptimalSolver.PlanWithOffload"/>).</summary>
+        public bool Optimal { get; init; }
     }
 
     private readonly TrainingGraph _training = lowering.Training;
@@ -308,6 +348,8 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
     }
 
     /// <summary>A lowered schedule simulated without its budgets, with how far it is over each.</summary>
+    public Candidate Judge(Schedule schedule) => Judge([], schedule);
+
     private Candidate Judge(TensorChoice[] choices, Schedule schedule)
     {
         var sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null });

@@ -38,13 +38,18 @@ internal sealed class StageModel
     private readonly long[] _cost;
     private readonly IntVar? _peak;
     private readonly long _timeDivisor;
+    /// <summary>Per offloadable position, the stage it is back for and its decision.</summary>
+    private readonly Dictionary<int, (int Return, BoolVar Var)> _offloads = [];
 
     /// <param name="order">Stage order (first runs).</param>
     /// <param name="budgetBytes">Budget (ignored when minimising the peak).</param>
     /// <param name="objective">What to minimise.</param>
     /// <param name="neverRecompute">Positions that are never run again.</param>
     /// <param name="neverKeepAcrossGap">Positions whose buffer must not be live when the first backward stage begins.</param>
-    public StageModel(StageOrder order, long budgetBytes, StageObjective objective, ISet<int> neverRecompute, ISet<int> neverKeepAcrossGap)
+    /// <param name="offloadSeconds">Per position, the price in seconds of offloading that value (<see cref="AddOffloads"/>),
+    /// or a negative number where it may not be offloaded; null: no value is offloaded (the keep-or-recompute model).</param>
+    public StageModel(StageOrder order, long budgetBytes, StageObjective objective, ISet<int> neverRecompute, ISet<int> neverKeepAcrossGap,
+        double[]? offloadSeconds = null)
     {
         _order = order;
         int n = order.Count;
@@ -83,6 +88,7 @@ internal sealed class StageModel
         }
 
         var objectiveTerms = LinearExpr.NewBuilder();
+        if (offloadSeconds is not null) AddOffloads(offloadSeconds, gap, objectiveTerms);
         _memory = new List<(int, IntVar)>[n];
         for (int t = 0; t < n; t++)
         {
@@ -99,10 +105,11 @@ internal sealed class StageModel
                 }
             for (int i = 0; i < t; i++)
             {
-                // Kept only if live before: computed or kept in the previous stage.
+                // Kept only if live before: computed or kept in the previous stage (or back from the host).
                 if (_s[t][i] is { } s && t - 1 > i)
                 {
                     var clause = new List<ILiteral> { s.Not() };
+                    if (_offloads.TryGetValue(i, out var back) && back.Return == t) clause.Add(back.Var);
                     if (_r[t - 1][i] is { } rp) clause.Add(rp);
                     if (_s[t - 1][i] is { } sp) clause.Add(sp);
                     Model.AddBoolOr(clause);
@@ -155,6 +162,46 @@ internal sealed class StageModel
         else Model.Minimize(objectiveTerms);
     }
 
+    /// <summary>
+    /// The values that may be offloaded (Checkmate's model with a third state): offloading position i frees its buffer
+    /// after its last forward reader and brings it back, as kept, when the first backward stage that reads it begins;
+    /// it is neither kept nor run again in between (nor recomputed in forward), so the memory counted is that of the
+    /// eager placement (the copy out waited for right after the last forward read, the copy back just before it is
+    /// needed). Each offload costs its price, both transfers in full: no placement stalls longer on a value's copies
+    /// than the link takes to make them, so the objective bounds the eager schedule's recomputation plus stalls from
+    /// above (it is no lower bound on the step: transfers may hide behind compute).
+    /// </summary>
+    private void AddOffloads(double[] offloadSeconds, int gap, LinearExprBuilder objective)
+    {
+        if (gap < 0) return;
+        for (int i = 0; i < gap; i++)
+        {
+            if (offloadSeconds[i] < 0) continue;
+            int lastForward = i, firstBackward = -1;
+            foreach (int k in _order.Readers[i])
+            {
+                if (k < gap) lastForward = Math.Max(lastForward, k);
+                else if (firstBackward < 0 || k < firstBackward) firstBackward = k;
+            }
+            // Back for the stage that reads it first; nothing to save unless some stage lies between.
+            if (firstBackward <= lastForward + 1 || _s[firstBackward][i] is not { } back) continue;
+            var h = Model.NewBoolVar($"H{i}");
+            _offloads[i] = (firstBackward, h);
+            Model.AddImplication(h, back);
+            for (int t = i + 1; t <= firstBackward; t++)
+            {
+                if (_r[t][i] is { } r) Model.AddImplication(h, r.Not());
+                if (t < firstBackward && t > lastForward && _s[t][i] is { } kept) Model.AddImplication(h, kept.Not());
+            }
+            long price = (long)Math.Ceiling(offloadSeconds[i] * TimeScale);
+            if (price > 0) objective.AddTerm(h, price);
+        }
+    }
+
+    /// <summary>The positions a solution offloads, each with the stage it is back for, by position.</summary>
+    public List<(int Position, int Return)> Offloaded(CpSolver solver) =>
+        [.. _offloads.Where(o => solver.BooleanValue(o.Value.Var)).Select(o => (o.Key, o.Value.Return)).Order()];
+
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }
     /// <summary>Bytes per memory unit of the model (greatest common divisor of the task sizes).</summary>
@@ -199,6 +246,7 @@ internal sealed class StageModel
         int n = _order.Count;
         for (int t = 0; t < n; t++)
         {
+            if (_offloads.TryGetValue(t, out var offload)) Model.AddHint(offload.Var, false);
             var ran = plan.Recomputed[t].ToHashSet();
             for (int i = 0; i < t; i++)
             {
