@@ -51,13 +51,15 @@ public sealed class TrainingGraph
     private readonly int[][] _readers;
     private readonly ViewOf?[] _views;
     private readonly int[] _gradientAlias;
+    private readonly int[]? _inPlaceSource;
 
     private TrainingGraph(ComputationGraph graph, ImmutableArray<TrainingTask> tasks, int[] forwardTask, int[] gradTask, bool explicitBackward,
-        ViewOf?[]? views = null, int[]? gradientAlias = null)
+        ViewOf?[]? views = null, int[]? gradientAlias = null, int[]? inPlaceSource = null)
     {
         Graph = graph; Tasks = tasks; _forwardTask = forwardTask; _gradTask = gradTask; IsExplicit = explicitBackward;
         _views = views ?? new ViewOf?[graph.Count];
         _gradientAlias = gradientAlias ?? Enumerable.Repeat(-1, graph.Count).ToArray();
+        _inPlaceSource = inPlaceSource is not null && inPlaceSource.Any(s => s >= 0) ? inPlaceSource : null;
         _readers = ReadersOf(tasks);
         ForwardTime = tasks.Where(t => t.Kind == TaskKind.Forward).Sum(t => t.Time);
         BackwardTime = tasks.Where(t => t.Kind == TaskKind.Backward).Sum(t => t.Time);
@@ -89,6 +91,24 @@ public sealed class TrainingGraph
 
     /// <summary>Tasks that read a task's buffer.</summary>
     public ReadOnlySpan<int> Readers(int task) => _readers[task];
+
+    /// <summary>
+    /// The input whose buffer a task may take over (ReLU in place), or -1: for a forward Relu, its one input when that
+    /// has the Relu's bytes; for the gradient of a Relu's input whose one gradient-carrying reader is that Relu
+    /// (dX = dY·(y &gt; 0)), the Relu's output gradient dY when it has dX's bytes. Whether a given step of the task
+    /// runs in place depends on the schedule (<see cref="Scheduling.InPlaceSteps"/>): the source must die at that step.
+    /// </summary>
+    public int InPlaceSource(int task) => _inPlaceSource is null ? -1 : _inPlaceSource[task];
+
+    /// <summary>True when some task may run in place (<see cref="InPlaceSource"/>).</summary>
+    public bool HasInPlace => _inPlaceSource is not null;
+
+    /// <summary>
+    /// The most a step of the task can save by running in place: its source's bytes, 0 for a task with no source.
+    /// Anything that counts a task's inputs and output as live together at its step (the memory floor, the bounds'
+    /// relaxations) subtracts this to stay below the simulator's count.
+    /// </summary>
+    public long InPlaceSaving(int task) => InPlaceSource(task) is >= 0 and var s ? Tasks[s].Bytes : 0;
 
     /// <summary>The readers array itself: tasks read by the same groups of tasks share one (for caches keyed by it).</summary>
     internal int[] ReadersArray(int task) => _readers[task];
@@ -350,7 +370,43 @@ public sealed class TrainingGraph
             paramOps.Sort();
             tasks[i] = t with { Inputs = recipes.Take(reads), ParameterGradientsOf = [.. paramOps] };
         }
-        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false, views, alias);
+        var inPlace = InPlaceSources(g, tasks, fwd, grad, views, alias, needsGrad);
+        return new TrainingGraph(g, tasks.ToImmutable(), fwd, grad, explicitBackward: false, views, alias, inPlace);
+    }
+
+    /// <summary>
+    /// Per task, the input whose buffer it may take over (<see cref="InPlaceSource"/>), or -1. A forward Relu y = max(x, 0)
+    /// reads one buffer, x (not a view: a view's reader reads its root too), of its own bytes. The gradient of x whose
+    /// one gradient-carrying reader is a Relu y (x read once by it) is dX = dY·(y &gt; 0), element by element over dY of
+    /// its own bytes; it accumulates no parameter gradient but its own op's (which reads dX itself).
+    /// </summary>
+    private static int[] InPlaceSources(ComputationGraph g, ImmutableArray<TrainingTask>.Builder tasks, int[] fwd, int[] grad, ViewOf?[] views,
+        int[] alias, bool[] needsGrad)
+    {
+        var source = Enumerable.Repeat(-1, tasks.Count).ToArray();
+        foreach (var node in g.Nodes)
+        {
+            if (node.Op != "Relu" || !node.IsPlanned || views[node.Id] is not null || fwd[node.Id] < 0 || node.Inputs.Length != 1) continue;
+            var t = tasks[fwd[node.Id]];
+            var x = g[node.Inputs[0]];
+            if (t.Bytes > 0 && t.Inputs.Length == 1 && t.Inputs[0] == fwd[x.Id] && x.IsPlanned && tasks[t.Inputs[0]].Bytes == t.Bytes && x.DType == node.DType)
+                source[t.Id] = t.Inputs[0];
+        }
+        for (int v = 0; v < g.Count; v++)
+        {
+            if (grad[v] < 0 || alias[v] >= 0 || g[v].Kind == NodeKind.Loss) continue;
+            var t = tasks[grad[v]];
+            int reader = -1, readers = 0;
+            foreach (var s in g.Successors(v).ToArray().Distinct())
+                if (needsGrad[s] && GradientFlows(g[s], v)) { reader = s; readers++; }
+            if (readers != 1) continue;
+            var relu = g[reader];
+            if (relu.Op != "Relu" || relu.Inputs.Length != 1 || grad[reader] < 0 || alias[reader] >= 0 || relu.DType != g[v].DType) continue;
+            int dy = grad[reader];
+            if (t.Bytes == 0 || tasks[dy].Bytes != t.Bytes || !t.Inputs.Contains(dy) || t.ParameterGradientsOf.Any(o => o != v)) continue;
+            source[t.Id] = dy;
+        }
+        return source;
     }
 
     /// <summary>Shape-only and index operands (Reshape's shape, Gather's indices) carry no gradient.</summary>

@@ -4,7 +4,8 @@ using Recompute.Planner.Graph;
 namespace Recompute.Planner.Scheduling;
 
 /// <summary>The exact memory and time of a valid schedule.</summary>
-/// <param name="PeakBytes">Largest number of live bytes at any step (inputs and output of a running task are all live).</param>
+/// <param name="PeakBytes">Largest number of live bytes at any step (inputs and output of a running task are all live, but for a step
+/// that runs in place: its output is its source's buffer).</param>
 /// <param name="PeakStep">Index of the first step at which the peak is reached.</param>
 /// <param name="ForwardTime">Time of the first computation of every forward task.</param>
 /// <param name="RecomputeTime">Time spent computing forward tasks again (and backward tasks again, for general schedules).</param>
@@ -60,6 +61,8 @@ public sealed class InvalidScheduleException(int stepIndex, string reason)
 /// and its own buffer is not; <c>compute</c> is a forward task's first run, <c>recompute</c> a later one,
 /// <c>backward</c> runs a backward task; a buffer is freed only while live, with the free kind matching the task;
 /// at the end every task has run at least once, every buffer is freed, and the peak is within the stated budget.
+/// A step adds its task's bytes, except a step that runs in place (<see cref="InPlaceSteps"/>): it takes over its
+/// source's buffer, adds nothing, and the source's free right after it frees nothing.
 /// Transfer steps follow the rules of <see cref="TransferState"/> (docs/offload.md).
 /// </summary>
 public static class Simulator
@@ -88,6 +91,10 @@ public static class Simulator
         var trace = ImmutableArray.CreateBuilder<long>(schedule.Steps.Length);
         var transfers = schedule.HasTransfers ? new TransferState(schedule) : null;
         var inputsLive = new SharedInputs();
+        // Steps that take over their source's buffer (ReLU in place): they add no bytes, and the source's free that
+        // follows frees none.
+        var inPlace = InPlaceSteps.Of(schedule);
+        var passedOn = tg.HasInPlace ? new bool[tasks.Length] : null;
         for (int i = 0; i < schedule.Steps.Length; i++)
         {
             var step = schedule.Steps[i];
@@ -119,6 +126,7 @@ public static class Simulator
                     if (current > long.MaxValue - t.Bytes)
                         throw new GraphFormatException(tg.Graph.Source, $"simulating step {i} ('{t.Name}')", "the live memory overflows 64 bits");
                     current += t.Bytes;
+                    if (inPlace[i] >= 0) { current -= tasks[inPlace[i]].Bytes; passedOn![inPlace[i]] = true; }
                     if (current > peak) { peak = current; peakStep = i; }
                     if (enforceBudget && schedule.BudgetBytes is { } b && current > b)
                         throw new InvalidScheduleException(i, $"live memory {current} bytes exceeds the stated budget of {b} bytes");
@@ -131,7 +139,8 @@ public static class Simulator
                     transfers?.Free(i, t);
                     live[t.Id] = false;
                     inputsLive.Freed(t.Id);
-                    current -= t.Bytes;
+                    if (passedOn is not null && passedOn[t.Id]) passedOn[t.Id] = false;
+                    else current -= t.Bytes;
                     break;
                 case StepKind.Offload or StepKind.Wait:
                     transfers!.Step(i, step.Kind, t, live[t.Id]);

@@ -334,8 +334,9 @@ internal sealed partial class GreedyRematerializer
     {
         var inputs = _training.Tasks[k].Inputs;
         bool ok = true;
+        int inPlaceOf = -1;
         if (_ran[k] && _neverRecompute[k]) { ok = false; _failure = $"'{_training.Tasks[k].Name}' is pinned (never recompute) but must run again"; }
-        else if (!Reserve(_training.Tasks[k].Bytes))
+        else if (!ReserveFor(k, out inPlaceOf))
         {
             long pinned = 0;
             for (int t = 0; t < _live.Length; t++) if (_live[t] && (_pins[t] > 0 || _neverRecompute[t])) pinned += _training.Tasks[t].Bytes;
@@ -357,8 +358,38 @@ internal sealed partial class GreedyRematerializer
             RequeueAfterRun(k);
         }
         foreach (int p in inputs) _pins[p]--;
+        // A run in place took over its source, which nothing reads later: it goes now (liveness frees it right after).
+        if (ok && inPlaceOf >= 0) Free(inPlaceOf, changesNeeds: false);
         if (ok) foreach (int p in inputs) FreeIfDead(p);
         return ok;
+    }
+
+    /// <summary>
+    /// Makes room for a run of <paramref name="k"/>: its bytes, less its in-place source's when the run takes that
+    /// buffer over (<see cref="InPlaceCandidate"/>), then <paramref name="inPlaceOf"/> is that source (or -1). An
+    /// eviction that gives the source a later use makes the run allocate in full.
+    /// </summary>
+    private bool ReserveFor(int k, out int inPlaceOf)
+    {
+        long bytes = _training.Tasks[k].Bytes;
+        inPlaceOf = InPlaceCandidate(k);
+        if (inPlaceOf < 0) return Reserve(bytes);
+        if (!Reserve(bytes - _training.Tasks[inPlaceOf].Bytes)) { inPlaceOf = -1; return false; }
+        if (InPlaceCandidate(k) == inPlaceOf) return true;
+        inPlaceOf = -1;
+        return Reserve(bytes);
+    }
+
+    /// <summary>
+    /// The source a run of <paramref name="k"/> takes over in place (<see cref="Scheduling.InPlaceSteps"/>), or -1: it
+    /// is live, only this run pins it, nothing needs it later (so liveness frees it right after the run), and it has
+    /// not moved to or from the host.
+    /// </summary>
+    private int InPlaceCandidate(int k)
+    {
+        int s = _training.InPlaceSource(k);
+        if (s < 0 || OnHost(k) || !_live[s] || _pins[s] != 1 || (_moved is not null && _moved[s])) return -1;
+        return IsDead(s, running: k) ? s : -1;
     }
 
     /// <summary>The ancestors of a task that must be recomputed before it runs, in position order.</summary>
@@ -493,9 +524,10 @@ internal sealed partial class GreedyRematerializer
     /// a later first-run reader answers at once, else a walk over its registered evicted readers stops at the first
     /// later use.
     /// </summary>
-    private bool IsDead(int t)
+    /// <param name="running">A registered reader about to run (no longer evicted then), whose needs do not count; -1: none.</param>
+    private bool IsDead(int t, int running = -1)
     {
-        if (_needAt[t] == _version) return _need[t] == int.MaxValue;
+        if (running < 0 && _needAt[t] == _version) return _need[t] == int.MaxValue;
         if (NextUse(t) != int.MaxValue) return false;
         _needStamp++;
         _needStack.Clear();
@@ -506,7 +538,7 @@ internal sealed partial class GreedyRematerializer
             if (_evictedReaders[r] is not { } readers) continue;
             foreach (int q in readers)
             {
-                if (!_registered[q] || _needVisited[q] == _needStamp) continue;
+                if (!_registered[q] || _needVisited[q] == _needStamp || q == running) continue;
                 _needVisited[q] = _needStamp;
                 if (NextUse(q) != int.MaxValue) return false;
                 _needStack.Push(q);

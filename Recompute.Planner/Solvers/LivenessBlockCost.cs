@@ -25,6 +25,10 @@ internal sealed class LivenessBlockCost
     private readonly int[][] _valueReaders;
     private readonly int[][] _gradReaders;
     private readonly long[] _initial;
+    /// <summary>Per dense node: the dense node whose value (forward) or gradient (backward) a run of its task takes over
+    /// in place (<see cref="TrainingGraph.InPlaceSource"/>), or -1.</summary>
+    private readonly int[] _valueInPlace;
+    private readonly int[] _gradInPlace;
 
     public LivenessBlockCost(ForwardDag dag, TrainingGraph training, LowerSetFamily family)
     {
@@ -50,6 +54,14 @@ internal sealed class LivenessBlockCost
                 if (task.Kind == TaskKind.Forward) { rv[i].Add(d); vr[d].Add(i); }
                 else { rg[i].Add(d); gr[d].Add(i); }
             }
+        }
+        _valueInPlace = new int[n];
+        _gradInPlace = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            int ft = training.ForwardTaskOf(dag.NodeOf[i]), gt = training.GradTaskOf(dag.NodeOf[i]);
+            _valueInPlace[i] = ft >= 0 && training.InPlaceSource(ft) is >= 0 and var fs ? dag.IndexOf[training.Tasks[fs].Node] : -1;
+            _gradInPlace[i] = gt >= 0 && training.InPlaceSource(gt) is >= 0 and var gs ? dag.IndexOf[training.Tasks[gs].Node] : -1;
         }
         _readsValues = rv.Select(l => l.ToArray()).ToArray();
         _readsGrads = rg.Select(l => l.ToArray()).ToArray();
@@ -143,7 +155,12 @@ internal sealed class LivenessBlockCost
         {
             var (v, grad) = s.Steps[i];
             live += grad ? _gradBytes[v] : _dag.Bytes[v];
-            if (live > peak) peak = live;
+            // A step in place (its source freed right after it, below) holds its output in the source's buffer.
+            long atStep = live;
+            if (grad && _gradInPlace[v] is >= 0 and var gs && s.GradLastUse[gs] == i && !ReadBefore(_gradReaders[gs], la)) atStep -= _gradBytes[gs];
+            else if (!grad && _valueInPlace[v] is >= 0 and var ps && s.LastUse[ps] == i && ForwardDag.Contains(lb, ps) && !ForwardDag.Contains(la, ps)
+                && !ReadBefore(_valueReaders[ps], la)) atStep -= _dag.Bytes[ps];
+            if (atStep > peak) peak = atStep;
             // Frees after this step: what this step read (and made) whose last use is here and that no earlier block reads.
             if (grad)
             {

@@ -64,6 +64,10 @@ internal sealed partial class ScheduleExecutor
     private readonly bool[] _hasChecksum;
     // The tasks the schedule being run computes more than once: only their outputs are checksummed.
     private readonly bool[] _recomputed;
+    // Per step of the schedule being run: the task whose buffer the step takes over (ReLU in place), or -1.
+    private int[] _inPlace = [];
+    // Tasks whose buffer a step in place took over: their free returns nothing.
+    private readonly bool[] _passedOn;
     private Schedule? _checkedSchedule;
     private readonly Dictionary<string, long> _opTicks = new(StringComparer.Ordinal);
     // Per node: the keys its op's time is charged to (forward, gradient to activations, parameter gradients), built
@@ -98,6 +102,7 @@ internal sealed partial class ScheduleExecutor
         _checksums = new ulong[training.Count];
         _hasChecksum = new bool[training.Count];
         _recomputed = new bool[training.Count];
+        _passedOn = new bool[training.Count];
         _opKeys = new (string, string, string)[_graph.Count];
         _callInputs = new Tensor?[_graph.Count][];
         _callValues = new Tensor?[_graph.Count][];
@@ -235,6 +240,7 @@ internal sealed partial class ScheduleExecutor
             Array.Clear(_recomputed);
             foreach (var s in schedule.Steps)
                 if (s.Kind == StepKind.Recompute) _recomputed[s.Task] = true;
+            _inPlace = InPlaceSteps.Of(schedule);
             _checkedSchedule = schedule;
         }
         _opTicks.Clear();
@@ -259,7 +265,7 @@ internal sealed partial class ScheduleExecutor
                 {
                     case StepKind.Compute or StepKind.Recompute:
                     {
-                        var value = Forward(task, batch, randomSeed);
+                        var value = Forward(task, batch, randomSeed, CheckRecomputation, _inPlace[i]);
                         if (step.Kind == StepKind.Recompute) recomputations++;
                         ValueComputed?.Invoke(step, value);
                         if (_graph[task.Node].Kind == NodeKind.Loss) loss = value.Span[0];
@@ -267,11 +273,13 @@ internal sealed partial class ScheduleExecutor
                         break;
                     }
                     case StepKind.Backward:
-                        Backward(task, batch, randomSeed);
+                        Backward(task, batch, randomSeed, _inPlace[i]);
                         break;
                     case StepKind.FreeValue or StepKind.FreeGrad:
                         var buffer = _buffers[task.Id] ?? throw new InvalidScheduleException(i, $"frees '{task.Name}', which is not live");
-                        buffer.Dispose();
+                        // A buffer a step in place took over is its output's now: nothing to return.
+                        if (_passedOn[task.Id]) _passedOn[task.Id] = false;
+                        else buffer.Dispose();
                         _buffers[task.Id] = null;
                         break;
                     case StepKind.Offload:
@@ -310,7 +318,8 @@ internal sealed partial class ScheduleExecutor
         {
             // A failed run must not leak planned bytes into the next one.
             for (int t = 0; t < _buffers.Length; t++)
-                if (_buffers[t] is { } b) { b.Dispose(); _buffers[t] = null; }
+                if (_buffers[t] is { } b) { if (!_passedOn[t]) b.Dispose(); _buffers[t] = null; }
+            Array.Clear(_passedOn);
             for (int t = 0; t < _hostCopies.Length; t++)
                 if (_hostCopies[t] is { } h) { h.Dispose(); _hostCopies[t] = null; }
             Array.Clear(_prefetching);
@@ -386,9 +395,8 @@ internal sealed partial class ScheduleExecutor
             ? Data.NamedArray.Of(node.Name, value.ToRowMajorArray().Select(v => (long)v).ToArray(), value.Shape)
             : Data.NamedArray.Of(node.Name, value.ToRowMajorArray(), value.Shape);
 
-    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed) => Forward(task, batch, seed, CheckRecomputation);
-
-    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed, bool checkRecomputation)
+    /// <param name="inPlaceOf">The task whose buffer the output takes over (a step in place, <see cref="InPlaceSteps"/>), or -1.</param>
+    private Tensor Forward(TrainingTask task, TrainingBatch batch, ulong seed, bool checkRecomputation, int inPlaceOf = -1)
     {
         var node = _graph[task.Node];
         if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
@@ -401,8 +409,11 @@ internal sealed partial class ScheduleExecutor
             return view;
         }
         var inputs = _callInputs[node.Id];
+        // In place, the input is read from the buffer the kernel writes (an element-wise op reads element i before it
+        // writes it): passed on first, so that the input's value is the output's tensor.
+        var output = inPlaceOf >= 0 ? PassOn(inPlaceOf, node.Id) : null;
         for (int k = 0; k < inputs.Length; k++) inputs[k] = Value(node.Inputs[k], batch, required: true);
-        var output = Rent(MemoryCategory.Activation, node.Id);
+        output ??= Rent(MemoryCategory.Activation, node.Id);
         _buffers[task.Id] = output;
         long start = Stopwatch.GetTimestamp();
         _ops[node.Id]!.Forward(Call(node, inputs, seed), output);
@@ -416,14 +427,16 @@ internal sealed partial class ScheduleExecutor
         return output;
     }
 
-    private void Backward(TrainingTask task, TrainingBatch batch, ulong seed)
+    /// <param name="inPlaceOf">The task whose buffer the gradient takes over (a step in place: the Relu's output
+    /// gradient, which its vector-Jacobian product reads element by element), or -1.</param>
+    private void Backward(TrainingTask task, TrainingBatch batch, ulong seed, int inPlaceOf = -1)
     {
         var v = _graph[task.Node];
         if (_buffers[task.Id] is not null) throw new InvalidOperationException($"'{task.Name}' is computed while still live");
         bool aliased = _training.GradientAliasOf(v.Id) >= 0;
         // The gradient of a tensor whose one gradient-carrying reader is a whole view of it is that reader's gradient
         // in place: nothing to allocate and nothing to compute, only its op's parameter gradients below.
-        var grad = aliased ? GradientValue(v.Id) : Rent(MemoryCategory.ActivationGradient, v.Id);
+        var grad = aliased ? GradientValue(v.Id) : inPlaceOf >= 0 ? PassOn(inPlaceOf, v.Id) : Rent(MemoryCategory.ActivationGradient, v.Id);
         _buffers[task.Id] = grad;
         bool written = aliased;
         if (v.Kind == NodeKind.Loss) { grad.Span.Fill(1f); written = true; }
@@ -505,6 +518,20 @@ internal sealed partial class ScheduleExecutor
         }
         finally { partial?.Dispose(); }
         _parametersAccumulated[task.Id] = true;
+    }
+
+    /// <summary>
+    /// The buffer of task <paramref name="source"/>, passed on to a new tensor of node <paramref name="node"/>'s shape
+    /// (a step in place); the source's free step, right after, returns nothing. The arena's planned bytes do not change.
+    /// </summary>
+    private Tensor PassOn(int source, int node)
+    {
+        var buffer = _buffers[source] ?? throw new InvalidOperationException($"'{_training.Tasks[source].Name}' is taken over in place but not live");
+        var output = buffer.PassOn(_shapes[node]);
+        // The source reads as the output until its free (the step's own kernel reads it there).
+        _buffers[source] = output;
+        _passedOn[source] = true;
+        return output;
     }
 
     private void Charge(string op, long start) =>

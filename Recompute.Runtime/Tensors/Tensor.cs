@@ -70,6 +70,21 @@ public sealed class Tensor : IDisposable
         return new Tensor(this, (int[])shape.Clone(), offset, length);
     }
 
+    /// <summary>
+    /// Passes this tensor's buffer to a new tensor of the same length under <paramref name="shape"/> (an op run in
+    /// place: its output takes over its input's buffer). The arena's counts do not change: the bytes move from this
+    /// tensor, which is released without returning anything, to the new one. A new object, not this one, so that
+    /// whatever is matched to the old tensor (BatchNormalization's cached statistics) does not match its successor.
+    /// </summary>
+    internal Tensor PassOn(int[] shape)
+    {
+        if (_isView) throw new InvalidOperationException("a view owns no buffer to pass on");
+        var d = _data ?? throw new ObjectDisposedException(nameof(Tensor), "the tensor's buffer was returned to the arena");
+        if (Tensor.SizeOf(shape) != Length) throw new ArgumentException($"a buffer of {Length} elements passed on to a tensor of {Tensor.SizeOf(shape)}", nameof(shape));
+        _data = null;
+        return new Tensor(Arena, d, shape, Length, ElementBytes, Category);
+    }
+
     /// <summary>True for a view of another tensor's buffer (<see cref="View"/>).</summary>
     public bool IsView => _isView;
 

@@ -33,7 +33,7 @@ public class PublicSurfaceTests
         ["Recompute.Planner.Reporting"] = "BatchFamily BatchFit BudgetGuide BudgetReport BudgetSweep DotWriter GraphSummary GuideDevice GuideOptions MaxBatchAnswer MaxBatchFormat MaxBatchOptions " +
             "MaxBatchResult MaxBatchSearch MemoryTimeline OptimizerKind PhaseSpan ReportCsv ReportHtml ReportJson ReportSummary SchedulePhase SummaryBlock SweepOptions " +
             "SweepPoint SweepProgress SweepSeries TensorRole TimelineReport",
-        ["Recompute.Planner.Scheduling"] = "InvalidScheduleException Liveness Schedule ScheduleFormat SimulationResult Simulator Step StepKind",
+        ["Recompute.Planner.Scheduling"] = "InPlaceSteps InvalidScheduleException Liveness Schedule ScheduleFormat SimulationResult Simulator Step StepKind",
         ["Recompute.Planner.Solvers"] = "BlockCostModel BoundSource BoundSourceText EvictionScore ISolver Objective PaperModelCost PlanBound PlanningProblem PlanStatus PlanStatusText SolverName SolverOptions SolverProgress SolverResult TimeShares",
         ["Recompute.Planner.Units"] = "ByteSize TimeUnits",
     };

@@ -107,7 +107,7 @@ internal sealed class CutAnalysis
                 cancellation.ThrowIfCancellationRequested();
                 var below = new TaskSet(n);
                 foreach (int r in training.Readers(x)) below.UnionWith(readByBelow[r]);
-                long fix = bytes[x];
+                long fix = bytes[x] - training.InPlaceSaving(x); // a run in place holds its output in its source's buffer
                 foreach (int i in tasks[x].Inputs) fix = checked(fix + bytes[i]);
                 FixedBytes[x] = fix;
                 long pressure = fix;
@@ -129,7 +129,7 @@ internal sealed class CutAnalysis
     public long[] Cost { get; }
     public TaskSet[] Ancestors { get; }
     public TaskSet[] Descendants { get; }
-    /// <summary>Bytes of a task's output and inputs.</summary>
+    /// <summary>Bytes of a task's output and inputs, less what running in place saves (<see cref="TrainingGraph.InPlaceSaving"/>).</summary>
     public long[] FixedBytes { get; }
     /// <summary>How far a task's run, with every earlier buffer a descendant reads, exceeds the budget (0 if not).</summary>
     public long[] Excess { get; }

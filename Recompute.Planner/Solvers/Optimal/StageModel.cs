@@ -139,21 +139,41 @@ internal sealed class StageModel
                 var u = Model.NewIntVar(0, cap, $"U{t}_{k}");
                 var atRun = LinearExpr.NewBuilder().Add(before);
                 if (k < t) atRun.AddTerm(_r[t][k]!, _bytes[k]); else atRun.Add(_bytes[k]);
-                Model.Add(u == atRun);
-                if (_peak is not null) Model.Add(u <= _peak);
+                // A run in place (its source freed right after it) holds its output in the source's buffer: the
+                // source's bytes come off at the run, as the simulator counts them. Its constraint on u waits for the
+                // source's free literal below.
+                int source = InPlaceSourcePosition(k);
+                if (source < 0)
+                {
+                    Model.Add(u == atRun);
+                    if (_peak is not null) Model.Add(u <= _peak);
+                }
                 _memory[t].Add((k, u));
 
-                var after = LinearExpr.NewBuilder().Add(u);
+                // In place, u is below the memory before the frees by the source's bytes when the source is freed here.
+                var after = LinearExpr.NewBuilder().Add(source < 0 ? u : atRun);
+                var inPlace = source < 0 ? null : LinearExpr.NewBuilder().Add(atRun);
                 foreach (int i in order.Inputs[k].Append(k))
                 {
                     var conditions = FreeConditions(t, i, k, candidates);
                     if (conditions is null) continue;
-                    if (conditions.Count == 0) { after.Add(-_bytes[i]); continue; }
+                    if (conditions.Count == 0)
+                    {
+                        after.Add(-_bytes[i]);
+                        if (i == source) inPlace!.Add(-_bytes[i]);
+                        continue;
+                    }
                     var f = Model.NewBoolVar($"F{t}_{i}_{k}");
                     foreach (var c in conditions) Model.AddImplication(f, c);
                     Model.AddBoolOr(conditions.Select(c => c.Not()).Append(f));
                     _free[(t, i, k)] = f;
                     after.AddTerm(f, -_bytes[i]);
+                    if (i == source) inPlace!.AddTerm(f, -_bytes[i]);
+                }
+                if (inPlace is not null)
+                {
+                    Model.Add(u == inPlace);
+                    if (_peak is not null) Model.Add(u <= _peak);
                 }
                 before = after;
             }
@@ -178,11 +198,16 @@ internal sealed class StageModel
         {
             if (offloadSeconds[i] < 0) continue;
             int lastForward = i, firstBackward = -1;
+            bool source = false;
             foreach (int k in _order.Readers[i])
             {
                 if (k < gap) lastForward = Math.Max(lastForward, k);
                 else if (firstBackward < 0 || k < firstBackward) firstBackward = k;
+                source |= k < gap && InPlaceSourcePosition(k) == i;
             }
+            // A run does not take over a buffer whose copy out is in flight (InPlaceSteps), and the model counts in
+            // place whenever the source dies at the run: a value some forward run may take over is not offloaded.
+            if (source) continue;
             // Back for the stage that reads it first; nothing to save unless some stage lies between.
             if (firstBackward <= lastForward + 1 || _s[firstBackward][i] is not { } back) continue;
             var h = Model.NewBoolVar($"H{i}");
@@ -210,6 +235,15 @@ internal sealed class StageModel
     public double TimeScale { get; }
     /// <summary>Number of Boolean decisions (R and S).</summary>
     public int DecisionCount => _r.Sum(a => a.Count(v => v is not null)) + _s.Sum(a => a.Count(v => v is not null));
+
+    /// <summary>The stage-order position of the in-place source of the task at position k when it is one of its inputs, else -1.</summary>
+    private int InPlaceSourcePosition(int k)
+    {
+        int source = _order.Training.InPlaceSource(_order.TaskAt[k]);
+        if (source < 0) return -1;
+        int p = _order.PositionOf[source];
+        return _order.Inputs[k].Contains(p) ? p : -1;
+    }
 
     /// <summary>Positions that may run in stage t, ascending (the stage's own task last).</summary>
     private List<int> Candidates(int t)
@@ -261,7 +295,7 @@ internal sealed class StageModel
                 if (run is not null)
                 {
                     Model.AddHint(u, run.LiveBytes / ByteUnit);
-                    current = run.LiveBytes / ByteUnit - run.FreedAfter.Sum(f => _bytes[f]);
+                    current = (run.LiveBytes + run.InPlaceBytes) / ByteUnit - run.FreedAfter.Sum(f => _bytes[f]);
                 }
                 else Model.AddHint(u, current);
                 foreach (int i in _order.Inputs[k].Append(k))

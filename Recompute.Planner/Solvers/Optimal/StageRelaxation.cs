@@ -59,7 +59,8 @@ internal sealed class StageRelaxation
         var excess = new List<(long Excess, int Stage, int Pending)>();
         for (int t = 0; t < n; t++)
         {
-            fixedBytes[t] = bytes[t] + order.Inputs[t].Sum(i => bytes[i]);
+            // A run in place holds its output in its source's buffer (the unit divides every task's bytes).
+            fixedBytes[t] = bytes[t] + order.Inputs[t].Sum(i => bytes[i]) - order.Training.InPlaceSaving(order.TaskAt[t]) / unit;
             long potential = fixedBytes[t];
             int pending = 0;
             var inputs = order.Inputs[t];

@@ -4,9 +4,14 @@ namespace Recompute.Planner.Solvers.Optimal;
 
 /// <summary>One run of a task inside a stage: the live bytes while it runs and the buffers freed right after it.</summary>
 /// <param name="Position">Stage-order position of the task run.</param>
-/// <param name="LiveBytes">Live bytes while the task runs (its inputs, its output and every other live buffer).</param>
+/// <param name="LiveBytes">Live bytes while the task runs (its inputs, its output and every other live buffer; a run in
+/// place holds its output in its source's buffer).</param>
 /// <param name="FreedAfter">Positions of the buffers freed right after this run.</param>
-internal sealed record StageRun(int Position, long LiveBytes, IReadOnlyList<int> FreedAfter);
+internal sealed record StageRun(int Position, long LiveBytes, IReadOnlyList<int> FreedAfter)
+{
+    /// <summary>Bytes the run saves by running in place (its source's, whose free right after it frees nothing), else 0.</summary>
+    public long InPlaceBytes { get; init; }
+}
 
 /// <summary>
 /// A stage plan replayed with frees after each buffer's last reader: per stage, the buffers live when it starts
@@ -33,6 +38,7 @@ internal sealed class StageTrace
         var order = plan.Order;
         var training = order.Training;
         var steps = Liveness.InsertFrees(training, plan.AllocationSteps());
+        var inPlace = InPlaceSteps.Of(training, steps);
         var liveAtStart = new HashSet<int>[order.Count];
         var runs = new List<StageRun>[order.Count];
         var live = new HashSet<int>();
@@ -45,11 +51,14 @@ internal sealed class StageTrace
             bool stageDone = false;
             while (!stageDone)
             {
+                int source = inPlace[index];
                 var step = steps[index++];
                 int p = order.PositionOf[step.Task];
                 live.Add(p);
                 current += training.Tasks[step.Task].Bytes;
-                long atRun = current;
+                // A run in place holds its output in its source's buffer, which is freed right after it.
+                long saved = source >= 0 ? training.Tasks[source].Bytes : 0;
+                long atRun = current - saved;
                 var freed = new List<int>();
                 while (index < steps.Length && steps[index].Frees)
                 {
@@ -59,7 +68,7 @@ internal sealed class StageTrace
                     freed.Add(f);
                     index++;
                 }
-                runs[stage].Add(new StageRun(p, atRun, freed));
+                runs[stage].Add(new StageRun(p, atRun, freed) { InPlaceBytes = saved });
                 stageDone = p == stage;
             }
             stage++;
