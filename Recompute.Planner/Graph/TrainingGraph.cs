@@ -94,8 +94,9 @@ public sealed class TrainingGraph
 
     /// <summary>
     /// The input whose buffer a task may take over (ReLU in place), or -1: for a forward Relu, its one input when that
-    /// has the Relu's bytes; for the gradient of a Relu's input whose one gradient-carrying reader is that Relu
-    /// (dX = dY·(y &gt; 0)), the Relu's output gradient dY when it has dX's bytes. Whether a given step of the task
+    /// has the Relu's bytes; for the gradient of a Relu's or a BatchNormalization's input whose one gradient-carrying
+    /// reader is that op (dX = dY·(y &gt; 0), or the normalisation's per-channel affine map of dY and x), the op's output
+    /// gradient dY when it has dX's bytes. Whether a given step of the task
     /// runs in place depends on the schedule (<see cref="Scheduling.InPlaceSteps"/>): the source must die at that step.
     /// </summary>
     public int InPlaceSource(int task) => _inPlaceSource is null ? -1 : _inPlaceSource[task];
@@ -378,7 +379,9 @@ public sealed class TrainingGraph
     /// Per task, the input whose buffer it may take over (<see cref="InPlaceSource"/>), or -1. A forward Relu y = max(x, 0)
     /// reads one buffer, x (not a view: a view's reader reads its root too), of its own bytes. The gradient of x whose
     /// one gradient-carrying reader is a Relu y (x read once by it) is dX = dY·(y &gt; 0), element by element over dY of
-    /// its own bytes; it accumulates no parameter gradient but its own op's (which reads dX itself).
+    /// its own bytes; it accumulates no parameter gradient but its own op's (which reads dX itself). The same holds for
+    /// the data gradient of a BatchNormalization's input, whose scale and bias gradients, read from dY, the runtime
+    /// accumulates before it writes dX.
     /// </summary>
     private static int[] InPlaceSources(ComputationGraph g, ImmutableArray<TrainingTask>.Builder tasks, int[] fwd, int[] grad, ViewOf?[] views,
         int[] alias, bool[] needsGrad)
@@ -400,10 +403,16 @@ public sealed class TrainingGraph
             foreach (var s in g.Successors(v).ToArray().Distinct())
                 if (needsGrad[s] && GradientFlows(g[s], v)) { reader = s; readers++; }
             if (readers != 1) continue;
-            var relu = g[reader];
-            if (relu.Op != "Relu" || relu.Inputs.Length != 1 || grad[reader] < 0 || alias[reader] >= 0 || relu.DType != g[v].DType) continue;
+            var r = g[reader];
+            if (grad[reader] < 0 || alias[reader] >= 0 || r.DType != g[v].DType) continue;
+            // Relu: dX = dY·(y > 0). BatchNormalization (v its data operand only, its scale and bias gradients
+            // accumulated here from dY before dX is written): dX = a·(x − μ) + b·dY + k per channel, element by
+            // element over dY once the channel's sums over dY are taken.
+            bool relu = r.Op == "Relu" && r.Inputs.Length == 1;
+            bool norm = r.Op == "BatchNormalization" && r.OutputIndex == 0 && r.Inputs.Length >= 3 && r.Inputs[0] == v && r.Inputs.Skip(1).All(i => i != v);
+            if (!relu && !norm) continue;
             int dy = grad[reader];
-            if (t.Bytes == 0 || tasks[dy].Bytes != t.Bytes || !t.Inputs.Contains(dy) || t.ParameterGradientsOf.Any(o => o != v)) continue;
+            if (t.Bytes == 0 || tasks[dy].Bytes != t.Bytes || !t.Inputs.Contains(dy) || t.ParameterGradientsOf.Any(o => o != v && !(norm && o == reader))) continue;
             source[t.Id] = dy;
         }
         return source;

@@ -443,6 +443,11 @@ internal sealed partial class ScheduleExecutor
         Tensor? partial = null;
         try
         {
+            // The parameter gradients of v's readers first (the ops whose first differentiable operand v is): they read
+            // those readers' gradients, and a step in place writes v's gradient over its reader's (BatchNormalization's
+            // scale and bias gradients read dY, whose buffer dX takes over). Each is its own computation, so the order
+            // changes no value.
+            ParameterGradients(task, v, grad, batch, seed, readers: true);
             // The gradient of v: the sum, in graph order of readers and operands, of each reader's VJP.
             foreach (var s in aliased ? [] : _graph.Successors(v.Id))
             {
@@ -474,50 +479,61 @@ internal sealed partial class ScheduleExecutor
                 }
             }
             partial?.Dispose(); partial = null;
-            // Parameter gradients of the ops this task accumulates (its own op, or the readers whose first
-            // differentiable operand v is), from their gradient and the operands their backward reads.
-            foreach (int o in _parametersAccumulated[task.Id] ? [] : task.ParameterGradientsOf)
-            {
-                var opNode = _graph[o];
-                var op = _ops[o]!;
-                var opGrad = o == v.Id ? grad : GradientValue(o);
-                for (int k = 0; k < opNode.Inputs.Length; k++)
-                {
-                    int p = opNode.Inputs[k];
-                    int position = _positions[o][k];
-                    if (_graph[p].Kind != NodeKind.Parameter || !op.IsDifferentiable(opNode, position)) continue;
-                    var pg = _model.Gradient(p);
-                    if (_strides[o] is not null)
-                    {
-                        // A weight's transposed view: its gradient is in the weight's layout, added as it is.
-                        long begin = Stopwatch.GetTimestamp();
-                        Accumulate(pg.Span, opGrad.Span);
-                        Charge(_opKeys[o].Parameter, begin);
-                        _model.MarkGradient(p);
-                        continue;
-                    }
-                    var opCall = BackwardCall(opNode, k, batch, seed);
-                    if (!_model.HasGradient(p))
-                    {
-                        // The parameter's first contribution this step: written in place (a backward overwrites its
-                        // target), not into scratch and added to the zeroed gradient, which gives the same values.
-                        long first = Stopwatch.GetTimestamp();
-                        op.Backward(opCall, opGrad.Span, position, pg.Span);
-                        Charge(_opKeys[o].Parameter, first);
-                        _model.MarkGradient(p);
-                        continue;
-                    }
-                    using var contribution = _arena.Scratch(pg.Length);
-                    long start = Stopwatch.GetTimestamp();
-                    op.Backward(opCall, opGrad.Span, position, contribution.Span);
-                    Charge(_opKeys[o].Parameter, start);
-                    Accumulate(pg.Span, contribution.Span);
-                    _model.MarkGradient(p);
-                }
-            }
+            // Then the parameter gradients of v's own op, which read v's gradient.
+            ParameterGradients(task, v, grad, batch, seed, readers: false);
         }
         finally { partial?.Dispose(); }
         _parametersAccumulated[task.Id] = true;
+    }
+
+    /// <summary>
+    /// The parameter gradients a backward task accumulates (<see cref="TrainingTask.ParameterGradientsOf"/>): those of
+    /// v's readers (<paramref name="readers"/>) or of v's own op, from their op's gradient and the operands their
+    /// backward reads. Nothing when the task already accumulated them (a backward task run again).
+    /// </summary>
+    private void ParameterGradients(TrainingTask task, Node v, Tensor grad, TrainingBatch batch, ulong seed, bool readers)
+    {
+        if (_parametersAccumulated[task.Id]) return;
+        foreach (int o in task.ParameterGradientsOf)
+        {
+            if ((o != v.Id) != readers) continue;
+            var opNode = _graph[o];
+            var op = _ops[o]!;
+            var opGrad = o == v.Id ? grad : GradientValue(o);
+            for (int k = 0; k < opNode.Inputs.Length; k++)
+            {
+                int p = opNode.Inputs[k];
+                int position = _positions[o][k];
+                if (_graph[p].Kind != NodeKind.Parameter || !op.IsDifferentiable(opNode, position)) continue;
+                var pg = _model.Gradient(p);
+                if (_strides[o] is not null)
+                {
+                    // A weight's transposed view: its gradient is in the weight's layout, added as it is.
+                    long begin = Stopwatch.GetTimestamp();
+                    Accumulate(pg.Span, opGrad.Span);
+                    Charge(_opKeys[o].Parameter, begin);
+                    _model.MarkGradient(p);
+                    continue;
+                }
+                var opCall = BackwardCall(opNode, k, batch, seed);
+                if (!_model.HasGradient(p))
+                {
+                    // The parameter's first contribution this step: written in place (a backward overwrites its
+                    // target), not into scratch and added to the zeroed gradient, which gives the same values.
+                    long first = Stopwatch.GetTimestamp();
+                    op.Backward(opCall, opGrad.Span, position, pg.Span);
+                    Charge(_opKeys[o].Parameter, first);
+                    _model.MarkGradient(p);
+                    continue;
+                }
+                using var contribution = _arena.Scratch(pg.Length);
+                long start = Stopwatch.GetTimestamp();
+                op.Backward(opCall, opGrad.Span, position, contribution.Span);
+                Charge(_opKeys[o].Parameter, start);
+                Accumulate(pg.Span, contribution.Span);
+                _model.MarkGradient(p);
+            }
+        }
     }
 
     /// <summary>
