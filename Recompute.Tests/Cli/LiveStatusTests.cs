@@ -59,7 +59,7 @@ public sealed class LiveStatusTests : IDisposable
         var (code, terminal) = OnTerminal(args);
         Assert.True(code == 0, terminal);
         Assert.Contains("\u001b[", terminal);                                   // drawn with ANSI escapes
-        Assert.Contains("optimal: planning under 1.30 MiB (time limit 2 s)", terminal);
+        Assert.Contains("optimal: planning under 1.28 MiB (time limit 2 s)", terminal);
         Assert.Contains("00:00:0", terminal);                                   // the elapsed time
         Assert.Contains("simulated peak", terminal);                            // and then the result
 
@@ -76,7 +76,7 @@ public sealed class LiveStatusTests : IDisposable
         // The spinner, the elapsed time and the bar take about 36 columns: the description gets the rest, cut with "…".
         var (code, terminal) = OnTerminalOf(80, "plan", Graph("mlp50.json"), "--budget", "40%", "--solver", "optimal", "--time-limit", "2");
         Assert.True(code == 0, terminal);
-        Assert.Contains("optimal: planning under 1.30 MiB", terminal);
+        Assert.Contains("optimal: planning under 1.28 MiB", terminal);
         Assert.Contains("…", terminal);
         Assert.DoesNotContain("(time limit 2 s)", terminal);
         Assert.Contains("00:00:0", terminal);
