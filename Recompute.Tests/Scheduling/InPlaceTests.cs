@@ -156,7 +156,7 @@ public class InPlaceTests
     /// counts it, and recomputes nothing; counting r's 100 B beside a, the pass finds no schedule at that budget.
     /// </summary>
     [Fact]
-    public void Greedy_CountsTheStepInPlace_AndRecomputesNothingAtTheStoreAllPeak()
+    public void Greedy_AndTheOrderSearch_CountTheStepInPlace_AndRecomputeNothingAtTheStoreAllPeak()
     {
         var g = new GraphBuilder("relu-beside-skip");
         int x = g.Input("x", 8);
@@ -172,6 +172,9 @@ public class InPlaceTests
         Assert.Equal(200, peak.LiveBytes[storeAll.Steps.IndexOf(new Step(StepKind.Compute, Fwd(tg, "r")))]);
 
         var order = Enumerable.Range(0, tg.Count).ToArray();
+        // The order search's profile of an order run once is the simulator's, step in place included.
+        Assert.Equal(205, Recompute.Planner.Solvers.OrderSearch.Evaluate(tg, order, long.MaxValue / 4).PeakBytes);
+        Assert.Equal(210, Recompute.Planner.Solvers.OrderSearch.Evaluate(Graph(), Enumerable.Range(0, Graph().Count).ToArray(), long.MaxValue / 4).PeakBytes);
         foreach (var score in Enum.GetValues<Recompute.Planner.Solvers.EvictionScore>())
         {
             var schedule = Recompute.Planner.Solvers.GreedyRematerializer.Schedule(tg, order, peak.PeakBytes, score, "greedy");
