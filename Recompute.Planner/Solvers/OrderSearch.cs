@@ -45,6 +45,18 @@ internal static class OrderSearch
             delta[p] += b;
             delta[last + 1] -= b;
         }
+        // A run in place (its source's last reader, so the source is freed right after it) holds its output in the
+        // source's buffer: the source's bytes come off at that run, as the simulator counts them.
+        if (training.HasInPlace)
+            for (int t = 0; t < n; t++)
+            {
+                if (training.InPlaceSource(t) is not (>= 0 and var source)) continue;
+                int last = position[source];
+                foreach (int r in training.Readers(source)) if (position[r] > last) last = position[r];
+                if (last != position[t]) continue;
+                delta[last] -= training.Tasks[source].Bytes;
+                delta[last + 1] += training.Tasks[source].Bytes;
+            }
         long live = 0, peak = 0, area = 0;
         for (int p = 0; p < n; p++)
         {

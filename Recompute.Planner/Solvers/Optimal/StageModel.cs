@@ -19,7 +19,8 @@ internal enum StageObjective
 /// into the stage, plus the runs so far, minus the buffers freed so far. FREE[t,i,k] holds exactly when the run of
 /// k in stage t is the last reader of i's buffer (no later run of a reader in the stage, and i not kept into t+1),
 /// which is where <see cref="Scheduling.Liveness"/> frees it; and a buffer is only kept or run when something
-/// reads it later, so the model's memory equals the simulator's at every run.
+/// reads it later, so the model's memory equals the simulator's at every run. A run in place (<see
+/// cref="Scheduling.InPlaceSteps"/>) counts its source's bytes off when FREE says the source is freed after it.
 /// </summary>
 /// <remarks>
 /// Variables exist only where they can matter: i is run again or kept in stage t only when i &lt; t ≤ the last
