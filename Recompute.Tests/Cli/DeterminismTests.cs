@@ -76,11 +76,15 @@ public partial class DeterminismTests : IDisposable
         // Issue 31: greedy's cut-relaxation guide ran CP-SAT with as many workers as --threads, and one worker is
         // CP-SAT's sequential search: another plan of equal cost at --threads 1. The workers are fixed now, and the
         // threads only run them.
+        // A run whose note says the wall clock stopped a member (a machine so loaded that a search's threads did not
+        // get its work done in the limit's wall-clock safety margin) may differ by design; every other pair must not.
+        static bool Cut(string json) => json.Contains("wall clock stopped", StringComparison.Ordinal);
         string graph = Graph("resnet50-b64.onnx");
         var first = Plan(graph, ["--budget", "40%", "--threads", "1"]);
         foreach (var threads in new[] { "2", "0" })
         {
             var again = Plan(graph, ["--budget", "40%", "--threads", threads]);
+            if (Cut(first.Json) || Cut(again.Json)) continue;
             Assert.Equal(first.Json, again.Json);
             Assert.Equal(first.Schedule, again.Schedule);
         }
