@@ -226,7 +226,7 @@ internal sealed partial class ScheduleExecutor
         foreach (var node in _graph.Nodes)
             if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
-        _model.ZeroGradients();
+        _model.BeginGradients(poison: RentedMemory == RentedMemory.Poisoned);
         _statisticsComputed = false;
         Array.Clear(_hasChecksum);
         Array.Clear(_parametersAccumulated);
@@ -315,6 +315,7 @@ internal sealed partial class ScheduleExecutor
                 if (_hostCopies[t] is { } h) { h.Dispose(); _hostCopies[t] = null; }
             Array.Clear(_prefetching);
         }
+        _model.FinishGradients();
         _statisticsComputed = _statistics.Count > 0;
         clock.Stop();
         double clockSeconds = (ClockSource.Now(Clock) - runStart) * 1e-9;
@@ -454,13 +455,15 @@ internal sealed partial class ScheduleExecutor
                     }
                     var call = BackwardCall(reader, k, batch, seed);
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(_opKeys[s].Input, start); continue; }
-                    partial ??= _arena.Scratch(grad.Length);
+                    partial ??= RentScratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
                     Charge(_opKeys[s].Input, start);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
             partial?.Dispose(); partial = null;
+            // No reader contributed (none carries a gradient to v): the gradient is zero, and was rented unzeroed.
+            if (!written) Zero(grad.Buffer, grad.Length);
             // Parameter gradients of the ops this task accumulates (its own op, or the readers whose first
             // differentiable operand v is), from their gradient and the operands their backward reads.
             foreach (int o in _parametersAccumulated[task.Id] ? [] : task.ParameterGradientsOf)
@@ -476,9 +479,11 @@ internal sealed partial class ScheduleExecutor
                     var pg = _model.Gradient(p);
                     if (_strides[o] is not null)
                     {
-                        // A weight's transposed view: its gradient is in the weight's layout, added as it is.
+                        // A weight's transposed view: its gradient is in the weight's layout, copied as it is for
+                        // the parameter's first contribution (its gradient is not zeroed before the step), else added.
                         long begin = Stopwatch.GetTimestamp();
-                        Accumulate(pg.Span, opGrad.Span);
+                        if (!_model.HasGradient(p)) opGrad.Span.CopyTo(pg.Span);
+                        else Accumulate(pg.Span, opGrad.Span);
                         Charge(_opKeys[o].Parameter, begin);
                         _model.MarkGradient(p);
                         continue;
@@ -494,7 +499,7 @@ internal sealed partial class ScheduleExecutor
                         _model.MarkGradient(p);
                         continue;
                     }
-                    using var contribution = _arena.Scratch(pg.Length);
+                    using var contribution = RentScratch(pg.Length);
                     long start = Stopwatch.GetTimestamp();
                     op.Backward(opCall, opGrad.Span, position, contribution.Span);
                     Charge(_opKeys[o].Parameter, start);
