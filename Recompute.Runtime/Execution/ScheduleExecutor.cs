@@ -453,6 +453,13 @@ internal sealed partial class ScheduleExecutor
                         Charge(_opKeys[s].Input, start);
                         continue;
                     }
+                    if (written && op.PassesGradient(reader, positions[k]) && _shapes[v.Id].AsSpan().SequenceEqual(_shapes[s]))
+                    {
+                        // The reader passes its gradient on unchanged: added in directly, the same sum as through a copy.
+                        Charge(_opKeys[s].Input, start);
+                        Accumulate(grad.Span, readerGrad.Span);
+                        continue;
+                    }
                     var call = BackwardCall(reader, k, batch, seed);
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(_opKeys[s].Input, start); continue; }
                     partial ??= RentScratch(grad.Length);

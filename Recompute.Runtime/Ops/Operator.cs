@@ -136,6 +136,11 @@ internal abstract class Operator
     /// false for one that overwrites every element.</summary>
     public virtual bool ForwardAccumulates(Node node) => false;
 
+    /// <summary>True when the vector-Jacobian product for <paramref name="operand"/> is the output gradient itself
+    /// whenever the operand has the output's shape (Add's operands, Sub's first): the executor then adds the output
+    /// gradient into a gradient that already has a contribution, instead of copying it into scratch and adding that.</summary>
+    public virtual bool PassesGradient(Node node, int operand) => false;
+
     /// <summary>False for operands that carry no gradient (indices, shapes, conditions).</summary>
     public virtual bool IsDifferentiable(Node node, int operand) => true;
 
