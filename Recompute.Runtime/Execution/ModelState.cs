@@ -14,6 +14,8 @@ public sealed class ModelState
     private readonly Tensor?[] _resident;
     private readonly Tensor?[] _gradients;
     private readonly bool[] _hasGradient;
+    // Per parameter: its gradient buffer may hold non-zero values while no contribution of this step has marked it.
+    private readonly bool[] _stale;
 
     private ModelState(ComputationGraph graph, Arena arena)
     {
@@ -21,6 +23,7 @@ public sealed class ModelState
         _resident = new Tensor?[graph.Count];
         _gradients = new Tensor?[graph.Count];
         _hasGradient = new bool[graph.Count];
+        _stale = new bool[graph.Count];
     }
 
     public ComputationGraph Graph { get; }
@@ -50,6 +53,36 @@ public sealed class ModelState
             var g = _gradients[p]!.Buffer;
             Kernels.ParallelRanges.For(g.Length, g.Length, new ClearRange(g));
             _hasGradient[p] = false;
+            _stale[p] = false;
+        }
+    }
+
+    /// <summary>
+    /// Starts a step's parameter gradients without zeroing them: the executor writes a parameter's first contribution
+    /// over its buffer (a backward overwrites its target), so only the gradients that no contribution reaches need
+    /// zeroing, which <see cref="FinishGradients"/> does. With <paramref name="poison"/> every gradient buffer is
+    /// filled with NaN first, so that a contribution that does not overwrite all of it shows in the step's result.
+    /// </summary>
+    internal void BeginGradients(bool poison)
+    {
+        foreach (var p in Parameters)
+        {
+            if (_hasGradient[p]) _stale[p] = true;
+            _hasGradient[p] = false;
+            if (poison) { _gradients[p]!.Span.Fill(float.NaN); _stale[p] = true; }
+        }
+    }
+
+    /// <summary>Zeroes the gradients no contribution reached in the step that <see cref="BeginGradients"/> started,
+    /// where they may hold an earlier step's values, so that every unmarked gradient reads zero.</summary>
+    internal void FinishGradients()
+    {
+        foreach (var p in Parameters)
+        {
+            if (_hasGradient[p] || !_stale[p]) continue;
+            var g = _gradients[p]!.Buffer;
+            Kernels.ParallelRanges.For(g.Length, g.Length, new ClearRange(g));
+            _stale[p] = false;
         }
     }
 

@@ -9,18 +9,57 @@ using Recompute.Runtime.Tensors;
 
 namespace Recompute.Runtime.Execution;
 
-/// <summary>Tensors for the steps: planned buffers rented and zeroed, gradients summed, op calls built, and values,
-/// views and gradients looked up by node.</summary>
+/// <summary>What the executor puts in the memory it rents for an op to write (planned tensors, and the scratch it sums
+/// gradients in).</summary>
+internal enum RentedMemory
+{
+    /// <summary>Zeroes only what is added into: the output of an op whose forward accumulates (<see
+    /// cref="Operator.ForwardAccumulates"/>), and a gradient no reader contributes to. Everything else is overwritten.</summary>
+    ZeroedWhereAccumulated,
+    /// <summary>Zeroes everything it rents (the reference for <see cref="Poisoned"/>).</summary>
+    Zeroed,
+    /// <summary>Fills with NaN whatever <see cref="ZeroedWhereAccumulated"/> leaves unzeroed (and every parameter gradient
+    /// before the step): a step whose results equal <see cref="Zeroed"/>'s bit for bit shows that its ops overwrite
+    /// what they are declared to.</summary>
+    Poisoned,
+}
+
+/// <summary>Tensors for the steps: planned buffers rented, gradients summed, op calls built, and values, views and
+/// gradients looked up by node.</summary>
 internal sealed partial class ScheduleExecutor
 {
-    /// <summary>A zeroed planned tensor for node <paramref name="node"/>, zeroed across the kernel threads (a step rents
-    /// hundreds of megabytes of activations and gradients).</summary>
+    /// <summary>What rented memory holds before an op writes it (default: zeroed only where an op adds into it).</summary>
+    public RentedMemory RentedMemory { get; init; } = RentedMemory.ZeroedWhereAccumulated;
+
+    /// <summary>
+    /// A planned tensor for node <paramref name="node"/>. An activation is zeroed only when its op's forward adds into
+    /// it; a gradient is left as the arena hands it back, since its first contribution overwrites it (<see
+    /// cref="Backward"/> zeroes one that nothing contributes to). Zeroing runs across the kernel threads.
+    /// </summary>
     private Tensor Rent(MemoryCategory category, int node)
     {
         var t = _arena.Allocate(category, _shapes[node], _elementBytes[node], shareShape: true, zeroed: false);
-        Kernels.ParallelRanges.For(t.Length, t.Length, new ClearRange(t.Buffer));
+        Prepare(t.Buffer, t.Length, category == MemoryCategory.Activation && _ops[node]!.ForwardAccumulates(_graph[node]));
         return t;
     }
+
+    /// <summary>Scratch that a backward overwrites (a partial gradient, a parameter's further contribution).</summary>
+    private Tensor RentScratch(int length)
+    {
+        var t = _arena.Allocate(MemoryCategory.Scratch, [length], 4, shareShape: true, zeroed: false);
+        Prepare(t.Buffer, length, zero: false);
+        return t;
+    }
+
+    /// <summary>Readies a rented buffer's first <paramref name="length"/> elements by <see cref="RentedMemory"/>:
+    /// <paramref name="zero"/> says whether its writer adds into it.</summary>
+    private void Prepare(float[] data, int length, bool zero)
+    {
+        if (zero || RentedMemory == RentedMemory.Zeroed) Zero(data, length);
+        else if (RentedMemory == RentedMemory.Poisoned) data.AsSpan(0, length).Fill(float.NaN);
+    }
+
+    private static void Zero(float[] data, int length) => Kernels.ParallelRanges.For(length, length, new ClearRange(data));
 
     private readonly struct ClearRange(float[] data) : Kernels.IRangeBody
     {

@@ -231,7 +231,7 @@ internal sealed partial class ScheduleExecutor
         foreach (var node in _graph.Nodes)
             if (node.Kind == NodeKind.Input && !batch.Contains(node.Id))
                 throw new ArgumentException($"the batch has no value for input '{node.Name}'", nameof(batch));
-        _model.ZeroGradients();
+        _model.BeginGradients(poison: RentedMemory == RentedMemory.Poisoned);
         _statisticsComputed = false;
         Array.Clear(_hasChecksum);
         Array.Clear(_parametersAccumulated);
@@ -324,6 +324,7 @@ internal sealed partial class ScheduleExecutor
                 if (_hostCopies[t] is { } h) { h.Dispose(); _hostCopies[t] = null; }
             Array.Clear(_prefetching);
         }
+        _model.FinishGradients();
         _statisticsComputed = _statistics.Count > 0;
         clock.Stop();
         double clockSeconds = (ClockSource.Now(Clock) - runStart) * 1e-9;
@@ -470,15 +471,24 @@ internal sealed partial class ScheduleExecutor
                         Charge(_opKeys[s].Input, start);
                         continue;
                     }
+                    if (written && op.PassesGradient(reader, positions[k]) && _shapes[v.Id].AsSpan().SequenceEqual(_shapes[s]))
+                    {
+                        // The reader passes its gradient on unchanged: added in directly, the same sum as through a copy.
+                        Charge(_opKeys[s].Input, start);
+                        Accumulate(grad.Span, readerGrad.Span);
+                        continue;
+                    }
                     var call = BackwardCall(reader, k, batch, seed);
                     if (!written) { op.Backward(call, readerGrad.Span, positions[k], grad.Span); written = true; Charge(_opKeys[s].Input, start); continue; }
-                    partial ??= _arena.Scratch(grad.Length);
+                    partial ??= RentScratch(grad.Length);
                     op.Backward(call, readerGrad.Span, positions[k], partial.Span);
                     Charge(_opKeys[s].Input, start);
                     Accumulate(grad.Span, partial.Span);
                 }
             }
             partial?.Dispose(); partial = null;
+            // No reader contributed (none carries a gradient to v): the gradient is zero, and was rented unzeroed.
+            if (!written) Zero(grad.Buffer, grad.Length);
             // Then the parameter gradients of v's own op, which read v's gradient.
             ParameterGradients(task, v, grad, batch, seed, readers: false);
         }
@@ -508,9 +518,11 @@ internal sealed partial class ScheduleExecutor
                 var pg = _model.Gradient(p);
                 if (_strides[o] is not null)
                 {
-                    // A weight's transposed view: its gradient is in the weight's layout, added as it is.
+                    // A weight's transposed view: its gradient is in the weight's layout, copied as it is for the
+                    // parameter's first contribution (its gradient is not zeroed before the step), else added.
                     long begin = Stopwatch.GetTimestamp();
-                    Accumulate(pg.Span, opGrad.Span);
+                    if (!_model.HasGradient(p)) opGrad.Span.CopyTo(pg.Span);
+                    else Accumulate(pg.Span, opGrad.Span);
                     Charge(_opKeys[o].Parameter, begin);
                     _model.MarkGradient(p);
                     continue;
@@ -526,7 +538,7 @@ internal sealed partial class ScheduleExecutor
                     _model.MarkGradient(p);
                     continue;
                 }
-                using var contribution = _arena.Scratch(pg.Length);
+                using var contribution = RentScratch(pg.Length);
                 long start = Stopwatch.GetTimestamp();
                 op.Backward(opCall, opGrad.Span, position, contribution.Span);
                 Charge(_opKeys[o].Parameter, start);

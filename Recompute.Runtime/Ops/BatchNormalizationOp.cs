@@ -50,22 +50,25 @@ internal sealed class BatchNormalizationOp : Operator
     /// <summary>X's statistics: from the cache for an activation (a tensor the executor allocated for this step), else computed.</summary>
     private static ChannelStatistics StatisticsOf(Tensor x, int n, int c, int area)
     {
-        if (x.Category != MemoryCategory.Activation || x.IsView)
-        {
-            var own = new ChannelStatistics(c);
-            Compute(x, n, c, area, own);
-            return own;
-        }
-        if (Cache.TryGetValue(x.Buffer, out var cached) && ReferenceEquals(cached.Owner, x)) return cached;
+        var (stats, known) = Slot(x, c);
+        if (!known) Compute(x, n, c, area, stats);
+        return stats;
+    }
+
+    /// <summary>Where X's statistics are kept, and whether they are computed already: the cached ones of an activation
+    /// (claimed for X, to be computed when they were another tensor's), or fresh arrays for any other tensor.</summary>
+    private static (ChannelStatistics Stats, bool Known) Slot(Tensor x, int c)
+    {
+        if (x.Category != MemoryCategory.Activation || x.IsView) return (new ChannelStatistics(c), false);
+        if (Cache.TryGetValue(x.Buffer, out var cached) && ReferenceEquals(cached.Owner, x)) return (cached, true);
         if (cached is null || cached.Capacity < c)
         {
             cached = new ChannelStatistics(c);
             Cache.AddOrUpdate(x.Buffer, cached);
         }
-        Compute(x, n, c, area, cached);
         cached.Owner = x;
         cached.GradientKey = 0;
-        return cached;
+        return (cached, false);
     }
 
     /// <summary>Mean and biased variance per channel: float sums per plane in a fixed order, double across planes.</summary>
@@ -109,6 +112,20 @@ internal sealed class BatchNormalizationOp : Operator
                     var xs = new ReadOnlySpan<float>(x + o, area);
                     Affine.ApplyCentered(xs, mu, xs, a, 0f, beta[ch], new Span<float>(y + o, area));
                 }
+            }
+        }
+    }
+
+    /// <summary>The statistics and the normalisation of each channel in one pass over the channels (one fork, and the
+    /// channel's planes are still in cache when they are normalised); the same bits as the two passes.</summary>
+    private readonly unsafe struct StatisticsAndNormalize(Statistics statistics, Normalize normalize) : IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            for (int ch = from; ch < to; ch++)
+            {
+                statistics.Run(ch, ch + 1);
+                normalize.Run(ch, ch + 1);
             }
         }
     }
@@ -163,10 +180,10 @@ internal sealed class BatchNormalizationOp : Operator
     {
         var (n, c, area) = Geometry(call);
         var x = call.Input(0);
-        var stats = StatisticsOf(x, n, c, area);
         var y = output.Span;
         if (call.Node.OutputIndex is 1 or 2)
         {
+            var stats = StatisticsOf(x, n, c, area);
             float momentum = (float)call.Attr("momentum", 0.9);
             var running = call.Input(call.Node.OutputIndex == 1 ? 3 : 4).Span;
             var batch = call.Node.OutputIndex == 1 ? stats.Mean : stats.Variance;
@@ -174,11 +191,16 @@ internal sealed class BatchNormalizationOp : Operator
             return;
         }
         double eps = call.Attr("epsilon", 1e-5);
+        var (slot, known) = Slot(x, c);
         fixed (float* px = x.Span)
         fixed (float* pgamma = call.Input(1).Span)
         fixed (float* pbeta = call.Input(2).Span)
         fixed (float* py = y)
-            ParallelRanges.For(c, 2L * n * c * area, new Normalize(px, pgamma, pbeta, py, n, c, area, eps, stats));
+        {
+            var normalize = new Normalize(px, pgamma, pbeta, py, n, c, area, eps, slot);
+            if (known) ParallelRanges.For(c, 2L * n * c * area, normalize);
+            else ParallelRanges.For(c, 4L * n * c * area, new StatisticsAndNormalize(new Statistics(px, n, c, area, slot), normalize));
+        }
     }
 
     public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)

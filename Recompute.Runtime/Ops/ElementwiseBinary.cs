@@ -44,6 +44,9 @@ internal sealed class ElementwiseBinary<TRule> : Operator where TRule : struct, 
         return plan;
     }
 
+    public override bool PassesGradient(Node node, int operand) =>
+        typeof(TRule) == typeof(AddRule) || (typeof(TRule) == typeof(SubRule) && operand == 0);
+
     public override unsafe void Forward(OpCall call, Tensor output)
     {
         var a = call.Input(0).Span; var b = call.Input(1).Span; var y = output.Span;

@@ -125,15 +125,29 @@ internal sealed class OpCall
 /// </summary>
 internal abstract class Operator
 {
-    /// <summary>Computes the node's value (for multi-output ops: output <see cref="Node.OutputIndex"/>) into <paramref name="output"/>.</summary>
+    /// <summary>
+    /// Computes the node's value (for multi-output ops: output <see cref="Node.OutputIndex"/>) into <paramref
+    /// name="output"/>, writing every element whatever the buffer held, unless <see cref="ForwardAccumulates"/> says
+    /// it adds into a zeroed buffer. The executor rents buffers without zeroing them on the strength of this contract.
+    /// </summary>
     public abstract void Forward(OpCall call, Tensor output);
+
+    /// <summary>True for an op whose <see cref="Forward"/> adds into its output and so needs it zeroed (the reductions);
+    /// false for one that overwrites every element.</summary>
+    public virtual bool ForwardAccumulates(Node node) => false;
+
+    /// <summary>True when the vector-Jacobian product for <paramref name="operand"/> is the output gradient itself
+    /// whenever the operand has the output's shape (Add's operands, Sub's first): the executor then adds the output
+    /// gradient into a gradient that already has a contribution, instead of copying it into scratch and adding that.</summary>
+    public virtual bool PassesGradient(Node node, int operand) => false;
 
     /// <summary>False for operands that carry no gradient (indices, shapes, conditions).</summary>
     public virtual bool IsDifferentiable(Node node, int operand) => true;
 
     /// <summary>
     /// Writes (overwrites) into <paramref name="gradInput"/> the gradient of the loss with respect to operand
-    /// <paramref name="operand"/> given the gradient of the node's output.
+    /// <paramref name="operand"/> given the gradient of the node's output: every element, whatever the buffer held (the
+    /// executor hands it unzeroed memory).
     /// </summary>
     public abstract void Backward(OpCall call, ReadOnlySpan<float> gradOutput, int operand, Span<float> gradInput);
 

@@ -27,6 +27,9 @@ internal sealed class ReduceOp : Operator
         return (new Broadcast(x.Length == 0 ? [1] : x, kept), count);
     }
 
+    /// <summary>Rows are added into the output one after another.</summary>
+    public override bool ForwardAccumulates(Node node) => true;
+
     public override void Forward(OpCall call, Tensor output)
     {
         var (plan, count) = Geometry(call);
