@@ -247,4 +247,3 @@ internal static class GeneralBound
         };
     }
 }
-
