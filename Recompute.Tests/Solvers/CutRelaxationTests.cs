@@ -69,6 +69,48 @@ public class CutRelaxationTests
     }
 
     /// <summary>
+    /// Against the least recomputation of every schedule, found by exhaustive search (<see cref="ExhaustiveSchedules"/>)
+    /// on DAGs small enough for it (random forward graphs with branches and joins, their backward derived), at budgets
+    /// from the largest task's footprint to store-all: the relaxation's optimum and its linear relaxation, over every
+    /// cut alone, the path, every other cut of it and each window of consecutive cuts that <see cref="GeneralBound"/>
+    /// tries, are at most that optimum (a bound above it is a bug), and the optimum is positive on some of them.
+    /// </summary>
+    [Trait("Category", "Slow")]
+    [Fact]
+    public void Optimum_IsAtMostTheExhaustiveOptimum()
+    {
+        int compared = 0, positive = 0;
+        for (int seed = 31; seed <= 40; seed++)
+            foreach (int nodes in new[] { 4, 5, 6, 7 })
+            {
+                var problem = new PlanningProblem(RandomGraphs.Forward(seed * 10 + nodes, nodes));
+                long storeAll = RecomputePlanner.StoreAllPeak(problem);
+                var tasks = problem.Training.Tasks;
+                long floor = tasks.Max(t => t.Bytes + t.Inputs.Sum(i => tasks[i].Bytes));
+                foreach (var fraction in new[] { 0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9 })
+                {
+                    long budget = floor + (long)((storeAll - floor) * fraction);
+                    if (ExhaustiveSchedules.LeastRecompute(problem.Training, budget) is not { } least) continue;
+                    var analysis = new CutAnalysis(problem.Training, budget);
+                    foreach (var cuts in CutSets(analysis).Concat(GeneralBound.Windows(analysis, 6)))
+                    {
+                        string where = $"seed {seed}, {nodes} nodes, budget {budget}, cuts [{string.Join(",", cuts)}]";
+                        var optimum = Optimum(analysis, cuts);
+                        Assert.True(optimum is not null, $"{where}: a schedule fits where the relaxation says none does");
+                        Assert.True(optimum <= least + 1e-9, $"{where}: bound {optimum} above the least recomputation {least}");
+                        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
+                        double lp = relaxation.ToTime(LinearRelaxation.Bound(relaxation.Model) ?? 0);
+                        Assert.True(lp <= least + 1e-9, $"{where}: linear bound {lp} above the least recomputation {least}");
+                        compared++;
+                        if (optimum > 0) positive++;
+                    }
+                }
+            }
+        Assert.True(compared >= 200, $"only {compared} comparisons");
+        Assert.True(positive > compared / 10, $"the relaxation's optimum was positive on {positive} of {compared}");
+    }
+
+    /// <summary>
     /// The linear relaxation (<see cref="LinearRelaxation"/>) of each relaxation is at most its optimum (so a bound
     /// wherever the optimum is one), and not vacuous: positive on some of them. A clause or a knapsack row turned
     /// the wrong way would put it above the optimum on some of these.
@@ -141,6 +183,29 @@ public class CutRelaxationTests
             if (run is { Bound: > 0 }) positive++;
         }
         Assert.True(positive >= 3, $"the bound was positive on {positive} of 6 graphs");
+    }
+
+    [Fact]
+    public void ShippedResNet18_At60Percent_TheWindowBoundsThePlanWithin10Percent()
+    {
+        // At 60 % the recomputation every schedule needs is forced in the last blocks of the backward pass (the stem's
+        // activations come back there): the whole chain's linear relaxation bounds a quarter of the plan, the window
+        // over those blocks, searched by CP-SAT within its share of auto's default limit, nearly all of it.
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "resnet18-b32.onnx")));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
+        var analysis = new CutAnalysis(problem.Training, budget);
+        var windows = GeneralBound.Windows(analysis, GeneralBound.WindowDecisions);
+        Assert.True(windows.Count > 1);
+        Assert.Equal(analysis.Path, windows.SelectMany(w => w));
+        var options = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
+        var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), options.TimeLimit * AutoPortfolio.Shares.Bound,
+            options.RelaxationWorkers, options.Seed, CancellationToken.None);
+        var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, options);
+        Assert.True(plan.Feasible);
+        double recompute = plan.Simulation!.RecomputeTime;
+        Assert.NotNull(run);
+        Assert.False(run!.WallClockCut);
+        Assert.InRange(run.Bound, 0.9 * recompute, recompute);
     }
 
     [Fact]

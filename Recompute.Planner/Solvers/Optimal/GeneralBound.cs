@@ -23,7 +23,9 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// <remarks>
 /// Relaxations tried, best bound kept: each of the <see cref="SingleCuts"/> most exceeding tasks of the cut path on
 /// its own (small models that CP-SAT usually solves to optimality in a second; on the shipped CNNs and GPT-2 one cut
-/// at the forward/backward boundary gives most of the bound), then a chain of the most exceeding tasks up to
+/// at the forward/backward boundary gives most of the bound), then the window of consecutive cuts whose linear
+/// relaxation bounds most (<see cref="Windows"/>, searched at <see cref="WindowRate"/> with the share the single cuts
+/// leave: stronger where one stretch of the backward pass forces the recomputation), then a chain of the most exceeding tasks up to
 /// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass),
 /// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program.
 /// Each search gets a share of the limit as CP-SAT's deterministic time, so the bound does not depend on how busy the
@@ -40,8 +42,22 @@ internal static class GeneralBound
     /// </summary>
     public const double SingleCutRate = 0.25;
 
+    /// <summary>
+    /// CP-SAT's deterministic seconds per second of its share for the window (<see cref="Windows"/>): its bound keeps
+    /// rising with work where a single cut's is proved at once (U-Net at 30 %, recompute gap 41.7 % at 0.25, 24.4 % at
+    /// this rate within auto's default 5 s); on a window of 3,000 to 8,000 decisions CP-SAT's deterministic clock runs
+    /// at 0.2 to 0.5 of the wall clock on the 2-core machine, so the search takes one to two times its share.
+    /// </summary>
+    public const double WindowRate = 0.5;
+
     /// <summary>Estimated decisions of the chain relaxation.</summary>
     public const int ChainDecisions = 20_000;
+
+    /// <summary>
+    /// Estimated decisions of a window of consecutive cuts (<see cref="Windows"/>; 3,000 to 8,000 real ones on the shipped
+    /// CNNs, whose CP-SAT searches reach their bound within 0.02 to 0.5 deterministic seconds).
+    /// </summary>
+    public const int WindowDecisions = 2_000;
 
     /// <summary>
     /// The chain's linear relaxation (<see cref="LinearRelaxation"/>) is solved on chains of up to this many decisions:
@@ -90,7 +106,15 @@ internal static class GeneralBound
         var analysis = new CutAnalysis(training, budgetBytes);
         if (analysis.Path.Count == 0) return new GeneralBoundRun(0, 0, "NO_CUT", clock.Elapsed);
         var byExcess = analysis.Path.OrderByDescending(x => analysis.Excess[x]).ThenBy(x => x).ToList();
-        var tries = byExcess.Take(SingleCuts).Select(x => (IReadOnlyList<int>)[x]).ToList();
+        var tries = byExcess.Take(SingleCuts).Select(x => (Cuts: (IReadOnlyList<int>)[x], Small: true)).ToList();
+        GeneralBoundRun? best = null;
+        // The window whose linear relaxation bounds most, a small model that CP-SAT searches at WindowRate.
+        if (BestWindow(analysis, neverRecompute, LinearDecisions(limit), cancellation) is var (window, windowLp))
+        {
+            if (window is null) return null;
+            tries.Add((window, true));
+            if (windowLp > 0) best = new GeneralBoundRun(windowLp, window.Count, "LP_OPTIMAL", TimeSpan.Zero);
+        }
         var chain = new List<int>();
         long estimate = 0;
         foreach (int x in byExcess)
@@ -100,27 +124,34 @@ internal static class GeneralBound
             chain.Add(x);
         }
         chain.Sort();
-        if (chain.Count > 1) tries.Add(chain);
+        if (chain.Count > 1) tries.Add((chain, false));
 
-        GeneralBoundRun? best = null;
         bool wallClockCut = false;
         var share = limit / (tries.Count + 1);
-        foreach (var cuts in tries)
+        // The share the single cuts leave (they usually end by proof within a hundredth of it) goes to the window after
+        // them, whose CP-SAT bound keeps rising with work (U-Net at 30 %: 2.57·10¹¹ at 0.05 deterministic seconds,
+        // 3.18·10¹¹ at 0.25). Counted in deterministic time, so it is the same on any load.
+        var unused = TimeSpan.Zero;
+        foreach (var (cuts, small) in tries)
         {
             if (cancellation.IsCancellationRequested) return null;
             var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
             // The chain's linear relaxation, by the simplex method: where CP-SAT's share is too short to bound the
             // chain (ResNet-18 at 50 % needs a 40 s limit), its LP optimum often is a bound already; deterministic.
-            if (cuts.Count > 1 && relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp
+            if (!small && relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp
                 && relaxation.ToTime(lp) is var lpBound && (best is null || lpBound > best.Bound))
                 best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
             // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
-            if (workLimited && cuts.Count > 1 && relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds) continue;
-            var settings = new CpSatSettings(share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = cuts.Count == 1 ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
+            if (workLimited && !small && relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds) continue;
+            bool isWindow = small && cuts.Count > 1;
+            var settings = new CpSatSettings(isWindow ? share + unused : share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = isWindow ? WindowRate : small ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
             var status = solver.Solve(relaxation.Model);
+            // Only a search that ended by proof leaves a share that does not depend on the machine's load.
+            if (small && !isWindow && workLimited && status is CpSolverStatus.Optimal or CpSolverStatus.Infeasible)
+                unused += share - TimeSpan.FromSeconds(Math.Min(share.TotalSeconds, (solver.Response?.DeterministicTime ?? 0) / SingleCutRate));
             if (cancellation.IsCancellationRequested) return null;
             if (settings.CutByWallClock(solver, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)) continue;
@@ -129,6 +160,61 @@ internal static class GeneralBound
         }
         return best is null ? (wallClockCut ? new GeneralBoundRun(0, 0, "WALL_CLOCK", clock.Elapsed) { WallClockCut = true } : null)
             : best with { Elapsed = clock.Elapsed, WallClockCut = wallClockCut };
+    }
+
+    /// <summary>
+    /// The path cut into windows of consecutive tasks, each of at most <paramref name="decisions"/> estimated decisions
+    /// (2 × the pending buffers of each cut, as for the chain; a task whose estimate alone is larger is a window by
+    /// itself), in path order. Any chain of cuts is a relaxation, so each window is one.
+    /// </summary>
+    public static List<IReadOnlyList<int>> Windows(CutAnalysis analysis, int decisions)
+    {
+        var windows = new List<IReadOnlyList<int>>();
+        var current = new List<int>();
+        long estimate = 0;
+        foreach (int x in analysis.Path)
+        {
+            if (current.Count > 0 && estimate + 2L * analysis.Pending[x] > decisions) { windows.Add(current); current = []; estimate = 0; }
+            current.Add(x);
+            estimate += 2L * analysis.Pending[x];
+        }
+        if (current.Count > 0) windows.Add(current);
+        return windows;
+    }
+
+    /// <summary>
+    /// Of the <see cref="Windows"/> of <see cref="WindowDecisions"/> (when the path has two or more), the one whose linear
+    /// relaxation's optimum is largest (the first on ties), with that optimum in time units; windows are solved in
+    /// path order while their decisions together stay within <paramref name="linearDecisions"/>. Default when the
+    /// path is one window or no window's linear relaxation was solved; a null window when cancelled.
+    /// </summary>
+    /// <remarks>
+    /// Where the recomputation that every schedule needs is forced by one stretch of the backward pass (ResNet-18's
+    /// last blocks, where the stem's 98 MiB activations come back; U-Net's outermost decoder level), a window over that
+    /// stretch is a small model that CP-SAT bounds within a share like a single cut's, far above the whole chain's
+    /// linear relaxation (ResNet-18 at 60 %: 7.58·10⁹ against 1.80·10⁹ within 0.02 deterministic seconds). The
+    /// windows' linear relaxations rank them as their CP-SAT bounds do on the shipped graphs.
+    /// </remarks>
+    private static (IReadOnlyList<int>? Window, double Bound)? BestWindow(CutAnalysis analysis, IReadOnlySet<int> neverRecompute, int linearDecisions,
+        CancellationToken cancellation)
+    {
+        var windows = Windows(analysis, WindowDecisions);
+        if (windows.Count < 2) return null;
+        IReadOnlyList<int>? best = null;
+        double bestBound = -1;
+        int solved = 0;
+        foreach (var window in windows)
+        {
+            if (cancellation.IsCancellationRequested) return (null, 0);
+            var relaxation = new CutRelaxation(analysis, window, neverRecompute);
+            solved += relaxation.DecisionCount;
+            if (solved > linearDecisions) break;
+            if (LinearRelaxation.Bound(relaxation.Model, cancellation) is not { } lp) continue;
+            double bound = relaxation.ToTime(lp);
+            if (bound > bestBound) (best, bestBound) = (window, bound);
+        }
+        if (cancellation.IsCancellationRequested) return (null, 0);
+        return best is null ? null : (best, Math.Max(0, bestBound));
     }
 
     /// <summary>
