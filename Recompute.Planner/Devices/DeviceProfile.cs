@@ -13,7 +13,14 @@ public sealed record ClassRates(double Flops, double BytesPerSecond, double Back
 /// <summary>A link between device and host memory, for offloading activations.</summary>
 /// <param name="BytesPerSecond">Achieved bandwidth per direction.</param>
 /// <param name="LatencySeconds">Fixed cost of one transfer.</param>
-public sealed record HostLink(double BytesPerSecond, double LatencySeconds);
+public sealed record HostLink(double BytesPerSecond, double LatencySeconds)
+{
+    /// <summary>
+    /// The copies run on the compute stream rather than beside it: each transfer holds the step for its whole length
+    /// (the <c>cpu</c> device, whose runtime copies to and from its host arena on the step's own thread).
+    /// </summary>
+    public bool Blocking { get; init; }
+}
 
 /// <summary>
 /// What one device does per second: the roofline that turns an operation's FLOPs and bytes (<see cref="OpCosts"/>) into

@@ -26,7 +26,8 @@ namespace Recompute.Planner.Scheduling;
 /// }
 /// </code>
 /// Step names are <see cref="Step.KindName"/>. A schedule with offload, prefetch or wait steps is written as version 2,
-/// which adds <c>"hostLink": {"bytesPerSecond": …, "latencySeconds": …}</c> (the link the transfers are timed on) and
+/// which adds <c>"hostLink": {"bytesPerSecond": …, "latencySeconds": …}</c> (the link the transfers are timed on, with
+/// <c>"blocking": true</c> when its copies hold the step, as on the CPU) and
 /// <c>"hostBudgetBytes"</c> (null: no limit) after <c>budgetBytes</c>; any other schedule stays version 1, byte for byte
 /// as before. Both versions are read. Tensors are <see cref="TrainingTask.Name"/>s. The fingerprint is a
 /// hash of the training graph's tasks (names, kinds, bytes, inputs), so a schedule is never replayed on a graph it
@@ -112,7 +113,8 @@ public static class ScheduleFormat
         {
             var link = schedule.Link ?? throw new ArgumentException("a schedule with transfer steps needs a host link", nameof(schedule));
             sb.Append("  \"hostLink\": {\"bytesPerSecond\": ").Append(Value("bytesPerSecond", link.BytesPerSecond))
-              .Append(", \"latencySeconds\": ").Append(Value("latencySeconds", link.LatencySeconds)).Append("},\n");
+              .Append(", \"latencySeconds\": ").Append(Value("latencySeconds", link.LatencySeconds))
+              .Append(link.Blocking ? ", \"blocking\": true" : "").Append("},\n");
             sb.Append("  \"hostBudgetBytes\": ").Append(schedule.HostBudgetBytes is { } h ? h.ToString(CultureInfo.InvariantCulture) : "null").Append(",\n");
         }
         if (metadata is { Count: > 0 })
@@ -255,7 +257,7 @@ public static class ScheduleFormat
     {
         JsonFields.Object(link, "hostLink", source);
         foreach (var p in link.EnumerateObject())
-            if (p.Name is not ("bytesPerSecond" or "latencySeconds")) JsonFields.Fail(source, "hostLink", $"unknown field '{JsonFields.Shorten(p.Name)}'");
+            if (p.Name is not ("bytesPerSecond" or "latencySeconds" or "blocking")) JsonFields.Fail(source, "hostLink", $"unknown field '{JsonFields.Shorten(p.Name)}'");
         double Number(string name, bool positive)
         {
             var e = JsonFields.Required(link, name, "hostLink", source);
@@ -263,6 +265,12 @@ public static class ScheduleFormat
                 JsonFields.Fail(source, new Place("hostLink", name), positive ? "expected a positive number" : "expected a number of seconds, 0 or more");
             return e.GetDouble();
         }
-        return new Devices.HostLink(Number("bytesPerSecond", true), Number("latencySeconds", false));
+        bool blocking = false;
+        if (link.TryGetProperty("blocking", out var b))
+        {
+            if (b.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) JsonFields.Fail(source, new Place("hostLink", "blocking"), "expected true or false");
+            blocking = b.GetBoolean();
+        }
+        return new Devices.HostLink(Number("bytesPerSecond", true), Number("latencySeconds", false)) { Blocking = blocking };
     }
 }

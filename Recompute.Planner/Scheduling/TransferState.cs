@@ -124,6 +124,13 @@ internal sealed class TransferState
     {
         double seconds = _link.LatencySeconds + bytes / _link.BytesPerSecond;
         TransferSeconds += seconds;
+        if (_link.Blocking)
+        {
+            // The copy runs on the compute stream: the step waits for all of it, and it is done when the step goes on.
+            _now += seconds;
+            StallSeconds += seconds;
+            return _now;
+        }
         return Math.Max(_now, free) + seconds;
     }
 

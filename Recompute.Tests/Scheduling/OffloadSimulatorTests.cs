@@ -69,6 +69,28 @@ public class OffloadSimulatorTests
         Assert.Equal(storeAll.TotalTime, storeAll.StepSeconds);
     }
 
+    /// <summary>
+    /// A blocking link (the CPU's copies, on the step's own thread) holds the step for every transfer in full: the
+    /// same schedule stalls 3 s, both copies, where the link beside compute stalled 0.5 s; the copies are done when
+    /// the step goes on, so the waits add nothing. Written and read back, the schedule keeps its blocking link.
+    /// </summary>
+    [Fact]
+    public void ABlockingLink_StallsForEveryTransfer_AndTheScheduleFileKeepsIt()
+    {
+        var tg = Chain();
+        var schedule = Make(tg, Valid(tg), Link with { Blocking = true });
+        var sim = Simulator.Simulate(schedule);
+        Assert.Equal(3.0, sim.TransferSeconds, 9);
+        Assert.Equal(3.0, sim.StallSeconds, 9);
+        Assert.Equal(sim.TotalTime + 3.0, sim.StepSeconds, 9);
+        var text = ScheduleFormat.ToJson(schedule);
+        Assert.Contains("\"blocking\": true", text);
+        var back = ScheduleFormat.Parse(text, tg, "schedule.json");
+        Assert.True(back.Link!.Blocking);
+        Assert.Equal(sim.StepSeconds, Simulator.Simulate(back).StepSeconds, 12);
+        Assert.DoesNotContain("blocking", ScheduleFormat.ToJson(Make(tg, Valid(tg))));
+    }
+
     private static InvalidScheduleException Broken(TrainingGraph tg, List<(StepKind, string)> steps, long? hostBudget = null, HostLink? link = null) =>
         Assert.Throws<InvalidScheduleException>(() => Simulator.Simulate(Make(tg, steps, link, hostBudget)));
 
