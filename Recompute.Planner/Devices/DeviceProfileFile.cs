@@ -86,10 +86,18 @@ public static class DeviceProfileFile
             {
                 if (hl.ValueKind != JsonValueKind.Object) throw new GraphFormatException(path, "\"hostLink\"",
                     "must be an object with \"bytesPerSecond\" and \"latencySeconds\"");
-                CheckFields(path, hl, ["bytesPerSecond", "latencySeconds"], "\"hostLink\".");
+                CheckFields(path, hl, ["bytesPerSecond", "latencySeconds", "blocking"], "\"hostLink\".");
+                bool blocking = false;
+                if (hl.TryGetProperty("blocking", out var b))
+                    blocking = b.ValueKind switch
+                    {
+                        JsonValueKind.True => true,
+                        JsonValueKind.False => false,
+                        _ => throw new GraphFormatException(path, "\"hostLink\".\"blocking\"", "must be true or false"),
+                    };
                 link = new HostLink(Positive(path, hl, "bytesPerSecond", "\"hostLink\".") ?? throw new GraphFormatException(path,
                     "\"hostLink\".\"bytesPerSecond\"", "missing"),
-                    NonNegative(path, hl, "latencySeconds", "\"hostLink\".") ?? 0);
+                    NonNegative(path, hl, "latencySeconds", "\"hostLink\".") ?? 0) { Blocking = blocking };
             }
             var metadata = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
             if (root.TryGetProperty("metadata", out var md))
@@ -175,6 +183,7 @@ public static class DeviceProfileFile
                 w.WriteStartObject("hostLink");
                 w.WriteNumber("bytesPerSecond", link.BytesPerSecond);
                 w.WriteNumber("latencySeconds", link.LatencySeconds);
+                if (link.Blocking) w.WriteBoolean("blocking", true);
                 w.WriteEndObject();
             }
             if (p.Metadata.Count > 0)

@@ -18,6 +18,18 @@ public class DeviceProfileFileTests
         }
     }
 
+    /// <summary>The CPU's blocking copy link (its runtime copies on the step's own thread) survives the profile cache.</summary>
+    [Fact]
+    public void ABlockingHostLink_RoundTripsThroughTheFileFormat()
+    {
+        var cpu = Recompute.Tests.Support.TestEnvironment.FixedCpu() with { HostLink = new HostLink(2.5e10, 0) { Blocking = true } };
+        string text = DeviceProfileFile.Format(cpu);
+        Assert.Contains("\"blocking\": true", text);
+        var back = DeviceProfileFile.Parse(System.Text.Encoding.UTF8.GetBytes(text), "p.json");
+        Assert.Equal(cpu.HostLink, back.HostLink);
+        Assert.True(back.HostLink!.Blocking);
+    }
+
     [Fact]
     public void TheShippedGpus_HaveTheirDatasheetFigures()
     {
@@ -38,6 +50,8 @@ public class DeviceProfileFileTests
     [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"classes\": {\"gemm\": {}}}", "\"classes\".\"gemm\"",
         "unknown kind of kernel")]
     [InlineData("{\"name\": \"x\", \"bandwidth\": \"fast\", \"vectorFlops\": 1e12}", "\"bandwidth\"", "must be a number")]
+    [InlineData("{\"name\": \"x\", \"bandwidth\": 1e12, \"vectorFlops\": 1e12, \"hostLink\": {\"bytesPerSecond\": 1e9, \"blocking\": 1}}",
+        "\"hostLink\".\"blocking\"", "must be true or false")]
     [InlineData("[1, 2]", null, "expected a JSON object")]
     [InlineData("{\"name\": \"x\",", null, "invalid JSON")]
     public void ABadProfile_IsRefused_NamingTheFieldAndTheProblem(string json, string? where, string problem)
