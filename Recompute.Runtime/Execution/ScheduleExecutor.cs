@@ -286,7 +286,8 @@ internal sealed partial class ScheduleExecutor
                     {
                         // On the CPU the link is a copy: done when the step is, so the wait on it has nothing to wait for.
                         var value = _buffers[task.Id] ?? throw new InvalidScheduleException(i, $"offloads '{task.Name}', which is not live");
-                        var host = _hostArena.Allocate(MemoryCategory.Activation, value.Shape, value.ElementBytes);
+                        // The copy writes every element: the pooled buffer is not cleared first.
+                        var host = _hostArena.Allocate(MemoryCategory.Activation, value.Shape, value.ElementBytes, shareShape: false, zeroed: false);
                         value.Span.CopyTo(host.Span);
                         _hostCopies[task.Id] = host;
                         break;
@@ -294,7 +295,7 @@ internal sealed partial class ScheduleExecutor
                     case StepKind.Prefetch:
                     {
                         var host = _hostCopies[task.Id] ?? throw new InvalidScheduleException(i, $"prefetches '{task.Name}', which has no host copy");
-                        var value = _arena.Allocate(MemoryCategory.Activation, _shapes[task.Node], _elementBytes[task.Node]);
+                        var value = _arena.Allocate(MemoryCategory.Activation, _shapes[task.Node], _elementBytes[task.Node], shareShape: false, zeroed: false);
                         host.Span.CopyTo(value.Span);
                         _buffers[task.Id] = value;
                         _prefetching[task.Id] = true;
