@@ -119,6 +119,7 @@ public static class OffloadPlanner
         var never = new bool[training.Count];
         for (int t = 0; t < never.Length; t++) never[t] = training.Tasks[t].Kind == TaskKind.Forward && options.Keep.Contains(training.Tasks[t].Node);
         int[] storeAllOrder = [.. RecomputePlanner.StoreAll(problem).Schedule.Steps.Where(s => s.Allocates).Select(s => s.Task)];
+        var search = new OffloadSearch(lowering, budget, hostBudget, options);
         OffloadSearch.Candidate? best = null;
         foreach (var order in new[] { storeAllOrder, GreedyRematerializer.MemoryAwareOrder(training, cancellation) })
             foreach (var score in Enum.GetValues<EvictionScore>())
@@ -126,16 +127,26 @@ public static class OffloadPlanner
                 cancellation.ThrowIfCancellationRequested();
                 var steps = GreedyRematerializer.PlanWithOffload(training, order, budget, score, never, link, out _, cancellation);
                 if (steps is null || !steps.Any(s => s.Kind == StepKind.Prefetch)) continue;
-                foreach (bool eager in new[] { false, true })
-                {
-                    var schedule = lowering.LowerMarked(steps, Name, budget, hostBudget, eager);
-                    SimulationResult sim;
-                    try { sim = Simulator.Simulate(schedule with { BudgetBytes = null, HostBudgetBytes = null }); }
-                    catch (InvalidScheduleException) { continue; }
-                    var c = new OffloadSearch.Candidate([], schedule, sim, Math.Max(0, sim.PeakBytes - budget), hostBudget is not { } h || sim.HostPeakBytes <= h) { Native = true };
-                    if (best is null || OffloadSearch.Better(c, best)) best = c;
-                }
+                if (Placed(search, lowering, steps, budget, hostBudget) is { } c && (best is null || OffloadSearch.Better(c, best)))
+                    best = c with { Native = true };
             }
+        return best;
+    }
+
+    /// <summary>
+    /// A list of work with prefetch markers (<see cref="OffloadLowering.LowerMarked"/>) lowered with its transfers
+    /// placed by the clock and eagerly, each judged: the better candidate, or null when neither lowering is a valid schedule.
+    /// </summary>
+    private static OffloadSearch.Candidate? Placed(OffloadSearch search, OffloadLowering lowering, IReadOnlyList<Step> work, long budget, long? hostBudget)
+    {
+        OffloadSearch.Candidate? best = null;
+        foreach (bool eager in new[] { false, true })
+        {
+            OffloadSearch.Candidate c;
+            try { c = search.Judge(lowering.LowerMarked(work, Name, budget, hostBudget, eager)); }
+            catch (InvalidScheduleException) { continue; }
+            if (best is null || OffloadSearch.Better(c, best)) best = c;
+        }
         return best;
     }
 
@@ -153,15 +164,8 @@ public static class OffloadPlanner
         for (int t = 0; t < prices.Length; t++)
             prices[t] = lowering.CanOffload(t) ? 2 * (link.LatencySeconds + tasks[t].Bytes / link.BytesPerSecond) : -1;
         var solver = new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance);
-        if (solver.PlanWithOffload(problem, order, prices, options with { TimeLimit = options.TimeLimit / 2 }, cancellation) is not { } work)
-            return null;
-        OffloadSearch.Candidate? best = null;
-        foreach (bool eager in new[] { false, true })
-        {
-            var c = search.Judge(lowering.LowerMarked(work, Name, options.BudgetBytes, hostBudget, eager)) with { Optimal = true };
-            if (best is null || OffloadSearch.Better(c, best)) best = c;
-        }
-        return best;
+        return solver.PlanWithOffload(order, prices, options with { TimeLimit = options.TimeLimit / 2 }, cancellation) is { } work
+            && Placed(search, lowering, work, options.BudgetBytes, hostBudget) is { } c ? c with { Optimal = true } : null;
     }
 
     /// <summary>The search for memory (<see cref="OffloadSearch.RunTight"/>) from each base schedule; the best candidate.</summary>

@@ -42,7 +42,7 @@ public class OptimalOffloadTests
         {
             long budget = floor + (long)((top - floor) * f);
             var options = new SolverOptions { BudgetBytes = budget, TimeLimit = Limit };
-            var found = new OptimalSolver(PlannerPlanSource.Instance).PlanWithOffload(problem, storeAll, prices, options, CancellationToken.None);
+            var found = new OptimalSolver(PlannerPlanSource.Instance).PlanWithOffload(storeAll, prices, options, CancellationToken.None);
             if (found is not { } work) continue;
             var back = work.Where(w => w.Kind == StepKind.Prefetch).Select(w => w.Task).ToArray();
             var kept = Simulator.Measure(new Schedule(tg, Liveness.InsertFrees(tg, [.. work.Where(w => w.Allocates)]), "test", null));

@@ -16,7 +16,7 @@ internal sealed partial class OptimalSolver
     /// back (at the start of the first backward stage that reads it), for <see cref="OffloadLowering.LowerMarked"/>;
     /// null when the model is too large for the time, CP-SAT found no solution, the wall clock cut a work-limited
     /// search, or the solution offloads nothing.</returns>
-    public List<Step>? PlanWithOffload(PlanningProblem problem, Schedule order, double[] offloadSeconds, SolverOptions options,
+    public List<Step>? PlanWithOffload(Schedule order, double[] offloadSeconds, SolverOptions options,
         CancellationToken cancellation)
     {
         var stages = StageOrder.FirstRuns(order);
@@ -34,19 +34,7 @@ internal sealed partial class OptimalSolver
             if (cut || status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return null;
             var offloaded = model.Offloaded(solver);
             if (offloaded.Count == 0) return null;
-            var plan = model.Extract(solver);
-            var tasks = problem.Training.Tasks;
-            var work = new List<Step>();
-            for (int t = 0; t < stages.Count; t++)
-            {
-                foreach (var (position, back) in offloaded)
-                    if (back == t) work.Add(new Step(StepKind.Prefetch, stages.TaskAt[position]));
-                foreach (int p in plan.Recomputed[t])
-                    work.Add(new Step(tasks[stages.TaskAt[p]].Kind == Graph.TaskKind.Forward ? StepKind.Recompute : StepKind.Backward, stages.TaskAt[p]));
-                int own = stages.TaskAt[t];
-                work.Add(new Step(tasks[own].Kind == Graph.TaskKind.Forward ? StepKind.Compute : StepKind.Backward, own));
-            }
-            return work;
+            return model.Extract(solver).AllocationSteps(offloaded.ToLookup(o => o.Return, o => o.Position));
         }
     }
 }

@@ -15,12 +15,16 @@ namespace Recompute.Planner.Solvers.Optimal;
 internal sealed record StagePlan(StageOrder Order, ImmutableArray<ImmutableArray<int>> Recomputed)
 {
     /// <summary>The allocation steps of the plan, stage by stage (no frees yet).</summary>
-    public List<Step> AllocationSteps()
+    /// <param name="prefetchAt">Positions whose value comes back from the host at the start of a stage, by stage: a
+    /// <see cref="StepKind.Prefetch"/> marker each (for <see cref="OffloadLowering.LowerMarked"/>); null: none.</param>
+    public List<Step> AllocationSteps(ILookup<int, int>? prefetchAt = null)
     {
         var tasks = Order.Training.Tasks;
         var steps = new List<Step>();
         for (int t = 0; t < Order.Count; t++)
         {
+            if (prefetchAt is not null)
+                foreach (int p in prefetchAt[t]) steps.Add(new Step(StepKind.Prefetch, Order.TaskAt[p]));
             foreach (int p in Recomputed[t])
             {
                 int task = Order.TaskAt[p];
