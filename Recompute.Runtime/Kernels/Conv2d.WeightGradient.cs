@@ -110,7 +110,9 @@ internal static partial class Conv2d
         }
     }
 
-    /// <summary>Image n's weight gradient into its own partial: im2col and one GEMM per group, on the calling thread.</summary>
+    /// <summary>Image n's weight gradient into its own partial, on the calling thread: per group, one GEMM, or for
+    /// shapes with columns one per block of output rows (im2col of the block, then ∂y's block times its transpose,
+    /// added in block order).</summary>
     private readonly unsafe struct WeightGradientImages(Conv2dShape s, float* input, float* gradOutput, float* partials) : IIndexBody
     {
         private readonly Conv2dShape _s = s;
@@ -118,16 +120,30 @@ internal static partial class Conv2d
         public void Run(int n)
         {
             var s = _s;
-            int ohw = s.OutHeight * s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
-            float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(kg * ohw);
+            int ohw = s.OutHeight * s.OutWidth, ow = s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
+            int rowsPerBlock = OutputRowsPerBlock(s);
+            float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(BlockColumnsLength(s));
             try
             {
                 var partial = new Span<float>(partials + (long)n * s.WeightLength, (int)s.WeightLength);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    var patches = Patches(s, input, n, g, col);
                     var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
-                    Gemm.Multiply(gy, patches, partial.Slice(g * mg * kg, mg * kg), mg, kg, ohw, false, true, 1f, 0f, 1);
+                    var target = partial.Slice(g * mg * kg, mg * kg);
+                    if (col is null)
+                    {
+                        Gemm.Multiply(gy, GroupPlanes(s, input, n, g), target, mg, kg, ohw, false, true, 1f, 0f, 1);
+                        continue;
+                    }
+                    var image = GroupPlanes(s, input, n, g);
+                    for (int y0 = 0; y0 < s.OutHeight; y0 += rowsPerBlock)
+                    {
+                        int y1 = Math.Min(s.OutHeight, y0 + rowsPerBlock), width = (y1 - y0) * ow;
+                        var columns = col.AsSpan(0, kg * width);
+                        Im2Col(s, image, columns, width, outRowFrom: y0, outRowTo: y1);
+                        Gemm.MultiplyStrided(gy[(y0 * ow)..], ohw, 1, columns, 1, width, target, kg, 1, mg, kg, width,
+                            1f, y0 == 0 ? 0f : 1f, 1);
+                    }
                 }
             }
             finally

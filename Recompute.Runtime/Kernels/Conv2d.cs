@@ -270,7 +270,7 @@ internal static partial class Conv2d
         private readonly Conv2dShape _s = s;
 
         /// <summary>An im2col scratch buffer, or null for pointwise shapes.</summary>
-        public float[]? RentColumns() => _s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(_s.PatchSize * _s.OutHeight * _s.OutWidth);
+        public float[]? RentColumns() => _s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(BlockColumnsLength(_s));
 
         public void Run(int n, float[]? col, int gemmThreads)
         {
@@ -299,32 +299,88 @@ internal static partial class Conv2d
     /// </summary>
     private static unsafe ReadOnlySpan<float> Patches(in Conv2dShape s, float* input, int n, int g, float[]? col)
     {
-        int hw = s.InHeight * s.InWidth, cg = s.GroupInChannels;
-        var image = new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+        var image = GroupPlanes(s, input, n, g);
         if (col is null) return image;
         var columns = col.AsSpan(0, s.PatchSize * s.OutHeight * s.OutWidth);
         Im2Col(s, image, columns);
         return columns;
     }
 
+    /// <summary>The Cg input planes of image n, group g.</summary>
+    private static unsafe ReadOnlySpan<float> GroupPlanes(in Conv2dShape s, float* input, int n, int g)
+    {
+        int hw = s.InHeight * s.InWidth, cg = s.GroupInChannels;
+        return new ReadOnlySpan<float>(input + (long)(n * s.InChannels + g * cg) * hw, cg * hw);
+    }
+
+    /// <summary>About this many bytes of im2col columns per block of output rows: with the weights and the output
+    /// block they stay in a core's L2 between being written and being read by the GEMM.</summary>
+    private const int ColumnBlockBytes = 576 * 1024;
+
+    /// <summary>Only patches this small are unfolded a block of rows at a time: with a shallow GEMM the columns cost
+    /// as much to write and read as the product itself, so keeping them in L2 pays; deeper GEMMs lose more to the
+    /// narrower products than they gain.</summary>
+    private const int ShallowPatch = 256;
+
+    /// <summary>
+    /// Output rows per block of the per-image passes: as many as fit <see cref="ColumnBlockBytes"/> (at least one),
+    /// lowered to a count whose columns fill whole 32-wide GEMM slivers where one at least half as large does. The
+    /// whole plane for pointwise shapes, which have no columns.
+    /// </summary>
+    internal static int OutputRowsPerBlock(in Conv2dShape s)
+    {
+        if (s.IsPointwise || s.PatchSize > ShallowPatch) return s.OutHeight;
+        long rowBytes = (long)s.PatchSize * s.OutWidth * sizeof(float);
+        int rows = (int)Math.Clamp(ColumnBlockBytes / rowBytes, 1, s.OutHeight);
+        if (rows == s.OutHeight) return rows;
+        for (int r = rows; r * 2 >= rows && r >= 1; r--)
+            if (r * s.OutWidth % 32 == 0) return r;
+        return rows;
+    }
+
+    /// <summary>Length of the im2col scratch of a per-image pass (one block of output rows).</summary>
+    private static int BlockColumnsLength(in Conv2dShape s) => s.PatchSize * OutputRowsPerBlock(s) * s.OutWidth;
+
+    /// <summary>
+    /// One image's forward, per group and block of output rows: im2col of the block, then its GEMM written straight
+    /// into the block's columns of the output planes. Every output element is the same dot product, in the same k
+    /// order, as one GEMM over the whole plane.
+    /// </summary>
     private static unsafe void ForwardImage(in Conv2dShape s, float* input, float* weight, float* output, int n,
         float[]? col, int gemmThreads)
     {
-        int ohw = s.OutHeight * s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
+        int ohw = s.OutHeight * s.OutWidth, ow = s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
+        int rowsPerBlock = OutputRowsPerBlock(s);
         for (int g = 0; g < s.Groups; g++)
         {
-            var patches = Patches(s, input, n, g, col);
-            Gemm.Multiply(new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg), patches,
-                new Span<float>(output + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw), mg, ohw, kg,
-                false, false, 1f, 0f, gemmThreads);
+            var w = new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg);
+            float* y = output + (long)(n * s.OutChannels + g * mg) * ohw;
+            if (col is null)
+            {
+                Gemm.Multiply(w, GroupPlanes(s, input, n, g), new Span<float>(y, mg * ohw), mg, ohw, kg,
+                    false, false, 1f, 0f, gemmThreads);
+                continue;
+            }
+            var image = GroupPlanes(s, input, n, g);
+            for (int y0 = 0; y0 < s.OutHeight; y0 += rowsPerBlock)
+            {
+                int y1 = Math.Min(s.OutHeight, y0 + rowsPerBlock), width = (y1 - y0) * ow;
+                var columns = col.AsSpan(0, kg * width);
+                Im2Col(s, image, columns, width, outRowFrom: y0, outRowTo: y1);
+                Gemm.MultiplyStrided(w, kg, 1, columns, width, 1, new Span<float>(y + (long)y0 * ow, (mg - 1) * ohw + width),
+                    ohw, 1, mg, width, kg, 1f, 0f, gemmThreads);
+            }
         }
     }
 
+    /// <summary>One image's data gradient, per group and block of output rows: the block's columns of Wᵀ·∂y, added
+    /// back into the input gradient (blocks in order, so the summation order is fixed).</summary>
     private static unsafe void BackwardDataImage(in Conv2dShape s, float* gradOutput, float* weight, float* gradInput,
         int n, float[]? col, int gemmThreads)
     {
-        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth;
+        int hw = s.InHeight * s.InWidth, ohw = s.OutHeight * s.OutWidth, ow = s.OutWidth;
         int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
+        int rowsPerBlock = OutputRowsPerBlock(s);
         for (int g = 0; g < s.Groups; g++)
         {
             var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
@@ -333,12 +389,14 @@ internal static partial class Conv2d
             if (col is null)
             {
                 Gemm.Multiply(w, gy, gx, kg, ohw, mg, true, false, 1f, 1f, gemmThreads);
+                continue;
             }
-            else
+            for (int y0 = 0; y0 < s.OutHeight; y0 += rowsPerBlock)
             {
-                var patches = col.AsSpan(0, kg * ohw);
-                Gemm.Multiply(w, gy, patches, kg, ohw, mg, true, false, 1f, 0f, gemmThreads);
-                Col2ImAdd(s, patches, gx);
+                int y1 = Math.Min(s.OutHeight, y0 + rowsPerBlock), width = (y1 - y0) * ow;
+                var columns = col.AsSpan(0, kg * width);
+                Gemm.MultiplyStrided(w, 1, kg, gy[(y0 * ow)..], ohw, 1, columns, width, 1, kg, width, mg, 1f, 0f, gemmThreads);
+                Col2ImAdd(s, columns, gx, width, y0, y1);
             }
         }
     }
@@ -355,12 +413,15 @@ internal static partial class Conv2d
 
     /// <summary>Unfolds the Cg input planes of one image and group into a PatchSize × (OutHeight·OutWidth) matrix,
     /// row (c·KH + kh)·KW + kw, zero where the kernel reads padding; only channels [channelFrom, channelTo) when given
-    /// (their rows, so that threads can fill one matrix).</summary>
+    /// (their rows, so that threads can fill one matrix), and only output rows [outRowFrom, outRowTo) when given (a
+    /// PatchSize × ((outRowTo − outRowFrom)·OutWidth) block of columns).</summary>
     internal static void Im2Col(in Conv2dShape s, ReadOnlySpan<float> image, Span<float> col, int ldc = -1,
-        int channelFrom = 0, int channelTo = -1)
+        int channelFrom = 0, int channelTo = -1, int outRowFrom = 0, int outRowTo = -1)
     {
-        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
-        if (ldc < 0) ldc = ohw;
+        int h = s.InHeight, w = s.InWidth, ow = s.OutWidth;
+        if (outRowTo < 0) outRowTo = s.OutHeight;
+        int width = (outRowTo - outRowFrom) * ow;
+        if (ldc < 0) ldc = width;
         if (channelTo < 0) channelTo = s.GroupInChannels;
         int row = channelFrom * s.KernelHeight * s.KernelWidth;
         for (int c = channelFrom; c < channelTo; c++)
@@ -369,12 +430,12 @@ internal static partial class Conv2d
             for (int kh = 0; kh < s.KernelHeight; kh++)
                 for (int kw = 0; kw < s.KernelWidth; kw++, row++)
                 {
-                    var dst = col.Slice(row * ldc, ohw);
+                    var dst = col.Slice(row * ldc, width);
                     int offW = kw * s.DilationW - s.PadLeft;
                     var (first, end) = ValidRange(offW, s.StrideW, w, ow);
-                    for (int y = 0; y < oh; y++)
+                    for (int y = outRowFrom; y < outRowTo; y++)
                     {
-                        var line = dst.Slice(y * ow, ow);
+                        var line = dst.Slice((y - outRowFrom) * ow, ow);
                         int ih = y * s.StrideH - s.PadTop + kh * s.DilationH;
                         if ((uint)ih >= (uint)h)
                         {
@@ -424,11 +485,15 @@ internal static partial class Conv2d
     }
 
     /// <summary>The adjoint of <see cref="Im2Col"/>: adds every patch entry back into the input position it came
-    /// from (rows in increasing order, so the summation order is fixed).</summary>
-    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image, int ldc = -1)
+    /// from (rows in increasing order, so the summation order is fixed); only output rows [outRowFrom, outRowTo)
+    /// when given, from a block of columns as <see cref="Im2Col"/> writes it.</summary>
+    internal static void Col2ImAdd(in Conv2dShape s, ReadOnlySpan<float> col, Span<float> image, int ldc = -1,
+        int outRowFrom = 0, int outRowTo = -1)
     {
-        int h = s.InHeight, w = s.InWidth, oh = s.OutHeight, ow = s.OutWidth, ohw = oh * ow;
-        if (ldc < 0) ldc = ohw;
+        int h = s.InHeight, w = s.InWidth, ow = s.OutWidth;
+        if (outRowTo < 0) outRowTo = s.OutHeight;
+        int width = (outRowTo - outRowFrom) * ow;
+        if (ldc < 0) ldc = width;
         int row = 0;
         for (int c = 0; c < s.GroupInChannels; c++)
         {
@@ -436,17 +501,17 @@ internal static partial class Conv2d
             for (int kh = 0; kh < s.KernelHeight; kh++)
                 for (int kw = 0; kw < s.KernelWidth; kw++, row++)
                 {
-                    var src = col.Slice(row * ldc, ohw);
+                    var src = col.Slice(row * ldc, width);
                     int offW = kw * s.DilationW - s.PadLeft;
                     var (first, end) = ValidRange(offW, s.StrideW, w, ow);
                     if (first >= end)
                         continue;
-                    for (int y = 0; y < oh; y++)
+                    for (int y = outRowFrom; y < outRowTo; y++)
                     {
                         int ih = y * s.StrideH - s.PadTop + kh * s.DilationH;
                         if ((uint)ih >= (uint)h)
                             continue;
-                        var line = src.Slice(y * ow, ow);
+                        var line = src.Slice((y - outRowFrom) * ow, ow);
                         var dst = plane.Slice(ih * w, w);
                         if (s.StrideW == 1)
                         {

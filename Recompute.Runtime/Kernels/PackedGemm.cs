@@ -21,8 +21,10 @@ internal readonly record struct GemmBlocking(int MR, int NR, int MC, int KC, int
 
 /// <summary>
 /// Packed, blocked GEMM in the Goto/BLIS layout. For each NC-wide column panel and each KC-deep slice of k, B is
-/// packed once into NR-wide slivers; then work items (an MC-row block of A times a range of B slivers) run in
-/// parallel, each packing its A block into MR-tall slivers and sweeping the register-tile kernel over it. When m fits
+/// packed once into NR-wide slivers; then work items (an MC-row block of A times a range of B slivers) run, each
+/// packing its A block into MR-tall slivers and sweeping the register-tile kernel over it. A parallel call is cut into
+/// one whole sub-GEMM per thread, by rows or by columns (<see cref="Split"/>); only a call with too few of either
+/// spreads each slice's work items over the threads instead. When m fits
 /// one row block (typical of convolutions), a non-transposed B is read in place instead of packed, since no other
 /// work item would reuse the packed copy. Packing of row-major A and transposed B uses AVX 8×8 transposes.
 /// Operands are strided (<see cref="MultiplyStrided"/>): A(i, p) = a[i·ars + p·acs], B(p, j) = b[p·brs + j·bcs] and
@@ -116,11 +118,82 @@ internal static unsafe class PackedGemm
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            // One job object per thread, reused by its calls: a GEMM never starts another on the same thread.
-            var job = t_job ??= new Job();
-            job.Init(kind, blk, pa, ars, acs, pb, brs, bcs, pc, ldc, m, n, k, alpha, beta,
-                (long)m * n * k < ParallelThreshold ? 1 : maxDegreeOfParallelism);
-            job.Run();
+            int degree = (long)m * n * k < ParallelThreshold ? 1 : maxDegreeOfParallelism;
+            var split = degree > 1 ? Split.For(blk, m, n, k, bcs == 1, degree) : default;
+            if (split.Parts > 1)
+            {
+                WorkerPool.For(split.Parts, degree, new Parts(kind, blk, pa, ars, acs, pb, brs, bcs, pc, ldc, m, n, k, alpha, beta, split));
+                return;
+            }
+            RunSerial(kind, blk, pa, ars, acs, pb, brs, bcs, pc, ldc, m, n, k, alpha, beta, degree);
+        }
+    }
+
+    /// <summary>The whole GEMM on one job: the calling thread's, or split per k slice over <paramref name="degree"/> threads.</summary>
+    private static void RunSerial(GemmKernelKind kind, GemmBlocking blk, float* a, int ars, int acs, float* b, int brs, int bcs,
+        float* c, int ldc, int m, int n, int k, float alpha, float beta, int degree)
+    {
+        // One job object per thread, reused by its calls: a GEMM never starts another on the same thread.
+        var job = t_job ??= new Job();
+        job.Init(kind, blk, a, ars, acs, b, brs, bcs, c, ldc, m, n, k, alpha, beta, degree);
+        job.Run();
+    }
+
+    /// <summary>
+    /// How a parallel GEMM is cut into independent sub-GEMMs, each run whole (every k slice) on one thread: C's rows
+    /// in multiples of MR or its columns in multiples of NR. One fork for the call, where splitting each k slice's work
+    /// needs two per slice and waits at each for the slowest thread. Tile boundaries stay where the undivided GEMM has
+    /// them and each element still adds the same KC slices in the same order, so the bits of C are unchanged.
+    /// </summary>
+    internal readonly record struct Split(int Parts, bool Rows, int UnitsPerPart)
+    {
+        /// <summary>Packing one element, counted in multiply-adds of the kernel (a vector copy or 8×8 transpose
+        /// moves a few elements per cycle where the kernel issues 32 multiply-adds).</summary>
+        private const long PackCost = 4;
+
+        /// <summary>The cheaper of a row and a column split into <paramref name="degree"/> parts, by the largest
+        /// part's multiply-adds plus the packing each part repeats (all of B for a row part unless it fits one row
+        /// block and B is read in place; its A for a column part). No split when either dimension is one unit.</summary>
+        public static Split For(GemmBlocking blk, int m, int n, int k, bool bUnitColumns, int degree)
+        {
+            int rowUnits = (m + blk.MR - 1) / blk.MR, colUnits = (n + blk.NR - 1) / blk.NR;
+            long best = long.MaxValue;
+            Split choice = default;
+            if (rowUnits >= degree)
+            {
+                int per = (rowUnits + degree - 1) / degree;
+                int rows = Math.Min(m, per * blk.MR);
+                bool inPlace = bUnitColumns && rows <= blk.MC;
+                long cost = (long)rows * n * k + (inPlace ? 0 : PackCost * n * k) + PackCost * rows * k;
+                if (cost < best) (best, choice) = (cost, new Split((rowUnits + per - 1) / per, true, per));
+            }
+            if (colUnits >= degree)
+            {
+                int per = (colUnits + degree - 1) / degree;
+                int cols = Math.Min(n, per * blk.NR);
+                long cost = (long)m * cols * k + PackCost * m * k + PackCost * cols * k;
+                if (cost < best) (best, choice) = (cost, new Split((colUnits + per - 1) / per, false, per));
+            }
+            return choice;
+        }
+    }
+
+    /// <summary>Part i of a split GEMM: its rows or columns of C, every k slice, on the thread that claims it.</summary>
+    private readonly struct Parts(GemmKernelKind kind, GemmBlocking blk, float* a, int ars, int acs, float* b, int brs, int bcs,
+        float* c, int ldc, int m, int n, int k, float alpha, float beta, Split split) : IIndexBody
+    {
+        public void Run(int part)
+        {
+            if (split.Rows)
+            {
+                int first = part * split.UnitsPerPart * blk.MR, rows = Math.Min(m - first, split.UnitsPerPart * blk.MR);
+                RunSerial(kind, blk, a + (long)first * ars, ars, acs, b, brs, bcs, c + (long)first * ldc, ldc, rows, n, k, alpha, beta, 1);
+            }
+            else
+            {
+                int first = part * split.UnitsPerPart * blk.NR, cols = Math.Min(n - first, split.UnitsPerPart * blk.NR);
+                RunSerial(kind, blk, a, ars, acs, b + (long)first * bcs, brs, bcs, c + first, ldc, m, cols, k, alpha, beta, 1);
+            }
         }
     }
 

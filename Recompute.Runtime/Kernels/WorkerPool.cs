@@ -8,7 +8,9 @@ namespace Recompute.Runtime.Kernels;
 /// Fork-join over threads that live as long as the process, for the kernels. A training step runs thousands of short
 /// kernels one after another; <c>Parallel.For</c> allocates its replication machinery on every call and wakes pool
 /// threads that have gone to sleep, which costs more than many of the kernels themselves. Here the helpers spin for a
-/// few tens of microseconds after a job, so the next kernel finds them awake, and a job allocates nothing of its own.
+/// millisecond after a job, so the next kernel finds them awake even after the executor's own work between two ops
+/// (waking a sleeping thread takes tens of microseconds, more in a virtual machine), and a job allocates nothing of
+/// its own.
 /// </summary>
 /// <remarks>
 /// One job runs at a time. A call made while another job runs (from a second session on another thread) or from inside
@@ -18,7 +20,7 @@ namespace Recompute.Runtime.Kernels;
 internal static unsafe class WorkerPool
 {
     private static readonly object Gate = new();
-    private static readonly long SpinTicks = Stopwatch.Frequency / 20_000; // 50 µs
+    private static readonly long SpinTicks = Stopwatch.Frequency / 1_000;
     private static Thread[] _threads = [];
     private static int _busy, _generation, _next, _count, _helpers, _pending;
     // The running job: its body (a struct on the forking thread's stack, which waits until every index is done)

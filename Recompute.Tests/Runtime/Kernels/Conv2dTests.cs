@@ -28,7 +28,20 @@ public class Conv2dTests
         { "groups 2, images in parallel", new Conv2dShape(3, 32, 24, 20, 40, 3, 3, 1, 1, padTop: 1, padLeft: 1, padBottom: 1,
             padRight: 1, groups: 2) },
         { "stride 2 vector gather", new Conv2dShape(1, 2, 5, 77, 3, 3, 7, strideH: 2, strideW: 2, padTop: 1, padLeft: 3, padBottom: 1, padRight: 3) },
+        // A shallow patch over a tall output: im2col, the GEMMs and col2im run a block of output rows at a time.
+        { "stem, blocks of output rows", Conv2dShape.Square(2, 3, 160, 8, 7, stride: 2, pad: 3) },
     };
+
+    [Fact]
+    public void ShallowPatchesOverTallOutputsAreUnfoldedInBlocksOfRows()
+    {
+        var stem = Cases["stem, blocks of output rows"];
+        int rows = Conv2d.OutputRowsPerBlock(stem);
+        Assert.InRange(rows, 1, stem.OutHeight - 1);
+        Assert.Equal(0, rows * stem.OutWidth % 32);
+        Assert.Equal(Cases["wide"].OutHeight, Conv2d.OutputRowsPerBlock(Cases["wide"]));
+        Assert.Equal(Cases["pointwise"].OutHeight, Conv2d.OutputRowsPerBlock(Cases["pointwise"]));
+    }
 
     public static TheoryData<string> Shapes => new(Cases.Keys);
 
@@ -94,12 +107,21 @@ public class Conv2dTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void ResultsAreBitwiseIdenticalAcrossThreadCounts(bool depthwise)
+    [InlineData("dense")]
+    [InlineData("depthwise")]
+    [InlineData("blocks of rows")]
+    [InlineData("batched")]
+    public void ResultsAreBitwiseIdenticalAcrossThreadCounts(string shape)
     {
-        // Both shapes are above the thresholds for parallel images (dense) and parallel planes (depthwise).
-        var s = depthwise ? Conv2dShape.Square(2, 48, 50, 48, 3, pad: 1, groups: 48) : Conv2dShape.Square(2, 32, 20, 48, 3, pad: 1);
+        // Above the thresholds for parallel images (dense, blocks of rows), parallel planes (depthwise) and one
+        // split GEMM over the batch (batched: planes under 256 pixels).
+        var s = shape switch
+        {
+            "depthwise" => Conv2dShape.Square(2, 48, 50, 48, 3, pad: 1, groups: 48),
+            "blocks of rows" => Cases["stem, blocks of output rows"],
+            "batched" => Conv2dShape.Square(4, 64, 12, 96, 3, pad: 1),
+            _ => Conv2dShape.Square(2, 32, 20, 48, 3, pad: 1),
+        };
         float[] x = GemmTests.Random((int)s.InputLength, 8), w = GemmTests.Random((int)s.WeightLength, 9);
         float[] gy = GemmTests.Random((int)s.OutputLength, 10);
         int saved = KernelOptions.MaxDegreeOfParallelism;

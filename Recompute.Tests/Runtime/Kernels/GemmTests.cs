@@ -104,6 +104,35 @@ public class GemmTests
         }
     }
 
+    /// <summary>
+    /// Parallel GEMMs cut into whole sub-GEMMs, by rows or by columns (<see cref="PackedGemm.Split"/>), give the bits
+    /// of the one-thread call for every transposition, with beta, at 2, 3 and 4 threads, on shapes whose parts end
+    /// inside a register tile and a cache block.
+    /// </summary>
+    [Theory]
+    [InlineData(512, 392, 600, true)]    // many rows, few columns: split by rows (a convolution's batched forward)
+    [InlineData(72, 2304, 700, false)]   // few rows, many columns: split by columns (a weight gradient)
+    [InlineData(203, 517, 1100, true)]   // ragged edges and several k slices
+    public void SplitGemmsGiveTheBitsOfOneThread(int m, int n, int k, bool rows)
+    {
+        var blk = PackedGemm.BlockingFor(PackedGemm.BestKernel);
+        var split = PackedGemm.Split.For(blk, m, n, k, bUnitColumns: true, degree: 2);
+        Assert.Equal(2, split.Parts);
+        Assert.Equal(rows, split.Rows);
+        float[] a = Random(m * k, 21), b = Random(k * n, 22), c0 = Random(m * n, 23);
+        foreach (var (ta, tb) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            var expected = (float[])c0.Clone();
+            Gemm.Multiply(a, b, expected, m, n, k, ta, tb, 0.75f, 0.5f, 1);
+            foreach (int threads in new[] { 2, 3, 4 })
+            {
+                var c = (float[])c0.Clone();
+                Gemm.Multiply(a, b, c, m, n, k, ta, tb, 0.75f, 0.5f, threads);
+                Assert.True(expected.AsSpan().SequenceEqual(c), $"{m}x{n}x{k} transA={ta} transB={tb} threads={threads}");
+            }
+        }
+    }
+
     [Fact]
     public void BatchedGemmEqualsPerItemGemmBitwiseForAnyThreadCount()
     {
