@@ -7,10 +7,10 @@ namespace Recompute.Runtime.Kernels;
 /// <summary>
 /// Fork-join over threads that live as long as the process, for the kernels. A training step runs thousands of short
 /// kernels one after another; <c>Parallel.For</c> allocates its replication machinery on every call and wakes pool
-/// threads that have gone to sleep, which costs more than many of the kernels themselves. Here the helpers spin for a
-/// millisecond after a job, so the next kernel finds them awake even after the executor's own work between two ops
-/// (waking a sleeping thread takes tens of microseconds, more in a virtual machine), and a job allocates nothing of
-/// its own.
+/// threads that have gone to sleep, which costs more than many of the kernels themselves. Here the helpers stay awake
+/// for a millisecond after a job (spinning 50 µs, then yielding the core between checks), so the next kernel finds
+/// them awake even after the executor's own work between two ops (waking a sleeping thread takes tens of
+/// microseconds, more in a virtual machine), and a job allocates nothing of its own.
 /// </summary>
 /// <remarks>
 /// One job runs at a time. A call made while another job runs (from a second session on another thread) or from inside
@@ -21,6 +21,7 @@ internal static unsafe class WorkerPool
 {
     private static readonly object Gate = new();
     private static readonly long SpinTicks = Stopwatch.Frequency / 1_000;
+    private static readonly long HotSpinTicks = Stopwatch.Frequency / 20_000;
     private static Thread[] _threads = [];
     private static int _busy, _generation, _next, _count, _helpers, _pending;
     // The running job: its body (a struct on the forking thread's stack, which waits until every index is done)
@@ -133,14 +134,19 @@ internal static unsafe class WorkerPool
         }
     }
 
-    /// <summary>Waits for a generation after <paramref name="seen"/>: spinning briefly, then asleep on the gate.</summary>
+    /// <summary>
+    /// Waits for a generation after <paramref name="seen"/>: spinning for <see cref="HotSpinTicks"/>, then yielding the
+    /// core between checks until <see cref="SpinTicks"/> (a thread that has work gets the core, and an idle core finds
+    /// the next job within microseconds), then asleep on the gate.
+    /// </summary>
     private static int AwaitJob(int seen)
     {
-        long until = Stopwatch.GetTimestamp() + SpinTicks;
+        long start = Stopwatch.GetTimestamp(), hot = start + HotSpinTicks, until = start + SpinTicks;
         int generation;
         while ((generation = Volatile.Read(ref _generation)) == seen)
         {
-            if (Stopwatch.GetTimestamp() > until)
+            long now = Stopwatch.GetTimestamp();
+            if (now > until)
             {
                 lock (Gate)
                 {
@@ -148,7 +154,8 @@ internal static unsafe class WorkerPool
                 }
                 break;
             }
-            Thread.SpinWait(20);
+            if (now < hot) Thread.SpinWait(20);
+            else Thread.Yield();
         }
         return generation;
     }
