@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Recompute.Planner.Graph;
 using Recompute.Runtime.Kernels;
 using Recompute.Runtime.Tensors;
@@ -179,6 +180,11 @@ internal sealed class PoolOp : Operator
     /// </summary>
     private static void PlaneArgMax(ReadOnlySpan<float> img, in Window2d w, float[] best, int[] arg, float[] line)
     {
+        if (Avx512F.IsSupported && (w.SW == 1 || w.SW == 2) && w.OutW >= Wide)
+        {
+            PlaneArgMaxByRows(img, w, best, arg);
+            return;
+        }
         int ohw = w.OutH * w.OutW;
         best.AsSpan(0, ohw).Fill(float.NegativeInfinity);
         arg.AsSpan(0, ohw).Fill(-1);
@@ -230,6 +236,113 @@ internal sealed class PoolOp : Operator
                 }
             }
         }
+    }
+
+    private const int Wide = 16;
+
+    /// <summary>
+    /// <see cref="PlaneArgMax"/> for unit and stride-2 columns on AVX-512, one output row at a time: sixteen windows
+    /// whose every column tap lies inside the image keep their maximum and its position in registers across all the
+    /// taps (a stride-2 tap is one permute of two loads), and are stored once; the other windows are taken one by one.
+    /// Taps go in row-major order and a later one wins only when strictly larger, so every window gets the value and
+    /// position <see cref="PlaneArgMax"/>'s general loop gives it.
+    /// </summary>
+    private static void PlaneArgMaxByRows(ReadOnlySpan<float> img, in Window2d w, float[] best, int[] arg)
+    {
+        int inside = 0, insideEnd = w.OutW;
+        for (int kx = 0; kx < w.KW; kx++)
+        {
+            var (first, end) = Valid(kx * w.DW - w.PW, w.SW, w.W, w.OutW);
+            inside = Math.Max(inside, first);
+            insideEnd = Math.Min(insideEnd, end);
+        }
+        insideEnd = Math.Max(inside, insideEnd);
+        var ramp = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) * w.SW;
+        var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        ref float pimg = ref MemoryMarshal.GetReference(img);
+        ref float pb = ref best[0];
+        ref int pa = ref arg[0];
+        for (int oy = 0; oy < w.OutH; oy++)
+        {
+            int o = oy * w.OutW, ky0 = -1, kyLast = -1;
+            for (int ky = 0; ky < w.KH; ky++)
+            {
+                int iy = oy * w.SH - w.PH + ky * w.DH;
+                if ((uint)iy >= (uint)w.H) continue;
+                if (ky0 < 0) ky0 = ky;
+                kyLast = ky;
+            }
+            for (int ox = 0; ox < inside; ox++) WindowArgMax(img, w, oy, ox, best, arg, o);
+            // A vector's farthest read: 16 (unit stride) or 32 (stride 2) floats from its last tap's first column.
+            int reach = w.SW == 1 ? Wide : 2 * Wide;
+            int lastRow = (oy * w.SH - w.PH + kyLast * w.DH) * w.W + (w.KW - 1) * w.DW - w.PW;
+            int done = inside;
+            if (ky0 >= 0 && insideEnd - inside >= Wide)
+            {
+                // Vectors from the first inside window; the last one ends at the last inside window and may overlap
+                // the one before it (a window computed twice gets the same value and position).
+                for (int ox = inside; ; ox += Wide)
+                {
+                    ox = Math.Min(ox, insideEnd - Wide);
+                    if (lastRow + ox * w.SW + reach > img.Length) break;
+                    Vector512<float> b = default;
+                    Vector512<int> a = default;
+                    bool first = true;
+                    for (int ky = ky0; ky <= kyLast; ky++)
+                    {
+                        int iy = oy * w.SH - w.PH + ky * w.DH;
+                        if ((uint)iy >= (uint)w.H) continue;
+                        for (int kx = 0; kx < w.KW; kx++)
+                        {
+                            int at = iy * w.W + ox * w.SW + kx * w.DW - w.PW;
+                            var v = w.SW == 1
+                                ? Vector512.LoadUnsafe(ref pimg, (nuint)at)
+                                : Avx512F.PermuteVar16x32x2(Vector512.LoadUnsafe(ref pimg, (nuint)at), evens,
+                                    Vector512.LoadUnsafe(ref pimg, (nuint)(at + Wide)));
+                            var position = Vector512.Create(at) + ramp;
+                            if (first)
+                            {
+                                (b, a, first) = (v, position, false);
+                                continue;
+                            }
+                            var take = Vector512.GreaterThan(v, b);
+                            b = Vector512.ConditionalSelect(take, v, b);
+                            a = Vector512.ConditionalSelect(take.AsInt32(), position, a);
+                        }
+                    }
+                    b.StoreUnsafe(ref pb, (nuint)(o + ox));
+                    a.StoreUnsafe(ref pa, (nuint)(o + ox));
+                    done = ox + Wide;
+                    if (done >= insideEnd) break;
+                }
+            }
+            for (int ox = done; ox < w.OutW; ox++) WindowArgMax(img, w, oy, ox, best, arg, o);
+        }
+    }
+
+    /// <summary>One window's first largest tap (−∞ and −1 when it covers only padding), into best and arg at o + ox.</summary>
+    private static void WindowArgMax(ReadOnlySpan<float> img, in Window2d w, int oy, int ox, float[] best, int[] arg, int o)
+    {
+        float bestValue = float.NegativeInfinity;
+        int at = -1;
+        for (int ky = 0; ky < w.KH; ky++)
+        {
+            int iy = oy * w.SH - w.PH + ky * w.DH;
+            if ((uint)iy >= (uint)w.H) continue;
+            for (int kx = 0; kx < w.KW; kx++)
+            {
+                int ix = ox * w.SW - w.PW + kx * w.DW;
+                if ((uint)ix >= (uint)w.W) continue;
+                float v = img[iy * w.W + ix];
+                if (at < 0 || v > bestValue)
+                {
+                    bestValue = v;
+                    at = iy * w.W + ix;
+                }
+            }
+        }
+        best[o + ox] = bestValue;
+        arg[o + ox] = at;
     }
 
     /// <summary>Output positions [first, end) whose tap at offset <paramref name="offset"/> falls inside 0..size-1.</summary>

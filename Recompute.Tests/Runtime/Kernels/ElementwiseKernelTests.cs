@@ -87,6 +87,8 @@ public class ElementwiseKernelTests
     {
         // size, kernel, stride, pad, dilation
         { 17, 3, 2, 1, 1 }, { 16, 2, 2, 0, 1 }, { 13, 3, 1, 1, 2 }, { 9, 5, 3, 2, 1 },
+        // Outputs at least 16 wide: whole vectors of windows inside the image (unit and stride-2 columns), edges on their own.
+        { 75, 3, 2, 1, 1 }, { 70, 2, 2, 0, 1 }, { 41, 3, 1, 1, 1 }, { 50, 3, 1, 2, 2 }, { 66, 5, 2, 2, 2 },
     };
 
     [Theory]
