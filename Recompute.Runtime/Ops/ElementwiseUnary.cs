@@ -184,10 +184,20 @@ internal sealed class ClipOp : Operator
             VectorRules.Clamp(new ReadOnlySpan<float>(x + from, to - from), lo, hi, new Span<float>(y + from, to - from));
     }
 
-    public override void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
+    public override unsafe void Backward(OpCall call, ReadOnlySpan<float> g, int operand, Span<float> gradInput)
     {
         var (lo, hi) = Bounds(call);
-        VectorRules.PassWhere(call.Input(0).Span, lo, hi, g, gradInput, lowInclusive: true);
+        fixed (float* px = call.Input(0).Span)
+        fixed (float* pg = g)
+        fixed (float* pd = gradInput)
+            ParallelRanges.For(gradInput.Length, 3L * gradInput.Length, new PassRange(px, pg, pd, lo, hi));
+    }
+
+    private readonly unsafe struct PassRange(float* x, float* g, float* dx, float lo, float hi) : IRangeBody
+    {
+        public void Run(int from, int to) =>
+            VectorRules.PassWhere(new ReadOnlySpan<float>(x + from, to - from), lo, hi, new ReadOnlySpan<float>(g + from, to - from),
+                new Span<float>(dx + from, to - from), lowInclusive: true);
     }
 }
 
