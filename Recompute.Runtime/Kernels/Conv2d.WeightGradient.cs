@@ -121,29 +121,22 @@ internal static partial class Conv2d
         {
             var s = _s;
             int ohw = s.OutHeight * s.OutWidth, ow = s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
-            int rowsPerBlock = OutputRowsPerBlock(s);
             float[]? col = s.IsPointwise ? null : ArrayPool<float>.Shared.Rent(BlockColumnsLength(s));
             try
             {
                 var partial = new Span<float>(partials + (long)n * s.WeightLength, (int)s.WeightLength);
                 for (int g = 0; g < s.Groups; g++)
                 {
-                    var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
                     var target = partial.Slice(g * mg * kg, mg * kg);
                     if (col is null)
                     {
+                        var gy = new ReadOnlySpan<float>(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, mg * ohw);
                         Gemm.Multiply(gy, GroupPlanes(s, input, n, g), target, mg, kg, ohw, false, true, 1f, 0f, 1);
                         continue;
                     }
-                    var image = GroupPlanes(s, input, n, g);
-                    for (int y0 = 0; y0 < s.OutHeight; y0 += rowsPerBlock)
-                    {
-                        int y1 = Math.Min(s.OutHeight, y0 + rowsPerBlock), width = (y1 - y0) * ow;
-                        var columns = col.AsSpan(0, kg * width);
-                        Im2Col(s, image, columns, width, outRowFrom: y0, outRowTo: y1);
-                        Gemm.MultiplyStrided(gy[(y0 * ow)..], ohw, 1, columns, 1, width, target, kg, 1, mg, kg, width,
-                            1f, y0 == 0 ? 0f : 1f, 1);
-                    }
+                    fixed (float* pt = target)
+                        ForEachColumnBlock(s, GroupPlanes(s, input, n, g), col,
+                            new WeightBlock(gradOutput + (long)(n * s.OutChannels + g * mg) * ohw, pt, mg, kg, ohw, ow));
                 }
             }
             finally
@@ -151,6 +144,15 @@ internal static partial class Conv2d
                 if (col is not null) ArrayPool<float>.Shared.Return(col);
             }
         }
+    }
+
+    /// <summary>The weight gradient's block: ∂y's block of columns times the block's im2col columns transposed, added
+    /// onto the blocks before it.</summary>
+    private readonly unsafe struct WeightBlock(float* gradOutput, float* target, int mg, int kg, int ohw, int ow) : IColumnBlock
+    {
+        public void Run(int y0, int width, ReadOnlySpan<float> columns) =>
+            Gemm.MultiplyStrided(new ReadOnlySpan<float>(gradOutput + (long)y0 * ow, (mg - 1) * ohw + width), ohw, 1, columns, 1, width,
+                new Span<float>(target, mg * kg), kg, 1, mg, kg, width, 1f, y0 == 0 ? 0f : 1f, 1);
     }
 
     /// <summary>Target[i] (+)= partial 0 + partial 1 + … over a range, in image order.</summary>

@@ -350,27 +350,47 @@ internal static partial class Conv2d
         float[]? col, int gemmThreads)
     {
         int ohw = s.OutHeight * s.OutWidth, ow = s.OutWidth, mg = s.GroupOutChannels, kg = s.PatchSize;
-        int rowsPerBlock = OutputRowsPerBlock(s);
         for (int g = 0; g < s.Groups; g++)
         {
-            var w = new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg);
             float* y = output + (long)(n * s.OutChannels + g * mg) * ohw;
             if (col is null)
             {
-                Gemm.Multiply(w, GroupPlanes(s, input, n, g), new Span<float>(y, mg * ohw), mg, ohw, kg,
+                Gemm.Multiply(new ReadOnlySpan<float>(weight + (long)g * mg * kg, mg * kg), GroupPlanes(s, input, n, g), new Span<float>(y, mg * ohw), mg, ohw, kg,
                     false, false, 1f, 0f, gemmThreads);
                 continue;
             }
-            var image = GroupPlanes(s, input, n, g);
-            for (int y0 = 0; y0 < s.OutHeight; y0 += rowsPerBlock)
-            {
-                int y1 = Math.Min(s.OutHeight, y0 + rowsPerBlock), width = (y1 - y0) * ow;
-                var columns = col.AsSpan(0, kg * width);
-                Im2Col(s, image, columns, width, outRowFrom: y0, outRowTo: y1);
-                Gemm.MultiplyStrided(w, kg, 1, columns, width, 1, new Span<float>(y + (long)y0 * ow, (mg - 1) * ohw + width),
-                    ohw, 1, mg, width, kg, 1f, 0f, gemmThreads);
-            }
+            ForEachColumnBlock(s, GroupPlanes(s, input, n, g), col,
+                new ForwardBlock(weight + (long)g * mg * kg, y, mg, kg, ohw, ow, gemmThreads));
         }
+    }
+
+    /// <summary>What a per-image pass does with one block of output rows' im2col columns (PatchSize × width, starting
+    /// at output row y0).</summary>
+    private interface IColumnBlock
+    {
+        void Run(int y0, int width, ReadOnlySpan<float> columns);
+    }
+
+    /// <summary>Unfolds <paramref name="image"/> a block of output rows at a time (<see cref="OutputRowsPerBlock"/>)
+    /// into <paramref name="col"/> and hands each block to <paramref name="body"/>, blocks in order.</summary>
+    private static void ForEachColumnBlock<T>(in Conv2dShape s, ReadOnlySpan<float> image, float[] col, T body) where T : struct, IColumnBlock
+    {
+        int rowsPerBlock = OutputRowsPerBlock(s), ow = s.OutWidth;
+        for (int y0 = 0; y0 < s.OutHeight; y0 += rowsPerBlock)
+        {
+            int y1 = Math.Min(s.OutHeight, y0 + rowsPerBlock), width = (y1 - y0) * ow;
+            var columns = col.AsSpan(0, s.PatchSize * width);
+            Im2Col(s, image, columns, width, outRowFrom: y0, outRowTo: y1);
+            body.Run(y0, width, columns);
+        }
+    }
+
+    /// <summary>The forward's block: W times the block's columns, written into its columns of the output planes.</summary>
+    private readonly unsafe struct ForwardBlock(float* weight, float* output, int mg, int kg, int ohw, int ow, int gemmThreads) : IColumnBlock
+    {
+        public void Run(int y0, int width, ReadOnlySpan<float> columns) =>
+            Gemm.MultiplyStrided(new ReadOnlySpan<float>(weight, mg * kg), kg, 1, columns, width, 1,
+                new Span<float>(output + (long)y0 * ow, (mg - 1) * ohw + width), ohw, 1, mg, width, kg, 1f, 0f, gemmThreads);
     }
 
     /// <summary>One image's data gradient, per group and block of output rows: the block's columns of Wᵀ·∂y, added
