@@ -20,12 +20,11 @@ internal static partial class Conv2d
         int cg = s.GroupInChannels, mg = s.GroupOutChannels, kg = s.PatchSize;
 
         if (!gradBias.IsEmpty)
-            for (int m = 0; m < s.OutChannels; m++)
+            unsafe
             {
-                float total = accumulate ? gradBias[m] : 0f;
-                for (int n = 0; n < s.Batch; n++)
-                    total += Reductions.Sum(gradOutput.Slice((n * s.OutChannels + m) * ohw, ohw));
-                gradBias[m] = total;
+                fixed (float* pgy = gradOutput)
+                fixed (float* pgb = gradBias)
+                    ParallelRanges.For(s.OutChannels, s.OutputLength, new BiasGradient(pgy, pgb, s.Batch, s.OutChannels, ohw, accumulate));
             }
 
         if (s.IsDepthwise)
@@ -65,6 +64,22 @@ internal static partial class Conv2d
         finally
         {
             if (col is not null) ArrayPool<float>.Shared.Return(col);
+        }
+    }
+
+    /// <summary>The bias gradient of channels [from, to): each channel's plane sums added in image order.</summary>
+    private readonly unsafe struct BiasGradient(float* gradOutput, float* gradBias, int batch, int channels, int planeSize,
+        bool accumulate) : IRangeBody
+    {
+        public void Run(int from, int to)
+        {
+            for (int m = from; m < to; m++)
+            {
+                float total = accumulate ? gradBias[m] : 0f;
+                for (int n = 0; n < batch; n++)
+                    total += Reductions.Sum(new ReadOnlySpan<float>(gradOutput + ((long)n * channels + m) * planeSize, planeSize));
+                gradBias[m] = total;
+            }
         }
     }
 

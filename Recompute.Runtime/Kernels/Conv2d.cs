@@ -35,12 +35,22 @@ internal static partial class Conv2d
             fixed (float* py = output)
                 ForEachImage(s, new ImagePass(s, px, pw, py, backward: false));
         if (!bias.IsEmpty)
-            for (int n = 0; n < s.Batch; n++)
-                for (int m = 0; m < s.OutChannels; m++)
-                {
-                    var plane = output.Slice((n * s.OutChannels + m) * ohw, ohw);
-                    TensorPrimitives.Add(plane, bias[m], plane);
-                }
+            fixed (float* pb = bias)
+            fixed (float* py = output)
+                ForEachItem(s.Batch, (long)s.OutChannels * ohw, new AddBias(pb, py, s.OutChannels, ohw));
+    }
+
+    /// <summary>Image n's output planes plus their channel's bias (images in parallel: each writes only its own).</summary>
+    private readonly unsafe struct AddBias(float* bias, float* output, int channels, int planeSize) : IIndexBody
+    {
+        public void Run(int n)
+        {
+            for (int m = 0; m < channels; m++)
+            {
+                var plane = new Span<float>(output + ((long)n * channels + m) * planeSize, planeSize);
+                TensorPrimitives.Add(plane, bias[m], plane);
+            }
+        }
     }
 
     /// <summary>gradInput (+)= ∂loss/∂input given ∂loss/∂output. Overwrites unless <paramref name="accumulate"/>.</summary>
