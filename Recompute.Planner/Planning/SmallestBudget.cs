@@ -28,8 +28,19 @@ public static class SmallestBudget
     /// The smallest budget at which <paramref name="solverName"/> plans (by simulation), or null when none of the
     /// searches finds one. The budget in <paramref name="options"/> is ignored; pins and other options are kept.
     /// </summary>
-    public static FeasibleBudgetResult? Find(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default) =>
-        Search(problem, solverName, options, feasibilityOnly: false, cancellation, CancellationToken.None).Found;
+    /// <remarks>
+    /// The budget is <see cref="Bytes"/>'s, found by trying candidates only for whether a plan fits; the plan is the
+    /// solver's full plan at that budget. A full plan can have a smaller peak than the first plan that fits (greedy's
+    /// pin search and pin chains keep other buffers), and a search that took that peak as a tighter candidate would
+    /// answer another budget than <see cref="Bytes"/>.
+    /// </remarks>
+    public static FeasibleBudgetResult? Find(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default)
+    {
+        var found = Search(problem, solverName, options, cancellation, CancellationToken.None).Found;
+        if (found is null) return null;
+        var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = found.BudgetBytes }, cancellation);
+        return plan.Feasible ? found with { Plan = plan } : found;
+    }
 
     /// <summary>
     /// The budget of <see cref="Find"/> without its plan (the infeasible hint, the report's range, the runtime's
@@ -37,7 +48,7 @@ public static class SmallestBudget
     /// the bound and the optimal solver's improvement, which cost most of a plan on wide graphs, are not computed.
     /// </summary>
     public static long? Bytes(PlanningProblem problem, string solverName, SolverOptions options, CancellationToken cancellation = default) =>
-        Search(problem, solverName, options, feasibilityOnly: true, cancellation, CancellationToken.None).Found?.BudgetBytes;
+        Search(problem, solverName, options, cancellation, CancellationToken.None).Found?.BudgetBytes;
 
     /// <summary>
     /// <see cref="Bytes"/> within a deadline (the infeasible hint under <c>--time-limit</c>). When
@@ -48,7 +59,7 @@ public static class SmallestBudget
     public static BudgetSearchResult Within(PlanningProblem problem, string solverName, SolverOptions options,
         CancellationToken deadline, CancellationToken cancellation = default)
     {
-        var (found, partial) = Search(problem, solverName, options, feasibilityOnly: true, cancellation, deadline);
+        var (found, partial) = Search(problem, solverName, options, cancellation, deadline);
         if (found is not null) return new BudgetSearchResult(found.BudgetBytes, found.Solver, Complete: true);
         // A budget that plans at the largest step is the smallest, however early the search was cut: no schedule needs less.
         if (partial is { } atFloor && problem.Training.Count > 0 && atFloor.Budget == problem.Floor.Bytes)
@@ -59,12 +70,11 @@ public static class SmallestBudget
     /// <summary>
     /// The least candidate at which the solver plans, the member whose search found it, and the plan there; or, when
     /// <paramref name="deadline"/> cut the search, no plan and the least candidate gathered so far that the solver is
-    /// known to plan at without trying it (<see cref="Vouched"/>).
+    /// known to plan at without trying it (<see cref="Vouched"/>). Candidates are tried only for whether a plan fits
+    /// (<see cref="SolverOptions.FeasibilityOnly"/>: the plan returned lacks the bound and the improvements).
     /// </summary>
-    /// <param name="feasibilityOnly">Try the candidates only for whether a plan fits (the plan returned then lacks the
-    /// bound and the improvements of <see cref="SolverOptions.FeasibilityOnly"/>).</param>
     private static (FeasibleBudgetResult? Found, (long Budget, string Solver)? Partial) Search(PlanningProblem problem, string solverName,
-        SolverOptions options, bool feasibilityOnly, CancellationToken cancellation, CancellationToken deadline)
+        SolverOptions options, CancellationToken cancellation, CancellationToken deadline)
     {
         cancellation.ThrowIfCancellationRequested(); // a caller out of time (plan's hint under --time-limit) gets no search at all
         var plain = options with { WarmStart = null, BudgetBytes = SolverOptions.UnlimitedBudget };
@@ -107,13 +117,13 @@ public static class SmallestBudget
             foreach (var (budget, solver) in candidates.Distinct().OrderBy(c => c.Budget).ThenBy(c => c.Solver, StringComparer.Ordinal))
             {
                 ct.ThrowIfCancellationRequested();
-                var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget, FeasibilityOnly = feasibilityOnly }, ct);
+                var plan = RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = budget, FeasibilityOnly = true }, ct);
                 if (!plan.Feasible) continue;
                 // A search ends within its own precision (greedy's bisection), above the peak of the plan it found:
                 // that peak is a smaller budget when the solver plans there too (VGG-16: 1,237,942,271 B down to
                 // 1,233,125,376 B, its largest step, so no schedule needs less).
                 long peak = plan.Simulation!.PeakBytes;
-                if (peak < budget && RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = peak, FeasibilityOnly = feasibilityOnly }, ct) is { Feasible: true } tighter)
+                if (peak < budget && RecomputePlanner.Plan(problem, solverName, options with { BudgetBytes = peak, FeasibilityOnly = true }, ct) is { Feasible: true } tighter)
                     return (new FeasibleBudgetResult(peak, solver, tighter), null);
                 return (new FeasibleBudgetResult(budget, solver, plan), null);
             }

@@ -26,6 +26,28 @@ internal sealed record GreedyOptions
     /// </summary>
     public long PinWork { get; init; } = 150_000_000;
 
+    /// <summary>Rounds of the pin chains (<c>GreedySolver.PinChains</c>) at <see cref="SolverOptions.FullWorkLimit"/>
+    /// (fewer under it): each round ends with the cheapest plan of its chains as the plan to improve.</summary>
+    public int PinChainRounds { get; init; } = 4;
+
+    /// <summary>Chains per round: one from each of this many of the plan's largest recomputed buffers.</summary>
+    public int PinChainStarts { get; init; } = 8;
+
+    /// <summary>Most links (pins) of a chain.</summary>
+    public int PinChainLength { get; init; } = 8;
+
+    /// <summary>Rounds of the pin search run on each link's plan.</summary>
+    public int PinChainSearchRounds { get; init; } = 6;
+
+    /// <summary>A link's plan gets its pin search only when it costs less than this many times the best plan.</summary>
+    public double PinChainSlack { get; init; } = 1.5;
+
+    /// <summary>
+    /// Work of the pin chains at <see cref="SolverOptions.FullWorkLimit"/>, in buffers visited by eviction scans
+    /// (<see cref="WorkMeter"/>), as <see cref="PinWork"/>.
+    /// </summary>
+    public long PinChainWork { get; init; } = 150_000_000;
+
     /// <summary>
     /// On DAGs of more tasks than the exact-cost limit, how many runs back the eviction score counts the time of gone
     /// ancestors (a breadth-first walk; above it the cost is cut, which keeps a pass near-linear).

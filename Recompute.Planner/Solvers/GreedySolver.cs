@@ -12,7 +12,7 @@ namespace Recompute.Planner.Solvers;
 /// budget by simulation. Works on any DAG, with or without backward tasks, in milliseconds to a few seconds; no
 /// bound. The optimal solver uses it as a warm start.
 /// </summary>
-internal sealed class GreedySolver : ISolver
+internal sealed partial class GreedySolver : ISolver
 {
     public string Name => SolverName.Greedy;
     public bool IsCanonical => false;
@@ -113,6 +113,9 @@ internal sealed class GreedySolver : ISolver
         if (best is { } found && found.Simulation.RecomputeTime > 0
             && PinSearch(training, found, starts, options, solver, cancellation) is { } pinned
             && pinned.Simulation.RecomputeTime < found.Simulation.RecomputeTime) { best = pinned; improved(best); }
+        if (best is { } current && current.Simulation.RecomputeTime > 0
+            && PinChains(training, current, starts, options, solver, cancellation) is { } chained
+            && chained.Simulation.RecomputeTime < current.Simulation.RecomputeTime) { best = chained; improved(best); }
         return best;
     }
 
@@ -132,13 +135,24 @@ internal sealed class GreedySolver : ISolver
         // DAGs with W² edges (a W-wide Concat whose backward reads every operand) get no pin search, as they get no
         // guide and no bound: one pass there takes half a second.
         if (Optimal.RelaxationGuide.TooWide(training)) return null;
+        int rounds = (int)Math.Ceiling(GreedyOptions.Default.PinRounds * options.WorkFraction);
+        long work = (long)(GreedyOptions.Default.PinWork * options.WorkFraction);
+        return PinRounds(training, start, starts, options, solver, cancellation, [], rounds, new WorkMeter(), work);
+    }
+
+    /// <summary>
+    /// The rounds of <see cref="PinSearch"/> from <paramref name="start"/>, a plan that honours <paramref name="pins"/>:
+    /// at most <paramref name="rounds"/> rounds while <paramref name="meter"/> stays under <paramref name="work"/>.
+    /// Returns the cheapest plan found, or null when no round improved on <paramref name="start"/>;
+    /// <paramref name="pins"/> then holds that plan's pins.
+    /// </summary>
+    private static (Schedule Schedule, SimulationResult Simulation)? PinRounds(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
+        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation, HashSet<int> pins, int rounds,
+        WorkMeter meter, long work)
+    {
         var best = start;
         var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRunOrder(start.Schedule) };
-        var pins = new HashSet<int>();
         var tried = new HashSet<int>();
-        int rounds = (int)Math.Ceiling(GreedyOptions.Default.PinRounds * options.WorkFraction);
-        var meter = new WorkMeter();
-        long work = (long)(GreedyOptions.Default.PinWork * options.WorkFraction);
         bool improvedAny = false;
         for (int round = 0; round < rounds && meter.Visits < work; round++)
         {
@@ -151,7 +165,9 @@ internal sealed class GreedySolver : ISolver
             var trial = new HashSet<int>(pins) { pin };
             if (Best(training, orders, options, solver, cancellation, alsoKeep: trial, meter: meter, meterLimit: work) is { } found && found.Simulation.RecomputeTime < best.Simulation.RecomputeTime)
             {
-                (best, pins, improvedAny) = (found, trial, true);
+                best = found;
+                pins.Add(pin);
+                improvedAny = true;
                 orders.Add(Optimal.StageOrder.FirstRunOrder(found.Schedule));
             }
         }
