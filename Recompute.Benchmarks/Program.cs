@@ -16,7 +16,7 @@ public static class Program
         {
             ["gemm"] = KernelTables.Gemm,
             ["conv"] = KernelTables.Conv,
-            ["ab-pool"] = AbPool.Table,
+            ["pool"] = PoolTable.Table,
             ["peak"] = KernelTables.Peak,
             ["gemm-tune"] = KernelTables.GemmTune,
             ["onnx-import"] = OnnxImportBenchmarks.Table,
