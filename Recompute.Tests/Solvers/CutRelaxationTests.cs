@@ -264,12 +264,12 @@ public class AutoDeterminismTests
 public class WindowBoundTests
 {
     [Fact]
-    public void ShippedUNet_At40Percent_TheWindowProvesItsOptimumWithinAutosDefaultLimit()
+    public void ShippedUNet_At40Percent_TheWindowBoundsThePlanWithin1PercentWithinAutosDefaultLimit()
     {
-        // At 40 % the window over U-Net's outermost decoder level and its backward bounds the plan within 0.3 % once
-        // CP-SAT proves its optimum (9.59·10¹⁰), which takes 0.45 deterministic seconds: within the work the window gets
-        // at auto's default limit (0.59, with the chain's share, which is too short to search the chain). At 0.33 it
-        // stopped at 8.38·10¹⁰, 12.8 % under the plan; at 0.39, 9.52·10¹⁰.
+        // At 40 % the window over U-Net's outermost decoder level and its backward bounds the plan within 0.4 % with the
+        // work it gets within auto's default limit: its share, the share the single cuts leave and the chain's, which is
+        // too short to search the chain (0.41 deterministic seconds). Without the chain's share (0.33) it stopped at
+        // 8.38·10¹⁰, 12.8 % under the plan.
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "unet-b8-256.onnx")));
         long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.4);
         var options = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
@@ -281,7 +281,6 @@ public class WindowBoundTests
         Assert.NotNull(run);
         Assert.False(run!.WallClockCut);
         Assert.True(run.Cuts > 1, $"the bound came from {run.Cuts} cut(s), not the window");
-        Assert.Equal("Optimal", run.CpStatus);
         Assert.InRange(run.Bound, 0.99 * recompute, recompute);
     }
 }

@@ -44,12 +44,12 @@ internal static class GeneralBound
 
     /// <summary>
     /// CP-SAT's deterministic seconds per second of its share for the window (<see cref="Windows"/>): its bound keeps
-    /// rising with work where a single cut's is proved at once (U-Net at 40 % proves its optimum, 9.59·10¹⁰, from 0.45
-    /// deterministic seconds: at this rate within auto's default 5 s, at 0.5 not); on a window of 3,000 to 8,000
-    /// decisions CP-SAT's deterministic clock runs at 0.5 to 0.9 of the wall clock on the 2-core machine when it is
-    /// idle, and at 0.3 to 0.6 under a load of 6 to 11, so the search takes at most about twice its share.
+    /// rising with work where a single cut's is proved at once (U-Net at 40 %: 8.38·10¹⁰ at 0.33 deterministic
+    /// seconds, 9.58·10¹⁰ at 0.41, its optimum 9.59·10¹⁰ from 0.45); on a window of 3,000 to 8,000 decisions CP-SAT's
+    /// deterministic clock runs at 0.2 to 0.5 of the wall clock on the 2-core machine, so the search takes one to two
+    /// times its share.
     /// </summary>
-    public const double WindowRate = 0.75;
+    public const double WindowRate = 0.5;
 
     /// <summary>
     /// The least deterministic time for which the chain is searched by CP-SAT (its share times
@@ -141,8 +141,8 @@ internal static class GeneralBound
         // Decided by the limit alone, so it is the same on any load.
         bool searchChain = !workLimited || share.TotalSeconds * CpSatSettings.DeterministicPerSecond >= MinimumChainWork;
         // The share the single cuts leave (they usually end by proof within a hundredth of it) goes to the window after
-        // them, whose CP-SAT bound keeps rising with work (U-Net at 40 %: 8.38·10¹⁰ at 0.33 deterministic seconds,
-        // 9.59·10¹⁰, its optimum, from 0.45). Counted in deterministic time, so it is the same on any load.
+        // them, whose CP-SAT bound keeps rising with work (see WindowRate). Counted in deterministic time, so it is the
+        // same on any load.
         var unused = chain.Count > 1 && !searchChain ? share : TimeSpan.Zero;
         foreach (var (cuts, small) in tries)
         {
