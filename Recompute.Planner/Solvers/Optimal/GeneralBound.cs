@@ -44,11 +44,19 @@ internal static class GeneralBound
 
     /// <summary>
     /// CP-SAT's deterministic seconds per second of its share for the window (<see cref="Windows"/>): its bound keeps
-    /// rising with work where a single cut's is proved at once (U-Net at 30 %, recompute gap 41.7 % at 0.25, 24.4 % at
-    /// this rate within auto's default 5 s); on a window of 3,000 to 8,000 decisions CP-SAT's deterministic clock runs
-    /// at 0.2 to 0.5 of the wall clock on the 2-core machine, so the search takes one to two times its share.
+    /// rising with work where a single cut's is proved at once (U-Net at 40 %: 8.38·10¹⁰ at 0.33 deterministic
+    /// seconds, 9.58·10¹⁰ at 0.41, its optimum 9.59·10¹⁰ from 0.45); on a window of 3,000 to 8,000 decisions CP-SAT's
+    /// deterministic clock runs at 0.2 to 0.5 of the wall clock on the 2-core machine, so the search takes one to two
+    /// times its share.
     /// </summary>
     public const double WindowRate = 0.5;
+
+    /// <summary>
+    /// The least deterministic time for which the chain is searched by CP-SAT (its share times
+    /// <see cref="CpSatSettings.DeterministicPerSecond"/>): under it, as at auto's default 5 s (0.003), the search ends
+    /// before the model is loaded, so its share goes to the window.
+    /// </summary>
+    public const double MinimumChainWork = 0.01;
 
     /// <summary>Estimated decisions of the chain relaxation.</summary>
     public const int ChainDecisions = 20_000;
@@ -128,10 +136,14 @@ internal static class GeneralBound
 
         bool wallClockCut = false;
         var share = limit / (tries.Count + 1);
+        // A chain search allotted less than MinimumChainWork ends before CP-SAT has loaded the model (status UNKNOWN, no
+        // bound, on U-Net's chains at auto's default limit): its share goes to the window instead.
+        // Decided by the limit alone, so it is the same on any load.
+        bool searchChain = !workLimited || share.TotalSeconds * CpSatSettings.DeterministicPerSecond >= MinimumChainWork;
         // The share the single cuts leave (they usually end by proof within a hundredth of it) goes to the window after
-        // them, whose CP-SAT bound keeps rising with work (U-Net at 30 %: 2.57·10¹¹ at 0.05 deterministic seconds,
-        // 3.18·10¹¹ at 0.25). Counted in deterministic time, so it is the same on any load.
-        var unused = TimeSpan.Zero;
+        // them, whose CP-SAT bound keeps rising with work (see WindowRate). Counted in deterministic time, so it is the
+        // same on any load.
+        var unused = chain.Count > 1 && !searchChain ? share : TimeSpan.Zero;
         foreach (var (cuts, small) in tries)
         {
             if (cancellation.IsCancellationRequested) return null;
@@ -143,7 +155,7 @@ internal static class GeneralBound
                 best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
             // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
-            if (workLimited && !small && relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds) continue;
+            if (workLimited && !small && (!searchChain || relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds)) continue;
             bool isWindow = small && cuts.Count > 1;
             var settings = new CpSatSettings(isWindow ? share + unused : share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = isWindow ? WindowRate : small ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
