@@ -40,21 +40,24 @@ internal static class GuidedLowering
 
     /// <summary>
     /// A lowering that keeps each recomputed buffer until the next task that needs it, except where that overflows
-    /// the budget: the first step whose live memory exceeds it is taken, and of the recomputed buffers live there that
-    /// neither it nor the rest of its backward task's sub-run reads, the largest (then the cheapest to recompute, then
-    /// the lowest id) is freed after its last read up to that backward task instead of being held for its next need;
-    /// this repeats, at most <paramref name="rounds"/> times, until the schedule fits. Null when it does not fit by then, when no such buffer is held at an overflow, or as
-    /// <see cref="Lower"/>.
+    /// the budget. Each round takes the first step whose live memory exceeds the budget and, of the buffers live there
+    /// that neither it nor the rest of its backward task's sub-run reads, frees the largest recomputed one (then the
+    /// cheapest to recompute, then the lowest id) after its last read up to that backward task instead of holding it
+    /// for its next need; where no recomputed buffer is such, it drops one more buffer kept from the forward pass (not
+    /// pinned by <paramref name="neverRecompute"/>): the cheapest to recompute per byte, then the lowest id. At most
+    /// <paramref name="rounds"/> rounds, each one lowering and one simulation. Null when it does not fit by then, when
+    /// no buffer is left to free at an overflow, or as <see cref="Lower"/>.
     /// </summary>
     public static (Schedule Schedule, SimulationResult Simulation)? Fitted(TrainingGraph training, IReadOnlyList<int> order, IReadOnlySet<int> drop,
         IReadOnlySet<int> neverRecompute, int rounds, string solver, long budget, CancellationToken cancellation = default)
     {
         var tasks = training.Tasks;
         var release = new HashSet<(int Task, int After)>();
+        var grown = new HashSet<int>(drop);
         for (int round = 0; round <= rounds; round++)
         {
             cancellation.ThrowIfCancellationRequested();
-            var built = Build(training, order, drop, neverRecompute, int.MaxValue, release, solver, budget, cancellation);
+            var built = Build(training, order, grown, neverRecompute, int.MaxValue, release, solver, budget, cancellation);
             if (built is null) return null;
             var (schedule, neededAt) = built.Value;
             var simulation = Simulator.Measure(schedule);
@@ -96,8 +99,22 @@ internal static class GuidedLowering
                 if (last < 0 || release.Contains((a, at[last]))) continue;
                 if (pick < 0 || (tasks[a].Bytes, -tasks[a].Time).CompareTo((tasks[pick].Bytes, -tasks[pick].Time)) > 0) (pick, pickAfter) = (a, at[last]);
             }
-            if (pick < 0) return null;
-            release.Add((pick, pickAfter));
+            if (pick >= 0)
+            {
+                release.Add((pick, pickAfter));
+                continue;
+            }
+            // No recomputed buffer to free there: drop one more buffer kept from the forward pass, the cheapest to
+            // recompute per byte (then the lowest id) of those live there that the rest of the sub-run does not read.
+            int extra = -1;
+            for (int a = 0; a < tasks.Length; a++)
+            {
+                if (startedAt[a] < 0 || steps[startedAt[a]].Kind != StepKind.Compute || readLater.Contains(a) || grown.Contains(a)
+                    || neverRecompute.Contains(a) || tasks[a].Bytes == 0) continue;
+                if (extra < 0 || tasks[a].Time * tasks[extra].Bytes < tasks[extra].Time * tasks[a].Bytes) extra = a;
+            }
+            if (extra < 0) return null;
+            grown.Add(extra);
         }
         return null;
     }
