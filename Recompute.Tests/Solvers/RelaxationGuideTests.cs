@@ -58,6 +58,10 @@ public class RelaxationGuideTests
         var simulation = Simulator.Simulate(guided.Value.Schedule);
         Assert.True(simulation.PeakBytes <= budget, $"peak {simulation.PeakBytes} over {budget}");
         Assert.True(simulation.RecomputeTime < 3e9, $"recomputes {simulation.RecomputeTime:E3}");
+        // And the greedy solver (auto's winner on this row) takes it.
+        var greedy = RecomputePlanner.Plan(problem, SolverName.Greedy, new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(60) });
+        Assert.True(greedy.Feasible);
+        Assert.True(greedy.Simulation!.RecomputeTime < 3e9, $"greedy recomputes {greedy.Simulation.RecomputeTime:E3}");
     }
 
     [Fact]
