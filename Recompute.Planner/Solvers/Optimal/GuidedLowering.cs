@@ -22,6 +22,13 @@ internal static class GuidedLowering
     public const int FitRounds = 64;
 
     /// <summary>
+    /// Most work of one <see cref="Fitted"/>, counted as steps lowered plus (backward task, dropped buffer it needs)
+    /// pairs over all its rounds: past it the search gives up (null), so a drop set that reaches far back through
+    /// dropped buffers costs the same bounded work on any machine.
+    /// </summary>
+    public const long MaxFitWork = 20_000_000;
+
+    /// <summary>
     /// Most (backward task, dropped buffer it needs) pairs one lowering visits: above this the drop set reaches so far
     /// back through dropped buffers that the lowering is not tried (null), which keeps its work linear in practice.
     /// </summary>
@@ -45,8 +52,8 @@ internal static class GuidedLowering
     /// cheapest to recompute, then the lowest id) after its last read up to that backward task instead of holding it
     /// for its next need; where no recomputed buffer is such, it drops one more buffer kept from the forward pass (not
     /// pinned by <paramref name="neverRecompute"/>): the cheapest to recompute per byte, then the lowest id. At most
-    /// <paramref name="rounds"/> rounds, each one lowering and one simulation. Null when it does not fit by then, when
-    /// no buffer is left to free at an overflow, or as <see cref="Lower"/>.
+    /// <paramref name="rounds"/> rounds, each one lowering and one simulation. Null when it does not fit by then or
+    /// within <see cref="MaxFitWork"/>, when no buffer is left to free at an overflow, or as <see cref="Lower"/>.
     /// </summary>
     public static (Schedule Schedule, SimulationResult Simulation)? Fitted(TrainingGraph training, IReadOnlyList<int> order, IReadOnlySet<int> drop,
         IReadOnlySet<int> neverRecompute, int rounds, string solver, long budget, CancellationToken cancellation = default)
@@ -54,12 +61,15 @@ internal static class GuidedLowering
         var tasks = training.Tasks;
         var release = new HashSet<(int Task, int After)>();
         var grown = new HashSet<int>(drop);
+        long work = 0;
         for (int round = 0; round <= rounds; round++)
         {
             cancellation.ThrowIfCancellationRequested();
             var built = Build(training, order, grown, neverRecompute, int.MaxValue, release, solver, budget, cancellation);
             if (built is null) return null;
-            var (schedule, neededAt) = built.Value;
+            var (schedule, neededAt, pairs) = built.Value;
+            work += schedule.Steps.Length + pairs;
+            if (work > MaxFitWork) return null;
             var simulation = Simulator.Measure(schedule);
             if (simulation.Fits(budget)) return (schedule, simulation);
             var steps = schedule.Steps;
@@ -119,7 +129,7 @@ internal static class GuidedLowering
         return null;
     }
 
-    private static (Schedule Schedule, List<int>?[] NeededAt)? Build(TrainingGraph training, IReadOnlyList<int> order, IReadOnlySet<int> drop,
+    private static (Schedule Schedule, List<int>?[] NeededAt, long Pairs)? Build(TrainingGraph training, IReadOnlyList<int> order, IReadOnlySet<int> drop,
         IReadOnlySet<int> neverRecompute, int window, HashSet<(int Task, int After)>? release, string solver, long budget, CancellationToken cancellation)
     {
         var tasks = training.Tasks;
@@ -200,6 +210,6 @@ internal static class GuidedLowering
                 return !keep;
             });
         }
-        return (new Schedule(training, Liveness.InsertFrees(training, steps), solver, budget), neededAt);
+        return (new Schedule(training, Liveness.InsertFrees(training, steps), solver, budget), neededAt, pairs);
     }
 }
