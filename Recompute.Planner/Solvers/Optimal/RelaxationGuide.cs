@@ -6,11 +6,12 @@ namespace Recompute.Planner.Solvers.Optimal;
 
 /// <summary>
 /// Plans guided by the cut relaxation (<see cref="CutRelaxation"/>): the relaxation over the one cut of greatest excess
-/// says which buffers to leave out at that cut for the least recomputation; the greedy pass then frees exactly those
-/// after their last forward read and recomputes them when the backward pass needs them
-/// (<see cref="GreedyRematerializer.GuidedSchedule"/>), evicting by its scores only where that choice does not fit.
-/// The relaxation ignores the memory its recomputations take, so it is also solved with less memory at the cut
-/// (<see cref="Headrooms"/>), which leaves that room; the cheapest schedule that fits wins.
+/// says which buffers to leave out at that cut for the least recomputation. Those forward buffers are lowered into
+/// schedules straight (<see cref="GuidedLowering"/>: freed after their last forward read and recomputed just before
+/// the backward tasks that need them, held between needs by a window or until the budget overflows) and through the
+/// greedy pass (<see cref="GreedyRematerializer.GuidedSchedule"/>, which evicts by its scores where that choice does
+/// not fit). The relaxation ignores the memory its recomputations take, so it is also solved with less memory at the
+/// cut (<see cref="Headrooms"/>), which leaves that room; the cheapest schedule that fits wins.
 /// </summary>
 /// <remarks>
 /// Each relaxation is limited as work (<see cref="CpSatSettings.WorkLimited"/>, <see cref="WorkShare"/>) and a
@@ -81,18 +82,26 @@ internal static class RelaxationGuide
             if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
             if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) break;
-            var drop = relaxation.DroppedAt(cp, 0).Where(t => training.Tasks[t].Kind == TaskKind.Forward).Concat(alwaysDrop).ToHashSet();
+            var drop = relaxation.DroppedAt(cp, 0).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t)).Concat(alwaysDrop).ToHashSet();
             if (!tried.Add(string.Join(',', drop.Order()))) continue;
             foreach (var order in orders)
+            {
+                foreach (int window in GuidedLowering.Windows)
+                    Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
+                if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
+                    Consider(fitted.Schedule);
                 foreach (var score in Enum.GetValues<EvictionScore>())
-                {
-                    var schedule = GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation);
-                    if (schedule is null) continue;
-                    var simulation = Simulator.Measure(schedule);
-                    if (!simulation.Fits(budget)) continue;
-                    if (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = (schedule, simulation);
-                }
+                    Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+            }
         }
         return best;
+
+        void Consider(Schedule? schedule)
+        {
+            if (schedule is null) return;
+            var simulation = Simulator.Measure(schedule);
+            if (!simulation.Fits(budget)) return;
+            if (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = (schedule, simulation);
+        }
     }
 }

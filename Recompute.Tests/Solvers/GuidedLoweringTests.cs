@@ -1,0 +1,90 @@
+using System.Collections.Immutable;
+using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Solvers;
+
+/// <summary>
+/// Issue 32: the schedule built straight from a drop set (<see cref="GuidedLowering"/>) is valid for any drop set and
+/// window, recomputes only dropped buffers, keeps none of them into the backward pass, never recomputes a pinned task,
+/// and is the same on every run.
+/// </summary>
+public class GuidedLoweringTests
+{
+    [Fact]
+    public void Lowering_OnRandomDagsAndDropSets_IsValid_RecomputesOnlyDropped_AndDeterministic()
+    {
+        int lowered = 0;
+        for (int seed = 0; seed < 40; seed++)
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, 30));
+            var training = problem.Training;
+            var random = new Random(seed);
+            var forward = training.Tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Id).ToList();
+            var never = forward.Where(_ => random.NextDouble() < 0.1).ToHashSet();
+            var drop = forward.Where(t => !never.Contains(t) && random.NextDouble() < 0.3 + seed % 3 * 0.2).ToHashSet();
+            foreach (var order in GreedySolver.Orders(training).Select(o => GreedySolver.ForwardFirst(training, o)))
+                foreach (int window in GuidedLowering.Windows)
+                {
+                    var schedule = GuidedLowering.Lower(training, order, drop, never, window, SolverName.Greedy, long.MaxValue);
+                    var again = GuidedLowering.Lower(training, order, drop, never, window, SolverName.Greedy, long.MaxValue);
+                    Assert.NotNull(schedule);
+                    Assert.Equal(ScheduleFormat.ToJson(schedule), ScheduleFormat.ToJson(again!));
+                    Simulator.Simulate(schedule); // throws on a rule broken
+                    Assert.All(schedule.Steps.Where(s => s.Kind == StepKind.Recompute), s => Assert.Contains(s.Task, drop));
+                    var neverNodes = never.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
+                    var dropNodes = drop.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
+                    Assert.Null(PinCheck.Violation(schedule, neverNodes, dropNodes));
+                    lowered++;
+                }
+        }
+        Assert.True(lowered >= 300);
+    }
+
+    [Fact]
+    public void FittedLowering_OnRandomDags_FitsItsBudget_IsValid_Deterministic_AndHonoursPins()
+    {
+        int fitted = 0;
+        for (int seed = 0; seed < 40; seed++)
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, 30));
+            var training = problem.Training;
+            long budget = RecomputePlanner.StoreAllPeak(problem) * (50 + seed % 4 * 10) / 100;
+            var random = new Random(seed);
+            var forward = training.Tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Id).ToList();
+            var never = forward.Where(_ => random.NextDouble() < 0.1).ToHashSet();
+            var drop = forward.Where(t => !never.Contains(t) && random.NextDouble() < 0.5).ToHashSet();
+            var order = GreedySolver.ForwardFirst(training, GreedyRematerializer.MemoryAwareOrder(training));
+            var first = GuidedLowering.Fitted(training, order, drop, never, GuidedLowering.FitRounds, SolverName.Greedy, budget);
+            var again = GuidedLowering.Fitted(training, order, drop, never, GuidedLowering.FitRounds, SolverName.Greedy, budget);
+            Assert.Equal(first is null, again is null);
+            if (first is not { } plan) continue;
+            fitted++;
+            Assert.Equal(ScheduleFormat.ToJson(plan.Schedule), ScheduleFormat.ToJson(again!.Value.Schedule));
+            var simulation = Simulator.Simulate(plan.Schedule); // throws on a rule broken or the budget exceeded
+            Assert.Equal(plan.Simulation.PeakBytes, simulation.PeakBytes);
+            // Buffers beyond the drop set may be dropped to fit, never a pinned one.
+            Assert.All(plan.Schedule.Steps.Where(s => s.Kind == StepKind.Recompute), s => Assert.DoesNotContain(s.Task, never));
+            var neverNodes = never.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
+            var dropNodes = drop.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
+            Assert.Null(PinCheck.Violation(plan.Schedule, neverNodes, dropNodes));
+        }
+        Assert.True(fitted >= 10, $"{fitted} fitted");
+    }
+
+    [Fact]
+    public void Lowering_Declines_PinnedDrops_AndOrdersThatInterleaveTheBackwardPass()
+    {
+        var training = new PlanningProblem(RandomGraphs.Forward(3, 12)).Training;
+        int first = training.Tasks.First(t => t.Kind == TaskKind.Forward).Id;
+        var order = GreedySolver.ForwardFirst(training, Enumerable.Range(0, training.Count).ToArray());
+        Assert.Null(GuidedLowering.Lower(training, order, new HashSet<int> { first }, new HashSet<int> { first }, 1, SolverName.Greedy, long.MaxValue));
+        int loss = order.First(t => training.Tasks[t].Kind == TaskKind.Backward);
+        var interleaved = order.Where(t => t != loss).Prepend(loss).ToArray();
+        Assert.Null(GuidedLowering.Lower(training, interleaved, new HashSet<int>(), new HashSet<int>(), 1, SolverName.Greedy, long.MaxValue));
+    }
+}
