@@ -197,15 +197,22 @@ public class CutRelaxationTests
         var windows = GeneralBound.Windows(analysis, GeneralBound.WindowDecisions);
         Assert.True(windows.Count > 1);
         Assert.Equal(analysis.Path, windows.SelectMany(w => w));
+        var (run, recompute) = BoundAndPlanAtAutosDefaultLimit(problem, budget);
+        Assert.InRange(run.Bound, 0.9 * recompute, recompute);
+    }
+
+    /// <summary>The general bound with its share of auto's default limit (not cut by the wall clock) and the
+    /// recomputation of auto's plan, at <paramref name="budget"/>.</summary>
+    internal static (GeneralBoundRun Run, double Recompute) BoundAndPlanAtAutosDefaultLimit(PlanningProblem problem, long budget)
+    {
         var options = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
         var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), options.TimeLimit * AutoPortfolio.Shares.Bound,
             options.RelaxationWorkers, options.Seed, CancellationToken.None);
         var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, options);
         Assert.True(plan.Feasible);
-        double recompute = plan.Simulation!.RecomputeTime;
         Assert.NotNull(run);
         Assert.False(run!.WallClockCut);
-        Assert.InRange(run.Bound, 0.9 * recompute, recompute);
+        return (run, plan.Simulation!.RecomputeTime);
     }
 
     [Fact]
@@ -272,14 +279,7 @@ public class WindowBoundTests
         // 8.38·10¹⁰, 12.8 % under the plan.
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "unet-b8-256.onnx")));
         long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.4);
-        var options = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
-        var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), options.TimeLimit * AutoPortfolio.Shares.Bound,
-            options.RelaxationWorkers, options.Seed, CancellationToken.None);
-        var plan = RecomputePlanner.Plan(problem, AutoPortfolio.Name, options);
-        Assert.True(plan.Feasible);
-        double recompute = plan.Simulation!.RecomputeTime;
-        Assert.NotNull(run);
-        Assert.False(run!.WallClockCut);
+        var (run, recompute) = CutRelaxationTests.BoundAndPlanAtAutosDefaultLimit(problem, budget);
         Assert.True(run.Cuts > 1, $"the bound came from {run.Cuts} cut(s), not the window");
         Assert.InRange(run.Bound, 0.99 * recompute, recompute);
     }

@@ -36,14 +36,10 @@ public class PinChainTests
         int improved = 0, tried = 0;
         for (int seed = 0; seed < 30; seed++)
         {
-            var problem = new PlanningProblem(RandomGraphs.Forward(seed, 30));
+            if (PinnedRandomCase.For(seed) is not { } pinned) continue;
+            var (problem, budget, keepNode, dropNode) = pinned;
             var training = problem.Training;
-            long storeAll = RecomputePlanner.StoreAllPeak(problem);
-            long budget = storeAll * (40 + seed % 4 * 10) / 100;
-            var activations = problem.Graph.Nodes.Where(n => n.Kind == NodeKind.Activation).Select(n => n.Id).ToList();
-            int keepNode = activations[seed % activations.Count], dropNode = activations[(seed * 7 + 3) % activations.Count];
-            if (keepNode == dropNode) continue;
-            var options = new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(5), Keep = [keepNode], ForceRecompute = [dropNode] };
+            var options = pinned.Options(TimeSpan.FromSeconds(5));
             var orders = GreedySolver.Orders(training).ToList();
             if (GreedySolver.Best(training, orders, options, SolverName.Greedy) is not { } start || start.Simulation.RecomputeTime == 0) continue;
             tried++;

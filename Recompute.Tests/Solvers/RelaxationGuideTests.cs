@@ -70,13 +70,9 @@ public class RelaxationGuideTests
         int guidedPlans = 0;
         for (int seed = 0; seed < 24; seed++)
         {
-            var problem = new PlanningProblem(RandomGraphs.Forward(seed, 30));
+            if (PinnedRandomCase.For(seed) is not { } pinned) continue;
+            var (problem, budget, keepNode, dropNode) = pinned;
             var training = problem.Training;
-            long storeAll = RecomputePlanner.StoreAllPeak(problem);
-            long budget = storeAll * (40 + seed % 4 * 10) / 100;
-            var activations = problem.Graph.Nodes.Where(n => n.Kind == NodeKind.Activation).Select(n => n.Id).ToList();
-            int keepNode = activations[seed % activations.Count], dropNode = activations[(seed * 7 + 3) % activations.Count];
-            if (keepNode == dropNode) continue;
             // --keep pins the tensor's gradient task too.
             var never = training.Tasks.Where(t => t.Node == keepNode).Select(t => t.Id).ToHashSet();
             var drop = ImmutableHashSet.Create(training.ForwardTaskOf(dropNode));
