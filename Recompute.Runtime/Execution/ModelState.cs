@@ -51,7 +51,7 @@ public sealed class ModelState
         foreach (var p in Parameters)
         {
             var g = _gradients[p]!.Buffer;
-            Kernels.ParallelRanges.For(g.Length, g.Length, new ClearRange(g));
+            Kernels.ParallelRanges.Clear(g, g.Length);
             _hasGradient[p] = false;
             _stale[p] = false;
         }
@@ -81,14 +81,9 @@ public sealed class ModelState
         {
             if (_hasGradient[p] || !_stale[p]) continue;
             var g = _gradients[p]!.Buffer;
-            Kernels.ParallelRanges.For(g.Length, g.Length, new ClearRange(g));
+            Kernels.ParallelRanges.Clear(g, g.Length);
             _stale[p] = false;
         }
-    }
-
-    private readonly struct ClearRange(float[] data) : Kernels.IRangeBody
-    {
-        public void Run(int from, int to) => Array.Clear(data, from, to - from);
     }
 
     /// <summary>The current parameter values by parameter name (copies), for saving or comparing.</summary>

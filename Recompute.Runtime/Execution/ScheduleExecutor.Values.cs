@@ -59,12 +59,7 @@ internal sealed partial class ScheduleExecutor
         else if (RentedMemory == RentedMemory.Poisoned) data.AsSpan(0, length).Fill(float.NaN);
     }
 
-    private static void Zero(float[] data, int length) => Kernels.ParallelRanges.For(length, length, new ClearRange(data));
-
-    private readonly struct ClearRange(float[] data) : Kernels.IRangeBody
-    {
-        public void Run(int from, int to) => Array.Clear(data, from, to - from);
-    }
+    private static void Zero(float[] data, int length) => Kernels.ParallelRanges.Clear(data, length);
 
     /// <summary>dst += src, split across the kernel threads (each element added by one thread, so the same bits).</summary>
     private static unsafe void Accumulate(Span<float> dst, ReadOnlySpan<float> src)

@@ -303,19 +303,6 @@ internal static partial class Conv2d
         }
     }
 
-    /// <summary>
-    /// The GEMM operand of image <paramref name="n"/>, group <paramref name="g"/>: its channels as they are for a
-    /// pointwise convolution (<paramref name="col"/> null), else their im2col columns written into <paramref name="col"/>.
-    /// </summary>
-    private static unsafe ReadOnlySpan<float> Patches(in Conv2dShape s, float* input, int n, int g, float[]? col)
-    {
-        var image = GroupPlanes(s, input, n, g);
-        if (col is null) return image;
-        var columns = col.AsSpan(0, s.PatchSize * s.OutHeight * s.OutWidth);
-        Im2Col(s, image, columns);
-        return columns;
-    }
-
     /// <summary>The Cg input planes of image n, group g.</summary>
     private static unsafe ReadOnlySpan<float> GroupPlanes(in Conv2dShape s, float* input, int n, int g)
     {

@@ -26,6 +26,14 @@ internal static class ParallelRanges
         WorkerPool.For(degree, degree, new Chunks<T>(body, count, degree));
     }
 
+    /// <summary>Zeroes <paramref name="data"/>[0, <paramref name="length"/>) across the kernel threads.</summary>
+    public static void Clear(float[] data, int length) => For(length, length, new ClearRange(data));
+
+    private readonly struct ClearRange(float[] data) : IRangeBody
+    {
+        public void Run(int start, int end) => Array.Clear(data, start, end - start);
+    }
+
     private readonly struct Chunks<T>(T body, int count, int degree) : IIndexBody where T : struct, IRangeBody
     {
         public void Run(int chunk) =>
