@@ -156,9 +156,7 @@ internal sealed partial class GreedySolver : ISolver
         bool improvedAny = false;
         for (int round = 0; round < rounds && meter.Visits < work; round++)
         {
-            var cost = new Dictionary<int, double>();
-            foreach (var step in best.Schedule.Steps)
-                if (step.Kind == StepKind.Recompute && !tried.Contains(step.Task)) cost[step.Task] = cost.GetValueOrDefault(step.Task) + training.Tasks[step.Task].Time;
+            var cost = RecomputeCosts(training, best.Schedule).Where(e => !tried.Contains(e.Key)).ToList();
             if (cost.Count == 0) break;
             int pin = cost.OrderByDescending(e => e.Value).ThenBy(e => e.Key).First().Key;
             tried.Add(pin);

@@ -89,7 +89,7 @@ internal static class RelaxationGuide
                 foreach (int window in GuidedLowering.Windows)
                     Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
                 if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
-                    Consider(fitted.Schedule);
+                    Keep(fitted);
                 foreach (var score in Enum.GetValues<EvictionScore>())
                     Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
             }
@@ -100,8 +100,13 @@ internal static class RelaxationGuide
         {
             if (schedule is null) return;
             var simulation = Simulator.Measure(schedule);
-            if (!simulation.Fits(budget)) return;
-            if (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = (schedule, simulation);
+            if (simulation.Fits(budget)) Keep((schedule, simulation));
+        }
+
+        // A schedule that fits, simulated already (Fitted's result comes with its simulation).
+        void Keep((Schedule Schedule, SimulationResult Simulation) plan)
+        {
+            if (best is null || plan.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = plan;
         }
     }
 }
