@@ -33,7 +33,7 @@ public static class DeviceChoice
     public static DeviceProfile? Resolve(string name, string command, TextWriter notes, CancellationToken cancellation)
     {
         if (string.Equals(name, DeviceProfile.FlopModel, StringComparison.OrdinalIgnoreCase)) return null;
-        if (string.Equals(name, DeviceProfiles.CpuName, StringComparison.OrdinalIgnoreCase))
+        if (DeviceProfiles.IsCpu(name))
         {
             long start = Stopwatch.GetTimestamp();
             var profile = CpuProfile.LoadOrMeasure(out bool measured, cancellation: cancellation);

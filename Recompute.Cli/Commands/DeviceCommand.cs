@@ -34,7 +34,7 @@ public sealed class DeviceCommand : CliCommand
         var stdout = context.Stdout;
         string? name = parse.GetValue(_name);
         bool measure = parse.GetValue(_measure);
-        if (measure && name is not null && !string.Equals(name, DeviceProfiles.CpuName, StringComparison.OrdinalIgnoreCase))
+        if (measure && name is not null && !DeviceProfiles.IsCpu(name))
             throw new UsageException($"--measure measures this machine's cpu profile; '{Planner.Files.TerminalText.Escape(name)}' is not measured here");
         if (name is null && !measure)
         {

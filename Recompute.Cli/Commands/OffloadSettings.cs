@@ -70,7 +70,7 @@ internal sealed class OffloadSettings
         }
         var text = parse.GetValue(Offload);
         HostLink link = string.IsNullOrWhiteSpace(text) ? ProfileLink(profile)
-            : new HostLink(ParseBandwidth(text), profile?.HostLink?.LatencySeconds ?? DefaultLatencySeconds) { Blocking = IsCpu(profile) };
+            : new HostLink(ParseBandwidth(text), profile?.HostLink?.LatencySeconds ?? DefaultLatencySeconds) { Blocking = DeviceProfiles.IsCpu(profile?.Name) };
         long host = parse.GetValue(HostMemory) is { } h ? h.Resolve(() => throw new UsageException("--host-memory is a size, not a percentage")) : SolverOptions.UnlimitedBudget;
         return new OffloadOptions(link) { HostBudgetBytes = host };
     }
@@ -79,7 +79,7 @@ internal sealed class OffloadSettings
     public static HostLink ProfileLink(DeviceProfile? profile)
     {
         if (profile?.HostLink is { } link) return link;
-        if (profile is not null && IsCpu(profile))
+        if (profile is not null && DeviceProfiles.IsCpu(profile.Name))
         {
             double copy = profile.Classes.TryGetValue(CostClass.DataMovement, out var rates) && rates.BytesPerSecond > 0
                 ? rates.BytesPerSecond : profile.Bandwidth * profile.BandwidthFraction;
@@ -89,10 +89,6 @@ internal sealed class OffloadSettings
             ? "--offload without a bandwidth takes the device profile's host link, and no device profile is in use: give --offload BANDWIDTH (\"25GB/s\") or --device"
             : $"--offload without a bandwidth takes the device profile's host link, and '{Recompute.Planner.Files.TerminalText.Escape(profile.Name)}' has none: give --offload BANDWIDTH (\"25GB/s\")");
     }
-
-    /// <summary>The CPU device: the runtime makes its copies on the step's own thread, so its link blocks.</summary>
-    private static bool IsCpu(DeviceProfile? profile) =>
-        profile is not null && string.Equals(profile.Name, DeviceProfiles.CpuName, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>"25GB/s", "25GB", "2.5e10": bytes per second.</summary>
     public static double ParseBandwidth(string text)

@@ -66,4 +66,8 @@ public static class DeviceProfiles
 
     /// <summary>The name of the profile measured on this machine.</summary>
     public const string CpuName = "cpu";
+
+    /// <summary>Whether a device name (a profile's, a graph's <see cref="Graph.ComputationGraph.Device"/>, a
+    /// <c>--device</c> value) names the CPU profile, in any case.</summary>
+    public static bool IsCpu(string? name) => string.Equals(name, CpuName, StringComparison.OrdinalIgnoreCase);
 }

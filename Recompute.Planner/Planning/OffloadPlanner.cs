@@ -43,7 +43,18 @@ public static class OffloadPlanner
     /// to the limit; every other solver the whole limit (the offload searches count their work).
     /// </summary>
     public static SolverOptions KeepOrRecomputeOptions(string solverName, SolverOptions options) =>
-        solverName == SolverName.Optimal ? options with { TimeLimit = options.TimeLimit / 2 } : options;
+        solverName == SolverName.Optimal ? HalfTheLimit(options) : options;
+
+    /// <summary>The options with half the time limit: the optimal solver's share for each of its two models.</summary>
+    private static SolverOptions HalfTheLimit(SolverOptions options) => options with { TimeLimit = options.TimeLimit / 2 };
+
+    /// <summary>
+    /// The offload options as the graph's device carries them out: on the <c>cpu</c> device the runtime copies to and
+    /// from its host arena on the step's own thread, so the link is blocking (<see cref="HostLink.Blocking"/>) whatever
+    /// the caller's says. <see cref="Improve"/> and <see cref="MinMemory"/> plan with these.
+    /// </summary>
+    public static OffloadOptions OnDevice(ComputationGraph graph, OffloadOptions offload) =>
+        DeviceProfiles.IsCpu(graph.Device) && !offload.Link.Blocking ? offload with { Link = offload.Link with { Blocking = true } } : offload;
 
     /// <summary>Whether offloading applies to a problem: a graph with a backward pass, times in seconds; null when it does, else why not.</summary>
     public static string? NotApplicableReason(PlanningProblem problem) =>
@@ -59,6 +70,7 @@ public static class OffloadPlanner
     {
         if (NotApplicableReason(problem) is { } why) throw new ArgumentException(why, nameof(problem));
         if (plain.Solver.Status == PlanStatus.NotApplicable) return plain;
+        offload = OnDevice(problem.Graph, offload);
         var clock = Stopwatch.StartNew();
         var storeAll = RecomputePlanner.StoreAll(problem).Schedule;
         var lowering = new OffloadLowering(problem.Training, storeAll, offload.Link);
@@ -83,7 +95,7 @@ public static class OffloadPlanner
             if (best is null || OffloadSearch.Better(found, best)) best = found;
         }
         // Greedy's own choice at each eviction (offload or drop), a member that wins where its schedule is better.
-        if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem, lowering, budget, hostBudget, options, offload.Link, cancellation) is { } native
+        if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem.Training, storeAll, search, lowering, budget, hostBudget, options, offload.Link, cancellation) is { } native
             && (best is null || OffloadSearch.Better(native, best)))
             best = native;
         // The optimal solver chooses offloads in its own model: keep, recompute or offload together.
@@ -112,14 +124,12 @@ public static class OffloadPlanner
     /// Greedy with the link (<see cref="GreedyRematerializer.PlanWithOffload"/>) over the store-all order and the
     /// memory-aware one, with each eviction score, its transfers placed by the clock and eagerly: the best candidate.
     /// </summary>
-    private static OffloadSearch.Candidate? NativeGreedy(PlanningProblem problem, OffloadLowering lowering, long budget, long? hostBudget,
-        SolverOptions options, Devices.HostLink link, CancellationToken cancellation)
+    private static OffloadSearch.Candidate? NativeGreedy(TrainingGraph training, Schedule storeAll, OffloadSearch search, OffloadLowering lowering,
+        long budget, long? hostBudget, SolverOptions options, Devices.HostLink link, CancellationToken cancellation)
     {
-        var training = problem.Training;
         var never = new bool[training.Count];
         for (int t = 0; t < never.Length; t++) never[t] = training.Tasks[t].Kind == TaskKind.Forward && options.Keep.Contains(training.Tasks[t].Node);
-        int[] storeAllOrder = [.. RecomputePlanner.StoreAll(problem).Schedule.Steps.Where(s => s.Allocates).Select(s => s.Task)];
-        var search = new OffloadSearch(lowering, budget, hostBudget, options);
+        int[] storeAllOrder = [.. storeAll.Steps.Where(s => s.Allocates).Select(s => s.Task)];
         OffloadSearch.Candidate? best = null;
         foreach (var order in new[] { storeAllOrder, GreedyRematerializer.MemoryAwareOrder(training, cancellation) })
             foreach (var score in Enum.GetValues<EvictionScore>())
@@ -164,7 +174,7 @@ public static class OffloadPlanner
         for (int t = 0; t < prices.Length; t++)
             prices[t] = lowering.CanOffload(t) ? 2 * (link.LatencySeconds + tasks[t].Bytes / link.BytesPerSecond) : -1;
         var solver = new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance);
-        return solver.PlanWithOffload(order, prices, options with { TimeLimit = options.TimeLimit / 2 }, cancellation) is { } work
+        return solver.PlanWithOffload(order, prices, HalfTheLimit(options), cancellation) is { } work
             && Placed(search, lowering, work, options.BudgetBytes, hostBudget) is { } c ? c with { Optimal = true } : null;
     }
 
@@ -217,13 +227,15 @@ public static class OffloadPlanner
         OffloadOptions offload, CancellationToken cancellation = default)
     {
         if (NotApplicableReason(problem) is { } why) throw new ArgumentException(why, nameof(problem));
+        offload = OnDevice(problem.Graph, offload);
         var clock = Stopwatch.StartNew();
         var plain = options with { BudgetBytes = SolverOptions.UnlimitedBudget, WarmStart = null };
         var kr = SmallestBudget.Find(problem, solverName, plain, cancellation);
         if (kr is null) return null;
         long least = kr.BudgetBytes;
         long floor = problem.Floor.Bytes;
-        var lowering = new OffloadLowering(problem.Training, RecomputePlanner.StoreAll(problem).Schedule, offload.Link);
+        var storeAll = RecomputePlanner.StoreAll(problem).Schedule;
+        var lowering = new OffloadLowering(problem.Training, storeAll, offload.Link);
         long? hostBudget = offload.HostBudgetBytes == SolverOptions.UnlimitedBudget ? null : offload.HostBudgetBytes;
         // The bases: the plan at the smallest keep-or-recompute budget, and the solver's closest schedule at the
         // largest step (another order of work, which may leave more room once offloads replace its recomputations).
@@ -242,7 +254,8 @@ public static class OffloadPlanner
             cancellation.ThrowIfCancellationRequested();
             long mid = first ? floor : lo + (hi - lo) / 2;
             var c = Tightest(lowering, bases, mid, hostBudget, plain with { BudgetBytes = mid }, cancellation);
-            if (NativeGreedy(problem, lowering, mid, hostBudget, plain, offload.Link, cancellation) is { Excess: 0, HostFits: true } native
+            if (NativeGreedy(problem.Training, storeAll, new OffloadSearch(lowering, mid, hostBudget, plain), lowering, mid, hostBudget, plain,
+                    offload.Link, cancellation) is { Excess: 0, HostFits: true } native
                 && (c is null || OffloadSearch.Better(native, c)))
                 c = native;
             if (c is { Excess: 0, HostFits: true } && c.Schedule.HasTransfers) { found = c; hi = c.Simulation.PeakBytes; }

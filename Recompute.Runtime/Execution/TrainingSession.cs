@@ -1,4 +1,3 @@
-using Recompute.Planner.Devices;
 using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
@@ -49,8 +48,7 @@ public sealed record TrainingOptions
     /// Plan with offloading to host memory over this link as well (<see cref="OffloadPlanner"/>): the session then copies
     /// offloaded values into a host arena of their own and back, so the arena that stands for device memory still
     /// measures the predicted device peak. Null: keep or recompute only. The graph's times must be seconds. On a graph
-    /// priced for the <c>cpu</c> device the link is planned as blocking (<see cref="HostLink.Blocking"/>) whatever it
-    /// says: this runtime copies on the step's own thread, so a transfer there holds the step.
+    /// priced for the <c>cpu</c> device the link is planned as blocking whatever it says (<see cref="OffloadPlanner.OnDevice"/>).
     /// </summary>
     public OffloadOptions? Offload { get; init; }
 }
@@ -140,7 +138,7 @@ public sealed partial class TrainingSession
         }
         var solverOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = options.SolverTimeLimit, Seed = options.Seed };
         var plan = RecomputePlanner.Plan(problem, options.Solver, solverOptions, cancellation);
-        if (options.Offload is { } offload) plan = OffloadPlanner.Improve(problem, plan, solverOptions, OnThisRuntime(graph, offload), cancellation);
+        if (options.Offload is { } offload) plan = OffloadPlanner.Improve(problem, plan, solverOptions, offload, cancellation);
         if (!plan.Feasible)
         {
             long? smallest = plan.Solver.MinFeasibleBudgetBytes ?? SmallestBudget.Bytes(problem, options.Solver, solverOptions, cancellation);
@@ -148,12 +146,6 @@ public sealed partial class TrainingSession
         }
         return new TrainingSession(plan.Schedule!, plan.Simulation!, options, new Arena(), weights, source) { Plan = plan };
     }
-
-    /// <summary>The offload options as this runtime carries them out: a blocking link on the <c>cpu</c> device.</summary>
-    internal static OffloadOptions OnThisRuntime(ComputationGraph graph, OffloadOptions offload) =>
-        string.Equals(graph.Device, DeviceProfiles.CpuName, StringComparison.OrdinalIgnoreCase) && !offload.Link.Blocking
-            ? offload with { Link = offload.Link with { Blocking = true } }
-            : offload;
 
     /// <summary>Creates a session that trains by a given schedule (validated by the simulator).</summary>
     public static TrainingSession Create(Schedule schedule, TrainingOptions? options = null)

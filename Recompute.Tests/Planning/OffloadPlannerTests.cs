@@ -1,5 +1,6 @@
 using Recompute.Planner.Devices;
 using Recompute.Planner.Graph;
+using Recompute.Planner.Import;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Scheduling;
 using Recompute.Planner.Solvers;
@@ -9,6 +10,21 @@ namespace Recompute.Tests.Planning;
 
 public class OffloadPlannerTests
 {
+    /// <summary>
+    /// The runtime copies offloaded values on the step's own thread, so on a graph priced for the cpu device the planner
+    /// takes a library user's link as blocking, rate and latency kept; on a graph priced for a GPU the link stays as given.
+    /// </summary>
+    [Fact]
+    public void OnTheCpuDevice_TheLinkIsPlannedAsBlocking()
+    {
+        var graph = GraphLoader.Load(Path.Combine(Paths.Graphs, "mlp50.json"));
+        var given = new OffloadOptions(new HostLink(2e10, 1e-6)) { HostBudgetBytes = 123 };
+        var onCpu = OffloadPlanner.OnDevice(TestEnvironment.FixedCpu().Apply(graph), given);
+        Assert.True(onCpu.Link.Blocking);
+        Assert.Equal(given with { Link = given.Link with { Blocking = true } }, onCpu);
+        Assert.Same(given, OffloadPlanner.OnDevice(DeviceProfiles.Find("h100-sxm")!.Apply(graph), given));
+    }
+
     private static readonly TimeSpan FastLimit = TimeSpan.FromSeconds(0.9);
 
     // Random graphs have 1..100-byte tensors and kernels of 1 µs to 10 ms: at 20 kB/s a transfer takes 50 µs to 5 ms,

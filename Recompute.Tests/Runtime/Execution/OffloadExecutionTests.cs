@@ -10,21 +10,6 @@ namespace Recompute.Tests.Runtime.Execution;
 public class OffloadExecutionTests
 {
     /// <summary>
-    /// The session copies offloaded values on the step's own thread, so on a graph priced for the cpu device it plans
-    /// a library user's link as blocking, rate and latency kept; on a graph priced for a GPU the link stays as given.
-    /// </summary>
-    [Fact]
-    public void OnTheCpuDevice_TheSessionPlansTheLinkAsBlocking()
-    {
-        var graph = GraphLoader.Load(Path.Combine(Paths.Graphs, "mlp50.json"));
-        var given = new OffloadOptions(new HostLink(2e10, 1e-6)) { HostBudgetBytes = 123 };
-        var onCpu = TrainingSession.OnThisRuntime(TestEnvironment.FixedCpu().Apply(graph), given);
-        Assert.True(onCpu.Link.Blocking);
-        Assert.Equal(given with { Link = given.Link with { Blocking = true } }, onCpu);
-        Assert.Same(given, TrainingSession.OnThisRuntime(DeviceProfiles.Find("h100-sxm")!.Apply(graph), given));
-    }
-
-    /// <summary>
     /// ResNet-18 at batch 2 priced on the H100 profile, at 55 % of store-all, with a link fast enough that every copy hides
     /// behind compute: the plan offloads instead of recomputing, the device arena measures exactly the predicted peak,
     /// the host arena the predicted host peak, and the loss and gradients are store-all's, bit for bit.
