@@ -23,10 +23,7 @@ public class GuidedLoweringTests
         {
             var problem = new PlanningProblem(RandomGraphs.Forward(seed, 30));
             var training = problem.Training;
-            var random = new Random(seed);
-            var forward = training.Tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Id).ToList();
-            var never = forward.Where(_ => random.NextDouble() < 0.1).ToHashSet();
-            var drop = forward.Where(t => !never.Contains(t) && random.NextDouble() < 0.3 + seed % 3 * 0.2).ToHashSet();
+            var (never, drop) = RandomPins(training, seed, 0.3 + seed % 3 * 0.2);
             foreach (var order in GreedySolver.Orders(training).Select(o => GreedySolver.ForwardFirst(training, o)))
                 foreach (int window in GuidedLowering.Windows)
                 {
@@ -36,9 +33,7 @@ public class GuidedLoweringTests
                     Assert.Equal(ScheduleFormat.ToJson(schedule), ScheduleFormat.ToJson(again!));
                     Simulator.Simulate(schedule); // throws on a rule broken
                     Assert.All(schedule.Steps.Where(s => s.Kind == StepKind.Recompute), s => Assert.Contains(s.Task, drop));
-                    var neverNodes = never.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
-                    var dropNodes = drop.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
-                    Assert.Null(PinCheck.Violation(schedule, neverNodes, dropNodes));
+                    AssertHonoursPins(training, schedule, never, drop);
                     lowered++;
                 }
         }
@@ -54,10 +49,7 @@ public class GuidedLoweringTests
             var problem = new PlanningProblem(RandomGraphs.Forward(seed, 30));
             var training = problem.Training;
             long budget = RecomputePlanner.StoreAllPeak(problem) * (50 + seed % 4 * 10) / 100;
-            var random = new Random(seed);
-            var forward = training.Tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Id).ToList();
-            var never = forward.Where(_ => random.NextDouble() < 0.1).ToHashSet();
-            var drop = forward.Where(t => !never.Contains(t) && random.NextDouble() < 0.5).ToHashSet();
+            var (never, drop) = RandomPins(training, seed, 0.5);
             var order = GreedySolver.ForwardFirst(training, GreedyRematerializer.MemoryAwareOrder(training));
             var first = GuidedLowering.Fitted(training, order, drop, never, GuidedLowering.FitRounds, SolverName.Greedy, budget);
             var again = GuidedLowering.Fitted(training, order, drop, never, GuidedLowering.FitRounds, SolverName.Greedy, budget);
@@ -69,12 +61,26 @@ public class GuidedLoweringTests
             Assert.Equal(plan.Simulation.PeakBytes, simulation.PeakBytes);
             // Buffers beyond the drop set may be dropped to fit, never a pinned one.
             Assert.All(plan.Schedule.Steps.Where(s => s.Kind == StepKind.Recompute), s => Assert.DoesNotContain(s.Task, never));
-            var neverNodes = never.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
-            var dropNodes = drop.Select(t => training.Tasks[t].Node).ToImmutableHashSet();
-            Assert.Null(PinCheck.Violation(plan.Schedule, neverNodes, dropNodes));
+            AssertHonoursPins(training, plan.Schedule, never, drop);
         }
         Assert.True(fitted >= 10, $"{fitted} fitted");
     }
+
+    /// <summary>Seeded pins: about a tenth of the forward tasks never recomputed, and of the rest each dropped with
+    /// <paramref name="dropChance"/>.</summary>
+    private static (HashSet<int> Never, HashSet<int> Drop) RandomPins(TrainingGraph training, int seed, double dropChance)
+    {
+        var random = new Random(seed);
+        var forward = training.Tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Id).ToList();
+        var never = forward.Where(_ => random.NextDouble() < 0.1).ToHashSet();
+        return (never, forward.Where(t => !never.Contains(t) && random.NextDouble() < dropChance).ToHashSet());
+    }
+
+    /// <summary>The schedule breaks no pin (<see cref="PinCheck"/>): the never-recompute tasks' tensors as --keep,
+    /// the dropped ones as --recompute.</summary>
+    private static void AssertHonoursPins(TrainingGraph training, Schedule schedule, HashSet<int> never, HashSet<int> drop) =>
+        Assert.Null(PinCheck.Violation(schedule, never.Select(t => training.Tasks[t].Node).ToImmutableHashSet(),
+            drop.Select(t => training.Tasks[t].Node).ToImmutableHashSet()));
 
     [Fact]
     public void Lowering_Declines_PinnedDrops_AndOrdersThatInterleaveTheBackwardPass()

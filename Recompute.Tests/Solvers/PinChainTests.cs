@@ -37,23 +37,18 @@ public class PinChainTests
         for (int seed = 0; seed < 30; seed++)
         {
             if (PinnedRandomCase.For(seed) is not { } pinned) continue;
-            var (problem, budget, keepNode, dropNode) = pinned;
-            var training = problem.Training;
+            var training = pinned.Problem.Training;
             var options = pinned.Options(TimeSpan.FromSeconds(5));
             var orders = GreedySolver.Orders(training).ToList();
             if (GreedySolver.Best(training, orders, options, SolverName.Greedy) is not { } start || start.Simulation.RecomputeTime == 0) continue;
             tried++;
             var first = GreedySolver.PinChains(training, start, orders, options, SolverName.Greedy, CancellationToken.None);
             var again = GreedySolver.PinChains(training, start, orders, options, SolverName.Greedy, CancellationToken.None);
-            Assert.Equal(first is null, again is null);
-            if (first is not { } plan) continue;
+            if (pinned.AssertSameFittingPlanHonouringPins(seed, first, again) is not { } simulation) continue;
             improved++;
-            Assert.Equal(ScheduleFormat.ToJson(plan.Schedule), ScheduleFormat.ToJson(again!.Value.Schedule));
-            var simulation = Simulator.Simulate(plan.Schedule);
-            Assert.True(simulation.PeakBytes <= budget, $"seed {seed}: peak {simulation.PeakBytes} over {budget}");
+            var plan = first!.Value;
             Assert.Equal(plan.Simulation.RecomputeTime, simulation.RecomputeTime);
             Assert.True(plan.Simulation.RecomputeTime < start.Simulation.RecomputeTime, $"seed {seed}: not cheaper");
-            Assert.Null(PinCheck.Violation(plan.Schedule, [keepNode], [dropNode]));
         }
         Assert.True(tried >= 15, $"{tried} DAGs with recomputation");
         Assert.True(improved >= 1, $"the chains improved {improved} of {tried} plans");

@@ -1,5 +1,6 @@
 using Recompute.Planner.Graph;
 using Recompute.Planner.Planning;
+using Recompute.Planner.Scheduling;
 using Recompute.Planner.Solvers;
 
 namespace Recompute.Tests.Support;
@@ -19,6 +20,23 @@ public sealed record PinnedRandomCase(PlanningProblem Problem, long Budget, int 
         var activations = problem.Graph.Nodes.Where(n => n.Kind == NodeKind.Activation).Select(n => n.Id).ToList();
         int keepNode = activations[seed % activations.Count], dropNode = activations[(seed * 7 + 3) % activations.Count];
         return keepNode == dropNode ? null : new PinnedRandomCase(problem, budget, keepNode, dropNode);
+    }
+
+    /// <summary>
+    /// Asserts that a planner run twice on the case answered alike and, where it planned, that the plan is the same
+    /// schedule both times, replays within the budget and honours both pins. The replay's simulation, or null where
+    /// neither run planned.
+    /// </summary>
+    public SimulationResult? AssertSameFittingPlanHonouringPins(int seed, (Schedule Schedule, SimulationResult Simulation)? first,
+        (Schedule Schedule, SimulationResult Simulation)? again)
+    {
+        Assert.Equal(first is null, again is null);
+        if (first is not { } plan) return null;
+        Assert.Equal(ScheduleFormat.ToJson(plan.Schedule), ScheduleFormat.ToJson(again!.Value.Schedule));
+        var simulation = Simulator.Simulate(plan.Schedule);
+        Assert.True(simulation.PeakBytes <= Budget, $"seed {seed}: peak {simulation.PeakBytes} over {Budget}");
+        Assert.Null(PinCheck.Violation(plan.Schedule, [KeepNode], [DropNode]));
+        return simulation;
     }
 
     /// <summary>Solver options at the case's budget with both pins.</summary>
