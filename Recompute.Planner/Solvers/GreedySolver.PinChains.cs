@@ -85,6 +85,35 @@ internal sealed partial class GreedySolver
         return cost;
     }
 
+    /// <summary>
+    /// What each task a schedule recomputes costs to rebuild, summed over its recomputations: its own time plus that of
+    /// the tasks recomputed before it in the same run of recomputations (the steps between two other runs) that it
+    /// reads, directly or through them. A cheap buffer at the end of a long run of recomputations (a residual sum
+    /// rebuilt from the stem) rebuilds at the run's cost, which keeping it would save.
+    /// </summary>
+    internal static Dictionary<int, double> RebuildCosts(TrainingGraph training, Schedule schedule)
+    {
+        var cost = new Dictionary<int, double>();
+        var run = new HashSet<int>();
+        var reached = new HashSet<int>();
+        var stack = new Stack<int>();
+        foreach (var step in schedule.Steps)
+        {
+            if (step.Kind is StepKind.Compute or StepKind.Backward) { run.Clear(); continue; }
+            if (step.Kind != StepKind.Recompute) continue;
+            int t = step.Task;
+            double total = training.Tasks[t].Time;
+            reached.Clear();
+            stack.Push(t);
+            while (stack.Count > 0)
+                foreach (int i in training.Tasks[stack.Pop()].Inputs)
+                    if (run.Contains(i) && reached.Add(i)) { total += training.Tasks[i].Time; stack.Push(i); }
+            cost[t] = cost.GetValueOrDefault(t) + total;
+            run.Add(t);
+        }
+        return cost;
+    }
+
     /// <summary>The recomputed tasks not in <paramref name="pinned"/> nor <paramref name="excluded"/>: largest buffer
     /// first, then costliest recomputation, then task id.</summary>
     private static IEnumerable<int> Largest(TrainingGraph training, Dictionary<int, double> cost, HashSet<int> pinned, HashSet<int> excluded) =>
