@@ -48,6 +48,27 @@ public class RebuildPinTests
     }
 
     [Fact]
+    public void RebuildCosts_ChargeAtMostTheNearestAncestors_OnALongRun()
+    {
+        // A chain of 200 activations recomputed in one run: the last is charged with itself and its 64 nearest
+        // recomputed ancestors, not the whole run.
+        var b = new GraphBuilder("chain200");
+        int prev = b.Input("x", 16);
+        for (int i = 0; i < 200; i++)
+            prev = b.Add(new NodeSpec($"a{i}", "Relu", NodeKind.Activation) { Inputs = [prev], Bytes = 16, Time = i + 1, BackwardNeeds = [], BackwardNeedsOutput = true });
+        b.Loss("loss", "ReduceMean", [prev], 4, 1, backwardNeeds: []);
+        var training = new PlanningProblem(b.Build()).Training;
+        var chain = training.Tasks.Where(t => t.Kind == TaskKind.Forward && t.Name.StartsWith('a')).Select(t => t.Id).ToList();
+        Assert.Equal(200, chain.Count);
+        var steps = chain.Select(t => new Step(StepKind.Recompute, t)).ToImmutableArray();
+        var costs = GreedySolver.RebuildCosts(training, new Schedule(training, steps, "test", null));
+        double Expected(int k) => Enumerable.Range(Math.Max(0, k - GreedySolver.RebuildAncestors), Math.Min(k, GreedySolver.RebuildAncestors) + 1)
+            .Sum(j => training.Tasks[chain[j]].Time);
+        foreach (int k in new[] { 0, 1, 63, 64, 65, 199 })
+            Assert.Equal(Expected(k), costs[chain[k]], 6);
+    }
+
+    [Fact]
     public void Greedy_RecomputesEachLayer1ConvolutionOnce_OnResNet50At30Percent()
     {
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "resnet50-b64.onnx")));
