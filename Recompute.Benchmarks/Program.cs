@@ -25,6 +25,7 @@ public static class Program
             ["optimal"] = OptimalTable.Table,
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
+            ["cut-probe"] = CutProbe.Table,
             ["dp-work"] = DpWorkTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,

@@ -19,6 +19,10 @@ internal sealed record GreedyOptions
     /// <summary>Rounds of the pin search at <see cref="SolverOptions.FullWorkLimit"/> (fewer under it).</summary>
     public int PinRounds { get; init; } = 40;
 
+    /// <summary>Rounds of the pin search by rebuild cost (<c>GreedySolver.RebuildPinSearch</c>) at
+    /// <see cref="SolverOptions.FullWorkLimit"/> (fewer under it).</summary>
+    public int RebuildPinRounds { get; init; } = 20;
+
     /// <summary>
     /// Work of the pin search at <see cref="SolverOptions.FullWorkLimit"/>, in buffers visited by eviction scans
     /// (<see cref="WorkMeter"/>): about half a second; every round of U-Net or GPT-2, one round of a 5,000-wide

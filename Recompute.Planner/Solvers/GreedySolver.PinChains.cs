@@ -85,6 +85,41 @@ internal sealed partial class GreedySolver
         return cost;
     }
 
+    /// <summary>Most recomputed ancestors one recomputation is charged with in <see cref="RebuildCosts"/> (the longest run of
+    /// ResNet-50's plan at 30 % before the pins, from the stem's convolution to layer 1's output, has 24).</summary>
+    internal const int RebuildAncestors = 64;
+
+    /// <summary>
+    /// What each task a schedule recomputes costs to rebuild, summed over its recomputations: its own time plus that of
+    /// the tasks recomputed before it in the same run of recomputations (the steps between two other runs) that it
+    /// reads, directly or through them. A cheap buffer at the end of a long run of recomputations (a residual sum
+    /// rebuilt from the stem) rebuilds at the run's cost, which keeping it would save. Each recomputation counts at most
+    /// <see cref="RebuildAncestors"/> such ancestors (the nearest first), so that a long run costs linear work.
+    /// </summary>
+    internal static Dictionary<int, double> RebuildCosts(TrainingGraph training, Schedule schedule)
+    {
+        var cost = new Dictionary<int, double>();
+        var run = new HashSet<int>();
+        var reached = new HashSet<int>();
+        var queue = new Queue<int>();
+        foreach (var step in schedule.Steps)
+        {
+            if (step.Kind is StepKind.Compute or StepKind.Backward) { run.Clear(); continue; }
+            if (step.Kind != StepKind.Recompute) continue;
+            int t = step.Task;
+            double total = training.Tasks[t].Time;
+            reached.Clear();
+            queue.Clear();
+            queue.Enqueue(t);
+            while (queue.Count > 0 && reached.Count < RebuildAncestors)
+                foreach (int i in training.Tasks[queue.Dequeue()].Inputs)
+                    if (reached.Count < RebuildAncestors && run.Contains(i) && reached.Add(i)) { total += training.Tasks[i].Time; queue.Enqueue(i); }
+            cost[t] = cost.GetValueOrDefault(t) + total;
+            run.Add(t);
+        }
+        return cost;
+    }
+
     /// <summary>The recomputed tasks not in <paramref name="pinned"/> nor <paramref name="excluded"/>: largest buffer
     /// first, then costliest recomputation, then task id.</summary>
     private static IEnumerable<int> Largest(TrainingGraph training, Dictionary<int, double> cost, HashSet<int> pinned, HashSet<int> excluded) =>

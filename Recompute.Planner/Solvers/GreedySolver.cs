@@ -116,6 +116,9 @@ internal sealed partial class GreedySolver : ISolver
         if (best is { } current && current.Simulation.RecomputeTime > 0
             && PinChains(training, current, starts, options, solver, cancellation) is { } chained
             && chained.Simulation.RecomputeTime < current.Simulation.RecomputeTime) { best = chained; improved(best); }
+        if (best is { } last && last.Simulation.RecomputeTime > 0
+            && RebuildPinSearch(training, last, starts, options, solver, cancellation) is { } rebuilt
+            && rebuilt.Simulation.RecomputeTime < last.Simulation.RecomputeTime) { best = rebuilt; improved(best); }
         return best;
     }
 
@@ -141,14 +144,33 @@ internal sealed partial class GreedySolver : ISolver
     }
 
     /// <summary>
+    /// The pin search again, each round pinning the task whose recomputation costs most to rebuild (<see
+    /// cref="RebuildCosts"/>: with the recomputed ancestors it brings back in its run) instead of the costliest by its own
+    /// time. A buffer cheap to compute at the end of a long run of recomputations (a residual sum rebuilt from the
+    /// stem) is never among the costliest by itself, yet keeping it saves the run: ResNet-50 at 30 % of store-all
+    /// keeps layer 1's second block's output and recomputes each layer-1 convolution once instead of twice,
+    /// 9.48·10¹⁰ → 8.80·10¹⁰ FLOP. Counted work, no clock: at most <see cref="GreedyOptions.RebuildPinRounds"/> rounds
+    /// within <see cref="GreedyOptions.PinWork"/> scan visits, both times <see cref="SolverOptions.WorkFraction"/>.
+    /// </summary>
+    internal static (Schedule Schedule, SimulationResult Simulation)? RebuildPinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
+        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation)
+    {
+        if (Optimal.RelaxationGuide.TooWide(training)) return null;
+        int rounds = (int)Math.Ceiling(GreedyOptions.Default.RebuildPinRounds * options.WorkFraction);
+        long work = (long)(GreedyOptions.Default.PinWork * options.WorkFraction);
+        return PinRounds(training, start, starts, options, solver, cancellation, [], rounds, new WorkMeter(), work, RebuildCosts);
+    }
+
+    /// <summary>
     /// The rounds of <see cref="PinSearch"/> from <paramref name="start"/>, a plan that honours <paramref name="pins"/>:
     /// at most <paramref name="rounds"/> rounds while <paramref name="meter"/> stays under <paramref name="work"/>.
     /// Returns the cheapest plan found, or null when no round improved on <paramref name="start"/>;
-    /// <paramref name="pins"/> then holds that plan's pins.
+    /// <paramref name="pins"/> then holds that plan's pins. Each round pins the task that <paramref name="ranking"/>
+    /// (by default <see cref="RecomputeCosts"/>) rates highest among those not tried.
     /// </summary>
     private static (Schedule Schedule, SimulationResult Simulation)? PinRounds(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
         IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation, HashSet<int> pins, int rounds,
-        WorkMeter meter, long work)
+        WorkMeter meter, long work, Func<TrainingGraph, Schedule, Dictionary<int, double>>? ranking = null)
     {
         var best = start;
         var orders = new List<int[]>(starts) { Optimal.StageOrder.FirstRunOrder(start.Schedule) };
@@ -156,7 +178,7 @@ internal sealed partial class GreedySolver : ISolver
         bool improvedAny = false;
         for (int round = 0; round < rounds && meter.Visits < work; round++)
         {
-            var cost = RecomputeCosts(training, best.Schedule).Where(e => !tried.Contains(e.Key)).ToList();
+            var cost = (ranking ?? RecomputeCosts)(training, best.Schedule).Where(e => !tried.Contains(e.Key)).ToList();
             if (cost.Count == 0) break;
             int pin = cost.OrderByDescending(e => e.Value).ThenBy(e => e.Key).First().Key;
             tried.Add(pin);
