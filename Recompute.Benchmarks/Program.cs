@@ -26,6 +26,7 @@ public static class Program
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
             ["cut-probe"] = CutProbe.Table,
+            ["exports"] = AutoTable.Exports,
             ["dp-work"] = DpWorkTable.Table,
             ["overhead"] = OverheadTable.Table,
             ["scale"] = ScaleTable.Table,
@@ -57,7 +58,16 @@ public static class Program
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
-            table(options);
+            try
+            {
+                table(options);
+            }
+            catch (FormatException e)
+            {
+                // A table's own usage error (exports without its directory of graphs).
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
             return 0;
         }
         if (args.Contains("--quick"))
@@ -72,7 +82,8 @@ public static class Program
 
 /// <summary>
 /// Options shared by quick tables: <c>--threads 1,2</c>, <c>--seconds S</c> (time per row), and for the tables that
-/// take them <c>--graphs a.onnx,b.onnx</c> (shipped graphs) and <c>--fractions 0.3,0.5</c> (budgets of store-all).
+/// take them <c>--graphs a.onnx,b.onnx</c> (shipped graphs) and <c>--fractions 0.3,0.5</c> (budgets of store-all);
+/// <c>--dir DIR</c> for the tables that read graphs from a directory (<c>exports</c>).
 /// </summary>
 public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double SecondsPerRow)
 {
@@ -81,6 +92,9 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
 
     public IReadOnlyList<string>? Graphs { get; init; }
     public IReadOnlyList<double>? Fractions { get; init; }
+
+    /// <summary><c>--dir DIR</c>: a directory of graph files (the <c>exports</c> table's generated exports).</summary>
+    public string? Directory { get; init; }
 
     /// <summary><c>--ops</c> (a flag): tables that can also print a per-op split of their timings.</summary>
     public bool Ops { get; init; }
@@ -92,6 +106,7 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
         bool secondsGiven = false;
         IReadOnlyList<string>? graphs = null;
         IReadOnlyList<double>? fractions = null;
+        string? directory = null;
         bool ops = false;
         for (int i = 0; i < args.Length; i++)
         {
@@ -111,6 +126,9 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
                 case "--graphs":
                     graphs = value.Split(',');
                     break;
+                case "--dir":
+                    directory = value;
+                    break;
                 case "--fractions":
                     fractions = value.Split(',').Select(f => double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture,
                         out double x) && x > 0
@@ -121,6 +139,6 @@ public sealed record QuickTableOptions(IReadOnlyList<int> Threads, double Second
             }
             i++;
         }
-        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions, SecondsGiven = secondsGiven, Ops = ops };
+        return new QuickTableOptions(threads, seconds) { Graphs = graphs, Fractions = fractions, Directory = directory, SecondsGiven = secondsGiven, Ops = ops };
     }
 }

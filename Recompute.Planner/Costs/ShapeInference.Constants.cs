@@ -85,10 +85,11 @@ public static partial class ShapeInference
             shape[a] = len; begin[a] = s; stride[a] = step;
         }
         ConstantValue? value = null;
-        if (x.Value is { } v && x.Rank == 1)
+        if (x.Value is { } v && x.Rank >= 1 && x.Elements <= MaxFoldElements)
         {
-            var idx = Enumerable.Range(0, (int)shape[0]).Select(i => (int)(begin[0] + i * stride[0])).ToArray();
-            value = v.IsInteger ? ConstantValue.FromInts(idx.Select(i => v.Ints![i]).ToArray()) : ConstantValue.FromReals(idx.Select(i => v.Reals![i]).ToArray());
+            // Any rank: PyTorch computes padding amounts as a [-1, 2] table read backwards (F.pad's pads, in reverse axis order).
+            var strides = RowMajorStrides(x.Shape);
+            value = v.Pick(StridedIndex(shape, begin.Select((b, k) => b * strides[k]).ToArray(), stride.Select((s, k) => s * strides[k]).ToArray()));
         }
         return new TensorInfo(x.DType, shape, value);
     }

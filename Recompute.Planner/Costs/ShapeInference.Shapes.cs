@@ -64,7 +64,48 @@ public static partial class ShapeInference
         if (perm.Length != x.Rank || perm.Distinct().Count() != x.Rank || perm.Any(p => p < 0 || p >= x.Rank))
             throw new ShapeInferenceException($"perm [{string.Join(",", perm)}] is not a permutation of rank {x.Rank}");
         var shape = perm.Select(p => x.Shape[p]).ToArray();
-        return new TensorInfo(x.DType, shape, x.Rank <= 1 ? x.Value : null);
+        ConstantValue? value = x.Rank <= 1 ? x.Value : null;
+        if (x.Rank > 1 && x.Value is { } v && x.Elements <= MaxFoldElements)
+        {
+            // Output element (i_0, ..., i_r-1) is input element i_k on axis perm[k].
+            var start = new long[x.Rank];
+            var stride = new long[x.Rank];
+            long[] inputStrides = RowMajorStrides(x.Shape);
+            for (int k = 0; k < x.Rank; k++) stride[k] = inputStrides[perm[k]];
+            value = v.Pick(StridedIndex(shape, start, stride));
+        }
+        return new TensorInfo(x.DType, shape, value);
+    }
+
+    /// <summary>Row-major strides of <paramref name="shape"/> in elements.</summary>
+    private static long[] RowMajorStrides(long[] shape)
+    {
+        var strides = new long[shape.Length];
+        long s = 1;
+        for (int k = shape.Length - 1; k >= 0; k--) { strides[k] = s; s *= shape[k]; }
+        return strides;
+    }
+
+    /// <summary>
+    /// For each element of an output of <paramref name="shape"/> in row-major order, the flat index of the source
+    /// element: <c>start + Σ index_k · stride_k</c> (strides in source elements, negative to walk backwards).
+    /// </summary>
+    private static int[] StridedIndex(long[] shape, long[] start, long[] stride)
+    {
+        int n = (int)ShapeMath.Elements(shape);
+        var map = new int[n];
+        int rank = shape.Length;
+        var idx = new long[rank];
+        long origin = 0;
+        for (int k = 0; k < rank; k++) origin += start[k];
+        for (int i = 0; i < n; i++)
+        {
+            long flat = origin;
+            for (int k = 0; k < rank; k++) flat += idx[k] * stride[k];
+            map[i] = (int)flat;
+            for (int k = rank - 1; k >= 0; k--) { if (++idx[k] < shape[k]) break; idx[k] = 0; }
+        }
+        return map;
     }
 
     private static TensorInfo[] Split(OpContext c)

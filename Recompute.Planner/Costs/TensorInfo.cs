@@ -22,6 +22,10 @@ public sealed class ConstantValue
     /// <summary>Element i as an integer (reals truncated toward zero, as ONNX Cast does).</summary>
     public long Int(int i) => Ints is { } a ? a[i] : (long)Reals![i];
 
+    /// <summary>The elements at <paramref name="indexes"/>, in that order.</summary>
+    public ConstantValue Pick(int[] indexes) =>
+        Ints is { } a ? FromInts(indexes.Select(i => a[i]).ToArray()) : FromReals(indexes.Select(i => Reals![i]).ToArray());
+
     /// <summary>All elements as integers.</summary>
     public long[] AsInts() => Ints ?? Reals!.Select(r => (long)r).ToArray();
 

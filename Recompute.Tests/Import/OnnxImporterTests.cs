@@ -166,6 +166,75 @@ public sealed class OnnxImporterTests : IDisposable
     }
 
     [Fact]
+    public void WindowPadding_ComputedAsPyTorchWritesFPad_IsStatic()
+    {
+        // Swin's shifted windows pad H and W up to a multiple of the window (7): F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        // with pad = (7 - dim % 7) % 7 from the traced shape. PyTorch 1.13 writes the pads as a [-1, 2] table in
+        // reverse axis order (C, W, H, B), read backwards by a Slice with step -1, transposed and flattened into ONNX's
+        // begins-then-ends: the Slice of a rank-2 constant and the Transpose must carry their values.
+        const long min = long.MinValue + 1;
+        var m = new OnnxModelBuilder(opset: 15).Input("x", Float, 2, 9, 12, 4)
+            .Node("Shape", ["x"], ["xs"])
+            .Node("Constant", [], ["seven"], TensorAttr("value", Tensor("", [], ints: [7])))
+            .Node("Constant", [], ["i1"], TensorAttr("value", Tensor("", [], ints: [1])))
+            .Node("Constant", [], ["i2"], TensorAttr("value", Tensor("", [], ints: [2])))
+            .Node("Gather", ["xs", "i1"], ["h"], Int("axis", 0))
+            .Node("Gather", ["xs", "i2"], ["w"], Int("axis", 0))
+            .Node("Mod", ["h", "seven"], ["hm"]).Node("Sub", ["seven", "hm"], ["hs"]).Node("Mod", ["hs", "seven"], ["padB"])
+            .Node("Mod", ["w", "seven"], ["wm"]).Node("Sub", ["seven", "wm"], ["ws"]).Node("Mod", ["ws", "seven"], ["padR"])
+            .Node("Constant", [], ["zero"], TensorAttr("value", Tensor("", [1], ints: [0])))
+            .Node("Constant", [], ["ax0"], TensorAttr("value", Tensor("", [1], ints: [0])))
+            .Node("Unsqueeze", ["padR", "ax0"], ["padR1"]).Node("Unsqueeze", ["padB", "ax0"], ["padB1"])
+            .Node("Concat", ["zero", "zero", "zero", "padR1", "zero", "padB1"], ["given"], Int("axis", 0))
+            .Node("Constant", [], ["two"], TensorAttr("value", Tensor("", [1], ints: [2])))
+            .Node("ConstantOfShape", ["two"], ["rest"], TensorAttr("value", Tensor("", [1], ints: [0])))
+            .Node("Concat", ["given", "rest"], ["torchPads"], Int("axis", 0))
+            .Node("Constant", [], ["pairs"], TensorAttr("value", Tensor("", [2], ints: [-1, 2])))
+            .Node("Reshape", ["torchPads", "pairs"], ["table"])
+            .Node("Constant", [], ["start"], TensorAttr("value", Tensor("", [1], ints: [-1])))
+            .Node("Constant", [], ["end"], TensorAttr("value", Tensor("", [1], ints: [min])))
+            .Node("Constant", [], ["back"], TensorAttr("value", Tensor("", [1], ints: [-1])))
+            .Node("Slice", ["table", "start", "end", "ax0", "back"], ["reversed"])
+            .Node("Transpose", ["reversed"], ["byEnd"], Ints("perm", 1, 0))
+            .Node("Constant", [], ["flat"], TensorAttr("value", Tensor("", [1], ints: [-1])))
+            .Node("Reshape", ["byEnd", "flat"], ["pads"])
+            .Node("Pad", ["x", "pads"], ["padded"], Str("mode", "constant"))
+            .Node("ReduceMean", ["padded"], ["loss"], Int("keepdims", 0)).Output("loss", Float)
+            .ValueInfo("padded", Float, 2, 14, 14, 4);
+        var g = OnnxImporter.Load(m.Write(_tmp.File("window-pad.onnx")));
+        Assert.Equal([0L, 0, 0, 2, 0, 5, 0, 0], g.Find("torchPads").Attribute<long[]>("value")!);
+        Assert.Equal([0L, 0, 0, 5, 0, 2, 0, 0], g.Find("reversed").Attribute<long[]>("value")!);
+        Assert.Equal([0L, 0, 0, 0, 0, 5, 2, 0], g.Find("pads").Attribute<long[]>("value")!);
+        Assert.Equal([2L, 14, 14, 4], g.Find("padded").Shape.ToArray());
+        Assert.Equal(NodeKind.Activation, g.Find("padded").Kind);
+    }
+
+    [Fact]
+    public void ConstantSlicesAndTransposes_OfAnyRank_KeepTheirValues()
+    {
+        // [2,3,4] = 0..23: Transpose perm [2,0,1], then a Slice of the [4,2,3] result over axes 0 and 2 with steps 2 and -1.
+        var m = new OnnxModelBuilder().Input("x", Float, 1)
+            .Node("Constant", [], ["c"], TensorAttr("value", Tensor("", [2, 3, 4], ints: Enumerable.Range(0, 24).Select(i => (long)i).ToArray())))
+            .Node("Transpose", ["c"], ["t"], Ints("perm", 2, 0, 1))
+            .Node("Constant", [], ["starts"], TensorAttr("value", Tensor("", [2], ints: [1, -1])))
+            .Node("Constant", [], ["ends"], TensorAttr("value", Tensor("", [2], ints: [long.MaxValue, 0])))
+            .Node("Constant", [], ["axes"], TensorAttr("value", Tensor("", [2], ints: [0, 2])))
+            .Node("Constant", [], ["steps"], TensorAttr("value", Tensor("", [2], ints: [2, -1])))
+            .Node("Slice", ["t", "starts", "ends", "axes", "steps"], ["s"])
+            .Node("ReduceSum", ["x"], ["loss"], Int("keepdims", 0)).Output("loss", Float);
+        var g = OnnxImporter.Load(m.Write(_tmp.File("const-slices.onnx")));
+        // t[k, i, j] = c[i, j, k] = 12 i + 4 j + k.
+        var t = g.Find("t").Attribute<long[]>("value")!;
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 3; j++)
+                    Assert.Equal(12 * i + 4 * j + k, t[k * 6 + i * 3 + j]);
+        // s = t[1::2, :, 2:0:-1]: k in {1, 3}, i in {0, 1}, j in {2, 1}.
+        Assert.Equal([2L, 2, 2], g.Find("s").Shape.ToArray());
+        Assert.Equal([9L, 5, 21, 17, 11, 7, 23, 19], g.Find("s").Attribute<long[]>("value")!);
+    }
+
+    [Fact]
     public void SymbolicBatch_NeedsBatchOption()
     {
         var m = new OnnxModelBuilder().SymbolicInput("x", Float, "batch", 5).Node("ReduceSum", ["x"], ["loss"], Int("keepdims",
