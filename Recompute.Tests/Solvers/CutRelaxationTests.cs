@@ -201,6 +201,29 @@ public class CutRelaxationTests
         Assert.InRange(run.Bound, 0.9 * recompute, recompute);
     }
 
+    [Theory]
+    [InlineData(600, 0.5)] [InlineData(1000, 0.5)]
+    public void SingleCuts_BoundAtLeastTheirLinearRelaxation_WhenCpSatsShareIsTooShort(int nodes, double fraction)
+    {
+        // At the shortest limit the bound takes (0.2 s), CP-SAT gets about 0.008 deterministic seconds for each single
+        // cut, too little to finish its root on these random DAGs of 600 and 1,000 tensors (as on ResNet-152's
+        // exports at auto's default limit); each cut's linear relaxation still bounds every schedule.
+        var problem = new PlanningProblem(RandomGraphs.Forward(5, nodes));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * fraction);
+        var analysis = new CutAnalysis(problem.Training, budget);
+        double linear = analysis.Path.OrderByDescending(x => analysis.Excess[x]).ThenBy(x => x).Take(GeneralBound.SingleCuts)
+            .Select(x => new CutRelaxation(analysis, [x], new HashSet<int>()))
+            .Max(r => r.ToTime(LinearRelaxation.Bound(r.Model)!.Value));
+        Assert.True(linear > 0, "no single cut has a positive linear bound here");
+        var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromMilliseconds(200),
+            new SearchWorkers(2, 0), 0, CancellationToken.None);
+        Assert.NotNull(run);
+        Assert.True(run!.Bound >= linear * (1 - 1e-9), $"bound {run.Bound:E4} under the best single cut's linear bound {linear:E4}");
+        var plan = RecomputePlanner.Plan(problem, SolverName.Greedy, new SolverOptions { BudgetBytes = budget, Threads = 2, TimeLimit = TimeSpan.FromSeconds(2) });
+        Assert.True(plan.Feasible);
+        Assert.True(run.Bound <= plan.Simulation!.RecomputeTime, $"bound {run.Bound:E4} above a plan's {plan.Simulation.RecomputeTime:E4}");
+    }
+
     /// <summary>The general bound with its share of auto's default limit (not cut by the wall clock) and the
     /// recomputation of auto's plan, at <paramref name="budget"/>.</summary>
     internal static (GeneralBoundRun Run, double Recompute) BoundAndPlanAtAutosDefaultLimit(PlanningProblem problem, long budget)
