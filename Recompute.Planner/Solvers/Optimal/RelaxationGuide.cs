@@ -72,26 +72,46 @@ internal static class RelaxationGuide
         var tried = new HashSet<string>();
         foreach (double headroom in Headrooms)
         {
-            cancellation.ThrowIfCancellationRequested();
-            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom));
-            var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
-            using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
-            using var registration = cancellation.Register(cp.StopSearch);
-            var status = cp.Solve(relaxation.Model);
-            cancellation.ThrowIfCancellationRequested();
-            if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
-            if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
-            if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) break;
-            var drop = relaxation.DroppedAt(cp, 0).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t)).Concat(alwaysDrop).ToHashSet();
-            if (!tried.Add(string.Join(',', drop.Order()))) continue;
-            foreach (var order in orders)
+            long memory = (long)(budget * headroom);
+            int[] cuts = [cut];
+            // The cut alone, then the chains grown from its solution where that overflows (CutGrowth), each solution's
+            // drop set at the cut lowered.
+            for (int round = 0; round <= CutGrowth.Rounds; round++)
             {
-                foreach (int window in GuidedLowering.Windows)
-                    Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
-                if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
-                    Keep(fitted);
-                foreach (var score in Enum.GetValues<EvictionScore>())
-                    Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+                cancellation.ThrowIfCancellationRequested();
+                var relaxation = new CutRelaxation(analysis, cuts, neverRecompute, memory);
+                var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+                using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
+                using var registration = cancellation.Register(cp.StopSearch);
+                var status = cp.Solve(relaxation.Model);
+                cancellation.ThrowIfCancellationRequested();
+                if (settings.CutByWallClock(cp, status)) { wallClockCut = true; break; }
+                if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
+                if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue))
+                {
+                    // Less memory at the cut, or more cuts, only cost more.
+                    if (round == 0) return best;
+                    break;
+                }
+                var drop = relaxation.DroppedAt(cp, Array.IndexOf(cuts, cut)).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t))
+                    .Concat(alwaysDrop).ToHashSet();
+                // A drop set lowered before: at the cut alone, its chains were grown then too.
+                if (!tried.Add(string.Join(',', drop.Order())))
+                {
+                    if (round == 0) break;
+                }
+                else
+                    foreach (var order in orders)
+                    {
+                        foreach (int window in GuidedLowering.Windows)
+                            Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
+                        if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
+                            Keep(fitted);
+                        foreach (var score in Enum.GetValues<EvictionScore>())
+                            Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+                    }
+                if (round == CutGrowth.Rounds || CutGrowth.MostOverflowing(analysis, relaxation, cp, memory) is not { } next) break;
+                cuts = CutGrowth.With(cuts, next);
             }
         }
         return best;
