@@ -18,7 +18,7 @@ namespace Recompute.Planner.Solvers.Optimal;
 internal static class CutGrowth
 {
     /// <summary>Most cuts a chain is grown by.</summary>
-    public const int Rounds = 3;
+    public const int Rounds = 2;
 
     /// <summary>
     /// The task of <paramref name="analysis"/>'s path, not a cut yet, where <paramref name="solution"/> overflows
