@@ -27,7 +27,8 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// relaxation bounds most (<see cref="Windows"/>, searched at <see cref="WindowRate"/> with the share the single cuts
 /// leave: stronger where one stretch of the backward pass forces the recomputation), then a chain of the most exceeding tasks up to
 /// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass),
-/// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program.
+/// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program; and the
+/// chain grown from the most exceeding cut's solution where that overflows (<see cref="CutGrowth"/>, <see cref="Grow"/>).
 /// Each search gets a share of the limit as CP-SAT's deterministic time, so the bound does not depend on how busy the
 /// machine is; the wall clock stops a search only at 2.5 times its share plus a second (<see cref="CpSatSettings.WallClockSlack"/>).
 /// </remarks>
