@@ -82,8 +82,9 @@ internal static class RelaxationGuide
             long memory = (long)(budget * headroom);
             int[] cuts = [cut];
             // The cut alone, then, with the whole budget at the cut, the chains grown from its solution where that
-            // overflows (CutGrowth): each solution's drop set at the cut is lowered. The headrooms below leave room for
-            // the memory the cut alone does not see in another way, and each grown chain lowers as much work again.
+            // overflows (CutGrowth): each solution's drop set at the cut is lowered. Only at the whole budget: the
+            // headrooms below are the other way to leave room for what the cut alone does not see, and each grown
+            // chain costs its lowerings again.
             int rounds = headroom == Headrooms[0] ? CutGrowth.Rounds : 0;
             for (int round = 0; round <= rounds; round++)
             {
