@@ -66,17 +66,32 @@ internal static class RelaxationGuide
         IReadOnlySet<int> alwaysDrop, SearchWorkers workers, int seed, string solver, double toBeat, CancellationToken cancellation, double workFraction,
         out bool wallClockCut)
     {
+        var (single, grown) = Plans(training, budget, neverRecompute, alwaysDrop, workers, seed, solver, toBeat, cancellation, workFraction, out wallClockCut);
+        return grown is { } g && (single is null || g.Simulation.RecomputeTime < single.Value.Simulation.RecomputeTime) ? g : single;
+    }
+
+    /// <summary>
+    /// As <see cref="Best"/>, with the cheapest schedule from the cut alone and the cheapest from the chains grown from
+    /// it apart (either null where nothing fit), for a caller that improves one of them further: greedy's pin search
+    /// starts from the first, whose search is the same as without growth, and the second is one more candidate.
+    /// </summary>
+    public static ((Schedule Schedule, SimulationResult Simulation)? Single, (Schedule Schedule, SimulationResult Simulation)? Grown) Plans(
+        TrainingGraph training, long budget, IReadOnlySet<int> neverRecompute, IReadOnlySet<int> alwaysDrop, SearchWorkers workers, int seed,
+        string solver, double toBeat, CancellationToken cancellation, double workFraction, out bool wallClockCut)
+    {
         wallClockCut = false;
-        if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return null;
-        if (TooWide(training)) return null;
+        if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return default;
+        if (TooWide(training)) return default;
         var analysis = new CutAnalysis(training, budget, cancellation);
-        if (analysis.Infeasible || analysis.Path.Count == 0) return null;
+        if (analysis.Infeasible || analysis.Path.Count == 0) return default;
         int cut = analysis.Path.MaxBy(x => (analysis.Excess[x], -x));
         var orders = new List<int[]>();
         foreach (var order in GreedySolver.Orders(training, cancellation).Select(o => GreedySolver.ForwardFirst(training, o)))
             if (!orders.Any(o => o.AsSpan().SequenceEqual(order))) orders.Add(order);
-        (Schedule Schedule, SimulationResult Simulation)? best = null;
+        (Schedule Schedule, SimulationResult Simulation)? best = null, grown = null;
         var tried = new HashSet<string>();
+        var triedGrown = new HashSet<string>();
+        bool growing = false;
         foreach (double headroom in Headrooms)
         {
             long memory = (long)(budget * headroom);
@@ -98,20 +113,22 @@ internal static class RelaxationGuide
                 cancellation.ThrowIfCancellationRequested();
                 if (settings.CutByWallClock(cp, status)) { wallClockCut = true; break; }
                 if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
-                if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue))
+                growing = round > 0;
+                // Less memory at the cut, or more cuts, only cost more. The cut alone is searched as if nothing were
+                // grown (the grown chains' plans do not stop it).
+                double least = Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue);
+                if (growing) least = Math.Min(least, grown?.Simulation.RecomputeTime ?? double.MaxValue);
+                if (relaxation.ToTime(cp.BestObjectiveBound) >= least)
                 {
-                    // Less memory at the cut, or more cuts, only cost more.
-                    if (round == 0) return best;
+                    if (round == 0) return (best, grown);
                     break;
                 }
                 var drop = relaxation.DroppedAt(cp, Array.IndexOf(cuts, cut)).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t))
                     .Concat(alwaysDrop).ToHashSet();
+                string key = string.Join(',', drop.Order());
                 // A drop set lowered before at the cut alone: its chains are not grown again.
-                if (!tried.Add(string.Join(',', drop.Order())))
-                {
-                    if (round == 0) break;
-                }
-                else
+                if (!growing && !tried.Add(key)) break;
+                if (!growing || (!tried.Contains(key) && triedGrown.Add(key)))
                     foreach (var order in orders)
                     {
                         foreach (int window in GuidedLowering.Windows)
@@ -125,7 +142,7 @@ internal static class RelaxationGuide
                 cuts = CutGrowth.With(cuts, next);
             }
         }
-        return best;
+        return (best, grown);
 
         void Consider(Schedule? schedule)
         {
@@ -137,7 +154,8 @@ internal static class RelaxationGuide
         // A schedule that fits, simulated already (Fitted's result comes with its simulation).
         void Keep((Schedule Schedule, SimulationResult Simulation) plan)
         {
-            if (best is null || plan.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = plan;
+            ref var into = ref growing ? ref grown : ref best;
+            if (into is null || plan.Simulation.RecomputeTime < into.Value.Simulation.RecomputeTime) into = plan;
         }
     }
 }
