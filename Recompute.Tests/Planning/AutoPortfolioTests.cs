@@ -223,7 +223,8 @@ public class AutoPortfolioTests
     /// rather than timed: greedy's order search and guide do that share of their work, and the bound solves the chain's
     /// linear relaxation only on chains small enough for it. So a short limit keeps its promise and still gives the same
     /// plan twice. On ResNet-18 at 50 % the chain (15,810 decisions) is proved at the default share and left out at a
-    /// fifth of it: a weaker bound, never one above the plan.
+    /// fifth of it; the chain grown from the most exceeding cut (three cuts, a small model) bounds more
+    /// than it at both: a bound no stronger than the default share's, never one above the plan.
     /// </summary>
     [Fact]
     public void AShortTimeLimit_IsAShorterCountedSearch_ThatIsStillReproducible()
@@ -258,8 +259,8 @@ public class AutoPortfolioTests
             new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, CancellationToken.None);
         Assert.NotNull(full);
         Assert.NotNull(fifth);
-        Assert.True(full.Bound > 0);
-        Assert.True(fifth.Bound < full.Bound, $"a fifth of the share bounds {fifth.Bound}, the full share {full.Bound}");
+        Assert.True(fifth.Bound > 0);
+        Assert.True(fifth.Bound <= full.Bound, $"a fifth of the share bounds {fifth.Bound}, the full share {full.Bound}");
         Assert.True(full.Bound <= first.Simulation!.RecomputeTime + 1e-6);
     }
 

@@ -65,6 +65,27 @@ public class RelaxationGuideTests
     }
 
     [Fact]
+    public void Guide_LowersTheChainGrownFromItsCut_OnUNetAtHalf()
+    {
+        // Issue 32: the cut of greatest excess alone drops ups.3's ConvTranspose output, and a schedule shaped like
+        // that overflows at grad(Concat_3), where a second ConvTranspose must go (2.09e10). Grown by that cut, the
+        // relaxation keeps ups.3's output and drops ups.2's; lowered, that recomputes 1.2134e10 at the budget.
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "unet-b8-256.onnx")));
+        var training = problem.Training;
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.5);
+        var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, SolverName.Greedy,
+            double.MaxValue, CancellationToken.None, 1, out _);
+
+        Assert.NotNull(guided);
+        var simulation = Simulator.Simulate(guided.Value.Schedule);
+        Assert.True(simulation.PeakBytes <= budget, $"peak {simulation.PeakBytes} over {budget}");
+        Assert.True(simulation.RecomputeTime < 1.22e10, $"recomputes {simulation.RecomputeTime:E4}");
+        var names = guided.Value.Schedule.RecomputedNodes.Select(n => problem.Graph[n].Name).ToList();
+        Assert.DoesNotContain("/net/ups.3/ConvTranspose_output_0", names);
+    }
+
+    [Fact]
     public void GuidedSchedules_OnRandomDags_AreValid_WithinBudget_Deterministic_AndHonourPins()
     {
         int guidedPlans = 0;

@@ -142,6 +142,15 @@ internal sealed class CutAnalysis
 
     /// <summary>Converts an objective value (or bound) in <see cref="Cost"/> units back to time units.</summary>
     public double ToTime(double objective) => _timeDivisor > 0 ? objective * _timeDivisor : objective / _timeScale;
+
+    /// <summary>The ancestors of <paramref name="x"/> that a descendant of it reads (the buffers pending at its first
+    /// run, <see cref="Pending"/> of them), ascending.</summary>
+    public IEnumerable<int> PendingAt(int x)
+    {
+        foreach (int a in Ancestors[x].Members())
+            foreach (int r in Training.ReadersArray(a))
+                if (Descendants[x].Contains(r)) { yield return a; break; }
+    }
 }
 
 /// <summary>A fixed-size set of task ids (a bit set).</summary>
@@ -153,6 +162,14 @@ internal sealed class TaskSet(int size)
     public void UnionWith(TaskSet other)
     {
         for (int w = 0; w < _words.Length; w++) _words[w] |= other._words[w];
+    }
+
+    /// <summary>The members, ascending.</summary>
+    public IEnumerable<int> Members()
+    {
+        for (int w = 0; w < _words.Length; w++)
+            for (ulong bits = _words[w]; bits != 0; bits &= bits - 1)
+                yield return (w << 6) + System.Numerics.BitOperations.TrailingZeroCount(bits);
     }
 
     /// <summary>The members that are also in <paramref name="other"/> (a set of the same size), ascending.</summary>

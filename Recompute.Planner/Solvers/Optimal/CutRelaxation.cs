@@ -163,6 +163,13 @@ internal sealed class CutRelaxation
     public IReadOnlyList<int> DroppedAt(CpSolver solver, int cut) =>
         _kept.Where(e => e.Key.Cut == cut + 1 && !solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
 
+    /// <summary>
+    /// Whether a solution leaves <paramref name="task"/>'s buffer out at cut <paramref name="cut"/> (0-based): false
+    /// where the model has no such decision (the cut task and its inputs, and buffers no constraint asks about).
+    /// </summary>
+    public bool Dropped(CpSolver solver, int cut, int task) =>
+        _kept.TryGetValue((cut + 1, task), out var v) && !solver.BooleanValue(v);
+
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }
 

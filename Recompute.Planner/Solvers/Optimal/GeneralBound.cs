@@ -28,7 +28,8 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// relaxation bounds most (<see cref="Windows"/>, searched at <see cref="WindowRate"/> with the share the single cuts
 /// leave: stronger where one stretch of the backward pass forces the recomputation), then a chain of the most exceeding tasks up to
 /// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass),
-/// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program.
+/// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program; and the
+/// chain grown from the most exceeding cut's solution where that overflows (<see cref="CutGrowth"/>, <see cref="Grow"/>).
 /// Each search gets a share of the limit as CP-SAT's deterministic time, so the bound does not depend on how busy the
 /// machine is; the wall clock stops a search only at 2.5 times its share plus a second (<see cref="CpSatSettings.WallClockSlack"/>).
 /// </remarks>
@@ -173,9 +174,55 @@ internal static class GeneralBound
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)) continue;
             double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
             if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, cuts.Count, status.ToString(), TimeSpan.Zero);
+            // The most exceeding cut's chain grown where its solution overflows (CutGrowth), with one single cut's share.
+            if (ReferenceEquals(cuts, tries[0].Cuts) && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible
+                && Grow(analysis, relaxation, solver, neverRecompute, share, workers, seed, workLimited, cancellation) is var (grown, grownCut))
+            {
+                if (grown is not null && (best is null || grown.Bound > best.Bound)) best = grown;
+                wallClockCut |= grownCut;
+            }
         }
         return best is null ? (wallClockCut ? new GeneralBoundRun(0, 0, "WALL_CLOCK", clock.Elapsed) { WallClockCut = true } : null)
             : best with { Elapsed = clock.Elapsed, WallClockCut = wallClockCut };
+    }
+
+    /// <summary>
+    /// The best bound of the chains grown from <paramref name="relaxation"/>'s solution (<see cref="CutGrowth"/>), up to
+    /// <see cref="CutGrowth.Rounds"/> cuts more, each chain searched at <see cref="SingleCutRate"/> with what the rounds
+    /// before it left of <paramref name="share"/> (counted in deterministic time, so the same on any load); null when no
+    /// round bounded. The flag says a search was ended by the wall clock (set aside).
+    /// </summary>
+    private static (GeneralBoundRun? Run, bool WallClockCut) Grow(CutAnalysis analysis, CutRelaxation relaxation, CpSolver solution,
+        IReadOnlySet<int> neverRecompute, TimeSpan share, SearchWorkers workers, int seed, bool workLimited, CancellationToken cancellation)
+    {
+        GeneralBoundRun? best = null;
+        var left = share;
+        var solvers = new List<CpSolver>();
+        try
+        {
+            for (int round = 0; round < CutGrowth.Rounds && left > TimeSpan.Zero; round++)
+            {
+                if (cancellation.IsCancellationRequested || CutGrowth.MostOverflowing(analysis, relaxation, solution, analysis.BudgetBytes) is not { } next)
+                    break;
+                relaxation = new CutRelaxation(analysis, CutGrowth.With(relaxation.Cuts, next), neverRecompute);
+                var settings = new CpSatSettings(left, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = SingleCutRate };
+                var solver = new CpSolver { StringParameters = settings.ToParameterText() };
+                solvers.Add(solver);
+                using var registration = cancellation.Register(solver.StopSearch);
+                var status = solver.Solve(relaxation.Model);
+                if (settings.CutByWallClock(solver, status)) return (best, true);
+                if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
+                double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
+                if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, relaxation.Cuts.Count, status.ToString(), TimeSpan.Zero);
+                if (workLimited) left -= TimeSpan.FromSeconds((solver.Response?.DeterministicTime ?? 0) / SingleCutRate);
+                solution = solver;
+            }
+            return (best, false);
+        }
+        finally
+        {
+            foreach (var solver in solvers) solver.Dispose();
+        }
     }
 
     /// <summary>

@@ -44,6 +44,13 @@ internal static class RelaxationGuide
     public static readonly TimeSpan WorkShare = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// The share of a relaxation's work (<see cref="WorkShare"/>) that each chain grown from the cut gets: on U-Net at
+    /// 50 % the two-cut chain is solved to optimality within a tenth of it; on ResNet-50 at 30 % none within the whole
+    /// of it, where each took half a second to a second.
+    /// </summary>
+    public const double GrownWorkShare = 0.25;
+
+    /// <summary>
     /// The cheapest guided schedule that fits <paramref name="budget"/> by simulation, or null (no backward pass, no
     /// excess, too large a DAG, or nothing fit).
     /// </summary>
@@ -59,42 +66,83 @@ internal static class RelaxationGuide
         IReadOnlySet<int> alwaysDrop, SearchWorkers workers, int seed, string solver, double toBeat, CancellationToken cancellation, double workFraction,
         out bool wallClockCut)
     {
+        var (single, grown) = Plans(training, budget, neverRecompute, alwaysDrop, workers, seed, solver, toBeat, cancellation, workFraction, out wallClockCut);
+        return grown is { } g && (single is null || g.Simulation.RecomputeTime < single.Value.Simulation.RecomputeTime) ? g : single;
+    }
+
+    /// <summary>
+    /// As <see cref="Best"/>, with the cheapest schedule from the cut alone and the cheapest from the chains grown from
+    /// it apart (either null where nothing fit), for a caller that improves one of them further: greedy's pin search
+    /// starts from the first, whose search is the same as without growth, and the second is one more candidate.
+    /// </summary>
+    public static ((Schedule Schedule, SimulationResult Simulation)? Single, (Schedule Schedule, SimulationResult Simulation)? Grown) Plans(
+        TrainingGraph training, long budget, IReadOnlySet<int> neverRecompute, IReadOnlySet<int> alwaysDrop, SearchWorkers workers, int seed,
+        string solver, double toBeat, CancellationToken cancellation, double workFraction, out bool wallClockCut)
+    {
         wallClockCut = false;
-        if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return null;
-        if (TooWide(training)) return null;
+        if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return default;
+        if (TooWide(training)) return default;
         var analysis = new CutAnalysis(training, budget, cancellation);
-        if (analysis.Infeasible || analysis.Path.Count == 0) return null;
+        if (analysis.Infeasible || analysis.Path.Count == 0) return default;
         int cut = analysis.Path.MaxBy(x => (analysis.Excess[x], -x));
         var orders = new List<int[]>();
         foreach (var order in GreedySolver.Orders(training, cancellation).Select(o => GreedySolver.ForwardFirst(training, o)))
             if (!orders.Any(o => o.AsSpan().SequenceEqual(order))) orders.Add(order);
-        (Schedule Schedule, SimulationResult Simulation)? best = null;
+        (Schedule Schedule, SimulationResult Simulation)? best = null, grown = null;
         var tried = new HashSet<string>();
+        var triedGrown = new HashSet<string>();
+        bool growing = false;
         foreach (double headroom in Headrooms)
         {
-            cancellation.ThrowIfCancellationRequested();
-            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom));
-            var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
-            using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
-            using var registration = cancellation.Register(cp.StopSearch);
-            var status = cp.Solve(relaxation.Model);
-            cancellation.ThrowIfCancellationRequested();
-            if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
-            if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
-            if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) break;
-            var drop = relaxation.DroppedAt(cp, 0).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t)).Concat(alwaysDrop).ToHashSet();
-            if (!tried.Add(string.Join(',', drop.Order()))) continue;
-            foreach (var order in orders)
+            long memory = (long)(budget * headroom);
+            int[] cuts = [cut];
+            // The cut alone, then, with the whole budget at the cut, the chains grown from its solution where that
+            // overflows (CutGrowth): each solution's drop set at the cut is lowered. Only at the whole budget: the
+            // headrooms below are the other way to leave room for what the cut alone does not see, and each grown
+            // chain costs its lowerings again.
+            int rounds = headroom == Headrooms[0] ? CutGrowth.Rounds : 0;
+            for (int round = 0; round <= rounds; round++)
             {
-                foreach (int window in GuidedLowering.Windows)
-                    Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
-                if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
-                    Keep(fitted);
-                foreach (var score in Enum.GetValues<EvictionScore>())
-                    Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+                cancellation.ThrowIfCancellationRequested();
+                var relaxation = new CutRelaxation(analysis, cuts, neverRecompute, memory);
+                var work = WorkShare * workFraction * (round == 0 ? 1 : GrownWorkShare);
+                var settings = new CpSatSettings(work, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+                using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
+                using var registration = cancellation.Register(cp.StopSearch);
+                var status = cp.Solve(relaxation.Model);
+                cancellation.ThrowIfCancellationRequested();
+                if (settings.CutByWallClock(cp, status)) { wallClockCut = true; break; }
+                if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
+                growing = round > 0;
+                // Less memory at the cut, or more cuts, only cost more. The cut alone is searched as if nothing were
+                // grown (the grown chains' plans do not stop it).
+                double least = Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue);
+                if (growing) least = Math.Min(least, grown?.Simulation.RecomputeTime ?? double.MaxValue);
+                if (relaxation.ToTime(cp.BestObjectiveBound) >= least)
+                {
+                    if (round == 0) return (best, grown);
+                    break;
+                }
+                var drop = relaxation.DroppedAt(cp, Array.IndexOf(cuts, cut)).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t))
+                    .Concat(alwaysDrop).ToHashSet();
+                string key = string.Join(',', drop.Order());
+                // A drop set lowered before at the cut alone: its chains are not grown again.
+                if (!growing && !tried.Add(key)) break;
+                if (!growing || (!tried.Contains(key) && triedGrown.Add(key)))
+                    foreach (var order in orders)
+                    {
+                        foreach (int window in GuidedLowering.Windows)
+                            Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
+                        if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
+                            Keep(fitted);
+                        foreach (var score in Enum.GetValues<EvictionScore>())
+                            Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+                    }
+                if (round == rounds || CutGrowth.MostOverflowing(analysis, relaxation, cp, memory) is not { } next) break;
+                cuts = CutGrowth.With(cuts, next);
             }
         }
-        return best;
+        return (best, grown);
 
         void Consider(Schedule? schedule)
         {
@@ -106,7 +154,8 @@ internal static class RelaxationGuide
         // A schedule that fits, simulated already (Fitted's result comes with its simulation).
         void Keep((Schedule Schedule, SimulationResult Simulation) plan)
         {
-            if (best is null || plan.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime) best = plan;
+            ref var into = ref growing ? ref grown : ref best;
+            if (into is null || plan.Simulation.RecomputeTime < into.Value.Simulation.RecomputeTime) into = plan;
         }
     }
 }
