@@ -47,16 +47,7 @@ public class RelaxationGuideTests
         // Issue 32: dropping what the relaxation drops at the cut and recomputing each dropped buffer just before the
         // task that reads it fits, recomputing no convolution (measured 1.72e9 FLOPs); the greedy pass told the same
         // drop set recomputed 3.6e10, and auto's plan was 1.17e10.
-        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "unet-b8-256.onnx")));
-        var training = problem.Training;
-        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.6);
-        var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
-            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, SolverName.Greedy,
-            double.MaxValue, CancellationToken.None, 1, out _);
-
-        Assert.NotNull(guided);
-        var simulation = Simulator.Simulate(guided.Value.Schedule);
-        Assert.True(simulation.PeakBytes <= budget, $"peak {simulation.PeakBytes} over {budget}");
+        var (problem, budget, _, simulation) = GuideOnUNet(0.6);
         Assert.True(simulation.RecomputeTime < 3e9, $"recomputes {simulation.RecomputeTime:E3}");
         // And the greedy solver (auto's winner on this row) takes it.
         var greedy = RecomputePlanner.Plan(problem, SolverName.Greedy, new SolverOptions { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(60) });
@@ -70,18 +61,9 @@ public class RelaxationGuideTests
         // Issue 32: the cut of greatest excess alone drops ups.3's ConvTranspose output, and a schedule shaped like
         // that overflows at grad(Concat_3), where a second ConvTranspose must go (2.09e10). Grown by that cut, the
         // relaxation keeps ups.3's output and drops ups.2's; lowered, that recomputes 1.2134e10 at the budget.
-        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "unet-b8-256.onnx")));
-        var training = problem.Training;
-        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.5);
-        var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
-            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, SolverName.Greedy,
-            double.MaxValue, CancellationToken.None, 1, out _);
-
-        Assert.NotNull(guided);
-        var simulation = Simulator.Simulate(guided.Value.Schedule);
-        Assert.True(simulation.PeakBytes <= budget, $"peak {simulation.PeakBytes} over {budget}");
+        var (problem, _, guided, simulation) = GuideOnUNet(0.5);
         Assert.True(simulation.RecomputeTime < 1.22e10, $"recomputes {simulation.RecomputeTime:E4}");
-        var names = guided.Value.Schedule.RecomputedNodes.Select(n => problem.Graph[n].Name).ToList();
+        var names = guided.Schedule.RecomputedNodes.Select(n => problem.Graph[n].Name).ToList();
         Assert.DoesNotContain("/net/ups.3/ConvTranspose_output_0", names);
     }
 
@@ -123,5 +105,19 @@ public class RelaxationGuideTests
         Assert.Null(RelaxationGuide.Best(asGiven.Training, 1, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
             new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 0,
             SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _));
+    }
+
+    /// <summary>The guide's plan for U-Net at <paramref name="fraction"/> of store-all, asserted to replay within the budget.</summary>
+    private static (PlanningProblem Problem, long Budget, (Schedule Schedule, SimulationResult Simulation) Guided, SimulationResult Simulation) GuideOnUNet(double fraction)
+    {
+        var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "unet-b8-256.onnx")));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * fraction);
+        var guided = RelaxationGuide.Best(problem.Training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
+            new Recompute.Planner.Solvers.Optimal.SearchWorkers(2, 0), 0, SolverName.Greedy,
+            double.MaxValue, CancellationToken.None, 1, out _);
+        Assert.NotNull(guided);
+        var simulation = Simulator.Simulate(guided.Value.Schedule);
+        Assert.True(simulation.PeakBytes <= budget, $"peak {simulation.PeakBytes} over {budget}");
+        return (problem, budget, guided.Value, simulation);
     }
 }

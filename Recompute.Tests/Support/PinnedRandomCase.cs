@@ -39,6 +39,36 @@ public sealed record PinnedRandomCase(PlanningProblem Problem, long Budget, int 
         return simulation;
     }
 
+    /// <summary>
+    /// The property test of a search that improves a greedy plan under pins (the pin chains, the pin search by rebuild
+    /// cost): over the first 30 seeds, <paramref name="search"/> from greedy's plan, run twice, must answer alike with
+    /// a plan that replays within the budget, honours both pins and costs less than its start. Returns how many cases
+    /// had recomputation to lower (at least 15 asserted) and how many the search improved.
+    /// </summary>
+    public static (int Tried, int Improved) AssertImprovesUnderPins(
+        Func<TrainingGraph, (Schedule Schedule, SimulationResult Simulation), List<int[]>, SolverOptions, (Schedule Schedule, SimulationResult Simulation)?> search)
+    {
+        int tried = 0, improved = 0;
+        for (int seed = 0; seed < 30; seed++)
+        {
+            if (For(seed) is not { } pinned) continue;
+            var training = pinned.Problem.Training;
+            var options = pinned.Options(TimeSpan.FromSeconds(5));
+            var orders = GreedySolver.Orders(training).ToList();
+            if (GreedySolver.Best(training, orders, options, SolverName.Greedy) is not { } start || start.Simulation.RecomputeTime == 0) continue;
+            tried++;
+            var first = search(training, start, orders, options);
+            var again = search(training, start, orders, options);
+            if (pinned.AssertSameFittingPlanHonouringPins(seed, first, again) is not { } simulation) continue;
+            improved++;
+            var plan = first!.Value;
+            Assert.Equal(plan.Simulation.RecomputeTime, simulation.RecomputeTime);
+            Assert.True(plan.Simulation.RecomputeTime < start.Simulation.RecomputeTime, $"seed {seed}: not cheaper");
+        }
+        Assert.True(tried >= 15, $"{tried} DAGs with recomputation");
+        return (tried, improved);
+    }
+
     /// <summary>Solver options at the case's budget with both pins.</summary>
     public SolverOptions Options(TimeSpan timeLimit) =>
         new() { BudgetBytes = Budget, TimeLimit = timeLimit, Keep = [KeepNode], ForceRecompute = [DropNode] };
