@@ -48,6 +48,7 @@ internal sealed class CutRelaxation
 {
     private readonly Func<double, double> _toTime;
     private readonly Dictionary<(int Cut, int Task), BoolVar> _kept = [];
+    private readonly Dictionary<(int Cut, int Task), BoolVar> _rerun = [];
 
     /// <param name="analysis">The DAG's cut analysis at the budget (<see cref="CutAnalysis"/>).</param>
     /// <param name="cuts">Cut tasks: a chain of <paramref name="analysis"/>'s <see cref="CutAnalysis.Path"/>, in order.</param>
@@ -87,7 +88,7 @@ internal sealed class CutRelaxation
         }
 
         var kept = _kept;
-        var rerun = new Dictionary<(int Cut, int Task), BoolVar>();
+        var rerun = _rerun;
         var work = new Queue<(bool IsRerun, int Cut, int Task)>();
         bool AlwaysLive(int c, int a) => cuts[c - 1] == a || tasks[cuts[c - 1]].Inputs.IndexOf(a) >= 0;
         // K[c,a] or R[c,a] as literals; null for K when it is always true, and nothing when neither may exist.
@@ -162,6 +163,14 @@ internal sealed class CutRelaxation
     /// </summary>
     public IReadOnlyList<int> DroppedAt(CpSolver solver, int cut) =>
         _kept.Where(e => e.Key.Cut == cut + 1 && !solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+
+    /// <summary>The tasks whose K variable a solution sets at cut <paramref name="cut"/> (0-based): buffers it counts live there.</summary>
+    public IReadOnlyList<int> KeptAt(CpSolver solver, int cut) =>
+        _kept.Where(e => e.Key.Cut == cut + 1 && solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+
+    /// <summary>The tasks a solution runs again in interval <paramref name="cut"/> (0-based: the time after that cut's first run).</summary>
+    public IReadOnlyList<int> RerunIn(CpSolver solver, int cut) =>
+        _rerun.Where(e => e.Key.Cut == cut + 1 && solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
 
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }
