@@ -141,7 +141,10 @@ public static class CutProbe
         {
             foreach (int window in GuidedLowering.Windows)
                 if (GuidedLowering.Lower(training, orders[k], drop, none, window, "probe", budget) is { } schedule)
+                {
                     Report($"order {k} window {window}", schedule, Simulator.Measure(schedule));
+                    if (k == 0 && window == int.MaxValue && Environment.GetEnvironmentVariable("PROBE_LOWER_LIST") == "1") ListRecomputation(o, schedule);
+                }
             if (GuidedLowering.Fitted(training, orders[k], drop, none, GuidedLowering.FitRounds, "probe", budget) is { } fitted)
                 Report($"order {k} fitted", fitted.Schedule, fitted.Simulation);
             else o.WriteLine($"      order {k} fitted: none");
