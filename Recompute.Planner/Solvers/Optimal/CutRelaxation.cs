@@ -30,9 +30,12 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// input i ≤ x_m live: i was computed last before x_m's run and stayed live (K[m,i]) or was computed again after it
 /// (R[m,i], since its first run was earlier).</item>
 /// <item>A re-run of a in interval m reads each input u (u ≤ x_m) the same way: R[m,a] ⇒ K[m,u] ∨ R[m,u].</item>
-/// <item>Where a task k of interval m reads an input i that is neither an ancestor nor a descendant of x_m, i was
-/// computed last before x_m's run and stayed live, or ran in interval m: K[m,i] ∨ F[m,i]; that run read its own
-/// inputs u live, F[m,i] ⇒ K[m,u] ∨ R[m,u] (u ≤ x_m) or K[m,u] ∨ F[m,u] (otherwise).</item>
+/// <item>With a single cut (M = 1): where a task k after it reads an input i that is neither an ancestor nor a
+/// descendant of the cut, i was
+/// computed last before the cut's run and stayed live, or ran after it: K[1,i] ∨ F[1,i]; that run read its own
+/// inputs u live, F[1,i] ⇒ K[1,u] ∨ R[1,u] (u an ancestor of the cut) or K[1,u] ∨ F[1,u] (otherwise). On chains the
+/// same rows at every cut multiply the model (ViT-B/16's whole path: 146,000 decisions), so chains leave them out,
+/// which keeps them relaxations.</item>
 /// <item>A buffer live at x_m's run that was first computed by x_{m−1}'s run was live then or recomputed since:
 /// K[m,a] ⇒ K[m−1,a] ∨ R[m−1,a].</item>
 /// </list>
@@ -146,7 +149,7 @@ internal sealed class CutRelaxation
             int c = after[t];
             if (c == 0 || before[t] != c + 1) continue;
             foreach (int i in tasks[t].Inputs)
-                if (before[i] <= c || after[i] < c) LiveInInterval(c, i, null);
+                if (before[i] <= c || (m == 1 && after[i] < c)) LiveInInterval(c, i, null);
         }
         while (work.Count > 0)
         {
