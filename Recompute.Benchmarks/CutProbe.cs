@@ -21,7 +21,10 @@ namespace Recompute.Benchmarks;
 /// best solution found drops at each cut; <c>PROBE_LOWER=1</c> lowers what it drops at the chain's first cut
 /// (<see cref="GuidedLowering"/>, each order and window, and its fitted lowering) and prints each schedule's recompute
 /// time and peak, writing the cheapest that fits to <c>PROBE_LOWER_OUT</c> when set; <c>PROBE_SCHEDULE=FILE</c> lists
-/// a schedule's recompute steps by op and by buffer. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status,
+/// a schedule's recompute steps by op and by buffer, the steps where its live memory is within 1 % of its budget and, with
+/// <c>PROBE_LIVE_AT=TASK</c>, the buffers live when that backward task runs (<c>PROBE_LOWER_LIST=1</c> lists the lowering of
+/// the first order that keeps every recomputed buffer the same way); <c>PROBE_DROPS=1</c> also lists each cut's kept
+/// buffers and each interval's re-runs by op. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status,
 /// bound and best objective (time units), seconds and deterministic seconds.
 /// </summary>
 public static class CutProbe
