@@ -66,7 +66,11 @@ internal sealed class CutRelaxation
     /// <param name="neverRecompute">Tasks that are never run again (keep pins).</param>
     /// <param name="memoryBytes">The memory of constraint 1 when it is not the analysis's budget: a smaller one leaves
     /// room for what the relaxation does not count (<see cref="RelaxationGuide"/>; the optimum is then no bound).</param>
-    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null)
+    /// <param name="backwardOnlyBuffers">Whether a single cut's relaxation has the rows for buffers that only the backward
+    /// pass reads (the F variables): a bound is stronger with them, and CP-SAT takes longer to prove it (a guide, which
+    /// only reads the solution's drops, goes without).</param>
+    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null,
+        bool backwardOnlyBuffers = true)
     {
         var training = analysis.Training;
         var tasks = training.Tasks;
@@ -149,7 +153,7 @@ internal sealed class CutRelaxation
             int c = after[t];
             if (c == 0 || before[t] != c + 1) continue;
             foreach (int i in tasks[t].Inputs)
-                if (before[i] <= c || (m == 1 && after[i] < c)) LiveInInterval(c, i, null);
+                if (before[i] <= c || (backwardOnlyBuffers && m == 1 && after[i] < c)) LiveInInterval(c, i, null);
         }
         while (work.Count > 0)
         {

@@ -73,7 +73,7 @@ internal static class RelaxationGuide
         foreach (double headroom in Headrooms)
         {
             cancellation.ThrowIfCancellationRequested();
-            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom));
+            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, (long)(budget * headroom), backwardOnlyBuffers: false);
             var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(cp.StopSearch);
