@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using Google.OrTools.Sat;
+using Recompute.Planner.Graph;
 using Recompute.Planner.Import;
+using Recompute.Planner.Scheduling;
 using Recompute.Planner.Planning;
 using Recompute.Planner.Solvers;
 using Recompute.Planner.Solvers.Optimal;
@@ -16,7 +18,13 @@ namespace Recompute.Benchmarks;
 /// positions on the row's cut path (<see cref="CutAnalysis.Path"/>): <c>PROBE_WINDOWS="153;153,281-300;100-300-10"</c>
 /// (chains separated by <c>;</c>, each a list of positions and ranges <c>a-b</c> or <c>a-b-step</c>);
 /// <c>PROBE_PATH=1</c> lists the path (position, task, excess, pending buffers); <c>PROBE_DROPS=1</c> lists what the
-/// best solution found drops at each cut. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status,
+/// best solution found drops at each cut; <c>PROBE_LOWER=1</c> lowers what it drops at the chain's first cut
+/// (<see cref="GuidedLowering"/>, each order and window, and its fitted lowering) and prints each schedule's recompute
+/// time and peak, writing the cheapest that fits to <c>PROBE_LOWER_OUT</c> when set; <c>PROBE_SCHEDULE=FILE</c> lists
+/// a schedule's recompute steps by op and by buffer, the steps where its live memory is within 1 % of its budget and, with
+/// <c>PROBE_LIVE_AT=TASK</c>, the buffers live when that backward task runs (<c>PROBE_LOWER_LIST=1</c> lists the lowering of
+/// the first order that keeps every recomputed buffer the same way); <c>PROBE_DROPS=1</c> also lists each cut's kept
+/// buffers and each interval's re-runs by op. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status,
 /// bound and best objective (time units), seconds and deterministic seconds.
 /// </summary>
 public static class CutProbe
@@ -41,6 +49,8 @@ public static class CutProbe
                         int x = analysis.Path[i];
                         o.WriteLine($"  {i} t{x} {tasks[x].Name} excess {analysis.Excess[x] / 1048576.0:F0} MiB pending {analysis.Pending[x]}");
                     }
+                if (Environment.GetEnvironmentVariable("PROBE_SCHEDULE") is { Length: > 0 } scheduleFile)
+                    ListRecomputation(o, ScheduleFormat.Read(scheduleFile, problem.Training));
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))
                 {
@@ -64,9 +74,95 @@ public static class CutProbe
                     if (Environment.GetEnvironmentVariable("PROBE_DROPS") == "1" && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
                         for (int c = 0; c < cuts.Count; c++)
                             o.WriteLine($"    cut {tasks[cuts[c]].Name}: drops {string.Join(", ", relaxation.DroppedAt(solver, c).Select(t => $"{tasks[t].Name} ({tasks[t].Time:E2})"))}");
+                    if (Environment.GetEnvironmentVariable("PROBE_DROPS") == "1" && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
+                        for (int c = 0; c < cuts.Count; c++)
+                        {
+                            var rerun = relaxation.RerunIn(solver, c);
+                            foreach (int t in relaxation.KeptAt(solver, c))
+                                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    kept {tasks[t].Name} {tasks[t].Bytes}"));
+                            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    interval {c}: reruns {rerun.Count}, {rerun.Sum(t => tasks[t].Time):E4}"));
+                            foreach (var g in rerun.GroupBy(t => (tasks[t].Kind, OpOf(problem.Training, t))).OrderByDescending(g => g.Sum(t => tasks[t].Time)))
+                                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      {g.Key.Kind} {g.Key.Item2}: {g.Count()}, {g.Sum(t => tasks[t].Time):E3}, {g.Sum(t => tasks[t].Bytes) / 1048576.0:F1} MiB"));
+                            foreach (int t in rerun.OrderByDescending(t => tasks[t].Time))
+                                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      {tasks[t].Name} ({OpOf(problem.Training, t)}, {tasks[t].Bytes / 1048576.0:F2} MiB, {tasks[t].Time:E2})"));
+                        }
+                    if (Environment.GetEnvironmentVariable("PROBE_LOWER") == "1" && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
+                        Lower(o, problem.Training, budget, relaxation.DroppedAt(solver, 0).Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet());
                     o.Flush();
                 }
             }
+        }
+    }
+
+    private static string OpOf(TrainingGraph training, int task) => training.Graph.Nodes[training.Tasks[task].Node].Op;
+
+    private static void ListRecomputation(TextWriter o, Schedule schedule)
+    {
+        var training = schedule.Training;
+        var tasks = training.Tasks;
+        var counts = schedule.Steps.Where(s => s.Kind == StepKind.Recompute).GroupBy(s => s.Task).Select(g => (Task: g.Key, Count: g.Count())).ToList();
+        double total = counts.Sum(c => c.Count * tasks[c.Task].Time);
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  schedule {schedule.Solver}: {counts.Sum(c => c.Count)} recompute steps, {total:E4}"));
+        if (Environment.GetEnvironmentVariable("PROBE_LIVE_AT") is { Length: > 0 } at)
+        {
+            var live = new HashSet<int>();
+            foreach (var step in schedule.Steps)
+            {
+                if (step.Allocates && !(step.Kind == StepKind.Backward && tasks[step.Task].Name == at)) live.Add(step.Task);
+                else if (step.Frees) live.Remove(step.Task);
+                if (step.Kind == StepKind.Backward && tasks[step.Task].Name == at) break;
+            }
+            foreach (int t in live.OrderBy(t => t))
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    live {tasks[t].Name} {tasks[t].Bytes}"));
+        }
+        if (schedule.BudgetBytes is long budget)
+        {
+            var live = Simulator.Measure(schedule).LiveBytes;
+            for (int i = 0; i < schedule.Steps.Length; i++)
+                if (live[i] >= budget - budget / 100)
+                    o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"    near the budget: step {i} {Step.KindName(schedule.Steps[i].Kind)} {tasks[schedule.Steps[i].Task].Name} {live[i] / 1048576.0:F1} MiB"));
+        }
+        foreach (var g in counts.GroupBy(c => OpOf(training, c.Task)).OrderByDescending(g => g.Sum(c => c.Count * tasks[c.Task].Time)))
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"    op {g.Key}: {g.Count()} buffers, {g.Sum(c => c.Count)} runs, {g.Sum(c => c.Count * tasks[c.Task].Time):E3}, {g.Sum(c => tasks[c.Task].Bytes) / 1048576.0:F1} MiB"));
+        foreach (var c in counts.OrderByDescending(c => c.Count * tasks[c.Task].Time))
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"    {tasks[c.Task].Name} ({OpOf(training, c.Task)}, {tasks[c.Task].Bytes / 1048576.0:F2} MiB, {tasks[c.Task].Time:E2}) x{c.Count}"));
+    }
+
+    private static void Lower(TextWriter o, TrainingGraph training, long budget, HashSet<int> drop)
+    {
+        var none = new HashSet<int>();
+        (Schedule Schedule, SimulationResult Simulation)? best = null;
+        var orders = new List<int[]>();
+        foreach (var order in GreedySolver.Orders(training, CancellationToken.None).Select(x => GreedySolver.ForwardFirst(training, x)))
+            if (!orders.Any(x => x.AsSpan().SequenceEqual(order))) orders.Add(order);
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"    lowering {drop.Count} dropped buffers ({drop.Sum(t => training.Tasks[t].Bytes) / 1048576.0:F1} MiB): {string.Join(", ", drop.GroupBy(t => OpOf(training, t)).Select(g => $"{g.Key} {g.Count()}"))}"));
+        for (int k = 0; k < orders.Count; k++)
+        {
+            foreach (int window in GuidedLowering.Windows)
+                if (GuidedLowering.Lower(training, orders[k], drop, none, window, "probe", budget) is { } schedule)
+                {
+                    Report($"order {k} window {window}", schedule, Simulator.Measure(schedule));
+                    if (k == 0 && window == int.MaxValue && Environment.GetEnvironmentVariable("PROBE_LOWER_LIST") == "1") ListRecomputation(o, schedule);
+                }
+            if (GuidedLowering.Fitted(training, orders[k], drop, none, GuidedLowering.FitRounds, "probe", budget) is { } fitted)
+                Report($"order {k} fitted", fitted.Schedule, fitted.Simulation);
+            else o.WriteLine($"      order {k} fitted: none");
+        }
+        if (best is { } b && Environment.GetEnvironmentVariable("PROBE_LOWER_OUT") is { Length: > 0 } path)
+        {
+            ScheduleFormat.Write(b.Schedule, path);
+            ListRecomputation(o, b.Schedule);
+        }
+
+        void Report(string what, Schedule schedule, SimulationResult simulation)
+        {
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"      {what}: recompute {simulation.RecomputeTime:E4}, peak {simulation.PeakBytes / 1048576.0:F1} MiB of {budget / 1048576.0:F1}{(simulation.Fits(budget) ? "" : $" (over at step {simulation.PeakStep})")}"));
+            if (simulation.Fits(budget) && (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = (schedule, simulation);
         }
     }
 }

@@ -17,7 +17,10 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </para>
 /// <list type="bullet">
 /// <item>K[m,a]: a's buffer is live at the first run of x_m (for x_m and its inputs: always);</item>
-/// <item>R[m,a]: a runs again at least once in interval m.</item>
+/// <item>R[m,a]: a runs again at least once in interval m;</item>
+/// <item>F[m,a], for tasks a that are no ancestor of x_m (a buffer that only the backward pass reads, such as a
+/// Dropout mask, whose first run the partial order does not place before or after x_m): a runs, for the first time
+/// or again, in interval m. F costs nothing.</item>
 /// </list>
 /// <para>Constraints, each true of every schedule under the simulator's memory model:</para>
 /// <list type="number">
@@ -27,6 +30,12 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// input i ≤ x_m live: i was computed last before x_m's run and stayed live (K[m,i]) or was computed again after it
 /// (R[m,i], since its first run was earlier).</item>
 /// <item>A re-run of a in interval m reads each input u (u ≤ x_m) the same way: R[m,a] ⇒ K[m,u] ∨ R[m,u].</item>
+/// <item>With a single cut (M = 1): where a task k after it reads an input i that is neither an ancestor nor a
+/// descendant of the cut, i was
+/// computed last before the cut's run and stayed live, or ran after it: K[1,i] ∨ F[1,i]; that run read its own
+/// inputs u live, F[1,i] ⇒ K[1,u] ∨ R[1,u] (u an ancestor of the cut) or K[1,u] ∨ F[1,u] (otherwise). On chains the
+/// same rows at every cut multiply the model (ViT-B/16's whole path: 146,000 decisions), so chains leave them out,
+/// which keeps them relaxations.</item>
 /// <item>A buffer live at x_m's run that was first computed by x_{m−1}'s run was live then or recomputed since:
 /// K[m,a] ⇒ K[m−1,a] ∨ R[m−1,a].</item>
 /// </list>
@@ -48,13 +57,20 @@ internal sealed class CutRelaxation
 {
     private readonly Func<double, double> _toTime;
     private readonly Dictionary<(int Cut, int Task), BoolVar> _kept = [];
+    private readonly Dictionary<(int Cut, int Task), BoolVar> _rerun = [];
+    private readonly Dictionary<(int Cut, int Task), BoolVar> _late = [];
+    private readonly int[] _before;
 
     /// <param name="analysis">The DAG's cut analysis at the budget (<see cref="CutAnalysis"/>).</param>
     /// <param name="cuts">Cut tasks: a chain of <paramref name="analysis"/>'s <see cref="CutAnalysis.Path"/>, in order.</param>
     /// <param name="neverRecompute">Tasks that are never run again (keep pins).</param>
     /// <param name="memoryBytes">The memory of constraint 1 when it is not the analysis's budget: a smaller one leaves
     /// room for what the relaxation does not count (<see cref="RelaxationGuide"/>; the optimum is then no bound).</param>
-    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null)
+    /// <param name="backwardOnlyBuffers">Whether a single cut's relaxation has the rows for buffers that only the backward
+    /// pass reads (the F variables): a bound is stronger with them, and CP-SAT takes longer to prove it (a guide, which
+    /// only reads the solution's drops, goes without).</param>
+    public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null,
+        bool backwardOnlyBuffers = true)
     {
         var training = analysis.Training;
         var tasks = training.Tasks;
@@ -74,7 +90,7 @@ internal sealed class CutRelaxation
 
         // Interval of each task's first run: after the cuts it descends from, at or before the first cut it precedes.
         var after = new int[n];
-        var before = new int[n];
+        var before = _before = new int[n];
         for (int t = 0; t < n; t++)
         {
             after[t] = 0;
@@ -87,7 +103,7 @@ internal sealed class CutRelaxation
         }
 
         var kept = _kept;
-        var rerun = new Dictionary<(int Cut, int Task), BoolVar>();
+        var rerun = _rerun;
         var work = new Queue<(bool IsRerun, int Cut, int Task)>();
         bool AlwaysLive(int c, int a) => cuts[c - 1] == a || tasks[cuts[c - 1]].Inputs.IndexOf(a) >= 0;
         // K[c,a] or R[c,a] as literals; null for K when it is always true, and nothing when neither may exist.
@@ -108,14 +124,27 @@ internal sealed class CutRelaxation
             work.Enqueue((true, c, a));
             return v;
         }
-        // "a is live at a read in interval c": kept at cut c or recomputed in interval c, under a condition.
+        // F[c,a] for a task that is no ancestor of cut c (its first run may lie in interval c): a runs in interval c,
+        // first or again, at no cost.
+        var late = _late;
+        ILiteral Late(int c, int a)
+        {
+            if (late.TryGetValue((c, a), out var v)) return v;
+            v = Model.NewBoolVar($"F{c}_{a}");
+            late[(c, a)] = v;
+            work.Enqueue((true, c, a));
+            return v;
+        }
+        // "a is live at a read in interval c": kept at cut c or run in interval c (again, or for a task that is no
+        // ancestor of cut c, first or again), under a condition.
         void LiveInInterval(int c, int a, ILiteral? condition)
         {
             if (AlwaysLive(c, a)) return;
             var clause = new List<ILiteral>();
             if (condition is not null) clause.Add(condition.Not());
             clause.Add(K(c, a)!);
-            if (R(c, a) is { } r) clause.Add(r);
+            if (before[a] > c) clause.Add(Late(c, a));
+            else if (R(c, a) is { } r) clause.Add(r);
             Model.AddBoolOr(clause);
         }
 
@@ -124,14 +153,15 @@ internal sealed class CutRelaxation
             int c = after[t];
             if (c == 0 || before[t] != c + 1) continue;
             foreach (int i in tasks[t].Inputs)
-                if (before[i] <= c) LiveInInterval(c, i, null);
+                if (before[i] <= c || (backwardOnlyBuffers && m == 1 && after[i] < c)) LiveInInterval(c, i, null);
         }
         while (work.Count > 0)
         {
-            var (isRerun, c, a) = work.Dequeue();
-            if (isRerun)
+            var (isRun, c, a) = work.Dequeue();
+            if (isRun)
             {
-                foreach (int u in tasks[a].Inputs) LiveInInterval(c, u, rerun[(c, a)]);
+                var run = rerun.TryGetValue((c, a), out var r) ? r : late[(c, a)];
+                foreach (int u in tasks[a].Inputs) LiveInInterval(c, u, run);
             }
             else if (c >= 2 && before[a] <= c - 1 && !AlwaysLive(c - 1, a))
             {
@@ -153,15 +183,25 @@ internal sealed class CutRelaxation
         foreach (var ((_, a), v) in rerun)
             if (cost[a] > 0) objective.AddTerm(v, cost[a]);
         Model.Minimize(objective);
-        DecisionCount = kept.Count + rerun.Count;
+        DecisionCount = kept.Count + rerun.Count + late.Count;
     }
 
     /// <summary>
     /// The tasks a solution leaves out at cut <paramref name="cut"/> (0-based) although a later task reads them: what a
-    /// schedule shaped like that solution recomputes after the cut.
+    /// schedule shaped like that solution recomputes after the cut. Only ancestors of the cut count: a buffer whose
+    /// first run the partial order does not place before the cut (a mask or statistic that only the backward pass
+    /// reads) is the lowering's to place.
     /// </summary>
     public IReadOnlyList<int> DroppedAt(CpSolver solver, int cut) =>
-        _kept.Where(e => e.Key.Cut == cut + 1 && !solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+        _kept.Where(e => e.Key.Cut == cut + 1 && _before[e.Key.Task] <= cut + 1 && !solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+
+    /// <summary>The tasks whose K variable a solution sets at cut <paramref name="cut"/> (0-based): buffers it counts live there.</summary>
+    public IReadOnlyList<int> KeptAt(CpSolver solver, int cut) =>
+        _kept.Where(e => e.Key.Cut == cut + 1 && solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+
+    /// <summary>The tasks a solution runs again in interval <paramref name="cut"/> (0-based: the time after that cut's first run).</summary>
+    public IReadOnlyList<int> RerunIn(CpSolver solver, int cut) =>
+        _rerun.Where(e => e.Key.Cut == cut + 1 && solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
 
     /// <summary>
     /// Whether a solution leaves <paramref name="task"/>'s buffer out at cut <paramref name="cut"/> (0-based): false

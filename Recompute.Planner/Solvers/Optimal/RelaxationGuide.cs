@@ -104,7 +104,7 @@ internal static class RelaxationGuide
             for (int round = 0; round <= rounds; round++)
             {
                 cancellation.ThrowIfCancellationRequested();
-                var relaxation = new CutRelaxation(analysis, cuts, neverRecompute, memory);
+                var relaxation = new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false);
                 var work = WorkShare * workFraction * (round == 0 ? 1 : GrownWorkShare);
                 var settings = new CpSatSettings(work, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
                 using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
