@@ -146,14 +146,24 @@ internal sealed partial class GreedySolver : ISolver
     /// both times <see cref="SolverOptions.WorkFraction"/> (0.03–0.6 s on the shipped graphs).
     /// </summary>
     private static (Schedule Schedule, SimulationResult Simulation)? PinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
-        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation)
+        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation) =>
+        RankedPinSearch(training, start, starts, options, solver, cancellation, GreedyOptions.Default.PinRounds, RecomputeCosts);
+
+    /// <summary>
+    /// A pin search of at most <paramref name="fullRounds"/> rounds within <see cref="GreedyOptions.PinWork"/> scan
+    /// visits, both times <see cref="SolverOptions.WorkFraction"/>, each round pinning the task <paramref name="ranking"/>
+    /// rates highest.
+    /// </summary>
+    private static (Schedule Schedule, SimulationResult Simulation)? RankedPinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
+        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation, int fullRounds,
+        Func<TrainingGraph, Schedule, Dictionary<int, double>> ranking)
     {
         // DAGs with W² edges (a W-wide Concat whose backward reads every operand) get no pin search, as they get no
         // guide and no bound: one pass there takes half a second.
         if (Optimal.RelaxationGuide.TooWide(training)) return null;
-        int rounds = (int)Math.Ceiling(GreedyOptions.Default.PinRounds * options.WorkFraction);
+        int rounds = (int)Math.Ceiling(fullRounds * options.WorkFraction);
         long work = (long)(GreedyOptions.Default.PinWork * options.WorkFraction);
-        return PinRounds(training, start, starts, options, solver, cancellation, [], rounds, new WorkMeter(), work);
+        return PinRounds(training, start, starts, options, solver, cancellation, [], rounds, new WorkMeter(), work, ranking);
     }
 
     /// <summary>
@@ -166,13 +176,8 @@ internal sealed partial class GreedySolver : ISolver
     /// within <see cref="GreedyOptions.PinWork"/> scan visits, both times <see cref="SolverOptions.WorkFraction"/>.
     /// </summary>
     internal static (Schedule Schedule, SimulationResult Simulation)? RebuildPinSearch(TrainingGraph training, (Schedule Schedule, SimulationResult Simulation) start,
-        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation)
-    {
-        if (Optimal.RelaxationGuide.TooWide(training)) return null;
-        int rounds = (int)Math.Ceiling(GreedyOptions.Default.RebuildPinRounds * options.WorkFraction);
-        long work = (long)(GreedyOptions.Default.PinWork * options.WorkFraction);
-        return PinRounds(training, start, starts, options, solver, cancellation, [], rounds, new WorkMeter(), work, RebuildCosts);
-    }
+        IReadOnlyList<int[]> starts, SolverOptions options, string solver, CancellationToken cancellation) =>
+        RankedPinSearch(training, start, starts, options, solver, cancellation, GreedyOptions.Default.RebuildPinRounds, RebuildCosts);
 
     /// <summary>
     /// The rounds of <see cref="PinSearch"/> from <paramref name="start"/>, a plan that honours <paramref name="pins"/>:
