@@ -95,12 +95,12 @@ public static class OffloadPlanner
             if (best is null || OffloadSearch.Better(found, best)) best = found;
         }
         // Greedy's own choice at each eviction (offload or drop), a member that wins where its schedule is better.
-        if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem.Training, storeAll, search, lowering, budget, hostBudget, options, offload.Link, cancellation) is { } native
+        if (budget != SolverOptions.UnlimitedBudget && NativeGreedy(problem.Training, storeAll, search, options, offload.Link, cancellation) is { } native
             && (best is null || OffloadSearch.Better(native, best)))
             best = native;
         // The optimal solver chooses offloads in its own model: keep, recompute or offload together.
         if (plain.Solver.Solver == SolverName.Optimal && budget != SolverOptions.UnlimitedBudget
-            && OptimalWithOffload(problem, plain.Schedule is { HasTransfers: false } planned ? planned : storeAll, search, lowering, options, hostBudget, offload.Link, cancellation) is { } chosen
+            && OptimalWithOffload(problem, plain.Schedule is { HasTransfers: false } planned ? planned : storeAll, search, options, offload.Link, cancellation) is { } chosen
             && (best is null || OffloadSearch.Better(chosen, best)))
             best = chosen;
         // Below what keep-or-recompute plans reach, transfers are placed for memory: from the closest schedule and
@@ -124,8 +124,8 @@ public static class OffloadPlanner
     /// Greedy with the link (<see cref="GreedyRematerializer.PlanWithOffload"/>) over the store-all order and the
     /// memory-aware one, with each eviction score, its transfers placed by the clock and eagerly: the best candidate.
     /// </summary>
-    private static OffloadSearch.Candidate? NativeGreedy(TrainingGraph training, Schedule storeAll, OffloadSearch search, OffloadLowering lowering,
-        long budget, long? hostBudget, SolverOptions options, Devices.HostLink link, CancellationToken cancellation)
+    private static OffloadSearch.Candidate? NativeGreedy(TrainingGraph training, Schedule storeAll, OffloadSearch search, SolverOptions options,
+        Devices.HostLink link, CancellationToken cancellation)
     {
         var never = new bool[training.Count];
         for (int t = 0; t < never.Length; t++) never[t] = training.Tasks[t].Kind == TaskKind.Forward && options.Keep.Contains(training.Tasks[t].Node);
@@ -135,9 +135,9 @@ public static class OffloadPlanner
             foreach (var score in Enum.GetValues<EvictionScore>())
             {
                 cancellation.ThrowIfCancellationRequested();
-                var steps = GreedyRematerializer.PlanWithOffload(training, order, budget, score, never, link, out _, cancellation);
+                var steps = GreedyRematerializer.PlanWithOffload(training, order, search.Budget, score, never, link, out _, cancellation);
                 if (steps is null || !steps.Any(s => s.Kind == StepKind.Prefetch)) continue;
-                if (Placed(search, lowering, steps, budget, hostBudget) is { } c && (best is null || OffloadSearch.Better(c, best)))
+                if (Placed(search, steps) is { } c && (best is null || OffloadSearch.Better(c, best)))
                     best = c with { Native = true };
             }
         return best;
@@ -147,13 +147,13 @@ public static class OffloadPlanner
     /// A list of work with prefetch markers (<see cref="OffloadLowering.LowerMarked"/>) lowered with its transfers
     /// placed by the clock and eagerly, each judged: the better candidate, or null when neither lowering is a valid schedule.
     /// </summary>
-    private static OffloadSearch.Candidate? Placed(OffloadSearch search, OffloadLowering lowering, IReadOnlyList<Step> work, long budget, long? hostBudget)
+    private static OffloadSearch.Candidate? Placed(OffloadSearch search, IReadOnlyList<Step> work)
     {
         OffloadSearch.Candidate? best = null;
         foreach (bool eager in new[] { false, true })
         {
             OffloadSearch.Candidate c;
-            try { c = search.Judge(lowering.LowerMarked(work, Name, budget, hostBudget, eager)); }
+            try { c = search.Judge(search.Lowering.LowerMarked(work, Name, search.Budget, search.HostBudget, eager)); }
             catch (InvalidScheduleException) { continue; }
             if (best is null || OffloadSearch.Better(c, best)) best = c;
         }
@@ -166,16 +166,16 @@ public static class OffloadPlanner
     /// (<see cref="KeepOrRecomputeOptions"/>); its work lowered with its transfers placed by the clock and eagerly
     /// (<see cref="OffloadLowering.LowerMarked"/>), the better candidate.
     /// </summary>
-    private static OffloadSearch.Candidate? OptimalWithOffload(PlanningProblem problem, Schedule order, OffloadSearch search, OffloadLowering lowering,
-        SolverOptions options, long? hostBudget, HostLink link, CancellationToken cancellation)
+    private static OffloadSearch.Candidate? OptimalWithOffload(PlanningProblem problem, Schedule order, OffloadSearch search, SolverOptions options,
+        HostLink link, CancellationToken cancellation)
     {
         var tasks = problem.Training.Tasks;
         var prices = new double[tasks.Length];
         for (int t = 0; t < prices.Length; t++)
-            prices[t] = lowering.CanOffload(t) ? 2 * (link.LatencySeconds + tasks[t].Bytes / link.BytesPerSecond) : -1;
+            prices[t] = search.Lowering.CanOffload(t) ? 2 * (link.LatencySeconds + tasks[t].Bytes / link.BytesPerSecond) : -1;
         var solver = new Solvers.Optimal.OptimalSolver(PlannerPlanSource.Instance);
         return solver.PlanWithOffload(order, prices, HalfTheLimit(options), cancellation) is { } work
-            && Placed(search, lowering, work, options.BudgetBytes, hostBudget) is { } c ? c with { Optimal = true } : null;
+            && Placed(search, work) is { } c ? c with { Optimal = true } : null;
     }
 
     /// <summary>The search for memory (<see cref="OffloadSearch.RunTight"/>) from each base schedule; the best candidate.</summary>
@@ -254,8 +254,7 @@ public static class OffloadPlanner
             cancellation.ThrowIfCancellationRequested();
             long mid = first ? floor : lo + (hi - lo) / 2;
             var c = Tightest(lowering, bases, mid, hostBudget, plain with { BudgetBytes = mid }, cancellation);
-            if (NativeGreedy(problem.Training, storeAll, new OffloadSearch(lowering, mid, hostBudget, plain), lowering, mid, hostBudget, plain,
-                    offload.Link, cancellation) is { Excess: 0, HostFits: true } native
+            if (NativeGreedy(problem.Training, storeAll, new OffloadSearch(lowering, mid, hostBudget, plain), plain, offload.Link, cancellation) is { Excess: 0, HostFits: true } native
                 && (c is null || OffloadSearch.Better(native, c)))
                 c = native;
             if (c is { Excess: 0, HostFits: true } && c.Schedule.HasTransfers) { found = c; hi = c.Simulation.PeakBytes; }
@@ -298,6 +297,15 @@ internal sealed class OffloadSearch(OffloadLowering lowering, long budget, long?
     }
 
     private readonly TrainingGraph _training = lowering.Training;
+
+    /// <summary>The lowering every candidate of this search goes through.</summary>
+    public OffloadLowering Lowering => lowering;
+
+    /// <summary>The device budget the candidates are judged against.</summary>
+    public long Budget => budget;
+
+    /// <summary>The host budget, or null for none.</summary>
+    public long? HostBudget => hostBudget;
 
     /// <summary>Place transfers for memory rather than time (<see cref="OffloadLowering.Lower"/>'s eager placement).</summary>
     public bool Eager { get; init; }
