@@ -92,6 +92,43 @@ public class CutRelaxationTests
     }
 
     /// <summary>
+    /// At seven budgets from the largest task's footprint to store-all, wherever a schedule fits: the relaxation's
+    /// optimum and its linear relaxation over every cut alone, the path, every other cut of it, each window of
+    /// consecutive cuts that <see cref="GeneralBound"/> tries and the cut sets of <paramref name="more"/> are at most the
+    /// least recomputation of any schedule (<see cref="ExhaustiveSchedules"/>). Returns how many relaxations were
+    /// compared, how many had a positive optimum and how many cut sets <paramref name="more"/> gave.
+    /// </summary>
+    private static (int Compared, int Positive, int More) AssertAtMostTheExhaustiveOptimum(PlanningProblem problem, string label,
+        Func<CutAnalysis, IEnumerable<IReadOnlyList<int>>>? more = null)
+    {
+        int compared = 0, positive = 0, extra = 0;
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        var tasks = problem.Training.Tasks;
+        long floor = tasks.Max(t => t.Bytes + t.Inputs.Sum(i => tasks[i].Bytes));
+        foreach (var fraction in new[] { 0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9 })
+        {
+            long budget = floor + (long)((storeAll - floor) * fraction);
+            if (ExhaustiveSchedules.LeastRecompute(problem.Training, budget) is not { } least) continue;
+            var analysis = new CutAnalysis(problem.Training, budget);
+            var moreCuts = more?.Invoke(analysis).ToList() ?? [];
+            extra += moreCuts.Count;
+            foreach (var cuts in CutSets(analysis).Concat(GeneralBound.Windows(analysis, 6)).Concat(moreCuts))
+            {
+                string where = $"{label}, budget {budget}, cuts [{string.Join(",", cuts)}]";
+                var optimum = Optimum(analysis, cuts);
+                Assert.True(optimum is not null, $"{where}: a schedule fits where the relaxation says none does");
+                Assert.True(optimum <= least + 1e-9, $"{where}: bound {optimum} above the least recomputation {least}");
+                var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
+                double lp = relaxation.ToTime(LinearRelaxation.Bound(relaxation.Model) ?? 0);
+                Assert.True(lp <= least + 1e-9, $"{where}: linear bound {lp} above the least recomputation {least}");
+                compared++;
+                if (optimum > 0) positive++;
+            }
+        }
+        return (compared, positive, extra);
+    }
+
+    /// <summary>
     /// Against the least recomputation of every schedule, found by exhaustive search (<see cref="ExhaustiveSchedules"/>)
     /// on DAGs small enough for it (random forward graphs with branches and joins, their backward derived), at budgets
     /// from the largest task's footprint to store-all: the relaxation's optimum and its linear relaxation, over every
@@ -108,29 +145,8 @@ public class CutRelaxationTests
             foreach (int nodes in new[] { 4, 5, 6, 7 })
             {
                 var problem = new PlanningProblem(RandomGraphs.Forward(seed * 10 + nodes, nodes));
-                long storeAll = RecomputePlanner.StoreAllPeak(problem);
-                var tasks = problem.Training.Tasks;
-                long floor = tasks.Max(t => t.Bytes + t.Inputs.Sum(i => tasks[i].Bytes));
-                foreach (var fraction in new[] { 0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9 })
-                {
-                    long budget = floor + (long)((storeAll - floor) * fraction);
-                    if (ExhaustiveSchedules.LeastRecompute(problem.Training, budget) is not { } least) continue;
-                    var analysis = new CutAnalysis(problem.Training, budget);
-                    var chains = GrownChains(analysis).ToList();
-                    grown += chains.Count;
-                    foreach (var cuts in CutSets(analysis).Concat(GeneralBound.Windows(analysis, 6)).Concat(chains))
-                    {
-                        string where = $"seed {seed}, {nodes} nodes, budget {budget}, cuts [{string.Join(",", cuts)}]";
-                        var optimum = Optimum(analysis, cuts);
-                        Assert.True(optimum is not null, $"{where}: a schedule fits where the relaxation says none does");
-                        Assert.True(optimum <= least + 1e-9, $"{where}: bound {optimum} above the least recomputation {least}");
-                        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
-                        double lp = relaxation.ToTime(LinearRelaxation.Bound(relaxation.Model) ?? 0);
-                        Assert.True(lp <= least + 1e-9, $"{where}: linear bound {lp} above the least recomputation {least}");
-                        compared++;
-                        if (optimum > 0) positive++;
-                    }
-                }
+                var (c, p, g) = AssertAtMostTheExhaustiveOptimum(problem, $"seed {seed}, {nodes} nodes", GrownChains);
+                (compared, positive, grown) = (compared + c, positive + p, grown + g);
             }
         Assert.True(compared >= 200, $"only {compared} comparisons");
         Assert.True(grown >= 20, $"only {grown} grown chains");
@@ -191,29 +207,10 @@ public class CutRelaxationTests
             foreach (int nodes in seed <= 6 ? new[] { 3, 4 } : new[] { 3 })
             {
                 var problem = new PlanningProblem(WithStatistics(seed * 10 + nodes, nodes));
-                var tasks = problem.Training.Tasks;
-                if (!tasks.Any(t => t.Name.EndsWith(".1", StringComparison.Ordinal))) continue;
+                if (!problem.Training.Tasks.Any(t => t.Name.EndsWith(".1", StringComparison.Ordinal))) continue;
                 graphs++;
-                long storeAll = RecomputePlanner.StoreAllPeak(problem);
-                long floor = tasks.Max(t => t.Bytes + t.Inputs.Sum(i => tasks[i].Bytes));
-                foreach (var fraction in new[] { 0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9 })
-                {
-                    long budget = floor + (long)((storeAll - floor) * fraction);
-                    if (ExhaustiveSchedules.LeastRecompute(problem.Training, budget) is not { } least) continue;
-                    var analysis = new CutAnalysis(problem.Training, budget);
-                    foreach (var cuts in CutSets(analysis).Concat(GeneralBound.Windows(analysis, 6)))
-                    {
-                        string where = $"seed {seed}, {nodes} nodes, budget {budget}, cuts [{string.Join(",", cuts)}]";
-                        var optimum = Optimum(analysis, cuts);
-                        Assert.True(optimum is not null, $"{where}: a schedule fits where the relaxation says none does");
-                        Assert.True(optimum <= least + 1e-9, $"{where}: bound {optimum} above the least recomputation {least}");
-                        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
-                        double lp = relaxation.ToTime(LinearRelaxation.Bound(relaxation.Model) ?? 0);
-                        Assert.True(lp <= least + 1e-9, $"{where}: linear bound {lp} above the least recomputation {least}");
-                        compared++;
-                        if (optimum > 0) positive++;
-                    }
-                }
+                var (c, p, _) = AssertAtMostTheExhaustiveOptimum(problem, $"seed {seed}, {nodes} nodes");
+                (compared, positive) = (compared + c, positive + p);
             }
         Assert.True(graphs >= 15, $"only {graphs} graphs with statistics");
         Assert.True(compared >= 100, $"only {compared} comparisons");
