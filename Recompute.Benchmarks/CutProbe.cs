@@ -135,9 +135,7 @@ public static class CutProbe
     {
         var none = new HashSet<int>();
         (Schedule Schedule, SimulationResult Simulation)? best = null;
-        var orders = new List<int[]>();
-        foreach (var order in GreedySolver.Orders(training, CancellationToken.None).Select(x => GreedySolver.ForwardFirst(training, x)))
-            if (!orders.Any(x => x.AsSpan().SequenceEqual(order))) orders.Add(order);
+        var orders = RelaxationGuide.ForwardFirstOrders(training, CancellationToken.None);
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"    lowering {drop.Count} dropped buffers ({drop.Sum(t => training.Tasks[t].Bytes) / 1048576.0:F1} MiB): {string.Join(", ", drop.GroupBy(t => OpOf(training, t)).Select(g => $"{g.Key} {g.Count()}"))}"));
         for (int k = 0; k < orders.Count; k++)

@@ -70,6 +70,16 @@ internal static class RelaxationGuide
         return grown is { } g && (single is null || g.Simulation.RecomputeTime < single.Value.Simulation.RecomputeTime) ? g : single;
     }
 
+    /// <summary>The greedy solver's first-run orders with the forward pass first (<see cref="GreedySolver.ForwardFirst"/>),
+    /// each once, in the order they come: the orders a drop set is lowered along.</summary>
+    public static List<int[]> ForwardFirstOrders(TrainingGraph training, CancellationToken cancellation)
+    {
+        var orders = new List<int[]>();
+        foreach (var order in GreedySolver.Orders(training, cancellation).Select(o => GreedySolver.ForwardFirst(training, o)))
+            if (!orders.Any(o => o.AsSpan().SequenceEqual(order))) orders.Add(order);
+        return orders;
+    }
+
     /// <summary>
     /// As <see cref="Best"/>, with the cheapest schedule from the cut alone and the cheapest from the chains grown from
     /// it apart (either null where nothing fit), for a caller that improves one of them further: greedy's pin search
@@ -85,9 +95,7 @@ internal static class RelaxationGuide
         var analysis = new CutAnalysis(training, budget, cancellation);
         if (analysis.Infeasible || analysis.Path.Count == 0) return default;
         int cut = analysis.Path.MaxBy(x => (analysis.Excess[x], -x));
-        var orders = new List<int[]>();
-        foreach (var order in GreedySolver.Orders(training, cancellation).Select(o => GreedySolver.ForwardFirst(training, o)))
-            if (!orders.Any(o => o.AsSpan().SequenceEqual(order))) orders.Add(order);
+        var orders = ForwardFirstOrders(training, cancellation);
         (Schedule Schedule, SimulationResult Simulation)? best = null, grown = null;
         var tried = new HashSet<string>();
         var triedGrown = new HashSet<string>();
