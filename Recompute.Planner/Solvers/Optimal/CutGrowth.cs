@@ -75,20 +75,21 @@ internal static class CutGrowth
     /// The chains grown from <paramref name="start"/>, solved as <paramref name="solution"/>: each round adds the task
     /// where the round before's solution overflows <paramref name="memoryBytes"/> most (<see cref="MostOverflowing"/>),
     /// builds the chain's relaxation with <paramref name="relax"/> and searches it within <paramref name="work"/>, up to
-    /// <see cref="Rounds"/> rounds. The rounds end where no task overflows, where a round's search gave no solution (that
+    /// <paramref name="rounds"/> rounds. The rounds end where no task overflows, where a round's search gave no solution (that
     /// round is yielded, <see cref="GrownRound.Solved"/> false), where the shared work is spent, or on cancellation.
     /// What a round's solution is used for (a bound, a drop set to lower) is the caller's; each round's solver is
     /// disposed when the next is asked for (or the enumeration ends), <paramref name="solution"/> never.
     /// </summary>
     public static IEnumerable<GrownRound> Grow(CutAnalysis analysis, CutRelaxation start, CpSolver solution, long memoryBytes,
-        Func<IReadOnlyList<int>, CutRelaxation> relax, GrowthWork work, SearchWorkers workers, int seed, CancellationToken cancellation)
+        Func<IReadOnlyList<int>, CutRelaxation> relax, GrowthWork work, SearchWorkers workers, int seed, CancellationToken cancellation,
+        int rounds = Rounds)
     {
         var relaxation = start;
         var left = work.Share;
         CpSolver? owned = null;
         try
         {
-            for (int round = 0; round < Rounds && (!work.Shared || left > TimeSpan.Zero); round++)
+            for (int round = 0; round < rounds && (!work.Shared || left > TimeSpan.Zero); round++)
             {
                 if (cancellation.IsCancellationRequested || MostOverflowing(analysis, relaxation, solution, memoryBytes) is not { } next)
                     yield break;
