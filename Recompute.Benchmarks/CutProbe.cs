@@ -24,8 +24,13 @@ namespace Recompute.Benchmarks;
 /// a schedule's recompute steps by op and by buffer, the steps where its live memory is within 1 % of its budget and, with
 /// <c>PROBE_LIVE_AT=TASK</c>, the buffers live when that backward task runs (<c>PROBE_LOWER_LIST=1</c> lists the lowering of
 /// the first order that keeps every recomputed buffer the same way); <c>PROBE_DROPS=1</c> also lists each cut's kept
-/// buffers and each interval's re-runs by op. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status,
-/// bound and best objective (time units), seconds and deterministic seconds.
+/// buffers and each interval's re-runs by op; <c>PROBE_GROW=N</c> grows each chain by up to N cuts where its solution
+/// overflows (<see cref="CutGrowth.Grow"/>), each round searched within <c>--seconds</c>, or work-limited to
+/// <c>PROBE_GROW_DET</c> deterministic seconds when set; <c>PROBE_BOUNDWINDOWS=1</c> lists the bound's windows
+/// (<see cref="GeneralBound.Windows"/>) with their linear relaxations' optima; with <c>PROBE_LOWER=1</c> and
+/// <c>PROBE_LOWER_CUT=POSITION</c> each grown chain's drop set at that path position's cut is lowered too;
+/// <c>PROBE_DET=D</c> limits each chain's search as work, to D deterministic seconds. Per chain: cuts, decisions, the
+/// linear relaxation's optimum, CP-SAT's status, bound and best objective (time units), seconds and deterministic seconds.
 /// </summary>
 public static class CutProbe
 {
@@ -49,6 +54,14 @@ public static class CutProbe
                         int x = analysis.Path[i];
                         o.WriteLine($"  {i} t{x} {tasks[x].Name} excess {analysis.Excess[x] / 1048576.0:F0} MiB pending {analysis.Pending[x]}");
                     }
+                if (Environment.GetEnvironmentVariable("PROBE_BOUNDWINDOWS") == "1")
+                    foreach (var window in GeneralBound.Windows(analysis, GeneralBound.WindowDecisions))
+                    {
+                        var relaxation = new CutRelaxation(analysis, window, new HashSet<int>());
+                        double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
+                        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  bound window {analysis.Path.ToList().IndexOf(window[0])}-{analysis.Path.ToList().IndexOf(window[^1])}: {relaxation.DecisionCount} decisions, lp {lp:E3}"));
+                    }
                 if (Environment.GetEnvironmentVariable("PROBE_SCHEDULE") is { Length: > 0 } scheduleFile)
                     ListRecomputation(o, ScheduleFormat.Read(scheduleFile, problem.Training));
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
@@ -65,12 +78,37 @@ public static class CutProbe
                     cuts = cuts.Distinct().Order().ToList();
                     var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
                     double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
-                    var settings = new CpSatSettings(TimeSpan.FromSeconds(options.SecondsPerRow), 2, 1) { Threads = 2 };
+                    var settings = double.TryParse(Environment.GetEnvironmentVariable("PROBE_DET"), CultureInfo.InvariantCulture, out double det)
+                        ? new CpSatSettings(TimeSpan.FromSeconds(det / GeneralBound.SingleCutRate), 2, 1) { Threads = 2, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate }
+                        : new CpSatSettings(TimeSpan.FromSeconds(options.SecondsPerRow), 2, 1) { Threads = 2 };
                     using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
                     var clock = Stopwatch.StartNew();
                     var status = solver.Solve(relaxation.Model);
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  window {part}: {cuts.Count} cuts, {relaxation.DecisionCount} decisions, lp {lp:E3}, cp {status} bound {relaxation.ToTime(solver.BestObjectiveBound):E3} obj {(status is CpSolverStatus.Optimal or CpSolverStatus.Feasible ? relaxation.ToTime(solver.ObjectiveValue) : double.NaN):E3}, {clock.Elapsed.TotalSeconds:F1} s, det {solver.Response?.DeterministicTime:F2}"));
+                    if (int.TryParse(Environment.GetEnvironmentVariable("PROBE_GROW"), out int growRounds) && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
+                    {
+                        var growClock = Stopwatch.StartNew();
+                        var chain = cuts;
+                        foreach (var round in CutGrowth.Grow(analysis, relaxation, solver, budget, c => new CutRelaxation(analysis, c, new HashSet<int>()),
+                            double.TryParse(Environment.GetEnvironmentVariable("PROBE_GROW_DET"), CultureInfo.InvariantCulture, out double growDet)
+                                ? new GrowthWork(TimeSpan.FromSeconds(growDet / GeneralBound.SingleCutRate), Shared: false, WorkLimited: true)
+                                : new GrowthWork(TimeSpan.FromSeconds(options.SecondsPerRow), Shared: false, WorkLimited: false), new SearchWorkers(2, 2), 1,
+                            CancellationToken.None, growRounds))
+                        {
+                            var added = round.Relaxation.Cuts.Except(chain).Single();
+                            chain = [.. round.Relaxation.Cuts];
+                            bool solved = round.Status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
+                            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                                $"    grown +{analysis.Path.ToList().IndexOf(added)} {tasks[added].Name}: {chain.Count} cuts, {round.Relaxation.DecisionCount} decisions, cp {round.Status} bound {round.Relaxation.ToTime(round.Solver.BestObjectiveBound):E3} obj {(solved ? round.Relaxation.ToTime(round.Solver.ObjectiveValue) : double.NaN):E3}, {growClock.Elapsed.TotalSeconds:F1} s, det {round.Solver.Response?.DeterministicTime:F2}"));
+                            o.Flush();
+                            growClock.Restart();
+                            // PROBE_LOWER with PROBE_LOWER_CUT=POSITION: each grown chain's drop set at that path position's cut.
+                            if (Environment.GetEnvironmentVariable("PROBE_LOWER") == "1" && solved
+                                && int.TryParse(Environment.GetEnvironmentVariable("PROBE_LOWER_CUT"), out int lowerAt) && chain.IndexOf(analysis.Path[lowerAt]) is var at and >= 0)
+                                Lower(o, problem.Training, budget, round.Relaxation.DroppedAt(round.Solver, at).Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet());
+                        }
+                    }
                     if (Environment.GetEnvironmentVariable("PROBE_DROPS") == "1" && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
                         for (int c = 0; c < cuts.Count; c++)
                             o.WriteLine($"    cut {tasks[cuts[c]].Name}: drops {string.Join(", ", relaxation.DroppedAt(solver, c).Select(t => $"{tasks[t].Name} ({tasks[t].Time:E2})"))}");

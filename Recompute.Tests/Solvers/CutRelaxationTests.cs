@@ -39,19 +39,24 @@ public class CutRelaxationTests
     /// </summary>
     private static IEnumerable<IReadOnlyList<int>> GrownChains(CutAnalysis analysis)
     {
+        var none = new HashSet<int>();
         foreach (int x in analysis.Path)
         {
-            IReadOnlyList<int> cuts = [x];
-            for (int round = 0; round < CutGrowth.Rounds; round++)
+            var relaxation = new CutRelaxation(analysis, [x], none);
+            using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() };
+            if (solver.Solve(relaxation.Model) != CpSolverStatus.Optimal) continue;
+            var cuts = relaxation.Cuts;
+            foreach (var round in CutGrowth.Grow(analysis, relaxation, solver, analysis.BudgetBytes, c => new CutRelaxation(analysis, c, none),
+                new GrowthWork(TimeSpan.FromSeconds(20), Shared: false, WorkLimited: false), new SearchWorkers(1, 1), 1, CancellationToken.None))
             {
-                var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
-                using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() };
-                if (solver.Solve(relaxation.Model) != CpSolverStatus.Optimal) break;
-                if (CutGrowth.MostOverflowing(analysis, relaxation, solver, analysis.BudgetBytes) is not { } next) break;
-                Assert.DoesNotContain(next, cuts);
-                Assert.Contains(next, analysis.Path);
-                cuts = CutGrowth.With(cuts, next);
+                // One path task more than the chain before, in chain order.
+                Assert.Equal(cuts.Count + 1, round.Relaxation.Cuts.Count);
+                Assert.Empty(cuts.Except(round.Relaxation.Cuts));
+                Assert.All(round.Relaxation.Cuts, c => Assert.Contains(c, analysis.Path));
+                Assert.Equal(round.Relaxation.Cuts.Order(), round.Relaxation.Cuts);
+                cuts = round.Relaxation.Cuts;
                 yield return cuts;
+                if (round.Status != CpSolverStatus.Optimal) break;
             }
         }
     }

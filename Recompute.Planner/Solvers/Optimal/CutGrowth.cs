@@ -1,4 +1,25 @@
+using Google.OrTools.Sat;
+
 namespace Recompute.Planner.Solvers.Optimal;
+
+/// <summary>One round of a chain grown by <see cref="CutGrowth.Grow"/>: the chain and CP-SAT's search of it.</summary>
+/// <param name="Relaxation">The chain's relaxation, one cut more than the round before.</param>
+/// <param name="Solver">The search, with its solution and bound; disposed when the next round is asked for.</param>
+/// <param name="Status">CP-SAT's status.</param>
+/// <param name="WallClockCut">Whether the wall clock ended a work-limited search before its work limit (its result is
+/// to be set aside).</param>
+internal readonly record struct GrownRound(CutRelaxation Relaxation, CpSolver Solver, CpSolverStatus Status, bool WallClockCut)
+{
+    /// <summary>Whether the search gave a solution to read and grow from: the rounds end after one that did not.</summary>
+    public bool Solved => !WallClockCut && Status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
+}
+
+/// <summary>How the searches of a grown chain's rounds are limited (<see cref="CutGrowth.Grow"/>).</summary>
+/// <param name="Share">A round's time limit, counted as CP-SAT's deterministic time at <see cref="GeneralBound.SingleCutRate"/>.</param>
+/// <param name="Shared">Whether the rounds share <paramref name="Share"/> (each gets what the rounds before it left,
+/// counted in deterministic time, so the same on any load) rather than each getting all of it.</param>
+/// <param name="WorkLimited">Whether each search is limited as work (<see cref="CpSatSettings.WorkLimited"/>).</param>
+internal readonly record struct GrowthWork(TimeSpan Share, bool Shared, bool WorkLimited);
 
 /// <summary>
 /// Chains of cuts grown from a solved relaxation (<see cref="CutRelaxation"/>): the next cut is the task of the cut
@@ -48,6 +69,50 @@ internal static class CutGrowth
             if (live - memoryBytes > most) (most, found) = (live - memoryBytes, y);
         }
         return found;
+    }
+
+    /// <summary>
+    /// The chains grown from <paramref name="start"/>, solved as <paramref name="solution"/>: each round adds the task
+    /// where the round before's solution overflows <paramref name="memoryBytes"/> most (<see cref="MostOverflowing"/>),
+    /// builds the chain's relaxation with <paramref name="relax"/> and searches it within <paramref name="work"/>, up to
+    /// <paramref name="rounds"/> rounds. The rounds end where no task overflows, where a round's search gave no solution (that
+    /// round is yielded, <see cref="GrownRound.Solved"/> false), where the shared work is spent, or on cancellation.
+    /// What a round's solution is used for (a bound, a drop set to lower) is the caller's; each round's solver is
+    /// disposed when the next is asked for (or the enumeration ends), <paramref name="solution"/> never.
+    /// </summary>
+    public static IEnumerable<GrownRound> Grow(CutAnalysis analysis, CutRelaxation start, CpSolver solution, long memoryBytes,
+        Func<IReadOnlyList<int>, CutRelaxation> relax, GrowthWork work, SearchWorkers workers, int seed, CancellationToken cancellation,
+        int rounds = Rounds)
+    {
+        var relaxation = start;
+        var left = work.Share;
+        CpSolver? owned = null;
+        try
+        {
+            for (int round = 0; round < rounds && (!work.Shared || left > TimeSpan.Zero); round++)
+            {
+                if (cancellation.IsCancellationRequested || MostOverflowing(analysis, relaxation, solution, memoryBytes) is not { } next)
+                    yield break;
+                owned?.Dispose();
+                owned = null;
+                relaxation = relax(With(relaxation.Cuts, next));
+                var settings = new CpSatSettings(left, workers.Logical, seed)
+                    { Threads = workers.Threads, WorkLimited = work.WorkLimited, DeterministicRate = GeneralBound.SingleCutRate };
+                var solver = owned = new CpSolver { StringParameters = settings.ToParameterText() };
+                CpSolverStatus status;
+                using (cancellation.Register(solver.StopSearch)) status = solver.Solve(relaxation.Model);
+                var grown = new GrownRound(relaxation, solver, status, settings.CutByWallClock(solver, status));
+                yield return grown;
+                if (!grown.Solved) yield break;
+                if (work.Shared && work.WorkLimited)
+                    left -= TimeSpan.FromSeconds((solver.Response?.DeterministicTime ?? 0) / GeneralBound.SingleCutRate);
+                solution = solver;
+            }
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
     }
 
     /// <summary><paramref name="cuts"/> with <paramref name="cut"/> added, in chain order (task ids are topological).</summary>

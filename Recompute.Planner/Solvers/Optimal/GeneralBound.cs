@@ -187,7 +187,7 @@ internal static class GeneralBound
     }
 
     /// <summary>
-    /// The best bound of the chains grown from <paramref name="relaxation"/>'s solution (<see cref="CutGrowth"/>), up to
+    /// The best bound of the chains grown from <paramref name="relaxation"/>'s solution (<see cref="CutGrowth.Grow"/>), up to
     /// <see cref="CutGrowth.Rounds"/> cuts more, each chain searched at <see cref="SingleCutRate"/> with what the rounds
     /// before it left of <paramref name="share"/> (counted in deterministic time, so the same on any load); null when no
     /// round bounded. The flag says a search was ended by the wall clock (set aside).
@@ -196,33 +196,14 @@ internal static class GeneralBound
         IReadOnlySet<int> neverRecompute, TimeSpan share, SearchWorkers workers, int seed, bool workLimited, CancellationToken cancellation)
     {
         GeneralBoundRun? best = null;
-        var left = share;
-        var solvers = new List<CpSolver>();
-        try
+        foreach (var round in CutGrowth.Grow(analysis, relaxation, solution, analysis.BudgetBytes, cuts => new CutRelaxation(analysis, cuts, neverRecompute),
+            new GrowthWork(share, Shared: true, workLimited), workers, seed, cancellation))
         {
-            for (int round = 0; round < CutGrowth.Rounds && left > TimeSpan.Zero; round++)
-            {
-                if (cancellation.IsCancellationRequested || CutGrowth.MostOverflowing(analysis, relaxation, solution, analysis.BudgetBytes) is not { } next)
-                    break;
-                relaxation = new CutRelaxation(analysis, CutGrowth.With(relaxation.Cuts, next), neverRecompute);
-                var settings = new CpSatSettings(left, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = SingleCutRate };
-                var solver = new CpSolver { StringParameters = settings.ToParameterText() };
-                solvers.Add(solver);
-                using var registration = cancellation.Register(solver.StopSearch);
-                var status = solver.Solve(relaxation.Model);
-                if (settings.CutByWallClock(solver, status)) return (best, true);
-                if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
-                double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
-                if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, relaxation.Cuts.Count, status.ToString(), TimeSpan.Zero);
-                if (workLimited) left -= TimeSpan.FromSeconds((solver.Response?.DeterministicTime ?? 0) / SingleCutRate);
-                solution = solver;
-            }
-            return (best, false);
+            if (!round.Solved) return (best, round.WallClockCut);
+            double bound = Math.Max(0, round.Relaxation.ToTime(round.Solver.BestObjectiveBound));
+            if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, round.Relaxation.Cuts.Count, round.Status.ToString(), TimeSpan.Zero);
         }
-        finally
-        {
-            foreach (var solver in solvers) solver.Dispose();
-        }
+        return (best, false);
     }
 
     /// <summary>

@@ -103,54 +103,63 @@ internal static class RelaxationGuide
         foreach (double headroom in Headrooms)
         {
             long memory = (long)(budget * headroom);
-            int[] cuts = [cut];
-            // The cut alone, then, with the whole budget at the cut, the chains grown from its solution where that
-            // overflows (CutGrowth): each solution's drop set at the cut is lowered. Only at the whole budget: the
-            // headrooms below are the other way to leave room for what the cut alone does not see, and each grown
-            // chain costs its lowerings again.
-            int rounds = headroom == Headrooms[0] ? CutGrowth.Rounds : 0;
-            for (int round = 0; round <= rounds; round++)
+            cancellation.ThrowIfCancellationRequested();
+            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, memory, backwardOnlyBuffers: false);
+            var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+            using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
+            CpSolverStatus status;
+            using (cancellation.Register(cp.StopSearch)) status = cp.Solve(relaxation.Model);
+            cancellation.ThrowIfCancellationRequested();
+            if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
+            if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
+            growing = false;
+            // Less memory at the cut only costs more.
+            if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) return (best, grown);
+            var drop = DropSet(relaxation, cp);
+            // A drop set lowered before at the cut alone is neither lowered nor grown again.
+            if (!tried.Add(Key(drop))) continue;
+            Lower(drop);
+            // With the whole budget at the cut, the chains grown from its solution where that overflows (CutGrowth): each
+            // solution's drop set at the cut is lowered. Only at the whole budget: the headrooms below are the other way to
+            // leave room for what the cut alone does not see, and each grown chain costs its lowerings again.
+            if (headroom != Headrooms[0]) continue;
+            foreach (var round in CutGrowth.Grow(analysis, relaxation, cp, memory, cuts => new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false),
+                new GrowthWork(WorkShare * workFraction * GrownWorkShare, Shared: false, WorkLimited: true), workers, seed, cancellation))
             {
                 cancellation.ThrowIfCancellationRequested();
-                var relaxation = new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false);
-                var work = WorkShare * workFraction * (round == 0 ? 1 : GrownWorkShare);
-                var settings = new CpSatSettings(work, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
-                using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
-                using var registration = cancellation.Register(cp.StopSearch);
-                var status = cp.Solve(relaxation.Model);
-                cancellation.ThrowIfCancellationRequested();
-                if (settings.CutByWallClock(cp, status)) { wallClockCut = true; break; }
-                if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
-                growing = round > 0;
-                // Less memory at the cut, or more cuts, only cost more. The cut alone is searched as if nothing were
-                // grown (the grown chains' plans do not stop it).
-                double least = Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue);
-                if (growing) least = Math.Min(least, grown?.Simulation.RecomputeTime ?? double.MaxValue);
-                if (relaxation.ToTime(cp.BestObjectiveBound) >= least)
-                {
-                    if (round == 0) return (best, grown);
-                    break;
-                }
-                var drop = relaxation.DroppedAt(cp, Array.IndexOf(cuts, cut)).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t))
-                    .Concat(alwaysDrop).ToHashSet();
-                string key = string.Join(',', drop.Order());
-                // A drop set lowered before at the cut alone: its chains are not grown again.
-                if (!growing && !tried.Add(key)) break;
-                if (!growing || (!tried.Contains(key) && triedGrown.Add(key)))
-                    foreach (var order in orders)
-                    {
-                        foreach (int window in GuidedLowering.Windows)
-                            Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
-                        if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
-                            Keep(fitted);
-                        foreach (var score in Enum.GetValues<EvictionScore>())
-                            Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
-                    }
-                if (round == rounds || CutGrowth.MostOverflowing(analysis, relaxation, cp, memory) is not { } next) break;
-                cuts = CutGrowth.With(cuts, next);
+                if (!round.Solved) { wallClockCut |= round.WallClockCut; break; }
+                growing = true;
+                // More cuts only cost more. The cut alone is searched as if nothing were grown (the grown chains' plans
+                // do not stop it).
+                double least = Math.Min(Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue), grown?.Simulation.RecomputeTime ?? double.MaxValue);
+                if (round.Relaxation.ToTime(round.Solver.BestObjectiveBound) >= least) break;
+                var grownDrop = DropSet(round.Relaxation, round.Solver);
+                string key = Key(grownDrop);
+                if (!tried.Contains(key) && triedGrown.Add(key)) Lower(grownDrop);
             }
         }
         return (best, grown);
+
+        // The forward buffers the solution leaves out at the cut, and the --recompute pins.
+        HashSet<int> DropSet(CutRelaxation relaxation, CpSolver solution) =>
+            relaxation.DroppedAt(solution, relaxation.Cuts.TakeWhile(c => c != cut).Count()).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t))
+                .Concat(alwaysDrop).ToHashSet();
+
+        static string Key(HashSet<int> drop) => string.Join(',', drop.Order());
+
+        // Every lowering of the drop set along every order; the schedules that fit are kept.
+        void Lower(HashSet<int> drop)
+        {
+            foreach (var order in orders)
+            {
+                foreach (int window in GuidedLowering.Windows)
+                    Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
+                if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
+                    Keep(fitted);
+                foreach (var score in Enum.GetValues<EvictionScore>())
+                    Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+            }
+        }
 
         void Consider(Schedule? schedule)
         {
