@@ -52,10 +52,10 @@ internal static class RelaxationGuide
 
     /// <summary>
     /// The work the relaxations of one guide share, in <see cref="WorkShare"/>s: a relaxation ended by proof takes its
-    /// deterministic time, one ended by its work limit the whole of that limit, and one that may not end within what
-    /// is left is not begun. The shipped graphs' guides take at most four (GPT-2 124M at 50 % of store-all: four
-    /// relaxations to their limit); Swin-T's at 30 % took ten, each to its limit, and none of the nine after the
-    /// first lowered a cheaper plan.
+    /// deterministic time, one ended by its work limit the whole of that limit, and none is begun once they are spent
+    /// (so the guide takes at most one relaxation more). The shipped graphs' guides take at most four (GPT-2 124M at
+    /// 50 % of store-all: four relaxations to their limit); Swin-T's at 30 % took ten, each to its limit, and none of
+    /// the nine after the first lowered a cheaper plan.
     /// </summary>
     public const int WorkShares = 4;
 
@@ -126,8 +126,8 @@ internal static class RelaxationGuide
             {
                 cancellation.ThrowIfCancellationRequested();
                 var settings = Settings(workFraction * (round == 0 ? 1 : GrownWorkShare));
-                // The relaxations share the guide's work: one that may not end within what is left is not begun.
-                if (!spent.Allows(settings.DeterministicLimit)) { outOfWork = true; break; }
+                // The relaxations share the guide's work: once it is spent, no more is begun.
+                if (!spent.Allows()) { outOfWork = true; break; }
                 var relaxation = new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false);
                 using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
                 using var registration = cancellation.Register(cp.StopSearch);
@@ -202,16 +202,16 @@ internal sealed class GuideWork
     /// <summary>Relaxations solved.</summary>
     public int Relaxations { get; private set; }
 
-    /// <summary>Relaxations not begun because what was left was less than their limit.</summary>
+    /// <summary>Relaxations not begun because the work was spent.</summary>
     public int Refused { get; private set; }
 
     public void Start(double total) => (Total, Charged, Relaxations, Refused) = (total, 0, 0, 0);
 
-    /// <summary>Whether a relaxation of this deterministic limit may begin (and, when it may not, counts the refusal).</summary>
-    public bool Allows(double limit)
+    /// <summary>Whether another relaxation may begin: some of the work is left (when none is, counts the refusal).</summary>
+    public bool Allows()
     {
-        // A relative tolerance, so that four relaxations of a quarter of the total fit it exactly.
-        bool allowed = Charged + limit <= Total * (1 + 1e-9);
+        // A relative tolerance, so that four relaxations of a quarter of the total spend it exactly.
+        bool allowed = Charged < Total * (1 - 1e-9);
         if (!allowed) Refused++;
         return allowed;
     }
