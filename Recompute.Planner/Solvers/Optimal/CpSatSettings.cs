@@ -72,6 +72,9 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
 
     private double DeterministicSeconds => WorkLimited ? LimitSeconds * DeterministicRate : LimitSeconds;
 
+    /// <summary>The deterministic time a work-limited search may reach (its <c>max_deterministic_time</c>).</summary>
+    public double DeterministicLimit => DeterministicSeconds;
+
     /// <summary>
     /// Whether the wall clock ended a work-limited search: it neither proved its answer nor reached its deterministic
     /// limit. Its solution and bound then depend on the machine's speed and load.

@@ -51,6 +51,15 @@ internal static class RelaxationGuide
     public const double GrownWorkShare = 0.25;
 
     /// <summary>
+    /// The work the relaxations of one guide share, in <see cref="WorkShare"/>s: a relaxation ended by proof takes its
+    /// deterministic time, one ended by its work limit the whole of that limit, and none is begun once they are spent
+    /// (so the guide takes at most one relaxation more). The shipped graphs' guides take at most four (GPT-2 124M at
+    /// 50 % of store-all: four relaxations to their limit); Swin-T's at 30 % took ten, each to its limit, and none of
+    /// the nine after the first lowered a cheaper plan.
+    /// </summary>
+    public const int WorkShares = 4;
+
+    /// <summary>
     /// The cheapest guided schedule that fits <paramref name="budget"/> by simulation, or null (no backward pass, no
     /// excess, too large a DAG, or nothing fit).
     /// </summary>
@@ -85,9 +94,10 @@ internal static class RelaxationGuide
     /// it apart (either null where nothing fit), for a caller that improves one of them further: greedy's pin search
     /// starts from the first, whose search is the same as without growth, and the second is one more candidate.
     /// </summary>
+    /// <param name="spent">Told the work the relaxations took against their share (<see cref="WorkShares"/>).</param>
     public static ((Schedule Schedule, SimulationResult Simulation)? Single, (Schedule Schedule, SimulationResult Simulation)? Grown) Plans(
         TrainingGraph training, long budget, IReadOnlySet<int> neverRecompute, IReadOnlySet<int> alwaysDrop, SearchWorkers workers, int seed,
-        string solver, double toBeat, CancellationToken cancellation, double workFraction, out bool wallClockCut)
+        string solver, double toBeat, CancellationToken cancellation, double workFraction, out bool wallClockCut, GuideWork? spent = null)
     {
         wallClockCut = false;
         if (training.Count == 0 || training.Count > MaxTasks || !training.HasBackward) return default;
@@ -100,15 +110,21 @@ internal static class RelaxationGuide
         var tried = new HashSet<string>();
         var triedGrown = new HashSet<string>();
         bool growing = false;
+        bool outOfWork = false;
+        spent ??= new GuideWork();
+        spent.Start(Settings(workFraction).DeterministicLimit * WorkShares);
         foreach (double headroom in Headrooms)
         {
             long memory = (long)(budget * headroom);
             cancellation.ThrowIfCancellationRequested();
+            // The relaxations share the guide's work: once it is spent, no more is begun.
+            if (!spent.Allows()) break;
             var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, memory, backwardOnlyBuffers: false);
-            var settings = new CpSatSettings(WorkShare * workFraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+            var settings = Settings(workFraction);
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
             CpSolverStatus status;
             using (cancellation.Register(cp.StopSearch)) status = cp.Solve(relaxation.Model);
+            spent.Charge(status, cp.Response?.DeterministicTime ?? 0, settings.DeterministicLimit);
             cancellation.ThrowIfCancellationRequested();
             if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
@@ -123,9 +139,13 @@ internal static class RelaxationGuide
             // solution's drop set at the cut is lowered. Only at the whole budget: the headrooms below are the other way to
             // leave room for what the cut alone does not see, and each grown chain costs its lowerings again.
             if (headroom != Headrooms[0]) continue;
+            var grownSettings = Settings(workFraction * GrownWorkShare);
+            // Each round's search begins only when the enumeration asks for it, so the guide's work is checked first.
+            if (!spent.Allows()) break;
             foreach (var round in CutGrowth.Grow(analysis, relaxation, cp, memory, cuts => new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false),
                 new GrowthWork(WorkShare * workFraction * GrownWorkShare, Shared: false, WorkLimited: true), workers, seed, cancellation))
             {
+                spent.Charge(round.Status, round.Solver.Response?.DeterministicTime ?? 0, grownSettings.DeterministicLimit);
                 cancellation.ThrowIfCancellationRequested();
                 if (!round.Solved) { wallClockCut |= round.WallClockCut; break; }
                 growing = true;
@@ -136,7 +156,9 @@ internal static class RelaxationGuide
                 var grownDrop = DropSet(round.Relaxation, round.Solver);
                 string key = Key(grownDrop);
                 if (!tried.Contains(key) && triedGrown.Add(key)) Lower(grownDrop);
+                if (!spent.Allows()) { outOfWork = true; break; }
             }
+            if (outOfWork) break;
         }
         return (best, grown);
 
@@ -161,6 +183,9 @@ internal static class RelaxationGuide
             }
         }
 
+        CpSatSettings Settings(double fraction) =>
+            new(WorkShare * fraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+
         void Consider(Schedule? schedule)
         {
             if (schedule is null) return;
@@ -174,5 +199,45 @@ internal static class RelaxationGuide
             ref var into = ref growing ? ref grown : ref best;
             if (into is null || plan.Simulation.RecomputeTime < into.Value.Simulation.RecomputeTime) into = plan;
         }
+    }
+}
+
+/// <summary>
+/// The work the relaxations of one <see cref="RelaxationGuide"/> took, counted in CP-SAT's deterministic seconds
+/// against the share they have together (<see cref="RelaxationGuide.WorkShares"/>).
+/// </summary>
+internal sealed class GuideWork
+{
+    /// <summary>Deterministic seconds the relaxations have together.</summary>
+    public double Total { get; private set; }
+
+    /// <summary>Deterministic seconds charged so far.</summary>
+    public double Charged { get; private set; }
+
+    /// <summary>Relaxations solved.</summary>
+    public int Relaxations { get; private set; }
+
+    /// <summary>Relaxations not begun because the work was spent.</summary>
+    public int Refused { get; private set; }
+
+    public void Start(double total) => (Total, Charged, Relaxations, Refused) = (total, 0, 0, 0);
+
+    /// <summary>Whether another relaxation may begin: some of the work is left (when none is, counts the refusal).</summary>
+    public bool Allows()
+    {
+        // A relative tolerance, so that four relaxations of a quarter of the total spend it exactly.
+        bool allowed = Charged < Total * (1 - 1e-9);
+        if (!allowed) Refused++;
+        return allowed;
+    }
+
+    /// <summary>
+    /// Charges a solved relaxation: its deterministic time where it ended by proof (at most its limit), the whole limit
+    /// otherwise (it ran to it), so the sum is the same on any load.
+    /// </summary>
+    public void Charge(CpSolverStatus status, double deterministic, double limit)
+    {
+        Relaxations++;
+        Charged += status is CpSolverStatus.Optimal or CpSolverStatus.Infeasible ? Math.Min(deterministic, limit) : limit;
     }
 }
