@@ -31,6 +31,7 @@ internal enum StageObjective
 internal sealed class StageModel
 {
     private readonly StageOrder _order;
+    private readonly StageWindow? _window;
     private readonly BoolVar?[][] _r;
     private readonly BoolVar?[][] _s;
     private readonly List<(int K, IntVar U)>[] _memory;
@@ -49,11 +50,19 @@ internal sealed class StageModel
     /// <param name="neverKeepAcrossGap">Positions whose buffer must not be live when the first backward stage begins.</param>
     /// <param name="offloadSeconds">Per position, the price in seconds of offloading that value (<see cref="AddOffloads"/>),
     /// or a negative number where it may not be offloaded; null: no value is offloaded (the keep-or-recompute model).</param>
+    /// <param name="window">Stages re-optimised around a fixed plan (<see cref="StageWindow"/>); null: every stage.</param>
     public StageModel(StageOrder order, long budgetBytes, StageObjective objective, ISet<int> neverRecompute, ISet<int> neverKeepAcrossGap,
-        double[]? offloadSeconds = null)
+        double[]? offloadSeconds = null, StageWindow? window = null)
     {
+        if (window is not null && (offloadSeconds is not null || objective != StageObjective.RecomputeTime))
+            throw new ArgumentException("a window re-optimises recomputation only, without offloads", nameof(window));
         _order = order;
+        _window = window;
         int n = order.Count;
+        // Stages with decisions, and the stage after them whose live set a window fixes (when there is one).
+        int first = window?.First ?? 0, last = window?.Last ?? n - 1;
+        if (first < 0 || last >= n || first > last) throw new ArgumentOutOfRangeException(nameof(window), "the window's stages lie outside the order");
+        int end = Math.Min(n - 1, last + 1);
         var tasks = order.Training.Tasks;
         Model = new CpModel();
 
@@ -76,12 +85,24 @@ internal sealed class StageModel
         _s = new BoolVar?[n][];
         for (int t = 0; t < n; t++)
         {
-            _r[t] = new BoolVar?[t];
-            _s[t] = new BoolVar?[t];
+            bool inside = t >= first && t <= end;
+            _r[t] = inside ? new BoolVar?[t] : [];
+            _s[t] = inside ? new BoolVar?[t] : [];
+            if (!inside) continue;
+            // A window's edges keep the plan's live sets: S is fixed there (true where the plan keeps the buffer).
+            bool edge = window is not null && (t == first || t == last + 1);
             for (int i = 0; i < t; i++)
             {
                 if (t > order.LastDescendant[i]) continue;
-                if (!neverRecompute.Contains(i)) _r[t][i] = Model.NewBoolVar($"R{t}_{i}");
+                if (t <= last && !neverRecompute.Contains(i)) _r[t][i] = Model.NewBoolVar($"R{t}_{i}");
+                if (edge)
+                {
+                    if (!window!.Trace.LiveAtStart[t].Contains(i)) continue;
+                    var fixedKeep = Model.NewBoolVar($"S{t}_{i}");
+                    Model.AddBoolOr([fixedKeep]);
+                    _s[t][i] = fixedKeep;
+                    continue;
+                }
                 bool previous = t - 1 == i || _r[t - 1][i] is not null || _s[t - 1][i] is not null;
                 bool pinned = t == gap && neverKeepAcrossGap.Contains(i);
                 if (previous && !pinned) _s[t][i] = Model.NewBoolVar($"S{t}_{i}");
@@ -91,7 +112,17 @@ internal sealed class StageModel
         var objectiveTerms = LinearExpr.NewBuilder();
         if (offloadSeconds is not null) AddOffloads(offloadSeconds, gap, objectiveTerms);
         _memory = new List<(int, IntVar)>[n];
-        for (int t = 0; t < n; t++)
+        // Kept into stage t only if live before: computed or kept in the previous stage (or back from the host).
+        void KeptOnlyIfLiveBefore(int t, int i)
+        {
+            if (_s[t][i] is not { } s || t - 1 <= i) return;
+            var clause = new List<ILiteral> { s.Not() };
+            if (_offloads.TryGetValue(i, out var back) && back.Return == t) clause.Add(back.Var);
+            if (_r[t - 1][i] is { } rp) clause.Add(rp);
+            if (_s[t - 1][i] is { } sp) clause.Add(sp);
+            Model.AddBoolOr(clause);
+        }
+        for (int t = first; t <= last; t++)
         {
             var candidates = Candidates(t);
             // A run needs every input live: kept into the stage or run earlier in it.
@@ -106,15 +137,8 @@ internal sealed class StageModel
                 }
             for (int i = 0; i < t; i++)
             {
-                // Kept only if live before: computed or kept in the previous stage (or back from the host).
-                if (_s[t][i] is { } s && t - 1 > i)
-                {
-                    var clause = new List<ILiteral> { s.Not() };
-                    if (_offloads.TryGetValue(i, out var back) && back.Return == t) clause.Add(back.Var);
-                    if (_r[t - 1][i] is { } rp) clause.Add(rp);
-                    if (_s[t - 1][i] is { } sp) clause.Add(sp);
-                    Model.AddBoolOr(clause);
-                }
+                // A window's first live set is the plan's, which was live before.
+                if (window is null || t > first) KeptOnlyIfLiveBefore(t, i);
                 if (_r[t][i] is { } r && _s[t][i] is { } s2) Model.AddBoolOr([r.Not(), s2.Not()]);
                 // Run or kept only when read later (so no buffer outlives its last reader).
                 foreach (var x in new[] { _r[t][i], _s[t][i] })
@@ -179,6 +203,9 @@ internal sealed class StageModel
                 before = after;
             }
         }
+        // The plan's live set after a window must be left by the window's stages.
+        if (window is not null && last + 1 < n)
+            for (int i = 0; i <= last; i++) KeptOnlyIfLiveBefore(last + 1, i);
         if (_peak is not null) Model.Minimize(_peak);
         else Model.Minimize(objectiveTerms);
     }
@@ -274,12 +301,12 @@ internal sealed class StageModel
         return lits;
     }
 
-    /// <summary>Hints every variable with the values of a plan (a complete hint when the plan fits the model).</summary>
+    /// <summary>Hints every variable with the values of a plan (a complete hint when the plan fits the model; a window's
+    /// model is hinted with its own plan).</summary>
     public void Hint(StagePlan plan)
     {
-        var trace = StageTrace.Of(plan);
-        int n = _order.Count;
-        for (int t = 0; t < n; t++)
+        var trace = ReferenceEquals(plan, _window?.Plan) ? _window.Trace : StageTrace.Of(plan);
+        foreach (int t in Stages)
         {
             if (_offloads.TryGetValue(t, out var offload)) Model.AddHint(offload.Var, false);
             var ran = plan.Recomputed[t].ToHashSet();
@@ -306,12 +333,20 @@ internal sealed class StageModel
         }
     }
 
-    /// <summary>The plan of a solution.</summary>
+    /// <summary>The stages the model decides (a window's, else all).</summary>
+    private IEnumerable<int> Stages => _window is { } w ? Enumerable.Range(w.First, w.Last - w.First + 1) : Enumerable.Range(0, _order.Count);
+
+    /// <summary>The plan of a solution (outside a window, the window's plan).</summary>
     public StagePlan Extract(CpSolver solver)
     {
         var recomputed = ImmutableArray.CreateBuilder<ImmutableArray<int>>(_order.Count);
         for (int t = 0; t < _order.Count; t++)
         {
+            if (_window is not null && (t < _window.First || t > _window.Last))
+            {
+                recomputed.Add(_window.Plan.Recomputed[t]);
+                continue;
+            }
             var list = ImmutableArray.CreateBuilder<int>();
             for (int i = 0; i < t; i++)
                 if (_r[t][i] is { } r && solver.BooleanValue(r)) list.Add(i);
@@ -320,11 +355,11 @@ internal sealed class StageModel
         return new StagePlan(_order, recomputed.MoveToImmutable());
     }
 
-    /// <summary>The model's peak of a solution in bytes: its largest memory at a run that happens.</summary>
+    /// <summary>The model's peak of a solution in bytes: its largest memory at a run that happens (in a window's stages).</summary>
     public long ModelPeakBytes(CpSolver solver)
     {
         long peak = 0;
-        for (int t = 0; t < _order.Count; t++)
+        foreach (int t in Stages)
             foreach (var (k, u) in _memory[t])
                 if (k == t || solver.BooleanValue(_r[t][k]!))
                     peak = Math.Max(peak, solver.Value(u) * ByteUnit);
@@ -353,3 +388,12 @@ internal sealed class StageModel
         return times.Sum() / g * times.Length < 1e15 ? g : 0;
     }
 }
+
+/// <summary>
+/// Consecutive stages [<paramref name="First"/>, <paramref name="Last"/>] of a plan, re-optimised by a <see
+/// cref="StageModel"/> while everything else stays the plan's: the buffers live when stage First begins and when stage
+/// Last + 1 begins are exactly the plan's, so the stages outside run, keep and free as the plan does, and the model's
+/// objective is the window's recomputation (<see cref="StageLocalSearch"/>).
+/// </summary>
+/// <param name="Trace">The plan's trace (<see cref="StageTrace.Of"/>).</param>
+internal sealed record StageWindow(int First, int Last, StagePlan Plan, StageTrace Trace);
