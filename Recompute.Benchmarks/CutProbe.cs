@@ -64,6 +64,7 @@ public static class CutProbe
                     }
                 if (Environment.GetEnvironmentVariable("PROBE_SCHEDULE") is { Length: > 0 } scheduleFile)
                     ListRecomputation(o, ScheduleFormat.Read(scheduleFile, problem.Training));
+                if (Environment.GetEnvironmentVariable("PROBE_GUIDE") == "1") Guide(o, problem.Training, analysis, budget);
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))
                 {
@@ -130,6 +131,31 @@ public static class CutProbe
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <c>PROBE_GUIDE=1</c>: the relaxation guide's single cut at each headroom, searched as the guide searches it (auto's
+    /// full work, two interleaved workers, seed 0), with its status, objective, proved bound and deterministic time, then
+    /// the guide's plans (<see cref="RelaxationGuide.Plans"/>) from the cut alone and from the grown chains.
+    /// </summary>
+    private static void Guide(TextWriter o, TrainingGraph training, CutAnalysis analysis, long budget)
+    {
+        var none = new HashSet<int>();
+        int cut = analysis.Path.MaxBy(x => (analysis.Excess[x], -x));
+        o.WriteLine($"  guide cut {training.Tasks[cut].Name}");
+        foreach (double headroom in RelaxationGuide.Headrooms)
+        {
+            var relaxation = new CutRelaxation(analysis, [cut], none, (long)(budget * headroom), backwardOnlyBuffers: false);
+            var settings = new CpSatSettings(RelaxationGuide.WorkShare, 2, 0) { Threads = 0, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
+            using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
+            var status = cp.Solve(relaxation.Model);
+            double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"    headroom {headroom}: {relaxation.DecisionCount} decisions, lp {lp:E4}, cp {status} obj {(status is CpSolverStatus.Optimal or CpSolverStatus.Feasible ? relaxation.ToTime(cp.ObjectiveValue) : double.NaN):E4} bound {relaxation.ToTime(cp.BestObjectiveBound):E4}, det {cp.Response?.DeterministicTime:F3}"));
+        }
+        var (single, grown) = RelaxationGuide.Plans(training, budget, none, none, new SearchWorkers(2, 0), 0, "probe", double.MaxValue, CancellationToken.None, 1, out bool cutByClock);
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"    guide plans: single {single?.Simulation.RecomputeTime:E4}, grown {grown?.Simulation.RecomputeTime:E4}{(cutByClock ? " (a search cut by the wall clock)" : "")}"));
     }
 
     private static string OpOf(TrainingGraph training, int task) => training.Graph.Nodes[training.Tasks[task].Node].Op;

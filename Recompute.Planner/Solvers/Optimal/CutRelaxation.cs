@@ -60,6 +60,8 @@ internal sealed class CutRelaxation
     private readonly Dictionary<(int Cut, int Task), BoolVar> _rerun = [];
     private readonly Dictionary<(int Cut, int Task), BoolVar> _late = [];
     private readonly int[] _before;
+    private readonly TrainingGraph _training;
+    private readonly TaskSet[] _descendants;
 
     /// <param name="analysis">The DAG's cut analysis at the budget (<see cref="CutAnalysis"/>).</param>
     /// <param name="cuts">Cut tasks: a chain of <paramref name="analysis"/>'s <see cref="CutAnalysis.Path"/>, in order.</param>
@@ -72,14 +74,14 @@ internal sealed class CutRelaxation
     public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null,
         bool backwardOnlyBuffers = true)
     {
-        var training = analysis.Training;
+        var training = _training = analysis.Training;
         var tasks = training.Tasks;
         int n = tasks.Length;
         long budgetBytes = memoryBytes ?? analysis.BudgetBytes;
         var bytes = tasks.Select(t => t.Bytes).ToArray();
         var cost = analysis.Cost;
         var ancestors = analysis.Ancestors;
-        var descendants = analysis.Descendants;
+        var descendants = _descendants = analysis.Descendants;
         var fixedBytes = analysis.FixedBytes;
         _toTime = analysis.ToTime;
         Model = new CpModel();
@@ -190,10 +192,38 @@ internal sealed class CutRelaxation
     /// The tasks a solution leaves out at cut <paramref name="cut"/> (0-based) although a later task reads them: what a
     /// schedule shaped like that solution recomputes after the cut. Only ancestors of the cut count: a buffer whose
     /// first run the partial order does not place before the cut (a mask or statistic that only the backward pass
-    /// reads) is the lowering's to place.
+    /// reads) is the lowering's to place. A buffer that only a re-run the solution does not make reads after the cut
+    /// (its K is free) is not left out: no task after the cut reads it and the solution runs it at no cut again, so a
+    /// schedule keeps it up to its last reader before the cut (ConvNeXt-T at 50 %: the last block's second
+    /// point-wise MatMul output, 7.4·10⁹ to recompute, read after the forward pass only by its layer scale's
+    /// gradient, long before the cut, and free to leave out of the cut's memory).
     /// </summary>
-    public IReadOnlyList<int> DroppedAt(CpSolver solver, int cut) =>
-        _kept.Where(e => e.Key.Cut == cut + 1 && _before[e.Key.Task] <= cut + 1 && !solver.BooleanValue(e.Value)).Select(e => e.Key.Task).Order().ToList();
+    public IReadOnlyList<int> DroppedAt(CpSolver solver, int cut) => Dropped(cut, v => solver.BooleanValue(v));
+
+    /// <summary>
+    /// As <see cref="DroppedAt(CpSolver, int)"/> for a point of the linear relaxation (<see cref="LinearRelaxation.Solve"/>),
+    /// each variable rounded to the nearer of 0 and 1.
+    /// </summary>
+    public IReadOnlyList<int> DroppedAt(LinearSolution point, int cut) => Dropped(cut, v => point.Values[v.GetIndex()] >= 0.5);
+
+    private List<int> Dropped(int cut, Func<BoolVar, bool> isTrue)
+    {
+        var after = _descendants[Cuts[cut]];
+        bool ReadAfter(int a)
+        {
+            foreach (int r in _training.Readers(a))
+                if (after.Contains(r)) return true;
+            return false;
+        }
+        bool RunAgain(int a)
+        {
+            for (int c = 1; c <= Cuts.Count; c++)
+                if (_rerun.TryGetValue((c, a), out var r) && isTrue(r)) return true;
+            return false;
+        }
+        return _kept.Where(e => e.Key.Cut == cut + 1 && _before[e.Key.Task] <= cut + 1 && !isTrue(e.Value) && (ReadAfter(e.Key.Task) || RunAgain(e.Key.Task)))
+            .Select(e => e.Key.Task).Order().ToList();
+    }
 
     /// <summary>The tasks whose K variable a solution sets at cut <paramref name="cut"/> (0-based): buffers it counts live there.</summary>
     public IReadOnlyList<int> KeptAt(CpSolver solver, int cut) =>

@@ -24,7 +24,13 @@ internal static class LinearRelaxation
     /// null when the model has a constraint of another kind or GLOP did not prove an optimum.
     /// </summary>
     /// <param name="cancellation">Interrupts the simplex (Ctrl-C): then null.</param>
-    public static double? Bound(CpModel model, CancellationToken cancellation = default)
+    public static double? Bound(CpModel model, CancellationToken cancellation = default) => Solve(model, cancellation)?.Bound;
+
+    /// <summary>
+    /// As <see cref="Bound"/>, with the optimal point the simplex ended at: each variable's value in [0, 1], indexed as
+    /// the model's variables (<c>BoolVar.GetIndex()</c>). Null as for <see cref="Bound"/>.
+    /// </summary>
+    public static LinearSolution? Solve(CpModel model, CancellationToken cancellation = default)
     {
         var proto = model.Model;
         using var solver = Solver.CreateSolver("GLOP") ?? throw new InvalidOperationException("OR-Tools has no GLOP solver");
@@ -87,6 +93,11 @@ internal static class LinearRelaxation
         using var registration = cancellation.Register(() => solver.InterruptSolve());
         if (solver.Solve() != Solver.ResultStatus.OPTIMAL || cancellation.IsCancellationRequested) return null;
         double value = objective.Value();
-        return Math.Max(0, Math.Floor(value - Math.Abs(value) * 1e-6));
+        return new LinearSolution(Math.Max(0, Math.Floor(value - Math.Abs(value) * 1e-6)), x.Select(v => v.SolutionValue()).ToArray());
     }
 }
+
+/// <summary>An optimum of <see cref="LinearRelaxation"/>.</summary>
+/// <param name="Bound">The optimum, lowered and rounded down as <see cref="LinearRelaxation.Bound"/> says.</param>
+/// <param name="Values">Each model variable's value at the optimal point, indexed as the model's variables.</param>
+internal sealed record LinearSolution(double Bound, IReadOnlyList<double> Values);

@@ -109,6 +109,7 @@ internal static class RelaxationGuide
         (Schedule Schedule, SimulationResult Simulation)? best = null, grown = null;
         var tried = new HashSet<string>();
         var triedGrown = new HashSet<string>();
+        var triedLinear = new HashSet<string>();
         bool growing = false;
         bool outOfWork = false;
         spent ??= new GuideWork();
@@ -135,6 +136,7 @@ internal static class RelaxationGuide
             // A drop set lowered before at the cut alone is neither lowered nor grown again.
             if (!tried.Add(Key(drop))) continue;
             Lower(drop);
+            LowerLinear(relaxation, status);
             // With the whole budget at the cut, the chains grown from its solution where that overflows (CutGrowth): each
             // solution's drop set at the cut is lowered. Only at the whole budget: the headrooms below are the other way to
             // leave room for what the cut alone does not see, and each grown chain costs its lowerings again.
@@ -156,6 +158,7 @@ internal static class RelaxationGuide
                 var grownDrop = DropSet(round.Relaxation, round.Solver);
                 string key = Key(grownDrop);
                 if (!tried.Contains(key) && triedGrown.Add(key)) Lower(grownDrop);
+                LowerLinear(round.Relaxation, round.Status);
                 if (!spent.Allows()) { outOfWork = true; break; }
             }
             if (outOfWork) break;
@@ -164,10 +167,26 @@ internal static class RelaxationGuide
 
         // The forward buffers the solution leaves out at the cut, and the --recompute pins.
         HashSet<int> DropSet(CutRelaxation relaxation, CpSolver solution) =>
-            relaxation.DroppedAt(solution, relaxation.Cuts.TakeWhile(c => c != cut).Count()).Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t))
-                .Concat(alwaysDrop).ToHashSet();
+            Drops(relaxation.DroppedAt(solution, relaxation.Cuts.TakeWhile(c => c != cut).Count()));
+
+        // The forward buffers a solution leaves out at the cut that may be recomputed, and the --recompute pins.
+        HashSet<int> Drops(IEnumerable<int> dropped) =>
+            dropped.Where(t => training.Tasks[t].Kind == TaskKind.Forward && !neverRecompute.Contains(t)).Concat(alwaysDrop).ToHashSet();
 
         static string Key(HashSet<int> drop) => string.Join(',', drop.Order());
+
+        // A search that ended by its work limit may hold a solution far above the optimum, where the linear relaxation's
+        // optimal point is close to an integral one (DenseNet-121 at 30 %: CP-SAT's solution recomputes 1.7·10¹⁰, the
+        // optimum and the linear relaxation's 2.81·10⁹): that point's drop set, each K rounded, is lowered too. The
+        // simplex is deterministic and takes milliseconds on a single cut.
+        void LowerLinear(CutRelaxation relaxation, CpSolverStatus status)
+        {
+            if (status == CpSolverStatus.Optimal || relaxation.DecisionCount > GeneralBound.LinearDecisionLimit) return;
+            if (LinearRelaxation.Solve(relaxation.Model, cancellation) is not { } point) return;
+            var linearDrop = Drops(relaxation.DroppedAt(point, relaxation.Cuts.TakeWhile(c => c != cut).Count()));
+            string linearKey = Key(linearDrop);
+            if (!tried.Contains(linearKey) && !triedGrown.Contains(linearKey) && triedLinear.Add(linearKey)) Lower(linearDrop);
+        }
 
         // Every lowering of the drop set along every order; the schedules that fit are kept.
         void Lower(HashSet<int> drop)
