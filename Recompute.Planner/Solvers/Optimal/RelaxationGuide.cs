@@ -118,8 +118,16 @@ internal static class RelaxationGuide
         {
             long memory = (long)(budget * headroom);
             cancellation.ThrowIfCancellationRequested();
-            // The relaxations share the guide's work: once it is spent, no more is begun.
-            if (!spent.Allows()) break;
+            // The relaxations share the guide's work: once it is spent, no more CP-SAT search is begun, and the headrooms
+            // left are solved as linear programs only (deterministic, milliseconds on a single cut), each point's drop set
+            // lowered. DenseNet-121 at 30 %: every search ends by its work limit far above the optimum, and the point at
+            // a headroom the shared work does not reach gives the plan (2.995·10⁹ where the searches' best is 4.749·10⁹).
+            if (outOfWork || !spent.Allows())
+            {
+                outOfWork = true;
+                if (!LinearOnly(memory)) break;
+                continue;
+            }
             var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, memory, backwardOnlyBuffers: false);
             var settings = Settings(workFraction);
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
@@ -143,7 +151,7 @@ internal static class RelaxationGuide
             if (headroom != Headrooms[0]) continue;
             var grownSettings = Settings(workFraction * GrownWorkShare);
             // Each round's search begins only when the enumeration asks for it, so the guide's work is checked first.
-            if (!spent.Allows()) break;
+            if (!spent.Allows()) { outOfWork = true; continue; }
             foreach (var round in CutGrowth.Grow(analysis, relaxation, cp, memory, cuts => new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false),
                 new GrowthWork(WorkShare * workFraction * GrownWorkShare, Shared: false, WorkLimited: true), workers, seed, cancellation))
             {
@@ -161,9 +169,22 @@ internal static class RelaxationGuide
                 LowerLinear(round.Relaxation, round.Status);
                 if (!spent.Allows()) { outOfWork = true; break; }
             }
-            if (outOfWork) break;
         }
         return (best, grown);
+
+        // A headroom by the linear relaxation alone: false where its bound says less memory only costs more (or it has
+        // no optimum), which ends the headrooms.
+        bool LinearOnly(long memory)
+        {
+            var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, memory, backwardOnlyBuffers: false);
+            if (relaxation.DecisionCount > GeneralBound.LinearDecisionLimit || LinearRelaxation.Solve(relaxation.Model, cancellation) is not { } point) return false;
+            cancellation.ThrowIfCancellationRequested();
+            if (relaxation.ToTime(point.Bound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) return false;
+            var drop = Drops(relaxation.DroppedAt(point, 0));
+            string key = Key(drop);
+            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop);
+            return true;
+        }
 
         // The forward buffers the solution leaves out at the cut, and the --recompute pins.
         HashSet<int> DropSet(CutRelaxation relaxation, CpSolver solution) =>
