@@ -110,7 +110,6 @@ internal static class RelaxationGuide
         var tried = new HashSet<string>();
         var triedGrown = new HashSet<string>();
         var triedLinear = new HashSet<string>();
-        bool growing = false;
         bool outOfWork = false;
         spent ??= new GuideWork();
         spent.Start(Settings(workFraction).DeterministicLimit * WorkShares);
@@ -137,14 +136,13 @@ internal static class RelaxationGuide
             cancellation.ThrowIfCancellationRequested();
             if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) continue;
-            growing = false;
             // Less memory at the cut only costs more.
-            if (relaxation.ToTime(cp.BestObjectiveBound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) return (best, grown);
+            if (relaxation.ToTime(cp.BestObjectiveBound) >= Least()) return (best, grown);
             var drop = DropSet(relaxation, cp);
             // A drop set lowered before at the cut alone is neither lowered nor grown again.
             if (!tried.Add(Key(drop))) continue;
-            Lower(drop);
-            LowerLinear(relaxation, status);
+            Lower(drop, grownChain: false);
+            LowerLinear(relaxation, status, grownChain: false);
             // With the whole budget at the cut, the chains grown from its solution where that overflows (CutGrowth): each
             // solution's drop set at the cut is lowered. Only at the whole budget: the headrooms below are the other way to
             // leave room for what the cut alone does not see, and each grown chain costs its lowerings again.
@@ -158,15 +156,13 @@ internal static class RelaxationGuide
                 spent.Charge(round.Status, round.Solver.Response?.DeterministicTime ?? 0, grownSettings.DeterministicLimit);
                 cancellation.ThrowIfCancellationRequested();
                 if (!round.Solved) { wallClockCut |= round.WallClockCut; break; }
-                growing = true;
                 // More cuts only cost more. The cut alone is searched as if nothing were grown (the grown chains' plans
                 // do not stop it).
-                double least = Math.Min(Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue), grown?.Simulation.RecomputeTime ?? double.MaxValue);
-                if (round.Relaxation.ToTime(round.Solver.BestObjectiveBound) >= least) break;
+                if (round.Relaxation.ToTime(round.Solver.BestObjectiveBound) >= Math.Min(Least(), grown?.Simulation.RecomputeTime ?? double.MaxValue)) break;
                 var grownDrop = DropSet(round.Relaxation, round.Solver);
                 string key = Key(grownDrop);
-                if (!tried.Contains(key) && triedGrown.Add(key)) Lower(grownDrop);
-                LowerLinear(round.Relaxation, round.Status);
+                if (!tried.Contains(key) && triedGrown.Add(key)) Lower(grownDrop, grownChain: true);
+                LowerLinear(round.Relaxation, round.Status, grownChain: true);
                 if (!spent.Allows()) { outOfWork = true; break; }
             }
         }
@@ -179,16 +175,19 @@ internal static class RelaxationGuide
             var relaxation = new CutRelaxation(analysis, [cut], neverRecompute, memory, backwardOnlyBuffers: false);
             if (relaxation.DecisionCount > GeneralBound.LinearDecisionLimit || LinearRelaxation.Solve(relaxation.Model, cancellation) is not { } point) return false;
             cancellation.ThrowIfCancellationRequested();
-            if (relaxation.ToTime(point.Bound) >= Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue)) return false;
-            var drop = Drops(relaxation.DroppedAt(point, 0));
-            string key = Key(drop);
-            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop);
+            if (relaxation.ToTime(point.Bound) >= Least()) return false;
+            LowerPoint(relaxation, point, grownChain: false);
             return true;
         }
 
+        // What the search has to beat: the caller's plan and the best from the cut alone.
+        double Least() => Math.Min(toBeat, best?.Simulation.RecomputeTime ?? double.MaxValue);
+
+        // Where the guide's cut stands in a chain's cuts.
+        int AtCut(CutRelaxation relaxation) => relaxation.Cuts.TakeWhile(c => c != cut).Count();
+
         // The forward buffers the solution leaves out at the cut, and the --recompute pins.
-        HashSet<int> DropSet(CutRelaxation relaxation, CpSolver solution) =>
-            Drops(relaxation.DroppedAt(solution, relaxation.Cuts.TakeWhile(c => c != cut).Count()));
+        HashSet<int> DropSet(CutRelaxation relaxation, CpSolver solution) => Drops(relaxation.DroppedAt(solution, AtCut(relaxation)));
 
         // The forward buffers a solution leaves out at the cut that may be recomputed, and the --recompute pins.
         HashSet<int> Drops(IEnumerable<int> dropped) =>
@@ -200,43 +199,49 @@ internal static class RelaxationGuide
         // optimal point is close to an integral one (DenseNet-121 at 30 %: CP-SAT's solution recomputes 1.7·10¹⁰, the
         // optimum and the linear relaxation's 2.81·10⁹): that point's drop set, each K rounded, is lowered too. The
         // simplex is deterministic and takes milliseconds on a single cut.
-        void LowerLinear(CutRelaxation relaxation, CpSolverStatus status)
+        void LowerLinear(CutRelaxation relaxation, CpSolverStatus status, bool grownChain)
         {
             if (status == CpSolverStatus.Optimal || relaxation.DecisionCount > GeneralBound.LinearDecisionLimit) return;
-            if (LinearRelaxation.Solve(relaxation.Model, cancellation) is not { } point) return;
-            var linearDrop = Drops(relaxation.DroppedAt(point, relaxation.Cuts.TakeWhile(c => c != cut).Count()));
-            string linearKey = Key(linearDrop);
-            if (!tried.Contains(linearKey) && !triedGrown.Contains(linearKey) && triedLinear.Add(linearKey)) Lower(linearDrop);
+            if (LinearRelaxation.Solve(relaxation.Model, cancellation) is { } point) LowerPoint(relaxation, point, grownChain);
         }
 
-        // Every lowering of the drop set along every order; the schedules that fit are kept.
-        void Lower(HashSet<int> drop)
+        // A linear relaxation's point read as a drop set (each K rounded), lowered unless a solution's gave the same.
+        void LowerPoint(CutRelaxation relaxation, LinearSolution point, bool grownChain)
+        {
+            var drop = Drops(relaxation.DroppedAt(point, AtCut(relaxation)));
+            string key = Key(drop);
+            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop, grownChain);
+        }
+
+        // Every lowering of the drop set along every order; the schedules that fit are kept, as the cut alone's plans or
+        // as the grown chains'.
+        void Lower(HashSet<int> drop, bool grownChain)
         {
             foreach (var order in orders)
             {
                 foreach (int window in GuidedLowering.Windows)
-                    Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation));
+                    Consider(GuidedLowering.Lower(training, order, drop, neverRecompute, window, solver, budget, cancellation), grownChain);
                 if (GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation) is { } fitted)
-                    Keep(fitted);
+                    Keep(fitted, grownChain);
                 foreach (var score in Enum.GetValues<EvictionScore>())
-                    Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation));
+                    Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation), grownChain);
             }
         }
 
         CpSatSettings Settings(double fraction) =>
             new(WorkShare * fraction, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate };
 
-        void Consider(Schedule? schedule)
+        void Consider(Schedule? schedule, bool grownChain)
         {
             if (schedule is null) return;
             var simulation = Simulator.Measure(schedule);
-            if (simulation.Fits(budget)) Keep((schedule, simulation));
+            if (simulation.Fits(budget)) Keep((schedule, simulation), grownChain);
         }
 
         // A schedule that fits, simulated already (Fitted's result comes with its simulation).
-        void Keep((Schedule Schedule, SimulationResult Simulation) plan)
+        void Keep((Schedule Schedule, SimulationResult Simulation) plan, bool grownChain)
         {
-            ref var into = ref growing ? ref grown : ref best;
+            ref var into = ref grownChain ? ref grown : ref best;
             if (into is null || plan.Simulation.RecomputeTime < into.Value.Simulation.RecomputeTime) into = plan;
         }
     }
