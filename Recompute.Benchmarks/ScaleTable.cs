@@ -133,9 +133,9 @@ public static class ScaleTable
             long storeAll = 0;
             Phase("store-all schedule and simulation (the 100 % of --budget 50%)", () => storeAll = RecomputePlanner.StoreAllPeak(problem));
             long budget = ByteSize.Parse("50%", storeAll);
-            // As plan does: auto's wall-clock stop at the limit less what reading took and the answer's reserve.
+            // As plan does: auto's wall-clock stop at the limit and its grace, less what reading took and the answer's reserve.
             var reserve = TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
-            using var stop = new CommandStop(limit - command.Elapsed - reserve, limit - reserve - (CommandStop.ThreadTime() - threadAtStart));
+            using var stop = new CommandStop(limit + CommandStop.Grace - command.Elapsed - reserve, limit + CommandStop.Grace - reserve - (CommandStop.ThreadTime() - threadAtStart));
             var options = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Stop = stop.Token };
             PlanResult plan = null!;
             Phase($"auto plan at 50 % (--time-limit {limit.TotalSeconds:0})", () => plan = RecomputePlanner.Plan(problem, SolverName.Auto, options));

@@ -79,15 +79,15 @@ public sealed class PlanCommand : CliCommand
         var limit = options.TimeLimit;
         TimeSpan Left() => limit - context.Elapsed;
         if (timed) options = options with { TimeLimit = Left() > MinimumSearch ? Left() : MinimumSearch };
-        // Auto spends shares of the limit as counted work; the wall clock stops it where the limit ends, less what reading
-        // the graph took and what writing the answer will.
+        // Auto spends shares of the limit as counted work; the wall clock stops it where the limit ends (and CommandStop.Grace),
+        // less what reading the graph took and what writing the answer will.
         CommandStop? stopAt = null;
         if (!minMemory && described.Can(SolverCapabilities.Portfolio) && limit < TimeSpan.FromDays(1))
         {
             // The command's thread must also have spent the limit on the processor (reading the graph included): a
             // process starved by others is not cut, so its plan stays the one the same input gives anywhere.
             var reserve = OutputReserve(problem);
-            stopAt = new CommandStop(Left() - reserve, limit - reserve - (CommandStop.ThreadTime() - threadAtStart));
+            stopAt = new CommandStop(Left() + CommandStop.Grace - reserve, limit + CommandStop.Grace - reserve - (CommandStop.ThreadTime() - threadAtStart));
             options = options with { Stop = stopAt.Token };
         }
         using var stopping = stopAt;

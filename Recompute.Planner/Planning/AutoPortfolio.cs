@@ -162,10 +162,16 @@ public static class AutoPortfolio
                         options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct);
                 }
                 catch (OperationCanceledException) when (Stopped()) { }
-                if (Stopped()) { general = null; cut.Add("the bound"); }
+                if (Stopped())
+                {
+                    // What the relaxations proved before the stop still bounds every schedule; only its value depends on
+                    // when the stop came, which the note says.
+                    if (general is { Bound: > 0 }) { general = general with { Stopped = true }; cut.Add("the bound (it holds what was proved by then)"); }
+                    else { general = null; cut.Add("the bound"); }
+                }
             }
             if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * Shares.Bound, general) is { } why && general?.WallClockCut != true) said.Add(why);
-            if (general?.WallClockCut == true)
+            if (general?.WallClockCut == true && !general.Stopped)
                 said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
             return (general, said);
         }

@@ -83,6 +83,19 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
         WorkLimited && status is not (CpSolverStatus.Optimal or CpSolverStatus.Infeasible or CpSolverStatus.ModelInvalid)
         && (solver.Response?.DeterministicTime ?? 0) < DeterministicSeconds;
 
+    /// <summary>The threads CP-SAT searches on (its <c>num_workers</c>): see <see cref="ToParameterText"/>.</summary>
+    public int SearchThreads => Workers > 1 ? Math.Max(2, Threads > 0 ? Threads : Workers) : 1;
+
+    /// <summary>
+    /// Runs <paramref name="solver"/> (made with this text) on <paramref name="model"/>; a command's stop counts the
+    /// time its thread waits here as its own (<see cref="SolverWaits"/>).
+    /// </summary>
+    public CpSolverStatus Solve(CpSolver solver, CpModel model, SolutionCallback? callback = null)
+    {
+        using var wait = SolverWaits.Enter(SearchThreads);
+        return solver.Solve(model, callback);
+    }
+
     /// <summary>The parameter text passed to <see cref="CpSolver.StringParameters"/>.</summary>
     public string ToParameterText()
     {
@@ -93,7 +106,7 @@ internal sealed record CpSatSettings(TimeSpan TimeLimit, int Workers, int Seed, 
             // CP-SAT runs its interleaved search only on two threads or more; on one it falls back to its sequential
             // search, which finds other plans of the same cost (ResNet-50 at 40 %): a search of several workers
             // therefore gets at least two threads, so that --threads 1 plans as --threads 2 does.
-            ("num_workers", (Workers > 1 ? Math.Max(2, Threads > 0 ? Threads : Workers) : 1).ToString(CultureInfo.InvariantCulture)),
+            ("num_workers", SearchThreads.ToString(CultureInfo.InvariantCulture)),
             ("random_seed", Seed.ToString(CultureInfo.InvariantCulture)),
             ("interleave_search", Workers > 1 ? "true" : "false"),
             // The subsolvers and the interleaving batch follow the logical workers, not the threads (CP-SAT derives

@@ -100,7 +100,7 @@ internal static class CutGrowth
                     { Threads = workers.Threads, WorkLimited = work.WorkLimited, DeterministicRate = GeneralBound.SingleCutRate };
                 var solver = owned = new CpSolver { StringParameters = settings.ToParameterText() };
                 CpSolverStatus status;
-                using (cancellation.Register(solver.StopSearch)) status = solver.Solve(relaxation.Model);
+                using (cancellation.Register(solver.StopSearch)) status = settings.Solve(solver, relaxation.Model);
                 var grown = new GrownRound(relaxation, solver, status, settings.CutByWallClock(solver, status));
                 yield return grown;
                 if (!grown.Solved) yield break;

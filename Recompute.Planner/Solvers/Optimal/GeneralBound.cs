@@ -13,6 +13,12 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 {
     /// <summary>Whether a work-limited search was ended by the wall clock before its work limit (its bound was set aside).</summary>
     public bool WallClockCut { get; init; }
+
+    /// <summary>
+    /// Whether cancellation ended the relaxations before they had all run: the bound is the best of those that had,
+    /// still valid, but it depends on when the stop came.
+    /// </summary>
+    public bool Stopped { get; init; }
 }
 
 /// <summary>
@@ -146,9 +152,11 @@ internal static class GeneralBound
         // them, whose CP-SAT bound keeps rising with work (see WindowRate). Counted in deterministic time, so it is the
         // same on any load.
         var unused = chain.Count > 1 && !searchChain ? share : TimeSpan.Zero;
+        // Cancelled (the command's stop): every relaxation that ran bounds every schedule, so the best so far stands.
+        GeneralBoundRun? SoFar() => best is null ? null : best with { Elapsed = clock.Elapsed, WallClockCut = wallClockCut, Stopped = true };
         foreach (var (cuts, small) in tries)
         {
-            if (cancellation.IsCancellationRequested) return null;
+            if (cancellation.IsCancellationRequested) return SoFar();
             var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
             // The linear relaxation of the chain and of each single cut (the window's was solved when it was chosen),
             // by the simplex method: where CP-SAT's share is too short to bound the model (the chain of ResNet-18 at
@@ -165,11 +173,18 @@ internal static class GeneralBound
             var settings = new CpSatSettings(isWindow ? share + unused : share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = isWindow ? WindowRate : small ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
-            var status = solver.Solve(relaxation.Model);
+            var status = settings.Solve(solver, relaxation.Model);
             // Only a search that ended by proof leaves a share that does not depend on the machine's load.
             if (small && !isWindow && workLimited && status is CpSolverStatus.Optimal or CpSolverStatus.Infeasible)
                 unused += share - TimeSpan.FromSeconds(Math.Min(share.TotalSeconds, (solver.Response?.DeterministicTime ?? 0) / SingleCutRate));
-            if (cancellation.IsCancellationRequested) return null;
+            if (cancellation.IsCancellationRequested)
+            {
+                // A search stopped midway has still proved its best objective bound.
+                if (status is CpSolverStatus.Feasible or CpSolverStatus.Unknown && relaxation.ToTime(solver.BestObjectiveBound) is var cutShort
+                    && cutShort > (best?.Bound ?? 0))
+                    best = new GeneralBoundRun(cutShort, cuts.Count, status.ToString(), TimeSpan.Zero);
+                return SoFar();
+            }
             if (settings.CutByWallClock(solver, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)) continue;
             double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));

@@ -238,7 +238,7 @@ internal sealed partial class OptimalSolver(IPlanSource planner) : ISolver
         var solver = new CpSolver { StringParameters = settings.ToParameterText() };
         using var registration = ct.Register(solver.StopSearch);
         using var callback = onSolution is null ? null : new SolutionProgress(onSolution);
-        var status = solver.Solve(model, callback);
+        var status = settings.Solve(solver, model, callback);
         return (status, solver, !ct.IsCancellationRequested && settings.CutByWallClock(solver, status));
     }
 

@@ -131,7 +131,7 @@ internal static class RelaxationGuide
             var settings = Settings(workFraction);
             using var cp = new CpSolver { StringParameters = settings.ToParameterText() };
             CpSolverStatus status;
-            using (cancellation.Register(cp.StopSearch)) status = cp.Solve(relaxation.Model);
+            using (cancellation.Register(cp.StopSearch)) status = settings.Solve(cp, relaxation.Model);
             spent.Charge(status, cp.Response?.DeterministicTime ?? 0, settings.DeterministicLimit);
             cancellation.ThrowIfCancellationRequested();
             if (settings.CutByWallClock(cp, status)) { wallClockCut = true; continue; }

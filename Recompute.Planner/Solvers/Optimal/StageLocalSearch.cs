@@ -86,7 +86,7 @@ internal static class StageLocalSearch
                 var cpSat = new CpSatSettings(TimeSpan.FromSeconds(limit / CpSatSettings.DeterministicPerSecond), settings.Workers, settings.Seed) { WorkLimited = true };
                 using var solver = new CpSolver { StringParameters = cpSat.ToParameterText() };
                 using var registration = stop.Register(solver.StopSearch);
-                var status = solver.Solve(model.Model);
+                var status = cpSat.Solve(solver, model.Model);
                 windows++;
                 spent += Math.Min(limit, solver.Response?.DeterministicTime ?? limit);
                 bool solved = status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using Google.OrTools.Sat;
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Planning;
+
+/// <summary>
+/// <see cref="SolverWaits"/>: the time a command's thread waits for CP-SAT's own threads counts for the command's stop
+/// as those threads' processor time per thread, and the process's other threads never count. Run alone: another
+/// test's threads started during a wait would be counted as the search's.
+/// </summary>
+[Collection(RunsAlone.Name)]
+public class SolverWaitsTests
+{
+    /// <summary>Processor time (thread clock) slack: the kernel counts threads' times in ticks of 10 ms.</summary>
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(40);
+
+    [Fact]
+    public void AWait_IsOwedTheProcessorTimeOfTheThreadsStartedInIt_PerSearchThread()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var ledger = SolverWaits.Attach();
+        try
+        {
+            TimeSpan spun = TimeSpan.Zero;
+            using (SolverWaits.Enter(threads: 2))
+            {
+                var worker = new Thread(() => spun = Spin(TimeSpan.FromMilliseconds(300)));
+                worker.Start();
+                worker.Join();
+            }
+            Assert.True(spun >= TimeSpan.FromMilliseconds(300));
+            var owed = ledger.Owed();
+            Assert.InRange(owed, spun / 2 - Tick, spun / 2 + Tick);
+        }
+        finally { ledger.Detach(); }
+    }
+
+    [Fact]
+    public void AWait_DoesNotCountTheThreadsThatWereRunningBeforeIt()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var done = new ManualResetEventSlim();
+        using var started = new ManualResetEventSlim();
+        var busy = new Thread(() =>
+        {
+            started.Set();
+            while (!done.IsSet) Thread.SpinWait(1000);
+        });
+        busy.Start();
+        started.Wait();
+        var ledger = SolverWaits.Attach();
+        try
+        {
+            var wall = Stopwatch.StartNew();
+            using (SolverWaits.Enter(threads: 2)) Thread.Sleep(300);
+            wall.Stop();
+            Assert.True(ledger.Owed() <= Tick, $"owed {ledger.Owed()} for a wait of {wall.Elapsed} in which only an older thread ran");
+        }
+        finally
+        {
+            ledger.Detach();
+            done.Set();
+            busy.Join();
+        }
+    }
+
+    [Fact]
+    public void NothingIsOwed_ForASearchOnOneThread_OrOnAThreadNoStopWatches()
+    {
+        using (SolverWaits.Enter(threads: 2))
+        {
+            var worker = new Thread(() => Spin(TimeSpan.FromMilliseconds(50)));
+            worker.Start();
+            worker.Join();
+        }
+        var ledger = SolverWaits.Attach();
+        try
+        {
+            using (SolverWaits.Enter(threads: 1))
+            {
+                var worker = new Thread(() => Spin(TimeSpan.FromMilliseconds(100)));
+                worker.Start();
+                worker.Join();
+            }
+            Assert.Equal(TimeSpan.Zero, ledger.Owed());
+        }
+        finally { ledger.Detach(); }
+    }
+
+    [Fact]
+    public void ACpSatSearchOnTwoThreads_IsOwedTime_NoMoreThanItsWallClock()
+    {
+        var model = HardModel(seed: 5);
+        var settings = new CpSatSettings(TimeSpan.FromSeconds(0.5), Workers: 2, Seed: 0);
+        Assert.Equal(2, settings.SearchThreads);
+        var ledger = SolverWaits.Attach();
+        try
+        {
+            var wall = Stopwatch.StartNew();
+            using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
+            settings.Solve(solver, model);
+            wall.Stop();
+            var owed = ledger.Owed();
+            if (OperatingSystem.IsLinux()) Assert.True(owed > TimeSpan.FromMilliseconds(20), $"owed {owed} for {wall.Elapsed} of search");
+            Assert.True(owed <= wall.Elapsed + Tick, $"owed {owed} for {wall.Elapsed} of search");
+        }
+        finally { ledger.Detach(); }
+    }
+
+    /// <summary>Spins on the calling thread until it has had <paramref name="cpu"/> of processor time; returns what it had.</summary>
+    private static TimeSpan Spin(TimeSpan cpu)
+    {
+        var start = CommandStop.ThreadTime();
+        TimeSpan had;
+        while ((had = CommandStop.ThreadTime() - start) < cpu) Thread.SpinWait(1000);
+        return had;
+    }
+
+    /// <summary>A weighted satisfiability model CP-SAT does not prove within half a second: random 3-clauses, least weight of true literals.</summary>
+    private static CpModel HardModel(int seed)
+    {
+        var random = new Random(seed);
+        var model = new CpModel();
+        var x = Enumerable.Range(0, 150).Select(i => model.NewBoolVar($"x{i}")).ToArray();
+        for (int c = 0; c < 640; c++)
+        {
+            var literals = Enumerable.Range(0, 3).Select(_ =>
+            {
+                var v = x[random.Next(x.Length)];
+                return random.Next(2) == 0 ? (ILiteral)v : v.Not();
+            }).ToArray();
+            model.AddBoolOr(literals);
+        }
+        model.Minimize(LinearExpr.WeightedSum(x, x.Select(_ => (long)random.Next(1, 100))));
+        return model;
+    }
+}
