@@ -1,0 +1,44 @@
+using Recompute.Planner.Planning;
+using Recompute.Planner.Solvers;
+using Recompute.Planner.Solvers.Optimal;
+using Recompute.Tests.Support;
+
+namespace Recompute.Tests.Solvers;
+
+/// <summary>
+/// A bound the command's stop cuts short (<see cref="GeneralBoundRun.Stopped"/>) keeps what its relaxations proved by
+/// then, a CP-SAT search's best objective bound at the moment it was stopped included: it must still bound every
+/// schedule.
+/// </summary>
+public class GeneralBoundStopTests
+{
+    [Fact]
+    public void ABoundStoppedPartWay_NeverExceedsTheLeastRecomputationOfAnySchedule()
+    {
+        int stoppedWithABound = 0, compared = 0;
+        foreach (int seed in Enumerable.Range(1, 8))
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 8));
+            if (problem.Training.Count > 20) continue;
+            foreach (double fraction in new[] { 0.5, 0.7 })
+            {
+                long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * fraction);
+                if (ExhaustiveSchedules.LeastRecompute(problem.Training, budget) is not { } least) continue;
+                // Stops from before the first relaxation ends to after the last: the tiny models take milliseconds each.
+                foreach (int ms in new[] { 1, 3, 8, 15, 30, 60, 120, 250 })
+                {
+                    using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(ms));
+                    var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(2),
+                        new SearchWorkers(2, 0), 1, stop.Token);
+                    if (run is null) continue;
+                    compared++;
+                    Assert.True(run.Bound <= least + 1e-9 * Math.Max(1, least),
+                        $"seed {seed} at {fraction:P0}, stopped after {ms} ms: bound {run.Bound} above the least recomputation {least}");
+                    if (run.Stopped && run.Bound > 0) stoppedWithABound++;
+                }
+            }
+        }
+        Assert.True(compared > 0);
+        Assert.True(stoppedWithABound > 0, $"no run was stopped part-way with a bound ({compared} runs compared)");
+    }
+}
