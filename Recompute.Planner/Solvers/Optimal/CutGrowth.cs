@@ -8,7 +8,9 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// <param name="Status">CP-SAT's status.</param>
 /// <param name="WallClockCut">Whether the wall clock ended a work-limited search before its work limit (its result is
 /// to be set aside).</param>
-internal readonly record struct GrownRound(CutRelaxation Relaxation, CpSolver Solver, CpSolverStatus Status, bool WallClockCut)
+/// <param name="DeterministicLimit">The deterministic time the search was allowed (what a caller counting work charges
+/// for a search that did not end by proof).</param>
+internal readonly record struct GrownRound(CutRelaxation Relaxation, CpSolver Solver, CpSolverStatus Status, bool WallClockCut, double DeterministicLimit)
 {
     /// <summary>Whether the search gave a solution to read and grow from: the rounds end after one that did not.</summary>
     public bool Solved => !WallClockCut && Status is CpSolverStatus.Optimal or CpSolverStatus.Feasible;
@@ -101,7 +103,7 @@ internal static class CutGrowth
                 var solver = owned = new CpSolver { StringParameters = settings.ToParameterText() };
                 CpSolverStatus status;
                 using (cancellation.Register(solver.StopSearch)) status = settings.Solve(solver, relaxation.Model);
-                var grown = new GrownRound(relaxation, solver, status, settings.CutByWallClock(solver, status));
+                var grown = new GrownRound(relaxation, solver, status, settings.CutByWallClock(solver, status), settings.DeterministicLimit);
                 yield return grown;
                 if (!grown.Solved) yield break;
                 if (work.Shared && work.WorkLimited)

@@ -147,13 +147,12 @@ internal static class RelaxationGuide
             // solution's drop set at the cut is lowered. Only at the whole budget: the headrooms below are the other way to
             // leave room for what the cut alone does not see, and each grown chain costs its lowerings again.
             if (headroom != Headrooms[0]) continue;
-            var grownSettings = Settings(workFraction * GrownWorkShare);
             // Each round's search begins only when the enumeration asks for it, so the guide's work is checked first.
             if (!spent.Allows()) { outOfWork = true; continue; }
             foreach (var round in CutGrowth.Grow(analysis, relaxation, cp, memory, cuts => new CutRelaxation(analysis, cuts, neverRecompute, memory, backwardOnlyBuffers: false),
                 new GrowthWork(WorkShare * workFraction * GrownWorkShare, Shared: false, WorkLimited: true), workers, seed, cancellation))
             {
-                spent.Charge(round.Status, round.Solver.Response?.DeterministicTime ?? 0, grownSettings.DeterministicLimit);
+                spent.Charge(round.Status, round.Solver.Response?.DeterministicTime ?? 0, round.DeterministicLimit);
                 cancellation.ThrowIfCancellationRequested();
                 if (!round.Solved) { wallClockCut |= round.WallClockCut; break; }
                 // More cuts only cost more. The cut alone is searched as if nothing were grown (the grown chains' plans
