@@ -29,8 +29,13 @@ namespace Recompute.Benchmarks;
 /// <c>PROBE_GROW_DET</c> deterministic seconds when set; <c>PROBE_BOUNDWINDOWS=1</c> lists the bound's windows
 /// (<see cref="GeneralBound.Windows"/>) with their linear relaxations' optima; with <c>PROBE_LOWER=1</c> and
 /// <c>PROBE_LOWER_CUT=POSITION</c> each grown chain's drop set at that path position's cut is lowered too;
-/// <c>PROBE_DET=D</c> limits each chain's search as work, to D deterministic seconds. Per chain: cuts, decisions, the
-/// linear relaxation's optimum, CP-SAT's status, bound and best objective (time units), seconds and deterministic seconds.
+/// <c>PROBE_DET=D</c> limits each chain's search as work, to D deterministic seconds; <c>PROBE_CUT_NAMES</c> (task
+/// names, <c>;</c>-separated) adds those tasks to every chain as cuts; <c>PROBE_TASKS</c> (names, a trailing <c>*</c>
+/// a prefix) lists each task's inputs and readers; <c>PROBE_EXTRA_DROP</c> (names) adds buffers to every drop set
+/// lowered; <c>PROBE_FIT_TRACE=1</c> prints each round of the fitted lowering (its first overflow and what it frees);
+/// <c>PROBE_STEPS=a-b</c> lists those steps of the listed lowering with the live memory after each. Per chain: cuts,
+/// decisions, the linear relaxation's optimum, CP-SAT's status, bound and best objective (time units), seconds and
+/// deterministic seconds.
 /// </summary>
 public static class CutProbe
 {
@@ -54,6 +59,14 @@ public static class CutProbe
                         int x = analysis.Path[i];
                         o.WriteLine($"  {i} t{x} {tasks[x].Name} excess {analysis.Excess[x] / 1048576.0:F0} MiB pending {analysis.Pending[x]}");
                     }
+                // PROBE_TASKS: task names (';'-separated, a name ending in '*' a prefix): each one's inputs and readers.
+                foreach (var name in (Environment.GetEnvironmentVariable("PROBE_TASKS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+                    foreach (var t in tasks.Where(t => name.EndsWith('*') ? t.Name.StartsWith(name[..^1], StringComparison.Ordinal) : t.Name == name))
+                    {
+                        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  task t{t.Id} {t.Name} {t.Kind} {OpOf(problem.Training, t.Id)} {t.Bytes} B {t.Time:E3}"));
+                        foreach (int i in t.Inputs) o.WriteLine($"    in  t{i} {tasks[i].Name}");
+                        foreach (int r in problem.Training.Readers(t.Id)) o.WriteLine($"    out t{r} {tasks[r].Name}");
+                    }
                 if (Environment.GetEnvironmentVariable("PROBE_BOUNDWINDOWS") == "1")
                     foreach (var window in GeneralBound.Windows(analysis, GeneralBound.WindowDecisions))
                     {
@@ -76,6 +89,10 @@ public static class CutProbe
                         int step = ab.Length > 2 ? int.Parse(ab[2], CultureInfo.InvariantCulture) : 1;
                         for (int i = a; i <= b; i += step) cuts.Add(analysis.Path[i]);
                     }
+                    // PROBE_CUT_NAMES: tasks (';'-separated names) added to every chain as cuts (a chain still: each a
+                    // descendant of the one before).
+                    foreach (var name in (Environment.GetEnvironmentVariable("PROBE_CUT_NAMES") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+                        cuts.Add(tasks.First(t => t.Name == name).Id);
                     cuts = cuts.Distinct().Order().ToList();
                     var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
                     double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
@@ -179,6 +196,15 @@ public static class CutProbe
             foreach (int t in live.OrderBy(t => t))
                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    live {tasks[t].Name} {tasks[t].Bytes}"));
         }
+        if (Environment.GetEnvironmentVariable("PROBE_STEPS") is { Length: > 0 } range)
+        {
+            var ab = range.Split('-');
+            int from = int.Parse(ab[0], CultureInfo.InvariantCulture), to = int.Parse(ab[1], CultureInfo.InvariantCulture);
+            var liveBytes = Simulator.Measure(schedule).LiveBytes;
+            for (int i = from; i <= to && i < schedule.Steps.Length; i++)
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    step {i} {Step.KindName(schedule.Steps[i].Kind)} {tasks[schedule.Steps[i].Task].Name} ({OpOf(training, schedule.Steps[i].Task)}, {tasks[schedule.Steps[i].Task].Bytes}) live {liveBytes[i] / 1048576.0:F1} MiB"));
+        }
         if (schedule.BudgetBytes is long budget)
         {
             var live = Simulator.Measure(schedule).LiveBytes;
@@ -198,6 +224,9 @@ public static class CutProbe
     private static void Lower(TextWriter o, TrainingGraph training, long budget, HashSet<int> drop)
     {
         var none = new HashSet<int>();
+        // PROBE_EXTRA_DROP: task names, separated by ';', dropped besides.
+        foreach (var name in (Environment.GetEnvironmentVariable("PROBE_EXTRA_DROP") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+            drop.Add(training.Tasks.First(t => t.Name == name).Id);
         (Schedule Schedule, SimulationResult Simulation)? best = null;
         var orders = RelaxationGuide.ForwardFirstOrders(training, CancellationToken.None);
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -210,7 +239,8 @@ public static class CutProbe
                     Report($"order {k} window {window}", schedule, Simulator.Measure(schedule));
                     if (k == 0 && window == int.MaxValue && Environment.GetEnvironmentVariable("PROBE_LOWER_LIST") == "1") ListRecomputation(o, schedule);
                 }
-            if (GuidedLowering.Fitted(training, orders[k], drop, none, GuidedLowering.FitRounds, "probe", budget) is { } fitted)
+            if (GuidedLowering.Fitted(training, orders[k], drop, none, GuidedLowering.FitRounds, "probe", budget,
+                    trace: Environment.GetEnvironmentVariable("PROBE_FIT_TRACE") == "1" ? line => o.WriteLine($"        fit {line}") : null) is { } fitted)
                 Report($"order {k} fitted", fitted.Schedule, fitted.Simulation);
             else o.WriteLine($"      order {k} fitted: none");
         }

@@ -82,6 +82,84 @@ public class GuidedLoweringTests
         Assert.Null(PinCheck.Violation(schedule, never.Select(t => training.Tasks[t].Node).ToImmutableHashSet(),
             drop.Select(t => training.Tasks[t].Node).ToImmutableHashSet()));
 
+    /// <summary>
+    /// A buffer only the backward pass reads (a layer norm's statistics: <c>s</c>, read by <c>f0</c>'s backward, which
+    /// reads <c>f0</c> too) is computed just before that backward task, not held through the forward pass: at a budget
+    /// that computing it in the forward pass exceeds (71 bytes at the loss, against 60), the lowering of an empty drop
+    /// set fits and recomputes nothing.
+    /// </summary>
+    [Fact]
+    public void Lowering_RunsABufferOnlyTheBackwardReads_WhenItsReaderNeedsIt()
+    {
+        var b = new GraphBuilder("stats");
+        int x = b.Input("x", 10);
+        int f0 = Forward(b, "f0", [x], 10);
+        int s = Forward(b, "s", [f0], 40);
+        int f1 = Forward(b, "f1", [f0], 10);
+        int f2 = Forward(b, "f2", [f1], 10);
+        int loss = b.Add(new NodeSpec("loss", "Op", NodeKind.Loss) { Inputs = [f2], Bytes = 1, Time = 1 });
+        int grad = Backward(b, "loss_backward", loss, [loss], 1);
+        grad = Backward(b, "f2_backward", f2, [grad, f1], 1);
+        grad = Backward(b, "f1_backward", f1, [grad, f0], 1);
+        Backward(b, "f0_backward", f0, [grad, f0, s], 1);
+        var training = new PlanningProblem(b.Build()).Training;
+        int stats = training.Tasks.Single(t => t.Name == "s").Id;
+        var none = new HashSet<int>();
+        foreach (var order in GreedySolver.Orders(training).Select(o => GreedySolver.ForwardFirst(training, o)))
+        {
+            var schedule = GuidedLowering.Lower(training, order, none, none, int.MaxValue, SolverName.Greedy, 60);
+            Assert.NotNull(schedule);
+            var simulation = Simulator.Simulate(schedule); // throws past the budget
+            Assert.Equal(0, simulation.RecomputeTime);
+            int firstBackward = schedule.Steps.ToList().FindIndex(t => t.Kind == StepKind.Backward);
+            Assert.True(schedule.Steps.ToList().FindIndex(t => t.Task == stats && t.Kind == StepKind.Compute) > firstBackward);
+        }
+    }
+
+    /// <summary>
+    /// A gradient read by two backward tasks far apart (a global pooling's broadcast gradient <c>p_backward</c>, 40
+    /// bytes, read by <c>b</c>'s backward and again by <c>a</c>'s) whose own input is small: where the step between
+    /// them overflows and every forward buffer is pinned, the fitted lowering frees that gradient after its first reader
+    /// and runs its backward task again, from the 1-byte <c>loss_backward</c> held instead, for the second. Freeing
+    /// only forward buffers, it found nothing to free there.
+    /// </summary>
+    [Fact]
+    public void FittedLowering_RebuildsAGradientFromASmallInput_WhereNoForwardBufferCanGo()
+    {
+        var b = new GraphBuilder("broadcast");
+        int x = b.Input("x", 1);
+        int a = Forward(b, "a", [x], 10);
+        int c = Forward(b, "c", [a], 10);
+        int bb = Forward(b, "b", [c], 10);
+        int p = Forward(b, "p", [bb], 1);
+        int loss = b.Add(new NodeSpec("loss", "Op", NodeKind.Loss) { Inputs = [p], Bytes = 1, Time = 1 });
+        int lossGrad = Backward(b, "loss_backward", loss, [loss], 1);
+        int broadcast = Backward(b, "p_backward", p, [lossGrad], 40);
+        int bGrad = Backward(b, "b_backward", bb, [broadcast, c], 5);
+        int cGrad = Backward(b, "c_backward", c, [bGrad, a], 20);
+        Backward(b, "a_backward", a, [cGrad, broadcast, x], 1);
+        var training = new PlanningProblem(b.Build()).Training;
+        var never = training.Tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Id).ToHashSet();
+        var none = new HashSet<int>();
+        const long budget = 70;
+        var order = GreedySolver.ForwardFirst(training, Enumerable.Range(0, training.Count).ToArray());
+        var held = GuidedLowering.Lower(training, order, none, never, int.MaxValue, SolverName.Greedy, budget);
+        Assert.False(Simulator.Measure(held!).Fits(budget)); // 76 bytes at c's backward
+        var fitted = GuidedLowering.Fitted(training, order, none, never, GuidedLowering.FitRounds, SolverName.Greedy, budget);
+        Assert.NotNull(fitted);
+        var simulation = Simulator.Simulate(fitted.Value.Schedule); // throws on a rule broken or the budget exceeded
+        int rebuilt = training.Tasks.Single(t => t.Name == "p_backward").Id;
+        Assert.Equal(2, fitted.Value.Schedule.Steps.Count(t => t.Task == rebuilt && t.Kind == StepKind.Backward));
+        Assert.Equal(training.Tasks[rebuilt].Time, simulation.RecomputeTime);
+        AssertHonoursPins(training, fitted.Value.Schedule, never, none);
+    }
+
+    private static int Forward(GraphBuilder b, string name, IReadOnlyList<int> inputs, long bytes) =>
+        b.Add(new NodeSpec(name, "Op", NodeKind.Activation) { Inputs = inputs, Bytes = bytes, Time = 2 });
+
+    private static int Backward(GraphBuilder b, string name, int of, IReadOnlyList<int> inputs, long bytes) =>
+        b.Add(new NodeSpec(name, "Backward", NodeKind.Activation) { Inputs = inputs, Bytes = bytes, Time = 3, IsBackward = true, ForwardOf = of });
+
     [Fact]
     public void Lowering_Declines_PinnedDrops_AndOrdersThatInterleaveTheBackwardPass()
     {
