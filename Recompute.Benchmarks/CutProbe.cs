@@ -71,16 +71,13 @@ public static class CutProbe
                     var cuts = new List<int>();
                     foreach (var piece in part.Split(','))
                     {
-                        if (piece.StartsWith('=')) { cuts.Add(tasks.First(t => t.Name == piece[1..]).Id); continue; }
-                        if (piece.StartsWith('t')) { cuts.Add(int.Parse(piece[1..], CultureInfo.InvariantCulture)); continue; }
                         var ab = piece.Split('-');
                         int a = int.Parse(ab[0], CultureInfo.InvariantCulture), b = ab.Length > 1 ? int.Parse(ab[1], CultureInfo.InvariantCulture) : a;
                         int step = ab.Length > 2 ? int.Parse(ab[2], CultureInfo.InvariantCulture) : 1;
                         for (int i = a; i <= b; i += step) cuts.Add(analysis.Path[i]);
                     }
                     cuts = cuts.Distinct().Order().ToList();
-                    long? memory = long.TryParse(Environment.GetEnvironmentVariable("PROBE_SHRINK"), out long shrink) ? budget - shrink : null;
-                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), memory);
+                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
                     double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
                     var settings = double.TryParse(Environment.GetEnvironmentVariable("PROBE_DET"), CultureInfo.InvariantCulture, out double det)
                         ? new CpSatSettings(TimeSpan.FromSeconds(det / GeneralBound.SingleCutRate), 2, 1) { Threads = 2, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate }
@@ -128,23 +125,8 @@ public static class CutProbe
                             foreach (int t in rerun.OrderByDescending(t => tasks[t].Time))
                                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      {tasks[t].Name} ({OpOf(problem.Training, t)}, {tasks[t].Bytes / 1048576.0:F2} MiB, {tasks[t].Time:E2})"));
                         }
-                    if (Environment.GetEnvironmentVariable("PROBE_LOWER_LP") == "1" && LinearRelaxation.Solve(relaxation.Model) is { } point)
-                    {
-                        var drop = relaxation.DroppedAt(point, 0).Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet();
-                        if (Environment.GetEnvironmentVariable("PROBE_LOWER_MASKS") == "1")
-                            foreach (var ((c, a), v) in relaxation.KeptVars)
-                                if (c == 1 && tasks[a].Kind == TaskKind.Forward && point.Values[v.GetIndex()] < 0.5 && !analysis.Ancestors[cuts[0]].Contains(a)) drop.Add(a);
-                        o.WriteLine("    the linear point's drops:");
-                        Lower(o, problem.Training, budget, drop);
-                    }
                     if (Environment.GetEnvironmentVariable("PROBE_LOWER") == "1" && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
-                    {
-                        var drop = relaxation.DroppedAt(solver, 0).Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet();
-                        if (Environment.GetEnvironmentVariable("PROBE_LOWER_MASKS") == "1")
-                            foreach (var ((c, a), v) in relaxation.KeptVars)
-                                if (c == 1 && tasks[a].Kind == TaskKind.Forward && !solver.BooleanValue(v) && !analysis.Ancestors[cuts[0]].Contains(a)) drop.Add(a);
-                        Lower(o, problem.Training, budget, drop);
-                    }
+                        Lower(o, problem.Training, budget, relaxation.DroppedAt(solver, 0).Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet());
                     o.Flush();
                 }
             }
@@ -240,28 +222,8 @@ public static class CutProbe
 
         void Report(string what, Schedule schedule, SimulationResult simulation)
         {
-            if (Environment.GetEnvironmentVariable("PROBE_LOWER_DEFER") == "1")
-            {
-                schedule = schedule with { Steps = DeferProbe.Defer(training, schedule.Steps, out _) };
-                simulation = Simulator.Measure(schedule);
-            }
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"      {what}: recompute {simulation.RecomputeTime:E4}, peak {simulation.PeakBytes / 1048576.0:F1} MiB of {budget / 1048576.0:F1}{(simulation.Fits(budget) ? "" : $" (over at step {simulation.PeakStep})")}"));
-            if (!simulation.Fits(budget) && Environment.GetEnvironmentVariable("PROBE_LOWER_OVER") == what)
-            {
-                var live = new HashSet<int>();
-                var tk = training.Tasks;
-                for (int i = 0; i <= simulation.PeakStep; i++)
-                {
-                    var st = schedule.Steps[i];
-                    if (st.Allocates) live.Add(st.Task); else if (st.Frees) live.Remove(st.Task);
-                }
-                var pk = schedule.Steps[simulation.PeakStep];
-                o.WriteLine($"        peak step {Step.KindName(pk.Kind)} {tk[pk.Task].Name}; inputs {string.Join(", ", tk[pk.Task].Inputs.ToArray().Select(t => tk[t].Name))}");
-                foreach (var g in live.GroupBy(t => (tk[t].Kind, OpOf(training, t))).OrderByDescending(g => g.Sum(t => tk[t].Bytes)))
-                    o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"        live {g.Key.Kind} {g.Key.Item2}: {g.Count()}, {g.Sum(t => tk[t].Bytes) / 1048576.0:F1} MiB"));
-                foreach (int t in live.OrderBy(t => t)) o.WriteLine($"          {tk[t].Name} {tk[t].Bytes / 1048576.0:F2}");
-            }
             if (simulation.Fits(budget) && (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = (schedule, simulation);
         }
     }

@@ -26,8 +26,6 @@ public static class Program
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
             ["cut-probe"] = CutProbe.Table,
-            ["support-probe"] = SupportProbe.Table,
-            ["defer-probe"] = DeferProbe.Table,
             ["lns"] = LocalSearchProbe.Table,
             ["exports"] = AutoTable.Exports,
             ["dp-work"] = DpWorkTable.Table,

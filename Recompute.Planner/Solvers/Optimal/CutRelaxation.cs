@@ -55,12 +55,6 @@ namespace Recompute.Planner.Solvers.Optimal;
 /// </remarks>
 internal sealed class CutRelaxation
 {
-    internal static int BackwardOnlyCuts = int.TryParse(Environment.GetEnvironmentVariable("RECOMPUTE_BO_CUTS"), out int v) ? v : 1;
-    internal static bool Spanning = Environment.GetEnvironmentVariable("RECOMPUTE_SPANNING") == "1";
-    internal static bool Views = Environment.GetEnvironmentVariable("RECOMPUTE_VIEWS") == "1";
-    internal static bool Knapsack = Environment.GetEnvironmentVariable("RECOMPUTE_KNAPSACK") == "1";
-    internal static bool ChargeIntervals = Environment.GetEnvironmentVariable("RECOMPUTE_CHARGE") == "1";
-    internal static bool LinkLate = Environment.GetEnvironmentVariable("RECOMPUTE_LINK_LATE") == "1";
     private readonly Func<double, double> _toTime;
     private readonly Dictionary<(int Cut, int Task), BoolVar> _kept = [];
     private readonly Dictionary<(int Cut, int Task), BoolVar> _rerun = [];
@@ -159,67 +153,9 @@ internal sealed class CutRelaxation
         for (int t = 0; t < n; t++)
         {
             int c = after[t];
-            if (c == 0) continue;
-            if (before[t] != c + 1)
-            {
-                // A task between cut c and a later cut than the next, beside the chain: it runs in one of intervals c
-                // to before[t] - 1, so each input i it reads was live at cut c and not run since, or ran again in one of them.
-                if (!Spanning) continue;
-                foreach (int i in tasks[t].Inputs)
-                {
-                    if (before[i] > c || AlwaysLive(c, i)) continue;
-                    var clause = new List<ILiteral> { K(c, i)! };
-                    for (int j = c; j < before[t]; j++)
-                        if (R(j, i) is { } r) clause.Add(r);
-                    Model.AddBoolOr(clause);
-                }
-                continue;
-            }
+            if (c == 0 || before[t] != c + 1) continue;
             foreach (int i in tasks[t].Inputs)
-                if (before[i] <= c || (backwardOnlyBuffers && m <= BackwardOnlyCuts && after[i] < c)) LiveInInterval(c, i, null);
-        }
-        // Views: for each cut c, the single cut's rows over A[c,a] (a runs again at some time after cut c) and FA[c,a].
-        var afterRun = new Dictionary<(int Cut, int Task), BoolVar>();
-        var afterLate = new Dictionary<(int Cut, int Task), BoolVar>();
-        var viewWork = new Queue<(int Cut, int Task, BoolVar Run)>();
-        ILiteral? A(int c, int a)
-        {
-            if (neverRecompute.Contains(a)) return null;
-            if (afterRun.TryGetValue((c, a), out var v)) return v;
-            v = Model.NewBoolVar($"A{c}_{a}");
-            afterRun[(c, a)] = v;
-            viewWork.Enqueue((c, a, v));
-            return v;
-        }
-        BoolVar FA(int c, int a)
-        {
-            if (afterLate.TryGetValue((c, a), out var v)) return v;
-            v = Model.NewBoolVar($"FA{c}_{a}");
-            afterLate[(c, a)] = v;
-            viewWork.Enqueue((c, a, v));
-            return v;
-        }
-        void LiveAfter(int c, int a, ILiteral? condition)
-        {
-            if (AlwaysLive(c, a)) return;
-            var clause = new List<ILiteral>();
-            if (condition is not null) clause.Add(condition.Not());
-            clause.Add(K(c, a)!);
-            if (before[a] > c) clause.Add(FA(c, a));
-            else if (A(c, a) is { } r) clause.Add(r);
-            Model.AddBoolOr(clause);
-        }
-        if (Views && m > 1)
-        {
-            for (int t = 0; t < n; t++)
-                for (int c = 1; c <= after[t]; c++)
-                    foreach (int i in tasks[t].Inputs)
-                        if (before[i] <= c || (backwardOnlyBuffers && after[i] < c)) LiveAfter(c, i, null);
-            while (viewWork.Count > 0)
-            {
-                var (c, a, run) = viewWork.Dequeue();
-                foreach (int u in tasks[a].Inputs) LiveAfter(c, u, run);
-            }
+                if (before[i] <= c || (backwardOnlyBuffers && m == 1 && after[i] < c)) LiveInInterval(c, i, null);
         }
         while (work.Count > 0)
         {
@@ -235,8 +171,6 @@ internal sealed class CutRelaxation
                 if (R(c - 1, a) is { } r) clause.Add(r);
                 Model.AddBoolOr(clause);
             }
-            else if (LinkLate && c >= 2 && before[a] > c - 1 && after[a] < c - 1 && !AlwaysLive(c - 1, a))
-                Model.AddBoolOr([kept[(c, a)].Not(), K(c - 1, a)!, Late(c - 1, a)]);
         }
 
         for (int c = 1; c <= m; c++)
@@ -247,115 +181,11 @@ internal sealed class CutRelaxation
                 if (cut == c && bytes[a] > 0) { sum.AddTerm(v, bytes[a]); terms++; }
             if (terms > 0) Model.Add(sum <= Math.Max(0, budgetBytes - fixedBytes[cuts[c - 1]]));
         }
-        if (Knapsack)
-            foreach (var ((c, a), v) in kept)
-                if (bytes[a] > Math.Max(0, budgetBytes - fixedBytes[cuts[c - 1]])) Model.AddBoolOr([v.Not()]);
-        if (ChargeIntervals) ChargeInside(analysis, after, before, AlwaysLive, neverRecompute, budgetBytes);
         var objective = LinearExpr.NewBuilder();
         foreach (var ((_, a), v) in rerun)
             if (cost[a] > 0) objective.AddTerm(v, cost[a]);
-        if (Environment.GetEnvironmentVariable("RECOMPUTE_F_COST") == "1")
-            foreach (var ((_, a), v) in late)
-                if (cost[a] > 0 && !descendants[cuts[0]].Contains(a)) objective.AddTerm(v, cost[a]);
-        if (afterRun.Count > 0)
-        {
-            // Links: a re-run in interval j is a run after every cut up to j; a run after cut c is one after every cut before.
-            foreach (var ((j, a), r) in rerun)
-                for (int c = 1; c <= j; c++)
-                    if (afterRun.TryGetValue((c, a), out var v)) Model.AddImplication(r, v);
-            foreach (var ((c, a), v) in afterRun)
-                if (c > 1 && afterRun.TryGetValue((c - 1, a), out var w)) Model.AddImplication(v, w);
-            long total = cost.Where(x => x > 0).Sum();
-            var z = Model.NewIntVar(0, total, "Z");
-            Model.Add(objective >= 0);
-            Model.Add(z >= objective);
-            for (int c = 1; c <= m; c++)
-            {
-                var view = LinearExpr.NewBuilder();
-                foreach (var ((cut, a), v) in afterRun)
-                    if (cut == c && cost[a] > 0) view.AddTerm(v, cost[a]);
-                Model.Add(z >= view);
-            }
-            Model.Minimize(z);
-        }
-        else Model.Minimize(objective);
-        DecisionCount = kept.Count + rerun.Count + late.Count + afterRun.Count + afterLate.Count;
-    }
-
-    private void ChargeInside(CutAnalysis analysis, int[] after, int[] before, Func<int, int, bool> alwaysLive, IReadOnlySet<int> neverRecompute, long budgetBytes)
-    {
-        var training = analysis.Training;
-        var tasks = training.Tasks;
-        int n = tasks.Length;
-        int m = Cuts.Count;
-        for (int c = 1; c < m; c++)
-        {
-            int next = Cuts[c];
-            // (expression, constant, bytes, buffers it stands for)
-            var terms = new List<(List<(BoolVar V, int Sign)> Vars, int Constant, long Bytes, int A, int B)>();
-            bool LiveAt(int cut, int b, out BoolVar? v)
-            {
-                v = null;
-                if (alwaysLive(cut, b)) return true;
-                return _kept.TryGetValue((cut, b), out v);
-            }
-            for (int b = 0; b < n; b++)
-            {
-                if (tasks[b].Bytes <= 0 || before[b] > c || b == next) continue;
-                if (!LiveAt(c + 1, b, out var k1) || !LiveAt(c, b, out var k0)) continue;
-                bool hasR = _rerun.TryGetValue((c, b), out var r);
-                if (!hasR && !neverRecompute.Contains(b)) continue;
-                var vars = new List<(BoolVar, int)>();
-                int constant = -1;
-                if (k0 is null) constant++; else vars.Add((k0, 1));
-                if (k1 is null) constant++; else vars.Add((k1, 1));
-                if (hasR) vars.Add((r!, -1));
-                terms.Add((vars, constant, tasks[b].Bytes, b, -1));
-            }
-            var claimed = new HashSet<int>();
-            for (int d = 0; d < n; d++)
-            {
-                int src = training.InPlaceSource(d);
-                if (src < 0 || d == next || claimed.Contains(src) || tasks[src].Bytes <= 0 || before[src] > c) continue;
-                if (!LiveAt(c, src, out var s0)) continue;
-                bool hasR = _rerun.TryGetValue((c, src), out var rs);
-                if (!hasR && !neverRecompute.Contains(src)) continue;
-                if (!LiveAt(c + 1, d, out var d1)) continue;
-                if (alwaysLive(c + 1, src) || alwaysLive(c, d)) continue;
-                BoolVar? d0 = null;
-                if (after[d] < c && !_kept.TryGetValue((c, d), out d0)) continue;
-                claimed.Add(src);
-                var vars = new List<(BoolVar, int)>();
-                int constant = -1;
-                if (s0 is null) constant++; else vars.Add((s0, 1));
-                if (d1 is null) constant++; else vars.Add((d1, 1));
-                if (hasR) vars.Add((rs!, -1));
-                if (d0 is not null) vars.Add((d0, -1));
-                if (_kept.TryGetValue((c + 1, src), out var s1)) vars.Add((s1, -1));
-                terms.Add((vars, constant, Math.Min(tasks[src].Bytes, tasks[d].Bytes), src, d));
-            }
-            if (terms.Count == 0) continue;
-            void Charge(int k, BoolVar? run)
-            {
-                var inputs = tasks[k].Inputs;
-                bool Touches(int t) => t >= 0 && (t == k || inputs.IndexOf(t) >= 0);
-                var sum = LinearExpr.NewBuilder();
-                long constant = 0;
-                foreach (var (vars, cst, size, a, b) in terms)
-                {
-                    if (Touches(a) || Touches(b)) continue;
-                    foreach (var (v, sign) in vars) sum.AddTerm(v, sign * size);
-                    constant += cst * size;
-                }
-                long fix = analysis.FixedBytes[k];
-                if (run is null) Model.Add(sum <= budgetBytes - fix - constant);
-                else { sum.AddTerm(run, fix); Model.Add(sum <= budgetBytes - constant); }
-            }
-            for (int k = 0; k < n; k++)
-                if (after[k] == c && before[k] == c + 1 && k != next) Charge(k, null);
-            foreach (var ((cut, a), r) in _rerun)
-                if (cut == c) Charge(a, r);
-        }
+        Model.Minimize(objective);
+        DecisionCount = kept.Count + rerun.Count + late.Count;
     }
 
     /// <summary>
@@ -409,10 +239,6 @@ internal sealed class CutRelaxation
     /// </summary>
     public bool Dropped(CpSolver solver, int cut, int task) =>
         _kept.TryGetValue((cut + 1, task), out var v) && !solver.BooleanValue(v);
-
-    internal IReadOnlyDictionary<(int Cut, int Task), BoolVar> KeptVars => _kept;
-    internal IReadOnlyDictionary<(int Cut, int Task), BoolVar> RerunVars => _rerun;
-    internal IReadOnlyDictionary<(int Cut, int Task), BoolVar> LateVars => _late;
 
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }

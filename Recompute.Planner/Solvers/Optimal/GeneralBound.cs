@@ -35,9 +35,6 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// </remarks>
 internal static class GeneralBound
 {
-    private static readonly bool Trace = Environment.GetEnvironmentVariable("RECOMPUTE_TRACE_BOUND") == "1";
-    private static bool Tr(string s) { Console.Error.WriteLine(s); return true; }
-
     /// <summary>Single-cut relaxations tried.</summary>
     public const int SingleCuts = 3;
 
@@ -159,7 +156,7 @@ internal static class GeneralBound
             // four times their share at the default limit), its LP optimum often is a bound already, within a few
             // milliseconds; deterministic.
             if ((!small || cuts.Count == 1) && relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp
-                && relaxation.ToTime(lp) is var lpBound && (Trace ? Tr($"TRACE lp cuts {cuts.Count} first {analysis.Path.ToList().IndexOf(cuts[0])} lp {lpBound:E4}") : true) && (best is null || lpBound > best.Bound))
+                && relaxation.ToTime(lp) is var lpBound && (best is null || lpBound > best.Bound))
                 best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
             // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
@@ -176,7 +173,6 @@ internal static class GeneralBound
             if (settings.CutByWallClock(solver, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)) continue;
             double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
-            if (Trace) Console.Error.WriteLine($"TRACE try cuts [{string.Join(",", cuts.Select(c => analysis.Path.ToList().IndexOf(c)))}] {(small ? (isWindow ? "window" : "single") : "chain")} dec {relaxation.DecisionCount} status {status} bound {bound:E4} obj {(status is CpSolverStatus.Optimal or CpSolverStatus.Feasible ? relaxation.ToTime(solver.ObjectiveValue) : double.NaN):E4} det {solver.Response?.DeterministicTime:F3} best {best?.Bound:E4}");
             if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, cuts.Count, status.ToString(), TimeSpan.Zero);
             // The most exceeding cut's chain grown where its solution overflows (CutGrowth), with one single cut's share.
             if (ReferenceEquals(cuts, tries[0].Cuts) && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible
@@ -205,7 +201,6 @@ internal static class GeneralBound
         {
             if (!round.Solved) return (best, round.WallClockCut);
             double bound = Math.Max(0, round.Relaxation.ToTime(round.Solver.BestObjectiveBound));
-            if (Trace) Console.Error.WriteLine($"TRACE grown cuts [{string.Join(",", round.Relaxation.Cuts.Select(c => analysis.Path.ToList().IndexOf(c)))}] status {round.Status} bound {bound:E4}");
             if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, round.Relaxation.Cuts.Count, round.Status.ToString(), TimeSpan.Zero);
         }
         return (best, false);
@@ -260,7 +255,6 @@ internal static class GeneralBound
             if (solved > linearDecisions) break;
             if (LinearRelaxation.Bound(relaxation.Model, cancellation) is not { } lp) continue;
             double bound = relaxation.ToTime(lp);
-            if (Trace) Console.Error.WriteLine($"TRACE window lp {analysis.Path.ToList().IndexOf(window[0])}-{analysis.Path.ToList().IndexOf(window[^1])} dec {relaxation.DecisionCount} lp {bound:E4}");
             if (bound > bestBound) (best, bestBound) = (window, bound);
         }
         if (cancellation.IsCancellationRequested) return (null, 0);

@@ -18,8 +18,6 @@ internal static class GuidedLowering
     /// backward tasks, or keep until the last task that needs the buffer.</summary>
     public static IReadOnlyList<int> Windows { get; } = [0, 1, 2, 4, int.MaxValue];
 
-    internal static bool DeepFirst = Environment.GetEnvironmentVariable("RECOMPUTE_DEEP_FIRST") == "1";
-
     /// <summary>Most rounds of <see cref="Fitted"/> (each one lowering and one simulation).</summary>
     public const int FitRounds = 64;
 
@@ -161,11 +159,6 @@ internal static class GuidedLowering
         Array.Fill(mark, -1);
         long pairs = 0;
         var stack = new Stack<(int Task, bool Expanded)>();
-        // Dropped ancestors a dropped buffer's recomputation goes through (its depth), for DeepFirst.
-        var depth = new int[n];
-        for (int t = 0; t < n; t++)
-            if (dropped[t])
-                foreach (int u in tasks[t].Inputs) if (dropped[u]) depth[t] = Math.Max(depth[t], depth[u] + 1);
         for (int j = 0; j < backward.Count; j++)
         {
             if ((j & 255) == 0) cancellation.ThrowIfCancellationRequested();
@@ -179,12 +172,6 @@ internal static class GuidedLowering
                 if (mark[a] == j) continue;
                 mark[a] = j;
                 stack.Push((a, true));
-                if (DeepFirst)
-                {
-                    foreach (int u in tasks[a].Inputs.Where(u => dropped[u] && mark[u] != j).OrderBy(u => depth[u]).ThenBy(u => u))
-                        stack.Push((u, false));
-                }
-                else
                 foreach (int u in tasks[a].Inputs)
                     if (dropped[u] && mark[u] != j) stack.Push((u, false));
             }
