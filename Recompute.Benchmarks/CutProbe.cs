@@ -33,9 +33,16 @@ namespace Recompute.Benchmarks;
 /// names, <c>;</c>-separated) adds those tasks to every chain as cuts; <c>PROBE_TASKS</c> (names, a trailing <c>*</c>
 /// a prefix) lists each task's inputs and readers; <c>PROBE_EXTRA_DROP</c> (names) adds buffers to every drop set
 /// lowered; <c>PROBE_FIT_TRACE=1</c> prints each round of the fitted lowering (its first overflow and what it frees);
-/// <c>PROBE_STEPS=a-b</c> lists those steps of the listed lowering with the live memory after each. Per chain: cuts,
-/// decisions, the linear relaxation's optimum, CP-SAT's status, bound and best objective (time units), seconds and
-/// deterministic seconds.
+/// <c>PROBE_STEPS=a-b</c> lists those steps of the listed lowering with the live memory after each. A chain's positions
+/// may also be task ids (<c>t799</c>) or task names (<c>=grad(...)</c>). With <c>PROBE_LOWER</c>: <c>PROBE_LOWER_MASKS=1</c>
+/// also drops the buffers the solution leaves for after the cut (<see cref="CutRelaxation.LeftForLaterAt(CpSolver, int)"/>:
+/// masks and statistics first run where the backward pass needs them), <c>PROBE_LOWER_DEFER=1</c> moves each lowering's
+/// first runs that are freed unread (<see cref="FirstRuns.Defer"/>), <c>PROBE_DEEP_FIRST=1</c> lowers deepest input first
+/// (<see cref="GuidedLowering.Lower"/>), <c>PROBE_LOWER_LP=1</c> lowers the linear relaxation's point as well,
+/// <c>PROBE_LOWER_OVER="order K window W"</c> lists what is live where that lowering overflows most; <c>PROBE_SHRINK=N</c>
+/// gives each chain's relaxation N bytes less than the budget (a lowering then has that much room for what the
+/// relaxation does not count). Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status, bound and
+/// best objective (time units), seconds and deterministic seconds.
 /// </summary>
 public static class CutProbe
 {
@@ -84,6 +91,8 @@ public static class CutProbe
                     var cuts = new List<int>();
                     foreach (var piece in part.Split(','))
                     {
+                        if (piece.StartsWith('t')) { cuts.Add(int.Parse(piece[1..], CultureInfo.InvariantCulture)); continue; }
+                        if (piece.StartsWith('=')) { cuts.Add(tasks.First(t => t.Name == piece[1..]).Id); continue; }
                         var ab = piece.Split('-');
                         int a = int.Parse(ab[0], CultureInfo.InvariantCulture), b = ab.Length > 1 ? int.Parse(ab[1], CultureInfo.InvariantCulture) : a;
                         int step = ab.Length > 2 ? int.Parse(ab[2], CultureInfo.InvariantCulture) : 1;
@@ -94,7 +103,8 @@ public static class CutProbe
                     foreach (var name in (Environment.GetEnvironmentVariable("PROBE_CUT_NAMES") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
                         cuts.Add(tasks.First(t => t.Name == name).Id);
                     cuts = cuts.Distinct().Order().ToList();
-                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
+                    long? memory = long.TryParse(Environment.GetEnvironmentVariable("PROBE_SHRINK"), out long shrink) ? budget - shrink : null;
+                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), memory);
                     double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
                     var settings = double.TryParse(Environment.GetEnvironmentVariable("PROBE_DET"), CultureInfo.InvariantCulture, out double det)
                         ? new CpSatSettings(TimeSpan.FromSeconds(det / GeneralBound.SingleCutRate), 2, 1) { Threads = 2, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate }
@@ -142,8 +152,17 @@ public static class CutProbe
                             foreach (int t in rerun.OrderByDescending(t => tasks[t].Time))
                                 o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      {tasks[t].Name} ({OpOf(problem.Training, t)}, {tasks[t].Bytes / 1048576.0:F2} MiB, {tasks[t].Time:E2})"));
                         }
+                    bool masks = Environment.GetEnvironmentVariable("PROBE_LOWER_MASKS") == "1";
+                    if (Environment.GetEnvironmentVariable("PROBE_LOWER") == "1" && Environment.GetEnvironmentVariable("PROBE_LOWER_LP") == "1"
+                        && LinearRelaxation.Solve(relaxation.Model) is { } point)
+                    {
+                        o.WriteLine("    the linear relaxation's point:");
+                        Lower(o, problem.Training, budget, relaxation.DroppedAt(point, 0).Concat(masks ? relaxation.LeftForLaterAt(point, 0) : [])
+                            .Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet());
+                    }
                     if (Environment.GetEnvironmentVariable("PROBE_LOWER") == "1" && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
-                        Lower(o, problem.Training, budget, relaxation.DroppedAt(solver, 0).Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet());
+                        Lower(o, problem.Training, budget, relaxation.DroppedAt(solver, 0).Concat(masks ? relaxation.LeftForLaterAt(solver, 0) : [])
+                            .Where(t => tasks[t].Kind == TaskKind.Forward).ToHashSet());
                     o.Flush();
                 }
             }
@@ -173,6 +192,26 @@ public static class CutProbe
         var (single, grown) = RelaxationGuide.Plans(training, budget, none, none, new SearchWorkers(2, 0), 0, "probe", double.MaxValue, CancellationToken.None, 1, out bool cutByClock);
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"    guide plans: single {single?.Simulation.RecomputeTime:E4}, grown {grown?.Simulation.RecomputeTime:E4}{(cutByClock ? " (a search cut by the wall clock)" : "")}"));
+    }
+
+    /// <summary>The buffers live at a schedule's step, by kind and op, then one by one.</summary>
+    private static void ListLive(TextWriter o, Schedule schedule, int at)
+    {
+        var training = schedule.Training;
+        var tasks = training.Tasks;
+        var live = new HashSet<int>();
+        for (int i = 0; i <= at; i++)
+        {
+            var step = schedule.Steps[i];
+            if (step.Allocates) live.Add(step.Task);
+            else if (step.Frees) live.Remove(step.Task);
+        }
+        var peak = schedule.Steps[at];
+        o.WriteLine($"        step {at}: {Step.KindName(peak.Kind)} {tasks[peak.Task].Name}");
+        foreach (var g in live.GroupBy(t => (tasks[t].Kind, OpOf(training, t))).OrderByDescending(g => g.Sum(t => tasks[t].Bytes)))
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"        live {g.Key.Kind} {g.Key.Item2}: {g.Count()}, {g.Sum(t => tasks[t].Bytes) / 1048576.0:F1} MiB"));
+        foreach (int t in live.Order())
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"          {tasks[t].Name} {tasks[t].Bytes / 1048576.0:F2} MiB"));
     }
 
     private static string OpOf(TrainingGraph training, int task) => training.Graph.Nodes[training.Tasks[task].Node].Op;
@@ -231,16 +270,18 @@ public static class CutProbe
         var orders = RelaxationGuide.ForwardFirstOrders(training, CancellationToken.None);
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"    lowering {drop.Count} dropped buffers ({drop.Sum(t => training.Tasks[t].Bytes) / 1048576.0:F1} MiB): {string.Join(", ", drop.GroupBy(t => OpOf(training, t)).Select(g => $"{g.Key} {g.Count()}"))}"));
+        bool deepFirst = Environment.GetEnvironmentVariable("PROBE_DEEP_FIRST") == "1";
+        bool defer = Environment.GetEnvironmentVariable("PROBE_LOWER_DEFER") == "1";
         for (int k = 0; k < orders.Count; k++)
         {
             foreach (int window in GuidedLowering.Windows)
-                if (GuidedLowering.Lower(training, orders[k], drop, none, window, "probe", budget) is { } schedule)
+                if (GuidedLowering.Lower(training, orders[k], drop, none, window, "probe", budget, deepFirst: deepFirst) is { } schedule)
                 {
                     Report($"order {k} window {window}", schedule, Simulator.Measure(schedule));
                     if (k == 0 && window == int.MaxValue && Environment.GetEnvironmentVariable("PROBE_LOWER_LIST") == "1") ListRecomputation(o, schedule);
                 }
             if (GuidedLowering.Fitted(training, orders[k], drop, none, GuidedLowering.FitRounds, "probe", budget,
-                    trace: Environment.GetEnvironmentVariable("PROBE_FIT_TRACE") == "1" ? line => o.WriteLine($"        fit {line}") : null) is { } fitted)
+                    trace: Environment.GetEnvironmentVariable("PROBE_FIT_TRACE") == "1" ? line => o.WriteLine($"        fit {line}") : null, deepFirst: deepFirst) is { } fitted)
                 Report($"order {k} fitted", fitted.Schedule, fitted.Simulation);
             else o.WriteLine($"      order {k} fitted: none");
         }
@@ -252,6 +293,12 @@ public static class CutProbe
 
         void Report(string what, Schedule schedule, SimulationResult simulation)
         {
+            if (defer)
+            {
+                schedule = schedule with { Steps = FirstRuns.Defer(training, schedule.Steps, out _) };
+                simulation = Simulator.Measure(schedule);
+            }
+            if (!simulation.Fits(budget) && Environment.GetEnvironmentVariable("PROBE_LOWER_OVER") == what) ListLive(o, schedule, simulation.PeakStep);
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"      {what}: recompute {simulation.RecomputeTime:E4}, peak {simulation.PeakBytes / 1048576.0:F1} MiB of {budget / 1048576.0:F1}{(simulation.Fits(budget) ? "" : $" (over at step {simulation.PeakStep})")}"));
             if (simulation.Fits(budget) && (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = (schedule, simulation);

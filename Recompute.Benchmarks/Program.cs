@@ -26,6 +26,7 @@ public static class Program
             ["bounds"] = BoundsTable.Table,
             ["auto"] = AutoTable.Table,
             ["cut-probe"] = CutProbe.Table,
+            ["defer-probe"] = DeferProbe.Table,
             ["lns"] = LocalSearchProbe.Table,
             ["exports"] = AutoTable.Exports,
             ["dp-work"] = DpWorkTable.Table,

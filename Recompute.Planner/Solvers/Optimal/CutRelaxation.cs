@@ -206,6 +206,21 @@ internal sealed class CutRelaxation
     /// </summary>
     public IReadOnlyList<int> DroppedAt(LinearSolution point, int cut) => Dropped(cut, v => point.Values[v.GetIndex()] >= 0.5);
 
+    /// <summary>
+    /// The buffers whose first run the chain places neither before nor after cut <paramref name="cut"/> (0-based; masks
+    /// and statistics that only the backward pass reads) that a solution does not count live there: it runs them after the
+    /// cut, where nothing is charged for a first run. A lowering of the solution drops them so that each is first run
+    /// where the backward pass needs it (<see cref="Scheduling.FirstRuns"/>).
+    /// </summary>
+    public IReadOnlyList<int> LeftForLaterAt(CpSolver solver, int cut) => LeftForLater(cut, v => solver.BooleanValue(v));
+
+    /// <summary>As <see cref="LeftForLaterAt(CpSolver, int)"/> for a point of the linear relaxation, rounded.</summary>
+    public IReadOnlyList<int> LeftForLaterAt(LinearSolution point, int cut) => LeftForLater(cut, v => point.Values[v.GetIndex()] >= 0.5);
+
+    private List<int> LeftForLater(int cut, Func<BoolVar, bool> isTrue) =>
+        _kept.Where(e => e.Key.Cut == cut + 1 && _before[e.Key.Task] > cut + 1 && !_descendants[Cuts[cut]].Contains(e.Key.Task) && !isTrue(e.Value))
+            .Select(e => e.Key.Task).Order().ToList();
+
     private List<int> Dropped(int cut, Func<BoolVar, bool> isTrue)
     {
         var after = _descendants[Cuts[cut]];

@@ -41,9 +41,11 @@ internal static class GuidedLowering
     /// <param name="order">Every task once, forward tasks first (<see cref="GreedySolver.ForwardFirst"/>).</param>
     /// <param name="drop">Forward tasks whose buffers are not kept from the forward pass into the backward pass.</param>
     /// <param name="window">How many backward tasks ahead a recomputed buffer's next need may lie for it to stay live.</param>
+    /// <param name="deepFirst">Of a recomputed buffer's dropped inputs, recompute first the one with the longest chain of
+    /// dropped buffers behind it (see <see cref="Build"/>).</param>
     public static Schedule? Lower(TrainingGraph training, IReadOnlyList<int> order, IReadOnlySet<int> drop, IReadOnlySet<int> neverRecompute,
-        int window, string solver, long budget, CancellationToken cancellation = default) =>
-        Build(training, order, drop, neverRecompute, window, null, null, solver, budget, cancellation)?.Schedule;
+        int window, string solver, long budget, CancellationToken cancellation = default, bool deepFirst = false) =>
+        Build(training, order, drop, neverRecompute, window, null, null, solver, budget, cancellation, deepFirst)?.Schedule;
 
     /// <summary>
     /// A lowering that keeps each recomputed buffer until the next task that needs it, except where that overflows
@@ -60,7 +62,8 @@ internal static class GuidedLowering
     /// <param name="trace">Told each round's first overflow and what it frees (the <c>cut-probe</c> table's
     /// <c>PROBE_FIT_TRACE</c>).</param>
     public static (Schedule Schedule, SimulationResult Simulation)? Fitted(TrainingGraph training, IReadOnlyList<int> order, IReadOnlySet<int> drop,
-        IReadOnlySet<int> neverRecompute, int rounds, string solver, long budget, CancellationToken cancellation = default, Action<string>? trace = null)
+        IReadOnlySet<int> neverRecompute, int rounds, string solver, long budget, CancellationToken cancellation = default, Action<string>? trace = null,
+        bool deepFirst = false)
     {
         var tasks = training.Tasks;
         var release = new HashSet<(int Task, int After)>();
@@ -70,7 +73,7 @@ internal static class GuidedLowering
         for (int round = 0; round <= rounds; round++)
         {
             cancellation.ThrowIfCancellationRequested();
-            var built = Build(training, order, grown, neverRecompute, int.MaxValue, release, again, solver, budget, cancellation);
+            var built = Build(training, order, grown, neverRecompute, int.MaxValue, release, again, solver, budget, cancellation, deepFirst);
             if (built is null) return null;
             var (schedule, neededAt, pairs, deferred, backward) = built.Value;
             work += schedule.Steps.Length + pairs;
@@ -212,9 +215,18 @@ internal static class GuidedLowering
     /// <param name="again">Backward tasks whose output is not held between its readers but rebuilt: held after its run
     /// like a recomputed buffer (released by <paramref name="release"/>), and run again before a later reader that
     /// finds it freed.</param>
+    /// <remarks>
+    /// The dropped buffers a backward task needs are recomputed inputs first, each input's own needs before the input.
+    /// By default the inputs are taken in reverse order of the task's inputs; with <paramref name="deepFirst"/>, the input
+    /// with the longest chain of dropped buffers behind it comes first. On a chain rebuilt through dropped buffers, where
+    /// each link reads the link before and a side input (a transformer's residual stream, each Add reading the stream
+    /// and a Dropout output rebuilt from its kept input), the default order rebuilds every side input before the first
+    /// link and holds them all (ViT-B/16 at 50 %: 24 Dropout outputs, 221 MiB, 148 MiB over the budget); deepest first
+    /// holds one link's inputs at a time.
+    /// </remarks>
     private static (Schedule Schedule, List<int>?[] NeededAt, long Pairs, bool[] Deferred, List<int> Backward)? Build(TrainingGraph training,
         IReadOnlyList<int> order, IReadOnlySet<int> drop, IReadOnlySet<int> neverRecompute, int window, HashSet<(int Task, int After)>? release,
-        IReadOnlySet<int>? again, string solver, long budget, CancellationToken cancellation)
+        IReadOnlySet<int>? again, string solver, long budget, CancellationToken cancellation, bool deepFirst = false)
     {
         var tasks = training.Tasks;
         int n = tasks.Length;
@@ -253,6 +265,13 @@ internal static class GuidedLowering
         Array.Fill(mark, -1);
         long pairs = 0;
         var stack = new Stack<(int Task, bool Expanded)>();
+        // The longest chain of dropped buffers behind each dropped buffer (task ids are topological).
+        var depth = new int[n];
+        if (deepFirst)
+            for (int t = 0; t < n; t++)
+                if (dropped[t])
+                    foreach (int u in tasks[t].Inputs) if (dropped[u]) depth[t] = Math.Max(depth[t], depth[u] + 1);
+        var inputs = new List<int>();
         for (int j = 0; j < backward.Count; j++)
         {
             if ((j & 255) == 0) cancellation.ThrowIfCancellationRequested();
@@ -266,8 +285,11 @@ internal static class GuidedLowering
                 if (mark[a] == j) continue;
                 mark[a] = j;
                 stack.Push((a, true));
+                inputs.Clear();
                 foreach (int u in tasks[a].Inputs)
-                    if (dropped[u] && mark[u] != j) stack.Push((u, false));
+                    if (dropped[u] && mark[u] != j) inputs.Add(u);
+                // The last pushed is expanded first: the deepest input is pushed last (a stable sort: ties in input order).
+                foreach (int u in deepFirst ? inputs.OrderBy(u => depth[u]).ToList() : inputs) stack.Push((u, false));
             }
             pairs += need.Count;
             if (pairs > MaxNeedPairs) return null;
