@@ -41,7 +41,9 @@ namespace Recompute.Benchmarks;
 /// (<see cref="GuidedLowering.Lower"/>), <c>PROBE_LOWER_LP=1</c> lowers the linear relaxation's point as well,
 /// <c>PROBE_LOWER_OVER="order K window W"</c> lists what is live where that lowering overflows most; <c>PROBE_SHRINK=N</c>
 /// gives each chain's relaxation N bytes less than the budget (a lowering then has that much room for what the
-/// relaxation does not count). Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status, bound and
+/// relaxation does not count). <c>PROBE_BOUND=1</c> proves the general bound as auto does at its default limit
+/// (<see cref="GeneralBound.Prove"/> with the bound's share) and prints it, the cuts that proved it, CP-SAT's status and
+/// the seconds; a lowering that overflows names the step where it peaks and the first step over the budget. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status, bound and
 /// best objective (time units), seconds and deterministic seconds.
 /// </summary>
 public static class CutProbe
@@ -85,6 +87,16 @@ public static class CutProbe
                 if (Environment.GetEnvironmentVariable("PROBE_SCHEDULE") is { Length: > 0 } scheduleFile)
                     ListRecomputation(o, ScheduleFormat.Read(scheduleFile, problem.Training));
                 if (Environment.GetEnvironmentVariable("PROBE_GUIDE") == "1") Guide(o, problem.Training, analysis, budget);
+                if (Environment.GetEnvironmentVariable("PROBE_BOUND") == "1")
+                {
+                    // The general bound as auto proves it at its default limit (its share, two workers, seed 0).
+                    var boundOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
+                    var boundClock = Stopwatch.StartNew();
+                    var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), boundOptions.TimeLimit * AutoPortfolio.Shares.Bound,
+                        boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None);
+                    o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s"));
+                }
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))
                 {
@@ -291,6 +303,13 @@ public static class CutProbe
             ListRecomputation(o, b.Schedule);
         }
 
+        string FirstOver(Schedule schedule, SimulationResult simulation)
+        {
+            int i = 0;
+            while (simulation.LiveBytes[i] <= budget) i++;
+            return string.Create(CultureInfo.InvariantCulture, $"{i} {Step.KindName(schedule.Steps[i].Kind)} {training.Tasks[schedule.Steps[i].Task].Name} {simulation.LiveBytes[i] / 1048576.0:F1} MiB");
+        }
+
         void Report(string what, Schedule schedule, SimulationResult simulation)
         {
             if (defer)
@@ -300,7 +319,7 @@ public static class CutProbe
             }
             if (!simulation.Fits(budget) && Environment.GetEnvironmentVariable("PROBE_LOWER_OVER") == what) ListLive(o, schedule, simulation.PeakStep);
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"      {what}: recompute {simulation.RecomputeTime:E4}, peak {simulation.PeakBytes / 1048576.0:F1} MiB of {budget / 1048576.0:F1}{(simulation.Fits(budget) ? "" : $" (over at step {simulation.PeakStep})")}"));
+                $"      {what}: recompute {simulation.RecomputeTime:E4}, peak {simulation.PeakBytes / 1048576.0:F1} MiB of {budget / 1048576.0:F1}{(simulation.Fits(budget) ? "" : $" (over at step {simulation.PeakStep} {Step.KindName(schedule.Steps[simulation.PeakStep].Kind)} {schedule.Training.Tasks[schedule.Steps[simulation.PeakStep].Task].Name}, first over at {FirstOver(schedule, simulation)})")}"));
             if (simulation.Fits(budget) && (best is null || simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = (schedule, simulation);
         }
     }

@@ -336,6 +336,51 @@ public class CutRelaxationTests
         Assert.True(run.Bound <= plan.Simulation!.RecomputeTime, $"bound {run.Bound:E4} above a plan's {plan.Simulation.RecomputeTime:E4}");
     }
 
+    [Fact]
+    public void SingleCuts_WithPooledShares_BoundTheBestLinearCutsOptimum_AndNoPlanMore()
+    {
+        // On this DAG of 120 tensors at 50 % the most exceeding cut's linear relaxation bounds most (142, the other two
+        // 82 and 85); CP-SAT takes about 0.2 deterministic seconds to prove its optimum (143), the other two 3 to 4.
+        // Searched first, with the three single cuts' shares pooled, it has the work to reach that optimum; the bound
+        // stays under a plan.
+        var problem = new PlanningProblem(RandomGraphs.Forward(3, 120));
+        long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * 0.5);
+        var analysis = new CutAnalysis(problem.Training, budget);
+        int cut = analysis.Path.OrderByDescending(x => analysis.Excess[x]).ThenBy(x => x).First();
+        double optimum = Optimum(analysis, [cut])!.Value;
+        var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(3), new SearchWorkers(2, 0), 0, CancellationToken.None);
+        Assert.NotNull(run);
+        Assert.False(run!.WallClockCut);
+        Assert.True(run.Bound >= optimum * (1 - 1e-9), $"bound {run.Bound} under the most exceeding cut's optimum {optimum}");
+        var plan = RecomputePlanner.Plan(problem, SolverName.Greedy, new SolverOptions { BudgetBytes = budget, Threads = 2, TimeLimit = TimeSpan.FromSeconds(2) });
+        Assert.True(plan.Feasible);
+        Assert.True(run.Bound <= plan.Simulation!.RecomputeTime, $"bound {run.Bound} above a plan's {plan.Simulation.RecomputeTime}");
+    }
+
+    [Fact]
+    public void PoolCharge_AProofCostsItsWork_AnyOtherEndAllItWasGiven()
+    {
+        // Work in deterministic seconds at the single cuts' rate: 0.01 of them is 0.04 s of a share.
+        var given = TimeSpan.FromSeconds(0.5);
+        Assert.Equal(0.04, GeneralBound.PoolCharge(CpSolverStatus.Optimal, false, given, 0.01).TotalSeconds, 9);
+        Assert.Equal(0.04, GeneralBound.PoolCharge(CpSolverStatus.Infeasible, false, given, 0.01).TotalSeconds, 9);
+        // CP-SAT may overrun its work limit a little: never more than was given.
+        Assert.Equal(given, GeneralBound.PoolCharge(CpSolverStatus.Optimal, false, given, 1.0));
+        // Ended by the work limit, or by the wall clock (whose work depends on the load): all of it.
+        Assert.Equal(given, GeneralBound.PoolCharge(CpSolverStatus.Feasible, false, given, 0.01));
+        Assert.Equal(given, GeneralBound.PoolCharge(CpSolverStatus.Unknown, false, given, 0.01));
+        Assert.Equal(given, GeneralBound.PoolCharge(CpSolverStatus.Unknown, true, given, 0.01));
+    }
+
+    [Fact]
+    public void SingleCutOrder_LargestLinearOptimumFirst_TiesAndUnsolvedInOrderOfExcess()
+    {
+        Assert.Equal([1, 2, 0], GeneralBound.SingleCutOrder([5.0, 7.0, 6.0]));
+        Assert.Equal([0, 2, 1], GeneralBound.SingleCutOrder([7.0, 5.0, 7.0]));
+        Assert.Equal([2, 0, 1], GeneralBound.SingleCutOrder([null, null, 1.0]));
+        Assert.Empty(GeneralBound.SingleCutOrder([]));
+    }
+
     /// <summary>The general bound with its share of auto's default limit (not cut by the wall clock) and the
     /// recomputation of auto's plan, at <paramref name="budget"/>.</summary>
     internal static (GeneralBoundRun Run, double Recompute) BoundAndPlanAtAutosDefaultLimit(PlanningProblem problem, long budget)

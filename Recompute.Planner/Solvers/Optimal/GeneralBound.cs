@@ -29,8 +29,8 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// <remarks>
 /// Relaxations tried, best bound kept: each of the <see cref="SingleCuts"/> most exceeding tasks of the cut path on
 /// its own (small models that CP-SAT usually solves to optimality in a second, each also solved as a linear program,
-/// which bounds where CP-SAT's share ends first; on the shipped CNNs and GPT-2 one cut at the forward/backward boundary
-/// gives most of the bound), then the window of consecutive cuts whose linear
+/// which bounds where CP-SAT's work ends first; searched in order of their linear optima, sharing their shares; on the
+/// shipped CNNs and GPT-2 one cut at the forward/backward boundary gives most of the bound), then the window of consecutive cuts whose linear
 /// relaxation bounds most (<see cref="Windows"/>, searched at <see cref="WindowRate"/> with the share the single cuts
 /// leave: stronger where one stretch of the backward pass forces the recomputation), then a chain of the most exceeding tasks up to
 /// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass),
@@ -148,35 +148,57 @@ internal static class GeneralBound
         // bound, on U-Net's chains at auto's default limit): its share goes to the window instead.
         // Decided by the limit alone, so it is the same on any load.
         bool searchChain = !workLimited || share.TotalSeconds * CpSatSettings.DeterministicPerSecond >= MinimumChainWork;
-        // The share the single cuts leave (they usually end by proof within a hundredth of it) goes to the window after
-        // them, whose CP-SAT bound keeps rising with work (see WindowRate). Counted in deterministic time, so it is the
-        // same on any load.
         var unused = chain.Count > 1 && !searchChain ? share : TimeSpan.Zero;
+        // Each single cut's relaxation and linear optimum first (milliseconds each), so that CP-SAT searches them best
+        // first (SingleCutOrder): where one share is too short to prove a single cut (ResNet-152's single cuts of 1,000
+        // decisions need 0.11 to 0.15 deterministic seconds, three to four times one share at auto's default limit),
+        // the cut whose linear relaxation bounds most may take the work of all three.
         // Cancelled (the command's stop): every relaxation that ran bounds every schedule, so the best so far stands.
         GeneralBoundRun? SoFar() => best is null ? null : best with { Elapsed = clock.Elapsed, WallClockCut = wallClockCut, Stopped = true };
+        var relaxations = new Dictionary<IReadOnlyList<int>, (CutRelaxation Relaxation, double? Linear)>(ReferenceEqualityComparer.Instance);
+        foreach (var (cuts, small) in tries)
+        {
+            if (!small || cuts.Count > 1) continue;
+            if (cancellation.IsCancellationRequested) return SoFar();
+            var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
+            double? linear = relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp
+                ? relaxation.ToTime(lp) : null;
+            relaxations[cuts] = (relaxation, linear);
+        }
+        var singleTries = tries.Where(t => t.Small && t.Cuts.Count == 1).ToList();
+        tries = [.. SingleCutOrder(singleTries.Select(t => relaxations[t.Cuts].Linear).ToList()).Select(i => singleTries[i]),
+            .. tries.Where(t => !t.Small || t.Cuts.Count > 1)];
+        // The single cuts' shares, pooled (work-limited searches only): each single cut searched may take what the ones
+        // before it left (they usually end by proof within a hundredth of one share), and what all of them leave goes
+        // to the window after them, whose CP-SAT bound keeps rising with work (see WindowRate). Counted in
+        // deterministic time (PoolCharge), so it is the same on any load.
+        var pool = workLimited ? share * relaxations.Count : TimeSpan.Zero;
         foreach (var (cuts, small) in tries)
         {
             if (cancellation.IsCancellationRequested) return SoFar();
-            var relaxation = new CutRelaxation(analysis, cuts, neverRecompute);
+            bool isSingle = small && cuts.Count == 1;
+            var relaxation = isSingle ? relaxations[cuts].Relaxation : new CutRelaxation(analysis, cuts, neverRecompute);
             // The linear relaxation of the chain and of each single cut (the window's was solved when it was chosen),
             // by the simplex method: where CP-SAT's share is too short to bound the model (the chain of ResNet-18 at
-            // 50 % needs a 40 s limit; ResNet-152's single cuts of 1,000 decisions need 0.15 deterministic seconds,
-            // four times their share at the default limit), its LP optimum often is a bound already, within a few
-            // milliseconds; deterministic.
-            if ((!small || cuts.Count == 1) && relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp
-                && relaxation.ToTime(lp) is var lpBound && (best is null || lpBound > best.Bound))
+            // 50 % needs a 40 s limit; ResNet-152's single cuts, 0.11 to 0.15 deterministic seconds, more than the three
+            // single cuts' shares together under auto's default limit), its LP optimum often is a bound already, within
+            // a few milliseconds; deterministic.
+            double? linear = isSingle ? relaxations[cuts].Linear
+                : !small && relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp ? relaxation.ToTime(lp) : null;
+            if (linear is { } lpBound && (best is null || lpBound > best.Bound))
                 best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
             // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
             if (workLimited && !small && (!searchChain || relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds)) continue;
             bool isWindow = small && cuts.Count > 1;
-            var settings = new CpSatSettings(isWindow ? share + unused : share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = isWindow ? WindowRate : small ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
+            var given = isWindow ? share + unused + pool : isSingle && workLimited ? pool : share;
+            // The pool is spent: the single cuts left keep their linear optimum.
+            if (isSingle && workLimited && given <= TimeSpan.Zero) continue;
+            var settings = new CpSatSettings(given, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = isWindow ? WindowRate : small ? SingleCutRate : CpSatSettings.DeterministicPerSecond };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
             var status = settings.Solve(solver, relaxation.Model);
-            // Only a search that ended by proof leaves a share that does not depend on the machine's load.
-            if (small && !isWindow && workLimited && status is CpSolverStatus.Optimal or CpSolverStatus.Infeasible)
-                unused += share - TimeSpan.FromSeconds(Math.Min(share.TotalSeconds, (solver.Response?.DeterministicTime ?? 0) / SingleCutRate));
+            if (isSingle && workLimited) pool -= PoolCharge(status, settings.CutByWallClock(solver, status), given, solver.Response?.DeterministicTime ?? 0);
             if (cancellation.IsCancellationRequested)
             {
                 // A search stopped midway has still proved its best objective bound.
@@ -190,7 +212,7 @@ internal static class GeneralBound
             double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
             if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, cuts.Count, status.ToString(), TimeSpan.Zero);
             // The most exceeding cut's chain grown where its solution overflows (CutGrowth), with one single cut's share.
-            if (ReferenceEquals(cuts, tries[0].Cuts) && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible
+            if (isSingle && cuts[0] == byExcess[0] && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible
                 && Grow(analysis, relaxation, solver, neverRecompute, share, workers, seed, workLimited, cancellation) is var (grown, grownCut))
             {
                 if (grown is not null && (best is null || grown.Bound > best.Bound)) best = grown;
@@ -200,6 +222,30 @@ internal static class GeneralBound
         return best is null ? (wallClockCut ? new GeneralBoundRun(0, 0, "WALL_CLOCK", clock.Elapsed) { WallClockCut = true } : null)
             : best with { Elapsed = clock.Elapsed, WallClockCut = wallClockCut };
     }
+
+    /// <summary>
+    /// The order in which CP-SAT searches the single cuts, given each one's linear optimum (null where it was not
+    /// solved) in order of excess: largest linear optimum first, ties and unsolved ones in order of excess. Indices
+    /// into <paramref name="linear"/>.
+    /// </summary>
+    /// <remarks>
+    /// Their shares are pooled, so the first one searched may take all of them: the cut whose linear relaxation bounds
+    /// most is the one whose proof is most likely to raise the bound (ResNet-152 at 30 %: the second most exceeding
+    /// cut's linear optimum is 8.95·10¹⁰, the most exceeding one's 8.63·10¹⁰; CP-SAT proves 9.20·10¹⁰ and 8.87·10¹⁰).
+    /// </remarks>
+    internal static IReadOnlyList<int> SingleCutOrder(IReadOnlyList<double?> linear) =>
+        Enumerable.Range(0, linear.Count).OrderByDescending(i => linear[i] ?? double.NegativeInfinity).ThenBy(i => i).ToList();
+
+    /// <summary>
+    /// What a single cut's search costs the pool it was <paramref name="given"/> from: the work a search that ended by
+    /// proof took (<paramref name="deterministicSeconds"/> at <see cref="SingleCutRate"/>, at most what it was given);
+    /// all it was given otherwise, since the work a search ended by the wall clock took depends on the load (and one
+    /// ended by its work limit took all of it). So what is left for the searches after it is the same on any load.
+    /// </summary>
+    internal static TimeSpan PoolCharge(CpSolverStatus status, bool cutByWallClock, TimeSpan given, double deterministicSeconds) =>
+        status is CpSolverStatus.Optimal or CpSolverStatus.Infeasible && !cutByWallClock
+            ? TimeSpan.FromSeconds(Math.Clamp(deterministicSeconds / SingleCutRate, 0, given.TotalSeconds))
+            : given;
 
     /// <summary>
     /// The best bound of the chains grown from <paramref name="relaxation"/>'s solution (<see cref="CutGrowth.Grow"/>), up to
