@@ -203,6 +203,43 @@ public class RelaxationGuideTests
         Assert.False(work.Allows());
     }
 
+    /// <summary>
+    /// A residual stream of blocks whose branch ends in a Dropout (the transformer exports' shape; the mask is read only
+    /// by the Dropout's gradient). The guide's plans run no first run that is freed unread, and at 80 and 90 % of
+    /// store-all they recompute what the bound says (2 and 1: one Dropout run again, its mask's first run in the
+    /// backward pass), where without the masks' rows and the moved first runs they recomputed 3 and 2.
+    /// </summary>
+    [Fact]
+    public void Guide_LeavesDropoutMasksForTheBackwardPass_AndRunsThemFirstThere()
+    {
+        var b = new GraphBuilder("residual-dropout", "paper");
+        int h = b.Input("x", 40);
+        for (int i = 0; i < 4; i++)
+        {
+            int p = b.Activation($"mm{i}", "MatMul", [h], 40, 20);
+            int[] inputs = [p];
+            int d = b.Add(new NodeSpec($"drop{i}", "Dropout", NodeKind.Activation) { Inputs = inputs, Bytes = 40, Time = 1, SavedByRule = true });
+            b.Add(new NodeSpec($"drop{i}.mask", "Dropout", NodeKind.Activation) { Inputs = inputs, Bytes = 10, Time = 1, OutputIndex = 1, SavedByRule = true });
+            h = b.Activation($"add{i}", "Add", [h, d], 40, 1);
+        }
+        b.Loss("loss", "Loss", [h], 4, 1);
+        var problem = new PlanningProblem(b.Build());
+        var training = problem.Training;
+        long storeAll = RecomputePlanner.StoreAllPeak(problem);
+        foreach (var (fraction, most) in new[] { (0.5, 123.0), (0.6, 63.0), (0.7, 23.0), (0.8, 2.0), (0.9, 1.0) })
+        {
+            long budget = (long)(storeAll * fraction);
+            var guided = RelaxationGuide.Best(training, budget, ImmutableHashSet<int>.Empty, ImmutableHashSet<int>.Empty,
+                new Recompute.Planner.Solvers.Optimal.SearchWorkers(1, 0), 0, SolverName.Greedy, double.MaxValue, CancellationToken.None, 1, out _);
+            Assert.NotNull(guided);
+            var simulation = Simulator.Simulate(guided.Value.Schedule);
+            Assert.True(simulation.PeakBytes <= budget, $"{fraction}: peak {simulation.PeakBytes} over {budget}");
+            Assert.True(simulation.RecomputeTime <= most, $"{fraction}: recomputes {simulation.RecomputeTime}, at most {most} expected");
+            FirstRuns.Defer(training, guided.Value.Schedule.Steps, out int moved);
+            Assert.Equal(0, moved);
+        }
+    }
+
     /// <summary>The guide's plan for U-Net at <paramref name="fraction"/> of store-all, asserted to replay within the budget.</summary>
     private static (PlanningProblem Problem, long Budget, (Schedule Schedule, SimulationResult Simulation) Guided, SimulationResult Simulation) GuideOnUNet(double fraction)
     {
