@@ -22,30 +22,54 @@ internal static class FirstRuns
     public static ImmutableArray<Step> Defer(TrainingGraph training, ImmutableArray<Step> steps, out int moved)
     {
         var tasks = training.Tasks;
-        var list = steps.ToList();
-        moved = 0;
-        for (int i = 0; i < list.Count; i++)
+        int n = steps.Length;
+        // Per task, in step order: where a step reads it, frees it, moves it to or from the host, runs it again. A
+        // move never changes these for another task (it drops a run of this one and its free, and makes a later run of
+        // this one its first), so one pass over the steps decides every move, in linear time.
+        var reads = new List<int>?[tasks.Length];
+        var frees = new List<int>?[tasks.Length];
+        var transfers = new List<int>?[tasks.Length];
+        var reruns = new List<int>?[tasks.Length];
+        static void Note(List<int>?[] at, int task, int position) => (at[task] ??= []).Add(position);
+        for (int p = 0; p < n; p++)
         {
-            if (list[i].Kind != StepKind.Compute) continue;
-            int t = list[i].Task;
-            int free = -1;
-            for (int j = i + 1; j < list.Count; j++)
-            {
-                var s = list[j];
-                if (s.Kind == StepKind.FreeValue && s.Task == t) { free = j; break; }
-                if ((s.Allocates && tasks[s.Task].Inputs.IndexOf(t) >= 0) || (s.IsTransfer && s.Task == t)) break;
-            }
-            if (free < 0) continue;
-            int again = -1;
-            for (int j = free + 1; j < list.Count && again < 0; j++)
-                if (list[j].Task == t && list[j].Kind == StepKind.Recompute) again = j;
-            if (again < 0) continue;
-            list[again] = new Step(StepKind.Compute, t);
-            list.RemoveAt(free);
-            list.RemoveAt(i);
-            moved++;
-            i--;
+            var step = steps[p];
+            if (step.Allocates)
+                foreach (int u in tasks[step.Task].Inputs) Note(reads, u, p);
+            if (step.Kind == StepKind.FreeValue) Note(frees, step.Task, p);
+            else if (step.IsTransfer) Note(transfers, step.Task, p);
+            else if (step.Kind == StepKind.Recompute) Note(reruns, step.Task, p);
         }
-        return [.. list];
+        var removed = new bool[n];
+        var madeFirst = new bool[n];
+        moved = 0;
+        for (int p = 0; p < n; p++)
+        {
+            if (steps[p].Kind != StepKind.Compute && !madeFirst[p]) continue;
+            int t = steps[p].Task;
+            int free = After(frees[t], p);
+            if (free < 0) continue;
+            int read = After(reads[t], p), transfer = After(transfers[t], p);
+            if ((read >= 0 && read < free) || (transfer >= 0 && transfer < free)) continue;
+            int again = After(reruns[t], free);
+            if (again < 0) continue;
+            removed[p] = removed[free] = true;
+            madeFirst[again] = true;
+            moved++;
+        }
+        if (moved == 0) return steps;
+        var result = ImmutableArray.CreateBuilder<Step>(n - 2 * moved);
+        for (int p = 0; p < n; p++)
+            if (!removed[p]) result.Add(madeFirst[p] ? new Step(StepKind.Compute, steps[p].Task) : steps[p]);
+        return result.MoveToImmutable();
+    }
+
+    /// <summary>The first of <paramref name="positions"/> (ascending) after <paramref name="position"/>, or -1.</summary>
+    private static int After(List<int>? positions, int position)
+    {
+        if (positions is null) return -1;
+        int i = positions.BinarySearch(position + 1);
+        if (i < 0) i = ~i;
+        return i < positions.Count ? positions[i] : -1;
     }
 }
