@@ -134,8 +134,7 @@ public static class ScaleTable
             Phase("store-all schedule and simulation (the 100 % of --budget 50%)", () => storeAll = RecomputePlanner.StoreAllPeak(problem));
             long budget = ByteSize.Parse("50%", storeAll);
             // As plan does: auto's wall-clock stop at the limit and its grace, less what reading took and the answer's reserve.
-            var reserve = TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
-            using var stop = new CommandStop(limit + CommandStop.Grace - command.Elapsed - reserve, limit + CommandStop.Grace - reserve - (CommandStop.ThreadTime() - threadAtStart));
+            using var stop = CommandStop.ForAuto(limit, command.Elapsed, threadAtStart, problem.Training.Count);
             var options = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Stop = stop.Token };
             PlanResult plan = null!;
             Phase($"auto plan at 50 % (--time-limit {limit.TotalSeconds:0})", () => plan = RecomputePlanner.Plan(problem, SolverName.Auto, options));

@@ -38,12 +38,6 @@ public sealed class PlanCommand : CliCommand
     /// answers at once (greedy: store-all if it fits).</summary>
     private static readonly TimeSpan MinimumSearch = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>
-    /// Time kept from auto's wall-clock stop for writing the schedule and the answer: a quarter second, and a
-    /// microsecond a task (the 2,000,000-task chain's schedule is 300 MB of JSON).
-    /// </summary>
-    private static TimeSpan OutputReserve(PlanningProblem problem) => TimeSpan.FromSeconds(0.25 + problem.Training.Count * 1e-6);
-
     /// <summary>The least time the search for the smallest feasible budget gets after a plan that used the whole limit.</summary>
     private static readonly TimeSpan HintGrace = TimeSpan.FromSeconds(1);
 
@@ -86,8 +80,7 @@ public sealed class PlanCommand : CliCommand
         {
             // The command's thread must also have spent the limit on the processor (reading the graph included): a
             // process starved by others is not cut, so its plan stays the one the same input gives anywhere.
-            var reserve = OutputReserve(problem);
-            stopAt = new CommandStop(Left() + CommandStop.Grace - reserve, limit + CommandStop.Grace - reserve - (CommandStop.ThreadTime() - threadAtStart));
+            stopAt = CommandStop.ForAuto(limit, context.Elapsed, threadAtStart, problem.Training.Count);
             options = options with { Stop = stopAt.Token };
         }
         using var stopping = stopAt;

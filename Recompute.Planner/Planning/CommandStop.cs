@@ -39,6 +39,23 @@ internal sealed class CommandStop : IDisposable
         _timer = new Timer(_ => Check(), null, wall > TimeSpan.Zero ? wall : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>
+    /// Auto's stop under <c>plan</c> with <c>--time-limit</c> <paramref name="limit"/>: at the limit and
+    /// <see cref="Grace"/>, less what the command has taken so far and <see cref="OutputReserve"/>, once the command's
+    /// thread has had that processor time (counted from <paramref name="threadAtStart"/>, its time when the command began).
+    /// </summary>
+    public static CommandStop ForAuto(TimeSpan limit, TimeSpan elapsed, TimeSpan threadAtStart, int tasks)
+    {
+        var reserve = OutputReserve(tasks);
+        return new CommandStop(limit + Grace - elapsed - reserve, limit + Grace - reserve - (ThreadTime() - threadAtStart));
+    }
+
+    /// <summary>
+    /// Time kept from auto's stop for writing the schedule and the answer: a quarter second, and a microsecond a task
+    /// (the 2,000,000-task chain's schedule is 300 MB of JSON).
+    /// </summary>
+    public static TimeSpan OutputReserve(int tasks) => TimeSpan.FromSeconds(0.25 + tasks * 1e-6);
+
     public CancellationToken Token => _source.Token;
 
     private void Check()
