@@ -15,9 +15,9 @@ public class CutRelaxationTests
     private static SolverOptions Quick(long budget) => new() { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(3), Threads = 2, Seed = 7 };
 
     /// <summary>The relaxation's optimum over the given cuts (tiny models here: solved to optimality), or null when infeasible.</summary>
-    private static double? Optimum(CutAnalysis analysis, IReadOnlyList<int> cuts, bool chargeIntervals = false)
+    private static double? Optimum(CutAnalysis analysis, IReadOnlyList<int> cuts)
     {
-        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), chargeIntervals: chargeIntervals);
+        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
         using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() };
         var status = solver.Solve(relaxation.Model);
         if (status == CpSolverStatus.Infeasible) return null;

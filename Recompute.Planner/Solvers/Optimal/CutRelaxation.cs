@@ -71,10 +71,8 @@ internal sealed class CutRelaxation
     /// <param name="backwardOnlyBuffers">Whether a single cut's relaxation has the rows for buffers that only the backward
     /// pass reads (the F variables): a bound is stronger with them, and CP-SAT takes longer to prove it (a guide, which
     /// only reads the solution's drops, goes without).</param>
-    /// <param name="chargeIntervals">Also charge the memory at the runs inside each interval but the last
-    /// (<see cref="ChargeIntervals"/>).</param>
     public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null,
-        bool backwardOnlyBuffers = true, bool chargeIntervals = false)
+        bool backwardOnlyBuffers = true)
     {
         var training = _training = analysis.Training;
         var tasks = training.Tasks;
@@ -183,103 +181,11 @@ internal sealed class CutRelaxation
                 if (cut == c && bytes[a] > 0) { sum.AddTerm(v, bytes[a]); terms++; }
             if (terms > 0) Model.Add(sum <= Math.Max(0, budgetBytes - fixedBytes[cuts[c - 1]]));
         }
-        if (chargeIntervals) ChargeIntervals(analysis, after, before, rerun, AlwaysLive, neverRecompute, budgetBytes);
         var objective = LinearExpr.NewBuilder();
         foreach (var ((_, a), v) in rerun)
             if (cost[a] > 0) objective.AddTerm(v, cost[a]);
         Model.Minimize(objective);
         DecisionCount = kept.Count + rerun.Count + late.Count;
-    }
-
-    /// <summary>
-    /// Memory inside the intervals: a buffer b live at cut c (K[c,b], or one of x_c and its inputs), live at cut c + 1
-    /// (K[c+1,b]) and not run again in between (¬R[c,b]) was never freed in interval c (a freed buffer can be live
-    /// again only by a run, and b's first run came before cut c), so it is live at every run inside the interval:
-    /// L[c,b] ⇐ K[c,b] ∧ K[c+1,b] ∧ ¬R[c,b]. Every first run k known to lie strictly inside interval c holds its
-    /// output and inputs besides those: Σ bytes_b L[c,b] (b not k or one of its inputs) ≤ budget − fixed(k); every
-    /// re-run of a in interval c the same, under R[c,a] (written with a big M, a linear row that the linear relaxation
-    /// reads too). Every schedule still maps to a feasible point (L = live throughout the interval), so the optimum
-    /// stays a bound. The last interval has no cut after it and is not charged.
-    /// </summary>
-    private void ChargeIntervals(CutAnalysis analysis, int[] after, int[] before, Dictionary<(int Cut, int Task), BoolVar> rerun,
-        Func<int, int, bool> alwaysLive, IReadOnlySet<int> neverRecompute, long budgetBytes)
-    {
-        var tasks = analysis.Training.Tasks;
-        int n = tasks.Length;
-        int m = Cuts.Count;
-        for (int c = 1; c < m; c++)
-        {
-            // Candidates: buffers that exist at cut c (first run at or before it) and are live at cut c + 1.
-            var live = new List<(int Task, int Partner, long Bytes, BoolVar L)>();
-            for (int b = 0; b < n; b++)
-            {
-                if (tasks[b].Bytes <= 0 || before[b] > c) continue;
-                bool keptAfter = _kept.TryGetValue((c + 1, b), out var kAfter);
-                bool alwaysAfter = alwaysLive(c + 1, b);
-                if (!keptAfter && !alwaysAfter) continue;
-                bool keptBefore = _kept.TryGetValue((c, b), out var kBefore);
-                if (!keptBefore && !alwaysLive(c, b)) continue;
-                // Without an R variable the model does not say whether b ran again (an input of the next cut is live
-                // there whatever happened before): only a pinned buffer is known not to.
-                bool hasRerun = rerun.TryGetValue((c, b), out var r);
-                if (!hasRerun && !neverRecompute.Contains(b)) continue;
-                var l = Model.NewBoolVar($"L{c}_{b}");
-                var clause = new List<ILiteral> { l };
-                if (keptBefore) clause.Add(kBefore!.Not());
-                if (keptAfter) clause.Add(kAfter!.Not());
-                if (hasRerun) clause.Add(r!);
-                Model.AddBoolOr(clause);
-                live.Add((b, -1, tasks[b].Bytes, l));
-            }
-            // A buffer s live at cut c and not run again whose in-place reader d is run again in the interval and live
-            // at cut c + 1 (s not): s is live until d's last run, d from then on, so one of the two always is (the smaller counts).
-            var claimed = new HashSet<int>();
-            for (int d = 0; d < n; d++)
-            {
-                int src = analysis.Training.InPlaceSource(d);
-                if (src < 0 || claimed.Contains(src) || before[src] > c || tasks[src].Bytes <= 0) continue;
-                if (!rerun.TryGetValue((c, d), out var rd)) continue;
-                bool keptAfter = _kept.TryGetValue((c + 1, d), out var dAfter);
-                if (!keptAfter && !alwaysLive(c + 1, d)) continue;
-                bool srcBefore = _kept.TryGetValue((c, src), out var sBefore);
-                if (!srcBefore && !alwaysLive(c, src)) continue;
-                if (alwaysLive(c + 1, src)) continue;
-                bool srcRerun = rerun.TryGetValue((c, src), out var rs);
-                if (!srcRerun && !neverRecompute.Contains(src)) continue;
-                claimed.Add(src);
-                var p = Model.NewBoolVar($"P{c}_{src}_{d}");
-                var clause = new List<ILiteral> { p, rd.Not() };
-                if (srcBefore) clause.Add(sBefore!.Not());
-                if (keptAfter) clause.Add(dAfter!.Not());
-                if (_kept.TryGetValue((c + 1, src), out var sAfter)) clause.Add(sAfter);
-                if (srcRerun) clause.Add(rs!);
-                Model.AddBoolOr(clause);
-                live.Add((src, d, Math.Min(tasks[src].Bytes, tasks[d].Bytes), p));
-            }
-            if (live.Count == 0) continue;
-            void Charge(int k, BoolVar? condition)
-            {
-                long room = budgetBytes - analysis.FixedBytes[k];
-                var sum = LinearExpr.NewBuilder();
-                long counted = 0;
-                foreach (var (b, partner, size, l) in live)
-                {
-                    if (b == k || tasks[k].Inputs.IndexOf(b) >= 0) continue;
-                    if (partner >= 0 && (partner == k || tasks[k].Inputs.IndexOf(partner) >= 0)) continue;
-                    sum.AddTerm(l, size);
-                    counted += size;
-                }
-                if (counted <= Math.Max(0, room)) return;
-                if (condition is null) { Model.Add(sum <= Math.Max(0, room)); return; }
-                long bigM = counted - Math.Max(0, room);
-                sum.AddTerm(condition, bigM);
-                Model.Add(sum <= Math.Max(0, room) + bigM);
-            }
-            for (int k = 0; k < n; k++)
-                if (after[k] == c && before[k] == c + 1 && k != Cuts[c]) Charge(k, null);
-            foreach (var ((cut, a), r) in rerun)
-                if (cut == c) Charge(a, r);
-        }
     }
 
     /// <summary>
