@@ -116,8 +116,7 @@ public static class CutProbe
                         cuts.Add(tasks.First(t => t.Name == name).Id);
                     cuts = cuts.Distinct().Order().ToList();
                     long? memory = long.TryParse(Environment.GetEnvironmentVariable("PROBE_SHRINK"), out long shrink) ? budget - shrink : null;
-                    var relaxation = new CutRelaxation(analysis, cuts, ProbePins(problem.Training), memory,
-                        chargeIntervals: Environment.GetEnvironmentVariable("PROBE_CHARGE") == "1");
+                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), memory);
                     double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
                     var settings = double.TryParse(Environment.GetEnvironmentVariable("PROBE_DET"), CultureInfo.InvariantCulture, out double det)
                         ? new CpSatSettings(TimeSpan.FromSeconds(det / GeneralBound.SingleCutRate), 2, 1) { Threads = 2, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate }
@@ -226,28 +225,6 @@ public static class CutProbe
         foreach (int t in live.Order())
             o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"          {tasks[t].Name} {tasks[t].Bytes / 1048576.0:F2} MiB"));
     }
-
-    /// <summary>
-    /// <c>PROBE_PIN_MIN=T</c>: the tasks whose time is at least T, less those named in <c>PROBE_PIN_EXCEPT</c>
-    /// (<c>;</c>-separated), pinned (never run again) in every chain's relaxation; listed once.
-    /// </summary>
-    private static HashSet<int> ProbePins(TrainingGraph training)
-    {
-        var pins = new HashSet<int>();
-        if (!double.TryParse(Environment.GetEnvironmentVariable("PROBE_PIN_MIN"), CultureInfo.InvariantCulture, out double min)) return pins;
-        var except = (Environment.GetEnvironmentVariable("PROBE_PIN_EXCEPT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-        foreach (var t in training.Tasks)
-            if ((t.Time >= min || (Environment.GetEnvironmentVariable("PROBE_PIN_BACKWARD") == "1" && t.Kind == TaskKind.Backward)) && !except.Contains(t.Name)) pins.Add(t.Id);
-        if (!_pinsListed)
-        {
-            _pinsListed = true;
-            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  pins {pins.Count}, least time {pins.Select(t => training.Tasks[t].Time).DefaultIfEmpty(0).Min():E3}: {string.Join(", ", pins.Select(t => training.Tasks[t].Name))}"));
-        }
-        return pins;
-    }
-
-    private static bool _pinsListed;
 
     private static string OpOf(TrainingGraph training, int task) => training.Graph.Nodes[training.Tasks[task].Node].Op;
 

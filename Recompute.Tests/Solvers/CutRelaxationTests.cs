@@ -15,9 +15,9 @@ public class CutRelaxationTests
     private static SolverOptions Quick(long budget) => new() { BudgetBytes = budget, TimeLimit = TimeSpan.FromSeconds(3), Threads = 2, Seed = 7 };
 
     /// <summary>The relaxation's optimum over the given cuts (tiny models here: solved to optimality), or null when infeasible.</summary>
-    private static double? Optimum(CutAnalysis analysis, IReadOnlyList<int> cuts, bool chargeIntervals = false)
+    private static double? Optimum(CutAnalysis analysis, IReadOnlyList<int> cuts)
     {
-        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), chargeIntervals: chargeIntervals);
+        var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
         using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() };
         var status = solver.Solve(relaxation.Model);
         if (status == CpSolverStatus.Infeasible) return null;
@@ -96,9 +96,6 @@ public class CutRelaxationTests
         Assert.True(plans > 0, "no plan to compare with");
     }
 
-    /// <summary>Relaxations whose interval charges raised the optimum (counted by <see cref="AssertAtMostTheExhaustiveOptimum"/>).</summary>
-    private static int Tighter;
-
     /// <summary>
     /// At seven budgets from the largest task's footprint to store-all, wherever a schedule fits: the relaxation's
     /// optimum and its linear relaxation over every cut alone, the path, every other cut of it, each window of
@@ -126,11 +123,6 @@ public class CutRelaxationTests
                 var optimum = Optimum(analysis, cuts);
                 Assert.True(optimum is not null, $"{where}: a schedule fits where the relaxation says none does");
                 Assert.True(optimum <= least + 1e-9, $"{where}: bound {optimum} above the least recomputation {least}");
-                var charged = Optimum(analysis, cuts, chargeIntervals: true);
-                Assert.True(charged is not null, $"{where}: a schedule fits where the charged relaxation says none does");
-                Assert.True(charged <= least + 1e-9, $"{where}: charged bound {charged} above the least recomputation {least}");
-                Assert.True(charged >= optimum - 1e-9, $"{where}: charged bound {charged} under the plain one {optimum}");
-                if (charged > optimum + 1e-9) Tighter++;
                 var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
                 double lp = relaxation.ToTime(LinearRelaxation.Bound(relaxation.Model) ?? 0);
                 Assert.True(lp <= least + 1e-9, $"{where}: linear bound {lp} above the least recomputation {least}");
@@ -163,7 +155,6 @@ public class CutRelaxationTests
             }
         Assert.True(compared >= 200, $"only {compared} comparisons");
         Assert.True(grown >= 20, $"only {grown} grown chains");
-        Console.WriteLine($"interval charges raised {Tighter} of {compared}");
         Assert.True(positive > compared / 10, $"the relaxation's optimum was positive on {positive} of {compared}");
     }
 

@@ -94,16 +94,6 @@ public class InPlaceBoundTests
             var general = GeneralBound.Prove(tg, budget, new HashSet<int>(), TimeSpan.FromSeconds(2), new SearchWorkers(1, 0), 1, CancellationToken.None);
             if (general is not null) Assert.True(general.Bound <= best + 1e-9, $"{at}: cut relaxation {general.Bound}");
 
-            // The cut relaxation over the whole path with the memory inside its intervals charged (in-place pairs included).
-            var analysis = new CutAnalysis(tg, budget);
-            if (!analysis.Infeasible && analysis.Path.Count > 1)
-            {
-                var charged = new CutRelaxation(analysis, analysis.Path, new HashSet<int>(), chargeIntervals: true);
-                var chargedResult = Solve(charged.Model);
-                Assert.NotEqual(CpSolverStatus.Infeasible, chargedResult.Status);
-                Assert.True(charged.ToTime(chargedResult.Objective) <= best + 1e-9, $"{at}: charged cut relaxation {charged.ToTime(chargedResult.Objective)}");
-            }
-
             var relaxation = new StageRelaxation(order, budget, new HashSet<int>(), int.MaxValue);
             var relaxed = Solve(relaxation.Model);
             Assert.NotEqual(CpSolverStatus.Infeasible, relaxed.Status);

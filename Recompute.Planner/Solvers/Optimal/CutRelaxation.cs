@@ -71,10 +71,8 @@ internal sealed class CutRelaxation
     /// <param name="backwardOnlyBuffers">Whether a single cut's relaxation has the rows for buffers that only the backward
     /// pass reads (the F variables): a bound is stronger with them, and CP-SAT takes longer to prove it (a guide, which
     /// only reads the solution's drops, goes without).</param>
-    /// <param name="chargeIntervals">Also charge the memory at the runs inside each interval but the last
-    /// (<see cref="ChargeIntervals"/>).</param>
     public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null,
-        bool backwardOnlyBuffers = true, bool chargeIntervals = false)
+        bool backwardOnlyBuffers = true)
     {
         var training = _training = analysis.Training;
         var tasks = training.Tasks;
@@ -159,41 +157,20 @@ internal sealed class CutRelaxation
             foreach (int i in tasks[t].Inputs)
                 if (before[i] <= c || (backwardOnlyBuffers && m == 1 && after[i] < c)) LiveInInterval(c, i, null);
         }
-        void Drain()
+        while (work.Count > 0)
         {
-            while (work.Count > 0)
+            var (isRun, c, a) = work.Dequeue();
+            if (isRun)
             {
-                var (isRun, c, a) = work.Dequeue();
-                if (isRun)
-                {
-                    var run = rerun.TryGetValue((c, a), out var r) ? r : late[(c, a)];
-                    foreach (int u in tasks[a].Inputs) LiveInInterval(c, u, run);
-                }
-                else if (c >= 2 && before[a] <= c - 1 && !AlwaysLive(c - 1, a))
-                {
-                    var clause = new List<ILiteral> { kept[(c, a)].Not(), K(c - 1, a)! };
-                    if (R(c - 1, a) is { } r) clause.Add(r);
-                    Model.AddBoolOr(clause);
-                }
+                var run = rerun.TryGetValue((c, a), out var r) ? r : late[(c, a)];
+                foreach (int u in tasks[a].Inputs) LiveInInterval(c, u, run);
             }
-        }
-        Drain();
-        // With the interval charges, a buffer live at both ends of an interval counts there only where the model says
-        // whether it ran again: each such buffer without an R variable gets one (a variable more, with its cost and its
-        // inputs' rows, so every schedule still maps to a feasible point), until none is left without.
-        for (bool added = chargeIntervals; added;)
-        {
-            added = false;
-            for (int c = 1; c < m; c++)
-                for (int b = 0; b < n; b++)
-                {
-                    if (bytes[b] <= 0 || before[b] > c || neverRecompute.Contains(b) || rerun.ContainsKey((c, b))) continue;
-                    if (!kept.ContainsKey((c, b)) && !AlwaysLive(c, b)) continue;
-                    if (!kept.ContainsKey((c + 1, b)) && !AlwaysLive(c + 1, b)) continue;
-                    R(c, b);
-                    added = true;
-                }
-            Drain();
+            else if (c >= 2 && before[a] <= c - 1 && !AlwaysLive(c - 1, a))
+            {
+                var clause = new List<ILiteral> { kept[(c, a)].Not(), K(c - 1, a)! };
+                if (R(c - 1, a) is { } r) clause.Add(r);
+                Model.AddBoolOr(clause);
+            }
         }
 
         for (int c = 1; c <= m; c++)
@@ -204,228 +181,11 @@ internal sealed class CutRelaxation
                 if (cut == c && bytes[a] > 0) { sum.AddTerm(v, bytes[a]); terms++; }
             if (terms > 0) Model.Add(sum <= Math.Max(0, budgetBytes - fixedBytes[cuts[c - 1]]));
         }
-        if (chargeIntervals) ChargeIntervals(analysis, after, before, rerun, AlwaysLive, neverRecompute, budgetBytes);
         var objective = LinearExpr.NewBuilder();
         foreach (var ((_, a), v) in rerun)
             if (cost[a] > 0) objective.AddTerm(v, cost[a]);
         Model.Minimize(objective);
         DecisionCount = kept.Count + rerun.Count + late.Count;
-    }
-
-    /// <summary>
-    /// Memory inside the intervals: a buffer b live at cut c (K[c,b], or one of x_c and its inputs), live at cut c + 1
-    /// (K[c+1,b]) and not run again in between (¬R[c,b]) was never freed in interval c (a freed buffer can be live
-    /// again only by a run, and b's first run came before cut c), so it is live at every run inside the interval:
-    /// L[c,b] ⇐ K[c,b] ∧ K[c+1,b] ∧ ¬R[c,b]. Every first run k known to lie strictly inside interval c holds its
-    /// output and inputs besides those: Σ bytes_b L[c,b] (b not k or one of its inputs) ≤ budget − fixed(k); every
-    /// re-run of a in interval c the same, under R[c,a] (written with a big M, a linear row that the linear relaxation
-    /// reads too). Every schedule still maps to a feasible point (L = live throughout the interval), so the optimum
-    /// stays a bound. The last interval has no cut after it and is not charged.
-    /// </summary>
-    private void ChargeIntervals(CutAnalysis analysis, int[] after, int[] before, Dictionary<(int Cut, int Task), BoolVar> rerun,
-        Func<int, int, bool> alwaysLive, IReadOnlySet<int> neverRecompute, long budgetBytes)
-    {
-        var tasks = analysis.Training.Tasks;
-        int n = tasks.Length;
-        int m = Cuts.Count;
-        for (int c = 1; c < m; c++)
-        {
-            // Candidates: buffers that exist at cut c (first run at or before it) and are live at cut c + 1.
-            var live = new List<(int Task, int Partner, long Bytes, BoolVar L)>();
-            for (int b = 0; b < n; b++)
-            {
-                if (tasks[b].Bytes <= 0 || before[b] > c) continue;
-                bool keptAfter = _kept.TryGetValue((c + 1, b), out var kAfter);
-                bool alwaysAfter = alwaysLive(c + 1, b);
-                if (!keptAfter && !alwaysAfter) continue;
-                bool keptBefore = _kept.TryGetValue((c, b), out var kBefore);
-                if (!keptBefore && !alwaysLive(c, b)) continue;
-                // Without an R variable the model does not say whether b ran again (an input of the next cut is live
-                // there whatever happened before): only a pinned buffer is known not to.
-                bool hasRerun = rerun.TryGetValue((c, b), out var r);
-                if (!hasRerun && !neverRecompute.Contains(b)) continue;
-                var l = Model.NewBoolVar($"L{c}_{b}");
-                var clause = new List<ILiteral> { l };
-                if (keptBefore) clause.Add(kBefore!.Not());
-                if (keptAfter) clause.Add(kAfter!.Not());
-                if (hasRerun) clause.Add(r!);
-                Model.AddBoolOr(clause);
-                live.Add((b, -1, tasks[b].Bytes, l));
-            }
-            // A buffer s live at cut c and not run again whose in-place reader d is run again in the interval and live
-            // at cut c + 1 (s not): s is live until d's last run, d from then on, so one of the two always is (the smaller counts).
-            var claimed = new HashSet<int>();
-            var pairsAt = new Dictionary<int, List<BoolVar>>();
-            for (int d = 0; d < n; d++)
-            {
-                int src = analysis.Training.InPlaceSource(d);
-                if (src < 0 || claimed.Contains(src) || before[src] > c || tasks[src].Bytes <= 0) continue;
-                if (!rerun.TryGetValue((c, d), out var rd)) continue;
-                bool keptAfter = _kept.TryGetValue((c + 1, d), out var dAfter);
-                if (!keptAfter && !alwaysLive(c + 1, d)) continue;
-                bool srcBefore = _kept.TryGetValue((c, src), out var sBefore);
-                if (!srcBefore && !alwaysLive(c, src)) continue;
-                if (alwaysLive(c + 1, src)) continue;
-                bool srcRerun = rerun.TryGetValue((c, src), out var rs);
-                if (!srcRerun && !neverRecompute.Contains(src)) continue;
-                claimed.Add(src);
-                var p = Model.NewBoolVar($"P{c}_{src}_{d}");
-                var clause = new List<ILiteral> { p, rd.Not() };
-                if (srcBefore) clause.Add(sBefore!.Not());
-                if (keptAfter) clause.Add(dAfter!.Not());
-                if (_kept.TryGetValue((c + 1, src), out var sAfter)) clause.Add(sAfter);
-                if (srcRerun) clause.Add(rs!);
-                Model.AddBoolOr(clause);
-                live.Add((src, d, Math.Min(tasks[src].Bytes, tasks[d].Bytes), p));
-                foreach (int t in new[] { src, d })
-                {
-                    if (!pairsAt.TryGetValue(t, out var list)) pairsAt[t] = list = [];
-                    list.Add(p);
-                }
-            }
-            // Support: a buffer b live at cut c + 1 and run in interval c (a re-run, or its first run known to lie
-            // there) is not live throughout, but at every moment of the interval b is live or, since it is run again
-            // before cut c + 1, every input it reads then is. An input u live at cut c, not run again in interval c and
-            // not live at cut c + 1 (a frontier input) is live from cut c up to that run; an input u not live at cut
-            // c + 1 whose own inputs are all frontier inputs (a rebuilt input) is live then or is run again before, so
-            // its inputs are. So every other run in the interval holds min(bytes(b), Σ frontier inputs + Σ over rebuilt
-            // inputs of min(bytes(u), bytes of its inputs not counted yet)) of them, under the conditions of that choice
-            // (one choice per input; Y[c,b] takes the largest whose conditions hold). Candidates whose buffers meet those
-            // of one taken before, or of an in-place pair, are left out, so that no buffer is counted twice.
-            var supportUsed = new HashSet<int>();
-            var support = new List<(int Task, HashSet<int> Touched, long Bytes, IntVar Y)>();
-            // The literals whose truth breaks "u is a frontier input"; null when u can never be one.
-            // A support term is counted only where no in-place pair's term over one of its buffers is (exclusive).
-            List<ILiteral>? FrontierBreaks(int u)
-            {
-                if (supportUsed.Contains(u) || alwaysLive(c + 1, u)) return null;
-                bool keptBefore = _kept.TryGetValue((c, u), out var uBefore);
-                if (!keptBefore && !alwaysLive(c, u)) return null;
-                bool uRerun = rerun.TryGetValue((c, u), out var ru);
-                if (!uRerun && !neverRecompute.Contains(u)) return null;
-                var breaks = new List<ILiteral>();
-                if (keptBefore) breaks.Add(uBefore!.Not());
-                if (uRerun) breaks.Add(ru!);
-                if (_kept.TryGetValue((c + 1, u), out var uAfter)) breaks.Add(uAfter);
-                return breaks;
-            }
-            for (int b = n - 1; b >= 0; b--)
-            {
-                var inputs = tasks[b].Inputs;
-                if (tasks[b].Bytes <= 0 || inputs.Length == 0 || b == Cuts[c] || supportUsed.Contains(b)) continue;
-                if (inputs.Distinct().Count() != inputs.Length) continue;
-                bool keptAfter = _kept.TryGetValue((c + 1, b), out var bAfter);
-                if (!keptAfter && !alwaysLive(c + 1, b)) continue;
-                bool firstInside = after[b] == c && before[b] == c + 1;
-                bool hasRerun = rerun.TryGetValue((c, b), out var rb);
-                if (!firstInside && !hasRerun) continue;
-                var common = new List<ILiteral>();
-                if (!firstInside) common.Add(rb!.Not());
-                if (keptAfter) common.Add(bAfter!.Not());
-                // Each input's choices: frontier (its breaks) or rebuilt (its own breaks and its inputs').
-                var choices = new List<List<(bool Rebuilt, List<ILiteral> Breaks)>>();
-                var touched = new HashSet<int> { b };
-                foreach (int u in inputs)
-                {
-                    touched.Add(u);
-                    var options = new List<(bool, List<ILiteral>)>();
-                    if (FrontierBreaks(u) is { } frontier) options.Add((false, frontier));
-                    if (!supportUsed.Contains(u) && !alwaysLive(c + 1, u) && tasks[u].Inputs.Length > 0
-                        && tasks[u].Inputs.Distinct().Count() == tasks[u].Inputs.Length)
-                    {
-                        var breaks = new List<ILiteral>();
-                        if (_kept.TryGetValue((c + 1, u), out var uAfter)) breaks.Add(uAfter);
-                        bool ok = true;
-                        foreach (int v in tasks[u].Inputs)
-                        {
-                            if (FrontierBreaks(v) is not { } vb) { ok = false; break; }
-                            breaks.AddRange(vb);
-                            touched.Add(v);
-                        }
-                        if (ok) options.Add((true, breaks));
-                    }
-                    if (options.Count == 0) { choices.Clear(); break; }
-                    choices.Add(options);
-                }
-                if (choices.Count != inputs.Length) continue;
-                long patterns = choices.Aggregate(1L, (x, o) => x * o.Count);
-                if (patterns > 16) continue;
-                var terms = new List<(long Size, List<ILiteral> Breaks)>();
-                for (long p = 0; p < patterns; p++)
-                {
-                    long rest = p;
-                    var pick = new (bool Rebuilt, List<ILiteral> Breaks)[inputs.Length];
-                    for (int i = 0; i < inputs.Length; i++) { pick[i] = choices[i][(int)(rest % choices[i].Count)]; rest /= choices[i].Count; }
-                    var counted = new HashSet<int>();
-                    long size = 0;
-                    for (int i = 0; i < inputs.Length; i++)
-                        if (!pick[i].Rebuilt) { counted.Add(inputs[i]); size += tasks[inputs[i]].Bytes; }
-                    bool valid = true;
-                    for (int i = 0; i < inputs.Length && valid; i++)
-                    {
-                        if (!pick[i].Rebuilt) continue;
-                        long extra = 0;
-                        foreach (int v in tasks[inputs[i]].Inputs)
-                        {
-                            // An input of b that is itself rebuilt would be counted twice.
-                            int at = inputs.IndexOf(v);
-                            if (at >= 0 && pick[at].Rebuilt) { valid = false; break; }
-                            if (counted.Add(v)) extra += tasks[v].Bytes;
-                        }
-                        size += Math.Min(tasks[inputs[i]].Bytes, extra);
-                    }
-                    size = Math.Min(size, tasks[b].Bytes);
-                    if (!valid || size <= 0) continue;
-                    var breaksAll = new List<ILiteral>(common);
-                    foreach (var (_, breaks) in pick) breaksAll.AddRange(breaks);
-                    terms.Add((size, breaksAll));
-                }
-                if (terms.Count == 0) continue;
-                var pairBreaks = touched.Where(pairsAt.ContainsKey).SelectMany(t => pairsAt[t]).Distinct().ToList();
-                long most = terms.Max(t => t.Size);
-                var y = Model.NewIntVar(0, most, $"Y{c}_{b}");
-                foreach (var (size, breaks) in terms)
-                {
-                    var sv = Model.NewBoolVar($"S{c}_{b}");
-                    Model.AddBoolOr([sv, .. breaks, .. pairBreaks]);
-                    Model.Add(y - size * sv >= 0);
-                }
-                foreach (int t in touched) supportUsed.Add(t);
-                support.Add((b, touched, most, y));
-            }
-            if (live.Count == 0 && support.Count == 0) continue;
-            void Charge(int k, BoolVar? condition)
-            {
-                long room = budgetBytes - analysis.FixedBytes[k];
-                var sum = LinearExpr.NewBuilder();
-                long counted = 0;
-                foreach (var (b, partner, size, l) in live)
-                {
-                    if (b == k || tasks[k].Inputs.IndexOf(b) >= 0) continue;
-                    if (partner >= 0 && (partner == k || tasks[k].Inputs.IndexOf(partner) >= 0)) continue;
-                    sum.AddTerm(l, size);
-                    counted += size;
-                }
-                foreach (var (_, touched, most, y) in support)
-                {
-                    if (touched.Contains(k)) continue;
-                    bool reads = false;
-                    foreach (int u in tasks[k].Inputs) if (touched.Contains(u)) { reads = true; break; }
-                    if (reads) continue;
-                    sum.AddTerm(y, 1);
-                    counted += most;
-                }
-                if (counted <= Math.Max(0, room)) return;
-                if (condition is null) { Model.Add(sum <= Math.Max(0, room)); return; }
-                long bigM = counted - Math.Max(0, room);
-                sum.AddTerm(condition, bigM);
-                Model.Add(sum <= Math.Max(0, room) + bigM);
-            }
-            for (int k = 0; k < n; k++)
-                if (after[k] == c && before[k] == c + 1 && k != Cuts[c]) Charge(k, null);
-            foreach (var ((cut, a), r) in rerun)
-                if (cut == c) Charge(a, r);
-        }
     }
 
     /// <summary>
