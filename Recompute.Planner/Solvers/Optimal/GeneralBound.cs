@@ -35,7 +35,8 @@ internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, 
 /// leave: stronger where one stretch of the backward pass forces the recomputation), then a chain of the most exceeding tasks up to
 /// <see cref="ChainDecisions"/> estimated decisions (stronger where the pressure is spread over the backward pass),
 /// searched by CP-SAT and, up to <see cref="LinearDecisionLimit"/> decisions, also solved as a linear program; and the
-/// chain grown from the most exceeding cut's solution where that overflows (<see cref="CutGrowth"/>, <see cref="Grow"/>).
+/// chain grown from the most exceeding cut's solution where that overflows (<see cref="CutGrowth"/>, <see cref="Grow"/>);
+/// given a plan, the best single cut with the path task where the plan drops a buffer it had run again (<see cref="PlanCut"/>).
 /// Each search gets a share of the limit as CP-SAT's deterministic time, so the bound does not depend on how busy the
 /// machine is; the wall clock stops a search only at 2.5 times its share plus a second (<see cref="CpSatSettings.WallClockSlack"/>).
 /// </remarks>
@@ -228,7 +229,9 @@ internal static class GeneralBound
         // The chain of the best single cut and the path task where the plan dropped a buffer it had already run again
         // (PlanCut), searched with one single cut's share more, hinted with the plan, then grown where its solution
         // overflows with what that share leaves.
-        if (plan is not null && bestSingle is { } top && PlanCut(analysis, plan, top.Cut) is { } planCut)
+        // Where the bound already reaches the plan (proved optimal), no chain can raise it.
+        if (plan is not null && bestSingle is { } top && PlanCut(analysis, plan, top.Cut) is { } planCut
+            && (best is null || best.Bound < Scheduling.Simulator.Measure(plan).RecomputeTime))
         {
             if (cancellation.IsCancellationRequested) return SoFar();
             var relaxation = new CutRelaxation(analysis, CutGrowth.With([top.Cut], planCut), neverRecompute);
