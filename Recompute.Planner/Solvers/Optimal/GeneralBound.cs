@@ -67,6 +67,13 @@ internal static class GeneralBound
     /// </summary>
     public const double MinimumChainWork = 0.01;
 
+    /// <summary>
+    /// The plan chain's work (<see cref="PlanCut"/>) as a fraction of one single cut's share, on top of the bound's
+    /// other searches: SqueezeNet 1.1 at 50 % proves its pair within a quarter of a share (0.01 deterministic seconds);
+    /// half a share keeps what a pair that does not end by proof costs the command to about 0.1 s of processor time.
+    /// </summary>
+    public const double PlanChainShare = 0.5;
+
     /// <summary>Estimated decisions of the chain relaxation.</summary>
     public const int ChainDecisions = 20_000;
 
@@ -113,8 +120,8 @@ internal static class GeneralBound
     /// bounds of searches that ended by proof or by that limit, so that the bound does not depend on the machine's load.</param>
     /// <param name="plan">A schedule that fits the budget (auto's plan so far), or null: where it runs a buffer again
     /// after a re-run that both come after the best single cut's first run, the chain of that cut and the path task
-    /// between those two runs is searched too (<see cref="PlanCut"/>), hinted with the plan, with one single cut's
-    /// share more.</param>
+    /// between those two runs is searched too (<see cref="PlanCut"/>), hinted with the plan, with
+    /// <see cref="PlanChainShare"/> of a single cut's share more.</param>
     public static GeneralBoundRun? Prove(TrainingGraph training, long budgetBytes, IReadOnlySet<int> neverRecompute, TimeSpan limit,
         SearchWorkers workers, int seed, CancellationToken cancellation, bool workLimited = true, Scheduling.Schedule? plan = null)
     {
@@ -227,8 +234,8 @@ internal static class GeneralBound
             }
         }
         // The chain of the best single cut and the path task where the plan dropped a buffer it had already run again
-        // (PlanCut), searched with one single cut's share more, hinted with the plan, then grown where its solution
-        // overflows with what that share leaves.
+        // (PlanCut), searched with PlanChainShare of a single cut's share more, hinted with the plan, then grown where
+        // its solution overflows with what that work leaves (counted in deterministic time, so the same on any load).
         // Where the bound already reaches the plan (proved optimal), no chain can raise it.
         if (plan is not null && bestSingle is { } top && PlanCut(analysis, plan, top.Cut) is { } planCut
             && (best is null || best.Bound < Scheduling.Simulator.Measure(plan).RecomputeTime))
@@ -236,7 +243,8 @@ internal static class GeneralBound
             if (cancellation.IsCancellationRequested) return SoFar();
             var relaxation = new CutRelaxation(analysis, CutGrowth.With([top.Cut], planCut), neverRecompute);
             relaxation.Hint(plan);
-            var settings = new CpSatSettings(share, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = SingleCutRate };
+            var given = share * PlanChainShare;
+            var settings = new CpSatSettings(given, workers.Logical, seed) { Threads = workers.Threads, WorkLimited = workLimited, DeterministicRate = SingleCutRate };
             using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
             using var registration = cancellation.Register(solver.StopSearch);
             var status = settings.Solve(solver, relaxation.Model);
@@ -246,7 +254,7 @@ internal static class GeneralBound
             {
                 double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
                 if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, relaxation.Cuts.Count, status.ToString(), TimeSpan.Zero);
-                var left = workLimited ? share - TimeSpan.FromSeconds((solver.Response?.DeterministicTime ?? 0) / SingleCutRate) : share;
+                var left = workLimited ? given - TimeSpan.FromSeconds((solver.Response?.DeterministicTime ?? 0) / SingleCutRate) : given;
                 if (status is CpSolverStatus.Optimal or CpSolverStatus.Feasible && left > TimeSpan.Zero
                     && Grow(analysis, relaxation, solver, neverRecompute, left, workers, seed, workLimited, cancellation) is var (grown, grownCut))
                 {
