@@ -43,7 +43,7 @@ namespace Recompute.Benchmarks;
 /// gives each chain's relaxation N bytes less than the budget (a lowering then has that much room for what the
 /// relaxation does not count). <c>PROBE_BOUND=1</c> proves the general bound as auto does at its default limit
 /// (<see cref="GeneralBound.Prove"/> with the bound's share) and prints it, the cuts that proved it, CP-SAT's status and
-/// the seconds (with <c>PROBE_PLAN=FILE</c>, that schedule as auto's plan so far); <c>PROBE_HINT=FILE</c> hints each
+/// the seconds of wall clock and of processor time (with <c>PROBE_PLAN=FILE</c>, that schedule, read first, as auto's plan so far); <c>PROBE_HINT=FILE</c> hints each
 /// chain's search with the point that schedule maps to (<see cref="CutRelaxation.Hint"/>); a lowering that overflows names the step where it peaks and the first step over the budget. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status, bound and
 /// best objective (time units), seconds and deterministic seconds.
 /// </summary>
@@ -100,12 +100,14 @@ public static class CutProbe
                 {
                     // The general bound as auto proves it at its default limit (its share, two workers, seed 0).
                     var boundOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
+                    var plan = Environment.GetEnvironmentVariable("PROBE_PLAN") is { Length: > 0 } planFile ? ScheduleFormat.Read(planFile, problem.Training) : null;
                     var boundClock = Stopwatch.StartNew();
+                    var processor = Process.GetCurrentProcess().TotalProcessorTime;
                     var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), boundOptions.TimeLimit * AutoPortfolio.Shares.Bound,
-                        boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None,
-                        plan: Environment.GetEnvironmentVariable("PROBE_PLAN") is { Length: > 0 } planFile ? ScheduleFormat.Read(planFile, problem.Training) : null);
+                        boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None, plan: plan);
+                    processor = Process.GetCurrentProcess().TotalProcessorTime - processor;
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s"));
+                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s, {processor.TotalSeconds:F2} s of processor time"));
                 }
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))
