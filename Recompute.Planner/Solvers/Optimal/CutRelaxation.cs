@@ -266,7 +266,6 @@ internal sealed class CutRelaxation
     {
         var steps = schedule.Steps;
         int n = _training.Count;
-        var first = new int[Cuts.Count];
         var seen = new bool[n];
         var live = new bool[n];
         // The live set at each cut's first run, and the tasks run (first or again) in each interval.
@@ -274,15 +273,13 @@ internal sealed class CutRelaxation
         var runIn = new HashSet<int>[Cuts.Count];
         var againIn = new HashSet<int>[Cuts.Count];
         int next = 0;
-        for (int s = 0; s < steps.Length; s++)
+        foreach (var step in steps)
         {
-            var step = steps[s];
             if (step.Allocates)
             {
                 int t = step.Task;
                 if (next < Cuts.Count && t == Cuts[next] && !seen[t])
                 {
-                    first[next] = s;
                     liveAt[next] = [.. Enumerable.Range(0, n).Where(a => live[a])];
                     runIn[next] = [];
                     againIn[next] = [];

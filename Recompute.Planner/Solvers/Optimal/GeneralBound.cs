@@ -280,8 +280,8 @@ internal static class GeneralBound
     /// the plan (4.300·10⁹) rebuilds <c>features.4</c>'s expand1x1 convolution for <c>grad(features.5 MaxPool)</c> and
     /// again for its own gradient, and between those runs lies <c>grad(features.4 Concat)</c>, whose inputs and output
     /// take 378 MiB: the chain of the two cuts is proved at 4.278·10⁹ in 0.01 deterministic seconds, while the chain
-    /// grown where the single cut's solution overflows (<c>grad(classifier.2 Relu)</c>) is not proved within
-    /// 0.4.
+    /// grown where the single cut's solution overflows (<c>grad(classifier.2 Relu)</c>) is not proved within 0.4
+    /// deterministic seconds.
     /// </remarks>
     internal static int? PlanCut(CutAnalysis analysis, Scheduling.Schedule plan, int cut)
     {
