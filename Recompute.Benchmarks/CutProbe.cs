@@ -43,7 +43,8 @@ namespace Recompute.Benchmarks;
 /// gives each chain's relaxation N bytes less than the budget (a lowering then has that much room for what the
 /// relaxation does not count). <c>PROBE_BOUND=1</c> proves the general bound as auto does at its default limit
 /// (<see cref="GeneralBound.Prove"/> with the bound's share) and prints it, the cuts that proved it, CP-SAT's status and
-/// the seconds; a lowering that overflows names the step where it peaks and the first step over the budget. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status, bound and
+/// the seconds of wall clock and of processor time (with <c>PROBE_PLAN=FILE</c>, that schedule, read first, as auto's plan so far); <c>PROBE_HINT=FILE</c> hints each
+/// chain's search with the point that schedule maps to (<see cref="CutRelaxation.Hint"/>); a lowering that overflows names the step where it peaks and the first step over the budget. Per chain: cuts, decisions, the linear relaxation's optimum, CP-SAT's status, bound and
 /// best objective (time units), seconds and deterministic seconds.
 /// </summary>
 public static class CutProbe
@@ -87,15 +88,26 @@ public static class CutProbe
                 if (Environment.GetEnvironmentVariable("PROBE_SCHEDULE") is { Length: > 0 } scheduleFile)
                     ListRecomputation(o, ScheduleFormat.Read(scheduleFile, problem.Training));
                 if (Environment.GetEnvironmentVariable("PROBE_GUIDE") == "1") Guide(o, problem.Training, analysis, budget);
+                // PROBE_PLAN with PROBE_PLANCUT=1: the cut GeneralBound.PlanCut pairs with each of the most exceeding path tasks.
+                if (Environment.GetEnvironmentVariable("PROBE_PLAN") is { Length: > 0 } planCutFile && Environment.GetEnvironmentVariable("PROBE_PLANCUT") == "1")
+                {
+                    var planned = ScheduleFormat.Read(planCutFile, problem.Training);
+                    var path = analysis.Path.ToList();
+                    foreach (int x in path.OrderByDescending(x => analysis.Excess[x]).ThenBy(x => x).Take(GeneralBound.SingleCuts))
+                        o.WriteLine($"  plan cut for {path.IndexOf(x)}: {(GeneralBound.PlanCut(analysis, planned, x) is { } y ? $"{path.IndexOf(y)} {tasks[y].Name}" : "none")}");
+                }
                 if (Environment.GetEnvironmentVariable("PROBE_BOUND") == "1")
                 {
                     // The general bound as auto proves it at its default limit (its share, two workers, seed 0).
                     var boundOptions = new SolverOptions { BudgetBytes = budget, TimeLimit = AutoPortfolio.DefaultTimeLimit, Threads = 2 };
+                    var plan = Environment.GetEnvironmentVariable("PROBE_PLAN") is { Length: > 0 } planFile ? ScheduleFormat.Read(planFile, problem.Training) : null;
                     var boundClock = Stopwatch.StartNew();
+                    var processor = Process.GetCurrentProcess().TotalProcessorTime;
                     var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), boundOptions.TimeLimit * AutoPortfolio.Shares.Bound,
-                        boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None);
+                        boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None, plan: plan);
+                    processor = Process.GetCurrentProcess().TotalProcessorTime - processor;
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s"));
+                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s, {processor.TotalSeconds:F2} s of processor time"));
                 }
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))
@@ -121,6 +133,9 @@ public static class CutProbe
                     var settings = double.TryParse(Environment.GetEnvironmentVariable("PROBE_DET"), CultureInfo.InvariantCulture, out double det)
                         ? new CpSatSettings(TimeSpan.FromSeconds(det / GeneralBound.SingleCutRate), 2, 1) { Threads = 2, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate }
                         : new CpSatSettings(TimeSpan.FromSeconds(options.SecondsPerRow), 2, 1) { Threads = 2 };
+                    // PROBE_HINT=FILE: CP-SAT is hinted with the point that schedule maps to (CutRelaxation.Hint).
+                    if (Environment.GetEnvironmentVariable("PROBE_HINT") is { Length: > 0 } hintFile)
+                        o.WriteLine($"  hinted: {relaxation.Hint(ScheduleFormat.Read(hintFile, problem.Training))}");
                     using var solver = new CpSolver { StringParameters = settings.ToParameterText() };
                     var clock = Stopwatch.StartNew();
                     var status = solver.Solve(relaxation.Model);

@@ -159,7 +159,7 @@ public static class AutoPortfolio
                 try
                 {
                     general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                        options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct);
+                        options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct, plan: best?.Plan.Schedule);
                 }
                 catch (OperationCanceledException) when (Stopped()) { }
                 if (Stopped())

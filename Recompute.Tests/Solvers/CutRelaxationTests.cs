@@ -281,6 +281,120 @@ public class CutRelaxationTests
         }
     }
 
+    /// <summary>
+    /// Every plan maps to a point of the relaxation (<see cref="CutRelaxation.Hint"/>: K live at each cut's first run, R
+    /// run again in the interval after it, F run in it): with every variable fixed to that point CP-SAT finds it
+    /// feasible and its cost at most the plan's recomputation, over every cut alone, the path, every other cut, and the
+    /// chain of each cut with its <see cref="GeneralBound.PlanCut"/>. The plan chains are path tasks in chain order.
+    /// </summary>
+    [Trait("Category", "Slow")]
+    [Fact]
+    public void PlanPoint_IsFeasible_AndCostsAtMostThePlan()
+    {
+        int points = 0, planChains = 0;
+        foreach (var (seed, fraction) in Enumerable.Range(1, 6).SelectMany(seed => new[] { 0.9, 0.75, 0.6, 0.45 }.Select(f => (seed, f))))
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 12));
+            long storeAll = RecomputePlanner.StoreAllPeak(problem);
+            long budget = (long)(storeAll * fraction);
+            var analysis = new CutAnalysis(problem.Training, budget);
+            foreach (var name in new[] { "chen", "dp-approx", "greedy" })
+            {
+                PlanResult plan;
+                try { plan = RecomputePlanner.Plan(problem, name, Quick(budget)); }
+                catch (LowerSetLimitException) { continue; }
+                if (!plan.Feasible) continue;
+                double recompute = Simulator.Measure(plan.Schedule!).RecomputeTime;
+                var chains = CutSets(analysis).ToList();
+                foreach (int x in analysis.Path)
+                    if (GeneralBound.PlanCut(analysis, plan.Schedule!, x) is { } y)
+                    {
+                        Assert.Contains(y, analysis.Path);
+                        Assert.NotEqual(x, y);
+                        chains.Add(CutGrowth.With([x], y));
+                        planChains++;
+                    }
+                foreach (var cuts in chains)
+                {
+                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>());
+                    Assert.True(relaxation.Hint(plan.Schedule!));
+                    using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() + " fix_variables_to_their_hinted_value:true" };
+                    var status = solver.Solve(relaxation.Model);
+                    string where = $"seed {seed}, {name} at {fraction}, cuts [{string.Join(",", cuts)}]";
+                    Assert.True(status == CpSolverStatus.Optimal, $"{where}: the plan's point is {status}");
+                    Assert.True(relaxation.ToTime(solver.ObjectiveValue) <= recompute + 1e-9, $"{where}: the plan's point costs {relaxation.ToTime(solver.ObjectiveValue)}, the plan {recompute}");
+                    points++;
+                }
+            }
+        }
+        Assert.True(points > 50 && planChains > 5, $"only {points} points, {planChains} plan chains");
+    }
+
+    /// <summary>
+    /// The bound with a plan (<see cref="GeneralBound.Prove"/>'s plan chain, searched after every other relaxation with a
+    /// share of its own) is never below the bound without it and never above the plan, on random graphs whose greedy
+    /// plans run buffers again more than once.
+    /// </summary>
+    [Fact]
+    public void Bound_WithThePlan_IsAtLeastTheBoundWithout_AndAtMostThePlan()
+    {
+        int chains = 0;
+        for (int seed = 1; seed <= 6; seed++)
+        {
+            var problem = new PlanningProblem(RandomGraphs.Forward(seed, nodes: 24));
+            foreach (var fraction in new[] { 0.4, 0.6 })
+            {
+                long budget = (long)(RecomputePlanner.StoreAllPeak(problem) * fraction);
+                var plan = RecomputePlanner.Plan(problem, "greedy", Quick(budget));
+                if (!plan.Feasible) continue;
+                double recompute = Simulator.Measure(plan.Schedule!).RecomputeTime;
+                var workers = new SearchWorkers(1, 0);
+                var without = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(1), workers, 1, CancellationToken.None);
+                var with = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), TimeSpan.FromSeconds(1), workers, 1, CancellationToken.None, plan: plan.Schedule);
+                Assert.True((with?.Bound ?? 0) >= (without?.Bound ?? 0), $"seed {seed} at {fraction}: {with?.Bound} with the plan, {without?.Bound} without");
+                Assert.True((with?.Bound ?? 0) <= recompute + 1e-9, $"seed {seed} at {fraction}: bound {with?.Bound} above the plan's {recompute}");
+                var analysis = new CutAnalysis(problem.Training, budget);
+                if (analysis.Path.Any(x => GeneralBound.PlanCut(analysis, plan.Schedule!, x) is not null)) chains++;
+            }
+        }
+        Assert.True(chains > 0, "no plan ran a buffer again twice past a cut");
+    }
+
+    /// <summary>
+    /// <see cref="GeneralBound.PlanCut"/> on a chain a → b → c → d → e (forward, then the backward): a plan that runs a
+    /// again for grad(c) and once more for grad(b) pairs the cut grad(e) with the path task run between those two
+    /// re-runs (grad(c)'s successor in the plan, grad(b)'s predecessor); a plan whose re-runs all have their earlier
+    /// run before the cut pairs nothing.
+    /// </summary>
+    [Fact]
+    public void PlanCut_IsThePathTaskBetweenTwoRunsOfABufferPastTheCut()
+    {
+        var b = new GraphBuilder("plan-cut", "paper");
+        int x = b.Input("x", 10);
+        int a = b.Activation("a", "Op", [x], 40, 5);
+        int bb = b.Activation("b", "Op", [a], 40, 1);
+        int c = b.Activation("c", "Op", [bb], 40, 1);
+        int d = b.Activation("d", "Op", [c], 40, 1);
+        b.Loss("loss", "Loss", [d], 10, 1);
+        var training = new PlanningProblem(b.Build()).Training;
+        var tasks = training.Tasks;
+        int Task(string name) => tasks.First(t => t.Name == name).Id;
+        var analysis = new CutAnalysis(training, 1);
+        // A schedule only needs its run steps here: which task runs when.
+        Schedule Plan(params string[] runs) => new(training, [.. runs.Select((n, i) => new Step(i > 0 && runs.Take(i).Contains(n) ? StepKind.Recompute : n.StartsWith("grad(") ? StepKind.Backward : StepKind.Compute, Task(n)))], "test", null);
+        var forward = tasks.Where(t => t.Kind == TaskKind.Forward).Select(t => t.Name).ToArray();
+        var backward = tasks.Where(t => t.Kind != TaskKind.Forward).Select(t => t.Name).ToArray();
+        int cut = analysis.Path.First(t => tasks[t].Kind != TaskKind.Forward);
+        // a is run again twice in the backward pass: the path tasks between those runs are the candidates.
+        var twice = forward.Concat(backward.Take(2)).Append("a").Concat(backward.Skip(2).Take(1)).Append("a").Concat(backward.Skip(3)).ToArray();
+        var y = GeneralBound.PlanCut(analysis, Plan(twice), cut);
+        Assert.NotNull(y);
+        Assert.Equal(backward[2], tasks[y!.Value].Name);
+        // Once only: its earlier run is the forward pass's, before the cut.
+        var once = forward.Concat(backward.Take(2)).Append("a").Concat(backward.Skip(2)).ToArray();
+        Assert.Null(GeneralBound.PlanCut(analysis, Plan(once), cut));
+    }
+
     [Fact]
     public void Bound_IsPositiveWhereRecomputationIsForced()
     {

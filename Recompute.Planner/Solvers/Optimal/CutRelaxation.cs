@@ -255,6 +255,54 @@ internal sealed class CutRelaxation
     public bool Dropped(CpSolver solver, int cut, int task) =>
         _kept.TryGetValue((cut + 1, task), out var v) && !solver.BooleanValue(v);
 
+    /// <summary>
+    /// Hints CP-SAT with the point that <paramref name="schedule"/> maps to (K: live when the cut's first run starts;
+    /// R: run again between that cut's first run and the next cut's; F: run in that interval, first or again): a
+    /// solution whose objective is at most the schedule's recompute time, from which the search prunes at once. A hint
+    /// is only a starting point, so the optimum and every bound proved stay those of the model; false when the schedule
+    /// does not run every cut.
+    /// </summary>
+    public bool Hint(Scheduling.Schedule schedule)
+    {
+        var steps = schedule.Steps;
+        int n = _training.Count;
+        var seen = new bool[n];
+        var live = new bool[n];
+        // The live set at each cut's first run, and the tasks run (first or again) in each interval.
+        var liveAt = new HashSet<int>[Cuts.Count];
+        var runIn = new HashSet<int>[Cuts.Count];
+        var againIn = new HashSet<int>[Cuts.Count];
+        int next = 0;
+        foreach (var step in steps)
+        {
+            if (step.Allocates)
+            {
+                int t = step.Task;
+                if (next < Cuts.Count && t == Cuts[next] && !seen[t])
+                {
+                    liveAt[next] = [.. Enumerable.Range(0, n).Where(a => live[a])];
+                    runIn[next] = [];
+                    againIn[next] = [];
+                    next++;
+                }
+                else if (next > 0)
+                {
+                    runIn[next - 1].Add(t);
+                    if (seen[t]) againIn[next - 1].Add(t);
+                }
+                seen[t] = true;
+                live[t] = true;
+            }
+            else if (step.Frees) live[step.Task] = false;
+        }
+        if (next < Cuts.Count) return false;
+        Model.ClearHints();
+        foreach (var ((c, a), v) in _kept) Model.AddHint(v, liveAt[c - 1].Contains(a));
+        foreach (var ((c, a), v) in _rerun) Model.AddHint(v, againIn[c - 1].Contains(a));
+        foreach (var ((c, a), v) in _late) Model.AddHint(v, runIn[c - 1].Contains(a));
+        return true;
+    }
+
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }
 
