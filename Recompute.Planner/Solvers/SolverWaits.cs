@@ -12,11 +12,13 @@ namespace Recompute.Planner.Solvers;
 /// </summary>
 /// <remarks>
 /// A wait is owed the processor time of the threads that did not exist when it began (CP-SAT starts its workers for
-/// each search and joins them before it returns), divided by the number of threads the search runs on: on an idle
-/// 2-core machine two workers for one wall second are owed one second, as the command's thread would have had; on a
-/// busy one, their share of the processor. That time is the process's processor time over the wait less what the
-/// threads that were there at its start spent, so the other tests of a test host, which run in the same process, are
-/// not counted. Where threads' times cannot be read (not Linux), the process's time stands in, capped at the wall time.
+/// each search and joins them before it returns), at most the wait's wall time: on an idle 2-core machine a search
+/// for one wall second is owed one second, as the command's thread would have had, even where its workers keep the
+/// processor only part of the time (CP-SAT's interleaved workers wait for each other between batches, and load and
+/// presolve a model on one thread: on Swin-T's guide, 1.2 processors on average); on a machine so busy that its
+/// workers together got less than the wall time, what they got. That time is the process's processor time over the
+/// wait less what the threads that were there at its start spent, so the other tests of a test host, which run in the
+/// same process, are not counted. Where threads' times cannot be read (not Linux), the process's time stands in.
 /// </remarks>
 internal sealed class SolverWaits
 {
@@ -52,7 +54,7 @@ internal sealed class SolverWaits
     public static Scope Enter(int threads)
     {
         if (threads <= 1 || t_current is not { } ledger) return default;
-        var wait = Wait.Begin(threads);
+        var wait = Wait.Begin();
         lock (ledger._gate)
         {
             if (ledger._open is not null) return default; // a search inside a search: the outer one already counts
@@ -87,18 +89,17 @@ internal sealed class SolverWaits
 
     internal sealed class Wait
     {
-        private readonly int _threads;
         private readonly long _startedAt;
         private readonly TimeSpan _processAtStart;
         private readonly Dictionary<int, long>? _ticksAtStart;
 
-        private Wait(int threads, long startedAt, TimeSpan processAtStart, Dictionary<int, long>? ticksAtStart) =>
-            (_threads, _startedAt, _processAtStart, _ticksAtStart) = (threads, startedAt, processAtStart, ticksAtStart);
+        private Wait(long startedAt, TimeSpan processAtStart, Dictionary<int, long>? ticksAtStart) =>
+            (_startedAt, _processAtStart, _ticksAtStart) = (startedAt, processAtStart, ticksAtStart);
 
-        public static Wait Begin(int threads)
+        public static Wait Begin()
         {
             var ticks = ThreadTicks();
-            return new Wait(threads, Stopwatch.GetTimestamp(), Environment.CpuUsage.TotalTime, ticks);
+            return new Wait(Stopwatch.GetTimestamp(), Environment.CpuUsage.TotalTime, ticks);
         }
 
         public TimeSpan Owed()
@@ -113,8 +114,8 @@ internal sealed class SolverWaits
                     if (now.TryGetValue(id, out long after) && after > before) others += after - before;
                 created = process - TimeSpan.FromTicks(others * TicksPerClockTick);
             }
-            else created = process < wall * _threads ? process : wall * _threads;
-            return created <= TimeSpan.Zero ? TimeSpan.Zero : created / _threads;
+            else created = process;
+            return created <= TimeSpan.Zero ? TimeSpan.Zero : created < wall ? created : wall;
         }
     }
 
