@@ -37,6 +37,10 @@ internal sealed record GreedyOptions
     /// <summary>Chains per round: one from each of this many of the plan's largest recomputed buffers.</summary>
     public int PinChainStarts { get; init; } = 8;
 
+    /// <summary>Chains of each round that start from the largest buffers by rebuild cost not among the
+    /// <see cref="PinChainStarts"/> (see <see cref="GreedySolver.RebuildCosts"/>).</summary>
+    public int PinChainRebuildStarts { get; init; } = 2;
+
     /// <summary>Most links (pins) of a chain.</summary>
     public int PinChainLength { get; init; } = 8;
 

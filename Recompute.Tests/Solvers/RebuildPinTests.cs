@@ -69,6 +69,32 @@ public class RebuildPinTests
     }
 
     [Fact]
+    public void ChainStarts_FollowTheLargestByOwnCost_WithTheLargestByRebuildCost()
+    {
+        // Twelve activations of one size recomputed in one run, each costlier than the next but the last, which is
+        // the cheapest alone and the costliest to rebuild (the eleven before it come back with it).
+        var b = new GraphBuilder("chain12");
+        int prev = b.Input("x", 16);
+        for (int i = 0; i < 12; i++)
+            prev = b.Add(new NodeSpec($"a{i}", "Relu", NodeKind.Activation) { Inputs = [prev], Bytes = 64, Time = i == 11 ? 1 : 100 - i, BackwardNeeds = [], BackwardNeedsOutput = true });
+        b.Loss("loss", "ReduceMean", [prev], 4, 1, backwardNeeds: []);
+        var training = new PlanningProblem(b.Build()).Training;
+        var chain = training.Tasks.Where(t => t.Kind == TaskKind.Forward && t.Name.StartsWith('a')).Select(t => t.Id).ToList();
+        var schedule = new Schedule(training, [.. chain.Select(t => new Step(StepKind.Recompute, t))], "test", null);
+        var settings = GreedyOptions.Default;
+        var starts = GreedySolver.ChainStarts(training, schedule, [], [], settings);
+        // The eight costliest by their own time (a0..a7), then of the rest the two costliest to rebuild: the last
+        // activation (it brings back all eleven before it), then a10.
+        Assert.Equal(chain.Take(settings.PinChainStarts), starts.Take(settings.PinChainStarts));
+        Assert.Equal([chain[11], chain[10]], starts.Skip(settings.PinChainStarts));
+        // Pinned and excluded tasks are never starts.
+        var without = GreedySolver.ChainStarts(training, schedule, [chain[11]], [chain[0]], settings);
+        Assert.DoesNotContain(chain[11], without);
+        Assert.DoesNotContain(chain[0], without);
+        Assert.Equal(settings.PinChainStarts + settings.PinChainRebuildStarts, without.Count);
+    }
+
+    [Fact]
     public void Greedy_RecomputesEachLayer1ConvolutionOnce_OnResNet50At30Percent()
     {
         var problem = new PlanningProblem(GraphLoader.Load(Path.Combine(Paths.Graphs, "resnet50-b64.onnx")));
