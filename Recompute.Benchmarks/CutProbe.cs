@@ -95,7 +95,7 @@ public static class CutProbe
                     var run = GeneralBound.Prove(problem.Training, budget, new HashSet<int>(), boundOptions.TimeLimit * AutoPortfolio.Shares.Bound,
                         boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None);
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s"));
+                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} at path positions {string.Join(",", (run?.CutTasks ?? []).Select(t => analysis.Path.ToList().IndexOf(t)))} (excess rank {string.Join(",", (run?.CutTasks ?? []).Select(t => analysis.Path.OrderByDescending(x => analysis.Excess[x]).ThenBy(x => x).ToList().IndexOf(t)))}) {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s"));
                 }
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))
