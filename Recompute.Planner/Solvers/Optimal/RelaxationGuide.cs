@@ -213,17 +213,17 @@ internal static class RelaxationGuide
             cancellation.ThrowIfCancellationRequested();
             if (relaxation.ToTime(point.Bound) >= Least()) return false;
             var later = relaxation.LeftForLaterAt(point, 0);
-            LowerMasks(relaxation.DroppedAt(point, 0).Concat(later));
+            LowerMasks(relaxation.DroppedAt(point, 0), later);
             if (search && later.Count > 0 && spent.Allows()) { masksSearched = true; return SearchFromPoint(relaxation, point); }
             return true;
         }
 
         // A drop set with the masks and statistics left for after the cut, lowered unless one lowered before was the same.
-        void LowerMasks(IEnumerable<int> dropped)
+        void LowerMasks(IEnumerable<int> dropped, IReadOnlyList<int> later)
         {
-            var drop = Drops(dropped);
+            var drop = Drops(dropped.Concat(later));
             string key = Key(drop);
-            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop, grownChain: false, masks: true);
+            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop, grownChain: false, masks: later.Count > 0);
         }
 
         // The relaxation with the backward-only rows searched by CP-SAT from its linear point: the point's integral
@@ -236,28 +236,16 @@ internal static class RelaxationGuide
         // costs at least the best plan is not lowered.
         bool SearchFromPoint(CutRelaxation relaxation, LinearSolution point)
         {
-            var variables = relaxation.Model.Model.Variables;
-            var fixedAt = new List<int>();
-            for (int i = 0; i < variables.Count; i++)
-            {
-                var domain = variables[i].Domain;
-                double value = point.Values[i];
-                if (domain.Count != 2 || domain[0] != 0 || domain[1] != 1 || (value > IntegralTolerance && value < 1 - IntegralTolerance)) continue;
-                domain[0] = domain[1] = value >= 0.5 ? 1 : 0;
-                fixedAt.Add(i);
-            }
             var settings = Settings(workFraction);
             IList<long>? hint = null;
             using (var repair = new CpSolver { StringParameters = settings.ToParameterText() })
             {
-                CpSolverStatus repaired;
-                using (cancellation.Register(repair.StopSearch)) repaired = settings.Solve(repair, relaxation.Model);
+                var repaired = SolveFixedAt(relaxation, point, repair, settings, cancellation);
                 spent.Charge(repaired, repair.Response?.DeterministicTime ?? 0, settings.DeterministicLimit);
                 cancellation.ThrowIfCancellationRequested();
                 if (settings.CutByWallClock(repair, repaired)) { searchCutByClock = true; return true; }
                 if (repaired is CpSolverStatus.Optimal or CpSolverStatus.Feasible) hint = [.. repair.Response!.Solution];
             }
-            foreach (int i in fixedAt) (variables[i].Domain[0], variables[i].Domain[1]) = (0, 1);
             if (hint is null || !spent.Allows()) return true;
             var model = relaxation.Model.Model;
             model.SolutionHint = new PartialVariableAssignment();
@@ -271,7 +259,7 @@ internal static class RelaxationGuide
             if (settings.CutByWallClock(cp, status)) { searchCutByClock = true; return true; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return true;
             if (relaxation.ToTime(cp.BestObjectiveBound) >= Least()) return false;
-            if (relaxation.ToTime(cp.ObjectiveValue) < Least()) LowerMasks(relaxation.DroppedAt(cp, 0).Concat(relaxation.LeftForLaterAt(cp, 0)));
+            if (relaxation.ToTime(cp.ObjectiveValue) < Least()) LowerMasks(relaxation.DroppedAt(cp, 0), relaxation.LeftForLaterAt(cp, 0));
             return true;
         }
 
@@ -324,7 +312,7 @@ internal static class RelaxationGuide
                 }
                 foreach (var score in Enum.GetValues<EvictionScore>())
                     Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation), grownChain);
-                // A drop set with masks left for later also fitted deepest input first: the residual stream rebuilt one
+                // A drop set with masks left for after the cut also fitted deepest input first: the residual stream rebuilt one
                 // link at a time instead of every dropped branch before the first sum (ViT-B/16 at 40 % of store-all:
                 // 9.830·10¹⁰ where the other lowerings of the same points give 1.020·10¹¹).
                 if (masks && GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation, deepFirst: true) is { } deep)
@@ -350,6 +338,35 @@ internal static class RelaxationGuide
         {
             ref var into = ref grownChain ? ref grown : ref best;
             if (into is null || plan.Simulation.RecomputeTime < into.Value.Simulation.RecomputeTime) into = plan;
+        }
+    }
+
+    /// <summary>
+    /// Solves <paramref name="relaxation"/> with every Boolean variable that is integral at <paramref name="point"/>
+    /// (within <see cref="IntegralTolerance"/>) fixed to that value, so that only the fractional ones are searched; the
+    /// model's domains are as before on return. The solution (in <paramref name="solver"/>'s response) fits the
+    /// relaxation's memory at the cut, where the point rounded at 0.5 may not.
+    /// </summary>
+    internal static CpSolverStatus SolveFixedAt(CutRelaxation relaxation, LinearSolution point, CpSolver solver, CpSatSettings settings,
+        CancellationToken cancellation)
+    {
+        var variables = relaxation.Model.Model.Variables;
+        var fixedAt = new List<int>();
+        try
+        {
+            for (int i = 0; i < variables.Count; i++)
+            {
+                var domain = variables[i].Domain;
+                double value = point.Values[i];
+                if (domain.Count != 2 || domain[0] != 0 || domain[1] != 1 || (value > IntegralTolerance && value < 1 - IntegralTolerance)) continue;
+                domain[0] = domain[1] = value >= 0.5 ? 1 : 0;
+                fixedAt.Add(i);
+            }
+            using (cancellation.Register(solver.StopSearch)) return settings.Solve(solver, relaxation.Model);
+        }
+        finally
+        {
+            foreach (int i in fixedAt) (variables[i].Domain[0], variables[i].Domain[1]) = (0, 1);
         }
     }
 }
