@@ -94,8 +94,9 @@ internal static class RelaxationGuide
 
     /// <summary>
     /// As <see cref="Best"/>, with the cheapest schedule from the cut alone and the cheapest from the chains grown from
-    /// it apart (either null where nothing fit), for a caller that improves one of them further: greedy's pin search
-    /// starts from the first, whose search is the same as without growth, and the second is one more candidate.
+    /// it and the deepest-first fittings of drop sets with masks left for after the cut apart (either null where nothing
+    /// fit), for a caller that improves one of them further: greedy's pin search starts from the first, whose search is
+    /// the same as without growth, and the second is one more candidate.
     /// </summary>
     /// <param name="spent">Told the work the relaxations took against their share (<see cref="WorkShares"/>).</param>
     public static ((Schedule Schedule, SimulationResult Simulation)? Single, (Schedule Schedule, SimulationResult Simulation)? Grown) Plans(
@@ -213,17 +214,18 @@ internal static class RelaxationGuide
             cancellation.ThrowIfCancellationRequested();
             if (relaxation.ToTime(point.Bound) >= Least()) return false;
             var later = relaxation.LeftForLaterAt(point, 0);
-            LowerMasks(relaxation.DroppedAt(point, 0), later);
-            if (search && later.Count > 0 && spent.Allows()) { masksSearched = true; return SearchFromPoint(relaxation, point); }
+            LowerMasks(relaxation.DroppedAt(point, 0), later, memory);
+            if (search && later.Count > 0 && spent.Allows()) { masksSearched = true; return SearchFromPoint(relaxation, point, memory); }
             return true;
         }
 
-        // A drop set with the masks and statistics left for after the cut, lowered unless one lowered before was the same.
-        void LowerMasks(IEnumerable<int> dropped, IReadOnlyList<int> later)
+        // A drop set with the masks and statistics left for after the cut, lowered unless one lowered before was the same;
+        // at the whole budget, where it leaves some, also fitted deepest input first (Lower's masks).
+        void LowerMasks(IEnumerable<int> dropped, IReadOnlyList<int> later, long memory)
         {
             var drop = Drops(dropped.Concat(later));
             string key = Key(drop);
-            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop, grownChain: false, masks: later.Count > 0);
+            if (!tried.Contains(key) && !triedGrown.Contains(key) && triedLinear.Add(key)) Lower(drop, grownChain: false, masks: later.Count > 0 && memory == budget);
         }
 
         // The relaxation with the backward-only rows searched by CP-SAT from its linear point: the point's integral
@@ -234,7 +236,7 @@ internal static class RelaxationGuide
         // of store-all, point 1.832·10¹⁰, fixed 2.085·10¹⁰, searched 1.978·10¹⁰ (the search without the rows and
         // without a hint: 4.09·10¹⁰). False where the search's bound says less memory only costs more; a solution that
         // costs at least the best plan is not lowered.
-        bool SearchFromPoint(CutRelaxation relaxation, LinearSolution point)
+        bool SearchFromPoint(CutRelaxation relaxation, LinearSolution point, long memory)
         {
             var settings = Settings(workFraction);
             IList<long>? hint = null;
@@ -259,7 +261,7 @@ internal static class RelaxationGuide
             if (settings.CutByWallClock(cp, status)) { searchCutByClock = true; return true; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) return true;
             if (relaxation.ToTime(cp.BestObjectiveBound) >= Least()) return false;
-            if (relaxation.ToTime(cp.ObjectiveValue) < Least()) LowerMasks(relaxation.DroppedAt(cp, 0), relaxation.LeftForLaterAt(cp, 0));
+            if (relaxation.ToTime(cp.ObjectiveValue) < Least()) LowerMasks(relaxation.DroppedAt(cp, 0), relaxation.LeftForLaterAt(cp, 0), memory);
             return true;
         }
 
@@ -312,11 +314,13 @@ internal static class RelaxationGuide
                 }
                 foreach (var score in Enum.GetValues<EvictionScore>())
                     Consider(GreedyRematerializer.GuidedSchedule(training, order, budget, score, solver, neverRecompute, drop, cancellation), grownChain);
-                // A drop set with masks left for after the cut also fitted deepest input first: the residual stream rebuilt one
+                // A drop set with masks left for after the cut at the whole budget also fitted deepest input first: the residual stream rebuilt one
                 // link at a time instead of every dropped branch before the first sum (ViT-B/16 at 40 % of store-all:
-                // 9.830·10¹⁰ where the other lowerings of the same points give 1.020·10¹¹).
+                // 9.830·10¹⁰ where the other lowerings of the same points give 1.020·10¹¹). Kept aside with the grown
+                // chains' plans, a candidate of its own: as the start of greedy's pin search it led to a dearer end on
+                // ViT-B/16 at 30 % (1.8762·10¹¹ against 1.8715·10¹¹).
                 if (masks && GuidedLowering.Fitted(training, order, drop, neverRecompute, GuidedLowering.FitRounds, solver, budget, cancellation, deepFirst: true) is { } deep)
-                    Consider(deep.Schedule, grownChain);
+                    Consider(deep.Schedule, grownChain: true);
             }
         }
 
