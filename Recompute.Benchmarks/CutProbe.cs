@@ -107,7 +107,7 @@ public static class CutProbe
                         boundOptions.RelaxationWorkers, boundOptions.Seed, CancellationToken.None, plan: plan);
                     processor = Process.GetCurrentProcess().TotalProcessorTime - processor;
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s, {processor.TotalSeconds:F2} s of processor time"));
+                        $"  bound {run?.Bound:E4} cuts {run?.Cuts} at path positions {string.Join(",", (run?.CutTasks ?? []).Select(t => analysis.Path.ToList().IndexOf(t)))} (excess rank {string.Join(",", (run?.CutTasks ?? []).Select(t => analysis.Path.OrderByDescending(x => analysis.Excess[x]).ThenBy(x => x).ToList().IndexOf(t)))}) {run?.CpStatus}{(run?.WallClockCut == true ? " (a search cut by the wall clock)" : "")}, {boundClock.Elapsed.TotalSeconds:F2} s, {processor.TotalSeconds:F2} s of processor time"));
                 }
                 var spec = Environment.GetEnvironmentVariable("PROBE_WINDOWS") ?? "";
                 foreach (var part in spec.Split(';', StringSplitOptions.RemoveEmptyEntries))

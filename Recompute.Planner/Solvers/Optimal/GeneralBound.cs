@@ -6,11 +6,14 @@ namespace Recompute.Planner.Solvers.Optimal;
 
 /// <summary>A run of <see cref="GeneralBound"/>.</summary>
 /// <param name="Bound">Proven lower bound on the recompute time of every schedule (time units).</param>
-/// <param name="Cuts">Cut tasks of the relaxation that proved it.</param>
+/// <param name="Cuts">How many cut tasks the relaxation that proved it has.</param>
 /// <param name="CpStatus">CP-SAT's status on that relaxation.</param>
 /// <param name="Elapsed">Analysis plus solving time.</param>
 internal sealed record GeneralBoundRun(double Bound, int Cuts, string CpStatus, TimeSpan Elapsed)
 {
+    /// <summary>The cut tasks of the relaxation that proved the bound, in path order (empty where none did).</summary>
+    public IReadOnlyList<int> CutTasks { get; init; } = [];
+
     /// <summary>Whether a work-limited search was ended by the wall clock before its work limit (its bound was set aside).</summary>
     public bool WallClockCut { get; init; }
 
@@ -141,7 +144,7 @@ internal static class GeneralBound
         {
             if (window is null) return null;
             tries.Add((window, true));
-            if (windowLp > 0) best = new GeneralBoundRun(windowLp, window.Count, "LP_OPTIMAL", TimeSpan.Zero);
+            if (windowLp > 0) best = new GeneralBoundRun(windowLp, window.Count, "LP_OPTIMAL", TimeSpan.Zero) { CutTasks = window };
         }
         var chain = new List<int>();
         long estimate = 0;
@@ -199,7 +202,7 @@ internal static class GeneralBound
             double? linear = isSingle ? relaxations[cuts].Linear
                 : !small && relaxation.DecisionCount <= LinearDecisions(limit) && LinearRelaxation.Bound(relaxation.Model, cancellation) is { } lp ? relaxation.ToTime(lp) : null;
             if (linear is { } lpBound && (best is null || lpBound > best.Bound))
-                best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero);
+                best = new GeneralBoundRun(lpBound, cuts.Count, "LP_OPTIMAL", TimeSpan.Zero) { CutTasks = cuts };
             // A chain too large for its share: CP-SAT would spend it loading the model, and the wall clock would end
             // the search (set aside, with a note) on any machine. Decided by size, not by the clock.
             if (workLimited && !small && (!searchChain || relaxation.DecisionCount > ChainDecisionsPerSecond * share.TotalSeconds)) continue;
@@ -217,13 +220,13 @@ internal static class GeneralBound
                 // A search stopped midway has still proved its best objective bound.
                 if (status is CpSolverStatus.Feasible or CpSolverStatus.Unknown && relaxation.ToTime(solver.BestObjectiveBound) is var cutShort
                     && cutShort > (best?.Bound ?? 0))
-                    best = new GeneralBoundRun(cutShort, cuts.Count, status.ToString(), TimeSpan.Zero);
+                    best = new GeneralBoundRun(cutShort, cuts.Count, status.ToString(), TimeSpan.Zero) { CutTasks = cuts };
                 return SoFar();
             }
             if (settings.CutByWallClock(solver, status)) { wallClockCut = true; continue; }
             if (status is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)) continue;
             double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
-            if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, cuts.Count, status.ToString(), TimeSpan.Zero);
+            if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, cuts.Count, status.ToString(), TimeSpan.Zero) { CutTasks = cuts };
             if (isSingle && (bestSingle is null || bound > bestSingle.Value.Bound)) bestSingle = (cuts[0], bound);
             // The most exceeding cut's chain grown where its solution overflows (CutGrowth), with one single cut's share.
             if (isSingle && cuts[0] == byExcess[0] && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible
@@ -253,7 +256,7 @@ internal static class GeneralBound
             else if (status is CpSolverStatus.Optimal or CpSolverStatus.Feasible or CpSolverStatus.Unknown)
             {
                 double bound = Math.Max(0, relaxation.ToTime(solver.BestObjectiveBound));
-                if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, relaxation.Cuts.Count, status.ToString(), TimeSpan.Zero);
+                if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, relaxation.Cuts.Count, status.ToString(), TimeSpan.Zero) { CutTasks = relaxation.Cuts };
                 var left = workLimited ? given - TimeSpan.FromSeconds((solver.Response?.DeterministicTime ?? 0) / SingleCutRate) : given;
                 if (status is CpSolverStatus.Optimal or CpSolverStatus.Feasible && left > TimeSpan.Zero
                     && Grow(analysis, relaxation, solver, neverRecompute, left, workers, seed, workLimited, cancellation) is var (grown, grownCut))
@@ -354,7 +357,7 @@ internal static class GeneralBound
         {
             if (!round.Solved) return (best, round.WallClockCut);
             double bound = Math.Max(0, round.Relaxation.ToTime(round.Solver.BestObjectiveBound));
-            if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, round.Relaxation.Cuts.Count, round.Status.ToString(), TimeSpan.Zero);
+            if (best is null || bound > best.Bound) best = new GeneralBoundRun(bound, round.Relaxation.Cuts.Count, round.Status.ToString(), TimeSpan.Zero) { CutTasks = round.Relaxation.Cuts };
         }
         return (best, false);
     }
