@@ -134,6 +134,7 @@ public static class ScaleTable
             Phase("store-all schedule and simulation (the 100 % of --budget 50%)", () => storeAll = RecomputePlanner.StoreAllPeak(problem));
             long budget = ByteSize.Parse("50%", storeAll);
             // As plan does: auto's wall-clock stop at the limit and its grace, less what reading took and the answer's reserve.
+            CommandStop.ProcessIsCommand = true; // a child process that runs this one graph, as `recompute plan` does
             using var stop = CommandStop.ForAuto(limit, command.Elapsed, threadAtStart, problem.Training.Count);
             var options = new SolverOptions { BudgetBytes = budget, TimeLimit = limit, Stop = stop.Token };
             PlanResult plan = null!;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Recompute.Planner.Solvers;
 
@@ -23,6 +24,15 @@ internal sealed class CommandStop : IDisposable
     /// stop at the limit itself would cut their bound short on an idle machine.
     /// </summary>
     public static readonly TimeSpan Grace = TimeSpan.FromSeconds(0.5);
+
+    /// <summary>
+    /// Whether the process runs nothing but this command (the <c>recompute</c> executable, a benchmark's child), so
+    /// that its processor time is the command's: the stop then also fires once the process has had the processor time
+    /// it waits for, capped at the wall time since the stop was made. Work the command hands to other threads (the
+    /// DPs' parallel loops, CP-SAT's workers) then counts even where the command's thread waits for it; a test host,
+    /// whose other tests run in the same process, leaves it false.
+    /// </summary>
+    public static bool ProcessIsCommand { get; set; }
     private readonly CancellationTokenSource _source = new();
     private readonly Timer _timer;
     private readonly TimeSpan _cpu;
@@ -36,6 +46,10 @@ internal sealed class CommandStop : IDisposable
         _clock = ThreadClock();
         _waits = SolverWaits.Attach();
         _cpu = Used() + cpu; // a thread that ran other commands before (a pool's) counts from here
+        _processCpu = cpu;
+        _processAtStart = Environment.CpuUsage.TotalTime;
+        _started = Stopwatch.StartNew();
+        _wholeProcess = ProcessIsCommand;
         _timer = new Timer(_ => Check(), null, wall > TimeSpan.Zero ? wall : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
 
@@ -63,12 +77,23 @@ internal sealed class CommandStop : IDisposable
         lock (_gate)
         {
             if (_disposed) return;
-            if (Used() >= _cpu) _source.Cancel();
+            if (Used() >= _cpu || _wholeProcess && ProcessUsed() >= _processCpu) _source.Cancel();
             else _timer.Change(Poll, Timeout.InfiniteTimeSpan);
         }
     }
 
     private readonly int? _clock;
+    private readonly TimeSpan _processCpu;
+    private readonly TimeSpan _processAtStart;
+    private readonly Stopwatch _started;
+    private readonly bool _wholeProcess;
+
+    /// <summary>The process's processor time since the stop was made, at most the wall time since then.</summary>
+    private TimeSpan ProcessUsed()
+    {
+        var used = Environment.CpuUsage.TotalTime - _processAtStart;
+        return used < _started.Elapsed ? used : _started.Elapsed;
+    }
     private readonly SolverWaits _waits;
 
     /// <summary>Processor time of the thread that made the stop and of the searches it waited for, or of the process.</summary>

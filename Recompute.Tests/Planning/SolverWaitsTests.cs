@@ -61,6 +61,35 @@ public class SolverWaitsTests
     }
 
     [Fact]
+    public void AStopInAProcessThatIsTheCommand_CountsTheProcessesTime_WhileItsThreadWaitsForAnother()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        bool before = CommandStop.ProcessIsCommand;
+        CommandStop? whole = null, threadOnly = null;
+        try
+        {
+            CommandStop.ProcessIsCommand = true;
+            whole = new CommandStop(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(150));
+            CommandStop.ProcessIsCommand = false;
+            threadOnly = new CommandStop(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(150));
+            // The command's thread waits for a thread of its own (a parallel loop's worker, not a CP-SAT search):
+            // its own clock stands still, the process's does not.
+            var worker = new Thread(() => Spin(TimeSpan.FromMilliseconds(500)));
+            worker.Start();
+            worker.Join();
+            Thread.Sleep(150); // the stops poll every 50 ms
+            Assert.True(whole.Token.IsCancellationRequested, "the process had its time: the stop should have fired");
+            Assert.False(threadOnly.Token.IsCancellationRequested, "the command's thread had no time: the stop should wait");
+        }
+        finally
+        {
+            threadOnly?.Dispose();
+            whole?.Dispose();
+            CommandStop.ProcessIsCommand = before;
+        }
+    }
+
+    [Fact]
     public void AWait_DoesNotCountTheThreadsThatWereRunningBeforeIt()
     {
         if (!OperatingSystem.IsLinux()) return;
