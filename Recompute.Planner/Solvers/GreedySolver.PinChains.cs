@@ -78,8 +78,9 @@ internal sealed partial class GreedySolver
 
     /// <summary>
     /// Where a round's chains start: the <see cref="GreedyOptions.PinChainStarts"/> largest buffers the schedule
-    /// recomputes (the costliest recomputation first among equal sizes), then the
-    /// <see cref="GreedyOptions.PinChainRebuildStarts"/> largest by <see cref="RebuildCosts"/> not among them. Where
+    /// recomputes (the costliest recomputation first among equal sizes), then, where more buffers of the last start's
+    /// size are recomputed than the starts hold, the <see cref="GreedyOptions.PinChainRebuildStarts"/> largest by
+    /// <see cref="RebuildCosts"/> not among them. Where
     /// more buffers of the largest size are recomputed than there are starts, a cheap one at the end of a long rebuild
     /// (a block output rebuilt through its block) comes last by its own cost but may be the one worth keeping: on
     /// DeepLabV3-ResNet-50 at 40 % of store-all (FLOP costs) the backbone's last ReLU output, the ninth of layer 4's
@@ -87,9 +88,13 @@ internal sealed partial class GreedySolver
     /// </summary>
     internal static List<int> ChainStarts(TrainingGraph training, Schedule schedule, HashSet<int> pinned, HashSet<int> excluded, GreedyOptions settings)
     {
-        var firsts = Largest(training, RecomputeCosts(training, schedule), pinned, excluded).Take(settings.PinChainStarts).ToList();
-        firsts.AddRange(Largest(training, RebuildCosts(training, schedule), pinned, excluded)
-            .Where(t => !firsts.Contains(t)).Take(settings.PinChainRebuildStarts).ToList());
+        var ranked = Largest(training, RecomputeCosts(training, schedule), pinned, excluded).Take(settings.PinChainStarts + 1).ToList();
+        var firsts = ranked.Take(settings.PinChainStarts).ToList();
+        // Only where the buffers of the last start's size do not all fit among the starts: elsewhere the starts are
+        // the largest buffers whatever their costs, and the extra chains would be work for nothing.
+        if (ranked.Count > settings.PinChainStarts && training.Tasks[ranked[^1]].Bytes == training.Tasks[ranked[^2]].Bytes)
+            firsts.AddRange(Largest(training, RebuildCosts(training, schedule), pinned, excluded)
+                .Where(t => !firsts.Contains(t)).Take(settings.PinChainRebuildStarts).ToList());
         return firsts;
     }
 

@@ -92,6 +92,16 @@ public class RebuildPinTests
         Assert.DoesNotContain(chain[11], without);
         Assert.DoesNotContain(chain[0], without);
         Assert.Equal(settings.PinChainStarts + settings.PinChainRebuildStarts, without.Count);
+        // Of distinct sizes, the largest eight are the starts and no chain starts by rebuild cost.
+        var b2 = new GraphBuilder("chain12sizes");
+        prev = b2.Input("x", 16);
+        for (int i = 0; i < 12; i++)
+            prev = b2.Add(new NodeSpec($"a{i}", "Relu", NodeKind.Activation) { Inputs = [prev], Bytes = 64 + i, Time = i == 11 ? 1 : 100 - i, BackwardNeeds = [], BackwardNeedsOutput = true });
+        b2.Loss("loss", "ReduceMean", [prev], 4, 1, backwardNeeds: []);
+        var sized = new PlanningProblem(b2.Build()).Training;
+        var sizedChain = sized.Tasks.Where(t => t.Kind == TaskKind.Forward && t.Name.StartsWith('a')).Select(t => t.Id).ToList();
+        var sizedStarts = GreedySolver.ChainStarts(sized, new Schedule(sized, [.. sizedChain.Select(t => new Step(StepKind.Recompute, t))], "test", null), [], [], settings);
+        Assert.Equal(Enumerable.Range(4, 8).Reverse().Select(k => sizedChain[k]), sizedStarts);
     }
 
     [Fact]
