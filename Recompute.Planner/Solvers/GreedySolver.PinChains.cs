@@ -80,9 +80,8 @@ internal sealed partial class GreedySolver
     /// Where a round's chains start: the <see cref="GreedyOptions.PinChainStarts"/> largest buffers the schedule
     /// recomputes (the costliest recomputation first among equal sizes), then, where more buffers of the last start's
     /// size are recomputed than the starts hold, the <see cref="GreedyOptions.PinChainRebuildStarts"/> largest by
-    /// <see cref="RebuildCosts"/> not among them. Where
-    /// more buffers of the largest size are recomputed than there are starts, a cheap one at the end of a long rebuild
-    /// (a block output rebuilt through its block) comes last by its own cost but may be the one worth keeping: on
+    /// <see cref="RebuildCosts"/> not among them. Among such buffers a cheap one at the end of a long rebuild (a block
+    /// output rebuilt through its block) comes last by its own cost but may be the one worth keeping: on
     /// DeepLabV3-ResNet-50 at 40 % of store-all (FLOP costs) the backbone's last ReLU output, the ninth of layer 4's
     /// 98 MiB buffers, whose pin alone gives a plan 13 % cheaper.
     /// </summary>
