@@ -105,16 +105,52 @@ public static class AutoPortfolio
                 : new PlanResult(new SolverResult(SolverName.Greedy, PlanStatus.Infeasible, Reason: "the greedy pass found no schedule that fits"), null, null, budget, storeAllPeak, 0)));
         }
 
+        // The bound for every schedule depends on the budget (the plan only guides where its relaxations look): it is
+        // proved right after greedy, before the exact DP and the optimal phase, so that where the clock is short those
+        // (whose plans rarely beat greedy's) are what it cuts, not the bound. Its notes keep their place after the
+        // optimal phase's.
+        (GeneralBoundRun? Run, List<string> Notes)? bound = null;
+        (GeneralBoundRun? Run, List<string> Notes) ProveBound(Schedule? plan)
+        {
+            GeneralBoundRun? general = null;
+            var said = new List<string>();
+            if (Stopped()) cut.Add("the bound");
+            else
+            {
+                try
+                {
+                    general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
+                        options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct, plan: plan);
+                }
+                catch (OperationCanceledException) when (Stopped()) { }
+                if (Stopped())
+                {
+                    // What the relaxations proved before the stop still bounds every schedule; only its value depends on
+                    // when the stop came, which the note says.
+                    if (general is { Bound: > 0 }) { general = general with { Stopped = true }; cut.Add("the bound (it holds what was proved by then)"); }
+                    else { general = null; cut.Add("the bound"); }
+                }
+            }
+            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * Shares.Bound, general) is { } why && general?.WallClockCut != true) said.Add(why);
+            if (general?.WallClockCut == true && !general.Stopped)
+                said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
+            return (general, said);
+        }
         if (problem.CanonicalApplies)
         {
             Member(SolverName.Chen, c => RecomputePlanner.Plan(problem, SolverName.Chen, options, c));
             if (greedyEarly) RunGreedy();
             Member(SolverName.PerBlock, c => RecomputePlanner.Plan(problem, SolverName.PerBlock, options, c));
             Member(SolverName.DpApprox, c => RecomputePlanner.Plan(problem, SolverName.DpApprox, options, c));
-            // Greedy before the exact DP: its plan is the portfolio's best on nearly every graph, so where a slower
-            // machine's stop comes before auto's counted work is done, it cuts the exact DP's share rather than greedy.
+            // Greedy and the bound before the exact DP: greedy's plan is the portfolio's best on nearly every graph, so
+            // where a slower machine's stop comes before auto's counted work is done, it cuts the exact DP's share.
             // A feasibility question keeps the exact DP first: on small graphs it answers sooner than greedy's search.
-            if (!greedyRan && !options.FeasibilityOnly) RunGreedy();
+            if (!greedyRan && !options.FeasibilityOnly)
+            {
+                RunGreedy();
+                if (Best(entries, options.Objective) is { } sofar && sofar.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
+                    bound = ProveBound(sofar.Plan.Schedule);
+            }
             long lowerSetLimit = Math.Min(options.MaxLowerSets, Settings.ExactLowerSetLimit);
             if (LowerSetFamily.CountAll(problem.Forward, lowerSetLimit) is not null)
             {
@@ -149,37 +185,7 @@ public static class AutoPortfolio
 
         var best = Best(entries, options.Objective);
         if (options.FeasibilityOnly && best is not null) return Finish(best.Plan, best.Solver, clock, proven: false);
-        // The bound for every schedule depends on the budget, not on the plan: it is proved before the optimal phase,
-        // so that where the clock is short the optimal phase (whose search is often set aside at the default limit
-        // anyway) is what it cuts, not the bound. Its notes keep their place after the optimal phase's.
-        (GeneralBoundRun? Run, List<string> Notes) ProveBound()
-        {
-            GeneralBoundRun? general = null;
-            var said = new List<string>();
-            if (Stopped()) cut.Add("the bound");
-            else
-            {
-                try
-                {
-                    general = GeneralBound.Prove(problem.Training, budget, OptimalSolver.KeepTasks(problem.Training, options),
-                        options.TimeLimit * Shares.Bound, options.RelaxationWorkers, options.Seed, ct, plan: best?.Plan.Schedule);
-                }
-                catch (OperationCanceledException) when (Stopped()) { }
-                if (Stopped())
-                {
-                    // What the relaxations proved before the stop still bounds every schedule; only its value depends on
-                    // when the stop came, which the note says.
-                    if (general is { Bound: > 0 }) { general = general with { Stopped = true }; cut.Add("the bound (it holds what was proved by then)"); }
-                    else { general = null; cut.Add("the bound"); }
-                }
-            }
-            if (!Stopped() && GeneralBound.WhyNone(problem.Training, options.TimeLimit * Shares.Bound, general) is { } why && general?.WallClockCut != true) said.Add(why);
-            if (general?.WallClockCut == true && !general.Stopped)
-                said.Add("a search of the bound did not finish its share of the work in time, so its bound was set aside (it would differ between runs); a longer --time-limit gives it the time");
-            return (general, said);
-        }
-        (GeneralBoundRun? Run, List<string> Notes)? bound = null;
-        if (best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound();
+        if (bound is null && best is not null && best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested) bound = ProveBound(best.Plan.Schedule);
         // Shares of the limit, not of what the wall clock left: the same input gives the same plan on a busy machine.
         var optimalTime = options.TimeLimit * Shares.Search;
         bool worthOptimal = best is null ? problem.Training.Count <= Settings.OptimalWithoutPlanTaskLimit : best.Plan.Simulation!.RecomputeTime > 0;
@@ -243,7 +249,7 @@ public static class AutoPortfolio
         var result = Finish(best.Plan, best.Solver, clock, proven: false);
         if (best.Plan.Simulation!.RecomputeTime > 0 && !cancellation.IsCancellationRequested)
         {
-            bound ??= ProveBound();
+            bound ??= ProveBound(best.Plan.Schedule);
             notes.AddRange(bound.Value.Notes);
             result = result with
             {
