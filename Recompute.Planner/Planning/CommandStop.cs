@@ -33,11 +33,22 @@ internal sealed class CommandStop : IDisposable
     /// whose other tests run in the same process, leaves it false.
     /// </summary>
     public static bool ProcessIsCommand { get; set; }
+
     private readonly CancellationTokenSource _source = new();
     private readonly Timer _timer;
-    private readonly TimeSpan _cpu;
     private readonly object _gate = new();
     private bool _disposed;
+    // The command's thread: its processor clock (null where it cannot be read), the CP-SAT waits credited to it, and
+    // the processor time at which the stop fires.
+    private readonly int? _clock;
+    private readonly SolverWaits _waits;
+    private readonly TimeSpan _cpu;
+    // The whole process (where ProcessIsCommand): its processor time at the start, the time it waits for, and the
+    // wall clock that caps it.
+    private readonly bool _wholeProcess;
+    private readonly TimeSpan _processAtStart;
+    private readonly TimeSpan _processCpu;
+    private readonly Stopwatch _started;
 
     /// <param name="wall">From now, when it fires at the earliest.</param>
     /// <param name="cpu">The processor time, from now, it waits for beyond that.</param>
@@ -56,7 +67,8 @@ internal sealed class CommandStop : IDisposable
     /// <summary>
     /// Auto's stop under <c>plan</c> with <c>--time-limit</c> <paramref name="limit"/>: at the limit and
     /// <see cref="Grace"/>, less what the command has taken so far and <see cref="OutputReserve"/>, once the command's
-    /// thread has had that processor time (counted from <paramref name="threadAtStart"/>, its time when the command began).
+    /// thread has had that processor time (counted from <paramref name="threadAtStart"/>, its time when the command began)
+    /// or, where <see cref="ProcessIsCommand"/>, once the process has had it since the stop was made.
     /// </summary>
     public static CommandStop ForAuto(TimeSpan limit, TimeSpan elapsed, TimeSpan threadAtStart, int tasks)
     {
@@ -82,19 +94,12 @@ internal sealed class CommandStop : IDisposable
         }
     }
 
-    private readonly int? _clock;
-    private readonly TimeSpan _processCpu;
-    private readonly TimeSpan _processAtStart;
-    private readonly Stopwatch _started;
-    private readonly bool _wholeProcess;
-
     /// <summary>The process's processor time since the stop was made, at most the wall time since then.</summary>
     private TimeSpan ProcessUsed()
     {
         var used = Environment.CpuUsage.TotalTime - _processAtStart;
         return used < _started.Elapsed ? used : _started.Elapsed;
     }
-    private readonly SolverWaits _waits;
 
     /// <summary>Processor time of the thread that made the stop and of the searches it waited for, or of the process.</summary>
     private TimeSpan Used() => Read(_clock) + (_clock is null ? TimeSpan.Zero : _waits.Owed());
