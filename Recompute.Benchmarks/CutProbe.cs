@@ -128,13 +128,7 @@ public static class CutProbe
                         cuts.Add(tasks.First(t => t.Name == name).Id);
                     cuts = cuts.Distinct().Order().ToList();
                     long? memory = long.TryParse(Environment.GetEnvironmentVariable("PROBE_SHRINK"), out long shrink) ? budget - shrink : null;
-                    // PROBE_PIN_MIN=T: tasks of time at least T are never run again (a leaf of a split on them), but those
-                    // named in PROBE_PIN_EXCEPT (';'-separated).
-                    var except = (Environment.GetEnvironmentVariable("PROBE_PIN_EXCEPT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-                    var pins = double.TryParse(Environment.GetEnvironmentVariable("PROBE_PIN_MIN"), CultureInfo.InvariantCulture, out double pinMin)
-                        ? tasks.Where(t => t.Time >= pinMin && !except.Contains(t.Name)).Select(t => t.Id).ToHashSet() : new HashSet<int>();
-                    if (pins.Count > 0) o.WriteLine($"  pinned {pins.Count}");
-                    var relaxation = new CutRelaxation(analysis, cuts, pins, memory);
+                    var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), memory);
                     double? lp = LinearRelaxation.Bound(relaxation.Model, CancellationToken.None) is { } l ? relaxation.ToTime(l) : null;
                     var settings = double.TryParse(Environment.GetEnvironmentVariable("PROBE_DET"), CultureInfo.InvariantCulture, out double det)
                         ? new CpSatSettings(TimeSpan.FromSeconds(det / GeneralBound.SingleCutRate), 2, 1) { Threads = 2, WorkLimited = true, DeterministicRate = GeneralBound.SingleCutRate }
@@ -147,54 +141,6 @@ public static class CutProbe
                     var status = solver.Solve(relaxation.Model);
                     o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  window {part}: {cuts.Count} cuts, {relaxation.DecisionCount} decisions, lp {lp:E3}, cp {status} bound {relaxation.ToTime(solver.BestObjectiveBound):E3} obj {(status is CpSolverStatus.Optimal or CpSolverStatus.Feasible ? relaxation.ToTime(solver.ObjectiveValue) : double.NaN):E3}, {clock.Elapsed.TotalSeconds:F1} s, det {solver.Response?.DeterministicTime:F2}"));
-                    // PROBE_EVENTS=N: up to N rounds, each adding a re-run event for every re-run the last solution makes
-                    // in an interval that another cut follows, then searching again.
-                    if (int.TryParse(Environment.GetEnvironmentVariable("PROBE_EVENTS"), out int eventRounds) && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
-                    {
-                        var events = new HashSet<(int, int)>();
-                        // PROBE_EVENT_SHARE=S: every forward task whose output and inputs take at least S of the budget gets an
-                        // event in every interval.
-                        if (double.TryParse(Environment.GetEnvironmentVariable("PROBE_EVENT_SHARE"), CultureInfo.InvariantCulture, out double share))
-                        {
-                            var heavy = tasks.Where(t => t.Kind == TaskKind.Forward && analysis.FixedBytes[t.Id] >= share * budget).ToList();
-                            o.WriteLine($"    event tasks: {string.Join(", ", heavy.Select(t => t.Name))}");
-                            foreach (var t in heavy)
-                                for (int c = 0; c + 1 < cuts.Count; c++) events.Add((c, t.Id));
-                        }
-                        // PROBE_EVENT_TASKS: substrings (';'-separated) of task names given an event in every interval from the start.
-                        foreach (var part2 in (Environment.GetEnvironmentVariable("PROBE_EVENT_TASKS") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
-                            foreach (var t in tasks.Where(t => t.Kind == TaskKind.Forward && t.Name.Contains(part2, StringComparison.Ordinal)))
-                                for (int c = 0; c + 1 < cuts.Count; c++) events.Add((c, t.Id));
-                        var last = (Relaxation: relaxation, Solver: solver);
-                        for (int round = 0; round < eventRounds; round++)
-                        {
-                            int before = events.Count;
-                            if (round > 0 || Environment.GetEnvironmentVariable("PROBE_EVENTS_ONLY") != "1")
-                                for (int c = 0; c + 1 < cuts.Count; c++)
-                                    foreach (int t in last.Relaxation.RerunIn(last.Solver, c)) events.Add((c, t));
-                            if (events.Count == before && round > 0) { o.WriteLine("    events: none new"); break; }
-                            var eventRelaxation = new CutRelaxation(analysis, cuts, pins, memory, rerunEvents: events);
-                            // PROBE_ONCE: task names (';'-separated) re-run in at most one interval (a leaf of a split).
-                            foreach (var name in (Environment.GetEnvironmentVariable("PROBE_ONCE") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
-                                eventRelaxation.Model.AddAtMostOne(eventRelaxation.RerunVariables(tasks.First(t => t.Name == name).Id));
-                            // PROBE_DET_ONLY=1: no wall clock for the events' search, only PROBE_DET's deterministic limit.
-                            var eventText = settings.ToParameterText();
-                            if (Environment.GetEnvironmentVariable("PROBE_DET_ONLY") == "1")
-                                eventText = System.Text.RegularExpressions.Regex.Replace(eventText, "max_time_in_seconds:[^ ]+", "max_time_in_seconds:900");
-                            var eventSolver = new CpSolver { StringParameters = eventText };
-                            var eventClock = Stopwatch.StartNew();
-                            var eventStatus = eventSolver.Solve(eventRelaxation.Model);
-                            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                                $"    events round {round}: {events.Count} events, {eventRelaxation.DecisionCount} decisions ({eventRelaxation.EventDecisions} in events), cp {eventStatus} bound {eventRelaxation.ToTime(eventSolver.BestObjectiveBound):E3} obj {(eventStatus is CpSolverStatus.Optimal or CpSolverStatus.Feasible ? eventRelaxation.ToTime(eventSolver.ObjectiveValue) : double.NaN):E3}, {eventClock.Elapsed.TotalSeconds:F1} s, det {eventSolver.Response?.DeterministicTime:F2}"));
-                            o.Flush();
-                            if (eventStatus is not (CpSolverStatus.Optimal or CpSolverStatus.Feasible)) break;
-                            last = (eventRelaxation, eventSolver);
-                            if (Environment.GetEnvironmentVariable("PROBE_EVENTS_LIST") == "1")
-                                for (int c = 0; c < cuts.Count; c++)
-                                    foreach (int t in eventRelaxation.RerunIn(eventSolver, c))
-                                        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"      interval {c} {tasks[cuts[c]].Name}: {tasks[t].Name} ({tasks[t].Bytes / 1048576.0:F2} MiB, {tasks[t].Time:E2})"));
-                        }
-                    }
                     if (int.TryParse(Environment.GetEnvironmentVariable("PROBE_GROW"), out int growRounds) && status is CpSolverStatus.Optimal or CpSolverStatus.Feasible)
                     {
                         var growClock = Stopwatch.StartNew();

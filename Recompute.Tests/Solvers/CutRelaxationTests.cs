@@ -158,64 +158,6 @@ public class CutRelaxationTests
         Assert.True(positive > compared / 10, $"the relaxation's optimum was positive on {positive} of {compared}");
     }
 
-    /// <summary>A relaxation's optimum (solved to optimality here), or null when infeasible.</summary>
-    private static double? Optimum(CutRelaxation relaxation)
-    {
-        using var solver = new CpSolver { StringParameters = new CpSatSettings(TimeSpan.FromSeconds(20), 1, 1).ToParameterText() };
-        var status = solver.Solve(relaxation.Model);
-        if (status == CpSolverStatus.Infeasible) return null;
-        Assert.Equal(CpSolverStatus.Optimal, status);
-        return relaxation.ToTime(solver.ObjectiveValue);
-    }
-
-    /// <summary>A re-run event for every task in every interval that another cut follows.</summary>
-    private static List<(int Interval, int Task)> EveryEvent(CutAnalysis analysis, IReadOnlyList<int> cuts) =>
-        [.. from c in Enumerable.Range(0, Math.Max(0, cuts.Count - 1)) from t in Enumerable.Range(0, analysis.Training.Count) select (c, t)];
-
-    /// <summary>
-    /// Re-run events (<see cref="CutRelaxation"/>'s <c>rerunEvents</c>: the memory at the last re-run of a task inside an
-    /// interval, with what the next cut needs live then or computed after it) keep the relaxation a bound: against the
-    /// least recomputation of every schedule (exhaustive search) on random DAGs with branches and joins, at seven budgets,
-    /// the path, every other cut of it and the windows with an event for every task in every interval but the last are
-    /// at most that optimum and at least the relaxation without them; and they raise the optimum on some.
-    /// </summary>
-    [Trait("Category", "Slow")]
-    [Fact]
-    public void RerunEvents_KeepTheOptimumAtMostTheExhaustiveOptimum_AndRaiseSome()
-    {
-        int compared = 0, raised = 0;
-        for (int seed = 11; seed <= 50; seed++)
-            foreach (int nodes in new[] { 4, 5, 6, 7 })
-            {
-                var problem = new PlanningProblem(RandomGraphs.Forward(seed * 10 + nodes, nodes));
-                long storeAll = RecomputePlanner.StoreAllPeak(problem);
-                var tasks = problem.Training.Tasks;
-                long floor = tasks.Max(t => t.Bytes + t.Inputs.Sum(i => tasks[i].Bytes));
-                foreach (var fraction in new[] { 0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9 })
-                {
-                    long budget = floor + (long)((storeAll - floor) * fraction);
-                    if (ExhaustiveSchedules.LeastRecompute(problem.Training, budget) is not { } least) continue;
-                    var analysis = new CutAnalysis(problem.Training, budget);
-                    foreach (var cuts in CutSets(analysis).Concat(GeneralBound.Windows(analysis, 6)).Where(c => c.Count > 1))
-                    {
-                        string where = $"seed {seed}, {nodes} nodes, budget {budget}, cuts [{string.Join(",", cuts)}]";
-                        var plain = Optimum(new CutRelaxation(analysis, cuts, new HashSet<int>()));
-                        var withEvents = new CutRelaxation(analysis, cuts, new HashSet<int>(), rerunEvents: EveryEvent(analysis, cuts));
-                        var optimum = Optimum(withEvents);
-                        Assert.True(optimum is not null, $"{where}: a schedule fits where the relaxation with events says none does");
-                        Assert.True(optimum <= least + 1e-9, $"{where}: bound with events {optimum} above the least recomputation {least}");
-                        Assert.True(optimum >= plain - 1e-9, $"{where}: bound with events {optimum} under the plain one {plain}");
-                        double lp = withEvents.ToTime(LinearRelaxation.Bound(withEvents.Model) ?? 0);
-                        Assert.True(lp <= least + 1e-9, $"{where}: linear bound with events {lp} above the least recomputation {least}");
-                        compared++;
-                        if (optimum > plain + 1e-9) raised++;
-                    }
-                }
-            }
-        Assert.True(compared >= 300, $"only {compared} comparisons ({raised} raised)");
-        Assert.True(raised > 0, $"the events raised none of {compared} optima");
-    }
-
     /// <summary>
     /// A random forward graph whose operations are partly LayerNormalizations with their statistics (outputs 1 and 2,
     /// which only the backward pass reads, so no forward task and no cut of the forward's cone orders their first run):

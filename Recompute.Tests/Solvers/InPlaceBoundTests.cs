@@ -112,36 +112,6 @@ public class InPlaceBoundTests
         }
     }
 
-    /// <summary>
-    /// With ReLU in place, the cut relaxation with a re-run event for every task in every interval but the last (over the
-    /// path, every other cut of it and the bound's windows) stays at most the best brute-force schedule at the tightest
-    /// budgets, where a step in place counted as allocating would make it overshoot.
-    /// </summary>
-    [Theory]
-    [InlineData(1)] [InlineData(2)] [InlineData(3)] [InlineData(4)] [InlineData(5)] [InlineData(6)]
-    public void RerunEvents_StayAtMostTheBruteForceOptimum_WithReluInPlace(int seed)
-    {
-        var problem = new PlanningProblem(ReluGraph(seed, nodes: 8));
-        var tg = problem.Training;
-        var all = BruteForce(problem);
-        foreach (long budget in all.Select(r => r.Peak).Distinct().Order().Take(4))
-        {
-            double best = all.Where(r => r.Peak <= budget).Min(r => r.Recompute);
-            var analysis = new CutAnalysis(tg, budget);
-            var path = analysis.Path;
-            IEnumerable<IReadOnlyList<int>> chains = [path, path.Where((_, i) => i % 2 == 0).ToList(), .. GeneralBound.Windows(analysis, 6)];
-            foreach (var cuts in chains.Where(c => c.Count > 1))
-            {
-                var events = (from c in Enumerable.Range(0, cuts.Count - 1) from t in Enumerable.Range(0, tg.Count) select (c, t)).ToList();
-                var relaxation = new CutRelaxation(analysis, cuts, new HashSet<int>(), rerunEvents: events);
-                var solved = Solve(relaxation.Model);
-                Assert.NotEqual(CpSolverStatus.Infeasible, solved.Status);
-                Assert.True(relaxation.ToTime(solved.Objective) <= best + 1e-9,
-                    $"seed {seed} at {budget} B, cuts [{string.Join(",", cuts)}]: events {relaxation.ToTime(solved.Objective)} above the brute force's {best}");
-            }
-        }
-    }
-
     /// <summary>The exact stage model minimising the peak finds the least peak of all brute-force schedules or less, and
     /// its peak is the simulator's.</summary>
     [Theory]

@@ -72,7 +72,7 @@ internal sealed class CutRelaxation
     /// pass reads (the F variables): a bound is stronger with them, and CP-SAT takes longer to prove it (a guide, which
     /// only reads the solution's drops, goes without).</param>
     public CutRelaxation(CutAnalysis analysis, IReadOnlyList<int> cuts, IReadOnlySet<int> neverRecompute, long? memoryBytes = null,
-        bool backwardOnlyBuffers = true, IReadOnlyCollection<(int Interval, int Task)>? rerunEvents = null)
+        bool backwardOnlyBuffers = true)
     {
         var training = _training = analysis.Training;
         var tasks = training.Tasks;
@@ -157,8 +157,6 @@ internal sealed class CutRelaxation
             foreach (int i in tasks[t].Inputs)
                 if (before[i] <= c || (backwardOnlyBuffers && m == 1 && after[i] < c)) LiveInInterval(c, i, null);
         }
-        void Drain()
-        {
         while (work.Count > 0)
         {
             var (isRun, c, a) = work.Dequeue();
@@ -174,84 +172,6 @@ internal sealed class CutRelaxation
                 Model.AddBoolOr(clause);
             }
         }
-        }
-        Drain();
-
-        // Re-run events: the last re-run τ of task a in interval c (c < m), under R[c,a]. At τ the simulator holds a's
-        // output, its inputs and every live buffer within the budget; every buffer live at cut c+1's first run (which
-        // comes after τ) is live at τ or computed after τ within interval c, and such a computation reads its inputs
-        // live at τ or computed after τ too. KE[b]: b live at τ; RE[b]: b (an ancestor of cut c) runs again after τ,
-        // so R[c,b]; FE[b]: b (no ancestor of cut c) runs after τ, first or again, at no cost.
-        foreach (var (interval, eventTask) in rerunEvents ?? [])
-        {
-            int c = interval + 1, a = eventTask;
-            if (c >= m || !rerun.TryGetValue((c, a), out var happens)) continue;
-            var keptE = new Dictionary<int, BoolVar>();
-            var rerunE = new Dictionary<int, BoolVar>();
-            var lateE = new Dictionary<int, BoolVar>();
-            var eventWork = new Queue<(int Task, BoolVar Run)>();
-            bool Held(int b) => b == a || tasks[a].Inputs.IndexOf(b) >= 0;
-            BoolVar KE(int b)
-            {
-                if (keptE.TryGetValue(b, out var v)) return v;
-                v = Model.NewBoolVar($"E{c}_{a}_K{b}");
-                keptE[b] = v;
-                // Live at τ: live at cut c's first run, or computed again since (a run in interval c before τ).
-                if (before[b] <= c && !AlwaysLive(c, b))
-                {
-                    var clause = new List<ILiteral> { v.Not(), K(c, b)! };
-                    if (R(c, b) is { } r) clause.Add(r);
-                    Model.AddBoolOr(clause);
-                }
-                return v;
-            }
-            void NeedAtEvent(int b, ILiteral? condition)
-            {
-                if (Held(b)) return;
-                var clause = new List<ILiteral> { happens.Not() };
-                if (condition is not null) clause.Add(condition.Not());
-                clause.Add(KE(b));
-                if (before[b] > c)
-                {
-                    if (!lateE.TryGetValue(b, out var f))
-                    {
-                        f = Model.NewBoolVar($"E{c}_{a}_F{b}");
-                        lateE[b] = f;
-                        eventWork.Enqueue((b, f));
-                    }
-                    clause.Add(f);
-                }
-                else if (!neverRecompute.Contains(b))
-                {
-                    if (!rerunE.TryGetValue(b, out var r))
-                    {
-                        r = Model.NewBoolVar($"E{c}_{a}_R{b}");
-                        rerunE[b] = r;
-                        Model.AddImplication(r, (BoolVar)R(c, b)!);
-                        eventWork.Enqueue((b, r));
-                    }
-                    clause.Add(r);
-                }
-                Model.AddBoolOr(clause);
-            }
-            int next = cuts[c];
-            foreach (int u in tasks[next].Inputs) NeedAtEvent(u, null);
-            foreach (var ((cut, b), v) in kept.ToList())
-                if (cut == c + 1 && b != next && tasks[next].Inputs.IndexOf(b) < 0) NeedAtEvent(b, v);
-            while (eventWork.Count > 0)
-            {
-                var (b, run) = eventWork.Dequeue();
-                foreach (int u in tasks[b].Inputs) NeedAtEvent(u, run);
-            }
-            var held = LinearExpr.NewBuilder();
-            int heldTerms = 0;
-            foreach (var (b, v) in keptE)
-                if (bytes[b] > 0) { held.AddTerm(v, bytes[b]); heldTerms++; }
-            if (heldTerms > 0) Model.Add(held <= Math.Max(0, budgetBytes - fixedBytes[a])).OnlyEnforceIf(happens);
-            else if (fixedBytes[a] > budgetBytes) Model.AddImplication(happens, happens.Not());
-            EventDecisions += keptE.Count + rerunE.Count + lateE.Count;
-        }
-        Drain();
 
         for (int c = 1; c <= m; c++)
         {
@@ -265,11 +185,8 @@ internal sealed class CutRelaxation
         foreach (var ((_, a), v) in rerun)
             if (cost[a] > 0) objective.AddTerm(v, cost[a]);
         Model.Minimize(objective);
-        DecisionCount = kept.Count + rerun.Count + late.Count + EventDecisions;
+        DecisionCount = kept.Count + rerun.Count + late.Count;
     }
-
-    /// <summary>Decisions of the re-run events (none without them).</summary>
-    public int EventDecisions { get; private set; }
 
     /// <summary>
     /// The tasks a solution leaves out at cut <paramref name="cut"/> (0-based) although a later task reads them: what a
@@ -385,9 +302,6 @@ internal sealed class CutRelaxation
         foreach (var ((c, a), v) in _late) Model.AddHint(v, runIn[c - 1].Contains(a));
         return true;
     }
-
-    /// <summary>The re-run variables of <paramref name="task"/>, one per interval where the model has one.</summary>
-    public IReadOnlyList<BoolVar> RerunVariables(int task) => [.. _rerun.Where(e => e.Key.Task == task).OrderBy(e => e.Key.Cut).Select(e => e.Value)];
 
     /// <summary>The CP-SAT model.</summary>
     public CpModel Model { get; }
