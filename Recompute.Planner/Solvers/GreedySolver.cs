@@ -160,6 +160,8 @@ internal sealed partial class GreedySolver : ISolver
             && RebuildPinSearch(training, latest, starts, options, solver, cancellation) is { } rebuilt
             && rebuilt.Simulation.RecomputeTime < latest.Simulation.RecomputeTime) { best = rebuilt; Improved(rebuilt); }
         if (grown is { } last && (best is null || last.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = grown;
+        if (best is { } done && done.Simulation.RecomputeTime > 0 && !done.Schedule.HasTransfers
+            && HoldSearch(training, done, options, cancellation) is { } held) { best = held; improved(held); }
         return best;
     }
 
