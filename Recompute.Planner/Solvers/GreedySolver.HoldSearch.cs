@@ -10,7 +10,7 @@ internal sealed partial class GreedySolver
     internal const long HoldSearchWork = 1_000_000;
 
     /// <summary>
-    /// Lowers a finished plan's recomputation by holding values longer, step by step on the schedule itself. For each
+    /// Lowers a plan's recomputation by holding values longer, step by step on the schedule itself. For each
     /// recomputation (the costliest task first) two moves are tried: keep the value live from its previous run instead
     /// of freeing it and running it again (drop that free and the recomputation), or run it earlier, at the last step
     /// before its inputs were rebuilt for it where they were all live, and hold it from there. After a move every
