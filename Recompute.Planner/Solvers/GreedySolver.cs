@@ -130,6 +130,11 @@ internal sealed partial class GreedySolver : ISolver
             if (fromCut is { } g && g.Simulation.RecomputeTime < first.Simulation.RecomputeTime) { best = g; improved(best); }
             if (fromChain is { } h && h.Simulation.RecomputeTime < best!.Value.Simulation.RecomputeTime) { grown = h; improved(h); }
         }
+        // The hold search on the plan in hand already, kept aside so that the searches below start from the same plan:
+        // where the time limit's stop cuts them, what it found is the answer (and a candidate at the end otherwise).
+        (Schedule Schedule, SimulationResult Simulation)? early = null;
+        if (best is { } guided && guided.Simulation.RecomputeTime > 0 && !options.FeasibilityOnly && !guided.Schedule.HasTransfers
+            && HoldSearch(training, guided, options, cancellation) is { } heldEarly) { early = heldEarly; improved(heldEarly); }
         // What the searches below find is reported only where it is cheaper than the grown chains' plan too.
         void Improved((Schedule Schedule, SimulationResult Simulation) plan)
         {
@@ -160,6 +165,9 @@ internal sealed partial class GreedySolver : ISolver
             && RebuildPinSearch(training, latest, starts, options, solver, cancellation) is { } rebuilt
             && rebuilt.Simulation.RecomputeTime < latest.Simulation.RecomputeTime) { best = rebuilt; Improved(rebuilt); }
         if (grown is { } last && (best is null || last.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = grown;
+        if (best is { } done && done.Simulation.RecomputeTime > 0 && !done.Schedule.HasTransfers
+            && HoldSearch(training, done, options, cancellation) is { } held) { best = held; improved(held); }
+        if (early is { } before && (best is null || before.Simulation.RecomputeTime < best.Value.Simulation.RecomputeTime)) best = early;
         return best;
     }
 
