@@ -12,8 +12,20 @@ public sealed record CommandContext(TextWriter Stdout, TextWriter Stderr, Cancel
     /// <summary>When the command began (the context is built as it starts): <c>--time-limit</c> counts from here.</summary>
     public long Started { get; init; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
-    /// <summary>Time since the command began, reading its files included.</summary>
-    public TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(Started);
+    /// <summary>
+    /// Time since the command began, reading its files included, less <see cref="Setup"/>: <c>--time-limit</c> bounds
+    /// the work on the command's input, not a measurement of the machine made once and cached for later commands.
+    /// </summary>
+    public TimeSpan Elapsed => System.Diagnostics.Stopwatch.GetElapsedTime(Started) - Setup;
+
+    /// <summary>Wall time the command spent measuring this machine (the cpu device profile, when its cache did not fit).</summary>
+    public TimeSpan Setup { get; private set; }
+
+    /// <summary>The command thread's processor time in that measurement.</summary>
+    public TimeSpan SetupThreadTime { get; private set; }
+
+    /// <summary>Leaves a one-time measurement of the machine out of the command's time (<see cref="Elapsed"/>).</summary>
+    public void ExcludeSetup(TimeSpan wall, TimeSpan threadTime) => (Setup, SetupThreadTime) = (Setup + wall, SetupThreadTime + threadTime);
 }
 
 /// <summary>

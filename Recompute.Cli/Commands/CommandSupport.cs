@@ -89,7 +89,7 @@ internal sealed class GraphInput
         }
         if (!_device.Resolved)
             _device = (true, DeviceChoice.Resolve(given ?? DeviceChoice.DefaultName(), parse.CommandResult.Command.Name, context.Stderr,
-                context.Cancellation));
+                context.Cancellation, context));
         return DeviceChoice.Apply(_device.Profile, graph);
     }
 }

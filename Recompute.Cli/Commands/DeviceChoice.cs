@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Recompute.Cli.CommandLine;
 using Recompute.Planner.Devices;
 using Recompute.Planner.Graph;
+using Recompute.Planner.Planning;
 using Recompute.Runtime.Execution;
 
 namespace Recompute.Cli.Commands;
@@ -30,13 +31,16 @@ public static class DeviceChoice
     /// (stderr), with the time it took and where the profile is cached.
     /// </summary>
     /// <exception cref="UsageException">Neither a device name nor an existing file.</exception>
-    public static DeviceProfile? Resolve(string name, string command, TextWriter notes, CancellationToken cancellation)
+    /// <param name="context">Where given, a measurement is left out of the command's time (<see cref="CommandContext.ExcludeSetup"/>).</param>
+    public static DeviceProfile? Resolve(string name, string command, TextWriter notes, CancellationToken cancellation, CommandContext? context = null)
     {
         if (string.Equals(name, DeviceProfile.FlopModel, StringComparison.OrdinalIgnoreCase)) return null;
         if (DeviceProfiles.IsCpu(name))
         {
             long start = Stopwatch.GetTimestamp();
+            var threadAtStart = CommandStop.ThreadTime();
             var profile = CpuProfile.LoadOrMeasure(out bool measured, cancellation: cancellation);
+            if (measured) context?.ExcludeSetup(Stopwatch.GetElapsedTime(start), CommandStop.ThreadTime() - threadAtStart);
             if (measured)
                 notes.WriteLine($"recompute {command}: measured this CPU for the 'cpu' device profile in {Stopwatch.GetElapsedTime(start).TotalSeconds:0.0} s " +
                     $"(once; cached in {Recompute.Planner.Files.TerminalText.Escape(CpuProfile.CachePath())})");

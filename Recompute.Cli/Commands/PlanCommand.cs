@@ -80,7 +80,7 @@ public sealed class PlanCommand : CliCommand
         {
             // The command's thread must also have spent the limit on the processor (reading the graph included): a
             // process starved by others is not cut, so its plan stays the one the same input gives anywhere.
-            stopAt = CommandStop.ForAuto(limit, context.Elapsed, threadAtStart, problem.Training.Count);
+            stopAt = CommandStop.ForAuto(limit, context.Elapsed, threadAtStart + context.SetupThreadTime, problem.Training.Count);
             options = options with { Stop = stopAt.Token };
         }
         using var stopping = stopAt;
